@@ -1,4 +1,66 @@
+/**
+ * Common volume / case types of the data layer.
+ *
+ * Layout convention used everywhere in `src/dbisl/data`: a volume of shape [X, Y, Z] is stored in
+ * C order with z fastest, `index = (x * Y + y) * Z + z`. This is the layout of the LA HDF5 arrays
+ * (numpy C order of an array shaped (W, H, D) = (x, y, z)) and of a nibabel array `img[x, y, z]`.
+ */
+
 /** A 3-D volume in C order: index = (x * Y + y) * Z + z, shape [X, Y, Z] (LA's (W, H, D) = (x, y, z)). */
-export interface Volume<T extends Float32Array | Uint8Array = Float32Array> { data: T; shape: [number, number, number]; }
-export interface Case { id: string; image: Volume<Float32Array>; label: Volume<Uint8Array> | null; }
-export interface CaseSource { readonly name: string; trainIds(): string[]; testIds(): string[]; load(id: string): Promise<Case>; }
+export interface Volume<T extends Float32Array | Uint8Array = Float32Array> {
+  data: T;
+  shape: [number, number, number];
+}
+
+/** One case: the image and, when known, its binary label (0 background, 1 foreground). */
+export interface Case {
+  id: string;
+  image: Volume<Float32Array>;
+  label: Volume<Uint8Array> | null;
+}
+
+/** Any source of cases with split lists, LA, BraTS or synthetic. */
+export interface CaseSource {
+  readonly name: string;
+  trainIds(): string[];
+  testIds(): string[];
+  load(id: string): Promise<Case>;
+}
+
+export type Shape3 = [number, number, number];
+
+/** Number of voxels of a shape. */
+export function voxelCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+/** C-order linear index of (x, y, z) in a volume of shape [X, Y, Z]. */
+export function voxelIndex(shape: Readonly<Shape3>, x: number, y: number, z: number): number {
+  return (x * shape[1] + y) * shape[2] + z;
+}
+
+/** Fraction of nonzero voxels of a label volume. */
+export function foregroundRatio(label: Volume<Uint8Array>): number {
+  const d = label.data;
+  let n = 0;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) n++;
+  return d.length === 0 ? 0 : n / d.length;
+}
+
+/** Throws unless `shape` is three positive integers and `data.length` equals their product. */
+export function assertVolume(v: Volume<Float32Array | Uint8Array>, what = 'volume'): void {
+  const s = v.shape;
+  if (!Array.isArray(s) || s.length !== 3 || !s.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error(`${what}: shape must be three positive integers, got ${JSON.stringify(s)}`);
+  }
+  if (v.data.length !== s[0] * s[1] * s[2]) {
+    throw new Error(`${what}: data length ${v.data.length} does not match shape [${s.join(', ')}]`);
+  }
+}
+
+/** A new zero-filled array of the same element type as `like`. */
+export function allocLike<T extends Float32Array | Uint8Array>(like: T, n: number): T {
+  return (like instanceof Float32Array ? new Float32Array(n) : new Uint8Array(n)) as T;
+}

@@ -1,0 +1,29 @@
+import type { AdamParams, SgdParams, Storage } from '../backend.js';
+import { cpuData } from './storage.js';
+
+/** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
+export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void {
+  const w = cpuData(param), g = cpuData(grad), buf = momentumBuffer ? cpuData(momentumBuffer) : null;
+  for (let i = 0; i < w.length; i++) {
+    let d = g[i] + p.weightDecay * w[i];
+    if (buf && p.momentum !== 0) {
+      buf[i] = p.firstStep ? d : p.momentum * buf[i] + (1 - p.dampening) * d;
+      d = p.nesterov ? d + p.momentum * buf[i] : buf[i];
+    }
+    w[i] -= p.lr * d;
+  }
+}
+
+/** PyTorch's Adam / AdamW (amsgrad off). */
+export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
+  const w = cpuData(param), g = cpuData(grad), M = cpuData(m), V = cpuData(v);
+  const c1 = 1 - Math.pow(p.beta1, p.step), c2 = 1 - Math.pow(p.beta2, p.step);
+  for (let i = 0; i < w.length; i++) {
+    let d = g[i];
+    if (p.decoupled) w[i] *= 1 - p.lr * p.weightDecay;
+    else d += p.weightDecay * w[i];
+    M[i] = p.beta1 * M[i] + (1 - p.beta1) * d;
+    V[i] = p.beta2 * V[i] + (1 - p.beta2) * d * d;
+    w[i] -= (p.lr / c1) * M[i] / (Math.sqrt(V[i] / c2) + p.eps);
+  }
+}

@@ -1,0 +1,91 @@
+import { create, globals } from 'webgpu';
+
+/** What acquisition found: the device and a one-line report of it. */
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapterInfo: GPUAdapterInfo;
+  /** 'vulkan', 'metal', 'd3d12' or 'opengles' */
+  dawnBackend: string;
+  featureLevel: 'core' | 'compatibility';
+  features: ReadonlySet<string>;
+  description: string;
+}
+
+export interface AcquireOptions {
+  /** extra Dawn toggles for create(), e.g. 'enable-dawn-features=allow_unsafe_apis' */
+  dawnOptions?: string[];
+  /** features to request when the adapter has them */
+  wantFeatures?: GPUFeatureName[];
+}
+
+export const debianPackagesHint =
+  'install the Debian packages libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri for the OpenGL ES (llvmpipe) path';
+
+let globalsInstalled = false;
+
+async function tryAdapter(dawnOptions: string[], featureLevel: 'core' | 'compatibility'):
+  Promise<GPUAdapter | null> {
+  const gpu = create(dawnOptions);
+  try {
+    return await gpu.requestAdapter({ featureLevel, powerPreference: 'high-performance' } as GPURequestAdapterOptions);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Dawn's default backend first (Vulkan / Metal / D3D12), then OpenGL ES on Mesa llvmpipe in compatibility
+ * mode. The device is created with the adapter's own limits (the defaults are far too small for 3-D volumes).
+ */
+export async function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice | null> {
+  if (!globalsInstalled) { Object.assign(globalThis, globals); globalsInstalled = true; }
+  const extra = options.dawnOptions ?? [];
+  let adapter = await tryAdapter(extra, 'core');
+  let dawnBackend = '';
+  let featureLevel: 'core' | 'compatibility' = 'core';
+  if (adapter && isSoftwareVulkan(adapter)) adapter = null;
+  if (!adapter) {
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+    adapter = await tryAdapter(['backend=opengles', ...extra], 'compatibility');
+    featureLevel = 'compatibility';
+    dawnBackend = 'opengles';
+  }
+  if (!adapter) return null;
+  const info = adapter.info;
+  if (!dawnBackend) dawnBackend = backendOf(info);
+  const limits: Record<string, number> = {};
+  for (const name of limitNames) {
+    const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
+    if (typeof value === 'number') limits[name] = value;
+  }
+  const features = (options.wantFeatures ?? []).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: features });
+  const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return {
+    device,
+    adapterInfo: info,
+    dawnBackend,
+    featureLevel,
+    features: new Set(features),
+    description: `webgpu: ${name} via ${dawnBackend}, ${featureLevel} feature level`,
+  };
+}
+
+function backendOf(info: GPUAdapterInfo): string {
+  const text = `${info.description} ${(info as unknown as { backendType?: string }).backendType ?? ''}`.toLowerCase();
+  for (const b of ['vulkan', 'metal', 'd3d12', 'opengles', 'opengl']) if (text.includes(b)) return b;
+  return 'default';
+}
+
+/** Lavapipe (Mesa's software Vulkan) is refused by Dawn in most builds; never prefer it over llvmpipe GL. */
+function isSoftwareVulkan(adapter: GPUAdapter): boolean {
+  const text = `${adapter.info.vendor} ${adapter.info.device} ${adapter.info.description}`.toLowerCase();
+  return text.includes('lavapipe') || text.includes('swiftshader');
+}
+
+const limitNames = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize', 'maxBindGroups', 'maxBindingsPerBindGroup',
+];

@@ -1,0 +1,274 @@
+import type { DType, MemoryStats, Storage, TypedArray } from '../backend.js';
+import { bytesPerElement, typedArrayFor } from '../backend.js';
+
+/** A storage on the GPU: a pooled buffer of at least `length` elements. */
+export class GpuStorage implements Storage {
+  readonly backend = 'webgpu' as const;
+  constructor(readonly buffer: GPUBuffer, readonly dtype: DType, readonly length: number) {}
+  get byteLength(): number { return this.length * bytesPerElement[this.dtype]; }
+}
+
+export function gpuBuffer(s: Storage): GPUBuffer {
+  if (!(s instanceof GpuStorage)) throw new Error(`webgpu backend: got a storage of the '${s.backend}' backend`);
+  return s.buffer;
+}
+
+/** Size classes: powers of two up to 1 MiB, then eighths of an octave (at most 12.5 % waste). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const pow = 2 ** Math.ceil(Math.log2(b));
+  if (pow <= 1 << 20) return pow;
+  const step = pow / 16;
+  return Math.ceil(b / step) * step;
+}
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 2048;
+/** submit after this many dispatches so the GPU starts while the CPU keeps encoding */
+const DISPATCHES_PER_SUBMIT = 512;
+
+export interface Kernel {
+  pipeline: GPUComputePipeline;
+  /** storage bindings the WGSL declares, in binding order; the uniform (if any) follows them */
+  storageBindings: number;
+}
+
+/**
+ * Owns the device's queue: a pipeline cache, one open command encoder and compute pass that many
+ * dispatches share, a uniform ring for their parameters, and a buffer pool by size class. Freed buffers
+ * return to the pool only after the work recorded so far is submitted, so a reused buffer never races a
+ * queued dispatch.
+ */
+export class GpuRuntime {
+  private pipelines = new Map<string, Kernel>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatches = 0;
+  private readonly uniforms: GPUBuffer;
+  private readonly uniformMirror = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private uniformSlot = 0;
+  private pool = new Map<number, GPUBuffer[]>();
+  private pendingFree: GPUBuffer[] = [];
+  private live = new Set<GPUBuffer>();
+  private liveBytes = 0;
+  private pooledBytes = 0;
+  private pooledCount = 0;
+  private lostReason: string | null = null;
+  private firstError: string | null = null;
+  /** total dispatches since creation, for benchmarks */
+  dispatchCount = 0;
+
+  constructor(readonly device: GPUDevice) {
+    this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (event) => {
+      const e = (event as GPUUncapturedErrorEvent).error;
+      this.firstError ??= e.message;
+    });
+  }
+
+  get limits(): GPUSupportedLimits { return this.device.limits; }
+
+  /** throws when the device was lost or a GPU error was reported */
+  check(): void {
+    if (this.lostReason) throw new Error(`webgpu: the device was lost (${this.lostReason}); restart the process`);
+    if (this.firstError) {
+      const message = this.firstError;
+      this.firstError = null;
+      throw new Error(`webgpu: ${message}`);
+    }
+  }
+
+  kernel(key: string, source: () => string, storageBindings: number): Kernel {
+    let k = this.pipelines.get(key);
+    if (!k) {
+      const module = this.device.createShaderModule({ code: source(), label: key });
+      const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      k = { pipeline, storageBindings };
+      this.pipelines.set(key, k);
+    }
+    return k;
+  }
+
+  alloc(length: number, dtype: DType): GpuStorage {
+    this.check();
+    const bytes = sizeClass(length * bytesPerElement[dtype]);
+    const max = this.device.limits.maxBufferSize;
+    if (bytes > max) {
+      throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
+    }
+    const free = this.pool.get(bytes);
+    let buffer = free?.pop();
+    if (buffer) { this.pooledBytes -= bytes; this.pooledCount--; }
+    else {
+      this.device.pushErrorScope('out-of-memory');
+      buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      void this.device.popErrorScope().then((err) => {
+        if (err) this.firstError ??= `out of GPU memory allocating ${bytes} bytes (live ${this.liveBytes} bytes): ${err.message}`;
+      });
+    }
+    this.live.add(buffer);
+    this.liveBytes += bytes;
+    return new GpuStorage(buffer, dtype, length);
+  }
+
+  free(s: GpuStorage): void {
+    if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
+    this.liveBytes -= s.buffer.size;
+    if (this.encoder) this.pendingFree.push(s.buffer);
+    else this.toPool(s.buffer);
+  }
+
+  private toPool(buffer: GPUBuffer): void {
+    const list = this.pool.get(buffer.size);
+    if (list) list.push(buffer); else this.pool.set(buffer.size, [buffer]);
+    this.pooledBytes += buffer.size;
+    this.pooledCount++;
+  }
+
+  /** drop every pooled buffer (returns their memory to the driver) */
+  trim(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBytes = 0;
+    this.pooledCount = 0;
+  }
+
+  memory(): MemoryStats {
+    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
+  }
+
+  /** Records one dispatch: storage buffers at bindings 0…n−1, the parameters (if any) at binding n. */
+  dispatch(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null,
+    workgroups: readonly [number, number?, number?]): void {
+    this.check();
+    if (buffers.length !== kernel.storageBindings) {
+      throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${buffers.length}`);
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxGroups || y > maxGroups || z > maxGroups) {
+      throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
+    }
+    if (params && this.uniformSlot >= UNIFORM_SLOTS) this.flush();
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (params) {
+      if (params.byteLength > UNIFORM_SLOT) throw new Error(`webgpu: parameters of ${params.byteLength} bytes exceed ${UNIFORM_SLOT}`);
+      const offset = this.uniformSlot++ * UNIFORM_SLOT;
+      new Uint8Array(this.uniformMirror, offset, params.byteLength).set(new Uint8Array(params));
+      entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: Math.ceil(params.byteLength / 16) * 16 } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+    if (++this.dispatches >= DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  /** an encoder with no open compute pass, for copies */
+  private copyEncoder(): GPUCommandEncoder {
+    if (this.pass) { this.pass.end(); this.pass = null; }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.copyEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) { this.pass.end(); this.pass = null; }
+    if (this.uniformSlot > 0) {
+      this.device.queue.writeBuffer(this.uniforms, 0, this.uniformMirror, 0, this.uniformSlot * UNIFORM_SLOT);
+      this.uniformSlot = 0;
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.dispatches = 0;
+    for (const b of this.pendingFree) this.toPool(b);
+    this.pendingFree = [];
+  }
+
+  /** Writes host data into a storage, ordered after everything recorded so far. */
+  write(s: GpuStorage, data: TypedArray): void {
+    this.flush();
+    this.device.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async read(s: GpuStorage): Promise<TypedArray> {
+    const bytes = Math.ceil(s.byteLength / 4) * 4;
+    const out = typedArrayFor(s.dtype, s.length);
+    if (bytes === 0) return out;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.copyBuffer(s.buffer, 0, staging, 0, bytes);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw new Error(`webgpu: reading a storage back failed: ${(e as Error).message}`);
+    }
+    this.check();
+    new Uint8Array(out.buffer).set(new Uint8Array(staging.getMappedRange(), 0, bytes));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.trim();
+    this.device.destroy();
+  }
+}
+
+/** Packs a kernel's uniform parameters: 32-bit scalars in declaration order, vec4 arrays 16-aligned. */
+export class Params {
+  private view = new DataView(new ArrayBuffer(UNIFORM_SLOT));
+  private at = 0;
+  u32(...values: number[]): this { for (const v of values) { this.view.setUint32(this.at, v >>> 0, true); this.at += 4; } return this; }
+  i32(...values: number[]): this { for (const v of values) { this.view.setInt32(this.at, v, true); this.at += 4; } return this; }
+  f32(...values: number[]): this { for (const v of values) { this.view.setFloat32(this.at, v, true); this.at += 4; } return this; }
+  /** an array<vec4<u32|i32>, n> holding `values` (padded with zeros to 4·n) */
+  vec4s(values: readonly number[], n: number): this {
+    this.at = Math.ceil(this.at / 16) * 16;
+    for (let i = 0; i < 4 * n; i++) { this.view.setInt32(this.at, values[i] ?? 0, true); this.at += 4; }
+    return this;
+  }
+  done(): ArrayBuffer { return this.view.buffer.slice(0, Math.max(16, Math.ceil(this.at / 16) * 16)) as ArrayBuffer; }
+}
+
+/** Workgroup counts for n invocations of size wg, spread over x and y when x alone would overflow. */
+export function grid1d(n: number, wg = 256, maxPerDim = 65535): [number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= maxPerDim) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y];
+}
+
+/** WGSL: the flat invocation index of a grid1d dispatch (needs gid and nwg builtins in scope). */
+export const wgslFlatIndex = (wg = 256): string => `(gid.x + gid.y * nwg.x * ${wg}u)`;
+
+export function wgslType(dtype: DType): 'f32' | 'i32' {
+  if (dtype === 'float64') throw new Error('webgpu: float64 is not supported by WGSL; use the cpu backend for float64');
+  return dtype === 'int32' ? 'i32' : 'f32';
+}

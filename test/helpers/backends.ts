@@ -1,0 +1,54 @@
+import { afterAll } from 'vitest';
+import type { Backend, Storage, TypedArray, View } from '../../src/kernels/index.js';
+import { CpuBackend, createBackend } from '../../src/kernels/index.js';
+import { contiguousStrides } from '../../src/kernels/layout.js';
+
+export const cpu = new CpuBackend();
+
+let gpu: Promise<Backend> | null = null;
+
+/**
+ * The WebGPU backend (llvmpipe here, the real GPU elsewhere), one per test file. The suite requires an
+ * adapter: without one this throws with the Debian packages to install.
+ */
+export function webgpu(): Promise<Backend> {
+  if (!gpu) {
+    gpu = createBackend({ backend: 'webgpu', report: (line) => console.log(line) });
+    afterAll(async () => { (await gpu!).dispose(); gpu = null; });
+  }
+  return gpu;
+}
+
+export function view(storage: Storage, shape: readonly number[]): View {
+  return { storage, shape, strides: contiguousStrides(shape), offset: 0 };
+}
+
+/** Deterministic pseudo-random values in [lo, hi). */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 16777216) * (hi - lo);
+  }
+  return out;
+}
+
+/** Throws naming the worst element when |a − e| > atol + rtol·|e| anywhere (NaN matches NaN). */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = 'values'): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} ≠ expected ${expected.length}`);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Number.isNaN(a) && Number.isNaN(e)) continue;
+    const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) { worst = i; worstExcess = excess; }
+  }
+  if (worst >= 0) {
+    throw new Error(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+export async function readBoth(gpuBackend: Backend, g: Storage, c: Storage): Promise<[TypedArray, TypedArray]> {
+  return [await gpuBackend.read(g), await cpu.read(c)];
+}
