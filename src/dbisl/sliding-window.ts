@@ -53,7 +53,7 @@ export function windowStarts(size: number, patch: number, stride: number): numbe
   return out;
 }
 
-/** Padding and window positions for a volume of `shape`. */
+/** Padding and window positions for a volume of `shape`. Requires 1 ≤ stride ≤ patch per axis. */
 export function windowGrid(
   shape: readonly [number, number, number],
   patch: readonly [number, number, number],
@@ -64,6 +64,8 @@ export function windowGrid(
   for (let a = 0; a < 3; a++) {
     const s = shape[a]!, p = patch[a]!;
     if (!Number.isInteger(p) || p < 1) throw new Error(`bad patch [${patch.join(', ')}]`);
+    // a stride beyond the patch would leave voxels no window covers (0/0 in DTC's code)
+    if (stride[a]! > p) throw new Error(`stride ${stride[a]} > patch ${p} along axis ${a}`);
     const pad = s < p ? p - s : 0;
     padBefore[a] = Math.floor(pad / 2);
     padAfter[a] = pad - padBefore[a];
