@@ -56,7 +56,12 @@ export function writeFileAtomicSync(
     closeSync(fd);
     if (!ok) rmSync(tmp, { force: true });
   }
-  renameSync(tmp, file);
+  try {
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
   fsyncDirSync(dirname(file));
 }
 
@@ -100,7 +105,12 @@ export async function writeFileAtomic(
     await fh.close();
     if (!ok) await rm(tmp, { force: true });
   }
-  await rename(tmp, file);
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
   try {
     const dh = await open(dirname(file), 'r');
     try { await dh.sync(); } finally { await dh.close(); }
