@@ -56,7 +56,7 @@ export function logTicks(lo: number, hi: number): number[] {
   if (b - a >= 1) {
     const out: number[] = [];
     const every = Math.max(1, Math.ceil((b - a + 1) / 8));
-    for (let e = a; e <= b; e += every) out.push(10 ** e);
+    for (let e = a; e <= b; e += every) out.push(Number(`1e${e}`)); // exact decimal, unlike 10 ** e
     return out;
   }
   return niceTicks(lo, hi, 4).filter((t) => t > 0);
@@ -67,8 +67,8 @@ export function formatTick(v: number): string {
   if (v === 0) return '0';
   const av = Math.abs(v);
   if (av >= 1e5 || av < 1e-3) {
-    const [m, e] = v.toExponential().split('e') as [string, string];
-    const mm = (+m).toPrecision(3).replace(/\.?0+$/, '');
+    const [m, e] = v.toExponential(2).split('e') as [string, string];
+    const mm = m.replace(/\.?0+$/, '');
     return `${mm}e${e.replace('+', '')}`;
   }
   return String(+v.toPrecision(6));
