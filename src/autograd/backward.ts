@@ -1,0 +1,97 @@
+import { Tensor } from '../tensor/tensor.js';
+import { full } from '../tensor/creation.js';
+import { keep, tidy } from '../tensor/memory.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
+import { noGrad } from './graph.js';
+import { add } from './ops.js';
+
+export interface BackwardOptions {
+  /** keep the saved tensors so that backward can run through this graph again */
+  retainGraph?: boolean;
+}
+
+/** Tensors that carry a grad node, inputs before outputs (iterative DFS, each node visited once). */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const inputs = top[0].gradNode?.inputs ?? [];
+    if (top[1] < inputs.length) {
+      const next = inputs[top[1]++];
+      if (next.gradNode && !seen.has(next)) { seen.add(next); stack.push([next, 0]); }
+    } else {
+      stack.pop();
+      order.push(top[0]);
+    }
+  }
+  return order;
+}
+
+/** A tensor that owns a plain contiguous storage of exactly its size (what optimizers update). */
+function ownedContiguous(g: Tensor): Tensor {
+  if (g.isContiguous && g.offset === 0 && g.storage.length === g.size) return keep(g.viewAs(g.shape, g.strides, 0));
+  return keep(Tensor.fromStorage(g.backend, g.backend.copy(g.view), g.shape));
+}
+
+/**
+ * Reverse-mode differentiation: walks the graph below `root` once in reverse topological order, summing
+ * the gradients of tensors used several times, and accumulates into `.grad` of the leaves that require
+ * grad. Saved tensors are freed as soon as their node has run, unless `retainGraph` is set.
+ */
+export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new Error(`backward: ${root} does not require grad (no input of it has requiresGrad)`);
+  if (!gradient && root.size !== 1) {
+    throw new Error(`backward: ${formatShape(root.shape)} is not a scalar; pass the gradient of the output explicitly`);
+  }
+  if (gradient && !sameShape(gradient.shape, root.shape)) {
+    throw new Error(`backward: gradient ${formatShape(gradient.shape)} does not match the output ${formatShape(root.shape)}`);
+  }
+  noGrad(() => {
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
+      : full(root.shape, 1, { dtype: root.dtype, backend: root.backend })));
+    if (!root.gradNode) { accumulateLeaf(root, grads.get(root)!); return; }
+    const order = topologicalOrder(root);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i];
+      const g = grads.get(t);
+      const node = t.gradNode!;
+      if (!g) { if (!options.retainGraph) node.release(); continue; }
+      grads.delete(t);
+      const inputGrads = tidy(() => node.backward(g).map((gi) => (gi ? ownedAlias(gi) : null)));
+      g.dispose();
+      if (!options.retainGraph) node.release();
+      node.inputs.forEach((input, k) => {
+        const gi = inputGrads[k];
+        if (!gi) return;
+        if (!input.requiresGrad) { gi.dispose(); return; }
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.shape)} for an input ${formatShape(input.shape)}`);
+        }
+        if (!input.gradNode) { accumulateLeaf(input, gi); return; }
+        const before = grads.get(input);
+        if (before) {
+          grads.set(input, keep(add(before, gi)));
+          before.dispose();
+          gi.dispose();
+        } else grads.set(input, gi);
+      });
+    }
+    for (const g of grads.values()) g.dispose();
+  });
+}
+
+function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (!leaf.requiresGrad) { g.dispose(); return; }
+  const before = leaf.grad;
+  if (before) {
+    leaf.grad = keep(add(before, g));
+    before.dispose();
+  } else leaf.grad = ownedContiguous(g);
+  g.dispose();
+}

@@ -1,0 +1,71 @@
+import type { GradNode } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
+
+/**
+ * The tape: every differentiable op calls `record` with its output, its inputs and a backward rule.
+ * Nothing is recorded inside `noGrad` or when no input requires grad.
+ */
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean { return gradEnabled; }
+
+/** Runs fn without recording a graph (inference, optimizer updates, metrics). */
+export function noGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = false;
+  try {
+    const result = fn();
+    if (result instanceof Promise) {
+      throw new Error('noGrad: fn must be synchronous; use enableGrad(false) around async work');
+    }
+    return result;
+  } finally {
+    gradEnabled = before;
+  }
+}
+
+/** Switches recording on or off globally; returns the previous setting. */
+export function setGradEnabled(enabled: boolean): boolean {
+  const before = gradEnabled;
+  gradEnabled = enabled;
+  return before;
+}
+
+export function needsGrad(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
+class Node implements GradNode {
+  released = false;
+  constructor(readonly name: string, readonly inputs: readonly Tensor[],
+    private rule: ((g: Tensor, saved: Tensor[]) => (Tensor | null)[]) | null, private saved: Tensor[]) {}
+
+  backward(g: Tensor): (Tensor | null)[] {
+    if (this.released || !this.rule) {
+      throw new Error(`backward through '${this.name}' a second time: its saved tensors were already freed; pass { retainGraph: true } to the first backward()`);
+    }
+    return this.rule(g, this.saved);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const t of this.saved) t.dispose();
+    this.saved = [];
+    this.rule = null;
+  }
+}
+
+/**
+ * Makes `output` differentiable: `rule(gradOutput, saved)` returns one gradient (or null) per input.
+ * `save` lists tensors the rule reads; they are kept alive (as aliases) until backward has run, even if
+ * the caller disposes the originals.
+ */
+export function record(name: string, output: Tensor, inputs: readonly Tensor[],
+  rule: (g: Tensor, saved: Tensor[]) => (Tensor | null)[], save: readonly Tensor[] = []): Tensor {
+  if (!needsGrad(inputs)) return output;
+  output.requiresGrad = true;
+  output.gradNode = new Node(name, inputs, rule, save.map((t) => t.alias()));
+  return output;
+}

@@ -1,0 +1,4 @@
+export * from './ops.js';
+export { backward, type BackwardOptions } from './backward.js';
+export { noGrad, setGradEnabled, isGradEnabled, record } from './graph.js';
+export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';

@@ -1,0 +1,466 @@
+import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
+import { Tensor } from '../tensor/tensor.js';
+import { full } from '../tensor/creation.js';
+import {
+  broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
+} from '../tensor/shape.js';
+import { record } from './graph.js';
+
+/**
+ * The differentiable operations. Each runs its forward on the backend and records a backward rule written
+ * with other differentiable operations (so gradients of gradients would work, and the kernel count stays
+ * small); the heavy ones (matmul, conv3d, pooling, distance transform) call their own backward kernels.
+ */
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
+  return Tensor.fromStorage(like.backend, storage, shape);
+}
+
+export function checkSameBackend(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.backend !== ts[0].backend) {
+      throw new Error(`${op}: tensors live on different backends (${ts[0].backend.name} and ${t.backend.name}); move one with to()`);
+    }
+  }
+}
+
+function checkSameDtype(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.dtype !== ts[0].dtype) {
+      throw new Error(`${op}: dtypes differ (${ts.map((x) => `${formatShape(x.shape)} ${x.dtype}`).join(', ')}); cast() one first`);
+    }
+  }
+}
+
+export function checkFloat(op: string, t: Tensor): void {
+  if (t.dtype === 'int32') throw new Error(`${op}: needs a floating-point tensor, got ${formatShape(t.shape)} int32`);
+}
+
+/** a strided view of t broadcast to shape (stride 0 on broadcast dims), no copy */
+function broadcastView(t: Tensor, shape: readonly number[]) {
+  const lead = shape.length - t.rank;
+  const strides = shape.map((d, i) => {
+    const j = i - lead;
+    if (j < 0) return 0;
+    return t.shape[j] === 1 && d !== 1 ? 0 : t.strides[j];
+  });
+  return { storage: t.storage, shape, strides, offset: t.offset };
+}
+
+// ------------------------------------------------------------------------------------------------ views
+
+export function detach(x: Tensor): Tensor {
+  return x.viewAs(x.shape, x.strides, x.offset);
+}
+
+export function contiguous(x: Tensor): Tensor {
+  const y = x.isContiguous ? x.viewAs(x.shape, x.strides, x.offset) : out(x, x.backend.copy(x.view), x.shape);
+  return record('contiguous', y, [x], (g) => [g]);
+}
+
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const inferred = shape.map((d) => (d === -1 ? x.size / known : d));
+  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.size || !inferred.every(Number.isInteger)) {
+    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.size} elements) as ${formatShape(shape)}`);
+  }
+  let y: Tensor;
+  if (x.isContiguous) y = x.viewAs(inferred, contiguousStrides(inferred), x.offset);
+  else {
+    const copy = out(x, x.backend.copy(x.view), x.shape);
+    y = copy.viewAs(inferred, contiguousStrides(inferred), 0);
+    copy.dispose();
+  }
+  return record('reshape', y, [x], (g) => [reshape(g, x.shape)]);
+}
+
+export function flatten(x: Tensor, startAxis = 0): Tensor {
+  const s = normalizeAxis(startAxis, x.rank, 'flatten');
+  return reshape(x, [...x.shape.slice(0, s), -1]);
+}
+
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  const a = normalizeAxis(axis, x.rank + 1, 'unsqueeze');
+  return reshape(x, [...x.shape.slice(0, a), 1, ...x.shape.slice(a)]);
+}
+
+export function squeeze(x: Tensor, axis?: number): Tensor {
+  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  const a = normalizeAxis(axis, x.rank, 'squeeze');
+  if (x.shape[a] !== 1) return reshape(x, x.shape);
+  return reshape(x, x.shape.filter((_, i) => i !== a));
+}
+
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  const d = dims.map((a) => normalizeAxis(a, x.rank, 'permute'));
+  if (d.length !== x.rank || new Set(d).size !== x.rank) {
+    throw new Error(`permute: [${dims.join(', ')}] is not a permutation of the ${x.rank} axes of ${formatShape(x.shape)}`);
+  }
+  const y = x.viewAs(d.map((i) => x.shape[i]), d.map((i) => x.strides[i]), x.offset);
+  const inverse = new Array<number>(d.length);
+  d.forEach((src, i) => { inverse[src] = i; });
+  return record('permute', y, [x], (g) => [permute(g, inverse)]);
+}
+
+export function transpose(x: Tensor, a = -2, b = -1): Tensor {
+  const dims = x.shape.map((_, i) => i);
+  const i = normalizeAxis(a, x.rank, 'transpose'), j = normalizeAxis(b, x.rank, 'transpose');
+  [dims[i], dims[j]] = [dims[j], dims[i]];
+  return permute(x, dims);
+}
+
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const target = broadcastShapes(x.shape, shape);
+  if (!sameShape(target, shape)) throw new Error(`expand: ${formatShape(x.shape)} cannot be expanded to ${formatShape(shape)}`);
+  const v = broadcastView(x, shape);
+  const y = x.viewAs(shape, v.strides, x.offset);
+  return record('expand', y, [x], (g) => [sumTo(g, x.shape)]);
+}
+
+/** x[start:end:step] along one axis, as a view */
+export function slice(x: Tensor, axis: number, start: number, end?: number, step = 1): Tensor {
+  const a = normalizeAxis(axis, x.rank, 'slice');
+  const n = x.shape[a];
+  const clampIndex = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
+  const s = clampIndex(start), e = clampIndex(end ?? n);
+  if (!Number.isInteger(step) || step < 1) throw new Error(`slice: step must be a positive integer, got ${step}`);
+  const len = Math.max(0, Math.ceil((e - s) / step));
+  const shape = x.shape.map((d, i) => (i === a ? len : d));
+  const strides = x.strides.map((st, i) => (i === a ? st * step : st));
+  const y = x.viewAs(shape, strides, x.offset + s * x.strides[a]);
+  return record('slice', y, [x], (g) => [embed(g, x.shape, a, s, step)]);
+}
+
+/** zeros of `shape` with g written at [start::step] along axis: the adjoint of slice */
+function embed(g: Tensor, shape: readonly number[], axis: number, start: number, step: number): Tensor {
+  const z = out(g, g.backend.fill(sizeOf(shape), 0, g.dtype), shape);
+  const strides = contiguousStrides(shape);
+  g.backend.copyInto({
+    storage: z.storage, shape: g.shape, offset: start * strides[axis],
+    strides: strides.map((st, i) => (i === axis ? st * step : st)),
+  }, g.view);
+  return record('embed', z, [g], (gz) => [slice(gz, axis, start, start + step * (g.shape[axis] - 1) + 1, step)]);
+}
+
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new Error('concat: no tensors');
+  checkSameBackend('concat', ...xs);
+  checkSameDtype('concat', ...xs);
+  const a = normalizeAxis(axis, xs[0].rank, 'concat');
+  for (const t of xs) {
+    if (t.rank !== xs[0].rank || t.shape.some((d, i) => i !== a && d !== xs[0].shape[i])) {
+      throw new Error(`concat: shapes ${xs.map((x) => formatShape(x.shape)).join(', ')} differ outside axis ${a}`);
+    }
+  }
+  const shape = xs[0].shape.map((d, i) => (i === a ? xs.reduce((s, t) => s + t.shape[a], 0) : d));
+  const y = out(xs[0], xs[0].backend.alloc(sizeOf(shape), xs[0].dtype), shape);
+  const strides = contiguousStrides(shape);
+  let at = 0;
+  const starts: number[] = [];
+  for (const t of xs) {
+    starts.push(at);
+    if (t.size > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
+    at += t.shape[a];
+  }
+  return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
+}
+
+/** Constant padding with PyTorch's F.pad order: [last before, last after, second-last before, …]. */
+export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
+  if (pads.length % 2 !== 0 || pads.length / 2 > x.rank) throw new Error(`pad: ${pads.length} pad values for a tensor of rank ${x.rank}`);
+  if (pads.some((p) => p < 0 || !Number.isInteger(p))) throw new Error(`pad: padding must be non-negative integers, got [${pads.join(', ')}]`);
+  const before = new Array<number>(x.rank).fill(0);
+  const shape = [...x.shape];
+  for (let i = 0; i < pads.length / 2; i++) {
+    const axis = x.rank - 1 - i;
+    before[axis] = pads[2 * i];
+    shape[axis] += pads[2 * i] + pads[2 * i + 1];
+  }
+  const y = out(x, x.backend.fill(sizeOf(shape), value, x.dtype), shape);
+  const strides = contiguousStrides(shape);
+  if (x.size > 0) {
+    y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
+  }
+  return record('pad', y, [x], (g) => {
+    let r = g;
+    for (let axis = 0; axis < x.rank; axis++) if (before[axis] || shape[axis] !== x.shape[axis]) r = slice(r, axis, before[axis], before[axis] + x.shape[axis]);
+    return [r];
+  });
+}
+
+// ------------------------------------------------------------------------------------------ elementwise
+
+function unaryOp(op: UnaryOp, x: Tensor, params: readonly number[] = []): Tensor {
+  return out(x, x.backend.unary(op, x.view, params), x.shape);
+}
+
+export function neg(x: Tensor): Tensor { return record('neg', unaryOp('neg', x), [x], (g) => [neg(g)]); }
+export function exp(x: Tensor): Tensor {
+  const y = unaryOp('exp', x);
+  return record('exp', y, [x], (g, [ys]) => [mul(g, ys)], [y]);
+}
+export function log(x: Tensor): Tensor { return record('log', unaryOp('log', x), [x], (g, [xs]) => [div(g, xs)], [x]); }
+export function sqrt(x: Tensor): Tensor {
+  const y = unaryOp('sqrt', x);
+  return record('sqrt', y, [x], (g, [ys]) => [div(mulScalar(g, 0.5), ys)], [y]);
+}
+export function rsqrt(x: Tensor): Tensor {
+  const y = unaryOp('rsqrt', x);
+  return record('rsqrt', y, [x], (g, [ys]) => [mul(g, mulScalar(powScalar(ys, 3), -0.5))], [y]);
+}
+export function abs(x: Tensor): Tensor { return record('abs', unaryOp('abs', x), [x], (g, [xs]) => [mul(g, sign(xs))], [x]); }
+export function sign(x: Tensor): Tensor { return unaryOp('sign', x); }
+export function square(x: Tensor): Tensor {
+  return record('square', unaryOp('square', x), [x], (g, [xs]) => [mul(g, mulScalar(xs, 2))], [x]);
+}
+export function reciprocal(x: Tensor): Tensor {
+  const y = unaryOp('reciprocal', x);
+  return record('reciprocal', y, [x], (g, [ys]) => [neg(mul(g, square(ys)))], [y]);
+}
+export function relu(x: Tensor): Tensor {
+  const y = unaryOp('relu', x);
+  return record('relu', y, [x], (g, [ys]) => [mul(g, step(ys, 0))], [y]);
+}
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  return record('leakyRelu', unaryOp('leakyRelu', x, [slope]), [x],
+    (g, [xs]) => [mul(g, affine(step(xs, 0), 1 - slope, slope))], [x]);
+}
+export function sigmoid(x: Tensor): Tensor {
+  const y = unaryOp('sigmoid', x);
+  return record('sigmoid', y, [x], (g, [ys]) => [mul(g, mul(ys, affine(ys, -1, 1)))], [y]);
+}
+export function tanh(x: Tensor): Tensor {
+  const y = unaryOp('tanh', x);
+  return record('tanh', y, [x], (g, [ys]) => [mul(g, affine(square(ys), -1, 1))], [y]);
+}
+/** log(1 + e^x), stable for large |x| */
+export function softplus(x: Tensor): Tensor {
+  return record('softplus', unaryOp('softplus', x), [x], (g, [xs]) => [mul(g, sigmoid(xs))], [x]);
+}
+export function powScalar(x: Tensor, exponent: number): Tensor {
+  return record('powScalar', unaryOp('powScalar', x, [exponent]), [x],
+    (g, [xs]) => [mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
+}
+export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
+  return record('clamp', unaryOp('clamp', x, [lo, hi]), [x],
+    (g, [xs]) => [mul(g, mul(step(xs, lo, true), affine(step(xs, hi), -1, 1)))], [x]);
+}
+/** a·x + b */
+export function affine(x: Tensor, a: number, b: number): Tensor {
+  return record('affine', unaryOp('affine', x, [a, b]), [x], (g) => [mulScalar(g, a)]);
+}
+export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
+export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
+/** 1 where x > t (or x ≥ t when inclusive), else 0; no gradient */
+export function step(x: Tensor, t: number, inclusive = false): Tensor {
+  if (!inclusive) return unaryOp('step', x, [t]);
+  return affine(unaryOp('step', neg(x), [-t]), -1, 1);
+}
+
+function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  checkSameBackend(op, a, b);
+  checkSameDtype(op, a, b);
+  const shape = broadcastShapes(a.shape, b.shape);
+  return out(a, a.backend.binary(op, broadcastView(a, shape), broadcastView(b, shape)), shape);
+}
+
+/** Sums a broadcast gradient back to an input's shape. */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  return reshape(sum(g, axes), shape);
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record('add', binaryOp('add', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
+}
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record('mul', binaryOp('mul', a, b), [a, b],
+    (g, [as, bs]) => [a.requiresGrad ? sumTo(mul(g, bs), a.shape) : null, b.requiresGrad ? sumTo(mul(g, as), b.shape) : null], [a, b]);
+}
+export function div(a: Tensor, b: Tensor): Tensor {
+  return record('div', binaryOp('div', a, b), [a, b], (g, [as, bs]) => [
+    a.requiresGrad ? sumTo(div(g, bs), a.shape) : null,
+    b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
+  ], [a, b]);
+}
+export function pow(a: Tensor, b: Tensor): Tensor {
+  const y = binaryOp('pow', a, b);
+  return record('pow', y, [a, b], (g, [as, bs, ys]) => [
+    a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
+    b.requiresGrad ? sumTo(mul(g, mul(ys, log(as))), b.shape) : null,
+  ], [a, b, y]);
+}
+/** elementwise max; ties send half the gradient to each side (PyTorch) */
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  return record('maximum', binaryOp('max', a, b), [a, b], (g, [as, bs]) => {
+    const toA = add(gt(as, bs), mulScalar(eq(as, bs), 0.5));
+    return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
+  }, [a, b]);
+}
+export function minimum(a: Tensor, b: Tensor): Tensor {
+  return record('minimum', binaryOp('min', a, b), [a, b], (g, [as, bs]) => {
+    const toA = add(lt(as, bs), mulScalar(eq(as, bs), 0.5));
+    return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
+  }, [a, b]);
+}
+export const eq = (a: Tensor, b: Tensor): Tensor => binaryOp('eq', a, b);
+export const ne = (a: Tensor, b: Tensor): Tensor => binaryOp('ne', a, b);
+export const lt = (a: Tensor, b: Tensor): Tensor => binaryOp('lt', a, b);
+export const le = (a: Tensor, b: Tensor): Tensor => binaryOp('le', a, b);
+export const gt = (a: Tensor, b: Tensor): Tensor => binaryOp('gt', a, b);
+export const ge = (a: Tensor, b: Tensor): Tensor => binaryOp('ge', a, b);
+
+/** cond ≠ 0 ? a : b with broadcasting */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  checkSameBackend('where', cond, a, b);
+  checkSameDtype('where', a, b);
+  const shape = broadcastShapes(cond.shape, a.shape, b.shape);
+  const y = out(a, a.backend.where(broadcastView(cond, shape), broadcastView(a, shape), broadcastView(b, shape)), shape);
+  return record('where', y, [a, b], (g, [cs]) => {
+    const zero = full([], 0, { dtype: g.dtype, backend: g.backend });
+    return [sumTo(where(cs, g, zero), a.shape), sumTo(where(cs, zero, g), b.shape)];
+  }, [cond]);
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x.viewAs(x.shape, x.strides, x.offset);
+  const y = out(x, x.backend.cast(x.view, dtype), x.shape);
+  if (dtype === 'int32' || x.dtype === 'int32') return y;
+  return record('cast', y, [x], (g) => [cast(g, x.dtype)]);
+}
+
+// ------------------------------------------------------------------------------------------- reductions
+
+function reduceOp(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor {
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const shape = keepdim ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  return out(x, x.backend.reduce(op, x.view, axes), shape);
+}
+
+/** a reduced gradient (or value) broadcast back over the reduced axes of `shape` */
+function unreduce(g: Tensor, shape: readonly number[], axes: number[]): Tensor {
+  return expand(reshape(g, shape.map((d, i) => (axes.includes(i) ? 1 : d))), shape);
+}
+
+export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  const ax = normalizeAxes(axes, x.rank, 'sum');
+  return record('sum', reduceOp('sum', x, ax, keepdim), [x], (g) => [unreduce(g, x.shape, ax)]);
+}
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  const ax = normalizeAxes(axes, x.rank, 'mean');
+  const n = ax.reduce((p, a) => p * x.shape[a], 1);
+  return mulScalar(sum(x, ax, keepdim), 1 / n);
+}
+
+function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
+  const ax = normalizeAxes(axes, x.rank, op);
+  const y = reduceOp(op, x, ax, keepdim);
+  // the gradient is shared evenly by the elements equal to the extremum (torch.amax)
+  return record(op, y, [x], (g, [xs, ys]) => {
+    const hit = eq(xs, unreduce(ys, x.shape, ax));
+    return [div(mul(unreduce(g, x.shape, ax), hit), unreduce(sum(hit, ax, true), x.shape, ax))];
+  }, [x, y]);
+}
+export const max = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('max', x, axes, keepdim);
+export const min = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('min', x, axes, keepdim);
+
+export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
+  const a = normalizeAxis(axis, x.rank, 'argmax');
+  const shape = keepdim ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  return out(x, x.backend.argmax(x.view, a), shape);
+}
+
+/** variance over axes, unbiased (n − 1) by default as torch.var */
+export function variance(x: Tensor, axes?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  const ax = normalizeAxes(axes, x.rank, 'var');
+  const n = ax.reduce((p, a) => p * x.shape[a], 1);
+  const centered = sub(x, mean(x, ax, true));
+  return mulScalar(sum(square(centered), ax, options.keepdim ?? false), 1 / Math.max(n - ((options.unbiased ?? true) ? 1 : 0), 1));
+}
+
+// --------------------------------------------------------------------------------------- linear algebra
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkSameBackend('matmul', a, b);
+  checkSameDtype('matmul', a, b);
+  if (a.rank === 0 || b.rank === 0) throw new Error('matmul: both operands need at least one dimension');
+  if (a.rank === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  if (b.rank === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  const [m, k] = a.shape.slice(-2), [k2, n] = b.shape.slice(-2);
+  if (k !== k2) throw new Error(`matmul: ${formatShape(a.shape)} @ ${formatShape(b.shape)}: inner dimensions ${k} and ${k2} differ`);
+  const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batch = sizeOf(batchShape);
+  const operand = (t: Tensor, rows: number, cols: number): [Tensor, number] => {
+    const own = sizeOf(t.shape.slice(0, -2));
+    const target = own === 1 ? [rows, cols] : [...batchShape, rows, cols];
+    const e = t.backend.copy(broadcastView(t, target));
+    return [out(t, e, target), own === 1 ? 0 : rows * cols];
+  };
+  const [ac, as] = operand(a, m, k), [bc, bs] = operand(b, k, n);
+  const y = out(a, a.backend.matmul(ac.storage, bc.storage, batch, m, k, n, as, bs), [...batchShape, m, n]);
+  ac.dispose();
+  bc.dispose();
+  return record('matmul', y, [a, b], (g, [asv, bsv]) => [
+    a.requiresGrad ? sumTo(matmul(g, transpose(bsv)), a.shape) : null,
+    b.requiresGrad ? sumTo(matmul(transpose(asv), g), b.shape) : null,
+  ], [a, b]);
+}
+
+function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
+  if (index.dtype !== 'int32') throw new Error(`${op}: index must be int32, got ${index.dtype}`);
+  if (index.rank !== x.rank || index.shape.some((d, i) => i !== axis && d !== x.shape[i])) {
+    throw new Error(`${op}: index ${formatShape(index.shape)} must match ${formatShape(x.shape)} except along axis ${axis}`);
+  }
+}
+
+/** torch.gather (the index matches x outside `axis`) */
+export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+  const a = normalizeAxis(axis, x.rank, 'gather');
+  checkIndex('gather', x, a, index);
+  const xc = contiguous(x), ic = contiguous(index);
+  const y = out(x, x.backend.gather(xc.storage, x.shape, a, ic.storage, index.shape), index.shape);
+  xc.dispose();
+  record('gather', y, [x], (g, [is]) => [scatterAdd(g, a, is, x.shape)], [ic]);
+  ic.dispose();
+  return y;
+}
+
+/** zeros of `shape` plus src summed into the positions that index names along axis */
+export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[]): Tensor {
+  const a = normalizeAxis(axis, src.rank, 'scatterAdd');
+  const sc = contiguous(src), ic = contiguous(index);
+  const y = out(src, src.backend.scatterAdd(sc.storage, index.shape, a, ic.storage, shape), shape);
+  sc.dispose();
+  record('scatterAdd', y, [src], (g, [is]) => [gather(g, a, is)], [ic]);
+  ic.dispose();
+  return y;
+}
+
+// ------------------------------------------------------------------------------------- state and moves
+
+/** Copies src into dst's elements in place (same shape, broadcasting src); not differentiable. */
+export function assign(dst: Tensor, src: Tensor): void {
+  checkSameBackend('assign', dst, src);
+  checkSameDtype('assign', dst, src);
+  const v = broadcastView(src, dst.shape);
+  if (v.storage === dst.storage) {
+    const tmp = dst.backend.copy(v);
+    dst.backend.copyInto(dst.view, { storage: tmp, shape: dst.shape, strides: contiguousStrides(dst.shape), offset: 0 });
+    dst.backend.free(tmp);
+  } else dst.backend.copyInto(dst.view, v);
+}
+
+/** The same values on another backend (and optionally another dtype); a new leaf. */
+export async function toBackend(x: Tensor, backend: Tensor['backend'], dtype: DType = x.dtype): Promise<Tensor> {
+  const data = await x.toArray();
+  return Tensor.fromStorage(backend, backend.upload(data, dtype), x.shape);
+}

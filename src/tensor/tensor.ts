@@ -1,0 +1,124 @@
+import type { Backend, DType, Storage, TypedArray, View } from '../kernels/backend.js';
+import { contiguousStrides, formatShape, sizeOf } from './shape.js';
+import { trackTensor, untrackTensor } from './memory.js';
+
+/** One storage shared by a tensor and its views; freed when the last of them is disposed. */
+export class StorageRef {
+  refs = 0;
+  constructor(readonly backend: Backend, readonly storage: Storage) {}
+  retain(): this { this.refs++; return this; }
+  release(): void {
+    if (--this.refs === 0) this.backend.free(this.storage);
+  }
+}
+
+/**
+ * A node of the autograd graph: the op that produced a tensor, its inputs, and the rule that maps the
+ * output's gradient to the inputs' gradients. Defined here so a tensor can point to its node; built by
+ * src/autograd.
+ */
+export interface GradNode {
+  readonly name: string;
+  readonly inputs: readonly Tensor[];
+  backward(gradOutput: Tensor): (Tensor | null)[];
+  /** frees what the node saved for backward */
+  release(): void;
+  readonly released: boolean;
+}
+
+let nextId = 1;
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly backend: Backend;
+  /** leaves with requiresGrad receive `.grad` from backward() */
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** the op that produced this tensor when it depends on a tensor that requires grad */
+  gradNode: GradNode | null = null;
+  private ref: StorageRef | null;
+  private readonly tracked: boolean;
+
+  constructor(ref: StorageRef, shape: readonly number[], dtype: DType,
+    strides: readonly number[] = contiguousStrides(shape), offset = 0, track = true) {
+    this.ref = ref.retain();
+    this.backend = ref.backend;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze([...strides]);
+    this.offset = offset;
+    this.dtype = dtype;
+    this.tracked = track;
+    if (track) trackTensor(this);
+  }
+
+  /** a new tensor owning a fresh storage */
+  static fromStorage(backend: Backend, storage: Storage, shape: readonly number[]): Tensor {
+    if (storage.length < sizeOf(shape)) {
+      throw new Error(`internal: storage of ${storage.length} elements is too small for shape ${formatShape(shape)}`);
+    }
+    return new Tensor(new StorageRef(backend, storage), shape, storage.dtype);
+  }
+
+  get size(): number { return sizeOf(this.shape); }
+  get rank(): number { return this.shape.length; }
+  get isDisposed(): boolean { return this.ref === null; }
+
+  private live(): StorageRef {
+    if (!this.ref) throw new Error(`tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} was used after dispose()`);
+    return this.ref;
+  }
+
+  get storage(): Storage { return this.live().storage; }
+  get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
+
+  get isContiguous(): boolean {
+    const c = contiguousStrides(this.shape);
+    return this.shape.every((d, i) => d === 1 || this.strides[i] === c[i]);
+  }
+
+  /** another tensor object over the same storage (a view): shares ownership of the storage */
+  viewAs(shape: readonly number[], strides: readonly number[], offset: number, track = true): Tensor {
+    return new Tensor(this.live(), shape, this.dtype, strides, offset, track);
+  }
+
+  /** an untracked alias kept alive by the autograd graph until backward has used it */
+  alias(): Tensor { return this.viewAs(this.shape, this.strides, this.offset, false); }
+
+  /** Frees this tensor's hold on its storage, and its gradient. Idempotent. Its grad node stays: the graph
+   * below a disposed intermediate still carries gradients to the leaves. */
+  dispose(): void {
+    if (!this.ref) return;
+    const tracked = this.ref;
+    this.ref = null;
+    if (this.tracked) untrackTensor(this);
+    tracked.release();
+    if (this.grad) { this.grad.dispose(); this.grad = null; }
+  }
+
+  /** Copies the elements (C order) back to the host. */
+  async toArray(): Promise<TypedArray> {
+    const ref = this.live();
+    const n = this.size;
+    if (this.isContiguous && this.offset === 0 && ref.storage.length === n) return ref.backend.read(ref.storage);
+    const copy = ref.backend.copy(this.view);
+    try {
+      return await ref.backend.read(copy);
+    } finally {
+      ref.backend.free(copy);
+    }
+  }
+
+  /** the single element of a one-element tensor */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item(): tensor ${formatShape(this.shape)} has ${this.size} elements, not 1`);
+    return (await this.toArray())[0];
+  }
+
+  toString(): string {
+    return `Tensor(#${this.id} ${formatShape(this.shape)} ${this.dtype} on ${this.backend.name}${this.requiresGrad ? ', requiresGrad' : ''}${this.isDisposed ? ', disposed' : ''})`;
+  }
+}
