@@ -14,7 +14,7 @@ export interface AcquiredDevice {
 export interface AcquireOptions {
   /** extra Dawn toggles for create(), e.g. 'enable-dawn-features=allow_unsafe_apis' */
   dawnOptions?: string[];
-  /** features to request when the adapter has them */
+  /** features to request when the adapter has them (default: timestamp-query, subgroups, shader-f16) */
   wantFeatures?: GPUFeatureName[];
 }
 
@@ -58,7 +58,8 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
     const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
     if (typeof value === 'number') limits[name] = value;
   }
-  const features = (options.wantFeatures ?? []).filter((f) => adapter.features.has(f));
+  const wanted = options.wantFeatures ?? (['timestamp-query', 'subgroups', 'shader-f16'] as GPUFeatureName[]);
+  const features = wanted.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: features });
   const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   return {

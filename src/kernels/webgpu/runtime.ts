@@ -57,6 +57,7 @@ export class GpuRuntime {
   private firstError: string | null = null;
   /** total dispatches since creation, for benchmarks */
   dispatchCount = 0;
+  private profile: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; capacity: number } | null = null;
 
   constructor(readonly device: GPUDevice) {
     this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -162,12 +163,55 @@ export class GpuRuntime {
       entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: Math.ceil(params.byteLength / 16) * 16 } });
     }
     const bindGroup = this.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries });
-    const pass = this.computePass();
+    const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
     if (++this.dispatches >= DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  /** While profiling, every dispatch gets a pass of its own with begin/end timestamps. */
+  private profiledPass(label: string): GPUComputePassEncoder {
+    const prof = this.profile!;
+    if (this.pass) { this.pass.end(); this.pass = null; }
+    if (prof.labels.length >= prof.capacity) return this.computePass();
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    const q = prof.labels.length * 2;
+    prof.labels.push(label);
+    this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+    return this.pass;
+  }
+
+  get hasTimestamps(): boolean { return this.device.features.has('timestamp-query'); }
+
+  /** Starts recording GPU time per dispatch (needs the timestamp-query feature), up to `capacity` dispatches. */
+  startProfiling(capacity = 4096): void {
+    if (!this.hasTimestamps) throw new Error('webgpu: this device has no timestamp-query feature; profile with wall-clock time instead');
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
+    const resolve = this.device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.profile = { querySet, resolve, labels: [], capacity };
+  }
+
+  /** Stops profiling; returns the GPU time of each recorded dispatch, in order, with its kernel key. */
+  async stopProfiling(): Promise<{ label: string; ms: number }[]> {
+    const prof = this.profile;
+    if (!prof) throw new Error('webgpu: stopProfiling without startProfiling');
+    this.profile = null;
+    const n = prof.labels.length;
+    if (n === 0) return [];
+    const enc = this.copyEncoder();
+    enc.resolveQuerySet(prof.querySet, 0, n * 2, prof.resolve, 0);
+    const staging = this.device.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 16);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    prof.querySet.destroy();
+    prof.resolve.destroy();
+    return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
   }
 
   private computePass(): GPUComputePassEncoder {

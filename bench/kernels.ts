@@ -1,0 +1,99 @@
+/**
+ * Microbenchmarks of every kernel: the cases each kernel file declares (`benchmarks`), median time, GFLOP/s
+ * and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
+ * them, else wall-clock time around a GPU sync.
+ *
+ *   npx tsx bench/kernels.ts [--backend webgpu|cpu] [--large] [--filter TEXT] [--reps N] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { KernelBenchmark } from '../src/kernels/benchmark.js';
+import { createBackend, parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
+
+const kernelFiles = ['elementwise-bench', 'reduce', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'webgpu' },
+    large: { type: 'boolean', default: false },
+    filter: { type: 'string' },
+    reps: { type: 'string', default: '10' },
+    json: { type: 'string' },
+  },
+});
+
+async function collect(): Promise<KernelBenchmark[]> {
+  const all: KernelBenchmark[] = [];
+  for (const file of kernelFiles) {
+    const mod = (await import(`../src/kernels/webgpu/${file}.js`)) as { benchmarks?: KernelBenchmark[] };
+    all.push(...(mod.benchmarks ?? []));
+  }
+  return all;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Median milliseconds of one run, by GPU timestamps when available. */
+export async function timeCase(backend: Backend, run: () => void, reps: number): Promise<{ ms: number; method: string }> {
+  run();
+  await backend.sync();
+  if (backend instanceof WebGPUBackend && backend.rt.hasTimestamps) {
+    const samples: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      backend.rt.startProfiling();
+      run();
+      const times = await backend.rt.stopProfiling();
+      samples.push(times.reduce((s, t) => s + t.ms, 0));
+    }
+    return { ms: median(samples), method: 'timestamps' };
+  }
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    run();
+    await backend.sync();
+    samples.push(performance.now() - t0);
+  }
+  return { ms: median(samples), method: 'wall+sync' };
+}
+
+/** A large f32 matmul as the adapter's measured arithmetic peak. */
+async function measurePeak(backend: Backend, large: boolean): Promise<number> {
+  const n = large ? 4096 : 256;
+  const a = backend.fill(n * n, 0.5, 'float32'), b = backend.fill(n * n, 0.25, 'float32');
+  try {
+    const { ms } = await timeCase(backend, () => backend.free(backend.matmul(a, b, 1, n, n, n, 0, 0)), 3);
+    return (2 * n ** 3) / (ms * 1e6);
+  } catch {
+    return NaN;
+  } finally {
+    backend.free(a);
+    backend.free(b);
+  }
+}
+
+const backend = await createBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
+const reps = Number(args.reps);
+const cases = (await collect()).filter((c) => (args.large || !c.large) && (!args.filter || `${c.group} ${c.name}`.includes(args.filter)));
+const peak = await measurePeak(backend, args.large ?? false);
+console.log(`measured f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
+const rows: { group: string; name: string; ms: number; gflops: number; gbs: number; peakFraction: number; method: string }[] = [];
+console.log(`${'kernel'.padEnd(12)} ${'case'.padEnd(44)} ${'median ms'.padStart(10)} ${'GFLOP/s'.padStart(9)} ${'GB/s'.padStart(8)} ${'% peak'.padStart(7)}`);
+for (const c of cases) {
+  const { run, dispose } = c.setup(backend);
+  try {
+    const { ms, method } = await timeCase(backend, run, reps);
+    const gflops = c.flops / (ms * 1e6), gbs = c.bytes / (ms * 1e6);
+    rows.push({ group: c.group, name: c.name, ms, gflops, gbs, peakFraction: gflops / peak, method });
+    console.log(`${c.group.padEnd(12)} ${c.name.padEnd(44)} ${ms.toFixed(3).padStart(10)} ${gflops.toFixed(1).padStart(9)} ${gbs.toFixed(1).padStart(8)} ${(100 * gflops / peak).toFixed(1).padStart(7)}`);
+  } catch (e) {
+    console.log(`${c.group.padEnd(12)} ${c.name.padEnd(44)} failed: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    dispose();
+  }
+}
+if (args.json) writeFileSync(args.json, JSON.stringify({ adapter: backend.description, date: new Date().toISOString(), peakGflops: peak, rows }, null, 2));
+backend.dispose();
