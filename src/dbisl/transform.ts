@@ -1,0 +1,105 @@
+/**
+ * The differentiable task transformer of DBiSL (shared/spec/dbisl.md §2), both directions:
+ *
+ * - regression → segmentation: `tR2S(R̂) = σ(−k·R̂)` (negative-inside convention), with the
+ *   numerically stable sigmoid op (no overflow for |k·R̂| ≫ 1, gradient σ(1 − σ) from the output);
+ * - segmentation → regression: the convolutional distance transform (CDT)
+ *   `D[p](v) = −h · logsumexp_u(ln max(p(v−u), ε) − ‖u‖/h)` over a cubic window of radius ρ, one
+ *   kernel pair on the backend (`cdt` / `cdtBackward`), and the signed, normalised map
+ *   `tS2R(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ`: ≈ 0 on the boundary, positive
+ *   outside, negative inside, in [−1, 1].
+ *
+ * Inputs are probability maps [N, 1, D, H, W] (any leading batch dimensions work; the last three are
+ * the volume). Distances are in voxels before the division by ρ.
+ *
+ * Note on the range: every voxel also enters the log-sum-exp with weight ε (the floor of p), which acts
+ * as a source at the extra cost h·ln(1/ε) voxels; with h = 0.35 and ε = 1e-6 that is ≈ 4.8 voxels, so
+ * `D` saturates there (< ρ = 8). `cdtReach` gives that bound.
+ */
+import type { CdtParams } from '../kernels/backend.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape } from '../tensor/shape.js';
+import { record } from '../autograd/graph.js';
+import { affine, checkFloat, clamp, mulScalar, sigmoid, sub } from '../autograd/ops.js';
+
+export interface CdtOptions {
+  /** half width of the cubic window in voxels (ρ, default 8) */
+  radius?: number;
+  /** temperature of the soft minimum in voxels (default 0.35) */
+  h?: number;
+  /** floor of p inside the logarithm (default 1e-6) */
+  eps?: number;
+}
+
+export const CDT_DEFAULTS: Readonly<CdtParams> = Object.freeze({ radius: 8, h: 0.35, eps: 1e-6 });
+
+export function cdtParams(options: CdtOptions = {}): CdtParams {
+  const p: CdtParams = {
+    radius: options.radius ?? CDT_DEFAULTS.radius,
+    h: options.h ?? CDT_DEFAULTS.h,
+    eps: options.eps ?? CDT_DEFAULTS.eps,
+  };
+  if (!(Number.isInteger(p.radius) && p.radius >= 1)) throw new Error(`cdt: radius must be an integer ≥ 1, got ${p.radius}`);
+  if (!(p.h > 0 && Number.isFinite(p.h))) throw new Error(`cdt: h must be a positive number, got ${p.h}`);
+  if (!(p.eps > 0 && p.eps < 1)) throw new Error(`cdt: eps must be in (0, 1), got ${p.eps}`);
+  return p;
+}
+
+/** The largest distance (voxels) the CDT can express: min(ρ, h·ln(1/ε)) — beyond it the ε floor dominates. */
+export function cdtReach(options: CdtOptions = {}): number {
+  const p = cdtParams(options);
+  return Math.min(p.radius, -p.h * Math.log(p.eps));
+}
+
+/** Regression → segmentation: σ(−k·R̂), k = 1500 by default; stable for any k·R̂. */
+export function tR2S(r: Tensor, k = 1500): Tensor {
+  checkFloat('tR2S', r);
+  return sigmoid(mulScalar(r, -k));
+}
+
+function checkVolume(op: string, p: Tensor): void {
+  checkFloat(op, p);
+  if (p.rank < 3) throw new Error(`${op}: expected a [N, 1, D, H, W] probability map, got ${formatShape(p.shape)}`);
+}
+
+/** a tensor owning a contiguous storage with p's elements (a view when p already is one) */
+function contiguousCopy(p: Tensor): Tensor {
+  if (p.isContiguous && p.offset === 0 && p.storage.length === p.size) return p.viewAs(p.shape, p.strides, 0);
+  return Tensor.fromStorage(p.backend, p.backend.copy(p.view), p.shape);
+}
+
+/**
+ * The convolutional distance transform D[p] in voxels (unclamped): a soft minimum of the distances to
+ * the probability-weighted source voxels, differentiable in p through the backend's `cdtBackward`
+ * (the softmax weights of the log-sum-exp). Windows are cut at the volume's faces.
+ */
+export function cdtDistance(p: Tensor, options: CdtOptions = {}): Tensor {
+  checkVolume('cdtDistance', p);
+  const params = cdtParams(options);
+  const pc = contiguousCopy(p);
+  const out = Tensor.fromStorage(p.backend, p.backend.cdt(pc.storage, p.shape, params), p.shape);
+  record('cdtDistance', out, [p], (g, [ps, outs]) => {
+    const gc = contiguousCopy(g);
+    const gp = Tensor.fromStorage(g.backend, g.backend.cdtBackward(ps.storage, outs.storage, gc.storage, p.shape, params), p.shape);
+    gc.dispose();
+    return [gp];
+  }, [pc, out]);
+  pc.dispose();
+  return out;
+}
+
+/** clamp(D[p], 0, ρ)/ρ: the normalised one-sided distance to the (soft) object p */
+export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor {
+  const params = cdtParams(options);
+  return mulScalar(clamp(cdtDistance(p, params), 0, params.radius), 1 / params.radius);
+}
+
+/**
+ * Segmentation → regression: T_s2r(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ, negative inside,
+ * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ].
+ */
+export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
+  checkVolume('tS2R', p);
+  const params = cdtParams(options);
+  return sub(normalizedDistance(p, params), normalizedDistance(affine(p, -1, 1), params));
+}
