@@ -76,10 +76,14 @@ function isGzip(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
+/** An ArrayBuffer holding exactly the bytes of `b` (a copy unless `b` spans its whole buffer; note Buffer#slice does not copy). */
 function toArrayBuffer(b: Uint8Array): ArrayBuffer {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer
-    ? b.buffer
-    : (b.slice().buffer as ArrayBuffer);
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && b.buffer instanceof SharedArrayBuffer)) {
+    return b.buffer as ArrayBuffer;
+  }
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return copy.buffer;
 }
 
 function num(v: unknown): number {
