@@ -1,0 +1,302 @@
+/**
+ * The DBiSL training objective (shared/spec/dbisl.md §3), every term switchable, and DTC as one
+ * configuration of it.
+ *
+ * Batch = labeled rows L (the first `label.shape[0]` rows) + unlabeled rows U. With z the segmentation
+ * logits, Ŷ = σ(z), R̂ the tanh regression output (normalised SDF, negative inside) and S* the target SDF:
+ *
+ *   L_sup = Dice(Ŷ, Y) + CE(z, Y) + β·MSE(R̂, S*) + β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]     on L
+ *   L_con = mean((T_r2s(R̂) − Ŷ)²) + mean((T_s2r(Ŷ) − R̂)²)                                       on L ∪ U
+ *   L_pse = Dice_w(Ŷ, Ỹ) + MSE_w(R̂, T_s2r(Ỹ)),  Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5]                     on U
+ *   w     = exp(−γ·|Ŷ − T_r2s(R̂)|)   (or the UA-MT-style mask |Ŷ − T_r2s(R̂)| < τ(t))
+ *   L     = L_sup + λ(t)·(L_con + L_pse),  λ(t) = λ_max · exp(−5(1 − min(⌊t/150⌋/40, 1))²)
+ *
+ * Dice(p, y) = 1 − (2Σpy + 1e-5)/(Σp² + Σy² + 1e-5) summed over the whole (sub-)batch (DTC's
+ * `dice_loss`); CE is the binary cross-entropy with logits (one output channel); Ỹ and w carry no
+ * gradient. Choices marked (ours) in the spec are options here:
+ * - the weighted Dice puts w inside every sum: 1 − (2Σwpy + 1e-5)/(Σwp² + Σwy² + 1e-5);
+ * - the weighted MSE is normalised by the weights, Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE);
+ * - λ(t) uses the integer epoch ⌊t/150⌋ as DTC's `iter_num // 150`;
+ * - the mask threshold ramps up as UA-MT's: τ(t) = τ_max·(0.75 + 0.25·rampup(t, T)), T = the run's
+ *   iterations, τ_max = 0.5.
+ *
+ * DTC (Luo et al. 2021) is `dtcLossConfig()`: Dice + 0.3·MSE(R̂, compute_sdf(Y)) on L plus
+ * λ(t)·mean((σ(−1500·R̂) − Ŷ)²) on L ∪ U, nothing else.
+ */
+import type { Backend, DType } from '../kernels/backend.js';
+import { Tensor } from '../tensor/tensor.js';
+import { fromArray } from '../tensor/creation.js';
+import { formatShape } from '../tensor/shape.js';
+import { noGrad } from '../autograd/graph.js';
+import {
+  abs, add, affine, detach, div, exp, mean, mul, mulScalar, sigmoid, slice, softplus, square, step, sub, sum,
+} from '../autograd/ops.js';
+import { computeSdf } from './data/edt.js';
+import { tR2S, tS2R, type CdtOptions } from './transform.js';
+
+export type SdfTarget = 'cdt' | 'dtc';
+export type UncertaintyMode = 'exp' | 'mask';
+
+export interface LossConfig {
+  /** S*: T_s2r(Y) on the same scale as the predictions ('cdt', default) or DTC's compute_sdf ('dtc') */
+  sdfTarget: SdfTarget;
+  /** CE(z, Y) in L_sup (on for DBiSL, off for DTC) */
+  ce: boolean;
+  /** weight of MSE(R̂, S*) in L_sup (0.3); 0 removes the term */
+  beta: number;
+  /** the cross-task supervision Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*) */
+  supCross: boolean;
+  /** its weight β_x (0.5) */
+  betaX: number;
+  /** L_con at all */
+  con: boolean;
+  /** L_con's regression → segmentation term mean((T_r2s(R̂) − Ŷ)²) */
+  conR2S: boolean;
+  /** L_con's segmentation → regression term mean((T_s2r(Ŷ) − R̂)²) (off for DTC's one-way consistency) */
+  conS2R: boolean;
+  /** L_pse */
+  pse: boolean;
+  /** uncertainty weighting of L_pse (off: w = 1) */
+  unc: boolean;
+  uncertainty: UncertaintyMode;
+  /** γ of w = exp(−γU) (5) */
+  gamma: number;
+  /** τ_max of the mask mode (0.5) */
+  tauMax: number;
+  /** λ_max (1) */
+  lambdaMax: number;
+  /** sigmoid ramp-up length L in epochs (40) */
+  rampupEpochs: number;
+  /** iterations per ramp-up "epoch" (150) */
+  epochIterations: number;
+  /** T_r2s sharpness k (1500) */
+  k: number;
+  /** CDT window radius ρ (8) */
+  radius: number;
+  /** CDT temperature h (0.35) */
+  h: number;
+  /** CDT floor ε (1e-6) */
+  eps: number;
+}
+
+export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig {
+  return {
+    sdfTarget: 'cdt', ce: true, beta: 0.3, supCross: true, betaX: 0.5,
+    con: true, conR2S: true, conS2R: true, pse: true, unc: true, uncertainty: 'exp',
+    gamma: 5, tauMax: 0.5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150,
+    k: 1500, radius: 8, h: 0.35, eps: 1e-6,
+    ...overrides,
+  };
+}
+
+/** DTC: supervised Dice + 0.3·MSE(R̂, compute_sdf(Y)), one-way consistency mean((σ(−1500R̂) − Ŷ)²), ramped λ. */
+export function dtcLossConfig(overrides: Partial<LossConfig> = {}): LossConfig {
+  return dbislLossConfig({
+    sdfTarget: 'dtc', ce: false, supCross: false, conS2R: false, pse: false, unc: false, ...overrides,
+  });
+}
+
+/** `sigmoid_rampup(t, L) = exp(−5(1 − clip(t, 0, L)/L)²)`, 1 when L = 0. */
+export function sigmoidRampup(t: number, length: number): number {
+  if (length === 0) return 1;
+  const p = 1 - Math.min(Math.max(t, 0), length) / length;
+  return Math.exp(-5 * p * p);
+}
+
+/** λ(t) = λ_max · sigmoid_rampup(⌊t / epochIterations⌋, rampupEpochs). */
+export function lambdaAt(iteration: number, cfg: Pick<LossConfig, 'lambdaMax' | 'rampupEpochs' | 'epochIterations'>): number {
+  return cfg.lambdaMax * sigmoidRampup(Math.floor(iteration / cfg.epochIterations), cfg.rampupEpochs);
+}
+
+/** τ(t) of the mask mode: τ_max · (0.75 + 0.25 · sigmoid_rampup(t, maxIterations)). */
+export function tauAt(iteration: number, maxIterations: number, cfg: Pick<LossConfig, 'tauMax'>): number {
+  return cfg.tauMax * (0.75 + 0.25 * sigmoidRampup(iteration, maxIterations));
+}
+
+export function cdtOptionsOf(cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): CdtOptions {
+  return { radius: cfg.radius, h: cfg.h, eps: cfg.eps };
+}
+
+// --------------------------------------------------------------------------------------- basic losses
+
+/** 1 − (2Σpy + 1e-5)/(Σp² + Σy² + 1e-5) over all elements; with w: every sum weighted by w. */
+export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
+  const smooth = 1e-5;
+  const pw = w ? mul(p, w) : p;
+  const inter = sum(mul(pw, y));
+  const pp = sum(mul(pw, p));
+  const yy = sum(w ? mul(mul(y, y), w) : mul(y, y));
+  return affine(div(affine(inter, 2, smooth), affine(add(pp, yy), 1, smooth)), -1, 1);
+}
+
+/** mean((a − b)²); with w: Σw(a − b)²/(Σw + 1e-8) */
+export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
+  const d2 = square(sub(a, b));
+  if (!w) return mean(d2);
+  return div(sum(mul(d2, w)), affine(sum(w), 1, 1e-8));
+}
+
+/** mean(softplus(z) − z·y): binary cross-entropy with logits, stable for any z */
+export function bceWithLogits(z: Tensor, y: Tensor): Tensor {
+  return mean(sub(softplus(z), mul(z, y)));
+}
+
+// ------------------------------------------------------------------------------------------ targets
+
+/** DTC's compute_sdf of each row of a host label batch [rows, X, Y, Z] (uint8), as a [rows, 1, X, Y, Z] tensor. */
+export function dtcSdfTarget(label: Uint8Array, rows: number, patch: readonly [number, number, number],
+  options: { backend?: Backend; dtype?: DType } = {}): Tensor {
+  const P = patch[0] * patch[1] * patch[2];
+  if (label.length < rows * P) throw new Error(`dtcSdfTarget: ${label.length} label values for ${rows} rows of [${patch.join(', ')}]`);
+  const out = new Float32Array(rows * P);
+  for (let b = 0; b < rows; b++) out.set(computeSdf(label.subarray(b * P, (b + 1) * P), patch), b * P);
+  return fromArray(out, [rows, 1, ...patch], { dtype: options.dtype ?? 'float32', ...(options.backend ? { backend: options.backend } : {}) });
+}
+
+/** T_s2r(Y) of a label tensor [rows, 1, X, Y, Z], without gradient. */
+export function cdtSdfTarget(label: Tensor, cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): Tensor {
+  return noGrad(() => tS2R(label, cdtOptionsOf(cfg)));
+}
+
+// ------------------------------------------------------------------------------------------- the loss
+
+export interface LossInputs {
+  /** segmentation logits z [B, 1, X, Y, Z] */
+  seg: Tensor;
+  /** regression output R̂ = tanh(r) [B, 1, X, Y, Z] */
+  sdf: Tensor;
+  /** labels of the first L rows [L, 1, X, Y, Z], 0/1 in seg's dtype */
+  label: Tensor;
+  /** S* for the first L rows; computed from `label` ('cdt') or `labelHost` ('dtc') when absent */
+  sdfTarget?: Tensor;
+  /** host labels [≥ L, X, Y, Z] for sdfTarget 'dtc' */
+  labelHost?: Uint8Array;
+  /** 0-based iteration (for λ and τ) */
+  iteration: number;
+  /** the run's iterations (for the mask mode's τ ramp) */
+  maxIterations: number;
+}
+
+/**
+ * Named terms (each a scalar tensor): total, sup, supDice, supCe, supMse, supCrossDice, supCrossMse,
+ * con, conR2S, conS2R, pse, pseDice, pseMse, and uncertainty (mean U over the unlabeled rows, logged
+ * when L_pse and its weighting are on; no gradient). A term that is switched off (or has no rows to act on) is absent. Raw terms are unweighted;
+ * sup / con / pse / total carry the weights.
+ */
+export interface LossResult {
+  total: Tensor;
+  terms: Record<string, Tensor>;
+  /** λ(t) used in the total */
+  lambda: number;
+}
+
+export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
+  const { seg, sdf, label } = inputs;
+  if (seg.rank !== 5 || seg.shape[1] !== 1) throw new Error(`dbislLoss: seg must be [B, 1, X, Y, Z], got ${formatShape(seg.shape)}`);
+  if (sdf.shape.join() !== seg.shape.join()) throw new Error(`dbislLoss: sdf ${formatShape(sdf.shape)} does not match seg ${formatShape(seg.shape)}`);
+  const B = seg.shape[0], L = label.shape[0];
+  if (label.rank !== 5 || L > B || label.shape.slice(1).join() !== seg.shape.slice(1).join()) {
+    throw new Error(`dbislLoss: label ${formatShape(label.shape)} must be [L ≤ ${B}, ${seg.shape.slice(1).join(', ')}]`);
+  }
+  const cdt = cdtOptionsOf(cfg);
+  const patch: [number, number, number] = [seg.shape[2], seg.shape[3], seg.shape[4]];
+  const terms: Record<string, Tensor> = {};
+  const lambda = lambdaAt(inputs.iteration, cfg);
+
+  const yhat = sigmoid(seg);
+  const needR2S = (L > 0 && cfg.supCross) || (cfg.con && cfg.conR2S) || (cfg.pse && B > L);
+  const r2s = needR2S ? tR2S(sdf, cfg.k) : null;
+  // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
+  const s2rAll = cfg.con && cfg.conS2R ? tS2R(yhat, cdt) : null;
+
+  // ---- supervised, on L
+  let sup: Tensor | null = null;
+  if (L > 0) {
+    const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
+    const needTarget = cfg.beta !== 0 || cfg.supCross;
+    let target: Tensor | null = inputs.sdfTarget ?? null;
+    if (!target && needTarget) {
+      if (cfg.sdfTarget === 'cdt') target = cdtSdfTarget(label, cfg);
+      else {
+        if (!inputs.labelHost) throw new Error("dbislLoss: sdfTarget 'dtc' needs the host labels (labelHost)");
+        target = dtcSdfTarget(inputs.labelHost, L, patch, { backend: seg.backend, dtype: seg.dtype });
+      }
+    }
+    terms.supDice = diceLoss(yL, label);
+    sup = terms.supDice;
+    if (cfg.ce) {
+      terms.supCe = bceWithLogits(zL, label);
+      sup = add(sup, terms.supCe);
+    }
+    if (cfg.beta !== 0) {
+      terms.supMse = mseLoss(rL, target!);
+      sup = add(sup, mulScalar(terms.supMse, cfg.beta));
+    }
+    if (cfg.supCross) {
+      terms.supCrossDice = diceLoss(slice(r2s!, 0, 0, L), label);
+      const s2rL = s2rAll ? slice(s2rAll, 0, 0, L) : tS2R(yL, cdt);
+      terms.supCrossMse = mseLoss(s2rL, target!);
+      sup = add(sup, mulScalar(add(terms.supCrossDice, terms.supCrossMse), cfg.betaX));
+    }
+    terms.sup = sup;
+  }
+
+  // ---- bidirectional consistency, on L ∪ U
+  let unsup: Tensor | null = null;
+  if (cfg.con && (cfg.conR2S || cfg.conS2R)) {
+    let con: Tensor | null = null;
+    if (cfg.conR2S) {
+      terms.conR2S = mseLoss(r2s!, yhat);
+      con = terms.conR2S;
+    }
+    if (cfg.conS2R) {
+      terms.conS2R = mseLoss(s2rAll!, sdf);
+      con = con ? add(con, terms.conS2R) : terms.conS2R;
+    }
+    terms.con = con!;
+    unsup = con;
+  }
+
+  // ---- pseudo-supervision with cross-task uncertainty, on U
+  if (B > L && cfg.pse) {
+    const yU = slice(yhat, 0, L, B), rU = slice(sdf, 0, L, B);
+    const r2sU = slice(r2s ?? tR2S(sdf, cfg.k), 0, L, B);
+    const { pseudo, pseudoSdf, w, u } = noGrad(() => {
+      const a = detach(yU), b = detach(r2sU);
+      const fused = mulScalar(add(a, b), 0.5);
+      const pseudoLabel = step(fused, 0.5);
+      const disagreement = abs(sub(a, b));
+      let weight: Tensor | null = null;
+      if (cfg.unc) {
+        weight = cfg.uncertainty === 'exp'
+          ? exp(mulScalar(disagreement, -cfg.gamma))
+          : step(affine(disagreement, -1, tauAt(inputs.iteration, inputs.maxIterations, cfg)), 0);
+      }
+      return {
+        pseudo: pseudoLabel,
+        pseudoSdf: tS2R(pseudoLabel, cdt),
+        w: weight,
+        u: mean(disagreement),
+      };
+    });
+    if (cfg.unc) terms.uncertainty = u;
+    terms.pseDice = diceLoss(yU, pseudo, w ?? undefined);
+    terms.pseMse = mseLoss(rU, pseudoSdf, w ?? undefined);
+    terms.pse = add(terms.pseDice, terms.pseMse);
+    unsup = unsup ? add(unsup, terms.pse) : terms.pse;
+  }
+
+  let total: Tensor;
+  if (sup && unsup) total = add(sup, mulScalar(unsup, lambda));
+  else if (sup) total = sup;
+  else if (unsup) total = mulScalar(unsup, lambda);
+  else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
+  terms.total = total;
+  return { total, terms, lambda };
+}
+
+/** The names a configuration logs, in a stable order (for the JSONL log and the plots). */
+export const TERM_ORDER = [
+  'total', 'sup', 'supDice', 'supCe', 'supMse', 'supCrossDice', 'supCrossMse',
+  'con', 'conR2S', 'conS2R', 'pse', 'pseDice', 'pseMse', 'uncertainty',
+] as const;
