@@ -36,18 +36,18 @@ export interface LAOptions {
 }
 
 /** The part of h5wasm's emscripten module used for checked reads. */
-interface H5Raw {
+export interface H5RawModule {
   _malloc(n: number): number;
   _free(ptr: number): void;
   HEAPU8: Uint8Array;
   get_dataset_data(fileId: bigint, path: string, count: null, offset: null, strides: null, ptr: bigint): number;
 }
 
-let h5Ready: Promise<H5Raw> | null = null;
+let h5Ready: Promise<H5RawModule> | null = null;
 
 /** Resolves once h5wasm's WebAssembly module is initialized (shared by all readers). */
-export function h5wasmReady(): Promise<H5Raw> {
-  h5Ready ??= h5wasm.ready.then((m) => m as unknown as H5Raw);
+export function h5wasmReady(): Promise<H5RawModule> {
+  h5Ready ??= h5wasm.ready.then((m) => m as unknown as H5RawModule);
   return h5Ready;
 }
 
@@ -114,7 +114,7 @@ interface RawDataset {
   shape: Shape3;
 }
 
-function readDataset(M: H5Raw, f: InstanceType<typeof h5wasm.File>, file: string, key: 'image' | 'label'): RawDataset {
+function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: string, key: 'image' | 'label'): RawDataset {
   const keys = f.keys();
   if (!keys.includes(key)) throw new Error(`LA ${file}: missing dataset '${key}' (found: ${keys.join(', ') || 'none'})`);
   const ds = f.get(key);
