@@ -23,9 +23,17 @@ export const debianPackagesHint =
 
 let globalsInstalled = false;
 
+/**
+ * Every GPU instance create() returned. Dawn destroys an instance when V8 collects its wrapper, even while a
+ * device of it is in use (then the process dies after some hundred submits with a futex/mutex assertion or
+ * std::system_error), so they are kept for the life of the process.
+ */
+const instances: GPU[] = [];
+
 async function tryAdapter(dawnOptions: string[], featureLevel: 'core' | 'compatibility'):
   Promise<GPUAdapter | null> {
   const gpu = create(dawnOptions);
+  instances.push(gpu);
   try {
     return await gpu.requestAdapter({ featureLevel, powerPreference: 'high-performance' } as GPURequestAdapterOptions);
   } catch {
