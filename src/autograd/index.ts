@@ -2,3 +2,4 @@ export * from './ops.js';
 export { backward, type BackwardOptions } from './backward.js';
 export { noGrad, setGradEnabled, isGradEnabled, record } from './graph.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+export * from './nn.js';
