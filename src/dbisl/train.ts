@@ -1,0 +1,99 @@
+/**
+ * `npx tsx src/dbisl/train.ts [options]` — trains DBiSL (or DTC) and evaluates the last model on the test
+ * split. With no options: the synthetic preset on the best available backend (see `--help`).
+ *
+ * Ctrl-C stops after the current iteration with a final checkpoint (a second Ctrl-C exits at once);
+ * `--resume` continues from it. Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
+ * interrupted.
+ */
+import { existsSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CliError, TRAIN_OPTIONS, parseTrainArgs, validateConfig, type TrainConfig } from './config.js';
+import { checkpointConfig } from './evaluate.js';
+import { formatSummaryMarkdown } from './report.js';
+import { CHECKPOINT_FILE, train } from './trainer.js';
+
+/** Options that may differ between a checkpoint's run and its resumption (everything else must match). */
+const RESUMABLE: readonly string[] = [
+  'iters', 'backend', 'out', 'resume', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
+];
+
+/**
+ * With --resume and a checkpoint in the output folder: the checkpoint's configuration, plus the options given
+ * on the command line that may change (RESUMABLE); any other option given must agree with it.
+ */
+export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<string>): Promise<TrainConfig> {
+  const file = join(resolve(cli.out), CHECKPOINT_FILE);
+  if (!cli.resume || !existsSync(file)) return cli;
+  const saved = await checkpointConfig(file);
+  const merged: TrainConfig = { ...saved, resume: true, out: cli.out };
+  const byOption: Record<string, keyof TrainConfig> = {
+    iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
+    threshold: 'threshold', 'save-predictions': 'savePredictions', 'eval-batch': 'evalBatch', stride: 'stride', data: 'data',
+  };
+  const conflicts: string[] = [];
+  for (const name of explicit) {
+    const key = byOption[name];
+    if (key) { (merged as unknown as Record<string, unknown>)[key] = cli[key]; continue; }
+    if (RESUMABLE.includes(name)) continue;
+    const spec = TRAIN_OPTIONS.find((s) => s.name === name);
+    if (spec && spec.show(cli) !== spec.show(saved)) conflicts.push(`--${name} (${spec.show(saved)} in the checkpoint, ${spec.show(cli)} given)`);
+  }
+  if (conflicts.length > 0) {
+    throw new CliError(`--resume: ${file} was written with another configuration: ${conflicts.join(', ')}; only ${RESUMABLE.map((o) => `--${o}`).join(', ')} may change on resume`);
+  }
+  validateConfig(merged);
+  return merged;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let config: TrainConfig;
+  try {
+    const parsed = parseTrainArgs(argv);
+    if (parsed.help) { process.stdout.write(parsed.text); return 0; }
+    config = await resumeConfig(parsed.config, parsed.explicit);
+  } catch (e) {
+    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
+    throw e;
+  }
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\ninterrupt: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)\n');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const t0 = performance.now();
+    const result = await train({ config, signal: controller.signal });
+    if (result.status === 'nan') return 3;
+    if (result.status === 'interrupted') return 130;
+    const rel = (f: string) => { const r = relative(process.cwd(), f); return r.startsWith('..') ? f : r; };
+    console.log('');
+    if (result.evaluation) {
+      console.log(`Test metrics (${result.evaluation.rows.length} cases, last model):`);
+      console.log(formatSummaryMarkdown(result.evaluation.summary, { label: `${config.method} (${config.labeled} labeled)` }).trimEnd());
+      console.log('');
+    }
+    console.log(`backend: ${result.backendDescription}`);
+    console.log(`time: ${((performance.now() - t0) / 1000).toFixed(1)} s in all, ${result.secondsPerIteration.toFixed(3)} s/iteration`);
+    console.log(`written to ${rel(result.outDir)}/:`);
+    for (const [role, f] of Object.entries(result.files)) console.log(`  ${role.padEnd(16)} ${rel(f)}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
+    console.error(`train: ${(e as Error).stack ?? (e as Error).message}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

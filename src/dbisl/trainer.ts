@@ -1,0 +1,419 @@
+/**
+ * The DBiSL training loop (and DTC's, as a configuration): two-stream batches, the SSL loss, SGD with the
+ * step schedule, a JSONL log of every loss term, atomic resumable checkpoints, NaN/Inf guard, SIGINT-safe
+ * stop, then sliding-window evaluation on the test split and a report.
+ *
+ * Per iteration, everything runs inside one `tidy` (so live buffers stay flat), and the only device → host
+ * transfer is one readback of the packed loss terms, started after the optimizer step and awaited one
+ * iteration later, so the host never waits on the device inside a step. Checkpoints and evaluations first
+ * drain that readback, so a checkpoint is only written once every logged term up to it is known finite.
+ *
+ * Reproducibility: the model is initialised from the seed, the sampler state (ids, augmentation, RNG) is
+ * saved in the checkpoint, dropout masks are a function of (seed, iteration), and lr and λ are functions of
+ * the iteration; on the cpu backend a resumed run is bit-identical to an uninterrupted one.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Backend } from '../kernels/backend.js';
+import { createBackend } from '../kernels/index.js';
+import { fromArray } from '../tensor/creation.js';
+import { memory, setBackend } from '../tensor/backend.js';
+import { keep, tidy } from '../tensor/memory.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { backward } from '../autograd/backward.js';
+import { noGrad } from '../autograd/graph.js';
+import { affine, concat, detach, reshape } from '../autograd/ops.js';
+import { SGD } from '../models/optim.js';
+import { stepLr } from '../models/schedules.js';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
+import { BatchLoader, type SamplerState } from './data/sampler.js';
+import { hashSeed } from './data/random.js';
+import { SyntheticSource } from './data/synthetic.js';
+import { LASource } from './data/la.js';
+import { BratsSource } from './data/brats.js';
+import type { CaseSource } from './data/volume.js';
+import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
+import { describeLoss, type TrainConfig } from './config.js';
+import { VNetDualTask, type DualTaskModel } from './model.js';
+import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
+import { linePlot, type Series } from './plot.js';
+import { Progress, formatDuration, type ProgressStream } from './progress.js';
+import { writeFileAtomic } from './fs-atomic.js';
+import { formatSummaryMarkdown } from './report.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const LOG_FILE = 'log.jsonl';
+
+/** The data source of a configuration. */
+export function makeSource(c: TrainConfig): CaseSource {
+  switch (c.preset) {
+    case 'synthetic':
+      return new SyntheticSource({ count: c.synthetic.count, testCount: c.synthetic.testCount, shape: c.synthetic.shape, seed: c.synthetic.seed });
+    case 'la':
+      if (!c.data) throw new Error('the la preset needs --data DIR');
+      return new LASource(c.data);
+    case 'brats':
+      if (!c.data) throw new Error('the brats preset needs --data DIR');
+      return new BratsSource(c.data);
+  }
+}
+
+/** The configured network on a backend, initialised from the run's seed. */
+export function createModel(c: TrainConfig, backend: Backend): DualTaskModel {
+  return new VNetDualTask({ nFilters: c.nFilters, dropout: c.dropout, seed: hashSeed('vnet', c.seed), backend });
+}
+
+export interface TrainOptions {
+  config: TrainConfig;
+  /** default: created from config.backend (and made current) */
+  backend?: Backend;
+  /** default: makeSource(config) */
+  source?: CaseSource;
+  /** lines for stdout (default console.log) */
+  print?: (line: string) => void;
+  /** where the progress bar goes (default process.stderr) */
+  progressStream?: ProgressStream;
+  /** aborted → stop after the current iteration, write a final checkpoint, return 'interrupted' */
+  signal?: AbortSignal;
+  /** stop (as if interrupted) once this many iterations are done: for tests of resuming */
+  stopAt?: number;
+  /** test hook: make one loss term NaN at one 0-based iteration (the total too when term is 'total') */
+  injectNaN?: { iteration: number; term: string };
+  /** skip the evaluation after training */
+  skipEvaluation?: boolean;
+}
+
+export interface LogEntry {
+  iteration: number;
+  lr: number;
+  lambda: number;
+  /** seconds since the run (or resumed run) started */
+  time: number;
+  /** live buffers and tensors between iterations (an in-flight readback not counted): flat in a healthy run */
+  liveBuffers: number;
+  liveTensors: number;
+  terms: Record<string, number>;
+}
+
+export interface TrainResult {
+  status: 'done' | 'interrupted' | 'nan';
+  /** iterations completed (and in the last checkpoint, except after a NaN stop) */
+  iteration: number;
+  message: string;
+  outDir: string;
+  /** files written, by role */
+  files: Record<string, string>;
+  evaluation: EvaluationResult | null;
+  /** mean seconds per training iteration (excluding the first) */
+  secondsPerIteration: number;
+  backendDescription: string;
+}
+
+interface Pending {
+  iteration: number;
+  names: string[];
+  lr: number;
+  lambda: number;
+  values: Tensor;
+  read: Promise<ArrayLike<number>>;
+}
+
+class NonFiniteLoss extends Error {
+  constructor(readonly iteration: number, readonly term: string, readonly value: number) {
+    super(`non-finite loss at iteration ${iteration}: ${term} = ${value}`);
+  }
+}
+
+function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Float32Array {
+  const P = batch.labelShape.slice(1).reduce((a, b) => a * b, 1);
+  return Float32Array.from(batch.label.subarray(0, batch.labeledCount * P));
+}
+
+function formatTerm(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2);
+}
+
+/** Reads the JSONL log, keeping the entries of iterations ≤ upTo. */
+async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
+  if (!existsSync(file)) return [];
+  const out: LogEntry[] = [];
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as LogEntry;
+      if (e.iteration <= upTo) out.push(e);
+    } catch { /* a torn last line of an interrupted run */ }
+  }
+  return out;
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const c = options.config;
+  const print = options.print ?? ((l: string) => console.log(l));
+  const outDir = resolve(c.out);
+  const files: Record<string, string> = {};
+  const ckptFile = join(outDir, CHECKPOINT_FILE);
+  const logFile = join(outDir, LOG_FILE);
+
+  const ownBackend = !options.backend;
+  const backend = options.backend ?? await createBackend({ backend: c.backend, report: print });
+  setBackend(backend);
+  const source = options.source ?? makeSource(c);
+  const trainIds = source.trainIds();
+  if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
+  const loader = new BatchLoader(source, {
+    labeledIds: trainIds.slice(0, c.labeled),
+    unlabeledIds: trainIds.slice(c.labeled),
+    batchSize: c.batch,
+    labeledBatch: c.labeledBatch,
+    patch: c.patch,
+    seed: c.seed,
+    augment: 'la',
+  });
+  const model = createModel(c, backend);
+  const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+
+  try {
+    let start = 0;
+    let log: LogEntry[] = [];
+    const evalHistory: { iteration: number; dice: number }[] = [];
+    if (c.resume && existsSync(ckptFile)) {
+      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer });
+      const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
+      if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
+      loader.setState(rng.loader);
+      evalHistory.push(...(rng.evalHistory ?? []));
+      start = loaded.iteration;
+      log = await readLog(logFile, start);
+      print(`resuming from ${ckptFile} at iteration ${start}`);
+    } else if (c.resume) {
+      print(`--resume: no checkpoint at ${ckptFile}; starting from scratch`);
+    }
+    // the log holds exactly the iterations ≤ start (an interrupted run may have logged past its checkpoint)
+    await writeFileAtomic(logFile, log.map((e) => JSON.stringify(e)).join('\n') + (log.length ? '\n' : ''));
+    await writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(c, null, 2) + '\n');
+    files.log = logFile;
+    files.config = join(outDir, 'config.json');
+
+    print(`model: ${model.describe()}`);
+    print(`data: ${source.name}, ${c.labeled} labeled + ${trainIds.length - c.labeled} unlabeled training cases, ${source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
+    print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
+    print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
+
+    const checkpoint = async (iteration: number): Promise<void> => {
+      await saveTrainingCheckpoint(ckptFile, {
+        model: model.module, optimizer, iteration,
+        rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
+        config: c as unknown as JsonValue,
+        metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset },
+      });
+      files.checkpoint = ckptFile;
+    };
+
+    const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
+    const bar = new Progress('train', Math.max(0, end - start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
+    const t0 = performance.now();
+    const stepTimes: number[] = [];
+    let pending: Pending | null = null;
+    let status: TrainResult['status'] = 'done';
+    let message = '';
+    let done = start;
+    const logLines: string[] = [];
+    const flushLog = async () => {
+      if (logLines.length === 0) return;
+      const text = logLines.join('');
+      logLines.length = 0;
+      await writeFile(logFile, text, { flag: 'a' });
+    };
+
+    /** awaits one iteration's readback, frees it, logs it, throws NonFiniteLoss on a NaN or Inf */
+    const settle = async (p: Pending | null): Promise<void> => {
+      if (!p) return;
+      let values: ArrayLike<number>;
+      try {
+        values = await p.read;
+      } finally {
+        p.values.dispose();
+      }
+      const terms: Record<string, number> = {};
+      p.names.forEach((n, i) => { terms[n] = values[i]!; });
+      // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
+      const mem = memory(backend);
+      const inFlight = pending ? 1 : 0;
+      const entry: LogEntry = {
+        iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - t0) / 1000,
+        liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
+      };
+      log.push(entry);
+      logLines.push(JSON.stringify(entry) + '\n');
+      const bad = p.names.find((n) => !Number.isFinite(terms[n]));
+      const suffix = `it ${p.iteration + 1}/${c.iterations} loss ${formatTerm(terms.total!)}`
+        + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
+        + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
+        + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
+        + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
+      bar.update(p.iteration + 1 - start, suffix);
+      if (bad !== undefined) throw new NonFiniteLoss(p.iteration + 1, bad, terms[bad]!);
+    };
+    const drain = async (): Promise<void> => {
+      const p = pending;
+      pending = null;
+      await settle(p);
+    };
+
+    try {
+      for (let it = start; it < end; it++) {
+        if (options.signal?.aborted) { status = 'interrupted'; break; }
+        const ts = performance.now();
+        const batch = await loader.next();
+        const lr = lrAt(it);
+        const lambda = lambdaAt(it, c.loss);
+        optimizer.lr = lr;
+        model.setStochasticSeed(hashSeed('dropout', c.seed, it));
+        const L = batch.labeledCount;
+        const packed = tidy(() => {
+          const x = fromArray(batch.image, batch.imageShape, { backend });
+          const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
+          const out = model.forward(x);
+          const res = dbislLoss({
+            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, iteration: it, maxIterations: c.iterations,
+          }, c.loss);
+          let total = res.total;
+          if (options.injectNaN && options.injectNaN.iteration === it) {
+            const name = options.injectNaN.term;
+            const t = res.terms[name];
+            if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
+            res.terms[name] = affine(t, 1, NaN);
+            if (name === 'total') total = res.terms.total!;
+          }
+          backward(total);
+          noGrad(() => optimizer.step());
+          optimizer.zeroGrad();
+          const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
+          const values = noGrad(() => concat(names.map((n) => reshape(detach(res.terms[n]!), [1]))));
+          return { values, names };
+        });
+        const read = keep(packed.values).toArray();
+        read.catch(() => { /* awaited in settle */ });
+        // settle the previous iteration's terms: by now its work is done or queued ahead of this one's
+        const prev = pending;
+        pending = { iteration: it, names: [...packed.names], lr, lambda, values: packed.values, read };
+        await settle(prev);
+        done = it + 1;
+        stepTimes.push((performance.now() - ts) / 1000);
+        if (done % c.checkpointEvery === 0 || done === end) {
+          await drain();
+          await flushLog();
+          await checkpoint(done);
+        } else if (logLines.length >= 50) await flushLog();
+        if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
+          await drain();
+          const ev = await evaluateModel(model, source, { config: c, quiet: true });
+          evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
+          print(`${bar.current < bar.total ? '\n' : ''}eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
+        }
+      }
+      await drain();
+      if (status === 'interrupted' || done < c.iterations) {
+        status = 'interrupted';
+        await flushLog();
+        await checkpoint(done);
+        message = `stopped at iteration ${done}; checkpoint ${ckptFile} (continue with --resume)`;
+      }
+    } catch (e) {
+      if (!(e instanceof NonFiniteLoss)) throw e;
+      status = 'nan';
+      message = `${e.message}; training stopped, the last good checkpoint is kept${existsSync(ckptFile) ? ` (${ckptFile})` : ' (none was written yet)'}`;
+      done = e.iteration;
+    } finally {
+      const p = pending as Pending | null;
+      pending = null;
+      if (p) {
+        await p.read.catch(() => undefined);
+        p.values.dispose();
+      }
+      await flushLog();
+    }
+    bar.done();
+    const secondsPerIteration = stepTimes.length > 1
+      ? stepTimes.slice(1).reduce((a, b) => a + b, 0) / (stepTimes.length - 1)
+      : stepTimes[0] ?? NaN;
+    if (status !== 'done') {
+      print(message);
+      return { status, iteration: done, message, outDir, files, evaluation: null, secondsPerIteration, backendDescription: backend.description };
+    }
+    const trainSeconds = (performance.now() - t0) / 1000;
+    message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`;
+    print(message);
+
+    let evaluation: EvaluationResult | null = null;
+    if (!options.skipEvaluation) {
+      evaluation = await evaluateModel(model, source, {
+        config: c, print, predictionsDir: join(outDir, 'predictions'),
+        ...(options.progressStream ? { progressStream: options.progressStream } : {}),
+      });
+      Object.assign(files, await writeEvaluation(outDir, evaluation, c, backend.description));
+      evalHistory.push({ iteration: c.iterations, dice: evaluation.summary.dice.mean });
+    }
+    Object.assign(files, await writeTrainingReport(outDir, {
+      config: c, log, evalHistory, evaluation, secondsPerIteration, trainSeconds,
+      backendDescription: backend.description, model: model.describe(),
+    }));
+    return { status, iteration: done, message, outDir, files, evaluation, secondsPerIteration, backendDescription: backend.description };
+  } finally {
+    optimizer.dispose();
+    model.module.dispose();
+    if (ownBackend) backend.dispose();
+  }
+}
+
+// ----------------------------------------------------------------------------------------------- report
+
+interface ReportInput {
+  config: TrainConfig;
+  log: LogEntry[];
+  evalHistory: { iteration: number; dice: number }[];
+  evaluation: EvaluationResult | null;
+  secondsPerIteration: number;
+  trainSeconds: number;
+  backendDescription: string;
+  model: string;
+}
+
+/** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md. */
+export async function writeTrainingReport(outDir: string, r: ReportInput): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  const names = TERM_ORDER.filter((n) => n !== 'uncertainty' && r.log.some((e) => e.terms[n] !== undefined));
+  const series: Series[] = names.map((n) => {
+    const pts = r.log.filter((e) => e.terms[n] !== undefined);
+    return { name: n, x: pts.map((e) => e.iteration), y: pts.map((e) => e.terms[n]!) };
+  });
+  files.lossPlot = join(outDir, 'losses.svg');
+  await writeFileAtomic(files.lossPlot, linePlot(series, { title: `${r.config.method} loss terms`, xLabel: 'iteration', yLabel: 'loss', logY: true }));
+  if (r.evalHistory.length > 1 || r.config.evalEvery > 0) {
+    files.dicePlot = join(outDir, 'dice.svg');
+    await writeFileAtomic(files.dicePlot, linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
+      { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)' }));
+  }
+  const c = r.config;
+  const lines: string[] = [`# ${c.method.toUpperCase()} on ${c.preset}: ${c.labeled} labeled`, ''];
+  if (r.evaluation) {
+    lines.push('## Test metrics (last model)', '', formatSummaryMarkdown(r.evaluation.summary, { label: `${c.method} (${c.labeled} labeled)` }).trimEnd(), '');
+    lines.push(`Sliding window ${c.patch.join('×')}, strides ${c.stride.join(', ')}, threshold ${c.threshold}, largest connected component ${c.lcc ? 'on' : 'off'}; ${r.evaluation.windows} windows in ${r.evaluation.seconds.toFixed(1)} s. Per case: \`cases.csv\`.`, '');
+  }
+  lines.push('## Training', '',
+    `- ${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, **${r.secondsPerIteration.toFixed(3)} s/iteration** (mean, first iteration excluded)`,
+    `- model: ${r.model}`,
+    `- loss: ${describeLoss(c.loss)}`,
+    `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,
+    '', '![loss terms](losses.svg)', '');
+  if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '');
+  lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`, '');
+  lines.push('## Configuration', '', '```json', JSON.stringify(c, null, 2), '```', '');
+  files.report = join(outDir, 'report.md');
+  await writeFileAtomic(files.report, lines.join('\n'));
+  return files;
+}

@@ -1,0 +1,125 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../src/kernels/index.js';
+import { readSafetensors } from '../../src/models/checkpoint.js';
+import { defaultConfig, type TrainConfig } from '../../src/dbisl/config.js';
+import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
+import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dbisl-trainer-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A tiny configuration that trains in seconds on the cpu backend. */
+function tiny(name: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
+  const c = defaultConfig('synthetic', 'dbisl');
+  return {
+    ...c, out: join(root, name), backend: 'cpu', iterations: 4, batch: 2, labeledBatch: 1, labeled: 2,
+    patch: [16, 16, 16], stride: [16, 16, 16], nFilters: 2, checkpointEvery: 2, evalBatch: 2, lr: 0.01,
+    synthetic: { count: 4, testCount: 1, shape: [20, 18, 16], seed: 3 },
+    loss: { ...c.loss, radius: 2, epochIterations: 1, rampupEpochs: 4 },
+    ...overrides,
+  };
+}
+
+const quiet = { print: () => {}, progressStream: { write: () => true, isTTY: false } };
+
+function readLog(dir: string): LogEntry[] {
+  return readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as LogEntry);
+}
+
+async function run(config: TrainConfig, extra: Partial<Parameters<typeof train>[0]> = {}): Promise<TrainResult> {
+  return train({ config, backend: new CpuBackend(), ...quiet, ...extra });
+}
+
+describe('trainer (cpu backend, tiny configuration)', () => {
+  it('trains, evaluates and writes checkpoint, log, report, CSV, JSON and SVG plots', async () => {
+    const c = tiny('e2e', { evalEvery: 2, savePredictions: true });
+    const r = await run(c);
+    expect(r.status).toBe('done');
+    expect(r.iteration).toBe(4);
+    for (const f of ['checkpoint.safetensors', 'log.jsonl', 'report.md', 'cases.csv', 'summary.json', 'summary.md', 'losses.svg', 'dice.svg', 'config.json']) {
+      expect(existsSync(join(c.out, f)), f).toBe(true);
+    }
+    expect(existsSync(join(c.out, 'predictions', 'syn-004_pred.nii.gz'))).toBe(true);
+    const log = readLog(c.out);
+    expect(log.map((e) => e.iteration)).toEqual([1, 2, 3, 4]);
+    for (const e of log) {
+      for (const k of ['total', 'sup', 'supDice', 'supCe', 'supMse', 'supCrossDice', 'supCrossMse', 'con', 'conR2S', 'conS2R', 'pse', 'pseDice', 'pseMse', 'uncertainty']) {
+        expect(Number.isFinite(e.terms[k]), `${k} at ${e.iteration}`).toBe(true);
+      }
+      expect(e.lr).toBe(0.01);
+    }
+    // λ(t) with 1-iteration epochs over 4
+    expect(log.map((e) => e.lambda)).toEqual([0, 1, 2, 3].map((t) => Math.exp(-5 * (1 - t / 4) ** 2)));
+    // memory is flat: the same live buffers after every iteration
+    expect(new Set(log.slice(1).map((e) => e.liveBuffers)).size).toBe(1);
+    expect(new Set(log.slice(1).map((e) => e.liveTensors)).size).toBe(1);
+    const csv = readFileSync(join(c.out, 'cases.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('id,dice,jaccard,hd95,asd,empty');
+    expect(csv).toHaveLength(2);
+    const report = readFileSync(join(c.out, 'report.md'), 'utf8');
+    for (const s of ['Dice (%)', 's/iteration', 'losses.svg', 'dice.svg', 'backend: cpu', '"iterations": 4']) expect(report).toContain(s);
+    expect(readFileSync(join(c.out, 'losses.svg'), 'utf8')).toMatch(/^<svg/);
+    const summary = JSON.parse(readFileSync(join(c.out, 'summary.json'), 'utf8')) as { summary: { n: number } };
+    expect(summary.summary.n).toBe(1);
+    const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
+    expect(ckpt.metadata['voxgrad.iteration']).toBe('4');
+    expect(ckpt.tensors.has('out_conv.weight') && ckpt.tensors.has('out_conv2.weight')).toBe(true);
+    expect([...ckpt.tensors.keys()].some((k) => k.startsWith('optimizer.state.'))).toBe(true);
+
+    // evaluate.ts on the checkpoint: the configuration comes from its metadata
+    const ev = await evaluateCheckpoint({ checkpoint: join(c.out, 'checkpoint.safetensors'), out: join(c.out, 'eval'), backend: new CpuBackend(), print: () => {} });
+    expect(ev.config.nFilters).toBe(2);
+    expect(ev.evaluation.summary.dice.mean).toBe(r.evaluation!.summary.dice.mean);
+    expect(existsSync(join(c.out, 'eval', 'cases.csv'))).toBe(true);
+    expect(existsSync(join(c.out, 'eval', 'evaluation.md'))).toBe(true);
+  });
+
+  it('resumes bit for bit: N straight = N/2, stop, resume N/2', async () => {
+    const straight = tiny('straight');
+    await run(straight, { skipEvaluation: true });
+    const split = tiny('split');
+    const first = await run(split, { stopAt: 2, skipEvaluation: true });
+    expect(first.status).toBe('interrupted');
+    expect(first.iteration).toBe(2);
+    const second = await run({ ...split, resume: true }, { skipEvaluation: true });
+    expect(second.status).toBe('done');
+
+    const a = readLog(straight.out), b = readLog(split.out);
+    expect(b.map((e) => e.iteration)).toEqual([1, 2, 3, 4]);
+    expect(b.map((e) => e.terms)).toEqual(a.map((e) => e.terms));
+    const ca = await readSafetensors(join(straight.out, 'checkpoint.safetensors'));
+    const cb = await readSafetensors(join(split.out, 'checkpoint.safetensors'));
+    expect([...cb.tensors.keys()]).toEqual([...ca.tensors.keys()]);
+    for (const [k, t] of ca.tensors) expect(Array.from(cb.tensors.get(k)!.data), k).toEqual(Array.from(t.data));
+    expect(cb.metadata['voxgrad.rng']).toBe(ca.metadata['voxgrad.rng']);
+  });
+
+  it('a NaN in a loss term stops the run naming iteration and term, keeping the last good checkpoint', async () => {
+    const c = tiny('nan', { iterations: 6 });
+    const r = await run(c, { injectNaN: { iteration: 2, term: 'total' } });
+    expect(r.status).toBe('nan');
+    expect(r.message).toMatch(/non-finite loss at iteration 3: total = NaN/);
+    expect(r.message).toContain('last good checkpoint');
+    const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
+    expect(ckpt.metadata['voxgrad.iteration']).toBe('2');
+    for (const [k, t] of ckpt.tensors) expect(Array.from(t.data).every(Number.isFinite), k).toBe(true);
+    expect(existsSync(join(c.out, 'report.md'))).toBe(false);
+    const log = readLog(c.out);
+    expect(log.at(-1)!.iteration).toBe(3);
+    expect(log.at(-1)!.terms.total).toBeNull(); // JSON has no NaN
+
+    // a term other than the total is named too
+    const r2 = await run(tiny('nan2'), { injectNaN: { iteration: 0, term: 'pseMse' } });
+    expect(r2.message).toMatch(/iteration 1: pseMse = NaN/);
+  });
+
+  it('DTC runs from the same trainer with only its terms', async () => {
+    const c = tiny('dtc', { method: 'dtc', loss: { ...defaultConfig('synthetic', 'dtc').loss, radius: 2 }, iterations: 2 });
+    const r = await run(c, { skipEvaluation: true });
+    expect(r.status).toBe('done');
+    expect(Object.keys(readLog(c.out)[0]!.terms).sort()).toEqual(['con', 'conR2S', 'sup', 'supDice', 'supMse', 'total']);
+  });
+});
