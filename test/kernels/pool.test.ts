@@ -1,0 +1,198 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Pool3dParams, Storage } from '../../src/kernels/index.js';
+import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+
+/** Output extent of one axis, or 0 when the pooling is invalid (PyTorch's rules). */
+function outExtent(n: number, k: number, s: number, p: number): number {
+  if (p > Math.floor(k / 2)) return 0;
+  return Math.max(0, Math.floor((n + 2 * p - k) / s) + 1);
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+async function read(s: Storage): Promise<number[]> {
+  return Array.from(await cpu.read(s));
+}
+
+describe('pooling golden values (PyTorch semantics, by hand)', () => {
+  // x[d, h, w] of shape [1, 1, 2, 2, 4], flat index d·8 + h·4 + w
+  const x = [1, 5, 2, 0, 3, 3, 7, 1, 4, 2, 6, 9, 8, 0, 1, 9];
+  const xShape = [1, 1, 2, 2, 4];
+
+  it('maxPool3d 2³ stride 2: values and flat indices, first max on ties', async () => {
+    const { values, indices } = cpu.maxPool3d(cpu.upload(Float64Array.from(x), 'float64'), xShape,
+      { kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0] });
+    expect(await read(values)).toEqual([8, 9]);
+    // 9 sits at (1, 0, 3) = 11 and (1, 1, 3) = 15: the first wins
+    expect(await read(indices)).toEqual([12, 11]);
+  });
+
+  it('maxPool3d with padding: −inf padding, indices inside the unpadded volume', async () => {
+    const p: Pool3dParams = { kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1] };
+    const a = cpu.maxPool3d(cpu.upload(Float64Array.from(x), 'float64'), xShape, p);
+    // output [1, 1, 2, 1, 2]: windows h ∈ {0, 1}, w ∈ {0, 1} and {1, 2, 3}
+    expect(await read(a.values)).toEqual([5, 7, 8, 9]);
+    expect(await read(a.indices)).toEqual([1, 6, 12, 11]);
+    // all negative: a zero padding would win; −inf padding does not
+    const b = cpu.maxPool3d(cpu.upload(Float64Array.from(x, (v) => -v - 1), 'float64'), xShape, p);
+    expect(await read(b.values)).toEqual([-2, -1, -1, -1]);
+    // the last two windows overlap at w = 1 and both pick (1, 1, 1) = 13
+    expect(await read(b.indices)).toEqual([0, 3, 13, 13]);
+  });
+
+  it('maxPool3dBackward sums overlapping windows that chose the same voxel', async () => {
+    const xs = [1, 1, 1, 1, 5];
+    const { indices } = cpu.maxPool3d(cpu.upload(Float64Array.from([0, 1, 9, 2, 3]), 'float64'), xs,
+      { kernel: [1, 1, 3], stride: [1, 1, 1], padding: [0, 0, 0] });
+    expect(await read(indices)).toEqual([2, 2, 2]);
+    const gx = cpu.maxPool3dBackward(cpu.upload(Float64Array.from([1, 2, 4]), 'float64'), indices, [1, 1, 1, 1, 3], xs);
+    expect(await read(gx)).toEqual([0, 0, 7, 0, 0]);
+  });
+
+  it('avgPool3d with padding counts the padded zeros (count_include_pad)', async () => {
+    // x [1, 1, 1, 2, 2] = [[1, 2], [3, 4]], kernel [1, 2, 2], stride 1, padding [0, 1, 1] → 3 × 3, divisor 4
+    const p: Pool3dParams = { kernel: [1, 2, 2], stride: [1, 1, 1], padding: [0, 1, 1] };
+    const y = cpu.avgPool3d(cpu.upload(Float64Array.from([1, 2, 3, 4]), 'float64'), [1, 1, 1, 2, 2], p);
+    expect(await read(y)).toEqual([0.25, 0.75, 0.5, 1, 2.5, 1.5, 0.75, 1.75, 1]);
+    // backward: each input voxel is in four windows, each passing gy/4
+    const gx = cpu.avgPool3dBackward(cpu.upload(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]), 'float64'), [1, 1, 1, 3, 3], [1, 1, 1, 2, 2], p);
+    expect(await read(gx)).toEqual([(1 + 2 + 4 + 5) / 4, (2 + 3 + 5 + 6) / 4, (4 + 5 + 7 + 8) / 4, (5 + 6 + 8 + 9) / 4]);
+  });
+
+  it('rejects what PyTorch rejects', () => {
+    const x1 = cpu.upload(new Float64Array(8), 'float64');
+    expect(() => cpu.avgPool3d(x1, [1, 1, 2, 2, 2], { kernel: [2, 2, 2], stride: [1, 1, 1], padding: [2, 0, 0] })).toThrow(/half/);
+    expect(() => cpu.avgPool3d(x1, [1, 1, 2, 2, 2], { kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0] })).toThrow(/too small/);
+  });
+});
+
+/** A random valid pooling: odd sizes, 1-voxel edges, strides below the kernel (overlap) and padding. */
+const poolCase = fc.record({
+  n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 3 }),
+  in: fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 })),
+  k: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })),
+  s: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  p: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+  ties: fc.boolean(),
+}).filter((r) => [0, 1, 2].every((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a]) >= 1));
+
+function caseShapes(r: { n: number; c: number; in: number[]; k: number[]; s: number[]; p: number[] }) {
+  const xShape = [r.n, r.c, ...r.in];
+  const out = [0, 1, 2].map((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a]));
+  const gyShape = [r.n, r.c, ...out];
+  const p: Pool3dParams = { kernel: [r.k[0], r.k[1], r.k[2]], stride: [r.s[0], r.s[1], r.s[2]], padding: [r.p[0], r.p[1], r.p[2]] };
+  return { xShape, gyShape, p };
+}
+
+describe('pooling adjoints and gradients in float64 on the cpu', () => {
+  it('avgPool3d: ⟨avg(x), g⟩ = ⟨x, avg*(g)⟩', () => {
+    fc.assert(fc.property(poolCase, (r) => {
+      const { xShape, gyShape, p } = caseShapes(r);
+      const x = Float64Array.from(randomArray(size(xShape), r.seed));
+      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 1));
+      const y = cpu.avgPool3d(cpu.upload(x, 'float64'), xShape, p);
+      const gx = cpu.avgPool3dBackward(cpu.upload(g, 'float64'), gyShape, xShape, p);
+      const lhs = dot(cpuData(y), g);
+      const rhs = dot(x, cpuData(gx));
+      expect(Math.abs(lhs - rhs)).toBeLessThan(1e-12 * (1 + Math.abs(lhs)));
+    }), { numRuns: 60 });
+  });
+
+  it('maxPool3d: backward = central differences (distinct values, so the argmax is stable)', () => {
+    fc.assert(fc.property(poolCase, (r) => {
+      const { xShape, gyShape, p } = caseShapes(r);
+      const n = size(xShape);
+      // a random permutation of well separated values: no ties, no argmax change under a 1e-6 step
+      const x = Float64Array.from(randomArray(n, r.seed)).map((v, i) => i + 0.25 * v);
+      for (let i = n - 1; i > 0; i--) { const j = (r.seed * 7919 + i * 104729) % (i + 1); [x[i], x[j]] = [x[j], x[i]]; }
+      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 2));
+      const loss = (v: Float64Array): number => dot(cpuData(cpu.maxPool3d(cpu.upload(v, 'float64'), xShape, p).values), g);
+      const { indices } = cpu.maxPool3d(cpu.upload(x, 'float64'), xShape, p);
+      const gx = cpuData(cpu.maxPool3dBackward(cpu.upload(g, 'float64'), indices, gyShape, xShape));
+      const step = 1e-3;
+      for (let i = 0; i < n; i++) {
+        const plus = x.slice(); plus[i] += step;
+        const minus = x.slice(); minus[i] -= step;
+        const fd = (loss(plus) - loss(minus)) / (2 * step);
+        expect(Math.abs(fd - gx[i])).toBeLessThan(1e-8);
+      }
+    }), { numRuns: 25 });
+  });
+});
+
+describe('pooling on WebGPU against the cpu oracle', () => {
+  it('maxPool3d values and indices, and its backward', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(poolCase, async (r) => {
+      const { xShape, gyShape, p } = caseShapes(r);
+      let x = randomArray(size(xShape), r.seed);
+      // few distinct values: ties everywhere, the first max must win on both
+      if (r.ties) x = x.map((v) => Math.round(v * 2));
+      const gy = randomArray(size(gyShape), r.seed + 3);
+      const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
+      const xg = gpu.upload(x, 'float32');
+      const w = gpu.maxPool3d(xg, xShape, p);
+      expect(Array.from(await gpu.read(w.indices))).toEqual(Array.from(await cpu.read(c.indices)));
+      expectClose(await gpu.read(w.values), await cpu.read(c.values), 0, 0, 'values');
+      const gyg = gpu.upload(gy, 'float32');
+      const gxc = cpu.maxPool3dBackward(cpu.upload(gy, 'float32'), c.indices, gyShape, xShape);
+      const gxg = gpu.maxPool3dBackward(gyg, w.indices, gyShape, xShape);
+      expectClose(await gpu.read(gxg), await cpu.read(gxc), 1e-6, 1e-6, 'maxPool3dBackward');
+      for (const s of [xg, w.values, w.indices, gyg, gxg]) gpu.free(s);
+    }), { numRuns: 40 });
+  });
+
+  it('avgPool3d and its backward', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(poolCase, async (r) => {
+      const { xShape, gyShape, p } = caseShapes(r);
+      const x = randomArray(size(xShape), r.seed);
+      const gy = randomArray(size(gyShape), r.seed + 4);
+      const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
+      const yg = gpu.avgPool3d(xg, xShape, p);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.avgPool3d(cpu.upload(x, 'float32'), xShape, p)), 1e-6, 1e-5, 'avgPool3d');
+      const gxg = gpu.avgPool3dBackward(gyg, gyShape, xShape, p);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.avgPool3dBackward(cpu.upload(gy, 'float32'), gyShape, xShape, p)), 1e-6, 1e-5, 'avgPool3dBackward');
+      for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
+    }), { numRuns: 40 });
+  });
+
+  it('maxPool3dBackward with several extent chunks and overlapping windows', async () => {
+    const gpu = await webgpu();
+    const xShape = [2, 16, 7, 30, 26], gyShape = [2, 16, 4, 15, 13];
+    const p: Pool3dParams = { kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1] };
+    const x = randomArray(size(xShape), 11).map((v) => Math.round(v * 3));
+    const gy = randomArray(size(gyShape), 12);
+    const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
+    const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
+    const w = gpu.maxPool3d(xg, xShape, p);
+    expect(Array.from(await gpu.read(w.indices))).toEqual(Array.from(await cpu.read(c.indices)));
+    const gxg = gpu.maxPool3dBackward(gyg, w.indices, gyShape, xShape);
+    expectClose(await gpu.read(gxg), await cpu.read(cpu.maxPool3dBackward(cpu.upload(gy, 'float32'), c.indices, gyShape, xShape)), 1e-6, 1e-6, 'maxPool3dBackward');
+    for (const s of [xg, gyg, w.values, w.indices, gxg]) gpu.free(s);
+  });
+
+  it('the benchmark shapes run (small cases)', async () => {
+    const gpu = await webgpu();
+    const { benchmarks } = await import('../../src/kernels/webgpu/pool.js');
+    for (const b of benchmarks.filter((c) => !c.large)) {
+      const s = b.setup(gpu);
+      s.run();
+      await gpu.sync();
+      const t0 = performance.now();
+      s.run();
+      await gpu.sync();
+      console.log(`${b.group} ${b.name}: ${(performance.now() - t0).toFixed(2)} ms on ${gpu.description}`);
+      s.dispose();
+    }
+  });
+});
