@@ -1,0 +1,144 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+
+type Mode = 'nearest' | 'trilinear';
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function run(x: number[], xShape: number[], out: [number, number, number], mode: Mode, align: boolean): number[] {
+  return Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from(x), 'float64'), xShape, out, mode, align)));
+}
+
+/** f over the output grid [od][oh][ow] in C order */
+function grid(out: [number, number, number], f: (d: number, h: number, w: number) => number): number[] {
+  const r: number[] = [];
+  for (let d = 0; d < out[0]; d++) for (let h = 0; h < out[1]; h++) for (let w = 0; w < out[2]; w++) r.push(f(d, h, w));
+  return r;
+}
+
+describe('interpolate golden values (PyTorch definitions, by hand)', () => {
+  const cube = [1, 1, 2, 2, 2];
+  // x = 1 + 4d + 2h + w is linear, so trilinear interpolation returns it at the source coordinates exactly
+  const linear = [1, 2, 3, 4, 5, 6, 7, 8];
+  // the corner indicator: trilinear gives the product of the source coordinates
+  const corner = [0, 0, 0, 0, 0, 0, 0, 1];
+
+  it('trilinear 2³ → 3³, align_corners true: src = dst · (in−1)/(out−1) = 0, ½, 1', () => {
+    const s = [0, 0.5, 1];
+    expectClose(run(linear, cube, [3, 3, 3], 'trilinear', true), grid([3, 3, 3], (d, h, w) => 1 + 4 * s[d] + 2 * s[h] + s[w]), 1e-12, 0);
+    expectClose(run(corner, cube, [3, 3, 3], 'trilinear', true), grid([3, 3, 3], (d, h, w) => s[d] * s[h] * s[w]), 1e-12, 0);
+  });
+
+  it('trilinear 2³ → 3³, align_corners false: src = max((dst+½)·⅔ − ½, 0) = 0, ½, 7/6 → clamped to 1', () => {
+    const s = [0, 0.5, 1];
+    expectClose(run(linear, cube, [3, 3, 3], 'trilinear', false), grid([3, 3, 3], (d, h, w) => 1 + 4 * s[d] + 2 * s[h] + s[w]), 1e-12, 0);
+    expectClose(run(corner, cube, [3, 3, 3], 'trilinear', false), grid([3, 3, 3], (d, h, w) => s[d] * s[h] * s[w]), 1e-12, 0);
+  });
+
+  it('trilinear 2³ → 4³ tells the two alignments apart', () => {
+    const t = [0, 1 / 3, 2 / 3, 1];          // align_corners true: dst/3
+    const f = [0, 0.25, 0.75, 1];            // false: dst/2 − ¼, clamped to [0, 1]
+    expectClose(run(corner, cube, [4, 4, 4], 'trilinear', true), grid([4, 4, 4], (d, h, w) => t[d] * t[h] * t[w]), 1e-7, 0);
+    expectClose(run(corner, cube, [4, 4, 4], 'trilinear', false), grid([4, 4, 4], (d, h, w) => f[d] * f[h] * f[w]), 1e-12, 0);
+  });
+
+  it('nearest: src = floor(dst · in/out)', () => {
+    // 2 → 3: floor(0, ⅔, 4/3) = 0, 0, 1
+    const n = [0, 0, 1];
+    expect(run(linear, cube, [3, 3, 3], 'nearest', false)).toEqual(grid([3, 3, 3], (d, h, w) => 1 + 4 * n[d] + 2 * n[h] + n[w]));
+    // 3 → 5: floor(0, 0.6, 1.2, 1.8, 2.4); 5 → 3: floor(0, 5/3, 10/3)
+    expect(run([10, 20, 30], [1, 1, 1, 1, 3], [1, 1, 5], 'nearest', false)).toEqual([10, 10, 20, 20, 30]);
+    expect(run([1, 2, 3, 4, 5], [1, 1, 1, 1, 5], [1, 1, 3], 'nearest', false)).toEqual([1, 2, 4]);
+  });
+
+  it('size 1 outputs: align_corners true takes the first voxel, false the centre', () => {
+    // in 4 → out 1: true: src 0; false: src = ½·4 − ½ = 1.5
+    expect(run([1, 2, 4, 8], [1, 1, 1, 1, 4], [1, 1, 1], 'trilinear', true)).toEqual([1]);
+    expect(run([1, 2, 4, 8], [1, 1, 1, 1, 4], [1, 1, 1], 'trilinear', false)).toEqual([3]);
+  });
+});
+
+/** Random shapes, with 1-voxel edges, up- and downsampling by non-integer factors. */
+const interpCase = fc.record({
+  n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 3 }),
+  in: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })),
+  out: fc.tuple(fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 })),
+  mode: fc.constantFrom<Mode>('nearest', 'trilinear'),
+  align: fc.boolean(),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+});
+
+describe('interpolate adjoint in float64 on the cpu', () => {
+  it('⟨interp(x), g⟩ = ⟨x, interp*(g)⟩', () => {
+    fc.assert(fc.property(interpCase, (r) => {
+      const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
+      const x = Float64Array.from(randomArray(size(xShape), r.seed));
+      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 1));
+      const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align));
+      const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align));
+      const lhs = dot(y, g), rhs = dot(x, gx);
+      expect(Math.abs(lhs - rhs)).toBeLessThan(1e-12 * (1 + Math.abs(lhs)));
+    }), { numRuns: 150 });
+  });
+
+  it('a constant stays constant and the weights of every output sum to 1', () => {
+    fc.assert(fc.property(interpCase, (r) => {
+      const xShape = [r.n, r.c, ...r.in];
+      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(size(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align));
+      for (const v of y) expect(Math.abs(v - 2.5)).toBeLessThan(1e-12);
+    }), { numRuns: 60 });
+  });
+});
+
+describe('interpolate on WebGPU against the cpu oracle', () => {
+  it('forward and gather-form backward', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(interpCase, async (r) => {
+      const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
+      const x = randomArray(size(xShape), r.seed), gy = randomArray(size(gyShape), r.seed + 2);
+      const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
+      const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align)), 2e-6, 1e-5, 'interpolate');
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, r.mode, r.align);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, r.mode, r.align)), 1e-5, 1e-5, 'interpolateBackward');
+      for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
+    }), { numRuns: 80 });
+  });
+
+  it('large factors: ×7.5 up and ÷5.5 down on one axis each', async () => {
+    const gpu = await webgpu();
+    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) {
+      const xShape = [1, 2, 2, 33, 4], out: [number, number, number] = [15, 6, 30];
+      const gyShape = [1, 2, ...out];
+      const x = randomArray(size(xShape), 21), gy = randomArray(size(gyShape), 22);
+      const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
+      const yg = gpu.interpolate(xg, xShape, out, mode, align);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align)), 2e-6, 1e-5, `${mode} ${align}`);
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, mode, align);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, mode, align)), 1e-5, 1e-5, `${mode} ${align} backward`);
+      for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
+    }
+  });
+
+  it('the benchmark shapes run (small cases)', async () => {
+    const gpu = await webgpu();
+    const { benchmarks } = await import('../../src/kernels/webgpu/interpolate.js');
+    for (const b of benchmarks.filter((c) => !c.large)) {
+      const s = b.setup(gpu);
+      s.run();
+      await gpu.sync();
+      const t0 = performance.now();
+      s.run();
+      await gpu.sync();
+      console.log(`${b.group} ${b.name}: ${(performance.now() - t0).toFixed(2)} ms on ${gpu.description}`);
+      s.dispose();
+    }
+  });
+});
