@@ -1,0 +1,375 @@
+import type { Backend } from '../kernels/backend.js';
+import { pcgHash } from '../kernels/random.js';
+import * as F from '../autograd/nn.js';
+import { add, assign, matmul, relu, transpose } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
+import { full } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed } from './module.js';
+
+/**
+ * The layers of the V-Net family with PyTorch's parameter names, shapes and default initialisation
+ * (kaiming_uniform_(a=√5) for weights, i.e. U(±1/√fan_in), and U(±1/√fan_in) for biases, fan_in from
+ * torch.nn.init._calculate_fan_in_and_fan_out: weight.size(1) · receptive field). Values come from the
+ * host-side counter-based generator, so a seed gives the same weights on every backend.
+ */
+
+export type Triple = [number, number, number];
+export type IntOrTriple = number | readonly [number, number, number];
+
+export function triple(v: IntOrTriple, what = 'value'): Triple {
+  const t: Triple = typeof v === 'number' ? [v, v, v] : [v[0], v[1], v[2]];
+  if (!t.every((x) => Number.isInteger(x) && x >= 0)) throw new Error(`${what} must be non-negative integers, got [${t.join(', ')}]`);
+  return t;
+}
+
+export interface InitOptions {
+  /** seed of this layer's initialisation (default: the next seed of the global generator, see manualSeed) */
+  seed?: number;
+  backend?: Backend;
+}
+
+/** PyTorch's fan_in for a weight shape: size(1) · prod(shape[2:]). */
+export function fanIn(weightShape: readonly number[]): number {
+  return weightShape.slice(2).reduce((a, b) => a * b, weightShape[1] ?? 1);
+}
+
+/** PyTorch's default init for a weight of `shape` and an optional bias of `biasSize`. */
+function defaultInit(shape: readonly number[], biasSize: number | null, options: InitOptions): { weight: Parameter; bias: Parameter | null } {
+  const seed = options.seed ?? nextSeed();
+  const bound = 1 / Math.sqrt(fanIn(shape));
+  const weight = Parameter.uniform(shape, -bound, bound, deriveSeed(seed, 'weight'), { backend: options.backend });
+  const bias = biasSize === null ? null : Parameter.uniform([biasSize], -bound, bound, deriveSeed(seed, 'bias'), { backend: options.backend });
+  return { weight, bias };
+}
+
+function fmt(t: Triple): string { return t[0] === t[1] && t[1] === t[2] ? String(t[0]) : `(${t.join(', ')})`; }
+
+// -------------------------------------------------------------------------------------------- convs
+
+export interface Conv3dOptions extends InitOptions {
+  stride?: IntOrTriple;
+  padding?: IntOrTriple;
+  dilation?: IntOrTriple;
+  bias?: boolean;
+}
+
+/** nn.Conv3d: weight [out, in, kd, kh, kw], bias [out]. */
+export class Conv3d extends Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly kernelSize: Triple;
+  readonly stride: Triple;
+  readonly padding: Triple;
+  readonly dilation: Triple;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: Conv3dOptions = {}) {
+    super();
+    this.kernelSize = triple(kernelSize, 'Conv3d kernel_size');
+    this.stride = triple(options.stride ?? 1, 'Conv3d stride');
+    this.padding = triple(options.padding ?? 0, 'Conv3d padding');
+    this.dilation = triple(options.dilation ?? 1, 'Conv3d dilation');
+    const { weight, bias } = defaultInit([outChannels, inChannels, ...this.kernelSize], options.bias === false ? null : outChannels, options);
+    this.weight = this.registerParameter('weight', weight);
+    this.bias = this.registerParameter('bias', bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.conv3d(x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation });
+  }
+
+  override extraRepr(): string {
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}`;
+    if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${fmt(this.dilation)}`;
+    if (!this.bias) s += ', bias=False';
+    return s;
+  }
+}
+
+export interface ConvTranspose3dOptions extends Conv3dOptions {
+  outputPadding?: IntOrTriple;
+}
+
+/** nn.ConvTranspose3d: weight [in, out, kd, kh, kw] (so PyTorch's fan_in is out·k³), bias [out]. */
+export class ConvTranspose3d extends Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly kernelSize: Triple;
+  readonly stride: Triple;
+  readonly padding: Triple;
+  readonly outputPadding: Triple;
+  readonly dilation: Triple;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: ConvTranspose3dOptions = {}) {
+    super();
+    this.kernelSize = triple(kernelSize, 'ConvTranspose3d kernel_size');
+    this.stride = triple(options.stride ?? 1, 'ConvTranspose3d stride');
+    this.padding = triple(options.padding ?? 0, 'ConvTranspose3d padding');
+    this.outputPadding = triple(options.outputPadding ?? 0, 'ConvTranspose3d output_padding');
+    this.dilation = triple(options.dilation ?? 1, 'ConvTranspose3d dilation');
+    const { weight, bias } = defaultInit([inChannels, outChannels, ...this.kernelSize], options.bias === false ? null : outChannels, options);
+    this.weight = this.registerParameter('weight', weight);
+    this.bias = this.registerParameter('bias', bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, {
+      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation,
+    });
+  }
+
+  override extraRepr(): string {
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}`;
+    if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
+    if (this.outputPadding.some((p) => p !== 0)) s += `, output_padding=${fmt(this.outputPadding)}`;
+    if (!this.bias) s += ', bias=False';
+    return s;
+  }
+}
+
+export interface LinearOptions extends InitOptions { bias?: boolean }
+
+/** nn.Linear: weight [out, in], bias [out]; y = x Wᵀ + b over the last axis. */
+export class Linear extends Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
+    super();
+    const { weight, bias } = defaultInit([outFeatures, inFeatures], options.bias === false ? null : outFeatures, options);
+    this.weight = this.registerParameter('weight', weight);
+    this.bias = this.registerParameter('bias', bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = matmul(x, transpose(this.weight));
+    return this.bias ? add(y, this.bias) : y;
+  }
+
+  override extraRepr(): string { return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias ? 'True' : 'False'}`; }
+}
+
+// -------------------------------------------------------------------------------------------- norms
+
+export interface BatchNormOptions {
+  eps?: number;
+  momentum?: number;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+  backend?: Backend;
+}
+
+/**
+ * nn.BatchNorm3d: weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked (int32 here, int64 in
+ * PyTorch). In training the batch statistics normalise and the running ones are updated in place (momentum
+ * 0.1, unbiased variance); in eval the running ones normalise. The batch counter is counted on the host and
+ * written into its buffer whenever the state is read.
+ */
+export class BatchNorm3d extends Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number;
+  /** batches seen in training, including those not yet written into the num_batches_tracked buffer */
+  private batches = 0;
+  private written = 0;
+  private readonly counter: Tensor | null;
+
+  constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum ?? 0.1;
+    const b = options.backend;
+    const affine = options.affine ?? true;
+    this.weight = this.registerParameter('weight', affine ? Parameter.full([numFeatures], 1, { backend: b }) : null);
+    this.bias = this.registerParameter('bias', affine ? Parameter.full([numFeatures], 0, { backend: b }) : null);
+    const track = options.trackRunningStats ?? true;
+    this.runningMean = this.registerBuffer('running_mean', track ? makeBuffer(new Float32Array(numFeatures), [numFeatures], 'float32', b) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? makeBuffer(new Float32Array(numFeatures).fill(1), [numFeatures], 'float32', b) : null);
+    this.counter = this.registerBuffer('num_batches_tracked', track ? makeBuffer([0], [], 'int32', b) : null);
+  }
+
+  forward(x: Tensor): Tensor {
+    const useBatchStats = this.training || !this.runningMean;
+    if (this.training && this.runningMean) this.batches++;
+    return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+      training: useBatchStats, momentum: this.momentum, eps: this.eps,
+    });
+  }
+
+  /** training batches counted since construction or the last loadStateDict (the buffer holds the total) */
+  get batchesSinceLoad(): number { return this.batches; }
+
+  protected override syncBuffers(): void {
+    if (!this.runningMean || this.batches === this.written) return;
+    const counter = this.counter;
+    if (!counter) return;
+    const delta = this.batches - this.written;
+    this.written = this.batches;
+    noGrad(() => tidy(() => { assign(counter, add(counter, full([], delta, { dtype: 'int32', backend: counter.backend }))); }));
+  }
+
+  protected override afterLoad(): void {
+    this.batches = 0;
+    this.written = 0;
+  }
+
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+  }
+}
+
+export interface InstanceNormOptions {
+  eps?: number;
+  /** PyTorch's InstanceNorm3d default is affine=False (no parameters) */
+  affine?: boolean;
+  backend?: Backend;
+}
+
+/** nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics. */
+export class InstanceNorm3d extends Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly eps: number;
+
+  constructor(readonly numFeatures: number, options: InstanceNormOptions = {}) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    const affine = options.affine ?? false;
+    this.weight = this.registerParameter('weight', affine ? Parameter.full([numFeatures], 1, { backend: options.backend }) : null);
+    this.bias = this.registerParameter('bias', affine ? Parameter.full([numFeatures], 0, { backend: options.backend }) : null);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.instanceNorm(x, { weight: this.weight ?? undefined, bias: this.bias ?? undefined, eps: this.eps });
+  }
+
+  override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
+}
+
+export interface GroupNormOptions { eps?: number; affine?: boolean; backend?: Backend }
+
+/** nn.GroupNorm(num_groups, num_channels): weight 1, bias 0. */
+export class GroupNorm extends Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly eps: number;
+
+  constructor(readonly numGroups: number, readonly numChannels: number, options: GroupNormOptions = {}) {
+    super();
+    if (numChannels % numGroups !== 0) throw new Error(`GroupNorm: ${numChannels} channels do not split into ${numGroups} groups`);
+    this.eps = options.eps ?? 1e-5;
+    const affine = options.affine ?? true;
+    this.weight = this.registerParameter('weight', affine ? Parameter.full([numChannels], 1, { backend: options.backend }) : null);
+    this.bias = this.registerParameter('bias', affine ? Parameter.full([numChannels], 0, { backend: options.backend }) : null);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.groupNorm(x, this.numGroups, this.weight ?? undefined, this.bias ?? undefined, this.eps);
+  }
+
+  override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
+}
+
+// ----------------------------------------------------------------------------------- the parameterless
+
+export class ReLU extends Layer {
+  forward(x: Tensor): Tensor { return relu(x); }
+}
+
+/**
+ * nn.Dropout3d: zeroes whole channels with probability p in training (scaling the rest by 1/(1 − p)), the
+ * identity in eval. Masks are seeded: each forward uses hash(seed, salt, call count since the seed was set),
+ * so `setDropoutSeed(iteration)` before a step makes the masks a function of the iteration (a resumed run
+ * draws the same ones). The salt tells apart two dropout layers of one model.
+ */
+export class Dropout3d extends Layer {
+  private seed: number;
+  private calls = 0;
+  /** distinguishes this layer's masks from another dropout layer's under the same seed */
+  readonly salt: number;
+
+  constructor(readonly p = 0.5, options: { seed?: number; salt?: number } = {}) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new Error(`Dropout3d: p must be in [0, 1], got ${p}`);
+    this.seed = options.seed ?? 0;
+    this.salt = options.salt ?? nextSeed();
+  }
+
+  setDropoutSeed(seed: number): void {
+    this.seed = seed >>> 0;
+    this.calls = 0;
+  }
+
+  /** the seed the next forward will use */
+  nextMaskSeed(): number {
+    return pcgHash((pcgHash((pcgHash(this.seed) ^ this.salt) >>> 0) + this.calls) >>> 0);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return F.dropout3d(x, this.p, false, 0);
+    const seed = this.nextMaskSeed();
+    this.calls++;
+    return F.dropout3d(x, this.p, true, seed);
+  }
+
+  override extraRepr(): string { return `p=${this.p}`; }
+}
+
+export interface MaxPool3dOptions { stride?: IntOrTriple; padding?: IntOrTriple }
+
+export class MaxPool3d extends Layer {
+  readonly kernelSize: Triple;
+  readonly stride: Triple;
+  readonly padding: Triple;
+
+  constructor(kernelSize: IntOrTriple, options: MaxPool3dOptions = {}) {
+    super();
+    this.kernelSize = triple(kernelSize, 'MaxPool3d kernel_size');
+    this.stride = triple(options.stride ?? kernelSize, 'MaxPool3d stride');
+    this.padding = triple(options.padding ?? 0, 'MaxPool3d padding');
+  }
+
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
+
+  override extraRepr(): string {
+    return `kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+  }
+}
+
+export interface UpsampleOptions {
+  size?: IntOrTriple;
+  scaleFactor?: number | readonly [number, number, number];
+  mode?: 'nearest' | 'trilinear';
+  alignCorners?: boolean;
+}
+
+/** nn.Upsample (nearest or trilinear; align_corners False by default). */
+export class Upsample extends Layer {
+  constructor(readonly options: UpsampleOptions) {
+    super();
+    if ((options.size === undefined) === (options.scaleFactor === undefined)) {
+      throw new Error('Upsample: give exactly one of size and scaleFactor');
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    const mode = this.options.mode ?? 'nearest';
+    const alignCorners = mode === 'trilinear' ? (this.options.alignCorners ?? false) : undefined;
+    return F.interpolate(x, {
+      ...(this.options.size !== undefined ? { size: triple(this.options.size, 'Upsample size') } : {}),
+      ...(this.options.scaleFactor !== undefined ? { scaleFactor: this.options.scaleFactor } : {}),
+      mode, ...(alignCorners !== undefined ? { alignCorners } : {}),
+    });
+  }
+
+  override extraRepr(): string {
+    const o = this.options;
+    const what = o.size !== undefined ? `size=${String(o.size)}` : `scale_factor=${String(o.scaleFactor)}`;
+    return `${what}, mode='${o.mode ?? 'nearest'}'${o.mode === 'trilinear' ? `, align_corners=${o.alignCorners ? 'True' : 'False'}` : ''}`;
+  }
+}

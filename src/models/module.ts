@@ -1,0 +1,385 @@
+import type { Backend, DType, TypedArray } from '../kernels/backend.js';
+import { typedArrayFor } from '../kernels/backend.js';
+import { pcgHash, uniformAt } from '../kernels/random.js';
+import { assign, cast } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
+import { getBackend } from '../tensor/backend.js';
+import { keep, tidy } from '../tensor/memory.js';
+import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
+import { StorageRef, Tensor } from '../tensor/tensor.js';
+
+/**
+ * Modules, parameters and state dicts, after torch.nn.Module.
+ *
+ * Registration is explicit: a module's constructor calls `registerParameter`, `registerBuffer` and
+ * `registerModule`, each of which returns what it registered, so a layer reads
+ * `this.weight = this.registerParameter('weight', Parameter.uniform(...))`. The registered names are the
+ * PyTorch names (`weight`, `running_mean`, `conv.0`), so `namedParameters()` and `stateDict()` produce the
+ * same dotted keys as the PyTorch model they mirror.
+ *
+ * Ownership: parameters and buffers are kept out of every `tidy` scope and belong to their module until
+ * `module.dispose()`. `stateDict()` returns views the caller owns (dispose them, e.g. with `dispose(dict)`).
+ */
+
+// ------------------------------------------------------------------------------------- seeded init
+
+let seedCounter = 0;
+let globalSeed = 0;
+
+/** Sets the generator that layers built without an explicit seed draw their seeds from (torch.manual_seed). */
+export function manualSeed(seed: number): void {
+  globalSeed = seed >>> 0;
+  seedCounter = 0;
+}
+
+/** The next seed of the global generator: reproducible for a fixed construction order after `manualSeed`. */
+export function nextSeed(): number {
+  return pcgHash((pcgHash(globalSeed) + seedCounter++) >>> 0);
+}
+
+/** A seed derived from a base seed and a name (FNV-1a of the name, mixed by the PCG hash). */
+export function deriveSeed(base: number, name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  return pcgHash((pcgHash(base >>> 0) ^ h) >>> 0);
+}
+
+// --------------------------------------------------------------------------------------- Parameter
+
+export interface ParameterOptions {
+  backend?: Backend;
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/**
+ * A leaf tensor that requires grad and owns one contiguous storage of exactly its size (what the fused
+ * optimizer kernels update in place). Kept out of `tidy` scopes: its module disposes it.
+ */
+export class Parameter extends Tensor {
+  /** A copy of `data` (any view, any backend-resident tensor) as a new parameter; `data` is untouched. */
+  constructor(data: Tensor, options: { requiresGrad?: boolean } = {}) {
+    super(new StorageRef(data.backend, data.backend.copy(data.view)), data.shape, data.dtype);
+    this.requiresGrad = options.requiresGrad ?? true;
+    keep(this);
+  }
+
+  /** A parameter holding host values (uploaded once, no intermediate tensor). */
+  static fromHost(values: ArrayLike<number>, shape: readonly number[], options: ParameterOptions = {}): Parameter {
+    if (values.length !== sizeOf(shape)) {
+      throw new Error(`Parameter.fromHost: ${values.length} values do not fill shape ${formatShape(shape)}`);
+    }
+    const backend = options.backend ?? getBackend();
+    const dtype = options.dtype ?? 'float32';
+    const typed = typedArrayFor(dtype, values.length);
+    typed.set(values);
+    const staging = Tensor.fromStorage(backend, backend.upload(typed, dtype), shape);
+    try {
+      return new Parameter(staging, { requiresGrad: options.requiresGrad ?? true });
+    } finally {
+      staging.dispose();
+    }
+  }
+
+  /** Uniform in [lo, hi) from the counter-based generator (the same values as `uniform()` for the seed). */
+  static uniform(shape: readonly number[], lo: number, hi: number, seed: number, options: ParameterOptions = {}): Parameter {
+    const n = sizeOf(shape);
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) values[i] = lo + (hi - lo) * uniformAt(seed, i);
+    return Parameter.fromHost(values, shape, options);
+  }
+
+  static full(shape: readonly number[], value: number, options: ParameterOptions = {}): Parameter {
+    return Parameter.fromHost(new Float64Array(sizeOf(shape)).fill(value), shape, options);
+  }
+
+  override toString(): string {
+    return `Parameter(${formatShape(this.shape)} ${this.dtype} on ${this.backend.name}${this.isDisposed ? ', disposed' : ''})`;
+  }
+}
+
+/** A buffer tensor (running statistics, counters): owned by its module, outside every scope. */
+export function makeBuffer(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32',
+  backend: Backend = getBackend()): Tensor {
+  const typed: TypedArray = typedArrayFor(dtype, values.length);
+  typed.set(values);
+  return keep(Tensor.fromStorage(backend, backend.upload(typed, dtype), shape));
+}
+
+// ------------------------------------------------------------------------------------------ Module
+
+/** name → tensor, in registration order; the values are views the holder must dispose. */
+export type StateDict = Map<string, Tensor>;
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export class Module {
+  /** train mode (dropout active, batch norm on batch statistics and updating its running ones) */
+  training = true;
+  private readonly params = new Map<string, Parameter | null>();
+  private readonly buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
+  private readonly modules = new Map<string, Module>();
+  private disposed = false;
+
+  /** The class name shown by `toString()` (PyTorch's class names for the layers). */
+  get typeName(): string { return this.constructor.name; }
+
+  registerParameter<P extends Parameter | null>(name: string, p: P): P {
+    this.checkName(name);
+    this.params.set(name, p);
+    return p;
+  }
+
+  /** A buffer is saved in the state dict (when persistent) but is not a parameter. It must be kept (see makeBuffer). */
+  registerBuffer<T extends Tensor | null>(name: string, t: T, persistent = true): T {
+    this.checkName(name);
+    if (t) keep(t);
+    this.buffers.set(name, { tensor: t, persistent });
+    return t;
+  }
+
+  registerModule<M extends Module>(name: string, m: M): M {
+    this.checkName(name);
+    this.modules.set(name, m);
+    return m;
+  }
+
+  private checkName(name: string): void {
+    if (name === '' || name.includes('.')) throw new Error(`${this.typeName}: invalid name '${name}' (non-empty, no '.')`);
+    if (this.params.has(name) || this.buffers.has(name) || this.modules.has(name)) {
+      throw new Error(`${this.typeName}: '${name}' is already registered`);
+    }
+  }
+
+  /** Replaces the tensor of a registered buffer (the old one is disposed). */
+  protected replaceBuffer(name: string, t: Tensor): void {
+    const entry = this.buffers.get(name);
+    if (!entry) throw new Error(`${this.typeName}: no buffer '${name}'`);
+    if (entry.tensor && entry.tensor !== t) entry.tensor.dispose();
+    entry.tensor = keep(t);
+  }
+
+  /**
+   * Called before buffers are listed (namedBuffers, stateDict, loadStateDict): a module that keeps part of its
+   * state on the host (BatchNorm's batch counter) writes it into its buffers here.
+   */
+  protected syncBuffers(): void {}
+
+  /** Direct children, in registration order. */
+  namedChildren(): [string, Module][] { return [...this.modules]; }
+  children(): Module[] { return [...this.modules.values()]; }
+
+  /** This module and every descendant with dotted names ('' for this one), depth first. */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, m] of this.modules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+    return out;
+  }
+
+  /** Parameters with dotted names; a parameter shared by two modules is listed once (PyTorch). */
+  namedParameters(prefix = '', recurse = true): [string, Parameter][] {
+    const out: [string, Parameter][] = [];
+    const seen = new Set<Parameter>();
+    const mods: [string, Module][] = recurse ? this.namedModules(prefix) : [[prefix, this]];
+    for (const [mp, m] of mods) {
+      for (const [name, p] of m.params) {
+        if (!p || seen.has(p)) continue;
+        seen.add(p);
+        out.push([mp ? `${mp}.${name}` : name, p]);
+      }
+    }
+    return out;
+  }
+
+  parameters(recurse = true): Parameter[] { return this.namedParameters('', recurse).map(([, p]) => p); }
+
+  /** Total number of parameter elements (optionally only those that require grad). */
+  numParameters(trainableOnly = false): number {
+    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.size, 0);
+  }
+
+  namedBuffers(prefix = '', recurse = true): [string, Tensor][] {
+    return this.collectBuffers(prefix, recurse, false);
+  }
+
+  buffersList(recurse = true): Tensor[] { return this.namedBuffers('', recurse).map(([, b]) => b); }
+
+  private collectBuffers(prefix: string, recurse: boolean, persistentOnly: boolean): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const mods: [string, Module][] = recurse ? this.namedModules(prefix) : [[prefix, this]];
+    for (const [mp, m] of mods) {
+      m.syncBuffers();
+      for (const [name, b] of m.buffers) {
+        if (!b.tensor || (persistentOnly && !b.persistent)) continue;
+        out.push([mp ? `${mp}.${name}` : name, b.tensor]);
+      }
+    }
+    return out;
+  }
+
+  /** Sets train mode on this module and every descendant. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this { return this.train(false); }
+
+  /** Calls fn on every module, children first (torch's apply). */
+  apply(fn: (m: Module) => void): this {
+    for (const m of this.modules.values()) m.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      if (p.grad) { p.grad.dispose(); p.grad = null; }
+    }
+  }
+
+  /** Parameters and persistent buffers as views (PyTorch order: per module, its parameters then its buffers). */
+  stateDict(): StateDict {
+    const dict: StateDict = new Map();
+    for (const [mp, m] of this.namedModules()) {
+      m.syncBuffers();
+      const key = (name: string) => (mp ? `${mp}.${name}` : name);
+      for (const [name, p] of m.params) if (p) dict.set(key(name), keep(p.viewAs(p.shape, p.strides, p.offset)));
+      for (const [name, b] of m.buffers) {
+        if (b.tensor && b.persistent) dict.set(key(name), keep(b.tensor.viewAs(b.tensor.shape, b.tensor.strides, b.tensor.offset)));
+      }
+    }
+    return dict;
+  }
+
+  /** The shapes and dtypes of the state dict entries, without creating views. */
+  stateSpec(): Map<string, { shape: readonly number[]; dtype: DType }> {
+    const spec = new Map<string, { shape: readonly number[]; dtype: DType }>();
+    for (const [mp, m] of this.namedModules()) {
+      const key = (name: string) => (mp ? `${mp}.${name}` : name);
+      for (const [name, p] of m.params) if (p) spec.set(key(name), { shape: p.shape, dtype: p.dtype });
+      for (const [name, b] of m.buffers) if (b.tensor && b.persistent) spec.set(key(name), { shape: b.tensor.shape, dtype: b.tensor.dtype });
+    }
+    return spec;
+  }
+
+  /**
+   * Copies the values of `dict` into this module's parameters and buffers (on this module's backend; a value
+   * of another dtype is cast). Shape mismatches are always an error; with `strict` (default) missing and
+   * unexpected keys are too. The error names every offending key. Nothing is copied when it throws.
+   */
+  loadStateDict(dict: ReadonlyMap<string, Tensor>, strict = true): LoadResult {
+    const targets = new Map<string, { module: Module; name: string; tensor: Tensor; kind: 'param' | 'buffer' }>();
+    for (const [mp, m] of this.namedModules()) {
+      m.syncBuffers();
+      const key = (name: string) => (mp ? `${mp}.${name}` : name);
+      for (const [name, p] of m.params) if (p) targets.set(key(name), { module: m, name, tensor: p, kind: 'param' });
+      for (const [name, b] of m.buffers) {
+        if (b.tensor && b.persistent) targets.set(key(name), { module: m, name, tensor: b.tensor, kind: 'buffer' });
+      }
+    }
+    const missingKeys = [...targets.keys()].filter((k) => !dict.has(k));
+    const unexpectedKeys = [...dict.keys()].filter((k) => !targets.has(k));
+    const problems: string[] = [];
+    for (const [k, src] of dict) {
+      const dst = targets.get(k);
+      if (!dst) continue;
+      if (!sameShape(dst.tensor.shape, src.shape)) {
+        problems.push(`size mismatch for ${k}: checkpoint ${formatShape(src.shape)}, model ${formatShape(dst.tensor.shape)}`);
+      } else if (src.backend !== dst.tensor.backend) {
+        problems.push(`${k}: the value lives on the ${src.backend.name} backend, the model on ${dst.tensor.backend.name}`);
+      } else if ((src.dtype === 'int32') !== (dst.tensor.dtype === 'int32')) {
+        problems.push(`dtype mismatch for ${k}: checkpoint ${src.dtype}, model ${dst.tensor.dtype}`);
+      }
+    }
+    if (strict) {
+      if (missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+      if (unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    }
+    if (problems.length) {
+      throw new Error(`Error(s) in loading state dict for ${this.typeName}:\n  ${problems.join('\n  ')}`);
+    }
+    noGrad(() => {
+      for (const [k, src] of dict) {
+        const dst = targets.get(k);
+        if (!dst) continue;
+        tidy(() => { assign(dst.tensor, src.dtype === dst.tensor.dtype ? src : cast(src, dst.tensor.dtype)); });
+      }
+    });
+    for (const [, m] of this.namedModules()) m.afterLoad();
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Called after loadStateDict has written this module's tensors (BatchNorm re-reads its batch counter). */
+  protected afterLoad(): void {}
+
+  /** One line of hyperparameters shown by `toString()` (PyTorch's extra_repr). */
+  extraRepr(): string { return ''; }
+
+  /** The module tree with each module's own parameter shapes and parameter counts (PyTorch-like). */
+  toString(): string {
+    return `${this.describe(0)}\ntotal parameters: ${this.numParameters()}`;
+  }
+
+  private describe(indent: number): string {
+    const own = [...this.params].filter((e): e is [string, Parameter] => e[1] !== null);
+    const count = this.numParameters();
+    const ownShapes = own.map(([n, p]) => `${n} ${formatShape(p.shape)}`).join(', ');
+    const note = count > 0 ? `  # ${ownShapes ? `${ownShapes}; ` : ''}${count.toLocaleString('en-US')} params` : '';
+    const lines = [`${this.typeName}(${this.extraRepr()})${note}`];
+    const pad = '  '.repeat(indent + 1);
+    for (const [name, m] of this.modules) lines.push(`${pad}(${name}): ${m.describe(indent + 1)}`);
+    return lines.join('\n');
+  }
+
+  /** Frees every parameter, gradient and buffer of this module and its descendants. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const m of this.modules.values()) m.dispose();
+    for (const p of this.params.values()) p?.dispose();
+    for (const b of this.buffers.values()) b.tensor?.dispose();
+  }
+
+  get isDisposed(): boolean { return this.disposed; }
+
+  /** The backend of the first parameter or buffer (the module's backend), else the current one. */
+  get backend(): Backend {
+    const p = this.parameters()[0];
+    if (p) return p.backend;
+    const b = this.collectBuffers('', true, false)[0];
+    return b ? b[1].backend : getBackend();
+  }
+}
+
+/** A module with one input and one output. */
+export abstract class Layer extends Module {
+  abstract forward(x: Tensor): Tensor;
+}
+
+/** Children run in order; names are '0', '1', … as nn.Sequential. */
+export class Sequential extends Layer {
+  readonly layers: Layer[];
+
+  constructor(...layers: Layer[]) {
+    super();
+    this.layers = layers.map((l, i) => this.registerModule(String(i), l));
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const l of this.layers) y = l.forward(y);
+    return y;
+  }
+
+  get length(): number { return this.layers.length; }
+  at(i: number): Layer {
+    const l = this.layers.at(i);
+    if (!l) throw new Error(`Sequential: index ${i} is out of range for ${this.layers.length} layers`);
+    return l;
+  }
+}
