@@ -1,0 +1,11 @@
+export * from './module.js';
+export * from './layers.js';
+export * from './optim.js';
+export * from './schedules.js';
+export * from './clip.js';
+export * from './ema.js';
+export * from './safetensors.js';
+export * from './checkpoint.js';
+export { writeFileAtomic } from './atomic.js';
+export * from './vnet.js';
+export * from './losses.js';
