@@ -1,0 +1,223 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Backend, CdtParams } from '../../src/kernels/index.js';
+import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const defaults: CdtParams = { radius: 8, h: 0.35, eps: 1e-6 };
+
+function cdt64(p: Float64Array, shape: number[], params: CdtParams): Float64Array {
+  return cpuData(cpu.cdt(cpu.upload(p, 'float64'), shape, params)) as Float64Array;
+}
+
+describe('cdt golden values', () => {
+  it('one voxel: D = −h·ln max(p, ε)', () => {
+    expect(cdt64(Float64Array.of(0.5), [1, 1, 1, 1, 1], defaults)[0]).toBeCloseTo(-0.35 * Math.log(0.5), 14);
+    expect(cdt64(Float64Array.of(0), [1, 1, 1, 1, 1], defaults)[0]).toBeCloseTo(-0.35 * Math.log(1e-6), 14);
+  });
+
+  it('two voxels p = [1, 0]: D = −h·ln(1 + ε·e^{−1/h}) and −h·ln(e^{−1/h} + ε); radius 0 sees only the voxel itself', () => {
+    const h = 0.35, eps = 1e-6, k = Math.exp(-1 / h);
+    const d = cdt64(Float64Array.of(1, 0), [1, 1, 1, 1, 2], defaults);
+    expect(d[0]).toBeCloseTo(-h * Math.log(1 + eps * k), 14);
+    expect(d[1]).toBeCloseTo(-h * Math.log(k + eps), 14);
+    const d0 = cdt64(Float64Array.of(1, 0), [1, 1, 1, 1, 2], { ...defaults, radius: 0 });
+    expect(Array.from(d0)).toEqual([-0, -h * Math.log(eps)]);
+  });
+
+  it('the window is a cube of radius ρ cut at the volume faces', () => {
+    // p = 1 at one end of a 1×1×12 row, 0 elsewhere: with ρ = 3 the far voxels see only ε
+    const p = new Float64Array(12); p[0] = 1;
+    const d = cdt64(p, [1, 1, 1, 1, 12], { radius: 3, h: 1, eps: 1e-3 });
+    const e = Math.exp;
+    // voxel 3: taps at 0…6; voxel 0 (p = 1) at distance 3, the others ε at distances 2, 1, 0, 1, 2, 3
+    expect(d[3]).toBeCloseTo(-Math.log(e(-3) + 1e-3 * (1 + 2 * e(-1) + 2 * e(-2) + e(-3))), 12);
+    // voxel 8: every tap is ε, the window holds 7 voxels
+    expect(d[8]).toBeCloseTo(-Math.log(1e-3 * (1 + 2 * (Math.exp(-1) + Math.exp(-2) + Math.exp(-3)))), 12);
+  });
+});
+
+/** A random small problem: shape, radius, temperature, p in (0, 1] with some voxels under ε. */
+const cdtCase = (maxSide: number, radii: number[]) => fc.record({
+  n: fc.integer({ min: 1, max: 2 }),
+  dims: fc.tuple(fc.integer({ min: 1, max: maxSide }), fc.integer({ min: 1, max: maxSide }), fc.integer({ min: 1, max: maxSide })),
+  radius: fc.constantFrom(...radii),
+  h: fc.constantFrom(0.35, 1),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+});
+
+/** p in [0.05, 1], with every seventh voxel at 1e-9 (clamped to ε, zero gradient) */
+function probabilities(n: number, seed: number): Float64Array {
+  return Float64Array.from(randomArray(n, seed, 0.05, 1), (v, i) => (i % 7 === 3 ? 1e-9 : v));
+}
+
+describe('cdt gradient in float64 on the cpu', () => {
+  it('cdtBackward = central differences of ⟨cdt(p), g⟩ (0 where p < ε)', () => {
+    fc.assert(fc.property(cdtCase(4, [1, 2, 3, 8]), (r) => {
+      const shape = [r.n, 1, ...r.dims];
+      const params: CdtParams = { radius: r.radius, h: r.h, eps: 1e-6 };
+      const n = size(shape);
+      const p = probabilities(n, r.seed);
+      const g = Float64Array.from(randomArray(n, r.seed + 1));
+      const out = cpu.cdt(cpu.upload(p, 'float64'), shape, params);
+      const grad = cpuData(cpu.cdtBackward(cpu.upload(p, 'float64'), out, cpu.upload(g, 'float64'), shape, params));
+      const loss = (q: Float64Array): number => { const d = cdt64(q, shape, params); let s = 0; for (let i = 0; i < n; i++) s += d[i] * g[i]; return s; };
+      for (let i = 0; i < n; i++) {
+        const step = p[i] < 1e-6 ? 1e-10 : 1e-6;
+        const plus = p.slice(); plus[i] += step;
+        const minus = p.slice(); minus[i] -= step;
+        const fd = (loss(plus) - loss(minus)) / (2 * step);
+        if (p[i] < 1e-6) expect(grad[i]).toBe(0);
+        expect(Math.abs(fd - grad[i])).toBeLessThan(1e-6 + 1e-6 * Math.abs(fd));
+      }
+    }), { numRuns: 25 });
+  });
+});
+
+describe('cdt on WebGPU against the cpu oracle', () => {
+  async function compare(gpu: Backend, shape: number[], params: CdtParams, p: Float32Array, g: Float32Array): Promise<void> {
+    const pc = cpu.upload(p, 'float32');
+    const oc = cpu.cdt(pc, shape, params);
+    const gc = cpu.cdtBackward(pc, oc, cpu.upload(g, 'float32'), shape, params);
+    const pg = gpu.upload(p, 'float32'), gg = gpu.upload(g, 'float32');
+    const og = gpu.cdt(pg, shape, params);
+    expectClose(await gpu.read(og), await cpu.read(oc), 2e-5, 1e-5, `cdt ${JSON.stringify(shape)} ρ ${params.radius}`);
+    // The gradient uses the backend's own forward output, as autograd will. It is a sum of signed terms
+    // gOut(v)·K(v−q)/S(v) where 1/S reaches 1/ε in the p ≈ ε field, so float32 can only promise an error
+    // relative to h·Σ|gOut(v)|·K(v−q)/S(v) (the cpu backward of |gOut|), not to the result itself.
+    const bg = gpu.cdtBackward(pg, og, gg, shape, params);
+    const magnitude = await cpu.read(cpu.cdtBackward(pc, oc, cpu.upload(g.map(Math.abs), 'float32'), shape, params));
+    const [a, e] = [await gpu.read(bg), await cpu.read(gc)];
+    for (let i = 0; i < a.length; i++) {
+      if (!(Math.abs(a[i] - e[i]) <= 2e-5 + 1e-4 * Math.abs(e[i]) + 3e-5 * Math.abs(magnitude[i]))) {
+        throw new Error(`cdtBackward ${JSON.stringify(shape)} ρ ${params.radius}: element ${i} is ${a[i]}, expected ${e[i]} (terms of magnitude ${magnitude[i]})`);
+      }
+    }
+    for (const s of [pg, gg, og, bg]) gpu.free(s);
+  }
+
+  it('random shapes (odd sizes, 1-voxel edges, several tiles), radii 0–4', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(cdtCase(19, [0, 1, 2, 3, 4]), async (r) => {
+      const shape = [r.n, 1, ...r.dims];
+      const n = size(shape);
+      await compare(gpu, shape, { radius: r.radius, h: r.h, eps: 1e-6 }, Float32Array.from(probabilities(n, r.seed)), randomArray(n, r.seed + 5));
+    }), { numRuns: 20 });
+  });
+
+  it('the default ρ = 8 on volumes larger than one tile, p near 0 and near 1', async () => {
+    const gpu = await webgpu();
+    for (const shape of [[1, 1, 18, 17, 19], [2, 1, 9, 20, 5]]) {
+      const n = size(shape);
+      // a smooth blob of p ≈ 1 in a field of p ≈ 0 (clamped to ε): the regime the transform is used in
+      const p = new Float32Array(n);
+      const [, , D, H, W] = shape;
+      for (let i = 0; i < n; i++) {
+        const x = i % W, y = Math.floor(i / W) % H, z = Math.floor(i / (W * H)) % D;
+        const r = Math.hypot(x - W / 3, y - H / 2, z - D / 2);
+        p[i] = 1 / (1 + Math.exp(3 * (r - 3)));
+      }
+      await compare(gpu, shape, defaults, p, randomArray(n, 31));
+    }
+  });
+
+  it('the benchmark shapes run (small cases)', async () => {
+    const gpu = await webgpu();
+    const { benchmarks } = await import('../../src/kernels/webgpu/cdt.js');
+    for (const b of benchmarks.filter((c) => !c.large)) {
+      const s = b.setup(gpu);
+      s.run();
+      await gpu.sync();
+      const t0 = performance.now();
+      s.run();
+      await gpu.sync();
+      const ms = performance.now() - t0;
+      console.log(`${b.group} ${b.name}: ${ms.toFixed(1)} ms, ${(b.flops / ms / 1e6).toFixed(2)} GFLOP/s on ${gpu.description}`);
+      s.dispose();
+    }
+  });
+});
+
+describe('cdt sanity on a binary mask (dbisl.md §2)', () => {
+  // a ball of radius 9.5 in a 22³ volume: interior distances up to ~9.5 voxels
+  const S = 22, shape = [1, 1, S, S, S], n = S * S * S;
+  const inside = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = i % S, y = Math.floor(i / S) % S, z = Math.floor(i / (S * S));
+    inside[i] = Math.hypot(x - 10.5, y - 11, z - 10.8) <= 9.5 ? 1 : 0;
+  }
+  /** brute force: Euclidean distance from every inside voxel to the nearest background voxel */
+  const truth = new Float64Array(n);
+  const background: number[][] = [];
+  for (let i = 0; i < n; i++) if (!inside[i]) background.push([i % S, Math.floor(i / S) % S, Math.floor(i / (S * S))]);
+  for (let i = 0; i < n; i++) {
+    if (!inside[i]) continue;
+    const x = i % S, y = Math.floor(i / S) % S, z = Math.floor(i / (S * S));
+    let best = Infinity;
+    for (const [a, b, c] of background) best = Math.min(best, (x - a) ** 2 + (y - b) ** 2 + (z - c) ** 2);
+    truth[i] = Math.sqrt(best);
+  }
+  const oneMinusY = Float64Array.from(inside, (v) => 1 - v);
+  const Y = Float64Array.from(inside);
+  const windowSize = 17 ** 3;
+  const h = 0.35;
+  const slack = h * Math.log(windowSize);      // ≈ 2.98 voxels
+
+  async function onBoth(p: Float64Array, params: CdtParams): Promise<Float64Array[]> {
+    const gpu = await webgpu();
+    const pg = gpu.upload(Float32Array.from(p), 'float32');
+    const og = gpu.cdt(pg, shape, params);
+    const dg = Float64Array.from(await gpu.read(og));
+    gpu.free(pg); gpu.free(og);
+    return [cdt64(p, shape, params), dg];
+  }
+
+  it('D[1−Y] is within h·ln(window size) of the exact distance inside ρ when ε ≪ e^{−ρ/h}', async () => {
+    // ε = 1e-12: the ε floor contributes h·ln(1 + ε·e^{d/h}) ≤ 0.003 voxels up to d = ρ
+    const params: CdtParams = { radius: 8, h, eps: 1e-12 };
+    let checked = 0;
+    for (const d of await onBoth(oneMinusY, params)) {
+      for (let i = 0; i < n; i++) {
+        if (!inside[i] || truth[i] > 8) continue;
+        checked++;
+        expect(d[i]).toBeLessThanOrEqual(truth[i] + 1e-4);
+        expect(d[i]).toBeGreaterThanOrEqual(truth[i] - slack);
+      }
+    }
+    expect(checked).toBeGreaterThan(2000);
+  });
+
+  it('with the default ε = 1e-6 the bound holds up to the ε floor: D ≥ d − h·ln(window) − h·ln(1 + ε·e^{d/h}), D ≤ min(d, −h·ln ε)', async () => {
+    let worstSimple = 0, firstFailure = Infinity;
+    for (const d of await onBoth(oneMinusY, defaults)) {
+      for (let i = 0; i < n; i++) {
+        expect(d[i]).toBeLessThanOrEqual(-h * Math.log(1e-6) + 1e-4);
+        if (!inside[i] || truth[i] > 8) continue;
+        const t = truth[i];
+        expect(d[i]).toBeLessThanOrEqual(t + 1e-4);
+        expect(d[i]).toBeGreaterThanOrEqual(t - slack - h * Math.log(1 + 1e-6 * Math.exp(t / h)) - 1e-4);
+        worstSimple = Math.max(worstSimple, t - d[i]);
+        if (t - d[i] > slack) firstFailure = Math.min(firstFailure, t);
+      }
+    }
+    // the plain h·ln(window) bound of the spec holds only where ε·e^{d/h} is small: D saturates near
+    // h·ln(1/ε) ≈ 4.8 voxels, so with ε = 1e-6 it fails from d ≈ 7.6 on
+    console.log(`default ε: max (d − D) = ${worstSimple.toFixed(2)} voxels; h·ln(window) = ${slack.toFixed(2)} first exceeded at d = ${firstFailure.toFixed(2)}`);
+    expect(firstFailure).toBeGreaterThan(7);
+  });
+
+  it('D[Y] ≈ 0 where p = 1: −h·ln Σ_u e^{−‖u‖/h} ≤ D ≤ 0', async () => {
+    let sumK = 0;
+    for (let z = -8; z <= 8; z++) for (let y = -8; y <= 8; y++) for (let x = -8; x <= 8; x++) sumK += Math.exp(-Math.hypot(x, y, z) / h);
+    const floor = -h * Math.log(sumK);
+    expect(floor).toBeGreaterThan(-0.2);
+    for (const d of await onBoth(Y, defaults)) {
+      for (let i = 0; i < n; i++) {
+        if (!inside[i]) continue;
+        expect(d[i]).toBeLessThanOrEqual(1e-6);
+        expect(d[i]).toBeGreaterThanOrEqual(floor - 1e-6);
+      }
+    }
+  });
+});
