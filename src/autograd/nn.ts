@@ -364,20 +364,23 @@ function checkNormInput(op: string, x: Tensor): void {
   checkFloat(op, x);
 }
 
-/** y·weight + bias with per-channel vectors (either may be null) */
-function channelAffine(y: Tensor, weight: Tensor | null, bias: Tensor | null): Tensor {
-  const shape = channelShape(y);
-  let r = y;
-  if (weight) r = mul(r, reshape(weight, shape));
-  if (bias) r = add(r, reshape(bias, shape));
-  return r;
+/**
+ * centered·(rstd·weight) + bias: rstd (and so the scale) has the shape of the statistics, broadcast over the
+ * input; the weight is folded into that small tensor first, so the full-size work is one multiply and one add.
+ * `weightShape` places the per-channel weight/bias against the statistics' layout.
+ */
+function scaleShift(centered: Tensor, rstd: Tensor, weight: Tensor | null, bias: Tensor | null, weightShape: readonly number[]): Tensor {
+  const scale = weight ? mul(rstd, reshape(weight, weightShape)) : rstd;
+  const y = mul(centered, scale);
+  return bias ? add(y, reshape(bias, weightShape)) : y;
 }
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
  * axis but 1, and updates runningMean/runningVar in place (under noGrad) with the batch mean and the
  * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics. The gradient comes
- * from the composition of differentiable ops.
+ * from the composition of differentiable ops: in training, two reductions and four elementwise passes over
+ * the input (x − μ, its square, ·scale, +bias); in evaluation, three elementwise passes.
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null = null,
   bias: Tensor | null = null, options: BatchNormOptions = {}): Tensor {
@@ -393,8 +396,8 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   if (!training) {
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
     return tidy(() => {
-      const scale = rsqrt(addScalar(reshape(runningVar, cshape), eps));
-      return channelAffine(mul(sub(x, reshape(runningMean, cshape)), scale), weight, bias);
+      const rstd = rsqrt(addScalar(reshape(runningVar, cshape), eps));
+      return scaleShift(sub(x, reshape(runningMean, cshape)), rstd, weight, bias, cshape);
     });
   }
   const n = x.size / x.shape[1];
@@ -403,7 +406,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     const mu = mean(x, axes, true);
     const centered = sub(x, mu);
     const biased = mean(square(centered), axes, true);
-    const y = channelAffine(mul(centered, rsqrt(addScalar(biased, eps))), weight, bias);
+    const y = scaleShift(centered, rsqrt(addScalar(biased, eps)), weight, bias, cshape);
     noGrad(() => {
       if (runningMean) assign(runningMean, add(mulScalar(runningMean, 1 - momentum), mulScalar(reshape(mu, runningMean.shape), momentum)));
       if (runningVar) {
@@ -414,10 +417,10 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   });
 }
 
-/** Mean and biased variance of x over axes (kept), and x normalised by them. */
-function normalize(x: Tensor, axes: number[], eps: number): Tensor {
+/** x − mean and 1/√(biased variance + eps) over axes (the statistics kept as size-1 axes). */
+function moments(x: Tensor, axes: number[], eps: number): { centered: Tensor; rstd: Tensor } {
   const centered = sub(x, mean(x, axes, true));
-  return mul(centered, rsqrt(addScalar(mean(square(centered), axes, true), eps)));
+  return { centered, rstd: rsqrt(addScalar(mean(square(centered), axes, true), eps)) };
 }
 
 export interface InstanceNormOptions {
@@ -435,7 +438,10 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   checkPerChannel(op, 'bias', bias, x);
   const axes = x.shape.map((_, i) => i).slice(2);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
-  return tidy(() => channelAffine(normalize(x, axes, options.eps ?? 1e-5), weight, bias));
+  return tidy(() => {
+    const { centered, rstd } = moments(x, axes, options.eps ?? 1e-5);
+    return scaleShift(centered, rstd, weight, bias, channelShape(x));
+  });
 }
 
 /** F.group_norm: channels split into numGroups groups, statistics per (n, group); weight/bias per channel. */
@@ -448,8 +454,11 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
   return tidy(() => {
-    const grouped = reshape(x, [x.shape[0], numGroups, -1]);
-    return channelAffine(reshape(normalize(grouped, [2], eps), x.shape), weight, bias);
+    // [N, G, C/G, rest]: statistics over the last two axes; weight/bias as [1, G, C/G, 1]
+    const perGroup = x.shape[1] / numGroups;
+    const grouped = reshape(x, [x.shape[0], numGroups, perGroup, -1]);
+    const { centered, rstd } = moments(grouped, [2, 3], eps);
+    return reshape(scaleShift(centered, rstd, weight, bias, [1, numGroups, perGroup, 1]), x.shape);
   });
 }
 
