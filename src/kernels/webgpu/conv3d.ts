@@ -1,16 +1,466 @@
-import type { Conv3dParams, Storage } from '../backend.js';
+import type { Backend, Conv3dParams, Storage } from '../backend.js';
+import type { KernelBenchmark } from '../benchmark.js';
+import { checkGradShape, checkLength, convGeometry, type ConvGeometry } from '../cpu/conv3d.js';
+import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
+import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
+import { wgradLayout, wgradSource, type WgradProblem, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
+import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
 
-// placeholder until the real kernels land: every function throws
+/**
+ * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics).
+ *
+ * Which kernel runs (every pipeline is specialised per shape and cached under its full configuration):
+ * - forward: the direct halo-tiled implicit GEMM (conv3d-direct.ts), bias fused; split-K over input
+ *   channels plus a summing pass when the grid would be too small to fill the GPU.
+ * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
+ *   every input voxel gets exactly one tap (conv3d-up.ts).
+ * - backward-input otherwise: the direct kernel on the transposed problem (gy → gx, weights transposed
+ *   and flipped), one dispatch per stride phase r ∈ [0, s)³ — the input voxels i ≡ r (mod s) are reached by the
+ *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
+ *   stride-1 convolution over only the taps that hit (stride 1: one phase, all taps, flipped).
+ * - backward-weight: halo-staged split-K kernel (conv3d-wgrad.ts) plus a summing pass.
+ * Tile sizes come from a small cost model over the shape and the device's workgroup-memory limit.
+ */
 
-export function conv3d(_rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
-  throw new Error('webgpu: conv3d is not implemented yet');
+/** Tuning knobs, exported for tests and benchmarks (tests lower targetWorkgroups to force single-split plans). */
+export const conv3dTuning = {
+  /** split K until about this many workgroups are in flight (a discrete GPU wants several waves) */
+  targetWorkgroups: 1024,
+  /** cap on the bytes of split-K partial outputs */
+  maxPartialBytes: 256 * 2 ** 20,
+  /** at most this many input channels staged per chunk in the direct kernel */
+  maxChunkChannels: 4,
+  /** use the dedicated kernel-equals-stride backward-input GEMM where it applies */
+  upKernel: true,
+};
+
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+function checkF32(s: Storage, what: string): void {
+  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
 }
 
-export function conv3dBackwardInput(_rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
-  throw new Error('webgpu: conv3dBackwardInput is not implemented yet');
+function checkBinding(rt: GpuRuntime, elements: number, what: string): void {
+  const bytes = elements * 4;
+  const max = rt.limits.maxStorageBufferBindingSize;
+  if (bytes > max) {
+    throw new Error(`webgpu conv3d: ${what} of ${elements} float32 elements (${bytes} bytes) exceeds the device's maxStorageBufferBindingSize ${max}`);
+  }
 }
 
-export function conv3dBackwardWeight(_rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
-  throw new Error('webgpu: conv3dBackwardWeight is not implemented yet');
+interface Limits { shared: number; threads: number }
+function limitsOf(rt: Pick<GpuRuntime, 'limits'>): Limits {
+  return {
+    shared: rt.limits.maxComputeWorkgroupStorageSize,
+    threads: Math.min(256, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX),
+  };
 }
+
+const planCache = new Map<string, unknown>();
+function cached<T>(key: string, make: () => T): T {
+  let v = planCache.get(key) as T | undefined;
+  if (v === undefined) { v = make(); planCache.set(key, v); }
+  return v;
+}
+
+/** Workgroup-memory wavefronts one warp-wide 32-bit load needs: the most distinct words in one of 32 banks. */
+function bankWays(words: readonly number[]): number {
+  const perBank = new Map<number, Set<number>>();
+  for (const a of words) {
+    const b = a % 32;
+    let set = perBank.get(b);
+    if (!set) { set = new Set(); perBank.set(b, set); }
+    set.add(a);
+  }
+  let most = 1;
+  for (const set of perBank.values()) most = Math.max(most, set.size);
+  return most;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// direct kernel plans
+
+/** Per-thread tile and the best block shape for a direct problem (splits left at 1). */
+function chooseDirect(p: DirectProblem, lim: Limits): DirectTiles {
+  const tn = p.cout <= 4 ? 4 : p.cout <= 8 ? 8 : 16;
+  const cg = Math.min(4, Math.ceil(p.cout / tn));
+  const tm = tn === 16 ? 4 : 8;
+  const bn = tn * cg;
+  const bvMax = Math.floor(lim.threads / cg) * tm;
+  const [ad, ah, aw] = p.axes;
+  const taps = ad.taps * ah.taps * aw.taps;
+  const base: DirectTiles = { tm, tn, cg, block: [1, 1, 1], cc: 1, splits: 1, perSplit: p.cin };
+  let best: DirectTiles | null = null, bestCost = Infinity;
+  for (let bw = 1; bw <= Math.min(aw.out, bvMax); bw++) {
+    for (let bh = 1; bh <= Math.min(ah.out, Math.floor(bvMax / bw)); bh++) {
+      for (let bd = 1; bd <= Math.min(ad.out, Math.floor(bvMax / (bw * bh))); bd++) {
+        const t: DirectTiles = { ...base, block: [bd, bh, bw] };
+        const L = directLayout(p, t);
+        if (L.sharedBytes > lim.shared) continue;
+        const warps = Math.ceil(L.threads / 32);
+        // halo words the first warp reads for one tap (lane = voxel tv)
+        const lanes: number[] = [];
+        for (let v = 0; v < Math.min(32, L.vt); v++) {
+          const vd = Math.floor(v / (bh * bw)), vh = Math.floor(v / bw) % bh, vw = v % bw;
+          if (v < L.bv) lanes.push((vd * ad.inStride * L.halo[1] + vh * ah.inStride) * L.halo[2] + vw * aw.inStride);
+        }
+        const compute = warps * 32 * taps * (tm * bankWays(lanes) + tn / 4 + (tm * tn) / 4);
+        const staging = 12 * (L.halo[0] * L.halo[1] * L.halo[2] + (taps * bn) / 4) + 400;
+        const cost = L.blocks * (compute + staging + warps * 32 * tm);
+        if (cost < bestCost || (cost === bestCost && best !== null && L.bv > directLayout(p, best).bv)) { best = t; bestCost = cost; }
+      }
+    }
+  }
+  if (!best) throw new Error(`webgpu conv3d: no tile of ${JSON.stringify(p.axes.map((a) => a.taps))} taps fits ${lim.shared} bytes of workgroup memory`);
+  let cc = 1;
+  while (cc < Math.min(conv3dTuning.maxChunkChannels, p.cin) && directLayout(p, { ...best, cc: cc + 1 }).sharedBytes <= lim.shared) cc++;
+  return { ...best, cc, perSplit: Math.ceil(p.cin / cc) * cc };
+}
+
+/** Splits for a set of direct dispatches writing one output of `outLen` elements. */
+function directSplits(problems: DirectProblem[], tiles: DirectTiles[], outLen: number, rt: Pick<GpuRuntime, 'limits'>): number {
+  let wgs = 0, chunks = Infinity;
+  problems.forEach((p, i) => {
+    const L = directLayout(p, tiles[i]);
+    wgs += L.blocks * L.coTiles;
+    if (L.taps > 0) chunks = Math.min(chunks, Math.ceil(p.cin / tiles[i].cc));
+  });
+  if (!Number.isFinite(chunks)) return 1;
+  let s = Math.min(chunks, Math.ceil(conv3dTuning.targetWorkgroups / Math.max(1, wgs)));
+  const maxParts = Math.floor(Math.min(conv3dTuning.maxPartialBytes, rt.limits.maxStorageBufferBindingSize) / (4 * outLen));
+  s = Math.max(1, Math.min(s, maxParts, Math.floor(65535 / Math.max(1, ...tiles.map((t, i) => directLayout(problems[i], t).coTiles)))));
+  return s;
+}
+
+function withSplits(p: DirectProblem, t: DirectTiles, splits: number): DirectTiles {
+  if (splits === 1) return { ...t, splits: 1, perSplit: Math.ceil(p.cin / t.cc) * t.cc };
+  const perSplit = Math.ceil(Math.ceil(p.cin / t.cc) / splits) * t.cc;
+  return { ...t, splits, perSplit };
+}
+
+function runDirect(rt: GpuRuntime, p: DirectProblem, t: DirectTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GPUBuffer): void {
+  const L = directLayout(p, t);
+  if (L.blocks === 0) return;
+  const fused = p.bias && t.splits === 1;
+  const key = `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const kernel = rt.kernel(key, () => directSource(p, t), fused ? 4 : 3);
+  const [gx, gy] = grid1d(L.blocks, 1);
+  const buffers = fused && bias ? [x, w, bias, out] : [x, w, out];
+  rt.dispatch(kernel, buffers, null, [gx, gy, L.coTiles * t.splits]);
+}
+
+const reduceSource = (bias: boolean): string => /* wgsl */ `
+struct Params { len: u32, splits: u32, inner: u32, channels: u32 }
+@group(0) @binding(0) var<storage, read> parts: array<f32>;
+${bias ? '@group(0) @binding(1) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 2 : 1}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${bias ? 3 : 2}) var<uniform> P: Params;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(256)};
+  if (i >= P.len) { return; }
+  var s = ${bias ? 'Bias[(i / P.inner) % P.channels]' : '0.0'};
+  for (var k = 0u; k < P.splits; k++) { s += parts[k * P.len + i]; }
+  out[i] = s;
+}`;
+
+/** out = Σ_split parts[split] (+ bias[channel], channel = (i / inner) % channels) */
+function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, bias: GPUBuffer | null, inner: number, channels: number): void {
+  const kernel = rt.kernel(`conv3d:sum:${bias ? 'bias' : 'plain'}`, () => reduceSource(bias !== null), bias ? 3 : 2);
+  const params = new Params().u32(len, splits, inner, channels).done();
+  const buffers = bias ? [parts.buffer, bias, out.buffer] : [parts.buffer, out.buffer];
+  rt.dispatch(kernel, buffers, params, grid1d(len, 256));
+}
+
+/** Runs the direct problems (all writing `out` of outLen elements) with a common split count. */
+function directInto(rt: GpuRuntime, problems: DirectProblem[], xb: GPUBuffer, wb: GPUBuffer, bias: GPUBuffer | null,
+  out: GpuStorage, outLen: number, channels: number, inner: number): void {
+  const lim = limitsOf(rt);
+  const tiles = problems.map((p) => cached(`direct:${JSON.stringify(p)}:${JSON.stringify(lim)}:${conv3dTuning.maxChunkChannels}`, () => chooseDirect(p, lim)));
+  const splits = directSplits(problems, tiles, outLen, rt);
+  if (splits === 1) {
+    problems.forEach((p, i) => runDirect(rt, p, withSplits(p, tiles[i], 1), xb, wb, bias, out.buffer));
+    return;
+  }
+  checkBinding(rt, splits * outLen, 'split-K partial outputs');
+  const parts = rt.alloc(splits * outLen, 'float32');
+  problems.forEach((p, i) => runDirect(rt, p, withSplits(p, tiles[i], splits), xb, wb, null, parts.buffer));
+  sumSplits(rt, parts, splits, out, outLen, bias, inner, channels);
+  rt.free(parts);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// entry points
+
+export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
+  const g = convGeometry(xShape, wShape, p);
+  checkLength(x, xShape, 'input');
+  checkLength(w, wShape, 'weight');
+  checkF32(x, 'input'); checkF32(w, 'weight');
+  if (bias) {
+    checkF32(bias, 'bias');
+    if (bias.length !== g.co) throw new Error(`conv3d: bias has ${bias.length} elements, weight ${fmt(wShape)} has ${g.co} output channels`);
+  }
+  const outVox = g.out[0] * g.out[1] * g.out[2];
+  const outLen = g.n * g.co * outVox;
+  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
+  checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
+  const out = rt.alloc(outLen, 'float32');
+  directInto(rt, [forwardProblem(g, bias !== null)], gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen, g.co, outVox);
+  return out;
+}
+
+/** The stride phases of the input gradient along one axis: for each r < s, the taps that reach i ≡ r. */
+function phaseAxis(g: ConvGeometry, a: number, r: number): DirectAxis {
+  const s = g.s[a], p = g.p[a], dil = g.dil[a], k = g.k[a];
+  const hits: number[] = [];
+  for (let t = 0; t < k; t++) if ((((r + p - t * dil) % s) + s) % s === 0) hits.push(t);
+  const out = r < g.in[a] ? Math.ceil((g.in[a] - r) / s) : 0;
+  // hitting taps repeat with period s / gcd(s, dil); their offsets then step by −dil / gcd(s, dil)
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const step = s / gcd(s, dil);
+  return {
+    out, outStride: s, outPhase: r, outFull: g.in[a],
+    inSize: g.out[a], inStride: 1, inBase: 0,
+    taps: hits.length, w0: hits[0] ?? 0, wStep: step,
+    off0: hits.length ? (r + p - hits[0] * dil) / s : 0, offStep: (-step * dil) / s, k,
+  };
+}
+
+export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
+  const g = convGeometry(xShape, wShape, p);
+  checkGradShape(g, gyShape, xShape, wShape);
+  checkLength(gy, gyShape, 'output gradient');
+  checkLength(w, wShape, 'weight');
+  checkF32(gy, 'output gradient'); checkF32(w, 'weight');
+  const inVox = g.in[0] * g.in[1] * g.in[2];
+  const outLen = g.n * g.ci * inVox;
+  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
+  const out = rt.alloc(outLen, 'float32');
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  if (usesUpKernel(g)) {
+    const up: UpProblem = { n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k };
+    const t = upTiles(up);
+    const kernel = rt.kernel(`conv3d:up:${JSON.stringify(up)}:${JSON.stringify(t)}`, () => upSource(up, t), 3);
+    const mTiles = Math.ceil((g.n * g.out[0] * g.out[1] * g.out[2]) / t.bm);
+    const [gx, gz] = grid1d(mTiles, 1);
+    rt.dispatch(kernel, [gpuBuffer(gy), gpuBuffer(w), out.buffer], null, [gx, Math.ceil((g.ci * kv) / t.bn), gz]);
+    return out;
+  }
+  directInto(rt, phaseProblems(g), gpuBuffer(gy), gpuBuffer(w), null, out, outLen, g.ci, inVox);
+  return out;
+}
+
+function chooseWgrad(p: WgradProblem, lim: Limits): WgradTiles {
+  const [KD, KH, KW] = p.k;
+  const kdkh = KD * KH, kv = kdkh * KW;
+  let tm = p.co <= 4 ? 4 : p.co <= 8 ? 8 : 16;
+  while (tm > 4 && tm * KW > 64) tm -= 4;
+  const mg = kv <= 8 && p.co >= 2 * tm ? Math.min(4, Math.ceil(p.co / tm)) : 1;
+  const perMg = Math.floor(lim.threads / mg);
+  let ctMax = kdkh <= perMg ? Math.floor(perMg / kdkh) : 0;
+  for (;;) {
+    let gt: number;
+    if (ctMax > 0) {
+      const ct = Math.ceil(p.ci / Math.ceil(p.ci / ctMax));
+      gt = ct * kdkh;
+    } else {
+      gt = Math.max(1, Math.min(perMg, p.ci * kdkh));
+    }
+    let vg = 1;
+    while (vg < 32 && 2 * vg * gt * mg <= lim.threads) vg *= 2;
+    const [OD, OH, OW] = p.out;
+    let best: WgradTiles | null = null, bestCost = Infinity;
+    for (let bw = 1; bw <= Math.min(OW, 64); bw++) {
+      for (let bh = 1; bh <= Math.min(OH, 16, Math.floor(512 / bw)); bh++) {
+        for (let bd = 1; bd <= Math.min(OD, 8, Math.floor(512 / (bw * bh))); bd++) {
+          const t: WgradTiles = { tm, mg, gt, vg, block: [bd, bh, bw], splits: 1, perSplit: 1 };
+          const L = wgradLayout(p, t);
+          if (L.sharedBytes > lim.shared) continue;
+          const warps = Math.ceil(L.threads / 32);
+          const bv = bd * bh * bw;
+          // x words the first warp reads for one voxel step (lane = (vg, column group))
+          const lanes: number[] = [];
+          for (let l = 0; l < Math.min(32, L.threads); l++) {
+            const lvg = l % vg, gl = Math.floor(l / vg) % gt;
+            const kd = Math.floor(gl / KH) % KD, kh = gl % KH, cl = Math.floor(gl / kdkh);
+            lanes.push(((cl * L.halo[0] + kd * p.dil[0]) * L.halo[1] + kh * p.dil[1]) * L.ewp + lvg * p.s[2]);
+          }
+          const compute = Math.ceil(bw / vg) * bh * bd * (tm / 4 + KW * bankWays(lanes) + (KW * tm) / 4) * warps * 32;
+          const staging = 12 * (L.ct * L.halo[0] * L.halo[1] * L.ewp + (bv * L.bm) / 4) + 600;
+          const cost = L.chunks * (compute + staging);
+          if (cost < bestCost) { best = t; bestCost = cost; }
+        }
+      }
+    }
+    if (best) return best;
+    if (ctMax > 1) { ctMax = Math.floor(ctMax / 2); continue; }
+    throw new Error(`webgpu conv3d: no weight-gradient tile for kernel ${fmt(p.k)} fits ${lim.shared} bytes of workgroup memory`);
+  }
+}
+
+function wgradSplits(p: WgradProblem, base: WgradTiles, rt: Pick<GpuRuntime, 'limits'>): WgradTiles {
+  const L = wgradLayout(p, base);
+  const outLen = p.co * p.ci * p.k[0] * p.k[1] * p.k[2];
+  let splits = Math.min(L.chunks, Math.ceil(conv3dTuning.targetWorkgroups / (L.coTiles * L.colTiles)), 65535);
+  const maxParts = Math.floor(Math.min(conv3dTuning.maxPartialBytes, rt.limits.maxStorageBufferBindingSize) / (4 * outLen));
+  splits = Math.max(1, Math.min(splits, maxParts));
+  const perSplit = Math.ceil(L.chunks / splits);
+  return { ...base, splits: Math.ceil(L.chunks / perSplit), perSplit };
+}
+
+export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
+  const g = convGeometry(xShape, wShape, p);
+  checkGradShape(g, gyShape, xShape, wShape);
+  checkLength(x, xShape, 'input');
+  checkLength(gy, gyShape, 'output gradient');
+  checkF32(x, 'input'); checkF32(gy, 'output gradient');
+  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
+  const out = rt.alloc(outLen, 'float32');
+  const prob: WgradProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, s: g.s, p: g.p, dil: g.dil };
+  const lim = limitsOf(rt);
+  const base = cached(`wgrad:${JSON.stringify(prob)}:${JSON.stringify(lim)}`, () => chooseWgrad(prob, lim));
+  const t = wgradSplits(prob, base, rt);
+  const L = wgradLayout(prob, t);
+  const tiles = L.coTiles * L.colTiles;
+  const splits = t.splits;
+  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(prob)}:${JSON.stringify(t)}`, () => wgradSource(prob, t), 3);
+  if (splits === 1) {
+    rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], null, [tiles, 1]);
+    return out;
+  }
+  checkBinding(rt, splits * outLen, 'split-K partial weight gradients');
+  const parts = rt.alloc(splits * outLen, 'float32');
+  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), parts.buffer], null, [tiles, splits]);
+  sumSplits(rt, parts, splits, out, outLen, null, 1, 1);
+  rt.free(parts);
+  return out;
+}
+
+/** The direct problems of the forward (one) or of the input gradient (one per stride phase). */
+function forwardProblem(g: ConvGeometry, bias: boolean): DirectProblem {
+  const axes = [0, 1, 2].map((a): DirectAxis => ({
+    out: g.out[a], outStride: 1, outPhase: 0, outFull: g.out[a],
+    inSize: g.in[a], inStride: g.s[a], inBase: -g.p[a],
+    taps: g.k[a], w0: 0, wStep: 1, off0: 0, offStep: g.dil[a], k: g.k[a],
+  })) as [DirectAxis, DirectAxis, DirectAxis];
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  return { n: g.n, cin: g.ci, cout: g.co, axes, wOut: g.ci * kv, wIn: kv, bias };
+}
+
+function phaseProblems(g: ConvGeometry): DirectProblem[] {
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  const problems: DirectProblem[] = [];
+  for (let rd = 0; rd < g.s[0]; rd++) {
+    for (let rh = 0; rh < g.s[1]; rh++) {
+      for (let rw = 0; rw < g.s[2]; rw++) {
+        const axes = [phaseAxis(g, 0, rd), phaseAxis(g, 1, rh), phaseAxis(g, 2, rw)] as [DirectAxis, DirectAxis, DirectAxis];
+        if (axes.some((a) => a.out === 0)) continue;
+        problems.push({ n: g.n, cin: g.co, cout: g.ci, axes, wOut: kv, wIn: g.ci * kv, bias: false });
+      }
+    }
+  }
+  return problems;
+}
+
+function usesUpKernel(g: ConvGeometry): boolean {
+  return conv3dTuning.upKernel && [0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1 && g.in[a] === g.out[a] * g.s[a]);
+}
+
+/** One line per kernel each entry point would dispatch for a shape (for benchmarks and reports). */
+export function conv3dPlan(rt: Pick<GpuRuntime, 'limits'>, op: 'forward' | 'backwardInput' | 'backwardWeight', xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): string {
+  const g = convGeometry(xShape, wShape, p);
+  const lim = limitsOf(rt);
+  if (op === 'backwardWeight') {
+    const prob: WgradProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, s: g.s, p: g.p, dil: g.dil };
+    const t = wgradSplits(prob, chooseWgrad(prob, lim), rt);
+    const L = wgradLayout(prob, t);
+    return `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`;
+  }
+  if (op === 'backwardInput' && usesUpKernel(g)) {
+    const t = upTiles({ n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k });
+    return `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`;
+  }
+  const problems = op === 'forward' ? [forwardProblem(g, false)] : phaseProblems(g);
+  const tiles = problems.map((q) => chooseDirect(q, lim));
+  const outLen = op === 'forward' ? g.n * g.co * g.out[0] * g.out[1] * g.out[2] : g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
+  const splits = directSplits(problems, tiles, outLen, rt);
+  return problems.map((q, i) => {
+    const t = withSplits(q, tiles[i], splits), L = directLayout(q, t);
+    return `direct: ${t.tm} vox × ${t.tn} ch per invocation, cg ${t.cg}, ${L.threads} invocations, block ${t.block.join('×')} halo ${L.halo.join('×')}, cc ${t.cc}, ${L.blocks * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+  }).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// benchmarks
+
+type Op = 'fwd' | 'dX' | 'dW';
+interface ConvCase { x: number[]; w: number[]; p: Conv3dParams; op: 'forward' | 'backwardInput' | 'backwardWeight'; name: string; large: boolean }
+
+function convCaseBenchmark(c: ConvCase): KernelBenchmark {
+  const g = convGeometry(c.x, c.w, c.p);
+  const outVox = g.out[0] * g.out[1] * g.out[2];
+  const inLen = g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
+  const gyLen = g.n * g.co * outVox;
+  const wLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
+  const flops = 2 * g.n * g.co * g.ci * g.k[0] * g.k[1] * g.k[2] * outVox;
+  const bytes = 4 * (c.op === 'forward' ? inLen + wLen + g.co + gyLen : c.op === 'backwardInput' ? gyLen + wLen + inLen : inLen + gyLen + wLen);
+  return {
+    group: 'conv3d', name: c.name, flops, bytes, large: c.large,
+    setup(backend: Backend) {
+      const gyShape = [g.n, g.co, ...g.out];
+      const owned: Storage[] = [];
+      const mk = (len: number, v: number): Storage => { const s = backend.fill(len, v, 'float32'); owned.push(s); return s; };
+      const run = c.op === 'forward'
+        ? ((x, w, b) => () => backend.free(backend.conv3d(x, c.x, w, c.w, b, c.p)))(mk(inLen, 0.5), mk(wLen, 0.01), mk(g.co, 0.1))
+        : c.op === 'backwardInput'
+          ? ((gy, w) => () => backend.free(backend.conv3dBackwardInput(gy, gyShape, w, c.w, c.x, c.p)))(mk(gyLen, 0.5), mk(wLen, 0.01))
+          : ((x, gy) => () => backend.free(backend.conv3dBackwardWeight(x, c.x, gy, gyShape, c.w, c.p)))(mk(inLen, 0.5), mk(gyLen, 0.01));
+      return { run, dispose: () => { for (const s of owned) backend.free(s); } };
+    },
+  };
+}
+
+const conv3p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+const down2: Conv3dParams = { stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] };
+const sp = (s: readonly number[]): string => s.join('×');
+
+/** cases for one layer: forward, input gradient, weight gradient (for 'up' layers: the transposed conv as
+ * conv3dBackwardInput, its input gradient as conv3d, its weight gradient as conv3dBackwardWeight). */
+function layerCases(name: string, cin: number, cout: number, size: number[], kind: 'conv3' | 'down' | 'up', batch: number, large: boolean): ConvCase[] {
+  const suffix = `${cin}→${cout} ${sp(size)} b${batch}`;
+  if (kind === 'up') {
+    // ConvTranspose3d(cin → cout, 2, stride 2) from `size`: the conv it transposes maps [cout, 2·size] → [cin, size]
+    const x = [batch, cout, ...size.map((d) => 2 * d)], w = [cin, cout, 2, 2, 2];
+    return [
+      { x, w, p: down2, op: 'backwardInput', name: `${name} fwd (convT = bwdInput) ${suffix}`, large },
+      { x, w, p: down2, op: 'forward', name: `${name} dX (conv3d) ${suffix}`, large },
+      { x, w, p: down2, op: 'backwardWeight', name: `${name} dW ${suffix}`, large },
+    ];
+  }
+  const k = kind === 'conv3' ? 3 : 2;
+  const x = [batch, cin, ...size], w = [cout, cin, k, k, k], p = kind === 'conv3' ? conv3p : down2;
+  const ops: [Op, ConvCase['op']][] = [['fwd', 'forward'], ['dX', 'backwardInput'], ['dW', 'backwardWeight']];
+  return ops.map(([label, op]) => ({ x, w, p, op, name: `${name} ${label} ${suffix}`, large }));
+}
+
+const vnetLayers: [string, number, number, number[], 'conv3' | 'down' | 'up'][] = [
+  ['enc1 conv3', 1, 16, [112, 112, 80], 'conv3'], ['enc1 conv3', 16, 16, [112, 112, 80], 'conv3'],
+  ['down1', 16, 32, [112, 112, 80], 'down'], ['enc2 conv3', 32, 32, [56, 56, 40], 'conv3'],
+  ['down2', 32, 64, [56, 56, 40], 'down'], ['enc3 conv3', 64, 64, [28, 28, 20], 'conv3'],
+  ['down3', 64, 128, [28, 28, 20], 'down'], ['enc4 conv3', 128, 128, [14, 14, 10], 'conv3'],
+  ['down4', 128, 256, [14, 14, 10], 'down'], ['enc5 conv3', 256, 256, [7, 7, 5], 'conv3'],
+  ['up5', 256, 128, [7, 7, 5], 'up'], ['up6', 128, 64, [14, 14, 10], 'up'],
+  ['up7', 64, 32, [28, 28, 20], 'up'], ['up8', 32, 16, [56, 56, 40], 'up'],
+];
+
+export const benchmarks: KernelBenchmark[] = [
+  ...vnetLayers.flatMap(([name, cin, cout, size, kind]) => layerCases(name, cin, cout, size, kind, 4, true)),
+  ...layerCases('small conv3', 8, 8, [16, 16, 16], 'conv3', 1, false),
+  ...layerCases('small down', 8, 16, [16, 16, 16], 'down', 1, false),
+  ...layerCases('small up', 16, 8, [8, 8, 8], 'up', 1, false),
+].map(convCaseBenchmark);

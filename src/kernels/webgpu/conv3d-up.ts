@@ -1,0 +1,113 @@
+/**
+ * conv3d's gradient w.r.t. the input when the kernel equals the stride, without padding or dilation (the
+ * V-Net's 2³/2 down convolutions, whose input gradient is the decoder's transposed 2³/2 "up" convolution).
+ * The receptive fields then tile the input exactly, so every input voxel receives exactly one tap:
+ *
+ *   gx[n, ci, j·s + r] = Σ_co gy[n, co, j] · w[co, ci, r]        (j: output voxel, r: tap, both 3-vectors)
+ *
+ * which is one plain GEMM  C[m, (ci, r)] = Σ_co A[m, co] · B[co, (ci, r)]  with M = N·Do·Ho·Wo coarse voxels,
+ * N = Ci·kd·kh·kw, K = Co, A = gy read along voxels (contiguous per channel) and B = w exactly as stored
+ * ([Co, Ci·k³] row-major). Each gy element is read once and each gx element written once; the write scatters
+ * column (ci, r) of row m to gx[n, ci, j·s + r] (the lanes of a warp write neighbouring j, the two w-taps of a
+ * thread's vec4 fill the gaps between them).
+ *
+ * Tiles: BM = 128 rows × BN columns (64, or 32/16 when Ci·k³ is small), BK = 16, 128 invocations, each
+ * TM × TN outputs (8 × 8 with BN = 64). A and B chunks are staged in workgroup memory (A as [k][m], B as
+ * [k][n/4] vec4); per k step an invocation does TM scalar A loads (conflict-free, interleaved rows) and TN/4
+ * broadcast vec4 B loads for TM·TN FMAs.
+ */
+
+export interface UpProblem {
+  n: number;
+  /** channels of gy (the convolution's output channels): the GEMM's K */
+  co: number;
+  /** channels of gx */
+  ci: number;
+  /** gy spatial size */
+  out: [number, number, number];
+  /** kernel = stride */
+  k: [number, number, number];
+}
+
+export interface UpTiles { bm: number; bn: number; bk: number; tm: number; tn: number }
+
+export const UP_THREADS = 128;
+
+export function upTiles(p: UpProblem): UpTiles {
+  const cols = p.ci * p.k[0] * p.k[1] * p.k[2];
+  const bn = cols >= 64 ? 64 : cols > 16 ? 32 : 16;
+  const tn = bn === 16 ? 4 : 8;
+  const bm = 128;
+  // (bm / tm) · (bn / tn) = UP_THREADS
+  const tm = (bm * bn) / (tn * UP_THREADS);
+  return { bm, bn, bk: 16, tm, tn };
+}
+
+export function upSource(p: UpProblem, t: UpTiles): string {
+  const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k;
+  const D = OD * KD, H = OH * KH, W = OW * KW;
+  const OV = OD * OH * OW, KV = KD * KH * KW;
+  const M = p.n * OV, NC = p.ci * KV;
+  const MT = t.bm / t.tm, NT = t.bn / t.tn, TN4 = t.tn / 4, BN4 = t.bn / 4;
+  if (MT * NT !== UP_THREADS) throw new Error(`conv3d up: tiles ${JSON.stringify(t)} do not give ${UP_THREADS} invocations`);
+  const lines: string[] = [];
+  const emit = (s: string): void => { lines.push(s); };
+  emit(`@group(0) @binding(0) var<storage, read> GY: array<f32>;`);
+  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
+  emit(`@group(0) @binding(2) var<storage, read_write> GX: array<f32>;`);
+  emit(`var<workgroup> As: array<f32, ${t.bk * t.bm}>;`);
+  emit(`var<workgroup> Bs: array<vec4<f32>, ${t.bk * BN4}>;`);
+  emit(`@compute @workgroup_size(${UP_THREADS})`);
+  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
+  emit(`  let mTile = wg.x + wg.z * nwg.x;`);
+  emit(`  if (mTile * ${t.bm}u >= ${M}u) { return; }`);
+  emit(`  let m0 = mTile * ${t.bm}u; let n0 = wg.y * ${t.bn}u;`);
+  emit(`  let tm = tid % ${MT}u; let tn = tid / ${MT}u;`);
+  // A loader: invocation tid loads row m0 + tid (BM = 128 = invocations) for every k of the chunk
+  emit(`  let lm = m0 + tid;`);
+  emit(`  let lok = lm < ${M}u;`);
+  emit(`  let abase = (lm / ${OV}u) * ${p.co * OV}u + lm % ${OV}u;`);
+  for (let i = 0; i < t.tm; i++) for (let q = 0; q < TN4; q++) emit(`  var acc${i}_${q} = vec4<f32>(0.0);`);
+  emit(`  for (var k0 = 0u; k0 < ${p.co}u; k0 += ${t.bk}u) {`);
+  for (let kk = 0; kk < t.bk; kk++) {
+    emit(`    { var a = 0.0; if (lok && k0 + ${kk}u < ${p.co}u) { a = GY[abase + (k0 + ${kk}u) * ${OV}u]; } As[${kk * t.bm}u + tid] = a; }`);
+  }
+  emit(`    for (var e = tid; e < ${t.bk * BN4}u; e += ${UP_THREADS}u) {`);
+  emit(`      let kk = e / ${BN4}u; let c = n0 + (e % ${BN4}u) * 4u;`);
+  emit(`      var b = vec4<f32>(0.0);`);
+  emit(`      if (k0 + kk < ${p.co}u) {`);
+  emit(`        let rb = (k0 + kk) * ${NC}u;`);
+  for (let c = 0; c < 4; c++) emit(`        if (c + ${c}u < ${NC}u) { b[${c}] = Wt[rb + c + ${c}u]; }`);
+  emit(`      }`);
+  emit(`      Bs[e] = b;`);
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var kk = 0u; kk < ${t.bk}u; kk++) {`);
+  for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${BN4}u + tn * ${TN4}u + ${q}u];`);
+  for (let i = 0; i < t.tm; i++) {
+    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
+    for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
+  }
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`  }`);
+  // scattered write: row m's base address, then column (ci, r)'s offset
+  for (let i = 0; i < t.tm; i++) {
+    emit(`  let row${i} = m0 + tm + ${i * MT}u;`);
+    emit(`  let j${i} = row${i} % ${OV}u;`);
+    emit(`  let mb${i} = (row${i} / ${OV}u) * ${p.ci * D * H * W}u + (j${i} / ${OH * OW}u) * ${KD * H * W}u + ((j${i} / ${OW}u) % ${OH}u) * ${KH * W}u + (j${i} % ${OW}u) * ${KW}u;`);
+  }
+  for (let q = 0; q < TN4; q++) {
+    for (let c = 0; c < 4; c++) {
+      emit(`  { let col = n0 + tn * ${t.tn}u + ${4 * q + c}u;`);
+      emit(`    if (col < ${NC}u) {`);
+      emit(`      let ci = col / ${KV}u; let r = col % ${KV}u;`);
+      emit(`      let coff = ci * ${D * H * W}u + (r / ${KH * KW}u) * ${H * W}u + ((r / ${KW}u) % ${KH}u) * ${W}u + r % ${KW}u;`);
+      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { GX[mb${i} + coff] = acc${i}_${q}[${c}]; }`);
+      emit(`    }`);
+      emit(`  }`);
+    }
+  }
+  emit(`}`);
+  return lines.join('\n');
+}
