@@ -266,6 +266,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     try {
       for (let it = start; it < end; it++) {
+        // one turn of the event loop per iteration: signal handlers (SIGINT) and timers run here, even when
+        // every await of the step resolves at once (the cpu backend)
+        await new Promise<void>((r) => setImmediate(r));
         if (options.signal?.aborted) { status = 'interrupted'; break; }
         const ts = performance.now();
         const batch = await loader.next();

@@ -7,6 +7,7 @@ import { readSafetensors } from '../../src/models/checkpoint.js';
 import { defaultConfig, type TrainConfig } from '../../src/dbisl/config.js';
 import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
 import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
+import { resumeConfig } from '../../src/dbisl/train.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbisl-trainer-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -116,10 +117,54 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     expect(r2.message).toMatch(/iteration 1: pseMse = NaN/);
   });
 
+  it('an abort (what SIGINT does) stops after the current iteration with a final checkpoint', async () => {
+    const c = tiny('abort', { iterations: 8, checkpointEvery: 100 });
+    const controller = new AbortController();
+    const r = await train({
+      config: c, backend: new CpuBackend(), print: () => {}, signal: controller.signal, skipEvaluation: true,
+      progressStream: { isTTY: false, write: (s: string) => { if (/it 2\/8/.test(s)) controller.abort(); return true; } },
+    });
+    expect(r.status).toBe('interrupted');
+    expect(r.iteration).toBeGreaterThanOrEqual(2);
+    expect(r.iteration).toBeLessThan(8);
+    const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
+    expect(ckpt.metadata['voxgrad.iteration']).toBe(String(r.iteration));
+    expect(readLog(c.out).at(-1)!.iteration).toBe(r.iteration);
+    // --resume from the CLI takes the checkpoint's configuration; options that cannot change are refused
+    const cli = { ...defaultConfig(), out: c.out, resume: true };
+    const merged = await resumeConfig({ ...cli, iterations: 9 }, new Set(['out', 'resume', 'iters']));
+    expect(merged).toMatchObject({ nFilters: 2, patch: [16, 16, 16], iterations: 9, resume: true });
+    await expect(resumeConfig({ ...cli, nFilters: 4 }, new Set(['out', 'resume', 'n-filters']))).rejects.toThrow(/--n-filters \(2 in the checkpoint, 4 given\)/);
+  });
+
   it('DTC runs from the same trainer with only its terms', async () => {
     const c = tiny('dtc', { method: 'dtc', loss: { ...defaultConfig('synthetic', 'dtc').loss, radius: 2 }, iterations: 2 });
     const r = await run(c, { skipEvaluation: true });
     expect(r.status).toBe('done');
     expect(Object.keys(readLog(c.out)[0]!.terms).sort()).toEqual(['con', 'conR2S', 'sup', 'supDice', 'supMse', 'total']);
+  });
+});
+
+describe('train.ts as a process', () => {
+  it('SIGINT writes a final checkpoint and exits with 130', async () => {
+    const { spawn } = await import('node:child_process');
+    const out = join(root, 'cli');
+    const args = ['--import', 'tsx', 'src/dbisl/train.ts', '--backend', 'cpu', '--iters', '40', '--batch', '2', '--labeled-batch', '1', '--labeled', '2',
+      '--patch', '16,16,16', '--stride', '16,16,16', '--n-filters', '2', '--radius', '2', '--checkpoint-every', '1000', '--out', out];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '', stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/it [2-9]\/40/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(code, stdout + stderr).toBe(130);
+    expect(stderr).toContain('stopping after this iteration');
+    const ckpt = await readSafetensors(join(out, 'checkpoint.safetensors'));
+    const at = Number(ckpt.metadata['voxgrad.iteration']);
+    expect(at).toBeGreaterThanOrEqual(2);
+    expect(at).toBeLessThan(40);
+    expect(stdout).toContain(`stopped at iteration ${at}`);
   });
 });
