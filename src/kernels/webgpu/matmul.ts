@@ -141,6 +141,12 @@ ${store.join('\n')}
 }`;
 }
 
+/** which tiling a product takes (exported so that tests can cover both) */
+export function matmulTiling(batch: number, m: number, n: number): 'large' | 'small' {
+  const largeGroups = Math.ceil(m / 128) * Math.ceil(n / 128) * batch;
+  return m >= 128 && n >= 128 && largeGroups >= LARGE_MIN_GROUPS ? 'large' : 'small';
+}
+
 export function matmul(rt: GpuRuntime, a: Storage, b: Storage, batch: number, m: number, k: number, n: number,
   aBatchStride: number, bBatchStride: number): GpuStorage {
   if (a.dtype !== b.dtype) throw new Error(`webgpu matmul: dtypes differ (${a.dtype}, ${b.dtype})`);
@@ -152,8 +158,7 @@ export function matmul(rt: GpuRuntime, a: Storage, b: Storage, batch: number, m:
     rt.free(out);
     return fillZero(rt, batch * m * n, a.dtype);
   }
-  const largeGroups = Math.ceil(m / 128) * Math.ceil(n / 128) * batch;
-  const tiling = m >= 128 && n >= 128 && largeGroups >= LARGE_MIN_GROUPS ? LARGE : SMALL;
+  const tiling = matmulTiling(batch, m, n) === 'large' ? LARGE : SMALL;
   const bm = 16 * tiling.tm, bn = 16 * tiling.tn;
   const kernel = rt.kernel(`matmul:${t}:${tiling.tm}x${tiling.tn}:${tiling.bk}`, () => source(t, tiling), 3);
   const gx = Math.ceil(n / bn), gy = Math.ceil(m / bm);
