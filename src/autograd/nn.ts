@@ -228,9 +228,10 @@ export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null =
   if (spatial.some((d) => d < 1)) {
     throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(spatial)}`);
   }
-  const y = conv3dBackwardInputRaw(x, weight, [x.shape[0], weight.shape[1], ...spatial], p);
-  if (!bias) return y;
-  return tidy(() => add(y, reshape(bias, channelShape(y))));
+  return tidy(() => {
+    const y = conv3dBackwardInputRaw(x, weight, [x.shape[0], weight.shape[1], ...spatial], p);
+    return bias ? add(y, reshape(bias, channelShape(y))) : y;
+  });
 }
 
 // -------------------------------------------------------------------------------------------- pooling
