@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AdamParams, Backend, SgdParams, Storage } from '../../src/kernels/index.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+
+const up = (b: Backend, v: ArrayLike<number>) => b.upload(Float32Array.from(v), 'float32');
+const f32 = Math.fround;
+
+describe('the cpu optimizer oracle against PyTorch\'s formulas, one step by hand', () => {
+  it('SGD: plain, weight decay, momentum (first and later steps), dampening, nesterov', async () => {
+    const w0 = 1, g = 0.5, lr = 0.1, wd = 0.01, mom = 0.9, damp = 0.2;
+    const run = async (p: SgdParams, buf0: number | null): Promise<[number, number | null]> => {
+      const w = up(cpu, [w0]), gr = up(cpu, [g]), b = buf0 === null ? null : up(cpu, [buf0]);
+      cpu.sgdStep(w, gr, b, p);
+      return [(await cpu.read(w))[0], b ? (await cpu.read(b))[0] : null];
+    };
+    const base = { lr, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, firstStep: true };
+    // w ← w − lr·g
+    expect((await run(base, null))[0]).toBeCloseTo(f32(1 - 0.1 * 0.5), 6);
+    // d = g + wd·w = 0.51
+    expect((await run({ ...base, weightDecay: wd }, null))[0]).toBeCloseTo(f32(1 - 0.1 * 0.51), 6);
+    // first step: buf = d (no dampening), w ← w − lr·buf
+    const [w1, b1] = await run({ ...base, weightDecay: wd, momentum: mom, dampening: damp }, 123);
+    expect(b1).toBeCloseTo(0.51, 6);
+    expect(w1).toBeCloseTo(1 - 0.1 * 0.51, 6);
+    // later step: buf = 0.9·0.3 + (1 − 0.2)·0.51 = 0.678
+    const [w2, b2] = await run({ ...base, weightDecay: wd, momentum: mom, dampening: damp, firstStep: false }, 0.3);
+    expect(b2).toBeCloseTo(0.678, 6);
+    expect(w2).toBeCloseTo(1 - 0.0678, 6);
+    // nesterov: d = 0.51 + 0.9·buf, buf = 0.9·0.3 + 0.51 = 0.78 → d = 1.212
+    const [w3, b3] = await run({ ...base, weightDecay: wd, momentum: mom, nesterov: true, firstStep: false }, 0.3);
+    expect(b3).toBeCloseTo(0.78, 6);
+    expect(w3).toBeCloseTo(1 - 0.1212, 6);
+  });
+
+  it('Adam and AdamW: bias-corrected first step and a second step', async () => {
+    const base: AdamParams = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 };
+    const run = async (p: AdamParams, m0: number, v0: number): Promise<number[]> => {
+      const w = up(cpu, [1]), g = up(cpu, [0.5]), m = up(cpu, [m0]), v = up(cpu, [v0]);
+      cpu.adamStep(w, g, m, v, p);
+      return [(await cpu.read(w))[0], (await cpu.read(m))[0], (await cpu.read(v))[0]];
+    };
+    // step 1: m = 0.05, v = 0.00025, m̂ = 0.5, v̂ = 0.25 → w = 1 − 0.1·0.5/(0.5 + 1e-8)
+    const [w1, m1, v1] = await run(base, 0, 0);
+    expect(m1).toBeCloseTo(0.05, 7);
+    expect(v1).toBeCloseTo(0.00025, 9);
+    expect(w1).toBeCloseTo(1 - 0.1 * 0.5 / (0.5 + 1e-8), 6);
+    // Adam (L2): g' = 0.5 + 0.1·1 = 0.6, the step is still ≈ lr
+    const [wl] = await run({ ...base, weightDecay: 0.1 }, 0, 0);
+    expect(wl).toBeCloseTo(1 - 0.1 * 0.6 / (0.6 + 1e-8), 6);
+    // AdamW: w·(1 − lr·wd) first: 0.99 − 0.1
+    const [wd] = await run({ ...base, weightDecay: 0.1, decoupled: true }, 0, 0);
+    expect(wd).toBeCloseTo(0.99 - 0.1 * 0.5 / (0.5 + 1e-8), 6);
+    // step 2 from m = 0.05, v = 0.00025: m = 0.095, v = 0.00049975; m̂ = 0.095/0.19 = 0.5, v̂ = 0.00049975/0.001999 = 0.25
+    const [w2, m2, v2] = await run({ ...base, step: 2 }, 0.05, 0.00025);
+    expect(m2).toBeCloseTo(0.095, 7);
+    expect(v2).toBeCloseTo(0.00049975, 9);
+    const mh = 0.095 / (1 - 0.81), vh = 0.00049975 / (1 - 0.999 ** 2);
+    expect(w2).toBeCloseTo(1 - 0.1 * mh / (Math.sqrt(vh) + 1e-8), 6);
+  });
+});
+
+interface State { gpu: Storage[]; cpu: Storage[] }
+
+function state(g: Backend, n: number, seed: number, count: number): State {
+  const arrays = Array.from({ length: count }, (_, i) => (i === 0 ? randomArray(n, seed) : new Float32Array(n)));
+  return { gpu: arrays.map((a) => g.upload(a, 'float32')), cpu: arrays.map((a) => cpu.upload(a, 'float32')) };
+}
+
+async function expectSame(g: Backend, s: State, what: string): Promise<void> {
+  for (let i = 0; i < s.gpu.length; i++) {
+    expectClose(await g.read(s.gpu[i]), await cpu.read(s.cpu[i]), 2e-6, 2e-5, `${what} (state ${i})`);
+  }
+}
+
+describe('webgpu optimizer steps against the cpu oracle over several steps', () => {
+  it('SGD: momentum, dampening, nesterov, weight decay, first step, no buffer', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 1, max: 700 }), fc.constantFrom(0, 0.9), fc.constantFrom(0, 0.1), fc.boolean(), fc.constantFrom(0, 1e-2),
+      fc.boolean(), fc.integer({ min: 1 }),
+      async (n, momentum, dampening, nesterov, weightDecay, withBuffer, seed) => {
+        const s = state(g, n, seed, withBuffer ? 2 : 1);
+        for (let step = 0; step < 4; step++) {
+          const grad = randomArray(n, seed + 7 * step + 1);
+          const p: SgdParams = { lr: 0.05, momentum, dampening, nesterov, weightDecay, firstStep: step === 0 };
+          const gg = up(g, grad), cg = up(cpu, grad);
+          g.sgdStep(s.gpu[0], gg, s.gpu[1] ?? null, p);
+          cpu.sgdStep(s.cpu[0], cg, s.cpu[1] ?? null, p);
+          g.free(gg); cpu.free(cg);
+        }
+        await expectSame(g, s, `sgd n=${n}`);
+        for (const x of s.gpu) g.free(x);
+      }), { numRuns: 25 });
+  });
+
+  it('Adam and AdamW', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 1, max: 700 }), fc.boolean(), fc.constantFrom(0, 1e-2), fc.integer({ min: 1 }),
+      async (n, decoupled, weightDecay, seed) => {
+        const s = state(g, n, seed, 3);
+        for (let step = 1; step <= 4; step++) {
+          const grad = randomArray(n, seed + 7 * step);
+          const p: AdamParams = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled, step };
+          const gg = up(g, grad), cg = up(cpu, grad);
+          g.adamStep(s.gpu[0], gg, s.gpu[1], s.gpu[2], p);
+          cpu.adamStep(s.cpu[0], cg, s.cpu[1], s.cpu[2], p);
+          g.free(gg); cpu.free(cg);
+        }
+        await expectSame(g, s, `adam n=${n} decoupled=${decoupled}`);
+        for (const x of s.gpu) g.free(x);
+      }), { numRuns: 20 });
+  });
+});
