@@ -172,15 +172,23 @@ export function wgradSource(p: WgradProblem, t: WgradTiles): string {
   emit(`  }`);
   // the VG invocations of a column group sum their partials through workgroup memory, one tap at a time
   if (t.vg > 1) {
-    for (let kw = 0; kw < KW; kw++) {
+    // R taps per round: as many as the staging buffer holds (one round, two barriers, in the common case)
+    const R = Math.max(1, Math.min(KW, Math.floor(L.xsLen / (L.threads * t.tm))));
+    for (let r0 = 0; r0 < KW; r0 += R) {
+      const taps = Array.from({ length: Math.min(R, KW - r0) }, (_, i) => r0 + i);
       emit(`  workgroupBarrier();`);
-      for (let q = 0; q < TM4; q++) for (let c = 0; c < 4; c++) emit(`  xs[tid * ${t.tm}u + ${4 * q + c}u] = acc${kw}_${q}[${c}];`);
+      for (const kw of taps) {
+        for (let q = 0; q < TM4; q++) for (let c = 0; c < 4; c++) emit(`  xs[${(kw - r0) * L.threads * t.tm}u + tid * ${t.tm}u + ${4 * q + c}u] = acc${kw}_${q}[${c}];`);
+      }
       emit(`  workgroupBarrier();`);
       emit(`  if (vg == 0u) {`);
       emit(`    for (var u = 1u; u < ${t.vg}u; u++) {`);
       emit(`      let rb = (tid + u) * ${t.tm}u;`);
-      for (let q = 0; q < TM4; q++) {
-        emit(`      acc${kw}_${q} += vec4<f32>(xs[rb + ${4 * q}u], xs[rb + ${4 * q + 1}u], xs[rb + ${4 * q + 2}u], xs[rb + ${4 * q + 3}u]);`);
+      for (const kw of taps) {
+        const o = (kw - r0) * L.threads * t.tm;
+        for (let q = 0; q < TM4; q++) {
+          emit(`      acc${kw}_${q} += vec4<f32>(xs[${o}u + rb + ${4 * q}u], xs[${o}u + rb + ${4 * q + 1}u], xs[${o}u + rb + ${4 * q + 2}u], xs[${o}u + rb + ${4 * q + 3}u]);`);
+        }
       }
       emit(`    }`);
       emit(`  }`);
