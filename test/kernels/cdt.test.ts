@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, CdtParams } from '../../src/kernels/index.js';
+import type { Backend, CdtParams, WebGPUBackend } from '../../src/kernels/index.js';
+import { CDT_TILES, cdtWithTile, type Tile } from '../../src/kernels/webgpu/cdt.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -119,6 +120,30 @@ describe('cdt on WebGPU against the cpu oracle', () => {
         p[i] = 1 / (1 + Math.exp(3 * (r - 3)));
       }
       await compare(gpu, shape, defaults, p, randomArray(n, 31));
+    }
+  });
+
+  it('every tile configuration (single and double buffered) gives the same result', async () => {
+    const gpu = await webgpu();
+    const rt = (gpu as WebGPUBackend).rt;
+    const tiles: Tile[] = [...CDT_TILES, { tx: 32, ty: 8, tz: 8, rx: 4, buffers: 2 }];
+    const shape = [2, 1, 11, 21, 35], n = size(shape);
+    const p = Float32Array.from(probabilities(n, 41)), g = randomArray(n, 42);
+    for (const radius of [3]) {
+      const params: CdtParams = { radius, h: 0.35, eps: 1e-6 };
+      const pc = cpu.upload(p, 'float32');
+      const oc = cpu.cdt(pc, shape, params);
+      const expected = await cpu.read(oc);
+      const expectedGrad = await cpu.read(cpu.cdtBackward(pc, oc, cpu.upload(g, 'float32'), shape, params));
+      const pg = gpu.upload(p, 'float32'), gg = gpu.upload(g, 'float32');
+      for (const t of tiles) {
+        const og = cdtWithTile(rt, t, false, [pg], shape, params);
+        expectClose(await gpu.read(og), expected, 2e-5, 1e-5, `cdt ρ ${radius} tile ${JSON.stringify(t)}`);
+        const bg = cdtWithTile(rt, t, true, [gg, og, pg], shape, params);
+        expectClose(await gpu.read(bg), expectedGrad, 1e-4, 1e-3, `cdtBackward ρ ${radius} tile ${JSON.stringify(t)}`);
+        gpu.free(og); gpu.free(bg);
+      }
+      gpu.free(pg); gpu.free(gg);
     }
   });
 

@@ -28,18 +28,23 @@ import { Params, gpuBuffer, wgslType } from './runtime.js';
  * consecutive x-outputs in one y-row for all TZ z-planes (RX·TZ accumulators in registers). The workgroup
  * streams the input planes z0−ρ … z0+TZ−1+ρ: each plane's (TY+2ρ)×(TX+2ρ) slab (transformed on load:
  * max(p, ε) forward, G backward; zero outside the volume, which leaves those taps out) goes to workgroup
- * memory, double-buffered so one barrier per plane suffices; K sits in workgroup memory as rows of vec4
- * indexed by (|oz|, |oy|), read as broadcasts. Per plane and per oy an invocation reads its RX+2ρ row values
+ * memory (single-buffered with two barriers per plane, or double-buffered with one; single measured
+ * faster); K sits in workgroup memory as rows of vec4 indexed by (|oz|, |oy|), read as broadcasts. Per plane and per oy an invocation reads its RX+2ρ row values
  * once and, for every z-output k whose oz = plane − (z0+k) lies in the window, does RX·(2ρ+1) multiply-adds
  * against one K row: all k, r and ox loops are unrolled so the accumulators stay in registers.
  */
 
-interface Tile { tx: number; ty: number; tz: number; rx: number; buffers: 1 | 2 }
+export interface Tile { tx: number; ty: number; tz: number; rx: number; buffers: 1 | 2 }
 
-/** tile configurations, best first; the first that fits the device's workgroup memory is used */
-const TILES: Tile[] = [
-  { tx: 16, ty: 16, tz: 16, rx: 2, buffers: 2 },
-  { tx: 16, ty: 8, tz: 8, rx: 2, buffers: 2 },
+/**
+ * Tile configurations, best first; the first that fits the device's workgroup memory is used. Measured on an
+ * H200 (Vulkan) for ρ = 8 on [4, 1, 112, 112, 80], forward / backward: 16×16×8 RX 2 single-buffered 1.63 /
+ * 1.66 ms (24 TFLOP/s counting 2 per tap), 16×16×16 single 1.68 / 1.71, 16×16×8 double-buffered 1.73 /
+ * 1.82, 16×16×16 double 1.79 / 1.86, 32×16×8 RX 4 double 1.78 / 1.91, 16×8×16 double 2.7 / 2.8, RX 1 2.3 /
+ * 2.6 ms. A second slab buffer saves a barrier per plane but costs occupancy.
+ */
+export const CDT_TILES: readonly Tile[] = [
+  { tx: 16, ty: 16, tz: 8, rx: 2, buffers: 1 },
   { tx: 16, ty: 8, tz: 8, rx: 2, buffers: 1 },
   { tx: 8, ty: 8, tz: 4, rx: 1, buffers: 1 },
 ];
@@ -64,11 +69,11 @@ function layout(radius: number, t: Tile): Layout {
 function chooseLayout(rt: GpuRuntime, radius: number): Layout {
   const limit = rt.limits.maxComputeWorkgroupStorageSize;
   const maxThreads = rt.limits.maxComputeInvocationsPerWorkgroup;
-  for (const t of TILES) {
+  for (const t of CDT_TILES) {
     const l = layout(radius, t);
     if (l.bytes <= limit && (t.tx / t.rx) * t.ty <= maxThreads) return l;
   }
-  throw new Error(`webgpu: cdt radius ${radius} needs ${layout(radius, TILES[TILES.length - 1]).bytes} bytes of workgroup memory; the device has ${limit}`);
+  throw new Error(`webgpu: cdt radius ${radius} needs ${layout(radius, CDT_TILES[CDT_TILES.length - 1]).bytes} bytes of workgroup memory; the device has ${limit}`);
 }
 
 function source(l: Layout, backward: boolean): string {
@@ -178,7 +183,7 @@ ${stores.join('\n')}
 }`;
 }
 
-function run(rt: GpuRuntime, inputs: Storage[], shape: readonly number[], params: CdtParams, backward: boolean): Storage {
+function run(rt: GpuRuntime, inputs: Storage[], shape: readonly number[], params: CdtParams, backward: boolean, tile?: Tile): Storage {
   const what = backward ? 'cdtBackward' : 'cdt';
   checkCdtParams(params, what);
   for (const s of inputs) if (wgslType(s.dtype) !== 'f32') throw new Error(`webgpu: ${what} takes float32, got ${s.dtype}`);
@@ -187,7 +192,7 @@ function run(rt: GpuRuntime, inputs: Storage[], shape: readonly number[], params
   for (const s of inputs) if (s.length < n) throw new Error(`webgpu: ${what}: a storage of ${s.length} elements for shape [${shape.join(', ')}]`);
   const res = rt.alloc(n, 'float32');
   if (n === 0) return res;
-  const l = chooseLayout(rt, params.radius);
+  const l = tile ? layout(params.radius, tile) : chooseLayout(rt, params.radius);
   const key = `cdt:${backward ? 'bwd' : 'fwd'}:r${l.radius}:${l.tx}x${l.ty}x${l.tz}:${l.rx}:${l.buffers}`;
   const kernel = rt.kernel(key, () => source(l, backward), inputs.length + 1);
   const tilesZ = Math.ceil(D / l.tz);
@@ -203,6 +208,11 @@ export function cdt(rt: GpuRuntime, p: Storage, shape: readonly number[], params
 
 export function cdtBackward(rt: GpuRuntime, p: Storage, out: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage {
   return run(rt, [gOut, out, p], shape, params, true);
+}
+
+/** cdt (backward false: inputs [p]) or cdtBackward (inputs [gOut, out, p]) with a given tile, for tests and benchmarks. */
+export function cdtWithTile(rt: GpuRuntime, tile: Tile, backward: boolean, inputs: Storage[], shape: readonly number[], params: CdtParams): Storage {
+  return run(rt, inputs, shape, params, backward, tile);
 }
 
 /** WGSL source of one configuration, for inspection and tests. */
