@@ -367,7 +367,7 @@ function poolCases(label: string, xShape: number[], p: Pool3dParams, large: bool
       },
     },
     {
-      group: 'maxPool3d', name: `bwd ${label}`, flops: nIn * taps, bytes: 4 * (2 * nOut + nIn), ...opt,
+      group: 'maxPool3d', name: `bwd ${label}`, flops: nIn, bytes: 4 * (2 * nOut + nIn), ...opt,
       setup(b: Backend) {
         const x = b.upload(randomData(nIn, 2), 'float32');
         const { values, indices } = b.maxPool3d(x, xShape, p);
@@ -385,7 +385,7 @@ function poolCases(label: string, xShape: number[], p: Pool3dParams, large: bool
       },
     },
     {
-      group: 'avgPool3d', name: `bwd ${label}`, flops: nIn * taps, bytes: 4 * (nOut + nIn), ...opt,
+      group: 'avgPool3d', name: `bwd ${label}`, flops: nIn * Math.ceil(taps / sizeOf(p.stride)), bytes: 4 * (nOut + nIn), ...opt,
       setup(b: Backend) {
         const gy = b.upload(randomData(nOut, 4), 'float32');
         return { run() { b.free(b.avgPool3dBackward(gy, gyShape, xShape, p)); }, dispose() { b.free(gy); } };
