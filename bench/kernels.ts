@@ -48,7 +48,8 @@ export async function timeCase(backend: Backend, run: () => void, reps: number):
       const times = await backend.rt.stopProfiling();
       samples.push(times.reduce((s, t) => s + t.ms, 0));
     }
-    return { ms: median(samples), method: 'timestamps' };
+    // quantized or broken timestamps read as 0: fall back to the wall clock rather than report nonsense
+    if (median(samples) > 0) return { ms: median(samples), method: 'timestamps' };
   }
   const samples: number[] = [];
   for (let r = 0; r < reps; r++) {

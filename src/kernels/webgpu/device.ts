@@ -12,7 +12,10 @@ export interface AcquiredDevice {
 }
 
 export interface AcquireOptions {
-  /** extra Dawn toggles for create(), e.g. 'enable-dawn-features=allow_unsafe_apis' */
+  /**
+   * extra Dawn options for create(), e.g. 'disable-dawn-features=timestamp_quantization'; default: the
+   * space-separated list in the environment variable VOXGRAD_DAWN_OPTIONS
+   */
   dawnOptions?: string[];
   /** features to request when the adapter has them (default: timestamp-query, subgroups, shader-f16) */
   wantFeatures?: GPUFeatureName[];
@@ -47,7 +50,7 @@ async function tryAdapter(dawnOptions: string[], featureLevel: 'core' | 'compati
  */
 export async function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice | null> {
   if (!globalsInstalled) { Object.assign(globalThis, globals); globalsInstalled = true; }
-  const extra = options.dawnOptions ?? [];
+  const extra = options.dawnOptions ?? (process.env.VOXGRAD_DAWN_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   let adapter = await tryAdapter(extra, 'core');
   let dawnBackend = '';
   let featureLevel: 'core' | 'compatibility' = 'core';

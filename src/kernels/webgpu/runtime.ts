@@ -26,6 +26,8 @@ const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 2048;
 /** submit after this many dispatches so the GPU starts while the CPU keeps encoding */
 const DISPATCHES_PER_SUBMIT = 512;
+/** submit early when this many freed bytes wait for a submit before they can be reused */
+const PENDING_FREE_FLUSH_BYTES = 256 * 2 ** 20;
 
 export interface Kernel {
   pipeline: GPUComputePipeline;
@@ -49,6 +51,7 @@ export class GpuRuntime {
   private uniformSlot = 0;
   private pool = new Map<number, GPUBuffer[]>();
   private pendingFree: GPUBuffer[] = [];
+  private pendingFreeBytes = 0;
   private live = new Set<GPUBuffer>();
   private liveBytes = 0;
   private pooledBytes = 0;
@@ -118,8 +121,11 @@ export class GpuRuntime {
   free(s: GpuStorage): void {
     if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
     this.liveBytes -= s.buffer.size;
-    if (this.encoder) this.pendingFree.push(s.buffer);
-    else this.toPool(s.buffer);
+    if (!this.encoder) { this.toPool(s.buffer); return; }
+    this.pendingFree.push(s.buffer);
+    this.pendingFreeBytes += s.buffer.size;
+    // freed buffers are reusable only after a submit: bound the memory waiting for one
+    if (this.pendingFreeBytes > PENDING_FREE_FLUSH_BYTES) this.flush();
   }
 
   private toPool(buffer: GPUBuffer): void {
@@ -244,6 +250,7 @@ export class GpuRuntime {
     this.dispatches = 0;
     for (const b of this.pendingFree) this.toPool(b);
     this.pendingFree = [];
+    this.pendingFreeBytes = 0;
   }
 
   /** Writes host data into a storage, ordered after everything recorded so far. */

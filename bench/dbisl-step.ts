@@ -1,0 +1,94 @@
+/**
+ * One full DBiSL training step (src/dbisl): V-Net forward with the segmentation and tanh SDF heads, every
+ * loss term of dbisl.md §3 with both task transforms (the CDT on Ŷ, on 1 − Ŷ, on the pseudo-label and on
+ * the label targets), backward, SGD. Batch = labeled + unlabeled rows. No readback inside a step.
+ *
+ *   npx tsx bench/dbisl-step.ts [--backend auto|webgpu|cpu] [--batch 4] [--labeled-batch 2]
+ *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { backward } from '../src/autograd/index.js';
+import { parseBackendChoice, WebGPUBackend } from '../src/kernels/index.js';
+import { SGD } from '../src/models/index.js';
+import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
+import { VNetDualTask } from '../src/dbisl/model.js';
+import { dispose, fromArray, initBackend, memory, randn, tidy } from '../src/tensor/index.js';
+import { median, printProfile, profileKernels } from './profile.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'auto' },
+    batch: { type: 'string', default: '4' },
+    'labeled-batch': { type: 'string', default: '2' },
+    patch: { type: 'string', default: '112,112,80' },
+    filters: { type: 'string', default: '16' },
+    iters: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    json: { type: 'string' },
+  },
+});
+const int = (v: string | undefined, what: string, min = 1): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${what}: expected an integer ≥ ${min}, got '${v}'`);
+  return n;
+};
+const batch = int(args.batch, 'batch'), labeledBatch = int(args['labeled-batch'], 'labeled-batch');
+if (labeledBatch > batch) throw new Error(`--labeled-batch ${labeledBatch} exceeds --batch ${batch}`);
+const patch = (args.patch ?? '').split(',').map((s) => int(s.trim(), 'patch')) as [number, number, number];
+if (patch.length !== 3) throw new Error(`--patch: expected three sizes like 112,112,80, got '${args.patch}'`);
+const iters = int(args.iters, 'iters'), warmup = int(args.warmup, 'warmup', 0);
+
+const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
+const model = new VNetDualTask({ nFilters: int(args.filters, 'filters'), seed: 0 });
+model.module.train();
+const opt = new SGD(model.module.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+const x = randn([batch, 1, ...patch], 1);
+const voxels = patch[0] * patch[1] * patch[2];
+// a ball as the label of every labeled row, so every term (incl. the CDT targets) has real content
+const labelHost = new Float32Array(labeledBatch * voxels);
+for (let b = 0; b < labeledBatch; b++) for (let i = 0; i < voxels; i++) {
+  const z = i % patch[2], y = Math.floor(i / patch[2]) % patch[1], xx = Math.floor(i / (patch[1] * patch[2]));
+  const r2 = ((xx - patch[0] / 2) / patch[0]) ** 2 + ((y - patch[1] / 2) / patch[1]) ** 2 + ((z - patch[2] / 2) / patch[2]) ** 2;
+  labelHost[b * voxels + i] = r2 < 0.09 ? 1 : 0;
+}
+const label = fromArray(labelHost, [labeledBatch, 1, ...patch]);
+const cfg = dbislLossConfig();
+console.log(`dbisl-step: batch ${batch} (${labeledBatch} labeled), patch ${patch.join('×')}, ${model.describe()}, on ${backend.description}`);
+
+let peak = 0;
+const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); };
+let iteration = 6000; // past the ramp-up: λ = λ_max, every term at full weight
+const step = () => {
+  tidy(() => {
+    const out = model.forward(x);
+    const { total } = dbislLoss({ seg: out.seg, sdf: out.sdf, label, iteration: iteration++, maxIterations: 6000 }, cfg);
+    sample();
+    backward(total);
+    sample();
+  });
+  opt.step();
+  opt.zeroGrad();
+};
+const times: number[] = [];
+for (let i = 0; i < warmup + iters; i++) {
+  const t0 = performance.now();
+  step();
+  await backend.sync();
+  sample();
+  if (i >= warmup) times.push(performance.now() - t0);
+}
+const med = median(times);
+console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
+console.log(`  peak engine memory ${(peak / 2 ** 30).toFixed(2)} GiB (live + pooled)`);
+const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
+if (profile) printProfile(profile);
+if (args.json) {
+  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakEngineBytes: peak,
+    dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
+    profile }, null, 2)}\n`);
+}
+dispose([x, label]);
+opt.dispose();
+model.module.dispose();
+backend.dispose();

@@ -1,0 +1,74 @@
+/**
+ * Sliding-window inference throughput (la-protocol §6): the V-Net's segmentation head over whole volumes,
+ * windows of 112×112×80 with strides 18, 18, 4, σ(z) averaged, as src/dbisl/evaluate.ts runs it. Reports
+ * windows per second for the whole pipeline (upload, forward, readback, accumulation) and for the forward
+ * alone. The volumes are random (throughput does not depend on content); the model is untrained.
+ *
+ *   npx tsx bench/inference.ts [--backend auto|webgpu|cpu] [--volume 180,150,88] [--cases 2]
+ *                              [--patch 112,112,80] [--stride 18,18,4] [--window-batch 1] [--filters 16] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { noGrad, sigmoid } from '../src/autograd/index.js';
+import { parseBackendChoice } from '../src/kernels/index.js';
+import { VNetDualTask } from '../src/dbisl/model.js';
+import { slidingWindow, windowGrid, type Triple } from '../src/dbisl/sliding-window.js';
+import { fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
+import { median } from './profile.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'auto' },
+    volume: { type: 'string', default: '180,150,88' },
+    cases: { type: 'string', default: '2' },
+    patch: { type: 'string', default: '112,112,80' },
+    stride: { type: 'string', default: '18,18,4' },
+    'window-batch': { type: 'string', default: '1' },
+    filters: { type: 'string', default: '16' },
+    json: { type: 'string' },
+  },
+});
+const triple = (v: string | undefined, what: string): Triple => {
+  const t = (v ?? '').split(',').map(Number);
+  if (t.length !== 3 || !t.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--${what}: expected three positive integers, got '${v}'`);
+  return t as Triple;
+};
+const volume = triple(args.volume, 'volume'), patch = triple(args.patch, 'patch'), stride = triple(args.stride, 'stride');
+const cases = Number(args.cases), windowBatch = Number(args['window-batch']);
+
+const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
+const model = new VNetDualTask({ nFilters: Number(args.filters), seed: 0 });
+model.module.eval();
+const predict = async (batch: Float32Array, n: number, p: Triple): Promise<Float32Array> => {
+  const prob = tidy(() => noGrad(() => sigmoid(model.forward(fromArray(batch, [n, 1, ...p], { backend })).seg)));
+  try { return Float32Array.from(await prob.toArray()); } finally { prob.dispose(); }
+};
+
+// forward alone (no readback but the final sync), after one warm-up
+const x = randn([windowBatch, 1, ...patch], 3);
+const forwardOnce = () => tidy(() => { noGrad(() => model.forward(x)); });
+forwardOnce();
+await backend.sync();
+const fwd: number[] = [];
+for (let i = 0; i < 5; i++) { const t0 = performance.now(); forwardOnce(); await backend.sync(); fwd.push(performance.now() - t0); }
+x.dispose();
+const forwardMs = median(fwd);
+
+const perCase = windowGrid(volume, patch, stride).count;
+const voxels = volume[0] * volume[1] * volume[2];
+const t0 = performance.now();
+for (let c = 0; c < cases; c++) {
+  const data = new Float32Array(voxels);
+  for (let i = 0; i < voxels; i++) data[i] = Math.sin(i * 0.001 + c);
+  await slidingWindow({ data, shape: volume }, predict, { patch, stride, batchSize: windowBatch });
+}
+const seconds = (performance.now() - t0) / 1000;
+const result = {
+  device: backend.description, volume, patch, stride, windowBatch, cases, windows: perCase * cases,
+  windowsPerSecond: (perCase * cases) / seconds, forwardMsPerBatch: forwardMs, forwardWindowsPerSecond: (1000 * windowBatch) / forwardMs,
+};
+console.log(`inference: ${result.windows} windows of ${patch.join('×')} over ${cases} volumes ${volume.join('×')} in ${seconds.toFixed(2)} s → ${result.windowsPerSecond.toFixed(2)} windows/s (pipeline)`);
+console.log(`  forward alone: ${forwardMs.toFixed(2)} ms per batch of ${windowBatch} → ${result.forwardWindowsPerSecond.toFixed(2)} windows/s`);
+if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+model.module.dispose();
+backend.dispose();
