@@ -11,7 +11,8 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslType } from './runtime.js';
  * The kept axes and the reduced axes are each collapsed (size-1 axes dropped, adjacent axes merged where the
  * strides allow; the reduced axes are first sorted by stride so that the most contiguous one is innermost).
  * The reduction space is then (outer reduced index q) × (inner reduced index l), walked by each invocation
- * with a stride of WY without any per-element division. One workgroup of 256 invocations covers WX outputs ×
+ * with a stride of WY without any per-element division, four positions at a time so that four independent
+ * loads are in flight per invocation (what a memory-bound reduction needs to approach the bandwidth). One workgroup of 256 invocations covers WX outputs ×
  * WY reduction lanes: every lane accumulates its share serially in registers, then the WY partials are
  * combined by a tree in workgroup memory.
  *  - reduction-major (the reduced axis is the contiguous one, e.g. row sums): the lanes of one output are
@@ -131,9 +132,21 @@ function source(s: Shape): string {
   const step = qRank >= 2
     ? `if (q != qlast) { qo = q_offset(q); qlast = q; }`
     : `qo = ${qOffset};`;
-  const load = arg
-    ? `let v = x[at];\n      let vi = ${indexInput ? 'xi[at]' : 'i32(r)'};\n      if (better(acc, acci, v, vi)) { acc = v; acci = vi; }`
-    : `let a = acc;\n      let b = x[at];\n      acc = ${combine(mode as ReduceOp, t)};`;
+  // fold value v (at position `at`, reduction index `rr`) into the accumulator
+  const fold = (v: string, at: string, rr: string) => (arg
+    ? `{ let vi = ${indexInput ? `xi[${at}]` : `i32(${rr})`};\n        if (better(acc, acci, ${v}, vi)) { acc = ${v}; acci = vi; } }`
+    : `{ let a = acc;\n        let b = ${v};\n        acc = ${combine(mode as ReduceOp, t)}; }`);
+  const advance = `r += ${wy}u;
+      l += P.stepL;
+      q += P.stepQ;
+      if (l >= P.L) { l -= P.L; q += 1u; }
+      ${step}`;
+  // four positions first, then four independent loads in flight, then the folds in order
+  const UNROLL = 4;
+  let unrolled = '';
+  for (let u = 0; u < UNROLL; u++) unrolled += `      let at${u} = base + qo + l * P.sL;\n      let r${u} = r;\n      ${advance}\n`;
+  for (let u = 0; u < UNROLL; u++) unrolled += `      let v${u} = x[at${u}];\n`;
+  for (let u = 0; u < UNROLL; u++) unrolled += `      ${fold(`v${u}`, `at${u}`, `r${u}`)}\n`;
   let tree = '';
   for (let h = wy / 2; h >= 1; h /= 2) {
     const partner = `si + ${h * partnerStride}u`;
@@ -185,14 +198,12 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     var l = r0 % P.L;
     var qo = ${qRank >= 2 ? 'q_offset(q)' : qOffset};
     ${qRank >= 2 ? 'var qlast = q;' : ''}
+    while (r + ${(UNROLL - 1) * wy}u < r_end) {
+${unrolled}    }
     while (r < r_end) {
       let at = base + qo + l * P.sL;
-      ${load}
-      r += ${wy}u;
-      l += P.stepL;
-      q += P.stepQ;
-      if (l >= P.L) { l -= P.L; q += 1u; }
-      ${step}
+      ${fold('x[at]', 'at', 'r')}
+      ${advance}
     }
   }
   sh[si] = acc;
