@@ -150,8 +150,8 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       fc.integer({ min: 1 }),
       async (op, [shape, la, lb], seed) => {
         const a = pairOf(g, shape, la, integers(seed, -6, 6), 'int32');
-        // no division by zero (WGSL defines x/0 = x, JavaScript gives ±Infinity → 0); small exponents
-        const b = pairOf(g, shape, lb, op === 'div' ? (n) => integers(seed + 1, 1, 5)(n).map((v, i) => (i % 2 ? -v : v)) : integers(seed + 1, op === 'pow' ? 0 : -6, op === 'pow' ? 4 : 6), 'int32');
+        // no division by zero (WGSL defines x/0 = x, JavaScript gives ±Infinity → 0)
+        const b = pairOf(g, shape, lb, op === 'div' ? (n) => integers(seed + 1, 1, 5)(n).map((v, i) => (i % 2 ? -v : v)) : integers(seed + 1, -6, 6), 'int32');
         await compare(g, g.binary(op, a.gpu, b.gpu), cpu.binary(op, a.cpu, b.cpu), 0, 0, `${op} int32`);
         a.free(); b.free();
       }), { numRuns: 30 });
@@ -169,7 +169,8 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
     }
   });
 
-  it.fails('known bug: 0 ** negative is +Infinity as in PyTorch (WGSL pow(0, y ≤ 0) is undefined)', async () => {
+  // WGSL leaves pow(0, y ≤ 0) undefined: llvmpipe gives 0, the H200 Infinity; skipped until pow_signed handles 0
+  it.skip('known bug: 0 ** negative is +Infinity as in PyTorch (WGSL pow(0, y ≤ 0) is undefined)', async () => {
     const g = await webgpu();
     const got = await g.read(g.unary('powScalar', view(g.upload(Float32Array.from([0, 0]), 'float32'), [2]), [-1]));
     expect(Array.from(got)).toEqual([Infinity, Infinity]);

@@ -1,19 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, DType } from '../../src/kernels/index.js';
-import { matmulTiling } from '../../src/kernels/webgpu/matmul.js';
+import type { Backend, DType, WebGPUBackend } from '../../src/kernels/index.js';
+import { matmul, matmulTiling, type Tiling } from '../../src/kernels/webgpu/matmul.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 interface Case { batch: number; m: number; k: number; n: number; broadcastA: boolean; broadcastB: boolean; seed: number }
 
-async function check(g: Backend, c: Case, dtype: DType = 'float32'): Promise<void> {
+async function check(g: Backend, c: Case, dtype: DType = 'float32', tiling?: Tiling): Promise<void> {
   const { batch, m, k, n, broadcastA, broadcastB, seed } = c;
   const aLen = (broadcastA ? 1 : batch) * m * k, bLen = (broadcastB ? 1 : batch) * k * n;
   const toType = (v: Float32Array) => (dtype === 'int32' ? Int32Array.from(v, (x) => Math.round(4 * x)) : v);
   const A = toType(randomArray(aLen, seed)), B = toType(randomArray(bLen, seed + 1));
   const sa = broadcastA ? 0 : m * k, sb = broadcastB ? 0 : k * n;
   const ga = g.upload(A, dtype), gb = g.upload(B, dtype), ca = cpu.upload(A, dtype), cb = cpu.upload(B, dtype);
-  const got = g.matmul(ga, gb, batch, m, k, n, sa, sb), want = cpu.matmul(ca, cb, batch, m, k, n, sa, sb);
+  const got = tiling ? matmul((g as WebGPUBackend).rt, ga, gb, batch, m, k, n, sa, sb, tiling) : g.matmul(ga, gb, batch, m, k, n, sa, sb);
+  const want = cpu.matmul(ca, cb, batch, m, k, n, sa, sb);
   const a = await g.read(got), e = await cpu.read(want);
   for (const s of [ga, gb, got]) g.free(s);
   for (const s of [ca, cb, want]) cpu.free(s);
@@ -40,7 +41,7 @@ describe('webgpu matmul against the cpu oracle', () => {
     await fc.assert(fc.asyncProperty(caseArb, async (c) => { await check(g, c, 'int32'); }), { numRuns: 8 });
   });
 
-  it('the 128×128 tiling (8×8 per invocation) on ragged sizes and a broadcast operand', async () => {
+  it('the 128×128 tiling (8×8 per invocation, BK 16) on ragged sizes and a broadcast operand', async () => {
     const g = await webgpu();
     const big: Case[] = [
       { batch: 3, m: 1201, k: 9, n: 1155, broadcastA: false, broadcastB: true, seed: 3 },
@@ -51,6 +52,12 @@ describe('webgpu matmul against the cpu oracle', () => {
       await check(g, c);
     }
     expect(matmulTiling(1, 256, 256)).toBe('small');
+  });
+
+  it('other tilings (deeper k steps, rectangular tiles) are right too', async () => {
+    const g = await webgpu();
+    const tilings: Tiling[] = [{ tm: 8, tn: 8, bk: 8 }, { tm: 4, tn: 4, bk: 32 }, { tm: 8, tn: 4, bk: 16 }, { tm: 4, tn: 8, bk: 16 }];
+    await fc.assert(fc.asyncProperty(caseArb, fc.constantFrom(...tilings), async (c, t) => { await check(g, c, 'float32', t); }), { numRuns: 12 });
   });
 
   it('a known product and the degenerate sizes', async () => {

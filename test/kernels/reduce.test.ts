@@ -87,7 +87,7 @@ describe('webgpu reduce against the cpu oracle', () => {
         const x = pairOf(g, shape, layout, tied ? coarse(seed) : floats(seed), 'float32');
         await check(g, op, x, axes, `${op} [${shape}] axes [${axes}]`);
         x.free();
-      }), { numRuns: 50 });
+      }), { numRuns: 40 });
   });
 
   it('sum / max / min of int32 (sums wrap like the oracle)', async () => {
@@ -97,7 +97,7 @@ describe('webgpu reduce against the cpu oracle', () => {
         const x = pairOf(g, shape, layout, ints(seed), 'int32');
         await check(g, op, x, axes, `${op} int32 [${shape}] axes [${axes}]`);
         x.free();
-      }), { numRuns: 30 });
+      }), { numRuns: 20 });
     const big = Int32Array.from([2 ** 30, 2 ** 30, 2 ** 30, 5]);
     const got = await g.read(g.reduce('sum', view(g.upload(big, 'int32'), [4]), [0]));
     expect(got[0]).toBe((3 * 2 ** 30 + 5) | 0);
@@ -132,7 +132,7 @@ describe('webgpu reduce against the cpu oracle', () => {
           : pairOf(g, shape, layout, kind === 'ties' ? coarse(seed) : kind === 'nan' ? withNaN(seed) : floats(seed), 'float32');
         await checkArgmax(g, x, axis, `argmax ${kind} [${shape}] axis ${axis}`);
         x.free();
-      }), { numRuns: 40 });
+      }), { numRuns: 30 });
   });
 
   it('takes the two-pass path for few long outputs (BN statistics, sum over all, column sums) and stays right', async () => {
