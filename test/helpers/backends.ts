@@ -40,6 +40,7 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   let worst = -1, worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i], e = expected[i];
+    if (a === e) continue;
     if (Number.isNaN(a) && Number.isNaN(e)) continue;
     const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
     if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) { worst = i; worstExcess = excess; }

@@ -143,10 +143,10 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       }), { numRuns: 60 });
   });
 
-  it('every binary op and comparison of int32 (pow: see known bugs)', async () => {
+  it('every binary op and comparison of int32, pow exact', async () => {
     const g = await webgpu();
     await fc.assert(fc.asyncProperty(
-      fc.constantFrom(...binaryOps.filter((op) => op !== 'pow')), shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length), layoutArb(shape.length))),
+      fc.constantFrom(...binaryOps), shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length), layoutArb(shape.length))),
       fc.integer({ min: 1 }),
       async (op, [shape, la, lb], seed) => {
         const a = pairOf(g, shape, la, integers(seed, -6, 6), 'int32');
@@ -157,9 +157,8 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       }), { numRuns: 30 });
   });
 
-  // Known bugs of elementwise.ts (not this file's to fix; reported with the fixes). Written as it.fails so
-  // that the suite stays green and turns red the day they are fixed: then make them plain it().
-  it.fails('known bug: max and min propagate NaN like the cpu oracle (WGSL max/min do not)', async () => {
+  // Edge cases where WGSL's builtins differ from PyTorch and the kernels must handle them explicitly.
+  it('max and min propagate NaN like the cpu oracle (WGSL max/min do not by themselves)', async () => {
     const g = await webgpu();
     const a = Float32Array.from([NaN, 1, NaN, -2, 3]), b = Float32Array.from([1, NaN, NaN, 5, -1]);
     for (const op of ['max', 'min'] as const) {
@@ -170,13 +169,13 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
   });
 
   // WGSL leaves pow(0, y ≤ 0) undefined: llvmpipe gives 0, the H200 Infinity; skipped until pow_signed handles 0
-  it.skip('known bug: 0 ** negative is +Infinity as in PyTorch (WGSL pow(0, y ≤ 0) is undefined)', async () => {
+  it('0 ** negative is +Infinity as in PyTorch (WGSL pow(0, y ≤ 0) is undefined)', async () => {
     const g = await webgpu();
     const got = await g.read(g.unary('powScalar', view(g.upload(Float32Array.from([0, 0]), 'float32'), [2]), [-1]));
     expect(Array.from(got)).toEqual([Infinity, Infinity]);
   });
 
-  it.fails('known bug: int32 pow is exact (f32 pow then truncation gives 5 ** 4 = 624)', async () => {
+  it('int32 pow is exact (f32 pow then truncation would give 5 ** 4 = 624)', async () => {
     const g = await webgpu();
     const a = Int32Array.from([5, 3, -3, 7, 2, -2]), b = Int32Array.from([4, 5, 3, 2, 10, 3]);
     const got = await g.read(g.binary('pow', view(g.upload(a, 'int32'), [6]), view(g.upload(b, 'int32'), [6])));

@@ -28,17 +28,31 @@ const unaryI32: Partial<Record<UnaryOp, string>> = {
 
 const binaryExpr: Record<BinaryOp, (t: string) => string> = {
   add: () => 'a + b', sub: () => 'a - b', mul: () => 'a * b', div: () => 'a / b',
-  max: () => 'max(a, b)', min: () => 'min(a, b)',
-  pow: (t) => (t === 'f32' ? 'pow_signed(a, b)' : 'i32(pow_signed(f32(a), f32(b)))'),
+  max: (t) => (t === 'f32' ? 'nan_or(a, b, max(a, b))' : 'max(a, b)'),
+  min: (t) => (t === 'f32' ? 'nan_or(a, b, min(a, b))' : 'min(a, b)'),
+  pow: (t) => (t === 'f32' ? 'pow_signed(a, b)' : 'pow_int(a, b)'),
   eq: (t) => `select(${t}(0), ${t}(1), a == b)`, ne: (t) => `select(${t}(0), ${t}(1), a != b)`,
   lt: (t) => `select(${t}(0), ${t}(1), a < b)`, le: (t) => `select(${t}(0), ${t}(1), a <= b)`,
   gt: (t) => `select(${t}(0), ${t}(1), a > b)`, ge: (t) => `select(${t}(0), ${t}(1), a >= b)`,
 };
 
-/** x^y as PyTorch defines it for negative bases with integral exponents. */
+/**
+ * x^y as PyTorch defines it for negative bases with integral exponents and for 0^negative (+inf); exact
+ * integer powers; NaN-propagating max/min (WGSL leaves NaN in max/min undefined; the bit test survives
+ * fast-math).
+ */
 const powSigned = /* wgsl */ `
+fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn nan_or(a: f32, b: f32, r: f32) -> f32 { return select(select(r, b, is_nan(b)), a, is_nan(a)); }
+fn pow_int(a: i32, b: i32) -> i32 {
+  if (b < 0) { if (a == 1) { return 1; } if (a == -1) { return select(-1, 1, (b & 1) == 0); } return 0; }
+  var r = 1; var base = a; var e = u32(b);
+  loop { if (e == 0u) { break; } if ((e & 1u) == 1u) { r = r * base; } base = base * base; e = e >> 1u; }
+  return r;
+}
 fn pow_signed(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
+  if (x == 0.0) { var inf_bits = 0x7f800000u; return select(0.0, bitcast<f32>(inf_bits), y < 0.0); }
   let r = pow(abs(x), y);
   if (x >= 0.0) { return r; }
   var nan_bits = 0x7fc00000u;

@@ -28,6 +28,8 @@ const UNIFORM_SLOTS = 2048;
 const DISPATCHES_PER_SUBMIT = 512;
 /** submit early when this many freed bytes wait for a submit before they can be reused */
 const PENDING_FREE_FLUSH_BYTES = 256 * 2 ** 20;
+/** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
+const QUERIES_PER_SET = 2048;
 
 export interface Kernel {
   pipeline: GPUComputePipeline;
@@ -60,7 +62,7 @@ export class GpuRuntime {
   private firstError: string | null = null;
   /** total dispatches since creation, for benchmarks */
   dispatchCount = 0;
-  private profile: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; capacity: number } | null = null;
+  private profile: { sets: GPUQuerySet[]; labels: string[] } | null = null;
 
   constructor(readonly device: GPUDevice) {
     this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -181,23 +183,23 @@ export class GpuRuntime {
   private profiledPass(label: string): GPUComputePassEncoder {
     const prof = this.profile!;
     if (this.pass) { this.pass.end(); this.pass = null; }
-    if (prof.labels.length >= prof.capacity) return this.computePass();
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
-    const q = prof.labels.length * 2;
+    const slot = prof.labels.length % QUERIES_PER_SET;
+    if (slot === 0) prof.sets.push(this.device.createQuerySet({ type: 'timestamp', count: 2 * QUERIES_PER_SET }));
     prof.labels.push(label);
-    this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+    this.pass = this.encoder.beginComputePass({
+      timestampWrites: { querySet: prof.sets[prof.sets.length - 1], beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 },
+    });
     return this.pass;
   }
 
   get hasTimestamps(): boolean { return this.device.features.has('timestamp-query'); }
 
-  /** Starts recording GPU time per dispatch (needs the timestamp-query feature), up to `capacity` dispatches. */
-  startProfiling(capacity = 4096): void {
+  /** Starts recording GPU time per dispatch (needs the timestamp-query feature). */
+  startProfiling(): void {
     if (!this.hasTimestamps) throw new Error('webgpu: this device has no timestamp-query feature; profile with wall-clock time instead');
     this.flush();
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
-    const resolve = this.device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.profile = { querySet, resolve, labels: [], capacity };
+    this.profile = { sets: [], labels: [] };
   }
 
   /** Stops profiling; returns the GPU time of each recorded dispatch, in order, with its kernel key. */
@@ -207,16 +209,20 @@ export class GpuRuntime {
     this.profile = null;
     const n = prof.labels.length;
     if (n === 0) return [];
-    const enc = this.copyEncoder();
-    enc.resolveQuerySet(prof.querySet, 0, n * 2, prof.resolve, 0);
+    const resolve = this.device.createBuffer({ size: prof.sets.length * QUERIES_PER_SET * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     const staging = this.device.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 16);
+    const enc = this.copyEncoder();
+    prof.sets.forEach((set, i) => {
+      const count = Math.min(QUERIES_PER_SET, n - i * QUERIES_PER_SET);
+      enc.resolveQuerySet(set, 0, 2 * count, resolve, i * QUERIES_PER_SET * 16);
+    });
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, n * 16);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(staging.getMappedRange().slice(0));
     staging.destroy();
-    prof.querySet.destroy();
-    prof.resolve.destroy();
+    resolve.destroy();
+    for (const set of prof.sets) set.destroy();
     return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
   }
 
