@@ -8,7 +8,7 @@ export interface KernelTime { kernel: string; ms: number; dispatches: number }
 export async function profileKernels(backend: Backend, step: () => void): Promise<{ totalMs: number; kernels: KernelTime[] } | null> {
   if (!(backend instanceof WebGPUBackend) || !backend.rt.hasTimestamps) return null;
   await backend.sync();
-  backend.rt.startProfiling(65536);
+  backend.rt.startProfiling();
   step();
   const times = await backend.rt.stopProfiling();
   const byKernel = new Map<string, KernelTime>();

@@ -1,0 +1,162 @@
+/**
+ * One full V-Net training step as the PyTorch anchor (shared/anchors/torch_vnet_step.py): forward of the
+ * n_filters-16 V-Net with a 2-channel segmentation head and a tanh 2-channel SDF head, cross entropy +
+ * MSE, backward, SGD (lr 0.01, momentum 0.9, weight decay 1e-4). Nothing is read back inside a step; each
+ * timed step ends with one GPU sync. Prints the median step time, the peak engine memory (max of
+ * liveBytes + pooledBytes sampled over the step), dispatches and backend calls per step, and the
+ * PyTorch-equivalent FLOPs (FlopCounterMode's convention: 2·N·|W|·|out| per conv forward, twice that for
+ * its backward, only the weight gradient for the first layer).
+ *
+ *   npx tsx bench/vnet-step.ts [--backend webgpu|cpu|auto] [--batch 4] [--patch 112,112,80] [--filters 16]
+ *                              [--iters 10] [--warmup 2] [--json FILE]
+ * On a machine without a GPU use small shapes, e.g. --batch 2 --patch 32,32,32.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { add, backward } from '../src/autograd/index.js';
+import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
+import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
+import { crossEntropy, mseLoss } from '../src/models/losses.js';
+import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'auto' },
+    batch: { type: 'string', default: '4' },
+    patch: { type: 'string', default: '112,112,80' },
+    filters: { type: 'string', default: '16' },
+    iters: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    json: { type: 'string' },
+  },
+});
+
+function positiveInt(v: string | undefined, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
+const batch = positiveInt(args.batch, 'batch');
+const patch = (args.patch ?? '').split(',').map((s) => positiveInt(s.trim(), 'patch'));
+if (patch.length !== 3) throw new Error(`--patch: expected three sizes like 112,112,80, got '${args.patch}'`);
+const filters = positiveInt(args.filters, 'filters');
+const iters = positiveInt(args.iters, 'iters');
+const warmup = Number(args.warmup);
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected an integer ≥ 0, got '${args.warmup}'`);
+
+/** Counts calls of the backend's operations (allocation and transfers excluded). */
+function countCalls(backend: Backend): { calls: number } {
+  const counter = { calls: 0 };
+  const skip = new Set(['alloc', 'free', 'upload', 'read', 'memory', 'sync', 'dispose']);
+  const target = backend as unknown as Record<string, unknown>;
+  const names = new Set<string>([...Object.keys(target), ...Object.getOwnPropertyNames(Object.getPrototypeOf(target))]);
+  for (const name of names) {
+    const fn = target[name];
+    if (name === 'constructor' || skip.has(name) || typeof fn !== 'function') continue;
+    target[name] = (...a: unknown[]) => { counter.calls++; return (fn as (...x: unknown[]) => unknown).apply(backend, a); };
+  }
+  return counter;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Records each conv's FLOPs (PyTorch's flop counter convention) during one forward. */
+function recordConvFlops(model: VNet): { restore: () => void; flops: () => number } {
+  let total = 0;
+  const restores: (() => void)[] = [];
+  for (const [, m] of model.namedModules()) {
+    if (!(m instanceof Conv3d) && !(m instanceof ConvTranspose3d)) continue;
+    const original = m.forward.bind(m);
+    const transposed = m instanceof ConvTranspose3d;
+    m.forward = (x: Tensor) => {
+      const y = original(x);
+      const w = m.weight.size;
+      const spatial = (transposed ? x.shape : y.shape).slice(2).reduce((a, b) => a * b, 1);
+      const f = 2 * x.shape[0] * w * spatial;
+      total += f + (x.requiresGrad ? 2 * f : f); // forward, then grad input (if needed) + grad weight
+      return y;
+    };
+    restores.push(() => { m.forward = original; });
+  }
+  return { restore: () => { for (const r of restores) r(); }, flops: () => total };
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
+  const counter = countCalls(backend);
+  const gpu = backend instanceof WebGPUBackend ? backend : null;
+  const model = new VNet({
+    nFilters: filters, seed: 0, normalization: 'batchnorm',
+    heads: [{ name: 'out_conv', channels: 2 }, { name: 'out_conv2', channels: 2, activation: 'tanh' }],
+  });
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+  const [D, H, W] = patch;
+  const x = randn([batch, 1, D, H, W], 1);
+  const labels = new Int32Array(batch * D * H * W);
+  for (let i = 0; i < labels.length; i++) labels[i] = ((Math.imul(i + 1, 2654435761) >>> 0) & 1);
+  const y = fromArray(labels, [batch, D, H, W]);
+  const sdfTarget = uniform([batch, 2, D, H, W], -1, 1, 2);
+  console.log(`vnet-step: batch ${batch}, patch ${patch.join('×')}, n_filters ${filters}, ${model.numParameters().toLocaleString('en-US')} parameters, on ${backend.description}`);
+
+  let peak = 0;
+  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); };
+  const step = () => {
+    tidy(() => {
+      const out = model.forward(x);
+      sample();
+      const loss = add(crossEntropy(out.out_conv, y), mseLoss(out.out_conv2, sdfTarget));
+      sample();
+      backward(loss);
+      sample();
+    });
+    opt.step();
+    opt.zeroGrad();
+    sample();
+  };
+
+  const flopRecorder = recordConvFlops(model);
+  const times: number[] = [];
+  const dispatches: number[] = [];
+  const calls: number[] = [];
+  let flops = 0;
+  for (let i = 0; i < warmup + iters; i++) {
+    const d0 = gpu ? gpu.rt.dispatchCount : 0, c0 = counter.calls;
+    const t0 = performance.now();
+    step();
+    await backend.sync();
+    sample();
+    const ms = performance.now() - t0;
+    if (i === 0) { flops = flopRecorder.flops(); flopRecorder.restore(); }
+    if (i >= warmup || warmup === 0) {
+      times.push(ms);
+      dispatches.push(gpu ? gpu.rt.dispatchCount - d0 : 0);
+      calls.push(counter.calls - c0);
+    }
+    if (i === warmup - 1 || (warmup === 0 && i === 0)) console.log(`  warmup done (${ms.toFixed(0)} ms for the last warmup step)`);
+  }
+  const med = median(times);
+  const live = memory(backend);
+  const result = {
+    backend: backend.name, device: backend.description, batch, patch, nFilters: filters,
+    parameters: model.numParameters(), iters: times.length, warmup,
+    medianMs: med, minMs: Math.min(...times), maxMs: Math.max(...times),
+    peakEngineBytes: peak, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
+    dispatchesPerStep: gpu ? median(dispatches) : null, backendCallsPerStep: median(calls),
+    flopsPerStep: flops, achievedTflops: flops / (med / 1000) / 1e12,
+  };
+  console.log(`  median step ${med.toFixed(1)} ms (min ${result.minMs.toFixed(1)}, max ${result.maxMs.toFixed(1)}, ${times.length} steps)`);
+  console.log(`  peak engine memory ${(peak / 2 ** 20).toFixed(1)} MiB (live + pooled)`);
+  console.log(`  ${gpu ? `${result.dispatchesPerStep} dispatches, ` : ''}${result.backendCallsPerStep} backend operation calls per step`);
+  console.log(`  PyTorch-equivalent ${(flops / 1e9).toFixed(2)} GFLOP per step → ${(result.achievedTflops * 1000).toFixed(2)} GFLOP/s`);
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  dispose([x, y, sdfTarget]);
+  opt.dispose();
+  model.dispose();
+  backend.dispose();
+}
+
+await main();
