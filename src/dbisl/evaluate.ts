@@ -24,7 +24,7 @@ import { predictLabel, windowGrid } from './sliding-window.js';
 import { formatSummaryMarkdown, writeReport, type CaseRow } from './report.js';
 import { writeNifti } from './data/nifti.js';
 import type { CaseSource } from './data/volume.js';
-import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, validateConfig, type TrainConfig } from './config.js';
+import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainConfig } from './config.js';
 import type { DualTaskModel } from './model.js';
 import { createModel, makeSource } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
@@ -125,6 +125,21 @@ export async function writeEvaluation(outDir: string, ev: EvaluationResult, conf
   return out;
 }
 
+/** What evaluation needs of a configuration (the training-only constraints are not checked). */
+export function validateEvaluation(c: TrainConfig): void {
+  const problems: string[] = [];
+  if (c.preset !== 'synthetic' && !c.data) problems.push(`the ${c.preset} data set needs --data DIR`);
+  for (let a = 0; a < 3; a++) {
+    if (!(Number.isInteger(c.stride[a]) && c.stride[a]! >= 1 && c.stride[a]! <= c.patch[a]!)) {
+      problems.push(`--stride ${c.stride.join(',')}: every stride must be an integer in [1, patch side ${c.patch[a]}]`);
+      break;
+    }
+  }
+  if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
+  if (!(Number.isInteger(c.evalBatch) && c.evalBatch >= 1)) problems.push(`--eval-batch must be a positive integer, got ${c.evalBatch}`);
+  if (problems.length) throw new CliError(problems.join('\n'));
+}
+
 /** The configuration saved in a checkpoint by train.ts. */
 export async function checkpointConfig(file: string): Promise<TrainConfig> {
   const f = await readSafetensors(file);
@@ -150,7 +165,7 @@ export async function evaluateCheckpoint(o: EvaluateCheckpointOptions): Promise<
   const print = o.print ?? ((l: string) => console.log(l));
   const saved = await checkpointConfig(o.checkpoint);
   const config: TrainConfig = { ...saved, ...(o.overrides ?? {}), resume: false };
-  validateConfig(config);
+  validateEvaluation(config);
   const ownBackend = !o.backend;
   const backend = o.backend ?? await createBackend({ backend: config.backend, report: print });
   setBackend(backend);
@@ -191,7 +206,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const a = parsed.args;
   const overrides: Partial<TrainConfig> = { backend: a.backend, savePredictions: a.savePredictions };
   if (a.data !== null) overrides.data = a.data;
-  if (a.preset !== null) overrides.preset = a.preset;
+  if (a.preset !== null) {
+    overrides.preset = a.preset;
+    // another data set: its strides (the patch stays the model's training patch)
+    overrides.stride = defaultConfig(a.preset).stride;
+  }
   if (a.stride) overrides.stride = a.stride;
   if (a.lcc !== null) overrides.lcc = a.lcc;
   if (a.threshold !== null) overrides.threshold = a.threshold;

@@ -31,6 +31,7 @@ import { noGrad } from '../autograd/graph.js';
 import {
   abs, add, affine, detach, div, exp, mean, mul, mulScalar, sigmoid, slice, softplus, square, step, sub, sum,
 } from '../autograd/ops.js';
+import { sigmoidRampup } from '../models/schedules.js';
 import { computeSdf } from './data/edt.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
@@ -96,12 +97,8 @@ export function dtcLossConfig(overrides: Partial<LossConfig> = {}): LossConfig {
   });
 }
 
-/** `sigmoid_rampup(t, L) = exp(−5(1 − clip(t, 0, L)/L)²)`, 1 when L = 0. */
-export function sigmoidRampup(t: number, length: number): number {
-  if (length === 0) return 1;
-  const p = 1 - Math.min(Math.max(t, 0), length) / length;
-  return Math.exp(-5 * p * p);
-}
+/** `sigmoid_rampup(t, L) = exp(−5(1 − clip(t, 0, L)/L)²)`, 1 when L = 0 (UA-MT / DTC). */
+export { sigmoidRampup };
 
 /** λ(t) = λ_max · sigmoid_rampup(⌊t / epochIterations⌋, rampupEpochs). */
 export function lambdaAt(iteration: number, cfg: Pick<LossConfig, 'lambdaMax' | 'rampupEpochs' | 'epochIterations'>): number {
