@@ -38,8 +38,18 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
 
 class Node implements GradNode {
   released = false;
+  /** the output tensor, plus every node that takes the output as an input */
+  private holders = 1;
   constructor(readonly name: string, readonly inputs: readonly Tensor[],
-    private rule: ((g: Tensor, saved: Tensor[]) => (Tensor | null)[]) | null, private saved: Tensor[]) {}
+    private rule: ((g: Tensor, saved: Tensor[]) => (Tensor | null)[]) | null, private saved: Tensor[]) {
+    for (const t of inputs) if (t.gradNode instanceof Node) t.gradNode.holders++;
+  }
+
+  drop(): void {
+    if (--this.holders !== 0) return;
+    this.release();
+    for (const t of this.inputs) t.gradNode?.drop();
+  }
 
   backward(g: Tensor): (Tensor | null)[] {
     if (this.released || !this.rule) {

@@ -24,6 +24,12 @@ export interface GradNode {
   /** frees what the node saved for backward */
   release(): void;
   readonly released: boolean;
+  /**
+   * One holder fewer: the output tensor was disposed, or a node that used it as an input was freed. At zero
+   * the node frees what it saved and lets go of its inputs' nodes, so a graph that never sees backward()
+   * (a forward left recording) is freed with the last tensor that reaches it.
+   */
+  drop(): void;
 }
 
 let nextId = 1;
@@ -88,8 +94,11 @@ export class Tensor {
   /** an untracked alias kept alive by the autograd graph until backward has used it */
   alias(): Tensor { return this.viewAs(this.shape, this.strides, this.offset, false); }
 
-  /** Frees this tensor's hold on its storage, and its gradient. Idempotent. Its grad node stays: the graph
-   * below a disposed intermediate still carries gradients to the leaves. */
+  /**
+   * Frees this tensor's hold on its storage, its gradient, and its hold on its grad node. Idempotent. The
+   * node stays reachable while a later tensor's graph uses it, so the graph below a disposed intermediate
+   * still carries gradients to the leaves.
+   */
   dispose(): void {
     if (!this.ref) return;
     const tracked = this.ref;
@@ -97,6 +106,7 @@ export class Tensor {
     if (this.tracked) untrackTensor(this);
     tracked.release();
     if (this.grad) { this.grad.dispose(); this.grad = null; }
+    this.gradNode?.drop();
   }
 
   /** Copies the elements (C order) back to the host. */

@@ -84,6 +84,23 @@ describe('autograd graph', () => {
     dispose([w, x]);
   });
 
+  it('a recorded forward that never sees backward() is freed with its last tensor', () => {
+    const w = fromArray([0.5, -1, 2, 0.25], [2, 2], { backend: cpu, requiresGrad: true });
+    const x = fromArray([1, 2, 3, 4, 5, 6], [3, 2], { backend: cpu });
+    const before = memory(cpu);
+    for (let i = 0; i < 10; i++) {
+      const y = tidy(() => relu(mul(exp(x), sum(w, 0))));
+      expect(y.requiresGrad).toBe(true);
+      y.dispose();
+    }
+    expect(memory(cpu)).toEqual(before);
+    // and a graph kept alive by its output still backpropagates after its intermediates were disposed
+    const z = tidy(() => sum(relu(mul(x, sum(w, 0)))));
+    backward(z);
+    expect(w.grad).not.toBeNull();
+    dispose([w, x, z]);
+  });
+
   it('bad input names the shapes', () => {
     const a = fromArray([1, 2, 3], [3], { backend: cpu });
     const b = fromArray([1, 2], [2], { backend: cpu });
