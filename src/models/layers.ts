@@ -1,6 +1,7 @@
 import type { Backend } from '../kernels/backend.js';
 import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
+import type { Triple } from '../autograd/nn.js';
 import { add, assign, matmul, relu, transpose } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
@@ -15,7 +16,6 @@ import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed } from './module.js'
  * host-side counter-based generator, so a seed gives the same weights on every backend.
  */
 
-export type Triple = [number, number, number];
 export type IntOrTriple = number | readonly [number, number, number];
 
 export function triple(v: IntOrTriple, what = 'value'): Triple {
@@ -48,7 +48,7 @@ function fmt(t: Triple): string { return t[0] === t[1] && t[1] === t[2] ? String
 
 // -------------------------------------------------------------------------------------------- convs
 
-export interface Conv3dOptions extends InitOptions {
+export interface Conv3dLayerOptions extends InitOptions {
   stride?: IntOrTriple;
   padding?: IntOrTriple;
   dilation?: IntOrTriple;
@@ -64,7 +64,7 @@ export class Conv3d extends Layer {
   readonly padding: Triple;
   readonly dilation: Triple;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: Conv3dOptions = {}) {
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: Conv3dLayerOptions = {}) {
     super();
     this.kernelSize = triple(kernelSize, 'Conv3d kernel_size');
     this.stride = triple(options.stride ?? 1, 'Conv3d stride');
@@ -88,7 +88,7 @@ export class Conv3d extends Layer {
   }
 }
 
-export interface ConvTranspose3dOptions extends Conv3dOptions {
+export interface ConvTranspose3dLayerOptions extends Conv3dLayerOptions {
   outputPadding?: IntOrTriple;
 }
 
@@ -102,7 +102,7 @@ export class ConvTranspose3d extends Layer {
   readonly outputPadding: Triple;
   readonly dilation: Triple;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: ConvTranspose3dOptions = {}) {
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: ConvTranspose3dLayerOptions = {}) {
     super();
     this.kernelSize = triple(kernelSize, 'ConvTranspose3d kernel_size');
     this.stride = triple(options.stride ?? 1, 'ConvTranspose3d stride');
@@ -153,7 +153,7 @@ export class Linear extends Layer {
 
 // -------------------------------------------------------------------------------------------- norms
 
-export interface BatchNormOptions {
+export interface BatchNormLayerOptions {
   eps?: number;
   momentum?: number;
   affine?: boolean;
@@ -179,7 +179,7 @@ export class BatchNorm3d extends Layer {
   private written = 0;
   private readonly counter: Tensor | null;
 
-  constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(readonly numFeatures: number, options: BatchNormLayerOptions = {}) {
     super();
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
@@ -223,7 +223,7 @@ export class BatchNorm3d extends Layer {
   }
 }
 
-export interface InstanceNormOptions {
+export interface InstanceNormLayerOptions {
   eps?: number;
   /** PyTorch's InstanceNorm3d default is affine=False (no parameters) */
   affine?: boolean;
@@ -236,7 +236,7 @@ export class InstanceNorm3d extends Layer {
   readonly bias: Parameter | null;
   readonly eps: number;
 
-  constructor(readonly numFeatures: number, options: InstanceNormOptions = {}) {
+  constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
     super();
     this.eps = options.eps ?? 1e-5;
     const affine = options.affine ?? false;
