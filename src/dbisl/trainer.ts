@@ -14,6 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend } from '../kernels/index.js';
@@ -316,7 +317,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           await drain();
           const ev = await evaluateModel(model, source, { config: c, quiet: true });
           evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
-          print(`${bar.current < bar.total ? '\n' : ''}eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
+          // on a TTY the bar's line is open: end it first
+          if ((options.progressStream ?? process.stderr).isTTY) (options.progressStream ?? process.stderr).write('\n');
+          print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
         }
       }
       await drain();
@@ -389,13 +392,24 @@ interface ReportInput {
 /** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md. */
 export async function writeTrainingReport(outDir: string, r: ReportInput): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
-  const names = TERM_ORDER.filter((n) => n !== 'uncertainty' && r.log.some((e) => e.terms[n] !== undefined));
-  const series: Series[] = names.map((n) => {
+  const present = (n: string) => r.log.some((e) => e.terms[n] !== undefined);
+  // a trailing moving average keeps the per-iteration noise of small batches readable
+  const window = Math.max(1, Math.round(r.log.length / 60));
+  const seriesOf = (names: readonly string[]): Series[] => names.filter(present).map((n) => {
     const pts = r.log.filter((e) => e.terms[n] !== undefined);
-    return { name: n, x: pts.map((e) => e.iteration), y: pts.map((e) => e.terms[n]!) };
+    const y = pts.map((_, i) => {
+      const w = pts.slice(Math.max(0, i - window + 1), i + 1).map((e) => e.terms[n]!);
+      return w.reduce((a, b) => a + b, 0) / w.length;
+    });
+    return { name: n, x: pts.map((e) => e.iteration), y };
   });
+  const smoothing = window > 1 ? ` (moving average over ${window} iterations)` : '';
   files.lossPlot = join(outDir, 'losses.svg');
-  await writeFileAtomic(files.lossPlot, linePlot(series, { title: `${r.config.method} loss terms`, xLabel: 'iteration', yLabel: 'loss', logY: true }));
+  await writeFileAtomic(files.lossPlot, linePlot(seriesOf(['total', 'sup', 'con', 'pse']),
+    { title: `${r.config.method}: L = L_sup + λ(t)(L_con + L_pse)${smoothing}`, xLabel: 'iteration', yLabel: 'loss', logY: true }));
+  files.termPlot = join(outDir, 'loss-terms.svg');
+  await writeFileAtomic(files.termPlot, linePlot(seriesOf(TERM_ORDER.filter((n) => !['total', 'sup', 'con', 'pse'].includes(n))),
+    { title: `every loss term, unweighted${smoothing}`, xLabel: 'iteration', yLabel: 'value', logY: true }));
   if (r.evalHistory.length > 1 || r.config.evalEvery > 0) {
     files.dicePlot = join(outDir, 'dice.svg');
     await writeFileAtomic(files.dicePlot, linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
@@ -412,9 +426,10 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     `- model: ${r.model}`,
     `- loss: ${describeLoss(c.loss)}`,
     `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,
-    '', '![loss terms](losses.svg)', '');
+    '', '![loss](losses.svg)', '', '![loss terms](loss-terms.svg)', '');
   if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '');
-  lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`, '');
+  lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`,
+    `- load average at the end of training (1, 5, 15 min): ${loadavg().map((v) => v.toFixed(2)).join(', ')} (other work on the machine slows the timings)`, '');
   lines.push('## Configuration', '', '```json', JSON.stringify(c, null, 2), '```', '');
   files.report = join(outDir, 'report.md');
   await writeFileAtomic(files.report, lines.join('\n'));

@@ -40,7 +40,7 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     const r = await run(c);
     expect(r.status).toBe('done');
     expect(r.iteration).toBe(4);
-    for (const f of ['checkpoint.safetensors', 'log.jsonl', 'report.md', 'cases.csv', 'summary.json', 'summary.md', 'losses.svg', 'dice.svg', 'config.json']) {
+    for (const f of ['checkpoint.safetensors', 'log.jsonl', 'report.md', 'cases.csv', 'summary.json', 'summary.md', 'losses.svg', 'loss-terms.svg', 'dice.svg', 'config.json']) {
       expect(existsSync(join(c.out, f)), f).toBe(true);
     }
     expect(existsSync(join(c.out, 'predictions', 'syn-004_pred.nii.gz'))).toBe(true);
