@@ -57,7 +57,8 @@ const cfg = dbislLossConfig();
 console.log(`dbisl-step: batch ${batch} (${labeledBatch} labeled), patch ${patch.join('×')}, ${model.describe()}, on ${backend.description}`);
 
 let peak = 0;
-const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); };
+let peakLive = 0;
+const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, m.liveBytes); };
 let iteration = 6000; // past the ramp-up: λ = λ_max, every term at full weight
 const step = () => {
   tidy(() => {
@@ -80,11 +81,11 @@ for (let i = 0; i < warmup + iters; i++) {
 }
 const med = median(times);
 console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
-console.log(`  peak engine memory ${(peak / 2 ** 30).toFixed(2)} GiB (live + pooled)`);
+console.log(`  peak engine memory ${(peak / 2 ** 30).toFixed(2)} GiB (live + pooled), ${(peakLive / 2 ** 30).toFixed(2)} GiB live`);
 const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
 if (profile) printProfile(profile);
 if (args.json) {
-  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakEngineBytes: peak,
+  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakEngineBytes: peak, peakLiveBytes: peakLive,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
     profile }, null, 2)}\n`);
 }

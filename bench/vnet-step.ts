@@ -103,7 +103,8 @@ async function main(): Promise<void> {
   console.log(`vnet-step: batch ${batch}, patch ${patch.join('×')}, n_filters ${filters}, ${model.numParameters().toLocaleString('en-US')} parameters, on ${backend.description}`);
 
   let peak = 0;
-  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); };
+  let peakLive = 0;
+  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, m.liveBytes); };
   const step = () => {
     tidy(() => {
       const out = model.forward(x);
@@ -144,12 +145,12 @@ async function main(): Promise<void> {
     backend: backend.name, device: backend.description, batch, patch, nFilters: filters,
     parameters: model.numParameters(), iters: times.length, warmup,
     medianMs: med, minMs: Math.min(...times), maxMs: Math.max(...times),
-    peakEngineBytes: peak, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
+    peakEngineBytes: peak, peakLiveBytes: peakLive, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
     dispatchesPerStep: gpu ? median(dispatches) : null, backendCallsPerStep: median(calls),
     flopsPerStep: flops, achievedTflops: flops / (med / 1000) / 1e12,
   };
   console.log(`  median step ${med.toFixed(1)} ms (min ${result.minMs.toFixed(1)}, max ${result.maxMs.toFixed(1)}, ${times.length} steps)`);
-  console.log(`  peak engine memory ${(peak / 2 ** 20).toFixed(1)} MiB (live + pooled)`);
+  console.log(`  peak engine memory ${(peak / 2 ** 20).toFixed(1)} MiB (live + pooled), ${(peakLive / 2 ** 20).toFixed(1)} MiB live`);
   console.log(`  ${gpu ? `${result.dispatchesPerStep} dispatches, ` : ''}${result.backendCallsPerStep} backend operation calls per step`);
   console.log(`  PyTorch-equivalent ${(flops / 1e9).toFixed(2)} GFLOP per step → ${(result.achievedTflops * 1000).toFixed(2)} GFLOP/s`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
