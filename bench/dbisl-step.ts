@@ -58,7 +58,7 @@ console.log(`dbisl-step: batch ${batch} (${labeledBatch} labeled), patch ${patch
 
 let peak = 0;
 let peakLive = 0;
-const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, m.liveBytes); };
+const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, backend.peakMemory()); };
 let iteration = 6000; // past the ramp-up: λ = λ_max, every term at full weight
 const step = () => {
   tidy(() => {

@@ -48,7 +48,7 @@ if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected
 /** Counts calls of the backend's operations (allocation and transfers excluded). */
 function countCalls(backend: Backend): { calls: number } {
   const counter = { calls: 0 };
-  const skip = new Set(['alloc', 'free', 'upload', 'read', 'memory', 'sync', 'dispose']);
+  const skip = new Set(['alloc', 'free', 'upload', 'read', 'memory', 'peakMemory', 'resetPeakMemory', 'sync', 'dispose']);
   const target = backend as unknown as Record<string, unknown>;
   const names = new Set<string>([...Object.keys(target), ...Object.getOwnPropertyNames(Object.getPrototypeOf(target))]);
   for (const name of names) {
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
 
   let peak = 0;
   let peakLive = 0;
-  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, m.liveBytes); };
+  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, backend.peakMemory()); };
   const step = () => {
     tidy(() => {
       const out = model.forward(x);

@@ -101,6 +101,9 @@ export interface Backend {
   read(storage: Storage): Promise<TypedArray>;
   fill(length: number, value: number, dtype: DType): Storage;
   memory(): MemoryStats;
+  /** the highest liveBytes since creation or the last resetPeakMemory() */
+  peakMemory(): number;
+  resetPeakMemory(): void;
   /** finish all queued work (a GPU sync) */
   sync(): Promise<void>;
   dispose(): void;

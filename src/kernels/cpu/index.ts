@@ -19,10 +19,12 @@ export class CpuBackend implements Backend {
   readonly maxStorageBytes = 2 ** 31;
   private live = new Set<Storage>();
   private liveBytes = 0;
+  private peakBytes = 0;
 
   private track<S extends Storage>(s: S): S {
     this.live.add(s);
     this.liveBytes += s.length * bytesPerElement[s.dtype];
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return s;
   }
 
@@ -41,6 +43,8 @@ export class CpuBackend implements Backend {
     return this.track(new CpuStorage(dtype, typedArrayFor(dtype, length).fill(value)));
   }
   memory(): MemoryStats { return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: 0, pooledBytes: 0 }; }
+  peakMemory(): number { return this.peakBytes; }
+  resetPeakMemory(): void { this.peakBytes = this.liveBytes; }
   async sync(): Promise<void> {}
   dispose(): void {}
 

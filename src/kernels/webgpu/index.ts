@@ -42,6 +42,8 @@ export class WebGPUBackend implements Backend {
   read(s: Storage): Promise<TypedArray> { return this.rt.read(gpu(s)); }
   fill(length: number, value: number, dtype: DType): Storage { return ew.fill(this.rt, length, value, dtype); }
   memory(): MemoryStats { return this.rt.memory(); }
+  peakMemory(): number { return this.rt.peakBytes; }
+  resetPeakMemory(): void { this.rt.resetPeak(); }
   sync(): Promise<void> { return this.rt.sync(); }
   dispose(): void { this.rt.destroy(); }
 

@@ -56,6 +56,8 @@ export class GpuRuntime {
   private pendingFreeBytes = 0;
   private live = new Set<GPUBuffer>();
   private liveBytes = 0;
+  /** highest liveBytes since creation or resetPeak() */
+  peakBytes = 0;
   private pooledBytes = 0;
   private pooledCount = 0;
   private lostReason: string | null = null;
@@ -117,6 +119,7 @@ export class GpuRuntime {
     }
     this.live.add(buffer);
     this.liveBytes += bytes;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return new GpuStorage(buffer, dtype, length);
   }
 
@@ -144,6 +147,8 @@ export class GpuRuntime {
     this.pooledBytes = 0;
     this.pooledCount = 0;
   }
+
+  resetPeak(): void { this.peakBytes = this.liveBytes; }
 
   memory(): MemoryStats {
     return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
