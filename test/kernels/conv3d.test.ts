@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
-import { convOutSize } from '../../src/kernels/cpu/conv3d.js';
+import { convOutSize } from '../../src/kernels/geometry.js';
 import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 

@@ -1,43 +1,12 @@
 import type { Pool3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
+import { checkPoolGradShape, poolGeometry, type PoolGeometry } from '../geometry.js';
 import { CpuStorage, cpuData } from './storage.js';
 
 /**
  * 3-D max and average pooling with PyTorch's semantics (floor mode, dilation 1), NCDHW contiguous. The cpu
  * versions are the oracle: plain loops, accumulation in float64, results in the input's dtype.
  */
-
-/** The geometry of one pooling: batch·channels, input and output extents, kernel, stride and padding. */
-export interface PoolGeometry {
-  nc: number;
-  inSize: [number, number, number];
-  outSize: [number, number, number];
-  kernel: [number, number, number];
-  stride: [number, number, number];
-  padding: [number, number, number];
-}
-
-/**
- * Validates a pooling as PyTorch does (kernel ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernel/2, output ≥ 1) and returns
- * its geometry; output extent = floor((in + 2·pad − kernel) / stride) + 1.
- */
-export function poolGeometry(xShape: readonly number[], p: Pool3dParams, what: string): PoolGeometry {
-  if (xShape.length !== 5) throw new Error(`${what}: expected an NCDHW shape, got [${xShape.join(', ')}]`);
-  const inSize: [number, number, number] = [xShape[2], xShape[3], xShape[4]];
-  const outSize: [number, number, number] = [0, 0, 0];
-  for (let a = 0; a < 3; a++) {
-    const k = p.kernel[a], s = p.stride[a], pad = p.padding[a];
-    if (!(Number.isInteger(k) && k >= 1 && Number.isInteger(s) && s >= 1 && Number.isInteger(pad) && pad >= 0)) {
-      throw new Error(`${what}: kernel [${p.kernel.join(', ')}], stride [${p.stride.join(', ')}] and padding [${p.padding.join(', ')}] must be integers ≥ 1, ≥ 1 and ≥ 0`);
-    }
-    if (pad > Math.floor(k / 2)) throw new Error(`${what}: padding ${pad} exceeds half the kernel ${k} (PyTorch's rule)`);
-    outSize[a] = Math.floor((inSize[a] + 2 * pad - k) / s) + 1;
-    if (outSize[a] < 1) {
-      throw new Error(`${what}: output size is too small for input [${xShape.join(', ')}], kernel [${p.kernel.join(', ')}], padding [${p.padding.join(', ')}]`);
-    }
-  }
-  return { nc: xShape[0] * xShape[1], inSize, outSize, kernel: [...p.kernel], stride: [...p.stride], padding: [...p.padding] };
-}
 
 export function maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: CpuStorage; indices: CpuStorage } {
   const g = poolGeometry(xShape, p, 'maxPool3d');
@@ -123,10 +92,8 @@ export function avgPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams
 /** The adjoint of avgPool3d: each output's gradient divided by its divisor, spread over its window. */
 export function avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): CpuStorage {
   const g = poolGeometry(xShape, p, 'avgPool3dBackward');
+  checkPoolGradShape(g, gyShape, xShape, 'avgPool3dBackward');
   const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize;
-  if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== g.nc || gyShape[2] !== OD || gyShape[3] !== OH || gyShape[4] !== OW) {
-    throw new Error(`avgPool3dBackward: gy [${gyShape.join(', ')}] does not match the pooling of [${xShape.join(', ')}]`);
-  }
   const G = cpuData(gy);
   const acc = new Float64Array(g.nc * D * H * W);
   let o = 0;

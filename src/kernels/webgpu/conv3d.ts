@@ -1,6 +1,6 @@
 import type { Backend, Conv3dParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
-import { checkGradShape, checkLength, convGeometry, type ConvGeometry } from '../cpu/conv3d.js';
+import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
 import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
 import { wgradLayout, wgradSource, type WgradProblem, type WgradTiles } from './conv3d-wgrad.js';
@@ -194,13 +194,11 @@ function directInto(rt: GpuRuntime, problems: DirectProblem[], xb: GPUBuffer, wb
 // entry points
 
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
-  const g = convGeometry(xShape, wShape, p);
-  checkLength(x, xShape, 'input');
-  checkLength(w, wShape, 'weight');
+  const g = convForwardGeometry(x, xShape, w, wShape, p);
   checkF32(x, 'input'); checkF32(w, 'weight');
   if (bias) {
     checkF32(bias, 'bias');
-    if (bias.length !== g.co) throw new Error(`conv3d: bias has ${bias.length} elements, weight ${fmt(wShape)} has ${g.co} output channels`);
+    checkConvBias(bias, g, wShape);
   }
   const outVox = g.out[0] * g.out[1] * g.out[2];
   const outLen = g.n * g.co * outVox;
@@ -229,10 +227,7 @@ function phaseAxis(g: ConvGeometry, a: number, r: number): DirectAxis {
 }
 
 export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convGeometry(xShape, wShape, p);
-  checkGradShape(g, gyShape, xShape, wShape);
-  checkLength(gy, gyShape, 'output gradient');
-  checkLength(w, wShape, 'weight');
+  const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
   checkF32(gy, 'output gradient'); checkF32(w, 'weight');
   const inVox = g.in[0] * g.in[1] * g.in[2];
   const outLen = g.n * g.ci * inVox;
@@ -312,10 +307,7 @@ function wgradSplits(p: WgradProblem, base: WgradTiles, rt: Pick<GpuRuntime, 'li
 }
 
 export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convGeometry(xShape, wShape, p);
-  checkGradShape(g, gyShape, xShape, wShape);
-  checkLength(x, xShape, 'input');
-  checkLength(gy, gyShape, 'output gradient');
+  const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
   checkF32(x, 'input'); checkF32(gy, 'output gradient');
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);

@@ -1,6 +1,6 @@
 import type { Backend, Pool3dParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
-import { poolGeometry, type PoolGeometry } from '../cpu/pool.js';
+import { checkPoolGradShape, poolGeometry, type PoolGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from './runtime.js';
@@ -334,9 +334,7 @@ export function avgPool3d(rt: GpuRuntime, x: Storage, xShape: readonly number[],
 export function avgPool3dBackward(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage {
   checkFloat(gy, 'avgPool3dBackward');
   const g = poolGeometry(xShape, p, 'avgPool3dBackward');
-  if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== g.nc || gyShape[2] !== g.outSize[0] || gyShape[3] !== g.outSize[1] || gyShape[4] !== g.outSize[2]) {
-    throw new Error(`webgpu: avgPool3dBackward: gy [${gyShape.join(', ')}] does not match the pooling of [${xShape.join(', ')}]`);
-  }
+  checkPoolGradShape(g, gyShape, xShape, 'webgpu: avgPool3dBackward');
   const n = g.nc * sizeOf(g.inSize);
   const gx = rt.alloc(n, 'float32');
   rt.dispatch(rt.kernel('pool:avg-bwd', avgPoolBackwardSource, 2), [gpuBuffer(gy), gx.buffer], geometryParams(g, n).done(), grid1d(n, WG));
