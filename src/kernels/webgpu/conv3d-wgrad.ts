@@ -22,17 +22,7 @@
  * constants only.
  */
 
-export interface WgradProblem {
-  n: number;
-  ci: number;
-  co: number;
-  in: [number, number, number];
-  out: [number, number, number];
-  k: [number, number, number];
-  s: [number, number, number];
-  p: [number, number, number];
-  dil: [number, number, number];
-}
+import type { ConvGeometry } from '../geometry.js';
 
 export interface WgradTiles {
   /** output channels per invocation (a multiple of 4) */
@@ -69,7 +59,7 @@ export interface WgradLayout {
   sharedBytes: number;
 }
 
-export function wgradLayout(p: WgradProblem, t: WgradTiles): WgradLayout {
+export function wgradLayout(p: ConvGeometry, t: WgradTiles): WgradLayout {
   const bm = t.tm * t.mg;
   const gstride = (bm / 4) % 2 === 1 ? bm : bm + 4;
   const kdkh = p.k[0] * p.k[1];
@@ -90,7 +80,7 @@ export function wgradLayout(p: WgradProblem, t: WgradTiles): WgradLayout {
 }
 
 /** WGSL source. Bindings: x, gy, out (the weight gradient, or the split partials). */
-export function wgradSource(p: WgradProblem, t: WgradTiles): string {
+export function wgradSource(p: ConvGeometry, t: WgradTiles): string {
   const L = wgradLayout(p, t);
   const [D, H, W] = p.in, [OD, OH, OW] = p.out, [KD, KH, KW] = p.k;
   const [BD, BH, BW] = t.block;

@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
 import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
-import { wgradLayout, wgradSource, type WgradProblem, type WgradTiles } from './conv3d-wgrad.js';
+import { wgradLayout, wgradSource, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
 
@@ -248,7 +248,7 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   return out;
 }
 
-function chooseWgrad(p: WgradProblem, lim: Limits): WgradTiles {
+function chooseWgrad(p: ConvGeometry, lim: Limits): WgradTiles {
   const [KD, KH, KW] = p.k;
   const kdkh = KD * KH, kv = kdkh * KW;
   let tm = p.co <= 4 ? 4 : p.co <= 8 ? 8 : 16;
@@ -296,7 +296,7 @@ function chooseWgrad(p: WgradProblem, lim: Limits): WgradTiles {
   }
 }
 
-function wgradSplits(p: WgradProblem, base: WgradTiles, rt: Pick<GpuRuntime, 'limits'>): WgradTiles {
+function wgradSplits(p: ConvGeometry, base: WgradTiles, rt: Pick<GpuRuntime, 'limits'>): WgradTiles {
   const L = wgradLayout(p, base);
   const outLen = p.co * p.ci * p.k[0] * p.k[1] * p.k[2];
   let splits = Math.min(L.chunks, Math.ceil(conv3dTuning.targetWorkgroups / (L.coTiles * L.colTiles)), 65535);
@@ -313,14 +313,13 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
   const out = rt.alloc(outLen, 'float32');
-  const prob: WgradProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, s: g.s, p: g.p, dil: g.dil };
   const lim = limitsOf(rt);
-  const base = cached(`wgrad:${JSON.stringify(prob)}:${JSON.stringify(lim)}`, () => chooseWgrad(prob, lim));
-  const t = wgradSplits(prob, base, rt);
-  const L = wgradLayout(prob, t);
+  const base = cached(`wgrad:${JSON.stringify(g)}:${JSON.stringify(lim)}`, () => chooseWgrad(g, lim));
+  const t = wgradSplits(g, base, rt);
+  const L = wgradLayout(g, t);
   const tiles = L.coTiles * L.colTiles;
   const splits = t.splits;
-  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(prob)}:${JSON.stringify(t)}`, () => wgradSource(prob, t), 3);
+  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgradSource(g, t), 3);
   if (splits === 1) {
     rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], null, [tiles, 1]);
     return out;
@@ -368,9 +367,8 @@ export function conv3dPlan(rt: Pick<GpuRuntime, 'limits'>, op: 'forward' | 'back
   const g = convGeometry(xShape, wShape, p);
   const lim = limitsOf(rt);
   if (op === 'backwardWeight') {
-    const prob: WgradProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, s: g.s, p: g.p, dil: g.dil };
-    const t = wgradSplits(prob, chooseWgrad(prob, lim), rt);
-    const L = wgradLayout(prob, t);
+    const t = wgradSplits(g, chooseWgrad(g, lim), rt);
+    const L = wgradLayout(g, t);
     return `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`;
   }
   if (op === 'backwardInput' && usesUpKernel(g)) {
