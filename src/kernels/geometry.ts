@@ -156,3 +156,22 @@ export function checkPoolGradShape(g: PoolGeometry, gyShape: readonly number[], 
     throw new Error(`${what}: gy ${fmt(gyShape)} does not match the pooling of ${fmt(xShape)}`);
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// gather / scatterAdd
+
+/** Sizes before and after an axis, so that an index is (outer, i, inner). */
+export function aroundAxis(shape: readonly number[], axis: number): [number, number] {
+  return [sizeOf(shape.slice(0, axis)), sizeOf(shape.slice(axis + 1))];
+}
+
+/** torch.gather's shapes as the backends support them: index equals x off the axis. */
+export function checkGatherShapes(what: string, xShape: readonly number[], indexShape: readonly number[], axis: number): void {
+  if (xShape.length !== indexShape.length) throw new Error(`${what}: ranks differ (${xShape.length}, ${indexShape.length})`);
+  if (!Number.isInteger(axis) || axis < 0 || axis >= xShape.length) throw new Error(`${what}: axis ${axis} out of range`);
+  for (let d = 0; d < xShape.length; d++) {
+    if (d !== axis && xShape[d] !== indexShape[d]) {
+      throw new Error(`${what}: index shape ${fmt(indexShape)} must equal x shape ${fmt(xShape)} except along axis ${axis}`);
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import type { Backend, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
+import { aroundAxis, checkGatherShapes } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from './runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from './runtime.js';
@@ -21,20 +22,6 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '
 const WG = 256;
 /** the deterministic scatterAdd walks n index entries per output; above this n·xn atomics win */
 const DETERMINISTIC_MAX_WORK = 16384;
-
-function around(shape: readonly number[], axis: number): [number, number] {
-  return [sizeOf(shape.slice(0, axis)), sizeOf(shape.slice(axis + 1))];
-}
-
-function checkShapes(what: string, xShape: readonly number[], indexShape: readonly number[], axis: number): void {
-  if (xShape.length !== indexShape.length) throw new Error(`webgpu ${what}: ranks differ (${xShape.length}, ${indexShape.length})`);
-  if (!Number.isInteger(axis) || axis < 0 || axis >= xShape.length) throw new Error(`webgpu ${what}: axis ${axis} out of range`);
-  for (let d = 0; d < xShape.length; d++) {
-    if (d !== axis && xShape[d] !== indexShape[d]) {
-      throw new Error(`webgpu ${what}: index shape [${indexShape.join(', ')}] must equal x shape [${xShape.join(', ')}] except along axis ${axis}`);
-    }
-  }
-}
 
 const header = `struct Params { total: u32, n: u32, xn: u32, inner: u32 }`;
 
@@ -127,12 +114,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 export function gather(rt: GpuRuntime, x: Storage, xShape: readonly number[], axis: number, index: Storage,
   indexShape: readonly number[]): GpuStorage {
-  checkShapes('gather', xShape, indexShape, axis);
+  checkGatherShapes('webgpu gather', xShape, indexShape, axis);
   const t = wgslType(x.dtype);
   const total = sizeOf(indexShape);
   const out = rt.alloc(total, x.dtype);
   if (total === 0) return out;
-  const [, inner] = around(indexShape, axis);
+  const [, inner] = aroundAxis(indexShape, axis);
   const kernel = rt.kernel(`gather:${t}`, () => gatherSource(t), 3);
   const params = new Params().u32(total, indexShape[axis], xShape[axis], inner).done();
   rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(index), out.buffer], params, grid1d(total, WG));
@@ -143,13 +130,13 @@ export type ScatterMode = 'auto' | 'deterministic' | 'atomic';
 
 export function scatterAdd(rt: GpuRuntime, src: Storage, indexShape: readonly number[], axis: number, index: Storage,
   xShape: readonly number[], mode: ScatterMode = 'auto'): GpuStorage {
-  checkShapes('scatterAdd', xShape, indexShape, axis);
+  checkGatherShapes('webgpu scatterAdd', xShape, indexShape, axis);
   const t = wgslType(src.dtype);
   const total = sizeOf(xShape);
   const out = rt.alloc(total, src.dtype);
   if (total === 0) return out;
   const n = indexShape[axis], xn = xShape[axis];
-  const [, inner] = around(xShape, axis);
+  const [, inner] = aroundAxis(xShape, axis);
   const atomic = mode === 'atomic' || (mode === 'auto' && n * xn > DETERMINISTIC_MAX_WORK);
   if (!atomic) {
     const kernel = rt.kernel(`scatterAdd:det:${t}`, () => scatterGatherStyleSource(t), 3);
