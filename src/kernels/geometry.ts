@@ -9,6 +9,13 @@ import { sizeOf } from './layout.js';
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
+/** Throws unless `shape` is five positive integers. */
+function checkNcdhw(shape: readonly number[], what: string): void {
+  if (shape.length !== 5 || shape.some((s) => !Number.isInteger(s) || s < 1)) {
+    throw new Error(`${what}: expected a non-empty NCDHW shape, got ${fmt(shape)}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // conv3d
 
@@ -155,6 +162,22 @@ export function checkPoolGradShape(g: PoolGeometry, gyShape: readonly number[], 
   if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== g.nc || gyShape[2] !== OD || gyShape[3] !== OH || gyShape[4] !== OW) {
     throw new Error(`${what}: gy ${fmt(gyShape)} does not match the pooling of ${fmt(xShape)}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// interpolate
+
+/** interpolate's shapes: a non-empty NCDHW input and a size of three positive integers. */
+export function checkInterpolateShapes(xShape: readonly number[], size: readonly number[], what: string): void {
+  checkNcdhw(xShape, what);
+  checkNcdhw([1, 1, ...size], `${what} (size)`);
+}
+
+/** interpolateBackward's shapes: x and gy non-empty NCDHW with the same N·C. */
+export function checkInterpolateBackwardShapes(gyShape: readonly number[], xShape: readonly number[], what: string): void {
+  checkNcdhw(xShape, what);
+  checkNcdhw(gyShape, `${what} (gy)`);
+  if (gyShape[0] * gyShape[1] !== xShape[0] * xShape[1]) throw new Error(`${what}: gy ${fmt(gyShape)} and x ${fmt(xShape)} differ in N·C`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

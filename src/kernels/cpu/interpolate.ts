@@ -1,6 +1,6 @@
 import type { Storage } from '../backend.js';
-import { typedArrayFor } from '../backend.js';
-import { CpuStorage, cpuData } from './storage.js';
+import { checkInterpolateBackwardShapes, checkInterpolateShapes } from '../geometry.js';
+import { cpuData, storageFrom, type CpuStorage } from './storage.js';
 
 /**
  * F.interpolate for 5-D NCDHW input given `size`, as PyTorch computes it on the cpu:
@@ -54,75 +54,48 @@ export function axisMap(inSize: number, outSize: number, mode: InterpolateMode, 
   return m;
 }
 
-function checkShape(shape: readonly number[], what: string): void {
-  if (shape.length !== 5 || shape.some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new Error(`${what}: expected a non-empty NCDHW shape, got [${shape.join(', ')}]`);
-  }
-}
-
-function maps(xShape: readonly number[], outSize: readonly number[], mode: InterpolateMode, alignCorners: boolean, float32: boolean): AxisMap[] {
-  return [0, 1, 2].map((a) => axisMap(xShape[2 + a], outSize[a], mode, alignCorners, float32));
-}
-
-export function interpolate(x: Storage, xShape: readonly number[], size: readonly [number, number, number],
-  mode: InterpolateMode, alignCorners: boolean): CpuStorage {
-  checkShape(xShape, 'interpolate');
-  checkShape([1, 1, ...size], 'interpolate (size)');
-  const X = cpuData(x);
-  const [D, H, W] = [xShape[2], xShape[3], xShape[4]], [OD, OH, OW] = size;
+/**
+ * Visits every term weight · x[xi] of every output voxel o (outputs in C order, each one's up to 8 terms in
+ * (d, h, w) order, terms of weight 0 skipped): the forward sums them per output, the backward spreads them.
+ */
+function eachTerm(xShape: readonly number[], outSize: readonly number[], mode: InterpolateMode, alignCorners: boolean, float32: boolean,
+  visit: (o: number, xi: number, weight: number) => void): void {
+  const [D, H, W] = [xShape[2], xShape[3], xShape[4]], [OD, OH, OW] = outSize;
   const nc = xShape[0] * xShape[1];
-  const [md, mh, mw] = maps(xShape, size, mode, alignCorners, x.dtype !== 'float64');
-  const out = typedArrayFor(x.dtype, nc * OD * OH * OW);
+  const [md, mh, mw] = [0, 1, 2].map((a) => axisMap(xShape[2 + a], outSize[a], mode, alignCorners, float32));
   let o = 0;
   for (let c = 0; c < nc; c++) {
     const base = c * D * H * W;
     for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
-      let sum = 0;
       for (const [d, ld] of [[md.i0[od], md.l0[od]], [md.i1[od], md.l1[od]]]) {
         if (ld === 0) continue;
         for (const [h, lh] of [[mh.i0[oh], mh.l0[oh]], [mh.i1[oh], mh.l1[oh]]]) {
           if (lh === 0) continue;
           for (const [w, lw] of [[mw.i0[ow], mw.l0[ow]], [mw.i1[ow], mw.l1[ow]]]) {
             if (lw === 0) continue;
-            sum += ld * lh * lw * X[base + (d * H + h) * W + w];
+            visit(o, base + (d * H + h) * W + w, ld * lh * lw);
           }
         }
       }
-      out[o] = sum;
     }
   }
-  return new CpuStorage(x.dtype, out);
+}
+
+export function interpolate(x: Storage, xShape: readonly number[], size: readonly [number, number, number],
+  mode: InterpolateMode, alignCorners: boolean): CpuStorage {
+  checkInterpolateShapes(xShape, size, 'interpolate');
+  const X = cpuData(x);
+  const acc = new Float64Array(xShape[0] * xShape[1] * size[0] * size[1] * size[2]);
+  eachTerm(xShape, size, mode, alignCorners, x.dtype !== 'float64', (o, xi, weight) => { acc[o] += weight * X[xi]; });
+  return storageFrom(x.dtype, acc);
 }
 
 /** The adjoint of interpolate: every output's gradient spread back with the forward's weights. */
 export function interpolateBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[],
   mode: InterpolateMode, alignCorners: boolean): CpuStorage {
-  checkShape(xShape, 'interpolateBackward');
-  checkShape(gyShape, 'interpolateBackward (gy)');
-  const nc = xShape[0] * xShape[1];
-  if (gyShape[0] * gyShape[1] !== nc) throw new Error(`interpolateBackward: gy [${gyShape.join(', ')}] and x [${xShape.join(', ')}] differ in N·C`);
+  checkInterpolateBackwardShapes(gyShape, xShape, 'interpolateBackward');
   const G = cpuData(gy);
-  const [D, H, W] = [xShape[2], xShape[3], xShape[4]], [OD, OH, OW] = [gyShape[2], gyShape[3], gyShape[4]];
-  const [md, mh, mw] = maps(xShape, [OD, OH, OW], mode, alignCorners, gy.dtype !== 'float64');
-  const acc = new Float64Array(nc * D * H * W);
-  let o = 0;
-  for (let c = 0; c < nc; c++) {
-    const base = c * D * H * W;
-    for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
-      const g = G[o];
-      for (const [d, ld] of [[md.i0[od], md.l0[od]], [md.i1[od], md.l1[od]]]) {
-        if (ld === 0) continue;
-        for (const [h, lh] of [[mh.i0[oh], mh.l0[oh]], [mh.i1[oh], mh.l1[oh]]]) {
-          if (lh === 0) continue;
-          for (const [w, lw] of [[mw.i0[ow], mw.l0[ow]], [mw.i1[ow], mw.l1[ow]]]) {
-            if (lw === 0) continue;
-            acc[base + (d * H + h) * W + w] += ld * lh * lw * g;
-          }
-        }
-      }
-    }
-  }
-  const out = typedArrayFor(gy.dtype, acc.length);
-  out.set(acc);
-  return new CpuStorage(gy.dtype, out);
+  const acc = new Float64Array(xShape[0] * xShape[1] * xShape[2] * xShape[3] * xShape[4]);
+  eachTerm(xShape, gyShape.slice(2), mode, alignCorners, gy.dtype !== 'float64', (o, xi, weight) => { acc[xi] += weight * G[o]; });
+  return storageFrom(gy.dtype, acc);
 }

@@ -1,7 +1,7 @@
 import type { Pool3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from '../geometry.js';
-import { CpuStorage, cpuData } from './storage.js';
+import { CpuStorage, cpuData, storageFrom } from './storage.js';
 
 /**
  * 3-D max and average pooling with PyTorch's semantics (floor mode, dilation 1), NCDHW contiguous. The cpu
@@ -109,7 +109,5 @@ export function avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShap
       }
     }
   }
-  const out = typedArrayFor(gy.dtype, acc.length);
-  out.set(acc);
-  return new CpuStorage(gy.dtype, out);
+  return storageFrom(gy.dtype, acc);
 }

@@ -1,10 +1,18 @@
 import type { DType, Storage, TypedArray, View } from '../backend.js';
+import { typedArrayFor } from '../backend.js';
 
 /** A cpu storage is a typed array of its dtype. */
 export class CpuStorage implements Storage {
   readonly backend = 'cpu' as const;
   constructor(readonly dtype: DType, readonly data: TypedArray) {}
   get length(): number { return this.data.length; }
+}
+
+/** A storage of `dtype` holding `values` (float64 sums, rounded to the dtype). */
+export function storageFrom(dtype: DType, values: Float64Array): CpuStorage {
+  const out = typedArrayFor(dtype, values.length);
+  out.set(values);
+  return new CpuStorage(dtype, out);
 }
 
 export function cpuData(s: Storage): TypedArray {

@@ -1,6 +1,7 @@
 import type { Backend, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { axisRatio, type InterpolateMode } from '../cpu/interpolate.js';
+import { checkInterpolateBackwardShapes, checkInterpolateShapes } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from './runtime.js';
@@ -161,16 +162,10 @@ function params(n: number, nc: number, inSize: readonly number[], outSize: reado
     .f32(...[0, 1, 2].map((a) => axisRatio(inSize[a], outSize[a], mode, alignCorners))).done();
 }
 
-function checkShapes(xShape: readonly number[], outSize: readonly number[], what: string): void {
-  if (xShape.length !== 5 || outSize.length !== 3 || [...xShape, ...outSize].some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new Error(`webgpu: ${what}: expected a non-empty NCDHW shape and a size of three, got [${xShape.join(', ')}] → [${outSize.join(', ')}]`);
-  }
-}
-
 export function interpolate(rt: GpuRuntime, x: Storage, xShape: readonly number[], size: readonly [number, number, number],
   mode: InterpolateMode, alignCorners: boolean): Storage {
   if (wgslType(x.dtype) !== 'f32') throw new Error(`webgpu: interpolate takes float32, got ${x.dtype}`);
-  checkShapes(xShape, size, 'interpolate');
+  checkInterpolateShapes(xShape, size, 'webgpu: interpolate');
   const nc = xShape[0] * xShape[1];
   const n = nc * sizeOf(size);
   const y = rt.alloc(n, 'float32');
@@ -183,12 +178,9 @@ export function interpolate(rt: GpuRuntime, x: Storage, xShape: readonly number[
 export function interpolateBackward(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], xShape: readonly number[],
   mode: InterpolateMode, alignCorners: boolean): Storage {
   if (wgslType(gy.dtype) !== 'f32') throw new Error(`webgpu: interpolateBackward takes float32, got ${gy.dtype}`);
+  checkInterpolateBackwardShapes(gyShape, xShape, 'webgpu: interpolateBackward');
   const outSize = gyShape.slice(2);
-  checkShapes(xShape, outSize, 'interpolateBackward');
   const nc = xShape[0] * xShape[1];
-  if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== nc) {
-    throw new Error(`webgpu: interpolateBackward: gy [${gyShape.join(', ')}] and x [${xShape.join(', ')}] differ in N·C`);
-  }
   const n = nc * sizeOf(xShape.slice(2));
   const gx = rt.alloc(n, 'float32');
   const align = mode === 'trilinear' && alignCorners;
