@@ -1,7 +1,7 @@
 import type { Conv3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
-import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry } from '../geometry.js';
-import { CpuStorage, cpuData } from './storage.js';
+import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, type ConvGeometry } from '../geometry.js';
+import { CpuStorage, cpuData, storageFrom } from './storage.js';
 
 /**
  * 3-D convolution (PyTorch's conv3d, groups = 1, layout NCDHW, contiguous) and its two gradients: the oracle
@@ -11,82 +11,67 @@ import { CpuStorage, cpuData } from './storage.js';
  *   y[n, co, o] = bias[co] + Σ_{ci, t} x[n, ci, o·s − p + t·dil] · w[co, ci, t]   (out-of-range x is 0)
  *
  * with o and t 3-vectors (od, oh, ow), (kd, kh, kw) and Do = ⌊(D + 2p − dil·(k − 1) − 1)/s⌋ + 1 per axis.
+ * The forward and both gradients walk the same terms of this sum (eachTap) and differ only in what they add
+ * where: y[o] += x·w, gx[x] += gy·w, gw[t] += gy·x.
  * The shape rules and their error messages are in ../geometry.ts, shared with the WebGPU backend.
  */
+
+/**
+ * Visits every term x[xi] · w[wi] of every output y[yi] (flat NCDHW / [Co, Ci, kd, kh, kw] indices) whose input
+ * position is inside the volume, in the order (n, co, od, oh, ow, ci, kd, kh, kw). Each output's terms, each
+ * input's and each weight's therefore come in the order of the definition's sums.
+ */
+function eachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
+  const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
+  let yi = 0;
+  for (let n = 0; n < g.n; n++) {
+    for (let co = 0; co < g.co; co++) {
+      for (let od = 0; od < OD; od++) {
+        for (let oh = 0; oh < OH; oh++) {
+          for (let ow = 0; ow < OW; ow++, yi++) {
+            for (let ci = 0; ci < g.ci; ci++) {
+              for (let kd = 0; kd < KD; kd++) {
+                const id = od * g.s[0] - g.p[0] + kd * g.dil[0];
+                if (id < 0 || id >= D) continue;
+                for (let kh = 0; kh < KH; kh++) {
+                  const ih = oh * g.s[1] - g.p[1] + kh * g.dil[1];
+                  if (ih < 0 || ih >= H) continue;
+                  for (let kw = 0; kw < KW; kw++) {
+                    const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
+                    if (iw < 0 || iw >= W) continue;
+                    visit((((n * g.ci + ci) * D + id) * H + ih) * W + iw, (((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw, yi);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 export function conv3d(x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
   const g = convForwardGeometry(x, xShape, w, wShape, p);
   if (bias) checkConvBias(bias, g, wShape);
   const X = cpuData(x), Wt = cpuData(w), B = bias ? cpuData(bias) : null;
-  const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
-  const y = typedArrayFor(x.dtype, g.n * g.co * OD * OH * OW);
-  let at = 0;
-  for (let n = 0; n < g.n; n++) {
-    for (let co = 0; co < g.co; co++) {
-      for (let od = 0; od < OD; od++) {
-        for (let oh = 0; oh < OH; oh++) {
-          for (let ow = 0; ow < OW; ow++) {
-            let sum = B ? B[co] : 0;
-            for (let ci = 0; ci < g.ci; ci++) {
-              for (let kd = 0; kd < KD; kd++) {
-                const id = od * g.s[0] - g.p[0] + kd * g.dil[0];
-                if (id < 0 || id >= D) continue;
-                for (let kh = 0; kh < KH; kh++) {
-                  const ih = oh * g.s[1] - g.p[1] + kh * g.dil[1];
-                  if (ih < 0 || ih >= H) continue;
-                  for (let kw = 0; kw < KW; kw++) {
-                    const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
-                    if (iw < 0 || iw >= W) continue;
-                    sum += X[(((n * g.ci + ci) * D + id) * H + ih) * W + iw] * Wt[(((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw];
-                  }
-                }
-              }
-            }
-            y[at++] = sum;
-          }
-        }
-      }
-    }
-  }
-  return new CpuStorage(x.dtype, y);
+  const vox = g.out[0] * g.out[1] * g.out[2];
+  const y = new Float64Array(g.n * g.co * vox);
+  if (B) for (let i = 0; i < y.length; i++) y[i] = B[Math.floor(i / vox) % g.co];
+  eachTap(g, (xi, wi, yi) => { y[yi] += X[xi] * Wt[wi]; });
+  return storageFrom(x.dtype, y);
 }
 
 /**
  * Gradient w.r.t. the input: every output-gradient element gy[n, co, o] flows back to the input positions
  * o·s − p + t·dil that it read, weighted by w[co, ci, t]. xShape is given explicitly: with output padding
- * (convTranspose3d) the extra trailing rows simply receive no contributions.
+ * (convTranspose3d) the extra trailing rows simply receive no contributions. Accumulates in the dtype.
  */
 export function conv3dBackwardInput(gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
   const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
   const GY = cpuData(gy), Wt = cpuData(w);
-  const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
-  const gx = typedArrayFor(gy.dtype, g.n * g.ci * D * H * W);
-  for (let n = 0; n < g.n; n++) {
-    for (let co = 0; co < g.co; co++) {
-      for (let od = 0; od < OD; od++) {
-        for (let oh = 0; oh < OH; oh++) {
-          for (let ow = 0; ow < OW; ow++) {
-            const gv = GY[(((n * g.co + co) * OD + od) * OH + oh) * OW + ow];
-            for (let ci = 0; ci < g.ci; ci++) {
-              for (let kd = 0; kd < KD; kd++) {
-                const id = od * g.s[0] - g.p[0] + kd * g.dil[0];
-                if (id < 0 || id >= D) continue;
-                for (let kh = 0; kh < KH; kh++) {
-                  const ih = oh * g.s[1] - g.p[1] + kh * g.dil[1];
-                  if (ih < 0 || ih >= H) continue;
-                  for (let kw = 0; kw < KW; kw++) {
-                    const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
-                    if (iw < 0 || iw >= W) continue;
-                    gx[(((n * g.ci + ci) * D + id) * H + ih) * W + iw] += gv * Wt[(((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw];
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  const gx = typedArrayFor(gy.dtype, g.n * g.ci * g.in[0] * g.in[1] * g.in[2]);
+  eachTap(g, (xi, wi, yi) => { gx[xi] += GY[yi] * Wt[wi]; });
   return new CpuStorage(gy.dtype, gx);
 }
 
@@ -94,34 +79,7 @@ export function conv3dBackwardInput(gy: Storage, gyShape: readonly number[], w: 
 export function conv3dBackwardWeight(x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
   const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
   const X = cpuData(x), GY = cpuData(gy);
-  const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
-  const gw = typedArrayFor(x.dtype, g.co * g.ci * KD * KH * KW);
-  for (let co = 0; co < g.co; co++) {
-    for (let ci = 0; ci < g.ci; ci++) {
-      for (let kd = 0; kd < KD; kd++) {
-        for (let kh = 0; kh < KH; kh++) {
-          for (let kw = 0; kw < KW; kw++) {
-            let sum = 0;
-            for (let n = 0; n < g.n; n++) {
-              for (let od = 0; od < OD; od++) {
-                const id = od * g.s[0] - g.p[0] + kd * g.dil[0];
-                if (id < 0 || id >= D) continue;
-                for (let oh = 0; oh < OH; oh++) {
-                  const ih = oh * g.s[1] - g.p[1] + kh * g.dil[1];
-                  if (ih < 0 || ih >= H) continue;
-                  for (let ow = 0; ow < OW; ow++) {
-                    const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
-                    if (iw < 0 || iw >= W) continue;
-                    sum += GY[(((n * g.co + co) * OD + od) * OH + oh) * OW + ow] * X[(((n * g.ci + ci) * D + id) * H + ih) * W + iw];
-                  }
-                }
-              }
-            }
-            gw[(((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw] = sum;
-          }
-        }
-      }
-    }
-  }
-  return new CpuStorage(x.dtype, gw);
+  const gw = new Float64Array(g.co * g.ci * g.k[0] * g.k[1] * g.k[2]);
+  eachTap(g, (xi, wi, yi) => { gw[wi] += GY[yi] * X[xi]; });
+  return storageFrom(x.dtype, gw);
 }
