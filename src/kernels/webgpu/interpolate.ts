@@ -4,7 +4,7 @@ import { axisRatio, type InterpolateMode } from '../cpu/interpolate.js';
 import { checkInterpolateBackwardShapes, checkInterpolateShapes } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from './runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from './runtime.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from './runtime.js';
 
 /**
  * F.interpolate for NCDHW float32 given `size` ('nearest' legacy and 'trilinear', align_corners either way),
@@ -94,12 +94,7 @@ ${coefSource(mode, alignCorners)}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  let ow = i32(i % u32(P.OW));
-  var t = i / u32(P.OW);
-  let oh = i32(t % u32(P.OH));
-  t = t / u32(P.OH);
-  let od = i32(t % u32(P.OD));
-  let nc = t / u32(P.OD);
+${wgslUnravelNcdhw(['od', 'oh', 'ow'], ['P.OD', 'P.OH', 'P.OW'])}
   let base = nc * u32(P.D * P.H * P.W);
   let cd = coef(od, P.D, P.OD, P.rd);
   let ch = coef(oh, P.H, P.OH, P.rh);
@@ -127,12 +122,7 @@ fn weight(c: i32, dst: i32, n_in: i32, n_out: i32, ratio: f32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  let w = i32(i % u32(P.W));
-  var t = i / u32(P.W);
-  let h = i32(t % u32(P.H));
-  t = t / u32(P.H);
-  let d = i32(t % u32(P.D));
-  let nc = t / u32(P.D);
+${wgslUnravelNcdhw(['d', 'h', 'w'], ['P.D', 'P.H', 'P.W'])}
   let base = nc * u32(P.OD * P.OH * P.OW);
   let rd = candidates(d, P.D, P.OD, P.rd);
   let rh = candidates(h, P.H, P.OH, P.rh);

@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from './runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from './runtime.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from './runtime.js';
 
 /**
  * 3-D max and average pooling (PyTorch semantics, floor mode) and their gradients, NCDHW contiguous float32.
@@ -36,12 +36,7 @@ struct Params {
 
 /** WGSL: splits flat output index i into (nc, od, oh, ow) and the window's unclipped start. */
 const outputCoords = /* wgsl */ `
-  let ow = i32(i % u32(P.OW));
-  var t = i / u32(P.OW);
-  let oh = i32(t % u32(P.OH));
-  t = t / u32(P.OH);
-  let od = i32(t % u32(P.OD));
-  let nc = t / u32(P.OD);
+${wgslUnravelNcdhw(['od', 'oh', 'ow'], ['P.OD', 'P.OH', 'P.OW'])}
   let d0 = od * P.sd - P.pd;
   let h0 = oh * P.sh - P.ph;
   let w0 = ow * P.sw - P.pw;
@@ -119,12 +114,7 @@ fn window_range(c: i32, k: i32, s: i32, pad: i32, n: i32) -> vec2i {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  let w = i32(i % u32(P.W));
-  var t = i / u32(P.W);
-  let h = i32(t % u32(P.H));
-  t = t / u32(P.H);
-  let d = i32(t % u32(P.D));
-  let nc = t / u32(P.D);
+${wgslUnravelNcdhw(['d', 'h', 'w'], ['P.D', 'P.H', 'P.W'])}
   let rd = window_range(d, P.kd, P.sd, P.pd, P.OD);
   let rh = window_range(h, P.kh, P.sh, P.ph, P.OH);
   let rw = window_range(w, P.kw, P.sw, P.pw, P.OW);

@@ -330,6 +330,20 @@ export function grid1d(n: number, wg = 256, maxPerDim = 65535): [number, number]
 /** WGSL: the flat invocation index of a grid1d dispatch (needs gid and nwg builtins in scope). */
 export const wgslFlatIndex = (wg = 256): string => `(gid.x + gid.y * nwg.x * ${wg}u)`;
 
+/**
+ * WGSL lines that split the flat index `i` of a [N·C, D, H, W] volume into the i32 coordinates named by `coords`
+ * and the u32 `nc`; `sizes` are the WGSL expressions of D, H and W (e.g. P.OD, P.OH, P.OW). Declares `var t`.
+ */
+export function wgslUnravelNcdhw(coords: readonly [string, string, string], sizes: readonly [string, string, string]): string {
+  const [d, h, w] = coords, [D, H, W] = sizes;
+  return `  let ${w} = i32(i % u32(${W}));
+  var t = i / u32(${W});
+  let ${h} = i32(t % u32(${H}));
+  t = t / u32(${H});
+  let ${d} = i32(t % u32(${D}));
+  let nc = t / u32(${D});`;
+}
+
 export function wgslType(dtype: DType): 'f32' | 'i32' {
   if (dtype === 'float64') throw new Error('webgpu: float64 is not supported by WGSL; use the cpu backend for float64');
   return dtype === 'int32' ? 'i32' : 'f32';
