@@ -24,3 +24,17 @@ fn uniform_at(seed: u32, counter: u32) -> f32 {
   return f32(pcg_hash(counter + pcg_hash(seed)) >> 8u) / 16777216.0;
 }
 `;
+
+/**
+ * Deterministic pseudo-random float32 values in [lo, hi) from a sequential xorshift32 stream (24 bits per
+ * value): the inputs of the kernel benchmarks and of the tests.
+ */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 16777216) * (hi - lo);
+  }
+  return out;
+}

@@ -24,15 +24,7 @@ export function view(storage: Storage, shape: readonly number[]): View {
 }
 
 /** Deterministic pseudo-random values in [lo, hi). */
-export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = lo + ((s >>> 8) / 16777216) * (hi - lo);
-  }
-  return out;
-}
+export { randomArray } from '../../src/kernels/random.js';
 
 /** Throws naming the worst element when |a − e| > atol + rtol·|e| anywhere (NaN matches NaN). */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = 'values'): void {

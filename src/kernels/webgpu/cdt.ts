@@ -1,6 +1,7 @@
 import type { Backend, CdtParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { cdtVolume, checkCdtParams } from '../cpu/cdt.js';
+import { randomArray } from '../random.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, wgslType } from './runtime.js';
 
@@ -225,12 +226,8 @@ export function cdtSource(radius: number, tile: Tile, backward: boolean): string
 
 export const defaultCdtParams: CdtParams = { radius: 8, h: 0.35, eps: 1e-6 };
 
-function probabilities(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; out[i] = 0.001 + 0.999 * ((s >>> 8) / 16777216); }
-  return out;
-}
+/** benchmark probabilities in [0.001, 1) */
+const probabilities = (n: number, seed: number): Float32Array => randomArray(n, seed, 0.001, 1);
 
 function cases(shape: number[], large: boolean): KernelBenchmark[] {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -3,6 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { axisRatio, type InterpolateMode } from '../cpu/interpolate.js';
 import { checkInterpolateBackwardShapes, checkInterpolateShapes } from '../geometry.js';
 import { sizeOf } from '../layout.js';
+import { randomArray } from '../random.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from './runtime.js';
 
@@ -182,12 +183,8 @@ export function interpolateBackward(rt: GpuRuntime, gy: Storage, gyShape: readon
 // ---------------------------------------------------------------------------------------------------------
 // microbenchmarks
 
-function randomData(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; out[i] = (s >>> 8) / 16777216 - 0.5; }
-  return out;
-}
+/** benchmark inputs in [−0.5, 0.5) */
+const randomData = (n: number, seed: number): Float32Array => randomArray(n, seed, -0.5, 0.5);
 
 function cases(label: string, xShape: number[], size: [number, number, number], mode: InterpolateMode, alignCorners: boolean, large: boolean): KernelBenchmark[] {
   const nIn = sizeOf(xShape), nOut = xShape[0] * xShape[1] * sizeOf(size);

@@ -2,6 +2,7 @@ import type { Backend, Pool3dParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
+import { randomArray } from '../random.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from './runtime.js';
 
@@ -334,12 +335,8 @@ export function avgPool3dBackward(rt: GpuRuntime, gy: Storage, gyShape: readonly
 // ---------------------------------------------------------------------------------------------------------
 // microbenchmarks
 
-function randomData(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; out[i] = (s >>> 8) / 16777216 - 0.5; }
-  return out;
-}
+/** benchmark inputs in [−0.5, 0.5) */
+const randomData = (n: number, seed: number): Float32Array => randomArray(n, seed, -0.5, 0.5);
 
 function poolCases(label: string, xShape: number[], p: Pool3dParams, large: boolean): KernelBenchmark[] {
   const g = poolGeometry(xShape, p, 'benchmark');
