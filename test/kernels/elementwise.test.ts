@@ -1,49 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, BinaryOp, DType, Storage, TypedArray, UnaryOp, View } from '../../src/kernels/index.js';
+import type { Backend, BinaryOp, DType, Storage, UnaryOp } from '../../src/kernels/index.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, view, webgpu } from '../helpers/backends.js';
-
-/** How one operand lies in its storage: axis order, broadcast (stride-0) axes, every-other-element steps, offset. */
-interface Layout { perm: number[]; bcast: boolean[]; step: number[]; offset: number }
-
-function layoutArb(rank: number, allowBroadcast = true): fc.Arbitrary<Layout> {
-  return fc.record({
-    perm: fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank }),
-    bcast: fc.array(allowBroadcast ? fc.integer({ min: 0, max: 4 }).map((v) => v === 0) : fc.constant(false), { minLength: rank, maxLength: rank }),
-    step: fc.array(fc.constantFrom(1, 1, 2), { minLength: rank, maxLength: rank }),
-    offset: fc.integer({ min: 0, max: 5 }),
-  });
-}
+import { layoutArb, pairOf } from '../helpers/layouts.js';
 
 const shapeArb = fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 });
-
-/** strides and storage length of a layout */
-function place(shape: readonly number[], l: Layout): { strides: number[]; length: number } {
-  const ext = shape.map((n, d) => (l.bcast[d] ? 1 : n * l.step[d]));
-  const strides = new Array<number>(shape.length).fill(0);
-  let s = 1;
-  for (let i = l.perm.length - 1; i >= 0; i--) {
-    const d = l.perm[i];
-    strides[d] = l.bcast[d] ? 0 : s * l.step[d];
-    s *= ext[d];
-  }
-  return { strides, length: l.offset + s };
-}
-
-interface Pair { gpu: View; cpu: View; free(): void }
-
-/** the same strided view, over the same random data, on both backends */
-function pairOf(g: Backend, shape: readonly number[], l: Layout, data: (n: number) => TypedArray, dtype: DType): Pair {
-  const { strides, length } = place(shape, l);
-  const values = data(length);
-  const gs = g.upload(values, dtype), cs = cpu.upload(values, dtype);
-  return {
-    gpu: { storage: gs, shape, strides, offset: l.offset },
-    cpu: { storage: cs, shape, strides, offset: l.offset },
-    free() { g.free(gs); cpu.free(cs); },
-  };
-}
 
 async function compare(g: Backend, gs: Storage, cs: Storage, atol: number, rtol: number, what: string): Promise<void> {
   const [a, e] = [await g.read(gs), await cpu.read(cs)];

@@ -1,49 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, DType, ReduceOp, TypedArray, View } from '../../src/kernels/index.js';
+import type { Backend, ReduceOp } from '../../src/kernels/index.js';
 import { reduceLayout } from '../../src/kernels/webgpu/reduce.js';
 import { cpu, expectClose, randomArray, view, webgpu } from '../helpers/backends.js';
-
-/** How the input lies in its storage: axis order, broadcast (stride-0) axes, every-other-element steps, offset. */
-interface Layout { perm: number[]; bcast: boolean[]; step: number[]; offset: number }
-
-function layoutArb(rank: number): fc.Arbitrary<Layout> {
-  return fc.record({
-    perm: fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank }),
-    bcast: fc.array(fc.integer({ min: 0, max: 4 }).map((v) => v === 0), { minLength: rank, maxLength: rank }),
-    step: fc.array(fc.constantFrom(1, 1, 2), { minLength: rank, maxLength: rank }),
-    offset: fc.integer({ min: 0, max: 5 }),
-  });
-}
-
-function place(shape: readonly number[], l: Layout): { strides: number[]; length: number } {
-  const ext = shape.map((n, d) => (l.bcast[d] ? 1 : n * l.step[d]));
-  const strides = new Array<number>(shape.length).fill(0);
-  let s = 1;
-  for (let i = l.perm.length - 1; i >= 0; i--) {
-    const d = l.perm[i];
-    strides[d] = l.bcast[d] ? 0 : s * l.step[d];
-    s *= ext[d];
-  }
-  return { strides, length: l.offset + s };
-}
-
-interface Pair { gpu: View; cpu: View; values: TypedArray; free(): void }
-
-function pairOf(g: Backend, shape: readonly number[], l: Layout, values: (n: number) => TypedArray, dtype: DType): Pair {
-  const { strides, length } = place(shape, l);
-  const data = values(length);
-  const gs = g.upload(data, dtype), cs = cpu.upload(data, dtype);
-  return {
-    gpu: { storage: gs, shape, strides, offset: l.offset },
-    cpu: { storage: cs, shape, strides, offset: l.offset },
-    values: data,
-    free() { g.free(gs); cpu.free(cs); },
-  };
-}
-
-const contiguousLayout = (rank: number): Layout =>
-  ({ perm: [...Array(rank).keys()], bcast: new Array<boolean>(rank).fill(false), step: new Array<number>(rank).fill(1), offset: 0 });
+import { contiguousLayout, layoutArb, pairOf, type Layout, type Pair } from '../helpers/layouts.js';
 
 const floats = (seed: number) => (n: number) => randomArray(n, seed, -1, 1);
 /** few distinct values: ties for argmax and max/min */
