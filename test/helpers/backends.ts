@@ -1,4 +1,5 @@
 import { afterAll } from 'vitest';
+import type { KernelBenchmark } from '../../src/kernels/benchmark.js';
 import type { Backend, Storage, TypedArray, View } from '../../src/kernels/index.js';
 import { CpuBackend, createBackend } from '../../src/kernels/index.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
@@ -44,4 +45,26 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 
 export async function readBoth(gpuBackend: Backend, g: Storage, c: Storage): Promise<[TypedArray, TypedArray]> {
   return [await gpuBackend.read(g), await cpu.read(c)];
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Runs every small (not `large`) benchmark case of a kernel file twice and logs the second run's time. */
+export async function runSmallBenchmarks(gpu: Backend, benchmarks: readonly KernelBenchmark[]): Promise<void> {
+  for (const b of benchmarks.filter((c) => !c.large)) {
+    const s = b.setup(gpu);
+    s.run();
+    await gpu.sync();
+    const t0 = performance.now();
+    s.run();
+    await gpu.sync();
+    const ms = performance.now() - t0;
+    const rate = b.flops > 0 ? `, ${(b.flops / ms / 1e6).toFixed(2)} GFLOP/s` : '';
+    console.log(`${b.group} ${b.name}: ${ms.toFixed(2)} ms${rate} on ${gpu.description}`);
+    s.dispose();
+  }
 }

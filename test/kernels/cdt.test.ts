@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, CdtParams, WebGPUBackend } from '../../src/kernels/index.js';
 import { CDT_TILES, cdtWithTile, type Tile } from '../../src/kernels/webgpu/cdt.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { sizeOf } from '../../src/kernels/layout.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 const defaults: CdtParams = { radius: 8, h: 0.35, eps: 1e-6 };
 
 function cdt64(p: Float64Array, shape: number[], params: CdtParams): Float64Array {
@@ -58,7 +58,7 @@ describe('cdt gradient in float64 on the cpu', () => {
     fc.assert(fc.property(cdtCase(4, [1, 2, 3, 8]), (r) => {
       const shape = [r.n, 1, ...r.dims];
       const params: CdtParams = { radius: r.radius, h: r.h, eps: 1e-6 };
-      const n = size(shape);
+      const n = sizeOf(shape);
       const p = probabilities(n, r.seed);
       const g = Float64Array.from(randomArray(n, r.seed + 1));
       const out = cpu.cdt(cpu.upload(p, 'float64'), shape, params);
@@ -102,7 +102,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(cdtCase(19, [0, 1, 2, 3, 4]), async (r) => {
       const shape = [r.n, 1, ...r.dims];
-      const n = size(shape);
+      const n = sizeOf(shape);
       await compare(gpu, shape, { radius: r.radius, h: r.h, eps: 1e-6 }, Float32Array.from(probabilities(n, r.seed)), randomArray(n, r.seed + 5));
     }), { numRuns: 20 });
   });
@@ -110,7 +110,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
   it('the default ρ = 8 on volumes larger than one tile, p near 0 and near 1', async () => {
     const gpu = await webgpu();
     for (const shape of [[1, 1, 18, 17, 19], [2, 1, 9, 20, 5]]) {
-      const n = size(shape);
+      const n = sizeOf(shape);
       // a smooth blob of p ≈ 1 in a field of p ≈ 0 (clamped to ε): the regime the transform is used in
       const p = new Float32Array(n);
       const [, , D, H, W] = shape;
@@ -127,7 +127,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     const rt = (gpu as WebGPUBackend).rt;
     const tiles: Tile[] = [...CDT_TILES, { tx: 32, ty: 8, tz: 8, rx: 4, buffers: 2 }];
-    const shape = [2, 1, 11, 21, 35], n = size(shape);
+    const shape = [2, 1, 11, 21, 35], n = sizeOf(shape);
     const p = Float32Array.from(probabilities(n, 41)), g = randomArray(n, 42);
     for (const radius of [3]) {
       const params: CdtParams = { radius, h: 0.35, eps: 1e-6 };
@@ -150,17 +150,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/cdt.js');
-    for (const b of benchmarks.filter((c) => !c.large)) {
-      const s = b.setup(gpu);
-      s.run();
-      await gpu.sync();
-      const t0 = performance.now();
-      s.run();
-      await gpu.sync();
-      const ms = performance.now() - t0;
-      console.log(`${b.group} ${b.name}: ${ms.toFixed(1)} ms, ${(b.flops / ms / 1e6).toFixed(2)} GFLOP/s on ${gpu.description}`);
-      s.dispose();
-    }
+    await runSmallBenchmarks(gpu, benchmarks);
   });
 });
 

@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
 import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 const P = (s: number, p: number, d = 1): Conv3dParams => ({ stride: [s, s, s], padding: [p, p, p], dilation: [d, d, d] });
-const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const f64 = (a: ArrayLike<number>): Storage => cpu.upload(Float64Array.from(a), 'float64');
 
 function outShape(xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): number[] {
@@ -109,8 +109,8 @@ async function compare(c: Case, seed: number): Promise<void> {
   const gpu = await webgpu();
   const { xShape, wShape, p } = c;
   const gyShape = outShape(xShape, wShape, p);
-  const x = randomArray(size(xShape), seed), w = randomArray(size(wShape), seed + 1), b = randomArray(wShape[0], seed + 2);
-  const gy = randomArray(size(gyShape), seed + 3);
+  const x = randomArray(sizeOf(xShape), seed), w = randomArray(sizeOf(wShape), seed + 1), b = randomArray(wShape[0], seed + 2);
+  const gy = randomArray(sizeOf(gyShape), seed + 3);
   const label = `${JSON.stringify(c)}`;
   const owned: [Backend, Storage][] = [];
   const on = (be: Backend) => {
@@ -126,9 +126,9 @@ async function compare(c: Case, seed: number): Promise<void> {
   const live = gpu.memory().liveBuffers;
   const G = on(gpu), C = on(cpu);
   // sums of up to Ci·k³ ≤ 243 products of values in [−1, 1) (up to N·Do·Ho·Wo ≈ 700 for the weight gradient)
-  expectClose(await gpu.read(G.y), await cpu.read(C.y), 2e-5 * Math.sqrt(wShape[1] * size(wShape.slice(2))) + 1e-6, 1e-4, `forward ${label}`);
-  expectClose(await gpu.read(G.gx), await cpu.read(C.gx), 2e-5 * Math.sqrt(wShape[0] * size(wShape.slice(2))) + 1e-6, 1e-4, `backwardInput ${label}`);
-  expectClose(await gpu.read(G.gw), await cpu.read(C.gw), 2e-5 * Math.sqrt(size(gyShape) / wShape[0]) + 1e-6, 1e-4, `backwardWeight ${label}`);
+  expectClose(await gpu.read(G.y), await cpu.read(C.y), 2e-5 * Math.sqrt(wShape[1] * sizeOf(wShape.slice(2))) + 1e-6, 1e-4, `forward ${label}`);
+  expectClose(await gpu.read(G.gx), await cpu.read(C.gx), 2e-5 * Math.sqrt(wShape[0] * sizeOf(wShape.slice(2))) + 1e-6, 1e-4, `backwardInput ${label}`);
+  expectClose(await gpu.read(G.gw), await cpu.read(C.gw), 2e-5 * Math.sqrt(sizeOf(gyShape) / wShape[0]) + 1e-6, 1e-4, `backwardWeight ${label}`);
   for (const [be, s] of owned) be.free(s);
   // the split-K partials are freed inside the operations
   expect(gpu.memory().liveBuffers).toBe(live);
@@ -187,8 +187,8 @@ describe('conv3d adjoint identities in float64 (cpu)', () => {
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), async (c, seed) => {
       const { xShape, wShape, p } = c;
       const gyShape = outShape(xShape, wShape, p);
-      const x = Float64Array.from(randomArray(size(xShape), seed)), w = Float64Array.from(randomArray(size(wShape), seed + 1));
-      const gy = Float64Array.from(randomArray(size(gyShape), seed + 2));
+      const x = Float64Array.from(randomArray(sizeOf(xShape), seed)), w = Float64Array.from(randomArray(sizeOf(wShape), seed + 1));
+      const gy = Float64Array.from(randomArray(sizeOf(gyShape), seed + 2));
       const y = await cpu.read(cpu.conv3d(f64(x), xShape, f64(w), wShape, null, p));
       const gx = await cpu.read(cpu.conv3dBackwardInput(f64(gy), gyShape, f64(w), wShape, xShape, p));
       const gw = await cpu.read(cpu.conv3dBackwardWeight(f64(x), xShape, f64(gy), gyShape, wShape, p));
@@ -197,7 +197,7 @@ describe('conv3d adjoint identities in float64 (cpu)', () => {
       expect(rel(lhs, dot(w, gw))).toBeLessThan(1e-10);
       // numerical directional derivatives: ⟨gy, conv(x + εe) − conv(x − εe)⟩ / 2ε = ⟨e, gx⟩ (same for w)
       const eps = 1e-3;
-      const ex = Float64Array.from(randomArray(size(xShape), seed + 3)), ew = Float64Array.from(randomArray(size(wShape), seed + 4));
+      const ex = Float64Array.from(randomArray(sizeOf(xShape), seed + 3)), ew = Float64Array.from(randomArray(sizeOf(wShape), seed + 4));
       const shifted = (a: Float64Array, e: Float64Array, t: number): Storage => f64(a.map((v, i) => v + t * e[i]));
       const dx = dot(gy, await cpu.read(cpu.conv3d(shifted(x, ex, eps), xShape, f64(w), wShape, null, p)))
         - dot(gy, await cpu.read(cpu.conv3d(shifted(x, ex, -eps), xShape, f64(w), wShape, null, p)));

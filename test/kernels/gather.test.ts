@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DType, WebGPUBackend } from '../../src/kernels/index.js';
 import { scatterAdd, type ScatterMode } from '../../src/kernels/webgpu/gather.js';
+import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 interface Case { xShape: number[]; axis: number; n: number; seed: number }
@@ -17,11 +18,10 @@ function inputs(c: Case, dtype: DType) {
   const iShape = c.xShape.slice();
   iShape[c.axis] = c.n;
   const xn = c.xShape[c.axis];
-  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  const index = Int32Array.from(randomArray(size(iShape), c.seed, 0, xn), (v) => Math.min(Math.floor(v), xn - 1));
+  const index = Int32Array.from(randomArray(sizeOf(iShape), c.seed, 0, xn), (v) => Math.min(Math.floor(v), xn - 1));
   const values = (len: number, seed: number) => (dtype === 'int32'
     ? Int32Array.from(randomArray(len, seed, -20, 20), Math.round) : randomArray(len, seed));
-  return { iShape, index, x: values(size(c.xShape), c.seed + 1), src: values(size(iShape), c.seed + 2) };
+  return { iShape, index, x: values(sizeOf(c.xShape), c.seed + 1), src: values(sizeOf(iShape), c.seed + 2) };
 }
 
 async function gpuBackend(): Promise<WebGPUBackend> {

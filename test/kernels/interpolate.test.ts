@@ -1,16 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { sizeOf } from '../../src/kernels/layout.js';
+import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 type Mode = 'nearest' | 'trilinear';
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
 
 function run(x: number[], xShape: number[], out: [number, number, number], mode: Mode, align: boolean): number[] {
   return Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from(x), 'float64'), xShape, out, mode, align)));
@@ -79,8 +73,8 @@ describe('interpolate adjoint in float64 on the cpu', () => {
   it('⟨interp(x), g⟩ = ⟨x, interp*(g)⟩', () => {
     fc.assert(fc.property(interpCase, (r) => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
-      const x = Float64Array.from(randomArray(size(xShape), r.seed));
-      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 1));
+      const x = Float64Array.from(randomArray(sizeOf(xShape), r.seed));
+      const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 1));
       const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align));
       const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align));
       const lhs = dot(y, g), rhs = dot(x, gx);
@@ -91,7 +85,7 @@ describe('interpolate adjoint in float64 on the cpu', () => {
   it('a constant stays constant and the weights of every output sum to 1', () => {
     fc.assert(fc.property(interpCase, (r) => {
       const xShape = [r.n, r.c, ...r.in];
-      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(size(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align));
+      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(sizeOf(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align));
       for (const v of y) expect(Math.abs(v - 2.5)).toBeLessThan(1e-12);
     }), { numRuns: 60 });
   });
@@ -102,7 +96,7 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(interpCase, async (r) => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
-      const x = randomArray(size(xShape), r.seed), gy = randomArray(size(gyShape), r.seed + 2);
+      const x = randomArray(sizeOf(xShape), r.seed), gy = randomArray(sizeOf(gyShape), r.seed + 2);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
       const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align);
       expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align)), 2e-6, 1e-5, 'interpolate');
@@ -117,7 +111,7 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
     for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) {
       const xShape = [1, 2, 2, 33, 4], out: [number, number, number] = [15, 6, 30];
       const gyShape = [1, 2, ...out];
-      const x = randomArray(size(xShape), 21), gy = randomArray(size(gyShape), 22);
+      const x = randomArray(sizeOf(xShape), 21), gy = randomArray(sizeOf(gyShape), 22);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
       const yg = gpu.interpolate(xg, xShape, out, mode, align);
       expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align)), 2e-6, 1e-5, `${mode} ${align}`);
@@ -130,15 +124,6 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/interpolate.js');
-    for (const b of benchmarks.filter((c) => !c.large)) {
-      const s = b.setup(gpu);
-      s.run();
-      await gpu.sync();
-      const t0 = performance.now();
-      s.run();
-      await gpu.sync();
-      console.log(`${b.group} ${b.name}: ${(performance.now() - t0).toFixed(2)} ms on ${gpu.description}`);
-      s.dispose();
-    }
+    await runSmallBenchmarks(gpu, benchmarks);
   });
 });

@@ -2,21 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Pool3dParams, Storage } from '../../src/kernels/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { sizeOf } from '../../src/kernels/layout.js';
+import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 /** Output extent of one axis, or 0 when the pooling is invalid (PyTorch's rules). */
 function outExtent(n: number, k: number, s: number, p: number): number {
   if (p > Math.floor(k / 2)) return 0;
   return Math.max(0, Math.floor((n + 2 * p - k) / s) + 1);
 }
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 async function read(s: Storage): Promise<number[]> {
   return Array.from(await cpu.read(s));
@@ -97,8 +90,8 @@ describe('pooling adjoints and gradients in float64 on the cpu', () => {
   it('avgPool3d: ⟨avg(x), g⟩ = ⟨x, avg*(g)⟩', () => {
     fc.assert(fc.property(poolCase, (r) => {
       const { xShape, gyShape, p } = caseShapes(r);
-      const x = Float64Array.from(randomArray(size(xShape), r.seed));
-      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 1));
+      const x = Float64Array.from(randomArray(sizeOf(xShape), r.seed));
+      const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 1));
       const y = cpu.avgPool3d(cpu.upload(x, 'float64'), xShape, p);
       const gx = cpu.avgPool3dBackward(cpu.upload(g, 'float64'), gyShape, xShape, p);
       const lhs = dot(cpuData(y), g);
@@ -110,11 +103,11 @@ describe('pooling adjoints and gradients in float64 on the cpu', () => {
   it('maxPool3d: backward = central differences (distinct values, so the argmax is stable)', () => {
     fc.assert(fc.property(poolCase, (r) => {
       const { xShape, gyShape, p } = caseShapes(r);
-      const n = size(xShape);
+      const n = sizeOf(xShape);
       // a random permutation of well separated values: no ties, no argmax change under a 1e-6 step
       const x = Float64Array.from(randomArray(n, r.seed)).map((v, i) => i + 0.25 * v);
       for (let i = n - 1; i > 0; i--) { const j = (r.seed * 7919 + i * 104729) % (i + 1); [x[i], x[j]] = [x[j], x[i]]; }
-      const g = Float64Array.from(randomArray(size(gyShape), r.seed + 2));
+      const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 2));
       const loss = (v: Float64Array): number => dot(cpuData(cpu.maxPool3d(cpu.upload(v, 'float64'), xShape, p).values), g);
       const { indices } = cpu.maxPool3d(cpu.upload(x, 'float64'), xShape, p);
       const gx = cpuData(cpu.maxPool3dBackward(cpu.upload(g, 'float64'), indices, gyShape, xShape));
@@ -134,10 +127,10 @@ describe('pooling on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(poolCase, async (r) => {
       const { xShape, gyShape, p } = caseShapes(r);
-      let x = randomArray(size(xShape), r.seed);
+      let x = randomArray(sizeOf(xShape), r.seed);
       // few distinct values: ties everywhere, the first max must win on both
       if (r.ties) x = x.map((v) => Math.round(v * 2));
-      const gy = randomArray(size(gyShape), r.seed + 3);
+      const gy = randomArray(sizeOf(gyShape), r.seed + 3);
       const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
       const xg = gpu.upload(x, 'float32');
       const w = gpu.maxPool3d(xg, xShape, p);
@@ -155,8 +148,8 @@ describe('pooling on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(poolCase, async (r) => {
       const { xShape, gyShape, p } = caseShapes(r);
-      const x = randomArray(size(xShape), r.seed);
-      const gy = randomArray(size(gyShape), r.seed + 4);
+      const x = randomArray(sizeOf(xShape), r.seed);
+      const gy = randomArray(sizeOf(gyShape), r.seed + 4);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
       const yg = gpu.avgPool3d(xg, xShape, p);
       expectClose(await gpu.read(yg), await cpu.read(cpu.avgPool3d(cpu.upload(x, 'float32'), xShape, p)), 1e-6, 1e-5, 'avgPool3d');
@@ -170,8 +163,8 @@ describe('pooling on WebGPU against the cpu oracle', () => {
     const gpu = await webgpu();
     const xShape = [2, 16, 7, 30, 26], gyShape = [2, 16, 4, 15, 13];
     const p: Pool3dParams = { kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1] };
-    const x = randomArray(size(xShape), 11).map((v) => Math.round(v * 3));
-    const gy = randomArray(size(gyShape), 12);
+    const x = randomArray(sizeOf(xShape), 11).map((v) => Math.round(v * 3));
+    const gy = randomArray(sizeOf(gyShape), 12);
     const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
     const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
     const w = gpu.maxPool3d(xg, xShape, p);
@@ -184,15 +177,6 @@ describe('pooling on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/pool.js');
-    for (const b of benchmarks.filter((c) => !c.large)) {
-      const s = b.setup(gpu);
-      s.run();
-      await gpu.sync();
-      const t0 = performance.now();
-      s.run();
-      await gpu.sync();
-      console.log(`${b.group} ${b.name}: ${(performance.now() - t0).toFixed(2)} ms on ${gpu.description}`);
-      s.dispose();
-    }
+    await runSmallBenchmarks(gpu, benchmarks);
   });
 });
