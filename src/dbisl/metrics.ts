@@ -12,7 +12,7 @@
  * percentile follows numpy's code path, and the mean uses numpy's pairwise summation, so the
  * values agree with medpy bit for bit.
  */
-import { distanceToSet, type Shape3 } from './data/edt.js';
+import { distanceToSet, faceBoundary, type Shape3 } from './data/edt.js';
 
 export interface CaseMetrics {
   dice: number;
@@ -76,24 +76,7 @@ export function jaccard(a: Uint8Array, b: Uint8Array): number {
  */
 export function surface(mask: Uint8Array, shape: Shape3): Uint8Array {
   check(mask, null, shape, 'surface');
-  const [X, Y, Z] = shape;
-  const sx = Y * Z, sy = Z;
-  const out = new Uint8Array(mask.length);
-  let i = 0;
-  for (let x = 0; x < X; x++) {
-    for (let y = 0; y < Y; y++) {
-      for (let z = 0; z < Z; z++, i++) {
-        if (mask[i] === 0) continue;
-        const interior =
-          x > 0 && x < X - 1 && y > 0 && y < Y - 1 && z > 0 && z < Z - 1 &&
-          mask[i - sx] !== 0 && mask[i + sx] !== 0 &&
-          mask[i - sy] !== 0 && mask[i + sy] !== 0 &&
-          mask[i - 1] !== 0 && mask[i + 1] !== 0;
-        if (!interior) out[i] = 1;
-      }
-    }
-  }
-  return out;
+  return faceBoundary(mask, shape, 'background');
 }
 
 /**

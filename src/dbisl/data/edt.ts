@@ -155,8 +155,19 @@ export function distanceToSet(sites: Uint8Array, shape: Shape3): Float64Array {
  */
 export function innerBoundary(mask: Uint8Array, shape: Shape3): Uint8Array {
   checkShape(mask.length, shape, 'innerBoundary');
+  return faceBoundary(mask, shape, 'reflect');
+}
+
+/**
+ * Foreground voxels of `mask` with a background voxel among their 6 face neighbours (no shape check). Outside
+ * the volume counts as background with `outside = 'background'` (scipy's erosion with border_value 0, medpy's
+ * surface) and as a copy of the border voxel with 'reflect' (skimage's find_boundaries): then touching the
+ * volume border alone does not make a boundary voxel.
+ */
+export function faceBoundary(mask: Uint8Array, shape: Shape3, outside: 'background' | 'reflect'): Uint8Array {
   const [X, Y, Z] = shape;
   const sx = Y * Z, sy = Z;
+  const border = outside === 'background';
   const out = new Uint8Array(mask.length);
   let i = 0;
   for (let x = 0; x < X; x++) {
@@ -164,9 +175,9 @@ export function innerBoundary(mask: Uint8Array, shape: Shape3): Uint8Array {
       for (let z = 0; z < Z; z++, i++) {
         if (mask[i] === 0) continue;
         if (
-          (x > 0 && mask[i - sx] === 0) || (x < X - 1 && mask[i + sx] === 0) ||
-          (y > 0 && mask[i - sy] === 0) || (y < Y - 1 && mask[i + sy] === 0) ||
-          (z > 0 && mask[i - 1] === 0) || (z < Z - 1 && mask[i + 1] === 0)
+          (x > 0 ? mask[i - sx] === 0 : border) || (x < X - 1 ? mask[i + sx] === 0 : border) ||
+          (y > 0 ? mask[i - sy] === 0 : border) || (y < Y - 1 ? mask[i + sy] === 0 : border) ||
+          (z > 0 ? mask[i - 1] === 0 : border) || (z < Z - 1 ? mask[i + 1] === 0 : border)
         ) out[i] = 1;
       }
     }
