@@ -27,6 +27,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { cachedLoad, Lru } from './lru.js';
 import { readNifti } from './nifti.js';
 import { Rng, hashSeed } from './random.js';
 import type { Case, CaseSource, Shape3, Volume } from './volume.js';
@@ -195,9 +196,8 @@ export class BratsSource implements CaseSource {
   readonly #train: string[];
   readonly #val: string[];
   readonly #test: string[];
-  readonly #cacheSize: number;
   readonly #backgroundNoise: boolean;
-  readonly #cache = new Map<string, Promise<Case>>();
+  readonly #cache: Lru<Promise<Case>>;
 
   constructor(root: string, opts: BratsOptions = {}) {
     this.root = path.resolve(root);
@@ -210,7 +210,7 @@ export class BratsSource implements CaseSource {
     if (!isDir) throw new Error(`BraTS ${this.root}: data root is not a folder`);
     for (const c of discoverBratsCases(this.root)) this.#files.set(c.id, c);
     if (this.#files.size === 0) throw new Error(`BraTS ${this.root}: no <case>_flair.nii(.gz) files found`);
-    this.#cacheSize = opts.cacheSize ?? 16;
+    this.#cache = new Lru(opts.cacheSize ?? 16);
     this.#backgroundNoise = opts.backgroundNoise ?? false;
     const trainList = path.join(this.root, 'train.list');
     const testList = path.join(this.root, 'test.list');
@@ -268,13 +268,7 @@ export class BratsSource implements CaseSource {
   load(id: string): Promise<Case> {
     const files = this.#files.get(id);
     if (!files) return Promise.reject(new Error(`BraTS ${this.root}: unknown case '${id}'`));
-    const hit = this.#cache.get(id);
-    if (hit) {
-      this.#cache.delete(id);
-      this.#cache.set(id, hit);
-      return hit;
-    }
-    const p = (async (): Promise<Case> => {
+    return cachedLoad(this.#cache, id, async (): Promise<Case> => {
       const [flair, seg] = await Promise.all([readNifti(files.flair), files.seg ? readNifti(files.seg) : Promise.resolve(null)]);
       const r = preprocessBrats(flair.volume, seg ? seg.volume : null, {
         name: files.flair,
@@ -282,14 +276,6 @@ export class BratsSource implements CaseSource {
         noiseSeed: hashSeed('brats-noise', id),
       });
       return { id, image: r.image, label: r.label };
-    })();
-    if (this.#cacheSize > 0) {
-      this.#cache.set(id, p);
-      while (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-      p.catch(() => {
-        if (this.#cache.get(id) === p) this.#cache.delete(id);
-      });
-    }
-    return p;
+    });
   }
 }

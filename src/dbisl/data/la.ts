@@ -23,6 +23,7 @@
 import { existsSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
+import { cachedLoad, Lru } from './lru.js';
 import type { Case, CaseSource, Shape3, Volume } from './volume.js';
 
 /** The folder inside the LA root that holds one sub-folder per case. */
@@ -227,8 +228,7 @@ export class LASource implements CaseSource {
   readonly #train: string[];
   readonly #test: string[];
   readonly #known: Set<string>;
-  readonly #cacheSize: number;
-  readonly #cache = new Map<string, Promise<Case>>();
+  readonly #cache: Lru<Promise<Case>>;
 
   /** Reads train.list and test.list synchronously; throws naming the missing root or list. */
   constructor(root: string, opts: LAOptions = {}) {
@@ -249,7 +249,7 @@ export class LASource implements CaseSource {
     this.#known = new Set([...this.#train, ...this.#test]);
     const cs = opts.cacheSize ?? 24;
     if (!Number.isInteger(cs) || cs < 0) throw new Error(`LASource: cacheSize must be a non-negative integer, got ${cs}`);
-    this.#cacheSize = cs;
+    this.#cache = new Lru(cs);
   }
 
   trainIds(): string[] {
@@ -281,21 +281,7 @@ export class LASource implements CaseSource {
   /** Loads a case (cached). The returned arrays are shared with the cache: treat them as read-only. */
   load(id: string): Promise<Case> {
     if (!this.#known.has(id)) return Promise.reject(new Error(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`));
-    const hit = this.#cache.get(id);
-    if (hit) {
-      this.#cache.delete(id);
-      this.#cache.set(id, hit);
-      return hit;
-    }
-    const p = readLAFile(this.casePath(id)).then(({ image, label }): Case => ({ id, image, label }));
-    if (this.#cacheSize > 0) {
-      this.#cache.set(id, p);
-      while (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-      p.catch(() => {
-        if (this.#cache.get(id) === p) this.#cache.delete(id);
-      });
-    }
-    return p;
+    return cachedLoad(this.#cache, id, () => readLAFile(this.casePath(id)).then(({ image, label }): Case => ({ id, image, label })));
   }
 
   /** Number of cases currently cached. */

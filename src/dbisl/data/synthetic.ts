@@ -22,6 +22,7 @@
  * the object, the coil sensitivity multiplies the blurred signal, and noise is added last.)
  */
 
+import { Lru } from './lru.js';
 import { Rng, hashSeed } from './random.js';
 import type { Case, CaseSource, Shape3, Volume } from './volume.js';
 
@@ -346,8 +347,7 @@ export class SyntheticSource implements CaseSource {
   readonly #train: string[];
   readonly #test: string[];
   readonly #index = new Map<string, number>();
-  readonly #cache = new Map<string, Case>();
-  readonly #cacheSize: number;
+  readonly #cache: Lru<Case>;
   readonly #range: [number, number];
 
   constructor(opts: SyntheticOptions = {}) {
@@ -358,7 +358,7 @@ export class SyntheticSource implements CaseSource {
     }
     this.shape = opts.shape ? [opts.shape[0], opts.shape[1], opts.shape[2]] : [40, 40, 32];
     this.seed = opts.seed ?? 0;
-    this.#cacheSize = opts.cacheSize ?? 32;
+    this.#cache = new Lru(opts.cacheSize ?? 32);
     this.#range = opts.foregroundRange ?? [0.05, 0.2];
     const width = Math.max(3, String(count + testCount - 1).length);
     const ids = Array.from({ length: count + testCount }, (_, i) => `syn-${String(i).padStart(width, '0')}`);
@@ -399,16 +399,9 @@ export class SyntheticSource implements CaseSource {
 
   async load(id: string): Promise<Case> {
     const hit = this.#cache.get(id);
-    if (hit) {
-      this.#cache.delete(id);
-      this.#cache.set(id, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const c = this.#generate(id).case;
-    if (this.#cacheSize > 0) {
-      this.#cache.set(id, c);
-      while (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-    }
+    this.#cache.set(id, c);
     return c;
   }
 }
