@@ -44,28 +44,30 @@ function check(a: Uint8Array, b: Uint8Array | null, shape: Shape3, what: string)
   }
 }
 
+/** |A|, |B| and |A∩B| of two binary volumes of equal length (nonzero = inside). */
+function overlap(a: Uint8Array, b: Uint8Array): { na: number; nb: number; inter: number } {
+  let na = 0, nb = 0, inter = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] !== 0, y = b[i] !== 0;
+    if (x) na++;
+    if (y) nb++;
+    if (x && y) inter++;
+  }
+  return { na, nb, inter };
+}
+
 /** medpy `dc`: 2|A∩B| / (|A| + |B|), 0 when both are empty. */
 export function dice(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) throw new Error('dice: length mismatch');
-  let ia = 0, ib = 0, inter = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] !== 0, y = b[i] !== 0;
-    if (x) ia++;
-    if (y) ib++;
-    if (x && y) inter++;
-  }
-  return ia + ib === 0 ? 0 : (2 * inter) / (ia + ib);
+  const { na, nb, inter } = overlap(a, b);
+  return na + nb === 0 ? 0 : (2 * inter) / (na + nb);
 }
 
 /** medpy `jc`: |A∩B| / |A∪B| (0 when both are empty, where medpy would divide by zero). */
 export function jaccard(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) throw new Error('jaccard: length mismatch');
-  let inter = 0, union = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] !== 0, y = b[i] !== 0;
-    if (x || y) union++;
-    if (x && y) inter++;
-  }
+  const { na, nb, inter } = overlap(a, b);
+  const union = na + nb - inter;
   return union === 0 ? 0 : inter / union;
 }
 
@@ -178,13 +180,7 @@ export function asd(result: Uint8Array, reference: Uint8Array, shape: Shape3): n
  */
 export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Shape3): CaseMetrics {
   check(pred, gt, shape, 'caseMetrics');
-  let np_ = 0, ng = 0, inter = 0;
-  for (let i = 0; i < pred.length; i++) {
-    const x = pred[i] !== 0, y = gt[i] !== 0;
-    if (x) np_++;
-    if (y) ng++;
-    if (x && y) inter++;
-  }
+  const { na: np_, nb: ng, inter } = overlap(pred, gt);
   if (np_ === 0 || ng === 0) return { dice: 0, jaccard: 0, hd95: 0, asd: 0, empty: true };
   const sp = surface(pred, shape), sg = surface(gt, shape);
   const pg = directed(sp, sg, shape), gp = directed(sg, sp, shape);
