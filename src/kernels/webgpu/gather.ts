@@ -25,18 +25,26 @@ const DETERMINISTIC_MAX_WORK = 16384;
 
 const header = `struct Params { total: u32, n: u32, xn: u32, inner: u32 }`;
 
-function gatherSource(t: string): string {
-  return /* wgsl */ `
-${header}
-@group(0) @binding(0) var<storage, read> x: array<${t}>;
+/**
+ * WGSL shared by the three kernels over (outer, axis, inner) elements: the bindings (the data read, idx, out, P)
+ * and the head of main, one invocation per element `at` < P.total, r its inner coordinate.
+ */
+function elementKernelHead(input: 'x' | 'src', t: string, out: string): string {
+  return `${header}
+@group(0) @binding(0) var<storage, read> ${input}: array<${t}>;
 @group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${t}>;
+@group(0) @binding(2) var<storage, read_write> out: array<${out}>;
 @group(0) @binding(3) var<uniform> P: Params;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let at = ${wgslFlatIndex(WG)};
   if (at >= P.total) { return; }
-  let r = at % P.inner;
+  let r = at % P.inner;`;
+}
+
+function gatherSource(t: string): string {
+  return /* wgsl */ `
+${elementKernelHead('x', t, t)}
   let o = at / P.inner / P.n;
   let j = idx[at];
   var v = ${t}(0);
@@ -47,16 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 function scatterGatherStyleSource(t: string): string {
   return /* wgsl */ `
-${header}
-@group(0) @binding(0) var<storage, read> src: array<${t}>;
-@group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${t}>;
-@group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let at = ${wgslFlatIndex(WG)};
-  if (at >= P.total) { return; }
-  let r = at % P.inner;
+${elementKernelHead('src', t, t)}
   let oj = at / P.inner;
   let j = i32(oj % P.xn);
   let o = oj / P.xn;
@@ -93,16 +92,7 @@ function scatterAtomicSource(t: string): string {
     old = res.old_value;
   }`;
   return /* wgsl */ `
-${header}
-@group(0) @binding(0) var<storage, read> src: array<${t}>;
-@group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<atomic<${t === 'i32' ? 'i32' : 'u32'}>>;
-@group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let at = ${wgslFlatIndex(WG)};
-  if (at >= P.total) { return; }
-  let r = at % P.inner;
+${elementKernelHead('src', t, `atomic<${t === 'i32' ? 'i32' : 'u32'}>`)}
   let o = at / P.inner / P.n;
   let j = idx[at];
   if (j < 0 || u32(j) >= P.xn) { return; }
