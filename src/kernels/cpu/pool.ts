@@ -8,32 +8,43 @@ import { CpuStorage, cpuData, storageFrom } from './storage.js';
  * versions are the oracle: plain loops, accumulation in float64, results in the input's dtype.
  */
 
-export function maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: CpuStorage; indices: CpuStorage } {
-  const g = poolGeometry(xShape, p, 'maxPool3d');
-  const X = cpuData(x);
+/**
+ * Visits the voxels of every output's window clipped to the volume: outputs in C order (o), each window's voxels
+ * in C order, `at` the voxel's index inside its channel's D·H·W volume and `xi` = its index in x.
+ */
+function eachWindowVoxel(g: PoolGeometry, visit: (o: number, xi: number, at: number) => void): void {
   const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize;
-  const values = typedArrayFor(x.dtype, g.nc * OD * OH * OW);
-  const indices = new Int32Array(values.length);
   let o = 0;
   for (let nc = 0; nc < g.nc; nc++) {
     const base = nc * D * H * W;
     for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
       const d0 = od * g.stride[0] - g.padding[0], h0 = oh * g.stride[1] - g.padding[1], w0 = ow * g.stride[2] - g.padding[2];
-      const ds = Math.max(d0, 0), hs = Math.max(h0, 0), ws = Math.max(w0, 0);
-      const de = Math.min(d0 + g.kernel[0], D), he = Math.min(h0 + g.kernel[1], H), we = Math.min(w0 + g.kernel[2], W);
-      // PyTorch: the max starts at −inf with the window's first voxel as index; a later value wins only if
-      // strictly greater (first max on ties) or NaN
-      let best = -Infinity, bestAt = (ds * H + hs) * W + ws;
-      for (let d = ds; d < de; d++) for (let h = hs; h < he; h++) for (let w = ws; w < we; w++) {
-        const at = (d * H + h) * W + w;
-        const v = X[base + at];
-        if (v > best || Number.isNaN(v)) { best = v; bestAt = at; }
+      for (let d = Math.max(d0, 0); d < Math.min(d0 + g.kernel[0], D); d++) {
+        for (let h = Math.max(h0, 0); h < Math.min(h0 + g.kernel[1], H); h++) {
+          for (let w = Math.max(w0, 0); w < Math.min(w0 + g.kernel[2], W); w++) {
+            const at = (d * H + h) * W + w;
+            visit(o, base + at, at);
+          }
+        }
       }
-      values[o] = best;
-      indices[o] = bestAt;
     }
   }
-  return { values: new CpuStorage(x.dtype, values), indices: new CpuStorage('int32', indices) };
+}
+
+export function maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: CpuStorage; indices: CpuStorage } {
+  const g = poolGeometry(xShape, p, 'maxPool3d');
+  const X = cpuData(x);
+  const n = g.nc * g.outSize[0] * g.outSize[1] * g.outSize[2];
+  // PyTorch: the max starts at −inf with the window's first voxel as index; a later value wins only if
+  // strictly greater (first max on ties) or NaN
+  const best = new Float64Array(n).fill(-Infinity);
+  const indices = new Int32Array(n).fill(-1);
+  eachWindowVoxel(g, (o, xi, at) => {
+    if (indices[o] < 0) indices[o] = at; // the window's first voxel
+    const v = X[xi];
+    if (v > best[o] || Number.isNaN(v)) { best[o] = v; indices[o] = at; }
+  });
+  return { values: storageFrom(x.dtype, best), indices: new CpuStorage('int32', indices) };
 }
 
 /**
@@ -56,58 +67,42 @@ export function maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readon
   return new CpuStorage(gy.dtype, out);
 }
 
-/** PyTorch's divisor with count_include_pad: the window clipped to the padded volume (the full window in floor mode). */
-function divisor(g: PoolGeometry, od: number, oh: number, ow: number): number {
-  const o = [od, oh, ow];
-  let n = 1;
-  for (let a = 0; a < 3; a++) {
-    const start = o[a] * g.stride[a] - g.padding[a];
-    n *= Math.min(start + g.kernel[a], g.inSize[a] + g.padding[a]) - start;
+/** PyTorch's divisors with count_include_pad, per output: the window clipped to the padded volume (the full window in floor mode). */
+function divisors(g: PoolGeometry): Float64Array {
+  const [OD, OH, OW] = g.outSize;
+  const out = new Float64Array(g.nc * OD * OH * OW);
+  let o = 0;
+  for (let nc = 0; nc < g.nc; nc++) {
+    for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
+      const c = [od, oh, ow];
+      let n = 1;
+      for (let a = 0; a < 3; a++) {
+        const start = c[a] * g.stride[a] - g.padding[a];
+        n *= Math.min(start + g.kernel[a], g.inSize[a] + g.padding[a]) - start;
+      }
+      out[o] = n;
+    }
   }
-  return n;
+  return out;
 }
 
 export function avgPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): CpuStorage {
   const g = poolGeometry(xShape, p, 'avgPool3d');
   const X = cpuData(x);
-  const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize;
-  const out = typedArrayFor(x.dtype, g.nc * OD * OH * OW);
-  let o = 0;
-  for (let nc = 0; nc < g.nc; nc++) {
-    const base = nc * D * H * W;
-    for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
-      const d0 = od * g.stride[0] - g.padding[0], h0 = oh * g.stride[1] - g.padding[1], w0 = ow * g.stride[2] - g.padding[2];
-      let sum = 0;
-      for (let d = Math.max(d0, 0); d < Math.min(d0 + g.kernel[0], D); d++) {
-        for (let h = Math.max(h0, 0); h < Math.min(h0 + g.kernel[1], H); h++) {
-          for (let w = Math.max(w0, 0); w < Math.min(w0 + g.kernel[2], W); w++) sum += X[base + (d * H + h) * W + w];
-        }
-      }
-      out[o] = sum / divisor(g, od, oh, ow);
-    }
-  }
-  return new CpuStorage(x.dtype, out);
+  const div = divisors(g);
+  const sum = new Float64Array(div.length);
+  eachWindowVoxel(g, (o, xi) => { sum[o] += X[xi]; });
+  for (let o = 0; o < sum.length; o++) sum[o] /= div[o];
+  return storageFrom(x.dtype, sum);
 }
 
 /** The adjoint of avgPool3d: each output's gradient divided by its divisor, spread over its window. */
 export function avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): CpuStorage {
   const g = poolGeometry(xShape, p, 'avgPool3dBackward');
   checkPoolGradShape(g, gyShape, xShape, 'avgPool3dBackward');
-  const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize;
   const G = cpuData(gy);
-  const acc = new Float64Array(g.nc * D * H * W);
-  let o = 0;
-  for (let nc = 0; nc < g.nc; nc++) {
-    const base = nc * D * H * W;
-    for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
-      const d0 = od * g.stride[0] - g.padding[0], h0 = oh * g.stride[1] - g.padding[1], w0 = ow * g.stride[2] - g.padding[2];
-      const v = G[o] / divisor(g, od, oh, ow);
-      for (let d = Math.max(d0, 0); d < Math.min(d0 + g.kernel[0], D); d++) {
-        for (let h = Math.max(h0, 0); h < Math.min(h0 + g.kernel[1], H); h++) {
-          for (let w = Math.max(w0, 0); w < Math.min(w0 + g.kernel[2], W); w++) acc[base + (d * H + h) * W + w] += v;
-        }
-      }
-    }
-  }
+  const div = divisors(g);
+  const acc = new Float64Array(g.nc * g.inSize[0] * g.inSize[1] * g.inSize[2]);
+  eachWindowVoxel(g, (o, xi) => { acc[xi] += G[o] / div[o]; });
   return storageFrom(gy.dtype, acc);
 }
