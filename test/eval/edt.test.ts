@@ -3,8 +3,7 @@ import fc from 'fast-check';
 import {
   computeSdf, distanceToSet, edt, edtSquared, innerBoundary, sqDistanceToSet, type Shape3,
 } from '../../src/dbisl/data/edt.js';
-
-const idx = (s: Shape3, x: number, y: number, z: number): number => (x * s[1] + y) * s[2] + z;
+import { idx } from '../helpers/volumes.js';
 
 /** O(n²) oracle: squared distance from every voxel to the nearest voxel where `target` holds. */
 function bruteSq(shape: Shape3, target: (i: number) => boolean): Float64Array {

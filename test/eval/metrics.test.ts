@@ -5,8 +5,7 @@ import {
   summarize, surface, type CaseMetrics,
 } from '../../src/dbisl/metrics.js';
 import type { Shape3 } from '../../src/dbisl/data/edt.js';
-
-const idx = (s: Shape3, x: number, y: number, z: number): number => (x * s[1] + y) * s[2] + z;
+import { idx } from '../helpers/volumes.js';
 
 function box(s: Shape3, lo: Shape3, hi: Shape3): Uint8Array {
   const m = new Uint8Array(s[0] * s[1] * s[2]);

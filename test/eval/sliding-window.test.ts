@@ -4,8 +4,7 @@ import type { Volume } from '../../src/dbisl/data/volume.js';
 import {
   labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type Triple, type WindowPredictor,
 } from '../../src/dbisl/sliding-window.js';
-
-const idx = (s: readonly number[], x: number, y: number, z: number): number => (x * s[1]! + y) * s[2]! + z;
+import { idx } from '../helpers/volumes.js';
 
 /** Image values k/8 for small integers k: sums and divisions by the window count stay exact in float32. */
 function dyadicVolume(shape: Triple, seed: number): Volume {
