@@ -179,6 +179,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   try {
     let start = 0;
+    /** the iteration of the checkpoint this run wrote or resumed from */
+    let lastCheckpoint: number | null = null;
     let log: LogEntry[] = [];
     const evalHistory: { iteration: number; dice: number }[] = [];
     if (c.resume && existsSync(ckptFile)) {
@@ -188,6 +190,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       loader.setState(rng.loader);
       evalHistory.push(...(rng.evalHistory ?? []));
       start = loaded.iteration;
+      lastCheckpoint = start;
       log = await readLog(logFile, start);
       print(`resuming from ${ckptFile} at iteration ${start}`);
     } else if (c.resume) {
@@ -212,6 +215,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset },
       });
       files.checkpoint = ckptFile;
+      lastCheckpoint = iteration;
     };
 
     const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
@@ -332,7 +336,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     } catch (e) {
       if (!(e instanceof NonFiniteLoss)) throw e;
       status = 'nan';
-      message = `${e.message}; training stopped, the last good checkpoint is kept${existsSync(ckptFile) ? ` (${ckptFile})` : ' (none was written yet)'}`;
+      message = `${e.message}; training stopped, the last good checkpoint is kept`
+        + (lastCheckpoint !== null ? ` (${ckptFile}, iteration ${lastCheckpoint})` : ' (none was written by this run)');
       done = e.iteration;
     } finally {
       const p = pending as Pending | null;
