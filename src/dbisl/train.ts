@@ -2,9 +2,9 @@
  * `npx tsx src/dbisl/train.ts [options]` — trains DBiSL (or DTC) and evaluates the last model on the test
  * split. With no options: the synthetic preset on the best available backend (see `--help`).
  *
- * Ctrl-C stops after the current iteration with a final checkpoint (a second Ctrl-C exits at once);
- * `--resume` continues from it. Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
- * interrupted.
+ * Ctrl-C (SIGINT) or SIGTERM stops after the current iteration with a final checkpoint (a second one exits at
+ * once); `--resume` continues from it. Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
+ * interrupted (143 after SIGTERM).
  */
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -60,19 +60,22 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const controller = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
+  let exitCode = 130;
+  const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
+    exitCode = signal === 'SIGTERM' ? 143 : 130;
     if (interrupts === 1) {
-      process.stderr.write('\ninterrupt: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)\n');
+      process.stderr.write(`\n${signal}: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)\n`);
       controller.abort();
-    } else process.exit(130);
+    } else process.exit(exitCode);
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const t0 = performance.now();
     const result = await train({ config, signal: controller.signal });
     if (result.status === 'nan') return 3;
-    if (result.status === 'interrupted') return 130;
+    if (result.status === 'interrupted') return exitCode;
     const rel = (f: string) => { const r = relative(process.cwd(), f); return r.startsWith('..') ? f : r; };
     console.log('');
     if (result.evaluation) {
@@ -90,7 +93,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`train: ${(e as Error).stack ?? (e as Error).message}`);
     return 1;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
