@@ -29,9 +29,10 @@ import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/graph.js';
 import {
-  abs, add, affine, detach, div, exp, mean, mul, mulScalar, sigmoid, slice, softplus, square, step, sub, sum,
+  abs, add, affine, detach, div, exp, mean, mulScalar, sigmoid, slice, step, sub, sum,
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
+import * as F from '../models/losses.js';
 import { computeSdf } from './data/edt.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
@@ -116,26 +117,15 @@ export function cdtOptionsOf(cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): Cdt
 
 // --------------------------------------------------------------------------------------- basic losses
 
-/** 1 − (2Σpy + 1e-5)/(Σp² + Σy² + 1e-5) over all elements; with w: every sum weighted by w. */
+/** 1 − (2Σpy + 1e-5)/(Σp² + Σy² + 1e-5) pooled over all elements; with w every sum weighted (models' diceLoss). */
 export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
-  const smooth = 1e-5;
-  const pw = w ? mul(p, w) : p;
-  const inter = sum(mul(pw, y));
-  const pp = sum(mul(pw, p));
-  const yy = sum(w ? mul(mul(y, y), w) : mul(y, y));
-  return affine(div(affine(inter, 2, smooth), affine(add(pp, yy), 1, smooth)), -1, 1);
+  return F.diceLoss(p, y, w ? { weight: w } : {});
 }
 
-/** mean((a − b)²); with w: Σw(a − b)²/(Σw + 1e-8) */
+/** mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). */
 export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
-  const d2 = square(sub(a, b));
-  if (!w) return mean(d2);
-  return div(sum(mul(d2, w)), affine(sum(w), 1, 1e-8));
-}
-
-/** mean(softplus(z) − z·y): binary cross-entropy with logits, stable for any z */
-export function bceWithLogits(z: Tensor, y: Tensor): Tensor {
-  return mean(sub(softplus(z), mul(z, y)));
+  if (!w) return F.mseLoss(a, b);
+  return div(F.mseLoss(a, b, { weight: w, reduction: 'sum' }), affine(sum(w), 1, 1e-8));
 }
 
 // ------------------------------------------------------------------------------------------ targets
@@ -222,7 +212,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
     terms.supDice = diceLoss(yL, label);
     sup = terms.supDice;
     if (cfg.ce) {
-      terms.supCe = bceWithLogits(zL, label);
+      terms.supCe = F.binaryCrossEntropyWithLogits(zL, label);
       sup = add(sup, terms.supCe);
     }
     if (cfg.beta !== 0) {
