@@ -28,7 +28,7 @@ import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainCon
 import type { DualTaskModel } from './model.js';
 import { createModel, makeSource } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { writeFileAtomic } from '../models/atomic.js';
 
 export interface EvaluateOptions {
   config: Pick<TrainConfig, 'patch' | 'stride' | 'threshold' | 'lcc' | 'evalBatch' | 'savePredictions'>;

@@ -2,7 +2,7 @@
  * Evaluation outputs: per-case CSV, summary Markdown table (the papers' layout: Dice and
  * Jaccard in %, 95HD and ASD in voxels, mean ± std) and JSON. All files are written atomically.
  */
-import { writeFileAtomic } from './fs-atomic.js';
+import { writeFileAtomic } from '../models/atomic.js';
 import { summarize, type CaseMetrics, type MeanStd, type MetricsSummary } from './metrics.js';
 import { join } from 'node:path';
 

@@ -40,7 +40,7 @@ import { VNetDualTask, type DualTaskModel } from './model.js';
 import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { writeFileAtomic } from '../models/atomic.js';
 import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';

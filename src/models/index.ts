@@ -6,6 +6,6 @@ export * from './clip.js';
 export * from './ema.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';
-export { writeFileAtomic } from './atomic.js';
+export { writeFileAtomic, writeFileAtomicSync, type AtomicContent } from './atomic.js';
 export * from './vnet.js';
 export * from './losses.js';

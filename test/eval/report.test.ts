@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic, writeFileAtomicSync } from '../../src/dbisl/fs-atomic.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../../src/models/atomic.js';
 import {
   CSV_HEADER, csvField, formatCaseCsv, formatSummaryJson, formatSummaryMarkdown, writeReport, type CaseRow,
 } from '../../src/dbisl/report.js';
