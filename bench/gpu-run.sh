@@ -5,7 +5,7 @@
 # Run there:    bash bench/gpu-run.sh   (carry [".gpu"]; results under $OUT); most important first
 set -uo pipefail
 source .gpu/setup.sh
-out=${OUT:-/tmp/voxgrad-gpu}; mkdir -p "$out"
+out=${OUT:-$(mktemp -d)}; mkdir -p "$out"
 # exact per-dispatch timestamps (Dawn quantizes them to 65.5 µs by default)
 export VOXGRAD_DAWN_OPTIONS="disable-dawn-features=timestamp_quantization"
 tsx=node_modules/.bin/tsx
