@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
+import { median } from './profile.js';
 
 const kernelFiles = ['elementwise-bench', 'reduce', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
 
@@ -31,10 +32,6 @@ async function collect(): Promise<KernelBenchmark[]> {
   return all;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Median milliseconds of one run, by GPU timestamps when available. */
 export async function timeCase(backend: Backend, run: () => void, reps: number): Promise<{ ms: number; method: string }> {

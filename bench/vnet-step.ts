@@ -18,6 +18,7 @@ import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/
 import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
 import { crossEntropy, mseLoss } from '../src/models/losses.js';
 import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
+import { median, printProfile, profileKernels } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,10 +60,6 @@ function countCalls(backend: Backend): { calls: number } {
   return counter;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Records each conv's FLOPs (PyTorch's flop counter convention) during one forward. */
 function recordConvFlops(model: VNet): { restore: () => void; flops: () => number } {
@@ -153,7 +150,10 @@ async function main(): Promise<void> {
   console.log(`  peak engine memory ${(peak / 2 ** 20).toFixed(1)} MiB (live + pooled), ${(peakLive / 2 ** 20).toFixed(1)} MiB live`);
   console.log(`  ${gpu ? `${result.dispatchesPerStep} dispatches, ` : ''}${result.backendCallsPerStep} backend operation calls per step`);
   console.log(`  PyTorch-equivalent ${(flops / 1e9).toFixed(2)} GFLOP per step → ${(result.achievedTflops * 1000).toFixed(2)} GFLOP/s`);
-  if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries
+  const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
+  if (profile) printProfile(profile);
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile }, null, 2)}\n`);
   dispose([x, y, sdfTarget]);
   opt.dispose();
   model.dispose();
