@@ -1,3 +1,4 @@
+import './methods.js';
 export * from './ops.js';
 export { backward, type BackwardOptions } from './backward.js';
 export { noGrad, setGradEnabled, isGradEnabled, record } from './graph.js';

@@ -1,0 +1,99 @@
+/**
+ * Method-style calls on tensors (`x.mul(w).add(b).relu().sum()`), as PyTorch users write them. Each method
+ * is the differentiable function of the same name from ops.ts; a number operand becomes a scalar of the
+ * tensor's dtype on its backend. Installed on Tensor's prototype when the autograd module is loaded (the
+ * tensor layer itself stays free of autograd, as the layering requires).
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { full } from '../tensor/creation.js';
+import type { DType } from '../kernels/backend.js';
+import * as ops from './ops.js';
+import { backward, type BackwardOptions } from './backward.js';
+
+type Operand = Tensor | number;
+type Axes = number | readonly number[];
+
+declare module '../tensor/tensor.js' {
+  interface Tensor {
+    add(other: Operand): Tensor;
+    sub(other: Operand): Tensor;
+    mul(other: Operand): Tensor;
+    div(other: Operand): Tensor;
+    pow(exponent: Operand): Tensor;
+    maximum(other: Operand): Tensor;
+    minimum(other: Operand): Tensor;
+    neg(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    abs(): Tensor;
+    square(): Tensor;
+    relu(): Tensor;
+    sigmoid(): Tensor;
+    tanh(): Tensor;
+    clamp(min?: number, max?: number): Tensor;
+    sum(axes?: Axes, keepdim?: boolean): Tensor;
+    mean(axes?: Axes, keepdim?: boolean): Tensor;
+    max(axes?: Axes, keepdim?: boolean): Tensor;
+    min(axes?: Axes, keepdim?: boolean): Tensor;
+    matmul(other: Tensor): Tensor;
+    reshape(...shape: number[]): Tensor;
+    permute(...dims: number[]): Tensor;
+    transpose(a?: number, b?: number): Tensor;
+    expand(...shape: number[]): Tensor;
+    flatten(startAxis?: number): Tensor;
+    squeeze(axis?: number): Tensor;
+    unsqueeze(axis: number): Tensor;
+    contiguous(): Tensor;
+    detach(): Tensor;
+    cast(dtype: DType): Tensor;
+    backward(gradient?: Tensor, options?: BackwardOptions): void;
+  }
+}
+
+function operand(self: Tensor, x: Operand): Tensor {
+  return typeof x === 'number' ? full([], x, { dtype: self.dtype, backend: self.backend }) : x;
+}
+
+/** a binary op with a number operand: the scalar lives only as long as the call */
+function binary(fn: (a: Tensor, b: Tensor) => Tensor): (this: Tensor, x: Operand) => Tensor {
+  return function (this: Tensor, x: Operand): Tensor {
+    const b = operand(this, x);
+    try { return fn(this, b); } finally { if (b !== x) b.dispose(); }
+  };
+}
+
+const methods: Partial<Record<keyof Tensor, unknown>> = {
+  add: binary(ops.add), sub: binary(ops.sub), mul: binary(ops.mul), div: binary(ops.div), pow: binary(ops.pow),
+  maximum: binary(ops.maximum), minimum: binary(ops.minimum),
+  neg(this: Tensor) { return ops.neg(this); },
+  exp(this: Tensor) { return ops.exp(this); },
+  log(this: Tensor) { return ops.log(this); },
+  sqrt(this: Tensor) { return ops.sqrt(this); },
+  abs(this: Tensor) { return ops.abs(this); },
+  square(this: Tensor) { return ops.square(this); },
+  relu(this: Tensor) { return ops.relu(this); },
+  sigmoid(this: Tensor) { return ops.sigmoid(this); },
+  tanh(this: Tensor) { return ops.tanh(this); },
+  clamp(this: Tensor, lo?: number, hi?: number) { return ops.clamp(this, lo, hi); },
+  sum(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.sum(this, axes, keepdim); },
+  mean(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.mean(this, axes, keepdim); },
+  max(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.max(this, axes, keepdim); },
+  min(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.min(this, axes, keepdim); },
+  matmul(this: Tensor, other: Tensor) { return ops.matmul(this, other); },
+  reshape(this: Tensor, ...shape: number[]) { return ops.reshape(this, shape); },
+  permute(this: Tensor, ...dims: number[]) { return ops.permute(this, dims); },
+  transpose(this: Tensor, a?: number, b?: number) { return ops.transpose(this, a, b); },
+  expand(this: Tensor, ...shape: number[]) { return ops.expand(this, shape); },
+  flatten(this: Tensor, startAxis?: number) { return ops.flatten(this, startAxis); },
+  squeeze(this: Tensor, axis?: number) { return ops.squeeze(this, axis); },
+  unsqueeze(this: Tensor, axis: number) { return ops.unsqueeze(this, axis); },
+  contiguous(this: Tensor) { return ops.contiguous(this); },
+  detach(this: Tensor) { return ops.detach(this); },
+  cast(this: Tensor, dtype: DType) { return ops.cast(this, dtype); },
+  backward(this: Tensor, gradient?: Tensor, options?: BackwardOptions) { backward(this, gradient, options); },
+};
+
+for (const [name, fn] of Object.entries(methods)) {
+  Object.defineProperty(Tensor.prototype, name, { value: fn, writable: true, configurable: true, enumerable: false });
+}

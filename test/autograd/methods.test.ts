@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { add, backward, exp, mul, relu, sum } from '../../src/autograd/index.js';
+import { dispose, fromArray, memory, tidy } from '../../src/tensor/index.js';
+import { cpu, expectClose } from '../helpers/backends.js';
+
+const opts = { backend: cpu, dtype: 'float64' as const };
+
+describe('tensor methods', () => {
+  it('chained methods give the functional ops\' values and gradients', async () => {
+    const x = fromArray([0.5, -1, 2, 3], [2, 2], { ...opts, requiresGrad: true });
+    const w = fromArray([1.5, -0.5], [2], { ...opts, requiresGrad: true });
+    const chained = tidy(() => x.mul(w).add(1).relu().exp().sum());
+    chained.backward();
+    const [gx1, gw1] = [await x.grad!.toArray(), await w.grad!.toArray()];
+    x.grad!.dispose(); x.grad = null; w.grad!.dispose(); w.grad = null;
+    const one = fromArray([1], [], opts);
+    const functional = tidy(() => sum(exp(relu(add(mul(x, w), one)))));
+    backward(functional);
+    expectClose(await chained.toArray(), await functional.toArray(), 1e-12, 1e-12, 'value');
+    expectClose(gx1, await x.grad!.toArray(), 1e-12, 1e-12, 'grad x');
+    expectClose(gw1, await w.grad!.toArray(), 1e-12, 1e-12, 'grad w');
+    dispose([x, w, one, chained, functional]);
+  });
+
+  it('views and reductions by method, and number operands leave nothing behind', async () => {
+    const x = fromArray([1, 2, 3, 4, 5, 6], [2, 3], opts);
+    const before = memory(cpu);
+    const y = tidy(() => x.transpose().reshape(3, 2).sum(1).div(2).sub(0.5));
+    expect(Array.from(await y.toArray())).toEqual([2, 3, 4]);
+    y.dispose();
+    expect(memory(cpu)).toEqual(before);
+    expect(x.unsqueeze(0).shape).toEqual([1, 2, 3]);
+    x.dispose();
+  });
+});
