@@ -370,18 +370,48 @@ function checkNormInput(op: string, x: Tensor): void {
  * input; the weight is folded into that small tensor first, so the full-size work is one multiply and one add.
  * `weightShape` places the per-channel weight/bias against the statistics' layout.
  */
-function scaleShift(centered: Tensor, rstd: Tensor, weight: Tensor | null, bias: Tensor | null, weightShape: readonly number[]): Tensor {
-  const scale = weight ? mul(rstd, reshape(weight, weightShape)) : rstd;
-  const y = mul(centered, scale);
+/** x̂·weight + bias with per-channel weight and bias (either may be absent) */
+function scaleShift(xhat: Tensor, weight: Tensor | null, bias: Tensor | null, weightShape: readonly number[]): Tensor {
+  const y = weight ? mul(xhat, reshape(weight, weightShape)) : xhat;
   return bias ? add(y, reshape(bias, weightShape)) : y;
+}
+
+/**
+ * x̂ = (x − μ)/√(σ² + eps) with μ and the biased σ² over `axes`, as one recorded op: its backward is the
+ * closed form rstd·(g − mean(g) − x̂·mean(g·x̂)) (means over the same axes), two reductions and four passes,
+ * instead of differentiating through the statistics op by op. Also returns μ and σ² (no gradient), for
+ * running statistics.
+ */
+function normalize(x: Tensor, axes: number[], eps: number): { xhat: Tensor; mean: Tensor; biasedVar: Tensor } {
+  const { xhat, mu, biasedVar, rstd } = noGrad(() => tidy(() => {
+    const m = mean(x, axes, true);
+    const centered = sub(x, m);
+    const v = mean(square(centered), axes, true);
+    const r = rsqrt(addScalar(v, eps));
+    return { xhat: mul(centered, r), mu: m, biasedVar: v, rstd: r };
+  }));
+  record('normalize', xhat, [x], (g, [xh, r]) => {
+    // full-size temporaries are freed as soon as used: this runs at the peak of a step's memory
+    const gx = mul(g, xh);
+    const meanG = mean(g, axes, true), meanGx = mean(gx, axes, true);
+    gx.dispose();
+    const shifted = sub(g, meanG), projected = mul(xh, meanGx);
+    const residual = sub(shifted, projected);
+    shifted.dispose();
+    projected.dispose();
+    const gradX = mul(residual, r);
+    residual.dispose();
+    return [gradX];
+  }, [xhat, rstd]);
+  rstd.dispose();
+  return { xhat, mean: mu, biasedVar };
 }
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
  * axis but 1, and updates runningMean/runningVar in place (under noGrad) with the batch mean and the
- * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics. The gradient comes
- * from the composition of differentiable ops: in training, two reductions and four elementwise passes over
- * the input (x − μ, its square, ·scale, +bias); in evaluation, three elementwise passes.
+ * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics (three elementwise
+ * passes). In training the normalisation is one op with a closed-form backward (see normalize).
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null = null,
   bias: Tensor | null = null, options: BatchNormOptions = {}): Tensor {
@@ -398,16 +428,16 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
     return tidy(() => {
       const rstd = rsqrt(addScalar(reshape(runningVar, cshape), eps));
-      return scaleShift(sub(x, reshape(runningMean, cshape)), rstd, weight, bias, cshape);
+      const scale = weight ? mul(rstd, reshape(weight, cshape)) : rstd;
+      const y = mul(sub(x, reshape(runningMean, cshape)), scale);
+      return bias ? add(y, reshape(bias, cshape)) : y;
     });
   }
   const n = x.size / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
   return tidy(() => {
-    const mu = mean(x, axes, true);
-    const centered = sub(x, mu);
-    const biased = mean(square(centered), axes, true);
-    const y = scaleShift(centered, rsqrt(addScalar(biased, eps)), weight, bias, cshape);
+    const { xhat, mean: mu, biasedVar: biased } = normalize(x, axes, eps);
+    const y = scaleShift(xhat, weight, bias, cshape);
     noGrad(() => {
       if (runningMean) assign(runningMean, add(mulScalar(runningMean, 1 - momentum), mulScalar(reshape(mu, runningMean.shape), momentum)));
       if (runningVar) {
@@ -416,12 +446,6 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     });
     return y;
   });
-}
-
-/** x − mean and 1/√(biased variance + eps) over axes (the statistics kept as size-1 axes). */
-function moments(x: Tensor, axes: number[], eps: number): { centered: Tensor; rstd: Tensor } {
-  const centered = sub(x, mean(x, axes, true));
-  return { centered, rstd: rsqrt(addScalar(mean(square(centered), axes, true), eps)) };
 }
 
 export interface InstanceNormOptions {
@@ -440,8 +464,7 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   const axes = x.shape.map((_, i) => i).slice(2);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
   return tidy(() => {
-    const { centered, rstd } = moments(x, axes, options.eps ?? 1e-5);
-    return scaleShift(centered, rstd, weight, bias, channelShape(x));
+    return scaleShift(normalize(x, axes, options.eps ?? 1e-5).xhat, weight, bias, channelShape(x));
   });
 }
 
@@ -458,8 +481,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
     // [N, G, C/G, rest]: statistics over the last two axes; weight/bias as [1, G, C/G, 1]
     const perGroup = x.shape[1] / numGroups;
     const grouped = reshape(x, [x.shape[0], numGroups, perGroup, -1]);
-    const { centered, rstd } = moments(grouped, [2, 3], eps);
-    return reshape(scaleShift(centered, rstd, weight, bias, [1, numGroups, perGroup, 1]), x.shape);
+    return reshape(scaleShift(normalize(grouped, [2, 3], eps).xhat, weight, bias, [1, numGroups, perGroup, 1]), x.shape);
   });
 }
 
