@@ -12,7 +12,8 @@ export type BackendChoice = 'auto' | BackendName;
 export interface CreateBackendOptions extends AcquireOptions {
   /** 'auto' (default, or the environment variable VOXGRAD_BACKEND): WebGPU when an adapter exists, else cpu */
   backend?: BackendChoice;
-  /** called with the one-line report of what was chosen (default: nothing is printed) */
+  /** called with the one-line report of what was chosen (default: nothing is printed, except the warning of
+   * an 'auto' fallback to the cpu backend, which then goes to stderr) */
   report?: (line: string) => void;
 }
 
@@ -35,7 +36,8 @@ export async function createBackend(options: CreateBackendOptions = {}): Promise
   if (!acquired) {
     if (choice === 'webgpu') throw new Error(`webgpu: no WebGPU adapter found; ${debianPackagesHint}, or use --backend cpu`);
     const b = new CpuBackend();
-    report(`voxgrad backend: ${b.description} (warning: no WebGPU adapter; ${debianPackagesHint})`);
+    // never silent: without a report callback the warning goes to stderr
+    (options.report ?? console.warn)(`voxgrad backend: ${b.description} (warning: no WebGPU adapter; ${debianPackagesHint})`);
     return b;
   }
   const b = new WebGPUBackend(acquired);
