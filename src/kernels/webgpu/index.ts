@@ -35,7 +35,9 @@ export class WebGPUBackend implements Backend {
   upload(data: TypedArray, dtype: DType): Storage {
     wgslType(dtype);
     const s = this.rt.alloc(data.length, dtype);
-    const typed = dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+    // writeBuffer copies the bytes: convert only when the host array is not already of the storage's type
+    const typed = dtype === 'int32' ? (data instanceof Int32Array ? data : Int32Array.from(data))
+      : (data instanceof Float32Array ? data : Float32Array.from(data));
     this.rt.write(s, typed);
     return s;
   }
