@@ -2,6 +2,7 @@ import type { Backend, Conv3dParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
+import { DOWN_THREADS, downLayout, downSource, downTiles, type DownProblem, type DownTiles } from './conv3d-down.js';
 import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
 import { wgradLayout, wgradSource, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
@@ -11,7 +12,10 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics).
  *
  * Which kernel runs (every pipeline is specialised per shape and cached under its full configuration):
- * - forward: the direct halo-tiled implicit GEMM (conv3d-direct.ts), bias fused; split-K over input
+ * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
+ *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts), bias fused; split-K plus a summing
+ *   pass when the grid would be too small.
+ * - forward otherwise: the direct halo-tiled implicit GEMM (conv3d-direct.ts), bias fused; split-K over input
  *   channels plus a summing pass when the grid would be too small to fill the GPU.
  * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
  *   every input voxel gets exactly one tap (conv3d-up.ts).
@@ -33,6 +37,11 @@ export const conv3dTuning = {
   maxChunkChannels: 4,
   /** use the dedicated kernel-equals-stride backward-input GEMM where it applies */
   upKernel: true,
+  /** use the dedicated kernel-equals-stride forward GEMM where it applies */
+  downKernel: true,
+  /** split-K of the down GEMM leaves at least this many products per output to each split (a split adds
+   * 8 bytes of partial-output traffic per output) */
+  minSplitK: 128,
 };
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -193,6 +202,42 @@ function directInto(rt: GpuRuntime, problems: DirectProblem[], xb: GPUBuffer, wb
 // ---------------------------------------------------------------------------------------------------------
 // entry points
 
+/** The down GEMM's split-K: enough workgroups to fill the GPU, at least conv3dTuning.minSplitK products per split. */
+function downSplits(p: DownProblem, t: DownTiles, rt: Pick<GpuRuntime, 'limits'>): DownTiles {
+  const L = downLayout(p, t);
+  const outLen = p.n * p.co * p.out[0] * p.out[1] * p.out[2];
+  const minChunks = Math.ceil(conv3dTuning.minSplitK / L.bk);
+  let s = Math.min(Math.floor(L.chunks / minChunks), Math.ceil(conv3dTuning.targetWorkgroups / (L.mTiles * L.coTiles)));
+  const maxParts = Math.floor(Math.min(conv3dTuning.maxPartialBytes, rt.limits.maxStorageBufferBindingSize) / (4 * outLen));
+  s = Math.max(1, Math.min(s, maxParts, Math.floor(65535 / L.coTiles)));
+  const perSplit = Math.ceil(L.chunks / s);
+  return { ...t, splits: Math.ceil(L.chunks / perSplit), perSplit };
+}
+
+/** The down GEMM's problem and tiles for a forward, or null where it does not apply (or its tiles do not fit). */
+function downPlan(g: ConvGeometry, bias: boolean, rt: Pick<GpuRuntime, 'limits'>): { p: DownProblem; t: DownTiles } | null {
+  if (!conv3dTuning.downKernel || ![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
+  const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, bias };
+  const t = downTiles(p, limitsOf(rt).shared);
+  return t ? { p, t: downSplits(p, t, rt) } : null;
+}
+
+function runDown(rt: GpuRuntime, p: DownProblem, t: DownTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
+  const L = downLayout(p, t);
+  const kernel = rt.kernel(`conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => downSource(p, t), bias && t.splits === 1 ? 4 : 3);
+  const [gx, gz] = grid1d(L.mTiles, 1);
+  const grid: [number, number, number] = [gx, L.coTiles * t.splits, gz];
+  if (t.splits === 1) {
+    rt.dispatch(kernel, bias ? [x, w, bias, out.buffer] : [x, w, out.buffer], null, grid);
+    return;
+  }
+  checkBinding(rt, t.splits * outLen, 'split-K partial outputs');
+  const parts = rt.alloc(t.splits * outLen, 'float32');
+  rt.dispatch(kernel, [x, w, parts.buffer], null, grid);
+  sumSplits(rt, parts, t.splits, out, outLen, bias, p.out[0] * p.out[1] * p.out[2], p.co);
+  rt.free(parts);
+}
+
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
   const g = convForwardGeometry(x, xShape, w, wShape, p);
   checkF32(x, 'input'); checkF32(w, 'weight');
@@ -205,7 +250,9 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const out = rt.alloc(outLen, 'float32');
-  directInto(rt, [forwardProblem(g, bias !== null)], gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen, g.co, outVox);
+  const down = downPlan(g, bias !== null, rt);
+  if (down) runDown(rt, down.p, down.t, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen);
+  else directInto(rt, [forwardProblem(g, bias !== null)], gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen, g.co, outVox);
   return out;
 }
 
@@ -374,6 +421,11 @@ export function conv3dPlan(rt: Pick<GpuRuntime, 'limits'>, op: 'forward' | 'back
   if (op === 'backwardInput' && usesUpKernel(g)) {
     const t = upTiles({ n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k });
     return `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`;
+  }
+  const down = op === 'forward' ? downPlan(g, false, rt) : null;
+  if (down) {
+    const { t } = down, L = downLayout(down.p, t);
+    return `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
   }
   const problems = op === 'forward' ? [forwardProblem(g, false)] : phaseProblems(g);
   const tiles = problems.map((q) => chooseDirect(q, lim));

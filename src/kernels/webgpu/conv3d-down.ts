@@ -1,0 +1,183 @@
+/**
+ * conv3d's forward when the kernel equals the stride, without padding or dilation (the V-Net's 2³/2 down
+ * convolutions, and the input gradient of its transposed 2³/2 "up" convolutions). The receptive fields are then
+ * disjoint boxes, so every input voxel feeds at most one output voxel (exactly one when the input size is a
+ * multiple of the stride; the trailing voxels of the floor division are never read):
+ *
+ *   y[n, co, j] = bias[co] + Σ_{ci, r} x[n, ci, j·s + r] · w[co, ci, r]        (j: output voxel, r: tap)
+ *
+ * which is one plain GEMM  C[m, co] = Σ_kk A[m, kk] · B[kk, co]  with M = N·Do·Ho·Wo coarse voxels,
+ * K = Ci·kd·kh·kw ordered (ci, rd, rh, rw) like the weights, N = Co, A[m, kk] = x[n, ci, j·s + r] (each x element
+ * belongs to at most one (m, kk)) and B = w as stored ([Co, Ci·k³] row-major, i.e. B transposed). The output is
+ * written once, coalesced along j for each co.
+ *
+ * A is gathered by kernel rows: a row (ci, rd, rh) holds the kw contiguous w-taps x[n, ci, jd·kd + rd,
+ * jh·kh + rh, jw·kw … jw·kw + kw − 1], and neighbouring m (neighbouring jw) have neighbouring rows. Invocation
+ * tid loads GEMM row m0 + tid, one kernel row at a time as kw/V vector loads (x bound as vecV<f32>, V = 4 or 2
+ * when it divides both kw and W, so every row starts V-aligned): the lanes of a warp read one contiguous span.
+ *
+ * Tiles: BM = 128 rows × BN columns (64, or 32/16 when Co is small), BK = rows·kw with rows = ⌊16/kw⌋ kernel rows
+ * per chunk (at most Ci·kd·kh), 128 invocations, each TM × TN outputs (8 × 8 with BN = 64); x is read once per
+ * BN-wide co tile. A kw so wide that one kernel row per chunk does not fit the workgroup memory gets no tiles
+ * (the caller falls back to the direct kernel). A is staged in workgroup memory as
+ * [k][m] (one word per tap, written by consecutive invocations), B as [k][n/4] vec4 with a one-vec4 pad per k
+ * row (its loaders walk k fastest, which reads w along its rows, and the pad spreads their stores over the
+ * banks). Per k step an invocation does TM scalar A loads (conflict-free, interleaved rows) and TN/4 broadcast
+ * vec4 B loads for TM·TN FMAs. Split-K (grid y = co tiles × splits) gives each split a range of chunks and
+ * its own copy of the output; a second pass sums them and adds the bias (without splits the bias is fused).
+ */
+
+export interface DownProblem {
+  n: number;
+  /** input channels (with the taps: the GEMM's K) */
+  ci: number;
+  /** output channels: the GEMM's N */
+  co: number;
+  /** x spatial size (at least out·k; the remainder is not read) */
+  in: [number, number, number];
+  /** y spatial size */
+  out: [number, number, number];
+  /** kernel = stride */
+  k: [number, number, number];
+  bias: boolean;
+}
+
+export interface DownTiles {
+  bm: number;
+  bn: number;
+  /** kernel rows (ci, rd, rh) per K chunk: BK = rows·kw */
+  rows: number;
+  tm: number;
+  tn: number;
+  /** K splits; > 1 writes partial outputs summed by a second pass */
+  splits: number;
+  /** chunks per split */
+  perSplit: number;
+}
+
+export interface DownLayout {
+  bk: number;
+  /** K chunks: ⌈Ci·kd·kh / rows⌉ */
+  chunks: number;
+  mTiles: number;
+  coTiles: number;
+  /** width of the x loads (floats) */
+  vec: number;
+  sharedBytes: number;
+}
+
+export const DOWN_THREADS = 128;
+
+export function downLayout(p: DownProblem, t: DownTiles): DownLayout {
+  const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k;
+  const bk = t.rows * KW;
+  const vec = [4, 2, 1].find((v) => KW % v === 0 && p.in[2] % v === 0) ?? 1;
+  return {
+    bk,
+    chunks: Math.ceil((p.ci * KD * KH) / t.rows),
+    mTiles: Math.ceil((p.n * OD * OH * OW) / t.bm),
+    coTiles: Math.ceil(p.co / t.bn),
+    vec,
+    sharedBytes: 4 * bk * t.bm + 16 * bk * (t.bn / 4 + 1),
+  };
+}
+
+/** The tiles for a problem (one split), or null when even one kernel row per chunk exceeds `sharedBytes`. */
+export function downTiles(p: DownProblem, sharedBytes: number): DownTiles | null {
+  const bn = p.co >= 64 ? 64 : p.co > 16 ? 32 : 16;
+  const tn = bn === 16 ? 4 : 8;
+  const bm = 128;
+  // (bm / tm) · (bn / tn) = DOWN_THREADS
+  const tm = (bm * bn) / (tn * DOWN_THREADS);
+  const kernelRows = p.ci * p.k[0] * p.k[1];
+  const rows = Math.min(Math.max(1, Math.floor(16 / p.k[2])), kernelRows);
+  const t: DownTiles = { bm, bn, rows, tm, tn, splits: 1, perSplit: Math.ceil(kernelRows / rows) };
+  return downLayout(p, t).sharedBytes <= sharedBytes ? t : null;
+}
+
+/** WGSL source of one down-GEMM pipeline. Bindings: x, w, [bias], y (or the split-K partials). */
+export function downSource(p: DownProblem, t: DownTiles): string {
+  const L = downLayout(p, t);
+  const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k, [D, H, W] = p.in;
+  const OV = OD * OH * OW, M = p.n * OV;
+  const R = p.ci * KD * KH, K = R * KW;
+  const MT = t.bm / t.tm, NT = t.bn / t.tn, TN4 = t.tn / 4, BS = t.bn / 4 + 1;
+  const V = L.vec, XT = V === 1 ? 'f32' : `vec${V}<f32>`;
+  const fused = p.bias && t.splits === 1;
+  if (MT * NT !== DOWN_THREADS) throw new Error(`conv3d down: tiles ${JSON.stringify(t)} do not give ${DOWN_THREADS} invocations`);
+  const lines: string[] = [];
+  const emit = (s: string): void => { lines.push(s); };
+  emit(`@group(0) @binding(0) var<storage, read> X: array<${XT}>;`);
+  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
+  if (fused) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
+  emit(`@group(0) @binding(${fused ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
+  emit(`var<workgroup> As: array<f32, ${L.bk * t.bm}>;`);
+  emit(`var<workgroup> Bs: array<vec4<f32>, ${L.bk * BS}>;`);
+  emit(`@compute @workgroup_size(${DOWN_THREADS})`);
+  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
+  emit(`  let mTile = wg.x + wg.z * nwg.x;`);
+  emit(`  if (mTile * ${t.bm}u >= ${M}u) { return; }`);
+  emit(`  let m0 = mTile * ${t.bm}u;`);
+  emit(`  let coTile = wg.y % ${L.coTiles}u; let split = wg.y / ${L.coTiles}u;`);
+  emit(`  let n0 = coTile * ${t.bn}u;`);
+  emit(`  let tm = tid % ${MT}u; let tn = tid / ${MT}u;`);
+  // A loader: invocation tid gathers row m0 + tid; its receptive field's origin, in units of V floats
+  emit(`  let lm = m0 + tid;`);
+  emit(`  let lok = lm < ${M}u;`);
+  emit(`  let lj = lm % ${OV}u;`);
+  emit(`  let abase = (lm / ${OV}u) * ${(p.ci * D * H * W) / V}u + (lj / ${OH * OW}u) * ${(KD * H * W) / V}u + ((lj / ${OW}u) % ${OH}u) * ${(KH * W) / V}u + (lj % ${OW}u) * ${KW / V}u;`);
+  for (let i = 0; i < t.tm; i++) for (let q = 0; q < TN4; q++) emit(`  var acc${i}_${q} = vec4<f32>(0.0);`);
+  emit(`  let c0 = split * ${t.perSplit}u;`);
+  emit(`  let c1 = min(c0 + ${t.perSplit}u, ${L.chunks}u);`);
+  emit(`  for (var c = c0; c < c1; c++) {`);
+  for (let i = 0; i < t.rows; i++) {
+    emit(`    {`);
+    emit(`      let g = c * ${t.rows}u + ${i}u;`);
+    emit(`      let ok = lok && g < ${R}u;`);
+    emit(`      let xo = abase + (g / ${KD * KH}u) * ${(D * H * W) / V}u + ((g / ${KH}u) % ${KD}u) * ${(H * W) / V}u + (g % ${KH}u) * ${W / V}u;`);
+    for (let u = 0; u < KW / V; u++) {
+      emit(`      var a${u} = ${XT}(0.0);`);
+      emit(`      if (ok) { a${u} = X[xo + ${u}u]; }`);
+      for (let e = 0; e < V; e++) emit(`      As[${(i * KW + u * V + e) * t.bm}u + tid] = a${u}${V === 1 ? '' : `[${e}]`};`);
+    }
+    emit(`    }`);
+  }
+  // B loader: k fastest, so that a warp reads runs of w along its rows
+  emit(`    for (var e = tid; e < ${L.bk * (t.bn / 4)}u; e += ${DOWN_THREADS}u) {`);
+  emit(`      let kk = e % ${L.bk}u; let c4 = e / ${L.bk}u;`);
+  emit(`      let k = c * ${L.bk}u + kk; let co = n0 + c4 * 4u;`);
+  emit(`      var b = vec4<f32>(0.0);`);
+  emit(`      if (k < ${K}u) {`);
+  for (let q = 0; q < 4; q++) emit(`        if (co + ${q}u < ${p.co}u) { b[${q}] = Wt[(co + ${q}u) * ${K}u + k]; }`);
+  emit(`      }`);
+  emit(`      Bs[kk * ${BS}u + c4] = b;`);
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var kk = 0u; kk < ${L.bk}u; kk++) {`);
+  for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${BS}u + tn * ${TN4}u + ${q}u];`);
+  for (let i = 0; i < t.tm; i++) {
+    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
+    for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
+  }
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`  }`);
+  // write: row m = (n, j) goes to y[n, co, j]; neighbouring lanes have neighbouring j
+  const partOff = t.splits > 1 ? `split * ${M * p.co}u + ` : '';
+  for (let i = 0; i < t.tm; i++) {
+    emit(`  let row${i} = m0 + tm + ${i * MT}u;`);
+    emit(`  let ob${i} = ${partOff}(row${i} / ${OV}u) * ${p.co * OV}u + row${i} % ${OV}u;`);
+  }
+  for (let q = 0; q < TN4; q++) {
+    for (let c = 0; c < 4; c++) {
+      emit(`  { let co = n0 + tn * ${t.tn}u + ${4 * q + c}u;`);
+      emit(`    if (co < ${p.co}u) {`);
+      if (fused) emit(`      let b = Bias[co];`);
+      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { Y[ob${i} + co * ${OV}u] = acc${i}_${q}[${c}]${fused ? ' + b' : ''}; }`);
+      emit(`    }`);
+      emit(`  }`);
+    }
+  }
+  emit(`}`);
+  return lines.join('\n');
+}
