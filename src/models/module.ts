@@ -370,10 +370,14 @@ export class Sequential extends Layer {
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
   }
 
+  /** The layers in order. Intermediate outputs are disposed when it returns (what their backward needs stays
+   * saved on the graph), so that a training step does not hold every activation until its end. */
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const l of this.layers) y = l.forward(y);
-    return y;
+    return tidy(() => {
+      let y = x;
+      for (const l of this.layers) y = l.forward(y);
+      return y;
+    });
   }
 
   get length(): number { return this.layers.length; }

@@ -1,5 +1,6 @@
 import { add, sigmoid, tanh } from '../autograd/ops.js';
 import type { Backend } from '../kernels/backend.js';
+import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import {
   BatchNorm3d, Conv3d, ConvTranspose3d, Dropout3d, GroupNorm, InstanceNorm3d, ReLU, Upsample,
@@ -182,35 +183,42 @@ export class VNet extends Module {
     if (x.shape.slice(2).some((d) => d % 16 !== 0)) {
       throw new Error(`VNet: spatial sizes must be multiples of 16 (four 2× downsamplings), got [${x.shape.slice(2).join(', ')}]`);
     }
-    const x1 = this.blockOne.forward(x);
-    const x2 = this.blockTwo.forward(this.blockOneDw.forward(x1));
-    const x3 = this.blockThree.forward(this.blockTwoDw.forward(x2));
-    const x4 = this.blockFour.forward(this.blockThreeDw.forward(x3));
-    let x5 = this.blockFive.forward(this.blockFourDw.forward(x4));
-    if (this.dropout) x5 = this.dropout.forward(x5);
-    return [x1, x2, x3, x4, x5];
+    // intermediates (downsampled inputs) are freed on return; backward keeps what it saved
+    return tidy(() => {
+      const x1 = this.blockOne.forward(x);
+      const x2 = this.blockTwo.forward(this.blockOneDw.forward(x1));
+      const x3 = this.blockThree.forward(this.blockTwoDw.forward(x2));
+      const x4 = this.blockFour.forward(this.blockThreeDw.forward(x3));
+      let x5 = this.blockFive.forward(this.blockFourDw.forward(x4));
+      if (this.dropout) x5 = this.dropout.forward(x5);
+      return [x1, x2, x3, x4, x5];
+    });
   }
 
   /** The last decoder feature x9 (after dropout when enabled). */
   decoder(features: readonly Tensor[]): Tensor {
     const [x1, x2, x3, x4, x5] = features;
-    const x6 = this.blockSix.forward(add(this.blockFiveUp.forward(x5), x4));
-    const x7 = this.blockSeven.forward(add(this.blockSixUp.forward(x6), x3));
-    const x8 = this.blockEight.forward(add(this.blockSevenUp.forward(x7), x2));
-    let x9 = this.blockNine.forward(add(this.blockEightUp.forward(x8), x1));
-    if (this.dropout) x9 = this.dropout.forward(x9);
-    return x9;
+    return tidy(() => {
+      const x6 = this.blockSix.forward(add(this.blockFiveUp.forward(x5), x4));
+      const x7 = this.blockSeven.forward(add(this.blockSixUp.forward(x6), x3));
+      const x8 = this.blockEight.forward(add(this.blockSevenUp.forward(x7), x2));
+      let x9 = this.blockNine.forward(add(this.blockEightUp.forward(x8), x1));
+      if (this.dropout) x9 = this.dropout.forward(x9);
+      return x9;
+    });
   }
 
   /** Every head's output, keyed by head name (after its activation). */
   forward(x: Tensor): Record<string, Tensor> {
-    const x9 = this.decoder(this.encoder(x));
-    const out: Record<string, Tensor> = {};
-    this.heads.forEach((h, i) => {
-      const y = this.headConvs[i].forward(x9);
-      out[h.name] = h.activation === 'tanh' ? tanh(y) : h.activation === 'sigmoid' ? sigmoid(y) : y;
+    return tidy(() => {
+      const x9 = this.decoder(this.encoder(x));
+      const out: Record<string, Tensor> = {};
+      this.heads.forEach((h, i) => {
+        const y = this.headConvs[i].forward(x9);
+        out[h.name] = h.activation === 'tanh' ? tanh(y) : h.activation === 'sigmoid' ? sigmoid(y) : y;
+      });
+      return out;
     });
-    return out;
   }
 
   override extraRepr(): string {

@@ -26,8 +26,6 @@ const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 2048;
 /** submit after this many dispatches so the GPU starts while the CPU keeps encoding */
 const DISPATCHES_PER_SUBMIT = 512;
-/** submit early when this many freed bytes wait for a submit before they can be reused */
-const PENDING_FREE_FLUSH_BYTES = 256 * 2 ** 20;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
@@ -39,9 +37,11 @@ export interface Kernel {
 
 /**
  * Owns the device's queue: a pipeline cache, one open command encoder and compute pass that many
- * dispatches share, a uniform ring for their parameters, and a buffer pool by size class. Freed buffers
- * return to the pool only after the work recorded so far is submitted, so a reused buffer never races a
- * queued dispatch.
+ * dispatches share, a uniform ring for their parameters, and a buffer pool by size class. A freed buffer
+ * is reusable at once, even by the dispatch right after the last one that read it: WebGPU orders the
+ * dispatches of a queue (each is its own usage scope, so the implementation places the barriers), and host
+ * writes (`write`) submit the recorded work first. This is what keeps a training step's footprint near its
+ * live bytes, as PyTorch's stream-ordered caching allocator does.
  */
 export class GpuRuntime {
   private pipelines = new Map<string, Kernel>();
@@ -52,8 +52,6 @@ export class GpuRuntime {
   private readonly uniformMirror = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
   private uniformSlot = 0;
   private pool = new Map<number, GPUBuffer[]>();
-  private pendingFree: GPUBuffer[] = [];
-  private pendingFreeBytes = 0;
   private live = new Set<GPUBuffer>();
   private liveBytes = 0;
   /** highest liveBytes since creation or resetPeak() */
@@ -126,22 +124,15 @@ export class GpuRuntime {
   free(s: GpuStorage): void {
     if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
     this.liveBytes -= s.buffer.size;
-    if (!this.encoder) { this.toPool(s.buffer); return; }
-    this.pendingFree.push(s.buffer);
-    this.pendingFreeBytes += s.buffer.size;
-    // freed buffers are reusable only after a submit: bound the memory waiting for one
-    if (this.pendingFreeBytes > PENDING_FREE_FLUSH_BYTES) this.flush();
-  }
-
-  private toPool(buffer: GPUBuffer): void {
-    const list = this.pool.get(buffer.size);
-    if (list) list.push(buffer); else this.pool.set(buffer.size, [buffer]);
-    this.pooledBytes += buffer.size;
+    const list = this.pool.get(s.buffer.size);
+    if (list) list.push(s.buffer); else this.pool.set(s.buffer.size, [s.buffer]);
+    this.pooledBytes += s.buffer.size;
     this.pooledCount++;
   }
 
   /** drop every pooled buffer (returns their memory to the driver) */
   trim(): void {
+    this.flush(); // a destroyed buffer must not be used by unsubmitted commands
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
     this.pooledBytes = 0;
@@ -259,9 +250,6 @@ export class GpuRuntime {
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.dispatches = 0;
-    for (const b of this.pendingFree) this.toPool(b);
-    this.pendingFree = [];
-    this.pendingFreeBytes = 0;
   }
 
   /** Writes host data into a storage, ordered after everything recorded so far. */
