@@ -221,7 +221,11 @@ export function reciprocal(x: Tensor): Tensor {
 }
 export function relu(x: Tensor): Tensor {
   const y = unaryOp('relu', x);
-  return record('relu', y, [x], (g, [ys]) => [mul(g, step(ys, 0))], [y]);
+  return record('relu', y, [x], (g, [ys]) => [reluBackward(g, ys)], [y]);
+}
+/** g where relu's output y is positive, else 0, in one pass; linear in g, so its own backward is itself */
+function reluBackward(g: Tensor, y: Tensor): Tensor {
+  return record('reluBackward', binaryOp('reluBackward', g, y), [g], (gg, [ys]) => [reluBackward(gg, ys)], [y]);
 }
 export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
   return record('leakyRelu', unaryOp('leakyRelu', x, [slope]), [x],

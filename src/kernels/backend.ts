@@ -42,7 +42,9 @@ export type UnaryOp =
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow'
   /** comparisons give 1 or 0 in the inputs' dtype */
-  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'
+  /** b > 0 ? a : 0: relu's backward in one pass (a the output's gradient, b relu's output) */
+  | 'reluBackward';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
 

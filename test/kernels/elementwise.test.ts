@@ -37,7 +37,7 @@ const intUnaryOps: { op: UnaryOp; params?: number[] }[] = [
   { op: 'clamp', params: [-2, 3] }, { op: 'affine', params: [3, -2] }, { op: 'step', params: [0] },
 ];
 
-const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'reluBackward'];
 
 describe('webgpu elementwise kernels against the cpu oracle', () => {
   it('every unary op (float32) on random strided views', async () => {

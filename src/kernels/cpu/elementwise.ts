@@ -41,6 +41,7 @@ export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
     case 'le': return (x, y) => (x <= y ? 1 : 0);
     case 'gt': return (x, y) => (x > y ? 1 : 0);
     case 'ge': return (x, y) => (x >= y ? 1 : 0);
+    case 'reluBackward': return (x, y) => (y > 0 ? x : 0);
   }
 }
 

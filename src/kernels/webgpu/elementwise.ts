@@ -34,6 +34,7 @@ const binaryExpr: Record<BinaryOp, (t: string) => string> = {
   eq: (t) => `select(${t}(0), ${t}(1), a == b)`, ne: (t) => `select(${t}(0), ${t}(1), a != b)`,
   lt: (t) => `select(${t}(0), ${t}(1), a < b)`, le: (t) => `select(${t}(0), ${t}(1), a <= b)`,
   gt: (t) => `select(${t}(0), ${t}(1), a > b)`, ge: (t) => `select(${t}(0), ${t}(1), a >= b)`,
+  reluBackward: (t) => `select(${t}(0), a, b > ${t}(0))`,
 };
 
 /**
