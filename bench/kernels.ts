@@ -11,7 +11,7 @@ import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
 import { median } from './profile.js';
 
-const kernelFiles = ['elementwise-bench', 'reduce', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
+const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
 
 const { values: args } = parseArgs({
   options: {

@@ -83,6 +83,21 @@ export interface CdtParams {
   eps: number;
 }
 
+/**
+ * A contiguous operand seen as [outer, channels, inner]: channel k holds x[o, k, i] for every o and i. Batch
+ * norm: [N, C, D·H·W]; instance norm: [1, N·C, D·H·W]; group norm's statistics: [1, N·G, (C/G)·D·H·W].
+ */
+export interface ChannelLayout { outer: number; channels: number; inner: number }
+
+/** The per-channel terms of channelAffine: contiguous storages of `channels` elements; null drops a term. */
+export interface ChannelAffineTerms {
+  a: Storage;
+  m: Storage | null;
+  /** given exactly when the second operand v is */
+  b: Storage | null;
+  c: Storage | null;
+}
+
 export interface MemoryStats {
   liveBuffers: number;
   liveBytes: number;
@@ -126,6 +141,23 @@ export interface Backend {
   reduce(op: ReduceOp, x: View, axes: readonly number[]): Storage;
   /** int32 index along `axis` of the max (first on ties), that axis removed */
   argmax(x: View, axis: number): Storage;
+
+  /**
+   * The statistics of a normalisation: per channel of `layout`, the mean and the biased variance of x (a
+   * float storage of outer·channels·inner elements), each [channels]. Welford-style or two-pass, never
+   * E[x²] − E[x]² (which cancels when |mean| ≫ std).
+   */
+  moments(x: Storage, layout: ChannelLayout): { mean: Storage; variance: Storage };
+  /**
+   * The sums of a normalisation's backward, per channel of `layout`: Σ u and Σ u·(v − m[k]) over the channel's
+   * elements (u, v of outer·channels·inner elements, m [channels]), each [channels].
+   */
+  channelSums(u: Storage, v: Storage, m: Storage, layout: ChannelLayout): { sum: Storage; dot: Storage };
+  /**
+   * out[i] = a[k]·(u[i] − m[k]) + b[k]·v[i] + c[k], k the channel of element i in `layout` (absent terms are
+   * dropped): a normalisation's forward, or its input gradient, in one elementwise pass.
+   */
+  channelAffine(u: Storage, v: Storage | null, terms: ChannelAffineTerms, layout: ChannelLayout): Storage;
 
   /**
    * Batched matmul: a [batch, m, k] and b [batch, k, n], contiguous; a batch stride of 0 broadcasts one

@@ -7,6 +7,7 @@ import * as ew from './elementwise.js';
 import * as gather from './gather.js';
 import * as interp from './interpolate.js';
 import * as mm from './matmul.js';
+import * as norm from './norm.js';
 import * as optim from './optim.js';
 import * as pool from './pool.js';
 import * as red from './reduce.js';
@@ -56,6 +57,15 @@ export class CpuBackend implements Backend {
   where: Backend['where'] = (c, a, b) => this.track(ew.where(c, a, b));
   reduce: Backend['reduce'] = (op, x, axes) => this.track(red.reduce(op, x, axes));
   argmax: Backend['argmax'] = (x, axis) => this.track(red.argmax(x, axis));
+  moments: Backend['moments'] = (...args) => {
+    const { mean, variance } = norm.moments(...args);
+    return { mean: this.track(mean), variance: this.track(variance) };
+  };
+  channelSums: Backend['channelSums'] = (...args) => {
+    const { sum, dot } = norm.channelSums(...args);
+    return { sum: this.track(sum), dot: this.track(dot) };
+  };
+  channelAffine: Backend['channelAffine'] = (...args) => this.track(norm.channelAffine(...args));
   matmul: Backend['matmul'] = (...args) => this.track(mm.matmul(...args));
   gather: Backend['gather'] = (...args) => this.track(gather.gather(...args));
   scatterAdd: Backend['scatterAdd'] = (...args) => this.track(gather.scatterAdd(...args));

@@ -7,6 +7,7 @@ import * as ew from './elementwise.js';
 import * as gather from './gather.js';
 import * as interp from './interpolate.js';
 import * as mm from './matmul.js';
+import * as norm from './norm.js';
 import * as optim from './optim.js';
 import * as pool from './pool.js';
 import * as red from './reduce.js';
@@ -57,6 +58,9 @@ export class WebGPUBackend implements Backend {
   where: Backend['where'] = (c, a, b) => ew.where(this.rt, c, a, b);
   reduce: Backend['reduce'] = (op, x, axes) => red.reduce(this.rt, op, x, axes);
   argmax: Backend['argmax'] = (x, axis) => red.argmax(this.rt, x, axis);
+  moments: Backend['moments'] = (...args) => norm.moments(this.rt, ...args);
+  channelSums: Backend['channelSums'] = (...args) => norm.channelSums(this.rt, ...args);
+  channelAffine: Backend['channelAffine'] = (...args) => norm.channelAffine(this.rt, ...args);
   matmul: Backend['matmul'] = (...args) => mm.matmul(this.rt, ...args);
   gather: Backend['gather'] = (...args) => gather.gather(this.rt, ...args);
   scatterAdd: Backend['scatterAdd'] = (...args) => gather.scatterAdd(this.rt, ...args);
