@@ -1,19 +1,20 @@
-import type { Conv3dParams, Pool3dParams, Storage } from '../kernels/backend.js';
+import type { ChannelLayout, Conv3dParams, Pool3dParams, Storage } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
-import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
+import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, div, exp, gather, log, max, mean, mul, mulScalar,
-  reshape, rsqrt, square, sub, sum,
+  add, addScalar, assign, checkFloat, checkSameBackend, contiguous, div, exp, expand, gather, log, max, mul, mulScalar,
+  neg, reshape, rsqrt, sub, sum,
 } from './ops.js';
 
 /**
  * The neural-network operations, as torch.nn.functional: convolutions, pooling, resampling, normalisation,
  * dropout and softmax. Like ops.ts: the forward runs on the backend; backward rules are compositions of
  * differentiable operations. The backward kernels of the heavy operations (conv3d's two gradients, the
- * pooling and resampling adjoints) are differentiable operations of their own, so every rule is a
- * composition and gradients of gradients work.
+ * pooling and resampling adjoints) are differentiable operations of their own, so their rules are
+ * compositions and gradients of gradients work. The exception is the normalisations' backward, which calls
+ * its fused per-channel kernels directly (two passes instead of a dozen).
  */
 
 /** a per-axis (D, H, W) argument */
@@ -366,52 +367,128 @@ function checkNormInput(op: string, x: Tensor): void {
 }
 
 /**
- * centered·(rstd·weight) + bias: rstd (and so the scale) has the shape of the statistics, broadcast over the
- * input; the weight is folded into that small tensor first, so the full-size work is one multiply and one add.
- * `weightShape` places the per-channel weight/bias against the statistics' layout.
+ * How a normalisation sees x [N, C, …]: statistics per (sample, group), each over `outer` × `perGroup`
+ * channels × `inner` elements; one affine coefficient per (sample, channel).
+ *   batch norm:    outer N, samples 1, groups C, perGroup 1
+ *   instance norm: outer 1, samples N, groups C, perGroup 1
+ *   group norm:    outer 1, samples N, groups G, perGroup C/G
  */
-/** x̂·weight + bias with per-channel weight and bias (either may be absent) */
-function scaleShift(xhat: Tensor, weight: Tensor | null, bias: Tensor | null, weightShape: readonly number[]): Tensor {
-  const y = weight ? mul(xhat, reshape(weight, weightShape)) : xhat;
-  return bias ? add(y, reshape(bias, weightShape)) : y;
+interface NormLayout { outer: number; samples: number; groups: number; perGroup: number; inner: number }
+
+function normLayout(x: Tensor, perSample: boolean, groups: number): NormLayout {
+  const inner = sizeOf(x.shape.slice(2));
+  return perSample
+    ? { outer: 1, samples: x.shape[0], groups, perGroup: x.shape[1] / groups, inner }
+    : { outer: x.shape[0], samples: 1, groups: x.shape[1], perGroup: 1, inner };
+}
+
+/** the statistics' channels: [outer, samples·groups, perGroup·inner] */
+function statsLayout(l: NormLayout): ChannelLayout {
+  return { outer: l.outer, channels: l.samples * l.groups, inner: l.perGroup * l.inner };
+}
+
+/** the coefficients' channels: [outer, samples·groups·perGroup, inner] */
+function coefficientLayout(l: NormLayout): ChannelLayout {
+  return { outer: l.outer, channels: l.samples * l.groups * l.perGroup, inner: l.inner };
+}
+
+/** t broadcast to `shape`, as a tensor of its own (copied only when t is smaller) */
+function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
+  return sameShape(t.shape, shape) ? t : contiguous(expand(t, shape));
+}
+
+/** the storage of t as a raw kernel reads it (a copy when t is not dense; it dies with the enclosing tidy) */
+function storageOf(t: Tensor): Storage {
+  return dense(t).storage;
+}
+
+interface AffineTerms { a: Tensor; m: Tensor | null; b: Tensor | null; c: Tensor | null }
+
+/** y = a[k]·(u − m[k]) + b[k]·v + c[k] per channel k of `layout` (the backend's channelAffine; no gradient) */
+function channelAffineRaw(u: Tensor, v: Tensor | null, t: AffineTerms, layout: ChannelLayout): Tensor {
+  const opt = (x: Tensor | null) => (x ? storageOf(x) : null);
+  const storage = u.backend.channelAffine(storageOf(u), opt(v), { a: storageOf(t.a), m: opt(t.m), b: opt(t.b), c: opt(t.c) }, layout);
+  return out(u, storage, u.shape);
+}
+
+/** Σ u and Σ u·(v − m[k]) per channel k of `layout`, as tensors of `shape` (the backend's channelSums) */
+function channelSumsRaw(u: Tensor, v: Tensor, m: Tensor, layout: ChannelLayout, shape: readonly number[]): { sum: Tensor; dot: Tensor } {
+  const s = u.backend.channelSums(storageOf(u), storageOf(v), storageOf(m), layout);
+  return { sum: out(u, s.sum, shape), dot: out(u, s.dot, shape) };
 }
 
 /**
- * x̂ = (x − μ)/√(σ² + eps) with μ and the biased σ² over `axes`, as one recorded op: its backward is the
- * closed form rstd·(g − mean(g) − x̂·mean(g·x̂)) (means over the same axes), two reductions and four passes,
- * instead of differentiating through the statistics op by op. Also returns μ and σ² (no gradient), for
- * running statistics.
+ * The normalisation and affine map of batch, instance and group norm as one recorded op:
+ * y = a·(x − μ) + bias per (sample, channel) with a = rstd·weight, μ and the biased variance from one moments
+ * reduction, y from one channelAffine pass. Backward, with h = g·weight and means over each statistics group:
+ * dx = rstd·(h − mean(h) − x̂·mean(h·x̂)) = a·g − rstd²·mean(h·x̂)·(x − μ) − rstd·mean(h), dweight = Σ g·x̂,
+ * dbias = Σ g, from the two sums Σ g and Σ g·(x − μ) of one channelSums reduction and one channelAffine pass
+ * for dx. It saves x (and per-channel tensors), not x̂: x is alive anyway as this layer's input, while x̂ would
+ * cost the forward a second full-size write and allocation. The backward calls the kernels directly (it runs
+ * under noGrad, so no gradient of it is ever recorded). Returns μ and the biased variance (no gradient) too.
  */
-function normalize(x: Tensor, axes: number[], eps: number): { xhat: Tensor; mean: Tensor; biasedVar: Tensor } {
-  const { xhat, mu, biasedVar, rstd } = noGrad(() => tidy(() => {
-    const m = mean(x, axes, true);
-    const centered = sub(x, m);
-    const v = mean(square(centered), axes, true);
-    const r = rsqrt(addScalar(v, eps));
-    return { xhat: mul(centered, r), mu: m, biasedVar: v, rstd: r };
-  }));
-  record('normalize', xhat, [x], (g, [xh, r]) => {
-    // full-size temporaries are freed as soon as used: this runs at the peak of a step's memory
-    const gx = mul(g, xh);
-    const meanG = mean(g, axes, true), meanGx = mean(gx, axes, true);
-    gx.dispose();
-    const shifted = sub(g, meanG), projected = mul(xh, meanGx);
-    const residual = sub(shifted, projected);
-    shifted.dispose();
-    projected.dispose();
-    const gradX = mul(residual, r);
-    residual.dispose();
-    return [gradX];
-  }, [xhat, rstd]);
-  rstd.dispose();
-  return { xhat, mean: mu, biasedVar };
+function normalizeAffine(op: string, x: Tensor, l: NormLayout, weight: Tensor | null, bias: Tensor | null, eps: number):
+  { y: Tensor; mean: Tensor; variance: Tensor } {
+  const statShape = [l.samples, l.groups, 1], coefShape = [l.samples, l.groups, l.perGroup], paramShape = [1, l.groups, l.perGroup];
+  const layout = coefficientLayout(l);
+  const xd = dense(x);
+  const { mean, variance, rstd, a, m, y } = noGrad(() => {
+    const stats = x.backend.moments(xd.storage, statsLayout(l));
+    const mean = out(x, stats.mean, statShape), variance = out(x, stats.variance, statShape);
+    const rstd = rsqrt(addScalar(variance, eps));
+    const a = broadcastTo(weight ? mul(rstd, reshape(weight, paramShape)) : rstd, coefShape);
+    const m = broadcastTo(mean, coefShape);
+    const c = bias ? broadcastTo(reshape(bias, paramShape), coefShape) : null;
+    return { mean, variance, rstd, a, m, y: channelAffineRaw(xd, null, { a, m, b: null, c }, layout) };
+  });
+  const params = [weight, bias].filter((t): t is Tensor => t !== null);
+  record(op, y, [x, ...params], (g, [xs, rs, as, ms]) => {
+    const sums = channelSumsRaw(g, xs, ms, layout, coefShape);
+    const gxhat = mul(sums.dot, rs);
+    // per-channel parameter gradients: the per-(sample, channel) sums added over the samples
+    const overSamples = (t: Tensor) => reshape(l.samples === 1 ? t : sum(t, 0), [l.groups * l.perGroup]);
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      // with S(t) = Σ of a·t over a statistics group's channels (= rstd·Σ weight·t):
+      // rstd·mean(h) = −scale·S(Σ g) and rstd²·mean(h·x̂) = −scale·rstd·S(Σ g·x̂)
+      const overGroup = (t: Tensor) => { const h = mul(as, t); return l.perGroup === 1 ? h : sum(h, 2, true); };
+      const scale = -1 / (l.outer * l.perGroup * l.inner);
+      const aTerm = mul(rs, mulScalar(overGroup(gxhat), scale)), cTerm = mulScalar(overGroup(sums.sum), scale);
+      dx = channelAffineRaw(xs, g, { a: broadcastTo(aTerm, coefShape), m: ms, b: as, c: broadcastTo(cTerm, coefShape) }, layout);
+    }
+    return [
+      dx,
+      ...(weight ? [weight.requiresGrad ? overSamples(gxhat) : null] : []),
+      ...(bias ? [bias.requiresGrad ? overSamples(sums.sum) : null] : []),
+    ];
+  }, [xd, rstd, a, m]);
+  return { y, mean, variance };
+}
+
+/**
+ * y = a[c]·(x − m[c]) + b[c] over the channels c of x [N, C, …] (a, m, b: [C]; b may be absent), one pass;
+ * differentiable in all of them: dx = a·g (one pass), and da = Σ g·(x − m), dm = −a·Σ g, db = Σ g from one
+ * channelSums reduction.
+ */
+function channelAffine(x: Tensor, a: Tensor, m: Tensor, b: Tensor | null): Tensor {
+  const layout = { outer: x.shape[0], channels: x.shape[1], inner: sizeOf(x.shape.slice(2)) };
+  const y = channelAffineRaw(x, null, { a, m, b: null, c: b }, layout);
+  return record('channelAffine', y, b ? [x, a, m, b] : [x, a, m], (g, [xs, as, ms]) => {
+    const sums = a.requiresGrad || m.requiresGrad || b?.requiresGrad ? channelSumsRaw(g, xs, ms, layout, [layout.channels]) : null;
+    return [
+      x.requiresGrad ? channelAffineRaw(g, null, { a: as, m: null, b: null, c: null }, layout) : null,
+      a.requiresGrad ? sums!.dot : null,
+      m.requiresGrad ? neg(mul(as, sums!.sum)) : null,
+      ...(b ? [b.requiresGrad ? sums!.sum : null] : []),
+    ];
+  }, [x, a, m]);
 }
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
  * axis but 1, and updates runningMean/runningVar in place (under noGrad) with the batch mean and the
- * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics (three elementwise
- * passes). In training the normalisation is one op with a closed-form backward (see normalize).
+ * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics. Either way the
+ * full-size work of the forward is one pass (see normalizeAffine and channelAffine).
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null = null,
   bias: Tensor | null = null, options: BatchNormOptions = {}): Tensor {
@@ -422,22 +499,17 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   checkPerChannel(op, 'runningVar', runningVar, x);
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  const cshape = channelShape(x);
-  const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
   if (!training) {
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
     return tidy(() => {
-      const rstd = rsqrt(addScalar(reshape(runningVar, cshape), eps));
-      const scale = weight ? mul(rstd, reshape(weight, cshape)) : rstd;
-      const y = mul(sub(x, reshape(runningMean, cshape)), scale);
-      return bias ? add(y, reshape(bias, cshape)) : y;
+      const rstd = rsqrt(addScalar(runningVar, eps));
+      return channelAffine(x, weight ? mul(rstd, weight) : rstd, runningMean, bias);
     });
   }
   const n = x.size / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
   return tidy(() => {
-    const { xhat, mean: mu, biasedVar: biased } = normalize(x, axes, eps);
-    const y = scaleShift(xhat, weight, bias, cshape);
+    const { y, mean: mu, variance: biased } = normalizeAffine(op, x, normLayout(x, false, x.shape[1]), weight, bias, eps);
     noGrad(() => {
       if (runningMean) assign(runningMean, add(mulScalar(runningMean, 1 - momentum), mulScalar(reshape(mu, runningMean.shape), momentum)));
       if (runningVar) {
@@ -461,11 +533,8 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   const weight = options.weight ?? null, bias = options.bias ?? null;
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  const axes = x.shape.map((_, i) => i).slice(2);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
-  return tidy(() => {
-    return scaleShift(normalize(x, axes, options.eps ?? 1e-5).xhat, weight, bias, channelShape(x));
-  });
+  return tidy(() => normalizeAffine(op, x, normLayout(x, true, x.shape[1]), weight, bias, options.eps ?? 1e-5).y);
 }
 
 /** F.group_norm: channels split into numGroups groups, statistics per (n, group); weight/bias per channel. */
@@ -477,12 +546,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   }
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  return tidy(() => {
-    // [N, G, C/G, rest]: statistics over the last two axes; weight/bias as [1, G, C/G, 1]
-    const perGroup = x.shape[1] / numGroups;
-    const grouped = reshape(x, [x.shape[0], numGroups, perGroup, -1]);
-    return reshape(scaleShift(normalize(grouped, [2, 3], eps).xhat, weight, bias, [1, numGroups, perGroup, 1]), x.shape);
-  });
+  return tidy(() => normalizeAffine(op, x, normLayout(x, true, numGroups), weight, bias, eps).y);
 }
 
 // -------------------------------------------------------------------------------------------- dropout

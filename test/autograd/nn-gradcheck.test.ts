@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   avgPool3d, backward, batchNorm, concat, conv3d, conv3dBackwardInput, conv3dBackwardWeight, convTranspose3d, dropout, dropout3d, gradcheck,
-  groupNorm, instanceNorm, interpolate, logSoftmax, maxPool3d, permute, reshape, softmax, sum, type Conv3dOptions, type GradcheckOptions,
+  groupNorm, instanceNorm, interpolate, logSoftmax, maxPool3d, permute, relu, reshape, softmax, sum, type Conv3dOptions, type GradcheckOptions,
 } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
@@ -12,8 +12,9 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 /**
  * Every op of src/autograd/nn.ts and every loss of src/models/losses.ts through gradcheck: float64 central
  * differences on the cpu on small shapes, float32 on WebGPU (gradcheck's default float32 tolerances) for
- * conv3d, convTranspose3d, batchNorm, maxPool3d, softmax and crossEntropy; and the forward of each nn op on
- * WebGPU against the cpu backend on random shapes.
+ * conv3d, convTranspose3d, batchNorm (training and evaluation), instanceNorm, groupNorm, maxPool3d, softmax and
+ * crossEntropy; the forward of each nn op on WebGPU against the cpu backend on random shapes; and the
+ * full-size allocations of the normalisations and relu (one in the forward, one in the backward).
  */
 
 type Fn = (...xs: Tensor[]) => Tensor;
@@ -132,6 +133,36 @@ describe('nn gradcheck, float64 on the cpu', () => {
     await expectGrad((x) => groupNorm(x, 1), [input([2, 3, 2], 57)]);
   });
 
+  it('batchNorm, instanceNorm and groupNorm with only a weight or only a bias', async () => {
+    await expectGrad((x, w) => batchNorm(x, null, null, w, null, { training: true }), [input([3, 2, 2, 1, 2], 140), input([2], 141, 0.5, 1.5)]);
+    await expectGrad((x, b) => batchNorm(x, null, null, null, b, { training: true }), [input([2, 3, 3], 142), input([3], 143)]);
+    await expectGrad((x, w) => instanceNorm(x, { weight: w }), [input([2, 3, 4], 144), input([3], 145, 0.5, 1.5)]);
+    await expectGrad((x, b) => instanceNorm(x, { bias: b }), [input([2, 2, 3, 1], 146), input([2], 147)]);
+    // three channels per group with different weights: the closed form's mean(h) weighs each channel's sum
+    await expectGrad((x, w) => groupNorm(x, 2, w), [input([2, 6, 3], 148), input([6], 149, -1.5, 1.5)]);
+    await expectGrad((x, b) => groupNorm(x, 3, null, b), [input([2, 6, 2], 150), input([6], 151)]);
+  });
+
+  it('the normalisations of [N, C] inputs, of permuted inputs and of inputs whose mean is far from 0', async () => {
+    await expectGrad((x, w, b) => batchNorm(x, null, null, w, b, { training: true }), [input([4, 3], 152), input([3], 153), input([3], 154)]);
+    await expectGrad((x, w, b) => groupNorm(x, 2, w, b), [input([2, 4], 155), input([4], 156), input([4], 157)]);
+    await expectGrad((x, w, b) => batchNorm(permute(x, [1, 0, 2]), null, null, w, b, { training: true }),
+      [input([3, 2, 4], 158), input([3], 159), input([3], 160)]);
+    await expectGrad((x, w, b) => instanceNorm(permute(x, [0, 2, 1]), { weight: w, bias: b }), [input([2, 4, 3], 161), input([3], 162), input([3], 163)]);
+    await expectGrad((x, w, b) => groupNorm(permute(x, [2, 1, 0]), 2, w, b), [input([3, 4, 2], 164), input([4], 165), input([4], 166)]);
+    await expectGrad((x, w, b) => batchNorm(x, null, null, w, b, { training: true }), [input([2, 2, 5], 167, 99, 101), input([2], 168), input([2], 169)]);
+    await expectGrad((x, w, b) => groupNorm(x, 1, w, b), [input([2, 2, 5], 170, -51, -49), input([2], 171), input([2], 172)]);
+  });
+
+  it('batchNorm in evaluation mode without weight or bias, and w.r.t. the running statistics', async () => {
+    const rm = fromArray([0.2, -0.1, 0.4], [3], f64), rv = fromArray([0.5, 2, 1], [3], f64);
+    await expectGrad((x) => batchNorm(x, rm, rv), [input([2, 3, 2], 173)]);
+    await expectGrad((x, b) => batchNorm(x, rm, rv, null, b), [input([2, 3, 2, 1], 174), input([3], 175)]);
+    await expectGrad((x, w) => batchNorm(x, rm, rv, w), [input([2, 3, 2], 176), input([3], 177)]);
+    await expectGrad((x, m, v, w, b) => batchNorm(x, m, v, w, b), [input([2, 3, 2], 178), input([3], 179), input([3], 180, 0.5, 2), input([3], 181), input([3], 182)]);
+    dispose([rm, rv]);
+  });
+
   it('dropout and dropout3d with a fixed seed', async () => {
     await expectGrad((x) => dropout(x, 0.4, true, 7), [input([2, 3, 4], 60)]);
     await expectGrad((x) => dropout3d(x, 0.5, true, 8), [input([2, 3, 2, 1, 2], 61)]);
@@ -214,6 +245,35 @@ describe('nn memory', () => {
   });
 });
 
+describe('normalisation and relu: full-size allocations', () => {
+  // x [2, 4, 8, 8, 8] float64: 32 KiB; every per-channel tensor together stays far below one full-size tensor
+  const shape = [2, 4, 8, 8, 8], fullBytes = 8 * sizeOf(shape);
+  const o = { backend: cpu, dtype: 'float64' as const };
+  const cases: [string, (x: Tensor, w: Tensor, b: Tensor) => Tensor][] = [
+    ['batchNorm', (x, w, b) => batchNorm(x, null, null, w, b, { training: true })],
+    ['batchNorm eval', (x, w, b) => batchNorm(x, fromArray([0.1, 0.2, 0.3, 0.4], [4], o), fromArray([1, 2, 3, 4], [4], o), w, b)],
+    ['instanceNorm', (x, w, b) => instanceNorm(x, { weight: w, bias: b })],
+    ['groupNorm', (x, w, b) => groupNorm(x, 2, w, b)],
+    ['relu', (x) => relu(x)],
+  ];
+  for (const [name, fn] of cases) {
+    it(`${name}: the forward allocates only its output, the backward only dx (plus per-channel tensors)`, () => {
+      const x = fromArray(values(sizeOf(shape), 1), shape, { ...o, requiresGrad: true });
+      const w = fromArray([1, 1.5, 0.5, 2], [4], { ...o, requiresGrad: true }), b = fromArray([0, 1, -1, 2], [4], { ...o, requiresGrad: true });
+      const g = fromArray(values(sizeOf(shape), 2), shape, o);
+      const before = memory(cpu).liveBytes;
+      cpu.resetPeakMemory();
+      const y = tidy(() => fn(x, w, b));
+      expect(cpu.peakMemory() - before, 'forward peak').toBeLessThan(1.25 * fullBytes);
+      const afterForward = memory(cpu).liveBytes;
+      cpu.resetPeakMemory();
+      backward(y, g);
+      expect(cpu.peakMemory() - afterForward, 'backward peak').toBeLessThan(1.25 * fullBytes);
+      dispose([x, w, b, g, y]);
+    });
+  }
+});
+
 /** scalars → one [k] tensor */
 function concatLosses(ls: Tensor[]): Tensor { return concat(ls.map((l) => reshape(l, [1])), 0); }
 
@@ -234,6 +294,17 @@ describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
 
   it('batchNorm in training', async () => {
     await check((x, w, b) => batchNorm(x, null, null, w, b, { training: true }), [input([3, 2, 2, 1, 2], 7), input([2], 8, 0.5, 1.5), input([2], 9)]);
+    await check((x) => batchNorm(x, null, null, null, null, { training: true }), [input([2, 3, 3], 14)]);
+  });
+
+  it('batchNorm in evaluation mode, instanceNorm and groupNorm', async () => {
+    gpu ??= await webgpu();
+    const rm = fromArray([0.2, -0.1], [2], { backend: gpu }), rv = fromArray([0.5, 2], [2], { backend: gpu });
+    await check((x, w, b) => batchNorm(x, rm, rv, w, b), [input([2, 2, 2, 1, 2], 15), input([2], 16), input([2], 17)]);
+    await check((x, w, b) => instanceNorm(x, { weight: w, bias: b }), [input([2, 2, 2, 1, 3], 18), input([2], 19, 0.5, 1.5), input([2], 20)]);
+    await check((x, w, b) => groupNorm(x, 2, w, b), [input([2, 4, 1, 2, 2], 21), input([4], 22, 0.5, 1.5), input([4], 23)]);
+    await check((x) => groupNorm(x, 1), [input([2, 3, 4], 24)]);
+    dispose([rm, rv]);
   });
 
   it('maxPool3d with overlapping windows', async () => {
