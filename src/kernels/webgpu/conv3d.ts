@@ -3,6 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
 import { DOWN_THREADS, downLayout, downSource, downTiles, type DownProblem, type DownTiles } from './conv3d-down.js';
+import { gemmLayout, gemmShapes, gemmSource, type GemmProblem, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
 import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
 import { wgradLayout, wgradSource, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
@@ -15,10 +16,14 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
  *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts), bias fused; split-K plus a summing
  *   pass when the grid would be too small.
+ * - forward, stride 1, with conv3dTuning.implicitGemm: the implicit GEMM (conv3d-gemm.ts), bias fused; split-K
+ *   plus a summing pass when the grid would be too small.
  * - forward otherwise: the direct halo-tiled implicit GEMM (conv3d-direct.ts), bias fused; split-K over input
  *   channels plus a summing pass when the grid would be too small to fill the GPU.
  * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
  *   every input voxel gets exactly one tap (conv3d-up.ts).
+ * - backward-input, stride 1, with conv3dTuning.implicitGemm: the implicit GEMM on gy with the kernel flipped and
+ *   the channel axes swapped by its index mapping (no weight copy).
  * - backward-input otherwise: the direct kernel on the transposed problem (gy → gx, weights transposed
  *   and flipped), one dispatch per stride phase r ∈ [0, s)³ — the input voxels i ≡ r (mod s) are reached by the
  *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
@@ -42,6 +47,8 @@ export const conv3dTuning = {
   /** split-K of the down GEMM leaves at least this many products per output to each split (a split adds
    * 8 bytes of partial-output traffic per output) */
   minSplitK: 128,
+  /** use the implicit GEMM for stride-1 forwards and input gradients (off until measured against the direct kernel) */
+  implicitGemm: false,
 };
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -202,16 +209,15 @@ function directInto(rt: GpuRuntime, problems: DirectProblem[], xb: GPUBuffer, wb
 // ---------------------------------------------------------------------------------------------------------
 // entry points
 
-/** The down GEMM's split-K: enough workgroups to fill the GPU, at least conv3dTuning.minSplitK products per split. */
-function downSplits(p: DownProblem, t: DownTiles, rt: Pick<GpuRuntime, 'limits'>): DownTiles {
-  const L = downLayout(p, t);
-  const outLen = p.n * p.co * p.out[0] * p.out[1] * p.out[2];
-  const minChunks = Math.ceil(conv3dTuning.minSplitK / L.bk);
-  let s = Math.min(Math.floor(L.chunks / minChunks), Math.ceil(conv3dTuning.targetWorkgroups / (L.mTiles * L.coTiles)));
+/** Split-K of a row-tiled GEMM: enough workgroups to fill the GPU, at least conv3dTuning.minSplitK products
+ * (bk per chunk) per split, partial outputs within conv3dTuning.maxPartialBytes and the binding limit. */
+function kSplits(chunks: number, bk: number, mTiles: number, coTiles: number, outLen: number, rt: Pick<GpuRuntime, 'limits'>): { splits: number; perSplit: number } {
+  const minChunks = Math.ceil(conv3dTuning.minSplitK / bk);
+  let s = Math.min(Math.floor(chunks / minChunks), Math.ceil(conv3dTuning.targetWorkgroups / (mTiles * coTiles)));
   const maxParts = Math.floor(Math.min(conv3dTuning.maxPartialBytes, rt.limits.maxStorageBufferBindingSize) / (4 * outLen));
-  s = Math.max(1, Math.min(s, maxParts, Math.floor(65535 / L.coTiles)));
-  const perSplit = Math.ceil(L.chunks / s);
-  return { ...t, splits: Math.ceil(L.chunks / perSplit), perSplit };
+  s = Math.max(1, Math.min(s, maxParts, Math.floor(65535 / coTiles)));
+  const perSplit = Math.ceil(chunks / s);
+  return { splits: Math.ceil(chunks / perSplit), perSplit };
 }
 
 /** The down GEMM's problem and tiles for a forward, or null where it does not apply (or its tiles do not fit). */
@@ -219,23 +225,62 @@ function downPlan(g: ConvGeometry, bias: boolean, rt: Pick<GpuRuntime, 'limits'>
   if (!conv3dTuning.downKernel || ![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
   const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, bias };
   const t = downTiles(p, limitsOf(rt).shared);
-  return t ? { p, t: downSplits(p, t, rt) } : null;
+  if (!t) return null;
+  const L = downLayout(p, t);
+  return { p, t: { ...t, ...kSplits(L.chunks, L.bk, L.mTiles, L.coTiles, p.n * p.co * p.out[0] * p.out[1] * p.out[2], rt) } };
+}
+
+/** The implicit GEMM's problem for a stride-1 forward (reads x) or input gradient (reads gy). */
+function gemmProblem(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean): GemmProblem {
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  return op === 'forward'
+    ? { n: g.n, cin: g.ci, cout: g.co, src: g.in, dst: g.out, k: g.k, base: [-g.p[0], -g.p[1], -g.p[2]], step: g.dil, wIn: kv, wOut: g.ci * kv, bias }
+    : { n: g.n, cin: g.co, cout: g.ci, src: g.out, dst: g.in, k: g.k, base: g.p, step: [-g.dil[0], -g.dil[1], -g.dil[2]], wIn: g.ci * kv, wOut: kv, bias: false };
+}
+
+/** The implicit GEMM's problem and tiles (the given shape, else the default one), or null where the convolution
+ * is not stride 1 or no tile fits. */
+function gemmPlan(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean, rt: Pick<GpuRuntime, 'limits'>, shape?: GemmShape): { p: GemmProblem; t: GemmTiles } | null {
+  if (!g.s.every((s) => s === 1)) return null;
+  const p = gemmProblem(g, op, bias);
+  const lim = limitsOf(rt);
+  const s = shape ?? gemmShapes(p, lim.shared, lim.threads)[0];
+  if (!s) return null;
+  const L = gemmLayout(p, s);
+  return { p, t: { ...s, ...kSplits(L.chunks, L.bk, L.mTiles, L.coTiles, p.n * p.cout * p.dst[0] * p.dst[1] * p.dst[2], rt) } };
+}
+
+/**
+ * Dispatches a row-tiled GEMM pipeline (down or implicit GEMM; bindings src, w, [bias], out): grid x (and z past
+ * 65535) = row tiles, y = column tiles × splits. With splits it writes partial outputs that a second pass sums,
+ * adding the bias (channel (i / inner) % channels); without, the bias is fused.
+ */
+function runTiled(rt: GpuRuntime, key: string, source: () => string, mTiles: number, coTiles: number, splits: number,
+  src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number, inner: number, channels: number): void {
+  const kernel = rt.kernel(key, source, bias && splits === 1 ? 4 : 3);
+  const [gx, gz] = grid1d(mTiles, 1);
+  const grid: [number, number, number] = [gx, coTiles * splits, gz];
+  if (splits === 1) {
+    rt.dispatch(kernel, bias ? [src, w, bias, out.buffer] : [src, w, out.buffer], null, grid);
+    return;
+  }
+  checkBinding(rt, splits * outLen, 'split-K partial outputs');
+  const parts = rt.alloc(splits * outLen, 'float32');
+  rt.dispatch(kernel, [src, w, parts.buffer], null, grid);
+  sumSplits(rt, parts, splits, out, outLen, bias, inner, channels);
+  rt.free(parts);
 }
 
 function runDown(rt: GpuRuntime, p: DownProblem, t: DownTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
   const L = downLayout(p, t);
-  const kernel = rt.kernel(`conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => downSource(p, t), bias && t.splits === 1 ? 4 : 3);
-  const [gx, gz] = grid1d(L.mTiles, 1);
-  const grid: [number, number, number] = [gx, L.coTiles * t.splits, gz];
-  if (t.splits === 1) {
-    rt.dispatch(kernel, bias ? [x, w, bias, out.buffer] : [x, w, out.buffer], null, grid);
-    return;
-  }
-  checkBinding(rt, t.splits * outLen, 'split-K partial outputs');
-  const parts = rt.alloc(t.splits * outLen, 'float32');
-  rt.dispatch(kernel, [x, w, parts.buffer], null, grid);
-  sumSplits(rt, parts, t.splits, out, outLen, bias, p.out[0] * p.out[1] * p.out[2], p.co);
-  rt.free(parts);
+  runTiled(rt, `conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => downSource(p, t), L.mTiles, L.coTiles, t.splits,
+    x, w, bias, out, outLen, p.out[0] * p.out[1] * p.out[2], p.co);
+}
+
+function runGemm(rt: GpuRuntime, p: GemmProblem, t: GemmTiles, src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
+  const L = gemmLayout(p, t);
+  runTiled(rt, `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits,
+    src, w, bias, out, outLen, p.dst[0] * p.dst[1] * p.dst[2], p.cout);
 }
 
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
@@ -251,7 +296,9 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const out = rt.alloc(outLen, 'float32');
   const down = downPlan(g, bias !== null, rt);
+  const gemm = !down && conv3dTuning.implicitGemm ? gemmPlan(g, 'forward', bias !== null, rt) : null;
   if (down) runDown(rt, down.p, down.t, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen);
+  else if (gemm) runGemm(rt, gemm.p, gemm.t, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen);
   else directInto(rt, [forwardProblem(g, bias !== null)], gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen, g.co, outVox);
   return out;
 }
@@ -291,7 +338,9 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
     rt.dispatch(kernel, [gpuBuffer(gy), gpuBuffer(w), out.buffer], null, [gx, Math.ceil((g.ci * kv) / t.bn), gz]);
     return out;
   }
-  directInto(rt, phaseProblems(g), gpuBuffer(gy), gpuBuffer(w), null, out, outLen, g.ci, inVox);
+  const gemm = conv3dTuning.implicitGemm ? gemmPlan(g, 'backwardInput', false, rt) : null;
+  if (gemm) runGemm(rt, gemm.p, gemm.t, gpuBuffer(gy), gpuBuffer(w), null, out, outLen);
+  else directInto(rt, phaseProblems(g), gpuBuffer(gy), gpuBuffer(w), null, out, outLen, g.ci, inVox);
   return out;
 }
 
@@ -426,6 +475,11 @@ export function conv3dPlan(rt: Pick<GpuRuntime, 'limits'>, op: 'forward' | 'back
   if (down) {
     const { t } = down, L = downLayout(down.p, t);
     return `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+  }
+  const gemm = conv3dTuning.implicitGemm ? gemmPlan(g, op, false, rt) : null;
+  if (gemm) {
+    const { t } = gemm, L = gemmLayout(gemm.p, t);
+    return `implicit GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${L.tg} taps × ${L.cc} channels per chunk), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
   }
   const problems = op === 'forward' ? [forwardProblem(g, false)] : phaseProblems(g);
   const tiles = problems.map((q) => chooseDirect(q, lim));
