@@ -13,8 +13,8 @@ import { parseBackendChoice, WebGPUBackend } from '../src/kernels/index.js';
 import { SGD } from '../src/models/index.js';
 import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
-import { dispose, fromArray, initBackend, memory, randn, tidy } from '../src/tensor/index.js';
-import { median, printProfile, profileKernels } from './profile.js';
+import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
+import { median, memoryPeaks, printProfile, profileKernels } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,17 +56,12 @@ const label = fromArray(labelHost, [labeledBatch, 1, ...patch]);
 const cfg = dbislLossConfig();
 console.log(`dbisl-step: batch ${batch} (${labeledBatch} labeled), patch ${patch.join('×')}, ${model.describe()}, on ${backend.description}`);
 
-let peak = 0;
-let peakLive = 0;
-const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, backend.peakMemory()); };
 let iteration = 6000; // past the ramp-up: λ = λ_max, every term at full weight
 const step = () => {
   tidy(() => {
     const out = model.forward(x);
     const { total } = dbislLoss({ seg: out.seg, sdf: out.sdf, label, iteration: iteration++, maxIterations: 6000 }, cfg);
-    sample();
     backward(total);
-    sample();
   });
   opt.step();
   opt.zeroGrad();
@@ -76,16 +71,16 @@ for (let i = 0; i < warmup + iters; i++) {
   const t0 = performance.now();
   step();
   await backend.sync();
-  sample();
   if (i >= warmup) times.push(performance.now() - t0);
 }
 const med = median(times);
 console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
-console.log(`  peak engine memory ${(peak / 2 ** 30).toFixed(2)} GiB (live + pooled), ${(peakLive / 2 ** 30).toFixed(2)} GiB live`);
+const peaks = memoryPeaks(backend);
+console.log(`  peak memory ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB live, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (live + pooled)`);
 const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
 if (profile) printProfile(profile);
 if (args.json) {
-  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakEngineBytes: peak, peakLiveBytes: peakLive,
+  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
     profile }, null, 2)}\n`);
 }

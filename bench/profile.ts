@@ -29,6 +29,15 @@ export function printProfile(p: { totalMs: number; kernels: KernelTime[] }, top 
   }
 }
 
+/**
+ * Exact peaks since the backend was created: live bytes (allocated tensors, as torch.cuda.max_memory_allocated)
+ * and reserved bytes (live + the pool's idle buffers, as torch.cuda.max_memory_reserved; = live on the cpu).
+ */
+export function memoryPeaks(backend: Backend): { liveBytes: number; reservedBytes: number } {
+  const liveBytes = backend.peakMemory();
+  return { liveBytes, reservedBytes: backend instanceof WebGPUBackend ? backend.rt.peakReservedBytes : liveBytes };
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

@@ -2,8 +2,8 @@
  * One full V-Net training step as the PyTorch anchor (shared/anchors/torch_vnet_step.py): forward of the
  * n_filters-16 V-Net with a 2-channel segmentation head and a tanh 2-channel SDF head, cross entropy +
  * MSE, backward, SGD (lr 0.01, momentum 0.9, weight decay 1e-4). Nothing is read back inside a step; each
- * timed step ends with one GPU sync. Prints the median step time, the peak engine memory (max of
- * liveBytes + pooledBytes sampled over the step), dispatches and backend calls per step, and the
+ * timed step ends with one GPU sync. Prints the median step time, the exact peaks of live and reserved
+ * (live + pooled) memory, dispatches and backend calls per step, and the
  * PyTorch-equivalent FLOPs (FlopCounterMode's convention: 2·N·|W|·|out| per conv forward, twice that for
  * its backward, only the weight gradient for the first layer).
  *
@@ -18,7 +18,7 @@ import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/
 import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
 import { crossEntropy, mseLoss } from '../src/models/losses.js';
 import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
-import { median, printProfile, profileKernels } from './profile.js';
+import { median, memoryPeaks, printProfile, profileKernels } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -99,21 +99,13 @@ async function main(): Promise<void> {
   const sdfTarget = uniform([batch, 2, D, H, W], -1, 1, 2);
   console.log(`vnet-step: batch ${batch}, patch ${patch.join('×')}, n_filters ${filters}, ${model.numParameters().toLocaleString('en-US')} parameters, on ${backend.description}`);
 
-  let peak = 0;
-  let peakLive = 0;
-  const sample = () => { const m = memory(backend); peak = Math.max(peak, m.liveBytes + m.pooledBytes); peakLive = Math.max(peakLive, backend.peakMemory()); };
   const step = () => {
     tidy(() => {
       const out = model.forward(x);
-      sample();
-      const loss = add(crossEntropy(out.out_conv, y), mseLoss(out.out_conv2, sdfTarget));
-      sample();
-      backward(loss);
-      sample();
+      backward(add(crossEntropy(out.out_conv, y), mseLoss(out.out_conv2, sdfTarget)));
     });
     opt.step();
     opt.zeroGrad();
-    sample();
   };
 
   const flopRecorder = recordConvFlops(model);
@@ -126,7 +118,6 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     step();
     await backend.sync();
-    sample();
     const ms = performance.now() - t0;
     if (i === 0) { flops = flopRecorder.flops(); flopRecorder.restore(); }
     if (i >= warmup || warmup === 0) {
@@ -138,16 +129,17 @@ async function main(): Promise<void> {
   }
   const med = median(times);
   const live = memory(backend);
+  const peaks = memoryPeaks(backend);
   const result = {
     backend: backend.name, device: backend.description, batch, patch, nFilters: filters,
     parameters: model.numParameters(), iters: times.length, warmup,
     medianMs: med, minMs: Math.min(...times), maxMs: Math.max(...times),
-    peakEngineBytes: peak, peakLiveBytes: peakLive, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
+    peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
     dispatchesPerStep: gpu ? median(dispatches) : null, backendCallsPerStep: median(calls),
     flopsPerStep: flops, achievedTflops: flops / (med / 1000) / 1e12,
   };
   console.log(`  median step ${med.toFixed(1)} ms (min ${result.minMs.toFixed(1)}, max ${result.maxMs.toFixed(1)}, ${times.length} steps)`);
-  console.log(`  peak engine memory ${(peak / 2 ** 20).toFixed(1)} MiB (live + pooled), ${(peakLive / 2 ** 20).toFixed(1)} MiB live`);
+  console.log(`  peak memory ${(peaks.liveBytes / 2 ** 20).toFixed(1)} MiB live, ${(peaks.reservedBytes / 2 ** 20).toFixed(1)} MiB reserved (live + pooled)`);
   console.log(`  ${gpu ? `${result.dispatchesPerStep} dispatches, ` : ''}${result.backendCallsPerStep} backend operation calls per step`);
   console.log(`  PyTorch-equivalent ${(flops / 1e9).toFixed(2)} GFLOP per step → ${(result.achievedTflops * 1000).toFixed(2)} GFLOP/s`);
   // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries

@@ -56,6 +56,8 @@ export class GpuRuntime {
   private liveBytes = 0;
   /** highest liveBytes since creation or resetPeak() */
   peakBytes = 0;
+  /** highest liveBytes + pooledBytes (what the driver has given us, as torch.cuda.max_memory_reserved) */
+  peakReservedBytes = 0;
   private pooledBytes = 0;
   private pooledCount = 0;
   private lostReason: string | null = null;
@@ -109,6 +111,7 @@ export class GpuRuntime {
     let buffer = free?.pop();
     if (buffer) { this.pooledBytes -= bytes; this.pooledCount--; }
     else {
+      this.peakReservedBytes = Math.max(this.peakReservedBytes, this.liveBytes + this.pooledBytes + bytes);
       this.device.pushErrorScope('out-of-memory');
       buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       void this.device.popErrorScope().then((err) => {
@@ -139,7 +142,10 @@ export class GpuRuntime {
     this.pooledCount = 0;
   }
 
-  resetPeak(): void { this.peakBytes = this.liveBytes; }
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
+    this.peakReservedBytes = this.liveBytes + this.pooledBytes;
+  }
 
   memory(): MemoryStats {
     return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
