@@ -107,10 +107,8 @@ export class GpuRuntime {
     if (bytes > max) {
       throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
     }
-    const free = this.pool.get(bytes);
-    let buffer = free?.pop();
-    if (buffer) { this.pooledBytes -= bytes; this.pooledCount--; }
-    else {
+    let buffer = this.takePooled(bytes);
+    if (!buffer) {
       this.peakReservedBytes = Math.max(this.peakReservedBytes, this.liveBytes + this.pooledBytes + bytes);
       this.device.pushErrorScope('out-of-memory');
       buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -119,9 +117,24 @@ export class GpuRuntime {
       });
     }
     this.live.add(buffer);
-    this.liveBytes += bytes;
+    this.liveBytes += buffer.size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return new GpuStorage(buffer, dtype, length);
+  }
+
+  /**
+   * A pooled buffer for a request of `bytes` (a size class): of that class, else the smallest idle one up to
+   * twice as large. Without the second rule every class would keep its own peak count of buffers, and a step
+   * whose classes peak at different times would reserve far more than it ever has live.
+   */
+  private takePooled(bytes: number): GPUBuffer | undefined {
+    let size = this.pool.get(bytes)?.length ? bytes : 0;
+    if (!size) {
+      for (const [s, list] of this.pool) if (list.length && s > bytes && s <= 2 * bytes && (!size || s < size)) size = s;
+    }
+    const buffer = size ? this.pool.get(size)!.pop() : undefined;
+    if (buffer) { this.pooledBytes -= buffer.size; this.pooledCount--; }
+    return buffer;
   }
 
   free(s: GpuStorage): void {
