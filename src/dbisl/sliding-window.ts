@@ -132,9 +132,8 @@ export async function slidingWindow(
   const origins: Triple[] = [];
   for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
 
-  let done = 0;
-  opts.onProgress?.(0, origins.length);
-  for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
+  /** packs the windows from b0 on and starts their prediction */
+  const start = (b0: number): { b0: number; n: number; prob: Promise<Float32Array> } => {
     const n = Math.min(batchSize, origins.length - b0);
     const batch = new Float32Array(n * P);
     for (let k = 0; k < n; k++) {
@@ -146,9 +145,26 @@ export async function slidingWindow(
         }
       }
     }
-    const prob = await predict(batch, n, [P0, P1, P2]);
-    if (prob.length < n * P) {
-      throw new Error(`slidingWindow: predictor returned ${prob.length} values, expected ${n * P}`);
+    return { b0, n, prob: predict(batch, n, [P0, P1, P2]) };
+  };
+
+  let done = 0;
+  opts.onProgress?.(0, origins.length);
+  // one prediction stays in flight: the next windows are submitted before this one's result is awaited
+  // and accumulated, so the device never waits for the host's packing, readback or accumulation
+  let next: ReturnType<typeof start> | null = origins.length ? start(0) : null;
+  while (next) {
+    const current = next;
+    const following = current.b0 + current.n;
+    next = following < origins.length ? start(following) : null;
+    const { b0, n } = current;
+    let prob: Float32Array;
+    try {
+      prob = await current.prob;
+      if (prob.length < n * P) throw new Error(`slidingWindow: predictor returned ${prob.length} values, expected ${n * P}`);
+    } catch (e) {
+      await next?.prob.catch(() => undefined); // settle the one in flight before reporting
+      throw e;
     }
     for (let k = 0; k < n; k++) {
       const [xs, ys, zs] = origins[b0 + k]!;

@@ -120,6 +120,40 @@ describe('slidingWindow', () => {
     expect(nonPad).toBe(60);
   });
 
+  it('keeps one prediction in flight: the next windows are requested before a result is awaited', async () => {
+    const shape: Triple = [6, 6, 6], patch: Triple = [4, 4, 4];
+    const events: string[] = [];
+    let calls = 0;
+    const pred: WindowPredictor = (b, n, p) => {
+      const k = calls++;
+      events.push(`start ${k}`);
+      return new Promise((resolve) => setTimeout(() => { events.push(`done ${k}`); resolve(b.slice(0, n * p[0] * p[1] * p[2])); }, 1));
+    };
+    const img = dyadicVolume(shape, 5);
+    const prob = await slidingWindow(img, pred, { patch, stride: [2, 2, 2], onProgress: (d) => { if (d > 0) events.push(`used ${d - 1}`); } });
+    expect(Array.from(prob.data)).toEqual(Array.from(img.data));
+    expect(calls).toBe(8);
+    // window k + 1 starts before window k's result is used; at most two are in flight
+    for (let k = 0; k < 7; k++) expect(events.indexOf(`start ${k + 1}`)).toBeLessThan(events.indexOf(`used ${k}`));
+    for (let k = 0; k < 6; k++) expect(events.indexOf(`used ${k}`)).toBeLessThan(events.indexOf(`start ${k + 2}`));
+  });
+
+  it('a failing prediction rejects with its error after the one in flight has settled', async () => {
+    const img = dyadicVolume([6, 6, 6], 2);
+    let calls = 0, settled = 0;
+    const pred: WindowPredictor = (b, n, p) => {
+      const k = calls++;
+      return new Promise((resolve, reject) => setTimeout(() => {
+        settled++;
+        if (k === 1) reject(new Error('device lost in window 1')); else resolve(b.slice(0, n * p[0] * p[1] * p[2]));
+      }, 1));
+    };
+    await expect(slidingWindow(img, pred, { patch: [4, 4, 4], stride: [2, 2, 2] })).rejects.toThrow('device lost in window 1');
+    // windows 0 and 1, and window 2, started before 1's failure was seen; nothing after
+    expect(calls).toBe(3);
+    expect(settled).toBe(3);
+  });
+
   it('rejects a short prediction', async () => {
     const img = dyadicVolume([4, 4, 4], 1);
     await expect(slidingWindow(img, async () => new Float32Array(3), { patch: [4, 4, 4], stride: [1, 1, 1] })).rejects.toThrow();
