@@ -6,6 +6,11 @@ import { WebGPUBackend } from './webgpu/index.js';
 export * from './backend.js';
 export { CpuBackend } from './cpu/index.js';
 export { WebGPUBackend } from './webgpu/index.js';
+export {
+  candidateName, clearConv3dChoices, conv3dCandidates, conv3dPlan, conv3dProblemKey, setConv3dChoice, withConv3dCandidate,
+  type Conv3dCandidate, type Conv3dOp, type Conv3dProblem,
+} from './webgpu/conv3d.js';
+export { recordConv3dProblems, tuneConv3d, type TuneConv3dOptions, type TuneConv3dRow } from './webgpu/conv3d-tune.js';
 
 export type BackendChoice = 'auto' | BackendName;
 

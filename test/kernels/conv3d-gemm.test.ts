@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
-import { WebGPUBackend } from '../../src/kernels/index.js';
+import type { Backend, Conv3dCandidate, Conv3dParams, Storage } from '../../src/kernels/index.js';
+import { candidateName, conv3dCandidates, withConv3dCandidate, WebGPUBackend } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
 import { conv3dPlan, conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
@@ -22,19 +22,20 @@ async function gpuBackend(): Promise<WebGPUBackend> {
 const outShape = (c: Case): number[] =>
   [c.xShape[0], c.wShape[0], ...[0, 1, 2].map((a) => convOutSize(c.xShape[2 + a], c.wShape[2 + a], 1, c.p.padding[a], c.p.dilation[a]))];
 
-/** The operation on `be` with the case's random data (storages freed before returning). */
-async function run(be: Backend, op: Op, c: Case, seed: number): Promise<Float32Array | Float64Array> {
+/** The operation on `be` with the case's random data (storages freed before returning), by `candidate` if given. */
+async function run(be: Backend, op: Op, c: Case, seed: number, candidate?: Conv3dCandidate): Promise<Float32Array | Float64Array> {
   const owned: Storage[] = [];
   const up = (a: Float32Array): Storage => { const s = be.upload(a, 'float32'); owned.push(s); return s; };
   const w = up(randomArray(sizeOf(c.wShape), seed + 1));
-  let y: Storage;
+  let compute: () => Storage;
   if (op === 'forward') {
-    const b = c.bias ? up(randomArray(c.wShape[0], seed + 2)) : null;
-    y = be.conv3d(up(randomArray(sizeOf(c.xShape), seed)), c.xShape, w, c.wShape, b, c.p);
+    const x = up(randomArray(sizeOf(c.xShape), seed)), b = c.bias ? up(randomArray(c.wShape[0], seed + 2)) : null;
+    compute = () => be.conv3d(x, c.xShape, w, c.wShape, b, c.p);
   } else {
-    const gyShape = outShape(c);
-    y = be.conv3dBackwardInput(up(randomArray(sizeOf(gyShape), seed + 3)), gyShape, w, c.wShape, c.xShape, c.p);
+    const gyShape = outShape(c), gy = up(randomArray(sizeOf(gyShape), seed + 3));
+    compute = () => be.conv3dBackwardInput(gy, gyShape, w, c.wShape, c.xShape, c.p);
   }
+  const y = candidate ? withConv3dCandidate(candidate, compute) : compute();
   owned.push(y);
   const out = await be.read(y);
   for (const s of owned) be.free(s);
@@ -98,6 +99,24 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
     await fc.assert(fc.asyncProperty(opArb, caseArb, fc.integer({ min: 1, max: 1e6 }), async (op, c, seed) => {
       expect(await compare(op, c, seed)).toMatch(/× 1 splits/);
     }), { numRuns: 8, seed: 4711 });
+  });
+
+  it('every tile shape the tuner tries (each forced as the candidate), random shapes and a 70-channel one', async () => {
+    const gpu = await gpuBackend();
+    const shapes = new Set<string>();
+    const check = async (op: Op, c: Case, seed: number): Promise<void> => {
+      const expected = await run(cpu, op, c, seed);
+      for (const k of conv3dCandidates(gpu.rt, op, c.xShape, c.wShape, c.p).filter((k) => k.kernel === 'gemm')) {
+        shapes.add(candidateName(k));
+        expectClose(await run(gpu, op, c, seed, k), expected, atol(op, c.wShape), 1e-4, `${op} ${candidateName(k)} ${JSON.stringify(c)}`);
+      }
+    };
+    await fc.assert(fc.asyncProperty(opArb, caseArb, fc.integer({ min: 1, max: 1e6 }), check), { numRuns: 6, seed: 31337 });
+    const wide: Case = { xShape: [1, 6, 3, 4, 5], wShape: [70, 6, 3, 3, 3], p: pad1, bias: true };
+    await check('forward', wide, 41);
+    await check('backwardInput', { ...wide, xShape: [1, 70, 3, 4, 5], wShape: [6, 70, 3, 3, 3] }, 42);
+    // the wide case's 64×64 tiles (64 invocations) and 256×64 tiles (256 invocations) were among them
+    expect([...shapes]).toEqual(expect.arrayContaining(['implicit GEMM 64×64×16 8×8', 'implicit GEMM 256×64×16 8×8', 'implicit GEMM 128×64×32 8×8']));
   });
 
   it('the V-Net classes: 3³ padding 1 with 1, 16 and 32 channels (several taps per chunk, one tap of 16 channels)', async () => {

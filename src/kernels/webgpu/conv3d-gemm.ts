@@ -100,8 +100,8 @@ export function gemmFits(t: GemmShape, sharedBytes: number, maxThreads: number, 
 /**
  * The tile shapes worth trying for a problem, the default first: BN by the written channels (64, or 32/16
  * when fewer), 128 rows and 128 invocations; then 64×64 tiles of 64 invocations (more workgroups for deep
- * layers), 256 rows with TM doubled (fewer, fatter workgroups), and BK 32 (half the barriers). Those that do
- * not fit the device are left out.
+ * layers), 256 rows (TM doubled up to 8×8 per invocation, else 256 invocations), and BK 32 (half the
+ * barriers). Those that do not fit the device are left out.
  */
 export function gemmShapes(p: GemmProblem, sharedBytes: number, maxThreads: number): GemmShape[] {
   const bn = p.cout >= 64 ? 64 : p.cout > 16 ? 32 : 16;
@@ -111,7 +111,7 @@ export function gemmShapes(p: GemmProblem, sharedBytes: number, maxThreads: numb
   const shapes: GemmShape[] = [
     { bm: 128, bn, bk: 16, tm, tn },
     ...(p.cout > 32 ? [{ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 }] : []),
-    { bm: 256, bn, bk: 16, tm: 2 * tm, tn },
+    { bm: 256, bn, bk: 16, tm: tm * tn <= 32 ? 2 * tm : tm, tn },
     { bm: 128, bn, bk: 32, tm, tn },
   ];
   return shapes.filter((s) => gemmFits(s, sharedBytes, maxThreads, p));

@@ -3,8 +3,8 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { directLayout, directSource, type DirectAxis, type DirectProblem, type DirectTiles } from './conv3d-direct.js';
 import { DOWN_THREADS, downLayout, downSource, downTiles, type DownProblem, type DownTiles } from './conv3d-down.js';
-import { gemmLayout, gemmShapes, gemmSource, type GemmProblem, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
-import { UP_THREADS, upSource, upTiles, type UpProblem } from './conv3d-up.js';
+import { gemmFits, gemmLayout, gemmShapes, gemmSource, type GemmProblem, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
+import { UP_THREADS, upSource, upTiles, type UpProblem, type UpTiles } from './conv3d-up.js';
 import { wgradLayout, wgradSource, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
@@ -12,7 +12,10 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
 /**
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics).
  *
- * Which kernel runs (every pipeline is specialised per shape and cached under its full configuration):
+ * Several kernels can compute a convolution (every pipeline is specialised per shape and cached under its full
+ * configuration); which one runs is, in this order: the candidate forced by withConv3dCandidate (benchmarks and
+ * the tuner), the choice table's entry for the problem on this adapter (filled by tuneConv3d in conv3d-tune.ts,
+ * cuDNN's benchmark mode), else the defaults:
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
  *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts), bias fused; split-K plus a summing
  *   pass when the grid would be too small.
@@ -29,7 +32,9 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
  *   stride-1 convolution over only the taps that hit (stride 1: one phase, all taps, flipped).
  * - backward-weight: halo-staged split-K kernel (conv3d-wgrad.ts) plus a summing pass.
- * Tile sizes come from a small cost model over the shape and the device's workgroup-memory limit.
+ * Tile sizes come from a small cost model over the shape and the device's workgroup-memory limit; the
+ * candidates (conv3dCandidates) add the other applicable kernels, the implicit GEMM's other tile shapes and the
+ * direct kernel with half as many channels per invocation.
  */
 
 /** Tuning knobs, exported for tests and benchmarks (tests lower targetWorkgroups to force single-split plans). */
@@ -51,6 +56,42 @@ export const conv3dTuning = {
   implicitGemm: false,
 };
 
+export type Conv3dOp = 'forward' | 'backwardInput' | 'backwardWeight';
+
+/** One convolution to compute: what the choice table is keyed by (with the adapter) and what the tuner times. */
+export interface Conv3dProblem {
+  op: Conv3dOp;
+  /** the convolution's input and weight shapes (for the gradients: of the convolution they belong to) */
+  xShape: number[];
+  wShape: number[];
+  params: Conv3dParams;
+  /** the forward adds a bias (does not change the choice, only what the tuner runs) */
+  bias: boolean;
+}
+
+/** One way to compute a convolution (JSON-serialisable). */
+export type Conv3dCandidate =
+  /** the direct kernel, `tn` channels per invocation (4, 8 or 16; default: the cost model's) */
+  | { kernel: 'direct'; tn?: number }
+  /** the implicit GEMM (stride 1) with this tile shape */
+  | { kernel: 'gemm'; shape: GemmShape }
+  /** the kernel = stride forward GEMM */
+  | { kernel: 'down' }
+  /** the kernel = stride input-gradient GEMM */
+  | { kernel: 'up' }
+  /** the weight-gradient kernel */
+  | { kernel: 'wgrad' };
+
+export function candidateName(c: Conv3dCandidate): string {
+  switch (c.kernel) {
+    case 'direct': return c.tn === undefined ? 'direct' : `direct tn ${c.tn}`;
+    case 'gemm': return `implicit GEMM ${c.shape.bm}×${c.shape.bn}×${c.shape.bk} ${c.shape.tm}×${c.shape.tn}`;
+    case 'down': return 'down GEMM';
+    case 'up': return 'up GEMM';
+    case 'wgrad': return 'wgrad';
+  }
+}
+
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 function checkF32(s: Storage, what: string): void {
@@ -65,8 +106,13 @@ function checkBinding(rt: GpuRuntime, elements: number, what: string): void {
   }
 }
 
+/** The device limits the plans depend on (a GpuRuntime, or nominal limits for the benchmark list). */
+export interface HasLimits {
+  limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxStorageBufferBindingSize'>;
+}
+
 interface Limits { shared: number; threads: number }
-function limitsOf(rt: Pick<GpuRuntime, 'limits'>): Limits {
+function limitsOf(rt: HasLimits): Limits {
   return {
     shared: rt.limits.maxComputeWorkgroupStorageSize,
     threads: Math.min(256, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX),
@@ -97,9 +143,12 @@ function bankWays(words: readonly number[]): number {
 // ---------------------------------------------------------------------------------------------------------
 // direct kernel plans
 
-/** Per-thread tile and the best block shape for a direct problem (splits left at 1). */
-function chooseDirect(p: DirectProblem, lim: Limits): DirectTiles {
-  const tn = p.cout <= 4 ? 4 : p.cout <= 8 ? 8 : 16;
+/** The cost model's channels per invocation for a direct problem writing `cout` channels. */
+const modelTn = (cout: number): number => (cout <= 4 ? 4 : cout <= 8 ? 8 : 16);
+
+/** Per-thread tile (`tn` channels per invocation, default the model's) and the best block shape for a direct
+ * problem (splits left at 1). */
+function chooseDirect(p: DirectProblem, lim: Limits, tn = modelTn(p.cout)): DirectTiles {
   const cg = Math.min(4, Math.ceil(p.cout / tn));
   const tm = tn === 16 ? 4 : 8;
   const bn = tn * cg;
@@ -135,7 +184,7 @@ function chooseDirect(p: DirectProblem, lim: Limits): DirectTiles {
 }
 
 /** Splits for a set of direct dispatches writing one output of `outLen` elements. */
-function directSplits(problems: DirectProblem[], tiles: DirectTiles[], outLen: number, rt: Pick<GpuRuntime, 'limits'>): number {
+function directSplits(problems: DirectProblem[], tiles: DirectTiles[], outLen: number, rt: HasLimits): number {
   let wgs = 0, chunks = Infinity;
   problems.forEach((p, i) => {
     const L = directLayout(p, tiles[i]);
@@ -153,6 +202,15 @@ function withSplits(p: DirectProblem, t: DirectTiles, splits: number): DirectTil
   if (splits === 1) return { ...t, splits: 1, perSplit: Math.ceil(p.cin / t.cc) * t.cc };
   const perSplit = Math.ceil(Math.ceil(p.cin / t.cc) / splits) * t.cc;
   return { ...t, splits, perSplit };
+}
+
+/** The tiles (with a common split count) of direct problems that all write one output of `outLen` elements. */
+function directTiles(problems: DirectProblem[], tn: number | undefined, outLen: number, rt: HasLimits): DirectTiles[] {
+  const lim = limitsOf(rt);
+  if (tn !== undefined && ![4, 8, 16].includes(tn)) throw new Error(`webgpu conv3d: the direct kernel takes 4, 8 or 16 channels per invocation, not ${tn}`);
+  const tiles = problems.map((p) => cached(`direct:${JSON.stringify(p)}:${JSON.stringify(lim)}:${conv3dTuning.maxChunkChannels}:${tn}`, () => chooseDirect(p, lim, tn)));
+  const splits = directSplits(problems, tiles, outLen, rt);
+  return problems.map((p, i) => withSplits(p, tiles[i], splits));
 }
 
 function runDirect(rt: GpuRuntime, p: DirectProblem, t: DirectTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GPUBuffer): void {
@@ -189,29 +247,27 @@ function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuSt
   rt.dispatch(kernel, buffers, params, grid1d(len, 256));
 }
 
-/** Runs the direct problems (all writing `out` of outLen elements) with a common split count. */
-function directInto(rt: GpuRuntime, problems: DirectProblem[], xb: GPUBuffer, wb: GPUBuffer, bias: GPUBuffer | null,
+/** Runs direct problems (all writing `out` of outLen elements) with their tiles. */
+function directInto(rt: GpuRuntime, problems: DirectProblem[], tiles: DirectTiles[], xb: GPUBuffer, wb: GPUBuffer, bias: GPUBuffer | null,
   out: GpuStorage, outLen: number, channels: number, inner: number): void {
-  const lim = limitsOf(rt);
-  const tiles = problems.map((p) => cached(`direct:${JSON.stringify(p)}:${JSON.stringify(lim)}:${conv3dTuning.maxChunkChannels}`, () => chooseDirect(p, lim)));
-  const splits = directSplits(problems, tiles, outLen, rt);
+  const splits = tiles[0].splits;
   if (splits === 1) {
-    problems.forEach((p, i) => runDirect(rt, p, withSplits(p, tiles[i], 1), xb, wb, bias, out.buffer));
+    problems.forEach((p, i) => runDirect(rt, p, tiles[i], xb, wb, bias, out.buffer));
     return;
   }
   checkBinding(rt, splits * outLen, 'split-K partial outputs');
   const parts = rt.alloc(splits * outLen, 'float32');
-  problems.forEach((p, i) => runDirect(rt, p, withSplits(p, tiles[i], splits), xb, wb, null, parts.buffer));
+  problems.forEach((p, i) => runDirect(rt, p, tiles[i], xb, wb, null, parts.buffer));
   sumSplits(rt, parts, splits, out, outLen, bias, inner, channels);
   rt.free(parts);
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// entry points
+// GEMM plans
 
 /** Split-K of a row-tiled GEMM: enough workgroups to fill the GPU, at least conv3dTuning.minSplitK products
  * (bk per chunk) per split, partial outputs within conv3dTuning.maxPartialBytes and the binding limit. */
-function kSplits(chunks: number, bk: number, mTiles: number, coTiles: number, outLen: number, rt: Pick<GpuRuntime, 'limits'>): { splits: number; perSplit: number } {
+function kSplits(chunks: number, bk: number, mTiles: number, coTiles: number, outLen: number, rt: HasLimits): { splits: number; perSplit: number } {
   const minChunks = Math.ceil(conv3dTuning.minSplitK / bk);
   let s = Math.min(Math.floor(chunks / minChunks), Math.ceil(conv3dTuning.targetWorkgroups / (mTiles * coTiles)));
   const maxParts = Math.floor(Math.min(conv3dTuning.maxPartialBytes, rt.limits.maxStorageBufferBindingSize) / (4 * outLen));
@@ -221,13 +277,20 @@ function kSplits(chunks: number, bk: number, mTiles: number, coTiles: number, ou
 }
 
 /** The down GEMM's problem and tiles for a forward, or null where it does not apply (or its tiles do not fit). */
-function downPlan(g: ConvGeometry, bias: boolean, rt: Pick<GpuRuntime, 'limits'>): { p: DownProblem; t: DownTiles } | null {
-  if (!conv3dTuning.downKernel || ![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
+function downPlan(g: ConvGeometry, bias: boolean, rt: HasLimits): { p: DownProblem; t: DownTiles } | null {
+  if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
   const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, bias };
   const t = downTiles(p, limitsOf(rt).shared);
   if (!t) return null;
   const L = downLayout(p, t);
   return { p, t: { ...t, ...kSplits(L.chunks, L.bk, L.mTiles, L.coTiles, p.n * p.co * p.out[0] * p.out[1] * p.out[2], rt) } };
+}
+
+/** The up GEMM's problem for an input gradient, or null where it does not apply (kernel = stride, no padding, no
+ * dilation, and the input an exact multiple of the output). */
+function upProblem(g: ConvGeometry): UpProblem | null {
+  if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1 && g.in[a] === g.out[a] * g.s[a])) return null;
+  return { n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k };
 }
 
 /** The implicit GEMM's problem for a stride-1 forward (reads x) or input gradient (reads gy). */
@@ -238,16 +301,20 @@ function gemmProblem(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boo
     : { n: g.n, cin: g.co, cout: g.ci, src: g.out, dst: g.in, k: g.k, base: g.p, step: [-g.dil[0], -g.dil[1], -g.dil[2]], wIn: g.ci * kv, wOut: kv, bias: false };
 }
 
-/** The implicit GEMM's problem and tiles (the given shape, else the default one), or null where the convolution
- * is not stride 1 or no tile fits. */
-function gemmPlan(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean, rt: Pick<GpuRuntime, 'limits'>, shape?: GemmShape): { p: GemmProblem; t: GemmTiles } | null {
-  if (!g.s.every((s) => s === 1)) return null;
+/** The implicit GEMM's tile shapes for a problem (the default first; none unless stride 1). */
+function gemmShapesFor(g: ConvGeometry, op: 'forward' | 'backwardInput', rt: HasLimits): GemmShape[] {
+  const lim = limitsOf(rt);
+  return g.s.every((s) => s === 1) ? gemmShapes(gemmProblem(g, op, false), lim.shared, lim.threads) : [];
+}
+
+/** The implicit GEMM's problem and tiles for a tile shape, or null where the convolution is not stride 1 or the
+ * shape does not fit the device. */
+function gemmPlan(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean, rt: HasLimits, shape: GemmShape): { p: GemmProblem; t: GemmTiles } | null {
   const p = gemmProblem(g, op, bias);
   const lim = limitsOf(rt);
-  const s = shape ?? gemmShapes(p, lim.shared, lim.threads)[0];
-  if (!s) return null;
-  const L = gemmLayout(p, s);
-  return { p, t: { ...s, ...kSplits(L.chunks, L.bk, L.mTiles, L.coTiles, p.n * p.cout * p.dst[0] * p.dst[1] * p.dst[2], rt) } };
+  if (!g.s.every((s) => s === 1) || !gemmFits(shape, lim.shared, lim.threads, p)) return null;
+  const L = gemmLayout(p, shape);
+  return { p, t: { ...shape, ...kSplits(L.chunks, L.bk, L.mTiles, L.coTiles, p.n * p.cout * p.dst[0] * p.dst[1] * p.dst[2], rt) } };
 }
 
 /**
@@ -283,6 +350,121 @@ function runGemm(rt: GpuRuntime, p: GemmProblem, t: GemmTiles, src: GPUBuffer, w
     src, w, bias, out, outLen, p.dst[0] * p.dst[1] * p.dst[2], p.cout);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// candidates, plans and the choice table
+
+/** What a candidate dispatches for one problem: its kernel's problem(s) and tiles. */
+type Plan =
+  | { kernel: 'down'; p: DownProblem; t: DownTiles }
+  | { kernel: 'gemm'; p: GemmProblem; t: GemmTiles }
+  | { kernel: 'up'; p: UpProblem; t: UpTiles }
+  | { kernel: 'direct'; problems: DirectProblem[]; tiles: DirectTiles[] }
+  | { kernel: 'wgrad'; t: WgradTiles };
+
+const problemKey = (op: Conv3dOp, g: ConvGeometry): string =>
+  `${op} x${fmt([g.n, g.ci, ...g.in])} w${fmt([g.co, g.ci, ...g.k])} s${fmt(g.s)} p${fmt(g.p)} d${fmt(g.dil)}`;
+
+/** A problem's identity (bias aside: it does not change the choice), e.g. 'forward x[4, 32, 56, 56, 40]
+ * w[32, 32, 3, 3, 3] s[1, 1, 1] p[1, 1, 1] d[1, 1, 1]'; validates the shapes. */
+export function conv3dProblemKey(p: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShape' | 'params'>): string {
+  return problemKey(p.op, convGeometry(p.xShape, p.wShape, p.params));
+}
+
+/** The plan of a candidate for a problem; throws naming both where the candidate cannot compute it. */
+function planFor(rt: HasLimits, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidate, bias: boolean): Plan {
+  const fail = (): never => { throw new Error(`webgpu conv3d: candidate '${candidateName(c)}' cannot compute ${problemKey(op, g)}`); };
+  if (op === 'backwardWeight') {
+    if (c.kernel !== 'wgrad') return fail();
+    const lim = limitsOf(rt);
+    return { kernel: 'wgrad', t: wgradSplits(g, cached(`wgrad:${JSON.stringify(g)}:${JSON.stringify(lim)}`, () => chooseWgrad(g, lim)), rt) };
+  }
+  switch (c.kernel) {
+    case 'down': {
+      const d = op === 'forward' ? downPlan(g, bias, rt) : null;
+      return d ? { kernel: 'down', ...d } : fail();
+    }
+    case 'up': {
+      const p = op === 'backwardInput' ? upProblem(g) : null;
+      return p ? { kernel: 'up', p, t: upTiles(p) } : fail();
+    }
+    case 'gemm': {
+      const m = gemmPlan(g, op, bias, rt, c.shape);
+      return m ? { kernel: 'gemm', ...m } : fail();
+    }
+    case 'direct': {
+      const problems = op === 'forward' ? [forwardProblem(g, bias)] : phaseProblems(g);
+      const outLen = op === 'forward' ? g.n * g.co * g.out[0] * g.out[1] * g.out[2] : g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
+      return { kernel: 'direct', problems, tiles: directTiles(problems, c.tn, outLen, rt) };
+    }
+    case 'wgrad': return fail();
+  }
+}
+
+/** The default candidate (the heuristic the conv3dTuning knobs steer). */
+function defaultCandidate(rt: HasLimits, op: Conv3dOp, g: ConvGeometry): Conv3dCandidate {
+  if (op === 'backwardWeight') return { kernel: 'wgrad' };
+  if (op === 'forward' && conv3dTuning.downKernel && downPlan(g, false, rt)) return { kernel: 'down' };
+  if (op === 'backwardInput' && conv3dTuning.upKernel && upProblem(g)) return { kernel: 'up' };
+  const shape = conv3dTuning.implicitGemm ? gemmShapesFor(g, op, rt)[0] : undefined;
+  return shape ? { kernel: 'gemm', shape } : { kernel: 'direct' };
+}
+
+/**
+ * The candidates for a problem, the default first: the kernel = stride GEMMs where they apply, the implicit
+ * GEMM's tile shapes that fit (stride 1), the direct kernel with the cost model's tiles and with half its
+ * channels per invocation. The weight gradient has one kernel.
+ */
+export function conv3dCandidates(rt: HasLimits, op: Conv3dOp, xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Conv3dCandidate[] {
+  const g = convGeometry(xShape, wShape, p);
+  const all: Conv3dCandidate[] = [defaultCandidate(rt, op, g)];
+  if (op !== 'backwardWeight') {
+    if (op === 'forward' && downPlan(g, false, rt)) all.push({ kernel: 'down' });
+    if (op === 'backwardInput' && upProblem(g)) all.push({ kernel: 'up' });
+    for (const shape of gemmShapesFor(g, op, rt)) all.push({ kernel: 'gemm', shape });
+    all.push({ kernel: 'direct' });
+    const tn = modelTn(op === 'forward' ? g.co : g.ci);
+    if (tn > 4) all.push({ kernel: 'direct', tn: tn / 2 });
+  }
+  const names = new Set<string>();
+  return all.filter((c) => !names.has(candidateName(c)) && names.add(candidateName(c)));
+}
+
+/** The choice table: adapter + problem → candidate. */
+const choices = new Map<string, Conv3dCandidate>();
+let forced: Conv3dCandidate | null = null;
+
+function adapterKey(rt: Pick<GpuRuntime, 'device'>): string {
+  const i = rt.device.adapterInfo;
+  return [i.vendor, i.architecture, i.device, i.description].join(' | ');
+}
+
+/** The candidate that computes a problem, and why: forced, the choice table's, or the default. */
+function choose(rt: HasLimits & Pick<GpuRuntime, 'device'>, op: Conv3dOp, g: ConvGeometry): { c: Conv3dCandidate; source: 'forced' | 'tuned' | 'default' } {
+  if (forced) return { c: forced, source: 'forced' };
+  const tuned = choices.get(`${adapterKey(rt)} :: ${problemKey(op, g)}`);
+  return tuned ? { c: tuned, source: 'tuned' } : { c: defaultCandidate(rt, op, g), source: 'default' };
+}
+
+/** Records the candidate that computes a problem on this runtime's adapter (checked to apply to it). */
+export function setConv3dChoice(rt: HasLimits & Pick<GpuRuntime, 'device'>, problem: Conv3dProblem, c: Conv3dCandidate): void {
+  const g = convGeometry(problem.xShape, problem.wShape, problem.params);
+  planFor(rt, problem.op, g, c, problem.bias);
+  choices.set(`${adapterKey(rt)} :: ${problemKey(problem.op, g)}`, c);
+}
+
+/** Empties the choice table (every problem goes back to its default). */
+export function clearConv3dChoices(): void { choices.clear(); }
+
+/** Runs `fn` (synchronous: it records dispatches) with every convolution computed by candidate `c`. */
+export function withConv3dCandidate<T>(c: Conv3dCandidate, fn: () => T): T {
+  const outer = forced;
+  forced = c;
+  try { return fn(); } finally { forced = outer; }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// entry points
+
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
   const g = convForwardGeometry(x, xShape, w, wShape, p);
   checkF32(x, 'input'); checkF32(w, 'weight');
@@ -294,12 +476,59 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   const outLen = g.n * g.co * outVox;
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
+  const plan = planFor(rt, 'forward', g, choose(rt, 'forward', g).c, bias !== null);
   const out = rt.alloc(outLen, 'float32');
-  const down = downPlan(g, bias !== null, rt);
-  const gemm = !down && conv3dTuning.implicitGemm ? gemmPlan(g, 'forward', bias !== null, rt) : null;
-  if (down) runDown(rt, down.p, down.t, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen);
-  else if (gemm) runGemm(rt, gemm.p, gemm.t, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen);
-  else directInto(rt, [forwardProblem(g, bias !== null)], gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out, outLen, g.co, outVox);
+  const xb = gpuBuffer(x), wb = gpuBuffer(w), bb = bias ? gpuBuffer(bias) : null;
+  if (plan.kernel === 'down') runDown(rt, plan.p, plan.t, xb, wb, bb, out, outLen);
+  else if (plan.kernel === 'gemm') runGemm(rt, plan.p, plan.t, xb, wb, bb, out, outLen);
+  else if (plan.kernel === 'direct') directInto(rt, plan.problems, plan.tiles, xb, wb, bb, out, outLen, g.co, outVox);
+  return out;
+}
+
+export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
+  const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
+  checkF32(gy, 'output gradient'); checkF32(w, 'weight');
+  const inVox = g.in[0] * g.in[1] * g.in[2];
+  const outLen = g.n * g.ci * inVox;
+  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
+  const plan = planFor(rt, 'backwardInput', g, choose(rt, 'backwardInput', g).c, false);
+  const out = rt.alloc(outLen, 'float32');
+  const gyb = gpuBuffer(gy), wb = gpuBuffer(w);
+  if (plan.kernel === 'up') {
+    const { p: up, t } = plan;
+    const kernel = rt.kernel(`conv3d:up:${JSON.stringify(up)}:${JSON.stringify(t)}`, () => upSource(up, t), 3);
+    const mTiles = Math.ceil((g.n * g.out[0] * g.out[1] * g.out[2]) / t.bm);
+    const [gx, gz] = grid1d(mTiles, 1);
+    rt.dispatch(kernel, [gyb, wb, out.buffer], null, [gx, Math.ceil((g.ci * g.k[0] * g.k[1] * g.k[2]) / t.bn), gz]);
+  } else if (plan.kernel === 'gemm') runGemm(rt, plan.p, plan.t, gyb, wb, null, out, outLen);
+  else if (plan.kernel === 'direct') directInto(rt, plan.problems, plan.tiles, gyb, wb, null, out, outLen, g.ci, inVox);
+  return out;
+}
+
+export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
+  const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
+  checkF32(x, 'input'); checkF32(gy, 'output gradient');
+  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  const plan = planFor(rt, 'backwardWeight', g, choose(rt, 'backwardWeight', g).c, false);
+  if (plan.kernel !== 'wgrad') throw new Error(`webgpu conv3d: the weight gradient has no '${plan.kernel}' kernel`);
+  const { t } = plan;
+  const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
+  const out = rt.alloc(outLen, 'float32');
+  const L = wgradLayout(g, t);
+  const tiles = L.coTiles * L.colTiles;
+  const splits = t.splits;
+  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgradSource(g, t), 3);
+  if (splits === 1) {
+    rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], null, [tiles, 1]);
+    return out;
+  }
+  checkBinding(rt, splits * outLen, 'split-K partial weight gradients');
+  const parts = rt.alloc(splits * outLen, 'float32');
+  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), parts.buffer], null, [tiles, splits]);
+  sumSplits(rt, parts, splits, out, outLen, null, 1, 1);
+  rt.free(parts);
   return out;
 }
 
@@ -318,30 +547,6 @@ function phaseAxis(g: ConvGeometry, a: number, r: number): DirectAxis {
     taps: hits.length, w0: hits[0] ?? 0, wStep: step,
     off0: hits.length ? (r + p - hits[0] * dil) / s : 0, offStep: (-step * dil) / s, k,
   };
-}
-
-export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
-  checkF32(gy, 'output gradient'); checkF32(w, 'weight');
-  const inVox = g.in[0] * g.in[1] * g.in[2];
-  const outLen = g.n * g.ci * inVox;
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
-  checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
-  const out = rt.alloc(outLen, 'float32');
-  const kv = g.k[0] * g.k[1] * g.k[2];
-  if (usesUpKernel(g)) {
-    const up: UpProblem = { n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k };
-    const t = upTiles(up);
-    const kernel = rt.kernel(`conv3d:up:${JSON.stringify(up)}:${JSON.stringify(t)}`, () => upSource(up, t), 3);
-    const mTiles = Math.ceil((g.n * g.out[0] * g.out[1] * g.out[2]) / t.bm);
-    const [gx, gz] = grid1d(mTiles, 1);
-    rt.dispatch(kernel, [gpuBuffer(gy), gpuBuffer(w), out.buffer], null, [gx, Math.ceil((g.ci * kv) / t.bn), gz]);
-    return out;
-  }
-  const gemm = conv3dTuning.implicitGemm ? gemmPlan(g, 'backwardInput', false, rt) : null;
-  if (gemm) runGemm(rt, gemm.p, gemm.t, gpuBuffer(gy), gpuBuffer(w), null, out, outLen);
-  else directInto(rt, phaseProblems(g), gpuBuffer(gy), gpuBuffer(w), null, out, outLen, g.ci, inVox);
-  return out;
 }
 
 function chooseWgrad(p: ConvGeometry, lim: Limits): WgradTiles {
@@ -392,7 +597,7 @@ function chooseWgrad(p: ConvGeometry, lim: Limits): WgradTiles {
   }
 }
 
-function wgradSplits(p: ConvGeometry, base: WgradTiles, rt: Pick<GpuRuntime, 'limits'>): WgradTiles {
+function wgradSplits(p: ConvGeometry, base: WgradTiles, rt: HasLimits): WgradTiles {
   const L = wgradLayout(p, base);
   const outLen = p.co * p.ci * p.k[0] * p.k[1] * p.k[2];
   let splits = Math.min(L.chunks, Math.ceil(conv3dTuning.targetWorkgroups / (L.coTiles * L.colTiles)), 65535);
@@ -400,32 +605,6 @@ function wgradSplits(p: ConvGeometry, base: WgradTiles, rt: Pick<GpuRuntime, 'li
   splits = Math.max(1, Math.min(splits, maxParts));
   const perSplit = Math.ceil(L.chunks / splits);
   return { ...base, splits: Math.ceil(L.chunks / perSplit), perSplit };
-}
-
-export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
-  checkF32(x, 'input'); checkF32(gy, 'output gradient');
-  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
-  const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
-  const out = rt.alloc(outLen, 'float32');
-  const lim = limitsOf(rt);
-  const base = cached(`wgrad:${JSON.stringify(g)}:${JSON.stringify(lim)}`, () => chooseWgrad(g, lim));
-  const t = wgradSplits(g, base, rt);
-  const L = wgradLayout(g, t);
-  const tiles = L.coTiles * L.colTiles;
-  const splits = t.splits;
-  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgradSource(g, t), 3);
-  if (splits === 1) {
-    rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], null, [tiles, 1]);
-    return out;
-  }
-  checkBinding(rt, splits * outLen, 'split-K partial weight gradients');
-  const parts = rt.alloc(splits * outLen, 'float32');
-  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), parts.buffer], null, [tiles, splits]);
-  sumSplits(rt, parts, splits, out, outLen, null, 1, 1);
-  rt.free(parts);
-  return out;
 }
 
 /** The direct problems of the forward (one) or of the input gradient (one per stride phase). */
@@ -454,48 +633,48 @@ function phaseProblems(g: ConvGeometry): DirectProblem[] {
   return problems;
 }
 
-function usesUpKernel(g: ConvGeometry): boolean {
-  return conv3dTuning.upKernel && [0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1 && g.in[a] === g.out[a] * g.s[a]);
+/** One line per kernel a plan dispatches. */
+function describePlan(plan: Plan, g: ConvGeometry): string {
+  switch (plan.kernel) {
+    case 'wgrad': {
+      const { t } = plan, L = wgradLayout(g, t);
+      return `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`;
+    }
+    case 'up': {
+      const { t } = plan;
+      return `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`;
+    }
+    case 'down': {
+      const { t } = plan, L = downLayout(plan.p, t);
+      return `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+    }
+    case 'gemm': {
+      const { t } = plan, L = gemmLayout(plan.p, t);
+      return `implicit GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${L.tg} taps × ${L.cc} channels per chunk), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+    }
+    case 'direct':
+      return plan.problems.map((q, i) => {
+        const t = plan.tiles[i], L = directLayout(q, t);
+        return `direct: ${t.tm} vox × ${t.tn} ch per invocation, cg ${t.cg}, ${L.threads} invocations, block ${t.block.join('×')} halo ${L.halo.join('×')}, cc ${t.cc}, ${L.blocks * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+      }).join('\n');
+  }
 }
 
-/** One line per kernel each entry point would dispatch for a shape (for benchmarks and reports). */
-export function conv3dPlan(rt: Pick<GpuRuntime, 'limits'>, op: 'forward' | 'backwardInput' | 'backwardWeight', xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): string {
+/** One line per kernel the entry point would dispatch for a shape (for benchmarks and reports), and a last line
+ * naming the choice table's candidate when the table decided. */
+export function conv3dPlan(rt: HasLimits & Pick<GpuRuntime, 'device'>, op: Conv3dOp, xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): string {
   const g = convGeometry(xShape, wShape, p);
-  const lim = limitsOf(rt);
-  if (op === 'backwardWeight') {
-    const t = wgradSplits(g, chooseWgrad(g, lim), rt);
-    const L = wgradLayout(g, t);
-    return `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`;
-  }
-  if (op === 'backwardInput' && usesUpKernel(g)) {
-    const t = upTiles({ n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k });
-    return `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`;
-  }
-  const down = op === 'forward' ? downPlan(g, false, rt) : null;
-  if (down) {
-    const { t } = down, L = downLayout(down.p, t);
-    return `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
-  }
-  const gemm = conv3dTuning.implicitGemm ? gemmPlan(g, op, false, rt) : null;
-  if (gemm) {
-    const { t } = gemm, L = gemmLayout(gemm.p, t);
-    return `implicit GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${L.tg} taps × ${L.cc} channels per chunk), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
-  }
-  const problems = op === 'forward' ? [forwardProblem(g, false)] : phaseProblems(g);
-  const tiles = problems.map((q) => chooseDirect(q, lim));
-  const outLen = op === 'forward' ? g.n * g.co * g.out[0] * g.out[1] * g.out[2] : g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
-  const splits = directSplits(problems, tiles, outLen, rt);
-  return problems.map((q, i) => {
-    const t = withSplits(q, tiles[i], splits), L = directLayout(q, t);
-    return `direct: ${t.tm} vox × ${t.tn} ch per invocation, cg ${t.cg}, ${L.threads} invocations, block ${t.block.join('×')} halo ${L.halo.join('×')}, cc ${t.cc}, ${L.blocks * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
-  }).join('\n');
+  const { c, source } = choose(rt, op, g);
+  const lines = describePlan(planFor(rt, op, g, c, false), g);
+  return source === 'tuned' ? `${lines}\ntuned: ${candidateName(c)}` : lines;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // benchmarks
 
 type Op = 'fwd' | 'dX' | 'dW';
-interface ConvCase { x: number[]; w: number[]; p: Conv3dParams; op: 'forward' | 'backwardInput' | 'backwardWeight'; name: string; large: boolean }
+/** a benchmark case; with `candidate`, that kernel computes it (else whatever conv3d chooses) */
+interface ConvCase { x: number[]; w: number[]; p: Conv3dParams; op: Conv3dOp; name: string; large: boolean; candidate?: Conv3dCandidate }
 
 function convCaseBenchmark(c: ConvCase): KernelBenchmark {
   const g = convGeometry(c.x, c.w, c.p);
@@ -516,7 +695,8 @@ function convCaseBenchmark(c: ConvCase): KernelBenchmark {
         : c.op === 'backwardInput'
           ? ((gy, w) => () => backend.free(backend.conv3dBackwardInput(gy, gyShape, w, c.w, c.x, c.p)))(mk(gyLen, 0.5), mk(wLen, 0.01))
           : ((x, gy) => () => backend.free(backend.conv3dBackwardWeight(x, c.x, gy, gyShape, c.w, c.p)))(mk(inLen, 0.5), mk(gyLen, 0.01));
-      return { run, dispose: () => { for (const s of owned) backend.free(s); } };
+      const { candidate } = c;
+      return { run: candidate ? () => withConv3dCandidate(candidate, run) : run, dispose: () => { for (const s of owned) backend.free(s); } };
     },
   };
 }
@@ -554,9 +734,19 @@ const vnetLayers: [string, number, number, number[], 'conv3' | 'down' | 'up'][] 
   ['up7', 64, 32, [28, 28, 20], 'up'], ['up8', 32, 16, [56, 56, 40], 'up'],
 ];
 
+/** Limits every adapter we run on has (llvmpipe: 32 KiB of workgroup memory, the H200 48 KiB): the variants'
+ * candidates are listed once, for all of them. */
+const nominal: HasLimits = {
+  limits: { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxStorageBufferBindingSize: 2 ** 27 },
+};
+
+/** The case, then one variant per other candidate, named '<case> · <candidate>' (the A/B of the tuner's choices). */
+const withVariants = (c: ConvCase): ConvCase[] => [c, ...conv3dCandidates(nominal, c.op, c.x, c.w, c.p).slice(1)
+  .map((candidate) => ({ ...c, candidate, name: `${c.name} · ${candidateName(candidate)}` }))];
+
 export const benchmarks: KernelBenchmark[] = [
   ...vnetLayers.flatMap(([name, cin, cout, size, kind]) => layerCases(name, cin, cout, size, kind, 4, true)),
   ...layerCases('small conv3', 8, 8, [16, 16, 16], 'conv3', 1, false),
   ...layerCases('small down', 8, 16, [16, 16, 16], 'down', 1, false),
   ...layerCases('small up', 16, 8, [8, 8, 8], 'up', 1, false),
-].map(convCaseBenchmark);
+].flatMap(withVariants).map(convCaseBenchmark);

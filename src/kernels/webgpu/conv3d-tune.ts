@@ -1,0 +1,201 @@
+/**
+ * cuDNN's benchmark mode for conv3d: several kernels can compute each convolution (conv3dCandidates), and which
+ * is fastest depends on the card. tuneConv3d times every candidate of each problem on this device, checks its
+ * result against the default kernel's, and records the fastest agreeing one in the choice table that conv3d,
+ * conv3dBackwardInput and conv3dBackwardWeight consult (conv3d.ts). recordConv3dProblems collects the problems a
+ * model's training step runs, to tune exactly those.
+ *
+ *   const problems = await recordConv3dProblems(backend, () => step());
+ *   const report = await tuneConv3d(backend, problems, { reps: 5 });
+ */
+import type { Backend, Storage } from '../backend.js';
+import { convGeometry } from '../geometry.js';
+import { randomArray } from '../random.js';
+import { candidateName, conv3dCandidates, conv3dProblemKey, setConv3dChoice, withConv3dCandidate, type Conv3dCandidate, type Conv3dProblem } from './conv3d.js';
+import { WebGPUBackend } from './index.js';
+
+export interface TuneConv3dOptions {
+  /** timed runs per candidate, after one untimed run that compiles it and gives its result (default 5) */
+  reps?: number;
+  /** called with one line per candidate as it is measured */
+  report?: (line: string) => void;
+  /** test-only: may change a candidate's result (read back) before it is compared with the default's */
+  perturb?: (candidate: Conv3dCandidate, result: Float32Array) => void;
+}
+
+export interface TuneConv3dRow {
+  problem: Conv3dProblem;
+  candidate: Conv3dCandidate;
+  name: string;
+  /** median GPU milliseconds of one run (NaN when the candidate failed or was rejected) */
+  ms: number;
+  /** how the time was taken: per-dispatch timestamps (summed over the run's dispatches) or wall clock around a sync */
+  method: 'timestamps' | 'wall+sync';
+  /** largest |candidate − default| over the result */
+  maxAbsDiff: number;
+  /** why the candidate cannot be chosen: its result disagrees with the default's, or it failed */
+  rejected: string | null;
+  chosen: boolean;
+}
+
+const describe = (p: Conv3dProblem): string => `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * The tolerance of the conv3d tests for inputs in [−1, 1): |a − e| ≤ atol + 1e-4·|e| with atol growing as the
+ * square root of the reduction length (the read channels × taps; for the weight gradient the voxels × batch).
+ */
+function tolerance(p: Conv3dProblem): number {
+  const g = convGeometry(p.xShape, p.wShape, p.params);
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  const reduction = p.op === 'forward' ? g.ci * kv : p.op === 'backwardInput' ? g.co * kv : g.n * g.out[0] * g.out[1] * g.out[2];
+  return 2e-5 * Math.sqrt(reduction) + 1e-6;
+}
+
+/** Random inputs of a problem on the backend, and the operation on them (returns a storage the caller frees). */
+function setupProblem(backend: Backend, p: Conv3dProblem, seed: number): { op: () => Storage; free: () => void } {
+  const g = convGeometry(p.xShape, p.wShape, p.params);
+  const gyShape = [g.n, g.co, ...g.out];
+  const owned: Storage[] = [];
+  const input = (shape: readonly number[], s: number): Storage => {
+    const st = backend.upload(randomArray(shape.reduce((a, b) => a * b, 1), s), 'float32');
+    owned.push(st);
+    return st;
+  };
+  const free = (): void => { for (const s of owned) backend.free(s); };
+  if (p.op === 'forward') {
+    const x = input(p.xShape, seed), w = input(p.wShape, seed + 1), b = p.bias ? input([g.co], seed + 2) : null;
+    return { op: () => backend.conv3d(x, p.xShape, w, p.wShape, b, p.params), free };
+  }
+  if (p.op === 'backwardInput') {
+    const gy = input(gyShape, seed), w = input(p.wShape, seed + 1);
+    return { op: () => backend.conv3dBackwardInput(gy, gyShape, w, p.wShape, p.xShape, p.params), free };
+  }
+  const x = input(p.xShape, seed), gy = input(gyShape, seed + 1);
+  return { op: () => backend.conv3dBackwardWeight(x, p.xShape, gy, gyShape, p.wShape, p.params), free };
+}
+
+/** Median milliseconds of one run of `run` (which records dispatches): timestamps where the adapter has them. */
+async function timeRuns(backend: WebGPUBackend, run: () => void, reps: number): Promise<{ ms: number; method: TuneConv3dRow['method'] }> {
+  const { rt } = backend;
+  if (rt.hasTimestamps) {
+    const samples: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      rt.startProfiling();
+      run();
+      samples.push((await rt.stopProfiling()).reduce((s, t) => s + t.ms, 0));
+    }
+    // quantized timestamps can read 0 for short kernels: then the wall clock is the better measure
+    if (median(samples) > 0) return { ms: median(samples), method: 'timestamps' };
+  }
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    run();
+    await backend.sync();
+    samples.push(performance.now() - t0);
+  }
+  return { ms: median(samples), method: 'wall+sync' };
+}
+
+/**
+ * For each problem: random inputs, then every candidate run once (compiling it; its result is compared with
+ * the default candidate's, and a candidate that disagrees beyond the conv3d tests' tolerance or fails is
+ * rejected, never chosen) and timed over `reps` runs; the fastest agreeing candidate goes into the choice
+ * table for this adapter. Returns one row per (problem, candidate).
+ */
+export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProblem[], options: TuneConv3dOptions = {}): Promise<TuneConv3dRow[]> {
+  if (!(backend instanceof WebGPUBackend)) throw new Error(`tuneConv3d: needs the WebGPU backend, got ${backend.description}`);
+  const reps = options.reps ?? 5;
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`tuneConv3d: reps must be a positive integer, got ${reps}`);
+  const rows: TuneConv3dRow[] = [];
+  for (const [i, problem] of problems.entries()) {
+    const candidates = conv3dCandidates(backend.rt, problem.op, problem.xShape, problem.wShape, problem.params);
+    const inputs = setupProblem(backend, problem, 1000 + 10 * i);
+    const atol = tolerance(problem);
+    const mine: TuneConv3dRow[] = [];
+    let reference: Float32Array | null = null;
+    try {
+      for (const candidate of candidates) {
+        const row: TuneConv3dRow = { problem, candidate, name: candidateName(candidate), ms: NaN, method: 'wall+sync', maxAbsDiff: NaN, rejected: null, chosen: false };
+        mine.push(row);
+        const run = (): Storage => withConv3dCandidate(candidate, inputs.op);
+        try {
+          const out = run();
+          const result = (await backend.read(out)) as Float32Array;
+          backend.free(out);
+          options.perturb?.(candidate, result);
+          if (reference === null) reference = result; // the default candidate comes first
+          let worst = 0, bad = false;
+          for (let k = 0; k < result.length; k++) {
+            const d = Math.abs(result[k] - reference[k]);
+            if (!(d <= atol + 1e-4 * Math.abs(reference[k]))) bad = true;
+            if (!(d <= worst)) worst = d; // NaN propagates
+          }
+          row.maxAbsDiff = worst;
+          if (bad) { row.rejected = `result differs from the default's by up to ${worst} (tolerance ${atol.toExponential(2)} + 1e-4·|value|)`; continue; }
+          Object.assign(row, await timeRuns(backend, () => backend.free(run()), reps));
+        } catch (e) {
+          row.rejected = `failed: ${(e as Error).message.split('\n')[0]}`;
+          if (reference === null) throw new Error(`tuneConv3d: the default kernel failed for ${describe(problem)}: ${(e as Error).message}`);
+        } finally {
+          options.report?.(`${describe(problem)} · ${row.name}: ${row.rejected ?? `${row.ms.toFixed(3)} ms (${row.method})`}`);
+        }
+      }
+    } finally {
+      inputs.free();
+    }
+    const agreeing = mine.filter((r) => r.rejected === null);
+    if (agreeing.length === 0) throw new Error(`tuneConv3d: no candidate agrees with the default kernel for ${describe(problem)} (NaN in its result?)`);
+    const best = agreeing.reduce((a, b) => (b.ms < a.ms ? b : a));
+    best.chosen = true;
+    setConv3dChoice(backend.rt, problem, best.candidate);
+    rows.push(...mine);
+  }
+  return rows;
+}
+
+/**
+ * Runs `fn` once with the backend's three conv3d operations wrapped, and returns the distinct problems they were
+ * called with (in first-call order; a forward counts as with bias if any of its calls had one).
+ */
+export async function recordConv3dProblems(backend: Backend, fn: () => void | Promise<void>): Promise<Conv3dProblem[]> {
+  const seen = new Map<string, Conv3dProblem>();
+  const note = (p: Conv3dProblem): void => {
+    const key = conv3dProblemKey(p), had = seen.get(key);
+    if (had) had.bias ||= p.bias;
+    else seen.set(key, p);
+  };
+  const copy = (p: Conv3dProblem['params']): Conv3dProblem['params'] => ({ stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] });
+  const own = {
+    conv3d: Object.getOwnPropertyDescriptor(backend, 'conv3d'),
+    conv3dBackwardInput: Object.getOwnPropertyDescriptor(backend, 'conv3dBackwardInput'),
+    conv3dBackwardWeight: Object.getOwnPropertyDescriptor(backend, 'conv3dBackwardWeight'),
+  };
+  const { conv3d, conv3dBackwardInput, conv3dBackwardWeight } = backend;
+  backend.conv3d = (x, xShape, w, wShape, bias, p) => {
+    note({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: bias !== null });
+    return conv3d.call(backend, x, xShape, w, wShape, bias, p);
+  };
+  backend.conv3dBackwardInput = (gy, gyShape, w, wShape, xShape, p) => {
+    note({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: false });
+    return conv3dBackwardInput.call(backend, gy, gyShape, w, wShape, xShape, p);
+  };
+  backend.conv3dBackwardWeight = (x, xShape, gy, gyShape, wShape, p) => {
+    note({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: false });
+    return conv3dBackwardWeight.call(backend, x, xShape, gy, gyShape, wShape, p);
+  };
+  try {
+    await fn();
+  } finally {
+    for (const [name, d] of Object.entries(own)) {
+      if (d) Object.defineProperty(backend, name, d);
+      else delete (backend as Partial<Backend>)[name as keyof typeof own];
+    }
+  }
+  return [...seen.values()];
+}
