@@ -4,7 +4,8 @@
  * the label targets), backward, SGD. Batch = labeled + unlabeled rows. No readback inside a step.
  *
  *   npx tsx bench/dbisl-step.ts [--backend auto|webgpu|cpu] [--batch 4] [--labeled-batch 2]
- *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--json FILE]
+ *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--tune] [--json FILE]
+ * --tune: before timing, the step's conv3d problems are tuned (cuDNN's benchmark mode, see tuneConv3d).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ import { SGD } from '../src/models/index.js';
 import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
-import { median, memoryPeaks, printProfile, profileKernels } from './profile.js';
+import { median, memoryPeaks, printProfile, profileKernels, tuneStepConvolutions } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     filters: { type: 'string', default: '16' },
     iters: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
+    tune: { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -66,6 +68,11 @@ const step = () => {
   opt.step();
   opt.zeroGrad();
 };
+const tuned = args.tune ? await tuneStepConvolutions(backend, step, 5) : null;
+if (tuned && backend instanceof WebGPUBackend) {
+  backend.rt.trim(); // the tuner's inputs and pooled buffers are not the step's memory
+  backend.resetPeakMemory();
+}
 const times: number[] = [];
 for (let i = 0; i < warmup + iters; i++) {
   const t0 = performance.now();
@@ -82,7 +89,7 @@ if (profile) printProfile(profile);
 if (args.json) {
   writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
-    profile }, null, 2)}\n`);
+    profile, tuned }, null, 2)}\n`);
 }
 dispose([x, label]);
 opt.dispose();

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every device check in one call on the lent GPU machine (see README, "GPU route"): kernel correctness on
-# the real adapter, per-kernel and per-step benchmarks, and the PyTorch anchors measured in the same call.
+# Every device check in one call on the lent GPU machine (see README, "GPU route"), most important first: the
+# V-Net step with the default kernels and then with tuned conv3d kernels (cuDNN's benchmark mode: every candidate
+# checked against the default and timed per problem), the PyTorch anchors in the same call, the DBiSL step,
+# the kernel tests on the real adapter, per-kernel benchmarks beside cuDNN's per-layer times, inference.
 # Prepare here: npm ci && ../shared/gpu/pack && cp ../shared/anchors/*.py .gpu/
-# Run there:    bash bench/gpu-run.sh   (carry [".gpu"]; results under $OUT); most important first
+# Run there:    bash bench/gpu-run.sh   (carry [".gpu"]; timeout_s 600; results under $OUT)
 set -uo pipefail
 source .gpu/setup.sh
 out=${OUT:-$(mktemp -d)}; mkdir -p "$out"
@@ -10,11 +12,14 @@ out=${OUT:-$(mktemp -d)}; mkdir -p "$out"
 export VOXGRAD_DAWN_OPTIONS="disable-dawn-features=timestamp_quantization"
 tsx=node_modules/.bin/tsx
 step() { local t=$1; shift; echo "=== $* (limit ${t}s)"; local s=$SECONDS; timeout "$t" "$@" 2>&1 | grep -v -e '^Warning: max' -e 'artificially reduced' | tee -a "$out/log.txt"; echo "--- $((SECONDS - s)) s"; }
-step 45 $tsx bench/vnet-step.ts --iters 3 --warmup 1 --json "$out/vnet-step.json"
+step 200 $tsx bench/vnet-step.ts --iters 3 --warmup 1 --tune --tune-reps 3 --json "$out/vnet-step.json"
 step 45 python3 .gpu/torch_vnet_step.py
-step 20 python3 bench/torch_inference.py --cases 1 --anchor ../.gpu/torch_vnet_step.py
 step 40 $tsx bench/dbisl-step.ts --iters 3 --warmup 1 --json "$out/dbisl-step.json"
-step 60 $tsx bench/kernels.ts --large --reps 5 --json "$out/kernels.json"
+step 90 node_modules/.bin/vitest run test/kernels/conv3d.test.ts test/kernels/conv3d-down.test.ts test/kernels/conv3d-gemm.test.ts test/kernels/conv3d-tune.test.ts test/kernels/norm.test.ts test/kernels/runtime-pool.test.ts
 step 30 python3 .gpu/torch_vnet_layers.py
+step 70 $tsx bench/kernels.ts --large --reps 5 --exclude ' · ' --json "$out/kernels.json"
+step 10 $tsx bench/layer-table.ts "$out/kernels.json" "$out/log.txt"
+step 20 python3 bench/torch_inference.py --cases 1 --anchor ../.gpu/torch_vnet_step.py
 step 25 $tsx bench/inference.ts --cases 1 --json "$out/inference.json"
-step 40 node_modules/.bin/vitest run test/kernels/conv3d.test.ts
+echo "=== summary"
+grep -E "median step|peak memory|torch vnet train step|Σ over distinct|windows/s|Tests " "$out/log.txt"

@@ -3,7 +3,9 @@
  * and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
  * them, else wall-clock time around a GPU sync.
  *
- *   npx tsx bench/kernels.ts [--backend webgpu|cpu] [--large] [--filter TEXT] [--reps N] [--json FILE]
+ *   npx tsx bench/kernels.ts [--backend webgpu|cpu] [--large] [--filter TEXT] [--exclude TEXT] [--reps N] [--json FILE]
+ * (--filter keeps the cases whose 'group name' contains TEXT, --exclude drops them; e.g. --exclude ' · ' leaves out
+ * the per-candidate variants of the conv3d layers, which the tuner of bench/vnet-step.ts --tune measures anyway)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -18,6 +20,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: 'webgpu' },
     large: { type: 'boolean', default: false },
     filter: { type: 'string' },
+    exclude: { type: 'string' },
     reps: { type: 'string', default: '10' },
     json: { type: 'string' },
   },
@@ -75,7 +78,8 @@ async function measurePeak(backend: Backend, large: boolean): Promise<number> {
 
 const backend = await createBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
 const reps = Number(args.reps);
-const cases = (await collect()).filter((c) => (args.large || !c.large) && (!args.filter || `${c.group} ${c.name}`.includes(args.filter)));
+const cases = (await collect()).filter((c) => (args.large || !c.large) && (!args.filter || `${c.group} ${c.name}`.includes(args.filter))
+  && (!args.exclude || !`${c.group} ${c.name}`.includes(args.exclude)));
 const peak = await measurePeak(backend, args.large ?? false);
 console.log(`measured f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
 const rows: { group: string; name: string; ms: number; gflops: number; gbs: number; peakFraction: number; method: string }[] = [];

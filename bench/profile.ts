@@ -1,6 +1,6 @@
 /** GPU time per kernel over one run of a step, from per-dispatch timestamps (when the adapter has them). */
 import type { Backend } from '../src/kernels/index.js';
-import { WebGPUBackend } from '../src/kernels/index.js';
+import { conv3dProblemKey, recordConv3dProblems, tuneConv3d, WebGPUBackend } from '../src/kernels/index.js';
 
 export interface KernelTime { kernel: string; ms: number; dispatches: number }
 
@@ -41,4 +41,41 @@ export function memoryPeaks(backend: Backend): { liveBytes: number; reservedByte
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+export interface TunedProblem {
+  problem: string;
+  defaultName: string;
+  defaultMs: number;
+  chosenName: string;
+  chosenMs: number;
+  candidates: { name: string; ms: number; rejected: string | null }[];
+}
+
+/**
+ * cuDNN's benchmark mode for a training step: records the conv3d problems `step` runs, tunes each (every
+ * candidate kernel checked against the default's result, then timed; see tuneConv3d), prints the default and the
+ * choice per problem, and leaves the choices in effect for the rest of the process.
+ */
+export async function tuneStepConvolutions(backend: Backend, step: () => void, reps: number): Promise<{ seconds: number; problems: TunedProblem[] }> {
+  const problems = await recordConv3dProblems(backend, async () => { step(); await backend.sync(); });
+  const t0 = performance.now();
+  const rows = await tuneConv3d(backend, problems, { reps });
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(`  tuned ${problems.length} conv3d problems in ${seconds.toFixed(1)} s (${rows[0]?.method ?? '—'}); default → choice:`);
+  const table = problems.map((p): TunedProblem => {
+    const mine = rows.filter((r) => r.problem === p);
+    const chosen = mine.find((r) => r.chosen) ?? mine[0];
+    return {
+      problem: `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}`, defaultName: mine[0].name, defaultMs: mine[0].ms,
+      chosenName: chosen.name, chosenMs: chosen.ms, candidates: mine.map((r) => ({ name: r.name, ms: r.ms, rejected: r.rejected })),
+    };
+  });
+  for (const e of table) {
+    console.log(`    ${e.problem.padEnd(96)} ${e.defaultName.padEnd(14)} ${e.defaultMs.toFixed(3).padStart(9)} ms → ${e.chosenName.padEnd(30)} ${e.chosenMs.toFixed(3).padStart(9)} ms ${(e.defaultMs / e.chosenMs).toFixed(2).padStart(6)}×`);
+  }
+  for (const r of rows.filter((r) => r.rejected)) console.log(`    rejected: ${conv3dProblemKey(r.problem)} · ${r.name}: ${r.rejected}`);
+  const total = (k: 'defaultMs' | 'chosenMs'): number => table.reduce((a, e) => a + e[k], 0);
+  console.log(`    Σ over distinct problems: default ${total('defaultMs').toFixed(2)} ms → chosen ${total('chosenMs').toFixed(2)} ms`);
+  return { seconds, problems: table };
 }

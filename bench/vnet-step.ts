@@ -8,7 +8,9 @@
  * its backward, only the weight gradient for the first layer).
  *
  *   npx tsx bench/vnet-step.ts [--backend webgpu|cpu|auto] [--batch 4] [--patch 112,112,80] [--filters 16]
- *                              [--iters 10] [--warmup 2] [--json FILE]
+ *                              [--iters 10] [--warmup 2] [--tune] [--tune-reps 5] [--json FILE]
+ * --tune: then records the step's conv3d problems, tunes them (cuDNN's benchmark mode, see tuneConv3d) and
+ * times the step again with the chosen kernels.
  * On a machine without a GPU use small shapes, e.g. --batch 2 --patch 32,32,32.
  */
 import { writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/
 import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
 import { crossEntropy, mseLoss } from '../src/models/losses.js';
 import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
-import { median, memoryPeaks, printProfile, profileKernels } from './profile.js';
+import { median, memoryPeaks, printProfile, profileKernels, tuneStepConvolutions } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +30,8 @@ const { values: args } = parseArgs({
     filters: { type: 'string', default: '16' },
     iters: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
+    tune: { type: 'boolean', default: false },
+    'tune-reps': { type: 'string', default: '5' },
     json: { type: 'string' },
   },
 });
@@ -43,6 +47,7 @@ const patch = (args.patch ?? '').split(',').map((s) => positiveInt(s.trim(), 'pa
 if (patch.length !== 3) throw new Error(`--patch: expected three sizes like 112,112,80, got '${args.patch}'`);
 const filters = positiveInt(args.filters, 'filters');
 const iters = positiveInt(args.iters, 'iters');
+const tuneReps = positiveInt(args['tune-reps'], 'tune-reps');
 const warmup = Number(args.warmup);
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected an integer ≥ 0, got '${args.warmup}'`);
 
@@ -145,7 +150,23 @@ async function main(): Promise<void> {
   // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries
   const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
   if (profile) printProfile(profile);
-  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile }, null, 2)}\n`);
+  let tuned = null;
+  if (args.tune) {
+    const choice = await tuneStepConvolutions(backend, step, tuneReps);
+    const tunedTimes: number[] = [];
+    for (let i = 0; i <= iters; i++) {
+      const t0 = performance.now();
+      step();
+      await backend.sync();
+      if (i > 0) tunedTimes.push(performance.now() - t0); // the first step compiles what the choices added
+    }
+    const tunedMs = median(tunedTimes);
+    console.log(`  median step with the tuned kernels ${tunedMs.toFixed(1)} ms (default kernels ${med.toFixed(1)} ms: ${(med / tunedMs).toFixed(2)}× faster)`);
+    const tunedProfile = await profileKernels(backend, step).catch(() => null);
+    if (tunedProfile) printProfile(tunedProfile);
+    tuned = { ...choice, medianMs: tunedMs, times: tunedTimes, profile: tunedProfile };
+  }
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, tuned }, null, 2)}\n`);
   dispose([x, y, sdfTarget]);
   opt.dispose();
   model.dispose();
