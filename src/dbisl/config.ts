@@ -70,6 +70,8 @@ export interface TrainConfig {
   savePredictions: boolean;
   /** sliding windows per forward pass at test time */
   evalBatch: number;
+  /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
+  tuneConvs: boolean;
   synthetic: SyntheticDataConfig;
   loss: LossConfig;
 }
@@ -80,7 +82,7 @@ function presetValues(name: PresetName): PresetValues {
   const common = {
     data: null, lr: 0.01, lrStep: 2500, lrGamma: 0.1, momentum: 0.9, weightDecay: 1e-4, seed: 1337,
     evalEvery: 0, checkpointEvery: 500, nFilters: 16, dropout: true, lcc: true, threshold: 0.5,
-    savePredictions: false, evalBatch: 1,
+    savePredictions: false, evalBatch: 1, tuneConvs: false,
     synthetic: { count: 16, testCount: 4, shape: [40, 40, 32] as Triple, seed: 0 },
   };
   switch (name) {
@@ -234,6 +236,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'threshold', kind: 'number', arg: 'X', help: 'foreground threshold of the averaged probability', show: (c) => fmt(c.threshold), set: (c, v) => { c.threshold = v as number; } },
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
+  { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),
   lossSwitch('ce', 'ce', 'CE(z, Y) in the supervised loss'),

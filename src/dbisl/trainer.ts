@@ -17,14 +17,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
-import { createBackend } from '../kernels/index.js';
-import { fromArray } from '../tensor/creation.js';
+import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend } from '../kernels/index.js';
+import { fromArray, zeros } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
-import { affine, concat, detach, reshape } from '../autograd/ops.js';
+import { add, affine, concat, detach, reshape, sum } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
@@ -150,6 +150,38 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
   return out;
 }
 
+/**
+ * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a training step (forward and both
+ * gradients at [batch, 1, patch]) and of a test-time forward ([evalBatch, 1, patch]) on zeros in eval mode, so no
+ * running statistic, parameter or gradient changes, then times every candidate kernel of each (tuneConv3d); the
+ * fastest whose result agrees with the default kernel's is used from then on.
+ */
+export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void): Promise<void> {
+  if (!(backend instanceof WebGPUBackend)) {
+    print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
+    return;
+  }
+  const wasTraining = model.module.training;
+  model.module.eval();
+  let problems;
+  try {
+    problems = await recordConv3dProblems(backend, () => tidy(() => {
+      const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
+      backward(add(sum(out.seg), sum(out.sdf)));
+      noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
+    }));
+  } finally {
+    model.module.zeroGrad();
+    model.module.train(wasTraining);
+  }
+  const t0 = performance.now();
+  const rows = await tuneConv3d(backend, problems, { reps: 5 });
+  const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
+  const rejected = rows.filter((r) => r.rejected).length;
+  print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
+    + (rejected ? `; ${rejected} candidates rejected (results differ from the default kernel's)` : ''));
+}
+
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const c = options.config;
   const print = options.print ?? ((l: string) => console.log(l));
@@ -206,6 +238,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     print(`data: ${source.name}, ${c.labeled} labeled + ${trainIds.length - c.labeled} unlabeled training cases, ${source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
     print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
     print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
+    if (c.tuneConvs) await tuneConvolutions(model, backend, c, print);
 
     const checkpoint = async (iteration: number): Promise<void> => {
       await saveTrainingCheckpoint(ckptFile, {
