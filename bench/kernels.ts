@@ -10,8 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { KernelBenchmark } from '../src/kernels/benchmark.js';
-import { createBackend, parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
-import { median } from './profile.js';
+import { createBackend, parseBackendChoice, timeRuns, type Backend } from '../src/kernels/index.js';
 
 const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
 
@@ -36,29 +35,11 @@ async function collect(): Promise<KernelBenchmark[]> {
 }
 
 
-/** Median milliseconds of one run, by GPU timestamps when available. */
+/** Median milliseconds of one run after a first (compiling) run, by GPU timestamps when available. */
 export async function timeCase(backend: Backend, run: () => void, reps: number): Promise<{ ms: number; method: string }> {
   run();
   await backend.sync();
-  if (backend instanceof WebGPUBackend && backend.rt.hasTimestamps) {
-    const samples: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      backend.rt.startProfiling();
-      run();
-      const times = await backend.rt.stopProfiling();
-      samples.push(times.reduce((s, t) => s + t.ms, 0));
-    }
-    // quantized or broken timestamps read as 0: fall back to the wall clock rather than report nonsense
-    if (median(samples) > 0) return { ms: median(samples), method: 'timestamps' };
-  }
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    run();
-    await backend.sync();
-    samples.push(performance.now() - t0);
-  }
-  return { ms: median(samples), method: 'wall+sync' };
+  return timeRuns(backend, run, reps);
 }
 
 /** A large f32 matmul as the adapter's measured arithmetic peak. */

@@ -2,6 +2,8 @@
 import type { Backend } from '../src/kernels/index.js';
 import { conv3dProblemKey, recordConv3dProblems, tuneConv3d, WebGPUBackend } from '../src/kernels/index.js';
 
+export { median } from '../src/kernels/index.js';
+
 export interface KernelTime { kernel: string; ms: number; dispatches: number }
 
 /** Runs `step` once with timestamp queries and returns the kernels sorted by total GPU time. */
@@ -38,10 +40,6 @@ export function memoryPeaks(backend: Backend): { liveBytes: number; reservedByte
   return { liveBytes, reservedBytes: backend instanceof WebGPUBackend ? backend.rt.peakReservedBytes : liveBytes };
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 export interface TunedProblem {
   problem: string;

@@ -11,6 +11,7 @@ export {
   type Conv3dCandidate, type Conv3dOp, type Conv3dProblem,
 } from './webgpu/conv3d.js';
 export { recordConv3dProblems, tuneConv3d, type TuneConv3dOptions, type TuneConv3dRow } from './webgpu/conv3d-tune.js';
+export { median, timeRuns, type TimingMethod } from './webgpu/timing.js';
 
 export type BackendChoice = 'auto' | BackendName;
 

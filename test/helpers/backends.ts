@@ -1,7 +1,8 @@
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import type { KernelBenchmark } from '../../src/kernels/benchmark.js';
 import type { Backend, Storage, TypedArray, View } from '../../src/kernels/index.js';
-import { CpuBackend, createBackend } from '../../src/kernels/index.js';
+import { CpuBackend, createBackend, WebGPUBackend } from '../../src/kernels/index.js';
+import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
 
 export const cpu = new CpuBackend();
@@ -67,4 +68,17 @@ export async function runSmallBenchmarks(gpu: Backend, benchmarks: readonly Kern
     console.log(`${b.group} ${b.name}: ${ms.toFixed(2)} ms${rate} on ${gpu.description}`);
     s.dispose();
   }
+}
+
+/**
+ * Uploads `a` into a pooled buffer whose tail past `a` holds NaN (a stale buffer, as a reused one may): a kernel
+ * that reads past a tensor's end then shows it, since NaN · 0 = NaN.
+ */
+export async function uploadOverNaN(gpu: WebGPUBackend, a: Float32Array): Promise<Storage> {
+  const stale = gpu.upload(new Float32Array(sizeClass(4 * a.length) / 4).fill(NaN), 'float32');
+  gpu.free(stale);
+  await gpu.sync();
+  const s = gpu.upload(a, 'float32');
+  expect(gpuBuffer(s)).toBe(gpuBuffer(stale));
+  return s;
 }

@@ -4,8 +4,7 @@ import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js'
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { conv3dPlan, conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu, uploadOverNaN } from '../helpers/backends.js';
 
 /** conv3d's forward with kernel = stride, no padding, no dilation: the down GEMM (conv3d-down.ts). */
 
@@ -94,14 +93,7 @@ describe('conv3d forward with kernel = stride (down GEMM) against the cpu oracle
     const gpu = await gpuBackend();
     const c: Case = { xShape: [2, 5, 4, 2, 6], wShape: [3, 5, 2, 2, 2], bias: true };
     expect(conv3dPlan(gpu.rt, 'forward', c.xShape, c.wShape, params([2, 2, 2]))).toMatch(/^down GEMM: 128×16×16 tiles \(8 kernel rows.* × 1 splits/);
-    const overNaN = async (a: Float32Array): Promise<Storage> => {
-      const stale = gpu.upload(new Float32Array(sizeClass(4 * a.length) / 4).fill(NaN), 'float32');
-      gpu.free(stale);
-      await gpu.sync();
-      const s = gpu.upload(a, 'float32');
-      expect(gpuBuffer(s)).toBe(gpuBuffer(stale));
-      return s;
-    };
+    const overNaN = (a: Float32Array): Promise<Storage> => uploadOverNaN(gpu, a);
     const xa = randomArray(sizeOf(c.xShape), 11), wa = randomArray(sizeOf(c.wShape), 12), ba = randomArray(3, 13);
     const x = await overNaN(xa), w = await overNaN(wa), b = gpu.upload(ba, 'float32');
     const y = gpu.conv3d(x, c.xShape, w, c.wShape, b, params([2, 2, 2]));

@@ -5,8 +5,7 @@ import { candidateName, conv3dCandidates, withConv3dCandidate, WebGPUBackend } f
 import { convOutSize } from '../../src/kernels/geometry.js';
 import { conv3dPlan, conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu, uploadOverNaN } from '../helpers/backends.js';
 
 /** Stride-1 conv3d forward and input gradient through the implicit GEMM (conv3d-gemm.ts) against the cpu oracle. */
 
@@ -140,14 +139,7 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
     const w5 = [4, 5, 2, 2, 2];
     expect(conv3dPlan(gpu.rt, 'backwardInput', [1, 5, 3, 3, 3], w5, pad1)).toMatch(/\(4 taps × 4 channels per chunk\)/);
     expect(conv3dPlan(gpu.rt, 'forward', [1, 5, 3, 3, 3], w5, pad1)).toMatch(/\(3 taps × 5 channels per chunk\)/);
-    const overNaN = async (a: Float32Array): Promise<Storage> => {
-      const stale = gpu.upload(new Float32Array(sizeClass(4 * a.length) / 4).fill(NaN), 'float32');
-      gpu.free(stale);
-      await gpu.sync();
-      const s = gpu.upload(a, 'float32');
-      expect(gpuBuffer(s)).toBe(gpuBuffer(stale));
-      return s;
-    };
+    const overNaN = (a: Float32Array): Promise<Storage> => uploadOverNaN(gpu, a);
     const up = (a: Float32Array): Storage => cpu.upload(a, 'float32');
     const check = async (xs: number[], ws: number[], gys: number[], seed: number): Promise<void> => {
       const xa = randomArray(sizeOf(xs), seed), wa = randomArray(sizeOf(ws), seed + 1), ga = randomArray(sizeOf(gys), seed + 2);

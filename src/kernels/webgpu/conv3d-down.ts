@@ -1,3 +1,5 @@
+import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
+
 /**
  * conv3d's forward when the kernel equals the stride, without padding or dilation (the V-Net's 2³/2 down
  * convolutions, and the input gradient of its transposed 2³/2 "up" convolutions). The receptive fields are then
@@ -101,32 +103,20 @@ export function downSource(p: DownProblem, t: DownTiles): string {
   const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k, [D, H, W] = p.in;
   const OV = OD * OH * OW, M = p.n * OV;
   const R = p.ci * KD * KH, K = R * KW;
-  const MT = t.bm / t.tm, NT = t.bn / t.tn, TN4 = t.tn / 4, BS = t.bn / 4 + 1;
+  const MT = t.bm / t.tm, NT = t.bn / t.tn, BS = t.bn / 4 + 1;
   const V = L.vec, XT = V === 1 ? 'f32' : `vec${V}<f32>`;
   const fused = p.bias && t.splits === 1;
+  const tile = { bm: t.bm, bk: L.bk, tm: t.tm, tn: t.tn, bStride: BS };
   if (MT * NT !== DOWN_THREADS) throw new Error(`conv3d down: tiles ${JSON.stringify(t)} do not give ${DOWN_THREADS} invocations`);
   const lines: string[] = [];
   const emit = (s: string): void => { lines.push(s); };
-  emit(`@group(0) @binding(0) var<storage, read> X: array<${XT}>;`);
-  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
-  if (fused) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
-  emit(`@group(0) @binding(${fused ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
-  emit(`var<workgroup> As: array<f32, ${L.bk * t.bm}>;`);
-  emit(`var<workgroup> Bs: array<vec4<f32>, ${L.bk * BS}>;`);
-  emit(`@compute @workgroup_size(${DOWN_THREADS})`);
-  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
-  emit(`  let mTile = wg.x + wg.z * nwg.x;`);
-  emit(`  if (mTile * ${t.bm}u >= ${M}u) { return; }`);
-  emit(`  let m0 = mTile * ${t.bm}u;`);
-  emit(`  let coTile = wg.y % ${L.coTiles}u; let split = wg.y / ${L.coTiles}u;`);
-  emit(`  let n0 = coTile * ${t.bn}u;`);
-  emit(`  let tm = tid % ${MT}u; let tn = tid / ${MT}u;`);
+  emitConvGemmEntry(emit, tile, { srcType: XT, bias: fused, threads: DOWN_THREADS, rows: M, bn: t.bn, columnTiles: L.coTiles });
   // A loader: invocation tid gathers row m0 + tid; its receptive field's origin, in units of V floats
   emit(`  let lm = m0 + tid;`);
   emit(`  let lok = lm < ${M}u;`);
   emit(`  let lj = lm % ${OV}u;`);
   emit(`  let abase = (lm / ${OV}u) * ${(p.ci * D * H * W) / V}u + (lj / ${OH * OW}u) * ${(KD * H * W) / V}u + ((lj / ${OW}u) % ${OH}u) * ${(KH * W) / V}u + (lj % ${OW}u) * ${KW / V}u;`);
-  for (let i = 0; i < t.tm; i++) for (let q = 0; q < TN4; q++) emit(`  var acc${i}_${q} = vec4<f32>(0.0);`);
+  emitAccumulators(emit, t);
   emit(`  let c0 = split * ${t.perSplit}u;`);
   emit(`  let c1 = min(c0 + ${t.perSplit}u, ${L.chunks}u);`);
   emit(`  for (var c = c0; c < c1; c++) {`);
@@ -152,32 +142,10 @@ export function downSource(p: DownProblem, t: DownTiles): string {
   emit(`      }`);
   emit(`      Bs[kk * ${BS}u + c4] = b;`);
   emit(`    }`);
-  emit(`    workgroupBarrier();`);
-  emit(`    for (var kk = 0u; kk < ${L.bk}u; kk++) {`);
-  for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${BS}u + tn * ${TN4}u + ${q}u];`);
-  for (let i = 0; i < t.tm; i++) {
-    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
-    for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
-  }
-  emit(`    }`);
-  emit(`    workgroupBarrier();`);
+  emitTileProduct(emit, tile);
   emit(`  }`);
-  // write: row m = (n, j) goes to y[n, co, j]; neighbouring lanes have neighbouring j
-  const partOff = t.splits > 1 ? `split * ${M * p.co}u + ` : '';
-  for (let i = 0; i < t.tm; i++) {
-    emit(`  let row${i} = m0 + tm + ${i * MT}u;`);
-    emit(`  let ob${i} = ${partOff}(row${i} / ${OV}u) * ${p.co * OV}u + row${i} % ${OV}u;`);
-  }
-  for (let q = 0; q < TN4; q++) {
-    for (let c = 0; c < 4; c++) {
-      emit(`  { let co = n0 + tn * ${t.tn}u + ${4 * q + c}u;`);
-      emit(`    if (co < ${p.co}u) {`);
-      if (fused) emit(`      let b = Bias[co];`);
-      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { Y[ob${i} + co * ${OV}u] = acc${i}_${q}[${c}]${fused ? ' + b' : ''}; }`);
-      emit(`    }`);
-      emit(`  }`);
-    }
-  }
+  // write: row m = (n, j) goes to y[n, co, j]
+  emitChannelMajorStore(emit, tile, { rows: M, channels: p.co, voxels: OV, splitCopies: t.splits > 1, bias: fused });
   emit(`}`);
   return lines.join('\n');
 }

@@ -1,3 +1,5 @@
+import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
+
 /**
  * The implicit-GEMM kernel for stride-1 convolutions (any kernel size, padding and dilation): conv3d's forward
  * and, by an index mapping, its gradient w.r.t. the input. Neither the im2col matrix nor a transposed weight
@@ -123,25 +125,13 @@ export function gemmSource(p: GemmProblem, t: GemmTiles): string {
   const [SD, SH, SW] = p.src, [DD, DH, DW] = p.dst, [KD, KH, KW] = p.k;
   const SV = SD * SH * SW, DV = DD * DH * DW, KV = KD * KH * KW;
   const M = p.n * DV;
-  const T = L.threads, MT = t.bm / t.tm, TN4 = t.tn / 4, BS = t.bn / 4 + 1, LR = t.bm / T;
+  const T = L.threads, BS = t.bn / 4 + 1, LR = t.bm / T;
   const fused = p.bias && t.splits === 1;
+  const tile = { bm: t.bm, bk: L.bk, tm: t.tm, tn: t.tn, bStride: BS };
   const tapTail = L.tg * Math.ceil(KV / L.tg) !== KV, ciTail = L.cc * L.ciChunks !== p.cin;
   const lines: string[] = [];
   const emit = (s: string): void => { lines.push(s); };
-  emit(`@group(0) @binding(0) var<storage, read> X: array<f32>;`);
-  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
-  if (fused) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
-  emit(`@group(0) @binding(${fused ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
-  emit(`var<workgroup> As: array<f32, ${L.bk * t.bm}>;`);
-  emit(`var<workgroup> Bs: array<vec4<f32>, ${L.bk * BS}>;`);
-  emit(`@compute @workgroup_size(${T})`);
-  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
-  emit(`  let mTile = wg.x + wg.z * nwg.x;`);
-  emit(`  if (mTile * ${t.bm}u >= ${M}u) { return; }`);
-  emit(`  let m0 = mTile * ${t.bm}u;`);
-  emit(`  let coTile = wg.y % ${L.coTiles}u; let split = wg.y / ${L.coTiles}u;`);
-  emit(`  let n0 = coTile * ${t.bn}u;`);
-  emit(`  let tm = tid % ${MT}u; let tn = tid / ${MT}u;`);
+  emitConvGemmEntry(emit, tile, { srcType: 'f32', bias: fused, threads: T, rows: M, bn: t.bn, columnTiles: L.coTiles });
   // A loader rows: the voxel's coordinates in src before the tap offset, and its linear address there
   for (let q = 0; q < LR; q++) {
     emit(`  let lm${q} = m0 + tid + ${q * T}u;`);
@@ -150,7 +140,7 @@ export function gemmSource(p: GemmProblem, t: GemmTiles): string {
     emit(`  let zd${q} = i32(lj${q} / ${DH * DW}u) + ${p.base[0]}; let zh${q} = i32((lj${q} / ${DW}u) % ${DH}u) + ${p.base[1]}; let zw${q} = i32(lj${q} % ${DW}u) + ${p.base[2]};`);
     emit(`  let lin${q} = i32((lm${q} / ${DV}u) * ${p.cin * SV}u) + (zd${q} * ${SH} + zh${q}) * ${SW} + zw${q};`);
   }
-  for (let i = 0; i < t.tm; i++) for (let q = 0; q < TN4; q++) emit(`  var acc${i}_${q} = vec4<f32>(0.0);`);
+  emitAccumulators(emit, t);
   emit(`  let c0 = split * ${t.perSplit}u;`);
   emit(`  let c1 = min(c0 + ${t.perSplit}u, ${L.chunks}u);`);
   emit(`  for (var c = c0; c < c1; c++) {`);
@@ -184,32 +174,10 @@ export function gemmSource(p: GemmProblem, t: GemmTiles): string {
   emit(`      }`);
   emit(`      Bs[kk * ${BS}u + c4] = b;`);
   emit(`    }`);
-  emit(`    workgroupBarrier();`);
-  emit(`    for (var kk = 0u; kk < ${L.bk}u; kk++) {`);
-  for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${BS}u + tn * ${TN4}u + ${q}u];`);
-  for (let i = 0; i < t.tm; i++) {
-    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
-    for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
-  }
-  emit(`    }`);
-  emit(`    workgroupBarrier();`);
+  emitTileProduct(emit, tile);
   emit(`  }`);
-  // write: row m = (n, v) goes to dst[n, c, v]; neighbouring lanes have neighbouring v
-  const partOff = t.splits > 1 ? `split * ${M * p.cout}u + ` : '';
-  for (let i = 0; i < t.tm; i++) {
-    emit(`  let row${i} = m0 + tm + ${i * MT}u;`);
-    emit(`  let ob${i} = ${partOff}(row${i} / ${DV}u) * ${p.cout * DV}u + row${i} % ${DV}u;`);
-  }
-  for (let q = 0; q < TN4; q++) {
-    for (let c = 0; c < 4; c++) {
-      emit(`  { let co = n0 + tn * ${t.tn}u + ${4 * q + c}u;`);
-      emit(`    if (co < ${p.cout}u) {`);
-      if (fused) emit(`      let b = Bias[co];`);
-      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { Y[ob${i} + co * ${DV}u] = acc${i}_${q}[${c}]${fused ? ' + b' : ''}; }`);
-      emit(`    }`);
-      emit(`  }`);
-    }
-  }
+  // write: row m = (n, v) goes to dst[n, c, v]
+  emitChannelMajorStore(emit, tile, { rows: M, channels: p.cout, voxels: DV, splitCopies: t.splits > 1, bias: fused });
   emit(`}`);
   return lines.join('\n');
 }

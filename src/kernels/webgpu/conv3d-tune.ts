@@ -13,6 +13,7 @@ import { convGeometry } from '../geometry.js';
 import { randomArray } from '../random.js';
 import { candidateName, conv3dCandidates, conv3dProblemKey, setConv3dChoice, withConv3dCandidate, type Conv3dCandidate, type Conv3dProblem } from './conv3d.js';
 import { WebGPUBackend } from './index.js';
+import { timeRuns, type TimingMethod } from './timing.js';
 
 export interface TuneConv3dOptions {
   /** timed runs per candidate, after one untimed run that compiles it and gives its result (default 5) */
@@ -30,7 +31,7 @@ export interface TuneConv3dRow {
   /** median GPU milliseconds of one run (NaN when the candidate failed or was rejected) */
   ms: number;
   /** how the time was taken: per-dispatch timestamps (summed over the run's dispatches) or wall clock around a sync */
-  method: 'timestamps' | 'wall+sync';
+  method: TimingMethod;
   /** largest |candidate − default| over the result */
   maxAbsDiff: number;
   /** why the candidate cannot be chosen: its result disagrees with the default's, or it failed */
@@ -40,10 +41,6 @@ export interface TuneConv3dRow {
 
 const describe = (p: Conv3dProblem): string => `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}`;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /**
  * The tolerance of the conv3d tests for inputs in [−1, 1): |a − e| ≤ atol + 1e-4·|e| with atol growing as the
@@ -79,28 +76,6 @@ function setupProblem(backend: Backend, p: Conv3dProblem, seed: number): { op: (
   return { op: () => backend.conv3dBackwardWeight(x, p.xShape, gy, gyShape, p.wShape, p.params), free };
 }
 
-/** Median milliseconds of one run of `run` (which records dispatches): timestamps where the adapter has them. */
-async function timeRuns(backend: WebGPUBackend, run: () => void, reps: number): Promise<{ ms: number; method: TuneConv3dRow['method'] }> {
-  const { rt } = backend;
-  if (rt.hasTimestamps) {
-    const samples: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      rt.startProfiling();
-      run();
-      samples.push((await rt.stopProfiling()).reduce((s, t) => s + t.ms, 0));
-    }
-    // quantized timestamps can read 0 for short kernels: then the wall clock is the better measure
-    if (median(samples) > 0) return { ms: median(samples), method: 'timestamps' };
-  }
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    run();
-    await backend.sync();
-    samples.push(performance.now() - t0);
-  }
-  return { ms: median(samples), method: 'wall+sync' };
-}
 
 /**
  * For each problem: random inputs, then every candidate run once (compiling it; its result is compared with

@@ -1,3 +1,5 @@
+import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
+
 /**
  * conv3d's gradient w.r.t. the input when the kernel equals the stride, without padding or dilation (the
  * V-Net's 2³/2 down convolutions, whose input gradient is the decoder's transposed 2³/2 "up" convolution).
@@ -67,7 +69,7 @@ export function upSource(p: UpProblem, t: UpTiles): string {
   emit(`  let lm = m0 + tid;`);
   emit(`  let lok = lm < ${M}u;`);
   emit(`  let abase = (lm / ${OV}u) * ${p.co * OV}u + lm % ${OV}u;`);
-  for (let i = 0; i < t.tm; i++) for (let q = 0; q < TN4; q++) emit(`  var acc${i}_${q} = vec4<f32>(0.0);`);
+  emitAccumulators(emit, t);
   emit(`  for (var k0 = 0u; k0 < ${p.co}u; k0 += ${t.bk}u) {`);
   for (let kk = 0; kk < t.bk; kk++) {
     emit(`    { var a = 0.0; if (lok && k0 + ${kk}u < ${p.co}u) { a = GY[abase + (k0 + ${kk}u) * ${OV}u]; } As[${kk * t.bm}u + tid] = a; }`);
@@ -81,15 +83,7 @@ export function upSource(p: UpProblem, t: UpTiles): string {
   emit(`      }`);
   emit(`      Bs[e] = b;`);
   emit(`    }`);
-  emit(`    workgroupBarrier();`);
-  emit(`    for (var kk = 0u; kk < ${t.bk}u; kk++) {`);
-  for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${BN4}u + tn * ${TN4}u + ${q}u];`);
-  for (let i = 0; i < t.tm; i++) {
-    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
-    for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
-  }
-  emit(`    }`);
-  emit(`    workgroupBarrier();`);
+  emitTileProduct(emit, { bm: t.bm, bk: t.bk, tm: t.tm, tn: t.tn, bStride: BN4 });
   emit(`  }`);
   // scattered write: row m's base address, then column (ci, r)'s offset
   for (let i = 0; i < t.tm; i++) {
