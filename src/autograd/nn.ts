@@ -1,11 +1,11 @@
-import type { ChannelLayout, Conv3dParams, Pool3dParams, Storage } from '../kernels/backend.js';
+import type { ChannelLayout, Conv3dParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
-import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.js';
+import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, contiguous, div, exp, expand, gather, log, max, mul, mulScalar,
-  neg, reshape, rsqrt, sub, sum,
+  add, addScalar, assign, checkFloat, checkSameBackend, div, exp, gather, log, max, mul, mulScalar, neg, reshape, rsqrt,
+  sub, sum,
 } from './ops.js';
 
 /**
@@ -14,7 +14,7 @@ import {
  * differentiable operations. The backward kernels of the heavy operations (conv3d's two gradients, the
  * pooling and resampling adjoints) are differentiable operations of their own, so their rules are
  * compositions and gradients of gradients work. The exception is the normalisations' backward, which calls
- * its fused per-channel kernels directly (two passes instead of a dozen).
+ * its fused kernels directly (one reduction and one pass, the ReLU of a norm → ReLU block included).
  */
 
 /** a per-axis (D, H, W) argument */
@@ -353,7 +353,12 @@ function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode:
 
 // ---------------------------------------------------------------------------------------- normalisation
 
-export interface BatchNormOptions {
+/** the fused ReLU of a normalisation: max(0, norm(x)) as one op (what Sequential uses for norm → ReLU) */
+export interface NormReluOption {
+  relu?: boolean;
+}
+
+export interface BatchNormOptions extends NormReluOption {
   /** batch statistics (and running-statistics update) when true; running statistics when false (default) */
   training?: boolean;
   /** running = (1 − momentum)·running + momentum·batch statistic (default 0.1) */
@@ -367,34 +372,19 @@ function checkNormInput(op: string, x: Tensor): void {
 }
 
 /**
- * How a normalisation sees x [N, C, …]: statistics per (sample, group), each over `outer` × `perGroup`
- * channels × `inner` elements; one affine coefficient per (sample, channel).
- *   batch norm:    outer N, samples 1, groups C, perGroup 1
- *   instance norm: outer 1, samples N, groups C, perGroup 1
- *   group norm:    outer 1, samples N, groups G, perGroup C/G
+ * How a normalisation's kernels see x [N, C, …] (see NormLayout): batch norm [N, C, D·H·W] with one group per
+ * channel; instance and group norm [1, N·C, D·H·W] with `groups` groups per sample.
  */
-interface NormLayout { outer: number; samples: number; groups: number; perGroup: number; inner: number }
-
 function normLayout(x: Tensor, perSample: boolean, groups: number): NormLayout {
-  const inner = sizeOf(x.shape.slice(2));
+  const [n, c] = x.shape, inner = sizeOf(x.shape.slice(2));
   return perSample
-    ? { outer: 1, samples: x.shape[0], groups, perGroup: x.shape[1] / groups, inner }
-    : { outer: x.shape[0], samples: 1, groups: x.shape[1], perGroup: 1, inner };
+    ? { outer: 1, channels: n * c, inner, perGroup: c / groups, params: c }
+    : { outer: n, channels: c, inner, perGroup: 1, params: c };
 }
 
-/** the statistics' channels: [outer, samples·groups, perGroup·inner] */
+/** the layout whose channels are the statistics' groups: [outer, channels / perGroup, perGroup·inner] */
 function statsLayout(l: NormLayout): ChannelLayout {
-  return { outer: l.outer, channels: l.samples * l.groups, inner: l.perGroup * l.inner };
-}
-
-/** the coefficients' channels: [outer, samples·groups·perGroup, inner] */
-function coefficientLayout(l: NormLayout): ChannelLayout {
-  return { outer: l.outer, channels: l.samples * l.groups * l.perGroup, inner: l.inner };
-}
-
-/** t broadcast to `shape`, as a tensor of its own (copied only when t is smaller) */
-function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
-  return sameShape(t.shape, shape) ? t : contiguous(expand(t, shape));
+  return { outer: l.outer, channels: l.channels / l.perGroup, inner: l.perGroup * l.inner };
 }
 
 /** the storage of t as a raw kernel reads it (a copy when t is not dense; it dies with the enclosing tidy) */
@@ -402,125 +392,99 @@ function storageOf(t: Tensor): Storage {
   return dense(t).storage;
 }
 
-interface AffineTerms { a: Tensor; m: Tensor | null; b: Tensor | null; c: Tensor | null }
+interface NormStats { mean: Tensor; variance: Tensor }
 
-/** y = a[k]·(u − m[k]) + b[k]·v + c[k] per channel k of `layout` (the backend's channelAffine; no gradient) */
-function channelAffineRaw(u: Tensor, v: Tensor | null, t: AffineTerms, layout: ChannelLayout): Tensor {
-  const opt = (x: Tensor | null) => (x ? storageOf(x) : null);
-  const storage = u.backend.channelAffine(storageOf(u), opt(v), { a: storageOf(t.a), m: opt(t.m), b: opt(t.b), c: opt(t.c) }, layout);
-  return out(u, storage, u.shape);
-}
-
-/** Σ u and Σ u·(v − m[k]) per channel k of `layout`, as tensors of `shape` (the backend's channelSums) */
-function channelSumsRaw(u: Tensor, v: Tensor, m: Tensor, layout: ChannelLayout, shape: readonly number[]): { sum: Tensor; dot: Tensor } {
-  const s = u.backend.channelSums(storageOf(u), storageOf(v), storageOf(m), layout);
-  return { sum: out(u, s.sum, shape), dot: out(u, s.dot, shape) };
-}
+interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; relu: boolean }
 
 /**
- * The normalisation and affine map of batch, instance and group norm as one recorded op:
- * y = a·(x − μ) + bias per (sample, channel) with a = rstd·weight, μ and the biased variance from one moments
- * reduction, y from one channelAffine pass. Backward, with h = g·weight and means over each statistics group:
- * dx = rstd·(h − mean(h) − x̂·mean(h·x̂)) = a·g − rstd²·mean(h·x̂)·(x − μ) − rstd·mean(h), dweight = Σ g·x̂,
- * dbias = Σ g, from the two sums Σ g and Σ g·(x − μ) of one channelSums reduction and one channelAffine pass
- * for dx. It saves x (and per-channel tensors), not x̂: x is alive anyway as this layer's input, while x̂ would
- * cost the forward a second full-size write and allocation. The backward calls the kernels directly (it runs
- * under noGrad, so no gradient of it is ever recorded). Returns μ and the biased variance (no gradient) too.
+ * Batch, instance and group norm as one recorded op: y = rstd·weight·(x − μ) + bias per (sample, channel),
+ * max(0, y) with `relu`. With `fixed` statistics (batch norm in evaluation: the running ones) it normalises by
+ * those, else by the mean and biased variance of x from one moments reduction; y is one normalize pass, whose
+ * kernel folds the coefficients itself. Backward, g' = g (or g·[y > 0] with the ReLU, y saved): one normSums
+ * reduction (Σ g' and Σ g'·x̂ per channel: the bias and weight gradients, summed over the samples) and one
+ * normBackward pass for dx = rstd·(h − mean(h) − x̂·mean(h·x̂)), h = g'·weight, means over each statistics
+ * group (dx = rstd·weight·g' with fixed statistics, whose own gradients, −rstd·weight·Σ g' and
+ * −rstd²·weight·Σ g'·x̂ / 2, are per-channel ops). It saves x, not x̂: x is alive anyway as this layer's input,
+ * while x̂ would cost the forward a second full-size write. The backward calls the kernels directly (it runs
+ * under noGrad, so no gradient of it is ever recorded). Returns the statistics used (no gradient) too.
  */
-function normalizeAffine(op: string, x: Tensor, l: NormLayout, weight: Tensor | null, bias: Tensor | null, eps: number):
-  { y: Tensor; mean: Tensor; variance: Tensor } {
-  const statShape = [l.samples, l.groups, 1], coefShape = [l.samples, l.groups, l.perGroup], paramShape = [1, l.groups, l.perGroup];
-  const layout = coefficientLayout(l);
+function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams): { y: Tensor } & NormStats {
   const xd = dense(x);
-  const { mean, variance, rstd, a, m, y } = noGrad(() => {
-    const stats = x.backend.moments(xd.storage, statsLayout(l));
-    const mean = out(x, stats.mean, statShape), variance = out(x, stats.variance, statShape);
-    const rstd = rsqrt(addScalar(variance, eps));
-    const a = broadcastTo(weight ? mul(rstd, reshape(weight, paramShape)) : rstd, coefShape);
-    const m = broadcastTo(mean, coefShape);
-    const c = bias ? broadcastTo(reshape(bias, paramShape), coefShape) : null;
-    return { mean, variance, rstd, a, m, y: channelAffineRaw(xd, null, { a, m, b: null, c }, layout) };
+  const { mean, variance } = fixed ?? noGrad(() => {
+    const s = x.backend.moments(xd.storage, statsLayout(l));
+    const shape = [l.channels / l.perGroup];
+    return { mean: out(x, s.mean, shape), variance: out(x, s.variance, shape) };
   });
-  const params = [weight, bias].filter((t): t is Tensor => t !== null);
-  record(op, y, [x, ...params], (g, [xs, rs, as, ms]) => {
-    const sums = channelSumsRaw(g, xs, ms, layout, coefShape);
-    const gxhat = mul(sums.dot, rs);
-    // per-channel parameter gradients: the per-(sample, channel) sums added over the samples
-    const overSamples = (t: Tensor) => reshape(l.samples === 1 ? t : sum(t, 0), [l.groups * l.perGroup]);
-    let dx: Tensor | null = null;
-    if (x.requiresGrad) {
-      // with S(t) = Σ of a·t over a statistics group's channels (= rstd·Σ weight·t):
-      // rstd·mean(h) = −scale·S(Σ g) and rstd²·mean(h·x̂) = −scale·rstd·S(Σ g·x̂)
-      const overGroup = (t: Tensor) => { const h = mul(as, t); return l.perGroup === 1 ? h : sum(h, 2, true); };
-      const scale = -1 / (l.outer * l.perGroup * l.inner);
-      const aTerm = mul(rs, mulScalar(overGroup(gxhat), scale)), cTerm = mulScalar(overGroup(sums.sum), scale);
-      dx = channelAffineRaw(xs, g, { a: broadcastTo(aTerm, coefShape), m: ms, b: as, c: broadcastTo(cTerm, coefShape) }, layout);
-    }
-    return [
-      dx,
-      ...(weight ? [weight.requiresGrad ? overSamples(gxhat) : null] : []),
-      ...(bias ? [bias.requiresGrad ? overSamples(sums.sum) : null] : []),
-    ];
-  }, [xd, rstd, a, m]);
+  const terms = (m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null): NormTerms =>
+    ({ mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps: p.eps });
+  const y = out(x, x.backend.normalize(xd.storage, terms(mean, variance, p.weight, p.bias), l, p.relu), x.shape);
+  // the differentiable inputs besides x, null where absent
+  const others = [p.weight, p.bias, ...(fixed ? [fixed.mean, fixed.variance] : [])];
+  const params = others.filter((t): t is Tensor => t !== null);
+  const save = [xd, mean, variance, ...(p.weight ? [p.weight] : []), ...(p.relu ? [y] : [])];
+  record(op, y, [x, ...params], (g, [xs, ms, vs, ...rest]) => {
+    const ws = p.weight ? rest[0] : null, mask = p.relu ? storageOf(rest[rest.length - 1]) : null;
+    const t = terms(ms, vs, ws, null), gs = storageOf(g);
+    const sums = !fixed || params.some((q) => q.requiresGrad) ? x.backend.normSums(gs, xs.storage, mask, t, l) : null;
+    const dx = x.requiresGrad ? out(x, x.backend.normBackward(gs, xs.storage, mask, t, fixed ? null : sums, l), x.shape) : null;
+    if (!sums) return [dx, ...params.map(() => null)];
+    // per-channel sums [samples, params] → per-parameter gradients: added over the samples
+    const samples = l.channels / l.params;
+    const [sumT, dotT] = [sums.sum, sums.dot].map((st) => out(x, st, [samples, l.params]));
+    const overSamples = (v: Tensor) => (samples === 1 ? reshape(v, [l.params]) : sum(v, 0));
+    const gradWeight = () => overSamples(dotT), gradBias = () => overSamples(sumT);
+    // batch norm in evaluation (one sample, one channel per group): μ and σ² are inputs too
+    const scale = () => { const rstd = rsqrt(addScalar(vs, p.eps)); return { rstd, a: ws ? mul(rstd, ws) : rstd }; };
+    const gradMean = () => neg(mul(scale().a, gradBias()));
+    const gradVariance = () => { const { rstd, a } = scale(); return mulScalar(mul(mul(a, rstd), gradWeight()), -0.5); };
+    const gradOf = [gradWeight, gradBias, gradMean, gradVariance];
+    return [dx, ...others.flatMap((q, i) => (q ? [q.requiresGrad ? gradOf[i]() : null] : []))];
+  }, save);
   return { y, mean, variance };
 }
 
-/**
- * y = a[c]·(x − m[c]) + b[c] over the channels c of x [N, C, …] (a, m, b: [C]; b may be absent), one pass;
- * differentiable in all of them: dx = a·g (one pass), and da = Σ g·(x − m), dm = −a·Σ g, db = Σ g from one
- * channelSums reduction.
- */
-function channelAffine(x: Tensor, a: Tensor, m: Tensor, b: Tensor | null): Tensor {
-  const layout = { outer: x.shape[0], channels: x.shape[1], inner: sizeOf(x.shape.slice(2)) };
-  const y = channelAffineRaw(x, null, { a, m, b: null, c: b }, layout);
-  return record('channelAffine', y, b ? [x, a, m, b] : [x, a, m], (g, [xs, as, ms]) => {
-    const sums = a.requiresGrad || m.requiresGrad || b?.requiresGrad ? channelSumsRaw(g, xs, ms, layout, [layout.channels]) : null;
-    return [
-      x.requiresGrad ? channelAffineRaw(g, null, { a: as, m: null, b: null, c: null }, layout) : null,
-      a.requiresGrad ? sums!.dot : null,
-      m.requiresGrad ? neg(mul(as, sums!.sum)) : null,
-      ...(b ? [b.requiresGrad ? sums!.sum : null] : []),
-    ];
-  }, [x, a, m]);
+/** Runs an in-place kernel on the storages of some tensors: directly when dense, else on copies written back. */
+function inPlace(ts: readonly (Tensor | null)[], fn: (...storages: (Storage | null)[]) => void): void {
+  const ds = ts.map((t) => t && dense(t));
+  fn(...ds.map((d) => d?.storage ?? null));
+  ts.forEach((t, i) => { if (t && ds[i]!.storage !== t.storage) assign(t, ds[i]!); });
 }
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
- * axis but 1, and updates runningMean/runningVar in place (under noGrad) with the batch mean and the
- * unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics. Either way the
- * full-size work of the forward is one pass (see normalizeAffine and channelAffine).
+ * axis but 1, and updates runningMean/runningVar in place (one updateRunningStats kernel, under noGrad) with
+ * the batch mean and the unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics.
+ * With `relu`, max(0, ·) of it as one op. Either way the full-size work of the forward is one pass (see
+ * normalizeOp).
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null = null,
   bias: Tensor | null = null, options: BatchNormOptions = {}): Tensor {
   const op = 'batchNorm';
   checkNormInput(op, x);
-  const training = options.training ?? false, momentum = options.momentum ?? 0.1, eps = options.eps ?? 1e-5;
+  const training = options.training ?? false, momentum = options.momentum ?? 0.1;
+  const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
   checkPerChannel(op, 'runningMean', runningMean, x);
   checkPerChannel(op, 'runningVar', runningVar, x);
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
+  const layout = normLayout(x, false, x.shape[1]);
   if (!training) {
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
-    return tidy(() => {
-      const rstd = rsqrt(addScalar(runningVar, eps));
-      return channelAffine(x, weight ? mul(rstd, weight) : rstd, runningMean, bias);
-    });
+    return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p).y);
   }
   const n = x.size / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
   return tidy(() => {
-    const { y, mean: mu, variance: biased } = normalizeAffine(op, x, normLayout(x, false, x.shape[1]), weight, bias, eps);
-    noGrad(() => {
-      if (runningMean) assign(runningMean, add(mulScalar(runningMean, 1 - momentum), mulScalar(reshape(mu, runningMean.shape), momentum)));
-      if (runningVar) {
-        assign(runningVar, add(mulScalar(runningVar, 1 - momentum), mulScalar(reshape(biased, runningVar.shape), momentum * n / (n - 1))));
-      }
-    });
+    const { y, mean, variance } = normalizeOp(op, x, layout, null, p);
+    if (runningMean || runningVar) {
+      noGrad(() => inPlace([runningMean, runningVar], (rm, rv) =>
+        x.backend.updateRunningStats(rm, rv, { mean: mean.storage, variance: variance.storage }, momentum, n)));
+    }
     return y;
   });
 }
 
-export interface InstanceNormOptions {
+export interface InstanceNormOptions extends NormReluOption {
   weight?: Tensor | null;
   bias?: Tensor | null;
   eps?: number;
@@ -534,11 +498,13 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
-  return tidy(() => normalizeAffine(op, x, normLayout(x, true, x.shape[1]), weight, bias, options.eps ?? 1e-5).y);
+  const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p).y);
 }
 
 /** F.group_norm: channels split into numGroups groups, statistics per (n, group); weight/bias per channel. */
-export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5,
+  options: NormReluOption = {}): Tensor {
   const op = 'groupNorm';
   checkNormInput(op, x);
   if (!Number.isInteger(numGroups) || numGroups < 1 || x.shape[1] % numGroups !== 0) {
@@ -546,7 +512,8 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   }
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  return tidy(() => normalizeAffine(op, x, normLayout(x, true, numGroups), weight, bias, eps).y);
+  const p: NormParams = { weight, bias, eps, relu: options.relu ?? false };
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p).y);
 }
 
 // -------------------------------------------------------------------------------------------- dropout

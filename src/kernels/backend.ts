@@ -89,13 +89,27 @@ export interface CdtParams {
  */
 export interface ChannelLayout { outer: number; channels: number; inner: number }
 
-/** The per-channel terms of channelAffine: contiguous storages of `channels` elements; null drops a term. */
-export interface ChannelAffineTerms {
-  a: Storage;
-  m: Storage | null;
-  /** given exactly when the second operand v is */
-  b: Storage | null;
-  c: Storage | null;
+/**
+ * A normalisation as its kernels see it: x as the channels of a ChannelLayout, channel k normalised by the
+ * statistics of group ⌊k / perGroup⌋ and scaled by the parameters of channel k mod params.
+ *   batch norm [N, C, …]:   outer N, channels C,   perGroup 1,   params C
+ *   instance norm:          outer 1, channels N·C, perGroup 1,   params C
+ *   group norm (G groups):  outer 1, channels N·C, perGroup C/G, params C
+ * The statistics are those of the layout [outer, channels / perGroup, perGroup·inner] (what moments takes).
+ */
+export interface NormLayout extends ChannelLayout { perGroup: number; params: number }
+
+/**
+ * What a normalisation kernel derives its per-channel coefficients from: the mean and biased variance of each
+ * group ([channels / perGroup]), weight and bias ([params]; null: 1 and 0), and eps: channel k of group s and
+ * parameter p computes y = rstd[s]·weight[p]·(x − mean[s]) + bias[p], rstd = 1/√(variance + eps).
+ */
+export interface NormTerms {
+  mean: Storage;
+  variance: Storage;
+  weight: Storage | null;
+  bias: Storage | null;
+  eps: number;
 }
 
 export interface MemoryStats {
@@ -149,15 +163,31 @@ export interface Backend {
    */
   moments(x: Storage, layout: ChannelLayout): { mean: Storage; variance: Storage };
   /**
-   * The sums of a normalisation's backward, per channel of `layout`: Σ u and Σ u·(v − m[k]) over the channel's
-   * elements (u, v of outer·channels·inner elements, m [channels]), each [channels].
+   * A normalisation's forward in one elementwise pass: y = rstd·weight·(x − mean) + bias per channel (see
+   * NormTerms), with `relu` max(0, y) (the fused norm + ReLU of a layer block).
    */
-  channelSums(u: Storage, v: Storage, m: Storage, layout: ChannelLayout): { sum: Storage; dot: Storage };
+  normalize(x: Storage, terms: NormTerms, layout: NormLayout, relu: boolean): Storage;
   /**
-   * out[i] = a[k]·(u[i] − m[k]) + b[k]·v[i] + c[k], k the channel of element i in `layout` (absent terms are
-   * dropped): a normalisation's forward, or its input gradient, in one elementwise pass.
+   * The sums of a normalisation's backward, per channel k of `layout` ([channels] each): Σ g' and Σ g'·x̂ with
+   * x̂ = (x − mean)·rstd from `terms` (weight and bias unused) and g' = g, or g·[y > 0] when the forward's
+   * output y of a fused ReLU is given. For batch norm (one sample) they are the weight and bias gradients.
    */
-  channelAffine(u: Storage, v: Storage | null, terms: ChannelAffineTerms, layout: ChannelLayout): Storage;
+  normSums(g: Storage, x: Storage, y: Storage | null, terms: NormTerms, layout: NormLayout): { sum: Storage; dot: Storage };
+  /**
+   * A normalisation's input gradient in one elementwise pass, g' as in normSums. Without `sums` (fixed
+   * statistics, e.g. batch norm in evaluation): dx = rstd·weight·g'. With the normSums of the batch statistics,
+   * h = g'·weight and means over each statistics group of n = outer·perGroup·inner elements:
+   * dx = rstd·(h − mean(h) − x̂·mean(h·x̂)), where mean(h) = Σ_group weight·sum / n and mean(h·x̂) = Σ_group weight·dot / n.
+   */
+  normBackward(g: Storage, x: Storage, y: Storage | null, terms: NormTerms, sums: { sum: Storage; dot: Storage } | null,
+    layout: NormLayout): Storage;
+  /**
+   * Batch norm's running statistics, in place (each [channels], either may be absent):
+   * runningMean = (1 − momentum)·runningMean + momentum·mean and
+   * runningVar = (1 − momentum)·runningVar + momentum·variance·count/(count − 1) (the unbiased batch variance).
+   */
+  updateRunningStats(runningMean: Storage | null, runningVar: Storage | null, stats: { mean: Storage; variance: Storage },
+    momentum: number, count: number): void;
 
   /**
    * Batched matmul: a [batch, m, k] and b [batch, k, n], contiguous; a batch stride of 0 broadcasts one

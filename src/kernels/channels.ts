@@ -1,9 +1,10 @@
-import type { ChannelAffineTerms, ChannelLayout, Storage } from './backend.js';
+import type { ChannelLayout, NormLayout, NormTerms, Storage } from './backend.js';
 
 /**
- * The argument rules of the per-channel operations (moments, channelSums, channelAffine), shared by the cpu
- * oracle and the WebGPU kernels so that both accept and reject the same arguments: full-size operands of
- * outer·channels·inner elements, per-channel terms of `channels` elements, one floating-point dtype.
+ * The argument rules of the normalisation kernels (moments, normalize, normSums, normBackward,
+ * updateRunningStats), shared by the cpu oracle and the WebGPU kernels so that both accept and reject the same
+ * arguments: full-size operands of outer·channels·inner elements, per-group statistics, per-parameter weight
+ * and bias and per-channel sums of their lengths, one floating-point dtype.
  */
 
 function checkLayout(what: string, layout: ChannelLayout): number {
@@ -14,32 +15,54 @@ function checkLayout(what: string, layout: ChannelLayout): number {
   return outer * channels * inner;
 }
 
-function checkOperands(what: string, layout: ChannelLayout, full: readonly Storage[], perChannel: readonly Storage[]): void {
+function checkDtypes(what: string, all: readonly Storage[]): void {
+  const dtype = all[0].dtype;
+  if (dtype === 'int32' || all.some((s) => s.dtype !== dtype)) {
+    throw new Error(`${what}: operands must share one floating-point dtype, got ${all.map((s) => s.dtype).join(', ')}`);
+  }
+}
+
+function checkLengths(what: string, kind: string, storages: readonly Storage[], length: number): void {
+  for (const s of storages) if (s.length !== length) throw new Error(`${what}: a ${kind} has ${s.length} elements, expected ${length}`);
+}
+
+function checkFull(what: string, layout: ChannelLayout, full: readonly Storage[]): void {
   const n = checkLayout(what, layout);
   for (const s of full) {
     if (s.length !== n) {
       throw new Error(`${what}: an operand of ${s.length} elements does not fill [${layout.outer}, ${layout.channels}, ${layout.inner}] (${n})`);
     }
   }
-  for (const s of perChannel) {
-    if (s.length !== layout.channels) throw new Error(`${what}: a per-channel term has ${s.length} elements, expected ${layout.channels}`);
-  }
-  const dtype = full[0].dtype;
-  if (dtype === 'int32' || [...full, ...perChannel].some((s) => s.dtype !== dtype)) {
-    throw new Error(`${what}: operands must share one floating-point dtype, got ${[...full, ...perChannel].map((s) => s.dtype).join(', ')}`);
-  }
 }
 
 export function checkMoments(x: Storage, layout: ChannelLayout): void {
-  checkOperands('moments', layout, [x], []);
+  checkFull('moments', layout, [x]);
+  checkDtypes('moments', [x]);
 }
 
-export function checkChannelSums(u: Storage, v: Storage, m: Storage, layout: ChannelLayout): void {
-  checkOperands('channelSums', layout, [u, v], [m]);
+/** full: the full-size operands; sums: the per-channel sums when given */
+export function checkNorm(what: string, layout: NormLayout, full: readonly (Storage | null)[], terms: NormTerms,
+  sums: readonly Storage[] = []): void {
+  const { channels, perGroup, params } = layout;
+  if (!(Number.isInteger(perGroup) && perGroup >= 1 && Number.isInteger(params) && params >= 1
+    && channels % params === 0 && params % perGroup === 0)) {
+    throw new Error(`${what}: ${channels} channels in groups of ${perGroup} with ${params} parameters each: the groups must divide the parameters, the parameters the channels`);
+  }
+  if (!Number.isFinite(terms.eps) || terms.eps < 0) throw new Error(`${what}: eps must be finite and ≥ 0, got ${terms.eps}`);
+  const present = (xs: readonly (Storage | null)[]) => xs.filter((s): s is Storage => s !== null);
+  const parameters = present([terms.weight, terms.bias]);
+  checkFull(what, layout, present(full));
+  checkLengths(what, 'statistic', [terms.mean, terms.variance], channels / perGroup);
+  checkLengths(what, 'weight or bias', parameters, params);
+  checkLengths(what, 'per-channel sum', sums, channels);
+  checkDtypes(what, [...present(full), terms.mean, terms.variance, ...parameters, ...sums]);
 }
 
-export function checkChannelAffine(u: Storage, v: Storage | null, t: ChannelAffineTerms, layout: ChannelLayout): void {
-  if ((v === null) !== (t.b === null)) throw new Error('channelAffine: the operand v and the term b go together');
-  const present = (xs: (Storage | null)[]) => xs.filter((s): s is Storage => s !== null);
-  checkOperands('channelAffine', layout, present([u, v]), present([t.a, t.m, t.b, t.c]));
+export function checkRunningStats(runningMean: Storage | null, runningVar: Storage | null,
+  stats: { mean: Storage; variance: Storage }, count: number): void {
+  const what = 'updateRunningStats';
+  if (!(count > 1)) throw new Error(`${what}: the count of the batch statistics must be > 1 (unbiased variance), got ${count}`);
+  const all = [stats.mean, stats.variance, ...[runningMean, runningVar].filter((s): s is Storage => s !== null)];
+  checkLengths(what, 'statistic', all, stats.mean.length);
+  checkDtypes(what, all);
 }

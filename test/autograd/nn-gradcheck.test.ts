@@ -13,8 +13,10 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
  * Every op of src/autograd/nn.ts and every loss of src/models/losses.ts through gradcheck: float64 central
  * differences on the cpu on small shapes, float32 on WebGPU (gradcheck's default float32 tolerances) for
  * conv3d, convTranspose3d, batchNorm (training and evaluation), instanceNorm, groupNorm, maxPool3d, softmax and
- * crossEntropy; the forward of each nn op on WebGPU against the cpu backend on random shapes; and the
- * full-size allocations of the normalisations and relu (one in the forward, one in the backward).
+ * crossEntropy; the normalisations with the fused ReLU against the two ops they replace (forward, gradients,
+ * running statistics; float64 cpu and float32 WebGPU); the forward of each nn op on WebGPU against the cpu
+ * backend on random shapes; and the full-size allocations of the normalisations and relu (one in the forward,
+ * one in the backward).
  */
 
 type Fn = (...xs: Tensor[]) => Tensor;
@@ -163,6 +165,25 @@ describe('nn gradcheck, float64 on the cpu', () => {
     dispose([rm, rv]);
   });
 
+  it('the normalisations with the fused ReLU: training and evaluation, with and without weight and bias', async () => {
+    const rm = fromArray([0, 0, 0], [3], f64), rv = fromArray([1, 1, 1], [3], f64);
+    const em = fromArray([0.2, -0.1, 0.4], [3], f64), ev = fromArray([0.5, 2, 1], [3], f64);
+    const relu = true;
+    await expectGrad((x, w, b) => batchNorm(x, rm, rv, w, b, { training: true, relu }), [input([3, 3, 2, 1, 2], 190), input([3], 191, 0.5, 1.5), input([3], 192)]);
+    await expectGrad((x) => batchNorm(x, null, null, null, null, { training: true, relu }), [input([2, 3, 3], 193)]);
+    await expectGrad((x, w, b) => batchNorm(x, em, ev, w, b, { relu }), [input([2, 3, 2, 2], 194), input([3], 195), input([3], 196)]);
+    await expectGrad((x, m, v) => batchNorm(x, m, v, null, null, { relu }), [input([2, 3, 2], 197), input([3], 198), input([3], 199, 0.5, 2)]);
+    await expectGrad((x, w, b) => instanceNorm(x, { weight: w, bias: b, relu }), [input([2, 2, 2, 1, 3], 200), input([2], 201), input([2], 202)]);
+    await expectGrad((x) => instanceNorm(x, { relu }), [input([2, 3, 4], 203)]);
+    await expectGrad((x, w, b) => groupNorm(x, 2, w, b, 1e-5, { relu }), [input([2, 6, 1, 2, 2], 204), input([6], 205, -1.5, 1.5), input([6], 206)]);
+    await expectGrad((x, b) => groupNorm(x, 3, null, b, 1e-5, { relu }), [input([2, 6, 2], 207), input([6], 208)]);
+    dispose([rm, rv, em, ev]);
+  });
+
+  it('the fused ReLU gives what the norm followed by relu gives: forward, gradients and running statistics', async () => {
+    await fusedMatchesUnfused(cpu, 'float64', 1e-12);
+  });
+
   it('dropout and dropout3d with a fixed seed', async () => {
     await expectGrad((x) => dropout(x, 0.4, true, 7), [input([2, 3, 4], 60)]);
     await expectGrad((x) => dropout3d(x, 0.5, true, 8), [input([2, 3, 2, 1, 2], 61)]);
@@ -255,6 +276,7 @@ describe('normalisation and relu: full-size allocations', () => {
     ['instanceNorm', (x, w, b) => instanceNorm(x, { weight: w, bias: b })],
     ['groupNorm', (x, w, b) => groupNorm(x, 2, w, b)],
     ['relu', (x) => relu(x)],
+    ['batchNorm with the fused relu', (x, w, b) => batchNorm(x, null, null, w, b, { training: true, relu: true })],
   ];
   for (const [name, fn] of cases) {
     it(`${name}: the forward allocates only its output, the backward only dx (plus per-channel tensors)`, () => {
@@ -277,13 +299,47 @@ describe('normalisation and relu: full-size allocations', () => {
 /** scalars → one [k] tensor */
 function concatLosses(ls: Tensor[]): Tensor { return concat(ls.map((l) => reshape(l, [1])), 0); }
 
+/**
+ * Each normalisation with relu: true against relu() of it on the same inputs and output gradient: y, the
+ * gradient of every input, and (batch norm in training) the running statistics it updates.
+ */
+async function fusedMatchesUnfused(backend: Backend, dtype: 'float32' | 'float64', tol: number): Promise<void> {
+  type NormFn = (relu: boolean, running: Tensor[], ...xs: Tensor[]) => Tensor;
+  const cases: [string, NormFn, Input[]][] = [
+    ['batchNorm training', (relu, [rm, rv], x, w, b) => batchNorm(x, rm, rv, w, b, { training: true, relu }),
+      [input([3, 3, 2, 1, 2], 210), input([3], 211, 0.5, 1.5), input([3], 212)]],
+    ['batchNorm training without weight and bias', (relu, [rm, rv], x) => batchNorm(x, rm, rv, null, null, { training: true, relu }), [input([2, 3, 4], 213)]],
+    ['batchNorm evaluation', (relu, _, x, w, b, m, v) => batchNorm(x, m, v, w, b, { relu }),
+      [input([2, 3, 2, 2], 214), input([3], 215), input([3], 216), input([3], 217), input([3], 218, 0.5, 2)]],
+    ['instanceNorm', (relu, _, x, w, b) => instanceNorm(x, { weight: w, bias: b, relu }), [input([2, 2, 2, 1, 3], 219), input([2], 220), input([2], 221)]],
+    ['groupNorm', (relu, _, x, w, b) => groupNorm(x, 2, w, b, 1e-5, { relu }), [input([2, 6, 1, 2, 2], 222), input([6], 223, -1.5, 1.5), input([6], 224)]],
+    ['groupNorm without weight and bias', (relu, _, x) => groupNorm(x, 3, null, null, 1e-5, { relu }), [input([2, 6, 3], 225)]],
+  ];
+  for (const [name, fn, inputs] of cases) {
+    const run = async (fused: boolean): Promise<Float64Array[]> => {
+      const o = { backend, dtype };
+      const xs = inputs.map((i) => fromArray(i.data, i.shape, { ...o, requiresGrad: true }));
+      const running = [fromArray([0.1, -0.2, 0.3], [3], o), fromArray([1, 2, 0.5], [3], o)];
+      const y = tidy(() => (fused ? fn(true, running, ...xs) : relu(fn(false, running, ...xs))));
+      expect(y.gradNode?.name, `${name}: the last op`).toBe(fused ? name.split(' ')[0] : 'relu');
+      const g = fromArray(values(y.size, 226), y.shape, o);
+      backward(y, g);
+      const results = await Promise.all([y, ...xs.map((x) => x.grad!), ...running].map(async (t) => Float64Array.from(await t.toArray())));
+      dispose([xs.map((x) => x.grad!), xs, running, y, g]);
+      return results;
+    };
+    const [fused, unfused] = [await run(true), await run(false)];
+    fused.forEach((v, i) => expectClose(v, unfused[i], tol, tol, `${name} on ${backend.name}: ${i === 0 ? 'y' : i <= inputs.length ? `gradient ${i - 1}` : 'running statistics'}`));
+  }
+}
+
 // -------------------------------------------------------------------------------------------- webgpu
 
 describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
   let gpu: Backend;
-  const check = async (fn: Fn, inputs: Input[], what = '') => {
+  const check = async (fn: Fn, inputs: Input[], what = '', options: GradcheckOptions = {}) => {
     gpu ??= await webgpu();
-    const r = await gradcheck(fn, inputs, { backend: gpu });
+    const r = await gradcheck(fn, inputs, { backend: gpu, ...options });
     expect(r.ok, `${what} ${r.message}`).toBe(true);
   };
 
@@ -305,6 +361,22 @@ describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
     await check((x, w, b) => groupNorm(x, 2, w, b), [input([2, 4, 1, 2, 2], 21), input([4], 22, 0.5, 1.5), input([4], 23)]);
     await check((x) => groupNorm(x, 1), [input([2, 3, 4], 24)]);
     dispose([rm, rv]);
+  });
+
+  it('the normalisations with the fused ReLU', async () => {
+    // steps of 10⁻³ rather than float32's default 10⁻²: fewer central differences straddle the ReLU's kink
+    const relu = true, o = { eps: 1e-3 };
+    await check((x, w, b) => batchNorm(x, null, null, w, b, { training: true, relu }), [input([3, 2, 2, 1, 2], 30), input([2], 31, 0.5, 1.5), input([2], 32)], 'batchNorm', o);
+    await check((x, w, b) => groupNorm(x, 2, w, b, 1e-5, { relu }), [input([2, 4, 1, 2, 2], 33), input([4], 34, 0.5, 1.5), input([4], 35)], 'groupNorm', o);
+    gpu ??= await webgpu();
+    const rm = fromArray([0.2, -0.1], [2], { backend: gpu }), rv = fromArray([0.5, 2], [2], { backend: gpu });
+    await check((x, w, b) => batchNorm(x, rm, rv, w, b, { relu }), [input([2, 2, 2, 1, 2], 36), input([2], 37), input([2], 38)], 'batchNorm eval', o);
+    dispose([rm, rv]);
+  });
+
+  it('the fused ReLU gives what the norm followed by relu gives (float32)', async () => {
+    gpu ??= await webgpu();
+    await fusedMatchesUnfused(gpu, 'float32', 1e-5);
   });
 
   it('maxPool3d with overlapping windows', async () => {

@@ -61,11 +61,13 @@ export class CpuBackend implements Backend {
     const { mean, variance } = norm.moments(...args);
     return { mean: this.track(mean), variance: this.track(variance) };
   };
-  channelSums: Backend['channelSums'] = (...args) => {
-    const { sum, dot } = norm.channelSums(...args);
+  normalize: Backend['normalize'] = (...args) => this.track(norm.normalize(...args));
+  normSums: Backend['normSums'] = (...args) => {
+    const { sum, dot } = norm.normSums(...args);
     return { sum: this.track(sum), dot: this.track(dot) };
   };
-  channelAffine: Backend['channelAffine'] = (...args) => this.track(norm.channelAffine(...args));
+  normBackward: Backend['normBackward'] = (...args) => this.track(norm.normBackward(...args));
+  updateRunningStats: Backend['updateRunningStats'] = (...args) => norm.updateRunningStats(...args);
   matmul: Backend['matmul'] = (...args) => this.track(mm.matmul(...args));
   gather: Backend['gather'] = (...args) => this.track(gather.gather(...args));
   scatterAdd: Backend['scatterAdd'] = (...args) => this.track(gather.scatterAdd(...args));

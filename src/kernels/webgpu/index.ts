@@ -59,8 +59,10 @@ export class WebGPUBackend implements Backend {
   reduce: Backend['reduce'] = (op, x, axes) => red.reduce(this.rt, op, x, axes);
   argmax: Backend['argmax'] = (x, axis) => red.argmax(this.rt, x, axis);
   moments: Backend['moments'] = (...args) => norm.moments(this.rt, ...args);
-  channelSums: Backend['channelSums'] = (...args) => norm.channelSums(this.rt, ...args);
-  channelAffine: Backend['channelAffine'] = (...args) => norm.channelAffine(this.rt, ...args);
+  normalize: Backend['normalize'] = (...args) => norm.normalize(this.rt, ...args);
+  normSums: Backend['normSums'] = (...args) => norm.normSums(this.rt, ...args);
+  normBackward: Backend['normBackward'] = (...args) => norm.normBackward(this.rt, ...args);
+  updateRunningStats: Backend['updateRunningStats'] = (...args) => norm.updateRunningStats(this.rt, ...args);
   matmul: Backend['matmul'] = (...args) => mm.matmul(this.rt, ...args);
   gather: Backend['gather'] = (...args) => gather.gather(this.rt, ...args);
   scatterAdd: Backend['scatterAdd'] = (...args) => gather.scatterAdd(this.rt, ...args);
