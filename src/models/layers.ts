@@ -153,6 +153,11 @@ export class Linear extends Layer {
 
 // -------------------------------------------------------------------------------------------- norms
 
+/** A normalisation's fused forward with a following ReLU layer (F.batchNorm and the others with relu: true). */
+function reluFusion(next: Layer, normalizeRelu: (x: Tensor) => Tensor): ((x: Tensor) => Tensor) | null {
+  return next instanceof ReLU ? normalizeRelu : null;
+}
+
 export interface BatchNormLayerOptions {
   eps?: number;
   momentum?: number;
@@ -193,11 +198,15 @@ export class BatchNorm3d extends Layer {
     this.counter = this.registerBuffer('num_batches_tracked', track ? makeBuffer([0], [], 'int32', b) : null);
   }
 
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor): Tensor { return this.normalize(x, false); }
+
+  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
+
+  private normalize(x: Tensor, relu: boolean): Tensor {
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
-      training: useBatchStats, momentum: this.momentum, eps: this.eps,
+      training: useBatchStats, momentum: this.momentum, eps: this.eps, relu,
     });
   }
 
@@ -244,8 +253,12 @@ export class InstanceNorm3d extends Layer {
     this.bias = this.registerParameter('bias', affine ? Parameter.full([numFeatures], 0, { backend: options.backend }) : null);
   }
 
-  forward(x: Tensor): Tensor {
-    return F.instanceNorm(x, { weight: this.weight ?? undefined, bias: this.bias ?? undefined, eps: this.eps });
+  forward(x: Tensor): Tensor { return this.normalize(x, false); }
+
+  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
+
+  private normalize(x: Tensor, relu: boolean): Tensor {
+    return F.instanceNorm(x, { weight: this.weight, bias: this.bias, eps: this.eps, relu });
   }
 
   override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
@@ -268,8 +281,12 @@ export class GroupNorm extends Layer {
     this.bias = this.registerParameter('bias', affine ? Parameter.full([numChannels], 0, { backend: options.backend }) : null);
   }
 
-  forward(x: Tensor): Tensor {
-    return F.groupNorm(x, this.numGroups, this.weight ?? undefined, this.bias ?? undefined, this.eps);
+  forward(x: Tensor): Tensor { return this.normalize(x, false); }
+
+  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
+
+  private normalize(x: Tensor, relu: boolean): Tensor {
+    return F.groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, { relu });
   }
 
   override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }

@@ -359,6 +359,13 @@ export class Module {
 /** A module with one input and one output. */
 export abstract class Layer extends Module {
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * This layer's forward followed by `next`'s as one fused op, where it has one for that pair (a normalisation
+   * followed by ReLU: one pass instead of two, both ways); null: none. Sequential uses it; the result is the
+   * same as running the two layers in order.
+   */
+  fusedWith(_next: Layer): ((x: Tensor) => Tensor) | null { return null; }
 }
 
 /** Children run in order; names are '0', '1', … as nn.Sequential. */
@@ -370,12 +377,19 @@ export class Sequential extends Layer {
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
   }
 
-  /** The layers in order. Intermediate outputs are disposed when it returns (what their backward needs stays
-   * saved on the graph), so that a training step does not hold every activation until its end. */
+  /** The layers in order, a pair that fuses (see Layer.fusedWith: norm → ReLU) as one op. Intermediate
+   * outputs are disposed when it returns (what their backward needs stays saved on the graph), so that a
+   * training step does not hold every activation until its end. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       let y = x;
-      for (const l of this.layers) y = l.forward(y);
+      for (let i = 0; i < this.layers.length; i++) {
+        const next = this.layers[i + 1], fused = next ? this.layers[i].fusedWith(next) : null;
+        if (fused) {
+          y = fused(y);
+          i++;
+        } else y = this.layers[i].forward(y);
+      }
       return y;
     });
   }

@@ -96,6 +96,42 @@ describe('Module and Parameter', () => {
     bn.dispose();
   });
 
+  it('Sequential fuses norm → ReLU (BatchNorm3d, GroupNorm, InstanceNorm3d, with and without affine) into one op with the results of the two layers', async () => {
+    const build = () => new Sequential(
+      new Conv3d(2, 4, 3, { seed: 11, padding: 1, backend: cpu }), new BatchNorm3d(4, { backend: cpu }), new ReLU(),
+      new Conv3d(4, 4, 1, { seed: 12, backend: cpu }), new GroupNorm(2, 4, { backend: cpu }), new ReLU(),
+      new InstanceNorm3d(4, { affine: true, backend: cpu }), new ReLU(),
+      new BatchNorm3d(4, { affine: false, backend: cpu }), new ReLU(), new InstanceNorm3d(4, { backend: cpu }), new ReLU(), new ReLU());
+    const fused = build(), plain = build();
+    // the unfused reference: every layer on its own
+    const runPlain = (x: Tensor) => tidy(() => plain.layers.reduce((h, l) => l.forward(h), x));
+    for (const training of [true, false]) {
+      fused.train(training);
+      plain.train(training);
+      const x = rand([2, 2, 3, 2, 3], 21, { backend: cpu }), g = rand([2, 4, 3, 2, 3], 22, { backend: cpu });
+      const y = fused.forward(x), yPlain = runPlain(x);
+      // the last ReLU follows a ReLU, not a norm: it stays a layer of its own; the one before it is fused
+      expect(y.gradNode?.name).toBe('relu');
+      expect(y.gradNode?.inputs[0].gradNode?.name).toBe('instanceNorm');
+      expect(yPlain.gradNode?.inputs[0].gradNode?.name).toBe('relu');
+      expectClose(await y.toArray(), await yPlain.toArray(), 1e-6, 1e-5, `forward, training ${training}`);
+      backward(y, g);
+      backward(yPlain, g);
+      const [a, b] = [fused.namedParameters(), plain.namedParameters()];
+      for (const [[name, p], [, q]] of a.map((e, i) => [e, b[i]] as const)) {
+        expectClose(await p.grad!.toArray(), await q.grad!.toArray(), 1e-5, 1e-4, `gradient of ${name}, training ${training}`);
+      }
+      const [sa, sb] = [fused.stateDict(), plain.stateDict()];
+      expect([...sa.keys()]).toEqual([...sb.keys()]);
+      for (const [k, v] of sa) expectClose(await v.toArray(), await sb.get(k)!.toArray(), 1e-6, 1e-5, `${k}, training ${training}`);
+      fused.zeroGrad();
+      plain.zeroGrad();
+      dispose([x, g, y, yPlain, sa, sb]);
+    }
+    fused.dispose();
+    plain.dispose();
+  });
+
   it('stateDict / loadStateDict round trip; strict errors name every missing, unexpected and mismatched key', async () => {
     const a = new Net(1), b = new Net(2);
     const sd = a.stateDict();
