@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backward, mean, square } from '../../src/autograd/index.js';
 import {
-  BatchNorm3d, Conv3d, ConvTranspose3d, GroupNorm, InstanceNorm3d, Linear, Module, Parameter, ReLU, Sequential,
+  BatchNorm3d, Conv3d, ConvTranspose3d, GroupNorm, InstanceNorm3d, Linear, MaxPool3d, Module, Parameter, ReLU, Sequential,
   fanIn, manualSeed,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -130,6 +130,36 @@ describe('Module and Parameter', () => {
     }
     fused.dispose();
     plain.dispose();
+  });
+
+  it('a Sequential holds only what backward saved: conv → norm+ReLU twice keeps 4 activations, the layers run by hand 6', () => {
+    const seq = new Sequential(
+      new Conv3d(2, 4, 3, { seed: 31, padding: 1, backend: cpu }), new BatchNorm3d(4, { backend: cpu }), new ReLU(),
+      new Conv3d(4, 4, 3, { seed: 32, padding: 1, backend: cpu }), new BatchNorm3d(4, { backend: cpu }), new ReLU());
+    const x = rand([2, 2, 4, 4, 4], 33, { backend: cpu });
+    const activation = 2 * 4 * 64 * 4; // bytes of one [2, 4, 4, 4, 4] float32 tensor
+    const liveAfter = (run: () => Tensor | Tensor[]): number => {
+      const before = cpu.memory().liveBytes;
+      const y = run();
+      const grown = cpu.memory().liveBytes - before;
+      dispose(y);
+      return grown;
+    };
+    // saved: each conv's output (the norm's input), each fused norm+ReLU output (the next conv's input, the mask)
+    const fused = liveAfter(() => seq.forward(x));
+    expect(fused).toBeGreaterThanOrEqual(4 * activation);
+    expect(fused).toBeLessThan(4 * activation + 1024); // + the per-channel statistics
+    // the same layers called one after another, every output kept (what the step did before): 6 activations
+    const byHand = liveAfter(() => seq.layers.reduce<Tensor[]>((outs, l) => [...outs, l.forward(outs.at(-1) ?? x)], []));
+    expect(byHand).toBeGreaterThanOrEqual(6 * activation);
+    // an output nothing saves (max pooling keeps only its indices) is freed when the Sequential returns
+    const pool = new Sequential(new Conv3d(2, 4, 3, { seed: 34, padding: 1, backend: cpu }), new MaxPool3d(2));
+    const pooled = activation / 8; // the [2, 4, 2, 2, 2] values, and as many int32 indices
+    expect(liveAfter(() => pool.forward(x))).toBe(2 * pooled);
+    expect(liveAfter(() => pool.layers.reduce<Tensor[]>((outs, l) => [...outs, l.forward(outs.at(-1) ?? x)], []))).toBe(activation + 2 * pooled);
+    pool.dispose();
+    dispose(x);
+    seq.dispose();
   });
 
   it('stateDict / loadStateDict round trip; strict errors name every missing, unexpected and mismatched key', async () => {
