@@ -379,7 +379,8 @@ export class Sequential extends Layer {
 
   /** The layers in order, a pair that fuses (see Layer.fusedWith: norm → ReLU) as one op. Intermediate
    * outputs are disposed when it returns (what their backward needs stays saved on the graph), so that a
-   * training step does not hold every activation until its end. */
+   * training step does not hold every activation until its end; a layer that hands its output elsewhere for
+   * later (a feature hook) must `keep()` it. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       let y = x;
