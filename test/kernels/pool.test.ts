@@ -104,19 +104,21 @@ describe('pooling adjoints and gradients in float64 on the cpu', () => {
     fc.assert(fc.property(poolCase, (r) => {
       const { xShape, gyShape, p } = caseShapes(r);
       const n = sizeOf(xShape);
-      // a random permutation of well separated values: no ties, no argmax change under a 1e-6 step
-      const x = Float64Array.from(randomArray(n, r.seed)).map((v, i) => i + 0.25 * v);
+      // a random permutation of well separated values (i + k/8, k < 4): no ties, no argmax change under the step.
+      // Values, gradients (multiples of 1/64) and the step (2^-10) are dyadic with few bits, so every product and
+      // sum below is exact in float64 and the central difference of this piecewise-linear loss must equal the
+      // backward exactly (a tolerance would only have to absorb rounding, which depends on the case's size)
+      const x = Float64Array.from(randomArray(n, r.seed)).map((v, i) => i + Math.floor((v + 1) * 2) / 8);
       for (let i = n - 1; i > 0; i--) { const j = (r.seed * 7919 + i * 104729) % (i + 1); [x[i], x[j]] = [x[j], x[i]]; }
-      const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 2));
+      const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 2)).map((v) => Math.round(v * 64) / 64);
       const loss = (v: Float64Array): number => dot(cpuData(cpu.maxPool3d(cpu.upload(v, 'float64'), xShape, p).values), g);
       const { indices } = cpu.maxPool3d(cpu.upload(x, 'float64'), xShape, p);
       const gx = cpuData(cpu.maxPool3dBackward(cpu.upload(g, 'float64'), indices, gyShape, xShape));
-      const step = 1e-3;
+      const step = 2 ** -10;
       for (let i = 0; i < n; i++) {
         const plus = x.slice(); plus[i] += step;
         const minus = x.slice(); minus[i] -= step;
-        const fd = (loss(plus) - loss(minus)) / (2 * step);
-        expect(Math.abs(fd - gx[i])).toBeLessThan(1e-8);
+        expect((loss(plus) - loss(minus)) / (2 * step)).toBe(gx[i]);
       }
     }), { numRuns: 25 });
   });
