@@ -12,7 +12,7 @@ out=${OUT:-$(mktemp -d)}; mkdir -p "$out"
 export VOXGRAD_DAWN_OPTIONS="disable-dawn-features=timestamp_quantization"
 tsx=node_modules/.bin/tsx
 step() { local t=$1; shift; echo "=== $* (limit ${t}s)"; local s=$SECONDS; timeout "$t" "$@" 2>&1 | grep -v -e '^Warning: max' -e 'artificially reduced' | tee -a "$out/log.txt"; echo "--- $((SECONDS - s)) s"; }
-step 200 $tsx bench/vnet-step.ts --iters 3 --warmup 1 --tune --tune-reps 3 --json "$out/vnet-step.json"
+step 240 $tsx bench/vnet-step.ts --iters 3 --warmup 1 --tune --tune-reps 3 --json "$out/vnet-step.json"
 step 45 python3 .gpu/torch_vnet_step.py
 step 40 $tsx bench/dbisl-step.ts --iters 3 --warmup 1 --json "$out/dbisl-step.json"
 step 90 node_modules/.bin/vitest run test/kernels/conv3d.test.ts test/kernels/conv3d-down.test.ts test/kernels/conv3d-gemm.test.ts test/kernels/conv3d-tune.test.ts test/kernels/norm.test.ts test/kernels/runtime-pool.test.ts

@@ -150,6 +150,8 @@ async function main(): Promise<void> {
   // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries
   const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
   if (profile) printProfile(profile);
+  // written now and again after tuning, so that a tuning cut short by a time limit keeps the default numbers
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile }, null, 2)}\n`);
   let tuned = null;
   if (args.tune) {
     const choice = await tuneStepConvolutions(backend, step, tuneReps);
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
     if (tunedProfile) printProfile(tunedProfile);
     tuned = { ...choice, medianMs: tunedMs, times: tunedTimes, profile: tunedProfile };
   }
-  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, tuned }, null, 2)}\n`);
+  if (args.json && tuned) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, tuned }, null, 2)}\n`);
   dispose([x, y, sdfTarget]);
   opt.dispose();
   model.dispose();
