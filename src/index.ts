@@ -10,4 +10,6 @@ export {
   createBackend, parseBackendChoice, CpuBackend, WebGPUBackend,
   type Backend, type BackendChoice, type BackendName, type CreateBackendOptions, type DType, type MemoryStats,
   type Storage, type TypedArray, type View,
+  // cuDNN's benchmark mode for the conv3d kernels
+  tuneConv3d, recordConv3dProblems, clearConv3dChoices, type TuneConv3dOptions, type TuneConv3dRow,
 } from './kernels/index.js';
