@@ -53,6 +53,20 @@ describe('webgpu buffer pool', () => {
     gpu.free(b);
   });
 
+  it('best fit never hands out a buffer past the storage-binding limit (kernels bind whole buffers)', async () => {
+    const gpu = await gpuBackend();
+    gpu.rt.trim();
+    const limit = gpu.rt.limits.maxStorageBufferBindingSize;
+    const over = gpu.alloc(Math.floor((1.25 * limit) / 4), 'float32'); // a buffer the binding limit excludes
+    const overBuffer = gpuBuffer(over);
+    gpu.free(over);
+    const request = gpu.alloc(Math.floor((0.75 * limit) / 4), 'float32'); // within 2× of it, but bindable only alone
+    expect(gpuBuffer(request)).not.toBe(overBuffer);
+    expect(gpuBuffer(request).size).toBeLessThanOrEqual(limit);
+    gpu.free(request);
+    gpu.rt.trim();
+  });
+
   it('peakReservedBytes follows live + pooled; resetPeak starts again from the current footprint', async () => {
     const gpu = await gpuBackend();
     gpu.rt.trim();

@@ -125,12 +125,14 @@ export class GpuRuntime {
   /**
    * A pooled buffer for a request of `bytes` (a size class): of that class, else the smallest idle one up to
    * twice as large. Without the second rule every class would keep its own peak count of buffers, and a step
-   * whose classes peak at different times would reserve far more than it ever has live.
+   * whose classes peak at different times would reserve far more than it ever has live. A larger buffer is
+   * never one past the storage-binding limit (kernels bind whole buffers).
    */
   private takePooled(bytes: number): GPUBuffer | undefined {
     let size = this.pool.get(bytes)?.length ? bytes : 0;
     if (!size) {
-      for (const [s, list] of this.pool) if (list.length && s > bytes && s <= 2 * bytes && (!size || s < size)) size = s;
+      const most = Math.min(2 * bytes, this.device.limits.maxStorageBufferBindingSize);
+      for (const [s, list] of this.pool) if (list.length && s > bytes && s <= most && (!size || s < size)) size = s;
     }
     const buffer = size ? this.pool.get(size)!.pop() : undefined;
     if (buffer) { this.pooledBytes -= buffer.size; this.pooledCount--; }
