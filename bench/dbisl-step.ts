@@ -83,11 +83,11 @@ for (let i = 0; i < warmup + iters; i++) {
 const med = median(times);
 console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
 const peaks = memoryPeaks(backend);
-console.log(`  peak memory ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB live, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (live + pooled)`);
+console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 30).toFixed(2)} GiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB in their buffers, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (+ the pool)`);
 const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
 if (profile) printProfile(profile);
 if (args.json) {
-  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
+  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
     profile, tuned }, null, 2)}\n`);
 }

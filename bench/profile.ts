@@ -32,14 +32,15 @@ export function printProfile(p: { totalMs: number; kernels: KernelTime[] }, top 
 }
 
 /**
- * Exact peaks since the backend was created: live bytes (allocated tensors, as torch.cuda.max_memory_allocated)
- * and reserved bytes (live + the pool's idle buffers, as torch.cuda.max_memory_reserved; = live on the cpu).
+ * Exact peaks since the backend was created (or its last resetPeakMemory): the bytes tensors asked for (as
+ * torch.cuda.max_memory_allocated), the bytes of the buffers they held (size classes and best fit round up), and
+ * reserved bytes (those buffers + the pool's idle ones, as torch.cuda.max_memory_reserved). One number on the cpu.
  */
-export function memoryPeaks(backend: Backend): { liveBytes: number; reservedBytes: number } {
+export function memoryPeaks(backend: Backend): { allocatedBytes: number; liveBytes: number; reservedBytes: number } {
   const liveBytes = backend.peakMemory();
-  return { liveBytes, reservedBytes: backend instanceof WebGPUBackend ? backend.rt.peakReservedBytes : liveBytes };
+  if (!(backend instanceof WebGPUBackend)) return { allocatedBytes: liveBytes, liveBytes, reservedBytes: liveBytes };
+  return { allocatedBytes: backend.rt.peakRequestedBytes, liveBytes, reservedBytes: backend.rt.peakReservedBytes };
 }
-
 
 export interface TunedProblem {
   problem: string;

@@ -139,12 +139,12 @@ async function main(): Promise<void> {
     backend: backend.name, device: backend.description, batch, patch, nFilters: filters,
     parameters: model.numParameters(), iters: times.length, warmup,
     medianMs: med, minMs: Math.min(...times), maxMs: Math.max(...times),
-    peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
+    peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes, liveBytesAfter: live.liveBytes, pooledBytesAfter: live.pooledBytes,
     dispatchesPerStep: gpu ? median(dispatches) : null, backendCallsPerStep: median(calls),
     flopsPerStep: flops, achievedTflops: flops / (med / 1000) / 1e12,
   };
   console.log(`  median step ${med.toFixed(1)} ms (min ${result.minMs.toFixed(1)}, max ${result.maxMs.toFixed(1)}, ${times.length} steps)`);
-  console.log(`  peak memory ${(peaks.liveBytes / 2 ** 20).toFixed(1)} MiB live, ${(peaks.reservedBytes / 2 ** 20).toFixed(1)} MiB reserved (live + pooled)`);
+  console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 20).toFixed(1)} MiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 20).toFixed(1)} MiB in their buffers, ${(peaks.reservedBytes / 2 ** 20).toFixed(1)} MiB reserved (+ the pool)`);
   console.log(`  ${gpu ? `${result.dispatchesPerStep} dispatches, ` : ''}${result.backendCallsPerStep} backend operation calls per step`);
   console.log(`  PyTorch-equivalent ${(flops / 1e9).toFixed(2)} GFLOP per step → ${(result.achievedTflops * 1000).toFixed(2)} GFLOP/s`);
   // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries

@@ -67,11 +67,11 @@ describe('webgpu buffer pool', () => {
     gpu.rt.trim();
   });
 
-  it('peakReservedBytes follows live + pooled; resetPeak starts again from the current footprint', async () => {
+  it('peakReservedBytes follows live + pooled, peakRequestedBytes the storages\' own sizes; resetPeak starts again from the current footprint', async () => {
     const gpu = await gpuBackend();
     gpu.rt.trim();
     gpu.rt.resetPeak();
-    const start = gpu.memory();
+    const start = gpu.memory(), startRequested = gpu.rt.peakRequestedBytes;
     expect(gpu.rt.peakReservedBytes).toBe(start.liveBytes + start.pooledBytes);
     const mib = 2 ** 20 / 4;
     const a = gpu.alloc(8 * mib, 'float32');
@@ -81,6 +81,10 @@ describe('webgpu buffer pool', () => {
     const c = gpu.alloc(8 * mib, 'float32'); // a second live one: a new buffer
     expect(gpu.rt.peakReservedBytes).toBe(start.liveBytes + start.pooledBytes + 2 * sizeClass(32 * mib));
     expect(gpu.peakMemory()).toBe(start.liveBytes + 2 * sizeClass(32 * mib));
+    // what the storages asked for, without the size classes' rounding: a 1001-element request counts 4004 bytes
+    const odd = gpu.alloc(1001, 'float32');
+    expect(gpu.rt.peakRequestedBytes).toBe(startRequested + 2 * 4 * (8 * mib) + 4 * 1001);
+    gpu.free(odd);
     gpu.free(b);
     gpu.free(c);
   });

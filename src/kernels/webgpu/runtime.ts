@@ -58,6 +58,10 @@ export class GpuRuntime {
   peakBytes = 0;
   /** highest liveBytes + pooledBytes (what the driver has given us, as torch.cuda.max_memory_reserved) */
   peakReservedBytes = 0;
+  /** the bytes the live storages asked for (their buffers may be larger: size classes, best fit) */
+  private requestedBytes = 0;
+  /** highest requestedBytes (as torch.cuda.max_memory_allocated) */
+  peakRequestedBytes = 0;
   private pooledBytes = 0;
   private pooledCount = 0;
   private lostReason: string | null = null;
@@ -119,6 +123,8 @@ export class GpuRuntime {
     this.live.add(buffer);
     this.liveBytes += buffer.size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    this.requestedBytes += length * bytesPerElement[dtype];
+    this.peakRequestedBytes = Math.max(this.peakRequestedBytes, this.requestedBytes);
     return new GpuStorage(buffer, dtype, length);
   }
 
@@ -142,6 +148,7 @@ export class GpuRuntime {
   free(s: GpuStorage): void {
     if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
     this.liveBytes -= s.buffer.size;
+    this.requestedBytes -= s.byteLength;
     const list = this.pool.get(s.buffer.size);
     if (list) list.push(s.buffer); else this.pool.set(s.buffer.size, [s.buffer]);
     this.pooledBytes += s.buffer.size;
@@ -160,6 +167,7 @@ export class GpuRuntime {
   resetPeak(): void {
     this.peakBytes = this.liveBytes;
     this.peakReservedBytes = this.liveBytes + this.pooledBytes;
+    this.peakRequestedBytes = this.requestedBytes;
   }
 
   memory(): MemoryStats {
