@@ -274,7 +274,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'help'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
@@ -409,6 +409,7 @@ export interface EvaluateArgs {
   threshold: number | null;
   savePredictions: boolean;
   evalBatch: number | null;
+  tuneConvs: boolean;
 }
 
 const EVALUATE_EXTRA: OptionSpec = {
@@ -423,7 +424,7 @@ function evaluateSpecs(): OptionSpec[] {
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -436,7 +437,7 @@ export function evaluateHelp(): string {
 export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: string } | { help: false; args: EvaluateArgs } {
   const opts = tokenize(argv, evaluateSpecs());
   if (opts.some((o) => o.spec.name === 'help')) return { help: true, text: evaluateHelp() };
-  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null };
+  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false };
   for (const { spec, value } of opts) {
     switch (spec.name) {
       case 'checkpoint': a.checkpoint = value as string; break;
@@ -449,6 +450,7 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'threshold': a.threshold = value as number; break;
       case 'save-predictions': a.savePredictions = value as boolean; break;
       case 'eval-batch': a.evalBatch = value as number; break;
+      case 'tune-convs': a.tuneConvs = value as boolean; break;
     }
   }
   if (!a.checkpoint) throw new CliError('--checkpoint FILE is required (see --help)');

@@ -26,7 +26,7 @@ import { writeNifti } from './data/nifti.js';
 import type { CaseSource } from './data/volume.js';
 import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainConfig } from './config.js';
 import type { DualTaskModel } from './model.js';
-import { createModel, makeSource } from './trainer.js';
+import { createModel, makeSource, tuneConvolutions } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
 
@@ -172,6 +172,7 @@ export async function evaluateCheckpoint(o: EvaluateCheckpointOptions): Promise<
   const model = createModel(config, backend);
   try {
     await loadModel(o.checkpoint, model.module);
+    if (config.tuneConvs) await tuneConvolutions(model, backend, config, print, 'evaluation');
     const source = makeSource(config);
     const outDir = resolve(o.out ?? dirname(o.checkpoint));
     print(`evaluating ${o.checkpoint} (${config.method}, ${config.preset}, ${config.labeled} labeled) on ${source.testIds().length} test cases of ${source.name}`);
@@ -204,7 +205,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (parsed.help) { process.stdout.write(parsed.text); return 0; }
   const a = parsed.args;
-  const overrides: Partial<TrainConfig> = { backend: a.backend, savePredictions: a.savePredictions };
+  const overrides: Partial<TrainConfig> = { backend: a.backend, savePredictions: a.savePredictions, tuneConvs: a.tuneConvs };
   if (a.data !== null) overrides.data = a.data;
   if (a.preset !== null) {
     overrides.preset = a.preset;

@@ -17,7 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
-import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend } from '../kernels/index.js';
+import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
 import { fromArray, zeros } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
@@ -151,23 +151,27 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
 }
 
 /**
- * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a training step (forward and both
- * gradients at [batch, 1, patch]) and of a test-time forward ([evalBatch, 1, patch]) on zeros in eval mode, so no
- * running statistic, parameter or gradient changes, then times every candidate kernel of each (tuneConv3d); the
- * fastest whose result agrees with the default kernel's is used from then on.
+ * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
+ * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
+ * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
+ * (tuneConv3d); the fastest whose result agrees with the default kernel's is used from then on. Returns the
+ * problems tuned (none on the cpu backend).
  */
-export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void): Promise<void> {
+export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
+  what: 'training' | 'evaluation' = 'training'): Promise<Conv3dProblem[]> {
   if (!(backend instanceof WebGPUBackend)) {
     print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
-    return;
+    return [];
   }
   const wasTraining = model.module.training;
   model.module.eval();
   let problems;
   try {
     problems = await recordConv3dProblems(backend, () => tidy(() => {
-      const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
-      backward(add(sum(out.seg), sum(out.sdf)));
+      if (what === 'training') {
+        const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
+        backward(add(sum(out.seg), sum(out.sdf)));
+      }
       noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
     }));
   } finally {
@@ -180,6 +184,7 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
   const rejected = rows.filter((r) => r.rejected).length;
   print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
     + (rejected ? `; ${rejected} candidates rejected (results differ from the default kernel's)` : ''));
+  return problems;
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {

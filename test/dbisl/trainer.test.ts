@@ -164,7 +164,8 @@ describe('--tune-convs (WebGPU)', () => {
     try {
       const before = await stateValues(model.module.stateDict());
       const lines: string[] = [];
-      await tuneConvolutions(model, backend, c, (l) => lines.push(l));
+      const problems = await tuneConvolutions(model, backend, c, (l) => lines.push(l));
+      expect(new Set(problems.map((p) => p.op))).toEqual(new Set(['forward', 'backwardInput', 'backwardWeight']));
       expect(lines.some((l) => /^tuned \d+ conv3d problems in [\d.]+ s: \d+ run another kernel than the default/.test(l))).toBe(true);
       expect(await stateValues(model.module.stateDict())).toEqual(before);
       expect(model.module.parameters().every((p) => p.grad === null)).toBe(true);
@@ -173,6 +174,28 @@ describe('--tune-convs (WebGPU)', () => {
       model.module.dispose();
       clearConv3dChoices();
     }
+  }, 120_000);
+
+  it('evaluation tunes only the test-time forward\'s problems, and evaluate.ts --tune-convs runs them', async () => {
+    const backend = await webgpu();
+    const c = tiny('tune-eval', { backend: 'webgpu', iterations: 1, checkpointEvery: 1, evalBatch: 1 });
+    await train({ config: c, backend, ...quiet, skipEvaluation: true });
+    const model = createModel(c, backend);
+    try {
+      const problems = await tuneConvolutions(model, backend, c, () => {}, 'evaluation');
+      expect(problems.length).toBeGreaterThan(0);
+      // forwards only: no weight gradients; the transposed convolutions' forward is conv3d's backwardInput
+      expect(problems.some((p) => p.op === 'backwardWeight')).toBe(false);
+      expect(problems.every((p) => p.xShape[0] === c.evalBatch)).toBe(true);
+    } finally {
+      model.module.dispose();
+      clearConv3dChoices();
+    }
+    const lines: string[] = [];
+    const r = await evaluateCheckpoint({ checkpoint: join(c.out, 'checkpoint.safetensors'), overrides: { tuneConvs: true }, backend, print: (l) => lines.push(l) });
+    expect(lines.some((l) => /^tuned \d+ conv3d problems/.test(l))).toBe(true);
+    expect(r.evaluation.rows.length).toBe(1);
+    clearConv3dChoices();
   }, 120_000);
 
   it('a tuned run starts from the losses of an untuned one, up to the kernels\' float rounding', async () => {
