@@ -1,3 +1,4 @@
+import type { ConvGeometry } from '../geometry.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
 
 /**
@@ -29,20 +30,9 @@ import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTilePro
  * its own copy of the output; a second pass sums them and adds the bias (without splits the bias is fused).
  */
 
-export interface DownProblem {
-  n: number;
-  /** input channels (with the taps: the GEMM's K) */
-  ci: number;
-  /** output channels: the GEMM's N */
-  co: number;
-  /** x spatial size (at least out·k; the remainder is not read) */
-  in: [number, number, number];
-  /** y spatial size */
-  out: [number, number, number];
-  /** kernel = stride */
-  k: [number, number, number];
-  bias: boolean;
-}
+/** The convolution's shapes (kernel = stride; x may extend past out·k, the remainder is not read): the GEMM's
+ * K is ci·k³, its N co. */
+export type DownProblem = Pick<ConvGeometry, 'n' | 'ci' | 'co' | 'in' | 'out' | 'k'> & { bias: boolean };
 
 export interface DownTiles {
   bm: number;

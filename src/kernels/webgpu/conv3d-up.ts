@@ -1,3 +1,4 @@
+import type { ConvGeometry } from '../geometry.js';
 import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
 
 /**
@@ -19,17 +20,8 @@ import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
  * broadcast vec4 B loads for TM·TN FMAs.
  */
 
-export interface UpProblem {
-  n: number;
-  /** channels of gy (the convolution's output channels): the GEMM's K */
-  co: number;
-  /** channels of gx */
-  ci: number;
-  /** gy spatial size */
-  out: [number, number, number];
-  /** kernel = stride */
-  k: [number, number, number];
-}
+/** The convolution's shapes (kernel = stride): out is gy's spatial size, co the GEMM's K, ci·k³ its N. */
+export type UpProblem = Pick<ConvGeometry, 'n' | 'co' | 'ci' | 'out' | 'k'>;
 
 export interface UpTiles { bm: number; bn: number; bk: number; tm: number; tn: number }
 
