@@ -112,7 +112,7 @@ export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProb
             if (!(d <= worst)) worst = d; // NaN propagates
           }
           row.maxAbsDiff = worst;
-          if (bad) { row.rejected = `result differs from the default's by up to ${worst} (tolerance ${atol.toExponential(2)} + 1e-4·|value|)`; continue; }
+          if (bad) { row.rejected = `result differs from the default's by up to ${worst.toPrecision(3)} (tolerance ${atol.toExponential(2)} + 1e-4·|value|)`; continue; }
           Object.assign(row, await timeRuns(backend, () => backend.free(run()), reps));
         } catch (e) {
           row.rejected = `failed: ${(e as Error).message.split('\n')[0]}`;
