@@ -35,19 +35,13 @@ async function collect(): Promise<KernelBenchmark[]> {
 }
 
 
-/** Median milliseconds of one run after a first (compiling) run, by GPU timestamps when available. */
-export async function timeCase(backend: Backend, run: () => void, reps: number): Promise<{ ms: number; method: string }> {
-  run();
-  await backend.sync();
-  return timeRuns(backend, run, reps);
-}
 
 /** A large f32 matmul as the adapter's measured arithmetic peak. */
 async function measurePeak(backend: Backend, large: boolean): Promise<number> {
   const n = large ? 4096 : 256;
   const a = backend.fill(n * n, 0.5, 'float32'), b = backend.fill(n * n, 0.25, 'float32');
   try {
-    const { ms } = await timeCase(backend, () => backend.free(backend.matmul(a, b, 1, n, n, n, 0, 0)), 3);
+    const { ms } = await timeRuns(backend, () => backend.free(backend.matmul(a, b, 1, n, n, n, 0, 0)), 3);
     return (2 * n ** 3) / (ms * 1e6);
   } catch {
     return NaN;
@@ -68,7 +62,7 @@ console.log(`${'kernel'.padEnd(12)} ${'case'.padEnd(44)} ${'median ms'.padStart(
 for (const c of cases) {
   const { run, dispose } = c.setup(backend);
   try {
-    const { ms, method } = await timeCase(backend, run, reps);
+    const { ms, method } = await timeRuns(backend, run, reps);
     const gflops = c.flops / (ms * 1e6), gbs = c.bytes / (ms * 1e6);
     rows.push({ group: c.group, name: c.name, ms, gflops, gbs, peakFraction: gflops / peak, method });
     console.log(`${c.group.padEnd(12)} ${c.name.padEnd(44)} ${ms.toFixed(3).padStart(10)} ${gflops.toFixed(1).padStart(9)} ${gbs.toFixed(1).padStart(8)} ${(100 * gflops / peak).toFixed(1).padStart(7)}`);

@@ -8,11 +8,21 @@ export function median(xs: readonly number[]): number {
 
 export type TimingMethod = 'timestamps' | 'wall+sync';
 
+/** wall-clock milliseconds of back-to-back runs before the timed ones */
+const WARM_MS = 50;
+
 /**
- * Median milliseconds of one run of `run` (which records work on the backend, already compiled): the sum of its
- * dispatches' GPU timestamps where the adapter has timestamp queries, else the wall clock around a sync.
+ * Median milliseconds of one run of `run` (which records work on the backend): the sum of its dispatches' GPU
+ * timestamps where the adapter has timestamp queries, else the wall clock around a sync. First `run` goes
+ * untimed until WARM_MS have passed (at least once): it compiles, and a GPU left idle while the host compiled
+ * clocks down — on an H200 the kernels timed right after a compile ran about 5× slower than in a training step.
  */
 export async function timeRuns(backend: Backend, run: () => void, reps: number): Promise<{ ms: number; method: TimingMethod }> {
+  const warm0 = performance.now();
+  do {
+    run();
+    await backend.sync();
+  } while (performance.now() - warm0 < WARM_MS);
   if (backend instanceof WebGPUBackend && backend.rt.hasTimestamps) {
     const { rt } = backend;
     const samples: number[] = [];
