@@ -76,7 +76,7 @@ const pad1: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1
 
 describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () => {
   const defaults = { ...conv3dTuning };
-  beforeEach(() => { conv3dTuning.implicitGemm = true; });
+  beforeEach(() => { conv3dTuning.implicitGemmMinChannels = 0; conv3dTuning.implicitGemmMinReadChannels = 0; });
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
   it('random shapes, paddings, dilations, channel and tap tails, batch 2, forward and input gradient (default plans)', async () => {
@@ -181,12 +181,12 @@ describe('the implicit GEMM and the direct kernel agree', () => {
     ];
     for (const [i, c] of cases.entries()) {
       for (const op of ['forward', 'backwardInput'] as const) {
+        conv3dTuning.implicitGemmMinChannels = Infinity;
         expect(conv3dPlan(gpu.rt, op, c.xShape, c.wShape, c.p)).toMatch(/^direct/);
         const direct = await run(gpu, op, c, 700 + i);
-        conv3dTuning.implicitGemm = true;
+        conv3dTuning.implicitGemmMinChannels = 0;
         expect(conv3dPlan(gpu.rt, op, c.xShape, c.wShape, c.p)).toMatch(/^implicit GEMM/);
         expectClose(await run(gpu, op, c, 700 + i), direct, atol(op, c.wShape), 1e-4, `gemm vs direct ${op} ${JSON.stringify(c)}`);
-        conv3dTuning.implicitGemm = false;
       }
     }
   });

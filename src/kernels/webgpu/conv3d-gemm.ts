@@ -110,10 +110,14 @@ export function gemmShapes(p: GemmProblem, sharedBytes: number, maxThreads: numb
   const tn = bn === 16 ? 4 : 8;
   // (128 / tm) · (bn / tn) = 128 invocations
   const tm = (128 * bn) / (tn * 128);
+  const tall: GemmShape = { bm: 256, bn, bk: 16, tm: tm * tn <= 32 ? 2 * tm : tm, tn };
+  // the first is the default: on an H200 the 256-row tile won every 64- to 256-channel V-Net layer, the
+  // 128-row one every 16- and 32-channel layer
   const shapes: GemmShape[] = [
+    ...(bn === 64 ? [tall] : []),
     { bm: 128, bn, bk: 16, tm, tn },
     ...(p.cout > 32 ? [{ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 }] : []),
-    { bm: 256, bn, bk: 16, tm: tm * tn <= 32 ? 2 * tm : tm, tn },
+    ...(bn === 64 ? [] : [tall]),
     { bm: 128, bn, bk: 32, tm, tn },
   ];
   return shapes.filter((s) => gemmFits(s, sharedBytes, maxThreads, p));

@@ -16,17 +16,17 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  * configuration); which one runs is, in this order: the candidate forced by withConv3dCandidate (benchmarks and
  * the tuner), the choice table's entry for the problem on this adapter (filled by tuneConv3d in conv3d-tune.ts,
  * cuDNN's benchmark mode), else the defaults:
+ * - forward, stride 1, writing at least conv3dTuning.implicitGemmMinChannels channels (16) from at least 2: the
+ *   implicit GEMM (conv3d-gemm.ts), bias fused; split-K plus a summing pass when the grid would be too small.
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
  *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts), bias fused; split-K plus a summing
  *   pass when the grid would be too small.
- * - forward, stride 1, with conv3dTuning.implicitGemm: the implicit GEMM (conv3d-gemm.ts), bias fused; split-K
- *   plus a summing pass when the grid would be too small.
  * - forward otherwise: the direct halo-tiled implicit GEMM (conv3d-direct.ts), bias fused; split-K over input
  *   channels plus a summing pass when the grid would be too small to fill the GPU.
+ * - backward-input, stride 1, under the same channel rule: the implicit GEMM on gy with the kernel flipped and
+ *   the channel axes swapped by its index mapping (no weight copy).
  * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
  *   every input voxel gets exactly one tap (conv3d-up.ts).
- * - backward-input, stride 1, with conv3dTuning.implicitGemm: the implicit GEMM on gy with the kernel flipped and
- *   the channel axes swapped by its index mapping (no weight copy).
  * - backward-input otherwise: the direct kernel on the transposed problem (gy → gx, weights transposed
  *   and flipped), one dispatch per stride phase r ∈ [0, s)³ — the input voxels i ≡ r (mod s) are reached by the
  *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
@@ -52,8 +52,13 @@ export const conv3dTuning = {
   /** split-K of the down GEMM leaves at least this many products per output to each split (a split adds
    * 8 bytes of partial-output traffic per output) */
   minSplitK: 128,
-  /** use the implicit GEMM for stride-1 forwards and input gradients (off until measured against the direct kernel) */
-  implicitGemm: false,
+  /** the implicit GEMM computes the stride-1 forwards and input gradients that write at least
+   * implicitGemmMinChannels channels and read at least implicitGemmMinReadChannels (0 and 0: every stride-1 one;
+   * Infinity: none). On an H200 it ran the V-Net's 16- to 256-channel 3³ layers 1.1–3.9× faster than the direct
+   * kernel and its head's input gradient 2.2× faster than the up GEMM; the direct kernel stays 4.6× faster for
+   * the one-channel first layer. */
+  implicitGemmMinChannels: 16,
+  implicitGemmMinReadChannels: 2,
 };
 
 export type Conv3dOp = 'forward' | 'backwardInput' | 'backwardWeight';
@@ -403,10 +408,12 @@ function planFor(rt: HasLimits, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidat
 /** The default candidate (the heuristic the conv3dTuning knobs steer). */
 function defaultCandidate(rt: HasLimits, op: Conv3dOp, g: ConvGeometry): Conv3dCandidate {
   if (op === 'backwardWeight') return { kernel: 'wgrad' };
+  const [written, read] = op === 'forward' ? [g.co, g.ci] : [g.ci, g.co];
+  const shape = written >= conv3dTuning.implicitGemmMinChannels && read >= conv3dTuning.implicitGemmMinReadChannels ? gemmShapesFor(g, op, rt)[0] : undefined;
+  if (shape) return { kernel: 'gemm', shape };
   if (op === 'forward' && conv3dTuning.downKernel && downPlan(g, false, rt)) return { kernel: 'down' };
   if (op === 'backwardInput' && conv3dTuning.upKernel && upProblem(g)) return { kernel: 'up' };
-  const shape = conv3dTuning.implicitGemm ? gemmShapesFor(g, op, rt)[0] : undefined;
-  return shape ? { kernel: 'gemm', shape } : { kernel: 'direct' };
+  return { kernel: 'direct' };
 }
 
 /**
