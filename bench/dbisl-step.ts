@@ -4,8 +4,11 @@
  * the label targets), backward, SGD. Batch = labeled + unlabeled rows. No readback inside a step.
  *
  *   npx tsx bench/dbisl-step.ts [--backend auto|webgpu|cpu] [--batch 4] [--labeled-batch 2]
- *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--tune] [--json FILE]
+ *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--tune]
+ *                               [--submit-every 512,64] [--json FILE]
  * --tune: before timing, the step's conv3d problems are tuned (cuDNN's benchmark mode, see tuneConv3d).
+ * Prints the median of single synced steps, then the throughput as the PyTorch anchor measures it (--iters steps
+ * back to back, one sync) once per --submit-every value (dispatches per queue submit; default: the runtime's).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,7 +18,7 @@ import { SGD } from '../src/models/index.js';
 import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
-import { median, memoryPeaks, printProfile, profileKernels, tuneStepConvolutions } from './profile.js';
+import { median, memoryPeaks, printProfile, profileKernels, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
     iters: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     tune: { type: 'boolean', default: false },
+    'submit-every': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -82,12 +86,13 @@ for (let i = 0; i < warmup + iters; i++) {
 }
 const med = median(times);
 console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
+const throughput = await throughputBySubmitInterval(backend, step, iters, args['submit-every']?.split(',').map((s) => int(s.trim(), 'submit-every')));
 const peaks = memoryPeaks(backend);
 console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 30).toFixed(2)} GiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB in their buffers, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (+ the pool)`);
 const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
 if (profile) printProfile(profile);
 if (args.json) {
-  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
+  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, throughput, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
     profile, tuned }, null, 2)}\n`);
 }

@@ -78,3 +78,42 @@ export async function tuneStepConvolutions(backend: Backend, step: () => void, r
   console.log(`    Σ over distinct problems: default ${total('defaultMs').toFixed(2)} ms → chosen ${total('chosenMs').toFixed(2)} ms`);
   return { seconds, problems: table };
 }
+
+/**
+ * Throughput as the PyTorch anchors measure it: `iters` steps recorded back to back and one sync at the end
+ * (after one untimed step). Returns the milliseconds per step and the host's share: the time spent inside
+ * `step` (recording, and submitting every dispatchesPerSubmit dispatches), which the GPU overlaps.
+ */
+export async function backToBack(backend: Backend, step: () => void, iters: number): Promise<{ msPerStep: number; hostMsPerStep: number }> {
+  step();
+  await backend.sync();
+  let host = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) {
+    const h0 = performance.now();
+    step();
+    host += performance.now() - h0;
+  }
+  await backend.sync();
+  return { msPerStep: (performance.now() - t0) / iters, hostMsPerStep: host / iters };
+}
+
+export interface ThroughputRow { dispatchesPerSubmit: number | null; msPerStep: number; hostMsPerStep: number }
+
+/**
+ * backToBack once per dispatches-per-submit value (WebGPU; default the runtime's current one; the cpu backend
+ * runs once), printing each; leaves the fastest value set on the runtime.
+ */
+export async function throughputBySubmitInterval(backend: Backend, step: () => void, iters: number, values?: readonly number[]): Promise<{ rows: ThroughputRow[]; best: ThroughputRow }> {
+  const gpu = backend instanceof WebGPUBackend ? backend : null;
+  const rows: ThroughputRow[] = [];
+  for (const every of gpu ? values ?? [gpu.rt.dispatchesPerSubmit] : [null]) {
+    if (gpu && every !== null) gpu.rt.dispatchesPerSubmit = every;
+    const r = await backToBack(backend, step, iters);
+    rows.push({ dispatchesPerSubmit: every, ...r });
+    console.log(`  back to back (as the PyTorch anchor): ${r.msPerStep.toFixed(1)} ms per step over ${iters} steps, ${r.hostMsPerStep.toFixed(1)} ms of it recording on the host${every === null ? '' : `; a submit every ${every} dispatches`}`);
+  }
+  const best = rows.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
+  if (gpu && best.dispatchesPerSubmit !== null) gpu.rt.dispatchesPerSubmit = best.dispatchesPerSubmit;
+  return { rows, best };
+}

@@ -8,7 +8,10 @@
  * its backward, only the weight gradient for the first layer).
  *
  *   npx tsx bench/vnet-step.ts [--backend webgpu|cpu|auto] [--batch 4] [--patch 112,112,80] [--filters 16]
- *                              [--iters 10] [--warmup 2] [--tune] [--tune-reps 5] [--json FILE]
+ *                              [--iters 10] [--warmup 2] [--tune] [--tune-reps 5] [--submit-every 512,64]
+ *                              [--json FILE]
+ * Then the throughput as the anchor measures it (--iters steps back to back, one sync), once per --submit-every
+ * value (dispatches per queue submit; default the runtime's), and the fastest is kept for what follows.
  * --tune: then records the step's conv3d problems, tunes them (cuDNN's benchmark mode, see tuneConv3d) and
  * times the step again with the chosen kernels.
  * On a machine without a GPU use small shapes, e.g. --batch 2 --patch 32,32,32.
@@ -20,7 +23,7 @@ import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/
 import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
 import { crossEntropy, mseLoss } from '../src/models/losses.js';
 import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
-import { median, memoryPeaks, printProfile, profileKernels, tuneStepConvolutions } from './profile.js';
+import { median, memoryPeaks, printProfile, profileKernels, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +35,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     tune: { type: 'boolean', default: false },
     'tune-reps': { type: 'string', default: '5' },
+    'submit-every': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -50,6 +54,7 @@ const iters = positiveInt(args.iters, 'iters');
 const tuneReps = positiveInt(args['tune-reps'], 'tune-reps');
 const warmup = Number(args.warmup);
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected an integer ≥ 0, got '${args.warmup}'`);
+const submitEvery = args['submit-every']?.split(',').map((s) => positiveInt(s.trim(), 'submit-every'));
 
 /** Counts calls of the backend's operations (allocation and transfers excluded). */
 function countCalls(backend: Backend): { calls: number } {
@@ -150,8 +155,9 @@ async function main(): Promise<void> {
   // GPU time per kernel over one more step (top 15), where the adapter has timestamp queries
   const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
   if (profile) printProfile(profile);
+  const throughput = await throughputBySubmitInterval(backend, step, iters, submitEvery);
   // written now and again after tuning, so that a tuning cut short by a time limit keeps the default numbers
-  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile }, null, 2)}\n`);
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, throughput }, null, 2)}\n`);
   let tuned = null;
   if (args.tune) {
     const choice = await tuneStepConvolutions(backend, step, tuneReps);
@@ -164,11 +170,12 @@ async function main(): Promise<void> {
     }
     const tunedMs = median(tunedTimes);
     console.log(`  median step with the tuned kernels ${tunedMs.toFixed(1)} ms (default kernels ${med.toFixed(1)} ms: ${(med / tunedMs).toFixed(2)}× faster)`);
+    const tunedThroughput = await throughputBySubmitInterval(backend, step, iters);
     const tunedProfile = await profileKernels(backend, step).catch(() => null);
     if (tunedProfile) printProfile(tunedProfile);
-    tuned = { ...choice, medianMs: tunedMs, times: tunedTimes, profile: tunedProfile };
+    tuned = { ...choice, medianMs: tunedMs, times: tunedTimes, throughput: tunedThroughput, profile: tunedProfile };
   }
-  if (args.json && tuned) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, tuned }, null, 2)}\n`);
+  if (args.json && tuned) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, throughput, tuned }, null, 2)}\n`);
   dispose([x, y, sdfTarget]);
   opt.dispose();
   model.dispose();

@@ -24,13 +24,13 @@ export function sizeClass(bytes: number): number {
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 2048;
-/** submit after this many dispatches so the GPU starts while the CPU keeps encoding */
-const DISPATCHES_PER_SUBMIT = 512;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
 export interface Kernel {
   pipeline: GPUComputePipeline;
+  /** the pipeline's bind group layout, fetched once (each getBindGroupLayout call makes a new object) */
+  layout: GPUBindGroupLayout;
   /** storage bindings the WGSL declares, in binding order; the uniform (if any) follows them */
   storageBindings: number;
 }
@@ -68,6 +68,8 @@ export class GpuRuntime {
   private firstError: string | null = null;
   /** total dispatches since creation, for benchmarks */
   dispatchCount = 0;
+  /** recorded work is submitted after this many dispatches, so the GPU starts while the host keeps encoding */
+  dispatchesPerSubmit = 512;
   private profile: { sets: GPUQuerySet[]; labels: string[] } | null = null;
 
   constructor(readonly device: GPUDevice) {
@@ -98,7 +100,7 @@ export class GpuRuntime {
     if (!k) {
       const module = this.device.createShaderModule({ code: source(), label: key });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-      k = { pipeline, storageBindings };
+      k = { pipeline, layout: pipeline.getBindGroupLayout(0), storageBindings };
       this.pipelines.set(key, k);
     }
     return k;
@@ -195,13 +197,13 @@ export class GpuRuntime {
       new Uint8Array(this.uniformMirror, offset, params.byteLength).set(new Uint8Array(params));
       entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: Math.ceil(params.byteLength / 16) * 16 } });
     }
-    const bindGroup = this.device.createBindGroup({ layout: kernel.pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
-    if (++this.dispatches >= DISPATCHES_PER_SUBMIT) this.flush();
+    if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
   }
 
   /** While profiling, every dispatch gets a pass of its own with begin/end timestamps. */
