@@ -12,14 +12,16 @@ out=${OUT:-$(mktemp -d)}; mkdir -p "$out"
 export VOXGRAD_DAWN_OPTIONS="disable-dawn-features=timestamp_quantization"
 tsx=node_modules/.bin/tsx
 step() { local t=$1; shift; echo "=== $* (limit ${t}s)"; local s=$SECONDS; timeout "$t" "$@" 2>&1 | grep -v -e '^Warning: max' -e 'artificially reduced' | tee -a "$out/log.txt"; echo "--- $((SECONDS - s)) s"; }
-step 240 $tsx bench/vnet-step.ts --iters 3 --warmup 1 --tune --tune-reps 3 --json "$out/vnet-step.json"
+step 240 $tsx bench/vnet-step.ts --iters 10 --warmup 2 --submit-every 512,128,64,32,16 --tune --tune-reps 5 --json "$out/vnet-step.json"
 step 45 python3 .gpu/torch_vnet_step.py
-step 40 $tsx bench/dbisl-step.ts --iters 3 --warmup 1 --json "$out/dbisl-step.json"
+step 120 $tsx bench/dbisl-step.ts --iters 10 --warmup 2 --submit-every 512,64,16 --tune --json "$out/dbisl-step.json"
 step 90 node_modules/.bin/vitest run test/kernels/conv3d.test.ts test/kernels/conv3d-down.test.ts test/kernels/conv3d-gemm.test.ts test/kernels/conv3d-tune.test.ts test/kernels/norm.test.ts test/kernels/runtime-pool.test.ts
 step 30 python3 .gpu/torch_vnet_layers.py
 step 70 $tsx bench/kernels.ts --large --reps 5 --exclude ' · ' --json "$out/kernels.json"
 step 10 $tsx bench/layer-table.ts "$out/kernels.json" "$out/log.txt"
 step 20 python3 bench/torch_inference.py --cases 1 --anchor ../.gpu/torch_vnet_step.py
 step 25 $tsx bench/inference.ts --cases 1 --json "$out/inference.json"
+# where the host's recording time goes (a CPU profile of untuned steps; read it with bench/cpu-profile.py)
+step 60 node --cpu-prof --cpu-prof-dir="$out/prof" --import tsx bench/vnet-step.ts --iters 5 --warmup 2
 echo "=== summary"
-grep -E "median step|peak memory|torch vnet train step|Σ over distinct|windows/s|Tests " "$out/log.txt"
+grep -E "median step|back to back|peak memory|torch vnet train step|Σ over distinct|windows/s|Tests " "$out/log.txt"
