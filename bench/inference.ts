@@ -1,8 +1,9 @@
 /**
  * Sliding-window inference throughput (la-protocol §6): the V-Net's segmentation head over whole volumes,
  * windows of 112×112×80 with strides 18, 18, 4, σ(z) averaged, as src/dbisl/evaluate.ts runs it. Reports
- * windows per second for the whole pipeline (upload, forward, readback, accumulation) and for the forward
- * alone. The volumes are random (throughput does not depend on content); the model is untrained.
+ * windows per second for the whole pipeline (the volume's upload, cutting the windows, forward, accumulation
+ * on the device, the one readback, the division) and for the forward alone. The volumes are random
+ * (throughput does not depend on content); the model is untrained.
  *
  *   npx tsx bench/inference.ts [--backend auto|webgpu|cpu] [--volume 180,150,88] [--cases 2]
  *                              [--patch 112,112,80] [--stride 18,18,4] [--window-batch 1] [--filters 16] [--json FILE]
@@ -12,8 +13,8 @@ import { parseArgs } from 'node:util';
 import { noGrad, sigmoid } from '../src/autograd/index.js';
 import { parseBackendChoice } from '../src/kernels/index.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
-import { slidingWindow, windowGrid, type Triple } from '../src/dbisl/sliding-window.js';
-import { fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
+import { slidingWindow, windowGrid, type Triple, type WindowPredictor } from '../src/dbisl/sliding-window.js';
+import { initBackend, randn, tidy } from '../src/tensor/index.js';
 import { median } from './profile.js';
 
 const { values: args } = parseArgs({
@@ -39,10 +40,7 @@ const cases = Number(args.cases), windowBatch = Number(args['window-batch']);
 const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
 const model = new VNetDualTask({ nFilters: Number(args.filters), seed: 0 });
 model.module.eval();
-const predict = async (batch: Float32Array, n: number, p: Triple): Promise<Float32Array> => {
-  const prob = tidy(() => noGrad(() => sigmoid(model.forward(fromArray(batch, [n, 1, ...p], { backend })).seg)));
-  try { return Float32Array.from(await prob.toArray()); } finally { prob.dispose(); }
-};
+const predict: WindowPredictor = (windows) => sigmoid(model.forward(windows).seg);
 
 // forward alone (no readback but the final sync), after one warm-up
 const x = randn([windowBatch, 1, ...patch], 3);
@@ -60,7 +58,7 @@ const t0 = performance.now();
 for (let c = 0; c < cases; c++) {
   const data = new Float32Array(voxels);
   for (let i = 0; i < voxels; i++) data[i] = Math.sin(i * 0.001 + c);
-  await slidingWindow({ data, shape: volume }, predict, { patch, stride, batchSize: windowBatch });
+  await slidingWindow({ data, shape: volume }, predict, { backend, patch, stride, batchSize: windowBatch });
 }
 const seconds = (performance.now() - t0) / 1000;
 const result = {

@@ -14,9 +14,6 @@ import { pathToFileURL } from 'node:url';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend } from '../kernels/index.js';
 import { setBackend } from '../tensor/backend.js';
-import { fromArray } from '../tensor/creation.js';
-import { tidy } from '../tensor/memory.js';
-import { noGrad } from '../autograd/graph.js';
 import { sigmoid } from '../autograd/ops.js';
 import { loadModel, readSafetensors } from '../models/checkpoint.js';
 import { caseMetrics, summarize, type MetricsSummary } from './metrics.js';
@@ -82,15 +79,8 @@ export async function evaluateModel(model: DualTaskModel, source: CaseSource, op
   try {
     for (const id of ids) {
       const k = await source.load(id);
-      const pred = await predictLabel(k.image, async (batch, n, patch) => {
-        const prob = tidy(() => noGrad(() => sigmoid(model.forward(fromArray(batch, [n, 1, ...patch], { backend })).seg)));
-        try {
-          return Float32Array.from(await prob.toArray());
-        } finally {
-          prob.dispose();
-        }
-      }, {
-        patch: c.patch, stride: c.stride, batchSize: c.evalBatch, threshold: c.threshold, largestCC: c.lcc,
+      const pred = await predictLabel(k.image, (batch) => sigmoid(model.forward(batch).seg), {
+        backend, patch: c.patch, stride: c.stride, batchSize: c.evalBatch, threshold: c.threshold, largestCC: c.lcc,
         onProgress: (done) => { if (done > 0) bar?.update(windows + done, id); },
       });
       const g = windowGrid(k.image.shape, c.patch, c.stride);

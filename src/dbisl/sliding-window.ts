@@ -3,25 +3,45 @@
  * (la-protocol §6): zero-pad to at least the patch size (split evenly before and after), visit
  * windows in x-, y-, z-nested order at `min(i·stride, S − P)` for i < ⌈(S − P)/stride⌉ + 1, add
  * the foreground probabilities and a count map (float32, as numpy there), divide, un-pad.
- * The model is a callback, so this runs with any backend.
+ *
+ * Device-resident: the padded volume is uploaded once, each batch of windows is cut out of it and
+ * predicted on the backend, the probabilities are added into a score volume there, and the score
+ * is read back once per volume. The count map depends only on the window grid and is computed on
+ * the host, where the division and un-padding happen after the readback.
  */
+import type { Backend } from '../kernels/backend.js';
+import { add, assign, concat, slice } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
+import { getBackend } from '../tensor/backend.js';
+import { fromArray, zeros } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Volume } from './data/volume.js';
 import { largestConnectedComponent } from './metrics.js';
 
 export type Triple = [number, number, number];
 
 /**
- * Predicts `n` windows at once. `batch` holds them as [n, 1, P0, P1, P2] (C order); the result
- * must hold n foreground-probability maps [n, P0, P1, P2].
+ * Predicts a batch of windows: `windows` is [n, 1, P0, P1, P2] on the sliding window's backend, the
+ * result must be the foreground probabilities [n, 1, P0, P1, P2] on the same backend (the shape of
+ * a one-channel segmentation head's output). It runs synchronously, under noGrad and inside a tidy
+ * scope that disposes everything it creates, so it only records work: nothing is read back.
  */
-export type WindowPredictor = (batch: Float32Array, n: number, patch: Triple) => Promise<Float32Array>;
+export type WindowPredictor = (windows: Tensor) => Tensor;
 
 export interface SlidingWindowOptions {
   patch: readonly [number, number, number];
   stride: readonly [number, number, number];
   /** windows per `predict` call (default 1) */
   batchSize?: number;
+  /**
+   * (0, total) first, then (done, total) after each batch has been recorded on the backend (a GPU
+   * may still be computing it; the result is awaited once, at the end)
+   */
   onProgress?: (done: number, total: number) => void;
+  /** the backend of the predictor's model, where the volume and the score live (default: the current backend, getBackend()) */
+  backend?: Backend;
 }
 
 export interface LabelOptions extends SlidingWindowOptions {
@@ -90,19 +110,53 @@ function padVolume(data: Float32Array, shape: Triple, g: WindowGrid): Float32Arr
   return out;
 }
 
-function unpadVolume(data: Float32Array, shape: Triple, g: WindowGrid): Float32Array {
+/** How many of the windows starting at `starts` cover each position along an axis of length `size`. */
+function coverage(size: number, patch: number, starts: readonly number[]): Float32Array {
+  const c = new Float32Array(size);
+  for (const s of starts) for (let i = s; i < s + patch; i++) c[i]! += 1;
+  return c;
+}
+
+/**
+ * The padded score sums divided by the count map, without the padding. The windows form a Cartesian
+ * grid, so a voxel's count is the product of its per-axis coverages (small integers: exact in float32,
+ * the same values as adding 1 per window).
+ */
+function averageAndUnpad(sums: ArrayLike<number>, shape: Triple, patch: Triple, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
-  if (g.padded[0] === X && g.padded[1] === Y && g.padded[2] === Z) return data;
   const [, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
+  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
   const out = new Float32Array(X * Y * Z);
   for (let x = 0; x < X; x++) {
     for (let y = 0; y < Y; y++) {
+      const cxy = cx[x + bx]! * cy[y + by]!;
       const src = ((x + bx) * PY + (y + by)) * PZ + bz;
-      out.set(data.subarray(src, src + Z), (x * Y + y) * Z);
+      const dst = (x * Y + y) * Z;
+      for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (cxy * cz[z + bz]!);
     }
   }
   return out;
+}
+
+/** The window at `origin` of a [1, 1, X, Y, Z] volume: a [1, 1, P0, P1, P2] view (no copy). */
+function windowView(volume: Tensor, origin: Triple, patch: Triple): Tensor {
+  let v = volume;
+  for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
+  return v;
+}
+
+function checkPrediction(prob: unknown, n: number, patch: Triple, backend: Backend): asserts prob is Tensor {
+  const expected = [n, 1, ...patch];
+  if (!(prob instanceof Tensor)) {
+    throw new Error(`slidingWindow: the predictor must return a Tensor ${formatShape(expected)} synchronously, got ${prob instanceof Promise ? 'a Promise' : typeof prob}`);
+  }
+  if (prob.rank !== 5 || prob.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}`);
+  }
+  if (prob.backend !== backend) {
+    throw new Error(`slidingWindow: the predictor returned a tensor on the ${prob.backend.name} backend, but the windows live on ${backend.name}; pass the model's backend as the backend option`);
+  }
 }
 
 /**
@@ -121,69 +175,43 @@ export async function slidingWindow(
   const batchSize = opts.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`bad batchSize ${batchSize}`);
   const g = windowGrid(shape, patch, opts.stride);
-  const img = padVolume(image.data, shape, g);
-  const [, PY, PZ] = g.padded;
-  const [P0, P1, P2] = patch;
-  const P = P0 * P1 * P2;
-  const score = new Float32Array(img.length);
-  const cnt = new Float32Array(img.length);
+  const backend = opts.backend ?? getBackend();
 
   // window origins in DTC's loop order (x outer, z inner)
   const origins: Triple[] = [];
   for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
 
-  /** packs the windows from b0 on and starts their prediction */
-  const start = (b0: number): { b0: number; n: number; prob: Promise<Float32Array> } => {
-    const n = Math.min(batchSize, origins.length - b0);
-    const batch = new Float32Array(n * P);
-    for (let k = 0; k < n; k++) {
-      const [xs, ys, zs] = origins[b0 + k]!;
-      for (let x = 0; x < P0; x++) {
-        for (let y = 0; y < P1; y++) {
-          const src = ((xs + x) * PY + (ys + y)) * PZ + zs;
-          batch.set(img.subarray(src, src + P2), k * P + (x * P1 + y) * P2);
-        }
-      }
+  const [volume, score] = tidy(() => [
+    fromArray(padVolume(image.data, shape, g), [1, 1, ...g.padded], { backend }),
+    zeros([1, 1, ...g.padded], { backend }),
+  ]);
+  try {
+    opts.onProgress?.(0, origins.length);
+    // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
+    // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
+    // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
+    // so the footprint is one batch's working set plus the volume and the score. What grows is the queue of
+    // submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
+    for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
+      const batch = origins.slice(b0, b0 + batchSize);
+      tidy(() => noGrad(() => {
+        const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
+        const prob: unknown = predict(windows);
+        checkPrediction(prob, batch.length, patch, backend);
+        // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
+        // added in DTC's window order. In place: only the window's part of the score is read and written.
+        batch.forEach((o, k) => {
+          const target = windowView(score, o, patch);
+          assign(target, add(target, slice(prob, 0, k, k + 1)));
+        });
+      }));
+      opts.onProgress?.(b0 + batch.length, origins.length);
     }
-    return { b0, n, prob: predict(batch, n, [P0, P1, P2]) };
-  };
-
-  let done = 0;
-  opts.onProgress?.(0, origins.length);
-  // one prediction stays in flight: the next windows are submitted before this one's result is awaited
-  // and accumulated, so the device never waits for the host's packing, readback or accumulation
-  let next: ReturnType<typeof start> | null = origins.length ? start(0) : null;
-  while (next) {
-    const current = next;
-    const following = current.b0 + current.n;
-    next = following < origins.length ? start(following) : null;
-    const { b0, n } = current;
-    let prob: Float32Array;
-    try {
-      prob = await current.prob;
-      if (prob.length < n * P) throw new Error(`slidingWindow: predictor returned ${prob.length} values, expected ${n * P}`);
-    } catch (e) {
-      await next?.prob.catch(() => undefined); // settle the one in flight before reporting
-      throw e;
-    }
-    for (let k = 0; k < n; k++) {
-      const [xs, ys, zs] = origins[b0 + k]!;
-      for (let x = 0; x < P0; x++) {
-        for (let y = 0; y < P1; y++) {
-          const dst = ((xs + x) * PY + (ys + y)) * PZ + zs;
-          const src = k * P + (x * P1 + y) * P2;
-          for (let z = 0; z < P2; z++) {
-            score[dst + z] += prob[src + z]!;
-            cnt[dst + z] += 1;
-          }
-        }
-      }
-    }
-    done += n;
-    opts.onProgress?.(done, origins.length);
+    return { data: averageAndUnpad(await score.toArray(), shape, patch, g), shape };
+  } finally {
+    volume.dispose();
+    score.dispose();
   }
-  for (let i = 0; i < score.length; i++) score[i] = score[i]! / cnt[i]!;
-  return { data: unpadVolume(score, shape, g), shape };
 }
 
 /** Threshold a probability map (`> threshold`) and optionally keep the largest 26-connected component. */
