@@ -1,6 +1,7 @@
 /**
  * WGSL pieces shared by the register-blocked GEMM kernels of the convolutions (conv3d-up.ts, conv3d-down.ts,
- * conv3d-gemm.ts). Each kernel stages a K chunk of A in workgroup memory as `As` [k][m] (one f32 per element) and
+ * conv3d-gemm.ts, conv3d-wgemm.ts). Each kernel stages a K chunk of A in workgroup memory as `As` [k][m] (one f32
+ * per element, row stride `aStride`) and
  * of B as `Bs` [k][n/4] vec4 (row stride `bStride` vec4), and keeps TM × TN/4 vec4 accumulators `acc{i}_{q}` per
  * invocation (tm = tid % (BM/TM) picks interleaved rows, tn = tid / (BM/TM) a column group). What differs between
  * them is how A is gathered and where C goes.
@@ -10,6 +11,8 @@ type Emit = (line: string) => void;
 
 export interface TileShape {
   bm: number;
+  /** row stride of As in words (default BM; a pad where the loaders' stores would otherwise hit one bank) */
+  aStride?: number;
   /** K elements per staged chunk */
   bk: number;
   tm: number;
@@ -21,6 +24,8 @@ export interface TileShape {
 export interface ConvGemmEntry {
   /** element type of the gathered source X (f32, vec2<f32>, vec4<f32>) */
   srcType: string;
+  /** name of binding 1, B's source (default Wt: the weights) */
+  bName?: string;
   /** bind Bias (binding 2) and add it in the store */
   bias: boolean;
   threads: number;
@@ -32,15 +37,15 @@ export interface ConvGemmEntry {
 }
 
 /**
- * Bindings X, Wt, [Bias], Y, the staging arrays and the entry point of a GEMM whose grid x (and z past 65535)
+ * Bindings X, Wt (or bName), [Bias], Y, the staging arrays and the entry point of a GEMM whose grid x (and z past 65535)
  * counts row tiles and grid y column tiles × K splits; defines m0, n0, split, tm and tn.
  */
 export function emitConvGemmEntry(emit: Emit, t: TileShape, o: ConvGemmEntry): void {
   emit(`@group(0) @binding(0) var<storage, read> X: array<${o.srcType}>;`);
-  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
+  emit(`@group(0) @binding(1) var<storage, read> ${o.bName ?? 'Wt'}: array<f32>;`);
   if (o.bias) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
   emit(`@group(0) @binding(${o.bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
-  emit(`var<workgroup> As: array<f32, ${t.bk * t.bm}>;`);
+  emit(`var<workgroup> As: array<f32, ${t.bk * (t.aStride ?? t.bm)}>;`);
   emit(`var<workgroup> Bs: array<vec4<f32>, ${t.bk * t.bStride}>;`);
   emit(`@compute @workgroup_size(${o.threads})`);
   emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
@@ -67,7 +72,7 @@ export function emitTileProduct(emit: Emit, t: TileShape): void {
   emit(`    for (var kk = 0u; kk < ${t.bk}u; kk++) {`);
   for (let q = 0; q < TN4; q++) emit(`      let b${q} = Bs[kk * ${t.bStride}u + tn * ${TN4}u + ${q}u];`);
   for (let i = 0; i < t.tm; i++) {
-    emit(`      let a${i} = As[kk * ${t.bm}u + tm + ${i * MT}u];`);
+    emit(`      let a${i} = As[kk * ${t.aStride ?? t.bm}u + tm + ${i * MT}u];`);
     for (let q = 0; q < TN4; q++) emit(`      acc${i}_${q} += a${i} * b${q};`);
   }
   emit(`    }`);
