@@ -59,6 +59,7 @@ function planPrefix(c: Conv3dCandidate): RegExp {
     case 'down': return /^down GEMM/;
     case 'up': return /^up GEMM/;
     case 'wgrad': return /^wgrad/;
+    case 'wgemm': return new RegExp(`^weight GEMM: ${c.shape.bm}×${c.shape.bn}×${c.shape.bk} tiles .*, ${c.shape.tm}×${c.shape.tn} per invocation`);
   }
 }
 
@@ -89,7 +90,7 @@ describe('tuneConv3d', () => {
     // the stride-1 class has the implicit GEMM's shapes and both direct tiles; the kernel = stride class its GEMMs
     const names = (p: Conv3dProblem): string[] => rows.filter((r) => r.problem === p).map((r) => r.name);
     expect(names(problems[0])).toEqual(['direct', 'implicit GEMM 128×16×16 4×4', 'implicit GEMM 256×16×16 8×4', 'implicit GEMM 128×16×32 4×4', 'direct tn 4']);
-    expect(names(problems[2])).toEqual(['wgrad']);
+    expect(names(problems[2])).toEqual(['wgrad', 'weight GEMM 128×16×16 4×4', 'weight GEMM 256×16×16 8×4', 'weight GEMM 128×16×32 4×4']);
     expect(names(problems[3])).toEqual(['down GEMM', 'direct', 'direct tn 4']);
     expect(names(problems[4])).toEqual(['up GEMM', 'direct']);
     clearConv3dChoices();

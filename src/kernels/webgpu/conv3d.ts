@@ -5,6 +5,7 @@ import { directLayout, directSource, type DirectAxis, type DirectProblem, type D
 import { DOWN_THREADS, downLayout, downSource, downTiles, type DownProblem, type DownTiles } from './conv3d-down.js';
 import { gemmFits, gemmLayout, gemmShapes, gemmSource, type GemmProblem, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
 import { UP_THREADS, upSource, upTiles, type UpProblem, type UpTiles } from './conv3d-up.js';
+import { wgemmFits, wgemmLayout, wgemmShapes, wgemmSource } from './conv3d-wgemm.js';
 import { wgradLayout, wgradSource, type WgradTiles } from './conv3d-wgrad.js';
 import type { GpuRuntime } from './runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
@@ -31,7 +32,9 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  *   and flipped), one dispatch per stride phase r ∈ [0, s)³ — the input voxels i ≡ r (mod s) are reached by the
  *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
  *   stride-1 convolution over only the taps that hit (stride 1: one phase, all taps, flipped).
- * - backward-weight: halo-staged split-K kernel (conv3d-wgrad.ts) plus a summing pass.
+ * - backward-weight: halo-staged split-K kernel (conv3d-wgrad.ts) plus a summing pass; with
+ *   conv3dTuning.implicitGemmWeightGradient, the implicit GEMM over (ci, tap) rows × Co columns × voxels
+ *   (conv3d-wgemm.ts), split-K plus the same summing pass.
  * Tile sizes come from a small cost model over the shape and the device's workgroup-memory limit; the
  * candidates (conv3dCandidates) add the other applicable kernels, the implicit GEMM's other tile shapes and the
  * direct kernel with half as many channels per invocation.
@@ -59,6 +62,9 @@ export const conv3dTuning = {
    * the one-channel first layer. */
   implicitGemmMinChannels: 16,
   implicitGemmMinReadChannels: 2,
+  /** the weight gradient by default through the implicit GEMM (conv3d-wgemm.ts) instead of the halo-staged
+   * wgrad kernel; off until a GPU measurement decides (the tuner tries both either way) */
+  implicitGemmWeightGradient: false,
 };
 
 export type Conv3dOp = 'forward' | 'backwardInput' | 'backwardWeight';
@@ -84,8 +90,10 @@ export type Conv3dCandidate =
   | { kernel: 'down' }
   /** the kernel = stride input-gradient GEMM */
   | { kernel: 'up' }
-  /** the weight-gradient kernel */
-  | { kernel: 'wgrad' };
+  /** the halo-staged weight-gradient kernel */
+  | { kernel: 'wgrad' }
+  /** the implicit-GEMM weight-gradient kernel with this tile shape */
+  | { kernel: 'wgemm'; shape: GemmShape };
 
 export function candidateName(c: Conv3dCandidate): string {
   switch (c.kernel) {
@@ -94,6 +102,7 @@ export function candidateName(c: Conv3dCandidate): string {
     case 'down': return 'down GEMM';
     case 'up': return 'up GEMM';
     case 'wgrad': return 'wgrad';
+    case 'wgemm': return `weight GEMM ${c.shape.bm}×${c.shape.bn}×${c.shape.bk} ${c.shape.tm}×${c.shape.tn}`;
   }
 }
 
@@ -323,7 +332,8 @@ function gemmPlan(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolea
 }
 
 /**
- * Dispatches a row-tiled GEMM pipeline (down or implicit GEMM; bindings src, w, [bias], out): grid x (and z past
+ * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [bias], out, the weight GEMM
+ * binding x, gy, gw): grid x (and z past
  * 65535) = row tiles, y = column tiles × splits. With splits it writes partial outputs that a second pass sums,
  * adding the bias (channel (i / inner) % channels); without, the bias is fused.
  */
@@ -349,6 +359,14 @@ function runDown(rt: GpuRuntime, p: DownProblem, t: DownTiles, x: GPUBuffer, w: 
     x, w, bias, out, outLen, p.out[0] * p.out[1] * p.out[2], p.co);
 }
 
+/** The weight-gradient GEMM's tiles for a tile shape, or null where the shape does not fit the device. */
+function wgemmPlan(g: ConvGeometry, rt: HasLimits, shape: GemmShape): GemmTiles | null {
+  const lim = limitsOf(rt);
+  if (!wgemmFits(shape, lim.shared, lim.threads, g)) return null;
+  const L = wgemmLayout(g, shape);
+  return { ...shape, ...kSplits(L.chunks, shape.bk, L.mTiles, L.coTiles, g.co * L.rows, rt) };
+}
+
 function runGemm(rt: GpuRuntime, p: GemmProblem, t: GemmTiles, src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
   const L = gemmLayout(p, t);
   runTiled(rt, `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits,
@@ -364,7 +382,8 @@ type Plan =
   | { kernel: 'gemm'; p: GemmProblem; t: GemmTiles }
   | { kernel: 'up'; p: UpProblem; t: UpTiles }
   | { kernel: 'direct'; problems: DirectProblem[]; tiles: DirectTiles[] }
-  | { kernel: 'wgrad'; t: WgradTiles };
+  | { kernel: 'wgrad'; t: WgradTiles }
+  | { kernel: 'wgemm'; t: GemmTiles };
 
 const problemKey = (op: Conv3dOp, g: ConvGeometry): string =>
   `${op} x${fmt([g.n, g.ci, ...g.in])} w${fmt([g.co, g.ci, ...g.k])} s${fmt(g.s)} p${fmt(g.p)} d${fmt(g.dil)}`;
@@ -379,6 +398,10 @@ export function conv3dProblemKey(p: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShap
 function planFor(rt: HasLimits, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidate, bias: boolean): Plan {
   const fail = (): never => { throw new Error(`webgpu conv3d: candidate '${candidateName(c)}' cannot compute ${problemKey(op, g)}`); };
   if (op === 'backwardWeight') {
+    if (c.kernel === 'wgemm') {
+      const t = wgemmPlan(g, rt, c.shape);
+      return t ? { kernel: 'wgemm', t } : fail();
+    }
     if (c.kernel !== 'wgrad') return fail();
     const lim = limitsOf(rt);
     return { kernel: 'wgrad', t: wgradSplits(g, cached(`wgrad:${JSON.stringify(g)}:${JSON.stringify(lim)}`, () => chooseWgrad(g, lim)), rt) };
@@ -401,13 +424,23 @@ function planFor(rt: HasLimits, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidat
       const outLen = op === 'forward' ? g.n * g.co * g.out[0] * g.out[1] * g.out[2] : g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
       return { kernel: 'direct', problems, tiles: directTiles(problems, c.tn, outLen, rt) };
     }
-    case 'wgrad': return fail();
+    case 'wgrad':
+    case 'wgemm': return fail();
   }
+}
+
+/** The weight-gradient GEMM's tile shapes that fit the device (the default first). */
+function wgemmShapesFor(g: ConvGeometry, rt: HasLimits): GemmShape[] {
+  const lim = limitsOf(rt);
+  return wgemmShapes(g, lim.shared, lim.threads);
 }
 
 /** The default candidate (the heuristic the conv3dTuning knobs steer). */
 function defaultCandidate(rt: HasLimits, op: Conv3dOp, g: ConvGeometry): Conv3dCandidate {
-  if (op === 'backwardWeight') return { kernel: 'wgrad' };
+  if (op === 'backwardWeight') {
+    const shape = conv3dTuning.implicitGemmWeightGradient ? wgemmShapesFor(g, rt)[0] : undefined;
+    return shape ? { kernel: 'wgemm', shape } : { kernel: 'wgrad' };
+  }
   const [written, read] = op === 'forward' ? [g.co, g.ci] : [g.ci, g.co];
   const shape = written >= conv3dTuning.implicitGemmMinChannels && read >= conv3dTuning.implicitGemmMinReadChannels ? gemmShapesFor(g, op, rt)[0] : undefined;
   if (shape) return { kernel: 'gemm', shape };
@@ -419,12 +452,15 @@ function defaultCandidate(rt: HasLimits, op: Conv3dOp, g: ConvGeometry): Conv3dC
 /**
  * The candidates for a problem, the default first: the kernel = stride GEMMs where they apply, the implicit
  * GEMM's tile shapes that fit (stride 1), the direct kernel with the cost model's tiles and with half its
- * channels per invocation. The weight gradient has one kernel.
+ * channels per invocation; for the weight gradient the wgrad kernel, then the weight GEMM's tile shapes.
  */
 export function conv3dCandidates(rt: HasLimits, op: Conv3dOp, xShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Conv3dCandidate[] {
   const g = convGeometry(xShape, wShape, p);
   const all: Conv3dCandidate[] = [defaultCandidate(rt, op, g)];
-  if (op !== 'backwardWeight') {
+  if (op === 'backwardWeight') {
+    all.push({ kernel: 'wgrad' });
+    for (const shape of wgemmShapesFor(g, rt)) all.push({ kernel: 'wgemm', shape });
+  } else {
     if (op === 'forward' && downPlan(g, false, rt)) all.push({ kernel: 'down' });
     if (op === 'backwardInput' && upProblem(g)) all.push({ kernel: 'up' });
     for (const shape of gemmShapesFor(g, op, rt)) all.push({ kernel: 'gemm', shape });
@@ -519,10 +555,16 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   const plan = planFor(rt, 'backwardWeight', g, choose(rt, 'backwardWeight', g).c, false);
-  if (plan.kernel !== 'wgrad') throw new Error(`webgpu conv3d: the weight gradient has no '${plan.kernel}' kernel`);
-  const { t } = plan;
   const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
   const out = rt.alloc(outLen, 'float32');
+  if (plan.kernel === 'wgemm') {
+    const { t } = plan, L = wgemmLayout(g, t);
+    runTiled(rt, `conv3d:wgemm:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits,
+      gpuBuffer(x), gpuBuffer(gy), null, out, outLen, 1, 1);
+    return out;
+  }
+  if (plan.kernel !== 'wgrad') throw new Error(`webgpu conv3d: the weight gradient has no '${plan.kernel}' kernel`);
+  const { t } = plan;
   const L = wgradLayout(g, t);
   const tiles = L.coTiles * L.colTiles;
   const splits = t.splits;
@@ -646,6 +688,10 @@ function describePlan(plan: Plan, g: ConvGeometry): string {
     case 'wgrad': {
       const { t } = plan, L = wgradLayout(g, t);
       return `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`;
+    }
+    case 'wgemm': {
+      const { t } = plan, L = wgemmLayout(g, t);
+      return `weight GEMM: ${t.bm}×${t.bn}×${t.bk} tiles (${L.rows} rows, ${L.chunks} chunks of ${t.bk} voxels), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
     }
     case 'up': {
       const { t } = plan;
