@@ -332,10 +332,10 @@ function gemmPlan(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolea
 }
 
 /**
- * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [bias], out, the weight GEMM
- * binding x, gy, gw): grid x (and z past
- * 65535) = row tiles, y = column tiles × splits. With splits it writes partial outputs that a second pass sums,
- * adding the bias (channel (i / inner) % channels); without, the bias is fused.
+ * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [bias], out, which the
+ * weight GEMM binds to x, gy, gw): grid x (and z past 65535) = row tiles, y = column tiles × splits. With splits
+ * it writes partial outputs that a second pass sums, adding the bias (channel (i / inner) % channels); without,
+ * the bias is fused.
  */
 function runTiled(rt: GpuRuntime, key: string, source: () => string, mTiles: number, coTiles: number, splits: number,
   src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number, inner: number, channels: number): void {
