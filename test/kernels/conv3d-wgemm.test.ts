@@ -82,14 +82,16 @@ describe('conv3d weight gradient through the implicit GEMM against the cpu oracl
   const defaults = { ...conv3dTuning };
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
-  it('is a candidate after the default wgrad kernel, and the default with implicitGemmWeightGradient', async () => {
+  it('is the default from 16 output channels on (implicitGemmWeightGradientMinChannels), else a candidate after wgrad', async () => {
     const gpu = await gpuBackend();
     const c: Case = { xShape: [2, 16, 5, 4, 6], wShape: [32, 16, 3, 3, 3], p: P(1, 1) };
     const names = conv3dCandidates(gpu.rt, 'backwardWeight', c.xShape, c.wShape, c.p).map(candidateName);
-    expect(names).toEqual(['wgrad', 'weight GEMM 128×32×16 4×8', 'weight GEMM 256×32×16 8×8', 'weight GEMM 128×32×32 4×8']);
-    expect(conv3dPlan(gpu.rt, 'backwardWeight', c.xShape, c.wShape, c.p)).toMatch(/^wgrad/);
-    conv3dTuning.implicitGemmWeightGradient = true;
+    expect(names).toEqual(['weight GEMM 128×32×16 4×8', 'wgrad', 'weight GEMM 256×32×16 8×8', 'weight GEMM 128×32×32 4×8']);
     expect(conv3dPlan(gpu.rt, 'backwardWeight', c.xShape, c.wShape, c.p)).toMatch(/^weight GEMM: 128×32×16 tiles \(432 rows, 15 chunks of 16 voxels\)/);
+    const head: Case = { xShape: [2, 16, 5, 4, 6], wShape: [2, 16, 1, 1, 1], p: P(1, 0) };
+    expect(conv3dPlan(gpu.rt, 'backwardWeight', head.xShape, head.wShape, head.p)).toMatch(/^wgrad/);
+    conv3dTuning.implicitGemmWeightGradientMinChannels = Infinity;
+    expect(conv3dPlan(gpu.rt, 'backwardWeight', c.xShape, c.wShape, c.p)).toMatch(/^wgrad/);
     expect(conv3dCandidates(gpu.rt, 'backwardWeight', c.xShape, c.wShape, c.p).map(candidateName)).toEqual([names[1], names[0], ...names.slice(2)]);
   });
 
@@ -104,7 +106,7 @@ describe('conv3d weight gradient through the implicit GEMM against the cpu oracl
   });
 
   it('random shapes with split-K forced down to one chunk per split', async () => {
-    conv3dTuning.implicitGemmWeightGradient = true;
+    conv3dTuning.implicitGemmWeightGradientMinChannels = 0;
     conv3dTuning.minSplitK = 1;
     conv3dTuning.targetWorkgroups = 1e6;
     const splits: number[] = [];
@@ -118,7 +120,7 @@ describe('conv3d weight gradient through the implicit GEMM against the cpu oracl
   });
 
   it('random shapes with single-split plans (long K loops)', async () => {
-    conv3dTuning.implicitGemmWeightGradient = true;
+    conv3dTuning.implicitGemmWeightGradientMinChannels = 0;
     conv3dTuning.targetWorkgroups = 1;
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), async (c, seed) => {
       expect(await compareDefault(c, seed)).toMatch(/× 1 splits/);
@@ -126,7 +128,7 @@ describe('conv3d weight gradient through the implicit GEMM against the cpu oracl
   });
 
   it('the V-Net classes: 3³ padding 1 with 1, 16 and 32 channels, 2³ stride 2, 1³ heads (default tiles; every shape for 16 channels)', async () => {
-    conv3dTuning.implicitGemmWeightGradient = true;
+    conv3dTuning.implicitGemmWeightGradientMinChannels = 0;
     const cases: Case[] = [
       { xShape: [1, 1, 6, 6, 5], wShape: [16, 1, 3, 3, 3], p: P(1, 1) }, // enc1: 27 rows
       { xShape: [2, 16, 5, 4, 6], wShape: [16, 16, 3, 3, 3], p: P(1, 1) },

@@ -176,10 +176,11 @@ describe('conv3d WebGPU against the cpu oracle', () => {
     for (const [i, c] of cases.entries()) await compare(c, 100 + i);
     conv3dTuning.upKernel = false; // the same transposed class through the stride-phase path
     await compare(cases[2], 200);
-    // the 16-channel 3³ class and the head's input gradient through the direct kernel and the up GEMM, which
-    // the implicit GEMM otherwise takes
+    // the 16-channel 3³ class and the head's input gradient through the direct, wgrad and up kernels, which the
+    // implicit GEMMs otherwise take
     conv3dTuning.upKernel = true;
     conv3dTuning.implicitGemmMinChannels = Infinity;
+    conv3dTuning.implicitGemmWeightGradientMinChannels = Infinity;
     await compare(cases[0], 300);
     await compare(cases[5], 301);
   });
