@@ -133,7 +133,17 @@ describe('conv3d forward routing', () => {
     expect(conv3dPlan(rt, 'forward', [1, 4, 9, 9, 9], [8, 4, 2, 2, 2], P(2, 0, 2))).toMatch(/^direct/);
     // the other directions keep their kernels
     expect(conv3dPlan(rt, 'backwardInput', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^up GEMM/);
-    expect(conv3dPlan(rt, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^weight GEMM/);
+    // the weight gradient: the weight GEMM on a GPU; on a software adapter wgrad unless softwareAdapterGemms
+    const onGpu = { limits: rt.limits, device: rt.device, software: false }, onSoftware = { ...onGpu, software: true };
+    expect(conv3dPlan(onGpu, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^weight GEMM/);
+    expect(conv3dPlan(onSoftware, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^wgrad/);
+    expect(conv3dPlan(onSoftware, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^direct/);
+    expect(conv3dPlan(onGpu, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^implicit GEMM/);
+    conv3dTuning.softwareAdapterGemms = true;
+    expect(conv3dPlan(onSoftware, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^weight GEMM/);
+    expect(conv3dPlan(onSoftware, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^implicit GEMM/);
+    // this machine's adapter is classified by its name
+    expect(rt.software).toBe(/llvmpipe|lavapipe|swiftshader/i.test(rt.device.adapterInfo.description + rt.device.adapterInfo.device));
     conv3dTuning.downKernel = false;
     expect(conv3dPlan(rt, 'forward', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^direct/);
   });

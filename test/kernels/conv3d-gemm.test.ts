@@ -76,7 +76,7 @@ const pad1: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1
 
 describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () => {
   const defaults = { ...conv3dTuning };
-  beforeEach(() => { conv3dTuning.implicitGemmMinChannels = 0; conv3dTuning.implicitGemmMinReadChannels = 0; });
+  beforeEach(() => { conv3dTuning.implicitGemmMinChannels = 0; conv3dTuning.implicitGemmMinReadChannels = 0; conv3dTuning.softwareAdapterGemms = true; });
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
   it('random shapes, paddings, dilations, channel and tap tails, batch 2, forward and input gradient (default plans)', async () => {
@@ -171,6 +171,7 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
 
 describe('the implicit GEMM and the direct kernel agree', () => {
   const defaults = { ...conv3dTuning };
+  beforeEach(() => { conv3dTuning.softwareAdapterGemms = true; });
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
   it('on the V-Net 3³ class and a dilated one, both directions', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dCandidate, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { candidateName, conv3dCandidates, withConv3dCandidate, WebGPUBackend } from '../../src/kernels/index.js';
@@ -80,6 +80,8 @@ const P = (s: number, p: number): Conv3dParams => ({ stride: [s, s, s], padding:
 
 describe('conv3d weight gradient through the implicit GEMM against the cpu oracle', () => {
   const defaults = { ...conv3dTuning };
+  // the weight GEMM's default rule, also on a software adapter such as this machine's llvmpipe
+  beforeEach(() => { conv3dTuning.softwareAdapterGemms = true; });
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
   it('is the default from 16 output channels on (implicitGemmWeightGradientMinChannels), else a candidate after wgrad', async () => {

@@ -17,8 +17,9 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  * configuration); which one runs is, in this order: the candidate forced by withConv3dCandidate (benchmarks and
  * the tuner), the choice table's entry for the problem on this adapter (filled by tuneConv3d in conv3d-tune.ts,
  * cuDNN's benchmark mode), else the defaults:
- * - forward, stride 1, writing at least conv3dTuning.implicitGemmMinChannels channels (16) from at least 2: the
- *   implicit GEMM (conv3d-gemm.ts), bias fused; split-K plus a summing pass when the grid would be too small.
+ * - forward, stride 1, writing at least conv3dTuning.implicitGemmMinChannels channels (16) from at least 2, on a
+ *   GPU (conv3dTuning.softwareAdapterGemms): the implicit GEMM (conv3d-gemm.ts), bias fused; split-K plus a
+ *   summing pass when the grid would be too small.
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
  *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts), bias fused; split-K plus a summing
  *   pass when the grid would be too small.
@@ -32,8 +33,8 @@ import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.
  *   and flipped), one dispatch per stride phase r ∈ [0, s)³ — the input voxels i ≡ r (mod s) are reached by the
  *   same taps t (those with t·dil ≡ r + p mod s), from gy at j + (r + p − t·dil)/s, so each phase is a dense
  *   stride-1 convolution over only the taps that hit (stride 1: one phase, all taps, flipped).
- * - backward-weight with at least conv3dTuning.implicitGemmWeightGradientMinChannels (16) output channels: the
- *   implicit GEMM over (ci, tap) rows × Co columns × voxels (conv3d-wgemm.ts), split-K plus a summing pass.
+ * - backward-weight with at least conv3dTuning.implicitGemmWeightGradientMinChannels (16) output channels, on a
+ *   GPU: the implicit GEMM over (ci, tap) rows × Co columns × voxels (conv3d-wgemm.ts), split-K plus a summing pass.
  * - backward-weight otherwise: halo-staged split-K kernel (conv3d-wgrad.ts) plus the summing pass.
  * Tile sizes come from a small cost model over the shape and the device's workgroup-memory limit; the
  * candidates (conv3dCandidates) add the other applicable kernels, the implicit GEMM's other tile shapes and the
@@ -66,6 +67,9 @@ export const conv3dTuning = {
    * (conv3d-wgemm.ts) instead of the halo-staged wgrad kernel (0: all; Infinity: none). On an H200 it ran every
    * 3³ and 2³ weight gradient of the V-Net 1.6–4.6× faster; wgrad stayed 1.2× faster for the 2-channel 1³ head. */
   implicitGemmWeightGradientMinChannels: 16,
+  /** the two rules above apply on a software adapter (llvmpipe) too; off: there the direct and wgrad kernels stay
+   * the defaults, since with the GEMMs the default synthetic DBiSL run on llvmpipe took 12 % longer per iteration */
+  softwareAdapterGemms: false,
 };
 
 export type Conv3dOp = 'forward' | 'backwardInput' | 'backwardWeight';
@@ -124,6 +128,8 @@ function checkBinding(rt: GpuRuntime, elements: number, what: string): void {
 /** The device limits the plans depend on (a GpuRuntime, or nominal limits for the benchmark list). */
 export interface HasLimits {
   limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxStorageBufferBindingSize'>;
+  /** a CPU rasteriser such as llvmpipe (see conv3dTuning.softwareAdapterGemms) */
+  software?: boolean;
 }
 
 interface Limits { shared: number; threads: number }
@@ -438,12 +444,13 @@ function wgemmShapesFor(g: ConvGeometry, rt: HasLimits): GemmShape[] {
 
 /** The default candidate (the heuristic the conv3dTuning knobs steer). */
 function defaultCandidate(rt: HasLimits, op: Conv3dOp, g: ConvGeometry): Conv3dCandidate {
+  const gemms = !rt.software || conv3dTuning.softwareAdapterGemms;
   if (op === 'backwardWeight') {
-    const shape = g.co >= conv3dTuning.implicitGemmWeightGradientMinChannels ? wgemmShapesFor(g, rt)[0] : undefined;
+    const shape = gemms && g.co >= conv3dTuning.implicitGemmWeightGradientMinChannels ? wgemmShapesFor(g, rt)[0] : undefined;
     return shape ? { kernel: 'wgemm', shape } : { kernel: 'wgrad' };
   }
   const [written, read] = op === 'forward' ? [g.co, g.ci] : [g.ci, g.co];
-  const shape = written >= conv3dTuning.implicitGemmMinChannels && read >= conv3dTuning.implicitGemmMinReadChannels ? gemmShapesFor(g, op, rt)[0] : undefined;
+  const shape = gemms && written >= conv3dTuning.implicitGemmMinChannels && read >= conv3dTuning.implicitGemmMinReadChannels ? gemmShapesFor(g, op, rt)[0] : undefined;
   if (shape) return { kernel: 'gemm', shape };
   if (op === 'forward' && conv3dTuning.downKernel && downPlan(g, false, rt)) return { kernel: 'down' };
   if (op === 'backwardInput' && conv3dTuning.upKernel && upProblem(g)) return { kernel: 'up' };

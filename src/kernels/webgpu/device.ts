@@ -7,6 +7,8 @@ export interface AcquiredDevice {
   /** 'vulkan', 'metal', 'd3d12' or 'opengles' */
   dawnBackend: string;
   featureLevel: 'core' | 'compatibility';
+  /** a CPU rasteriser (llvmpipe, lavapipe, SwiftShader) rather than a GPU: some kernel defaults differ there */
+  software: boolean;
   features: ReadonlySet<string>;
   description: string;
 }
@@ -78,6 +80,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
     adapterInfo: info,
     dawnBackend,
     featureLevel,
+    software: softwareAdapterText(info) !== null,
     features: new Set(features),
     description: `webgpu: ${name} via ${dawnBackend}, ${featureLevel} feature level`,
   };
@@ -89,10 +92,16 @@ function backendOf(info: GPUAdapterInfo): string {
   return 'default';
 }
 
+/** The software rasteriser an adapter is, by name, or null for a GPU. */
+function softwareAdapterText(info: GPUAdapterInfo): string | null {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return ['llvmpipe', 'lavapipe', 'swiftshader'].find((name) => text.includes(name)) ?? null;
+}
+
 /** Lavapipe (Mesa's software Vulkan) is refused by Dawn in most builds; never prefer it over llvmpipe GL. */
 function isSoftwareVulkan(adapter: GPUAdapter): boolean {
-  const text = `${adapter.info.vendor} ${adapter.info.device} ${adapter.info.description}`.toLowerCase();
-  return text.includes('lavapipe') || text.includes('swiftshader');
+  const name = softwareAdapterText(adapter.info);
+  return name === 'lavapipe' || name === 'swiftshader';
 }
 
 const limitNames = [

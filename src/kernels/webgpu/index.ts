@@ -26,7 +26,7 @@ export class WebGPUBackend implements Backend {
   readonly rt: GpuRuntime;
 
   constructor(readonly acquired: AcquiredDevice) {
-    this.rt = new GpuRuntime(acquired.device);
+    this.rt = new GpuRuntime(acquired.device, acquired.software);
     this.description = acquired.description;
     this.maxStorageBytes = acquired.device.limits.maxStorageBufferBindingSize;
   }

@@ -72,7 +72,8 @@ export class GpuRuntime {
   dispatchesPerSubmit = 512;
   private profile: { sets: GPUQuerySet[]; labels: string[] } | null = null;
 
-  constructor(readonly device: GPUDevice) {
+  /** `software`: the adapter is a CPU rasteriser such as llvmpipe (some kernel defaults differ there) */
+  constructor(readonly device: GPUDevice, readonly software = false) {
     this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = `${info.reason}: ${info.message}`;
