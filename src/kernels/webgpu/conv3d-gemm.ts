@@ -92,6 +92,18 @@ export function gemmLayout(p: GemmProblem, t: GemmShape): GemmLayout {
   };
 }
 
+/** 128 rows × BN columns by the GEMM's columns (64, or 32/16 when fewer), BK 16, 128 invocations of TM × TN. */
+export function baseTile(columns: number): GemmShape {
+  const bn = columns >= 64 ? 64 : columns > 16 ? 32 : 16;
+  const tn = bn === 16 ? 4 : 8;
+  return { bm: 128, bn, bk: 16, tm: bn / tn, tn };
+}
+
+/** The same tile with 256 rows: TM doubled while the block per invocation stays within 8×8, else 256 invocations. */
+export function tallTile(t: GemmShape): GemmShape {
+  return { ...t, bm: 256, tm: t.tm * t.tn <= 32 ? 2 * t.tm : t.tm };
+}
+
 /** Whether a tile shape is well formed and fits the device (workgroup memory and invocations). */
 export function gemmFits(t: GemmShape, sharedBytes: number, maxThreads: number, p: GemmProblem): boolean {
   const threads = (t.bm / t.tm) * (t.bn / t.tn);
@@ -106,19 +118,15 @@ export function gemmFits(t: GemmShape, sharedBytes: number, maxThreads: number, 
  * barriers). Those that do not fit the device are left out.
  */
 export function gemmShapes(p: GemmProblem, sharedBytes: number, maxThreads: number): GemmShape[] {
-  const bn = p.cout >= 64 ? 64 : p.cout > 16 ? 32 : 16;
-  const tn = bn === 16 ? 4 : 8;
-  // (128 / tm) · (bn / tn) = 128 invocations
-  const tm = (128 * bn) / (tn * 128);
-  const tall: GemmShape = { bm: 256, bn, bk: 16, tm: tm * tn <= 32 ? 2 * tm : tm, tn };
+  const base = baseTile(p.cout), tall = tallTile(base);
   // the first is the default: on an H200 the 256-row tile won every 64- to 256-channel V-Net layer, the
   // 128-row one every 16- and 32-channel layer
   const shapes: GemmShape[] = [
-    ...(bn === 64 ? [tall] : []),
-    { bm: 128, bn, bk: 16, tm, tn },
+    ...(base.bn === 64 ? [tall] : []),
+    base,
     ...(p.cout > 32 ? [{ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 }] : []),
-    ...(bn === 64 ? [] : [tall]),
-    { bm: 128, bn, bk: 32, tm, tn },
+    ...(base.bn === 64 ? [] : [tall]),
+    { ...base, bk: 32 },
   ];
   return shapes.filter((s) => gemmFits(s, sharedBytes, maxThreads, p));
 }

@@ -1,5 +1,5 @@
 import type { ConvGeometry } from '../geometry.js';
-import type { GemmShape, GemmTiles } from './conv3d-gemm.js';
+import { baseTile, tallTile, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct, type TileShape } from './gemm-tile.js';
 
 /**
@@ -74,15 +74,13 @@ export function wgemmFits(t: GemmShape, sharedBytes: number, maxThreads: number,
  */
 export function wgemmShapes(g: ConvGeometry, sharedBytes: number, maxThreads: number): GemmShape[] {
   const rows = g.ci * g.k[0] * g.k[1] * g.k[2];
-  const bn = g.co >= 64 ? 64 : g.co > 16 ? 32 : 16;
-  const tn = bn === 16 ? 4 : 8;
-  const tm = bn / tn; // (128 / tm) · (bn / tn) = 128 invocations
+  const base = baseTile(g.co);
   const shapes: GemmShape[] = [
-    ...(rows <= 64 ? [{ bm: 32, bn, bk: 32, tm: 2, tn: 4 }] : []),
-    { bm: 128, bn, bk: 16, tm, tn },
-    { bm: 256, bn, bk: 16, tm: tm * tn <= 32 ? 2 * tm : tm, tn },
+    ...(rows <= 64 ? [{ bm: 32, bn: base.bn, bk: 32, tm: 2, tn: 4 }] : []),
+    base,
+    tallTile(base),
     ...(g.co > 32 ? [{ bm: 64, bn: 64, bk: 16, tm: 8, tn: 8 }] : []),
-    { bm: 128, bn, bk: 32, tm, tn },
+    { ...base, bk: 32 },
   ];
   return shapes.filter((s) => wgemmFits(s, sharedBytes, maxThreads, g));
 }
