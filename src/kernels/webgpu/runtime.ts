@@ -24,10 +24,14 @@ export function sizeClass(bytes: number): number {
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 2048;
+/** the bind-group cache starts over past this many entries (shapes that keep changing would grow it) */
+const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
 export interface Kernel {
+  /** identifies the kernel in the bind-group cache */
+  id: number;
   pipeline: GPUComputePipeline;
   /** the pipeline's bind group layout, fetched once (each getBindGroupLayout call makes a new object) */
   layout: GPUBindGroupLayout;
@@ -37,7 +41,7 @@ export interface Kernel {
 
 /**
  * Owns the device's queue: a pipeline cache, one open command encoder and compute pass that many
- * dispatches share, a uniform ring for their parameters, and a buffer pool by size class. A freed buffer
+ * dispatches share, a uniform buffer of parameter blocks, cached bind groups, and a buffer pool by size class. A freed buffer
  * is reusable at once, even by the dispatch right after the last one that read it: WebGPU orders the
  * dispatches of a queue (each is its own usage scope, so the implementation places the barriers), and host
  * writes (`write`) submit the recorded work first. This is what keeps a training step's footprint near its
@@ -49,8 +53,12 @@ export class GpuRuntime {
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
   private readonly uniforms: GPUBuffer;
-  private readonly uniformMirror = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
-  private uniformSlot = 0;
+  /** parameter block (its words as a key) → its slot in `uniforms`, written once when first seen */
+  private uniformSlots = new Map<string, number>();
+  /** kernel, parameter slot and buffers → the bind group (a training step repeats the same ones, see free) */
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
   private pool = new Map<number, GPUBuffer[]>();
   private live = new Set<GPUBuffer>();
   private liveBytes = 0;
@@ -68,6 +76,8 @@ export class GpuRuntime {
   private firstError: string | null = null;
   /** total dispatches since creation, for benchmarks */
   dispatchCount = 0;
+  /** bind groups created since creation (the rest of the dispatches found theirs cached), for tests and benchmarks */
+  bindGroupsCreated = 0;
   /** recorded work is submitted after this many dispatches, so the GPU starts while the host keeps encoding */
   dispatchesPerSubmit = 512;
   private profile: { sets: GPUQuerySet[]; labels: string[] } | null = null;
@@ -101,7 +111,7 @@ export class GpuRuntime {
     if (!k) {
       const module = this.device.createShaderModule({ code: source(), label: key });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-      k = { pipeline, layout: pipeline.getBindGroupLayout(0), storageBindings };
+      k = { id: this.pipelines.size, pipeline, layout: pipeline.getBindGroupLayout(0), storageBindings };
       this.pipelines.set(key, k);
     }
     return k;
@@ -152,8 +162,17 @@ export class GpuRuntime {
     if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
     this.liveBytes -= s.buffer.size;
     this.requestedBytes -= s.byteLength;
+    // each class's idle buffers stay ordered by id and the highest goes out first: which buffer an allocation
+    // gets depends on the set of idle buffers, not on the order they were freed in, so every iteration of a
+    // training loop hands out the same buffers and its dispatches find their bind groups cached (LIFO reuse
+    // would permute them from one iteration to the next)
     const list = this.pool.get(s.buffer.size);
-    if (list) list.push(s.buffer); else this.pool.set(s.buffer.size, [s.buffer]);
+    if (list) {
+      const id = this.bufferId(s.buffer);
+      let lo = 0, hi = list.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (this.bufferId(list[mid]!) < id) lo = mid + 1; else hi = mid; }
+      list.splice(lo, 0, s.buffer);
+    } else this.pool.set(s.buffer.size, [s.buffer]);
     this.pooledBytes += s.buffer.size;
     this.pooledCount++;
   }
@@ -161,6 +180,7 @@ export class GpuRuntime {
   /** drop every pooled buffer (returns their memory to the driver) */
   trim(): void {
     this.flush(); // a destroyed buffer must not be used by unsubmitted commands
+    this.bindGroups.clear(); // nor named by a cached bind group
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
     this.pooledBytes = 0;
@@ -190,21 +210,57 @@ export class GpuRuntime {
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
     }
-    if (params && this.uniformSlot >= UNIFORM_SLOTS) this.flush();
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-    if (params) {
-      if (params.byteLength > UNIFORM_SLOT) throw new Error(`webgpu: parameters of ${params.byteLength} bytes exceed ${UNIFORM_SLOT}`);
-      const offset = this.uniformSlot++ * UNIFORM_SLOT;
-      new Uint8Array(this.uniformMirror, offset, params.byteLength).set(new Uint8Array(params));
-      entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: Math.ceil(params.byteLength / 16) * 16 } });
+    const slot = params ? this.uniformSlot(params) : -1;
+    let key = `${kernel.id}:${slot}`;
+    for (const buffer of buffers) key += `:${this.bufferId(buffer)}`;
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
+      this.bindGroups.set(key, bindGroup);
+      this.bindGroupsCreated++;
     }
-    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
     if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
+  }
+
+  /**
+   * The slot of a parameter block in the uniform buffer. Each distinct block is written once (queue-ordered before
+   * any submit that reads it) and keeps its slot. When the slots run out, the recorded work is submitted first and
+   * the slots (and the bind groups naming them) start over: a rewrite is queue-ordered after the submits that read
+   * the old contents.
+   */
+  private uniformSlot(params: ArrayBuffer): number {
+    if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
+      throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
+    }
+    const words = new Uint32Array(params, 0, params.byteLength >> 2);
+    let key = '';
+    for (let i = 0; i < words.length; i++) key += `${words[i]!.toString(36)},`;
+    let slot = this.uniformSlots.get(key);
+    if (slot === undefined) {
+      if (this.uniformSlots.size >= UNIFORM_SLOTS) {
+        this.flush();
+        this.uniformSlots.clear();
+        this.bindGroups.clear();
+      }
+      slot = this.uniformSlots.size;
+      this.uniformSlots.set(key, slot);
+      this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
+    }
+    return slot;
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) { id = this.nextBufferId++; this.bufferIds.set(buffer, id); }
+    return id;
   }
 
   /** While profiling, every dispatch gets a pass of its own with begin/end timestamps. */
@@ -275,10 +331,6 @@ export class GpuRuntime {
   flush(): void {
     if (!this.encoder) return;
     if (this.pass) { this.pass.end(); this.pass = null; }
-    if (this.uniformSlot > 0) {
-      this.device.queue.writeBuffer(this.uniforms, 0, this.uniformMirror, 0, this.uniformSlot * UNIFORM_SLOT);
-      this.uniformSlot = 0;
-    }
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.dispatches = 0;

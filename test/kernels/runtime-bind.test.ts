@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { WebGPUBackend, type Storage } from '../../src/kernels/index.js';
+import { gpuBuffer } from '../../src/kernels/webgpu/runtime.js';
+import { webgpu } from '../helpers/backends.js';
+
+/** The WebGPU runtime's parameter slots, bind-group cache and the pool's order by buffer id. */
+
+async function gpuBackend(): Promise<WebGPUBackend> {
+  const gpu = await webgpu();
+  if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+  return gpu;
+}
+
+const view = (s: Storage, n: number) => ({ storage: s, shape: [n], strides: [1], offset: 0 });
+
+describe('webgpu runtime: parameter slots and cached bind groups', () => {
+  it('a repeated iteration gets the same buffers and creates no bind group', async () => {
+    const gpu = await gpuBackend();
+    gpu.rt.trim();
+    const n = 1000;
+    // two same-size temporaries freed in allocation order: plain LIFO reuse would swap their buffers every iteration
+    const iteration = async (): Promise<{ buffers: GPUBuffer[]; values: ArrayLike<number> }> => {
+      const a = gpu.fill(n, 0.5, 'float32');
+      const b = gpu.unary('exp', view(a, n));
+      const c = gpu.binary('add', view(a, n), view(b, n));
+      const buffers = [gpuBuffer(a), gpuBuffer(b), gpuBuffer(c)];
+      gpu.free(a);
+      gpu.free(b);
+      const values = await gpu.read(c);
+      gpu.free(c);
+      return { buffers, values };
+    };
+    await iteration(); // creates the buffers
+    const settled = await iteration();
+    const created = gpu.rt.bindGroupsCreated;
+    for (let i = 0; i < 3; i++) {
+      const again = await iteration();
+      again.buffers.forEach((buffer, k) => expect(buffer === settled.buffers[k]).toBe(true));
+      expect(again.values[7]).toBeCloseTo(0.5 + Math.exp(0.5), 6);
+    }
+    expect(gpu.rt.bindGroupsCreated).toBe(created);
+    // plain LIFO reuse would swap the two temporaries' buffers each iteration
+    expect(settled.buffers[0] === settled.buffers[1]).toBe(false);
+  });
+
+  it('more distinct parameter blocks than slots: the slots start over and every dispatch still reads its own', async () => {
+    const gpu = await gpuBackend();
+    const count = 2100; // the uniform buffer holds 2048 blocks
+    const filled = Array.from({ length: count }, (_, i) => gpu.fill(4, i + 0.25, 'float32'));
+    for (const i of [0, 1, 2046, 2047, 2048, 2049, count - 1]) {
+      expect(Array.from(await gpu.read(filled[i]!))).toEqual([i + 0.25, i + 0.25, i + 0.25, i + 0.25]);
+    }
+    // the same block again reuses its slot: the values stay right after the start-over too
+    const again = gpu.fill(4, 3.25, 'float32');
+    expect(Array.from(await gpu.read(again))).toEqual([3.25, 3.25, 3.25, 3.25]);
+    for (const s of [...filled, again]) gpu.free(s);
+  });
+
+  it('trim drops the cached bind groups with the buffers it destroys', async () => {
+    const gpu = await gpuBackend();
+    const a = gpu.fill(64, 2, 'float32');
+    gpu.free(a);
+    gpu.rt.trim(); // destroys a's buffer; a cached bind group naming it must not be used again
+    const b = gpu.fill(64, 2, 'float32');
+    const c = gpu.unary('neg', view(b, 64));
+    expect((await gpu.read(c))[5]).toBe(-2);
+    gpu.free(b);
+    gpu.free(c);
+  });
+});
