@@ -40,8 +40,8 @@ export interface Kernel {
 }
 
 /**
- * Owns the device's queue: a pipeline cache, one open command encoder and compute pass that many
- * dispatches share, a uniform buffer of parameter blocks, cached bind groups, and a buffer pool by size class. A freed buffer
+ * Owns the device's queue: a pipeline cache, one open command encoder and compute pass that many dispatches
+ * share, a uniform buffer of parameter blocks, cached bind groups, and a buffer pool by size class. A freed buffer
  * is reusable at once, even by the dispatch right after the last one that read it: WebGPU orders the
  * dispatches of a queue (each is its own usage scope, so the implementation places the barriers), and host
  * writes (`write`) submit the recorded work first. This is what keeps a training step's footprint near its
