@@ -22,7 +22,7 @@ import { formatSummaryMarkdown, writeReport, type CaseRow } from './report.js';
 import { writeNifti } from './data/nifti.js';
 import type { CaseSource } from './data/volume.js';
 import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainConfig } from './config.js';
-import type { DualTaskModel } from './model.js';
+import { checkHeadLayout, type DualTaskModel } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
@@ -133,6 +133,7 @@ export function validateEvaluation(c: TrainConfig): void {
 /** The configuration saved in a checkpoint by train.ts. */
 export async function checkpointConfig(file: string): Promise<TrainConfig> {
   const f = await readSafetensors(file);
+  checkHeadLayout(f.metadata, file);
   const raw = f.metadata['voxgrad.config'];
   if (!raw) throw new Error(`${file}: no voxgrad.config in the metadata (not written by train.ts)`);
   const parsed = JSON.parse(raw) as Partial<TrainConfig> | null;

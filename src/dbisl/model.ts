@@ -2,8 +2,10 @@
  * The network DBiSL trains: any backbone that maps an image batch [B, 1, X, Y, Z] to the two maps of
  * dbisl.md §1 — segmentation logits z and the regression output R̂ = tanh(r) (normalised SDF, negative
  * inside). The method only sees {@link DualTaskModel}; {@link VNetDualTask} is DTC's V-Net with its two
- * 1×1×1 heads under DTC's module names (`out_conv` = segmentation, `out_conv2` = tanh SDF head), so the
- * state dicts are exchangeable with DTC's code through safetensors.
+ * 1×1×1 heads under DTC's module names (`vnet_sdf.py`: `out_conv` = tanh SDF head, `out_conv2` = segmentation
+ * logits), so the state dicts are exchangeable with DTC's code through safetensors. Checkpoints written by voxgrad
+ * 0.1.0, which had the two names the other way round, are recognised by their metadata and refused
+ * ({@link checkHeadLayout}) rather than loaded with the heads swapped.
  */
 import type { Backend } from '../kernels/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -49,8 +51,8 @@ export class VNetDualTask implements DualTaskModel {
       hasDropout: options.dropout ?? true,
       upsampling: 'transposed',
       heads: [
-        { name: 'out_conv', channels: 1, activation: 'none' },
-        { name: 'out_conv2', channels: 1, activation: 'tanh' },
+        { name: 'out_conv', channels: 1, activation: 'tanh' },
+        { name: 'out_conv2', channels: 1, activation: 'none' },
       ],
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
@@ -59,13 +61,31 @@ export class VNetDualTask implements DualTaskModel {
 
   forward(x: Tensor): DualTaskOutputs {
     const out = this.module.forward(x);
-    return { seg: out.out_conv!, sdf: out.out_conv2! };
+    return { seg: out.out_conv2!, sdf: out.out_conv! };
   }
 
   setStochasticSeed(seed: number): void { this.module.setDropoutSeed(seed); }
 
   describe(): string {
     const o = this.module.options;
-    return `V-Net (n_filters ${o.nFilters}, ${o.normalization}, dropout ${o.hasDropout ? 'on' : 'off'}) with heads out_conv (seg logits) and out_conv2 (tanh SDF), ${this.module.numParameters().toLocaleString('en-US')} parameters`;
+    return `V-Net (n_filters ${o.nFilters}, ${o.normalization}, dropout ${o.hasDropout ? 'on' : 'off'}) with heads out_conv (tanh SDF) and out_conv2 (seg logits), ${this.module.numParameters().toLocaleString('en-US')} parameters`;
+  }
+}
+
+/** Checkpoint metadata key naming which head is which (absent in voxgrad 0.1.0's checkpoints). */
+export const HEAD_LAYOUT_KEY = 'dbisl.heads';
+/** DTC's layout, the only one this version writes and reads. */
+export const HEAD_LAYOUT = 'out_conv=sdf,out_conv2=seg';
+
+/**
+ * Throws when a checkpoint's metadata says it was written by this project with another head layout: voxgrad 0.1.0
+ * wrote the segmentation head as `out_conv`, so such a file would load with the heads swapped. Files without our
+ * metadata (e.g. converted from DTC's PyTorch checkpoints) use DTC's names and pass.
+ */
+export function checkHeadLayout(metadata: Readonly<Record<string, string>>, file: string): void {
+  const layout = metadata[HEAD_LAYOUT_KEY];
+  if (layout === HEAD_LAYOUT) return;
+  if (layout !== undefined || metadata['dbisl.method'] !== undefined) {
+    throw new Error(`${file}: written with the head layout '${layout ?? 'out_conv=seg,out_conv2=sdf'}' (voxgrad 0.1.0); this version uses DTC's '${HEAD_LAYOUT}' and will not load the heads swapped: retrain, or rename out_conv ↔ out_conv2 in the file`);
   }
 }

@@ -36,7 +36,7 @@ import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
 import { describeLoss, type TrainConfig } from './config.js';
-import { VNetDualTask, type DualTaskModel } from './model.js';
+import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask, type DualTaskModel } from './model.js';
 import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
@@ -222,6 +222,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const evalHistory: { iteration: number; dice: number }[] = [];
     if (c.resume && existsSync(ckptFile)) {
       const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer });
+      checkHeadLayout(loaded.metadata, ckptFile);
       const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
       if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
       loader.setState(rng.loader);
@@ -250,7 +251,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         model: model.module, optimizer, iteration,
         rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
         config: c as unknown as JsonValue,
-        metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset },
+        metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
       });
       files.checkpoint = ckptFile;
       lastCheckpoint = iteration;
