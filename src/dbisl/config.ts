@@ -6,7 +6,8 @@
  * terms, then every other option on the command line overrides, in order.
  */
 import type { BackendChoice } from '../kernels/index.js';
-import { dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
+import { cdtParams } from './transform.js';
+import { cdtOptionsOf, dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
 
 export type Triple = [number, number, number];
 export type PresetName = 'synthetic' | 'la' | 'brats';
@@ -108,8 +109,7 @@ function presetValues(name: PresetName): PresetValues {
 export function methodLoss(method: Method, preset: PresetName): LossConfig {
   const base = method === 'dtc' ? dtcLossConfig() : dbislLossConfig();
   // the synthetic run is 200 iterations: λ(t) ramps up over 20 "epochs" of 5 iterations; ρ = 4 keeps the CDT
-  // (17³ → 9³ window) cheap on the small patches, and with h = 0.35, ε = 1e-6 the transform reaches ≈ 4.8 voxels
-  // anyway (see transform.ts)
+  // (17³ → 9³ window) cheap on the small patches (ε follows ρ: see defaultCdtEps in transform.ts)
   if (preset === 'synthetic') return { ...base, epochIterations: 5, rampupEpochs: 20, radius: 4 };
   return base;
 }
@@ -168,7 +168,7 @@ export function validateConfig(c: TrainConfig): void {
   const l = c.loss;
   if (!(Number.isInteger(l.radius) && l.radius >= 1)) problems.push(`--radius must be a positive integer, got ${l.radius}`);
   if (!(l.h > 0)) problems.push(`--h must be positive, got ${l.h}`);
-  if (!(l.eps > 0 && l.eps < 1)) problems.push(`--eps must be in (0, 1), got ${l.eps}`);
+  if (l.eps !== 'auto' && !(l.eps > 0 && l.eps < 1)) problems.push(`--eps must be auto or in (0, 1), got ${l.eps}`);
   if (!(l.k > 0)) problems.push(`--k must be positive, got ${l.k}`);
   for (const [name, v] of [['--beta', l.beta], ['--beta-x', l.betaX], ['--gamma', l.gamma], ['--lambda-max', l.lambdaMax], ['--tau', l.tauMax]] as const) {
     if (!(v >= 0 && Number.isFinite(v))) problems.push(`${name} must be a finite number ≥ 0, got ${v}`);
@@ -200,7 +200,7 @@ interface OptionSpec {
 const fmt = (v: number | boolean | string | null | readonly number[]): string =>
   v === null ? 'none' : Array.isArray(v) ? v.join(',') : String(v);
 
-function lossOption(name: string, kind: 'number' | 'int', key: 'beta' | 'betaX' | 'gamma' | 'k' | 'h' | 'radius' | 'lambdaMax' | 'tauMax' | 'eps', help: string): OptionSpec {
+function lossOption(name: string, kind: 'number' | 'int', key: 'beta' | 'betaX' | 'gamma' | 'k' | 'h' | 'radius' | 'lambdaMax' | 'tauMax', help: string): OptionSpec {
   return { name, kind, arg: kind === 'int' ? 'N' : 'X', help, show: (c) => fmt(c.loss[key]), set: (c, v) => { c.loss[key] = v as number; } };
 }
 
@@ -252,7 +252,16 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   lossOption('k', 'number', 'k', 'sharpness k of T_r2s(R̂) = σ(−k·R̂)'),
   lossOption('h', 'number', 'h', 'CDT temperature h (voxels)'),
   lossOption('radius', 'int', 'radius', 'CDT window radius ρ (voxels)'),
-  lossOption('eps', 'number', 'eps', 'CDT floor ε of p inside the logarithm'),
+  {
+    name: 'eps', kind: 'string', arg: 'auto|X', help: 'CDT floor ε of p inside the logarithm; auto: e^(−ρ/h)/Σ_u e^(−‖u‖/h) over the window, so the floor never caps a distance ≤ ρ',
+    show: (c) => fmt(c.loss.eps),
+    set: (c, v) => {
+      if (v === 'auto') { c.loss.eps = 'auto'; return; }
+      const x = Number(v);
+      if ((v as string).trim() === '' || !Number.isFinite(x)) throw new CliError(`--eps: expected auto or a number, got '${String(v)}'`);
+      c.loss.eps = x;
+    },
+  },
   lossOption('lambda-max', 'number', 'lambdaMax', 'λ_max of the ramped weight λ(t) of L_con + L_pse'),
   {
     name: 'rampup', kind: 'int', arg: 'N', help: 'λ(t) ramp-up length in epochs', show: (c) => fmt(c.loss.rampupEpochs),
@@ -464,6 +473,6 @@ export function describeLoss(l: LossConfig): string {
     `S*=${l.sdfTarget}`, `CE ${on(l.ce)}`, `β=${l.beta}`, `cross ${on(l.supCross)} (β_x=${l.betaX})`,
     `con ${on(l.con)} (r2s ${on(l.conR2S)}, s2r ${on(l.conS2R)})`, `pse ${on(l.pse)}`,
     `unc ${l.unc ? `${l.uncertainty} (γ=${l.gamma}${l.uncertainty === 'mask' ? `, τ=${l.tauMax}` : ''})` : 'off'}`,
-    `λ_max=${l.lambdaMax} ramp ${l.rampupEpochs}×${l.epochIterations} it`, `k=${l.k}`, `ρ=${l.radius}`, `h=${l.h}`, `ε=${l.eps}`,
+    `λ_max=${l.lambdaMax} ramp ${l.rampupEpochs}×${l.epochIterations} it`, `k=${l.k}`, `ρ=${l.radius}`, `h=${l.h}`, `ε=${l.eps === 'auto' ? `auto (${cdtParams(cdtOptionsOf(l)).eps.toExponential(2)})` : l.eps}`,
   ].join(', ');
 }

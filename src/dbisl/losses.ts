@@ -77,8 +77,8 @@ export interface LossConfig {
   radius: number;
   /** CDT temperature h (0.35) */
   h: number;
-  /** CDT floor ε (1e-6) */
-  eps: number;
+  /** CDT floor ε; 'auto' (default): derived from ρ and h so that the floor never caps the window (dbisl.md §2) */
+  eps: number | 'auto';
 }
 
 export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig {
@@ -86,7 +86,7 @@ export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig
     sdfTarget: 'cdt', ce: true, beta: 0.3, supCross: true, betaX: 0.5,
     con: true, conR2S: true, conS2R: true, pse: true, unc: true, uncertainty: 'exp',
     gamma: 5, tauMax: 0.5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150,
-    k: 1500, radius: 8, h: 0.35, eps: 1e-6,
+    k: 1500, radius: 8, h: 0.35, eps: 'auto',
     ...overrides,
   };
 }
@@ -112,7 +112,7 @@ export function tauAt(iteration: number, maxIterations: number, cfg: Pick<LossCo
 }
 
 export function cdtOptionsOf(cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): CdtOptions {
-  return { radius: cfg.radius, h: cfg.h, eps: cfg.eps };
+  return { radius: cfg.radius, h: cfg.h, ...(cfg.eps === 'auto' ? {} : { eps: cfg.eps }) };
 }
 
 // --------------------------------------------------------------------------------------- basic losses
