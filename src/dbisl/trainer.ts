@@ -32,6 +32,7 @@ import { BatchLoader, type SamplerState } from './data/sampler.js';
 import { hashSeed } from './data/random.js';
 import { SyntheticSource } from './data/synthetic.js';
 import { LASource } from './data/la.js';
+import { isLAPackRoot, LAPackSource } from './data/la-pack.js';
 import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
@@ -53,7 +54,7 @@ export function makeSource(c: TrainConfig): CaseSource {
       return new SyntheticSource({ count: c.synthetic.count, testCount: c.synthetic.testCount, shape: c.synthetic.shape, seed: c.synthetic.seed });
     case 'la':
       if (!c.data) throw new Error('the la preset needs --data DIR');
-      return new LASource(c.data);
+      return isLAPackRoot(c.data) ? new LAPackSource(c.data) : new LASource(c.data);
     case 'brats':
       if (!c.data) throw new Error('the brats preset needs --data DIR');
       return new BratsSource(c.data);

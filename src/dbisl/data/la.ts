@@ -196,7 +196,7 @@ export async function readLAFile(file: string): Promise<{ image: Volume<Float32A
   return { image: { data: im, shape: image.shape }, label: { data: lb, shape: label.shape } };
 }
 
-function readList(file: string): string[] {
+export function readList(file: string): string[] {
   if (!existsSync(file)) throw new Error(`LA ${file}: missing list file`);
   const ids = readFileSync(file, 'utf8')
     .split(/\r?\n/)
