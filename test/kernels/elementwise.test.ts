@@ -26,7 +26,7 @@ const unaryOps: { op: UnaryOp; lo: number; hi: number; params?: number[] }[] = [
   { op: 'sqrt', lo: 0, hi: 100 }, { op: 'rsqrt', lo: 0.01, hi: 100 }, { op: 'abs', lo: -3, hi: 3 },
   { op: 'sign', lo: -3, hi: 3 }, { op: 'square', lo: -3, hi: 3 }, { op: 'reciprocal', lo: 0.05, hi: 3 },
   { op: 'relu', lo: -3, hi: 3 }, { op: 'sigmoid', lo: -30, hi: 30 }, { op: 'tanh', lo: -10, hi: 10 },
-  { op: 'softplus', lo: -30, hi: 30 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
+  { op: 'softplus', lo: -30, hi: 30 }, { op: 'erf', lo: -5, hi: 5 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
   { op: 'powScalar', lo: -3, hi: 3, params: [3] }, { op: 'powScalar', lo: -3, hi: 3, params: [-2] },
   { op: 'clamp', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'leakyRelu', lo: -3, hi: 3, params: [0.01] },
   { op: 'affine', lo: -3, hi: 3, params: [-1.5, 0.25] }, { op: 'step', lo: -3, hi: 3, params: [0.5] },
