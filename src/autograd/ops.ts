@@ -174,7 +174,10 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
     if (!sameShape(t.shape, xs[0].shape)) throw new Error(`stack: shapes ${xs.map((x) => formatShape(x.shape)).join(', ')} differ`);
   }
   const a = normalizeAxis(axis, xs[0].rank + 1, 'stack');
-  return concat(xs.map((t) => unsqueeze(t, a)), a);
+  const columns = xs.map((t) => unsqueeze(t, a));
+  const y = concat(columns, a);
+  for (const c of columns) c.dispose();
+  return y;
 }
 
 /**
