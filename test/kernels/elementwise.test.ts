@@ -73,6 +73,18 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
     }
   });
 
+  it('erf in WGSL (series near 0, A&S 7.1.26 beyond) against the cpu oracle\'s float64 over [-8, 8]: odd, ±1 in the tails', async () => {
+    const g = await webgpu();
+    const values = Float32Array.from({ length: 321 }, (_, i) => -8 + i * 0.05);
+    const gs = g.upload(values, 'float32'), cs = cpu.upload(values, 'float64');
+    const got = await g.read(g.unary('erf', view(gs, [values.length])));
+    const want = await cpu.read(cpu.unary('erf', view(cs, [values.length])));
+    expectClose(got, want, 2e-7, 2e-7, 'erf');
+    for (let i = 0; i < values.length; i++) expect(got[i] + got[values.length - 1 - i]).toBe(0);
+    expect([got[0], got[values.length - 1]]).toEqual([-1, 1]);
+    g.free(gs); cpu.free(cs);
+  });
+
   it('powScalar and pow with negative bases follow PyTorch (integral exponents keep the sign, others give NaN)', async () => {
     const g = await webgpu();
     const bases = Float32Array.from([-3, -2, -1.5, -1, -0.5, 0.5, 1, 2, 3]);
