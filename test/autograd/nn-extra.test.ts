@@ -1,17 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  adaptiveAvgPool3d, adaptiveMaxPool3d, adaptiveWindows, avgPool3d, conv3d, elu, gelu, gradcheck, layerNorm, prelu, sign, silu,
-  type GradcheckOptions,
+  adaptiveAvgPool3d, adaptiveMaxPool3d, adaptiveWindows, avgPool3d, backward, conv3d, elu, erf, flip, gelu, gradcheck, layerNorm, mul,
+  oneHot, prelu, repeat, roll, sign, silu, sum, type GradcheckOptions,
 } from '../../src/autograd/index.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * The activations (elu, gelu in both forms, silu, prelu), layerNorm, avgPool3d with countIncludePad false,
  * the adaptive pools and grouped conv3d: values against PyTorch's documented definitions written out as plain
  * loops here (random shapes picked by fast-check where the definition is a loop), gradients through gradcheck
- * (float64 on the cpu). All are compositions of differentiable ops, so they need no kernel of their own.
+ * (float64 on the cpu), and forward and gradients on WebGPU against the cpu backend (with flip, roll, repeat,
+ * erf and oneHot). All are compositions of differentiable ops, so they need no kernel of their own.
  */
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
@@ -234,5 +235,40 @@ describe('grouped and depthwise conv3d', () => {
   it('gradcheck: grouped (2 groups) and depthwise (groups = channels, 2 filters each)', async () => {
     await expectGrad((x, w, b) => conv3d(x, w, b, { groups: 2, padding: 1 }), [[1, 4, 3, 2, 3], [4, 2, 2, 2, 2], [4]]);
     await expectGrad((x, w) => conv3d(x, w, null, { groups: 3, stride: 2 }), [[2, 3, 3, 3, 3], [6, 1, 2, 2, 2]]);
+  });
+});
+
+describe('on WebGPU (float32) against the cpu backend', () => {
+  it('the new ops and their gradients on fixed small shapes', async () => {
+    const gpu = await webgpu();
+    const shape = [1, 4, 5, 3, 4];
+    const data = randomArray(sizeOf(shape), 12, -2, 2), wData = randomArray(4 * 2 * 8, 13, -1, 1);
+    const cases: [string, (x: Tensor, w: Tensor, slopes: Tensor) => Tensor][] = [
+      ['elu', (x) => elu(x, 0.5)], ['gelu', (x) => gelu(x)], ['gelu tanh', (x) => gelu(x, 'tanh')], ['silu', silu],
+      ['prelu', (x, _w, slopes) => prelu(x, slopes)],
+      ['layerNorm', (x) => layerNorm(x, [3, 4])],
+      ['adaptiveAvgPool3d', (x) => adaptiveAvgPool3d(x, [2, 2, 3])], ['adaptiveMaxPool3d', (x) => adaptiveMaxPool3d(x, [2, 2, 3])],
+      ['avgPool3d countIncludePad false', (x) => avgPool3d(x, 3, { stride: 2, padding: 1, countIncludePad: false })],
+      ['grouped conv3d', (x, w) => conv3d(x, w, null, { groups: 2, padding: 1 })],
+      ['flip', (x) => flip(x, [2, 4])], ['roll', (x) => roll(x, [2, -1], [2, 3])], ['repeat', (x) => repeat(x, [1, 1, 2, 1, 2])],
+      ['erf', erf],
+    ];
+    for (const [name, fn] of cases) {
+      const results = [];
+      for (const backend of [cpu, gpu]) {
+        const x = fromArray(data, shape, { backend, requiresGrad: true }), w = fromArray(wData, [4, 2, 2, 2, 2], { backend, requiresGrad: true });
+        const slopes = fromArray([0.1, 0.2, 0.3, 0.4], [4], { backend });
+        const y = fn(x, w, slopes), loss = sum(mul(y, y));
+        backward(loss);
+        results.push({ y: await y.toArray(), gx: await x.grad!.toArray(), gw: w.grad ? await w.grad.toArray() : null });
+        dispose([x, w, slopes, y, loss]);
+      }
+      expectClose(results[1].y, results[0].y, 1e-5, 1e-4, `${name} forward`);
+      expectClose(results[1].gx, results[0].gx, 1e-4, 1e-3, `${name} input gradient`);
+      if (results[0].gw) expectClose(results[1].gw!, results[0].gw, 1e-4, 1e-3, `${name} weight gradient`);
+    }
+    const idx = fromArray([0, 3, 1, 2, 2], [5], { backend: gpu, dtype: 'int32' });
+    expect(Array.from(await oneHot(idx, 4).toArray())).toEqual([1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0]);
+    idx.dispose();
   });
 });
