@@ -121,23 +121,23 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
   /** the group index of each parameter */
   private readonly groupIndex: number[];
 
-  protected constructor(readonly who: OptimizerState['type'], params: Iterable<Parameter> | readonly ParamGroupInput<H>[],
+  protected constructor(readonly type: OptimizerState['type'], params: Iterable<Parameter> | readonly ParamGroupInput<H>[],
     defaults: H, private readonly names: { readonly [K in keyof H]: string }) {
     const list = [...params] as (Parameter | ParamGroupInput<H>)[];
     const isGroup = (x: Parameter | ParamGroupInput<H>): x is ParamGroupInput<H> => !(x instanceof Tensor);
     let inputs: ParamGroupInput<H>[];
     if (list.length > 0 && list.every(isGroup)) inputs = list;
-    else if (list.some(isGroup)) throw new Error(`${who}: give either parameters or parameter groups ({ params, … }), not both`);
+    else if (list.some(isGroup)) throw new Error(`${type}: give either parameters or parameter groups ({ params, … }), not both`);
     else inputs = [{ params: list as Parameter[] } as unknown as ParamGroupInput<H>];
     this.paramGroups = inputs.map((g, k) => {
       const { params: groupParams, ...overrides } = g;
       for (const key of Object.keys(overrides)) {
-        if (!(key in defaults)) throw new Error(`${who}: parameter group ${k} has an unknown option '${key}'; valid: ${Object.keys(defaults).join(', ')}`);
+        if (!(key in defaults)) throw new Error(`${type}: parameter group ${k} has an unknown option '${key}'; valid: ${Object.keys(defaults).join(', ')}`);
       }
       const hyper = { ...defaults, ...(overrides as unknown as Partial<H>) };
       return { ...hyper, params: [...groupParams], initialLr: hyper.lr };
     });
-    this.params = uniqueParams(this.paramGroups.flatMap((g) => g.params), who);
+    this.params = uniqueParams(this.paramGroups.flatMap((g) => g.params), type);
     this.groupIndex = this.paramGroups.flatMap((g, k) => g.params.map(() => k));
     this.paramGroups.forEach((g, k) => this.validate(g, k));
   }
@@ -172,18 +172,18 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
 
   /** the state's type and entries checked, then its hyperparameters copied into the groups */
   protected loadHyper(state: OptimizerState, allowed: readonly string[]): void {
-    if (state.type !== this.who) throw new Error(`${this.who}.loadStateDict: the state is of a ${state.type} optimizer`);
+    if (state.type !== this.type) throw new Error(`${this.type}.loadStateDict: the state is of a ${state.type} optimizer`);
     const n = this.params.length;
     for (const key of [...state.tensors.keys(), ...Object.keys(state.scalars)]) {
       const m = /^state\.(\d+)\.(\w+)$/.exec(key);
       if (!m || Number(m[1]) >= n || !allowed.includes(m[2])) {
-        throw new Error(`${this.who}.loadStateDict: unexpected state entry '${key}' for ${n} parameters`);
+        throw new Error(`${this.type}.loadStateDict: unexpected state entry '${key}' for ${n} parameters`);
       }
     }
     for (const key of Object.keys(state.hyper)) {
       const m = /^group\.(\d+)\./.exec(key);
       if (m && Number(m[1]) >= this.paramGroups.length) {
-        throw new Error(`${this.who}.loadStateDict: hyperparameter '${key}' names a group this optimizer lacks (it has ${this.paramGroups.length})`);
+        throw new Error(`${this.type}.loadStateDict: hyperparameter '${key}' names a group this optimizer lacks (it has ${this.paramGroups.length})`);
       }
     }
     this.paramGroups.forEach((g, k) => {
@@ -313,9 +313,9 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
 
   protected validate(g: AdamHyper, k: number): void {
     const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
-    if (!(g.lr >= 0)) throw new Error(`${this.who}: invalid learning rate ${g.lr}${at}`);
+    if (!(g.lr >= 0)) throw new Error(`${this.type}: invalid learning rate ${g.lr}${at}`);
     const [b1, b2] = g.betas;
-    if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.who}: invalid betas (${b1}, ${b2})${at}`);
+    if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.type}: invalid betas (${b1}, ${b2})${at}`);
   }
 
   step(): void {
@@ -328,7 +328,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
       const g = gradStorage(p, i);
       p.backend.adamStep(p.storage, g.storage, m.storage, v.storage, {
         lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay,
-        decoupled: this.who === 'AdamW', step: this.steps[i],
+        decoupled: this.type === 'AdamW', step: this.steps[i],
       });
       if (g.temp) p.backend.free(g.storage);
     });
@@ -357,7 +357,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
         scalars[`state.${i}.step`] = this.steps[i];
       }
     });
-    return { type: this.who, hyper: this.hyperState(), tensors, scalars };
+    return { type: this.type, hyper: this.hyperState(), tensors, scalars };
   }
 
   loadStateDict(state: OptimizerState): void {
@@ -369,7 +369,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     });
     this.params.forEach((p, i) => {
       const ms = state.tensors.get(`state.${i}.exp_avg`), vs = state.tensors.get(`state.${i}.exp_avg_sq`);
-      if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.who}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
+      if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
       this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
       this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
       this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
