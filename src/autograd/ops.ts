@@ -1,6 +1,6 @@
 import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
-import { full } from '../tensor/creation.js';
+import { arange, full } from '../tensor/creation.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
@@ -167,6 +167,124 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
 }
 
+/** torch.stack: the tensors (all of one shape) joined along a new axis */
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new Error('stack: no tensors');
+  for (const t of xs) {
+    if (!sameShape(t.shape, xs[0].shape)) throw new Error(`stack: shapes ${xs.map((x) => formatShape(x.shape)).join(', ')} differ`);
+  }
+  const a = normalizeAxis(axis, xs[0].rank + 1, 'stack');
+  const columns = xs.map((t) => unsqueeze(t, a));
+  const y = concat(columns, a);
+  for (const c of columns) c.dispose();
+  return y;
+}
+
+/**
+ * torch.split: views of consecutive pieces along an axis, each of `sizes` elements (the last one smaller when
+ * the axis does not divide), or of the given sizes, which must add up to the axis' length.
+ */
+export function split(x: Tensor, sizes: number | readonly number[], axis = 0): Tensor[] {
+  const a = normalizeAxis(axis, x.rank, 'split');
+  const n = x.shape[a];
+  let lengths: number[];
+  if (typeof sizes === 'number') {
+    if (!Number.isInteger(sizes) || sizes < 1) throw new Error(`split: the split size must be a positive integer, got ${sizes}`);
+    lengths = Array.from({ length: Math.max(1, Math.ceil(n / sizes)) }, (_, i) => Math.min(sizes, n - i * sizes));
+  } else {
+    lengths = [...sizes];
+    if (lengths.some((l) => !Number.isInteger(l) || l < 0) || lengths.reduce((s, l) => s + l, 0) !== n) {
+      throw new Error(`split: sizes [${lengths.join(', ')}] must be non-negative integers adding up to ${n} (axis ${a} of ${formatShape(x.shape)})`);
+    }
+  }
+  let at = 0;
+  return lengths.map((l) => { at += l; return slice(x, a, at - l, at); });
+}
+
+/** torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces) */
+export function chunk(x: Tensor, chunks: number, axis = 0): Tensor[] {
+  if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: the number of chunks must be a positive integer, got ${chunks}`);
+  const a = normalizeAxis(axis, x.rank, 'chunk');
+  return split(x, Math.max(1, Math.ceil(x.shape[a] / chunks)), a);
+}
+
+/** torch.flip: the order of the elements reversed along each of `dims` (a gather per axis) */
+export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  const axes = normalizeAxes(dims, x.rank, 'flip');
+  let y = x;
+  for (const a of axes) {
+    const n = x.shape[a];
+    if (n <= 1) continue;
+    const order = arange(n - 1, -1, -1, { dtype: 'int32', backend: x.backend });
+    const reversed = reshape(order, x.shape.map((d, i) => (i === a ? d : 1)));
+    const index = expand(reversed, x.shape);
+    const next = gather(y, a, index);
+    for (const t of [order, reversed, index, ...(y === x ? [] : [y])]) t.dispose();
+    y = next;
+  }
+  return y === x ? contiguous(x) : y;
+}
+
+/**
+ * torch.roll: elements shifted by `shifts` along `dims` with wrap-around (element i moves to (i + shift) mod n);
+ * without dims, along the flattened tensor, whose shape is then restored.
+ */
+export function roll(x: Tensor, shifts: number | readonly number[], dims?: number | readonly number[]): Tensor {
+  const s = typeof shifts === 'number' ? [shifts] : [...shifts];
+  if (s.some((v) => !Number.isInteger(v))) throw new Error(`roll: shifts must be integers, got [${s.join(', ')}]`);
+  if (dims === undefined) {
+    if (s.length !== 1) throw new Error(`roll: ${s.length} shifts need as many dims`);
+    return reshape(roll(reshape(x, [-1]), s, 0), x.shape);
+  }
+  const d = typeof dims === 'number' ? [dims] : [...dims];
+  if (d.length !== s.length) throw new Error(`roll: ${s.length} shifts for ${d.length} dims`);
+  let y = x;
+  d.forEach((axis, k) => {
+    const a = normalizeAxis(axis, x.rank, 'roll');
+    const n = x.shape[a], shift = ((s[k] % n) + n) % n;
+    if (shift === 0) return;
+    const [head, tail] = [slice(y, a, 0, n - shift), slice(y, a, n - shift)];
+    const next = concat([tail, head], a);
+    for (const t of [head, tail, ...(y === x ? [] : [y])]) t.dispose();
+    y = next;
+  });
+  return y === x ? contiguous(x) : y;
+}
+
+/**
+ * torch.Tensor.repeat: the tensor tiled sizes[i] times along each axis; with more sizes than axes, the shape
+ * is first prefixed with ones. (An expand of an interleaved view, then one copy.)
+ */
+export function repeat(x: Tensor, sizes: readonly number[]): Tensor {
+  if (sizes.length < x.rank) throw new Error(`repeat: ${sizes.length} repeat sizes for a tensor of rank ${x.rank} (give at least one per axis)`);
+  if (sizes.some((r) => !Number.isInteger(r) || r < 0)) throw new Error(`repeat: sizes must be non-negative integers, got [${sizes.join(', ')}]`);
+  const shape = [...new Array<number>(sizes.length - x.rank).fill(1), ...x.shape];
+  const interleaved = shape.flatMap((d) => [1, d]);
+  const tiled = shape.flatMap((d, i) => [sizes[i], d]);
+  const v = reshape(x, interleaved);
+  const e = expand(v, tiled);
+  const y = reshape(e, shape.map((d, i) => d * sizes[i]));
+  v.dispose();
+  e.dispose();
+  return y;
+}
+
+/**
+ * F.one_hot: int32 class indices of any shape → int32 [..., numClasses], 1 at each index. numClasses is
+ * required (PyTorch infers it from the largest index, which would need a readback). Indices outside
+ * [0, numClasses) give a row of zeros (PyTorch raises; not checked here, as it would need a readback).
+ */
+export function oneHot(indices: Tensor, numClasses: number): Tensor {
+  if (indices.dtype !== 'int32') throw new Error(`oneHot: indices ${formatShape(indices.shape)} must be int32, got ${indices.dtype}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`oneHot: numClasses must be a positive integer, got ${numClasses}`);
+  const classes = arange(numClasses, undefined, 1, { dtype: 'int32', backend: indices.backend });
+  const column = unsqueeze(indices, -1);
+  const y = eq(column, classes);
+  classes.dispose();
+  column.dispose();
+  return y;
+}
+
 /** Constant padding with PyTorch's F.pad order: [last before, last after, second-last before, …]. */
 export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   if (pads.length % 2 !== 0 || pads.length / 2 > x.rank) throw new Error(`pad: ${pads.length} pad values for a tensor of rank ${x.rank}`);
@@ -242,6 +360,10 @@ export function tanh(x: Tensor): Tensor {
 /** log(1 + e^x), stable for large |x| */
 export function softplus(x: Tensor): Tensor {
   return record('softplus', unaryOp('softplus', x), [x], (g, [xs]) => [mul(g, sigmoid(xs))], [x]);
+}
+/** torch.erf; its derivative is 2/√π · e^(−x²) */
+export function erf(x: Tensor): Tensor {
+  return record('erf', unaryOp('erf', x), [x], (g, [xs]) => [mul(g, mulScalar(exp(neg(square(xs))), 2 / Math.sqrt(Math.PI)))], [x]);
 }
 export function powScalar(x: Tensor, exponent: number): Tensor {
   return record('powScalar', unaryOp('powScalar', x, [exponent]), [x],

@@ -1,5 +1,7 @@
 export * from './module.js';
 export * from './layers.js';
+export * from './activations.js';
+export * from './pooling.js';
 export * from './optim.js';
 export * from './schedules.js';
 export * from './clip.js';

@@ -26,7 +26,7 @@ const unaryOps: { op: UnaryOp; lo: number; hi: number; params?: number[] }[] = [
   { op: 'sqrt', lo: 0, hi: 100 }, { op: 'rsqrt', lo: 0.01, hi: 100 }, { op: 'abs', lo: -3, hi: 3 },
   { op: 'sign', lo: -3, hi: 3 }, { op: 'square', lo: -3, hi: 3 }, { op: 'reciprocal', lo: 0.05, hi: 3 },
   { op: 'relu', lo: -3, hi: 3 }, { op: 'sigmoid', lo: -30, hi: 30 }, { op: 'tanh', lo: -10, hi: 10 },
-  { op: 'softplus', lo: -30, hi: 30 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
+  { op: 'softplus', lo: -30, hi: 30 }, { op: 'erf', lo: -5, hi: 5 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
   { op: 'powScalar', lo: -3, hi: 3, params: [3] }, { op: 'powScalar', lo: -3, hi: 3, params: [-2] },
   { op: 'clamp', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'leakyRelu', lo: -3, hi: 3, params: [0.01] },
   { op: 'affine', lo: -3, hi: 3, params: [-1.5, 0.25] }, { op: 'step', lo: -3, hi: 3, params: [0.5] },
@@ -71,6 +71,18 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       for (const v of out) expect(Number.isFinite(v)).toBe(true);
       expectClose(out, await cpu.read(cpu.unary(op, view(cs, [values.length]))), 1e-6, 1e-5, op);
     }
+  });
+
+  it('erf in WGSL (series near 0, A&S 7.1.26 beyond) against the cpu oracle\'s float64 over [-8, 8]: odd, ±1 in the tails', async () => {
+    const g = await webgpu();
+    const values = Float32Array.from({ length: 321 }, (_, i) => -8 + i * 0.05);
+    const gs = g.upload(values, 'float32'), cs = cpu.upload(values, 'float64');
+    const got = await g.read(g.unary('erf', view(gs, [values.length])));
+    const want = await cpu.read(cpu.unary('erf', view(cs, [values.length])));
+    expectClose(got, want, 2e-7, 2e-7, 'erf');
+    for (let i = 0; i < values.length; i++) expect(got[i] + got[values.length - 1 - i]).toBe(0);
+    expect([got[0], got[values.length - 1]]).toEqual([-1, 1]);
+    g.free(gs); cpu.free(cs);
   });
 
   it('powScalar and pow with negative bases follow PyTorch (integral exponents keep the sign, others give NaN)', async () => {
