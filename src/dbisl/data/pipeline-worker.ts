@@ -8,10 +8,12 @@ import { prepareBatch, sourceFromDescription, toShared, type WorkerInit, type Wo
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const source = sourceFromDescription(init.description, 0);
+const sourceReady = sourceFromDescription(init.description, 0);
+sourceReady.catch(() => { /* reported with each task */ });
 
 async function handle(m: WorkerRequest): Promise<void> {
   try {
+    const source = await sourceReady;
     if (m.type === 'decode') {
       if (init.crashOn === m.id) process.exit(3);
       const reply: WorkerReply = { type: 'done', task: m.task, result: toShared(await source.load(m.id)) };

@@ -24,12 +24,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BratsSource } from './brats.js';
 import { computeSdfRows } from './edt.js';
-import { LASource } from './la.js';
 import { cachedLoad, Lru } from './lru.js';
 import { assembleBatch, BatchLoader, type Batch, type BatchPlan, type SamplerConfig, type SamplerState } from './sampler.js';
-import { SyntheticSource } from './synthetic.js';
 import type { Case, CaseSource, SourceDescription } from './volume.js';
 
 /** Batches prepared ahead of the one the training step uses. */
@@ -42,15 +39,24 @@ export function defaultWorkerCount(): number {
   return Math.max(0, Math.min(4, os.availableParallelism() - 1));
 }
 
-/** A source from its description (what a worker does); `cacheSize` is the source's own LRU (0 in a worker). */
-export function sourceFromDescription(d: SourceDescription, cacheSize = 0): CaseSource {
+/**
+ * A source from its description (what a worker does); `cacheSize` is the source's own LRU (0 in a worker). The
+ * readers are imported on demand, so that a worker loads only its own (h5wasm's WebAssembly only for LA).
+ */
+export async function sourceFromDescription(d: SourceDescription, cacheSize = 0): Promise<CaseSource> {
   switch (d.kind) {
-    case 'la':
+    case 'la': {
+      const { LASource } = await import('./la.js');
       return new LASource(d.root, { cacheSize });
-    case 'synthetic':
+    }
+    case 'synthetic': {
+      const { SyntheticSource } = await import('./synthetic.js');
       return new SyntheticSource({ count: d.count, testCount: d.testCount, shape: d.shape, seed: d.seed, foregroundRange: d.foregroundRange, cacheSize });
-    case 'brats':
+    }
+    case 'brats': {
+      const { BratsSource } = await import('./brats.js');
       return new BratsSource(d.root, { cacheSize, splitSeed: d.splitSeed, backgroundNoise: d.backgroundNoise });
+    }
   }
 }
 
