@@ -76,6 +76,7 @@ export async function evaluateModel(model: DualTaskModel, source: CaseSource, op
   const load = options.loadCase ?? ((id: string) => source.load(id));
   // every case's shape first (the progress bar's total); with data workers the cases decode in parallel
   const loads = ids.map((id) => load(id));
+  for (const p of loads) p.catch(() => { /* reported when awaited below */ });
   for (const [i, p] of loads.entries()) {
     const k = await p;
     if (!k.label) throw new Error(`evaluate: test case '${ids[i]}' of ${source.name} has no label`);
