@@ -20,7 +20,7 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -146,21 +146,33 @@ interface Slot {
   dead: boolean;
 }
 
+/** The file URL of a package's ESM entry `subpath` ('.', './node', …), read from its package.json exports. */
+function esmEntry(pkg: string, subpath: string): string {
+  // not require.resolve(`${pkg}/package.json`): a package need not export its package.json
+  const dir = createRequire(import.meta.url).resolve.paths(pkg)?.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
+  if (!dir) throw new Error(`data pipeline: cannot find the package ${pkg}`);
+  const pkgFile = join(dir, 'package.json');
+  const exp = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: string | { default: string } }> }).exports[subpath];
+  if (!exp) throw new Error(`data pipeline: ${pkg} exports no '${subpath}'`);
+  return pathToFileURL(join(dirname(pkgFile), typeof exp.import === 'string' ? exp.import : exp.import.default)).href;
+}
+
 /**
  * How to start the worker module next to this one, with the same extension: `.js` once compiled (started
  * directly); `.ts` under tsx or vitest, started by a small bootstrap that registers tsx's ESM loader in the
- * worker and then imports it (Node 20 does not apply `--import` loaders to a worker's entry module).
+ * worker and then imports it (Node 20 does not apply `--import` loaders to a worker's entry module). The
+ * bootstrap first imports the LA reader's h5wasm (4 MB of JavaScript with the WebAssembly inlined), which tsx
+ * would otherwise transform in every worker (≈ 10× the start-up time).
  */
-function workerEntry(): { entry: string | URL; evaluate: boolean } {
+function workerEntry(description: SourceDescription): { entry: string | URL; evaluate: boolean } {
   const ext = extname(fileURLToPath(import.meta.url));
   const url = new URL(`./pipeline-worker${ext}`, import.meta.url);
   if (ext !== '.ts') return { entry: url, evaluate: false };
-  const require = createRequire(import.meta.url);
-  const pkgFile = require.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const api = pathToFileURL(join(dirname(pkgFile), pkg.exports['./esm/api']!.import.default)).href;
+  const preload = description.kind === 'la' ? [esmEntry('h5wasm', './node')] : [];
+  const api = esmEntry('tsx', './esm/api');
   return {
-    entry: `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); });`,
+    entry: `Promise.all(${JSON.stringify(preload)}.map((m) => import(m))).then(() => import(${JSON.stringify(api)}))`
+      + `.then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); });`,
     evaluate: true,
   };
 }
@@ -172,7 +184,7 @@ class WorkerPool implements Executor {
   #closing = false;
 
   constructor(readonly source: CaseSource, description: SourceDescription, count: number, crashOn?: string) {
-    const { entry, evaluate } = workerEntry();
+    const { entry, evaluate } = workerEntry(description);
     const init: WorkerInit = { description, ...(crashOn !== undefined ? { crashOn } : {}) };
     for (let index = 0; index < count; index++) {
       const worker = new Worker(entry, { workerData: init, eval: evaluate });
