@@ -9,12 +9,14 @@
  *
  * Every run starts a fresh pipeline (no decoded case kept): "start" is the pipeline's start (file checks,
  * worker threads, the first case decoded to size the cache), "first" the first batch (cold: its cases are
- * decoded), "steady" the mean of the other batches. In the first pass over the 72 unlabeled LA cases every
+ * decoded), "steady" the mean of the other batches, and "main thread busy" the part of that the main thread
+ * was busy (its event-loop utilization): the work still on the training thread. In the first pass over the 72 unlabeled LA cases every
  * batch decodes its two unlabeled cases, so "steady" includes that decoding (the worst case of a run).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { DataPipeline } from '../src/dbisl/data/pipeline.js';
 import type { SamplerConfig } from '../src/dbisl/data/sampler.js';
 import type { CaseSource } from '../src/dbisl/data/volume.js';
@@ -47,6 +49,8 @@ export interface DataPipelineBenchRow {
   firstMs: number;
   /** mean of batches 2 … (NaN with one batch) */
   steadyMs: number;
+  /** of that, the time the main thread was busy (event-loop utilization, without the --step-ms work): what the training thread still does */
+  mainBusyMs: number;
   samplesPerSecond: number;
 }
 
@@ -69,14 +73,18 @@ export async function benchDataPipeline(o: DataPipelineBenchOptions): Promise<Da
       const pipeline = await DataPipeline.create(o.source, sampler, { workers, sdf: method === 'dtc' });
       const startMs = performance.now() - t0;
       const times: number[] = [];
+      let elu: EventLoopUtilization | null = null;
+      let mainBusyMs = NaN;
       try {
         for (let i = 0; i < o.batches; i++) {
+          if (i === 1) elu = performance.eventLoopUtilization();
           const t = performance.now();
           const b = await pipeline.next();
           times.push(performance.now() - t);
           if (method === 'dtc' && !b.sdf) throw new Error('bench: a dtc batch came without its compute_sdf target');
           busyWait(o.stepMs);
         }
+        if (elu) mainBusyMs = (performance.eventLoopUtilization(elu).active - o.stepMs * (o.batches - 1)) / (o.batches - 1);
       } finally {
         await pipeline.close();
       }
@@ -85,10 +93,10 @@ export async function benchDataPipeline(o: DataPipelineBenchOptions): Promise<Da
       // samples/s of the steady state: a batch every (wait + step) ms
       const perBatch = (steady.length ? steadyMs : times[0]!) + o.stepMs;
       const row: DataPipelineBenchRow = {
-        method, workers, batches: times.length, startMs, firstMs: times[0]!, steadyMs, samplesPerSecond: (1000 * o.batch) / perBatch,
+        method, workers, batches: times.length, startMs, firstMs: times[0]!, steadyMs, mainBusyMs, samplesPerSecond: (1000 * o.batch) / perBatch,
       };
       rows.push(row);
-      o.print?.(`${method} workers ${workers}: start ${startMs.toFixed(0)} ms, first batch ${row.firstMs.toFixed(0)} ms, steady ${steadyMs.toFixed(1)} ms/batch`);
+      o.print?.(`${method} workers ${workers}: start ${startMs.toFixed(0)} ms, first batch ${row.firstMs.toFixed(0)} ms, steady ${steadyMs.toFixed(1)} ms/batch (main thread busy ${mainBusyMs.toFixed(1)} ms of it)`);
     }
   }
   return rows;
@@ -97,11 +105,11 @@ export async function benchDataPipeline(o: DataPipelineBenchOptions): Promise<Da
 /** The Markdown table of the rows. */
 export function formatBenchTable(rows: readonly DataPipelineBenchRow[], stepMs: number): string {
   const head = stepMs > 0
-    ? `| method | workers | start (ms) | first batch (ms) | steady wait (ms/batch, + ${stepMs} ms step) | samples/s |`
-    : '| method | workers | start (ms) | first batch, cold (ms) | steady (ms/batch) | samples/s |';
-  const lines = [head, '|---|---:|---:|---:|---:|---:|'];
+    ? `| method | workers | start (ms) | first batch (ms) | steady wait (ms/batch, + ${stepMs} ms step) | main thread busy (ms/batch) | samples/s |`
+    : '| method | workers | start (ms) | first batch, cold (ms) | steady (ms/batch) | main thread busy (ms/batch) | samples/s |';
+  const lines = [head, '|---|---:|---:|---:|---:|---:|---:|'];
   for (const r of rows) {
-    lines.push(`| ${r.method} | ${r.workers} | ${r.startMs.toFixed(0)} | ${r.firstMs.toFixed(0)} | ${r.steadyMs.toFixed(1)} | ${r.samplesPerSecond.toFixed(1)} |`);
+    lines.push(`| ${r.method} | ${r.workers} | ${r.startMs.toFixed(0)} | ${r.firstMs.toFixed(0)} | ${r.steadyMs.toFixed(1)} | ${r.mainBusyMs.toFixed(1)} | ${r.samplesPerSecond.toFixed(1)} |`);
   }
   return lines.join('\n');
 }

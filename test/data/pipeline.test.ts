@@ -178,6 +178,7 @@ describe('bench/data-pipeline.ts core', () => {
     for (const r of rows) {
       expect(r.batches).toBe(3);
       for (const v of [r.startMs, r.firstMs, r.steadyMs, r.samplesPerSecond]) expect(Number.isFinite(v) && v > 0).toBe(true);
+      expect(Number.isFinite(r.mainBusyMs)).toBe(true);
     }
     expect(formatBenchTable(rows, 1).split('\n')).toHaveLength(6);
     expect(summaryLine(rows)).toMatch(/^summary: dtc [\d.]+ samples\/s with [01] workers .*; dbisl /);
