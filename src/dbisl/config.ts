@@ -72,7 +72,7 @@ export interface TrainConfig {
   evalBatch: number;
   /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
   tuneConvs: boolean;
-  /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(4, cores − 1) */
+  /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(8, cores − 1) */
   workers: number | null;
   /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
   cacheCases: number | null;
@@ -258,7 +258,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
   { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
-  autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(4, cores − 1); results do not depend on it'),
+  autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it'),
   autoIntOption('cache-cases', 'cacheCases', 'decoded training cases kept in memory (shared by the workers); auto: all that fit in 40 % of the memory'),
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),

@@ -129,9 +129,10 @@ class NonFiniteLoss extends Error {
   }
 }
 
-function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Float32Array {
+/** the labels of the labeled rows (a view: fromArray converts them to float32 while uploading, with no extra copy) */
+function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Uint8Array {
   const P = batch.labelShape.slice(1).reduce((a, b) => a * b, 1);
-  return Float32Array.from(batch.label.subarray(0, batch.labeledCount * P));
+  return batch.label.subarray(0, batch.labeledCount * P);
 }
 
 function formatTerm(v: number): string {
