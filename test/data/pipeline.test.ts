@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BratsSource } from '../../src/dbisl/data/brats.js';
 import { computeSdf } from '../../src/dbisl/data/edt.js';
+import { writeNifti } from '../../src/dbisl/data/nifti.js';
 import { h5wasmReady, LA_CASE_DIR, LA_CASE_FILE, LASource } from '../../src/dbisl/data/la.js';
 import { DataPipeline, sourceFromDescription } from '../../src/dbisl/data/pipeline.js';
 import { BatchLoader, type Batch, type SamplerConfig, type SamplerState } from '../../src/dbisl/data/sampler.js';
@@ -107,6 +109,18 @@ describe('DataPipeline', () => {
     // descriptions round-trip
     const again = await sourceFromDescription(inner.describe());
     expect(Array.from((await again.load('syn-001')).image.data)).toEqual(Array.from((await inner.load('syn-001')).image.data));
+    const bratsRoot = path.join(tmp, 'brats');
+    mkdirSync(bratsRoot);
+    for (let i = 0; i < 5; i++) {
+      const n = 6 * 5 * 4;
+      writeNifti(path.join(bratsRoot, `case${i}_flair.nii.gz`), { data: Float32Array.from({ length: n }, (_, j) => 1 + ((j * (i + 3)) % 11)), shape: [6, 5, 4] }, { datatype: 'float32' });
+      writeNifti(path.join(bratsRoot, `case${i}_seg.nii.gz`), { data: Uint8Array.from({ length: n }, (_, j) => (j % 3 === 0 ? 2 : 0)), shape: [6, 5, 4] }, { datatype: 'uint8' });
+    }
+    const brats = new BratsSource(bratsRoot, { splitSeed: 5, backgroundNoise: true });
+    const bratsAgain = await sourceFromDescription(brats.describe());
+    expect(bratsAgain.trainIds()).toEqual(brats.trainIds());
+    const id = brats.trainIds()[0]!;
+    expect(await bratsAgain.load(id)).toEqual(await brats.load(id));
   });
 
   it('a worker that dies rejects the pending batch naming the case and the reason, and every later one (no hang)', async () => {
