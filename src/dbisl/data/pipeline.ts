@@ -344,7 +344,7 @@ export class DataPipeline {
         const size = Number.isFinite(perCase) ? ` (~${formatBytes(cacheCases * perCase)})` : '';
         print(`data: ${workers === 0 ? 'loading on the training thread' : `${workers} worker thread${workers === 1 ? '' : 's'}`}, `
           + `${prefetch} batch${prefetch === 1 ? '' : 'es'} ahead; caching ${cacheCases} of ${trainIds.length} training cases${size}${note}`);
-      }
+      } else if (workers > 0) print(`data: ${workers} worker thread${workers === 1 ? '' : 's'} load the test cases ahead`);
       const pipeline = new DataPipeline(source, executor, workers, cacheCases, sampler, options);
       if (first) pipeline.#trainCache.set(trainIds[0]!, first);
       return pipeline;
