@@ -73,6 +73,10 @@ export interface TrainConfig {
   evalBatch: number;
   /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
   tuneConvs: boolean;
+  /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(8, cores − 1) */
+  workers: number | null;
+  /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
+  cacheCases: number | null;
   synthetic: SyntheticDataConfig;
   loss: LossConfig;
 }
@@ -83,7 +87,7 @@ function presetValues(name: PresetName): PresetValues {
   const common = {
     data: null, lr: 0.01, lrStep: 2500, lrGamma: 0.1, momentum: 0.9, weightDecay: 1e-4, seed: 1337,
     evalEvery: 0, checkpointEvery: 500, nFilters: 16, dropout: true, lcc: true, threshold: 0.5,
-    savePredictions: false, evalBatch: 1, tuneConvs: false,
+    savePredictions: false, evalBatch: 1, tuneConvs: false, workers: null, cacheCases: null,
     synthetic: { count: 16, testCount: 4, shape: [40, 40, 32] as Triple, seed: 0 },
   };
   switch (name) {
@@ -164,6 +168,9 @@ export function validateConfig(c: TrainConfig): void {
     }
   }
   if (!(c.lr > 0)) problems.push(`--lr must be positive, got ${c.lr}`);
+  for (const [name, v] of [['--workers', c.workers], ['--cache-cases', c.cacheCases]] as const) {
+    if (v !== null && !(Number.isInteger(v) && v >= 0)) problems.push(`${name} must be an integer ≥ 0 or auto, got ${v}`);
+  }
   if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
   const l = c.loss;
   if (!(Number.isInteger(l.radius) && l.radius >= 1)) problems.push(`--radius must be a positive integer, got ${l.radius}`);
@@ -204,6 +211,20 @@ function lossOption(name: string, kind: 'number' | 'int', key: 'beta' | 'betaX' 
   return { name, kind, arg: kind === 'int' ? 'N' : 'X', help, show: (c) => fmt(c.loss[key]), set: (c, v) => { c.loss[key] = v as number; } };
 }
 
+/** The value of an integer option that also takes 'auto' (null). */
+function parseAutoInt(name: string, value: string | number | boolean | Triple): number | null {
+  const raw = String(value).trim();
+  if (raw !== 'auto' && !/^\d+$/.test(raw)) throw new CliError(`--${name}: expected an integer ≥ 0 or 'auto', got '${raw}'`);
+  return raw === 'auto' ? null : Number(raw);
+}
+
+function autoIntOption(name: string, key: 'workers' | 'cacheCases', help: string): OptionSpec {
+  return {
+    name, kind: 'string', arg: 'N|auto', help, show: (c) => (c[key] === null ? 'auto' : String(c[key])),
+    set: (c, v) => { c[key] = parseAutoInt(name, v); },
+  };
+}
+
 function lossSwitch(name: string, key: 'ce' | 'supCross' | 'con' | 'conR2S' | 'conS2R' | 'pse' | 'unc', help: string): OptionSpec {
   return { name, kind: 'bool', help, show: (c) => fmt(c.loss[key]), set: (c, v) => { c.loss[key] = v as boolean; } };
 }
@@ -237,6 +258,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
   { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
+  autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it'),
+  autoIntOption('cache-cases', 'cacheCases', 'decoded training cases kept in memory (shared by the workers); auto: all that fit in 40 % of the memory'),
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),
   lossSwitch('ce', 'ce', 'CE(z, Y) in the supervised loss'),
@@ -283,7 +306,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'help'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
@@ -419,6 +442,8 @@ export interface EvaluateArgs {
   savePredictions: boolean;
   evalBatch: number | null;
   tuneConvs: boolean;
+  /** null: automatic (or as saved) */
+  workers: number | null;
 }
 
 const EVALUATE_EXTRA: OptionSpec = {
@@ -433,7 +458,7 @@ function evaluateSpecs(): OptionSpec[] {
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs', 'workers'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -446,7 +471,7 @@ export function evaluateHelp(): string {
 export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: string } | { help: false; args: EvaluateArgs } {
   const opts = tokenize(argv, evaluateSpecs());
   if (opts.some((o) => o.spec.name === 'help')) return { help: true, text: evaluateHelp() };
-  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false };
+  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false, workers: null };
   for (const { spec, value } of opts) {
     switch (spec.name) {
       case 'checkpoint': a.checkpoint = value as string; break;
@@ -460,6 +485,7 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'save-predictions': a.savePredictions = value as boolean; break;
       case 'eval-batch': a.evalBatch = value as number; break;
       case 'tune-convs': a.tuneConvs = value as boolean; break;
+      case 'workers': a.workers = parseAutoInt('workers', value); break;
     }
   }
   if (!a.checkpoint) throw new CliError('--checkpoint FILE is required (see --help)');

@@ -20,7 +20,8 @@ import { caseMetrics, summarize, type MetricsSummary } from './metrics.js';
 import { predictLabel, windowGrid } from './sliding-window.js';
 import { formatSummaryMarkdown, writeReport, type CaseRow } from './report.js';
 import { writeNifti } from './data/nifti.js';
-import type { CaseSource } from './data/volume.js';
+import type { Case, CaseSource } from './data/volume.js';
+import { DataPipeline } from './data/pipeline.js';
 import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainConfig } from './config.js';
 import { checkHeadLayout, type DualTaskModel } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './trainer.js';
@@ -38,6 +39,8 @@ export interface EvaluateOptions {
   quiet?: boolean;
   /** where the progress bar goes (default process.stderr) */
   progressStream?: ProgressStream;
+  /** how a case is loaded (default source.load; the trainer and evaluateCheckpoint pass a DataPipeline's loadCase) */
+  loadCase?: (id: string) => Promise<Case>;
 }
 
 export interface EvaluationResult {
@@ -70,15 +73,24 @@ export async function evaluateModel(model: DualTaskModel, source: CaseSource, op
   const predictionFiles: string[] = [];
   let windows = 0;
   let total = 0;
-  for (const id of ids) {
-    const k = await source.load(id);
-    if (!k.label) throw new Error(`evaluate: test case '${id}' of ${source.name} has no label`);
+  const load = options.loadCase ?? ((id: string) => source.load(id));
+  // every case's shape first (the progress bar's total); with data workers the cases decode in parallel
+  const loads = ids.map((id) => load(id));
+  for (const p of loads) p.catch(() => { /* reported when awaited below */ });
+  for (const [i, p] of loads.entries()) {
+    const k = await p;
+    if (!k.label) throw new Error(`evaluate: test case '${ids[i]}' of ${source.name} has no label`);
     total += windowGrid(k.image.shape, c.patch, c.stride).count;
   }
+  loads.length = 0;
   const bar = options.quiet ? null : new Progress('test', total, options.progressStream ? { stream: options.progressStream } : {});
   try {
-    for (const id of ids) {
-      const k = await source.load(id);
+    // the next case loads (in a data worker) while this one is inferred
+    let next = ids.length > 0 ? load(ids[0]!) : null;
+    for (const [i, id] of ids.entries()) {
+      const k = await next!;
+      next = i + 1 < ids.length ? load(ids[i + 1]!) : null;
+      next?.catch(() => { /* reported when awaited */ });
       const pred = await predictLabel(k.image, (batch) => sigmoid(model.forward(batch).seg), {
         backend, patch: c.patch, stride: c.stride, batchSize: c.evalBatch, threshold: c.threshold, largestCC: c.lcc,
         onProgress: (done) => { if (done > 0) bar?.update(windows + done, id); },
@@ -167,7 +179,13 @@ export async function evaluateCheckpoint(o: EvaluateCheckpointOptions): Promise<
     const source = makeSource(config);
     const outDir = resolve(o.out ?? dirname(o.checkpoint));
     print(`evaluating ${o.checkpoint} (${config.method}, ${config.preset}, ${config.labeled} labeled) on ${source.testIds().length} test cases of ${source.name}`);
-    const evaluation = await evaluateModel(model, source, { config, print, predictionsDir: join(outDir, 'predictions') });
+    const data = await DataPipeline.create(source, null, { print, ...(config.workers !== null ? { workers: config.workers } : {}) });
+    let evaluation: EvaluationResult;
+    try {
+      evaluation = await evaluateModel(model, source, { config, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => data.loadCase(id) });
+    } finally {
+      await data.close();
+    }
     const files = await writeEvaluation(outDir, evaluation, config, backend.description);
     const md = [
       `# Evaluation of ${o.checkpoint}`, '',
@@ -207,6 +225,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (a.lcc !== null) overrides.lcc = a.lcc;
   if (a.threshold !== null) overrides.threshold = a.threshold;
   if (a.evalBatch !== null) overrides.evalBatch = a.evalBatch;
+  if (a.workers !== null) overrides.workers = a.workers;
   try {
     const { evaluation, files } = await evaluateCheckpoint({ checkpoint: a.checkpoint, overrides, ...(a.out ? { out: a.out } : {}) });
     console.log('');

@@ -33,7 +33,7 @@ import {
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
-import { computeSdf } from './data/edt.js';
+import { computeSdfRows } from './data/edt.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
@@ -133,10 +133,7 @@ export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
 /** DTC's compute_sdf of each row of a host label batch [rows, X, Y, Z] (uint8), as a [rows, 1, X, Y, Z] tensor. */
 export function dtcSdfTarget(label: Uint8Array, rows: number, patch: readonly [number, number, number],
   options: { backend?: Backend; dtype?: DType } = {}): Tensor {
-  const P = patch[0] * patch[1] * patch[2];
-  if (label.length < rows * P) throw new Error(`dtcSdfTarget: ${label.length} label values for ${rows} rows of [${patch.join(', ')}]`);
-  const out = new Float32Array(rows * P);
-  for (let b = 0; b < rows; b++) out.set(computeSdf(label.subarray(b * P, (b + 1) * P), patch), b * P);
+  const out = computeSdfRows(label, rows, [patch[0], patch[1], patch[2]]);
   return fromArray(out, [rows, 1, ...patch], { dtype: options.dtype ?? 'float32', ...(options.backend ? { backend: options.backend } : {}) });
 }
 

@@ -28,7 +28,8 @@ import { add, affine, concat, detach, reshape, sum } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
-import { BatchLoader, type SamplerState } from './data/sampler.js';
+import type { SamplerState } from './data/sampler.js';
+import { DataPipeline } from './data/pipeline.js';
 import { hashSeed } from './data/random.js';
 import { SyntheticSource } from './data/synthetic.js';
 import { LASource } from './data/la.js';
@@ -70,8 +71,10 @@ export interface TrainOptions {
   config: TrainConfig;
   /** default: created from config.backend (and made current) */
   backend?: Backend;
-  /** default: makeSource(config) */
+  /** default: makeSource(config); a source without describe() is loaded on the training thread */
   source?: CaseSource;
+  /** test hook: the data worker asked to decode this case exits (a crash) */
+  crashWorkerOn?: string;
   /** lines for stdout (default console.log) */
   print?: (line: string) => void;
   /** where the progress bar goes (default process.stderr) */
@@ -127,9 +130,10 @@ class NonFiniteLoss extends Error {
   }
 }
 
-function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Float32Array {
+/** the labels of the labeled rows (a view: fromArray converts them to float32 while uploading, with no extra copy) */
+function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Uint8Array {
   const P = batch.labelShape.slice(1).reduce((a, b) => a * b, 1);
-  return Float32Array.from(batch.label.subarray(0, batch.labeledCount * P));
+  return batch.label.subarray(0, batch.labeledCount * P);
 }
 
 function formatTerm(v: number): string {
@@ -202,7 +206,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const source = options.source ?? makeSource(c);
   const trainIds = source.trainIds();
   if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
-  const loader = new BatchLoader(source, {
+  // DTC's compute_sdf target is computed with the batch, off the training thread
+  const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
+  const loader = await DataPipeline.create(source, {
     labeledIds: trainIds.slice(0, c.labeled),
     unlabeledIds: trainIds.slice(c.labeled),
     batchSize: c.batch,
@@ -210,6 +216,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     patch: c.patch,
     seed: c.seed,
     augment: 'la',
+  }, {
+    sdf: hostSdf, print,
+    ...(c.workers !== null ? { workers: c.workers } : {}),
+    ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
+    ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
   });
   const model = createModel(c, backend);
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
@@ -325,9 +336,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const packed = tidy(() => {
           const x = fromArray(batch.image, batch.imageShape, { backend });
           const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
+          const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
           const out = model.forward(x);
           const res = dbislLoss({
-            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, iteration: it, maxIterations: c.iterations,
+            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
           }, c.loss);
           let total = res.total;
           if (options.injectNaN && options.injectNaN.iteration === it) {
@@ -359,7 +371,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         } else if (logLines.length >= 50) await flushLog();
         if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
           await drain();
-          const ev = await evaluateModel(model, source, { config: c, quiet: true });
+          const ev = await evaluateModel(model, source, { config: c, quiet: true, loadCase: (id) => loader.loadCase(id) });
           evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
           // on a TTY the bar's line is open: end it first
           if ((options.progressStream ?? process.stderr).isTTY) (options.progressStream ?? process.stderr).write('\n');
@@ -403,7 +415,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let evaluation: EvaluationResult | null = null;
     if (!options.skipEvaluation) {
       evaluation = await evaluateModel(model, source, {
-        config: c, print, predictionsDir: join(outDir, 'predictions'),
+        config: c, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => loader.loadCase(id),
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
       Object.assign(files, await writeEvaluation(outDir, evaluation, c, backend.description));
@@ -415,6 +427,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }));
     return { status, iteration: done, message, outDir, files, evaluation, secondsPerIteration, backendDescription: backend.description };
   } finally {
+    await loader.close();
     optimizer.dispose();
     model.module.dispose();
     if (ownBackend) backend.dispose();

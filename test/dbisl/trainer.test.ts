@@ -22,6 +22,7 @@ function tiny(name: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
     patch: [16, 16, 16], stride: [16, 16, 16], nFilters: 2, dropout: true, checkpointEvery: 2, evalBatch: 2, lr: 0.01,
     synthetic: { count: 4, testCount: 1, shape: [20, 18, 16], seed: 3 },
     loss: { ...c.loss, radius: 2, epochIterations: 1, rampupEpochs: 4 },
+    workers: 0,
     ...overrides,
   };
 }
@@ -144,6 +145,23 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     const merged = await resumeConfig({ ...cli, iterations: 9 }, new Set(['out', 'resume', 'iters']));
     expect(merged).toMatchObject({ nFilters: 2, patch: [16, 16, 16], iterations: 9, resume: true });
     await expect(resumeConfig({ ...cli, nFilters: 4 }, new Set(['out', 'resume', 'n-filters']))).rejects.toThrow(/--n-filters \(2 in the checkpoint, 4 given\)/);
+  });
+
+  it('data workers change nothing: DTC (compute_sdf in the workers) with 0 and 2 workers, and resumed with 2, log the same losses', async () => {
+    const dtc = { method: 'dtc' as const, loss: { ...defaultConfig('synthetic', 'dtc').loss, radius: 2 } };
+    const local = tiny('workers0', { ...dtc, workers: 0 });
+    await run(local, { skipEvaluation: true });
+    const split = tiny('workers2', { ...dtc, workers: 2 });
+    const lines: string[] = [];
+    expect((await run(split, { stopAt: 2, skipEvaluation: true, print: (l) => lines.push(l) })).status).toBe('interrupted');
+    expect(lines.some((l) => /^data: 2 worker threads, 2 batches ahead; caching 4 of 4 training cases/.test(l)), lines.join('\n')).toBe(true);
+    const second = await run({ ...split, resume: true });
+    expect(second.status).toBe('done');
+    expect(readLog(split.out).map((e) => e.terms)).toEqual(readLog(local.out).map((e) => e.terms));
+    // the evaluation went through the workers too
+    expect(second.evaluation!.rows.map((r) => r.id)).toEqual(['syn-004']);
+    // a worker that dies stops the run naming the case
+    await expect(run(tiny('crash', { workers: 1 }), { crashWorkerOn: 'syn-000' })).rejects.toThrow(/loading case 'syn-000' of synthetic: data worker 0 exited with code 3/);
   });
 
   it('DTC runs from the same trainer with only its terms', async () => {

@@ -24,7 +24,7 @@ import { existsSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { cachedLoad, Lru } from './lru.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import type { Case, CaseSource, Shape3, SourceDescription, Volume } from './volume.js';
 
 /** The folder inside the LA root that holds one sub-folder per case. */
 export const LA_CASE_DIR = '2018LA_Seg_Training Set';
@@ -282,6 +282,28 @@ export class LASource implements CaseSource {
   load(id: string): Promise<Case> {
     if (!this.#known.has(id)) return Promise.reject(new Error(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`));
     return cachedLoad(this.#cache, id, () => readLAFile(this.casePath(id)).then(({ image, label }): Case => ({ id, image, label })));
+  }
+
+  describe(): SourceDescription {
+    return { kind: 'la', root: this.root };
+  }
+
+  /**
+   * Checks every given case's file without decoding it: present, HDF5 signature, not truncated (the checks
+   * {@link readLAFile} starts with). Throws one Error naming each bad file and its problem.
+   */
+  async checkCases(ids: readonly string[]): Promise<void> {
+    const problems: string[] = [];
+    for (const id of ids) {
+      const file = this.casePath(id);
+      if (!this.#known.has(id)) problems.push(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`);
+      else if (!existsSync(file)) problems.push(`LA ${file}: missing case file`);
+      else await checkHdf5File(file).catch((e: Error) => problems.push(e.message));
+    }
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 10);
+      throw new Error(`${problems.length} of ${ids.length} LA case files fail the check:\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
+    }
   }
 
   /** Number of cases currently cached. */

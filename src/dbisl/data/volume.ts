@@ -19,12 +19,25 @@ export interface Case {
   label: Volume<Uint8Array> | null;
 }
 
+/**
+ * A plain-data description from which a data-loading worker re-creates a source (see data/pipeline.ts):
+ * it crosses `postMessage`, so it holds only JSON values.
+ */
+export type SourceDescription =
+  | { kind: 'la'; root: string }
+  | { kind: 'synthetic'; count: number; testCount: number; shape: Shape3; seed: number; foregroundRange: [number, number] }
+  | { kind: 'brats'; root: string; splitSeed: number; backgroundNoise: boolean };
+
 /** Any source of cases with split lists, LA, BraTS or synthetic. */
 export interface CaseSource {
   readonly name: string;
   trainIds(): string[];
   testIds(): string[];
   load(id: string): Promise<Case>;
+  /** How to re-create this source in a worker thread; a source without one is loaded on the training thread. */
+  describe?(): SourceDescription;
+  /** Cheap checks of the given cases' files (existence, headers) without decoding them; throws naming every bad file. */
+  checkCases?(ids: readonly string[]): Promise<void>;
 }
 
 export type Shape3 = [number, number, number];
