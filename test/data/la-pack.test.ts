@@ -83,6 +83,14 @@ describe('LA pack: lossless case encoding', () => {
     expect(sameBits(c.image.data, cases.c.image.data)).toBe(true);
     await expect(src.load('b')).rejects.toThrow(`LA pack ${laPackCasePath(src.root, 'b')}: cannot read the case file (ENOENT)`);
     await expect(src.load('zzz')).rejects.toThrow(/case id 'zzz' is in neither train\.list nor test\.list/);
+    // the cheap check before training names every bad file: missing, truncated
+    await expect(src.checkCases(['a', 'c'])).resolves.toBeUndefined();
+    const bytes = readFileSync(laPackCasePath(root, 'a'));
+    writeFileSync(laPackCasePath(root, 'c'), bytes.subarray(0, bytes.length - 3));
+    const check = src.checkCases(['a', 'b', 'c']);
+    await expect(check).rejects.toThrow(/2 of 3 LA case files fail the check/);
+    await expect(check).rejects.toThrow(`LA pack ${laPackCasePath(src.root, 'b')}: cannot read the case file (ENOENT)`);
+    await expect(check).rejects.toThrow(/c\.vxla: \d+ bytes, expected \d+ for shape \[3, 3, 3\] \(truncated or padded\)/);
   });
 });
 

@@ -17,11 +17,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readList } from './la.js';
+import { readList, throwCaseProblems } from './la.js';
 import { cachedLoad, Lru } from './lru.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import type { Case, CaseSource, Shape3, SourceDescription, Volume } from './volume.js';
 
 /** The folder of case files inside a pack root. */
 export const LA_PACK_CASE_DIR = 'cases';
@@ -78,16 +78,19 @@ export function encodeLAPackCase(image: Volume<Float32Array>, label: Volume<Uint
   return out;
 }
 
-/** Decodes one case file's bytes; throws naming `file` on any inconsistency or a checksum mismatch. */
-export function decodeLAPackCase(bytes: Uint8Array, file: string): { image: Volume<Float32Array>; label: Volume<Uint8Array> } {
+/**
+ * The header at the start of a case file (`head`: at least its first bytes, `size`: the whole file's) with the
+ * offset of its data; throws naming `file` when the header is bad or the size does not match it.
+ */
+function parseHeader(head: Uint8Array, size: number, file: string): { header: PackHeader; dataStart: number; n: number } {
   const fail = (why: string): never => { throw new Error(`LA pack ${file}: ${why}`); };
-  if (bytes.length < MAGIC.length + 4 || new TextDecoder().decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) fail('not an LA pack case file (bad magic)');
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
+  if (head.length < MAGIC.length + 4 || new TextDecoder().decode(head.subarray(0, MAGIC.length)) !== MAGIC) fail('not an LA pack case file (bad magic)');
+  const headerLength = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(MAGIC.length, true);
   const dataStart = MAGIC.length + 4 + headerLength;
-  if (dataStart > bytes.length) fail(`truncated header (${bytes.length} bytes)`);
+  if (dataStart > head.length) fail(`truncated header (${size} bytes)`);
   let header: PackHeader;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(MAGIC.length + 4, dataStart))) as PackHeader;
+    header = JSON.parse(new TextDecoder().decode(head.subarray(MAGIC.length + 4, dataStart))) as PackHeader;
   } catch (e) {
     return fail(`corrupt header (${(e as Error).message})`);
   }
@@ -96,7 +99,15 @@ export function decodeLAPackCase(bytes: Uint8Array, file: string): { image: Volu
   if (indexBytes !== 1 && indexBytes !== 2) fail(`bad index width ${String(indexBytes)}`);
   if (!Array.isArray(valueBits) || valueBits.length === 0 || valueBits.length > 256 ** indexBytes) fail('bad value table');
   const n = shape[0] * shape[1] * shape[2];
-  if (bytes.length !== dataStart + n * indexBytes + n) fail(`${bytes.length} bytes, expected ${dataStart + n * indexBytes + n} for shape [${shape.join(', ')}] (truncated or padded)`);
+  if (size !== dataStart + n * indexBytes + n) fail(`${size} bytes, expected ${dataStart + n * indexBytes + n} for shape [${shape.join(', ')}] (truncated or padded)`);
+  return { header, dataStart, n };
+}
+
+/** Decodes one case file's bytes; throws naming `file` on any inconsistency or a checksum mismatch. */
+export function decodeLAPackCase(bytes: Uint8Array, file: string): { image: Volume<Float32Array>; label: Volume<Uint8Array> } {
+  const fail = (why: string): never => { throw new Error(`LA pack ${file}: ${why}`); };
+  const { header, dataStart, n } = parseHeader(bytes, bytes.length, file);
+  const { shape, valueBits, indexBytes } = header;
   const table = Uint32Array.from(valueBits);
   const raw = bytes.slice(dataStart, dataStart + n * indexBytes);
   const deltas = indexBytes === 1 ? raw : new Uint16Array(raw.buffer, 0, n);
@@ -132,6 +143,28 @@ export async function readLAPackCase(root: string, id: string): Promise<{ image:
   return decodeLAPackCase(bytes, file);
 }
 
+/** Checks a case file without decoding it: a regular file whose header is sound and whose size matches it. */
+async function checkCaseFile(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw new Error(`LA pack ${file}: cannot read the case file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`LA pack ${file}: not a regular file`);
+    const prefix = new Uint8Array(Math.min(st.size, MAGIC.length + 4));
+    await fh.read(prefix, 0, prefix.length, 0);
+    const headerLength = prefix.length === MAGIC.length + 4 ? new DataView(prefix.buffer).getUint32(MAGIC.length, true) : 0;
+    const head = new Uint8Array(Math.min(st.size, MAGIC.length + 4 + headerLength));
+    await fh.read(head, 0, head.length, 0);
+    parseHeader(head, st.size, file);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** True when `root` holds an LA pack (both lists and the case folder, no HDF5 case folder needed). */
 export function isLAPackRoot(root: string): boolean {
   return existsSync(path.join(root, 'train.list')) && existsSync(path.join(root, 'test.list')) && existsSync(path.join(root, LA_PACK_CASE_DIR));
@@ -153,9 +186,18 @@ export class LAPackSource implements CaseSource {
     this.#cache = new Lru(opts.cacheSize ?? 100);
   }
 
+  describe(): SourceDescription { return { kind: 'la-pack', root: this.root }; }
+
   trainIds(): string[] { return [...this.#train]; }
 
   testIds(): string[] { return [...this.#test]; }
+
+  /** Checks every given case's file cheaply (header and size, not the checksums); one Error naming each bad file. */
+  async checkCases(ids: readonly string[]): Promise<void> {
+    const problems: string[] = [];
+    for (const id of ids) await checkCaseFile(laPackCasePath(this.root, id)).catch((e: Error) => problems.push(e.message));
+    throwCaseProblems(problems, ids.length);
+  }
 
   load(id: string): Promise<Case> {
     if (!this.#train.includes(id) && !this.#test.includes(id)) {

@@ -212,6 +212,13 @@ export function readList(file: string): string[] {
   return ids;
 }
 
+/** Throws one Error listing (the first ten of) the problems found checking `checked` LA case files; nothing when none. */
+export function throwCaseProblems(problems: readonly string[], checked: number): void {
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 10);
+  throw new Error(`${problems.length} of ${checked} LA case files fail the check:\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
+}
+
 /** True when `root` looks like an LA data folder (both lists and the case folder exist). */
 export function isLARoot(root: string): boolean {
   return (
@@ -300,10 +307,7 @@ export class LASource implements CaseSource {
       else if (!existsSync(file)) problems.push(`LA ${file}: missing case file`);
       else await checkHdf5File(file).catch((e: Error) => problems.push(e.message));
     }
-    if (problems.length > 0) {
-      const shown = problems.slice(0, 10);
-      throw new Error(`${problems.length} of ${ids.length} LA case files fail the check:\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
-    }
+    throwCaseProblems(problems, ids.length);
   }
 
   /** Number of cases currently cached. */

@@ -53,6 +53,10 @@ export async function sourceFromDescription(d: SourceDescription, cacheSize = 0)
       const { LASource } = await import('./la.js');
       return new LASource(d.root, { cacheSize });
     }
+    case 'la-pack': {
+      const { LAPackSource } = await import('./la-pack.js');
+      return new LAPackSource(d.root, { cacheSize });
+    }
     case 'synthetic': {
       const { SyntheticSource } = await import('./synthetic.js');
       return new SyntheticSource({ count: d.count, testCount: d.testCount, shape: d.shape, seed: d.seed, foregroundRange: d.foregroundRange, cacheSize });

@@ -25,6 +25,7 @@ export interface Case {
  */
 export type SourceDescription =
   | { kind: 'la'; root: string }
+  | { kind: 'la-pack'; root: string }
   | { kind: 'synthetic'; count: number; testCount: number; shape: Shape3; seed: number; foregroundRange: [number, number] }
   | { kind: 'brats'; root: string; splitSeed: number; backgroundNoise: boolean };
 
