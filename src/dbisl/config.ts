@@ -7,6 +7,7 @@
  */
 import type { BackendChoice } from '../kernels/index.js';
 import { dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
+import { SLICE_AXES, type SliceAxis } from './figures.js';
 
 export type Triple = [number, number, number];
 export type PresetName = 'synthetic' | 'la' | 'brats';
@@ -72,6 +73,10 @@ export interface TrainConfig {
   evalBatch: number;
   /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
   tuneConvs: boolean;
+  /** after the evaluation: an overlay PNG per test case and report.html with slice viewers */
+  figures: boolean;
+  /** the slices of the overlay PNGs */
+  figureAxis: SliceAxis;
   synthetic: SyntheticDataConfig;
   loss: LossConfig;
 }
@@ -82,7 +87,7 @@ function presetValues(name: PresetName): PresetValues {
   const common = {
     data: null, lr: 0.01, lrStep: 2500, lrGamma: 0.1, momentum: 0.9, weightDecay: 1e-4, seed: 1337,
     evalEvery: 0, checkpointEvery: 500, nFilters: 16, dropout: true, lcc: true, threshold: 0.5,
-    savePredictions: false, evalBatch: 1, tuneConvs: false,
+    savePredictions: false, evalBatch: 1, tuneConvs: false, figures: true, figureAxis: 'axial' as SliceAxis,
     synthetic: { count: 16, testCount: 4, shape: [40, 40, 32] as Triple, seed: 0 },
   };
   switch (name) {
@@ -237,6 +242,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
   { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
+  { name: 'figures', kind: 'bool', help: 'after the evaluation: an overlay PNG per test case (figures/) and report.html with a slice viewer per case', show: (c) => fmt(c.figures), set: (c, v) => { c.figures = v as boolean; } },
+  { name: 'figure-axis', kind: 'choice', choices: SLICE_AXES, help: 'slices of the overlay PNGs: axial (z), coronal (y) or sagittal (x)', show: (c) => c.figureAxis, set: (c, v) => { c.figureAxis = v as SliceAxis; } },
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),
   lossSwitch('ce', 'ce', 'CE(z, Y) in the supervised loss'),
@@ -274,7 +281,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'figures', 'figure-axis', 'figures-only', 'cases', 'help'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
@@ -410,21 +417,31 @@ export interface EvaluateArgs {
   savePredictions: boolean;
   evalBatch: number | null;
   tuneConvs: boolean;
+  figures: boolean | null;
+  figureAxis: SliceAxis | null;
+  /** only the overlay PNGs of the cases */
+  figuresOnly: boolean;
+  /** case ids (default: the test split) */
+  cases: string[] | null;
 }
 
-const EVALUATE_EXTRA: OptionSpec = {
-  name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
-  show: () => '(required)', set: () => {},
-};
+const EVALUATE_EXTRA: readonly OptionSpec[] = [
+  {
+    name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
+    show: () => '(required)', set: () => {},
+  },
+  { name: 'figures-only', kind: 'flag', help: 'write only the overlay PNGs of the cases (no reports)', show: () => 'false', set: () => {} },
+  { name: 'cases', kind: 'string', arg: 'ID,ID', help: 'evaluate only these cases', show: () => 'the test split', set: () => {} },
+];
 
 function evaluateSpecs(): OptionSpec[] {
   const names = new Set<string>(EVALUATE_OPTION_NAMES);
-  return [EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
+  return [...EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
 }
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -437,7 +454,10 @@ export function evaluateHelp(): string {
 export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: string } | { help: false; args: EvaluateArgs } {
   const opts = tokenize(argv, evaluateSpecs());
   if (opts.some((o) => o.spec.name === 'help')) return { help: true, text: evaluateHelp() };
-  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false };
+  const a: EvaluateArgs = {
+    checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false,
+    figures: null, figureAxis: null, figuresOnly: false, cases: null,
+  };
   for (const { spec, value } of opts) {
     switch (spec.name) {
       case 'checkpoint': a.checkpoint = value as string; break;
@@ -451,9 +471,19 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'save-predictions': a.savePredictions = value as boolean; break;
       case 'eval-batch': a.evalBatch = value as number; break;
       case 'tune-convs': a.tuneConvs = value as boolean; break;
+      case 'figures': a.figures = value as boolean; break;
+      case 'figure-axis': a.figureAxis = value as SliceAxis; break;
+      case 'figures-only': a.figuresOnly = value as boolean; break;
+      case 'cases': {
+        const ids = (value as string).split(',').map((id) => id.trim());
+        if (ids.some((id) => id === '')) throw new CliError(`--cases: expected case ids separated by commas, got '${value as string}'`);
+        a.cases = ids;
+        break;
+      }
     }
   }
   if (!a.checkpoint) throw new CliError('--checkpoint FILE is required (see --help)');
+  if (a.figuresOnly && a.figures === false) throw new CliError('--figures-only contradicts --no-figures');
   return { help: false, args: a };
 }
 

@@ -17,6 +17,7 @@ import { CHECKPOINT_FILE, train } from './trainer.js';
 /** Options that may differ between a checkpoint's run and its resumption (everything else must match). */
 const RESUMABLE: readonly string[] = [
   'iters', 'backend', 'out', 'resume', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
+  'figures', 'figure-axis',
 ];
 
 /**
@@ -31,6 +32,7 @@ export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<strin
   const byOption: Record<string, keyof TrainConfig> = {
     iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
     threshold: 'threshold', 'save-predictions': 'savePredictions', 'eval-batch': 'evalBatch', stride: 'stride', data: 'data',
+    figures: 'figures', 'figure-axis': 'figureAxis',
   };
   const conflicts: string[] = [];
   for (const name of explicit) {
