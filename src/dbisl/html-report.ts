@@ -296,7 +296,9 @@ function pageScript(): string {
       const base = s * strides[a];
       const at = (X, Y) => base + Math.floor(Y / ch) * strides[v] + Math.floor(X / cw) * strides[u];
       const inside = (m, X, Y) => X >= 0 && Y >= 0 && X < W && Y < H && m[at(X, Y)] !== 0;
-      const edge = (m, X, Y, want) => inside(m, X - 1, Y) !== want || inside(m, X + 1, Y) !== want || inside(m, X, Y - 1) !== want || inside(m, X, Y + 1) !== want;
+      // rings 2 px wide when a voxel is 4 px or more
+      const t = k >= 4 ? 2 : 1;
+      const edge = (m, X, Y, want) => inside(m, X - t, Y) !== want || inside(m, X + t, Y) !== want || inside(m, X, Y - t) !== want || inside(m, X, Y + t) !== want;
       const alpha = Number(opacity.value) / 100, sr = showRef.checked, sp = showPred.checked;
       for (let Y = 0, p = 0; Y < H; Y++) {
         for (let X = 0; X < W; X++, p += 4) {
