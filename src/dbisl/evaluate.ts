@@ -29,7 +29,7 @@ import { createModel, makeSource, tuneConvolutions } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
 import { bestMedianWorst, caseVolumes, PREDICTION_COLOR, REFERENCE_COLOR, rgbHex, writeOverlayFigures, type CaseVolumes } from './figures.js';
-import { writeHtmlReport } from './html-report.js';
+import { embeddingSummary, writeHtmlReport } from './html-report.js';
 
 export interface EvaluateOptions {
   config: Pick<TrainConfig, 'patch' | 'stride' | 'threshold' | 'lcc' | 'evalBatch' | 'savePredictions'>;
@@ -146,8 +146,8 @@ export async function writeEvaluationFigures(outDir: string, ev: EvaluationResul
   if (ev.volumes.length === 0) return { files, markdown: [] };
   const axis = o.config.figureAxis;
   const metrics = new Map(ev.rows.map((r) => [r.id, r]));
-  const pngs = await writeOverlayFigures(join(outDir, 'figures'), ev.volumes, metrics, { axis });
-  for (const [id, f] of pngs) files[`overlay ${id}`] = f;
+  files.figures = join(outDir, 'figures');
+  const pngs = await writeOverlayFigures(files.figures, ev.volumes, metrics, { axis });
   const markdown: string[] = [];
   const shown = bestMedianWorst(ev.rows.filter((r) => pngs.has(r.id)));
   if (shown) {
@@ -167,8 +167,8 @@ export async function writeEvaluationFigures(outDir: string, ev: EvaluationResul
     const { bytes, embedded } = await writeHtmlReport(files.html, {
       title: o.title, facts: o.facts, config: o.reportConfig, summary: ev.summary, rows: ev.rows, plots: o.plots ?? [], cases: ev.volumes,
     });
-    const down = embedded.filter((e) => e.factor > 1).length;
-    markdown.push(`Interactive report with a slice viewer per case: \`report.html\` (${(bytes / 1e6).toFixed(1)} MB, self-contained${down > 0 ? `; ${down} case(s) downsampled in-plane to fit the size budget` : ''}).`, '');
+    const reduced = embeddingSummary(embedded);
+    markdown.push(`Interactive report with a slice viewer per case: \`report.html\` (${(bytes / 1e6).toFixed(1)} MB, self-contained${reduced !== '' ? `; ${reduced}, to fit its size budget` : ''}).`, '');
   }
   return { files, markdown };
 }

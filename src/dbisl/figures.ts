@@ -146,11 +146,13 @@ export function renderTile(image: Uint8Array, reference: Uint8Array, prediction:
   for (let Y = 0; Y < H; Y++) {
     for (let X = 0; X < W; X++) {
       const v = Math.floor(Y / s) * width + Math.floor(X / s);
-      let rgb: Rgb = [image[v]!, image[v]!, image[v]!];
+      const g = image[v]!;
+      let rgb: Rgb = [g, g, g];
       const inRef = reference[v] !== 0, inPred = prediction[v] !== 0;
       if (o.shade && inRef !== inPred) {
         const t = inPred ? PREDICTION_COLOR : REFERENCE_COLOR;
-        rgb = [0, 1, 2].map((k) => Math.round((1 - SHADE_ALPHA) * rgb[k]! + SHADE_ALPHA * t[k]!)) as unknown as Rgb;
+        const mix = (k: 0 | 1 | 2): number => Math.round((1 - SHADE_ALPHA) * g + SHADE_ALPHA * t[k]);
+        rgb = [mix(0), mix(1), mix(2)];
       }
       if (!inRef && edge(reference, X, Y, false)) rgb = REFERENCE_COLOR;
       if (inPred && edge(prediction, X, Y, true)) rgb = PREDICTION_COLOR;

@@ -7,8 +7,11 @@
  * The volumes are embedded compactly: per case, the windowed image as uint8 followed by the reference and
  * the prediction as run lengths (alternating background / foreground runs, LEB128 varints), all gzip'ed
  * (fflate) and base64'ed into a JSON script element; the page inflates them with the browser's own
- * `DecompressionStream('gzip')`. A size budget holds for the whole page: a case whose share would exceed it
- * is downsampled in-plane (x and y, block means; masks: block mean ≥ ½) by the smallest factor that fits.
+ * `DecompressionStream('gzip')`. A size budget holds for the whole page: a case whose equal share would
+ * exceed it is first cropped to the box around its reference and prediction plus CROP_MARGIN voxels, then, if
+ * still too big, downsampled in-plane (x and y; block means; masks: block mean ≥ ½) by the smallest factor that
+ * fits. Measured on the 20 LA test cases (windowed image + masks, gzip level 9, base64): 1.4–2.8 MB each whole
+ * at full resolution, ≈ 40 MB in all, hence the crop.
  */
 import { gzipSync } from 'fflate';
 import { writeFileAtomic } from '../models/atomic.js';
@@ -23,6 +26,8 @@ export const DEFAULT_HTML_BUDGET = 25_000_000;
 /** room kept for the page itself (tables, plots, script) when sharing the budget among the cases */
 const PAGE_OVERHEAD = 300_000;
 const MAX_FACTOR = 8;
+/** voxels kept around the reference ∪ prediction when a case is cropped */
+export const CROP_MARGIN = 16;
 
 /** Run lengths of a binary mask: background first (possibly 0), then alternating; they sum to its length. */
 export function runLengths(mask: Uint8Array): number[] {
@@ -73,11 +78,50 @@ export function downsampleInPlane(data: Uint8Array, shape: Readonly<Shape3>, fac
   return { data: out, shape: [X2, Y2, Z] };
 }
 
+/** [first, last] voxel per axis of the box around a mask's foreground grown by `margin`; null when empty. */
+export function maskBox(mask: Uint8Array, shape: Readonly<Shape3>, margin: number): [number, number][] | null {
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  let i = 0;
+  for (let x = 0; x < shape[0]; x++) {
+    for (let y = 0; y < shape[1]; y++) {
+      for (let z = 0; z < shape[2]; z++, i++) {
+        if (mask[i] === 0) continue;
+        const p = [x, y, z];
+        for (let a = 0; a < 3; a++) { if (p[a]! < lo[a]!) lo[a] = p[a]!; if (p[a]! > hi[a]!) hi[a] = p[a]!; }
+      }
+    }
+  }
+  if (!(lo[0]! <= hi[0]!)) return null;
+  return [0, 1, 2].map((a) => [Math.max(0, lo[a]! - margin), Math.min(shape[a]! - 1, hi[a]! + margin)] as [number, number]);
+}
+
+/** The case restricted to a box ([first, last] per axis). */
+export function cropCase(c: CaseVolumes, box: readonly (readonly [number, number])[]): CaseVolumes {
+  const shape: Shape3 = [box[0]![1] - box[0]![0] + 1, box[1]![1] - box[1]![0] + 1, box[2]![1] - box[2]![0] + 1];
+  const take = (src: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(shape[0] * shape[1] * shape[2]);
+    let o = 0;
+    for (let x = box[0]![0]; x <= box[0]![1]; x++) {
+      for (let y = box[1]![0]; y <= box[1]![1]; y++) {
+        const start = (x * c.shape[1] + y) * c.shape[2] + box[2]![0];
+        out.set(src.subarray(start, start + shape[2]), o);
+        o += shape[2];
+      }
+    }
+    return out;
+  };
+  return { ...c, shape, image: take(c.image), reference: take(c.reference), prediction: take(c.prediction) };
+}
+
 /** One case as embedded in the page. */
 export interface EmbeddedCase {
   id: string;
-  /** the embedded (possibly downsampled) shape */
+  /** the embedded (possibly cropped and downsampled) shape */
   shape: Shape3;
+  /** the whole volume's shape */
+  fullShape: Shape3;
+  /** the box of the whole volume embedded ([first, last] per axis; all of it unless cropped) */
+  box: [number, number][];
   /** in-plane downsampling factor (1: full resolution) */
   factor: number;
   /** bytes of the image, the reference's and the prediction's varints in the inflated payload */
@@ -88,8 +132,9 @@ export interface EmbeddedCase {
   data: string;
 }
 
-/** The payload of a case at a downsampling factor. */
-export function embedCase(c: CaseVolumes, factor: number): EmbeddedCase {
+/** The payload of a case at a downsampling factor, whole or cropped to `box`. */
+export function embedCase(whole: CaseVolumes, factor: number, box: [number, number][] | null = null): EmbeddedCase {
+  const c = box ? cropCase(whole, box) : whole;
   const image = downsampleInPlane(c.image, c.shape, factor, false);
   const ref = encodeVarints(runLengths(downsampleInPlane(c.reference, c.shape, factor, true).data));
   const pred = encodeVarints(runLengths(downsampleInPlane(c.prediction, c.shape, factor, true).data));
@@ -98,21 +143,48 @@ export function embedCase(c: CaseVolumes, factor: number): EmbeddedCase {
   raw.set(ref, image.data.length);
   raw.set(pred, image.data.length + ref.length);
   return {
-    id: c.id, shape: image.shape, factor, imageBytes: image.data.length, refBytes: ref.length, predBytes: pred.length,
+    id: c.id, shape: image.shape, fullShape: [...whole.shape], box: box ?? whole.shape.map((n) => [0, n - 1] as [number, number]), factor, imageBytes: image.data.length, refBytes: ref.length, predBytes: pred.length,
     data: Buffer.from(gzipSync(raw, { level: 9 })).toString('base64'),
   };
 }
 
-/** Each case at the smallest in-plane factor whose payload fits its equal share of the budget. */
+/**
+ * Each case whole when its payload fits its equal share of the budget, else cropped (CROP_MARGIN voxels
+ * around the reference ∪ prediction), else cropped and downsampled in-plane by the smallest factor that fits.
+ */
 export function embedCases(cases: readonly CaseVolumes[], budgetBytes = DEFAULT_HTML_BUDGET): EmbeddedCase[] {
   const share = (budgetBytes - PAGE_OVERHEAD) / Math.max(1, cases.length);
   return cases.map((c) => {
+    const whole = embedCase(c, 1);
+    if (whole.data.length <= share) return whole;
+    const box = maskBox(c.reference.map((v, i) => (v !== 0 || c.prediction[i] !== 0 ? 1 : 0)), c.shape, CROP_MARGIN);
     for (let f = 1; ; f++) {
-      const e = embedCase(c, f);
+      const e = embedCase(c, f, box);
       if (e.data.length <= share) return e;
-      if (f === MAX_FACTOR) throw new Error(`report.html: case ${c.id} needs ${e.data.length} bytes even downsampled ${f}× in-plane; the budget of ${budgetBytes} bytes leaves ${Math.floor(share)} per case`);
+      if (f === MAX_FACTOR) throw new Error(`report.html: case ${c.id} needs ${e.data.length} bytes even cropped and downsampled ${f}× in-plane; the budget of ${budgetBytes} bytes leaves ${Math.floor(share)} per case`);
     }
   });
+}
+
+/** Whether a case was embedded cropped. */
+const isCropped = (e: EmbeddedCase): boolean => e.box.some(([a, b], k) => a !== 0 || b !== e.fullShape[k]! - 1);
+
+/** '' when every case is embedded whole, else how many were cropped and downsampled. */
+export function embeddingSummary(embedded: readonly EmbeddedCase[]): string {
+  const cropped = embedded.filter(isCropped);
+  if (cropped.length === 0) return '';
+  const down = cropped.filter((e) => e.factor > 1);
+  const factors = [...new Set(down.map((e) => e.factor))].sort((a, b) => a - b);
+  return `${cropped.length} of ${embedded.length} case(s) embedded cropped to ${CROP_MARGIN} voxels around the reference and prediction`
+    + (down.length > 0 ? `, ${down.length} of them also downsampled ${factors.join('/')}× in-plane` : '');
+}
+
+/** How a case is shown, for its viewer's summary line. */
+function embeddingNote(e: EmbeddedCase): string {
+  const parts: string[] = [];
+  if (isCropped(e)) parts.push(`cropped to ${e.box.map(([a, b], k) => `${'xyz'[k]} ${a}–${b}`).join(', ')} of ${e.fullShape.join('×')}`);
+  if (e.factor > 1) parts.push(`downsampled ${e.factor}× in-plane`);
+  return parts.length ? ` (shown ${parts.join(', ')})` : '';
 }
 
 export interface HtmlReportInput {
@@ -166,15 +238,15 @@ export function buildHtmlReport(input: HtmlReportInput): { html: string; embedde
     h.push('</div>');
   }
   if (embedded.length > 0) {
-    const down = embedded.filter((e) => e.factor > 1);
+    const reduced = embeddingSummary(embedded);
     h.push('<h2>Slice viewers</h2>', `<p class="note">Grey: the image (1st–99th percentile window). <span class="key" style="background:${rgbHex(REFERENCE_COLOR)}"></span> reference (ring just outside it), `
       + `<span class="key" style="background:${rgbHex(PREDICTION_COLOR)}"></span> prediction (ring just inside it); the opacity sets the fill of both.`
-      + (down.length > 0 ? ` ${down.length} case(s) embedded downsampled in-plane (x, y) to keep this page within ${(input.budgetBytes ?? DEFAULT_HTML_BUDGET) / 1e6} MB.` : '') + '</p>');
+      + (reduced !== '' ? ` ${escapeXml(reduced)}, to keep this page within ${(input.budgetBytes ?? DEFAULT_HTML_BUDGET) / 1e6} MB; slice numbers are those of the whole volume.` : '') + '</p>');
     embedded.forEach((e, k) => {
       const r = byId.get(e.id);
       const metrics = r ? `Dice ${pct(r.dice)} %, Jaccard ${pct(r.jaccard)} %, 95HD ${vox(r.hd95)}, ASD ${vox(r.asd)} voxel` : 'no metrics';
       h.push(`<details class="case" id="case-${k}" data-index="${k}"${k === 0 ? ' open' : ''}>`,
-        `<summary><b>${escapeXml(e.id)}</b> — ${escapeXml(metrics)}${e.factor > 1 ? ` (shown downsampled ${e.factor}× in-plane)` : ''}</summary>`,
+        `<summary><b>${escapeXml(e.id)}</b> — ${escapeXml(metrics)}${escapeXml(embeddingNote(e))}</summary>`,
         '<div class="viewer"><div class="controls">',
         '<label>axis <select class="axis"><option value="axial" selected>axial (z)</option><option value="coronal">coronal (y)</option><option value="sagittal">sagittal (x)</option></select></label>',
         '<label>slice <input type="range" class="slice" min="0" max="0" value="0"> <span class="slice-label"></span></label>',
@@ -312,7 +384,8 @@ function pageScript(): string {
         }
       }
       ctx.putImageData(img, 0, 0);
-      label.textContent = NAMES[a] + ' = ' + s + ' / ' + (shape[a] - 1);
+      // slice numbers of the whole volume (a downsampled axis is never the slicing one for z; x, y: the block's first)
+      label.textContent = NAMES[a] + ' = ' + (c.box[a][0] + s * step[a]) + ' / ' + (c.fullShape[a] - 1);
     }
     function resetAxis() {
       const a = AXES[axisSel.value];

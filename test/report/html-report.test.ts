@@ -6,7 +6,8 @@ import { gunzipSync } from 'fflate';
 import puppeteer from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
 import {
-  buildHtmlReport, downsampleInPlane, embedCase, embedCases, encodeVarints, runLengths, writeHtmlReport, type HtmlReportInput,
+  buildHtmlReport, CROP_MARGIN, cropCase, downsampleInPlane, embedCase, embedCases, embeddingSummary, encodeVarints, maskBox, runLengths,
+  writeHtmlReport, type HtmlReportInput,
 } from '../../src/dbisl/html-report.js';
 import { summarize } from '../../src/dbisl/metrics.js';
 import { linePlot } from '../../src/dbisl/plot.js';
@@ -14,6 +15,12 @@ import type { CaseVolumes } from '../../src/dbisl/figures.js';
 import type { CaseRow } from '../../src/dbisl/report.js';
 import type { Shape3 } from '../../src/dbisl/data/volume.js';
 import { idx } from '../helpers/volumes.js';
+
+interface Canvas2d {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+}
 
 /** Debian's chromium; CI installs it (apt-get install -y chromium) */
 const CHROMIUM = '/usr/bin/chromium';
@@ -72,6 +79,27 @@ describe('report.html: encoding', () => {
     expect(Array.from(downsampleInPlane(Uint8Array.from([1, 0, 0, 0, 1, 1]), shape, 2, true).data)).toEqual([0, 1]);
   });
 
+  it('crop: the box around the foreground grown by the margin, clipped; the payload keeps where it came from', () => {
+    const shape: Shape3 = [80, 60, 40];
+    const big = boxCase('big', shape, 2);
+    expect(maskBox(big.reference, shape, 0)).toEqual([[6, 16], [5, 14], [4, 11]]);
+    expect(maskBox(big.reference, shape, CROP_MARGIN)).toEqual([[0, 32], [0, 30], [0, 27]]);
+    expect(maskBox(new Uint8Array(80 * 60 * 40), shape, 3)).toBeNull();
+    const box: [number, number][] = [[5, 9], [4, 6], [10, 12]];
+    const part = cropCase(big, box);
+    expect(part.shape).toEqual([5, 3, 3]);
+    expect(part.image[idx(part.shape, 1, 2, 0)]).toBe(big.image[idx(shape, 6, 6, 10)]);
+    const whole = embedCase(big, 1);
+    expect(whole.box).toEqual([[0, 79], [0, 59], [0, 39]]);
+    // a budget below the whole volume's payload: cropped (x 0–34, y 0–30, z 0–27), full resolution
+    const [e] = embedCases([big], 300_000 + whole.data.length - 1);
+    expect(e!.factor).toBe(1);
+    expect(e!.box).toEqual([[0, 34], [0, 30], [0, 27]]);
+    expect(e!.fullShape).toEqual(shape);
+    expect(embeddingSummary([e!, whole])).toBe(`1 of 2 case(s) embedded cropped to ${CROP_MARGIN} voxels around the reference and prediction`);
+    expect(embeddingSummary([whole])).toBe('');
+  });
+
   it('payload: gzip of image bytes, reference and prediction run lengths; budget forces downsampling', () => {
     const c = reportInput().cases[0]!;
     const e = embedCase(c, 1);
@@ -84,7 +112,7 @@ describe('report.html: encoding', () => {
     const small = embedCases([c], 300_000 + Math.floor(e.data.length * 0.6))[0]!;
     expect(small.factor).toBeGreaterThan(1);
     expect(small.shape).toEqual([Math.ceil(24 / small.factor), Math.ceil(20 / small.factor), 16]);
-    expect(() => embedCases([c], 300_010)).toThrow(/case case-b needs .* bytes even downsampled 8× in-plane/);
+    expect(() => embedCases([c], 300_010)).toThrow(/case case-b needs .* bytes even cropped and downsampled 8× in-plane/);
   });
 
   it('the page is self-contained and escapes its text', () => {
@@ -127,11 +155,13 @@ describe('report.html in chromium', () => {
 
       // the first viewer: canvas pixels before / after moving the slider and toggling the prediction
       const viewer = 'details.case[data-index="0"]';
-      const pixels = () => page.$eval(`${viewer} canvas`, (c) => {
-        const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
+      // FNV-1a of the canvas's RGBA bytes (this project's tsconfig has no DOM library: the canvas typed by hand)
+      const pixels = () => page.$eval(`${viewer} canvas`, (el) => {
+        const c = el as unknown as Canvas2d;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let h = 2166136261;
         for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i]!, 16777619) >>> 0;
-        return { w: (c as HTMLCanvasElement).width, h: (c as HTMLCanvasElement).height, hash: h };
+        return { w: c.width, h: c.height, hash: h };
       });
       const first = await pixels();
       expect(first.w).toBeGreaterThan(24 * 4);
