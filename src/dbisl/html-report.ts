@@ -6,14 +6,14 @@
  *
  * The volumes are embedded compactly: per case, the windowed image as uint8 followed by the reference and
  * the prediction as run lengths (alternating background / foreground runs, LEB128 varints), all gzip'ed
- * (fflate) and base64'ed into a JSON script element; the page inflates them with the browser's own
+ * (node:zlib) and base64'ed into a JSON script element; the page inflates them with the browser's own
  * `DecompressionStream('gzip')`. A size budget holds for the whole page: a case whose equal share would
  * exceed it is first cropped to the box around its reference and prediction plus CROP_MARGIN voxels, then, if
  * still too big, downsampled in-plane (x and y; block means; masks: block mean ≥ ½) by the smallest factor that
  * fits. Measured on the 20 LA test cases (windowed image + masks, gzip level 9, base64): 1.4–2.8 MB each whole
  * at full resolution, ≈ 40 MB in all, hence the crop.
  */
-import { gzipSync } from 'fflate';
+import { gzipSync } from 'node:zlib';
 import { writeFileAtomic } from '../models/atomic.js';
 import { escapeXml } from './plot.js';
 import type { MeanStd, MetricsSummary } from './metrics.js';
@@ -144,26 +144,36 @@ export function embedCase(whole: CaseVolumes, factor: number, box: [number, numb
   raw.set(pred, image.data.length + ref.length);
   return {
     id: c.id, shape: image.shape, fullShape: [...whole.shape], box: box ?? whole.shape.map((n) => [0, n - 1] as [number, number]), factor, imageBytes: image.data.length, refBytes: ref.length, predBytes: pred.length,
-    data: Buffer.from(gzipSync(raw, { level: 9 })).toString('base64'),
+    // Node's zlib: on LA images 3–4× faster than fflate and 2 % smaller (level 9 costs no more than 6 there)
+    data: gzipSync(raw, { level: 9 }).toString('base64'),
   };
 }
 
 /**
- * Each case whole when its payload fits its equal share of the budget, else cropped (CROP_MARGIN voxels
- * around the reference ∪ prediction), else cropped and downsampled in-plane by the smallest factor that fits.
+ * Each case whole when its payload fits its share of the budget, else cropped (CROP_MARGIN voxels around the
+ * reference ∪ prediction), else cropped and downsampled in-plane by the smallest factor that fits. A case's
+ * share: what the cases before it left of the budget, over the cases still to come.
  */
 export function embedCases(cases: readonly CaseVolumes[], budgetBytes = DEFAULT_HTML_BUDGET): EmbeddedCase[] {
-  const share = (budgetBytes - PAGE_OVERHEAD) / Math.max(1, cases.length);
-  return cases.map((c) => {
-    const whole = embedCase(c, 1);
-    if (whole.data.length <= share) return whole;
-    const box = maskBox(c.reference.map((v, i) => (v !== 0 || c.prediction[i] !== 0 ? 1 : 0)), c.shape, CROP_MARGIN);
-    for (let f = 1; ; f++) {
-      const e = embedCase(c, f, box);
-      if (e.data.length <= share) return e;
-      if (f === MAX_FACTOR) throw new Error(`report.html: case ${c.id} needs ${e.data.length} bytes even cropped and downsampled ${f}× in-plane; the budget of ${budgetBytes} bytes leaves ${Math.floor(share)} per case`);
-    }
+  let left = budgetBytes - PAGE_OVERHEAD;
+  return cases.map((c, k) => {
+    const share = left / (cases.length - k);
+    const e = embedWithin(c, share, budgetBytes);
+    left -= e.data.length;
+    return e;
   });
+}
+
+/** The case whole, else cropped, else cropped and downsampled: the first payload within `share` bytes. */
+function embedWithin(c: CaseVolumes, share: number, budgetBytes: number): EmbeddedCase {
+  const whole = embedCase(c, 1);
+  if (whole.data.length <= share) return whole;
+  const box = maskBox(c.reference.map((v, i) => (v !== 0 || c.prediction[i] !== 0 ? 1 : 0)), c.shape, CROP_MARGIN);
+  for (let f = 1; ; f++) {
+    const e = embedCase(c, f, box);
+    if (e.data.length <= share) return e;
+    if (f === MAX_FACTOR) throw new Error(`report.html: case ${c.id} needs ${e.data.length} bytes even cropped and downsampled ${f}× in-plane; the budget of ${budgetBytes} bytes leaves ${Math.floor(share)} for it`);
+  }
 }
 
 /** Whether a case was embedded cropped. */

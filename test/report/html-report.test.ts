@@ -98,6 +98,12 @@ describe('report.html: encoding', () => {
     expect(e!.fullShape).toEqual(shape);
     expect(embeddingSummary([e!, whole])).toBe(`1 of 2 case(s) embedded cropped to ${CROP_MARGIN} voxels around the reference and prediction`);
     expect(embeddingSummary([whole])).toBe('');
+    // what a small case leaves of its share goes to the cases after it: both whole within their sum
+    const small = reportInput().cases[0]!;
+    const smallWhole = embedCase(small, 1);
+    expect(smallWhole.data.length).toBeLessThan(whole.data.length);
+    const both = embedCases([small, big], 300_000 + smallWhole.data.length + whole.data.length);
+    expect(both.map((x) => [x.factor, embeddingSummary([x])])).toEqual([[1, ''], [1, '']]);
   });
 
   it('payload: gzip of image bytes, reference and prediction run lengths; budget forces downsampling', () => {
