@@ -138,7 +138,7 @@ describe('report.html in chromium', () => {
     const file = join(dir, 'report.html');
     const { bytes } = await writeHtmlReport(file, reportInput());
     expect(bytes).toBe(readFileSync(file).length);
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
