@@ -25,8 +25,11 @@ interface Canvas2d {
 /** Debian's chromium; CI installs it (apt-get install -y chromium) */
 const CHROMIUM = '/usr/bin/chromium';
 
-/** A case: image = 8·z + x (so slices differ), reference a box, prediction the box moved by `shift` in x. */
-function boxCase(id: string, shape: Shape3, shift: number): CaseVolumes {
+/**
+ * A case: image = 8·z + 3·x (so slices differ), reference the box from `lo` spanning `size`, prediction the box
+ * moved by `shift` in x.
+ */
+function boxCase(id: string, shape: Shape3, shift: number, lo: Shape3 = [6, 5, 4], size: Shape3 = [11, 10, 8]): CaseVolumes {
   const n = shape[0] * shape[1] * shape[2];
   const image = new Uint8Array(n), reference = new Uint8Array(n), prediction = new Uint8Array(n);
   for (let x = 0; x < shape[0]; x++) {
@@ -34,9 +37,9 @@ function boxCase(id: string, shape: Shape3, shift: number): CaseVolumes {
       for (let z = 0; z < shape[2]; z++) {
         const i = idx(shape, x, y, z);
         image[i] = (8 * z + 3 * x) % 256;
-        const inY = y >= 5 && y <= 14, inZ = z >= 4 && z <= 11;
-        reference[i] = x >= 6 && x <= 16 && inY && inZ ? 1 : 0;
-        prediction[i] = x >= 6 + shift && x <= 16 + shift && inY && inZ ? 1 : 0;
+        const inY = y >= lo[1] && y < lo[1] + size[1], inZ = z >= lo[2] && z < lo[2] + size[2];
+        reference[i] = x >= lo[0] && x < lo[0] + size[0] && inY && inZ ? 1 : 0;
+        prediction[i] = x >= lo[0] + shift && x < lo[0] + size[0] + shift && inY && inZ ? 1 : 0;
       }
     }
   }
@@ -136,7 +139,16 @@ describe('report.html in chromium', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the browser test needs Debian's chromium (apt-get install -y chromium)`);
     const dir = mkdtempSync(join(tmpdir(), 'voxgrad-html-'));
     const file = join(dir, 'report.html');
-    const { bytes } = await writeHtmlReport(file, reportInput());
+    // a fourth case, larger, cropped to fit the budget (reference ∪ prediction x 40…51 ± 16): the page numbers its
+    // slices as in the whole volume
+    const input = reportInput();
+    const big = boxCase('case-big', [80, 60, 40], 1, [40, 30, 20], [11, 11, 8]);
+    input.cases = [...input.cases, big];
+    input.rows = [...input.rows, { id: 'case-big', dice: 0.8, jaccard: 0.7, hd95: 2, asd: 1, empty: false }];
+    input.summary = summarize(input.rows);
+    input.budgetBytes = 300_000 + input.cases.slice(0, 3).reduce((n, c) => n + embedCase(c, 1).data.length, 0) + embedCase(big, 1).data.length - 1;
+    const { bytes, embedded } = await writeHtmlReport(file, input);
+    expect(embedded[3]!.box).toEqual([[24, 67], [14, 56], [4, 39]]);
     expect(bytes).toBe(readFileSync(file).length);
     const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     try {
@@ -150,14 +162,14 @@ describe('report.html in chromium', () => {
 
       // sorting by Dice: ascending, then descending
       const ids = () => page.$$eval('#cases tbody tr', (rows) => rows.map((r) => r.cells[0]!.dataset.value));
-      expect(await ids()).toEqual(['case-b', 'case-a', 'case-c']);
+      expect(await ids()).toEqual(['case-b', 'case-a', 'case-c', 'case-big']);
       const diceHead = (await page.$$('#cases thead th'))[1]!;
       await diceHead.click();
-      expect(await ids()).toEqual(['case-a', 'case-b', 'case-c']);
+      expect(await ids()).toEqual(['case-a', 'case-big', 'case-b', 'case-c']);
       await diceHead.click();
-      expect(await ids()).toEqual(['case-c', 'case-b', 'case-a']);
+      expect(await ids()).toEqual(['case-c', 'case-b', 'case-big', 'case-a']);
       await (await page.$$('#cases thead th'))[0]!.click();
-      expect(await ids()).toEqual(['case-a', 'case-b', 'case-c']);
+      expect(await ids()).toEqual(['case-a', 'case-b', 'case-big', 'case-c']);
 
       // the first viewer: canvas pixels before / after moving the slider and toggling the prediction
       const viewer = 'details.case[data-index="0"]';
@@ -193,6 +205,11 @@ describe('report.html in chromium', () => {
       // a closed case opens (and decodes) from its link in the table
       await page.click('#cases a[href="#case-2"]');
       await page.waitForSelector('details.case[data-index="2"][data-ready="true"]', { timeout: 60_000 });
+      // the cropped case: slice numbers of the whole volume (reference z 20…27 → the middle, 24, of 0…39)
+      await page.click('#cases a[href="#case-3"]');
+      await page.waitForSelector('details.case[data-index="3"][data-ready="true"]', { timeout: 60_000 });
+      expect(await page.$eval('details.case[data-index="3"] .slice-label', (e) => e.textContent)).toBe('z = 24 / 39');
+      expect(await page.$eval('details.case[data-index="3"] summary', (e) => e.textContent)).toContain('cropped to x 24–67, y 14–56, z 4–39 of 80×60×40');
       await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
       expect(existsSync(join(dir, 'report.png'))).toBe(true);
       expect(errors).toEqual([]);
