@@ -227,7 +227,7 @@ export function overlayMontage(c: CaseVolumes, o: MontageOptions = {}): RgbImage
   let x = GAP;
   for (const [word, color] of [['REFERENCE', REFERENCE_COLOR], ['PREDICTION', PREDICTION_COLOR]] as const) {
     fillRect(img, x, y2, sw, sw, color);
-    x += sw + 2 * fontScale;
+    x += sw + 4 * fontScale;
     drawText(img, word, x, y2, WHITE, fontScale);
     x += textWidth(word, fontScale) + 3 * 6 * fontScale;
   }
