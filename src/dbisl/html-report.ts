@@ -152,23 +152,26 @@ export function embedCase(whole: CaseVolumes, factor: number, box: [number, numb
 
 /**
  * Each case whole when its payload fits its share of the budget, else cropped (CROP_MARGIN voxels around the
- * reference ∪ prediction), else cropped and downsampled in-plane by the smallest factor that fits. A case's
- * share: what the cases before it left of the budget, over the cases still to come.
+ * reference ∪ prediction), else cropped and downsampled in-plane by the smallest factor that fits. The cases
+ * are served smallest whole payload first, each one's share being what the cases before it left of the budget
+ * over the cases still to come: as many cases as possible stay whole.
  */
 export function embedCases(cases: readonly CaseVolumes[], budgetBytes = DEFAULT_HTML_BUDGET): EmbeddedCase[] {
+  const wholes = cases.map((c) => embedCase(c, 1));
+  const order = wholes.map((_, i) => i).sort((a, b) => wholes[a]!.data.length - wholes[b]!.data.length);
+  const out: EmbeddedCase[] = [];
   let left = budgetBytes - PAGE_OVERHEAD;
-  return cases.map((c, k) => {
+  order.forEach((i, k) => {
     const share = left / (cases.length - k);
-    const e = embedWithin(c, share, budgetBytes);
+    const e = wholes[i]!.data.length <= share ? wholes[i]! : reduceWithin(cases[i]!, share, budgetBytes);
+    out[i] = e;
     left -= e.data.length;
-    return e;
   });
+  return out;
 }
 
-/** The case whole, else cropped, else cropped and downsampled: the first payload within `share` bytes. */
-function embedWithin(c: CaseVolumes, share: number, budgetBytes: number): EmbeddedCase {
-  const whole = embedCase(c, 1);
-  if (whole.data.length <= share) return whole;
+/** The case cropped, else cropped and downsampled: the first payload within `share` bytes. */
+function reduceWithin(c: CaseVolumes, share: number, budgetBytes: number): EmbeddedCase {
   const box = maskBox(c.reference.map((v, i) => (v !== 0 || c.prediction[i] !== 0 ? 1 : 0)), c.shape, CROP_MARGIN);
   for (let f = 1; ; f++) {
     const e = embedCase(c, f, box);

@@ -101,11 +101,12 @@ describe('report.html: encoding', () => {
     expect(e!.fullShape).toEqual(shape);
     expect(embeddingSummary([e!, whole])).toBe(`1 of 2 case(s) embedded cropped to ${CROP_MARGIN} voxels around the reference and prediction`);
     expect(embeddingSummary([whole])).toBe('');
-    // what a small case leaves of its share goes to the cases after it: both whole within their sum
+    // the smaller case is served first and what it leaves of its share goes to the larger one: both whole
+    // within their sum, whatever their order
     const small = reportInput().cases[0]!;
     const smallWhole = embedCase(small, 1);
     expect(smallWhole.data.length).toBeLessThan(whole.data.length);
-    const both = embedCases([small, big], 300_000 + smallWhole.data.length + whole.data.length);
+    const both = embedCases([big, small], 300_000 + smallWhole.data.length + whole.data.length);
     expect(both.map((x) => [x.factor, embeddingSummary([x])])).toEqual([[1, ''], [1, '']]);
   });
 
