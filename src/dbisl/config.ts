@@ -8,6 +8,7 @@
 import type { BackendChoice } from '../kernels/index.js';
 import { cdtParams } from './transform.js';
 import { cdtOptionsOf, dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
+import { SLICE_AXES, type SliceAxis } from './figures.js';
 
 export type Triple = [number, number, number];
 export type PresetName = 'synthetic' | 'la' | 'brats';
@@ -77,6 +78,10 @@ export interface TrainConfig {
   workers: number | null;
   /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
   cacheCases: number | null;
+  /** after the evaluation: an overlay PNG per test case and report.html with slice viewers */
+  figures: boolean;
+  /** the slices of the overlay PNGs */
+  figureAxis: SliceAxis;
   synthetic: SyntheticDataConfig;
   loss: LossConfig;
 }
@@ -87,7 +92,7 @@ function presetValues(name: PresetName): PresetValues {
   const common = {
     data: null, lr: 0.01, lrStep: 2500, lrGamma: 0.1, momentum: 0.9, weightDecay: 1e-4, seed: 1337,
     evalEvery: 0, checkpointEvery: 500, nFilters: 16, dropout: true, lcc: true, threshold: 0.5,
-    savePredictions: false, evalBatch: 1, tuneConvs: false, workers: null, cacheCases: null,
+    savePredictions: false, evalBatch: 1, tuneConvs: false, workers: null, cacheCases: null, figures: true, figureAxis: 'axial' as SliceAxis,
     synthetic: { count: 16, testCount: 4, shape: [40, 40, 32] as Triple, seed: 0 },
   };
   switch (name) {
@@ -260,6 +265,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
   autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it'),
   autoIntOption('cache-cases', 'cacheCases', 'decoded training cases kept in memory (shared by the workers); auto: all that fit in 40 % of the memory'),
+  { name: 'figures', kind: 'bool', help: 'after the evaluation: an overlay PNG per test case (figures/) and report.html with a slice viewer per case', show: (c) => fmt(c.figures), set: (c, v) => { c.figures = v as boolean; } },
+  { name: 'figure-axis', kind: 'choice', choices: SLICE_AXES, help: 'slices of the overlay PNGs: axial (z), coronal (y) or sagittal (x)', show: (c) => c.figureAxis, set: (c, v) => { c.figureAxis = v as SliceAxis; } },
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),
   lossSwitch('ce', 'ce', 'CE(z, Y) in the supervised loss'),
@@ -306,7 +313,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
@@ -444,21 +451,31 @@ export interface EvaluateArgs {
   tuneConvs: boolean;
   /** null: automatic (or as saved) */
   workers: number | null;
+  figures: boolean | null;
+  figureAxis: SliceAxis | null;
+  /** only the overlay PNGs of the cases */
+  figuresOnly: boolean;
+  /** case ids (default: the test split) */
+  cases: string[] | null;
 }
 
-const EVALUATE_EXTRA: OptionSpec = {
-  name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
-  show: () => '(required)', set: () => {},
-};
+const EVALUATE_EXTRA: readonly OptionSpec[] = [
+  {
+    name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
+    show: () => '(required)', set: () => {},
+  },
+  { name: 'figures-only', kind: 'flag', help: 'write only the overlay PNGs of the cases (no reports)', show: () => 'false', set: () => {} },
+  { name: 'cases', kind: 'string', arg: 'ID,ID', help: 'evaluate only these cases', show: () => 'the test split', set: () => {} },
+];
 
 function evaluateSpecs(): OptionSpec[] {
   const names = new Set<string>(EVALUATE_OPTION_NAMES);
-  return [EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
+  return [...EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
 }
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs', 'workers'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -471,7 +488,10 @@ export function evaluateHelp(): string {
 export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: string } | { help: false; args: EvaluateArgs } {
   const opts = tokenize(argv, evaluateSpecs());
   if (opts.some((o) => o.spec.name === 'help')) return { help: true, text: evaluateHelp() };
-  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false, workers: null };
+  const a: EvaluateArgs = {
+    checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false,
+    workers: null, figures: null, figureAxis: null, figuresOnly: false, cases: null,
+  };
   for (const { spec, value } of opts) {
     switch (spec.name) {
       case 'checkpoint': a.checkpoint = value as string; break;
@@ -486,9 +506,19 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'eval-batch': a.evalBatch = value as number; break;
       case 'tune-convs': a.tuneConvs = value as boolean; break;
       case 'workers': a.workers = parseAutoInt('workers', value); break;
+      case 'figures': a.figures = value as boolean; break;
+      case 'figure-axis': a.figureAxis = value as SliceAxis; break;
+      case 'figures-only': a.figuresOnly = value as boolean; break;
+      case 'cases': {
+        const ids = (value as string).split(',').map((id) => id.trim());
+        if (ids.some((id) => id === '')) throw new CliError(`--cases: expected case ids separated by commas, got '${value as string}'`);
+        a.cases = ids;
+        break;
+      }
     }
   }
   if (!a.checkpoint) throw new CliError('--checkpoint FILE is required (see --help)');
+  if (a.figuresOnly && a.figures === false) throw new CliError('--figures-only contradicts --no-figures');
   return { help: false, args: a };
 }
 

@@ -18,6 +18,7 @@ import { CHECKPOINT_FILE, train } from './trainer.js';
 const RESUMABLE: readonly string[] = [
   'iters', 'backend', 'out', 'resume', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
   'workers', 'cache-cases',
+  'figures', 'figure-axis',
 ];
 
 /**
@@ -33,6 +34,7 @@ export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<strin
     iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
     threshold: 'threshold', 'save-predictions': 'savePredictions', 'eval-batch': 'evalBatch', stride: 'stride', data: 'data',
     workers: 'workers', 'cache-cases': 'cacheCases',
+    figures: 'figures', 'figure-axis': 'figureAxis',
   };
   const conflicts: string[] = [];
   for (const name of explicit) {

@@ -39,7 +39,7 @@ import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
 import { describeLoss, type TrainConfig } from './config.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask, type DualTaskModel } from './model.js';
-import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
+import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
@@ -415,7 +415,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let evaluation: EvaluationResult | null = null;
     if (!options.skipEvaluation) {
       evaluation = await evaluateModel(model, source, {
-        config: c, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => loader.loadCase(id),
+        config: c, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => loader.loadCase(id), keepVolumes: c.figures,
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
       Object.assign(files, await writeEvaluation(outDir, evaluation, c, backend.description));
@@ -447,7 +447,7 @@ interface ReportInput {
   model: string;
 }
 
-/** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md. */
+/** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md; with figures, overlay PNGs and report.html. */
 export async function writeTrainingReport(outDir: string, r: ReportInput): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   const present = (n: string) => r.log.some((e) => e.terms[n] !== undefined);
@@ -462,22 +462,33 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     return { name: n, x: pts.map((e) => e.iteration), y };
   });
   const smoothing = window > 1 ? ` (moving average over ${window} iterations)` : '';
+  const plots: { title: string; svg: string }[] = [];
   files.lossPlot = join(outDir, 'losses.svg');
-  await writeFileAtomic(files.lossPlot, linePlot(seriesOf(['total', 'sup', 'con', 'pse']),
-    { title: `${r.config.method}: L = L_sup + λ(t)(L_con + L_pse)${smoothing}`, xLabel: 'iteration', yLabel: 'loss', logY: true }));
+  plots.push({ title: 'losses.svg', svg: linePlot(seriesOf(['total', 'sup', 'con', 'pse']),
+    { title: `${r.config.method}: L = L_sup + λ(t)(L_con + L_pse)${smoothing}`, xLabel: 'iteration', yLabel: 'loss', logY: true, id: 'losses' }) });
+  await writeFileAtomic(files.lossPlot, plots[0]!.svg);
   files.termPlot = join(outDir, 'loss-terms.svg');
-  await writeFileAtomic(files.termPlot, linePlot(seriesOf(TERM_ORDER.filter((n) => !['total', 'sup', 'con', 'pse'].includes(n))),
-    { title: `every loss term, unweighted${smoothing}`, xLabel: 'iteration', yLabel: 'value', logY: true }));
+  plots.push({ title: 'loss-terms.svg', svg: linePlot(seriesOf(TERM_ORDER.filter((n) => !['total', 'sup', 'con', 'pse'].includes(n))),
+    { title: `every loss term, unweighted${smoothing}`, xLabel: 'iteration', yLabel: 'value', logY: true, id: 'terms' }) });
+  await writeFileAtomic(files.termPlot, plots[1]!.svg);
   if (r.evalHistory.length > 1 || r.config.evalEvery > 0) {
     files.dicePlot = join(outDir, 'dice.svg');
-    await writeFileAtomic(files.dicePlot, linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
-      { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)' }));
+    plots.push({ title: 'dice.svg', svg: linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
+      { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)', id: 'dice' }) });
+    await writeFileAtomic(files.dicePlot, plots[2]!.svg);
   }
   const c = r.config;
   const lines: string[] = [`# ${c.method.toUpperCase()} on ${c.preset}: ${c.labeled} labeled`, ''];
   if (r.evaluation) {
     lines.push('## Test metrics (last model)', '', formatSummaryMarkdown(r.evaluation.summary, { label: `${c.method} (${c.labeled} labeled)` }).trimEnd(), '');
     lines.push(`Sliding window ${c.patch.join('×')}, strides ${c.stride.join(', ')}, threshold ${c.threshold}, largest connected component ${c.lcc ? 'on' : 'off'}; ${r.evaluation.windows} windows in ${r.evaluation.seconds.toFixed(1)} s. Per case: \`cases.csv\`.`, '');
+    const figures = await writeEvaluationFigures(outDir, r.evaluation, {
+      config: c, title: `${c.method.toUpperCase()} on ${c.preset}: ${c.labeled} labeled`, reportConfig: c, plots,
+      facts: [`${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, ${r.secondsPerIteration.toFixed(3)} s/iteration`, `model: ${r.model}`,
+        `loss: ${describeLoss(c.loss)}`, `backend: ${r.backendDescription}`, `machine: ${machineDescription()}`],
+    });
+    Object.assign(files, figures.files);
+    lines.push(...figures.markdown);
   }
   lines.push('## Training', '',
     `- ${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, **${r.secondsPerIteration.toFixed(3)} s/iteration** (mean, first iteration excluded)`,
