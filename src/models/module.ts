@@ -11,9 +11,12 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
 /**
  * Modules, parameters and state dicts, after torch.nn.Module.
  *
- * Registration is explicit: a module's constructor calls `registerParameter`, `registerBuffer` and
- * `registerModule`, each of which returns what it registered, so a layer reads
- * `this.weight = this.registerParameter('weight', Parameter.uniform(...))`. The registered names are the
+ * Registration works as PyTorch's `__setattr__`: assigning a Module or a Parameter to a property of a module
+ * (`this.conv = new Conv3d(...)`, also as a class field) registers it under the property's name, and assigning
+ * a tensor to the name of a registered buffer replaces that buffer. Explicit registration stays available for
+ * names that are not property names: `registerParameter`, `registerBuffer` and `registerModule` return what
+ * they registered, so a layer reads `this.runningMean = this.registerBuffer('running_mean', ...)`; a value
+ * already registered (under any name) is not registered again by the assignment. The registered names are the
  * PyTorch names (`weight`, `running_mean`, `conv.0`), so `namedParameters()` and `stateDict()` produce the
  * same dotted keys as the PyTorch model they mirror.
  *
@@ -116,6 +119,22 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
+/**
+ * The trap behind attribute registration. Only `defineProperty` is trapped: both assignments (`this.x = v`
+ * reaches the receiver's [[DefineOwnProperty]]) and class fields (defined with [[Define]] semantics under
+ * ES2022) pass through it, while property reads, the hot path of every forward, have no trap to run.
+ */
+const registeringHandler: ProxyHandler<Module> = {
+  defineProperty(target, key, descriptor) {
+    if (typeof key === 'string' && 'value' in descriptor) target.registerAttribute(key, descriptor.value);
+    return Reflect.defineProperty(target, key, descriptor);
+  },
+  deleteProperty(target, key) {
+    if (typeof key === 'string') target.unregisterAttribute(key);
+    return Reflect.deleteProperty(target, key);
+  },
+};
+
 export class Module {
   /** train mode (dropout active, batch norm on batch statistics and updating its running ones) */
   training = true;
@@ -124,8 +143,61 @@ export class Module {
   private readonly modules = new Map<string, Module>();
   private disposed = false;
 
+  constructor() {
+    // every subclass constructor runs on the proxy, so its assignments and fields register (see the handler)
+    return new Proxy(this, registeringHandler);
+  }
+
   /** The class name shown by `toString()` (PyTorch's class names for the layers). */
   get typeName(): string { return this.constructor.name; }
+
+  /**
+   * PyTorch's `__setattr__` for a property assignment (called by the proxy, not meant to be called directly):
+   * a Module or Parameter not yet registered here is registered under `name` (replacing what `name` held of the
+   * same kind; the replaced one is not disposed); a tensor or null assigned to a registered buffer's name
+   * replaces the buffer (the old one is disposed, as `replaceBuffer`); null assigned to a registered
+   * parameter's or module's name clears it. Anything else is a plain property.
+   */
+  registerAttribute(name: string, value: unknown): void {
+    if (value instanceof Parameter) {
+      if ([...this.params.values()].includes(value)) return;
+      this.checkKind(name, 'parameter');
+      this.params.set(name, value);
+    } else if (value instanceof Module) {
+      if ([...this.modules.values()].includes(value)) return;
+      this.checkKind(name, 'module');
+      this.modules.set(name, value);
+    } else if (value instanceof Tensor) {
+      const entry = this.buffers.get(name);
+      if (entry && entry.tensor !== value) {
+        entry.tensor?.dispose();
+        entry.tensor = keep(value);
+      }
+    } else if (value === null || value === undefined) {
+      if (this.params.has(name)) this.params.set(name, null);
+      this.modules.delete(name);
+      const entry = this.buffers.get(name);
+      if (entry && entry.tensor) {
+        entry.tensor.dispose();
+        entry.tensor = null;
+      }
+    }
+  }
+
+  /** `delete module.name` forgets a registered parameter, buffer or module of that name (PyTorch's __delattr__). */
+  unregisterAttribute(name: string): void {
+    this.params.delete(name);
+    this.buffers.delete(name);
+    this.modules.delete(name);
+  }
+
+  private checkKind(name: string, kind: 'parameter' | 'module'): void {
+    const held = this.params.has(name) ? 'parameter' : this.buffers.has(name) ? 'buffer' : this.modules.has(name) ? 'module' : null;
+    if (held && held !== kind) {
+      throw new Error(`${this.typeName}: cannot assign a ${kind} to '${name}', which is a registered ${held}`);
+    }
+    if (!held) this.checkName(name);
+  }
 
   registerParameter<P extends Parameter | null>(name: string, p: P): P {
     this.checkName(name);
@@ -401,4 +473,67 @@ export class Sequential extends Layer {
     if (!l) throw new Error(`Sequential: index ${i} is out of range for ${this.layers.length} layers`);
     return l;
   }
+}
+
+/** Holds modules in a list, registered as children '0', '1', … (nn.ModuleList); it has no forward of its own. */
+export class ModuleList<M extends Module = Module> extends Module {
+  private readonly items: M[] = [];
+
+  constructor(modules: Iterable<M> = []) {
+    super();
+    this.extend(modules);
+  }
+
+  append(module: M): this {
+    this.items.push(this.registerModule(String(this.items.length), module));
+    return this;
+  }
+
+  extend(modules: Iterable<M>): this {
+    for (const m of modules) this.append(m);
+    return this;
+  }
+
+  get length(): number { return this.items.length; }
+
+  /** The module at index i (negative counts from the end), as `list[i]` in PyTorch. */
+  at(i: number): M {
+    const m = this.items.at(i);
+    if (!m) throw new Error(`ModuleList: index ${i} is out of range for ${this.items.length} modules`);
+    return m;
+  }
+
+  [Symbol.iterator](): IterableIterator<M> { return this.items[Symbol.iterator](); }
+}
+
+/** Holds modules by name, registered as children under their keys in insertion order (nn.ModuleDict). */
+export class ModuleDict<M extends Module = Module> extends Module {
+  private readonly items = new Map<string, M>();
+
+  constructor(modules: Iterable<readonly [string, M]> | Record<string, M> = []) {
+    super();
+    const entries = Symbol.iterator in modules ? modules : Object.entries(modules);
+    for (const [key, m] of entries as Iterable<readonly [string, M]>) this.set(key, m);
+  }
+
+  /** Adds or replaces (in place, keeping the key's position) the module under `key`. */
+  set(key: string, module: M): this {
+    if (this.items.has(key)) this.registerAttribute(key, module);
+    else this.registerModule(key, module);
+    this.items.set(key, module);
+    return this;
+  }
+
+  get(key: string): M {
+    const m = this.items.get(key);
+    if (!m) throw new Error(`ModuleDict: no module '${key}' (keys: ${[...this.items.keys()].join(', ') || 'none'})`);
+    return m;
+  }
+
+  has(key: string): boolean { return this.items.has(key); }
+  get size(): number { return this.items.size; }
+  keys(): IterableIterator<string> { return this.items.keys(); }
+  values(): IterableIterator<M> { return this.items.values(); }
+  entries(): IterableIterator<[string, M]> { return this.items.entries(); }
+  [Symbol.iterator](): IterableIterator<string> { return this.items.keys(); }
 }

@@ -58,6 +58,8 @@ function viewOf(t: Tensor): Tensor { return keep(t.viewAs(t.shape, t.strides, t.
 
 function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   const list = [...params];
+  // PyTorch's "optimizer got an empty parameter list": a module whose layers were never registered has none
+  if (list.length === 0) throw new Error(`${who}: got an empty parameter list`);
   if (new Set(list).size !== list.length) throw new Error(`${who}: a parameter appears twice in the list`);
   for (const p of list) {
     if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
