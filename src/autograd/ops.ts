@@ -1,6 +1,7 @@
 import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
@@ -21,7 +22,8 @@ function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
 export function checkSameBackend(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
     if (t.backend !== ts[0].backend) {
-      throw new Error(`${op}: tensors live on different backends (${ts[0].backend.name} and ${t.backend.name}); move one with to()`);
+      const which = t.backend.name === ts[0].backend.name ? `two ${t.backend.name} backend instances` : `${ts[0].backend.name} and ${t.backend.name}`;
+      throw new Error(`${op}: tensors live on different backends (${which}); move one with toBackend()`);
     }
   }
 }
@@ -32,6 +34,26 @@ function checkSameDtype(op: string, ...ts: Tensor[]): void {
       throw new Error(`${op}: dtypes differ (${ts.map((x) => `${formatShape(x.shape)} ${x.dtype}`).join(', ')}); cast() one first`);
     }
   }
+}
+
+/**
+ * PyTorch's type promotion between the float dtypes: true when float32 meets float64 (a float32 constant in
+ * a float64 gradcheck), and the op then runs on its operands cast up with `toFloat64` (differentiably, so a
+ * float32 input gets a float32 gradient). int32 never mixes: that stays a dtype error.
+ */
+export function mixedFloats(...ts: (Tensor | null)[]): boolean {
+  let f32 = false, f64 = false;
+  for (const t of ts) {
+    if (!t) continue;
+    if (t.dtype === 'int32') return false;
+    if (t.dtype === 'float32') f32 = true;
+    else f64 = true;
+  }
+  return f32 && f64;
+}
+
+export function toFloat64<T extends Tensor | null>(t: T): T {
+  return (t && cast(t, 'float64')) as T;
 }
 
 export function checkFloat(op: string, t: Tensor): void {
@@ -280,22 +302,27 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => add(toFloat64(a), toFloat64(b)));
   return record('add', binaryOp('add', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => sub(toFloat64(a), toFloat64(b)));
   return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
 }
 export function mul(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => mul(toFloat64(a), toFloat64(b)));
   return record('mul', binaryOp('mul', a, b), [a, b],
     (g, [as, bs]) => [a.requiresGrad ? sumTo(mul(g, bs), a.shape) : null, b.requiresGrad ? sumTo(mul(g, as), b.shape) : null], [a, b]);
 }
 export function div(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => div(toFloat64(a), toFloat64(b)));
   return record('div', binaryOp('div', a, b), [a, b], (g, [as, bs]) => [
     a.requiresGrad ? sumTo(div(g, bs), a.shape) : null,
     b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
   ], [a, b]);
 }
 export function pow(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => pow(toFloat64(a), toFloat64(b)));
   const y = binaryOp('pow', a, b);
   return record('pow', y, [a, b], (g, [as, bs, ys]) => [
     a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
@@ -304,12 +331,14 @@ export function pow(a: Tensor, b: Tensor): Tensor {
 }
 /** elementwise max; ties send half the gradient to each side (PyTorch) */
 export function maximum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => maximum(toFloat64(a), toFloat64(b)));
   return record('maximum', binaryOp('max', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(gt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
   }, [a, b]);
 }
 export function minimum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => minimum(toFloat64(a), toFloat64(b)));
   return record('minimum', binaryOp('min', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(lt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
@@ -324,6 +353,7 @@ export const ge = (a: Tensor, b: Tensor): Tensor => binaryOp('ge', a, b);
 
 /** cond ≠ 0 ? a : b with broadcasting */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => where(cond, toFloat64(a), toFloat64(b)));
   checkSameBackend('where', cond, a, b);
   checkSameDtype('where', a, b);
   const shape = broadcastShapes(cond.shape, a.shape, b.shape);
@@ -335,7 +365,8 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
-  if (x.dtype === dtype) return x.viewAs(x.shape, x.strides, x.offset);
+  // to its own dtype: a view that stays on the graph (a bare view would silently drop the gradient)
+  if (x.dtype === dtype) return record('cast', x.viewAs(x.shape, x.strides, x.offset), [x], (g) => [g]);
   const y = out(x, x.backend.cast(x.view, dtype), x.shape);
   if (dtype === 'int32' || x.dtype === 'int32') return y;
   return record('cast', y, [x], (g) => [cast(g, x.dtype)]);
@@ -394,6 +425,7 @@ export function variance(x: Tensor, axes?: number | readonly number[], options: 
 // --------------------------------------------------------------------------------------- linear algebra
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => matmul(toFloat64(a), toFloat64(b)));
   checkSameBackend('matmul', a, b);
   checkSameDtype('matmul', a, b);
   if (a.rank === 0 || b.rank === 0) throw new Error('matmul: both operands need at least one dimension');
