@@ -65,7 +65,7 @@ export async function gradcheck(fn: (...inputs: Tensor[]) => Tensor,
   const loss = tidy(() => sum(mul(fn(...leaves), projection)));
   backward(loss);
   loss.dispose();
-  const analytic = await Promise.all(leaves.map(async (t) => (t.grad ? Float64Array.from(await t.grad.toArray()) : new Float64Array(t.size))));
+  const analytic = await Promise.all(leaves.map(async (t) => (t.grad ? Float64Array.from(await t.grad.toArray()) : new Float64Array(t.numel()))));
   dispose(leaves);
 
   const lossAt = async (vals: Float64Array[]): Promise<number> => {

@@ -84,9 +84,9 @@ export function contiguous(x: Tensor): Tensor {
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.map((d) => (d === -1 ? x.size / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.size || !inferred.every(Number.isInteger)) {
-    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.size} elements) as ${formatShape(shape)}`);
+  const inferred = shape.map((d) => (d === -1 ? x.numel() / known : d));
+  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
+    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.numel()} elements) as ${formatShape(shape)}`);
   }
   let y: Tensor;
   if (x.isContiguous) y = x.viewAs(inferred, contiguousStrides(inferred), x.offset);
@@ -183,7 +183,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const starts: number[] = [];
   for (const t of xs) {
     starts.push(at);
-    if (t.size > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
+    if (t.numel() > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
     at += t.shape[a];
   }
   return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
@@ -202,7 +202,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   }
   const y = out(x, x.backend.fill(sizeOf(shape), value, x.dtype), shape);
   const strides = contiguousStrides(shape);
-  if (x.size > 0) {
+  if (x.numel() > 0) {
     y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
   }
   return record('pad', y, [x], (g) => {
@@ -461,7 +461,7 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
 /** a tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read);
  * contiguous() keeps a contiguous view's offset, which a kernel given only the storage would ignore */
 function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.size) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
   return out(x, x.backend.copy(x.view), x.shape);
 }
 

@@ -140,7 +140,7 @@ export class Module {
   training = true;
   private readonly params = new Map<string, Parameter | null>();
   private readonly buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
-  private readonly modules = new Map<string, Module>();
+  private readonly submodules = new Map<string, Module>();
   private disposed = false;
 
   constructor() {
@@ -164,9 +164,9 @@ export class Module {
       this.checkKind(name, 'parameter');
       this.params.set(name, value);
     } else if (value instanceof Module) {
-      if ([...this.modules.values()].includes(value)) return;
+      if ([...this.submodules.values()].includes(value)) return;
       this.checkKind(name, 'module');
-      this.modules.set(name, value);
+      this.submodules.set(name, value);
     } else if (value instanceof Tensor) {
       const entry = this.buffers.get(name);
       if (entry && entry.tensor !== value) {
@@ -175,7 +175,7 @@ export class Module {
       }
     } else if (value === null || value === undefined) {
       if (this.params.has(name)) this.params.set(name, null);
-      this.modules.delete(name);
+      this.submodules.delete(name);
       const entry = this.buffers.get(name);
       if (entry && entry.tensor) {
         entry.tensor.dispose();
@@ -188,11 +188,11 @@ export class Module {
   unregisterAttribute(name: string): void {
     this.params.delete(name);
     this.buffers.delete(name);
-    this.modules.delete(name);
+    this.submodules.delete(name);
   }
 
   private checkKind(name: string, kind: 'parameter' | 'module'): void {
-    const held = this.params.has(name) ? 'parameter' : this.buffers.has(name) ? 'buffer' : this.modules.has(name) ? 'module' : null;
+    const held = this.params.has(name) ? 'parameter' : this.buffers.has(name) ? 'buffer' : this.submodules.has(name) ? 'module' : null;
     if (held && held !== kind) {
       throw new Error(`${this.typeName}: cannot assign a ${kind} to '${name}', which is a registered ${held}`);
     }
@@ -215,13 +215,13 @@ export class Module {
 
   registerModule<M extends Module>(name: string, m: M): M {
     this.checkName(name);
-    this.modules.set(name, m);
+    this.submodules.set(name, m);
     return m;
   }
 
   private checkName(name: string): void {
     if (name === '' || name.includes('.')) throw new Error(`${this.typeName}: invalid name '${name}' (non-empty, no '.')`);
-    if (this.params.has(name) || this.buffers.has(name) || this.modules.has(name)) {
+    if (this.params.has(name) || this.buffers.has(name) || this.submodules.has(name)) {
       throw new Error(`${this.typeName}: '${name}' is already registered`);
     }
   }
@@ -241,13 +241,16 @@ export class Module {
   protected syncBuffers(): void {}
 
   /** Direct children, in registration order. */
-  namedChildren(): [string, Module][] { return [...this.modules]; }
-  children(): Module[] { return [...this.modules.values()]; }
+  namedChildren(): [string, Module][] { return [...this.submodules]; }
+  children(): Module[] { return [...this.submodules.values()]; }
+
+  /** This module and every descendant, depth first (torch's modules()). */
+  modules(): Module[] { return this.namedModules().map(([, m]) => m); }
 
   /** This module and every descendant with dotted names ('' for this one), depth first. */
   namedModules(prefix = ''): [string, Module][] {
     const out: [string, Module][] = [[prefix, this]];
-    for (const [name, m] of this.modules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+    for (const [name, m] of this.submodules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
@@ -270,7 +273,7 @@ export class Module {
 
   /** Total number of parameter elements (optionally only those that require grad). */
   numParameters(trainableOnly = false): number {
-    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.size, 0);
+    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.numel(), 0);
   }
 
   namedBuffers(prefix = '', recurse = true): [string, Tensor][] {
@@ -302,7 +305,7 @@ export class Module {
 
   /** Calls fn on every module, children first (torch's apply). */
   apply(fn: (m: Module) => void): this {
-    for (const m of this.modules.values()) m.apply(fn);
+    for (const m of this.submodules.values()) m.apply(fn);
     fn(this);
     return this;
   }
@@ -404,7 +407,7 @@ export class Module {
     const note = count > 0 ? `  # ${ownShapes ? `${ownShapes}; ` : ''}${count.toLocaleString('en-US')} params` : '';
     const lines = [`${this.typeName}(${this.extraRepr()})${note}`];
     const pad = '  '.repeat(indent + 1);
-    for (const [name, m] of this.modules) lines.push(`${pad}(${name}): ${m.describe(indent + 1)}`);
+    for (const [name, m] of this.submodules) lines.push(`${pad}(${name}): ${m.describe(indent + 1)}`);
     return lines.join('\n');
   }
 
@@ -412,7 +415,7 @@ export class Module {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const m of this.modules.values()) m.dispose();
+    for (const m of this.submodules.values()) m.dispose();
     for (const p of this.params.values()) p?.dispose();
     for (const b of this.buffers.values()) b.tensor?.dispose();
   }

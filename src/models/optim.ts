@@ -41,7 +41,7 @@ function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boo
   if (!sameShape(g.shape, p.shape) || g.dtype !== p.dtype || g.backend !== p.backend) {
     throw new Error(`optimizer: parameter ${index} ${formatShape(p.shape)} ${p.dtype} has a gradient ${formatShape(g.shape)} ${g.dtype} on ${g.backend.name}`);
   }
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.size) return { storage: g.storage, temp: false };
+  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
 }
 
@@ -50,7 +50,7 @@ function zeroGrads(params: readonly Parameter[]): void {
 }
 
 function stateTensor(p: Parameter, fillZero: boolean): Tensor {
-  const s = fillZero ? p.backend.fill(p.size, 0, p.dtype) : p.backend.alloc(p.size, p.dtype);
+  const s = fillZero ? p.backend.fill(p.numel(), 0, p.dtype) : p.backend.alloc(p.numel(), p.dtype);
   return keep(Tensor.fromStorage(p.backend, s, p.shape));
 }
 
@@ -62,7 +62,7 @@ function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   if (list.length === 0) throw new Error(`${who}: got an empty parameter list`);
   if (new Set(list).size !== list.length) throw new Error(`${who}: a parameter appears twice in the list`);
   for (const p of list) {
-    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
+    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.numel()) {
       throw new Error(`${who}: ${p} does not own a contiguous storage of its size (use Parameter)`);
     }
   }
