@@ -5,7 +5,7 @@ import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
 import {
   add, addScalar, assign, checkFloat, checkSameBackend, div, exp, gather, log, max, mul, mulScalar, neg, reshape, rsqrt,
-  mixedFloats, sub, sum, toFloat64,
+  sub, sum,
 } from './ops.js';
 
 /**
@@ -164,7 +164,6 @@ function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor |
  * D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on). No groups.
  */
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
-  if (mixedFloats(x, weight, bias)) return tidy(() => conv3d(toFloat64(x), toFloat64(weight), toFloat64(bias), options));
   const op = 'conv3d';
   checkConvOperands(op, x, weight, bias, 1);
   const p = convParams(op, options);
@@ -216,7 +215,6 @@ export function conv3dBackwardWeight(x: Tensor, gy: Tensor, weightShape: readonl
  * the output would then be larger than any input that convolution maps onto x).
  */
 export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: ConvTranspose3dOptions = {}): Tensor {
-  if (mixedFloats(x, weight, bias)) return tidy(() => convTranspose3d(toFloat64(x), toFloat64(weight), toFloat64(bias), options));
   const op = 'convTranspose3d';
   checkConvOperands(op, x, weight, bias, 0);
   const p = convParams(op, options);

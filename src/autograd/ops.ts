@@ -37,24 +37,16 @@ function checkSameDtype(op: string, ...ts: Tensor[]): void {
 }
 
 /**
- * PyTorch's type promotion between the float dtypes: true when float32 meets float64 (a float32 constant in
- * a float64 gradcheck), and the op then runs on its operands cast up with `toFloat64` (differentiably, so a
+ * PyTorch's type promotion between the float dtypes, in the elementwise ops and `where` (as in PyTorch,
+ * matmul and the convolutions do not promote): true when float32 meets float64 (a float32 constant in a
+ * float64 gradcheck), and the op then runs on its operands cast up with `toFloat64` (differentiably, so a
  * float32 input gets a float32 gradient). int32 never mixes: that stays a dtype error.
  */
-export function mixedFloats(...ts: (Tensor | null)[]): boolean {
-  let f32 = false, f64 = false;
-  for (const t of ts) {
-    if (!t) continue;
-    if (t.dtype === 'int32') return false;
-    if (t.dtype === 'float32') f32 = true;
-    else f64 = true;
-  }
-  return f32 && f64;
+function mixedFloats(a: Tensor, b: Tensor): boolean {
+  return a.dtype !== b.dtype && a.dtype !== 'int32' && b.dtype !== 'int32';
 }
 
-export function toFloat64<T extends Tensor | null>(t: T): T {
-  return (t && cast(t, 'float64')) as T;
-}
+function toFloat64(t: Tensor): Tensor { return cast(t, 'float64'); }
 
 export function checkFloat(op: string, t: Tensor): void {
   if (t.dtype === 'int32') throw new Error(`${op}: needs a floating-point tensor, got ${formatShape(t.shape)} int32`);
@@ -425,7 +417,6 @@ export function variance(x: Tensor, axes?: number | readonly number[], options: 
 // --------------------------------------------------------------------------------------- linear algebra
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  if (mixedFloats(a, b)) return tidy(() => matmul(toFloat64(a), toFloat64(b)));
   checkSameBackend('matmul', a, b);
   checkSameDtype('matmul', a, b);
   if (a.rank === 0 || b.rank === 0) throw new Error('matmul: both operands need at least one dimension');

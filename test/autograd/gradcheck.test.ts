@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, assertGradcheck, backward, conv3d, div, exp, gradcheck, matmul, maximum, mul, sub, sum, where,
+  add, assertGradcheck, backward, cast, conv3d, div, exp, gradcheck, matmul, maximum, mul, sub, sum, where,
 } from '../../src/autograd/index.js';
 import { fromArray, getBackend, memory, tidy, dispose } from '../../src/tensor/index.js';
 import type { Tensor } from '../../src/tensor/index.js';
 import { randomArray } from '../helpers/backends.js';
 
 describe('gradcheck with constants made on the default backend', () => {
-  it('a float32 constant closed over by fn just works (shared cpu backend, float32 promoted to float64)', async () => {
+  it('a float32 constant closed over by fn just works in elementwise ops (shared cpu backend, float32 promoted to float64)', async () => {
     const w = fromArray([0.5, -1, 2], [3]); // default backend and dtype: cpu, float32
     const m = fromArray([1, 0, 2, -1, 0.5, 3], [3, 2]);
     const k = fromArray(randomArray(2 * 1 * 2 * 2 * 2, 3), [2, 1, 2, 2, 2]);
@@ -19,10 +19,13 @@ describe('gradcheck with constants made on the default backend', () => {
     await assertGradcheck((x) => div(x, add(w, fromArray([3, 3, 3], [3]))), [x3]);
     await assertGradcheck((x) => maximum(x, w), [x3]);
     await assertGradcheck((x) => where(cond, x, w), [x3]);
-    await assertGradcheck((x) => matmul(x.reshape(1, 3), m), [x3]);
-    await assertGradcheck((x) => conv3d(x, k, null, { padding: 1 }), [{ data: randomArray(27, 5), shape: [1, 1, 3, 3, 3] }]);
+    // matmul and the convolutions do not promote (nor do PyTorch's): a constant for them is cast once
+    expect(() => matmul(fromArray([1, 2, 3], [1, 3], { dtype: 'float64' }), m)).toThrow(/matmul: dtypes differ.*cast\(\) one first/);
+    const m64 = cast(m, 'float64'), k64 = cast(k, 'float64');
+    await assertGradcheck((x) => matmul(x.reshape(1, 3), m64), [x3]);
+    await assertGradcheck((x) => conv3d(x, k64, null, { padding: 1 }), [{ data: randomArray(27, 5), shape: [1, 1, 3, 3, 3] }]);
     expect(getBackend().name).toBe('cpu');
-    dispose([w, m, k, cond]);
+    dispose([w, m, k, cond, m64, k64]);
   });
 
   it('a float32 input promoted against float64 gets a float32 gradient', async () => {
