@@ -457,14 +457,15 @@ export class Sequential extends Layer {
    * training step does not hold every activation until its end; a layer that hands its output elsewhere for
    * later (a feature hook) must `keep()` it. */
   forward(x: Tensor): Tensor {
+    const layers = this.layers; // one read through the module's proxy, not three per layer
     return tidy(() => {
       let y = x;
-      for (let i = 0; i < this.layers.length; i++) {
-        const next = this.layers[i + 1], fused = next ? this.layers[i].fusedWith(next) : null;
+      for (let i = 0; i < layers.length; i++) {
+        const next = layers[i + 1], fused = next ? layers[i].fusedWith(next) : null;
         if (fused) {
           y = fused(y);
           i++;
-        } else y = this.layers[i].forward(y);
+        } else y = layers[i].forward(y);
       }
       return y;
     });
