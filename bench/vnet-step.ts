@@ -81,7 +81,7 @@ function recordConvFlops(model: VNet): { restore: () => void; flops: () => numbe
     const transposed = m instanceof ConvTranspose3d;
     m.forward = (x: Tensor) => {
       const y = original(x);
-      const w = m.weight.size;
+      const w = m.weight.numel();
       const spatial = (transposed ? x.shape : y.shape).slice(2).reduce((a, b) => a * b, 1);
       const f = 2 * x.shape[0] * w * spatial;
       total += f + (x.requiresGrad ? 2 * f : f); // forward, then grad input (if needed) + grad weight

@@ -30,7 +30,7 @@ function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
 
 /** A tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read). */
 function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.size) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
   return out(x, x.backend.copy(x.view), x.shape);
 }
 
@@ -69,7 +69,7 @@ function channelShape(x: Tensor): number[] {
 
 function checkPerChannel(op: string, name: string, t: Tensor | null, x: Tensor): void {
   if (!t) return;
-  if (t.size !== x.shape[1] || t.rank !== 1) {
+  if (t.numel() !== x.shape[1] || t.rank !== 1) {
     throw new Error(`${op}: ${name} ${formatShape(t.shape)} must be [${x.shape[1]}] (the channels of the input ${formatShape(x.shape)})`);
   }
   checkSameBackend(op, x, t);
@@ -574,7 +574,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
     return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p).y);
   }
-  const n = x.size / x.shape[1];
+  const n = x.numel() / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
   return tidy(() => {
     const { y, mean, variance } = normalizeOp(op, x, layout, null, p);

@@ -1,6 +1,7 @@
 import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { arange, full } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
@@ -21,7 +22,8 @@ function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
 export function checkSameBackend(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
     if (t.backend !== ts[0].backend) {
-      throw new Error(`${op}: tensors live on different backends (${ts[0].backend.name} and ${t.backend.name}); move one with to()`);
+      const which = t.backend.name === ts[0].backend.name ? `two ${t.backend.name} backend instances` : `${ts[0].backend.name} and ${t.backend.name}`;
+      throw new Error(`${op}: tensors live on different backends (${which}); move one with toBackend()`);
     }
   }
 }
@@ -33,6 +35,18 @@ function checkSameDtype(op: string, ...ts: Tensor[]): void {
     }
   }
 }
+
+/**
+ * PyTorch's type promotion between the float dtypes, in the elementwise ops and `where` (as in PyTorch,
+ * matmul and the convolutions do not promote): true when float32 meets float64 (a float32 constant in a
+ * float64 gradcheck), and the op then runs on its operands cast up with `toFloat64` (differentiably, so a
+ * float32 input gets a float32 gradient). int32 never mixes: that stays a dtype error.
+ */
+function mixedFloats(a: Tensor, b: Tensor): boolean {
+  return a.dtype !== b.dtype && a.dtype !== 'int32' && b.dtype !== 'int32';
+}
+
+function toFloat64(t: Tensor): Tensor { return cast(t, 'float64'); }
 
 export function checkFloat(op: string, t: Tensor): void {
   if (t.dtype === 'int32') throw new Error(`${op}: needs a floating-point tensor, got ${formatShape(t.shape)} int32`);
@@ -62,9 +76,9 @@ export function contiguous(x: Tensor): Tensor {
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.map((d) => (d === -1 ? x.size / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.size || !inferred.every(Number.isInteger)) {
-    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.size} elements) as ${formatShape(shape)}`);
+  const inferred = shape.map((d) => (d === -1 ? x.numel() / known : d));
+  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
+    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.numel()} elements) as ${formatShape(shape)}`);
   }
   let y: Tensor;
   if (x.isContiguous) y = x.viewAs(inferred, contiguousStrides(inferred), x.offset);
@@ -161,7 +175,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const starts: number[] = [];
   for (const t of xs) {
     starts.push(at);
-    if (t.size > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
+    if (t.numel() > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
     at += t.shape[a];
   }
   return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
@@ -298,7 +312,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   }
   const y = out(x, x.backend.fill(sizeOf(shape), value, x.dtype), shape);
   const strides = contiguousStrides(shape);
-  if (x.size > 0) {
+  if (x.numel() > 0) {
     y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
   }
   return record('pad', y, [x], (g) => {
@@ -402,22 +416,27 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => add(toFloat64(a), toFloat64(b)));
   return record('add', binaryOp('add', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => sub(toFloat64(a), toFloat64(b)));
   return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
 }
 export function mul(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => mul(toFloat64(a), toFloat64(b)));
   return record('mul', binaryOp('mul', a, b), [a, b],
     (g, [as, bs]) => [a.requiresGrad ? sumTo(mul(g, bs), a.shape) : null, b.requiresGrad ? sumTo(mul(g, as), b.shape) : null], [a, b]);
 }
 export function div(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => div(toFloat64(a), toFloat64(b)));
   return record('div', binaryOp('div', a, b), [a, b], (g, [as, bs]) => [
     a.requiresGrad ? sumTo(div(g, bs), a.shape) : null,
     b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
   ], [a, b]);
 }
 export function pow(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => pow(toFloat64(a), toFloat64(b)));
   const y = binaryOp('pow', a, b);
   return record('pow', y, [a, b], (g, [as, bs, ys]) => [
     a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
@@ -426,12 +445,14 @@ export function pow(a: Tensor, b: Tensor): Tensor {
 }
 /** elementwise max; ties send half the gradient to each side (PyTorch) */
 export function maximum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => maximum(toFloat64(a), toFloat64(b)));
   return record('maximum', binaryOp('max', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(gt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
   }, [a, b]);
 }
 export function minimum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => minimum(toFloat64(a), toFloat64(b)));
   return record('minimum', binaryOp('min', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(lt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
@@ -446,6 +467,7 @@ export const ge = (a: Tensor, b: Tensor): Tensor => binaryOp('ge', a, b);
 
 /** cond ≠ 0 ? a : b with broadcasting */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => where(cond, toFloat64(a), toFloat64(b)));
   checkSameBackend('where', cond, a, b);
   checkSameDtype('where', a, b);
   const shape = broadcastShapes(cond.shape, a.shape, b.shape);
@@ -457,7 +479,8 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
-  if (x.dtype === dtype) return x.viewAs(x.shape, x.strides, x.offset);
+  // to its own dtype: a view that stays on the graph (a bare view would silently drop the gradient)
+  if (x.dtype === dtype) return record('cast', x.viewAs(x.shape, x.strides, x.offset), [x], (g) => [g]);
   const y = out(x, x.backend.cast(x.view, dtype), x.shape);
   if (dtype === 'int32' || x.dtype === 'int32') return y;
   return record('cast', y, [x], (g) => [cast(g, x.dtype)]);
@@ -551,7 +574,7 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
 /** a tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read);
  * contiguous() keeps a contiguous view's offset, which a kernel given only the storage would ignore */
 function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.size) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
   return out(x, x.backend.copy(x.view), x.shape);
 }
 

@@ -78,7 +78,7 @@ function checkVolume(op: string, p: Tensor): void {
 
 /** a tensor owning a contiguous storage with p's elements (a view when p already is one) */
 function contiguousCopy(p: Tensor): Tensor {
-  if (p.isContiguous && p.offset === 0 && p.storage.length === p.size) return p.viewAs(p.shape, p.strides, 0);
+  if (p.isContiguous && p.offset === 0 && p.storage.length === p.numel()) return p.viewAs(p.shape, p.strides, 0);
   return Tensor.fromStorage(p.backend, p.backend.copy(p.view), p.shape);
 }
 

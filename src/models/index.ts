@@ -1,4 +1,5 @@
 export * from './module.js';
+export * from './summary.js';
 export * from './layers.js';
 export * from './activations.js';
 export * from './pooling.js';

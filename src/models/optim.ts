@@ -62,7 +62,7 @@ function checkedGrad(p: Parameter, index: number): Tensor {
 /** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
 function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
   const g = checkedGrad(p, index);
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.size) return { storage: g.storage, temp: false };
+  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
 }
 
@@ -71,7 +71,7 @@ function zeroGrads(params: readonly Parameter[]): void {
 }
 
 function stateTensor(p: Parameter, fillZero: boolean): Tensor {
-  const s = fillZero ? p.backend.fill(p.size, 0, p.dtype) : p.backend.alloc(p.size, p.dtype);
+  const s = fillZero ? p.backend.fill(p.numel(), 0, p.dtype) : p.backend.alloc(p.numel(), p.dtype);
   return keep(Tensor.fromStorage(p.backend, s, p.shape));
 }
 
@@ -79,9 +79,11 @@ function viewOf(t: Tensor): Tensor { return keep(t.viewAs(t.shape, t.strides, t.
 
 function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   const list = [...params];
+  // PyTorch's "optimizer got an empty parameter list": a module whose layers were never registered has none
+  if (list.length === 0) throw new Error(`${who}: got an empty parameter list`);
   if (new Set(list).size !== list.length) throw new Error(`${who}: a parameter appears twice in the list`);
   for (const p of list) {
-    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
+    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.numel()) {
       throw new Error(`${who}: ${p} does not own a contiguous storage of its size (use Parameter)`);
     }
   }

@@ -196,7 +196,7 @@ describe('training checkpoints', () => {
   it('an optimizer entry for a parameter the optimizer lacks is an error naming the file', async () => {
     const a = makeModel(3), optA = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });
     const g: Tensor[] = [];
-    for (const p of a.parameters()) { p.grad = fromArray(new Float32Array(p.size).fill(0.1), p.shape, { backend: cpu }); g.push(p.grad); }
+    for (const p of a.parameters()) { p.grad = fromArray(new Float32Array(p.numel()).fill(0.1), p.shape, { backend: cpu }); g.push(p.grad); }
     optA.step();
     optA.zeroGrad();
     const path = join(dir, 'train-mismatch.safetensors');
