@@ -18,13 +18,13 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
-import { fromArray, zeros } from '../tensor/creation.js';
+import { fromArray, full, zeros } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
-import { add, affine, concat, detach, reshape, sum } from '../autograd/ops.js';
+import { add, affine, assign, concat, detach, reshape, slice, sum } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
@@ -41,6 +41,7 @@ import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResu
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
+import { describeNonFinite, nonFiniteKind, nonFiniteProbe } from '../models/finite.js';
 import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -79,8 +80,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** stop (as if interrupted) once this many iterations are done: for tests of resuming */
   stopAt?: number;
-  /** test hook: make one loss term NaN at one 0-based iteration (the total too when term is 'total') */
-  injectNaN?: { iteration: number; term: string };
+  /**
+   * test hook at one 0-based iteration: make a loss term NaN (or `value`; the total too when term is 'total'),
+   * or set element 0 of a state-dict tensor (`tensor`, e.g. 'block_one.conv.0.weight') to it after the step
+   */
+  injectNaN?: { iteration: number; term?: string; tensor?: string; value?: number };
   /** skip the evaluation after training */
   skipEvaluation?: boolean;
 }
@@ -94,7 +98,10 @@ export interface LogEntry {
   /** live buffers and tensors between iterations (an in-flight readback not counted): flat in a healthy run */
   liveBuffers: number;
   liveTensors: number;
+  /** JSON writes NaN and ±Inf as null: */
   terms: Record<string, number>;
+  /** which terms were not finite, as 'NaN', '+Inf' or '-Inf' (absent when all were finite) */
+  nonFinite?: Record<string, string>;
 }
 
 export interface TrainResult {
@@ -113,16 +120,21 @@ export interface TrainResult {
 
 interface Pending {
   iteration: number;
+  /** the terms as packed (TERM_ORDER), then the state tensors probed after this iteration's step, if any */
   names: string[];
+  /** the terms in the order the loss computes them: the first non-finite one is the one reported */
+  computeOrder: string[];
+  stateNames: string[];
   lr: number;
   lambda: number;
   values: Tensor;
   read: Promise<ArrayLike<number>>;
 }
 
+/** A non-finite loss term, or model / optimizer state, found when settling an iteration: the run stops. */
 class NonFiniteLoss extends Error {
-  constructor(readonly iteration: number, readonly term: string, readonly value: number) {
-    super(`non-finite loss at iteration ${iteration}: ${term} = ${value}`);
+  constructor(readonly iteration: number, what: 'loss' | 'model state', detail: string) {
+    super(`non-finite ${what} at iteration ${iteration}: ${detail}`);
   }
 }
 
@@ -245,7 +257,40 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
     if (c.tuneConvs) await tuneConvolutions(model, backend, c, print);
 
+    /** parameters, buffers and optimizer state as named views (the caller disposes them) */
+    const stateTensors = (): Map<string, Tensor> => {
+      const dict = model.module.stateDict();
+      for (const [k, t] of optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
+      return dict;
+    };
+    /** the state was probed after the step that completed this iteration (and found finite when settled) */
+    let probedAt = -1;
+    /** throws NonFiniteLoss naming the first state tensor with a NaN or Inf; reads the bad one to say what it holds */
+    const checkState = async (iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> => {
+      const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
+      if (bad < 0) return;
+      const dict = stateTensors();
+      try {
+        const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
+        throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
+      } finally {
+        for (const t of dict.values()) t.dispose();
+      }
+    };
     const checkpoint = async (iteration: number): Promise<void> => {
+      if (probedAt !== iteration) {
+        // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
+        const dict = stateTensors();
+        const names = [...dict.keys()];
+        try {
+          const probe = tidy(() => nonFiniteProbe([...dict.values()]));
+          const values = await probe.toArray();
+          probe.dispose();
+          await checkState(iteration, names, values);
+        } finally {
+          for (const t of dict.values()) t.dispose();
+        }
+      }
       await saveTrainingCheckpoint(ckptFile, {
         model: model.module, optimizer, iteration,
         rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
@@ -283,23 +328,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const terms: Record<string, number> = {};
       p.names.forEach((n, i) => { terms[n] = values[i]!; });
+      const nonFinite: Record<string, string> = {};
+      for (const n of p.computeOrder) {
+        const kind = nonFiniteKind(terms[n]!);
+        if (kind) nonFinite[n] = kind;
+      }
       // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
       const mem = memory(backend);
       const inFlight = pending ? 1 : 0;
       const entry: LogEntry = {
         iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - t0) / 1000,
         liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
+        ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
       };
       log.push(entry);
       logLines.push(JSON.stringify(entry) + '\n');
-      const bad = p.names.find((n) => !Number.isFinite(terms[n]));
+      const bad = Object.keys(nonFinite)[0];
       const suffix = `it ${p.iteration + 1}/${c.iterations} loss ${formatTerm(terms.total!)}`
         + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
         + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
         + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
         + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
       bar.update(p.iteration + 1 - start, suffix);
-      if (bad !== undefined) throw new NonFiniteLoss(p.iteration + 1, bad, terms[bad]!);
+      if (bad !== undefined) {
+        throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
+      }
+      if (p.stateNames.length > 0) {
+        await checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
+        probedAt = p.iteration + 1;
+      }
     };
     const drain = async (): Promise<void> => {
       const p = pending;
@@ -328,25 +385,45 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, iteration: it, maxIterations: c.iterations,
           }, c.loss);
           let total = res.total;
-          if (options.injectNaN && options.injectNaN.iteration === it) {
-            const name = options.injectNaN.term;
+          const inject = options.injectNaN?.iteration === it ? options.injectNaN : undefined;
+          if (inject?.term !== undefined) {
+            const name = inject.term;
             const t = res.terms[name];
             if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
-            res.terms[name] = affine(t, 1, NaN);
+            res.terms[name] = affine(t, 1, inject.value ?? NaN);
             if (name === 'total') total = res.terms.total!;
           }
           backward(total);
           noGrad(() => optimizer.step());
           optimizer.zeroGrad();
+          if (inject?.tensor !== undefined) {
+            const dict = model.module.stateDict(), t = dict.get(inject.tensor);
+            if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], inject.value ?? NaN, { backend, dtype: t.dtype })));
+            for (const v of dict.values()) v.dispose();
+            if (!t) throw new Error(`injectNaN: no state tensor '${inject.tensor}'`);
+          }
           const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
-          const values = noGrad(() => concat(names.map((n) => reshape(detach(res.terms[n]!), [1]))));
-          return { values, names };
+          const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
+          // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
+          let stateNames: string[] = [];
+          if ((it + 1) % c.checkpointEvery === 0 || it + 1 === end) {
+            const dict = stateTensors();
+            stateNames = [...dict.keys()];
+            parts.push(nonFiniteProbe([...dict.values()]));
+            for (const t of dict.values()) t.dispose();
+          }
+          const values = noGrad(() => concat(parts));
+          // the terms as created: dbislLoss fills res.terms in the order it computes them
+          return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
         });
         const read = keep(packed.values).toArray();
         read.catch(() => { /* awaited in settle */ });
         // settle the previous iteration's terms: by now its work is done or queued ahead of this one's
         const prev = pending;
-        pending = { iteration: it, names: [...packed.names], lr, lambda, values: packed.values, read };
+        pending = {
+          iteration: it, names: [...packed.names], computeOrder: packed.computeOrder, stateNames: packed.stateNames, lr, lambda,
+          values: packed.values, read,
+        };
         await settle(prev);
         done = it + 1;
         stepTimes.push((performance.now() - ts) / 1000);

@@ -120,10 +120,51 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     const log = readLog(c.out);
     expect(log.at(-1)!.iteration).toBe(3);
     expect(log.at(-1)!.terms.total).toBeNull(); // JSON has no NaN
+    expect(log.at(-1)!.nonFinite).toEqual({ total: 'NaN' });
 
-    // a term other than the total is named too
+    // a term other than the total is named too, and +Inf is told from NaN in the message and the log
     const r2 = await run(tiny('nan2'), { injectNaN: { iteration: 0, term: 'pseMse' } });
     expect(r2.message).toMatch(/iteration 1: pseMse = NaN/);
+    const r3 = await run(tiny('inf'), { injectNaN: { iteration: 0, term: 'pseMse', value: Infinity } });
+    expect(r3.message).toMatch(/iteration 1: pseMse = \+Inf/);
+    expect(readLog(join(root, 'inf')).at(-1)!.nonFinite).toEqual({ pseMse: '+Inf' });
+  });
+
+  it('NaN weights: the stop names the first term the loss computes (supDice), not the total that comes first in the log', async () => {
+    // NaN in the first convolution after iteration 1's step: every term of iteration 2 is NaN (ReLU passes NaN)
+    const c = tiny('nan-weights', { iterations: 4, checkpointEvery: 100 });
+    const r = await run(c, { injectNaN: { iteration: 0, tensor: 'block_one.conv.0.weight' } });
+    expect(r.status).toBe('nan');
+    expect(r.message).toMatch(/non-finite loss at iteration 2: supDice = NaN \(the first non-finite term in the order the loss computes them\)/);
+    expect(existsSync(join(c.out, 'checkpoint.safetensors'))).toBe(false);
+    const log = readLog(c.out);
+    expect(Object.keys(log.at(-1)!.nonFinite!)[0]).toBe('supDice');
+    expect(log.at(-1)!.nonFinite!.total).toBe('NaN');
+  });
+
+  it('non-finite model state stops the run before the checkpoint is written, naming the tensor (probed with the losses)', async () => {
+    // Inf after iteration 4's step: the losses of iteration 4 are finite, the state to checkpoint is not
+    const c = tiny('inf-state', { iterations: 6, checkpointEvery: 2 });
+    const r = await run(c, { injectNaN: { iteration: 3, tensor: 'block_one.conv.0.weight', value: -Infinity } });
+    expect(r.status).toBe('nan');
+    expect(r.message).toMatch(/non-finite model state at iteration 4: block_one\.conv\.0\.weight holds 1 -Inf of \d+ elements \(the first at element 0: -Inf\)/);
+    expect(r.message).toContain('iteration 2)'); // the last good checkpoint
+    const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
+    expect(ckpt.metadata['voxgrad.iteration']).toBe('2');
+    for (const [k, t] of ckpt.tensors) expect(Array.from(t.data).every(Number.isFinite), k).toBe(true);
+
+    // an interrupt's unscheduled checkpoint is probed too
+    const controller = new AbortController();
+    const c2 = tiny('nan-state-abort', { iterations: 8, checkpointEvery: 100 });
+    const r2 = await train({
+      config: c2, backend: new CpuBackend(), print: () => {}, signal: controller.signal, skipEvaluation: true,
+      // after iteration 2's step (0-based 1); the abort, seen while iteration 2 runs, stops after it
+      injectNaN: { iteration: 1, tensor: 'block_one.conv.0.weight' },
+      progressStream: { isTTY: false, write: (line: string) => { if (/it 1\/8/.test(line)) controller.abort(); return true; } },
+    });
+    expect(r2.status).toBe('nan');
+    expect(r2.message).toMatch(/non-finite model state at iteration 2: block_one\.conv\.0\.weight holds 1 NaN/);
+    expect(existsSync(join(c2.out, 'checkpoint.safetensors'))).toBe(false);
   });
 
   it('an abort (what SIGINT does) stops after the current iteration with a final checkpoint', async () => {
