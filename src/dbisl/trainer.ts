@@ -35,7 +35,8 @@ import { LASource } from './data/la.js';
 import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
-import { describeLoss, type TrainConfig } from './config.js';
+import { CliError, describeLoss, type TrainConfig } from './config.js';
+import { lockFolder, type FolderLock } from './lock.js';
 import { VNetDualTask, type DualTaskModel } from './model.js';
 import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
@@ -225,8 +226,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const model = createModel(c, backend);
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+  let lock: FolderLock | null = null;
 
   try {
+    lock = await lockFolder(outDir);
+    if (!c.resume && !c.overwrite && existsSync(ckptFile)) {
+      throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
+    }
     let start = 0;
     /** the iteration of the checkpoint this run wrote or resumed from */
     let lastCheckpoint: number | null = null;
@@ -493,6 +499,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     model.module.dispose();
     if (ownBackend) backend.dispose();
+    await lock?.release();
   }
 }
 
