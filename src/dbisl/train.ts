@@ -5,13 +5,14 @@
  * Ctrl-C (SIGINT) or SIGTERM stops after the current iteration with a final checkpoint (a second one, a second
  * or more later, exits at once); `--resume` continues from it. The command line trains in a worker process so
  * that this holds under `npx tsx` (see supervise.ts). Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
- * interrupted (143 after SIGTERM).
+ * interrupted (143 after SIGTERM). Errors are one line (the stack too with --debug).
  */
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CliError, TRAIN_OPTIONS, parseTrainArgs, validateConfig, type TrainConfig } from './config.js';
 import { checkpointConfig } from './evaluate.js';
+import { reportError } from './cli-error.js';
 import { formatSummaryMarkdown } from './report.js';
 import { CHECKPOINT_FILE, train } from './trainer.js';
 import { isWorker, superviseScript, WORKER_REPEAT_MS } from './supervise.js';
@@ -28,7 +29,9 @@ const RESUMABLE: readonly string[] = [
 export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<string>): Promise<TrainConfig> {
   const file = join(resolve(cli.out), CHECKPOINT_FILE);
   if (!cli.resume || !existsSync(file)) return cli;
-  const saved = await checkpointConfig(file);
+  const saved = await checkpointConfig(file).catch((e: unknown) => {
+    throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+  });
   const merged: TrainConfig = { ...saved, resume: true, out: cli.out };
   const byOption: Record<string, keyof TrainConfig> = {
     iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
@@ -50,14 +53,14 @@ export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<strin
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  const debug = argv.includes('--debug');
   let config: TrainConfig;
   try {
     const parsed = parseTrainArgs(argv);
     if (parsed.help) { process.stdout.write(parsed.text); return 0; }
     config = await resumeConfig(parsed.config, parsed.explicit);
   } catch (e) {
-    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
-    throw e;
+    return reportError('train', e, debug);
   }
 
   const controller = new AbortController();
@@ -95,9 +98,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const [role, f] of Object.entries(result.files)) console.log(`  ${role.padEnd(16)} ${rel(f)}`);
     return 0;
   } catch (e) {
-    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
-    console.error(`train: ${(e as Error).stack ?? (e as Error).message}`);
-    return 1;
+    return reportError('train', e, debug);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -239,7 +239,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let log: LogEntry[] = [];
     const evalHistory: { iteration: number; dice: number }[] = [];
     if (c.resume && existsSync(ckptFile)) {
-      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer });
+      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer }).catch((e: unknown) => {
+        throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+      });
       const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
       if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
       loader.setState(rng.loader);
@@ -302,6 +304,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
         config: c as unknown as JsonValue,
         metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset },
+      }).catch((e: unknown) => {
+        // e.g. ENOSPC: the write is atomic, so the previous file is intact
+        throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${ckptFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
       });
       files.checkpoint = ckptFile;
       lastCheckpoint = iteration;
