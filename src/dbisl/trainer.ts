@@ -213,6 +213,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   setBackend(backend);
   const source = options.source ?? makeSource(c);
   const trainIds = source.trainIds();
+  // both lists' files, before iteration 1: a broken test case is found now, not after training
+  await source.checkFiles?.();
   if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
   const loader = new BatchLoader(source, {
     labeledIds: trainIds.slice(0, c.labeled),

@@ -30,6 +30,11 @@ import type { Case, CaseSource, Shape3, Volume } from './volume.js';
 export const LA_CASE_DIR = '2018LA_Seg_Training Set';
 /** The file name of a case inside its folder. */
 export const LA_CASE_FILE = 'mri_norm2.h5';
+/**
+ * The largest dataset read (1 GiB; an LA image is about 0.1 GiB): h5wasm's 32-bit heap cannot hold 4 GiB, and a
+ * failed allocation there breaks the HDF5 module for the rest of the process, so the size is checked first.
+ */
+export const LA_MAX_DATASET_BYTES = 2 ** 30;
 
 export interface LAOptions {
   /** Cases kept in memory (least recently used evicted). Default 24 (≈ 0.3 GB). 0 disables caching. */
@@ -58,6 +63,21 @@ function readUInt(b: Uint8Array, off: number, size: number): number {
   let v = 0;
   for (let i = size - 1; i >= 0; i--) v = v * 256 + b[off + i]!;
   return v;
+}
+
+/** Throws naming the file unless it is a regular file (a FIFO, for one, would block the open forever). */
+async function checkRegularFile(file: string): Promise<void> {
+  let st;
+  try {
+    st = await fsp.stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`LA ${file}: ${code === 'ENOENT' ? 'missing case file' : `cannot read file (${code ?? (e as Error).message})`}`);
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file';
+    throw new Error(`LA ${file}: not a regular file (${kind})`);
+  }
 }
 
 /**
@@ -132,6 +152,9 @@ function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: 
   if (key === 'label' && !isUint8) throw new Error(`LA ${file}: dataset 'label' has dtype ${String(ds.dtype)}, expected uint8`);
   const n = shape[0]! * shape[1]! * shape[2]!;
   const nbytes = n * md.size;
+  if (nbytes > LA_MAX_DATASET_BYTES) {
+    throw new Error(`LA ${file}: dataset '${key}' is too large (shape ${JSON.stringify(shape)}, ${nbytes} bytes; at most ${LA_MAX_DATASET_BYTES} are read)`);
+  }
   const ptr = M._malloc(nbytes);
   if (ptr === 0) throw new Error(`LA ${file}: cannot allocate ${nbytes} bytes for '${key}'`);
   try {
@@ -149,7 +172,7 @@ function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: 
  * Reads and validates one LA `mri_norm2.h5` file. Throws an Error naming the file on any problem.
  */
 export async function readLAFile(file: string): Promise<{ image: Volume<Float32Array>; label: Volume<Uint8Array> }> {
-  if (!existsSync(file)) throw new Error(`LA ${file}: missing case file`);
+  await checkRegularFile(file);
   await checkHdf5File(file);
   const M = await h5wasmReady();
   let f: InstanceType<typeof h5wasm.File> | null = null;
@@ -282,6 +305,17 @@ export class LASource implements CaseSource {
   load(id: string): Promise<Case> {
     if (!this.#known.has(id)) return Promise.reject(new Error(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`));
     return cachedLoad(this.#cache, id, () => readLAFile(this.casePath(id)).then(({ image, label }): Case => ({ id, image, label })));
+  }
+
+  /**
+   * Cheap checks of every case file of both lists (a regular file with an intact HDF5 superblock: a stat and
+   * the first 64 KiB each), so that a missing or broken test case is found before training, not after it.
+   */
+  async checkFiles(): Promise<void> {
+    for (const id of [...this.#train, ...this.#test]) {
+      await checkRegularFile(this.casePath(id));
+      await checkHdf5File(this.casePath(id));
+    }
   }
 
   /** Number of cases currently cached. */

@@ -25,6 +25,8 @@ export interface CaseSource {
   trainIds(): string[];
   testIds(): string[];
   load(id: string): Promise<Case>;
+  /** cheap checks of every case's file (exists, readable, plausible), run before training; throws naming the file */
+  checkFiles?(): Promise<void>;
 }
 
 export type Shape3 = [number, number, number];
