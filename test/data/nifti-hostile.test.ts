@@ -1,0 +1,30 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NIFTI_MAX_BYTES, readNifti } from '../../src/dbisl/data/nifti.js';
+
+/** Hostile NIfTI inputs (BraTS reads its cases through readNifti): a FIFO, a folder, a gzip bomb. */
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'voxgrad-nifti-hostile-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('readNifti on hostile files', () => {
+  it('a FIFO or a folder is refused at once instead of blocking the read', async () => {
+    const fifo = path.join(tmp, 'case.nii.gz');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    await expect(readNifti(fifo)).rejects.toThrow(/case\.nii\.gz: not a regular file \(a FIFO\)/);
+    await expect(readNifti(tmp)).rejects.toThrow(/not a regular file \(a folder\)/);
+    await expect(readNifti(path.join(tmp, 'none.nii'))).rejects.toThrow(/none\.nii: cannot read file: ENOENT/);
+  }, 30_000);
+
+  it('a gzip stream that inflates past the limit is refused as too large, not allocated', async () => {
+    const bomb = path.join(tmp, 'bomb.nii.gz');
+    // 1 GiB + 1 MiB of zeros: gzip members of 1 MiB each (about 1 kB compressed), concatenated as gzip allows
+    const member = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+    writeFileSync(bomb, Buffer.concat(Array.from({ length: NIFTI_MAX_BYTES / (1 << 20) + 1 }, () => member)));
+    await expect(readNifti(bomb)).rejects.toThrow(new RegExp(`bomb\\.nii\\.gz: too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`));
+  }, 120_000);
+});
