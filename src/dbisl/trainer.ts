@@ -328,7 +328,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (logLines.length === 0) return;
       const text = logLines.join('');
       logLines.length = 0;
-      await writeFile(logFile, text, { flag: 'a' });
+      await writeFile(logFile, text, { flag: 'a' }).catch((e: unknown) => {
+        throw new Error(`cannot append to the log ${logFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
+      });
     };
 
     /** awaits one iteration's readback, frees it, logs it, throws NonFiniteLoss on a NaN or Inf */
