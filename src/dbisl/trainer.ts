@@ -99,7 +99,7 @@ export interface LogEntry {
   /** live buffers and tensors between iterations (an in-flight readback not counted): flat in a healthy run */
   liveBuffers: number;
   liveTensors: number;
-  /** JSON writes NaN and ±Inf as null: */
+  /** every term's value (JSON writes NaN and ±Inf as null: nonFinite tells them apart) */
   terms: Record<string, number>;
   /** which terms were not finite, as 'NaN', '+Inf' or '-Inf' (absent when all were finite) */
   nonFinite?: Record<string, string>;
@@ -316,6 +316,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
 
     const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
+    const checkpointDue = (iterationsDone: number) => iterationsDone % c.checkpointEvery === 0 || iterationsDone === end;
     const bar = new Progress('train', Math.max(0, end - start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
     const t0 = performance.now();
     const stepTimes: number[] = [];
@@ -423,7 +424,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
           // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
           let stateNames: string[] = [];
-          if ((it + 1) % c.checkpointEvery === 0 || it + 1 === end) {
+          if (checkpointDue(it + 1)) {
             const dict = stateTensors();
             stateNames = [...dict.keys()];
             parts.push(nonFiniteProbe([...dict.values()]));
@@ -444,7 +445,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await settle(prev);
         done = it + 1;
         stepTimes.push((performance.now() - ts) / 1000);
-        if (done % c.checkpointEvery === 0 || done === end) {
+        if (checkpointDue(done)) {
           await drain();
           await flushLog();
           await checkpoint(done);
