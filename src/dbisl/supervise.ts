@@ -8,8 +8,9 @@
  * So the script's process only supervises: it re-runs itself as a worker child (same node options, so the same
  * TypeScript loader) whose event loop may stay busy, while its own stays idle and answers tsx at once. It passes
  * each SIGINT / SIGTERM on to the worker (which also gets a terminal's Ctrl-C itself, being in the same process
- * group: the worker treats a repeat within WORKER_REPEAT_MS as the same signal), and when the process that
- * launched it goes away (npx's sh killed), it sends the worker SIGTERM. It exits with the worker's exit code.
+ * group: the worker treats a repeat within WORKER_REPEAT_MS as the same signal), and when the tsx or npm process
+ * that launched it goes away (npm exits once its sh died of the signal), it sends the worker SIGTERM. It exits
+ * with the worker's exit code.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -38,6 +39,34 @@ function parentOf(pid: number): number | null {
   }
 }
 
+/** A process's command line (Linux /proc; npm shows its title there, e.g. 'npm exec tsx …'), or ''. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The processes whose end means nobody is left to pass a signal on: tsx's CLI when it is our parent, and the
+ * npm / npx process that launched it. A shell is not among them, so `nohup … &` keeps a run going.
+ */
+function launchers(): number[] {
+  const found: number[] = [];
+  let pid: number | null = process.ppid;
+  for (let depth = 0; depth < 4 && pid !== null && pid > 1; depth++) {
+    const command = commandOf(pid);
+    if (depth === 0 && /\btsx\b/.test(command)) found.push(pid);
+    if (/^npm (exec|x)\b|npx-cli\.js|^npx\b/.test(command)) {
+      found.push(pid);
+      break;
+    }
+    pid = parentOf(pid);
+  }
+  return found;
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -62,11 +91,9 @@ export function superviseScript(script: string, args: readonly string[]): Promis
   };
   process.on('SIGINT', passOn);
   process.on('SIGTERM', passOn);
-  // our parent and its parent (tsx and sh under npx): when one goes, nobody is left to pass a signal on
-  const ancestors = [process.ppid, parentOf(process.ppid)].filter((p): p is number => p !== null && p > 1);
+  const watched = launchers();
   const watch = setInterval(() => {
-    if (passedOn) return;
-    if (ancestors.some((p) => !isAlive(p)) || process.ppid !== ancestors[0]) passOn('SIGTERM');
+    if (!passedOn && watched.some((p) => !isAlive(p))) passOn('SIGTERM');
   }, ANCESTOR_POLL_MS);
   return new Promise((resolve) => {
     const done = (code: number) => {
