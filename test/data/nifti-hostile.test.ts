@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NIFTI_MAX_BYTES, readNifti } from '../../src/dbisl/data/nifti.js';
+import { NIFTI_MAX_BYTES, readNifti, writeNifti } from '../../src/dbisl/data/nifti.js';
+import { BratsSource } from '../../src/dbisl/data/brats.js';
 
-/** Hostile NIfTI inputs (BraTS reads its cases through readNifti): a FIFO, a folder, a gzip bomb. */
+/** Hostile NIfTI inputs (BraTS reads its cases through readNifti): a FIFO, a folder, a gzip bomb; BraTS's file checks. */
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'voxgrad-nifti-hostile-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -17,7 +18,7 @@ describe('readNifti on hostile files', () => {
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     await expect(readNifti(fifo)).rejects.toThrow(/case\.nii\.gz: not a regular file \(a FIFO\)/);
     await expect(readNifti(tmp)).rejects.toThrow(/not a regular file \(a folder\)/);
-    await expect(readNifti(path.join(tmp, 'none.nii'))).rejects.toThrow(/none\.nii: cannot read file: ENOENT/);
+    await expect(readNifti(path.join(tmp, 'none.nii'))).rejects.toThrow(/none\.nii: missing file/);
   }, 30_000);
 
   it('a gzip stream that inflates past the limit is refused as too large, not allocated', async () => {
@@ -27,4 +28,24 @@ describe('readNifti on hostile files', () => {
     writeFileSync(bomb, Buffer.concat(Array.from({ length: NIFTI_MAX_BYTES / (1 << 20) + 1 }, () => member)));
     await expect(readNifti(bomb)).rejects.toThrow(new RegExp(`bomb\\.nii\\.gz: too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`));
   }, 120_000);
+});
+
+describe('BraTS checkFiles (run by the trainer before iteration 1)', () => {
+  it('finds a case file that went missing or became a FIFO after the folder was listed', async () => {
+    const root = path.join(tmp, 'brats');
+    const shape: [number, number, number] = [4, 4, 4];
+    mkdirSync(root);
+    for (const id of ['a', 'b', 'c', 'd']) {
+      writeNifti(path.join(root, `${id}_flair.nii.gz`), { data: new Float32Array(64).fill(1), shape }, { datatype: 'float32' });
+      writeNifti(path.join(root, `${id}_seg.nii.gz`), { data: new Uint8Array(64), shape }, { datatype: 'uint8' });
+    }
+    const source = new BratsSource(root);
+    await expect(source.checkFiles()).resolves.toBeUndefined();
+    const seg = path.join(root, `${source.testIds()[0]}_seg.nii.gz`);
+    rmSync(seg);
+    expect(spawnSync('mkfifo', [seg]).status).toBe(0);
+    await expect(source.checkFiles()).rejects.toThrow(new RegExp(`BraTS .*${path.basename(seg).replace('.', '\\.')}: not a regular file \\(a FIFO\\)`));
+    rmSync(seg);
+    await expect(source.checkFiles()).rejects.toThrow(/_seg\.nii\.gz: missing file/);
+  });
 });

@@ -24,7 +24,7 @@ import { existsSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { cachedLoad, Lru } from './lru.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import { fileProblem, type Case, type CaseSource, type Shape3, type Volume } from './volume.js';
 
 /** The folder inside the LA root that holds one sub-folder per case. */
 export const LA_CASE_DIR = '2018LA_Seg_Training Set';
@@ -67,17 +67,8 @@ function readUInt(b: Uint8Array, off: number, size: number): number {
 
 /** Throws naming the file unless it is a regular file (a FIFO, for one, would block the open forever). */
 async function checkRegularFile(file: string): Promise<void> {
-  let st;
-  try {
-    st = await fsp.stat(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`LA ${file}: ${code === 'ENOENT' ? 'missing case file' : `cannot read file (${code ?? (e as Error).message})`}`);
-  }
-  if (!st.isFile()) {
-    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file';
-    throw new Error(`LA ${file}: not a regular file (${kind})`);
-  }
+  const problem = await fileProblem(file, 'missing case file');
+  if (problem) throw new Error(`LA ${file}: ${problem}`);
 }
 
 /**

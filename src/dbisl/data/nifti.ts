@@ -25,7 +25,7 @@ import { gunzipSync as zlibGunzipSync, gunzip as zlibGunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
-import type { Shape3, Volume } from './volume.js';
+import { fileProblem, type Shape3, type Volume } from './volume.js';
 
 const gunzipAsync = promisify(zlibGunzip);
 /** the largest decompressed NIfTI read (1 GiB; a BraTS volume is about 9 MB): a gzip bomb is refused, not allocated */
@@ -225,8 +225,8 @@ function decompress(raw: Uint8Array, path: string): Uint8Array {
 export async function readNifti(path: string): Promise<NiftiImage> {
   let raw: Uint8Array;
   // only regular files: reading a FIFO would wait for a writer forever
-  const st = await fsp.stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read file: ${e.code ?? e.message}`));
-  if (!st.isFile()) fail(path, `not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : 'a special file'})`);
+  const problem = await fileProblem(path);
+  if (problem) fail(path, problem);
   try {
     raw = await fsp.readFile(path);
   } catch (e) {
