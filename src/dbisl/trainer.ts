@@ -167,11 +167,11 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
  * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
  * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
  * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
- * (tuneConv3d); the fastest whose result agrees with the default kernel's is used from then on. Returns the
- * problems tuned (none on the cpu backend).
+ * (tuneConv3d, `reps` timed runs each); the fastest whose result agrees with the default kernel's is used from then
+ * on. Returns the problems tuned (none on the cpu backend).
  */
 export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
-  what: 'training' | 'evaluation' = 'training'): Promise<Conv3dProblem[]> {
+  what: 'training' | 'evaluation' = 'training', reps = 5): Promise<Conv3dProblem[]> {
   if (!(backend instanceof WebGPUBackend)) {
     print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
     return [];
@@ -192,7 +192,7 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
     model.module.train(wasTraining);
   }
   const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps: 5 });
+  const rows = await tuneConv3d(backend, problems, { reps });
   const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
   const rejected = rows.filter((r) => r.rejected).length;
   print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
