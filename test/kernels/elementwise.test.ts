@@ -243,6 +243,20 @@ describe('NaN and ±Inf through relu, leakyRelu, clamp, max, min and the ReLU gr
     }), { numRuns: 40 });
   });
 
+  it('the other unary ops keep NaN and map ±Inf as PyTorch (tanh, sigmoid, softplus, exp, log, sqrt, abs)', async () => {
+    const values = Float32Array.from([NaN, Infinity, -Infinity]);
+    const want: Partial<Record<UnaryOp, number[]>> = {
+      tanh: [NaN, 1, -1], sigmoid: [NaN, 1, 0], softplus: [NaN, Infinity, 0], exp: [NaN, Infinity, 0],
+      log: [NaN, Infinity, NaN], sqrt: [NaN, Infinity, NaN], abs: [NaN, Infinity, Infinity],
+    };
+    for (const b of await backends()) {
+      for (const [op, expected] of Object.entries(want) as [UnaryOp, number[]][]) {
+        const s = b.upload(values, 'float32');
+        expect(Array.from(await b.read(b.unary(op, view(s, [3])))), `${op} on ${b.name}`).toEqual(expected);
+      }
+    }
+  });
+
   it('max, min and reluBackward on values with NaN and ±Inf match PyTorch on both backends', async () => {
     const bs = await backends();
     const pairArb = fc.array(fc.tuple(specialArb, specialArb), { minLength: 1, maxLength: 40 });
