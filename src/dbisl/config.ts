@@ -56,6 +56,8 @@ export interface TrainConfig {
   out: string;
   /** continue from <out>/checkpoint.safetensors */
   resume: boolean;
+  /** start afresh in an output folder that holds a checkpoint (replacing it) */
+  overwrite: boolean;
   /** evaluate on the test split every N iterations (0: only at the end) */
   evalEvery: number;
   /** write a checkpoint every N iterations (and at the end) */
@@ -86,7 +88,7 @@ export interface TrainConfig {
   loss: LossConfig;
 }
 
-type PresetValues = Omit<TrainConfig, 'method' | 'loss' | 'out' | 'resume' | 'backend' | 'preset'>;
+type PresetValues = Omit<TrainConfig, 'method' | 'loss' | 'out' | 'resume' | 'overwrite' | 'backend' | 'preset'>;
 
 function presetValues(name: PresetName): PresetValues {
   const common = {
@@ -126,7 +128,7 @@ export function methodLoss(method: Method, preset: PresetName): LossConfig {
 export function defaultConfig(preset: PresetName = 'synthetic', method: Method = 'dbisl'): TrainConfig {
   const v = presetValues(preset);
   return {
-    preset, method, backend: 'auto', resume: false, out: '', ...v,
+    preset, method, backend: 'auto', resume: false, overwrite: false, out: '', ...v,
     patch: [...v.patch], stride: [...v.stride], synthetic: { ...v.synthetic, shape: [...v.synthetic.shape] },
     loss: methodLoss(method, preset),
   };
@@ -146,6 +148,7 @@ export function validateConfig(c: TrainConfig): void {
   posInt(c.iterations, '--iters');
   posInt(c.batch, '--batch');
   posInt(c.nFilters, '--n-filters');
+  if (c.nFilters > MAX_FILTERS) problems.push(`--n-filters must be at most ${MAX_FILTERS} (the V-Net has ${MAX_FILTERS}² · 36 864 parameters there), got ${c.nFilters}`);
   posInt(c.lrStep, 'lrStep');
   posInt(c.checkpointEvery, '--checkpoint-every');
   posInt(c.evalBatch, '--eval-batch');
@@ -161,8 +164,8 @@ export function validateConfig(c: TrainConfig): void {
     problems.push(`--labeled ${c.labeled} leaves no unlabeled case of the ${c.synthetic.count} synthetic training cases`);
   }
   for (let a = 0; a < 3; a++) {
-    if (!(Number.isInteger(c.patch[a]) && c.patch[a] >= 16 && c.patch[a] % 16 === 0)) {
-      problems.push(`--patch ${c.patch.join(',')}: every side must be a multiple of 16 (the V-Net halves it four times)`);
+    if (!(Number.isInteger(c.patch[a]) && c.patch[a] >= 16 && c.patch[a] % 16 === 0 && c.patch[a] <= MAX_PATCH_SIDE)) {
+      problems.push(`--patch ${c.patch.join(',')}: every side must be a multiple of 16 (the V-Net halves it four times) up to ${MAX_PATCH_SIDE}`);
       break;
     }
   }
@@ -172,22 +175,37 @@ export function validateConfig(c: TrainConfig): void {
       break;
     }
   }
-  if (!(c.lr > 0)) problems.push(`--lr must be positive, got ${c.lr}`);
+  if (!(c.lr > 0 && Number.isFinite(c.lr))) problems.push(`--lr must be a finite number > 0, got ${c.lr}`);
+  // as torch.optim.SGD (momentum ≥ 0, weight_decay ≥ 0) and a learning rate that stays positive
+  if (!(c.momentum >= 0 && Number.isFinite(c.momentum))) problems.push(`--momentum must be a finite number ≥ 0, got ${c.momentum}`);
+  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay))) problems.push(`--weight-decay must be a finite number ≥ 0, got ${c.weightDecay}`);
+  if (!(c.lrGamma > 0 && Number.isFinite(c.lrGamma))) problems.push(`--lr-gamma must be a finite number > 0, got ${c.lrGamma}`);
+  if (c.iterations > MAX_ITERATIONS) problems.push(`--iters must be at most ${MAX_ITERATIONS}, got ${c.iterations}`);
+  if (c.preset === 'synthetic' && c.data !== null) problems.push(`--data ${c.data}: the synthetic preset generates its data; choose --preset la or brats to read a folder`);
   for (const [name, v] of [['--workers', c.workers], ['--cache-cases', c.cacheCases]] as const) {
     if (v !== null && !(Number.isInteger(v) && v >= 0)) problems.push(`${name} must be an integer ≥ 0 or auto, got ${v}`);
   }
   if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
   const l = c.loss;
   if (!(Number.isInteger(l.radius) && l.radius >= 1)) problems.push(`--radius must be a positive integer, got ${l.radius}`);
+  posInt(l.epochIterations, '--epoch-iters');
+  if (!(Number.isInteger(l.rampupEpochs) && l.rampupEpochs >= 0)) problems.push(`--rampup must be an integer ≥ 0, got ${l.rampupEpochs}`);
   if (!(l.h > 0)) problems.push(`--h must be positive, got ${l.h}`);
   if (l.eps !== 'auto' && !(l.eps > 0 && l.eps < 1)) problems.push(`--eps must be auto or in (0, 1), got ${l.eps}`);
   if (!(l.k > 0)) problems.push(`--k must be positive, got ${l.k}`);
   for (const [name, v] of [['--beta', l.beta], ['--beta-x', l.betaX], ['--gamma', l.gamma], ['--lambda-max', l.lambdaMax], ['--tau', l.tauMax]] as const) {
     if (!(v >= 0 && Number.isFinite(v))) problems.push(`${name} must be a finite number ≥ 0, got ${v}`);
   }
+  if (c.resume && c.overwrite) problems.push('--resume and --overwrite contradict each other: continue the checkpoint, or replace it');
   if (c.preset !== 'synthetic' && !c.data) problems.push(`the ${c.preset} preset needs --data DIR (${c.preset === 'la' ? 'the LA root holding train.list, test.list and "2018LA_Seg_Training Set"' : 'the BraTS NIfTI folder'})`);
-  if (problems.length) throw new CliError(problems.join('\n'));
+  if (problems.length) throw new CliError(problems.join('; '));
 }
+
+/** bounds that no real run reaches, so that a typo (--iters 1e20) or a corrupt checkpoint's configuration
+ * (n_filters 100000) is named instead of failing deep inside an allocation */
+export const MAX_ITERATIONS = 1_000_000_000;
+export const MAX_FILTERS = 256;
+export const MAX_PATCH_SIDE = 1024;
 
 // ---------------------------------------------------------------------------------------------- CLI
 
@@ -254,6 +272,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'backend', kind: 'choice', choices: ['auto', 'webgpu', 'cpu'], help: 'auto: WebGPU when an adapter exists, else cpu', show: (c) => c.backend, set: (c, v) => { c.backend = v as BackendChoice; } },
   { name: 'out', kind: 'string', arg: 'DIR', help: 'output folder (runs/<preset>-<method>-<labeled>l)', show: (c) => (c.out === '' ? defaultOut(c) : c.out), set: (c, v) => { c.out = v as string; } },
   { name: 'resume', kind: 'flag', help: 'continue from <out>/checkpoint.safetensors', show: (c) => fmt(c.resume), set: (c, v) => { c.resume = v as boolean; } },
+  { name: 'overwrite', kind: 'flag', help: 'start afresh in an output folder that holds a checkpoint, replacing it', show: (c) => fmt(c.overwrite), set: (c, v) => { c.overwrite = v as boolean; } },
   { name: 'eval-every', kind: 'int', arg: 'N', help: 'also evaluate on the test split every N iterations (0: only at the end)', show: (c) => fmt(c.evalEvery), set: (c, v) => { c.evalEvery = v as number; } },
   { name: 'checkpoint-every', kind: 'int', arg: 'N', help: 'write a checkpoint every N iterations (and at the end)', show: (c) => fmt(c.checkpointEvery), set: (c, v) => { c.checkpointEvery = v as number; } },
   { name: 'n-filters', kind: 'int', arg: 'N', help: 'V-Net width', show: (c) => fmt(c.nFilters), set: (c, v) => { c.nFilters = v as number; } },
@@ -310,16 +329,17 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     show: (c) => c.loss.uncertainty, set: (c, v) => { c.loss.uncertainty = v as UncertaintyMode; },
   },
   { name: 'help', kind: 'flag', help: 'print this help', show: () => 'false', set: () => {} },
+  { name: 'debug', kind: 'flag', help: 'show the stack of an error (errors are one line without it)', show: () => 'false', set: () => {} },
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
   switch (spec.kind) {
     case 'int': {
-      if (!/^-?\d+$/.test(raw.trim())) throw bad('an integer');
+      if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(Number(raw))) throw bad('an integer');
       return Number(raw);
     }
     case 'number': {
@@ -475,7 +495,7 @@ function evaluateSpecs(): OptionSpec[] {
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'debug', 'save-predictions', 'backend', 'tune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',

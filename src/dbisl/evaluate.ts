@@ -24,7 +24,8 @@ import { formatSummaryMarkdown, writeReport, type CaseRow } from './report.js';
 import { writeNifti } from './data/nifti.js';
 import type { Case, CaseSource } from './data/volume.js';
 import { DataPipeline } from './data/pipeline.js';
-import { CliError, defaultConfig, describeLoss, parseEvaluateArgs, type TrainConfig } from './config.js';
+import { reportError } from './cli-error.js';
+import { CliError, defaultConfig, describeLoss, METHODS, parseEvaluateArgs, PRESETS, validateConfig, type TrainConfig } from './config.js';
 import { checkHeadLayout, type DualTaskModel } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './trainer.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
@@ -197,7 +198,7 @@ export function validateEvaluation(c: TrainConfig): void {
   }
   if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
   if (!(Number.isInteger(c.evalBatch) && c.evalBatch >= 1)) problems.push(`--eval-batch must be a positive integer, got ${c.evalBatch}`);
-  if (problems.length) throw new CliError(problems.join('\n'));
+  if (problems.length) throw new CliError(problems.join('; '));
 }
 
 /** The configuration saved in a checkpoint by train.ts. */
@@ -206,10 +207,24 @@ export async function checkpointConfig(file: string): Promise<TrainConfig> {
   checkHeadLayout(f.metadata, file);
   const raw = f.metadata['voxgrad.config'];
   if (!raw) throw new Error(`${file}: no voxgrad.config in the metadata (not written by train.ts)`);
-  const parsed = JSON.parse(raw) as Partial<TrainConfig> | null;
-  if (!parsed || typeof parsed !== 'object' || !parsed.preset || !parsed.method) throw new Error(`${file}: voxgrad.config is not a DBiSL configuration`);
-  const base = defaultConfig(parsed.preset, parsed.method);
-  return { ...base, ...parsed, loss: { ...base.loss, ...(parsed.loss ?? {}) }, synthetic: { ...base.synthetic, ...(parsed.synthetic ?? {}) } };
+  let parsed: Partial<TrainConfig> | null;
+  try {
+    parsed = JSON.parse(raw) as Partial<TrainConfig> | null;
+  } catch (e) {
+    throw new Error(`${file}: voxgrad.config in the metadata is not valid JSON (${(e as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || !PRESETS.includes(parsed.preset!) || !METHODS.includes(parsed.method!)) {
+    throw new Error(`${file}: voxgrad.config is not a DBiSL configuration (preset ${String(parsed?.preset)}, method ${String(parsed?.method)})`);
+  }
+  const base = defaultConfig(parsed.preset!, parsed.method!);
+  const config = { ...base, ...parsed, loss: { ...base.loss, ...(parsed.loss ?? {}) }, synthetic: { ...base.synthetic, ...(parsed.synthetic ?? {}) } };
+  try {
+    // the checkpoint's own configuration: a corrupt one is named here, not in an allocation of the model
+    validateConfig(config);
+  } catch (e) {
+    throw new Error(`${file}: the configuration in the checkpoint is invalid: ${(e as Error).message}`);
+  }
+  return config;
 }
 
 export interface EvaluateCheckpointOptions {
@@ -285,12 +300,12 @@ export async function evaluateCheckpoint(o: EvaluateCheckpointOptions): Promise<
 
 /** The command line (exit code: 0 done, 2 usage error, 1 failure). */
 export async function main(argv: readonly string[]): Promise<number> {
+  const debug = argv.includes('--debug');
   let parsed;
   try {
     parsed = parseEvaluateArgs(argv);
   } catch (e) {
-    if (e instanceof CliError) { console.error(`evaluate: ${e.message}`); return 2; }
-    throw e;
+    return reportError('evaluate', e, debug);
   }
   if (parsed.help) { process.stdout.write(parsed.text); return 0; }
   const a = parsed.args;
@@ -318,9 +333,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const [role, f] of Object.entries(files)) console.log(`${role.padEnd(16)} ${f}`);
     return 0;
   } catch (e) {
-    if (e instanceof CliError) { console.error(`evaluate: ${e.message}`); return 2; }
-    console.error(`evaluate: ${(e as Error).message}`);
-    return 1;
+    return reportError('evaluate', e, debug);
   }
 }
 

@@ -18,13 +18,13 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
-import { fromArray, zeros } from '../tensor/creation.js';
+import { fromArray, full, zeros } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
-import { add, affine, concat, detach, reshape, sum } from '../autograd/ops.js';
+import { add, affine, assign, concat, detach, reshape, slice, sum } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
@@ -37,12 +37,14 @@ import { isLAPackRoot, LAPackSource } from './data/la-pack.js';
 import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
-import { describeLoss, type TrainConfig } from './config.js';
+import { CliError, describeLoss, type TrainConfig } from './config.js';
+import { lockFolder, type FolderLock } from './lock.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask, type DualTaskModel } from './model.js';
 import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
+import { describeNonFinite, nonFiniteKind, nonFiniteProbe } from '../models/finite.js';
 import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -83,8 +85,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** stop (as if interrupted) once this many iterations are done: for tests of resuming */
   stopAt?: number;
-  /** test hook: make one loss term NaN at one 0-based iteration (the total too when term is 'total') */
-  injectNaN?: { iteration: number; term: string };
+  /**
+   * test hook at one 0-based iteration: make a loss term NaN (or `value`; the total too when term is 'total'),
+   * or set element 0 of a state-dict tensor (`tensor`, e.g. 'block_one.conv.0.weight') to it after the step
+   */
+  injectNaN?: { iteration: number; term?: string; tensor?: string; value?: number };
   /** skip the evaluation after training */
   skipEvaluation?: boolean;
 }
@@ -98,7 +103,10 @@ export interface LogEntry {
   /** live buffers and tensors between iterations (an in-flight readback not counted): flat in a healthy run */
   liveBuffers: number;
   liveTensors: number;
+  /** every term's value (JSON writes NaN and ±Inf as null: nonFinite tells them apart) */
   terms: Record<string, number>;
+  /** which terms were not finite, as 'NaN', '+Inf' or '-Inf' (absent when all were finite) */
+  nonFinite?: Record<string, string>;
 }
 
 export interface TrainResult {
@@ -117,16 +125,21 @@ export interface TrainResult {
 
 interface Pending {
   iteration: number;
+  /** the terms as packed (TERM_ORDER), then the state tensors probed after this iteration's step, if any */
   names: string[];
+  /** the terms in the order the loss computes them: the first non-finite one is the one reported */
+  computeOrder: string[];
+  stateNames: string[];
   lr: number;
   lambda: number;
   values: Tensor;
   read: Promise<ArrayLike<number>>;
 }
 
+/** A non-finite loss term, or model / optimizer state, found when settling an iteration: the run stops. */
 class NonFiniteLoss extends Error {
-  constructor(readonly iteration: number, readonly term: string, readonly value: number) {
-    super(`non-finite loss at iteration ${iteration}: ${term} = ${value}`);
+  constructor(readonly iteration: number, what: 'loss' | 'model state', detail: string) {
+    super(`non-finite ${what} at iteration ${iteration}: ${detail}`);
   }
 }
 
@@ -159,11 +172,11 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
  * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
  * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
  * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
- * (tuneConv3d); the fastest whose result agrees with the default kernel's is used from then on. Returns the
- * problems tuned (none on the cpu backend).
+ * (tuneConv3d, `reps` timed runs each); the fastest whose result agrees with the default kernel's is used from then
+ * on. Returns the problems tuned (none on the cpu backend).
  */
 export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
-  what: 'training' | 'evaluation' = 'training'): Promise<Conv3dProblem[]> {
+  what: 'training' | 'evaluation' = 'training', reps = 5): Promise<Conv3dProblem[]> {
   if (!(backend instanceof WebGPUBackend)) {
     print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
     return [];
@@ -184,7 +197,7 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
     model.module.train(wasTraining);
   }
   const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps: 5 });
+  const rows = await tuneConv3d(backend, problems, { reps });
   const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
   const rejected = rows.filter((r) => r.rejected).length;
   print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
@@ -225,15 +238,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const model = createModel(c, backend);
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+  let lock: FolderLock | null = null;
 
   try {
+    lock = await lockFolder(outDir);
+    if (!c.resume && !c.overwrite && existsSync(ckptFile)) {
+      throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
+    }
     let start = 0;
     /** the iteration of the checkpoint this run wrote or resumed from */
     let lastCheckpoint: number | null = null;
     let log: LogEntry[] = [];
     const evalHistory: { iteration: number; dice: number }[] = [];
     if (c.resume && existsSync(ckptFile)) {
-      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer });
+      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer }).catch((e: unknown) => {
+        throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+      });
       checkHeadLayout(loaded.metadata, ckptFile);
       const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
       if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
@@ -258,18 +278,56 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
     if (c.tuneConvs) await tuneConvolutions(model, backend, c, print);
 
+    /** parameters, buffers and optimizer state as named views (the caller disposes them) */
+    const stateTensors = (): Map<string, Tensor> => {
+      const dict = model.module.stateDict();
+      for (const [k, t] of optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
+      return dict;
+    };
+    /** the state was probed after the step that completed this iteration (and found finite when settled) */
+    let probedAt = -1;
+    /** throws NonFiniteLoss naming the first state tensor with a NaN or Inf; reads the bad one to say what it holds */
+    const checkState = async (iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> => {
+      const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
+      if (bad < 0) return;
+      const dict = stateTensors();
+      try {
+        const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
+        throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
+      } finally {
+        for (const t of dict.values()) t.dispose();
+      }
+    };
     const checkpoint = async (iteration: number): Promise<void> => {
+      if (probedAt !== iteration) {
+        // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
+        const dict = stateTensors();
+        const names = [...dict.keys()];
+        try {
+          const probe = tidy(() => nonFiniteProbe([...dict.values()]));
+          const values = await probe.toArray();
+          probe.dispose();
+          await checkState(iteration, names, values);
+        } finally {
+          for (const t of dict.values()) t.dispose();
+        }
+      }
       await saveTrainingCheckpoint(ckptFile, {
         model: model.module, optimizer, iteration,
         rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
         config: c as unknown as JsonValue,
         metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
+      }).catch((e: unknown) => {
+        // e.g. ENOSPC: the write is atomic, so the previous file is intact
+        throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${ckptFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
       });
       files.checkpoint = ckptFile;
       lastCheckpoint = iteration;
     };
 
     const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
+    const checkpointDue = (iterationsDone: number) => iterationsDone % c.checkpointEvery === 0 || iterationsDone === end;
     const bar = new Progress('train', Math.max(0, end - start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
     const t0 = performance.now();
     const stepTimes: number[] = [];
@@ -282,7 +340,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (logLines.length === 0) return;
       const text = logLines.join('');
       logLines.length = 0;
-      await writeFile(logFile, text, { flag: 'a' });
+      await writeFile(logFile, text, { flag: 'a' }).catch((e: unknown) => {
+        throw new Error(`cannot append to the log ${logFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
+      });
     };
 
     /** awaits one iteration's readback, frees it, logs it, throws NonFiniteLoss on a NaN or Inf */
@@ -296,23 +357,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const terms: Record<string, number> = {};
       p.names.forEach((n, i) => { terms[n] = values[i]!; });
+      const nonFinite: Record<string, string> = {};
+      for (const n of p.computeOrder) {
+        const kind = nonFiniteKind(terms[n]!);
+        if (kind) nonFinite[n] = kind;
+      }
       // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
       const mem = memory(backend);
       const inFlight = pending ? 1 : 0;
       const entry: LogEntry = {
         iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - t0) / 1000,
         liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
+        ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
       };
       log.push(entry);
       logLines.push(JSON.stringify(entry) + '\n');
-      const bad = p.names.find((n) => !Number.isFinite(terms[n]));
+      const bad = Object.keys(nonFinite)[0];
       const suffix = `it ${p.iteration + 1}/${c.iterations} loss ${formatTerm(terms.total!)}`
         + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
         + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
         + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
         + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
       bar.update(p.iteration + 1 - start, suffix);
-      if (bad !== undefined) throw new NonFiniteLoss(p.iteration + 1, bad, terms[bad]!);
+      if (bad !== undefined) {
+        throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
+      }
+      if (p.stateNames.length > 0) {
+        await checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
+        probedAt = p.iteration + 1;
+      }
     };
     const drain = async (): Promise<void> => {
       const p = pending;
@@ -342,29 +415,49 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
           }, c.loss);
           let total = res.total;
-          if (options.injectNaN && options.injectNaN.iteration === it) {
-            const name = options.injectNaN.term;
+          const inject = options.injectNaN?.iteration === it ? options.injectNaN : undefined;
+          if (inject?.term !== undefined) {
+            const name = inject.term;
             const t = res.terms[name];
             if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
-            res.terms[name] = affine(t, 1, NaN);
+            res.terms[name] = affine(t, 1, inject.value ?? NaN);
             if (name === 'total') total = res.terms.total!;
           }
           backward(total);
           noGrad(() => optimizer.step());
           optimizer.zeroGrad();
+          if (inject?.tensor !== undefined) {
+            const dict = model.module.stateDict(), t = dict.get(inject.tensor);
+            if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], inject.value ?? NaN, { backend, dtype: t.dtype })));
+            for (const v of dict.values()) v.dispose();
+            if (!t) throw new Error(`injectNaN: no state tensor '${inject.tensor}'`);
+          }
           const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
-          const values = noGrad(() => concat(names.map((n) => reshape(detach(res.terms[n]!), [1]))));
-          return { values, names };
+          const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
+          // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
+          let stateNames: string[] = [];
+          if (checkpointDue(it + 1)) {
+            const dict = stateTensors();
+            stateNames = [...dict.keys()];
+            parts.push(nonFiniteProbe([...dict.values()]));
+            for (const t of dict.values()) t.dispose();
+          }
+          const values = noGrad(() => concat(parts));
+          // the terms as created: dbislLoss fills res.terms in the order it computes them
+          return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
         });
         const read = keep(packed.values).toArray();
         read.catch(() => { /* awaited in settle */ });
         // settle the previous iteration's terms: by now its work is done or queued ahead of this one's
         const prev = pending;
-        pending = { iteration: it, names: [...packed.names], lr, lambda, values: packed.values, read };
+        pending = {
+          iteration: it, names: [...packed.names], computeOrder: packed.computeOrder, stateNames: packed.stateNames, lr, lambda,
+          values: packed.values, read,
+        };
         await settle(prev);
         done = it + 1;
         stepTimes.push((performance.now() - ts) / 1000);
-        if (done % c.checkpointEvery === 0 || done === end) {
+        if (checkpointDue(done)) {
           await drain();
           await flushLog();
           await checkpoint(done);
@@ -431,6 +524,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     model.module.dispose();
     if (ownBackend) backend.dispose();
+    await lock?.release();
   }
 }
 

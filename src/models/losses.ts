@@ -63,7 +63,8 @@ export interface CrossEntropyOptions {
 /**
  * F.cross_entropy with class-index targets: logits [N, C, …] (float), target [N, …] int32 in [0, C) or
  * ignoreIndex. loss_i = −w[t_i]·log_softmax(x_i)[t_i], 0 for ignored targets; 'mean' divides the sum by
- * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN, as PyTorch), 'none' gives [N, …].
+ * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN with a zero gradient, as PyTorch), 'none' gives
+ * [N, …].
  * Target values outside [0, C) other than ignoreIndex are not checked on the GPU (the cpu backend throws).
  * It is nllLoss of logSoftmax(logits, 1).
  */
@@ -111,7 +112,13 @@ function nllLossUnchecked(logProbs: Tensor, target: Tensor, options: CrossEntrop
   const loss = neg(mul(picked, w));
   if (reduction === 'none') return loss;
   if (reduction === 'sum') return sum(loss);
-  return div(sum(loss), sum(w));
+  // Σw = 0 (every target ignored): the value is 0/0 = NaN and the gradient 0, both as PyTorch's (its backward
+  // writes nothing for ignored targets); dividing by Σw itself would make the gradient 0·(1/0) = NaN
+  const total = sum(w);
+  const zero = full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend });
+  const counted = ne(total, zero);
+  const mean = div(sum(loss), where(counted, total, full([], 1, { dtype: logProbs.dtype, backend: logProbs.backend })));
+  return add(mean, where(counted, zero, full([], NaN, { dtype: logProbs.dtype, backend: logProbs.backend })));
 }
 
 // --------------------------------------------------------------------------------------- binary / regression

@@ -30,7 +30,7 @@ import path from 'node:path';
 import { cachedLoad, Lru } from './lru.js';
 import { readNifti } from './nifti.js';
 import { Rng, hashSeed } from './random.js';
-import type { Case, CaseSource, Shape3, SourceDescription, Volume } from './volume.js';
+import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from './volume.js';
 
 export interface BratsOptions {
   /** Cases kept in memory (LRU). Default 16. */
@@ -269,6 +269,18 @@ export class BratsSource implements CaseSource {
     const f = this.#files.get(id);
     if (!f) throw new Error(`BraTS ${this.root}: unknown case '${id}'`);
     return { ...f };
+  }
+
+  /** Before training: every file of the given cases is still there and a regular file (a stat each). */
+  async checkCases(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const f = this.#files.get(id);
+      if (!f) throw new Error(`BraTS ${this.root}: unknown case '${id}'`);
+      for (const file of [f.flair, ...(f.seg ? [f.seg] : [])]) {
+        const problem = await fileProblem(file);
+        if (problem) throw new Error(`BraTS ${file}: ${problem}`);
+      }
+    }
   }
 
   load(id: string): Promise<Case> {

@@ -21,7 +21,7 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readList, throwCaseProblems } from './la.js';
 import { cachedLoad, Lru } from './lru.js';
-import type { Case, CaseSource, Shape3, SourceDescription, Volume } from './volume.js';
+import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from './volume.js';
 
 /** The folder of case files inside a pack root. */
 export const LA_PACK_CASE_DIR = 'cases';
@@ -145,15 +145,11 @@ export async function readLAPackCase(root: string, id: string): Promise<{ image:
 
 /** Checks a case file without decoding it: a regular file whose header is sound and whose size matches it. */
 async function checkCaseFile(file: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch (e) {
-    throw new Error(`LA pack ${file}: cannot read the case file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const problem = await fileProblem(file, 'missing case file');
+  if (problem) throw new Error(`LA pack ${file}: ${problem}`);
+  const fh = await open(file, 'r');
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`LA pack ${file}: not a regular file`);
     const prefix = new Uint8Array(Math.min(st.size, MAGIC.length + 4));
     await fh.read(prefix, 0, prefix.length, 0);
     const headerLength = prefix.length === MAGIC.length + 4 ? new DataView(prefix.buffer).getUint32(MAGIC.length, true) : 0;

@@ -14,7 +14,8 @@ export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => 
     case 'sign': return (x) => (x > 0 ? 1 : x < 0 ? -1 : 0);
     case 'square': return (x) => x * x;
     case 'reciprocal': return (x) => 1 / x;
-    case 'relu': return (x) => (x > 0 ? x : 0);
+    // NaN propagates (PyTorch's relu, clamp and threshold_backward): only x ≤ 0 becomes 0
+    case 'relu': return (x) => (x <= 0 ? 0 : x);
     case 'sigmoid': return (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
     case 'tanh': return Math.tanh;
     case 'softplus': return (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
@@ -58,7 +59,7 @@ export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
     case 'le': return (x, y) => (x <= y ? 1 : 0);
     case 'gt': return (x, y) => (x > y ? 1 : 0);
     case 'ge': return (x, y) => (x >= y ? 1 : 0);
-    case 'reluBackward': return (x, y) => (y > 0 ? x : 0);
+    case 'reluBackward': return (x, y) => (y <= 0 ? 0 : x);
   }
 }
 

@@ -13,11 +13,11 @@ const WG = 256;
 
 const unaryF32: Record<UnaryOp, string> = {
   neg: '-x', exp: 'exp(x)', log: 'log(x)', sqrt: 'sqrt(x)', rsqrt: 'inverseSqrt(x)', abs: 'abs(x)',
-  sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'max(x, 0.0)',
+  sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'select(max(x, 0.0), x, is_nan(x))',
   sigmoid: 'select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)',
   tanh: 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))',
   softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
-  powScalar: 'pow_signed(x, P.a0)', clamp: 'min(max(x, P.a0), P.a1)', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
+  powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
   affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)',
 };
 
@@ -34,7 +34,7 @@ const binaryExpr: Record<BinaryOp, (t: string) => string> = {
   eq: (t) => `select(${t}(0), ${t}(1), a == b)`, ne: (t) => `select(${t}(0), ${t}(1), a != b)`,
   lt: (t) => `select(${t}(0), ${t}(1), a < b)`, le: (t) => `select(${t}(0), ${t}(1), a <= b)`,
   gt: (t) => `select(${t}(0), ${t}(1), a > b)`, ge: (t) => `select(${t}(0), ${t}(1), a >= b)`,
-  reluBackward: (t) => `select(${t}(0), a, b > ${t}(0))`,
+  reluBackward: (t) => `select(a, ${t}(0), b <= ${t}(0))`,
 };
 
 /**
