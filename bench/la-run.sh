@@ -138,13 +138,13 @@ train() {
   esac
 }
 
-# collect OUT_DIR NAME: everything of the run but the checkpoint (its SHA-256 instead) as one archive in $OUT, and
-# the summary beside it.
+# collect OUT_DIR NAME: everything of the run but the checkpoint (its SHA-256 instead) and report.html (up to 25 MB
+# of embedded volumes; a file that comes back is at most 16 MiB) as one archive in $OUT, and the summary beside it.
 collect() {
   local dir=$1 name=$2
   [ -n "${OUT:-}" ] || { echo "la-run: no \$OUT (not on the device machine): results stay in $dir"; return 0; }
   [ -f "$dir/checkpoint.safetensors" ] && (cd "$dir" && sha256sum checkpoint.safetensors > checkpoint.sha256)
-  tar -C "$dir" --exclude=checkpoint.safetensors --exclude='*.tmp' -czf "$OUT/la-$name.tgz" .
+  tar -C "$dir" --exclude=checkpoint.safetensors --exclude=report.html --exclude='*.tmp' --exclude=train.lock -czf "$OUT/la-$name.tgz" .
   [ -f "$dir/summary.json" ] && cp "$dir/summary.json" "$OUT/summary-$name.json"
   return 0
 }
