@@ -48,9 +48,9 @@ describe('LA hostile files', () => {
 
   it('checkCases finds a missing or broken test case, and the trainer runs it before iteration 1', async () => {
     const root = path.join(tmp, 'root');
-    for (const id of ['a', 'b', 'c', 'd']) await writeCase(path.join(root, LA_CASE_DIR, id, LA_CASE_FILE));
-    writeFileSync(path.join(root, 'train.list'), 'a\nb\nc\n');
-    writeFileSync(path.join(root, 'test.list'), 'd\ne\n');
+    for (const id of ['a', 'b', 'c', 'd', 'f']) await writeCase(path.join(root, LA_CASE_DIR, id, LA_CASE_FILE));
+    writeFileSync(path.join(root, 'train.list'), 'a\nb\nc\nd\nf\n');
+    writeFileSync(path.join(root, 'test.list'), 'e\n');
     const source = new LASource(root);
     const missing = new RegExp(`${path.join(LA_CASE_DIR, 'e', LA_CASE_FILE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: missing case file`);
     await expect(source.checkCases([...source.trainIds(), ...source.testIds()])).rejects.toThrow(missing);

@@ -40,7 +40,8 @@ describe('config: defaults and presets', () => {
 
   it('--eps: auto by default on every preset and method, a number overrides, anything else is a usage error', () => {
     for (const preset of ['synthetic', 'la', 'brats']) {
-      for (const method of ['dbisl', 'dtc']) expect(parse('--preset', preset, '--data', 'd', '--method', method).loss.eps).toBe('auto');
+      const data = preset === 'synthetic' ? [] : ['--data', 'd'];
+      for (const method of ['dbisl', 'dtc']) expect(parse('--preset', preset, ...data, '--method', method).loss.eps).toBe('auto');
     }
     expect(parse('--eps', '1e-6').loss.eps).toBe(1e-6);
     expect(parse('--eps', '1e-6', '--eps', 'auto').loss.eps).toBe('auto');
