@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { backward, dispose, fromArray, memory, sum, tidy } from 'voxgrad';
 import { silu } from './custom-op.example.js'; // importing it runs its gradcheck
@@ -6,11 +6,7 @@ import { silu } from './custom-op.example.js'; // importing it runs its gradchec
 const example = readFileSync(new URL('./custom-op.example.ts', import.meta.url), 'utf8');
 
 it('the README example of a custom differentiable op (record) is this code, and it runs', () => {
-  const docs = ['../../README.md', '../../NOTES-library.md']
-    .map((p) => new URL(p, import.meta.url))
-    .filter((u) => existsSync(u))
-    .map((u) => readFileSync(u, 'utf8'));
-  expect(docs.some((d) => d.includes(example.trim()))).toBe(true);
+  expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8').includes(example.trim())).toBe(true);
 });
 
 it('silu: forward x·σ(x), backward σ(x)(1 + x(1 − σ(x))), nothing left behind', async () => {
