@@ -5,9 +5,9 @@
  * with an error naming the holder.
  */
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processStartOf } from './proc.js';
 
 export const LOCK_FILE = 'train.lock';
 
@@ -23,18 +23,6 @@ interface LockInfo {
 
 export class FolderLockedError extends Error {
   override name = 'FolderLockedError';
-}
-
-/** A process's start time in clock ticks since boot (Linux), or null. */
-function processStartOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after "pid (comm)": state is field 3, starttime field 22
-    const v = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(v) ? v : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Is the lock's holder still running (on this host; a lock of another host counts as held)? */

@@ -13,8 +13,8 @@
  * with the worker's exit code.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { commandOf, parentOf } from './proc.js';
 
 /** set in the worker's environment */
 export const WORKER_ENV = 'VOXGRAD_CLI_WORKER';
@@ -25,27 +25,6 @@ const ANCESTOR_POLL_MS = 250;
 /** true in the worker process a supervisor started */
 export function isWorker(): boolean {
   return process.env[WORKER_ENV] === '1';
-}
-
-/** The parent pid of a process (Linux /proc), or null where that cannot be read. */
-function parentOf(pid: number): number | null {
-  try {
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return Number.isInteger(ppid) ? ppid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A process's command line (Linux /proc; npm shows its title there, e.g. 'npm exec tsx …'), or ''. */
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
 }
 
 /**

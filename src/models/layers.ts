@@ -393,23 +393,30 @@ export class Dropout extends SeededDropout {
 
 export interface MaxPool3dOptions { stride?: IntOrTriple; padding?: IntOrTriple }
 
-export class MaxPool3d extends Layer {
+/** A pooling window: kernel size, stride (default: the kernel size) and padding, as PyTorch's pooling layers. */
+export abstract class PoolWindowLayer extends Layer {
   readonly kernelSize: Triple;
   readonly stride: Triple;
   readonly padding: Triple;
 
-  constructor(kernelSize: IntOrTriple, options: MaxPool3dOptions = {}) {
+  constructor(name: string, kernelSize: IntOrTriple, options: MaxPool3dOptions) {
     super();
-    this.kernelSize = triple(kernelSize, 'MaxPool3d kernel_size');
-    this.stride = triple(options.stride ?? kernelSize, 'MaxPool3d stride');
-    this.padding = triple(options.padding ?? 0, 'MaxPool3d padding');
+    this.kernelSize = triple(kernelSize, `${name} kernel_size`);
+    this.stride = triple(options.stride ?? kernelSize, `${name} stride`);
+    this.padding = triple(options.padding ?? 0, `${name} padding`);
   }
-
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
 
   override extraRepr(): string {
     return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}`;
   }
+}
+
+export class MaxPool3d extends PoolWindowLayer {
+  constructor(kernelSize: IntOrTriple, options: MaxPool3dOptions = {}) {
+    super('MaxPool3d', kernelSize, options);
+  }
+
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
 }
 
 export interface UpsampleOptions {

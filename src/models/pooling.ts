@@ -1,7 +1,6 @@
 import * as F from '../autograd/nn.js';
-import type { Triple } from '../autograd/nn.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { formatTriple, triple, type IntOrTriple } from './layers.js';
+import { PoolWindowLayer, type IntOrTriple } from './layers.js';
 import { Layer } from './module.js';
 
 /** The pooling layers besides MaxPool3d: nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d. */
@@ -14,17 +13,11 @@ export interface AvgPool3dLayerOptions {
   countIncludePad?: boolean;
 }
 
-export class AvgPool3d extends Layer {
-  readonly kernelSize: Triple;
-  readonly stride: Triple;
-  readonly padding: Triple;
+export class AvgPool3d extends PoolWindowLayer {
   readonly countIncludePad: boolean;
 
   constructor(kernelSize: IntOrTriple, options: AvgPool3dLayerOptions = {}) {
-    super();
-    this.kernelSize = triple(kernelSize, 'AvgPool3d kernel_size');
-    this.stride = triple(options.stride ?? kernelSize, 'AvgPool3d stride');
-    this.padding = triple(options.padding ?? 0, 'AvgPool3d padding');
+    super('AvgPool3d', kernelSize, options);
     this.countIncludePad = options.countIncludePad ?? true;
   }
 
@@ -33,7 +26,7 @@ export class AvgPool3d extends Layer {
   }
 
   override extraRepr(): string {
-    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${this.countIncludePad ? '' : ', count_include_pad=False'}`;
+    return super.extraRepr() + (this.countIncludePad ? '' : ', count_include_pad=False');
   }
 }
 
