@@ -4,7 +4,7 @@ import {
   avgPool3d, backward, batchNorm, concat, conv3d, conv3dBackwardInput, conv3dBackwardWeight, convTranspose3d, dropout, dropout3d, gradcheck,
   groupNorm, instanceNorm, interpolate, logSoftmax, maxPool3d, permute, relu, reshape, softmax, sum, type Conv3dOptions, type GradcheckOptions,
 } from '../../src/autograd/index.js';
-import type { Backend } from '../../src/kernels/index.js';
+import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
@@ -343,7 +343,7 @@ async function fusedMatchesUnfused(backend: Backend, dtype: 'float32' | 'float64
 const stride1 = { x: [1, 1, 2, 3, 4], w: [1, 1, 3, 2, 2] };
 function stride1Plans(gpu: Backend): string[] {
   if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
-  const p = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+  const p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
   return (['forward', 'backwardInput', 'backwardWeight'] as const).map((op) => conv3dPlan(gpu.rt, op, stride1.x, stride1.w, p).split(':')[0]);
 }
 

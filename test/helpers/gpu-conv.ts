@@ -1,4 +1,3 @@
-import { afterAll, beforeAll } from 'vitest';
 import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 
 /**
@@ -10,7 +9,6 @@ import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
  *   also go through the implicit GEMMs (forward and input gradient at stride 1, every weight gradient).
  */
 export type ConvKernels = 'adapter' | 'gpu' | 'gemm';
-export const convKernelModes: readonly ConvKernels[] = ['adapter', 'gpu', 'gemm'];
 
 /** Sets conv3dTuning for a mode; returns a function restoring the previous knobs. */
 export function setConvKernels(mode: ConvKernels): () => void {
@@ -22,11 +20,4 @@ export function setConvKernels(mode: ConvKernels): () => void {
     conv3dTuning.implicitGemmWeightGradientMinChannels = 0;
   }
   return () => { Object.assign(conv3dTuning, saved); };
-}
-
-/** Registers hooks setting a mode for the enclosing describe block's tests. */
-export function useConvKernels(mode: ConvKernels): void {
-  let restore: (() => void) | null = null;
-  beforeAll(() => { restore = setConvKernels(mode); });
-  afterAll(() => { restore?.(); });
 }

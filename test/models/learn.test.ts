@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { add, argmax, backward, cast, noGrad, reshape, slice, softmax } from '../../src/autograd/index.js';
-import type { Backend } from '../../src/kernels/index.js';
+import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
 import { Adam, VNet } from '../../src/models/index.js';
@@ -171,7 +171,7 @@ describe('VNet learns (synthetic ball → mask)', () => {
     const restore = setConvKernels('gpu');
     try {
       // block_three's 3³ conv (16 channels at 4³) and block_four's (32 at 2³)
-      const p = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+      const p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
       for (const [x, w] of [[[BATCH, 16, 4, 4, 4], [16, 16, 3, 3, 3]], [[BATCH, 32, 2, 2, 2], [32, 32, 3, 3, 3]]]) {
         expect((['forward', 'backwardInput', 'backwardWeight'] as const).map((op) => conv3dPlan(backend.rt, op, x, w, p).split(':')[0]))
           .toEqual(['implicit GEMM', 'implicit GEMM', 'weight GEMM']);
