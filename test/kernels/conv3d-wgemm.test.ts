@@ -107,7 +107,7 @@ describe('conv3d weight gradient through the implicit GEMM against the cpu oracl
     for (const name of await compareShapes({ xShape: [2, 5, 6, 6, 6], wShape: [4, 5, 2, 2, 2], p: P(1, 1) }, 42)) tried.add(name);
     // the small-row, tall, wide and deep-chunk shapes were among them (the last two cases have them all)
     expect([...tried]).toEqual(expect.arrayContaining(['weight GEMM 32×16×32 2×4', 'weight GEMM 256×16×16 8×4', 'weight GEMM 64×64×16 8×8', 'weight GEMM 128×64×32 8×8']));
-  });
+  }, 300_000); // every drawn shape compiles a pipeline per tile shape
 
   it('random shapes with dilation 2 or 3 along w (a tap\'s w offset is its own axis\'s dilation), default tiles', async () => {
     conv3dTuning.implicitGemmWeightGradientMinChannels = 0;
