@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `import … from 'voxgrad'` inside the repo resolves to src/ through tsconfig's paths (consumers get dist/)
+  resolve: { tsconfigPaths: true },
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',

@@ -11,42 +11,38 @@
  * back to back, one sync) once per --submit-every value (dispatches per queue submit; default: the runtime's).
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { backward } from '../src/autograd/index.js';
-import { parseBackendChoice, WebGPUBackend } from '../src/kernels/index.js';
+import { WebGPUBackend } from '../src/kernels/index.js';
 import { SGD } from '../src/models/index.js';
 import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
+import { parseBenchArgs } from './args.js';
 import { median, memoryPeaks, printProfile, profileKernels, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
 
-const { values: args } = parseArgs({
+const args = parseBenchArgs({
+  about: 'One full DBiSL training step (forward, every loss term, backward, SGD): median step time and throughput.',
   options: {
-    backend: { type: 'string', default: 'auto' },
-    batch: { type: 'string', default: '4' },
-    'labeled-batch': { type: 'string', default: '2' },
-    patch: { type: 'string', default: '112,112,80' },
-    filters: { type: 'string', default: '16' },
-    iters: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '2' },
-    tune: { type: 'boolean', default: false },
-    'submit-every': { type: 'string' },
-    json: { type: 'string' },
+    backend: { type: 'string', default: 'auto', arg: 'auto|webgpu|cpu', help: 'backend' },
+    batch: { type: 'string', default: '4', arg: 'N', help: 'samples per batch' },
+    'labeled-batch': { type: 'string', default: '2', arg: 'N', help: 'labeled rows of the batch' },
+    patch: { type: 'string', default: '112,112,80', arg: 'X,Y,Z', help: 'patch size' },
+    filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
+    iters: { type: 'string', default: '5', arg: 'N', help: 'timed steps' },
+    warmup: { type: 'string', default: '2', arg: 'N', help: 'untimed steps first' },
+    tune: { type: 'boolean', help: "tune the step's conv3d problems first (cuDNN's benchmark mode)" },
+    'submit-every': { type: 'string', arg: 'N,…', help: "dispatches per queue submit for the throughput runs (default: the runtime's)" },
+    json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
   },
 });
-const int = (v: string | undefined, what: string, min = 1): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${what}: expected an integer ≥ ${min}, got '${v}'`);
-  return n;
-};
-const batch = int(args.batch, 'batch'), labeledBatch = int(args['labeled-batch'], 'labeled-batch');
-if (labeledBatch > batch) throw new Error(`--labeled-batch ${labeledBatch} exceeds --batch ${batch}`);
-const patch = (args.patch ?? '').split(',').map((s) => int(s.trim(), 'patch')) as [number, number, number];
-if (patch.length !== 3) throw new Error(`--patch: expected three sizes like 112,112,80, got '${args.patch}'`);
-const iters = int(args.iters, 'iters'), warmup = int(args.warmup, 'warmup', 0);
+const batch = args.int('batch'), labeledBatch = args.int('labeled-batch');
+if (labeledBatch > batch) args.fail(`--labeled-batch ${labeledBatch} exceeds --batch ${batch}`);
+const patch = args.triple('patch');
+const iters = args.int('iters'), warmup = args.int('warmup', 0), filters = args.int('filters');
+const submitEvery = args.ints('submit-every');
 
-const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
-const model = new VNetDualTask({ nFilters: int(args.filters, 'filters'), seed: 0 });
+const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });
+const model = new VNetDualTask({ nFilters: filters, seed: 0 });
 model.module.train();
 const opt = new SGD(model.module.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
 const x = randn([batch, 1, ...patch], 1);
@@ -72,7 +68,7 @@ const step = () => {
   opt.step();
   opt.zeroGrad();
 };
-const tuned = args.tune ? await tuneStepConvolutions(backend, step, 5) : null;
+const tuned = args.flag('tune') ? await tuneStepConvolutions(backend, step, 5) : null;
 if (tuned && backend instanceof WebGPUBackend) {
   backend.rt.trim(); // the tuner's inputs and pooled buffers are not the step's memory
   backend.resetPeakMemory();
@@ -86,13 +82,14 @@ for (let i = 0; i < warmup + iters; i++) {
 }
 const med = median(times);
 console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
-const throughput = await throughputBySubmitInterval(backend, step, iters, args['submit-every']?.split(',').map((s) => int(s.trim(), 'submit-every')));
+const throughput = await throughputBySubmitInterval(backend, step, iters, submitEvery);
 const peaks = memoryPeaks(backend);
 console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 30).toFixed(2)} GiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB in their buffers, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (+ the pool)`);
 const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
 if (profile) printProfile(profile);
-if (args.json) {
-  writeFileSync(args.json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, throughput, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
+const json = args.string('json');
+if (json) {
+  writeFileSync(json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, throughput, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
     dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
     profile, tuned }, null, 2)}\n`);
 }

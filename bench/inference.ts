@@ -9,36 +9,31 @@
  *                              [--patch 112,112,80] [--stride 18,18,4] [--window-batch 1] [--filters 16] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { noGrad, sigmoid } from '../src/autograd/index.js';
-import { parseBackendChoice } from '../src/kernels/index.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { slidingWindow, windowGrid, type Triple, type WindowPredictor } from '../src/dbisl/sliding-window.js';
 import { initBackend, randn, tidy } from '../src/tensor/index.js';
+import { parseBenchArgs } from './args.js';
 import { median } from './profile.js';
 
-const { values: args } = parseArgs({
+const args = parseBenchArgs({
+  about: "Sliding-window inference throughput: the V-Net's segmentation head over random volumes, as evaluate.ts runs it.",
   options: {
-    backend: { type: 'string', default: 'auto' },
-    volume: { type: 'string', default: '180,150,88' },
-    cases: { type: 'string', default: '2' },
-    patch: { type: 'string', default: '112,112,80' },
-    stride: { type: 'string', default: '18,18,4' },
-    'window-batch': { type: 'string', default: '1' },
-    filters: { type: 'string', default: '16' },
-    json: { type: 'string' },
+    backend: { type: 'string', default: 'auto', arg: 'auto|webgpu|cpu', help: 'backend' },
+    volume: { type: 'string', default: '180,150,88', arg: 'X,Y,Z', help: 'volume size' },
+    cases: { type: 'string', default: '2', arg: 'N', help: 'volumes' },
+    patch: { type: 'string', default: '112,112,80', arg: 'X,Y,Z', help: 'window size' },
+    stride: { type: 'string', default: '18,18,4', arg: 'X,Y,Z', help: 'window strides' },
+    'window-batch': { type: 'string', default: '1', arg: 'N', help: 'windows per forward pass' },
+    filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
+    json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
   },
 });
-const triple = (v: string | undefined, what: string): Triple => {
-  const t = (v ?? '').split(',').map(Number);
-  if (t.length !== 3 || !t.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--${what}: expected three positive integers, got '${v}'`);
-  return t as Triple;
-};
-const volume = triple(args.volume, 'volume'), patch = triple(args.patch, 'patch'), stride = triple(args.stride, 'stride');
-const cases = Number(args.cases), windowBatch = Number(args['window-batch']);
+const volume: Triple = args.triple('volume'), patch: Triple = args.triple('patch'), stride: Triple = args.triple('stride');
+const cases = args.int('cases'), windowBatch = args.int('window-batch'), filters = args.int('filters');
 
-const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
-const model = new VNetDualTask({ nFilters: Number(args.filters), seed: 0 });
+const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });
+const model = new VNetDualTask({ nFilters: filters, seed: 0 });
 model.module.eval();
 const predict: WindowPredictor = (windows) => sigmoid(model.forward(windows).seg);
 
@@ -67,6 +62,7 @@ const result = {
 };
 console.log(`inference: ${result.windows} windows of ${patch.join('×')} over ${cases} volumes ${volume.join('×')} in ${seconds.toFixed(2)} s → ${result.windowsPerSecond.toFixed(2)} windows/s (pipeline)`);
 console.log(`  forward alone: ${forwardMs.toFixed(2)} ms per batch of ${windowBatch} → ${result.forwardWindowsPerSecond.toFixed(2)} windows/s`);
-if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+const json = args.string('json');
+if (json) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
 model.module.dispose();
 backend.dispose();

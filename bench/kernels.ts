@@ -8,22 +8,25 @@
  * the per-candidate variants of the conv3d layers, which the tuner of bench/vnet-step.ts --tune measures anyway)
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { KernelBenchmark } from '../src/kernels/benchmark.js';
-import { createBackend, parseBackendChoice, timeRuns, type Backend } from '../src/kernels/index.js';
+import { createBackend, timeRuns, type Backend } from '../src/kernels/index.js';
+import { parseBenchArgs } from './args.js';
 
 const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
 
-const { values: args } = parseArgs({
+const args = parseBenchArgs({
+  about: 'Microbenchmarks of every kernel: median time, GFLOP/s, GB/s and the fraction of a measured matmul peak.',
   options: {
-    backend: { type: 'string', default: 'webgpu' },
-    large: { type: 'boolean', default: false },
-    filter: { type: 'string' },
-    exclude: { type: 'string' },
-    reps: { type: 'string', default: '10' },
-    json: { type: 'string' },
+    backend: { type: 'string', default: 'webgpu', arg: 'auto|webgpu|cpu', help: 'backend' },
+    large: { type: 'boolean', help: 'also the large cases (sizes of the LA run)' },
+    filter: { type: 'string', arg: 'TEXT', help: "keep the cases whose 'group name' contains TEXT" },
+    exclude: { type: 'string', arg: 'TEXT', help: "drop the cases whose 'group name' contains TEXT" },
+    reps: { type: 'string', default: '10', arg: 'N', help: 'timed runs per case' },
+    json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
   },
 });
+const large = args.flag('large'), filter = args.string('filter'), exclude = args.string('exclude'), json = args.string('json');
+const reps = args.int('reps');
 
 async function collect(): Promise<KernelBenchmark[]> {
   const all: KernelBenchmark[] = [];
@@ -51,11 +54,10 @@ async function measurePeak(backend: Backend, large: boolean): Promise<number> {
   }
 }
 
-const backend = await createBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
-const reps = Number(args.reps);
-const cases = (await collect()).filter((c) => (args.large || !c.large) && (!args.filter || `${c.group} ${c.name}`.includes(args.filter))
-  && (!args.exclude || !`${c.group} ${c.name}`.includes(args.exclude)));
-const peak = await measurePeak(backend, args.large ?? false);
+const backend = await createBackend({ backend: args.backend(), report: (l) => console.log(l) });
+const cases = (await collect()).filter((c) => (large || !c.large) && (!filter || `${c.group} ${c.name}`.includes(filter))
+  && (!exclude || !`${c.group} ${c.name}`.includes(exclude)));
+const peak = await measurePeak(backend, large);
 console.log(`measured f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
 const rows: { group: string; name: string; ms: number; gflops: number; gbs: number; peakFraction: number; method: string }[] = [];
 console.log(`${'kernel'.padEnd(12)} ${'case'.padEnd(44)} ${'median ms'.padStart(10)} ${'GFLOP/s'.padStart(9)} ${'GB/s'.padStart(8)} ${'% peak'.padStart(7)}`);
@@ -72,5 +74,5 @@ for (const c of cases) {
     dispose();
   }
 }
-if (args.json) writeFileSync(args.json, JSON.stringify({ adapter: backend.description, date: new Date().toISOString(), peakGflops: peak, rows }, null, 2));
+if (json) writeFileSync(json, JSON.stringify({ adapter: backend.description, date: new Date().toISOString(), peakGflops: peak, rows }, null, 2));
 backend.dispose();

@@ -6,9 +6,14 @@
  *   npx tsx bench/layer-table.ts <kernels.json> <log with torch_vnet_layers.py's table>
  */
 import { readFileSync } from 'node:fs';
+import { parseBenchArgs } from './args.js';
 
-const [kernelsFile, torchLog] = process.argv.slice(2);
-if (!kernelsFile || !torchLog) throw new Error('usage: npx tsx bench/layer-table.ts <kernels.json> <torch log>');
+const args = parseBenchArgs({
+  about: "The README's per-layer table: conv3d times of every V-Net layer from bench/kernels.ts JSON beside cuDNN's from torch_vnet_layers.py's output.",
+  options: {},
+  positionals: ['kernels.json', 'torch log'],
+});
+const [kernelsFile, torchLog] = args.positionals as [string, string];
 const ours = JSON.parse(readFileSync(kernelsFile, 'utf8')) as { peakGflops: number; rows: { group: string; name: string; ms: number; gflops: number }[] };
 const torch = new Map<string, number[]>();
 for (const line of readFileSync(torchLog, 'utf8').split('\n')) {

@@ -17,44 +17,37 @@
  * On a machine without a GPU use small shapes, e.g. --batch 2 --patch 32,32,32.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { add, backward } from '../src/autograd/index.js';
-import { parseBackendChoice, WebGPUBackend, type Backend } from '../src/kernels/index.js';
+import { WebGPUBackend, type Backend } from '../src/kernels/index.js';
 import { Conv3d, ConvTranspose3d, SGD, VNet } from '../src/models/index.js';
 import { crossEntropy, mseLoss } from '../src/models/losses.js';
 import { dispose, fromArray, initBackend, memory, randn, tidy, uniform, type Tensor } from '../src/tensor/index.js';
+import { parseBenchArgs } from './args.js';
 import { median, memoryPeaks, printProfile, profileKernels, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
 
-const { values: args } = parseArgs({
+const args = parseBenchArgs({
+  about: 'One full V-Net training step as the PyTorch anchor: median step time, memory peaks, dispatches, FLOPs, throughput.',
   options: {
-    backend: { type: 'string', default: 'auto' },
-    batch: { type: 'string', default: '4' },
-    patch: { type: 'string', default: '112,112,80' },
-    filters: { type: 'string', default: '16' },
-    iters: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    tune: { type: 'boolean', default: false },
-    'tune-reps': { type: 'string', default: '5' },
-    'submit-every': { type: 'string' },
-    json: { type: 'string' },
+    backend: { type: 'string', default: 'auto', arg: 'auto|webgpu|cpu', help: 'backend' },
+    batch: { type: 'string', default: '4', arg: 'N', help: 'samples per batch' },
+    patch: { type: 'string', default: '112,112,80', arg: 'X,Y,Z', help: 'patch size (without a GPU: e.g. 32,32,32)' },
+    filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
+    iters: { type: 'string', default: '10', arg: 'N', help: 'timed steps' },
+    warmup: { type: 'string', default: '2', arg: 'N', help: 'untimed steps first' },
+    tune: { type: 'boolean', help: "then tune the step's conv3d problems and time it again" },
+    'tune-reps': { type: 'string', default: '5', arg: 'N', help: 'timed runs per tuning candidate' },
+    'submit-every': { type: 'string', arg: 'N,…', help: "dispatches per queue submit for the throughput runs (default: the runtime's)" },
+    json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
   },
 });
-
-function positiveInt(v: string | undefined, what: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what}: expected a positive integer, got '${v}'`);
-  return n;
-}
-
-const batch = positiveInt(args.batch, 'batch');
-const patch = (args.patch ?? '').split(',').map((s) => positiveInt(s.trim(), 'patch'));
-if (patch.length !== 3) throw new Error(`--patch: expected three sizes like 112,112,80, got '${args.patch}'`);
-const filters = positiveInt(args.filters, 'filters');
-const iters = positiveInt(args.iters, 'iters');
-const tuneReps = positiveInt(args['tune-reps'], 'tune-reps');
-const warmup = Number(args.warmup);
-if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected an integer ≥ 0, got '${args.warmup}'`);
-const submitEvery = args['submit-every']?.split(',').map((s) => positiveInt(s.trim(), 'submit-every'));
+const batch = args.int('batch');
+const patch = args.triple('patch');
+const filters = args.int('filters');
+const iters = args.int('iters');
+const tuneReps = args.int('tune-reps');
+const warmup = args.int('warmup', 0);
+const submitEvery = args.ints('submit-every');
+const json = args.string('json');
 
 /** Counts calls of the backend's operations (allocation and transfers excluded). */
 function countCalls(backend: Backend): { calls: number } {
@@ -81,7 +74,7 @@ function recordConvFlops(model: VNet): { restore: () => void; flops: () => numbe
     const transposed = m instanceof ConvTranspose3d;
     m.forward = (x: Tensor) => {
       const y = original(x);
-      const w = m.weight.size;
+      const w = m.weight.numel();
       const spatial = (transposed ? x.shape : y.shape).slice(2).reduce((a, b) => a * b, 1);
       const f = 2 * x.shape[0] * w * spatial;
       total += f + (x.requiresGrad ? 2 * f : f); // forward, then grad input (if needed) + grad weight
@@ -93,7 +86,7 @@ function recordConvFlops(model: VNet): { restore: () => void; flops: () => numbe
 }
 
 async function main(): Promise<void> {
-  const backend = await initBackend({ backend: parseBackendChoice(args.backend, '--backend'), report: (l) => console.log(l) });
+  const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });
   const counter = countCalls(backend);
   const gpu = backend instanceof WebGPUBackend ? backend : null;
   const model = new VNet({
@@ -157,9 +150,9 @@ async function main(): Promise<void> {
   if (profile) printProfile(profile);
   const throughput = await throughputBySubmitInterval(backend, step, iters, submitEvery);
   // written now and again after tuning, so that a tuning cut short by a time limit keeps the default numbers
-  if (args.json) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, throughput }, null, 2)}\n`);
+  if (json) writeFileSync(json, `${JSON.stringify({ ...result, profile, throughput }, null, 2)}\n`);
   let tuned = null;
-  if (args.tune) {
+  if (args.flag('tune')) {
     const choice = await tuneStepConvolutions(backend, step, tuneReps);
     const tunedTimes: number[] = [];
     for (let i = 0; i <= iters; i++) {
@@ -175,7 +168,7 @@ async function main(): Promise<void> {
     if (tunedProfile) printProfile(tunedProfile);
     tuned = { ...choice, medianMs: tunedMs, times: tunedTimes, throughput: tunedThroughput, profile: tunedProfile };
   }
-  if (args.json && tuned) writeFileSync(args.json, `${JSON.stringify({ ...result, profile, throughput, tuned }, null, 2)}\n`);
+  if (json && tuned) writeFileSync(json, `${JSON.stringify({ ...result, profile, throughput, tuned }, null, 2)}\n`);
   dispose([x, y, sdfTarget]);
   opt.dispose();
   model.dispose();

@@ -32,7 +32,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 /** A tensor that owns a plain contiguous storage of exactly its size (what optimizers update). */
 function ownedContiguous(g: Tensor): Tensor {
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.size) return keep(g.viewAs(g.shape, g.strides, 0));
+  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return keep(g.viewAs(g.shape, g.strides, 0));
   return keep(Tensor.fromStorage(g.backend, g.backend.copy(g.view), g.shape));
 }
 
@@ -43,7 +43,7 @@ function ownedContiguous(g: Tensor): Tensor {
  */
 export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new Error(`backward: ${root} does not require grad (no input of it has requiresGrad)`);
-  if (!gradient && root.size !== 1) {
+  if (!gradient && root.numel() !== 1) {
     throw new Error(`backward: ${formatShape(root.shape)} is not a scalar; pass the gradient of the output explicitly`);
   }
   if (gradient && !sameShape(gradient.shape, root.shape)) {

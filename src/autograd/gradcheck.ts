@@ -1,14 +1,16 @@
 import type { Backend, DType } from '../kernels/backend.js';
 import { CpuBackend } from '../kernels/cpu/index.js';
 import { Tensor } from '../tensor/tensor.js';
+import { sizeOf } from '../tensor/shape.js';
 import { fromArray } from '../tensor/creation.js';
+import { getBackend } from '../tensor/backend.js';
 import { dispose, tidy } from '../tensor/memory.js';
 import { backward } from './backward.js';
 import { noGrad } from './graph.js';
 import { mul, sum } from './ops.js';
 
 export interface GradcheckOptions {
-  /** 'cpu' in float64 by default; 'webgpu' runs in float32 and needs a backend */
+  /** default: the current backend when it is a cpu one (else a new cpu backend), in float64; a webgpu backend runs in float32 */
   backend?: Backend;
   dtype?: DType;
   /** finite-difference step; default 1e-6 in float64, 1e-2 in float32 */
@@ -40,7 +42,9 @@ function unravel(i: number, shape: readonly number[]): number[] {
  */
 export async function gradcheck(fn: (...inputs: Tensor[]) => Tensor,
   inputs: { data: ArrayLike<number>; shape: readonly number[] }[], options: GradcheckOptions = {}): Promise<GradcheckResult> {
-  const backend = options.backend ?? new CpuBackend();
+  // the current backend when it is the cpu one, so that constants fn closes over (made there) share it
+  const current = getBackend();
+  const backend = options.backend ?? (current.name === 'cpu' ? current : new CpuBackend());
   const dtype = options.dtype ?? (backend.name === 'cpu' ? 'float64' : 'float32');
   const f64 = dtype === 'float64';
   const eps = options.eps ?? (f64 ? 1e-6 : 1e-2);
@@ -55,13 +59,13 @@ export async function gradcheck(fn: (...inputs: Tensor[]) => Tensor,
 
   // analytic
   const leaves = tensorsOf(values, true);
-  const probe = noGrad(() => fn(...leaves));
-  const projection = fromArray(Array.from({ length: probe.size }, random), probe.shape, { dtype, backend });
-  probe.dispose();
+  // every tensor fn makes (intermediates, constants) is freed: each call of fn runs inside a tidy scope
+  const outputShape = noGrad(() => tidy(() => fn(...leaves).shape));
+  const projection = fromArray(Array.from({ length: sizeOf(outputShape) }, random), outputShape, { dtype, backend });
   const loss = tidy(() => sum(mul(fn(...leaves), projection)));
   backward(loss);
   loss.dispose();
-  const analytic = await Promise.all(leaves.map(async (t) => (t.grad ? Float64Array.from(await t.grad.toArray()) : new Float64Array(t.size))));
+  const analytic = await Promise.all(leaves.map(async (t) => (t.grad ? Float64Array.from(await t.grad.toArray()) : new Float64Array(t.numel()))));
   dispose(leaves);
 
   const lossAt = async (vals: Float64Array[]): Promise<number> => {

@@ -17,7 +17,7 @@ export function noGrad<T>(fn: () => T): T {
   try {
     const result = fn();
     if (result instanceof Promise) {
-      throw new Error('noGrad: fn must be synchronous; use enableGrad(false) around async work');
+      throw new Error('noGrad: fn must be synchronous; use setGradEnabled(false) around async work');
     }
     return result;
   } finally {

@@ -45,6 +45,12 @@ declare module '../tensor/tensor.js' {
     squeeze(axis?: number): Tensor;
     unsqueeze(axis: number): Tensor;
     contiguous(): Tensor;
+    flip(dims: Axes): Tensor;
+    roll(shifts: number | readonly number[], dims?: Axes): Tensor;
+    repeat(...sizes: number[]): Tensor;
+    split(sizes: number | readonly number[], axis?: number): Tensor[];
+    chunk(chunks: number, axis?: number): Tensor[];
+    erf(): Tensor;
     detach(): Tensor;
     cast(dtype: DType): Tensor;
     backward(gradient?: Tensor, options?: BackwardOptions): void;
@@ -89,6 +95,12 @@ const methods: Partial<Record<keyof Tensor, unknown>> = {
   squeeze(this: Tensor, axis?: number) { return ops.squeeze(this, axis); },
   unsqueeze(this: Tensor, axis: number) { return ops.unsqueeze(this, axis); },
   contiguous(this: Tensor) { return ops.contiguous(this); },
+  flip(this: Tensor, dims: Axes) { return ops.flip(this, dims); },
+  roll(this: Tensor, shifts: number | readonly number[], dims?: Axes) { return ops.roll(this, shifts, dims); },
+  repeat(this: Tensor, ...sizes: number[]) { return ops.repeat(this, sizes); },
+  split(this: Tensor, sizes: number | readonly number[], axis?: number) { return ops.split(this, sizes, axis); },
+  chunk(this: Tensor, chunks: number, axis?: number) { return ops.chunk(this, chunks, axis); },
+  erf(this: Tensor) { return ops.erf(this); },
   detach(this: Tensor) { return ops.detach(this); },
   cast(this: Tensor, dtype: DType) { return ops.cast(this, dtype); },
   backward(this: Tensor, gradient?: Tensor, options?: BackwardOptions) { backward(this, gradient, options); },

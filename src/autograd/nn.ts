@@ -4,9 +4,10 @@ import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, div, exp, gather, log, max, mul, mulScalar, neg, reshape, rsqrt,
-  sub, sum,
+  add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
+  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
 } from './ops.js';
+import { fromArray, full } from '../tensor/creation.js';
 
 /**
  * The neural-network operations, as torch.nn.functional: convolutions, pooling, resampling, normalisation,
@@ -29,7 +30,7 @@ function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
 
 /** A tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read). */
 function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.size) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
   return out(x, x.backend.copy(x.view), x.shape);
 }
 
@@ -68,7 +69,7 @@ function channelShape(x: Tensor): number[] {
 
 function checkPerChannel(op: string, name: string, t: Tensor | null, x: Tensor): void {
   if (!t) return;
-  if (t.size !== x.shape[1] || t.rank !== 1) {
+  if (t.numel() !== x.shape[1] || t.rank !== 1) {
     throw new Error(`${op}: ${name} ${formatShape(t.shape)} must be [${x.shape[1]}] (the channels of the input ${formatShape(x.shape)})`);
   }
   checkSameBackend(op, x, t);
@@ -86,6 +87,8 @@ export interface Conv3dOptions {
   stride?: number | Triple;
   padding?: number | Triple;
   dilation?: number | Triple;
+  /** conv3d only: channels split into this many groups, each convolved with its own filters (default 1) */
+  groups?: number;
 }
 
 export interface ConvTranspose3dOptions extends Conv3dOptions {
@@ -93,6 +96,9 @@ export interface ConvTranspose3dOptions extends Conv3dOptions {
 }
 
 function convParams(op: string, options: Conv3dOptions): Conv3dParams {
+  if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d') {
+    throw new Error(`${op}: groups (${options.groups}) are supported by conv3d only`);
+  }
   const stride = triple(options.stride ?? 1, op, 'stride');
   const padding = triple(options.padding ?? 0, op, 'padding');
   const dilation = triple(options.dilation ?? 1, op, 'dilation');
@@ -144,14 +150,15 @@ function conv3dBackwardWeightRaw(x: Tensor, gy: Tensor, weightShape: readonly nu
   ], [x, gy]);
 }
 
-function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, inChannelAxis: 0 | 1): void {
+function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, inChannelAxis: 0 | 1, groups = 1): void {
   checkRank5(op, 'input', x);
   if (weight.rank !== 5) throw new Error(`${op}: weight must be 5-D, got ${formatShape(weight.shape)}`);
   checkFloat(op, x);
   checkSameBackend(op, x, weight, ...(bias ? [bias] : []));
   checkDtypes(op, x, weight, ...(bias ? [bias] : []));
-  if (x.shape[1] !== weight.shape[inChannelAxis]) {
-    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}`);
+  if (x.shape[1] !== weight.shape[inChannelAxis] * groups) {
+    const grouped = groups === 1 ? '' : ` × ${groups} groups`;
+    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}${grouped}`);
   }
   const outChannels = weight.shape[1 - inChannelAxis];
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outChannels)) {
@@ -160,12 +167,20 @@ function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor |
 }
 
 /**
- * F.conv3d: x [N, Ci, D, H, W], weight [Co, Ci, kd, kh, kw], bias [Co] or null → [N, Co, D', H', W'] with
- * D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on). No groups.
+ * F.conv3d: x [N, Ci, D, H, W], weight [Co, Ci / groups, kd, kh, kw], bias [Co] or null → [N, Co, D', H', W']
+ * with D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on). With groups g (g = Ci: depthwise), output
+ * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): one convolution per group,
+ * concatenated.
  */
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
   const op = 'conv3d';
-  checkConvOperands(op, x, weight, bias, 1);
+  const groups = options.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
+  if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+  if (weight.rank === 5 && weight.shape[0] % groups !== 0) {
+    throw new Error(`${op}: the ${weight.shape[0]} output channels of weight ${formatShape(weight.shape)} do not split into ${groups} groups`);
+  }
+  checkConvOperands(op, x, weight, bias, 1, groups);
   const p = convParams(op, options);
   for (let i = 0; i < 3; i++) {
     const extent = p.dilation[i] * (weight.shape[2 + i] - 1) + 1, padded = x.shape[2 + i] + 2 * p.padding[i];
@@ -173,7 +188,12 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
       throw new Error(`${op}: kernel ${formatShape(weight.shape.slice(2))} (dilated extent ${extent} on spatial axis ${i}) is larger than the padded input ${formatShape(x.shape)} + padding [${p.padding.join(', ')}] (${padded})`);
     }
   }
-  return conv3dRaw(x, weight, bias, p);
+  if (groups === 1) return conv3dRaw(x, weight, bias, p);
+  return tidy(() => {
+    const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
+    const bs = bias ? split(bias, bias.shape[0] / groups, 0) : null;
+    return concat(xs.map((xg, j) => conv3dRaw(xg, ws[j], bs ? bs[j] : null, p)), 1);
+  });
 }
 
 /**
@@ -282,10 +302,92 @@ function maxPool3dBackwardRaw(gy: Tensor, indices: Tensor, inputShape: readonly 
   }, [indices]);
 }
 
-/** F.avg_pool3d with count_include_pad = true (floor mode). */
-export function avgPool3d(x: Tensor, kernelSize: number | Triple, options: Pool3dOptions = {}): Tensor {
+export interface AvgPool3dOptions extends Pool3dOptions {
+  /** divide by the whole window (true, default) or by its elements inside the unpadded input (false) */
+  countIncludePad?: boolean;
+}
+
+/**
+ * F.avg_pool3d (floor mode). With countIncludePad false and padding, each window's sum is divided by the number
+ * of its elements inside the input: the pooled x over the pooled ones (a constant).
+ */
+export function avgPool3d(x: Tensor, kernelSize: number | Triple, options: AvgPool3dOptions = {}): Tensor {
   const { p, shape } = poolParams('avgPool3d', x, kernelSize, options);
-  return avgPool3dRaw(x, p, shape);
+  if ((options.countIncludePad ?? true) || p.padding.every((q) => q === 0)) return avgPool3dRaw(x, p, shape);
+  return tidy(() => {
+    const inside = noGrad(() => avgPool3dRaw(full([1, 1, ...x.shape.slice(2)], 1, { dtype: x.dtype, backend: x.backend }), p, [1, 1, ...shape.slice(2)]));
+    return div(avgPool3dRaw(x, p, shape), inside);
+  });
+}
+
+/** PyTorch's adaptive pooling windows along one axis: [⌊i·n/m⌋, ⌈(i + 1)·n/m⌉) for output i of m */
+export function adaptiveWindows(inSize: number, outSize: number): [number, number][] {
+  return Array.from({ length: outSize }, (_, i) => [Math.floor((i * inSize) / outSize), Math.ceil(((i + 1) * inSize) / outSize)]);
+}
+
+/** an adaptive pool's output size: one or three positive integers, null keeping that axis' input size */
+function adaptiveSize(op: string, x: Tensor, outputSize: number | readonly (number | null)[]): Mutable3 {
+  checkRank5(op, 'input', x);
+  checkFloat(op, x);
+  const t = typeof outputSize === 'number' ? [outputSize, outputSize, outputSize] : [...outputSize];
+  if (t.length !== 3) throw new Error(`${op}: output size must be one or three sizes, got ${JSON.stringify(outputSize)}`);
+  const size = t.map((v, i) => v ?? x.shape[2 + i]) as Mutable3;
+  if (size.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`${op}: output size must be positive integers, got ${JSON.stringify(outputSize)}`);
+  if (x.shape.slice(2).some((d) => d < 1)) throw new Error(`${op}: input ${formatShape(x.shape)} has an empty spatial axis`);
+  return size;
+}
+
+/** the pooling kernel when every input size is a multiple of the output size (the windows then tile the input) */
+function tilingKernel(x: Tensor, size: Mutable3): Mutable3 | null {
+  const k = size.map((m, i) => x.shape[2 + i] / m);
+  return k.every(Number.isInteger) ? (k as Mutable3) : null;
+}
+
+/**
+ * F.adaptive_avg_pool3d: window i of each axis is PyTorch's [⌊i·n/m⌋, ⌈(i + 1)·n/m⌉). A box average is
+ * separable, so it is one product per spatial axis with a [m, n] averaging matrix (avgPool3d when the windows
+ * tile the input).
+ */
+export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
+  const size = adaptiveSize('adaptiveAvgPool3d', x, outputSize);
+  const kernel = tilingKernel(x, size);
+  if (kernel) return avgPool3d(x, kernel);
+  return tidy(() => {
+    let y = x;
+    for (let axis = 2; axis < 5; axis++) {
+      const n = x.shape[axis], m = size[axis - 2];
+      if (n === m) continue;
+      const weights = new Float64Array(m * n);
+      adaptiveWindows(n, m).forEach(([s, e], i) => { for (let j = s; j < e; j++) weights[i * n + j] = 1 / (e - s); });
+      const averaging = fromArray(weights, [m, n], { dtype: x.dtype, backend: x.backend });
+      // move the axis last, contract it with the averaging matrix, move it back
+      const order = [0, 1, 2, 3, 4].filter((a) => a !== axis).concat(axis);
+      const inverse = order.map((_, i) => order.indexOf(i));
+      y = permute(matmul(permute(y, order), transpose(averaging)), inverse);
+    }
+    return y;
+  });
+}
+
+/**
+ * F.adaptive_max_pool3d (values only), windows as adaptiveAvgPool3d: maxPool3d when the windows tile the
+ * input, else one max per window and axis (a box maximum is separable). Ties share the gradient evenly there
+ * (PyTorch sends it to one element); with distinct values the two agree.
+ */
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
+  const size = adaptiveSize('adaptiveMaxPool3d', x, outputSize);
+  const kernel = tilingKernel(x, size);
+  if (kernel) return maxPool3d(x, kernel);
+  return tidy(() => {
+    let y = x;
+    for (let axis = 2; axis < 5; axis++) {
+      const n = x.shape[axis], m = size[axis - 2];
+      if (n === m) continue;
+      const source = y;
+      y = concat(adaptiveWindows(n, m).map(([s, e]) => max(slice(source, axis, s, e), axis, true)), axis);
+    }
+    return y;
+  });
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {
@@ -472,7 +574,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
     return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p).y);
   }
-  const n = x.size / x.shape[1];
+  const n = x.numel() / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
   return tidy(() => {
     const { y, mean, variance } = normalizeOp(op, x, layout, null, p);
@@ -514,6 +616,88 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   checkPerChannel(op, 'bias', bias, x);
   const p: NormParams = { weight, bias, eps, relu: options.relu ?? false };
   return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p).y);
+}
+
+export interface LayerNormOptions {
+  weight?: Tensor | null;
+  bias?: Tensor | null;
+  eps?: number;
+}
+
+/**
+ * F.layer_norm: statistics (mean, biased variance) over the trailing axes given by normalizedShape, then
+ * y = (x − μ)/√(σ² + eps)·weight + bias with weight and bias of normalizedShape. A composition of
+ * differentiable ops.
+ */
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor {
+  const op = 'layerNorm';
+  checkFloat(op, x);
+  const k = normalizedShape.length;
+  if (k === 0 || k > x.rank || normalizedShape.some((d, i) => d !== x.shape[x.rank - k + i])) {
+    throw new Error(`${op}: normalized shape ${formatShape(normalizedShape)} must be the trailing axes of the input ${formatShape(x.shape)}`);
+  }
+  for (const [name, t] of [['weight', options.weight], ['bias', options.bias]] as const) {
+    if (!t) continue;
+    if (t.rank !== k || t.shape.some((d, i) => d !== normalizedShape[i])) {
+      throw new Error(`${op}: ${name} ${formatShape(t.shape)} must have the normalized shape ${formatShape(normalizedShape)}`);
+    }
+    checkSameBackend(op, x, t);
+    checkDtypes(op, x, t);
+  }
+  const axes = normalizedShape.map((_, i) => x.rank - k + i);
+  return tidy(() => {
+    const centered = sub(x, mean(x, axes, true));
+    let y = mul(centered, rsqrt(addScalar(mean(square(centered), axes, true), options.eps ?? 1e-5)));
+    if (options.weight) y = mul(y, options.weight);
+    return options.bias ? add(y, options.bias) : y;
+  });
+}
+
+// ---------------------------------------------------------------------------------------- activations
+
+/** F.elu: x for x > 0, α·(eˣ − 1) otherwise (gradient α·eˣ at 0, as PyTorch) */
+export function elu(x: Tensor, alpha = 1): Tensor {
+  checkFloat('elu', x);
+  return tidy(() => add(relu(x), mulScalar(addScalar(exp(clamp(x, -Infinity, 0)), -1), alpha)));
+}
+
+export type GeluApproximate = 'none' | 'tanh';
+
+/** F.gelu: x·Φ(x) = x/2·(1 + erf(x/√2)) (PyTorch's default), or with 'tanh' x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
+export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
+  checkFloat('gelu', x);
+  if (approximate !== 'none' && approximate !== 'tanh') throw new Error(`gelu: unknown approximate '${String(approximate)}'; valid: none, tanh`);
+  return tidy(() => {
+    const inner = approximate === 'none'
+      ? erf(mulScalar(x, Math.SQRT1_2))
+      : tanh(mulScalar(add(x, mulScalar(powScalar(x, 3), 0.044715)), Math.sqrt(2 / Math.PI)));
+    return mul(mulScalar(x, 0.5), addScalar(inner, 1));
+  });
+}
+
+/** F.silu (swish): x·σ(x) */
+export function silu(x: Tensor): Tensor {
+  checkFloat('silu', x);
+  return tidy(() => mul(x, sigmoid(x)));
+}
+
+/**
+ * F.prelu: max(0, x) + weight·min(0, x) with weight [1] (shared) or [C], C = the input's axis 1 (for an input
+ * of rank ≥ 2).
+ */
+export function prelu(x: Tensor, weight: Tensor): Tensor {
+  const op = 'prelu';
+  checkFloat(op, x);
+  checkSameBackend(op, x, weight);
+  checkDtypes(op, x, weight);
+  const channels = x.rank >= 2 ? x.shape[1] : 1;
+  if (weight.rank !== 1 || (weight.shape[0] !== 1 && weight.shape[0] !== channels)) {
+    throw new Error(`${op}: weight ${formatShape(weight.shape)} must be [1] or [${channels}] (the channels of the input ${formatShape(x.shape)})`);
+  }
+  return tidy(() => {
+    const w = weight.shape[0] === 1 || x.rank < 2 ? weight : reshape(weight, channelShape(x));
+    return sub(relu(x), mul(w, relu(affine(x, -1, 0))));
+  });
 }
 
 // -------------------------------------------------------------------------------------------- dropout

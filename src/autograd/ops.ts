@@ -1,6 +1,7 @@
 import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
-import { full } from '../tensor/creation.js';
+import { arange, full } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
@@ -21,7 +22,8 @@ function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
 export function checkSameBackend(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
     if (t.backend !== ts[0].backend) {
-      throw new Error(`${op}: tensors live on different backends (${ts[0].backend.name} and ${t.backend.name}); move one with to()`);
+      const which = t.backend.name === ts[0].backend.name ? `two ${t.backend.name} backend instances` : `${ts[0].backend.name} and ${t.backend.name}`;
+      throw new Error(`${op}: tensors live on different backends (${which}); move one with toBackend()`);
     }
   }
 }
@@ -33,6 +35,18 @@ function checkSameDtype(op: string, ...ts: Tensor[]): void {
     }
   }
 }
+
+/**
+ * PyTorch's type promotion between the float dtypes, in the elementwise ops and `where` (as in PyTorch,
+ * matmul and the convolutions do not promote): true when float32 meets float64 (a float32 constant in a
+ * float64 gradcheck), and the op then runs on its operands cast up with `toFloat64` (differentiably, so a
+ * float32 input gets a float32 gradient). int32 never mixes: that stays a dtype error.
+ */
+function mixedFloats(a: Tensor, b: Tensor): boolean {
+  return a.dtype !== b.dtype && a.dtype !== 'int32' && b.dtype !== 'int32';
+}
+
+function toFloat64(t: Tensor): Tensor { return cast(t, 'float64'); }
 
 export function checkFloat(op: string, t: Tensor): void {
   if (t.dtype === 'int32') throw new Error(`${op}: needs a floating-point tensor, got ${formatShape(t.shape)} int32`);
@@ -62,9 +76,9 @@ export function contiguous(x: Tensor): Tensor {
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.map((d) => (d === -1 ? x.size / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.size || !inferred.every(Number.isInteger)) {
-    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.size} elements) as ${formatShape(shape)}`);
+  const inferred = shape.map((d) => (d === -1 ? x.numel() / known : d));
+  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
+    throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.numel()} elements) as ${formatShape(shape)}`);
   }
   let y: Tensor;
   if (x.isContiguous) y = x.viewAs(inferred, contiguousStrides(inferred), x.offset);
@@ -161,10 +175,128 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const starts: number[] = [];
   for (const t of xs) {
     starts.push(at);
-    if (t.size > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
+    if (t.numel() > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
     at += t.shape[a];
   }
   return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
+}
+
+/** torch.stack: the tensors (all of one shape) joined along a new axis */
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new Error('stack: no tensors');
+  for (const t of xs) {
+    if (!sameShape(t.shape, xs[0].shape)) throw new Error(`stack: shapes ${xs.map((x) => formatShape(x.shape)).join(', ')} differ`);
+  }
+  const a = normalizeAxis(axis, xs[0].rank + 1, 'stack');
+  const columns = xs.map((t) => unsqueeze(t, a));
+  const y = concat(columns, a);
+  for (const c of columns) c.dispose();
+  return y;
+}
+
+/**
+ * torch.split: views of consecutive pieces along an axis, each of `sizes` elements (the last one smaller when
+ * the axis does not divide), or of the given sizes, which must add up to the axis' length.
+ */
+export function split(x: Tensor, sizes: number | readonly number[], axis = 0): Tensor[] {
+  const a = normalizeAxis(axis, x.rank, 'split');
+  const n = x.shape[a];
+  let lengths: number[];
+  if (typeof sizes === 'number') {
+    if (!Number.isInteger(sizes) || sizes < 1) throw new Error(`split: the split size must be a positive integer, got ${sizes}`);
+    lengths = Array.from({ length: Math.max(1, Math.ceil(n / sizes)) }, (_, i) => Math.min(sizes, n - i * sizes));
+  } else {
+    lengths = [...sizes];
+    if (lengths.some((l) => !Number.isInteger(l) || l < 0) || lengths.reduce((s, l) => s + l, 0) !== n) {
+      throw new Error(`split: sizes [${lengths.join(', ')}] must be non-negative integers adding up to ${n} (axis ${a} of ${formatShape(x.shape)})`);
+    }
+  }
+  let at = 0;
+  return lengths.map((l) => { at += l; return slice(x, a, at - l, at); });
+}
+
+/** torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces) */
+export function chunk(x: Tensor, chunks: number, axis = 0): Tensor[] {
+  if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: the number of chunks must be a positive integer, got ${chunks}`);
+  const a = normalizeAxis(axis, x.rank, 'chunk');
+  return split(x, Math.max(1, Math.ceil(x.shape[a] / chunks)), a);
+}
+
+/** torch.flip: the order of the elements reversed along each of `dims` (a gather per axis) */
+export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  const axes = normalizeAxes(dims, x.rank, 'flip');
+  let y = x;
+  for (const a of axes) {
+    const n = x.shape[a];
+    if (n <= 1) continue;
+    const order = arange(n - 1, -1, -1, { dtype: 'int32', backend: x.backend });
+    const reversed = reshape(order, x.shape.map((d, i) => (i === a ? d : 1)));
+    const index = expand(reversed, x.shape);
+    const next = gather(y, a, index);
+    for (const t of [order, reversed, index, ...(y === x ? [] : [y])]) t.dispose();
+    y = next;
+  }
+  return y === x ? contiguous(x) : y;
+}
+
+/**
+ * torch.roll: elements shifted by `shifts` along `dims` with wrap-around (element i moves to (i + shift) mod n);
+ * without dims, along the flattened tensor, whose shape is then restored.
+ */
+export function roll(x: Tensor, shifts: number | readonly number[], dims?: number | readonly number[]): Tensor {
+  const s = typeof shifts === 'number' ? [shifts] : [...shifts];
+  if (s.some((v) => !Number.isInteger(v))) throw new Error(`roll: shifts must be integers, got [${s.join(', ')}]`);
+  if (dims === undefined) {
+    if (s.length !== 1) throw new Error(`roll: ${s.length} shifts need as many dims`);
+    return reshape(roll(reshape(x, [-1]), s, 0), x.shape);
+  }
+  const d = typeof dims === 'number' ? [dims] : [...dims];
+  if (d.length !== s.length) throw new Error(`roll: ${s.length} shifts for ${d.length} dims`);
+  let y = x;
+  d.forEach((axis, k) => {
+    const a = normalizeAxis(axis, x.rank, 'roll');
+    const n = x.shape[a], shift = ((s[k] % n) + n) % n;
+    if (shift === 0) return;
+    const [head, tail] = [slice(y, a, 0, n - shift), slice(y, a, n - shift)];
+    const next = concat([tail, head], a);
+    for (const t of [head, tail, ...(y === x ? [] : [y])]) t.dispose();
+    y = next;
+  });
+  return y === x ? contiguous(x) : y;
+}
+
+/**
+ * torch.Tensor.repeat: the tensor tiled sizes[i] times along each axis; with more sizes than axes, the shape
+ * is first prefixed with ones. (An expand of an interleaved view, then one copy.)
+ */
+export function repeat(x: Tensor, sizes: readonly number[]): Tensor {
+  if (sizes.length < x.rank) throw new Error(`repeat: ${sizes.length} repeat sizes for a tensor of rank ${x.rank} (give at least one per axis)`);
+  if (sizes.some((r) => !Number.isInteger(r) || r < 0)) throw new Error(`repeat: sizes must be non-negative integers, got [${sizes.join(', ')}]`);
+  const shape = [...new Array<number>(sizes.length - x.rank).fill(1), ...x.shape];
+  const interleaved = shape.flatMap((d) => [1, d]);
+  const tiled = shape.flatMap((d, i) => [sizes[i], d]);
+  const v = reshape(x, interleaved);
+  const e = expand(v, tiled);
+  const y = reshape(e, shape.map((d, i) => d * sizes[i]));
+  v.dispose();
+  e.dispose();
+  return y;
+}
+
+/**
+ * F.one_hot: int32 class indices of any shape → int32 [..., numClasses], 1 at each index. numClasses is
+ * required (PyTorch infers it from the largest index, which would need a readback). Indices outside
+ * [0, numClasses) give a row of zeros (PyTorch raises; not checked here, as it would need a readback).
+ */
+export function oneHot(indices: Tensor, numClasses: number): Tensor {
+  if (indices.dtype !== 'int32') throw new Error(`oneHot: indices ${formatShape(indices.shape)} must be int32, got ${indices.dtype}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`oneHot: numClasses must be a positive integer, got ${numClasses}`);
+  const classes = arange(numClasses, undefined, 1, { dtype: 'int32', backend: indices.backend });
+  const column = unsqueeze(indices, -1);
+  const y = eq(column, classes);
+  classes.dispose();
+  column.dispose();
+  return y;
 }
 
 /** Constant padding with PyTorch's F.pad order: [last before, last after, second-last before, …]. */
@@ -180,7 +312,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   }
   const y = out(x, x.backend.fill(sizeOf(shape), value, x.dtype), shape);
   const strides = contiguousStrides(shape);
-  if (x.size > 0) {
+  if (x.numel() > 0) {
     y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
   }
   return record('pad', y, [x], (g) => {
@@ -243,6 +375,10 @@ export function tanh(x: Tensor): Tensor {
 export function softplus(x: Tensor): Tensor {
   return record('softplus', unaryOp('softplus', x), [x], (g, [xs]) => [mul(g, sigmoid(xs))], [x]);
 }
+/** torch.erf; its derivative is 2/√π · e^(−x²) */
+export function erf(x: Tensor): Tensor {
+  return record('erf', unaryOp('erf', x), [x], (g, [xs]) => [mul(g, mulScalar(exp(neg(square(xs))), 2 / Math.sqrt(Math.PI)))], [x]);
+}
 export function powScalar(x: Tensor, exponent: number): Tensor {
   return record('powScalar', unaryOp('powScalar', x, [exponent]), [x],
     (g, [xs]) => [mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
@@ -280,22 +416,27 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => add(toFloat64(a), toFloat64(b)));
   return record('add', binaryOp('add', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => sub(toFloat64(a), toFloat64(b)));
   return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
 }
 export function mul(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => mul(toFloat64(a), toFloat64(b)));
   return record('mul', binaryOp('mul', a, b), [a, b],
     (g, [as, bs]) => [a.requiresGrad ? sumTo(mul(g, bs), a.shape) : null, b.requiresGrad ? sumTo(mul(g, as), b.shape) : null], [a, b]);
 }
 export function div(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => div(toFloat64(a), toFloat64(b)));
   return record('div', binaryOp('div', a, b), [a, b], (g, [as, bs]) => [
     a.requiresGrad ? sumTo(div(g, bs), a.shape) : null,
     b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
   ], [a, b]);
 }
 export function pow(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => pow(toFloat64(a), toFloat64(b)));
   const y = binaryOp('pow', a, b);
   return record('pow', y, [a, b], (g, [as, bs, ys]) => [
     a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
@@ -304,12 +445,14 @@ export function pow(a: Tensor, b: Tensor): Tensor {
 }
 /** elementwise max; ties send half the gradient to each side (PyTorch) */
 export function maximum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => maximum(toFloat64(a), toFloat64(b)));
   return record('maximum', binaryOp('max', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(gt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
   }, [a, b]);
 }
 export function minimum(a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => minimum(toFloat64(a), toFloat64(b)));
   return record('minimum', binaryOp('min', a, b), [a, b], (g, [as, bs]) => {
     const toA = add(lt(as, bs), mulScalar(eq(as, bs), 0.5));
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
@@ -324,6 +467,7 @@ export const ge = (a: Tensor, b: Tensor): Tensor => binaryOp('ge', a, b);
 
 /** cond ≠ 0 ? a : b with broadcasting */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (mixedFloats(a, b)) return tidy(() => where(cond, toFloat64(a), toFloat64(b)));
   checkSameBackend('where', cond, a, b);
   checkSameDtype('where', a, b);
   const shape = broadcastShapes(cond.shape, a.shape, b.shape);
@@ -335,7 +479,8 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
-  if (x.dtype === dtype) return x.viewAs(x.shape, x.strides, x.offset);
+  // to its own dtype: a view that stays on the graph (a bare view would silently drop the gradient)
+  if (x.dtype === dtype) return record('cast', x.viewAs(x.shape, x.strides, x.offset), [x], (g) => [g]);
   const y = out(x, x.backend.cast(x.view, dtype), x.shape);
   if (dtype === 'int32' || x.dtype === 'int32') return y;
   return record('cast', y, [x], (g) => [cast(g, x.dtype)]);
@@ -429,7 +574,7 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
 /** a tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read);
  * contiguous() keeps a contiguous view's offset, which a kernel given only the storage would ignore */
 function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.size) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
   return out(x, x.backend.copy(x.view), x.shape);
 }
 

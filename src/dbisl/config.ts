@@ -6,7 +6,9 @@
  * terms, then every other option on the command line overrides, in order.
  */
 import type { BackendChoice } from '../kernels/index.js';
-import { dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
+import { cdtParams } from './transform.js';
+import { cdtOptionsOf, dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
+import { SLICE_AXES, type SliceAxis } from './figures.js';
 
 export type Triple = [number, number, number];
 export type PresetName = 'synthetic' | 'la' | 'brats';
@@ -54,6 +56,8 @@ export interface TrainConfig {
   out: string;
   /** continue from <out>/checkpoint.safetensors */
   resume: boolean;
+  /** start afresh in an output folder that holds a checkpoint (replacing it) */
+  overwrite: boolean;
   /** evaluate on the test split every N iterations (0: only at the end) */
   evalEvery: number;
   /** write a checkpoint every N iterations (and at the end) */
@@ -72,17 +76,25 @@ export interface TrainConfig {
   evalBatch: number;
   /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
   tuneConvs: boolean;
+  /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(8, cores − 1) */
+  workers: number | null;
+  /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
+  cacheCases: number | null;
+  /** after the evaluation: an overlay PNG per test case and report.html with slice viewers */
+  figures: boolean;
+  /** the slices of the overlay PNGs */
+  figureAxis: SliceAxis;
   synthetic: SyntheticDataConfig;
   loss: LossConfig;
 }
 
-type PresetValues = Omit<TrainConfig, 'method' | 'loss' | 'out' | 'resume' | 'backend' | 'preset'>;
+type PresetValues = Omit<TrainConfig, 'method' | 'loss' | 'out' | 'resume' | 'overwrite' | 'backend' | 'preset'>;
 
 function presetValues(name: PresetName): PresetValues {
   const common = {
     data: null, lr: 0.01, lrStep: 2500, lrGamma: 0.1, momentum: 0.9, weightDecay: 1e-4, seed: 1337,
     evalEvery: 0, checkpointEvery: 500, nFilters: 16, dropout: true, lcc: true, threshold: 0.5,
-    savePredictions: false, evalBatch: 1, tuneConvs: false,
+    savePredictions: false, evalBatch: 1, tuneConvs: false, workers: null, cacheCases: null, figures: true, figureAxis: 'axial' as SliceAxis,
     synthetic: { count: 16, testCount: 4, shape: [40, 40, 32] as Triple, seed: 0 },
   };
   switch (name) {
@@ -108,8 +120,7 @@ function presetValues(name: PresetName): PresetValues {
 export function methodLoss(method: Method, preset: PresetName): LossConfig {
   const base = method === 'dtc' ? dtcLossConfig() : dbislLossConfig();
   // the synthetic run is 200 iterations: λ(t) ramps up over 20 "epochs" of 5 iterations; ρ = 4 keeps the CDT
-  // (17³ → 9³ window) cheap on the small patches, and with h = 0.35, ε = 1e-6 the transform reaches ≈ 4.8 voxels
-  // anyway (see transform.ts)
+  // (17³ → 9³ window) cheap on the small patches (ε follows ρ: see defaultCdtEps in transform.ts)
   if (preset === 'synthetic') return { ...base, epochIterations: 5, rampupEpochs: 20, radius: 4 };
   return base;
 }
@@ -117,7 +128,7 @@ export function methodLoss(method: Method, preset: PresetName): LossConfig {
 export function defaultConfig(preset: PresetName = 'synthetic', method: Method = 'dbisl'): TrainConfig {
   const v = presetValues(preset);
   return {
-    preset, method, backend: 'auto', resume: false, out: '', ...v,
+    preset, method, backend: 'auto', resume: false, overwrite: false, out: '', ...v,
     patch: [...v.patch], stride: [...v.stride], synthetic: { ...v.synthetic, shape: [...v.synthetic.shape] },
     loss: methodLoss(method, preset),
   };
@@ -137,6 +148,7 @@ export function validateConfig(c: TrainConfig): void {
   posInt(c.iterations, '--iters');
   posInt(c.batch, '--batch');
   posInt(c.nFilters, '--n-filters');
+  if (c.nFilters > MAX_FILTERS) problems.push(`--n-filters must be at most ${MAX_FILTERS} (the V-Net has ${MAX_FILTERS}² · 36 864 parameters there), got ${c.nFilters}`);
   posInt(c.lrStep, 'lrStep');
   posInt(c.checkpointEvery, '--checkpoint-every');
   posInt(c.evalBatch, '--eval-batch');
@@ -152,8 +164,8 @@ export function validateConfig(c: TrainConfig): void {
     problems.push(`--labeled ${c.labeled} leaves no unlabeled case of the ${c.synthetic.count} synthetic training cases`);
   }
   for (let a = 0; a < 3; a++) {
-    if (!(Number.isInteger(c.patch[a]) && c.patch[a] >= 16 && c.patch[a] % 16 === 0)) {
-      problems.push(`--patch ${c.patch.join(',')}: every side must be a multiple of 16 (the V-Net halves it four times)`);
+    if (!(Number.isInteger(c.patch[a]) && c.patch[a] >= 16 && c.patch[a] % 16 === 0 && c.patch[a] <= MAX_PATCH_SIDE)) {
+      problems.push(`--patch ${c.patch.join(',')}: every side must be a multiple of 16 (the V-Net halves it four times) up to ${MAX_PATCH_SIDE}`);
       break;
     }
   }
@@ -163,19 +175,37 @@ export function validateConfig(c: TrainConfig): void {
       break;
     }
   }
-  if (!(c.lr > 0)) problems.push(`--lr must be positive, got ${c.lr}`);
+  if (!(c.lr > 0 && Number.isFinite(c.lr))) problems.push(`--lr must be a finite number > 0, got ${c.lr}`);
+  // as torch.optim.SGD (momentum ≥ 0, weight_decay ≥ 0) and a learning rate that stays positive
+  if (!(c.momentum >= 0 && Number.isFinite(c.momentum))) problems.push(`--momentum must be a finite number ≥ 0, got ${c.momentum}`);
+  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay))) problems.push(`--weight-decay must be a finite number ≥ 0, got ${c.weightDecay}`);
+  if (!(c.lrGamma > 0 && Number.isFinite(c.lrGamma))) problems.push(`--lr-gamma must be a finite number > 0, got ${c.lrGamma}`);
+  if (c.iterations > MAX_ITERATIONS) problems.push(`--iters must be at most ${MAX_ITERATIONS}, got ${c.iterations}`);
+  if (c.preset === 'synthetic' && c.data !== null) problems.push(`--data ${c.data}: the synthetic preset generates its data; choose --preset la or brats to read a folder`);
+  for (const [name, v] of [['--workers', c.workers], ['--cache-cases', c.cacheCases]] as const) {
+    if (v !== null && !(Number.isInteger(v) && v >= 0)) problems.push(`${name} must be an integer ≥ 0 or auto, got ${v}`);
+  }
   if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
   const l = c.loss;
   if (!(Number.isInteger(l.radius) && l.radius >= 1)) problems.push(`--radius must be a positive integer, got ${l.radius}`);
+  posInt(l.epochIterations, '--epoch-iters');
+  if (!(Number.isInteger(l.rampupEpochs) && l.rampupEpochs >= 0)) problems.push(`--rampup must be an integer ≥ 0, got ${l.rampupEpochs}`);
   if (!(l.h > 0)) problems.push(`--h must be positive, got ${l.h}`);
-  if (!(l.eps > 0 && l.eps < 1)) problems.push(`--eps must be in (0, 1), got ${l.eps}`);
+  if (l.eps !== 'auto' && !(l.eps > 0 && l.eps < 1)) problems.push(`--eps must be auto or in (0, 1), got ${l.eps}`);
   if (!(l.k > 0)) problems.push(`--k must be positive, got ${l.k}`);
   for (const [name, v] of [['--beta', l.beta], ['--beta-x', l.betaX], ['--gamma', l.gamma], ['--lambda-max', l.lambdaMax], ['--tau', l.tauMax]] as const) {
     if (!(v >= 0 && Number.isFinite(v))) problems.push(`${name} must be a finite number ≥ 0, got ${v}`);
   }
+  if (c.resume && c.overwrite) problems.push('--resume and --overwrite contradict each other: continue the checkpoint, or replace it');
   if (c.preset !== 'synthetic' && !c.data) problems.push(`the ${c.preset} preset needs --data DIR (${c.preset === 'la' ? 'the LA root holding train.list, test.list and "2018LA_Seg_Training Set"' : 'the BraTS NIfTI folder'})`);
-  if (problems.length) throw new CliError(problems.join('\n'));
+  if (problems.length) throw new CliError(problems.join('; '));
 }
+
+/** bounds that no real run reaches, so that a typo (--iters 1e20) or a corrupt checkpoint's configuration
+ * (n_filters 100000) is named instead of failing deep inside an allocation */
+export const MAX_ITERATIONS = 1_000_000_000;
+export const MAX_FILTERS = 256;
+export const MAX_PATCH_SIDE = 1024;
 
 // ---------------------------------------------------------------------------------------------- CLI
 
@@ -200,8 +230,22 @@ interface OptionSpec {
 const fmt = (v: number | boolean | string | null | readonly number[]): string =>
   v === null ? 'none' : Array.isArray(v) ? v.join(',') : String(v);
 
-function lossOption(name: string, kind: 'number' | 'int', key: 'beta' | 'betaX' | 'gamma' | 'k' | 'h' | 'radius' | 'lambdaMax' | 'tauMax' | 'eps', help: string): OptionSpec {
+function lossOption(name: string, kind: 'number' | 'int', key: 'beta' | 'betaX' | 'gamma' | 'k' | 'h' | 'radius' | 'lambdaMax' | 'tauMax', help: string): OptionSpec {
   return { name, kind, arg: kind === 'int' ? 'N' : 'X', help, show: (c) => fmt(c.loss[key]), set: (c, v) => { c.loss[key] = v as number; } };
+}
+
+/** The value of an integer option that also takes 'auto' (null). */
+function parseAutoInt(name: string, value: string | number | boolean | Triple): number | null {
+  const raw = String(value).trim();
+  if (raw !== 'auto' && !/^\d+$/.test(raw)) throw new CliError(`--${name}: expected an integer ≥ 0 or 'auto', got '${raw}'`);
+  return raw === 'auto' ? null : Number(raw);
+}
+
+function autoIntOption(name: string, key: 'workers' | 'cacheCases', help: string): OptionSpec {
+  return {
+    name, kind: 'string', arg: 'N|auto', help, show: (c) => (c[key] === null ? 'auto' : String(c[key])),
+    set: (c, v) => { c[key] = parseAutoInt(name, v); },
+  };
 }
 
 function lossSwitch(name: string, key: 'ce' | 'supCross' | 'con' | 'conR2S' | 'conS2R' | 'pse' | 'unc', help: string): OptionSpec {
@@ -228,6 +272,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'backend', kind: 'choice', choices: ['auto', 'webgpu', 'cpu'], help: 'auto: WebGPU when an adapter exists, else cpu', show: (c) => c.backend, set: (c, v) => { c.backend = v as BackendChoice; } },
   { name: 'out', kind: 'string', arg: 'DIR', help: 'output folder (runs/<preset>-<method>-<labeled>l)', show: (c) => (c.out === '' ? defaultOut(c) : c.out), set: (c, v) => { c.out = v as string; } },
   { name: 'resume', kind: 'flag', help: 'continue from <out>/checkpoint.safetensors', show: (c) => fmt(c.resume), set: (c, v) => { c.resume = v as boolean; } },
+  { name: 'overwrite', kind: 'flag', help: 'start afresh in an output folder that holds a checkpoint, replacing it', show: (c) => fmt(c.overwrite), set: (c, v) => { c.overwrite = v as boolean; } },
   { name: 'eval-every', kind: 'int', arg: 'N', help: 'also evaluate on the test split every N iterations (0: only at the end)', show: (c) => fmt(c.evalEvery), set: (c, v) => { c.evalEvery = v as number; } },
   { name: 'checkpoint-every', kind: 'int', arg: 'N', help: 'write a checkpoint every N iterations (and at the end)', show: (c) => fmt(c.checkpointEvery), set: (c, v) => { c.checkpointEvery = v as number; } },
   { name: 'n-filters', kind: 'int', arg: 'N', help: 'V-Net width', show: (c) => fmt(c.nFilters), set: (c, v) => { c.nFilters = v as number; } },
@@ -237,6 +282,10 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
   { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
+  autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it'),
+  autoIntOption('cache-cases', 'cacheCases', 'decoded training cases kept in memory (shared by the workers); auto: all that fit in 40 % of the memory'),
+  { name: 'figures', kind: 'bool', help: 'after the evaluation: an overlay PNG per test case (figures/) and report.html with a slice viewer per case', show: (c) => fmt(c.figures), set: (c, v) => { c.figures = v as boolean; } },
+  { name: 'figure-axis', kind: 'choice', choices: SLICE_AXES, help: 'slices of the overlay PNGs: axial (z), coronal (y) or sagittal (x)', show: (c) => c.figureAxis, set: (c, v) => { c.figureAxis = v as SliceAxis; } },
   // the loss: switches and weights
   lossSwitch('sup-cross', 'supCross', 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]'),
   lossSwitch('ce', 'ce', 'CE(z, Y) in the supervised loss'),
@@ -252,7 +301,16 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   lossOption('k', 'number', 'k', 'sharpness k of T_r2s(R̂) = σ(−k·R̂)'),
   lossOption('h', 'number', 'h', 'CDT temperature h (voxels)'),
   lossOption('radius', 'int', 'radius', 'CDT window radius ρ (voxels)'),
-  lossOption('eps', 'number', 'eps', 'CDT floor ε of p inside the logarithm'),
+  {
+    name: 'eps', kind: 'string', arg: 'auto|X', help: 'CDT floor ε of p inside the logarithm; auto: e^(−ρ/h)/Σ_u e^(−‖u‖/h) over the window, so the floor never caps a distance ≤ ρ',
+    show: (c) => fmt(c.loss.eps),
+    set: (c, v) => {
+      if (v === 'auto') { c.loss.eps = 'auto'; return; }
+      const x = Number(v);
+      if ((v as string).trim() === '' || !Number.isFinite(x)) throw new CliError(`--eps: expected auto or a number, got '${String(v)}'`);
+      c.loss.eps = x;
+    },
+  },
   lossOption('lambda-max', 'number', 'lambdaMax', 'λ_max of the ramped weight λ(t) of L_con + L_pse'),
   {
     name: 'rampup', kind: 'int', arg: 'N', help: 'λ(t) ramp-up length in epochs', show: (c) => fmt(c.loss.rampupEpochs),
@@ -271,16 +329,17 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     show: (c) => c.loss.uncertainty, set: (c, v) => { c.loss.uncertainty = v as UncertaintyMode; },
   },
   { name: 'help', kind: 'flag', help: 'print this help', show: () => 'false', set: () => {} },
+  { name: 'debug', kind: 'flag', help: 'show the stack of an error (errors are one line without it)', show: () => 'false', set: () => {} },
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'help'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
   switch (spec.kind) {
     case 'int': {
-      if (!/^-?\d+$/.test(raw.trim())) throw bad('an integer');
+      if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(Number(raw))) throw bad('an integer');
       return Number(raw);
     }
     case 'number': {
@@ -410,21 +469,33 @@ export interface EvaluateArgs {
   savePredictions: boolean;
   evalBatch: number | null;
   tuneConvs: boolean;
+  /** null: automatic (or as saved) */
+  workers: number | null;
+  figures: boolean | null;
+  figureAxis: SliceAxis | null;
+  /** only the overlay PNGs of the cases */
+  figuresOnly: boolean;
+  /** case ids (default: the test split) */
+  cases: string[] | null;
 }
 
-const EVALUATE_EXTRA: OptionSpec = {
-  name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
-  show: () => '(required)', set: () => {},
-};
+const EVALUATE_EXTRA: readonly OptionSpec[] = [
+  {
+    name: 'checkpoint', kind: 'string', arg: 'FILE', help: 'a checkpoint written by train.ts (its configuration is read from it)',
+    show: () => '(required)', set: () => {},
+  },
+  { name: 'figures-only', kind: 'flag', help: 'write only the overlay PNGs of the cases (no reports)', show: () => 'false', set: () => {} },
+  { name: 'cases', kind: 'string', arg: 'ID,ID', help: 'evaluate only these cases', show: () => 'the test split', set: () => {} },
+];
 
 function evaluateSpecs(): OptionSpec[] {
   const names = new Set<string>(EVALUATE_OPTION_NAMES);
-  return [EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
+  return [...EVALUATE_EXTRA, ...TRAIN_OPTIONS.filter((s) => names.has(s.name))];
 }
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'save-predictions', 'backend', 'tune-convs'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'debug', 'save-predictions', 'backend', 'tune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -437,7 +508,10 @@ export function evaluateHelp(): string {
 export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: string } | { help: false; args: EvaluateArgs } {
   const opts = tokenize(argv, evaluateSpecs());
   if (opts.some((o) => o.spec.name === 'help')) return { help: true, text: evaluateHelp() };
-  const a: EvaluateArgs = { checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false };
+  const a: EvaluateArgs = {
+    checkpoint: '', data: null, preset: null, out: null, backend: 'auto', stride: null, lcc: null, threshold: null, savePredictions: false, evalBatch: null, tuneConvs: false,
+    workers: null, figures: null, figureAxis: null, figuresOnly: false, cases: null,
+  };
   for (const { spec, value } of opts) {
     switch (spec.name) {
       case 'checkpoint': a.checkpoint = value as string; break;
@@ -451,9 +525,20 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'save-predictions': a.savePredictions = value as boolean; break;
       case 'eval-batch': a.evalBatch = value as number; break;
       case 'tune-convs': a.tuneConvs = value as boolean; break;
+      case 'workers': a.workers = parseAutoInt('workers', value); break;
+      case 'figures': a.figures = value as boolean; break;
+      case 'figure-axis': a.figureAxis = value as SliceAxis; break;
+      case 'figures-only': a.figuresOnly = value as boolean; break;
+      case 'cases': {
+        const ids = (value as string).split(',').map((id) => id.trim());
+        if (ids.some((id) => id === '')) throw new CliError(`--cases: expected case ids separated by commas, got '${value as string}'`);
+        a.cases = ids;
+        break;
+      }
     }
   }
   if (!a.checkpoint) throw new CliError('--checkpoint FILE is required (see --help)');
+  if (a.figuresOnly && a.figures === false) throw new CliError('--figures-only contradicts --no-figures');
   return { help: false, args: a };
 }
 
@@ -464,6 +549,6 @@ export function describeLoss(l: LossConfig): string {
     `S*=${l.sdfTarget}`, `CE ${on(l.ce)}`, `β=${l.beta}`, `cross ${on(l.supCross)} (β_x=${l.betaX})`,
     `con ${on(l.con)} (r2s ${on(l.conR2S)}, s2r ${on(l.conS2R)})`, `pse ${on(l.pse)}`,
     `unc ${l.unc ? `${l.uncertainty} (γ=${l.gamma}${l.uncertainty === 'mask' ? `, τ=${l.tauMax}` : ''})` : 'off'}`,
-    `λ_max=${l.lambdaMax} ramp ${l.rampupEpochs}×${l.epochIterations} it`, `k=${l.k}`, `ρ=${l.radius}`, `h=${l.h}`, `ε=${l.eps}`,
+    `λ_max=${l.lambdaMax} ramp ${l.rampupEpochs}×${l.epochIterations} it`, `k=${l.k}`, `ρ=${l.radius}`, `h=${l.h}`, `ε=${l.eps === 'auto' ? `auto (${cdtParams(cdtOptionsOf(l)).eps.toExponential(2)})` : l.eps}`,
   ].join(', ');
 }

@@ -7,4 +7,4 @@ export * from './losses.js';
 export * from './model.js';
 export * from './config.js';
 export { train, makeSource, createModel, type TrainOptions, type TrainResult, type LogEntry } from './trainer.js';
-export { evaluateModel, evaluateCheckpoint, type EvaluateOptions, type EvaluationResult } from './evaluate.js';
+export { evaluateModel, evaluateCheckpoint, writeEvaluationFigures, type EvaluateOptions, type EvaluationResult } from './evaluate.js';

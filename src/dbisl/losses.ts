@@ -33,7 +33,7 @@ import {
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
-import { computeSdf } from './data/edt.js';
+import { computeSdfRows } from './data/edt.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
@@ -77,8 +77,8 @@ export interface LossConfig {
   radius: number;
   /** CDT temperature h (0.35) */
   h: number;
-  /** CDT floor ε (1e-6) */
-  eps: number;
+  /** CDT floor ε; 'auto' (default): derived from ρ and h so that the floor never caps the window (dbisl.md §2) */
+  eps: number | 'auto';
 }
 
 export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig {
@@ -86,7 +86,7 @@ export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig
     sdfTarget: 'cdt', ce: true, beta: 0.3, supCross: true, betaX: 0.5,
     con: true, conR2S: true, conS2R: true, pse: true, unc: true, uncertainty: 'exp',
     gamma: 5, tauMax: 0.5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150,
-    k: 1500, radius: 8, h: 0.35, eps: 1e-6,
+    k: 1500, radius: 8, h: 0.35, eps: 'auto',
     ...overrides,
   };
 }
@@ -112,7 +112,7 @@ export function tauAt(iteration: number, maxIterations: number, cfg: Pick<LossCo
 }
 
 export function cdtOptionsOf(cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): CdtOptions {
-  return { radius: cfg.radius, h: cfg.h, eps: cfg.eps };
+  return { radius: cfg.radius, h: cfg.h, ...(cfg.eps === 'auto' ? {} : { eps: cfg.eps }) };
 }
 
 // --------------------------------------------------------------------------------------- basic losses
@@ -133,10 +133,7 @@ export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
 /** DTC's compute_sdf of each row of a host label batch [rows, X, Y, Z] (uint8), as a [rows, 1, X, Y, Z] tensor. */
 export function dtcSdfTarget(label: Uint8Array, rows: number, patch: readonly [number, number, number],
   options: { backend?: Backend; dtype?: DType } = {}): Tensor {
-  const P = patch[0] * patch[1] * patch[2];
-  if (label.length < rows * P) throw new Error(`dtcSdfTarget: ${label.length} label values for ${rows} rows of [${patch.join(', ')}]`);
-  const out = new Float32Array(rows * P);
-  for (let b = 0; b < rows; b++) out.set(computeSdf(label.subarray(b * P, (b + 1) * P), patch), b * P);
+  const out = computeSdfRows(label, rows, [patch[0], patch[1], patch[2]]);
   return fromArray(out, [rows, 1, ...patch], { dtype: options.dtype ?? 'float32', ...(options.backend ? { backend: options.backend } : {}) });
 }
 

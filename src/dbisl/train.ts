@@ -2,21 +2,26 @@
  * `npx tsx src/dbisl/train.ts [options]` — trains DBiSL (or DTC) and evaluates the last model on the test
  * split. With no options: the synthetic preset on the best available backend (see `--help`).
  *
- * Ctrl-C (SIGINT) or SIGTERM stops after the current iteration with a final checkpoint (a second one exits at
- * once); `--resume` continues from it. Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
- * interrupted (143 after SIGTERM).
+ * Ctrl-C (SIGINT) or SIGTERM stops after the current iteration with a final checkpoint (a second one, a second
+ * or more later, exits at once); `--resume` continues from it. The command line trains in a worker process so
+ * that this holds under `npx tsx` (see supervise.ts). Exit codes: 0 done, 1 failure, 2 usage error, 3 NaN/Inf stop, 130
+ * interrupted (143 after SIGTERM). Errors are one line (the stack too with --debug).
  */
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CliError, TRAIN_OPTIONS, parseTrainArgs, validateConfig, type TrainConfig } from './config.js';
 import { checkpointConfig } from './evaluate.js';
+import { reportError } from './cli-error.js';
 import { formatSummaryMarkdown } from './report.js';
 import { CHECKPOINT_FILE, train } from './trainer.js';
+import { isWorker, superviseScript, WORKER_REPEAT_MS } from './supervise.js';
 
 /** Options that may differ between a checkpoint's run and its resumption (everything else must match). */
 const RESUMABLE: readonly string[] = [
-  'iters', 'backend', 'out', 'resume', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
+  'iters', 'backend', 'out', 'resume', 'overwrite', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
+  'workers', 'cache-cases',
+  'figures', 'figure-axis',
 ];
 
 /**
@@ -26,11 +31,15 @@ const RESUMABLE: readonly string[] = [
 export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<string>): Promise<TrainConfig> {
   const file = join(resolve(cli.out), CHECKPOINT_FILE);
   if (!cli.resume || !existsSync(file)) return cli;
-  const saved = await checkpointConfig(file);
+  const saved = await checkpointConfig(file).catch((e: unknown) => {
+    throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+  });
   const merged: TrainConfig = { ...saved, resume: true, out: cli.out };
   const byOption: Record<string, keyof TrainConfig> = {
     iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
     threshold: 'threshold', 'save-predictions': 'savePredictions', 'eval-batch': 'evalBatch', stride: 'stride', data: 'data',
+    workers: 'workers', 'cache-cases': 'cacheCases',
+    figures: 'figures', 'figure-axis': 'figureAxis',
   };
   const conflicts: string[] = [];
   for (const name of explicit) {
@@ -48,23 +57,27 @@ export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<strin
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  const debug = argv.includes('--debug');
   let config: TrainConfig;
   try {
     const parsed = parseTrainArgs(argv);
     if (parsed.help) { process.stdout.write(parsed.text); return 0; }
     config = await resumeConfig(parsed.config, parsed.explicit);
   } catch (e) {
-    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
-    throw e;
+    return reportError('train', e, debug);
   }
 
   const controller = new AbortController();
   let interrupts = 0;
+  let firstSignalAt = 0;
   let exitCode = 130;
   const onSignal = (signal: NodeJS.Signals) => {
+    // a terminal's Ctrl-C reaches this process and its supervisor, which passes it on too: one signal
+    if (interrupts > 0 && performance.now() - firstSignalAt < WORKER_REPEAT_MS) return;
     interrupts++;
     exitCode = signal === 'SIGTERM' ? 143 : 130;
     if (interrupts === 1) {
+      firstSignalAt = performance.now();
       process.stderr.write(`\n${signal}: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)\n`);
       controller.abort();
     } else process.exit(exitCode);
@@ -89,9 +102,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const [role, f] of Object.entries(result.files)) console.log(`  ${role.padEnd(16)} ${rel(f)}`);
     return 0;
   } catch (e) {
-    if (e instanceof CliError) { console.error(`train: ${e.message}`); return 2; }
-    console.error(`train: ${(e as Error).stack ?? (e as Error).message}`);
-    return 1;
+    return reportError('train', e, debug);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -99,5 +110,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  // the command line supervises a worker process that trains (see supervise.ts: signals under npx tsx)
+  const run = isWorker() ? main(process.argv.slice(2)) : superviseScript(fileURLToPath(import.meta.url), process.argv.slice(2));
+  run.then((code) => { process.exitCode = code; });
 }

@@ -18,29 +18,33 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
-import { fromArray, zeros } from '../tensor/creation.js';
+import { fromArray, full, zeros } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
-import { add, affine, concat, detach, reshape, sum } from '../autograd/ops.js';
+import { add, affine, assign, concat, detach, reshape, slice, sum } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
-import { BatchLoader, type SamplerState } from './data/sampler.js';
+import type { SamplerState } from './data/sampler.js';
+import { DataPipeline } from './data/pipeline.js';
 import { hashSeed } from './data/random.js';
 import { SyntheticSource } from './data/synthetic.js';
 import { LASource } from './data/la.js';
+import { isLAPackRoot, LAPackSource } from './data/la-pack.js';
 import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
-import { describeLoss, type TrainConfig } from './config.js';
+import { CliError, describeLoss, type TrainConfig } from './config.js';
+import { lockFolder, type FolderLock } from './lock.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask, type DualTaskModel } from './model.js';
-import { evaluateModel, writeEvaluation, machineDescription, type EvaluationResult } from './evaluate.js';
+import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
+import { describeNonFinite, nonFiniteKind, nonFiniteProbe } from '../models/finite.js';
 import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -53,7 +57,7 @@ export function makeSource(c: TrainConfig): CaseSource {
       return new SyntheticSource({ count: c.synthetic.count, testCount: c.synthetic.testCount, shape: c.synthetic.shape, seed: c.synthetic.seed });
     case 'la':
       if (!c.data) throw new Error('the la preset needs --data DIR');
-      return new LASource(c.data);
+      return isLAPackRoot(c.data) ? new LAPackSource(c.data) : new LASource(c.data);
     case 'brats':
       if (!c.data) throw new Error('the brats preset needs --data DIR');
       return new BratsSource(c.data);
@@ -69,8 +73,10 @@ export interface TrainOptions {
   config: TrainConfig;
   /** default: created from config.backend (and made current) */
   backend?: Backend;
-  /** default: makeSource(config) */
+  /** default: makeSource(config); a source without describe() is loaded on the training thread */
   source?: CaseSource;
+  /** test hook: the data worker asked to decode this case exits (a crash) */
+  crashWorkerOn?: string;
   /** lines for stdout (default console.log) */
   print?: (line: string) => void;
   /** where the progress bar goes (default process.stderr) */
@@ -79,8 +85,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** stop (as if interrupted) once this many iterations are done: for tests of resuming */
   stopAt?: number;
-  /** test hook: make one loss term NaN at one 0-based iteration (the total too when term is 'total') */
-  injectNaN?: { iteration: number; term: string };
+  /**
+   * test hook at one 0-based iteration: make a loss term NaN (or `value`; the total too when term is 'total'),
+   * or set element 0 of a state-dict tensor (`tensor`, e.g. 'block_one.conv.0.weight') to it after the step
+   */
+  injectNaN?: { iteration: number; term?: string; tensor?: string; value?: number };
   /** skip the evaluation after training */
   skipEvaluation?: boolean;
 }
@@ -94,7 +103,10 @@ export interface LogEntry {
   /** live buffers and tensors between iterations (an in-flight readback not counted): flat in a healthy run */
   liveBuffers: number;
   liveTensors: number;
+  /** every term's value (JSON writes NaN and ±Inf as null: nonFinite tells them apart) */
   terms: Record<string, number>;
+  /** which terms were not finite, as 'NaN', '+Inf' or '-Inf' (absent when all were finite) */
+  nonFinite?: Record<string, string>;
 }
 
 export interface TrainResult {
@@ -113,22 +125,28 @@ export interface TrainResult {
 
 interface Pending {
   iteration: number;
+  /** the terms as packed (TERM_ORDER), then the state tensors probed after this iteration's step, if any */
   names: string[];
+  /** the terms in the order the loss computes them: the first non-finite one is the one reported */
+  computeOrder: string[];
+  stateNames: string[];
   lr: number;
   lambda: number;
   values: Tensor;
   read: Promise<ArrayLike<number>>;
 }
 
+/** A non-finite loss term, or model / optimizer state, found when settling an iteration: the run stops. */
 class NonFiniteLoss extends Error {
-  constructor(readonly iteration: number, readonly term: string, readonly value: number) {
-    super(`non-finite loss at iteration ${iteration}: ${term} = ${value}`);
+  constructor(readonly iteration: number, what: 'loss' | 'model state', detail: string) {
+    super(`non-finite ${what} at iteration ${iteration}: ${detail}`);
   }
 }
 
-function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Float32Array {
+/** the labels of the labeled rows (a view: fromArray converts them to float32 while uploading, with no extra copy) */
+function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShape: readonly number[] }): Uint8Array {
   const P = batch.labelShape.slice(1).reduce((a, b) => a * b, 1);
-  return Float32Array.from(batch.label.subarray(0, batch.labeledCount * P));
+  return batch.label.subarray(0, batch.labeledCount * P);
 }
 
 function formatTerm(v: number): string {
@@ -154,11 +172,11 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
  * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
  * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
  * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
- * (tuneConv3d); the fastest whose result agrees with the default kernel's is used from then on. Returns the
- * problems tuned (none on the cpu backend).
+ * (tuneConv3d, `reps` timed runs each); the fastest whose result agrees with the default kernel's is used from then
+ * on. Returns the problems tuned (none on the cpu backend).
  */
 export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
-  what: 'training' | 'evaluation' = 'training'): Promise<Conv3dProblem[]> {
+  what: 'training' | 'evaluation' = 'training', reps = 5): Promise<Conv3dProblem[]> {
   if (!(backend instanceof WebGPUBackend)) {
     print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
     return [];
@@ -179,7 +197,7 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
     model.module.train(wasTraining);
   }
   const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps: 5 });
+  const rows = await tuneConv3d(backend, problems, { reps });
   const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
   const rejected = rows.filter((r) => r.rejected).length;
   print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
@@ -201,7 +219,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const source = options.source ?? makeSource(c);
   const trainIds = source.trainIds();
   if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
-  const loader = new BatchLoader(source, {
+  // DTC's compute_sdf target is computed with the batch, off the training thread
+  const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
+  const loader = await DataPipeline.create(source, {
     labeledIds: trainIds.slice(0, c.labeled),
     unlabeledIds: trainIds.slice(c.labeled),
     batchSize: c.batch,
@@ -209,19 +229,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     patch: c.patch,
     seed: c.seed,
     augment: 'la',
+  }, {
+    sdf: hostSdf, print,
+    ...(c.workers !== null ? { workers: c.workers } : {}),
+    ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
+    ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
   });
   const model = createModel(c, backend);
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+  let lock: FolderLock | null = null;
 
   try {
+    lock = await lockFolder(outDir);
+    if (!c.resume && !c.overwrite && existsSync(ckptFile)) {
+      throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
+    }
     let start = 0;
     /** the iteration of the checkpoint this run wrote or resumed from */
     let lastCheckpoint: number | null = null;
     let log: LogEntry[] = [];
     const evalHistory: { iteration: number; dice: number }[] = [];
     if (c.resume && existsSync(ckptFile)) {
-      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer });
+      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer }).catch((e: unknown) => {
+        throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+      });
       checkHeadLayout(loaded.metadata, ckptFile);
       const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
       if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
@@ -246,18 +278,56 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
     if (c.tuneConvs) await tuneConvolutions(model, backend, c, print);
 
+    /** parameters, buffers and optimizer state as named views (the caller disposes them) */
+    const stateTensors = (): Map<string, Tensor> => {
+      const dict = model.module.stateDict();
+      for (const [k, t] of optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
+      return dict;
+    };
+    /** the state was probed after the step that completed this iteration (and found finite when settled) */
+    let probedAt = -1;
+    /** throws NonFiniteLoss naming the first state tensor with a NaN or Inf; reads the bad one to say what it holds */
+    const checkState = async (iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> => {
+      const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
+      if (bad < 0) return;
+      const dict = stateTensors();
+      try {
+        const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
+        throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
+      } finally {
+        for (const t of dict.values()) t.dispose();
+      }
+    };
     const checkpoint = async (iteration: number): Promise<void> => {
+      if (probedAt !== iteration) {
+        // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
+        const dict = stateTensors();
+        const names = [...dict.keys()];
+        try {
+          const probe = tidy(() => nonFiniteProbe([...dict.values()]));
+          const values = await probe.toArray();
+          probe.dispose();
+          await checkState(iteration, names, values);
+        } finally {
+          for (const t of dict.values()) t.dispose();
+        }
+      }
       await saveTrainingCheckpoint(ckptFile, {
         model: model.module, optimizer, iteration,
         rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
         config: c as unknown as JsonValue,
         metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
+      }).catch((e: unknown) => {
+        // e.g. ENOSPC: the write is atomic, so the previous file is intact
+        throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${ckptFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
       });
       files.checkpoint = ckptFile;
       lastCheckpoint = iteration;
     };
 
     const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
+    const checkpointDue = (iterationsDone: number) => iterationsDone % c.checkpointEvery === 0 || iterationsDone === end;
     const bar = new Progress('train', Math.max(0, end - start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
     const t0 = performance.now();
     const stepTimes: number[] = [];
@@ -270,7 +340,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (logLines.length === 0) return;
       const text = logLines.join('');
       logLines.length = 0;
-      await writeFile(logFile, text, { flag: 'a' });
+      await writeFile(logFile, text, { flag: 'a' }).catch((e: unknown) => {
+        throw new Error(`cannot append to the log ${logFile} (${(e as Error).message}); `
+          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
+      });
     };
 
     /** awaits one iteration's readback, frees it, logs it, throws NonFiniteLoss on a NaN or Inf */
@@ -284,23 +357,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const terms: Record<string, number> = {};
       p.names.forEach((n, i) => { terms[n] = values[i]!; });
+      const nonFinite: Record<string, string> = {};
+      for (const n of p.computeOrder) {
+        const kind = nonFiniteKind(terms[n]!);
+        if (kind) nonFinite[n] = kind;
+      }
       // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
       const mem = memory(backend);
       const inFlight = pending ? 1 : 0;
       const entry: LogEntry = {
         iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - t0) / 1000,
         liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
+        ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
       };
       log.push(entry);
       logLines.push(JSON.stringify(entry) + '\n');
-      const bad = p.names.find((n) => !Number.isFinite(terms[n]));
+      const bad = Object.keys(nonFinite)[0];
       const suffix = `it ${p.iteration + 1}/${c.iterations} loss ${formatTerm(terms.total!)}`
         + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
         + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
         + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
         + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
       bar.update(p.iteration + 1 - start, suffix);
-      if (bad !== undefined) throw new NonFiniteLoss(p.iteration + 1, bad, terms[bad]!);
+      if (bad !== undefined) {
+        throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
+      }
+      if (p.stateNames.length > 0) {
+        await checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
+        probedAt = p.iteration + 1;
+      }
     };
     const drain = async (): Promise<void> => {
       const p = pending;
@@ -324,41 +409,62 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const packed = tidy(() => {
           const x = fromArray(batch.image, batch.imageShape, { backend });
           const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
+          const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
           const out = model.forward(x);
           const res = dbislLoss({
-            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, iteration: it, maxIterations: c.iterations,
+            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
           }, c.loss);
           let total = res.total;
-          if (options.injectNaN && options.injectNaN.iteration === it) {
-            const name = options.injectNaN.term;
+          const inject = options.injectNaN?.iteration === it ? options.injectNaN : undefined;
+          if (inject?.term !== undefined) {
+            const name = inject.term;
             const t = res.terms[name];
             if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
-            res.terms[name] = affine(t, 1, NaN);
+            res.terms[name] = affine(t, 1, inject.value ?? NaN);
             if (name === 'total') total = res.terms.total!;
           }
           backward(total);
           noGrad(() => optimizer.step());
           optimizer.zeroGrad();
+          if (inject?.tensor !== undefined) {
+            const dict = model.module.stateDict(), t = dict.get(inject.tensor);
+            if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], inject.value ?? NaN, { backend, dtype: t.dtype })));
+            for (const v of dict.values()) v.dispose();
+            if (!t) throw new Error(`injectNaN: no state tensor '${inject.tensor}'`);
+          }
           const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
-          const values = noGrad(() => concat(names.map((n) => reshape(detach(res.terms[n]!), [1]))));
-          return { values, names };
+          const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
+          // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
+          let stateNames: string[] = [];
+          if (checkpointDue(it + 1)) {
+            const dict = stateTensors();
+            stateNames = [...dict.keys()];
+            parts.push(nonFiniteProbe([...dict.values()]));
+            for (const t of dict.values()) t.dispose();
+          }
+          const values = noGrad(() => concat(parts));
+          // the terms as created: dbislLoss fills res.terms in the order it computes them
+          return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
         });
         const read = keep(packed.values).toArray();
         read.catch(() => { /* awaited in settle */ });
         // settle the previous iteration's terms: by now its work is done or queued ahead of this one's
         const prev = pending;
-        pending = { iteration: it, names: [...packed.names], lr, lambda, values: packed.values, read };
+        pending = {
+          iteration: it, names: [...packed.names], computeOrder: packed.computeOrder, stateNames: packed.stateNames, lr, lambda,
+          values: packed.values, read,
+        };
         await settle(prev);
         done = it + 1;
         stepTimes.push((performance.now() - ts) / 1000);
-        if (done % c.checkpointEvery === 0 || done === end) {
+        if (checkpointDue(done)) {
           await drain();
           await flushLog();
           await checkpoint(done);
         } else if (logLines.length >= 50) await flushLog();
         if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
           await drain();
-          const ev = await evaluateModel(model, source, { config: c, quiet: true });
+          const ev = await evaluateModel(model, source, { config: c, quiet: true, loadCase: (id) => loader.loadCase(id) });
           evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
           // on a TTY the bar's line is open: end it first
           if ((options.progressStream ?? process.stderr).isTTY) (options.progressStream ?? process.stderr).write('\n');
@@ -402,7 +508,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let evaluation: EvaluationResult | null = null;
     if (!options.skipEvaluation) {
       evaluation = await evaluateModel(model, source, {
-        config: c, print, predictionsDir: join(outDir, 'predictions'),
+        config: c, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => loader.loadCase(id), keepVolumes: c.figures,
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
       Object.assign(files, await writeEvaluation(outDir, evaluation, c, backend.description));
@@ -414,9 +520,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }));
     return { status, iteration: done, message, outDir, files, evaluation, secondsPerIteration, backendDescription: backend.description };
   } finally {
+    await loader.close();
     optimizer.dispose();
     model.module.dispose();
     if (ownBackend) backend.dispose();
+    await lock?.release();
   }
 }
 
@@ -433,7 +541,7 @@ interface ReportInput {
   model: string;
 }
 
-/** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md. */
+/** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md; with figures, overlay PNGs and report.html. */
 export async function writeTrainingReport(outDir: string, r: ReportInput): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   const present = (n: string) => r.log.some((e) => e.terms[n] !== undefined);
@@ -448,22 +556,33 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     return { name: n, x: pts.map((e) => e.iteration), y };
   });
   const smoothing = window > 1 ? ` (moving average over ${window} iterations)` : '';
+  const plots: { title: string; svg: string }[] = [];
   files.lossPlot = join(outDir, 'losses.svg');
-  await writeFileAtomic(files.lossPlot, linePlot(seriesOf(['total', 'sup', 'con', 'pse']),
-    { title: `${r.config.method}: L = L_sup + λ(t)(L_con + L_pse)${smoothing}`, xLabel: 'iteration', yLabel: 'loss', logY: true }));
+  plots.push({ title: 'losses.svg', svg: linePlot(seriesOf(['total', 'sup', 'con', 'pse']),
+    { title: `${r.config.method}: L = L_sup + λ(t)(L_con + L_pse)${smoothing}`, xLabel: 'iteration', yLabel: 'loss', logY: true, id: 'losses' }) });
+  await writeFileAtomic(files.lossPlot, plots[0]!.svg);
   files.termPlot = join(outDir, 'loss-terms.svg');
-  await writeFileAtomic(files.termPlot, linePlot(seriesOf(TERM_ORDER.filter((n) => !['total', 'sup', 'con', 'pse'].includes(n))),
-    { title: `every loss term, unweighted${smoothing}`, xLabel: 'iteration', yLabel: 'value', logY: true }));
+  plots.push({ title: 'loss-terms.svg', svg: linePlot(seriesOf(TERM_ORDER.filter((n) => !['total', 'sup', 'con', 'pse'].includes(n))),
+    { title: `every loss term, unweighted${smoothing}`, xLabel: 'iteration', yLabel: 'value', logY: true, id: 'terms' }) });
+  await writeFileAtomic(files.termPlot, plots[1]!.svg);
   if (r.evalHistory.length > 1 || r.config.evalEvery > 0) {
     files.dicePlot = join(outDir, 'dice.svg');
-    await writeFileAtomic(files.dicePlot, linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
-      { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)' }));
+    plots.push({ title: 'dice.svg', svg: linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
+      { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)', id: 'dice' }) });
+    await writeFileAtomic(files.dicePlot, plots[2]!.svg);
   }
   const c = r.config;
   const lines: string[] = [`# ${c.method.toUpperCase()} on ${c.preset}: ${c.labeled} labeled`, ''];
   if (r.evaluation) {
     lines.push('## Test metrics (last model)', '', formatSummaryMarkdown(r.evaluation.summary, { label: `${c.method} (${c.labeled} labeled)` }).trimEnd(), '');
     lines.push(`Sliding window ${c.patch.join('×')}, strides ${c.stride.join(', ')}, threshold ${c.threshold}, largest connected component ${c.lcc ? 'on' : 'off'}; ${r.evaluation.windows} windows in ${r.evaluation.seconds.toFixed(1)} s. Per case: \`cases.csv\`.`, '');
+    const figures = await writeEvaluationFigures(outDir, r.evaluation, {
+      config: c, title: `${c.method.toUpperCase()} on ${c.preset}: ${c.labeled} labeled`, reportConfig: c, plots,
+      facts: [`${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, ${r.secondsPerIteration.toFixed(3)} s/iteration`, `model: ${r.model}`,
+        `loss: ${describeLoss(c.loss)}`, `backend: ${r.backendDescription}`, `machine: ${machineDescription()}`],
+    });
+    Object.assign(files, figures.files);
+    lines.push(...figures.markdown);
   }
   lines.push('## Training', '',
     `- ${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, **${r.secondsPerIteration.toFixed(3)} s/iteration** (mean, first iteration excluded)`,

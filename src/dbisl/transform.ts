@@ -13,8 +13,9 @@
  * the volume). Distances are in voxels before the division by ρ.
  *
  * Note on the range: every voxel also enters the log-sum-exp with weight ε (the floor of p), which acts
- * as a source at the extra cost h·ln(1/ε) voxels; with h = 0.35 and ε = 1e-6 that is ≈ 4.8 voxels, so
- * `D` saturates there (< ρ = 8). `cdtReach` gives that bound.
+ * as a source at the extra cost h·ln(1/ε) voxels, so `D` saturates at about h·ln(1/(ε·S)) (S the window's kernel
+ * sum). The default ε is derived from ρ and h so that this lies beyond ρ (dbisl.md §2, {@link defaultCdtEps}); a
+ * fixed ε = 1e-6 with h = 0.35 saturated at ≈ 4.7 voxels, short of ρ = 8. `cdtReach` gives the bound.
  */
 import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -27,22 +28,35 @@ export interface CdtOptions {
   radius?: number;
   /** temperature of the soft minimum in voxels (default 0.35) */
   h?: number;
-  /** floor of p inside the logarithm (default 1e-6) */
+  /** floor of p inside the logarithm (default: {@link defaultCdtEps} of ρ and h) */
   eps?: number;
 }
 
-export const CDT_DEFAULTS: Readonly<CdtParams> = Object.freeze({ radius: 8, h: 0.35, eps: 1e-6 });
+export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
+
+/**
+ * The default floor ε = e^(−ρ/h)/S, S = Σ_u e^(−‖u‖/h) over the cubic window of radius ρ (dbisl.md §2): the floor's
+ * cost h·ln(1/ε) − h·ln S then equals ρ, so the floor never caps a distance inside the window (≈ 7e-11 for ρ = 8,
+ * h = 0.35).
+ */
+export function defaultCdtEps(radius: number, h: number): number {
+  let kernelSum = 0;
+  for (let i = -radius; i <= radius; i++) {
+    for (let j = -radius; j <= radius; j++) {
+      for (let k = -radius; k <= radius; k++) kernelSum += Math.exp(-Math.sqrt(i * i + j * j + k * k) / h);
+    }
+  }
+  return Math.exp(-radius / h) / kernelSum;
+}
 
 export function cdtParams(options: CdtOptions = {}): CdtParams {
-  const p: CdtParams = {
-    radius: options.radius ?? CDT_DEFAULTS.radius,
-    h: options.h ?? CDT_DEFAULTS.h,
-    eps: options.eps ?? CDT_DEFAULTS.eps,
-  };
-  if (!(Number.isInteger(p.radius) && p.radius >= 1)) throw new Error(`cdt: radius must be an integer ≥ 1, got ${p.radius}`);
-  if (!(p.h > 0 && Number.isFinite(p.h))) throw new Error(`cdt: h must be a positive number, got ${p.h}`);
-  if (!(p.eps > 0 && p.eps < 1)) throw new Error(`cdt: eps must be in (0, 1), got ${p.eps}`);
-  return p;
+  const radius = options.radius ?? CDT_DEFAULTS.radius;
+  const h = options.h ?? CDT_DEFAULTS.h;
+  if (!(Number.isInteger(radius) && radius >= 1)) throw new Error(`cdt: radius must be an integer ≥ 1, got ${radius}`);
+  if (!(h > 0 && Number.isFinite(h))) throw new Error(`cdt: h must be a positive number, got ${h}`);
+  const eps = options.eps ?? defaultCdtEps(radius, h);
+  if (!(eps > 0 && eps < 1)) throw new Error(`cdt: eps must be in (0, 1), got ${eps}`);
+  return { radius, h, eps };
 }
 
 /** The largest distance (voxels) the CDT can express: min(ρ, h·ln(1/ε)) — beyond it the ε floor dominates. */
@@ -64,7 +78,7 @@ function checkVolume(op: string, p: Tensor): void {
 
 /** a tensor owning a contiguous storage with p's elements (a view when p already is one) */
 function contiguousCopy(p: Tensor): Tensor {
-  if (p.isContiguous && p.offset === 0 && p.storage.length === p.size) return p.viewAs(p.shape, p.strides, 0);
+  if (p.isContiguous && p.offset === 0 && p.storage.length === p.numel()) return p.viewAs(p.shape, p.strides, 0);
   return Tensor.fromStorage(p.backend, p.backend.copy(p.view), p.shape);
 }
 

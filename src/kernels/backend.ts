@@ -28,6 +28,8 @@ export interface View {
 export type UnaryOp =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'square' | 'reciprocal'
   | 'relu' | 'sigmoid' | 'tanh' | 'softplus'
+  /** the error function 2/√π ∫₀ˣ e^(−t²) dt */
+  | 'erf'
   /** x^a (params [a]) */
   | 'powScalar'
   /** min(max(x, lo), hi) (params [lo, hi]) */

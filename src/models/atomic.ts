@@ -1,5 +1,6 @@
 /**
- * Atomic file writes: the content goes to `<file>.tmp`, is fsync'ed, then renamed over `<file>`.
+ * Atomic file writes: the content goes to `<file>.<pid>.<n>.tmp` (one name per process and write, so two
+ * processes or two writes never share a temporary file), is fsync'ed, then renamed over `<file>`.
  * A reader sees either the old file or the complete new one, never a partial write; when the
  * write fails (or the content callback throws) the old file is left untouched and the
  * temporary file is removed.
@@ -22,6 +23,13 @@ export interface AtomicWriteOptions {
   mkdir?: boolean;
 }
 
+let writes = 0;
+
+/** A temporary name next to `file`, unique to this process and this write. */
+export function temporaryName(file: string): string {
+  return `${file}.${process.pid}.${writes++}.tmp`;
+}
+
 function fsyncDirSync(dir: string): void {
   // best effort: makes the rename durable; not supported on every platform
   try {
@@ -36,7 +44,7 @@ export function writeFileAtomicSync(
   content: string | Uint8Array | ((write: ChunkWriter) => void),
   opts: AtomicWriteOptions = {},
 ): void {
-  const tmp = `${file}.tmp`;
+  const tmp = temporaryName(file);
   if (opts.mkdir ?? true) mkdirSync(dirname(file), { recursive: true });
   const fd = openSync(tmp, 'w');
   let ok = false;
@@ -71,7 +79,7 @@ export async function writeFileAtomic(
   content: AtomicContent,
   opts: AtomicWriteOptions = {},
 ): Promise<void> {
-  const tmp = `${file}.tmp`;
+  const tmp = temporaryName(file);
   if (opts.mkdir ?? true) await mkdir(dirname(file), { recursive: true });
   const fh = await open(tmp, 'w');
   let ok = false;

@@ -5,6 +5,7 @@ import { keep } from '../tensor/memory.js';
 import { writeFileAtomic } from './atomic.js';
 import type { LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
+import { describeNonFinite } from './finite.js';
 import { decodeSafetensors, encodeSafetensors, type HostTensor, type SafetensorsFile } from './safetensors.js';
 
 /**
@@ -46,6 +47,15 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   return decodeSafetensors(bytes, path);
 }
 
+/** Throws naming the file and the first tensor that holds NaN or ±Inf (such a checkpoint is never loaded). */
+export function checkFinite(path: string, tensors: ReadonlyMap<string, HostTensor>): void {
+  for (const [name, t] of tensors) {
+    if (t.dtype === 'int32') continue;
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new Error(`${path}: tensor ${name} holds non-finite values (${bad}); refusing this checkpoint`);
+  }
+}
+
 /** Host tensors on a backend as new (kept) tensors; floats take `floatDtype` when given (e.g. F64 → float32). */
 function upload(host: HostTensor, backend: Backend, floatDtype?: DType): Tensor {
   const dtype = host.dtype !== 'int32' && floatDtype && floatDtype !== 'int32' ? floatDtype : host.dtype;
@@ -85,6 +95,7 @@ export async function saveModel(path: string, model: Module, metadata: Record<st
  */
 export async function loadModel(path: string, model: Module, options: { strict?: boolean } = {}): Promise<LoadResult & { metadata: Record<string, string> }> {
   const file = await readSafetensors(path);
+  checkFinite(path, file.tensors);
   const modelTensors = new Map([...file.tensors].filter(([k]) => !(file.metadata['voxgrad.kind'] === 'training' && k.startsWith(OPTIMIZER_PREFIX))));
   const result = loadHostStateDict(model, modelTensors, options.strict ?? true, path);
   return { ...result, metadata: file.metadata };
@@ -144,7 +155,10 @@ export async function loadTrainingCheckpoint(path: string, target: { model: Modu
     }
   };
   const iteration = Number(meta['voxgrad.iteration']);
-  if (!Number.isInteger(iteration)) throw new Error(`${path}: metadata voxgrad.iteration '${meta['voxgrad.iteration']}' is not an integer`);
+  if (!Number.isInteger(iteration) || iteration < 0) {
+    throw new Error(`${path}: metadata voxgrad.iteration '${meta['voxgrad.iteration']}' is not an integer ≥ 0`);
+  }
+  checkFinite(path, file.tensors);
   const optMeta = parse('voxgrad.optimizer') as { type?: OptimizerState['type']; hyper?: OptimizerState['hyper']; scalars?: OptimizerState['scalars'] } | null;
   if (!optMeta || typeof optMeta !== 'object' || !optMeta.type) throw new Error(`${path}: metadata voxgrad.optimizer is missing or malformed`);
 

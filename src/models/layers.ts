@@ -44,7 +44,8 @@ function defaultInit(shape: readonly number[], biasSize: number | null, options:
   return { weight, bias };
 }
 
-function fmt(t: Triple): string { return t[0] === t[1] && t[1] === t[2] ? String(t[0]) : `(${t.join(', ')})`; }
+/** a triple as PyTorch prints it: one number when all three agree */
+export function formatTriple(t: Triple): string { return t[0] === t[1] && t[1] === t[2] ? String(t[0]) : `(${t.join(', ')})`; }
 
 // -------------------------------------------------------------------------------------------- convs
 
@@ -55,7 +56,12 @@ export interface Conv3dLayerOptions extends InitOptions {
   bias?: boolean;
 }
 
-/** nn.Conv3d: weight [out, in, kd, kh, kw], bias [out]. */
+export interface GroupedConv3dLayerOptions extends Conv3dLayerOptions {
+  /** input and output channels split into this many groups (default 1; inChannels: depthwise) */
+  groups?: number;
+}
+
+/** nn.Conv3d: weight [out, in / groups, kd, kh, kw], bias [out]. */
 export class Conv3d extends Layer {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -63,26 +69,33 @@ export class Conv3d extends Layer {
   readonly stride: Triple;
   readonly padding: Triple;
   readonly dilation: Triple;
+  readonly groups: number;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: Conv3dLayerOptions = {}) {
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: GroupedConv3dLayerOptions = {}) {
     super();
     this.kernelSize = triple(kernelSize, 'Conv3d kernel_size');
     this.stride = triple(options.stride ?? 1, 'Conv3d stride');
     this.padding = triple(options.padding ?? 0, 'Conv3d padding');
     this.dilation = triple(options.dilation ?? 1, 'Conv3d dilation');
-    const { weight, bias } = defaultInit([outChannels, inChannels, ...this.kernelSize], options.bias === false ? null : outChannels, options);
+    this.groups = options.groups ?? 1;
+    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new Error(`Conv3d: groups ${this.groups} must be a positive integer dividing in_channels ${inChannels} and out_channels ${outChannels}`);
+    }
+    const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
+    const { weight, bias } = defaultInit(shape, options.bias === false ? null : outChannels, options);
     this.weight = this.registerParameter('weight', weight);
     this.bias = this.registerParameter('bias', bias);
   }
 
   forward(x: Tensor): Tensor {
-    return F.conv3d(x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation });
+    return F.conv3d(x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
   override extraRepr(): string {
-    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}`;
-    if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
-    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${fmt(this.dilation)}`;
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
+    if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
+    if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';
     return s;
   }
@@ -121,9 +134,9 @@ export class ConvTranspose3d extends Layer {
   }
 
   override extraRepr(): string {
-    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}`;
-    if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
-    if (this.outputPadding.some((p) => p !== 0)) s += `, output_padding=${fmt(this.outputPadding)}`;
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
+    if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
+    if (this.outputPadding.some((p) => p !== 0)) s += `, output_padding=${formatTriple(this.outputPadding)}`;
     if (!this.bias) s += ', bias=False';
     return s;
   }
@@ -292,6 +305,34 @@ export class GroupNorm extends Layer {
   override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
 }
 
+export interface LayerNormLayerOptions { eps?: number; elementwiseAffine?: boolean; backend?: Backend }
+
+/** nn.LayerNorm(normalized_shape): statistics over the trailing axes of that shape; weight 1, bias 0 of that shape. */
+export class LayerNorm extends Layer {
+  readonly normalizedShape: readonly number[];
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly eps: number;
+
+  constructor(normalizedShape: number | readonly number[], options: LayerNormLayerOptions = {}) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    if (this.normalizedShape.length === 0 || !this.normalizedShape.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new Error(`LayerNorm: normalized shape must be positive integers, got ${JSON.stringify(normalizedShape)}`);
+    }
+    this.eps = options.eps ?? 1e-5;
+    const affine = options.elementwiseAffine ?? true;
+    this.weight = this.registerParameter('weight', affine ? Parameter.full(this.normalizedShape, 1, { backend: options.backend }) : null);
+    this.bias = this.registerParameter('bias', affine ? Parameter.full(this.normalizedShape, 0, { backend: options.backend }) : null);
+  }
+
+  forward(x: Tensor): Tensor { return F.layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps }); }
+
+  override extraRepr(): string {
+    return `(${this.normalizedShape.join(', ')}${this.normalizedShape.length === 1 ? ',' : ''}), eps=${this.eps}, elementwise_affine=${this.weight ? 'True' : 'False'}`;
+  }
+}
+
 // ----------------------------------------------------------------------------------- the parameterless
 
 export class ReLU extends Layer {
@@ -299,12 +340,12 @@ export class ReLU extends Layer {
 }
 
 /**
- * nn.Dropout3d: zeroes whole channels with probability p in training (scaling the rest by 1/(1 − p)), the
- * identity in eval. Masks are seeded: each forward uses hash(seed, salt, call count since the seed was set),
- * so `setDropoutSeed(iteration)` before a step makes the masks a function of the iteration (a resumed run
- * draws the same ones). The salt tells apart two dropout layers of one model.
+ * The seeding shared by the dropout layers: each forward in training uses the mask seed
+ * hash(seed, salt, call count since the seed was set), so `setDropoutSeed(iteration)` before a step makes the
+ * masks a function of the iteration (a resumed run draws the same ones). The salt tells apart two dropout
+ * layers of one model. Identity in eval.
  */
-export class Dropout3d extends Layer {
+export abstract class SeededDropout extends Layer {
   private seed: number;
   private calls = 0;
   /** distinguishes this layer's masks from another dropout layer's under the same seed */
@@ -312,7 +353,7 @@ export class Dropout3d extends Layer {
 
   constructor(readonly p = 0.5, options: { seed?: number; salt?: number } = {}) {
     super();
-    if (!(p >= 0 && p <= 1)) throw new Error(`Dropout3d: p must be in [0, 1], got ${p}`);
+    if (!(p >= 0 && p <= 1)) throw new Error(`${this.typeName}: p must be in [0, 1], got ${p}`);
     this.seed = options.seed ?? 0;
     this.salt = options.salt ?? nextSeed();
   }
@@ -327,14 +368,27 @@ export class Dropout3d extends Layer {
     return pcgHash((pcgHash((pcgHash(this.seed) ^ this.salt) >>> 0) + this.calls) >>> 0);
   }
 
+  /** the functional dropout of this layer (F.dropout, F.dropout3d) */
+  protected abstract drop(x: Tensor, training: boolean, seed: number): Tensor;
+
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return F.dropout3d(x, this.p, false, 0);
+    if (!this.training || this.p === 0) return this.drop(x, false, 0);
     const seed = this.nextMaskSeed();
     this.calls++;
-    return F.dropout3d(x, this.p, true, seed);
+    return this.drop(x, true, seed);
   }
 
   override extraRepr(): string { return `p=${this.p}`; }
+}
+
+/** nn.Dropout3d: zeroes whole channels with probability p in training (scaling the rest by 1/(1 − p)). */
+export class Dropout3d extends SeededDropout {
+  protected drop(x: Tensor, training: boolean, seed: number): Tensor { return F.dropout3d(x, this.p, training, seed); }
+}
+
+/** nn.Dropout: zeroes single elements with probability p in training (scaling the rest by 1/(1 − p)). */
+export class Dropout extends SeededDropout {
+  protected drop(x: Tensor, training: boolean, seed: number): Tensor { return F.dropout(x, this.p, training, seed); }
 }
 
 export interface MaxPool3dOptions { stride?: IntOrTriple; padding?: IntOrTriple }
@@ -354,7 +408,7 @@ export class MaxPool3d extends Layer {
   forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
 
   override extraRepr(): string {
-    return `kernel_size=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}`;
   }
 }
 

@@ -1,6 +1,6 @@
 import {
-  add, addScalar, cast, checkFloat, checkSameBackend, div, gather, logSoftmax, mean, mul, mulScalar, ne, neg, reshape,
-  softplus, square, sub, sum, unsqueeze, where,
+  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
+  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
@@ -63,40 +63,62 @@ export interface CrossEntropyOptions {
 /**
  * F.cross_entropy with class-index targets: logits [N, C, …] (float), target [N, …] int32 in [0, C) or
  * ignoreIndex. loss_i = −w[t_i]·log_softmax(x_i)[t_i], 0 for ignored targets; 'mean' divides the sum by
- * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN, as PyTorch), 'none' gives [N, …].
+ * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN with a zero gradient, as PyTorch), 'none' gives
+ * [N, …].
  * Target values outside [0, C) other than ignoreIndex are not checked on the GPU (the cpu backend throws).
+ * It is nllLoss of logSoftmax(logits, 1).
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  const op = 'crossEntropy';
-  const reduction = options.reduction ?? 'mean', ignoreIndex = options.ignoreIndex ?? -100, weight = options.weight ?? null;
-  checkReduction(op, reduction);
-  checkFloat(op, logits);
-  if (logits.rank < 2) throw new Error(`${op}: logits must be [N, C, …], got ${formatShape(logits.shape)}`);
-  checkSameBackend(op, logits, target);
+  checkClassTargets('crossEntropy', logits, 'logits', target, options);
+  return tidy(() => nllLossUnchecked(logSoftmax(logits, 1), target, options));
+}
+
+/**
+ * F.nll_loss: input [N, C, …] of log-probabilities, target [N, …] int32 class indices (or ignoreIndex);
+ * loss_i = −w[t_i]·input_i[t_i], with crossEntropy's weight, ignoreIndex and reduction semantics.
+ */
+export function nllLoss(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  checkClassTargets('nllLoss', input, 'input', target, options);
+  return tidy(() => nllLossUnchecked(input, target, options));
+}
+
+function checkClassTargets(op: string, input: Tensor, inputName: string, target: Tensor, options: CrossEntropyOptions): void {
+  checkReduction(op, options.reduction ?? 'mean');
+  checkFloat(op, input);
+  if (input.rank < 2) throw new Error(`${op}: ${inputName} must be [N, C, …], got ${formatShape(input.shape)}`);
+  checkSameBackend(op, input, target);
   if (target.dtype !== 'int32') throw new Error(`${op}: target ${formatShape(target.shape)} must hold int32 class indices, got ${target.dtype}`);
-  const expected = logits.shape.filter((_, i) => i !== 1);
+  const expected = input.shape.filter((_, i) => i !== 1);
   if (!sameShape(target.shape, expected)) {
-    throw new Error(`${op}: target ${formatShape(target.shape)} must be ${formatShape(expected)} (logits ${formatShape(logits.shape)} without the class axis)`);
+    throw new Error(`${op}: target ${formatShape(target.shape)} must be ${formatShape(expected)} (${inputName} ${formatShape(input.shape)} without the class axis)`);
   }
-  const classes = logits.shape[1];
+  const weight = options.weight, classes = input.shape[1];
   if (weight) {
-    checkFloatPair(op, 'logits', logits, 'weight', weight);
+    checkFloatPair(op, inputName, input, 'weight', weight);
     if (weight.rank !== 1 || weight.shape[0] !== classes) {
-      throw new Error(`${op}: weight ${formatShape(weight.shape)} must be [${classes}] (one per class of logits ${formatShape(logits.shape)})`);
+      throw new Error(`${op}: weight ${formatShape(weight.shape)} must be [${classes}] (one per class of ${inputName} ${formatShape(input.shape)})`);
     }
   }
-  return tidy(() => {
-    const ignore = full([], ignoreIndex, { dtype: 'int32', backend: target.backend });
-    const keepMask = ne(target, ignore);
-    const safe = where(keepMask, target, full([], 0, { dtype: 'int32', backend: target.backend }));
-    const picked = reshape(gather(logSoftmax(logits, 1), 1, unsqueeze(safe, 1)), target.shape);
-    let w = cast(keepMask, logits.dtype);
-    if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1])), target.shape));
-    const loss = neg(mul(picked, w));
-    if (reduction === 'none') return loss;
-    if (reduction === 'sum') return sum(loss);
-    return div(sum(loss), sum(w));
-  });
+}
+
+function nllLossUnchecked(logProbs: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+  const reduction = options.reduction ?? 'mean', ignoreIndex = options.ignoreIndex ?? -100, weight = options.weight ?? null;
+  const ignore = full([], ignoreIndex, { dtype: 'int32', backend: target.backend });
+  const keepMask = ne(target, ignore);
+  const safe = where(keepMask, target, full([], 0, { dtype: 'int32', backend: target.backend }));
+  const picked = reshape(gather(logProbs, 1, unsqueeze(safe, 1)), target.shape);
+  let w = cast(keepMask, logProbs.dtype);
+  if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1])), target.shape));
+  const loss = neg(mul(picked, w));
+  if (reduction === 'none') return loss;
+  if (reduction === 'sum') return sum(loss);
+  // Σw = 0 (every target ignored): the value is 0/0 = NaN and the gradient 0, both as PyTorch's (its backward
+  // writes nothing for ignored targets); dividing by Σw itself would make the gradient 0·(1/0) = NaN
+  const total = sum(w);
+  const zero = full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend });
+  const counted = ne(total, zero);
+  const mean = div(sum(loss), where(counted, total, full([], 1, { dtype: logProbs.dtype, backend: logProbs.backend })));
+  return add(mean, where(counted, zero, full([], NaN, { dtype: logProbs.dtype, backend: logProbs.backend })));
 }
 
 // --------------------------------------------------------------------------------------- binary / regression
@@ -154,6 +176,70 @@ export function mseLoss(x: Tensor, y: Tensor, options: MseLossOptions = {}): Ten
   });
 }
 
+export interface RegressionLossOptions { reduction?: Reduction }
+
+/** F.l1_loss: |x − y|. */
+export function l1Loss(x: Tensor, y: Tensor, options: RegressionLossOptions = {}): Tensor {
+  const op = 'l1Loss', reduction = options.reduction ?? 'mean';
+  checkReduction(op, reduction);
+  checkFloatPair(op, 'input', x, 'target', y);
+  checkSameShape(op, 'input', x, 'target', y);
+  return tidy(() => reduce(abs(sub(x, y)), reduction));
+}
+
+export interface SmoothL1LossOptions extends RegressionLossOptions {
+  /** where the loss turns from quadratic to linear (default 1; 0 gives l1Loss) */
+  beta?: number;
+}
+
+/** F.smooth_l1_loss: 0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere (d = x − y). */
+export function smoothL1Loss(x: Tensor, y: Tensor, options: SmoothL1LossOptions = {}): Tensor {
+  const op = 'smoothL1Loss', reduction = options.reduction ?? 'mean', beta = options.beta ?? 1;
+  checkReduction(op, reduction);
+  if (!(beta >= 0)) throw new Error(`${op}: beta must be ≥ 0, got ${beta}`);
+  checkFloatPair(op, 'input', x, 'target', y);
+  checkSameShape(op, 'input', x, 'target', y);
+  return tidy(() => {
+    const d = abs(sub(x, y));
+    if (beta === 0) return reduce(d, reduction);
+    const quadratic = mulScalar(square(d), 0.5 / beta), linear = addScalar(d, -0.5 * beta);
+    return reduce(where(lt(d, full([], beta, { dtype: d.dtype, backend: d.backend })), quadratic, linear), reduction);
+  });
+}
+
+export interface FocalLossOptions {
+  /** weight of the positives, 1 − alpha of the negatives; negative: no weighting (default 0.25) */
+  alpha?: number;
+  /** the focusing exponent (default 2) */
+  gamma?: number;
+  /** torchvision's default 'none' */
+  reduction?: Reduction;
+}
+
+/**
+ * torchvision.ops.sigmoid_focal_loss (RetinaNet's binary focal loss) on logits x and targets y in [0, 1]:
+ * ce·(1 − p_t)^γ·α_t with p = σ(x), ce = BCE-with-logits(x, y), p_t = p·y + (1 − p)(1 − y) and
+ * α_t = α·y + (1 − α)(1 − y) (left out when α < 0). Defaults as torchvision: α 0.25, γ 2, reduction 'none'.
+ */
+export function focalLoss(x: Tensor, y: Tensor, options: FocalLossOptions = {}): Tensor {
+  const op = 'focalLoss', reduction = options.reduction ?? 'none', alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
+  checkReduction(op, reduction);
+  if (!(gamma >= 0)) throw new Error(`${op}: gamma must be ≥ 0, got ${gamma}`);
+  checkFloatPair(op, 'input', x, 'target', y);
+  checkSameShape(op, 'input', x, 'target', y);
+  return tidy(() => {
+    let loss = binaryCrossEntropyWithLogits(x, y, { reduction: 'none' });
+    if (gamma !== 0) {
+      const p = sigmoid(x);
+      // 1 − p_t = p + y − 2·p·y
+      const miss = sub(add(p, y), mulScalar(mul(p, y), 2));
+      loss = mul(loss, powScalar(miss, gamma));
+    }
+    if (alpha >= 0) loss = mul(loss, affine(y, 2 * alpha - 1, 1 - alpha));
+    return reduce(loss, reduction);
+  });
+}
+
 // ------------------------------------------------------------------------------------------------- dice
 
 export interface DiceLossOptions {
@@ -190,5 +276,118 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
     const denominator = add(sum(weighted(square(p)), axes), sum(weighted(square(y)), axes));
     const loss = addScalar(neg(div(addScalar(mulScalar(intersect, 2), smooth), addScalar(denominator, smooth))), 1);
     return reduction === 'sum' ? sum(loss) : loss;
+  });
+}
+
+// ------------------------------------------------------------------------------------- MONAI's region losses
+
+export interface MonaiLossOptions {
+  /** false: channel 0 (the background) is left out of the loss (default true) */
+  includeBackground?: boolean;
+  /** the target is int32 class indices [N, 1, …], turned into one-hot channels (default false: a float target of the input's shape) */
+  toOnehotY?: boolean;
+  /** σ of the input first (default false) */
+  sigmoid?: boolean;
+  /** softmax of the input over the channels first (default false) */
+  softmax?: boolean;
+  /** 'mean' (default) and 'sum' over the [N, C] losses; 'none' returns them as [N, C] ([C] with batch) */
+  reduction?: Reduction;
+  /** added to the numerator (default 1e-5) */
+  smoothNr?: number;
+  /** added to the denominator (default 1e-5) */
+  smoothDr?: number;
+  /** sum over the batch too, one loss per channel (default false: one per sample and channel) */
+  batch?: boolean;
+}
+
+/**
+ * MONAI's shared preparation of DiceLoss and TverskyLoss: the activation, the one-hot target, background
+ * removal. Unlike MONAI, a single-channel input with softmax, toOnehotY or includeBackground false is an error
+ * (MONAI warns and ignores the option).
+ */
+function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOptions): { p: Tensor; g: Tensor; axes: number[] } {
+  checkReduction(op, o.reduction ?? 'mean');
+  checkFloat(op, input);
+  checkSameBackend(op, input, target);
+  if (input.rank < 3) throw new Error(`${op}: input must be [N, C, spatial…], got ${formatShape(input.shape)}`);
+  const channels = input.shape[1];
+  if (o.sigmoid && o.softmax) throw new Error(`${op}: sigmoid and softmax are mutually exclusive`);
+  for (const [name, on] of [['softmax', o.softmax], ['toOnehotY', o.toOnehotY], ['includeBackground: false', o.includeBackground === false]] as const) {
+    if (on && channels === 1) throw new Error(`${op}: ${name} needs more than one channel, got input ${formatShape(input.shape)}`);
+  }
+  if (o.toOnehotY) {
+    const expected = [input.shape[0], 1, ...input.shape.slice(2)];
+    if (target.dtype !== 'int32' || !sameShape(target.shape, expected)) {
+      throw new Error(`${op}: with toOnehotY the target must be int32 class indices ${formatShape(expected)}, got ${formatShape(target.shape)} ${target.dtype}`);
+    }
+  } else {
+    checkFloatPair(op, 'input', input, 'target', target);
+    checkSameShape(op, 'input', input, 'target', target);
+  }
+  let p = o.sigmoid ? sigmoid(input) : o.softmax ? softmax(input, 1) : input;
+  let g = target;
+  if (o.toOnehotY) {
+    const rank = input.rank;
+    // [N, …, C] → [N, C, …]
+    g = cast(permute(oneHot(reshape(target, target.shape.filter((_, i) => i !== 1)), channels), [0, rank - 1, ...range(1, rank - 1)]), input.dtype);
+  }
+  if (o.includeBackground === false) {
+    p = slice(p, 1, 1);
+    g = slice(g, 1, 1);
+  }
+  const axes = range(2, input.rank);
+  return { p, g, axes: o.batch ? [0, ...axes] : axes };
+}
+
+function range(from: number, to: number): number[] { return Array.from({ length: to - from }, (_, i) => from + i); }
+
+function reduceMonai(loss: Tensor, reduction: Reduction): Tensor {
+  return reduction === 'none' ? loss : reduce(loss, reduction);
+}
+
+export interface MultiClassDiceLossOptions extends MonaiLossOptions {
+  /** Σ p² and Σ g² in the denominator instead of Σ p and Σ g (default false) */
+  squaredPred?: boolean;
+}
+
+/**
+ * MONAI's DiceLoss: per sample and channel 1 − (2·Σ p·g + smoothNr)/(Σ g + Σ p + smoothDr), sums over the
+ * spatial axes (and the batch with `batch`), smoothNr = smoothDr = 1e-5. The multi-class soft Dice from logits
+ * is { softmax: true, toOnehotY: true } with the class indices [N, 1, …] as target; includeBackground false
+ * leaves channel 0 out. (The existing `diceLoss` is DTC's single-ratio form.)
+ */
+export function multiClassDiceLoss(input: Tensor, target: Tensor, options: MultiClassDiceLossOptions = {}): Tensor {
+  const op = 'multiClassDiceLoss';
+  return tidy(() => {
+    const { p, g, axes } = monaiInputs(op, input, target, options);
+    const intersection = sum(mul(p, g), axes);
+    const denominator = options.squaredPred ? add(sum(square(g), axes), sum(square(p), axes)) : add(sum(g, axes), sum(p, axes));
+    const ratio = div(addScalar(mulScalar(intersection, 2), options.smoothNr ?? 1e-5), addScalar(denominator, options.smoothDr ?? 1e-5));
+    return reduceMonai(affine(ratio, -1, 1), options.reduction ?? 'mean');
+  });
+}
+
+export interface TverskyLossOptions extends MonaiLossOptions {
+  /** weight of the false positives (default 0.5) */
+  alpha?: number;
+  /** weight of the false negatives (default 0.5) */
+  beta?: number;
+}
+
+/**
+ * MONAI's TverskyLoss: 1 − (TP + smoothNr)/(TP + α·FP + β·FN + smoothDr) per sample and channel with
+ * TP = Σ p·g, FP = Σ p·(1 − g), FN = Σ (1 − p)·g over the spatial axes (and the batch with `batch`);
+ * α = β = 0.5 and smoothNr = smoothDr = 1e-5 by default (α = β = 0.5 is Dice without squares).
+ */
+export function tverskyLoss(input: Tensor, target: Tensor, options: TverskyLossOptions = {}): Tensor {
+  const op = 'tverskyLoss';
+  const alpha = options.alpha ?? 0.5, beta = options.beta ?? 0.5;
+  return tidy(() => {
+    const { p, g, axes } = monaiInputs(op, input, target, options);
+    const tp = sum(mul(p, g), axes);
+    const fp = sub(sum(p, axes), tp), fn = sub(sum(g, axes), tp);
+    const denominator = addScalar(add(tp, add(mulScalar(fp, alpha), mulScalar(fn, beta))), options.smoothDr ?? 1e-5);
+    const score = div(addScalar(tp, options.smoothNr ?? 1e-5), denominator);
+    return reduceMonai(affine(score, -1, 1), options.reduction ?? 'mean');
   });
 }

@@ -11,9 +11,12 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
 /**
  * Modules, parameters and state dicts, after torch.nn.Module.
  *
- * Registration is explicit: a module's constructor calls `registerParameter`, `registerBuffer` and
- * `registerModule`, each of which returns what it registered, so a layer reads
- * `this.weight = this.registerParameter('weight', Parameter.uniform(...))`. The registered names are the
+ * Registration works as PyTorch's `__setattr__`: assigning a Module or a Parameter to a property of a module
+ * (`this.conv = new Conv3d(...)`, also as a class field) registers it under the property's name, and assigning
+ * a tensor to the name of a registered buffer replaces that buffer. Explicit registration stays available for
+ * names that are not property names: `registerParameter`, `registerBuffer` and `registerModule` return what
+ * they registered, so a layer reads `this.runningMean = this.registerBuffer('running_mean', ...)`; a value
+ * already registered (under any name) is not registered again by the assignment. The registered names are the
  * PyTorch names (`weight`, `running_mean`, `conv.0`), so `namedParameters()` and `stateDict()` produce the
  * same dotted keys as the PyTorch model they mirror.
  *
@@ -116,16 +119,85 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
+/**
+ * The trap behind attribute registration. Only `defineProperty` is trapped: both assignments (`this.x = v`
+ * reaches the receiver's [[DefineOwnProperty]]) and class fields (defined with [[Define]] semantics under
+ * ES2022) pass through it, while property reads, the hot path of every forward, have no trap to run.
+ */
+const registeringHandler: ProxyHandler<Module> = {
+  defineProperty(target, key, descriptor) {
+    if (typeof key === 'string' && 'value' in descriptor) target.registerAttribute(key, descriptor.value);
+    return Reflect.defineProperty(target, key, descriptor);
+  },
+  deleteProperty(target, key) {
+    if (typeof key === 'string') target.unregisterAttribute(key);
+    return Reflect.deleteProperty(target, key);
+  },
+};
+
 export class Module {
   /** train mode (dropout active, batch norm on batch statistics and updating its running ones) */
   training = true;
   private readonly params = new Map<string, Parameter | null>();
   private readonly buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
-  private readonly modules = new Map<string, Module>();
+  private readonly submodules = new Map<string, Module>();
   private disposed = false;
+
+  constructor() {
+    // every subclass constructor runs on the proxy, so its assignments and fields register (see the handler)
+    return new Proxy(this, registeringHandler);
+  }
 
   /** The class name shown by `toString()` (PyTorch's class names for the layers). */
   get typeName(): string { return this.constructor.name; }
+
+  /**
+   * PyTorch's `__setattr__` for a property assignment (called by the proxy, not meant to be called directly):
+   * a Module or Parameter not yet registered here is registered under `name` (replacing what `name` held of the
+   * same kind; the replaced one is not disposed); a tensor or null assigned to a registered buffer's name
+   * replaces the buffer (the old one is disposed, as `replaceBuffer`); null assigned to a registered
+   * parameter's or module's name clears it. Anything else is a plain property.
+   */
+  registerAttribute(name: string, value: unknown): void {
+    if (value instanceof Parameter) {
+      if ([...this.params.values()].includes(value)) return;
+      this.checkKind(name, 'parameter');
+      this.params.set(name, value);
+    } else if (value instanceof Module) {
+      if ([...this.submodules.values()].includes(value)) return;
+      this.checkKind(name, 'module');
+      this.submodules.set(name, value);
+    } else if (value instanceof Tensor) {
+      const entry = this.buffers.get(name);
+      if (entry && entry.tensor !== value) {
+        entry.tensor?.dispose();
+        entry.tensor = keep(value);
+      }
+    } else if (value === null || value === undefined) {
+      if (this.params.has(name)) this.params.set(name, null);
+      this.submodules.delete(name);
+      const entry = this.buffers.get(name);
+      if (entry && entry.tensor) {
+        entry.tensor.dispose();
+        entry.tensor = null;
+      }
+    }
+  }
+
+  /** `delete module.name` forgets a registered parameter, buffer or module of that name (PyTorch's __delattr__). */
+  unregisterAttribute(name: string): void {
+    this.params.delete(name);
+    this.buffers.delete(name);
+    this.submodules.delete(name);
+  }
+
+  private checkKind(name: string, kind: 'parameter' | 'module'): void {
+    const held = this.params.has(name) ? 'parameter' : this.buffers.has(name) ? 'buffer' : this.submodules.has(name) ? 'module' : null;
+    if (held && held !== kind) {
+      throw new Error(`${this.typeName}: cannot assign a ${kind} to '${name}', which is a registered ${held}`);
+    }
+    if (!held) this.checkName(name);
+  }
 
   registerParameter<P extends Parameter | null>(name: string, p: P): P {
     this.checkName(name);
@@ -143,13 +215,13 @@ export class Module {
 
   registerModule<M extends Module>(name: string, m: M): M {
     this.checkName(name);
-    this.modules.set(name, m);
+    this.submodules.set(name, m);
     return m;
   }
 
   private checkName(name: string): void {
     if (name === '' || name.includes('.')) throw new Error(`${this.typeName}: invalid name '${name}' (non-empty, no '.')`);
-    if (this.params.has(name) || this.buffers.has(name) || this.modules.has(name)) {
+    if (this.params.has(name) || this.buffers.has(name) || this.submodules.has(name)) {
       throw new Error(`${this.typeName}: '${name}' is already registered`);
     }
   }
@@ -169,13 +241,16 @@ export class Module {
   protected syncBuffers(): void {}
 
   /** Direct children, in registration order. */
-  namedChildren(): [string, Module][] { return [...this.modules]; }
-  children(): Module[] { return [...this.modules.values()]; }
+  namedChildren(): [string, Module][] { return [...this.submodules]; }
+  children(): Module[] { return [...this.submodules.values()]; }
+
+  /** This module and every descendant, depth first (torch's modules()). */
+  modules(): Module[] { return this.namedModules().map(([, m]) => m); }
 
   /** This module and every descendant with dotted names ('' for this one), depth first. */
   namedModules(prefix = ''): [string, Module][] {
     const out: [string, Module][] = [[prefix, this]];
-    for (const [name, m] of this.modules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+    for (const [name, m] of this.submodules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
@@ -198,7 +273,7 @@ export class Module {
 
   /** Total number of parameter elements (optionally only those that require grad). */
   numParameters(trainableOnly = false): number {
-    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.size, 0);
+    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.numel(), 0);
   }
 
   namedBuffers(prefix = '', recurse = true): [string, Tensor][] {
@@ -230,7 +305,7 @@ export class Module {
 
   /** Calls fn on every module, children first (torch's apply). */
   apply(fn: (m: Module) => void): this {
-    for (const m of this.modules.values()) m.apply(fn);
+    for (const m of this.submodules.values()) m.apply(fn);
     fn(this);
     return this;
   }
@@ -332,7 +407,7 @@ export class Module {
     const note = count > 0 ? `  # ${ownShapes ? `${ownShapes}; ` : ''}${count.toLocaleString('en-US')} params` : '';
     const lines = [`${this.typeName}(${this.extraRepr()})${note}`];
     const pad = '  '.repeat(indent + 1);
-    for (const [name, m] of this.modules) lines.push(`${pad}(${name}): ${m.describe(indent + 1)}`);
+    for (const [name, m] of this.submodules) lines.push(`${pad}(${name}): ${m.describe(indent + 1)}`);
     return lines.join('\n');
   }
 
@@ -340,7 +415,7 @@ export class Module {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const m of this.modules.values()) m.dispose();
+    for (const m of this.submodules.values()) m.dispose();
     for (const p of this.params.values()) p?.dispose();
     for (const b of this.buffers.values()) b.tensor?.dispose();
   }
@@ -382,14 +457,15 @@ export class Sequential extends Layer {
    * training step does not hold every activation until its end; a layer that hands its output elsewhere for
    * later (a feature hook) must `keep()` it. */
   forward(x: Tensor): Tensor {
+    const layers = this.layers; // one read through the module's proxy, not three per layer
     return tidy(() => {
       let y = x;
-      for (let i = 0; i < this.layers.length; i++) {
-        const next = this.layers[i + 1], fused = next ? this.layers[i].fusedWith(next) : null;
+      for (let i = 0; i < layers.length; i++) {
+        const next = layers[i + 1], fused = next ? layers[i].fusedWith(next) : null;
         if (fused) {
           y = fused(y);
           i++;
-        } else y = this.layers[i].forward(y);
+        } else y = layers[i].forward(y);
       }
       return y;
     });
@@ -401,4 +477,67 @@ export class Sequential extends Layer {
     if (!l) throw new Error(`Sequential: index ${i} is out of range for ${this.layers.length} layers`);
     return l;
   }
+}
+
+/** Holds modules in a list, registered as children '0', '1', … (nn.ModuleList); it has no forward of its own. */
+export class ModuleList<M extends Module = Module> extends Module {
+  private readonly items: M[] = [];
+
+  constructor(modules: Iterable<M> = []) {
+    super();
+    this.extend(modules);
+  }
+
+  append(module: M): this {
+    this.items.push(this.registerModule(String(this.items.length), module));
+    return this;
+  }
+
+  extend(modules: Iterable<M>): this {
+    for (const m of modules) this.append(m);
+    return this;
+  }
+
+  get length(): number { return this.items.length; }
+
+  /** The module at index i (negative counts from the end), as `list[i]` in PyTorch. */
+  at(i: number): M {
+    const m = this.items.at(i);
+    if (!m) throw new Error(`ModuleList: index ${i} is out of range for ${this.items.length} modules`);
+    return m;
+  }
+
+  [Symbol.iterator](): IterableIterator<M> { return this.items[Symbol.iterator](); }
+}
+
+/** Holds modules by name, registered as children under their keys in insertion order (nn.ModuleDict). */
+export class ModuleDict<M extends Module = Module> extends Module {
+  private readonly items = new Map<string, M>();
+
+  constructor(modules: Iterable<readonly [string, M]> | Record<string, M> = []) {
+    super();
+    const entries = Symbol.iterator in modules ? modules : Object.entries(modules);
+    for (const [key, m] of entries as Iterable<readonly [string, M]>) this.set(key, m);
+  }
+
+  /** Adds or replaces (in place, keeping the key's position) the module under `key`. */
+  set(key: string, module: M): this {
+    if (this.items.has(key)) this.registerAttribute(key, module);
+    else this.registerModule(key, module);
+    this.items.set(key, module);
+    return this;
+  }
+
+  get(key: string): M {
+    const m = this.items.get(key);
+    if (!m) throw new Error(`ModuleDict: no module '${key}' (keys: ${[...this.items.keys()].join(', ') || 'none'})`);
+    return m;
+  }
+
+  has(key: string): boolean { return this.items.has(key); }
+  get size(): number { return this.items.size; }
+  keys(): IterableIterator<string> { return this.items.keys(); }
+  values(): IterableIterator<M> { return this.items.values(); }
+  entries(): IterableIterator<[string, M]> { return this.items.entries(); }
+  [Symbol.iterator](): IterableIterator<string> { return this.items.keys(); }
 }

@@ -1,21 +1,31 @@
 import type { Storage } from '../kernels/backend.js';
-import { keep } from '../tensor/memory.js';
+import { add, addScalar, assign, div, mulScalar, sqrt, square, sub } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
+import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from './module.js';
 
 /**
- * Optimizers as PyTorch's (one parameter group): each step is one fused backend kernel per parameter
- * (`sgdStep` / `adamStep`), updating the parameter and its state in place. Parameters without a gradient are
- * skipped. `lr` is a plain property a schedule sets before `step()`.
+ * Optimizers as PyTorch's, with parameter groups: each step is one fused backend kernel per parameter for SGD
+ * and Adam (`sgdStep` / `adamStep`), updating the parameter and its state in place; RMSprop is a composition
+ * of tensor ops. Parameters without a gradient are skipped.
  *
- * State (PyTorch's layout): per parameter index i, tensors `state.<i>.momentum_buffer` (SGD) or
- * `state.<i>.exp_avg`, `state.<i>.exp_avg_sq` (Adam) and the scalar `state.<i>.step`; hyperparameters in
- * `hyper`. `stateDict()` returns views the caller owns; `loadStateDict` copies.
+ * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
+ * each group overriding any of the options given as defaults. `paramGroups[k]` holds each group's
+ * hyperparameters (set them between steps) and its `initialLr`. `lr` reads the first group's and, set, sets
+ * every group's (one value for all, as a training loop with one group does); `scaleLr(f)` sets each group's to
+ * f·initialLr (PyTorch's LambdaLR, so that a schedule keeps the ratio between groups).
+ *
+ * State (PyTorch's layout): per parameter index i (counted through the groups in order), tensors
+ * `state.<i>.momentum_buffer` (SGD), `state.<i>.exp_avg`, `state.<i>.exp_avg_sq` (Adam), `state.<i>.square_avg`,
+ * `state.<i>.momentum_buffer`, `state.<i>.grad_avg` (RMSprop) and the scalar `state.<i>.step`; hyperparameters
+ * in `hyper` (the first group's under their names, group k ≥ 1's as `group.<k>.<name>`). `stateDict()` returns
+ * views the caller owns; `loadStateDict` copies.
  */
 
 export interface OptimizerState {
-  type: 'SGD' | 'Adam' | 'AdamW';
+  type: 'SGD' | 'Adam' | 'AdamW' | 'RMSprop';
   hyper: Record<string, number | boolean>;
   /** per-parameter tensors keyed `state.<i>.<name>` (views owned by the holder) */
   tensors: Map<string, Tensor>;
@@ -24,8 +34,13 @@ export interface OptimizerState {
 }
 
 export interface Optimizer {
+  /** the first group's learning rate; setting it sets every group's */
   lr: number;
+  /** every parameter, the groups' in order */
   readonly params: readonly Parameter[];
+  readonly paramGroups: readonly ParamGroup<{ lr: number }>[];
+  /** each group's lr ← factor · its initialLr */
+  scaleLr(factor: number): void;
   step(): void;
   /** drops every parameter's gradient (set_to_none) */
   zeroGrad(): void;
@@ -35,13 +50,19 @@ export interface Optimizer {
   dispose(): void;
 }
 
-/** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
-function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
+/** the parameter's gradient, checked to match it */
+function checkedGrad(p: Parameter, index: number): Tensor {
   const g = p.grad!;
   if (!sameShape(g.shape, p.shape) || g.dtype !== p.dtype || g.backend !== p.backend) {
     throw new Error(`optimizer: parameter ${index} ${formatShape(p.shape)} ${p.dtype} has a gradient ${formatShape(g.shape)} ${g.dtype} on ${g.backend.name}`);
   }
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.size) return { storage: g.storage, temp: false };
+  return g;
+}
+
+/** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
+function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
+  const g = checkedGrad(p, index);
+  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
 }
 
@@ -50,7 +71,7 @@ function zeroGrads(params: readonly Parameter[]): void {
 }
 
 function stateTensor(p: Parameter, fillZero: boolean): Tensor {
-  const s = fillZero ? p.backend.fill(p.size, 0, p.dtype) : p.backend.alloc(p.size, p.dtype);
+  const s = fillZero ? p.backend.fill(p.numel(), 0, p.dtype) : p.backend.alloc(p.numel(), p.dtype);
   return keep(Tensor.fromStorage(p.backend, s, p.shape));
 }
 
@@ -58,9 +79,11 @@ function viewOf(t: Tensor): Tensor { return keep(t.viewAs(t.shape, t.strides, t.
 
 function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   const list = [...params];
+  // PyTorch's "optimizer got an empty parameter list": a module whose layers were never registered has none
+  if (list.length === 0) throw new Error(`${who}: got an empty parameter list`);
   if (new Set(list).size !== list.length) throw new Error(`${who}: a parameter appears twice in the list`);
   for (const p of list) {
-    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
+    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.numel()) {
       throw new Error(`${who}: ${p} does not own a contiguous storage of its size (use Parameter)`);
     }
   }
@@ -79,13 +102,98 @@ function copyState(dst: Tensor, src: Tensor, key: string): void {
   }
 }
 
-function checkState(state: OptimizerState, type: OptimizerState['type'], n: number, allowed: readonly string[]): void {
-  if (state.type !== type) throw new Error(`${type}.loadStateDict: the state is of a ${state.type} optimizer`);
-  for (const key of [...state.tensors.keys(), ...Object.keys(state.scalars)]) {
-    const m = /^state\.(\d+)\.(\w+)$/.exec(key);
-    if (!m || Number(m[1]) >= n || !allowed.includes(m[2])) {
-      throw new Error(`${type}.loadStateDict: unexpected state entry '${key}' for ${n} parameters`);
+// ------------------------------------------------------------------------------------- parameter groups
+
+/** a parameter group as given to a constructor: its parameters and any options that differ from the defaults */
+export type ParamGroupInput<O> = { params: Iterable<Parameter> } & Partial<O>;
+
+/** a parameter group of a constructed optimizer: its parameters, its hyperparameters, and its initial lr */
+export type ParamGroup<H> = H & { readonly params: readonly Parameter[]; readonly initialLr: number };
+
+type HyperValue = number | boolean;
+
+/**
+ * What SGD, Adam and RMSprop share: the groups, lr and scaleLr, the parameter → group map, and the
+ * hyperparameters in the state dict. H holds one group's hyperparameters; `names` maps each to its state-dict
+ * name (PyTorch's).
+ */
+abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
+  readonly params: Parameter[];
+  readonly paramGroups: ParamGroup<H>[];
+  /** the group index of each parameter */
+  private readonly groupIndex: number[];
+
+  protected constructor(readonly type: OptimizerState['type'], params: Iterable<Parameter> | readonly ParamGroupInput<H>[],
+    defaults: H, private readonly names: { readonly [K in keyof H]: string }) {
+    const list = [...params] as (Parameter | ParamGroupInput<H>)[];
+    const isGroup = (x: Parameter | ParamGroupInput<H>): x is ParamGroupInput<H> => !(x instanceof Tensor);
+    let inputs: ParamGroupInput<H>[];
+    if (list.length > 0 && list.every(isGroup)) inputs = list;
+    else if (list.some(isGroup)) throw new Error(`${type}: give either parameters or parameter groups ({ params, … }), not both`);
+    else inputs = [{ params: list as Parameter[] } as unknown as ParamGroupInput<H>];
+    this.paramGroups = inputs.map((g, k) => {
+      const { params: groupParams, ...overrides } = g;
+      for (const key of Object.keys(overrides)) {
+        if (!(key in defaults)) throw new Error(`${type}: parameter group ${k} has an unknown option '${key}'; valid: ${Object.keys(defaults).join(', ')}`);
+      }
+      const hyper = { ...defaults, ...(overrides as unknown as Partial<H>) };
+      return { ...hyper, params: [...groupParams], initialLr: hyper.lr };
+    });
+    this.params = uniqueParams(this.paramGroups.flatMap((g) => g.params), type);
+    this.groupIndex = this.paramGroups.flatMap((g, k) => g.params.map(() => k));
+    this.paramGroups.forEach((g, k) => this.validate(g, k));
+  }
+
+  /** throws naming the group when a hyperparameter is invalid */
+  protected abstract validate(group: H, index: number): void;
+
+  protected groupOf(paramIndex: number): ParamGroup<H> { return this.paramGroups[this.groupIndex[paramIndex]]; }
+
+  get lr(): number { return this.paramGroups[0]?.lr ?? NaN; }
+  set lr(value: number) { for (const g of this.paramGroups) g.lr = value; }
+
+  scaleLr(factor: number): void { for (const g of this.paramGroups) g.lr = factor * g.initialLr; }
+
+  abstract step(): void;
+
+  zeroGrad(): void { zeroGrads(this.params); }
+
+  abstract stateDict(): OptimizerState;
+  abstract loadStateDict(state: OptimizerState): void;
+  abstract dispose(): void;
+
+  protected hyperState(): Record<string, HyperValue> {
+    const hyper: Record<string, HyperValue> = {};
+    this.paramGroups.forEach((g, k) => {
+      for (const key of Object.keys(this.names) as (keyof H & string)[]) {
+        hyper[k === 0 ? this.names[key] : `group.${k}.${this.names[key]}`] = g[key] as HyperValue;
+      }
+    });
+    return hyper;
+  }
+
+  /** the state's type and entries checked, then its hyperparameters copied into the groups */
+  protected loadHyper(state: OptimizerState, allowed: readonly string[]): void {
+    if (state.type !== this.type) throw new Error(`${this.type}.loadStateDict: the state is of a ${state.type} optimizer`);
+    const n = this.params.length;
+    for (const key of [...state.tensors.keys(), ...Object.keys(state.scalars)]) {
+      const m = /^state\.(\d+)\.(\w+)$/.exec(key);
+      if (!m || Number(m[1]) >= n || !allowed.includes(m[2])) {
+        throw new Error(`${this.type}.loadStateDict: unexpected state entry '${key}' for ${n} parameters`);
+      }
     }
+    for (const key of Object.keys(state.hyper)) {
+      const m = /^group\.(\d+)\./.exec(key);
+      if (m && Number(m[1]) >= this.paramGroups.length) {
+        throw new Error(`${this.type}.loadStateDict: hyperparameter '${key}' names a group this optimizer lacks (it has ${this.paramGroups.length})`);
+      }
+    }
+    this.paramGroups.forEach((g, k) => {
+      for (const key of Object.keys(this.names) as (keyof H & string)[]) {
+        const v = state.hyper[k === 0 ? this.names[key] : `group.${k}.${this.names[key]}`];
+        if (typeof v === typeof g[key]) (g as H)[key] = v as H[typeof key];
+      }
+    });
   }
 }
 
@@ -99,48 +207,44 @@ export interface SGDOptions {
   weightDecay?: number;
 }
 
+interface SgdHyper { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
+
 /** torch.optim.SGD: d = g + wd·w; buf = d (first step) or μ·buf + (1 − τ)·d; d = nesterov ? d + μ·buf : buf; w −= lr·d. */
-export class SGD implements Optimizer {
-  lr: number;
-  momentum: number;
-  dampening: number;
-  nesterov: boolean;
-  weightDecay: number;
-  readonly params: Parameter[];
+export class SGD extends GroupedOptimizer<SgdHyper> {
   private buffers: (Tensor | null)[];
   private steps: number[];
 
-  constructor(params: Iterable<Parameter>, options: SGDOptions) {
-    this.params = uniqueParams(params, 'SGD');
-    this.lr = options.lr;
-    this.momentum = options.momentum ?? 0;
-    this.dampening = options.dampening ?? 0;
-    this.nesterov = options.nesterov ?? false;
-    this.weightDecay = options.weightDecay ?? 0;
-    if (!(this.lr >= 0)) throw new Error(`SGD: invalid learning rate ${this.lr}`);
-    if (!(this.momentum >= 0)) throw new Error(`SGD: invalid momentum ${this.momentum}`);
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('SGD: nesterov needs momentum > 0 and dampening 0');
+  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<SGDOptions>[], options: SGDOptions) {
+    super('SGD', params as Iterable<Parameter> | readonly ParamGroupInput<SgdHyper>[], {
+      lr: options.lr, momentum: options.momentum ?? 0, dampening: options.dampening ?? 0, nesterov: options.nesterov ?? false,
+      weightDecay: options.weightDecay ?? 0,
+    }, { lr: 'lr', momentum: 'momentum', dampening: 'dampening', nesterov: 'nesterov', weightDecay: 'weight_decay' });
     this.buffers = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
+  }
+
+  protected validate(g: SgdHyper, k: number): void {
+    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
+    if (!(g.lr >= 0)) throw new Error(`SGD: invalid learning rate ${g.lr}${at}`);
+    if (!(g.momentum >= 0)) throw new Error(`SGD: invalid momentum ${g.momentum}${at}`);
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error(`SGD: nesterov needs momentum > 0 and dampening 0${at}`);
   }
 
   step(): void {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
+      const h = this.groupOf(i);
       let buf = this.buffers[i];
-      const firstStep = this.momentum !== 0 && buf === null;
-      if (this.momentum !== 0 && !buf) buf = this.buffers[i] = stateTensor(p, false);
+      const firstStep = h.momentum !== 0 && buf === null;
+      if (h.momentum !== 0 && !buf) buf = this.buffers[i] = stateTensor(p, false);
       const g = gradStorage(p, i);
       p.backend.sgdStep(p.storage, g.storage, buf ? buf.storage : null, {
-        lr: this.lr, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov,
-        weightDecay: this.weightDecay, firstStep,
+        lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay, firstStep,
       });
       if (g.temp) p.backend.free(g.storage);
       this.steps[i]++;
     });
   }
-
-  zeroGrad(): void { zeroGrads(this.params); }
 
   stateDict(): OptimizerState {
     const tensors = new Map<string, Tensor>();
@@ -150,31 +254,13 @@ export class SGD implements Optimizer {
       if (b) tensors.set(`state.${i}.momentum_buffer`, viewOf(b));
       if (this.steps[i] > 0) scalars[`state.${i}.step`] = this.steps[i];
     });
-    return {
-      type: 'SGD',
-      hyper: { lr: this.lr, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov, weight_decay: this.weightDecay },
-      tensors, scalars,
-    };
+    return { type: 'SGD', hyper: this.hyperState(), tensors, scalars };
   }
 
   loadStateDict(state: OptimizerState): void {
-    checkState(state, 'SGD', this.params.length, ['momentum_buffer', 'step']);
-    const h = state.hyper;
-    if (typeof h.lr === 'number') this.lr = h.lr;
-    if (typeof h.momentum === 'number') this.momentum = h.momentum;
-    if (typeof h.dampening === 'number') this.dampening = h.dampening;
-    if (typeof h.nesterov === 'boolean') this.nesterov = h.nesterov;
-    if (typeof h.weight_decay === 'number') this.weightDecay = h.weight_decay;
+    this.loadHyper(state, ['momentum_buffer', 'step']);
     this.params.forEach((p, i) => {
-      const src = state.tensors.get(`state.${i}.momentum_buffer`);
-      if (src) {
-        const b = this.buffers[i] ?? stateTensor(p, false);
-        copyState(b, src, `state.${i}.momentum_buffer`);
-        this.buffers[i] = b;
-      } else if (this.buffers[i]) {
-        this.buffers[i]!.dispose();
-        this.buffers[i] = null;
-      }
+      this.buffers[i] = loadSlot(this.buffers[i], p, state, i, 'momentum_buffer');
       this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
     });
   }
@@ -183,6 +269,18 @@ export class SGD implements Optimizer {
     for (const b of this.buffers) b?.dispose();
     this.buffers = this.params.map(() => null);
   }
+}
+
+/** a state tensor restored from `state.<i>.<name>` (reusing `slot`), or null (slot freed) when the state has none */
+function loadSlot(slot: Tensor | null, p: Parameter, state: OptimizerState, i: number, name: string): Tensor | null {
+  const key = `state.${i}.${name}`, src = state.tensors.get(key);
+  if (!src) {
+    slot?.dispose();
+    return null;
+  }
+  const t = slot ?? stateTensor(p, false);
+  copyState(t, src, key);
+  return t;
 }
 
 // -------------------------------------------------------------------------------------------- Adam
@@ -194,54 +292,61 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
+interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDecay: number }
+
 /**
  * torch.optim.Adam (amsgrad off): m = β₁m + (1 − β₁)d, v = β₂v + (1 − β₂)d², w −= lr/(1 − β₁ᵗ) · m/(√(v/(1 − β₂ᵗ)) + ε),
  * with d = g + wd·w (Adam) or w ← w(1 − lr·wd) first (AdamW).
  */
-export class Adam implements Optimizer {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  readonly params: Parameter[];
+export class Adam extends GroupedOptimizer<AdamHyper> {
   private m: (Tensor | null)[];
   private v: (Tensor | null)[];
   private steps: number[];
 
-  constructor(params: Iterable<Parameter>, options: AdamOptions = {}, defaults: { weightDecay: number } = { weightDecay: 0 }) {
-    this.params = uniqueParams(params, this.constructor.name);
-    this.lr = options.lr ?? 1e-3;
-    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
-    this.eps = options.eps ?? 1e-8;
-    this.weightDecay = options.weightDecay ?? defaults.weightDecay;
-    if (!(this.lr >= 0)) throw new Error(`${this.constructor.name}: invalid learning rate ${this.lr}`);
-    if (!(this.beta1 >= 0 && this.beta1 < 1 && this.beta2 >= 0 && this.beta2 < 1)) {
-      throw new Error(`${this.constructor.name}: invalid betas (${this.beta1}, ${this.beta2})`);
-    }
+  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<AdamOptions>[], options: AdamOptions = {},
+    defaults: { weightDecay: number } = { weightDecay: 0 }) {
+    super(new.target === AdamW ? 'AdamW' : 'Adam', params as Iterable<Parameter> | readonly ParamGroupInput<AdamHyper>[], {
+      lr: options.lr ?? 1e-3, betas: options.betas ?? [0.9, 0.999], eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? defaults.weightDecay,
+    }, { lr: 'lr', betas: 'betas', eps: 'eps', weightDecay: 'weight_decay' });
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 
-  protected get type(): 'Adam' | 'AdamW' { return 'Adam'; }
+  protected validate(g: AdamHyper, k: number): void {
+    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
+    if (!(g.lr >= 0)) throw new Error(`${this.type}: invalid learning rate ${g.lr}${at}`);
+    const [b1, b2] = g.betas;
+    if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.type}: invalid betas (${b1}, ${b2})${at}`);
+  }
 
   step(): void {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
+      const h = this.groupOf(i);
       const m = (this.m[i] ??= stateTensor(p, true));
       const v = (this.v[i] ??= stateTensor(p, true));
       this.steps[i]++;
       const g = gradStorage(p, i);
       p.backend.adamStep(p.storage, g.storage, m.storage, v.storage, {
-        lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay,
+        lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay,
         decoupled: this.type === 'AdamW', step: this.steps[i],
       });
       if (g.temp) p.backend.free(g.storage);
     });
   }
 
-  zeroGrad(): void { zeroGrads(this.params); }
+  /** betas are two numbers in the state (PyTorch's beta1, beta2 keys) */
+  protected override hyperState(): Record<string, HyperValue> {
+    const hyper: Record<string, HyperValue> = {};
+    for (const [key, value] of Object.entries(super.hyperState())) {
+      if (typeof value !== 'object') { hyper[key] = value; continue; }
+      const [b1, b2] = value as unknown as [number, number];
+      hyper[key.replace(/betas$/, 'beta1')] = b1;
+      hyper[key.replace(/betas$/, 'beta2')] = b2;
+    }
+    return hyper;
+  }
 
   stateDict(): OptimizerState {
     const tensors = new Map<string, Tensor>();
@@ -254,34 +359,21 @@ export class Adam implements Optimizer {
         scalars[`state.${i}.step`] = this.steps[i];
       }
     });
-    return {
-      type: this.type,
-      hyper: { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weight_decay: this.weightDecay },
-      tensors, scalars,
-    };
+    return { type: this.type, hyper: this.hyperState(), tensors, scalars };
   }
 
   loadStateDict(state: OptimizerState): void {
-    checkState(state, this.type, this.params.length, ['exp_avg', 'exp_avg_sq', 'step']);
-    const h = state.hyper;
-    if (typeof h.lr === 'number') this.lr = h.lr;
-    if (typeof h.beta1 === 'number') this.beta1 = h.beta1;
-    if (typeof h.beta2 === 'number') this.beta2 = h.beta2;
-    if (typeof h.eps === 'number') this.eps = h.eps;
-    if (typeof h.weight_decay === 'number') this.weightDecay = h.weight_decay;
+    this.loadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
+    this.paramGroups.forEach((g, k) => {
+      const prefix = k === 0 ? '' : `group.${k}.`;
+      const b1 = state.hyper[`${prefix}beta1`], b2 = state.hyper[`${prefix}beta2`];
+      g.betas = [typeof b1 === 'number' ? b1 : g.betas[0], typeof b2 === 'number' ? b2 : g.betas[1]];
+    });
     this.params.forEach((p, i) => {
       const ms = state.tensors.get(`state.${i}.exp_avg`), vs = state.tensors.get(`state.${i}.exp_avg_sq`);
       if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
-      if (ms && vs) {
-        const m = this.m[i] ?? stateTensor(p, false), v = this.v[i] ?? stateTensor(p, false);
-        copyState(m, ms, `state.${i}.exp_avg`);
-        copyState(v, vs, `state.${i}.exp_avg_sq`);
-        this.m[i] = m;
-        this.v[i] = v;
-      } else {
-        this.m[i]?.dispose(); this.v[i]?.dispose();
-        this.m[i] = null; this.v[i] = null;
-      }
+      this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
+      this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
       this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
     });
   }
@@ -295,11 +387,107 @@ export class Adam implements Optimizer {
 
 /** torch.optim.AdamW: decoupled weight decay (default 0.01). */
 export class AdamW extends Adam {
-  constructor(params: Iterable<Parameter>, options: AdamOptions = {}) {
+  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<AdamOptions>[], options: AdamOptions = {}) {
     super(params, options, { weightDecay: 0.01 });
   }
+}
 
-  protected override get type(): 'Adam' | 'AdamW' { return 'AdamW'; }
+// ----------------------------------------------------------------------------------------- RMSprop
+
+export interface RMSpropOptions {
+  lr?: number;
+  alpha?: number;
+  eps?: number;
+  weightDecay?: number;
+  momentum?: number;
+  centered?: boolean;
+}
+
+interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean }
+
+/**
+ * torch.optim.RMSprop (defaults lr 0.01, alpha 0.99, eps 1e-8): d = g + wd·w; v = αv + (1 − α)d²;
+ * centered: ḡ = αḡ + (1 − α)d and σ = √(v − ḡ²) + ε, else σ = √v + ε; with momentum μ > 0:
+ * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. A composition of tensor ops (no fused kernel), written in place.
+ */
+export class RMSprop extends GroupedOptimizer<RmspropHyper> {
+  private squareAvg: (Tensor | null)[];
+  private momentumBuffer: (Tensor | null)[];
+  private gradAvg: (Tensor | null)[];
+  private steps: number[];
+
+  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<RMSpropOptions>[], options: RMSpropOptions = {}) {
+    super('RMSprop', params, {
+      lr: options.lr ?? 1e-2, alpha: options.alpha ?? 0.99, eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? 0,
+      momentum: options.momentum ?? 0, centered: options.centered ?? false,
+    }, { lr: 'lr', alpha: 'alpha', eps: 'eps', weightDecay: 'weight_decay', momentum: 'momentum', centered: 'centered' });
+    this.squareAvg = this.params.map(() => null);
+    this.momentumBuffer = this.params.map(() => null);
+    this.gradAvg = this.params.map(() => null);
+    this.steps = this.params.map(() => 0);
+  }
+
+  protected validate(g: RmspropHyper, k: number): void {
+    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
+    if (!(g.lr >= 0)) throw new Error(`RMSprop: invalid learning rate ${g.lr}${at}`);
+    if (!(g.alpha >= 0)) throw new Error(`RMSprop: invalid alpha ${g.alpha}${at}`);
+    if (!(g.eps >= 0)) throw new Error(`RMSprop: invalid eps ${g.eps}${at}`);
+    if (!(g.momentum >= 0)) throw new Error(`RMSprop: invalid momentum ${g.momentum}${at}`);
+  }
+
+  step(): void {
+    noGrad(() => this.params.forEach((p, i) => {
+      if (!p.grad) return;
+      const h = this.groupOf(i), grad = checkedGrad(p, i);
+      const v = (this.squareAvg[i] ??= stateTensor(p, true));
+      const avg = h.centered ? (this.gradAvg[i] ??= stateTensor(p, true)) : null;
+      const buf = h.momentum > 0 ? (this.momentumBuffer[i] ??= stateTensor(p, true)) : null;
+      this.steps[i]++;
+      tidy(() => {
+        const d = h.weightDecay !== 0 ? add(grad, mulScalar(p, h.weightDecay)) : grad;
+        assign(v, add(mulScalar(v, h.alpha), mulScalar(square(d), 1 - h.alpha)));
+        let variance: Tensor = v;
+        if (avg) {
+          assign(avg, add(mulScalar(avg, h.alpha), mulScalar(d, 1 - h.alpha)));
+          variance = sub(v, square(avg));
+        }
+        const scaled = div(d, addScalar(sqrt(variance), h.eps));
+        if (buf) {
+          assign(buf, add(mulScalar(buf, h.momentum), scaled));
+          assign(p, sub(p, mulScalar(buf, h.lr)));
+        } else assign(p, sub(p, mulScalar(scaled, h.lr)));
+      });
+    }));
+  }
+
+  stateDict(): OptimizerState {
+    const tensors = new Map<string, Tensor>();
+    const scalars: Record<string, number> = {};
+    this.params.forEach((_, i) => {
+      for (const [name, t] of [['square_avg', this.squareAvg[i]], ['momentum_buffer', this.momentumBuffer[i]], ['grad_avg', this.gradAvg[i]]] as const) {
+        if (t) tensors.set(`state.${i}.${name}`, viewOf(t));
+      }
+      if (this.steps[i] > 0) scalars[`state.${i}.step`] = this.steps[i];
+    });
+    return { type: 'RMSprop', hyper: this.hyperState(), tensors, scalars };
+  }
+
+  loadStateDict(state: OptimizerState): void {
+    this.loadHyper(state, ['square_avg', 'momentum_buffer', 'grad_avg', 'step']);
+    this.params.forEach((p, i) => {
+      this.squareAvg[i] = loadSlot(this.squareAvg[i], p, state, i, 'square_avg');
+      this.momentumBuffer[i] = loadSlot(this.momentumBuffer[i], p, state, i, 'momentum_buffer');
+      this.gradAvg[i] = loadSlot(this.gradAvg[i], p, state, i, 'grad_avg');
+      this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
+    });
+  }
+
+  dispose(): void {
+    for (const t of [...this.squareAvg, ...this.momentumBuffer, ...this.gradAvg]) t?.dispose();
+    this.squareAvg = this.params.map(() => null);
+    this.momentumBuffer = this.params.map(() => null);
+    this.gradAvg = this.params.map(() => null);
+  }
 }
 
 /** Disposes every tensor of an optimizer state (what stateDict() returned). */

@@ -1,5 +1,5 @@
 import type { Backend, DType, Storage, TypedArray, View } from '../kernels/backend.js';
-import { contiguousStrides, formatShape, sizeOf } from './shape.js';
+import { contiguousStrides, formatShape, normalizeAxis, sizeOf } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
 
 /** One storage shared by a tensor and its views; freed when the last of them is disposed. */
@@ -69,7 +69,18 @@ export class Tensor {
     return new Tensor(new StorageRef(backend, storage), shape, storage.dtype);
   }
 
-  get size(): number { return sizeOf(this.shape); }
+  /** The number of elements (torch.Tensor.numel). */
+  numel(): number { return sizeOf(this.shape); }
+
+  /** The shape, or the extent of one dimension (negative counts from the end), as torch.Tensor.size(). */
+  size(): readonly number[];
+  size(dim: number): number;
+  size(dim?: number): readonly number[] | number {
+    if (dim === undefined) return this.shape;
+    if (this.rank === 0) throw new Error(`size(${dim}): the tensor is a scalar (no dimensions)`);
+    return this.shape[normalizeAxis(dim, this.rank, 'size')];
+  }
+
   get rank(): number { return this.shape.length; }
   get isDisposed(): boolean { return this.ref === null; }
 
@@ -112,7 +123,7 @@ export class Tensor {
   /** Copies the elements (C order) back to the host. */
   async toArray(): Promise<TypedArray> {
     const ref = this.live();
-    const n = this.size;
+    const n = this.numel();
     if (this.isContiguous && this.offset === 0 && ref.storage.length === n) return ref.backend.read(ref.storage);
     const copy = ref.backend.copy(this.view);
     try {
@@ -124,7 +135,7 @@ export class Tensor {
 
   /** the single element of a one-element tensor */
   async item(): Promise<number> {
-    if (this.size !== 1) throw new Error(`item(): tensor ${formatShape(this.shape)} has ${this.size} elements, not 1`);
+    if (this.numel() !== 1) throw new Error(`item(): tensor ${formatShape(this.shape)} has ${this.numel()} elements, not 1`);
     return (await this.toArray())[0];
   }
 

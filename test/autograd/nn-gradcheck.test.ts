@@ -326,7 +326,7 @@ async function fusedMatchesUnfused(backend: Backend, dtype: 'float32' | 'float64
       const running = [fromArray([0.1, -0.2, 0.3], [3], o), fromArray([1, 2, 0.5], [3], o)];
       const y = tidy(() => (fused ? fn(true, running, ...xs) : relu(fn(false, running, ...xs))));
       expect(y.gradNode?.name, `${name}: the last op`).toBe(fused ? name.split(' ')[0] : 'relu');
-      const g = fromArray(values(y.size, 226), y.shape, o);
+      const g = fromArray(values(y.numel(), 226), y.shape, o);
       backward(y, g);
       const results = await Promise.all([y, ...xs.map((x) => x.grad!), ...running].map(async (t) => Float64Array.from(await t.toArray())));
       dispose([xs.map((x) => x.grad!), xs, running, y, g]);

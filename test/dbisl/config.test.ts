@@ -35,7 +35,18 @@ describe('config: defaults and presets', () => {
     expect(c.threshold).toBe(0.5);
     // the spec's loss defaults
     expect(c.loss).toEqual(dbislLossConfig());
-    expect(c.loss).toMatchObject({ beta: 0.3, betaX: 0.5, gamma: 5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150, k: 1500, radius: 8, h: 0.35, eps: 1e-6, sdfTarget: 'cdt', uncertainty: 'exp' });
+    expect(c.loss).toMatchObject({ beta: 0.3, betaX: 0.5, gamma: 5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150, k: 1500, radius: 8, h: 0.35, eps: 'auto', sdfTarget: 'cdt', uncertainty: 'exp' });
+  });
+
+  it('--eps: auto by default on every preset and method, a number overrides, anything else is a usage error', () => {
+    for (const preset of ['synthetic', 'la', 'brats']) {
+      const data = preset === 'synthetic' ? [] : ['--data', 'd'];
+      for (const method of ['dbisl', 'dtc']) expect(parse('--preset', preset, ...data, '--method', method).loss.eps).toBe('auto');
+    }
+    expect(parse('--eps', '1e-6').loss.eps).toBe(1e-6);
+    expect(parse('--eps', '1e-6', '--eps', 'auto').loss.eps).toBe('auto');
+    expect(() => parse('--eps', 'tiny')).toThrow(/--eps: expected auto or a number, got 'tiny'/);
+    expect(() => parse('--eps', '2')).toThrow(/--eps must be auto or in \(0, 1\), got 2/);
   });
 
   it('brats: 96³ patches, stride 64', () => {

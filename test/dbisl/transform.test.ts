@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gradcheck, noGrad } from '../../src/autograd/index.js';
 import { distanceToSet } from '../../src/dbisl/data/edt.js';
 import { generateSyntheticCase } from '../../src/dbisl/data/synthetic.js';
-import { cdtDistance, cdtReach, tR2S, tS2R } from '../../src/dbisl/transform.js';
+import { cdtDistance, cdtParams, cdtReach, defaultCdtEps, tR2S, tS2R } from '../../src/dbisl/transform.js';
 import { dispose, fromArray, tidy } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 
@@ -62,13 +62,50 @@ describe('task transformer: dbisl.md §2 sanity checks on a binary mask', () => 
     return out;
   }
 
-  for (const eps of [1e-6, 1e-12]) {
-    it(`tS2R(Y)·ρ is within h·ln(window size) voxels of the exact signed EDT (ε = ${eps})`, async () => {
+  it('the default ε = e^(−ρ/h)/S lets the transform reach ρ; ε = 1e-6 saturates at ≈ 4.7 voxels (dbisl.md §2)', async () => {
+    const radius = 8, h = 0.35;
+    // S = Σ_u e^(−‖u‖/h) over the 17³ window, summed here shell by shell of equal ‖u‖²
+    const shells = new Map<number, number>();
+    for (let i = -radius; i <= radius; i++) for (let j = -radius; j <= radius; j++) for (let k = -radius; k <= radius; k++) {
+      const r2 = i * i + j * j + k * k;
+      shells.set(r2, (shells.get(r2) ?? 0) + 1);
+    }
+    let S = 0;
+    for (const [r2, count] of shells) S += count * Math.exp(-Math.sqrt(r2) / h);
+    expect(defaultCdtEps(radius, h)).toBeCloseTo(Math.exp(-radius / h) / S, 20);
+    expect(defaultCdtEps(radius, h)).toBeGreaterThan(6e-11);
+    expect(defaultCdtEps(radius, h)).toBeLessThan(8e-11);
+    expect(cdtParams({ radius, h }).eps).toBe(defaultCdtEps(radius, h));
+    expect(cdtReach({ radius, h })).toBe(radius);
+    // far from a one-voxel source, D of the default ε is the distance up to ρ; D of 1e-6 stops short
+    const side = 2 * radius + 3;
+    const source = new Float64Array(side ** 3);
+    source[0] = 1;
+    const far = side ** 3 - 1; // the opposite corner, √3·(side − 1) ≈ 31 voxels away: beyond the window
+    const d = async (eps?: number) => {
+      const p = fromArray(source, [1, 1, side, side, side], f64);
+      const t = tidy(() => cdtDistance(p, { radius, h, ...(eps === undefined ? {} : { eps }) }));
+      const v = Float64Array.from(await t.toArray());
+      dispose([p, t]);
+      return v;
+    };
+    const auto = await d(), fixed = await d(1e-6);
+    expect(auto[far]).toBeGreaterThanOrEqual(radius);
+    expect(fixed[far]).toBeGreaterThan(4.6);
+    expect(fixed[far]).toBeLessThan(4.9);
+    // at 7 voxels along an axis (inside ρ): the default ε gives 7 within the soft minimum's h·ln S; 1e-6 gives < 5
+    const at7 = 7 * side * side;
+    expect(Math.abs(auto[at7]! - 7)).toBeLessThan(h * Math.log(S));
+    expect(fixed[at7]).toBeLessThan(5);
+  });
+
+  for (const eps of [undefined, 1e-6]) {
+    it(`tS2R(Y)·ρ is within h·ln(window size) voxels of the exact signed EDT (ε = ${eps ?? 'default'})`, async () => {
       const radius = 8, h = 0.35;
       const bound = h * Math.log((2 * radius + 1) ** 3);
       // inside ρ, and inside what the ε floor lets the transform express (h·ln(1/ε) ≈ 4.8 voxels for 1e-6)
-      const reach = cdtReach({ radius, h, eps });
-      const t = await signedCdt({ radius, h, eps });
+      const reach = cdtReach({ radius, h, ...(eps === undefined ? {} : { eps }) });
+      const t = await signedCdt({ radius, h, ...(eps === undefined ? {} : { eps }) });
       let checked = 0, worst = 0;
       for (let i = 0; i < n; i++) {
         if (Math.abs(exact[i]!) > reach) continue;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic, writeFileAtomicSync } from '../../src/models/atomic.js';
 import {
   CSV_HEADER, csvField, formatCaseCsv, formatSummaryJson, formatSummaryMarkdown, writeReport, type CaseRow,
@@ -89,7 +89,7 @@ describe('atomic writes', () => {
       throw new Error('boom');
     })).rejects.toThrow('boom');
     expect(readFileSync(f, 'utf8')).toBe('old content');
-    expect(existsSync(`${f}.tmp`)).toBe(false);
+    expect(readdirSync(dirname(f)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('sync: same guarantees', () => {
@@ -97,7 +97,7 @@ describe('atomic writes', () => {
     writeFileAtomicSync(f, 'old');
     expect(() => writeFileAtomicSync(f, (w) => { w('half'); throw new Error('boom'); })).toThrow('boom');
     expect(readFileSync(f, 'utf8')).toBe('old');
-    expect(existsSync(`${f}.tmp`)).toBe(false);
+    expect(readdirSync(dirname(f)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     writeFileAtomicSync(f, (w) => { w('a'); w('b'); });
     expect(readFileSync(f, 'utf8')).toBe('ab');
   });

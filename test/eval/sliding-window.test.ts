@@ -112,7 +112,7 @@ describe('slidingWindow (cpu backend)', () => {
     let seen = 0;
     const calls: [number, number][] = [];
     const pred: WindowPredictor = (windows) => {
-      const n = windows.shape[0]!, P = windows.size / n;
+      const n = windows.shape[0]!, P = windows.numel() / n;
       const out = new Float32Array(n * P);
       for (let k = 0; k < n; k++) out.fill(value(seen + k), k * P, (k + 1) * P);
       seen += n;

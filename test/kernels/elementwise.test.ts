@@ -26,7 +26,7 @@ const unaryOps: { op: UnaryOp; lo: number; hi: number; params?: number[] }[] = [
   { op: 'sqrt', lo: 0, hi: 100 }, { op: 'rsqrt', lo: 0.01, hi: 100 }, { op: 'abs', lo: -3, hi: 3 },
   { op: 'sign', lo: -3, hi: 3 }, { op: 'square', lo: -3, hi: 3 }, { op: 'reciprocal', lo: 0.05, hi: 3 },
   { op: 'relu', lo: -3, hi: 3 }, { op: 'sigmoid', lo: -30, hi: 30 }, { op: 'tanh', lo: -10, hi: 10 },
-  { op: 'softplus', lo: -30, hi: 30 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
+  { op: 'softplus', lo: -30, hi: 30 }, { op: 'erf', lo: -5, hi: 5 }, { op: 'powScalar', lo: 0, hi: 3, params: [2.5] },
   { op: 'powScalar', lo: -3, hi: 3, params: [3] }, { op: 'powScalar', lo: -3, hi: 3, params: [-2] },
   { op: 'clamp', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'leakyRelu', lo: -3, hi: 3, params: [0.01] },
   { op: 'affine', lo: -3, hi: 3, params: [-1.5, 0.25] }, { op: 'step', lo: -3, hi: 3, params: [0.5] },
@@ -71,6 +71,18 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       for (const v of out) expect(Number.isFinite(v)).toBe(true);
       expectClose(out, await cpu.read(cpu.unary(op, view(cs, [values.length]))), 1e-6, 1e-5, op);
     }
+  });
+
+  it('erf in WGSL (series near 0, A&S 7.1.26 beyond) against the cpu oracle\'s float64 over [-8, 8]: odd, ±1 in the tails', async () => {
+    const g = await webgpu();
+    const values = Float32Array.from({ length: 321 }, (_, i) => -8 + i * 0.05);
+    const gs = g.upload(values, 'float32'), cs = cpu.upload(values, 'float64');
+    const got = await g.read(g.unary('erf', view(gs, [values.length])));
+    const want = await cpu.read(cpu.unary('erf', view(cs, [values.length])));
+    expectClose(got, want, 2e-7, 2e-7, 'erf');
+    for (let i = 0; i < values.length; i++) expect(got[i] + got[values.length - 1 - i]).toBe(0);
+    expect([got[0], got[values.length - 1]]).toEqual([-1, 1]);
+    g.free(gs); cpu.free(cs);
   });
 
   it('powScalar and pow with negative bases follow PyTorch (integral exponents keep the sign, others give NaN)', async () => {
@@ -202,5 +214,73 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
     const strides = contiguousStrides([7, 10001]);
     const t = await g.read(g.copy({ storage: g.upload(x, 'float32'), shape: [10001, 7], strides: [strides[1], strides[0]], offset: 0 }));
     expect(t[7 * 3 + 2]).toBe(x[2 * 10001 + 3]);
+  });
+});
+
+/** float32 values among which NaN, ±Inf and ±0 are frequent */
+const specialArb = fc.oneof(fc.constantFrom(NaN, Infinity, -Infinity, 0, -0), fc.double({ min: -4, max: 4, noNaN: true }).map(Math.fround));
+const specialArrayArb = fc.array(specialArb, { minLength: 1, maxLength: 40 }).map((v) => Float32Array.from(v));
+
+/** PyTorch's definitions (relu = clamp_min(x, 0), leaky_relu = x > 0 ? x : slope·x, threshold_backward: y ≤ 0 → 0) */
+const torchUnary: Partial<Record<UnaryOp, (x: number, a: number, b: number) => number>> = {
+  relu: (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0)),
+  leakyRelu: (x, a) => (x > 0 ? x : Math.fround(a) * x),
+  clamp: (x, lo, hi) => (Number.isNaN(x) ? NaN : Math.min(Math.max(x, lo), hi)),
+};
+const torchBinary: Partial<Record<BinaryOp, (a: number, b: number) => number>> = {
+  max: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
+  min: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)),
+  reluBackward: (g, y) => (y <= 0 ? 0 : g),
+};
+
+describe('NaN and ±Inf through relu, leakyRelu, clamp, max, min and the ReLU gradient, as PyTorch', () => {
+  const backends = async (): Promise<Backend[]> => [cpu, await webgpu()];
+
+  it('unary ops on values with NaN and ±Inf match PyTorch on both backends', async () => {
+    const bs = await backends();
+    const cases: { op: UnaryOp; params: [number, number] }[] = [
+      { op: 'relu', params: [0, 0] }, { op: 'leakyRelu', params: [0.01, 0] }, { op: 'leakyRelu', params: [0.2, 0] },
+      { op: 'clamp', params: [-0.5, 1.25] }, { op: 'clamp', params: [0, Infinity] },
+    ];
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...cases), specialArrayArb, async ({ op, params }, values) => {
+      const want = Float32Array.from(values, (v) => torchUnary[op]!(v, params[0], params[1]));
+      for (const b of bs) {
+        const s = b.upload(values, 'float32');
+        const out = b.unary(op, view(s, [values.length]), params);
+        // NaN must be NaN and ±Inf exact; finite values within float32 rounding (the cpu multiplies by the slope in
+        // float64, subnormal products may flush on a GPU)
+        expectClose(await b.read(out), want, 1e-30, 1e-6, `${op}(${params}) on ${b.name} of [${[...values]}]`);
+        b.free(out); b.free(s);
+      }
+    }), { numRuns: 40 });
+  });
+
+  it('the other unary ops keep NaN and map ±Inf as PyTorch (tanh, sigmoid, softplus, exp, log, sqrt, abs)', async () => {
+    const values = Float32Array.from([NaN, Infinity, -Infinity]);
+    const want: Partial<Record<UnaryOp, number[]>> = {
+      tanh: [NaN, 1, -1], sigmoid: [NaN, 1, 0], softplus: [NaN, Infinity, 0], exp: [NaN, Infinity, 0],
+      log: [NaN, Infinity, NaN], sqrt: [NaN, Infinity, NaN], abs: [NaN, Infinity, Infinity],
+    };
+    for (const b of await backends()) {
+      for (const [op, expected] of Object.entries(want) as [UnaryOp, number[]][]) {
+        const s = b.upload(values, 'float32');
+        expect(Array.from(await b.read(b.unary(op, view(s, [3])))), `${op} on ${b.name}`).toEqual(expected);
+      }
+    }
+  });
+
+  it('max, min and reluBackward on values with NaN and ±Inf match PyTorch on both backends', async () => {
+    const bs = await backends();
+    const pairArb = fc.array(fc.tuple(specialArb, specialArb), { minLength: 1, maxLength: 40 });
+    await fc.assert(fc.asyncProperty(fc.constantFrom<BinaryOp>('max', 'min', 'reluBackward'), pairArb, async (op, pairs) => {
+      const a = Float32Array.from(pairs, ([x]) => x), c = Float32Array.from(pairs, ([, y]) => y);
+      const want = Float32Array.from(pairs, ([x, y]) => torchBinary[op]!(x, y));
+      for (const b of bs) {
+        const sa = b.upload(a, 'float32'), sc = b.upload(c, 'float32');
+        const out = b.binary(op, view(sa, [a.length]), view(sc, [c.length]));
+        expectClose(await b.read(out), want, 0, 0, `${op} on ${b.name} of ${JSON.stringify(pairs.map(String))}`);
+        b.free(out); b.free(sa); b.free(sc);
+      }
+    }), { numRuns: 30 });
   });
 });

@@ -190,3 +190,44 @@ describe('webgpu normalisation kernels against the cpu oracle', () => {
     await runSmallBenchmarks(await webgpu(), benchmarks);
   });
 });
+
+describe('the fused normalisation + ReLU propagates NaN and ±Inf as PyTorch (relu(norm(x)), threshold_backward)', () => {
+  /** a channel's worth of values among which NaN and ±Inf are frequent */
+  const specialArb = fc.oneof(fc.constantFrom(NaN, Infinity, -Infinity, 0), fc.double({ min: -3, max: 3, noNaN: true }).map(Math.fround));
+  const relu = (v: number) => (Number.isNaN(v) ? NaN : Math.max(v, 0));
+  const layout: NormLayout = { outer: 2, channels: 3, inner: 5, perGroup: 1, params: 3 };
+  const n = sizeOf(layout);
+  const valuesArb = fc.array(specialArb, { minLength: n, maxLength: n }).map((v) => Float32Array.from(v));
+
+  it('normalize with the fused ReLU equals PyTorch relu of normalize on both backends', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(valuesArb, fc.integer({ min: 1 }), async (values, seed) => {
+      for (const b of [cpu, g]) {
+        const x = b.upload(values, 'float32');
+        const [mean, variance, weight, bias] = [[1, -0.5, 0.5], [1, 0.2, 2], [3, -1.5, 1.5], [3, -1, 1]]
+          .map(([len, lo, hi]) => b.upload(randomArray(len!, seed, lo!, hi!), 'float32'));
+        const terms: NormTerms = { mean: mean!, variance: variance!, weight: weight!, bias: bias!, eps: 1e-3 };
+        const plain = await b.read(b.normalize(x, terms, { ...layout, perGroup: 3 }, false));
+        const fused = await b.read(b.normalize(x, terms, { ...layout, perGroup: 3 }, true));
+        expectClose(fused, Float32Array.from(plain, relu), 0, 0, `fused ReLU on ${b.name} of [${[...values]}]`);
+      }
+    }), { numRuns: 25 });
+  });
+
+  it('normSums and normBackward pass the gradient where the ReLU output is NaN (only y ≤ 0 masks)', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(valuesArb, fc.integer({ min: 1 }), async (yValues, seed) => {
+      const masked = Float32Array.from(randomArray(n, seed, -1, 1), (gi, i) => (yValues[i]! <= 0 ? 0 : gi));
+      for (const b of [cpu, g]) {
+        const up = (a: Float32Array) => b.upload(a, 'float32');
+        const gs = up(randomArray(n, seed, -1, 1)), x = up(randomArray(n, seed + 1, -2, 2)), y = up(yValues), gm = up(masked);
+        const terms: NormTerms = { mean: up(randomArray(3, seed + 2, -0.5, 0.5)), variance: up(randomArray(3, seed + 3, 0.2, 2)), weight: null, bias: null, eps: 1e-3 };
+        const viaMask = b.normSums(gs, x, y, terms, layout), viaMasked = b.normSums(gm, x, null, terms, layout);
+        expectClose(await b.read(viaMask.sum), await b.read(viaMasked.sum), 1e-6, 1e-6, `Σg' on ${b.name}`);
+        expectClose(await b.read(viaMask.dot), await b.read(viaMasked.dot), 1e-6, 1e-6, `Σg'·x̂ on ${b.name}`);
+        const back = b.normBackward(gs, x, y, terms, viaMask, layout), backMasked = b.normBackward(gm, x, null, terms, viaMasked, layout);
+        expectClose(await b.read(back), await b.read(backMasked), 1e-6, 1e-6, `normBackward on ${b.name} with y [${[...yValues]}]`);
+      }
+    }), { numRuns: 25 });
+  });
+});

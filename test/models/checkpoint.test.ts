@@ -196,7 +196,7 @@ describe('training checkpoints', () => {
   it('an optimizer entry for a parameter the optimizer lacks is an error naming the file', async () => {
     const a = makeModel(3), optA = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });
     const g: Tensor[] = [];
-    for (const p of a.parameters()) { p.grad = fromArray(new Float32Array(p.size).fill(0.1), p.shape, { backend: cpu }); g.push(p.grad); }
+    for (const p of a.parameters()) { p.grad = fromArray(new Float32Array(p.numel()).fill(0.1), p.shape, { backend: cpu }); g.push(p.grad); }
     optA.step();
     optA.zeroGrad();
     const path = join(dir, 'train-mismatch.safetensors');
@@ -204,5 +204,37 @@ describe('training checkpoints', () => {
     const b = makeModel(3), optB = new SGD(b.parameters().slice(0, 2), { lr: 0.1, momentum: 0.9 });
     await expect(loadTrainingCheckpoint(path, { model: b, optimizer: optB })).rejects.toThrow(/train-mismatch\.safetensors: optimizer entry optimizer\.state\.2\.momentum_buffer names no parameter/);
     optA.dispose(); optB.dispose(); a.dispose(); b.dispose();
+  });
+
+  it('a checkpoint holding NaN or ±Inf is refused by loadModel and loadTrainingCheckpoint, naming the file and the tensor', async () => {
+    const a = makeModel(3), opt = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });
+    for (const p of a.parameters()) p.grad = fromArray(new Float32Array(p.numel()).fill(0.1), p.shape, { backend: cpu });
+    opt.step();
+    opt.zeroGrad();
+    const good = join(dir, 'finite.safetensors');
+    await saveTrainingCheckpoint(good, { model: a, optimizer: opt, iteration: 1 });
+    const file = await readSafetensors(good);
+    const corrupt = async (name: string, key: string, values: number[], meta: Record<string, string> = {}) => {
+      const t = file.tensors.get(key)!;
+      const data = Float32Array.from(t.data);
+      data.set(values);
+      const tensors = new Map(file.tensors);
+      tensors.set(key, { ...t, data });
+      const path = join(dir, name);
+      writeFileSync(path, encodeSafetensors(tensors, { ...file.metadata, ...meta }));
+      return path;
+    };
+    const nan = await corrupt('nan.safetensors', '1.running_var', [1, NaN, Infinity]);
+    const message = /nan\.safetensors: tensor 1\.running_var holds non-finite values \(1 NaN, 1 \+Inf of 4 elements \(the first at element 1: NaN\)\); refusing this checkpoint/;
+    await expect(loadModel(nan, makeModel(4))).rejects.toThrow(message);
+    const b = makeModel(4), optB = new SGD(b.parameters(), { lr: 0.1, momentum: 0.9 });
+    await expect(loadTrainingCheckpoint(nan, { model: b, optimizer: optB })).rejects.toThrow(message);
+    const inf = await corrupt('inf.safetensors', 'optimizer.state.0.momentum_buffer', [-Infinity]);
+    await expect(loadTrainingCheckpoint(inf, { model: b, optimizer: optB })).rejects.toThrow(/inf\.safetensors: tensor optimizer\.state\.0\.momentum_buffer holds non-finite values \(1 -Inf of 12/);
+    // a negative iteration is no place to resume from
+    const negative = await corrupt('negative.safetensors', '0.weight', [], { 'voxgrad.iteration': '-5' });
+    await expect(loadTrainingCheckpoint(negative, { model: b, optimizer: optB })).rejects.toThrow(/negative\.safetensors: metadata voxgrad\.iteration '-5' is not an integer ≥ 0/);
+    await expect(loadTrainingCheckpoint(good, { model: b, optimizer: optB })).resolves.toMatchObject({ iteration: 1 });
+    opt.dispose(); optB.dispose(); a.dispose(); b.dispose();
   });
 });

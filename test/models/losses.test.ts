@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DType } from '../../src/kernels/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, randn, zeros, type Tensor } from '../../src/tensor/index.js';
+import { backward } from '../../src/autograd/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** Reductions (shapes and values), Dice edge cases, and the argument errors of src/models/losses.ts. */
@@ -58,6 +59,26 @@ describe('loss reductions', () => {
     expect(Number.isNaN(await crossEntropy(logits, allIgnored).item())).toBe(true);
     expect(Math.abs(await crossEntropy(logits, allIgnored, { reduction: 'sum' }).item())).toBe(0);
     dispose([logits, target, allIgnored]);
+  });
+
+  it('crossEntropy with every target ignored: the mean is NaN and its gradient 0, as PyTorch (not 0·(1/0) = NaN)', async () => {
+    for (const weight of [null, f64([0.5, 2, 1])]) {
+      const logits = randn([2, 3, 2], 7, { backend: cpu, dtype: 'float64' });
+      logits.requiresGrad = true;
+      const allIgnored = i32([-100, -100, -100, -100], [2, 2]);
+      const loss = crossEntropy(logits, allIgnored, { weight });
+      expect(Number.isNaN(await loss.item())).toBe(true);
+      backward(loss);
+      expect(await values(logits.grad!)).toEqual(new Array<number>(12).fill(0));
+      // one counted target ([0, ·, 1] of logits [N, C, L]): the gradient is finite and the ignored positions get 0
+      const logits2 = randn([2, 3, 2], 7, { backend: cpu, dtype: 'float64' });
+      logits2.requiresGrad = true;
+      backward(crossEntropy(logits2, i32([-100, 2, -100, -100], [2, 2]), { weight }));
+      const g = await values(logits2.grad!);
+      expect(g.every(Number.isFinite)).toBe(true);
+      expect([0, 2, 4, 6, 7, 8, 9, 10, 11].map((i) => g[i])).toEqual(new Array<number>(9).fill(0));
+      expect(g[1]).not.toBe(0);
+    }
   });
 });
 

@@ -30,7 +30,7 @@ import path from 'node:path';
 import { cachedLoad, Lru } from './lru.js';
 import { readNifti } from './nifti.js';
 import { Rng, hashSeed } from './random.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from './volume.js';
 
 export interface BratsOptions {
   /** Cases kept in memory (LRU). Default 16. */
@@ -197,6 +197,7 @@ export class BratsSource implements CaseSource {
   readonly #val: string[];
   readonly #test: string[];
   readonly #backgroundNoise: boolean;
+  readonly #splitSeed: number;
   readonly #cache: Lru<Promise<Case>>;
 
   constructor(root: string, opts: BratsOptions = {}) {
@@ -212,6 +213,7 @@ export class BratsSource implements CaseSource {
     if (this.#files.size === 0) throw new Error(`BraTS ${this.root}: no <case>_flair.nii(.gz) files found`);
     this.#cache = new Lru(opts.cacheSize ?? 16);
     this.#backgroundNoise = opts.backgroundNoise ?? false;
+    this.#splitSeed = opts.splitSeed ?? 0;
     const trainList = path.join(this.root, 'train.list');
     const testList = path.join(this.root, 'test.list');
     const valList = path.join(this.root, 'val.list');
@@ -226,7 +228,7 @@ export class BratsSource implements CaseSource {
       }
     } else {
       const ids = [...this.#files.keys()];
-      new Rng(hashSeed('brats-split', opts.splitSeed ?? 0)).shuffle(ids);
+      new Rng(hashSeed('brats-split', this.#splitSeed)).shuffle(ids);
       const n = ids.length;
       const nTest = Math.round((n * 60) / 335);
       const nVal = Math.round((n * 25) / 335);
@@ -258,11 +260,27 @@ export class BratsSource implements CaseSource {
     return this.#train.slice(this.labeledIds(n).length);
   }
 
+  describe(): SourceDescription {
+    return { kind: 'brats', root: this.root, splitSeed: this.#splitSeed, backgroundNoise: this.#backgroundNoise };
+  }
+
   /** The files of a case. */
   caseFiles(id: string): BratsCaseFiles {
     const f = this.#files.get(id);
     if (!f) throw new Error(`BraTS ${this.root}: unknown case '${id}'`);
     return { ...f };
+  }
+
+  /** Before training: every file of the given cases is still there and a regular file (a stat each). */
+  async checkCases(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const f = this.#files.get(id);
+      if (!f) throw new Error(`BraTS ${this.root}: unknown case '${id}'`);
+      for (const file of [f.flair, ...(f.seg ? [f.seg] : [])]) {
+        const problem = await fileProblem(file);
+        if (problem) throw new Error(`BraTS ${file}: ${problem}`);
+      }
+    }
   }
 
   load(id: string): Promise<Case> {

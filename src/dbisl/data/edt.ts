@@ -225,3 +225,12 @@ export function computeSdf(label: Uint8Array, shape: Shape3): Float32Array {
   for (let i = 0; i < n; i++) out[i] = boundary[i] ? 0 : negN[i]! - posN[i]!;
   return out;
 }
+
+/** {@link computeSdf} of each of the first `rows` volumes of a label batch [≥ rows, X, Y, Z], as one [rows, X, Y, Z] array. */
+export function computeSdfRows(label: Uint8Array, rows: number, shape: Shape3): Float32Array {
+  const P = shape[0] * shape[1] * shape[2];
+  if (label.length < rows * P) throw new Error(`computeSdfRows: ${label.length} label values for ${rows} rows of [${shape.join(', ')}]`);
+  const out = new Float32Array(rows * P);
+  for (let b = 0; b < rows; b++) out.set(computeSdf(label.subarray(b * P, (b + 1) * P), shape), b * P);
+  return out;
+}

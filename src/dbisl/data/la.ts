@@ -24,12 +24,17 @@ import { existsSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { cachedLoad, Lru } from './lru.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from './volume.js';
 
 /** The folder inside the LA root that holds one sub-folder per case. */
 export const LA_CASE_DIR = '2018LA_Seg_Training Set';
 /** The file name of a case inside its folder. */
 export const LA_CASE_FILE = 'mri_norm2.h5';
+/**
+ * The largest dataset read (1 GiB; an LA image is about 0.1 GiB): h5wasm's 32-bit heap cannot hold 4 GiB, and a
+ * failed allocation there breaks the HDF5 module for the rest of the process, so the size is checked first.
+ */
+export const LA_MAX_DATASET_BYTES = 2 ** 30;
 
 export interface LAOptions {
   /** Cases kept in memory (least recently used evicted). Default 24 (≈ 0.3 GB). 0 disables caching. */
@@ -58,6 +63,12 @@ function readUInt(b: Uint8Array, off: number, size: number): number {
   let v = 0;
   for (let i = size - 1; i >= 0; i--) v = v * 256 + b[off + i]!;
   return v;
+}
+
+/** Throws naming the file unless it is a regular file (a FIFO, for one, would block the open forever). */
+async function checkRegularFile(file: string): Promise<void> {
+  const problem = await fileProblem(file, 'missing case file');
+  if (problem) throw new Error(`LA ${file}: ${problem}`);
 }
 
 /**
@@ -132,6 +143,9 @@ function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: 
   if (key === 'label' && !isUint8) throw new Error(`LA ${file}: dataset 'label' has dtype ${String(ds.dtype)}, expected uint8`);
   const n = shape[0]! * shape[1]! * shape[2]!;
   const nbytes = n * md.size;
+  if (nbytes > LA_MAX_DATASET_BYTES) {
+    throw new Error(`LA ${file}: dataset '${key}' is too large (shape ${JSON.stringify(shape)}, ${nbytes} bytes; at most ${LA_MAX_DATASET_BYTES} are read)`);
+  }
   const ptr = M._malloc(nbytes);
   if (ptr === 0) throw new Error(`LA ${file}: cannot allocate ${nbytes} bytes for '${key}'`);
   try {
@@ -149,7 +163,7 @@ function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: 
  * Reads and validates one LA `mri_norm2.h5` file. Throws an Error naming the file on any problem.
  */
 export async function readLAFile(file: string): Promise<{ image: Volume<Float32Array>; label: Volume<Uint8Array> }> {
-  if (!existsSync(file)) throw new Error(`LA ${file}: missing case file`);
+  await checkRegularFile(file);
   await checkHdf5File(file);
   const M = await h5wasmReady();
   let f: InstanceType<typeof h5wasm.File> | null = null;
@@ -196,7 +210,7 @@ export async function readLAFile(file: string): Promise<{ image: Volume<Float32A
   return { image: { data: im, shape: image.shape }, label: { data: lb, shape: label.shape } };
 }
 
-function readList(file: string): string[] {
+export function readList(file: string): string[] {
   if (!existsSync(file)) throw new Error(`LA ${file}: missing list file`);
   const ids = readFileSync(file, 'utf8')
     .split(/\r?\n/)
@@ -210,6 +224,13 @@ function readList(file: string): string[] {
     seen.add(id);
   }
   return ids;
+}
+
+/** Throws one Error listing (the first ten of) the problems found checking `checked` LA case files; nothing when none. */
+export function throwCaseProblems(problems: readonly string[], checked: number): void {
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 10);
+  throw new Error(`${problems.length} of ${checked} LA case files fail the check:\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
 }
 
 /** True when `root` looks like an LA data folder (both lists and the case folder exist). */
@@ -282,6 +303,24 @@ export class LASource implements CaseSource {
   load(id: string): Promise<Case> {
     if (!this.#known.has(id)) return Promise.reject(new Error(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`));
     return cachedLoad(this.#cache, id, () => readLAFile(this.casePath(id)).then(({ image, label }): Case => ({ id, image, label })));
+  }
+
+  describe(): SourceDescription {
+    return { kind: 'la', root: this.root };
+  }
+
+  /**
+   * Checks every given case's file without decoding it: a regular file (a FIFO would hang the reader), with an
+   * HDF5 signature, not truncated (the checks {@link readLAFile} starts with). Throws one Error naming each bad file.
+   */
+  async checkCases(ids: readonly string[]): Promise<void> {
+    const problems: string[] = [];
+    for (const id of ids) {
+      const file = this.casePath(id);
+      if (!this.#known.has(id)) problems.push(`LA ${this.root}: case id '${id}' is in neither train.list nor test.list`);
+      else await checkRegularFile(file).then(() => checkHdf5File(file)).catch((e: Error) => problems.push(e.message));
+    }
+    throwCaseProblems(problems, ids.length);
   }
 
   /** Number of cases currently cached. */

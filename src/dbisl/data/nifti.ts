@@ -25,9 +25,11 @@ import { gunzipSync as zlibGunzipSync, gunzip as zlibGunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
-import type { Shape3, Volume } from './volume.js';
+import { fileProblem, type Shape3, type Volume } from './volume.js';
 
 const gunzipAsync = promisify(zlibGunzip);
+/** the largest decompressed NIfTI read (1 GiB; a BraTS volume is about 9 MB): a gzip bomb is refused, not allocated */
+export const NIFTI_MAX_BYTES = 2 ** 30;
 
 export type NiftiDatatypeName = 'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64';
 
@@ -222,6 +224,9 @@ function decompress(raw: Uint8Array, path: string): Uint8Array {
 /** Reads a `.nii` / `.nii.gz` file (gzip detected from the content, not the name). */
 export async function readNifti(path: string): Promise<NiftiImage> {
   let raw: Uint8Array;
+  // only regular files: reading a FIFO would wait for a writer forever
+  const problem = await fileProblem(path);
+  if (problem) fail(path, problem);
   try {
     raw = await fsp.readFile(path);
   } catch (e) {
@@ -230,8 +235,9 @@ export async function readNifti(path: string): Promise<NiftiImage> {
   let bytes = raw;
   if (isGzip(raw)) {
     try {
-      bytes = new Uint8Array(await gunzipAsync(raw));
+      bytes = new Uint8Array(await gunzipAsync(raw, { maxOutputLength: NIFTI_MAX_BYTES }));
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(path, `too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`);
       fail(path, `corrupt gzip stream: ${(e as Error).message}`);
     }
   }

@@ -91,6 +91,8 @@ export interface Batch {
   labeledCount: number;
   /** The resolved augmentation of each row. */
   params: AugmentParams[];
+  /** DTC's compute_sdf of the labeled rows [labeledCount, 1, X, Y, Z], when the loader was asked for it (data/pipeline.ts). */
+  sdf?: Float32Array;
 }
 
 function configFingerprint(c: SamplerConfig): number {
@@ -208,7 +210,7 @@ export class TwoStreamSampler {
 }
 
 /** Loads the cases of a plan, augments them and assembles the batch arrays. */
-export async function assembleBatch(source: CaseSource, plan: BatchPlan, config: SamplerConfig): Promise<Batch> {
+export async function assembleBatch(source: Pick<CaseSource, 'name' | 'load'>, plan: BatchPlan, config: SamplerConfig): Promise<Batch> {
   const patch: Shape3 = [config.patch[0], config.patch[1], config.patch[2]];
   const P = patch[0] * patch[1] * patch[2];
   const B = plan.samples.length;
@@ -246,9 +248,16 @@ interface Pending {
   promise: Promise<Batch>;
 }
 
+export interface BatchLoaderOptions {
+  /** Batches prepared ahead of the one returned (default 1). */
+  prefetch?: number;
+  /** Turns a plan into its batch (default: {@link assembleBatch} from the source); must be a pure function of the plan. */
+  assemble?: (plan: BatchPlan, config: SamplerConfig) => Promise<Batch>;
+}
+
 /**
- * Batches with one batch of prefetch: `next()` returns batch i and immediately starts loading
- * and augmenting batch i + 1, which proceeds while the caller awaits its own work.
+ * Batches with prefetch: `next()` returns batch i and immediately starts loading and augmenting
+ * batches up to i + prefetch (planned in order here), which proceed while the caller awaits its own work.
  *
  * `state()` describes the position after the last batch returned by `next()` (the prefetched
  * batch does not count); restoring it with `setState()` (on this or a new loader with the same
@@ -257,13 +266,19 @@ interface Pending {
 export class BatchLoader {
   readonly source: CaseSource;
   readonly #sampler: TwoStreamSampler;
-  #pending: Pending | null = null;
+  readonly #prefetch: number;
+  readonly #assemble: (plan: BatchPlan, config: SamplerConfig) => Promise<Batch>;
+  /** started batches, in order; the first is the next to return */
+  #pending: Pending[] = [];
   #returned: SamplerState;
 
-  constructor(source: CaseSource, config: SamplerConfig) {
+  constructor(source: CaseSource, config: SamplerConfig, options: BatchLoaderOptions = {}) {
     this.source = source;
     this.#sampler = new TwoStreamSampler(config);
     this.#returned = this.#sampler.state();
+    this.#prefetch = options.prefetch ?? 1;
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw new Error(`BatchLoader: prefetch must be an integer ≥ 0, got ${this.#prefetch}`);
+    this.#assemble = options.assemble ?? ((plan, c) => assembleBatch(source, plan, c));
   }
 
   get config(): SamplerConfig {
@@ -277,24 +292,24 @@ export class BatchLoader {
   #start(): Pending {
     const plan = this.#sampler.nextPlan();
     const stateAfter = this.#sampler.state();
-    const promise = assembleBatch(this.source, plan, this.#sampler.config);
+    const promise = this.#assemble(plan, this.#sampler.config);
     promise.catch(() => {
       /* reported when awaited by next(); avoids an unhandled rejection for a dropped prefetch */
     });
     return { stateAfter, promise };
   }
 
-  /** The next batch; starts preparing the one after it. On failure the position is rolled back (the next call retries). */
+  /** The next batch; starts preparing the ones after it. On failure the position is rolled back (the next call retries). */
   async next(): Promise<Batch> {
-    const cur = this.#pending ?? this.#start();
-    this.#pending = this.#start();
+    const cur = this.#pending.shift() ?? this.#start();
+    while (this.#pending.length < this.#prefetch) this.#pending.push(this.#start());
     let batch: Batch;
     try {
       batch = await cur.promise;
     } catch (e) {
       // roll back so that the next call retries the same batch
       this.#sampler.setState(this.#returned);
-      this.#pending = null;
+      this.#pending = [];
       throw e;
     }
     this.#returned = cur.stateAfter;
@@ -309,7 +324,7 @@ export class BatchLoader {
   /** Restores a position; any prefetched batch is dropped. */
   setState(s: SamplerState): void {
     this.#sampler.setState(s);
-    this.#pending = null;
+    this.#pending = [];
     this.#returned = this.#sampler.state();
   }
 }

@@ -24,7 +24,7 @@
 
 import { Lru } from './lru.js';
 import { Rng, hashSeed } from './random.js';
-import type { Case, CaseSource, Shape3, Volume } from './volume.js';
+import type { Case, CaseSource, Shape3, SourceDescription, Volume } from './volume.js';
 
 export interface SyntheticOptions {
   /** Training cases (ids syn-000 …). Default 16. */
@@ -384,6 +384,13 @@ export class SyntheticSource implements CaseSource {
   /** The training ids after the first n (the unlabeled pool). */
   unlabeledIds(n: number): string[] {
     return this.#train.slice(this.labeledIds(n).length);
+  }
+
+  describe(): SourceDescription {
+    return {
+      kind: 'synthetic', count: this.#train.length, testCount: this.#test.length, shape: [...this.shape], seed: this.seed,
+      foregroundRange: [this.#range[0], this.#range[1]],
+    };
   }
 
   /** The generator's geometry of a case (for tests and visual checks). */

@@ -6,6 +6,8 @@
  * (numpy C order of an array shaped (W, H, D) = (x, y, z)) and of a nibabel array `img[x, y, z]`.
  */
 
+import { stat } from 'node:fs/promises';
+
 /** A 3-D volume in C order: index = (x * Y + y) * Z + z, shape [X, Y, Z] (LA's (W, H, D) = (x, y, z)). */
 export interface Volume<T extends Float32Array | Uint8Array = Float32Array> {
   data: T;
@@ -19,12 +21,29 @@ export interface Case {
   label: Volume<Uint8Array> | null;
 }
 
+/**
+ * A plain-data description from which a data-loading worker re-creates a source (see data/pipeline.ts):
+ * it crosses `postMessage`, so it holds only JSON values.
+ */
+export type SourceDescription =
+  | { kind: 'la'; root: string }
+  | { kind: 'la-pack'; root: string }
+  | { kind: 'synthetic'; count: number; testCount: number; shape: Shape3; seed: number; foregroundRange: [number, number] }
+  | { kind: 'brats'; root: string; splitSeed: number; backgroundNoise: boolean };
+
 /** Any source of cases with split lists, LA, BraTS or synthetic. */
 export interface CaseSource {
   readonly name: string;
   trainIds(): string[];
   testIds(): string[];
   load(id: string): Promise<Case>;
+  /** How to re-create this source in a worker thread; a source without one is loaded on the training thread. */
+  describe?(): SourceDescription;
+  /**
+   * Cheap checks of the given cases' files (a regular file, plausible headers) without decoding them, run before
+   * training; throws naming every bad file.
+   */
+  checkCases?(ids: readonly string[]): Promise<void>;
 }
 
 export type Shape3 = [number, number, number];
@@ -63,4 +82,20 @@ export function assertVolume(v: Volume<Float32Array | Uint8Array>, what = 'volum
 /** A new zero-filled array of the same element type as `like`. */
 export function allocLike<T extends Float32Array | Uint8Array>(like: T, n: number): T {
   return (like instanceof Float32Array ? new Float32Array(n) : new Uint8Array(n)) as T;
+}
+
+/**
+ * Why `file` cannot be read as a data file, or null: it is missing (`missing`), unreadable, or not a regular
+ * file (a FIFO would block the reader forever, a device could be endless). Stats only; opens nothing.
+ */
+export async function fileProblem(file: string, missing = 'missing file'): Promise<string | null> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? missing : `cannot read file (${code ?? (e as Error).message})`;
+  }
+  if (st.isFile()) return null;
+  return `not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file'})`;
 }

@@ -14,16 +14,34 @@ export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => 
     case 'sign': return (x) => (x > 0 ? 1 : x < 0 ? -1 : 0);
     case 'square': return (x) => x * x;
     case 'reciprocal': return (x) => 1 / x;
-    case 'relu': return (x) => (x > 0 ? x : 0);
+    // NaN propagates (PyTorch's relu, clamp and threshold_backward): only x ≤ 0 becomes 0
+    case 'relu': return (x) => (x <= 0 ? 0 : x);
     case 'sigmoid': return (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
     case 'tanh': return Math.tanh;
     case 'softplus': return (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+    case 'erf': return erf;
     case 'powScalar': return (x) => Math.pow(x, a);
     case 'clamp': return (x) => Math.min(Math.max(x, a), b);
     case 'leakyRelu': return (x) => (x > 0 ? x : a * x);
     case 'affine': return (x) => a * x + b;
     case 'step': return (x) => (x > a ? 1 : 0);
   }
+}
+
+/**
+ * erf to float64 precision from the series erf(x) = 2/√π · e^(−x²) · Σₙ (2x²)ⁿ x / (1·3·…·(2n + 1)), whose
+ * terms are all positive (no cancellation); |erf(x)| rounds to 1 in float64 beyond |x| = 6.
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const a = Math.abs(x);
+  if (a >= 6) return Math.sign(x);
+  let term = a, sum = a;
+  for (let n = 1; term > sum * 1e-17; n++) {
+    term *= (2 * a * a) / (2 * n + 1);
+    sum += term;
+  }
+  return Math.sign(x) * Math.min(1, (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum);
 }
 
 export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
@@ -41,7 +59,7 @@ export function binaryFn(op: BinaryOp): (x: number, y: number) => number {
     case 'le': return (x, y) => (x <= y ? 1 : 0);
     case 'gt': return (x, y) => (x > y ? 1 : 0);
     case 'ge': return (x, y) => (x >= y ? 1 : 0);
-    case 'reluBackward': return (x, y) => (y > 0 ? x : 0);
+    case 'reluBackward': return (x, y) => (y <= 0 ? 0 : x);
   }
 }
 

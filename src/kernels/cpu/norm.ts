@@ -49,7 +49,8 @@ function coefficients(terms: NormTerms, layout: NormLayout): (k: number) => Coef
 /** g, or g·[y > 0] with a fused ReLU's output y */
 function maskedGradient(g: Storage, y: Storage | null): (at: number) => number {
   const gs = cpuData(g), ys = y ? cpuData(y) : null;
-  return ys ? (at) => (ys[at] > 0 ? gs[at] : 0) : (at) => gs[at];
+  // PyTorch's threshold_backward: only y ≤ 0 masks (a NaN output passes its gradient)
+  return ys ? (at) => (ys[at] <= 0 ? 0 : gs[at]) : (at) => gs[at];
 }
 
 export function normalize(x: Storage, terms: NormTerms, layout: NormLayout, relu: boolean): CpuStorage {
@@ -60,7 +61,7 @@ export function normalize(x: Storage, terms: NormTerms, layout: NormLayout, relu
     const c = coef(k);
     forChannel(layout, k, (at) => {
       const y = c.rstd * c.weight * (xs[at] - c.mean) + c.bias;
-      out[at] = relu ? Math.max(0, y) : y;
+      out[at] = relu && y <= 0 ? 0 : y;
     });
   }
   return storageFrom(x.dtype, out);

@@ -13,11 +13,11 @@ const WG = 256;
 
 const unaryF32: Record<UnaryOp, string> = {
   neg: '-x', exp: 'exp(x)', log: 'log(x)', sqrt: 'sqrt(x)', rsqrt: 'inverseSqrt(x)', abs: 'abs(x)',
-  sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'max(x, 0.0)',
+  sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'select(max(x, 0.0), x, is_nan(x))',
   sigmoid: 'select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)',
   tanh: 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))',
-  softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))',
-  powScalar: 'pow_signed(x, P.a0)', clamp: 'min(max(x, P.a0), P.a1)', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
+  softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
+  powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
   affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)',
 };
 
@@ -34,7 +34,7 @@ const binaryExpr: Record<BinaryOp, (t: string) => string> = {
   eq: (t) => `select(${t}(0), ${t}(1), a == b)`, ne: (t) => `select(${t}(0), ${t}(1), a != b)`,
   lt: (t) => `select(${t}(0), ${t}(1), a < b)`, le: (t) => `select(${t}(0), ${t}(1), a <= b)`,
   gt: (t) => `select(${t}(0), ${t}(1), a > b)`, ge: (t) => `select(${t}(0), ${t}(1), a >= b)`,
-  reluBackward: (t) => `select(${t}(0), a, b > ${t}(0))`,
+  reluBackward: (t) => `select(a, ${t}(0), b <= ${t}(0))`,
 };
 
 /**
@@ -50,6 +50,18 @@ fn pow_int(a: i32, b: i32) -> i32 {
   var r = 1; var base = a; var e = u32(b);
   loop { if (e == 0u) { break; } if ((e & 1u) == 1u) { r = r * base; } base = base * base; e = e >> 1u; }
   return r;
+}
+// erf: the Maclaurin series to x¹¹ below |x| = 0.5 (relative error < 1e-7, where 1 − … would cancel), else
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7)
+fn erf_f32(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.5) {
+    let z = x * x;
+    return 1.1283791670955126 * x * (1.0 + z * (-0.3333333333333333 + z * (0.1 + z * (-0.023809523809523808 + z * (0.004629629629629629 - z * 0.0007575757575757576)))));
+  }
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(x) * (1.0 - poly * exp(-a * a));
 }
 fn pow_signed(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }

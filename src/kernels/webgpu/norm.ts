@@ -32,6 +32,11 @@ const TARGET_GROUPS = 2048;
 const MIN_PER_LANE = 32;
 
 type Kind = 'moments' | 'sums' | 'sums-relu';
+
+/** WGSL: is `v` NaN (a bit test: comparisons and max with NaN do not survive fast-math) */
+const isNaN = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
+/** WGSL: g masked by the fused ReLU's output y as PyTorch's threshold_backward (a NaN output passes g) */
+const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${isNaN(y)})`;
 /** direct: data → result; partial: data → one state per (channel, chunk); merge: states → result */
 type Stage = 'direct' | 'partial' | 'merge';
 
@@ -96,7 +101,7 @@ fn four(l0: L, l1: L, l2: L, l3: L) -> S {
 }`,
   },
   sums: sums('g[at]', ['g', 'x', 'mean']),
-  'sums-relu': sums('select(0.0, g[at], y[at] > 0.0)', ['g', 'x', 'y', 'mean']),
+  'sums-relu': sums(reluMasked('g[at]', 'y[at]'), ['g', 'x', 'y', 'mean']),
 };
 
 function reductionSource(kind: Kind, stage: Stage): string {
@@ -257,7 +262,9 @@ export function normalize(rt: GpuRuntime, x: Storage, terms: NormTerms, layout: 
   const operands = present([['x', x], ['mean', terms.mean], ['variance', terms.variance], ['weight', terms.weight], ['bias', terms.bias]]);
   const y = `rstd * W(k) * (x[i] - mean[s])${terms.bias ? ' + bias[k % P.params]' : ''}`;
   const key = `forward:${operands.map(([name]) => name).join(',')}${relu ? ':relu' : ''}`;
-  return normPass(rt, key, operands, `out[i] = ${relu ? `max(${y}, 0.0)` : y};`, x.length, layout, terms.eps, 0);
+  // the fused ReLU keeps NaN as PyTorch's relu does
+  const body = relu ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
+  return normPass(rt, key, operands, body, x.length, layout, terms.eps, 0);
 }
 
 export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | null, terms: NormTerms,
@@ -268,7 +275,7 @@ export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage 
     ['g', g], ['x', sums ? x : null], ['y', y], ['mean', sums ? terms.mean : null], ['variance', terms.variance],
     ['weight', terms.weight], ['gsum', sums?.sum ?? null], ['gdot', sums?.dot ?? null],
   ]);
-  const gradient = y ? 'select(0.0, g[i], y[i] > 0.0)' : 'g[i]';
+  const gradient = y ? reluMasked('g[i]', 'y[i]') : 'g[i]';
   const body = sums
     ? `var meanH = 0.0;
   var meanHx = 0.0;

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Conv3d, fromArray } from 'voxgrad';
+import { dice } from 'voxgrad/imaging';
+import { dbislLossConfig } from 'voxgrad/dbisl';
+
+/**
+ * `npm pack` builds dist/ (prepack) and the tarball installs into a fresh ESM project, where plain `node` runs a
+ * consumer's script on the compiled JavaScript and `tsc` type-checks a consumer's TypeScript against the .d.ts.
+ * The same script run on the sources (tsx, this repository's tsconfig paths) gives the same numbers.
+ */
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./consumer/use-voxgrad.mjs', import.meta.url));
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function run(command: string, args: string[], cwd: string): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(join(REPO, 'src'), join(e.parentPath, e.name)));
+}
+
+let work = '';
+let packed: string[] = [];
+let consumer = '';
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'voxgrad-pack-'));
+  const [info] = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', work], REPO)) as { filename: string; files: { path: string }[] }[];
+  packed = info.files.map((f) => f.path);
+  consumer = join(work, 'consumer');
+  mkdirSync(consumer);
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  // dependencies come from npm's cache when they are there (the registry otherwise); no audit, no funding notes
+  run(npm, ['install', join(work, info.filename), '--prefer-offline', '--no-audit', '--no-fund'], consumer);
+  copyFileSync(SCRIPT, join(consumer, 'use-voxgrad.mjs'));
+}, 600_000);
+
+afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+
+describe('the npm package', () => {
+  it('holds compiled JavaScript and declarations for every source file, and nothing else but README and package.json', () => {
+    for (const file of packed) expect(file).toMatch(/^(dist\/.+\.(js|d\.ts)|README\.md|package\.json)$/);
+    for (const src of sourceFiles(join(REPO, 'src'))) {
+      const base = src.replaceAll('\\', '/').replace(/\.ts$/, '');
+      expect(packed).toContain(`dist/${base}.js`);
+      expect(packed).toContain(`dist/${base}.d.ts`);
+    }
+  });
+
+  it('runs on plain node from the installed tarball (engine, imaging, dbisl; cpu and WebGPU), as on the sources', () => {
+    const installed = JSON.parse(run(process.execPath, ['use-voxgrad.mjs', '--webgpu'], consumer).trim().split('\n').at(-1)!);
+    expect(installed.parameters).toBe(4); // conv weight and bias, batch-norm weight and bias, registered by assignment
+    expect(installed.loss).toBeGreaterThan(0);
+    expect(installed.niftiDice).toBe(1);
+    expect(installed.laLabel).toEqual([0, 1, 1, 0, 1, 1, 0, 0]);
+    expect(installed.webgpuSum).toBe(14);
+    const sources = JSON.parse(run(process.execPath, ['--import', 'tsx', SCRIPT], REPO).trim().split('\n').at(-1)!);
+    expect(installed.entry).toMatch(/\/node_modules\/voxgrad\/dist\/index\.js$/);
+    expect(sources.entry).toMatch(/\/src\/index\.ts$/);
+    expect(installed).toEqual({ ...sources, entry: installed.entry, webgpuSum: 14 });
+  });
+
+  it("type-checks a consumer's TypeScript against the package's declarations", () => {
+    writeFileSync(join(consumer, 'check.ts'), [
+      "import { Conv3d, Module, type Tensor } from 'voxgrad';",
+      "import { dice } from 'voxgrad/imaging';",
+      "import { dbislLossConfig } from 'voxgrad/dbisl';",
+      'class Net extends Module {',
+      '  conv = new Conv3d(1, 2, 3);',
+      '  forward(x: Tensor): Tensor { return this.conv.forward(x); }',
+      '}',
+      'const score: number = dice(new Uint8Array(1), new Uint8Array(1));',
+      'export { Net, score, dbislLossConfig };',
+      '',
+    ].join('\n'));
+    writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: [] },
+      files: ['check.ts'],
+    }));
+    const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+    expect(() => run(process.execPath, [tsc, '-p', consumer], consumer)).not.toThrow();
+  });
+
+  it("inside the repository 'voxgrad' resolves to the sources (tsconfig paths; vitest's resolve.tsconfigPaths)", () => {
+    expect(typeof Conv3d).toBe('function');
+    expect(dice(Uint8Array.of(1), Uint8Array.of(1))).toBe(1);
+    expect(dbislLossConfig().lambdaMax).toBeGreaterThan(0);
+    expect(fromArray([1]).shape).toEqual([1]);
+  });
+});
