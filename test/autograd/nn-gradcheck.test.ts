@@ -4,10 +4,14 @@ import {
   avgPool3d, backward, batchNorm, concat, conv3d, conv3dBackwardInput, conv3dBackwardWeight, convTranspose3d, dropout, dropout3d, gradcheck,
   groupNorm, instanceNorm, interpolate, logSoftmax, maxPool3d, permute, relu, reshape, softmax, sum, type Conv3dOptions, type GradcheckOptions,
 } from '../../src/autograd/index.js';
-import type { Backend } from '../../src/kernels/index.js';
+import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
+import { WebGPUBackend } from '../../src/kernels/index.js';
+import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, memory, sizeOf, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { setConvKernels } from '../helpers/gpu-conv.js';
+import { propertyOptions } from '../helpers/property.js';
 
 /**
  * Every op of src/autograd/nn.ts and every loss of src/models/losses.ts through gradcheck: float64 central
@@ -335,6 +339,14 @@ async function fusedMatchesUnfused(backend: Backend, dtype: 'float32' | 'float64
 
 // -------------------------------------------------------------------------------------------- webgpu
 
+/** the stride-1 convolution of the WebGPU conv gradchecks, and the kernel each of its three operations runs */
+const stride1 = { x: [1, 1, 2, 3, 4], w: [1, 1, 3, 2, 2] };
+function stride1Plans(gpu: Backend): string[] {
+  if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+  const p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+  return (['forward', 'backwardInput', 'backwardWeight'] as const).map((op) => conv3dPlan(gpu.rt, op, stride1.x, stride1.w, p).split(':')[0]);
+}
+
 describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
   let gpu: Backend;
   const check = async (fn: Fn, inputs: Input[], what = '', options: GradcheckOptions = {}) => {
@@ -343,9 +355,22 @@ describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
     expect(r.ok, `${what} ${r.message}`).toBe(true);
   };
 
-  it('conv3d (stride 2, padding 1, bias) and convTranspose3d (outputPadding 1)', async () => {
-    await check((x, w, b) => conv3d(x, w, b, { stride: 2, padding: 1 }), [input([1, 2, 3, 3, 3], 1), input([2, 2, 2, 2, 2], 2, -0.5, 0.5), input([2], 3)]);
-    await check((x, w, b) => convTranspose3d(x, w, b, { stride: 2, outputPadding: 1 }), [input([1, 2, 2, 2, 2], 4), input([2, 1, 2, 2, 2], 5, -0.5, 0.5), input([1], 6)]);
+  // 'gemm': the implicit GEMMs a GPU runs, forced onto these few-channel shapes (llvmpipe keeps the direct and
+  // wgrad kernels by default)
+  it.each(['adapter', 'gemm'] as const)('conv3d and convTranspose3d (stride 2; with the GEMMs also stride 1 with padding, dilation), conv kernels: %s', async (mode) => {
+    gpu ??= await webgpu();
+    const restore = setConvKernels(mode);
+    try {
+      expect(stride1Plans(gpu)).toEqual(mode === 'gemm' ? ['implicit GEMM', 'implicit GEMM', 'weight GEMM'] : ['direct', 'direct', 'wgrad']);
+      await check((x, w, b) => conv3d(x, w, b, { stride: 2, padding: 1 }), [input([1, 2, 3, 3, 3], 1), input([2, 2, 2, 2, 2], 2, -0.5, 0.5), input([2], 3)]);
+      await check((x, w, b) => convTranspose3d(x, w, b, { stride: 2, outputPadding: 1 }), [input([1, 2, 2, 2, 2], 4), input([2, 1, 2, 2, 2], 5, -0.5, 0.5), input([1], 6)]);
+      if (mode === 'adapter') return; // the direct kernel's stride-1 cases are in the random-shape comparisons below
+      // (each input element costs two forwards: small shapes)
+      await check((x, w, b) => conv3d(x, w, b, { padding: 1, dilation: [1, 1, 2] }), [input(stride1.x, 40), input(stride1.w, 41, -0.5, 0.5), input([1], 42)]);
+      await check((x, w) => convTranspose3d(x, w, null, { padding: [0, 1, 1] }), [input([1, 1, 2, 2, 3], 45), input([1, 1, 2, 2, 2], 46, -0.5, 0.5)]);
+    } finally {
+      restore();
+    }
   });
 
   it('batchNorm in training', async () => {
@@ -410,7 +435,17 @@ describe('nn forward: WebGPU against the cpu backend on random shapes', () => {
     expectClose(results[1], results[0], atol, 1e-4, what);
   }
 
-  it('conv3d, convTranspose3d', async () => {
+  it.each(['adapter', 'gemm'] as const)('conv3d, convTranspose3d, conv kernels: %s', async (mode) => {
+    const restore = setConvKernels(mode);
+    try {
+      expect(stride1Plans(await webgpu())).toEqual(mode === 'gemm' ? ['implicit GEMM', 'implicit GEMM', 'weight GEMM'] : ['direct', 'direct', 'wgrad']);
+      await randomConvs();
+    } finally {
+      restore();
+    }
+  });
+
+  async function randomConvs(): Promise<void> {
     const arb = fc.record({ n: dim(1, 2), ci: dim(1, 3), co: dim(1, 3), d: dim(3, 5), h: dim(3, 5), w: dim(3, 5), k: dim(1, 3),
       stride: dim(1, 2), padding: dim(0, 1), dilation: dim(1, 2), seed: seedArb });
     await fc.assert(fc.asyncProperty(arb, async ({ n, ci, co, d, h, w, k, stride, padding, dilation, seed }) => {
@@ -421,8 +456,8 @@ describe('nn forward: WebGPU against the cpu backend on random shapes', () => {
       const outputPadding = stride > 1 ? 1 : 0;
       await compare((_, x, wt, b) => convTranspose3d(x, wt, b, { ...o, padding: 0, outputPadding }),
         [input([n, ci, d - 1, h - 2, w], seed + 3), input([ci, co, k, k, k], seed + 4), input([co], seed + 5)], 1e-4, 'convTranspose3d');
-    }), { numRuns: 2 }); // every new shape compiles new conv pipelines (seconds each on llvmpipe)
-  });
+    }), propertyOptions(2)); // every new shape compiles new conv pipelines (seconds each on llvmpipe)
+  }
 
   it('maxPool3d, avgPool3d, interpolate', async () => {
     const arb = fc.record({ n: dim(1, 2), c: dim(1, 3), d: dim(2, 5), h: dim(2, 5), w: dim(2, 5), k: dim(1, 3), stride: dim(1, 2), seed: seedArb,

@@ -5,6 +5,7 @@ import { convOutSize } from '../../src/kernels/geometry.js';
 import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { propertyOptions } from '../helpers/property.js';
 
 const P = (s: number, p: number, d = 1): Conv3dParams => ({ stride: [s, s, s], padding: [p, p, p], dilation: [d, d, d] });
 const f64 = (a: ArrayLike<number>): Storage => cpu.upload(Float64Array.from(a), 'float64');
@@ -125,7 +126,7 @@ async function compare(c: Case, seed: number): Promise<void> {
   };
   const live = gpu.memory().liveBuffers;
   const G = on(gpu), C = on(cpu);
-  // sums of up to Ci·k³ ≤ 243 products of values in [−1, 1) (up to N·Do·Ho·Wo ≈ 700 for the weight gradient)
+  // sums of up to Ci·k³ ≤ 9·125 products of values in [−1, 1) (up to N·Do·Ho·Wo ≈ 700 for the weight gradient)
   expectClose(await gpu.read(G.y), await cpu.read(C.y), 2e-5 * Math.sqrt(wShape[1] * sizeOf(wShape.slice(2))) + 1e-6, 1e-4, `forward ${label}`);
   expectClose(await gpu.read(G.gx), await cpu.read(C.gx), 2e-5 * Math.sqrt(wShape[0] * sizeOf(wShape.slice(2))) + 1e-6, 1e-4, `backwardInput ${label}`);
   expectClose(await gpu.read(G.gw), await cpu.read(C.gw), 2e-5 * Math.sqrt(sizeOf(gyShape) / wShape[0]) + 1e-6, 1e-4, `backwardWeight ${label}`);
@@ -139,12 +140,15 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   ci: fc.integer({ min: 1, max: 9 }),
   co: fc.integer({ min: 1, max: 9 }),
   size: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })),
-  k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-  s: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+  k: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
+  s: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
   pad: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
   dil: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
   bias: fc.boolean(),
 }).filter((r) => [0, 1, 2].every((a) => r.dil[a] * (r.k[a] - 1) + 1 <= r.size[a] + 2 * r.pad[a]))
+  // each stride phase of the input gradient is a pipeline of its own (compiled per shape: seconds on llvmpipe);
+  // at most 6 phases, e.g. stride 3 along one axis and 2 along another
+  .filter((r) => r.s[0] * r.s[1] * r.s[2] <= 6)
   .map((r) => ({
     xShape: [r.n, r.ci, ...r.size], wShape: [r.co, r.ci, ...r.k],
     p: { stride: r.s, padding: r.pad, dilation: r.dil }, bias: r.bias,
@@ -155,14 +159,14 @@ describe('conv3d WebGPU against the cpu oracle', () => {
   afterEach(() => { Object.assign(conv3dTuning, defaults); });
 
   it('random shapes, strides, paddings, dilations (split-K plans)', async () => {
-    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), { numRuns: 10, seed: 20261127 });
-  });
+    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), propertyOptions(10));
+  }, 300_000); // every drawn shape compiles its pipelines
 
   it('random shapes with single-split plans and multi-chunk K loops', async () => {
     conv3dTuning.targetWorkgroups = 1;
     conv3dTuning.maxChunkChannels = 2;
-    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), { numRuns: 6, seed: 777 });
-  });
+    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), propertyOptions(6));
+  }, 300_000);
 
   it('the V-Net shape classes at small sizes', async () => {
     const cases: Case[] = [
@@ -212,7 +216,7 @@ describe('conv3d adjoint identities in float64 (cpu)', () => {
       const dw = dot(gy, await cpu.read(cpu.conv3d(f64(x), xShape, shifted(w, ew, eps), wShape, null, p)))
         - dot(gy, await cpu.read(cpu.conv3d(f64(x), xShape, shifted(w, ew, -eps), wShape, null, p)));
       expect(rel(dw / (2 * eps), dot(ew, gw))).toBeLessThan(1e-8);
-    }), { numRuns: 40, seed: 4242 });
+    }), propertyOptions(100));
   });
 });
 

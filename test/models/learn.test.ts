@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { add, argmax, backward, cast, noGrad, reshape, slice, softmax } from '../../src/autograd/index.js';
-import type { Backend } from '../../src/kernels/index.js';
+import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
+import { WebGPUBackend } from '../../src/kernels/index.js';
+import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
 import { Adam, VNet } from '../../src/models/index.js';
 import { crossEntropy, diceLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, memory, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, webgpu } from '../helpers/backends.js';
+import { setConvKernels } from '../helpers/gpu-conv.js';
 
 /**
  * Supervised training that learns: a small V-Net (n_filters 4, batch norm) on a synthetic task — a bright
@@ -114,6 +117,7 @@ async function heldOutDice(model: VNet, backend: Backend): Promise<number> {
 
 describe('VNet learns (synthetic ball → mask)', () => {
   const gpuLosses: number[] = [];
+  const cpuReplay: number[] = [];
 
   it(`webgpu: ${STEPS} Adam steps reach held-out Dice > 0.9 with flat live buffers`, async () => {
     const backend = await webgpu();
@@ -153,7 +157,38 @@ describe('VNet learns (synthetic ball → mask)', () => {
     }
     console.log(`learn: cpu losses ${cpuLosses.map((l) => l.toFixed(6)).join(' ')} vs webgpu ${gpuLosses.slice(0, CPU_STEPS).map((l) => l.toFixed(6)).join(' ')}`);
     cpuLosses.forEach((l, i) => expect(Math.abs(l - gpuLosses[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(l))));
+    cpuReplay.push(...cpuLosses);
     opt.dispose();
     model.dispose();
+  }, 120_000);
+
+  // llvmpipe keeps the direct and wgrad conv kernels; a GPU runs the implicit GEMMs for the layers with ≥ 16
+  // channels (here 16, 32 and 64). The same first steps with a GPU's choice must give the cpu's losses too.
+  it(`webgpu with a GPU's conv kernels (implicit GEMMs): the first ${CPU_STEPS} steps give the cpu's losses`, async () => {
+    expect(cpuReplay.length).toBe(CPU_STEPS);
+    const backend = await webgpu();
+    if (!(backend instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const restore = setConvKernels('gpu');
+    try {
+      // block_three's 3³ conv (16 channels at 4³) and block_four's (32 at 2³)
+      const p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+      for (const [x, w] of [[[BATCH, 16, 4, 4, 4], [16, 16, 3, 3, 3]], [[BATCH, 32, 2, 2, 2], [32, 32, 3, 3, 3]]]) {
+        expect((['forward', 'backwardInput', 'backwardWeight'] as const).map((op) => conv3dPlan(backend.rt, op, x, w, p).split(':')[0]))
+          .toEqual(['implicit GEMM', 'implicit GEMM', 'weight GEMM']);
+      }
+      const { model, opt } = makeModel(backend);
+      const losses: number[] = [];
+      for (let it = 0; it < CPU_STEPS; it++) {
+        const loss = trainStep(model, opt, it, backend);
+        losses.push(await loss.item());
+        loss.dispose();
+      }
+      console.log(`learn: webgpu with the GEMMs ${losses.map((l) => l.toFixed(6)).join(' ')} vs cpu ${cpuReplay.map((l) => l.toFixed(6)).join(' ')}`);
+      losses.forEach((l, i) => expect(Math.abs(l - cpuReplay[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(l))));
+      opt.dispose();
+      model.dispose();
+    } finally {
+      restore();
+    }
   }, 120_000);
 });
