@@ -19,7 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARRY_LIMIT=$((64 * 1024 * 1024))
-MARGIN=$((3 * 1024 * 1024))     # the tracked tree and anything small beside it
 S=${LA_STAGE:-.stage}           # where prepare works here: $S/ and the part folders ${S}1, ${S}2, …
 STAGE_DIR=/tmp/la-stage
 DATA_DIR=/tmp/la-pack-data
@@ -44,13 +43,15 @@ prepare() {
   echo "la-run: compressing the pack (xz ${LA_XZ:--9}; minutes for all 100 cases)"
   tar -C "$S" -cf - la-pack | xz -T0 ${LA_XZ:--9} > "$S/la-pack.tar.xz"
   rm -rf "$S"[0-9]*
-  local total gpu first rest
+  local total gpu first rest margin
   total=$(size_of "$S/la-pack.tar.xz")
+  # what travels with every call besides the carried folders: the tracked tree, and 2 MiB for untracked files
+  margin=$(( $(git ls-files -z | xargs -0 cat | wc -c) + 2 * 1024 * 1024 ))
   gpu=$(size_of .gpu || echo 0)
   [ "$gpu" -gt 0 ] || echo "la-run: note: no .gpu yet (run ../shared/gpu/pack); the first part assumes 48 MiB for it"
   [ "$gpu" -gt 0 ] || gpu=$((48 * 1024 * 1024))
-  rest=${LA_PART_BYTES:-$((CARRY_LIMIT - MARGIN))}
-  first=${LA_PART_BYTES:-$((CARRY_LIMIT - MARGIN - gpu))}
+  rest=${LA_PART_BYTES:-$((CARRY_LIMIT - margin))}
+  first=${LA_PART_BYTES:-$((CARRY_LIMIT - margin - gpu))}
   [ "$first" -gt 0 ] || die "prepare: .gpu ($(mib "$gpu")) leaves no room for data in the first call"
   local offset=0 n=1
   while [ "$offset" -lt "$total" ]; do
