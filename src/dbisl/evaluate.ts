@@ -27,7 +27,7 @@ import { DataPipeline } from './data/pipeline.js';
 import { reportError } from './cli-error.js';
 import { CliError, defaultConfig, describeLoss, METHODS, parseEvaluateArgs, PRESETS, validateConfig, type TrainConfig } from './config.js';
 import { checkHeadLayout, type DualTaskModel } from './model.js';
-import { createModel, makeSource, tuneConvolutions } from './trainer.js';
+import { createModel, makeSource, tuneConvolutions } from './setup.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
 import { bestMedianWorst, caseVolumes, PREDICTION_COLOR, REFERENCE_COLOR, rgbHex, writeOverlayFigures, type CaseVolumes } from './figures.js';

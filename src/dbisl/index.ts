@@ -6,5 +6,6 @@ export * from './transform.js';
 export * from './losses.js';
 export * from './model.js';
 export * from './config.js';
-export { train, makeSource, createModel, type TrainOptions, type TrainResult, type LogEntry } from './trainer.js';
+export { makeSource, createModel, tuneConvolutions } from './setup.js';
+export { train, type TrainOptions, type TrainResult, type LogEntry } from './trainer.js';
 export { evaluateModel, evaluateCheckpoint, writeEvaluationFigures, type EvaluateOptions, type EvaluationResult } from './evaluate.js';

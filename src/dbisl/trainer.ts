@@ -17,29 +17,26 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from '../kernels/backend.js';
-import { createBackend, recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
-import { fromArray, full, zeros } from '../tensor/creation.js';
+import { createBackend } from '../kernels/index.js';
+import { fromArray, full } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
 import { keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
-import { add, affine, assign, concat, detach, reshape, slice, sum } from '../autograd/ops.js';
+import { affine, assign, concat, detach, reshape, slice } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
 import type { SamplerState } from './data/sampler.js';
 import { DataPipeline } from './data/pipeline.js';
 import { hashSeed } from './data/random.js';
-import { SyntheticSource } from './data/synthetic.js';
-import { LASource } from './data/la.js';
-import { isLAPackRoot, LAPackSource } from './data/la-pack.js';
-import { BratsSource } from './data/brats.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
 import { CliError, describeLoss, type TrainConfig } from './config.js';
 import { lockFolder, type FolderLock } from './lock.js';
-import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask, type DualTaskModel } from './model.js';
+import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY } from './model.js';
+import { createModel, makeSource, tuneConvolutions } from './setup.js';
 import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from './plot.js';
 import { Progress, formatDuration, type ProgressStream } from './progress.js';
@@ -49,25 +46,6 @@ import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'log.jsonl';
-
-/** The data source of a configuration. */
-export function makeSource(c: TrainConfig): CaseSource {
-  switch (c.preset) {
-    case 'synthetic':
-      return new SyntheticSource({ count: c.synthetic.count, testCount: c.synthetic.testCount, shape: c.synthetic.shape, seed: c.synthetic.seed });
-    case 'la':
-      if (!c.data) throw new Error('the la preset needs --data DIR');
-      return isLAPackRoot(c.data) ? new LAPackSource(c.data) : new LASource(c.data);
-    case 'brats':
-      if (!c.data) throw new Error('the brats preset needs --data DIR');
-      return new BratsSource(c.data);
-  }
-}
-
-/** The configured network on a backend, initialised from the run's seed. */
-export function createModel(c: TrainConfig, backend: Backend): DualTaskModel {
-  return new VNetDualTask({ nFilters: c.nFilters, dropout: c.dropout, seed: hashSeed('vnet', c.seed), backend });
-}
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -166,43 +144,6 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
     } catch { /* a torn last line of an interrupted run */ }
   }
   return out;
-}
-
-/**
- * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
- * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
- * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
- * (tuneConv3d, `reps` timed runs each); the fastest whose result agrees with the default kernel's is used from then
- * on. Returns the problems tuned (none on the cpu backend).
- */
-export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
-  what: 'training' | 'evaluation' = 'training', reps = 5): Promise<Conv3dProblem[]> {
-  if (!(backend instanceof WebGPUBackend)) {
-    print('--tune-convs: the cpu backend has one conv3d kernel per operation; nothing to tune');
-    return [];
-  }
-  const wasTraining = model.module.training;
-  model.module.eval();
-  let problems;
-  try {
-    problems = await recordConv3dProblems(backend, () => tidy(() => {
-      if (what === 'training') {
-        const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
-        backward(add(sum(out.seg), sum(out.sdf)));
-      }
-      noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
-    }));
-  } finally {
-    model.module.zeroGrad();
-    model.module.train(wasTraining);
-  }
-  const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps });
-  const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
-  const rejected = rows.filter((r) => r.rejected).length;
-  print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
-    + (rejected ? `; ${rejected} candidates rejected (results differ from the default kernel's)` : ''));
-  return problems;
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {

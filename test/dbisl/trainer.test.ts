@@ -7,7 +7,8 @@ import { readSafetensors } from '../../src/models/checkpoint.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { defaultConfig, type TrainConfig } from '../../src/dbisl/config.js';
 import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
-import { createModel, train, tuneConvolutions, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
+import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
+import { createModel, tuneConvolutions } from '../../src/dbisl/setup.js';
 import { resumeConfig } from '../../src/dbisl/train.js';
 import { webgpu } from '../helpers/backends.js';
 
