@@ -65,12 +65,16 @@ const profileSteps = count(args['profile-steps'], 'profile-steps', 0);
 const top = count(args.top, 'top', 0);
 const root = resolve(args.src!);
 
-/** Where a profile frame's self time goes, by the file its code lives in (native Dawn calls have no file). */
-function category(url: string, functionName: string): string {
+/**
+ * Where a profile frame's self time goes, by the file its code lives in. Native functions have no file: those
+ * that voxgrad's code calls are Dawn's (node_modules/webgpu), those that node's own code calls (the inspector
+ * that runs this profiler) are node's.
+ */
+function category(url: string, functionName: string, callerUrl: string): string {
   if (!url) {
     if (functionName === '(garbage collector)') return 'garbage collector';
     if (functionName === '(program)' || functionName === '(idle)' || functionName === '(root)') return 'other (V8, idle)';
-    return 'Dawn calls (native)';
+    return callerUrl.startsWith('node:') ? 'node internals' : 'Dawn calls (native)';
   }
   const path = url.startsWith('file:') ? fileURLToPath(url) : url;
   if (path.includes(`${sep}node_modules${sep}webgpu${sep}`)) return 'Dawn calls (native)';
@@ -87,18 +91,20 @@ function category(url: string, functionName: string): string {
   return 'other JS';
 }
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
 function selfTime(profile: CpuProfile): { byCategory: Map<string, number>; byFunction: Map<string, number>; totalUs: number } {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const callers = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) callers.set(c, n);
   const byCategory = new Map<string, number>(), byFunction = new Map<string, number>();
   let totalUs = 0;
   profile.samples.forEach((id, i) => {
     const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
     const us = profile.timeDeltas[i] ?? 0;
     totalUs += us;
-    const c = category(url, functionName);
+    const c = category(url, functionName, callers.get(id)?.callFrame.url ?? '');
     byCategory.set(c, (byCategory.get(c) ?? 0) + us);
     const where = url ? ` ${url.slice(url.lastIndexOf('/') + 1)}:${lineNumber + 1}` : '';
     const f = `${functionName || '(anonymous)'}${where}`;

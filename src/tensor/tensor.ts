@@ -69,7 +69,14 @@ export class Tensor {
     return new Tensor(new StorageRef(backend, storage), shape, storage.dtype);
   }
 
-  get size(): number { return sizeOf(this.shape); }
+  /** shape and strides never change: size and contiguity are computed once (every op reads them) */
+  private sizeMemo = -1;
+  private contiguousMemo: boolean | null = null;
+
+  get size(): number {
+    if (this.sizeMemo < 0) this.sizeMemo = sizeOf(this.shape);
+    return this.sizeMemo;
+  }
   get rank(): number { return this.shape.length; }
   get isDisposed(): boolean { return this.ref === null; }
 
@@ -82,8 +89,11 @@ export class Tensor {
   get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
 
   get isContiguous(): boolean {
-    const c = contiguousStrides(this.shape);
-    return this.shape.every((d, i) => d === 1 || this.strides[i] === c[i]);
+    if (this.contiguousMemo === null) {
+      const c = contiguousStrides(this.shape);
+      this.contiguousMemo = this.shape.every((d, i) => d === 1 || this.strides[i] === c[i]);
+    }
+    return this.contiguousMemo;
   }
 
   /** another tensor object over the same storage (a view): shares ownership of the storage */
