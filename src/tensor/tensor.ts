@@ -53,8 +53,9 @@ export class Tensor {
     strides: readonly number[] = contiguousStrides(shape), offset = 0, track = true) {
     this.ref = ref.retain();
     this.backend = ref.backend;
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze([...strides]);
+    // a frozen array (another tensor's) is shared: nobody can change it
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
+    this.strides = Object.isFrozen(strides) ? strides : Object.freeze([...strides]);
     this.offset = offset;
     this.dtype = dtype;
     this.tracked = track;
