@@ -45,7 +45,7 @@ const options = {
   help: { type: 'boolean', default: false },
 } as const;
 function parse(): ReturnType<typeof parseArgs<{ options: typeof options }>>['values'] {
-  try { return parseArgs({ options }).values; } catch (e) { return fail(`${(e as Error).message}\n${usage}`); }
+  try { return parseArgs({ options }).values; } catch (e) { return fail(`${(e as Error).message} (--help for the options)`); }
 }
 const args = parse();
 if (args.help) { console.log(usage); process.exit(0); }
