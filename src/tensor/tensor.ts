@@ -53,8 +53,9 @@ export class Tensor {
     strides: readonly number[] = contiguousStrides(shape), offset = 0, track = true) {
     this.ref = ref.retain();
     this.backend = ref.backend;
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze([...strides]);
+    // a frozen array (another tensor's) is shared: nobody can change it
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
+    this.strides = Object.isFrozen(strides) ? strides : Object.freeze([...strides]);
     this.offset = offset;
     this.dtype = dtype;
     this.tracked = track;
@@ -69,8 +70,15 @@ export class Tensor {
     return new Tensor(new StorageRef(backend, storage), shape, storage.dtype);
   }
 
+  /** shape and strides never change: the element count and contiguity are computed once (every op reads them) */
+  private numelMemo = -1;
+  private contiguousMemo: boolean | null = null;
+
   /** The number of elements (torch.Tensor.numel). */
-  numel(): number { return sizeOf(this.shape); }
+  numel(): number {
+    if (this.numelMemo < 0) this.numelMemo = sizeOf(this.shape);
+    return this.numelMemo;
+  }
 
   /** The shape, or the extent of one dimension (negative counts from the end), as torch.Tensor.size(). */
   size(): readonly number[];
@@ -93,8 +101,11 @@ export class Tensor {
   get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
 
   get isContiguous(): boolean {
-    const c = contiguousStrides(this.shape);
-    return this.shape.every((d, i) => d === 1 || this.strides[i] === c[i]);
+    if (this.contiguousMemo === null) {
+      const c = contiguousStrides(this.shape);
+      this.contiguousMemo = this.shape.every((d, i) => d === 1 || this.strides[i] === c[i]);
+    }
+    return this.contiguousMemo;
   }
 
   /** another tensor object over the same storage (a view): shares ownership of the storage */

@@ -238,7 +238,7 @@ function runDirect(rt: GpuRuntime, p: DirectProblem, t: DirectTiles, x: GPUBuffe
   const L = directLayout(p, t);
   if (L.blocks === 0) return;
   const fused = p.bias && t.splits === 1;
-  const key = `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const key = kernelKey(p, t, () => `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(t)}`);
   const kernel = rt.kernel(key, () => directSource(p, t), fused ? 4 : 3);
   const [gx, gy] = grid1d(L.blocks, 1);
   const buffers = fused && bias ? [x, w, bias, out] : [x, w, out];
@@ -362,7 +362,7 @@ function runTiled(rt: GpuRuntime, key: string, source: () => string, mTiles: num
 
 function runDown(rt: GpuRuntime, p: DownProblem, t: DownTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
   const L = downLayout(p, t);
-  runTiled(rt, `conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => downSource(p, t), L.mTiles, L.coTiles, t.splits,
+  runTiled(rt, kernelKey(p, t, () => `conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`), () => downSource(p, t), L.mTiles, L.coTiles, t.splits,
     x, w, bias, out, outLen, p.out[0] * p.out[1] * p.out[2], p.co);
 }
 
@@ -376,7 +376,7 @@ function wgemmPlan(g: ConvGeometry, rt: HasLimits, shape: GemmShape): GemmTiles 
 
 function runGemm(rt: GpuRuntime, p: GemmProblem, t: GemmTiles, src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, outLen: number): void {
   const L = gemmLayout(p, t);
-  runTiled(rt, `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits,
+  runTiled(rt, kernelKey(p, t, () => `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`), () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits,
     src, w, bias, out, outLen, p.dst[0] * p.dst[1] * p.dst[2], p.cout);
 }
 
@@ -484,9 +484,47 @@ export function conv3dCandidates(rt: HasLimits, op: Conv3dOp, xShape: readonly n
 const choices = new Map<string, Conv3dCandidate>();
 let forced: Conv3dCandidate | null = null;
 
+/** per device: its adapter's identity (reading adapterInfo calls into Dawn) */
+const adapterKeys = new WeakMap<GPUDevice, string>();
 function adapterKey(rt: Pick<GpuRuntime, 'device'>): string {
-  const i = rt.device.adapterInfo;
-  return [i.vendor, i.architecture, i.device, i.description].join(' | ');
+  let key = adapterKeys.get(rt.device);
+  if (key === undefined) {
+    const i = rt.device.adapterInfo;
+    key = [i.vendor, i.architecture, i.device, i.description].join(' | ');
+    adapterKeys.set(rt.device, key);
+  }
+  return key;
+}
+
+/**
+ * Per runtime: problem, bias and the tuning knobs → the chosen candidate's plan, with the geometry it was made
+ * for, so that a training step plans each of its convolutions once (planning costs the host more than recording
+ * the dispatches). The cached objects are never mutated: the kernels' cache keys are memoised on them
+ * (kernelKey). Starts over when the choice table changes; a forced candidate is planned on each call.
+ */
+let planCaches = new WeakMap<object, Map<string, { g: ConvGeometry; plan: Plan }>>();
+
+function chosenPlan(rt: HasLimits & Pick<GpuRuntime, 'device'>, op: Conv3dOp, g: ConvGeometry, bias: boolean): { g: ConvGeometry; plan: Plan } {
+  if (forced) return { g, plan: planFor(rt, op, g, forced, bias) };
+  let cache = planCaches.get(rt);
+  if (!cache) { cache = new Map(); planCaches.set(rt, cache); }
+  const key = `${problemKey(op, g)} ${bias} ${Object.values(conv3dTuning).join(' ')}`;
+  let entry = cache.get(key);
+  if (!entry) {
+    entry = { g, plan: planFor(rt, op, g, choose(rt, op, g).c, bias) };
+    cache.set(key, entry);
+  }
+  return entry;
+}
+
+/** A kernel's cache key from its problem and tiles, built once per pair of (cached, never mutated) objects. */
+const kernelKeys = new WeakMap<object, WeakMap<object, string>>();
+function kernelKey(problem: object, tiles: object, make: () => string): string {
+  let byTiles = kernelKeys.get(problem);
+  if (!byTiles) { byTiles = new WeakMap(); kernelKeys.set(problem, byTiles); }
+  let key = byTiles.get(tiles);
+  if (key === undefined) { key = make(); byTiles.set(tiles, key); }
+  return key;
 }
 
 /** The candidate that computes a problem, and why: forced, the choice table's, or the default. */
@@ -501,10 +539,14 @@ export function setConv3dChoice(rt: HasLimits & Pick<GpuRuntime, 'device'>, prob
   const g = convGeometry(problem.xShape, problem.wShape, problem.params);
   planFor(rt, problem.op, g, c, problem.bias);
   choices.set(`${adapterKey(rt)} :: ${problemKey(problem.op, g)}`, c);
+  planCaches = new WeakMap();
 }
 
 /** Empties the choice table (every problem goes back to its default). */
-export function clearConv3dChoices(): void { choices.clear(); }
+export function clearConv3dChoices(): void {
+  choices.clear();
+  planCaches = new WeakMap();
+}
 
 /** Runs `fn` (synchronous: it records dispatches) with every convolution computed by candidate `c`. */
 export function withConv3dCandidate<T>(c: Conv3dCandidate, fn: () => T): T {
@@ -527,7 +569,7 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   const outLen = g.n * g.co * outVox;
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
-  const plan = planFor(rt, 'forward', g, choose(rt, 'forward', g).c, bias !== null);
+  const { plan } = chosenPlan(rt, 'forward', g, bias !== null);
   const out = rt.alloc(outLen, 'float32');
   const xb = gpuBuffer(x), wb = gpuBuffer(w), bb = bias ? gpuBuffer(bias) : null;
   if (plan.kernel === 'down') runDown(rt, plan.p, plan.t, xb, wb, bb, out, outLen);
@@ -543,12 +585,12 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   const outLen = g.n * g.ci * inVox;
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
-  const plan = planFor(rt, 'backwardInput', g, choose(rt, 'backwardInput', g).c, false);
+  const { plan } = chosenPlan(rt, 'backwardInput', g, false);
   const out = rt.alloc(outLen, 'float32');
   const gyb = gpuBuffer(gy), wb = gpuBuffer(w);
   if (plan.kernel === 'up') {
     const { p: up, t } = plan;
-    const kernel = rt.kernel(`conv3d:up:${JSON.stringify(up)}:${JSON.stringify(t)}`, () => upSource(up, t), 3);
+    const kernel = rt.kernel(kernelKey(up, t, () => `conv3d:up:${JSON.stringify(up)}:${JSON.stringify(t)}`), () => upSource(up, t), 3);
     const mTiles = Math.ceil((g.n * g.out[0] * g.out[1] * g.out[2]) / t.bm);
     const [gx, gz] = grid1d(mTiles, 1);
     rt.dispatch(kernel, [gyb, wb, out.buffer], null, [gx, Math.ceil((g.ci * g.k[0] * g.k[1] * g.k[2]) / t.bn), gz]);
@@ -562,12 +604,12 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkF32(x, 'input'); checkF32(gy, 'output gradient');
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
-  const plan = planFor(rt, 'backwardWeight', g, choose(rt, 'backwardWeight', g).c, false);
+  const { g: planned, plan } = chosenPlan(rt, 'backwardWeight', g, false);
   const outLen = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
   const out = rt.alloc(outLen, 'float32');
   if (plan.kernel === 'wgemm') {
     const { t } = plan, L = wgemmLayout(g, t);
-    runTiled(rt, `conv3d:wgemm:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits,
+    runTiled(rt, kernelKey(planned, t, () => `conv3d:wgemm:${JSON.stringify(g)}:${JSON.stringify(t)}`), () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits,
       gpuBuffer(x), gpuBuffer(gy), null, out, outLen, 1, 1);
     return out;
   }
@@ -576,7 +618,7 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   const L = wgradLayout(g, t);
   const tiles = L.coTiles * L.colTiles;
   const splits = t.splits;
-  const kernel = rt.kernel(`conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`, () => wgradSource(g, t), 3);
+  const kernel = rt.kernel(kernelKey(planned, t, () => `conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`), () => wgradSource(g, t), 3);
   if (splits === 1) {
     rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], null, [tiles, 1]);
     return out;

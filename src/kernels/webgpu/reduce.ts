@@ -2,7 +2,7 @@ import type { Backend, ReduceOp, Storage, View } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { contiguousStrides, sizeOf } from '../layout.js';
 import { fill } from './elementwise.js';
-import type { GpuRuntime } from './runtime.js';
+import type { GpuRuntime, Kernel } from './runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslType } from './runtime.js';
 
 /**
@@ -249,32 +249,54 @@ function layoutOf(p: Plan): { wx: number; wy: number; reductionMajor: boolean; c
   return { wx, wy, reductionMajor, chunks, chunkLen };
 }
 
-function run(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], xIndex: GpuStorage | null): Result {
+/** One reduction's plan and dispatch (its kernel, parameters and workgroups; null when nothing is reduced). */
+interface Recipe { p: Plan; dispatch: { chunks: number; kernel: Kernel; params: ArrayBuffer; groups: [number, number] } | null }
+
+/** per runtime: the recipes of the reductions seen (a training step repeats its own), by mode, view and axes */
+const recipes = new WeakMap<GpuRuntime, Map<string, Recipe>>();
+/** the recipe cache starts over past this many (shapes that keep changing would grow it) */
+const MAX_RECIPES = 4096;
+
+function recipe(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], indexInput: boolean): Recipe {
+  let cache = recipes.get(rt);
+  if (!cache) { cache = new Map(); recipes.set(rt, cache); }
+  const key = `${mode} ${x.storage.dtype} ${x.shape.join(',')} ${x.strides.join(',')} ${x.offset} ${axes.join(',')} ${indexInput}`;
+  let r = cache.get(key);
+  if (r) return r;
   const t = wgslType(x.storage.dtype);
   const p = plan(x, axes);
+  if (p.nOut === 0 || p.R === 0) return { p, dispatch: null };
+  const { wx, wy, reductionMajor, chunks, chunkLen } = layoutOf(p);
+  const blocks = Math.ceil(p.nOut / wx);
+  const shape: Shape = { mode, t, wx, wy, reductionMajor, kRank: p.kShape.length, qRank: p.qShape.length, indexInput };
+  const kernelKey = `red:${mode}:${t}:${wx}x${wy}:${reductionMajor ? 'r' : 'k'}:${shape.kRank}:${shape.qRank}:${shape.indexInput ? 'i' : ''}`;
+  const kernel = rt.kernel(kernelKey, () => source(shape), 2 + (mode === 'argmax' ? 1 : 0) + (indexInput ? 1 : 0));
+  const params = new Params()
+    .u32(p.nOut, p.R, p.L, p.sL, chunkLen, chunks, Math.floor(wy / p.L), wy % p.L, p.offset, blocks, 0, 0)
+    .vec4s(p.kShape, 2).vec4s(p.kStrides, 2).vec4s(p.qShape, 2).vec4s(p.qStrides, 2).done();
+  r = { p, dispatch: { chunks, kernel, params, groups: grid1d(blocks * chunks, 1) } };
+  if (cache.size >= MAX_RECIPES) cache.clear();
+  cache.set(key, r);
+  return r;
+}
+
+function run(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], xIndex: GpuStorage | null): Result {
   const arg = mode === 'argmax';
-  if (p.nOut === 0 || p.R === 0) {
+  const { p, dispatch } = recipe(rt, mode, x, axes, xIndex !== null);
+  if (!dispatch) {
     // nothing to reduce: the cpu oracle's initial accumulator (0, ±Infinity; as int32 both become 0)
     const init = mode === 'sum' || arg ? 0 : mode === 'max' ? -Infinity : Infinity;
     const values = fill(rt, p.nOut, x.storage.dtype === 'int32' ? 0 : init, x.storage.dtype);
     return { values, index: arg ? fill(rt, p.nOut, 0, 'int32') : null };
   }
-  const lay = layoutOf(p);
-  const { wx, wy, reductionMajor, chunks, chunkLen } = lay;
-  const blocks = Math.ceil(p.nOut / wx);
-  const shape: Shape = { mode, t, wx, wy, reductionMajor, kRank: p.kShape.length, qRank: p.qShape.length, indexInput: xIndex !== null };
-  const key = `red:${mode}:${t}:${wx}x${wy}:${reductionMajor ? 'r' : 'k'}:${shape.kRank}:${shape.qRank}:${shape.indexInput ? 'i' : ''}`;
-  const kernel = rt.kernel(key, () => source(shape), 2 + (arg ? 1 : 0) + (xIndex ? 1 : 0));
+  const { chunks, kernel, params, groups } = dispatch;
   const values = rt.alloc(p.nOut * chunks, x.storage.dtype);
   const index = arg ? rt.alloc(p.nOut * chunks, 'int32') : null;
-  const params = new Params()
-    .u32(p.nOut, p.R, p.L, p.sL, chunkLen, chunks, Math.floor(wy / p.L), wy % p.L, p.offset, blocks, 0, 0)
-    .vec4s(p.kShape, 2).vec4s(p.kStrides, 2).vec4s(p.qShape, 2).vec4s(p.qStrides, 2).done();
   const buffers = [gpuBuffer(x.storage)];
   if (xIndex) buffers.push(xIndex.buffer);
   buffers.push(values.buffer);
   if (index) buffers.push(index.buffer);
-  rt.dispatch(kernel, buffers, params, grid1d(blocks * chunks, 1));
+  rt.dispatch(kernel, buffers, params, groups);
   if (chunks === 1) return { values, index };
   // second pass over the partials [nOut, chunks]
   const partial: View = { storage: values, shape: [p.nOut, chunks], strides: [chunks, 1], offset: 0 };

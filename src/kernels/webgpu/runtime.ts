@@ -1,10 +1,17 @@
 import type { DType, MemoryStats, Storage, TypedArray } from '../backend.js';
 import { bytesPerElement, typedArrayFor } from '../backend.js';
 
-/** A storage on the GPU: a pooled buffer of at least `length` elements. */
+/** A plain copy of a Dawn object's fields (its getters each call into Dawn). */
+function plainCopy<T extends object>(o: T): T {
+  const copy: Record<string, unknown> = {};
+  for (const key in o) copy[key] = o[key];
+  return copy as T;
+}
+
+/** A storage on the GPU: a pooled buffer (of `bufferBytes`, its size class) of at least `length` elements. */
 export class GpuStorage implements Storage {
   readonly backend = 'webgpu' as const;
-  constructor(readonly buffer: GPUBuffer, readonly dtype: DType, readonly length: number) {}
+  constructor(readonly buffer: GPUBuffer, readonly dtype: DType, readonly length: number, readonly bufferBytes: number) {}
   get byteLength(): number { return this.length * bytesPerElement[this.dtype]; }
 }
 
@@ -52,6 +59,9 @@ export class GpuRuntime {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
+  /** the pipeline last set, and the pass it was set on */
+  private pipelineSet: GPUComputePipeline | null = null;
+  private pipelineSetOn: GPUComputePassEncoder | null = null;
   private readonly uniforms: GPUBuffer;
   /** parameter block (its words as a key) → its slot in `uniforms`, written once when first seen */
   private uniformSlots = new Map<string, number>();
@@ -84,6 +94,7 @@ export class GpuRuntime {
 
   /** `software`: the adapter is a CPU rasteriser such as llvmpipe (some kernel defaults differ there) */
   constructor(readonly device: GPUDevice, readonly software = false) {
+    this.limits = plainCopy(device.limits);
     this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = `${info.reason}: ${info.message}`;
@@ -94,7 +105,8 @@ export class GpuRuntime {
     });
   }
 
-  get limits(): GPUSupportedLimits { return this.device.limits; }
+  /** the device's limits as a plain object (each read of a GPUSupportedLimits field is a call into Dawn) */
+  readonly limits: GPUSupportedLimits;
 
   /** throws when the device was lost or a GPU error was reported */
   check(): void {
@@ -120,11 +132,12 @@ export class GpuRuntime {
   alloc(length: number, dtype: DType): GpuStorage {
     this.check();
     const bytes = sizeClass(length * bytesPerElement[dtype]);
-    const max = this.device.limits.maxBufferSize;
+    const max = this.limits.maxBufferSize;
     if (bytes > max) {
       throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
     }
-    let buffer = this.takePooled(bytes);
+    const pooled = this.takePooled(bytes);
+    let buffer = pooled?.buffer, bufferBytes = pooled?.bytes ?? bytes;
     if (!buffer) {
       this.peakReservedBytes = Math.max(this.peakReservedBytes, this.liveBytes + this.pooledBytes + bytes);
       this.device.pushErrorScope('out-of-memory');
@@ -134,11 +147,11 @@ export class GpuRuntime {
       });
     }
     this.live.add(buffer);
-    this.liveBytes += buffer.size;
+    this.liveBytes += bufferBytes;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     this.requestedBytes += length * bytesPerElement[dtype];
     this.peakRequestedBytes = Math.max(this.peakRequestedBytes, this.requestedBytes);
-    return new GpuStorage(buffer, dtype, length);
+    return new GpuStorage(buffer, dtype, length, bufferBytes);
   }
 
   /**
@@ -147,33 +160,36 @@ export class GpuRuntime {
    * whose classes peak at different times would reserve far more than it ever has live. A larger buffer is
    * never one past the storage-binding limit (kernels bind whole buffers).
    */
-  private takePooled(bytes: number): GPUBuffer | undefined {
+  private takePooled(bytes: number): { buffer: GPUBuffer; bytes: number } | undefined {
     let size = this.pool.get(bytes)?.length ? bytes : 0;
     if (!size) {
-      const most = Math.min(2 * bytes, this.device.limits.maxStorageBufferBindingSize);
+      const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
       for (const [s, list] of this.pool) if (list.length && s > bytes && s <= most && (!size || s < size)) size = s;
     }
     const buffer = size ? this.pool.get(size)!.pop() : undefined;
-    if (buffer) { this.pooledBytes -= buffer.size; this.pooledCount--; }
-    return buffer;
+    if (!buffer) return undefined;
+    this.pooledBytes -= size;
+    this.pooledCount--;
+    return { buffer, bytes: size };
   }
 
   free(s: GpuStorage): void {
     if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
-    this.liveBytes -= s.buffer.size;
+    const bytes = s.bufferBytes;
+    this.liveBytes -= bytes;
     this.requestedBytes -= s.byteLength;
     // each class's idle buffers stay ordered by id and the highest goes out first: which buffer an allocation
     // gets depends on the set of idle buffers, not on the order they were freed in, so every iteration of a
     // training loop hands out the same buffers and its dispatches find their bind groups cached (LIFO reuse
     // would permute them from one iteration to the next)
-    const list = this.pool.get(s.buffer.size);
+    const list = this.pool.get(bytes);
     if (list) {
       const id = this.bufferId(s.buffer);
       let lo = 0, hi = list.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.bufferId(list[mid]!) < id) lo = mid + 1; else hi = mid; }
       list.splice(lo, 0, s.buffer);
-    } else this.pool.set(s.buffer.size, [s.buffer]);
-    this.pooledBytes += s.buffer.size;
+    } else this.pool.set(bytes, [s.buffer]);
+    this.pooledBytes += bytes;
     this.pooledCount++;
   }
 
@@ -206,7 +222,7 @@ export class GpuRuntime {
     }
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
     }
@@ -223,7 +239,12 @@ export class GpuRuntime {
       this.bindGroupsCreated++;
     }
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
-    pass.setPipeline(kernel.pipeline);
+    // consecutive dispatches of one kernel (each call into Dawn costs the host a few µs)
+    if (pass !== this.pipelineSetOn || kernel.pipeline !== this.pipelineSet) {
+      pass.setPipeline(kernel.pipeline);
+      this.pipelineSetOn = pass;
+      this.pipelineSet = kernel.pipeline;
+    }
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
@@ -240,9 +261,8 @@ export class GpuRuntime {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
       throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
     }
-    const words = new Uint32Array(params, 0, params.byteLength >> 2);
-    let key = '';
-    for (let i = 0; i < words.length; i++) key += `${words[i]!.toString(36)},`;
+    // the bytes as UTF-16 code units: a short exact key, cheap to build
+    const key = String.fromCharCode.apply(null, new Uint16Array(params) as unknown as number[]);
     let slot = this.uniformSlots.get(key);
     if (slot === undefined) {
       if (this.uniformSlots.size >= UNIFORM_SLOTS) {
@@ -375,20 +395,34 @@ export class GpuRuntime {
   }
 }
 
-/** Packs a kernel's uniform parameters: 32-bit scalars in declaration order, vec4 arrays 16-aligned. */
+const f32Value = new Float32Array(1);
+const f32Bits = new Uint32Array(f32Value.buffer);
+
+/**
+ * Packs a kernel's uniform parameters: 32-bit scalars in declaration order, vec4 arrays 16-aligned. The words
+ * gather in a plain array and become one buffer at `done` (a host cost paid on every dispatch).
+ */
 export class Params {
-  private view = new DataView(new ArrayBuffer(UNIFORM_SLOT));
-  private at = 0;
-  u32(...values: number[]): this { for (const v of values) { this.view.setUint32(this.at, v >>> 0, true); this.at += 4; } return this; }
-  i32(...values: number[]): this { for (const v of values) { this.view.setInt32(this.at, v, true); this.at += 4; } return this; }
-  f32(...values: number[]): this { for (const v of values) { this.view.setFloat32(this.at, v, true); this.at += 4; } return this; }
-  /** an array<vec4<u32|i32>, n> holding `values` (padded with zeros to 4·n) */
-  vec4s(values: readonly number[], n: number): this {
-    this.at = Math.ceil(this.at / 16) * 16;
-    for (let i = 0; i < 4 * n; i++) { this.view.setInt32(this.at, values[i] ?? 0, true); this.at += 4; }
+  private words: number[] = [];
+  u32(...values: number[]): this { for (const v of values) this.words.push(v >>> 0); return this; }
+  /** (two's complement: the same bits as u32) */
+  i32(...values: number[]): this { return this.u32(...values); }
+  f32(...values: number[]): this {
+    for (const v of values) { f32Value[0] = v; this.words.push(f32Bits[0]!); }
     return this;
   }
-  done(): ArrayBuffer { return this.view.buffer.slice(0, Math.max(16, Math.ceil(this.at / 16) * 16)) as ArrayBuffer; }
+  /** an array<vec4<u32|i32>, n> holding `values` (padded with zeros to 4·n) */
+  vec4s(values: readonly number[], n: number): this {
+    while (this.words.length % 4 !== 0) this.words.push(0);
+    for (let i = 0; i < 4 * n; i++) this.words.push((values[i] ?? 0) >>> 0);
+    return this;
+  }
+  /** the words padded with zeros to whole 16-byte rows (at least one) */
+  done(): ArrayBuffer {
+    const out = new Uint32Array(Math.max(4, Math.ceil(this.words.length / 4) * 4));
+    out.set(this.words);
+    return out.buffer;
+  }
 }
 
 /** Workgroup counts for n invocations of size wg, spread over x and y when x alone would overflow. */

@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clearConv3dChoices, conv3dCandidates, setConv3dChoice, WebGPUBackend, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
+import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { Params } from '../../src/kernels/webgpu/runtime.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+
+/** What the host-side caches of a dispatch must not change: parameter bytes, and the conv3d plan per call. */
+
+/** The parameter layout with a DataView (the runtime's former packing): little-endian words, vec4 arrays 16-aligned. */
+function reference(items: readonly ({ kind: 'u32' | 'i32' | 'f32'; value: number } | { kind: 'vec4s'; values: number[]; n: number })[]): Uint8Array {
+  const view = new DataView(new ArrayBuffer(256));
+  let at = 0;
+  for (const item of items) {
+    if (item.kind === 'vec4s') {
+      at = Math.ceil(at / 16) * 16;
+      for (let i = 0; i < 4 * item.n; i++) { view.setInt32(at, item.values[i] ?? 0, true); at += 4; }
+    } else {
+      if (item.kind === 'u32') view.setUint32(at, item.value >>> 0, true);
+      else if (item.kind === 'i32') view.setInt32(at, item.value, true);
+      else view.setFloat32(at, item.value, true);
+      at += 4;
+    }
+  }
+  return new Uint8Array(view.buffer.slice(0, Math.max(16, Math.ceil(at / 16) * 16)));
+}
+
+describe('Params', () => {
+  it('packs the same bytes as little-endian DataView writes (u32 wraps, i32 two\'s complement, f32 rounds)', () => {
+    const scalar = fc.oneof(
+      fc.record({ kind: fc.constantFrom('u32' as const, 'i32' as const), value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }) }),
+      fc.record({ kind: fc.constant('f32' as const), value: fc.oneof(fc.double(), fc.constantFrom(NaN, -0, Infinity, -Infinity, 1e-45, 3.4e38)) }),
+    );
+    const vec = fc.integer({ min: 1, max: 2 }).chain((n) => fc.record({
+      kind: fc.constant('vec4s' as const), n: fc.constant(n), values: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 4 * n }),
+    }));
+    fc.assert(fc.property(fc.array(fc.oneof(scalar, vec), { maxLength: 12 }), (items) => {
+      const p = new Params();
+      for (const item of items) {
+        if (item.kind === 'vec4s') p.vec4s(item.values, item.n);
+        else p[item.kind](item.value);
+      }
+      expect(new Uint8Array(p.done())).toEqual(reference(items));
+    }));
+  });
+});
+
+const P3: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
+const problem: Conv3dProblem = { op: 'forward', xShape: [1, 4, 4, 4, 4], wShape: [16, 4, 3, 3, 3], params: P3, bias: false };
+
+describe('conv3d: the plan cached per problem follows the choice table and the tuning knobs', () => {
+  const defaults = { ...conv3dTuning };
+  afterEach(() => { Object.assign(conv3dTuning, defaults); clearConv3dChoices(); });
+
+  it('a later call with the same shapes runs what the table or the knobs now choose, each equal to the oracle', async () => {
+    const gpu = await webgpu();
+    if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const x = randomArray(4 * 64, 1), w = randomArray(16 * 4 * 27, 2);
+    const expected = await cpu.read(cpu.conv3d(cpu.upload(x, 'float32'), problem.xShape, cpu.upload(w, 'float32'), problem.wShape, null, P3));
+    const xs = gpu.upload(x, 'float32'), ws = gpu.upload(w, 'float32');
+    const kernels: string[] = [];
+    const dispatch = gpu.rt.dispatch.bind(gpu.rt);
+    gpu.rt.dispatch = (kernel, ...rest) => { kernels.push(String(kernel.pipeline.label).split(':').slice(0, 2).join(':')); dispatch(kernel, ...rest); };
+    const run = async (): Promise<string[]> => {
+      kernels.length = 0;
+      const out = gpu.conv3d(xs, problem.xShape, ws, problem.wShape, null, P3);
+      expectClose(await gpu.read(out), expected, 1e-4);
+      gpu.free(out);
+      return [...new Set(kernels)];
+    };
+    try {
+      conv3dTuning.softwareAdapterGemms = false;
+      expect(await run()).toContain('conv3d:direct'); // llvmpipe's default
+      expect(await run()).toContain('conv3d:direct'); // cached
+      conv3dTuning.softwareAdapterGemms = true; // the same shapes, now the implicit GEMM's
+      expect(await run()).toContain('conv3d:gemm');
+      conv3dTuning.softwareAdapterGemms = false;
+      const gemm = conv3dCandidates(gpu.rt, 'forward', problem.xShape, problem.wShape, P3).find((c) => c.kernel === 'gemm');
+      if (!gemm) throw new Error('expected an implicit GEMM candidate');
+      setConv3dChoice(gpu.rt, problem, gemm);
+      expect(await run()).toContain('conv3d:gemm');
+      clearConv3dChoices();
+      expect(await run()).toContain('conv3d:direct');
+    } finally {
+      gpu.rt.dispatch = dispatch;
+      gpu.free(xs);
+      gpu.free(ws);
+    }
+  });
+});
