@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, parseBackendChoice, timeRuns, type Backend } from '../src/kernels/index.js';
 
-const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
+const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'grid-sample', 'cdt'];
 
 const { values: args } = parseArgs({
   options: {
