@@ -19,17 +19,18 @@ import {
 } from './common.js';
 
 const OPTIONS = {
-  iters: { value: 60, integer: true, min: 1, help: 'training iterations' },
+  iters: { value: 150, integer: true, min: 1, help: 'training iterations' },
   batch: { value: 2, integer: true, min: 1, help: 'pairs per iteration (freshly generated)' },
   size: { value: 16, integer: true, min: 8, help: 'volume extent (size³; divisible by 2^(levels−1))' },
-  'eval-pairs': { value: 4, integer: true, min: 1, help: 'held-out pairs' },
+  'train-pairs': { value: 0, integer: true, min: 0, help: 'a fixed training set of this many pairs, cycled (0: a fresh pair every time)' },
+  'eval-pairs': { value: 4, integer: true, min: 0, help: 'held-out pairs (0: evaluate on the training pairs, which needs --train-pairs)' },
   deformation: { value: 2, min: 0, help: 'largest displacement of each random deformation, in voxels' },
   similarity: { value: 'mse', choices: ['mse', 'ncc'], help: 'image dissimilarity' },
   window: { value: 5, integer: true, min: 3, help: 'local NCC window (odd)' },
   lambda: { value: 0.01, min: 0, help: 'weight of the displacement smoothness' },
   features: { value: '4,8,8', help: 'U-Net channels per level, finest first' },
   upsample: { value: 'trilinear', choices: ['deconv', 'trilinear'], help: 'U-Net upsampling' },
-  lr: { value: 0.003, min: 0, help: 'peak learning rate (cosine to 1% of it)' },
+  lr: { value: 0.01, min: 0, help: 'peak learning rate (cosine to 1% of it)' },
   'weight-decay': { value: 1e-4, min: 0, help: 'AdamW weight decay' },
   seed: { value: 1, integer: true, help: 'seed of the data and the weights' },
   out: { value: 'runs/registration', help: 'output folder' },
@@ -61,11 +62,11 @@ function drawAtlas(rng: Rng, S: number): { image: Float32Array; label: Uint8Arra
 
 /**
  * A random smooth displacement [1, 3, S, S, S] in voxels (channels x→W, y→H, z→D, as the grid's last axis):
- * uniform values on a 4³ lattice, upsampled trilinearly, scaled so that the largest component is `amplitude`.
+ * uniform values on a 3³ lattice, upsampled trilinearly, scaled so that the largest component is `amplitude`.
  */
 function randomDisplacement(rng: Rng, S: number, amplitude: number): Tensor {
   return tidy(() => {
-    const coarse = fromArray(Array.from({ length: 3 * 4 ** 3 }, () => rng.uniform(-1, 1)), [1, 3, 4, 4, 4]);
+    const coarse = fromArray(Array.from({ length: 3 * 3 ** 3 }, () => rng.uniform(-1, 1)), [1, 3, 3, 3, 3]);
     return mulScalar(interpolateTo(coarse, S), amplitude);
   });
 }
@@ -210,14 +211,18 @@ async function main(argv: readonly string[]): Promise<void> {
   const factor = 2 ** (features.length - 1);
   if (o.size % factor !== 0) throw new UsageError(`--size ${o.size} must be divisible by ${factor} (${features.length} levels)`);
   if (o.window % 2 !== 1) throw new UsageError(`--window must be odd, got ${o.window}`);
+  if (o['eval-pairs'] === 0 && o['train-pairs'] === 0) throw new UsageError('--eval-pairs 0 evaluates on the training pairs: give --train-pairs too');
   const files = outputFolder(o.out);
 
   const backend = await useBackend(o.backend);
   const rng = new Rng(o.seed);
   const S = o.size;
   const atlas = await makeAtlas(rng, S);
-  const heldOut: Pair[] = [];
+  const trainingSet: Pair[] = [], heldOut: Pair[] = [];
+  for (let i = 0; i < o['train-pairs']; i++) trainingSet.push(await makePair(atlas, rng, S, o.deformation));
   for (let i = 0; i < o['eval-pairs']; i++) heldOut.push(await makePair(atlas, rng, S, o.deformation));
+  const evaluated = heldOut.length > 0 ? heldOut : trainingSet;
+  const setName = heldOut.length > 0 ? 'held-out pairs' : 'training pairs';
   const model = new UNet({ inChannels: 2, outChannels: 3, features, upsample: o.upsample as UpsampleMode });
   // VoxelMorph starts from a near-zero flow (its flow layer's weights ~ N(0, 1e-5)): the identity, not a random warp
   noGrad(() => {
@@ -225,9 +230,9 @@ async function main(argv: readonly string[]): Promise<void> {
     if (model.head.bias) assign(model.head.bias, mulScalar(model.head.bias, 0));
   });
   console.log(`registration U-Net ${features.join('/')} (${o.upsample}), ${model.numParameters()} parameters, on ${backend.name}`);
-  console.log(`held-out pairs without registration (identity): Dice ${(100 * identityDice(heldOut)).toFixed(1)} %`);
-  const before = await evaluate(model, heldOut);
-  report('before training', before);
+  console.log(`${setName} without registration (identity): Dice ${(100 * identityDice(evaluated)).toFixed(1)} %`);
+  const before = await evaluate(model, evaluated);
+  report(`before training, ${setName}`, before);
 
   const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o['weight-decay'] });
   const losses: number[] = [];
@@ -235,7 +240,9 @@ async function main(argv: readonly string[]): Promise<void> {
   for (let it = 0; it < o.iters; it++) {
     optimizer.lr = cosineLr(it, { baseLr: o.lr, maxIterations: o.iters, minLr: o.lr / 100 });
     const pairs: Pair[] = [];
-    for (let b = 0; b < o.batch; b++) pairs.push(await makePair(atlas, rng, S, o.deformation));
+    for (let b = 0; b < o.batch; b++) {
+      pairs.push(trainingSet.length > 0 ? trainingSet[(it * o.batch + b) % trainingSet.length] : await makePair(atlas, rng, S, o.deformation));
+    }
     const loss = tidy(() => {
       const input = pairTensor(pairs);
       const moving = slice(input, 1, 0, 1), fixed = slice(input, 1, 1, 2);
@@ -256,12 +263,12 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   bar.done();
 
-  const after = await evaluate(model, heldOut);
-  report('after training', after);
+  const after = await evaluate(model, evaluated);
+  report(`after training, ${setName}`, after);
   await saveRun(files, model, o, `registration: ${o.similarity} + ${o.lambda}·smoothness`, losses);
   console.log(`wrote ${files.checkpoint} and ${files.lossPlot}`);
   backend.dispose();
-  console.log(finalLine('mean structure Dice', before.dice, after.dice, true));
+  console.log(finalLine(`mean structure Dice (${setName})`, before.dice, after.dice, true));
 }
 
 runExample('registration', main);

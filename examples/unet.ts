@@ -16,7 +16,7 @@ import {
 } from './common.js';
 
 const OPTIONS = {
-  iters: { value: 60, integer: true, min: 1, help: 'training iterations' },
+  iters: { value: 250, integer: true, min: 1, help: 'training iterations' },
   batch: { value: 2, integer: true, min: 1, help: 'volumes per iteration (freshly generated)' },
   size: { value: 16, integer: true, min: 8, help: 'training volume extent (size³; divisible by 2^(levels−1)); also the inference window' },
   'eval-size': { value: 24, integer: true, min: 8, help: 'held-out volume extent (≥ size)' },
@@ -51,7 +51,7 @@ function makeVolume(rng: Rng, S: number, structures: number, noise: number): Lab
   const c1 = centre(0.3 * S), r1 = [0, 1, 2].map(() => rng.uniform(0.18, 0.3) * S);
   shapes.push((p) => p.reduce((s, v, a) => s + ((v - c1[a]) / r1[a]) ** 2, 0) <= 1);
   // 2: an axis-aligned box
-  const c2 = centre(0.25 * S), h2 = [0, 1, 2].map(() => rng.uniform(0.1, 0.2) * S);
+  const c2 = centre(0.25 * S), h2 = [0, 1, 2].map(() => rng.uniform(0.15, 0.25) * S);
   shapes.push((p) => p.every((v, a) => Math.abs(v - c2[a]) <= h2[a]));
   // 3: a small sphere
   const c3 = centre(0.15 * S), r3 = rng.uniform(0.08, 0.14) * S;

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 /**
  * The two examples as processes at small sizes on the cpu backend (at these sizes it beats WebGPU on
  * llvmpipe, whose shader compilation alone takes longer): each learns (its metric after training beats the
- * one at initialisation by a margin), writes its checkpoint and loss plot, and answers --help and bad
- * options (one line, exit status 2).
+ * one at initialisation by a margin: the U-Net on held-out volumes, the registration on its training pairs),
+ * writes its checkpoint and loss plot, and answers --help and bad options (one line, exit status 2).
  */
 
 const root = mkdtempSync(join(tmpdir(), 'voxgrad-examples-'));
@@ -37,16 +37,16 @@ function expectOutputs(out: string): void {
 }
 
 describe('examples/unet.ts', () => {
-  it('learns to segment three structures (mean foreground Dice up by ≥ 0.15)', async () => {
+  it('learns to segment two structures (mean foreground Dice on held-out volumes up by ≥ 0.15)', async () => {
     const out = join(root, 'unet');
     const r = await run('examples/unet.ts', ['--backend', 'cpu', '--size', '8', '--eval-size', '12', '--eval-cases', '1', '--features', '4,8',
-      '--batch', '2', '--iters', '25', '--lr', '0.02', '--out', out]);
+      '--batch', '2', '--iters', '30', '--lr', '0.02', '--noise', '0.25', '--out', out]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const last = finalLine(r);
     expect(last.metric).toBe('mean foreground Dice');
     expect(last.after - last.before, r.stdout).toBeGreaterThan(0.15);
     expect(last.better).toBe(true);
-    expect(r.stderr).toMatch(/train 25\/25/);
+    expect(r.stderr).toMatch(/train 30\/30/);
     expectOutputs(out);
   }, 300_000);
 
@@ -67,22 +67,30 @@ describe('examples/unet.ts', () => {
 });
 
 describe('examples/registration.ts', () => {
-  it('learns to register (mean structure Dice of the warped labels up by ≥ 0.03)', async () => {
+  // at 8³ and a minute of cpu time the network does not yet generalise to new pairs (the default run shows that);
+  // what it must show here is that the whole path learns: U-Net → displacement → gridSample → loss → gradients
+  it('learns to register its training pairs (mean structure Dice of the warped labels up by ≥ 0.08)', async () => {
     const out = join(root, 'registration');
-    const r = await run('examples/registration.ts', ['--backend', 'cpu', '--size', '8', '--features', '4,8', '--eval-pairs', '2',
-      '--deformation', '1.5', '--window', '3', '--iters', '25', '--lr', '0.01', '--out', out]);
+    const r = await run('examples/registration.ts', ['--backend', 'cpu', '--size', '8', '--features', '4,8', '--train-pairs', '2',
+      '--eval-pairs', '0', '--batch', '1', '--deformation', '2', '--iters', '60', '--lr', '0.03', '--out', out]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const last = finalLine(r);
-    expect(last.metric).toBe('mean structure Dice');
-    expect(last.after - last.before, r.stdout).toBeGreaterThan(0.03);
+    expect(last.metric).toBe('mean structure Dice (training pairs)');
+    expect(last.after - last.before, r.stdout).toBeGreaterThan(0.08);
     expect(last.better).toBe(true);
-    expect(r.stdout).toMatch(/after training: Dice [\d.]+ %, folding [\d.]+ % of voxels/);
+    expect(r.stdout).toMatch(/after training, training pairs: Dice [\d.]+ %, folding [\d.]+ % of voxels/);
     expectOutputs(out);
   }, 300_000);
 
   it('one-line errors with exit status 2', async () => {
-    const r = await run('examples/registration.ts', ['--window', '4']);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('registration: --window must be odd, got 4 (see --help)');
-  }, 60_000);
+    for (const [args, message] of [
+      [['--window', '4'], 'registration: --window must be odd, got 4 (see --help)'],
+      [['--eval-pairs', '0'], 'registration: --eval-pairs 0 evaluates on the training pairs: give --train-pairs too (see --help)'],
+      [['--similarity'], "registration: Option '--similarity <value>' argument missing (see --help)"],
+    ] as const) {
+      const r = await run('examples/registration.ts', args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toBe(message);
+    }
+  }, 120_000);
 });
