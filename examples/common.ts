@@ -78,7 +78,8 @@ export function runExample(name: string, main: (argv: readonly string[]) => Prom
       process.exitCode = 2;
     } else {
       process.stderr.write(`${name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-      process.exitCode = 1;
+      // at once: a WebGPU device still open would keep the process alive
+      process.exit(1);
     }
   });
 }
