@@ -12,7 +12,7 @@ import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, timeRuns, type Backend } from '../src/kernels/index.js';
 import { parseBenchArgs } from './args.js';
 
-const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'cdt'];
+const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'grid-sample', 'cdt'];
 
 const args = parseBenchArgs({
   about: 'Microbenchmarks of every kernel: median time, GFLOP/s, GB/s and the fraction of a measured matmul peak.',

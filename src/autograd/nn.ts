@@ -1,4 +1,4 @@
-import type { ChannelLayout, Conv3dParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
+import type { ChannelLayout, Conv3dParams, GridSampleParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
@@ -451,6 +451,81 @@ function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode:
   const z = out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners)), inputShape);
   const size: Mutable3 = [gy.shape[2], gy.shape[3], gy.shape[4]];
   return record('interpolateBackward', z, [gy], (g) => [interpolateRaw(g, size, mode, alignCorners)]);
+}
+
+export type GridSampleMode = GridSampleParams['mode'];
+export type GridSamplePaddingMode = GridSampleParams['paddingMode'];
+
+export interface GridSampleOptions {
+  /** 'bilinear' (default; trilinear on a 5-D input, PyTorch's name) or 'nearest' */
+  mode?: GridSampleMode;
+  /** 'zeros' (default) or 'border' */
+  paddingMode?: GridSamplePaddingMode;
+  /** default false, as PyTorch */
+  alignCorners?: boolean;
+}
+
+/**
+ * F.grid_sample of a 5-D input [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] of normalised coordinates
+ * (grid[…, 0] = x along W, [… , 1] = y along H, [… , 2] = z along D, −1 and 1 the extreme voxels' centres
+ * with alignCorners, their outer edges without): output [N, C, Do, Ho, Wo]. Differentiable in both the input
+ * and the grid (the grid gradient is 0 for 'nearest'); the backward calls its kernels directly (no second
+ * derivative).
+ */
+export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptions = {}): Tensor {
+  const op = 'gridSample';
+  checkRank5(op, 'input', input);
+  checkFloat(op, input);
+  checkSameBackend(op, input, grid);
+  checkDtypes(op, input, grid);
+  if (grid.rank !== 5 || grid.shape[4] !== 3 || grid.shape[0] !== input.shape[0]) {
+    throw new Error(`${op}: grid ${formatShape(grid.shape)} must be [N, Do, Ho, Wo, 3] with the input's N (input ${formatShape(input.shape)})`);
+  }
+  const mode = options.mode ?? 'bilinear', paddingMode = options.paddingMode ?? 'zeros';
+  if (mode !== 'bilinear' && mode !== 'nearest') throw new Error(`${op}: unknown mode '${String(mode)}'; valid: bilinear, nearest`);
+  if (paddingMode !== 'zeros' && paddingMode !== 'border') {
+    throw new Error(`${op}: unknown paddingMode '${String(paddingMode)}'; valid: zeros, border`);
+  }
+  const p: GridSampleParams = { mode, paddingMode, alignCorners: options.alignCorners ?? false };
+  const shape = [input.shape[0], input.shape[1], ...grid.shape.slice(1, 4)];
+  const y = out(input, withDense([input, grid], (xs, gs) => input.backend.gridSample(xs, input.shape, gs, grid.shape, p)), shape);
+  return record(op, y, [input, grid], (g, [xs, gs]) => withDense([g, xs, gs], (gys, xss, gss) => [
+    input.requiresGrad ? out(input, input.backend.gridSampleBackwardInput(gys, gss, grid.shape, input.shape, p), input.shape) : null,
+    grid.requiresGrad ? out(grid, grid.backend.gridSampleBackwardGrid(gys, xss, input.shape, gss, grid.shape, p), grid.shape) : null,
+  ]), [input, grid]);
+}
+
+/** PyTorch's linspace_from_neg_one: S points over [−1, 1] (the voxel centres), scaled by (S − 1)/S without alignCorners; 0 for S = 1. */
+function normalizedCoordinates(size: number, alignCorners: boolean): number[] {
+  if (size <= 1) return [0];
+  const scale = alignCorners ? 1 : (size - 1) / size;
+  return Array.from({ length: size }, (_, i) => (-1 + (2 * i) / (size - 1)) * scale);
+}
+
+/**
+ * F.affine_grid for 3-D: the sampling grid [N, D, H, W, 3] of the affine maps theta [N, 3, 4] over an output of
+ * `size` [N, C, D, H, W]: grid[n, d, h, w] = theta[n] · (x_w, y_h, z_d, 1) with the normalised coordinates of
+ * gridSample (the identity theta gives the grid that samples the input unchanged, with the same alignCorners).
+ * Differentiable in theta (a matmul).
+ */
+export function affineGrid(theta: Tensor, size: readonly number[], alignCorners = false): Tensor {
+  const op = 'affineGrid';
+  checkFloat(op, theta);
+  if (size.length !== 5 || size.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${op}: size must be five positive integers [N, C, D, H, W], got ${JSON.stringify(size)}`);
+  }
+  if (theta.rank !== 3 || theta.shape[0] !== size[0] || theta.shape[1] !== 3 || theta.shape[2] !== 4) {
+    throw new Error(`${op}: theta ${formatShape(theta.shape)} must be [N, 3, 4] with N = ${size[0]} (size ${formatShape(size)})`);
+  }
+  const [N, , D, H, W] = size;
+  const [zs, ys, xs] = [D, H, W].map((s) => normalizedCoordinates(s, alignCorners));
+  const base = new Float64Array(D * H * W * 4);
+  let at = 0;
+  for (const z of zs) for (const y of ys) for (const x of xs) { base[at++] = x; base[at++] = y; base[at++] = z; base[at++] = 1; }
+  return tidy(() => {
+    const baseGrid = fromArray(base, [D * H * W, 4], { backend: theta.backend, dtype: theta.dtype });
+    return reshape(matmul(baseGrid, transpose(theta)), [N, D, H, W, 3]);
+  });
 }
 
 // ---------------------------------------------------------------------------------------- normalisation

@@ -10,6 +10,19 @@ export type TypedArray = Float32Array | Int32Array | Float64Array;
 export type BackendName = 'cpu' | 'webgpu';
 
 /** A flat block of elements owned by one backend. Freed only through `Backend.free`. */
+/**
+ * F.grid_sample's options (3-D). The grid holds normalised coordinates in [−1, 1], (x, y, z) → (W, H, D);
+ * a coordinate g along an axis of size S becomes the voxel position ((g + 1)/2)·(S − 1) with alignCorners,
+ * ((g + 1)·S − 1)/2 without. 'bilinear' (trilinear in 3-D, PyTorch's name) weighs the 8 corners around it,
+ * 'nearest' takes the voxel at its half-to-even rounding. paddingMode 'zeros' reads 0 outside the volume,
+ * 'border' clamps the position into [0, S − 1] first (the grid gradient is 0 where it clamps).
+ */
+export interface GridSampleParams {
+  mode: 'bilinear' | 'nearest';
+  paddingMode: 'zeros' | 'border';
+  alignCorners: boolean;
+}
+
 export interface Storage {
   readonly backend: BackendName;
   readonly dtype: DType;
@@ -222,6 +235,14 @@ export interface Backend {
     mode: 'nearest' | 'trilinear', alignCorners: boolean): Storage;
   interpolateBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[],
     mode: 'nearest' | 'trilinear', alignCorners: boolean): Storage;
+  /** F.grid_sample of x [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (see GridSampleParams): [N, C, Do, Ho, Wo] */
+  gridSample(x: Storage, xShape: readonly number[], grid: Storage, gridShape: readonly number[], p: GridSampleParams): Storage;
+  /** gradient of gridSample w.r.t. x (each output's gradient spread onto its corners), of shape xShape */
+  gridSampleBackwardInput(gy: Storage, grid: Storage, gridShape: readonly number[], xShape: readonly number[],
+    p: GridSampleParams): Storage;
+  /** gradient of gridSample w.r.t. the grid, of shape gridShape (zero for 'nearest') */
+  gridSampleBackwardGrid(gy: Storage, x: Storage, xShape: readonly number[], grid: Storage, gridShape: readonly number[],
+    p: GridSampleParams): Storage;
 
   /**
    * Dropout keep-mask scaled by 1/(1 − p): shape [N, C, ...rest]; with `channelwise` one draw per (n, c).

@@ -181,6 +181,17 @@ export function checkInterpolateBackwardShapes(gyShape: readonly number[], xShap
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// gridSample
+
+/** gridSample's shapes: x non-empty NCDHW, grid [N, Do, Ho, Wo, 3] with x's N and a non-empty output. */
+export function checkGridSampleShapes(xShape: readonly number[], gridShape: readonly number[], what: string): void {
+  checkNcdhw(xShape, what);
+  if (gridShape.length !== 5 || gridShape[4] !== 3) throw new Error(`${what}: grid ${fmt(gridShape)} must be [N, Do, Ho, Wo, 3]`);
+  checkNcdhw([1, 1, ...gridShape.slice(1, 4)], `${what} (grid)`);
+  if (gridShape[0] !== xShape[0]) throw new Error(`${what}: grid ${fmt(gridShape)} and x ${fmt(xShape)} differ in N`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // gather / scatterAdd
 
 /** Sizes before and after an axis, so that an index is (outer, i, inner). */

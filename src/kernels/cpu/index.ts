@@ -5,6 +5,7 @@ import * as conv from './conv3d.js';
 import * as dropout from './dropout.js';
 import * as ew from './elementwise.js';
 import * as gather from './gather.js';
+import * as gridSample from './grid-sample.js';
 import * as interp from './interpolate.js';
 import * as mm from './matmul.js';
 import * as norm from './norm.js';
@@ -83,6 +84,9 @@ export class CpuBackend implements Backend {
   avgPool3dBackward: Backend['avgPool3dBackward'] = (...args) => this.track(pool.avgPool3dBackward(...args));
   interpolate: Backend['interpolate'] = (...args) => this.track(interp.interpolate(...args));
   interpolateBackward: Backend['interpolateBackward'] = (...args) => this.track(interp.interpolateBackward(...args));
+  gridSample: Backend['gridSample'] = (...args) => this.track(gridSample.gridSample(...args));
+  gridSampleBackwardInput: Backend['gridSampleBackwardInput'] = (...args) => this.track(gridSample.gridSampleBackwardInput(...args));
+  gridSampleBackwardGrid: Backend['gridSampleBackwardGrid'] = (...args) => this.track(gridSample.gridSampleBackwardGrid(...args));
   dropoutMask: Backend['dropoutMask'] = (...args) => this.track(dropout.dropoutMask(...args));
   cdt: Backend['cdt'] = (...args) => this.track(cdt.cdt(...args));
   cdtBackward: Backend['cdtBackward'] = (...args) => this.track(cdt.cdtBackward(...args));

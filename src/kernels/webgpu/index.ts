@@ -5,6 +5,7 @@ import type { AcquiredDevice } from './device.js';
 import * as dropout from './dropout.js';
 import * as ew from './elementwise.js';
 import * as gather from './gather.js';
+import * as gridSample from './grid-sample.js';
 import * as interp from './interpolate.js';
 import * as mm from './matmul.js';
 import * as norm from './norm.js';
@@ -75,6 +76,9 @@ export class WebGPUBackend implements Backend {
   avgPool3dBackward: Backend['avgPool3dBackward'] = (...args) => pool.avgPool3dBackward(this.rt, ...args);
   interpolate: Backend['interpolate'] = (...args) => interp.interpolate(this.rt, ...args);
   interpolateBackward: Backend['interpolateBackward'] = (...args) => interp.interpolateBackward(this.rt, ...args);
+  gridSample: Backend['gridSample'] = (...args) => gridSample.gridSample(this.rt, ...args);
+  gridSampleBackwardInput: Backend['gridSampleBackwardInput'] = (...args) => gridSample.gridSampleBackwardInput(this.rt, ...args);
+  gridSampleBackwardGrid: Backend['gridSampleBackwardGrid'] = (...args) => gridSample.gridSampleBackwardGrid(this.rt, ...args);
   dropoutMask: Backend['dropoutMask'] = (...args) => dropout.dropoutMask(this.rt, ...args);
   cdt: Backend['cdt'] = (...args) => cdt.cdt(this.rt, ...args);
   cdtBackward: Backend['cdtBackward'] = (...args) => cdt.cdtBackward(this.rt, ...args);

@@ -1,0 +1,199 @@
+/**
+ * What the two examples share, written against the public entries only: the command line (options with
+ * defaults, --help, one-line errors with exit status 2), the backend, a MONAI-BasicUNet-like 3-D U-Net, the
+ * output folder (checkpoint, loss plot) and the last line of a run.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  concat, Conv3d, ConvTranspose3d, createBackend, InstanceNorm3d, interpolate, leakyRelu, MaxPool3d, Module, parseBackendChoice,
+  saveModel, setBackend, writeFileAtomic, type Backend, type Tensor,
+} from 'voxgrad';
+import { linePlot } from 'voxgrad/imaging';
+
+// ------------------------------------------------------------------------------------------ command line
+
+/** A usage error: printed as one line, exit status 2. */
+export class UsageError extends Error {}
+
+export interface OptionSpec {
+  /** the default, which also fixes the type: a number (integer when `integer`) or a string */
+  value: number | string;
+  help: string;
+  integer?: boolean;
+  /** allowed values of a string option */
+  choices?: readonly string[];
+  /** the smallest allowed number (inclusive) */
+  min?: number;
+}
+
+export type OptionValues<S extends Record<string, OptionSpec>> = { [K in keyof S]: S[K]['value'] extends number ? number : string };
+
+function helpText(command: string, summary: string, specs: Record<string, OptionSpec>): string {
+  const rows = Object.entries(specs).map(([name, s]) => {
+    const choices = s.choices ? ` (${s.choices.join(' | ')})` : '';
+    return `  --${name.padEnd(16)} ${s.help}${choices}; default ${s.value}`;
+  });
+  return `${summary}\n\nUsage: npx tsx ${command} [options]\n\nOptions:\n${rows.join('\n')}\n  --help             this text\n`;
+}
+
+/** Parses argv against the specs: the values, or null after printing the help; throws UsageError on a bad option. */
+export function parseOptions<S extends Record<string, OptionSpec>>(command: string, summary: string, specs: S,
+  argv: readonly string[]): OptionValues<S> | null {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv], strict: true, allowPositionals: false,
+      options: { help: { type: 'boolean' }, ...Object.fromEntries(Object.keys(specs).map((k) => [k, { type: 'string' as const }])) },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+  if (parsed.values.help) { process.stdout.write(helpText(command, summary, specs)); return null; }
+  const out: Record<string, number | string> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const raw = parsed.values[name];
+    if (raw === undefined) { out[name] = spec.value; continue; }
+    if (typeof raw !== 'string') throw new UsageError(`--${name} needs a value`);
+    if (typeof spec.value === 'string') {
+      if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`--${name} '${raw}' is not one of ${spec.choices.join(', ')}`);
+      out[name] = raw;
+      continue;
+    }
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got '${raw}'`);
+    if (spec.integer && !Number.isInteger(v)) throw new UsageError(`--${name} must be an integer, got '${raw}'`);
+    if (spec.min !== undefined && v < spec.min) throw new UsageError(`--${name} must be at least ${spec.min}, got ${raw}`);
+    out[name] = v;
+  }
+  return out as OptionValues<S>;
+}
+
+/** Runs an example's main with its exit status: 0 done, 2 usage error (one line on stderr), 1 anything else. */
+export function runExample(name: string, main: (argv: readonly string[]) => Promise<void>): void {
+  main(process.argv.slice(2)).then(() => { process.exitCode = 0; }, (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${name}: ${e.message} (see --help)\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`${name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      // at once: a WebGPU device still open would keep the process alive
+      process.exit(1);
+    }
+  });
+}
+
+export const BACKEND_OPTION: OptionSpec = { value: 'auto', choices: ['auto', 'webgpu', 'cpu'], help: 'compute backend' };
+
+/** The backend the option names, made the current one; its one-line description goes to stderr. */
+export async function useBackend(choice: string): Promise<Backend> {
+  const backend = await createBackend({ backend: parseBackendChoice(choice, '--backend'), report: (l) => process.stderr.write(`${l}\n`) });
+  setBackend(backend);
+  return backend;
+}
+
+// ------------------------------------------------------------------------------------------------ U-Net
+
+/** conv 3×3×3 → instance norm (affine) → LeakyReLU(0.1), twice: MONAI's TwoConv */
+class TwoConv extends Module {
+  private readonly layers: [Conv3d, InstanceNorm3d][];
+
+  constructor(inChannels: number, outChannels: number) {
+    super();
+    this.layers = [0, 1].map((i) => [
+      this.registerModule(`conv_${i}`, new Conv3d(i === 0 ? inChannels : outChannels, outChannels, 3, { padding: 1 })),
+      this.registerModule(`norm_${i}`, new InstanceNorm3d(outChannels, { affine: true })),
+    ]);
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const [conv, norm] of this.layers) y = leakyRelu(norm.forward(conv.forward(y)), 0.1);
+    return y;
+  }
+}
+
+export type UpsampleMode = 'deconv' | 'trilinear';
+
+export interface UNetOptions {
+  inChannels: number;
+  outChannels: number;
+  /** channels per level, finest first; each level below the first halves the resolution (default [8, 16, 32]) */
+  features?: readonly number[];
+  /** 'deconv' (a transposed 2×2×2 convolution, MONAI's default) or 'trilinear' upsampling then a 1×1×1 conv */
+  upsample?: UpsampleMode;
+}
+
+/**
+ * A MONAI-BasicUNet-like 3-D U-Net: TwoConv at every level, max-pool down, up by `upsample`, skips by
+ * concatenation then TwoConv, a 1×1×1 convolution to the output channels (no activation). The input's
+ * extents must be divisible by 2^(levels − 1).
+ */
+export class UNet extends Module {
+  readonly features: number[];
+  readonly upsample: UpsampleMode;
+  private readonly down: TwoConv[];
+  private readonly pool = new MaxPool3d(2);
+  private readonly up: (ConvTranspose3d | Conv3d)[];
+  private readonly merge: TwoConv[];
+  /** the final 1×1×1 convolution */
+  readonly head: Conv3d;
+
+  constructor(options: UNetOptions) {
+    super();
+    const f = this.features = [...(options.features ?? [8, 16, 32])];
+    if (f.length < 2) throw new Error(`UNet: at least two levels, got features [${f.join(', ')}]`);
+    this.upsample = options.upsample ?? 'deconv';
+    this.down = f.map((c, i) => this.registerModule(`down_${i}`, new TwoConv(i === 0 ? options.inChannels : f[i - 1], c)));
+    this.up = f.slice(1).map((c, i) => this.registerModule(`up_${i}`, this.upsample === 'deconv'
+      ? new ConvTranspose3d(c, f[i], 2, { stride: 2 })
+      : new Conv3d(c, f[i], 1)));
+    this.merge = f.slice(1).map((_, i) => this.registerModule(`merge_${i}`, new TwoConv(2 * f[i], f[i])));
+    this.head = this.registerModule('head', new Conv3d(f[0], options.outChannels, 1));
+  }
+
+  forward(x: Tensor): Tensor {
+    const levels = this.features.length, factor = 2 ** (levels - 1);
+    if (x.shape.slice(2).some((s) => s % factor !== 0)) {
+      throw new Error(`UNet: input extents [${x.shape.slice(2).join(', ')}] must be divisible by ${factor} (${levels} levels)`);
+    }
+    const skips: Tensor[] = [];
+    let y = x;
+    for (let i = 0; i < levels; i++) {
+      if (i > 0) y = this.pool.forward(y);
+      y = this.down[i].forward(y);
+      skips.push(y);
+    }
+    for (let i = levels - 2; i >= 0; i--) {
+      const up = this.up[i];
+      y = up instanceof ConvTranspose3d ? up.forward(y) : up.forward(interpolate(y, { scaleFactor: 2, mode: 'trilinear' }));
+      y = this.merge[i].forward(concat([skips[i], y], 1));
+    }
+    return this.head.forward(y);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ output folder
+
+export interface RunFiles { checkpoint: string; lossPlot: string }
+
+/** Creates the output folder and names the files a run writes there. */
+export function outputFolder(dir: string): RunFiles {
+  mkdirSync(dir, { recursive: true });
+  return { checkpoint: join(dir, 'model.safetensors'), lossPlot: join(dir, 'loss.svg') };
+}
+
+/** The checkpoint (safetensors with the options as metadata) and the SVG of the loss per iteration. */
+export async function saveRun(files: RunFiles, model: Module, options: Record<string, number | string>, title: string,
+  losses: readonly number[]): Promise<void> {
+  await saveModel(files.checkpoint, model, Object.fromEntries(Object.entries(options).map(([k, v]) => [k, String(v)])));
+  const x = losses.map((_, i) => i + 1);
+  await writeFileAtomic(files.lossPlot, linePlot([{ name: 'training loss', x, y: losses }], { title, xLabel: 'iteration', yLabel: 'loss' }));
+}
+
+/** The last line of a run: the metric at initialisation and at the end, and whether it improved. */
+export function finalLine(metric: string, before: number, after: number, higherIsBetter: boolean): string {
+  const round = (v: number) => Number(v.toPrecision(6));
+  return JSON.stringify({ metric, before: round(before), after: round(after), better: higherIsBetter ? after > before : after < before });
+}
