@@ -15,11 +15,11 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { DataPipeline } from '../src/dbisl/data/pipeline.js';
 import type { SamplerConfig } from '../src/dbisl/data/sampler.js';
 import type { CaseSource } from '../src/dbisl/data/volume.js';
+import { parseBenchArgs, type BenchCommand } from './args.js';
 
 export type BenchMethod = 'dtc' | 'dbisl';
 
@@ -126,63 +126,38 @@ export function summaryLine(rows: readonly DataPipelineBenchRow[]): string {
   return `summary: ${parts.join('; ')}`;
 }
 
-const HELP = `Usage: npx tsx bench/data-pipeline.ts --data DIR [options]
-
-Throughput of the training data pipeline on LA (batch 4 = 2 labeled + 2 unlabeled, patch 112×112×80).
-
-  --data DIR        LA root (train.list, test.list, "2018LA_Seg_Training Set") (required)
-  --workers LIST    worker counts to compare (default: 0,2)
-  --batches N       batches per run, the first (cold) counted apart (default: 8)
-  --methods LIST    dtc (with compute_sdf of the labeled rows), dbisl (without) (default: dtc,dbisl)
-  --labeled N       labeled cases, the first N of train.list (default: 8)
-  --step-ms X       busy main-thread time per batch, a stand-in for the training step (default: 0)
-  --seed N          sampler seed (default: 1337)
-  --help            this text
-`;
-
-class UsageError extends Error {}
+const COMMAND: BenchCommand = {
+  about: 'Throughput of the training data pipeline on LA (batch 4 = 2 labeled + 2 unlabeled, patch 112×112×80).',
+  options: {
+    data: { type: 'string', arg: 'DIR', help: 'LA root (train.list, test.list, "2018LA_Seg_Training Set") (required)' },
+    workers: { type: 'string', default: '0,2', arg: 'LIST', help: 'worker counts to compare' },
+    batches: { type: 'string', default: '8', arg: 'N', help: 'batches per run, the first (cold) counted apart' },
+    methods: { type: 'string', default: 'dtc,dbisl', arg: 'LIST', help: 'dtc (with compute_sdf of the labeled rows), dbisl (without)' },
+    labeled: { type: 'string', default: '8', arg: 'N', help: 'labeled cases, the first N of train.list' },
+    'step-ms': { type: 'string', default: '0', arg: 'X', help: 'busy main-thread time per batch, a stand-in for the training step' },
+    seed: { type: 'string', default: '1337', arg: 'N', help: 'sampler seed' },
+  },
+};
 
 async function main(argv: string[]): Promise<number> {
-  let o: DataPipelineBenchOptions;
+  const a = parseBenchArgs(COMMAND, argv, 'data-pipeline.ts');
+  const data = a.string('data') ?? a.fail('--data DIR is required (the LA root)');
+  const methods = a.string('methods')!.split(',').map((s) => s.trim());
+  const bad = methods.find((m) => m !== 'dtc' && m !== 'dbisl');
+  if (bad !== undefined) a.fail(`--methods: '${bad}' is not dtc or dbisl`);
+  const stepMs = Number(a.string('step-ms'));
+  if (!(Number.isFinite(stepMs) && stepMs >= 0)) a.fail(`--step-ms: expected a number ≥ 0, got '${a.string('step-ms')}'`);
+  const { LASource } = await import('../src/dbisl/data/la.js');
+  let source: CaseSource;
   try {
-    const { values: a } = parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' }, workers: { type: 'string', default: '0,2' }, batches: { type: 'string', default: '8' },
-        methods: { type: 'string', default: 'dtc,dbisl' }, labeled: { type: 'string', default: '8' },
-        'step-ms': { type: 'string', default: '0' }, seed: { type: 'string', default: '1337' }, help: { type: 'boolean', default: false },
-      },
-    });
-    if (a.help) { process.stdout.write(HELP); return 0; }
-    const int = (v: string, what: string, min: number): number => {
-      if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UsageError(`--${what}: expected an integer ≥ ${min}, got '${v}'`);
-      return Number(v);
-    };
-    if (!a.data) throw new UsageError('--data DIR is required (the LA root)');
-    const methods = a.methods!.split(',').map((s) => s.trim());
-    const bad = methods.find((m) => m !== 'dtc' && m !== 'dbisl');
-    if (bad !== undefined) throw new UsageError(`--methods: '${bad}' is not dtc or dbisl`);
-    const stepMs = Number(a['step-ms']);
-    if (!(Number.isFinite(stepMs) && stepMs >= 0)) throw new UsageError(`--step-ms: expected a number ≥ 0, got '${a['step-ms']}'`);
-    const { LASource } = await import('../src/dbisl/data/la.js');
-    let source: CaseSource;
-    try {
-      source = new LASource(resolve(a.data));
-    } catch (e) {
-      throw new UsageError(`--data: ${(e as Error).message}`);
-    }
-    o = {
-      source, workers: a.workers!.split(',').map((s) => int(s, 'workers', 0)), batches: int(a.batches!, 'batches', 1),
-      methods: methods as BenchMethod[], labeled: int(a.labeled!, 'labeled', 2), batch: 4, labeledBatch: 2, patch: [112, 112, 80],
-      seed: int(a.seed!, 'seed', 0), stepMs, print: (l) => console.log(l),
-    };
+    source = new LASource(resolve(data));
   } catch (e) {
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`data-pipeline: ${(e as Error).message}`);
-      return 2;
-    }
-    throw e;
+    return a.fail(`--data: ${(e as Error).message}`);
   }
+  const o: DataPipelineBenchOptions = {
+    source, workers: a.ints('workers', 0)!, batches: a.int('batches'), methods: methods as BenchMethod[], labeled: a.int('labeled', 2),
+    batch: 4, labeledBatch: 2, patch: [112, 112, 80], seed: a.int('seed', 0), stepMs, print: (l) => console.log(l),
+  };
   const rows = await benchDataPipeline(o);
   console.log('');
   console.log(formatBenchTable(rows, o.stepMs));

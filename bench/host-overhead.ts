@@ -22,48 +22,34 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './args.js';
 
-const usage = 'usage: npx tsx bench/host-overhead.ts [--src DIR] [--batch 2] [--patch 32,32,32] [--filters 16] [--warmup 3] [--iters 15] [--profile-steps 10] [--top 0] [--json FILE] [--cpuprofile FILE]';
-
-function fail(message: string): never {
-  console.error(`host-overhead: ${message}`);
-  process.exit(2);
-}
-
-const options = {
-  src: { type: 'string', default: resolve(dirname(fileURLToPath(import.meta.url)), '..') },
-  batch: { type: 'string', default: '2' },
-  patch: { type: 'string', default: '32,32,32' },
-  filters: { type: 'string', default: '16' },
-  warmup: { type: 'string', default: '3' },
-  iters: { type: 'string', default: '15' },
-  'profile-steps': { type: 'string', default: '10' },
-  top: { type: 'string', default: '0' },
-  json: { type: 'string' },
-  cpuprofile: { type: 'string' },
-  help: { type: 'boolean', default: false },
-} as const;
-function parse(): ReturnType<typeof parseArgs<{ options: typeof options }>>['values'] {
-  try { return parseArgs({ options }).values; } catch (e) { return fail(`${(e as Error).message} (--help for the options)`); }
-}
-const args = parse();
-if (args.help) { console.log(usage); process.exit(0); }
-
-function count(v: string | undefined, what: string, least: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < least) fail(`--${what}: expected an integer ≥ ${least}, got '${v}'`);
-  return n;
-}
-const batch = count(args.batch, 'batch', 1);
-const patch = (args.patch ?? '').split(',').map((s) => count(s.trim(), 'patch', 16));
-if (patch.length !== 3 || patch.some((s) => s % 16 !== 0)) fail(`--patch: expected three multiples of 16 like 32,32,32, got '${args.patch}'`);
-const filters = count(args.filters, 'filters', 1);
-const warmup = count(args.warmup, 'warmup', 1);
-const iters = count(args.iters, 'iters', 1);
-const profileSteps = count(args['profile-steps'], 'profile-steps', 0);
-const top = count(args.top, 'top', 0);
-const root = resolve(args.src!);
+const args = parseBenchArgs({
+  about: "The host's cost of a V-Net training step with the GPU's work dropped (the queue's submit is a no-op here):\n"
+    + 'per step, per dispatch, and a CPU profile by layer; --src times another checkout in the same way.',
+  options: {
+    src: { type: 'string', default: resolve(dirname(fileURLToPath(import.meta.url)), '..'), arg: 'DIR', help: "the checkout whose src/ is timed" },
+    batch: { type: 'string', default: '2', arg: 'N', help: 'samples per step' },
+    patch: { type: 'string', default: '32,32,32', arg: 'X,Y,Z', help: 'input side lengths (multiples of 16)' },
+    filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
+    warmup: { type: 'string', default: '3', arg: 'N', help: 'steps before timing' },
+    iters: { type: 'string', default: '15', arg: 'N', help: 'timed steps' },
+    'profile-steps': { type: 'string', default: '10', arg: 'N', help: 'steps under the CPU profiler (0: none)' },
+    top: { type: 'string', default: '0', arg: 'N', help: 'list the N functions with the most self time' },
+    json: { type: 'string', arg: 'FILE', help: 'write the numbers as JSON' },
+    cpuprofile: { type: 'string', arg: 'FILE', help: 'write the CPU profile (DevTools, bench/cpu-profile.py)' },
+  },
+}, process.argv.slice(2), 'host-overhead.ts');
+const fail = (message: string): never => args.fail(message);
+const batch = args.int('batch');
+const patch = args.triple('patch');
+if (patch.some((s) => s % 16 !== 0)) fail(`--patch: expected three multiples of 16 like 32,32,32, got '${args.string('patch')}'`);
+const filters = args.int('filters');
+const warmup = args.int('warmup');
+const iters = args.int('iters');
+const profileSteps = args.int('profile-steps', 0);
+const top = args.int('top', 0);
+const root = resolve(args.string('src')!);
 
 /**
  * Where a profile frame's self time goes, by the file its code lives in. Native functions have no file: those
@@ -179,7 +165,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < profileSteps; i++) step();
     const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
     session.disconnect();
-    if (args.cpuprofile) writeFileSync(args.cpuprofile, JSON.stringify(profile));
+    const cpuprofile = args.string('cpuprofile');
+    if (cpuprofile) writeFileSync(cpuprofile, JSON.stringify(profile));
     const { byCategory, byFunction, totalUs } = selfTime(profile);
     categories = [...byCategory].sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ category: c, ms: us / 1000 / profileSteps, share: us / totalUs }));
     console.log(`  self time by where the code lives (CPU profile of ${profileSteps} more steps, per step; profiling slows them):`);
@@ -191,8 +178,9 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (args.json) {
-    writeFileSync(args.json, `${JSON.stringify({ src: root, batch, patch, nFilters: filters, iters, stepMs, times, cpuMs, cpuTimes, dispatchesPerStep: perStep, usPerDispatch, cpuUsPerDispatch, bindGroupsPerStep: median(bindGroups), categories }, null, 2)}\n`);
+  const json = args.string('json');
+  if (json) {
+    writeFileSync(json, `${JSON.stringify({ src: root, batch, patch, nFilters: filters, iters, stepMs, times, cpuMs, cpuTimes, dispatchesPerStep: perStep, usPerDispatch, cpuUsPerDispatch, bindGroupsPerStep: median(bindGroups), categories }, null, 2)}\n`);
   }
   tensor.dispose([x, y, sdfTarget]);
   opt.dispose();

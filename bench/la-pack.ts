@@ -5,50 +5,29 @@
  */
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { LA_CASE_DIR, LA_CASE_FILE, LASource, readLAFile } from '../src/dbisl/data/la.js';
 import { decodeLAPackCase, encodeLAPackCase, LA_PACK_CASE_DIR, laPackCasePath } from '../src/dbisl/data/la-pack.js';
 import { Progress } from '../src/dbisl/progress.js';
+import { parseBenchArgs, type BenchCommand } from './args.js';
 
-const HELP = `Usage: npx tsx bench/la-pack.ts --data DIR --out DIR [--train N] [--test N]
-
-Writes the LA pack of an LA data root (train.list, test.list, "${LA_CASE_DIR}/<ID>/${LA_CASE_FILE}"): each case as
+const COMMAND: BenchCommand = {
+  about: `Writes the LA pack of an LA data root (train.list, test.list, "${LA_CASE_DIR}/<ID>/${LA_CASE_FILE}"): each case as
 a table of its distinct float32 values plus delta-coded indices and the label, with SHA-256 checksums; every case
-is decoded again and compared with its HDF5 file bit for bit.
-
-  --data DIR   the LA root (required)
-  --out DIR    the pack root to write (required; its lists and case files are overwritten)
-  --train N    only the first N ids of train.list (default: all), for small end-to-end checks
-  --test N     only the first N ids of test.list (default: all)
-  --help       this text
-`;
-
-function usage(message: string): never {
-  console.error(`la-pack: ${message} (see --help)`);
-  process.exit(2);
-}
-
-function count(raw: string | undefined, name: string): number | null {
-  if (raw === undefined) return null;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) usage(`--${name}: expected a positive integer, got '${raw}'`);
-  return Number(raw);
-}
+is decoded again and compared with its HDF5 file bit for bit.`,
+  options: {
+    data: { type: 'string', arg: 'DIR', help: 'the LA root (required)' },
+    out: { type: 'string', arg: 'DIR', help: 'the pack root to write (required; its lists and case files are overwritten)' },
+    train: { type: 'string', arg: 'N', help: 'only the first N ids of train.list (default: all), for small end-to-end checks' },
+    test: { type: 'string', arg: 'N', help: 'only the first N ids of test.list (default: all)' },
+  },
+};
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: { data: { type: 'string' }, out: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, help: { type: 'boolean' } },
-      strict: true, allowPositionals: false,
-    }));
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  if (values.help) { process.stdout.write(HELP); return; }
-  if (!values.data) usage('--data DIR is required');
-  if (!values.out) usage('--out DIR is required');
+  const a = parseBenchArgs(COMMAND, process.argv.slice(2), 'la-pack.ts');
+  const values = { data: a.string('data') ?? a.fail('--data DIR is required'), out: a.string('out') ?? a.fail('--out DIR is required') };
+  const nTrain = a.string('train') === undefined ? null : a.int('train');
+  const nTest = a.string('test') === undefined ? null : a.int('test');
   const source = new LASource(values.data, { cacheSize: 0 });
-  const nTrain = count(values.train, 'train'), nTest = count(values.test, 'test');
   const train = source.trainIds().slice(0, nTrain ?? undefined);
   const test = source.testIds().slice(0, nTest ?? undefined);
   const out = path.resolve(values.out);

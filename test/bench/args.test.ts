@@ -67,7 +67,7 @@ describe('parseBenchArgs', () => {
 
 describe('every bench script', () => {
   // each run starts node with tsx's loader: a few seconds each on a loaded 2-core machine, hence 300 s in all
-  const scripts = ['dbisl-step.ts', 'inference.ts', 'kernels.ts', 'vnet-step.ts', 'layer-table.ts'];
+  const scripts = ['dbisl-step.ts', 'inference.ts', 'kernels.ts', 'vnet-step.ts', 'layer-table.ts', 'data-pipeline.ts', 'host-overhead.ts', 'la-pack.ts'];
   const run = (script: string, ...argv: string[]) => spawnSync(process.execPath, ['--import', 'tsx', `bench/${script}`, ...argv], { cwd: REPO, encoding: 'utf8' });
 
   it('has a --help (exit 0) and answers an unknown option with one line and exit 2', () => {
