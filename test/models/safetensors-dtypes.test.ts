@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Linear, decodeSafetensors, loadModel } from '../../src/models/index.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { Linear, decodeSafetensors, encodeSafetensors, loadModel, type HostTensor } from '../../src/models/index.js';
 import { cpu } from '../helpers/backends.js';
 
 interface Entry { name: string; dtype: string; shape: number[]; bytes: Uint8Array }
@@ -173,5 +173,92 @@ describe('safetensors: dtypes the engine cannot hold', () => {
       expect(warnings.join('\n')).toMatch(/f8\.safetensors: .*'scale' .*"F8_E4M3"/);
       await expect(loadModel(path, model())).rejects.toThrow(/f8\.safetensors: .*tensor 'scale' has unsupported dtype "F8_E4M3"/);
     });
+  });
+});
+
+/** a file with the given header text (not JSON-encoded here) and `data` bytes after it */
+function raw(header: string | Uint8Array, data = 0, lengthField?: number): Uint8Array {
+  const h = typeof header === 'string' ? new TextEncoder().encode(header) : header;
+  const out = new Uint8Array(8 + h.length + data);
+  new DataView(out.buffer).setBigUint64(0, BigInt(lengthField ?? h.length), true);
+  out.set(h, 8);
+  return out;
+}
+
+describe('safetensors: the header and the byte layout are validated, naming the file', () => {
+  const decode = (b: Uint8Array) => decodeSafetensors(b, 'h.safetensors');
+  const f32 = (name: string, from: number, to: number) => `"${name}":{"dtype":"F32","shape":[${(to - from) / 4}],"data_offsets":[${from},${to}]}`;
+
+  it('the header length: 8 bytes of it at least, at most the bytes that follow', () => {
+    expect(() => decode(new Uint8Array(7))).toThrow(/h\.safetensors: .*7 bytes, too short/);
+    // exactly 8 bytes: a header of length 0, which is no JSON (not "too short")
+    expect(() => decode(new Uint8Array(8))).toThrow(/h\.safetensors: .*JSON header does not parse/);
+    expect(decode(raw('{}')).tensors.size).toBe(0);
+    expect(() => decode(raw('{}', 0, 3))).toThrow(/h\.safetensors: .*header length 3 exceeds the 2 bytes after it/);
+  });
+
+  it('the JSON header: strict UTF-8, an object, __metadata__ an object of strings', () => {
+    const bad = Uint8Array.from([...new TextEncoder().encode('{"__metadata__":{"k":"'), 0xff, ...new TextEncoder().encode('"}}')]);
+    expect(() => decode(raw(bad))).toThrow(/h\.safetensors: .*JSON header does not parse/);
+    for (const h of ['null', '"s"', '5', '[1]']) expect(() => decode(raw(h)), h).toThrow(/h\.safetensors: .*the header is not a JSON object/);
+    for (const m of ['null', '"s"', '[1]']) expect(() => decode(raw(`{"__metadata__":${m}}`)), m).toThrow(/__metadata__ is not an object/);
+    expect(() => decode(raw('{"__metadata__":{"a":"x","b":1}}'))).toThrow(/__metadata__\.b is not a string/);
+    expect(decode(raw('{"__metadata__":{"a":"x"}}')).metadata).toEqual({ a: 'x' });
+  });
+
+  it('each entry: an object with a dtype string, a shape of sizes ≥ 0 and two offsets in order', () => {
+    for (const e of ['null', '5']) expect(() => decode(raw(`{"w":${e}}`)), e).toThrow(/h\.safetensors: .*entry 'w' is not an object/);
+    expect(() => decode(raw('{"w":{"dtype":5,"shape":[1],"data_offsets":[0,4]}}', 4))).toThrow(/tensor 'w' has no dtype string \(5\)/);
+    for (const off of ['[0]', '[0,4,8]', '[-4,0]', '[0,4.5]', '"0,4"']) {
+      expect(() => decode(raw(`{"w":{"dtype":"F32","shape":[1],"data_offsets":${off}}}`, 4)), off).toThrow(/tensor 'w' has invalid data_offsets/);
+    }
+    expect(() => decode(raw('{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}', 4))).toThrow(/'w' data_offsets \[4, 0\] are outside the 4 data bytes/);
+    // an empty tensor: shape [0], offsets [0, 0]
+    const empty = decode(raw('{"w":{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]}}')).tensors.get('w')!;
+    expect(empty.shape).toEqual([2, 0]);
+    expect(empty.data.length).toBe(0);
+    expect(() => decode(raw('{"w":{"dtype":"F32","shape":[2],"data_offsets":[4,8]}}', 8))).toThrow(/tensor 'w' of shape \[2\] F32 needs 8 bytes, its offsets span 4$/);
+  });
+
+  it('the tensors tile the data in any header order; a hole or an overlap is an error', () => {
+    // listed out of order in the header
+    const f = decode(raw(`{${f32('b', 4, 8)},${f32('a', 0, 4)}}`, 8));
+    expect([...f.tensors.keys()].sort()).toEqual(['a', 'b']);
+    expect(() => decode(raw(`{${f32('a', 0, 4)},${f32('b', 8, 12)}}`, 12))).toThrow(/h\.safetensors: .*tensor 'b' starts at 8, expected 4 \(overlap or hole/);
+    expect(() => decode(raw(`{${f32('a', 0, 8)},${f32('b', 4, 8)}}`, 8))).toThrow(/tensor 'b' starts at 4, expected 8/);
+  });
+});
+
+describe('safetensors: the writer', () => {
+  const t = (data: number[]): HostTensor => ({ dtype: 'float32', shape: [data.length], data: Float32Array.from(data) });
+  const headerOf = (bytes: Uint8Array) => {
+    const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    return { n, text: new TextDecoder().decode(bytes.subarray(8, 8 + n)) };
+  };
+
+  it('writes __metadata__ only when there is some, pads the header with fewer than 8 spaces', () => {
+    const { n, text } = headerOf(encodeSafetensors(new Map([['w', t([1, 2])]])));
+    expect(JSON.parse(text)).toEqual({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+    expect(n % 8).toBe(0);
+    expect(n - text.trimEnd().length).toBeLessThan(8);
+  });
+
+  it('rejects non-string metadata, a tensor named __metadata__ and data that does not fit the shape', () => {
+    expect(() => encodeSafetensors(new Map([['w', t([1])]]), { k: 1 as unknown as string })).toThrow(/safetensors: metadata 'k' must be a string/);
+    expect(() => encodeSafetensors(new Map([['__metadata__', t([1])]]))).toThrow(/"__metadata__" is not a tensor name/);
+    expect(() => encodeSafetensors(new Map([['w', { dtype: 'float32', shape: [3], data: new Float32Array(2) }]]))).toThrow(/safetensors: w has 2 values for shape \[3\]/);
+  });
+});
+
+describe('safetensors: warnings of strict: false go to console.warn by default', () => {
+  it('names the file, the tensor and the dtype', () => {
+    const spy = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      decodeSafetensors(raw('{"q":{"dtype":"F8_E5M2","shape":[2],"data_offsets":[0,2]}}', 2), 'w.safetensors', { strict: false });
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(String(spy.mock.calls[0]![0])).toMatch(/w\.safetensors: skipping tensor 'q' of unsupported dtype "F8_E5M2"/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
