@@ -16,14 +16,14 @@ const P = dims[0] * dims[1] * dims[2];
 const B = 4, L = 2;
 const iteration = 2000, maxIterations = 6000;
 
-/** logits in [−3, 3], R̂ = tanh of [−1.2, 1.2], two blob labels; every value exact in float32 */
-function batch(seed: number) {
+/** logits in [−3, 3], R̂ = tanh of [−1.2, 1.2], blob labels for the first `rows`; every value exact in float32 */
+function batch(seed: number, rows = L) {
   const z = Float64Array.from(randomArray(B * P, seed, -3, 3), Math.fround);
   const r = Float64Array.from(randomArray(B * P, seed + 1, -1.2, 1.2), (v) => Math.fround(Math.tanh(v)));
-  const label = new Uint8Array(L * P);
-  for (let b = 0; b < L; b++) {
+  const label = new Uint8Array(rows * P);
+  for (let b = 0; b < rows; b++) {
     for (let x = 0; x < dims[0]; x++) for (let y = 0; y < dims[1]; y++) for (let w = 0; w < dims[2]; w++) {
-      const inside = (x - 1.5) ** 2 + (y - 1) ** 2 + (w - 2 + b * 0.5) ** 2 < 2.5;
+      const inside = (x - 1.5) ** 2 + (y - 1) ** 2 + (w - 2 + (b % 2) * 0.5) ** 2 < 2.5;
       label[b * P + (x * dims[1] + y) * dims[2] + w] = inside ? 1 : 0;
     }
   }
@@ -35,29 +35,34 @@ function inputs(z: Float64Array, r: Float64Array, label: Uint8Array, dtype: DTyp
   return {
     seg: fromArray(z, [B, 1, ...dims], { ...o, requiresGrad }),
     sdf: fromArray(r, [B, 1, ...dims], { ...o, requiresGrad }),
-    label: fromArray(Float64Array.from(label), [L, 1, ...dims], o),
+    label: fromArray(Float64Array.from(label), [label.length / P, 1, ...dims], o),
   };
 }
 
-async function implementation(cfg: LossConfig, seed: number, dtype: DType = 'float64') {
-  const { z, r, label } = batch(seed);
+/** how a case differs from the default batch: labeled rows, an S* given with the inputs */
+interface Variant { rows?: number; sdfTarget?: Float64Array }
+
+async function implementation(cfg: LossConfig, seed: number, dtype: DType = 'float64', variant: Variant = {}) {
+  const { z, r, label } = batch(seed, variant.rows);
   const t = inputs(z, r, label, dtype);
-  const res = tidy(() => dbislLoss({ ...t, labelHost: label, iteration, maxIterations }, cfg));
+  const given = variant.sdfTarget ? { sdfTarget: fromArray(variant.sdfTarget, [label.length / P, 1, ...dims], { backend: cpu, dtype }) } : {};
+  const res = tidy(() => dbislLoss({ ...t, ...given, labelHost: label, iteration, maxIterations }, cfg));
   const v: Record<string, number> = {};
   for (const [k, x] of Object.entries(res.terms)) v[k] = await x.item();
-  dispose([t, res.terms]);
+  dispose([t, res.terms, Object.values(given)]);
   return { v, lambda: res.lambda };
 }
 
-function reference(cfg: LossConfig, seed: number, frozen?: Frozen) {
-  const { z, r, label } = batch(seed);
-  return dbislLossRef(z, r, label, L, dims, cfg, iteration, maxIterations, frozen);
+function reference(cfg: LossConfig, seed: number, frozen?: Frozen, variant: Variant = {}) {
+  const rows = variant.rows ?? L;
+  const { z, r, label } = batch(seed, rows);
+  return dbislLossRef(z, r, label, rows, dims, cfg, iteration, maxIterations, frozen, variant.sdfTarget);
 }
 
 /** every reported term equals the reference's, and exactly the expected terms are reported */
-async function expectTerms(cfg: LossConfig, expected: string[], dtype: DType = 'float64', seed = 3) {
-  const { v, lambda } = await implementation(cfg, seed, dtype);
-  const ref = reference(cfg, seed);
+async function expectTerms(cfg: LossConfig, expected: string[], dtype: DType = 'float64', seed = 3, variant: Variant = {}) {
+  const { v, lambda } = await implementation(cfg, seed, dtype, variant);
+  const ref = reference(cfg, seed, undefined, variant);
   expect(Object.keys(v).sort()).toEqual([...expected, 'total'].sort());
   expect(Object.keys(ref.terms).sort()).toEqual([...expected, 'total'].sort());
   const tol = dtype === 'float64' ? 1e-6 : 2e-5;
@@ -86,7 +91,7 @@ describe('the default configurations are the spec’s', () => {
     });
     // DTC: Dice + 0.3·MSE(R̂, compute_sdf(Y)) and the one-way consistency, nothing else
     expect(dtcLossConfig()).toMatchObject({
-      sdfTarget: 'dtc', ce: false, beta: 0.3, supCross: false, con: true, conR2S: true, conS2R: false, pse: false,
+      sdfTarget: 'dtc', ce: false, beta: 0.3, supCross: false, con: true, conR2S: true, conS2R: false, pse: false, unc: false,
       k: 1500, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150,
     });
   });
@@ -141,6 +146,54 @@ describe('dbislLoss = the independent reference, term by term (cpu)', () => {
 
   it('dtcLossConfig(): Dice + 0.3·MSE(R̂, compute_sdf(Y)) + λ·mean((σ(−1500R̂) − Ŷ)²)', async () => {
     await expectTerms(dtcLossConfig(), ['sup', 'supDice', 'supMse', 'con', 'conR2S']);
+  });
+
+  it('the cross-task supervision alone (no L_con, no L_pse) still computes T_r2s(R̂)', async () => {
+    await expectTerms(dbislLossConfig({ ...small, con: false, pse: false }), [...SUP]);
+  });
+
+  it('no labeled rows: only L_con and L_pse, weighted by λ; every row labeled: no L_pse', async () => {
+    await expectTerms(dbislLossConfig(small), [...CON, ...PSE], 'float64', 3, { rows: 0 });
+    await expectTerms(dbislLossConfig(small), [...SUP, ...CON], 'float64', 3, { rows: B });
+    await expectTerms(dbislLossConfig({ ...small, con: false }), [...PSE], 'float64', 3, { rows: 0 });
+  });
+
+  it('an S* given with the inputs is used as it is', async () => {
+    const given = Float64Array.from(randomArray(L * P, 9, -1, 1));
+    await expectTerms(dbislLossConfig(small), ALL, 'float64', 3, { sdfTarget: given });
+    await expectTerms(dbislLossConfig({ ...small, sdfTarget: 'dtc' }), ALL, 'float64', 3, { sdfTarget: given });
+  });
+});
+
+describe('dbislLoss: bad input is an error naming it', () => {
+  const cfg = dbislLossConfig(small);
+  const o = { backend: cpu, dtype: 'float64' as const };
+  const t = (shape: number[]) => fromArray(new Float64Array(shape.reduce((a, b) => a * b, 1)), shape, o);
+  const call = (seg: number[], sdf: number[], label: number[], extra: Partial<Parameters<typeof dbislLoss>[0]> = {}, c = cfg) => () => {
+    const ts = [t(seg), t(sdf), t(label)];
+    try {
+      tidy(() => dbislLoss({ seg: ts[0]!, sdf: ts[1]!, label: ts[2]!, iteration, maxIterations, ...extra }, c));
+    } finally {
+      dispose(ts);
+    }
+  };
+  const v = [B, 1, ...dims];
+
+  it('shapes of seg, sdf and label', () => {
+    expect(call([B, ...dims], [B, ...dims], [L, ...dims])).toThrow(/dbislLoss: seg must be \[B, 1, X, Y, Z\], got \[4, 4, 3, 5\]/);
+    expect(call([B, 2, ...dims], [B, 2, ...dims], [L, 2, ...dims])).toThrow(/dbislLoss: seg must be \[B, 1, X, Y, Z\], got \[4, 2, 4, 3, 5\]/);
+    expect(call(v, [B, 1, 4, 3, 4], [L, 1, ...dims])).toThrow(/dbislLoss: sdf \[4, 1, 4, 3, 4\] does not match seg \[4, 1, 4, 3, 5\]/);
+    expect(call(v, v, [L, ...dims])).toThrow(/dbislLoss: label \[2, 4, 3, 5\] must be \[L ≤ 4, 1, 4, 3, 5\]/);
+    expect(call(v, v, [B + 1, 1, ...dims])).toThrow(/dbislLoss: label \[5, 1, 4, 3, 5\] must be \[L ≤ 4, 1, 4, 3, 5\]/);
+    expect(call(v, v, [L, 1, 4, 3, 4])).toThrow(/dbislLoss: label \[2, 1, 4, 3, 4\] must be/);
+    expect(call(v, v, [B, 1, ...dims])).not.toThrow();
+  });
+
+  it("sdfTarget 'dtc' without host labels, too few host labels, every term off", () => {
+    expect(call(v, v, [L, 1, ...dims], {}, { ...cfg, sdfTarget: 'dtc' })).toThrow(/dbislLoss: sdfTarget 'dtc' needs the host labels \(labelHost\)/);
+    expect(call(v, v, [L, 1, ...dims], { labelHost: new Uint8Array(L * P - 1) }, { ...cfg, sdfTarget: 'dtc' }))
+      .toThrow(/dtcSdfTarget: 119 label values for 2 rows of \[4, 3, 5\]/);
+    expect(call(v, v, [0, 1, ...dims], {}, { ...cfg, con: false, pse: false })).toThrow(/dbislLoss: every term is switched off/);
   });
 });
 

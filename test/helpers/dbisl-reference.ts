@@ -162,9 +162,10 @@ export interface Frozen {
  * Every term of L = L_sup + λ(t)·(L_con + L_pse) from plain arrays: z and r are [B, 1, D, H, W] (r already
  * tanh'd), label the first L rows. `frozen` replaces Ỹ, T_s2r(Ỹ) and w (to differentiate the total by finite
  * differences with them held, as the implementation's no-gradient rule does); it is returned either way.
+ * `givenTarget` is an S* passed in instead of computed (the implementation's `sdfTarget` input).
  */
 export function dbislLossRef(z: ArrayLike<number>, r: ArrayLike<number>, label: ArrayLike<number>, rows: number, dims: Dims,
-  cfg: RefConfig, iteration: number, maxIterations: number, frozen?: Frozen): { terms: Record<string, number>; lambda: number; frozen: Frozen | null } {
+  cfg: RefConfig, iteration: number, maxIterations: number, frozen?: Frozen, givenTarget?: ArrayLike<number>): { terms: Record<string, number>; lambda: number; frozen: Frozen | null } {
   const P = dims[0] * dims[1] * dims[2], B = z.length / P, L = rows;
   const cdt: CdtRef = { radius: cfg.radius, h: cfg.h, eps: cfg.eps };
   const yhat = Float64Array.from(z, sigmoidRef);
@@ -177,7 +178,8 @@ export function dbislLossRef(z: ArrayLike<number>, r: ArrayLike<number>, label: 
   if (L > 0) {
     const y = part(label, 0, L), yL = part(yhat, 0, L), rL = part(r, 0, L);
     let target: Float64Array;
-    if (cfg.sdfTarget === 'cdt') target = s2rRef(y, dims, cdt);
+    if (givenTarget) target = Float64Array.from(givenTarget);
+    else if (cfg.sdfTarget === 'cdt') target = s2rRef(y, dims, cdt);
     else {
       target = new Float64Array(L * P);
       for (let b = 0; b < L; b++) target.set(computeSdfRef(part(y, b, b + 1), dims), b * P);
