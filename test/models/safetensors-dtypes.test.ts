@@ -224,6 +224,9 @@ describe('safetensors: the header and the byte layout are validated, naming the 
     // listed out of order in the header
     const f = decode(raw(`{${f32('b', 4, 8)},${f32('a', 0, 4)}}`, 8));
     expect([...f.tensors.keys()].sort()).toEqual(['a', 'b']);
+    // an empty tensor at the offset where a non-empty one starts (ties sorted by their end)
+    const e = decode(raw(`{${f32('a', 0, 4)},"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}`, 4));
+    expect(e.tensors.get('e')!.data.length).toBe(0);
     expect(() => decode(raw(`{${f32('a', 0, 4)},${f32('b', 8, 12)}}`, 12))).toThrow(/h\.safetensors: .*tensor 'b' starts at 8, expected 4 \(overlap or hole/);
     expect(() => decode(raw(`{${f32('a', 0, 8)},${f32('b', 4, 8)}}`, 8))).toThrow(/tensor 'b' starts at 4, expected 8/);
   });
