@@ -5,6 +5,20 @@
  * One file: `npx stryker run --mutate src/models/safetensors.ts` (optionally MUTATE_TESTS=a.test.ts,b.test.ts).
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
+/*
+ * Equivalent mutants (they survive and cannot be killed: no observable change), by file and line of the source
+ * they were found in; StrykerJS has no per-mutant list in its options, so they are listed here:
+ * - losses.ts `needR2S = …` (every relaxation of a sub-condition, or `true`): T_r2s(R̂) computed when no term
+ *   reads it changes no value, only the work done.
+ * - losses.ts `s2rAll = cfg.con && cfg.conS2R ? …` (`true`, `||`): T_s2r(Ŷ) over the whole batch instead of
+ *   the labeled rows only; supCrossMse reads the same rows of it.
+ * - losses.ts input check `label.rank !== 5 || …` (that clause `false`): a label of another rank already fails
+ *   the comparison of label.shape.slice(1) with seg.shape.slice(1).
+ * - losses.ts `const a = detach(yU)` → `yU`: the block runs under noGrad, nothing is recorded either way.
+ * - safetensors.ts the F16/BF16 decoding loop `i <= count`: the extra write lands past the typed array's end,
+ *   which JavaScript ignores.
+ * - safetensors.ts `Object.keys(itemBytes).join(', ')` separator in the error text (cosmetic).
+ */
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backward } from '../../src/autograd/index.js';
-import { dbislLoss, dbislLossConfig, dtcLossConfig, type LossConfig } from '../../src/dbisl/losses.js';
+import { dbislLoss, dbislLossConfig, dtcLossConfig, dtcSdfTarget, type LossConfig } from '../../src/dbisl/losses.js';
 import { dispose, fromArray, tidy } from '../../src/tensor/index.js';
 import type { DType } from '../../src/kernels/index.js';
 import { cpu, expectClose, randomArray } from '../helpers/backends.js';
-import { dbislLossRef, type Dims, type Frozen } from '../helpers/dbisl-reference.js';
+import { computeSdfRef, dbislLossRef, type Dims, type Frozen } from '../helpers/dbisl-reference.js';
 
 const dims: Dims = [4, 3, 5];
 const P = dims[0] * dims[1] * dims[2];
@@ -165,6 +165,21 @@ describe('dbislLoss = the independent reference, term by term (cpu)', () => {
   });
 });
 
+describe("dtcSdfTarget: DTC's compute_sdf of each row", () => {
+  it('= the brute-force reference, float32 on the default backend unless told', async () => {
+    const { label } = batch(3);
+    const t = dtcSdfTarget(label, L, dims);
+    expect(t.dtype).toBe('float32');
+    expect(t.shape).toEqual([L, 1, ...dims]);
+    const expected = new Float64Array(L * P);
+    for (let b = 0; b < L; b++) expected.set(computeSdfRef(label.subarray(b * P, (b + 1) * P), dims), b * P);
+    expectClose(await t.toArray(), expected, 1e-7, 1e-6, 'compute_sdf');
+    const t64 = dtcSdfTarget(label, L, dims, { backend: cpu, dtype: 'float64' });
+    expect(t64.dtype).toBe('float64');
+    dispose([t, t64]);
+  });
+});
+
 describe('dbislLoss: bad input is an error naming it', () => {
   const cfg = dbislLossConfig(small);
   const o = { backend: cpu, dtype: 'float64' as const };
@@ -180,6 +195,7 @@ describe('dbislLoss: bad input is an error naming it', () => {
   const v = [B, 1, ...dims];
 
   it('shapes of seg, sdf and label', () => {
+    expect(call([B, 1, 12, 5], [B, 1, 12, 5], [L, 1, 12, 5])).toThrow(/dbislLoss: seg must be \[B, 1, X, Y, Z\], got \[4, 1, 12, 5\]/);
     expect(call([B, ...dims], [B, ...dims], [L, ...dims])).toThrow(/dbislLoss: seg must be \[B, 1, X, Y, Z\], got \[4, 4, 3, 5\]/);
     expect(call([B, 2, ...dims], [B, 2, ...dims], [L, 2, ...dims])).toThrow(/dbislLoss: seg must be \[B, 1, X, Y, Z\], got \[4, 2, 4, 3, 5\]/);
     expect(call(v, [B, 1, 4, 3, 4], [L, 1, ...dims])).toThrow(/dbislLoss: sdf \[4, 1, 4, 3, 4\] does not match seg \[4, 1, 4, 3, 5\]/);
