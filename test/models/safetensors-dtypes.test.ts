@@ -191,6 +191,7 @@ describe('safetensors: the header and the byte layout are validated, naming the 
 
   it('the header length: 8 bytes of it at least, at most the bytes that follow', () => {
     expect(() => decode(new Uint8Array(7))).toThrow(/h\.safetensors: .*7 bytes, too short/);
+    expect(() => decodeSafetensors(new Uint8Array(7))).toThrow(/^safetensors data: not a valid safetensors file: 7 bytes/);
     // exactly 8 bytes: a header of length 0, which is no JSON (not "too short")
     expect(() => decode(new Uint8Array(8))).toThrow(/h\.safetensors: .*JSON header does not parse/);
     expect(decode(raw('{}')).tensors.size).toBe(0);
