@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The tests Stryker runs against each mutant (stryker.config.mjs): those that check the mutated files, not the
- * whole suite. MUTATE_TESTS (comma-separated paths) narrows them for a one-file run.
+ * whole suite. MUTATE_TESTS (comma-separated paths) narrows them for a one-file run, MUTATE_NAMES (a test
+ * name pattern) to some of their tests, e.g. the cpu ones: Stryker's workers find no WebGPU adapter here.
  */
 const related = [
   'test/dbisl/losses-reference.test.ts',
@@ -18,6 +19,7 @@ const related = [
 export default defineConfig({
   test: {
     include: process.env.MUTATE_TESTS ? process.env.MUTATE_TESTS.split(',') : related,
+    ...(process.env.MUTATE_NAMES ? { testNamePattern: process.env.MUTATE_NAMES } : {}),
     pool: 'forks',
     maxWorkers: 1,
     testTimeout: 120_000,

@@ -5,8 +5,8 @@
  * normalisation (÷ρ, not ÷(ρ + 1)) and the sign convention.
  */
 import { describe, expect, it } from 'vitest';
-import { noGrad } from '../../src/autograd/index.js';
-import { cdtDistance, tR2S, tS2R } from '../../src/dbisl/transform.js';
+import { backward, noGrad, permute, slice, sum } from '../../src/autograd/index.js';
+import { cdtDistance, cdtReach, tR2S, tS2R } from '../../src/dbisl/transform.js';
 import type { Backend, DType } from '../../src/kernels/index.js';
 import { dispose, fromArray, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
@@ -116,5 +116,69 @@ describe('closed-form values on a 1×1×10 row (float64, cpu)', () => {
     expect(s[3]).toBeCloseTo(2 / 3, 2);
     expect(s[0]).toBeLessThan(0);
     expect(s[1]).toBeLessThan(0);
+  });
+});
+
+describe('task transformer: views, volumes of rank 3, parameters (float64, cpu)', () => {
+  const o: CdtRef = { radius: 2, h: 0.5, eps: 1e-6 };
+  const f64 = { backend: cpu, dtype: 'float64' as const };
+
+  it('a permuted or sliced view is transformed as its values', async () => {
+    const { soft } = masks();
+    // [2, 1, 3, 4, 5] → permuted [2, 1, 5, 4, 3]: the reference of the permuted values
+    const permuted = new Float64Array(n);
+    for (let b = 0; b < 2; b++) for (let z = 0; z < 3; z++) for (let y = 0; y < 4; y++) for (let x = 0; x < 5; x++) {
+      permuted[b * 60 + (x * 4 + y) * 3 + z] = soft[b * 60 + (z * 4 + y) * 5 + x];
+    }
+    const t = fromArray(soft, [2, 1, ...dims], f64);
+    const viaView = noGrad(() => tidy(() => tS2R(permute(t, [0, 1, 4, 3, 2]), o)));
+    expectClose(await viaView.toArray(), s2rRef(permuted, [5, 4, 3], o), 1e-12, 1e-12, 'T_s2r of a permuted view');
+    const second = noGrad(() => tidy(() => cdtDistance(slice(t, 0, 1, 2), o)));
+    expectClose(await second.toArray(), cdtRef(soft.subarray(60), dims, o), 1e-12, 1e-12, 'D of the second row (a view at an offset)');
+    dispose([t, viaView, second]);
+  });
+
+  it('a [D, H, W] volume of rank 3 works; rank 2 is an error naming the op and the shape', async () => {
+    const { soft } = masks();
+    const one = fromArray(soft.subarray(0, 60), dims, f64);
+    const d = noGrad(() => tidy(() => cdtDistance(one, o)));
+    expectClose(await d.toArray(), cdtRef(soft.subarray(0, 60), dims, o), 1e-12, 1e-12, 'D of a rank-3 volume');
+    const flat = fromArray(soft.subarray(0, 20), [4, 5], f64);
+    expect(() => cdtDistance(flat, o)).toThrow(/cdtDistance: expected a \[N, 1, D, H, W\] probability map, got \[4, 5\]/);
+    expect(() => tS2R(flat, o)).toThrow(/tS2R: expected a \[N, 1, D, H, W\] probability map, got \[4, 5\]/);
+    const ints = fromArray(Int32Array.of(1, 0, 1), [1, 1, 3], { backend: cpu, dtype: 'int32' });
+    expect(() => tR2S(ints)).toThrow(/tR2S/);
+    expect(() => cdtDistance(ints)).toThrow(/cdtDistance/);
+    dispose([one, d, flat, ints]);
+  });
+
+  it('the gradient of Σ w·D reaches p through the backend kernel (central differences of the reference)', async () => {
+    const { soft } = masks();
+    const w = Float64Array.from(randomArray(n, 5, -1, 1));
+    const p = fromArray(soft, [2, 1, ...dims], { ...f64, requiresGrad: true });
+    const wt = fromArray(w, [2, 1, ...dims], f64);
+    const loss = tidy(() => sum(tS2R(p, o).mul(wt)));
+    backward(loss);
+    const g = Float64Array.from(await p.grad!.toArray());
+    const f = (q: Float64Array) => s2rRef(q, dims, o).reduce((a, v, i) => a + v * w[i]!, 0);
+    const fd = Float64Array.from(soft, (v, i) => {
+      const a = Float64Array.from(soft), b = Float64Array.from(soft);
+      a[i] = v + 1e-6; b[i] = v - 1e-6;
+      return (f(a) - f(b)) / 2e-6;
+    });
+    expect(fd.some((v) => Math.abs(v) > 1e-2)).toBe(true);
+    expectClose(g, fd, 1e-7, 1e-5, 'd Σ w·T_s2r / dp');
+    dispose([p, wt, loss]);
+  });
+
+  it('radius, h and ε are checked, naming the bad value; cdtReach = min(ρ, h·ln(1/ε))', () => {
+    const p = fromArray(new Float64Array(8).fill(0.5), [1, 1, 2, 2, 2], f64);
+    for (const radius of [0, 1.5, -1]) expect(() => cdtDistance(p, { radius }), String(radius)).toThrow(new RegExp(`cdt: radius must be an integer ≥ 1, got ${radius}`));
+    for (const h of [0, -1, Infinity, NaN]) expect(() => tS2R(p, { h }), String(h)).toThrow(new RegExp(`cdt: h must be a positive number, got ${h}`));
+    for (const eps of [0, 1, -1e-6, 2]) expect(() => cdtDistance(p, { eps }), String(eps)).toThrow(new RegExp(`cdt: eps must be in \\(0, 1\\), got ${eps}`));
+    dispose(p);
+    expect(cdtReach({ radius: 8, h: 0.35, eps: 1e-6 })).toBeCloseTo(0.35 * Math.log(1e6), 12);
+    expect(cdtReach({ radius: 3, h: 0.35, eps: 1e-6 })).toBe(3);
+    expect(cdtReach()).toBeCloseTo(Math.min(8, 0.35 * Math.log(1e6)), 12);
   });
 });
