@@ -15,6 +15,10 @@
  * - losses.ts input check `label.rank !== 5 || …` (that clause `false`): a label of another rank already fails
  *   the comparison of label.shape.slice(1) with seg.shape.slice(1).
  * - losses.ts `const a = detach(yU)` → `yU`: the block runs under noGrad, nothing is recorded either way.
+ * - transform.ts contiguousCopy's shortcut `p.isContiguous && p.offset === 0 && p.storage.length === p.size`
+ *   (`false`, or one clause `true`): it only decides whether to copy; a dense view at an offset already fails
+ *   the length clause, and a prefix view's extra storage is never read.
+ * - transform.ts the op name 'cdtDistance' given to record (shown in graph errors only).
  * - safetensors.ts the F16/BF16 decoding loop `i <= count`: the extra write lands past the typed array's end,
  *   which JavaScript ignores.
  * - safetensors.ts `Object.keys(itemBytes).join(', ')` separator in the error text (cosmetic).
