@@ -13,6 +13,7 @@ const related = [
   'test/models/safetensors-dtypes.test.ts',
   'test/models/checkpoint.test.ts',
   'test/eval/metrics.test.ts',
+  'test/eval/metrics-edges.test.ts',
   'test/models/vnet.test.ts',
 ];
 
