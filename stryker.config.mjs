@@ -19,6 +19,12 @@
  *   (`false`, or one clause `true`): it only decides whether to copy; a dense view at an offset already fails
  *   the length clause, and a prefix view's extra storage is never read.
  * - transform.ts the op name 'cdtDistance' given to record (shown in graph errors only).
+ * - metrics.ts: loop bounds `i <= n` / `seed <= n` / the LCC's x-neighbour bounds and `--nextId` (reads and
+ *   writes past a typed array's end are ignored in JavaScript; negative component ids work as well); summarize's
+ *   `(r + mean)(r − mean)` (Σ(r² − mean²) = Σ(r − mean)²) and its `n === 0` guard (0/0 is NaN anyway); the
+ *   `hd95: empty volume` check (unreachable: the directed distances throw first); percentile's lerp branch and
+ *   pairwiseSum's block sizes (they change the last bit at most; numpy's exact arithmetic would need golden
+ *   values from numpy itself).
  * - safetensors.ts the F16/BF16 decoding loop `i <= count`: the extra write lands past the typed array's end,
  *   which JavaScript ignores.
  * - safetensors.ts `Object.keys(itemBytes).join(', ')` separator in the error text (cosmetic).
