@@ -4,7 +4,7 @@ import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
 import {
-  add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
+  add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
@@ -292,14 +292,12 @@ export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: Pool3
   return y;
 }
 
-/** Routes gy to the argmax positions; its adjoint gathers at the same positions. */
+/**
+ * Routes gy to the argmax positions. Only maxPool3d's backward calls it, and backward runs under noGrad, so it
+ * records no rule of its own (the same holds for the other pooling and resampling adjoints below).
+ */
 function maxPool3dBackwardRaw(gy: Tensor, indices: Tensor, inputShape: readonly number[]): Tensor {
-  const storage = withDense([gy, indices], (gs, is) => gy.backend.maxPool3dBackward(gs, is, gy.shape, inputShape));
-  const z = out(gy, storage, inputShape);
-  return record('maxPool3dBackward', z, [gy], (g, [is]) => {
-    const [n, c] = gy.shape;
-    return [reshape(gather(reshape(g, [n, c, -1]), 2, reshape(is, [n, c, -1])), gy.shape)];
-  }, [indices]);
+  return out(gy, withDense([gy, indices], (gs, is) => gy.backend.maxPool3dBackward(gs, is, gy.shape, inputShape)), inputShape);
 }
 
 export interface AvgPool3dOptions extends Pool3dOptions {
@@ -395,10 +393,9 @@ function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Ten
   return record('avgPool3d', y, [x], (g) => [avgPool3dBackwardRaw(g, x.shape, p)]);
 }
 
-/** The adjoint of avgPool3d (a linear map), whose own adjoint is avgPool3d. */
+/** The adjoint of avgPool3d (a linear map), used only by its backward. */
 function avgPool3dBackwardRaw(gy: Tensor, inputShape: readonly number[], p: Pool3dParams): Tensor {
-  const z = out(gy, withDense([gy], (gs) => gy.backend.avgPool3dBackward(gs, gy.shape, inputShape, p)), inputShape);
-  return record('avgPool3dBackward', z, [gy], (g) => [avgPool3dRaw(g, p, gy.shape)]);
+  return out(gy, withDense([gy], (gs) => gy.backend.avgPool3dBackward(gs, gy.shape, inputShape, p)), inputShape);
 }
 
 // --------------------------------------------------------------------------------------------- resampling
@@ -437,20 +434,15 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     size = [0, 1, 2].map((i) => Math.floor(x.shape[2 + i] * f[i])) as Mutable3;
   }
   if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
-  return interpolateRaw(x, size, mode, options.alignCorners ?? false);
-}
-
-function interpolateRaw(x: Tensor, size: Mutable3, mode: InterpolateMode, alignCorners: boolean): Tensor {
+  const alignCorners = options.alignCorners ?? false;
   const shape = [x.shape[0], x.shape[1], ...size];
   const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners)), shape);
   return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners)]);
 }
 
-/** The adjoint of interpolate (linear), whose own adjoint is interpolate. */
+/** The adjoint of interpolate (linear), used only by its backward. */
 function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean): Tensor {
-  const z = out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners)), inputShape);
-  const size: Mutable3 = [gy.shape[2], gy.shape[3], gy.shape[4]];
-  return record('interpolateBackward', z, [gy], (g) => [interpolateRaw(g, size, mode, alignCorners)]);
+  return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners)), inputShape);
 }
 
 export type GridSampleMode = GridSampleParams['mode'];

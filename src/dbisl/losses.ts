@@ -244,7 +244,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   // ---- pseudo-supervision with cross-task uncertainty, on U
   if (B > L && cfg.pse) {
     const yU = slice(yhat, 0, L, B), rU = slice(sdf, 0, L, B);
-    const r2sU = slice(r2s ?? tR2S(sdf, cfg.k), 0, L, B);
+    const r2sU = slice(r2s!, 0, L, B); // needR2S holds whenever L_pse has rows
     const { pseudo, pseudoSdf, w, u } = noGrad(() => {
       const a = detach(yU), b = detach(r2sU);
       const fused = mulScalar(add(a, b), 0.5);

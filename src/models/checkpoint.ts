@@ -6,7 +6,7 @@ import { writeFileAtomic } from './atomic.js';
 import type { LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import { describeNonFinite } from './finite.js';
-import { decodeSafetensors, encodeSafetensors, type HostTensor, type SafetensorsFile } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type HostTensor, type SafetensorsFile } from './safetensors.js';
 
 /**
  * Checkpoints as safetensors files (readable by Python's `safetensors`, keys as the PyTorch model's
@@ -36,15 +36,15 @@ export async function saveSafetensors(path: string, tensors: ReadonlyMap<string,
   await writeFileAtomic(path, encodeSafetensors(host, metadata));
 }
 
-/** Reads and validates a safetensors file; every error names the file. */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+/** Reads and validates a safetensors file; every error names the file (see DecodeOptions for unsupported dtypes). */
+export async function readSafetensors(path: string, options: DecodeOptions = {}): Promise<SafetensorsFile> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (e) {
     throw new Error(`${path}: cannot read the checkpoint (${(e as Error).message})`);
   }
-  return decodeSafetensors(bytes, path);
+  return decodeSafetensors(bytes, path, options);
 }
 
 /** Throws naming the file and the first tensor that holds NaN or ±Inf (such a checkpoint is never loaded). */
@@ -91,10 +91,11 @@ export async function saveModel(path: string, model: Module, metadata: Record<st
 
 /**
  * Loads a model checkpoint (or the model part of a training checkpoint) into `model`. Names, shapes and dtypes
- * are checked; every mismatch is named together with the file.
+ * are checked; every mismatch is named together with the file. With `strict: false`, missing and unexpected
+ * keys are allowed and tensors of a dtype the engine cannot hold are skipped with a warning (`warn`).
  */
-export async function loadModel(path: string, model: Module, options: { strict?: boolean } = {}): Promise<LoadResult & { metadata: Record<string, string> }> {
-  const file = await readSafetensors(path);
+export async function loadModel(path: string, model: Module, options: DecodeOptions = {}): Promise<LoadResult & { metadata: Record<string, string> }> {
+  const file = await readSafetensors(path, options);
   checkFinite(path, file.tensors);
   const modelTensors = new Map([...file.tensors].filter(([k]) => !(file.metadata['voxgrad.kind'] === 'training' && k.startsWith(OPTIMIZER_PREFIX))));
   const result = loadHostStateDict(model, modelTensors, options.strict ?? true, path);
@@ -144,7 +145,7 @@ export interface LoadedTraining {
 
 /** Restores model and optimizer from a training checkpoint; returns the iteration, RNG state and config. */
 export async function loadTrainingCheckpoint(path: string, target: { model: Module; optimizer: Optimizer; strict?: boolean }): Promise<LoadedTraining> {
-  const file = await readSafetensors(path);
+  const file = await readSafetensors(path, { strict: target.strict ?? true });
   const meta = file.metadata;
   if (meta['voxgrad.kind'] !== 'training') throw new Error(`${path}: not a training checkpoint (no optimizer state; load it with loadModel)`);
   const parse = (key: string): JsonValue => {

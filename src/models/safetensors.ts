@@ -5,11 +5,13 @@ import { formatShape, sizeOf } from '../tensor/shape.js';
  * The safetensors format (huggingface/safetensors): 8 bytes little-endian u64 N, N bytes of JSON header
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}` padded with spaces to
  * a multiple of 8, then the raw little-endian data; offsets are relative to the end of the header and the
- * tensors tile the data without holes. Written here: F32, I32, F64. Read: those plus I64 (as int32, checked in
- * range: PyTorch's num_batches_tracked), F16 and BF16 (as float32).
+ * tensors tile the data without holes. Written here: F32, I32, F64. Read: those plus F16 and BF16 (as float32)
+ * and every integer dtype, BOOL included, as int32 (the engine's one integer dtype; checked in range, e.g.
+ * PyTorch's I64 num_batches_tracked; a BOOL byte must be 0 or 1). Other dtypes (the F8 formats, complex, …)
+ * are an error naming the file, the tensor and the dtype, or with `strict: false` skipped with a warning.
  */
 
-export type SafetensorsDType = 'F32' | 'I32' | 'F64' | 'I64' | 'F16' | 'BF16';
+export type SafetensorsDType = 'F32' | 'I32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'U64' | 'U32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL';
 
 export interface HostTensor {
   dtype: DType;
@@ -23,7 +25,22 @@ export interface SafetensorsFile {
 }
 
 const writeCode: Record<DType, SafetensorsDType> = { float32: 'F32', int32: 'I32', float64: 'F64' };
-const itemBytes: Record<SafetensorsDType, number> = { F32: 4, I32: 4, F64: 8, I64: 8, F16: 2, BF16: 2 };
+const itemBytes: Record<SafetensorsDType, number> = {
+  F32: 4, I32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, U64: 8, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1,
+};
+/** the integer dtypes other than I32, read element by element into int32 */
+const integerReaders: Partial<Record<SafetensorsDType, (dv: DataView, at: number) => number | bigint>> = {
+  I64: (dv, at) => dv.getBigInt64(at, true), U64: (dv, at) => dv.getBigUint64(at, true), U32: (dv, at) => dv.getUint32(at, true),
+  I16: (dv, at) => dv.getInt16(at, true), U16: (dv, at) => dv.getUint16(at, true), I8: (dv, at) => dv.getInt8(at),
+  U8: (dv, at) => dv.getUint8(at), BOOL: (dv, at) => dv.getUint8(at),
+};
+
+export interface DecodeOptions {
+  /** an error for a tensor of a dtype the engine cannot hold (default); false skips it with a warning */
+  strict?: boolean;
+  /** where the warnings of `strict: false` go (default console.warn) */
+  warn?: (message: string) => void;
+}
 const MAX_HEADER = 100_000_000;
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('safetensors: a big-endian host is not supported');
@@ -73,8 +90,9 @@ function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** Parses a safetensors file; `name` (the file) is named in every error. */
-export function decodeSafetensors(bytes: Uint8Array, name = 'safetensors data'): SafetensorsFile {
+/** Parses a safetensors file; `name` (the file) is named in every error and warning. */
+export function decodeSafetensors(bytes: Uint8Array, name = 'safetensors data', options: DecodeOptions = {}): SafetensorsFile {
+  const strict = options.strict ?? true, warn = options.warn ?? ((message: string) => console.warn(message));
   const fail = (what: string): never => { throw new Error(`${name}: not a valid safetensors file: ${what}`); };
   if (bytes.length < 8) fail(`${bytes.length} bytes, too short for the 8-byte header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -106,7 +124,7 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'safetensors data'):
     const info = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (info === null || typeof info !== 'object') fail(`entry '${key}' is not an object`);
     const code = info!.dtype as SafetensorsDType;
-    if (typeof code !== 'string' || !(code in itemBytes)) fail(`tensor '${key}' has unsupported dtype ${JSON.stringify(info!.dtype)} (supported: ${Object.keys(itemBytes).join(', ')})`);
+    if (typeof code !== 'string') fail(`tensor '${key}' has no dtype string (${JSON.stringify(info!.dtype)})`);
     const shape = info!.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${key}' has an invalid shape ${JSON.stringify(shape)}`);
     const off = info!.data_offsets;
@@ -116,6 +134,13 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'safetensors data'):
     const [begin, end] = off as [number, number];
     const count = sizeOf(shape as number[]);
     if (end < begin || end > dataLength) fail(`tensor '${key}' data_offsets [${begin}, ${end}] are outside the ${dataLength} data bytes (truncated or corrupt file)`);
+    if (!Object.hasOwn(itemBytes, code)) {
+      const what = `tensor '${key}' has unsupported dtype ${JSON.stringify(code)} (readable: ${Object.keys(itemBytes).join(', ')})`;
+      if (strict) throw new Error(`${name}: ${what}; pass strict: false to skip it`);
+      warn(`${name}: skipping tensor '${key}' of unsupported dtype ${JSON.stringify(code)}`);
+      spans.push([begin, end, key]);
+      continue;
+    }
     if (end - begin !== count * itemBytes[code]) {
       fail(`tensor '${key}' of shape ${formatShape(shape as number[])} ${code} needs ${count * itemBytes[code]} bytes, its offsets span ${end - begin}`);
     }
@@ -128,12 +153,14 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'safetensors data'):
       case 'F32': data = new Float32Array(raw.buffer); dtype = 'float32'; break;
       case 'F64': data = new Float64Array(raw.buffer); dtype = 'float64'; break;
       case 'I32': data = new Int32Array(raw.buffer); dtype = 'int32'; break;
-      case 'I64': {
-        const big = new BigInt64Array(raw.buffer);
+      case 'I64': case 'U64': case 'U32': case 'I16': case 'U16': case 'I8': case 'U8': case 'BOOL': {
+        const read = integerReaders[code]!, dv = new DataView(raw.buffer), size = itemBytes[code];
         data = new Int32Array(count);
         for (let i = 0; i < count; i++) {
-          if (big[i] > 2147483647n || big[i] < -2147483648n) fail(`tensor '${key}' (I64) holds ${big[i]}, outside int32`);
-          data[i] = Number(big[i]);
+          const v = read(dv, i * size);
+          if (v > 2147483647 || v < -2147483648) fail(`tensor '${key}' (${code}) holds ${v}, outside int32`);
+          if (code === 'BOOL' && v > 1) fail(`tensor '${key}' (BOOL) holds ${v}, not 0 or 1`);
+          data[i] = Number(v);
         }
         dtype = 'int32';
         break;

@@ -54,9 +54,16 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-/** Runs every small (not `large`) benchmark case of a kernel file twice and logs the second run's time. */
-export async function runSmallBenchmarks(gpu: Backend, benchmarks: readonly KernelBenchmark[]): Promise<void> {
+/**
+ * Runs every small (not `large`) benchmark case of a kernel file twice, logs the second run's time and
+ * asserts it is a finite time and that the case declares finite work (flops ≥ 0, bytes > 0); returns how many
+ * cases ran, for the caller to check against the cases it expects.
+ */
+export async function runSmallBenchmarks(gpu: Backend, benchmarks: readonly KernelBenchmark[]): Promise<number> {
+  let ran = 0;
   for (const b of benchmarks.filter((c) => !c.large)) {
+    expect(Number.isFinite(b.flops) && b.flops >= 0, `${b.group} ${b.name}: flops ${b.flops}`).toBe(true);
+    expect(Number.isFinite(b.bytes) && b.bytes > 0, `${b.group} ${b.name}: bytes ${b.bytes}`).toBe(true);
     const s = b.setup(gpu);
     s.run();
     await gpu.sync();
@@ -66,8 +73,11 @@ export async function runSmallBenchmarks(gpu: Backend, benchmarks: readonly Kern
     const ms = performance.now() - t0;
     const rate = b.flops > 0 ? `, ${(b.flops / ms / 1e6).toFixed(2)} GFLOP/s` : '';
     console.log(`${b.group} ${b.name}: ${ms.toFixed(2)} ms${rate} on ${gpu.description}`);
+    expect(Number.isFinite(ms) && ms >= 0, `${b.group} ${b.name}: ${ms} ms`).toBe(true);
     s.dispose();
+    ran++;
   }
+  return ran;
 }
 
 /**

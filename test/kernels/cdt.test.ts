@@ -150,7 +150,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/cdt.js');
-    await runSmallBenchmarks(gpu, benchmarks);
+    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(2);
   });
 });
 

@@ -124,6 +124,6 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/interpolate.js');
-    await runSmallBenchmarks(gpu, benchmarks);
+    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(4);
   });
 });

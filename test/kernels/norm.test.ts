@@ -187,7 +187,7 @@ describe('webgpu normalisation kernels against the cpu oracle', () => {
   });
 
   it('small benchmark cases run', async () => {
-    await runSmallBenchmarks(await webgpu(), benchmarks);
+    expect(await runSmallBenchmarks(await webgpu(), benchmarks)).toBe(4);
   });
 });
 

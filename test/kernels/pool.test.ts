@@ -179,6 +179,6 @@ describe('pooling on WebGPU against the cpu oracle', () => {
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
     const { benchmarks } = await import('../../src/kernels/webgpu/pool.js');
-    await runSmallBenchmarks(gpu, benchmarks);
+    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(8);
   });
 });

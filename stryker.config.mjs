@@ -1,0 +1,59 @@
+/**
+ * Mutation testing (`npm run mutate`): Stryker mutates the files whose correctness the DBiSL results rest on
+ * and runs only the tests that check them (vitest.mutate.config.ts). Incremental: a rerun only tests the
+ * mutants whose code or tests changed. Reports under reports/mutation/ (ignored by git).
+ * One file: `npx stryker run --mutate src/models/safetensors.ts` (optionally MUTATE_TESTS=a.test.ts,b.test.ts).
+ * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
+ */
+/*
+ * Equivalent mutants (they survive and cannot be killed: no observable change), by file and line of the source
+ * they were found in; StrykerJS has no per-mutant list in its options, so they are listed here:
+ * - losses.ts `needR2S = …` (every relaxation of a sub-condition, or `true`): T_r2s(R̂) computed when no term
+ *   reads it changes no value, only the work done.
+ * - losses.ts `s2rAll = cfg.con && cfg.conS2R ? …` (`true`, `||`): T_s2r(Ŷ) over the whole batch instead of
+ *   the labeled rows only; supCrossMse reads the same rows of it.
+ * - losses.ts input check `label.rank !== 5 || …` (that clause `false`): a label of another rank already fails
+ *   the comparison of label.shape.slice(1) with seg.shape.slice(1).
+ * - losses.ts `const a = detach(yU)` → `yU`: the block runs under noGrad, nothing is recorded either way.
+ * - transform.ts contiguousCopy's shortcut `p.isContiguous && p.offset === 0 && p.storage.length === p.size`
+ *   (`false`, or one clause `true`): it only decides whether to copy; a dense view at an offset already fails
+ *   the length clause, and a prefix view's extra storage is never read.
+ * - transform.ts the op name 'cdtDistance' given to record (shown in graph errors only).
+ * - metrics.ts: loop bounds `i <= n` / `seed <= n` / the LCC's x-neighbour bounds and `--nextId` (reads and
+ *   writes past a typed array's end are ignored in JavaScript; negative component ids work as well); summarize's
+ *   `(r + mean)(r − mean)` (Σ(r² − mean²) = Σ(r − mean)²) and its `n === 0` guard (0/0 is NaN anyway); the
+ *   `hd95: empty volume` check (unreachable: the directed distances throw first); percentile's lerp branch and
+ *   pairwiseSum's block sizes (they change the last bit at most; numpy's exact arithmetic would need golden
+ *   values from numpy itself).
+ * - safetensors.ts the F16/BF16 decoding loop `i <= count`: the extra write lands past the typed array's end,
+ *   which JavaScript ignores.
+ * - safetensors.ts `Object.keys(itemBytes).join(', ')` separator in the error text (cosmetic).
+ */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutate.config.ts', related: false },
+  mutate: [
+    'src/dbisl/losses.ts',
+    'src/dbisl/transform.ts',
+    'src/models/safetensors.ts',
+    'src/dbisl/metrics.ts',
+    'src/models/vnet.ts',
+  ],
+  coverageAnalysis: 'perTest',
+  // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
+  // has no `extends` or `references` to rewrite, so point it at no file and the step is skipped.
+  tsconfigFile: 'no-tsconfig-to-rewrite.json',
+  // static mutants (module-level code, run once at import) need a reload per mutant that the vitest runner does
+  // not do: they show as survivors without being tested (e.g. safetensors' big-endian guard)
+  ignoreStatic: true,
+  incremental: true,
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: 'reports/mutation/.stryker-tmp',
+  cleanTempDir: true,
+  concurrency: 2,
+  timeoutMS: 60_000,
+  thresholds: { high: 90, low: 75, break: null },
+};

@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests Stryker runs against each mutant (stryker.config.mjs): those that check the mutated files, not the
+ * whole suite. MUTATE_TESTS (comma-separated paths) narrows them for a one-file run, MUTATE_NAMES (a test
+ * name pattern) to some of their tests, e.g. the cpu ones: Stryker's workers find no WebGPU adapter here.
+ */
+const related = [
+  'test/dbisl/losses-reference.test.ts',
+  'test/dbisl/losses.test.ts',
+  'test/dbisl/transform-golden.test.ts',
+  'test/dbisl/transform.test.ts',
+  'test/models/safetensors-dtypes.test.ts',
+  'test/models/checkpoint.test.ts',
+  'test/eval/metrics.test.ts',
+  'test/eval/metrics-edges.test.ts',
+  'test/models/vnet.test.ts',
+];
+
+export default defineConfig({
+  test: {
+    include: process.env.MUTATE_TESTS ? process.env.MUTATE_TESTS.split(',') : related,
+    ...(process.env.MUTATE_NAMES ? { testNamePattern: process.env.MUTATE_NAMES } : {}),
+    pool: 'forks',
+    maxWorkers: 1,
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+  },
+});
