@@ -256,7 +256,7 @@ function lossSwitch(name: string, key: 'ce' | 'supCross' | 'con' | 'conR2S' | 'c
 export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'preset', kind: 'choice', choices: PRESETS, help: 'data set and schedule: synthetic (generated, small and fast), la, brats', show: (c) => c.preset, set: () => {} },
   { name: 'method', kind: 'choice', choices: METHODS, help: 'dbisl, or dtc (Dice + 0.3·MSE(R̂, compute_sdf) + one-way consistency)', show: (c) => c.method, set: () => {} },
-  { name: 'data', kind: 'string', arg: 'DIR', help: 'data root (LA: holds train.list and "2018LA_Seg_Training Set"; BraTS: NIfTI folder)', show: (c) => fmt(c.data), set: (c, v) => { c.data = v as string; } },
+  { name: 'data', kind: 'string', arg: 'DIR', help: 'data root (LA: holds train.list and "2018LA_Seg_Training Set", or an LA pack of bench/la-pack.ts; BraTS: NIfTI folder)', show: (c) => fmt(c.data), set: (c, v) => { c.data = v as string; } },
   { name: 'labeled', kind: 'int', arg: 'N', help: 'labeled training cases, the first N of the training list (LA: 4, 8, 16 or 40)', show: (c) => fmt(c.labeled), set: (c, v) => { c.labeled = v as number; } },
   { name: 'iters', kind: 'int', arg: 'N', help: 'training iterations', show: (c) => fmt(c.iterations), set: (c, v) => { c.iterations = v as number; } },
   { name: 'batch', kind: 'int', arg: 'N', help: 'samples per batch', show: (c) => fmt(c.batch), set: (c, v) => { c.batch = v as number; } },
