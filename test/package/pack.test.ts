@@ -46,8 +46,8 @@ beforeAll(() => {
 afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
 
 describe('the npm package', () => {
-  it('holds compiled JavaScript and declarations for every source file, and nothing else but README and package.json', () => {
-    for (const file of packed) expect(file).toMatch(/^(dist\/.+\.(js|d\.ts)|README\.md|package\.json)$/);
+  it('holds compiled JavaScript and declarations for every source file, and nothing else but README, LICENSE and package.json', () => {
+    for (const file of packed) expect(file).toMatch(/^(dist\/.+\.(js|d\.ts)|README\.md|LICENSE|package\.json)$/);
     for (const src of sourceFiles(join(REPO, 'src'))) {
       const base = src.replaceAll('\\', '/').replace(/\.ts$/, '');
       expect(packed).toContain(`dist/${base}.js`);
