@@ -15,6 +15,8 @@ const related = [
   'test/eval/metrics.test.ts',
   'test/eval/metrics-edges.test.ts',
   'test/models/vnet.test.ts',
+  'test/models/vnet-golden.test.ts',
+  'test/models/vnet-options.test.ts',
 ];
 
 export default defineConfig({
