@@ -28,6 +28,11 @@
  * - safetensors.ts the F16/BF16 decoding loop `i <= count`: the extra write lands past the typed array's end,
  *   which JavaScript ignores.
  * - safetensors.ts `Object.keys(itemBytes).join(', ')` separator in the error text (cosmetic).
+ * - vnet.ts normLayer: InstanceNorm3d without `backend` (PyTorch's default InstanceNorm3d holds no tensor, so it
+ *   lives on no backend), `case 'none'` falling through or renamed (undefined and null both mean "no norm layer");
+ *   convBlock's `i === 0 ? cin : cout` → `cin` (every block with more than one conv has cin = cout); the input
+ *   check's `x.rank !== 5` → `false` (a tensor of another rank also fails `x.shape[1] !== c` for every input the
+ *   V-Net can take, or the shape test after it).
  */
 export default {
   testRunner: 'vitest',
