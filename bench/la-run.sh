@@ -4,7 +4,7 @@
 #
 #   here:    bash bench/la-run.sh prepare [LA_ROOT]     pack LA losslessly, compress, split into carry-sized folders
 #                                                        .stage1 … (ignored) and print the device calls to make
-#   device:  bash bench/la-run.sh stage                 move the parts carried by this call into /tmp/la-stage
+#   device:  bash bench/la-run.sh stage                 move the parts carried by this call into the stage folder
 #   device:  bash bench/la-run.sh train METHOD LABELED COMMIT [train.ts options]
 #                                                        unpack and check the data once, train (resuming), evaluate,
 #                                                        and put the results into $OUT; stops cleanly with a
@@ -20,8 +20,9 @@ cd "$(dirname "$0")/.."
 
 CARRY_LIMIT=$((64 * 1024 * 1024))
 S=${LA_STAGE:-.stage}           # where prepare works here: $S/ and the part folders ${S}1, ${S}2, …
-STAGE_DIR=/tmp/la-stage
-DATA_DIR=/tmp/la-pack-data
+# outside the working tree, in the machine's temporary folder (kept while a warm machine waits for the next call)
+STAGE_DIR=${TMPDIR:-/tmp}/la-stage
+DATA_DIR=${TMPDIR:-/tmp}/la-pack-data
 
 die() { echo "la-run: $*" >&2; exit 1; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -84,7 +85,7 @@ PLAN
   echo "  next (only if it stopped at the call's limit): source .gpu/setup.sh && bash bench/la-run.sh train dbisl 8 $commit"
 }
 
-# stage: the parts this call carried (.stageN/la.*) join the ones already in /tmp/la-stage.
+# stage: the parts this call carried (.stageN/la.*) join the ones already in $STAGE_DIR.
 stage() {
   mkdir -p "$STAGE_DIR"
   local moved=0
