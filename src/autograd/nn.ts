@@ -342,28 +342,38 @@ function tilingKernel(x: Tensor, size: Mutable3): Mutable3 | null {
 }
 
 /**
+ * An adaptive pool separable by axes: the windowed `pool` when the windows tile the input, else `reduce` applied
+ * to each spatial axis whose size changes, with that axis' windows.
+ */
+function separableAdaptivePool(x: Tensor, size: Mutable3, pool: (x: Tensor, kernel: Mutable3) => Tensor,
+  reduce: (y: Tensor, axis: number, windows: [number, number][]) => Tensor): Tensor {
+  const kernel = tilingKernel(x, size);
+  if (kernel) return pool(x, kernel);
+  return tidy(() => {
+    let y = x;
+    for (let axis = 2; axis < 5; axis++) {
+      const n = x.shape[axis], m = size[axis - 2];
+      if (n !== m) y = reduce(y, axis, adaptiveWindows(n, m));
+    }
+    return y;
+  });
+}
+
+/**
  * F.adaptive_avg_pool3d: window i of each axis is PyTorch's [⌊i·n/m⌋, ⌈(i + 1)·n/m⌉). A box average is
  * separable, so it is one product per spatial axis with a [m, n] averaging matrix (avgPool3d when the windows
  * tile the input).
  */
 export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
-  const size = adaptiveSize('adaptiveAvgPool3d', x, outputSize);
-  const kernel = tilingKernel(x, size);
-  if (kernel) return avgPool3d(x, kernel);
-  return tidy(() => {
-    let y = x;
-    for (let axis = 2; axis < 5; axis++) {
-      const n = x.shape[axis], m = size[axis - 2];
-      if (n === m) continue;
-      const weights = new Float64Array(m * n);
-      adaptiveWindows(n, m).forEach(([s, e], i) => { for (let j = s; j < e; j++) weights[i * n + j] = 1 / (e - s); });
-      const averaging = fromArray(weights, [m, n], { dtype: x.dtype, backend: x.backend });
-      // move the axis last, contract it with the averaging matrix, move it back
-      const order = [0, 1, 2, 3, 4].filter((a) => a !== axis).concat(axis);
-      const inverse = order.map((_, i) => order.indexOf(i));
-      y = permute(matmul(permute(y, order), transpose(averaging)), inverse);
-    }
-    return y;
+  return separableAdaptivePool(x, adaptiveSize('adaptiveAvgPool3d', x, outputSize), (t, kernel) => avgPool3d(t, kernel), (y, axis, windows) => {
+    const n = y.shape[axis]!, m = windows.length;
+    const weights = new Float64Array(m * n);
+    windows.forEach(([s, e], i) => { for (let j = s; j < e; j++) weights[i * n + j] = 1 / (e - s); });
+    const averaging = fromArray(weights, [m, n], { dtype: y.dtype, backend: y.backend });
+    // move the axis last, contract it with the averaging matrix, move it back
+    const order = [0, 1, 2, 3, 4].filter((a) => a !== axis).concat(axis);
+    const inverse = order.map((_, i) => order.indexOf(i));
+    return permute(matmul(permute(y, order), transpose(averaging)), inverse);
   });
 }
 
@@ -373,19 +383,8 @@ export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (numb
  * (PyTorch sends it to one element); with distinct values the two agree.
  */
 export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
-  const size = adaptiveSize('adaptiveMaxPool3d', x, outputSize);
-  const kernel = tilingKernel(x, size);
-  if (kernel) return maxPool3d(x, kernel);
-  return tidy(() => {
-    let y = x;
-    for (let axis = 2; axis < 5; axis++) {
-      const n = x.shape[axis], m = size[axis - 2];
-      if (n === m) continue;
-      const source = y;
-      y = concat(adaptiveWindows(n, m).map(([s, e]) => max(slice(source, axis, s, e), axis, true)), axis);
-    }
-    return y;
-  });
+  return separableAdaptivePool(x, adaptiveSize('adaptiveMaxPool3d', x, outputSize), (t, kernel) => maxPool3d(t, kernel),
+    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), axis, true)), axis));
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {
