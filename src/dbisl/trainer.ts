@@ -34,7 +34,7 @@ import { hashSeed } from './data/random.js';
 import type { CaseSource } from './data/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
 import { CliError, describeLoss, type TrainConfig } from './config.js';
-import { lockFolder, type FolderLock } from './lock.js';
+import { lockFolder } from './lock.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './setup.js';
 import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
@@ -157,35 +157,42 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const ownBackend = !options.backend;
   const backend = options.backend ?? await createBackend({ backend: c.backend, report: print });
   setBackend(backend);
-  const source = options.source ?? makeSource(c);
-  const trainIds = source.trainIds();
-  if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
-  // DTC's compute_sdf target is computed with the batch, off the training thread
-  const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
-  const loader = await DataPipeline.create(source, {
-    labeledIds: trainIds.slice(0, c.labeled),
-    unlabeledIds: trainIds.slice(c.labeled),
-    batchSize: c.batch,
-    labeledBatch: c.labeledBatch,
-    patch: c.patch,
-    seed: c.seed,
-    augment: 'la',
-  }, {
-    sdf: hostSdf, print,
-    ...(c.workers !== null ? { workers: c.workers } : {}),
-    ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
-    ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
-  });
-  const model = createModel(c, backend);
-  const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
-  const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
-  let lock: FolderLock | null = null;
-
+  // every resource this run holds, released in reverse order however it ends
+  const releases: (() => unknown)[] = [];
+  if (ownBackend) releases.push(() => backend.dispose());
   try {
-    lock = await lockFolder(outDir);
+    // the folder first: a second trainer on it stops here, before any data is read
+    const lock = await lockFolder(outDir);
+    releases.push(() => lock.release());
     if (!c.resume && !c.overwrite && existsSync(ckptFile)) {
       throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
     }
+    const source = options.source ?? makeSource(c);
+    const trainIds = source.trainIds();
+    if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
+    // DTC's compute_sdf target is computed with the batch, off the training thread
+    const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
+    const loader = await DataPipeline.create(source, {
+      labeledIds: trainIds.slice(0, c.labeled),
+      unlabeledIds: trainIds.slice(c.labeled),
+      batchSize: c.batch,
+      labeledBatch: c.labeledBatch,
+      patch: c.patch,
+      seed: c.seed,
+      augment: 'la',
+    }, {
+      sdf: hostSdf, print,
+      ...(c.workers !== null ? { workers: c.workers } : {}),
+      ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
+      ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
+    });
+    releases.push(() => loader.close());
+    const model = createModel(c, backend);
+    releases.push(() => model.module.dispose());
+    const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+    releases.push(() => optimizer.dispose());
+    const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+
     let start = 0;
     /** the iteration of the checkpoint this run wrote or resumed from */
     let lastCheckpoint: number | null = null;
@@ -461,11 +468,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }));
     return { status, iteration: done, message, outDir, files, evaluation, secondsPerIteration, backendDescription: backend.description };
   } finally {
-    await loader.close();
-    optimizer.dispose();
-    model.module.dispose();
-    if (ownBackend) backend.dispose();
-    await lock?.release();
+    for (const release of releases.reverse()) await release();
   }
 }
 
