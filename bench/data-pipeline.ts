@@ -16,9 +16,9 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { DataPipeline } from '../src/dbisl/data/pipeline.js';
-import type { SamplerConfig } from '../src/dbisl/data/sampler.js';
-import type { CaseSource } from '../src/dbisl/data/volume.js';
+import { DataPipeline } from '../src/imaging/data/pipeline.js';
+import type { SamplerConfig } from '../src/imaging/data/sampler.js';
+import type { CaseSource } from '../src/imaging/volume.js';
 import { parseBenchArgs, type BenchCommand } from './args.js';
 
 export type BenchMethod = 'dtc' | 'dbisl';
@@ -147,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
   if (bad !== undefined) a.fail(`--methods: '${bad}' is not dtc or dbisl`);
   const stepMs = Number(a.string('step-ms'));
   if (!(Number.isFinite(stepMs) && stepMs >= 0)) a.fail(`--step-ms: expected a number ≥ 0, got '${a.string('step-ms')}'`);
-  const { LASource } = await import('../src/dbisl/data/la.js');
+  const { LASource } = await import('../src/imaging/io/la.js');
   let source: CaseSource;
   try {
     source = new LASource(resolve(data));

@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { noGrad, sigmoid } from '../src/autograd/index.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
-import { slidingWindow, windowGrid, type Triple, type WindowPredictor } from '../src/dbisl/sliding-window.js';
+import { slidingWindow, windowGrid, type Triple, type WindowPredictor } from '../src/imaging/sliding-window.js';
 import { initBackend, randn, tidy } from '../src/tensor/index.js';
 import { parseBenchArgs } from './args.js';
 import { median } from './profile.js';

@@ -5,9 +5,9 @@
  */
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LA_CASE_DIR, LA_CASE_FILE, LASource, readLAFile } from '../src/dbisl/data/la.js';
-import { decodeLAPackCase, encodeLAPackCase, LA_PACK_CASE_DIR, laPackCasePath } from '../src/dbisl/data/la-pack.js';
-import { Progress } from '../src/dbisl/progress.js';
+import { LA_CASE_DIR, LA_CASE_FILE, LASource, readLAFile } from '../src/imaging/io/la.js';
+import { decodeLAPackCase, encodeLAPackCase, LA_PACK_CASE_DIR, laPackCasePath } from '../src/imaging/io/la-pack.js';
+import { Progress } from '../src/imaging/progress.js';
 import { parseBenchArgs, type BenchCommand } from './args.js';
 
 const COMMAND: BenchCommand = {

@@ -33,7 +33,7 @@ import {
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
-import { computeSdfRows } from './data/edt.js';
+import { computeSdfRows } from '../imaging/edt.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';

@@ -9,12 +9,12 @@ import { tidy } from '../tensor/memory.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
 import { add, sum } from '../autograd/ops.js';
-import { hashSeed } from './data/random.js';
-import { SyntheticSource } from './data/synthetic.js';
-import { LASource } from './data/la.js';
-import { isLAPackRoot, LAPackSource } from './data/la-pack.js';
-import { BratsSource } from './data/brats.js';
-import type { CaseSource } from './data/volume.js';
+import { hashSeed } from '../imaging/random.js';
+import { SyntheticSource } from '../imaging/io/synthetic.js';
+import { LASource } from '../imaging/io/la.js';
+import { isLAPackRoot, LAPackSource } from '../imaging/io/la-pack.js';
+import { BratsSource } from '../imaging/io/brats.js';
+import type { CaseSource } from '../imaging/volume.js';
 import type { TrainConfig } from './config.js';
 import { VNetDualTask, type DualTaskModel } from './model.js';
 

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CliError, TRAIN_OPTIONS, parseTrainArgs, validateConfig, type TrainConfig } from './config.js';
 import { checkpointConfig } from './evaluate.js';
 import { reportError } from './cli-error.js';
-import { formatSummaryMarkdown } from './report.js';
+import { formatSummaryMarkdown } from '../imaging/report/report.js';
 import { CHECKPOINT_FILE, train } from './trainer.js';
 import { isWorker, superviseScript, WORKER_REPEAT_MS } from './supervise.js';
 

@@ -28,21 +28,21 @@ import { affine, assign, concat, detach, reshape, slice } from '../autograd/ops.
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
-import type { SamplerState } from './data/sampler.js';
-import { DataPipeline } from './data/pipeline.js';
-import { hashSeed } from './data/random.js';
-import type { CaseSource } from './data/volume.js';
+import type { SamplerState } from '../imaging/data/sampler.js';
+import { DataPipeline } from '../imaging/data/pipeline.js';
+import { hashSeed } from '../imaging/random.js';
+import type { CaseSource } from '../imaging/volume.js';
 import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
 import { CliError, describeLoss, type TrainConfig } from './config.js';
 import { lockFolder } from './lock.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './setup.js';
 import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
-import { linePlot, type Series } from './plot.js';
-import { Progress, formatDuration, type ProgressStream } from './progress.js';
+import { linePlot, type Series } from '../imaging/report/plot.js';
+import { Progress, formatDuration, type ProgressStream } from '../imaging/progress.js';
 import { writeFileAtomic } from '../models/atomic.js';
 import { describeNonFinite, nonFiniteKind, nonFiniteProbe } from '../models/finite.js';
-import { formatSummaryMarkdown } from './report.js';
+import { formatSummaryMarkdown } from '../imaging/report/report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'log.jsonl';

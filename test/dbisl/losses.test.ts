@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { add, backward, noGrad, sigmoid, slice } from '../../src/autograd/index.js';
-import { computeSdf } from '../../src/dbisl/data/edt.js';
+import { computeSdf } from '../../src/imaging/edt.js';
 import {
   dbislLoss, dbislLossConfig, diceLoss, dtcLossConfig, lambdaAt, mseLoss, sigmoidRampup, tauAt,
   type LossConfig, type LossResult,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gradcheck, noGrad } from '../../src/autograd/index.js';
-import { distanceToSet } from '../../src/dbisl/data/edt.js';
-import { generateSyntheticCase } from '../../src/dbisl/data/synthetic.js';
+import { distanceToSet } from '../../src/imaging/edt.js';
+import { generateSyntheticCase } from '../../src/imaging/io/synthetic.js';
 import { cdtDistance, cdtParams, cdtReach, defaultCdtEps, tR2S, tS2R } from '../../src/dbisl/transform.js';
 import { dispose, fromArray, tidy } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';

@@ -1,0 +1,238 @@
+/**
+ * Sliding-window inference over a whole volume, exactly as DTC's `test_single_case`
+ * (la-protocol §6): zero-pad to at least the patch size (split evenly before and after), visit
+ * windows in x-, y-, z-nested order at `min(i·stride, S − P)` for i < ⌈(S − P)/stride⌉ + 1, add
+ * the foreground probabilities and a count map (float32, as numpy there), divide, un-pad.
+ *
+ * Device-resident: the padded volume is uploaded once, each batch of windows is cut out of it and
+ * predicted on the backend, the probabilities are added into a score volume there, and the score
+ * is read back once per volume. The count map depends only on the window grid and is computed on
+ * the host, where the division and un-padding happen after the readback.
+ */
+import type { Backend } from '../kernels/backend.js';
+import { add, assign, concat, slice } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
+import { getBackend } from '../tensor/backend.js';
+import { fromArray, zeros } from '../tensor/creation.js';
+import { tidy } from '../tensor/memory.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { Volume } from './volume.js';
+import { largestConnectedComponent } from './metrics.js';
+
+export type Triple = [number, number, number];
+
+/**
+ * Predicts a batch of windows: `windows` is [n, 1, P0, P1, P2] on the sliding window's backend, the
+ * result must be the foreground probabilities [n, 1, P0, P1, P2] on the same backend (the shape of
+ * a one-channel segmentation head's output). It runs synchronously, under noGrad and inside a tidy
+ * scope that disposes everything it creates, so it only records work: nothing is read back.
+ */
+export type WindowPredictor = (windows: Tensor) => Tensor;
+
+export interface SlidingWindowOptions {
+  patch: readonly [number, number, number];
+  stride: readonly [number, number, number];
+  /** windows per `predict` call (default 1) */
+  batchSize?: number;
+  /**
+   * (0, total) first, then (done, total) after each batch has been recorded on the backend (a GPU
+   * may still be computing it; the result is awaited once, at the end)
+   */
+  onProgress?: (done: number, total: number) => void;
+  /** the backend of the predictor's model, where the volume and the score live (default: the current backend, getBackend()) */
+  backend?: Backend;
+}
+
+export interface LabelOptions extends SlidingWindowOptions {
+  /** foreground where probability > threshold (default 0.5, strict as `score_map[0] > 0.5`) */
+  threshold?: number;
+  /** keep only the largest 26-connected component (DTC: on, UA-MT: off; default false) */
+  largestCC?: boolean;
+}
+
+export interface WindowGrid {
+  /** zero padding before and after along each axis */
+  padBefore: Triple;
+  padAfter: Triple;
+  /** shape after padding */
+  padded: Triple;
+  /** window start positions per axis, in the padded volume */
+  starts: [number[], number[], number[]];
+  /** total number of windows */
+  count: number;
+}
+
+/** Window starts along one axis of (padded) size `size`: min(i·stride, size − patch). */
+export function windowStarts(size: number, patch: number, stride: number): number[] {
+  if (!(stride >= 1) || !Number.isInteger(stride)) throw new Error(`bad stride ${stride}`);
+  if (size < patch) throw new Error(`size ${size} < patch ${patch}: pad first`);
+  const n = Math.ceil((size - patch) / stride) + 1;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(Math.min(i * stride, size - patch));
+  return out;
+}
+
+/** Padding and window positions for a volume of `shape`. Requires 1 ≤ stride ≤ patch per axis. */
+export function windowGrid(
+  shape: readonly [number, number, number],
+  patch: readonly [number, number, number],
+  stride: readonly [number, number, number],
+): WindowGrid {
+  const padBefore: Triple = [0, 0, 0], padAfter: Triple = [0, 0, 0], padded: Triple = [0, 0, 0];
+  const starts: [number[], number[], number[]] = [[], [], []];
+  for (let a = 0; a < 3; a++) {
+    const s = shape[a]!, p = patch[a]!;
+    if (!Number.isInteger(p) || p < 1) throw new Error(`bad patch [${patch.join(', ')}]`);
+    // a stride beyond the patch would leave voxels no window covers (0/0 in DTC's code)
+    if (stride[a]! > p) throw new Error(`stride ${stride[a]} > patch ${p} along axis ${a}`);
+    const pad = s < p ? p - s : 0;
+    padBefore[a] = Math.floor(pad / 2);
+    padAfter[a] = pad - padBefore[a];
+    padded[a] = s + pad;
+    starts[a] = windowStarts(padded[a], p, stride[a]!);
+  }
+  return { padBefore, padAfter, padded, starts, count: starts[0].length * starts[1].length * starts[2].length };
+}
+
+function padVolume(data: Float32Array, shape: Triple, g: WindowGrid): Float32Array {
+  const [X, Y, Z] = shape;
+  if (g.padded[0] === X && g.padded[1] === Y && g.padded[2] === Z) return data;
+  const [PX, PY, PZ] = g.padded;
+  const [bx, by, bz] = g.padBefore;
+  const out = new Float32Array(PX * PY * PZ);
+  for (let x = 0; x < X; x++) {
+    for (let y = 0; y < Y; y++) {
+      const src = (x * Y + y) * Z;
+      out.set(data.subarray(src, src + Z), ((x + bx) * PY + (y + by)) * PZ + bz);
+    }
+  }
+  return out;
+}
+
+/** How many of the windows starting at `starts` cover each position along an axis of length `size`. */
+function coverage(size: number, patch: number, starts: readonly number[]): Float32Array {
+  const c = new Float32Array(size);
+  for (const s of starts) for (let i = s; i < s + patch; i++) c[i]! += 1;
+  return c;
+}
+
+/**
+ * The padded score sums divided by the count map, without the padding. The windows form a Cartesian
+ * grid, so a voxel's count is the product of its per-axis coverages (small integers: exact in float32,
+ * the same values as adding 1 per window).
+ */
+function averageAndUnpad(sums: ArrayLike<number>, shape: Triple, patch: Triple, g: WindowGrid): Float32Array {
+  const [X, Y, Z] = shape;
+  const [, PY, PZ] = g.padded;
+  const [bx, by, bz] = g.padBefore;
+  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
+  const out = new Float32Array(X * Y * Z);
+  for (let x = 0; x < X; x++) {
+    for (let y = 0; y < Y; y++) {
+      const cxy = cx[x + bx]! * cy[y + by]!;
+      const src = ((x + bx) * PY + (y + by)) * PZ + bz;
+      const dst = (x * Y + y) * Z;
+      for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (cxy * cz[z + bz]!);
+    }
+  }
+  return out;
+}
+
+/** The window at `origin` of a [1, 1, X, Y, Z] volume: a [1, 1, P0, P1, P2] view (no copy). */
+function windowView(volume: Tensor, origin: Triple, patch: Triple): Tensor {
+  let v = volume;
+  for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
+  return v;
+}
+
+function checkPrediction(prob: unknown, n: number, patch: Triple, backend: Backend): asserts prob is Tensor {
+  const expected = [n, 1, ...patch];
+  if (!(prob instanceof Tensor)) {
+    throw new Error(`slidingWindow: the predictor must return a Tensor ${formatShape(expected)} synchronously, got ${prob instanceof Promise ? 'a Promise' : typeof prob}`);
+  }
+  if (prob.rank !== 5 || prob.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}`);
+  }
+  if (prob.backend !== backend) {
+    throw new Error(`slidingWindow: the predictor returned a tensor on the ${prob.backend.name} backend, but the windows live on ${backend.name}; pass the model's backend as the backend option`);
+  }
+}
+
+/**
+ * Averaged foreground probability over all windows, same shape as `image`.
+ */
+export async function slidingWindow(
+  image: Volume,
+  predict: WindowPredictor,
+  opts: SlidingWindowOptions,
+): Promise<Volume> {
+  const shape: Triple = [image.shape[0], image.shape[1], image.shape[2]];
+  if (image.data.length !== shape[0] * shape[1] * shape[2]) {
+    throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);
+  }
+  const patch: Triple = [opts.patch[0], opts.patch[1], opts.patch[2]];
+  const batchSize = opts.batchSize ?? 1;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`bad batchSize ${batchSize}`);
+  const g = windowGrid(shape, patch, opts.stride);
+  const backend = opts.backend ?? getBackend();
+
+  // window origins in DTC's loop order (x outer, z inner)
+  const origins: Triple[] = [];
+  for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
+
+  const [volume, score] = tidy(() => [
+    fromArray(padVolume(image.data, shape, g), [1, 1, ...g.padded], { backend }),
+    zeros([1, 1, ...g.padded], { backend }),
+  ]);
+  try {
+    opts.onProgress?.(0, origins.length);
+    // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
+    // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
+    // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
+    // so the footprint is one batch's working set plus the volume and the score. What grows is the queue of
+    // submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
+    for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
+      const batch = origins.slice(b0, b0 + batchSize);
+      tidy(() => noGrad(() => {
+        const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
+        const prob: unknown = predict(windows);
+        checkPrediction(prob, batch.length, patch, backend);
+        // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
+        // added in DTC's window order. In place: only the window's part of the score is read and written.
+        batch.forEach((o, k) => {
+          const target = windowView(score, o, patch);
+          assign(target, add(target, slice(prob, 0, k, k + 1)));
+        });
+      }));
+      opts.onProgress?.(b0 + batch.length, origins.length);
+    }
+    return { data: averageAndUnpad(await score.toArray(), shape, patch, g), shape };
+  } finally {
+    volume.dispose();
+    score.dispose();
+  }
+}
+
+/** Threshold a probability map (`> threshold`) and optionally keep the largest 26-connected component. */
+export function labelFromProbability(
+  prob: Volume,
+  opts: { threshold?: number; largestCC?: boolean } = {},
+): Volume<Uint8Array> {
+  const t = opts.threshold ?? 0.5;
+  const shape: Triple = [prob.shape[0], prob.shape[1], prob.shape[2]];
+  let data: Uint8Array = new Uint8Array(prob.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = prob.data[i]! > t ? 1 : 0;
+  if (opts.largestCC) data = largestConnectedComponent(data, shape);
+  return { data, shape };
+}
+
+/** Sliding window, threshold, optional largest connected component: the binary prediction. */
+export async function predictLabel(
+  image: Volume,
+  predict: WindowPredictor,
+  opts: LabelOptions,
+): Promise<Volume<Uint8Array>> {
+  const prob = await slidingWindow(image, predict, opts);
+  return labelFromProbability(prob, opts);
+}

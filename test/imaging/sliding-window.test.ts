@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { Volume } from '../../src/imaging/volume.js';
+import {
+  labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type Triple, type WindowPredictor,
+} from '../../src/imaging/sliding-window.js';
+import type { Storage, TypedArray } from '../../src/kernels/backend.js';
+import { CpuBackend } from '../../src/kernels/index.js';
+import { detach, reshape, sigmoid } from '../../src/autograd/ops.js';
+import { fromArray, full } from '../../src/tensor/creation.js';
+import { keep, liveTensorCount } from '../../src/tensor/memory.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { cpu, webgpu } from '../helpers/backends.js';
+import { idx } from '../helpers/volumes.js';
+
+/** Image values k/8 for small integers k: sums and divisions by the window count stay exact in float32. */
+function dyadicVolume(shape: Triple, seed: number): Volume {
+  const n = shape[0] * shape[1] * shape[2];
+  const data = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = ((s >>> 16) % 64) / 8 - 2;
+  }
+  return { data, shape };
+}
+
+/** A predictor that returns each window's own input: the averaged map must equal the image. */
+const identity: WindowPredictor = (windows) => windows;
+
+/** Every window predicts `value` everywhere. */
+const constant = (value: number): WindowPredictor => (windows) => full(windows.shape, value, { backend: windows.backend });
+
+/** A cpu backend that counts readbacks and syncs. */
+class CountingCpuBackend extends CpuBackend {
+  reads = 0;
+  syncs = 0;
+  override async read(s: Storage): Promise<TypedArray> { this.reads++; return super.read(s); }
+  override async sync(): Promise<void> { this.syncs++; return super.sync(); }
+}
+
+const identityProperty = (shapeMax: Triple, patchMax: Triple) => fc.tuple(
+  fc.tuple(fc.integer({ min: 1, max: shapeMax[0] }), fc.integer({ min: 1, max: shapeMax[1] }), fc.integer({ min: 1, max: shapeMax[2] })),
+  fc.tuple(fc.integer({ min: 1, max: patchMax[0] }), fc.integer({ min: 1, max: patchMax[1] }), fc.integer({ min: 1, max: patchMax[2] })),
+  fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
+  fc.integer({ min: 1, max: 5 }),
+).map(([shape, patch, stride0, batchSize]) => ({
+  shape, patch, batchSize,
+  stride: [Math.min(stride0[0], patch[0]), Math.min(stride0[1], patch[1]), Math.min(stride0[2], patch[2])] as Triple,
+}));
+
+describe('window grid', () => {
+  it('LA: patch 112×112×80, strides 18, 18, 4 on a 150×140×88 volume', () => {
+    const g = windowGrid([150, 140, 88], [112, 112, 80], [18, 18, 4]);
+    // ⌈(150−112)/18⌉+1 = 4, ⌈(140−112)/18⌉+1 = 3, ⌈(88−80)/4⌉+1 = 3
+    expect(g.starts).toEqual([[0, 18, 36, 38], [0, 18, 28], [0, 4, 8]]);
+    expect(g.count).toBe(36);
+    expect(g.padded).toEqual([150, 140, 88]);
+  });
+
+  it('pads a small side evenly (extra voxel after) and a side equal to the patch gives one window', () => {
+    const g = windowGrid([5, 6, 80], [8, 6, 80], [2, 2, 4]);
+    expect(g.padBefore).toEqual([1, 0, 0]);
+    expect(g.padAfter).toEqual([2, 0, 0]);
+    expect(g.padded).toEqual([8, 6, 80]);
+    expect(g.count).toBe(1);
+    expect(windowStarts(10, 4, 3)).toEqual([0, 3, 6]);
+    expect(windowStarts(11, 4, 3)).toEqual([0, 3, 6, 7]);
+    expect(() => windowGrid([10, 10, 10], [4, 4, 4], [5, 1, 1])).toThrow(/stride/);
+  });
+});
+
+describe('slidingWindow (cpu backend)', () => {
+  it('a constant predictor gives a constant map', async () => {
+    const img = dyadicVolume([13, 11, 9], 1);
+    const prob = await slidingWindow(img, constant(0.25), { backend: cpu, patch: [6, 5, 4], stride: [3, 2, 2] });
+    expect(prob.shape).toEqual([13, 11, 9]);
+    expect(prob.data.every((v) => v === 0.25)).toBe(true);
+    const p2 = await slidingWindow(img, constant(0.3), { backend: cpu, patch: [6, 5, 4], stride: [3, 2, 2], batchSize: 4 });
+    expect(p2.data.every((v) => Math.abs(v - 0.3) < 1e-6)).toBe(true);
+  });
+
+  it('an identity predictor reproduces the input exactly (random shapes, strides, batch sizes), leaking no tensor', async () => {
+    await fc.assert(
+      fc.asyncProperty(identityProperty([12, 12, 9], [8, 8, 6]), async ({ shape, patch, stride, batchSize }) => {
+        const img = dyadicVolume(shape, shape[0] * 131 + patch[1]);
+        const live = liveTensorCount(), buffers = cpu.memory().liveBuffers;
+        const prob = await slidingWindow(img, identity, { backend: cpu, patch, stride, batchSize });
+        expect(prob.shape).toEqual(shape);
+        expect(Array.from(prob.data)).toEqual(Array.from(img.data));
+        expect(liveTensorCount()).toBe(live);
+        expect(cpu.memory().liveBuffers).toBe(buffers);
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('uses the current backend when none is given', async () => {
+    const img = dyadicVolume([7, 6, 5], 4);
+    const prob = await slidingWindow(img, identity, { patch: [4, 4, 4], stride: [2, 2, 1] });
+    expect(Array.from(prob.data)).toEqual(Array.from(img.data));
+  });
+
+  it('averages over exactly the windows covering each voxel, summed in float32 in DTC order, with progress', async () => {
+    const shape: Triple = [9, 7, 5], patch: Triple = [4, 4, 3], stride: Triple = [2, 2, 1];
+    const g = windowGrid(shape, patch, stride);
+    const origins: Triple[] = [];
+    for (const x of g.starts[0]) for (const y of g.starts[1]) for (const z of g.starts[2]) origins.push([x, y, z]);
+    // window k predicts value(k) everywhere (the predictor is called in visiting order); the large values
+    // make float32 sums depend on the order they are added in
+    const value = (k: number) => (k % 3 === 0 ? 2 ** 24 : 1 + (k % 8) / 8);
+    let seen = 0;
+    const calls: [number, number][] = [];
+    const pred: WindowPredictor = (windows) => {
+      const n = windows.shape[0]!, P = windows.numel() / n;
+      const out = new Float32Array(n * P);
+      for (let k = 0; k < n; k++) out.fill(value(seen + k), k * P, (k + 1) * P);
+      seen += n;
+      return fromArray(out, windows.shape, { backend: windows.backend });
+    };
+    const prob = await slidingWindow(dyadicVolume(shape, 3), pred, {
+      backend: cpu, patch, stride, batchSize: 4, onProgress: (d, t) => calls.push([d, t]),
+    });
+    expect(seen).toBe(g.count);
+    let orderMatters = false;
+    for (let x = 0; x < 9; x++) for (let y = 0; y < 7; y++) for (let z = 0; z < 5; z++) {
+      const cover = origins.map((o, k) => [o, k] as const).filter(([o]) =>
+        x >= o[0] && x < o[0] + 4 && y >= o[1] && y < o[1] + 4 && z >= o[2] && z < o[2] + 3).map(([, k]) => k);
+      const sum = cover.reduce((s, k) => Math.fround(s + value(k)), 0);
+      orderMatters ||= sum !== [...cover].reverse().reduce((s, k) => Math.fround(s + value(k)), 0);
+      expect(prob.data[idx(shape, x, y, z)]).toBe(Math.fround(sum / cover.length));
+    }
+    expect(orderMatters).toBe(true);
+    const batches = Math.ceil(g.count / 4);
+    expect(calls).toEqual([[0, g.count], ...Array.from({ length: batches }, (_, b) => [Math.min(4 * (b + 1), g.count), g.count])]);
+  });
+
+  it('pads a volume smaller than the patch with zeros and un-pads the result', async () => {
+    const shape: Triple = [5, 4, 3], patch: Triple = [8, 6, 4];
+    const img = dyadicVolume(shape, 7);
+    let got: Tensor | null = null;
+    const pred: WindowPredictor = (windows) => { got = keep(detach(windows)); return windows; };
+    const prob = await slidingWindow(img, pred, { backend: cpu, patch, stride: [2, 2, 2] });
+    expect(Array.from(prob.data)).toEqual(Array.from(img.data));
+    const window = got as Tensor | null;
+    if (!window) throw new Error('the predictor was not called');
+    expect(window.shape).toEqual([1, 1, 8, 6, 4]);
+    const w = await window.toArray();
+    window.dispose();
+    // pads: x 3 → (1, 2), y 2 → (1, 1), z 1 → (0, 1)
+    let nonPad = 0;
+    for (let x = 0; x < 8; x++) for (let y = 0; y < 6; y++) for (let z = 0; z < 4; z++) {
+      const inside = x >= 1 && x < 6 && y >= 1 && y < 5 && z < 3;
+      const v = w[idx(patch, x, y, z)]!;
+      if (inside) { expect(v).toBe(img.data[idx(shape, x - 1, y - 1, z)]); nonPad++; } else expect(v).toBe(0);
+    }
+    expect(nonPad).toBe(60);
+  });
+
+  it('reads back once per volume and never syncs, however many windows', async () => {
+    const counting = new CountingCpuBackend();
+    const img = dyadicVolume([10, 9, 8], 6);
+    const g = windowGrid(img.shape, [4, 4, 4], [2, 2, 1]);
+    expect(g.count).toBeGreaterThan(50);
+    const prob = await slidingWindow(img, (w) => sigmoid(w), { backend: counting, patch: [4, 4, 4], stride: [2, 2, 1], batchSize: 3 });
+    expect(counting.reads).toBe(1);
+    expect(counting.syncs).toBe(0);
+    await slidingWindow(img, identity, { backend: counting, patch: [4, 4, 4], stride: [2, 2, 1] });
+    expect(counting.reads).toBe(2);
+    // every window sees the same σ(x) at a voxel, so the average is σ(x) up to float32 rounding
+    for (let i = 0; i < img.data.length; i++) expect(prob.data[i]).toBeCloseTo(1 / (1 + Math.exp(-img.data[i]!)), 6);
+    expect(counting.memory().liveBuffers).toBe(0);
+  });
+
+  it('rejects a prediction of the wrong shape, naming the expected and the actual shape, and frees everything', async () => {
+    const img = dyadicVolume([6, 6, 6], 1);
+    const opts = { backend: cpu, patch: [4, 4, 4] as Triple, stride: [2, 2, 2] as Triple };
+    const live = liveTensorCount(), buffers = cpu.memory().liveBuffers;
+    // without the channel axis
+    await expect(slidingWindow(img, (w) => reshape(w, [w.shape[0]!, 4, 4, 4]), opts))
+      .rejects.toThrow('the predictor returned [1, 4, 4, 4] for 1 window(s), expected [1, 1, 4, 4, 4]');
+    // a fixed batch of 3 when the last batch of the 8 windows holds 2
+    await expect(slidingWindow(img, (w) => full([3, 1, 4, 4, 4], 0.5, { backend: w.backend }), { ...opts, batchSize: 3 }))
+      .rejects.toThrow('the predictor returned [3, 1, 4, 4, 4] for 2 window(s), expected [2, 1, 4, 4, 4]');
+    // the old host-array predictor
+    const asyncPredictor = (async () => new Float32Array(64)) as unknown as WindowPredictor;
+    await expect(slidingWindow(img, asyncPredictor, opts)).rejects.toThrow(/must return a Tensor \[1, 1, 4, 4, 4\] synchronously, got a Promise/);
+    // a tensor on another backend
+    await expect(slidingWindow(img, (w) => full(w.shape, 0.5, { backend: new CpuBackend() }), opts)).rejects.toThrow(/on the cpu backend, but the windows live/);
+    // a predictor that fails in its third call, after creating tensors
+    let calls = 0;
+    await expect(slidingWindow(img, (w) => {
+      sigmoid(w);
+      if (++calls === 3) throw new Error('model failed in window 2');
+      return w;
+    }, opts)).rejects.toThrow('model failed in window 2');
+    expect(calls).toBe(3);
+    expect(liveTensorCount()).toBe(live);
+    expect(cpu.memory().liveBuffers).toBe(buffers);
+  });
+
+  it('rejects bad batch sizes and a data length that does not match the shape', async () => {
+    const img = dyadicVolume([4, 4, 4], 1);
+    await expect(slidingWindow(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1], batchSize: 0 })).rejects.toThrow(/batchSize/);
+    await expect(slidingWindow({ data: img.data, shape: [4, 4, 5] }, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/data length 64 does not match shape \[4, 4, 5\]/);
+  });
+});
+
+describe('slidingWindow (webgpu backend)', () => {
+  it('an identity predictor reproduces the input exactly, leaking no tensor or buffer', async () => {
+    const gpu = await webgpu();
+    await fc.assert(
+      fc.asyncProperty(identityProperty([9, 8, 7], [6, 5, 4]), async ({ shape, patch, stride, batchSize }) => {
+        const img = dyadicVolume(shape, shape[0] * 17 + patch[2]);
+        const live = liveTensorCount(), bytes = gpu.memory().liveBytes;
+        const prob = await slidingWindow(img, identity, { backend: gpu, patch, stride, batchSize });
+        expect(Array.from(prob.data)).toEqual(Array.from(img.data));
+        expect(liveTensorCount()).toBe(live);
+        expect(gpu.memory().liveBytes).toBe(bytes);
+      }),
+      { numRuns: 6, seed: 11 },
+    );
+  });
+});
+
+describe('predictLabel', () => {
+  it('thresholds strictly above 0.5 and keeps the largest component when asked', async () => {
+    const shape: Triple = [8, 8, 8];
+    const img: Volume = { data: new Float32Array(512), shape };
+    // two blobs of "probability" in the image: 3×3×3 at the origin corner and a single voxel
+    for (let x = 0; x < 3; x++) for (let y = 0; y < 3; y++) for (let z = 0; z < 3; z++) img.data[idx(shape, x, y, z)] = 0.9;
+    img.data[idx(shape, 6, 6, 6)] = 0.8;
+    img.data[idx(shape, 6, 0, 0)] = 0.5; // exactly 0.5: background
+    const all = await predictLabel(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [2, 2, 2] });
+    expect(all.data.reduce((p, v) => p + v, 0)).toBe(28);
+    expect(all.data[idx(shape, 6, 0, 0)]).toBe(0);
+    const cc = await predictLabel(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [2, 2, 2], largestCC: true });
+    expect(cc.data.reduce((p, v) => p + v, 0)).toBe(27);
+    expect(cc.data[idx(shape, 6, 6, 6)]).toBe(0);
+    expect(labelFromProbability(img, { threshold: 0.85 }).data.reduce((p, v) => p + v, 0)).toBe(27);
+  });
+});
