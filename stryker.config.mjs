@@ -41,7 +41,7 @@ export default {
     'src/dbisl/losses.ts',
     'src/dbisl/transform.ts',
     'src/models/safetensors.ts',
-    'src/dbisl/metrics.ts',
+    'src/imaging/metrics.ts',
     'src/models/vnet.ts',
   ],
   coverageAnalysis: 'perTest',

@@ -1,5 +1,5 @@
 /**
- * Throughput of the training data pipeline (src/dbisl/data/pipeline.ts): the LA preset's batches (batch 4 =
+ * Throughput of the training data pipeline (src/imaging/data/pipeline.ts): the LA preset's batches (batch 4 =
  * 2 labeled + 2 unlabeled, patch 112×112×80, rot90/flip/random-crop augmentation) for DTC (with compute_sdf of
  * the labeled rows) and DBiSL (without), per worker count, taken as fast as the pipeline delivers them
  * (or with --step-ms of busy main thread per batch, as a training step would be).
@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { DataPipeline } from '../src/imaging/data/pipeline.js';
 import type { SamplerConfig } from '../src/imaging/data/sampler.js';
-import type { CaseSource } from '../src/imaging/volume.js';
+import type { CaseSource, Shape3 } from '../src/imaging/volume.js';
 import { parseBenchArgs, type BenchCommand } from './args.js';
 
 export type BenchMethod = 'dtc' | 'dbisl';
@@ -33,7 +33,7 @@ export interface DataPipelineBenchOptions {
   labeled: number;
   batch: number;
   labeledBatch: number;
-  patch: [number, number, number];
+  patch: Shape3;
   seed: number;
   /** busy time of the main thread per batch (a stand-in for the training step) */
   stepMs: number;

@@ -11,7 +11,8 @@
 import { writeFileSync } from 'node:fs';
 import { noGrad, sigmoid } from '../src/autograd/index.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
-import { slidingWindow, windowGrid, type Triple, type WindowPredictor } from '../src/imaging/sliding-window.js';
+import { slidingWindow, windowGrid, type WindowPredictor } from '../src/imaging/sliding-window.js';
+import type { Shape3 } from '../src/imaging/volume.js';
 import { initBackend, randn, tidy } from '../src/tensor/index.js';
 import { parseBenchArgs } from './args.js';
 import { median } from './profile.js';
@@ -29,7 +30,7 @@ const args = parseBenchArgs({
     json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
   },
 });
-const volume: Triple = args.triple('volume'), patch: Triple = args.triple('patch'), stride: Triple = args.triple('stride');
+const volume: Shape3 = args.triple('volume'), patch: Shape3 = args.triple('patch'), stride: Shape3 = args.triple('stride');
 const cases = args.int('cases'), windowBatch = args.int('window-batch'), filters = args.int('filters');
 
 const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });

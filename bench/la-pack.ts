@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/la-pack.ts --data ../shared/data/LA --out .stage/la-pack` — writes the LA pack (the lossless
- * compact copy of `src/dbisl/data/la-pack.ts`) of an LA data root, checking every case back against its HDF5
+ * compact copy of `src/imaging/io/la-pack.ts`) of an LA data root, checking every case back against its HDF5
  * file bit for bit, and prints the sizes. `bench/la-run.sh prepare` calls it.
  */
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';

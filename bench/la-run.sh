@@ -12,7 +12,7 @@
 #   here:    bash bench/la-run.sh check                 the whole chain on a tiny configuration on this CPU
 #
 # Why a pack: the HDF5 files are 223 MiB and a call carries 64 MiB, .gpu included (about 48 MiB). The pack stores
-# each image as its few hundred distinct float32 values plus delta-coded indices (src/dbisl/data/la-pack.ts, checked
+# each image as its few hundred distinct float32 values plus delta-coded indices (src/imaging/io/la-pack.ts, checked
 # bit for bit against HDF5 when written and by SHA-256 when read); xz then brings all 100 cases to 128.4 MiB,
 # three calls instead of five. The README's "A full LA run on the GPU machine" has the time budget.
 set -euo pipefail

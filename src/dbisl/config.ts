@@ -9,8 +9,8 @@ import type { BackendChoice } from '../kernels/index.js';
 import { cdtParams } from './transform.js';
 import { cdtOptionsOf, dbislLossConfig, dtcLossConfig, type LossConfig, type SdfTarget, type UncertaintyMode } from './losses.js';
 import { SLICE_AXES, type SliceAxis } from '../imaging/report/figures.js';
+import type { Shape3 as Triple } from '../imaging/volume.js';
 
-export type Triple = [number, number, number];
 export type PresetName = 'synthetic' | 'la' | 'brats';
 export type Method = 'dbisl' | 'dtc';
 

@@ -34,6 +34,7 @@ import {
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
+import type { Shape3 } from '../imaging/volume.js';
 import { tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
@@ -131,7 +132,7 @@ export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
 // ------------------------------------------------------------------------------------------ targets
 
 /** DTC's compute_sdf of each row of a host label batch [rows, X, Y, Z] (uint8), as a [rows, 1, X, Y, Z] tensor. */
-export function dtcSdfTarget(label: Uint8Array, rows: number, patch: readonly [number, number, number],
+export function dtcSdfTarget(label: Uint8Array, rows: number, patch: Readonly<Shape3>,
   options: { backend?: Backend; dtype?: DType } = {}): Tensor {
   const out = computeSdfRows(label, rows, [patch[0], patch[1], patch[2]]);
   return fromArray(out, [rows, 1, ...patch], { dtype: options.dtype ?? 'float32', ...(options.backend ? { backend: options.backend } : {}) });
@@ -183,7 +184,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
     throw new Error(`dbislLoss: label ${formatShape(label.shape)} must be [L ≤ ${B}, ${seg.shape.slice(1).join(', ')}]`);
   }
   const cdt = cdtOptionsOf(cfg);
-  const patch: [number, number, number] = [seg.shape[2], seg.shape[3], seg.shape[4]];
+  const patch: Shape3 = [seg.shape[2], seg.shape[3], seg.shape[4]];
   const terms: Record<string, Tensor> = {};
   const lambda = lambdaAt(inputs.iteration, cfg);
 

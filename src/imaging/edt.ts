@@ -8,9 +8,9 @@
  * they are exact, and `sqrt` of them is bit-identical to what scipy returns.
  */
 
-export type Shape3 = readonly [number, number, number];
+import type { Shape3 } from './volume.js';
 
-function checkShape(n: number, shape: Shape3, what: string): void {
+function checkShape(n: number, shape: Readonly<Shape3>, what: string): void {
   const [X, Y, Z] = shape;
   for (const s of shape) {
     if (!Number.isInteger(s) || s < 1) throw new Error(`${what}: bad shape [${shape.join(', ')}]`);
@@ -65,7 +65,7 @@ function dt1d(
 }
 
 /** Runs the separable transform in place on `g` (0 at sites, +Infinity elsewhere). */
-function separable(g: Float64Array, shape: Shape3): void {
+function separable(g: Float64Array, shape: Readonly<Shape3>): void {
   const [X, Y, Z] = shape;
   const m = Math.max(X, Y, Z);
   const f = new Float64Array(m);
@@ -91,7 +91,7 @@ function separable(g: Float64Array, shape: Shape3): void {
  * Squared Euclidean distance of every voxel to the nearest voxel with `sites[i] !== 0`
  * (0 on the sites themselves). Returns +Infinity everywhere when there is no site at all.
  */
-export function sqDistanceToSet(sites: Uint8Array, shape: Shape3): Float64Array {
+export function sqDistanceToSet(sites: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   checkShape(sites.length, shape, 'sqDistanceToSet');
   const g = new Float64Array(sites.length);
   for (let i = 0; i < sites.length; i++) g[i] = sites[i] !== 0 ? 0 : Infinity;
@@ -107,7 +107,7 @@ export function sqDistanceToSet(sites: Uint8Array, shape: Shape3): Float64Array 
  * virtual point (-1, 0, 0) (one step before the first voxel along the first axis), i.e.
  * (x + 1)² + y² + z². We return exactly that, so results match scipy in this corner too.
  */
-export function edtSquared(mask: Uint8Array, shape: Shape3): Float64Array {
+export function edtSquared(mask: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   checkShape(mask.length, shape, 'edtSquared');
   const g = new Float64Array(mask.length);
   let anyBackground = false;
@@ -129,7 +129,7 @@ export function edtSquared(mask: Uint8Array, shape: Shape3): Float64Array {
 }
 
 /** `distance_transform_edt(mask)`: Euclidean distance of each foreground voxel to the background. */
-export function edt(mask: Uint8Array, shape: Shape3): Float32Array {
+export function edt(mask: Uint8Array, shape: Readonly<Shape3>): Float32Array {
   const d2 = edtSquared(mask, shape);
   const out = new Float32Array(d2.length);
   for (let i = 0; i < d2.length; i++) out[i] = Math.sqrt(d2[i]!);
@@ -140,7 +140,7 @@ export function edt(mask: Uint8Array, shape: Shape3): Float32Array {
  * Euclidean distance of every voxel to the nearest voxel of `sites` (non-zero entries), in
  * Float64 (exact `sqrt` of the integer squared distance, as scipy). +Infinity without sites.
  */
-export function distanceToSet(sites: Uint8Array, shape: Shape3): Float64Array {
+export function distanceToSet(sites: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   const d2 = sqDistanceToSet(sites, shape);
   for (let i = 0; i < d2.length; i++) d2[i] = Math.sqrt(d2[i]!);
   return d2;
@@ -153,7 +153,7 @@ export function distanceToSet(sites: Uint8Array, shape: Shape3): Float64Array {
  * which the outside of the volume repeats the border voxel; a voxel on the volume border is thus
  * NOT a boundary voxel merely because it touches the border.
  */
-export function innerBoundary(mask: Uint8Array, shape: Shape3): Uint8Array {
+export function innerBoundary(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
   checkShape(mask.length, shape, 'innerBoundary');
   return faceBoundary(mask, shape, 'reflect');
 }
@@ -164,7 +164,7 @@ export function innerBoundary(mask: Uint8Array, shape: Shape3): Uint8Array {
  * surface) and as a copy of the border voxel with 'reflect' (skimage's find_boundaries): then touching the
  * volume border alone does not make a boundary voxel.
  */
-export function faceBoundary(mask: Uint8Array, shape: Shape3, outside: 'background' | 'reflect'): Uint8Array {
+export function faceBoundary(mask: Uint8Array, shape: Readonly<Shape3>, outside: 'background' | 'reflect'): Uint8Array {
   const [X, Y, Z] = shape;
   const sx = Y * Z, sy = Z;
   const border = outside === 'background';
@@ -195,7 +195,7 @@ export function faceBoundary(mask: Uint8Array, shape: Shape3, outside: 'backgrou
  * DTC). Here a side whose max equals its min contributes 0 instead, so such a label gives
  * `−(posdis − min)/(max − min)` with scipy's all-foreground posdis (see {@link edtSquared}).
  */
-export function computeSdf(label: Uint8Array, shape: Shape3): Float32Array {
+export function computeSdf(label: Uint8Array, shape: Readonly<Shape3>): Float32Array {
   checkShape(label.length, shape, 'computeSdf');
   const n = label.length;
   const out = new Float32Array(n);
@@ -227,7 +227,7 @@ export function computeSdf(label: Uint8Array, shape: Shape3): Float32Array {
 }
 
 /** {@link computeSdf} of each of the first `rows` volumes of a label batch [≥ rows, X, Y, Z], as one [rows, X, Y, Z] array. */
-export function computeSdfRows(label: Uint8Array, rows: number, shape: Shape3): Float32Array {
+export function computeSdfRows(label: Uint8Array, rows: number, shape: Readonly<Shape3>): Float32Array {
   const P = shape[0] * shape[1] * shape[2];
   if (label.length < rows * P) throw new Error(`computeSdfRows: ${label.length} label values for ${rows} rows of [${shape.join(', ')}]`);
   const out = new Float32Array(rows * P);

@@ -12,7 +12,8 @@
  * percentile follows numpy's code path, and the mean uses numpy's pairwise summation, so the
  * values agree with medpy bit for bit.
  */
-import { distanceToSet, faceBoundary, type Shape3 } from './edt.js';
+import { distanceToSet, faceBoundary } from './edt.js';
+import type { Shape3 } from './volume.js';
 
 export interface CaseMetrics {
   dice: number;
@@ -37,7 +38,7 @@ export interface MetricsSummary {
   asd: MeanStd;
 }
 
-function check(a: Uint8Array, b: Uint8Array | null, shape: Shape3, what: string): void {
+function check(a: Uint8Array, b: Uint8Array | null, shape: Readonly<Shape3>, what: string): void {
   const n = shape[0] * shape[1] * shape[2];
   if (a.length !== n || (b !== null && b.length !== n)) {
     throw new Error(`${what}: arrays do not match shape [${shape.join(', ')}]`);
@@ -76,7 +77,7 @@ export function jaccard(a: Uint8Array, b: Uint8Array): number {
  * border_value 0 (outside the volume counts as background, so X's voxels on the volume border
  * are surface).
  */
-export function surface(mask: Uint8Array, shape: Shape3): Uint8Array {
+export function surface(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
   check(mask, null, shape, 'surface');
   return faceBoundary(mask, shape, 'background');
 }
@@ -85,12 +86,12 @@ export function surface(mask: Uint8Array, shape: Shape3): Uint8Array {
  * medpy `__surface_distances(a, b)`: for each surface voxel of `a` in C order, the Euclidean
  * distance to the nearest surface voxel of `b`. Both must be non-empty.
  */
-export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Shape3): Float64Array {
+export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   check(a, b, shape, 'surfaceDistances');
   return directed(surface(a, shape), surface(b, shape), shape);
 }
 
-function directed(sa: Uint8Array, sb: Uint8Array, shape: Shape3): Float64Array {
+function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   const dist = distanceToSet(sb, shape);
   let m = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) m++;
@@ -155,7 +156,7 @@ export function npMean(a: ArrayLike<number>): number {
 }
 
 /** medpy `hd95(a, b)`: 95th percentile of the pooled symmetric surface distances. */
-export function hd95(a: Uint8Array, b: Uint8Array, shape: Shape3): number {
+export function hd95(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): number {
   check(a, b, shape, 'hd95');
   const sa = surface(a, shape), sb = surface(b, shape);
   const ab = directed(sa, sb, shape), ba = directed(sb, sa, shape);
@@ -167,7 +168,7 @@ export function hd95(a: Uint8Array, b: Uint8Array, shape: Shape3): number {
 }
 
 /** medpy `asd(result, reference)`: mean distance from result's surface to reference's surface. */
-export function asd(result: Uint8Array, reference: Uint8Array, shape: Shape3): number {
+export function asd(result: Uint8Array, reference: Uint8Array, shape: Readonly<Shape3>): number {
   const d = surfaceDistances(result, reference, shape);
   if (d.length === 0) throw new Error('asd: empty volume');
   return npMean(d);
@@ -178,7 +179,7 @@ export function asd(result: Uint8Array, reference: Uint8Array, shape: Shape3): n
  * them. An empty prediction scores 0 on all four (the reference code's convention); an empty
  * reference (where medpy would raise) is treated the same; both are flagged `empty: true`.
  */
-export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Shape3): CaseMetrics {
+export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>): CaseMetrics {
   check(pred, gt, shape, 'caseMetrics');
   const { na: np_, nb: ng, inter } = overlap(pred, gt);
   if (np_ === 0 || ng === 0) return { dice: 0, jaccard: 0, hd95: 0, asd: 0, empty: true };
@@ -227,7 +228,7 @@ export function summarize(rows: readonly CaseMetrics[]): MetricsSummary {
  * C order of their first voxel, as skimage does, so a tie goes to the one met first. An empty
  * mask gives an empty mask (DTC asserts instead). Linear time, BFS with an explicit queue.
  */
-export function largestConnectedComponent(mask: Uint8Array, shape: Shape3): Uint8Array {
+export function largestConnectedComponent(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
   check(mask, null, shape, 'largestConnectedComponent');
   const [X, Y, Z] = shape;
   const n = mask.length;

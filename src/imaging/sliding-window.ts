@@ -17,10 +17,9 @@ import { fromArray, zeros } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { Volume } from './volume.js';
+import type { Shape3, Volume } from './volume.js';
 import { largestConnectedComponent } from './metrics.js';
 
-export type Triple = [number, number, number];
 
 /**
  * Predicts a batch of windows: `windows` is [n, 1, P0, P1, P2] on the sliding window's backend, the
@@ -31,8 +30,8 @@ export type Triple = [number, number, number];
 export type WindowPredictor = (windows: Tensor) => Tensor;
 
 export interface SlidingWindowOptions {
-  patch: readonly [number, number, number];
-  stride: readonly [number, number, number];
+  patch: Readonly<Shape3>;
+  stride: Readonly<Shape3>;
   /** windows per `predict` call (default 1) */
   batchSize?: number;
   /**
@@ -53,10 +52,10 @@ export interface LabelOptions extends SlidingWindowOptions {
 
 export interface WindowGrid {
   /** zero padding before and after along each axis */
-  padBefore: Triple;
-  padAfter: Triple;
+  padBefore: Shape3;
+  padAfter: Shape3;
   /** shape after padding */
-  padded: Triple;
+  padded: Shape3;
   /** window start positions per axis, in the padded volume */
   starts: [number[], number[], number[]];
   /** total number of windows */
@@ -75,11 +74,11 @@ export function windowStarts(size: number, patch: number, stride: number): numbe
 
 /** Padding and window positions for a volume of `shape`. Requires 1 ≤ stride ≤ patch per axis. */
 export function windowGrid(
-  shape: readonly [number, number, number],
-  patch: readonly [number, number, number],
-  stride: readonly [number, number, number],
+  shape: Readonly<Shape3>,
+  patch: Readonly<Shape3>,
+  stride: Readonly<Shape3>,
 ): WindowGrid {
-  const padBefore: Triple = [0, 0, 0], padAfter: Triple = [0, 0, 0], padded: Triple = [0, 0, 0];
+  const padBefore: Shape3 = [0, 0, 0], padAfter: Shape3 = [0, 0, 0], padded: Shape3 = [0, 0, 0];
   const starts: [number[], number[], number[]] = [[], [], []];
   for (let a = 0; a < 3; a++) {
     const s = shape[a]!, p = patch[a]!;
@@ -95,7 +94,7 @@ export function windowGrid(
   return { padBefore, padAfter, padded, starts, count: starts[0].length * starts[1].length * starts[2].length };
 }
 
-function padVolume(data: Float32Array, shape: Triple, g: WindowGrid): Float32Array {
+function padVolume(data: Float32Array, shape: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   if (g.padded[0] === X && g.padded[1] === Y && g.padded[2] === Z) return data;
   const [PX, PY, PZ] = g.padded;
@@ -122,7 +121,7 @@ function coverage(size: number, patch: number, starts: readonly number[]): Float
  * grid, so a voxel's count is the product of its per-axis coverages (small integers: exact in float32,
  * the same values as adding 1 per window).
  */
-function averageAndUnpad(sums: ArrayLike<number>, shape: Triple, patch: Triple, g: WindowGrid): Float32Array {
+function averageAndUnpad(sums: ArrayLike<number>, shape: Shape3, patch: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   const [, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
@@ -140,13 +139,13 @@ function averageAndUnpad(sums: ArrayLike<number>, shape: Triple, patch: Triple, 
 }
 
 /** The window at `origin` of a [1, 1, X, Y, Z] volume: a [1, 1, P0, P1, P2] view (no copy). */
-function windowView(volume: Tensor, origin: Triple, patch: Triple): Tensor {
+function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
   let v = volume;
   for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
   return v;
 }
 
-function checkPrediction(prob: unknown, n: number, patch: Triple, backend: Backend): asserts prob is Tensor {
+function checkPrediction(prob: unknown, n: number, patch: Shape3, backend: Backend): asserts prob is Tensor {
   const expected = [n, 1, ...patch];
   if (!(prob instanceof Tensor)) {
     throw new Error(`slidingWindow: the predictor must return a Tensor ${formatShape(expected)} synchronously, got ${prob instanceof Promise ? 'a Promise' : typeof prob}`);
@@ -167,18 +166,18 @@ export async function slidingWindow(
   predict: WindowPredictor,
   opts: SlidingWindowOptions,
 ): Promise<Volume> {
-  const shape: Triple = [image.shape[0], image.shape[1], image.shape[2]];
+  const shape: Shape3 = [image.shape[0], image.shape[1], image.shape[2]];
   if (image.data.length !== shape[0] * shape[1] * shape[2]) {
     throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);
   }
-  const patch: Triple = [opts.patch[0], opts.patch[1], opts.patch[2]];
+  const patch: Shape3 = [opts.patch[0], opts.patch[1], opts.patch[2]];
   const batchSize = opts.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`bad batchSize ${batchSize}`);
   const g = windowGrid(shape, patch, opts.stride);
   const backend = opts.backend ?? getBackend();
 
   // window origins in DTC's loop order (x outer, z inner)
-  const origins: Triple[] = [];
+  const origins: Shape3[] = [];
   for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
 
   const [volume, score] = tidy(() => [
@@ -220,7 +219,7 @@ export function labelFromProbability(
   opts: { threshold?: number; largestCC?: boolean } = {},
 ): Volume<Uint8Array> {
   const t = opts.threshold ?? 0.5;
-  const shape: Triple = [prob.shape[0], prob.shape[1], prob.shape[2]];
+  const shape: Shape3 = [prob.shape[0], prob.shape[1], prob.shape[2]];
   let data: Uint8Array = new Uint8Array(prob.data.length);
   for (let i = 0; i < data.length; i++) data[i] = prob.data[i]! > t ? 1 : 0;
   if (opts.largestCC) data = largestConnectedComponent(data, shape);

@@ -1,17 +1,20 @@
 /**
  * Common volume / case types of the data layer.
  *
- * Layout convention used everywhere in `src/dbisl/data`: a volume of shape [X, Y, Z] is stored in
+ * Layout convention used everywhere in `src/imaging`: a volume of shape [X, Y, Z] is stored in
  * C order with z fastest, `index = (x * Y + y) * Z + z`. This is the layout of the LA HDF5 arrays
  * (numpy C order of an array shaped (W, H, D) = (x, y, z)) and of a nibabel array `img[x, y, z]`.
  */
 
 import { stat } from 'node:fs/promises';
 
+/** A 3-D extent or position [X, Y, Z]: a volume's shape, a patch, a stride, a voxel spacing, a point. */
+export type Shape3 = [number, number, number];
+
 /** A 3-D volume in C order: index = (x * Y + y) * Z + z, shape [X, Y, Z] (LA's (W, H, D) = (x, y, z)). */
 export interface Volume<T extends Float32Array | Uint8Array = Float32Array> {
   data: T;
-  shape: [number, number, number];
+  shape: Shape3;
 }
 
 /** One case: the image and, when known, its binary label (0 background, 1 foreground). */
@@ -45,8 +48,6 @@ export interface CaseSource {
    */
   checkCases?(ids: readonly string[]): Promise<void>;
 }
-
-export type Shape3 = [number, number, number];
 
 /** Number of voxels of a shape. */
 export function voxelCount(shape: readonly number[]): number {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  computeSdf, distanceToSet, edt, edtSquared, innerBoundary, sqDistanceToSet, type Shape3,
+  computeSdf, distanceToSet, edt, edtSquared, innerBoundary, sqDistanceToSet,
 } from '../../src/imaging/edt.js';
+import type { Shape3 } from '../../src/imaging/volume.js';
 import { idx } from '../helpers/volumes.js';
 
 /** O(n²) oracle: squared distance from every voxel to the nearest voxel where `target` holds. */

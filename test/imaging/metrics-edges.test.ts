@@ -1,5 +1,5 @@
 /**
- * Edges of src/dbisl/metrics.ts that the Stryker run on it left untested: bad input, empty volumes,
+ * Edges of src/imaging/metrics.ts that the Stryker run on it left untested: bad input, empty volumes,
  * percentile's argument range, the population std of summarize, and the largest 26-connected component
  * against a brute-force union of voxel pairs (coordinates compared directly, so no index wrap-around).
  */
@@ -8,7 +8,7 @@ import {
   asd, caseMetrics, dice, hd95, jaccard, largestConnectedComponent, percentile, summarize, surface, surfaceDistances,
   type CaseMetrics,
 } from '../../src/imaging/metrics.js';
-import type { Shape3 } from '../../src/imaging/edt.js';
+import type { Shape3 } from '../../src/imaging/volume.js';
 import { randomArray } from '../helpers/backends.js';
 
 const shape: Shape3 = [3, 4, 5];

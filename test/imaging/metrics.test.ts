@@ -4,7 +4,7 @@ import {
   asd, caseMetrics, dice, hd95, jaccard, largestConnectedComponent, npMean, pairwiseSum, percentile,
   summarize, surface, type CaseMetrics,
 } from '../../src/imaging/metrics.js';
-import type { Shape3 } from '../../src/imaging/edt.js';
+import type { Shape3 } from '../../src/imaging/volume.js';
 import { idx } from '../helpers/volumes.js';
 
 function box(s: Shape3, lo: Shape3, hi: Shape3): Uint8Array {

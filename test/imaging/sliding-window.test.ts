@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Volume } from '../../src/imaging/volume.js';
+import type { Shape3, Volume } from '../../src/imaging/volume.js';
 import {
-  labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type Triple, type WindowPredictor,
+  labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type WindowPredictor,
 } from '../../src/imaging/sliding-window.js';
 import type { Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
@@ -14,7 +14,7 @@ import { cpu, webgpu } from '../helpers/backends.js';
 import { idx } from '../helpers/volumes.js';
 
 /** Image values k/8 for small integers k: sums and divisions by the window count stay exact in float32. */
-function dyadicVolume(shape: Triple, seed: number): Volume {
+function dyadicVolume(shape: Shape3, seed: number): Volume {
   const n = shape[0] * shape[1] * shape[2];
   const data = new Float32Array(n);
   let s = seed >>> 0;
@@ -39,14 +39,14 @@ class CountingCpuBackend extends CpuBackend {
   override async sync(): Promise<void> { this.syncs++; return super.sync(); }
 }
 
-const identityProperty = (shapeMax: Triple, patchMax: Triple) => fc.tuple(
+const identityProperty = (shapeMax: Shape3, patchMax: Shape3) => fc.tuple(
   fc.tuple(fc.integer({ min: 1, max: shapeMax[0] }), fc.integer({ min: 1, max: shapeMax[1] }), fc.integer({ min: 1, max: shapeMax[2] })),
   fc.tuple(fc.integer({ min: 1, max: patchMax[0] }), fc.integer({ min: 1, max: patchMax[1] }), fc.integer({ min: 1, max: patchMax[2] })),
   fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
   fc.integer({ min: 1, max: 5 }),
 ).map(([shape, patch, stride0, batchSize]) => ({
   shape, patch, batchSize,
-  stride: [Math.min(stride0[0], patch[0]), Math.min(stride0[1], patch[1]), Math.min(stride0[2], patch[2])] as Triple,
+  stride: [Math.min(stride0[0], patch[0]), Math.min(stride0[1], patch[1]), Math.min(stride0[2], patch[2])] as Shape3,
 }));
 
 describe('window grid', () => {
@@ -102,9 +102,9 @@ describe('slidingWindow (cpu backend)', () => {
   });
 
   it('averages over exactly the windows covering each voxel, summed in float32 in DTC order, with progress', async () => {
-    const shape: Triple = [9, 7, 5], patch: Triple = [4, 4, 3], stride: Triple = [2, 2, 1];
+    const shape: Shape3 = [9, 7, 5], patch: Shape3 = [4, 4, 3], stride: Shape3 = [2, 2, 1];
     const g = windowGrid(shape, patch, stride);
-    const origins: Triple[] = [];
+    const origins: Shape3[] = [];
     for (const x of g.starts[0]) for (const y of g.starts[1]) for (const z of g.starts[2]) origins.push([x, y, z]);
     // window k predicts value(k) everywhere (the predictor is called in visiting order); the large values
     // make float32 sums depend on the order they are added in
@@ -136,7 +136,7 @@ describe('slidingWindow (cpu backend)', () => {
   });
 
   it('pads a volume smaller than the patch with zeros and un-pads the result', async () => {
-    const shape: Triple = [5, 4, 3], patch: Triple = [8, 6, 4];
+    const shape: Shape3 = [5, 4, 3], patch: Shape3 = [8, 6, 4];
     const img = dyadicVolume(shape, 7);
     let got: Tensor | null = null;
     const pred: WindowPredictor = (windows) => { got = keep(detach(windows)); return windows; };
@@ -174,7 +174,7 @@ describe('slidingWindow (cpu backend)', () => {
 
   it('rejects a prediction of the wrong shape, naming the expected and the actual shape, and frees everything', async () => {
     const img = dyadicVolume([6, 6, 6], 1);
-    const opts = { backend: cpu, patch: [4, 4, 4] as Triple, stride: [2, 2, 2] as Triple };
+    const opts = { backend: cpu, patch: [4, 4, 4] as Shape3, stride: [2, 2, 2] as Shape3 };
     const live = liveTensorCount(), buffers = cpu.memory().liveBuffers;
     // without the channel axis
     await expect(slidingWindow(img, (w) => reshape(w, [w.shape[0]!, 4, 4, 4]), opts))
@@ -226,7 +226,7 @@ describe('slidingWindow (webgpu backend)', () => {
 
 describe('predictLabel', () => {
   it('thresholds strictly above 0.5 and keeps the largest component when asked', async () => {
-    const shape: Triple = [8, 8, 8];
+    const shape: Shape3 = [8, 8, 8];
     const img: Volume = { data: new Float32Array(512), shape };
     // two blobs of "probability" in the image: 3×3×3 at the origin corner and a single voxel
     for (let x = 0; x < 3; x++) for (let y = 0; y < 3; y++) for (let z = 0; z < 3; z++) img.data[idx(shape, x, y, z)] = 0.9;

@@ -26,7 +26,6 @@
 import { allocLike, type Shape3, type Volume } from '../volume.js';
 import type { Rng } from '../random.js';
 
-export type Patch = readonly [number, number, number];
 
 /** Shape-independent random draws of one augmentation. */
 export interface AugmentDraw {
@@ -50,7 +49,7 @@ export interface AugmentParams {
   patch: Shape3;
 }
 
-function checkPatch(patch: Patch): void {
+function checkPatch(patch: Readonly<Shape3>): void {
   if (patch.length !== 3 || !patch.every((p) => Number.isInteger(p) && p > 0)) {
     throw new Error(`augment: patch must be three positive integers, got ${JSON.stringify(patch)}`);
   }
@@ -110,7 +109,7 @@ function floorDiv(a: number, b: number): number {
  * Padding per axis (each end) of the reference RandomCrop: if any side is <= the patch, every axis
  * gets max((patch - size) // 2 + 3, 0); otherwise no padding.
  */
-export function padAmounts(shape: Readonly<Shape3>, patch: Patch): Shape3 {
+export function padAmounts(shape: Readonly<Shape3>, patch: Readonly<Shape3>): Shape3 {
   checkPatch(patch);
   const needs = shape[0] <= patch[0] || shape[1] <= patch[1] || shape[2] <= patch[2];
   if (!needs) return [0, 0, 0];
@@ -133,7 +132,7 @@ export function padVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, pad
 }
 
 /** The sub-volume [offset, offset + patch) (must lie inside the volume). */
-export function cropVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, offset: Readonly<Shape3>, patch: Patch): Volume<T> {
+export function cropVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, offset: Readonly<Shape3>, patch: Readonly<Shape3>): Volume<T> {
   checkPatch(patch);
   const [, Y, Z] = v.shape;
   for (let i = 0; i < 3; i++) {
@@ -161,7 +160,7 @@ export function drawAugment(rng: Rng): AugmentDraw {
 }
 
 /** Resolves a draw against a source shape: padding per the reference rule, offsets floor(u · (size − patch)). */
-export function resolveAugment(draw: AugmentDraw, shape: Readonly<Shape3>, patch: Patch): AugmentParams {
+export function resolveAugment(draw: AugmentDraw, shape: Readonly<Shape3>, patch: Readonly<Shape3>): AugmentParams {
   checkPatch(patch);
   const rs = rotatedShape(shape, draw.k);
   const pad = padAmounts(rs, patch);
@@ -177,7 +176,7 @@ export function resolveAugment(draw: AugmentDraw, shape: Readonly<Shape3>, patch
  * Deterministic no-augmentation variant: no rotation or flip, the same padding rule, and the crop
  * centred: offset = floor((size − patch) / 2) on the padded axis.
  */
-export function centerParams(shape: Readonly<Shape3>, patch: Patch): AugmentParams {
+export function centerParams(shape: Readonly<Shape3>, patch: Readonly<Shape3>): AugmentParams {
   checkPatch(patch);
   const pad = padAmounts(shape, patch);
   const offset = [0, 1, 2].map((i) => {
@@ -256,7 +255,7 @@ function checkPair(image: Volume<Float32Array>, label: Volume<Uint8Array> | null
 export function randomRotFlipCrop(
   image: Volume<Float32Array>,
   label: Volume<Uint8Array> | null,
-  patch: Patch,
+  patch: Readonly<Shape3>,
   rng: Rng,
 ): { image: Volume<Float32Array>; label: Volume<Uint8Array> | null; params: AugmentParams } {
   checkPair(image, label);
@@ -268,7 +267,7 @@ export function randomRotFlipCrop(
 export function centerCrop(
   image: Volume<Float32Array>,
   label: Volume<Uint8Array> | null,
-  patch: Patch,
+  patch: Readonly<Shape3>,
 ): { image: Volume<Float32Array>; label: Volume<Uint8Array> | null; params: AugmentParams } {
   checkPair(image, label);
   const params = centerParams(image.shape, patch);

@@ -25,7 +25,7 @@
  * `keepUnlabeledLabels` is set (for diagnostics); `labeled[b]` says which rows are real labels.
  */
 
-import { applyAugmentInto, centerParams, drawAugment, resolveAugment, type AugmentDraw, type AugmentParams, type Patch } from './augment.js';
+import { applyAugmentInto, centerParams, drawAugment, resolveAugment, type AugmentDraw, type AugmentParams } from './augment.js';
 import { Rng, hashSeed, type RngState } from '../random.js';
 import type { CaseSource, Shape3 } from '../volume.js';
 
@@ -37,7 +37,7 @@ export interface SamplerConfig {
   /** Labeled samples per batch (the first rows of the batch). */
   labeledBatch: number;
   /** Patch (crop) shape [X, Y, Z]. */
-  patch: Patch;
+  patch: Readonly<Shape3>;
   /** Seed of the sampler's PRNG. */
   seed: number;
   /** 'la': rot90 / flip / random crop (default); 'center': no rotation or flip, centre crop. */

@@ -10,7 +10,7 @@ import {
 } from '../../../src/imaging/io/la-pack.js';
 import type { Volume } from '../../../src/imaging/volume.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const LA_ROOT = path.resolve(REPO, '../shared/data/LA');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'voxgrad-la-pack-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import h5wasm from 'h5wasm/node';
 import { LASource, LA_CASE_DIR, LA_CASE_FILE, h5wasmReady, isLARoot, readLAFile } from '../../../src/imaging/io/la.js';
 import { foregroundRatio } from '../../../src/imaging/volume.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const LA_ROOT = path.resolve(REPO, '../shared/data/LA');
 const HAVE_LA = isLARoot(LA_ROOT);
 if (!HAVE_LA) console.log(`LA tests on the real data skipped: no LA data folder at ${LA_ROOT} (expected train.list, test.list and '${LA_CASE_DIR}')`);
