@@ -1,6 +1,6 @@
 /**
- * Microbenchmarks of every kernel: the cases each kernel family declares (src/kernels/registry.ts), median time, GFLOP/s
- * and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
+ * Microbenchmarks of every kernel: the cases each kernel family declares (src/kernels/registry.ts), median time,
+ * GFLOP/s and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
  * them, else wall-clock time around a GPU sync.
  *
  *   npx tsx bench/kernels.ts [--backend webgpu|cpu] [--large] [--filter TEXT] [--exclude TEXT] [--reps N] [--json FILE]
@@ -42,8 +42,8 @@ async function measurePeak(backend: Backend, large: boolean): Promise<number> {
 }
 
 const backend = await createBackend({ backend: args.backend(), report: (l) => console.log(l) });
-const cases = kernelFamilies.flatMap((f) => f.benchmarks).filter((c) => (large || !c.large) && (!filter || `${c.group} ${c.name}`.includes(filter))
-  && (!exclude || !`${c.group} ${c.name}`.includes(exclude)));
+const cases = kernelFamilies.flatMap((f) => f.benchmarks).filter((c) => (large || !c.large)
+  && (!filter || `${c.group} ${c.name}`.includes(filter)) && (!exclude || !`${c.group} ${c.name}`.includes(exclude)));
 const peak = await measurePeak(backend, large);
 console.log(`measured f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
 const rows: { group: string; name: string; ms: number; gflops: number; gbs: number; peakFraction: number; method: string }[] = [];

@@ -8,7 +8,15 @@ import * as webgpu from '../webgpu/conv3d.js';
  */
 export const conv3dFamily = defineKernel({
   name: 'conv3d',
-  cpu: { conv3d: cpu.conv3d, conv3dBackwardInput: cpu.conv3dBackwardInput, conv3dBackwardWeight: cpu.conv3dBackwardWeight },
-  webgpu: { conv3d: webgpu.conv3d, conv3dBackwardInput: webgpu.conv3dBackwardInput, conv3dBackwardWeight: webgpu.conv3dBackwardWeight },
+  cpu: {
+    conv3d: cpu.conv3d,
+    conv3dBackwardInput: cpu.conv3dBackwardInput,
+    conv3dBackwardWeight: cpu.conv3dBackwardWeight,
+  },
+  webgpu: {
+    conv3d: webgpu.conv3d,
+    conv3dBackwardInput: webgpu.conv3dBackwardInput,
+    conv3dBackwardWeight: webgpu.conv3dBackwardWeight,
+  },
   benchmarks: webgpu.benchmarks,
 });
