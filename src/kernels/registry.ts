@@ -29,12 +29,13 @@ type MethodsOf<F> = F extends KernelFamily<infer M> ? M : never;
 /** The KernelOps methods some family provides: a backend whose kernels are these and lacks one fails `implements Backend`. */
 export type ProvidedKernels = Pick<KernelOps, MethodsOf<Families[number]>>;
 
-type Kernel = (...args: never[]) => unknown;
+type KernelFunction = (...args: never[]) => unknown;
 
-function bindAll(implementations: (family: Families[number]) => object, bind: (kernel: Kernel) => Kernel): ProvidedKernels {
-  const methods: Record<string, Kernel> = {};
+/** One backend's implementations of every family's methods, each made a method by `bind`. */
+function bindAll(implementations: (family: Families[number]) => object, bind: (kernel: KernelFunction) => KernelFunction): ProvidedKernels {
+  const methods: Record<string, KernelFunction> = {};
   for (const family of kernelFamilies) {
-    for (const [method, kernel] of Object.entries(implementations(family)) as [string, Kernel][]) methods[method] = bind(kernel);
+    for (const [method, kernel] of Object.entries(implementations(family)) as [string, KernelFunction][]) methods[method] = bind(kernel);
   }
   return methods as unknown as ProvidedKernels;
 }
