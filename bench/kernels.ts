@@ -1,6 +1,6 @@
 /**
- * Microbenchmarks of every kernel: the cases each kernel file declares (`benchmarks`), median time, GFLOP/s
- * and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
+ * Microbenchmarks of every kernel: the cases each kernel family declares (src/kernels/registry.ts), median time,
+ * GFLOP/s and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
  * them, else wall-clock time around a GPU sync.
  *
  *   npx tsx bench/kernels.ts [--backend webgpu|cpu] [--large] [--filter TEXT] [--exclude TEXT] [--reps N] [--json FILE]
@@ -8,11 +8,9 @@
  * the per-candidate variants of the conv3d layers, which the tuner of bench/vnet-step.ts --tune measures anyway)
  */
 import { writeFileSync } from 'node:fs';
-import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, timeRuns, type Backend } from '../src/kernels/index.js';
+import { kernelFamilies } from '../src/kernels/registry.js';
 import { parseBenchArgs } from './args.js';
-
-const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'grid-sample', 'cdt'];
 
 const args = parseBenchArgs({
   about: 'Microbenchmarks of every kernel: median time, GFLOP/s, GB/s and the fraction of a measured matmul peak.',
@@ -27,17 +25,6 @@ const args = parseBenchArgs({
 });
 const large = args.flag('large'), filter = args.string('filter'), exclude = args.string('exclude'), json = args.string('json');
 const reps = args.int('reps');
-
-async function collect(): Promise<KernelBenchmark[]> {
-  const all: KernelBenchmark[] = [];
-  for (const file of kernelFiles) {
-    const mod = (await import(`../src/kernels/webgpu/${file}.js`)) as { benchmarks?: KernelBenchmark[] };
-    all.push(...(mod.benchmarks ?? []));
-  }
-  return all;
-}
-
-
 
 /** A large f32 matmul as the adapter's measured arithmetic peak. */
 async function measurePeak(backend: Backend, large: boolean): Promise<number> {
@@ -55,8 +42,8 @@ async function measurePeak(backend: Backend, large: boolean): Promise<number> {
 }
 
 const backend = await createBackend({ backend: args.backend(), report: (l) => console.log(l) });
-const cases = (await collect()).filter((c) => (large || !c.large) && (!filter || `${c.group} ${c.name}`.includes(filter))
-  && (!exclude || !`${c.group} ${c.name}`.includes(exclude)));
+const cases = kernelFamilies.flatMap((f) => f.benchmarks).filter((c) => (large || !c.large)
+  && (!filter || `${c.group} ${c.name}`.includes(filter)) && (!exclude || !`${c.group} ${c.name}`.includes(exclude)));
 const peak = await measurePeak(backend, large);
 console.log(`measured f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
 const rows: { group: string; name: string; ms: number; gflops: number; gbs: number; peakFraction: number; method: string }[] = [];

@@ -9,7 +9,6 @@ export type DType = 'float32' | 'int32' | 'float64';
 export type TypedArray = Float32Array | Int32Array | Float64Array;
 export type BackendName = 'cpu' | 'webgpu';
 
-/** A flat block of elements owned by one backend. Freed only through `Backend.free`. */
 /**
  * F.grid_sample's options (3-D). The grid holds normalised coordinates in [−1, 1], (x, y, z) → (W, H, D);
  * a coordinate g along an axis of size S becomes the voxel position ((g + 1)/2)·(S − 1) with alignCorners,
@@ -23,6 +22,7 @@ export interface GridSampleParams {
   alignCorners: boolean;
 }
 
+/** A flat block of elements owned by one backend. Freed only through `Backend.free`. */
 export interface Storage {
   readonly backend: BackendName;
   readonly dtype: DType;
@@ -134,7 +134,8 @@ export interface MemoryStats {
   pooledBytes: number;
 }
 
-export interface Backend {
+/** A backend's own part: identity, memory, transfers and synchronisation. */
+export interface BackendCore {
   readonly name: BackendName;
   /** one line: adapter, backend, feature level (or 'cpu') */
   readonly description: string;
@@ -153,7 +154,13 @@ export interface Backend {
   /** finish all queued work (a GPU sync) */
   sync(): Promise<void>;
   dispose(): void;
+}
 
+/**
+ * The kernels' part: each method is provided by one kernel family (`<family>/index.ts`, listed in registry.ts)
+ * with a cpu oracle and a WebGPU implementation.
+ */
+export interface KernelOps {
   /** a contiguous copy of any strided view */
   copy(x: View): Storage;
   /** write `src` into the positions of `dst` (same shape); dst.storage is modified in place */
@@ -260,6 +267,10 @@ export interface Backend {
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
 }
+
+export interface Backend extends BackendCore, KernelOps {}
+
+export type KernelMethod = keyof KernelOps;
 
 export const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, float64: 8 };
 

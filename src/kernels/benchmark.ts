@@ -1,7 +1,7 @@
 import type { Backend } from './backend.js';
 
 /**
- * One microbenchmark case, declared in the kernel's own file beside its WGSL and run by bench/kernels.ts.
+ * One microbenchmark case, declared by its kernel family (family.ts) and run by bench/kernels.ts.
  * `flops` and `bytes` are the kernel's arithmetic and the bytes it must move at least (inputs read once,
  * outputs written once), so that the table can show GFLOP/s, GB/s and the fraction of a measured peak.
  */

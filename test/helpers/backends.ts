@@ -55,7 +55,7 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * Runs every small (not `large`) benchmark case of a kernel file twice, logs the second run's time and
+ * Runs every small (not `large`) benchmark case of a kernel family twice, logs the second run's time and
  * asserts it is a finite time and that the case declares finite work (flops ≥ 0, bytes > 0); returns how many
  * cases ran, for the caller to check against the cases it expects.
  */

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, CdtParams, WebGPUBackend } from '../../src/kernels/index.js';
-import { CDT_TILES, cdtWithTile, type Tile } from '../../src/kernels/webgpu/cdt.js';
+import { cdtFamily } from '../../src/kernels/cdt/index.js';
+import { CDT_TILES, cdtWithTile, type Tile } from '../../src/kernels/cdt/webgpu.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
+import type { Backend, CdtParams, WebGPUBackend } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
@@ -149,8 +150,7 @@ describe('cdt on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
-    const { benchmarks } = await import('../../src/kernels/webgpu/cdt.js');
-    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(2);
+    expect(await runSmallBenchmarks(gpu, cdtFamily.benchmarks)).toBe(2);
   });
 });
 

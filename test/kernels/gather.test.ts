@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { scatterAdd, type ScatterMode } from '../../src/kernels/gather/webgpu.js';
 import type { DType, WebGPUBackend } from '../../src/kernels/index.js';
-import { scatterAdd, type ScatterMode } from '../../src/kernels/webgpu/gather.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 

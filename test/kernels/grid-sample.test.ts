@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { affineGrid, gradcheck, gridSample, type GridSampleOptions } from '../../src/autograd/index.js';
 import type { GridSampleParams } from '../../src/kernels/backend.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { gridSampleFamily } from '../../src/kernels/grid-sample/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { fromArray } from '../../src/tensor/index.js';
 import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
@@ -177,8 +178,7 @@ describe('gridSample on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
-    const { benchmarks } = await import('../../src/kernels/webgpu/grid-sample.js');
-    await runSmallBenchmarks(gpu, benchmarks);
+    await runSmallBenchmarks(gpu, gridSampleFamily.benchmarks);
   });
 });
 

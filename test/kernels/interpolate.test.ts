@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { interpolateFamily } from '../../src/kernels/interpolate/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
@@ -123,7 +124,6 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
-    const { benchmarks } = await import('../../src/kernels/webgpu/interpolate.js');
-    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(4);
+    expect(await runSmallBenchmarks(gpu, interpolateFamily.benchmarks)).toBe(4);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Backend, DType, WebGPUBackend } from '../../src/kernels/index.js';
-import { matmul, matmulTiling, type Tiling } from '../../src/kernels/webgpu/matmul.js';
+import { matmul, matmulTiling, type Tiling } from '../../src/kernels/matmul/webgpu.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 interface Case { batch: number; m: number; k: number; n: number; broadcastA: boolean; broadcastB: boolean; seed: number }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Backend, ChannelLayout, NormLayout, NormTerms, Storage } from '../../src/kernels/index.js';
-import { benchmarks, channelChunks } from '../../src/kernels/webgpu/norm.js';
+import { benchmarks, channelChunks } from '../../src/kernels/norm/webgpu.js';
 import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 /**

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Pool3dParams, Storage } from '../../src/kernels/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
+import type { Pool3dParams, Storage } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
+import { poolFamily } from '../../src/kernels/pool/index.js';
 import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 /** Output extent of one axis, or 0 when the pooling is invalid (PyTorch's rules). */
@@ -178,7 +179,6 @@ describe('pooling on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     const gpu = await webgpu();
-    const { benchmarks } = await import('../../src/kernels/webgpu/pool.js');
-    expect(await runSmallBenchmarks(gpu, benchmarks)).toBe(8);
+    expect(await runSmallBenchmarks(gpu, poolFamily.benchmarks)).toBe(8);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Backend, ReduceOp } from '../../src/kernels/index.js';
-import { reduceLayout } from '../../src/kernels/webgpu/reduce.js';
+import { reduceLayout } from '../../src/kernels/reduce/webgpu.js';
 import { cpu, expectClose, randomArray, view, webgpu } from '../helpers/backends.js';
 import { contiguousLayout, layoutArb, pairOf, type Layout, type Pair } from '../helpers/layouts.js';
 

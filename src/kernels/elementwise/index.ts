@@ -1,0 +1,26 @@
+import { defineKernel } from '../family.js';
+import { benchmarks } from './benchmarks.js';
+import * as cpu from './cpu.js';
+import * as webgpu from './webgpu.js';
+
+/** Elementwise kernels on strided views: copies, casts, unary and binary maps, where. */
+export const elementwiseFamily = defineKernel({
+  name: 'elementwise',
+  cpu: {
+    copy: cpu.copy,
+    copyInto: cpu.copyInto,
+    cast: cpu.cast,
+    unary: cpu.unary,
+    binary: cpu.binary,
+    where: cpu.where,
+  },
+  webgpu: {
+    copy: webgpu.copy,
+    copyInto: webgpu.copyInto,
+    cast: webgpu.cast,
+    unary: webgpu.unary,
+    binary: webgpu.binary,
+    where: webgpu.where,
+  },
+  benchmarks: benchmarks,
+});

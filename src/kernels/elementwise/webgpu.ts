@@ -1,0 +1,183 @@
+import type { BinaryOp, DType, UnaryOp, View } from '../backend.js';
+import { collapseDims, sizeOf } from '../layout.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
+
+/**
+ * Elementwise kernels over strided views: unary, binary, where, copy, copyInto, cast and fill. Shapes are
+ * collapsed first; a kernel whose operands are all plain contiguous arrays skips the index arithmetic.
+ */
+
+const MAX_RANK = 8;
+const WG = 256;
+
+const unaryF32: Record<UnaryOp, string> = {
+  neg: '-x', exp: 'exp(x)', log: 'log(x)', sqrt: 'sqrt(x)', rsqrt: 'inverseSqrt(x)', abs: 'abs(x)',
+  sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'select(max(x, 0.0), x, is_nan(x))',
+  sigmoid: 'select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)',
+  tanh: 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))',
+  softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
+  powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
+  affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)',
+};
+
+const unaryI32: Partial<Record<UnaryOp, string>> = {
+  neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x', relu: 'max(x, 0)',
+  clamp: 'min(max(x, i32(P.a0)), i32(P.a1))', affine: 'i32(P.a0) * x + i32(P.a1)', step: 'select(0, 1, f32(x) > P.a0)',
+};
+
+const binaryExpr: Record<BinaryOp, (t: string) => string> = {
+  add: () => 'a + b', sub: () => 'a - b', mul: () => 'a * b', div: () => 'a / b',
+  max: (t) => (t === 'f32' ? 'nan_or(a, b, max(a, b))' : 'max(a, b)'),
+  min: (t) => (t === 'f32' ? 'nan_or(a, b, min(a, b))' : 'min(a, b)'),
+  pow: (t) => (t === 'f32' ? 'pow_signed(a, b)' : 'pow_int(a, b)'),
+  eq: (t) => `select(${t}(0), ${t}(1), a == b)`, ne: (t) => `select(${t}(0), ${t}(1), a != b)`,
+  lt: (t) => `select(${t}(0), ${t}(1), a < b)`, le: (t) => `select(${t}(0), ${t}(1), a <= b)`,
+  gt: (t) => `select(${t}(0), ${t}(1), a > b)`, ge: (t) => `select(${t}(0), ${t}(1), a >= b)`,
+  reluBackward: (t) => `select(a, ${t}(0), b <= ${t}(0))`,
+};
+
+/**
+ * x^y as PyTorch defines it for negative bases with integral exponents and for 0^negative (+inf); exact
+ * integer powers; NaN-propagating max/min (WGSL leaves NaN in max/min undefined; the bit test survives
+ * fast-math).
+ */
+const powSigned = /* wgsl */ `
+fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn nan_or(a: f32, b: f32, r: f32) -> f32 { return select(select(r, b, is_nan(b)), a, is_nan(a)); }
+fn pow_int(a: i32, b: i32) -> i32 {
+  if (b < 0) { if (a == 1) { return 1; } if (a == -1) { return select(-1, 1, (b & 1) == 0); } return 0; }
+  var r = 1; var base = a; var e = u32(b);
+  loop { if (e == 0u) { break; } if ((e & 1u) == 1u) { r = r * base; } base = base * base; e = e >> 1u; }
+  return r;
+}
+// erf: the Maclaurin series to x¹¹ below |x| = 0.5 (relative error < 1e-7, where 1 − … would cancel), else
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7)
+fn erf_f32(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.5) {
+    let z = x * x;
+    return 1.1283791670955126 * x * (1.0 + z * (-0.3333333333333333 + z * (0.1 + z * (-0.023809523809523808 + z * (0.004629629629629629 - z * 0.0007575757575757576)))));
+  }
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(x) * (1.0 - poly * exp(-a * a));
+}
+fn pow_signed(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x == 0.0) { var inf_bits = 0x7f800000u; return select(0.0, bitcast<f32>(inf_bits), y < 0.0); }
+  let r = pow(abs(x), y);
+  if (x >= 0.0) { return r; }
+  var nan_bits = 0x7fc00000u;
+  if (fract(y) != 0.0) { return bitcast<f32>(nan_bits); }
+  return select(r, -r, fract(y * 0.5) != 0.0);
+}
+`;
+
+interface Operand { name: string; type: 'f32' | 'i32'; access: 'read' | 'read_write' }
+
+/** WGSL for `out[i] = body` over operands given as strided views (or plain arrays when contiguous). */
+function elementwiseSource(operands: Operand[], body: string, contiguous: boolean): string {
+  const bindings = operands.map((o, k) => `@group(0) @binding(${k}) var<storage, ${o.access}> b_${o.name}: array<${o.type}>;`).join('\n');
+  const strideFields = operands.map((o) => `s_${o.name}: array<vec4<u32>, 2>,`).join('\n  ');
+  const offsetFields = operands.map((o) => `o_${o.name}: u32,`).join(' ');
+  const index = contiguous
+    ? operands.map((o) => `  let at_${o.name} = i + P.o_${o.name};`).join('\n')
+    : `  var rest = i;\n${operands.map((o) => `  var at_${o.name} = P.o_${o.name};`).join('\n')}
+  for (var d = i32(P.rank) - 1; d >= 0; d--) {
+    let extent = P.shape[d / 4][d % 4];
+    let c = rest % extent;
+    rest = rest / extent;
+${operands.map((o) => `    at_${o.name} += c * P.s_${o.name}[d / 4][d % 4];`).join('\n')}
+  }`;
+  return /* wgsl */ `
+struct Params { n: u32, rank: u32, a0: f32, a1: f32, ${offsetFields}
+  shape: array<vec4<u32>, 2>,
+  ${strideFields}
+}
+${bindings}
+@group(0) @binding(${operands.length}) var<uniform> P: Params;
+${powSigned}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+${index}
+${body}
+}`;
+}
+
+/** Runs `body` over views (the last operand is the output, written at at_out). */
+function run(rt: GpuRuntime, key: string, operands: Operand[], views: View[], body: string, scalars: [number, number] = [0, 0]): void {
+  const n = sizeOf(views[0].shape);
+  if (n === 0) return;
+  const collapsed = collapseDims(views[0].shape, views.map((v) => v.strides));
+  const rank = collapsed.shape.length;
+  if (rank > MAX_RANK) throw new Error(`webgpu: views of rank ${rank} exceed ${MAX_RANK} after merging dimensions`);
+  const contiguous = rank <= 1 && collapsed.strides.every((s) => s.length === 0 || s[0] === 1);
+  const kernel = rt.kernel(`ew:${key}:${contiguous ? 'c' : 's'}`, () => elementwiseSource(operands, body, contiguous), operands.length);
+  const params = new Params().u32(n, rank).f32(scalars[0], scalars[1]).u32(...views.map((v) => v.offset))
+    .vec4s(collapsed.shape, 2);
+  for (const s of collapsed.strides) params.vec4s(s, 2);
+  rt.dispatch(kernel, views.map((v) => gpuBuffer(v.storage)), params.done(), grid1d(n, WG));
+}
+
+function outputView(s: GpuStorage, shape: readonly number[]): View {
+  const strides: number[] = [];
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { strides[d] = acc; acc *= shape[d]; }
+  return { storage: s, shape, strides, offset: 0 };
+}
+
+export function unary(rt: GpuRuntime, op: UnaryOp, x: View, params: readonly number[] = []): GpuStorage {
+  const t = wgslType(x.storage.dtype);
+  const expr = t === 'f32' ? unaryF32[op] : unaryI32[op];
+  if (!expr) throw new Error(`webgpu: unary '${op}' is not defined for int32`);
+  const out = rt.alloc(sizeOf(x.shape), x.storage.dtype);
+  run(rt, `u:${op}:${t}`, [{ name: 'x', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
+    [x, outputView(out, x.shape)], `  let x = b_x[at_x];\n  b_out[at_out] = ${expr};`, [params[0] ?? 0, params[1] ?? 0]);
+  return out;
+}
+
+export function binary(rt: GpuRuntime, op: BinaryOp, a: View, b: View): GpuStorage {
+  const t = wgslType(a.storage.dtype);
+  const out = rt.alloc(sizeOf(a.shape), a.storage.dtype);
+  run(rt, `b:${op}:${t}`, [{ name: 'a', type: t, access: 'read' }, { name: 'b', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
+    [a, b, outputView(out, a.shape)], `  let a = b_a[at_a];\n  let b = b_b[at_b];\n  b_out[at_out] = ${binaryExpr[op](t)};`);
+  return out;
+}
+
+export function where(rt: GpuRuntime, cond: View, a: View, b: View): GpuStorage {
+  const tc = wgslType(cond.storage.dtype), t = wgslType(a.storage.dtype);
+  const out = rt.alloc(sizeOf(a.shape), a.storage.dtype);
+  run(rt, `w:${tc}:${t}`, [{ name: 'c', type: tc, access: 'read' }, { name: 'a', type: t, access: 'read' }, { name: 'b', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
+    [cond, a, b, outputView(out, a.shape)], `  b_out[at_out] = select(b_b[at_b], b_a[at_a], b_c[at_c] != ${tc}(0));`);
+  return out;
+}
+
+export function cast(rt: GpuRuntime, x: View, dtype: DType): GpuStorage {
+  const from = wgslType(x.storage.dtype), to = wgslType(dtype);
+  const out = rt.alloc(sizeOf(x.shape), dtype);
+  run(rt, `cast:${from}:${to}`, [{ name: 'x', type: from, access: 'read' }, { name: 'out', type: to, access: 'read_write' }],
+    [x, outputView(out, x.shape)], `  b_out[at_out] = ${to}(b_x[at_x]);`);
+  return out;
+}
+
+export function copy(rt: GpuRuntime, x: View): GpuStorage {
+  return cast(rt, x, x.storage.dtype);
+}
+
+export function copyInto(rt: GpuRuntime, dst: View, src: View): void {
+  const t = wgslType(src.storage.dtype);
+  if (dst.storage === src.storage) throw new Error('webgpu: copyInto with the same storage as source and destination');
+  run(rt, `copyInto:${t}`, [{ name: 'x', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
+    [src, dst], `  b_out[at_out] = b_x[at_x];`);
+}
+
+export function fill(rt: GpuRuntime, length: number, value: number, dtype: DType): GpuStorage {
+  const t = wgslType(dtype);
+  const out = rt.alloc(length, dtype);
+  run(rt, `fill:${t}`, [{ name: 'out', type: t, access: 'read_write' }], [outputView(out, [length])],
+    `  b_out[at_out] = ${t}(P.a0);`, [value, 0]);
+  return out;
+}

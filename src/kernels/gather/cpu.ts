@@ -1,0 +1,39 @@
+import type { Storage } from '../backend.js';
+import { typedArrayFor } from '../backend.js';
+import { CpuStorage, cpuData } from '../cpu/storage.js';
+import { sizeOf } from '../layout.js';
+import { aroundAxis, checkGatherShapes } from './checks.js';
+
+/**
+ * Validates the shapes, then visits every element of index in order: `at` is its flat position (the same in
+ * gather's output and scatterAdd's src), `xAt` the position in x that it names. Throws on an index out of range.
+ */
+function eachIndex(what: string, xShape: readonly number[], index: Storage, indexShape: readonly number[], axis: number,
+  visit: (at: number, xAt: number) => void): void {
+  checkGatherShapes(what, xShape, indexShape, axis);
+  const I = cpuData(index);
+  const [outer, inner] = aroundAxis(indexShape, axis);
+  const n = indexShape[axis], xn = xShape[axis];
+  for (let o = 0; o < outer; o++) for (let i = 0; i < n; i++) for (let r = 0; r < inner; r++) {
+    const at = (o * n + i) * inner + r;
+    const j = I[at];
+    if (j < 0 || j >= xn) throw new Error(`${what}: index ${j} out of range [0, ${xn}) along axis ${axis}`);
+    visit(at, (o * xn + j) * inner + r);
+  }
+}
+
+export function gather(x: Storage, xShape: readonly number[], axis: number, index: Storage,
+  indexShape: readonly number[]): CpuStorage {
+  const X = cpuData(x);
+  const out = typedArrayFor(x.dtype, index.length);
+  eachIndex('gather', xShape, index, indexShape, axis, (at, xAt) => { out[at] = X[xAt]; });
+  return new CpuStorage(x.dtype, out);
+}
+
+export function scatterAdd(src: Storage, indexShape: readonly number[], axis: number, index: Storage,
+  xShape: readonly number[]): CpuStorage {
+  const S = cpuData(src);
+  const out = typedArrayFor(src.dtype, sizeOf(xShape));
+  eachIndex('scatterAdd', xShape, index, indexShape, axis, (at, xAt) => { out[xAt] += S[at]; });
+  return new CpuStorage(src.dtype, out);
+}

@@ -1,0 +1,68 @@
+import type { ChannelLayout, NormLayout, NormTerms, Storage } from '../backend.js';
+
+/**
+ * The argument rules of the normalisation kernels (moments, normalize, normSums, normBackward,
+ * updateRunningStats), shared by the cpu oracle and the WebGPU kernels so that both accept and reject the same
+ * arguments: full-size operands of outer·channels·inner elements, per-group statistics, per-parameter weight
+ * and bias and per-channel sums of their lengths, one floating-point dtype.
+ */
+
+function checkLayout(what: string, layout: ChannelLayout): number {
+  const { outer, channels, inner } = layout;
+  if (![outer, channels, inner].every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`${what}: layout [outer ${outer}, channels ${channels}, inner ${inner}] must be non-negative integers`);
+  }
+  return outer * channels * inner;
+}
+
+function checkDtypes(what: string, all: readonly Storage[]): void {
+  const dtype = all[0].dtype;
+  if (dtype === 'int32' || all.some((s) => s.dtype !== dtype)) {
+    throw new Error(`${what}: operands must share one floating-point dtype, got ${all.map((s) => s.dtype).join(', ')}`);
+  }
+}
+
+function checkLengths(what: string, kind: string, storages: readonly Storage[], length: number): void {
+  for (const s of storages) if (s.length !== length) throw new Error(`${what}: a ${kind} has ${s.length} elements, expected ${length}`);
+}
+
+function checkFull(what: string, layout: ChannelLayout, full: readonly Storage[]): void {
+  const n = checkLayout(what, layout);
+  for (const s of full) {
+    if (s.length !== n) {
+      throw new Error(`${what}: an operand of ${s.length} elements does not fill [${layout.outer}, ${layout.channels}, ${layout.inner}] (${n})`);
+    }
+  }
+}
+
+export function checkMoments(x: Storage, layout: ChannelLayout): void {
+  checkFull('moments', layout, [x]);
+  checkDtypes('moments', [x]);
+}
+
+/** full: the full-size operands; sums: the per-channel sums when given */
+export function checkNorm(what: string, layout: NormLayout, full: readonly (Storage | null)[], terms: NormTerms,
+  sums: readonly Storage[] = []): void {
+  const { channels, perGroup, params } = layout;
+  if (!(Number.isInteger(perGroup) && perGroup >= 1 && Number.isInteger(params) && params >= 1
+    && channels % params === 0 && params % perGroup === 0)) {
+    throw new Error(`${what}: ${channels} channels in groups of ${perGroup} with ${params} parameters each: the groups must divide the parameters, the parameters the channels`);
+  }
+  if (!Number.isFinite(terms.eps) || terms.eps < 0) throw new Error(`${what}: eps must be finite and ≥ 0, got ${terms.eps}`);
+  const present = (xs: readonly (Storage | null)[]) => xs.filter((s): s is Storage => s !== null);
+  const parameters = present([terms.weight, terms.bias]);
+  checkFull(what, layout, present(full));
+  checkLengths(what, 'statistic', [terms.mean, terms.variance], channels / perGroup);
+  checkLengths(what, 'weight or bias', parameters, params);
+  checkLengths(what, 'per-channel sum', sums, channels);
+  checkDtypes(what, [...present(full), terms.mean, terms.variance, ...parameters, ...sums]);
+}
+
+export function checkRunningStats(runningMean: Storage | null, runningVar: Storage | null,
+  stats: { mean: Storage; variance: Storage }, count: number): void {
+  const what = 'updateRunningStats';
+  if (!(count > 1)) throw new Error(`${what}: the count of the batch statistics must be > 1 (unbiased variance), got ${count}`);
+  const all = [stats.mean, stats.variance, ...[runningMean, runningVar].filter((s): s is Storage => s !== null)];
+  checkLengths(what, 'statistic', all, stats.mean.length);
+  checkDtypes(what, all);
+}

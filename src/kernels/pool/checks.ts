@@ -1,0 +1,44 @@
+import type { Pool3dParams } from '../backend.js';
+import { convOutSize, formatShape } from '../geometry.js';
+
+/* The argument rules of the pooling kernels, shared by the cpu oracle and the WebGPU kernels. */
+
+/** The geometry of one pooling: batch·channels, input and output extents, kernel, stride and padding. */
+export interface PoolGeometry {
+  nc: number;
+  inSize: [number, number, number];
+  outSize: [number, number, number];
+  kernel: [number, number, number];
+  stride: [number, number, number];
+  padding: [number, number, number];
+}
+
+/**
+ * Validates a pooling as PyTorch does (kernel ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernel/2, output ≥ 1) and returns
+ * its geometry; output extent = floor((in + 2·pad − kernel) / stride) + 1.
+ */
+export function poolGeometry(xShape: readonly number[], p: Pool3dParams, what: string): PoolGeometry {
+  if (xShape.length !== 5) throw new Error(`${what}: expected an NCDHW shape, got ${formatShape(xShape)}`);
+  const inSize: [number, number, number] = [xShape[2], xShape[3], xShape[4]];
+  const outSize: [number, number, number] = [0, 0, 0];
+  for (let a = 0; a < 3; a++) {
+    const k = p.kernel[a], s = p.stride[a], pad = p.padding[a];
+    if (!(Number.isInteger(k) && k >= 1 && Number.isInteger(s) && s >= 1 && Number.isInteger(pad) && pad >= 0)) {
+      throw new Error(`${what}: kernel ${formatShape(p.kernel)}, stride ${formatShape(p.stride)} and padding ${formatShape(p.padding)} must be integers ≥ 1, ≥ 1 and ≥ 0`);
+    }
+    if (pad > Math.floor(k / 2)) throw new Error(`${what}: padding ${pad} exceeds half the kernel ${k} (PyTorch's rule)`);
+    outSize[a] = convOutSize(inSize[a], k, s, pad, 1);
+    if (outSize[a] < 1) {
+      throw new Error(`${what}: output size is too small for input ${formatShape(xShape)}, kernel ${formatShape(p.kernel)}, padding ${formatShape(p.padding)}`);
+    }
+  }
+  return { nc: xShape[0] * xShape[1], inSize, outSize, kernel: [...p.kernel], stride: [...p.stride], padding: [...p.padding] };
+}
+
+/** avgPool3dBackward's gy must be the pooling's output [N, C, OD, OH, OW] (up to the split of N·C). */
+export function checkPoolGradShape(g: PoolGeometry, gyShape: readonly number[], xShape: readonly number[], what: string): void {
+  const [OD, OH, OW] = g.outSize;
+  if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== g.nc || gyShape[2] !== OD || gyShape[3] !== OH || gyShape[4] !== OW) {
+    throw new Error(`${what}: gy ${formatShape(gyShape)} does not match the pooling of ${formatShape(xShape)}`);
+  }
+}
