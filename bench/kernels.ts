@@ -1,5 +1,6 @@
 /**
- * Microbenchmarks of every kernel: the cases each kernel file declares (`benchmarks`), median time, GFLOP/s
+ * Microbenchmarks of every kernel: the cases each kernel file declares (`benchmarks`; conv3d's in
+ * bench/conv3d-cases.ts), median time, GFLOP/s
  * and GB/s, and the fraction of a measured peak. GPU time comes from timestamp queries where the adapter has
  * them, else wall-clock time around a GPU sync.
  *
@@ -11,8 +12,9 @@ import { writeFileSync } from 'node:fs';
 import type { KernelBenchmark } from '../src/kernels/benchmark.js';
 import { createBackend, timeRuns, type Backend } from '../src/kernels/index.js';
 import { parseBenchArgs } from './args.js';
+import { benchmarks as conv3dBenchmarks } from './conv3d-cases.js';
 
-const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'conv3d', 'pool', 'interpolate', 'grid-sample', 'cdt'];
+const kernelFiles = ['elementwise-bench', 'reduce', 'norm', 'matmul', 'gather', 'dropout', 'optim', 'pool', 'interpolate', 'grid-sample', 'cdt'];
 
 const args = parseBenchArgs({
   about: 'Microbenchmarks of every kernel: median time, GFLOP/s, GB/s and the fraction of a measured matmul peak.',
@@ -34,7 +36,7 @@ async function collect(): Promise<KernelBenchmark[]> {
     const mod = (await import(`../src/kernels/webgpu/${file}.js`)) as { benchmarks?: KernelBenchmark[] };
     all.push(...(mod.benchmarks ?? []));
   }
-  return all;
+  return [...all, ...conv3dBenchmarks];
 }
 
 

@@ -1,4 +1,5 @@
-import { conv3dTuning, WebGPUBackend, type Backend } from '../../src/kernels/index.js';
+import { conv3dTuning, WebGPUBackend, type Backend, type Conv3dTuning } from '../../src/kernels/index.js';
+import { webgpu } from './backends.js';
 
 /**
  * How a backend's WebGPU conv3d entry points choose their kernels in a test:
@@ -17,4 +18,11 @@ export function setConvKernels(gpu: Backend, mode: ConvKernels): () => void {
   if (mode !== 'adapter') tuning.configure({ softwareAdapterGemms: true });
   if (mode === 'gemm') tuning.configure({ implicitGemmMinChannels: 0, implicitGemmMinReadChannels: 0, implicitGemmWeightGradientMinChannels: 0 });
   return () => tuning.configure(saved);
+}
+
+/** The conv3d choices of the tests' WebGPU backend (a test's knobs are reset with configure(defaultConv3dKnobs)). */
+export async function gpuConv3dTuning(): Promise<Conv3dTuning> {
+  const gpu = await webgpu();
+  if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+  return conv3dTuning(gpu.rt);
 }
