@@ -14,8 +14,8 @@ import { gpuBuffer } from './runtime.js';
  */
 
 export {
-  candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning, Conv3dTuning,
-  type Conv3dCandidate, type Conv3dOp, type Conv3dProblem,
+  candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning,
+  type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
 } from './conv3d-choice.js';
 export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './conv3d-plan.js';
 
