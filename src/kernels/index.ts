@@ -7,10 +7,10 @@ export * from './backend.js';
 export { CpuBackend } from './cpu/index.js';
 export { WebGPUBackend } from './webgpu/index.js';
 export {
-  candidateName, clearConv3dChoices, conv3dCandidates, conv3dPlan, conv3dProblemKey, setConv3dChoice, withConv3dCandidate,
-  type Conv3dCandidate, type Conv3dOp, type Conv3dProblem,
+  candidateName, conv3dCandidates, conv3dPlan, conv3dProblemKey, conv3dTuning,
+  type Conv3dCandidate, type Conv3dTuning, type Conv3dKnobs, type Conv3dOp, type Conv3dProblem,
 } from './webgpu/conv3d.js';
-export { recordConv3dProblems, tuneConv3d, type TuneConv3dOptions, type TuneConv3dRow } from './webgpu/conv3d-tune.js';
+export { clearConv3dChoices, recordConv3dProblems, tuneConv3d, type TuneConv3dOptions, type TuneConv3dRow } from './webgpu/conv3d-tune.js';
 export { median, timeRuns, type TimingMethod } from './webgpu/timing.js';
 
 export type BackendChoice = 'auto' | BackendName;

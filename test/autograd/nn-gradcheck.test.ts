@@ -359,7 +359,7 @@ describe('nn gradcheck, float32 on WebGPU (tiny shapes)', () => {
   // wgrad kernels by default)
   it.each(['adapter', 'gemm'] as const)('conv3d and convTranspose3d (stride 2; with the GEMMs also stride 1 with padding, dilation), conv kernels: %s', async (mode) => {
     gpu ??= await webgpu();
-    const restore = setConvKernels(mode);
+    const restore = setConvKernels(gpu, mode);
     try {
       expect(stride1Plans(gpu)).toEqual(mode === 'gemm' ? ['implicit GEMM', 'implicit GEMM', 'weight GEMM'] : ['direct', 'direct', 'wgrad']);
       await check((x, w, b) => conv3d(x, w, b, { stride: 2, padding: 1 }), [input([1, 2, 3, 3, 3], 1), input([2, 2, 2, 2, 2], 2, -0.5, 0.5), input([2], 3)]);
@@ -436,7 +436,7 @@ describe('nn forward: WebGPU against the cpu backend on random shapes', () => {
   }
 
   it.each(['adapter', 'gemm'] as const)('conv3d, convTranspose3d, conv kernels: %s', async (mode) => {
-    const restore = setConvKernels(mode);
+    const restore = setConvKernels(await webgpu(), mode);
     try {
       expect(stride1Plans(await webgpu())).toEqual(mode === 'gemm' ? ['implicit GEMM', 'implicit GEMM', 'weight GEMM'] : ['direct', 'direct', 'wgrad']);
       await randomConvs();

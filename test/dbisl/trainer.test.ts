@@ -235,7 +235,7 @@ describe('trainer (cpu backend, tiny configuration)', () => {
 const TUNE_TEST_LIMIT_MS = 600_000;
 
 describe('--tune-convs (WebGPU)', () => {
-  afterAll(() => clearConv3dChoices());
+  afterAll(async () => clearConv3dChoices(await webgpu()));
 
   it('tuning changes no parameter, running statistic or gradient of the model', async () => {
     const backend = await webgpu();
@@ -252,7 +252,7 @@ describe('--tune-convs (WebGPU)', () => {
       expect(model.module.training).toBe(true);
     } finally {
       model.module.dispose();
-      clearConv3dChoices();
+      clearConv3dChoices(backend);
     }
   }, TUNE_TEST_LIMIT_MS);
 
@@ -269,18 +269,18 @@ describe('--tune-convs (WebGPU)', () => {
       expect(problems.every((p) => p.xShape[0] === c.evalBatch)).toBe(true);
     } finally {
       model.module.dispose();
-      clearConv3dChoices();
+      clearConv3dChoices(backend);
     }
     const lines: string[] = [];
     const r = await evaluateCheckpoint({ checkpoint: join(c.out, 'checkpoint.safetensors'), overrides: { tuneConvs: true }, backend, print: (l) => lines.push(l) });
     expect(lines.some((l) => /^tuned \d+ conv3d problems/.test(l))).toBe(true);
     expect(r.evaluation.rows.length).toBe(1);
-    clearConv3dChoices();
+    clearConv3dChoices(backend);
   }, TUNE_TEST_LIMIT_MS);
 
   it('a tuned run starts from the losses of an untuned one, up to the kernels\' float rounding', async () => {
     const backend = await webgpu();
-    clearConv3dChoices();
+    clearConv3dChoices(backend);
     const base = tiny('untuned', { backend: 'webgpu', iterations: 2, checkpointEvery: 100 });
     await train({ config: base, backend, ...quiet, skipEvaluation: true });
     const tuned = { ...base, out: join(root, 'tuned'), tuneConvs: true };

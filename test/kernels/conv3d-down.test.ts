@@ -2,9 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
-import { conv3dPlan, conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan, conv3dTuning, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu, uploadOverNaN } from '../helpers/backends.js';
+import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /** conv3d's forward with kernel = stride, no padding, no dilation: the down GEMM (conv3d-down.ts). */
@@ -64,17 +65,17 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
 }));
 
 describe('conv3d forward with kernel = stride (down GEMM) against the cpu oracle', () => {
-  const defaults = { ...conv3dTuning };
+  let tuning: Conv3dTuning;
   // stride-1 1³ convolutions writing 16+ channels go to the implicit GEMM by default; these tests are the down GEMM's
-  beforeEach(() => { conv3dTuning.implicitGemmMinChannels = Infinity; });
-  afterEach(() => { Object.assign(conv3dTuning, defaults); });
+  beforeEach(async () => { tuning = await gpuConv3dTuning(); tuning.configure({ implicitGemmMinChannels: Infinity }); });
+  afterEach(() => { tuning.configure(defaultConv3dKnobs); });
 
   it('random shapes, channel and voxel tails, batch 2, with and without bias (default plans)', async () => {
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed).then(() => undefined)), propertyOptions(12));
   });
 
   it('random shapes with split-K forced (several chunks per split down to one)', async () => {
-    conv3dTuning.minSplitK = 1;
+    tuning.configure({ minSplitK: 1 });
     const splits: number[] = [];
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), async (c, seed) => {
       const plan = await compare(c, seed);
@@ -86,7 +87,7 @@ describe('conv3d forward with kernel = stride (down GEMM) against the cpu oracle
   });
 
   it('random shapes with single-split plans (fused bias, long K loops)', async () => {
-    conv3dTuning.targetWorkgroups = 1;
+    tuning.configure({ targetWorkgroups: 1 });
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), async (c, seed) => {
       expect(await compare(c, seed)).toMatch(/× 1 splits/);
     }), propertyOptions(8));
@@ -122,8 +123,9 @@ describe('conv3d forward with kernel = stride (down GEMM) against the cpu oracle
 });
 
 describe('conv3d forward routing', () => {
-  const defaults = { ...conv3dTuning };
-  afterEach(() => { Object.assign(conv3dTuning, defaults); });
+  let tuning: Conv3dTuning;
+  beforeEach(async () => { tuning = await gpuConv3dTuning(); });
+  afterEach(() => { tuning.configure(defaultConv3dKnobs); });
 
   it('takes the down GEMM exactly when kernel = stride without padding or dilation', async () => {
     const { rt } = await gpuBackend();
@@ -137,17 +139,19 @@ describe('conv3d forward routing', () => {
     // the other directions keep their kernels
     expect(conv3dPlan(rt, 'backwardInput', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^up GEMM/);
     // the weight gradient: the weight GEMM on a GPU; on a software adapter wgrad unless softwareAdapterGemms
-    const onGpu = { limits: rt.limits, device: rt.device, software: false }, onSoftware = { ...onGpu, software: true };
+    const onGpu = { limits: rt.limits, software: false }, onSoftware = { ...onGpu, software: true };
     expect(conv3dPlan(onGpu, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^weight GEMM/);
     expect(conv3dPlan(onSoftware, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^wgrad/);
     expect(conv3dPlan(onSoftware, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^direct/);
     expect(conv3dPlan(onGpu, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^implicit GEMM/);
-    conv3dTuning.softwareAdapterGemms = true;
+    conv3dTuning(onSoftware).configure({ softwareAdapterGemms: true });
     expect(conv3dPlan(onSoftware, 'backwardWeight', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^weight GEMM/);
     expect(conv3dPlan(onSoftware, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(/^implicit GEMM/);
+    // the knobs are the runtime's own: this machine's runtime kept its defaults
+    expect(conv3dPlan(rt, 'forward', [4, 16, 56, 56, 40], [16, 16, 3, 3, 3], P(1, 1, 1))).toMatch(rt.software ? /^direct/ : /^implicit GEMM/);
     // this machine's adapter is classified by its name
     expect(rt.software).toBe(/llvmpipe|lavapipe|swiftshader/i.test(rt.device.adapterInfo.description + rt.device.adapterInfo.device));
-    conv3dTuning.downKernel = false;
+    tuning.configure({ downKernel: false });
     expect(conv3dPlan(rt, 'forward', [4, 16, 112, 112, 80], [32, 16, 2, 2, 2], P(2, 0, 1))).toMatch(/^direct/);
   });
 
@@ -172,10 +176,10 @@ describe('conv3d forward routing', () => {
     ];
     for (const [i, c] of cases.entries()) {
       const down = await forward(gpu, c, 400 + i);
-      conv3dTuning.downKernel = false;
+      tuning.configure({ downKernel: false });
       expect(conv3dPlan(gpu.rt, 'forward', c.xShape, c.wShape, params(c.wShape.slice(2)))).toMatch(/^direct/);
       const direct = await forward(gpu, c, 400 + i);
-      conv3dTuning.downKernel = true;
+      tuning.configure({ downKernel: true });
       expectClose(down, direct, atol(c.wShape), 1e-4, `down vs direct ${JSON.stringify(c)}`);
     }
   });

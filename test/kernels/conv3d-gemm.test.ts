@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dCandidate, Conv3dParams, Storage } from '../../src/kernels/index.js';
-import { candidateName, conv3dCandidates, withConv3dCandidate, WebGPUBackend } from '../../src/kernels/index.js';
+import { candidateName, conv3dCandidates, conv3dTuning, WebGPUBackend } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
-import { conv3dPlan, conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu, uploadOverNaN } from '../helpers/backends.js';
+import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /** Stride-1 conv3d forward and input gradient through the implicit GEMM (conv3d-gemm.ts) against the cpu oracle. */
@@ -35,7 +36,7 @@ async function run(be: Backend, op: Op, c: Case, seed: number, candidate?: Conv3
     const gyShape = outShape(c), gy = up(randomArray(sizeOf(gyShape), seed + 3));
     compute = () => be.conv3dBackwardInput(gy, gyShape, w, c.wShape, c.xShape, c.p);
   }
-  const y = candidate ? withConv3dCandidate(candidate, compute) : compute();
+  const y = candidate && be instanceof WebGPUBackend ? conv3dTuning(be.rt).withCandidate(candidate, compute) : compute();
   owned.push(y);
   const out = await be.read(y);
   for (const s of owned) be.free(s);
@@ -76,9 +77,9 @@ const opArb = fc.constantFrom<Op>('forward', 'backwardInput');
 const pad1: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };
 
 describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () => {
-  const defaults = { ...conv3dTuning };
-  beforeEach(() => { conv3dTuning.implicitGemmMinChannels = 0; conv3dTuning.implicitGemmMinReadChannels = 0; conv3dTuning.softwareAdapterGemms = true; });
-  afterEach(() => { Object.assign(conv3dTuning, defaults); });
+  let tuning: Conv3dTuning;
+  beforeEach(async () => { tuning = await gpuConv3dTuning(); tuning.configure({ implicitGemmMinChannels: 0, implicitGemmMinReadChannels: 0, softwareAdapterGemms: true }); });
+  afterEach(() => { tuning.configure(defaultConv3dKnobs); });
 
   it('random shapes, paddings, dilations, channel and tap tails, batch 2, forward and input gradient (default plans)', async () => {
     await fc.assert(fc.asyncProperty(opArb, caseArb, fc.integer({ min: 1, max: 1e6 }), (op, c, seed) => compare(op, c, seed).then(() => undefined)),
@@ -86,7 +87,7 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
   });
 
   it('random shapes with split-K forced (several chunks per split down to one)', async () => {
-    conv3dTuning.minSplitK = 1;
+    tuning.configure({ minSplitK: 1 });
     const splits: number[] = [];
     await fc.assert(fc.asyncProperty(opArb, caseArb, fc.integer({ min: 1, max: 1e6 }), async (op, c, seed) => {
       splits.push(Number(/× (\d+) splits/.exec(await compare(op, c, seed))?.[1]));
@@ -97,7 +98,7 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
   });
 
   it('random shapes with single-split plans (fused bias, long K loops)', async () => {
-    conv3dTuning.targetWorkgroups = 1;
+    tuning.configure({ targetWorkgroups: 1 });
     await fc.assert(fc.asyncProperty(opArb, caseArb, fc.integer({ min: 1, max: 1e6 }), async (op, c, seed) => {
       expect(await compare(op, c, seed)).toMatch(/× 1 splits/);
     }), propertyOptions(5));
@@ -162,7 +163,7 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
     const gpu = await gpuBackend();
     const xShape = [1, 1, 130, 256, 256], wShape = [1, 1, 1, 1, 1];
     const p: Conv3dParams = { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] };
-    conv3dTuning.downKernel = false; // kernel 1 = stride 1: the down GEMM would take it
+    tuning.configure({ downKernel: false }); // kernel 1 = stride 1: the down GEMM would take it
     expect(conv3dPlan(gpu.rt, 'forward', xShape, wShape, p)).toMatch(/^implicit GEMM: 128×16×1 tiles .* 66560 workgroups × 1 splits/);
     const xs = randomArray(sizeOf(xShape), 7);
     const x = gpu.upload(xs, 'float32'), w = gpu.upload(Float32Array.of(0.5), 'float32'), b = gpu.upload(Float32Array.of(0.25), 'float32');
@@ -173,9 +174,9 @@ describe('stride-1 conv3d through the implicit GEMM against the cpu oracle', () 
 });
 
 describe('the implicit GEMM and the direct kernel agree', () => {
-  const defaults = { ...conv3dTuning };
-  beforeEach(() => { conv3dTuning.softwareAdapterGemms = true; });
-  afterEach(() => { Object.assign(conv3dTuning, defaults); });
+  let tuning: Conv3dTuning;
+  beforeEach(async () => { tuning = await gpuConv3dTuning(); tuning.configure({ softwareAdapterGemms: true }); });
+  afterEach(() => { tuning.configure(defaultConv3dKnobs); });
 
   it('on the V-Net 3³ class and a dilated one, both directions', async () => {
     const gpu = await gpuBackend();
@@ -185,10 +186,10 @@ describe('the implicit GEMM and the direct kernel agree', () => {
     ];
     for (const [i, c] of cases.entries()) {
       for (const op of ['forward', 'backwardInput'] as const) {
-        conv3dTuning.implicitGemmMinChannels = Infinity;
+        tuning.configure({ implicitGemmMinChannels: Infinity });
         expect(conv3dPlan(gpu.rt, op, c.xShape, c.wShape, c.p)).toMatch(/^direct/);
         const direct = await run(gpu, op, c, 700 + i);
-        conv3dTuning.implicitGemmMinChannels = 0;
+        tuning.configure({ implicitGemmMinChannels: 0 });
         expect(conv3dPlan(gpu.rt, op, c.xShape, c.wShape, c.p)).toMatch(/^implicit GEMM/);
         expectClose(await run(gpu, op, c, 700 + i), direct, atol(op, c.wShape), 1e-4, `gemm vs direct ${op} ${JSON.stringify(c)}`);
       }

@@ -2,14 +2,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { backward, conv3d, relu, sum } from '../../src/autograd/index.js';
 import type { Backend, Conv3dCandidate, Conv3dParams, Conv3dProblem, Storage } from '../../src/kernels/index.js';
 import {
-  candidateName, clearConv3dChoices, conv3dCandidates, conv3dPlan, conv3dProblemKey, recordConv3dProblems, setConv3dChoice, tuneConv3d, WebGPUBackend,
+  candidateName, clearConv3dChoices, conv3dCandidates, conv3dPlan, conv3dProblemKey, conv3dTuning, recordConv3dProblems, tuneConv3d, WebGPUBackend,
 } from '../../src/kernels/index.js';
 import { convGeometry } from '../../src/kernels/geometry.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { dispose, fromArray } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
-/** The conv3d tuner (conv3d-tune.ts) and the choice table it fills (conv3d.ts), on tiny shapes. */
+/** The conv3d tuner (conv3d-tune.ts) and the runtime's choice table it fills (conv3d-choice.ts), on tiny shapes. */
 
 async function gpuBackend(): Promise<WebGPUBackend> {
   const gpu = await webgpu();
@@ -64,7 +64,7 @@ function planPrefix(c: Conv3dCandidate): RegExp {
 }
 
 describe('tuneConv3d', () => {
-  afterEach(() => { clearConv3dChoices(); });
+  afterEach(async () => { clearConv3dChoices(await webgpu()); });
 
   it('times every candidate, chooses an agreeing one per problem, and conv3d then runs it (equal to the oracle)', async () => {
     const gpu = await gpuBackend();
@@ -93,7 +93,7 @@ describe('tuneConv3d', () => {
     expect(names(problems[2])).toEqual(['wgrad', 'weight GEMM 128×16×16 4×4', 'weight GEMM 256×16×16 8×4', 'weight GEMM 128×16×32 4×4']);
     expect(names(problems[3])).toEqual(['down GEMM', 'direct', 'direct tn 4']);
     expect(names(problems[4])).toEqual(['up GEMM', 'direct']);
-    clearConv3dChoices();
+    clearConv3dChoices(gpu);
     expect(conv3dPlan(gpu.rt, 'forward', conv3.xShape, conv3.wShape, conv3.params)).not.toContain('tuned');
   });
 
@@ -101,17 +101,21 @@ describe('tuneConv3d', () => {
     const gpu = await gpuBackend();
     for (const [i, p] of problems.entries()) {
       for (const c of conv3dCandidates(gpu.rt, p.op, p.xShape, p.wShape, p.params)) {
-        setConv3dChoice(gpu.rt, p, c);
+        conv3dTuning(gpu.rt).setChoice(p, c);
         const plan = conv3dPlan(gpu.rt, p.op, p.xShape, p.wShape, p.params);
         expect(plan).toMatch(planPrefix(c));
         await expectOracle(gpu, p, 200 + i, `${candidateName(c)} for ${conv3dProblemKey(p)}: ${plan}`);
       }
     }
     // a candidate that cannot compute the problem is refused when set, naming both
-    expect(() => setConv3dChoice(gpu.rt, problems[3], { kernel: 'gemm', shape: { bm: 128, bn: 16, bk: 16, tm: 4, tn: 4 } }))
+    expect(() => conv3dTuning(gpu.rt).setChoice(problems[3], { kernel: 'gemm', shape: { bm: 128, bn: 16, bk: 16, tm: 4, tn: 4 } }))
       .toThrow(/candidate 'implicit GEMM 128×16×16 4×4' cannot compute forward x\[1, 4, 4, 4, 6\] w\[8, 4, 2, 2, 2\] s\[2, 2, 2\]/);
-    expect(() => setConv3dChoice(gpu.rt, problems[2], { kernel: 'direct' })).toThrow(/candidate 'direct' cannot compute backwardWeight/);
-    expect(() => setConv3dChoice(gpu.rt, problems[0], { kernel: 'direct', tn: 6 })).toThrow(/4, 8 or 16 channels per invocation, not 6/);
+    expect(() => conv3dTuning(gpu.rt).setChoice(problems[2], { kernel: 'direct' })).toThrow(/candidate 'direct' cannot compute backwardWeight/);
+    expect(() => conv3dTuning(gpu.rt).setChoice(problems[0], { kernel: 'direct', tn: 6 })).toThrow(/4, 8 or 16 channels per invocation, not 6/);
+    // the table is the runtime's own: another one with the same limits plans by the defaults
+    const last = problems[4], other = { limits: gpu.rt.limits, software: gpu.rt.software };
+    expect(conv3dPlan(gpu.rt, last.op, last.xShape, last.wShape, last.params)).toContain('\ntuned: ');
+    expect(conv3dPlan(other, last.op, last.xShape, last.wShape, last.params)).not.toContain('tuned');
   });
 
   it('rejects and reports a candidate whose result disagrees with the default kernel, and never chooses it', async () => {
@@ -138,7 +142,7 @@ describe('tuneConv3d', () => {
 });
 
 describe('recordConv3dProblems', () => {
-  afterEach(() => { clearConv3dChoices(); });
+  afterEach(async () => { clearConv3dChoices(await webgpu()); });
 
   it('captures the forward and both gradients of a small conv net step, and tuning them keeps its gradients', async () => {
     const gpu = await gpuBackend();
@@ -155,9 +159,10 @@ describe('recordConv3dProblems', () => {
       loss.dispose();
       return grads;
     };
-    let before: Float32Array[] = [];
-    const own = [gpu.conv3d, gpu.conv3dBackwardInput, gpu.conv3dBackwardWeight];
-    const recorded = await recordConv3dProblems(gpu, async () => { before = await step(); });
+    let before: Float32Array[] = [], inner: Conv3dProblem[] = [];
+    // nested recordings both see every problem
+    const recorded = await recordConv3dProblems(gpu, async () => { inner = await recordConv3dProblems(gpu, async () => { before = await step(); }); });
+    expect(inner).toEqual(recorded);
     const c1 = { xShape: [2, 2, 4, 4, 4], wShape: [4, 2, 3, 3, 3], params: P(1, 1) };
     const c2 = { xShape: [2, 4, 4, 4, 4], wShape: [8, 4, 2, 2, 2], params: P(2, 0) };
     expect(recorded).toEqual([
@@ -167,8 +172,9 @@ describe('recordConv3dProblems', () => {
       { op: 'backwardWeight', ...c2, bias: false },
       { op: 'backwardWeight', ...c1, bias: false },
     ]);
-    // the backend's own methods are back
-    expect([gpu.conv3d, gpu.conv3dBackwardInput, gpu.conv3dBackwardWeight]).toEqual(own);
+    // the runtime's observer is unset again
+    expect(conv3dTuning(gpu.rt).observer).toBeNull();
+    await expect(recordConv3dProblems(cpu, () => undefined)).rejects.toThrow(/^recordConv3dProblems: needs the WebGPU backend/);
     expect(await recordConv3dProblems(gpu, () => undefined)).toEqual([]);
     const rows = await tuneConv3d(gpu, recorded, { reps: 1 });
     expect(rows.filter((r) => r.chosen).length).toBe(recorded.length);

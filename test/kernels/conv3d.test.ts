@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
-import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
 const P = (s: number, p: number, d = 1): Conv3dParams => ({ stride: [s, s, s], padding: [p, p, p], dilation: [d, d, d] });
@@ -155,16 +156,16 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   }));
 
 describe('conv3d WebGPU against the cpu oracle', () => {
-  const defaults = { ...conv3dTuning };
-  afterEach(() => { Object.assign(conv3dTuning, defaults); });
+  let tuning: Conv3dTuning;
+  beforeEach(async () => { tuning = await gpuConv3dTuning(); });
+  afterEach(() => { tuning.configure(defaultConv3dKnobs); });
 
   it('random shapes, strides, paddings, dilations (split-K plans)', async () => {
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), propertyOptions(10));
   }, 300_000); // every drawn shape compiles its pipelines
 
   it('random shapes with single-split plans and multi-chunk K loops', async () => {
-    conv3dTuning.targetWorkgroups = 1;
-    conv3dTuning.maxChunkChannels = 2;
+    tuning.configure({ targetWorkgroups: 1, maxChunkChannels: 2 });
     await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), propertyOptions(6));
   }, 300_000);
 
@@ -178,13 +179,11 @@ describe('conv3d WebGPU against the cpu oracle', () => {
       { xShape: [1, 16, 3, 5, 4], wShape: [2, 16, 1, 1, 1], p: P(1, 0), bias: true }, // 2-class head
     ];
     for (const [i, c] of cases.entries()) await compare(c, 100 + i);
-    conv3dTuning.upKernel = false; // the same transposed class through the stride-phase path
+    tuning.configure({ upKernel: false }); // the same transposed class through the stride-phase path
     await compare(cases[2], 200);
     // the 16-channel 3³ class and the head's input gradient through the direct, wgrad and up kernels, which the
     // implicit GEMMs otherwise take
-    conv3dTuning.upKernel = true;
-    conv3dTuning.implicitGemmMinChannels = Infinity;
-    conv3dTuning.implicitGemmWeightGradientMinChannels = Infinity;
+    tuning.configure({ upKernel: true, implicitGemmMinChannels: Infinity, implicitGemmWeightGradientMinChannels: Infinity });
     await compare(cases[0], 300);
     await compare(cases[5], 301);
   });

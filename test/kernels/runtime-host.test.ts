@@ -1,7 +1,6 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { clearConv3dChoices, conv3dCandidates, setConv3dChoice, WebGPUBackend, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
-import { conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { describe, expect, it } from 'vitest';
+import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
 import { Params } from '../../src/kernels/webgpu/runtime.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -49,9 +48,6 @@ const P3: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 
 const problem: Conv3dProblem = { op: 'forward', xShape: [1, 4, 4, 4, 4], wShape: [16, 4, 3, 3, 3], params: P3, bias: false };
 
 describe('conv3d: the plan cached per problem follows the choice table and the tuning knobs', () => {
-  const defaults = { ...conv3dTuning };
-  afterEach(() => { Object.assign(conv3dTuning, defaults); clearConv3dChoices(); });
-
   it('a later call with the same shapes runs what the table or the knobs now choose, each equal to the oracle', async () => {
     const gpu = await webgpu();
     if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
@@ -61,6 +57,7 @@ describe('conv3d: the plan cached per problem follows the choice table and the t
     const kernels: string[] = [];
     const dispatch = gpu.rt.dispatch.bind(gpu.rt);
     gpu.rt.dispatch = (kernel, ...rest) => { kernels.push(String(kernel.pipeline.label).split(':').slice(0, 2).join(':')); dispatch(kernel, ...rest); };
+    const tuning = conv3dTuning(gpu.rt), saved = tuning.knobs;
     const run = async (): Promise<string[]> => {
       kernels.length = 0;
       const out = gpu.conv3d(xs, problem.xShape, ws, problem.wShape, null, P3);
@@ -69,20 +66,22 @@ describe('conv3d: the plan cached per problem follows the choice table and the t
       return [...new Set(kernels)];
     };
     try {
-      conv3dTuning.softwareAdapterGemms = false;
+      tuning.configure({ softwareAdapterGemms: false });
       expect(await run()).toContain('conv3d:direct'); // llvmpipe's default
       expect(await run()).toContain('conv3d:direct'); // cached
-      conv3dTuning.softwareAdapterGemms = true; // the same shapes, now the implicit GEMM's
+      tuning.configure({ softwareAdapterGemms: true }); // the same shapes, now the implicit GEMM's
       expect(await run()).toContain('conv3d:gemm');
-      conv3dTuning.softwareAdapterGemms = false;
+      tuning.configure({ softwareAdapterGemms: false });
       const gemm = conv3dCandidates(gpu.rt, 'forward', problem.xShape, problem.wShape, P3).find((c) => c.kernel === 'gemm');
       if (!gemm) throw new Error('expected an implicit GEMM candidate');
-      setConv3dChoice(gpu.rt, problem, gemm);
+      tuning.setChoice(problem, gemm);
       expect(await run()).toContain('conv3d:gemm');
-      clearConv3dChoices();
+      tuning.clearChoices();
       expect(await run()).toContain('conv3d:direct');
     } finally {
       gpu.rt.dispatch = dispatch;
+      tuning.configure(saved);
+      tuning.clearChoices();
       gpu.free(xs);
       gpu.free(ws);
     }

@@ -168,7 +168,7 @@ describe('VNet learns (synthetic ball → mask)', () => {
     expect(cpuReplay.length).toBe(CPU_STEPS);
     const backend = await webgpu();
     if (!(backend instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
-    const restore = setConvKernels('gpu');
+    const restore = setConvKernels(backend, 'gpu');
     try {
       // block_three's 3³ conv (16 channels at 4³) and block_four's (32 at 2³)
       const p: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };

@@ -131,7 +131,7 @@ describe('VNet against PyTorch (test/fixtures/vnet-golden.safetensors)', () => {
   it.each(['adapter', 'gemm'] as const)('webgpu, conv kernels: %s', async (mode: ConvKernels) => {
     const gpu = await webgpu();
     if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
-    const restore = setConvKernels(mode);
+    const restore = setConvKernels(gpu, mode);
     try {
       // block_four's 3³ conv (16 channels at 4×2×2): direct/wgrad on llvmpipe by default, the GEMMs as on a GPU
       const x4 = [2, 16, 4, 2, 2], w4 = [16, 16, 3, 3, 3], p1: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };

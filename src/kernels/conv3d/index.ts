@@ -1,6 +1,7 @@
 import * as cpu from '../cpu/conv3d.js';
 import { defineKernel } from '../family.js';
 import * as webgpu from '../webgpu/conv3d.js';
+import { benchmarks } from './benchmarks.js';
 
 /**
  * conv3d and its two gradients (also convTranspose3d's forward). Its oracle is cpu/conv3d.ts, its WebGPU kernels
@@ -18,5 +19,5 @@ export const conv3dFamily = defineKernel({
     conv3dBackwardInput: webgpu.conv3dBackwardInput,
     conv3dBackwardWeight: webgpu.conv3dBackwardWeight,
   },
-  benchmarks: webgpu.benchmarks,
+  benchmarks,
 });

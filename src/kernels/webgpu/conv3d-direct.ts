@@ -1,3 +1,8 @@
+import type { ConvGeometry } from '../geometry.js';
+import { bankWays, cachedTiles, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext, type SplitOutput } from './conv3d-plan.js';
+import type { GpuRuntime } from './runtime.js';
+import { grid1d } from './runtime.js';
+
 /**
  * The direct (halo-tiled) implicit-GEMM convolution kernel, used for conv3d's forward and, one dispatch per
  * stride phase, for its gradient w.r.t. the input.
@@ -230,4 +235,155 @@ export function directSource(p: DirectProblem, t: DirectTiles): string {
   }
   emit(`}`);
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tiles and plans
+
+/** The cost model's channels per invocation for a direct problem writing `cout` channels. */
+export const modelTn = (cout: number): number => (cout <= 4 ? 4 : cout <= 8 ? 8 : 16);
+
+/** Per-thread tile (`tn` channels per invocation, default the model's) and the best block shape for a direct
+ * problem (splits left at 1). */
+function chooseDirect(p: DirectProblem, lim: Limits, maxChunkChannels: number, tn = modelTn(p.cout)): DirectTiles {
+  const cg = Math.min(4, Math.ceil(p.cout / tn));
+  const tm = tn === 16 ? 4 : 8;
+  const bn = tn * cg;
+  const bvMax = Math.floor(lim.threads / cg) * tm;
+  const [ad, ah, aw] = p.axes;
+  const taps = ad.taps * ah.taps * aw.taps;
+  const base: DirectTiles = { tm, tn, cg, block: [1, 1, 1], cc: 1, splits: 1, perSplit: p.cin };
+  let best: DirectTiles | null = null, bestCost = Infinity;
+  for (let bw = 1; bw <= Math.min(aw.out, bvMax); bw++) {
+    for (let bh = 1; bh <= Math.min(ah.out, Math.floor(bvMax / bw)); bh++) {
+      for (let bd = 1; bd <= Math.min(ad.out, Math.floor(bvMax / (bw * bh))); bd++) {
+        const t: DirectTiles = { ...base, block: [bd, bh, bw] };
+        const L = directLayout(p, t);
+        if (L.sharedBytes > lim.shared) continue;
+        const warps = Math.ceil(L.threads / 32);
+        // halo words the first warp reads for one tap (lane = voxel tv)
+        const lanes: number[] = [];
+        for (let v = 0; v < Math.min(32, L.vt); v++) {
+          const vd = Math.floor(v / (bh * bw)), vh = Math.floor(v / bw) % bh, vw = v % bw;
+          if (v < L.bv) lanes.push((vd * ad.inStride * L.halo[1] + vh * ah.inStride) * L.halo[2] + vw * aw.inStride);
+        }
+        const compute = warps * 32 * taps * (tm * bankWays(lanes) + tn / 4 + (tm * tn) / 4);
+        const staging = 12 * (L.halo[0] * L.halo[1] * L.halo[2] + (taps * bn) / 4) + 400;
+        const cost = L.blocks * (compute + staging + warps * 32 * tm);
+        if (cost < bestCost || (cost === bestCost && best !== null && L.bv > directLayout(p, best).bv)) { best = t; bestCost = cost; }
+      }
+    }
+  }
+  if (!best) throw new Error(`webgpu conv3d: no tile of ${JSON.stringify(p.axes.map((a) => a.taps))} taps fits ${lim.shared} bytes of workgroup memory`);
+  let cc = 1;
+  while (cc < Math.min(maxChunkChannels, p.cin) && directLayout(p, { ...best, cc: cc + 1 }).sharedBytes <= lim.shared) cc++;
+  return { ...best, cc, perSplit: Math.ceil(p.cin / cc) * cc };
+}
+
+/** Splits for a set of direct dispatches writing one output of `outLen` elements. */
+function directSplits(ctx: PlanContext, problems: DirectProblem[], tiles: DirectTiles[], outLen: number): number {
+  let wgs = 0, chunks = Infinity;
+  problems.forEach((p, i) => {
+    const L = directLayout(p, tiles[i]);
+    wgs += L.blocks * L.coTiles;
+    if (L.taps > 0) chunks = Math.min(chunks, Math.ceil(p.cin / tiles[i].cc));
+  });
+  if (!Number.isFinite(chunks)) return 1;
+  const s = Math.min(chunks, Math.ceil(ctx.knobs.targetWorkgroups / Math.max(1, wgs)));
+  return Math.max(1, Math.min(s, maxSplitParts(ctx, outLen), Math.floor(65535 / Math.max(1, ...tiles.map((t, i) => directLayout(problems[i], t).coTiles)))));
+}
+
+function withSplits(p: DirectProblem, t: DirectTiles, splits: number): DirectTiles {
+  if (splits === 1) return { ...t, splits: 1, perSplit: Math.ceil(p.cin / t.cc) * t.cc };
+  const perSplit = Math.ceil(Math.ceil(p.cin / t.cc) / splits) * t.cc;
+  return { ...t, splits, perSplit };
+}
+
+/** The tiles (with a common split count) of direct problems that all write one output of `outLen` elements. */
+function directTiles(ctx: PlanContext, problems: DirectProblem[], tn: number | undefined, outLen: number): DirectTiles[] {
+  const lim = limitsOf(ctx.rt);
+  if (tn !== undefined && ![4, 8, 16].includes(tn)) throw new Error(`webgpu conv3d: the direct kernel takes 4, 8 or 16 channels per invocation, not ${tn}`);
+  const { maxChunkChannels } = ctx.knobs;
+  const tiles = problems.map((p) => cachedTiles(`direct:${JSON.stringify(p)}:${JSON.stringify(lim)}:${maxChunkChannels}:${tn}`, () => chooseDirect(p, lim, maxChunkChannels, tn)));
+  const splits = directSplits(ctx, problems, tiles, outLen);
+  return problems.map((p, i) => withSplits(p, tiles[i], splits));
+}
+
+/** The stride phases of the input gradient along one axis: for each r < s, the taps that reach i ≡ r. */
+function phaseAxis(g: ConvGeometry, a: number, r: number): DirectAxis {
+  const s = g.s[a], p = g.p[a], dil = g.dil[a], k = g.k[a];
+  const hits: number[] = [];
+  for (let t = 0; t < k; t++) if ((((r + p - t * dil) % s) + s) % s === 0) hits.push(t);
+  const out = r < g.in[a] ? Math.ceil((g.in[a] - r) / s) : 0;
+  // hitting taps repeat with period s / gcd(s, dil); their offsets then step by −dil / gcd(s, dil)
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const step = s / gcd(s, dil);
+  return {
+    out, outStride: s, outPhase: r, outFull: g.in[a],
+    inSize: g.out[a], inStride: 1, inBase: 0,
+    taps: hits.length, w0: hits[0] ?? 0, wStep: step,
+    off0: hits.length ? (r + p - hits[0] * dil) / s : 0, offStep: (-step * dil) / s, k,
+  };
+}
+
+/** The direct problem of a forward. */
+function forwardProblem(g: ConvGeometry, bias: boolean): DirectProblem {
+  const axes = [0, 1, 2].map((a): DirectAxis => ({
+    out: g.out[a], outStride: 1, outPhase: 0, outFull: g.out[a],
+    inSize: g.in[a], inStride: g.s[a], inBase: -g.p[a],
+    taps: g.k[a], w0: 0, wStep: 1, off0: 0, offStep: g.dil[a], k: g.k[a],
+  })) as [DirectAxis, DirectAxis, DirectAxis];
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  return { n: g.n, cin: g.ci, cout: g.co, axes, wOut: g.ci * kv, wIn: kv, bias };
+}
+
+/**
+ * The direct problems of an input gradient, one per stride phase r ∈ [0, s)³ (gy → gx, weights transposed and
+ * flipped): the input voxels i ≡ r (mod s) are reached by the same taps t (those with t·dil ≡ r + p mod s), from
+ * gy at j + (r + p − t·dil)/s, so each phase is a dense stride-1 convolution over only the taps that hit (stride
+ * 1: one phase, all taps, flipped).
+ */
+function phaseProblems(g: ConvGeometry): DirectProblem[] {
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  const problems: DirectProblem[] = [];
+  for (let rd = 0; rd < g.s[0]; rd++) {
+    for (let rh = 0; rh < g.s[1]; rh++) {
+      for (let rw = 0; rw < g.s[2]; rw++) {
+        const axes = [phaseAxis(g, 0, rd), phaseAxis(g, 1, rh), phaseAxis(g, 2, rw)] as [DirectAxis, DirectAxis, DirectAxis];
+        if (axes.some((a) => a.out === 0)) continue;
+        problems.push({ n: g.n, cin: g.co, cout: g.ci, axes, wOut: kv, wIn: g.ci * kv, bias: false });
+      }
+    }
+  }
+  return problems;
+}
+
+function runDirect(rt: GpuRuntime, key: string, p: DirectProblem, t: DirectTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GPUBuffer): void {
+  const L = directLayout(p, t);
+  if (L.blocks === 0) return;
+  const fused = p.bias && t.splits === 1;
+  const kernel = rt.kernel(key, () => directSource(p, t), fused ? 4 : 3);
+  const [gx, gy] = grid1d(L.blocks, 1);
+  const buffers = fused && bias ? [x, w, bias, out] : [x, w, out];
+  rt.dispatch(kernel, buffers, null, [gx, gy, L.coTiles * t.splits]);
+}
+
+/** The direct kernel's plan for a forward (one dispatch) or an input gradient (one per stride phase), `tn`
+ * channels per invocation (default: the cost model's); split-K over the read channels plus a summing pass when
+ * the grid would be too small to fill the GPU. */
+export function directPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, bias: boolean, tn?: number): Conv3dPlan {
+  const problems = op === 'forward' ? [forwardProblem(g, bias)] : phaseProblems(g);
+  const [channels, size] = op === 'forward' ? [g.co, g.out] : [g.ci, g.in];
+  const inner = size[0] * size[1] * size[2];
+  const o: SplitOutput = { len: g.n * channels * inner, inner, channels };
+  const tiles = directTiles(ctx, problems, tn, o.len);
+  const keys = problems.map((p, i) => `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(tiles[i])}`);
+  return {
+    describe: () => problems.map((q, i) => {
+      const t = tiles[i], L = directLayout(q, t);
+      return `direct: ${t.tm} vox × ${t.tn} ch per invocation, cg ${t.cg}, ${L.threads} invocations, block ${t.block.join('×')} halo ${L.halo.join('×')}, cc ${t.cc}, ${L.blocks * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
+    }).join('\n'),
+    run: (rt, src, w, b, out) => withSplitK(rt, tiles[0].splits, o, out, b,
+      (dst, fusedBias) => problems.forEach((p, i) => runDirect(rt, keys[i], p, tiles[i], src, w, fusedBias, dst))),
+  };
 }

@@ -1,4 +1,5 @@
 import type { ConvGeometry } from '../geometry.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
 
 /**
@@ -138,4 +139,23 @@ export function downSource(p: DownProblem, t: DownTiles): string {
   emitChannelMajorStore(emit, tile, { rows: M, channels: p.co, voxels: OV, splitCopies: t.splits > 1, bias: fused });
   emit(`}`);
   return lines.join('\n');
+}
+
+/** The down GEMM's plan for a forward (split-K plus a summing pass when the grid would be too small), or null
+ * where it does not apply (kernel = stride, no padding, no dilation) or its tiles do not fit. */
+export function downPlan(ctx: PlanContext, g: ConvGeometry, bias: boolean): Conv3dPlan | null {
+  if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
+  const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, bias };
+  const tiles = downTiles(p, limitsOf(ctx.rt).shared);
+  if (!tiles) return null;
+  const inner = p.out[0] * p.out[1] * p.out[2];
+  const o = { len: p.n * p.co * inner, inner, channels: p.co };
+  const first = downLayout(p, tiles);
+  const t: DownTiles = { ...tiles, ...kSplits(ctx, first.chunks, first.bk, first.mTiles, first.coTiles, o.len) };
+  const L = downLayout(p, t);
+  const key = `conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  return {
+    describe: () => `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
+    run: (rt, x, w, b, out) => runTiled(rt, key, () => downSource(p, t), L.mTiles, L.coTiles, t.splits, x, w, b, out, o),
+  };
 }

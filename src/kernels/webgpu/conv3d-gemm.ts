@@ -1,3 +1,5 @@
+import type { ConvGeometry } from '../geometry.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
 
 /**
@@ -192,4 +194,37 @@ export function gemmSource(p: GemmProblem, t: GemmTiles): string {
   emitChannelMajorStore(emit, tile, { rows: M, channels: p.cout, voxels: DV, splitCopies: t.splits > 1, bias: fused });
   emit(`}`);
   return lines.join('\n');
+}
+
+/** The implicit GEMM's problem for a stride-1 forward (reads x) or input gradient (reads gy: the kernel flipped
+ * and the channel axes swapped by the index mapping, no weight copy). */
+function gemmProblem(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean): GemmProblem {
+  const kv = g.k[0] * g.k[1] * g.k[2];
+  return op === 'forward'
+    ? { n: g.n, cin: g.ci, cout: g.co, src: g.in, dst: g.out, k: g.k, base: [-g.p[0], -g.p[1], -g.p[2]], step: g.dil, wIn: kv, wOut: g.ci * kv, bias }
+    : { n: g.n, cin: g.co, cout: g.ci, src: g.out, dst: g.in, k: g.k, base: g.p, step: [-g.dil[0], -g.dil[1], -g.dil[2]], wIn: g.ci * kv, wOut: kv, bias: false };
+}
+
+/** The implicit GEMM's tile shapes for a convolution that fit the device (the default first; none unless stride 1). */
+export function gemmShapesFor(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry): GemmShape[] {
+  const lim = limitsOf(ctx.rt);
+  return g.s.every((s) => s === 1) ? gemmShapes(gemmProblem(g, op, false), lim.shared, lim.threads) : [];
+}
+
+/** The implicit GEMM's plan for a tile shape (split-K plus a summing pass when the grid would be too small), or
+ * null where the convolution is not stride 1 or the shape does not fit the device. */
+export function gemmPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, bias: boolean, shape: GemmShape): Conv3dPlan | null {
+  const p = gemmProblem(g, op, bias);
+  const lim = limitsOf(ctx.rt);
+  if (!g.s.every((s) => s === 1) || !gemmFits(shape, lim.shared, lim.threads, p)) return null;
+  const inner = p.dst[0] * p.dst[1] * p.dst[2];
+  const o = { len: p.n * p.cout * inner, inner, channels: p.cout };
+  const first = gemmLayout(p, shape);
+  const t: GemmTiles = { ...shape, ...kSplits(ctx, first.chunks, first.bk, first.mTiles, first.coTiles, o.len) };
+  const L = gemmLayout(p, t);
+  const key = `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  return {
+    describe: () => `implicit GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${L.tg} taps × ${L.cc} channels per chunk), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
+    run: (rt, src, w, b, out) => runTiled(rt, key, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits, src, w, b, out, o),
+  };
 }

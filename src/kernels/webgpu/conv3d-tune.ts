@@ -1,9 +1,9 @@
 /**
  * cuDNN's benchmark mode for conv3d: several kernels can compute each convolution (conv3dCandidates), and which
  * is fastest depends on the card. tuneConv3d times every candidate of each problem on this device, checks its
- * result against the default kernel's, and records the fastest agreeing one in the choice table that conv3d,
- * conv3dBackwardInput and conv3dBackwardWeight consult (conv3d.ts). recordConv3dProblems collects the problems a
- * model's training step runs, to tune exactly those.
+ * result against the default kernel's, and records the fastest agreeing one in the backend's choice table
+ * (conv3dTuning(rt), conv3d-choice.ts) that conv3d, conv3dBackwardInput and conv3dBackwardWeight consult.
+ * recordConv3dProblems collects the problems a model's training step runs, to tune exactly those.
  *
  *   const problems = await recordConv3dProblems(backend, () => step());
  *   const report = await tuneConv3d(backend, problems, { reps: 5 });
@@ -11,7 +11,7 @@
 import type { Backend, Storage } from '../backend.js';
 import { convGeometry } from '../geometry.js';
 import { randomArray } from '../random.js';
-import { candidateName, conv3dCandidates, conv3dProblemKey, setConv3dChoice, withConv3dCandidate, type Conv3dCandidate, type Conv3dProblem } from './conv3d.js';
+import { candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning, type Conv3dCandidate, type Conv3dProblem } from './conv3d.js';
 import { WebGPUBackend } from './index.js';
 import { timeRuns, type TimingMethod } from './timing.js';
 
@@ -41,6 +41,10 @@ export interface TuneConv3dRow {
 
 const describe = (p: Conv3dProblem): string => `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}`;
 
+function webgpuRuntime(backend: Backend, what: string): WebGPUBackend['rt'] {
+  if (!(backend instanceof WebGPUBackend)) throw new Error(`${what}: needs the WebGPU backend, got ${backend.description}`);
+  return backend.rt;
+}
 
 /**
  * The tolerance of the conv3d tests for inputs in [−1, 1): |a − e| ≤ atol + 1e-4·|e| with atol growing as the
@@ -81,15 +85,15 @@ function setupProblem(backend: Backend, p: Conv3dProblem, seed: number): { op: (
  * For each problem: random inputs, then every candidate run once (compiling it; its result is compared with
  * the default candidate's, and a candidate that disagrees beyond the conv3d tests' tolerance or fails is
  * rejected, never chosen) and timed over `reps` runs; the fastest agreeing candidate goes into the choice
- * table for this adapter. Returns one row per (problem, candidate).
+ * table of this backend. Returns one row per (problem, candidate).
  */
 export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProblem[], options: TuneConv3dOptions = {}): Promise<TuneConv3dRow[]> {
-  if (!(backend instanceof WebGPUBackend)) throw new Error(`tuneConv3d: needs the WebGPU backend, got ${backend.description}`);
+  const rt = webgpuRuntime(backend, 'tuneConv3d'), tuning = conv3dTuning(rt);
   const reps = options.reps ?? 5;
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`tuneConv3d: reps must be a positive integer, got ${reps}`);
   const rows: TuneConv3dRow[] = [];
   for (const [i, problem] of problems.entries()) {
-    const candidates = conv3dCandidates(backend.rt, problem.op, problem.xShape, problem.wShape, problem.params);
+    const candidates = conv3dCandidates(rt, problem.op, problem.xShape, problem.wShape, problem.params);
     const inputs = setupProblem(backend, problem, 1000 + 10 * i);
     const atol = tolerance(problem);
     const mine: TuneConv3dRow[] = [];
@@ -98,7 +102,7 @@ export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProb
       for (const candidate of candidates) {
         const row: TuneConv3dRow = { problem, candidate, name: candidateName(candidate), ms: NaN, method: 'wall+sync', maxAbsDiff: NaN, rejected: null, chosen: false };
         mine.push(row);
-        const run = (): Storage => withConv3dCandidate(candidate, inputs.op);
+        const run = (): Storage => tuning.withCandidate(candidate, inputs.op);
         try {
           const out = run();
           const result = (await backend.read(out)) as Float32Array;
@@ -128,49 +132,36 @@ export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProb
     if (agreeing.length === 0) throw new Error(`tuneConv3d: no candidate agrees with the default kernel for ${describe(problem)} (NaN in its result?)`);
     const best = agreeing.reduce((a, b) => (b.ms < a.ms ? b : a));
     best.chosen = true;
-    setConv3dChoice(backend.rt, problem, best.candidate);
+    tuning.setChoice(problem, best.candidate);
     rows.push(...mine);
   }
   return rows;
 }
 
 /**
- * Runs `fn` once with the backend's three conv3d operations wrapped, and returns the distinct problems they were
- * called with (in first-call order; a forward counts as with bias if any of its calls had one).
+ * Runs `fn` once, observing the backend's conv3d operations, and returns the distinct problems they were called
+ * with (in first-call order; a forward counts as with bias if any of its calls had one).
  */
 export async function recordConv3dProblems(backend: Backend, fn: () => void | Promise<void>): Promise<Conv3dProblem[]> {
+  const tuning = conv3dTuning(webgpuRuntime(backend, 'recordConv3dProblems'));
   const seen = new Map<string, Conv3dProblem>();
-  const note = (p: Conv3dProblem): void => {
+  const outer = tuning.observer;
+  tuning.observer = (p) => {
+    outer?.(p);
     const key = conv3dProblemKey(p), had = seen.get(key);
     if (had) had.bias ||= p.bias;
     else seen.set(key, p);
   };
-  const copy = (p: Conv3dProblem['params']): Conv3dProblem['params'] => ({ stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] });
-  const own = {
-    conv3d: Object.getOwnPropertyDescriptor(backend, 'conv3d'),
-    conv3dBackwardInput: Object.getOwnPropertyDescriptor(backend, 'conv3dBackwardInput'),
-    conv3dBackwardWeight: Object.getOwnPropertyDescriptor(backend, 'conv3dBackwardWeight'),
-  };
-  const { conv3d, conv3dBackwardInput, conv3dBackwardWeight } = backend;
-  backend.conv3d = (x, xShape, w, wShape, bias, p) => {
-    note({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: bias !== null });
-    return conv3d.call(backend, x, xShape, w, wShape, bias, p);
-  };
-  backend.conv3dBackwardInput = (gy, gyShape, w, wShape, xShape, p) => {
-    note({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: false });
-    return conv3dBackwardInput.call(backend, gy, gyShape, w, wShape, xShape, p);
-  };
-  backend.conv3dBackwardWeight = (x, xShape, gy, gyShape, wShape, p) => {
-    note({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copy(p), bias: false });
-    return conv3dBackwardWeight.call(backend, x, xShape, gy, gyShape, wShape, p);
-  };
   try {
     await fn();
   } finally {
-    for (const [name, d] of Object.entries(own)) {
-      if (d) Object.defineProperty(backend, name, d);
-      else delete (backend as Partial<Backend>)[name as keyof typeof own];
-    }
+    tuning.observer = outer;
   }
   return [...seen.values()];
+}
+
+/** Empties the backend's conv3d choice table (every problem goes back to its default kernel; nothing to do on
+ * the cpu backend). */
+export function clearConv3dChoices(backend: Backend): void {
+  if (backend instanceof WebGPUBackend) conv3dTuning(backend.rt).clearChoices();
 }

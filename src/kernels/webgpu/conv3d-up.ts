@@ -1,4 +1,6 @@
 import type { ConvGeometry } from '../geometry.js';
+import type { Conv3dPlan } from './conv3d-plan.js';
+import { grid1d } from './runtime.js';
 import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
 
 /**
@@ -96,4 +98,23 @@ export function upSource(p: UpProblem, t: UpTiles): string {
   }
   emit(`}`);
   return lines.join('\n');
+}
+
+/** The up GEMM's plan for an input gradient, or null where it does not apply (kernel = stride, no padding, no
+ * dilation, and the input an exact multiple of the output). */
+export function upPlan(g: ConvGeometry): Conv3dPlan | null {
+  if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1 && g.in[a] === g.out[a] * g.s[a])) return null;
+  const p: UpProblem = { n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k };
+  const t = upTiles(p);
+  const key = `conv3d:up:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const mTiles = Math.ceil((p.n * p.out[0] * p.out[1] * p.out[2]) / t.bm);
+  const nTiles = Math.ceil((p.ci * p.k[0] * p.k[1] * p.k[2]) / t.bn);
+  return {
+    describe: () => `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`,
+    run(rt, gy, w, _bias, out) {
+      const kernel = rt.kernel(key, () => upSource(p, t), 3);
+      const [gx, gz] = grid1d(mTiles, 1);
+      rt.dispatch(kernel, [gy, w, out.buffer], null, [gx, nTiles, gz]);
+    },
+  };
 }

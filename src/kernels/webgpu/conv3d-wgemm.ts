@@ -1,4 +1,5 @@
 import type { ConvGeometry } from '../geometry.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
 import { baseTile, tallTile, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct, type TileShape } from './gemm-tile.js';
 
@@ -147,4 +148,26 @@ export function wgemmSource(g: ConvGeometry, t: GemmTiles): string {
   emitChannelMajorStore(emit, tile, { rows: L.rows, channels: g.co, voxels: L.rows, splitCopies: t.splits > 1, bias: false });
   emit(`}`);
   return lines.join('\n');
+}
+
+/** The weight GEMM's tile shapes that fit the device (the default first). */
+export function wgemmShapesFor(ctx: PlanContext, g: ConvGeometry): GemmShape[] {
+  const lim = limitsOf(ctx.rt);
+  return wgemmShapes(g, lim.shared, lim.threads);
+}
+
+/** The weight GEMM's plan for a tile shape (split-K plus a summing pass), or null where the shape does not fit
+ * the device. */
+export function wgemmPlan(ctx: PlanContext, g: ConvGeometry, shape: GemmShape): Conv3dPlan | null {
+  const lim = limitsOf(ctx.rt);
+  if (!wgemmFits(shape, lim.shared, lim.threads, g)) return null;
+  const first = wgemmLayout(g, shape);
+  const o = { len: g.co * first.rows, inner: 1, channels: 1 };
+  const t: GemmTiles = { ...shape, ...kSplits(ctx, first.chunks, shape.bk, first.mTiles, first.coTiles, o.len) };
+  const L = wgemmLayout(g, t);
+  const key = `conv3d:wgemm:${JSON.stringify(g)}:${JSON.stringify(t)}`;
+  return {
+    describe: () => `weight GEMM: ${t.bm}×${t.bn}×${t.bk} tiles (${L.rows} rows, ${L.chunks} chunks of ${t.bk} voxels), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
+    run: (rt, x, gy, _bias, out) => runTiled(rt, key, () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits, x, gy, null, out, o),
+  };
 }

@@ -23,6 +23,7 @@
  */
 
 import type { ConvGeometry } from '../geometry.js';
+import { bankWays, cachedTiles, fmt, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext } from './conv3d-plan.js';
 
 export interface WgradTiles {
   /** output channels per invocation (a multiple of 4) */
@@ -200,4 +201,80 @@ export function wgradSource(p: ConvGeometry, t: WgradTiles): string {
   emit(`  }`);
   emit(`}`);
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tiles and plans
+
+function chooseWgrad(p: ConvGeometry, lim: Limits): WgradTiles {
+  const [KD, KH, KW] = p.k;
+  const kdkh = KD * KH, kv = kdkh * KW;
+  let tm = p.co <= 4 ? 4 : p.co <= 8 ? 8 : 16;
+  while (tm > 4 && tm * KW > 64) tm -= 4;
+  const mg = kv <= 8 && p.co >= 2 * tm ? Math.min(4, Math.ceil(p.co / tm)) : 1;
+  const perMg = Math.floor(lim.threads / mg);
+  let ctMax = kdkh <= perMg ? Math.floor(perMg / kdkh) : 0;
+  for (;;) {
+    let gt: number;
+    if (ctMax > 0) {
+      const ct = Math.ceil(p.ci / Math.ceil(p.ci / ctMax));
+      gt = ct * kdkh;
+    } else {
+      gt = Math.max(1, Math.min(perMg, p.ci * kdkh));
+    }
+    let vg = 1;
+    while (vg < 32 && 2 * vg * gt * mg <= lim.threads) vg *= 2;
+    const [OD, OH, OW] = p.out;
+    let best: WgradTiles | null = null, bestCost = Infinity;
+    for (let bw = 1; bw <= Math.min(OW, 64); bw++) {
+      for (let bh = 1; bh <= Math.min(OH, 16, Math.floor(512 / bw)); bh++) {
+        for (let bd = 1; bd <= Math.min(OD, 8, Math.floor(512 / (bw * bh))); bd++) {
+          const t: WgradTiles = { tm, mg, gt, vg, block: [bd, bh, bw], splits: 1, perSplit: 1 };
+          const L = wgradLayout(p, t);
+          if (L.sharedBytes > lim.shared) continue;
+          const warps = Math.ceil(L.threads / 32);
+          const bv = bd * bh * bw;
+          // x words the first warp reads for one voxel step (lane = (vg, column group))
+          const lanes: number[] = [];
+          for (let l = 0; l < Math.min(32, L.threads); l++) {
+            const lvg = l % vg, gl = Math.floor(l / vg) % gt;
+            const kd = Math.floor(gl / KH) % KD, kh = gl % KH, cl = Math.floor(gl / kdkh);
+            lanes.push(((cl * L.halo[0] + kd * p.dil[0]) * L.halo[1] + kh * p.dil[1]) * L.ewp + lvg * p.s[2]);
+          }
+          const compute = Math.ceil(bw / vg) * bh * bd * (tm / 4 + KW * bankWays(lanes) + (KW * tm) / 4) * warps * 32;
+          const staging = 12 * (L.ct * L.halo[0] * L.halo[1] * L.ewp + (bv * L.bm) / 4) + 600;
+          const cost = L.chunks * (compute + staging);
+          if (cost < bestCost) { best = t; bestCost = cost; }
+        }
+      }
+    }
+    if (best) return best;
+    if (ctMax > 1) { ctMax = Math.floor(ctMax / 2); continue; }
+    throw new Error(`webgpu conv3d: no weight-gradient tile for kernel ${fmt(p.k)} fits ${lim.shared} bytes of workgroup memory`);
+  }
+}
+
+function wgradSplits(ctx: PlanContext, p: ConvGeometry, base: WgradTiles): WgradTiles {
+  const L = wgradLayout(p, base);
+  const outLen = p.co * p.ci * p.k[0] * p.k[1] * p.k[2];
+  let splits = Math.min(L.chunks, Math.ceil(ctx.knobs.targetWorkgroups / (L.coTiles * L.colTiles)), 65535);
+  splits = Math.max(1, Math.min(splits, maxSplitParts(ctx, outLen)));
+  const perSplit = Math.ceil(L.chunks / splits);
+  return { ...base, splits: Math.ceil(L.chunks / perSplit), perSplit };
+}
+
+/** The wgrad kernel's plan for a weight gradient: split-K over the chunks plus a summing pass. */
+export function wgradPlan(ctx: PlanContext, g: ConvGeometry): Conv3dPlan {
+  const lim = limitsOf(ctx.rt);
+  const t = wgradSplits(ctx, g, cachedTiles(`wgrad:${JSON.stringify(g)}:${JSON.stringify(lim)}`, () => chooseWgrad(g, lim)));
+  const L = wgradLayout(g, t);
+  const key = `conv3d:wgrad:${JSON.stringify(g)}:${JSON.stringify(t)}`;
+  const o = { len: g.co * g.ci * g.k[0] * g.k[1] * g.k[2], inner: 1, channels: 1 };
+  return {
+    describe: () => `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`,
+    run(rt, x, gy, _bias, out) {
+      const kernel = rt.kernel(key, () => wgradSource(g, t), 3);
+      withSplitK(rt, t.splits, o, out, null, (dst) => rt.dispatch(kernel, [x, gy, dst], null, [L.coTiles * L.colTiles, t.splits]), 'split-K partial weight gradients');
+    },
+  };
 }
