@@ -108,7 +108,7 @@ describe('config: command line', () => {
     const r = parseTrainArgs(['--help']);
     expect(r.help).toBe(true);
     const text = r.help ? r.text : '';
-    for (const spec of TRAIN_OPTIONS) expect(text).toContain(`--${spec.kind === 'bool' ? `[no-]${spec.name}` : spec.name}`);
+    for (const spec of TRAIN_OPTIONS) expect(text).toContain(`--${spec.form === 'switch' ? `[no-]${spec.name}` : spec.name}`);
     const lines = text.split('\n').filter((l) => l.trimStart().startsWith('--'));
     expect(lines.length).toBe(TRAIN_OPTIONS.length);
     for (const l of lines) expect(l).toMatch(/\(default: [^)]*\)$/);

@@ -200,6 +200,13 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     await expect(resumeConfig({ ...cli, nFilters: 4 }, new Set(['out', 'resume', 'n-filters']))).rejects.toThrow(/--n-filters \(2 in the checkpoint, 4 given\)/);
   });
 
+  it('a run started with --overwrite resumes (its checkpoint\'s overwrite does not contradict --resume)', async () => {
+    const c = tiny('overwritten', { overwrite: true, iterations: 2, checkpointEvery: 1 });
+    expect((await run(c, { stopAt: 1, skipEvaluation: true })).status).toBe('interrupted');
+    const merged = await resumeConfig({ ...defaultConfig(), out: c.out, resume: true }, new Set(['out', 'resume']));
+    expect(merged).toMatchObject({ resume: true, overwrite: false, iterations: 2 });
+  });
+
   it('data workers change nothing: DTC (compute_sdf in the workers) with 0 and 2 workers, and resumed with 2, log the same losses', async () => {
     const dtc = { method: 'dtc' as const, loss: { ...defaultConfig('synthetic', 'dtc').loss, radius: 2 } };
     const local = tiny('workers0', { ...dtc, workers: 0 });
