@@ -46,6 +46,7 @@ import { formatSummaryMarkdown } from './report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'log.jsonl';
+const CONFIG_FILE = 'config.json';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -195,7 +196,7 @@ class TrainingRun {
   private readonly log: LogEntry[];
   private readonly evalHistory: { iteration: number; dice: number }[];
   private readonly start: number;
-  /** the last iteration this run does (before --iters with stopAt) */
+  /** where this run stops: --iters, or before with stopAt */
   private readonly end: number;
   private readonly bar: Progress;
   /** when the iterations started */
@@ -214,7 +215,6 @@ class TrainingRun {
 
   private constructor(
     private readonly options: TrainOptions,
-    files: Record<string, string>,
     private readonly resources: Resources,
     from: StartingPoint,
     private readonly releases: (() => unknown)[],
@@ -223,7 +223,7 @@ class TrainingRun {
     this.config = c;
     this.print = printerOf(options);
     ({ outDir: this.outDir, checkpointFile: this.checkpointFile, logFile: this.logFile } = pathsOf(c));
-    this.files = files;
+    this.files = { log: this.logFile, config: join(this.outDir, CONFIG_FILE) };
     this.log = from.log;
     this.evalHistory = from.evalHistory;
     this.start = from.start;
@@ -239,9 +239,8 @@ class TrainingRun {
     const releases: (() => unknown)[] = [];
     try {
       const resources = await acquire(options, releases);
-      const files: Record<string, string> = {};
-      const from = await resume(options, resources, files);
-      return new TrainingRun(options, files, resources, from, releases);
+      const from = await resume(options, resources);
+      return new TrainingRun(options, resources, from, releases);
     } catch (e) {
       await release(releases);
       throw e;
@@ -593,7 +592,7 @@ async function acquire(options: TrainOptions, releases: (() => unknown)[]): Prom
  * to the starting iteration) and config.json are written, the run described, and with --tune-convs the
  * convolutions tuned.
  */
-async function resume(options: TrainOptions, r: Resources, files: Record<string, string>): Promise<StartingPoint> {
+async function resume(options: TrainOptions, r: Resources): Promise<StartingPoint> {
   const c = options.config;
   const print = printerOf(options);
   const { outDir, checkpointFile, logFile } = pathsOf(c);
@@ -616,9 +615,7 @@ async function resume(options: TrainOptions, r: Resources, files: Record<string,
   }
   // the log holds exactly the iterations ≤ start (an interrupted run may have logged past its checkpoint)
   await writeFileAtomic(logFile, from.log.map((e) => JSON.stringify(e)).join('\n') + (from.log.length ? '\n' : ''));
-  await writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(c, null, 2) + '\n');
-  files.log = logFile;
-  files.config = join(outDir, 'config.json');
+  await writeFileAtomic(join(outDir, CONFIG_FILE), JSON.stringify(c, null, 2) + '\n');
 
   print(`model: ${r.model.describe()}`);
   print(`data: ${r.source.name}, ${c.labeled} labeled + ${r.trainIds.length - c.labeled} unlabeled training cases, ${r.source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
