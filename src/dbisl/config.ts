@@ -95,10 +95,12 @@ export interface TrainConfig {
 
 // ------------------------------------------------------------------------------------------ values
 
+/** 'value': --name V; 'switch': --name and --no-name; 'flag': --name */
+export type OptionForm = 'value' | 'switch' | 'flag';
+
 /** How a setting's value is written on the command line and shown in the help. */
 interface ValueType<T> {
-  /** 'value': --name V; 'switch': --name and --no-name; 'flag': --name */
-  form: 'value' | 'switch' | 'flag';
+  form: OptionForm;
   /** the value's placeholder in the help */
   arg: string;
   choices?: readonly string[];
@@ -205,7 +207,7 @@ export class CliError extends Error {
 export interface CliOption<Target> {
   /** without the leading -- */
   readonly name: string;
-  readonly form: ValueType<unknown>['form'];
+  readonly form: OptionForm;
   readonly arg: string;
   readonly choices?: readonly string[];
   readonly help: string;
@@ -230,7 +232,7 @@ type PerPreset<T> = Readonly<Record<PresetName, T>>;
 type Default<T> = T | PerPreset<T>;
 const perPreset = <T>(d: Default<T>): d is PerPreset<T> => typeof d === 'object' && d !== null && !Array.isArray(d);
 
-/** the settings a configuration's top level holds (the loss's are LOSS_SETTINGS; synthetic is not an option) */
+/** the settings at a configuration's top level (the loss's are lossSetting()s; synthetic is no option) */
 type TopKey = Exclude<keyof TrainConfig, 'loss' | 'synthetic'>;
 
 interface SettingSpec<T> {
