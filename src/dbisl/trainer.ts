@@ -28,11 +28,11 @@ import { affine, assign, concat, detach, reshape, slice } from '../autograd/ops.
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
-import type { SamplerState } from './data/sampler.js';
+import type { Batch, SamplerState } from './data/sampler.js';
 import { DataPipeline } from './data/pipeline.js';
 import { hashSeed } from './data/random.js';
 import type { CaseSource } from './data/volume.js';
-import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
+import { dbislLoss, lambdaAt, TERM_ORDER, type LossResult } from './losses.js';
 import { CliError, describeLoss, type TrainConfig } from './config.js';
 import { lockFolder } from './lock.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, type DualTaskModel } from './model.js';
@@ -131,6 +131,13 @@ function labeledRows(batch: { label: Uint8Array; labeledCount: number; labelShap
 function formatTerm(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   return Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2);
+}
+
+/** test hook (injectNaN.term): a loss term plus `value` (the total too when the term is 'total') */
+function injectIntoTerm(res: LossResult, name: string, value: number): void {
+  const t = res.terms[name];
+  if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
+  res.terms[name] = affine(t, 1, value);
 }
 
 /** Reads the JSONL log, keeping the entries of iterations ≤ upTo. */
@@ -282,68 +289,69 @@ class TrainingRun {
     return outcome;
   }
 
-  /** One iteration: forward, loss, backward and SGD step in one tidy; its loss readback starts, the previous one's is read. */
+  /** One iteration: its SGD step, its loss readback started, the previous iteration's read. */
   private async step(it: number): Promise<void> {
     const c = this.config;
-    const { backend, loader, model, optimizer } = this.resources;
-    const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
+    const { loader, model, optimizer } = this.resources;
     const ts = performance.now();
     const batch = await loader.next();
     const lr = stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
     const lambda = lambdaAt(it, c.loss);
     optimizer.lr = lr;
     model.setStochasticSeed(hashSeed('dropout', c.seed, it));
-    const L = batch.labeledCount;
-    const packed = tidy(() => {
-      const x = fromArray(batch.image, batch.imageShape, { backend });
-      const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
-      const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
-      const out = model.forward(x);
-      const res = dbislLoss({
-        seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
-      }, c.loss);
-      let total = res.total;
-      if (inject?.term !== undefined) {
-        const name = inject.term;
-        const t = res.terms[name];
-        if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
-        res.terms[name] = affine(t, 1, inject.value ?? NaN);
-        if (name === 'total') total = res.terms.total!;
-      }
-      backward(total);
-      noGrad(() => optimizer.step());
-      optimizer.zeroGrad();
-      if (inject?.tensor !== undefined) {
-        const dict = model.module.stateDict(), t = dict.get(inject.tensor);
-        if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], inject.value ?? NaN, { backend, dtype: t.dtype })));
-        for (const v of dict.values()) v.dispose();
-        if (!t) throw new Error(`injectNaN: no state tensor '${inject.tensor}'`);
-      }
-      const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
-      const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
-      // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
-      let stateNames: string[] = [];
-      if (this.checkpointDue(it + 1)) {
-        const dict = this.stateTensors();
-        stateNames = [...dict.keys()];
-        parts.push(nonFiniteProbe([...dict.values()]));
-        for (const t of dict.values()) t.dispose();
-      }
-      const values = noGrad(() => concat(parts));
-      // the terms as created: dbislLoss fills res.terms in the order it computes them
-      return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
-    });
+    const packed = tidy(() => this.optimizerStep(it, batch));
     const read = keep(packed.values).toArray();
     read.catch(() => { /* awaited in readLosses */ });
     // read the previous iteration's terms: by now its work is done or queued ahead of this one's
     const previous = this.pending;
-    this.pending = {
-      iteration: it, names: [...packed.names], computeOrder: packed.computeOrder, stateNames: packed.stateNames, lr, lambda,
-      values: packed.values, read,
-    };
+    this.pending = { iteration: it, ...packed, lr, lambda, read };
     await this.readLosses(previous);
     this.done = it + 1;
     this.stepTimes.push((performance.now() - ts) / 1000);
+  }
+
+  /**
+   * Forward, loss, backward and SGD step (inside the caller's tidy). Returns the loss terms packed in one tensor, and
+   * before a scheduled checkpoint one value per state tensor (0 or NaN) with them.
+   */
+  private optimizerStep(it: number, batch: Batch): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
+    const c = this.config;
+    const { backend, model, optimizer } = this.resources;
+    const L = batch.labeledCount;
+    const x = fromArray(batch.image, batch.imageShape, { backend });
+    const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
+    const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
+    const out = model.forward(x);
+    const res = dbislLoss({
+      seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
+    }, c.loss);
+    const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
+    if (inject?.term !== undefined) injectIntoTerm(res, inject.term, inject.value ?? NaN);
+    backward(inject?.term === 'total' ? res.terms.total! : res.total);
+    noGrad(() => optimizer.step());
+    optimizer.zeroGrad();
+    if (inject?.tensor !== undefined) this.injectIntoState(inject.tensor, inject.value ?? NaN);
+    const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
+    const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
+    let stateNames: string[] = [];
+    if (this.checkpointDue(it + 1)) {
+      const dict = this.stateTensors();
+      stateNames = [...dict.keys()];
+      parts.push(nonFiniteProbe([...dict.values()]));
+      for (const t of dict.values()) t.dispose();
+    }
+    const values = noGrad(() => concat(parts));
+    // the terms as created: dbislLoss fills res.terms in the order it computes them
+    return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
+  }
+
+  /** test hook (injectNaN.tensor): element 0 of a state-dict tensor set to `value` */
+  private injectIntoState(name: string, value: number): void {
+    const { backend, model } = this.resources;
+    const dict = model.module.stateDict(), t = dict.get(name);
+    if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], value, { backend, dtype: t.dtype })));
+    for (const v of dict.values()) v.dispose();
+    if (!t) throw new Error(`injectNaN: no state tensor '${name}'`);
   }
 
   /** Awaits one iteration's readback, frees it, logs it; throws NonFiniteLoss on a NaN or Inf. */
