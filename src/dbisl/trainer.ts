@@ -154,6 +154,7 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
   return out;
 }
 
+/** Trains a configuration, then evaluates the last model and writes the report (a TrainingRun, opened and closed). */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const run = await TrainingRun.open(options);
   try {
