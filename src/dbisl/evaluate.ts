@@ -188,17 +188,7 @@ export async function writeEvaluationFigures(outDir: string, ev: EvaluationResul
 
 /** What evaluation needs of a configuration (the training-only constraints are not checked). */
 export function validateEvaluation(c: TrainConfig): void {
-  const problems: string[] = [];
-  if (c.preset !== 'synthetic' && !c.data) problems.push(`the ${c.preset} data set needs --data DIR`);
-  for (let a = 0; a < 3; a++) {
-    if (!(Number.isInteger(c.stride[a]) && c.stride[a]! >= 1 && c.stride[a]! <= c.patch[a]!)) {
-      problems.push(`--stride ${c.stride.join(',')}: every stride must be an integer in [1, patch side ${c.patch[a]}]`);
-      break;
-    }
-  }
-  if (!(c.threshold > 0 && c.threshold < 1)) problems.push(`--threshold must be in (0, 1), got ${c.threshold}`);
-  if (!(Number.isInteger(c.evalBatch) && c.evalBatch >= 1)) problems.push(`--eval-batch must be a positive integer, got ${c.evalBatch}`);
-  if (problems.length) throw new CliError(problems.join('; '));
+  validateConfig(c, ['preset', 'stride', 'threshold', 'eval-batch']);
 }
 
 /** The configuration saved in a checkpoint by train.ts. */

@@ -35,7 +35,7 @@ import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
-import { tR2S, tS2R, type CdtOptions } from './transform.js';
+import { CDT_DEFAULTS, tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
 export type UncertaintyMode = 'exp' | 'mask';
@@ -74,9 +74,9 @@ export interface LossConfig {
   epochIterations: number;
   /** T_r2s sharpness k (1500) */
   k: number;
-  /** CDT window radius ρ (8) */
+  /** CDT window radius ρ (CDT_DEFAULTS) */
   radius: number;
-  /** CDT temperature h (0.35) */
+  /** CDT temperature h (CDT_DEFAULTS) */
   h: number;
   /** CDT floor ε; 'auto' (default): derived from ρ and h so that the floor never caps the window (dbisl.md §2) */
   eps: number | 'auto';
@@ -87,7 +87,7 @@ export function dbislLossConfig(overrides: Partial<LossConfig> = {}): LossConfig
     sdfTarget: 'cdt', ce: true, beta: 0.3, supCross: true, betaX: 0.5,
     con: true, conR2S: true, conS2R: true, pse: true, unc: true, uncertainty: 'exp',
     gamma: 5, tauMax: 0.5, lambdaMax: 1, rampupEpochs: 40, epochIterations: 150,
-    k: 1500, radius: 8, h: 0.35, eps: 'auto',
+    k: 1500, ...CDT_DEFAULTS, eps: 'auto',
     ...overrides,
   };
 }

@@ -18,11 +18,7 @@ import { CHECKPOINT_FILE, train } from './trainer.js';
 import { isWorker, superviseScript, WORKER_REPEAT_MS } from './supervise.js';
 
 /** Options that may differ between a checkpoint's run and its resumption (everything else must match). */
-const RESUMABLE: readonly string[] = [
-  'iters', 'backend', 'out', 'resume', 'overwrite', 'eval-every', 'checkpoint-every', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'stride', 'data',
-  'workers', 'cache-cases',
-  'figures', 'figure-axis',
-];
+const RESUMABLE: readonly string[] = TRAIN_OPTIONS.filter((s) => s.resumable).map((s) => s.name);
 
 /**
  * With --resume and a checkpoint in the output folder: the checkpoint's configuration, plus the options given
@@ -34,20 +30,14 @@ export async function resumeConfig(cli: TrainConfig, explicit: ReadonlySet<strin
   const saved = await checkpointConfig(file).catch((e: unknown) => {
     throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
   });
-  const merged: TrainConfig = { ...saved, resume: true, out: cli.out };
-  const byOption: Record<string, keyof TrainConfig> = {
-    iters: 'iterations', backend: 'backend', 'eval-every': 'evalEvery', 'checkpoint-every': 'checkpointEvery', lcc: 'lcc',
-    threshold: 'threshold', 'save-predictions': 'savePredictions', 'eval-batch': 'evalBatch', stride: 'stride', data: 'data',
-    workers: 'workers', 'cache-cases': 'cacheCases',
-    figures: 'figures', 'figure-axis': 'figureAxis',
-  };
+  // the checkpoint of a run started with --overwrite: this run continues it
+  const merged: TrainConfig = { ...saved, resume: true, overwrite: false, out: cli.out };
   const conflicts: string[] = [];
   for (const name of explicit) {
-    const key = byOption[name];
-    if (key) { (merged as unknown as Record<string, unknown>)[key] = cli[key]; continue; }
-    if (RESUMABLE.includes(name)) continue;
-    const spec = TRAIN_OPTIONS.find((s) => s.name === name);
-    if (spec && spec.show(cli) !== spec.show(saved)) conflicts.push(`--${name} (${spec.show(saved)} in the checkpoint, ${spec.show(cli)} given)`);
+    const setting = TRAIN_OPTIONS.find((s) => s.name === name);
+    if (!setting) continue;
+    if (setting.resumable) setting.copy(cli, merged);
+    else if (setting.show(cli) !== setting.show(saved)) conflicts.push(`--${name} (${setting.show(saved)} in the checkpoint, ${setting.show(cli)} given)`);
   }
   if (conflicts.length > 0) {
     throw new CliError(`--resume: ${file} was written with another configuration: ${conflicts.join(', ')}; only ${RESUMABLE.map((o) => `--${o}`).join(', ')} may change on resume`);

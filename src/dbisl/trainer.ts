@@ -28,14 +28,14 @@ import { affine, assign, concat, detach, reshape, slice } from '../autograd/ops.
 import { SGD } from '../models/optim.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
-import type { SamplerState } from '../imaging/data/sampler.js';
+import type { Batch, SamplerState } from '../imaging/data/sampler.js';
 import { DataPipeline } from '../imaging/data/pipeline.js';
 import { hashSeed } from '../imaging/random.js';
 import type { CaseSource } from '../imaging/volume.js';
-import { dbislLoss, lambdaAt, TERM_ORDER } from './losses.js';
+import { dbislLoss, lambdaAt, TERM_ORDER, type LossResult } from './losses.js';
 import { CliError, describeLoss, type TrainConfig } from './config.js';
 import { lockFolder } from './lock.js';
-import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY } from './model.js';
+import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, type DualTaskModel } from './model.js';
 import { createModel, makeSource, tuneConvolutions } from './setup.js';
 import { evaluateModel, writeEvaluation, writeEvaluationFigures, machineDescription, type EvaluationResult } from './evaluate.js';
 import { linePlot, type Series } from '../imaging/report/plot.js';
@@ -46,6 +46,7 @@ import { formatSummaryMarkdown } from '../imaging/report/report.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'log.jsonl';
+const CONFIG_FILE = 'config.json';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -132,6 +133,13 @@ function formatTerm(v: number): string {
   return Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2);
 }
 
+/** test hook (injectNaN.term): a loss term plus `value` (the total too when the term is 'total') */
+function injectIntoTerm(res: LossResult, name: string, value: number): void {
+  const t = res.terms[name];
+  if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
+  res.terms[name] = affine(t, 1, value);
+}
+
 /** Reads the JSONL log, keeping the entries of iterations ≤ upTo. */
 async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
   if (!existsSync(file)) return [];
@@ -146,330 +154,484 @@ async function readLog(file: string, upTo: number): Promise<LogEntry[]> {
   return out;
 }
 
+/** Trains a configuration, then evaluates the last model and writes the report (a TrainingRun, opened and closed). */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const c = options.config;
-  const print = options.print ?? ((l: string) => console.log(l));
-  const outDir = resolve(c.out);
-  const files: Record<string, string> = {};
-  const ckptFile = join(outDir, CHECKPOINT_FILE);
-  const logFile = join(outDir, LOG_FILE);
-
-  const ownBackend = !options.backend;
-  const backend = options.backend ?? await createBackend({ backend: c.backend, report: print });
-  setBackend(backend);
-  // every resource this run holds, released in reverse order however it ends
-  const releases: (() => unknown)[] = [];
-  if (ownBackend) releases.push(() => backend.dispose());
+  const run = await TrainingRun.open(options);
   try {
-    // the folder first: a second trainer on it stops here, before any data is read
-    const lock = await lockFolder(outDir);
-    releases.push(() => lock.release());
-    if (!c.resume && !c.overwrite && existsSync(ckptFile)) {
-      throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
-    }
-    const source = options.source ?? makeSource(c);
-    const trainIds = source.trainIds();
-    if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
-    // DTC's compute_sdf target is computed with the batch, off the training thread
-    const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
-    const loader = await DataPipeline.create(source, {
-      labeledIds: trainIds.slice(0, c.labeled),
-      unlabeledIds: trainIds.slice(c.labeled),
-      batchSize: c.batch,
-      labeledBatch: c.labeledBatch,
-      patch: c.patch,
-      seed: c.seed,
-      augment: 'la',
-    }, {
-      sdf: hostSdf, print,
-      ...(c.workers !== null ? { workers: c.workers } : {}),
-      ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
-      ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
-    });
-    releases.push(() => loader.close());
-    const model = createModel(c, backend);
-    releases.push(() => model.module.dispose());
-    const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
-    releases.push(() => optimizer.dispose());
-    const lrAt = (it: number) => stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+    return await run.report(await run.iterate());
+  } finally {
+    await run.close();
+  }
+}
 
-    let start = 0;
-    /** the iteration of the checkpoint this run wrote or resumed from */
-    let lastCheckpoint: number | null = null;
-    let log: LogEntry[] = [];
-    const evalHistory: { iteration: number; dice: number }[] = [];
-    if (c.resume && existsSync(ckptFile)) {
-      const loaded = await loadTrainingCheckpoint(ckptFile, { model: model.module, optimizer }).catch((e: unknown) => {
-        throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
-      });
-      checkHeadLayout(loaded.metadata, ckptFile);
-      const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
-      if (!rng?.loader) throw new Error(`${ckptFile}: no sampler state in the checkpoint`);
-      loader.setState(rng.loader);
-      evalHistory.push(...(rng.evalHistory ?? []));
-      start = loaded.iteration;
-      lastCheckpoint = start;
-      log = await readLog(logFile, start);
-      print(`resuming from ${ckptFile} at iteration ${start}`);
-    } else if (c.resume) {
-      print(`--resume: no checkpoint at ${ckptFile}; starting from scratch`);
-    }
-    // the log holds exactly the iterations ≤ start (an interrupted run may have logged past its checkpoint)
-    await writeFileAtomic(logFile, log.map((e) => JSON.stringify(e)).join('\n') + (log.length ? '\n' : ''));
-    await writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(c, null, 2) + '\n');
-    files.log = logFile;
-    files.config = join(outDir, 'config.json');
+/** What a run holds (released in reverse order of acquisition, however it ends). */
+interface Resources {
+  backend: Backend;
+  source: CaseSource;
+  trainIds: string[];
+  loader: DataPipeline;
+  model: DualTaskModel;
+  optimizer: SGD;
+}
 
-    print(`model: ${model.describe()}`);
-    print(`data: ${source.name}, ${c.labeled} labeled + ${trainIds.length - c.labeled} unlabeled training cases, ${source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
-    print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
-    print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
-    if (c.tuneConvs) await tuneConvolutions(model, backend, c, print);
+/** Where a run starts: iteration 0, or its checkpoint's with the log and evaluations up to it. */
+interface StartingPoint {
+  start: number;
+  /** the checkpoint's iteration (start), or null without one */
+  checkpoint: number | null;
+  log: LogEntry[];
+  evalHistory: { iteration: number; dice: number }[];
+}
 
-    /** parameters, buffers and optimizer state as named views (the caller disposes them) */
-    const stateTensors = (): Map<string, Tensor> => {
-      const dict = model.module.stateDict();
-      for (const [k, t] of optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
-      return dict;
-    };
-    /** the state was probed after the step that completed this iteration (and found finite when settled) */
-    let probedAt = -1;
-    /** throws NonFiniteLoss naming the first state tensor with a NaN or Inf; reads the bad one to say what it holds */
-    const checkState = async (iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> => {
-      const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
-      if (bad < 0) return;
-      const dict = stateTensors();
-      try {
-        const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
-        throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
-      } finally {
-        for (const t of dict.values()) t.dispose();
-      }
-    };
-    const checkpoint = async (iteration: number): Promise<void> => {
-      if (probedAt !== iteration) {
-        // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
-        const dict = stateTensors();
-        const names = [...dict.keys()];
-        try {
-          const probe = tidy(() => nonFiniteProbe([...dict.values()]));
-          const values = await probe.toArray();
-          probe.dispose();
-          await checkState(iteration, names, values);
-        } finally {
-          for (const t of dict.values()) t.dispose();
-        }
-      }
-      await saveTrainingCheckpoint(ckptFile, {
-        model: model.module, optimizer, iteration,
-        rngState: { loader: loader.state(), evalHistory } as unknown as JsonValue,
-        config: c as unknown as JsonValue,
-        metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
-      }).catch((e: unknown) => {
-        // e.g. ENOSPC: the write is atomic, so the previous file is intact
-        throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${ckptFile} (${(e as Error).message}); `
-          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
-      });
-      files.checkpoint = ckptFile;
-      lastCheckpoint = iteration;
-    };
+/** How the iterations ended. */
+interface Outcome {
+  status: TrainResult['status'];
+  message: string;
+}
 
-    const end = Math.min(c.iterations, options.stopAt ?? c.iterations);
-    const checkpointDue = (iterationsDone: number) => iterationsDone % c.checkpointEvery === 0 || iterationsDone === end;
-    const bar = new Progress('train', Math.max(0, end - start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
-    const t0 = performance.now();
-    const stepTimes: number[] = [];
-    let pending: Pending | null = null;
-    let status: TrainResult['status'] = 'done';
-    let message = '';
-    let done = start;
-    const logLines: string[] = [];
-    const flushLog = async () => {
-      if (logLines.length === 0) return;
-      const text = logLines.join('');
-      logLines.length = 0;
-      await writeFile(logFile, text, { flag: 'a' }).catch((e: unknown) => {
-        throw new Error(`cannot append to the log ${logFile} (${(e as Error).message}); `
-          + (lastCheckpoint !== null ? `the checkpoint of iteration ${lastCheckpoint} is kept` : 'this run has no checkpoint yet'));
-      });
-    };
+/**
+ * One training run: its resources, the loop's state, the checkpoint and evaluation policy and the report.
+ * `open` acquires and resumes, `iterate` trains, `report` evaluates and writes the report, `close` releases.
+ */
+class TrainingRun {
+  private readonly config: TrainConfig;
+  private readonly print: (line: string) => void;
+  private readonly outDir: string;
+  private readonly checkpointFile: string;
+  private readonly logFile: string;
+  /** files written, by role */
+  private readonly files: Record<string, string>;
+  private readonly log: LogEntry[];
+  private readonly evalHistory: { iteration: number; dice: number }[];
+  private readonly start: number;
+  /** where this run stops: --iters, or before with stopAt */
+  private readonly end: number;
+  private readonly bar: Progress;
+  /** when the iterations started */
+  private readonly t0: number;
+  private readonly stepTimes: number[] = [];
+  /** JSONL lines not yet appended to the log file */
+  private readonly logLines: string[] = [];
+  /** the iterations completed */
+  private done: number;
+  /** the iteration of the checkpoint this run wrote or resumed from */
+  private lastCheckpoint: number | null;
+  /** the state was probed after the step that completed this iteration (and found finite when settled) */
+  private probedAt = -1;
+  /** the iteration whose loss readback is in flight */
+  private pending: Pending | null = null;
 
-    /** awaits one iteration's readback, frees it, logs it, throws NonFiniteLoss on a NaN or Inf */
-    const settle = async (p: Pending | null): Promise<void> => {
-      if (!p) return;
-      let values: ArrayLike<number>;
-      try {
-        values = await p.read;
-      } finally {
-        p.values.dispose();
-      }
-      const terms: Record<string, number> = {};
-      p.names.forEach((n, i) => { terms[n] = values[i]!; });
-      const nonFinite: Record<string, string> = {};
-      for (const n of p.computeOrder) {
-        const kind = nonFiniteKind(terms[n]!);
-        if (kind) nonFinite[n] = kind;
-      }
-      // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
-      const mem = memory(backend);
-      const inFlight = pending ? 1 : 0;
-      const entry: LogEntry = {
-        iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - t0) / 1000,
-        liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
-        ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
-      };
-      log.push(entry);
-      logLines.push(JSON.stringify(entry) + '\n');
-      const bad = Object.keys(nonFinite)[0];
-      const suffix = `it ${p.iteration + 1}/${c.iterations} loss ${formatTerm(terms.total!)}`
-        + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
-        + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
-        + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
-        + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
-      bar.update(p.iteration + 1 - start, suffix);
-      if (bad !== undefined) {
-        throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
-      }
-      if (p.stateNames.length > 0) {
-        await checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
-        probedAt = p.iteration + 1;
-      }
-    };
-    const drain = async (): Promise<void> => {
-      const p = pending;
-      pending = null;
-      await settle(p);
-    };
+  private constructor(
+    private readonly options: TrainOptions,
+    private readonly resources: Resources,
+    from: StartingPoint,
+    private readonly releases: (() => unknown)[],
+  ) {
+    const c = options.config;
+    this.config = c;
+    this.print = printerOf(options);
+    ({ outDir: this.outDir, checkpointFile: this.checkpointFile, logFile: this.logFile } = pathsOf(c));
+    this.files = { log: this.logFile, config: join(this.outDir, CONFIG_FILE) };
+    this.log = from.log;
+    this.evalHistory = from.evalHistory;
+    this.start = from.start;
+    this.done = from.start;
+    this.lastCheckpoint = from.checkpoint;
+    this.end = Math.min(c.iterations, options.stopAt ?? c.iterations);
+    this.bar = new Progress('train', Math.max(0, this.end - this.start), { ...(options.progressStream ? { stream: options.progressStream } : {}) });
+    this.t0 = performance.now();
+  }
 
+  /** Sets a run up (every resource it holds, or none on a failure), resumed from its checkpoint with --resume. */
+  static async open(options: TrainOptions): Promise<TrainingRun> {
+    const releases: (() => unknown)[] = [];
     try {
-      for (let it = start; it < end; it++) {
+      const resources = await acquire(options, releases);
+      const from = await resume(options, resources);
+      return new TrainingRun(options, resources, from, releases);
+    } catch (e) {
+      await release(releases);
+      throw e;
+    }
+  }
+
+  /** Trains until the last iteration, an abort (options.signal, stopAt) or a non-finite loss or state. */
+  async iterate(): Promise<Outcome> {
+    const c = this.config;
+    let outcome: Outcome = { status: 'done', message: '' };
+    try {
+      for (let it = this.start; it < this.end; it++) {
         // one turn of the event loop per iteration: signal handlers (SIGINT) and timers run here, even when
         // every await of the step resolves at once (the cpu backend)
         await new Promise<void>((r) => setImmediate(r));
-        if (options.signal?.aborted) { status = 'interrupted'; break; }
-        const ts = performance.now();
-        const batch = await loader.next();
-        const lr = lrAt(it);
-        const lambda = lambdaAt(it, c.loss);
-        optimizer.lr = lr;
-        model.setStochasticSeed(hashSeed('dropout', c.seed, it));
-        const L = batch.labeledCount;
-        const packed = tidy(() => {
-          const x = fromArray(batch.image, batch.imageShape, { backend });
-          const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
-          const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
-          const out = model.forward(x);
-          const res = dbislLoss({
-            seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
-          }, c.loss);
-          let total = res.total;
-          const inject = options.injectNaN?.iteration === it ? options.injectNaN : undefined;
-          if (inject?.term !== undefined) {
-            const name = inject.term;
-            const t = res.terms[name];
-            if (!t) throw new Error(`injectNaN: no term '${name}' in this configuration`);
-            res.terms[name] = affine(t, 1, inject.value ?? NaN);
-            if (name === 'total') total = res.terms.total!;
-          }
-          backward(total);
-          noGrad(() => optimizer.step());
-          optimizer.zeroGrad();
-          if (inject?.tensor !== undefined) {
-            const dict = model.module.stateDict(), t = dict.get(inject.tensor);
-            if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], inject.value ?? NaN, { backend, dtype: t.dtype })));
-            for (const v of dict.values()) v.dispose();
-            if (!t) throw new Error(`injectNaN: no state tensor '${inject.tensor}'`);
-          }
-          const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
-          const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
-          // before a scheduled checkpoint, one value per state tensor (0 or NaN) rides along with the loss terms
-          let stateNames: string[] = [];
-          if (checkpointDue(it + 1)) {
-            const dict = stateTensors();
-            stateNames = [...dict.keys()];
-            parts.push(nonFiniteProbe([...dict.values()]));
-            for (const t of dict.values()) t.dispose();
-          }
-          const values = noGrad(() => concat(parts));
-          // the terms as created: dbislLoss fills res.terms in the order it computes them
-          return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
-        });
-        const read = keep(packed.values).toArray();
-        read.catch(() => { /* awaited in settle */ });
-        // settle the previous iteration's terms: by now its work is done or queued ahead of this one's
-        const prev = pending;
-        pending = {
-          iteration: it, names: [...packed.names], computeOrder: packed.computeOrder, stateNames: packed.stateNames, lr, lambda,
-          values: packed.values, read,
-        };
-        await settle(prev);
-        done = it + 1;
-        stepTimes.push((performance.now() - ts) / 1000);
-        if (checkpointDue(done)) {
-          await drain();
-          await flushLog();
-          await checkpoint(done);
-        } else if (logLines.length >= 50) await flushLog();
-        if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
-          await drain();
-          const ev = await evaluateModel(model, source, { config: c, quiet: true, loadCase: (id) => loader.loadCase(id) });
-          evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
-          // on a TTY the bar's line is open: end it first
-          if ((options.progressStream ?? process.stderr).isTTY) (options.progressStream ?? process.stderr).write('\n');
-          print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
-        }
+        if (this.options.signal?.aborted) break;
+        await this.step(it);
+        await this.checkpointOrEvaluate();
       }
-      await drain();
-      if (status === 'interrupted' || done < c.iterations) {
-        status = 'interrupted';
-        await flushLog();
-        await checkpoint(done);
-        message = `stopped at iteration ${done}; checkpoint ${ckptFile} (continue with --resume)`;
+      await this.drain();
+      if (this.done < c.iterations) {
+        await this.flushLog();
+        await this.checkpoint(this.done);
+        outcome = { status: 'interrupted', message: `stopped at iteration ${this.done}; checkpoint ${this.checkpointFile} (continue with --resume)` };
       }
     } catch (e) {
       if (!(e instanceof NonFiniteLoss)) throw e;
-      status = 'nan';
-      message = `${e.message}; training stopped, the last good checkpoint is kept`
-        + (lastCheckpoint !== null ? ` (${ckptFile}, iteration ${lastCheckpoint})` : ' (none was written by this run)');
-      done = e.iteration;
+      this.done = e.iteration;
+      outcome = {
+        status: 'nan',
+        message: `${e.message}; training stopped, the last good checkpoint is kept`
+          + (this.lastCheckpoint !== null ? ` (${this.checkpointFile}, iteration ${this.lastCheckpoint})` : ' (none was written by this run)'),
+      };
     } finally {
-      const p = pending as Pending | null;
-      pending = null;
-      if (p) {
-        await p.read.catch(() => undefined);
-        p.values.dispose();
-      }
-      await flushLog();
+      await this.dropPending();
+      await this.flushLog();
     }
-    bar.done();
+    this.bar.done();
+    return outcome;
+  }
+
+  /** One iteration: its SGD step, its loss readback started, the previous iteration's read. */
+  private async step(it: number): Promise<void> {
+    const c = this.config;
+    const { loader, model, optimizer } = this.resources;
+    const ts = performance.now();
+    const batch = await loader.next();
+    const lr = stepLr(it, { baseLr: c.lr, gamma: c.lrGamma, stepSize: c.lrStep });
+    const lambda = lambdaAt(it, c.loss);
+    optimizer.lr = lr;
+    model.setStochasticSeed(hashSeed('dropout', c.seed, it));
+    const packed = tidy(() => this.optimizerStep(it, batch));
+    const read = keep(packed.values).toArray();
+    read.catch(() => { /* awaited in readLosses */ });
+    // read the previous iteration's terms: by now its work is done or queued ahead of this one's
+    const previous = this.pending;
+    this.pending = { iteration: it, ...packed, lr, lambda, read };
+    await this.readLosses(previous);
+    this.done = it + 1;
+    this.stepTimes.push((performance.now() - ts) / 1000);
+  }
+
+  /**
+   * Forward, loss, backward and SGD step (inside the caller's tidy). Returns the loss terms packed in one tensor, and
+   * before a scheduled checkpoint one value per state tensor (0 or NaN) with them.
+   */
+  private optimizerStep(it: number, batch: Batch): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
+    const c = this.config;
+    const { backend, model, optimizer } = this.resources;
+    const L = batch.labeledCount;
+    const x = fromArray(batch.image, batch.imageShape, { backend });
+    const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
+    const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
+    const out = model.forward(x);
+    const res = dbislLoss({
+      seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
+    }, c.loss);
+    const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
+    if (inject?.term !== undefined) injectIntoTerm(res, inject.term, inject.value ?? NaN);
+    backward(inject?.term === 'total' ? res.terms.total! : res.total);
+    noGrad(() => optimizer.step());
+    optimizer.zeroGrad();
+    if (inject?.tensor !== undefined) this.injectIntoState(inject.tensor, inject.value ?? NaN);
+    const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
+    const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
+    let stateNames: string[] = [];
+    if (this.checkpointDue(it + 1)) {
+      const dict = this.stateTensors();
+      stateNames = [...dict.keys()];
+      parts.push(nonFiniteProbe([...dict.values()]));
+      for (const t of dict.values()) t.dispose();
+    }
+    const values = noGrad(() => concat(parts));
+    // the terms as created: dbislLoss fills res.terms in the order it computes them
+    return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
+  }
+
+  /** test hook (injectNaN.tensor): element 0 of a state-dict tensor set to `value` */
+  private injectIntoState(name: string, value: number): void {
+    const { backend, model } = this.resources;
+    const dict = model.module.stateDict(), t = dict.get(name);
+    if (t) noGrad(() => assign(slice(reshape(t, [-1]), 0, 0, 1), full([1], value, { backend, dtype: t.dtype })));
+    for (const v of dict.values()) v.dispose();
+    if (!t) throw new Error(`injectNaN: no state tensor '${name}'`);
+  }
+
+  /** Awaits one iteration's readback, frees it, logs it; throws NonFiniteLoss on a NaN or Inf. */
+  private async readLosses(p: Pending | null): Promise<void> {
+    if (!p) return;
+    let values: ArrayLike<number>;
+    try {
+      values = await p.read;
+    } finally {
+      p.values.dispose();
+    }
+    const terms: Record<string, number> = {};
+    p.names.forEach((n, i) => { terms[n] = values[i]!; });
+    const nonFinite: Record<string, string> = {};
+    for (const n of p.computeOrder) {
+      const kind = nonFiniteKind(terms[n]!);
+      if (kind) nonFinite[n] = kind;
+    }
+    // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
+    const mem = memory(this.resources.backend);
+    const inFlight = this.pending ? 1 : 0;
+    const entry: LogEntry = {
+      iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - this.t0) / 1000,
+      liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
+      ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
+    };
+    this.log.push(entry);
+    this.logLines.push(JSON.stringify(entry) + '\n');
+    const bad = Object.keys(nonFinite)[0];
+    const suffix = `it ${p.iteration + 1}/${this.config.iterations} loss ${formatTerm(terms.total!)}`
+      + (terms.sup !== undefined ? ` sup ${formatTerm(terms.sup)}` : '')
+      + (terms.con !== undefined ? ` con ${formatTerm(terms.con)}` : '')
+      + (terms.pse !== undefined ? ` pse ${formatTerm(terms.pse)}` : '')
+      + ` lr ${p.lr.toPrecision(3)} λ ${p.lambda.toPrecision(3)}`;
+    this.bar.update(p.iteration + 1 - this.start, suffix);
+    if (bad !== undefined) {
+      throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
+    }
+    if (p.stateNames.length > 0) {
+      await this.checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
+      this.probedAt = p.iteration + 1;
+    }
+  }
+
+  /** reads the readback in flight */
+  private async drain(): Promise<void> {
+    const p = this.pending;
+    this.pending = null;
+    await this.readLosses(p);
+  }
+
+  /** frees the readback in flight unread (the run stopped) */
+  private async dropPending(): Promise<void> {
+    const p = this.pending;
+    this.pending = null;
+    if (p) {
+      await p.read.catch(() => undefined);
+      p.values.dispose();
+    }
+  }
+
+  private checkpointDue(iterationsDone: number): boolean {
+    return iterationsDone % this.config.checkpointEvery === 0 || iterationsDone === this.end;
+  }
+
+  /** After an iteration: a checkpoint every --checkpoint-every, an evaluation every --eval-every (not at the end). */
+  private async checkpointOrEvaluate(): Promise<void> {
+    const c = this.config, done = this.done;
+    if (this.checkpointDue(done)) {
+      await this.drain();
+      await this.flushLog();
+      await this.checkpoint(done);
+    } else if (this.logLines.length >= 50) await this.flushLog();
+    if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
+      await this.drain();
+      const { model, source, loader } = this.resources;
+      const ev = await evaluateModel(model, source, { config: c, quiet: true, loadCase: (id) => loader.loadCase(id) });
+      this.evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
+      // on a TTY the bar's line is open: end it first
+      const stream = this.options.progressStream ?? process.stderr;
+      if (stream.isTTY) stream.write('\n');
+      this.print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
+    }
+  }
+
+  /** parameters, buffers and optimizer state as named views (the caller disposes them) */
+  private stateTensors(): Map<string, Tensor> {
+    const dict = this.resources.model.module.stateDict();
+    for (const [k, t] of this.resources.optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
+    return dict;
+  }
+
+  /** throws NonFiniteLoss naming the first state tensor with a NaN or Inf; reads the bad one to say what it holds */
+  private async checkState(iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> {
+    const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
+    if (bad < 0) return;
+    const dict = this.stateTensors();
+    try {
+      const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
+      throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
+    } finally {
+      for (const t of dict.values()) t.dispose();
+    }
+  }
+
+  /** Writes the checkpoint of an iteration, once its state is known to be finite. */
+  private async checkpoint(iteration: number): Promise<void> {
+    const c = this.config;
+    const { model, optimizer, loader } = this.resources;
+    if (this.probedAt !== iteration) {
+      // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
+      const dict = this.stateTensors();
+      const names = [...dict.keys()];
+      try {
+        const probe = tidy(() => nonFiniteProbe([...dict.values()]));
+        const values = await probe.toArray();
+        probe.dispose();
+        await this.checkState(iteration, names, values);
+      } finally {
+        for (const t of dict.values()) t.dispose();
+      }
+    }
+    await saveTrainingCheckpoint(this.checkpointFile, {
+      model: model.module, optimizer, iteration,
+      rngState: { loader: loader.state(), evalHistory: this.evalHistory } as unknown as JsonValue,
+      config: c as unknown as JsonValue,
+      metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
+    }).catch((e: unknown) => {
+      // e.g. ENOSPC: the write is atomic, so the previous file is intact
+      throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${this.checkpointFile} (${(e as Error).message}); ${this.checkpointKept()}`);
+    });
+    this.files.checkpoint = this.checkpointFile;
+    this.lastCheckpoint = iteration;
+  }
+
+  private checkpointKept(): string {
+    return this.lastCheckpoint !== null ? `the checkpoint of iteration ${this.lastCheckpoint} is kept` : 'this run has no checkpoint yet';
+  }
+
+  private async flushLog(): Promise<void> {
+    if (this.logLines.length === 0) return;
+    const text = this.logLines.join('');
+    this.logLines.length = 0;
+    await writeFile(this.logFile, text, { flag: 'a' }).catch((e: unknown) => {
+      throw new Error(`cannot append to the log ${this.logFile} (${(e as Error).message}); ${this.checkpointKept()}`);
+    });
+  }
+
+  /** After the iterations: the result, and when they all ran, the evaluation of the last model and the report. */
+  async report(outcome: Outcome): Promise<TrainResult> {
+    const c = this.config, options = this.options;
+    const { backend, model, source, loader } = this.resources;
+    const stepTimes = this.stepTimes;
     const secondsPerIteration = stepTimes.length > 1
       ? stepTimes.slice(1).reduce((a, b) => a + b, 0) / (stepTimes.length - 1)
       : stepTimes[0] ?? NaN;
-    if (status !== 'done') {
-      print(message);
-      return { status, iteration: done, message, outDir, files, evaluation: null, secondsPerIteration, backendDescription: backend.description };
+    const result = (message: string, evaluation: EvaluationResult | null): TrainResult => ({
+      status: outcome.status, iteration: this.done, message, outDir: this.outDir, files: this.files, evaluation, secondsPerIteration,
+      backendDescription: backend.description,
+    });
+    if (outcome.status !== 'done') {
+      this.print(outcome.message);
+      return result(outcome.message, null);
     }
-    const trainSeconds = (performance.now() - t0) / 1000;
-    message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`;
-    print(message);
+    const trainSeconds = (performance.now() - this.t0) / 1000;
+    const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`;
+    this.print(message);
 
     let evaluation: EvaluationResult | null = null;
     if (!options.skipEvaluation) {
       evaluation = await evaluateModel(model, source, {
-        config: c, print, predictionsDir: join(outDir, 'predictions'), loadCase: (id) => loader.loadCase(id), keepVolumes: c.figures,
+        config: c, print: this.print, predictionsDir: join(this.outDir, 'predictions'), loadCase: (id) => loader.loadCase(id), keepVolumes: c.figures,
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
-      Object.assign(files, await writeEvaluation(outDir, evaluation, c, backend.description));
-      evalHistory.push({ iteration: c.iterations, dice: evaluation.summary.dice.mean });
+      Object.assign(this.files, await writeEvaluation(this.outDir, evaluation, c, backend.description));
+      this.evalHistory.push({ iteration: c.iterations, dice: evaluation.summary.dice.mean });
     }
-    Object.assign(files, await writeTrainingReport(outDir, {
-      config: c, log, evalHistory, evaluation, secondsPerIteration, trainSeconds,
+    Object.assign(this.files, await writeTrainingReport(this.outDir, {
+      config: c, log: this.log, evalHistory: this.evalHistory, evaluation, secondsPerIteration, trainSeconds,
       backendDescription: backend.description, model: model.describe(),
     }));
-    return { status, iteration: done, message, outDir, files, evaluation, secondsPerIteration, backendDescription: backend.description };
-  } finally {
-    for (const release of releases.reverse()) await release();
+    return result(message, evaluation);
   }
+
+  /** Releases every resource of the run, in reverse order. */
+  async close(): Promise<void> {
+    await release(this.releases);
+  }
+}
+
+const printerOf = (options: TrainOptions) => options.print ?? ((l: string) => console.log(l));
+
+function pathsOf(c: TrainConfig): { outDir: string; checkpointFile: string; logFile: string } {
+  const outDir = resolve(c.out);
+  return { outDir, checkpointFile: join(outDir, CHECKPOINT_FILE), logFile: join(outDir, LOG_FILE) };
+}
+
+async function release(releases: (() => unknown)[]): Promise<void> {
+  for (const r of releases.reverse()) await r();
+  releases.length = 0;
+}
+
+/** The backend (made current), the output folder's lock, the data, the model and the optimizer. */
+async function acquire(options: TrainOptions, releases: (() => unknown)[]): Promise<Resources> {
+  const c = options.config;
+  const print = printerOf(options);
+  const { outDir, checkpointFile } = pathsOf(c);
+  const backend = options.backend ?? await createBackend({ backend: c.backend, report: print });
+  setBackend(backend);
+  if (!options.backend) releases.push(() => backend.dispose());
+  // the folder first: a second trainer on it stops here, before any data is read
+  const lock = await lockFolder(outDir);
+  releases.push(() => lock.release());
+  if (!c.resume && !c.overwrite && existsSync(checkpointFile)) {
+    throw new CliError(`${outDir} holds a checkpoint (${CHECKPOINT_FILE}): continue it with --resume, or start afresh with --overwrite`);
+  }
+  const source = options.source ?? makeSource(c);
+  const trainIds = source.trainIds();
+  if (c.labeled > trainIds.length) throw new Error(`--labeled ${c.labeled}: ${source.name} has only ${trainIds.length} training cases`);
+  // DTC's compute_sdf target is computed with the batch, off the training thread
+  const hostSdf = c.loss.sdfTarget === 'dtc' && (c.loss.beta !== 0 || c.loss.supCross);
+  const loader = await DataPipeline.create(source, {
+    labeledIds: trainIds.slice(0, c.labeled),
+    unlabeledIds: trainIds.slice(c.labeled),
+    batchSize: c.batch,
+    labeledBatch: c.labeledBatch,
+    patch: c.patch,
+    seed: c.seed,
+    augment: 'la',
+  }, {
+    sdf: hostSdf, print,
+    ...(c.workers !== null ? { workers: c.workers } : {}),
+    ...(c.cacheCases !== null ? { cacheCases: c.cacheCases } : {}),
+    ...(options.crashWorkerOn !== undefined ? { crashWorkerOn: options.crashWorkerOn } : {}),
+  });
+  releases.push(() => loader.close());
+  const model = createModel(c, backend);
+  releases.push(() => model.module.dispose());
+  const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  releases.push(() => optimizer.dispose());
+  return { backend, source, trainIds, loader, model, optimizer };
+}
+
+/**
+ * With --resume and a checkpoint: its model, optimizer and sampler state, evaluations and log. Then the log (cut
+ * to the starting iteration) and config.json are written, the run described, and with --tune-convs the
+ * convolutions tuned.
+ */
+async function resume(options: TrainOptions, r: Resources): Promise<StartingPoint> {
+  const c = options.config;
+  const print = printerOf(options);
+  const { outDir, checkpointFile, logFile } = pathsOf(c);
+  const from: StartingPoint = { start: 0, checkpoint: null, log: [], evalHistory: [] };
+  if (c.resume && existsSync(checkpointFile)) {
+    const loaded = await loadTrainingCheckpoint(checkpointFile, { model: r.model.module, optimizer: r.optimizer }).catch((e: unknown) => {
+      throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
+    });
+    checkHeadLayout(loaded.metadata, checkpointFile);
+    const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
+    if (!rng?.loader) throw new Error(`${checkpointFile}: no sampler state in the checkpoint`);
+    r.loader.setState(rng.loader);
+    from.evalHistory.push(...(rng.evalHistory ?? []));
+    from.start = loaded.iteration;
+    from.checkpoint = loaded.iteration;
+    from.log = await readLog(logFile, from.start);
+    print(`resuming from ${checkpointFile} at iteration ${from.start}`);
+  } else if (c.resume) {
+    print(`--resume: no checkpoint at ${checkpointFile}; starting from scratch`);
+  }
+  // the log holds exactly the iterations ≤ start (an interrupted run may have logged past its checkpoint)
+  await writeFileAtomic(logFile, from.log.map((e) => JSON.stringify(e)).join('\n') + (from.log.length ? '\n' : ''));
+  await writeFileAtomic(join(outDir, CONFIG_FILE), JSON.stringify(c, null, 2) + '\n');
+
+  print(`model: ${r.model.describe()}`);
+  print(`data: ${r.source.name}, ${c.labeled} labeled + ${r.trainIds.length - c.labeled} unlabeled training cases, ${r.source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
+  print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
+  print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
+  if (c.tuneConvs) await tuneConvolutions(r.model, r.backend, c, print);
+  return from;
 }
 
 // ----------------------------------------------------------------------------------------------- report

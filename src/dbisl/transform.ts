@@ -24,14 +24,15 @@ import { record } from '../autograd/graph.js';
 import { affine, checkFloat, clamp, mulScalar, sigmoid, sub } from '../autograd/ops.js';
 
 export interface CdtOptions {
-  /** half width of the cubic window in voxels (ρ, default 8) */
+  /** half width of the cubic window in voxels (ρ; default: CDT_DEFAULTS) */
   radius?: number;
-  /** temperature of the soft minimum in voxels (default 0.35) */
+  /** temperature of the soft minimum in voxels (default: CDT_DEFAULTS) */
   h?: number;
   /** floor of p inside the logarithm (default: {@link defaultCdtEps} of ρ and h) */
   eps?: number;
 }
 
+/** DBiSL's ρ and h (dbisl.md §2): the defaults of the transform and of the loss configurations */
 export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
 
 /**

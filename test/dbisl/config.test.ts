@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CliError, TRAIN_OPTIONS, defaultConfig, evaluateHelp, parseEvaluateArgs, parseTrainArgs, type TrainConfig,
+  CliError, METHODS, PRESETS, TRAIN_OPTIONS, defaultConfig, evaluateHelp, parseEvaluateArgs, parseTrainArgs, validateConfig, type TrainConfig,
 } from '../../src/dbisl/config.js';
+import { validateEvaluation } from '../../src/dbisl/evaluate.js';
 import { dbislLossConfig, dtcLossConfig } from '../../src/dbisl/losses.js';
 
 function parse(...argv: string[]): TrainConfig {
@@ -104,11 +105,27 @@ describe('config: command line', () => {
     expect(() => parse('--uncertainty', 'entropy')).toThrow(/valid: exp, mask/);
   });
 
+  it('every check names its option: --lr-step (named lrStep before), --stride with the patch side it exceeds', () => {
+    expect(() => parse('--lr-step', '0')).toThrow(/^--lr-step must be a positive integer, got 0$/);
+    expect(() => parse('--stride', '8,8,20')).toThrow(/^--stride 8,8,20: every stride must be an integer in \[1, patch side 16\]$/);
+  });
+
+  it('the defaults of every preset and method pass the checks; evaluate.ts checks its overrides with the same rules', () => {
+    for (const preset of PRESETS) {
+      for (const method of METHODS) expect(() => validateConfig({ ...defaultConfig(preset, method), data: preset === 'synthetic' ? null : 'd' })).not.toThrow();
+    }
+    expect(() => validateEvaluation({ ...defaultConfig('la'), data: null })).toThrow(/^the la preset needs --data DIR/);
+    expect(() => validateEvaluation({ ...defaultConfig(), stride: [40, 8, 8], threshold: 1 }))
+      .toThrow(/^--stride 40,8,8: every stride must be an integer in \[1, patch side 32\]; --threshold must be in \(0, 1\), got 1$/);
+    // training-only rules are not evaluate.ts's business
+    expect(() => validateEvaluation({ ...defaultConfig(), iterations: 0, labeled: 99 })).not.toThrow();
+  });
+
   it('--help lists every option with its default', () => {
     const r = parseTrainArgs(['--help']);
     expect(r.help).toBe(true);
     const text = r.help ? r.text : '';
-    for (const spec of TRAIN_OPTIONS) expect(text).toContain(`--${spec.kind === 'bool' ? `[no-]${spec.name}` : spec.name}`);
+    for (const spec of TRAIN_OPTIONS) expect(text).toContain(`--${spec.form === 'switch' ? `[no-]${spec.name}` : spec.name}`);
     const lines = text.split('\n').filter((l) => l.trimStart().startsWith('--'));
     expect(lines.length).toBe(TRAIN_OPTIONS.length);
     for (const l of lines) expect(l).toMatch(/\(default: [^)]*\)$/);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
 import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
 import { createModel, tuneConvolutions } from '../../src/dbisl/setup.js';
 import { resumeConfig } from '../../src/dbisl/train.js';
+import { LOCK_FILE } from '../../src/dbisl/lock.js';
 import { webgpu } from '../helpers/backends.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbisl-trainer-'));
@@ -198,6 +199,22 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     const merged = await resumeConfig({ ...cli, iterations: 9 }, new Set(['out', 'resume', 'iters']));
     expect(merged).toMatchObject({ nFilters: 2, patch: [16, 16, 16], iterations: 9, resume: true });
     await expect(resumeConfig({ ...cli, nFilters: 4 }, new Set(['out', 'resume', 'n-filters']))).rejects.toThrow(/--n-filters \(2 in the checkpoint, 4 given\)/);
+  });
+
+  it('a run started with --overwrite resumes (its checkpoint\'s overwrite does not contradict --resume)', async () => {
+    const c = tiny('overwritten', { overwrite: true, iterations: 2, checkpointEvery: 1 });
+    expect((await run(c, { stopAt: 1, skipEvaluation: true })).status).toBe('interrupted');
+    const merged = await resumeConfig({ ...defaultConfig(), out: c.out, resume: true }, new Set(['out', 'resume']));
+    expect(merged).toMatchObject({ resume: true, overwrite: false, iterations: 2 });
+  });
+
+  it('a run that fails after setting up (a corrupt checkpoint to resume) releases what it holds: the folder is free again', async () => {
+    const c = tiny('corrupt-resume', { resume: true, workers: 1 });
+    mkdirSync(c.out, { recursive: true });
+    writeFileSync(join(c.out, 'checkpoint.safetensors'), 'not a safetensors file');
+    await expect(run(c)).rejects.toThrow(/^--resume failed: .*\(the checkpoint is left as it is\)$/);
+    expect(existsSync(join(c.out, LOCK_FILE))).toBe(false);
+    expect(readFileSync(join(c.out, 'checkpoint.safetensors'), 'utf8')).toBe('not a safetensors file');
   });
 
   it('data workers change nothing: DTC (compute_sdf in the workers) with 0 and 2 workers, and resumed with 2, log the same losses', async () => {

@@ -224,7 +224,8 @@ export function cdtSource(radius: number, tile: Tile, backward: boolean): string
 // ---------------------------------------------------------------------------------------------------------
 // microbenchmarks
 
-export const defaultCdtParams: CdtParams = { radius: 8, h: 0.35, eps: 1e-6 };
+// the benchmarks' problem, not a default (the kernels take their parameters): DBiSL's ρ and h, a fixed ε
+const defaultCdtParams: CdtParams = { radius: 8, h: 0.35, eps: 1e-6 };
 
 /** benchmark probabilities in [0.001, 1) */
 const probabilities = (n: number, seed: number): Float32Array => randomArray(n, seed, 0.001, 1);
