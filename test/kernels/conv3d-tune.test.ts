@@ -9,7 +9,7 @@ import { sizeOf } from '../../src/kernels/layout.js';
 import { dispose, fromArray } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
-/** The conv3d tuner (conv3d-tune.ts) and the runtime's choice table it fills (conv3d-choice.ts), on tiny shapes. */
+/** The conv3d tuner (src/kernels/conv3d/tune.ts) and the runtime's choice table it fills (src/kernels/conv3d/choice.ts), on tiny shapes. */
 
 async function gpuBackend(): Promise<WebGPUBackend> {
   const gpu = await webgpu();

@@ -2,7 +2,7 @@
  * cuDNN's benchmark mode for conv3d: several kernels can compute each convolution (conv3dCandidates), and which
  * is fastest depends on the card. tuneConv3d times every candidate of each problem on this device, checks its
  * result against the default kernel's, and records the fastest agreeing one in the backend's choice table
- * (conv3dTuning(rt), conv3d-choice.ts) that conv3d, conv3dBackwardInput and conv3dBackwardWeight consult.
+ * (conv3dTuning(rt), choice.ts) that conv3d, conv3dBackwardInput and conv3dBackwardWeight consult.
  * recordConv3dProblems collects the problems a model's training step runs, to tune exactly those.
  *
  *   const problems = await recordConv3dProblems(backend, () => step());
@@ -11,9 +11,9 @@
 import type { Backend, Storage } from '../backend.js';
 import { convGeometry } from '../geometry.js';
 import { randomArray } from '../random.js';
-import { candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning, type Conv3dCandidate, type Conv3dProblem } from './conv3d.js';
-import { WebGPUBackend } from './index.js';
-import { timeRuns, type TimingMethod } from './timing.js';
+import { WebGPUBackend } from '../webgpu/index.js';
+import { timeRuns, type TimingMethod } from '../webgpu/timing.js';
+import { candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning, type Conv3dCandidate, type Conv3dProblem } from './webgpu.js';
 
 export interface TuneConv3dOptions {
   /** timed runs per candidate, after one untimed run that compiles it and gives its result (default 5) */

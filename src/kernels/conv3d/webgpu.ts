@@ -1,23 +1,23 @@
 import type { Conv3dParams, Storage } from '../backend.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry } from '../geometry.js';
-import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './conv3d-choice.js';
-import { checkBinding, fmt, type HasLimits } from './conv3d-plan.js';
-import type { GpuRuntime } from './runtime.js';
-import { gpuBuffer } from './runtime.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { gpuBuffer } from '../webgpu/runtime.js';
+import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
+import { checkBinding, fmt, type HasLimits } from './plan.js';
 
 /**
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics): the entry
- * points check their operands, ask the runtime's Conv3dTuning for the problem's plan (conv3d-choice.ts: which
+ * points check their operands, ask the runtime's Conv3dTuning for the problem's plan (choice.ts: which
  * kernel, by the forced candidate, the choice table or the defaults) and run it. The kernels and their tiles
- * live in conv3d-direct, -down, -gemm, -up, -wgemm and -wgrad.ts, what their plans share in conv3d-plan.ts,
- * the tuner in conv3d-tune.ts.
+ * live in direct, down, gemm, up, wgemm and wgrad.ts, what their plans share in plan.ts,
+ * the tuner in tune.ts.
  */
 
 export {
   candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning,
   type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
-} from './conv3d-choice.js';
-export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './conv3d-plan.js';
+} from './choice.js';
+export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './plan.js';
 
 function checkF32(s: Storage, what: string): void {
   if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);

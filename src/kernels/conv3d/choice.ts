@@ -1,30 +1,30 @@
 import type { Conv3dParams } from '../backend.js';
 import { convGeometry, type ConvGeometry } from '../geometry.js';
-import { directPlan, modelTn } from './conv3d-direct.js';
-import { downPlan } from './conv3d-down.js';
-import { gemmPlan, gemmShapesFor, type GemmShape } from './conv3d-gemm.js';
-import { defaultConv3dKnobs, fmt, type Conv3dKnobs, type Conv3dPlan, type HasLimits, type PlanContext } from './conv3d-plan.js';
-import { upPlan } from './conv3d-up.js';
-import { wgemmPlan, wgemmShapesFor } from './conv3d-wgemm.js';
-import { wgradPlan } from './conv3d-wgrad.js';
+import { directPlan, modelTn } from './direct.js';
+import { downPlan } from './down.js';
+import { gemmPlan, gemmShapesFor, type GemmShape } from './gemm.js';
+import { defaultConv3dKnobs, fmt, type Conv3dKnobs, type Conv3dPlan, type HasLimits, type PlanContext } from './plan.js';
+import { upPlan } from './up.js';
+import { wgemmPlan, wgemmShapesFor } from './wgemm.js';
+import { wgradPlan } from './wgrad.js';
 
 /**
  * Which kernel computes a convolution. Several can (every pipeline is specialised per shape and cached under its
  * full configuration); which one runs is, in this order: the candidate forced by Conv3dTuning.withCandidate
  * (benchmarks and the tuner), the runtime's choice table entry for the problem (filled by tuneConv3d in
- * conv3d-tune.ts, cuDNN's benchmark mode), else the defaults (steered by the runtime's knobs, Conv3dKnobs):
+ * tune.ts, cuDNN's benchmark mode), else the defaults (steered by the runtime's knobs, Conv3dKnobs):
  * - forward, stride 1, writing at least implicitGemmMinChannels channels (16) from at least
- *   implicitGemmMinReadChannels (2), on a GPU (softwareAdapterGemms): the implicit GEMM (conv3d-gemm.ts).
+ *   implicitGemmMinReadChannels (2), on a GPU (softwareAdapterGemms): the implicit GEMM (gemm.ts).
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
- *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts).
- * - forward otherwise: the direct halo-tiled implicit GEMM (conv3d-direct.ts).
+ *   transposed "up"): one GEMM over disjoint receptive fields (down.ts).
+ * - forward otherwise: the direct halo-tiled implicit GEMM (direct.ts).
  * - backward-input, stride 1, under the same channel rule: the implicit GEMM on gy.
  * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
- *   every input voxel gets exactly one tap (conv3d-up.ts).
+ *   every input voxel gets exactly one tap (up.ts).
  * - backward-input otherwise: the direct kernel, one dispatch per stride phase.
  * - backward-weight with at least implicitGemmWeightGradientMinChannels (16) output channels, on a GPU: the
- *   implicit GEMM over (ci, tap) rows × Co columns × voxels (conv3d-wgemm.ts).
- * - backward-weight otherwise: the halo-staged wgrad kernel (conv3d-wgrad.ts).
+ *   implicit GEMM over (ci, tap) rows × Co columns × voxels (wgemm.ts).
+ * - backward-weight otherwise: the halo-staged wgrad kernel (wgrad.ts).
  * Each kernel file chooses its tiles (a small cost model over the shape and the device's workgroup-memory limit)
  * and split-K; the candidates (conv3dCandidates) add the other applicable kernels, the implicit GEMMs' other tile
  * shapes and the direct kernel with half as many channels per invocation.
