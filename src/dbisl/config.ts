@@ -74,8 +74,9 @@ export interface TrainConfig {
   savePredictions: boolean;
   /** sliding windows per forward pass at test time */
   evalBatch: number;
-  /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
-  tuneConvs: boolean;
+  /** time every candidate conv3d kernel for this run's shapes on this device first (those without a kept choice;
+   * 'retune': all), and use the fastest */
+  tuneConvs: boolean | 'retune';
   /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(8, cores − 1) */
   workers: number | null;
   /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
@@ -281,7 +282,8 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'threshold', kind: 'number', arg: 'X', help: 'foreground threshold of the averaged probability', show: (c) => fmt(c.threshold), set: (c, v) => { c.threshold = v as number; } },
   { name: 'save-predictions', kind: 'flag', help: 'write each test prediction as NIfTI', show: (c) => fmt(c.savePredictions), set: (c, v) => { c.savePredictions = v as boolean; } },
   { name: 'eval-batch', kind: 'int', arg: 'N', help: 'sliding windows per forward pass at test time', show: (c) => fmt(c.evalBatch), set: (c, v) => { c.evalBatch = v as number; } },
-  { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)', show: (c) => fmt(c.tuneConvs), set: (c, v) => { c.tuneConvs = v as boolean; } },
+  { name: 'tune-convs', kind: 'flag', help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding); the choices are kept per GPU in $VOXGRAD_CACHE_DIR (default ~/.cache/voxgrad), so only shapes not met before are timed', show: (c) => fmt(c.tuneConvs !== false), set: (c, v) => { c.tuneConvs = v ? c.tuneConvs || true : false; } },
+  { name: 'retune-convs', kind: 'flag', help: 'as --tune-convs, but time every shape again instead of taking the kept choices (which the new ones replace)', show: (c) => fmt(c.tuneConvs === 'retune'), set: (c, v) => { c.tuneConvs = v ? 'retune' : c.tuneConvs; } },
   autoIntOption('workers', 'workers', 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it'),
   autoIntOption('cache-cases', 'cacheCases', 'decoded training cases kept in memory (shared by the workers); auto: all that fit in 40 % of the memory'),
   { name: 'figures', kind: 'bool', help: 'after the evaluation: an overlay PNG per test case (figures/) and report.html with a slice viewer per case', show: (c) => fmt(c.figures), set: (c, v) => { c.figures = v as boolean; } },
@@ -333,7 +335,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'retune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | Triple {
   const bad = (what: string) => new CliError(`--${spec.name}: expected ${what}, got '${raw}'`);
@@ -468,7 +470,7 @@ export interface EvaluateArgs {
   threshold: number | null;
   savePredictions: boolean;
   evalBatch: number | null;
-  tuneConvs: boolean;
+  tuneConvs: boolean | 'retune';
   /** null: automatic (or as saved) */
   workers: number | null;
   figures: boolean | null;
@@ -495,7 +497,7 @@ function evaluateSpecs(): OptionSpec[] {
 
 export function evaluateHelp(): string {
   const c = defaultConfig();
-  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'debug', 'save-predictions', 'backend', 'tune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
+  const specs = evaluateSpecs().map((s) => ({ ...s, show: (cc: TrainConfig) => (['checkpoint'].includes(s.name) ? '(required)' : ['help', 'debug', 'save-predictions', 'backend', 'tune-convs', 'retune-convs', 'workers', 'figures-only', 'cases'].includes(s.name) ? s.show(cc) : 'from the checkpoint') }));
   return [
     'Usage: npx tsx src/dbisl/evaluate.ts --checkpoint FILE [--data DIR] [--preset P] [--out DIR] [options]',
     '',
@@ -524,7 +526,8 @@ export function parseEvaluateArgs(argv: readonly string[]): { help: true; text: 
       case 'threshold': a.threshold = value as number; break;
       case 'save-predictions': a.savePredictions = value as boolean; break;
       case 'eval-batch': a.evalBatch = value as number; break;
-      case 'tune-convs': a.tuneConvs = value as boolean; break;
+      case 'tune-convs': a.tuneConvs = value ? a.tuneConvs || true : false; break;
+      case 'retune-convs': if (value) a.tuneConvs = 'retune'; break;
       case 'workers': a.workers = parseAutoInt('workers', value); break;
       case 'figures': a.figures = value as boolean; break;
       case 'figure-axis': a.figureAxis = value as SliceAxis; break;

@@ -117,8 +117,11 @@ function defaultCandidate(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry): Conv
  * step plans each of its convolutions once (planning costs the host more than recording the dispatches).
  */
 export class Conv3dTuning implements PlanContext {
-  /** While set (by recordConv3dProblems), the entry points call it with each problem they compute. */
-  observer: ((problem: Conv3dProblem) => void) | null = null;
+  /**
+   * While set (by recordConv3dProblems and the tuner), the entry points call it with each problem they computed
+   * and the runtime's dispatch count before and after its dispatches.
+   */
+  observer: ((problem: Conv3dProblem, firstDispatch: number, endDispatch: number) => void) | null = null;
   private current: Readonly<Conv3dKnobs> = defaultConv3dKnobs;
   private readonly choices = new Map<string, Conv3dCandidate>();
   private forced: Conv3dCandidate | null = null;
@@ -160,6 +163,16 @@ export class Conv3dTuning implements PlanContext {
     planFor(this, problem.op, g, c, problem.bias);
     this.choices.set(problemKey(problem.op, g), c);
     this.plans.clear();
+  }
+
+  /** The candidate the choice table holds for a problem, if any. */
+  choiceOf(problem: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShape' | 'params'>): Conv3dCandidate | undefined {
+    return this.choices.get(conv3dProblemKey(problem));
+  }
+
+  /** Removes a problem's choice (it goes back to its default). */
+  removeChoice(problem: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShape' | 'params'>): void {
+    if (this.choices.delete(conv3dProblemKey(problem))) this.plans.clear();
   }
 
   /** Empties the choice table (every problem goes back to its default). */

@@ -36,10 +36,11 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null });
   const plan = tuning.plan('forward', g, bias !== null);
+  const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out);
+  tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null }, first, rt.dispatchCount);
   return out;
 }
 
@@ -50,10 +51,11 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false });
   const plan = tuning.plan('backwardInput', g, false);
+  const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(gy), gpuBuffer(w), null, out);
+  tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
 
@@ -63,10 +65,11 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false });
   const plan = tuning.plan('backwardWeight', g, false);
+  const first = rt.dispatchCount;
   const out = rt.alloc(g.co * g.ci * g.k[0] * g.k[1] * g.k[2], 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(gy), null, out);
+  tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
 
