@@ -10,7 +10,7 @@ import { checkBinding, fmt, type HasLimits } from './plan.js';
  * points check their operands, ask the runtime's Conv3dTuning for the problem's plan (choice.ts: which
  * kernel, by the forced candidate, the choice table or the defaults) and run it. The kernels and their tiles
  * live in direct, down, gemm, up, wgemm and wgrad.ts, what their plans share in plan.ts,
- * the tuner in tune.ts.
+ * the tuner in tune.ts, the choices it keeps per adapter in cache.ts.
  */
 
 export {
