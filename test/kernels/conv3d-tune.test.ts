@@ -247,4 +247,22 @@ describe('tuneConv3d inside a step', () => {
     expect(mine.filter((r) => r.chosen).length).toBe(1);
     dispose([x1, x2, w, b]);
   });
+
+  it('a step that throws leaves no profiling, observer or forced choice behind', async () => {
+    const gpu = await gpuBackend();
+    const { rt } = gpu, tuning = conv3dTuning(rt);
+    let profiling = false;
+    vi.spyOn(rt, 'hasTimestamps', 'get').mockReturnValue(true);
+    vi.spyOn(rt, 'startProfiling').mockImplementation(() => { profiling = true; });
+    vi.spyOn(rt, 'stopProfiling').mockImplementation(async () => { profiling = false; return []; });
+    const p = problems[3], kept = conv3dCandidates(rt, p.op, p.xShape, p.wShape, p.params).at(-1)!;
+    tuning.setChoice(p, kept);
+    let calls = 0;
+    const step = (): void => { if (++calls === 2) throw new Error('the step failed'); };
+    await expect(tuneConv3d(gpu, [p], { reps: 1, step })).rejects.toThrow('the step failed');
+    expect(calls).toBe(2);
+    expect(profiling).toBe(false);
+    expect(tuning.observer).toBeNull();
+    expect(tuning.choiceOf(p)).toEqual(kept);
+  });
 });

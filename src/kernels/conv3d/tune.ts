@@ -159,6 +159,7 @@ async function timeInStep(backend: WebGPUBackend, timed: readonly (readonly Tune
   const former = problems.map((p) => tuning.choiceOf(p));
   const outer = tuning.observer;
   let spans: [problem: number, first: number, end: number][] = [];
+  let profiling = false;
   tuning.observer = (p, first, end) => {
     outer?.(p, first, end);
     const i = indexOf.get(conv3dProblemKey(p));
@@ -174,8 +175,10 @@ async function timeInStep(backend: WebGPUBackend, timed: readonly (readonly Tune
       for (let r = 0; r < reps; r++) {
         spans = [];
         rt.startProfiling();
+        profiling = true;
         const first = rt.dispatchCount;
         await step();
+        profiling = false;
         const times = await rt.stopProfiling();
         const ms = timed.map(() => 0), ran = timed.map(() => false);
         for (const [i, a, b] of spans) {
@@ -189,6 +192,8 @@ async function timeInStep(backend: WebGPUBackend, timed: readonly (readonly Tune
       });
     }
   } finally {
+    // a step that threw leaves the runtime profiling: stopped, its times dropped (the step's error is the one to see)
+    if (profiling) await rt.stopProfiling().catch(() => undefined);
     tuning.observer = outer;
     problems.forEach((p, i) => { const c = former[i]; if (c) tuning.setChoice(p, c); else tuning.removeChoice(p); });
   }
@@ -219,7 +224,8 @@ export async function tuneConv3d(backend: Backend, problems: readonly Conv3dProb
     }
   }
   if (inStep) {
-    await timeInStep(gpu, perProblem.map((rows) => rows.filter((r) => r.rejected === null)), options.step!, reps);
+    const agreeing = perProblem.map((rows) => rows.filter((r) => r.rejected === null)).filter((rows) => rows.length > 0);
+    await timeInStep(gpu, agreeing, options.step!, reps);
     for (const [i, rows] of perProblem.entries()) {
       const notRun = rows.filter((r) => r.rejected === null && Number.isNaN(r.ms));
       if (notRun.length === 0) continue;
