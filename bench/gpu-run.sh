@@ -31,7 +31,7 @@ fi
 step 240 $tsx bench/vnet-step.ts --iters 10 --warmup 2 --submit-every 512,128,64,32,16 --tune --tune-reps 5 --json "$out/vnet-step.json"
 step 45 python3 .gpu/torch_vnet_step.py
 step 150 $tsx bench/dbisl-step.ts --iters 10 --warmup 2 --submit-every 512,64,16 --tune --json "$out/dbisl-step.json"
-step 90 node_modules/.bin/vitest run test/kernels/conv3d.test.ts test/kernels/conv3d-down.test.ts test/kernels/conv3d-gemm.test.ts test/kernels/conv3d-tune.test.ts test/kernels/conv3d-wgemm.test.ts test/imaging/sliding-window.test.ts test/kernels/norm.test.ts test/kernels/runtime-pool.test.ts
+step 90 node_modules/.bin/vitest run test/kernels/conv3d.test.ts test/kernels/conv3d-down.test.ts test/kernels/conv3d-gemm.test.ts test/kernels/conv3d-tune.test.ts test/kernels/conv3d-cache.test.ts test/kernels/conv3d-wgemm.test.ts test/imaging/sliding-window.test.ts test/kernels/norm.test.ts test/kernels/runtime-pool.test.ts
 step 30 python3 .gpu/torch_vnet_layers.py
 step 70 $tsx bench/kernels.ts --large --reps 5 --exclude ' · ' --json "$out/kernels.json"
 step 10 $tsx bench/layer-table.ts "$out/kernels.json" "$out/log.txt"

@@ -71,7 +71,7 @@ function category(url: string, functionName: string, callerUrl: string): string 
   if (rel.startsWith(`src${sep}models${sep}optim`)) return 'optimizer';
   if (rel.startsWith(`src${sep}models${sep}`)) return 'models (layers, losses)';
   if (rel === `src${sep}kernels${sep}webgpu${sep}runtime.ts`) return 'runtime.ts (pipelines, bind groups, encoding)';
-  if (rel.startsWith(`src${sep}kernels${sep}webgpu${sep}conv3d`)) return 'conv3d choice and planning';
+  if (rel.startsWith(`src${sep}kernels${sep}conv3d`)) return 'conv3d choice and planning';
   if (rel.startsWith(`src${sep}kernels${sep}`)) return 'other kernels (host side)';
   if (rel.startsWith(`bench${sep}`)) return 'bench';
   return 'other JS';

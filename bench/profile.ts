@@ -53,13 +53,13 @@ export interface TunedProblem {
 
 /**
  * cuDNN's benchmark mode for a training step: records the conv3d problems `step` runs, tunes each (every
- * candidate kernel checked against the default's result, then timed; see tuneConv3d), prints the default and the
+ * candidate kernel checked against the default's result, then timed inside `step`; see tuneConv3d), prints the default and the
  * choice per problem, and leaves the choices in effect for the rest of the process.
  */
 export async function tuneStepConvolutions(backend: Backend, step: () => void, reps: number): Promise<{ seconds: number; problems: TunedProblem[] }> {
   const problems = await recordConv3dProblems(backend, async () => { step(); await backend.sync(); });
   const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps });
+  const rows = await tuneConv3d(backend, problems, { reps, step });
   const seconds = (performance.now() - t0) / 1000;
   console.log(`  tuned ${problems.length} conv3d problems in ${seconds.toFixed(1)} s (${rows[0]?.method ?? '—'}); default → choice:`);
   const table = problems.map((p): TunedProblem => {

@@ -11,5 +11,6 @@ export {
   type Backend, type BackendChoice, type BackendName, type CreateBackendOptions, type DType, type MemoryStats,
   type Storage, type TypedArray, type View,
   // cuDNN's benchmark mode for the conv3d kernels
-  tuneConv3d, recordConv3dProblems, clearConv3dChoices, type TuneConv3dOptions, type TuneConv3dRow,
+  tuneConv3d, tuneConv3dWithCache, recordConv3dProblems, clearConv3dChoices, conv3dCacheDir,
+  type TuneConv3dOptions, type TuneConv3dCacheOptions, type TuneConv3dCacheResult, type TuneConv3dRow, type TuneTimingMethod,
 } from './kernels/index.js';

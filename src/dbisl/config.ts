@@ -79,8 +79,9 @@ export interface TrainConfig {
   savePredictions: boolean;
   /** sliding windows per forward pass at test time */
   evalBatch: number;
-  /** time every candidate conv3d kernel for this run's shapes on this device first, and use the fastest */
-  tuneConvs: boolean;
+  /** time every candidate conv3d kernel for this run's shapes on this device first (those without a kept choice;
+   * 'retune': all), and use the fastest */
+  tuneConvs: boolean | 'retune';
   /** data-loading worker threads (data/pipeline.ts); 0: on the training thread; null: automatic, min(8, cores − 1) */
   workers: number | null;
   /** decoded training cases kept in memory; null: automatic, all that fit in 40 % of the memory */
@@ -176,6 +177,8 @@ function choice<T extends string>(choices: readonly T[]): ValueType<T> {
 
 const onOff: ValueType<boolean> = { form: 'switch', arg: '', format: String, parse: (raw) => raw === 'true' };
 const flag: ValueType<boolean> = { ...onOff, form: 'flag' };
+/** --tune-convs: true once given, unless --retune-convs (which implies it) made it 'retune' */
+const tuneFlag: ValueType<boolean | 'retune'> = { form: 'flag', arg: '', format: (v) => String(v !== false), parse: (raw) => raw === 'true' };
 
 // ------------------------------------------------------------------------------------------ checks
 
@@ -273,6 +276,11 @@ const LOSS_PRESET_DEFAULTS: Record<PresetName, Partial<LossConfig>> = { syntheti
 function lossSetting<K extends keyof LossConfig>(name: string, key: K, type: ValueType<LossConfig[K]>, spec: SettingSpec<LossConfig[K]> & { preset?: Partial<PerPreset<LossConfig[K]>> }): Setting {
   for (const p of PRESETS) if (spec.preset?.[p] !== undefined) LOSS_PRESET_DEFAULTS[p][key] = spec.preset[p];
   return makeSetting(name, type, { get: (c) => c.loss[key], set: (c, v) => { c.loss[key] = v; } }, spec);
+}
+
+/** --tune-convs given after --retune-convs leaves 'retune' */
+function keepRetune(tune: Setting): Setting {
+  return { ...tune, read: (raw) => { const apply = tune.read(raw); return (c) => { if (c.tuneConvs !== 'retune' || raw !== 'true') apply(c); }; } };
 }
 
 /** an option with no setting behind it */
@@ -373,8 +381,11 @@ export const TRAIN_OPTIONS: readonly Setting[] = [
   setting('eval-batch', 'evalBatch', integer, { synthetic: 4, la: 1, brats: 1 }, {
     help: 'sliding windows per forward pass at test time', resumable: true, check: positiveInteger,
   }),
-  setting('tune-convs', 'tuneConvs', flag, false, {
-    help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding)',
+  keepRetune(setting('tune-convs', 'tuneConvs', tuneFlag, false, {
+    help: 'first time every candidate conv3d kernel for the run\'s shapes on this GPU and use the fastest (as torch.backends.cudnn.benchmark; results differ from the default kernels\' within float rounding); the choices are kept per GPU in $VOXGRAD_CACHE_DIR (default: $XDG_CACHE_HOME/voxgrad or ~/.cache/voxgrad), so only shapes not met before are timed',
+  })),
+  makeSetting('retune-convs', flag, { get: (c) => c.tuneConvs === 'retune', set: (c, v) => { c.tuneConvs = v ? 'retune' : c.tuneConvs === 'retune' ? true : c.tuneConvs; } }, {
+    help: 'as --tune-convs, but time every shape again instead of taking the kept choices (which the new ones replace)',
   }),
   setting('workers', 'workers', countOrAuto, null, {
     help: 'data-loading worker threads (decoding, augmentation, DTC\'s compute_sdf); 0: on the training thread; auto: min(8, cores − 1); results do not depend on it',
@@ -556,7 +567,7 @@ export interface EvaluateArgs {
   threshold: number | null;
   savePredictions: boolean;
   evalBatch: number | null;
-  tuneConvs: boolean;
+  tuneConvs: boolean | 'retune';
   /** null: automatic (or as saved) */
   workers: number | null;
   figures: boolean | null;
@@ -568,10 +579,10 @@ export interface EvaluateArgs {
 }
 
 /** Options evaluate.ts accepts. */
-export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
+export const EVALUATE_OPTION_NAMES = ['checkpoint', 'data', 'preset', 'out', 'backend', 'stride', 'lcc', 'threshold', 'save-predictions', 'eval-batch', 'tune-convs', 'retune-convs', 'workers', 'figures', 'figure-axis', 'figures-only', 'cases', 'help', 'debug'] as const;
 
 /** the settings whose evaluate.ts default is its own, not the checkpoint's */
-const EVALUATE_OWN_DEFAULTS: readonly string[] = ['backend', 'save-predictions', 'tune-convs', 'workers', 'help', 'debug'];
+const EVALUATE_OWN_DEFAULTS: readonly string[] = ['backend', 'save-predictions', 'tune-convs', 'retune-convs', 'workers', 'help', 'debug'];
 
 /** what evaluate.ts's options act on: its own arguments, and the settings they override */
 interface EvaluateTarget { args: EvaluateArgs; config: TrainConfig }

@@ -3,7 +3,7 @@
  * configuration, and `--tune-convs`.
  */
 import type { Backend } from '../kernels/backend.js';
-import { recordConv3dProblems, tuneConv3d, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
+import { recordConv3dProblems, tuneConv3dWithCache, WebGPUBackend, type Conv3dProblem } from '../kernels/index.js';
 import { zeros } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { backward } from '../autograd/backward.js';
@@ -40,9 +40,10 @@ export function createModel(c: TrainConfig, backend: Backend): DualTaskModel {
 /**
  * --tune-convs (cuDNN's benchmark mode): records the conv3d problems of a test-time forward ([evalBatch, 1,
  * patch]) and, for `training`, of a training step (forward and both gradients at [batch, 1, patch]), on zeros in
- * eval mode, so no running statistic, parameter or gradient changes; then times every candidate kernel of each
- * (tuneConv3d, `reps` timed runs each); the fastest whose result agrees with the default kernel's is used from then
- * on. Returns the problems tuned (none on the cpu backend).
+ * eval mode, so no running statistic, parameter or gradient changes; takes the choices kept for this GPU (all
+ * timed again for 'retune') and times every candidate kernel of the other problems (tuneConv3dWithCache, inside
+ * that step where the GPU has timestamps, `reps` timed steps each); the fastest whose result agrees with the
+ * default kernel's is used from then on and kept. Returns the problems (none on the cpu backend).
  */
 export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c: TrainConfig, print: (line: string) => void,
   what: 'training' | 'evaluation' = 'training', reps = 5): Promise<Conv3dProblem[]> {
@@ -52,24 +53,28 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
   }
   const wasTraining = model.module.training;
   model.module.eval();
-  let problems;
+  const step = (): void => tidy(() => {
+    if (what === 'training') {
+      const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
+      backward(add(sum(out.seg), sum(out.sdf)));
+    }
+    noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
+  });
   try {
-    problems = await recordConv3dProblems(backend, () => tidy(() => {
-      if (what === 'training') {
-        const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
-        backward(add(sum(out.seg), sum(out.sdf)));
-      }
-      noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
-    }));
+    const problems = await recordConv3dProblems(backend, step);
+    const t0 = performance.now();
+    const { rows, cached, file } = await tuneConv3dWithCache(backend, problems, { reps, step, retune: c.tuneConvs === 'retune', warn: print });
+    if (cached.length > 0) print(`conv3d choices of ${cached.length} problems taken from ${file}`);
+    const tuned = problems.length - cached.length;
+    const changed = rows.filter((r) => r.chosen && r !== rows.find((d) => d.problem === r.problem)).length;
+    const rejected = rows.filter((r) => r.rejected).length;
+    const timing = [...new Set(rows.filter((r) => !r.rejected).map((r) => r.method))].join(', ');
+    print(`tuned ${tuned} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
+      + (rejected ? `; ${rejected} candidates rejected (results differ from the default kernel's)` : '')
+      + (tuned ? `; timed by ${timing}; kept in ${file}` : ''));
+    return problems;
   } finally {
     model.module.zeroGrad();
     model.module.train(wasTraining);
   }
-  const t0 = performance.now();
-  const rows = await tuneConv3d(backend, problems, { reps });
-  const changed = problems.filter((p) => !rows.find((r) => r.problem === p)?.chosen).length;
-  const rejected = rows.filter((r) => r.rejected).length;
-  print(`tuned ${problems.length} conv3d problems in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${changed} run another kernel than the default`
-    + (rejected ? `; ${rejected} candidates rejected (results differ from the default kernel's)` : ''));
-  return problems;
 }

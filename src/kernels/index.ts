@@ -9,8 +9,12 @@ export { WebGPUBackend } from './webgpu/index.js';
 export {
   candidateName, conv3dCandidates, conv3dPlan, conv3dProblemKey, conv3dTuning,
   type Conv3dCandidate, type Conv3dTuning, type Conv3dKnobs, type Conv3dOp, type Conv3dProblem,
-} from './webgpu/conv3d.js';
-export { clearConv3dChoices, recordConv3dProblems, tuneConv3d, type TuneConv3dOptions, type TuneConv3dRow } from './webgpu/conv3d-tune.js';
+} from './conv3d/webgpu.js';
+export {
+  clearConv3dChoices, recordConv3dProblems, tuneConv3d, tuneConv3dWithCache,
+  type TuneConv3dCacheOptions, type TuneConv3dCacheResult, type TuneConv3dOptions, type TuneConv3dRow, type TuneTimingMethod,
+} from './conv3d/tune.js';
+export { conv3dCacheDir } from './conv3d/cache.js';
 export { median, timeRuns, type TimingMethod } from './webgpu/timing.js';
 
 export type BackendChoice = 'auto' | BackendName;

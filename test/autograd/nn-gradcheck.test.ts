@@ -6,7 +6,7 @@ import {
 } from '../../src/autograd/index.js';
 import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
-import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan } from '../../src/kernels/conv3d/webgpu.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, memory, sizeOf, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';

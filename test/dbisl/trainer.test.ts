@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clearConv3dChoices, CpuBackend } from '../../src/kernels/index.js';
 import { readSafetensors } from '../../src/models/checkpoint.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { defaultConfig, type TrainConfig } from '../../src/dbisl/config.js';
+import { defaultConfig, parseEvaluateArgs, parseTrainArgs, type TrainConfig } from '../../src/dbisl/config.js';
 import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
 import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
 import { createModel, tuneConvolutions } from '../../src/dbisl/setup.js';
@@ -15,6 +15,8 @@ import { webgpu } from '../helpers/backends.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbisl-trainer-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+// --tune-convs keeps its choices here, not in the user's cache
+process.env.VOXGRAD_CACHE_DIR = join(root, 'conv3d-cache');
 
 /** A tiny configuration that trains in seconds on the cpu backend. */
 function tiny(name: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
@@ -309,6 +311,42 @@ describe('--tune-convs (WebGPU)', () => {
     // hard pseudo-labels amplifies such flips to ~1e-3, a property of the loss, not of the kernels.
     for (const [k, v] of Object.entries(a[0]!.terms)) expect(Math.abs(b[0]!.terms[k]! - v)).toBeLessThanOrEqual(1e-4 * Math.abs(v) + 1e-6);
   }, TUNE_TEST_LIMIT_MS);
+
+  it('keeps the choices per GPU: tuning again takes them untimed, --retune-convs times every problem again', async () => {
+    const backend = await webgpu();
+    const c = tiny('tune-kept', { backend: 'webgpu' });
+    const model = createModel(c, backend);
+    const saved = process.env.VOXGRAD_CACHE_DIR;
+    process.env.VOXGRAD_CACHE_DIR = join(root, 'kept-cache');
+    try {
+      const runs: string[][] = [];
+      let count = 0;
+      for (const tuneConvs of [true, true, 'retune'] as const) {
+        clearConv3dChoices(backend);
+        const lines: string[] = [];
+        count = (await tuneConvolutions(model, backend, { ...c, tuneConvs }, (l) => lines.push(l), 'evaluation', 1)).length;
+        runs.push(lines);
+      }
+      const file = /kept in (.*kept-cache.conv3d-[0-9a-f]{16}\.json)$/.exec(runs[0][0])![1];
+      const timed = new RegExp(`^tuned ${count} conv3d problems in [\\d.]+ s: \\d+ run another kernel than the default; timed by [a-z +-]+; kept in `);
+      for (const run of [runs[0], runs[2]]) {
+        expect(run).toEqual([expect.stringMatching(timed)]);
+        expect(run[0].endsWith(`kept in ${file}`)).toBe(true);
+      }
+      expect(runs[1]).toEqual([`conv3d choices of ${count} problems taken from ${file}`, expect.stringMatching(/^tuned 0 conv3d problems in [\d.]+ s: 0 run another kernel than the default$/)]);
+    } finally {
+      process.env.VOXGRAD_CACHE_DIR = saved;
+      model.module.dispose();
+      clearConv3dChoices(backend);
+    }
+  }, TUNE_TEST_LIMIT_MS);
+
+  it('--retune-convs is --tune-convs that ignores the kept choices, for train.ts and evaluate.ts', () => {
+    const tuneConvs = (argv: string[]): TrainConfig['tuneConvs'] => { const r = parseTrainArgs(argv); if (r.help) throw new Error('help'); return r.config.tuneConvs; };
+    expect([tuneConvs([]), tuneConvs(['--tune-convs']), tuneConvs(['--retune-convs']), tuneConvs(['--retune-convs', '--tune-convs'])]).toEqual([false, true, 'retune', 'retune']);
+    const evaluated = parseEvaluateArgs(['--checkpoint', 'c.safetensors', '--retune-convs']);
+    expect(!evaluated.help && evaluated.args.tuneConvs).toBe('retune');
+  });
 
   it('says there is nothing to tune on the cpu backend', async () => {
     const lines: string[] = [];

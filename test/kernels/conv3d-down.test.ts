@@ -2,13 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
-import { conv3dPlan, conv3dTuning, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan, conv3dTuning, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/conv3d/webgpu.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu, uploadOverNaN } from '../helpers/backends.js';
 import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
-/** conv3d's forward with kernel = stride, no padding, no dilation: the down GEMM (conv3d-down.ts). */
+/** conv3d's forward with kernel = stride, no padding, no dilation: the down GEMM (src/kernels/conv3d/down.ts). */
 
 interface Case { xShape: number[]; wShape: number[]; bias: boolean }
 

@@ -7,7 +7,7 @@ import { convOutputShape, oracleConv3d, oracleConv3dBackwardInput, oracleConv3dB
 import { propertyOptions } from '../helpers/property.js';
 
 /**
- * The cpu conv3d oracle (one tap walker for the forward and both gradients, src/kernels/cpu/conv3d.ts) against
+ * The cpu conv3d oracle (one tap walker for the forward and both gradients, src/kernels/conv3d/cpu.ts) against
  * a second, independently written one (test/helpers/conv-oracle.ts: im2col + matmul, and a gather for the input
  * gradient), in float64 on random shapes, strides up to 3, kernels up to 5, paddings, dilations up to 3 and
  * output padding (the transposed convolution's extra trailing rows). The adjoint and finite-difference

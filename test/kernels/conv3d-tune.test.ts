@@ -1,15 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { backward, conv3d, relu, sum } from '../../src/autograd/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { add, backward, conv3d, relu, sum } from '../../src/autograd/index.js';
 import type { Backend, Conv3dCandidate, Conv3dParams, Conv3dProblem, Storage } from '../../src/kernels/index.js';
 import {
   candidateName, clearConv3dChoices, conv3dCandidates, conv3dPlan, conv3dProblemKey, conv3dTuning, recordConv3dProblems, tuneConv3d, WebGPUBackend,
 } from '../../src/kernels/index.js';
 import { convGeometry } from '../../src/kernels/geometry.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { dispose, fromArray } from '../../src/tensor/index.js';
+import { dispose, fromArray, tidy } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
-/** The conv3d tuner (conv3d-tune.ts) and the runtime's choice table it fills (conv3d-choice.ts), on tiny shapes. */
+/** The conv3d tuner (src/kernels/conv3d/tune.ts) and the runtime's choice table it fills (src/kernels/conv3d/choice.ts), on tiny shapes. */
 
 async function gpuBackend(): Promise<WebGPUBackend> {
   const gpu = await webgpu();
@@ -181,5 +181,88 @@ describe('recordConv3dProblems', () => {
     const after = await step();
     for (const [i, g] of after.entries()) expectClose(g, before[i], 1e-4, 1e-4, `gradient ${i} after tuning`);
     dispose([x, w1, b1, w2]);
+  });
+});
+
+describe('tuneConv3d inside a step', () => {
+  afterEach(async () => {
+    clearConv3dChoices(await webgpu());
+    vi.restoreAllMocks();
+  });
+
+  it('times each candidate by its problem\'s dispatches in the step (every call of it), chooses by those times, and times a problem the step does not run alone', async () => {
+    const gpu = await gpuBackend();
+    const { rt } = gpu, tuning = conv3dTuning(rt);
+    // simulated timestamps (llvmpipe has none): every dispatch takes 1 ms, so a candidate's time in a step is
+    // the number of dispatches its problem's calls made
+    let profiledFrom = -1;
+    vi.spyOn(rt, 'hasTimestamps', 'get').mockReturnValue(true);
+    vi.spyOn(rt, 'startProfiling').mockImplementation(() => { profiledFrom = rt.dispatchCount; });
+    vi.spyOn(rt, 'stopProfiling').mockImplementation(async () => Array.from({ length: rt.dispatchCount - profiledFrom }, () => ({ label: 'kernel', ms: 1 })));
+    const on = { backend: gpu };
+    const x1 = fromArray(randomArray(sizeOf(conv3.xShape), 1), conv3.xShape, on), x2 = fromArray(randomArray(sizeOf(conv3.xShape), 2), conv3.xShape, on);
+    const w = fromArray(randomArray(sizeOf(conv3.wShape), 3), conv3.wShape, { ...on, requiresGrad: true });
+    const b = fromArray(randomArray(8, 4), [8], { ...on, requiresGrad: true });
+    let steps = 0;
+    // the same convolution twice: its forward and weight gradient each run two times a step
+    const step = (): void => {
+      steps++;
+      tidy(() => { backward(add(sum(conv3d(x1, w, b, { padding: 1 })), sum(conv3d(x2, w, b, { padding: 1 })))); });
+    };
+    const inStep = await recordConv3dProblems(gpu, step);
+    expect(inStep).toEqual([problems[0], problems[2]]);
+    steps = 0;
+    const alone = problems[3];
+    const rows = await tuneConv3d(gpu, [...inStep, alone], { reps: 2, step });
+    const candidates = (p: Conv3dProblem): Conv3dCandidate[] => conv3dCandidates(rt, p.op, p.xShape, p.wShape, p.params);
+    // one round per candidate of the problem with the most: an untimed step and two timed ones
+    expect(steps).toBe(3 * Math.max(...[...inStep, alone].map((p) => candidates(p).length)));
+    const gy = gpu.upload(randomArray(2 * 8 * 4 * 3 * 5, 5), 'float32');
+    for (const p of inStep) {
+      const mine = rows.filter((r) => r.problem === p);
+      expect(mine.map((r) => r.name)).toEqual(candidates(p).map(candidateName));
+      for (const r of mine) {
+        // the dispatches of one call with this candidate, counted apart
+        const before = rt.dispatchCount;
+        const out = tuning.withCandidate(r.candidate, () => (p.op === 'forward'
+          ? gpu.conv3d(x1.storage, p.xShape, w.storage, p.wShape, b.storage, p.params)
+          : gpu.conv3dBackwardWeight(x1.storage, p.xShape, gy, [2, 8, 4, 3, 5], p.wShape, p.params)));
+        const perCall = rt.dispatchCount - before;
+        gpu.free(out);
+        expect(r.method).toBe('in-step timestamps');
+        expect(r.ms, r.name).toBe(2 * perCall);
+      }
+      const chosen = mine.filter((r) => r.chosen);
+      expect(chosen.length).toBe(1);
+      expect(chosen[0]).toBe(mine.reduce((a, r) => (r.ms < a.ms ? r : a)));
+      expect(conv3dPlan(rt, p.op, p.xShape, p.wShape, p.params).endsWith(`\ntuned: ${chosen[0].name}`)).toBe(true);
+    }
+    gpu.free(gy);
+    const mine = rows.filter((r) => r.problem === alone);
+    expect(mine.length).toBe(candidates(alone).length);
+    for (const r of mine) {
+      expect(r.method).toBe('timestamps');
+      expect(r.ms).toBeGreaterThan(0);
+    }
+    expect(mine.filter((r) => r.chosen).length).toBe(1);
+    dispose([x1, x2, w, b]);
+  });
+
+  it('a step that throws leaves no profiling, observer or forced choice behind', async () => {
+    const gpu = await gpuBackend();
+    const { rt } = gpu, tuning = conv3dTuning(rt);
+    let profiling = false;
+    vi.spyOn(rt, 'hasTimestamps', 'get').mockReturnValue(true);
+    vi.spyOn(rt, 'startProfiling').mockImplementation(() => { profiling = true; });
+    vi.spyOn(rt, 'stopProfiling').mockImplementation(async () => { profiling = false; return []; });
+    const p = problems[3], kept = conv3dCandidates(rt, p.op, p.xShape, p.wShape, p.params).at(-1)!;
+    tuning.setChoice(p, kept);
+    let calls = 0;
+    const step = (): void => { if (++calls === 2) throw new Error('the step failed'); };
+    await expect(tuneConv3d(gpu, [p], { reps: 1, step })).rejects.toThrow('the step failed');
+    expect(calls).toBe(2);
+    expect(profiling).toBe(false);
+    expect(tuning.observer).toBeNull();
+    expect(tuning.choiceOf(p)).toEqual(kept);
   });
 });

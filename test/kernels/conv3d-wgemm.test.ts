@@ -3,13 +3,13 @@ import fc from 'fast-check';
 import type { Backend, Conv3dCandidate, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { candidateName, conv3dCandidates, conv3dTuning, WebGPUBackend } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
-import { conv3dPlan, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan, defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/conv3d/webgpu.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, uploadOverNaN, webgpu } from '../helpers/backends.js';
 import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
-/** conv3d's weight gradient through the implicit GEMM (conv3d-wgemm.ts) against the cpu oracle. */
+/** conv3d's weight gradient through the implicit GEMM (src/kernels/conv3d/wgemm.ts) against the cpu oracle. */
 
 interface Case { xShape: number[]; wShape: number[]; p: Conv3dParams }
 

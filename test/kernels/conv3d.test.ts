@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
-import { defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/webgpu/conv3d.js';
+import { defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/conv3d/webgpu.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 import { gpuConv3dTuning } from '../helpers/gpu-conv.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { add, argmax, backward, cast, noGrad, reshape, slice, softmax } from '../../src/autograd/index.js';
 import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
-import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan } from '../../src/kernels/conv3d/webgpu.js';
 import { Adam, VNet } from '../../src/models/index.js';
 import { crossEntropy, diceLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, memory, tidy, type Tensor } from '../../src/tensor/index.js';

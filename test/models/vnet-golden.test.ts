@@ -4,7 +4,7 @@ import { add, backward, mul, noGrad, sum } from '../../src/autograd/index.js';
 import { VNetDualTask } from '../../src/dbisl/model.js';
 import type { Backend, Conv3dParams } from '../../src/kernels/index.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
-import { conv3dPlan } from '../../src/kernels/webgpu/conv3d.js';
+import { conv3dPlan } from '../../src/kernels/conv3d/webgpu.js';
 import { loadHostStateDict, readSafetensors } from '../../src/models/checkpoint.js';
 import { VNet } from '../../src/models/index.js';
 import type { Module } from '../../src/models/module.js';

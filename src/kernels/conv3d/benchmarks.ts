@@ -7,7 +7,7 @@ import type { Backend, Conv3dParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { convGeometry } from '../geometry.js';
 import type { WebGPUBackend } from '../webgpu/index.js';
-import { candidateName, conv3dCandidates, conv3dTuning, type Conv3dCandidate, type Conv3dOp, type HasLimits } from '../webgpu/conv3d.js';
+import { candidateName, conv3dCandidates, conv3dTuning, type Conv3dCandidate, type Conv3dOp, type HasLimits } from './webgpu.js';
 
 type Op = 'fwd' | 'dX' | 'dW';
 /** a benchmark case; with `candidate`, that kernel computes it (else whatever conv3d chooses) */

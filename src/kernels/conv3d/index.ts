@@ -1,11 +1,11 @@
-import * as cpu from '../cpu/conv3d.js';
 import { defineKernel } from '../family.js';
-import * as webgpu from '../webgpu/conv3d.js';
 import { benchmarks } from './benchmarks.js';
+import * as cpu from './cpu.js';
+import * as webgpu from './webgpu.js';
 
 /**
- * conv3d and its two gradients (also convTranspose3d's forward). Its oracle is cpu/conv3d.ts, its WebGPU kernels
- * and their tuner webgpu/conv3d*.ts.
+ * conv3d and its two gradients (also convTranspose3d's forward). Its oracle is cpu.ts, its WebGPU entry points
+ * webgpu.ts (the kernels, their choice and their tuner beside it, see webgpu.ts).
  */
 export const conv3dFamily = defineKernel({
   name: 'conv3d',

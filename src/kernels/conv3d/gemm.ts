@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../geometry.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
 
 /**
  * The implicit-GEMM kernel for stride-1 convolutions (any kernel size, padding and dilation): conv3d's forward

@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
-import { baseTile, tallTile, type GemmShape, type GemmTiles } from './conv3d-gemm.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct, type TileShape } from './gemm-tile.js';
+import { baseTile, tallTile, type GemmShape, type GemmTiles } from './gemm.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
 
 /**
  * The implicit-GEMM kernel for conv3d's gradient w.r.t. the weight (any stride, padding, dilation and kernel
@@ -25,7 +25,7 @@ import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTilePro
  * A is staged as [k][r] with a row stride ≡ 32/VL (mod 32) words so that the loaders' stores (VL voxels ×
  * 32/VL rows per warp) hit distinct banks, B as [k][co/4] vec4 with a one-vec4 pad; the product, the entry and
  * the store are gemm-tile.ts's. Split-K (grid y = co tiles × splits, grid x and z the row tiles) gives each
- * split a contiguous range of chunks and its own copy of gw; a second pass sums them (conv3d.ts runTiled).
+ * split a contiguous range of chunks and its own copy of gw; a second pass sums them (plan.ts runTiled).
  */
 
 /** neighbouring invocations that load neighbouring voxels (one 32-byte sector of float32) */

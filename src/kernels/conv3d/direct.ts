@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
-import { bankWays, cachedTiles, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext, type SplitOutput } from './conv3d-plan.js';
-import type { GpuRuntime } from './runtime.js';
-import { grid1d } from './runtime.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { grid1d } from '../webgpu/runtime.js';
+import { bankWays, cachedTiles, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext, type SplitOutput } from './plan.js';
 
 /**
  * The direct (halo-tiled) implicit-GEMM convolution kernel, used for conv3d's forward and, one dispatch per

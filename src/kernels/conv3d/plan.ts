@@ -1,10 +1,10 @@
-import type { GpuRuntime, GpuStorage } from './runtime.js';
-import { Params, grid1d, wgslFlatIndex } from './runtime.js';
+import type { GpuRuntime, GpuStorage } from '../webgpu/runtime.js';
+import { Params, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 
 /**
  * What every conv3d kernel's plan shares: the knobs that shape plans, the device limits they depend on, split-K
- * with its summing pass, and the dispatch of a row-tiled GEMM. Each kernel file (conv3d-direct, -down, -gemm, -up,
- * -wgemm, -wgrad) chooses its tiles and makes its own Conv3dPlan.
+ * with its summing pass, and the dispatch of a row-tiled GEMM. Each kernel file (direct, down, gemm, up, wgemm,
+ * wgrad) chooses its tiles and makes its own Conv3dPlan.
  */
 
 /** The knobs of one runtime's conv3d choices (conv3dTuning(rt).configure; tests lower targetWorkgroups to force
@@ -31,7 +31,7 @@ export interface Conv3dKnobs {
   implicitGemmMinChannels: number;
   implicitGemmMinReadChannels: number;
   /** the weight gradients of weights with at least this many output channels go through the implicit GEMM
-   * (conv3d-wgemm.ts) instead of the halo-staged wgrad kernel (0: all; Infinity: none). On an H200 it ran every
+   * (wgemm.ts) instead of the halo-staged wgrad kernel (0: all; Infinity: none). On an H200 it ran every
    * 3³ and 2³ weight gradient of the V-Net 1.6–4.6× faster; wgrad stayed 1.2× faster for the 2-channel 1³ head. */
   implicitGemmWeightGradientMinChannels: number;
   /** the two rules above apply on a software adapter (llvmpipe) too; off: there the direct and wgrad kernels stay

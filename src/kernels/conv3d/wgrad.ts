@@ -23,7 +23,7 @@
  */
 
 import type { ConvGeometry } from '../geometry.js';
-import { bankWays, cachedTiles, fmt, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext } from './conv3d-plan.js';
+import { bankWays, cachedTiles, fmt, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext } from './plan.js';
 
 export interface WgradTiles {
   /** output channels per invocation (a multiple of 4) */

@@ -1,30 +1,30 @@
 import type { Conv3dParams } from '../backend.js';
 import { convGeometry, type ConvGeometry } from '../geometry.js';
-import { directPlan, modelTn } from './conv3d-direct.js';
-import { downPlan } from './conv3d-down.js';
-import { gemmPlan, gemmShapesFor, type GemmShape } from './conv3d-gemm.js';
-import { defaultConv3dKnobs, fmt, type Conv3dKnobs, type Conv3dPlan, type HasLimits, type PlanContext } from './conv3d-plan.js';
-import { upPlan } from './conv3d-up.js';
-import { wgemmPlan, wgemmShapesFor } from './conv3d-wgemm.js';
-import { wgradPlan } from './conv3d-wgrad.js';
+import { directPlan, modelTn } from './direct.js';
+import { downPlan } from './down.js';
+import { gemmPlan, gemmShapesFor, type GemmShape } from './gemm.js';
+import { defaultConv3dKnobs, fmt, type Conv3dKnobs, type Conv3dPlan, type HasLimits, type PlanContext } from './plan.js';
+import { upPlan } from './up.js';
+import { wgemmPlan, wgemmShapesFor } from './wgemm.js';
+import { wgradPlan } from './wgrad.js';
 
 /**
  * Which kernel computes a convolution. Several can (every pipeline is specialised per shape and cached under its
  * full configuration); which one runs is, in this order: the candidate forced by Conv3dTuning.withCandidate
  * (benchmarks and the tuner), the runtime's choice table entry for the problem (filled by tuneConv3d in
- * conv3d-tune.ts, cuDNN's benchmark mode), else the defaults (steered by the runtime's knobs, Conv3dKnobs):
+ * tune.ts, cuDNN's benchmark mode), else the defaults (steered by the runtime's knobs, Conv3dKnobs):
  * - forward, stride 1, writing at least implicitGemmMinChannels channels (16) from at least
- *   implicitGemmMinReadChannels (2), on a GPU (softwareAdapterGemms): the implicit GEMM (conv3d-gemm.ts).
+ *   implicitGemmMinReadChannels (2), on a GPU (softwareAdapterGemms): the implicit GEMM (gemm.ts).
  * - forward, kernel = stride, no padding, no dilation (the V-Net's 2³/2 "down", and the input gradient of its
- *   transposed "up"): one GEMM over disjoint receptive fields (conv3d-down.ts).
- * - forward otherwise: the direct halo-tiled implicit GEMM (conv3d-direct.ts).
+ *   transposed "up"): one GEMM over disjoint receptive fields (down.ts).
+ * - forward otherwise: the direct halo-tiled implicit GEMM (direct.ts).
  * - backward-input, stride 1, under the same channel rule: the implicit GEMM on gy.
  * - backward-input, kernel = stride, no padding, no dilation (the V-Net's transposed 2³/2 "up"): one GEMM,
- *   every input voxel gets exactly one tap (conv3d-up.ts).
+ *   every input voxel gets exactly one tap (up.ts).
  * - backward-input otherwise: the direct kernel, one dispatch per stride phase.
  * - backward-weight with at least implicitGemmWeightGradientMinChannels (16) output channels, on a GPU: the
- *   implicit GEMM over (ci, tap) rows × Co columns × voxels (conv3d-wgemm.ts).
- * - backward-weight otherwise: the halo-staged wgrad kernel (conv3d-wgrad.ts).
+ *   implicit GEMM over (ci, tap) rows × Co columns × voxels (wgemm.ts).
+ * - backward-weight otherwise: the halo-staged wgrad kernel (wgrad.ts).
  * Each kernel file chooses its tiles (a small cost model over the shape and the device's workgroup-memory limit)
  * and split-K; the candidates (conv3dCandidates) add the other applicable kernels, the implicit GEMMs' other tile
  * shapes and the direct kernel with half as many channels per invocation.
@@ -117,8 +117,11 @@ function defaultCandidate(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry): Conv
  * step plans each of its convolutions once (planning costs the host more than recording the dispatches).
  */
 export class Conv3dTuning implements PlanContext {
-  /** While set (by recordConv3dProblems), the entry points call it with each problem they compute. */
-  observer: ((problem: Conv3dProblem) => void) | null = null;
+  /**
+   * While set (by recordConv3dProblems and the tuner), the entry points call it with each problem they computed
+   * and the runtime's dispatch count before and after its dispatches.
+   */
+  observer: ((problem: Conv3dProblem, firstDispatch: number, endDispatch: number) => void) | null = null;
   private current: Readonly<Conv3dKnobs> = defaultConv3dKnobs;
   private readonly choices = new Map<string, Conv3dCandidate>();
   private forced: Conv3dCandidate | null = null;
@@ -160,6 +163,16 @@ export class Conv3dTuning implements PlanContext {
     planFor(this, problem.op, g, c, problem.bias);
     this.choices.set(problemKey(problem.op, g), c);
     this.plans.clear();
+  }
+
+  /** The candidate the choice table holds for a problem, if any. */
+  choiceOf(problem: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShape' | 'params'>): Conv3dCandidate | undefined {
+    return this.choices.get(conv3dProblemKey(problem));
+  }
+
+  /** Removes a problem's choice (it goes back to its default). */
+  removeChoice(problem: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShape' | 'params'>): void {
+    if (this.choices.delete(conv3dProblemKey(problem))) this.plans.clear();
   }
 
   /** Empties the choice table (every problem goes back to its default). */

@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../geometry.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './conv3d-plan.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
+import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
 
 /**
  * conv3d's forward when the kernel equals the stride, without padding or dilation (the V-Net's 2³/2 down

@@ -1,6 +1,6 @@
 /**
- * WGSL pieces shared by the register-blocked GEMM kernels of the convolutions (conv3d-up.ts, conv3d-down.ts,
- * conv3d-gemm.ts, conv3d-wgemm.ts). Each kernel stages a K chunk of A in workgroup memory as `As` [k][m] (one f32
+ * WGSL pieces shared by the register-blocked GEMM kernels of the convolutions (up.ts, down.ts,
+ * gemm.ts, wgemm.ts). Each kernel stages a K chunk of A in workgroup memory as `As` [k][m] (one f32
  * per element, row stride `aStride`) and
  * of B as `Bs` [k][n/4] vec4 (row stride `bStride` vec4), and keeps TM × TN/4 vec4 accumulators `acc{i}_{q}` per
  * invocation (tm = tid % (BM/TM) picks interleaved rows, tn = tid / (BM/TM) a column group). What differs between

@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
-import type { Conv3dPlan } from './conv3d-plan.js';
-import { grid1d } from './runtime.js';
+import { grid1d } from '../webgpu/runtime.js';
 import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
+import type { Conv3dPlan } from './plan.js';
 
 /**
  * conv3d's gradient w.r.t. the input when the kernel equals the stride, without padding or dilation (the

@@ -1,7 +1,7 @@
 import type { Conv3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
+import { CpuStorage, cpuData, storageFrom } from '../cpu/storage.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, type ConvGeometry } from '../geometry.js';
-import { CpuStorage, cpuData, storageFrom } from './storage.js';
 
 /**
  * 3-D convolution (PyTorch's conv3d, groups = 1, layout NCDHW, contiguous) and its two gradients: the oracle

@@ -1,23 +1,23 @@
 import type { Conv3dParams, Storage } from '../backend.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry } from '../geometry.js';
-import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './conv3d-choice.js';
-import { checkBinding, fmt, type HasLimits } from './conv3d-plan.js';
-import type { GpuRuntime } from './runtime.js';
-import { gpuBuffer } from './runtime.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { gpuBuffer } from '../webgpu/runtime.js';
+import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
+import { checkBinding, fmt, type HasLimits } from './plan.js';
 
 /**
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics): the entry
- * points check their operands, ask the runtime's Conv3dTuning for the problem's plan (conv3d-choice.ts: which
+ * points check their operands, ask the runtime's Conv3dTuning for the problem's plan (choice.ts: which
  * kernel, by the forced candidate, the choice table or the defaults) and run it. The kernels and their tiles
- * live in conv3d-direct, -down, -gemm, -up, -wgemm and -wgrad.ts, what their plans share in conv3d-plan.ts,
- * the tuner in conv3d-tune.ts.
+ * live in direct, down, gemm, up, wgemm and wgrad.ts, what their plans share in plan.ts,
+ * the tuner in tune.ts, the choices it keeps per adapter in cache.ts.
  */
 
 export {
   candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning,
   type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
-} from './conv3d-choice.js';
-export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './conv3d-plan.js';
+} from './choice.js';
+export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './plan.js';
 
 function checkF32(s: Storage, what: string): void {
   if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
@@ -36,10 +36,11 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null });
   const plan = tuning.plan('forward', g, bias !== null);
+  const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out);
+  tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null }, first, rt.dispatchCount);
   return out;
 }
 
@@ -50,10 +51,11 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false });
   const plan = tuning.plan('backwardInput', g, false);
+  const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(gy), gpuBuffer(w), null, out);
+  tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
 
@@ -63,10 +65,11 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkBinding(rt, x.length, `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
   const tuning = conv3dTuning(rt);
-  tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false });
   const plan = tuning.plan('backwardWeight', g, false);
+  const first = rt.dispatchCount;
   const out = rt.alloc(g.co * g.ci * g.k[0] * g.k[1] * g.k[2], 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(gy), null, out);
+  tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
 
