@@ -36,6 +36,24 @@ const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
+/** a cached bind group and the next one whose key has the same hash */
+interface CachedBindGroup { kernel: Kernel; slot: number; ids: readonly number[]; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
+
+/** a parameter block's words (a copy: the caller's buffer is not kept) and its slot, chained as CachedBindGroup */
+interface UniformSlot { words: Uint32Array; slot: number; next: UniformSlot | null }
+
+const HASH_SEED = 0x811c9dc5 | 0;
+/** keys that fit V8's small integers, which Map hashes fastest */
+const SMI_MASK = 0x3fffffff;
+/** one step of a multiplicative hash over 32-bit words (collisions are resolved by comparing the keys) */
+const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
+
+function sameIds(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface Kernel {
   /** identifies the kernel in the bind-group cache */
   id: number;
@@ -63,10 +81,18 @@ export class GpuRuntime {
   private pipelineSet: GPUComputePipeline | null = null;
   private pipelineSetOn: GPUComputePassEncoder | null = null;
   private readonly uniforms: GPUBuffer;
-  /** parameter block (its words as a key) → its slot in `uniforms`, written once when first seen */
-  private uniformSlots = new Map<string, number>();
-  /** kernel, parameter slot and buffers → the bind group (a training step repeats the same ones, see free) */
-  private bindGroups = new Map<string, GPUBindGroup>();
+  /** parameter blocks by the hash of their words → the blocks and their slots in `uniforms` (written once) */
+  private uniformSlots = new Map<number, UniformSlot>();
+  private uniformSlotCount = 0;
+  /**
+   * bind groups by the hash of (kernel, parameter slot, buffers) → the entries with that hash (a training step
+   * repeats the same ones, see free); numeric keys, because building and hashing a string key per dispatch
+   * cost more than the rest of the lookup
+   */
+  private bindGroups = new Map<number, CachedBindGroup>();
+  private bindGroupCount = 0;
+  /** the buffer ids of the dispatch being recorded (reused: no array per dispatch) */
+  private readonly dispatchIds: number[] = [];
   private bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 0;
   private pool = new Map<number, GPUBuffer[]>();
@@ -196,7 +222,7 @@ export class GpuRuntime {
   /** drop every pooled buffer (returns their memory to the driver) */
   trim(): void {
     this.flush(); // a destroyed buffer must not be used by unsubmitted commands
-    this.bindGroups.clear(); // nor named by a cached bind group
+    this.clearBindGroups(); // nor named by a cached bind group
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
     this.pooledBytes = 0;
@@ -217,27 +243,25 @@ export class GpuRuntime {
   dispatch(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null,
     workgroups: readonly [number, number?, number?]): void {
     this.check();
-    if (buffers.length !== kernel.storageBindings) {
-      throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${buffers.length}`);
+    const n = buffers.length;
+    if (n !== kernel.storageBindings) {
+      throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${n}`);
     }
-    const [x, y = 1, z = 1] = workgroups;
+    const x = workgroups[0], y = workgroups[1] ?? 1, z = workgroups[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
     }
     const slot = params ? this.uniformSlot(params) : -1;
-    let key = `${kernel.id}:${slot}`;
-    for (const buffer of buffers) key += `:${this.bufferId(buffer)}`;
-    let bindGroup = this.bindGroups.get(key);
-    if (!bindGroup) {
-      const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-      if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
-      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
-      bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
-      this.bindGroups.set(key, bindGroup);
-      this.bindGroupsCreated++;
-    }
+    const ids = this.dispatchIds;
+    ids.length = n;
+    let hash = mix(mix(HASH_SEED, kernel.id), slot);
+    for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mix(hash, id); }
+    hash &= SMI_MASK;
+    let cached = this.bindGroups.get(hash);
+    while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids))) cached = cached.next ?? undefined;
+    if (!cached) cached = this.createBindGroup(kernel, buffers, params, slot, hash);
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     // consecutive dispatches of one kernel (each call into Dawn costs the host a few µs)
     if (pass !== this.pipelineSetOn || kernel.pipeline !== this.pipelineSet) {
@@ -245,10 +269,28 @@ export class GpuRuntime {
       this.pipelineSetOn = pass;
       this.pipelineSet = kernel.pipeline;
     }
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, cached.bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
     if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
+  }
+
+  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null, slot: number,
+    hash: number): CachedBindGroup {
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
+    if (this.bindGroupCount >= MAX_BIND_GROUPS) this.clearBindGroups();
+    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
+    const cached: CachedBindGroup = { kernel, slot, ids: this.dispatchIds.slice(), bindGroup, next: this.bindGroups.get(hash) ?? null };
+    this.bindGroups.set(hash, cached);
+    this.bindGroupCount++;
+    this.bindGroupsCreated++;
+    return cached;
+  }
+
+  private clearBindGroups(): void {
+    this.bindGroups.clear();
+    this.bindGroupCount = 0;
   }
 
   /**
@@ -261,19 +303,22 @@ export class GpuRuntime {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
       throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
     }
-    // the bytes as UTF-16 code units: a short exact key, cheap to build
-    const key = String.fromCharCode.apply(null, new Uint16Array(params) as unknown as number[]);
-    let slot = this.uniformSlots.get(key);
-    if (slot === undefined) {
-      if (this.uniformSlots.size >= UNIFORM_SLOTS) {
-        this.flush();
-        this.uniformSlots.clear();
-        this.bindGroups.clear();
-      }
-      slot = this.uniformSlots.size;
-      this.uniformSlots.set(key, slot);
-      this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
+    const words = new Uint32Array(params);
+    let hash = mix(HASH_SEED, words.length);
+    for (let i = 0; i < words.length; i++) hash = mix(hash, words[i]!);
+    hash &= SMI_MASK;
+    let entry = this.uniformSlots.get(hash);
+    while (entry && !sameIds(entry.words, words)) entry = entry.next ?? undefined;
+    if (entry) return entry.slot;
+    if (this.uniformSlotCount >= UNIFORM_SLOTS) {
+      this.flush();
+      this.uniformSlots.clear();
+      this.uniformSlotCount = 0;
+      this.clearBindGroups();
     }
+    const slot = this.uniformSlotCount++;
+    this.uniformSlots.set(hash, { words: words.slice(), slot, next: this.uniformSlots.get(hash) ?? null });
+    this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
     return slot;
   }
 
