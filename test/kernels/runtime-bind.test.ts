@@ -77,6 +77,25 @@ describe('webgpu runtime: parameter slots and cached bind groups', () => {
     gpu.free(b);
   });
 
+  it('a parameter buffer not from Params is read by its bytes at each dispatch, even when the caller changes it', async () => {
+    const gpu = await gpuBackend();
+    const kernel = gpu.rt.kernel('test:write-param', () => `
+struct Params { value: f32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> P: Params;
+@compute @workgroup_size(1) fn main() { out[0] = P.value; }`, 1);
+    const params = new Float32Array(4);
+    const values: number[] = [];
+    for (const value of [1.5, 2.5, 1.5]) {
+      params[0] = value;
+      const s = gpu.alloc(1, 'float32');
+      gpu.rt.dispatch(kernel, [gpuBuffer(s)], params.buffer, [1]);
+      values.push((await gpu.read(s))[0]!);
+      gpu.free(s);
+    }
+    expect(values).toEqual([1.5, 2.5, 1.5]);
+  });
+
   it('trim drops the cached bind groups with the buffers it destroys', async () => {
     const gpu = await gpuBackend();
     const a = gpu.fill(64, 2, 'float32');

@@ -84,6 +84,8 @@ export class GpuRuntime {
   /** parameter blocks by the hash of their words → the blocks and their slots in `uniforms` (written once) */
   private uniformSlots = new Map<number, UniformSlot>();
   private uniformSlotCount = 0;
+  /** the slot of each block of Params seen (by its id: Params hands out one read-only buffer per distinct block) */
+  private slotByBlock = new Map<number, number>();
   /**
    * bind groups by the hash of (kernel, parameter slot, buffers) → the entries with that hash (a training step
    * repeats the same ones, see free); numeric keys, because building and hashing a string key per dispatch
@@ -303,20 +305,25 @@ export class GpuRuntime {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
       throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
     }
+    const block = paramsBlocks.get(params);
+    const known = block === undefined ? undefined : this.slotByBlock.get(block);
+    if (known !== undefined) return known;
     const words = new Uint32Array(params);
     let hash = mix(HASH_SEED, words.length);
     for (let i = 0; i < words.length; i++) hash = mix(hash, words[i]!);
     hash &= SMI_MASK;
     let entry = this.uniformSlots.get(hash);
     while (entry && !sameIds(entry.words, words)) entry = entry.next ?? undefined;
-    if (entry) return entry.slot;
+    if (entry) { if (block !== undefined) this.slotByBlock.set(block, entry.slot); return entry.slot; }
     if (this.uniformSlotCount >= UNIFORM_SLOTS) {
       this.flush();
       this.uniformSlots.clear();
+      this.slotByBlock.clear();
       this.uniformSlotCount = 0;
       this.clearBindGroups();
     }
     const slot = this.uniformSlotCount++;
+    if (block !== undefined) this.slotByBlock.set(block, slot);
     this.uniformSlots.set(hash, { words: words.slice(), slot, next: this.uniformSlots.get(hash) ?? null });
     this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
     return slot;
@@ -443,9 +450,28 @@ export class GpuRuntime {
 const f32Value = new Float32Array(1);
 const f32Bits = new Uint32Array(f32Value.buffer);
 
+/** a parameter block Params handed out before, by the hash of its words (chained as CachedBindGroup) */
+interface InternedParams { words: Uint32Array; buffer: ArrayBuffer; next: InternedParams | null }
+
+/** whether `padded` holds `words` followed by zeros */
+function samePadded(padded: Uint32Array, words: readonly number[]): boolean {
+  const length = Math.max(4, Math.ceil(words.length / 4) * 4);
+  if (padded.length !== length) return false;
+  for (let i = 0; i < length; i++) if (padded[i] !== (i < words.length ? words[i] : 0)) return false;
+  return true;
+}
+/** the interned blocks start over past this many (a loop whose parameters keep changing would grow them) */
+const MAX_INTERNED_PARAMS = 8192;
+let internedParams = new Map<number, InternedParams>();
+let internedCount = 0;
+/** the buffers Params handed out → an id per block (other buffers' slots are found by their bytes) */
+const paramsBlocks = new WeakMap<ArrayBuffer, number>();
+let nextBlockId = 0;
+
 /**
  * Packs a kernel's uniform parameters: 32-bit scalars in declaration order, vec4 arrays 16-aligned. The words
- * gather in a plain array and become one buffer at `done` (a host cost paid on every dispatch).
+ * gather in a plain array; `done` returns the block as a buffer, the same (read-only) buffer for the same words,
+ * so that a training step allocates no buffer per dispatch and the runtime finds its slot by identity.
  */
 export class Params {
   private words: number[] = [];
@@ -462,11 +488,23 @@ export class Params {
     for (let i = 0; i < 4 * n; i++) this.words.push((values[i] ?? 0) >>> 0);
     return this;
   }
-  /** the words padded with zeros to whole 16-byte rows (at least one) */
+  /** the words padded with zeros to whole 16-byte rows (at least one); shared with every equal block: never write to it */
   done(): ArrayBuffer {
-    const out = new Uint32Array(Math.max(4, Math.ceil(this.words.length / 4) * 4));
-    out.set(this.words);
-    return out.buffer;
+    const words = this.words, n = words.length;
+    const length = Math.max(4, Math.ceil(n / 4) * 4);
+    let hash = mix(HASH_SEED, length);
+    for (let i = 0; i < length; i++) hash = mix(hash, i < n ? words[i]! : 0);
+    hash &= SMI_MASK;
+    let entry = internedParams.get(hash);
+    while (entry && !samePadded(entry.words, words)) entry = entry.next ?? undefined;
+    if (entry) return entry.buffer;
+    if (internedCount >= MAX_INTERNED_PARAMS) { internedParams = new Map(); internedCount = 0; }
+    const padded = new Uint32Array(length);
+    padded.set(words);
+    paramsBlocks.set(padded.buffer, nextBlockId++);
+    internedParams.set(hash, { words: padded.slice(), buffer: padded.buffer, next: internedParams.get(hash) ?? null });
+    internedCount++;
+    return padded.buffer;
   }
 }
 
