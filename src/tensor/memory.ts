@@ -34,13 +34,15 @@ function collect(value: unknown, into: Set<Disposable>, depth = 0): void {
   if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, into, depth + 1);
 }
 
+const AsyncFunction = (async () => undefined).constructor;
+
 /**
  * Runs fn and disposes every tensor it created, except those in its result (a tensor, or arrays, maps and
  * plain objects holding tensors). fn must be synchronous: an await inside would let other work's tensors
  * land in this scope.
  */
 export function tidy<T>(fn: () => T): T {
-  if (fn.constructor.name === 'AsyncFunction') throw new Error('tidy: fn must be synchronous (await inside a scope mixes up ownership)');
+  if (fn.constructor === AsyncFunction) throw new Error('tidy: fn must be synchronous (await inside a scope mixes up ownership)');
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;
