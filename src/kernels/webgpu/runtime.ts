@@ -23,7 +23,7 @@ export function gpuBuffer(s: Storage): GPUBuffer {
 /** Size classes: powers of two up to 1 MiB, then eighths of an octave (at most 12.5 % waste). */
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  const pow = 2 ** Math.ceil(Math.log2(b));
+  const pow = b <= 2 ** 30 ? 2 ** (32 - Math.clz32(b - 1)) : 2 ** Math.ceil(Math.log2(b));
   if (pow <= 1 << 20) return pow;
   const step = pow / 16;
   return Math.ceil(b / step) * step;
@@ -48,11 +48,17 @@ const SMI_MASK = 0x3fffffff;
 /** one step of a multiplicative hash over 32-bit words (collisions are resolved by comparing the keys) */
 const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
 
-function sameIds(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** whether a is the first n numbers of b */
+function sameIds(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** a buffer's id (bind-group keys, the pool's order), kept on the buffer: a property read costs less than a WeakMap's lookup */
+const BUFFER_ID = Symbol('voxgrad buffer id');
+type IdentifiedBuffer = GPUBuffer & { [BUFFER_ID]?: number };
+let nextBufferId = 0;
 
 export interface Kernel {
   /** identifies the kernel in the bind-group cache */
@@ -93,10 +99,8 @@ export class GpuRuntime {
    */
   private bindGroups = new Map<number, CachedBindGroup>();
   private bindGroupCount = 0;
-  /** the buffer ids of the dispatch being recorded (reused: no array per dispatch) */
+  /** the buffer ids of the dispatch being recorded, in its first entries (reused: no array per dispatch) */
   private readonly dispatchIds: number[] = [];
-  private bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 0;
   private pool = new Map<number, GPUBuffer[]>();
   private live = new Set<GPUBuffer>();
   private liveBytes = 0;
@@ -257,12 +261,11 @@ export class GpuRuntime {
     }
     const slot = params ? this.uniformSlot(params) : -1;
     const ids = this.dispatchIds;
-    ids.length = n;
     let hash = mix(mix(HASH_SEED, kernel.id), slot);
     for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mix(hash, id); }
     hash &= SMI_MASK;
     let cached = this.bindGroups.get(hash);
-    while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids))) cached = cached.next ?? undefined;
+    while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
     if (!cached) cached = this.createBindGroup(kernel, buffers, params, slot, hash);
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     // consecutive dispatches of one kernel (each call into Dawn costs the host a few µs)
@@ -283,7 +286,7 @@ export class GpuRuntime {
     if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
     if (this.bindGroupCount >= MAX_BIND_GROUPS) this.clearBindGroups();
     const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
-    const cached: CachedBindGroup = { kernel, slot, ids: this.dispatchIds.slice(), bindGroup, next: this.bindGroups.get(hash) ?? null };
+    const cached: CachedBindGroup = { kernel, slot, ids: this.dispatchIds.slice(0, buffers.length), bindGroup, next: this.bindGroups.get(hash) ?? null };
     this.bindGroups.set(hash, cached);
     this.bindGroupCount++;
     this.bindGroupsCreated++;
@@ -313,7 +316,7 @@ export class GpuRuntime {
     for (let i = 0; i < words.length; i++) hash = mix(hash, words[i]!);
     hash &= SMI_MASK;
     let entry = this.uniformSlots.get(hash);
-    while (entry && !sameIds(entry.words, words)) entry = entry.next ?? undefined;
+    while (entry && !sameIds(entry.words, words, words.length)) entry = entry.next ?? undefined;
     if (entry) { if (block !== undefined) this.slotByBlock.set(block, entry.slot); return entry.slot; }
     if (this.uniformSlotCount >= UNIFORM_SLOTS) {
       this.flush();
@@ -330,9 +333,7 @@ export class GpuRuntime {
   }
 
   private bufferId(buffer: GPUBuffer): number {
-    let id = this.bufferIds.get(buffer);
-    if (id === undefined) { id = this.nextBufferId++; this.bufferIds.set(buffer, id); }
-    return id;
+    return (buffer as IdentifiedBuffer)[BUFFER_ID] ??= nextBufferId++;
   }
 
   /** While profiling, every dispatch gets a pass of its own with begin/end timestamps. */
