@@ -91,5 +91,6 @@ export class CpuBackend implements Backend {
   cdt: Backend['cdt'] = (...args) => this.track(cdt.cdt(...args));
   cdtBackward: Backend['cdtBackward'] = (...args) => this.track(cdt.cdtBackward(...args));
   sgdStep: Backend['sgdStep'] = (...args) => optim.sgdStep(...args);
+  sgdSteps: Backend['sgdSteps'] = (...args) => optim.sgdSteps(...args);
   adamStep: Backend['adamStep'] = (...args) => optim.adamStep(...args);
 }

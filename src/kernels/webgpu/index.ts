@@ -83,5 +83,6 @@ export class WebGPUBackend implements Backend {
   cdt: Backend['cdt'] = (...args) => cdt.cdt(this.rt, ...args);
   cdtBackward: Backend['cdtBackward'] = (...args) => cdt.cdtBackward(this.rt, ...args);
   sgdStep: Backend['sgdStep'] = (...args) => optim.sgdStep(this.rt, ...args);
+  sgdSteps: Backend['sgdSteps'] = (...args) => optim.sgdSteps(this.rt, ...args);
   adamStep: Backend['adamStep'] = (...args) => optim.adamStep(this.rt, ...args);
 }
