@@ -13,6 +13,20 @@ async function gpuBackend(): Promise<WebGPUBackend> {
 }
 
 describe('webgpu buffer pool', () => {
+  it('a storage freed twice is an error, also after its buffer went to a new storage', async () => {
+    const gpu = await gpuBackend();
+    gpu.rt.trim();
+    const a = gpu.alloc(12345, 'float32');
+    gpu.free(a);
+    expect(() => gpu.free(a)).toThrow(/freed twice/);
+    const b = gpu.alloc(12345, 'float32');
+    expect(gpuBuffer(b)).toBe(gpuBuffer(a));
+    const live = gpu.memory().liveBuffers;
+    expect(() => gpu.free(a)).toThrow(/freed twice/); // b's buffer stays b's
+    expect(gpu.memory().liveBuffers).toBe(live);
+    gpu.free(b);
+  });
+
   it('size classes: 16-byte multiples, powers of two up to 1 MiB, then eighths of an octave', () => {
     const byLog2 = (bytes: number): number => {
       const b = Math.max(16, Math.ceil(bytes / 16) * 16);

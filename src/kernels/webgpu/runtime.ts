@@ -11,6 +11,8 @@ function plainCopy<T extends object>(o: T): T {
 /** A storage on the GPU: a pooled buffer (of `bufferBytes`, its size class) of at least `length` elements. */
 export class GpuStorage implements Storage {
   readonly backend = 'webgpu' as const;
+  /** set by the runtime's free (its buffer may already belong to another storage) */
+  freed = false;
   constructor(readonly buffer: GPUBuffer, readonly dtype: DType, readonly length: number, readonly bufferBytes: number) {}
   get byteLength(): number { return this.length * bytesPerElement[this.dtype]; }
 }
@@ -102,7 +104,9 @@ export class GpuRuntime {
   /** the buffer ids of the dispatch being recorded, in its first entries (reused: no array per dispatch) */
   private readonly dispatchIds: number[] = [];
   private pool = new Map<number, GPUBuffer[]>();
-  private live = new Set<GPUBuffer>();
+  /** the pool's size classes, ascending */
+  private poolClasses: number[] = [];
+  private liveCount = 0;
   private liveBytes = 0;
   /** highest liveBytes since creation or resetPeak() */
   peakBytes = 0;
@@ -168,9 +172,13 @@ export class GpuRuntime {
     if (bytes > max) {
       throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
     }
-    const pooled = this.takePooled(bytes);
-    let buffer = pooled?.buffer, bufferBytes = pooled?.bytes ?? bytes;
-    if (!buffer) {
+    const pooledBytes = this.pooledClass(bytes);
+    let buffer = pooledBytes ? this.pool.get(pooledBytes)!.pop() : undefined;
+    const bufferBytes = pooledBytes || bytes;
+    if (buffer) {
+      this.pooledBytes -= bufferBytes;
+      this.pooledCount--;
+    } else {
       this.peakReservedBytes = Math.max(this.peakReservedBytes, this.liveBytes + this.pooledBytes + bytes);
       this.device.pushErrorScope('out-of-memory');
       buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -178,7 +186,7 @@ export class GpuRuntime {
         if (err) this.firstError ??= `out of GPU memory allocating ${bytes} bytes (live ${this.liveBytes} bytes): ${err.message}`;
       });
     }
-    this.live.add(buffer);
+    this.liveCount++;
     this.liveBytes += bufferBytes;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     this.requestedBytes += length * bytesPerElement[dtype];
@@ -187,26 +195,25 @@ export class GpuRuntime {
   }
 
   /**
-   * A pooled buffer for a request of `bytes` (a size class): of that class, else the smallest idle one up to
-   * twice as large. Without the second rule every class would keep its own peak count of buffers, and a step
-   * whose classes peak at different times would reserve far more than it ever has live. A larger buffer is
-   * never one past the storage-binding limit (kernels bind whole buffers).
+   * The size class whose idle buffer serves a request of `bytes` (a size class), 0 for none: that class, else
+   * the smallest class with an idle buffer up to twice as large. Without the second rule every class would keep
+   * its own peak count of buffers, and a step whose classes peak at different times would reserve far more than
+   * it ever has live. A larger buffer is never one past the storage-binding limit (kernels bind whole buffers).
    */
-  private takePooled(bytes: number): { buffer: GPUBuffer; bytes: number } | undefined {
-    let size = this.pool.get(bytes)?.length ? bytes : 0;
-    if (!size) {
-      const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
-      for (const [s, list] of this.pool) if (list.length && s > bytes && s <= most && (!size || s < size)) size = s;
-    }
-    const buffer = size ? this.pool.get(size)!.pop() : undefined;
-    if (!buffer) return undefined;
-    this.pooledBytes -= size;
-    this.pooledCount--;
-    return { buffer, bytes: size };
+  private pooledClass(bytes: number): number {
+    if (this.pool.get(bytes)?.length) return bytes;
+    const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
+    const classes = this.poolClasses;
+    let lo = 0, hi = classes.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (classes[mid]! <= bytes) lo = mid + 1; else hi = mid; }
+    for (let i = lo; i < classes.length && classes[i]! <= most; i++) if (this.pool.get(classes[i]!)!.length) return classes[i]!;
+    return 0;
   }
 
   free(s: GpuStorage): void {
-    if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
+    if (s.freed) throw new Error('webgpu: storage freed twice');
+    s.freed = true;
+    this.liveCount--;
     const bytes = s.bufferBytes;
     this.liveBytes -= bytes;
     this.requestedBytes -= s.byteLength;
@@ -220,7 +227,11 @@ export class GpuRuntime {
       let lo = 0, hi = list.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.bufferId(list[mid]!) < id) lo = mid + 1; else hi = mid; }
       list.splice(lo, 0, s.buffer);
-    } else this.pool.set(bytes, [s.buffer]);
+    } else {
+      this.pool.set(bytes, [s.buffer]);
+      const at = this.poolClasses.findIndex((c) => c > bytes);
+      this.poolClasses.splice(at < 0 ? this.poolClasses.length : at, 0, bytes);
+    }
     this.pooledBytes += bytes;
     this.pooledCount++;
   }
@@ -231,6 +242,7 @@ export class GpuRuntime {
     this.clearBindGroups(); // nor named by a cached bind group
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    this.poolClasses = [];
     this.pooledBytes = 0;
     this.pooledCount = 0;
   }
@@ -242,7 +254,7 @@ export class GpuRuntime {
   }
 
   memory(): MemoryStats {
-    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
+    return { liveBuffers: this.liveCount, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
   }
 
   /** Records one dispatch: storage buffers at bindings 0…n−1, the parameters (if any) at binding n. */
