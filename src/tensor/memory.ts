@@ -46,17 +46,18 @@ export function tidy<T>(fn: () => T): T {
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;
+  // the scope stays innermost while its tensors are disposed: each one's untrackTensor finds it at once
   try {
     result = fn();
   } catch (e) {
-    scopes.pop();
     for (const t of scope) if (!t.isDisposed) t.dispose();
+    scopes.pop();
     throw e;
   }
-  scopes.pop();
   const kept = new Set<Disposable>();
   collect(result, kept);
   for (const t of scope) if (!kept.has(t) && !t.isDisposed) t.dispose();
+  scopes.pop();
   const parent = scopes[scopes.length - 1];
   if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
   return result;
