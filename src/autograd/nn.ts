@@ -529,7 +529,9 @@ function checkNormInput(op: string, x: Tensor): void {
  * channel; instance and group norm [1, N·C, D·H·W] with `groups` groups per sample.
  */
 function normLayout(x: Tensor, perSample: boolean, groups: number): NormLayout {
-  const [n, c] = x.shape, inner = sizeOf(x.shape.slice(2));
+  const [n, c] = x.shape;
+  let inner = 1;
+  for (let i = 2; i < x.rank; i++) inner *= x.shape[i];
   return perSample
     ? { outer: 1, channels: n * c, inner, perGroup: c / groups, params: c }
     : { outer: n, channels: c, inner, perGroup: 1, params: c };

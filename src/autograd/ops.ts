@@ -76,9 +76,10 @@ export function contiguous(x: Tensor): Tensor {
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.map((d) => (d === -1 ? x.numel() / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
+  let known = 1, holes = 0;
+  for (const d of shape) if (d === -1) holes++; else known *= d;
+  const inferred = holes === 0 ? shape : shape.map((d) => (d === -1 ? x.numel() / known : d));
+  if (holes > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
     throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.numel()} elements) as ${formatShape(shape)}`);
   }
   let y: Tensor;
@@ -490,8 +491,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 // ------------------------------------------------------------------------------------------- reductions
 
 function reduceOp(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor {
-  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const shape = keepdim ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  const shape: number[] = [];
+  for (let i = 0; i < x.rank; i++) {
+    if (!axes.includes(i)) shape.push(x.shape[i]);
+    else if (keepdim) shape.push(1);
+  }
   return out(x, x.backend.reduce(op, x.view, axes), shape);
 }
 

@@ -34,8 +34,9 @@ export function normalizeAxis(axis: number, rank: number, op: string): number {
 export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = (typeof axes === 'number' ? [axes] : [...axes]).map((a) => normalizeAxis(a, rank, op));
-  if (new Set(list).size !== list.length) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
-  return list.sort((a, b) => a - b);
+  list.sort((a, b) => a - b);
+  for (let i = 1; i < list.length; i++) if (list[i] === list[i - 1]) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
+  return list;
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -25,7 +25,7 @@ export function gpuBuffer(s: Storage): GPUBuffer {
 /** Size classes: powers of two up to 1 MiB, then eighths of an octave (at most 12.5 % waste). */
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  const pow = b <= 2 ** 30 ? 2 ** (32 - Math.clz32(b - 1)) : 2 ** Math.ceil(Math.log2(b));
+  const pow = b <= 2 ** 30 ? 1 << (32 - Math.clz32(b - 1)) : 2 ** Math.ceil(Math.log2(b));
   if (pow <= 1 << 20) return pow;
   const step = pow / 16;
   return Math.ceil(b / step) * step;
