@@ -580,8 +580,9 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
     if (!sums) return [dx, ...params.map(() => null)];
     // per-channel sums [samples, params] → per-parameter gradients: added over the samples
     const samples = l.channels / l.params;
-    const [sumT, dotT] = [sums.sum, sums.dot].map((st) => out(x, st, [samples, l.params]));
-    const overSamples = (v: Tensor) => (samples === 1 ? reshape(v, [l.params]) : sum(v, 0));
+    const sumsShape = samples === 1 ? [l.params] : [samples, l.params];
+    const sumT = out(x, sums.sum, sumsShape), dotT = out(x, sums.dot, sumsShape);
+    const overSamples = (v: Tensor) => (samples === 1 ? v : sum(v, 0));
     const gradWeight = () => overSamples(dotT), gradBias = () => overSamples(sumT);
     // batch norm in evaluation (one sample, one channel per group): μ and σ² are inputs too
     const scale = () => { const rstd = rsqrt(addScalar(vs, p.eps)); return { rstd, a: ws ? mul(rstd, ws) : rstd }; };
