@@ -127,7 +127,8 @@ export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdP
   }
   for (const [list, momentum] of [[withMomentum, true], [plain, false]] as const) {
     const perParam = momentum ? 3 : 2;
-    const most = Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam));
+    // (WebGPU guarantees at least 4 storage buffers per stage, so at least one parameter fits)
+    const most = Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
     for (let at = 0; at < list.length; at += most) {
       const batch = list.slice(at, at + most);
       const kernel = rt.kernel(`sgd:${momentum ? 'm' : 'plain'}:${batch.length}`, () => sgdMultiSource(momentum, batch.length), perParam * batch.length);
