@@ -10,13 +10,18 @@
  * planning, the other kernels' host code, the runtime (runtime.ts), Dawn (native calls and node_modules/webgpu),
  * the garbage collector.
  *
- *   npx tsx bench/host-overhead.ts [--src DIR] [--batch 2] [--patch 32,32,32] [--filters 16] [--warmup 3]
- *                                  [--iters 15] [--profile-steps 10] [--top 0] [--json FILE] [--cpuprofile FILE]
+ *   npx tsx bench/host-overhead.ts [--src DIR] [--against DIR] [--batch 2] [--patch 32,32,32] [--filters 16]
+ *                                  [--warmup 30] [--iters 15] [--profile-steps 10] [--top 0] [--json FILE]
+ *                                  [--cpuprofile FILE]
  *
  * --src: the root of the voxgrad checkout whose src/ is measured (default: this file's), so that one script
- * times another revision in the same run, e.g. a `git worktree` of the base commit. The host's cost does not
- * depend on the voxels; the V-Net needs sides that are multiples of 16. --top N also lists the N functions with
- * the most self time; --cpuprofile writes the profile (for Chrome's DevTools or bench/cpu-profile.py).
+ * times another revision in the same way, e.g. a `git worktree` of the base commit. --against: a second
+ * checkout timed in the same process, its steps alternating with --src's (each on its own device), so that
+ * both see the same load: it prints both and the median of the per-step ratios, the comparison that a busy
+ * machine disturbs least. The first steps run while V8 still compiles the code (the first few dozen took up to
+ * twice the steady time here), hence the warm-up. The host's cost does not depend on the voxels; the V-Net needs
+ * sides that are multiples of 16. --top N also lists the N functions with the most self time; --cpuprofile
+ * writes the profile of --src's steps (for Chrome's DevTools or bench/cpu-profile.py).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -26,13 +31,15 @@ import { parseBenchArgs } from './args.js';
 
 const args = parseBenchArgs({
   about: "The host's cost of a V-Net training step with the GPU's work dropped (the queue's submit is a no-op here):\n"
-    + 'per step, per dispatch, and a CPU profile by layer; --src times another checkout in the same way.',
+    + 'per step, per dispatch, and a CPU profile by layer; --src times another checkout in the same way, --against\n'
+    + 'a second one in the same process, step by step in turn.',
   options: {
     src: { type: 'string', default: resolve(dirname(fileURLToPath(import.meta.url)), '..'), arg: 'DIR', help: "the checkout whose src/ is timed" },
+    against: { type: 'string', arg: 'DIR', help: 'a second checkout timed in the same process, step by step in turn' },
     batch: { type: 'string', default: '2', arg: 'N', help: 'samples per step' },
     patch: { type: 'string', default: '32,32,32', arg: 'X,Y,Z', help: 'input side lengths (multiples of 16)' },
     filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
-    warmup: { type: 'string', default: '3', arg: 'N', help: 'steps before timing' },
+    warmup: { type: 'string', default: '30', arg: 'N', help: 'steps before timing (while V8 compiles the code)' },
     iters: { type: 'string', default: '15', arg: 'N', help: 'timed steps' },
     'profile-steps': { type: 'string', default: '10', arg: 'N', help: 'steps under the CPU profiler (0: none)' },
     top: { type: 'string', default: '0', arg: 'N', help: 'list the N functions with the most self time' },
@@ -50,6 +57,7 @@ const iters = args.int('iters');
 const profileSteps = args.int('profile-steps', 0);
 const top = args.int('top', 0);
 const root = resolve(args.string('src')!);
+const againstRoot = args.string('against') === undefined ? null : resolve(args.string('against')!);
 
 /**
  * Where a profile frame's self time goes, by the file its code lives in. Native functions have no file: those
@@ -101,12 +109,27 @@ function selfTime(profile: CpuProfile): { byCategory: Map<string, number>; byFun
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
-async function main(): Promise<void> {
-  const load = async (rel: string): Promise<Record<string, any>> => import(pathToFileURL(resolve(root, rel)).href);
+/** One checkout's V-Net step on its own backend, and its measurements. */
+interface Subject {
+  root: string;
+  description: string;
+  step(): void;
+  sync(): Promise<void>;
+  dispose(): void;
+  /** the runtime's dispatch and bind-group counters */
+  counters(): { dispatches: number; bindGroups: number };
+  times: number[];
+  cpuTimes: number[];
+  dispatches: number[];
+  bindGroups: number[];
+}
+
+async function subject(dir: string): Promise<Subject> {
+  const load = async (rel: string): Promise<Record<string, any>> => import(pathToFileURL(resolve(dir, rel)).href);
   const [autograd, kernels, models, losses, tensor] = await Promise.all([
     load('src/autograd/index.ts'), load('src/kernels/index.ts'), load('src/models/index.ts'),
     load('src/models/losses.ts'), load('src/tensor/index.ts'),
-  ]).catch((e: Error) => fail(`--src ${root}: cannot load voxgrad's src/ (${e.message})`));
+  ]).catch((e: Error) => fail(`${dir}: cannot load voxgrad's src/ (${e.message})`));
   const backend = await tensor.initBackend({ backend: 'webgpu' });
   if (!(backend instanceof kernels.WebGPUBackend)) fail('needs the webgpu backend');
   const rt = backend.rt;
@@ -124,36 +147,69 @@ async function main(): Promise<void> {
   for (let i = 0; i < labels.length; i++) labels[i] = (Math.imul(i + 1, 2654435761) >>> 0) & 1;
   const y = tensor.fromArray(labels, [batch, D, H, W]);
   const sdfTarget = tensor.uniform([batch, 2, D, H, W], -1, 1, 2);
-  const step = (): void => {
-    tensor.tidy(() => {
-      const out = model.forward(x);
-      autograd.backward(autograd.add(losses.crossEntropy(out.out_conv, y), losses.mseLoss(out.out_conv2, sdfTarget)));
-    });
-    opt.step();
-    opt.zeroGrad();
-    rt.flush();
+  return {
+    root: dir,
+    description: backend.description,
+    step(): void {
+      tensor.tidy(() => {
+        const out = model.forward(x);
+        autograd.backward(autograd.add(losses.crossEntropy(out.out_conv, y), losses.mseLoss(out.out_conv2, sdfTarget)));
+      });
+      opt.step();
+      opt.zeroGrad();
+      rt.flush();
+    },
+    sync: () => backend.sync(),
+    dispose(): void {
+      tensor.dispose([x, y, sdfTarget]);
+      opt.dispose();
+      model.dispose();
+      backend.dispose();
+    },
+    counters: () => ({ dispatches: rt.dispatchCount, bindGroups: rt.bindGroupsCreated }),
+    times: [], cpuTimes: [], dispatches: [], bindGroups: [],
   };
-  console.log(`host-overhead: ${root}: batch ${batch}, patch ${patch.join('×')}, n_filters ${filters}, on ${backend.description}; GPU work dropped`);
+}
 
-  for (let i = 0; i < warmup; i++) step();
-  await backend.sync();
-  const times: number[] = [], cpuTimes: number[] = [], dispatches: number[] = [], bindGroups: number[] = [];
+/** Times one step of s (wall clock and the process's CPU time) and counts its dispatches and new bind groups. */
+function timedStep(s: Subject): void {
+  const before = s.counters();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  s.step();
+  s.times.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  s.cpuTimes.push((c.user + c.system) / 1000);
+  const after = s.counters();
+  s.dispatches.push(after.dispatches - before.dispatches);
+  s.bindGroups.push(after.bindGroups - before.bindGroups);
+}
+
+function summary(s: Subject): { stepMs: number; cpuMs: number; dispatchesPerStep: number; usPerDispatch: number; cpuUsPerDispatch: number; bindGroupsPerStep: number } {
+  const stepMs = median(s.times), cpuMs = median(s.cpuTimes), perStep = median(s.dispatches);
+  console.log(`  ${s.root}: host time per step ${stepMs.toFixed(2)} ms wall (median of ${s.times.length}; min ${Math.min(...s.times).toFixed(2)}, max ${Math.max(...s.times).toFixed(2)}), ${cpuMs.toFixed(2)} ms of CPU time (min ${Math.min(...s.cpuTimes).toFixed(2)})`);
+  console.log(`  ${perStep} dispatches per step → ${(1000 * stepMs / perStep).toFixed(1)} µs per dispatch wall, ${(1000 * cpuMs / perStep).toFixed(1)} µs of CPU time; ${median(s.bindGroups)} bind groups created per step`);
+  return { stepMs, cpuMs, dispatchesPerStep: perStep, usPerDispatch: 1000 * stepMs / perStep, cpuUsPerDispatch: 1000 * cpuMs / perStep, bindGroupsPerStep: median(s.bindGroups) };
+}
+
+async function main(): Promise<void> {
+  const subjects = [await subject(root), ...(againstRoot ? [await subject(againstRoot)] : [])];
+  const first = subjects[0]!;
+  console.log(`host-overhead: ${subjects.map((s) => s.root).join(' vs ')}: batch ${batch}, patch ${patch.join('×')}, n_filters ${filters}, on ${first.description}; GPU work dropped`);
+
+  for (let i = 0; i < warmup; i++) for (const s of subjects) s.step();
+  for (const s of subjects) await s.sync();
   for (let i = 0; i < iters; i++) {
-    const d0 = rt.dispatchCount, b0 = rt.bindGroupsCreated;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    step();
-    times.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpuTimes.push((c.user + c.system) / 1000);
-    dispatches.push(rt.dispatchCount - d0);
-    bindGroups.push(rt.bindGroupsCreated - b0);
-    await backend.sync(); // lets Dawn's callbacks run between steps, as a training loop's reads do
+    for (const s of i % 2 ? [...subjects].reverse() : subjects) timedStep(s);
+    for (const s of subjects) await s.sync(); // lets Dawn's callbacks run between steps, as a training loop's reads do
   }
-  const stepMs = median(times), cpuMs = median(cpuTimes), perStep = median(dispatches);
-  const usPerDispatch = 1000 * stepMs / perStep, cpuUsPerDispatch = 1000 * cpuMs / perStep;
-  console.log(`  host time per step ${stepMs.toFixed(2)} ms wall (median of ${iters}; min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)}), ${cpuMs.toFixed(2)} ms of CPU time (min ${Math.min(...cpuTimes).toFixed(2)})`);
-  console.log(`  ${perStep} dispatches per step → ${usPerDispatch.toFixed(1)} µs per dispatch wall, ${cpuUsPerDispatch.toFixed(1)} µs of CPU time; ${median(bindGroups)} bind groups created per step`);
+  const results = subjects.map(summary);
+  let cpuRatio: number | null = null;
+  if (subjects.length === 2) {
+    cpuRatio = median(subjects[1]!.cpuTimes.map((t, i) => t / first.cpuTimes[i]!));
+    const dispatchRatio = results[1]!.dispatchesPerStep / results[0]!.dispatchesPerStep;
+    console.log(`  ${againstRoot} / ${root}: CPU time per step ×${cpuRatio.toFixed(2)} (median of the ${iters} steps' ratios), per dispatch ×${(cpuRatio / dispatchRatio).toFixed(2)}`);
+  }
 
   let categories: { category: string; ms: number; share: number }[] = [];
   if (profileSteps > 0) {
@@ -162,14 +218,14 @@ async function main(): Promise<void> {
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
     await session.post('Profiler.start');
-    for (let i = 0; i < profileSteps; i++) step();
+    for (let i = 0; i < profileSteps; i++) first.step();
     const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
     session.disconnect();
     const cpuprofile = args.string('cpuprofile');
     if (cpuprofile) writeFileSync(cpuprofile, JSON.stringify(profile));
     const { byCategory, byFunction, totalUs } = selfTime(profile);
     categories = [...byCategory].sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ category: c, ms: us / 1000 / profileSteps, share: us / totalUs }));
-    console.log(`  self time by where the code lives (CPU profile of ${profileSteps} more steps, per step; profiling slows them):`);
+    console.log(`  ${root}: self time by where the code lives (CPU profile of ${profileSteps} more steps, per step; profiling slows them):`);
     for (const c of categories) console.log(`    ${c.ms.toFixed(2).padStart(8)} ms ${(100 * c.share).toFixed(1).padStart(5)} %  ${c.category}`);
     if (top > 0) {
       console.log(`  top ${top} functions by self time:`);
@@ -180,12 +236,13 @@ async function main(): Promise<void> {
   }
   const json = args.string('json');
   if (json) {
-    writeFileSync(json, `${JSON.stringify({ src: root, batch, patch, nFilters: filters, iters, stepMs, times, cpuMs, cpuTimes, dispatchesPerStep: perStep, usPerDispatch, cpuUsPerDispatch, bindGroupsPerStep: median(bindGroups), categories }, null, 2)}\n`);
+    const numbers = (s: Subject, r: ReturnType<typeof summary>) => ({ src: s.root, ...r, times: s.times, cpuTimes: s.cpuTimes });
+    writeFileSync(json, `${JSON.stringify({
+      batch, patch, nFilters: filters, warmup, iters, ...numbers(first, results[0]!), categories,
+      ...(subjects.length === 2 ? { against: numbers(subjects[1]!, results[1]!), cpuRatio } : {}),
+    }, null, 2)}\n`);
   }
-  tensor.dispose([x, y, sdfTarget]);
-  opt.dispose();
-  model.dispose();
-  backend.dispose();
+  for (const s of subjects) s.dispose();
 }
 
 await main();

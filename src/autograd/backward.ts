@@ -1,4 +1,4 @@
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, nextTensorId } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
@@ -61,7 +61,11 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       const node = t.gradNode!;
       if (!g) { if (!options.retainGraph) node.release(); continue; }
       grads.delete(t);
-      const inputGrads = tidy(() => node.backward(g).map((gi) => (gi ? ownedAlias(gi) : null)));
+      // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
+      // twice becomes a view of its own, so that each input's gradient is disposed once
+      const first = nextTensorId();
+      const inputGrads = tidy(() => node.backward(g).map((gi, k, all) =>
+        (gi && (gi.id < first || all.indexOf(gi) !== k) ? ownedAlias(gi) : gi)));
       g.dispose();
       if (!options.retainGraph) node.release();
       node.inputs.forEach((input, k) => {

@@ -33,7 +33,9 @@ export function setGradEnabled(enabled: boolean): boolean {
 }
 
 export function needsGrad(inputs: readonly Tensor[]): boolean {
-  return gradEnabled && inputs.some((t) => t.requiresGrad);
+  if (!gradEnabled) return false;
+  for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) return true;
+  return false;
 }
 
 class Node implements GradNode {

@@ -8,6 +8,7 @@ import {
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
+import { dense, isDense, storageOf, withDense } from './dense.js';
 
 /**
  * The neural-network operations, as torch.nn.functional: convolutions, pooling, resampling, normalisation,
@@ -26,22 +27,6 @@ type Mutable3 = [number, number, number];
 
 function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
   return Tensor.fromStorage(like.backend, storage, shape);
-}
-
-/** A tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read). */
-function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
-  return out(x, x.backend.copy(x.view), x.shape);
-}
-
-/** Runs a raw kernel on the dense storages of some tensors and frees the temporary copies. */
-function withDense<T>(ts: readonly Tensor[], fn: (...storages: Storage[]) => T): T {
-  const ds = ts.map(dense);
-  try {
-    return fn(...ds.map((d) => d.storage));
-  } finally {
-    for (const d of ds) d.dispose();
-  }
 }
 
 function triple(v: number | readonly number[], op: string, what: string): Mutable3 {
@@ -544,7 +529,9 @@ function checkNormInput(op: string, x: Tensor): void {
  * channel; instance and group norm [1, N·C, D·H·W] with `groups` groups per sample.
  */
 function normLayout(x: Tensor, perSample: boolean, groups: number): NormLayout {
-  const [n, c] = x.shape, inner = sizeOf(x.shape.slice(2));
+  const [n, c] = x.shape;
+  let inner = 1;
+  for (let i = 2; i < x.rank; i++) inner *= x.shape[i];
   return perSample
     ? { outer: 1, channels: n * c, inner, perGroup: c / groups, params: c }
     : { outer: n, channels: c, inner, perGroup: 1, params: c };
@@ -553,11 +540,6 @@ function normLayout(x: Tensor, perSample: boolean, groups: number): NormLayout {
 /** the layout whose channels are the statistics' groups: [outer, channels / perGroup, perGroup·inner] */
 function statsLayout(l: NormLayout): ChannelLayout {
   return { outer: l.outer, channels: l.channels / l.perGroup, inner: l.perGroup * l.inner };
-}
-
-/** the storage of t as a raw kernel reads it (a copy when t is not dense; it dies with the enclosing tidy) */
-function storageOf(t: Tensor): Storage {
-  return dense(t).storage;
 }
 
 interface NormStats { mean: Tensor; variance: Tensor }
@@ -577,7 +559,7 @@ interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; 
  * under noGrad, so no gradient of it is ever recorded). Returns the statistics used (no gradient) too.
  */
 function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams): { y: Tensor } & NormStats {
-  const xd = dense(x);
+  const xd = isDense(x) ? x : dense(x);
   const { mean, variance } = fixed ?? noGrad(() => {
     const s = x.backend.moments(xd.storage, statsLayout(l));
     const shape = [l.channels / l.perGroup];
@@ -598,8 +580,9 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
     if (!sums) return [dx, ...params.map(() => null)];
     // per-channel sums [samples, params] → per-parameter gradients: added over the samples
     const samples = l.channels / l.params;
-    const [sumT, dotT] = [sums.sum, sums.dot].map((st) => out(x, st, [samples, l.params]));
-    const overSamples = (v: Tensor) => (samples === 1 ? reshape(v, [l.params]) : sum(v, 0));
+    const sumsShape = samples === 1 ? [l.params] : [samples, l.params];
+    const sumT = out(x, sums.sum, sumsShape), dotT = out(x, sums.dot, sumsShape);
+    const overSamples = (v: Tensor) => (samples === 1 ? v : sum(v, 0));
     const gradWeight = () => overSamples(dotT), gradBias = () => overSamples(sumT);
     // batch norm in evaluation (one sample, one channel per group): μ and σ² are inputs too
     const scale = () => { const rstd = rsqrt(addScalar(vs, p.eps)); return { rstd, a: ws ? mul(rstd, ws) : rstd }; };
@@ -613,7 +596,7 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
 
 /** Runs an in-place kernel on the storages of some tensors: directly when dense, else on copies written back. */
 function inPlace(ts: readonly (Tensor | null)[], fn: (...storages: (Storage | null)[]) => void): void {
-  const ds = ts.map((t) => t && dense(t));
+  const ds = ts.map((t) => t && (isDense(t) ? t : dense(t)));
   fn(...ds.map((d) => d?.storage ?? null));
   ts.forEach((t, i) => { if (t && ds[i]!.storage !== t.storage) assign(t, ds[i]!); });
 }

@@ -6,6 +6,7 @@ import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
 import { record } from './graph.js';
+import { dense, isDense, withDense } from './dense.js';
 
 /**
  * The differentiable operations. Each runs its forward on the backend and records a backward rule written
@@ -75,9 +76,10 @@ export function contiguous(x: Tensor): Tensor {
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.map((d) => (d === -1 ? x.numel() / known : d));
-  if (shape.filter((d) => d === -1).length > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
+  let known = 1, holes = 0;
+  for (const d of shape) if (d === -1) holes++; else known *= d;
+  const inferred = holes === 0 ? shape : shape.map((d) => (d === -1 ? x.numel() / known : d));
+  if (holes > 1 || sizeOf(inferred) !== x.numel() || !inferred.every(Number.isInteger)) {
     throw new Error(`reshape: cannot view ${formatShape(x.shape)} (${x.numel()} elements) as ${formatShape(shape)}`);
   }
   let y: Tensor;
@@ -489,8 +491,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 // ------------------------------------------------------------------------------------------- reductions
 
 function reduceOp(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor {
-  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const shape = keepdim ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  const shape: number[] = [];
+  for (let i = 0; i < x.rank; i++) {
+    if (!axes.includes(i)) shape.push(x.shape[i]);
+    else if (keepdim) shape.push(1);
+  }
   return out(x, x.backend.reduce(op, x.view, axes), shape);
 }
 
@@ -571,33 +576,24 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
   }
 }
 
-/** a tensor whose storage holds exactly its elements in C order from offset 0 (what raw kernels read);
- * contiguous() keeps a contiguous view's offset, which a kernel given only the storage would ignore */
-function dense(x: Tensor): Tensor {
-  if (x.isContiguous && x.offset === 0 && x.storage.length === x.numel()) return x.viewAs(x.shape, x.strides, 0);
-  return out(x, x.backend.copy(x.view), x.shape);
-}
-
 /** torch.gather (the index matches x outside `axis`) */
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normalizeAxis(axis, x.rank, 'gather');
   checkIndex('gather', x, a, index);
-  const xc = dense(x), ic = dense(index);
-  const y = out(x, x.backend.gather(xc.storage, x.shape, a, ic.storage, index.shape), index.shape);
-  xc.dispose();
+  const ic = isDense(index) ? index : dense(index);
+  const y = out(x, withDense([x], (xs) => x.backend.gather(xs, x.shape, a, ic.storage, index.shape)), index.shape);
   record('gather', y, [x], (g, [is]) => [scatterAdd(g, a, is, x.shape)], [ic]);
-  ic.dispose();
+  if (ic !== index) ic.dispose();
   return y;
 }
 
 /** zeros of `shape` plus src summed into the positions that index names along axis */
 export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[]): Tensor {
   const a = normalizeAxis(axis, src.rank, 'scatterAdd');
-  const sc = dense(src), ic = dense(index);
-  const y = out(src, src.backend.scatterAdd(sc.storage, index.shape, a, ic.storage, shape), shape);
-  sc.dispose();
+  const ic = isDense(index) ? index : dense(index);
+  const y = out(src, withDense([src], (ss) => src.backend.scatterAdd(ss, index.shape, a, ic.storage, shape)), shape);
   record('scatterAdd', y, [src], (g, [is]) => [gather(g, a, is)], [ic]);
-  ic.dispose();
+  if (ic !== index) ic.dispose();
   return y;
 }
 

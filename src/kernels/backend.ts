@@ -81,6 +81,9 @@ export interface SgdParams {
   firstStep: boolean;
 }
 
+/** one parameter of sgdSteps: its momentum buffer is needed when the momentum is not 0 */
+export interface SgdItem { param: Storage; grad: Storage; momentumBuffer: Storage | null; firstStep: boolean }
+
 export interface AdamParams {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
   /** AdamW: weight decay applied to the parameter, not added to the gradient */
@@ -264,6 +267,8 @@ export interface KernelOps {
 
   /** in place: param, momentum buffer */
   sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void;
+  /** sgdStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
+  sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void;
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
 }

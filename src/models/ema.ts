@@ -1,6 +1,8 @@
 import { noGrad } from '../autograd/graph.js';
 import { assign } from '../autograd/ops.js';
+import type { SgdItem } from '../kernels/backend.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from './module.js';
 
 export interface EmaOptions {
@@ -19,8 +21,8 @@ export function emaDecay(globalStep: number, alpha = 0.99): number {
 
 /**
  * Mean teacher: teacher ← decay · teacher + (1 − decay) · student for every parameter (matched by name).
- * One fused kernel per parameter: the update w ← w + (1 − decay)(s − w) is backend.sgdStep with gradient s,
- * learning rate −(1 − decay) and weight decay −1.
+ * Fused kernels for all parameters at once: the update w ← w + (1 − decay)(s − w) is backend.sgdSteps with
+ * gradient s, learning rate −(1 − decay) and weight decay −1.
  */
 export function ema(teacher: Module, student: Module, decay: number, options: EmaOptions = {}): void {
   if (!(decay >= 0 && decay <= 1)) throw new Error(`ema: decay must be in [0, 1], got ${decay}`);
@@ -36,12 +38,14 @@ export function ema(teacher: Module, student: Module, decay: number, options: Em
   }
   if (tp.length !== sp.size) problems.push(`teacher has ${tp.length} parameters, student ${sp.size}`);
   if (problems.length) throw new Error(`ema: the models differ:\n  ${problems.join('\n  ')}`);
+  const update = { lr: -(1 - decay), momentum: 0, dampening: 0, nesterov: false, weightDecay: -1 };
+  const byBackend = new Map<Tensor['backend'], SgdItem[]>();
   for (const [name, t] of tp) {
-    const s = sp.get(name)!;
-    t.backend.sgdStep(t.storage, s.storage, null, {
-      lr: -(1 - decay), momentum: 0, dampening: 0, nesterov: false, weightDecay: -1, firstStep: false,
-    });
+    let items = byBackend.get(t.backend);
+    if (!items) byBackend.set(t.backend, items = []);
+    items.push({ param: t.storage, grad: sp.get(name)!.storage, momentumBuffer: null, firstStep: false });
   }
+  for (const [backend, items] of byBackend) backend.sgdSteps(items, update);
   const mode = options.buffers ?? 'keep';
   if (mode === 'keep') return;
   const sb = new Map(student.namedBuffers());

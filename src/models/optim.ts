@@ -1,4 +1,4 @@
-import type { Storage } from '../kernels/backend.js';
+import type { SgdItem, Storage } from '../kernels/backend.js';
 import { add, addScalar, assign, div, mulScalar, sqrt, square, sub } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { keep, tidy } from '../tensor/memory.js';
@@ -7,9 +7,10 @@ import { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from './module.js';
 
 /**
- * Optimizers as PyTorch's, with parameter groups: each step is one fused backend kernel per parameter for SGD
- * and Adam (`sgdStep` / `adamStep`), updating the parameter and its state in place; RMSprop is a composition
- * of tensor ops. Parameters without a gradient are skipped.
+ * Optimizers as PyTorch's, with parameter groups: each step is fused backend kernels updating the parameters and
+ * their state in place, one call per group for SGD (`sgdSteps`: a dispatch updates several parameters) and one
+ * per parameter for Adam (`adamStep`); RMSprop is a composition of tensor ops. Parameters without a gradient
+ * are skipped.
  *
  * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
  * each group overriding any of the options given as defaults. `paramGroups[k]` holds each group's
@@ -230,20 +231,35 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error(`SGD: nesterov needs momentum > 0 and dampening 0${at}`);
   }
 
+  /** one sgdSteps call per group (and backend): a few dispatches for many parameters */
   step(): void {
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const h = this.groupOf(i);
-      let buf = this.buffers[i];
-      const firstStep = h.momentum !== 0 && buf === null;
-      if (h.momentum !== 0 && !buf) buf = this.buffers[i] = stateTensor(p, false);
-      const g = gradStorage(p, i);
-      p.backend.sgdStep(p.storage, g.storage, buf ? buf.storage : null, {
-        lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay, firstStep,
-      });
-      if (g.temp) p.backend.free(g.storage);
-      this.steps[i]++;
-    });
+    let i = 0;
+    for (const h of this.paramGroups) {
+      const items = new Map<Parameter['backend'], SgdItem[]>();
+      const stepped: number[] = [];
+      const temps: { backend: Parameter['backend']; storage: Storage }[] = [];
+      try {
+        for (const p of h.params) {
+          const index = i++;
+          if (!p.grad) continue;
+          let buf = this.buffers[index];
+          const firstStep = h.momentum !== 0 && buf === null;
+          if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, false);
+          const g = gradStorage(p, index);
+          if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
+          let list = items.get(p.backend);
+          if (!list) items.set(p.backend, list = []);
+          list.push({ param: p.storage, grad: g.storage, momentumBuffer: buf ? buf.storage : null, firstStep });
+          stepped.push(index);
+        }
+        for (const [backend, list] of items) {
+          backend.sgdSteps(list, { lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay });
+        }
+        for (const index of stepped) this.steps[index]++;
+      } finally {
+        for (const t of temps) t.backend.free(t.storage);
+      }
+    }
   }
 
   stateDict(): OptimizerState {

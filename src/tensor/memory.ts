@@ -34,27 +34,30 @@ function collect(value: unknown, into: Set<Disposable>, depth = 0): void {
   if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, into, depth + 1);
 }
 
+const AsyncFunction = (async () => undefined).constructor;
+
 /**
  * Runs fn and disposes every tensor it created, except those in its result (a tensor, or arrays, maps and
  * plain objects holding tensors). fn must be synchronous: an await inside would let other work's tensors
  * land in this scope.
  */
 export function tidy<T>(fn: () => T): T {
-  if (fn.constructor.name === 'AsyncFunction') throw new Error('tidy: fn must be synchronous (await inside a scope mixes up ownership)');
+  if (fn.constructor === AsyncFunction) throw new Error('tidy: fn must be synchronous (await inside a scope mixes up ownership)');
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;
+  // the scope stays innermost while its tensors are disposed: each one's untrackTensor finds it at once
   try {
     result = fn();
   } catch (e) {
-    scopes.pop();
     for (const t of scope) if (!t.isDisposed) t.dispose();
+    scopes.pop();
     throw e;
   }
-  scopes.pop();
   const kept = new Set<Disposable>();
   collect(result, kept);
   for (const t of scope) if (!kept.has(t) && !t.isDisposed) t.dispose();
+  scopes.pop();
   const parent = scopes[scopes.length - 1];
   if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
   return result;

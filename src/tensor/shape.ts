@@ -1,4 +1,6 @@
 /** Shapes, strides and PyTorch's broadcasting rules. */
+import { contiguousStrides } from '../kernels/layout.js';
+
 export { contiguousStrides, sizeOf } from '../kernels/layout.js';
 
 export function formatShape(shape: readonly number[]): string {
@@ -32,10 +34,51 @@ export function normalizeAxis(axis: number, rank: number, op: string): number {
 export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = (typeof axes === 'number' ? [axes] : [...axes]).map((a) => normalizeAxis(a, rank, op));
-  if (new Set(list).size !== list.length) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
-  return list.sort((a, b) => a - b);
+  list.sort((a, b) => a - b);
+  for (let i = 1; i < list.length; i++) if (list[i] === list[i - 1]) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
+  return list;
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A shape or strides as tensors hold them: frozen, one array per content (see internDims). */
+export interface InternedDims {
+  readonly dims: readonly number[];
+  /** the contiguous strides of dims as a shape (interned too), made when first asked for */
+  contiguous: readonly number[] | null;
+  next: InternedDims | null;
+}
+
+/** the table starts over past this many entries (equal arrays are then no longer always identical: only slower) */
+const MAX_INTERNED = 16384;
+let interned = new Map<number, InternedDims>();
+let internedCount = 0;
+
+/**
+ * The frozen array with dims' content that tensors share: a training step uses a few dozen shapes, so its
+ * tensors take their shapes and strides from here instead of freezing a copy each (and sameShape of two of
+ * them is usually an identity test).
+ */
+export function internDims(dims: readonly number[]): InternedDims {
+  let hash = dims.length;
+  for (let i = 0; i < dims.length; i++) hash = Math.imul(hash ^ dims[i]!, 0x01000193) ^ (hash >>> 15);
+  hash &= 0x3fffffff;
+  let entry = interned.get(hash);
+  while (entry && !sameShape(entry.dims, dims)) entry = entry.next ?? undefined;
+  if (entry) return entry;
+  if (internedCount >= MAX_INTERNED) { interned = new Map(); internedCount = 0; }
+  entry = { dims: Object.freeze(dims.slice()), contiguous: null, next: interned.get(hash) ?? null };
+  interned.set(hash, entry);
+  internedCount++;
+  return entry;
+}
+
+/** the interned contiguous strides of an interned shape */
+export function internedContiguousStrides(shape: InternedDims): readonly number[] {
+  return shape.contiguous ??= internDims(contiguousStrides(shape.dims)).dims;
 }

@@ -1,5 +1,5 @@
 import type { Backend, DType, Storage, TypedArray, View } from '../kernels/backend.js';
-import { contiguousStrides, formatShape, normalizeAxis, sizeOf } from './shape.js';
+import { contiguousStrides, formatShape, internDims, internedContiguousStrides, normalizeAxis, sizeOf } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
 
 /** One storage shared by a tensor and its views; freed when the last of them is disposed. */
@@ -34,6 +34,9 @@ export interface GradNode {
 
 let nextId = 1;
 
+/** the id the next tensor will get (ids only grow: a tensor with a smaller one existed before the call) */
+export function nextTensorId(): number { return nextId; }
+
 export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];
@@ -50,12 +53,15 @@ export class Tensor {
   private readonly tracked: boolean;
 
   constructor(ref: StorageRef, shape: readonly number[], dtype: DType,
-    strides: readonly number[] = contiguousStrides(shape), offset = 0, track = true) {
+    strides?: readonly number[], offset = 0, track = true) {
     this.ref = ref.retain();
     this.backend = ref.backend;
-    // a frozen array (another tensor's) is shared: nobody can change it
-    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
-    this.strides = Object.isFrozen(strides) ? strides : Object.freeze([...strides]);
+    // frozen arrays shared by every tensor with that shape (strides): nobody can change them
+    const interned = internDims(shape);
+    this.shape = interned.dims;
+    const contiguous = internedContiguousStrides(interned);
+    this.strides = strides === undefined ? contiguous : internDims(strides).dims;
+    if (this.strides === contiguous) this.contiguousMemo = true;
     this.offset = offset;
     this.dtype = dtype;
     this.tracked = track;

@@ -31,6 +31,31 @@ describe('autograd graph', () => {
     dispose([x, y]);
   });
 
+  it('a rule may return one tensor it made for two inputs, or pass g and its saved tensors through: each gradient is freed once', async () => {
+    const f64 = { backend: cpu, dtype: 'float64' as const };
+    const a = fromArray([1, 2], [2], opts), b = fromArray([3, 4], [2], opts), c = fromArray([5, 6], [2], opts);
+    const before = memory(cpu);
+    for (let round = 0; round < 2; round++) {
+      const y = tidy(() => {
+        // d/da = d/db = 2g (one tensor for both), d/dc = the saved input c itself
+        const shared = record('shared', noGrad(() => mul(add(a, b), fromArray([2, 2], [2], f64))), [a, b], (g) => { const t = mul(g, fromArray([2, 2], [2], f64)); return [t, t]; });
+        const passed = record('passed', noGrad(() => mul(c, fromArray([1, 1], [2], f64))), [c], (_g, [cs]) => [cs!], [c]);
+        const through = record('through', noGrad(() => mul(shared, fromArray([1, 1], [2], f64))), [shared], (g) => [g]);
+        return sum(add(through, passed));
+      });
+      backward(y);
+      y.dispose();
+    }
+    expect(Array.from(await a.grad!.toArray())).toEqual([4, 4]);
+    expect(Array.from(await b.grad!.toArray())).toEqual([4, 4]);
+    expect(Array.from(await c.grad!.toArray())).toEqual([10, 12]);
+    dispose([a.grad, b.grad, c.grad]);
+    a.grad = b.grad = c.grad = null;
+    expect(memory(cpu)).toEqual(before);
+    expect(c.isDisposed).toBe(false);
+    dispose([a, b, c]);
+  });
+
   it('a second backward over a freed graph is a clear error unless retainGraph', () => {
     const x = fromArray([1, 2], [2], opts);
     const y = tidy(() => sum(mul(x, x)));

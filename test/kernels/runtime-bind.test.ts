@@ -56,6 +56,46 @@ describe('webgpu runtime: parameter slots and cached bind groups', () => {
     for (const s of [...filled, again]) gpu.free(s);
   });
 
+  it('dispatches that differ only in the order of their buffers or in their parameters get their own bind groups', async () => {
+    const gpu = await gpuBackend();
+    const a = gpu.fill(8, 5, 'float32'), b = gpu.fill(8, 2, 'float32');
+    const results: number[] = [];
+    for (let round = 0; round < 2; round++) { // the second round finds every bind group cached
+      for (const [p, q] of [[a, b], [b, a]] as const) {
+        const d = gpu.binary('sub', view(p, 8), view(q, 8));
+        results.push((await gpu.read(d))[3]!);
+        gpu.free(d);
+      }
+      for (const slope of [0.5, 0.25]) {
+        const d = gpu.unary('affine', view(a, 8), [slope, 1]);
+        results.push((await gpu.read(d))[3]!);
+        gpu.free(d);
+      }
+    }
+    expect(results).toEqual([3, -3, 3.5, 2.25, 3, -3, 3.5, 2.25]);
+    gpu.free(a);
+    gpu.free(b);
+  });
+
+  it('a parameter buffer not from Params is read by its bytes at each dispatch, even when the caller changes it', async () => {
+    const gpu = await gpuBackend();
+    const kernel = gpu.rt.kernel('test:write-param', () => `
+struct Params { value: f32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> P: Params;
+@compute @workgroup_size(1) fn main() { out[0] = P.value; }`, 1);
+    const params = new Float32Array(4);
+    const values: number[] = [];
+    for (const value of [1.5, 2.5, 1.5]) {
+      params[0] = value;
+      const s = gpu.alloc(1, 'float32');
+      gpu.rt.dispatch(kernel, [gpuBuffer(s)], params.buffer, [1]);
+      values.push((await gpu.read(s))[0]!);
+      gpu.free(s);
+    }
+    expect(values).toEqual([1.5, 2.5, 1.5]);
+  });
+
   it('trim drops the cached bind groups with the buffers it destroys', async () => {
     const gpu = await gpuBackend();
     const a = gpu.fill(64, 2, 'float32');

@@ -42,6 +42,17 @@ describe('Params', () => {
       expect(new Uint8Array(p.done())).toEqual(reference(items));
     }));
   });
+
+  it('hands out one read-only buffer per distinct block, and done() leaves the builder as it was', () => {
+    const a = new Params().u32(7).f32(0.5), b = new Params().u32(7).f32(0.5);
+    expect(a.done()).toBe(b.done());
+    expect(a.done()).not.toBe(new Params().u32(7).f32(0.25).done());
+    // u32(7), f32(0.5) and the padding zeros are not the block u32(7), f32(0.5), u32(0): same bytes, one buffer
+    expect(new Params().u32(7).f32(0.5).u32(0).done()).toBe(a.done());
+    // done() pads a copy: words added afterwards follow the earlier ones directly
+    const grown = new Uint32Array(a.u32(9).done());
+    expect(Array.from(grown)).toEqual([7, 0x3f000000, 9, 0]);
+  });
 });
 
 const P3: Conv3dParams = { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] };

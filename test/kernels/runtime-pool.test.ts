@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
@@ -12,6 +13,32 @@ async function gpuBackend(): Promise<WebGPUBackend> {
 }
 
 describe('webgpu buffer pool', () => {
+  it('a storage freed twice is an error, also after its buffer went to a new storage', async () => {
+    const gpu = await gpuBackend();
+    gpu.rt.trim();
+    const a = gpu.alloc(12345, 'float32');
+    gpu.free(a);
+    expect(() => gpu.free(a)).toThrow(/freed twice/);
+    const b = gpu.alloc(12345, 'float32');
+    expect(gpuBuffer(b)).toBe(gpuBuffer(a));
+    const live = gpu.memory().liveBuffers;
+    expect(() => gpu.free(a)).toThrow(/freed twice/); // b's buffer stays b's
+    expect(gpu.memory().liveBuffers).toBe(live);
+    gpu.free(b);
+  });
+
+  it('size classes: 16-byte multiples, powers of two up to 1 MiB, then eighths of an octave', () => {
+    const byLog2 = (bytes: number): number => {
+      const b = Math.max(16, Math.ceil(bytes / 16) * 16);
+      const pow = 2 ** Math.ceil(Math.log2(b));
+      return pow <= 1 << 20 ? pow : Math.ceil(b / (pow / 16)) * (pow / 16);
+    };
+    fc.assert(fc.property(fc.oneof(fc.integer({ min: 0, max: 1 << 21 }), fc.integer({ min: 0, max: 2 ** 34 })), (bytes) => {
+      expect(sizeClass(bytes)).toBe(byLog2(bytes));
+    }));
+    for (let k = 4; k <= 33; k++) for (const d of [-1, 0, 1]) expect(sizeClass(2 ** k + d)).toBe(byLog2(2 ** k + d));
+  });
+
   it('a buffer freed while a recorded dispatch still reads it is reused by the next dispatch, and the read sees the old values', async () => {
     const gpu = await gpuBackend();
     const n = 1 << 16;

@@ -4,7 +4,7 @@ import {
   Adam, AdamW, Linear, Parameter, SGD, clipGradNorm, disposeOptimizerState, ema, emaDecay, type Optimizer,
 } from '../../src/models/index.js';
 import { dispose, fromArray, keep, memory } from '../../src/tensor/index.js';
-import { cpu, expectClose, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 const W0 = [1, -2, 3, 0.25];
 const G1 = [0.5, 0.1, -0.3, 2];
@@ -93,16 +93,18 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     expectClose(got, adamReference([G1, G2], o), 1e-6, 1e-5, o.decoupled ? 'AdamW' : 'Adam');
   });
 
-  it('a step is one fused kernel call per parameter; a parameter without gradient is skipped', async () => {
+  it('an SGD step is one fused kernel call per group, an Adam step one per parameter; a parameter without gradient is skipped', async () => {
     const backend = await get();
     const a = Parameter.fromHost(W0, [4], { backend }), b = Parameter.fromHost(W0, [2, 2], { backend }), c = Parameter.fromHost([1], [1], { backend });
     setGrad(a, G1);
     b.grad = keep(fromArray(G2, [2, 2], { backend }));
     const opt = new SGD([a, b, c], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+    const steps = vi.spyOn(backend, 'sgdSteps');
     const spies = (['sgdStep', 'unary', 'binary', 'copy', 'reduce'] as const).map((k) => vi.spyOn(backend, k));
     opt.step();
-    expect(spies.map((s) => s.mock.calls.length)).toEqual([2, 0, 0, 0, 0]);
-    for (const s of spies) s.mockRestore();
+    expect(steps.mock.calls.map(([items]) => items.length)).toEqual([2]);
+    expect(spies.map((s) => s.mock.calls.length)).toEqual([0, 0, 0, 0, 0]);
+    for (const s of [steps, ...spies]) s.mockRestore();
     expect(Array.from(await c.toArray())).toEqual([1]);
     const adam = new Adam([a, b]);
     const spy = vi.spyOn(backend, 'adamStep');
@@ -159,13 +161,13 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     dispose([a, b]);
   });
 
-  it('ema: teacher ← decay·teacher + (1 − decay)·student, one fused call per parameter', async () => {
+  it('ema: teacher ← decay·teacher + (1 − decay)·student, one fused call for all parameters', async () => {
     const backend = await get();
     const t = new Linear(2, 2, { seed: 1, backend }), s = new Linear(2, 2, { seed: 2, backend });
     const tw = await t.weight.toArray(), sw = await s.weight.toArray();
-    const spy = vi.spyOn(backend, 'sgdStep');
+    const spy = vi.spyOn(backend, 'sgdSteps');
     ema(t, s, 0.99);
-    expect(spy.mock.calls.length).toBe(2);
+    expect(spy.mock.calls.map(([items]) => items.length)).toEqual([2]);
     spy.mockRestore();
     expectClose(await t.weight.toArray(), Array.from(tw, (v, i) => 0.99 * v + 0.01 * sw[i]), 1e-6, 1e-6);
     expect(emaDecay(0)).toBe(0);
@@ -187,5 +189,33 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     expect(after.liveBuffers).toBe(before.liveBuffers);
     expect(after.liveTensors).toBe(before.liveTensors);
     opt.zeroGrad(); opt.dispose(); p.dispose();
+  });
+});
+
+describe.each(backends)('sgdSteps on %s', (_name, get) => {
+  it('updates many parameters, some without a momentum buffer and some on their first step, bit for bit as sgdStep each', async () => {
+    const backend = await get();
+    const sizes = [1, 700, 3, 256, 257, 64, 5, 1000, 2, 31, 0, 129, 17, 300];
+    for (const hyper of [
+      { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 1e-2 },
+      { lr: 0.1, momentum: 0.5, dampening: 0.1, nesterov: false, weightDecay: 0 },
+      { lr: 0.2, momentum: 0, dampening: 0, nesterov: false, weightDecay: 1e-3 },
+    ]) {
+      const made = sizes.map((n, k) => {
+        const make = (seed: number) => () => backend.upload(randomArray(n, seed), 'float32');
+        const [w, g, b] = [make(10 * k + 1), make(10 * k + 2), make(10 * k + 3)];
+        return { one: { w: w(), g: g(), b: k % 4 === 3 ? null : b() }, many: { w: w(), g: g(), b: k % 4 === 3 ? null : b() } };
+      });
+      for (let step = 0; step < 2; step++) {
+        const firstStep = (k: number) => step === 0 && k % 2 === 0;
+        made.forEach(({ one }, k) => backend.sgdStep(one.w, one.g, one.b, { ...hyper, firstStep: firstStep(k) }));
+        backend.sgdSteps(made.map(({ many }, k) => ({ param: many.w, grad: many.g, momentumBuffer: many.b, firstStep: firstStep(k) })), hyper);
+      }
+      for (const { one, many } of made) {
+        expect(Array.from(await backend.read(many.w))).toEqual(Array.from(await backend.read(one.w)));
+        if (one.b && many.b) expect(Array.from(await backend.read(many.b))).toEqual(Array.from(await backend.read(one.b)));
+        for (const s of [...Object.values(one), ...Object.values(many)]) if (s) backend.free(s);
+      }
+    }
   });
 });

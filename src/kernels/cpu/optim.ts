@@ -1,4 +1,4 @@
-import type { AdamParams, SgdParams, Storage } from '../backend.js';
+import type { AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import { cpuData } from './storage.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
@@ -12,6 +12,10 @@ export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage |
     }
     w[i] -= p.lr * d;
   }
+}
+
+export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void {
+  for (const it of items) sgdStep(it.param, it.grad, it.momentumBuffer, { ...p, firstStep: it.firstStep });
 }
 
 /** PyTorch's Adam / AdamW (amsgrad off). */

@@ -2,10 +2,10 @@ import * as cpu from '../cpu/optim.js';
 import { defineKernel } from '../family.js';
 import * as webgpu from '../webgpu/optim.js';
 
-/** The fused optimizer steps (SGD with momentum, Adam/AdamW), in place. Implemented in cpu/optim.ts and webgpu/optim.ts. */
+/** The fused optimizer steps (SGD with momentum, one parameter or up to 8 per dispatch; Adam/AdamW), in place. Implemented in cpu/optim.ts and webgpu/optim.ts. */
 export const optimFamily = defineKernel({
   name: 'optim',
-  cpu: { sgdStep: cpu.sgdStep, adamStep: cpu.adamStep },
-  webgpu: { sgdStep: webgpu.sgdStep, adamStep: webgpu.adamStep },
+  cpu: { sgdStep: cpu.sgdStep, sgdSteps: cpu.sgdSteps, adamStep: cpu.adamStep },
+  webgpu: { sgdStep: webgpu.sgdStep, sgdSteps: webgpu.sgdSteps, adamStep: webgpu.adamStep },
   benchmarks: webgpu.benchmarks,
 });

@@ -1,4 +1,4 @@
-import type { AdamParams, Backend, SgdParams, Storage } from '../backend.js';
+import type { AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from './runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
@@ -29,6 +29,43 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   buf[i] = b;
   d = select(b, d + P.momentum * b, P.nesterov != 0u);` : ''}
   w[i] = wi - P.lr * d;
+}`;
+}
+
+/** the most parameters one sgdSteps dispatch updates (their ends and first-step flags fill two vec4 arrays) */
+const MAX_SEGMENTS = 8;
+
+/**
+ * sgdSource's update for `count` parameters in one dispatch: the flat index walks the parameters one after the
+ * other (P.ends: where each one's elements end), each bound as its own buffers w<k>, g<k> (and buf<k>).
+ */
+function sgdMultiSource(momentum: boolean, count: number): string {
+  const perParam = momentum ? 3 : 2;
+  const bindings = Array.from({ length: count }, (_, k) => `@group(0) @binding(${perParam * k}) var<storage, read_write> w${k}: array<f32>;
+@group(0) @binding(${perParam * k + 1}) var<storage, read> g${k}: array<f32>;
+${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> buf${k}: array<f32>;` : ''}`).join('\n');
+  const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
+  const segments = Array.from({ length: count }, (_, k) => `  if (i < ${field('ends', k)}) {
+    let j = i${k === 0 ? '' : ` - ${field('ends', k - 1)}`};
+    let wi = w${k}[j];
+    var d = g${k}[j] + P.wd * wi;
+    ${momentum ? `var b = d;
+    if (${field('first', k)} == 0u) { b = P.momentum * buf${k}[j] + (1.0 - P.dampening) * d; }
+    buf${k}[j] = b;
+    d = select(b, d + P.momentum * b, P.nesterov != 0u);` : ''}
+    w${k}[j] = wi - P.lr * d;
+    return;
+  }`).join('\n');
+  return /* wgsl */ `
+struct Params { n: u32, nesterov: u32, pad0: u32, pad1: u32, lr: f32, momentum: f32, dampening: f32, wd: f32,
+  ends: array<vec4<u32>, 2>, first: array<vec4<u32>, 2> }
+${bindings}
+@group(0) @binding(${perParam * count}) var<uniform> P: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+${segments}
 }`;
 }
 
@@ -75,6 +112,40 @@ export function sgdStep(rt: GpuRuntime, param: Storage, grad: Storage, momentumB
   const buffers = [gpuBuffer(param), gpuBuffer(grad)];
   if (momentum) buffers.push(gpuBuffer(momentumBuffer));
   rt.dispatch(kernel, buffers, params, grid1d(n, WG));
+}
+
+/**
+ * sgdStep for several parameters with the same hyperparameters: up to MAX_SEGMENTS parameters per dispatch (as
+ * many as the storage-binding limit allows), each element updated by the same expressions as sgdStep's kernel.
+ */
+export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void {
+  const withMomentum: SgdItem[] = [], plain: SgdItem[] = [];
+  for (const it of items) {
+    const momentum = it.momentumBuffer !== null && p.momentum !== 0;
+    checkF32('sgdSteps', it.param, it.grad, ...(momentum ? [it.momentumBuffer!] : []));
+    if (it.param.length > 0) (momentum ? withMomentum : plain).push(it);
+  }
+  for (const [list, momentum] of [[withMomentum, true], [plain, false]] as const) {
+    const perParam = momentum ? 3 : 2;
+    // (WebGPU guarantees at least 4 storage buffers per stage, so at least one parameter fits)
+    const most = Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
+    for (let at = 0; at < list.length; at += most) {
+      const batch = list.slice(at, at + most);
+      const kernel = rt.kernel(`sgd:${momentum ? 'm' : 'plain'}:${batch.length}`, () => sgdMultiSource(momentum, batch.length), perParam * batch.length);
+      const ends: number[] = [], first: number[] = [], buffers: GPUBuffer[] = [];
+      let n = 0;
+      for (const it of batch) {
+        n += it.param.length;
+        ends.push(n);
+        first.push(it.firstStep ? 1 : 0);
+        buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad));
+        if (momentum) buffers.push(gpuBuffer(it.momentumBuffer!));
+      }
+      const params = new Params().u32(n, p.nesterov ? 1 : 0, 0, 0).f32(p.lr, p.momentum, p.dampening, p.weightDecay)
+        .vec4s(ends, 2).vec4s(first, 2).done();
+      rt.dispatch(kernel, buffers, params, grid1d(n, WG));
+    }
+  }
 }
 
 export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {

@@ -11,6 +11,8 @@ function plainCopy<T extends object>(o: T): T {
 /** A storage on the GPU: a pooled buffer (of `bufferBytes`, its size class) of at least `length` elements. */
 export class GpuStorage implements Storage {
   readonly backend = 'webgpu' as const;
+  /** set by the runtime's free (its buffer may already belong to another storage) */
+  freed = false;
   constructor(readonly buffer: GPUBuffer, readonly dtype: DType, readonly length: number, readonly bufferBytes: number) {}
   get byteLength(): number { return this.length * bytesPerElement[this.dtype]; }
 }
@@ -23,7 +25,7 @@ export function gpuBuffer(s: Storage): GPUBuffer {
 /** Size classes: powers of two up to 1 MiB, then eighths of an octave (at most 12.5 % waste). */
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  const pow = 2 ** Math.ceil(Math.log2(b));
+  const pow = b <= 2 ** 30 ? 1 << (32 - Math.clz32(b - 1)) : 2 ** Math.ceil(Math.log2(b));
   if (pow <= 1 << 20) return pow;
   const step = pow / 16;
   return Math.ceil(b / step) * step;
@@ -35,6 +37,30 @@ const UNIFORM_SLOTS = 2048;
 const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
+
+/** a cached bind group and the next one whose key has the same hash */
+interface CachedBindGroup { kernel: Kernel; slot: number; ids: readonly number[]; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
+
+/** a parameter block's words (a copy: the caller's buffer is not kept) and its slot, chained as CachedBindGroup */
+interface UniformSlot { words: Uint32Array; slot: number; next: UniformSlot | null }
+
+const HASH_SEED = 0x811c9dc5 | 0;
+/** keys that fit V8's small integers, which Map hashes fastest */
+const SMI_MASK = 0x3fffffff;
+/** one step of a multiplicative hash over 32-bit words (collisions are resolved by comparing the keys) */
+const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
+
+/** whether a is the first n numbers of b */
+function sameIds(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** a buffer's id (bind-group keys, the pool's order), kept on the buffer: a property read costs less than a WeakMap's lookup */
+const BUFFER_ID = Symbol('voxgrad buffer id');
+type IdentifiedBuffer = GPUBuffer & { [BUFFER_ID]?: number };
+let nextBufferId = 0;
 
 export interface Kernel {
   /** identifies the kernel in the bind-group cache */
@@ -63,14 +89,24 @@ export class GpuRuntime {
   private pipelineSet: GPUComputePipeline | null = null;
   private pipelineSetOn: GPUComputePassEncoder | null = null;
   private readonly uniforms: GPUBuffer;
-  /** parameter block (its words as a key) → its slot in `uniforms`, written once when first seen */
-  private uniformSlots = new Map<string, number>();
-  /** kernel, parameter slot and buffers → the bind group (a training step repeats the same ones, see free) */
-  private bindGroups = new Map<string, GPUBindGroup>();
-  private bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 0;
+  /** parameter blocks by the hash of their words → the blocks and their slots in `uniforms` (written once) */
+  private uniformSlots = new Map<number, UniformSlot>();
+  private uniformSlotCount = 0;
+  /** the slot of each block of Params seen (by its id: Params hands out one read-only buffer per distinct block) */
+  private slotByBlock = new Map<number, number>();
+  /**
+   * bind groups by the hash of (kernel, parameter slot, buffers) → the entries with that hash (a training step
+   * repeats the same ones, see free); numeric keys, because building and hashing a string key per dispatch
+   * cost more than the rest of the lookup
+   */
+  private bindGroups = new Map<number, CachedBindGroup>();
+  private bindGroupCount = 0;
+  /** the buffer ids of the dispatch being recorded, in its first entries (reused: no array per dispatch) */
+  private readonly dispatchIds: number[] = [];
   private pool = new Map<number, GPUBuffer[]>();
-  private live = new Set<GPUBuffer>();
+  /** the pool's size classes, ascending */
+  private poolClasses: number[] = [];
+  private liveCount = 0;
   private liveBytes = 0;
   /** highest liveBytes since creation or resetPeak() */
   peakBytes = 0;
@@ -136,9 +172,13 @@ export class GpuRuntime {
     if (bytes > max) {
       throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
     }
-    const pooled = this.takePooled(bytes);
-    let buffer = pooled?.buffer, bufferBytes = pooled?.bytes ?? bytes;
-    if (!buffer) {
+    const pooledBytes = this.pooledClass(bytes);
+    let buffer = pooledBytes ? this.pool.get(pooledBytes)!.pop() : undefined;
+    const bufferBytes = pooledBytes || bytes;
+    if (buffer) {
+      this.pooledBytes -= bufferBytes;
+      this.pooledCount--;
+    } else {
       this.peakReservedBytes = Math.max(this.peakReservedBytes, this.liveBytes + this.pooledBytes + bytes);
       this.device.pushErrorScope('out-of-memory');
       buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -146,7 +186,7 @@ export class GpuRuntime {
         if (err) this.firstError ??= `out of GPU memory allocating ${bytes} bytes (live ${this.liveBytes} bytes): ${err.message}`;
       });
     }
-    this.live.add(buffer);
+    this.liveCount++;
     this.liveBytes += bufferBytes;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     this.requestedBytes += length * bytesPerElement[dtype];
@@ -155,26 +195,25 @@ export class GpuRuntime {
   }
 
   /**
-   * A pooled buffer for a request of `bytes` (a size class): of that class, else the smallest idle one up to
-   * twice as large. Without the second rule every class would keep its own peak count of buffers, and a step
-   * whose classes peak at different times would reserve far more than it ever has live. A larger buffer is
-   * never one past the storage-binding limit (kernels bind whole buffers).
+   * The size class whose idle buffer serves a request of `bytes` (a size class), 0 for none: that class, else
+   * the smallest class with an idle buffer up to twice as large. Without the second rule every class would keep
+   * its own peak count of buffers, and a step whose classes peak at different times would reserve far more than
+   * it ever has live. A larger buffer is never one past the storage-binding limit (kernels bind whole buffers).
    */
-  private takePooled(bytes: number): { buffer: GPUBuffer; bytes: number } | undefined {
-    let size = this.pool.get(bytes)?.length ? bytes : 0;
-    if (!size) {
-      const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
-      for (const [s, list] of this.pool) if (list.length && s > bytes && s <= most && (!size || s < size)) size = s;
-    }
-    const buffer = size ? this.pool.get(size)!.pop() : undefined;
-    if (!buffer) return undefined;
-    this.pooledBytes -= size;
-    this.pooledCount--;
-    return { buffer, bytes: size };
+  private pooledClass(bytes: number): number {
+    if (this.pool.get(bytes)?.length) return bytes;
+    const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
+    const classes = this.poolClasses;
+    let lo = 0, hi = classes.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (classes[mid]! <= bytes) lo = mid + 1; else hi = mid; }
+    for (let i = lo; i < classes.length && classes[i]! <= most; i++) if (this.pool.get(classes[i]!)!.length) return classes[i]!;
+    return 0;
   }
 
   free(s: GpuStorage): void {
-    if (!this.live.delete(s.buffer)) throw new Error('webgpu: storage freed twice');
+    if (s.freed) throw new Error('webgpu: storage freed twice');
+    s.freed = true;
+    this.liveCount--;
     const bytes = s.bufferBytes;
     this.liveBytes -= bytes;
     this.requestedBytes -= s.byteLength;
@@ -188,7 +227,11 @@ export class GpuRuntime {
       let lo = 0, hi = list.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.bufferId(list[mid]!) < id) lo = mid + 1; else hi = mid; }
       list.splice(lo, 0, s.buffer);
-    } else this.pool.set(bytes, [s.buffer]);
+    } else {
+      this.pool.set(bytes, [s.buffer]);
+      const at = this.poolClasses.findIndex((c) => c > bytes);
+      this.poolClasses.splice(at < 0 ? this.poolClasses.length : at, 0, bytes);
+    }
     this.pooledBytes += bytes;
     this.pooledCount++;
   }
@@ -196,9 +239,10 @@ export class GpuRuntime {
   /** drop every pooled buffer (returns their memory to the driver) */
   trim(): void {
     this.flush(); // a destroyed buffer must not be used by unsubmitted commands
-    this.bindGroups.clear(); // nor named by a cached bind group
+    this.clearBindGroups(); // nor named by a cached bind group
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    this.poolClasses = [];
     this.pooledBytes = 0;
     this.pooledCount = 0;
   }
@@ -210,34 +254,31 @@ export class GpuRuntime {
   }
 
   memory(): MemoryStats {
-    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
+    return { liveBuffers: this.liveCount, liveBytes: this.liveBytes, pooledBuffers: this.pooledCount, pooledBytes: this.pooledBytes };
   }
 
   /** Records one dispatch: storage buffers at bindings 0…n−1, the parameters (if any) at binding n. */
   dispatch(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null,
     workgroups: readonly [number, number?, number?]): void {
     this.check();
-    if (buffers.length !== kernel.storageBindings) {
-      throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${buffers.length}`);
+    const n = buffers.length;
+    if (n !== kernel.storageBindings) {
+      throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${n}`);
     }
-    const [x, y = 1, z = 1] = workgroups;
+    const x = workgroups[0], y = workgroups[1] ?? 1, z = workgroups[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
     }
     const slot = params ? this.uniformSlot(params) : -1;
-    let key = `${kernel.id}:${slot}`;
-    for (const buffer of buffers) key += `:${this.bufferId(buffer)}`;
-    let bindGroup = this.bindGroups.get(key);
-    if (!bindGroup) {
-      const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-      if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
-      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
-      bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
-      this.bindGroups.set(key, bindGroup);
-      this.bindGroupsCreated++;
-    }
+    const ids = this.dispatchIds;
+    let hash = mix(mix(HASH_SEED, kernel.id), slot);
+    for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mix(hash, id); }
+    hash &= SMI_MASK;
+    let cached = this.bindGroups.get(hash);
+    while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
+    if (!cached) cached = this.createBindGroup(kernel, buffers, params, slot, hash);
     const pass = this.profile ? this.profiledPass(kernel.pipeline.label) : this.computePass();
     // consecutive dispatches of one kernel (each call into Dawn costs the host a few µs)
     if (pass !== this.pipelineSetOn || kernel.pipeline !== this.pipelineSet) {
@@ -245,10 +286,28 @@ export class GpuRuntime {
       this.pipelineSetOn = pass;
       this.pipelineSet = kernel.pipeline;
     }
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, cached.bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
     if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
+  }
+
+  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null, slot: number,
+    hash: number): CachedBindGroup {
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
+    if (this.bindGroupCount >= MAX_BIND_GROUPS) this.clearBindGroups();
+    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
+    const cached: CachedBindGroup = { kernel, slot, ids: this.dispatchIds.slice(0, buffers.length), bindGroup, next: this.bindGroups.get(hash) ?? null };
+    this.bindGroups.set(hash, cached);
+    this.bindGroupCount++;
+    this.bindGroupsCreated++;
+    return cached;
+  }
+
+  private clearBindGroups(): void {
+    this.bindGroups.clear();
+    this.bindGroupCount = 0;
   }
 
   /**
@@ -261,26 +320,32 @@ export class GpuRuntime {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
       throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
     }
-    // the bytes as UTF-16 code units: a short exact key, cheap to build
-    const key = String.fromCharCode.apply(null, new Uint16Array(params) as unknown as number[]);
-    let slot = this.uniformSlots.get(key);
-    if (slot === undefined) {
-      if (this.uniformSlots.size >= UNIFORM_SLOTS) {
-        this.flush();
-        this.uniformSlots.clear();
-        this.bindGroups.clear();
-      }
-      slot = this.uniformSlots.size;
-      this.uniformSlots.set(key, slot);
-      this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
+    const block = paramsBlocks.get(params);
+    const known = block === undefined ? undefined : this.slotByBlock.get(block);
+    if (known !== undefined) return known;
+    const words = new Uint32Array(params);
+    let hash = mix(HASH_SEED, words.length);
+    for (let i = 0; i < words.length; i++) hash = mix(hash, words[i]!);
+    hash &= SMI_MASK;
+    let entry = this.uniformSlots.get(hash);
+    while (entry && !sameIds(entry.words, words, words.length)) entry = entry.next ?? undefined;
+    if (entry) { if (block !== undefined) this.slotByBlock.set(block, entry.slot); return entry.slot; }
+    if (this.uniformSlotCount >= UNIFORM_SLOTS) {
+      this.flush();
+      this.uniformSlots.clear();
+      this.slotByBlock.clear();
+      this.uniformSlotCount = 0;
+      this.clearBindGroups();
     }
+    const slot = this.uniformSlotCount++;
+    if (block !== undefined) this.slotByBlock.set(block, slot);
+    this.uniformSlots.set(hash, { words: words.slice(), slot, next: this.uniformSlots.get(hash) ?? null });
+    this.device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT, params, 0, params.byteLength);
     return slot;
   }
 
   private bufferId(buffer: GPUBuffer): number {
-    let id = this.bufferIds.get(buffer);
-    if (id === undefined) { id = this.nextBufferId++; this.bufferIds.set(buffer, id); }
-    return id;
+    return (buffer as IdentifiedBuffer)[BUFFER_ID] ??= nextBufferId++;
   }
 
   /** While profiling, every dispatch gets a pass of its own with begin/end timestamps. */
@@ -398,9 +463,28 @@ export class GpuRuntime {
 const f32Value = new Float32Array(1);
 const f32Bits = new Uint32Array(f32Value.buffer);
 
+/** a parameter block Params handed out before, by the hash of its words (chained as CachedBindGroup) */
+interface InternedParams { words: Uint32Array; buffer: ArrayBuffer; next: InternedParams | null }
+
+/** whether `padded` holds `words` followed by zeros */
+function samePadded(padded: Uint32Array, words: readonly number[]): boolean {
+  const length = Math.max(4, Math.ceil(words.length / 4) * 4);
+  if (padded.length !== length) return false;
+  for (let i = 0; i < length; i++) if (padded[i] !== (i < words.length ? words[i] : 0)) return false;
+  return true;
+}
+/** the interned blocks start over past this many (a loop whose parameters keep changing would grow them) */
+const MAX_INTERNED_PARAMS = 8192;
+let internedParams = new Map<number, InternedParams>();
+let internedCount = 0;
+/** the buffers Params handed out → an id per block (other buffers' slots are found by their bytes) */
+const paramsBlocks = new WeakMap<ArrayBuffer, number>();
+let nextBlockId = 0;
+
 /**
  * Packs a kernel's uniform parameters: 32-bit scalars in declaration order, vec4 arrays 16-aligned. The words
- * gather in a plain array and become one buffer at `done` (a host cost paid on every dispatch).
+ * gather in a plain array; `done` returns the block as a buffer, the same (read-only) buffer for the same words,
+ * so that a training step allocates no buffer per dispatch and the runtime finds its slot by identity.
  */
 export class Params {
   private words: number[] = [];
@@ -417,11 +501,23 @@ export class Params {
     for (let i = 0; i < 4 * n; i++) this.words.push((values[i] ?? 0) >>> 0);
     return this;
   }
-  /** the words padded with zeros to whole 16-byte rows (at least one) */
+  /** the words padded with zeros to whole 16-byte rows (at least one); shared with every equal block: never write to it */
   done(): ArrayBuffer {
-    const out = new Uint32Array(Math.max(4, Math.ceil(this.words.length / 4) * 4));
-    out.set(this.words);
-    return out.buffer;
+    const words = this.words, n = words.length;
+    const length = Math.max(4, Math.ceil(n / 4) * 4);
+    let hash = mix(HASH_SEED, length);
+    for (let i = 0; i < length; i++) hash = mix(hash, i < n ? words[i]! : 0);
+    hash &= SMI_MASK;
+    let entry = internedParams.get(hash);
+    while (entry && !samePadded(entry.words, words)) entry = entry.next ?? undefined;
+    if (entry) return entry.buffer;
+    if (internedCount >= MAX_INTERNED_PARAMS) { internedParams = new Map(); internedCount = 0; }
+    const padded = new Uint32Array(length);
+    padded.set(words);
+    paramsBlocks.set(padded.buffer, nextBlockId++);
+    internedParams.set(hash, { words: padded.slice(), buffer: padded.buffer, next: internedParams.get(hash) ?? null });
+    internedCount++;
+    return padded.buffer;
   }
 }
 
