@@ -1,8 +1,8 @@
-import * as cpu from '../cpu/optim.js';
+import * as cpu from './cpu.js';
 import { defineKernel } from '../family.js';
-import * as webgpu from '../webgpu/optim.js';
+import * as webgpu from './webgpu.js';
 
-/** The fused optimizer steps (SGD with momentum, one parameter or up to 8 per dispatch; Adam/AdamW), in place. Implemented in cpu/optim.ts and webgpu/optim.ts. */
+/** The fused optimizer steps (SGD with momentum, one parameter or up to 8 per dispatch; Adam/AdamW), in place. */
 export const optimFamily = defineKernel({
   name: 'optim',
   cpu: { sgdStep: cpu.sgdStep, sgdSteps: cpu.sgdSteps, adamStep: cpu.adamStep },

@@ -1,7 +1,7 @@
 import type { AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
-import type { GpuRuntime } from './runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex } from './runtime.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter, one invocation per element, in PyTorch's

@@ -1,5 +1,5 @@
 import type { AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
-import { cpuData } from './storage.js';
+import { cpuData } from '../cpu/storage.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
 export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void {
