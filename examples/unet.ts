@@ -7,7 +7,7 @@
  * printed is one JSON object {"metric", "before", "after", "better"} (mean foreground Dice).
  */
 import {
-  add, AdamW, backward, cosineLr, crossEntropy, detach, div, fromArray, keep, mean, mulScalar, noGrad, slice, softmax, sum,
+  add, AdamW, backward, cosineLr, crossEntropy, detach, div, fromArray, keep, mean, mulScalar, noGrad, softmax, sum,
   tidy, addScalar, mul, type Tensor,
 } from 'voxgrad';
 import { dice, hd95, Progress, Rng, slidingWindowInference, type Volume } from 'voxgrad/imaging';
@@ -103,25 +103,21 @@ interface ClassScores { dice: number[]; hd95: number[] }
 
 /**
  * Labels of each held-out volume by sliding-window inference (window = the training size, half overlap): the
- * averaged softmax probability of every class, one pass per class (the sliding window averages one channel),
- * then the most probable class per voxel. Per foreground class: Dice and HD95 (voxels; NaN where the
- * prediction or the truth is empty).
+ * averaged softmax probabilities of all classes in one pass, [classes, X, Y, Z], then the most probable class
+ * per voxel. Per foreground class: Dice and HD95 (voxels; NaN where the prediction or the truth is empty).
  */
 async function evaluate(model: UNet, cases: readonly LabeledVolume[], classes: number, window: number): Promise<ClassScores[]> {
   model.eval();
   const scores: ClassScores[] = Array.from({ length: classes - 1 }, () => ({ dice: [], hd95: [] }));
   for (const c of cases) {
-    const probabilities: Float32Array[] = [];
-    for (let k = 0; k < classes; k++) {
-      const prob = await slidingWindowInference(c.image, (w) => slice(softmax(model.forward(w), 1), 1, k, k + 1), {
-        patch: [window, window, window], stride: [window / 2, window / 2, window / 2].map(Math.floor) as [number, number, number], batchSize: 4,
-      });
-      probabilities.push(prob.data);
-    }
+    const { data: prob } = await slidingWindowInference(c.image, (w) => softmax(model.forward(w), 1), {
+      patch: [window, window, window], stride: [window / 2, window / 2, window / 2].map(Math.floor) as [number, number, number], batchSize: 4,
+      channels: classes,
+    });
     const n = c.label.length, predicted = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       let best = 0;
-      for (let k = 1; k < classes; k++) if (probabilities[k][i] > probabilities[best][i]) best = k;
+      for (let k = 1; k < classes; k++) if (prob[k * n + i] > prob[best * n + i]) best = k;
       predicted[i] = best;
     }
     for (let k = 1; k < classes; k++) {

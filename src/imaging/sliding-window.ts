@@ -2,7 +2,9 @@
  * Sliding-window inference over a whole volume, exactly as DTC's `test_single_case`
  * (la-protocol §6): zero-pad to at least the patch size (split evenly before and after), visit
  * windows in x-, y-, z-nested order at `min(i·stride, S − P)` for i < ⌈(S − P)/stride⌉ + 1, add
- * the foreground probabilities and a count map (float32, as numpy there), divide, un-pad.
+ * the predicted probabilities and a count map (float32, as numpy there), divide, un-pad. Every
+ * window weighs the same (MONAI's `mode="constant"`). One channel (the foreground probability) by
+ * default; with the `channels` option every channel the predictor returns, in the same single pass.
  *
  * Device-resident: the padded volume is uploaded once, each batch of windows is cut out of it and
  * predicted on the backend, the probabilities are added into a score volume there, and the score
@@ -23,8 +25,9 @@ import { largestConnectedComponent } from './metrics.js';
 
 /**
  * Predicts a batch of windows: `windows` is [n, 1, P0, P1, P2] on the sliding window's backend, the
- * result must be the foreground probabilities [n, 1, P0, P1, P2] on the same backend (the shape of
- * a one-channel segmentation head's output). It runs synchronously, under noGrad and inside a tidy
+ * result must be [n, C, P0, P1, P2] on the same backend: the foreground probabilities (C = 1, the
+ * shape of a one-channel segmentation head's output) or, with the `channels: C` option, C channels
+ * (say each class's softmax probability). It runs synchronously, under noGrad and inside a tidy
  * scope that disposes everything it creates, so it only records work: nothing is read back.
  */
 export type WindowPredictor = (windows: Tensor) => Tensor;
@@ -41,6 +44,20 @@ export interface SlidingWindowOptions {
   onProgress?: (done: number, total: number) => void;
   /** the backend of the predictor's model, where the volume and the score live (default: the current backend, getBackend()) */
   backend?: Backend;
+}
+
+export interface MultiChannelOptions extends SlidingWindowOptions {
+  /** channels C the predictor returns per window, [n, C, P0, P1, P2]; the result holds all of them */
+  channels: number;
+}
+
+/**
+ * C maps of one volume [X, Y, Z], channels first: `shape` is [C, X, Y, Z] and channel c is
+ * `data.subarray(c·X·Y·Z, (c + 1)·X·Y·Z)`, a volume in the usual C order (MONAI's [C, H, W, D] of one image).
+ */
+export interface MultiChannelVolume {
+  data: Float32Array;
+  shape: [number, number, number, number];
 }
 
 export interface LabelOptions extends SlidingWindowOptions {
@@ -117,41 +134,48 @@ function coverage(size: number, patch: number, starts: readonly number[]): Float
 }
 
 /**
- * The padded score sums divided by the count map, without the padding. The windows form a Cartesian
- * grid, so a voxel's count is the product of its per-axis coverages (small integers: exact in float32,
- * the same values as adding 1 per window).
+ * The padded score sums [C, PX, PY, PZ] divided by the count map, without the padding: [C, X, Y, Z]. The
+ * windows form a Cartesian grid, so a voxel's count is the product of its per-axis coverages (small
+ * integers: exact in float32, the same values as adding 1 per window).
  */
-function averageAndUnpad(sums: ArrayLike<number>, shape: Shape3, patch: Shape3, g: WindowGrid): Float32Array {
+function averageAndUnpad(sums: ArrayLike<number>, channels: number, shape: Shape3, patch: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
-  const [, PY, PZ] = g.padded;
+  const [PX, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
   const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
-  const out = new Float32Array(X * Y * Z);
-  for (let x = 0; x < X; x++) {
-    for (let y = 0; y < Y; y++) {
-      const cxy = cx[x + bx]! * cy[y + by]!;
-      const src = ((x + bx) * PY + (y + by)) * PZ + bz;
-      const dst = (x * Y + y) * Z;
-      for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (cxy * cz[z + bz]!);
+  const out = new Float32Array(channels * X * Y * Z);
+  for (let c = 0; c < channels; c++) {
+    for (let x = 0; x < X; x++) {
+      for (let y = 0; y < Y; y++) {
+        const cxy = cx[x + bx]! * cy[y + by]!;
+        const src = ((c * PX + x + bx) * PY + (y + by)) * PZ + bz;
+        const dst = ((c * X + x) * Y + y) * Z;
+        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (cxy * cz[z + bz]!);
+      }
     }
   }
   return out;
 }
 
-/** The window at `origin` of a [1, 1, X, Y, Z] volume: a [1, 1, P0, P1, P2] view (no copy). */
+/** The window at `origin` of a [1, C, X, Y, Z] volume: a [1, C, P0, P1, P2] view (no copy). */
 function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
   let v = volume;
   for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
   return v;
 }
 
-function checkPrediction(prob: unknown, n: number, patch: Shape3, backend: Backend): asserts prob is Tensor {
-  const expected = [n, 1, ...patch];
+function checkPrediction(
+  prob: unknown, n: number, patch: Shape3, channels: number | undefined, backend: Backend,
+): asserts prob is Tensor {
+  const expected = [n, channels ?? 1, ...patch];
   if (!(prob instanceof Tensor)) {
     throw new Error(`slidingWindow: the predictor must return a Tensor ${formatShape(expected)} synchronously, got ${prob instanceof Promise ? 'a Promise' : typeof prob}`);
   }
   if (prob.rank !== 5 || prob.shape.some((d, i) => d !== expected[i])) {
-    throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}`);
+    const onlyChannels = prob.rank === 5 && prob.shape.every((d, i) => i === 1 || d === expected[i]);
+    const hint = channels !== undefined ? ` (channels: ${channels})`
+      : onlyChannels ? `; pass the option channels: ${prob.shape[1]} for a predictor of ${prob.shape[1]} channels` : '';
+    throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}${hint}`);
   }
   if (prob.backend !== backend) {
     throw new Error(`slidingWindow: the predictor returned a tensor on the ${prob.backend.name} backend, but the windows live on ${backend.name}; pass the model's backend as the backend option`);
@@ -159,13 +183,22 @@ function checkPrediction(prob: unknown, n: number, patch: Shape3, backend: Backe
 }
 
 /**
- * Averaged foreground probability over all windows, same shape as `image`.
+ * The probabilities averaged over all windows (MONAI's `sliding_window_inference` with `mode="constant"`,
+ * DTC's window grid). Without `channels`, the predictor returns one channel and the result is a volume of
+ * the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
+ * result holds all of them, channels first: [C, X, Y, Z]. All channels come from the same single pass (one
+ * prediction per window, one readback), each bit for bit what a one-channel run of that channel gives:
+ *
+ *     const probs = await slidingWindowInference(image, (w) => softmax(model.forward(w), 1), { patch, stride, channels: classes });
+ *     // probs.shape = [classes, X, Y, Z]; class k's map is probs.data.subarray(k·X·Y·Z, (k + 1)·X·Y·Z)
  */
+export function slidingWindow(image: Volume, predict: WindowPredictor, opts: MultiChannelOptions): Promise<MultiChannelVolume>;
+export function slidingWindow(image: Volume, predict: WindowPredictor, opts: SlidingWindowOptions): Promise<Volume>;
 export async function slidingWindow(
   image: Volume,
   predict: WindowPredictor,
-  opts: SlidingWindowOptions,
-): Promise<Volume> {
+  opts: SlidingWindowOptions & { channels?: number },
+): Promise<Volume | MultiChannelVolume> {
   const shape: Shape3 = [image.shape[0], image.shape[1], image.shape[2]];
   if (image.data.length !== shape[0] * shape[1] * shape[2]) {
     throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);
@@ -173,6 +206,8 @@ export async function slidingWindow(
   const patch: Shape3 = [opts.patch[0], opts.patch[1], opts.patch[2]];
   const batchSize = opts.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`bad batchSize ${batchSize}`);
+  const channels = opts.channels ?? 1;
+  if (!Number.isInteger(channels) || channels < 1) throw new Error(`bad channels ${channels}`);
   const g = windowGrid(shape, patch, opts.stride);
   const backend = opts.backend ?? getBackend();
 
@@ -182,21 +217,21 @@ export async function slidingWindow(
 
   const [volume, score] = tidy(() => [
     fromArray(padVolume(image.data, shape, g), [1, 1, ...g.padded], { backend }),
-    zeros([1, 1, ...g.padded], { backend }),
+    zeros([1, channels, ...g.padded], { backend }),
   ]);
   try {
     opts.onProgress?.(0, origins.length);
     // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
     // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
     // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
-    // so the footprint is one batch's working set plus the volume and the score. What grows is the queue of
-    // submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
+    // so the footprint is one batch's working set plus the volume and the C-channel score. What grows is the
+    // queue of submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
     for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
       const batch = origins.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
         const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
         const prob: unknown = predict(windows);
-        checkPrediction(prob, batch.length, patch, backend);
+        checkPrediction(prob, batch.length, patch, opts.channels, backend);
         // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
         // added in DTC's window order. In place: only the window's part of the score is read and written.
         batch.forEach((o, k) => {
@@ -206,7 +241,8 @@ export async function slidingWindow(
       }));
       opts.onProgress?.(b0 + batch.length, origins.length);
     }
-    return { data: averageAndUnpad(await score.toArray(), shape, patch, g), shape };
+    const data = averageAndUnpad(await score.toArray(), channels, shape, patch, g);
+    return opts.channels === undefined ? { data, shape } : { data, shape: [channels, ...shape] };
   } finally {
     volume.dispose();
     score.dispose();

@@ -6,10 +6,11 @@ import {
 } from '../../src/imaging/sliding-window.js';
 import type { Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
-import { detach, reshape, sigmoid } from '../../src/autograd/ops.js';
+import { addScalar, concat, detach, mulScalar, reshape, sigmoid, slice } from '../../src/autograd/ops.js';
 import { fromArray, full } from '../../src/tensor/creation.js';
 import { keep, liveTensorCount } from '../../src/tensor/memory.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import type { Backend } from '../../src/kernels/backend.js';
 import { cpu, webgpu } from '../helpers/backends.js';
 import { idx } from '../helpers/volumes.js';
 
@@ -37,6 +38,32 @@ class CountingCpuBackend extends CpuBackend {
   syncs = 0;
   override async read(s: Storage): Promise<TypedArray> { this.reads++; return super.read(s); }
   override async sync(): Promise<void> { this.syncs++; return super.sync(); }
+}
+
+/** Channel c of the multi-channel tests: σ((c + 1)·x − c/4), not dyadic, so the float32 sums depend on their order. */
+const channelPredictor = (c: number): WindowPredictor => (windows) => sigmoid(addScalar(mulScalar(windows, c + 1), -c / 4));
+
+/** Channels 0 … C − 1 of channelPredictor in one prediction [n, C, P0, P1, P2]. */
+const channelsPredictor = (channels: number): WindowPredictor => (windows) =>
+  concat(Array.from({ length: channels }, (_, c) => channelPredictor(c)(windows)), 1);
+
+const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+/** One C-channel pass equals C one-channel passes bit for bit, channel by channel, and leaks nothing. */
+async function expectChannelsEqualSingleRuns(
+  backend: Backend, img: Volume, channels: number, opts: { patch: Shape3; stride: Shape3; batchSize: number },
+): Promise<void> {
+  const live = liveTensorCount(), bytes = backend.memory().liveBytes;
+  const all = await slidingWindow(img, channelsPredictor(channels), { ...opts, backend, channels });
+  const n = img.data.length;
+  expect(all.shape).toEqual([channels, ...img.shape]);
+  expect(all.data.length).toBe(channels * n);
+  for (let c = 0; c < channels; c++) {
+    const one = await slidingWindow(img, channelPredictor(c), { ...opts, backend });
+    expect(bits(all.data.subarray(c * n, (c + 1) * n))).toEqual(bits(one.data));
+  }
+  expect(liveTensorCount()).toBe(live);
+  expect(backend.memory().liveBytes).toBe(bytes);
 }
 
 const identityProperty = (shapeMax: Shape3, patchMax: Shape3) => fc.tuple(
@@ -199,6 +226,51 @@ describe('slidingWindow (cpu backend)', () => {
     expect(cpu.memory().liveBuffers).toBe(buffers);
   });
 
+  it('C channels in one pass equal C one-channel passes bit for bit (random shapes, strides, batch sizes, C)', async () => {
+    await fc.assert(
+      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.integer({ min: 1, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
+        const img = dyadicVolume(shape, shape[1] * 37 + patch[0]);
+        await expectChannelsEqualSingleRuns(cpu, img, channels, { patch, stride, batchSize });
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('C channels: one prediction per batch of windows, one readback, no sync', async () => {
+    const counting = new CountingCpuBackend();
+    const img = dyadicVolume([9, 8, 7], 2);
+    const g = windowGrid(img.shape, [4, 4, 4], [2, 2, 1]);
+    let predictions = 0;
+    const probs = await slidingWindow(img, (w) => { predictions++; return channelsPredictor(3)(w); },
+      { backend: counting, patch: [4, 4, 4], stride: [2, 2, 1], batchSize: 3, channels: 3 });
+    expect(probs.shape).toEqual([3, 9, 8, 7]);
+    expect(predictions).toBe(Math.ceil(g.count / 3));
+    expect(counting.reads).toBe(1);
+    expect(counting.syncs).toBe(0);
+    expect(counting.memory().liveBuffers).toBe(0);
+  });
+
+  it('C channels: rejects a prediction of the wrong channels, size or batch, naming the shapes, and frees everything', async () => {
+    const img = dyadicVolume([6, 6, 6], 1);
+    const oneChannel = { backend: cpu, patch: [4, 4, 4] as Shape3, stride: [2, 2, 2] as Shape3 };
+    const opts = { ...oneChannel, channels: 3 };
+    const live = liveTensorCount(), buffers = cpu.memory().liveBuffers;
+    await expect(slidingWindow(img, channelsPredictor(2), opts))
+      .rejects.toThrow('the predictor returned [1, 2, 4, 4, 4] for 1 window(s), expected [1, 3, 4, 4, 4] (channels: 3)');
+    await expect(slidingWindow(img, (w) => channelsPredictor(3)(slice(w, 4, 0, 3)), opts))
+      .rejects.toThrow('the predictor returned [1, 3, 4, 4, 3] for 1 window(s), expected [1, 3, 4, 4, 4] (channels: 3)');
+    await expect(slidingWindow(img, (w) => full([3, 3, 4, 4, 4], 0.5, { backend: w.backend }), { ...opts, batchSize: 3 }))
+      .rejects.toThrow('the predictor returned [3, 3, 4, 4, 4] for 2 window(s), expected [2, 3, 4, 4, 4] (channels: 3)');
+    // a multi-channel predictor without the option
+    await expect(slidingWindow(img, channelsPredictor(3), oneChannel))
+      .rejects.toThrow('the predictor returned [1, 3, 4, 4, 4] for 1 window(s), expected [1, 1, 4, 4, 4]; pass the option channels: 3 for a predictor of 3 channels');
+    for (const channels of [0, 1.5]) {
+      await expect(slidingWindow(img, channelsPredictor(1), { ...opts, channels })).rejects.toThrow(`bad channels ${channels}`);
+    }
+    expect(liveTensorCount()).toBe(live);
+    expect(cpu.memory().liveBuffers).toBe(buffers);
+  });
+
   it('rejects bad batch sizes and a data length that does not match the shape', async () => {
     const img = dyadicVolume([4, 4, 4], 1);
     await expect(slidingWindow(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1], batchSize: 0 })).rejects.toThrow(/batchSize/);
@@ -220,6 +292,15 @@ describe('slidingWindow (webgpu backend)', () => {
         expect(gpu.memory().liveBytes).toBe(bytes);
       }),
       { numRuns: 6, seed: 11 },
+    );
+  });
+  it('C channels in one pass equal C one-channel passes bit for bit', async () => {
+    const gpu = await webgpu();
+    await fc.assert(
+      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.integer({ min: 2, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
+        await expectChannelsEqualSingleRuns(gpu, dyadicVolume(shape, shape[2] * 29 + patch[1]), channels, { patch, stride, batchSize });
+      }),
+      { numRuns: 6, seed: 5 },
     );
   });
 });
