@@ -1,4 +1,5 @@
 import type { Backend } from '../kernels/backend.js';
+import { formatShape, triple as integerTriple } from '../kernels/geometry.js';
 import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
@@ -18,9 +19,10 @@ import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed } from './module.js'
 
 export type IntOrTriple = number | readonly [number, number, number];
 
+/** A layer's int-or-triple argument as three non-negative integers; `what` names it in a message. */
 export function triple(v: IntOrTriple, what = 'value'): Triple {
-  const t: Triple = typeof v === 'number' ? [v, v, v] : [v[0], v[1], v[2]];
-  if (!t.every((x) => Number.isInteger(x) && x >= 0)) throw new Error(`${what} must be non-negative integers, got [${t.join(', ')}]`);
+  const t = integerTriple(v, what);
+  if (t.some((x) => x < 0)) throw new Error(`${what} must be non-negative integers, got ${formatShape(t)}`);
   return t;
 }
 
