@@ -2,10 +2,10 @@ import type { Conv3dParams, Storage } from './backend.js';
 import { sizeOf } from './layout.js';
 
 /**
- * Shape rules that several kernel families share (NCDHW shapes, a convolution's output extent) and conv3d's
- * argument validation, which its cpu oracle and its WebGPU kernels both call, so that they accept and reject the
- * same arguments; `what` names the operation (and, on WebGPU, the backend) in a message. A family's own rules
- * live in its folder (`<family>/checks.ts`).
+ * Shape rules that several kernel families share (NCDHW shapes, int-or-triple arguments, a convolution's output
+ * extent) and conv3d's argument validation, which its cpu oracle and its WebGPU kernels both call, so that they
+ * accept and reject the same arguments; `what` names the operation (and, on WebGPU, the backend) in a message.
+ * A family's own rules live in its folder (`<family>/checks.ts`).
  */
 
 export const formatShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -15,6 +15,18 @@ export function checkNcdhw(shape: readonly number[], what: string): void {
   if (shape.length !== 5 || shape.some((s) => !Number.isInteger(s) || s < 1)) {
     throw new Error(`${what}: expected a non-empty NCDHW shape, got ${formatShape(shape)}`);
   }
+}
+
+/**
+ * PyTorch's int-or-tuple argument as three integers, one integer standing for all three; `what` names the
+ * operation and the argument in the message (e.g. 'conv3d: stride').
+ */
+export function triple(v: number | readonly number[], what: string): [number, number, number] {
+  const t = typeof v === 'number' ? [v, v, v] : v;
+  if (!Array.isArray(t) || t.length !== 3 || !t.every(Number.isInteger)) {
+    throw new Error(`${what} must be an integer or three integers, got ${JSON.stringify(v)}`);
+  }
+  return [t[0], t[1], t[2]];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -35,13 +47,6 @@ export interface ConvGeometry {
   dil: [number, number, number];
 }
 
-function triple(v: readonly number[] | undefined, what: string): [number, number, number] {
-  if (!v || v.length !== 3 || !v.every((e) => Number.isInteger(e))) {
-    throw new Error(`conv3d: ${what} must be three integers, got ${v ? formatShape(v) : String(v)}`);
-  }
-  return [v[0], v[1], v[2]];
-}
-
 /** PyTorch's output size along one axis (pooling is dil = 1). */
 export function convOutSize(size: number, k: number, s: number, p: number, dil: number): number {
   return Math.floor((size + 2 * p - dil * (k - 1) - 1) / s) + 1;
@@ -58,7 +63,7 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
   for (const [shape, what] of [[xShape, 'input'], [wShape, 'weight']] as const) {
     if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`conv3d: ${what} shape ${formatShape(shape)} has an empty or invalid dimension`);
   }
-  const stride = triple(p.stride, 'stride'), padding = triple(p.padding, 'padding'), dilation = triple(p.dilation, 'dilation');
+  const stride = triple(p.stride, 'conv3d: stride'), padding = triple(p.padding, 'conv3d: padding'), dilation = triple(p.dilation, 'conv3d: dilation');
   if (stride.some((s) => s <= 0)) throw new Error(`conv3d: stride must be positive, got ${formatShape(stride)}`);
   if (dilation.some((d) => d <= 0)) throw new Error(`conv3d: dilation must be positive, got ${formatShape(dilation)}`);
   if (padding.some((q) => q < 0)) throw new Error(`conv3d: padding must not be negative, got ${formatShape(padding)}`);

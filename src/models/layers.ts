@@ -1,4 +1,5 @@
 import type { Backend } from '../kernels/backend.js';
+import { formatShape, triple as integerTriple } from '../kernels/geometry.js';
 import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
@@ -18,9 +19,10 @@ import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed } from './module.js'
 
 export type IntOrTriple = number | readonly [number, number, number];
 
+/** A layer's int-or-triple argument as three non-negative integers; `what` names it in a message. */
 export function triple(v: IntOrTriple, what = 'value'): Triple {
-  const t: Triple = typeof v === 'number' ? [v, v, v] : [v[0], v[1], v[2]];
-  if (!t.every((x) => Number.isInteger(x) && x >= 0)) throw new Error(`${what} must be non-negative integers, got [${t.join(', ')}]`);
+  const t = integerTriple(v, what);
+  if (t.some((x) => x < 0)) throw new Error(`${what} must be non-negative integers, got ${formatShape(t)}`);
   return t;
 }
 
@@ -166,9 +168,29 @@ export class Linear extends Layer {
 
 // -------------------------------------------------------------------------------------------- norms
 
-/** A normalisation's fused forward with a following ReLU layer (F.batchNorm and the others with relu: true). */
-function reluFusion(next: Layer, normalizeRelu: (x: Tensor) => Tensor): ((x: Tensor) => Tensor) | null {
-  return next instanceof ReLU ? normalizeRelu : null;
+/**
+ * What BatchNorm3d, InstanceNorm3d and GroupNorm share: eps (default 1e-5), the optional affine weight (ones)
+ * and bias (zeros) per channel, and a following ReLU layer fused into the normalisation (F.batchNorm and the
+ * others with relu: true; see Layer.fusedWith).
+ */
+export abstract class ChannelNorm extends Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly eps: number;
+
+  protected constructor(channels: number, affine: boolean, eps: number | undefined, backend: Backend | undefined) {
+    super();
+    this.eps = eps ?? 1e-5;
+    this.weight = this.registerParameter('weight', affine ? Parameter.full([channels], 1, { backend }) : null);
+    this.bias = this.registerParameter('bias', affine ? Parameter.full([channels], 0, { backend }) : null);
+  }
+
+  forward(x: Tensor): Tensor { return this.normalize(x, false); }
+
+  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return next instanceof ReLU ? (x) => this.normalize(x, true) : null; }
+
+  /** the normalisation, followed by a ReLU when `relu` */
+  protected abstract normalize(x: Tensor, relu: boolean): Tensor;
 }
 
 export interface BatchNormLayerOptions {
@@ -185,12 +207,9 @@ export interface BatchNormLayerOptions {
  * 0.1, unbiased variance); in eval the running ones normalise. The batch counter is counted on the host and
  * written into its buffer whenever the state is read.
  */
-export class BatchNorm3d extends Layer {
-  readonly weight: Parameter | null;
-  readonly bias: Parameter | null;
+export class BatchNorm3d extends ChannelNorm {
   readonly runningMean: Tensor | null;
   readonly runningVar: Tensor | null;
-  readonly eps: number;
   readonly momentum: number;
   /** batches seen in training, including those not yet written into the num_batches_tracked buffer */
   private batches = 0;
@@ -198,24 +217,16 @@ export class BatchNorm3d extends Layer {
   private readonly counter: Tensor | null;
 
   constructor(readonly numFeatures: number, options: BatchNormLayerOptions = {}) {
-    super();
-    this.eps = options.eps ?? 1e-5;
+    super(numFeatures, options.affine ?? true, options.eps, options.backend);
     this.momentum = options.momentum ?? 0.1;
     const b = options.backend;
-    const affine = options.affine ?? true;
-    this.weight = this.registerParameter('weight', affine ? Parameter.full([numFeatures], 1, { backend: b }) : null);
-    this.bias = this.registerParameter('bias', affine ? Parameter.full([numFeatures], 0, { backend: b }) : null);
     const track = options.trackRunningStats ?? true;
     this.runningMean = this.registerBuffer('running_mean', track ? makeBuffer(new Float32Array(numFeatures), [numFeatures], 'float32', b) : null);
     this.runningVar = this.registerBuffer('running_var', track ? makeBuffer(new Float32Array(numFeatures).fill(1), [numFeatures], 'float32', b) : null);
     this.counter = this.registerBuffer('num_batches_tracked', track ? makeBuffer([0], [], 'int32', b) : null);
   }
 
-  forward(x: Tensor): Tensor { return this.normalize(x, false); }
-
-  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
-
-  private normalize(x: Tensor, relu: boolean): Tensor {
+  protected normalize(x: Tensor, relu: boolean): Tensor {
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
@@ -253,24 +264,12 @@ export interface InstanceNormLayerOptions {
 }
 
 /** nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics. */
-export class InstanceNorm3d extends Layer {
-  readonly weight: Parameter | null;
-  readonly bias: Parameter | null;
-  readonly eps: number;
-
+export class InstanceNorm3d extends ChannelNorm {
   constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
-    super();
-    this.eps = options.eps ?? 1e-5;
-    const affine = options.affine ?? false;
-    this.weight = this.registerParameter('weight', affine ? Parameter.full([numFeatures], 1, { backend: options.backend }) : null);
-    this.bias = this.registerParameter('bias', affine ? Parameter.full([numFeatures], 0, { backend: options.backend }) : null);
+    super(numFeatures, options.affine ?? false, options.eps, options.backend);
   }
 
-  forward(x: Tensor): Tensor { return this.normalize(x, false); }
-
-  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
-
-  private normalize(x: Tensor, relu: boolean): Tensor {
+  protected normalize(x: Tensor, relu: boolean): Tensor {
     return F.instanceNorm(x, { weight: this.weight, bias: this.bias, eps: this.eps, relu });
   }
 
@@ -280,25 +279,13 @@ export class InstanceNorm3d extends Layer {
 export interface GroupNormOptions { eps?: number; affine?: boolean; backend?: Backend }
 
 /** nn.GroupNorm(num_groups, num_channels): weight 1, bias 0. */
-export class GroupNorm extends Layer {
-  readonly weight: Parameter | null;
-  readonly bias: Parameter | null;
-  readonly eps: number;
-
+export class GroupNorm extends ChannelNorm {
   constructor(readonly numGroups: number, readonly numChannels: number, options: GroupNormOptions = {}) {
-    super();
     if (numChannels % numGroups !== 0) throw new Error(`GroupNorm: ${numChannels} channels do not split into ${numGroups} groups`);
-    this.eps = options.eps ?? 1e-5;
-    const affine = options.affine ?? true;
-    this.weight = this.registerParameter('weight', affine ? Parameter.full([numChannels], 1, { backend: options.backend }) : null);
-    this.bias = this.registerParameter('bias', affine ? Parameter.full([numChannels], 0, { backend: options.backend }) : null);
+    super(numChannels, options.affine ?? true, options.eps, options.backend);
   }
 
-  forward(x: Tensor): Tensor { return this.normalize(x, false); }
-
-  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return reluFusion(next, (x) => this.normalize(x, true)); }
-
-  private normalize(x: Tensor, relu: boolean): Tensor {
+  protected normalize(x: Tensor, relu: boolean): Tensor {
     return F.groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, { relu });
   }
 

@@ -18,17 +18,19 @@ function checkReduction(op: string, r: string): void {
   if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new Error(`${op}: unknown reduction '${r}'; valid: mean, sum, none`);
 }
 
-function checkSameShape(op: string, aName: string, a: Tensor, bName: string, b: Tensor): void {
-  if (!sameShape(a.shape, b.shape)) {
-    throw new Error(`${op}: ${bName} ${formatShape(b.shape)} must have the shape of ${aName} ${formatShape(a.shape)}`);
-  }
-}
-
 function checkFloatPair(op: string, aName: string, a: Tensor, bName: string, b: Tensor): void {
   checkFloat(op, a);
   checkSameBackend(op, a, b);
   if (b.dtype !== a.dtype) {
     throw new Error(`${op}: ${bName} ${formatShape(b.shape)} ${b.dtype} must have the dtype of ${aName} ${formatShape(a.shape)} ${a.dtype}; cast() it first`);
+  }
+}
+
+/** A loss's input and target: floats of one dtype on one backend, of one shape. */
+function checkInputTarget(op: string, input: Tensor, target: Tensor): void {
+  checkFloatPair(op, 'input', input, 'target', target);
+  if (!sameShape(input.shape, target.shape)) {
+    throw new Error(`${op}: target ${formatShape(target.shape)} must have the shape of input ${formatShape(input.shape)}`);
   }
 }
 
@@ -45,9 +47,11 @@ function checkWeight(op: string, name: string, w: Tensor | null | undefined, x: 
   if (!sameShape(target, x.shape)) throw new Error(`${op}: ${name} ${formatShape(w.shape)} cannot be broadcast to the input ${formatShape(x.shape)}`);
 }
 
-function reduce(loss: Tensor, reduction: Reduction): Tensor {
-  if (reduction === 'none') return loss;
-  return reduction === 'sum' ? sum(loss) : mean(loss);
+/** An elementwise loss, times a per-element weight when one is given, reduced. */
+function reduce(loss: Tensor, reduction: Reduction, weight?: Tensor | null): Tensor {
+  const weighted = weight ? mul(loss, weight) : loss;
+  if (reduction === 'none') return weighted;
+  return reduction === 'sum' ? sum(weighted) : mean(weighted);
 }
 
 // ------------------------------------------------------------------------------------------- cross entropy
@@ -139,16 +143,13 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, options: BceW
   const op = 'binaryCrossEntropyWithLogits';
   const reduction = options.reduction ?? 'mean';
   checkReduction(op, reduction);
-  checkFloatPair(op, 'input', x, 'target', y);
-  checkSameShape(op, 'input', x, 'target', y);
+  checkInputTarget(op, x, y);
   checkWeight(op, 'posWeight', options.posWeight, x);
   checkWeight(op, 'weight', options.weight, x);
   return tidy(() => {
     let positive = mul(y, softplus(neg(x)));
     if (options.posWeight) positive = mul(positive, options.posWeight);
-    let loss = add(positive, mul(addScalar(neg(y), 1), softplus(x)));
-    if (options.weight) loss = mul(loss, options.weight);
-    return reduce(loss, reduction);
+    return reduce(add(positive, mul(addScalar(neg(y), 1), softplus(x))), reduction, options.weight);
   });
 }
 
@@ -166,14 +167,9 @@ export function mseLoss(x: Tensor, y: Tensor, options: MseLossOptions = {}): Ten
   const op = 'mseLoss';
   const reduction = options.reduction ?? 'mean';
   checkReduction(op, reduction);
-  checkFloatPair(op, 'input', x, 'target', y);
-  checkSameShape(op, 'input', x, 'target', y);
+  checkInputTarget(op, x, y);
   checkWeight(op, 'weight', options.weight, x);
-  return tidy(() => {
-    let loss = square(sub(x, y));
-    if (options.weight) loss = mul(loss, options.weight);
-    return reduce(loss, reduction);
-  });
+  return tidy(() => reduce(square(sub(x, y)), reduction, options.weight));
 }
 
 export interface RegressionLossOptions { reduction?: Reduction }
@@ -182,8 +178,7 @@ export interface RegressionLossOptions { reduction?: Reduction }
 export function l1Loss(x: Tensor, y: Tensor, options: RegressionLossOptions = {}): Tensor {
   const op = 'l1Loss', reduction = options.reduction ?? 'mean';
   checkReduction(op, reduction);
-  checkFloatPair(op, 'input', x, 'target', y);
-  checkSameShape(op, 'input', x, 'target', y);
+  checkInputTarget(op, x, y);
   return tidy(() => reduce(abs(sub(x, y)), reduction));
 }
 
@@ -197,8 +192,7 @@ export function smoothL1Loss(x: Tensor, y: Tensor, options: SmoothL1LossOptions 
   const op = 'smoothL1Loss', reduction = options.reduction ?? 'mean', beta = options.beta ?? 1;
   checkReduction(op, reduction);
   if (!(beta >= 0)) throw new Error(`${op}: beta must be ≥ 0, got ${beta}`);
-  checkFloatPair(op, 'input', x, 'target', y);
-  checkSameShape(op, 'input', x, 'target', y);
+  checkInputTarget(op, x, y);
   return tidy(() => {
     const d = abs(sub(x, y));
     if (beta === 0) return reduce(d, reduction);
@@ -225,8 +219,7 @@ export function focalLoss(x: Tensor, y: Tensor, options: FocalLossOptions = {}):
   const op = 'focalLoss', reduction = options.reduction ?? 'none', alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
   checkReduction(op, reduction);
   if (!(gamma >= 0)) throw new Error(`${op}: gamma must be ≥ 0, got ${gamma}`);
-  checkFloatPair(op, 'input', x, 'target', y);
-  checkSameShape(op, 'input', x, 'target', y);
+  checkInputTarget(op, x, y);
   return tidy(() => {
     let loss = binaryCrossEntropyWithLogits(x, y, { reduction: 'none' });
     if (gamma !== 0) {
@@ -264,8 +257,7 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
   const op = 'diceLoss';
   const reduction = options.reduction ?? 'mean', smooth = options.smooth ?? 1e-5;
   checkReduction(op, reduction);
-  checkFloatPair(op, 'input', p, 'target', y);
-  checkSameShape(op, 'input', p, 'target', y);
+  checkInputTarget(op, p, y);
   checkWeight(op, 'weight', options.weight, p);
   if (reduction !== 'mean' && p.rank < 1) throw new Error(`${op}: reduction '${reduction}' needs a batch axis, got input ${formatShape(p.shape)}`);
   return tidy(() => {
@@ -321,8 +313,7 @@ function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOpti
       throw new Error(`${op}: with toOnehotY the target must be int32 class indices ${formatShape(expected)}, got ${formatShape(target.shape)} ${target.dtype}`);
     }
   } else {
-    checkFloatPair(op, 'input', input, 'target', target);
-    checkSameShape(op, 'input', input, 'target', target);
+    checkInputTarget(op, input, target);
   }
   let p = o.sigmoid ? sigmoid(input) : o.softmax ? softmax(input, 1) : input;
   let g = target;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { backward, mean, square } from '../../src/autograd/index.js';
 import {
   BatchNorm3d, Conv3d, ConvTranspose3d, GroupNorm, InstanceNorm3d, Linear, MaxPool3d, Module, Parameter, ReLU, Sequential,
-  fanIn, manualSeed,
+  fanIn, manualSeed, triple,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
@@ -64,6 +64,15 @@ describe('Module and Parameter', () => {
     const b = new Linear(4, 4, { backend: cpu });
     expect(Array.from(await a.weight.toArray())).toEqual(Array.from(await b.weight.toArray()));
     for (const m of [conv, convT, lin, again, other, a, b]) m.dispose();
+  });
+
+  it('int-or-triple layer arguments: one integer stands for all three; negative or fractional values are refused by name', () => {
+    expect(triple(2)).toEqual([2, 2, 2]);
+    expect(triple([1, 2, 3], 'size')).toEqual([1, 2, 3]);
+    expect(new Conv3d(1, 1, [3, 1, 1], { padding: 1, backend: cpu }).padding).toEqual([1, 1, 1]);
+    expect(() => new Conv3d(1, 1, 3, { padding: -1, backend: cpu })).toThrow(/^Conv3d padding must be non-negative integers, got \[-1, -1, -1\]$/);
+    expect(() => new MaxPool3d(2, { stride: [2, 1.5, 2] })).toThrow(/^MaxPool3d stride must be an integer or three integers, got \[2,1.5,2\]$/);
+    expect(() => triple([1, 2] as unknown as [number, number, number])).toThrow(/^value must be an integer or three integers, got \[1,2\]$/);
   });
 
   it('norm layers: BatchNorm3d 1/0/0/1, GroupNorm affine, InstanceNorm3d without parameters (PyTorch defaults)', async () => {
