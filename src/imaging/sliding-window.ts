@@ -16,7 +16,7 @@
  * channel of the score.
  */
 import type { Backend } from '../kernels/backend.js';
-import { add, assign, clamp, concat, expand, mul, reshape, slice } from '../autograd/ops.js';
+import { add, assign, clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { getBackend } from '../tensor/backend.js';
 import { fromArray, zeros } from '../tensor/creation.js';
@@ -303,15 +303,17 @@ export async function slidingWindow(
         const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
         const prob: unknown = predict(windows);
         checkPrediction(prob, batch.length, patch, opts.channels, backend);
-        // [n, C + 1, …patch]: each window's weighted prediction and its weights
-        const contribution = importance
-          ? concat([mul(prob, importance), expand(importance, [batch.length, 1, ...patch])], 1)
-          : prob;
+        const contribution = importance ? mul(prob, importance) : prob;
         // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
         // added in DTC's window order. In place: only the window's part of the score is read and written.
         batch.forEach((o, k) => {
-          const target = windowView(score, o, patch);
+          const window = windowView(score, o, patch);
+          const target = importance ? slice(window, 1, 0, channels) : window;
           assign(target, add(target, slice(contribution, 0, k, k + 1)));
+          if (importance) {
+            const weights = slice(window, 1, channels);
+            assign(weights, add(weights, importance));
+          }
         });
       }));
       opts.onProgress?.(b0 + batch.length, origins.length);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 import {
-  gaussianImportanceMap, labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type WindowPredictor,
+  gaussianImportanceMap, labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type BlendMode, type WindowPredictor,
 } from '../../src/imaging/sliding-window.js';
 import type { Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
@@ -51,7 +51,7 @@ const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer,
 
 /** One C-channel pass equals C one-channel passes bit for bit, channel by channel, and leaks nothing. */
 async function expectChannelsEqualSingleRuns(
-  backend: Backend, img: Volume, channels: number, opts: { patch: Shape3; stride: Shape3; batchSize: number },
+  backend: Backend, img: Volume, channels: number, opts: { patch: Shape3; stride: Shape3; batchSize: number; mode: BlendMode },
 ): Promise<void> {
   const live = liveTensorCount(), bytes = backend.memory().liveBytes;
   const all = await slidingWindow(img, channelsPredictor(channels), { ...opts, backend, channels });
@@ -75,6 +75,8 @@ const identityProperty = (shapeMax: Shape3, patchMax: Shape3) => fc.tuple(
   shape, patch, batchSize,
   stride: [Math.min(stride0[0], patch[0]), Math.min(stride0[1], patch[1]), Math.min(stride0[2], patch[2])] as Shape3,
 }));
+
+const blendModeArb = fc.constantFrom<BlendMode>('constant', 'gaussian');
 
 describe('window grid', () => {
   it('LA: patch 112×112×80, strides 18, 18, 4 on a 150×140×88 volume', () => {
@@ -226,11 +228,11 @@ describe('slidingWindow (cpu backend)', () => {
     expect(cpu.memory().liveBuffers).toBe(buffers);
   });
 
-  it('C channels in one pass equal C one-channel passes bit for bit (random shapes, strides, batch sizes, C)', async () => {
+  it('C channels in one pass equal C one-channel passes bit for bit (random shapes, strides, batch sizes, C, both modes)', async () => {
     await fc.assert(
-      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.integer({ min: 1, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
+      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.integer({ min: 1, max: 3 }), blendModeArb, async ({ shape, patch, stride, batchSize }, channels, mode) => {
         const img = dyadicVolume(shape, shape[1] * 37 + patch[0]);
-        await expectChannelsEqualSingleRuns(cpu, img, channels, { patch, stride, batchSize });
+        await expectChannelsEqualSingleRuns(cpu, img, channels, { patch, stride, batchSize, mode });
       }),
       { numRuns: 60 },
     );
@@ -294,11 +296,11 @@ describe('slidingWindow (webgpu backend)', () => {
       { numRuns: 6, seed: 11 },
     );
   });
-  it('C channels in one pass equal C one-channel passes bit for bit', async () => {
+  it('C channels in one pass equal C one-channel passes bit for bit, both modes', async () => {
     const gpu = await webgpu();
     await fc.assert(
-      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.integer({ min: 2, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
-        await expectChannelsEqualSingleRuns(gpu, dyadicVolume(shape, shape[2] * 29 + patch[1]), channels, { patch, stride, batchSize });
+      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.integer({ min: 2, max: 3 }), blendModeArb, async ({ shape, patch, stride, batchSize }, channels, mode) => {
+        await expectChannelsEqualSingleRuns(gpu, dyadicVolume(shape, shape[2] * 29 + patch[1]), channels, { patch, stride, batchSize, mode });
       }),
       { numRuns: 6, seed: 5 },
     );
