@@ -250,8 +250,8 @@ function checkPrediction(
 
 /**
  * The probabilities averaged over all windows (MONAI's `sliding_window_inference` on DTC's window grid, with
- * `mode="constant"`, or with `mode: 'gaussian'` the average weighted by gaussianImportanceMap(patch, sigmaScale)). Without `channels`, the predictor returns one channel and the result is a volume of
- * the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
+ * `mode="constant"`, or with `mode: 'gaussian'` the average weighted by gaussianImportanceMap(patch, sigmaScale)).
+ * Without `channels`, the predictor returns one channel and the result is a volume of the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
  * result holds all of them, channels first: [C, X, Y, Z]. All channels come from the same single pass (one
  * prediction per window, one readback), each bit for bit what a one-channel run of that channel gives:
  *
@@ -295,8 +295,9 @@ export async function slidingWindow(
     // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
     // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
     // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
-    // so the footprint is one batch's working set plus the volume and the score (C channels, C + 1 with the weights). What grows is the
-    // queue of submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
+    // so the footprint is one batch's working set plus the volume and the score (C channels, C + 1 with the
+    // Gaussian weights). What grows is the queue of submitted command buffers (the runtime submits every few
+    // hundred dispatches), at most one volume's.
     for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
       const batch = origins.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
