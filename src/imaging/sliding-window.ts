@@ -3,16 +3,20 @@
  * (la-protocol §6): zero-pad to at least the patch size (split evenly before and after), visit
  * windows in x-, y-, z-nested order at `min(i·stride, S − P)` for i < ⌈(S − P)/stride⌉ + 1, add
  * the predicted probabilities and a count map (float32, as numpy there), divide, un-pad. Every
- * window weighs the same (MONAI's `mode="constant"`). One channel (the foreground probability) by
- * default; with the `channels` option every channel the predictor returns, in the same single pass.
+ * window weighs the same (MONAI's `mode="constant"`), or with `mode: 'gaussian'` each window's
+ * prediction is weighted by MONAI's Gaussian importance map and the sum divided by the sum of the
+ * weights. One channel (the foreground probability) by default; with the `channels` option every
+ * channel the predictor returns, in the same single pass.
  *
  * Device-resident: the padded volume is uploaded once, each batch of windows is cut out of it and
  * predicted on the backend, the probabilities are added into a score volume there, and the score
  * is read back once per volume. The count map depends only on the window grid and is computed on
- * the host, where the division and un-padding happen after the readback.
+ * the host, where the division and un-padding happen after the readback; the Gaussian weights and
+ * their sums vary inside a window, so they are made and added up on the backend, in an extra
+ * channel of the score.
  */
 import type { Backend } from '../kernels/backend.js';
-import { add, assign, concat, slice } from '../autograd/ops.js';
+import { add, assign, clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { getBackend } from '../tensor/backend.js';
 import { fromArray, zeros } from '../tensor/creation.js';
@@ -32,6 +36,9 @@ import { largestConnectedComponent } from './metrics.js';
  */
 export type WindowPredictor = (windows: Tensor) => Tensor;
 
+/** How overlapping windows are blended (MONAI's `BlendMode`). */
+export type BlendMode = 'constant' | 'gaussian';
+
 export interface SlidingWindowOptions {
   patch: Readonly<Shape3>;
   stride: Readonly<Shape3>;
@@ -44,6 +51,13 @@ export interface SlidingWindowOptions {
   onProgress?: (done: number, total: number) => void;
   /** the backend of the predictor's model, where the volume and the score live (default: the current backend, getBackend()) */
   backend?: Backend;
+  /**
+   * 'constant' (default): every window's prediction weighs the same. 'gaussian': each is weighted by
+   * gaussianImportanceMap(patch, sigmaScale), less towards the window's edges (MONAI's `mode`)
+   */
+  mode?: BlendMode;
+  /** the Gaussian's σ as a fraction of the patch size, one for all axes or one per axis (MONAI's `sigma_scale`, default 0.125) */
+  sigmaScale?: number | Readonly<Shape3>;
 }
 
 export interface MultiChannelOptions extends SlidingWindowOptions {
@@ -111,6 +125,46 @@ export function windowGrid(
   return { padBefore, padAfter, padded, starts, count: starts[0].length * starts[1].length * starts[2].length };
 }
 
+/** MONAI's floor for the importance weights: a voxel that only windows' corners cover still gets an average. */
+const MIN_IMPORTANCE = 1e-3;
+
+function sigmaScales(sigmaScale: number | Readonly<Shape3>): Shape3 {
+  const scales = typeof sigmaScale === 'number' ? [sigmaScale, sigmaScale, sigmaScale] : [...sigmaScale];
+  if (scales.length !== 3 || !scales.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new Error(`bad sigmaScale ${JSON.stringify(sigmaScale)}: expected a positive number or 3 of them`);
+  }
+  return scales as Shape3;
+}
+
+/**
+ * MONAI's `compute_importance_map(patch, mode="gaussian", sigma_scale)`, [P0, P1, P2] on `backend`: the product
+ * over the axes of exp(−d² / (2σ²)), d a voxel's distance from the window's centre (P − 1)/2 and σ = sigmaScale·P
+ * along that axis, clamped below at 1e-3. Like MONAI's map it is not rescaled: its maximum is 1 for odd sides and
+ * a little less for even ones. The three profiles are computed on the host (float64, stored in float32) and
+ * uploaded together, P0 + P1 + P2 values; their product and the clamp run on the backend, in float32 as MONAI's.
+ */
+export function gaussianImportanceMap(
+  patch: Readonly<Shape3>, sigmaScale: number | Readonly<Shape3> = 0.125, backend: Backend = getBackend(),
+): Tensor {
+  if (!patch.every((p) => Number.isInteger(p) && p >= 1)) throw new Error(`bad patch [${patch.join(', ')}]`);
+  const scales = sigmaScales(sigmaScale);
+  const profiles = new Float32Array(patch[0] + patch[1] + patch[2]);
+  let at = 0;
+  for (let a = 0; a < 3; a++) {
+    const p = patch[a]!, sigma = scales[a]! * p;
+    for (let i = 0; i < p; i++) profiles[at + i] = Math.exp(-((i - (p - 1) / 2) ** 2) / (2 * sigma * sigma));
+    at += p;
+  }
+  return tidy(() => {
+    const all = fromArray(profiles, [profiles.length], { backend });
+    const [x, y, z] = [0, 1, 2].map((a) => {
+      const start = patch.slice(0, a).reduce((s, p) => s + p, 0);
+      return reshape(slice(all, 0, start, start + patch[a]!), [0, 1, 2].map((b) => (b === a ? patch[a]! : 1)));
+    }) as [Tensor, Tensor, Tensor];
+    return clamp(mul(mul(x, y), z), MIN_IMPORTANCE);
+  });
+}
+
 function padVolume(data: Float32Array, shape: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   if (g.padded[0] === X && g.padded[1] === Y && g.padded[2] === Z) return data;
@@ -134,23 +188,35 @@ function coverage(size: number, patch: number, starts: readonly number[]): Float
 }
 
 /**
- * The padded score sums [C, PX, PY, PZ] divided by the count map, without the padding: [C, X, Y, Z]. The
- * windows form a Cartesian grid, so a voxel's count is the product of its per-axis coverages (small
- * integers: exact in float32, the same values as adding 1 per window).
+ * How many windows cover each voxel of the padded volume. The windows form a Cartesian grid, so a voxel's count
+ * is the product of its per-axis coverages (integers, exact in float64: the same values as adding 1 per window).
  */
-function averageAndUnpad(sums: ArrayLike<number>, channels: number, shape: Shape3, patch: Shape3, g: WindowGrid): Float32Array {
+function windowCounts(patch: Shape3, g: WindowGrid): Float64Array {
+  const [PX, PY, PZ] = g.padded;
+  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
+  const counts = new Float64Array(PX * PY * PZ);
+  for (let x = 0; x < PX; x++) {
+    for (let y = 0; y < PY; y++) {
+      const cxy = cx[x]! * cy[y]!, row = (x * PY + y) * PZ;
+      for (let z = 0; z < PZ; z++) counts[row + z] = cxy * cz[z]!;
+    }
+  }
+  return counts;
+}
+
+/** The padded score sums [C, PX, PY, PZ] divided by the padded weight sums [PX, PY, PZ], without the padding: [C, X, Y, Z]. */
+function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number>, channels: number, shape: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   const [PX, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
-  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
   const out = new Float32Array(channels * X * Y * Z);
   for (let c = 0; c < channels; c++) {
     for (let x = 0; x < X; x++) {
       for (let y = 0; y < Y; y++) {
-        const cxy = cx[x + bx]! * cy[y + by]!;
-        const src = ((c * PX + x + bx) * PY + (y + by)) * PZ + bz;
+        const weight = ((x + bx) * PY + (y + by)) * PZ + bz;
+        const src = c * PX * PY * PZ + weight;
         const dst = ((c * X + x) * Y + y) * Z;
-        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (cxy * cz[z + bz]!);
+        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / weights[weight + z]!;
       }
     }
   }
@@ -183,9 +249,9 @@ function checkPrediction(
 }
 
 /**
- * The probabilities averaged over all windows (MONAI's `sliding_window_inference` with `mode="constant"`,
- * DTC's window grid). Without `channels`, the predictor returns one channel and the result is a volume of
- * the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
+ * The probabilities averaged over all windows (MONAI's `sliding_window_inference` on DTC's window grid, with
+ * `mode="constant"`, or with `mode: 'gaussian'` the average weighted by gaussianImportanceMap(patch, sigmaScale)).
+ * Without `channels`, the predictor returns one channel and the result is a volume of the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
  * result holds all of them, channels first: [C, X, Y, Z]. All channels come from the same single pass (one
  * prediction per window, one readback), each bit for bit what a one-channel run of that channel gives:
  *
@@ -208,6 +274,9 @@ export async function slidingWindow(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`bad batchSize ${batchSize}`);
   const channels = opts.channels ?? 1;
   if (!Number.isInteger(channels) || channels < 1) throw new Error(`bad channels ${channels}`);
+  const mode = opts.mode ?? 'constant';
+  if (mode !== 'constant' && mode !== 'gaussian') throw new Error(`bad mode '${String(mode)}': expected 'constant' or 'gaussian'`);
+  const sigmaScale = sigmaScales(opts.sigmaScale ?? 0.125);
   const g = windowGrid(shape, patch, opts.stride);
   const backend = opts.backend ?? getBackend();
 
@@ -215,37 +284,49 @@ export async function slidingWindow(
   const origins: Shape3[] = [];
   for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
 
-  const [volume, score] = tidy(() => [
+  // gaussian: channel C of the score adds up the weights, in the same window order as the weighted predictions
+  const [volume, score, importance] = tidy(() => [
     fromArray(padVolume(image.data, shape, g), [1, 1, ...g.padded], { backend }),
-    zeros([1, channels, ...g.padded], { backend }),
+    zeros([1, mode === 'gaussian' ? channels + 1 : channels, ...g.padded], { backend }),
+    mode === 'gaussian' ? reshape(gaussianImportanceMap(patch, sigmaScale, backend), [1, 1, ...patch]) : null,
   ]);
   try {
     opts.onProgress?.(0, origins.length);
     // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
     // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
     // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
-    // so the footprint is one batch's working set plus the volume and the C-channel score. What grows is the
-    // queue of submitted command buffers (the runtime submits every few hundred dispatches), at most one volume's.
+    // so the footprint is one batch's working set plus the volume and the score (C channels, C + 1 with the
+    // Gaussian weights). What grows is the queue of submitted command buffers (the runtime submits every few
+    // hundred dispatches), at most one volume's.
     for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
       const batch = origins.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
         const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
         const prob: unknown = predict(windows);
         checkPrediction(prob, batch.length, patch, opts.channels, backend);
+        const contribution = importance ? mul(prob, importance) : prob;
         // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
         // added in DTC's window order. In place: only the window's part of the score is read and written.
         batch.forEach((o, k) => {
-          const target = windowView(score, o, patch);
-          assign(target, add(target, slice(prob, 0, k, k + 1)));
+          const window = windowView(score, o, patch);
+          const target = importance ? slice(window, 1, 0, channels) : window;
+          assign(target, add(target, slice(contribution, 0, k, k + 1)));
+          if (importance) {
+            const weights = slice(window, 1, channels);
+            assign(weights, add(weights, importance));
+          }
         });
       }));
       opts.onProgress?.(b0 + batch.length, origins.length);
     }
-    const data = averageAndUnpad(await score.toArray(), channels, shape, patch, g);
+    const sums = await score.toArray();
+    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : windowCounts(patch, g);
+    const data = divideAndUnpad(sums, weights, channels, shape, g);
     return opts.channels === undefined ? { data, shape } : { data, shape: [channels, ...shape] };
   } finally {
     volume.dispose();
     score.dispose();
+    importance?.dispose();
   }
 }
 

@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 import {
-  labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type WindowPredictor,
+  gaussianImportanceMap, labelFromProbability, predictLabel, slidingWindow, windowGrid, windowStarts, type BlendMode, type WindowPredictor,
 } from '../../src/imaging/sliding-window.js';
 import type { Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
-import { addScalar, concat, detach, mulScalar, reshape, sigmoid, slice } from '../../src/autograd/ops.js';
+import { add, addScalar, concat, detach, mul, mulScalar, reshape, sigmoid, slice } from '../../src/autograd/ops.js';
 import { fromArray, full } from '../../src/tensor/creation.js';
 import { keep, liveTensorCount } from '../../src/tensor/memory.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { Backend } from '../../src/kernels/backend.js';
-import { cpu, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 import { idx } from '../helpers/volumes.js';
 
 /** Image values k/8 for small integers k: sums and divisions by the window count stay exact in float32. */
@@ -51,7 +51,7 @@ const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer,
 
 /** One C-channel pass equals C one-channel passes bit for bit, channel by channel, and leaks nothing. */
 async function expectChannelsEqualSingleRuns(
-  backend: Backend, img: Volume, channels: number, opts: { patch: Shape3; stride: Shape3; batchSize: number },
+  backend: Backend, img: Volume, channels: number, opts: { patch: Shape3; stride: Shape3; batchSize: number; mode: BlendMode },
 ): Promise<void> {
   const live = liveTensorCount(), bytes = backend.memory().liveBytes;
   const all = await slidingWindow(img, channelsPredictor(channels), { ...opts, backend, channels });
@@ -75,6 +75,8 @@ const identityProperty = (shapeMax: Shape3, patchMax: Shape3) => fc.tuple(
   shape, patch, batchSize,
   stride: [Math.min(stride0[0], patch[0]), Math.min(stride0[1], patch[1]), Math.min(stride0[2], patch[2])] as Shape3,
 }));
+
+const blendModeArb = fc.constantFrom<BlendMode>('constant', 'gaussian');
 
 describe('window grid', () => {
   it('LA: patch 112×112×80, strides 18, 18, 4 on a 150×140×88 volume', () => {
@@ -226,11 +228,11 @@ describe('slidingWindow (cpu backend)', () => {
     expect(cpu.memory().liveBuffers).toBe(buffers);
   });
 
-  it('C channels in one pass equal C one-channel passes bit for bit (random shapes, strides, batch sizes, C)', async () => {
+  it('C channels in one pass equal C one-channel passes bit for bit (random shapes, strides, batch sizes, C, both modes)', async () => {
     await fc.assert(
-      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.integer({ min: 1, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
+      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.integer({ min: 1, max: 3 }), blendModeArb, async ({ shape, patch, stride, batchSize }, channels, mode) => {
         const img = dyadicVolume(shape, shape[1] * 37 + patch[0]);
-        await expectChannelsEqualSingleRuns(cpu, img, channels, { patch, stride, batchSize });
+        await expectChannelsEqualSingleRuns(cpu, img, channels, { patch, stride, batchSize, mode });
       }),
       { numRuns: 60 },
     );
@@ -294,13 +296,176 @@ describe('slidingWindow (webgpu backend)', () => {
       { numRuns: 6, seed: 11 },
     );
   });
-  it('C channels in one pass equal C one-channel passes bit for bit', async () => {
+  it('C channels in one pass equal C one-channel passes bit for bit, both modes', async () => {
     const gpu = await webgpu();
     await fc.assert(
-      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.integer({ min: 2, max: 3 }), async ({ shape, patch, stride, batchSize }, channels) => {
-        await expectChannelsEqualSingleRuns(gpu, dyadicVolume(shape, shape[2] * 29 + patch[1]), channels, { patch, stride, batchSize });
+      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.integer({ min: 2, max: 3 }), blendModeArb, async ({ shape, patch, stride, batchSize }, channels, mode) => {
+        await expectChannelsEqualSingleRuns(gpu, dyadicVolume(shape, shape[2] * 29 + patch[1]), channels, { patch, stride, batchSize, mode });
       }),
       { numRuns: 6, seed: 5 },
+    );
+  });
+});
+
+/** A per-window bias that varies inside the window (float32 values), so that how windows are weighted matters. */
+const positionBias = (c: number, i: number, j: number, k: number): number => Math.fround(Math.sin(1 + 7 * c + 3 * i + 5 * j + 11 * k));
+
+/** Channel c at in-window position (i, j, k) predicts (c + 1)·x + positionBias(c, i, j, k). */
+const positionalPredictor = (channels: number, patch: Shape3): WindowPredictor => (windows) => {
+  const bias = new Float32Array(channels * patch[0] * patch[1] * patch[2]);
+  for (let c = 0; c < channels; c++) for (let i = 0; i < patch[0]; i++) for (let j = 0; j < patch[1]; j++) for (let k = 0; k < patch[2]; k++) {
+    bias[((c * patch[0] + i) * patch[1] + j) * patch[2] + k] = positionBias(c, i, j, k);
+  }
+  const scales = fromArray(Array.from({ length: channels }, (_, c) => c + 1), [1, channels, 1, 1, 1], { backend: windows.backend });
+  return add(mul(windows, scales), fromArray(bias, [1, channels, ...patch], { backend: windows.backend }));
+};
+
+/**
+ * MONAI's Gaussian importance at in-window position `at`, from its definition in float64: the product over the
+ * axes of exp(−d²/(2σ²)), d = position − (P − 1)/2, σ = sigmaScale·P, then at least 1e-3.
+ */
+function importanceReference(patch: Shape3, sigmaScale: Shape3, at: Shape3): number {
+  let w = 1;
+  for (let a = 0; a < 3; a++) {
+    const sigma = sigmaScale[a] * patch[a], d = at[a] - (patch[a] - 1) / 2;
+    w *= Math.exp(-(d * d) / (2 * sigma * sigma));
+  }
+  return Math.max(w, 1e-3);
+}
+
+/** The Gaussian blend of positionalPredictor in float64 with plain loops: Σ w·prediction / Σ w over the windows covering each voxel. */
+function gaussianBlendReference(img: Volume, channels: number, patch: Shape3, stride: Shape3, sigmaScale: Shape3): Float64Array {
+  const [X, Y, Z] = img.shape;
+  const g = windowGrid(img.shape, patch, stride);
+  const n = X * Y * Z;
+  const weighted = new Float64Array(channels * n), weights = new Float64Array(n);
+  for (const ox of g.starts[0]) for (const oy of g.starts[1]) for (const oz of g.starts[2]) {
+    for (let i = 0; i < patch[0]; i++) for (let j = 0; j < patch[1]; j++) for (let k = 0; k < patch[2]; k++) {
+      // the voxel in the image (the padding's voxels are dropped at the end)
+      const x = ox + i - g.padBefore[0], y = oy + j - g.padBefore[1], z = oz + k - g.padBefore[2];
+      if (x < 0 || x >= X || y < 0 || y >= Y || z < 0 || z >= Z) continue;
+      const v = idx(img.shape, x, y, z), w = importanceReference(patch, sigmaScale, [i, j, k]);
+      weights[v] += w;
+      for (let c = 0; c < channels; c++) weighted[c * n + v] += w * ((c + 1) * img.data[v]! + positionBias(c, i, j, k));
+    }
+  }
+  return weighted.map((s, i) => s / weights[i % n]!);
+}
+
+const sigmaScaleArb = fc.oneof(
+  fc.constant(undefined),
+  fc.double({ min: 0.05, max: 1, noNaN: true }),
+  fc.tuple(fc.double({ min: 0.05, max: 1, noNaN: true }), fc.double({ min: 0.05, max: 1, noNaN: true }), fc.double({ min: 0.05, max: 1, noNaN: true })),
+);
+const sigmaTuple = (s: number | Shape3 | undefined): Shape3 => (s === undefined ? [0.125, 0.125, 0.125] : typeof s === 'number' ? [s, s, s] : s);
+
+/** slidingWindow with mode 'gaussian' against gaussianBlendReference, with and without the channels option. */
+async function expectGaussianBlend(
+  backend: Backend, img: Volume, channels: number | undefined,
+  opts: { patch: Shape3; stride: Shape3; batchSize: number; sigmaScale: number | Shape3 | undefined }, atol: number, rtol: number,
+): Promise<void> {
+  const live = liveTensorCount(), bytes = backend.memory().liveBytes;
+  const predict = positionalPredictor(channels ?? 1, opts.patch);
+  const got = channels === undefined
+    ? await slidingWindow(img, predict, { ...opts, backend, mode: 'gaussian' })
+    : await slidingWindow(img, predict, { ...opts, backend, mode: 'gaussian', channels });
+  expect(got.shape).toEqual(channels === undefined ? img.shape : [channels, ...img.shape]);
+  expectClose(got.data, gaussianBlendReference(img, channels ?? 1, opts.patch, opts.stride, sigmaTuple(opts.sigmaScale)), atol, rtol, 'gaussian blend');
+  expect(liveTensorCount()).toBe(live);
+  expect(backend.memory().liveBytes).toBe(bytes);
+}
+
+describe("slidingWindow mode 'gaussian'", () => {
+  it('importance weights: golden values by hand (MONAI: exp(−d²/(2σ²)), σ = sigmaScale·P, no rescaling, at least 1e-3)', async () => {
+    const read = async (patch: Shape3, sigmaScale?: number | Shape3) => {
+      const map = gaussianImportanceMap(patch, sigmaScale, cpu);
+      expect(map.shape).toEqual(patch);
+      const values = Array.from(await map.toArray());
+      map.dispose();
+      return values;
+    };
+    const f = Math.fround;
+    // patch 5, sigma_scale 0.125: σ = 0.625, 2σ² = 0.78125, d = −2 … 2: exp(−4/0.78125) = exp(−5.12), exp(−1/0.78125) = exp(−1.28)
+    const p5 = [f(Math.exp(-5.12)), f(Math.exp(-1.28)), 1, f(Math.exp(-1.28)), f(Math.exp(-5.12))];
+    expect(p5[0]).toBeCloseTo(0.0059760, 7);
+    expect(p5[1]).toBeCloseTo(0.2780373, 7);
+    expect(await read([5, 1, 1])).toEqual(p5);
+    expect(await read([1, 1, 5], 0.125)).toEqual(p5);
+    // patch 4: σ = 0.5, 2σ² = 0.5, d = ±1.5, ±0.5: exp(−4.5), exp(−0.5); the maximum of an even side is below 1
+    expect(await read([1, 4, 1])).toEqual([f(Math.exp(-4.5)), f(Math.exp(-0.5)), f(Math.exp(-0.5)), f(Math.exp(-4.5))]);
+    // one σ per axis: sigma_scale 0.25 along x gives σ = 1.25, 2σ² = 3.125: exp(−4/3.125) = exp(−1.28), exp(−1/3.125) = exp(−0.32)
+    const perAxis = await read([5, 3, 1], [0.25, 1, 1]);
+    // along y: σ = 3, 2σ² = 18, d = ±1: exp(−1/18)
+    const y = [f(Math.exp(-1 / 18)), 1, f(Math.exp(-1 / 18))];
+    const x = [f(Math.exp(-1.28)), f(Math.exp(-0.32)), 1, f(Math.exp(-0.32)), f(Math.exp(-1.28))];
+    expect(perAxis).toEqual(x.flatMap((wx) => y.map((wy) => f(wx * wy))));
+    // 5×5×5: the centre is 1, a face centre exp(−5.12); a corner exp(−15.36) ≈ 2.1e-7 and an edge centre
+    // exp(−10.24) ≈ 3.6e-5 are raised to 1e-3
+    const cube = await read([5, 5, 5]);
+    expect(cube[idx([5, 5, 5], 2, 2, 2)]).toBe(1);
+    expect(cube[idx([5, 5, 5], 0, 2, 2)]).toBe(p5[0]);
+    expect(cube[idx([5, 5, 5], 2, 1, 2)]).toBe(p5[1]);
+    expect(cube[idx([5, 5, 5], 0, 0, 0)]).toBe(f(1e-3));
+    expect(cube[idx([5, 5, 5], 0, 4, 2)]).toBe(f(1e-3));
+    expect(Math.min(...cube)).toBe(f(1e-3));
+  });
+
+  it('matches a float64 reference of the weighted blend (random shapes, strides, batch sizes, σ, channels)', async () => {
+    await fc.assert(
+      fc.asyncProperty(identityProperty([10, 9, 8], [6, 6, 5]), fc.option(fc.integer({ min: 1, max: 3 })), sigmaScaleArb,
+        async ({ shape, patch, stride, batchSize }, channels, sigmaScale) => {
+          const img = dyadicVolume(shape, shape[2] * 53 + patch[0]);
+          await expectGaussianBlend(cpu, img, channels ?? undefined, { patch, stride, batchSize, sigmaScale }, 1e-6, 1e-6);
+        }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('a constant predictor gives back the constant: exactly for 0.25, within float32 rounding for 0.3, every channel', async () => {
+    const img = dyadicVolume([13, 11, 9], 1);
+    const opts = { backend: cpu, patch: [6, 5, 4] as Shape3, stride: [3, 2, 2] as Shape3, mode: 'gaussian' as const };
+    // w·0.25 is exact and scaling by a power of two commutes with float32 rounding: Σ w·0.25 / Σ w = 0.25
+    const quarter = await slidingWindow(img, constant(0.25), opts);
+    expect(quarter.data.every((v) => v === 0.25)).toBe(true);
+    const two = await slidingWindow(img, (w) => full([w.shape[0]!, 2, ...opts.patch], 0.3, { backend: w.backend }), { ...opts, channels: 2, batchSize: 3 });
+    expect(two.shape).toEqual([2, 13, 11, 9]);
+    // at most 12 windows cover a voxel: a few float32 roundings of 0.3 (2^-25 ≈ 3e-8 each)
+    expect(two.data.every((v) => Math.abs(v - 0.3) < 5e-7)).toBe(true);
+  });
+
+  it('reads back once per volume and never syncs', async () => {
+    const counting = new CountingCpuBackend();
+    const img = dyadicVolume([9, 8, 7], 2);
+    await slidingWindow(img, channelsPredictor(2), { backend: counting, patch: [4, 4, 4], stride: [2, 2, 1], batchSize: 3, channels: 2, mode: 'gaussian' });
+    expect(counting.reads).toBe(1);
+    expect(counting.syncs).toBe(0);
+    expect(counting.memory().liveBuffers).toBe(0);
+  });
+
+  it('rejects a bad mode or sigmaScale, naming the option, and frees everything', async () => {
+    const img = dyadicVolume([6, 6, 6], 1);
+    const opts = { backend: cpu, patch: [4, 4, 4] as Shape3, stride: [2, 2, 2] as Shape3 };
+    const live = liveTensorCount(), buffers = cpu.memory().liveBuffers;
+    await expect(slidingWindow(img, identity, { ...opts, mode: 'foo' as 'gaussian' })).rejects.toThrow("bad mode 'foo': expected 'constant' or 'gaussian'");
+    for (const sigmaScale of [0, -0.125, NaN, Infinity, [0.125, 0, 0.125], [0.125, 0.125]]) {
+      await expect(slidingWindow(img, identity, { ...opts, mode: 'gaussian', sigmaScale: sigmaScale as Shape3 }))
+        .rejects.toThrow(`bad sigmaScale ${JSON.stringify(sigmaScale)}: expected a positive number or 3 of them`);
+    }
+    expect(() => gaussianImportanceMap([4, 4, 4], 0, cpu)).toThrow('bad sigmaScale 0');
+    expect(() => gaussianImportanceMap([4, 0, 4], 0.125, cpu)).toThrow('bad patch [4, 0, 4]');
+    expect(liveTensorCount()).toBe(live);
+    expect(cpu.memory().liveBuffers).toBe(buffers);
+  });
+
+  it('webgpu: matches the float64 reference within float32 rounding', async () => {
+    const gpu = await webgpu();
+    await fc.assert(
+      fc.asyncProperty(identityProperty([7, 6, 5], [5, 4, 4]), fc.option(fc.integer({ min: 1, max: 3 })), sigmaScaleArb,
+        async ({ shape, patch, stride, batchSize }, channels, sigmaScale) => {
+          const img = dyadicVolume(shape, shape[1] * 19 + patch[2]);
+          await expectGaussianBlend(gpu, img, channels ?? undefined, { patch, stride, batchSize, sigmaScale }, 1e-5, 1e-5);
+        }),
+      { numRuns: 6, seed: 7 },
     );
   });
 });
