@@ -116,6 +116,17 @@ class TwoConv extends Module {
 
 export type UpsampleMode = 'deconv' | 'trilinear';
 
+/** --features (U-Net channels per level, finest first) checked against --size, which every level must halve */
+export function unetFeatures(text: string, size: number): number[] {
+  const features = text.split(',').map((v) => Number(v));
+  if (features.length < 2 || features.some((f) => !Number.isInteger(f) || f < 1)) {
+    throw new UsageError(`--features must be two or more positive integers separated by commas, got '${text}'`);
+  }
+  const factor = 2 ** (features.length - 1);
+  if (size % factor !== 0) throw new UsageError(`--size ${size} must be divisible by ${factor} (${features.length} levels)`);
+  return features;
+}
+
 export interface UNetOptions {
   inChannels: number;
   outChannels: number;

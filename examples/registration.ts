@@ -16,7 +16,7 @@ import {
 } from 'voxgrad';
 import { dice, Progress, Rng, type Volume } from 'voxgrad/imaging';
 import {
-  BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UNet, UsageError, useBackend, type UpsampleMode,
+  BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UNet, unetFeatures, UsageError, useBackend, type UpsampleMode,
 } from './common.js';
 
 const OPTIONS = {
@@ -201,12 +201,7 @@ function identityDice(pairs: readonly Pair[]): number {
 async function main(argv: readonly string[]): Promise<void> {
   const o = parseOptions('examples/registration.ts', 'Unsupervised deformable registration, VoxelMorph-style (voxgrad example).', OPTIONS, argv);
   if (!o) return;
-  const features = o.features.split(',').map((v) => Number(v));
-  if (features.length < 2 || features.some((f) => !Number.isInteger(f) || f < 1)) {
-    throw new UsageError(`--features must be two or more positive integers separated by commas, got '${o.features}'`);
-  }
-  const factor = 2 ** (features.length - 1);
-  if (o.size % factor !== 0) throw new UsageError(`--size ${o.size} must be divisible by ${factor} (${features.length} levels)`);
+  const features = unetFeatures(o.features, o.size);
   if (o.window % 2 !== 1) throw new UsageError(`--window must be odd, got ${o.window}`);
   if (o['eval-pairs'] === 0 && o['train-pairs'] === 0) throw new UsageError('--eval-pairs 0 evaluates on the training pairs: give --train-pairs too');
   const files = outputFolder(o.out);

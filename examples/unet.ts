@@ -12,7 +12,7 @@ import {
 } from 'voxgrad';
 import { dice, hd95, Progress, Rng, slidingWindowInference, type Volume } from 'voxgrad/imaging';
 import {
-  BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UNet, UsageError, useBackend, type UpsampleMode,
+  BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UNet, unetFeatures, UsageError, useBackend, type UpsampleMode,
 } from './common.js';
 
 const OPTIONS = {
@@ -149,12 +149,7 @@ function printScores(when: string, s: readonly ClassScores[]): void {
 async function main(argv: readonly string[]): Promise<void> {
   const o = parseOptions('examples/unet.ts', 'Multi-class 3-D U-Net segmentation of generated volumes (voxgrad example).', OPTIONS, argv);
   if (!o) return;
-  const features = o.features.split(',').map((v) => Number(v));
-  if (features.length < 2 || features.some((f) => !Number.isInteger(f) || f < 1)) {
-    throw new UsageError(`--features must be two or more positive integers separated by commas, got '${o.features}'`);
-  }
-  const factor = 2 ** (features.length - 1);
-  if (o.size % factor !== 0) throw new UsageError(`--size ${o.size} must be divisible by ${factor} (${features.length} levels)`);
+  const features = unetFeatures(o.features, o.size);
   if (o['eval-size'] < o.size) throw new UsageError(`--eval-size ${o['eval-size']} must be at least --size ${o.size}`);
   if (o.structures > 3) throw new UsageError(`--structures must be 1, 2 or 3, got ${o.structures}`);
   const classes = o.structures + 1;
