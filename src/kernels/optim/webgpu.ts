@@ -5,8 +5,8 @@ import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
- * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that depend only on the step (bias corrections) are computed on the
- * host in float64.
+ * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
+ * depend only on the step (bias corrections) are computed on the host in float64.
  */
 
 const WG = 256;
@@ -36,7 +36,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 const MAX_SEGMENTS = 8;
 const SEGMENT_ROWS = MAX_SEGMENTS / 4;
 
-/** how many parameters of `perParam` storage buffers each fit one dispatch (WebGPU guarantees 8 per stage) */
+/**
+ * how many parameters of `perParam` storage buffers each fit one dispatch (WebGPU guarantees at least 4 storage
+ * buffers per stage, so at least one parameter fits)
+ */
 function segmentsPerDispatch(rt: GpuRuntime, perParam: number): number {
   return Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
 }
