@@ -92,6 +92,9 @@ export interface AdamParams {
   step: number;
 }
 
+/** one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count */
+export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number }
+
 export interface CdtParams {
   /** half width of the cubic window in voxels */
   radius: number;
@@ -271,6 +274,8 @@ export interface KernelOps {
   sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void;
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
+  /** adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
+  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void;
 }
 
 export interface Backend extends BackendCore, KernelOps {}

@@ -1,4 +1,4 @@
-import type { SgdItem, Storage } from '../kernels/backend.js';
+import type { AdamItem, SgdItem, Storage } from '../kernels/backend.js';
 import { add, addScalar, assign, div, mulScalar, sqrt, square, sub } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { keep, tidy } from '../tensor/memory.js';
@@ -8,8 +8,8 @@ import type { Parameter } from './module.js';
 
 /**
  * Optimizers as PyTorch's, with parameter groups: each step is fused backend kernels updating the parameters and
- * their state in place, one call per group for SGD (`sgdSteps`: a dispatch updates several parameters) and one
- * per parameter for Adam (`adamStep`); RMSprop is a composition of tensor ops. Parameters without a gradient
+ * their state in place, one call per group for SGD and Adam (`sgdSteps`, `adamSteps`: a dispatch updates several
+ * parameters); RMSprop is a composition of tensor ops. Parameters without a gradient
  * are skipped.
  *
  * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
@@ -336,20 +336,36 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.type}: invalid betas (${b1}, ${b2})${at}`);
   }
 
+  /** one adamSteps call per group (and backend): a few dispatches for many parameters */
   step(): void {
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const h = this.groupOf(i);
-      const m = (this.m[i] ??= stateTensor(p, true));
-      const v = (this.v[i] ??= stateTensor(p, true));
-      this.steps[i]++;
-      const g = gradStorage(p, i);
-      p.backend.adamStep(p.storage, g.storage, m.storage, v.storage, {
-        lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay,
-        decoupled: this.type === 'AdamW', step: this.steps[i],
-      });
-      if (g.temp) p.backend.free(g.storage);
-    });
+    let i = 0;
+    for (const h of this.paramGroups) {
+      const items = new Map<Parameter['backend'], AdamItem[]>();
+      const stepped: number[] = [];
+      const temps: { backend: Parameter['backend']; storage: Storage }[] = [];
+      try {
+        for (const p of h.params) {
+          const index = i++;
+          if (!p.grad) continue;
+          const m = (this.m[index] ??= stateTensor(p, true));
+          const v = (this.v[index] ??= stateTensor(p, true));
+          const g = gradStorage(p, index);
+          if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
+          let list = items.get(p.backend);
+          if (!list) items.set(p.backend, list = []);
+          list.push({ param: p.storage, grad: g.storage, expAvg: m.storage, expAvgSq: v.storage, step: this.steps[index] + 1 });
+          stepped.push(index);
+        }
+        for (const [backend, list] of items) {
+          backend.adamSteps(list, {
+            lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay, decoupled: this.type === 'AdamW',
+          });
+        }
+        for (const index of stepped) this.steps[index]++;
+      } finally {
+        for (const t of temps) t.backend.free(t.storage);
+      }
+    }
   }
 
   /** betas are two numbers in the state (PyTorch's beta1, beta2 keys) */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AdamParams, Backend, SgdParams, Storage } from '../../src/kernels/index.js';
+import type { AdamItem, AdamParams, Backend, SgdParams, Storage } from '../../src/kernels/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 const up = (b: Backend, v: ArrayLike<number>) => b.upload(Float32Array.from(v), 'float32');
@@ -111,5 +111,37 @@ describe('webgpu optimizer steps against the cpu oracle over several steps', () 
         await expectSame(g, s, `adam n=${n} decoupled=${decoupled}`);
         for (const x of s.gpu) g.free(x);
       }), { numRuns: 20 });
+  });
+});
+
+const bits = async (b: Backend, s: Storage) => Array.from(new Uint32Array((await b.read(s)).buffer));
+
+describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('adamSteps on %s', (_name, get) => {
+  it('random parameter sets (empty ones, more than one dispatch holds, each its own step count) bit for bit as adamStep each', async () => {
+    const backend = await get();
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({ n: fc.integer({ min: 0, max: 600 }), startStep: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 11 }),
+      fc.boolean(), fc.constantFrom(0, 1e-2, 0.3), fc.constantFrom(1e-3, 0.05), fc.integer({ min: 1 }),
+      async (specs, decoupled, weightDecay, lr, seed) => {
+        const hyper = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled };
+        // each parameter twice (one, many): w random, m and v from an earlier run (non-negative v) or zero
+        const made = specs.map(({ n, startStep }, k) => {
+          const arrays = [randomArray(n, seed + 10 * k), startStep > 0 ? randomArray(n, seed + 10 * k + 1) : new Float32Array(n),
+            startStep > 0 ? randomArray(n, seed + 10 * k + 2, 0, 1e-2) : new Float32Array(n)];
+          const upload = () => arrays.map((a) => backend.upload(a, 'float32'));
+          return { one: upload(), many: upload(), startStep };
+        });
+        for (let step = 1; step <= 3; step++) {
+          const grads = made.map(({ one }, k) => backend.upload(randomArray(one[0].length, seed + 100 * step + k), 'float32'));
+          made.forEach(({ one, startStep }, k) => backend.adamStep(one[0], grads[k], one[1], one[2], { ...hyper, step: startStep + step }));
+          const items: AdamItem[] = made.map(({ many, startStep }, k) => ({ param: many[0], grad: grads[k], expAvg: many[1], expAvgSq: many[2], step: startStep + step }));
+          backend.adamSteps(items, hyper);
+          for (const g of grads) backend.free(g);
+        }
+        for (const { one, many } of made) {
+          for (let s = 0; s < 3; s++) expect(await bits(backend, many[s])).toEqual(await bits(backend, one[s]));
+          for (const x of [...one, ...many]) backend.free(x);
+        }
+      }), { numRuns: 15 });
   });
 });

@@ -93,7 +93,7 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     expectClose(got, adamReference([G1, G2], o), 1e-6, 1e-5, o.decoupled ? 'AdamW' : 'Adam');
   });
 
-  it('an SGD step is one fused kernel call per group, an Adam step one per parameter; a parameter without gradient is skipped', async () => {
+  it('an SGD or Adam step is one fused kernel call per group; a parameter without gradient is skipped', async () => {
     const backend = await get();
     const a = Parameter.fromHost(W0, [4], { backend }), b = Parameter.fromHost(W0, [2, 2], { backend }), c = Parameter.fromHost([1], [1], { backend });
     setGrad(a, G1);
@@ -106,13 +106,38 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     expect(spies.map((s) => s.mock.calls.length)).toEqual([0, 0, 0, 0, 0]);
     for (const s of [steps, ...spies]) s.mockRestore();
     expect(Array.from(await c.toArray())).toEqual([1]);
-    const adam = new Adam([a, b]);
-    const spy = vi.spyOn(backend, 'adamStep');
+    const adam = new Adam([a, b, c]);
+    const adamSteps = vi.spyOn(backend, 'adamSteps'), adamStep = vi.spyOn(backend, 'adamStep');
     adam.step();
-    expect(spy.mock.calls.length).toBe(2);
-    spy.mockRestore();
+    expect(adamSteps.mock.calls.map(([items]) => items.map((it) => it.step))).toEqual([[1, 1]]);
+    expect(adamStep.mock.calls.length).toBe(0);
+    for (const s of [adamSteps, adamStep]) s.mockRestore();
+    expect(Array.from(await c.toArray())).toEqual([1]);
     opt.zeroGrad();
     for (const x of [opt, adam, a, b, c]) x.dispose();
+  });
+
+  it('Adam/AdamW: parameters at different step counts in one step each match their own optimizer bit for bit', async () => {
+    const backend = await get();
+    for (const make of [(ps: Parameter[]) => new Adam(ps, { lr: 0.01, weightDecay: 0.1 }), (ps: Parameter[]) => new AdamW(ps, { lr: 0.01 })]) {
+      const [a, b, a1, b1] = [0, 1, 0, 1].map((k) => Parameter.fromHost(randomArray(300, k + 1), [300], { backend }));
+      const both = make([a, b]), onlyA = make([a1]), onlyB = make([b1]);
+      // b has no gradient on the first step: on the next ones, it is a step behind a
+      for (const [k, g] of [G1, G2, G1].entries()) {
+        const grad = Array.from({ length: 300 }, (_, i) => g[i % 4] * (1 + i / 300));
+        setGrad(a, grad); setGrad(a1, grad);
+        if (k > 0) { setGrad(b, grad); setGrad(b1, grad); }
+        both.step(); onlyA.step();
+        if (k > 0) onlyB.step();
+      }
+      const state = both.stateDict();
+      expect(state.scalars).toEqual({ 'state.0.step': 3, 'state.1.step': 2 });
+      disposeOptimizerState(state);
+      expect(Array.from(await a.toArray())).toEqual(Array.from(await a1.toArray()));
+      expect(Array.from(await b.toArray())).toEqual(Array.from(await b1.toArray()));
+      for (const x of [both, onlyA, onlyB]) { x.zeroGrad(); x.dispose(); }
+      dispose([a, b, a1, b1]);
+    }
   });
 
   it('optimizer state round trip: a restored optimizer continues identically', async () => {

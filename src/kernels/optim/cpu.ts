@@ -1,4 +1,4 @@
-import type { AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import { cpuData } from '../cpu/storage.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
@@ -30,4 +30,8 @@ export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, 
     V[i] = p.beta2 * V[i] + (1 - p.beta2) * d * d;
     w[i] -= (p.lr / c1) * M[i] / (Math.sqrt(V[i] / c2) + p.eps);
   }
+}
+
+export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void {
+  for (const it of items) adamStep(it.param, it.grad, it.expAvg, it.expAvgSq, { ...p, step: it.step });
 }

@@ -1,12 +1,12 @@
-import type { AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 
 /**
- * Fused, in-place optimizer steps: one dispatch per parameter, one invocation per element, in PyTorch's
- * order (see the cpu oracle). Scalars that depend only on the step (bias corrections) are computed on the
- * host in float64.
+ * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
+ * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
+ * depend only on the step (bias corrections) are computed on the host in float64.
  */
 
 const WG = 256;
@@ -32,8 +32,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-/** the most parameters one sgdSteps dispatch updates (their ends and first-step flags fill two vec4 arrays) */
+/** the most parameters one sgdSteps or adamSteps dispatch updates (their per-parameter fields fill vec4 arrays) */
 const MAX_SEGMENTS = 8;
+const SEGMENT_ROWS = MAX_SEGMENTS / 4;
+
+/**
+ * how many parameters of `perParam` storage buffers each fit one dispatch (WebGPU guarantees at least 4 storage
+ * buffers per stage, so at least one parameter fits)
+ */
+function segmentsPerDispatch(rt: GpuRuntime, perParam: number): number {
+  return Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
+}
 
 /**
  * sgdSource's update for `count` parameters in one dispatch: the flat index walks the parameters one after the
@@ -58,7 +67,7 @@ ${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> b
   }`).join('\n');
   return /* wgsl */ `
 struct Params { n: u32, nesterov: u32, pad0: u32, pad1: u32, lr: f32, momentum: f32, dampening: f32, wd: f32,
-  ends: array<vec4<u32>, 2>, first: array<vec4<u32>, 2> }
+  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, first: array<vec4<u32>, ${SEGMENT_ROWS}> }
 ${bindings}
 @group(0) @binding(${perParam * count}) var<uniform> P: Params;
 @compute @workgroup_size(${WG})
@@ -67,6 +76,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n) { return; }
 ${segments}
 }`;
+}
+
+/**
+ * One element's Adam/AdamW update of w<k>[j], m<k>[j], v<k>[j] (k: '' for the one-parameter kernel), in the
+ * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections, computed on the host.
+ */
+function adamUpdate(k: string, j: string, stepSize: string, c2: string): string {
+  return `var wi = w${k}[${j}];
+  var d = g${k}[${j}];
+  if (P.decoupled != 0u) { wi = wi * P.decay; } else { d += P.wd * wi; }
+  let mi = P.beta1 * m${k}[${j}] + (1.0 - P.beta1) * d;
+  let vi = P.beta2 * v${k}[${j}] + (1.0 - P.beta2) * d * d;
+  m${k}[${j}] = mi;
+  v${k}[${j}] = vi;
+  w${k}[${j}] = wi - ${stepSize} * mi / (sqrt(vi / ${c2}) + P.eps);`;
 }
 
 function adamSource(): string {
@@ -82,14 +106,36 @@ struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32,
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  var wi = w[i];
-  var d = g[i];
-  if (P.decoupled != 0u) { wi = wi * P.decay; } else { d += P.wd * wi; }
-  let mi = P.beta1 * m[i] + (1.0 - P.beta1) * d;
-  let vi = P.beta2 * v[i] + (1.0 - P.beta2) * d * d;
-  m[i] = mi;
-  v[i] = vi;
-  w[i] = wi - P.step_size * mi / (sqrt(vi / P.c2) + P.eps);
+  ${adamUpdate('', 'i', 'P.step_size', 'P.c2')}
+}`;
+}
+
+/**
+ * adamSource's update for `count` parameters in one dispatch, laid out as sgdMultiSource's; each parameter has
+ * its own bias corrections (its own step count).
+ */
+function adamMultiSource(count: number): string {
+  const bindings = Array.from({ length: count }, (_, k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
+@group(0) @binding(${4 * k + 1}) var<storage, read> g${k}: array<f32>;
+@group(0) @binding(${4 * k + 2}) var<storage, read_write> m${k}: array<f32>;
+@group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`).join('\n');
+  const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
+  const segments = Array.from({ length: count }, (_, k) => `  if (i < ${field('ends', k)}) {
+    let j = i${k === 0 ? '' : ` - ${field('ends', k - 1)}`};
+    ${adamUpdate(String(k), 'j', field('step_size', k), field('c2', k))}
+    return;
+  }`).join('\n');
+  return /* wgsl */ `
+struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
+  decay: f32, pad2: u32, pad3: u32, pad4: u32,
+  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}> }
+${bindings}
+@group(0) @binding(${4 * count}) var<uniform> P: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+${segments}
 }`;
 }
 
@@ -127,8 +173,7 @@ export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdP
   }
   for (const [list, momentum] of [[withMomentum, true], [plain, false]] as const) {
     const perParam = momentum ? 3 : 2;
-    // (WebGPU guarantees at least 4 storage buffers per stage, so at least one parameter fits)
-    const most = Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
+    const most = segmentsPerDispatch(rt, perParam);
     for (let at = 0; at < list.length; at += most) {
       const batch = list.slice(at, at + most);
       const kernel = rt.kernel(`sgd:${momentum ? 'm' : 'plain'}:${batch.length}`, () => sgdMultiSource(momentum, batch.length), perParam * batch.length);
@@ -142,21 +187,59 @@ export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdP
         if (momentum) buffers.push(gpuBuffer(it.momentumBuffer!));
       }
       const params = new Params().u32(n, p.nesterov ? 1 : 0, 0, 0).f32(p.lr, p.momentum, p.dampening, p.weightDecay)
-        .vec4s(ends, 2).vec4s(first, 2).done();
+        .vec4s(ends, SEGMENT_ROWS).vec4s(first, SEGMENT_ROWS).done();
       rt.dispatch(kernel, buffers, params, grid1d(n, WG));
     }
   }
+}
+
+/** the bias-corrected step size lr/(1 − β₁ᵗ) and 1 − β₂ᵗ, in float64 */
+function biasCorrections(p: Omit<AdamParams, 'step'>, step: number): { stepSize: number; c2: number } {
+  return { stepSize: p.lr / (1 - Math.pow(p.beta1, step)), c2: 1 - Math.pow(p.beta2, step) };
 }
 
 export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
   checkF32('adamStep', param, grad, m, v);
   const n = param.length;
   if (n === 0) return;
-  const c1 = 1 - Math.pow(p.beta1, p.step), c2 = 1 - Math.pow(p.beta2, p.step);
+  const { stepSize, c2 } = biasCorrections(p, p.step);
   const kernel = rt.kernel('adam', adamSource, 4);
   const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
-    .f32(p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.lr / c1, c2, 1 - p.lr * p.weightDecay).done();
+    .f32(p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, c2, 1 - p.lr * p.weightDecay).done();
   rt.dispatch(kernel, [gpuBuffer(param), gpuBuffer(grad), gpuBuffer(m), gpuBuffer(v)], params, grid1d(n, WG));
+}
+
+/**
+ * adamStep for several parameters with the same hyperparameters (each with its own step count): as many
+ * parameters per dispatch as the storage-binding limit allows (4 buffers each: 4 on 16, 8 from 32 on), each
+ * element updated by the same expressions as adamStep's kernel.
+ */
+export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void {
+  const list: AdamItem[] = [];
+  for (const it of items) {
+    checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq);
+    if (it.param.length > 0) list.push(it);
+  }
+  const most = segmentsPerDispatch(rt, 4);
+  for (let at = 0; at < list.length; at += most) {
+    const batch = list.slice(at, at + most);
+    const kernel = rt.kernel(`adam:${batch.length}`, () => adamMultiSource(batch.length), 4 * batch.length);
+    const ends: number[] = [], stepSizes: number[] = [], c2s: number[] = [], buffers: GPUBuffer[] = [];
+    let n = 0;
+    for (const it of batch) {
+      n += it.param.length;
+      ends.push(n);
+      const { stepSize, c2 } = biasCorrections(p, it.step);
+      stepSizes.push(stepSize);
+      c2s.push(c2);
+      buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
+    }
+    const pad = (values: number[]) => [...values, ...new Array<number>(MAX_SEGMENTS - values.length).fill(0)];
+    const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
+      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay).u32(0, 0, 0)
+      .vec4s(ends, SEGMENT_ROWS).f32(...pad(stepSizes), ...pad(c2s)).done();
+    rt.dispatch(kernel, buffers, params, grid1d(n, WG));
+  }
 }
 
 /** the V-Net's parameter count */
