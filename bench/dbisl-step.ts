@@ -5,16 +5,23 @@
  *
  *   npx tsx bench/dbisl-step.ts [--backend auto|webgpu|cpu] [--batch 4] [--labeled-batch 2]
  *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--tune]
- *                               [--submit-every 512,64] [--json FILE]
+ *                               [--submit-every 512,64] [--json FILE] [--host-only]
  * --tune: before timing, the step's conv3d problems are tuned (cuDNN's benchmark mode, see tuneConv3d).
  * Prints the median of single synced steps, then the throughput as the PyTorch anchor measures it (--iters steps
  * back to back, one sync) once per --submit-every value (dispatches per queue submit; default: the runtime's).
+ *
+ * --host-only: the host's share (as bench/host-overhead.ts): the queue's submit drops the command buffers, so no GPU
+ * work runs and the numbers computed are garbage, while the host's work is not. After --warmup steps (default 30
+ * here: V8 compiles the code meanwhile) it times --iters steps (default 15) of the DBiSL step and, in turn, of the
+ * V-Net step alone (the same forward, backward of the trivial loss mean(z) + mean(R̂), SGD), and prints the median
+ * CPU time and dispatches per step of both, then each loss term's dispatches (the step's minus the step's with that
+ * term switched off). The host's cost does not depend on the voxels: use a small patch, e.g. --patch 32,32,32.
  */
 import { writeFileSync } from 'node:fs';
-import { backward } from '../src/autograd/index.js';
+import { add, backward, mean } from '../src/autograd/index.js';
 import { WebGPUBackend } from '../src/kernels/index.js';
 import { SGD } from '../src/models/index.js';
-import { dbislLoss, dbislLossConfig } from '../src/dbisl/losses.js';
+import { dbislLoss, dbislLossConfig, type LossConfig } from '../src/dbisl/losses.js';
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
 import { parseBenchArgs } from './args.js';
@@ -28,17 +35,21 @@ const args = parseBenchArgs({
     'labeled-batch': { type: 'string', default: '2', arg: 'N', help: 'labeled rows of the batch' },
     patch: { type: 'string', default: '112,112,80', arg: 'X,Y,Z', help: 'patch size' },
     filters: { type: 'string', default: '16', arg: 'N', help: 'V-Net n_filters' },
-    iters: { type: 'string', default: '5', arg: 'N', help: 'timed steps' },
-    warmup: { type: 'string', default: '2', arg: 'N', help: 'untimed steps first' },
+    iters: { type: 'string', arg: 'N', help: 'timed steps (default: 5; 15 with --host-only)' },
+    warmup: { type: 'string', arg: 'N', help: 'untimed steps first (default: 2; 30 with --host-only)' },
     tune: { type: 'boolean', help: "tune the step's conv3d problems first (cuDNN's benchmark mode)" },
     'submit-every': { type: 'string', arg: 'N,…', help: "dispatches per queue submit for the throughput runs (default: the runtime's)" },
     json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
+    'host-only': { type: 'boolean', help: "the host's share: GPU work dropped, CPU time and dispatches per step vs the V-Net step's" },
   },
 });
 const batch = args.int('batch'), labeledBatch = args.int('labeled-batch');
 if (labeledBatch > batch) args.fail(`--labeled-batch ${labeledBatch} exceeds --batch ${batch}`);
 const patch = args.triple('patch');
-const iters = args.int('iters'), warmup = args.int('warmup', 0), filters = args.int('filters');
+const hostOnly = args.flag('host-only');
+const iters = args.string('iters') === undefined ? (hostOnly ? 15 : 5) : args.int('iters');
+const warmup = args.string('warmup') === undefined ? (hostOnly ? 30 : 2) : args.int('warmup', 0);
+const filters = args.int('filters');
 const submitEvery = args.ints('submit-every');
 
 const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });
@@ -59,41 +70,85 @@ const cfg = dbislLossConfig();
 console.log(`dbisl-step: batch ${batch} (${labeledBatch} labeled), patch ${patch.join('×')}, ${model.describe()}, on ${backend.description}`);
 
 let iteration = 6000; // past the ramp-up: λ = λ_max, every term at full weight
-const step = () => {
+const trainStep = (lossConfig: LossConfig | null) => {
   tidy(() => {
     const out = model.forward(x);
-    const { total } = dbislLoss({ seg: out.seg, sdf: out.sdf, label, iteration: iteration++, maxIterations: 6000 }, cfg);
-    backward(total);
+    backward(lossConfig
+      ? dbislLoss({ seg: out.seg, sdf: out.sdf, label, iteration: iteration++, maxIterations: 6000 }, lossConfig).total
+      : add(mean(out.seg), mean(out.sdf)));
   });
   opt.step();
   opt.zeroGrad();
 };
-const tuned = args.flag('tune') ? await tuneStepConvolutions(backend, step, 5) : null;
-if (tuned && backend instanceof WebGPUBackend) {
-  backend.rt.trim(); // the tuner's inputs and pooled buffers are not the step's memory
-  backend.resetPeakMemory();
-}
-const times: number[] = [];
-for (let i = 0; i < warmup + iters; i++) {
-  const t0 = performance.now();
-  step();
-  await backend.sync();
-  if (i >= warmup) times.push(performance.now() - t0);
-}
-const med = median(times);
-console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
-const throughput = await throughputBySubmitInterval(backend, step, iters, submitEvery);
-const peaks = memoryPeaks(backend);
-console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 30).toFixed(2)} GiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB in their buffers, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (+ the pool)`);
-const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
-if (profile) printProfile(profile);
-const json = args.string('json');
-if (json) {
-  writeFileSync(json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, throughput, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
-    dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
-    profile, tuned }, null, 2)}\n`);
-}
+const step = () => trainStep(cfg);
+if (hostOnly) await hostShare();
+else await onDevice();
 dispose([x, label]);
 opt.dispose();
 model.module.dispose();
 backend.dispose();
+
+/** Step time, throughput, memory and the kernel profile on the device. */
+async function onDevice(): Promise<void> {
+  const tuned = args.flag('tune') ? await tuneStepConvolutions(backend, step, 5) : null;
+  if (tuned && backend instanceof WebGPUBackend) {
+    backend.rt.trim(); // the tuner's inputs and pooled buffers are not the step's memory
+    backend.resetPeakMemory();
+  }
+  const times: number[] = [];
+  for (let i = 0; i < warmup + iters; i++) {
+    const t0 = performance.now();
+    step();
+    await backend.sync();
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  const med = median(times);
+  console.log(`  median step ${med.toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)}, ${times.length} steps)`);
+  const throughput = await throughputBySubmitInterval(backend, step, iters, submitEvery);
+  const peaks = memoryPeaks(backend);
+  console.log(`  peak memory ${(peaks.allocatedBytes / 2 ** 30).toFixed(2)} GiB allocated by tensors (as max_memory_allocated), ${(peaks.liveBytes / 2 ** 30).toFixed(2)} GiB in their buffers, ${(peaks.reservedBytes / 2 ** 30).toFixed(2)} GiB reserved (+ the pool)`);
+  const profile = await profileKernels(backend, step).catch((e: Error) => { console.log(`  (no kernel profile: ${e.message})`); return null; });
+  if (profile) printProfile(profile);
+  const json = args.string('json');
+  if (json) {
+    writeFileSync(json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, medianMs: med, times, throughput, peakAllocatedBytes: peaks.allocatedBytes, peakLiveBytes: peaks.liveBytes, peakReservedBytes: peaks.reservedBytes,
+      dispatchesPerStep: backend instanceof WebGPUBackend ? profile?.kernels.reduce((s, k) => s + k.dispatches, 0) ?? null : null,
+      profile, tuned }, null, 2)}\n`);
+  }
+}
+
+/** --host-only: the DBiSL step's and the V-Net step's CPU time and dispatches with the GPU's work dropped. */
+async function hostShare(): Promise<void> {
+  if (!(backend instanceof WebGPUBackend)) return args.fail('--host-only needs the webgpu backend');
+  const rt = backend.rt;
+  rt.device.queue.submit = () => undefined;
+  const measured = (lossConfig: LossConfig | null) => {
+    const d0 = rt.dispatchCount, c0 = process.cpuUsage();
+    trainStep(lossConfig);
+    rt.flush();
+    const c = process.cpuUsage(c0);
+    return { cpuMs: (c.user + c.system) / 1000, dispatches: rt.dispatchCount - d0 };
+  };
+  for (let i = 0; i < warmup; i++) { measured(cfg); measured(null); }
+  await backend.sync();
+  const dbisl: { cpuMs: number; dispatches: number }[] = [], vnet: typeof dbisl = [];
+  for (let i = 0; i < iters; i++) {
+    if (i % 2) { vnet.push(measured(null)); dbisl.push(measured(cfg)); } else { dbisl.push(measured(cfg)); vnet.push(measured(null)); }
+    await backend.sync(); // lets Dawn's callbacks run between steps, as a training loop's reads do
+  }
+  const summary = (name: string, s: typeof dbisl) => {
+    const cpuMs = median(s.map((r) => r.cpuMs)), dispatches = median(s.map((r) => r.dispatches));
+    console.log(`  ${name}: ${cpuMs.toFixed(2)} ms of CPU time per step (median of ${s.length}; min ${Math.min(...s.map((r) => r.cpuMs)).toFixed(2)}), ${dispatches} dispatches`);
+    return { cpuMs, dispatches };
+  };
+  const d = summary('DBiSL step', dbisl), v = summary('V-Net step', vnet);
+  console.log(`  DBiSL / V-Net: CPU time ×${median(dbisl.map((r, i) => r.cpuMs / vnet[i]!.cpuMs)).toFixed(2)} (median of the steps' ratios), dispatches +${d.dispatches - v.dispatches} (×${(d.dispatches / v.dispatches).toFixed(2)})`);
+  const without: [string, Partial<LossConfig>][] = [
+    ['ce', { ce: false }], ['beta (supMse)', { beta: 0 }], ['supCross', { supCross: false }],
+    ['conR2S', { conR2S: false }], ['conS2R', { conS2R: false }], ['pse', { pse: false }], ['unc', { unc: false }],
+  ];
+  const terms = without.map(([name, off]) => ({ term: name, dispatches: d.dispatches - measured({ ...cfg, ...off }).dispatches }));
+  console.log(`  dispatches of each term (forward + backward; the step's minus the step's without it): ${terms.map((t) => `${t.term} ${t.dispatches}`).join(', ')}`);
+  const json = args.string('json');
+  if (json) writeFileSync(json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, dbisl: d, vnet: v, terms, dbislSteps: dbisl, vnetSteps: vnet }, null, 2)}\n`);
+}
