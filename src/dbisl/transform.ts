@@ -111,10 +111,13 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
 
 /**
  * Segmentation → regression: T_s2r(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ, negative inside,
- * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ].
+ * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ]. Computed as
+ * (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ): one scaling instead of two (the same floats when 1/ρ is a
+ * power of two, as for the default ρ = 8).
  */
 export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   checkVolume('tS2R', p);
   const params = cdtParams(options);
-  return sub(normalizedDistance(p, params), normalizedDistance(affine(p, -1, 1), params));
+  const clamped = (q: Tensor) => clamp(cdtDistance(q, params), 0, params.radius);
+  return mulScalar(sub(clamped(p), clamped(affine(p, -1, 1))), 1 / params.radius);
 }
