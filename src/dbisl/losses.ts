@@ -29,7 +29,7 @@ import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/graph.js';
 import {
-  abs, add, affine, detach, div, exp, mean, mulScalar, sigmoid, slice, step, sub, sum,
+  abs, add, affine, concat, detach, div, exp, mean, mulScalar, sigmoid, slice, split, step, sub, sum,
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
@@ -194,19 +194,39 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
   const s2rAll = cfg.con && cfg.conS2R ? tS2R(yhat, cdt) : null;
 
+  // L_pse's inputs without gradient, first: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since
+  // halving is exact), the weights w and the mean uncertainty U (logged with the weighting)
+  const pseInputs = B > L && cfg.pse ? noGrad(() => {
+    const a = detach(slice(yhat, 0, L, B)), b = detach(slice(r2s!, 0, L, B)); // needR2S holds whenever L_pse has rows
+    const disagreement = abs(sub(a, b));
+    let w: Tensor | null = null;
+    if (cfg.unc) {
+      w = cfg.uncertainty === 'exp'
+        ? exp(mulScalar(disagreement, -cfg.gamma))
+        : step(affine(disagreement, -1, tauAt(inputs.iteration, inputs.maxIterations, cfg)), 0);
+    }
+    return { pseudo: step(add(a, b), 1), w, u: cfg.unc ? mean(disagreement) : null };
+  }) : null;
+
+  // S* of the labeled rows and T_s2r(Ỹ) of the unlabeled ones: one CDT pass over both when both are computed here
+  const needTarget = L > 0 && (cfg.beta !== 0 || cfg.supCross);
+  let target: Tensor | null = needTarget ? inputs.sdfTarget ?? null : null;
+  let pseudoSdf: Tensor | null = null;
+  if (needTarget && !target && cfg.sdfTarget === 'cdt' && pseInputs) {
+    [target, pseudoSdf] = noGrad(() => split(tS2R(concat([label, pseInputs.pseudo]), cdt), [L, B - L])) as [Tensor, Tensor];
+  } else if (needTarget && !target) {
+    if (cfg.sdfTarget === 'cdt') target = cdtSdfTarget(label, cfg);
+    else {
+      if (!inputs.labelHost) throw new Error("dbislLoss: sdfTarget 'dtc' needs the host labels (labelHost)");
+      target = dtcSdfTarget(inputs.labelHost, L, patch, { backend: seg.backend, dtype: seg.dtype });
+    }
+  }
+  if (pseInputs && !pseudoSdf) pseudoSdf = noGrad(() => tS2R(pseInputs.pseudo, cdt));
+
   // ---- supervised, on L
   let sup: Tensor | null = null;
   if (L > 0) {
     const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
-    const needTarget = cfg.beta !== 0 || cfg.supCross;
-    let target: Tensor | null = inputs.sdfTarget ?? null;
-    if (!target && needTarget) {
-      if (cfg.sdfTarget === 'cdt') target = cdtSdfTarget(label, cfg);
-      else {
-        if (!inputs.labelHost) throw new Error("dbislLoss: sdfTarget 'dtc' needs the host labels (labelHost)");
-        target = dtcSdfTarget(inputs.labelHost, L, patch, { backend: seg.backend, dtype: seg.dtype });
-      }
-    }
     terms.supDice = diceLoss(yL, label);
     sup = terms.supDice;
     if (cfg.ce) {
@@ -243,30 +263,11 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
 
   // ---- pseudo-supervision with cross-task uncertainty, on U
-  if (B > L && cfg.pse) {
-    const yU = slice(yhat, 0, L, B), rU = slice(sdf, 0, L, B);
-    const r2sU = slice(r2s!, 0, L, B); // needR2S holds whenever L_pse has rows
-    const { pseudo, pseudoSdf, w, u } = noGrad(() => {
-      const a = detach(yU), b = detach(r2sU);
-      const fused = mulScalar(add(a, b), 0.5);
-      const pseudoLabel = step(fused, 0.5);
-      const disagreement = abs(sub(a, b));
-      let weight: Tensor | null = null;
-      if (cfg.unc) {
-        weight = cfg.uncertainty === 'exp'
-          ? exp(mulScalar(disagreement, -cfg.gamma))
-          : step(affine(disagreement, -1, tauAt(inputs.iteration, inputs.maxIterations, cfg)), 0);
-      }
-      return {
-        pseudo: pseudoLabel,
-        pseudoSdf: tS2R(pseudoLabel, cdt),
-        w: weight,
-        u: mean(disagreement),
-      };
-    });
-    if (cfg.unc) terms.uncertainty = u;
-    terms.pseDice = diceLoss(yU, pseudo, w ?? undefined);
-    terms.pseMse = mseLoss(rU, pseudoSdf, w ?? undefined);
+  if (pseInputs) {
+    const { pseudo, w, u } = pseInputs;
+    if (u) terms.uncertainty = u;
+    terms.pseDice = diceLoss(slice(yhat, 0, L, B), pseudo, w ?? undefined);
+    terms.pseMse = mseLoss(slice(sdf, 0, L, B), pseudoSdf!, w ?? undefined);
     terms.pse = add(terms.pseDice, terms.pseMse);
     unsup = unsup ? add(unsup, terms.pse) : terms.pse;
   }
