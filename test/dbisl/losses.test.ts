@@ -174,6 +174,19 @@ describe('DBiSL loss: every term, every switch', () => {
     dispose([t, res.terms, target]);
   });
 
+  it('S* = T_s2r(Y) and T_s2r(Ỹ) in one CDT pass give the terms of S* computed apart, bit for bit', async () => {
+    const { z, r, label } = batch();
+    const t = tensors(z, r, label);
+    const cfg = { ...base, sdfTarget: 'cdt' as const };
+    const run = (sdfTarget?: Tensor) => tidy(() => dbislLoss({ ...t, ...(sdfTarget ? { sdfTarget } : {}), iteration: 3000, maxIterations: 6000 }, cfg));
+    const shared = run();
+    const target = noGrad(() => tS2R(t.label, cdtSmall));
+    const apart = run(target);
+    expect(Object.keys(shared.terms)).toContain('pseMse');
+    expect(await values(shared)).toEqual(await values(apart));
+    dispose([t, shared.terms, apart.terms, target]);
+  });
+
   it('the mask mode weights by U < τ(t)', async () => {
     const m = await evaluate({ ...base, uncertainty: 'mask', tauMax: 2 });
     const plain = await evaluate({ ...base, unc: false });
