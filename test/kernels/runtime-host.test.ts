@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
+import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dOp, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
+import { Conv3dTuning } from '../../src/kernels/conv3d/choice.js';
+import { convGeometry } from '../../src/kernels/geometry.js';
 import { Params } from '../../src/kernels/webgpu/runtime.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -96,5 +98,35 @@ describe('conv3d: the plan cached per problem follows the choice table and the t
       gpu.free(xs);
       gpu.free(ws);
     }
+  });
+});
+
+describe('conv3d: the plan cache is keyed by the whole problem', () => {
+  it('serves a cached plan only to the same op, shapes, parameters and bias', () => {
+    // nominal limits: planning needs no device
+    const limits = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxStorageBufferBindingSize: 2 ** 27 };
+    const tuning = new Conv3dTuning({ limits, software: true });
+    interface Variant { op: Conv3dOp; x: number[]; w: number[]; p: Conv3dParams; bias: boolean }
+    const base: Variant = { op: 'forward', x: [2, 4, 8, 8, 8], w: [8, 4, 3, 3, 3], p: P3, bias: false };
+    const plan = (v: Variant) => tuning.plan(v.op, convGeometry(v.x, v.w, v.p), v.bias);
+    const fresh = (v: Variant) => new Conv3dTuning({ limits, software: true }).plan(v.op, convGeometry(v.x, v.w, v.p), v.bias).describe();
+    const first = plan(base);
+    expect(plan({ ...base, x: [...base.x], w: [...base.w] })).toBe(first); // equal content, other arrays
+    const variants: Variant[] = [
+      { ...base, op: 'backwardInput' }, { ...base, op: 'backwardWeight' }, { ...base, bias: true },
+      { ...base, x: [1, 4, 8, 8, 8] }, { ...base, x: [2, 4, 8, 8, 16] }, { ...base, x: [2, 2, 8, 8, 8], w: [8, 2, 3, 3, 3] },
+      { ...base, w: [16, 4, 3, 3, 3] }, { ...base, w: [8, 4, 3, 3, 1] },
+      { ...base, p: { ...base.p, stride: [2, 1, 1] } }, { ...base, p: { ...base.p, padding: [1, 0, 1] } },
+      { ...base, p: { ...base.p, dilation: [1, 1, 2] } },
+    ];
+    const plans = new Set([first]);
+    for (const v of variants) {
+      const p = plan(v);
+      expect(plans.has(p)).toBe(false);
+      plans.add(p);
+      expect(p.describe()).toBe(fresh(v));
+      expect(plan(v)).toBe(p);
+    }
+    expect(plan(base)).toBe(first);
   });
 });

@@ -33,8 +33,8 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
     checkConvBias(bias, g, wShape);
   }
   const outLen = g.n * g.co * g.out[0] * g.out[1] * g.out[2];
-  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
-  checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
+  checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
+  checkBinding(rt, outLen, () => `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('forward', g, bias !== null);
   const first = rt.dispatchCount;
@@ -48,8 +48,8 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
   checkF32(gy, 'output gradient'); checkF32(w, 'weight');
   const outLen = g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
-  checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, outLen, () => `input gradient ${fmt(xShape)}`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('backwardInput', g, false);
   const first = rt.dispatchCount;
@@ -62,8 +62,8 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
 export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
   const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
   checkF32(x, 'input'); checkF32(gy, 'output gradient');
-  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('backwardWeight', g, false);
   const first = rt.dispatchCount;
