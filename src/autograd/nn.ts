@@ -546,6 +546,22 @@ interface NormStats { mean: Tensor; variance: Tensor }
 
 interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; relu: boolean }
 
+/** batch norm's running statistics, which the moments reduction updates in place (see updateRunningStats) */
+interface RunningStats { mean: Tensor | null; variance: Tensor | null; momentum: number; count: number }
+
+/** The mean and biased variance of x's statistics groups (no gradient); updates `running` from them. */
+function batchMoments(x: Tensor, xs: Storage, l: NormLayout, running: RunningStats | null): NormStats {
+  const layout = statsLayout(l), shape = [l.channels / l.perGroup];
+  let s: { mean: Storage; variance: Storage } | null = null;
+  if (running) {
+    inPlace([running.mean, running.variance], (mean, variance) => {
+      s = x.backend.moments(xs, layout, { mean, variance, momentum: running.momentum, count: running.count });
+    });
+  } else s = x.backend.moments(xs, layout);
+  const { mean, variance } = s!;
+  return { mean: out(x, mean, shape), variance: out(x, variance, shape) };
+}
+
 /**
  * Batch, instance and group norm as one recorded op: y = rstd·weight·(x − μ) + bias per (sample, channel),
  * max(0, y) with `relu`. With `fixed` statistics (batch norm in evaluation: the running ones) it normalises by
@@ -556,15 +572,12 @@ interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; 
  * group (dx = rstd·weight·g' with fixed statistics, whose own gradients, −rstd·weight·Σ g' and
  * −rstd²·weight·Σ g'·x̂ / 2, are per-channel ops). It saves x, not x̂: x is alive anyway as this layer's input,
  * while x̂ would cost the forward a second full-size write. The backward calls the kernels directly (it runs
- * under noGrad, so no gradient of it is ever recorded). Returns the statistics used (no gradient) too.
+ * under noGrad, so no gradient of it is ever recorded). Batch statistics update `running`, if given.
  */
-function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams): { y: Tensor } & NormStats {
+function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams,
+  running: RunningStats | null = null): Tensor {
   const xd = isDense(x) ? x : dense(x);
-  const { mean, variance } = fixed ?? noGrad(() => {
-    const s = x.backend.moments(xd.storage, statsLayout(l));
-    const shape = [l.channels / l.perGroup];
-    return { mean: out(x, s.mean, shape), variance: out(x, s.variance, shape) };
-  });
+  const { mean, variance } = fixed ?? noGrad(() => batchMoments(x, xd.storage, l, running));
   const terms = (m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null): NormTerms =>
     ({ mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps: p.eps });
   const y = out(x, x.backend.normalize(xd.storage, terms(mean, variance, p.weight, p.bias), l, p.relu), x.shape);
@@ -591,7 +604,7 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
     const gradOf = [gradWeight, gradBias, gradMean, gradVariance];
     return [dx, ...others.flatMap((q, i) => (q ? [q.requiresGrad ? gradOf[i]() : null] : []))];
   }, save);
-  return { y, mean, variance };
+  return y;
 }
 
 /** Runs an in-place kernel on the storages of some tensors: directly when dense, else on copies written back. */
@@ -603,7 +616,7 @@ function inPlace(ts: readonly (Tensor | null)[], fn: (...storages: (Storage | nu
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
- * axis but 1, and updates runningMean/runningVar in place (one updateRunningStats kernel, under noGrad) with
+ * axis but 1, and updates runningMean/runningVar in place (in the moments reduction's pass, under noGrad) with
  * the batch mean and the unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics.
  * With `relu`, max(0, ·) of it as one op. Either way the full-size work of the forward is one pass (see
  * normalizeOp).
@@ -621,18 +634,12 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const layout = normLayout(x, false, x.shape[1]);
   if (!training) {
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
-    return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p).y);
+    return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p));
   }
   const n = x.numel() / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
-  return tidy(() => {
-    const { y, mean, variance } = normalizeOp(op, x, layout, null, p);
-    if (runningMean || runningVar) {
-      noGrad(() => inPlace([runningMean, runningVar], (rm, rv) =>
-        x.backend.updateRunningStats(rm, rv, { mean: mean.storage, variance: variance.storage }, momentum, n)));
-    }
-    return y;
-  });
+  const running = runningMean || runningVar ? { mean: runningMean, variance: runningVar, momentum, count: n } : null;
+  return tidy(() => normalizeOp(op, x, layout, null, p, running));
 }
 
 export interface InstanceNormOptions extends NormReluOption {
@@ -650,7 +657,7 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   checkPerChannel(op, 'bias', bias, x);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
   const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
-  return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p).y);
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p));
 }
 
 /** F.group_norm: channels split into numGroups groups, statistics per (n, group); weight/bias per channel. */
@@ -664,7 +671,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
   const p: NormParams = { weight, bias, eps, relu: options.relu ?? false };
-  return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p).y);
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p));
 }
 
 export interface LayerNormOptions {

@@ -1,4 +1,4 @@
-import type { Backend, ChannelLayout, NormLayout, NormTerms, Storage } from '../backend.js';
+import type { Backend, ChannelLayout, NormLayout, NormTerms, RunningStatsUpdate, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
@@ -18,7 +18,9 @@ import { checkMoments, checkNorm, checkRunningStats } from './checks.js';
  *  - normalize, normBackward: the forward (optionally with max(0, ·)) and the input gradient, one elementwise
  *    pass each; normBackward's group-norm terms add weight·sum and weight·dot over the perGroup channels of the
  *    element's group (one term for batch and instance norm).
- *  - updateRunningStats: batch norm's running statistics in place, one tiny dispatch for both buffers.
+ *  - updateRunningStats: batch norm's running statistics in place, one tiny dispatch for both buffers; moments
+ *    given the running statistics updates them itself, in the dispatch that writes the statistics (the same
+ *    expressions on the same values, so the same bits).
  * The two reductions share one traversal: workgroup (k, chunk) walks its chunk of channel k's elements with
  * its 256 lanes 256 elements apart, advancing (o, i) by fixed steps (no division per element), four loads in
  * flight per lane. A channel with many elements (batch norm at V-Net size: 16 channels × 4·10⁶) is split into
@@ -39,6 +41,12 @@ const isNaN = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)
 const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${isNaN(y)})`;
 /** direct: data → result; partial: data → one state per (channel, chunk); merge: states → result */
 type Stage = 'direct' | 'partial' | 'merge';
+/** which running statistics the stage that writes the moments updates: none, mean, variance, both (bits 1 and 2) */
+type RunningSet = 0 | 1 | 2 | 3;
+const runningSet = (r: RunningStatsUpdate | null): RunningSet => (r ? ((r.mean ? 1 : 0) + (r.variance ? 2 : 0)) as RunningSet : 0);
+
+/** the running statistics' names, their statistic's output and the scale of that statistic (see updateRunningStats) */
+const RUNNING = [['mean', 'out0', '1.0'], ['variance', 'out1', 'P.unbias']] as const;
 
 interface Reduction {
   /** its state S: merge, pack into a vec4f, unpack */
@@ -104,10 +112,11 @@ fn four(l0: L, l1: L, l2: L, l3: L) -> S {
   'sums-relu': sums(reluMasked('g[at]', 'y[at]'), ['g', 'x', 'y', 'mean']),
 };
 
-function reductionSource(kind: Kind, stage: Stage): string {
+function reductionSource(kind: Kind, stage: Stage, running: RunningSet): string {
   const r = reductions[kind];
   const inputs = { direct: [...r.inputs, ...r.finishInputs], partial: r.inputs, merge: ['part', ...r.finishInputs] }[stage];
-  const outputs = stage === 'partial' ? ['part'] : ['out0', 'out1'];
+  const updated = RUNNING.filter((_, i) => running & (1 << i));
+  const outputs = stage === 'partial' ? ['part'] : ['out0', 'out1', ...updated.map(([name]) => `running_${name}`)];
   const bindings = [
     ...inputs.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<${name === 'part' ? 'vec4f' : 'f32'}>;`),
     ...outputs.map((name, b) => `@group(0) @binding(${inputs.length + b}) var<storage, read_write> ${name}: array<${name === 'part' ? 'vec4f' : 'f32'}>;`),
@@ -138,9 +147,10 @@ function reductionSource(kind: Kind, stage: Stage): string {
     }`;
   const write = stage === 'partial'
     ? 'part[w] = pack(sh[0]);'
-    : 'let f = finish(sh[0], k);\n    out0[k] = f.x;\n    out1[k] = f.y;';
+    : ['let f = finish(sh[0], k);', 'out0[k] = f.x;', 'out1[k] = f.y;', ...updated.map(([name, stat, scale]) =>
+      `running_${name}[k] = (1.0 - P.momentum) * running_${name}[k] + P.momentum * ${scale} * ${stat}[k];`)].join('\n    ');
   return /* wgsl */ `
-struct Params { channels: u32, chunks: u32, chunkLen: u32, R: u32, inner: u32, strideO: u32, stepO: u32, stepI: u32, perGroup: u32, eps: f32 }
+struct Params { channels: u32, chunks: u32, chunkLen: u32, R: u32, inner: u32, strideO: u32, stepO: u32, stepI: u32, perGroup: u32, eps: f32, momentum: f32, unbias: f32 }
 ${bindings}
 @group(0) @binding(${inputs.length + outputs.length}) var<uniform> P: Params;
 ${r.state}
@@ -180,38 +190,55 @@ export function channelChunks(channels: number, length: number): { chunks: numbe
   return { chunks: 1, chunkLen: length };
 }
 
+/** the pipeline keys by kind, stage and running set, made once (not a string per dispatch) */
+const reductionKeys = Object.fromEntries((['moments', 'sums', 'sums-relu'] as const).map((kind) => [kind,
+  Object.fromEntries((['direct', 'partial', 'merge'] as const).map((stage) => [stage,
+    [0, 1, 2, 3].map((running) => `chan:${kind}:${stage}${running ? `:running${running}` : ''}`)]))])) as Record<Kind, Record<Stage, string[]>>;
+
+function runReduction(rt: GpuRuntime, kind: Kind, stage: Stage, running: RunningSet, buffers: GPUBuffer[], params: ArrayBuffer,
+  workgroups: number): void {
+  const kernel = rt.kernel(reductionKeys[kind][stage][running]!, () => reductionSource(kind, stage, running), buffers.length);
+  rt.dispatch(kernel, buffers, params, grid1d(workgroups, 1));
+}
+
 /**
  * Runs one reduction; returns its two [channels] outputs. `inputs` are the storages its loads read, `finish`
- * those its finish reads; `empty` fills the outputs when channels have no elements.
+ * those its finish reads; `empty` fills the outputs when channels have no elements. `running` (moments only):
+ * the running statistics that the stage writing the outputs updates from them.
  */
 function reduceChannels(rt: GpuRuntime, kind: Kind, inputs: readonly Storage[], finish: readonly Storage[], layout: ChannelLayout,
-  norm: { perGroup: number; eps: number }, empty: number): [GpuStorage, GpuStorage] {
+  norm: { perGroup: number; eps: number }, empty: number, running: RunningStatsUpdate | null = null): [GpuStorage, GpuStorage] {
   const { outer, channels, inner } = layout;
   const R = outer * inner;
-  if (channels === 0 || R === 0) return [fill(rt, channels, empty, 'float32'), fill(rt, channels, empty, 'float32')];
+  if (channels === 0 || R === 0) {
+    const stats: [GpuStorage, GpuStorage] = [fill(rt, channels, empty, 'float32'), fill(rt, channels, empty, 'float32')];
+    if (running) updateRunningStats(rt, running.mean, running.variance, { mean: stats[0], variance: stats[1] }, running.momentum, running.count);
+    return stats;
+  }
   const out0 = rt.alloc(channels, 'float32'), out1 = rt.alloc(channels, 'float32');
   const { chunks, chunkLen } = channelChunks(channels, R);
+  const set = runningSet(running);
   const params = new Params().u32(channels, chunks, chunkLen, R, inner, channels * inner, Math.floor(WG / inner), WG % inner, norm.perGroup)
-    .f32(norm.eps).done();
-  const run = (stage: Stage, buffers: GPUBuffer[], workgroups: number) => {
-    const kernel = rt.kernel(`chan:${kind}:${stage}`, () => reductionSource(kind, stage), buffers.length);
-    rt.dispatch(kernel, buffers, params, grid1d(workgroups, 1));
-  };
+    .f32(norm.eps, running ? running.momentum : 0, running ? running.count / (running.count - 1) : 0).done();
   const data = inputs.map(gpuBuffer), last = finish.map(gpuBuffer);
+  const outputs = [out0.buffer, out1.buffer];
+  if (running?.mean) outputs.push(gpuBuffer(running.mean));
+  if (running?.variance) outputs.push(gpuBuffer(running.variance));
   if (chunks === 1) {
-    run('direct', [...data, ...last, out0.buffer, out1.buffer], channels);
+    runReduction(rt, kind, 'direct', set, [...data, ...last, ...outputs], params, channels);
     return [out0, out1];
   }
   const part = rt.alloc(4 * channels * chunks, 'float32');
-  run('partial', [...data, part.buffer], channels * chunks);
-  run('merge', [part.buffer, ...last, out0.buffer, out1.buffer], channels);
+  runReduction(rt, kind, 'partial', 0, [...data, part.buffer], params, channels * chunks);
+  runReduction(rt, kind, 'merge', set, [part.buffer, ...last, ...outputs], params, channels);
   rt.free(part);
   return [out0, out1];
 }
 
-export function moments(rt: GpuRuntime, x: Storage, layout: ChannelLayout): { mean: GpuStorage; variance: GpuStorage } {
-  checkMoments(x, layout);
-  const [mean, variance] = reduceChannels(rt, 'moments', [x], [], layout, { perGroup: 1, eps: 0 }, NaN);
+export function moments(rt: GpuRuntime, x: Storage, layout: ChannelLayout, running: RunningStatsUpdate | null = null):
+  { mean: GpuStorage; variance: GpuStorage } {
+  checkMoments(x, layout, running);
+  const [mean, variance] = reduceChannels(rt, 'moments', [x], [], layout, { perGroup: 1, eps: 0 }, NaN, running);
   return { mean, variance };
 }
 
