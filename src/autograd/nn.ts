@@ -549,6 +549,19 @@ interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; 
 /** batch norm's running statistics, which the moments reduction updates in place (see updateRunningStats) */
 interface RunningStats { mean: Tensor | null; variance: Tensor | null; momentum: number; count: number }
 
+function normTerms(m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null, eps: number): NormTerms {
+  return { mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps };
+}
+
+/** per-channel sums [samples, params] → per-parameter values: added over the samples */
+function overSamples(v: Tensor, samples: number): Tensor { return samples === 1 ? v : sum(v, 0); }
+
+/** rstd = 1/√(variance + eps) and rstd·weight */
+function rstdTimesWeight(variance: Tensor, weight: Tensor | null, eps: number): { rstd: Tensor; a: Tensor } {
+  const rstd = rsqrt(addScalar(variance, eps));
+  return { rstd, a: weight ? mul(rstd, weight) : rstd };
+}
+
 /** The mean and biased variance of x's statistics groups (no gradient); updates `running` from them. */
 function batchMoments(x: Tensor, xs: Storage, l: NormLayout, running: RunningStats | null): NormStats {
   const layout = statsLayout(l), shape = [l.channels / l.perGroup];
@@ -578,16 +591,14 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
   running: RunningStats | null = null): Tensor {
   const xd = isDense(x) ? x : dense(x);
   const { mean, variance } = fixed ?? noGrad(() => batchMoments(x, xd.storage, l, running));
-  const terms = (m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null): NormTerms =>
-    ({ mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps: p.eps });
-  const y = out(x, x.backend.normalize(xd.storage, terms(mean, variance, p.weight, p.bias), l, p.relu), x.shape);
+  const y = out(x, x.backend.normalize(xd.storage, normTerms(mean, variance, p.weight, p.bias, p.eps), l, p.relu), x.shape);
   // the differentiable inputs besides x, null where absent
   const others = [p.weight, p.bias, ...(fixed ? [fixed.mean, fixed.variance] : [])];
   const params = others.filter((t): t is Tensor => t !== null);
   const save = [xd, mean, variance, ...(p.weight ? [p.weight] : []), ...(p.relu ? [y] : [])];
   record(op, y, [x, ...params], (g, [xs, ms, vs, ...rest]) => {
     const ws = p.weight ? rest[0] : null, mask = p.relu ? storageOf(rest[rest.length - 1]) : null;
-    const t = terms(ms, vs, ws, null), gs = storageOf(g);
+    const t = normTerms(ms, vs, ws, null, p.eps), gs = storageOf(g);
     const sums = !fixed || params.some((q) => q.requiresGrad) ? x.backend.normSums(gs, xs.storage, mask, t, l) : null;
     const dx = x.requiresGrad ? out(x, x.backend.normBackward(gs, xs.storage, mask, t, fixed ? null : sums, l), x.shape) : null;
     if (!sums) return [dx, ...params.map(() => null)];
@@ -595,13 +606,14 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
     const samples = l.channels / l.params;
     const sumsShape = samples === 1 ? [l.params] : [samples, l.params];
     const sumT = out(x, sums.sum, sumsShape), dotT = out(x, sums.dot, sumsShape);
-    const overSamples = (v: Tensor) => (samples === 1 ? v : sum(v, 0));
-    const gradWeight = () => overSamples(dotT), gradBias = () => overSamples(sumT);
-    // batch norm in evaluation (one sample, one channel per group): μ and σ² are inputs too
-    const scale = () => { const rstd = rsqrt(addScalar(vs, p.eps)); return { rstd, a: ws ? mul(rstd, ws) : rstd }; };
-    const gradMean = () => neg(mul(scale().a, gradBias()));
-    const gradVariance = () => { const { rstd, a } = scale(); return mulScalar(mul(mul(a, rstd), gradWeight()), -0.5); };
-    const gradOf = [gradWeight, gradBias, gradMean, gradVariance];
+    // the gradients of weight, bias and (batch norm in evaluation: one sample, one channel per group) μ and σ²
+    // (closures in an array: named ones would each cost tsx's keep-names helper a call per backward)
+    const gradOf = [
+      () => overSamples(dotT, samples),
+      () => overSamples(sumT, samples),
+      () => neg(mul(rstdTimesWeight(vs, ws, p.eps).a, overSamples(sumT, samples))),
+      () => { const { rstd, a } = rstdTimesWeight(vs, ws, p.eps); return mulScalar(mul(mul(a, rstd), overSamples(dotT, samples)), -0.5); },
+    ];
     return [dx, ...others.flatMap((q, i) => (q ? [q.requiresGrad ? gradOf[i]() : null] : []))];
   }, save);
   return y;

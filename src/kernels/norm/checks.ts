@@ -42,6 +42,8 @@ export function checkMoments(x: Storage, layout: ChannelLayout, running: Running
   if (running) checkRunning('moments', running.mean, running.variance, [], layout.channels, [x], running.count);
 }
 
+const present = (xs: readonly (Storage | null)[]): Storage[] => xs.filter((s): s is Storage => s !== null);
+
 /** full: the full-size operands; sums: the per-channel sums when given */
 export function checkNorm(what: string, layout: NormLayout, full: readonly (Storage | null)[], terms: NormTerms,
   sums: readonly Storage[] = []): void {
@@ -51,7 +53,6 @@ export function checkNorm(what: string, layout: NormLayout, full: readonly (Stor
     throw new Error(`${what}: ${channels} channels in groups of ${perGroup} with ${params} parameters each: the groups must divide the parameters, the parameters the channels`);
   }
   if (!Number.isFinite(terms.eps) || terms.eps < 0) throw new Error(`${what}: eps must be finite and ≥ 0, got ${terms.eps}`);
-  const present = (xs: readonly (Storage | null)[]) => xs.filter((s): s is Storage => s !== null);
   const parameters = present([terms.weight, terms.bias]);
   checkFull(what, layout, present(full));
   checkLengths(what, 'statistic', [terms.mean, terms.variance], channels / perGroup);

@@ -250,18 +250,20 @@ export function normSums(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | nu
   return { sum, dot };
 }
 
+/** A normPass pipeline: its key, the names of the operands it binds (in order) and its WGSL, made once per variant. */
+interface NormPassKernel { key: string; names: readonly string[]; source: () => string }
+
 /**
- * One elementwise pass over a normalisation's layout: binds `operands` (in order, each read as array<f32>),
- * writes out[i] = the WGSL `body` computes, with k (the channel), s (its group), rstd and the weight W(c) of any
- * channel c in scope.
+ * The kernel of one elementwise pass over a normalisation's layout: binds the operands `names` (each read as
+ * array<f32>), writes out[i] = the WGSL `body` computes, with k (the channel), s (its group), rstd and the weight
+ * W(c) of any channel c in scope.
  */
-function normPass(rt: GpuRuntime, key: string, operands: readonly (readonly [string, Storage])[], body: string, length: number,
-  layout: NormLayout, eps: number, invN: number): GpuStorage {
-  const out = rt.alloc(length, 'float32');
-  if (length === 0) return out;
-  const names = operands.map(([name]) => name);
+function normPassKernel(key: string, names: readonly string[], body: string): NormPassKernel {
   const weight = names.includes('weight') ? 'weight[c % P.params]' : '1.0';
-  const kernel = rt.kernel(`norm:${key}`, () => /* wgsl */ `
+  return {
+    key: `norm:${key}:${names.join(',')}`,
+    names,
+    source: () => /* wgsl */ `
 struct Params { n: u32, inner: u32, channels: u32, perGroup: u32, params: u32, eps: f32, invN: f32 }
 ${names.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;`).join('\n')}
 @group(0) @binding(${names.length}) var<storage, read_write> out: array<f32>;
@@ -275,34 +277,54 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let s = k / P.perGroup;
   let rstd = inverseSqrt(variance[s] + P.eps);
   ${body}
-}`, names.length + 1);
+}`,
+  };
+}
+
+/** Runs a normPass kernel over `operands` (its names' storages, in order). */
+function normPass(rt: GpuRuntime, k: NormPassKernel, operands: readonly Storage[], length: number, layout: NormLayout, eps: number,
+  invN: number): GpuStorage {
+  const out = rt.alloc(length, 'float32');
+  if (length === 0) return out;
+  const kernel = rt.kernel(k.key, k.source, k.names.length + 1);
   const params = new Params().u32(length, layout.inner, layout.channels, layout.perGroup, layout.params).f32(eps, invN).done();
-  rt.dispatch(kernel, [...operands.map(([, s]) => gpuBuffer(s)), out.buffer], params, grid1d(length, WG));
+  const buffers = operands.map(gpuBuffer);
+  buffers.push(out.buffer);
+  rt.dispatch(kernel, buffers, params, grid1d(length, WG));
   return out;
 }
 
-const present = (operands: readonly (readonly [string, Storage | null])[]) =>
-  operands.filter((o): o is [string, Storage] => o[1] !== null);
+/** the variants of a kernel by a bit mask of its options, each made on first use */
+function byMask<T>(make: (mask: number) => T): (mask: number) => T {
+  const made: (T | undefined)[] = [];
+  return (mask) => (made[mask] ??= make(mask));
+}
+
+const WEIGHT = 1, BIAS = 2, RELU = 4, SUMS = 2, MASKED = 4;
+
+const forwardKernel = byMask((mask) => {
+  const names = ['x', 'mean', 'variance', ...(mask & WEIGHT ? ['weight'] : []), ...(mask & BIAS ? ['bias'] : [])];
+  const y = `rstd * W(k) * (x[i] - mean[s])${mask & BIAS ? ' + bias[k % P.params]' : ''}`;
+  // the fused ReLU keeps NaN as PyTorch's relu does
+  const body = mask & RELU ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
+  return normPassKernel(mask & RELU ? 'forward-relu' : 'forward', names, body);
+});
 
 export function normalize(rt: GpuRuntime, x: Storage, terms: NormTerms, layout: NormLayout, relu: boolean): GpuStorage {
   checkNorm('normalize', layout, [x], terms);
-  const operands = present([['x', x], ['mean', terms.mean], ['variance', terms.variance], ['weight', terms.weight], ['bias', terms.bias]]);
-  const y = `rstd * W(k) * (x[i] - mean[s])${terms.bias ? ' + bias[k % P.params]' : ''}`;
-  const key = `forward:${operands.map(([name]) => name).join(',')}${relu ? ':relu' : ''}`;
-  // the fused ReLU keeps NaN as PyTorch's relu does
-  const body = relu ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
-  return normPass(rt, key, operands, body, x.length, layout, terms.eps, 0);
+  const operands = [x, terms.mean, terms.variance];
+  if (terms.weight) operands.push(terms.weight);
+  if (terms.bias) operands.push(terms.bias);
+  const k = forwardKernel((terms.weight ? WEIGHT : 0) | (terms.bias ? BIAS : 0) | (relu ? RELU : 0));
+  return normPass(rt, k, operands, x.length, layout, terms.eps, 0);
 }
 
-export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | null, terms: NormTerms,
-  sums: { sum: Storage; dot: Storage } | null, layout: NormLayout): GpuStorage {
-  checkNorm('normBackward', layout, [g, x, y], terms, sums ? [sums.sum, sums.dot] : []);
-  // with fixed statistics the gradient reads neither x nor the mean (and a pipeline may bind only what it reads)
-  const operands = present([
-    ['g', g], ['x', sums ? x : null], ['y', y], ['mean', sums ? terms.mean : null], ['variance', terms.variance],
-    ['weight', terms.weight], ['gsum', sums?.sum ?? null], ['gdot', sums?.dot ?? null],
-  ]);
-  const gradient = y ? reluMasked('g[i]', 'y[i]') : 'g[i]';
+// with fixed statistics the gradient reads neither x nor the mean (and a pipeline may bind only what it reads)
+const backwardKernel = byMask((mask) => {
+  const sums = mask & SUMS;
+  const names = ['g', ...(sums ? ['x'] : []), ...(mask & MASKED ? ['y'] : []), ...(sums ? ['mean'] : []), 'variance',
+    ...(mask & WEIGHT ? ['weight'] : []), ...(sums ? ['gsum', 'gdot'] : [])];
+  const gradient = mask & MASKED ? reluMasked('g[i]', 'y[i]') : 'g[i]';
   const body = sums
     ? `var meanH = 0.0;
   var meanHx = 0.0;
@@ -312,8 +334,22 @@ export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage 
   }
   out[i] = rstd * (W(k) * ${gradient} - (meanH + (x[i] - mean[s]) * rstd * meanHx) * P.invN);`
     : `out[i] = rstd * W(k) * ${gradient};`;
+  return normPassKernel('backward', names, body);
+});
+
+export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | null, terms: NormTerms,
+  sums: { sum: Storage; dot: Storage } | null, layout: NormLayout): GpuStorage {
+  checkNorm('normBackward', layout, [g, x, y], terms, sums ? [sums.sum, sums.dot] : []);
+  const operands = [g];
+  if (sums) operands.push(x);
+  if (y) operands.push(y);
+  if (sums) operands.push(terms.mean);
+  operands.push(terms.variance);
+  if (terms.weight) operands.push(terms.weight);
+  if (sums) operands.push(sums.sum, sums.dot);
+  const k = backwardKernel((terms.weight ? WEIGHT : 0) | (sums ? SUMS : 0) | (y ? MASKED : 0));
   const n = layout.outer * layout.perGroup * layout.inner;
-  return normPass(rt, `backward:${operands.map(([name]) => name).join(',')}`, operands, body, g.length, layout, terms.eps, n > 0 ? 1 / n : 0);
+  return normPass(rt, k, operands, g.length, layout, terms.eps, n > 0 ? 1 / n : 0);
 }
 
 export function updateRunningStats(rt: GpuRuntime, runningMean: Storage | null, runningVar: Storage | null,
