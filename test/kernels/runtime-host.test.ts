@@ -130,3 +130,36 @@ describe('conv3d: the plan cache is keyed by the whole problem', () => {
     expect(plan(base)).toBe(first);
   });
 });
+
+describe('conv3d: the geometry cached per op, shapes and parameters', () => {
+  it('is not served to other shapes or parameters, and does not skip the storages\' checks', async () => {
+    const gpu = await webgpu();
+    const x = gpu.upload(randomArray(2 * 2 * 64, 1), 'float32'), w = gpu.upload(randomArray(3 * 2 * 27, 2), 'float32');
+    const xShape = [2, 2, 4, 4, 4], wShape = [3, 2, 3, 3, 3];
+    const params = (stride: number, padding: number, dilation: number): Conv3dParams =>
+      ({ stride: [stride, stride, stride], padding: [padding, padding, padding], dilation: [dilation, dilation, dilation] });
+    // [weight shape, parameters, output elements]
+    const cases: [number[], Conv3dParams, number][] = [
+      [wShape, params(1, 1, 1), 2 * 3 * 64], [wShape, params(1, 0, 1), 2 * 3 * 8], [wShape, params(2, 1, 1), 2 * 3 * 8],
+      [wShape, params(1, 1, 2), 2 * 3 * 8], [[3, 2, 1, 1, 1], params(1, 1, 1), 2 * 3 * 216], [wShape, params(1, 1, 1), 2 * 3 * 64],
+    ];
+    for (const [ws, p, n] of cases) {
+      const y = gpu.conv3d(x, xShape, w, ws, null, p);
+      expect(y.length).toBe(n);
+      const gx = gpu.conv3dBackwardInput(y, [2, 3, ...outSpatial(n)], w, ws, xShape, p);
+      expect(gx.length).toBe(2 * 2 * 64);
+      const gw = gpu.conv3dBackwardWeight(x, xShape, y, [2, 3, ...outSpatial(n)], ws, p);
+      expect(gw.length).toBe(3 * 2 * ws[2] * ws[3] * ws[4]);
+      for (const s of [y, gx, gw]) gpu.free(s);
+    }
+    const short = gpu.upload(randomArray(2 * 2 * 64 - 1, 3), 'float32');
+    expect(() => gpu.conv3d(short, xShape, w, wShape, null, params(1, 1, 1))).toThrow(/input storage holds 255 elements/);
+    for (const s of [x, w, short]) gpu.free(s);
+  });
+});
+
+/** the spatial output extent of the cases above (a cube) from their output elements, 2 samples × 3 channels */
+function outSpatial(n: number): number[] {
+  const side = Math.round(Math.cbrt(n / 6));
+  return [side, side, side];
+}
