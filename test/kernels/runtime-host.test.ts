@@ -163,3 +163,23 @@ function outSpatial(n: number): number[] {
   const side = Math.round(Math.cbrt(n / 6));
   return [side, side, side];
 }
+
+describe('the runtime encodes recorded dispatches in order with copies', () => {
+  it('a copy between two dispatches sees the first one\'s writes and not the second one\'s', async () => {
+    const gpu = await webgpu();
+    if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const rt = gpu.rt;
+    const addOne = rt.kernel('test:add-one', () => `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < arrayLength(&a)) { a[g.x] += 1.0; } }`, 1);
+    const a = rt.alloc(64, 'float32'), b = rt.alloc(64, 'float32');
+    rt.write(a, new Float32Array(64));
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    rt.copyBuffer(a.buffer, 0, b.buffer, 0, 256);
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    expect(Array.from(await rt.read(b))).toEqual(new Array(64).fill(2));
+    expect(Array.from(await rt.read(a))).toEqual(new Array(64).fill(3));
+    rt.free(a);
+    rt.free(b);
+  });
+});
