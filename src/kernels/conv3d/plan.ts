@@ -147,7 +147,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 /** out = Σ_split parts[split] (+ bias[channel], channel = (i / inner) % channels) */
 function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, bias: GPUBuffer | null, inner: number, channels: number): void {
-  const kernel = rt.kernel(`conv3d:sum:${bias ? 'bias' : 'plain'}`, () => reduceSource(bias !== null), bias ? 3 : 2);
+  const kernel = bias ? rt.kernel('conv3d:sum:bias', () => reduceSource(true), 3) : rt.kernel('conv3d:sum:plain', () => reduceSource(false), 2);
   const params = new Params().u32(len, splits, inner, channels).done();
   const buffers = bias ? [parts.buffer, bias, out.buffer] : [parts.buffer, out.buffer];
   rt.dispatch(kernel, buffers, params, grid1d(len, 256));
