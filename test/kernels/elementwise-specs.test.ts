@@ -39,4 +39,32 @@ describe('elementwise: the specs are keyed by op and dtypes', () => {
       for (const { b, out, made } of [got, want]) for (const s of [out, ...made]) b.free(s);
     }
   });
+
+  it('calls of one spec differing only in a view\'s shape, strides or offset or in a scalar each compute their own', async () => {
+    const g = await webgpu();
+    const data = Float32Array.from({ length: 12 }, (_, i) => i * i - 5);
+    const [gs, cs] = [g.upload(data, 'float32'), cpu.upload(data, 'float32')];
+    const v = (storage: Storage, shape: number[], strides: number[], offset = 0) => ({ storage, shape, strides, offset });
+    const cases: [string, (b: Backend, s: Storage) => Storage][] = [
+      ['affine 2, 1', (b, s) => b.unary('affine', v(s, [2, 3], [3, 1]), [2, 1])],
+      ['affine 3, 1', (b, s) => b.unary('affine', v(s, [2, 3], [3, 1]), [3, 1])],
+      ['affine 2, -0', (b, s) => b.unary('affine', v(s, [2, 3], [3, 1]), [2, -0])],
+      ['affine 2, 1 again', (b, s) => b.unary('affine', v(s, [2, 3], [3, 1]), [2, 1])],
+      ['neg [2, 3]', (b, s) => b.unary('neg', v(s, [2, 3], [3, 1]))],
+      ['neg [3, 2]', (b, s) => b.unary('neg', v(s, [3, 2], [2, 1]))],
+      ['neg transposed', (b, s) => b.unary('neg', v(s, [3, 2], [1, 3]))],
+      ['neg offset 5', (b, s) => b.unary('neg', v(s, [3, 2], [2, 1], 5))],
+      ['add', (b, s) => b.binary('add', v(s, [2, 3], [3, 1]), v(s, [2, 3], [3, 1]))],
+      ['add, b transposed', (b, s) => b.binary('add', v(s, [2, 3], [3, 1]), v(s, [2, 3], [1, 2]))],
+      ['add, b broadcast', (b, s) => b.binary('add', v(s, [2, 3], [3, 1]), v(s, [2, 3], [0, 1], 6))],
+    ];
+    for (const [what, f] of cases) {
+      const got = f(g, gs), want = f(cpu, cs);
+      expect(Array.from(await g.read(got)), what).toEqual(Array.from(await cpu.read(want)));
+      g.free(got);
+      cpu.free(want);
+    }
+    g.free(gs);
+    cpu.free(cs);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Conv3dParams } from '../backend.js';
 import { convGeometry, type ConvGeometry } from '../geometry.js';
+import { SMI_MASK, mixHash } from '../webgpu/runtime.js';
 import { directPlan, modelTn } from './direct.js';
 import { downPlan } from './down.js';
 import { gemmPlan, gemmShapesFor, type GemmShape } from './gemm.js';
@@ -114,14 +115,13 @@ function defaultCandidate(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry): Conv
 /** a cached plan, and the next one whose problem has the same hash */
 interface CachedPlan { op: Conv3dOp; g: ConvGeometry; bias: boolean; plan: Conv3dPlan; next: CachedPlan | null }
 
-const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
 const OPS: readonly Conv3dOp[] = ['forward', 'backwardInput', 'backwardWeight'];
 
 /** a problem's hash over the numbers that determine it (the output size follows from them) */
 function problemHash(op: Conv3dOp, g: ConvGeometry, bias: boolean): number {
-  let hash = mix(mix(mix(2 * OPS.indexOf(op) + (bias ? 1 : 0), g.n), g.ci), g.co);
-  for (let a = 0; a < 3; a++) hash = mix(mix(mix(mix(mix(hash, g.in[a]), g.k[a]), g.s[a]), g.p[a]), g.dil[a]);
-  return hash & 0x3fffffff;
+  let hash = mixHash(mixHash(mixHash(2 * OPS.indexOf(op) + (bias ? 1 : 0), g.n), g.ci), g.co);
+  for (let a = 0; a < 3; a++) hash = mixHash(mixHash(mixHash(mixHash(mixHash(hash, g.in[a]), g.k[a]), g.s[a]), g.p[a]), g.dil[a]);
+  return hash & SMI_MASK;
 }
 
 function sameProblem(e: CachedPlan, op: Conv3dOp, g: ConvGeometry, bias: boolean): boolean {

@@ -2,7 +2,7 @@ import type { Conv3dParams, Storage } from '../backend.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { gpuBuffer } from '../webgpu/runtime.js';
+import { SMI_MASK, gpuBuffer, mixNumbers, sameNumbers } from '../webgpu/runtime.js';
 import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
 import { checkBinding, fmt, type HasLimits } from './plan.js';
 
@@ -39,20 +39,6 @@ let geometryCount = 0;
 /** the cache starts over past this many (shapes that keep changing would grow it) */
 const MAX_GEOMETRIES = 4096;
 const OPS: readonly Conv3dOp[] = ['forward', 'backwardInput', 'backwardWeight'];
-const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
-
-function mixAll(hash: number, values: readonly number[]): number {
-  hash = mix(hash, values.length);
-  for (let i = 0; i < values.length; i++) hash = mix(hash, values[i]!);
-  return hash;
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function sameShapes(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): boolean {
   for (let i = 0; i < a.length; i++) if (!sameNumbers(a[i]!, b[i]!)) return false;
@@ -68,9 +54,9 @@ function geometryOf(op: Conv3dOp, shapes: readonly (readonly number[])[], storag
   validate: () => ConvGeometry): ConvGeometry {
   // (not arrays: validate names what is wrong)
   if (!Array.isArray(p.stride) || !Array.isArray(p.padding) || !Array.isArray(p.dilation)) return validate();
-  let hash = mixAll(mixAll(mixAll(OPS.indexOf(op), p.stride), p.padding), p.dilation);
-  for (const shape of shapes) hash = mixAll(hash, shape);
-  hash &= 0x3fffffff;
+  let hash = mixNumbers(mixNumbers(mixNumbers(OPS.indexOf(op), p.stride), p.padding), p.dilation);
+  for (const shape of shapes) hash = mixNumbers(hash, shape);
+  hash &= SMI_MASK;
   let e = geometries.get(hash) ?? null;
   while (e && !(e.op === op && sameNumbers(e.p.stride, p.stride) && sameNumbers(e.p.padding, p.padding)
     && sameNumbers(e.p.dilation, p.dilation) && sameShapes(e.shapes, shapes))) e = e.next;

@@ -132,7 +132,7 @@ function specTable<A extends string, B extends string>(make: (a: A, b: B) => Spe
 const read = (name: string, type: 'f32' | 'i32'): Operand => ({ name, type, access: 'read' });
 const written = (type: 'f32' | 'i32'): Operand => ({ name: 'out', type, access: 'read_write' });
 
-/** Runs a spec's body over views (the last operand is the output, written at at_out). */
+/** Runs a spec's body over views of one shape (the last operand is the output, written at at_out). */
 function run(rt: GpuRuntime, s: Spec, views: View[], a0 = 0, a1 = 0): void {
   const n = sizeOf(views[0].shape);
   if (n === 0) return;

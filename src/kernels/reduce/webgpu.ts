@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import { contiguousStrides, sizeOf } from '../layout.js';
 import type { GpuRuntime, Kernel } from '../webgpu/runtime.js';
-import { GpuStorage, Params, gpuBuffer, grid1d, wgslType } from '../webgpu/runtime.js';
+import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, mixNumbers, sameNumbers, wgslType } from '../webgpu/runtime.js';
 
 /**
  * Reductions (sum, max, min) and argmax over any strided view and any set of axes.
@@ -266,29 +266,15 @@ const recipes = new WeakMap<GpuRuntime, { byHash: Map<number, CachedRecipe>; cou
 /** the recipe cache starts over past this many (shapes that keep changing would grow it) */
 const MAX_RECIPES = 4096;
 
-const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
 const MODES: readonly Mode[] = ['sum', 'max', 'min', 'argmax'];
 const DTYPES: readonly DType[] = ['float32', 'int32', 'float64'];
-
-function mixAll(hash: number, values: readonly number[]): number {
-  hash = mix(hash, values.length);
-  for (let i = 0; i < values.length; i++) hash = mix(hash, values[i]!);
-  return hash;
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function recipe(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], indexInput: boolean): Recipe {
   let cache = recipes.get(rt);
   if (!cache) { cache = { byHash: new Map(), count: 0 }; recipes.set(rt, cache); }
   const dtype = x.storage.dtype;
-  let hash = mix(mix(MODES.indexOf(mode), DTYPES.indexOf(dtype)), x.offset);
-  hash = mixAll(mixAll(mixAll(indexInput ? hash : ~hash, x.shape), x.strides), axes) & 0x3fffffff;
+  let hash = mixHash(mixHash(MODES.indexOf(mode), DTYPES.indexOf(dtype)), x.offset);
+  hash = mixNumbers(mixNumbers(mixNumbers(indexInput ? hash : ~hash, x.shape), x.strides), axes) & SMI_MASK;
   for (let e = cache.byHash.get(hash) ?? null; e; e = e.next) {
     if (e.mode === mode && e.dtype === dtype && e.offset === x.offset && e.indexInput === indexInput
       && sameNumbers(e.shape, x.shape) && sameNumbers(e.strides, x.strides) && sameNumbers(e.axes, axes)) return e.recipe;

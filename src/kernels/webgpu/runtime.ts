@@ -46,9 +46,25 @@ interface UniformSlot { words: Uint32Array; slot: number; next: UniformSlot | nu
 
 const HASH_SEED = 0x811c9dc5 | 0;
 /** keys that fit V8's small integers, which Map hashes fastest */
-const SMI_MASK = 0x3fffffff;
-/** one step of a multiplicative hash over 32-bit words (collisions are resolved by comparing the keys) */
-const mix = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
+export const SMI_MASK = 0x3fffffff;
+/**
+ * One step of a multiplicative hash over 32-bit words: the host-side caches key their entries by such numeric
+ * hashes (building and hashing a string key per call cost more than the rest of a lookup) and resolve
+ * collisions by comparing the keys.
+ */
+export const mixHash = (hash: number, word: number): number => Math.imul(hash ^ word, 0x01000193) ^ (hash >>> 15);
+
+/** mixHash over a list's length and its numbers */
+export function mixNumbers(hash: number, values: readonly number[]): number {
+  hash = mixHash(hash, values.length);
+  for (let i = 0; i < values.length; i++) hash = mixHash(hash, values[i]!);
+  return hash;
+}
+
+/** whether two lists hold the same numbers */
+export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a === b || (a.length === b.length && sameIds(a, b, a.length));
+}
 
 /** whether a is the first n numbers of b */
 function sameIds(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean {
@@ -281,8 +297,8 @@ export class GpuRuntime {
     }
     const slot = params ? this.uniformSlot(params) : -1;
     const ids = this.dispatchIds;
-    let hash = mix(mix(HASH_SEED, kernel.id), slot);
-    for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mix(hash, id); }
+    let hash = mixHash(mixHash(HASH_SEED, kernel.id), slot);
+    for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mixHash(hash, id); }
     hash &= SMI_MASK;
     let cached = this.bindGroups.get(hash);
     while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
@@ -359,8 +375,8 @@ export class GpuRuntime {
     const known = block === undefined ? undefined : this.slotByBlock.get(block);
     if (known !== undefined) return known;
     const words = new Uint32Array(params);
-    let hash = mix(HASH_SEED, words.length);
-    for (let i = 0; i < words.length; i++) hash = mix(hash, words[i]!);
+    let hash = mixHash(HASH_SEED, words.length);
+    for (let i = 0; i < words.length; i++) hash = mixHash(hash, words[i]!);
     hash &= SMI_MASK;
     let entry = this.uniformSlots.get(hash);
     while (entry && !sameIds(entry.words, words, words.length)) entry = entry.next ?? undefined;
@@ -542,8 +558,8 @@ export class Params {
   done(): ArrayBuffer {
     const words = this.words, n = words.length;
     const length = Math.max(4, Math.ceil(n / 4) * 4);
-    let hash = mix(HASH_SEED, length);
-    for (let i = 0; i < length; i++) hash = mix(hash, i < n ? words[i]! : 0);
+    let hash = mixHash(HASH_SEED, length);
+    for (let i = 0; i < length; i++) hash = mixHash(hash, i < n ? words[i]! : 0);
     hash &= SMI_MASK;
     let entry = internedParams.get(hash);
     while (entry && !samePadded(entry.words, words)) entry = entry.next ?? undefined;
