@@ -10,7 +10,8 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /** The parameter layout with a DataView (the runtime's former packing): little-endian words, vec4 arrays 16-aligned. */
 function reference(items: readonly ({ kind: 'u32' | 'i32' | 'f32'; value: number } | { kind: 'vec4s'; values: number[]; n: number })[]): Uint8Array {
-  const view = new DataView(new ArrayBuffer(256));
+  // 12 items of up to 32 bytes each, with alignment: more than a uniform slot's 256 bytes (Params does not limit them)
+  const view = new DataView(new ArrayBuffer(512));
   let at = 0;
   for (const item of items) {
     if (item.kind === 'vec4s') {
