@@ -546,6 +546,35 @@ interface NormStats { mean: Tensor; variance: Tensor }
 
 interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; relu: boolean }
 
+/** batch norm's running statistics, which the moments reduction updates in place (see updateRunningStats) */
+interface RunningStats { mean: Tensor | null; variance: Tensor | null; momentum: number; count: number }
+
+function normTerms(m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null, eps: number): NormTerms {
+  return { mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps };
+}
+
+/** per-channel sums [samples, params] → per-parameter values: added over the samples */
+function overSamples(v: Tensor, samples: number): Tensor { return samples === 1 ? v : sum(v, 0); }
+
+/** rstd = 1/√(variance + eps) and rstd·weight */
+function rstdTimesWeight(variance: Tensor, weight: Tensor | null, eps: number): { rstd: Tensor; a: Tensor } {
+  const rstd = rsqrt(addScalar(variance, eps));
+  return { rstd, a: weight ? mul(rstd, weight) : rstd };
+}
+
+/** The mean and biased variance of x's statistics groups (no gradient); updates `running` from them. */
+function batchMoments(x: Tensor, xs: Storage, l: NormLayout, running: RunningStats | null): NormStats {
+  const layout = statsLayout(l), shape = [l.channels / l.perGroup];
+  let s: { mean: Storage; variance: Storage } | null = null;
+  if (running) {
+    inPlace([running.mean, running.variance], (mean, variance) => {
+      s = x.backend.moments(xs, layout, { mean, variance, momentum: running.momentum, count: running.count });
+    });
+  } else s = x.backend.moments(xs, layout);
+  const { mean, variance } = s!;
+  return { mean: out(x, mean, shape), variance: out(x, variance, shape) };
+}
+
 /**
  * Batch, instance and group norm as one recorded op: y = rstd·weight·(x − μ) + bias per (sample, channel),
  * max(0, y) with `relu`. With `fixed` statistics (batch norm in evaluation: the running ones) it normalises by
@@ -556,25 +585,20 @@ interface NormParams { weight: Tensor | null; bias: Tensor | null; eps: number; 
  * group (dx = rstd·weight·g' with fixed statistics, whose own gradients, −rstd·weight·Σ g' and
  * −rstd²·weight·Σ g'·x̂ / 2, are per-channel ops). It saves x, not x̂: x is alive anyway as this layer's input,
  * while x̂ would cost the forward a second full-size write. The backward calls the kernels directly (it runs
- * under noGrad, so no gradient of it is ever recorded). Returns the statistics used (no gradient) too.
+ * under noGrad, so no gradient of it is ever recorded). Batch statistics update `running`, if given.
  */
-function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams): { y: Tensor } & NormStats {
+function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams,
+  running: RunningStats | null = null): Tensor {
   const xd = isDense(x) ? x : dense(x);
-  const { mean, variance } = fixed ?? noGrad(() => {
-    const s = x.backend.moments(xd.storage, statsLayout(l));
-    const shape = [l.channels / l.perGroup];
-    return { mean: out(x, s.mean, shape), variance: out(x, s.variance, shape) };
-  });
-  const terms = (m: Tensor, v: Tensor, w: Tensor | null, b: Tensor | null): NormTerms =>
-    ({ mean: storageOf(m), variance: storageOf(v), weight: w && storageOf(w), bias: b && storageOf(b), eps: p.eps });
-  const y = out(x, x.backend.normalize(xd.storage, terms(mean, variance, p.weight, p.bias), l, p.relu), x.shape);
+  const { mean, variance } = fixed ?? noGrad(() => batchMoments(x, xd.storage, l, running));
+  const y = out(x, x.backend.normalize(xd.storage, normTerms(mean, variance, p.weight, p.bias, p.eps), l, p.relu), x.shape);
   // the differentiable inputs besides x, null where absent
   const others = [p.weight, p.bias, ...(fixed ? [fixed.mean, fixed.variance] : [])];
   const params = others.filter((t): t is Tensor => t !== null);
   const save = [xd, mean, variance, ...(p.weight ? [p.weight] : []), ...(p.relu ? [y] : [])];
   record(op, y, [x, ...params], (g, [xs, ms, vs, ...rest]) => {
     const ws = p.weight ? rest[0] : null, mask = p.relu ? storageOf(rest[rest.length - 1]) : null;
-    const t = terms(ms, vs, ws, null), gs = storageOf(g);
+    const t = normTerms(ms, vs, ws, null, p.eps), gs = storageOf(g);
     const sums = !fixed || params.some((q) => q.requiresGrad) ? x.backend.normSums(gs, xs.storage, mask, t, l) : null;
     const dx = x.requiresGrad ? out(x, x.backend.normBackward(gs, xs.storage, mask, t, fixed ? null : sums, l), x.shape) : null;
     if (!sums) return [dx, ...params.map(() => null)];
@@ -582,16 +606,17 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
     const samples = l.channels / l.params;
     const sumsShape = samples === 1 ? [l.params] : [samples, l.params];
     const sumT = out(x, sums.sum, sumsShape), dotT = out(x, sums.dot, sumsShape);
-    const overSamples = (v: Tensor) => (samples === 1 ? v : sum(v, 0));
-    const gradWeight = () => overSamples(dotT), gradBias = () => overSamples(sumT);
-    // batch norm in evaluation (one sample, one channel per group): μ and σ² are inputs too
-    const scale = () => { const rstd = rsqrt(addScalar(vs, p.eps)); return { rstd, a: ws ? mul(rstd, ws) : rstd }; };
-    const gradMean = () => neg(mul(scale().a, gradBias()));
-    const gradVariance = () => { const { rstd, a } = scale(); return mulScalar(mul(mul(a, rstd), gradWeight()), -0.5); };
-    const gradOf = [gradWeight, gradBias, gradMean, gradVariance];
+    // the gradients of weight, bias and (batch norm in evaluation: one sample, one channel per group) μ and σ²
+    // (closures in an array: named ones would each cost tsx's keep-names helper a call per backward)
+    const gradOf = [
+      () => overSamples(dotT, samples),
+      () => overSamples(sumT, samples),
+      () => neg(mul(rstdTimesWeight(vs, ws, p.eps).a, overSamples(sumT, samples))),
+      () => { const { rstd, a } = rstdTimesWeight(vs, ws, p.eps); return mulScalar(mul(mul(a, rstd), overSamples(dotT, samples)), -0.5); },
+    ];
     return [dx, ...others.flatMap((q, i) => (q ? [q.requiresGrad ? gradOf[i]() : null] : []))];
   }, save);
-  return { y, mean, variance };
+  return y;
 }
 
 /** Runs an in-place kernel on the storages of some tensors: directly when dense, else on copies written back. */
@@ -603,7 +628,7 @@ function inPlace(ts: readonly (Tensor | null)[], fn: (...storages: (Storage | nu
 
 /**
  * F.batch_norm for [N, C, …]: with `training`, normalises by the batch mean and biased variance over every
- * axis but 1, and updates runningMean/runningVar in place (one updateRunningStats kernel, under noGrad) with
+ * axis but 1, and updates runningMean/runningVar in place (in the moments reduction's pass, under noGrad) with
  * the batch mean and the unbiased batch variance (n/(n − 1)); otherwise normalises by the running statistics.
  * With `relu`, max(0, ·) of it as one op. Either way the full-size work of the forward is one pass (see
  * normalizeOp).
@@ -621,18 +646,12 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const layout = normLayout(x, false, x.shape[1]);
   if (!training) {
     if (!runningMean || !runningVar) throw new Error(`${op}: evaluation mode (training: false) needs runningMean and runningVar`);
-    return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p).y);
+    return tidy(() => normalizeOp(op, x, layout, { mean: runningMean, variance: runningVar }, p));
   }
   const n = x.numel() / x.shape[1];
   if (n <= 1) throw new Error(`${op}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
-  return tidy(() => {
-    const { y, mean, variance } = normalizeOp(op, x, layout, null, p);
-    if (runningMean || runningVar) {
-      noGrad(() => inPlace([runningMean, runningVar], (rm, rv) =>
-        x.backend.updateRunningStats(rm, rv, { mean: mean.storage, variance: variance.storage }, momentum, n)));
-    }
-    return y;
-  });
+  const running = runningMean || runningVar ? { mean: runningMean, variance: runningVar, momentum, count: n } : null;
+  return tidy(() => normalizeOp(op, x, layout, null, p, running));
 }
 
 export interface InstanceNormOptions extends NormReluOption {
@@ -650,7 +669,7 @@ export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tens
   checkPerChannel(op, 'bias', bias, x);
   if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
   const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
-  return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p).y);
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p));
 }
 
 /** F.group_norm: channels split into numGroups groups, statistics per (n, group); weight/bias per channel. */
@@ -664,7 +683,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = 
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
   const p: NormParams = { weight, bias, eps, relu: options.relu ?? false };
-  return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p).y);
+  return tidy(() => normalizeOp(op, x, normLayout(x, true, numGroups), null, p));
 }
 
 export interface LayerNormOptions {

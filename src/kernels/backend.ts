@@ -120,6 +120,9 @@ export interface ChannelLayout { outer: number; channels: number; inner: number 
  */
 export interface NormLayout extends ChannelLayout { perGroup: number; params: number }
 
+/** Batch norm's running statistics to update in place from a batch's (see Backend.updateRunningStats). */
+export interface RunningStatsUpdate { mean: Storage | null; variance: Storage | null; momentum: number; count: number }
+
 /**
  * What a normalisation kernel derives its per-channel coefficients from: the mean and biased variance of each
  * group ([channels / perGroup]), weight and bias ([params]; null: 1 and 0), and eps: channel k of group s and
@@ -187,9 +190,10 @@ export interface KernelOps {
   /**
    * The statistics of a normalisation: per channel of `layout`, the mean and the biased variance of x (a
    * float storage of outer·channels·inner elements), each [channels]. Welford-style or two-pass, never
-   * E[x²] − E[x]² (which cancels when |mean| ≫ std).
+   * E[x²] − E[x]² (which cancels when |mean| ≫ std). With `running`, also updates batch norm's running
+   * statistics from them as updateRunningStats does, bit for bit (in the same pass on WebGPU: no dispatch of its own).
    */
-  moments(x: Storage, layout: ChannelLayout): { mean: Storage; variance: Storage };
+  moments(x: Storage, layout: ChannelLayout, running?: RunningStatsUpdate | null): { mean: Storage; variance: Storage };
   /**
    * A normalisation's forward in one elementwise pass: y = rstd·weight·(x − mean) + bias per channel (see
    * NormTerms), with `relu` max(0, y) (the fused norm + ReLU of a layer block).

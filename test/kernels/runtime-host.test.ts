@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
+import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dOp, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
+import { Conv3dTuning } from '../../src/kernels/conv3d/choice.js';
+import { convGeometry } from '../../src/kernels/geometry.js';
 import { Params } from '../../src/kernels/webgpu/runtime.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -8,7 +10,8 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /** The parameter layout with a DataView (the runtime's former packing): little-endian words, vec4 arrays 16-aligned. */
 function reference(items: readonly ({ kind: 'u32' | 'i32' | 'f32'; value: number } | { kind: 'vec4s'; values: number[]; n: number })[]): Uint8Array {
-  const view = new DataView(new ArrayBuffer(256));
+  // 12 items of up to 32 bytes each, with alignment: more than a uniform slot's 256 bytes (Params does not limit them)
+  const view = new DataView(new ArrayBuffer(512));
   let at = 0;
   for (const item of items) {
     if (item.kind === 'vec4s') {
@@ -96,5 +99,88 @@ describe('conv3d: the plan cached per problem follows the choice table and the t
       gpu.free(xs);
       gpu.free(ws);
     }
+  });
+});
+
+describe('conv3d: the plan cache is keyed by the whole problem', () => {
+  it('serves a cached plan only to the same op, shapes, parameters and bias', () => {
+    // nominal limits: planning needs no device
+    const limits = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxStorageBufferBindingSize: 2 ** 27 };
+    const tuning = new Conv3dTuning({ limits, software: true });
+    interface Variant { op: Conv3dOp; x: number[]; w: number[]; p: Conv3dParams; bias: boolean }
+    const base: Variant = { op: 'forward', x: [2, 4, 8, 8, 8], w: [8, 4, 3, 3, 3], p: P3, bias: false };
+    const plan = (v: Variant) => tuning.plan(v.op, convGeometry(v.x, v.w, v.p), v.bias);
+    const fresh = (v: Variant) => new Conv3dTuning({ limits, software: true }).plan(v.op, convGeometry(v.x, v.w, v.p), v.bias).describe();
+    const first = plan(base);
+    expect(plan({ ...base, x: [...base.x], w: [...base.w] })).toBe(first); // equal content, other arrays
+    const variants: Variant[] = [
+      { ...base, op: 'backwardInput' }, { ...base, op: 'backwardWeight' }, { ...base, bias: true },
+      { ...base, x: [1, 4, 8, 8, 8] }, { ...base, x: [2, 4, 8, 8, 16] }, { ...base, x: [2, 2, 8, 8, 8], w: [8, 2, 3, 3, 3] },
+      { ...base, w: [16, 4, 3, 3, 3] }, { ...base, w: [8, 4, 3, 3, 1] },
+      { ...base, p: { ...base.p, stride: [2, 1, 1] } }, { ...base, p: { ...base.p, padding: [1, 0, 1] } },
+      { ...base, p: { ...base.p, dilation: [1, 1, 2] } },
+    ];
+    const plans = new Set([first]);
+    for (const v of variants) {
+      const p = plan(v);
+      expect(plans.has(p)).toBe(false);
+      plans.add(p);
+      expect(p.describe()).toBe(fresh(v));
+      expect(plan(v)).toBe(p);
+    }
+    expect(plan(base)).toBe(first);
+  });
+});
+
+describe('conv3d: the geometry cached per op, shapes and parameters', () => {
+  it('is not served to other shapes or parameters, and does not skip the storages\' checks', async () => {
+    const gpu = await webgpu();
+    const x = gpu.upload(randomArray(2 * 2 * 64, 1), 'float32'), w = gpu.upload(randomArray(3 * 2 * 27, 2), 'float32');
+    const xShape = [2, 2, 4, 4, 4], wShape = [3, 2, 3, 3, 3];
+    const params = (stride: number, padding: number, dilation: number): Conv3dParams =>
+      ({ stride: [stride, stride, stride], padding: [padding, padding, padding], dilation: [dilation, dilation, dilation] });
+    // [weight shape, parameters, output elements]
+    const cases: [number[], Conv3dParams, number][] = [
+      [wShape, params(1, 1, 1), 2 * 3 * 64], [wShape, params(1, 0, 1), 2 * 3 * 8], [wShape, params(2, 1, 1), 2 * 3 * 8],
+      [wShape, params(1, 1, 2), 2 * 3 * 8], [[3, 2, 1, 1, 1], params(1, 1, 1), 2 * 3 * 216], [wShape, params(1, 1, 1), 2 * 3 * 64],
+    ];
+    for (const [ws, p, n] of cases) {
+      const y = gpu.conv3d(x, xShape, w, ws, null, p);
+      expect(y.length).toBe(n);
+      const gx = gpu.conv3dBackwardInput(y, [2, 3, ...outSpatial(n)], w, ws, xShape, p);
+      expect(gx.length).toBe(2 * 2 * 64);
+      const gw = gpu.conv3dBackwardWeight(x, xShape, y, [2, 3, ...outSpatial(n)], ws, p);
+      expect(gw.length).toBe(3 * 2 * ws[2] * ws[3] * ws[4]);
+      for (const s of [y, gx, gw]) gpu.free(s);
+    }
+    const short = gpu.upload(randomArray(2 * 2 * 64 - 1, 3), 'float32');
+    expect(() => gpu.conv3d(short, xShape, w, wShape, null, params(1, 1, 1))).toThrow(/input storage holds 255 elements/);
+    for (const s of [x, w, short]) gpu.free(s);
+  });
+});
+
+/** the spatial output extent of the cases above (a cube) from their output elements, 2 samples × 3 channels */
+function outSpatial(n: number): number[] {
+  const side = Math.round(Math.cbrt(n / 6));
+  return [side, side, side];
+}
+
+describe('the runtime encodes recorded dispatches in order with copies', () => {
+  it('a copy between two dispatches sees the first one\'s writes and not the second one\'s', async () => {
+    const gpu = await webgpu();
+    if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const rt = gpu.rt;
+    const addOne = rt.kernel('test:add-one', () => `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < arrayLength(&a)) { a[g.x] += 1.0; } }`, 1);
+    const a = rt.alloc(64, 'float32'), b = rt.alloc(64, 'float32');
+    rt.write(a, new Float32Array(64));
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    rt.copyBuffer(a.buffer, 0, b.buffer, 0, 256);
+    rt.dispatch(addOne, [a.buffer], null, [1]);
+    expect(Array.from(await rt.read(b))).toEqual(new Array(64).fill(2));
+    expect(Array.from(await rt.read(a))).toEqual(new Array(64).fill(3));
+    rt.free(a);
+    rt.free(b);
   });
 });

@@ -1,5 +1,6 @@
 import type { Conv3dParams } from '../backend.js';
 import { convGeometry, type ConvGeometry } from '../geometry.js';
+import { SMI_MASK, mixHash } from '../webgpu/runtime.js';
 import { directPlan, modelTn } from './direct.js';
 import { downPlan } from './down.js';
 import { gemmPlan, gemmShapesFor, type GemmShape } from './gemm.js';
@@ -111,6 +112,27 @@ function defaultCandidate(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry): Conv
   return { kernel: 'direct' };
 }
 
+/** a cached plan, and the next one whose problem has the same hash */
+interface CachedPlan { op: Conv3dOp; g: ConvGeometry; bias: boolean; plan: Conv3dPlan; next: CachedPlan | null }
+
+const OPS: readonly Conv3dOp[] = ['forward', 'backwardInput', 'backwardWeight'];
+
+/** a problem's hash over the numbers that determine it (the output size follows from them) */
+function problemHash(op: Conv3dOp, g: ConvGeometry, bias: boolean): number {
+  let hash = mixHash(mixHash(mixHash(2 * OPS.indexOf(op) + (bias ? 1 : 0), g.n), g.ci), g.co);
+  for (let a = 0; a < 3; a++) hash = mixHash(mixHash(mixHash(mixHash(mixHash(hash, g.in[a]), g.k[a]), g.s[a]), g.p[a]), g.dil[a]);
+  return hash & SMI_MASK;
+}
+
+function sameProblem(e: CachedPlan, op: Conv3dOp, g: ConvGeometry, bias: boolean): boolean {
+  const h = e.g;
+  if (e.op !== op || e.bias !== bias || h.n !== g.n || h.ci !== g.ci || h.co !== g.co) return false;
+  for (let a = 0; a < 3; a++) {
+    if (h.in[a] !== g.in[a] || h.k[a] !== g.k[a] || h.s[a] !== g.s[a] || h.p[a] !== g.p[a] || h.dil[a] !== g.dil[a]) return false;
+  }
+  return true;
+}
+
 /**
  * One runtime's conv3d choices: its knobs, its choice table (problem → candidate, filled by the tuner), the
  * candidate forced for a benchmark or the tuner, and the plans of the problems it computed, so that a training
@@ -125,8 +147,11 @@ export class Conv3dTuning implements PlanContext {
   private current: Readonly<Conv3dKnobs> = defaultConv3dKnobs;
   private readonly choices = new Map<string, Conv3dCandidate>();
   private forced: Conv3dCandidate | null = null;
-  /** problem and bias → plan; emptied when the knobs or the choice table change */
-  private readonly plans = new Map<string, Conv3dPlan>();
+  /**
+   * the hash of (problem, bias) → its plans (chained by hash); emptied when the knobs or the choice table change.
+   * Numeric keys: formatting and hashing a string key per convolution cost more than the rest of the lookup.
+   */
+  private readonly plans = new Map<number, CachedPlan>();
 
   constructor(readonly rt: HasLimits) {}
 
@@ -148,12 +173,12 @@ export class Conv3dTuning implements PlanContext {
   /** The plan that computes a problem (a forced candidate is planned on each call). */
   plan(op: Conv3dOp, g: ConvGeometry, bias: boolean): Conv3dPlan {
     if (this.forced) return planFor(this, op, g, this.forced, bias);
-    const key = `${problemKey(op, g)} ${bias}`;
-    let plan = this.plans.get(key);
-    if (!plan) {
-      plan = planFor(this, op, g, this.choose(op, g).c, bias);
-      this.plans.set(key, plan);
-    }
+    const hash = problemHash(op, g, bias);
+    let entry = this.plans.get(hash);
+    while (entry && !sameProblem(entry, op, g, bias)) entry = entry.next ?? undefined;
+    if (entry) return entry.plan;
+    const plan = planFor(this, op, g, this.choose(op, g).c, bias);
+    this.plans.set(hash, { op, g, bias, plan, next: this.plans.get(hash) ?? null });
     return plan;
   }
 

@@ -84,11 +84,12 @@ export function limitsOf(rt: HasLimits): Limits {
 
 export const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-export function checkBinding(rt: HasLimits, elements: number, what: string): void {
+/** `what` names the operand in the message (a function: formatting it on every call cost more than the check) */
+export function checkBinding(rt: HasLimits, elements: number, what: () => string): void {
   const bytes = elements * 4;
   const max = rt.limits.maxStorageBufferBindingSize;
   if (bytes > max) {
-    throw new Error(`webgpu conv3d: ${what} of ${elements} float32 elements (${bytes} bytes) exceeds the device's maxStorageBufferBindingSize ${max}`);
+    throw new Error(`webgpu conv3d: ${what()} of ${elements} float32 elements (${bytes} bytes) exceeds the device's maxStorageBufferBindingSize ${max}`);
   }
 }
 
@@ -146,7 +147,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 /** out = Σ_split parts[split] (+ bias[channel], channel = (i / inner) % channels) */
 function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, bias: GPUBuffer | null, inner: number, channels: number): void {
-  const kernel = rt.kernel(`conv3d:sum:${bias ? 'bias' : 'plain'}`, () => reduceSource(bias !== null), bias ? 3 : 2);
+  const kernel = bias ? rt.kernel('conv3d:sum:bias', () => reduceSource(true), 3) : rt.kernel('conv3d:sum:plain', () => reduceSource(false), 2);
   const params = new Params().u32(len, splits, inner, channels).done();
   const buffers = bias ? [parts.buffer, bias, out.buffer] : [parts.buffer, out.buffer];
   rt.dispatch(kernel, buffers, params, grid1d(len, 256));
@@ -165,7 +166,7 @@ export function withSplitK(rt: GpuRuntime, splits: number, o: SplitOutput, out: 
     record(out.buffer, bias);
     return;
   }
-  checkBinding(rt, splits * o.len, what);
+  checkBinding(rt, splits * o.len, () => what);
   const parts = rt.alloc(splits * o.len, 'float32');
   record(parts.buffer, null);
   sumSplits(rt, parts, splits, out, o.len, bias, o.inner, o.channels);

@@ -1,7 +1,8 @@
 import type { Conv3dParams, Storage } from '../backend.js';
-import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry } from '../geometry.js';
+import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
+import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { gpuBuffer } from '../webgpu/runtime.js';
+import { SMI_MASK, gpuBuffer, mixNumbers, sameNumbers } from '../webgpu/runtime.js';
 import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
 import { checkBinding, fmt, type HasLimits } from './plan.js';
 
@@ -25,16 +26,62 @@ function checkF32(s: Storage, what: string): void {
 
 const copyParams = (p: Conv3dParams): Conv3dParams => ({ stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] });
 
+/** a validated geometry, what it was validated for, and the next one whose key has the same hash */
+interface CachedGeometry { op: Conv3dOp; shapes: readonly (readonly number[])[]; p: Conv3dParams; g: ConvGeometry; next: CachedGeometry | null }
+
+/**
+ * The geometries of the convolutions seen, by the hash of op, shapes and parameters: validating them (a pure
+ * function of those) allocated more per call than the rest of an entry point's host code. The storages' lengths
+ * and dtypes are checked on every call.
+ */
+let geometries = new Map<number, CachedGeometry>();
+let geometryCount = 0;
+/** the cache starts over past this many (shapes that keep changing would grow it) */
+const MAX_GEOMETRIES = 4096;
+const OPS: readonly Conv3dOp[] = ['forward', 'backwardInput', 'backwardWeight'];
+
+function sameShapes(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): boolean {
+  for (let i = 0; i < a.length; i++) if (!sameNumbers(a[i]!, b[i]!)) return false;
+  return true;
+}
+
+/**
+ * The geometry of a convolution: `validate`'s (which checks the shapes, parameters and storages) the first time
+ * these shapes and parameters are seen, else the cached one after checking the storages against their shapes
+ * (`validate` again, to throw its message, when one is too short).
+ */
+function geometryOf(op: Conv3dOp, shapes: readonly (readonly number[])[], storages: readonly Storage[], p: Conv3dParams,
+  validate: () => ConvGeometry): ConvGeometry {
+  // (not arrays: validate names what is wrong)
+  if (!Array.isArray(p.stride) || !Array.isArray(p.padding) || !Array.isArray(p.dilation)) return validate();
+  let hash = mixNumbers(mixNumbers(mixNumbers(OPS.indexOf(op), p.stride), p.padding), p.dilation);
+  for (const shape of shapes) hash = mixNumbers(hash, shape);
+  hash &= SMI_MASK;
+  let e = geometries.get(hash) ?? null;
+  while (e && !(e.op === op && sameNumbers(e.p.stride, p.stride) && sameNumbers(e.p.padding, p.padding)
+    && sameNumbers(e.p.dilation, p.dilation) && sameShapes(e.shapes, shapes))) e = e.next;
+  if (e) {
+    let fits = true;
+    for (let i = 0; i < storages.length; i++) fits &&= storages[i]!.length >= sizeOf(shapes[i]!);
+    return fits ? e.g : validate();
+  }
+  const g = validate();
+  if (geometryCount >= MAX_GEOMETRIES) { geometries = new Map(); geometryCount = 0; }
+  geometries.set(hash, { op, shapes: shapes.map((s) => [...s]), p: copyParams(p), g, next: geometries.get(hash) ?? null });
+  geometryCount++;
+  return g;
+}
+
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
-  const g = convForwardGeometry(x, xShape, w, wShape, p);
+  const g = geometryOf('forward', [xShape, wShape], [x, w], p, () => convForwardGeometry(x, xShape, w, wShape, p));
   checkF32(x, 'input'); checkF32(w, 'weight');
   if (bias) {
     checkF32(bias, 'bias');
     checkConvBias(bias, g, wShape);
   }
   const outLen = g.n * g.co * g.out[0] * g.out[1] * g.out[2];
-  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
-  checkBinding(rt, outLen, `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
+  checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
+  checkBinding(rt, outLen, () => `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('forward', g, bias !== null);
   const first = rt.dispatchCount;
@@ -45,11 +92,12 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
 }
 
 export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p);
+  const g = geometryOf('backwardInput', [gyShape, wShape, xShape], [gy, w], p,
+    () => convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p));
   checkF32(gy, 'output gradient'); checkF32(w, 'weight');
   const outLen = g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
-  checkBinding(rt, outLen, `input gradient ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, outLen, () => `input gradient ${fmt(xShape)}`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('backwardInput', g, false);
   const first = rt.dispatchCount;
@@ -60,10 +108,11 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
 }
 
 export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[], wShape: readonly number[], p: Conv3dParams): Storage {
-  const g = convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p);
+  const g = geometryOf('backwardWeight', [xShape, gyShape, wShape], [x, gy], p,
+    () => convBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p));
   checkF32(x, 'input'); checkF32(gy, 'output gradient');
-  checkBinding(rt, x.length, `input ${fmt(xShape)}`);
-  checkBinding(rt, gy.length, `output gradient ${fmt(gyShape)}`);
+  checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
+  checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const tuning = conv3dTuning(rt);
   const plan = tuning.plan('backwardWeight', g, false);
   const first = rt.dispatchCount;

@@ -77,7 +77,7 @@ fn pow_signed(x: f32, y: f32) -> f32 {
 interface Operand { name: string; type: 'f32' | 'i32'; access: 'read' | 'read_write' }
 
 /** WGSL for `out[i] = body` over operands given as strided views (or plain arrays when contiguous). */
-function elementwiseSource(operands: Operand[], body: string, contiguous: boolean): string {
+function elementwiseSource(operands: readonly Operand[], body: string, contiguous: boolean): string {
   const bindings = operands.map((o, k) => `@group(0) @binding(${k}) var<storage, ${o.access}> b_${o.name}: array<${o.type}>;`).join('\n');
   const strideFields = operands.map((o) => `s_${o.name}: array<vec4<u32>, 2>,`).join('\n  ');
   const offsetFields = operands.map((o) => `o_${o.name}: u32,`).join(' ');
@@ -107,18 +107,44 @@ ${body}
 }`;
 }
 
-/** Runs `body` over views (the last operand is the output, written at at_out). */
-function run(rt: GpuRuntime, key: string, operands: Operand[], views: View[], body: string, scalars: [number, number] = [0, 0]): void {
+/**
+ * One elementwise kernel: its pipeline keys (strided, plain), operands and body, made once per variant (so that a
+ * call builds no key, body or operand list).
+ */
+interface Spec { keys: readonly [string, string]; operands: readonly Operand[]; body: string }
+
+function spec(key: string, operands: readonly Operand[], body: string): Spec {
+  return { keys: [`ew:${key}:s`, `ew:${key}:c`], operands, body };
+}
+
+/** the specs of a kind by two of its parameters (dtypes, ops), made on first use */
+function specTable<A extends string, B extends string>(make: (a: A, b: B) => Spec): (a: A, b: B) => Spec {
+  const made = new Map<A, Map<B, Spec>>();
+  return (a, b) => {
+    let row = made.get(a);
+    if (!row) { row = new Map(); made.set(a, row); }
+    let s = row.get(b);
+    if (!s) { s = make(a, b); row.set(b, s); }
+    return s;
+  };
+}
+
+const read = (name: string, type: 'f32' | 'i32'): Operand => ({ name, type, access: 'read' });
+const written = (type: 'f32' | 'i32'): Operand => ({ name: 'out', type, access: 'read_write' });
+
+/** Runs a spec's body over views of one shape (the last operand is the output, written at at_out). */
+function run(rt: GpuRuntime, s: Spec, views: View[], a0 = 0, a1 = 0): void {
   const n = sizeOf(views[0].shape);
   if (n === 0) return;
   const collapsed = collapseDims(views[0].shape, views.map((v) => v.strides));
   const rank = collapsed.shape.length;
   if (rank > MAX_RANK) throw new Error(`webgpu: views of rank ${rank} exceed ${MAX_RANK} after merging dimensions`);
-  const contiguous = rank <= 1 && collapsed.strides.every((s) => s.length === 0 || s[0] === 1);
-  const kernel = rt.kernel(`ew:${key}:${contiguous ? 'c' : 's'}`, () => elementwiseSource(operands, body, contiguous), operands.length);
-  const params = new Params().u32(n, rank).f32(scalars[0], scalars[1]).u32(...views.map((v) => v.offset))
-    .vec4s(collapsed.shape, 2);
-  for (const s of collapsed.strides) params.vec4s(s, 2);
+  const contiguous = rank <= 1 && collapsed.strides.every((st) => st.length === 0 || st[0] === 1);
+  const kernel = rt.kernel(s.keys[contiguous ? 1 : 0], () => elementwiseSource(s.operands, s.body, contiguous), s.operands.length);
+  const params = new Params().u32(n, rank).f32(a0, a1);
+  for (const v of views) params.u32(v.offset);
+  params.vec4s(collapsed.shape, 2);
+  for (const st of collapsed.strides) params.vec4s(st, 2);
   rt.dispatch(kernel, views.map((v) => gpuBuffer(v.storage)), params.done(), grid1d(n, WG));
 }
 
@@ -129,37 +155,45 @@ function outputView(s: GpuStorage, shape: readonly number[]): View {
   return { storage: s, shape, strides, offset: 0 };
 }
 
+const unarySpec = specTable((t: 'f32' | 'i32', op: UnaryOp) => spec(`u:${op}:${t}`, [read('x', t), written(t)],
+  `  let x = b_x[at_x];\n  b_out[at_out] = ${(t === 'f32' ? unaryF32[op] : unaryI32[op])!};`));
+
 export function unary(rt: GpuRuntime, op: UnaryOp, x: View, params: readonly number[] = []): GpuStorage {
   const t = wgslType(x.storage.dtype);
   const expr = t === 'f32' ? unaryF32[op] : unaryI32[op];
   if (!expr) throw new Error(`webgpu: unary '${op}' is not defined for int32`);
   const out = rt.alloc(sizeOf(x.shape), x.storage.dtype);
-  run(rt, `u:${op}:${t}`, [{ name: 'x', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
-    [x, outputView(out, x.shape)], `  let x = b_x[at_x];\n  b_out[at_out] = ${expr};`, [params[0] ?? 0, params[1] ?? 0]);
+  run(rt, unarySpec(t, op), [x, outputView(out, x.shape)], params[0] ?? 0, params[1] ?? 0);
   return out;
 }
+
+const binarySpec = specTable((t: 'f32' | 'i32', op: BinaryOp) => spec(`b:${op}:${t}`, [read('a', t), read('b', t), written(t)],
+  `  let a = b_a[at_a];\n  let b = b_b[at_b];\n  b_out[at_out] = ${binaryExpr[op](t)};`));
 
 export function binary(rt: GpuRuntime, op: BinaryOp, a: View, b: View): GpuStorage {
   const t = wgslType(a.storage.dtype);
   const out = rt.alloc(sizeOf(a.shape), a.storage.dtype);
-  run(rt, `b:${op}:${t}`, [{ name: 'a', type: t, access: 'read' }, { name: 'b', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
-    [a, b, outputView(out, a.shape)], `  let a = b_a[at_a];\n  let b = b_b[at_b];\n  b_out[at_out] = ${binaryExpr[op](t)};`);
+  run(rt, binarySpec(t, op), [a, b, outputView(out, a.shape)]);
   return out;
 }
+
+const whereSpec = specTable((tc: 'f32' | 'i32', t: 'f32' | 'i32') => spec(`w:${tc}:${t}`,
+  [read('c', tc), read('a', t), read('b', t), written(t)], `  b_out[at_out] = select(b_b[at_b], b_a[at_a], b_c[at_c] != ${tc}(0));`));
 
 export function where(rt: GpuRuntime, cond: View, a: View, b: View): GpuStorage {
   const tc = wgslType(cond.storage.dtype), t = wgslType(a.storage.dtype);
   const out = rt.alloc(sizeOf(a.shape), a.storage.dtype);
-  run(rt, `w:${tc}:${t}`, [{ name: 'c', type: tc, access: 'read' }, { name: 'a', type: t, access: 'read' }, { name: 'b', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
-    [cond, a, b, outputView(out, a.shape)], `  b_out[at_out] = select(b_b[at_b], b_a[at_a], b_c[at_c] != ${tc}(0));`);
+  run(rt, whereSpec(tc, t), [cond, a, b, outputView(out, a.shape)]);
   return out;
 }
+
+const castSpec = specTable((from: 'f32' | 'i32', to: 'f32' | 'i32') => spec(`cast:${from}:${to}`, [read('x', from), written(to)],
+  `  b_out[at_out] = ${to}(b_x[at_x]);`));
 
 export function cast(rt: GpuRuntime, x: View, dtype: DType): GpuStorage {
   const from = wgslType(x.storage.dtype), to = wgslType(dtype);
   const out = rt.alloc(sizeOf(x.shape), dtype);
-  run(rt, `cast:${from}:${to}`, [{ name: 'x', type: from, access: 'read' }, { name: 'out', type: to, access: 'read_write' }],
-    [x, outputView(out, x.shape)], `  b_out[at_out] = ${to}(b_x[at_x]);`);
+  run(rt, castSpec(from, to), [x, outputView(out, x.shape)]);
   return out;
 }
 
@@ -167,17 +201,21 @@ export function copy(rt: GpuRuntime, x: View): GpuStorage {
   return cast(rt, x, x.storage.dtype);
 }
 
+const copyIntoSpecs = { f32: copyIntoSpec('f32'), i32: copyIntoSpec('i32') };
+function copyIntoSpec(t: 'f32' | 'i32'): Spec { return spec(`copyInto:${t}`, [read('x', t), written(t)], '  b_out[at_out] = b_x[at_x];'); }
+
 export function copyInto(rt: GpuRuntime, dst: View, src: View): void {
   const t = wgslType(src.storage.dtype);
   if (dst.storage === src.storage) throw new Error('webgpu: copyInto with the same storage as source and destination');
-  run(rt, `copyInto:${t}`, [{ name: 'x', type: t, access: 'read' }, { name: 'out', type: t, access: 'read_write' }],
-    [src, dst], `  b_out[at_out] = b_x[at_x];`);
+  run(rt, copyIntoSpecs[t], [src, dst]);
 }
+
+const fillSpecs = { f32: fillSpec('f32'), i32: fillSpec('i32') };
+function fillSpec(t: 'f32' | 'i32'): Spec { return spec(`fill:${t}`, [written(t)], `  b_out[at_out] = ${t}(P.a0);`); }
 
 export function fill(rt: GpuRuntime, length: number, value: number, dtype: DType): GpuStorage {
   const t = wgslType(dtype);
   const out = rt.alloc(length, dtype);
-  run(rt, `fill:${t}`, [{ name: 'out', type: t, access: 'read_write' }], [outputView(out, [length])],
-    `  b_out[at_out] = ${t}(P.a0);`, [value, 0]);
+  run(rt, fillSpecs[t], [outputView(out, [length])], value);
   return out;
 }

@@ -1,4 +1,4 @@
-import type { ChannelLayout, NormLayout, NormTerms, Storage } from '../backend.js';
+import type { ChannelLayout, NormLayout, NormTerms, RunningStatsUpdate, Storage } from '../backend.js';
 
 /**
  * The argument rules of the normalisation kernels (moments, normalize, normSums, normBackward,
@@ -35,10 +35,14 @@ function checkFull(what: string, layout: ChannelLayout, full: readonly Storage[]
   }
 }
 
-export function checkMoments(x: Storage, layout: ChannelLayout): void {
+/** `running`: the running statistics moments updates too (checked as updateRunningStats checks them) */
+export function checkMoments(x: Storage, layout: ChannelLayout, running: RunningStatsUpdate | null): void {
   checkFull('moments', layout, [x]);
   checkDtypes('moments', [x]);
+  if (running) checkRunning('moments', running.mean, running.variance, [], layout.channels, [x], running.count);
 }
+
+const present = (xs: readonly (Storage | null)[]): Storage[] => xs.filter((s): s is Storage => s !== null);
 
 /** full: the full-size operands; sums: the per-channel sums when given */
 export function checkNorm(what: string, layout: NormLayout, full: readonly (Storage | null)[], terms: NormTerms,
@@ -49,7 +53,6 @@ export function checkNorm(what: string, layout: NormLayout, full: readonly (Stor
     throw new Error(`${what}: ${channels} channels in groups of ${perGroup} with ${params} parameters each: the groups must divide the parameters, the parameters the channels`);
   }
   if (!Number.isFinite(terms.eps) || terms.eps < 0) throw new Error(`${what}: eps must be finite and ≥ 0, got ${terms.eps}`);
-  const present = (xs: readonly (Storage | null)[]) => xs.filter((s): s is Storage => s !== null);
   const parameters = present([terms.weight, terms.bias]);
   checkFull(what, layout, present(full));
   checkLengths(what, 'statistic', [terms.mean, terms.variance], channels / perGroup);
@@ -58,11 +61,20 @@ export function checkNorm(what: string, layout: NormLayout, full: readonly (Stor
   checkDtypes(what, [...present(full), terms.mean, terms.variance, ...parameters, ...sums]);
 }
 
+/**
+ * The running statistics (those present) and `stats` have `length` elements, share the dtype of `dtypes`, and
+ * count > 1.
+ */
+function checkRunning(what: string, runningMean: Storage | null, runningVar: Storage | null, stats: readonly Storage[],
+  length: number, dtypes: readonly Storage[], count: number): void {
+  if (!(count > 1)) throw new Error(`${what}: the count of the batch statistics must be > 1 (unbiased variance), got ${count}`);
+  const running = [runningMean, runningVar].filter((s): s is Storage => s !== null);
+  checkLengths(what, 'statistic', [...stats, ...running], length);
+  checkDtypes(what, [...dtypes, ...running]);
+}
+
 export function checkRunningStats(runningMean: Storage | null, runningVar: Storage | null,
   stats: { mean: Storage; variance: Storage }, count: number): void {
-  const what = 'updateRunningStats';
-  if (!(count > 1)) throw new Error(`${what}: the count of the batch statistics must be > 1 (unbiased variance), got ${count}`);
-  const all = [stats.mean, stats.variance, ...[runningMean, runningVar].filter((s): s is Storage => s !== null)];
-  checkLengths(what, 'statistic', all, stats.mean.length);
-  checkDtypes(what, all);
+  const all = [stats.mean, stats.variance];
+  checkRunning('updateRunningStats', runningMean, runningVar, all, stats.mean.length, all, count);
 }

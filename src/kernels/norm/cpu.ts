@@ -1,4 +1,4 @@
-import type { ChannelLayout, NormLayout, NormTerms, Storage } from '../backend.js';
+import type { ChannelLayout, NormLayout, NormTerms, RunningStatsUpdate, Storage } from '../backend.js';
 import { cpuData, storageFrom, type CpuStorage } from '../cpu/storage.js';
 import { checkMoments, checkNorm, checkRunningStats } from './checks.js';
 
@@ -17,8 +17,8 @@ function forChannel(layout: ChannelLayout, k: number, fn: (at: number) => void):
   }
 }
 
-export function moments(x: Storage, layout: ChannelLayout): { mean: CpuStorage; variance: CpuStorage } {
-  checkMoments(x, layout);
+export function moments(x: Storage, layout: ChannelLayout, running: RunningStatsUpdate | null = null): { mean: CpuStorage; variance: CpuStorage } {
+  checkMoments(x, layout, running);
   const src = cpuData(x);
   const n = layout.outer * layout.inner;
   const mean = new Float64Array(layout.channels), variance = new Float64Array(layout.channels);
@@ -31,7 +31,9 @@ export function moments(x: Storage, layout: ChannelLayout): { mean: CpuStorage; 
     mean[k] = m;
     variance[k] = q / n;
   }
-  return { mean: storageFrom(x.dtype, mean), variance: storageFrom(x.dtype, variance) };
+  const stats = { mean: storageFrom(x.dtype, mean), variance: storageFrom(x.dtype, variance) };
+  if (running) updateRunningStats(running.mean, running.variance, stats, running.momentum, running.count);
+  return stats;
 }
 
 /** The coefficients of channel k: its group's mean and rstd, its weight (1 when absent) and bias (0). */

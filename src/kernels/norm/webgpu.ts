@@ -1,4 +1,4 @@
-import type { Backend, ChannelLayout, NormLayout, NormTerms, Storage } from '../backend.js';
+import type { Backend, ChannelLayout, NormLayout, NormTerms, RunningStatsUpdate, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
@@ -18,7 +18,9 @@ import { checkMoments, checkNorm, checkRunningStats } from './checks.js';
  *  - normalize, normBackward: the forward (optionally with max(0, ·)) and the input gradient, one elementwise
  *    pass each; normBackward's group-norm terms add weight·sum and weight·dot over the perGroup channels of the
  *    element's group (one term for batch and instance norm).
- *  - updateRunningStats: batch norm's running statistics in place, one tiny dispatch for both buffers.
+ *  - updateRunningStats: batch norm's running statistics in place, one tiny dispatch for both buffers; moments
+ *    given the running statistics updates them itself, in the dispatch that writes the statistics (the same
+ *    expressions on the same values, so the same bits).
  * The two reductions share one traversal: workgroup (k, chunk) walks its chunk of channel k's elements with
  * its 256 lanes 256 elements apart, advancing (o, i) by fixed steps (no division per element), four loads in
  * flight per lane. A channel with many elements (batch norm at V-Net size: 16 channels × 4·10⁶) is split into
@@ -39,6 +41,12 @@ const isNaN = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)
 const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${isNaN(y)})`;
 /** direct: data → result; partial: data → one state per (channel, chunk); merge: states → result */
 type Stage = 'direct' | 'partial' | 'merge';
+/** which running statistics the stage that writes the moments updates: none, mean, variance, both (bits 1 and 2) */
+type RunningSet = 0 | 1 | 2 | 3;
+const runningSet = (r: RunningStatsUpdate | null): RunningSet => (r ? ((r.mean ? 1 : 0) + (r.variance ? 2 : 0)) as RunningSet : 0);
+
+/** the running statistics' names, their statistic's output and the scale of that statistic (see updateRunningStats) */
+const RUNNING = [['mean', 'out0', '1.0'], ['variance', 'out1', 'P.unbias']] as const;
 
 interface Reduction {
   /** its state S: merge, pack into a vec4f, unpack */
@@ -104,10 +112,11 @@ fn four(l0: L, l1: L, l2: L, l3: L) -> S {
   'sums-relu': sums(reluMasked('g[at]', 'y[at]'), ['g', 'x', 'y', 'mean']),
 };
 
-function reductionSource(kind: Kind, stage: Stage): string {
+function reductionSource(kind: Kind, stage: Stage, running: RunningSet): string {
   const r = reductions[kind];
   const inputs = { direct: [...r.inputs, ...r.finishInputs], partial: r.inputs, merge: ['part', ...r.finishInputs] }[stage];
-  const outputs = stage === 'partial' ? ['part'] : ['out0', 'out1'];
+  const updated = RUNNING.filter((_, i) => running & (1 << i));
+  const outputs = stage === 'partial' ? ['part'] : ['out0', 'out1', ...updated.map(([name]) => `running_${name}`)];
   const bindings = [
     ...inputs.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<${name === 'part' ? 'vec4f' : 'f32'}>;`),
     ...outputs.map((name, b) => `@group(0) @binding(${inputs.length + b}) var<storage, read_write> ${name}: array<${name === 'part' ? 'vec4f' : 'f32'}>;`),
@@ -138,9 +147,10 @@ function reductionSource(kind: Kind, stage: Stage): string {
     }`;
   const write = stage === 'partial'
     ? 'part[w] = pack(sh[0]);'
-    : 'let f = finish(sh[0], k);\n    out0[k] = f.x;\n    out1[k] = f.y;';
+    : ['let f = finish(sh[0], k);', 'out0[k] = f.x;', 'out1[k] = f.y;', ...updated.map(([name, stat, scale]) =>
+      `running_${name}[k] = (1.0 - P.momentum) * running_${name}[k] + P.momentum * ${scale} * ${stat}[k];`)].join('\n    ');
   return /* wgsl */ `
-struct Params { channels: u32, chunks: u32, chunkLen: u32, R: u32, inner: u32, strideO: u32, stepO: u32, stepI: u32, perGroup: u32, eps: f32 }
+struct Params { channels: u32, chunks: u32, chunkLen: u32, R: u32, inner: u32, strideO: u32, stepO: u32, stepI: u32, perGroup: u32, eps: f32, momentum: f32, unbias: f32 }
 ${bindings}
 @group(0) @binding(${inputs.length + outputs.length}) var<uniform> P: Params;
 ${r.state}
@@ -180,38 +190,55 @@ export function channelChunks(channels: number, length: number): { chunks: numbe
   return { chunks: 1, chunkLen: length };
 }
 
+/** the pipeline keys by kind, stage and running set, made once (not a string per dispatch) */
+const reductionKeys = Object.fromEntries((['moments', 'sums', 'sums-relu'] as const).map((kind) => [kind,
+  Object.fromEntries((['direct', 'partial', 'merge'] as const).map((stage) => [stage,
+    [0, 1, 2, 3].map((running) => `chan:${kind}:${stage}${running ? `:running${running}` : ''}`)]))])) as Record<Kind, Record<Stage, string[]>>;
+
+function runReduction(rt: GpuRuntime, kind: Kind, stage: Stage, running: RunningSet, buffers: GPUBuffer[], params: ArrayBuffer,
+  workgroups: number): void {
+  const kernel = rt.kernel(reductionKeys[kind][stage][running]!, () => reductionSource(kind, stage, running), buffers.length);
+  rt.dispatch(kernel, buffers, params, grid1d(workgroups, 1));
+}
+
 /**
  * Runs one reduction; returns its two [channels] outputs. `inputs` are the storages its loads read, `finish`
- * those its finish reads; `empty` fills the outputs when channels have no elements.
+ * those its finish reads; `empty` fills the outputs when channels have no elements. `running` (moments only):
+ * the running statistics that the stage writing the outputs updates from them.
  */
 function reduceChannels(rt: GpuRuntime, kind: Kind, inputs: readonly Storage[], finish: readonly Storage[], layout: ChannelLayout,
-  norm: { perGroup: number; eps: number }, empty: number): [GpuStorage, GpuStorage] {
+  norm: { perGroup: number; eps: number }, empty: number, running: RunningStatsUpdate | null = null): [GpuStorage, GpuStorage] {
   const { outer, channels, inner } = layout;
   const R = outer * inner;
-  if (channels === 0 || R === 0) return [fill(rt, channels, empty, 'float32'), fill(rt, channels, empty, 'float32')];
+  if (channels === 0 || R === 0) {
+    const stats: [GpuStorage, GpuStorage] = [fill(rt, channels, empty, 'float32'), fill(rt, channels, empty, 'float32')];
+    if (running) updateRunningStats(rt, running.mean, running.variance, { mean: stats[0], variance: stats[1] }, running.momentum, running.count);
+    return stats;
+  }
   const out0 = rt.alloc(channels, 'float32'), out1 = rt.alloc(channels, 'float32');
   const { chunks, chunkLen } = channelChunks(channels, R);
+  const set = runningSet(running);
   const params = new Params().u32(channels, chunks, chunkLen, R, inner, channels * inner, Math.floor(WG / inner), WG % inner, norm.perGroup)
-    .f32(norm.eps).done();
-  const run = (stage: Stage, buffers: GPUBuffer[], workgroups: number) => {
-    const kernel = rt.kernel(`chan:${kind}:${stage}`, () => reductionSource(kind, stage), buffers.length);
-    rt.dispatch(kernel, buffers, params, grid1d(workgroups, 1));
-  };
+    .f32(norm.eps, running ? running.momentum : 0, running ? running.count / (running.count - 1) : 0).done();
   const data = inputs.map(gpuBuffer), last = finish.map(gpuBuffer);
+  const outputs = [out0.buffer, out1.buffer];
+  if (running?.mean) outputs.push(gpuBuffer(running.mean));
+  if (running?.variance) outputs.push(gpuBuffer(running.variance));
   if (chunks === 1) {
-    run('direct', [...data, ...last, out0.buffer, out1.buffer], channels);
+    runReduction(rt, kind, 'direct', set, [...data, ...last, ...outputs], params, channels);
     return [out0, out1];
   }
   const part = rt.alloc(4 * channels * chunks, 'float32');
-  run('partial', [...data, part.buffer], channels * chunks);
-  run('merge', [part.buffer, ...last, out0.buffer, out1.buffer], channels);
+  runReduction(rt, kind, 'partial', 0, [...data, part.buffer], params, channels * chunks);
+  runReduction(rt, kind, 'merge', set, [part.buffer, ...last, ...outputs], params, channels);
   rt.free(part);
   return [out0, out1];
 }
 
-export function moments(rt: GpuRuntime, x: Storage, layout: ChannelLayout): { mean: GpuStorage; variance: GpuStorage } {
-  checkMoments(x, layout);
-  const [mean, variance] = reduceChannels(rt, 'moments', [x], [], layout, { perGroup: 1, eps: 0 }, NaN);
+export function moments(rt: GpuRuntime, x: Storage, layout: ChannelLayout, running: RunningStatsUpdate | null = null):
+  { mean: GpuStorage; variance: GpuStorage } {
+  checkMoments(x, layout, running);
+  const [mean, variance] = reduceChannels(rt, 'moments', [x], [], layout, { perGroup: 1, eps: 0 }, NaN, running);
   return { mean, variance };
 }
 
@@ -223,18 +250,20 @@ export function normSums(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | nu
   return { sum, dot };
 }
 
+/** A normPass pipeline: its key, the names of the operands it binds (in order) and its WGSL, made once per variant. */
+interface NormPassKernel { key: string; names: readonly string[]; source: () => string }
+
 /**
- * One elementwise pass over a normalisation's layout: binds `operands` (in order, each read as array<f32>),
- * writes out[i] = the WGSL `body` computes, with k (the channel), s (its group), rstd and the weight W(c) of any
- * channel c in scope.
+ * The kernel of one elementwise pass over a normalisation's layout: binds the operands `names` (each read as
+ * array<f32>), writes out[i] = the WGSL `body` computes, with k (the channel), s (its group), rstd and the weight
+ * W(c) of any channel c in scope.
  */
-function normPass(rt: GpuRuntime, key: string, operands: readonly (readonly [string, Storage])[], body: string, length: number,
-  layout: NormLayout, eps: number, invN: number): GpuStorage {
-  const out = rt.alloc(length, 'float32');
-  if (length === 0) return out;
-  const names = operands.map(([name]) => name);
+function normPassKernel(key: string, names: readonly string[], body: string): NormPassKernel {
   const weight = names.includes('weight') ? 'weight[c % P.params]' : '1.0';
-  const kernel = rt.kernel(`norm:${key}`, () => /* wgsl */ `
+  return {
+    key: `norm:${key}:${names.join(',')}`,
+    names,
+    source: () => /* wgsl */ `
 struct Params { n: u32, inner: u32, channels: u32, perGroup: u32, params: u32, eps: f32, invN: f32 }
 ${names.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;`).join('\n')}
 @group(0) @binding(${names.length}) var<storage, read_write> out: array<f32>;
@@ -248,34 +277,54 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let s = k / P.perGroup;
   let rstd = inverseSqrt(variance[s] + P.eps);
   ${body}
-}`, names.length + 1);
+}`,
+  };
+}
+
+/** Runs a normPass kernel over `operands` (its names' storages, in order). */
+function normPass(rt: GpuRuntime, k: NormPassKernel, operands: readonly Storage[], length: number, layout: NormLayout, eps: number,
+  invN: number): GpuStorage {
+  const out = rt.alloc(length, 'float32');
+  if (length === 0) return out;
+  const kernel = rt.kernel(k.key, k.source, k.names.length + 1);
   const params = new Params().u32(length, layout.inner, layout.channels, layout.perGroup, layout.params).f32(eps, invN).done();
-  rt.dispatch(kernel, [...operands.map(([, s]) => gpuBuffer(s)), out.buffer], params, grid1d(length, WG));
+  const buffers = operands.map(gpuBuffer);
+  buffers.push(out.buffer);
+  rt.dispatch(kernel, buffers, params, grid1d(length, WG));
   return out;
 }
 
-const present = (operands: readonly (readonly [string, Storage | null])[]) =>
-  operands.filter((o): o is [string, Storage] => o[1] !== null);
+/** the variants of a kernel by a bit mask of its options, each made on first use */
+function byMask<T>(make: (mask: number) => T): (mask: number) => T {
+  const made: (T | undefined)[] = [];
+  return (mask) => (made[mask] ??= make(mask));
+}
+
+const WEIGHT = 1, BIAS = 2, RELU = 4, SUMS = 2, MASKED = 4;
+
+const forwardKernel = byMask((mask) => {
+  const names = ['x', 'mean', 'variance', ...(mask & WEIGHT ? ['weight'] : []), ...(mask & BIAS ? ['bias'] : [])];
+  const y = `rstd * W(k) * (x[i] - mean[s])${mask & BIAS ? ' + bias[k % P.params]' : ''}`;
+  // the fused ReLU keeps NaN as PyTorch's relu does
+  const body = mask & RELU ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
+  return normPassKernel(mask & RELU ? 'forward-relu' : 'forward', names, body);
+});
 
 export function normalize(rt: GpuRuntime, x: Storage, terms: NormTerms, layout: NormLayout, relu: boolean): GpuStorage {
   checkNorm('normalize', layout, [x], terms);
-  const operands = present([['x', x], ['mean', terms.mean], ['variance', terms.variance], ['weight', terms.weight], ['bias', terms.bias]]);
-  const y = `rstd * W(k) * (x[i] - mean[s])${terms.bias ? ' + bias[k % P.params]' : ''}`;
-  const key = `forward:${operands.map(([name]) => name).join(',')}${relu ? ':relu' : ''}`;
-  // the fused ReLU keeps NaN as PyTorch's relu does
-  const body = relu ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
-  return normPass(rt, key, operands, body, x.length, layout, terms.eps, 0);
+  const operands = [x, terms.mean, terms.variance];
+  if (terms.weight) operands.push(terms.weight);
+  if (terms.bias) operands.push(terms.bias);
+  const k = forwardKernel((terms.weight ? WEIGHT : 0) | (terms.bias ? BIAS : 0) | (relu ? RELU : 0));
+  return normPass(rt, k, operands, x.length, layout, terms.eps, 0);
 }
 
-export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | null, terms: NormTerms,
-  sums: { sum: Storage; dot: Storage } | null, layout: NormLayout): GpuStorage {
-  checkNorm('normBackward', layout, [g, x, y], terms, sums ? [sums.sum, sums.dot] : []);
-  // with fixed statistics the gradient reads neither x nor the mean (and a pipeline may bind only what it reads)
-  const operands = present([
-    ['g', g], ['x', sums ? x : null], ['y', y], ['mean', sums ? terms.mean : null], ['variance', terms.variance],
-    ['weight', terms.weight], ['gsum', sums?.sum ?? null], ['gdot', sums?.dot ?? null],
-  ]);
-  const gradient = y ? reluMasked('g[i]', 'y[i]') : 'g[i]';
+// with fixed statistics the gradient reads neither x nor the mean (and a pipeline may bind only what it reads)
+const backwardKernel = byMask((mask) => {
+  const sums = mask & SUMS;
+  const names = ['g', ...(sums ? ['x'] : []), ...(mask & MASKED ? ['y'] : []), ...(sums ? ['mean'] : []), 'variance',
+    ...(mask & WEIGHT ? ['weight'] : []), ...(sums ? ['gsum', 'gdot'] : [])];
+  const gradient = mask & MASKED ? reluMasked('g[i]', 'y[i]') : 'g[i]';
   const body = sums
     ? `var meanH = 0.0;
   var meanHx = 0.0;
@@ -285,8 +334,22 @@ export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage 
   }
   out[i] = rstd * (W(k) * ${gradient} - (meanH + (x[i] - mean[s]) * rstd * meanHx) * P.invN);`
     : `out[i] = rstd * W(k) * ${gradient};`;
+  return normPassKernel('backward', names, body);
+});
+
+export function normBackward(rt: GpuRuntime, g: Storage, x: Storage, y: Storage | null, terms: NormTerms,
+  sums: { sum: Storage; dot: Storage } | null, layout: NormLayout): GpuStorage {
+  checkNorm('normBackward', layout, [g, x, y], terms, sums ? [sums.sum, sums.dot] : []);
+  const operands = [g];
+  if (sums) operands.push(x);
+  if (y) operands.push(y);
+  if (sums) operands.push(terms.mean);
+  operands.push(terms.variance);
+  if (terms.weight) operands.push(terms.weight);
+  if (sums) operands.push(sums.sum, sums.dot);
+  const k = backwardKernel((terms.weight ? WEIGHT : 0) | (sums ? SUMS : 0) | (y ? MASKED : 0));
   const n = layout.outer * layout.perGroup * layout.inner;
-  return normPass(rt, `backward:${operands.map(([name]) => name).join(',')}`, operands, body, g.length, layout, terms.eps, n > 0 ? 1 / n : 0);
+  return normPass(rt, k, operands, g.length, layout, terms.eps, n > 0 ? 1 / n : 0);
 }
 
 export function updateRunningStats(rt: GpuRuntime, runningMean: Storage | null, runningVar: Storage | null,

@@ -1,9 +1,9 @@
-import type { Backend, ReduceOp, Storage, View } from '../backend.js';
+import type { Backend, DType, ReduceOp, Storage, View } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import { contiguousStrides, sizeOf } from '../layout.js';
 import type { GpuRuntime, Kernel } from '../webgpu/runtime.js';
-import { GpuStorage, Params, gpuBuffer, grid1d, wgslType } from '../webgpu/runtime.js';
+import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, mixNumbers, sameNumbers, wgslType } from '../webgpu/runtime.js';
 
 /**
  * Reductions (sum, max, min) and argmax over any strided view and any set of axes.
@@ -252,17 +252,33 @@ function layoutOf(p: Plan): { wx: number; wy: number; reductionMajor: boolean; c
 /** One reduction's plan and dispatch (its kernel, parameters and workgroups; null when nothing is reduced). */
 interface Recipe { p: Plan; dispatch: { chunks: number; kernel: Kernel; params: ArrayBuffer; groups: [number, number] } | null }
 
-/** per runtime: the recipes of the reductions seen (a training step repeats its own), by mode, view and axes */
-const recipes = new WeakMap<GpuRuntime, Map<string, Recipe>>();
+/** a cached recipe with what it was made for, and the next one whose key has the same hash */
+interface CachedRecipe {
+  mode: Mode; dtype: DType; shape: readonly number[]; strides: readonly number[]; offset: number; axes: readonly number[];
+  indexInput: boolean; recipe: Recipe; next: CachedRecipe | null;
+}
+
+/**
+ * per runtime: the recipes of the reductions seen (a training step repeats its own), by the hash of mode, dtype,
+ * view and axes (numeric keys: formatting a string key per call cost more than the lookup)
+ */
+const recipes = new WeakMap<GpuRuntime, { byHash: Map<number, CachedRecipe>; count: number }>();
 /** the recipe cache starts over past this many (shapes that keep changing would grow it) */
 const MAX_RECIPES = 4096;
 
+const MODES: readonly Mode[] = ['sum', 'max', 'min', 'argmax'];
+const DTYPES: readonly DType[] = ['float32', 'int32', 'float64'];
+
 function recipe(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], indexInput: boolean): Recipe {
   let cache = recipes.get(rt);
-  if (!cache) { cache = new Map(); recipes.set(rt, cache); }
-  const key = `${mode} ${x.storage.dtype} ${x.shape.join(',')} ${x.strides.join(',')} ${x.offset} ${axes.join(',')} ${indexInput}`;
-  let r = cache.get(key);
-  if (r) return r;
+  if (!cache) { cache = { byHash: new Map(), count: 0 }; recipes.set(rt, cache); }
+  const dtype = x.storage.dtype;
+  let hash = mixHash(mixHash(MODES.indexOf(mode), DTYPES.indexOf(dtype)), x.offset);
+  hash = mixNumbers(mixNumbers(mixNumbers(indexInput ? hash : ~hash, x.shape), x.strides), axes) & SMI_MASK;
+  for (let e = cache.byHash.get(hash) ?? null; e; e = e.next) {
+    if (e.mode === mode && e.dtype === dtype && e.offset === x.offset && e.indexInput === indexInput
+      && sameNumbers(e.shape, x.shape) && sameNumbers(e.strides, x.strides) && sameNumbers(e.axes, axes)) return e.recipe;
+  }
   const t = wgslType(x.storage.dtype);
   const p = plan(x, axes);
   if (p.nOut === 0 || p.R === 0) return { p, dispatch: null };
@@ -274,9 +290,13 @@ function recipe(rt: GpuRuntime, mode: Mode, x: View, axes: readonly number[], in
   const params = new Params()
     .u32(p.nOut, p.R, p.L, p.sL, chunkLen, chunks, Math.floor(wy / p.L), wy % p.L, p.offset, blocks, 0, 0)
     .vec4s(p.kShape, 2).vec4s(p.kStrides, 2).vec4s(p.qShape, 2).vec4s(p.qStrides, 2).done();
-  r = { p, dispatch: { chunks, kernel, params, groups: grid1d(blocks * chunks, 1) } };
-  if (cache.size >= MAX_RECIPES) cache.clear();
-  cache.set(key, r);
+  const r: Recipe = { p, dispatch: { chunks, kernel, params, groups: grid1d(blocks * chunks, 1) } };
+  if (cache.count >= MAX_RECIPES) { cache.byHash.clear(); cache.count = 0; }
+  cache.byHash.set(hash, {
+    mode, dtype, shape: [...x.shape], strides: [...x.strides], offset: x.offset, axes: [...axes], indexInput, recipe: r,
+    next: cache.byHash.get(hash) ?? null,
+  });
+  cache.count++;
   return r;
 }
 
