@@ -1,4 +1,5 @@
 import type { ChannelLayout, Conv3dParams, GridSampleParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
+import { triple } from '../kernels/geometry.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
@@ -8,7 +9,7 @@ import {
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
-import { dense, isDense, storageOf, withDense } from './dense.js';
+import { dense, storageOf, withDense } from './dense.js';
 
 /**
  * The neural-network operations, as torch.nn.functional: convolutions, pooling, resampling, normalisation,
@@ -27,12 +28,6 @@ type Mutable3 = [number, number, number];
 
 function out(like: Tensor, storage: Storage, shape: readonly number[]): Tensor {
   return Tensor.fromStorage(like.backend, storage, shape);
-}
-
-function triple(v: number | readonly number[], op: string, what: string): Mutable3 {
-  const t = typeof v === 'number' ? [v, v, v] : [...v];
-  if (t.length !== 3 || !t.every(Number.isInteger)) throw new Error(`${op}: ${what} must be an integer or three integers, got ${JSON.stringify(v)}`);
-  return [t[0], t[1], t[2]];
 }
 
 function checkRank5(op: string, name: string, t: Tensor): void {
@@ -84,9 +79,9 @@ function convParams(op: string, options: Conv3dOptions): Conv3dParams {
   if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d') {
     throw new Error(`${op}: groups (${options.groups}) are supported by conv3d only`);
   }
-  const stride = triple(options.stride ?? 1, op, 'stride');
-  const padding = triple(options.padding ?? 0, op, 'padding');
-  const dilation = triple(options.dilation ?? 1, op, 'dilation');
+  const stride = triple(options.stride ?? 1, `${op}: stride`);
+  const padding = triple(options.padding ?? 0, `${op}: padding`);
+  const dilation = triple(options.dilation ?? 1, `${op}: dilation`);
   if (stride.some((s) => s < 1)) throw new Error(`${op}: stride must be ≥ 1, got [${stride.join(', ')}]`);
   if (padding.some((p) => p < 0)) throw new Error(`${op}: padding must be ≥ 0, got [${padding.join(', ')}]`);
   if (dilation.some((d) => d < 1)) throw new Error(`${op}: dilation must be ≥ 1, got [${dilation.join(', ')}]`);
@@ -223,7 +218,7 @@ export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null =
   const op = 'convTranspose3d';
   checkConvOperands(op, x, weight, bias, 0);
   const p = convParams(op, options);
-  const outputPadding = triple(options.outputPadding ?? 0, op, 'outputPadding');
+  const outputPadding = triple(options.outputPadding ?? 0, `${op}: outputPadding`);
   for (let i = 0; i < 3; i++) {
     if (outputPadding[i] < 0 || outputPadding[i] >= p.stride[i]) {
       throw new Error(`${op}: outputPadding [${outputPadding.join(', ')}] must be ≥ 0 and smaller than the stride [${p.stride.join(', ')}]`);
@@ -251,9 +246,9 @@ export interface Pool3dOptions {
 function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions): { p: Pool3dParams; shape: number[] } {
   checkRank5(op, 'input', x);
   checkFloat(op, x);
-  const kernel = triple(kernelSize, op, 'kernel size');
-  const stride = triple(options.stride ?? kernel, op, 'stride');
-  const padding = triple(options.padding ?? 0, op, 'padding');
+  const kernel = triple(kernelSize, `${op}: kernel size`);
+  const stride = triple(options.stride ?? kernel, `${op}: stride`);
+  const padding = triple(options.padding ?? 0, `${op}: padding`);
   if (kernel.some((k) => k < 1)) throw new Error(`${op}: kernel size must be ≥ 1, got [${kernel.join(', ')}]`);
   if (stride.some((s) => s < 1)) throw new Error(`${op}: stride must be ≥ 1, got [${stride.join(', ')}]`);
   if (padding.some((q, i) => q < 0 || 2 * q > kernel[i])) {
@@ -411,7 +406,7 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     throw new Error(`${op}: give exactly one of size and scaleFactor`);
   }
   let size: Mutable3;
-  if (options.size !== undefined) size = triple(options.size, op, 'size');
+  if (options.size !== undefined) size = triple(options.size, `${op}: size`);
   else {
     const f = typeof options.scaleFactor === 'number' ? [options.scaleFactor, options.scaleFactor, options.scaleFactor] : [...options.scaleFactor!];
     if (f.length !== 3 || f.some((v) => !(v > 0))) throw new Error(`${op}: scaleFactor must be positive (one or three numbers), got ${JSON.stringify(options.scaleFactor)}`);
@@ -589,7 +584,7 @@ function batchMoments(x: Tensor, xs: Storage, l: NormLayout, running: RunningSta
  */
 function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | null, p: NormParams,
   running: RunningStats | null = null): Tensor {
-  const xd = isDense(x) ? x : dense(x);
+  const xd = x.isDense ? x : dense(x);
   const { mean, variance } = fixed ?? noGrad(() => batchMoments(x, xd.storage, l, running));
   const y = out(x, x.backend.normalize(xd.storage, normTerms(mean, variance, p.weight, p.bias, p.eps), l, p.relu), x.shape);
   // the differentiable inputs besides x, null where absent
@@ -621,7 +616,7 @@ function normalizeOp(op: string, x: Tensor, l: NormLayout, fixed: NormStats | nu
 
 /** Runs an in-place kernel on the storages of some tensors: directly when dense, else on copies written back. */
 function inPlace(ts: readonly (Tensor | null)[], fn: (...storages: (Storage | null)[]) => void): void {
-  const ds = ts.map((t) => t && (isDense(t) ? t : dense(t)));
+  const ds = ts.map((t) => t && (t.isDense ? t : dense(t)));
   fn(...ds.map((d) => d?.storage ?? null));
   ts.forEach((t, i) => { if (t && ds[i]!.storage !== t.storage) assign(t, ds[i]!); });
 }
