@@ -1,5 +1,7 @@
 import type { Conv3dParams, Storage } from './backend.js';
-import { sizeOf } from './layout.js';
+import { formatShape, sizeOf } from './layout.js';
+
+export { formatShape };
 
 /**
  * Shape rules that several kernel families share (NCDHW shapes, int-or-triple arguments, a convolution's output
@@ -7,8 +9,6 @@ import { sizeOf } from './layout.js';
  * accept and reject the same arguments; `what` names the operation (and, on WebGPU, the backend) in a message.
  * A family's own rules live in its folder (`<family>/checks.ts`).
  */
-
-export const formatShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 /** Throws unless `shape` is five positive integers. */
 export function checkNcdhw(shape: readonly number[], what: string): void {

@@ -20,6 +20,9 @@ export function collapseDims(shape: readonly number[], strides: readonly (readon
   return { shape: outShape, strides: outStrides };
 }
 
+/** a shape as messages write it: [2, 1, 32, 32, 16] */
+export const formatShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
 export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;

@@ -1,11 +1,7 @@
 /** Shapes, strides and PyTorch's broadcasting rules. */
-import { contiguousStrides } from '../kernels/layout.js';
+import { contiguousStrides, formatShape } from '../kernels/layout.js';
 
-export { contiguousStrides, sizeOf } from '../kernels/layout.js';
-
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
+export { contiguousStrides, formatShape, sizeOf } from '../kernels/layout.js';
 
 /** PyTorch broadcasting: align trailing dimensions; each pair must be equal or contain a 1. */
 export function broadcastShapes(...shapes: (readonly number[])[]): number[] {
