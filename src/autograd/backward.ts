@@ -2,6 +2,7 @@ import { Tensor, nextTensorId } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
+import { dense } from './dense.js';
 import { noGrad } from './graph.js';
 import { add } from './ops.js';
 
@@ -32,8 +33,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 /** A tensor that owns a plain contiguous storage of exactly its size (what optimizers update). */
 function ownedContiguous(g: Tensor): Tensor {
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return keep(g.viewAs(g.shape, g.strides, 0));
-  return keep(Tensor.fromStorage(g.backend, g.backend.copy(g.view), g.shape));
+  return keep(dense(g));
 }
 
 /**

@@ -1,31 +1,24 @@
 import type { Storage } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 
-/**
- * What raw kernels read: a storage holding exactly a tensor's elements in C order from offset 0. (contiguous()
- * keeps a contiguous view's offset, which a kernel given only the storage would ignore.)
- */
-
-export function isDense(x: Tensor): boolean {
-  return x.isContiguous && x.offset === 0 && x.storage.length === x.numel();
-}
+/** What raw kernels read: a storage holding exactly a tensor's elements in C order from offset 0 (`isDense`). */
 
 /** a tensor over a dense storage of x's elements: a view of x when x is dense, else a copy */
 export function dense(x: Tensor): Tensor {
-  if (isDense(x)) return x.viewAs(x.shape, x.strides, 0);
+  if (x.isDense) return x.viewAs(x.shape, x.strides, 0);
   return Tensor.fromStorage(x.backend, x.backend.copy(x.view), x.shape);
 }
 
 /** x's storage when x is dense, else a copy's (which dies with the enclosing tidy) */
 export function storageOf(x: Tensor): Storage {
-  return isDense(x) ? x.storage : dense(x).storage;
+  return x.isDense ? x.storage : dense(x).storage;
 }
 
 /** Runs a raw kernel on the dense storages of some tensors: their own when dense, else copies freed after. */
 export function withDense<T>(ts: readonly Tensor[], fn: (...storages: Storage[]) => T): T {
   const copies: Tensor[] = [];
   const storages = ts.map((t) => {
-    if (isDense(t)) return t.storage;
+    if (t.isDense) return t.storage;
     const copy = dense(t);
     copies.push(copy);
     return copy.storage;

@@ -6,7 +6,7 @@ import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
 import { record } from './graph.js';
-import { dense, isDense, withDense } from './dense.js';
+import { dense, withDense } from './dense.js';
 
 /**
  * The differentiable operations. Each runs its forward on the backend and records a backward rule written
@@ -580,7 +580,7 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normalizeAxis(axis, x.rank, 'gather');
   checkIndex('gather', x, a, index);
-  const ic = isDense(index) ? index : dense(index);
+  const ic = index.isDense ? index : dense(index);
   const y = out(x, withDense([x], (xs) => x.backend.gather(xs, x.shape, a, ic.storage, index.shape)), index.shape);
   record('gather', y, [x], (g, [is]) => [scatterAdd(g, a, is, x.shape)], [ic]);
   if (ic !== index) ic.dispose();
@@ -590,7 +590,7 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
 /** zeros of `shape` plus src summed into the positions that index names along axis */
 export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[]): Tensor {
   const a = normalizeAxis(axis, src.rank, 'scatterAdd');
-  const ic = isDense(index) ? index : dense(index);
+  const ic = index.isDense ? index : dense(index);
   const y = out(src, withDense([src], (ss) => src.backend.scatterAdd(ss, index.shape, a, ic.storage, shape)), shape);
   record('scatterAdd', y, [src], (g, [is]) => [gather(g, a, is)], [ic]);
   if (ic !== index) ic.dispose();

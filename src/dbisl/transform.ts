@@ -20,6 +20,7 @@
 import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
+import { dense } from '../autograd/dense.js';
 import { record } from '../autograd/graph.js';
 import { affine, checkFloat, clamp, mulScalar, sigmoid, sub } from '../autograd/ops.js';
 
@@ -77,12 +78,6 @@ function checkVolume(op: string, p: Tensor): void {
   if (p.rank < 3) throw new Error(`${op}: expected a [N, 1, D, H, W] probability map, got ${formatShape(p.shape)}`);
 }
 
-/** a tensor owning a contiguous storage with p's elements (a view when p already is one) */
-function contiguousCopy(p: Tensor): Tensor {
-  if (p.isContiguous && p.offset === 0 && p.storage.length === p.numel()) return p.viewAs(p.shape, p.strides, 0);
-  return Tensor.fromStorage(p.backend, p.backend.copy(p.view), p.shape);
-}
-
 /**
  * The convolutional distance transform D[p] in voxels (unclamped): a soft minimum of the distances to
  * the probability-weighted source voxels, differentiable in p through the backend's `cdtBackward`
@@ -91,10 +86,10 @@ function contiguousCopy(p: Tensor): Tensor {
 export function cdtDistance(p: Tensor, options: CdtOptions = {}): Tensor {
   checkVolume('cdtDistance', p);
   const params = cdtParams(options);
-  const pc = contiguousCopy(p);
+  const pc = dense(p);
   const out = Tensor.fromStorage(p.backend, p.backend.cdt(pc.storage, p.shape, params), p.shape);
   record('cdtDistance', out, [p], (g, [ps, outs]) => {
-    const gc = contiguousCopy(g);
+    const gc = dense(g);
     const gp = Tensor.fromStorage(g.backend, g.backend.cdtBackward(ps.storage, outs.storage, gc.storage, p.shape, params), p.shape);
     gc.dispose();
     return [gp];

@@ -53,9 +53,9 @@ export function ema(teacher: Module, student: Module, decay: number, options: Em
     for (const [name, t] of teacher.namedBuffers()) {
       const s = sb.get(name);
       if (!s || !sameShape(s.shape, t.shape) || s.dtype !== t.dtype) throw new Error(`ema: buffer ${name} differs between teacher and student`);
-      if (mode === 'copy' || t.dtype === 'int32' || !t.isContiguous || t.offset !== 0 || t.storage.length !== t.numel()) assign(t, s);
+      if (mode === 'copy' || t.dtype === 'int32' || !t.isDense) assign(t, s);
       else {
-        const sv = s.isContiguous && s.offset === 0 && s.storage.length === s.numel() ? s.storage : null;
+        const sv = s.isDense ? s.storage : null;
         if (sv) {
           t.backend.sgdStep(t.storage, sv, null, { lr: -(1 - decay), momentum: 0, dampening: 0, nesterov: false, weightDecay: -1, firstStep: false });
         } else assign(t, s);

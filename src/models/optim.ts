@@ -63,7 +63,7 @@ function checkedGrad(p: Parameter, index: number): Tensor {
 /** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
 function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
   const g = checkedGrad(p, index);
-  if (g.isContiguous && g.offset === 0 && g.storage.length === g.numel()) return { storage: g.storage, temp: false };
+  if (g.isDense) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
 }
 
@@ -84,7 +84,7 @@ function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   if (list.length === 0) throw new Error(`${who}: got an empty parameter list`);
   if (new Set(list).size !== list.length) throw new Error(`${who}: a parameter appears twice in the list`);
   for (const p of list) {
-    if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.numel()) {
+    if (!p.isDense) {
       throw new Error(`${who}: ${p} does not own a contiguous storage of its size (use Parameter)`);
     }
   }

@@ -106,6 +106,12 @@ export class Tensor {
   get storage(): Storage { return this.live().storage; }
   get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
 
+  /** its storage holds exactly its elements in C order from offset 0 (what a raw kernel given only the storage
+   * reads; contiguous() keeps a contiguous view's offset) */
+  get isDense(): boolean {
+    return this.isContiguous && this.offset === 0 && this.storage.length === this.numel();
+  }
+
   get isContiguous(): boolean {
     if (this.contiguousMemo === null) {
       const c = contiguousStrides(this.shape);
@@ -140,8 +146,7 @@ export class Tensor {
   /** Copies the elements (C order) back to the host. */
   async toArray(): Promise<TypedArray> {
     const ref = this.live();
-    const n = this.numel();
-    if (this.isContiguous && this.offset === 0 && ref.storage.length === n) return ref.backend.read(ref.storage);
+    if (this.isDense) return ref.backend.read(ref.storage);
     const copy = ref.backend.copy(this.view);
     try {
       return await ref.backend.read(copy);
