@@ -60,6 +60,40 @@ function checkedGrad(p: Parameter, index: number): Tensor {
   return g;
 }
 
+/**
+ * A fused optimizer step: one call of `run` per parameter group and backend with the `item`s of the group's
+ * parameters that have a gradient (given as a storage of exactly the parameter's size); their step counts advance
+ * once the group's calls succeed, and temporary gradient copies are freed whatever happens.
+ */
+function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
+  groups: readonly H[], steps: number[],
+  item: (p: Parameter, index: number, grad: Storage, group: H) => Item,
+  run: (backend: Parameter['backend'], items: Item[], group: H) => void,
+): void {
+  let i = 0;
+  for (const h of groups) {
+    const items = new Map<Parameter['backend'], Item[]>();
+    const stepped: number[] = [];
+    const temps: { backend: Parameter['backend']; storage: Storage }[] = [];
+    try {
+      for (const p of h.params) {
+        const index = i++;
+        if (!p.grad) continue;
+        const g = gradStorage(p, index);
+        if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
+        let list = items.get(p.backend);
+        if (!list) items.set(p.backend, list = []);
+        list.push(item(p, index, g.storage, h));
+        stepped.push(index);
+      }
+      for (const [backend, list] of items) run(backend, list, h);
+      for (const index of stepped) steps[index]++;
+    } finally {
+      for (const t of temps) t.backend.free(t.storage);
+    }
+  }
+}
+
 /** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
 function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
   const g = checkedGrad(p, index);
@@ -233,33 +267,14 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
 
   /** one sgdSteps call per group (and backend): a few dispatches for many parameters */
   step(): void {
-    let i = 0;
-    for (const h of this.paramGroups) {
-      const items = new Map<Parameter['backend'], SgdItem[]>();
-      const stepped: number[] = [];
-      const temps: { backend: Parameter['backend']; storage: Storage }[] = [];
-      try {
-        for (const p of h.params) {
-          const index = i++;
-          if (!p.grad) continue;
-          let buf = this.buffers[index];
-          const firstStep = h.momentum !== 0 && buf === null;
-          if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, false);
-          const g = gradStorage(p, index);
-          if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
-          let list = items.get(p.backend);
-          if (!list) items.set(p.backend, list = []);
-          list.push({ param: p.storage, grad: g.storage, momentumBuffer: buf ? buf.storage : null, firstStep });
-          stepped.push(index);
-        }
-        for (const [backend, list] of items) {
-          backend.sgdSteps(list, { lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay });
-        }
-        for (const index of stepped) this.steps[index]++;
-      } finally {
-        for (const t of temps) t.backend.free(t.storage);
-      }
-    }
+    fusedSteps(this.paramGroups, this.steps, (p, index, grad, h): SgdItem => {
+      let buf = this.buffers[index];
+      const firstStep = h.momentum !== 0 && buf === null;
+      if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, false);
+      return { param: p.storage, grad, momentumBuffer: buf ? buf.storage : null, firstStep };
+    }, (backend, items, h) => {
+      backend.sgdSteps(items, { lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay });
+    });
   }
 
   stateDict(): OptimizerState {
@@ -338,34 +353,15 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
 
   /** one adamSteps call per group (and backend): a few dispatches for many parameters */
   step(): void {
-    let i = 0;
-    for (const h of this.paramGroups) {
-      const items = new Map<Parameter['backend'], AdamItem[]>();
-      const stepped: number[] = [];
-      const temps: { backend: Parameter['backend']; storage: Storage }[] = [];
-      try {
-        for (const p of h.params) {
-          const index = i++;
-          if (!p.grad) continue;
-          const m = (this.m[index] ??= stateTensor(p, true));
-          const v = (this.v[index] ??= stateTensor(p, true));
-          const g = gradStorage(p, index);
-          if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
-          let list = items.get(p.backend);
-          if (!list) items.set(p.backend, list = []);
-          list.push({ param: p.storage, grad: g.storage, expAvg: m.storage, expAvgSq: v.storage, step: this.steps[index] + 1 });
-          stepped.push(index);
-        }
-        for (const [backend, list] of items) {
-          backend.adamSteps(list, {
-            lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay, decoupled: this.type === 'AdamW',
-          });
-        }
-        for (const index of stepped) this.steps[index]++;
-      } finally {
-        for (const t of temps) t.backend.free(t.storage);
-      }
-    }
+    fusedSteps(this.paramGroups, this.steps, (p, index, grad): AdamItem => {
+      const m = (this.m[index] ??= stateTensor(p, true));
+      const v = (this.v[index] ??= stateTensor(p, true));
+      return { param: p.storage, grad, expAvg: m.storage, expAvgSq: v.storage, step: this.steps[index] + 1 };
+    }, (backend, items, h) => {
+      backend.adamSteps(items, {
+        lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay, decoupled: this.type === 'AdamW',
+      });
+    });
   }
 
   /** betas are two numbers in the state (PyTorch's beta1, beta2 keys) */
