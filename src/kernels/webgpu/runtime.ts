@@ -42,8 +42,11 @@ const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
-/** a cached bind group and the next one whose key has the same hash */
-interface CachedBindGroup { kernel: Kernel; ids: readonly number[]; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
+/**
+ * a cached bind group, the uniform slot it binds (−1: none, or the kernel's dynamic offset picks it) and the next
+ * one whose key has the same hash
+ */
+interface CachedBindGroup { kernel: Kernel; ids: readonly number[]; slot: number; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
 
 /** a parameter block's words (a copy: the caller's buffer is not kept) and its slot, chained as CachedBindGroup */
 interface UniformSlot { words: Uint32Array; slot: number; next: UniformSlot | null }
@@ -84,14 +87,22 @@ let nextBufferId = 0;
 
 export interface Kernel {
   /** identifies the kernel in the bind-group cache */
-  id: number;
-  pipeline: GPUComputePipeline;
-  /** the pipeline's bind group layout (see bindingTypes) */
-  layout: GPUBindGroupLayout;
+  readonly id: number;
+  readonly module: GPUShaderModule;
+  /** its bindings, from the WGSL (see bindingTypes) */
+  readonly types: readonly BindingType[];
   /** storage bindings the WGSL declares, in binding order; the uniform (if any) follows them */
-  storageBindings: number;
+  readonly storageBindings: number;
   /** whether the WGSL declares the parameters' uniform */
-  takesParams: boolean;
+  readonly takesParams: boolean;
+  /**
+   * whether the uniform is bound at a dynamic offset, which the runtime switches to when the same buffers come
+   * with a second parameter block (see dispatch); until then each bind group binds its block's slot
+   */
+  dynamic: boolean;
+  pipeline: GPUComputePipeline;
+  /** the pipeline's bind group layout */
+  layout: GPUBindGroupLayout;
 }
 
 /** how a WGSL binding is declared: a storage buffer read-only or read-write, or the parameters' uniform */
@@ -99,8 +110,8 @@ type BindingType = 'read' | 'read_write' | 'uniform';
 
 /**
  * The types of a kernel's bindings 0…n−1 of group 0, read from its WGSL declarations: storage buffers first, then
- * at most one uniform. The runtime builds the bind group layout from them instead of the pipeline's 'auto' layout,
- * which cannot give the uniform a dynamic offset.
+ * at most one uniform. The runtime builds the bind group layouts from them (an 'auto' layout cannot give the
+ * uniform a dynamic offset).
  */
 export function bindingTypes(key: string, source: string, storageBindings: number): BindingType[] {
   const types: BindingType[] = [];
@@ -129,7 +140,7 @@ export function bindingTypes(key: string, source: string, storageBindings: numbe
  */
 export class GpuRuntime {
   private pipelines = new Map<string, Kernel>();
-  /** bind group layouts and their pipeline layouts by the binding types, joined */
+  /** bind group layouts and their pipeline layouts by the binding types, joined, and whether the uniform's offset is dynamic */
   private layouts = new Map<string, { bindGroup: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -146,7 +157,7 @@ export class GpuRuntime {
   /**
    * bind groups by the hash of (kernel, buffers) → the entries with that hash (a training step repeats the same
    * ones, see free); numeric keys, because building and hashing a string key per dispatch cost more than the rest
-   * of the lookup. The uniform is bound at a dynamic offset, its slot's, so a bind group serves every parameter block.
+   * of the lookup. The parameters' slot is not part of the key: see dispatch.
    */
   private bindGroups = new Map<number, CachedBindGroup>();
   private bindGroupCount = 0;
@@ -223,23 +234,29 @@ export class GpuRuntime {
     if (!k) {
       const code = source();
       const types = bindingTypes(key, code, storageBindings);
-      const layout = this.layout(types);
       const module = this.device.createShaderModule({ code, label: key });
-      const pipeline = this.device.createComputePipeline({ layout: layout.pipeline, compute: { module, entryPoint: 'main' }, label: key });
-      k = { id: this.pipelines.size, pipeline, layout: layout.bindGroup, storageBindings, takesParams: types.length > storageBindings };
+      const takesParams = types.length > storageBindings;
+      k = { id: this.pipelines.size, module, types, storageBindings, takesParams, dynamic: false, ...this.pipeline(module, types, false, key) };
       this.pipelines.set(key, k);
     }
     return k;
   }
 
-  private layout(types: readonly BindingType[]): { bindGroup: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
-    const key = types.join(',');
+  private pipeline(module: GPUShaderModule, types: readonly BindingType[], dynamic: boolean, label: string):
+    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    const layout = this.layout(types, dynamic);
+    const pipeline = this.device.createComputePipeline({ layout: layout.pipeline, compute: { module, entryPoint: 'main' }, label });
+    return { pipeline, layout: layout.bindGroup };
+  }
+
+  private layout(types: readonly BindingType[], dynamic: boolean): { bindGroup: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+    const key = `${types.join(',')}${dynamic ? ':dynamic' : ''}`;
     let layout = this.layouts.get(key);
     if (!layout) {
       const bufferType = { read: 'read-only-storage', read_write: 'storage', uniform: 'uniform' } as const;
       const bindGroup = this.device.createBindGroupLayout({
         entries: types.map((type, binding) => ({
-          binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: bufferType[type], hasDynamicOffset: type === 'uniform' },
+          binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: bufferType[type], hasDynamicOffset: dynamic && type === 'uniform' },
         })),
         label: key,
       });
@@ -358,14 +375,24 @@ export class GpuRuntime {
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} dispatch [${x}, ${y}, ${z}] exceeds ${maxGroups} workgroups per dimension`);
     }
-    const offset = params ? this.uniformSlot(params) * UNIFORM_SLOT : -1;
+    const slot = params ? this.uniformSlot(params) : -1;
     const ids = this.dispatchIds;
     let hash = mixHash(HASH_SEED, kernel.id);
     for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mixHash(hash, id); }
     hash &= SMI_MASK;
     let cached = this.bindGroups.get(hash);
     while (cached && !(cached.kernel === kernel && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
-    if (!cached) cached = this.createBindGroup(kernel, buffers, hash);
+    // A bind group that binds its parameters' slot costs nothing per dispatch, but a kernel whose parameters change
+    // on every call (Adam's bias corrections, a scheduled learning rate) would need a new one each time. A dynamic
+    // offset serves every slot with one bind group, at 0.5 µs more per setBindGroup (Dawn's Node bindings, on
+    // llvmpipe): so a kernel switches to it when the same buffers come with a second parameter block.
+    if (cached && !kernel.dynamic && cached.slot !== slot) {
+      Object.assign(kernel, { dynamic: true }, this.pipeline(kernel.module, kernel.types, true, kernel.pipeline.label));
+      this.dropBindGroups((entry) => entry.kernel !== kernel);
+      cached = undefined;
+    }
+    cached ??= this.createBindGroup(kernel, buffers, slot, hash);
+    const offset = kernel.dynamic ? slot * UNIFORM_SLOT : -1;
     if (this.profile) {
       this.encodePending();
       this.encode(this.profiledPass(kernel.pipeline.label), kernel.pipeline, cached.bindGroup, offset, x, y, z);
@@ -415,13 +442,15 @@ export class GpuRuntime {
     pass.dispatchWorkgroups(x, y, z);
   }
 
-  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], hash: number): CachedBindGroup {
+  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], slot: number, hash: number): CachedBindGroup {
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-    // the first slot's range; each dispatch moves it to its own slot by the dynamic offset
-    if (kernel.takesParams) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: 0, size: UNIFORM_SLOT } });
+    // with a dynamic offset, the first slot's range: each dispatch moves it to its own slot
+    const boundSlot = kernel.dynamic ? -1 : slot;
+    const offset = kernel.dynamic ? 0 : slot * UNIFORM_SLOT;
+    if (kernel.takesParams) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: UNIFORM_SLOT } });
     if (this.bindGroupCount >= MAX_BIND_GROUPS) this.clearBindGroups();
     const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
-    const cached: CachedBindGroup = { kernel, ids: this.dispatchIds.slice(0, buffers.length), bindGroup, next: this.bindGroups.get(hash) ?? null };
+    const cached: CachedBindGroup = { kernel, ids: this.dispatchIds.slice(0, buffers.length), slot: boundSlot, bindGroup, next: this.bindGroups.get(hash) ?? null };
     this.bindGroups.set(hash, cached);
     this.bindGroupCount++;
     this.bindGroupsCreated++;
@@ -433,10 +462,25 @@ export class GpuRuntime {
     this.bindGroupCount = 0;
   }
 
+  /** keeps the cached bind groups that `keep` accepts */
+  private dropBindGroups(keep: (entry: CachedBindGroup) => boolean): void {
+    for (const [hash, head] of this.bindGroups) {
+      let first: CachedBindGroup | null = null, last: CachedBindGroup | null = null;
+      for (let entry: CachedBindGroup | null = head; entry; entry = entry.next) {
+        if (!keep(entry)) { this.bindGroupCount--; continue; }
+        if (last) last.next = entry; else first = entry;
+        last = entry;
+      }
+      if (last) last.next = null;
+      if (first) this.bindGroups.set(hash, first); else this.bindGroups.delete(hash);
+    }
+  }
+
   /**
    * The slot of a parameter block in the uniform buffer. Each distinct block is written once (queue-ordered before
    * any submit that reads it) and keeps its slot. When the slots run out, the recorded work is submitted first and
-   * the slots start over: a rewrite is queue-ordered after the submits that read the old contents.
+   * the slots (and the bind groups that bind one) start over: a rewrite is queue-ordered after the submits that
+   * read the old contents.
    */
   private uniformSlot(params: ArrayBuffer): number {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
@@ -457,6 +501,7 @@ export class GpuRuntime {
       this.uniformSlots.clear();
       this.slotByBlock.clear();
       this.uniformSlotCount = 0;
+      this.dropBindGroups((entry) => entry.slot < 0);
     }
     const slot = this.uniformSlotCount++;
     if (block !== undefined) this.slotByBlock.set(block, slot);
