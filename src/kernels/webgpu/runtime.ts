@@ -106,7 +106,7 @@ export interface Kernel {
 }
 
 /** how a WGSL binding is declared: a storage buffer read-only or read-write, or the parameters' uniform */
-type BindingType = 'read' | 'read_write' | 'uniform';
+export type BindingType = 'read' | 'read_write' | 'uniform';
 
 /**
  * The types of a kernel's bindings 0…n−1 of group 0, read from its WGSL declarations: storage buffers first, then
