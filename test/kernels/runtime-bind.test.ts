@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WebGPUBackend, type Storage } from '../../src/kernels/index.js';
-import { gpuBuffer } from '../../src/kernels/webgpu/runtime.js';
+import { bindingTypes, gpuBuffer, Params, type GpuRuntime, type Kernel } from '../../src/kernels/webgpu/runtime.js';
 import { webgpu } from '../helpers/backends.js';
 
 /** The WebGPU runtime's parameter slots, bind-group cache and the pool's order by buffer id. */
@@ -12,6 +12,15 @@ async function gpuBackend(): Promise<WebGPUBackend> {
 }
 
 const view = (s: Storage, n: number) => ({ storage: s, shape: [n], strides: [1], offset: 0 });
+
+/** x ← x · scale + shift, in place: the result depends on every block and on their order */
+function scaleShift(rt: GpuRuntime, name: string): Kernel {
+  return rt.kernel(`test:scale-shift:${name}`, () => `
+struct Params { scale: f32, shift: f32 }
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<uniform> P: Params;
+@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) gid: vec3<u32>) { x[gid.x] = x[gid.x] * P.scale + P.shift; }`, 1);
+}
 
 describe('webgpu runtime: parameter slots and cached bind groups', () => {
   it('a repeated iteration gets the same buffers and creates no bind group', async () => {
@@ -56,7 +65,69 @@ describe('webgpu runtime: parameter slots and cached bind groups', () => {
     for (const s of [...filled, again]) gpu.free(s);
   });
 
-  it('dispatches that differ only in the order of their buffers or in their parameters get their own bind groups', async () => {
+  it('a kernel whose parameters change on every call creates no bind group after its second', async () => {
+    const gpu = await gpuBackend();
+    const n = 64;
+    const a = gpu.fill(n, 2, 'float32');
+    const affine = (slope: number): Storage => gpu.unary('affine', view(a, n), [slope, 1]);
+    gpu.free(affine(0.125)); // the output's buffer, and the bind group of (affine, a, that buffer) for this block's slot
+    gpu.free(affine(0.25)); // a second block for the same buffers: the kernel binds its uniform at a dynamic offset now
+    const created = gpu.rt.bindGroupsCreated;
+    for (let step = 1; step <= 20; step++) { // a new parameter block each time, as Adam's bias corrections
+      const y = affine(step + 0.5);
+      expect((await gpu.read(y))[n - 1]).toBe(2 * (step + 0.5) + 1);
+      gpu.free(y);
+    }
+    expect(gpu.rt.bindGroupsCreated).toBe(created);
+    gpu.free(a);
+  });
+
+  it('dispatches recorded in one encoder with different parameters each read their own block', async () => {
+    const gpu = await gpuBackend();
+    const kernel = scaleShift(gpu.rt, 'encoder');
+    const x = gpu.fill(8, 1, 'float32'); // a dispatch too: nothing is submitted until the read
+    const created = gpu.rt.bindGroupsCreated;
+    // the first binds its block's slot; the second switches the kernel to a dynamic offset, which the third reuses
+    for (const [scale, shift] of [[2, 1], [3, -2], [0.5, 0.25]]) {
+      gpu.rt.dispatch(kernel, [gpuBuffer(x)], new Params().f32(scale!, shift!).done(), [2]);
+    }
+    expect(kernel.dynamic).toBe(true);
+    expect(gpu.rt.bindGroupsCreated).toBe(created + 2);
+    expect(Array.from(await gpu.read(x))).toEqual(Array(8).fill(((1 * 2 + 1) * 3 - 2) * 0.5 + 0.25));
+    gpu.free(x);
+  });
+
+  it('running out of slots neither recreates the bind group nor mixes up the blocks', async () => {
+    const gpu = await gpuBackend();
+    const kernel = scaleShift(gpu.rt, 'slots');
+    const x = gpu.fill(4, 0, 'float32');
+    for (const shift of [0, 0.5]) gpu.rt.dispatch(kernel, [gpuBuffer(x)], new Params().f32(1, shift).done(), [1]);
+    const created = gpu.rt.bindGroupsCreated;
+    const count = 2100; // more blocks than the uniform buffer's 2048 slots, all before one read
+    for (let i = 1; i <= count; i++) gpu.rt.dispatch(kernel, [gpuBuffer(x)], new Params().f32(1, i).done(), [1]);
+    expect(gpu.rt.bindGroupsCreated).toBe(created);
+    expect(Array.from(await gpu.read(x))).toEqual(Array(4).fill(0.5 + (count * (count + 1)) / 2)); // exact in f32
+    gpu.free(x);
+  });
+
+  it('a kernel whose buffers each come with one parameter block keeps binding the slots', async () => {
+    const gpu = await gpuBackend();
+    const kernel = scaleShift(gpu.rt, 'static');
+    const x = gpu.fill(4, 1, 'float32'), y = gpu.fill(4, 1, 'float32');
+    const created = gpu.rt.bindGroupsCreated;
+    for (let round = 0; round < 3; round++) {
+      gpu.rt.dispatch(kernel, [gpuBuffer(x)], new Params().f32(2, 0).done(), [1]);
+      gpu.rt.dispatch(kernel, [gpuBuffer(y)], new Params().f32(1, 3).done(), [1]);
+    }
+    expect(kernel.dynamic).toBe(false);
+    expect(gpu.rt.bindGroupsCreated).toBe(created + 2);
+    expect(Array.from(await gpu.read(x))).toEqual([8, 8, 8, 8]);
+    expect(Array.from(await gpu.read(y))).toEqual([10, 10, 10, 10]);
+    gpu.free(x);
+    gpu.free(y);
+  });
+
+  it('dispatches that differ only in the order of their buffers get their own bind groups, in their parameters their own slots', async () => {
     const gpu = await gpuBackend();
     const a = gpu.fill(8, 5, 'float32'), b = gpu.fill(8, 2, 'float32');
     const results: number[] = [];
@@ -94,6 +165,27 @@ struct Params { value: f32, pad0: u32, pad1: u32, pad2: u32 }
       gpu.free(s);
     }
     expect(values).toEqual([1.5, 2.5, 1.5]);
+  });
+
+  it('reads the bind group layout from the WGSL declarations, and refuses what the runtime cannot bind', () => {
+    const declare = (...lines: string[]): string => lines.map((l, i) => `@group(0) @binding(${i}) var<${l}> b${i}: array<f32>;`).join('\n');
+    expect(bindingTypes('k', declare('storage, read', 'storage,read_write', 'storage', 'uniform'), 3)).toEqual(['read', 'read_write', 'read', 'uniform']);
+    expect(bindingTypes('k', declare('storage, read_write'), 1)).toEqual(['read_write']);
+    expect(() => bindingTypes('k', declare('storage, read', 'uniform'), 2)).toThrow(/kernel k must declare storage buffers at bindings 0…1/);
+    expect(() => bindingTypes('k', declare('uniform', 'storage, read'), 1)).toThrow(/got \[uniform, read\]/);
+    expect(() => bindingTypes('k', '@group(0) @binding(1) var<storage, read> b: array<f32>;', 2)).toThrow(/got \[none, read\]/);
+    expect(() => bindingTypes('k', '@group(1) @binding(0) var<storage, read> b: array<f32>;', 1)).toThrow(/group 1/);
+  });
+
+  it('a dispatch with parameters the kernel does not declare, or without those it does, is refused', async () => {
+    const gpu = await gpuBackend();
+    const x = gpu.fill(4, 0, 'float32');
+    expect(() => gpu.rt.dispatch(scaleShift(gpu.rt, 'refused'), [gpuBuffer(x)], null, [1])).toThrow(/takes parameters, got none/);
+    const plain = gpu.rt.kernel('test:plain', () => `
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@compute @workgroup_size(1) fn main() { x[0] = 1.0; }`, 1);
+    expect(() => gpu.rt.dispatch(plain, [gpuBuffer(x)], new Params().f32(1).done(), [1])).toThrow(/takes no parameters/);
+    gpu.free(x);
   });
 
   it('trim drops the cached bind groups with the buffers it destroys', async () => {

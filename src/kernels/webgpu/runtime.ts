@@ -31,6 +31,10 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/**
+ * a parameter block's room in the uniform buffer, and the stride of the dynamic offsets: WebGPU caps
+ * minUniformBufferOffsetAlignment at 256, so any device's alignment divides it
+ */
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 2048;
 /** the bind-group cache starts over past this many entries (shapes that keep changing would grow it) */
@@ -38,8 +42,11 @@ const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
 
-/** a cached bind group and the next one whose key has the same hash */
-interface CachedBindGroup { kernel: Kernel; slot: number; ids: readonly number[]; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
+/**
+ * a cached bind group, the uniform slot it binds (−1: none, or the kernel's dynamic offset picks it) and the next
+ * one whose key has the same hash
+ */
+interface CachedBindGroup { kernel: Kernel; ids: readonly number[]; slot: number; bindGroup: GPUBindGroup; next: CachedBindGroup | null }
 
 /** a parameter block's words (a copy: the caller's buffer is not kept) and its slot, chained as CachedBindGroup */
 interface UniformSlot { words: Uint32Array; slot: number; next: UniformSlot | null }
@@ -80,12 +87,47 @@ let nextBufferId = 0;
 
 export interface Kernel {
   /** identifies the kernel in the bind-group cache */
-  id: number;
-  pipeline: GPUComputePipeline;
-  /** the pipeline's bind group layout, fetched once (each getBindGroupLayout call makes a new object) */
-  layout: GPUBindGroupLayout;
+  readonly id: number;
+  readonly module: GPUShaderModule;
+  /** its bindings, from the WGSL (see bindingTypes) */
+  readonly types: readonly BindingType[];
   /** storage bindings the WGSL declares, in binding order; the uniform (if any) follows them */
-  storageBindings: number;
+  readonly storageBindings: number;
+  /** whether the WGSL declares the parameters' uniform */
+  readonly takesParams: boolean;
+  /**
+   * whether the uniform is bound at a dynamic offset, which the runtime switches to when the same buffers come
+   * with a second parameter block (see dispatch); until then each bind group binds its block's slot
+   */
+  dynamic: boolean;
+  pipeline: GPUComputePipeline;
+  /** the pipeline's bind group layout */
+  layout: GPUBindGroupLayout;
+}
+
+/** how a WGSL binding is declared: a storage buffer read-only or read-write, or the parameters' uniform */
+export type BindingType = 'read' | 'read_write' | 'uniform';
+
+/**
+ * The types of a kernel's bindings 0…n−1 of group 0, read from its WGSL declarations: storage buffers first, then
+ * at most one uniform. The runtime builds the bind group layouts from them (an 'auto' layout cannot give the
+ * uniform a dynamic offset).
+ */
+export function bindingTypes(key: string, source: string, storageBindings: number): BindingType[] {
+  const types: BindingType[] = [];
+  for (const m of source.matchAll(/@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var<\s*(storage|uniform)\s*(?:,\s*(read|read_write)\s*)?>/g)) {
+    if (m[1] !== '0') throw new Error(`webgpu: kernel ${key} declares a binding in group ${m[1]}; kernels bind group 0 only`);
+    const binding = Number(m[2]);
+    if (types[binding] !== undefined) throw new Error(`webgpu: kernel ${key} declares binding ${binding} twice`);
+    types[binding] = m[3] === 'uniform' ? 'uniform' : (m[4] ?? 'read') as BindingType;
+  }
+  const valid = (types.length === storageBindings || types.length === storageBindings + 1)
+    && Array.from(types, (t, i) => (i < storageBindings ? t === 'read' || t === 'read_write' : t === 'uniform')).every(Boolean);
+  if (!valid) {
+    throw new Error(`webgpu: kernel ${key} must declare storage buffers at bindings 0…${storageBindings - 1} `
+      + `and at most a uniform after them, got [${Array.from(types, (t) => t ?? 'none').join(', ')}]`);
+  }
+  return types;
 }
 
 /**
@@ -98,6 +140,8 @@ export interface Kernel {
  */
 export class GpuRuntime {
   private pipelines = new Map<string, Kernel>();
+  /** bind group layouts and their pipeline layouts by the binding types, joined, and whether the uniform's offset is dynamic */
+  private layouts = new Map<string, { bindGroup: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
@@ -111,19 +155,26 @@ export class GpuRuntime {
   /** the slot of each block of Params seen (by its id: Params hands out one read-only buffer per distinct block) */
   private slotByBlock = new Map<number, number>();
   /**
-   * bind groups by the hash of (kernel, parameter slot, buffers) → the entries with that hash (a training step
-   * repeats the same ones, see free); numeric keys, because building and hashing a string key per dispatch
-   * cost more than the rest of the lookup
+   * bind groups by the hash of (kernel, buffers) → the entries with that hash (a training step repeats the same
+   * ones, see free); numeric keys, because building and hashing a string key per dispatch cost more than the rest
+   * of the lookup. The parameters' slot is not part of the key: see dispatch.
    */
   private bindGroups = new Map<number, CachedBindGroup>();
   private bindGroupCount = 0;
   /**
    * the dispatches recorded and not yet encoded (see encodePending), in their first pendingCount entries: pipeline,
-   * bind group, workgroups x, y, z (the entries past pendingCount are encoded ones, overwritten by later dispatches)
+   * bind group, the uniform's offset (−1: no parameters), workgroups x, y, z (the entries past pendingCount are
+   * encoded ones, overwritten by later dispatches)
    */
   private readonly pendingPipelines: GPUComputePipeline[] = [];
   private readonly pendingBindGroups: GPUBindGroup[] = [];
+  private readonly pendingOffsets: number[] = [];
   private readonly pendingGroups: number[] = [];
+  /**
+   * the dynamic offset handed to setBindGroup, reused: no array per dispatch (Dawn's Node bindings took 0.5 µs
+   * longer per call for the (Uint32Array, start, length) form)
+   */
+  private readonly dynamicOffsets = [0];
   private pendingCount = 0;
   /** the buffer ids of the dispatch being recorded, in its first entries (reused: no array per dispatch) */
   private readonly dispatchIds: number[] = [];
@@ -181,12 +232,38 @@ export class GpuRuntime {
   kernel(key: string, source: () => string, storageBindings: number): Kernel {
     let k = this.pipelines.get(key);
     if (!k) {
-      const module = this.device.createShaderModule({ code: source(), label: key });
-      const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-      k = { id: this.pipelines.size, pipeline, layout: pipeline.getBindGroupLayout(0), storageBindings };
+      const code = source();
+      const types = bindingTypes(key, code, storageBindings);
+      const module = this.device.createShaderModule({ code, label: key });
+      const takesParams = types.length > storageBindings;
+      k = { id: this.pipelines.size, module, types, storageBindings, takesParams, dynamic: false, ...this.pipeline(module, types, false, key) };
       this.pipelines.set(key, k);
     }
     return k;
+  }
+
+  private pipeline(module: GPUShaderModule, types: readonly BindingType[], dynamic: boolean, label: string):
+    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    const layout = this.layout(types, dynamic);
+    const pipeline = this.device.createComputePipeline({ layout: layout.pipeline, compute: { module, entryPoint: 'main' }, label });
+    return { pipeline, layout: layout.bindGroup };
+  }
+
+  private layout(types: readonly BindingType[], dynamic: boolean): { bindGroup: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+    const key = `${types.join(',')}${dynamic ? ':dynamic' : ''}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const bufferType = { read: 'read-only-storage', read_write: 'storage', uniform: 'uniform' } as const;
+      const bindGroup = this.device.createBindGroupLayout({
+        entries: types.map((type, binding) => ({
+          binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: bufferType[type], hasDynamicOffset: dynamic && type === 'uniform' },
+        })),
+        label: key,
+      });
+      layout = { bindGroup, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [bindGroup], label: key }) };
+      this.layouts.set(key, layout);
+    }
+    return layout;
   }
 
   alloc(length: number, dtype: DType): GpuStorage {
@@ -289,6 +366,9 @@ export class GpuRuntime {
     if (n !== kernel.storageBindings) {
       throw new Error(`webgpu: kernel ${kernel.pipeline.label} takes ${kernel.storageBindings} buffers, got ${n}`);
     }
+    if ((params !== null) !== kernel.takesParams) {
+      throw new Error(`webgpu: kernel ${kernel.pipeline.label} ${kernel.takesParams ? 'takes parameters, got none' : 'takes no parameters'}`);
+    }
     const x = workgroups[0], y = workgroups[1] ?? 1, z = workgroups[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
@@ -297,19 +377,30 @@ export class GpuRuntime {
     }
     const slot = params ? this.uniformSlot(params) : -1;
     const ids = this.dispatchIds;
-    let hash = mixHash(mixHash(HASH_SEED, kernel.id), slot);
+    let hash = mixHash(HASH_SEED, kernel.id);
     for (let i = 0; i < n; i++) { const id = this.bufferId(buffers[i]!); ids[i] = id; hash = mixHash(hash, id); }
     hash &= SMI_MASK;
     let cached = this.bindGroups.get(hash);
-    while (cached && !(cached.kernel === kernel && cached.slot === slot && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
-    if (!cached) cached = this.createBindGroup(kernel, buffers, params, slot, hash);
+    while (cached && !(cached.kernel === kernel && sameIds(cached.ids, ids, n))) cached = cached.next ?? undefined;
+    // A bind group that binds its parameters' slot costs nothing per dispatch, but a kernel whose parameters change
+    // on every call (Adam's bias corrections, a scheduled learning rate) would need a new one each time. A dynamic
+    // offset serves every slot with one bind group, at 0.5 µs more per setBindGroup (Dawn's Node bindings, on
+    // llvmpipe): so a kernel switches to it when the same buffers come with a second parameter block.
+    if (cached && !kernel.dynamic && cached.slot !== slot) {
+      Object.assign(kernel, { dynamic: true }, this.pipeline(kernel.module, kernel.types, true, kernel.pipeline.label));
+      this.dropBindGroups((entry) => entry.kernel !== kernel);
+      cached = undefined;
+    }
+    cached ??= this.createBindGroup(kernel, buffers, slot, hash);
+    const offset = kernel.dynamic ? slot * UNIFORM_SLOT : -1;
     if (this.profile) {
       this.encodePending();
-      this.encode(this.profiledPass(kernel.pipeline.label), kernel.pipeline, cached.bindGroup, x, y, z);
+      this.encode(this.profiledPass(kernel.pipeline.label), kernel.pipeline, cached.bindGroup, offset, x, y, z);
     } else {
       const i = this.pendingCount++;
       this.pendingPipelines[i] = kernel.pipeline;
       this.pendingBindGroups[i] = cached.bindGroup;
+      this.pendingOffsets[i] = offset;
       this.pendingGroups[3 * i] = x;
       this.pendingGroups[3 * i + 1] = y;
       this.pendingGroups[3 * i + 2] = z;
@@ -329,27 +420,37 @@ export class GpuRuntime {
     if (n === 0) return;
     this.pendingCount = 0;
     const pass = this.computePass(), groups = this.pendingGroups;
-    for (let i = 0; i < n; i++) this.encode(pass, this.pendingPipelines[i]!, this.pendingBindGroups[i]!, groups[3 * i]!, groups[3 * i + 1]!, groups[3 * i + 2]!);
+    for (let i = 0; i < n; i++) {
+      this.encode(pass, this.pendingPipelines[i]!, this.pendingBindGroups[i]!, this.pendingOffsets[i]!, groups[3 * i]!, groups[3 * i + 1]!, groups[3 * i + 2]!);
+    }
   }
 
-  private encode(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, x: number, y: number, z: number): void {
+  /** `offset`: the uniform's dynamic offset, −1 for a kernel without parameters */
+  private encode(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, offset: number,
+    x: number, y: number, z: number): void {
     // consecutive dispatches of one kernel (each call into Dawn costs the host a few µs)
     if (pass !== this.pipelineSetOn || pipeline !== this.pipelineSet) {
       pass.setPipeline(pipeline);
       this.pipelineSetOn = pass;
       this.pipelineSet = pipeline;
     }
-    pass.setBindGroup(0, bindGroup);
+    if (offset < 0) pass.setBindGroup(0, bindGroup);
+    else {
+      this.dynamicOffsets[0] = offset;
+      pass.setBindGroup(0, bindGroup, this.dynamicOffsets);
+    }
     pass.dispatchWorkgroups(x, y, z);
   }
 
-  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], params: ArrayBuffer | null, slot: number,
-    hash: number): CachedBindGroup {
+  private createBindGroup(kernel: Kernel, buffers: readonly GPUBuffer[], slot: number, hash: number): CachedBindGroup {
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-    if (params) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT, size: Math.ceil(params.byteLength / 16) * 16 } });
+    // with a dynamic offset, the first slot's range: each dispatch moves it to its own slot
+    const boundSlot = kernel.dynamic ? -1 : slot;
+    const offset = kernel.dynamic ? 0 : slot * UNIFORM_SLOT;
+    if (kernel.takesParams) entries.push({ binding: buffers.length, resource: { buffer: this.uniforms, offset, size: UNIFORM_SLOT } });
     if (this.bindGroupCount >= MAX_BIND_GROUPS) this.clearBindGroups();
     const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
-    const cached: CachedBindGroup = { kernel, slot, ids: this.dispatchIds.slice(0, buffers.length), bindGroup, next: this.bindGroups.get(hash) ?? null };
+    const cached: CachedBindGroup = { kernel, ids: this.dispatchIds.slice(0, buffers.length), slot: boundSlot, bindGroup, next: this.bindGroups.get(hash) ?? null };
     this.bindGroups.set(hash, cached);
     this.bindGroupCount++;
     this.bindGroupsCreated++;
@@ -361,11 +462,25 @@ export class GpuRuntime {
     this.bindGroupCount = 0;
   }
 
+  /** keeps the cached bind groups that `keep` accepts */
+  private dropBindGroups(keep: (entry: CachedBindGroup) => boolean): void {
+    for (const [hash, head] of this.bindGroups) {
+      let first: CachedBindGroup | null = null, last: CachedBindGroup | null = null;
+      for (let entry: CachedBindGroup | null = head; entry; entry = entry.next) {
+        if (!keep(entry)) { this.bindGroupCount--; continue; }
+        if (last) last.next = entry; else first = entry;
+        last = entry;
+      }
+      if (last) last.next = null;
+      if (first) this.bindGroups.set(hash, first); else this.bindGroups.delete(hash);
+    }
+  }
+
   /**
    * The slot of a parameter block in the uniform buffer. Each distinct block is written once (queue-ordered before
    * any submit that reads it) and keeps its slot. When the slots run out, the recorded work is submitted first and
-   * the slots (and the bind groups naming them) start over: a rewrite is queue-ordered after the submits that read
-   * the old contents.
+   * the slots (and the bind groups that bind one) start over: a rewrite is queue-ordered after the submits that
+   * read the old contents.
    */
   private uniformSlot(params: ArrayBuffer): number {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
@@ -386,7 +501,7 @@ export class GpuRuntime {
       this.uniformSlots.clear();
       this.slotByBlock.clear();
       this.uniformSlotCount = 0;
-      this.clearBindGroups();
+      this.dropBindGroups((entry) => entry.slot < 0);
     }
     const slot = this.uniformSlotCount++;
     if (block !== undefined) this.slotByBlock.set(block, slot);
