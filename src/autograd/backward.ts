@@ -4,7 +4,7 @@ import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { dense } from './dense.js';
 import { noGrad } from './graph.js';
-import { add } from './ops.js';
+import { add, neg, sub } from './ops.js';
 
 export interface BackwardOptions {
   /** keep the saved tensors so that backward can run through this graph again */
@@ -50,52 +50,86 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     throw new Error(`backward: gradient ${formatShape(gradient.shape)} does not match the output ${formatShape(root.shape)}`);
   }
   noGrad(() => {
-    const grads = new Map<Tensor, Tensor>();
-    grads.set(root, keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
-      : full(root.shape, 1, { dtype: root.dtype, backend: root.backend })));
-    if (!root.gradNode) { accumulateLeaf(root, grads.get(root)!); return; }
+    const grads = new Map<Tensor, Pending>();
+    const rootGrad = keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
+      : full(root.shape, 1, { dtype: root.dtype, backend: root.backend }));
+    if (!root.gradNode) { accumulateLeaf(root, { tensor: rootGrad, negated: false }); return; }
+    grads.set(root, { tensor: rootGrad, negated: false });
     const order = topologicalOrder(root);
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
-      const g = grads.get(t);
+      const pending = grads.get(t);
       const node = t.gradNode!;
-      if (!g) { if (!options.retainGraph) node.release(); continue; }
+      if (!pending) { if (!options.retainGraph) node.release(); continue; }
       grads.delete(t);
+      const g = resolved(pending);
       // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
       // twice becomes a view of its own, so that each input's gradient is disposed once
       const first = nextTensorId();
-      const inputGrads = tidy(() => node.backward(g).map((gi, k, all) =>
-        (gi && (gi.id < first || all.indexOf(gi) !== k) ? ownedAlias(gi) : gi)));
+      const inputGrads = tidy(() => {
+        const seen = new Set<Tensor>();
+        return node.backward(g).map((term): Pending | null => {
+          if (!term) return null;
+          const isNegated = !(term instanceof Tensor);
+          const gi = isNegated ? term.negated : term;
+          const owned = gi.id >= first && !seen.has(gi);
+          seen.add(gi);
+          return { tensor: owned ? gi : ownedAlias(gi), negated: isNegated };
+        });
+      });
       g.dispose();
       if (!options.retainGraph) node.release();
       node.inputs.forEach((input, k) => {
         const gi = inputGrads[k];
         if (!gi) return;
-        if (!input.requiresGrad) { gi.dispose(); return; }
-        if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.shape)} for an input ${formatShape(input.shape)}`);
+        if (!input.requiresGrad) { gi.tensor.dispose(); return; }
+        if (!sameShape(gi.tensor.shape, input.shape)) {
+          throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.tensor.shape)} for an input ${formatShape(input.shape)}`);
         }
         if (!input.gradNode) { accumulateLeaf(input, gi); return; }
         const before = grads.get(input);
-        if (before) {
-          grads.set(input, keep(add(before, gi)));
-          before.dispose();
-          gi.dispose();
-        } else grads.set(input, gi);
+        grads.set(input, before ? sumOf(before, gi) : gi);
       });
     }
-    for (const g of grads.values()) g.dispose();
+    for (const p of grads.values()) p.tensor.dispose();
   });
+}
+
+/** a gradient on its way: `tensor`, or −tensor while `negated` (the sign not applied yet) */
+interface Pending { tensor: Tensor; negated: boolean }
+
+/**
+ * before + gi, disposing both. A negated term is subtracted: a − t is a + (−t) in IEEE arithmetic, so the folded
+ * sign changes no bit; of two negated terms the first is negated as it would have been without the folding.
+ */
+function sumOf(before: Pending, gi: Pending): Pending {
+  const a = before.negated && gi.negated ? resolved(before) : before.tensor;
+  const sum = keep(gi.negated ? sub(a, gi.tensor) : before.negated ? sub(gi.tensor, a) : add(a, gi.tensor));
+  a.dispose();
+  gi.tensor.dispose();
+  return { tensor: sum, negated: false };
+}
+
+/** the pending gradient's value as a tensor (disposing what it replaces) */
+function resolved(p: Pending): Tensor {
+  if (!p.negated) return p.tensor;
+  const value = keep(neg(p.tensor));
+  p.tensor.dispose();
+  return value;
 }
 
 function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }
 
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  if (!leaf.requiresGrad) { g.dispose(); return; }
+function accumulateLeaf(leaf: Tensor, g: Pending): void {
+  if (!leaf.requiresGrad) { g.tensor.dispose(); return; }
   const before = leaf.grad;
   if (before) {
-    leaf.grad = keep(add(before, g));
+    leaf.grad = keep(g.negated ? sub(before, g.tensor) : add(before, g.tensor));
     before.dispose();
-  } else leaf.grad = ownedContiguous(g);
-  g.dispose();
+    g.tensor.dispose();
+  } else if (g.negated) leaf.grad = resolved(g);
+  else {
+    leaf.grad = ownedContiguous(g.tensor);
+    g.tensor.dispose();
+  }
 }

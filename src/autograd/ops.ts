@@ -5,7 +5,7 @@ import { tidy } from '../tensor/memory.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
-import { record } from './graph.js';
+import { negated, record } from './graph.js';
 import { dense, withDense } from './dense.js';
 
 /**
@@ -391,7 +391,7 @@ export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
 }
 /** a·x + b */
 export function affine(x: Tensor, a: number, b: number): Tensor {
-  return record('affine', unaryOp('affine', x, [a, b]), [x], (g) => [mulScalar(g, a)]);
+  return record('affine', unaryOp('affine', x, [a, b]), [x], (g) => [a === 1 ? g : mulScalar(g, a)]);
 }
 export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
@@ -423,7 +423,8 @@ export function add(a: Tensor, b: Tensor): Tensor {
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => sub(toFloat64(a), toFloat64(b)));
-  return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
+  return record('sub', binaryOp('sub', a, b), [a, b],
+    (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? negated(sumTo(g, b.shape)) : null]);
 }
 export function mul(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => mul(toFloat64(a), toFloat64(b)));

@@ -17,10 +17,13 @@ export class StorageRef {
  * output's gradient to the inputs' gradients. Defined here so a tensor can point to its node; built by
  * src/autograd.
  */
+/** An input's gradient given by a backward rule as −negated: backward folds the sign into its sum (a − t, not a + neg(t)). */
+export interface NegatedGrad { readonly negated: Tensor }
+
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
-  backward(gradOutput: Tensor): (Tensor | null)[];
+  backward(gradOutput: Tensor): (Tensor | NegatedGrad | null)[];
   /** frees what the node saved for backward */
   release(): void;
   readonly released: boolean;
