@@ -266,7 +266,8 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
     const weighted = (t: Tensor) => (w ? mul(t, w) : t);
     const intersect = sum(weighted(mul(p, y)), axes);
     const denominator = add(sum(weighted(square(p)), axes), sum(weighted(square(y)), axes));
-    const loss = addScalar(neg(div(addScalar(mulScalar(intersect, 2), smooth), addScalar(denominator, smooth))), 1);
+    // 2·Σpy is exact, so affine(·, 2, s) and 1 − r as affine(r, −1, 1) give the floats of the step-by-step form
+    const loss = affine(div(affine(intersect, 2, smooth), addScalar(denominator, smooth)), -1, 1);
     return reduction === 'sum' ? sum(loss) : loss;
   });
 }
