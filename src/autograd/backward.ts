@@ -1,10 +1,10 @@
-import { Tensor, nextTensorId } from '../tensor/tensor.js';
+import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { contiguousStrides, formatShape, sameShape } from '../tensor/shape.js';
 import { dense } from './dense.js';
 import { noGrad } from './graph.js';
-import { add, neg, sub } from './ops.js';
+import { add, embed, neg, sliceWindow, sub } from './ops.js';
 
 export interface BackwardOptions {
   /** keep the saved tensors so that backward can run through this graph again */
@@ -51,10 +51,10 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
   }
   noGrad(() => {
     const grads = new Map<Tensor, Pending>();
-    const rootGrad = keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
-      : full(root.shape, 1, { dtype: root.dtype, backend: root.backend }));
-    if (!root.gradNode) { accumulateLeaf(root, { tensor: rootGrad, negated: false }); return; }
-    grads.set(root, { tensor: rootGrad, negated: false });
+    const rootGrad: Pending = plain(keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
+      : full(root.shape, 1, { dtype: root.dtype, backend: root.backend })));
+    if (!root.gradNode) { accumulateLeaf(root, rootGrad); return; }
+    grads.set(root, rootGrad);
     const order = topologicalOrder(root);
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
@@ -62,7 +62,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       const node = t.gradNode!;
       if (!pending) { if (!options.retainGraph) node.release(); continue; }
       grads.delete(t);
-      const g = resolved(pending);
+      const g = resolved(pending, t.shape);
       // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
       // twice becomes a view of its own, so that each input's gradient is disposed once
       const first = nextTensorId();
@@ -70,11 +70,10 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
         const seen = new Set<Tensor>();
         return node.backward(g).map((term): Pending | null => {
           if (!term) return null;
-          const isNegated = !(term instanceof Tensor);
-          const gi = isNegated ? term.negated : term;
-          const owned = gi.id >= first && !seen.has(gi);
-          seen.add(gi);
-          return { tensor: owned ? gi : ownedAlias(gi), negated: isNegated };
+          const p = pendingOf(term);
+          const owned = p.tensor.id >= first && !seen.has(p.tensor);
+          seen.add(p.tensor);
+          return owned ? p : { ...p, tensor: ownedAlias(p.tensor) };
         });
       });
       g.dispose();
@@ -83,39 +82,73 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
         const gi = inputGrads[k];
         if (!gi) return;
         if (!input.requiresGrad) { gi.tensor.dispose(); return; }
-        if (!sameShape(gi.tensor.shape, input.shape)) {
+        const shape = gi.window ? input.shape.map((d, a) => (a === gi.window!.axis ? gi.tensor.shape[a] : d)) : input.shape;
+        if (!sameShape(gi.tensor.shape, shape)) {
           throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.tensor.shape)} for an input ${formatShape(input.shape)}`);
         }
         if (!input.gradNode) { accumulateLeaf(input, gi); return; }
         const before = grads.get(input);
-        grads.set(input, before ? sumOf(before, gi) : gi);
+        grads.set(input, before ? sumOf(before, gi, input.shape) : gi);
       });
     }
     for (const p of grads.values()) p.tensor.dispose();
   });
 }
 
-/** a gradient on its way: `tensor`, or −tensor while `negated` (the sign not applied yet) */
-interface Pending { tensor: Tensor; negated: boolean }
+/**
+ * A gradient on its way to a tensor: `tensor`; or −tensor while `negated`; or, with a `window`, zeros with `tensor`
+ * at a slice's positions. `exclusive`: backward made the storage (a sum, a negation, an embedding) and holds its
+ * only reference, so a slice's gradient may be added into it in place.
+ */
+interface Pending {
+  tensor: Tensor;
+  negated: boolean;
+  window: Omit<EmbeddedGrad, 'embedded'> | null;
+  exclusive: boolean;
+}
+
+function plain(tensor: Tensor, exclusive = false): Pending { return { tensor, negated: false, window: null, exclusive }; }
+
+function pendingOf(term: Exclude<GradTerm, null>): Pending {
+  if (term instanceof Tensor) return plain(term);
+  if ('negated' in term) return { tensor: term.negated, negated: true, window: null, exclusive: false };
+  return { tensor: term.embedded, negated: false, window: { axis: term.axis, start: term.start, step: term.step }, exclusive: false };
+}
+
+/** the pending gradient's value as a tensor of `shape` (disposing what it replaces) */
+function resolved(p: Pending, shape: readonly number[]): Tensor {
+  if (!p.negated && !p.window) return p.tensor;
+  const value = keep(p.window ? embed(p.tensor, shape, p.window.axis, p.window.start, p.window.step) : neg(p.tensor));
+  p.tensor.dispose();
+  return value;
+}
 
 /**
  * before + gi, disposing both. A negated term is subtracted: a − t is a + (−t) in IEEE arithmetic, so the folded
- * sign changes no bit; of two negated terms the first is negated as it would have been without the folding.
+ * sign changes no bit (of two negated terms the first is negated as it would have been without the folding). A
+ * slice's gradient is added into its positions of the sum, in place when backward owns the sum (two dispatches
+ * instead of a fill, a copy and an add): the same floats there, and the sum's elsewhere (where it keeps a −0 that
+ * adding the +0 of the padding would have turned into +0).
  */
-function sumOf(before: Pending, gi: Pending): Pending {
-  const a = before.negated && gi.negated ? resolved(before) : before.tensor;
+function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending {
+  if (gi.window) {
+    const b = before.negated || before.window ? plain(resolved(before, shape), true) : before;
+    if (b.exclusive && b.tensor.dtype === gi.tensor.dtype) {
+      const w = gi.window;
+      const window = sliceWindow(b.tensor.storage, shape, gi.tensor, w.axis, w.start, w.step);
+      const sum = b.tensor.backend.binary('add', window, gi.tensor.view);
+      b.tensor.backend.copyInto(window, { storage: sum, shape: gi.tensor.shape, strides: contiguousStrides(gi.tensor.shape), offset: 0 });
+      b.tensor.backend.free(sum);
+      gi.tensor.dispose();
+      return b;
+    }
+    return sumOf(b, plain(resolved(gi, shape)), shape);
+  }
+  const a = before.window || (before.negated && gi.negated) ? resolved(before, shape) : before.tensor;
   const sum = keep(gi.negated ? sub(a, gi.tensor) : before.negated ? sub(gi.tensor, a) : add(a, gi.tensor));
   a.dispose();
   gi.tensor.dispose();
-  return { tensor: sum, negated: false };
-}
-
-/** the pending gradient's value as a tensor (disposing what it replaces) */
-function resolved(p: Pending): Tensor {
-  if (!p.negated) return p.tensor;
-  const value = keep(neg(p.tensor));
-  p.tensor.dispose();
-  return value;
+  return plain(sum, true);
 }
 
 function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }
@@ -123,13 +156,13 @@ function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.o
 function accumulateLeaf(leaf: Tensor, g: Pending): void {
   if (!leaf.requiresGrad) { g.tensor.dispose(); return; }
   const before = leaf.grad;
-  if (before) {
-    leaf.grad = keep(g.negated ? sub(before, g.tensor) : add(before, g.tensor));
-    before.dispose();
-    g.tensor.dispose();
-  } else if (g.negated) leaf.grad = resolved(g);
-  else {
-    leaf.grad = ownedContiguous(g.tensor);
-    g.tensor.dispose();
+  if (!before) {
+    leaf.grad = g.negated || g.window ? resolved(g, leaf.shape) : ownedContiguous(g.tensor);
+    if (!g.negated && !g.window) g.tensor.dispose();
+    return;
   }
+  const value = g.negated ? g.tensor : resolved(g, leaf.shape);
+  leaf.grad = keep(g.negated ? sub(before, value) : add(before, value));
+  before.dispose();
+  value.dispose();
 }

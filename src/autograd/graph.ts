@@ -1,4 +1,4 @@
-import type { GradNode, NegatedGrad } from '../tensor/tensor.js';
+import type { GradNode, GradTerm, NegatedGrad } from '../tensor/tensor.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /**
@@ -37,9 +37,6 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
   for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) return true;
   return false;
 }
-
-/** what a backward rule gives for one input: its gradient, that gradient's negation (see `negated`), or null */
-export type GradTerm = Tensor | NegatedGrad | null;
 
 /** For a backward rule: the gradient −t without a dispatch of its own (the sum of gradients subtracts t). */
 export function negated(t: Tensor): NegatedGrad { return { negated: t }; }
