@@ -1,7 +1,7 @@
 import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { contiguousStrides, formatShape, sameShape } from '../tensor/shape.js';
+import { contiguousStrides, formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { dense } from './dense.js';
 import { noGrad } from './graph.js';
 import { add, embed, neg, sliceWindow, sub } from './ops.js';
@@ -131,6 +131,7 @@ function resolved(p: Pending, shape: readonly number[]): Tensor {
  * adding the +0 of the padding would have turned into +0).
  */
 function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending {
+  if (before.window && gi.window && tile(before, gi, shape)) return joined(before, gi, shape);
   if (gi.window) {
     const b = before.negated || before.window ? plain(resolved(before, shape), true) : before;
     if (b.exclusive && b.tensor.dtype === gi.tensor.dtype) {
@@ -149,6 +150,25 @@ function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending 
   a.dispose();
   gi.tensor.dispose();
   return plain(sum, true);
+}
+
+/** true when two slices' gradients are the two parts of their axis, [0, k) and [k, n) (the rows of L and U) */
+function tile(a: Pending, b: Pending, shape: readonly number[]): boolean {
+  const [wa, wb] = [a.window!, b.window!];
+  if (wa.axis !== wb.axis || wa.step !== 1 || wb.step !== 1 || a.tensor.dtype !== b.tensor.dtype) return false;
+  const [first, second] = wa.start < wb.start ? [a, b] : [b, a];
+  return first.window!.start === 0 && first.tensor.shape[wa.axis] === second.window!.start
+    && second.window!.start + second.tensor.shape[wa.axis] === shape[wa.axis];
+}
+
+/** the gradient of two tiling slices: both copied into one new tensor, with no zeros to add */
+function joined(a: Pending, b: Pending, shape: readonly number[]): Pending {
+  const out = keep(Tensor.fromStorage(a.tensor.backend, a.tensor.backend.alloc(sizeOf(shape), a.tensor.dtype), shape));
+  for (const p of [a, b]) {
+    out.backend.copyInto(sliceWindow(out.storage, shape, p.tensor, p.window!.axis, p.window!.start, 1), p.tensor.view);
+    p.tensor.dispose();
+  }
+  return plain(out, true);
 }
 
 function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }

@@ -85,4 +85,17 @@ describe('backward: the sum of an input\'s gradients', () => {
     expect(fills).toBeLessThan(6);
     dispose(ws);
   });
+
+  it('joins the gradients of two slices that tile an axis (the rows of L and U) without zeros', async () => {
+    const x = Float32Array.from({ length: 12 }, (_, i) => i - 5);
+    const w1 = fromArray(Float32Array.from([1, -2, 3]), [1, 3], f32), w2 = fromArray(Float32Array.from({ length: 9 }, (_, i) => i / 2), [3, 3], f32);
+    const loss = (xt: Tensor) => {
+      const h = mul(xt, fromArray(new Float32Array(12).fill(2), [4, 3], f32));
+      return add(sum(mul(slice(h, 0, 0, 1), w1)), sum(mul(slice(h, 0, 1, 4), w2)));
+    };
+    const { grad, fills } = await gradientOf(loss, x, [4, 3]);
+    expect(Array.from(grad)).toEqual([2, -4, 6, ...Array.from({ length: 9 }, (_, i) => i)]);
+    expect(fills).toBe(1); // the output's gradient of ones
+    dispose([w1, w2]);
+  });
 });
