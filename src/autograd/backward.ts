@@ -66,16 +66,12 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
       // twice becomes a view of its own, so that each input's gradient is disposed once
       const first = nextTensorId();
-      const inputGrads = tidy(() => {
-        const seen = new Set<Tensor>();
-        return node.backward(g).map((term): Pending | null => {
-          if (!term) return null;
-          const p = pendingOf(term);
-          const owned = p.tensor.id >= first && !seen.has(p.tensor);
-          seen.add(p.tensor);
-          return owned ? p : { ...p, tensor: ownedAlias(p.tensor) };
-        });
-      });
+      const inputGrads = tidy(() => node.backward(g).map((term, k, all): Pending | null => {
+        if (!term) return null;
+        const p = pendingOf(term);
+        if (p.tensor.id < first || all.findIndex((other) => other !== null && tensorOf(other) === p.tensor) !== k) p.tensor = ownedAlias(p.tensor);
+        return p;
+      }));
       g.dispose();
       if (!options.retainGraph) node.release();
       node.inputs.forEach((input, k) => {
@@ -108,6 +104,10 @@ interface Pending {
 }
 
 function plain(tensor: Tensor, exclusive = false): Pending { return { tensor, negated: false, window: null, exclusive }; }
+
+function tensorOf(term: Exclude<GradTerm, null>): Tensor {
+  return term instanceof Tensor ? term : 'negated' in term ? term.negated : term.embedded;
+}
 
 function pendingOf(term: Exclude<GradTerm, null>): Pending {
   if (term instanceof Tensor) return plain(term);
