@@ -1,10 +1,10 @@
-import { Tensor, nextTensorId } from '../tensor/tensor.js';
+import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { contiguousStrides, formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { dense } from './dense.js';
 import { noGrad } from './graph.js';
-import { add } from './ops.js';
+import { add, embed, neg, sliceWindow, sub } from './ops.js';
 
 export interface BackwardOptions {
   /** keep the saved tensors so that backward can run through this graph again */
@@ -50,52 +50,139 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     throw new Error(`backward: gradient ${formatShape(gradient.shape)} does not match the output ${formatShape(root.shape)}`);
   }
   noGrad(() => {
-    const grads = new Map<Tensor, Tensor>();
-    grads.set(root, keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
+    const grads = new Map<Tensor, Pending>();
+    const rootGrad: Pending = plain(keep(gradient ? gradient.viewAs(gradient.shape, gradient.strides, gradient.offset)
       : full(root.shape, 1, { dtype: root.dtype, backend: root.backend })));
-    if (!root.gradNode) { accumulateLeaf(root, grads.get(root)!); return; }
+    if (!root.gradNode) { accumulateLeaf(root, rootGrad); return; }
+    grads.set(root, rootGrad);
     const order = topologicalOrder(root);
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
-      const g = grads.get(t);
+      const pending = grads.get(t);
       const node = t.gradNode!;
-      if (!g) { if (!options.retainGraph) node.release(); continue; }
+      if (!pending) { if (!options.retainGraph) node.release(); continue; }
       grads.delete(t);
+      const g = resolved(pending, t.shape);
       // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
       // twice becomes a view of its own, so that each input's gradient is disposed once
       const first = nextTensorId();
-      const inputGrads = tidy(() => node.backward(g).map((gi, k, all) =>
-        (gi && (gi.id < first || all.indexOf(gi) !== k) ? ownedAlias(gi) : gi)));
+      const inputGrads = tidy(() => node.backward(g).map((term, k, all): Pending | null => {
+        if (!term) return null;
+        const p = pendingOf(term);
+        if (p.tensor.id < first || all.findIndex((other) => other !== null && tensorOf(other) === p.tensor) !== k) p.tensor = ownedAlias(p.tensor);
+        return p;
+      }));
       g.dispose();
       if (!options.retainGraph) node.release();
       node.inputs.forEach((input, k) => {
         const gi = inputGrads[k];
         if (!gi) return;
-        if (!input.requiresGrad) { gi.dispose(); return; }
-        if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.shape)} for an input ${formatShape(input.shape)}`);
+        if (!input.requiresGrad) { gi.tensor.dispose(); return; }
+        const shape = gi.window ? input.shape.map((d, a) => (a === gi.window!.axis ? gi.tensor.shape[a] : d)) : input.shape;
+        if (!sameShape(gi.tensor.shape, shape)) {
+          throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.tensor.shape)} for an input ${formatShape(input.shape)}`);
         }
         if (!input.gradNode) { accumulateLeaf(input, gi); return; }
         const before = grads.get(input);
-        if (before) {
-          grads.set(input, keep(add(before, gi)));
-          before.dispose();
-          gi.dispose();
-        } else grads.set(input, gi);
+        grads.set(input, before ? sumOf(before, gi, input.shape) : gi);
       });
     }
-    for (const g of grads.values()) g.dispose();
+    for (const p of grads.values()) p.tensor.dispose();
   });
+}
+
+/**
+ * A gradient on its way to a tensor: `tensor`; or −tensor while `negated`; or, with a `window`, zeros with `tensor`
+ * at a slice's positions. `exclusive`: backward made the storage (a sum, a negation, an embedding) and holds its
+ * only reference, so a slice's gradient may be added into it in place.
+ */
+interface Pending {
+  tensor: Tensor;
+  negated: boolean;
+  window: Omit<EmbeddedGrad, 'embedded'> | null;
+  exclusive: boolean;
+}
+
+function plain(tensor: Tensor, exclusive = false): Pending { return { tensor, negated: false, window: null, exclusive }; }
+
+function tensorOf(term: Exclude<GradTerm, null>): Tensor {
+  return term instanceof Tensor ? term : 'negated' in term ? term.negated : term.embedded;
+}
+
+function pendingOf(term: Exclude<GradTerm, null>): Pending {
+  if (term instanceof Tensor) return plain(term);
+  if ('negated' in term) return { tensor: term.negated, negated: true, window: null, exclusive: false };
+  return { tensor: term.embedded, negated: false, window: { axis: term.axis, start: term.start, step: term.step }, exclusive: false };
+}
+
+/** the pending gradient's value as a tensor of `shape` (disposing what it replaces) */
+function resolved(p: Pending, shape: readonly number[]): Tensor {
+  if (!p.negated && !p.window) return p.tensor;
+  const value = keep(p.window ? embed(p.tensor, shape, p.window.axis, p.window.start, p.window.step) : neg(p.tensor));
+  p.tensor.dispose();
+  return value;
+}
+
+/**
+ * before + gi, disposing both. A negated term is subtracted: a − t is a + (−t) in IEEE arithmetic, so the folded
+ * sign changes no bit (of two negated terms the first is negated as it would have been without the folding). A
+ * slice's gradient is added into its positions of the sum, in place when backward owns the sum (two dispatches
+ * instead of a fill, a copy and an add): the same floats there, and the sum's elsewhere (where it keeps a −0 that
+ * adding the +0 of the padding would have turned into +0).
+ */
+function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending {
+  if (before.window && gi.window && tile(before, gi, shape)) return joined(before, gi, shape);
+  if (gi.window) {
+    const b = before.negated || before.window ? plain(resolved(before, shape), true) : before;
+    if (b.exclusive && b.tensor.dtype === gi.tensor.dtype) {
+      const w = gi.window;
+      const window = sliceWindow(b.tensor.storage, shape, gi.tensor, w.axis, w.start, w.step);
+      const sum = b.tensor.backend.binary('add', window, gi.tensor.view);
+      b.tensor.backend.copyInto(window, { storage: sum, shape: gi.tensor.shape, strides: contiguousStrides(gi.tensor.shape), offset: 0 });
+      b.tensor.backend.free(sum);
+      gi.tensor.dispose();
+      return b;
+    }
+    return sumOf(b, plain(resolved(gi, shape)), shape);
+  }
+  const a = before.window || (before.negated && gi.negated) ? resolved(before, shape) : before.tensor;
+  const sum = keep(gi.negated ? sub(a, gi.tensor) : before.negated ? sub(gi.tensor, a) : add(a, gi.tensor));
+  a.dispose();
+  gi.tensor.dispose();
+  return plain(sum, true);
+}
+
+/** true when two slices' gradients are the two parts of their axis, [0, k) and [k, n) (the rows of L and U) */
+function tile(a: Pending, b: Pending, shape: readonly number[]): boolean {
+  const [wa, wb] = [a.window!, b.window!];
+  if (wa.axis !== wb.axis || wa.step !== 1 || wb.step !== 1 || a.tensor.dtype !== b.tensor.dtype) return false;
+  const [first, second] = wa.start < wb.start ? [a, b] : [b, a];
+  return first.window!.start === 0 && first.tensor.shape[wa.axis] === second.window!.start
+    && second.window!.start + second.tensor.shape[wa.axis] === shape[wa.axis];
+}
+
+/** the gradient of two tiling slices: both copied into one new tensor, with no zeros to add */
+function joined(a: Pending, b: Pending, shape: readonly number[]): Pending {
+  const out = keep(Tensor.fromStorage(a.tensor.backend, a.tensor.backend.alloc(sizeOf(shape), a.tensor.dtype), shape));
+  for (const p of [a, b]) {
+    out.backend.copyInto(sliceWindow(out.storage, shape, p.tensor, p.window!.axis, p.window!.start, 1), p.tensor.view);
+    p.tensor.dispose();
+  }
+  return plain(out, true);
 }
 
 function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }
 
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  if (!leaf.requiresGrad) { g.dispose(); return; }
+function accumulateLeaf(leaf: Tensor, g: Pending): void {
+  if (!leaf.requiresGrad) { g.tensor.dispose(); return; }
   const before = leaf.grad;
-  if (before) {
-    leaf.grad = keep(add(before, g));
-    before.dispose();
-  } else leaf.grad = ownedContiguous(g);
-  g.dispose();
+  if (!before) {
+    leaf.grad = g.negated || g.window ? resolved(g, leaf.shape) : ownedContiguous(g.tensor);
+    if (!g.negated && !g.window) g.tensor.dispose();
+    return;
+  }
+  const value = g.negated ? g.tensor : resolved(g, leaf.shape);
+  leaf.grad = keep(g.negated ? sub(before, value) : add(before, value));
+  before.dispose();
+  value.dispose();
 }

@@ -1,4 +1,4 @@
-import type { GradNode } from '../tensor/tensor.js';
+import type { GradNode, GradTerm, NegatedGrad } from '../tensor/tensor.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /**
@@ -38,12 +38,15 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
   return false;
 }
 
+/** For a backward rule: the gradient −t without a dispatch of its own (the sum of gradients subtracts t). */
+export function negated(t: Tensor): NegatedGrad { return { negated: t }; }
+
 class Node implements GradNode {
   released = false;
   /** the output tensor, plus every node that takes the output as an input */
   private holders = 1;
   constructor(readonly name: string, readonly inputs: readonly Tensor[],
-    private rule: ((g: Tensor, saved: Tensor[]) => (Tensor | null)[]) | null, private saved: Tensor[]) {
+    private rule: ((g: Tensor, saved: Tensor[]) => GradTerm[]) | null, private saved: Tensor[]) {
     for (const t of inputs) if (t.gradNode instanceof Node) t.gradNode.holders++;
   }
 
@@ -53,7 +56,7 @@ class Node implements GradNode {
     for (const t of this.inputs) t.gradNode?.drop();
   }
 
-  backward(g: Tensor): (Tensor | null)[] {
+  backward(g: Tensor): GradTerm[] {
     if (this.released || !this.rule) {
       throw new Error(`backward through '${this.name}' a second time: its saved tensors were already freed; pass { retainGraph: true } to the first backward()`);
     }
@@ -75,7 +78,7 @@ class Node implements GradNode {
  * the caller disposes the originals.
  */
 export function record(name: string, output: Tensor, inputs: readonly Tensor[],
-  rule: (g: Tensor, saved: Tensor[]) => (Tensor | null)[], save: readonly Tensor[] = []): Tensor {
+  rule: (g: Tensor, saved: Tensor[]) => GradTerm[], save: readonly Tensor[] = []): Tensor {
   if (!needsGrad(inputs)) return output;
   output.requiresGrad = true;
   output.gradNode = new Node(name, inputs, rule, save.map((t) => t.alias()));

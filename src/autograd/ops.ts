@@ -1,11 +1,11 @@
-import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp, View } from '../kernels/backend.js';
+import { Tensor, type EmbeddedGrad } from '../tensor/tensor.js';
 import { arange, full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
-import { record } from './graph.js';
+import { negated, record } from './graph.js';
 import { dense, withDense } from './dense.js';
 
 /**
@@ -146,17 +146,20 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   const shape = x.shape.map((d, i) => (i === a ? len : d));
   const strides = x.strides.map((st, i) => (i === a ? st * step : st));
   const y = x.viewAs(shape, strides, x.offset + s * x.strides[a]);
-  return record('slice', y, [x], (g) => [embed(g, x.shape, a, s, step)]);
+  // the adjoint, embed(g, x.shape, a, s, step), is left to backward: it adds g into those positions of its sum
+  return record('slice', y, [x], (g): [EmbeddedGrad] => [{ embedded: g, axis: a, start: s, step }]);
+}
+
+/** the positions [start::step] along axis of a contiguous tensor of `shape`, as a view of `storage` with g's shape */
+export function sliceWindow(storage: Storage, shape: readonly number[], g: Tensor, axis: number, start: number, step: number): View {
+  const strides = contiguousStrides(shape);
+  return { storage, shape: g.shape, offset: start * strides[axis], strides: strides.map((st, i) => (i === axis ? st * step : st)) };
 }
 
 /** zeros of `shape` with g written at [start::step] along axis: the adjoint of slice */
-function embed(g: Tensor, shape: readonly number[], axis: number, start: number, step: number): Tensor {
+export function embed(g: Tensor, shape: readonly number[], axis: number, start: number, step: number): Tensor {
   const z = out(g, g.backend.fill(sizeOf(shape), 0, g.dtype), shape);
-  const strides = contiguousStrides(shape);
-  g.backend.copyInto({
-    storage: z.storage, shape: g.shape, offset: start * strides[axis],
-    strides: strides.map((st, i) => (i === axis ? st * step : st)),
-  }, g.view);
+  g.backend.copyInto(sliceWindow(z.storage, shape, g, axis, start, step), g.view);
   return record('embed', z, [g], (gz) => [slice(gz, axis, start, start + step * (g.shape[axis] - 1) + 1, step)]);
 }
 
@@ -391,7 +394,7 @@ export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
 }
 /** a·x + b */
 export function affine(x: Tensor, a: number, b: number): Tensor {
-  return record('affine', unaryOp('affine', x, [a, b]), [x], (g) => [mulScalar(g, a)]);
+  return record('affine', unaryOp('affine', x, [a, b]), [x], (g) => [a === 1 ? g : mulScalar(g, a)]);
 }
 export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
@@ -423,7 +426,8 @@ export function add(a: Tensor, b: Tensor): Tensor {
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => sub(toFloat64(a), toFloat64(b)));
-  return record('sub', binaryOp('sub', a, b), [a, b], (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
+  return record('sub', binaryOp('sub', a, b), [a, b],
+    (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? negated(sumTo(g, b.shape)) : null]);
 }
 export function mul(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => mul(toFloat64(a), toFloat64(b)));

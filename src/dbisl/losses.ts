@@ -29,7 +29,7 @@ import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/graph.js';
 import {
-  abs, add, affine, concat, detach, div, exp, mean, mulScalar, sigmoid, slice, split, step, sub, sum,
+  abs, add, affine, concat, detach, div, exp, expand, mean, mulScalar, reshape, sigmoid, slice, split, step, sub, sum,
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
@@ -121,6 +121,17 @@ export function cdtOptionsOf(cfg: Pick<LossConfig, 'radius' | 'h' | 'eps'>): Cdt
 /** 1 − (2Σpy + 1e-5)/(Σp² + Σy² + 1e-5) pooled over all elements; with w every sum weighted (models' diceLoss). */
 export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
   return F.diceLoss(p, y, w ? { weight: w } : {});
+}
+
+/**
+ * Dice(p1, y) and Dice(p2, y) as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are
+ * the whole-tensor sums of a separate Dice (the reduction takes a row as it takes a whole tensor, up to 2²³
+ * elements a row), in half the dispatches.
+ */
+function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
+  const n = y.numel();
+  const losses = F.diceLoss(reshape(concat([p1, p2]), [2, n]), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
+  return [reshape(slice(losses, 0, 0, 1), []), reshape(slice(losses, 0, 1, 2), [])];
 }
 
 /** mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). */
@@ -227,7 +238,8 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   let sup: Tensor | null = null;
   if (L > 0) {
     const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
-    terms.supDice = diceLoss(yL, label);
+    if (cfg.supCross) [terms.supDice, terms.supCrossDice] = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
+    else terms.supDice = diceLoss(yL, label);
     sup = terms.supDice;
     if (cfg.ce) {
       terms.supCe = F.binaryCrossEntropyWithLogits(zL, label);
@@ -238,7 +250,6 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
       sup = add(sup, mulScalar(terms.supMse, cfg.beta));
     }
     if (cfg.supCross) {
-      terms.supCrossDice = diceLoss(slice(r2s!, 0, 0, L), label);
       const s2rL = s2rAll ? slice(s2rAll, 0, 0, L) : tS2R(yL, cdt);
       terms.supCrossMse = mseLoss(s2rL, target!);
       sup = add(sup, mulScalar(add(terms.supCrossDice, terms.supCrossMse), cfg.betaX));

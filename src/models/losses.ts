@@ -1,7 +1,8 @@
 import {
   abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
-  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
+  noGrad, oneHot, permute, powScalar, record, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
+import { negated } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { broadcastShapes, formatShape, sameShape } from '../tensor/shape.js';
@@ -149,7 +150,7 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, options: BceW
   return tidy(() => {
     let positive = mul(y, softplus(neg(x)));
     if (options.posWeight) positive = mul(positive, options.posWeight);
-    return reduce(add(positive, mul(addScalar(neg(y), 1), softplus(x))), reduction, options.weight);
+    return reduce(add(positive, mul(affine(y, -1, 1), softplus(x))), reduction, options.weight);
   });
 }
 
@@ -169,7 +170,22 @@ export function mseLoss(x: Tensor, y: Tensor, options: MseLossOptions = {}): Ten
   checkReduction(op, reduction);
   checkInputTarget(op, x, y);
   checkWeight(op, 'weight', options.weight, x);
+  if (reduction === 'mean' && !options.weight) return tidy(() => meanSquaredError(x, y));
   return tidy(() => reduce(square(sub(x, y)), reduction, options.weight));
+}
+
+/**
+ * mean((x − y)²) with its gradient (x − y)·(2g/n) for x and the negation for y: two dispatches where the composed
+ * ops' backward takes three (g/n, 2·(x − y), their product), and the same floats, since 2g/n = 2·(g/n) exactly.
+ */
+function meanSquaredError(x: Tensor, y: Tensor): Tensor {
+  const d = noGrad(() => sub(x, y));
+  const n = d.numel();
+  const loss = noGrad(() => mulScalar(sum(square(d)), 1 / n));
+  return record('mseLoss', loss, [x, y], (g, [ds]) => {
+    const gx = mul(ds, mulScalar(g, 2 / n));
+    return [x.requiresGrad ? gx : null, y.requiresGrad ? negated(gx) : null];
+  }, [d]);
 }
 
 export interface RegressionLossOptions { reduction?: Reduction }
@@ -266,7 +282,8 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
     const weighted = (t: Tensor) => (w ? mul(t, w) : t);
     const intersect = sum(weighted(mul(p, y)), axes);
     const denominator = add(sum(weighted(square(p)), axes), sum(weighted(square(y)), axes));
-    const loss = addScalar(neg(div(addScalar(mulScalar(intersect, 2), smooth), addScalar(denominator, smooth))), 1);
+    // 2·Σpy is exact, so affine(·, 2, s) and 1 − r as affine(r, −1, 1) give the floats of the step-by-step form
+    const loss = affine(div(affine(intersect, 2, smooth), addScalar(denominator, smooth)), -1, 1);
     return reduction === 'sum' ? sum(loss) : loss;
   });
 }

@@ -17,10 +17,20 @@ export class StorageRef {
  * output's gradient to the inputs' gradients. Defined here so a tensor can point to its node; built by
  * src/autograd.
  */
+/**
+ * What a backward rule gives for an input: its gradient, null, or a form that backward folds into its sum of
+ * that input's gradients instead of a dispatch of its own: the negation −t (`negated`, summed as a − t), or a
+ * slice's adjoint (`embedded`: zeros of the input's shape with t at [start::step] along `axis`, added into those
+ * positions of the sum).
+ */
+export type GradTerm = Tensor | NegatedGrad | EmbeddedGrad | null;
+export interface NegatedGrad { readonly negated: Tensor }
+export interface EmbeddedGrad { readonly embedded: Tensor; readonly axis: number; readonly start: number; readonly step: number }
+
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
-  backward(gradOutput: Tensor): (Tensor | null)[];
+  backward(gradOutput: Tensor): GradTerm[];
   /** frees what the node saved for backward */
   release(): void;
   readonly released: boolean;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { gradcheck, logSoftmax } from '../../src/autograd/index.js';
+import { backward, gradcheck, logSoftmax, mean, square, sub } from '../../src/autograd/index.js';
 import {
-  crossEntropy, focalLoss, l1Loss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss, type Reduction,
+  crossEntropy, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss, type Reduction,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray } from '../helpers/backends.js';
@@ -26,6 +26,26 @@ async function expectGrad(fn: (...xs: Tensor[]) => Tensor, shapes: number[][], r
   const r = await gradcheck(fn, inputs, { backend: cpu });
   expect(r.ok, r.message).toBe(true);
 }
+
+describe('mseLoss', () => {
+  it('gradcheck in x and y (the mean with its own backward, and the weighted sum)', async () => {
+    await expectGrad((a, b) => mseLoss(a, b), [[3, 4], [3, 4]]);
+    await expectGrad((a, b, w) => mseLoss(a, b, { weight: w, reduction: 'sum' }), [[3, 4], [3, 4], [4]]);
+  });
+
+  it("the mean's gradients are bit for bit those of mean(square(x − y)) (float32)", async () => {
+    const f32 = { backend: cpu, dtype: 'float32' as const, requiresGrad: true };
+    const grads = async (loss: (a: Tensor, b: Tensor) => Tensor) => {
+      const a = fromArray(randomArray(60, 5), [3, 20], f32), b = fromArray(randomArray(60, 6), [3, 20], f32);
+      const l = loss(a, b);
+      backward(l);
+      const out = [await l.toArray(), await a.grad!.toArray(), await b.grad!.toArray()];
+      dispose([a, b, l]);
+      return out;
+    };
+    expect(await grads((a, b) => mseLoss(a, b))).toEqual(await grads((a, b) => mean(square(sub(a, b)))));
+  });
+});
 
 describe('regression losses', () => {
   const x = fromArray([1, -2, 3, 0.2], [4], f64), y = fromArray([0.5, 1, 3, -1], [4], f64);
