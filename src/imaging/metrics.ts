@@ -88,10 +88,11 @@ export function surface(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
  */
 export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): Float64Array {
   check(a, b, shape, 'surfaceDistances');
-  return directed(surface(a, shape), surface(b, shape), shape);
+  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume');
 }
 
-function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>): Float64Array {
+/** the distance of each surface voxel of sa to sb's surface; `sbName` names sb in the error when it is empty */
+function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string): Float64Array {
   const dist = distanceToSet(sb, shape);
   let m = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) m++;
@@ -99,7 +100,7 @@ function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>): Floa
   let j = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) out[j++] = dist[i]!;
   if (m > 0 && !Number.isFinite(out[0]!)) {
-    throw new Error('surfaceDistances: the second volume has no foreground');
+    throw new Error(`${sbName} has no foreground`);
   }
   return out;
 }
@@ -159,8 +160,8 @@ export function npMean(a: ArrayLike<number>): number {
 export function hd95(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): number {
   check(a, b, shape, 'hd95');
   const sa = surface(a, shape), sb = surface(b, shape);
-  const ab = directed(sa, sb, shape), ba = directed(sb, sa, shape);
-  if (ab.length === 0 || ba.length === 0) throw new Error('hd95: empty volume');
+  const ab = directed(sa, sb, shape, 'hd95: the second volume'), ba = directed(sb, sa, shape, 'hd95: the first volume');
+  if (ab.length === 0 || ba.length === 0) throw new Error('hd95: both volumes are empty');
   const pooled = new Float64Array(ab.length + ba.length);
   pooled.set(ab, 0);
   pooled.set(ba, ab.length);
@@ -184,7 +185,7 @@ export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Sh
   const { na: np_, nb: ng, inter } = overlap(pred, gt);
   if (np_ === 0 || ng === 0) return { dice: 0, jaccard: 0, hd95: 0, asd: 0, empty: true };
   const sp = surface(pred, shape), sg = surface(gt, shape);
-  const pg = directed(sp, sg, shape), gp = directed(sg, sp, shape);
+  const pg = directed(sp, sg, shape, 'caseMetrics: the reference'), gp = directed(sg, sp, shape, 'caseMetrics: the prediction');
   const pooled = new Float64Array(pg.length + gp.length);
   pooled.set(pg, 0);
   pooled.set(gp, pg.length);

@@ -34,9 +34,10 @@ describe('metrics: bad input and empty volumes', () => {
     expect(jaccard(empty, empty)).toBe(0);
     expect(surfaceDistances(empty, blob, shape)).toHaveLength(0);
     expect(() => surfaceDistances(blob, empty, shape)).toThrow(/^surfaceDistances: the second volume has no foreground/);
-    // either direction: the directed distances fail first (the function's own 'hd95: empty volume' is not reached)
-    expect(() => hd95(blob, empty, shape)).toThrow(/no foreground/);
-    expect(() => hd95(empty, blob, shape)).toThrow(/no foreground/);
+    // the message names hd95 and which volume is empty
+    expect(() => hd95(blob, empty, shape)).toThrow(/^hd95: the second volume has no foreground/);
+    expect(() => hd95(empty, blob, shape)).toThrow(/^hd95: the first volume has no foreground/);
+    expect(() => hd95(empty, empty, shape)).toThrow(/^hd95: both volumes are empty/);
     expect(() => asd(empty, blob, shape)).toThrow(/^asd: empty volume/);
   });
 });
