@@ -390,7 +390,7 @@ export function powScalar(x: Tensor, exponent: number): Tensor {
 }
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   return record('clamp', unaryOp('clamp', x, [lo, hi]), [x],
-    (g, [xs]) => [mul(g, mul(step(xs, lo, true), affine(step(xs, hi), -1, 1)))], [x]);
+    (g, [xs]) => [mul(g, unaryOp('inRange', xs, [lo, hi]))], [x]);
 }
 /** a·x + b */
 export function affine(x: Tensor, a: number, b: number): Tensor {
@@ -398,10 +398,9 @@ export function affine(x: Tensor, a: number, b: number): Tensor {
 }
 export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
-/** 1 where x > t (or x ≥ t when inclusive), else 0; no gradient */
+/** 1 where x > t (or x ≥ t when inclusive), else 0 (NaN: 0, or 1 when inclusive); no gradient */
 export function step(x: Tensor, t: number, inclusive = false): Tensor {
-  if (!inclusive) return unaryOp('step', x, [t]);
-  return affine(unaryOp('step', neg(x), [-t]), -1, 1);
+  return inclusive ? unaryOp('inRange', x, [t, Infinity]) : unaryOp('step', x, [t]);
 }
 
 function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {

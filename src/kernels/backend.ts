@@ -52,7 +52,9 @@ export type UnaryOp =
   /** a·x + b (params [a, b]): scalar add/mul without a constant tensor */
   | 'affine'
   /** x > t ? 1 : 0 (params [t]) */
-  | 'step';
+  | 'step'
+  /** 0 where x < lo or x > hi, else 1 (params [lo, hi]; so NaN gives 1): the mask of clamp's gradient */
+  | 'inRange';
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow'

@@ -30,11 +30,13 @@ const unaryOps: { op: UnaryOp; lo: number; hi: number; params?: number[] }[] = [
   { op: 'powScalar', lo: -3, hi: 3, params: [3] }, { op: 'powScalar', lo: -3, hi: 3, params: [-2] },
   { op: 'clamp', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'leakyRelu', lo: -3, hi: 3, params: [0.01] },
   { op: 'affine', lo: -3, hi: 3, params: [-1.5, 0.25] }, { op: 'step', lo: -3, hi: 3, params: [0.5] },
+  { op: 'inRange', lo: -3, hi: 3, params: [-0.5, 1.25] },
 ];
 
 const intUnaryOps: { op: UnaryOp; params?: number[] }[] = [
   { op: 'neg' }, { op: 'abs' }, { op: 'sign' }, { op: 'square' }, { op: 'relu' },
   { op: 'clamp', params: [-2, 3] }, { op: 'affine', params: [3, -2] }, { op: 'step', params: [0] },
+  { op: 'inRange', params: [-2, 3] },
 ];
 
 const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'reluBackward'];
