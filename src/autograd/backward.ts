@@ -2,9 +2,9 @@ import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tenso
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { contiguousStrides, formatShape, sameShape, sizeOf } from '../tensor/shape.js';
-import { dense } from './dense.js';
+import { dense, sliceWindow } from './dense.js';
 import { noGrad } from './graph.js';
-import { add, embed, neg, sliceWindow, sub } from './ops.js';
+import { add, embed, neg, sub } from './ops.js';
 
 export interface BackwardOptions {
   /** keep the saved tensors so that backward can run through this graph again */

@@ -1,4 +1,5 @@
-import type { Storage } from '../kernels/backend.js';
+import type { Storage, View } from '../kernels/backend.js';
+import { contiguousStrides } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** What raw kernels read: a storage holding exactly a tensor's elements in C order from offset 0 (`isDense`). */
@@ -28,4 +29,10 @@ export function withDense<T>(ts: readonly Tensor[], fn: (...storages: Storage[])
   } finally {
     for (const c of copies) c.dispose();
   }
+}
+
+/** the positions [start::step] along axis of a contiguous tensor of `shape`, as a view of `storage` with g's shape */
+export function sliceWindow(storage: Storage, shape: readonly number[], g: Tensor, axis: number, start: number, step: number): View {
+  const strides = contiguousStrides(shape);
+  return { storage, shape: g.shape, offset: start * strides[axis], strides: strides.map((st, i) => (i === axis ? st * step : st)) };
 }

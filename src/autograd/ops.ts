@@ -1,4 +1,4 @@
-import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp, View } from '../kernels/backend.js';
+import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor, type EmbeddedGrad } from '../tensor/tensor.js';
 import { arange, full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
@@ -6,7 +6,7 @@ import {
   broadcastShapes, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sameShape, sizeOf,
 } from '../tensor/shape.js';
 import { negated, record } from './graph.js';
-import { dense, withDense } from './dense.js';
+import { dense, sliceWindow, withDense } from './dense.js';
 
 /**
  * The differentiable operations. Each runs its forward on the backend and records a backward rule written
@@ -148,12 +148,6 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   const y = x.viewAs(shape, strides, x.offset + s * x.strides[a]);
   // the adjoint, embed(g, x.shape, a, s, step), is left to backward: it adds g into those positions of its sum
   return record('slice', y, [x], (g): [EmbeddedGrad] => [{ embedded: g, axis: a, start: s, step }]);
-}
-
-/** the positions [start::step] along axis of a contiguous tensor of `shape`, as a view of `storage` with g's shape */
-export function sliceWindow(storage: Storage, shape: readonly number[], g: Tensor, axis: number, start: number, step: number): View {
-  const strides = contiguousStrides(shape);
-  return { storage, shape: g.shape, offset: start * strides[axis], strides: strides.map((st, i) => (i === axis ? st * step : st)) };
 }
 
 /** zeros of `shape` with g written at [start::step] along axis: the adjoint of slice */
