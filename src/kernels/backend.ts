@@ -276,9 +276,9 @@ export interface KernelOps {
   /**
    * DBiSL's signed map (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ) with D = cdt, both distances in one pass;
    * with `keepDistances` also D[p] and D[1 − p] as the two planes of one storage [2, ...shape] (what
-   * cdtSignedBackward reads), else `distances` is null
+   * cdtSignedBackward reads), else without `distances`
    */
-  cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean): { signed: Storage; distances: Storage | null };
+  cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean): { signed: Storage; distances?: Storage };
   /** gradient of cdtSigned w.r.t. p given its distances and the output's gradient (the clamps' masks included) */
   cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage;
 

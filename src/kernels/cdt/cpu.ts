@@ -105,7 +105,7 @@ function complement(p: Storage, n: number): CpuStorage {
 const inRange = (x: number, hi: number): number => (x < 0 || x > hi ? 0 : 1);
 
 export function cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean):
-  { signed: CpuStorage; distances: CpuStorage | null } {
+  { signed: CpuStorage; distances?: CpuStorage } {
   checkCdtSignedParams(params, 'cdtSigned');
   const { batch, D, H, W } = cdtVolume(shape, 'cdtSigned');
   const n = batch * D * H * W;
@@ -114,7 +114,7 @@ export function cdtSigned(p: Storage, shape: readonly number[], params: CdtParam
   const signed = typedArrayFor(p.dtype, n);
   for (let i = 0; i < n; i++) signed[i] = Math.min(Math.max(near[i], 0), radius) - Math.min(Math.max(far[i], 0), radius);
   for (let i = 0; i < n; i++) signed[i] = signed[i] * (1 / radius) + 0;
-  if (!keepDistances) return { signed: new CpuStorage(p.dtype, signed), distances: null };
+  if (!keepDistances) return { signed: new CpuStorage(p.dtype, signed) };
   const distances = typedArrayFor(p.dtype, 2 * n);
   distances.set(near);
   distances.set(far, n);

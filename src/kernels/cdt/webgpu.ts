@@ -270,9 +270,9 @@ export function cdtBackward(rt: GpuRuntime, p: Storage, out: Storage, gOut: Stor
 }
 
 export function cdtSigned(rt: GpuRuntime, p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean):
-  { signed: Storage; distances: Storage | null } {
+  { signed: Storage; distances?: Storage } {
   const [signed, distances] = run(rt, keepDistances ? 'cdtSignedKeep' : 'cdtSigned', [p], shape, params);
-  return { signed, distances: distances ?? null };
+  return distances ? { signed, distances } : { signed };
 }
 
 export function cdtSignedBackward(rt: GpuRuntime, p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage {
