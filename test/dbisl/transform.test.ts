@@ -257,4 +257,17 @@ describe('tS2R (one kernel each way) gives the floats of the composed ops', () =
     // p = 1 and p = 0: D = −0 exactly in float32 too
     expect([gpuGrad[0], gpuGrad[1]]).toEqual([-1, -1]);
   });
+
+  it('a one-voxel object: D[p] = −0 at its centre in float32 and D[1 − p] < 0, so the map is +0 as the composed a·x + 0 gives', async () => {
+    const shape = [1, 1, 3, 3, 3], o: CdtOptions = { radius: 1, h: 1, eps: 1e-9 };
+    const p = new Float64Array(27);
+    p[13] = 1;
+    for (const [name, getBackend, dtype] of backends) {
+      const [value, grad] = await valueAndGrad((t) => tS2R(t, o), await getBackend(), dtype, p, Float64Array.from(randomArray(27, 3, -1, 1)), shape);
+      const [composedValue, composedGrad] = await valueAndGrad((t) => composedS2R(t, o), await getBackend(), dtype, p, Float64Array.from(randomArray(27, 3, -1, 1)), shape);
+      expect(Object.is(value[13], 0), `${name}: ${value[13]}`).toBe(true);
+      expectSameFloats(value, composedValue, `T_s2r, ${name}`);
+      expectSameFloats(grad, composedGrad, `d Σ g·T_s2r / dp, ${name}`);
+    }
+  });
 });

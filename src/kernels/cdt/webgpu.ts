@@ -98,7 +98,8 @@ function signedForward(keep: boolean): Variant {
   return {
     name: keep ? 'signed-keep' : 'signed', fields: 2, inputs: ['p'], extraOutputs: keep ? ['dist'] : [],
     load: 'v = max(vec2f(p[at], 1.0 - p[at]), vec2f(P.eps));',
-    // the composed clamp (NaN kept) and affine (a·x + 0: −0 becomes +0)
+    // the composed clamp (NaN kept) and affine (a·x + 0: −0 becomes +0, reached where D[p] = −0 and max(−0, 0)
+    // returns the −0, which SPIR-V's FMax leaves open)
     store: `let d = -P.h * log(max(acc, vec2f(1.0e-37)));
     let c = select(min(max(d, vec2f(0.0)), vec2f(P.radius)), d, is_nan(d));
     let r = (c.x - c.y) * P.invRadius;
