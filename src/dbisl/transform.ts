@@ -7,7 +7,7 @@
  *   `D[p](v) = −h · logsumexp_u(ln max(p(v−u), ε) − ‖u‖/h)` over a cubic window of radius ρ, one
  *   kernel pair on the backend (`cdt` / `cdtBackward`), and the signed, normalised map
  *   `tS2R(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ`: ≈ 0 on the boundary, positive
- *   outside, negative inside, in [−1, 1].
+ *   outside, negative inside, in [−1, 1]; another pair (`cdtSigned` / `cdtSignedBackward`), one dispatch each way.
  *
  * Inputs are probability maps [N, 1, D, H, W] (any leading batch dimensions work; the last three are
  * the volume). Distances are in voxels before the division by ρ.
@@ -21,8 +21,8 @@ import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { dense } from '../autograd/dense.js';
-import { record } from '../autograd/graph.js';
-import { affine, checkFloat, clamp, mulScalar, sigmoid, sub } from '../autograd/ops.js';
+import { needsGrad, record } from '../autograd/graph.js';
+import { checkFloat, clamp, mulScalar, sigmoid } from '../autograd/ops.js';
 
 export interface CdtOptions {
   /** half width of the cubic window in voxels (ρ; default: CDT_DEFAULTS) */
@@ -106,13 +106,28 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
 
 /**
  * Segmentation → regression: T_s2r(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ, negative inside,
- * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ]. Computed as
- * (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ): one scaling instead of two (the same floats when 1/ρ is a
- * power of two, as for the default ρ = 8).
+ * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ] (its mask is 1 on the closed
+ * interval [0, ρ] and for NaN, as `clamp`'s). Computed as (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ): one
+ * scaling instead of two (the same floats when 1/ρ is a power of two, as for the default ρ = 8). One kernel each
+ * way (`cdtSigned`, keeping D[p] and D[1 − p] for backward, and `cdtSignedBackward`), giving the floats of that
+ * composition of `cdtDistance`, `affine`, `clamp`, `sub` and `mulScalar`.
  */
 export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   checkVolume('tS2R', p);
   const params = cdtParams(options);
-  const clamped = (q: Tensor) => clamp(cdtDistance(q, params), 0, params.radius);
-  return mulScalar(sub(clamped(p), clamped(affine(p, -1, 1))), 1 / params.radius);
+  const pc = dense(p);
+  const { signed, distances } = p.backend.cdtSigned(pc.storage, p.shape, params, needsGrad([p]));
+  const out = Tensor.fromStorage(p.backend, signed, p.shape);
+  if (distances) {
+    const d = Tensor.fromStorage(p.backend, distances, [2, ...p.shape]);
+    record('tS2R', out, [p], (g, [ps, ds]) => {
+      const gc = dense(g);
+      const gp = Tensor.fromStorage(g.backend, g.backend.cdtSignedBackward(ps.storage, ds.storage, gc.storage, p.shape, params), p.shape);
+      gc.dispose();
+      return [gp];
+    }, [pc, d]);
+    d.dispose();
+  }
+  pc.dispose();
+  return out;
 }

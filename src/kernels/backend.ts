@@ -273,6 +273,14 @@ export interface KernelOps {
   cdt(p: Storage, shape: readonly number[], params: CdtParams): Storage;
   /** gradient of cdt w.r.t. p given the output and its gradient */
   cdtBackward(p: Storage, out: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage;
+  /**
+   * DBiSL's signed map (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ) with D = cdt, both distances in one pass;
+   * with `keepDistances` also D[p] and D[1 − p] as the two planes of one storage [2, ...shape] (what
+   * cdtSignedBackward reads), else without `distances`
+   */
+  cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean): { signed: Storage; distances?: Storage };
+  /** gradient of cdtSigned w.r.t. p given its distances and the output's gradient (the clamps' masks included) */
+  cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage;
 
   /** in place: param, momentum buffer */
   sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void;

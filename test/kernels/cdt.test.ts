@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { cdtFamily } from '../../src/kernels/cdt/index.js';
 import { CDT_TILES, cdtWithTile, type Tile } from '../../src/kernels/cdt/webgpu.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
-import type { Backend, CdtParams, WebGPUBackend } from '../../src/kernels/index.js';
+import type { Backend, CdtParams, Storage, WebGPUBackend } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
@@ -138,9 +138,9 @@ describe('cdt on WebGPU against the cpu oracle', () => {
       const expectedGrad = await cpu.read(cpu.cdtBackward(pc, oc, cpu.upload(g, 'float32'), shape, params));
       const pg = gpu.upload(p, 'float32'), gg = gpu.upload(g, 'float32');
       for (const t of tiles) {
-        const og = cdtWithTile(rt, t, false, [pg], shape, params);
+        const [og] = cdtWithTile(rt, t, 'cdt', [pg], shape, params);
         expectClose(await gpu.read(og), expected, 2e-5, 1e-5, `cdt ρ ${radius} tile ${JSON.stringify(t)}`);
-        const bg = cdtWithTile(rt, t, true, [gg, og, pg], shape, params);
+        const [bg] = cdtWithTile(rt, t, 'cdtBackward', [gg, og, pg], shape, params);
         expectClose(await gpu.read(bg), expectedGrad, 1e-4, 1e-3, `cdtBackward ρ ${radius} tile ${JSON.stringify(t)}`);
         gpu.free(og); gpu.free(bg);
       }
@@ -148,9 +148,111 @@ describe('cdt on WebGPU against the cpu oracle', () => {
     }
   });
 
-  it('the benchmark shapes run (small cases)', async () => {
+  it('the benchmark shapes run (small cases: cdt, cdtBackward, cdtSigned, cdtSignedBackward)', async () => {
     const gpu = await webgpu();
-    expect(await runSmallBenchmarks(gpu, cdtFamily.benchmarks)).toBe(2);
+    expect(await runSmallBenchmarks(gpu, cdtFamily.benchmarks)).toBe(4);
+  });
+});
+
+/**
+ * p for the signed pair: a soft ball (random centre, radius and sharpness per sample), so that D[p] and D[1 − p]
+ * both run from below 0 to beyond ρ, with every fifth voxel replaced by 0, 1, 1e-9 (under ε) or a uniform value.
+ */
+function signedField(shape: number[], seed: number): Float32Array {
+  const [N, , D, H, W] = shape;
+  const vol = D * H * W;
+  const r = randomArray(5 * N + vol * N, seed, 0, 1);
+  const p = new Float32Array(N * vol);
+  for (let b = 0; b < N; b++) {
+    const [cz, cy, cx, rr, sharp] = [r[5 * b] * D, r[5 * b + 1] * H, r[5 * b + 2] * W, 0.5 + r[5 * b + 3] * Math.max(D, H, W) / 2, 1 + 4 * r[5 * b + 4]];
+    for (let i = 0; i < vol; i++) {
+      const x = i % W, y = Math.floor(i / W) % H, z = Math.floor(i / (W * H));
+      const u = r[5 * N + b * vol + i];
+      p[b * vol + i] = i % 5 === 2
+        ? [0, 1, 1e-9, u][Math.floor(u * 4)]
+        : 1 / (1 + Math.exp(sharp * (Math.hypot(z - cz, y - cy, x - cx) - rr)));
+    }
+  }
+  return p;
+}
+
+describe('cdtSigned and cdtSignedBackward on WebGPU against the cpu oracle', () => {
+  async function compareSigned(gpu: Backend, shape: number[], params: CdtParams, p: Float32Array, g: Float32Array,
+    run: (inputs: Storage[], keep: boolean) => Storage[] = (inputs, keep) => {
+      if (inputs.length === 1) { const o = gpu.cdtSigned(inputs[0], shape, params, keep); return o.distances ? [o.signed, o.distances] : [o.signed]; }
+      return [gpu.cdtSignedBackward(inputs[2], inputs[1], inputs[0], shape, params)];
+    }): Promise<Float32Array> {
+    const what = `${JSON.stringify(shape)} ρ ${params.radius} h ${params.h}`;
+    const pc = cpu.upload(p, 'float32');
+    const expected = cpu.cdtSigned(pc, shape, params, true);
+    const pg = gpu.upload(p, 'float32'), gg = gpu.upload(g, 'float32');
+    const [signed, distances] = run([pg], true);
+    const distancesRead = Float32Array.from(await gpu.read(distances));
+    const [signedOnly, none] = run([pg], false);
+    expect(none).toBeUndefined();
+    // the distances as cdt's; the map through |Δ(c₁ − c₂)|/ρ with the clamped distances at most ρ
+    const { radius } = params;
+    expectClose(await gpu.read(distances), await cpu.read(expected.distances!), 2e-5, 1e-5, `cdtSigned's distances ${what}`);
+    const s = await gpu.read(signed);
+    expectClose(s, await cpu.read(expected.signed), (2 * (2e-5 + 1e-5 * radius)) / radius, 0, `cdtSigned ${what}`);
+    expect(Array.from(await gpu.read(signedOnly))).toEqual(Array.from(s));
+    // Backward from the backend's own distances on both sides (the clamps' masks are steps in D), with the error
+    // relative to the terms' magnitude as for cdtBackward (the cpu backward of |gOut|, whose two terms add up)
+    const dc = cpu.upload(distancesRead, 'float32');
+    const e = await cpu.read(cpu.cdtSignedBackward(pc, dc, cpu.upload(g, 'float32'), shape, params));
+    const magnitude = await cpu.read(cpu.cdtSignedBackward(pc, dc, cpu.upload(g.map(Math.abs), 'float32'), shape, params));
+    const [bg] = run([gg, distances, pg], true);
+    const a = await gpu.read(bg);
+    let nonzero = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (e[i] !== 0) nonzero++;
+      if (!(Math.abs(a[i] - e[i]) <= 2e-5 + 1e-4 * Math.abs(e[i]) + 3e-5 * Math.abs(magnitude[i]))) {
+        throw new Error(`cdtSignedBackward ${what}: element ${i} is ${a[i]}, expected ${e[i]} (terms of magnitude ${magnitude[i]})`);
+      }
+    }
+    if (sizeOf(shape) >= 27) expect(nonzero).toBeGreaterThan(0);
+    for (const t of [pg, gg, signed, distances, signedOnly, bg]) gpu.free(t);
+    return distancesRead;
+  }
+
+  it('random shapes and radii 1–3 (both distances spanning [0, ρ] and beyond)', async () => {
+    const gpu = await webgpu();
+    // voxels of D[p] and of D[1 − p] below 0, in [0, ρ] and above ρ (where the clamps' masks are 0, 1, 0)
+    const seen = [[0, 0, 0], [0, 0, 0]];
+    await fc.assert(fc.asyncProperty(cdtCase(11, [1, 2, 3]), async (r) => {
+      const shape = [r.n, 1, ...r.dims];
+      const n = sizeOf(shape);
+      const d = await compareSigned(gpu, shape, { radius: r.radius, h: r.h, eps: 1e-6 }, signedField(shape, r.seed), randomArray(n, r.seed + 5, -1, 1));
+      for (let i = 0; i < 2 * n; i++) seen[i < n ? 0 : 1][d[i] < 0 ? 0 : d[i] > r.radius ? 2 : 1]++;
+    }), { numRuns: 15 });
+    for (const counts of seen) for (const c of counts) expect(c).toBeGreaterThan(0);
+  });
+
+  it('the default ρ = 8 on a volume larger than one tile', async () => {
+    const gpu = await webgpu();
+    const shape = [1, 1, 9, 18, 17];
+    await compareSigned(gpu, shape, { radius: 8, h: 0.35, eps: 7e-11 }, signedField(shape, 3), randomArray(sizeOf(shape), 4, -1, 1));
+  });
+
+  it('every tile configuration gives the same result', async () => {
+    const gpu = await webgpu();
+    const rt = (gpu as WebGPUBackend).rt;
+    const shape = [2, 1, 7, 19, 21], n = sizeOf(shape);
+    const params: CdtParams = { radius: 2, h: 0.35, eps: 1e-6 };
+    const p = signedField(shape, 51), g = randomArray(n, 52, -1, 1);
+    for (const t of [...CDT_TILES, { tx: 32, ty: 8, tz: 8, rx: 4, buffers: 2 } as const]) {
+      await compareSigned(gpu, shape, params, p, g, (inputs, keep) =>
+        cdtWithTile(rt, t, inputs.length === 3 ? 'cdtSignedBackward' : keep ? 'cdtSignedKeep' : 'cdtSigned', inputs, shape, params));
+    }
+  });
+
+  it('radius 0 is refused (the map is divided by ρ)', async () => {
+    const gpu = await webgpu();
+    for (const b of [cpu, gpu]) {
+      const p = b.upload(Float32Array.of(0.5), 'float32');
+      expect(() => b.cdtSigned(p, [1, 1, 1, 1, 1], { radius: 0, h: 1, eps: 1e-6 }, false)).toThrow(/radius 0 must be ≥ 1/);
+      b.free(p);
+    }
   });
 });
 

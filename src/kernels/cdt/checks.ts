@@ -17,3 +17,9 @@ export function checkCdtParams(params: CdtParams, what: string): void {
   if (!(h > 0 && Number.isFinite(h))) throw new Error(`${what}: h ${h} must be a positive number`);
   if (!(eps > 0 && Number.isFinite(eps))) throw new Error(`${what}: eps ${eps} must be a positive number`);
 }
+
+/** the signed pair divides by ρ: ρ ≥ 1 */
+export function checkCdtSignedParams(params: CdtParams, what: string): void {
+  checkCdtParams(params, what);
+  if (params.radius < 1) throw new Error(`${what}: radius ${params.radius} must be ≥ 1 (the map is divided by it)`);
+}

@@ -1,7 +1,7 @@
 import type { CdtParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData } from '../cpu/storage.js';
-import { cdtVolume, checkCdtParams } from './checks.js';
+import { cdtVolume, checkCdtParams, checkCdtSignedParams } from './checks.js';
 
 /**
  * The log-domain convolutional distance transform (shared/spec/dbisl.md §2), literally:
@@ -84,5 +84,60 @@ export function cdtBackward(p: Storage, out: Storage, gOut: Storage, shape: read
       grad[q] = -h * s;
     }
   }
+  return new CpuStorage(p.dtype, grad);
+}
+
+/*
+ * The signed pair, as the composition it fuses, step by step in the dtype (each step rounds as its op would):
+ *   q = 1 − p,  signed = (clamp(D[p], 0, ρ) − clamp(D[q], 0, ρ))·(1/ρ) + 0
+ * (the + 0 of the composed scaling, an affine a·x + 0, turns −0 into +0). Backward, with gs = g·(1/ρ) + 0 and
+ * inRange(D) = [0 ≤ D ≤ ρ] (1 for NaN, as the clamp's gradient mask):
+ *   grad = cdtBackward(p, D[p], gs·inRange(D[p])) + (−cdtBackward(q, D[q], (−gs)·inRange(D[q])) + 0).
+ */
+
+function complement(p: Storage, n: number): CpuStorage {
+  const P = cpuData(p);
+  const q = typedArrayFor(p.dtype, n);
+  for (let i = 0; i < n; i++) q[i] = 1 - P[i];
+  return new CpuStorage(p.dtype, q);
+}
+
+const inRange = (x: number, hi: number): number => (x < 0 || x > hi ? 0 : 1);
+
+export function cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean):
+  { signed: CpuStorage; distances?: CpuStorage } {
+  checkCdtSignedParams(params, 'cdtSigned');
+  const { batch, D, H, W } = cdtVolume(shape, 'cdtSigned');
+  const n = batch * D * H * W;
+  const near = cpuData(cdt(p, shape, params)), far = cpuData(cdt(complement(p, n), shape, params));
+  const { radius } = params;
+  const signed = typedArrayFor(p.dtype, n);
+  for (let i = 0; i < n; i++) signed[i] = Math.min(Math.max(near[i], 0), radius) - Math.min(Math.max(far[i], 0), radius);
+  for (let i = 0; i < n; i++) signed[i] = signed[i] * (1 / radius) + 0;
+  if (!keepDistances) return { signed: new CpuStorage(p.dtype, signed) };
+  const distances = typedArrayFor(p.dtype, 2 * n);
+  distances.set(near);
+  distances.set(far, n);
+  return { signed: new CpuStorage(p.dtype, signed), distances: new CpuStorage(p.dtype, distances) };
+}
+
+export function cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): CpuStorage {
+  checkCdtSignedParams(params, 'cdtSignedBackward');
+  const { batch, D, H, W } = cdtVolume(shape, 'cdtSignedBackward');
+  const n = batch * D * H * W;
+  const dist = cpuData(distances), G = cpuData(gOut);
+  if (dist.length < 2 * n) throw new Error(`cdtSignedBackward: distances of ${dist.length} elements, expected two planes of ${n}`);
+  const { radius } = params;
+  const gs = typedArrayFor(p.dtype, n), gNear = typedArrayFor(p.dtype, n), gFar = typedArrayFor(p.dtype, n);
+  for (let i = 0; i < n; i++) gs[i] = G[i] * (1 / radius) + 0;
+  for (let i = 0; i < n; i++) {
+    gNear[i] = gs[i] * inRange(dist[i], radius);
+    gFar[i] = -gs[i] * inRange(dist[n + i], radius);
+  }
+  const plane = (k: number) => new CpuStorage(p.dtype, dist.subarray(k * n, (k + 1) * n));
+  const near = cpuData(cdtBackward(p, plane(0), new CpuStorage(p.dtype, gNear), shape, params));
+  const far = cpuData(cdtBackward(complement(p, n), plane(1), new CpuStorage(p.dtype, gFar), shape, params));
+  const grad = typedArrayFor(p.dtype, n);
+  for (let i = 0; i < n; i++) grad[i] = near[i] + (-far[i] + 0);
   return new CpuStorage(p.dtype, grad);
 }

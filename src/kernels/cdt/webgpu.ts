@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { randomArray } from '../random.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, wgslType } from '../webgpu/runtime.js';
-import { cdtVolume, checkCdtParams } from './checks.js';
+import { cdtVolume, checkCdtParams, checkCdtSignedParams } from './checks.js';
 
 /**
  * The convolutional distance transform (shared/spec/dbisl.md §2) and its gradient as one WGSL kernel each.
@@ -33,6 +33,12 @@ import { cdtVolume, checkCdtParams } from './checks.js';
  * faster); K sits in workgroup memory as rows of vec4 indexed by (|oz|, |oy|), read as broadcasts. Per plane and per oy an invocation reads its RX+2ρ row values
  * once and, for every z-output k whose oz = plane − (z0+k) lies in the window, does RX·(2ρ+1) multiply-adds
  * against one K row: all k, r and ox loops are unrolled so the accumulators stay in registers.
+ *
+ * The signed pair (DBiSL's T_s2r) runs the same loop on two fields at once, slab and accumulators of vec2f: forward
+ * (max(p, ε), max(1 − p, ε)), each voxel's two sums giving D[p] and D[1 − p] and the signed map
+ * (clamp(D[p], 0, ρ) − clamp(D[1 − p], 0, ρ))·(1/ρ); backward the two G fields of the two distances, the clamps'
+ * masks and the 1/ρ folded into the load and d(1 − p)/dp = −1 into the store. Every per-voxel step is the
+ * composed ops' own expression in the same order (the sums too), so the results are the composed ops' floats.
  */
 
 export interface Tile { tx: number; ty: number; tz: number; rx: number; buffers: 1 | 2 }
@@ -50,8 +56,62 @@ export const CDT_TILES: readonly Tile[] = [
   { tx: 8, ty: 8, tz: 4, rx: 1, buffers: 1 },
 ];
 
+/**
+ * What one kernel computes: the fields streamed through the slab (1: f32, 2: vec2f), the storage bindings before
+ * `res` and after it, how a voxel's slab value `v` is loaded from `at`, and the store of the accumulators `acc`.
+ */
+interface Variant {
+  name: string;
+  fields: 1 | 2;
+  inputs: readonly string[];
+  extraOutputs: readonly string[];
+  load: string;
+  store: string;
+}
+
+const VARIANTS = {
+  cdt: {
+    name: 'fwd', fields: 1, inputs: ['p'], extraOutputs: [],
+    load: 'v = max(p[at], P.eps);',
+    store: 'res[at] = -P.h * log(max(acc, 1.0e-37));',
+  },
+  cdtBackward: {
+    name: 'bwd', fields: 1, inputs: ['g_out', 'out', 'p'], extraOutputs: [],
+    load: 'v = g_out[at] * exp(out[at] / P.h);',
+    store: 'res[at] = select(0.0, -P.h * acc, p[at] > P.eps);',
+  },
+  cdtSigned: signedForward(false),
+  cdtSignedKeep: signedForward(true),
+  cdtSignedBackward: {
+    name: 'signed-bwd', fields: 2, inputs: ['g_out', 'dist', 'p'], extraOutputs: [],
+    // the G of cdtBackward for D[p] and D[1 − p], whose output gradients are gs·inRange and (−gs)·inRange
+    load: `let d = vec2f(dist[at], dist[P.total + at]);
+        let gs = P.invRadius * g_out[at];
+        v = vec2f(gs, -gs) * select(vec2f(1.0), vec2f(0.0), (d < vec2f(0.0)) | (d > vec2f(P.radius))) * exp(d / P.h);`,
+    // cdtBackward of both, the second times −1 (an accumulator that is zero is +0, so h·acc is what −1·(−h·acc) + 0 is)
+    store: 'res[at] = select(0.0, -P.h * acc.x, p[at] > P.eps) + select(0.0, P.h * acc.y, 1.0 - p[at] > P.eps);',
+  },
+} as const satisfies Record<string, Variant>;
+
+/** the signed forward; `keep`: also D[p] and D[1 − p] as the two planes of `dist` */
+function signedForward(keep: boolean): Variant {
+  return {
+    name: keep ? 'signed-keep' : 'signed', fields: 2, inputs: ['p'], extraOutputs: keep ? ['dist'] : [],
+    load: 'v = max(vec2f(p[at], 1.0 - p[at]), vec2f(P.eps));',
+    // the composed clamp (NaN kept) and affine (a·x + 0: −0 becomes +0, reached where D[p] = −0 and max(−0, 0)
+    // returns the −0, which SPIR-V's FMax leaves open)
+    store: `let d = -P.h * log(max(acc, vec2f(1.0e-37)));
+    let c = select(min(max(d, vec2f(0.0)), vec2f(P.radius)), d, is_nan(d));
+    let r = (c.x - c.y) * P.invRadius;
+    res[at] = select(r, 0.0, r == 0.0);${keep ? '\n    dist[at] = d.x;\n    dist[P.total + at] = d.y;' : ''}`,
+  };
+}
+
+type VariantName = keyof typeof VARIANTS;
+
 interface Layout extends Tile {
   radius: number;
+  fields: 1 | 2;
   /** slab row length in workgroup memory (TX + 2ρ, made odd against bank conflicts), rows, real width */
   sw: number; sh: number; swReal: number;
   /** vec4s per K row, K rows */
@@ -59,42 +119,36 @@ interface Layout extends Tile {
   bytes: number;
 }
 
-function layout(radius: number, t: Tile): Layout {
+function layout(radius: number, t: Tile, fields: 1 | 2): Layout {
   const swReal = t.tx + 2 * radius;
   const sw = swReal % 2 === 0 ? swReal + 1 : swReal;
   const sh = t.ty + 2 * radius;
   const kw4 = Math.ceil((2 * radius + 1) / 4), krows = (radius + 1) * (radius + 1);
-  return { ...t, radius, sw, sh, swReal, kw4, krows, bytes: 4 * (t.buffers * sw * sh + 4 * kw4 * krows) };
+  return { ...t, radius, fields, sw, sh, swReal, kw4, krows, bytes: 4 * (fields * t.buffers * sw * sh + 4 * kw4 * krows) };
 }
 
-function chooseLayout(rt: GpuRuntime, radius: number): Layout {
+function chooseLayout(rt: GpuRuntime, radius: number, fields: 1 | 2): Layout {
   const limit = rt.limits.maxComputeWorkgroupStorageSize;
   const maxThreads = rt.limits.maxComputeInvocationsPerWorkgroup;
   for (const t of CDT_TILES) {
-    const l = layout(radius, t);
+    const l = layout(radius, t, fields);
     if (l.bytes <= limit && (t.tx / t.rx) * t.ty <= maxThreads) return l;
   }
-  throw new Error(`webgpu: cdt radius ${radius} needs ${layout(radius, CDT_TILES[CDT_TILES.length - 1]).bytes} bytes of workgroup memory; the device has ${limit}`);
+  throw new Error(`webgpu: cdt radius ${radius} needs ${layout(radius, CDT_TILES[CDT_TILES.length - 1], fields).bytes} bytes of workgroup memory; the device has ${limit}`);
 }
 
-function source(l: Layout, backward: boolean): string {
+function source(l: Layout, variant: Variant): string {
   const R = l.radius, taps = 2 * R + 1, ntx = l.tx / l.rx, threads = ntx * l.ty;
   const slab = l.sw * l.sh;
-  const bindings = backward
-    ? `@group(0) @binding(0) var<storage, read> g_out: array<f32>;
-@group(0) @binding(1) var<storage, read> out: array<f32>;
-@group(0) @binding(2) var<storage, read> p: array<f32>;
-@group(0) @binding(3) var<storage, read_write> res: array<f32>;
-@group(0) @binding(4) var<uniform> P: Params;`
-    : `@group(0) @binding(0) var<storage, read> p: array<f32>;
-@group(0) @binding(1) var<storage, read_write> res: array<f32>;
-@group(0) @binding(2) var<uniform> P: Params;`;
-  const loadValue = backward ? 'g_out[at] * exp(out[at] / P.h)' : 'max(p[at], P.eps)';
-  const store = backward ? 'select(0.0, -P.h * acc, p[at] > P.eps)' : '-P.h * log(max(acc, 1.0e-37))';
+  const type = l.fields === 2 ? 'vec2f' : 'f32';
+  const buffers = [...variant.inputs.map((b) => `var<storage, read> ${b}`), 'var<storage, read_write> res',
+    ...variant.extraOutputs.map((b) => `var<storage, read_write> ${b}`)];
+  const bindings = [...buffers.map((b, i) => `@group(0) @binding(${i}) ${b}: array<f32>;`),
+    `@group(0) @binding(${buffers.length}) var<uniform> P: Params;`].join('\n');
 
   const lines: string[] = [];
   const acc = (k: number, r: number): string => `a${k}_${r}`;
-  for (let k = 0; k < l.tz; k++) for (let r = 0; r < l.rx; r++) lines.push(`  var ${acc(k, r)} = 0.0;`);
+  for (let k = 0; k < l.tz; k++) for (let r = 0; r < l.rx; r++) lines.push(`  var ${acc(k, r)} = ${type}(0.0);`);
   const decl = lines.join('\n');
 
   const rowLoads: string[] = [];
@@ -119,15 +173,15 @@ function source(l: Layout, backward: boolean): string {
     stores.push(`  if (z0 + ${k} < P.D && x + ${r} < P.W && y < P.H) {
     let at = base + u32(((z0 + ${k}) * P.H + y) * P.W + x + ${r});
     let acc = ${acc(k, r)};
-    res[at] = ${store};
+    ${variant.store}
   }`);
   }
 
   return /* wgsl */ `
-struct Params { D: i32, H: i32, W: i32, tilesZ: u32, h: f32, eps: f32, }
+struct Params { D: i32, H: i32, W: i32, tilesZ: u32, h: f32, eps: f32, radius: f32, invRadius: f32, total: u32, }
 ${bindings}
-
-var<workgroup> slab: array<f32, ${l.buffers * slab}>;
+${l.fields === 2 ? 'fn is_nan(v: vec2f) -> vec2<bool> { return (bitcast<vec2u>(v) & vec2u(0x7fffffffu)) > vec2u(0x7f800000u); }\n' : ''}
+var<workgroup> slab: array<${type}, ${l.buffers * slab}>;
 var<workgroup> ktab: array<vec4f, ${l.kw4 * l.krows}>;
 
 @compute @workgroup_size(${ntx}, ${l.ty}, 1)
@@ -162,10 +216,10 @@ ${decl}
       let sx = i32(e % ${l.swReal}u);
       let gy = y0 - ${R} + sy;
       let gx = x0 - ${R} + sx;
-      var v = 0.0;
+      var v = ${type}(0.0);
       if (gy >= 0 && gy < P.H && gx >= 0 && gx < P.W) {
         let at = base + u32((zi * P.H + gy) * P.W + gx);
-        v = ${loadValue};
+        ${variant.load}
       }
       slab[buf + u32(sy * ${l.sw} + sx)] = v;
     }
@@ -184,41 +238,60 @@ ${stores.join('\n')}
 }`;
 }
 
-function run(rt: GpuRuntime, inputs: Storage[], shape: readonly number[], params: CdtParams, backward: boolean, tile?: Tile): Storage {
-  const what = backward ? 'cdtBackward' : 'cdt';
-  checkCdtParams(params, what);
+/** Runs one variant on `inputs` (in the variant's order): `res`, then the variant's extra outputs (two planes each). */
+function run(rt: GpuRuntime, name: VariantName, inputs: Storage[], shape: readonly number[], params: CdtParams, tile?: Tile): Storage[] {
+  const variant: Variant = VARIANTS[name];
+  const what = name === 'cdtSignedKeep' ? 'cdtSigned' : name;
+  if (variant.fields === 2) checkCdtSignedParams(params, what); else checkCdtParams(params, what);
   for (const s of inputs) if (wgslType(s.dtype) !== 'f32') throw new Error(`webgpu: ${what} takes float32, got ${s.dtype}`);
   const { batch, D, H, W } = cdtVolume(shape, what);
   const n = batch * D * H * W;
-  for (const s of inputs) if (s.length < n) throw new Error(`webgpu: ${what}: a storage of ${s.length} elements for shape [${shape.join(', ')}]`);
-  const res = rt.alloc(n, 'float32');
-  if (n === 0) return res;
-  const l = tile ? layout(params.radius, tile) : chooseLayout(rt, params.radius);
-  const key = `cdt:${backward ? 'bwd' : 'fwd'}:r${l.radius}:${l.tx}x${l.ty}x${l.tz}:${l.rx}:${l.buffers}`;
-  const kernel = rt.kernel(key, () => source(l, backward), inputs.length + 1);
+  inputs.forEach((s, i) => {
+    const needed = variant.inputs[i] === 'dist' ? 2 * n : n;
+    if (s.length < needed) throw new Error(`webgpu: ${what}: a storage of ${s.length} elements for ${variant.inputs[i]} of shape [${shape.join(', ')}]`);
+  });
+  const outputs = [rt.alloc(n, 'float32'), ...variant.extraOutputs.map(() => rt.alloc(2 * n, 'float32'))];
+  if (n === 0) return outputs;
+  const l = tile ? layout(params.radius, tile, variant.fields) : chooseLayout(rt, params.radius, variant.fields);
+  const key = `cdt:${variant.name}:r${l.radius}:${l.tx}x${l.ty}x${l.tz}:${l.rx}:${l.buffers}`;
+  const kernel = rt.kernel(key, () => source(l, variant), inputs.length + outputs.length);
   const tilesZ = Math.ceil(D / l.tz);
-  rt.dispatch(kernel, [...inputs.map(gpuBuffer), res.buffer],
-    new Params().i32(D, H, W).u32(tilesZ).f32(params.h, params.eps).done(),
+  rt.dispatch(kernel, [...inputs.map(gpuBuffer), ...outputs.map((o) => o.buffer)],
+    new Params().i32(D, H, W).u32(tilesZ).f32(params.h, params.eps, params.radius, 1 / params.radius).u32(n).done(),
     [Math.ceil(W / l.tx), Math.ceil(H / l.ty), tilesZ * batch]);
-  return res;
+  return outputs;
 }
 
 export function cdt(rt: GpuRuntime, p: Storage, shape: readonly number[], params: CdtParams): Storage {
-  return run(rt, [p], shape, params, false);
+  return run(rt, 'cdt', [p], shape, params)[0];
 }
 
 export function cdtBackward(rt: GpuRuntime, p: Storage, out: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage {
-  return run(rt, [gOut, out, p], shape, params, true);
+  return run(rt, 'cdtBackward', [gOut, out, p], shape, params)[0];
 }
 
-/** cdt (backward false: inputs [p]) or cdtBackward (inputs [gOut, out, p]) with a given tile, for tests and benchmarks. */
-export function cdtWithTile(rt: GpuRuntime, tile: Tile, backward: boolean, inputs: Storage[], shape: readonly number[], params: CdtParams): Storage {
-  return run(rt, inputs, shape, params, backward, tile);
+export function cdtSigned(rt: GpuRuntime, p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean):
+  { signed: Storage; distances?: Storage } {
+  const [signed, distances] = run(rt, keepDistances ? 'cdtSignedKeep' : 'cdtSigned', [p], shape, params);
+  return distances ? { signed, distances } : { signed };
+}
+
+export function cdtSignedBackward(rt: GpuRuntime, p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage {
+  return run(rt, 'cdtSignedBackward', [gOut, distances, p], shape, params)[0];
+}
+
+/**
+ * One kernel with a given tile, for tests and benchmarks: cdt (inputs [p]), cdtBackward ([gOut, out, p]),
+ * cdtSigned / cdtSignedKeep ([p]; outputs signed, then the distances) or cdtSignedBackward ([gOut, distances, p]).
+ */
+export function cdtWithTile(rt: GpuRuntime, tile: Tile, name: VariantName, inputs: Storage[], shape: readonly number[], params: CdtParams): Storage[] {
+  return run(rt, name, inputs, shape, params, tile);
 }
 
 /** WGSL source of one configuration, for inspection and tests. */
-export function cdtSource(radius: number, tile: Tile, backward: boolean): string {
-  return source(layout(radius, tile), backward);
+export function cdtSource(radius: number, tile: Tile, name: VariantName): string {
+  const variant: Variant = VARIANTS[name];
+  return source(layout(radius, tile, variant.fields), variant);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -253,6 +326,31 @@ function cases(shape: number[], large: boolean): KernelBenchmark[] {
         return {
           run() { b.free(b.cdtBackward(p, out, g, shape, defaultCdtParams)); },
           dispose() { b.free(p); b.free(g); b.free(out); },
+        };
+      },
+    },
+    {
+      // both distances (two multiply-adds per tap), keeping them for backward as training does
+      group: 'cdt', name: `signed fwd ${label}`, flops: 4 * n * taps, bytes: 16 * n, ...opt,
+      setup(b: Backend) {
+        const p = b.upload(probabilities(n, 10), 'float32');
+        return {
+          run() { const { signed, distances } = b.cdtSigned(p, shape, defaultCdtParams, true); b.free(signed); if (distances) b.free(distances); },
+          dispose() { b.free(p); },
+        };
+      },
+    },
+    {
+      group: 'cdt', name: `signed bwd ${label}`, flops: 4 * n * taps, bytes: 20 * n, ...opt,
+      setup(b: Backend) {
+        const p = b.upload(probabilities(n, 11), 'float32');
+        const g = b.upload(probabilities(n, 12), 'float32');
+        const { signed, distances } = b.cdtSigned(p, shape, defaultCdtParams, true);
+        b.free(signed);
+        if (!distances) throw new Error('cdtSigned: no distances kept');
+        return {
+          run() { b.free(b.cdtSignedBackward(p, distances, g, shape, defaultCdtParams)); },
+          dispose() { b.free(p); b.free(g); b.free(distances); },
         };
       },
     },
