@@ -295,9 +295,8 @@ export interface KernelOps {
   sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void;
   /** a fused loss per row (see RowLoss): the losses [rows] and their sums [rows·3] (unused sums 0) */
   rowLoss(loss: RowLoss, inputs: RowLossInputs): { loss: Storage; sums: Storage };
-  /** the gradients of Σ_r g[r]·loss[r] w.r.t. the operands `wanted` names, each [rows·n] (null where not wanted), in one pass */
-  rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
-    wanted: readonly [boolean, boolean, boolean]): [Storage | null, Storage | null, Storage | null];
+  /** the gradients of Σ_r g[r]·loss[r] w.r.t. the operands `wanted` names, in operand order, each [rows·n], in one pass */
+  rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage, wanted: readonly [boolean, boolean, boolean]): Storage[];
 
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;

@@ -72,7 +72,7 @@ function gradients(loss: RowLoss, s: Float64Array, r: number, gr: number, a: num
 }
 
 export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
-  wanted: readonly [boolean, boolean, boolean]): [CpuStorage | null, CpuStorage | null, CpuStorage | null] {
+  wanted: readonly [boolean, boolean, boolean]): CpuStorage[] {
   checkRowLossBackward(loss, inputs, sums, g, wanted);
   const s = Float64Array.from(cpuData(sums)), gs = cpuData(g), total = inputs.rows * inputs.n;
   const out = wanted.map((want) => (want ? new Float64Array(total) : null));
@@ -81,5 +81,5 @@ export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Stor
     const d = gradients(loss, s, r, gs[r], a, b, w, weighted);
     for (let k = 0; k < 3; k++) if (out[k]) out[k]![at] = d[k];
   });
-  return out.map((o) => o && storageFrom(g.dtype, o)) as [CpuStorage | null, CpuStorage | null, CpuStorage | null];
+  return out.flatMap((o) => (o ? [storageFrom(g.dtype, o)] : []));
 }
