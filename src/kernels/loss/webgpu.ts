@@ -186,15 +186,14 @@ export function rowLoss(rt: GpuRuntime, loss: RowLoss, inputs: RowLossInputs): {
 }
 
 export function rowLossBackward(rt: GpuRuntime, loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
-  wanted: readonly [boolean, boolean, boolean]): [GpuStorage | null, GpuStorage | null, GpuStorage | null] {
+  wanted: readonly [boolean, boolean, boolean]): GpuStorage[] {
   checkRowLossBackward(loss, inputs, sums, g, wanted);
   wgslType(g.dtype);
   const total = inputs.rows * inputs.n, weighted = inputs.operands[2] !== null;
-  const grads = wanted.map((want) => (want ? rt.alloc(total, 'float32') : null)) as [GpuStorage | null, GpuStorage | null, GpuStorage | null];
+  const grads = wanted.filter((want) => want).map(() => rt.alloc(total, 'float32'));
   const mask = wanted.reduce((m, want, j) => m | (want ? 1 << j : 0), 0);
   if (total === 0 || mask === 0) return grads;
-  const buffers = [...operandBuffers(inputs.operands), gpuBuffer(sums), gpuBuffer(g),
-    ...grads.filter((s): s is GpuStorage => s !== null).map((s) => s.buffer)];
+  const buffers = [...operandBuffers(inputs.operands), gpuBuffer(sums), gpuBuffer(g), ...grads.map((s) => s.buffer)];
   const kernel = rt.kernel(`loss:${loss.kind}:${weighted ? 'w' : ''}:backward${mask}`, () => backwardSource(loss.kind, weighted, mask), buffers.length);
   rt.dispatch(kernel, buffers, params(loss, inputs, 1, inputs.n), grid1d(total, WG));
   return grads;
@@ -219,7 +218,7 @@ function lossBench(name: string, loss: RowLoss, rows: number, n: number, weighte
         run() {
           const f = backend.rowLoss(loss, inputs);
           const grads = backend.rowLossBackward(loss, inputs, f.sums, g, [true, false, false]);
-          for (const s of [f.loss, f.sums, ...grads]) if (s) backend.free(s);
+          for (const s of [f.loss, f.sums, ...grads]) backend.free(s);
         },
         dispose() { for (const s of [a, b, w, g]) if (s) backend.free(s); },
       };
