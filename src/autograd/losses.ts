@@ -3,7 +3,7 @@ import { formatShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { storageOf } from './dense.js';
 import { record } from './graph.js';
-import { checkFloat, checkSameBackend, contiguous } from './ops.js';
+import { checkFloat, checkSameBackend, contiguous, reshape } from './ops.js';
 
 /**
  * Losses pooled per row as one fused kernel each way (kernels/loss, RowLoss): models/losses.ts and dbisl's losses
@@ -20,32 +20,38 @@ function rowOperand(t: Tensor): RowOperand | null {
 }
 
 /**
- * The losses [rows] of `loss` over the rows of a and b (and the weight w), all [rows, n] of one float dtype; b and
- * w may be one row expanded across the rows (expand's stride 0 is read as it is). Any other layout is copied first.
+ * The losses [rows] of `loss` over the rows of a and b (and the weight w): tensors of one shape and float dtype,
+ * each seen as [rows, numel/rows] in C order. A [rows, n] operand that is one row expanded across the rows (expand's
+ * stride 0) is read as it is; an operand with no such view is copied first.
  */
-export function rowLoss(loss: RowLoss, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
+export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
   const op = `rowLoss '${loss.kind}'`;
   const given = w ? [a, b, w] : [a, b];
   checkFloat(op, a);
   checkSameBackend(op, ...given);
   for (const t of given) {
-    if (t.rank !== 2 || !sameShape(t.shape, a.shape) || t.dtype !== a.dtype) {
-      throw new Error(`${op}: operands must be [rows, n] of one shape and dtype, got ${given.map((x) => `${formatShape(x.shape)} ${x.dtype}`).join(', ')}`);
+    if (!sameShape(t.shape, a.shape) || t.dtype !== a.dtype) {
+      throw new Error(`${op}: operands must share one shape and dtype, got ${given.map((x) => `${formatShape(x.shape)} ${x.dtype}`).join(', ')}`);
     }
   }
-  const [ta, tb, tw] = given.map((t) => (rowOperand(t) ? t : contiguous(t)));
+  const n = rows === 0 ? 0 : a.numel() / rows;
+  if (!Number.isInteger(n) || (rows === 0 && a.numel() !== 0)) throw new Error(`${op}: ${formatShape(a.shape)} does not split into ${rows} rows`);
+  const [ta, tb, tw] = given.map((t) => {
+    const r = t.rank === 2 && t.shape[0] === rows ? t : reshape(t, [rows, n]);
+    return rowOperand(r) ? r : contiguous(r);
+  });
   const inputs = (x: Tensor, y: Tensor, z: Tensor | undefined) => ({
-    rows: a.shape[0], n: a.shape[1], operands: [rowOperand(x)!, rowOperand(y)!, z ? rowOperand(z)! : null] as const,
+    rows, n, operands: [rowOperand(x)!, rowOperand(y)!, z ? rowOperand(z)! : null] as const,
   });
   const { loss: values, sums } = a.backend.rowLoss(loss, inputs(ta, tb, tw));
-  const out = Tensor.fromStorage(a.backend, values, [a.shape[0]]);
-  const sumsT = Tensor.fromStorage(a.backend, sums, [a.shape[0], 3]);
+  const out = Tensor.fromStorage(a.backend, values, [rows]);
+  const sumsT = Tensor.fromStorage(a.backend, sums, [rows, 3]);
   const operands = tw ? [ta, tb, tw] : [ta, tb];
   record(`${loss.kind}Loss`, out, operands, (g, [sa, sb, s, sw]) => {
     const wanted = [ta.requiresGrad, tb.requiresGrad, tw?.requiresGrad ?? false] as const;
     const grads = a.backend.rowLossBackward(loss, inputs(sa, sb, sw), storageOf(s), storageOf(g), wanted);
-    return operands.map((_, k) => (wanted[k] ? Tensor.fromStorage(a.backend, grads.shift()!, a.shape) : null));
+    return operands.map((_, k) => (wanted[k] ? Tensor.fromStorage(a.backend, grads.shift()!, [rows, n]) : null));
   }, [ta, tb, sumsT, ...(tw ? [tw] : [])]);
-  if (!out.requiresGrad) sumsT.dispose();
+  sumsT.dispose(); // the backward keeps its own alias
   return out;
 }
