@@ -128,8 +128,7 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
 
 /**
  * Dice(p1, y) and Dice(p2, y) as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are
- * the whole-tensor sums of a separate Dice (the reduction takes a row as it takes a whole tensor, up to 2²³
- * elements a row), in half the dispatches.
+ * the whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
  */
 function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
   const n = y.numel();

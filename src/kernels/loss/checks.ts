@@ -2,8 +2,8 @@ import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
 
 /* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
 
-/** the operands' names per kind, for messages and the kernels' sources */
-export const OPERANDS: Record<RowLoss['kind'], readonly [string, string, string]> = {
+/** the operands' names per kind, for messages */
+const OPERANDS: Record<RowLoss['kind'], readonly [string, string, string]> = {
   dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'],
 };
 
@@ -39,7 +39,7 @@ export function checkRowLoss(what: string, loss: RowLoss, inputs: RowLossInputs)
   return storages;
 }
 
-export function checkDtypes(what: string, all: readonly Storage[]): void {
+function checkDtypes(what: string, all: readonly Storage[]): void {
   const dtype = all[0].dtype;
   if (dtype === 'int32' || all.some((s) => s.dtype !== dtype)) {
     throw new Error(`${what}: operands must share one floating-point dtype, got ${all.map((s) => s.dtype).join(', ')}`);

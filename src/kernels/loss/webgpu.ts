@@ -8,10 +8,10 @@ import { checkRowLoss, checkRowLossBackward } from './checks.js';
 /**
  * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
  * with 256 lanes 256 elements apart, four elements per step, each lane accumulating all three sums of the
- * element terms at once (one read of every operand); a tree in workgroup memory combines the lanes. A row short
- * enough for one workgroup is finished by that workgroup (one dispatch); a longer one is split into chunks as
- * the normalisations' statistics are (norm's channelChunks), whose partial sums one finishing dispatch adds per
- * row. Either way the dispatch that finishes a row writes its three sums (for the backward) and its loss.
+ * element terms at once (one read of every operand); a tree in workgroup memory combines the lanes. Rows are
+ * split into chunks as the normalisations' statistics are (norm's channelChunks: long rows, few of them); an
+ * unsplit row is finished by its one workgroup (one dispatch), a split one by a finishing dispatch that adds its
+ * chunks' partial sums. Either way the dispatch that finishes a row writes its three sums (for the backward) and its loss.
  * Backward: one elementwise pass from the sums writes every wanted gradient.
  * The summation order (lanes, then the tree, then the chunks) differs from the composed ops' reductions, the
  * formulas do not.
