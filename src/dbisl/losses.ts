@@ -27,12 +27,15 @@ import type { Backend, DType } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
+import { tidy } from '../tensor/memory.js';
 import { noGrad } from '../autograd/graph.js';
 import {
-  abs, add, affine, concat, detach, div, exp, expand, mean, mulScalar, reshape, sigmoid, slice, split, step, sub, sum,
+  abs, add, affine, concat, detach, exp, expand, mean, mulScalar, reshape, sigmoid, slice, split, step, sub,
 } from '../autograd/ops.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
+import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
+import { rowLoss } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
 import { CDT_DEFAULTS, tR2S, tS2R, type CdtOptions } from './transform.js';
@@ -125,8 +128,7 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
 
 /**
  * Dice(p1, y) and Dice(p2, y) as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are
- * the whole-tensor sums of a separate Dice (the reduction takes a row as it takes a whole tensor, up to 2²³
- * elements a row), in half the dispatches.
+ * the whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
  */
 function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
   const n = y.numel();
@@ -134,10 +136,15 @@ function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
   return [reshape(slice(losses, 0, 0, 1), []), reshape(slice(losses, 0, 1, 2), [])];
 }
 
-/** mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). */
+/**
+ * mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). Either is one fused
+ * reduction and one backward pass (the formulas', summed in another order than the composed ops'; models'
+ * mseLoss keeps the composed ops' floats).
+ */
 export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
-  if (!w) return F.mseLoss(a, b);
-  return div(F.mseLoss(a, b, { weight: w, reduction: 'sum' }), affine(sum(w), 1, 1e-8));
+  checkInputTarget('mseLoss', a, b);
+  checkWeight('mseLoss', 'weight', w, a);
+  return tidy(() => reshape(rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, w ? expand(w, a.shape) : null), []));
 }
 
 // ------------------------------------------------------------------------------------------ targets

@@ -138,6 +138,21 @@ export interface NormTerms {
   eps: number;
 }
 
+/**
+ * A loss pooled over each row of [rows, n] operands in one fused reduction (kernels/loss); w is the optional
+ * per-element weight (1 when absent), the sums per row are kept for the backward:
+ *  'dice' (p, y, w):  I = Σ w·p·y, P = Σ w·p², Y = Σ w·y²;  loss 1 − (2I + smooth)/(P + Y + smooth)
+ *  'bce' (x, y):      S = Σ y·softplus(−x) + (1 − y)·softplus(x) (binary cross entropy with logits);  loss scale·S
+ *  'mse' (a, b, w):   S = Σ w·(a − b)², W = Σ w;  loss S/(W + eps) with a weight, scale·S without
+ */
+export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number };
+
+/** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride n, or 0 (one row for every row). */
+export interface RowOperand { storage: Storage; offset: number; rowStride: number }
+
+/** A row loss's operands (its two inputs, then the weight or null) and their [rows, n] layout. */
+export interface RowLossInputs { operands: readonly [RowOperand, RowOperand, RowOperand | null]; rows: number; n: number }
+
 export interface MemoryStats {
   liveBuffers: number;
   liveBytes: number;
@@ -286,6 +301,11 @@ export interface KernelOps {
   sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void;
   /** sgdStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
   sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void;
+  /** a fused loss per row (see RowLoss): the losses [rows] and their sums [rows·3] (unused sums 0) */
+  rowLoss(loss: RowLoss, inputs: RowLossInputs): { loss: Storage; sums: Storage };
+  /** the gradients of Σ_r g[r]·loss[r] w.r.t. the operands `wanted` names, in operand order, each [rows·n], in one pass */
+  rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage, wanted: readonly [boolean, boolean, boolean]): Storage[];
+
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
   /** adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */

@@ -7,6 +7,7 @@ import type { KernelFamily } from './family.js';
 import { gatherFamily } from './gather/index.js';
 import { gridSampleFamily } from './grid-sample/index.js';
 import { interpolateFamily } from './interpolate/index.js';
+import { lossFamily } from './loss/index.js';
 import { matmulFamily } from './matmul/index.js';
 import { normFamily } from './norm/index.js';
 import { optimFamily } from './optim/index.js';
@@ -20,7 +21,7 @@ import type { GpuRuntime } from './webgpu/runtime.js';
  */
 export const kernelFamilies = [
   elementwiseFamily, reduceFamily, normFamily, matmulFamily, gatherFamily, dropoutFamily, optimFamily, conv3dFamily,
-  poolFamily, interpolateFamily, gridSampleFamily, cdtFamily,
+  poolFamily, interpolateFamily, gridSampleFamily, cdtFamily, lossFamily,
 ] as const;
 
 type Families = typeof kernelFamilies;

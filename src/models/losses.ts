@@ -1,52 +1,23 @@
 import {
-  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
+  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, expand, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
   noGrad, oneHot, permute, powScalar, record, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { negated } from '../autograd/graph.js';
+import { rowLoss } from '../autograd/losses.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
-import { broadcastShapes, formatShape, sameShape } from '../tensor/shape.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { checkFloatPair, checkInputTarget, checkReduction, checkWeight, type Reduction } from './loss-checks.js';
 
 /**
  * Losses, as torch.nn.functional (PyTorch names, argument order and reduction semantics), composed of
- * differentiable operations. Reductions: 'mean' (default), 'sum', or 'none' (elementwise / per sample).
+ * differentiable operations; Soft Dice and BCE with logits reduced to values run as fused kernels (one
+ * reduction forward, one pass backward: autograd/losses.ts). Reductions: 'mean' (default), 'sum', or 'none'
+ * (elementwise / per sample).
  */
 
-export type Reduction = 'mean' | 'sum' | 'none';
-
-function checkReduction(op: string, r: string): void {
-  if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new Error(`${op}: unknown reduction '${r}'; valid: mean, sum, none`);
-}
-
-function checkFloatPair(op: string, aName: string, a: Tensor, bName: string, b: Tensor): void {
-  checkFloat(op, a);
-  checkSameBackend(op, a, b);
-  if (b.dtype !== a.dtype) {
-    throw new Error(`${op}: ${bName} ${formatShape(b.shape)} ${b.dtype} must have the dtype of ${aName} ${formatShape(a.shape)} ${a.dtype}; cast() it first`);
-  }
-}
-
-/** A loss's input and target: floats of one dtype on one backend, of one shape. */
-function checkInputTarget(op: string, input: Tensor, target: Tensor): void {
-  checkFloatPair(op, 'input', input, 'target', target);
-  if (!sameShape(input.shape, target.shape)) {
-    throw new Error(`${op}: target ${formatShape(target.shape)} must have the shape of input ${formatShape(input.shape)}`);
-  }
-}
-
-/** An optional per-element weight: same dtype and backend as x, broadcastable to x's shape. */
-function checkWeight(op: string, name: string, w: Tensor | null | undefined, x: Tensor): void {
-  if (!w) return;
-  checkFloatPair(op, 'input', x, name, w);
-  let target: number[];
-  try {
-    target = broadcastShapes(w.shape, x.shape);
-  } catch {
-    throw new Error(`${op}: ${name} ${formatShape(w.shape)} cannot be broadcast to the input ${formatShape(x.shape)}`);
-  }
-  if (!sameShape(target, x.shape)) throw new Error(`${op}: ${name} ${formatShape(w.shape)} cannot be broadcast to the input ${formatShape(x.shape)}`);
-}
+export type { Reduction } from './loss-checks.js';
 
 /** An elementwise loss, times a per-element weight when one is given, reduced. */
 function reduce(loss: Tensor, reduction: Reduction, weight?: Tensor | null): Tensor {
@@ -147,6 +118,10 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, options: BceW
   checkInputTarget(op, x, y);
   checkWeight(op, 'posWeight', options.posWeight, x);
   checkWeight(op, 'weight', options.weight, x);
+  if (!options.posWeight && !options.weight && reduction !== 'none') {
+    // one fused reduction (the same formula summed in another order) and one backward pass
+    return tidy(() => reshape(rowLoss({ kind: 'bce', scale: reduction === 'mean' ? 1 / x.numel() : 1 }, 1, x, y), []));
+  }
   return tidy(() => {
     let positive = mul(y, softplus(neg(x)));
     if (options.posWeight) positive = mul(positive, options.posWeight);
@@ -276,15 +251,11 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
   checkInputTarget(op, p, y);
   checkWeight(op, 'weight', options.weight, p);
   if (reduction !== 'mean' && p.rank < 1) throw new Error(`${op}: reduction '${reduction}' needs a batch axis, got input ${formatShape(p.shape)}`);
+  // one fused reduction of the three sums per row (the same formula summed in another order), one backward pass
   return tidy(() => {
-    const w = options.weight ?? null;
-    const axes = reduction === 'mean' ? undefined : p.shape.map((_, i) => i).slice(1);
-    const weighted = (t: Tensor) => (w ? mul(t, w) : t);
-    const intersect = sum(weighted(mul(p, y)), axes);
-    const denominator = add(sum(weighted(square(p)), axes), sum(weighted(square(y)), axes));
-    // 2·Σpy is exact, so affine(·, 2, s) and 1 − r as affine(r, −1, 1) give the floats of the step-by-step form
-    const loss = affine(div(affine(intersect, 2, smooth), addScalar(denominator, smooth)), -1, 1);
-    return reduction === 'sum' ? sum(loss) : loss;
+    const rows = reduction === 'mean' ? 1 : p.shape[0];
+    const losses = rowLoss({ kind: 'dice', smooth }, rows, p, y, options.weight ? expand(options.weight, p.shape) : null);
+    return reduction === 'none' ? losses : reduction === 'sum' ? sum(losses) : reshape(losses, []);
   });
 }
 

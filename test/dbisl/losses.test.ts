@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, backward, noGrad, sigmoid, slice } from '../../src/autograd/index.js';
+import { add, backward, gradcheck, noGrad, sigmoid, slice } from '../../src/autograd/index.js';
 import { computeSdf } from '../../src/imaging/edt.js';
 import {
   dbislLoss, dbislLossConfig, diceLoss, dtcLossConfig, lambdaAt, mseLoss, sigmoidRampup, tauAt,
@@ -7,7 +7,7 @@ import {
 } from '../../src/dbisl/losses.js';
 import { tS2R } from '../../src/dbisl/transform.js';
 import { dispose, fromArray, tidy, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from '../helpers/backends.js';
+import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
 const patch: [number, number, number] = [5, 4, 4];
@@ -237,3 +237,29 @@ describe('DBiSL loss: every term, every switch', () => {
   });
 });
 
+
+describe('the basic losses on the fused kernels', () => {
+  const input = (shape: number[], seed: number, lo: number, hi: number) => ({ data: randomArray(shape.reduce((a, b) => a * b, 1), seed, lo, hi), shape });
+
+  it('mseLoss: mean((a − b)²) and Σw(a − b)²/(Σw + 1e-8), values and gradients in a, b and w (cpu float64, WebGPU float32)', async () => {
+    const a = [0.5, -1, 2, 0], b = [0, 1, 1.5, 0.25], w = [1, 0.5, 0, 2];
+    const d2 = a.map((v, i) => (v - b[i]!) ** 2);
+    const t = (v: number[]) => fromArray(v, [1, 1, 2, 2], f64);
+    expect(await mseLoss(t(a), t(b)).item()).toBeCloseTo(d2.reduce((s, v) => s + v) / 4, 15);
+    const weighted = d2.reduce((s, v, i) => s + w[i]! * v, 0) / (w.reduce((s, v) => s + v) + 1e-8);
+    expect(await mseLoss(t(a), t(b), t(w)).item()).toBeCloseTo(weighted, 15);
+    for (const backend of [cpu, await webgpu()]) {
+      for (const fn of [(x: Tensor, y: Tensor) => mseLoss(x, y), (x: Tensor, y: Tensor, v: Tensor) => mseLoss(x, y, v)]) {
+        const r = await gradcheck(fn, [input([2, 1, 3], 1, -1, 1), input([2, 1, 3], 2, -1, 1), input([2, 1, 3], 3, 0.1, 1)].slice(0, fn.length), { backend });
+        expect(r.ok, `${backend.name} ${fn.length} operands: ${r.message}`).toBe(true);
+      }
+    }
+  });
+
+  it("mseLoss's argument errors are models' mseLoss's", () => {
+    const t = (shape: number[], dtype: 'float32' | 'float64' = 'float64') => fromArray(new Array(shape.reduce((a, b) => a * b, 1)).fill(0), shape, { backend: cpu, dtype });
+    expect(() => mseLoss(t([2, 3]), t([3, 2]))).toThrow(/^mseLoss: target \[3, 2\] must have the shape of input \[2, 3\]$/);
+    expect(() => mseLoss(t([2, 3]), t([2, 3], 'float32'))).toThrow(/^mseLoss: target \[2, 3\] float32 must have the dtype of input \[2, 3\] float64; cast\(\) it first$/);
+    expect(() => mseLoss(t([2, 3]), t([2, 3]), t([4, 2, 3]))).toThrow(/^mseLoss: weight \[4, 2, 3\] cannot be broadcast to the input \[2, 3\]$/);
+  });
+});

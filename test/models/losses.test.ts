@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { DType } from '../../src/kernels/index.js';
+import type { Backend, DType, WebGPUBackend } from '../../src/kernels/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, diceLoss, mseLoss } from '../../src/models/losses.js';
 import { dispose, fromArray, randn, zeros, type Tensor } from '../../src/tensor/index.js';
-import { backward } from '../../src/autograd/index.js';
-import { cpu, expectClose } from '../helpers/backends.js';
+import { backward, expand, gradcheck, reshape, slice, transpose } from '../../src/autograd/index.js';
+import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /** Reductions (shapes and values), Dice edge cases, and the argument errors of src/models/losses.ts. */
 
@@ -137,5 +137,63 @@ describe('loss argument errors name the shapes and dtypes', () => {
     expect(() => crossEntropy(t([3]), t([3], 'int32'))).toThrow(/logits must be \[N, C, …\], got \[3\]/);
     expect(() => crossEntropy(logits, t([2, 4], 'int32'), { weight: t([4]) })).toThrow(/weight \[4\] must be \[3\]/);
     expect(() => crossEntropy(logits, t([2, 4], 'int32'), { weight: t([3], 'float64') })).toThrow(/weight \[3\] float64 must have the dtype of logits/);
+  });
+});
+
+describe('the fused Dice, BCE and MSE (autograd/losses.ts on kernels/loss)', () => {
+  type Fn = (...xs: Tensor[]) => Tensor;
+  const input = (shape: number[], seed: number, lo = 0, hi = 1) => ({ data: randomArray(shape.reduce((a, b) => a * b, 1), seed, lo, hi), shape });
+  const check = async (backend: Backend, fn: Fn, inputs: { data: ArrayLike<number>; shape: number[] }[], what: string) => {
+    const r = await gradcheck(fn, inputs, { backend });
+    expect(r.ok, `${backend.name} ${what}: ${r.message}`).toBe(true);
+  };
+
+  it('gradients w.r.t. every operand: Dice in p, y and w (each reduction), one target expanded over two rows, BCE in x and y', async () => {
+    const gpu = await webgpu();
+    for (const backend of [cpu, gpu]) {
+      for (const reduction of ['mean', 'sum', 'none'] as const) {
+        await check(backend, (p, y, w) => diceLoss(p, y, { reduction, weight: w }),
+          [input([2, 1, 2, 3], 1), input([2, 1, 2, 3], 2), input([2, 1, 2, 3], 3, 0.2, 1)], `dice ${reduction}`);
+      }
+      // dbisl's diceLossPair: one label expanded across the rows of [p1; p2] (row stride 0)
+      await check(backend, (p, y) => diceLoss(p, expand(y, [2, 5]), { reduction: 'none' }), [input([2, 5], 4), input([1, 5], 5)], 'dice shared target');
+      // a weight broadcast from [3] (copied to the rows' layout)
+      await check(backend, (p, y, w) => diceLoss(p, y, { weight: w }), [input([2, 3], 6), input([2, 3], 7), input([3], 8, 0.2, 1)], 'dice broadcast weight');
+      for (const reduction of ['mean', 'sum'] as const) {
+        await check(backend, (x, y) => binaryCrossEntropyWithLogits(x, y, { reduction }), [input([3, 4], 9, -3, 3), input([3, 4], 10)], `bce ${reduction}`);
+        await check(backend, (x, y) => mseLoss(x, y, { reduction }), [input([3, 4], 11, -1, 1), input([3, 4], 12, -1, 1)], `mse ${reduction}`);
+      }
+    }
+  });
+
+  it('non-contiguous and offset operands give the values of their dense copies', async () => {
+    const gpu = await webgpu();
+    for (const backend of [cpu, gpu]) {
+      const o = { backend, dtype: backend === cpu ? 'float64' as const : 'float32' as const };
+      const p = fromArray(randomArray(24, 13, 0, 1), [4, 6], o), y = fromArray(randomArray(24, 14, 0, 1), [4, 6], o);
+      // the rows 1…2 of p (an offset view) and a transposed y
+      const pv = slice(p, 0, 1, 3), yv = transpose(reshape(slice(y, 0, 0, 2), [6, 2]), 0, 1);
+      const [pd, yd] = await Promise.all([pv, yv].map(async (t) => fromArray(await t.toArray(), t.shape, o)));
+      for (const reduction of ['mean', 'none'] as const) {
+        expectClose(await values(diceLoss(pv, yv, { reduction })), await values(diceLoss(pd, yd, { reduction })), 1e-6, 1e-6, `dice ${backend.name}`);
+      }
+      expectClose(await values(binaryCrossEntropyWithLogits(pv, yv)), await values(binaryCrossEntropyWithLogits(pd, yd)), 1e-6, 1e-6, `bce ${backend.name}`);
+      dispose([p, y, pd, yd]);
+    }
+  });
+
+  it('on WebGPU the weighted Dice of [1, 2·32³] takes two dispatches forward and one backward (after the seed)', async () => {
+    const gpu = await webgpu();
+    const rt = (gpu as WebGPUBackend).rt;
+    const n = 2 * 32 ** 3;
+    const p = fromArray(randomArray(n, 15, 0, 1), [2, 1, 32, 32, 32], { backend: gpu, requiresGrad: true });
+    const y = fromArray(randomArray(n, 16, 0, 1), p.shape, { backend: gpu }), w = fromArray(randomArray(n, 17, 0, 1), p.shape, { backend: gpu });
+    const before = rt.dispatchCount;
+    const loss = diceLoss(p, y, { weight: w });
+    const forward = rt.dispatchCount - before;
+    backward(loss);
+    // backward's own seed (a fill of 1) and the one gradient pass
+    expect([forward, rt.dispatchCount - before - forward]).toEqual([2, 2]);
+    dispose([p, y, w, loss]);
   });
 });

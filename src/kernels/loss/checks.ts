@@ -1,0 +1,57 @@
+import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
+
+/* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
+
+/** the operands' names per kind, for messages */
+const OPERANDS: Record<RowLoss['kind'], readonly [string, string, string]> = {
+  dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'],
+};
+
+/** smooth and eps must be finite; a scale may be ∞ (1/n of an empty mean, which gives NaN as the composed mean does) */
+function checkConstants(what: string, loss: RowLoss): void {
+  const finite = loss.kind === 'dice' ? [loss.smooth] : loss.kind === 'mse' ? [loss.eps] : [];
+  if (!finite.every(Number.isFinite) || ('scale' in loss && Number.isNaN(loss.scale))) {
+    throw new Error(`${what}: the constants of a '${loss.kind}' loss must be numbers (smooth and eps finite), got ${JSON.stringify(loss)}`);
+  }
+}
+
+/** Checks the layout, the operands' extents and dtypes; returns the present operands' storages. */
+export function checkRowLoss(what: string, loss: RowLoss, inputs: RowLossInputs): Storage[] {
+  const { rows, n, operands } = inputs;
+  if (!(Number.isInteger(rows) && rows >= 0 && Number.isInteger(n) && n >= 0)) {
+    throw new Error(`${what}: rows ${rows} and row length ${n} must be integers ≥ 0`);
+  }
+  if (!(loss.kind in OPERANDS)) throw new Error(`${what}: unknown loss '${(loss as { kind: string }).kind}'`);
+  checkConstants(what, loss);
+  if (loss.kind === 'bce' && operands[2]) throw new Error(`${what}: 'bce' takes no weight operand`);
+  const storages: Storage[] = [];
+  operands.forEach((o, k) => {
+    if (!o) return;
+    const name = OPERANDS[loss.kind][k];
+    if (o.rowStride !== n && o.rowStride !== 0) throw new Error(`${what}: ${name}'s row stride ${o.rowStride} must be ${n} or 0`);
+    const end = rows * n === 0 ? 0 : o.offset + (rows - 1) * o.rowStride + n;
+    if (!(Number.isInteger(o.offset) && o.offset >= 0) || end > o.storage.length) {
+      throw new Error(`${what}: ${name} [${rows}, ${n}] at offset ${o.offset} (row stride ${o.rowStride}) overruns its ${o.storage.length} elements`);
+    }
+    storages.push(o.storage);
+  });
+  checkDtypes(what, storages);
+  return storages;
+}
+
+function checkDtypes(what: string, all: readonly Storage[]): void {
+  const dtype = all[0].dtype;
+  if (dtype === 'int32' || all.some((s) => s.dtype !== dtype)) {
+    throw new Error(`${what}: operands must share one floating-point dtype, got ${all.map((s) => s.dtype).join(', ')}`);
+  }
+}
+
+export function checkRowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
+  wanted: readonly [boolean, boolean, boolean]): void {
+  const what = 'rowLossBackward';
+  const storages = checkRowLoss(what, loss, inputs);
+  if (wanted[2] && !inputs.operands[2]) throw new Error(`${what}: the gradient of an absent weight was asked for`);
+  if (sums.length !== 3 * inputs.rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * inputs.rows}`);
+  if (g.length !== inputs.rows) throw new Error(`${what}: g has ${g.length} elements, expected one per row (${inputs.rows})`);
+  checkDtypes(what, [...storages, sums, g]);
+}

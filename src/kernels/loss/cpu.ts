@@ -1,0 +1,85 @@
+import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
+import { cpuData, storageFrom, type CpuStorage } from '../cpu/storage.js';
+import { checkRowLoss, checkRowLossBackward } from './checks.js';
+
+/**
+ * The row losses in float64, literally as their formulas (see RowLoss in backend.ts): each row's sums in
+ * element order, then the loss; the backward elementwise from the sums.
+ */
+
+const softplus = (x: number): number => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** fn(r, a, b, w) for every element of every row, with the weight 1 when absent */
+function forElements(inputs: RowLossInputs, fn: (r: number, at: number, a: number, b: number, w: number) => void): void {
+  const [oa, ob, ow] = inputs.operands;
+  const da = cpuData(oa.storage), db = cpuData(ob.storage), dw = ow ? cpuData(ow.storage) : null;
+  for (let r = 0; r < inputs.rows; r++) {
+    const ia = oa.offset + r * oa.rowStride, ib = ob.offset + r * ob.rowStride, iw = ow ? ow.offset + r * ow.rowStride : 0;
+    for (let i = 0; i < inputs.n; i++) fn(r, r * inputs.n + i, da[ia + i], db[ib + i], dw ? dw[iw + i] : 1);
+  }
+}
+
+/** the three sums of one element */
+function terms(loss: RowLoss, a: number, b: number, w: number): [number, number, number] {
+  switch (loss.kind) {
+    case 'dice': return [w * a * b, w * a * a, w * b * b];
+    case 'bce': return [b * softplus(-a) + (1 - b) * softplus(a), 0, 0];
+    case 'mse': return [w * (a - b) ** 2, w, 0];
+  }
+}
+
+function finish(loss: RowLoss, s: Float64Array, r: number, weighted: boolean): number {
+  const [s0, s1, s2] = [s[3 * r], s[3 * r + 1], s[3 * r + 2]];
+  switch (loss.kind) {
+    case 'dice': return 1 - (2 * s0 + loss.smooth) / (s1 + s2 + loss.smooth);
+    case 'bce': return s0 * loss.scale;
+    case 'mse': return weighted ? s0 / (s1 + loss.eps) : s0 * loss.scale;
+  }
+}
+
+export function rowLoss(loss: RowLoss, inputs: RowLossInputs): { loss: CpuStorage; sums: CpuStorage } {
+  const dtype = checkRowLoss('rowLoss', loss, inputs)[0].dtype;
+  const sums = new Float64Array(3 * inputs.rows);
+  forElements(inputs, (r, _, a, b, w) => {
+    const t = terms(loss, a, b, w);
+    for (let j = 0; j < 3; j++) sums[3 * r + j] += t[j];
+  });
+  const weighted = inputs.operands[2] !== null;
+  const out = Float64Array.from({ length: inputs.rows }, (_, r) => finish(loss, sums, r, weighted));
+  return { loss: storageFrom(dtype, out), sums: storageFrom(dtype, sums) };
+}
+
+/** the gradients of one element's term of row r w.r.t. (a, b, w), times gr = g[r] */
+function gradients(loss: RowLoss, s: Float64Array, r: number, gr: number, a: number, b: number, w: number,
+  weighted: boolean): [number, number, number] {
+  const [s0, s1, s2] = [s[3 * r], s[3 * r + 1], s[3 * r + 2]];
+  switch (loss.kind) {
+    case 'dice': {
+      // L = 1 − N/D, N = 2I + s, D = P + Y + s: ∂L/∂p = 2w/D·(N/D·p − y), ∂L/∂w = (N/D·(p² + y²) − 2py)/D
+      const d = s1 + s2 + loss.smooth, q = (2 * s0 + loss.smooth) / d;
+      return [gr * (2 * w / d) * (q * a - b), gr * (2 * w / d) * (q * b - a), gr * (q * (a * a + b * b) - 2 * a * b) / d];
+    }
+    // ℓ = softplus(x) − y·x: ∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x
+    case 'bce': return [(sigmoid(a) - b) * gr * loss.scale, -a * gr * loss.scale, 0];
+    case 'mse': {
+      if (!weighted) { const ga = (a - b) * (2 * loss.scale * gr); return [ga, -ga, 0]; }
+      // L = S/Z, Z = W + eps: ∂L/∂a = 2w(a − b)/Z, ∂L/∂w = ((a − b)² − L)/Z
+      const z = s1 + loss.eps, ga = 2 * w * (a - b) / z * gr;
+      return [ga, -ga, ((a - b) ** 2 - s0 / z) / z * gr];
+    }
+  }
+}
+
+export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
+  wanted: readonly [boolean, boolean, boolean]): CpuStorage[] {
+  checkRowLossBackward(loss, inputs, sums, g, wanted);
+  const s = Float64Array.from(cpuData(sums)), gs = cpuData(g), total = inputs.rows * inputs.n;
+  const out = wanted.map((want) => (want ? new Float64Array(total) : null));
+  const weighted = inputs.operands[2] !== null;
+  forElements(inputs, (r, at, a, b, w) => {
+    const d = gradients(loss, s, r, gs[r], a, b, w, weighted);
+    for (let k = 0; k < 3; k++) if (out[k]) out[k]![at] = d[k];
+  });
+  return out.flatMap((o) => (o ? [storageFrom(g.dtype, o)] : []));
+}

@@ -1,0 +1,234 @@
+import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage } from '../backend.js';
+import type { KernelBenchmark } from '../benchmark.js';
+import { channelChunks } from '../norm/webgpu.js';
+import type { GpuRuntime } from '../webgpu/runtime.js';
+import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
+import { checkRowLoss, checkRowLossBackward } from './checks.js';
+
+/**
+ * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
+ * with 256 lanes 256 elements apart, four elements per step, each lane accumulating all three sums of the
+ * element terms at once (one read of every operand); a tree in workgroup memory combines the lanes. Rows are
+ * split into chunks as the normalisations' statistics are (norm's channelChunks: long rows, few of them); an
+ * unsplit row is finished by its one workgroup (one dispatch), a split one by a finishing dispatch that adds its
+ * chunks' partial sums. Either way the dispatch that finishes a row writes its three sums (for the backward) and its loss.
+ * Backward: one elementwise pass from the sums writes every wanted gradient.
+ * The summation order (lanes, then the tree, then the chunks) differs from the composed ops' reductions, the
+ * formulas do not.
+ */
+
+const WG = 256;
+
+/** the WGSL of one kind: the terms of an element (va, vb, vw in scope), the loss of sums s, the gradients */
+interface KindSource {
+  terms: string;
+  finish: (weighted: boolean) => string;
+  /** lets the gradients share (s, gr in scope) */
+  prelude: (weighted: boolean) => string;
+  gradients: (weighted: boolean) => [string, string, string];
+}
+
+const KINDS: Record<RowLoss['kind'], KindSource> = {
+  dice: {
+    terms: 'vec3f(vw * va * vb, vw * va * va, vw * vb * vb)',
+    finish: () => '1.0 - (2.0 * s.x + P.c0) / (s.y + s.z + P.c0)',
+    // L = 1 − N/D, N = 2I + s, D = P + Y + s (derivation in cpu.ts)
+    prelude: () => 'let d = s.y + s.z + P.c0;\n  let q = (2.0 * s.x + P.c0) / d;',
+    gradients: () => ['gr * (2.0 * vw / d) * (q * va - vb)', 'gr * (2.0 * vw / d) * (q * vb - va)',
+      'gr * (q * (va * va + vb * vb) - 2.0 * va * vb) / d'],
+  },
+  bce: {
+    terms: 'vec3f(vb * softplus(-va) + (1.0 - vb) * softplus(va), 0.0, 0.0)',
+    finish: () => 's.x * P.c0',
+    prelude: () => '',
+    gradients: () => ['(sigmoid(va) - vb) * gr * P.c0', '-va * gr * P.c0', '0.0'],
+  },
+  mse: {
+    terms: 'vec3f(vw * (va - vb) * (va - vb), vw, 0.0)',
+    finish: (weighted) => (weighted ? 's.x / (s.y + P.c1)' : 's.x * P.c0'),
+    prelude: (weighted) => (weighted
+      ? 'let z = s.y + P.c1;\n  let ga = 2.0 * vw * (va - vb) / z * gr;'
+      : 'let ga = (va - vb) * (2.0 * P.c0 * gr);'),
+    gradients: (weighted) => ['ga', '-ga', weighted ? '((va - vb) * (va - vb) - s.x / z) / z * gr' : '0.0'],
+  },
+};
+
+const HELPERS = /* wgsl */ `
+fn softplus(x: f32) -> f32 { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }
+fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }`;
+
+const PARAMS = 'struct Params { rows: u32, n: u32, chunks: u32, chunkLen: u32, off0: u32, off1: u32, off2: u32, rs0: u32, rs1: u32, rs2: u32, c0: f32, c1: f32 }';
+
+const operandBindings = (weighted: boolean) => ['op0', 'op1', ...(weighted ? ['op2'] : [])]
+  .map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;`);
+
+/** WGSL lets va, vb, vw: element i of row r of each operand (vw 1 without a weight) */
+const loads = (weighted: boolean) => `let va = op0[P.off0 + r * P.rs0 + i];
+  let vb = op1[P.off1 + r * P.rs1 + i];
+  let vw = ${weighted ? 'op2[P.off2 + r * P.rs2 + i]' : '1.0'};`;
+
+/** direct: the rows → sums and losses; partial: chunks → partial sums; finish: partial sums → sums and losses */
+type Stage = 'direct' | 'partial' | 'finish';
+
+function reductionSource(kind: RowLoss['kind'], weighted: boolean, stage: Stage): string {
+  const k = KINDS[kind];
+  const inputs = stage === 'finish' ? ['@group(0) @binding(0) var<storage, read> part: array<vec4f>;'] : operandBindings(weighted);
+  const outputs = stage === 'partial' ? ['part: array<vec4f>'] : ['sums: array<f32>', 'loss: array<f32>'];
+  const bindings = [...inputs, ...outputs.map((o, b) => `@group(0) @binding(${inputs.length + b}) var<storage, read_write> ${o};`)];
+  const walk = stage === 'finish'
+    ? `for (var c = t; c < P.chunks; c += ${WG}u) { acc += part[r * P.chunks + c].xyz; }`
+    : `let end = min(P.n, (chunk + 1u) * P.chunkLen);
+    var i = chunk * P.chunkLen + t;
+    while (i + ${3 * WG}u < end) {
+      acc += (term(r, i) + term(r, i + ${WG}u)) + (term(r, i + ${2 * WG}u) + term(r, i + ${3 * WG}u));
+      i += ${4 * WG}u;
+    }
+    for (; i < end; i += ${WG}u) { acc += term(r, i); }`;
+  const write = stage === 'partial'
+    ? 'part[w] = vec4f(sh[0], 0.0);'
+    : `let s = sh[0];
+    sums[3u * r] = s.x;
+    sums[3u * r + 1u] = s.y;
+    sums[3u * r + 2u] = s.z;
+    loss[r] = ${k.finish(weighted)};`;
+  return /* wgsl */ `
+${PARAMS}
+${bindings.join('\n')}
+@group(0) @binding(${bindings.length}) var<uniform> P: Params;
+${HELPERS}
+${stage === 'finish' ? '' : `fn term(r: u32, i: u32) -> vec3f {
+  ${loads(weighted)}
+  return ${k.terms};
+}`}
+var<workgroup> sh: array<vec3f, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  let t = lid.x;
+  let r = ${stage === 'finish' ? 'w' : 'w / P.chunks'};
+  let chunk = w % P.chunks;
+  var acc = vec3f();
+  if (r < P.rows) {
+    ${walk}
+  }
+  sh[t] = acc;
+  workgroupBarrier();
+  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
+    if (t < h) { sh[t] += sh[t + h]; }
+    workgroupBarrier();
+  }
+  if (t == 0u && r < P.rows) {
+    ${write}
+  }
+}`;
+}
+
+/** wanted: bit k set when operand k's gradient is written */
+function backwardSource(kind: RowLoss['kind'], weighted: boolean, wanted: number): string {
+  const k = KINDS[kind];
+  const names = [0, 1, 2].filter((j) => wanted & (1 << j));
+  const inputs = [...operandBindings(weighted), 'sums', 'g'].map((b, j) => (b.startsWith('@') ? b
+    : `@group(0) @binding(${j}) var<storage, read> ${b}: array<f32>;`));
+  const outputs = names.map((j, b) => `@group(0) @binding(${inputs.length + b}) var<storage, read_write> grad${j}: array<f32>;`);
+  const gradients = k.gradients(weighted);
+  return /* wgsl */ `
+${PARAMS}
+${[...inputs, ...outputs].join('\n')}
+@group(0) @binding(${inputs.length + outputs.length}) var<uniform> P: Params;
+${HELPERS}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = ${wgslFlatIndex(WG)};
+  if (e >= P.rows * P.n) { return; }
+  let r = e / P.n;
+  let i = e - r * P.n;
+  ${loads(weighted)}
+  let s = vec3f(sums[3u * r], sums[3u * r + 1u], sums[3u * r + 2u]);
+  let gr = g[r];
+  ${k.prelude(weighted)}
+  ${names.map((j) => `grad${j}[e] = ${gradients[j]};`).join('\n  ')}
+}`;
+}
+
+function params(loss: RowLoss, inputs: RowLossInputs, chunks: number, chunkLen: number): ArrayBuffer {
+  const [a, b, w] = inputs.operands;
+  const c0 = loss.kind === 'dice' ? loss.smooth : loss.scale, c1 = loss.kind === 'mse' ? loss.eps : 0;
+  return new Params().u32(inputs.rows, inputs.n, chunks, chunkLen, a.offset, b.offset, w?.offset ?? 0, a.rowStride, b.rowStride,
+    w?.rowStride ?? 0).f32(c0, c1).done();
+}
+
+const operandBuffers = (operands: readonly (RowOperand | null)[]): GPUBuffer[] =>
+  operands.filter((o): o is RowOperand => o !== null).map((o) => gpuBuffer(o.storage));
+
+export function rowLoss(rt: GpuRuntime, loss: RowLoss, inputs: RowLossInputs): { loss: GpuStorage; sums: GpuStorage } {
+  wgslType(checkRowLoss('rowLoss', loss, inputs)[0].dtype);
+  const { rows, n } = inputs, weighted = inputs.operands[2] !== null;
+  const out = { loss: rt.alloc(rows, 'float32'), sums: rt.alloc(3 * rows, 'float32') };
+  if (rows === 0) return out;
+  const { chunks, chunkLen } = channelChunks(rows, n);
+  const p = params(loss, inputs, chunks, chunkLen);
+  const data = operandBuffers(inputs.operands), results = [out.sums.buffer, out.loss.buffer];
+  const run = (stage: Stage, buffers: GPUBuffer[], workgroups: number) => {
+    const kernel = rt.kernel(`loss:${loss.kind}:${weighted ? 'w' : ''}:${stage}`, () => reductionSource(loss.kind, weighted, stage), buffers.length);
+    rt.dispatch(kernel, buffers, p, grid1d(workgroups, 1));
+  };
+  if (chunks === 1) {
+    run('direct', [...data, ...results], rows);
+    return out;
+  }
+  const part = rt.alloc(4 * rows * chunks, 'float32');
+  run('partial', [...data, part.buffer], rows * chunks);
+  run('finish', [part.buffer, ...results], rows);
+  rt.free(part);
+  return out;
+}
+
+export function rowLossBackward(rt: GpuRuntime, loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage,
+  wanted: readonly [boolean, boolean, boolean]): GpuStorage[] {
+  checkRowLossBackward(loss, inputs, sums, g, wanted);
+  wgslType(g.dtype);
+  const total = inputs.rows * inputs.n, weighted = inputs.operands[2] !== null;
+  const grads = wanted.filter((want) => want).map(() => rt.alloc(total, 'float32'));
+  const mask = wanted.reduce((m, want, j) => m | (want ? 1 << j : 0), 0);
+  if (total === 0 || mask === 0) return grads;
+  const buffers = [...operandBuffers(inputs.operands), gpuBuffer(sums), gpuBuffer(g), ...grads.map((s) => s.buffer)];
+  const kernel = rt.kernel(`loss:${loss.kind}:${weighted ? 'w' : ''}:backward${mask}`, () => backwardSource(loss.kind, weighted, mask), buffers.length);
+  rt.dispatch(kernel, buffers, params(loss, inputs, 1, inputs.n), grid1d(total, WG));
+  return grads;
+}
+
+// ------------------------------------------------------------------------------------------ benchmarks
+
+/** the weighted Dice of DBiSL's L_pse and the pair of Dice losses of its supervision, forward and backward */
+function lossBench(name: string, loss: RowLoss, rows: number, n: number, weighted: boolean, shared: boolean, large: boolean): KernelBenchmark {
+  const reads = weighted ? 3 : 2;
+  return {
+    group: 'loss', name, flops: 20 * rows * n, bytes: 4 * rows * n * (2 * reads + 1), large,
+    setup(backend: Backend) {
+      const a = backend.fill(rows * n, 0.25, 'float32'), b = backend.fill(shared ? n : rows * n, 1, 'float32');
+      const w = weighted ? backend.fill(rows * n, 0.5, 'float32') : null;
+      const inputs: RowLossInputs = {
+        rows, n, operands: [{ storage: a, offset: 0, rowStride: n }, { storage: b, offset: 0, rowStride: shared ? 0 : n },
+          w && { storage: w, offset: 0, rowStride: n }],
+      };
+      const g = backend.fill(rows, 1, 'float32');
+      return {
+        run() {
+          const f = backend.rowLoss(loss, inputs);
+          const grads = backend.rowLossBackward(loss, inputs, f.sums, g, [true, false, false]);
+          for (const s of [f.loss, f.sums, ...grads]) backend.free(s);
+        },
+        dispose() { for (const s of [a, b, w, g]) if (s) backend.free(s); },
+      };
+    },
+  };
+}
+
+export const benchmarks: KernelBenchmark[] = [
+  lossBench('dice weighted [1, 2·32³]', { kind: 'dice', smooth: 1e-5 }, 1, 2 * 32 ** 3, true, false, false),
+  lossBench('dice pair, shared label [2, 32³]', { kind: 'dice', smooth: 1e-5 }, 2, 32 ** 3, false, true, false),
+  lossBench('dice weighted [1, 2·112·112·80]', { kind: 'dice', smooth: 1e-5 }, 1, 2 * 112 * 112 * 80, true, false, true),
+  lossBench('bce [1, 2·112·112·80]', { kind: 'bce', scale: 1 / (2 * 112 * 112 * 80) }, 1, 2 * 112 * 112 * 80, false, false, true),
+];

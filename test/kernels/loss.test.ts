@@ -1,0 +1,163 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Backend, RowLoss, RowLossInputs, Storage } from '../../src/kernels/index.js';
+import { cpuData } from '../../src/kernels/cpu/storage.js';
+import { lossFamily } from '../../src/kernels/loss/index.js';
+import { channelChunks } from '../../src/kernels/norm/webgpu.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
+import { propertyOptions } from '../helpers/property.js';
+
+/**
+ * The row losses (kernels/loss): the cpu oracle against hand values and central differences (float64), and the
+ * WebGPU kernels against the oracle on random layouts: rows of one element, rows longer than a workgroup and
+ * long enough to be split into chunks, a second operand shared by every row (row stride 0), offsets, with and
+ * without a weight.
+ */
+
+const DICE: RowLoss = { kind: 'dice', smooth: 1e-5 };
+const BCE = (n: number): RowLoss => ({ kind: 'bce', scale: 1 / n });
+const MSE: RowLoss = { kind: 'mse', scale: 0.25, eps: 1e-8 };
+
+type Operands = [Float64Array, Float64Array, Float64Array | null];
+
+/** operands of [rows, n], the second shared by all rows when `shared`; each placed after `pad` leading elements */
+function inputsOn(b: Backend, dtype: 'float32' | 'float64', rows: number, n: number, data: Operands, shared: boolean, pad = 0): RowLossInputs {
+  const put = (d: Float64Array, rowStride: number) => {
+    const padded = new Float64Array(pad + d.length);
+    padded.set(d, pad);
+    return { storage: b.upload(dtype === 'float32' ? Float32Array.from(padded) : padded, dtype), offset: pad, rowStride };
+  };
+  return { rows, n, operands: [put(data[0], n), put(data[1], shared ? 0 : n), data[2] && put(data[2], n)] };
+}
+
+const read64 = (s: Storage) => Array.from(cpuData(s));
+
+describe('row losses: the cpu oracle', () => {
+  it('hand values: Dice per row with a shared target and a weight, BCE with logits, MSE plain and weight-normalised', () => {
+    const s = 1e-5;
+    // rows p = [0.5, 0.5] and [1, 0] against y = [1, 0] (shared), w = 1 then [2, 0]
+    const dice = cpu.rowLoss(DICE, inputsOn(cpu, 'float64', 2, 2, [Float64Array.of(0.5, 0.5, 1, 0), Float64Array.of(1, 0), Float64Array.of(1, 1, 2, 0)], true));
+    // row 0: I = 0.5, P = 0.5, Y = 1; row 1: I = 2, P = 2, Y = 2
+    expect(read64(dice.sums)).toEqual([0.5, 0.5, 1, 2, 2, 2]);
+    expectClose(read64(dice.loss), [1 - (1 + s) / (1.5 + s), 1 - (4 + s) / (4 + s)], 1e-15);
+    // ℓ = y·softplus(−x) + (1 − y)·softplus(x) at x = [0, 2], y = [1, 0]: [log 2, log(1 + e²)], mean
+    const bce = cpu.rowLoss(BCE(2), inputsOn(cpu, 'float64', 1, 2, [Float64Array.of(0, 2), Float64Array.of(1, 0), null], false));
+    expectClose(read64(bce.loss), [(Math.log(2) + Math.log1p(Math.exp(2))) / 2], 1e-15);
+    // (a − b)² = [1, 4]: plain 0.25·5; weighted by [3, 1]: (3 + 4)/(4 + 1e-8)
+    const ab: Operands = [Float64Array.of(1, 2), Float64Array.of(0, 4), null];
+    expect(read64(cpu.rowLoss(MSE, inputsOn(cpu, 'float64', 1, 2, ab, false)).loss)).toEqual([1.25]);
+    const weighted = cpu.rowLoss(MSE, inputsOn(cpu, 'float64', 1, 2, [ab[0], ab[1], Float64Array.of(3, 1)], false));
+    expect(read64(weighted.sums)).toEqual([7, 4, 0]);
+    expect(read64(weighted.loss)).toEqual([7 / (4 + 1e-8)]);
+  });
+
+  it('the backward is the gradient of Σ g[r]·loss[r] (central differences, float64)', () => {
+    fc.assert(fc.property(fc.record({
+      kind: fc.constantFrom('dice', 'bce', 'mse'), rows: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 6 }),
+      weighted: fc.boolean(), shared: fc.boolean(), seed: fc.integer({ min: 1, max: 1 << 30 }),
+    }), ({ kind, rows, n, weighted, shared, seed }) => {
+      const loss = kind === 'dice' ? DICE : kind === 'bce' ? BCE(rows * n) : MSE;
+      const w = weighted && kind !== 'bce';
+      const data: Operands = [Float64Array.from(randomArray(rows * n, seed, 0.05, 1)), Float64Array.from(randomArray(shared ? n : rows * n, seed + 1, 0, 1)),
+        w ? Float64Array.from(randomArray(rows * n, seed + 2, 0.1, 1)) : null];
+      const g = Float64Array.from(randomArray(rows, seed + 3));
+      const objective = (d: Operands) => {
+        const out = cpu.rowLoss(loss, inputsOn(cpu, 'float64', rows, n, d, shared));
+        return read64(out.loss).reduce((acc, v, r) => acc + v * g[r], 0);
+      };
+      const inputs = inputsOn(cpu, 'float64', rows, n, data, shared);
+      const sums = cpu.rowLoss(loss, inputs).sums;
+      const grads = cpu.rowLossBackward(loss, inputs, sums, cpu.upload(g, 'float64'), [true, true, w]).map(read64);
+      for (let k = 0; k < (w ? 3 : 2); k++) {
+        // a shared operand's gradient is per row: the rows' gradients add up to the shared element's
+        const perElement = k === 1 && shared
+          ? Array.from({ length: n }, (_, i) => Array.from({ length: rows }, (_, r) => grads[k][r * n + i]).reduce((a, b) => a + b))
+          : grads[k];
+        for (let i = 0; i < data[k]!.length; i++) {
+          const step = 1e-6, plus = data.map((d) => d && d.slice()) as Operands, minus = data.map((d) => d && d.slice()) as Operands;
+          plus[k]![i] += step;
+          minus[k]![i] -= step;
+          const numeric = (objective(plus) - objective(minus)) / (2 * step);
+          expect(Math.abs(perElement[i] - numeric), `${kind} operand ${k} element ${i}`).toBeLessThan(1e-7 + 1e-6 * Math.abs(numeric));
+        }
+      }
+    }), propertyOptions(40));
+  });
+
+  it('rejects a bad layout, a weight on bce, mixed dtypes and a bad backward', () => {
+    const data: Operands = [Float64Array.of(1, 2), Float64Array.of(1, 2), null];
+    const ok = inputsOn(cpu, 'float64', 1, 2, data, false);
+    expect(() => cpu.rowLoss(DICE, { ...ok, n: 3 })).toThrow(/p's row stride 2 must be 3 or 0/);
+    expect(() => cpu.rowLoss(DICE, { ...ok, rows: 2 })).toThrow(/p \[2, 2\] at offset 0 \(row stride 2\) overruns its 2 elements/);
+    expect(() => cpu.rowLoss(BCE(2), { ...ok, operands: [ok.operands[0], ok.operands[1], ok.operands[0]] })).toThrow(/'bce' takes no weight/);
+    const f32 = inputsOn(cpu, 'float32', 1, 2, data, false);
+    expect(() => cpu.rowLoss(DICE, { ...ok, operands: [ok.operands[0], f32.operands[1], null] })).toThrow(/one floating-point dtype, got float64, float32/);
+    expect(() => cpu.rowLoss({ kind: 'mse', scale: 1, eps: Infinity }, ok)).toThrow(/eps finite/);
+    const { sums } = cpu.rowLoss(DICE, ok);
+    expect(() => cpu.rowLossBackward(DICE, ok, sums, cpu.upload(Float64Array.of(1), 'float64'), [true, false, true])).toThrow(/absent weight/);
+    expect(() => cpu.rowLossBackward(DICE, ok, sums, cpu.upload(Float64Array.of(1, 1), 'float64'), [true, false, false])).toThrow(/g has 2 elements, expected one per row \(1\)/);
+  });
+});
+
+describe('row losses on WebGPU against the cpu oracle', () => {
+  /** both backends' forward (losses, sums) and every gradient, float32 */
+  async function compare(gpu: Backend, loss: RowLoss, rows: number, n: number, data: Operands, shared: boolean, pad: number, what: string): Promise<void> {
+    const weighted = data[2] !== null;
+    const results = await Promise.all([cpu, gpu].map(async (b) => {
+      const inputs = inputsOn(b, 'float32', rows, n, data, shared, pad);
+      const { loss: l, sums } = b.rowLoss(loss, inputs);
+      const g = b.upload(randomArray(rows, 77), 'float32');
+      const grads = b.rowLossBackward(loss, inputs, sums, g, [true, true, weighted]);
+      const values = await Promise.all([l, sums, ...grads].map((s) => b.read(s)));
+      for (const s of [l, sums, g, ...grads, ...inputs.operands.map((o) => o?.storage)]) if (s) b.free(s);
+      return values;
+    }));
+    const [expected, actual] = results;
+    // float32 sums of up to 2·10⁴ terms in two different orders
+    const names = ['loss', 'sums', 'grad 0', 'grad 1', 'grad 2'];
+    for (let k = 0; k < expected.length; k++) expectClose(actual[k], expected[k], 1e-5, 2e-4, `${what}: ${names[k]}`);
+  }
+
+  const layout = fc.record({
+    kind: fc.constantFrom('dice', 'bce', 'mse'),
+    rows: fc.integer({ min: 1, max: 3 }),
+    // one element, under and over one workgroup's 256 lanes and four steps of them, and over the chunking threshold
+    n: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 300 }), fc.integer({ min: 1000, max: 1100 }), fc.integer({ min: 16384, max: 17000 })),
+    weighted: fc.boolean(), shared: fc.boolean(), pad: fc.constantFrom(0, 3), seed: fc.integer({ min: 1, max: 1 << 30 }),
+  });
+
+  it('random layouts: every kind, with and without a weight, a shared second operand, offsets, chunked rows', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(layout, async ({ kind, rows, n, weighted, shared, pad, seed }) => {
+      const loss = kind === 'dice' ? DICE : kind === 'bce' ? BCE(rows * n) : MSE;
+      const w = weighted && kind !== 'bce';
+      // Dice on probabilities and 0/1 targets, BCE on logits, MSE on values in (−1, 1)
+      const a = Float64Array.from(randomArray(rows * n, seed, kind === 'bce' ? -6 : 0, kind === 'bce' ? 6 : 1));
+      const b = Float64Array.from(randomArray(shared ? n : rows * n, seed + 1, kind === 'mse' ? -1 : 0, 1), (v) => (kind === 'mse' ? v : Math.round(v)));
+      const data: Operands = [a, b, w ? Float64Array.from(randomArray(rows * n, seed + 2, 0, 1)) : null];
+      await compare(gpu, loss, rows, n, data, shared, pad, `${kind} [${rows}, ${n}]${w ? ' weighted' : ''}${shared ? ' shared' : ''} pad ${pad}`);
+    }), propertyOptions(25));
+  });
+
+  it('rows split into chunks take the partial + finishing dispatches; short rows one', () => {
+    expect(channelChunks(1, 16384).chunks).toBeGreaterThan(1);
+    expect(channelChunks(3, 1100).chunks).toBe(1);
+  });
+
+  it('a row of zero elements: sums 0, Dice 0, weighted MSE 0; no rows: empty results', async () => {
+    const gpu = await webgpu();
+    for (const b of [cpu, gpu]) {
+      const empty = inputsOn(b, 'float32', 2, 0, [new Float64Array(0), new Float64Array(0), new Float64Array(0)], false);
+      const dice = b.rowLoss(DICE, empty), mse = b.rowLoss(MSE, empty);
+      expect(Array.from(await b.read(dice.loss)), b.name).toEqual([0, 0]);
+      expect(Array.from(await b.read(dice.sums))).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(Array.from(await b.read(mse.loss))).toEqual([0, 0]);
+      const none = b.rowLoss(DICE, { ...empty, rows: 0 });
+      expect([none.loss.length, none.sums.length]).toEqual([0, 0]);
+    }
+  });
+
+  it('the benchmark shapes run (small cases)', async () => {
+    expect(await runSmallBenchmarks(await webgpu(), lossFamily.benchmarks)).toBe(2);
+  });
+});
