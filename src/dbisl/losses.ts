@@ -138,13 +138,13 @@ function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
 
 /**
  * mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). Either is one fused
- * reduction and one backward pass (the formulas', summed in another order than the composed ops'; models'
- * mseLoss keeps the composed ops' floats).
+ * reduction and one backward pass (kernels/loss).
  */
 export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
+  if (!w) return F.mseLoss(a, b);
   checkInputTarget('mseLoss', a, b);
   checkWeight('mseLoss', 'weight', w, a);
-  return tidy(() => reshape(rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, w ? expand(w, a.shape) : null), []));
+  return tidy(() => reshape(rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, expand(w, a.shape)), []));
 }
 
 // ------------------------------------------------------------------------------------------ targets

@@ -1,8 +1,7 @@
 import {
   abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, expand, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
-  noGrad, oneHot, permute, powScalar, record, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
+  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
-import { negated } from '../autograd/graph.js';
 import { rowLoss } from '../autograd/losses.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
@@ -145,22 +144,11 @@ export function mseLoss(x: Tensor, y: Tensor, options: MseLossOptions = {}): Ten
   checkReduction(op, reduction);
   checkInputTarget(op, x, y);
   checkWeight(op, 'weight', options.weight, x);
-  if (reduction === 'mean' && !options.weight) return tidy(() => meanSquaredError(x, y));
+  // the unweighted mean and sum: one fused reduction forward, one pass backward (kernels/loss)
+  if (reduction !== 'none' && !options.weight) {
+    return tidy(() => reshape(rowLoss({ kind: 'mse', scale: reduction === 'mean' ? 1 / x.numel() : 1, eps: 0 }, 1, x, y), []));
+  }
   return tidy(() => reduce(square(sub(x, y)), reduction, options.weight));
-}
-
-/**
- * mean((x − y)²) with its gradient (x − y)·(2g/n) for x and the negation for y: two dispatches where the composed
- * ops' backward takes three (g/n, 2·(x − y), their product), and the same floats, since 2g/n = 2·(g/n) exactly.
- */
-function meanSquaredError(x: Tensor, y: Tensor): Tensor {
-  const d = noGrad(() => sub(x, y));
-  const n = d.numel();
-  const loss = noGrad(() => mulScalar(sum(square(d)), 1 / n));
-  return record('mseLoss', loss, [x, y], (g, [ds]) => {
-    const gx = mul(ds, mulScalar(g, 2 / n));
-    return [x.requiresGrad ? gx : null, y.requiresGrad ? negated(gx) : null];
-  }, [d]);
 }
 
 export interface RegressionLossOptions { reduction?: Reduction }
