@@ -16,7 +16,7 @@
  * channel of the score.
  */
 import type { Backend } from '../kernels/backend.js';
-import { add, assign, clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
+import { clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { getBackend } from '../tensor/backend.js';
 import { fromArray, zeros } from '../tensor/creation.js';
@@ -230,6 +230,31 @@ function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
   return v;
 }
 
+/**
+ * The windows at `origins` of a [1, 1, X, Y, Z] volume, copied into one [n, 1, P0, P1, P2] tensor. Consecutive
+ * windows whose offsets in the volume step evenly (along a row of the grid) are one strided view, so each such
+ * run is one copy instead of one per window.
+ */
+function cutWindows(volume: Tensor, origins: readonly Shape3[], patch: Shape3): Tensor {
+  const [, cs, xs, ys, zs] = volume.strides as [number, number, number, number, number];
+  const offsetOf = (o: Shape3) => volume.offset + o[0] * xs + o[1] * ys + o[2] * zs;
+  const runs: Tensor[] = [];
+  for (let i = 0; i < origins.length;) {
+    const first = offsetOf(origins[i]!);
+    const step = i + 1 < origins.length ? offsetOf(origins[i + 1]!) - first : 0;
+    let n = 1;
+    while (i + n < origins.length && offsetOf(origins[i + n]!) === first + n * step) n++;
+    runs.push(volume.viewAs([n, 1, ...patch], [step, cs, xs, ys, zs], first));
+    i += n;
+  }
+  return concat(runs, 0);
+}
+
+/** dst += src in place (one dispatch; the same float32 sums as assign(dst, add(dst, src))); equal shapes, float32. */
+function addInto(dst: Tensor, src: Tensor): void {
+  dst.backend.addInto(dst.view, src.view);
+}
+
 function checkPrediction(
   prob: unknown, n: number, patch: Shape3, channels: number | undefined, backend: Backend,
 ): asserts prob is Tensor {
@@ -243,6 +268,7 @@ function checkPrediction(
       : onlyChannels ? `; pass the option channels: ${prob.shape[1]} for a predictor of ${prob.shape[1]} channels` : '';
     throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}${hint}`);
   }
+  if (prob.dtype !== 'float32') throw new Error(`slidingWindow: the predictor returned ${prob.dtype} values, expected float32`);
   if (prob.backend !== backend) {
     throw new Error(`slidingWindow: the predictor returned a tensor on the ${prob.backend.name} backend, but the windows live on ${backend.name}; pass the model's backend as the backend option`);
   }
@@ -301,7 +327,7 @@ export async function slidingWindow(
     for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
       const batch = origins.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
-        const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
+        const windows = cutWindows(volume, batch, patch);
         const prob: unknown = predict(windows);
         checkPrediction(prob, batch.length, patch, opts.channels, backend);
         const contribution = importance ? mul(prob, importance) : prob;
@@ -309,12 +335,8 @@ export async function slidingWindow(
         // added in DTC's window order. In place: only the window's part of the score is read and written.
         batch.forEach((o, k) => {
           const window = windowView(score, o, patch);
-          const target = importance ? slice(window, 1, 0, channels) : window;
-          assign(target, add(target, slice(contribution, 0, k, k + 1)));
-          if (importance) {
-            const weights = slice(window, 1, channels);
-            assign(weights, add(weights, importance));
-          }
+          addInto(importance ? slice(window, 1, 0, channels) : window, slice(contribution, 0, k, k + 1));
+          if (importance) addInto(slice(window, 1, channels), importance);
         });
       }));
       opts.onProgress?.(b0 + batch.length, origins.length);
