@@ -64,7 +64,7 @@ const filters = args.int('filters');
 const backend = await initBackend({ backend: args.backend(), report: (l) => console.log(l) });
 const model = new VNetDualTask({ nFilters: filters, seed: 0 });
 model.module.eval();
-const predict: WindowPredictor = (windows) => sigmoid(model.forward(windows).seg);
+const predict: WindowPredictor = (windows) => sigmoid(model.segment(windows));
 const perCase = windowGrid(volume, patch, stride).count;
 const voxels = volume[0] * volume[1] * volume[2];
 const caseVolume = (c: number): Volume => {
@@ -80,7 +80,7 @@ backend.dispose();
 async function onDevice(windowBatch: number): Promise<void> {
   // forward alone (no readback but the final sync), after one warm-up
   const x = randn([windowBatch, 1, ...patch], 3);
-  const forwardOnce = () => tidy(() => { noGrad(() => model.forward(x)); });
+  const forwardOnce = () => tidy(() => { noGrad(() => model.segment(x)); });
   forwardOnce();
   await backend.sync();
   const fwd: number[] = [];
