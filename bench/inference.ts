@@ -16,8 +16,9 @@
  * --warmup volumes each first (V8 compiles the code meanwhile), then --cases volumes each (default 15). Per window
  * batch it prints the median over the volumes of the CPU time per window (from the first window's recording to the
  * submit after the last one: cutting, forward, accumulation, encoding; not the volume's upload or readback),
- * the dispatches per window (exact) and the CPU time per dispatch, then a CPU profile of further volumes by where
- * the code lives, per window (--top N also lists the N functions with the most self time).
+ * the dispatches per window (exact) and the CPU time per dispatch, then the dispatches per window by kernel (one
+ * more volume), then a CPU profile of further volumes by where the code lives, per window (--top N also lists the
+ * N functions with the most self time).
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -143,6 +144,24 @@ async function hostShare(): Promise<void> {
     console.log(`  window batch ${b}: ${cpuUs.toFixed(0)} µs of CPU time per window (median of ${r.length} volumes; min ${Math.min(...r.map((v) => v.cpuUsPerWindow)).toFixed(0)}), ${wallUs.toFixed(0)} µs wall; ${dispatches.toFixed(2)} dispatches per window → ${(cpuUs / dispatches).toFixed(1)} µs of CPU time per dispatch; ${perVolume} dispatches per volume besides`);
     return { windowBatch: b, cpuUsPerWindow: cpuUs, wallUsPerWindow: wallUs, dispatchesPerWindow: dispatches, dispatchesPerVolume: perVolume, cpuUsPerDispatch: cpuUs / dispatches, volumes: r };
   });
+  /** One more volume with each dispatch's kernel counted: dispatches per window by kernel, the volume's own included. */
+  const byKernel = async (batchSize: number): Promise<{ kernel: string; perWindow: number }[]> => {
+    const counts = new Map<string, number>();
+    const dispatch = rt.dispatch;
+    rt.dispatch = (kernel, ...rest) => {
+      const label = kernel.pipeline.label, problem = label.indexOf(':{');
+      const name = problem < 0 ? label : label.slice(0, problem);
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      dispatch.call(rt, kernel, ...rest);
+    };
+    try { await run(batchSize); } finally { rt.dispatch = dispatch; }
+    return [...counts].sort((a, b) => b[1] - a[1]).map(([kernel, n]) => ({ kernel, perWindow: n / perCase }));
+  };
+  const kernels: { windowBatch: number; dispatches: { kernel: string; perWindow: number }[] }[] = [];
+  for (const b of windowBatches) {
+    kernels.push({ windowBatch: b, dispatches: await byKernel(b) });
+    console.log(`  window batch ${b}: dispatches per window by kernel (a conv3d's label without its problem): ${kernels.at(-1)!.dispatches.map((k) => `${k.perWindow.toFixed(2)} ${k.kernel}`).join(', ')}`);
+  }
   const profiles: { windowBatch: number; categories: SelfTimeShare[] }[] = [];
   if (profileCases > 0) {
     const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -154,5 +173,5 @@ async function hostShare(): Promise<void> {
     }
   }
   const json = args.string('json');
-  if (json) writeFileSync(json, `${JSON.stringify({ device: backend.description, volume, patch, stride, windowsPerVolume: perCase, nFilters: filters, warmup, results, profiles }, null, 2)}\n`);
+  if (json) writeFileSync(json, `${JSON.stringify({ device: backend.description, volume, patch, stride, windowsPerVolume: perCase, nFilters: filters, warmup, results, kernels, profiles }, null, 2)}\n`);
 }
