@@ -188,35 +188,24 @@ function coverage(size: number, patch: number, starts: readonly number[]): Float
 }
 
 /**
- * How many windows cover each voxel of the padded volume. The windows form a Cartesian grid, so a voxel's count
- * is the product of its per-axis coverages (integers, exact in float64: the same values as adding 1 per window).
+ * The padded score sums [C, PX, PY, PZ] divided by the weights, without the padding: [C, X, Y, Z]. The weights are
+ * the padded weight sums [PX, PY, PZ] or, null, the window counts: the windows form a Cartesian grid, so a voxel's
+ * count is the product of its per-axis coverages (integers, exact in float64: the same values as adding 1 per
+ * window), computed here rather than stored.
  */
-function windowCounts(patch: Shape3, g: WindowGrid): Float64Array {
-  const [PX, PY, PZ] = g.padded;
-  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
-  const counts = new Float64Array(PX * PY * PZ);
-  for (let x = 0; x < PX; x++) {
-    for (let y = 0; y < PY; y++) {
-      const cxy = cx[x]! * cy[y]!, row = (x * PY + y) * PZ;
-      for (let z = 0; z < PZ; z++) counts[row + z] = cxy * cz[z]!;
-    }
-  }
-  return counts;
-}
-
-/** The padded score sums [C, PX, PY, PZ] divided by the padded weight sums [PX, PY, PZ], without the padding: [C, X, Y, Z]. */
-function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number>, channels: number, shape: Shape3, g: WindowGrid): Float32Array {
+function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number> | null, patch: Shape3, channels: number, shape: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   const [PX, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
+  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
   const out = new Float32Array(channels * X * Y * Z);
   for (let c = 0; c < channels; c++) {
     for (let x = 0; x < X; x++) {
       for (let y = 0; y < Y; y++) {
-        const weight = ((x + bx) * PY + (y + by)) * PZ + bz;
+        const weight = ((x + bx) * PY + (y + by)) * PZ + bz, count = cx[x + bx]! * cy[y + by]!;
         const src = c * PX * PY * PZ + weight;
         const dst = ((c * X + x) * Y + y) * Z;
-        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / weights[weight + z]!;
+        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (weights ? weights[weight + z]! : count * cz[z + bz]!);
       }
     }
   }
@@ -342,8 +331,8 @@ export async function slidingWindow(
       opts.onProgress?.(b0 + batch.length, origins.length);
     }
     const sums = await score.toArray();
-    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : windowCounts(patch, g);
-    const data = divideAndUnpad(sums, weights, channels, shape, g);
+    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : null;
+    const data = divideAndUnpad(sums, weights, patch, channels, shape, g);
     return opts.channels === undefined ? { data, shape } : { data, shape: [channels, ...shape] };
   } finally {
     volume.dispose();
