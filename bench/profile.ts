@@ -127,7 +127,7 @@ export async function throughputBySubmitInterval(backend: Backend, step: () => v
 /**
  * Where a profile frame's self time goes, by the file its code lives in (`root`: the voxgrad checkout whose code
  * runs). Native functions have no file: those that voxgrad's code calls are Dawn's (node_modules/webgpu), those
- * that node's own code calls (the inspector that runs this profiler) are node's.
+ * that node's own code calls (its timers and promises) are node's.
  */
 function hostCategory(root: string, url: string, functionName: string, callerUrl: string): string {
   if (!url) {
@@ -186,9 +186,12 @@ export function selfTimeByPlace(profile: CpuProfile, root: string, units: number
   let totalUs = 0;
   profile.samples.forEach((id, i) => {
     const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
+    const callerUrl = callers.get(id)?.callFrame.url ?? '';
+    // the profiler's own stop (node:inspector building the profile, tens of ms) is none of the measured work
+    if (url === 'node:inspector' || callerUrl === 'node:inspector') return;
     const us = profile.timeDeltas[i] ?? 0;
     totalUs += us;
-    const c = hostCategory(root, url, functionName, callers.get(id)?.callFrame.url ?? '');
+    const c = hostCategory(root, url, functionName, callerUrl);
     byCategory.set(c, (byCategory.get(c) ?? 0) + us);
     const where = url ? ` ${url.slice(url.lastIndexOf('/') + 1)}:${lineNumber + 1}` : '';
     const f = `${functionName || '(anonymous)'}${where}`;
