@@ -212,11 +212,15 @@ function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number> | nu
   return out;
 }
 
+/** Where the window at `origin` of a [1, C, X, Y, Z] volume starts in its storage. */
+function windowOffset(volume: Tensor, origin: Shape3): number {
+  const strides = volume.strides;
+  return volume.offset + origin[0] * strides[2]! + origin[1] * strides[3]! + origin[2] * strides[4]!;
+}
+
 /** The window at `origin` of a [1, C, X, Y, Z] volume: a [1, C, P0, P1, P2] view (no copy). */
 function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
-  let v = volume;
-  for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
-  return v;
+  return volume.viewAs([1, volume.shape[1]!, ...patch], volume.strides, windowOffset(volume, origin));
 }
 
 /**
@@ -225,15 +229,13 @@ function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
  * run is one copy instead of one per window.
  */
 function cutWindows(volume: Tensor, origins: readonly Shape3[], patch: Shape3): Tensor {
-  const [, cs, xs, ys, zs] = volume.strides as [number, number, number, number, number];
-  const offsetOf = (o: Shape3) => volume.offset + o[0] * xs + o[1] * ys + o[2] * zs;
   const runs: Tensor[] = [];
   for (let i = 0; i < origins.length;) {
-    const first = offsetOf(origins[i]!);
-    const step = i + 1 < origins.length ? offsetOf(origins[i + 1]!) - first : 0;
+    const first = windowOffset(volume, origins[i]!);
+    const step = i + 1 < origins.length ? windowOffset(volume, origins[i + 1]!) - first : 0;
     let n = 1;
-    while (i + n < origins.length && offsetOf(origins[i + n]!) === first + n * step) n++;
-    runs.push(volume.viewAs([n, 1, ...patch], [step, cs, xs, ys, zs], first));
+    while (i + n < origins.length && windowOffset(volume, origins[i + n]!) === first + n * step) n++;
+    runs.push(volume.viewAs([n, 1, ...patch], [step, ...volume.strides.slice(1)], first));
     i += n;
   }
   return concat(runs, 0);
