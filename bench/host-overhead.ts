@@ -24,10 +24,10 @@
  * writes the profile of --src's steps (for Chrome's DevTools or bench/cpu-profile.py).
  */
 import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseBenchArgs } from './args.js';
+import { median, printSelfTime, recordCpuProfile, selfTimeByPlace } from './profile.js';
 
 const args = parseBenchArgs({
   about: "The host's cost of a V-Net training step with the GPU's work dropped (the queue's submit is a no-op here):\n"
@@ -58,56 +58,6 @@ const profileSteps = args.int('profile-steps', 0);
 const top = args.int('top', 0);
 const root = resolve(args.string('src')!);
 const againstRoot = args.string('against') === undefined ? null : resolve(args.string('against')!);
-
-/**
- * Where a profile frame's self time goes, by the file its code lives in. Native functions have no file: those
- * that voxgrad's code calls are Dawn's (node_modules/webgpu), those that node's own code calls (the inspector
- * that runs this profiler) are node's.
- */
-function category(url: string, functionName: string, callerUrl: string): string {
-  if (!url) {
-    if (functionName === '(garbage collector)') return 'garbage collector';
-    if (functionName === '(program)' || functionName === '(idle)' || functionName === '(root)') return 'other (V8, idle)';
-    return callerUrl.startsWith('node:') ? 'node internals' : 'Dawn calls (native)';
-  }
-  const path = url.startsWith('file:') ? fileURLToPath(url) : url;
-  if (path.includes(`${sep}node_modules${sep}webgpu${sep}`)) return 'Dawn calls (native)';
-  const rel = path.startsWith(root + sep) ? path.slice(root.length + 1) : null;
-  if (rel === null) return path.startsWith('node:') ? 'node internals' : 'other JS';
-  if (rel.startsWith(`src${sep}autograd${sep}`)) return 'autograd';
-  if (rel.startsWith(`src${sep}tensor${sep}`)) return 'tensor bookkeeping';
-  if (rel.startsWith(`src${sep}models${sep}optim`)) return 'optimizer';
-  if (rel.startsWith(`src${sep}models${sep}`)) return 'models (layers, losses)';
-  if (rel === `src${sep}kernels${sep}webgpu${sep}runtime.ts`) return 'runtime.ts (pipelines, bind groups, encoding)';
-  if (rel.startsWith(`src${sep}kernels${sep}conv3d`)) return 'conv3d choice and planning';
-  if (rel.startsWith(`src${sep}kernels${sep}`)) return 'other kernels (host side)';
-  if (rel.startsWith(`bench${sep}`)) return 'bench';
-  return 'other JS';
-}
-
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
-
-function selfTime(profile: CpuProfile): { byCategory: Map<string, number>; byFunction: Map<string, number>; totalUs: number } {
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const callers = new Map<number, ProfileNode>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) callers.set(c, n);
-  const byCategory = new Map<string, number>(), byFunction = new Map<string, number>();
-  let totalUs = 0;
-  profile.samples.forEach((id, i) => {
-    const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
-    const us = profile.timeDeltas[i] ?? 0;
-    totalUs += us;
-    const c = category(url, functionName, callers.get(id)?.callFrame.url ?? '');
-    byCategory.set(c, (byCategory.get(c) ?? 0) + us);
-    const where = url ? ` ${url.slice(url.lastIndexOf('/') + 1)}:${lineNumber + 1}` : '';
-    const f = `${functionName || '(anonymous)'}${where}`;
-    byFunction.set(f, (byFunction.get(f) ?? 0) + us);
-  });
-  return { byCategory, byFunction, totalUs };
-}
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
 /** One checkout's V-Net step on its own backend, and its measurements. */
 interface Subject {
@@ -213,26 +163,12 @@ async function main(): Promise<void> {
 
   let categories: { category: string; ms: number; share: number }[] = [];
   if (profileSteps > 0) {
-    const session = new Session();
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 100 });
-    await session.post('Profiler.start');
-    for (let i = 0; i < profileSteps; i++) first.step();
-    const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
-    session.disconnect();
+    const profile = await recordCpuProfile(() => { for (let i = 0; i < profileSteps; i++) first.step(); });
     const cpuprofile = args.string('cpuprofile');
     if (cpuprofile) writeFileSync(cpuprofile, JSON.stringify(profile));
-    const { byCategory, byFunction, totalUs } = selfTime(profile);
-    categories = [...byCategory].sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ category: c, ms: us / 1000 / profileSteps, share: us / totalUs }));
-    console.log(`  ${root}: self time by where the code lives (CPU profile of ${profileSteps} more steps, per step; profiling slows them):`);
-    for (const c of categories) console.log(`    ${c.ms.toFixed(2).padStart(8)} ms ${(100 * c.share).toFixed(1).padStart(5)} %  ${c.category}`);
-    if (top > 0) {
-      console.log(`  top ${top} functions by self time:`);
-      for (const [f, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-        console.log(`    ${(us / 1000 / profileSteps).toFixed(3).padStart(8)} ms ${(100 * us / totalUs).toFixed(1).padStart(5)} %  ${f}`);
-      }
-    }
+    const selfTime = selfTimeByPlace(profile, root, profileSteps);
+    categories = selfTime.categories.map((c) => ({ category: c.name, ms: c.ms, share: c.share }));
+    printSelfTime(selfTime, `  ${root}: self time by where the code lives (CPU profile of ${profileSteps} more steps, per step; profiling slows them):`, top);
   }
   const json = args.string('json');
   if (json) {

@@ -1,4 +1,10 @@
-/** GPU time per kernel over one run of a step, from per-dispatch timestamps (when the adapter has them). */
+/**
+ * What the bench scripts share: GPU time per kernel from per-dispatch timestamps (when the adapter has them), the
+ * host's CPU time by where its code lives (a node:inspector CPU profile), memory peaks, conv3d tuning, throughput.
+ */
+import { Session } from 'node:inspector/promises';
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/kernels/index.js';
 import { conv3dProblemKey, recordConv3dProblems, tuneConv3d, WebGPUBackend } from '../src/kernels/index.js';
 
@@ -116,4 +122,93 @@ export async function throughputBySubmitInterval(backend: Backend, step: () => v
   const best = rows.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
   if (gpu && best.dispatchesPerSubmit !== null) gpu.rt.dispatchesPerSubmit = best.dispatchesPerSubmit;
   return { rows, best };
+}
+
+/**
+ * Where a profile frame's self time goes, by the file its code lives in (`root`: the voxgrad checkout whose code
+ * runs). Native functions have no file: those that voxgrad's code calls are Dawn's (node_modules/webgpu), those
+ * that node's own code calls (its timers and promises) are node's.
+ */
+function hostCategory(root: string, url: string, functionName: string, callerUrl: string): string {
+  if (!url) {
+    if (functionName === '(garbage collector)') return 'garbage collector';
+    if (functionName === '(program)' || functionName === '(idle)' || functionName === '(root)') return 'other (V8, idle)';
+    return callerUrl.startsWith('node:') ? 'node internals' : 'Dawn calls (native)';
+  }
+  const path = url.startsWith('file:') ? fileURLToPath(url) : url;
+  if (path.includes(`${sep}node_modules${sep}webgpu${sep}`)) return 'Dawn calls (native)';
+  const rel = path.startsWith(root + sep) ? path.slice(root.length + 1) : null;
+  if (rel === null) return path.startsWith('node:') ? 'node internals' : 'other JS';
+  if (rel.startsWith(`src${sep}autograd${sep}`)) return 'autograd';
+  if (rel.startsWith(`src${sep}tensor${sep}`)) return 'tensor bookkeeping';
+  if (rel.startsWith(`src${sep}models${sep}optim`)) return 'optimizer';
+  if (rel.startsWith(`src${sep}models${sep}`)) return 'models (layers, losses)';
+  if (rel === `src${sep}kernels${sep}webgpu${sep}runtime.ts`) return 'runtime.ts (pipelines, bind groups, encoding)';
+  if (rel.startsWith(`src${sep}kernels${sep}conv3d`)) return 'conv3d choice and planning';
+  if (rel.startsWith(`src${sep}kernels${sep}`)) return 'other kernels (host side)';
+  if (rel.startsWith(`src${sep}imaging${sep}`)) return 'imaging (sliding window)';
+  if (rel.startsWith(`src${sep}dbisl${sep}`)) return 'dbisl';
+  if (rel.startsWith(`bench${sep}`)) return 'bench';
+  return 'other JS';
+}
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+/** V8's CPU profile (the .cpuprofile format of Chrome's DevTools and bench/cpu-profile.py) */
+export interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+
+/** Runs `run` under node:inspector's sampling CPU profiler (one sample per 100 µs). */
+export async function recordCpuProfile(run: () => void | Promise<void>): Promise<CpuProfile> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    await run();
+    const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
+    return profile;
+  } finally {
+    session.disconnect();
+  }
+}
+
+export interface SelfTimeShare { name: string; ms: number; share: number }
+
+/**
+ * A profile's self time by where the code lives (hostCategory) and by function, largest first, in milliseconds per
+ * unit of work: `units` is how many steps (windows, …) the profile covers.
+ */
+export function selfTimeByPlace(profile: CpuProfile, root: string, units: number): { categories: SelfTimeShare[]; functions: SelfTimeShare[] } {
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const callers = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) callers.set(c, n);
+  const byCategory = new Map<string, number>(), byFunction = new Map<string, number>();
+  let totalUs = 0;
+  profile.samples.forEach((id, i) => {
+    const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
+    const callerUrl = callers.get(id)?.callFrame.url ?? '';
+    // the profiler's own stop (node:inspector building the profile, tens of ms) is none of the measured work
+    if (url === 'node:inspector' || callerUrl === 'node:inspector') return;
+    const us = profile.timeDeltas[i] ?? 0;
+    totalUs += us;
+    const c = hostCategory(root, url, functionName, callerUrl);
+    byCategory.set(c, (byCategory.get(c) ?? 0) + us);
+    const where = url ? ` ${url.slice(url.lastIndexOf('/') + 1)}:${lineNumber + 1}` : '';
+    const f = `${functionName || '(anonymous)'}${where}`;
+    byFunction.set(f, (byFunction.get(f) ?? 0) + us);
+  });
+  const shares = (m: Map<string, number>): SelfTimeShare[] => [...m].sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => ({ name, ms: us / 1000 / units, share: us / totalUs }));
+  return { categories: shares(byCategory), functions: shares(byFunction) };
+}
+
+/** Prints selfTimeByPlace's categories and its `top` functions, per `unit` (as milliseconds, or with `micro` as µs). */
+export function printSelfTime(t: { categories: SelfTimeShare[]; functions: SelfTimeShare[] }, title: string, top: number, micro = false): void {
+  const amount = (ms: number, digits: number) => `${(micro ? 1000 * ms : ms).toFixed(micro ? digits - 1 : digits).padStart(8)} ${micro ? 'µs' : 'ms'}`;
+  console.log(title);
+  for (const c of t.categories) console.log(`    ${amount(c.ms, 2)} ${(100 * c.share).toFixed(1).padStart(5)} %  ${c.name}`);
+  if (top > 0) {
+    console.log(`  top ${top} functions by self time:`);
+    for (const f of t.functions.slice(0, top)) console.log(`    ${amount(f.ms, 3)} ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.name}`);
+  }
 }

@@ -101,7 +101,7 @@ export async function evaluateModel(model: DualTaskModel, source: CaseSource, op
       const k = await next!;
       next = i + 1 < ids.length ? load(ids[i + 1]!) : null;
       next?.catch(() => { /* reported when awaited */ });
-      const pred = await predictLabel(k.image, (batch) => sigmoid(model.forward(batch).seg), {
+      const pred = await predictLabel(k.image, (batch) => sigmoid(model.segment(batch)), {
         backend, patch: c.patch, stride: c.stride, batchSize: c.evalBatch, threshold: c.threshold, largestCC: c.lcc,
         onProgress: (done) => { if (done > 0) bar?.update(windows + done, id); },
       });

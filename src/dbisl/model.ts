@@ -24,6 +24,8 @@ export interface DualTaskModel {
   /** the module owning every parameter and buffer (state dict, train/eval, dispose) */
   readonly module: Module;
   forward(x: Tensor): DualTaskOutputs;
+  /** the segmentation logits z alone, equal to forward(x).seg (inference: the regression head is not computed) */
+  segment(x: Tensor): Tensor;
   /** makes the stochastic layers (dropout) of the following forwards a function of this seed */
   setStochasticSeed(seed: number): void;
   /** one line for logs and reports */
@@ -63,6 +65,8 @@ export class VNetDualTask implements DualTaskModel {
     const out = this.module.forward(x);
     return { seg: out.out_conv2!, sdf: out.out_conv! };
   }
+
+  segment(x: Tensor): Tensor { return this.module.forward(x, ['out_conv2']).out_conv2!; }
 
   setStochasticSeed(seed: number): void { this.module.setDropoutSeed(seed); }
 

@@ -58,7 +58,7 @@ export async function tuneConvolutions(model: DualTaskModel, backend: Backend, c
       const out = model.forward(zeros([c.batch, 1, ...c.patch], { backend }));
       backward(add(sum(out.seg), sum(out.sdf)));
     }
-    noGrad(() => model.forward(zeros([c.evalBatch, 1, ...c.patch], { backend })));
+    noGrad(() => model.segment(zeros([c.evalBatch, 1, ...c.patch], { backend })));
   });
   try {
     const problems = await recordConv3dProblems(backend, step);

@@ -16,7 +16,7 @@
  * channel of the score.
  */
 import type { Backend } from '../kernels/backend.js';
-import { add, assign, clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
+import { clamp, concat, mul, reshape, slice } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { getBackend } from '../tensor/backend.js';
 import { fromArray, zeros } from '../tensor/creation.js';
@@ -188,46 +188,62 @@ function coverage(size: number, patch: number, starts: readonly number[]): Float
 }
 
 /**
- * How many windows cover each voxel of the padded volume. The windows form a Cartesian grid, so a voxel's count
- * is the product of its per-axis coverages (integers, exact in float64: the same values as adding 1 per window).
+ * The padded score sums [C, PX, PY, PZ] divided by the weights, without the padding: [C, X, Y, Z]. The weights are
+ * the padded weight sums [PX, PY, PZ] or, null, the window counts: the windows form a Cartesian grid, so a voxel's
+ * count is the product of its per-axis coverages (integers, exact in float64: the same values as adding 1 per
+ * window), computed here rather than stored.
  */
-function windowCounts(patch: Shape3, g: WindowGrid): Float64Array {
-  const [PX, PY, PZ] = g.padded;
-  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
-  const counts = new Float64Array(PX * PY * PZ);
-  for (let x = 0; x < PX; x++) {
-    for (let y = 0; y < PY; y++) {
-      const cxy = cx[x]! * cy[y]!, row = (x * PY + y) * PZ;
-      for (let z = 0; z < PZ; z++) counts[row + z] = cxy * cz[z]!;
-    }
-  }
-  return counts;
-}
-
-/** The padded score sums [C, PX, PY, PZ] divided by the padded weight sums [PX, PY, PZ], without the padding: [C, X, Y, Z]. */
-function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number>, channels: number, shape: Shape3, g: WindowGrid): Float32Array {
+function divideAndUnpad(sums: ArrayLike<number>, weights: ArrayLike<number> | null, patch: Shape3, channels: number, shape: Shape3, g: WindowGrid): Float32Array {
   const [X, Y, Z] = shape;
   const [PX, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
+  const [cx, cy, cz] = [0, 1, 2].map((a) => coverage(g.padded[a]!, patch[a]!, g.starts[a]!)) as [Float32Array, Float32Array, Float32Array];
   const out = new Float32Array(channels * X * Y * Z);
   for (let c = 0; c < channels; c++) {
     for (let x = 0; x < X; x++) {
       for (let y = 0; y < Y; y++) {
-        const weight = ((x + bx) * PY + (y + by)) * PZ + bz;
+        const weight = ((x + bx) * PY + (y + by)) * PZ + bz, count = cx[x + bx]! * cy[y + by]!;
         const src = c * PX * PY * PZ + weight;
         const dst = ((c * X + x) * Y + y) * Z;
-        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / weights[weight + z]!;
+        for (let z = 0; z < Z; z++) out[dst + z] = sums[src + z]! / (weights ? weights[weight + z]! : count * cz[z + bz]!);
       }
     }
   }
   return out;
 }
 
+/** Where the window at `origin` of a [1, C, X, Y, Z] volume starts in its storage. */
+function windowOffset(volume: Tensor, origin: Shape3): number {
+  const strides = volume.strides;
+  return volume.offset + origin[0] * strides[2]! + origin[1] * strides[3]! + origin[2] * strides[4]!;
+}
+
 /** The window at `origin` of a [1, C, X, Y, Z] volume: a [1, C, P0, P1, P2] view (no copy). */
 function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
-  let v = volume;
-  for (let a = 0; a < 3; a++) v = slice(v, 2 + a, origin[a]!, origin[a]! + patch[a]!);
-  return v;
+  return volume.viewAs([1, volume.shape[1]!, ...patch], volume.strides, windowOffset(volume, origin));
+}
+
+/**
+ * The windows at `origins` of a [1, 1, X, Y, Z] volume, copied into one [n, 1, P0, P1, P2] tensor. Consecutive
+ * windows whose offsets in the volume step evenly (along a row of the grid) are one strided view, so each such
+ * run is one copy instead of one per window.
+ */
+function cutWindows(volume: Tensor, origins: readonly Shape3[], patch: Shape3): Tensor {
+  const runs: Tensor[] = [];
+  for (let i = 0; i < origins.length;) {
+    const first = windowOffset(volume, origins[i]!);
+    const step = i + 1 < origins.length ? windowOffset(volume, origins[i + 1]!) - first : 0;
+    let n = 1;
+    while (i + n < origins.length && windowOffset(volume, origins[i + n]!) === first + n * step) n++;
+    runs.push(volume.viewAs([n, 1, ...patch], [step, ...volume.strides.slice(1)], first));
+    i += n;
+  }
+  return concat(runs, 0);
+}
+
+/** dst += src in place (one dispatch; the same float32 sums as assign(dst, add(dst, src))); equal shapes, float32. */
+function addInto(dst: Tensor, src: Tensor): void {
+  dst.backend.addInto(dst.view, src.view);
 }
 
 function checkPrediction(
@@ -243,6 +259,7 @@ function checkPrediction(
       : onlyChannels ? `; pass the option channels: ${prob.shape[1]} for a predictor of ${prob.shape[1]} channels` : '';
     throw new Error(`slidingWindow: the predictor returned ${formatShape(prob.shape)} for ${n} window(s), expected ${formatShape(expected)}${hint}`);
   }
+  if (prob.dtype !== 'float32') throw new Error(`slidingWindow: the predictor returned ${prob.dtype} values, expected float32`);
   if (prob.backend !== backend) {
     throw new Error(`slidingWindow: the predictor returned a tensor on the ${prob.backend.name} backend, but the windows live on ${backend.name}; pass the model's backend as the backend option`);
   }
@@ -301,7 +318,7 @@ export async function slidingWindow(
     for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
       const batch = origins.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
-        const windows = concat(batch.map((o) => windowView(volume, o, patch)), 0);
+        const windows = cutWindows(volume, batch, patch);
         const prob: unknown = predict(windows);
         checkPrediction(prob, batch.length, patch, opts.channels, backend);
         const contribution = importance ? mul(prob, importance) : prob;
@@ -309,19 +326,15 @@ export async function slidingWindow(
         // added in DTC's window order. In place: only the window's part of the score is read and written.
         batch.forEach((o, k) => {
           const window = windowView(score, o, patch);
-          const target = importance ? slice(window, 1, 0, channels) : window;
-          assign(target, add(target, slice(contribution, 0, k, k + 1)));
-          if (importance) {
-            const weights = slice(window, 1, channels);
-            assign(weights, add(weights, importance));
-          }
+          addInto(importance ? slice(window, 1, 0, channels) : window, slice(contribution, 0, k, k + 1));
+          if (importance) addInto(slice(window, 1, channels), importance);
         });
       }));
       opts.onProgress?.(b0 + batch.length, origins.length);
     }
     const sums = await score.toArray();
-    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : windowCounts(patch, g);
-    const data = divideAndUnpad(sums, weights, channels, shape, g);
+    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : null;
+    const data = divideAndUnpad(sums, weights, patch, channels, shape, g);
     return opts.channels === undefined ? { data, shape } : { data, shape: [channels, ...shape] };
   } finally {
     volume.dispose();

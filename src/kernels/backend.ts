@@ -191,6 +191,8 @@ export interface KernelOps {
   copy(x: View): Storage;
   /** write `src` into the positions of `dst` (same shape); dst.storage is modified in place */
   copyInto(dst: View, src: View): void;
+  /** dst += src elementwise (same shape), in place: one pass instead of a binary add and a copyInto, with the same values */
+  addInto(dst: View, src: View): void;
   cast(x: View, dtype: DType): Storage;
 
   unary(op: UnaryOp, x: View, params?: readonly number[]): Storage;

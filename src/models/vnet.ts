@@ -208,12 +208,19 @@ export class VNet extends Module {
     });
   }
 
-  /** Every head's output, keyed by head name (after its activation). */
-  forward(x: Tensor): Record<string, Tensor> {
+  /**
+   * Every head's output, keyed by head name (after its activation); with `heads`, only those heads' (inference
+   * that reads one head need not compute the others).
+   */
+  forward(x: Tensor, heads?: readonly string[]): Record<string, Tensor> {
+    for (const name of heads ?? []) {
+      if (!this.heads.some((h) => h.name === name)) throw new Error(`VNet: no head '${name}' (heads: ${this.heads.map((h) => h.name).join(', ')})`);
+    }
     return tidy(() => {
       const x9 = this.decoder(this.encoder(x));
       const out: Record<string, Tensor> = {};
       this.heads.forEach((h, i) => {
+        if (heads && !heads.includes(h.name)) return;
         const y = this.headConvs[i].forward(x9);
         out[h.name] = h.activation === 'tanh' ? tanh(y) : h.activation === 'sigmoid' ? sigmoid(y) : y;
       });

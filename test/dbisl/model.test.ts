@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CpuBackend } from '../../src/kernels/index.js';
 import { loadModel, readSafetensors, saveSafetensors, toHost } from '../../src/models/checkpoint.js';
 import type { HostTensor } from '../../src/models/safetensors.js';
+import { noGrad } from '../../src/autograd/graph.js';
 import { fromArray } from '../../src/tensor/creation.js';
+import { dispose } from '../../src/tensor/memory.js';
 import { checkHeadLayout, HEAD_LAYOUT, HEAD_LAYOUT_KEY, VNetDualTask } from '../../src/dbisl/model.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbisl-model-'));
@@ -35,6 +37,20 @@ describe("VNetDualTask uses DTC's head names (vnet_sdf.py)", () => {
     const seg = await out.seg.toArray(), sdf = await out.sdf.toArray();
     expect(new Set(Array.from(seg))).toEqual(new Set([-3]));
     expect(new Set(Array.from(sdf))).toEqual(new Set([Math.fround(Math.tanh(0.5))]));
+    model.module.dispose();
+  });
+
+  it('segment(x) is forward(x).seg, the same floats, without computing the SDF head', async () => {
+    const backend = new CpuBackend();
+    const model = new VNetDualTask({ nFilters: 2, dropout: false, seed: 5, backend });
+    model.module.eval();
+    const x = fromArray(new Float32Array(16 * 16 * 16).map((_, i) => Math.cos(i)), [1, 1, 16, 16, 16], { backend });
+    const both = noGrad(() => model.forward(x));
+    const sdfHead = vi.spyOn(model.module.headConvs[0]!, 'forward');
+    const seg = noGrad(() => model.segment(x));
+    expect(sdfHead).not.toHaveBeenCalled();
+    expect(Array.from(await seg.toArray())).toEqual(Array.from(await both.seg.toArray()));
+    dispose([x, seg, both.seg, both.sdf]);
     model.module.dispose();
   });
 

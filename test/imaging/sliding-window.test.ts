@@ -6,7 +6,7 @@ import {
 } from '../../src/imaging/sliding-window.js';
 import type { Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
-import { add, addScalar, concat, detach, mul, mulScalar, reshape, sigmoid, slice } from '../../src/autograd/ops.js';
+import { add, addScalar, cast, concat, detach, mul, mulScalar, reshape, sigmoid, slice } from '../../src/autograd/ops.js';
 import { fromArray, full } from '../../src/tensor/creation.js';
 import { keep, liveTensorCount } from '../../src/tensor/memory.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
@@ -64,6 +64,43 @@ async function expectChannelsEqualSingleRuns(
   }
   expect(liveTensorCount()).toBe(live);
   expect(backend.memory().liveBytes).toBe(bytes);
+}
+
+/**
+ * Window k predicts value(k) everywhere (the predictor is called in visiting order); the large values make the
+ * float32 sums depend on the order they are added in: each voxel must be the float32 sum in DTC's window order
+ * divided by its window count, with progress after each batch.
+ */
+async function expectSumsInDtcOrder(backend: Backend, batchSize: number): Promise<void> {
+  const shape: Shape3 = [9, 7, 5], patch: Shape3 = [4, 4, 3], stride: Shape3 = [2, 2, 1];
+  const g = windowGrid(shape, patch, stride);
+  const origins: Shape3[] = [];
+  for (const x of g.starts[0]) for (const y of g.starts[1]) for (const z of g.starts[2]) origins.push([x, y, z]);
+  const value = (k: number) => (k % 3 === 0 ? 2 ** 24 : 1 + (k % 8) / 8);
+  let seen = 0;
+  const calls: [number, number][] = [];
+  const pred: WindowPredictor = (windows) => {
+    const n = windows.shape[0]!, P = windows.numel() / n;
+    const out = new Float32Array(n * P);
+    for (let k = 0; k < n; k++) out.fill(value(seen + k), k * P, (k + 1) * P);
+    seen += n;
+    return fromArray(out, windows.shape, { backend: windows.backend });
+  };
+  const prob = await slidingWindow(dyadicVolume(shape, 3), pred, {
+    backend, patch, stride, batchSize, onProgress: (d, t) => calls.push([d, t]),
+  });
+  expect(seen).toBe(g.count);
+  let orderMatters = false;
+  for (let x = 0; x < 9; x++) for (let y = 0; y < 7; y++) for (let z = 0; z < 5; z++) {
+    const cover = origins.map((o, k) => [o, k] as const).filter(([o]) =>
+      x >= o[0] && x < o[0] + 4 && y >= o[1] && y < o[1] + 4 && z >= o[2] && z < o[2] + 3).map(([, k]) => k);
+    const sum = cover.reduce((s, k) => Math.fround(s + value(k)), 0);
+    orderMatters ||= sum !== [...cover].reverse().reduce((s, k) => Math.fround(s + value(k)), 0);
+    expect(prob.data[idx(shape, x, y, z)]).toBe(Math.fround(sum / cover.length));
+  }
+  expect(orderMatters).toBe(true);
+  const batches = Math.ceil(g.count / batchSize);
+  expect(calls).toEqual([[0, g.count], ...Array.from({ length: batches }, (_, b) => [Math.min(batchSize * (b + 1), g.count), g.count])]);
 }
 
 const identityProperty = (shapeMax: Shape3, patchMax: Shape3) => fc.tuple(
@@ -131,37 +168,7 @@ describe('slidingWindow (cpu backend)', () => {
   });
 
   it('averages over exactly the windows covering each voxel, summed in float32 in DTC order, with progress', async () => {
-    const shape: Shape3 = [9, 7, 5], patch: Shape3 = [4, 4, 3], stride: Shape3 = [2, 2, 1];
-    const g = windowGrid(shape, patch, stride);
-    const origins: Shape3[] = [];
-    for (const x of g.starts[0]) for (const y of g.starts[1]) for (const z of g.starts[2]) origins.push([x, y, z]);
-    // window k predicts value(k) everywhere (the predictor is called in visiting order); the large values
-    // make float32 sums depend on the order they are added in
-    const value = (k: number) => (k % 3 === 0 ? 2 ** 24 : 1 + (k % 8) / 8);
-    let seen = 0;
-    const calls: [number, number][] = [];
-    const pred: WindowPredictor = (windows) => {
-      const n = windows.shape[0]!, P = windows.numel() / n;
-      const out = new Float32Array(n * P);
-      for (let k = 0; k < n; k++) out.fill(value(seen + k), k * P, (k + 1) * P);
-      seen += n;
-      return fromArray(out, windows.shape, { backend: windows.backend });
-    };
-    const prob = await slidingWindow(dyadicVolume(shape, 3), pred, {
-      backend: cpu, patch, stride, batchSize: 4, onProgress: (d, t) => calls.push([d, t]),
-    });
-    expect(seen).toBe(g.count);
-    let orderMatters = false;
-    for (let x = 0; x < 9; x++) for (let y = 0; y < 7; y++) for (let z = 0; z < 5; z++) {
-      const cover = origins.map((o, k) => [o, k] as const).filter(([o]) =>
-        x >= o[0] && x < o[0] + 4 && y >= o[1] && y < o[1] + 4 && z >= o[2] && z < o[2] + 3).map(([, k]) => k);
-      const sum = cover.reduce((s, k) => Math.fround(s + value(k)), 0);
-      orderMatters ||= sum !== [...cover].reverse().reduce((s, k) => Math.fround(s + value(k)), 0);
-      expect(prob.data[idx(shape, x, y, z)]).toBe(Math.fround(sum / cover.length));
-    }
-    expect(orderMatters).toBe(true);
-    const batches = Math.ceil(g.count / 4);
-    expect(calls).toEqual([[0, g.count], ...Array.from({ length: batches }, (_, b) => [Math.min(4 * (b + 1), g.count), g.count])]);
+    await expectSumsInDtcOrder(cpu, 4);
   });
 
   it('pads a volume smaller than the patch with zeros and un-pads the result', async () => {
@@ -216,6 +223,8 @@ describe('slidingWindow (cpu backend)', () => {
     await expect(slidingWindow(img, asyncPredictor, opts)).rejects.toThrow(/must return a Tensor \[1, 1, 4, 4, 4\] synchronously, got a Promise/);
     // a tensor on another backend
     await expect(slidingWindow(img, (w) => full(w.shape, 0.5, { backend: new CpuBackend() }), opts)).rejects.toThrow(/on the cpu backend, but the windows live/);
+    // int32 values (cast, say, from thresholded probabilities): the sums are float32
+    await expect(slidingWindow(img, (w) => cast(w, 'int32'), opts)).rejects.toThrow('slidingWindow: the predictor returned int32 values, expected float32');
     // a predictor that fails in its third call, after creating tensors
     let calls = 0;
     await expect(slidingWindow(img, (w) => {
@@ -296,6 +305,11 @@ describe('slidingWindow (webgpu backend)', () => {
       { numRuns: 6, seed: 11 },
     );
   });
+  it('sums in float32 in DTC order, bit for bit, whatever the window batch (runs of windows cut in one copy, added in place)', async () => {
+    const gpu = await webgpu();
+    for (const batchSize of [1, 2, 3, 4, 7]) await expectSumsInDtcOrder(gpu, batchSize);
+  });
+
   it('C channels in one pass equal C one-channel passes bit for bit, both modes', async () => {
     const gpu = await webgpu();
     await fc.assert(

@@ -203,6 +203,26 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       }), { numRuns: 20 });
   });
 
+  it('addInto a strided destination: the cpu oracle and a binary add copied back (the two dispatches it replaces), bit for bit', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(
+      shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length, false), layoutArb(shape.length))),
+      fc.integer({ min: 1 }), fc.constantFrom<DType>('float32', 'int32'),
+      async ([shape, ld, ls], seed, dtype) => {
+        const data = (s: number) => (dtype === 'int32' ? integers(s, -9, 9) : uniform(s, -3, 3));
+        const dst = pairOf(g, shape, ld, data(seed), dtype), twin = pairOf(g, shape, ld, data(seed), dtype), src = pairOf(g, shape, ls, data(seed + 1), dtype);
+        g.addInto(dst.gpu, src.gpu);
+        cpu.addInto(dst.cpu, src.cpu);
+        const sum = g.binary('add', twin.gpu, src.gpu);
+        g.copyInto(twin.gpu, { storage: sum, shape, strides: contiguousStrides(shape), offset: 0 });
+        g.free(sum);
+        const got = await g.read(dst.gpu.storage);
+        expectClose(got, await cpu.read(dst.cpu.storage), 0, 0, 'addInto vs cpu');
+        expectClose(got, await g.read(twin.gpu.storage), 0, 0, 'addInto vs add + copyInto');
+        dst.free(); twin.free(); src.free();
+      }), { numRuns: 20 });
+  });
+
   it('fill and an odd size that does not divide the workgroup', async () => {
     const g = await webgpu();
     for (const [n, v, dtype] of [[1, 2.5, 'float32'], [257, -3, 'int32'], [1000, 0.125, 'float32']] as const) {

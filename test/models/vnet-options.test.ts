@@ -90,6 +90,19 @@ describe('VNet construction', () => {
     expect(() => new VNet({ nFilters: 2, heads: [], backend: cpu })).toThrow('VNet: at least one head');
   });
 
+  it('forward(x, heads) computes only the named heads, each the same floats as in the full forward; an unknown name is an error', async () => {
+    const net = new VNet({ nFilters: 2, seed: 3, backend: cpu, heads: [{ name: 'a', channels: 1, activation: 'tanh' }, { name: 'b', channels: 2 }] });
+    net.eval();
+    const x = randn([2, 1, 16, 16, 16], 4, { backend: cpu });
+    const all = noGrad(() => net.forward(x));
+    const onlyB = noGrad(() => net.forward(x, ['b']));
+    expect(Object.keys(onlyB)).toEqual(['b']);
+    expect(await values(onlyB.b!)).toEqual(await values(all.b!));
+    expect(() => net.forward(x, ['b', 'sdf'])).toThrow("VNet: no head 'sdf' (heads: a, b)");
+    dispose([x, ...Object.values(all), ...Object.values(onlyB)]);
+    net.dispose();
+  });
+
   it('input checks name the shape', () => {
     const net = new VNet({ nFilters: 2, seed: 1, backend: cpu });
     const expectRefused = (shape: number[], message: string) => {

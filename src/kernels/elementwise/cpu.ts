@@ -97,6 +97,12 @@ export function copyInto(dst: View, src: View): void {
   forEachIndex(dst, (i, at) => { out[at] = values[i]; });
 }
 
+export function addInto(dst: View, src: View): void {
+  const values = gatherView(src);
+  const out = cpuData(dst.storage);
+  forEachIndex(dst, (i, at) => { out[at] = out[at] + values[i]; });
+}
+
 export function cast(x: View, dtype: DType): CpuStorage {
   const src = gatherView(x);
   const out = typedArrayFor(dtype, src.length);

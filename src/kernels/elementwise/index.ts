@@ -3,12 +3,13 @@ import { benchmarks } from './benchmarks.js';
 import * as cpu from './cpu.js';
 import * as webgpu from './webgpu.js';
 
-/** Elementwise kernels on strided views: copies, casts, unary and binary maps, where. */
+/** Elementwise kernels on strided views: copies, in-place adds, casts, unary and binary maps, where. */
 export const elementwiseFamily = defineKernel({
   name: 'elementwise',
   cpu: {
     copy: cpu.copy,
     copyInto: cpu.copyInto,
+    addInto: cpu.addInto,
     cast: cpu.cast,
     unary: cpu.unary,
     binary: cpu.binary,
@@ -17,6 +18,7 @@ export const elementwiseFamily = defineKernel({
   webgpu: {
     copy: webgpu.copy,
     copyInto: webgpu.copyInto,
+    addInto: webgpu.addInto,
     cast: webgpu.cast,
     unary: webgpu.unary,
     binary: webgpu.binary,

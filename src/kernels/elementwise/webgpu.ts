@@ -4,7 +4,7 @@ import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
 
 /**
- * Elementwise kernels over strided views: unary, binary, where, copy, copyInto, cast and fill. Shapes are
+ * Elementwise kernels over strided views: unary, binary, where, copy, copyInto, addInto, cast and fill. Shapes are
  * collapsed first; a kernel whose operands are all plain contiguous arrays skips the index arithmetic.
  */
 
@@ -209,6 +209,15 @@ export function copyInto(rt: GpuRuntime, dst: View, src: View): void {
   const t = wgslType(src.storage.dtype);
   if (dst.storage === src.storage) throw new Error('webgpu: copyInto with the same storage as source and destination');
   run(rt, copyIntoSpecs[t], [src, dst]);
+}
+
+const addIntoSpecs = { f32: addIntoSpec('f32'), i32: addIntoSpec('i32') };
+function addIntoSpec(t: 'f32' | 'i32'): Spec { return spec(`addInto:${t}`, [read('x', t), written(t)], '  b_out[at_out] = b_out[at_out] + b_x[at_x];'); }
+
+export function addInto(rt: GpuRuntime, dst: View, src: View): void {
+  const t = wgslType(src.storage.dtype);
+  if (dst.storage === src.storage) throw new Error('webgpu: addInto with the same storage as source and destination');
+  run(rt, addIntoSpecs[t], [src, dst]);
 }
 
 const fillSpecs = { f32: fillSpec('f32'), i32: fillSpec('i32') };
