@@ -50,6 +50,10 @@ export interface InternedDims {
   next: InternedDims | null;
 }
 
+/** an interned array's own entry (a non-enumerable property: equality checks and copies do not see it) */
+const INTERNED = Symbol('voxgrad interned dims');
+type MarkedDims = readonly number[] & { readonly [INTERNED]?: InternedDims };
+
 /** the table starts over past this many entries (equal arrays are then no longer always identical: only slower) */
 const MAX_INTERNED = 16384;
 let interned = new Map<number, InternedDims>();
@@ -61,6 +65,9 @@ let internedCount = 0;
  * them is usually an identity test).
  */
 export function internDims(dims: readonly number[]): InternedDims {
+  // most shapes handed to a tensor are another tensor's (interned already): known by identity, with no hashing
+  const known = (dims as MarkedDims)[INTERNED];
+  if (known !== undefined) return known;
   let hash = dims.length;
   for (let i = 0; i < dims.length; i++) hash = Math.imul(hash ^ dims[i]!, 0x01000193) ^ (hash >>> 15);
   hash &= 0x3fffffff;
@@ -68,7 +75,10 @@ export function internDims(dims: readonly number[]): InternedDims {
   while (entry && !sameShape(entry.dims, dims)) entry = entry.next ?? undefined;
   if (entry) return entry;
   if (internedCount >= MAX_INTERNED) { interned = new Map(); internedCount = 0; }
-  entry = { dims: Object.freeze(dims.slice()), contiguous: null, next: interned.get(hash) ?? null };
+  const copy = dims.slice();
+  entry = { dims: copy, contiguous: null, next: interned.get(hash) ?? null };
+  Object.defineProperty(copy, INTERNED, { value: entry });
+  Object.freeze(copy);
   interned.set(hash, entry);
   internedCount++;
   return entry;

@@ -112,10 +112,14 @@ ${body}
  * One elementwise kernel: its pipeline keys (strided, plain), operands and body, made once per variant (so that a
  * call builds no key, body or operand list).
  */
-interface Spec { keys: readonly [string, string]; operands: readonly Operand[]; body: string }
+interface Spec { keys: readonly [string, string]; sources: readonly [() => string, () => string]; operands: readonly Operand[] }
 
 function spec(key: string, operands: readonly Operand[], body: string): Spec {
-  return { keys: [`ew:${key}:s`, `ew:${key}:c`], operands, body };
+  return {
+    keys: [`ew:${key}:s`, `ew:${key}:c`],
+    sources: [() => elementwiseSource(operands, body, false), () => elementwiseSource(operands, body, true)],
+    operands,
+  };
 }
 
 /** the specs of a kind by two of its parameters (dtypes, ops), made on first use */
@@ -137,16 +141,20 @@ const written = (type: 'f32' | 'i32'): Operand => ({ name: 'out', type, access: 
 function run(rt: GpuRuntime, s: Spec, views: View[], a0 = 0, a1 = 0): void {
   const n = sizeOf(views[0].shape);
   if (n === 0) return;
-  const collapsed = collapseDims(views[0].shape, views.map((v) => v.strides));
+  const strides: (readonly number[])[] = [], buffers: GPUBuffer[] = [];
+  for (const v of views) { strides.push(v.strides); buffers.push(gpuBuffer(v.storage)); }
+  const collapsed = collapseDims(views[0].shape, strides);
   const rank = collapsed.shape.length;
   if (rank > MAX_RANK) throw new Error(`webgpu: views of rank ${rank} exceed ${MAX_RANK} after merging dimensions`);
-  const contiguous = rank <= 1 && collapsed.strides.every((st) => st.length === 0 || st[0] === 1);
-  const kernel = rt.kernel(s.keys[contiguous ? 1 : 0], () => elementwiseSource(s.operands, s.body, contiguous), s.operands.length);
+  let contiguous = rank <= 1;
+  for (const st of collapsed.strides) contiguous &&= st.length === 0 || st[0] === 1;
+  const variant = contiguous ? 1 : 0;
+  const kernel = rt.kernel(s.keys[variant], s.sources[variant], s.operands.length);
   const params = new Params().u32(n, rank).f32(a0, a1);
   for (const v of views) params.u32(v.offset);
   params.vec4s(collapsed.shape, 2);
   for (const st of collapsed.strides) params.vec4s(st, 2);
-  rt.dispatch(kernel, views.map((v) => gpuBuffer(v.storage)), params.done(), grid1d(n, WG));
+  rt.dispatch(kernel, buffers, params.done(), grid1d(n, WG));
 }
 
 function outputView(s: GpuStorage, shape: readonly number[]): View {
