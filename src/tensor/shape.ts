@@ -29,8 +29,17 @@ export function normalizeAxis(axis: number, rank: number, op: string): number {
 
 export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
-  const list = (typeof axes === 'number' ? [axes] : [...axes]).map((a) => normalizeAxis(a, rank, op));
-  list.sort((a, b) => a - b);
+  const list = typeof axes === 'number' ? [normalizeAxis(axes, rank, op)] : [];
+  // an insertion sort: a handful of axes (Array.prototype.sort allocates a work array per call)
+  if (typeof axes !== 'number') {
+    for (const axis of axes) {
+      const a = normalizeAxis(axis, rank, op);
+      let i = list.length;
+      list.push(a);
+      for (; i > 0 && list[i - 1]! > a; i--) list[i] = list[i - 1]!;
+      list[i] = a;
+    }
+  }
   for (let i = 1; i < list.length; i++) if (list[i] === list[i - 1]) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
   return list;
 }

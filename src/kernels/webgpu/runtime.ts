@@ -80,6 +80,13 @@ function sameIds(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean
   return true;
 }
 
+/** inserts `value` at `at` (splice would allocate the array of removed elements it returns) */
+function insertAt<T>(list: T[], at: number, value: T): void {
+  list.push(value);
+  for (let i = list.length - 1; i > at; i--) list[i] = list[i - 1]!;
+  list[at] = value;
+}
+
 /** a buffer's id (bind-group keys, the pool's order), kept on the buffer: a property read costs less than a WeakMap's lookup */
 const BUFFER_ID = Symbol('voxgrad buffer id');
 type IdentifiedBuffer = GPUBuffer & { [BUFFER_ID]?: number };
@@ -333,8 +340,8 @@ export class GpuRuntime {
       const ids = idle.ids;
       let lo = 0, hi = ids.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (ids[mid]! < id) lo = mid + 1; else hi = mid; }
-      ids.splice(lo, 0, id);
-      idle.buffers.splice(lo, 0, s.buffer);
+      insertAt(ids, lo, id);
+      insertAt(idle.buffers, lo, s.buffer);
     } else {
       this.pool.set(bytes, { buffers: [s.buffer], ids: [id] });
       const at = this.poolClasses.findIndex((c) => c > bytes);
