@@ -15,17 +15,19 @@ export interface BackwardOptions {
 function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
-  const stack: [Tensor, number][] = [[root, 0]];
+  // the path from the root, and the next input to visit of each tensor on it
+  const stack: Tensor[] = [root], nextInput: number[] = [0];
   seen.add(root);
   while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    const inputs = top[0].gradNode?.inputs ?? [];
-    if (top[1] < inputs.length) {
-      const next = inputs[top[1]++];
-      if (next.gradNode && !seen.has(next)) { seen.add(next); stack.push([next, 0]); }
+    const top = stack.length - 1, t = stack[top]!;
+    const inputs = t.gradNode!.inputs;
+    if (nextInput[top]! < inputs.length) {
+      const next = inputs[nextInput[top]!++]!;
+      if (next.gradNode && !seen.has(next)) { seen.add(next); stack.push(next); nextInput.push(0); }
     } else {
       stack.pop();
-      order.push(top[0]);
+      nextInput.pop();
+      order.push(t);
     }
   }
   return order;
@@ -63,29 +65,22 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       if (!pending) { if (!options.retainGraph) node.release(); continue; }
       grads.delete(t);
       const g = resolved(pending, t.shape);
-      // a gradient the rule created is handed on as it is; one it passed through (g, a saved tensor) or returned
-      // twice becomes a view of its own, so that each input's gradient is disposed once
       const first = nextTensorId();
-      const inputGrads = tidy(() => node.backward(g).map((term, k, all): Pending | null => {
-        if (!term) return null;
-        const p = pendingOf(term);
-        if (p.tensor.id < first || all.findIndex((other) => other !== null && tensorOf(other) === p.tensor) !== k) p.tensor = ownedAlias(p.tensor);
-        return p;
-      }));
+      const inputGrads = tidy(() => pendingGrads(node.backward(g), first));
       g.dispose();
       if (!options.retainGraph) node.release();
-      node.inputs.forEach((input, k) => {
-        const gi = inputGrads[k];
-        if (!gi) return;
-        if (!input.requiresGrad) { gi.tensor.dispose(); return; }
+      for (let k = 0; k < node.inputs.length; k++) {
+        const input = node.inputs[k]!, gi = inputGrads[k];
+        if (!gi) continue;
+        if (!input.requiresGrad) { gi.tensor.dispose(); continue; }
         const shape = gi.window ? input.shape.map((d, a) => (a === gi.window!.axis ? gi.tensor.shape[a] : d)) : input.shape;
         if (!sameShape(gi.tensor.shape, shape)) {
           throw new Error(`internal: the backward of '${node.name}' gave a gradient ${formatShape(gi.tensor.shape)} for an input ${formatShape(input.shape)}`);
         }
-        if (!input.gradNode) { accumulateLeaf(input, gi); return; }
+        if (!input.gradNode) { accumulateLeaf(input, gi); continue; }
         const before = grads.get(input);
         grads.set(input, before ? sumOf(before, gi, input.shape) : gi);
-      });
+      }
     }
     for (const p of grads.values()) p.tensor.dispose();
   });
@@ -101,6 +96,25 @@ interface Pending {
   negated: boolean;
   window: Omit<EmbeddedGrad, 'embedded'> | null;
   exclusive: boolean;
+}
+
+/**
+ * A rule's terms as pending gradients: one it created is handed on as it is; one it passed through (a tensor older
+ * than `first`: g, a saved tensor) or returned twice becomes a view of its own, so that each input's gradient is
+ * disposed once.
+ */
+function pendingGrads(terms: readonly GradTerm[], first: number): (Pending | null)[] {
+  const pending: (Pending | null)[] = [];
+  for (let k = 0; k < terms.length; k++) {
+    const term = terms[k];
+    if (!term) { pending.push(null); continue; }
+    const p = pendingOf(term);
+    let repeated = false;
+    for (let j = 0; j < k && !repeated; j++) { const other = terms[j]; repeated = !!other && tensorOf(other) === p.tensor; }
+    if (p.tensor.id < first || repeated) p.tensor = ownedAlias(p.tensor);
+    pending.push(p);
+  }
+  return pending;
 }
 
 function plain(tensor: Tensor, exclusive = false): Pending { return { tensor, negated: false, window: null, exclusive }; }

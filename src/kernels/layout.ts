@@ -4,17 +4,21 @@
  */
 export function collapseDims(shape: readonly number[], strides: readonly (readonly number[])[]):
   { shape: number[]; strides: number[][] } {
-  const keep = shape.map((_, d) => d).filter((d) => shape[d] !== 1);
   const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (const d of keep) {
+  const outStrides: number[][] = [];
+  for (let k = 0; k < strides.length; k++) outStrides.push([]);
+  for (let d = 0; d < shape.length; d++) {
+    const extent = shape[d]!;
+    if (extent === 1) continue;
     const last = outShape.length - 1;
-    if (last >= 0 && strides.every((s, k) => outStrides[k][last] === s[d] * shape[d])) {
-      outShape[last] *= shape[d];
-      strides.forEach((s, k) => { outStrides[k][last] = s[d]; });
+    let merges = last >= 0;
+    for (let k = 0; merges && k < strides.length; k++) merges = outStrides[k]![last] === strides[k]![d]! * extent;
+    if (merges) {
+      outShape[last]! *= extent;
+      for (let k = 0; k < strides.length; k++) outStrides[k]![last] = strides[k]![d]!;
     } else {
-      outShape.push(shape[d]);
-      strides.forEach((s, k) => outStrides[k].push(s[d]));
+      outShape.push(extent);
+      for (let k = 0; k < strides.length; k++) outStrides[k]!.push(strides[k]![d]!);
     }
   }
   return { shape: outShape, strides: outStrides };

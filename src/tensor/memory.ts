@@ -26,12 +26,20 @@ export function keep<T extends Disposable>(t: T): T {
   return t;
 }
 
+const isDisposable = (value: object): value is Disposable => 'dispose' in value && 'isDisposed' in value;
+
+/** adds the disposables in value (a disposable, or arrays, maps and plain objects of them, 4 levels deep) to into */
 function collect(value: unknown, into: Set<Disposable>, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 4) return;
-  if ('dispose' in value && 'isDisposed' in value) { into.add(value as Disposable); return; }
-  if (Array.isArray(value)) { for (const v of value) collect(v, into, depth + 1); return; }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) { const v: unknown = value[i]; if (v !== null && typeof v === 'object') collect(v, into, depth + 1); }
+    return;
+  }
+  if (isDisposable(value)) { into.add(value); return; }
   if (value instanceof Map) { for (const v of value.values()) collect(v, into, depth + 1); return; }
-  if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, into, depth + 1);
+  if (Object.getPrototypeOf(value) !== Object.prototype) return;
+  const record = value as Record<string, unknown>;
+  for (const key in record) { const v = record[key]; if (v !== null && typeof v === 'object') collect(v, into, depth + 1); }
 }
 
 const AsyncFunction = (async () => undefined).constructor;
@@ -54,11 +62,18 @@ export function tidy<T>(fn: () => T): T {
     scopes.pop();
     throw e;
   }
+  const parent = scopes.length > 1 ? scopes[scopes.length - 2] : undefined;
+  if (result !== null && typeof result === 'object' && !Array.isArray(result) && isDisposable(result)) {
+    // the usual result, a single tensor: no set of kept ones
+    for (const t of scope) if (t !== result && !t.isDisposed) t.dispose();
+    scopes.pop();
+    if (parent && scope.has(result)) parent.add(result);
+    return result;
+  }
   const kept = new Set<Disposable>();
   collect(result, kept);
   for (const t of scope) if (!kept.has(t) && !t.isDisposed) t.dispose();
   scopes.pop();
-  const parent = scopes[scopes.length - 1];
   if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
   return result;
 }

@@ -29,8 +29,17 @@ export function normalizeAxis(axis: number, rank: number, op: string): number {
 
 export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
-  const list = (typeof axes === 'number' ? [axes] : [...axes]).map((a) => normalizeAxis(a, rank, op));
-  list.sort((a, b) => a - b);
+  const list = typeof axes === 'number' ? [normalizeAxis(axes, rank, op)] : [];
+  // an insertion sort: a handful of axes (Array.prototype.sort allocates a work array per call)
+  if (typeof axes !== 'number') {
+    for (const axis of axes) {
+      const a = normalizeAxis(axis, rank, op);
+      let i = list.length;
+      list.push(a);
+      for (; i > 0 && list[i - 1]! > a; i--) list[i] = list[i - 1]!;
+      list[i] = a;
+    }
+  }
   for (let i = 1; i < list.length; i++) if (list[i] === list[i - 1]) throw new Error(`${op}: repeated axis in [${list.join(', ')}]`);
   return list;
 }
@@ -50,6 +59,10 @@ export interface InternedDims {
   next: InternedDims | null;
 }
 
+/** an interned array's own entry (a non-enumerable property: equality checks and copies do not see it) */
+const INTERNED = Symbol('voxgrad interned dims');
+type MarkedDims = readonly number[] & { readonly [INTERNED]?: InternedDims };
+
 /** the table starts over past this many entries (equal arrays are then no longer always identical: only slower) */
 const MAX_INTERNED = 16384;
 let interned = new Map<number, InternedDims>();
@@ -61,6 +74,9 @@ let internedCount = 0;
  * them is usually an identity test).
  */
 export function internDims(dims: readonly number[]): InternedDims {
+  // most shapes handed to a tensor are another tensor's (interned already): known by identity, with no hashing
+  const known = (dims as MarkedDims)[INTERNED];
+  if (known !== undefined) return known;
   let hash = dims.length;
   for (let i = 0; i < dims.length; i++) hash = Math.imul(hash ^ dims[i]!, 0x01000193) ^ (hash >>> 15);
   hash &= 0x3fffffff;
@@ -68,7 +84,10 @@ export function internDims(dims: readonly number[]): InternedDims {
   while (entry && !sameShape(entry.dims, dims)) entry = entry.next ?? undefined;
   if (entry) return entry;
   if (internedCount >= MAX_INTERNED) { interned = new Map(); internedCount = 0; }
-  entry = { dims: Object.freeze(dims.slice()), contiguous: null, next: interned.get(hash) ?? null };
+  const copy = dims.slice();
+  entry = { dims: copy, contiguous: null, next: interned.get(hash) ?? null };
+  Object.defineProperty(copy, INTERNED, { value: entry });
+  Object.freeze(copy);
   interned.set(hash, entry);
   internedCount++;
   return entry;

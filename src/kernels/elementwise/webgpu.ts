@@ -1,7 +1,7 @@
 import type { BinaryOp, DType, UnaryOp, View } from '../backend.js';
 import { collapseDims, sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
+import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, wgslFlatIndex, wgslType, type Kernel } from '../webgpu/runtime.js';
 
 /**
  * Elementwise kernels over strided views: unary, binary, where, copy, copyInto, addInto, cast and fill. Shapes are
@@ -112,10 +112,17 @@ ${body}
  * One elementwise kernel: its pipeline keys (strided, plain), operands and body, made once per variant (so that a
  * call builds no key, body or operand list).
  */
-interface Spec { keys: readonly [string, string]; operands: readonly Operand[]; body: string }
+interface Spec { id: number; keys: readonly [string, string]; sources: readonly [() => string, () => string]; operands: readonly Operand[] }
+
+let specCount = 0;
 
 function spec(key: string, operands: readonly Operand[], body: string): Spec {
-  return { keys: [`ew:${key}:s`, `ew:${key}:c`], operands, body };
+  return {
+    id: specCount++,
+    keys: [`ew:${key}:s`, `ew:${key}:c`],
+    sources: [() => elementwiseSource(operands, body, false), () => elementwiseSource(operands, body, true)],
+    operands,
+  };
 }
 
 /** the specs of a kind by two of its parameters (dtypes, ops), made on first use */
@@ -133,20 +140,69 @@ function specTable<A extends string, B extends string>(make: (a: A, b: B) => Spe
 const read = (name: string, type: 'f32' | 'i32'): Operand => ({ name, type, access: 'read' });
 const written = (type: 'f32' | 'i32'): Operand => ({ name: 'out', type, access: 'read_write' });
 
+/** One call's dispatch: its kernel, parameters and workgroups (a pure function of the spec, the views' shape,
+ * strides and offsets, and the scalars). */
+interface Recipe { kernel: Kernel; params: ArrayBuffer; groups: [number, number] }
+
+/** a cached recipe, the key it was made for (see run) and the next one whose key has the same hash */
+interface CachedRecipe { key: readonly number[]; recipe: Recipe; next: CachedRecipe | null }
+
+/** per runtime: the recipes of the calls seen (a training step repeats its own), by the hash of their keys */
+const recipes = new WeakMap<GpuRuntime, { byHash: Map<number, CachedRecipe>; count: number }>();
+/** the recipe cache starts over past this many (shapes that keep changing would grow it) */
+const MAX_RECIPES = 4096;
+/** the key of the call being run, in its first entries (reused: no array per call) */
+const callKey: number[] = [];
+
 /** Runs a spec's body over views of one shape (the last operand is the output, written at at_out). */
 function run(rt: GpuRuntime, s: Spec, views: View[], a0 = 0, a1 = 0): void {
-  const n = sizeOf(views[0].shape);
+  const shape = views[0].shape;
+  const n = sizeOf(shape);
   if (n === 0) return;
+  // the key: spec, scalars, shape, each view's offset and strides (collapsing the dims and packing the parameters
+  // cost more than hashing it)
+  let k = 0;
+  callKey[k++] = s.id; callKey[k++] = a0; callKey[k++] = a1; callKey[k++] = shape.length;
+  for (let d = 0; d < shape.length; d++) callKey[k++] = shape[d]!;
+  for (const v of views) { callKey[k++] = v.offset; for (let d = 0; d < v.strides.length; d++) callKey[k++] = v.strides[d]!; }
+  let hash = mixHash(0, k);
+  for (let i = 0; i < k; i++) hash = mixHash(hash, callKey[i]! | 0);
+  hash &= SMI_MASK;
+  let cache = recipes.get(rt);
+  if (!cache) { cache = { byHash: new Map(), count: 0 }; recipes.set(rt, cache); }
+  let e = cache.byHash.get(hash) ?? null;
+  while (e && !sameKey(e.key, callKey, k)) e = e.next;
+  let r = e?.recipe;
+  if (!r) {
+    r = recipe(rt, s, views, n, a0, a1);
+    if (cache.count >= MAX_RECIPES) { cache.byHash.clear(); cache.count = 0; }
+    cache.byHash.set(hash, { key: callKey.slice(0, k), recipe: r, next: cache.byHash.get(hash) ?? null });
+    cache.count++;
+  }
+  const buffers: GPUBuffer[] = [];
+  for (const v of views) buffers.push(gpuBuffer(v.storage));
+  rt.dispatch(r.kernel, buffers, r.params, r.groups);
+}
+
+/** whether `key` is the first n numbers of `call` (as Object.is: a fill of −0 is not one of +0, NaN is NaN) */
+function sameKey(key: readonly number[], call: readonly number[], n: number): boolean {
+  if (key.length !== n) return false;
+  for (let i = 0; i < n; i++) if (!Object.is(key[i], call[i])) return false;
+  return true;
+}
+
+function recipe(rt: GpuRuntime, s: Spec, views: readonly View[], n: number, a0: number, a1: number): Recipe {
   const collapsed = collapseDims(views[0].shape, views.map((v) => v.strides));
   const rank = collapsed.shape.length;
   if (rank > MAX_RANK) throw new Error(`webgpu: views of rank ${rank} exceed ${MAX_RANK} after merging dimensions`);
   const contiguous = rank <= 1 && collapsed.strides.every((st) => st.length === 0 || st[0] === 1);
-  const kernel = rt.kernel(s.keys[contiguous ? 1 : 0], () => elementwiseSource(s.operands, s.body, contiguous), s.operands.length);
+  const variant = contiguous ? 1 : 0;
+  const kernel = rt.kernel(s.keys[variant], s.sources[variant], s.operands.length);
   const params = new Params().u32(n, rank).f32(a0, a1);
   for (const v of views) params.u32(v.offset);
   params.vec4s(collapsed.shape, 2);
   for (const st of collapsed.strides) params.vec4s(st, 2);
-  rt.dispatch(kernel, views.map((v) => gpuBuffer(v.storage)), params.done(), grid1d(n, WG));
+  return { kernel, params: params.done(), groups: grid1d(n, WG) };
 }
 
 function outputView(s: GpuStorage, shape: readonly number[]): View {

@@ -15,21 +15,25 @@ function checkLayout(what: string, layout: ChannelLayout): number {
   return outer * channels * inner;
 }
 
-function checkDtypes(what: string, all: readonly Storage[]): void {
-  const dtype = all[0].dtype;
-  if (dtype === 'int32' || all.some((s) => s.dtype !== dtype)) {
+/** the storages of some lists (nulls skipped) share one floating-point dtype (no arrays made unless they don't: this
+ * runs on every normalisation kernel's call) */
+function checkDtypes(what: string, ...lists: (readonly (Storage | null)[])[]): void {
+  let dtype: Storage['dtype'] | null = null, same = true;
+  for (const list of lists) for (const s of list) if (s) { dtype ??= s.dtype; same &&= s.dtype === dtype; }
+  if (dtype === 'int32' || !same) {
+    const all = lists.flat().filter((s): s is Storage => s !== null);
     throw new Error(`${what}: operands must share one floating-point dtype, got ${all.map((s) => s.dtype).join(', ')}`);
   }
 }
 
-function checkLengths(what: string, kind: string, storages: readonly Storage[], length: number): void {
-  for (const s of storages) if (s.length !== length) throw new Error(`${what}: a ${kind} has ${s.length} elements, expected ${length}`);
+function checkLengths(what: string, kind: string, storages: readonly (Storage | null)[], length: number): void {
+  for (const s of storages) if (s && s.length !== length) throw new Error(`${what}: a ${kind} has ${s.length} elements, expected ${length}`);
 }
 
-function checkFull(what: string, layout: ChannelLayout, full: readonly Storage[]): void {
+function checkFull(what: string, layout: ChannelLayout, full: readonly (Storage | null)[]): void {
   const n = checkLayout(what, layout);
   for (const s of full) {
-    if (s.length !== n) {
+    if (s && s.length !== n) {
       throw new Error(`${what}: an operand of ${s.length} elements does not fill [${layout.outer}, ${layout.channels}, ${layout.inner}] (${n})`);
     }
   }
@@ -42,8 +46,6 @@ export function checkMoments(x: Storage, layout: ChannelLayout, running: Running
   if (running) checkRunning('moments', running.mean, running.variance, [], layout.channels, [x], running.count);
 }
 
-const present = (xs: readonly (Storage | null)[]): Storage[] => xs.filter((s): s is Storage => s !== null);
-
 /** full: the full-size operands; sums: the per-channel sums when given */
 export function checkNorm(what: string, layout: NormLayout, full: readonly (Storage | null)[], terms: NormTerms,
   sums: readonly Storage[] = []): void {
@@ -53,12 +55,12 @@ export function checkNorm(what: string, layout: NormLayout, full: readonly (Stor
     throw new Error(`${what}: ${channels} channels in groups of ${perGroup} with ${params} parameters each: the groups must divide the parameters, the parameters the channels`);
   }
   if (!Number.isFinite(terms.eps) || terms.eps < 0) throw new Error(`${what}: eps must be finite and ≥ 0, got ${terms.eps}`);
-  const parameters = present([terms.weight, terms.bias]);
-  checkFull(what, layout, present(full));
-  checkLengths(what, 'statistic', [terms.mean, terms.variance], channels / perGroup);
+  const statistics = [terms.mean, terms.variance], parameters = [terms.weight, terms.bias];
+  checkFull(what, layout, full);
+  checkLengths(what, 'statistic', statistics, channels / perGroup);
   checkLengths(what, 'weight or bias', parameters, params);
   checkLengths(what, 'per-channel sum', sums, channels);
-  checkDtypes(what, [...present(full), terms.mean, terms.variance, ...parameters, ...sums]);
+  checkDtypes(what, full, statistics, parameters, sums);
 }
 
 /**
@@ -68,9 +70,10 @@ export function checkNorm(what: string, layout: NormLayout, full: readonly (Stor
 function checkRunning(what: string, runningMean: Storage | null, runningVar: Storage | null, stats: readonly Storage[],
   length: number, dtypes: readonly Storage[], count: number): void {
   if (!(count > 1)) throw new Error(`${what}: the count of the batch statistics must be > 1 (unbiased variance), got ${count}`);
-  const running = [runningMean, runningVar].filter((s): s is Storage => s !== null);
-  checkLengths(what, 'statistic', [...stats, ...running], length);
-  checkDtypes(what, [...dtypes, ...running]);
+  const running = [runningMean, runningVar];
+  checkLengths(what, 'statistic', stats, length);
+  checkLengths(what, 'statistic', running, length);
+  checkDtypes(what, dtypes, running);
 }
 
 export function checkRunningStats(runningMean: Storage | null, runningVar: Storage | null,

@@ -225,12 +225,12 @@ function reduceChannels(rt: GpuRuntime, kind: Kind, inputs: readonly Storage[], 
   if (running?.mean) outputs.push(gpuBuffer(running.mean));
   if (running?.variance) outputs.push(gpuBuffer(running.variance));
   if (chunks === 1) {
-    runReduction(rt, kind, 'direct', set, [...data, ...last, ...outputs], params, channels);
+    runReduction(rt, kind, 'direct', set, data.concat(last, outputs), params, channels);
     return [out0, out1];
   }
   const part = rt.alloc(4 * channels * chunks, 'float32');
-  runReduction(rt, kind, 'partial', 0, [...data, part.buffer], params, channels * chunks);
-  runReduction(rt, kind, 'merge', set, [part.buffer, ...last, ...outputs], params, channels);
+  runReduction(rt, kind, 'partial', 0, data.concat(part.buffer), params, channels * chunks);
+  runReduction(rt, kind, 'merge', set, [part.buffer].concat(last, outputs), params, channels);
   rt.free(part);
   return [out0, out1];
 }

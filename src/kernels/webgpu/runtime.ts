@@ -80,6 +80,13 @@ function sameIds(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean
   return true;
 }
 
+/** inserts `value` at `at` (splice would allocate the array of removed elements it returns) */
+function insertAt<T>(list: T[], at: number, value: T): void {
+  list.push(value);
+  for (let i = list.length - 1; i > at; i--) list[i] = list[i - 1]!;
+  list[at] = value;
+}
+
 /** a buffer's id (bind-group keys, the pool's order), kept on the buffer: a property read costs less than a WeakMap's lookup */
 const BUFFER_ID = Symbol('voxgrad buffer id');
 type IdentifiedBuffer = GPUBuffer & { [BUFFER_ID]?: number };
@@ -178,7 +185,8 @@ export class GpuRuntime {
   private pendingCount = 0;
   /** the buffer ids of the dispatch being recorded, in its first entries (reused: no array per dispatch) */
   private readonly dispatchIds: number[] = [];
-  private pool = new Map<number, GPUBuffer[]>();
+  /** the idle buffers of each size class and their ids (see free), ascending */
+  private pool = new Map<number, { buffers: GPUBuffer[]; ids: number[] }>();
   /** the pool's size classes, ascending */
   private poolClasses: number[] = [];
   private liveCount = 0;
@@ -274,7 +282,12 @@ export class GpuRuntime {
       throw new Error(`webgpu: a ${dtype} storage of ${length} elements (${bytes} bytes) exceeds the device's maxBufferSize ${max}`);
     }
     const pooledBytes = this.pooledClass(bytes);
-    let buffer = pooledBytes ? this.pool.get(pooledBytes)!.pop() : undefined;
+    let buffer: GPUBuffer | undefined;
+    if (pooledBytes) {
+      const idle = this.pool.get(pooledBytes)!;
+      buffer = idle.buffers.pop();
+      idle.ids.pop();
+    }
     const bufferBytes = pooledBytes || bytes;
     if (buffer) {
       this.pooledBytes -= bufferBytes;
@@ -302,12 +315,12 @@ export class GpuRuntime {
    * it ever has live. A larger buffer is never one past the storage-binding limit (kernels bind whole buffers).
    */
   private pooledClass(bytes: number): number {
-    if (this.pool.get(bytes)?.length) return bytes;
+    if (this.pool.get(bytes)?.ids.length) return bytes;
     const most = Math.min(2 * bytes, this.limits.maxStorageBufferBindingSize);
     const classes = this.poolClasses;
     let lo = 0, hi = classes.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (classes[mid]! <= bytes) lo = mid + 1; else hi = mid; }
-    for (let i = lo; i < classes.length && classes[i]! <= most; i++) if (this.pool.get(classes[i]!)!.length) return classes[i]!;
+    for (let i = lo; i < classes.length && classes[i]! <= most; i++) if (this.pool.get(classes[i]!)!.ids.length) return classes[i]!;
     return 0;
   }
 
@@ -322,14 +335,15 @@ export class GpuRuntime {
     // gets depends on the set of idle buffers, not on the order they were freed in, so every iteration of a
     // training loop hands out the same buffers and its dispatches find their bind groups cached (LIFO reuse
     // would permute them from one iteration to the next)
-    const list = this.pool.get(bytes);
-    if (list) {
-      const id = this.bufferId(s.buffer);
-      let lo = 0, hi = list.length;
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (this.bufferId(list[mid]!) < id) lo = mid + 1; else hi = mid; }
-      list.splice(lo, 0, s.buffer);
+    const idle = this.pool.get(bytes), id = this.bufferId(s.buffer);
+    if (idle) {
+      const ids = idle.ids;
+      let lo = 0, hi = ids.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (ids[mid]! < id) lo = mid + 1; else hi = mid; }
+      insertAt(ids, lo, id);
+      insertAt(idle.buffers, lo, s.buffer);
     } else {
-      this.pool.set(bytes, [s.buffer]);
+      this.pool.set(bytes, { buffers: [s.buffer], ids: [id] });
       const at = this.poolClasses.findIndex((c) => c > bytes);
       this.poolClasses.splice(at < 0 ? this.poolClasses.length : at, 0, bytes);
     }
@@ -341,7 +355,7 @@ export class GpuRuntime {
   trim(): void {
     this.flush(); // a destroyed buffer must not be used by unsubmitted commands
     this.clearBindGroups(); // nor named by a cached bind group
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    for (const idle of this.pool.values()) for (const b of idle.buffers) b.destroy();
     this.pool.clear();
     this.poolClasses = [];
     this.pooledBytes = 0;
@@ -486,7 +500,7 @@ export class GpuRuntime {
     if (params.byteLength > UNIFORM_SLOT || params.byteLength % 4 !== 0) {
       throw new Error(`webgpu: parameters of ${params.byteLength} bytes: expected whole 32-bit words, at most ${UNIFORM_SLOT} bytes`);
     }
-    const block = paramsBlocks.get(params);
+    const block = (params as ParamsBlock)[BLOCK_ID];
     const known = block === undefined ? undefined : this.slotByBlock.get(block);
     if (known !== undefined) return known;
     const words = new Uint32Array(params);
@@ -645,8 +659,12 @@ function samePadded(padded: Uint32Array, words: readonly number[]): boolean {
 const MAX_INTERNED_PARAMS = 8192;
 let internedParams = new Map<number, InternedParams>();
 let internedCount = 0;
-/** the buffers Params handed out → an id per block (other buffers' slots are found by their bytes) */
-const paramsBlocks = new WeakMap<ArrayBuffer, number>();
+/**
+ * the id of each block Params handed out, kept on its buffer as BUFFER_ID is (other buffers' slots are found by
+ * their bytes)
+ */
+const BLOCK_ID = Symbol('voxgrad parameter block id');
+type ParamsBlock = ArrayBuffer & { readonly [BLOCK_ID]?: number };
 let nextBlockId = 0;
 
 /**
@@ -682,7 +700,7 @@ export class Params {
     if (internedCount >= MAX_INTERNED_PARAMS) { internedParams = new Map(); internedCount = 0; }
     const padded = new Uint32Array(length);
     padded.set(words);
-    paramsBlocks.set(padded.buffer, nextBlockId++);
+    Object.defineProperty(padded.buffer, BLOCK_ID, { value: nextBlockId++ });
     internedParams.set(hash, { words: padded.slice(), buffer: padded.buffer, next: internedParams.get(hash) ?? null });
     internedCount++;
     return padded.buffer;
