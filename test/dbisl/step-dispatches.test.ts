@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { add, backward, mean } from '../../src/autograd/index.js';
+import { WebGPUBackend } from '../../src/kernels/index.js';
+import { SGD } from '../../src/models/index.js';
+import { dbislLoss, dbislLossConfig, type LossConfig } from '../../src/dbisl/losses.js';
+import { VNetDualTask } from '../../src/dbisl/model.js';
+import { dispose, fromArray, tidy } from '../../src/tensor/index.js';
+import { randomArray, webgpu } from '../helpers/backends.js';
+
+/**
+ * The DBiSL step's dispatch budget on WebGPU: what it records beyond the V-Net step (the same forward, backward of
+ * mean(z) + mean(R̂), SGD) and what each loss term adds. The host's cost on a GPU grows with the dispatches, and the
+ * fused kernels (T_s2r one kernel each way, the Dice/BCE/MSE row losses) are what keep these numbers down: routing a
+ * term back through the composed ops fails here. The budgets are this design's counts (dispatch counts are exact,
+ * not timings); a change that needs more dispatches raises them on purpose.
+ */
+describe('the DBiSL step on WebGPU records few dispatches beyond the V-Net step', () => {
+  it('the step, and each term', async () => {
+    const backend = await webgpu() as WebGPUBackend;
+    const rt = backend.rt;
+    const model = new VNetDualTask({ nFilters: 2, seed: 3, backend });
+    model.module.train();
+    const opt = new SGD(model.module.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+    const patch = [16, 16, 16], voxels = 16 ** 3;
+    const x = fromArray(randomArray(4 * voxels, 7, -1, 1), [4, 1, ...patch], { backend });
+    const label = fromArray(Float32Array.from({ length: 2 * voxels }, (_, i) => ((i % voxels) > 1500 && (i % voxels) < 2600 ? 1 : 0)), [2, 1, ...patch], { backend });
+    const cfg = dbislLossConfig({ radius: 3 });
+    const dispatches = (lossConfig: LossConfig | null): number => {
+      const before = rt.dispatchCount;
+      tidy(() => {
+        const out = model.forward(x);
+        backward(lossConfig
+          ? dbislLoss({ seg: out.seg, sdf: out.sdf, label, iteration: 6000, maxIterations: 6000 }, lossConfig).total
+          : add(mean(out.seg), mean(out.sdf)));
+      });
+      opt.step();
+      opt.zeroGrad();
+      return rt.dispatchCount - before;
+    };
+    dispatches(cfg); // the first step allocates the momentum buffers
+    const vnet = dispatches(null), dbisl = dispatches(cfg);
+    const term = (off: Partial<LossConfig>) => dbisl - dispatches({ ...cfg, ...off });
+    const terms = {
+      ce: term({ ce: false }), supMse: term({ beta: 0 }), supCross: term({ supCross: false }), conR2S: term({ conR2S: false }),
+      conS2R: term({ conS2R: false }), pse: term({ pse: false }), unc: term({ unc: false }),
+    };
+    // at 32³ with n_filters 16 (bench/dbisl-step.ts --host-only): +187 over the V-Net step and ce 23, supMse 12,
+    // supCross 21, conR2S 10, conS2R 13, pse 61, unc 16 before the fused kernels; +75 and 7, 8, 17, 6, 9, 24, 5 with
+    // them. Here (16³, n_filters 2, ρ 3: single-workgroup sums take one pass, not two) +175 before (545 − 370), +68 with.
+    expect(dbisl - vnet, `${dbisl} − ${vnet} dispatches`).toBeLessThanOrEqual(68);
+    expect(terms).toEqual({ ce: 6, supMse: 7, supCross: 16, conR2S: 6, conS2R: 9, pse: 21, unc: 4 });
+    dispose([x, label]);
+    opt.dispose();
+    model.module.dispose();
+  });
+});
