@@ -258,23 +258,24 @@ export function copy(rt: GpuRuntime, x: View): GpuStorage {
   return cast(rt, x, x.storage.dtype);
 }
 
-const copyIntoSpecs = { f32: copyIntoSpec('f32'), i32: copyIntoSpec('i32') };
-function copyIntoSpec(t: 'f32' | 'i32'): Spec { return spec(`copyInto:${t}`, [read('x', t), written(t)], '  b_out[at_out] = b_x[at_x];'); }
+/** dst ← f(dst, src) elementwise over two views of different storages (copyInto, addInto), per dtype */
+interface IntoSpecs { name: string; f32: Spec; i32: Spec }
 
-export function copyInto(rt: GpuRuntime, dst: View, src: View): void {
-  const t = wgslType(src.storage.dtype);
-  if (dst.storage === src.storage) throw new Error('webgpu: copyInto with the same storage as source and destination');
-  run(rt, copyIntoSpecs[t], [src, dst]);
+function intoSpecs(name: string, statement: string): IntoSpecs {
+  const of = (t: 'f32' | 'i32') => spec(`${name}:${t}`, [read('x', t), written(t)], statement);
+  return { name, f32: of('f32'), i32: of('i32') };
 }
 
-const addIntoSpecs = { f32: addIntoSpec('f32'), i32: addIntoSpec('i32') };
-function addIntoSpec(t: 'f32' | 'i32'): Spec { return spec(`addInto:${t}`, [read('x', t), written(t)], '  b_out[at_out] = b_out[at_out] + b_x[at_x];'); }
-
-export function addInto(rt: GpuRuntime, dst: View, src: View): void {
-  const t = wgslType(src.storage.dtype);
-  if (dst.storage === src.storage) throw new Error('webgpu: addInto with the same storage as source and destination');
-  run(rt, addIntoSpecs[t], [src, dst]);
+function runInto(rt: GpuRuntime, specs: IntoSpecs, dst: View, src: View): void {
+  if (dst.storage === src.storage) throw new Error(`webgpu: ${specs.name} with the same storage as source and destination`);
+  run(rt, specs[wgslType(src.storage.dtype)], [src, dst]);
 }
+
+const copyIntoSpecs = intoSpecs('copyInto', '  b_out[at_out] = b_x[at_x];');
+export function copyInto(rt: GpuRuntime, dst: View, src: View): void { runInto(rt, copyIntoSpecs, dst, src); }
+
+const addIntoSpecs = intoSpecs('addInto', '  b_out[at_out] = b_out[at_out] + b_x[at_x];');
+export function addInto(rt: GpuRuntime, dst: View, src: View): void { runInto(rt, addIntoSpecs, dst, src); }
 
 const fillSpecs = { f32: fillSpec('f32'), i32: fillSpec('i32') };
 function fillSpec(t: 'f32' | 'i32'): Spec { return spec(`fill:${t}`, [written(t)], `  b_out[at_out] = ${t}(P.a0);`); }
