@@ -9,6 +9,8 @@
 #                                                        unpack and check the data once, train (resuming), evaluate,
 #                                                        and put the results into $OUT; stops cleanly with a
 #                                                        checkpoint before the call's limit: call it again to go on
+#                                                        (before the first step: the fused kernels against their
+#                                                        cpu oracle on the adapter, LA_PRECHECK=0 to skip)
 #   here:    bash bench/la-run.sh check                 the whole chain on a tiny configuration on this CPU
 #
 # Why a pack: the HDF5 files are 223 MiB and a call carries 64 MiB, .gpu included (about 48 MiB). The pack stores
@@ -117,8 +119,18 @@ unpack() {
   echo "la-run: unpacked $(find "$DATA_DIR/la-pack/cases" -name '*.vxla' | wc -l) cases into $DATA_DIR/la-pack"
 }
 
-# train METHOD LABELED COMMIT [options]: trains with --resume under a deadline (LA_RUN_SECONDS, default 540: the
-# call's 600 s less the time to collect), then collects. Env: LA_WORKERS (data workers, default: cores − 2).
+# precheck: before a run's first step, the kernels written for the DBiSL step alone (the fused T_s2r, the fused losses)
+# against their cpu oracle on this adapter (under a minute), so that one this GPU's shader compiler treats differently
+# stops the call here rather than after minutes of training. LA_PRECHECK=0 leaves it out.
+precheck() {
+  [ "${LA_PRECHECK:-1}" = 0 ] && return 0
+  echo "la-run: precheck: the DBiSL step's fused kernels against the cpu oracle on this adapter"
+  node_modules/.bin/vitest run test/kernels/cdt.test.ts test/kernels/loss.test.ts test/dbisl/transform.test.ts \
+    || die "precheck: a fused kernel disagrees with its cpu oracle on this adapter (see above); not training"
+}
+
+# train METHOD LABELED COMMIT [options]: trains with --resume under a deadline (540 s from the script's start: the
+# call's 600 s less the time to collect; LA_RUN_SECONDS sets the training's own), then collects. Env: LA_WORKERS (data workers, default: cores − 2).
 train() {
   [ $# -ge 3 ] || die "usage: bash bench/la-run.sh train METHOD LABELED COMMIT [train.ts options]"
   local method=$1 labeled=$2 commit=$3
@@ -128,13 +140,17 @@ train() {
   local workers=${LA_WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
   local cmd=(node --import tsx src/dbisl/train.ts --preset la --data "$DATA_DIR/la-pack" --method "$method" --labeled "$labeled"
     --out "$out" --resume --workers "$workers" "$@")
+  [ -f "$out/checkpoint.safetensors" ] || precheck
   mkdir -p "$out"
   echo "${cmd[*]}" > "$out/command.txt"
   echo "$commit" > "$out/commit.txt"
   echo "la-run: ${cmd[*]}"
   local rc=0
   # no npx/tsx wrapper: the trainer gets the SIGINT itself and writes its checkpoint before exiting
-  timeout -s INT -k 30 "${LA_RUN_SECONDS:-540}" "${cmd[@]}" 2>&1 | tee -a "$out/train.log" || rc=${PIPESTATUS[0]}
+  # the deadline counts from this script's start ($SECONDS), so that unpacking and the precheck come out of it
+  local seconds=${LA_RUN_SECONDS:-$((540 - SECONDS))}
+  [ "$seconds" -ge 60 ] || die "train: ${seconds} s left of this call's 540 after unpacking and the precheck; call again"
+  timeout -s INT -k 30 "$seconds" "${cmd[@]}" 2>&1 | tee -a "$out/train.log" || rc=${PIPESTATUS[0]}
   collect "$out" "$method-${labeled}l"
   case $rc in
     0) echo "la-run: done; results in \$OUT/la-$method-${labeled}l.tgz" ;;
