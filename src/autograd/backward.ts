@@ -1,7 +1,7 @@
 import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { contiguousStrides, formatShape, sameShape, sizeOf } from '../tensor/shape.js';
+import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { dense, sliceWindow } from './dense.js';
 import { noGrad } from './graph.js';
 import { add, embed, neg, sub } from './ops.js';
@@ -140,30 +140,38 @@ function resolved(p: Pending, shape: readonly number[]): Tensor {
 /**
  * before + gi, disposing both. A negated term is subtracted: a − t is a + (−t) in IEEE arithmetic, so the folded
  * sign changes no bit (of two negated terms the first is negated as it would have been without the folding). A
- * slice's gradient is added into its positions of the sum, in place when backward owns the sum (two dispatches
- * instead of a fill, a copy and an add): the same floats there, and the sum's elsewhere (where it keeps a −0 that
- * adding the +0 of the padding would have turned into +0).
+ * slice's gradient is added into its positions of a whole gradient in place (one `addInto`): of the sum backward owns,
+ * else of a copy of the other term, instead of a fill, a copy and an add. The floats are the same at the slice's
+ * positions (IEEE addition commutes) and are the other term's elsewhere, where adding the padding's +0 would have
+ * turned a −0 into +0.
  */
 function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending {
   if (before.window && gi.window && tile(before, gi, shape)) return joined(before, gi, shape);
+  if (before.window && !gi.window) return sumOf(gi, before, shape);
   if (gi.window) {
-    const b = before.negated || before.window ? plain(resolved(before, shape), true) : before;
-    if (b.exclusive && b.tensor.dtype === gi.tensor.dtype) {
+    const b = before.negated ? plain(resolved(before, shape), true)
+      : before.window || !before.exclusive ? plain(ownedCopy(before, shape), true) : before;
+    if (b.tensor.dtype === gi.tensor.dtype) {
       const w = gi.window;
-      const window = sliceWindow(b.tensor.storage, shape, gi.tensor, w.axis, w.start, w.step);
-      const sum = b.tensor.backend.binary('add', window, gi.tensor.view);
-      b.tensor.backend.copyInto(window, { storage: sum, shape: gi.tensor.shape, strides: contiguousStrides(gi.tensor.shape), offset: 0 });
-      b.tensor.backend.free(sum);
+      b.tensor.backend.addInto(sliceWindow(b.tensor.storage, shape, gi.tensor, w.axis, w.start, w.step), gi.tensor.view);
       gi.tensor.dispose();
       return b;
     }
     return sumOf(b, plain(resolved(gi, shape)), shape);
   }
-  const a = before.window || (before.negated && gi.negated) ? resolved(before, shape) : before.tensor;
+  const a = before.negated && gi.negated ? resolved(before, shape) : before.tensor;
   const sum = keep(gi.negated ? sub(a, gi.tensor) : before.negated ? sub(gi.tensor, a) : add(a, gi.tensor));
   a.dispose();
   gi.tensor.dispose();
   return plain(sum, true);
+}
+
+/** a pending gradient's value in a new contiguous tensor of `shape` that backward alone holds (disposing p's) */
+function ownedCopy(p: Pending, shape: readonly number[]): Tensor {
+  if (p.window) return resolved(p, shape);
+  const copy = keep(Tensor.fromStorage(p.tensor.backend, p.tensor.backend.copy(p.tensor.view), shape));
+  p.tensor.dispose();
+  return copy;
 }
 
 /** true when two slices' gradients are the two parts of their axis, [0, k) and [k, n) (the rows of L and U) */

@@ -86,6 +86,31 @@ describe('backward: the sum of an input\'s gradients', () => {
     dispose(ws);
   });
 
+  it("adds a slice's gradient into a copy of a whole gradient backward does not own: a copy and an addInto, no fill, no add", async () => {
+    // h gets mul's gradient g·w1 (the rule's tensor: not backward's own) and, from the slice, g·w2 on rows 0–1;
+    // w1 holds −0s: outside the slice h's gradient keeps them (adding a padding's +0 would have made them +0)
+    const w1 = fromArray(Float32Array.from([1, -0, 2, -0, 3, 4, -0, 5, 6, -0, 7, 8]), [4, 3], f32);
+    const w2 = fromArray(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3], f32);
+    const c = fromArray(new Float32Array(12).fill(2), [4, 3], f32);
+    const x = fromArray(Float32Array.from({ length: 12 }, (_, i) => i - 5), [4, 3], { ...f32, requiresGrad: true });
+    const y = tidy(() => { const h = mul(x, c); return add(sum(mul(h, w1)), sum(mul(slice(h, 0, 0, 2), w2))); });
+    const calls = new Map<string, number>();
+    const count = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
+    for (const method of ['fill', 'copy', 'copyInto', 'addInto'] as const) {
+      const original = (cpu[method] as (...args: unknown[]) => unknown).bind(cpu);
+      vi.spyOn(cpu, method).mockImplementation(((...args: unknown[]) => { count(method); return original(...args); }) as never);
+    }
+    const binary = cpu.binary.bind(cpu);
+    vi.spyOn(cpu, 'binary').mockImplementation((op, a, b) => { count(op); return binary(op, a, b); });
+    backward(y);
+    vi.restoreAllMocks();
+    expect(Object.fromEntries(calls)).toEqual({ fill: 1, copy: 1, addInto: 1, mul: 3 }); // fill: the output's ones
+    const grad = Array.from(await x.grad!.toArray());
+    const expected = [4, 4, 10, 8, 16, 20, -0, 10, 12, -0, 14, 16]; // 2·(w1 + w2 on rows 0–1)
+    expect(grad.map((v, i) => Object.is(v, expected[i]))).toEqual(new Array(12).fill(true));
+    dispose([w1, w2, c, x, y]);
+  });
+
   it('joins the gradients of two slices that tile an axis (the rows of L and U) without zeros', async () => {
     const x = Float32Array.from({ length: 12 }, (_, i) => i - 5);
     const w1 = fromArray(Float32Array.from([1, -2, 3]), [1, 3], f32), w2 = fromArray(Float32Array.from({ length: 9 }, (_, i) => i / 2), [3, 3], f32);
