@@ -223,6 +223,24 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       }), { numRuns: 20 });
   });
 
+  it('copyInto and addInto refuse an expanded destination (stride 0), another shape or dtype, and one storage, on both backends', async () => {
+    const g = await webgpu();
+    for (const b of [cpu, g]) {
+      const dst = b.fill(6, 1, 'float32'), src = b.fill(6, 2, 'float32'), ints = b.fill(6, 2, 'int32');
+      const row = { storage: src, shape: [2, 3], strides: [3, 1], offset: 0 };
+      for (const op of ['copyInto', 'addInto'] as const) {
+        expect(() => b[op]({ storage: dst, shape: [2, 3], strides: [0, 1], offset: 0 }, row)).toThrow(`${op}: the destination [2, 3] repeats its elements along axis 0 (stride 0)`);
+        expect(() => b[op](view(dst, [3, 2]), row)).toThrow(`${op}: destination [3, 2] and source [2, 3] differ in shape`);
+        expect(() => b[op](view(dst, [2, 3]), view(ints, [2, 3]))).toThrow(`${op}: destination float32 and source int32 differ in dtype`);
+        expect(() => b[op](view(src, [3]), { storage: src, shape: [3], strides: [1], offset: 3 })).toThrow(`${op}: the same storage as source and destination`);
+      }
+      // an extent of 1 with stride 0 writes each element once
+      b.addInto({ storage: dst, shape: [1, 6], strides: [0, 1], offset: 0 }, view(src, [1, 6]));
+      expect(Array.from(await b.read(dst))).toEqual([3, 3, 3, 3, 3, 3]);
+      for (const s of [dst, src, ints]) b.free(s);
+    }
+  });
+
   it('fill and an odd size that does not divide the workgroup', async () => {
     const g = await webgpu();
     for (const [n, v, dtype] of [[1, 2.5, 'float32'], [257, -3, 'int32'], [1000, 0.125, 'float32']] as const) {

@@ -1,6 +1,7 @@
 import type { BinaryOp, DType, UnaryOp, View } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, forEachIndex, gatherView } from '../cpu/storage.js';
+import { checkInto } from './checks.js';
 
 export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => number {
   const [a = 0, b = 0] = params;
@@ -92,12 +93,14 @@ export function copy(x: View): CpuStorage {
 }
 
 export function copyInto(dst: View, src: View): void {
+  checkInto('copyInto', dst, src);
   const values = gatherView(src);
   const out = cpuData(dst.storage);
   forEachIndex(dst, (i, at) => { out[at] = values[i]; });
 }
 
 export function addInto(dst: View, src: View): void {
+  checkInto('addInto', dst, src);
   const values = gatherView(src);
   const out = cpuData(dst.storage);
   forEachIndex(dst, (i, at) => { out[at] = out[at] + values[i]; });

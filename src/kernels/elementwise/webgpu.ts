@@ -1,6 +1,7 @@
 import type { BinaryOp, DType, UnaryOp, View } from '../backend.js';
 import { collapseDims, sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
+import { checkInto } from './checks.js';
 import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, wgslFlatIndex, wgslType, type Kernel } from '../webgpu/runtime.js';
 
 /**
@@ -267,7 +268,7 @@ function intoSpecs(name: string, statement: string): IntoSpecs {
 }
 
 function runInto(rt: GpuRuntime, specs: IntoSpecs, dst: View, src: View): void {
-  if (dst.storage === src.storage) throw new Error(`webgpu: ${specs.name} with the same storage as source and destination`);
+  checkInto(specs.name, dst, src);
   run(rt, specs[wgslType(src.storage.dtype)], [src, dst]);
 }
 
