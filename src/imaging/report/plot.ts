@@ -52,7 +52,8 @@ export function niceTicks(lo: number, hi: number, target = 6): number[] {
   const raw = (hi - lo) / Math.max(1, target);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const f = raw / mag;
-  const step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  // with a tolerance: (1.08 − 1)/4 is 2.0000000000000018 × 0.01, which must take the step 0.02, not 0.05
+  const step = (f <= 1 + 1e-9 ? 1 : f <= 2 + 1e-9 ? 2 : f <= 5 + 1e-9 ? 5 : 10) * mag;
   const out: number[] = [];
   const start = Math.ceil(lo / step - 1e-9);
   for (let i = start; i * step <= hi + step * 1e-9; i++) out.push(+(i * step).toPrecision(12));
@@ -89,7 +90,12 @@ export function logTicks(lo: number, hi: number, maxTicks = 10): number[] {
   if (t125.length >= 3) return t125;
   const t19 = decadeTicks(lo, hi, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
   if (t19.length >= 3 && t19.length <= maxTicks) return t19;
-  return niceTicks(lo, hi, 4).filter((t) => t > 0);
+  // linear ticks; a finer step when a narrow span between two 1–2–5 values would get only one
+  for (const target of [4, 6]) {
+    const ticks = niceTicks(lo, hi, target).filter((t) => t > 0);
+    if (ticks.length >= 2) return ticks;
+  }
+  return niceTicks(lo, hi, 10).filter((t) => t > 0);
 }
 
 /**

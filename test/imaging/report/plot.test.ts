@@ -47,6 +47,12 @@ describe('plot', () => {
     expect(logTicks(0.3, 0.9)).toEqual([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
     expect(logTicks(0.31, 0.45)).toEqual([0.35, 0.4, 0.45]);
     expect(logTicks(0, 1)).toEqual([]);
+    // a span whose float quotient lands a hair above a 1–2–5 step (fast-check found the second: e ≈ 2e-11, 0.0334 decades)
+    expect(niceTicks(1, 1.08, 4)).toEqual([1, 1.02, 1.04, 1.06, 1.08]);
+    expect(logTicks(10 ** 2.1714774107677378e-11, 10 ** 2.1714774107677378e-11 * 10 ** 0.033423755485341225)).toEqual([1.02, 1.04, 1.06, 1.08]);
+    // narrow spans between two 1–2–5 values, where 4 linear ticks gave one: a finer step
+    expect(logTicks(10 ** 0.04149021002244785, 10 ** (0.04149021002244785 + 0.2415060157327783))).toEqual([1.2, 1.4, 1.6, 1.8]);
+    expect(logTicks(10 ** -0.016683988747633185, 10 ** (-0.016683988747633185 + 0.037316153253969586))).toEqual([0.98, 1, 1.02, 1.04]);
     fc.assert(fc.property(fc.double({ min: -7, max: 4, noNaN: true }), fc.double({ min: 0.005, max: 9, noNaN: true }), (e, decades) => {
       const lo = 10 ** e, hi = lo * 10 ** decades;
       const t = logTicks(lo, hi);
