@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, BinaryOp, DType, Storage, UnaryOp } from '../../src/kernels/index.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
 import { cpu, expectClose, randomArray, view, webgpu } from '../helpers/backends.js';
-import { layoutArb, pairOf } from '../helpers/layouts.js';
+import { layoutArb, pairOf, type Pair } from '../helpers/layouts.js';
 
 const shapeArb = fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 });
 
@@ -188,39 +188,44 @@ describe('webgpu elementwise kernels against the cpu oracle', () => {
       }), { numRuns: 20 });
   });
 
+  /**
+   * copyInto / addInto on random shapes: a strided destination (permuted, stepped, offset; each element once) and any
+   * source layout, float32 or int32; `check` gets the backends' pairs of views and what makes another one like them
+   */
+  const intoProperty = (check: (dst: Pair, src: Pair, like: (dst: Pair) => Pair) => Promise<void>) => fc.asyncProperty(
+    shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length, false), layoutArb(shape.length))),
+    fc.integer({ min: 1 }), fc.constantFrom<DType>('float32', 'int32'),
+    async ([shape, ld, ls], seed, dtype) => {
+      const g = await webgpu();
+      const data = (s: number) => (dtype === 'int32' ? integers(s, -9, 9) : uniform(s, -3, 3));
+      const dst = pairOf(g, shape, ld, data(seed), dtype), src = pairOf(g, shape, ls, data(seed + 1), dtype);
+      await check(dst, src, () => pairOf(g, shape, ld, data(seed), dtype));
+      dst.free(); src.free();
+    });
+
   it('copyInto a strided destination (permuted, stepped, offset) leaves the other elements alone', async () => {
     const g = await webgpu();
-    await fc.assert(fc.asyncProperty(
-      shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length, false), layoutArb(shape.length))),
-      fc.integer({ min: 1 }), fc.constantFrom<DType>('float32', 'int32'),
-      async ([shape, ld, ls], seed, dtype) => {
-        const data = (s: number) => (dtype === 'int32' ? integers(s, -9, 9) : uniform(s, -3, 3));
-        const dst = pairOf(g, shape, ld, data(seed), dtype), src = pairOf(g, shape, ls, data(seed + 1), dtype);
-        g.copyInto(dst.gpu, src.gpu);
-        cpu.copyInto(dst.cpu, src.cpu);
-        expectClose(await g.read(dst.gpu.storage), await cpu.read(dst.cpu.storage), 0, 0, 'copyInto');
-        dst.free(); src.free();
-      }), { numRuns: 20 });
+    await fc.assert(intoProperty(async (dst, src) => {
+      g.copyInto(dst.gpu, src.gpu);
+      cpu.copyInto(dst.cpu, src.cpu);
+      expectClose(await g.read(dst.gpu.storage), await cpu.read(dst.cpu.storage), 0, 0, 'copyInto');
+    }), { numRuns: 20 });
   });
 
   it('addInto a strided destination: the cpu oracle and a binary add copied back (the two dispatches it replaces), bit for bit', async () => {
     const g = await webgpu();
-    await fc.assert(fc.asyncProperty(
-      shapeArb.chain((shape) => fc.tuple(fc.constant(shape), layoutArb(shape.length, false), layoutArb(shape.length))),
-      fc.integer({ min: 1 }), fc.constantFrom<DType>('float32', 'int32'),
-      async ([shape, ld, ls], seed, dtype) => {
-        const data = (s: number) => (dtype === 'int32' ? integers(s, -9, 9) : uniform(s, -3, 3));
-        const dst = pairOf(g, shape, ld, data(seed), dtype), twin = pairOf(g, shape, ld, data(seed), dtype), src = pairOf(g, shape, ls, data(seed + 1), dtype);
-        g.addInto(dst.gpu, src.gpu);
-        cpu.addInto(dst.cpu, src.cpu);
-        const sum = g.binary('add', twin.gpu, src.gpu);
-        g.copyInto(twin.gpu, { storage: sum, shape, strides: contiguousStrides(shape), offset: 0 });
-        g.free(sum);
-        const got = await g.read(dst.gpu.storage);
-        expectClose(got, await cpu.read(dst.cpu.storage), 0, 0, 'addInto vs cpu');
-        expectClose(got, await g.read(twin.gpu.storage), 0, 0, 'addInto vs add + copyInto');
-        dst.free(); twin.free(); src.free();
-      }), { numRuns: 20 });
+    await fc.assert(intoProperty(async (dst, src, like) => {
+      const twin = like(dst), shape = dst.gpu.shape;
+      g.addInto(dst.gpu, src.gpu);
+      cpu.addInto(dst.cpu, src.cpu);
+      const sum = g.binary('add', twin.gpu, src.gpu);
+      g.copyInto(twin.gpu, { storage: sum, shape, strides: contiguousStrides(shape), offset: 0 });
+      g.free(sum);
+      const got = await g.read(dst.gpu.storage);
+      expectClose(got, await cpu.read(dst.cpu.storage), 0, 0, 'addInto vs cpu');
+      expectClose(got, await g.read(twin.gpu.storage), 0, 0, 'addInto vs add + copyInto');
+      twin.free();
+    }), { numRuns: 20 });
   });
 
   it('copyInto and addInto refuse an expanded destination (stride 0), another shape or dtype, and one storage, on both backends', async () => {
