@@ -88,14 +88,12 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
 
 /**
  * A gradient on its way to a tensor: `tensor`; or −tensor while `negated`; or, with a `window`, zeros with `tensor`
- * at a slice's positions. `exclusive`: backward made the storage (a sum, a negation, an embedding) and holds its
- * only reference, so a slice's gradient may be added into it in place.
+ * at a slice's positions.
  */
 interface Pending {
   tensor: Tensor;
   negated: boolean;
   window: Omit<EmbeddedGrad, 'embedded'> | null;
-  exclusive: boolean;
 }
 
 /**
@@ -117,7 +115,7 @@ function pendingGrads(terms: readonly GradTerm[], first: number): (Pending | nul
   return pending;
 }
 
-function plain(tensor: Tensor, exclusive = false): Pending { return { tensor, negated: false, window: null, exclusive }; }
+function plain(tensor: Tensor): Pending { return { tensor, negated: false, window: null }; }
 
 function tensorOf(term: Exclude<GradTerm, null>): Tensor {
   return term instanceof Tensor ? term : 'negated' in term ? term.negated : term.embedded;
@@ -125,8 +123,8 @@ function tensorOf(term: Exclude<GradTerm, null>): Tensor {
 
 function pendingOf(term: Exclude<GradTerm, null>): Pending {
   if (term instanceof Tensor) return plain(term);
-  if ('negated' in term) return { tensor: term.negated, negated: true, window: null, exclusive: false };
-  return { tensor: term.embedded, negated: false, window: { axis: term.axis, start: term.start, step: term.step }, exclusive: false };
+  if ('negated' in term) return { tensor: term.negated, negated: true, window: null };
+  return { tensor: term.embedded, negated: false, window: { axis: term.axis, start: term.start, step: term.step } };
 }
 
 /** the pending gradient's value as a tensor of `shape` (disposing what it replaces) */
@@ -140,8 +138,8 @@ function resolved(p: Pending, shape: readonly number[]): Tensor {
 /**
  * before + gi, disposing both. A negated term is subtracted: a − t is a + (−t) in IEEE arithmetic, so the folded
  * sign changes no bit (of two negated terms the first is negated as it would have been without the folding). A
- * slice's gradient is added into its positions of a whole gradient in place (one `addInto`): of the sum backward owns,
- * else of a copy of the other term, instead of a fill, a copy and an add. The floats are the same at the slice's
+ * slice's gradient is added into its positions of a whole gradient in place (one `addInto`): of the other term when
+ * nothing else reads its storage, else of a copy of it, instead of a fill, a copy and an add. The floats are the same at the slice's
  * positions (IEEE addition commutes) and are the other term's elsewhere, where adding the padding's +0 would have
  * turned a −0 into +0.
  */
@@ -149,8 +147,10 @@ function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending 
   if (before.window && gi.window && tile(before, gi, shape)) return joined(before, gi, shape);
   if (before.window && !gi.window) return sumOf(gi, before, shape);
   if (gi.window) {
-    const b = before.negated ? plain(resolved(before, shape), true)
-      : before.window || !before.exclusive ? plain(ownedCopy(before, shape), true) : before;
+    // backward may add into a whole gradient in place when nothing else reads its storage (a sum, a negation, an
+    // embedding it made, or a rule's fresh result); else into a copy
+    const b = before.negated ? plain(resolved(before, shape))
+      : !before.window && before.tensor.isDense && before.tensor.ownsStorageAlone ? before : plain(ownedCopy(before, shape));
     if (b.tensor.dtype === gi.tensor.dtype) {
       const w = gi.window;
       b.tensor.backend.addInto(sliceWindow(b.tensor.storage, shape, gi.tensor, w.axis, w.start, w.step), gi.tensor.view);
@@ -163,7 +163,7 @@ function sumOf(before: Pending, gi: Pending, shape: readonly number[]): Pending 
   const sum = keep(gi.negated ? sub(a, gi.tensor) : before.negated ? sub(gi.tensor, a) : add(a, gi.tensor));
   a.dispose();
   gi.tensor.dispose();
-  return plain(sum, true);
+  return plain(sum);
 }
 
 /** a pending gradient's value in a new contiguous tensor of `shape` that backward alone holds (disposing p's) */
@@ -190,7 +190,7 @@ function joined(a: Pending, b: Pending, shape: readonly number[]): Pending {
     out.backend.copyInto(sliceWindow(out.storage, shape, p.tensor, p.window!.axis, p.window!.start, 1), p.tensor.view);
     p.tensor.dispose();
   }
-  return plain(out, true);
+  return plain(out);
 }
 
 function ownedAlias(g: Tensor): Tensor { return g.viewAs(g.shape, g.strides, g.offset); }

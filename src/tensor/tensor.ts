@@ -114,6 +114,8 @@ export class Tensor {
   }
 
   get storage(): Storage { return this.live().storage; }
+  /** no other tensor (no view, no saved alias) shares its storage: its holder may update it in place */
+  get ownsStorageAlone(): boolean { return this.live().refs === 1; }
   get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
 
   /** its storage holds exactly its elements in C order from offset 0 (what a raw kernel given only the storage

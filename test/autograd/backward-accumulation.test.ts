@@ -86,29 +86,42 @@ describe('backward: the sum of an input\'s gradients', () => {
     dispose(ws);
   });
 
-  it("adds a slice's gradient into a copy of a whole gradient backward does not own: a copy and an addInto, no fill, no add", async () => {
-    // h gets mul's gradient g·w1 (the rule's tensor: not backward's own) and, from the slice, g·w2 on rows 0–1;
-    // w1 holds −0s: outside the slice h's gradient keeps them (adding a padding's +0 would have made them +0)
+  it("adds a slice's gradient in place into a whole gradient nothing else reads, else into a copy of it (no fill, no add)", async () => {
     const w1 = fromArray(Float32Array.from([1, -0, 2, -0, 3, 4, -0, 5, 6, -0, 7, 8]), [4, 3], f32);
     const w2 = fromArray(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3], f32);
     const c = fromArray(new Float32Array(12).fill(2), [4, 3], f32);
-    const x = fromArray(Float32Array.from({ length: 12 }, (_, i) => i - 5), [4, 3], { ...f32, requiresGrad: true });
-    const y = tidy(() => { const h = mul(x, c); return add(sum(mul(h, w1)), sum(mul(slice(h, 0, 0, 2), w2))); });
-    const calls = new Map<string, number>();
-    const count = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
-    for (const method of ['fill', 'copy', 'copyInto', 'addInto'] as const) {
-      const original = (cpu[method] as (...args: unknown[]) => unknown).bind(cpu);
-      vi.spyOn(cpu, method).mockImplementation(((...args: unknown[]) => { count(method); return original(...args); }) as never);
-    }
-    const binary = cpu.binary.bind(cpu);
-    vi.spyOn(cpu, 'binary').mockImplementation((op, a, b) => { count(op); return binary(op, a, b); });
-    backward(y);
-    vi.restoreAllMocks();
-    expect(Object.fromEntries(calls)).toEqual({ fill: 1, copy: 1, addInto: 1, mul: 3 }); // fill: the output's ones
-    const grad = Array.from(await x.grad!.toArray());
+    /** x's and z's gradients and the kernel calls of backward through loss(h = 2x, z) */
+    const run = async (loss: (h: Tensor, z: Tensor) => Tensor) => {
+      const x = fromArray(Float32Array.from({ length: 12 }, (_, i) => i - 5), [4, 3], { ...f32, requiresGrad: true });
+      const z = fromArray(new Float32Array(12), [4, 3], { ...f32, requiresGrad: true });
+      const y = tidy(() => loss(mul(x, c), z));
+      const calls = new Map<string, number>();
+      const count = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
+      for (const method of ['fill', 'copy', 'copyInto', 'addInto'] as const) {
+        const original = (cpu[method] as (...args: unknown[]) => unknown).bind(cpu);
+        vi.spyOn(cpu, method).mockImplementation(((...args: unknown[]) => { count(method); return original(...args); }) as never);
+      }
+      const binary = cpu.binary.bind(cpu);
+      vi.spyOn(cpu, 'binary').mockImplementation((op, p, q) => { count(op); return binary(op, p, q); });
+      backward(y);
+      vi.restoreAllMocks();
+      const grads = [Array.from(await x.grad!.toArray()), z.grad ? Array.from(await z.grad.toArray()) : []];
+      dispose([x, z, y]);
+      return { calls: Object.fromEntries(calls), grads };
+    };
+    // h's gradients: mul's fresh g·w1 and, from the slice, g·w2 on rows 0–1. w1 holds −0s: outside the slice h's
+    // gradient keeps them (adding a padding's +0 would have made them +0)
     const expected = [4, 4, 10, 8, 16, 20, -0, 10, 12, -0, 14, 16]; // 2·(w1 + w2 on rows 0–1)
-    expect(grad.map((v, i) => Object.is(v, expected[i]))).toEqual(new Array(12).fill(true));
-    dispose([w1, w2, c, x, y]);
+    const same = (got: number[], want: number[]) => expect(got.map((v, i) => Object.is(v, want[i]))).toEqual(want.map(() => true));
+    const alone = await run((h) => add(sum(mul(h, w1)), sum(mul(slice(h, 0, 0, 2), w2))));
+    expect(alone.calls).toEqual({ fill: 1, mul: 3, addInto: 1 }); // fill: the output's ones
+    same(alone.grads[0]!, expected);
+    // add passes one gradient g·w1 to h and to z: h's may not be updated in place while z's shares its storage
+    const shared = await run((h, z) => add(sum(mul(add(h, z), w1)), sum(mul(slice(h, 0, 0, 2), w2))));
+    expect(shared.calls).toEqual({ fill: 1, mul: 3, copy: 1, addInto: 1 });
+    same(shared.grads[0]!, expected);
+    same(shared.grads[1]!, [1, -0, 2, -0, 3, 4, -0, 5, 6, -0, 7, 8]);
+    dispose([w1, w2, c]);
   });
 
   it('joins the gradients of two slices that tile an axis (the rows of L and U) without zeros', async () => {
