@@ -44,31 +44,24 @@ function segmentsPerDispatch(rt: GpuRuntime, perParam: number): number {
   return Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
 }
 
+/** P.<name>[k] of a per-parameter array packed as vec4s in the parameters */
+const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
+
 /**
- * sgdSource's update for `count` parameters in one dispatch: the flat index walks the parameters one after the
- * other (P.ends: where each one's elements end), each bound as its own buffers w<k>, g<k> (and buf<k>).
+ * A kernel that updates `count` parameters in one dispatch: the flat index walks them one after the other (P.ends:
+ * where each one's elements end), each bound as its own `perParam` buffers (`bindings(k)`), and `update(k)` updates
+ * element j of parameter k.
  */
-function sgdMultiSource(momentum: boolean, count: number): string {
-  const perParam = momentum ? 3 : 2;
-  const bindings = Array.from({ length: count }, (_, k) => `@group(0) @binding(${perParam * k}) var<storage, read_write> w${k}: array<f32>;
-@group(0) @binding(${perParam * k + 1}) var<storage, read> g${k}: array<f32>;
-${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> buf${k}: array<f32>;` : ''}`).join('\n');
-  const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
+function multiParamSource(params: string, perParam: number, count: number, bindings: (k: number) => string,
+  update: (k: number) => string): string {
   const segments = Array.from({ length: count }, (_, k) => `  if (i < ${field('ends', k)}) {
     let j = i${k === 0 ? '' : ` - ${field('ends', k - 1)}`};
-    let wi = w${k}[j];
-    var d = g${k}[j] + P.wd * wi;
-    ${momentum ? `var b = d;
-    if (${field('first', k)} == 0u) { b = P.momentum * buf${k}[j] + (1.0 - P.dampening) * d; }
-    buf${k}[j] = b;
-    d = select(b, d + P.momentum * b, P.nesterov != 0u);` : ''}
-    w${k}[j] = wi - P.lr * d;
+    ${update(k)}
     return;
   }`).join('\n');
   return /* wgsl */ `
-struct Params { n: u32, nesterov: u32, pad0: u32, pad1: u32, lr: f32, momentum: f32, dampening: f32, wd: f32,
-  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, first: array<vec4<u32>, ${SEGMENT_ROWS}> }
-${bindings}
+${params}
+${Array.from({ length: count }, (_, k) => bindings(k)).join('\n')}
 @group(0) @binding(${perParam * count}) var<uniform> P: Params;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -76,6 +69,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n) { return; }
 ${segments}
 }`;
+}
+
+/** sgdSource's update for `count` parameters in one dispatch (multiParamSource), w<k>, g<k> (and buf<k>) each */
+function sgdMultiSource(momentum: boolean, count: number): string {
+  const perParam = momentum ? 3 : 2;
+  return multiParamSource(`struct Params { n: u32, nesterov: u32, pad0: u32, pad1: u32, lr: f32, momentum: f32, dampening: f32, wd: f32,
+  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, first: array<vec4<u32>, ${SEGMENT_ROWS}> }`, perParam, count,
+  (k) => `@group(0) @binding(${perParam * k}) var<storage, read_write> w${k}: array<f32>;
+@group(0) @binding(${perParam * k + 1}) var<storage, read> g${k}: array<f32>;
+${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> buf${k}: array<f32>;` : ''}`,
+  (k) => `let wi = w${k}[j];
+    var d = g${k}[j] + P.wd * wi;
+    ${momentum ? `var b = d;
+    if (${field('first', k)} == 0u) { b = P.momentum * buf${k}[j] + (1.0 - P.dampening) * d; }
+    buf${k}[j] = b;
+    d = select(b, d + P.momentum * b, P.nesterov != 0u);` : ''}
+    w${k}[j] = wi - P.lr * d;`);
 }
 
 /**
@@ -110,33 +120,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-/**
- * adamSource's update for `count` parameters in one dispatch, laid out as sgdMultiSource's; each parameter has
- * its own bias corrections (its own step count).
- */
+/** adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections */
 function adamMultiSource(count: number): string {
-  const bindings = Array.from({ length: count }, (_, k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
+  return multiParamSource(`struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
+  decay: f32, pad2: u32, pad3: u32, pad4: u32,
+  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}> }`, 4, count,
+  (k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
 @group(0) @binding(${4 * k + 1}) var<storage, read> g${k}: array<f32>;
 @group(0) @binding(${4 * k + 2}) var<storage, read_write> m${k}: array<f32>;
-@group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`).join('\n');
-  const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
-  const segments = Array.from({ length: count }, (_, k) => `  if (i < ${field('ends', k)}) {
-    let j = i${k === 0 ? '' : ` - ${field('ends', k - 1)}`};
-    ${adamUpdate(String(k), 'j', field('step_size', k), field('c2', k))}
-    return;
-  }`).join('\n');
-  return /* wgsl */ `
-struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
-  decay: f32, pad2: u32, pad3: u32, pad4: u32,
-  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}> }
-${bindings}
-@group(0) @binding(${4 * count}) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${wgslFlatIndex(WG)};
-  if (i >= P.n) { return; }
-${segments}
-}`;
+@group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`,
+  (k) => adamUpdate(String(k), 'j', field('step_size', k), field('c2', k)));
 }
 
 function checkF32(what: string, ...storages: Storage[]): void {
