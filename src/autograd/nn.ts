@@ -4,6 +4,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { noGrad, record } from './graph.js';
+import { autocastConv } from './autocast.js';
 import {
   add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
@@ -168,7 +169,7 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
       throw new Error(`${op}: kernel ${formatShape(weight.shape.slice(2))} (dilated extent ${extent} on spatial axis ${i}) is larger than the padded input ${formatShape(x.shape)} + padding [${p.padding.join(', ')}] (${padded})`);
     }
   }
-  if (groups === 1) return conv3dRaw(x, weight, bias, p);
+  if (groups === 1) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dRaw(xc, wc, bc, p));
   return tidy(() => {
     const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
     const bs = bias ? split(bias, bias.shape[0] / groups, 0) : null;
@@ -230,7 +231,7 @@ export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null =
     throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(spatial)}`);
   }
   return tidy(() => {
-    const y = conv3dBackwardInputRaw(x, weight, [x.shape[0], weight.shape[1], ...spatial], p);
+    const y = autocastConv(x, weight, null, (xc, wc) => conv3dBackwardInputRaw(xc, wc, [x.shape[0], weight.shape[1], ...spatial], p));
     return bias ? add(y, reshape(bias, channelShape(y))) : y;
   });
 }
