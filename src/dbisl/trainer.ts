@@ -557,7 +557,8 @@ class TrainingRun {
       return result(outcome.message, null);
     }
     const trainSeconds = (performance.now() - this.t0) / 1000;
-    const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`;
+    const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`
+      + (this.resources.scaler ? `; ${describeScaling(this.log)}` : '');
     this.print(message);
 
     let evaluation: EvaluationResult | null = null;
@@ -674,11 +675,21 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
   print(`data: ${r.source.name}, ${c.labeled} labeled + ${r.trainIds.length - c.labeled} unlabeled training cases, ${r.source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
   print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
   print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
+  if (r.scaler) print(`precision: mixed-emulated (float16-rounded conv3d operands and output gradients, float32 accumulation), loss scale ${r.scaler.getScale()}`);
   if (c.tuneConvs) await tuneConvolutions(r.model, r.backend, c, print);
   return from;
 }
 
 // ----------------------------------------------------------------------------------------------- report
+
+/** the loss scaling of a mixed-emulated run's log: skipped steps and the last scale */
+function describeScaling(log: readonly LogEntry[]): string {
+  const scaled = log.filter((e) => e.lossScale !== undefined);
+  if (scaled.length === 0) return 'no iteration logged';
+  const skipped = scaled.filter((e) => e.stepSkipped).length;
+  const last = scaled[scaled.length - 1]!;
+  return `${skipped} of ${scaled.length} steps skipped (a gradient overflowed float16), loss scale ${last.lossScale! * (last.stepSkipped ? 0.5 : 1)} after the last`;
+}
 
 interface ReportInput {
   config: TrainConfig;
@@ -739,6 +750,7 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     `- model: ${r.model}`,
     `- loss: ${describeLoss(c.loss)}`,
     `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,
+    ...(c.precision === 'mixed-emulated' ? [`- precision: mixed-emulated (float16 conv3d operands and output gradients, float32 accumulation); ${describeScaling(r.log)}`] : []),
     '', '![loss](losses.svg)', '', '![loss terms](loss-terms.svg)', '');
   if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '');
   lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`,

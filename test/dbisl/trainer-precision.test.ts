@@ -42,7 +42,8 @@ describe('--precision', () => {
 
   it('mixed-emulated: trains, logs the loss scale of every iteration (halved after each skipped step), resumes bit for bit', async () => {
     const straight = tiny('mixed-straight', { precision: 'mixed-emulated' });
-    expect((await run(straight)).status).toBe('done');
+    const done = await run(straight);
+    expect(done.status).toBe('done');
     const split = tiny('mixed-split', { precision: 'mixed-emulated' });
     expect((await run(split, { stopAt: 2 })).status).toBe('interrupted');
     expect((await run({ ...split, resume: true })).status).toBe('done');
@@ -63,6 +64,9 @@ describe('--precision', () => {
     const rng = JSON.parse(ca.metadata['voxgrad.rng']!) as { gradScaler?: Record<string, number> };
     const last = a[a.length - 1]!;
     expect(rng.gradScaler).toMatchObject({ scale: last.lossScale! * (last.stepSkipped ? 0.5 : 1), growthInterval: 2000 });
+    const skipped = a.filter((e) => e.stepSkipped).length, finalScale = rng.gradScaler!.scale;
+    expect(done.message).toContain(`; ${skipped} of 4 steps skipped (a gradient overflowed float16), loss scale ${finalScale} after the last`);
+    expect(readFileSync(join(straight.out, 'report.md'), 'utf8')).toContain(`- precision: mixed-emulated (float16 conv3d operands and output gradients, float32 accumulation); ${skipped} of 4 steps skipped`);
   });
 
   it('mixed-emulated trains differently from fp32 (the rounding reaches the weights); fp32 logs no scale', async () => {
