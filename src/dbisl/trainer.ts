@@ -7,6 +7,8 @@
  * transfer is one readback of the packed loss terms, started after the optimizer step and awaited one
  * iteration later, so the host never waits on the device inside a step. Checkpoints and evaluations first
  * drain that readback, so a checkpoint is only written once every logged term up to it is known finite.
+ * With --precision mixed-emulated, the loss scaler also reads whether a gradient overflowed before the step (as
+ * PyTorch's GradScaler: one more readback, for which the host waits on the backward).
  *
  * Reproducibility: the model is initialised from the seed, the sampler state (ids, augmentation, RNG) is
  * saved in the checkpoint, dropout masks are a function of (seed, iteration), and lr and λ are functions of

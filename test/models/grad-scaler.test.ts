@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { autocast, backward, conv3d, mean, mul, square } from '../../src/autograd/index.js';
-import { GradScaler, Parameter, SGD, type GradScalerState } from '../../src/models/index.js';
+// GradScaler and autocast as the package exports them
+import { autocast, backward, conv3d, GradScaler, mean, mul, Parameter, SGD, square, type GradScalerState } from '../../src/index.js';
 import { fromArray, memory, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 import type { Backend } from '../../src/kernels/index.js';
