@@ -147,10 +147,58 @@ function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor |
 }
 
 /**
+ * F.conv3d with groups runs the grouped kernels (one dispatch per direction for all groups) when every group
+ * reads and writes at most this many channels (Ci/groups and Co/groups): depthwise convolutions and their
+ * channel multipliers. Wider groups keep one convolution per group, whose tuned kernels beat the grouped
+ * kernels' plain loops there. Either path computes the same sums (in another order).
+ */
+const groupedKernelMaxChannels = 4;
+
+function usesGroupedKernels(wShape: readonly number[], groups: number): boolean {
+  return wShape[1] <= groupedKernelMaxChannels && wShape[0] / groups <= groupedKernelMaxChannels;
+}
+
+/** conv3d with groups as one recorded op on the grouped kernels; its gradients are grouped ops too. */
+function conv3dGroupedRaw(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv3dParams, groups: number): Tensor {
+  const shape = [x.shape[0], weight.shape[0], ...convOutputSize(x.shape, weight.shape, p)];
+  const storage = withDense(bias ? [x, weight, bias] : [x, weight], (xs, ws, bs) =>
+    x.backend.conv3dGrouped(xs, x.shape, ws, weight.shape, bs ?? null, p, groups));
+  const y = out(x, storage, shape);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record('conv3dGrouped', y, inputs, (g, [xs, ws]) => [
+    x.requiresGrad ? conv3dGroupedBackwardInputRaw(g, ws, x.shape, p, groups) : null,
+    weight.requiresGrad ? conv3dGroupedBackwardWeightRaw(xs, g, weight.shape, p, groups) : null,
+    ...(bias ? [bias.requiresGrad ? sum(g, [0, 2, 3, 4]) : null] : []),
+  ], [x, weight]);
+}
+
+/** The adjoint of grouped conv3d in x: its gradients are the grouped conv3d and weight gradient. */
+function conv3dGroupedBackwardInputRaw(gy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv3dParams, groups: number): Tensor {
+  const storage = withDense([gy, weight], (gs, ws) =>
+    gy.backend.conv3dGroupedBackwardInput(gs, gy.shape, ws, weight.shape, inputShape, p, groups));
+  const z = out(gy, storage, inputShape);
+  return record('conv3dGroupedBackwardInput', z, [gy, weight], (g, [gys, ws]) => [
+    gy.requiresGrad ? conv3dGroupedRaw(g, ws, null, p, groups) : null,
+    weight.requiresGrad ? conv3dGroupedBackwardWeightRaw(g, gys, weight.shape, p, groups) : null,
+  ], [gy, weight]);
+}
+
+/** The gradient of grouped conv3d in w: its gradients are the grouped input gradient and conv3d. */
+function conv3dGroupedBackwardWeightRaw(x: Tensor, gy: Tensor, weightShape: readonly number[], p: Conv3dParams, groups: number): Tensor {
+  const storage = withDense([x, gy], (xs, gs) =>
+    x.backend.conv3dGroupedBackwardWeight(xs, x.shape, gs, gy.shape, weightShape, p, groups));
+  const z = out(x, storage, weightShape);
+  return record('conv3dGroupedBackwardWeight', z, [x, gy], (g, [xs, gys]) => [
+    x.requiresGrad ? conv3dGroupedBackwardInputRaw(gys, g, x.shape, p, groups) : null,
+    gy.requiresGrad ? conv3dGroupedRaw(xs, g, null, p, groups) : null,
+  ], [x, gy]);
+}
+
+/**
  * F.conv3d: x [N, Ci, D, H, W], weight [Co, Ci / groups, kd, kh, kw], bias [Co] or null → [N, Co, D', H', W']
  * with D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on). With groups g (g = Ci: depthwise), output
- * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): one convolution per group,
- * concatenated.
+ * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): the grouped kernels for
+ * narrow groups (see groupedKernelMaxChannels), else one convolution per group, concatenated.
  */
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
   const op = 'conv3d';
@@ -169,6 +217,7 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     }
   }
   if (groups === 1) return conv3dRaw(x, weight, bias, p);
+  if (usesGroupedKernels(weight.shape, groups)) return conv3dGroupedRaw(x, weight, bias, p, groups);
   return tidy(() => {
     const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
     const bs = bias ? split(bias, bias.shape[0] / groups, 0) : null;
