@@ -158,40 +158,27 @@ function usesGroupedKernels(wShape: readonly number[], groups: number): boolean 
   return wShape[1] <= groupedKernelMaxChannels && wShape[0] / groups <= groupedKernelMaxChannels;
 }
 
-/** conv3d with groups as one recorded op on the grouped kernels; its gradients are grouped ops too. */
+/**
+ * conv3d with groups as one recorded op on the grouped kernels. Its gradients are plain kernel calls (backward
+ * runs without recording; unlike conv3d's, the grouped gradients are no public ops whose own gradients a user
+ * could ask for).
+ */
 function conv3dGroupedRaw(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv3dParams, groups: number): Tensor {
   const shape = [x.shape[0], weight.shape[0], ...convOutputSize(x.shape, weight.shape, p)];
   const storage = withDense(bias ? [x, weight, bias] : [x, weight], (xs, ws, bs) =>
     x.backend.conv3dGrouped(xs, x.shape, ws, weight.shape, bs ?? null, p, groups));
   const y = out(x, storage, shape);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record('conv3dGrouped', y, inputs, (g, [xs, ws]) => [
-    x.requiresGrad ? conv3dGroupedBackwardInputRaw(g, ws, x.shape, p, groups) : null,
-    weight.requiresGrad ? conv3dGroupedBackwardWeightRaw(xs, g, weight.shape, p, groups) : null,
-    ...(bias ? [bias.requiresGrad ? sum(g, [0, 2, 3, 4]) : null] : []),
-  ], [x, weight]);
-}
-
-/** The adjoint of grouped conv3d in x: its gradients are the grouped conv3d and weight gradient. */
-function conv3dGroupedBackwardInputRaw(gy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv3dParams, groups: number): Tensor {
-  const storage = withDense([gy, weight], (gs, ws) =>
-    gy.backend.conv3dGroupedBackwardInput(gs, gy.shape, ws, weight.shape, inputShape, p, groups));
-  const z = out(gy, storage, inputShape);
-  return record('conv3dGroupedBackwardInput', z, [gy, weight], (g, [gys, ws]) => [
-    gy.requiresGrad ? conv3dGroupedRaw(g, ws, null, p, groups) : null,
-    weight.requiresGrad ? conv3dGroupedBackwardWeightRaw(g, gys, weight.shape, p, groups) : null,
-  ], [gy, weight]);
-}
-
-/** The gradient of grouped conv3d in w: its gradients are the grouped input gradient and conv3d. */
-function conv3dGroupedBackwardWeightRaw(x: Tensor, gy: Tensor, weightShape: readonly number[], p: Conv3dParams, groups: number): Tensor {
-  const storage = withDense([x, gy], (xs, gs) =>
-    x.backend.conv3dGroupedBackwardWeight(xs, x.shape, gs, gy.shape, weightShape, p, groups));
-  const z = out(x, storage, weightShape);
-  return record('conv3dGroupedBackwardWeight', z, [x, gy], (g, [xs, gys]) => [
-    x.requiresGrad ? conv3dGroupedBackwardInputRaw(gys, g, x.shape, p, groups) : null,
-    gy.requiresGrad ? conv3dGroupedRaw(xs, g, null, p, groups) : null,
-  ], [x, gy]);
+  return record('conv3dGrouped', y, inputs, (g, [xs, ws]) => {
+    const gx = x.requiresGrad
+      ? withDense([g, ws], (gs, wd) => g.backend.conv3dGroupedBackwardInput(gs, g.shape, wd, ws.shape, xs.shape, p, groups)) : null;
+    const gw = weight.requiresGrad
+      ? withDense([xs, g], (xd, gs) => g.backend.conv3dGroupedBackwardWeight(xd, xs.shape, gs, g.shape, ws.shape, p, groups)) : null;
+    return [
+      gx && out(g, gx, xs.shape), gw && out(g, gw, ws.shape),
+      ...(bias ? [bias.requiresGrad ? sum(g, [0, 2, 3, 4]) : null] : []),
+    ];
+  }, [x, weight]);
 }
 
 /**
