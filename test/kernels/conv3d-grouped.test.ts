@@ -26,7 +26,8 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   perGroupOut: fc.integer({ min: 1, max: 3 }),
   size: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })),
   k: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
-  s: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  // stride 1 along every axis half the time: the input gradient's tiled kernel (else its per-element one)
+  s: fc.oneof(fc.constant<[number, number, number]>([1, 1, 1]), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))),
   pad: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
   dil: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
   bias: fc.boolean(),
@@ -89,26 +90,39 @@ async function perGroup(c: Case, seed: number): Promise<Results> {
   return res;
 }
 
+/** the three directions of case c on WebGPU against the cpu oracle (float32 tolerances) */
+async function compare(c: Case, seed: number): Promise<void> {
+  const gpu = await webgpu();
+  const live = gpu.memory().liveBuffers;
+  const G = await run(gpu, c, seed, 'float32'), C = await run(cpu, c, seed, 'float32');
+  const label = JSON.stringify(c), taps = sizeOf(c.wShape.slice(2));
+  // sums of up to Cg·k³ (Mg·k³; N·Do·Ho·Wo for the weight gradient) products of values in [−1, 1)
+  expectClose(G.y, C.y, 2e-5 * Math.sqrt(c.wShape[1] * taps) + 1e-6, 1e-4, `forward ${label}`);
+  expectClose(G.gx, C.gx, 2e-5 * Math.sqrt((c.wShape[0] / c.groups) * taps) + 1e-6, 1e-4, `backwardInput ${label}`);
+  expectClose(G.gw, C.gw, 2e-5 * Math.sqrt(sizeOf(outShape(c)) / c.wShape[0]) + 1e-6, 1e-4, `backwardWeight ${label}`);
+  expect(gpu.memory().liveBuffers).toBe(live);
+}
+
+const P = (s: number, p: number, d = 1): Conv3dParams => ({ stride: [s, s, s], padding: [p, p, p], dilation: [d, d, d] });
+
 describe('grouped conv3d: WebGPU against the cpu oracle', () => {
   it('random groups, channels per group, multipliers, kernels, strides, paddings, dilations', async () => {
-    const gpu = await webgpu();
-    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), async (c, seed) => {
-      const live = gpu.memory().liveBuffers;
-      const G = await run(gpu, c, seed, 'float32'), C = await run(cpu, c, seed, 'float32');
-      const label = JSON.stringify(c), taps = sizeOf(c.wShape.slice(2));
-      // sums of up to Cg·k³ (Mg·k³; N·Do·Ho·Wo for the weight gradient) products of values in [−1, 1)
-      expectClose(G.y, C.y, 2e-5 * Math.sqrt(c.wShape[1] * taps) + 1e-6, 1e-4, `forward ${label}`);
-      expectClose(G.gx, C.gx, 2e-5 * Math.sqrt((c.wShape[0] / c.groups) * taps) + 1e-6, 1e-4, `backwardInput ${label}`);
-      expectClose(G.gw, C.gw, 2e-5 * Math.sqrt(sizeOf(outShape(c)) / c.wShape[0]) + 1e-6, 1e-4, `backwardWeight ${label}`);
-      expect(gpu.memory().liveBuffers).toBe(live);
-    }), propertyOptions(25));
+    await fc.assert(fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), (c, seed) => compare(c, seed)), propertyOptions(25));
   }, 300_000);
+
+  it('more than 4 channels written per group (chunks of channels), wide volumes (several blocks per axis)', async () => {
+    await compare({ xShape: [1, 2, 3, 4, 5], wShape: [5, 2, 3, 2, 3], groups: 1, p: P(1, 1), bias: true }, 11);
+    await compare({ xShape: [1, 4, 2, 3, 3], wShape: [16, 2, 1, 3, 2], groups: 2, p: P(1, 0, 1), bias: false }, 12);
+    await compare({ xShape: [1, 6, 4, 3, 2], wShape: [2, 6, 2, 2, 2], groups: 1, p: P(1, 1), bias: false }, 13); // the input gradient writes 6 channels in chunks of 3
+    await compare({ xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(1, 1), bias: true }, 14);
+    await compare({ xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(2, 1, 2), bias: true }, 15);
+  }, 120_000);
 
   it('one dispatch per direction for all groups; more workgroups than one grid dimension holds', async () => {
     const gpu = await webgpu();
     if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
     // depthwise 1³ over 70 000 channels: 70 000 weight-gradient workgroups (past 65 535: folded into y)
-    const c: Case = { xShape: [1, 70_000, 1, 1, 2], wShape: [70_000, 1, 1, 1, 1], groups: 70_000, p: { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] }, bias: true };
+    const c: Case = { xShape: [1, 70_000, 1, 1, 2], wShape: [70_000, 1, 1, 1, 1], groups: 70_000, p: P(1, 0), bias: true };
     const first = gpu.rt.dispatchCount;
     const G = await run(gpu, c, 5, 'float32');
     expect(gpu.rt.dispatchCount - first).toBe(3);
@@ -120,7 +134,7 @@ describe('grouped conv3d: WebGPU against the cpu oracle', () => {
 
   it('refuses int32, and names the groups in its errors (both backends)', async () => {
     const gpu = await webgpu();
-    const p: Conv3dParams = { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] };
+    const p = P(1, 0);
     for (const be of [cpu, gpu]) {
       const x = be.upload(new Float32Array(4 * 8), 'float32'), w = be.upload(new Float32Array(4 * 8), 'float32');
       expect(() => be.conv3dGrouped(x, [1, 4, 2, 2, 2], w, [4, 1, 2, 2, 2], null, p, 2)).toThrow(/expects 1 × 2 groups/);

@@ -38,44 +38,6 @@ function paramsOf(g: GroupedGeometry, len: number): ArrayBuffer {
     .done();
 }
 
-const forwardSource = (bias: boolean): string => /* wgsl */ `${paramsStruct}
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> Wt: array<f32>;
-${bias ? '@group(0) @binding(2) var<storage, read> B: array<f32>;' : ''}
-@group(0) @binding(${bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(${bias ? 4 : 3}) var<uniform> P: Params;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${wgslFlatIndex(256)};
-  if (i >= P.len) { return; }
-  let ow = i32(i % P.OW); var t = i / P.OW;
-  let oh = i32(t % P.OH); t = t / P.OH;
-  let od = i32(t % P.OD); t = t / P.OD;
-  let co = t % P.co; let n = t / P.co;
-  let d0 = od * P.sd - P.pd; let h0 = oh * P.sh - P.ph; let w0 = ow * P.sw - P.pw;
-  let firstChannel = n * P.ci + (co / P.mg) * P.cg;
-  var acc = ${bias ? 'B[co]' : '0.0'};
-  for (var c = 0u; c < P.cg; c++) {
-    let xc = firstChannel + c;
-    var wi = (co * P.cg + c) * P.kvol;
-    for (var kd = 0u; kd < P.KD; kd++) {
-      let id = d0 + i32(kd) * P.dd;
-      if (id < 0 || id >= P.D) { wi += P.KH * P.KW; continue; }
-      for (var kh = 0u; kh < P.KH; kh++) {
-        let ih = h0 + i32(kh) * P.dh;
-        if (ih < 0 || ih >= P.H) { wi += P.KW; continue; }
-        let row = (i32(xc) * P.D + id) * P.H + ih;
-        for (var kw = 0u; kw < P.KW; kw++) {
-          let iw = w0 + i32(kw) * P.dw;
-          if (iw >= 0 && iw < P.W) { acc += X[u32(row * P.W + iw)] * Wt[wi]; }
-          wi++;
-        }
-      }
-    }
-  }
-  Y[i] = acc;
-}`;
-
 const backwardInputSource = (): string => /* wgsl */ `${paramsStruct}
 @group(0) @binding(0) var<storage, read> GY: array<f32>;
 @group(0) @binding(1) var<storage, read> Wt: array<f32>;
@@ -153,6 +115,136 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (tid == 0u && valid) { GW[e] = partial[0]; }
 }`;
 
+/**
+ * The halo-tiled kernel of the forward and of the stride-1 input gradient (which is the forward of gy with the
+ * flipped kernel, padding (k − 1)·dil − p and the roles of Cg and Mg swapped). A workgroup owns one sample, one
+ * group and a block of voxels of what it writes; per channel it reads it stages the block's input halo in
+ * workgroup memory (zero outside the volume), then every invocation sums the taps of TW neighbouring voxels
+ * along w for up to 4 of the channels it writes (TW × MC accumulators; more channels: more workgroups): per (kd, kh) row it loads the distinct
+ * halo words its TW·KW products need once and each weight once. Every size is a WGSL constant (one pipeline per
+ * shape), so all index arithmetic divides by constants.
+ */
+interface TiledProblem {
+  n: number;
+  groups: number;
+  /** channels written and read per group */
+  outPer: number;
+  inPer: number;
+  inSize: readonly number[];
+  outSize: readonly number[];
+  /** voxel o reads input o·s + base + t·dil along each axis */
+  s: readonly number[];
+  base: readonly number[];
+  dil: readonly number[];
+  k: readonly number[];
+  /** the input gradient: weight [j·Mg + r, m, flipped tap] instead of the forward's [j·Mg + m, r, tap] */
+  transposed: boolean;
+  bias: boolean;
+}
+
+/** invocations per workgroup along (d, h, w), the voxels along w and the written channels (a divisor of outPer) each
+ * one computes */
+interface Tiling { threads: readonly [number, number, number]; tw: number; mc: number }
+
+/** the input box a block of `voxels` reads */
+const haloOf = (q: TiledProblem, voxels: readonly number[]): number[] =>
+  [0, 1, 2].map((a) => (voxels[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
+const blockVoxels = (t: Pick<Tiling, 'threads' | 'tw'>): number[] => [t.threads[0], t.threads[1], t.threads[2] * t.tw];
+
+/** up to 256 invocations (fewer where the output is smaller), halved until the block's halo fits workgroup memory */
+function chooseTiling(q: TiledProblem, maxThreads: number, sharedBytes: number): Tiling {
+  const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
+  const tw = Math.min(4, q.outSize[2]!);
+  const bw = Math.min(pow2(Math.ceil(q.outSize[2]! / tw)), 16, maxThreads);
+  const bh = Math.min(pow2(q.outSize[1]!), Math.floor(maxThreads / bw));
+  const threads: [number, number, number] = [Math.min(pow2(q.outSize[0]!), Math.floor(maxThreads / (bw * bh))), bh, bw];
+  while (4 * haloOf(q, blockVoxels({ threads, tw })).reduce((x, y) => x * y, 1) > sharedBytes) {
+    const a = threads.indexOf(Math.max(...threads));
+    if (threads[a] === 1) throw new Error(`webgpu conv3d: the halo of one invocation (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
+    threads[a] /= 2;
+  }
+  const mc = [4, 3, 2, 1].find((c) => q.outPer % c === 0)!;
+  return { threads, tw, mc };
+}
+
+function tiledSource(q: TiledProblem, t: Tiling): string {
+  const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
+  const [KD, KH, KW] = q.k as [number, number, number], [TD, TH, TWI] = t.threads, tw = t.tw;
+  const voxels = blockVoxels(t);
+  const [ED, EH, EW] = haloOf(q, voxels) as [number, number, number];
+  const threads = TD * TH * TWI, halo = ED * EH * EW, kvol = KD * KH * KW, ovox = OD * OH * OW;
+  const nb = [0, 1, 2].map((a) => Math.ceil(q.outSize[a]! / voxels[a]!)) as [number, number, number];
+  const mg = q.transposed ? q.inPer : q.outPer, cg = q.transposed ? q.outPer : q.inPer;
+  // flat weight index of written channel m, read channel r, tap (kd, kh, kw) (u32 expressions; kd, kh runtime)
+  const tap = (kw: number): string => `(kd * ${KH}u + kh) * ${KW}u + ${kw}u`;
+  const weight = (m: number, kw: number): string => q.transposed
+    ? `((j * ${mg}u + r) * ${cg}u + m0 + ${m}u) * ${kvol}u + ${kvol - 1}u - (${tap(kw)})`
+    : `((j * ${mg}u + m0 + ${m}u) * ${cg}u + r) * ${kvol}u + ${tap(kw)}`;
+  const chunks = q.outPer / t.mc;
+  const ms = Array.from({ length: t.mc }, (_, m) => m), us = Array.from({ length: tw }, (_, u) => u);
+  const offsets = [...new Set(us.flatMap((u) => Array.from({ length: KW }, (_, kw) => kw * q.dil[2]! + u * q.s[2]!)))];
+  const lines: string[] = [];
+  const emit = (l: string): void => { lines.push(l); };
+  emit(`@group(0) @binding(0) var<storage, read> Src: array<f32>;`);
+  emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
+  if (q.bias) emit(`@group(0) @binding(2) var<storage, read> B: array<f32>;`);
+  emit(`@group(0) @binding(${q.bias ? 3 : 2}) var<storage, read_write> Out: array<f32>;`);
+  emit(`var<workgroup> xs: array<f32, ${halo}>;`);
+  emit(`@compute @workgroup_size(${threads})`);
+  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
+  emit(`  let flat = wg.x + wg.y * nwg.x;`);
+  emit(`  if (flat >= ${nb[0] * nb[1] * nb[2] * chunks * q.n * q.groups}u) { return; }`);
+  emit(`  let bw = flat % ${nb[2]}u; let bh = (flat / ${nb[2]}u) % ${nb[1]}u; let bd = (flat / ${nb[2] * nb[1]}u) % ${nb[0]}u;`);
+  emit(`  let mj = flat / ${nb[0] * nb[1] * nb[2]}u; let m0 = (mj % ${chunks}u) * ${t.mc}u; let ng = mj / ${chunks}u;`);
+  emit(`  let j = ng % ${q.groups}u; let n = ng / ${q.groups}u;`);
+  emit(`  let td = tid / ${TH * TWI}u; let th = (tid / ${TWI}u) % ${TH}u; let tx = tid % ${TWI}u;`);
+  emit(`  let od = bd * ${voxels[0]}u + td; let oh = bh * ${voxels[1]}u + th; let ow = bw * ${voxels[2]}u + tx * ${tw}u;`);
+  emit(`  let hd0 = i32(bd * ${voxels[0]! * q.s[0]!}u) + (${q.base[0]}); let hh0 = i32(bh * ${voxels[1]! * q.s[1]!}u) + (${q.base[1]}); let hw0 = i32(bw * ${voxels[2]! * q.s[2]!}u) + (${q.base[2]});`);
+  emit(`  let local = td * ${q.s[0]! * EH * EW}u + th * ${q.s[1]! * EW}u + tx * ${tw * q.s[2]!}u;`);
+  for (const m of ms) for (const u of us) emit(`  var acc${m}_${u} = ${q.bias ? `B[j * ${q.outPer}u + m0 + ${m}u]` : '0.0'};`);
+  emit(`  for (var r = 0u; r < ${q.inPer}u; r++) {`);
+  emit(`    let plane = (n * ${q.groups * q.inPer}u + j * ${q.inPer}u + r) * ${D * H * W}u;`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var e = tid; e < ${halo}u; e += ${threads}u) {`);
+  emit(`      let id = hd0 + i32(e / ${EH * EW}u); let ih = hh0 + i32((e / ${EW}u) % ${EH}u); let iw = hw0 + i32(e % ${EW}u);`);
+  emit(`      let inside = id >= 0 && id < ${D} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W};`);
+  emit(`      xs[e] = select(0.0, Src[plane + u32(select(0, (id * ${H} + ih) * ${W} + iw, inside))], inside);`);
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var kd = 0u; kd < ${KD}u; kd++) {`);
+  emit(`      for (var kh = 0u; kh < ${KH}u; kh++) {`);
+  emit(`        let row = local + kd * ${q.dil[0]! * EH * EW}u + kh * ${q.dil[1]! * EW}u;`);
+  for (const off of offsets) emit(`        let x${off} = xs[row + ${off}u];`);
+  for (let kw = 0; kw < KW; kw++) {
+    for (const m of ms) {
+      emit(`        let w${m}_${kw} = Wt[${weight(m, kw)}];`);
+      for (const u of us) emit(`        acc${m}_${u} += x${kw * q.dil[2]! + u * q.s[2]!} * w${m}_${kw};`);
+    }
+  }
+  emit(`      }`);
+  emit(`    }`);
+  emit(`  }`);
+  emit(`  if (od >= ${OD}u || oh >= ${OH}u) { return; }`);
+  emit(`  let o = (n * ${q.groups * q.outPer}u + j * ${q.outPer}u + m0) * ${ovox}u + (od * ${OH}u + oh) * ${OW}u + ow;`);
+  for (const u of us) {
+    emit(`  if (ow + ${u}u < ${OW}u) {`);
+    for (const m of ms) emit(`    Out[o + ${m * ovox + u}u] = acc${m}_${u};`);
+    emit(`  }`);
+  }
+  emit(`}`);
+  return lines.join('\n');
+}
+
+/** Records the tiled kernel writing the last of `buffers` (src, weight, [bias], out). */
+function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
+  const limits = limitsOf(rt);
+  const t = chooseTiling(q, limits.threads, limits.shared);
+  const kernel = rt.kernel(`conv3d:grouped:tiled:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => tiledSource(q, t), buffers.length);
+  const voxels = blockVoxels(t);
+  const blocks = [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / voxels[a]!), 1);
+  rt.dispatch(kernel, buffers, null, grid1d(blocks * (q.outPer / t.mc) * q.n * q.groups, 1));
+}
+
 function checkF32(s: Storage, what: string): void {
   if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
 }
@@ -170,11 +262,12 @@ export function conv3dGrouped(rt: GpuRuntime, x: Storage, xShape: readonly numbe
   const len = g.n * g.co * g.out[0] * g.out[1] * g.out[2];
   checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
   checkBinding(rt, len, () => `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
-  const kernel = bias ? rt.kernel('conv3d:grouped:forward:bias', () => forwardSource(true), 4)
-    : rt.kernel('conv3d:grouped:forward', () => forwardSource(false), 3);
   const out = rt.alloc(len, 'float32');
   const buffers = bias ? [gpuBuffer(x), gpuBuffer(w), gpuBuffer(bias), out.buffer] : [gpuBuffer(x), gpuBuffer(w), out.buffer];
-  rt.dispatch(kernel, buffers, paramsOf(g, len), grid1d(len, 256));
+  runTiled(rt, {
+    n: g.n, groups, outPer: g.co / groups, inPer: g.ci, inSize: g.in, outSize: g.out, s: g.s, base: g.p.map((p) => -p), dil: g.dil, k: g.k,
+    transposed: false, bias: bias !== null,
+  }, buffers);
   return out;
 }
 
@@ -185,9 +278,16 @@ export function conv3dGroupedBackwardInput(rt: GpuRuntime, gy: Storage, gyShape:
   const len = g.n * g.ci * groups * g.in[0] * g.in[1] * g.in[2];
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   checkBinding(rt, len, () => `input gradient ${fmt(xShape)}`);
-  const kernel = rt.kernel('conv3d:grouped:backwardInput', backwardInputSource, 3);
   const out = rt.alloc(len, 'float32');
-  rt.dispatch(kernel, [gpuBuffer(gy), gpuBuffer(w), out.buffer], paramsOf(g, len), grid1d(len, 256));
+  const buffers = [gpuBuffer(gy), gpuBuffer(w), out.buffer];
+  if (g.s.every((s) => s === 1)) {
+    runTiled(rt, {
+      n: g.n, groups, outPer: g.ci, inPer: g.co / groups, inSize: g.out, outSize: g.in, s: g.s,
+      base: [0, 1, 2].map((a) => g.p[a]! - (g.k[a]! - 1) * g.dil[a]!), dil: g.dil, k: g.k, transposed: true, bias: false,
+    }, buffers);
+  } else {
+    rt.dispatch(rt.kernel('conv3d:grouped:backwardInput', backwardInputSource, 3), buffers, paramsOf(g, len), grid1d(len, 256));
+  }
   return out;
 }
 
