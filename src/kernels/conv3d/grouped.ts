@@ -3,37 +3,37 @@ import { checkConvBias } from '../geometry.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { groupedBackwardInputGeometry, groupedBackwardWeightGeometry, groupedForwardGeometry, type GroupedGeometry } from './grouped-cpu.js';
-import { checkBinding, fmt, limitsOf } from './plan.js';
+import { checkBinding, fmt, limitsOf, withSplitK, type Limits } from './plan.js';
 
 /**
  * Grouped conv3d and its two gradients in WGSL (NCDHW, contiguous float32, PyTorch semantics; the definition and
  * the oracle are in grouped-cpu.ts), for few channels per group: depthwise convolutions (one input channel per
- * group) above all, which the split-per-group path ran as one convolution per group. One dispatch each, one
- * pipeline for every shape (the sizes are uniforms):
+ * group) above all, which the split-per-group path ran as one convolution per group. All groups in one dispatch
+ * per direction (the weight gradient: two when it splits its reduction):
  *
- * - forward: one invocation per output element, summing its group's Cg input channels × taps;
- * - input gradient: one invocation per input element, summing over its group's Mg output channels × the taps
- *   whose output position o = (i + p − t·dil)/s is whole and inside the output;
- * - weight gradient: one workgroup per weight element; its invocations stride over the N·Do·Ho·Wo output voxels
- *   and meet in a fixed tree in workgroup memory (deterministic, no atomics).
+ * - forward, and input gradient at stride 1: the halo-tiled kernel (tiledSource);
+ * - input gradient at other strides: one invocation per input element, summing over its group's Mg output channels
+ *   × the taps whose output position o = (i + p − t·dil)/s is whole and inside the output (sizes as uniforms:
+ *   one pipeline for all shapes);
+ * - weight gradient: workgroups per (output channel, input channel) row over staged tiles (weightSource).
  */
 
-/** The uniform block all three kernels read (one layout: one Params writer). */
+/** The uniform block of the strided input gradient. */
 const paramsStruct = /* wgsl */ `
 struct Params {
   len: u32, cg: u32, mg: u32, co: u32,
-  ci: u32, vox: u32, n: u32, kvol: u32,
-  OD: u32, OH: u32, OW: u32, KD: u32,
-  KH: u32, KW: u32, D: i32, H: i32,
-  W: i32, sd: i32, sh: i32, sw: i32,
-  pd: i32, ph: i32, pw: i32, dd: i32,
-  dh: i32, dw: i32,
+  ci: u32, vox: u32, kvol: u32, OD: u32,
+  OH: u32, OW: u32, KD: u32, KH: u32,
+  KW: u32, D: i32, H: i32, W: i32,
+  sd: i32, sh: i32, sw: i32, pd: i32,
+  ph: i32, pw: i32, dd: i32, dh: i32,
+  dw: i32,
 }`;
 
 function paramsOf(g: GroupedGeometry, len: number): ArrayBuffer {
   const [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
   return new Params()
-    .u32(len, g.ci, g.co / g.groups, g.co, g.ci * g.groups, OD * OH * OW, g.n, KD * KH * KW, OD, OH, OW, KD, KH, KW)
+    .u32(len, g.ci, g.co / g.groups, g.co, g.ci * g.groups, OD * OH * OW, KD * KH * KW, OD, OH, OW, KD, KH, KW)
     .i32(...g.in, ...g.s, ...g.p, ...g.dil)
     .done();
 }
@@ -78,41 +78,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   GX[i] = acc;
-}`;
-
-const backwardWeightSource = (threads: number): string => /* wgsl */ `${paramsStruct}
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> GY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> GW: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
-var<workgroup> partial: array<f32, ${threads}>;
-@compute @workgroup_size(${threads})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let e = wg.x + wg.y * nwg.x;
-  let valid = e < P.len;
-  let kw = e % P.KW; var t = e / P.KW;
-  let kh = t % P.KH; t = t / P.KH;
-  let kd = t % P.KD; t = t / P.KD;
-  let c = t % P.cg; let co = t / P.cg;
-  let xc = (co / P.mg) * P.cg + c;
-  let dd = i32(kd) * P.dd - P.pd; let dh = i32(kh) * P.dh - P.ph; let dw = i32(kw) * P.dw - P.pw;
-  var acc = 0.0;
-  let count = select(0u, P.n * P.vox, valid);
-  for (var v = tid; v < count; v += ${threads}u) {
-    let r = v % P.vox; let n = v / P.vox;
-    let ow = r % P.OW; let oh = (r / P.OW) % P.OH; let od = r / (P.OW * P.OH);
-    let id = i32(od) * P.sd + dd; let ih = i32(oh) * P.sh + dh; let iw = i32(ow) * P.sw + dw;
-    if (id < 0 || id >= P.D || ih < 0 || ih >= P.H || iw < 0 || iw >= P.W) { continue; }
-    let xi = ((i32(n * P.ci + xc) * P.D + id) * P.H + ih) * P.W + iw;
-    acc += GY[(n * P.co + co) * P.vox + r] * X[u32(xi)];
-  }
-  partial[tid] = acc;
-  workgroupBarrier();
-  for (var half = ${threads / 2}u; half > 0u; half = half >> 1u) {
-    if (tid < half) { partial[tid] += partial[tid + half]; }
-    workgroupBarrier();
-  }
-  if (tid == 0u && valid) { GW[e] = partial[0]; }
 }`;
 
 /**
@@ -245,13 +210,113 @@ function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
   rt.dispatch(kernel, buffers, null, grid1d(blocks * (q.outPer / t.mc) * q.n * q.groups, 1));
 }
 
-function checkF32(s: Storage, what: string): void {
-  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
+/**
+ * The weight gradient gw[co, c, t] = Σ_{n, o} gy[n, co, o] · x[n, j·Cg + c, o·s − p + t·dil]. A workgroup owns one
+ * (co, c) row of taps and a range of tiles (a sample's block of output voxels; split-K over the tiles: grid y is
+ * the split, and with more than one split a second pass sums the partial gradients in split order). Per tile it
+ * stages gy's block and x's halo in workgroup memory. Its invocations own (kd, kh, lane) triples: a lane takes
+ * every VG-th row (d, h) of the block and sums, along each row, gy times the KW inputs its KW taps read (KW
+ * accumulators; one gy load per KW products), into its own workgroup-memory slots; at the end each tap sums its
+ * VG lanes in lane order: deterministic, no atomics.
+ */
+interface WeightProblem {
+  n: number; groups: number; cg: number; co: number;
+  inSize: readonly number[]; outSize: readonly number[];
+  s: readonly number[]; p: readonly number[]; dil: readonly number[]; k: readonly number[];
+}
+interface WeightTiling { block: readonly [number, number, number]; vg: number; threads: number; splits: number; perSplit: number }
+
+const weightHalo = (q: WeightProblem, block: readonly number[]): number[] =>
+  [0, 1, 2].map((a) => (block[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
+
+function chooseWeightTiling(q: WeightProblem, limits: Limits, maxParts: number): WeightTiling {
+  const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
+  const [KD, KH, KW] = q.k as [number, number, number];
+  const bw = Math.min(pow2(q.outSize[2]!), 16), bh = Math.min(pow2(q.outSize[1]!), Math.floor(256 / bw));
+  const block: [number, number, number] = [Math.min(pow2(q.outSize[0]!), Math.floor(256 / (bw * bh))), bh, bw];
+  const lanes = (): number => Math.max(1, Math.min(Math.floor(limits.threads / (KD * KH)), block[0] * block[1]));
+  const words = (): number => weightHalo(q, block).reduce((x, y) => x * y, 1) + block[0] * block[1] * block[2] + KD * KH * lanes() * KW;
+  while (4 * words() > limits.shared) {
+    const a = block.indexOf(Math.max(...block));
+    if (block[a] === 1) throw new Error(`webgpu conv3d: the weight gradient's halo of one voxel (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
+    block[a] /= 2;
+  }
+  const vg = lanes();
+  const tiles = q.n * [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / block[a]), 1);
+  // about 256 workgroups in flight (a GPU's several waves), at least 4 tiles per split, within the partials' bytes
+  const wanted = Math.min(Math.ceil(256 / (q.co * q.cg)), Math.floor(tiles / 4), maxParts, 65535);
+  const perSplit = Math.ceil(tiles / Math.max(1, wanted));
+  return { block, vg, threads: Math.min(limits.threads, KD * KH * vg), splits: Math.ceil(tiles / perSplit), perSplit };
 }
 
-/** the largest power of two the device runs in one workgroup, at most 256 (the weight gradient's tree) */
-function reductionThreads(rt: GpuRuntime): number {
-  return 2 ** Math.floor(Math.log2(limitsOf(rt).threads));
+function weightSource(q: WeightProblem, t: WeightTiling): string {
+  const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
+  const [KD, KH, KW] = q.k as [number, number, number], [BD, BH, BW] = t.block;
+  const [ED, EH, EW] = weightHalo(q, t.block) as [number, number, number];
+  const kvol = KD * KH * KW, bv = BD * BH * BW, triples = KD * KH * t.vg, rows = q.co * q.cg, mg = q.co / q.groups;
+  const nb = [0, 1, 2].map((a) => Math.ceil(q.outSize[a]! / t.block[a]!)) as [number, number, number];
+  const tiles = q.n * nb[0] * nb[1] * nb[2];
+  const kws = Array.from({ length: KW }, (_, kw) => kw);
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> GY: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
+var<workgroup> xs: array<f32, ${ED * EH * EW}>;
+var<workgroup> gys: array<f32, ${bv}>;
+var<workgroup> acc: array<f32, ${triples * KW}>;
+@compute @workgroup_size(${t.threads})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let row = wg.x + wg.z * nwg.x;
+  if (row >= ${rows}u) { return; }
+  let co = row / ${q.cg}u; let c = row % ${q.cg}u;
+  let xc = (co / ${mg}u) * ${q.cg}u + c;
+  for (var e = tid; e < ${triples * KW}u; e += ${t.threads}u) { acc[e] = 0.0; }
+  let first = wg.y * ${t.perSplit}u; let last = min(${tiles}u, first + ${t.perSplit}u);
+  for (var tile = first; tile < last; tile++) {
+    let bw = tile % ${nb[2]}u; let bh = (tile / ${nb[2]}u) % ${nb[1]}u; let bd = (tile / ${nb[2] * nb[1]}u) % ${nb[0]}u;
+    let n = tile / ${nb[0] * nb[1] * nb[2]}u;
+    let xPlane = (n * ${q.groups * q.cg}u + xc) * ${D * H * W}u;
+    let gyPlane = (n * ${q.co}u + co) * ${OD * OH * OW}u;
+    let hd0 = i32(bd * ${BD * q.s[0]!}u) - ${q.p[0]}; let hh0 = i32(bh * ${BH * q.s[1]!}u) - ${q.p[1]}; let hw0 = i32(bw * ${BW * q.s[2]!}u) - ${q.p[2]};
+    workgroupBarrier();
+    for (var e = tid; e < ${ED * EH * EW}u; e += ${t.threads}u) {
+      let id = hd0 + i32(e / ${EH * EW}u); let ih = hh0 + i32((e / ${EW}u) % ${EH}u); let iw = hw0 + i32(e % ${EW}u);
+      let inside = id >= 0 && id < ${D} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W};
+      xs[e] = select(0.0, X[xPlane + u32(select(0, (id * ${H} + ih) * ${W} + iw, inside))], inside);
+    }
+    for (var v = tid; v < ${bv}u; v += ${t.threads}u) {
+      let od = bd * ${BD}u + v / ${BH * BW}u; let oh = bh * ${BH}u + (v / ${BW}u) % ${BH}u; let ow = bw * ${BW}u + v % ${BW}u;
+      let inside = od < ${OD}u && oh < ${OH}u && ow < ${OW}u;
+      gys[v] = select(0.0, GY[gyPlane + select(0u, (od * ${OH}u + oh) * ${OW}u + ow, inside)], inside);
+    }
+    workgroupBarrier();
+    for (var e = tid; e < ${triples}u; e += ${t.threads}u) {
+      let col = e / ${t.vg}u; let lane = e % ${t.vg}u;
+      let colOffset = (col / ${KH}u) * ${q.dil[0]! * EH * EW}u + (col % ${KH}u) * ${q.dil[1]! * EW}u;
+${kws.map((kw) => `      var a${kw} = 0.0;`).join('\n')}
+      for (var r = lane; r < ${BD * BH}u; r += ${t.vg}u) {
+        let xRow = (r / ${BH}u) * ${q.s[0]! * EH * EW}u + (r % ${BH}u) * ${q.s[1]! * EW}u + colOffset;
+        for (var w = 0u; w < ${BW}u; w++) {
+          let g = gys[r * ${BW}u + w];
+          let xb = xRow + w * ${q.s[2]}u;
+${kws.map((kw) => `          a${kw} += g * xs[xb + ${kw * q.dil[2]!}u];`).join('\n')}
+        }
+      }
+${kws.map((kw) => `      acc[e * ${KW}u + ${kw}u] += a${kw};`).join('\n')}
+    }
+  }
+  workgroupBarrier();
+  for (var tap = tid; tap < ${kvol}u; tap += ${t.threads}u) {
+    let base = (tap / ${KW}u) * ${t.vg * KW}u + tap % ${KW}u;
+    var sum = 0.0;
+    for (var lane = 0u; lane < ${t.vg}u; lane++) { sum += acc[base + lane * ${KW}u]; }
+    Out[wg.y * ${rows * kvol}u + row * ${kvol}u + tap] = sum;
+  }
+}`;
+}
+
+function checkF32(s: Storage, what: string): void {
+  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
 }
 
 export function conv3dGrouped(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[],
@@ -298,9 +363,12 @@ export function conv3dGroupedBackwardWeight(rt: GpuRuntime, x: Storage, xShape: 
   checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const len = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
-  const threads = reductionThreads(rt);
-  const kernel = rt.kernel(`conv3d:grouped:backwardWeight:${threads}`, () => backwardWeightSource(threads), 3);
+  const q: WeightProblem = { n: g.n, groups, cg: g.ci, co: g.co, inSize: g.in, outSize: g.out, s: g.s, p: g.p, dil: g.dil, k: g.k };
+  const t = chooseWeightTiling(q, limitsOf(rt), Math.floor(rt.limits.maxStorageBufferBindingSize / (4 * len)));
+  const kernel = rt.kernel(`conv3d:grouped:weight:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => weightSource(q, t), 3);
   const out = rt.alloc(len, 'float32');
-  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), out.buffer], paramsOf(g, len), grid1d(len, 1));
+  const [gx, gz] = grid1d(g.co * g.ci, 1);
+  withSplitK(rt, t.splits, { len, inner: 1, channels: 1 }, out, null,
+    (dst) => rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), dst], null, [gx, t.splits, gz]), 'grouped weight-gradient partials');
   return out;
 }
