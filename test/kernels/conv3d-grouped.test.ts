@@ -117,7 +117,7 @@ describe('grouped conv3d: WebGPU against the cpu oracle', () => {
     await compare({ xShape: [1, 2, 3, 4, 5], wShape: [5, 2, 3, 2, 3], groups: 1, p: P(1, 1), bias: true }, 11);
     await compare({ xShape: [1, 4, 2, 3, 3], wShape: [16, 2, 1, 3, 2], groups: 2, p: P(1, 0, 1), bias: false }, 12);
     await compare({ xShape: [1, 6, 4, 3, 2], wShape: [2, 6, 2, 2, 2], groups: 1, p: P(1, 1), bias: false }, 13); // the input gradient writes 6 channels in chunks of 3
-    // the weight gradient splits its 90 tiles of 1×16×16 voxels: partial gradients and their sum (4 dispatches in all)
+    // the weight gradient splits its 25 tiles of 2×32×16 voxels: partial gradients and their sum (4 dispatches in all)
     expect(await compare({ xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(1, 1), bias: true }, 14)).toBe(4);
     await compare({ xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(2, 1, 2), bias: true }, 15);
   }, 120_000);
