@@ -81,29 +81,29 @@ async function time(run: () => void): Promise<{ ms: number; dispatches: number }
 // 2. per direction, by channels per group
 {
   const be: Backend = backend;
-  console.log(`\nper direction, ${channels} channels in and out, ${size}³, 3³ padding 1: grouped kernel vs the ungrouped kernels once per group (median ms)`);
-  console.log('  Cg = Mg  groups   fwd grouped / per group   dX grouped / per group   dW grouped / per group');
-  for (let cg = 1; cg <= Math.min(16, channels); cg *= 2) {
-    if (channels % cg !== 0) continue;
-    const groups = channels / cg, vox = size ** 3, taps = 27;
-    const xShape = [1, channels, size, size, size], wShape = [channels, cg, 3, 3, 3];
-    const xgShape = [1, cg, size, size, size], wgShape = [cg, cg, 3, 3, 3];
+  console.log(`\nper direction, ${channels} input channels, ${size}³, 3³ padding 1: grouped kernel vs the ungrouped kernels once per group (median ms; dispatches)`);
+  console.log('  Cg  Mg  groups   fwd grouped / per group   dX grouped / per group   dW grouped / per group');
+  const pairs: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 2], [2, 4], [4, 4], [8, 8], [16, 16]];
+  for (const [cg, mg] of pairs.filter(([c]) => channels % c === 0)) {
+    const groups = channels / cg, vox = size ** 3, taps = 27, co = groups * mg;
+    const xShape = [1, channels, size, size, size], wShape = [co, cg, 3, 3, 3], gyShape = [1, co, size, size, size];
+    const xgShape = [1, cg, size, size, size], wgShape = [mg, cg, 3, 3, 3], gygShape = [1, mg, size, size, size];
     const owned: Storage[] = [];
     const mk = (n: number, v: number): Storage => { const s = be.fill(n, v, 'float32'); owned.push(s); return s; };
-    const x = mk(channels * vox, 0.5), w = mk(channels * cg * taps, 0.01), gy = mk(channels * vox, 0.1);
-    const xg = Array.from({ length: groups }, () => mk(cg * vox, 0.5)), wg = Array.from({ length: groups }, () => mk(cg * cg * taps, 0.01));
-    const gyg = Array.from({ length: groups }, () => mk(cg * vox, 0.1));
+    const x = mk(channels * vox, 0.5), w = mk(co * cg * taps, 0.01), gy = mk(co * vox, 0.1);
+    const xg = Array.from({ length: groups }, () => mk(cg * vox, 0.5)), wg = Array.from({ length: groups }, () => mk(mg * cg * taps, 0.01));
+    const gyg = Array.from({ length: groups }, () => mk(mg * vox, 0.1));
     const each = (f: (j: number) => Storage) => (): void => { for (let j = 0; j < groups; j++) be.free(f(j)); };
     const row: string[] = [];
     for (const [one, many] of [
       [() => be.free(be.conv3dGrouped(x, xShape, w, wShape, null, pad1, groups)), each((j) => be.conv3d(xg[j], xgShape, wg[j], wgShape, null, pad1))],
-      [() => be.free(be.conv3dGroupedBackwardInput(gy, xShape, w, wShape, xShape, pad1, groups)), each((j) => be.conv3dBackwardInput(gyg[j], xgShape, wg[j], wgShape, xgShape, pad1))],
-      [() => be.free(be.conv3dGroupedBackwardWeight(x, xShape, gy, xShape, wShape, pad1, groups)), each((j) => be.conv3dBackwardWeight(xg[j], xgShape, gyg[j], xgShape, wgShape, pad1))],
+      [() => be.free(be.conv3dGroupedBackwardInput(gy, gyShape, w, wShape, xShape, pad1, groups)), each((j) => be.conv3dBackwardInput(gyg[j], gygShape, wg[j], wgShape, xgShape, pad1))],
+      [() => be.free(be.conv3dGroupedBackwardWeight(x, xShape, gy, gyShape, wShape, pad1, groups)), each((j) => be.conv3dBackwardWeight(xg[j], xgShape, gyg[j], gygShape, wgShape, pad1))],
     ] as const) {
       const a = await time(one), b = await time(many);
-      row.push(`${a.ms.toFixed(1).padStart(8)} / ${b.ms.toFixed(1).padStart(8)} (${b.dispatches})`);
+      row.push(`${a.ms.toFixed(1).padStart(7)}; ${a.dispatches} / ${b.ms.toFixed(1).padStart(7)}; ${b.dispatches}`);
     }
-    console.log(`  ${String(cg).padStart(6)} ${String(groups).padStart(7)}   ${row.join('   ')}`);
+    console.log(`  ${String(cg).padStart(2)}  ${String(mg).padStart(2)}  ${String(groups).padStart(6)}   ${row.join('   ')}`);
     for (const s of owned) be.free(s);
   }
 }

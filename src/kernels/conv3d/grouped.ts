@@ -215,9 +215,9 @@ function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
  * (co, c) row of taps and a range of tiles (a sample's block of output voxels; split-K over the tiles: grid y is
  * the split, and with more than one split a second pass sums the partial gradients in split order). Per tile it
  * stages gy's block and x's halo in workgroup memory. Its invocations own (kd, kh, lane) triples: a lane takes
- * every VG-th row (d, h) of the block and sums, along each row, gy times the KW inputs its KW taps read (KW
- * accumulators; one gy load per KW products), into its own workgroup-memory slots; at the end each tap sums its
- * VG lanes in lane order: deterministic, no atomics.
+ * every VG-th row (d, h) of the block and sums, along each row (unrolled: each gy word and each distinct halo
+ * word loaded once), gy times the inputs its KW taps read (KW accumulators), into its own workgroup-memory slots;
+ * at the end each tap sums its VG lanes in lane order: deterministic, no atomics.
  */
 interface WeightProblem {
   n: number; groups: number; cg: number; co: number;
@@ -257,7 +257,9 @@ function weightSource(q: WeightProblem, t: WeightTiling): string {
   const kvol = KD * KH * KW, bv = BD * BH * BW, triples = KD * KH * t.vg, rows = q.co * q.cg, mg = q.co / q.groups;
   const nb = [0, 1, 2].map((a) => Math.ceil(q.outSize[a]! / t.block[a]!)) as [number, number, number];
   const tiles = q.n * nb[0] * nb[1] * nb[2];
-  const kws = Array.from({ length: KW }, (_, kw) => kw);
+  const kws = Array.from({ length: KW }, (_, kw) => kw), ws = Array.from({ length: BW }, (_, w) => w);
+  // the row's distinct halo words (w·s + kw·dil), each loaded once
+  const offsets = [...new Set(ws.flatMap((w) => kws.map((kw) => w * q.s[2]! + kw * q.dil[2]!)))];
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> GY: array<f32>;
@@ -297,11 +299,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 ${kws.map((kw) => `      var a${kw} = 0.0;`).join('\n')}
       for (var r = lane; r < ${BD * BH}u; r += ${t.vg}u) {
         let xRow = (r / ${BH}u) * ${q.s[0]! * EH * EW}u + (r % ${BH}u) * ${q.s[1]! * EW}u + colOffset;
-        for (var w = 0u; w < ${BW}u; w++) {
-          let g = gys[r * ${BW}u + w];
-          let xb = xRow + w * ${q.s[2]}u;
-${kws.map((kw) => `          a${kw} += g * xs[xb + ${kw * q.dil[2]!}u];`).join('\n')}
-        }
+${offsets.map((off) => `        let x${off} = xs[xRow + ${off}u];`).join('\n')}
+${ws.map((w) => `        let g${w} = gys[r * ${BW}u + ${w}u];\n${kws.map((kw) => `        a${kw} += g${w} * x${w * q.s[2]! + kw * q.dil[2]!};`).join('\n')}`).join('\n')}
       }
 ${kws.map((kw) => `      acc[e * ${KW}u + ${kw}u] += a${kw};`).join('\n')}
     }
