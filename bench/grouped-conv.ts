@@ -4,9 +4,9 @@
  * 1. A depthwise 3³ conv (padding 1, bias) as a training step sees it: F.conv3d's forward and backward (input,
  *    weight and bias gradients), through the grouped op F.conv3d now records, and through the split path it ran
  *    before (split input, weight and bias per group, one conv3d each, concat). Dispatches and median time.
- * 2. The evidence for F.conv3d's rule (grouped kernels while Ci/groups and Co/groups are at most 4): per direction,
+ * 2. The evidence for F.conv3d's rule (grouped kernels for groups of at most 4 filters, (Ci/groups)·(Co/groups)): per direction,
  *    the grouped kernel against the ungrouped kernels run once per group on channel slices made beforehand
- *    (the split path without its copies), for 1 to 16 channels per group at a fixed channel count.
+ *    (the split path without its copies), for 1 to 16 channels in and out per group at a fixed input channel count.
  *
  *   npx tsx bench/grouped-conv.ts [--backend webgpu] [--iters 9] [--shape 1,32,32,32,16] [--channels 32] [--size 16]
  */

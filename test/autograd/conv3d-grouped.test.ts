@@ -7,7 +7,7 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
- * F.conv3d with groups: narrow groups (at most 4 channels in and out per group) run one recorded op on the
+ * F.conv3d with groups: groups of at most 4 filters ((Ci/groups)·(Co/groups) ≤ 4) run one recorded op on the
  * grouped kernels, wider ones one convolution per group. Gradients by gradcheck (float64 on the cpu, float32 on
  * WebGPU), both paths against each other, and the dispatches of a depthwise convolution.
  */
@@ -30,8 +30,8 @@ function perGroup(x: Tensor, w: Tensor, b: Tensor | null, o: Conv3dOptions & { g
 const gradCases: { name: string; x: number[]; w: number[]; bias: boolean; o: Conv3dOptions & { groups: number } }[] = [
   { name: 'depthwise 3³ padding 1', x: [1, 3, 3, 3, 3], w: [3, 1, 3, 3, 3], bias: true, o: { groups: 3, padding: 1 } },
   { name: 'multiplier 2, stride 2, dilation', x: [2, 2, 4, 3, 4], w: [4, 1, 2, 2, 2], bias: false, o: { groups: 2, stride: 2, dilation: [1, 2, 1] } },
-  { name: '2 in, 3 out per group, mixed stride and padding', x: [1, 4, 3, 4, 3], w: [6, 2, 2, 2, 2], bias: true, o: { groups: 2, stride: [1, 2, 1], padding: [1, 0, 1] } },
-  { name: 'wide groups (split path)', x: [1, 10, 2, 2, 2], w: [4, 5, 1, 2, 1], bias: true, o: { groups: 2, padding: [0, 1, 0] } },
+  { name: '2 in, 2 out per group, mixed stride and padding', x: [1, 4, 3, 4, 3], w: [4, 2, 2, 2, 2], bias: true, o: { groups: 2, stride: [1, 2, 1], padding: [1, 0, 1] } },
+  { name: 'wider groups (the split path)', x: [1, 4, 2, 3, 2], w: [6, 2, 1, 2, 1], bias: true, o: { groups: 2, padding: [0, 1, 0] } },
 ];
 
 describe('F.conv3d with groups: gradients', () => {
@@ -106,5 +106,20 @@ describe('F.conv3d with groups: dispatches on WebGPU', () => {
     // the split path: a conv3d per group and the copies around them
     expect(count(() => { tidy(() => perGroup(x, w, null, { groups: 16, padding: 1 })).dispose(); })).toBeGreaterThanOrEqual(17);
     dispose([y!, x, w, gy, x.grad!, w.grad!]);
+  });
+
+  it('the rule: groups of up to 4 filters through the grouped kernel, wider ones one convolution per group', async () => {
+    const gpu = await webgpu();
+    if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const forward = (cg: number, mg: number): number => {
+      const x = fromArray(randomArray(4 * cg * 27, 1), [1, 4 * cg, 3, 3, 3], { backend: gpu });
+      const w = fromArray(randomArray(4 * mg * cg * 8, 2), [4 * mg, cg, 2, 2, 2], { backend: gpu });
+      const first = gpu.rt.dispatchCount;
+      tidy(() => conv3d(x, w, null, { groups: 4 })).dispose();
+      dispose([x, w]);
+      return gpu.rt.dispatchCount - first;
+    };
+    expect([forward(1, 4), forward(4, 1), forward(2, 2)]).toEqual([1, 1, 1]);
+    for (const [cg, mg] of [[1, 5], [2, 3], [5, 1]]) expect(forward(cg, mg), `${cg} → ${mg} per group`).toBeGreaterThan(4);
   });
 });
