@@ -4,7 +4,8 @@ import type { Backend, Conv3dParams, Storage } from '../../src/kernels/index.js'
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { groupedBenchmarks } from '../../src/kernels/conv3d/grouped-benchmarks.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
@@ -151,6 +152,12 @@ describe('grouped conv3d: WebGPU against the cpu oracle', () => {
     const d = gpu.upload(new Float32Array(8), 'float32');
     expect(() => gpu.conv3dGrouped(gpu.fill(8, 0, 'int32'), [1, 1, 2, 2, 2], d, [1, 1, 1, 1, 1], null, p, 1)).toThrow(/input must be float32, got int32/);
   });
+});
+
+describe('grouped conv3d benchmark cases', () => {
+  it('the small ones run', async () => {
+    expect(await runSmallBenchmarks(await webgpu(), groupedBenchmarks)).toBe(6);
+  }, 120_000);
 });
 
 describe('grouped conv3d oracle (cpu)', () => {

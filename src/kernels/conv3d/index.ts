@@ -2,6 +2,7 @@ import { defineKernel } from '../family.js';
 import { benchmarks } from './benchmarks.js';
 import * as cpu from './cpu.js';
 import * as grouped from './grouped.js';
+import { groupedBenchmarks } from './grouped-benchmarks.js';
 import * as groupedCpu from './grouped-cpu.js';
 import * as webgpu from './webgpu.js';
 
@@ -27,5 +28,5 @@ export const conv3dFamily = defineKernel({
     conv3dGroupedBackwardInput: grouped.conv3dGroupedBackwardInput,
     conv3dGroupedBackwardWeight: grouped.conv3dGroupedBackwardWeight,
   },
-  benchmarks,
+  benchmarks: [...benchmarks, ...groupedBenchmarks],
 });
