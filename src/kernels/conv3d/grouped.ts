@@ -111,23 +111,35 @@ interface TiledProblem {
  * one computes */
 interface Tiling { threads: readonly [number, number, number]; tw: number; mc: number }
 
-/** the input box a block of `voxels` reads */
-const haloOf = (q: TiledProblem, voxels: readonly number[]): number[] =>
-  [0, 1, 2].map((a) => (voxels[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
 const blockVoxels = (t: Pick<Tiling, 'threads' | 'tw'>): number[] => [t.threads[0], t.threads[1], t.threads[2] * t.tw];
 
-/** up to 256 invocations (fewer where the output is smaller), halved until the block's halo fits workgroup memory */
-function chooseTiling(q: TiledProblem, maxThreads: number, sharedBytes: number): Tiling {
-  const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
-  const tw = Math.min(4, q.outSize[2]!);
-  const bw = Math.min(pow2(Math.ceil(q.outSize[2]! / tw)), 16, maxThreads);
-  const bh = Math.min(pow2(q.outSize[1]!), Math.floor(maxThreads / bw));
-  const threads: [number, number, number] = [Math.min(pow2(q.outSize[0]!), Math.floor(maxThreads / (bw * bh))), bh, bw];
-  while (4 * haloOf(q, blockVoxels({ threads, tw })).reduce((x, y) => x * y, 1) > sharedBytes) {
-    const a = threads.indexOf(Math.max(...threads));
-    if (threads[a] === 1) throw new Error(`webgpu conv3d: the halo of one invocation (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
-    threads[a] /= 2;
+const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
+const product = (v: readonly number[]): number => v.reduce((a, b) => a * b, 1);
+
+/** the input box a block of `voxels` output voxels reads */
+const haloOf = (q: Pick<TiledProblem, 's' | 'k' | 'dil'>, voxels: readonly number[]): number[] =>
+  [0, 1, 2].map((a) => (voxels[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
+
+/** a block of at most `budget` cells within `extent` (powers of two): up to 16 along w, then h, then d */
+function blockWithin(extent: readonly number[], budget: number): [number, number, number] {
+  const bw = Math.min(pow2(extent[2]!), 16, budget), bh = Math.min(pow2(extent[1]!), Math.floor(budget / bw));
+  return [Math.min(pow2(extent[0]!), Math.floor(budget / (bw * bh))), bh, bw];
+}
+
+/** halves the block's longest side until `fits`; throws when one cell does not fit */
+function shrinkUntil(block: [number, number, number], fits: () => boolean, q: Pick<TiledProblem, 'k' | 'dil'>): void {
+  while (!fits()) {
+    const a = block.indexOf(Math.max(...block));
+    if (block[a] === 1) throw new Error(`webgpu conv3d: the input box of one grouped-conv invocation (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
+    block[a] /= 2;
   }
+}
+
+/** up to 256 invocations (fewer where the output is smaller), halved until the block's halo fits workgroup memory */
+function chooseTiling(q: TiledProblem, limits: Limits): Tiling {
+  const tw = Math.min(4, q.outSize[2]!);
+  const threads = blockWithin([q.outSize[0]!, q.outSize[1]!, Math.ceil(q.outSize[2]! / tw)], limits.threads);
+  shrinkUntil(threads, () => 4 * product(haloOf(q, blockVoxels({ threads, tw }))) <= limits.shared, q);
   const mc = [4, 3, 2, 1].find((c) => q.outPer % c === 0)!;
   return { threads, tw, mc };
 }
@@ -202,8 +214,7 @@ function tiledSource(q: TiledProblem, t: Tiling): string {
 
 /** Records the tiled kernel writing the last of `buffers` (src, weight, [bias], out). */
 function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
-  const limits = limitsOf(rt);
-  const t = chooseTiling(q, limits.threads, limits.shared);
+  const t = chooseTiling(q, limitsOf(rt));
   const kernel = rt.kernel(`conv3d:grouped:tiled:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => tiledSource(q, t), buffers.length);
   const voxels = blockVoxels(t);
   const blocks = [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / voxels[a]!), 1);
@@ -226,24 +237,14 @@ interface WeightProblem {
 }
 interface WeightTiling { block: readonly [number, number, number]; vg: number; threads: number; splits: number; perSplit: number }
 
-const weightHalo = (q: WeightProblem, block: readonly number[]): number[] =>
-  [0, 1, 2].map((a) => (block[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
-
 function chooseWeightTiling(q: WeightProblem, limits: Limits, maxParts: number): WeightTiling {
-  const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
   const [KD, KH, KW] = q.k as [number, number, number];
   // blocks of up to 1024 voxels: fewer tiles, so fewer barriers per workgroup (on llvmpipe 1.1–1.3× faster than 256)
-  const bw = Math.min(pow2(q.outSize[2]!), 16), bh = Math.min(pow2(q.outSize[1]!), Math.floor(1024 / bw));
-  const block: [number, number, number] = [Math.min(pow2(q.outSize[0]!), Math.floor(1024 / (bw * bh))), bh, bw];
+  const block = blockWithin(q.outSize, 1024);
   const lanes = (): number => Math.max(1, Math.min(Math.floor(limits.threads / (KD * KH)), block[0] * block[1]));
-  const words = (): number => weightHalo(q, block).reduce((x, y) => x * y, 1) + block[0] * block[1] * block[2] + KD * KH * lanes() * KW;
-  while (4 * words() > limits.shared) {
-    const a = block.indexOf(Math.max(...block));
-    if (block[a] === 1) throw new Error(`webgpu conv3d: the weight gradient's halo of one voxel (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
-    block[a] /= 2;
-  }
+  shrinkUntil(block, () => 4 * (product(haloOf(q, block)) + product(block) + KD * KH * lanes() * KW) <= limits.shared, q);
   const vg = lanes();
-  const tiles = q.n * [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / block[a]), 1);
+  const tiles = q.n * [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / block[a]!), 1);
   // about 256 workgroups in flight (a GPU's several waves), at least 4 tiles per split, within the partials' bytes
   const wanted = Math.min(Math.ceil(256 / (q.co * q.cg)), Math.floor(tiles / 4), maxParts, 65535);
   const perSplit = Math.ceil(tiles / Math.max(1, wanted));
@@ -253,7 +254,7 @@ function chooseWeightTiling(q: WeightProblem, limits: Limits, maxParts: number):
 function weightSource(q: WeightProblem, t: WeightTiling): string {
   const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
   const [KD, KH, KW] = q.k as [number, number, number], [BD, BH, BW] = t.block;
-  const [ED, EH, EW] = weightHalo(q, t.block) as [number, number, number];
+  const [ED, EH, EW] = haloOf(q, t.block) as [number, number, number];
   const kvol = KD * KH * KW, bv = BD * BH * BW, triples = KD * KH * t.vg, rows = q.co * q.cg, mg = q.co / q.groups;
   const nb = [0, 1, 2].map((a) => Math.ceil(q.outSize[a]! / t.block[a]!)) as [number, number, number];
   const tiles = q.n * nb[0] * nb[1] * nb[2];
