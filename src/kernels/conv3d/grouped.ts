@@ -222,98 +222,113 @@ function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
 }
 
 /**
- * The weight gradient gw[co, c, t] = Σ_{n, o} gy[n, co, o] · x[n, j·Cg + c, o·s − p + t·dil]. A workgroup owns one
- * (co, c) row of taps and a range of tiles (a sample's block of output voxels; split-K over the tiles: grid y is
- * the split, and with more than one split a second pass sums the partial gradients in split order). Per tile it
- * stages gy's block and x's halo in workgroup memory. Its invocations own (kd, kh, lane) triples: a lane takes
- * every VG-th row (d, h) of the block and sums, along each row (unrolled: each gy word and each distinct halo
- * word loaded once), gy times the inputs its KW taps read (KW accumulators), into its own workgroup-memory slots;
- * at the end each tap sums its VG lanes in lane order: deterministic, no atomics.
+ * The weight gradient gw[co, c, t] = Σ_{n, o} gy[n, co, o] · x[n, j·Cg + c, o·s − p + t·dil]. A workgroup owns the
+ * (co, c) rows of taps of one input channel c and up to 4 of its group's output channels co, and a range of tiles
+ * (a sample's block of output voxels; split-K over the tiles: grid y is the split, and with more than one split a
+ * second pass sums the partial gradients in split order). Per tile it stages those channels' gy blocks and x's halo in workgroup memory. Its invocations own (kd, kh, lane) triples: a
+ * lane takes every VG-th row (d, h) of the block and sums, along each row (unrolled: each gy word and each distinct
+ * halo word loaded once), gy times the inputs its KW taps read (KW accumulators per output channel), into its own
+ * workgroup-memory slots; at the end each tap sums its VG lanes in lane order: deterministic, no atomics.
  */
 interface WeightProblem {
   n: number; groups: number; cg: number; co: number;
   inSize: readonly number[]; outSize: readonly number[];
   s: readonly number[]; p: readonly number[]; dil: readonly number[]; k: readonly number[];
 }
-interface WeightTiling { block: readonly [number, number, number]; vg: number; threads: number; splits: number; perSplit: number }
+/** `mr`: the output channels of one group (a divisor of Mg, at most 4) whose rows a workgroup computes together */
+interface WeightTiling { block: readonly [number, number, number]; vg: number; mr: number; threads: number; splits: number; perSplit: number }
 
 function chooseWeightTiling(q: WeightProblem, limits: Limits, maxParts: number): WeightTiling {
   const [KD, KH, KW] = q.k as [number, number, number];
   // blocks of up to 1024 voxels: fewer tiles, so fewer barriers per workgroup (on llvmpipe 1.1–1.3× faster than 256)
+  const mr = [4, 3, 2, 1].find((c) => (q.co / q.groups) % c === 0)!;
   const block = blockWithin(q.outSize, 1024);
   const lanes = (): number => Math.max(1, Math.min(Math.floor(limits.threads / (KD * KH)), block[0] * block[1]));
-  shrinkUntil(block, () => 4 * (product(haloOf(q, block)) + product(block) + KD * KH * lanes() * KW) <= limits.shared, q);
+  shrinkUntil(block, () => 4 * (product(haloOf(q, block)) + mr * product(block) + KD * KH * lanes() * KW * mr) <= limits.shared, q);
   const vg = lanes();
   const tiles = q.n * [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / block[a]!), 1);
   // about 256 workgroups in flight (a GPU's several waves), at least 4 tiles per split, within the partials' bytes
-  const wanted = Math.min(Math.ceil(256 / (q.co * q.cg)), Math.floor(tiles / 4), maxParts, 65535);
+  const wanted = Math.min(Math.ceil(256 / (q.co * q.cg / mr)), Math.floor(tiles / 4), maxParts, 65535);
   const perSplit = Math.ceil(tiles / Math.max(1, wanted));
-  return { block, vg, threads: Math.min(limits.threads, KD * KH * vg), splits: Math.ceil(tiles / perSplit), perSplit };
+  return { block, vg, mr, threads: Math.min(limits.threads, KD * KH * vg), splits: Math.ceil(tiles / perSplit), perSplit };
 }
 
 function weightSource(q: WeightProblem, t: WeightTiling): string {
   const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
   const [KD, KH, KW] = q.k as [number, number, number], [BD, BH, BW] = t.block;
   const [ED, EH, EW] = haloOf(q, t.block) as [number, number, number];
-  const kvol = KD * KH * KW, bv = BD * BH * BW, triples = KD * KH * t.vg, rows = q.co * q.cg, mg = q.co / q.groups;
+  const kvol = KD * KH * KW, bv = BD * BH * BW, triples = KD * KH * t.vg, mg = q.co / q.groups, mr = t.mr;
+  const sets = q.co * q.cg / mr, chunks = mg / mr;
   const nb = [0, 1, 2].map((a) => Math.ceil(q.outSize[a]! / t.block[a]!)) as [number, number, number];
   const tiles = q.n * nb[0] * nb[1] * nb[2];
   const kws = Array.from({ length: KW }, (_, kw) => kw), ws = Array.from({ length: BW }, (_, w) => w);
+  const ms = Array.from({ length: mr }, (_, m) => m);
   // the row's distinct halo words (w·s + kw·dil), each loaded once
   const offsets = [...new Set(ws.flatMap((w) => kws.map((kw) => w * q.s[2]! + kw * q.dil[2]!)))];
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> GY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
-var<workgroup> xs: array<f32, ${ED * EH * EW}>;
-var<workgroup> gys: array<f32, ${bv}>;
-var<workgroup> acc: array<f32, ${triples * KW}>;
-@compute @workgroup_size(${t.threads})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let row = wg.x + wg.z * nwg.x;
-  if (row >= ${rows}u) { return; }
-  let co = row / ${q.cg}u; let c = row % ${q.cg}u;
-  let xc = (co / ${mg}u) * ${q.cg}u + c;
-  for (var e = tid; e < ${triples * KW}u; e += ${t.threads}u) { acc[e] = 0.0; }
-  let first = wg.y * ${t.perSplit}u; let last = min(${tiles}u, first + ${t.perSplit}u);
-  for (var tile = first; tile < last; tile++) {
-    let bw = tile % ${nb[2]}u; let bh = (tile / ${nb[2]}u) % ${nb[1]}u; let bd = (tile / ${nb[2] * nb[1]}u) % ${nb[0]}u;
-    let n = tile / ${nb[0] * nb[1] * nb[2]}u;
-    let xPlane = (n * ${q.groups * q.cg}u + xc) * ${D * H * W}u;
-    let gyPlane = (n * ${q.co}u + co) * ${OD * OH * OW}u;
-    let hd0 = i32(bd * ${BD * q.s[0]!}u) - ${q.p[0]}; let hh0 = i32(bh * ${BH * q.s[1]!}u) - ${q.p[1]}; let hw0 = i32(bw * ${BW * q.s[2]!}u) - ${q.p[2]};
-    workgroupBarrier();
-    for (var e = tid; e < ${ED * EH * EW}u; e += ${t.threads}u) {
-      let id = hd0 + i32(e / ${EH * EW}u); let ih = hh0 + i32((e / ${EW}u) % ${EH}u); let iw = hw0 + i32(e % ${EW}u);
-      let inside = id >= 0 && id < ${D} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W};
-      xs[e] = select(0.0, X[xPlane + u32(select(0, (id * ${H} + ih) * ${W} + iw, inside))], inside);
-    }
-    for (var v = tid; v < ${bv}u; v += ${t.threads}u) {
-      let od = bd * ${BD}u + v / ${BH * BW}u; let oh = bh * ${BH}u + (v / ${BW}u) % ${BH}u; let ow = bw * ${BW}u + v % ${BW}u;
-      let inside = od < ${OD}u && oh < ${OH}u && ow < ${OW}u;
-      gys[v] = select(0.0, GY[gyPlane + select(0u, (od * ${OH}u + oh) * ${OW}u + ow, inside)], inside);
-    }
-    workgroupBarrier();
-    for (var e = tid; e < ${triples}u; e += ${t.threads}u) {
-      let col = e / ${t.vg}u; let lane = e % ${t.vg}u;
-      let colOffset = (col / ${KH}u) * ${q.dil[0]! * EH * EW}u + (col % ${KH}u) * ${q.dil[1]! * EW}u;
-${kws.map((kw) => `      var a${kw} = 0.0;`).join('\n')}
-      for (var r = lane; r < ${BD * BH}u; r += ${t.vg}u) {
-        let xRow = (r / ${BH}u) * ${q.s[0]! * EH * EW}u + (r % ${BH}u) * ${q.s[1]! * EW}u + colOffset;
-${offsets.map((off) => `        let x${off} = xs[xRow + ${off}u];`).join('\n')}
-${ws.map((w) => `        let g${w} = gys[r * ${BW}u + ${w}u];\n${kws.map((kw) => `        a${kw} += g${w} * x${w * q.s[2]! + kw * q.dil[2]!};`).join('\n')}`).join('\n')}
-      }
-${kws.map((kw) => `      acc[e * ${KW}u + ${kw}u] += a${kw};`).join('\n')}
+  const lines: string[] = [];
+  const emit = (l: string): void => { lines.push(l); };
+  emit(`@group(0) @binding(0) var<storage, read> X: array<f32>;`);
+  emit(`@group(0) @binding(1) var<storage, read> GY: array<f32>;`);
+  emit(`@group(0) @binding(2) var<storage, read_write> Out: array<f32>;`);
+  emit(`var<workgroup> xs: array<f32, ${ED * EH * EW}>;`);
+  emit(`var<workgroup> gys: array<f32, ${mr * bv}>;`);
+  emit(`var<workgroup> acc: array<f32, ${triples * mr * KW}>;`);
+  emit(`@compute @workgroup_size(${t.threads})`);
+  emit(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {`);
+  // rowSet = (j·Cg + c)·chunks + chunk: input channel c of group j against its output channels co0 … co0 + mr − 1
+  emit(`  let rowSet = wg.x + wg.z * nwg.x;`);
+  emit(`  if (rowSet >= ${sets}u) { return; }`);
+  emit(`  let jc = rowSet / ${chunks}u; let c = jc % ${q.cg}u;`);
+  emit(`  let co0 = (jc / ${q.cg}u) * ${mg}u + (rowSet % ${chunks}u) * ${mr}u;`);
+  emit(`  for (var e = tid; e < ${triples * mr * KW}u; e += ${t.threads}u) { acc[e] = 0.0; }`);
+  emit(`  let first = wg.y * ${t.perSplit}u; let last = min(${tiles}u, first + ${t.perSplit}u);`);
+  emit(`  for (var tile = first; tile < last; tile++) {`);
+  emit(`    let bw = tile % ${nb[2]}u; let bh = (tile / ${nb[2]}u) % ${nb[1]}u; let bd = (tile / ${nb[2] * nb[1]}u) % ${nb[0]}u;`);
+  emit(`    let n = tile / ${nb[0] * nb[1] * nb[2]}u;`);
+  emit(`    let xPlane = (n * ${q.groups * q.cg}u + jc) * ${D * H * W}u;`);
+  emit(`    let gyPlane = (n * ${q.co}u + co0) * ${OD * OH * OW}u;`);
+  emit(`    let hd0 = i32(bd * ${BD * q.s[0]!}u) - ${q.p[0]}; let hh0 = i32(bh * ${BH * q.s[1]!}u) - ${q.p[1]}; let hw0 = i32(bw * ${BW * q.s[2]!}u) - ${q.p[2]};`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var e = tid; e < ${ED * EH * EW}u; e += ${t.threads}u) {`);
+  emit(`      let id = hd0 + i32(e / ${EH * EW}u); let ih = hh0 + i32((e / ${EW}u) % ${EH}u); let iw = hw0 + i32(e % ${EW}u);`);
+  emit(`      let inside = id >= 0 && id < ${D} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W};`);
+  emit(`      xs[e] = select(0.0, X[xPlane + u32(select(0, (id * ${H} + ih) * ${W} + iw, inside))], inside);`);
+  emit(`    }`);
+  emit(`    for (var e = tid; e < ${mr * bv}u; e += ${t.threads}u) {`);
+  emit(`      let m = e / ${bv}u; let v = e % ${bv}u;`);
+  emit(`      let od = bd * ${BD}u + v / ${BH * BW}u; let oh = bh * ${BH}u + (v / ${BW}u) % ${BH}u; let ow = bw * ${BW}u + v % ${BW}u;`);
+  emit(`      let inside = od < ${OD}u && oh < ${OH}u && ow < ${OW}u;`);
+  emit(`      gys[e] = select(0.0, GY[gyPlane + m * ${OD * OH * OW}u + select(0u, (od * ${OH}u + oh) * ${OW}u + ow, inside)], inside);`);
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`    for (var e = tid; e < ${triples}u; e += ${t.threads}u) {`);
+  emit(`      let col = e / ${t.vg}u; let lane = e % ${t.vg}u;`);
+  emit(`      let colOffset = (col / ${KH}u) * ${q.dil[0]! * EH * EW}u + (col % ${KH}u) * ${q.dil[1]! * EW}u;`);
+  for (const m of ms) for (const kw of kws) emit(`      var a${m}_${kw} = 0.0;`);
+  emit(`      for (var r = lane; r < ${BD * BH}u; r += ${t.vg}u) {`);
+  emit(`        let xRow = (r / ${BH}u) * ${q.s[0]! * EH * EW}u + (r % ${BH}u) * ${q.s[1]! * EW}u + colOffset;`);
+  for (const off of offsets) emit(`        let x${off} = xs[xRow + ${off}u];`);
+  for (const m of ms) {
+    for (const w of ws) {
+      emit(`        let g${m}_${w} = gys[${m * bv}u + r * ${BW}u + ${w}u];`);
+      for (const kw of kws) emit(`        a${m}_${kw} += g${m}_${w} * x${w * q.s[2]! + kw * q.dil[2]!};`);
     }
   }
-  workgroupBarrier();
-  for (var tap = tid; tap < ${kvol}u; tap += ${t.threads}u) {
-    let base = (tap / ${KW}u) * ${t.vg * KW}u + tap % ${KW}u;
-    var sum = 0.0;
-    for (var lane = 0u; lane < ${t.vg}u; lane++) { sum += acc[base + lane * ${KW}u]; }
-    Out[wg.y * ${rows * kvol}u + row * ${kvol}u + tap] = sum;
-  }
-}`;
+  emit(`      }`);
+  for (const m of ms) for (const kw of kws) emit(`      acc[(e * ${mr}u + ${m}u) * ${KW}u + ${kw}u] += a${m}_${kw};`);
+  emit(`    }`);
+  emit(`  }`);
+  emit(`  workgroupBarrier();`);
+  // each tap of each row sums its lanes in lane order
+  emit(`  for (var i = tid; i < ${mr * kvol}u; i += ${t.threads}u) {`);
+  emit(`    let m = i / ${kvol}u; let tap = i % ${kvol}u;`);
+  emit(`    let base = ((tap / ${KW}u) * ${t.vg * mr}u + m) * ${KW}u + tap % ${KW}u;`);
+  emit(`    var sum = 0.0;`);
+  emit(`    for (var lane = 0u; lane < ${t.vg}u; lane++) { sum += acc[base + lane * ${mr * KW}u]; }`);
+  emit(`    Out[wg.y * ${q.co * q.cg * kvol}u + ((co0 + m) * ${q.cg}u + c) * ${kvol}u + tap] = sum;`);
+  emit(`  }`);
+  emit(`}`);
+  return lines.join('\n');
 }
 
 function checkF32(s: Storage, what: string): void {
@@ -368,7 +383,7 @@ export function conv3dGroupedBackwardWeight(rt: GpuRuntime, x: Storage, xShape: 
   const t = chooseWeightTiling(q, limitsOf(rt), Math.floor(rt.limits.maxStorageBufferBindingSize / (4 * len)));
   const kernel = rt.kernel(`conv3d:grouped:weight:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => weightSource(q, t), 3);
   const out = rt.alloc(len, 'float32');
-  const [gx, gz] = grid1d(g.co * g.ci, 1);
+  const [gx, gz] = grid1d(g.co * g.ci / t.mr, 1);
   withSplitK(rt, t.splits, { len, inner: 1, channels: 1 }, out, null,
     (dst) => rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), dst], null, [gx, t.splits, gz]), 'grouped weight-gradient partials');
   return out;
