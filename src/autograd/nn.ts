@@ -150,10 +150,10 @@ function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor |
  * F.conv3d with groups runs the grouped kernels (one dispatch per direction for all groups) when each group has
  * at most this many filters, (Ci/groups)·(Co/groups): depthwise convolutions with channel multipliers up to 4,
  * and 2 → 2 channels per group. On llvmpipe (bench/grouped-conv.ts: 32 input channels, 16³, 3³, forward and both
- * gradients, two runs) the grouped kernels took 0.35–0.46× the time of the ungrouped kernels once per group for
- * depthwise, 0.6× for 1 → 2, 0.8–0.9× for 1 → 4 and 2 → 2 (the per-group copies not counted), but 1.1–1.3× for
- * 2 → 4 and 1.3–2.1× for 4 to 256 filters per group, where one convolution per group stays. Both paths sum the
- * same products, in another order.
+ * gradients, two runs) the grouped kernels took 0.36–0.40× the time of the ungrouped kernels once per group for
+ * depthwise, 0.51–0.57× for 1 → 2, 0.70–0.73× for 1 → 4 and 2 → 2 (the per-group copies not counted); 0.94–0.99×
+ * for 2 → 4 and 1.2–1.8× for 16 to 256 filters per group, where one convolution per group stays. Both paths sum
+ * the same products, in another order.
  */
 const groupedKernelMaxFilters = 4;
 
