@@ -139,6 +139,14 @@ describe('grouped conv3d: WebGPU against the cpu oracle', () => {
     expectClose(G.gw, C.gw, 1e-6, 1e-6, 'backwardWeight');
   }, 60_000);
 
+  it('the weight gradient is the same bit for bit on every run (a fixed summation order, no atomics)', async () => {
+    const gpu = await webgpu();
+    // 25 tiles in 5 splits (see above)
+    const c: Case = { xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(1, 1), bias: false };
+    const runs = [await run(gpu, c, 21, 'float32'), await run(gpu, c, 21, 'float32')];
+    expect(runs[1]!.gw).toEqual(runs[0]!.gw);
+  });
+
   it('refuses int32, and names the groups in its errors (both backends)', async () => {
     const gpu = await webgpu();
     const p = P(1, 0);
