@@ -85,9 +85,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * flipped kernel, padding (k − 1)·dil − p and the roles of Cg and Mg swapped). A workgroup owns one sample, one
  * group and a block of voxels of what it writes; per channel it reads it stages the block's input halo in
  * workgroup memory (zero outside the volume), then every invocation sums the taps of TW neighbouring voxels
- * along w for up to 4 of the channels it writes (TW × MC accumulators; more channels: more workgroups): per (kd, kh) row it loads the distinct
- * halo words its TW·KW products need once and each weight once. Every size is a WGSL constant (one pipeline per
- * shape), so all index arithmetic divides by constants.
+ * along w for up to 4 of the channels it writes (TW × MC accumulators; more channels: more workgroups): per
+ * (kd, kh) row it loads the distinct halo words its TW·KW products need once and each weight once. Every size is
+ * a WGSL constant (one pipeline per shape), so all index arithmetic divides by constants.
  */
 interface TiledProblem {
   n: number;
