@@ -260,6 +260,19 @@ export interface KernelOps {
   /** gradient of conv3d w.r.t. its weight, of shape wShape */
   conv3dBackwardWeight(x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[],
     wShape: readonly number[], p: Conv3dParams): Storage;
+  /**
+   * conv3d with `groups` groups (PyTorch's): x [N, G·Cg, D, H, W], w [G·Mg, Cg, kd, kh, kw], output channel co
+   * reads the input channels of group ⌊co / Mg⌋ only; one kernel for all groups (made for few channels per group:
+   * depthwise convolutions)
+   */
+  conv3dGrouped(x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null,
+    p: Conv3dParams, groups: number): Storage;
+  /** gradient of conv3dGrouped w.r.t. its input, of shape xShape */
+  conv3dGroupedBackwardInput(gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[],
+    xShape: readonly number[], p: Conv3dParams, groups: number): Storage;
+  /** gradient of conv3dGrouped w.r.t. its weight, of shape wShape */
+  conv3dGroupedBackwardWeight(x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[],
+    wShape: readonly number[], p: Conv3dParams, groups: number): Storage;
 
   /** values and int32 argmax (flat index inside the input's D·H·W volume), as PyTorch's return_indices */
   maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage };
