@@ -183,7 +183,7 @@ describe('the conv3d epilogue (conv bias, evaluation-mode batch norm, ReLU) agai
         splits.push(await compare(c, kind, seed));
       }), propertyOptions(4));
       // (random shapes may all be too small to split: one that is not, with every term)
-      const shape = kind === 'down'
+      const shape: Pick<Case, 'op' | 'xShape' | 'wShape' | 'p'> = kind === 'down'
         ? { op: 'forward' as const, xShape: [1, 8, 4, 4, 4], wShape: [5, 8, 2, 2, 2], p: { stride: [2, 2, 2], padding: [0, 0, 0], dilation: [1, 1, 1] } }
         : { op: 'backwardInput' as const, xShape: [2, 5, 4, 3, 5], wShape: [6, 5, 3, 3, 3], p: { stride: [1, 1, 1], padding: [1, 1, 1], dilation: [1, 1, 1] } };
       splits.push(await compare({ ...shape, convBias: false, norm: { weight: true, bias: true }, relu: true }, kind, 77));
