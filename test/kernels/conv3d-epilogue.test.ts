@@ -120,10 +120,13 @@ async function compare(c: Case, kind: Kind, seed: number): Promise<number> {
   const plan = forced(gpu, k, () => gpuTuning.plan(c.op, convGeometryOf(c), { bias: c.convBias, norm: null, relu: false }).describe());
   const splits = Math.max(1, ...[...plan.matchAll(/× (\d+) splits/g)].map((m) => Number(m[1])));
   // the same formula on the same float32 values: the same bits (the bias of a split-K transposed convolution
-  // starts the summing pass there, while the unfused add comes after the sum: a different order)
+  // starts the summing pass there, while the unfused add comes after the sum: a different order). On llvmpipe; a
+  // GPU's compiler may contract a multiply and an add in one kernel and not in the other (a last-bit difference,
+  // no error: bench/la-run.sh's precheck runs this file on the card), so there within the oracle's tolerance.
   if (!(c.op === 'backwardInput' && c.convBias && splits > 1)) {
     const reference = await unfused(gpu, c, seed, k);
-    expect(Buffer.from(got.buffer).equals(Buffer.from(reference.buffer)), `${what}: fused ≠ unfused bits`).toBe(true);
+    if (gpu.rt.software) expect(Buffer.from(got.buffer).equals(Buffer.from(reference.buffer)), `${what}: fused ≠ unfused bits`).toBe(true);
+    else expectClose(got, reference, atol(c), 1e-4, `${what}: fused vs unfused`);
   }
   return splits;
 }
