@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Backend, Conv3dCandidate, Conv3dParams, ConvNormEpilogue, NormTerms, Storage } from '../../src/kernels/index.js';
+import type { Backend, Conv3dCandidate, Conv3dParams, ConvNormEpilogue, NormTerms, Storage, TypedArray } from '../../src/kernels/index.js';
 import { candidateName, conv3dCandidates, WebGPUBackend } from '../../src/kernels/index.js';
 import { defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/conv3d/webgpu.js';
 import { convGeometry, convOutSize } from '../../src/kernels/geometry.js';
@@ -46,9 +46,9 @@ const readShape = (c: Case): number[] => (c.op === 'forward' ? c.xShape : [c.xSh
 interface Operands { src: Storage; w: Storage; bias: Storage | null; terms: NormTerms | null; owned: Storage[] }
 
 /** The case's random operands on `be`: variances in [0.5, 2), the rest in [−1, 1). */
-function operands(be: Backend, c: Case, seed: number): Operands {
+function operands(be: Backend, c: Case, seed: number, dtype: 'float32' | 'float64'): Operands {
   const owned: Storage[] = [];
-  const up = (a: Float32Array): Storage => { const s = be.upload(a, 'float32'); owned.push(s); return s; };
+  const up = (a: Float32Array): Storage => { const s = be.upload(dtype === 'float64' ? Float64Array.from(a) : a, dtype); owned.push(s); return s; };
   const channels = writtenShape(c)[1];
   const terms: NormTerms | null = c.norm && {
     mean: up(randomArray(channels, seed + 3)), variance: up(randomArray(channels, seed + 4, 0.5, 2)),
@@ -64,15 +64,18 @@ function forced<T>(be: Backend, candidate: Conv3dCandidate | undefined, fn: () =
   return candidate && be instanceof WebGPUBackend ? gpuTuning.withCandidate(candidate, fn) : fn();
 }
 
-async function readAndFree(be: Backend, y: Storage, o: Operands): Promise<Float32Array> {
+async function readAndFree(be: Backend, y: Storage, o: Operands): Promise<TypedArray> {
   const out = await be.read(y);
   for (const s of [y, ...o.owned]) be.free(s);
-  return out as Float32Array;
+  return out;
 }
 
+const sameBits = (a: TypedArray, b: TypedArray): boolean =>
+  a.constructor === b.constructor && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
 /** The fused operation on `be` (by `candidate` on WebGPU). */
-async function fused(be: Backend, c: Case, seed: number, candidate?: Conv3dCandidate): Promise<Float32Array> {
-  const o = operands(be, c, seed);
+async function fused(be: Backend, c: Case, seed: number, candidate?: Conv3dCandidate, dtype: 'float32' | 'float64' = 'float32'): Promise<TypedArray> {
+  const o = operands(be, c, seed, dtype);
   const epilogue: ConvNormEpilogue | null = o.terms && { norm: o.terms, relu: c.relu };
   const y = forced(be, candidate, () => (c.op === 'forward'
     ? be.conv3d(o.src, c.xShape, o.w, c.wShape, o.bias, c.p, epilogue)
@@ -81,8 +84,8 @@ async function fused(be: Backend, c: Case, seed: number, candidate?: Conv3dCandi
 }
 
 /** The same without the epilogue: the convolution, convTranspose3d's bias added, then the normalize kernel. */
-async function unfused(be: Backend, c: Case, seed: number, candidate?: Conv3dCandidate): Promise<Float32Array> {
-  const o = operands(be, c, seed);
+async function unfused(be: Backend, c: Case, seed: number, candidate?: Conv3dCandidate, dtype: 'float32' | 'float64' = 'float32'): Promise<TypedArray> {
+  const o = operands(be, c, seed, dtype);
   const shape = writtenShape(c), channels = shape[1], inner = sizeOf(shape.slice(2));
   let y = forced(be, candidate, () => (c.op === 'forward'
     ? be.conv3d(o.src, c.xShape, o.w, c.wShape, o.bias, c.p)
@@ -125,7 +128,7 @@ async function compare(c: Case, kind: Kind, seed: number): Promise<number> {
   // no error: bench/la-run.sh's precheck runs this file on the card), so there within the oracle's tolerance.
   if (!(c.op === 'backwardInput' && c.convBias && splits > 1)) {
     const reference = await unfused(gpu, c, seed, k);
-    if (gpu.rt.software) expect(Buffer.from(got.buffer).equals(Buffer.from(reference.buffer)), `${what}: fused ≠ unfused bits`).toBe(true);
+    if (gpu.rt.software) expect(sameBits(got, reference), `${what}: fused ≠ unfused bits`).toBe(true);
     else expectClose(got, reference, atol(c), 1e-4, `${what}: fused vs unfused`);
   }
   return splits;
@@ -193,6 +196,14 @@ describe('the conv3d epilogue (conv bias, evaluation-mode batch norm, ReLU) agai
       expect(Math.max(...splits)).toBeGreaterThan(1);
     });
   }
+
+  it('the cpu oracle: the bits of the convolution, the bias add and the cpu normalize in sequence, float32 and float64', async () => {
+    const kinds = fc.constantFrom<Kind>('direct', 'down', 'up');
+    await fc.assert(fc.asyncProperty(kinds.chain(caseArb), fc.constantFrom('float32' as const, 'float64' as const), fc.integer({ min: 1, max: 1e6 }),
+      async (c, dtype, seed) => {
+        expect(sameBits(await fused(cpu, c, seed, undefined, dtype), await unfused(cpu, c, seed, undefined, dtype)), `${dtype} ${JSON.stringify(c)}`).toBe(true);
+      }), propertyOptions(30));
+  });
 
   it('NaN in the sum stays NaN through the ReLU (as the normalize kernel and PyTorch keep it)', async () => {
     const gpu = await gpuBackend();

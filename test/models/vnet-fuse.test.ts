@@ -4,7 +4,7 @@ import type { Backend } from '../../src/kernels/backend.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { BatchNorm3d, Conv3d, ConvTranspose3d, ReLU, Sequential, setConvBatchNormFusion, VNet } from '../../src/models/index.js';
 import { memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { cpu, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 
 /**
  * Sequential's inference fusion of Conv3d / ConvTranspose3d → BatchNorm3d (evaluation) → ReLU into one convolution
@@ -58,8 +58,12 @@ describe('Conv3d / ConvTranspose3d → BatchNorm3d (eval) → ReLU fused in infe
       const fused = await infer(net, x, true), unfused = await infer(net, x, false);
       expect(memory().liveTensors).toBe(live);
       expect(Object.keys(fused.heads)).toEqual(Object.keys(unfused.heads));
+      // bit for bit on the cpu backend and llvmpipe; a GPU's compiler may contract a multiply and an add in one
+      // kernel and not the other (last bits, carried through the network's layers)
+      const exact = !(backend instanceof WebGPUBackend) || backend.rt.software;
       for (const head of Object.keys(fused.heads)) {
-        expect(bits(fused.heads[head]!).equals(bits(unfused.heads[head]!)), `head ${head}`).toBe(true);
+        if (exact) expect(bits(fused.heads[head]!).equals(bits(unfused.heads[head]!)), `head ${head}`).toBe(true);
+        else expectClose(fused.heads[head]!, unfused.heads[head]!, 1e-4, 1e-4, `head ${head}`);
         // (not vacuous: the batch norms and ReLUs shaped the output)
         expect(new Set(fused.heads[head]).size).toBeGreaterThan(100);
       }
@@ -96,7 +100,7 @@ describe('Conv3d / ConvTranspose3d → BatchNorm3d (eval) → ReLU fused in infe
     const seq = new Sequential(conv, bn, new ReLU());
     seq.eval();
     const [a, b] = [true, false].map((fused) => withFusion(fused, () => noGrad(() => seq.forward(small))));
-    expect(bits((await a!.toArray()) as Float32Array).equals(bits((await b!.toArray()) as Float32Array))).toBe(true);
+    expectClose((await a!.toArray()) as Float32Array, (await b!.toArray()) as Float32Array, 1e-6, 1e-6, 'Sequential(conv, bn, relu)');
     for (const t of [a!, b!, small, x]) t.dispose();
     for (const m of [net, conv, bn, up]) m.dispose();
   });
