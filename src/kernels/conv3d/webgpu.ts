@@ -73,7 +73,7 @@ function geometryOf(op: Conv3dOp, shapes: readonly (readonly number[])[], storag
   return g;
 }
 
-/** the epilogues of a batch norm by flags (weight, bias, relu: bits 0–2) and eps, made once each */
+/** the epilogues with a batch norm by flags (conv bias, norm weight, norm bias, relu: bits 0–3) and eps, made once each */
 const normEpilogues = new Map<number, Epilogue>();
 const f32Bits = new Uint32Array(1), f32Value = new Float32Array(f32Bits.buffer);
 
