@@ -2,7 +2,7 @@ import type { ConvGeometry } from '../geometry.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { grid1d } from '../webgpu/runtime.js';
 import {
-  bankWays, cachedTiles, epilogueBindings, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, limitsOf, maxSplitParts,
+  bankWays, cachedTiles, epilogueBindings, kernelBuffers, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, limitsOf, maxSplitParts,
   noEpilogue, withSplitK, type Conv3dPlan, type Epilogue, type Limits, type PlanContext, type SplitOutput,
 } from './plan.js';
 
@@ -368,7 +368,7 @@ function runDirect(rt: GpuRuntime, key: string, p: DirectProblem, t: DirectTiles
   if (L.blocks === 0) return;
   const kernel = rt.kernel(key, () => directSource(p, t, e), 3 + operands.length);
   const [gx, gy] = grid1d(L.blocks, 1);
-  rt.dispatch(kernel, [x, w, ...operands, out], null, [gx, gy, L.coTiles * t.splits]);
+  rt.dispatch(kernel, kernelBuffers(x, w, operands, out), null, [gx, gy, L.coTiles * t.splits]);
 }
 
 /** The direct kernel's plan for a forward (one dispatch) or an input gradient (one per stride phase), `tn`

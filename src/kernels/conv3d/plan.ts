@@ -231,6 +231,12 @@ export function withSplitK(rt: GpuRuntime, splits: number, o: SplitOutput, out: 
   rt.free(parts);
 }
 
+/** A kernel's buffers: the two it reads, an epilogue's operands, the output (no spread without operands: the
+ * common case, once per dispatch). */
+export function kernelBuffers(a: GPUBuffer, b: GPUBuffer, operands: readonly GPUBuffer[], out: GPUBuffer): GPUBuffer[] {
+  return operands.length === 0 ? [a, b, out] : [a, b, ...operands, out];
+}
+
 /**
  * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [epilogue], out, which the
  * weight GEMM binds to x, gy, gw): grid x (and z past 65535) = row tiles, y = column tiles × splits; split-K as
@@ -241,5 +247,5 @@ export function runTiled(rt: GpuRuntime, key: string, source: () => string, mTil
   const kernel = rt.kernel(key, source, 3 + (splits === 1 ? operands.length : 0));
   const [gx, gz] = grid1d(mTiles, 1);
   const grid: [number, number, number] = [gx, coTiles * splits, gz];
-  withSplitK(rt, splits, o, out, e, operands, (dst, ops) => rt.dispatch(kernel, [src, w, ...ops, dst], null, grid));
+  withSplitK(rt, splits, o, out, e, operands, (dst, ops) => rt.dispatch(kernel, kernelBuffers(src, w, ops, dst), null, grid));
 }

@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
 import { grid1d } from '../webgpu/runtime.js';
 import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
-import { epilogueBindings, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, type Conv3dPlan, type Epilogue } from './plan.js';
+import { epilogueBindings, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, kernelBuffers, type Conv3dPlan, type Epilogue } from './plan.js';
 
 /**
  * conv3d's gradient w.r.t. the input when the kernel equals the stride, without padding or dilation (the
@@ -119,7 +119,7 @@ export function upPlan(g: ConvGeometry, e: Epilogue): Conv3dPlan | null {
     run(rt, gy, w, operands, out) {
       const kernel = rt.kernel(key, () => upSource(p, t, e), 3 + operands.length);
       const [gx, gz] = grid1d(mTiles, 1);
-      rt.dispatch(kernel, [gy, w, ...operands, out.buffer], null, [gx, nTiles, gz]);
+      rt.dispatch(kernel, kernelBuffers(gy, w, operands, out.buffer), null, [gx, nTiles, gz]);
     },
   };
 }

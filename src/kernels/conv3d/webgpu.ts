@@ -77,9 +77,11 @@ function geometryOf(op: Conv3dOp, shapes: readonly (readonly number[])[], storag
 const normEpilogues = new Map<number, Epilogue>();
 const f32Bits = new Uint32Array(1), f32Value = new Float32Array(f32Bits.buffer);
 
+const NO_EPILOGUE: { e: Epilogue; operands: GPUBuffer[] } = Object.freeze({ e: noEpilogue, operands: [] });
+
 /** The epilogue of a conv bias and a ConvNormEpilogue (checked for `channels` of x's dtype), and its operands in binding order. */
 function epilogueOf(what: string, bias: Storage | null, epilogue: ConvNormEpilogue | null, channels: number): { e: Epilogue; operands: GPUBuffer[] } {
-  if (!epilogue) return bias ? { e: biasEpilogue, operands: [gpuBuffer(bias)] } : { e: noEpilogue, operands: [] };
+  if (!epilogue) return bias ? { e: biasEpilogue, operands: [gpuBuffer(bias)] } : NO_EPILOGUE;
   const { norm, relu } = epilogue;
   checkConvEpilogue(what, epilogue, channels, 'float32');
   f32Value[0] = norm.eps;
