@@ -197,15 +197,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   ${e.norm ? `${epilogueChannel({ ...e, bias: false }, '(i / P.inner) % P.channels').join('\n  ')}\n  ` : ''}${epilogueStore({ ...e, bias: false }, 'out[i]', 's')}
 }`;
 
-/** the summing pass's pipeline keys by epilogue, made once per epilogue (not a string per dispatch) */
-const sumKeys = new Map<string, string>();
+/** the summing pass's pipeline keys by epilogue, made once per epilogue object (not a string per dispatch) */
+const sumKeys = new WeakMap<Epilogue, string>();
 
 /** out = epilogue(Σ_split parts[split]) per element, its channel (i / inner) % channels; the bias starts the sum */
 function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, e: Epilogue,
   operands: readonly GPUBuffer[], inner: number, channels: number): void {
-  const name = epilogueKey(e);
-  let key = sumKeys.get(name);
-  if (key === undefined) { key = `conv3d:sum:${name || 'plain'}`; sumKeys.set(name, key); }
+  let key = sumKeys.get(e);
+  if (key === undefined) { key = `conv3d:sum:${epilogueKey(e) || 'plain'}`; sumKeys.set(e, key); }
   const kernel = rt.kernel(key, () => reduceSource(e), 2 + operands.length);
   const params = new Params().u32(len, splits, inner, channels).done();
   rt.dispatch(kernel, [parts.buffer, ...operands, out.buffer], params, grid1d(len, 256));
