@@ -21,13 +21,16 @@ import { checkConvEpilogue, checkConvEpilogueBias } from './epilogue.js';
 /**
  * Visits every term x[xi] · w[wi] of every output y[yi] (flat NCDHW / [Co, Ci, kd, kh, kw] indices) whose input
  * position is inside the volume, in the order (n, co, od, oh, ow, ci, kd, kh, kw). Each output's terms, each
- * input's and each weight's therefore come in the order of the definition's sums.
+ * input's and each weight's therefore come in the order of the definition's sums. With `groups` (g.ci the input
+ * channels per group), output channel co reads the input channels of its group ⌊co / (Co / groups)⌋ only.
  */
-function eachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
+export function eachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void, groups = 1): void {
   const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
+  const perGroupOut = g.co / groups, channels = g.ci * groups;
   let yi = 0;
   for (let n = 0; n < g.n; n++) {
     for (let co = 0; co < g.co; co++) {
+      const first = Math.floor(co / perGroupOut) * g.ci;
       for (let od = 0; od < OD; od++) {
         for (let oh = 0; oh < OH; oh++) {
           for (let ow = 0; ow < OW; ow++, yi++) {
@@ -41,7 +44,7 @@ function eachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) =>
                   for (let kw = 0; kw < KW; kw++) {
                     const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
                     if (iw < 0 || iw >= W) continue;
-                    visit((((n * g.ci + ci) * D + id) * H + ih) * W + iw, (((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw, yi);
+                    visit((((n * channels + first + ci) * D + id) * H + ih) * W + iw, (((co * g.ci + ci) * KD + kd) * KH + kh) * KW + kw, yi);
                   }
                 }
               }

@@ -3,6 +3,7 @@ import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, storageFrom } from '../cpu/storage.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, formatShape, type ConvGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
+import { eachTap } from './cpu.js';
 
 /**
  * Grouped 3-D convolution (PyTorch's conv3d with groups, NCDHW, contiguous) and its two gradients: the oracle the
@@ -58,43 +59,6 @@ export function groupedBackwardWeightGeometry(x: Storage, xShape: readonly numbe
   return withGroups(g, groups);
 }
 
-/**
- * Visits every term x[xi] · w[wi] of every output y[yi] (flat indices) whose input position is inside the
- * volume, in the order (n, co, od, oh, ow, c, kd, kh, kw): each output's, input's and weight's terms come in the
- * order of the definition's sums.
- */
-function eachGroupedTap(g: GroupedGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
-  const [D, H, W] = g.in, [OD, OH, OW] = g.out, [KD, KH, KW] = g.k;
-  const perGroupOut = g.co / g.groups, channels = g.ci * g.groups;
-  let yi = 0;
-  for (let n = 0; n < g.n; n++) {
-    for (let co = 0; co < g.co; co++) {
-      const first = Math.floor(co / perGroupOut) * g.ci;
-      for (let od = 0; od < OD; od++) {
-        for (let oh = 0; oh < OH; oh++) {
-          for (let ow = 0; ow < OW; ow++, yi++) {
-            for (let c = 0; c < g.ci; c++) {
-              for (let kd = 0; kd < KD; kd++) {
-                const id = od * g.s[0] - g.p[0] + kd * g.dil[0];
-                if (id < 0 || id >= D) continue;
-                for (let kh = 0; kh < KH; kh++) {
-                  const ih = oh * g.s[1] - g.p[1] + kh * g.dil[1];
-                  if (ih < 0 || ih >= H) continue;
-                  for (let kw = 0; kw < KW; kw++) {
-                    const iw = ow * g.s[2] - g.p[2] + kw * g.dil[2];
-                    if (iw < 0 || iw >= W) continue;
-                    visit((((n * channels + first + c) * D + id) * H + ih) * W + iw, (((co * g.ci + c) * KD + kd) * KH + kh) * KW + kw, yi);
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
 export function conv3dGrouped(x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null,
   p: Conv3dParams, groups: number): Storage {
   const g = groupedForwardGeometry(x, xShape, w, wShape, p, groups);
@@ -103,7 +67,7 @@ export function conv3dGrouped(x: Storage, xShape: readonly number[], w: Storage,
   const vox = g.out[0] * g.out[1] * g.out[2];
   const y = new Float64Array(g.n * g.co * vox);
   if (B) for (let i = 0; i < y.length; i++) y[i] = B[Math.floor(i / vox) % g.co];
-  eachGroupedTap(g, (xi, wi, yi) => { y[yi] += X[xi] * Wt[wi]; });
+  eachTap(g, (xi, wi, yi) => { y[yi] += X[xi] * Wt[wi]; }, g.groups);
   return storageFrom(x.dtype, y);
 }
 
@@ -113,7 +77,7 @@ export function conv3dGroupedBackwardInput(gy: Storage, gyShape: readonly number
   const g = groupedBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p, groups);
   const GY = cpuData(gy), Wt = cpuData(w);
   const gx = typedArrayFor(gy.dtype, g.n * g.ci * groups * g.in[0] * g.in[1] * g.in[2]);
-  eachGroupedTap(g, (xi, wi, yi) => { gx[xi] += GY[yi] * Wt[wi]; });
+  eachTap(g, (xi, wi, yi) => { gx[xi] += GY[yi] * Wt[wi]; }, g.groups);
   return new CpuStorage(gy.dtype, gx);
 }
 
@@ -123,6 +87,6 @@ export function conv3dGroupedBackwardWeight(x: Storage, xShape: readonly number[
   const g = groupedBackwardWeightGeometry(x, xShape, gy, gyShape, wShape, p, groups);
   const X = cpuData(x), GY = cpuData(gy);
   const gw = new Float64Array(g.co * g.ci * g.k[0] * g.k[1] * g.k[2]);
-  eachGroupedTap(g, (xi, wi, yi) => { gw[wi] += GY[yi] * X[xi]; });
+  eachTap(g, (xi, wi, yi) => { gw[wi] += GY[yi] * X[xi]; }, g.groups);
   return storageFrom(x.dtype, gw);
 }

@@ -3,7 +3,7 @@ import { checkConvBias } from '../geometry.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { groupedBackwardInputGeometry, groupedBackwardWeightGeometry, groupedForwardGeometry, type GroupedGeometry } from './grouped-cpu.js';
-import { checkBinding, fmt, limitsOf, withSplitK, type Limits } from './plan.js';
+import { checkBinding, checkF32, fmt, limitsOf, noEpilogue, withSplitK, type Limits } from './plan.js';
 
 /**
  * Grouped conv3d and its two gradients in WGSL (NCDHW, contiguous float32, PyTorch semantics; the definition and
@@ -331,10 +331,6 @@ function weightSource(q: WeightProblem, t: WeightTiling): string {
   return lines.join('\n');
 }
 
-function checkF32(s: Storage, what: string): void {
-  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
-}
-
 export function conv3dGrouped(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[],
   bias: Storage | null, p: Conv3dParams, groups: number): Storage {
   const g = groupedForwardGeometry(x, xShape, w, wShape, p, groups);
@@ -384,7 +380,7 @@ export function conv3dGroupedBackwardWeight(rt: GpuRuntime, x: Storage, xShape: 
   const kernel = rt.kernel(`conv3d:grouped:weight:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => weightSource(q, t), 3);
   const out = rt.alloc(len, 'float32');
   const [gx, gz] = grid1d(g.co * g.ci / t.mr, 1);
-  withSplitK(rt, t.splits, { len, inner: 1, channels: 1 }, out, null,
+  withSplitK(rt, t.splits, { len, inner: 1, channels: 1 }, out, noEpilogue, [],
     (dst) => rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(gy), dst], null, [gx, t.splits, gz]), 'grouped weight-gradient partials');
   return out;
 }

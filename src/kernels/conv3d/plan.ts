@@ -1,3 +1,4 @@
+import type { Storage } from '../backend.js';
 import { wgslNormalized, wgslRelu, wgslRstd } from '../norm/webgpu.js';
 import type { GpuRuntime, GpuStorage } from '../webgpu/runtime.js';
 import { Params, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
@@ -247,4 +248,9 @@ export function runTiled(rt: GpuRuntime, key: string, source: () => string, mTil
   const [gx, gz] = grid1d(mTiles, 1);
   const grid: [number, number, number] = [gx, coTiles * splits, gz];
   withSplitK(rt, splits, o, out, e, operands, (dst, ops) => rt.dispatch(kernel, kernelBuffers(src, w, ops, dst), null, grid));
+}
+
+/** The WebGPU conv kernels compute in float32 only. */
+export function checkF32(s: Storage, what: string): void {
+  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
 }

@@ -5,7 +5,7 @@ import type { GpuRuntime } from '../webgpu/runtime.js';
 import { SMI_MASK, gpuBuffer, mixNumbers, sameNumbers } from '../webgpu/runtime.js';
 import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
 import { checkConvEpilogue, checkConvEpilogueBias } from './epilogue.js';
-import { biasEpilogue, checkBinding, fmt, noEpilogue, type Epilogue, type HasLimits } from './plan.js';
+import { biasEpilogue, checkBinding, checkF32, fmt, noEpilogue, type Epilogue, type HasLimits } from './plan.js';
 
 /**
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics): the entry
@@ -20,10 +20,6 @@ export {
   type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
 } from './choice.js';
 export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './plan.js';
-
-function checkF32(s: Storage, what: string): void {
-  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
-}
 
 const copyParams = (p: Conv3dParams): Conv3dParams => ({ stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] });
 
