@@ -1,4 +1,5 @@
 import type { ChannelLayout, Conv3dParams, ConvNormEpilogue, GridSampleParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
+import { groupedKernelsFit } from '../kernels/conv3d/grouped-tiling.js';
 import { triple } from '../kernels/geometry.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
@@ -168,8 +169,8 @@ function checkKernelFits(op: string, x: Tensor, weight: Tensor, p: Conv3dParams)
  */
 const groupedKernelMaxFilters = 4;
 
-function usesGroupedKernels(wShape: readonly number[], groups: number): boolean {
-  return wShape[1]! * (wShape[0]! / groups) <= groupedKernelMaxFilters;
+function usesGroupedKernels(xShape: readonly number[], wShape: readonly number[], p: Conv3dParams, groups: number): boolean {
+  return wShape[1]! * (wShape[0]! / groups) <= groupedKernelMaxFilters && groupedKernelsFit(xShape, wShape, p, groups);
 }
 
 /**
@@ -213,7 +214,7 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const p = convParams(op, options);
   checkKernelFits(op, x, weight, p);
   if (groups === 1) return conv3dRaw(x, weight, bias, p);
-  if (usesGroupedKernels(weight.shape, groups)) return conv3dGroupedRaw(x, weight, bias, p, groups);
+  if (usesGroupedKernels(x.shape, weight.shape, p, groups)) return conv3dGroupedRaw(x, weight, bias, p, groups);
   return tidy(() => {
     const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
     const bs = bias ? split(bias, bias.shape[0] / groups, 0) : null;

@@ -120,6 +120,16 @@ describe('F.conv3d with groups: dispatches on WebGPU', () => {
       return gpu.rt.dispatchCount - first;
     };
     expect([forward(1, 4), forward(4, 1), forward(2, 2)]).toEqual([1, 1, 1]);
+    // a dilated depthwise kernel whose halo would halve the grouped kernels' blocks below 32 invocations within
+    // WebGPU's minimum workgroup memory (or not fit at all, at larger dilations): one convolution per group, with the
+    // values of the cpu backend
+    const xd = randomArray(4 * 16 ** 3, 3), wd = randomArray(4 * 27, 4);
+    const dilated = (be: Backend): Tensor => conv3d(fromArray(xd, [1, 4, 16, 16, 16], { backend: be }), fromArray(wd, [4, 1, 3, 3, 3], { backend: be }), null,
+      { groups: 4, padding: 6, dilation: 6 });
+    const first = gpu.rt.dispatchCount;
+    const yg = dilated(gpu);
+    expect(gpu.rt.dispatchCount - first).toBeGreaterThan(4);
+    expectClose(Float64Array.from(await yg.toArray()), Float64Array.from(await dilated(cpu).toArray()), 1e-5, 1e-5, 'dilated depthwise');
     for (const [cg, mg] of [[1, 5], [2, 3], [5, 1]]) expect(forward(cg, mg), `${cg} → ${mg} per group`).toBeGreaterThan(4);
   });
 });

@@ -5,6 +5,7 @@ import { WebGPUBackend } from '../../src/kernels/index.js';
 import { convOutSize } from '../../src/kernels/geometry.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { groupedBenchmarks } from '../../src/kernels/conv3d/grouped-benchmarks.js';
+import { groupedKernelsFit } from '../../src/kernels/conv3d/grouped-tiling.js';
 import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
@@ -145,6 +146,37 @@ describe('grouped conv3d: WebGPU against the cpu oracle', () => {
     const c: Case = { xShape: [1, 2, 9, 20, 70], wShape: [2, 1, 3, 3, 3], groups: 2, p: P(1, 1), bias: false };
     const runs = [await run(gpu, c, 21, 'float32'), await run(gpu, c, 21, 'float32')];
     expect(runs[1]!.gw).toEqual(runs[0]!.gw);
+  });
+
+  it('the weight gradient reads no input that no output voxel reads: a NaN there stays out of it (as in the oracle)', async () => {
+    // w = 10, k = 2, s = 3: the 3 outputs read x[0 … 7]; the block of 4 voxels along w has a padding voxel (gy 0)
+    // whose taps would reach x[9], and 0 · NaN would be NaN
+    const gpu = await webgpu();
+    const xShape = [1, 2, 1, 1, 10], wShape = [2, 1, 1, 1, 2], gyShape = [1, 2, 1, 1, 3], p: Conv3dParams = { stride: [1, 1, 3], padding: [0, 0, 0], dilation: [1, 1, 1] };
+    const x = randomArray(20, 31);
+    x[9] = NaN; x[19] = Infinity;
+    const gy = randomArray(6, 32);
+    const gw = async (be: Backend): Promise<Float64Array> => {
+      const xs = be.upload(x, 'float32'), gys = be.upload(gy, 'float32');
+      const out = be.conv3dGroupedBackwardWeight(xs, xShape, gys, gyShape, wShape, p, 2);
+      const r = Float64Array.from(await be.read(out));
+      for (const st of [xs, gys, out]) be.free(st);
+      return r;
+    };
+    const G = await gw(gpu), C = await gw(cpu);
+    expect(C.every(Number.isFinite)).toBe(true);
+    expectClose(G, C, 1e-6, 1e-6, 'backwardWeight with a non-finite unread tail');
+  });
+
+  it('groupedKernelsFit: a dilated kernel whose one-voxel halo exceeds the minimum workgroup memory is not taken', () => {
+    const p = (d: number): Conv3dParams => ({ stride: [1, 1, 1], padding: [d, d, d], dilation: [d, d, d] });
+    expect(groupedKernelsFit([1, 4, 16, 16, 16], [4, 1, 3, 3, 3], p(1), 4)).toBe(true);
+    expect(groupedKernelsFit([1, 4, 16, 16, 16], [4, 1, 5, 5, 5], p(2), 4)).toBe(true);
+    // 3³ at dilation 12: (2·12 + 1)² · 28 floats for one voxel is more than 16 KiB
+    expect(groupedKernelsFit([1, 4, 26, 26, 26], [4, 1, 3, 3, 3], p(12), 4)).toBe(false);
+    // 3³ at dilation 6 and 7³ at dilation 4: a forward block would be halved below 32 invocations
+    expect(groupedKernelsFit([1, 4, 16, 16, 16], [4, 1, 3, 3, 3], p(6), 4)).toBe(false);
+    expect(groupedKernelsFit([1, 4, 26, 26, 26], [4, 1, 7, 7, 7], p(4), 4)).toBe(false);
   });
 
   it('refuses int32, and names the groups in its errors (both backends)', async () => {

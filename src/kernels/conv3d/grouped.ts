@@ -3,7 +3,11 @@ import { checkConvBias } from '../geometry.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { groupedBackwardInputGeometry, groupedBackwardWeightGeometry, groupedForwardGeometry, type GroupedGeometry } from './grouped-cpu.js';
-import { checkBinding, checkF32, fmt, limitsOf, noEpilogue, withSplitK, type Limits } from './plan.js';
+import {
+  blockVoxels, chooseTiling, chooseWeightTiling, forwardProblem, haloOf, inputGradientProblem, weightProblem,
+  type TiledProblem, type Tiling, type WeightProblem, type WeightTiling,
+} from './grouped-tiling.js';
+import { checkBinding, checkF32, fmt, limitsOf, noEpilogue, withSplitK } from './plan.js';
 
 /**
  * Grouped conv3d and its two gradients in WGSL (NCDHW, contiguous float32, PyTorch semantics; the definition and
@@ -80,69 +84,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   GX[i] = acc;
 }`;
 
-/**
- * The halo-tiled kernel of the forward and of the stride-1 input gradient (which is the forward of gy with the
- * flipped kernel, padding (k − 1)·dil − p and the roles of Cg and Mg swapped). A workgroup owns one sample, one
- * group and a block of voxels of what it writes; per channel it reads it stages the block's input halo in
- * workgroup memory (zero outside the volume), then every invocation sums the taps of TW neighbouring voxels
- * along w for up to 4 of the channels it writes (TW × MC accumulators; more channels: more workgroups): per
- * (kd, kh) row it loads the distinct halo words its TW·KW products need once and each weight once. Every size is
- * a WGSL constant (one pipeline per shape), so all index arithmetic divides by constants.
- */
-interface TiledProblem {
-  n: number;
-  groups: number;
-  /** channels written and read per group */
-  outPer: number;
-  inPer: number;
-  inSize: readonly number[];
-  outSize: readonly number[];
-  /** voxel o reads input o·s + base + t·dil along each axis */
-  s: readonly number[];
-  base: readonly number[];
-  dil: readonly number[];
-  k: readonly number[];
-  /** the input gradient: weight [j·Mg + r, m, flipped tap] instead of the forward's [j·Mg + m, r, tap] */
-  transposed: boolean;
-  bias: boolean;
-}
-
-/** invocations per workgroup along (d, h, w), the voxels along w and the written channels (a divisor of outPer) each
- * one computes */
-interface Tiling { threads: readonly [number, number, number]; tw: number; mc: number }
-
-const blockVoxels = (t: Pick<Tiling, 'threads' | 'tw'>): number[] => [t.threads[0], t.threads[1], t.threads[2] * t.tw];
-
-const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(v));
-const product = (v: readonly number[]): number => v.reduce((a, b) => a * b, 1);
-
-/** the input box a block of `voxels` output voxels reads */
-const haloOf = (q: Pick<TiledProblem, 's' | 'k' | 'dil'>, voxels: readonly number[]): number[] =>
-  [0, 1, 2].map((a) => (voxels[a]! - 1) * q.s[a]! + (q.k[a]! - 1) * q.dil[a]! + 1);
-
-/** a block of at most `budget` cells within `extent` (powers of two): up to 16 along w, then h, then d */
-function blockWithin(extent: readonly number[], budget: number): [number, number, number] {
-  const bw = Math.min(pow2(extent[2]!), 16, budget), bh = Math.min(pow2(extent[1]!), Math.floor(budget / bw));
-  return [Math.min(pow2(extent[0]!), Math.floor(budget / (bw * bh))), bh, bw];
-}
-
-/** halves the block's longest side until `fits`; throws when one cell does not fit */
-function shrinkUntil(block: [number, number, number], fits: () => boolean, q: Pick<TiledProblem, 'k' | 'dil'>): void {
-  while (!fits()) {
-    const a = block.indexOf(Math.max(...block));
-    if (block[a] === 1) throw new Error(`webgpu conv3d: the input box of one grouped-conv invocation (kernel ${fmt(q.k)}, dilation ${fmt(q.dil)}) exceeds the device's workgroup memory`);
-    block[a] /= 2;
-  }
-}
-
-/** up to 256 invocations (fewer where the output is smaller), halved until the block's halo fits workgroup memory */
-function chooseTiling(q: TiledProblem, limits: Limits): Tiling {
-  const tw = Math.min(4, q.outSize[2]!);
-  const threads = blockWithin([q.outSize[0]!, q.outSize[1]!, Math.ceil(q.outSize[2]! / tw)], limits.threads);
-  shrinkUntil(threads, () => 4 * product(haloOf(q, blockVoxels({ threads, tw }))) <= limits.shared, q);
-  const mc = [4, 3, 2, 1].find((c) => q.outPer % c === 0)!;
-  return { threads, tw, mc };
-}
 
 function tiledSource(q: TiledProblem, t: Tiling): string {
   const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
@@ -221,37 +162,6 @@ function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
   rt.dispatch(kernel, buffers, null, grid1d(blocks * (q.outPer / t.mc) * q.n * q.groups, 1));
 }
 
-/**
- * The weight gradient gw[co, c, t] = Σ_{n, o} gy[n, co, o] · x[n, j·Cg + c, o·s − p + t·dil]. A workgroup owns the
- * (co, c) rows of taps of one input channel c and up to 4 of its group's output channels co, and a range of tiles
- * (a sample's block of output voxels; split-K over the tiles: grid y is the split, and with more than one split a
- * second pass sums the partial gradients in split order). Per tile it stages those channels' gy blocks and x's halo in workgroup memory. Its invocations own (kd, kh, lane) triples: a
- * lane takes every VG-th row (d, h) of the block and sums, along each row (unrolled: each gy word and each distinct
- * halo word loaded once), gy times the inputs its KW taps read (KW accumulators per output channel), into its own
- * workgroup-memory slots; at the end each tap sums its VG lanes in lane order: deterministic, no atomics.
- */
-interface WeightProblem {
-  n: number; groups: number; cg: number; co: number;
-  inSize: readonly number[]; outSize: readonly number[];
-  s: readonly number[]; p: readonly number[]; dil: readonly number[]; k: readonly number[];
-}
-/** `mr`: the output channels of one group (a divisor of Mg, at most 4) whose rows a workgroup computes together */
-interface WeightTiling { block: readonly [number, number, number]; vg: number; mr: number; threads: number; splits: number; perSplit: number }
-
-function chooseWeightTiling(q: WeightProblem, limits: Limits, maxParts: number): WeightTiling {
-  const [KD, KH, KW] = q.k as [number, number, number];
-  // blocks of up to 1024 voxels: fewer tiles, so fewer barriers per workgroup (on llvmpipe 1.1–1.3× faster than 256)
-  const mr = [4, 3, 2, 1].find((c) => (q.co / q.groups) % c === 0)!;
-  const block = blockWithin(q.outSize, 1024);
-  const lanes = (): number => Math.max(1, Math.min(Math.floor(limits.threads / (KD * KH)), block[0] * block[1]));
-  shrinkUntil(block, () => 4 * (product(haloOf(q, block)) + mr * product(block) + KD * KH * lanes() * KW * mr) <= limits.shared, q);
-  const vg = lanes();
-  const tiles = q.n * [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / block[a]!), 1);
-  // about 256 workgroups in flight (a GPU's several waves), at least 4 tiles per split, within the partials' bytes
-  const wanted = Math.min(Math.ceil(256 / (q.co * q.cg / mr)), Math.floor(tiles / 4), maxParts, 65535);
-  const perSplit = Math.ceil(tiles / Math.max(1, wanted));
-  return { block, vg, mr, threads: Math.min(limits.threads, KD * KH * vg), splits: Math.ceil(tiles / perSplit), perSplit };
-}
 
 function weightSource(q: WeightProblem, t: WeightTiling): string {
   const [D, H, W] = q.inSize as [number, number, number], [OD, OH, OW] = q.outSize as [number, number, number];
@@ -289,9 +199,12 @@ function weightSource(q: WeightProblem, t: WeightTiling): string {
   emit(`    let gyPlane = (n * ${q.co}u + co0) * ${OD * OH * OW}u;`);
   emit(`    let hd0 = i32(bd * ${BD * q.s[0]!}u) - ${q.p[0]}; let hh0 = i32(bh * ${BH * q.s[1]!}u) - ${q.p[1]}; let hw0 = i32(bw * ${BW * q.s[2]!}u) - ${q.p[2]};`);
   emit(`    workgroupBarrier();`);
+  // staged only up to the last input a real output voxel reads: the block's padding voxels (gy 0) past the output
+  // may read further, and 0 · a non-finite input there would be a NaN that the convolution never computes
+  const [RD, RH, RW] = [0, 1, 2].map((a) => Math.min(q.inSize[a]!, (q.outSize[a]! - 1) * q.s[a]! - q.p[a]! + (q.k[a]! - 1) * q.dil[a]! + 1));
   emit(`    for (var e = tid; e < ${ED * EH * EW}u; e += ${t.threads}u) {`);
   emit(`      let id = hd0 + i32(e / ${EH * EW}u); let ih = hh0 + i32((e / ${EW}u) % ${EH}u); let iw = hw0 + i32(e % ${EW}u);`);
-  emit(`      let inside = id >= 0 && id < ${D} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W};`);
+  emit(`      let inside = id >= 0 && id < ${RD} && ih >= 0 && ih < ${RH} && iw >= 0 && iw < ${RW};`);
   emit(`      xs[e] = select(0.0, X[xPlane + u32(select(0, (id * ${H} + ih) * ${W} + iw, inside))], inside);`);
   emit(`    }`);
   emit(`    for (var e = tid; e < ${mr * bv}u; e += ${t.threads}u) {`);
@@ -331,6 +244,7 @@ function weightSource(q: WeightProblem, t: WeightTiling): string {
   return lines.join('\n');
 }
 
+
 export function conv3dGrouped(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[],
   bias: Storage | null, p: Conv3dParams, groups: number): Storage {
   const g = groupedForwardGeometry(x, xShape, w, wShape, p, groups);
@@ -341,10 +255,7 @@ export function conv3dGrouped(rt: GpuRuntime, x: Storage, xShape: readonly numbe
   checkBinding(rt, len, () => `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
   const out = rt.alloc(len, 'float32');
   const buffers = bias ? [gpuBuffer(x), gpuBuffer(w), gpuBuffer(bias), out.buffer] : [gpuBuffer(x), gpuBuffer(w), out.buffer];
-  runTiled(rt, {
-    n: g.n, groups, outPer: g.co / groups, inPer: g.ci, inSize: g.in, outSize: g.out, s: g.s, base: g.p.map((p) => -p), dil: g.dil, k: g.k,
-    transposed: false, bias: bias !== null,
-  }, buffers);
+  runTiled(rt, forwardProblem(g, bias !== null), buffers);
   return out;
 }
 
@@ -358,10 +269,7 @@ export function conv3dGroupedBackwardInput(rt: GpuRuntime, gy: Storage, gyShape:
   const out = rt.alloc(len, 'float32');
   const buffers = [gpuBuffer(gy), gpuBuffer(w), out.buffer];
   if (g.s.every((s) => s === 1)) {
-    runTiled(rt, {
-      n: g.n, groups, outPer: g.ci, inPer: g.co / groups, inSize: g.out, outSize: g.in, s: g.s,
-      base: [0, 1, 2].map((a) => g.p[a]! - (g.k[a]! - 1) * g.dil[a]!), dil: g.dil, k: g.k, transposed: true, bias: false,
-    }, buffers);
+    runTiled(rt, inputGradientProblem(g), buffers);
   } else {
     rt.dispatch(rt.kernel('conv3d:grouped:backwardInput', backwardInputSource, 3), buffers, paramsOf(g, len), grid1d(len, 256));
   }
@@ -375,7 +283,7 @@ export function conv3dGroupedBackwardWeight(rt: GpuRuntime, x: Storage, xShape: 
   checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const len = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
-  const q: WeightProblem = { n: g.n, groups, cg: g.ci, co: g.co, inSize: g.in, outSize: g.out, s: g.s, p: g.p, dil: g.dil, k: g.k };
+  const q = weightProblem(g);
   const t = chooseWeightTiling(q, limitsOf(rt), Math.floor(rt.limits.maxStorageBufferBindingSize / (4 * len)));
   const kernel = rt.kernel(`conv3d:grouped:weight:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => weightSource(q, t), 3);
   const out = rt.alloc(len, 'float32');
