@@ -128,7 +128,7 @@ unpack() {
 precheck() {
   [ "${LA_PRECHECK:-1}" = 0 ] && return 0
   echo "la-run: precheck: the DBiSL step's fused kernels against the cpu oracle on this adapter"
-  node_modules/.bin/vitest run test/kernels/cdt.test.ts test/kernels/loss.test.ts \
+  node_modules/.bin/vitest run test/kernels/cdt.test.ts test/kernels/loss.test.ts test/kernels/conv3d-epilogue.test.ts \
     || die "precheck: a fused kernel disagrees with its cpu oracle on this adapter (see above); not training"
 }
 

@@ -144,6 +144,14 @@ export interface NormTerms {
 }
 
 /**
+ * What a convolution's final write applies to each output value v (after its sum and its bias): batch norm by
+ * fixed statistics (evaluation mode: the running ones), one statistics group per output channel, as the
+ * normalize kernel computes it (NormTerms: rstd·weight·(v − mean) + bias), then, with `relu`, max(0, ·) keeping
+ * NaN. Inference only: the epilogue has no backward.
+ */
+export interface ConvNormEpilogue { norm: NormTerms; relu: boolean }
+
+/**
  * A loss pooled over each row of [rows, n] operands in one fused reduction (kernels/loss); w is the optional
  * per-element weight (1 when absent), the sums per row are kept for the backward:
  *  'dice' (p, y, w):  I = Σ w·p·y, P = Σ w·p², Y = Σ w·y²;  loss 1 − (2I + smooth)/(P + Y + smooth)
@@ -256,15 +264,30 @@ export interface KernelOps {
   /** the adjoint of gather: out of shape xShape, zeros plus src summed into the gathered positions */
   scatterAdd(src: Storage, indexShape: readonly number[], axis: number, index: Storage, xShape: readonly number[]): Storage;
 
-  /** x [N, Ci, D, H, W], w [Co, Ci, kd, kh, kw], bias [Co] or null; contiguous */
+  /** x [N, Ci, D, H, W], w [Co, Ci, kd, kh, kw], bias [Co] or null; contiguous; `epilogue`: a batch norm (+ ReLU)
+   * applied in the same write */
   conv3d(x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null,
-    p: Conv3dParams): Storage;
-  /** gradient of conv3d w.r.t. its input, of shape xShape (also convTranspose3d's forward) */
+    p: Conv3dParams, epilogue?: ConvNormEpilogue | null): Storage;
+  /** gradient of conv3d w.r.t. its input, of shape xShape (also convTranspose3d's forward, whose `bias` [Ci] it
+   * adds to the sum and whose `epilogue` it applies after, both in the same write) */
   conv3dBackwardInput(gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[],
-    xShape: readonly number[], p: Conv3dParams): Storage;
+    xShape: readonly number[], p: Conv3dParams, bias?: Storage | null, epilogue?: ConvNormEpilogue | null): Storage;
   /** gradient of conv3d w.r.t. its weight, of shape wShape */
   conv3dBackwardWeight(x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[],
     wShape: readonly number[], p: Conv3dParams): Storage;
+  /**
+   * conv3d with `groups` groups (PyTorch's): x [N, G·Cg, D, H, W], w [G·Mg, Cg, kd, kh, kw], output channel co
+   * reads the input channels of group ⌊co / Mg⌋ only; one kernel for all groups (made for few channels per group:
+   * depthwise convolutions)
+   */
+  conv3dGrouped(x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null,
+    p: Conv3dParams, groups: number): Storage;
+  /** gradient of conv3dGrouped w.r.t. its input, of shape xShape */
+  conv3dGroupedBackwardInput(gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[],
+    xShape: readonly number[], p: Conv3dParams, groups: number): Storage;
+  /** gradient of conv3dGrouped w.r.t. its weight, of shape wShape */
+  conv3dGroupedBackwardWeight(x: Storage, xShape: readonly number[], gy: Storage, gyShape: readonly number[],
+    wShape: readonly number[], p: Conv3dParams, groups: number): Storage;
 
   /** values and int32 argmax (flat index inside the input's D·H·W volume), as PyTorch's return_indices */
   maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage };

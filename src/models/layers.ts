@@ -4,11 +4,11 @@ import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
 import { add, assign, matmul, relu, transpose } from '../autograd/ops.js';
-import { noGrad } from '../autograd/graph.js';
+import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed } from './module.js';
+import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type FusedForward } from './module.js';
 
 /**
  * The layers of the V-Net family with PyTorch's parameter names, shapes and default initialisation
@@ -50,6 +50,34 @@ function defaultInit(shape: readonly number[], biasSize: number | null, options:
 export function formatTriple(t: Triple): string { return t[0] === t[1] && t[1] === t[2] ? String(t[0]) : `(${t.join(', ')})`; }
 
 // -------------------------------------------------------------------------------------------- convs
+
+let convBatchNormFusion = true;
+
+/**
+ * Switches the inference fusion of Sequential's Conv3d or ConvTranspose3d → BatchNorm3d in evaluation mode (→ ReLU)
+ * chains into one convolution (F.conv3dBatchNormEval, F.convTranspose3dBatchNormEval) on or off; returns the
+ * previous setting. On by default; it applies only where no gradient is recorded (under noGrad, or nothing
+ * requires grad), with or without it the values are the same. Off: the layers run one by one, as in training.
+ */
+export function setConvBatchNormFusion(enabled: boolean): boolean {
+  const before = convBatchNormFusion;
+  convBatchNormFusion = enabled;
+  return before;
+}
+
+/**
+ * The batch norm (evaluation mode, running statistics) that starts `next`, and whether a ReLU follows it, for a
+ * convolution to apply in its write: null unless the fusion is on and nothing would record a gradient (`inputs`:
+ * the convolution's input and parameters).
+ */
+function evalBatchNormAfter(next: readonly Layer[], inputs: readonly (Tensor | null)[]): { bn: F.EvalBatchNorm; consumes: number } | null {
+  const norm = next[0];
+  if (!convBatchNormFusion || !(norm instanceof BatchNorm3d) || norm.training || !norm.runningMean || !norm.runningVar) return null;
+  const tensors = [...inputs, norm.weight, norm.bias].filter((t): t is Tensor => t !== null);
+  if (needsGrad(tensors)) return null;
+  const relu = next[1] instanceof ReLU;
+  return { bn: { runningMean: norm.runningMean, runningVar: norm.runningVar, weight: norm.weight, bias: norm.bias, eps: norm.eps, relu }, consumes: relu ? 2 : 1 };
+}
 
 export interface Conv3dLayerOptions extends InitOptions {
   stride?: IntOrTriple;
@@ -93,6 +121,14 @@ export class Conv3d extends Layer {
     return F.conv3d(x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
+  /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
+  override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
+    const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
+    if (!after) return null;
+    const options = { stride: this.stride, padding: this.padding, dilation: this.dilation };
+    return { consumes: after.consumes, forward: (y) => F.conv3dBatchNormEval(y, this.weight, this.bias, after.bn, options) };
+  }
+
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
     if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
@@ -130,9 +166,18 @@ export class ConvTranspose3d extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, {
-      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation,
-    });
+    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, this.options());
+  }
+
+  /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
+  override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
+    const after = evalBatchNormAfter(next, [x, this.weight, this.bias]);
+    if (!after) return null;
+    return { consumes: after.consumes, forward: (y) => F.convTranspose3dBatchNormEval(y, this.weight, this.bias, after.bn, this.options()) };
+  }
+
+  private options(): F.ConvTranspose3dOptions {
+    return { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation };
   }
 
   override extraRepr(): string {
@@ -187,7 +232,9 @@ export abstract class ChannelNorm extends Layer {
 
   forward(x: Tensor): Tensor { return this.normalize(x, false); }
 
-  override fusedWith(next: Layer): ((x: Tensor) => Tensor) | null { return next instanceof ReLU ? (x) => this.normalize(x, true) : null; }
+  override fusedWith(next: readonly Layer[]): FusedForward | null {
+    return next[0] instanceof ReLU ? { consumes: 1, forward: (x) => this.normalize(x, true) } : null;
+  }
 
   /** the normalisation, followed by a ReLU when `relu` */
   protected abstract normalize(x: Tensor, relu: boolean): Tensor;

@@ -431,16 +431,27 @@ export class Module {
   }
 }
 
+/** A layer's forward fused with some of the layers after it (see Layer.fusedWith). */
+export interface FusedForward {
+  /** how many of the following layers it computes besides this one */
+  consumes: number;
+  forward(x: Tensor): Tensor;
+}
+
+/** Sequential offers a layer's fusedWith at most this many following layers */
+const FUSION_LOOKAHEAD = 2;
+
 /** A module with one input and one output. */
 export abstract class Layer extends Module {
   abstract forward(x: Tensor): Tensor;
 
   /**
-   * This layer's forward followed by `next`'s as one fused op, where it has one for that pair (a normalisation
-   * followed by ReLU: one pass instead of two, both ways); null: none. Sequential uses it; the result is the
-   * same as running the two layers in order.
+   * This layer's forward followed by the first layers of `next` as one fused op, where it has one for such a chain
+   * on input `x` (a normalisation followed by ReLU: one pass instead of two, both ways; in inference, a convolution
+   * followed by batch norm in evaluation mode and maybe ReLU: one kernel); null: none. Sequential uses it; the
+   * result is the same as running the layers in order.
    */
-  fusedWith(_next: Layer): ((x: Tensor) => Tensor) | null { return null; }
+  fusedWith(_next: readonly Layer[], _x: Tensor): FusedForward | null { return null; }
 }
 
 /** Children run in order; names are '0', '1', … as nn.Sequential. */
@@ -452,7 +463,8 @@ export class Sequential extends Layer {
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
   }
 
-  /** The layers in order, a pair that fuses (see Layer.fusedWith: norm → ReLU) as one op. Intermediate
+  /** The layers in order, a chain that fuses (see Layer.fusedWith: norm → ReLU; conv → eval batch norm [→ ReLU]
+   * without gradients) as one op. Intermediate
    * outputs are disposed when it returns (what their backward needs stays saved on the graph), so that a
    * training step does not hold every activation until its end; a layer that hands its output elsewhere for
    * later (a feature hook) must `keep()` it. */
@@ -461,10 +473,10 @@ export class Sequential extends Layer {
     return tidy(() => {
       let y = x;
       for (let i = 0; i < layers.length; i++) {
-        const next = layers[i + 1], fused = next ? layers[i].fusedWith(next) : null;
+        const fused = i + 1 < layers.length ? layers[i].fusedWith(layers.slice(i + 1, i + 1 + FUSION_LOOKAHEAD), y) : null;
         if (fused) {
-          y = fused(y);
-          i++;
+          y = fused.forward(y);
+          i += fused.consumes;
         } else y = layers[i].forward(y);
       }
       return y;

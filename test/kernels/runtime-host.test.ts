@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { conv3dCandidates, conv3dTuning, WebGPUBackend, type Conv3dOp, type Conv3dParams, type Conv3dProblem } from '../../src/kernels/index.js';
 import { Conv3dTuning } from '../../src/kernels/conv3d/choice.js';
+import { biasEpilogue, noEpilogue, type Epilogue } from '../../src/kernels/conv3d/plan.js';
 import { convGeometry } from '../../src/kernels/geometry.js';
 import { Params } from '../../src/kernels/webgpu/runtime.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
@@ -103,18 +104,21 @@ describe('conv3d: the plan cached per problem follows the choice table and the t
 });
 
 describe('conv3d: the plan cache is keyed by the whole problem', () => {
-  it('serves a cached plan only to the same op, shapes, parameters and bias', () => {
+  it('serves a cached plan only to the same op, shapes, parameters and epilogue', () => {
     // nominal limits: planning needs no device
     const limits = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxStorageBufferBindingSize: 2 ** 27 };
     const tuning = new Conv3dTuning({ limits, software: true });
-    interface Variant { op: Conv3dOp; x: number[]; w: number[]; p: Conv3dParams; bias: boolean }
-    const base: Variant = { op: 'forward', x: [2, 4, 8, 8, 8], w: [8, 4, 3, 3, 3], p: P3, bias: false };
-    const plan = (v: Variant) => tuning.plan(v.op, convGeometry(v.x, v.w, v.p), v.bias);
-    const fresh = (v: Variant) => new Conv3dTuning({ limits, software: true }).plan(v.op, convGeometry(v.x, v.w, v.p), v.bias).describe();
+    interface Variant { op: Conv3dOp; x: number[]; w: number[]; p: Conv3dParams; e: Epilogue }
+    const base: Variant = { op: 'forward', x: [2, 4, 8, 8, 8], w: [8, 4, 3, 3, 3], p: P3, e: noEpilogue };
+    const norm = (weight: boolean, bias: boolean, relu: boolean, epsBits = 0x3727c5ac): Epilogue => ({ bias: true, norm: { weight, bias, epsBits }, relu });
+    const plan = (v: Variant) => tuning.plan(v.op, convGeometry(v.x, v.w, v.p), v.e);
+    const fresh = (v: Variant) => new Conv3dTuning({ limits, software: true }).plan(v.op, convGeometry(v.x, v.w, v.p), v.e).describe();
     const first = plan(base);
     expect(plan({ ...base, x: [...base.x], w: [...base.w] })).toBe(first); // equal content, other arrays
     const variants: Variant[] = [
-      { ...base, op: 'backwardInput' }, { ...base, op: 'backwardWeight' }, { ...base, bias: true },
+      { ...base, op: 'backwardInput' }, { ...base, op: 'backwardWeight' }, { ...base, e: biasEpilogue },
+      { ...base, e: norm(true, true, true) }, { ...base, e: norm(true, true, false) }, { ...base, e: norm(false, true, true) },
+      { ...base, e: norm(true, false, true) }, { ...base, e: norm(true, true, true, 0x3089705f) }, { ...base, e: { ...norm(true, true, true), bias: false } },
       { ...base, x: [1, 4, 8, 8, 8] }, { ...base, x: [2, 4, 8, 8, 16] }, { ...base, x: [2, 2, 8, 8, 8], w: [8, 2, 3, 3, 3] },
       { ...base, w: [16, 4, 3, 3, 3] }, { ...base, w: [8, 4, 3, 3, 1] },
       { ...base, p: { ...base.p, stride: [2, 1, 1] } }, { ...base, p: { ...base.p, padding: [1, 0, 1] } },

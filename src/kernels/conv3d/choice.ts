@@ -4,7 +4,7 @@ import { SMI_MASK, mixHash } from '../webgpu/runtime.js';
 import { directPlan, modelTn } from './direct.js';
 import { downPlan } from './down.js';
 import { gemmPlan, gemmShapesFor, type GemmShape } from './gemm.js';
-import { defaultConv3dKnobs, fmt, type Conv3dKnobs, type Conv3dPlan, type HasLimits, type PlanContext } from './plan.js';
+import { biasEpilogue, defaultConv3dKnobs, fmt, noEpilogue, type Conv3dKnobs, type Conv3dPlan, type Epilogue, type HasLimits, type PlanContext } from './plan.js';
 import { upPlan } from './up.js';
 import { wgemmPlan, wgemmShapesFor } from './wgemm.js';
 import { wgradPlan } from './wgrad.js';
@@ -79,18 +79,20 @@ export function conv3dProblemKey(p: Pick<Conv3dProblem, 'op' | 'xShape' | 'wShap
   return problemKey(p.op, convGeometry(p.xShape, p.wShape, p.params));
 }
 
-/** The plan of a candidate for a problem; throws naming both where the candidate cannot compute it. */
-export function planFor(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidate, bias: boolean): Conv3dPlan {
+/** The plan of a candidate for a problem, applying epilogue `e` in its write (forward and input gradient only);
+ * throws naming both where the candidate cannot compute it. */
+export function planFor(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry, c: Conv3dCandidate, e: Epilogue): Conv3dPlan {
   const fail = (): never => { throw new Error(`webgpu conv3d: candidate '${candidateName(c)}' cannot compute ${problemKey(op, g)}`); };
   if (op === 'backwardWeight') {
+    if (e.bias || e.norm) throw new Error('webgpu conv3d: the weight gradient takes no epilogue');
     if (c.kernel === 'wgemm') return wgemmPlan(ctx, g, c.shape) ?? fail();
     return c.kernel === 'wgrad' ? wgradPlan(ctx, g) : fail();
   }
   switch (c.kernel) {
-    case 'down': return (op === 'forward' ? downPlan(ctx, g, bias) : null) ?? fail();
-    case 'up': return (op === 'backwardInput' ? upPlan(g) : null) ?? fail();
-    case 'gemm': return gemmPlan(ctx, op, g, bias, c.shape) ?? fail();
-    case 'direct': return directPlan(ctx, op, g, bias, c.tn);
+    case 'down': return (op === 'forward' ? downPlan(ctx, g, e) : null) ?? fail();
+    case 'up': return (op === 'backwardInput' ? upPlan(g, e) : null) ?? fail();
+    case 'gemm': return gemmPlan(ctx, op, g, e, c.shape) ?? fail();
+    case 'direct': return directPlan(ctx, op, g, e, c.tn);
     case 'wgrad':
     case 'wgemm': return fail();
   }
@@ -107,26 +109,33 @@ function defaultCandidate(ctx: PlanContext, op: Conv3dOp, g: ConvGeometry): Conv
   const [written, read] = op === 'forward' ? [g.co, g.ci] : [g.ci, g.co];
   const shape = gemms && written >= knobs.implicitGemmMinChannels && read >= knobs.implicitGemmMinReadChannels ? gemmShapesFor(ctx, op, g)[0] : undefined;
   if (shape) return { kernel: 'gemm', shape };
-  if (op === 'forward' && knobs.downKernel && downPlan(ctx, g, false)) return { kernel: 'down' };
-  if (op === 'backwardInput' && knobs.upKernel && upPlan(g)) return { kernel: 'up' };
+  if (op === 'forward' && knobs.downKernel && downPlan(ctx, g, noEpilogue)) return { kernel: 'down' };
+  if (op === 'backwardInput' && knobs.upKernel && upPlan(g, noEpilogue)) return { kernel: 'up' };
   return { kernel: 'direct' };
 }
 
 /** a cached plan, and the next one whose problem has the same hash */
-interface CachedPlan { op: Conv3dOp; g: ConvGeometry; bias: boolean; plan: Conv3dPlan; next: CachedPlan | null }
+interface CachedPlan { op: Conv3dOp; g: ConvGeometry; e: Epilogue; plan: Conv3dPlan; next: CachedPlan | null }
 
 const OPS: readonly Conv3dOp[] = ['forward', 'backwardInput', 'backwardWeight'];
 
+/** an epilogue's flags as bits (its eps aside) */
+const epilogueFlags = (e: Epilogue): number =>
+  (e.bias ? 1 : 0) + (e.norm ? 2 + (e.norm.weight ? 4 : 0) + (e.norm.bias ? 8 : 0) : 0) + (e.relu ? 16 : 0);
+
+const sameEpilogue = (a: Epilogue, b: Epilogue): boolean =>
+  a === b || (epilogueFlags(a) === epilogueFlags(b) && a.norm?.epsBits === b.norm?.epsBits);
+
 /** a problem's hash over the numbers that determine it (the output size follows from them) */
-function problemHash(op: Conv3dOp, g: ConvGeometry, bias: boolean): number {
-  let hash = mixHash(mixHash(mixHash(2 * OPS.indexOf(op) + (bias ? 1 : 0), g.n), g.ci), g.co);
+function problemHash(op: Conv3dOp, g: ConvGeometry, e: Epilogue): number {
+  let hash = mixHash(mixHash(mixHash(mixHash(32 * OPS.indexOf(op) + epilogueFlags(e), e.norm ? e.norm.epsBits : 0), g.n), g.ci), g.co);
   for (let a = 0; a < 3; a++) hash = mixHash(mixHash(mixHash(mixHash(mixHash(hash, g.in[a]), g.k[a]), g.s[a]), g.p[a]), g.dil[a]);
   return hash & SMI_MASK;
 }
 
-function sameProblem(e: CachedPlan, op: Conv3dOp, g: ConvGeometry, bias: boolean): boolean {
-  const h = e.g;
-  if (e.op !== op || e.bias !== bias || h.n !== g.n || h.ci !== g.ci || h.co !== g.co) return false;
+function sameProblem(c: CachedPlan, op: Conv3dOp, g: ConvGeometry, e: Epilogue): boolean {
+  const h = c.g;
+  if (c.op !== op || !sameEpilogue(c.e, e) || h.n !== g.n || h.ci !== g.ci || h.co !== g.co) return false;
   for (let a = 0; a < 3; a++) {
     if (h.in[a] !== g.in[a] || h.k[a] !== g.k[a] || h.s[a] !== g.s[a] || h.p[a] !== g.p[a] || h.dil[a] !== g.dil[a]) return false;
   }
@@ -148,7 +157,7 @@ export class Conv3dTuning implements PlanContext {
   private readonly choices = new Map<string, Conv3dCandidate>();
   private forced: Conv3dCandidate | null = null;
   /**
-   * the hash of (problem, bias) → its plans (chained by hash); emptied when the knobs or the choice table change.
+   * the hash of (problem, epilogue) → its plans (chained by hash); emptied when the knobs or the choice table change.
    * Numeric keys: formatting and hashing a string key per convolution cost more than the rest of the lookup.
    */
   private readonly plans = new Map<number, CachedPlan>();
@@ -170,22 +179,23 @@ export class Conv3dTuning implements PlanContext {
     return tuned ? { c: tuned, source: 'tuned' } : { c: defaultCandidate(this, op, g), source: 'default' };
   }
 
-  /** The plan that computes a problem (a forced candidate is planned on each call). */
-  plan(op: Conv3dOp, g: ConvGeometry, bias: boolean): Conv3dPlan {
-    if (this.forced) return planFor(this, op, g, this.forced, bias);
-    const hash = problemHash(op, g, bias);
+  /** The plan that computes a problem with an epilogue (noEpilogue, biasEpilogue or a batch norm's; a forced
+   * candidate is planned on each call). The epilogue does not change the choice of the kernel. */
+  plan(op: Conv3dOp, g: ConvGeometry, e: Epilogue): Conv3dPlan {
+    if (this.forced) return planFor(this, op, g, this.forced, e);
+    const hash = problemHash(op, g, e);
     let entry = this.plans.get(hash);
-    while (entry && !sameProblem(entry, op, g, bias)) entry = entry.next ?? undefined;
+    while (entry && !sameProblem(entry, op, g, e)) entry = entry.next ?? undefined;
     if (entry) return entry.plan;
-    const plan = planFor(this, op, g, this.choose(op, g).c, bias);
-    this.plans.set(hash, { op, g, bias, plan, next: this.plans.get(hash) ?? null });
+    const plan = planFor(this, op, g, this.choose(op, g).c, e);
+    this.plans.set(hash, { op, g, e, plan, next: this.plans.get(hash) ?? null });
     return plan;
   }
 
   /** Records the candidate that computes a problem (checked to apply to it). */
   setChoice(problem: Conv3dProblem, c: Conv3dCandidate): void {
     const g = convGeometry(problem.xShape, problem.wShape, problem.params);
-    planFor(this, problem.op, g, c, problem.bias);
+    planFor(this, problem.op, g, c, problem.bias ? biasEpilogue : noEpilogue);
     this.choices.set(problemKey(problem.op, g), c);
     this.plans.clear();
   }
@@ -236,8 +246,8 @@ export function conv3dCandidates(rt: HasLimits, op: Conv3dOp, xShape: readonly n
     all.push({ kernel: 'wgrad' });
     for (const shape of wgemmShapesFor(ctx, g)) all.push({ kernel: 'wgemm', shape });
   } else {
-    if (op === 'forward' && downPlan(ctx, g, false)) all.push({ kernel: 'down' });
-    if (op === 'backwardInput' && upPlan(g)) all.push({ kernel: 'up' });
+    if (op === 'forward' && downPlan(ctx, g, noEpilogue)) all.push({ kernel: 'down' });
+    if (op === 'backwardInput' && upPlan(g, noEpilogue)) all.push({ kernel: 'up' });
     for (const shape of gemmShapesFor(ctx, op, g)) all.push({ kernel: 'gemm', shape });
     all.push({ kernel: 'direct' });
     const tn = modelTn(op === 'forward' ? g.co : g.ci);

@@ -1,7 +1,10 @@
 import type { ConvGeometry } from '../geometry.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { grid1d } from '../webgpu/runtime.js';
-import { bankWays, cachedTiles, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext, type SplitOutput } from './plan.js';
+import {
+  bankWays, cachedTiles, epilogueBindings, kernelBuffers, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, limitsOf, maxSplitParts,
+  noEpilogue, withSplitK, type Conv3dPlan, type Epilogue, type Limits, type PlanContext, type SplitOutput,
+} from './plan.js';
 
 /**
  * The direct (halo-tiled) implicit-GEMM convolution kernel, used for conv3d's forward and, one dispatch per
@@ -29,8 +32,8 @@ import { bankWays, cachedTiles, limitsOf, maxSplitParts, withSplitK, type Conv3d
  * phase of the input gradient (only the taps that hit that phase, at offsets (r + p − t·dil)/s).
  *
  * Split-K: when the grid has few workgroups (deep layers: 7×7×5 voxels, 256 channels), grid z also splits
- * the input channels; each split writes its own copy of the output and a small pass sums them (and adds
- * the bias).
+ * the input channels; each split writes its own copy of the output and a small pass sums them (and applies
+ * the epilogue: the bias, an evaluation-mode batch norm, a ReLU; without splits the store applies it).
  */
 
 export interface DirectAxis {
@@ -64,7 +67,6 @@ export interface DirectProblem {
   /** element strides of the weight tensor for a written channel and a read channel */
   wOut: number;
   wIn: number;
-  bias: boolean;
 }
 
 export interface DirectTiles {
@@ -111,15 +113,16 @@ export function directLayout(p: DirectProblem, t: DirectTiles): DirectLayout {
   };
 }
 
-/** WGSL source of one direct convolution pipeline. Bindings: x, w, [bias], out. */
-export function directSource(p: DirectProblem, t: DirectTiles): string {
+/** WGSL source of one direct convolution pipeline applying `epilogue` in its store (split-K: the summing pass
+ * applies it). Bindings: x, w, [the epilogue's], out. */
+export function directSource(p: DirectProblem, t: DirectTiles, epilogue: Epilogue): string {
   const L = directLayout(p, t);
   const [ad, ah, aw] = p.axes;
   const [BD, BH, BW] = t.block;
   const [ED, EH, EW] = L.halo;
   const HALO = ED * EH * EW;
   const TN4 = t.tn / 4, BN = t.tn * t.cg, BN4 = BN / 4;
-  const fused = p.bias && t.splits === 1;
+  const e = t.splits === 1 ? epilogue : noEpilogue;
   const outVox = ad.outFull * ah.outFull * aw.outFull;
   const inVox = ad.inSize * ah.inSize * aw.inSize;
   const lines: string[] = [];
@@ -127,8 +130,8 @@ export function directSource(p: DirectProblem, t: DirectTiles): string {
 
   emit(`@group(0) @binding(0) var<storage, read> X: array<f32>;`);
   emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
-  if (fused) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
-  emit(`@group(0) @binding(${fused ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
+  for (const d of epilogueDeclarations(e, 2)) emit(d);
+  emit(`@group(0) @binding(${2 + epilogueBindings(e)}) var<storage, read_write> Y: array<f32>;`);
   if (L.taps > 0) {
     emit(`var<workgroup> xs: array<f32, ${t.cc * HALO}>;`);
     emit(`var<workgroup> ws: array<vec4<f32>, ${t.cc * L.taps * BN4}>;`);
@@ -225,9 +228,9 @@ export function directSource(p: DirectProblem, t: DirectTiles): string {
       emit(`  { let co = ${col};`);
       emit(`    if (co < ${p.cout}u) {`);
       emit(`      let cb = ${partOff}(n * ${p.cout}u + co) * ${outVox}u;`);
-      if (fused) emit(`      let b = Bias[co];`);
+      for (const line of epilogueChannel(e, 'co')) emit(`      ${line}`);
       for (let i = 0; i < t.tm; i++) {
-        emit(`      if (ok${i}) { Y[cb + ob${i}] = acc${i}_${j}[${c}]${fused ? ' + b' : ''}; }`);
+        emit(`      if (ok${i}) { ${epilogueStore(e, `Y[cb + ob${i}]`, `acc${i}_${j}[${c}]`)} }`);
       }
       emit(`    }`);
       emit(`  }`);
@@ -327,14 +330,14 @@ function phaseAxis(g: ConvGeometry, a: number, r: number): DirectAxis {
 }
 
 /** The direct problem of a forward. */
-function forwardProblem(g: ConvGeometry, bias: boolean): DirectProblem {
+function forwardProblem(g: ConvGeometry): DirectProblem {
   const axes = [0, 1, 2].map((a): DirectAxis => ({
     out: g.out[a], outStride: 1, outPhase: 0, outFull: g.out[a],
     inSize: g.in[a], inStride: g.s[a], inBase: -g.p[a],
     taps: g.k[a], w0: 0, wStep: 1, off0: 0, offStep: g.dil[a], k: g.k[a],
   })) as [DirectAxis, DirectAxis, DirectAxis];
   const kv = g.k[0] * g.k[1] * g.k[2];
-  return { n: g.n, cin: g.ci, cout: g.co, axes, wOut: g.ci * kv, wIn: kv, bias };
+  return { n: g.n, cin: g.ci, cout: g.co, axes, wOut: g.ci * kv, wIn: kv };
 }
 
 /**
@@ -351,39 +354,40 @@ function phaseProblems(g: ConvGeometry): DirectProblem[] {
       for (let rw = 0; rw < g.s[2]; rw++) {
         const axes = [phaseAxis(g, 0, rd), phaseAxis(g, 1, rh), phaseAxis(g, 2, rw)] as [DirectAxis, DirectAxis, DirectAxis];
         if (axes.some((a) => a.out === 0)) continue;
-        problems.push({ n: g.n, cin: g.co, cout: g.ci, axes, wOut: kv, wIn: g.ci * kv, bias: false });
+        problems.push({ n: g.n, cin: g.co, cout: g.ci, axes, wOut: kv, wIn: g.ci * kv });
       }
     }
   }
   return problems;
 }
 
-function runDirect(rt: GpuRuntime, key: string, p: DirectProblem, t: DirectTiles, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GPUBuffer): void {
+/** `operands`: the epilogue's (none with split-K) */
+function runDirect(rt: GpuRuntime, key: string, p: DirectProblem, t: DirectTiles, e: Epilogue, x: GPUBuffer, w: GPUBuffer,
+  operands: readonly GPUBuffer[], out: GPUBuffer): void {
   const L = directLayout(p, t);
   if (L.blocks === 0) return;
-  const fused = p.bias && t.splits === 1;
-  const kernel = rt.kernel(key, () => directSource(p, t), fused ? 4 : 3);
+  const kernel = rt.kernel(key, () => directSource(p, t, e), 3 + operands.length);
   const [gx, gy] = grid1d(L.blocks, 1);
-  const buffers = fused && bias ? [x, w, bias, out] : [x, w, out];
-  rt.dispatch(kernel, buffers, null, [gx, gy, L.coTiles * t.splits]);
+  rt.dispatch(kernel, kernelBuffers(x, w, operands, out), null, [gx, gy, L.coTiles * t.splits]);
 }
 
 /** The direct kernel's plan for a forward (one dispatch) or an input gradient (one per stride phase), `tn`
  * channels per invocation (default: the cost model's); split-K over the read channels plus a summing pass when
  * the grid would be too small to fill the GPU. */
-export function directPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, bias: boolean, tn?: number): Conv3dPlan {
-  const problems = op === 'forward' ? [forwardProblem(g, bias)] : phaseProblems(g);
+export function directPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, e: Epilogue, tn?: number): Conv3dPlan {
+  const problems = op === 'forward' ? [forwardProblem(g)] : phaseProblems(g);
   const [channels, size] = op === 'forward' ? [g.co, g.out] : [g.ci, g.in];
   const inner = size[0] * size[1] * size[2];
   const o: SplitOutput = { len: g.n * channels * inner, inner, channels };
   const tiles = directTiles(ctx, problems, tn, o.len);
-  const keys = problems.map((p, i) => `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(tiles[i])}`);
+  const fused = tiles[0].splits === 1 ? epilogueKey(e) : '';
+  const keys = problems.map((p, i) => `conv3d:direct:${JSON.stringify(p)}:${JSON.stringify(tiles[i])}${fused && `:${fused}`}`);
   return {
     describe: () => problems.map((q, i) => {
       const t = tiles[i], L = directLayout(q, t);
       return `direct: ${t.tm} vox × ${t.tn} ch per invocation, cg ${t.cg}, ${L.threads} invocations, block ${t.block.join('×')} halo ${L.halo.join('×')}, cc ${t.cc}, ${L.blocks * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`;
     }).join('\n'),
-    run: (rt, src, w, b, out) => withSplitK(rt, tiles[0].splits, o, out, b,
-      (dst, fusedBias) => problems.forEach((p, i) => runDirect(rt, keys[i], p, tiles[i], src, w, fusedBias, dst))),
+    run: (rt, src, w, operands, out) => withSplitK(rt, tiles[0].splits, o, out, e, operands,
+      (dst, fused) => problems.forEach((p, i) => runDirect(rt, keys[i], p, tiles[i], e, src, w, fused, dst))),
   };
 }

@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../geometry.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
+import { epilogueKey, kSplits, limitsOf, noEpilogue, runTiled, type Conv3dPlan, type Epilogue, type PlanContext } from './plan.js';
 
 /**
  * conv3d's forward when the kernel equals the stride, without padding or dilation (the V-Net's 2³/2 down
@@ -28,12 +28,13 @@ import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from '
  * row (its loaders walk k fastest, which reads w along its rows, and the pad spreads their stores over the
  * banks). Per k step an invocation does TM scalar A loads (conflict-free, interleaved rows) and TN/4 broadcast
  * vec4 B loads for TM·TN FMAs. Split-K (grid y = co tiles × splits) gives each split a range of chunks and
- * its own copy of the output; a second pass sums them and adds the bias (without splits the bias is fused).
+ * its own copy of the output; a second pass sums them and applies the epilogue (the bias, an evaluation-mode batch
+ * norm, a ReLU; without splits it is fused in the store).
  */
 
 /** The convolution's shapes (kernel = stride; x may extend past out·k, the remainder is not read): the GEMM's
  * K is ci·k³, its N co. */
-export type DownProblem = Pick<ConvGeometry, 'n' | 'ci' | 'co' | 'in' | 'out' | 'k'> & { bias: boolean };
+export type DownProblem = Pick<ConvGeometry, 'n' | 'ci' | 'co' | 'in' | 'out' | 'k'> & { epilogue: Epilogue };
 
 export interface DownTiles {
   bm: number;
@@ -88,7 +89,7 @@ export function downTiles(p: DownProblem, sharedBytes: number): DownTiles | null
   return downLayout(p, t).sharedBytes <= sharedBytes ? t : null;
 }
 
-/** WGSL source of one down-GEMM pipeline. Bindings: x, w, [bias], y (or the split-K partials). */
+/** WGSL source of one down-GEMM pipeline. Bindings: x, w, [the epilogue's], y (or the split-K partials). */
 export function downSource(p: DownProblem, t: DownTiles): string {
   const L = downLayout(p, t);
   const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k, [D, H, W] = p.in;
@@ -96,12 +97,12 @@ export function downSource(p: DownProblem, t: DownTiles): string {
   const R = p.ci * KD * KH, K = R * KW;
   const MT = t.bm / t.tm, NT = t.bn / t.tn, BS = t.bn / 4 + 1;
   const V = L.vec, XT = V === 1 ? 'f32' : `vec${V}<f32>`;
-  const fused = p.bias && t.splits === 1;
+  const e = t.splits === 1 ? p.epilogue : noEpilogue;
   const tile = { bm: t.bm, bk: L.bk, tm: t.tm, tn: t.tn, bStride: BS };
   if (MT * NT !== DOWN_THREADS) throw new Error(`conv3d down: tiles ${JSON.stringify(t)} do not give ${DOWN_THREADS} invocations`);
   const lines: string[] = [];
   const emit = (s: string): void => { lines.push(s); };
-  emitConvGemmEntry(emit, tile, { srcType: XT, bias: fused, threads: DOWN_THREADS, rows: M, bn: t.bn, columnTiles: L.coTiles });
+  emitConvGemmEntry(emit, tile, { srcType: XT, epilogue: e, threads: DOWN_THREADS, rows: M, bn: t.bn, columnTiles: L.coTiles });
   // A loader: invocation tid gathers row m0 + tid; its receptive field's origin, in units of V floats
   emit(`  let lm = m0 + tid;`);
   emit(`  let lok = lm < ${M}u;`);
@@ -136,16 +137,16 @@ export function downSource(p: DownProblem, t: DownTiles): string {
   emitTileProduct(emit, tile);
   emit(`  }`);
   // write: row m = (n, j) goes to y[n, co, j]
-  emitChannelMajorStore(emit, tile, { rows: M, channels: p.co, voxels: OV, splitCopies: t.splits > 1, bias: fused });
+  emitChannelMajorStore(emit, tile, { rows: M, channels: p.co, voxels: OV, splitCopies: t.splits > 1, epilogue: e });
   emit(`}`);
   return lines.join('\n');
 }
 
 /** The down GEMM's plan for a forward (split-K plus a summing pass when the grid would be too small), or null
  * where it does not apply (kernel = stride, no padding, no dilation) or its tiles do not fit. */
-export function downPlan(ctx: PlanContext, g: ConvGeometry, bias: boolean): Conv3dPlan | null {
+export function downPlan(ctx: PlanContext, g: ConvGeometry, e: Epilogue): Conv3dPlan | null {
   if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1)) return null;
-  const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, bias };
+  const p: DownProblem = { n: g.n, ci: g.ci, co: g.co, in: g.in, out: g.out, k: g.k, epilogue: e };
   const tiles = downTiles(p, limitsOf(ctx.rt).shared);
   if (!tiles) return null;
   const inner = p.out[0] * p.out[1] * p.out[2];
@@ -153,9 +154,9 @@ export function downPlan(ctx: PlanContext, g: ConvGeometry, bias: boolean): Conv
   const first = downLayout(p, tiles);
   const t: DownTiles = { ...tiles, ...kSplits(ctx, first.chunks, first.bk, first.mTiles, first.coTiles, o.len) };
   const L = downLayout(p, t);
-  const key = `conv3d:down:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const key = `conv3d:down:${JSON.stringify({ ...p, epilogue: epilogueKey(e) })}:${JSON.stringify(t)}`;
   return {
     describe: () => `down GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${t.rows} kernel rows, x as ${L.vec}-float loads), ${t.tm}×${t.tn} per invocation, ${DOWN_THREADS} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
-    run: (rt, x, w, b, out) => runTiled(rt, key, () => downSource(p, t), L.mTiles, L.coTiles, t.splits, x, w, b, out, o),
+    run: (rt, x, w, operands, out) => runTiled(rt, key, () => downSource(p, t), L.mTiles, L.coTiles, t.splits, x, w, e, operands, out, o),
   };
 }

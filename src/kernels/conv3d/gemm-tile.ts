@@ -7,6 +7,8 @@
  * them is how A is gathered and where C goes.
  */
 
+import { epilogueBindings, epilogueChannel, epilogueDeclarations, epilogueStore, type Epilogue } from './plan.js';
+
 type Emit = (line: string) => void;
 
 export interface TileShape {
@@ -26,8 +28,8 @@ export interface ConvGemmEntry {
   srcType: string;
   /** name of binding 1, B's source (default Wt: the weights) */
   bName?: string;
-  /** bind Bias (binding 2) and add it in the store */
-  bias: boolean;
+  /** bind the epilogue's operands (from binding 2 on), which the store applies */
+  epilogue: Epilogue;
   threads: number;
   /** GEMM rows */
   rows: number;
@@ -37,14 +39,14 @@ export interface ConvGemmEntry {
 }
 
 /**
- * Bindings X, Wt (or bName), [Bias], Y, the staging arrays and the entry point of a GEMM whose grid x (and z past 65535)
+ * Bindings X, Wt (or bName), [the epilogue's], Y, the staging arrays and the entry point of a GEMM whose grid x (and z past 65535)
  * counts row tiles and grid y column tiles × K splits; defines m0, n0, split, tm and tn.
  */
 export function emitConvGemmEntry(emit: Emit, t: TileShape, o: ConvGemmEntry): void {
   emit(`@group(0) @binding(0) var<storage, read> X: array<${o.srcType}>;`);
   emit(`@group(0) @binding(1) var<storage, read> ${o.bName ?? 'Wt'}: array<f32>;`);
-  if (o.bias) emit(`@group(0) @binding(2) var<storage, read> Bias: array<f32>;`);
-  emit(`@group(0) @binding(${o.bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;`);
+  for (const d of epilogueDeclarations(o.epilogue, 2)) emit(d);
+  emit(`@group(0) @binding(${2 + epilogueBindings(o.epilogue)}) var<storage, read_write> Y: array<f32>;`);
   emit(`var<workgroup> As: array<f32, ${t.bk * (t.aStride ?? t.bm)}>;`);
   emit(`var<workgroup> Bs: array<vec4<f32>, ${t.bk * t.bStride}>;`);
   emit(`@compute @workgroup_size(${o.threads})`);
@@ -88,8 +90,8 @@ export interface ChannelMajorStore {
   voxels: number;
   /** each split writes its own copy of the output (summed by a second pass) */
   splitCopies: boolean;
-  /** add Bias[channel] (bound as `Bias`) */
-  bias: boolean;
+  /** applied to each sum (its operands bound by emitConvGemmEntry) */
+  epilogue: Epilogue;
 }
 
 /**
@@ -108,8 +110,8 @@ export function emitChannelMajorStore(emit: Emit, t: TileShape, o: ChannelMajorS
     for (let c = 0; c < 4; c++) {
       emit(`  { let co = n0 + tn * ${t.tn}u + ${4 * q + c}u;`);
       emit(`    if (co < ${o.channels}u) {`);
-      if (o.bias) emit(`      let b = Bias[co];`);
-      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${o.rows}u) { Y[ob${i} + co * ${o.voxels}u] = acc${i}_${q}[${c}]${o.bias ? ' + b' : ''}; }`);
+      for (const line of epilogueChannel(o.epilogue, 'co')) emit(`      ${line}`);
+      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${o.rows}u) { ${epilogueStore(o.epilogue, `Y[ob${i} + co * ${o.voxels}u]`, `acc${i}_${q}[${c}]`)} }`);
       emit(`    }`);
       emit(`  }`);
     }

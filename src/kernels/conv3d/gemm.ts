@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../geometry.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct } from './gemm-tile.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
+import { epilogueKey, kSplits, limitsOf, noEpilogue, runTiled, type Conv3dPlan, type Epilogue, type PlanContext } from './plan.js';
 
 /**
  * The implicit-GEMM kernel for stride-1 convolutions (any kernel size, padding and dilation): conv3d's forward
@@ -29,9 +29,9 @@ import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from '
  * voxel row of it). A is staged in workgroup memory as [k][m] (one word per element, written by consecutive
  * invocations), B as [k][c/4] vec4 with a one-vec4 pad per k row (its loaders walk k fastest). Per k step an
  * invocation does TM scalar A loads (conflict-free, interleaved rows) and TN/4 broadcast vec4 B loads for
- * TM·TN FMAs. The output is written once, coalesced along the voxels of each channel, the bias fused.
- * Split-K (grid y = column tiles × splits) gives each split a range of chunks and its own copy of the output;
- * a second pass sums them and adds the bias. Grid x (and z past 65535) counts the row tiles.
+ * TM·TN FMAs. The output is written once, coalesced along the voxels of each channel, the epilogue (bias, an
+ * evaluation-mode batch norm, ReLU) fused. Split-K (grid y = column tiles × splits) gives each split a range of
+ * chunks and its own copy of the output; a second pass sums them and applies the epilogue. Grid x (and z past 65535) counts the row tiles.
  */
 
 export interface GemmProblem {
@@ -50,7 +50,8 @@ export interface GemmProblem {
   /** element strides of w for a read channel and for a written channel */
   wIn: number;
   wOut: number;
-  bias: boolean;
+  /** what the store applies (the sum pass with split-K) */
+  epilogue: Epilogue;
 }
 
 /** A tile shape (what the tuner varies); the chunking and the splits follow from it and the problem. */
@@ -133,19 +134,19 @@ export function gemmShapes(p: GemmProblem, sharedBytes: number, maxThreads: numb
   return shapes.filter((s) => gemmFits(s, sharedBytes, maxThreads, p));
 }
 
-/** WGSL source of one implicit-GEMM pipeline. Bindings: src, w, [bias], dst (or the split-K partials). */
+/** WGSL source of one implicit-GEMM pipeline. Bindings: src, w, [the epilogue's], dst (or the split-K partials). */
 export function gemmSource(p: GemmProblem, t: GemmTiles): string {
   const L = gemmLayout(p, t);
   const [SD, SH, SW] = p.src, [DD, DH, DW] = p.dst, [KD, KH, KW] = p.k;
   const SV = SD * SH * SW, DV = DD * DH * DW, KV = KD * KH * KW;
   const M = p.n * DV;
   const T = L.threads, BS = t.bn / 4 + 1, LR = t.bm / T;
-  const fused = p.bias && t.splits === 1;
+  const e = t.splits === 1 ? p.epilogue : noEpilogue;
   const tile = { bm: t.bm, bk: L.bk, tm: t.tm, tn: t.tn, bStride: BS };
   const tapTail = L.tg * Math.ceil(KV / L.tg) !== KV, ciTail = L.cc * L.ciChunks !== p.cin;
   const lines: string[] = [];
   const emit = (s: string): void => { lines.push(s); };
-  emitConvGemmEntry(emit, tile, { srcType: 'f32', bias: fused, threads: T, rows: M, bn: t.bn, columnTiles: L.coTiles });
+  emitConvGemmEntry(emit, tile, { srcType: 'f32', epilogue: e, threads: T, rows: M, bn: t.bn, columnTiles: L.coTiles });
   // A loader rows: the voxel's coordinates in src before the tap offset, and its linear address there
   for (let q = 0; q < LR; q++) {
     emit(`  let lm${q} = m0 + tid + ${q * T}u;`);
@@ -191,30 +192,30 @@ export function gemmSource(p: GemmProblem, t: GemmTiles): string {
   emitTileProduct(emit, tile);
   emit(`  }`);
   // write: row m = (n, v) goes to dst[n, c, v]
-  emitChannelMajorStore(emit, tile, { rows: M, channels: p.cout, voxels: DV, splitCopies: t.splits > 1, bias: fused });
+  emitChannelMajorStore(emit, tile, { rows: M, channels: p.cout, voxels: DV, splitCopies: t.splits > 1, epilogue: e });
   emit(`}`);
   return lines.join('\n');
 }
 
 /** The implicit GEMM's problem for a stride-1 forward (reads x) or input gradient (reads gy: the kernel flipped
  * and the channel axes swapped by the index mapping, no weight copy). */
-function gemmProblem(g: ConvGeometry, op: 'forward' | 'backwardInput', bias: boolean): GemmProblem {
+function gemmProblem(g: ConvGeometry, op: 'forward' | 'backwardInput', epilogue: Epilogue): GemmProblem {
   const kv = g.k[0] * g.k[1] * g.k[2];
   return op === 'forward'
-    ? { n: g.n, cin: g.ci, cout: g.co, src: g.in, dst: g.out, k: g.k, base: [-g.p[0], -g.p[1], -g.p[2]], step: g.dil, wIn: kv, wOut: g.ci * kv, bias }
-    : { n: g.n, cin: g.co, cout: g.ci, src: g.out, dst: g.in, k: g.k, base: g.p, step: [-g.dil[0], -g.dil[1], -g.dil[2]], wIn: g.ci * kv, wOut: kv, bias: false };
+    ? { n: g.n, cin: g.ci, cout: g.co, src: g.in, dst: g.out, k: g.k, base: [-g.p[0], -g.p[1], -g.p[2]], step: g.dil, wIn: kv, wOut: g.ci * kv, epilogue }
+    : { n: g.n, cin: g.co, cout: g.ci, src: g.out, dst: g.in, k: g.k, base: g.p, step: [-g.dil[0], -g.dil[1], -g.dil[2]], wIn: g.ci * kv, wOut: kv, epilogue };
 }
 
 /** The implicit GEMM's tile shapes for a convolution that fit the device (the default first; none unless stride 1). */
 export function gemmShapesFor(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry): GemmShape[] {
   const lim = limitsOf(ctx.rt);
-  return g.s.every((s) => s === 1) ? gemmShapes(gemmProblem(g, op, false), lim.shared, lim.threads) : [];
+  return g.s.every((s) => s === 1) ? gemmShapes(gemmProblem(g, op, noEpilogue), lim.shared, lim.threads) : [];
 }
 
 /** The implicit GEMM's plan for a tile shape (split-K plus a summing pass when the grid would be too small), or
  * null where the convolution is not stride 1 or the shape does not fit the device. */
-export function gemmPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, bias: boolean, shape: GemmShape): Conv3dPlan | null {
-  const p = gemmProblem(g, op, bias);
+export function gemmPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: ConvGeometry, e: Epilogue, shape: GemmShape): Conv3dPlan | null {
+  const p = gemmProblem(g, op, e);
   const lim = limitsOf(ctx.rt);
   if (!g.s.every((s) => s === 1) || !gemmFits(shape, lim.shared, lim.threads, p)) return null;
   const inner = p.dst[0] * p.dst[1] * p.dst[2];
@@ -222,9 +223,9 @@ export function gemmPlan(ctx: PlanContext, op: 'forward' | 'backwardInput', g: C
   const first = gemmLayout(p, shape);
   const t: GemmTiles = { ...shape, ...kSplits(ctx, first.chunks, first.bk, first.mTiles, first.coTiles, o.len) };
   const L = gemmLayout(p, t);
-  const key = `conv3d:gemm:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const key = `conv3d:gemm:${JSON.stringify({ ...p, epilogue: epilogueKey(e) })}:${JSON.stringify(t)}`;
   return {
     describe: () => `implicit GEMM: ${t.bm}×${t.bn}×${L.bk} tiles (${L.tg} taps × ${L.cc} channels per chunk), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
-    run: (rt, src, w, b, out) => runTiled(rt, key, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits, src, w, b, out, o),
+    run: (rt, src, w, operands, out) => runTiled(rt, key, () => gemmSource(p, t), L.mTiles, L.coTiles, t.splits, src, w, e, operands, out, o),
   };
 }

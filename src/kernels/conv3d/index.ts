@@ -1,6 +1,9 @@
 import { defineKernel } from '../family.js';
 import { benchmarks } from './benchmarks.js';
 import * as cpu from './cpu.js';
+import * as grouped from './grouped.js';
+import { groupedBenchmarks } from './grouped-benchmarks.js';
+import * as groupedCpu from './grouped-cpu.js';
 import * as webgpu from './webgpu.js';
 
 /**
@@ -13,11 +16,17 @@ export const conv3dFamily = defineKernel({
     conv3d: cpu.conv3d,
     conv3dBackwardInput: cpu.conv3dBackwardInput,
     conv3dBackwardWeight: cpu.conv3dBackwardWeight,
+    conv3dGrouped: groupedCpu.conv3dGrouped,
+    conv3dGroupedBackwardInput: groupedCpu.conv3dGroupedBackwardInput,
+    conv3dGroupedBackwardWeight: groupedCpu.conv3dGroupedBackwardWeight,
   },
   webgpu: {
     conv3d: webgpu.conv3d,
     conv3dBackwardInput: webgpu.conv3dBackwardInput,
     conv3dBackwardWeight: webgpu.conv3dBackwardWeight,
+    conv3dGrouped: grouped.conv3dGrouped,
+    conv3dGroupedBackwardInput: grouped.conv3dGroupedBackwardInput,
+    conv3dGroupedBackwardWeight: grouped.conv3dGroupedBackwardWeight,
   },
-  benchmarks,
+  benchmarks: [...benchmarks, ...groupedBenchmarks],
 });

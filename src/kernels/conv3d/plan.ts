@@ -1,3 +1,5 @@
+import type { Storage } from '../backend.js';
+import { wgslNormalized, wgslRelu, wgslRstd } from '../norm/webgpu.js';
 import type { GpuRuntime, GpuStorage } from '../webgpu/runtime.js';
 import { Params, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 
@@ -63,6 +65,57 @@ export interface HasLimits {
 export interface PlanContext { rt: HasLimits; knobs: Readonly<Conv3dKnobs> }
 
 /**
+ * What a plan's final write applies per written channel to the sum v: + Bias[c], then an evaluation-mode batch
+ * norm (norm/webgpu.ts's expression, by the fixed statistics NMean and NVar, NWeight and NBias where present,
+ * eps as its float32 bits), then a ReLU (NaN kept; only with the norm). Part of a plan's and a pipeline's
+ * identity; the kernels bind its operands (epilogueOperands) after the two they read.
+ */
+export interface Epilogue {
+  bias: boolean;
+  norm: { weight: boolean; bias: boolean; epsBits: number } | null;
+  relu: boolean;
+}
+
+export const noEpilogue: Epilogue = Object.freeze({ bias: false, norm: null, relu: false });
+export const biasEpilogue: Epilogue = Object.freeze({ bias: true, norm: null, relu: false });
+
+/** the number of buffers an epilogue binds */
+export function epilogueBindings(e: Epilogue): number {
+  return (e.bias ? 1 : 0) + (e.norm ? 2 + (e.norm.weight ? 1 : 0) + (e.norm.bias ? 1 : 0) : 0);
+}
+
+/** The WGSL declarations of an epilogue's operands from binding `first` on (none without one). */
+export function epilogueDeclarations(e: Epilogue, first: number): string[] {
+  const names = [...(e.bias ? ['Bias'] : []), ...(e.norm ? ['NMean', 'NVar', ...(e.norm.weight ? ['NWeight'] : []), ...(e.norm.bias ? ['NBias'] : [])] : [])];
+  return names.map((name, i) => `@group(0) @binding(${first + i}) var<storage, read> ${name}: array<f32>;`);
+}
+
+/** WGSL statements reading the epilogue's terms of channel `c` (a u32 expression) once per channel. */
+export function epilogueChannel(e: Epilogue, c: string): string[] {
+  const lines = e.bias ? [`let b = Bias[${c}];`] : [];
+  if (e.norm) {
+    lines.push(`let nMean = NMean[${c}]; let nRstd = ${wgslRstd(`NVar[${c}]`, `bitcast<f32>(${e.norm.epsBits}u)`)};`);
+    if (e.norm.weight) lines.push(`let nWeight = NWeight[${c}];`);
+    if (e.norm.bias) lines.push(`let nBias = NBias[${c}];`);
+  }
+  return lines;
+}
+
+/** The WGSL statement writing the sum `acc` through the epilogue to `target` (after epilogueChannel's lines). */
+export function epilogueStore(e: Epilogue, target: string, acc: string): string {
+  const v = `${acc}${e.bias ? ' + b' : ''}`;
+  if (!e.norm) return `${target} = ${v};`;
+  const y = wgslNormalized('nRstd', e.norm.weight ? 'nWeight' : '1.0', 'ev', 'nMean', e.norm.bias ? 'nBias' : null);
+  return e.relu ? `{ let ev = ${v}; let ey = ${y}; ${target} = ${wgslRelu('ey')}; }` : `{ let ev = ${v}; ${target} = ${y}; }`;
+}
+
+/** A short key naming an epilogue (pipeline keys; empty without one). */
+export function epilogueKey(e: Epilogue): string {
+  if (!e.norm) return e.bias ? 'bias' : '';
+  return `${e.bias ? 'bias+' : ''}norm${e.norm.weight ? 'W' : ''}${e.norm.bias ? 'B' : ''}${e.relu ? '+relu' : ''}:${e.norm.epsBits}`;
+}
+
+/**
  * One way of computing one convolution, made once per problem (plans are cached and never mutated): the
  * kernel's problem(s), tiles, splits and pipeline keys.
  */
@@ -70,8 +123,8 @@ export interface Conv3dPlan {
   /** one line per kernel it dispatches (for benchmarks, reports and tests) */
   describe(): string;
   /** Records the dispatches writing `out` from `src` (x, or gy for the input gradient) and `w` (gy for the
-   * weight gradient), adding `bias` (forward only). */
-  run(rt: GpuRuntime, src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage): void;
+   * weight gradient), applying the plan's epilogue, whose operands `epilogue` holds in binding order. */
+  run(rt: GpuRuntime, src: GPUBuffer, w: GPUBuffer, epilogue: readonly GPUBuffer[], out: GpuStorage): void;
 }
 
 export interface Limits { shared: number; threads: number }
@@ -130,58 +183,74 @@ export function kSplits(ctx: PlanContext, chunks: number, bk: number, mTiles: nu
   return { splits: Math.ceil(chunks / perSplit), perSplit };
 }
 
-const reduceSource = (bias: boolean): string => /* wgsl */ `
+const reduceSource = (e: Epilogue): string => /* wgsl */ `
 struct Params { len: u32, splits: u32, inner: u32, channels: u32 }
 @group(0) @binding(0) var<storage, read> parts: array<f32>;
-${bias ? '@group(0) @binding(1) var<storage, read> Bias: array<f32>;' : ''}
-@group(0) @binding(${bias ? 2 : 1}) var<storage, read_write> out: array<f32>;
-@group(0) @binding(${bias ? 3 : 2}) var<uniform> P: Params;
+${epilogueDeclarations(e, 1).join('\n')}
+@group(0) @binding(${1 + epilogueBindings(e)}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${2 + epilogueBindings(e)}) var<uniform> P: Params;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(256)};
   if (i >= P.len) { return; }
-  var s = ${bias ? 'Bias[(i / P.inner) % P.channels]' : '0.0'};
+  var s = ${e.bias ? 'Bias[(i / P.inner) % P.channels]' : '0.0'};
   for (var k = 0u; k < P.splits; k++) { s += parts[k * P.len + i]; }
-  out[i] = s;
+  ${e.norm ? `${epilogueChannel({ ...e, bias: false }, '(i / P.inner) % P.channels').join('\n  ')}\n  ` : ''}${epilogueStore({ ...e, bias: false }, 'out[i]', 's')}
 }`;
 
-/** out = Σ_split parts[split] (+ bias[channel], channel = (i / inner) % channels) */
-function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, bias: GPUBuffer | null, inner: number, channels: number): void {
-  const kernel = bias ? rt.kernel('conv3d:sum:bias', () => reduceSource(true), 3) : rt.kernel('conv3d:sum:plain', () => reduceSource(false), 2);
+/** the summing pass's pipeline keys by epilogue, made once per epilogue object (not a string per dispatch) */
+const sumKeys = new WeakMap<Epilogue, string>();
+
+/** out = epilogue(Σ_split parts[split]) per element, its channel (i / inner) % channels; the bias starts the sum */
+function sumSplits(rt: GpuRuntime, parts: GpuStorage, splits: number, out: GpuStorage, len: number, e: Epilogue,
+  operands: readonly GPUBuffer[], inner: number, channels: number): void {
+  let key = sumKeys.get(e);
+  if (key === undefined) { key = `conv3d:sum:${epilogueKey(e) || 'plain'}`; sumKeys.set(e, key); }
+  const kernel = rt.kernel(key, () => reduceSource(e), 2 + operands.length);
   const params = new Params().u32(len, splits, inner, channels).done();
-  const buffers = bias ? [parts.buffer, bias, out.buffer] : [parts.buffer, out.buffer];
-  rt.dispatch(kernel, buffers, params, grid1d(len, 256));
+  rt.dispatch(kernel, [parts.buffer, ...operands, out.buffer], params, grid1d(len, 256));
 }
 
-/** How a split-K plan's output is laid out: `len` elements, channel (i / inner) % channels (for the bias). */
+/** How a split-K plan's output is laid out: `len` elements, channel (i / inner) % channels (for the epilogue). */
 export interface SplitOutput { len: number; inner: number; channels: number }
 
 /**
- * Runs `record` into `out` directly (bias fused) when splits = 1; else into `splits` partial outputs that a
- * second pass sums, adding the bias.
+ * Runs `record` into `out` directly (epilogue fused: `record` gets its operands) when splits = 1; else into
+ * `splits` partial outputs (no operands) that a second pass sums, applying the epilogue.
  */
-export function withSplitK(rt: GpuRuntime, splits: number, o: SplitOutput, out: GpuStorage, bias: GPUBuffer | null,
-  record: (dst: GPUBuffer, bias: GPUBuffer | null) => void, what = 'split-K partial outputs'): void {
+export function withSplitK(rt: GpuRuntime, splits: number, o: SplitOutput, out: GpuStorage, e: Epilogue, operands: readonly GPUBuffer[],
+  record: (dst: GPUBuffer, operands: readonly GPUBuffer[]) => void, what = 'split-K partial outputs'): void {
   if (splits === 1) {
-    record(out.buffer, bias);
+    record(out.buffer, operands);
     return;
   }
   checkBinding(rt, splits * o.len, () => what);
   const parts = rt.alloc(splits * o.len, 'float32');
-  record(parts.buffer, null);
-  sumSplits(rt, parts, splits, out, o.len, bias, o.inner, o.channels);
+  record(parts.buffer, []);
+  sumSplits(rt, parts, splits, out, o.len, e, operands, o.inner, o.channels);
   rt.free(parts);
 }
 
+/** A kernel's buffers: the two it reads, an epilogue's operands, the output (no spread without operands: the
+ * common case, once per dispatch). */
+export function kernelBuffers(a: GPUBuffer, b: GPUBuffer, operands: readonly GPUBuffer[], out: GPUBuffer): GPUBuffer[] {
+  return operands.length === 0 ? [a, b, out] : [a, b, ...operands, out];
+}
+
 /**
- * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [bias], out, which the
+ * Dispatches a row-tiled GEMM pipeline (down, implicit or weight GEMM; bindings src, w, [epilogue], out, which the
  * weight GEMM binds to x, gy, gw): grid x (and z past 65535) = row tiles, y = column tiles × splits; split-K as
  * withSplitK.
  */
 export function runTiled(rt: GpuRuntime, key: string, source: () => string, mTiles: number, coTiles: number, splits: number,
-  src: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | null, out: GpuStorage, o: SplitOutput): void {
-  const kernel = rt.kernel(key, source, bias && splits === 1 ? 4 : 3);
+  src: GPUBuffer, w: GPUBuffer, e: Epilogue, operands: readonly GPUBuffer[], out: GpuStorage, o: SplitOutput): void {
+  const kernel = rt.kernel(key, source, 3 + (splits === 1 ? operands.length : 0));
   const [gx, gz] = grid1d(mTiles, 1);
   const grid: [number, number, number] = [gx, coTiles * splits, gz];
-  withSplitK(rt, splits, o, out, bias, (dst, b) => rt.dispatch(kernel, b ? [src, w, b, dst] : [src, w, dst], null, grid));
+  withSplitK(rt, splits, o, out, e, operands, (dst, ops) => rt.dispatch(kernel, kernelBuffers(src, w, ops, dst), null, grid));
+}
+
+/** The WebGPU conv kernels compute in float32 only. */
+export function checkF32(s: Storage, what: string): void {
+  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
 }

@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
 import { grid1d } from '../webgpu/runtime.js';
 import { emitAccumulators, emitTileProduct } from './gemm-tile.js';
-import type { Conv3dPlan } from './plan.js';
+import { epilogueBindings, epilogueChannel, epilogueDeclarations, epilogueKey, epilogueStore, kernelBuffers, type Conv3dPlan, type Epilogue } from './plan.js';
 
 /**
  * conv3d's gradient w.r.t. the input when the kernel equals the stride, without padding or dilation (the
@@ -19,7 +19,8 @@ import type { Conv3dPlan } from './plan.js';
  * Tiles: BM = 128 rows × BN columns (64, or 32/16 when Ci·k³ is small), BK = 16, 128 invocations, each
  * TM × TN outputs (8 × 8 with BN = 64). A and B chunks are staged in workgroup memory (A as [k][m], B as
  * [k][n/4] vec4); per k step an invocation does TM scalar A loads (conflict-free, interleaved rows) and TN/4
- * broadcast vec4 B loads for TM·TN FMAs.
+ * broadcast vec4 B loads for TM·TN FMAs. The store applies the epilogue (convTranspose3d's bias, an
+ * evaluation-mode batch norm, a ReLU) per written channel ci.
  */
 
 /** The convolution's shapes (kernel = stride): out is gy's spatial size, co the GEMM's K, ci·k³ its N. */
@@ -39,7 +40,8 @@ export function upTiles(p: UpProblem): UpTiles {
   return { bm, bn, bk: 16, tm, tn };
 }
 
-export function upSource(p: UpProblem, t: UpTiles): string {
+/** WGSL source of one up-GEMM pipeline. Bindings: gy, w, [the epilogue's], gx. */
+export function upSource(p: UpProblem, t: UpTiles, e: Epilogue): string {
   const [OD, OH, OW] = p.out, [KD, KH, KW] = p.k;
   const D = OD * KD, H = OH * KH, W = OW * KW;
   const OV = OD * OH * OW, KV = KD * KH * KW;
@@ -50,7 +52,8 @@ export function upSource(p: UpProblem, t: UpTiles): string {
   const emit = (s: string): void => { lines.push(s); };
   emit(`@group(0) @binding(0) var<storage, read> GY: array<f32>;`);
   emit(`@group(0) @binding(1) var<storage, read> Wt: array<f32>;`);
-  emit(`@group(0) @binding(2) var<storage, read_write> GX: array<f32>;`);
+  for (const d of epilogueDeclarations(e, 2)) emit(d);
+  emit(`@group(0) @binding(${2 + epilogueBindings(e)}) var<storage, read_write> GX: array<f32>;`);
   emit(`var<workgroup> As: array<f32, ${t.bk * t.bm}>;`);
   emit(`var<workgroup> Bs: array<vec4<f32>, ${t.bk * BN4}>;`);
   emit(`@compute @workgroup_size(${UP_THREADS})`);
@@ -91,7 +94,8 @@ export function upSource(p: UpProblem, t: UpTiles): string {
       emit(`    if (col < ${NC}u) {`);
       emit(`      let ci = col / ${KV}u; let r = col % ${KV}u;`);
       emit(`      let coff = ci * ${D * H * W}u + (r / ${KH * KW}u) * ${H * W}u + ((r / ${KW}u) % ${KH}u) * ${W}u + r % ${KW}u;`);
-      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { GX[mb${i} + coff] = acc${i}_${q}[${c}]; }`);
+      for (const line of epilogueChannel(e, 'ci')) emit(`      ${line}`);
+      for (let i = 0; i < t.tm; i++) emit(`      if (row${i} < ${M}u) { ${epilogueStore(e, `GX[mb${i} + coff]`, `acc${i}_${q}[${c}]`)} }`);
       emit(`    }`);
       emit(`  }`);
     }
@@ -102,19 +106,20 @@ export function upSource(p: UpProblem, t: UpTiles): string {
 
 /** The up GEMM's plan for an input gradient, or null where it does not apply (kernel = stride, no padding, no
  * dilation, and the input an exact multiple of the output). */
-export function upPlan(g: ConvGeometry): Conv3dPlan | null {
+export function upPlan(g: ConvGeometry, e: Epilogue): Conv3dPlan | null {
   if (![0, 1, 2].every((a) => g.k[a] === g.s[a] && g.p[a] === 0 && g.dil[a] === 1 && g.in[a] === g.out[a] * g.s[a])) return null;
   const p: UpProblem = { n: g.n, co: g.co, ci: g.ci, out: g.out, k: g.k };
   const t = upTiles(p);
-  const key = `conv3d:up:${JSON.stringify(p)}:${JSON.stringify(t)}`;
+  const name = epilogueKey(e);
+  const key = `conv3d:up:${JSON.stringify(p)}:${JSON.stringify(t)}${name && `:${name}`}`;
   const mTiles = Math.ceil((p.n * p.out[0] * p.out[1] * p.out[2]) / t.bm);
   const nTiles = Math.ceil((p.ci * p.k[0] * p.k[1] * p.k[2]) / t.bn);
   return {
     describe: () => `up GEMM: ${t.bm}×${t.bn}×${t.bk} tiles, ${t.tm}×${t.tn} per invocation, ${UP_THREADS} invocations`,
-    run(rt, gy, w, _bias, out) {
-      const kernel = rt.kernel(key, () => upSource(p, t), 3);
+    run(rt, gy, w, operands, out) {
+      const kernel = rt.kernel(key, () => upSource(p, t, e), 3 + operands.length);
       const [gx, gz] = grid1d(mTiles, 1);
-      rt.dispatch(kernel, [gy, w, out.buffer], null, [gx, nTiles, gz]);
+      rt.dispatch(kernel, kernelBuffers(gy, w, operands, out.buffer), null, [gx, nTiles, gz]);
     },
   };
 }

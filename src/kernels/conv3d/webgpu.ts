@@ -1,10 +1,11 @@
-import type { Conv3dParams, Storage } from '../backend.js';
+import type { Conv3dParams, ConvNormEpilogue, Storage } from '../backend.js';
 import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, convForwardGeometry, convGeometry, type ConvGeometry } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { SMI_MASK, gpuBuffer, mixNumbers, sameNumbers } from '../webgpu/runtime.js';
 import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
-import { checkBinding, fmt, type HasLimits } from './plan.js';
+import { checkConvEpilogue, checkConvEpilogueBias } from './epilogue.js';
+import { biasEpilogue, checkBinding, checkF32, fmt, noEpilogue, type Epilogue, type HasLimits } from './plan.js';
 
 /**
  * conv3d and its two gradients in WGSL (NCDHW, contiguous float32, groups = 1, PyTorch semantics): the entry
@@ -19,10 +20,6 @@ export {
   type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
 } from './choice.js';
 export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './plan.js';
-
-function checkF32(s: Storage, what: string): void {
-  if (s.dtype !== 'float32') throw new Error(`webgpu conv3d: ${what} must be float32, got ${s.dtype} (use the cpu backend for float64)`);
-}
 
 const copyParams = (p: Conv3dParams): Conv3dParams => ({ stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] });
 
@@ -72,7 +69,32 @@ function geometryOf(op: Conv3dOp, shapes: readonly (readonly number[])[], storag
   return g;
 }
 
-export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams): Storage {
+/** the epilogues with a batch norm by flags (conv bias, norm weight, norm bias, relu: bits 0–3) and eps, made once each */
+const normEpilogues = new Map<number, Epilogue>();
+const f32Bits = new Uint32Array(1), f32Value = new Float32Array(f32Bits.buffer);
+
+const NO_EPILOGUE: { e: Epilogue; operands: GPUBuffer[] } = Object.freeze({ e: noEpilogue, operands: [] });
+
+/** The epilogue of a conv bias and a ConvNormEpilogue (checked for `channels` of x's dtype), and its operands in binding order. */
+function epilogueOf(what: string, bias: Storage | null, epilogue: ConvNormEpilogue | null, channels: number): { e: Epilogue; operands: GPUBuffer[] } {
+  if (!epilogue) return bias ? { e: biasEpilogue, operands: [gpuBuffer(bias)] } : NO_EPILOGUE;
+  const { norm, relu } = epilogue;
+  checkConvEpilogue(what, epilogue, channels, 'float32');
+  f32Value[0] = norm.eps;
+  const epsBits = f32Bits[0]!;
+  const flags = (bias ? 1 : 0) + (norm.weight ? 2 : 0) + (norm.bias ? 4 : 0) + (relu ? 8 : 0);
+  const id = flags * 2 ** 32 + epsBits;
+  let e = normEpilogues.get(id);
+  if (!e) {
+    e = Object.freeze({ bias: bias !== null, norm: Object.freeze({ weight: norm.weight !== null, bias: norm.bias !== null, epsBits }), relu });
+    normEpilogues.set(id, e);
+  }
+  const operands = [norm.mean, norm.variance, ...(norm.weight ? [norm.weight] : []), ...(norm.bias ? [norm.bias] : [])].map(gpuBuffer);
+  return { e, operands: bias ? [gpuBuffer(bias), ...operands] : operands };
+}
+
+export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams,
+  epilogue: ConvNormEpilogue | null = null): Storage {
   const g = geometryOf('forward', [xShape, wShape], [x, w], p, () => convForwardGeometry(x, xShape, w, wShape, p));
   checkF32(x, 'input'); checkF32(w, 'weight');
   if (bias) {
@@ -82,27 +104,34 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   const outLen = g.n * g.co * g.out[0] * g.out[1] * g.out[2];
   checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
   checkBinding(rt, outLen, () => `output [${g.n}, ${g.co}, ${g.out.join(', ')}]`);
+  const { e, operands } = epilogueOf('webgpu conv3d', bias, epilogue, g.co);
   const tuning = conv3dTuning(rt);
-  const plan = tuning.plan('forward', g, bias !== null);
+  const plan = tuning.plan('forward', g, e);
   const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
-  plan.run(rt, gpuBuffer(x), gpuBuffer(w), bias ? gpuBuffer(bias) : null, out);
+  plan.run(rt, gpuBuffer(x), gpuBuffer(w), operands, out);
   tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null }, first, rt.dispatchCount);
   return out;
 }
 
-export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams): Storage {
+export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], w: Storage, wShape: readonly number[], xShape: readonly number[], p: Conv3dParams,
+  bias: Storage | null = null, epilogue: ConvNormEpilogue | null = null): Storage {
   const g = geometryOf('backwardInput', [gyShape, wShape, xShape], [gy, w], p,
     () => convBackwardInputGeometry(gy, gyShape, w, wShape, xShape, p));
   checkF32(gy, 'output gradient'); checkF32(w, 'weight');
+  if (bias) {
+    checkF32(bias, 'bias');
+    checkConvEpilogueBias('webgpu conv3dBackwardInput', bias, g.ci);
+  }
   const outLen = g.n * g.ci * g.in[0] * g.in[1] * g.in[2];
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   checkBinding(rt, outLen, () => `input gradient ${fmt(xShape)}`);
+  const { e, operands } = epilogueOf('webgpu conv3dBackwardInput', bias, epilogue, g.ci);
   const tuning = conv3dTuning(rt);
-  const plan = tuning.plan('backwardInput', g, false);
+  const plan = tuning.plan('backwardInput', g, e);
   const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
-  plan.run(rt, gpuBuffer(gy), gpuBuffer(w), null, out);
+  plan.run(rt, gpuBuffer(gy), gpuBuffer(w), operands, out);
   tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
@@ -114,10 +143,10 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   checkBinding(rt, x.length, () => `input ${fmt(xShape)}`);
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const tuning = conv3dTuning(rt);
-  const plan = tuning.plan('backwardWeight', g, false);
+  const plan = tuning.plan('backwardWeight', g, noEpilogue);
   const first = rt.dispatchCount;
   const out = rt.alloc(g.co * g.ci * g.k[0] * g.k[1] * g.k[2], 'float32');
-  plan.run(rt, gpuBuffer(x), gpuBuffer(gy), null, out);
+  plan.run(rt, gpuBuffer(x), gpuBuffer(gy), [], out);
   tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
   return out;
 }
@@ -128,6 +157,6 @@ export function conv3dPlan(rt: HasLimits, op: Conv3dOp, xShape: readonly number[
   const g = convGeometry(xShape, wShape, p);
   const tuning = conv3dTuning(rt);
   const { c, source } = tuning.choose(op, g);
-  const lines = planFor(tuning, op, g, c, false).describe();
+  const lines = planFor(tuning, op, g, c, noEpilogue).describe();
   return source === 'tuned' ? `${lines}\ntuned: ${candidateName(c)}` : lines;
 }

@@ -1,7 +1,7 @@
 import type { ConvGeometry } from '../geometry.js';
 import { emitAccumulators, emitChannelMajorStore, emitConvGemmEntry, emitTileProduct, type TileShape } from './gemm-tile.js';
 import { baseTile, tallTile, type GemmShape, type GemmTiles } from './gemm.js';
-import { kSplits, limitsOf, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
+import { kSplits, limitsOf, noEpilogue, runTiled, type Conv3dPlan, type PlanContext } from './plan.js';
 
 /**
  * The implicit-GEMM kernel for conv3d's gradient w.r.t. the weight (any stride, padding, dilation and kernel
@@ -98,7 +98,7 @@ export function wgemmSource(g: ConvGeometry, t: GemmTiles): string {
   const kTail = K % t.bk !== 0, rowTail = L.rows % t.bm !== 0, coTail = g.co % t.bn !== 0;
   const lines: string[] = [];
   const emit = (s: string): void => { lines.push(s); };
-  emitConvGemmEntry(emit, tile, { srcType: 'f32', bName: 'GY', bias: false, threads: T, rows: L.rows, bn: t.bn, columnTiles: L.coTiles });
+  emitConvGemmEntry(emit, tile, { srcType: 'f32', bName: 'GY', epilogue: noEpilogue, threads: T, rows: L.rows, bn: t.bn, columnTiles: L.coTiles });
   emit(`  let vl = tid % ${VL}u; let lr = tid / ${VL}u;`);
   // the rows r = (ci, t) this invocation gathers: tap offsets and the channel's address, fixed for the K loop
   for (let j = 0; j < aRows; j++) {
@@ -145,7 +145,7 @@ export function wgemmSource(g: ConvGeometry, t: GemmTiles): string {
   emitTileProduct(emit, tile);
   emit(`  }`);
   // gw[co, r]: channel-major with one "sample" of L.rows "voxels"
-  emitChannelMajorStore(emit, tile, { rows: L.rows, channels: g.co, voxels: L.rows, splitCopies: t.splits > 1, bias: false });
+  emitChannelMajorStore(emit, tile, { rows: L.rows, channels: g.co, voxels: L.rows, splitCopies: t.splits > 1, epilogue: noEpilogue });
   emit(`}`);
   return lines.join('\n');
 }
@@ -168,6 +168,6 @@ export function wgemmPlan(ctx: PlanContext, g: ConvGeometry, shape: GemmShape): 
   const key = `conv3d:wgemm:${JSON.stringify(g)}:${JSON.stringify(t)}`;
   return {
     describe: () => `weight GEMM: ${t.bm}×${t.bn}×${t.bk} tiles (${L.rows} rows, ${L.chunks} chunks of ${t.bk} voxels), ${t.tm}×${t.tn} per invocation, ${L.threads} invocations, ${L.mTiles * L.coTiles} workgroups × ${t.splits} splits, ${L.sharedBytes} B shared`,
-    run: (rt, x, gy, _bias, out) => runTiled(rt, key, () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits, x, gy, null, out, o),
+    run: (rt, x, gy, _epilogue, out) => runTiled(rt, key, () => wgemmSource(g, t), L.mTiles, L.coTiles, t.splits, x, gy, noEpilogue, [], out, o),
   };
 }

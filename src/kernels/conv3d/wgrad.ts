@@ -23,7 +23,7 @@
  */
 
 import type { ConvGeometry } from '../geometry.js';
-import { bankWays, cachedTiles, fmt, limitsOf, maxSplitParts, withSplitK, type Conv3dPlan, type Limits, type PlanContext } from './plan.js';
+import { bankWays, cachedTiles, fmt, limitsOf, maxSplitParts, noEpilogue, withSplitK, type Conv3dPlan, type Limits, type PlanContext } from './plan.js';
 
 export interface WgradTiles {
   /** output channels per invocation (a multiple of 4) */
@@ -272,9 +272,9 @@ export function wgradPlan(ctx: PlanContext, g: ConvGeometry): Conv3dPlan {
   const o = { len: g.co * g.ci * g.k[0] * g.k[1] * g.k[2], inner: 1, channels: 1 };
   return {
     describe: () => `wgrad: ${t.tm} co × ${g.k[2]} kw per invocation, mg ${t.mg}, ${t.gt} (ci,kd,kh) groups × vg ${t.vg} = ${L.threads} invocations, block ${t.block.join('×')}, ${L.chunks} chunks, ${L.coTiles * L.colTiles} tiles × ${t.splits} splits, ${L.sharedBytes} B shared`,
-    run(rt, x, gy, _bias, out) {
+    run(rt, x, gy, _epilogue, out) {
       const kernel = rt.kernel(key, () => wgradSource(g, t), 3);
-      withSplitK(rt, t.splits, o, out, null, (dst) => rt.dispatch(kernel, [x, gy, dst], null, [L.coTiles * L.colTiles, t.splits]), 'split-K partial weight gradients');
+      withSplitK(rt, t.splits, o, out, noEpilogue, [], (dst) => rt.dispatch(kernel, [x, gy, dst], null, [L.coTiles * L.colTiles, t.splits]), 'split-K partial weight gradients');
     },
   };
 }

@@ -37,15 +37,22 @@ export function moments(x: Storage, layout: ChannelLayout, running: RunningStats
 }
 
 /** The coefficients of channel k: its group's mean and rstd, its weight (1 when absent) and bias (0). */
-interface Coefficients { mean: number; rstd: number; weight: number; bias: number }
+export interface Coefficients { mean: number; rstd: number; weight: number; bias: number }
 
-function coefficients(terms: NormTerms, layout: NormLayout): (k: number) => Coefficients {
+/** (also the cpu conv3d epilogue's, conv3d/cpu.ts) */
+export function coefficients(terms: NormTerms, layout: Pick<NormLayout, 'perGroup' | 'params'>): (k: number) => Coefficients {
   const mean = cpuData(terms.mean), variance = cpuData(terms.variance);
   const weight = terms.weight ? cpuData(terms.weight) : null, bias = terms.bias ? cpuData(terms.bias) : null;
   return (k) => {
     const s = Math.floor(k / layout.perGroup), p = k % layout.params;
     return { mean: mean[s], rstd: 1 / Math.sqrt(variance[s] + terms.eps), weight: weight ? weight[p] : 1, bias: bias ? bias[p] : 0 };
   };
+}
+
+/** The normalised element of channel coefficients c, max(0, ·) of it with `relu` (also the cpu conv3d epilogue's). */
+export function normalized(c: Coefficients, x: number, relu: boolean): number {
+  const y = c.rstd * c.weight * (x - c.mean) + c.bias;
+  return relu && y <= 0 ? 0 : y;
 }
 
 /** g, or g·[y > 0] with a fused ReLU's output y */
@@ -61,10 +68,7 @@ export function normalize(x: Storage, terms: NormTerms, layout: NormLayout, relu
   const out = new Float64Array(xs.length);
   for (let k = 0; k < layout.channels; k++) {
     const c = coef(k);
-    forChannel(layout, k, (at) => {
-      const y = c.rstd * c.weight * (xs[at] - c.mean) + c.bias;
-      out[at] = relu && y <= 0 ? 0 : y;
-    });
+    forChannel(layout, k, (at) => { out[at] = normalized(c, xs[at], relu); });
   }
   return storageFrom(x.dtype, out);
 }

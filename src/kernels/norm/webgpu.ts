@@ -37,6 +37,18 @@ type Kind = 'moments' | 'sums' | 'sums-relu';
 
 /** WGSL: is `v` NaN (a bit test: comparisons and max with NaN do not survive fast-math) */
 const isNaN = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
+
+/*
+ * The forward's expressions, shared with the convolutions' epilogue (conv3d/plan.ts), which applies an evaluation-mode
+ * batch norm (+ ReLU) in the convolution's store: the same WGSL on the same float32 values gives the same bits.
+ */
+/** WGSL of rstd = 1/√(variance + eps) */
+export const wgslRstd = (variance: string, eps: string): string => `inverseSqrt(${variance} + ${eps})`;
+/** WGSL of the normalised element rstd·weight·(x − mean) + bias (`bias` null: no bias term) */
+export const wgslNormalized = (rstd: string, weight: string, x: string, mean: string, bias: string | null): string =>
+  `${rstd} * ${weight} * (${x} - ${mean})${bias === null ? '' : ` + ${bias}`}`;
+/** WGSL of max(v, 0) keeping NaN, as PyTorch's relu (`v` a name: it is read three times) */
+export const wgslRelu = (v: string): string => `select(max(${v}, 0.0), ${v}, ${isNaN(v)})`;
 /** WGSL: g masked by the fused ReLU's output y as PyTorch's threshold_backward (a NaN output passes g) */
 const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${isNaN(y)})`;
 /** direct: data → result; partial: data → one state per (channel, chunk); merge: states → result */
@@ -275,7 +287,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n) { return; }
   let k = (i / P.inner) % P.channels;
   let s = k / P.perGroup;
-  let rstd = inverseSqrt(variance[s] + P.eps);
+  let rstd = ${wgslRstd('variance[s]', 'P.eps')};
   ${body}
 }`,
   };
@@ -304,9 +316,9 @@ const WEIGHT = 1, BIAS = 2, RELU = 4, SUMS = 2, MASKED = 4;
 
 const forwardKernel = byMask((mask) => {
   const names = ['x', 'mean', 'variance', ...(mask & WEIGHT ? ['weight'] : []), ...(mask & BIAS ? ['bias'] : [])];
-  const y = `rstd * W(k) * (x[i] - mean[s])${mask & BIAS ? ' + bias[k % P.params]' : ''}`;
+  const y = wgslNormalized('rstd', 'W(k)', 'x[i]', 'mean[s]', mask & BIAS ? 'bias[k % P.params]' : null);
   // the fused ReLU keeps NaN as PyTorch's relu does
-  const body = mask & RELU ? `let v = ${y};\n  out[i] = select(max(v, 0.0), v, ${isNaN('v')});` : `out[i] = ${y};`;
+  const body = mask & RELU ? `let v = ${y};\n  out[i] = ${wgslRelu('v')};` : `out[i] = ${y};`;
   return normPassKernel(mask & RELU ? 'forward-relu' : 'forward', names, body);
 });
 
