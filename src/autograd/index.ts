@@ -4,3 +4,4 @@ export { backward, type BackwardOptions } from './backward.js';
 export { noGrad, setGradEnabled, isGradEnabled, record } from './graph.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export * from './nn.js';
+export { autocast, getAutocastDtype, roundToFloat16, roundGradToFloat16, type AutocastDtype, type AutocastOptions } from './autocast.js';

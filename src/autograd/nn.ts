@@ -5,6 +5,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
+import { autocastConv } from './autocast.js';
 import {
   add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
@@ -213,7 +214,7 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   checkConvOperands(op, x, weight, bias, 1, groups);
   const p = convParams(op, options);
   checkKernelFits(op, x, weight, p);
-  if (groups === 1) return conv3dRaw(x, weight, bias, p);
+  if (groups === 1) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dRaw(xc, wc, bc, p));
   if (usesGroupedKernels(x.shape, weight.shape, p, groups)) return conv3dGroupedRaw(x, weight, bias, p, groups);
   return tidy(() => {
     const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
@@ -264,7 +265,7 @@ export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null =
   const op = 'convTranspose3d';
   const { p, inputShape } = transposedGeometry(op, x, weight, bias, options);
   return tidy(() => {
-    const y = conv3dBackwardInputRaw(x, weight, inputShape, p);
+    const y = autocastConv(x, weight, null, (xc, wc) => conv3dBackwardInputRaw(xc, wc, inputShape, p));
     return bias ? add(y, reshape(bias, channelShape(y))) : y;
   });
 }

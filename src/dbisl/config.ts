@@ -14,6 +14,12 @@ import { SLICE_AXES, type SliceAxis } from '../imaging/report/figures.js';
 import type { Shape3 } from '../imaging/volume.js';
 
 export type PresetName = 'synthetic' | 'la' | 'brats';
+/**
+ * fp32: everything in float32. mixed-emulated: the numerics of mixed precision (the convolutions' operands and
+ * output gradients rounded to float16, float32 accumulation and master weights, loss scaling), emulated by rounding
+ * passes around the float32 kernels: slower than fp32, not faster.
+ */
+export type Precision = 'fp32' | 'mixed-emulated';
 export type Method = 'dbisl' | 'dtc';
 
 export const PRESETS: readonly PresetName[] = ['synthetic', 'la', 'brats'];
@@ -88,6 +94,8 @@ export interface TrainConfig {
   cacheCases: number | null;
   /** after the evaluation: an overlay PNG per test case and report.html with slice viewers */
   figures: boolean;
+  /** the training step's arithmetic (the evaluation runs in float32) */
+  precision: Precision;
   /** the slices of the overlay PNGs */
   figureAxis: SliceAxis;
   synthetic: SyntheticDataConfig;
@@ -174,6 +182,16 @@ function choice<T extends string>(choices: readonly T[]): ValueType<T> {
     },
   };
 }
+
+const precision: ValueType<Precision> = {
+  ...choice<Precision>(['fp32', 'mixed-emulated']),
+  parse(raw, option) {
+    if (raw === 'mixed') {
+      throw new CliError(`--${option} mixed (native float16 on tensor cores) needs the float16 / subgroup-matrix conv3d kernels, which are not written yet; --${option} mixed-emulated gives its numerics with the float32 kernels (slower than fp32)`);
+    }
+    return choice<Precision>(['fp32', 'mixed-emulated']).parse(raw, option);
+  },
+};
 
 const onOff: ValueType<boolean> = { form: 'switch', arg: '', format: String, parse: (raw) => raw === 'true' };
 const flag: ValueType<boolean> = { ...onOff, form: 'flag' };
@@ -398,6 +416,9 @@ export const TRAIN_OPTIONS: readonly Setting[] = [
     help: 'after the evaluation: an overlay PNG per test case (figures/) and report.html with a slice viewer per case', resumable: true,
   }),
   setting('figure-axis', 'figureAxis', choice(SLICE_AXES), 'axial', { help: 'slices of the overlay PNGs: axial (z), coronal (y) or sagittal (x)', resumable: true }),
+  setting('precision', 'precision', precision, 'fp32', {
+    help: 'training arithmetic: fp32, or mixed-emulated (the conv3d operands and output gradients rounded to float16, float32 accumulation and master weights, dynamic loss scaling as torch.amp.GradScaler; emulated with rounding passes, so slower than fp32; native mixed needs float16 kernels not written yet); the evaluation runs in float32',
+  }),
   // the loss: switches and weights (defaults: the method's, dbislLossConfig / dtcLossConfig in losses.ts)
   lossSetting('sup-cross', 'supCross', onOff, { help: 'cross-task supervision β_x·[Dice(T_r2s(R̂), Y) + MSE(T_s2r(Ŷ), S*)]' }),
   lossSetting('ce', 'ce', onOff, { help: 'CE(z, Y) in the supervised loss' }),
@@ -436,7 +457,7 @@ export function methodLoss(method: Method, preset: PresetName): LossConfig {
 const CONFIG_KEYS: readonly (keyof TrainConfig)[] = [
   'preset', 'method', 'backend', 'resume', 'overwrite', 'out', 'data', 'lr', 'lrStep', 'lrGamma', 'momentum', 'weightDecay', 'seed', 'evalEvery',
   'checkpointEvery', 'nFilters', 'dropout', 'lcc', 'threshold', 'savePredictions', 'evalBatch', 'tuneConvs', 'workers', 'cacheCases', 'figures',
-  'figureAxis', 'synthetic', 'labeled', 'iterations', 'batch', 'labeledBatch', 'patch', 'stride', 'loss',
+  'figureAxis', 'synthetic', 'labeled', 'iterations', 'batch', 'labeledBatch', 'patch', 'stride', 'loss', 'precision',
 ];
 
 export function defaultConfig(preset: PresetName = 'synthetic', method: Method = 'dbisl'): TrainConfig {

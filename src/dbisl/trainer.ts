@@ -7,6 +7,8 @@
  * transfer is one readback of the packed loss terms, started after the optimizer step and awaited one
  * iteration later, so the host never waits on the device inside a step. Checkpoints and evaluations first
  * drain that readback, so a checkpoint is only written once every logged term up to it is known finite.
+ * With --precision mixed-emulated, the loss scaler also reads whether a gradient overflowed before the step (as
+ * PyTorch's GradScaler: one more readback, for which the host waits on the backward).
  *
  * Reproducibility: the model is initialised from the seed, the sampler state (ids, augmentation, RNG) is
  * saved in the checkpoint, dropout masks are a function of (seed, iteration), and lr and λ are functions of
@@ -20,12 +22,14 @@ import type { Backend } from '../kernels/backend.js';
 import { createBackend } from '../kernels/index.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { memory, setBackend } from '../tensor/backend.js';
-import { keep, tidy } from '../tensor/memory.js';
+import { dispose, keep, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backward } from '../autograd/backward.js';
 import { noGrad } from '../autograd/graph.js';
+import { autocast } from '../autograd/autocast.js';
 import { affine, assign, concat, detach, reshape, slice } from '../autograd/ops.js';
 import { SGD } from '../models/optim.js';
+import { GradScaler, type GradScalerState } from '../models/grad-scaler.js';
 import { stepLr } from '../models/schedules.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint, type JsonValue } from '../models/checkpoint.js';
 import type { Batch, SamplerState } from '../imaging/data/sampler.js';
@@ -86,6 +90,10 @@ export interface LogEntry {
   terms: Record<string, number>;
   /** which terms were not finite, as 'NaN', '+Inf' or '-Inf' (absent when all were finite) */
   nonFinite?: Record<string, string>;
+  /** with --precision mixed-emulated: the loss scale of the iteration's backward */
+  lossScale?: number;
+  /** with --precision mixed-emulated: the optimizer step was skipped (a gradient overflowed; the scale was halved) */
+  stepSkipped?: boolean;
 }
 
 export interface TrainResult {
@@ -111,6 +119,9 @@ interface Pending {
   stateNames: string[];
   lr: number;
   lambda: number;
+  /** with --precision mixed-emulated: the loss scale of this iteration's backward, and whether its step was skipped */
+  lossScale?: number;
+  stepSkipped?: boolean;
   values: Tensor;
   read: Promise<ArrayLike<number>>;
 }
@@ -172,6 +183,8 @@ interface Resources {
   loader: DataPipeline;
   model: DualTaskModel;
   optimizer: SGD;
+  /** the loss scaler of --precision mixed-emulated, else null */
+  scaler: GradScaler | null;
 }
 
 /** Where a run starts: iteration 0, or its checkpoint's with the log and evaluations up to it. */
@@ -300,37 +313,61 @@ class TrainingRun {
     const lambda = lambdaAt(it, c.loss);
     optimizer.lr = lr;
     model.setStochasticSeed(hashSeed('dropout', c.seed, it));
-    const packed = tidy(() => this.optimizerStep(it, batch));
+    const scaler = this.resources.scaler;
+    const lossScale = scaler?.getScale();
+    const losses = tidy(() => this.forwardBackward(it, batch));
+    let stepped = true;
+    let packed: ReturnType<TrainingRun['pack']>;
+    try {
+      if (scaler) {
+        stepped = await scaler.step(optimizer);
+        scaler.update();
+      } else noGrad(() => optimizer.step());
+      packed = tidy(() => this.pack(it, losses));
+    } finally {
+      dispose(losses);
+    }
     const read = keep(packed.values).toArray();
     read.catch(() => { /* awaited in readLosses */ });
     // read the previous iteration's terms: by now its work is done or queued ahead of this one's
     const previous = this.pending;
-    this.pending = { iteration: it, ...packed, lr, lambda, read };
+    this.pending = { iteration: it, ...packed, lr, lambda, read, ...(lossScale !== undefined ? { lossScale, stepSkipped: !stepped } : {}) };
     await this.readLosses(previous);
     this.done = it + 1;
     this.stepTimes.push((performance.now() - ts) / 1000);
   }
 
   /**
-   * Forward, loss, backward and SGD step (inside the caller's tidy). Returns the loss terms packed in one tensor, and
-   * before a scheduled checkpoint one value per state tensor (0 or NaN) with them.
+   * Forward, loss and backward (inside the caller's tidy; with --precision mixed-emulated the forward and the loss
+   * under autocast and the backward from the scaled loss). Returns the loss terms, for pack after the step.
    */
-  private optimizerStep(it: number, batch: Batch): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
+  private forwardBackward(it: number, batch: Batch): LossResult {
     const c = this.config;
-    const { backend, model, optimizer } = this.resources;
+    const { backend, model, scaler } = this.resources;
     const L = batch.labeledCount;
     const x = fromArray(batch.image, batch.imageShape, { backend });
     const y = fromArray(labeledRows(batch), [L, 1, ...c.patch], { backend });
     const sdfTarget = batch.sdf ? fromArray(batch.sdf, [L, 1, ...c.patch], { backend }) : undefined;
-    const out = model.forward(x);
-    const res = dbislLoss({
-      seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
-    }, c.loss);
+    const res = autocast(() => {
+      const out = model.forward(x);
+      return dbislLoss({
+        seg: out.seg, sdf: out.sdf, label: y, labelHost: batch.label, sdfTarget, iteration: it, maxIterations: c.iterations,
+      }, c.loss);
+    }, { dtype: 'float16', enabled: scaler !== null });
     const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
     if (inject?.term !== undefined) injectIntoTerm(res, inject.term, inject.value ?? NaN);
-    backward(inject?.term === 'total' ? res.terms.total! : res.total);
-    noGrad(() => optimizer.step());
-    optimizer.zeroGrad();
+    const loss = inject?.term === 'total' ? res.terms.total! : res.total;
+    backward(scaler ? scaler.scale(loss) : loss);
+    return res;
+  }
+
+  /**
+   * After the optimizer step (inside the caller's tidy): the gradients dropped, and the loss
+   * terms packed in one tensor, before a scheduled checkpoint with one value per state tensor (0 or NaN).
+   */
+  private pack(it: number, res: LossResult): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
+    this.resources.optimizer.zeroGrad();
+    const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
     if (inject?.tensor !== undefined) this.injectIntoState(inject.tensor, inject.value ?? NaN);
     const names = TERM_ORDER.filter((n) => res.terms[n] !== undefined);
     const parts = names.map((n) => reshape(detach(res.terms[n]!), [1]));
@@ -378,6 +415,7 @@ class TrainingRun {
       iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - this.t0) / 1000,
       liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
       ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
+      ...(p.lossScale !== undefined ? { lossScale: p.lossScale, stepSkipped: p.stepSkipped === true } : {}),
     };
     this.log.push(entry);
     this.logLines.push(JSON.stringify(entry) + '\n');
@@ -477,7 +515,10 @@ class TrainingRun {
     }
     await saveTrainingCheckpoint(this.checkpointFile, {
       model: model.module, optimizer, iteration,
-      rngState: { loader: loader.state(), evalHistory: this.evalHistory } as unknown as JsonValue,
+      rngState: {
+        loader: loader.state(), evalHistory: this.evalHistory,
+        ...(this.resources.scaler ? { gradScaler: this.resources.scaler.stateDict() } : {}),
+      } as unknown as JsonValue,
       config: c as unknown as JsonValue,
       metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
     }).catch((e: unknown) => {
@@ -518,7 +559,8 @@ class TrainingRun {
       return result(outcome.message, null);
     }
     const trainSeconds = (performance.now() - this.t0) / 1000;
-    const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`;
+    const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`
+      + (this.resources.scaler ? `; ${describeScaling(this.log)}` : '');
     this.print(message);
 
     let evaluation: EvaluationResult | null = null;
@@ -593,7 +635,8 @@ async function acquire(options: TrainOptions, releases: (() => unknown)[]): Prom
   releases.push(() => model.module.dispose());
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   releases.push(() => optimizer.dispose());
-  return { backend, source, trainIds, loader, model, optimizer };
+  const scaler = c.precision === 'mixed-emulated' ? new GradScaler() : null;
+  return { backend, source, trainIds, loader, model, optimizer, scaler };
 }
 
 /**
@@ -611,9 +654,13 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
       throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
     });
     checkHeadLayout(loaded.metadata, checkpointFile);
-    const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[] } | null;
+    const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[]; gradScaler?: GradScalerState } | null;
     if (!rng?.loader) throw new Error(`${checkpointFile}: no sampler state in the checkpoint`);
     r.loader.setState(rng.loader);
+    if (r.scaler) {
+      if (!rng.gradScaler) throw new Error(`${checkpointFile}: no loss scaler state in the checkpoint of a --precision ${c.precision} run`);
+      r.scaler.loadStateDict(rng.gradScaler);
+    }
     from.evalHistory.push(...(rng.evalHistory ?? []));
     from.start = loaded.iteration;
     from.checkpoint = loaded.iteration;
@@ -630,11 +677,21 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
   print(`data: ${r.source.name}, ${c.labeled} labeled + ${r.trainIds.length - c.labeled} unlabeled training cases, ${r.source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
   print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
   print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
+  if (r.scaler) print(`precision: mixed-emulated (float16-rounded conv3d operands and output gradients, float32 accumulation), loss scale ${r.scaler.getScale()}`);
   if (c.tuneConvs) await tuneConvolutions(r.model, r.backend, c, print);
   return from;
 }
 
 // ----------------------------------------------------------------------------------------------- report
+
+/** the loss scaling of a mixed-emulated run's log: skipped steps and the last scale */
+function describeScaling(log: readonly LogEntry[]): string {
+  const scaled = log.filter((e) => e.lossScale !== undefined);
+  if (scaled.length === 0) return 'no iteration logged';
+  const skipped = scaled.filter((e) => e.stepSkipped).length;
+  const last = scaled[scaled.length - 1]!;
+  return `${skipped} of ${scaled.length} steps skipped (a gradient overflowed float16), loss scale ${last.lossScale! * (last.stepSkipped ? 0.5 : 1)} after the last`;
+}
 
 interface ReportInput {
   config: TrainConfig;
@@ -695,6 +752,7 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     `- model: ${r.model}`,
     `- loss: ${describeLoss(c.loss)}`,
     `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,
+    ...(c.precision === 'mixed-emulated' ? [`- precision: mixed-emulated (float16 conv3d operands and output gradients, float32 accumulation); ${describeScaling(r.log)}`] : []),
     '', '![loss](losses.svg)', '', '![loss terms](loss-terms.svg)', '');
   if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '');
   lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`,

@@ -54,7 +54,12 @@ export type UnaryOp =
   /** x > t ? 1 : 0 (params [t]) */
   | 'step'
   /** 0 where x < lo or x > hi, else 1 (params [lo, hi]; so NaN gives 1): the mask of clamp's gradient */
-  | 'inRange';
+  | 'inRange'
+  /**
+   * x rounded to the nearest float16 value (ties to even; f16 subnormals kept; |x| ≥ 65520 → ±Inf; NaN stays NaN,
+   * −0 stays −0), kept in x's dtype: what a kernel reading x as f16 sees
+   */
+  | 'roundToFloat16';
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow'

@@ -6,6 +6,7 @@ export * from './pooling.js';
 export * from './optim.js';
 export * from './schedules.js';
 export * from './clip.js';
+export * from './grad-scaler.js';
 export * from './ema.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';

@@ -27,7 +27,37 @@ export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => 
     case 'affine': return (x) => a * x + b;
     case 'step': return (x) => (x > a ? 1 : 0);
     case 'inRange': return (x) => (x < a || x > b ? 0 : 1);
+    case 'roundToFloat16': return roundToFloat16;
   }
+}
+
+const f64Bits = new Float64Array(1);
+const f64Words = new Uint32Array(f64Bits.buffer);
+/** the word of a float64 holding its sign and exponent (platforms are little-endian: the second) */
+const HIGH_WORD = 1;
+/** the ulps of float16, 2^k at [k + 24] for k in [−24, 5] (halvings: exact) */
+const FLOAT16_ULPS = Array.from({ length: 30 }, (_, i) => { let u = 32; for (let k = 29; k > i; k--) u /= 2; return u; });
+/** 2^52: adding and subtracting it rounds a float64 in [0, 2^52) to an integer, ties to even */
+const ROUND_TO_INTEGER = 2 ** 52;
+
+/**
+ * x (a float32 or float64 value) rounded to the nearest float16 value, ties to even: the exponent read from x's
+ * float64 bits gives the f16 ulp (2^(e − 10), at least 2^−24: the subnormals), x/ulp is rounded to an integer
+ * (exact: below 2^11) and scaled back. |x| ≥ 65520 (the midpoint between 65504, the largest f16, and 2^16) gives
+ * ±Inf; NaN stays NaN and −0 stays −0. The result is exact in float32.
+ */
+export function roundToFloat16(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  f64Bits[0] = x;
+  const high = f64Words[HIGH_WORD]!;
+  const sign = high >>> 31 ? -1 : 1;
+  // the unbiased exponent; a float64 zero or subnormal reads −1023 and so takes the subnormal ulp
+  const exponent = ((high >>> 20) & 0x7ff) - 1023;
+  if (exponent >= 16) return sign * Infinity;
+  const ulp = FLOAT16_ULPS[Math.max(exponent, -14) - 10 + 24]!;
+  const units = (Math.abs(x) / ulp + ROUND_TO_INTEGER) - ROUND_TO_INTEGER;
+  const rounded = units * ulp;
+  return sign * (rounded > 65504 ? Infinity : rounded);
 }
 
 /**

@@ -20,6 +20,7 @@ const unaryF32: Record<UnaryOp, string> = {
   softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
   powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
   affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)', inRange: 'select(1.0, 0.0, x < P.a0 || x > P.a1)',
+  roundToFloat16: 'round_to_f16(x)',
 };
 
 const unaryI32: Partial<Record<UnaryOp, string>> = {
@@ -64,6 +65,29 @@ fn erf_f32(x: f32) -> f32 {
   let t = 1.0 / (1.0 + 0.3275911 * a);
   let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
   return sign(x) * (1.0 - poly * exp(-a * a));
+}
+// x rounded to the nearest f16 value (ties to even) by integer operations on its bits: quantizeToF16 and
+// pack2x16float leave overflow and subnormals indeterminate. |x| ≥ 65520 (0x477ff000) → ±Inf; NaN kept.
+fn round_to_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let sign = bits & 0x80000000u;
+  let magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) { return x; }
+  if (magnitude >= 0x477ff000u) { return bitcast<f32>(sign | 0x7f800000u); }
+  let e = magnitude >> 23u;
+  if (e >= 113u) {
+    // an f16 normal (≥ 2^-14): 13 fraction bits dropped, rounding up carries into the exponent
+    let odd = (magnitude >> 13u) & 1u;
+    return bitcast<f32>(sign | ((magnitude + 0xfffu + odd) & 0xffffe000u));
+  }
+  // an f16 subnormal: the significand (implicit 1 included) in units of 2^-24, then back to an f32
+  if (e < 102u) { return bitcast<f32>(sign); }
+  let significand = (magnitude & 0x7fffffu) | 0x800000u;
+  let shift = 126u - e;
+  let units = (significand + (1u << (shift - 1u)) - 1u + ((significand >> shift) & 1u)) >> shift;
+  if (units == 0u) { return bitcast<f32>(sign); }
+  let top = firstLeadingBit(units);
+  return bitcast<f32>(sign | ((top + 103u) << 23u) | ((units << (23u - top)) & 0x7fffffu));
 }
 fn pow_signed(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
