@@ -5,7 +5,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
-import { autocastConv } from './autocast.js';
+import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
   add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
@@ -215,12 +215,12 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const p = convParams(op, options);
   checkKernelFits(op, x, weight, p);
   if (groups === 1) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dRaw(xc, wc, bc, p));
-  if (usesGroupedKernels(x.shape, weight.shape, p, groups)) return conv3dGroupedRaw(x, weight, bias, p, groups);
-  return tidy(() => {
-    const xs = split(x, x.shape[1] / groups, 1), ws = split(weight, weight.shape[0] / groups, 0);
-    const bs = bias ? split(bias, bias.shape[0] / groups, 0) : null;
+  if (usesGroupedKernels(x.shape, weight.shape, p, groups)) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dGroupedRaw(xc, wc, bc, p, groups));
+  return autocastConv(x, weight, bias, (xc, wc, bc) => tidy(() => {
+    const xs = split(xc, xc.shape[1] / groups, 1), ws = split(wc, wc.shape[0] / groups, 0);
+    const bs = bc ? split(bc, bc.shape[0] / groups, 0) : null;
     return concat(xs.map((xg, j) => conv3dRaw(xg, ws[j], bs ? bs[j] : null, p)), 1);
-  });
+  }));
 }
 
 /**
@@ -304,6 +304,9 @@ export interface EvalBatchNorm {
  * would be recorded and the norm's tensors fit the `channels` written.
  */
 function evalEpilogue(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, bn: EvalBatchNorm, channels: number): ConvNormEpilogue {
+  if (getAutocastDtype() !== null) {
+    throw new Error(`${op}: not under autocast (its convolution reads float32 operands); use the convolution and batchNorm there`);
+  }
   const norm = [bn.runningMean, bn.runningVar, bn.weight, bn.bias];
   if (needsGrad([x, weight, ...[bias, ...norm].filter((t): t is Tensor => t !== null)])) {
     throw new Error(`${op}: inference only (it records no gradient): call it under noGrad or with no input requiring grad; use the convolution and batchNorm otherwise`);

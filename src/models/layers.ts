@@ -4,6 +4,7 @@ import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
 import { add, assign, matmul, relu, transpose } from '../autograd/ops.js';
+import { getAutocastDtype } from '../autograd/autocast.js';
 import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
@@ -57,7 +58,8 @@ let convBatchNormFusion = true;
  * Switches the inference fusion of Sequential's Conv3d or ConvTranspose3d → BatchNorm3d in evaluation mode (→ ReLU)
  * chains into one convolution (F.conv3dBatchNormEval, F.convTranspose3dBatchNormEval) on or off; returns the
  * previous setting. On by default; it applies only where no gradient is recorded (under noGrad, or nothing
- * requires grad), with or without it the values are the same. Off: the layers run one by one, as in training.
+ * requires grad) and outside autocast; with or without it the values are the same. Off: the layers run one by one,
+ * as in training.
  */
 export function setConvBatchNormFusion(enabled: boolean): boolean {
   const before = convBatchNormFusion;
@@ -67,12 +69,12 @@ export function setConvBatchNormFusion(enabled: boolean): boolean {
 
 /**
  * The batch norm (evaluation mode, running statistics) that starts `next`, and whether a ReLU follows it, for a
- * convolution to apply in its write: null unless the fusion is on and nothing would record a gradient (`inputs`:
- * the convolution's input and parameters).
+ * convolution to apply in its write: null unless the fusion is on, autocast is off (its convolutions read rounded
+ * operands) and nothing would record a gradient (`inputs`: the convolution's input and parameters).
  */
 function evalBatchNormAfter(next: readonly Layer[], inputs: readonly (Tensor | null)[]): { bn: F.EvalBatchNorm; consumes: number } | null {
   const norm = next[0];
-  if (!convBatchNormFusion || !(norm instanceof BatchNorm3d) || norm.training || !norm.runningMean || !norm.runningVar) return null;
+  if (!convBatchNormFusion || getAutocastDtype() !== null || !(norm instanceof BatchNorm3d) || norm.training || !norm.runningMean || !norm.runningVar) return null;
   const tensors = [...inputs, norm.weight, norm.bias].filter((t): t is Tensor => t !== null);
   if (needsGrad(tensors)) return null;
   const relu = next[1] instanceof ReLU;

@@ -146,6 +146,22 @@ describe('F.conv3d and F.convTranspose3d under autocast', () => {
     for (let c = 0; c < 3; c++) expect(Math.abs(gb[c]! - sums[c]!)).toBeLessThan(1e-5 * Math.abs(sums[c]!) + 1e-5);
   });
 
+  it('grouped conv3d inside: rounded operands on both paths (the grouped kernels and one convolution per group)', async () => {
+    for (const [wShapeG, groups] of [[[4, 1, 3, 2, 3], 4], [[6, 2, 3, 2, 3], 2]] as [number[], number][]) {
+      const xs = [2, 4, 4, 5, 3];
+      const xd = wide(2 * 4 * 4 * 5 * 3, 51), wd = wide(wShapeG.reduce((a, b) => a * b, 1), 52, 0.5);
+      const x = onCpu(xd, xs, true), w = onCpu(wd, [...wShapeG], true);
+      const y = autocast(() => conv3d(x, w, null, { stride: p.stride, padding: p.padding, groups }), { dtype: 'float16' });
+      const want = conv3d(onCpu(round(xd), xs), onCpu(round(wd), [...wShapeG]), null, { stride: p.stride, padding: p.padding, groups });
+      expect([...await read(y)], `groups ${groups}`).toEqual([...await read(want)]);
+      const gd = wide(y.numel(), 53, 10);
+      backward(y, onCpu(gd, y.shape as number[]));
+      const xr = onCpu(round(xd), xs, true);
+      backward(conv3d(xr, onCpu(round(wd), [...wShapeG]), null, { stride: p.stride, padding: p.padding, groups }), onCpu(round(gd), y.shape as number[]));
+      expect([...await read(x.grad!)], `groups ${groups}: dx from the rounded gradient`).toEqual([...await read(xr.grad!)]);
+    }
+  });
+
   it('an output gradient beyond 65504 overflows to Inf in the input and weight gradients, not in the bias\'s', async () => {
     const x = onCpu(wide(2 * 3 * 4 * 5 * 3, 31), xShape, true), w = onCpu(wide(4 * 3 * 3 * 2 * 3, 32, 0.5), wShape, true);
     const b = onCpu(wide(4, 33), [4], true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assign, conv3dBatchNormEval, convTranspose3dBatchNormEval, noGrad } from '../../src/autograd/index.js';
+import { assign, autocast, conv3dBatchNormEval, convTranspose3dBatchNormEval, noGrad } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { BatchNorm3d, Conv3d, ConvTranspose3d, ReLU, Sequential, setConvBatchNormFusion, VNet } from '../../src/models/index.js';
@@ -103,5 +103,27 @@ describe('Conv3d / ConvTranspose3d → BatchNorm3d (eval) → ReLU fused in infe
     expectClose((await a!.toArray()) as Float32Array, (await b!.toArray()) as Float32Array, 1e-6, 1e-6, 'Sequential(conv, bn, relu)');
     for (const t of [a!, b!, small, x]) t.dispose();
     for (const m of [net, conv, bn, up]) m.dispose();
+  });
+
+  it('is not used under autocast: the convolutions there read float16-rounded operands, which the fused ones do not', async () => {
+    const backend = await webgpu();
+    const rt = (backend as WebGPUBackend).rt;
+    const conv = new Conv3d(2, 3, 3, { padding: 1, seed: 4, backend }), bn = new BatchNorm3d(3, { backend });
+    const seq = new Sequential(conv, bn, new ReLU());
+    seq.eval();
+    const x = randn([1, 2, 6, 6, 6], 10, { backend });
+    const run = (fused: boolean): { y: Tensor; dispatches: number } => withFusion(fused, () => {
+      const first = rt.dispatchCount;
+      const y = noGrad(() => autocast(() => seq.forward(x), { dtype: 'float16' }));
+      return { y, dispatches: rt.dispatchCount - first };
+    });
+    const on = run(true), off = run(false);
+    expect(on.dispatches).toBe(off.dispatches);
+    expect(bits((await on.y.toArray()) as Float32Array).equals(bits((await off.y.toArray()) as Float32Array))).toBe(true);
+    const terms = { runningMean: bn.runningMean!, runningVar: bn.runningVar!, weight: bn.weight, bias: bn.bias, relu: true };
+    expect(() => noGrad(() => autocast(() => conv3dBatchNormEval(x, conv.weight, conv.bias, terms, { padding: 1 }), { dtype: 'float16' })))
+      .toThrow(/not under autocast/);
+    for (const t of [on.y, off.y, x]) t.dispose();
+    for (const m of [conv, bn]) m.dispose();
   });
 });
