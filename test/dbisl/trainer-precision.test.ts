@@ -1,28 +1,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tinyTrainConfig } from '../helpers/tiny-train.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/kernels/index.js';
 import { readSafetensors } from '../../src/models/checkpoint.js';
-import { CliError, defaultConfig, parseTrainArgs, type TrainConfig } from '../../src/dbisl/config.js';
+import { CliError, parseTrainArgs, type TrainConfig } from '../../src/dbisl/config.js';
 import { train, type LogEntry } from '../../src/dbisl/trainer.js';
 import { resumeConfig } from '../../src/dbisl/train.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbisl-precision-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** a tiny configuration that trains in seconds on the cpu backend (as trainer.test.ts's) */
-function tiny(name: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
-  const c = defaultConfig('synthetic', 'dbisl');
-  return {
-    ...c, out: join(root, name), backend: 'cpu', iterations: 4, batch: 2, labeledBatch: 1, labeled: 2,
-    patch: [16, 16, 16], stride: [16, 16, 16], nFilters: 2, dropout: true, checkpointEvery: 2, evalBatch: 2, lr: 0.01,
-    synthetic: { count: 4, testCount: 1, shape: [20, 18, 16], seed: 3 },
-    loss: { ...c.loss, radius: 2, epochIterations: 1, rampupEpochs: 4 },
-    workers: 0,
-    ...overrides,
-  };
-}
+const tiny = (name: string, overrides: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig(join(root, name), overrides);
 
 const quiet = { print: () => {}, progressStream: { write: () => true, isTTY: false }, skipEvaluation: true };
 const run = (config: TrainConfig, extra: Partial<Parameters<typeof train>[0]> = {}) => train({ config, backend: new CpuBackend(), ...quiet, ...extra });

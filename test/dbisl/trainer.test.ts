@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tinyTrainConfig } from '../helpers/tiny-train.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clearConv3dChoices, CpuBackend } from '../../src/kernels/index.js';
 import { readSafetensors } from '../../src/models/checkpoint.js';
@@ -18,18 +19,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 // --tune-convs keeps its choices here, not in the user's cache
 process.env.VOXGRAD_CACHE_DIR = join(root, 'conv3d-cache');
 
-/** A tiny configuration that trains in seconds on the cpu backend. */
-function tiny(name: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
-  const c = defaultConfig('synthetic', 'dbisl');
-  return {
-    ...c, out: join(root, name), backend: 'cpu', iterations: 4, batch: 2, labeledBatch: 1, labeled: 2,
-    patch: [16, 16, 16], stride: [16, 16, 16], nFilters: 2, dropout: true, checkpointEvery: 2, evalBatch: 2, lr: 0.01,
-    synthetic: { count: 4, testCount: 1, shape: [20, 18, 16], seed: 3 },
-    loss: { ...c.loss, radius: 2, epochIterations: 1, rampupEpochs: 4 },
-    workers: 0,
-    ...overrides,
-  };
-}
+const tiny = (name: string, overrides: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig(join(root, name), overrides);
 
 /** every entry of a state dict as plain numbers (the views are disposed) */
 async function stateValues(dict: Map<string, Tensor>): Promise<Record<string, number[]>> {
