@@ -119,15 +119,16 @@ unpack() {
   echo "la-run: unpacked $(find "$DATA_DIR/la-pack/cases" -name '*.vxla' | wc -l) cases into $DATA_DIR/la-pack"
 }
 
-# precheck: before a run's first step, the kernels written for the DBiSL step alone (the fused T_s2r, the fused losses)
-# against their cpu oracle on this adapter (under a minute), so that one this GPU's shader compiler treats differently
+# precheck: before a run's first step, the kernels that have not run on a GPU yet and that the run uses (the fused
+# T_s2r and losses of the DBiSL step, the conv epilogue of the evaluation) against their cpu oracle on this adapter
+# (under a minute), so that one this GPU's shader compiler treats differently
 # stops the call here rather than after minutes of training. Only the oracle comparisons, which have tolerances: the
 # tests that the fused T_s2r gives the composed ops' floats bit for bit (test/dbisl/transform.test.ts) may differ in a
 # last bit on a GPU whose compiler contracts a multiply and an add, which is no error (gpu-run.sh runs them).
 # LA_PRECHECK=0 leaves it out.
 precheck() {
   [ "${LA_PRECHECK:-1}" = 0 ] && return 0
-  echo "la-run: precheck: the DBiSL step's fused kernels against the cpu oracle on this adapter"
+  echo "la-run: precheck: the fused kernels of the DBiSL step and of the evaluation against the cpu oracle on this adapter"
   node_modules/.bin/vitest run test/kernels/cdt.test.ts test/kernels/loss.test.ts test/kernels/conv3d-epilogue.test.ts \
     || die "precheck: a fused kernel disagrees with its cpu oracle on this adapter (see above); not training"
 }
