@@ -137,6 +137,21 @@ const minForwardThreads = 32;
  * same choice.
  */
 export function groupedKernelsFit(xShape: readonly number[], wShape: readonly number[], p: Conv3dParams, groups: number): boolean {
+  // F.conv3d asks on every call: the tilings below cost about 10 µs, the lookup about 1
+  const key = `${xShape}|${wShape}|${p.stride}|${p.padding}|${p.dilation}|${groups}`;
+  let fits = fitsByProblem.get(key);
+  if (fits === undefined) {
+    if (fitsByProblem.size >= MAX_REMEMBERED) fitsByProblem.clear();
+    fitsByProblem.set(key, fits = computeFits(xShape, wShape, p, groups));
+  }
+  return fits;
+}
+
+/** the problems groupedKernelsFit has answered (it starts over past MAX_REMEMBERED: shapes that keep changing) */
+const fitsByProblem = new Map<string, boolean>();
+const MAX_REMEMBERED = 4096;
+
+function computeFits(xShape: readonly number[], wShape: readonly number[], p: Conv3dParams, groups: number): boolean {
   const g: GroupedGeometry = { ...convGeometry([xShape[0]!, xShape[1]! / groups, ...xShape.slice(2)], wShape, p), groups };
   try {
     const forward = forwardProblem(g, false), threads = product(chooseTiling(forward, minimumLimits).threads);

@@ -153,10 +153,30 @@ function tiledSource(q: TiledProblem, t: Tiling): string {
   return lines.join('\n');
 }
 
+/** each runtime's tilings and pipeline keys by problem (their choice and the key's JSON cost several µs per call) */
+const plans = new WeakMap<GpuRuntime, Map<string, { t: unknown; key: string }>>();
+/** a runtime's plans start over past this many (shapes that keep changing would grow them) */
+const MAX_PLANS = 4096;
+
+/** The tiling `choose` picks for problem q on rt's limits and its pipeline key, worked out once per problem. */
+function planned<T>(rt: GpuRuntime, kind: string, q: TiledProblem | WeightProblem, choose: () => T): { t: T; key: string } {
+  let byProblem = plans.get(rt);
+  if (!byProblem) plans.set(rt, byProblem = new Map());
+  const problem = `${kind}|${Object.values(q).join('|')}`;
+  let plan = byProblem.get(problem) as { t: T; key: string } | undefined;
+  if (!plan) {
+    if (byProblem.size >= MAX_PLANS) byProblem.clear();
+    const t = choose();
+    plan = { t, key: `conv3d:grouped:${kind}:${JSON.stringify(q)}:${JSON.stringify(t)}` };
+    byProblem.set(problem, plan);
+  }
+  return plan;
+}
+
 /** Records the tiled kernel writing the last of `buffers` (src, weight, [bias], out). */
 function runTiled(rt: GpuRuntime, q: TiledProblem, buffers: GPUBuffer[]): void {
-  const t = chooseTiling(q, limitsOf(rt));
-  const kernel = rt.kernel(`conv3d:grouped:tiled:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => tiledSource(q, t), buffers.length);
+  const { t, key } = planned(rt, 'tiled', q, () => chooseTiling(q, limitsOf(rt)));
+  const kernel = rt.kernel(key, () => tiledSource(q, t), buffers.length);
   const voxels = blockVoxels(t);
   const blocks = [0, 1, 2].reduce((acc, a) => acc * Math.ceil(q.outSize[a]! / voxels[a]!), 1);
   rt.dispatch(kernel, buffers, null, grid1d(blocks * (q.outPer / t.mc) * q.n * q.groups, 1));
@@ -284,8 +304,8 @@ export function conv3dGroupedBackwardWeight(rt: GpuRuntime, x: Storage, xShape: 
   checkBinding(rt, gy.length, () => `output gradient ${fmt(gyShape)}`);
   const len = g.co * g.ci * g.k[0] * g.k[1] * g.k[2];
   const q = weightProblem(g);
-  const t = chooseWeightTiling(q, limitsOf(rt), Math.floor(rt.limits.maxStorageBufferBindingSize / (4 * len)));
-  const kernel = rt.kernel(`conv3d:grouped:weight:${JSON.stringify(q)}:${JSON.stringify(t)}`, () => weightSource(q, t), 3);
+  const { t, key } = planned(rt, 'weight', q, () => chooseWeightTiling(q, limitsOf(rt), Math.floor(rt.limits.maxStorageBufferBindingSize / (4 * len))));
+  const kernel = rt.kernel(key, () => weightSource(q, t), 3);
   const out = rt.alloc(len, 'float32');
   const [gx, gz] = grid1d(g.co * g.ci / t.mr, 1);
   withSplitK(rt, t.splits, { len, inner: 1, channels: 1 }, out, noEpilogue, [],
