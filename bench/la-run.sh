@@ -135,6 +135,8 @@ precheck() {
 
 # train METHOD LABELED COMMIT [options]: trains with --resume under a deadline (540 s from the script's start: the
 # call's 600 s less the time to collect; LA_RUN_SECONDS sets the training's own), then collects. Env: LA_WORKERS (data workers, default: cores − 2).
+# Every 1 000 iterations the first 4 test cases are evaluated (a few seconds each time): the Dice over training in
+# dice.svg and report.md, evidence for a run that falls short; the last evaluation takes all 20 cases.
 train() {
   [ $# -ge 3 ] || die "usage: bash bench/la-run.sh train METHOD LABELED COMMIT [train.ts options]"
   local method=$1 labeled=$2 commit=$3
@@ -143,7 +145,7 @@ train() {
   local out="runs/la/$method-${labeled}l"
   local workers=${LA_WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
   local cmd=(node --import tsx src/dbisl/train.ts --preset la --data "$DATA_DIR/la-pack" --method "$method" --labeled "$labeled"
-    --out "$out" --resume --workers "$workers" "$@")
+    --out "$out" --resume --workers "$workers" --eval-every 1000 --eval-cases 4 "$@")
   [ -f "$out/checkpoint.safetensors" ] || precheck
   mkdir -p "$out"
   echo "${cmd[*]}" > "$out/command.txt"
@@ -184,7 +186,7 @@ check() {
   LA_PACK_ARGS="--train 6 --test 1" LA_XZ=-1 LA_PART_BYTES=$((3 * 1024 * 1024)) prepare "$root"
   stage
   OUT=$tmp train dbisl 4 "$(git rev-parse --short HEAD)" --backend "${LA_CHECK_BACKEND:-cpu}" --iters 3 --patch 32,32,16 \
-    --n-filters 2 --stride 32,32,16 --eval-batch 8 --checkpoint-every 2 --no-figures
+    --n-filters 2 --stride 32,32,16 --eval-batch 8 --checkpoint-every 2 --eval-every 2 --no-figures
   tar -tzf "$tmp/la-dbisl-4l.tgz" | grep -q summary.json || die "check: no summary.json in the collected archive"
   echo "la-run: check passed; collected: $(ls "$tmp" | tr '\n' ' ')"
   rm -rf "$tmp" "$S" "$S"[0-9]* "$STAGE_DIR" "$DATA_DIR"

@@ -71,6 +71,8 @@ export interface TrainConfig {
   overwrite: boolean;
   /** evaluate on the test split every N iterations (0: only at the end) */
   evalEvery: number;
+  /** the evaluations during training (evalEvery) use the first N test cases (0: all); the final one always all */
+  evalCases: number;
   /** write a checkpoint every N iterations (and at the end) */
   checkpointEvery: number;
   /** V-Net width (16 in DTC) */
@@ -381,6 +383,10 @@ export const TRAIN_OPTIONS: readonly Setting[] = [
   setting('eval-every', 'evalEvery', integer, { synthetic: 50, la: 0, brats: 0 }, {
     help: 'also evaluate on the test split every N iterations (0: only at the end)', resumable: true, check: nonNegativeInteger,
   }),
+  setting('eval-cases', 'evalCases', integer, 0, {
+    help: 'the evaluations of --eval-every use only the first N cases of the test split (0: all of them); the final evaluation always uses every case',
+    resumable: true, check: nonNegativeInteger,
+  }),
   setting('checkpoint-every', 'checkpointEvery', integer, { synthetic: 100, la: 500, brats: 500 }, {
     help: 'write a checkpoint every N iterations (and at the end)', resumable: true, check: positiveInteger,
   }),
@@ -458,6 +464,7 @@ const CONFIG_KEYS: readonly (keyof TrainConfig)[] = [
   'preset', 'method', 'backend', 'resume', 'overwrite', 'out', 'data', 'lr', 'lrStep', 'lrGamma', 'momentum', 'weightDecay', 'seed', 'evalEvery',
   'checkpointEvery', 'nFilters', 'dropout', 'lcc', 'threshold', 'savePredictions', 'evalBatch', 'tuneConvs', 'workers', 'cacheCases', 'figures',
   'figureAxis', 'synthetic', 'labeled', 'iterations', 'batch', 'labeledBatch', 'patch', 'stride', 'loss', 'precision',
+  'evalCases',
 ];
 
 export function defaultConfig(preset: PresetName = 'synthetic', method: Method = 'dbisl'): TrainConfig {

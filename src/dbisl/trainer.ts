@@ -47,6 +47,7 @@ import { Progress, formatDuration, type ProgressStream } from '../imaging/progre
 import { writeFileAtomic } from '../models/atomic.js';
 import { describeNonFinite, nonFiniteKind, nonFiniteProbe } from '../models/finite.js';
 import { formatSummaryMarkdown } from '../imaging/report/report.js';
+import { summarize } from '../imaging/metrics.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'log.jsonl';
@@ -187,13 +188,22 @@ interface Resources {
   scaler: GradScaler | null;
 }
 
+/** The test Dice of one evaluation during or after training. */
+export interface EvalPoint {
+  iteration: number;
+  /** mean Dice over the cases evaluated */
+  dice: number;
+  /** only the first `cases` test cases were evaluated (--eval-cases); absent: all of them */
+  cases?: number;
+}
+
 /** Where a run starts: iteration 0, or its checkpoint's with the log and evaluations up to it. */
 interface StartingPoint {
   start: number;
   /** the checkpoint's iteration (start), or null without one */
   checkpoint: number | null;
   log: LogEntry[];
-  evalHistory: { iteration: number; dice: number }[];
+  evalHistory: EvalPoint[];
 }
 
 /** How the iterations ended. */
@@ -215,7 +225,7 @@ class TrainingRun {
   /** files written, by role */
   private readonly files: Record<string, string>;
   private readonly log: LogEntry[];
-  private readonly evalHistory: { iteration: number; dice: number }[];
+  private readonly evalHistory: EvalPoint[];
   private readonly start: number;
   /** where this run stops: --iters, or before with stopAt */
   private readonly end: number;
@@ -467,13 +477,22 @@ class TrainingRun {
     if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
       await this.drain();
       const { model, source, loader } = this.resources;
-      const ev = await evaluateModel(model, source, { config: c, quiet: true, loadCase: (id) => loader.loadCase(id) });
-      this.evalHistory.push({ iteration: done, dice: ev.summary.dice.mean });
+      const cases = this.evalSubset();
+      const ev = await evaluateModel(model, source, {
+        config: c, quiet: true, loadCase: (id) => loader.loadCase(id), ...(cases ? { ids: source.testIds().slice(0, cases) } : {}),
+      });
+      this.evalHistory.push({ iteration: done, dice: ev.summary.dice.mean, ...(cases ? { cases } : {}) });
       // on a TTY the bar's line is open: end it first
       const stream = this.options.progressStream ?? process.stderr;
       if (stream.isTTY) stream.write('\n');
-      this.print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %`);
+      this.print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %${cases ? ` (first ${cases} test cases)` : ''}`);
     }
+  }
+
+  /** the number of test cases the evaluations during training use (--eval-cases), or null for all of them */
+  private evalSubset(): number | null {
+    const n = this.config.evalCases;
+    return n > 0 && n < this.resources.source.testIds().length ? n : null;
   }
 
   /** parameters, buffers and optimizer state as named views (the caller disposes them) */
@@ -570,6 +589,9 @@ class TrainingRun {
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
       Object.assign(this.files, await writeEvaluation(this.outDir, evaluation, c, backend.description));
+      // the subset's curve ends with its cases' share of the final evaluation (each case is evaluated on its own)
+      const cases = c.evalEvery > 0 ? this.evalSubset() : null;
+      if (cases) this.evalHistory.push({ iteration: c.iterations, dice: summarize(evaluation.rows.slice(0, cases)).dice.mean, cases });
       this.evalHistory.push({ iteration: c.iterations, dice: evaluation.summary.dice.mean });
     }
     Object.assign(this.files, await writeTrainingReport(this.outDir, {
@@ -654,7 +676,7 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
       throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
     });
     checkHeadLayout(loaded.metadata, checkpointFile);
-    const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: { iteration: number; dice: number }[]; gradScaler?: GradScalerState } | null;
+    const rng = loaded.rngState as { loader?: SamplerState; evalHistory?: EvalPoint[]; gradScaler?: GradScalerState } | null;
     if (!rng?.loader) throw new Error(`${checkpointFile}: no sampler state in the checkpoint`);
     r.loader.setState(rng.loader);
     if (r.scaler) {
@@ -696,12 +718,29 @@ function describeScaling(log: readonly LogEntry[]): string {
 interface ReportInput {
   config: TrainConfig;
   log: LogEntry[];
-  evalHistory: { iteration: number; dice: number }[];
+  evalHistory: EvalPoint[];
   evaluation: EvaluationResult | null;
   secondsPerIteration: number;
   trainSeconds: number;
   backendDescription: string;
   model: string;
+}
+
+const casesLabel = (e: EvalPoint): string => (e.cases === undefined ? 'all test cases' : `first ${e.cases} test cases`);
+
+/** one line per set of cases evaluated: all of them, or the first N of --eval-cases */
+function diceSeries(history: readonly EvalPoint[]): Series[] {
+  const sets = [...new Set(history.map(casesLabel))];
+  return sets.map((name) => {
+    const points = history.filter((e) => casesLabel(e) === name);
+    return { name: `test Dice, ${name}`, x: points.map((e) => e.iteration), y: points.map((e) => 100 * e.dice) };
+  });
+}
+
+/** report.md's table of the evaluations, in the order they ran */
+function evaluationTable(history: readonly EvalPoint[]): string[] {
+  return ['| iteration | cases | Dice (%) |', '|---:|---|---:|',
+    ...history.map((e) => `| ${e.iteration} | ${casesLabel(e)} | ${(100 * e.dice).toFixed(2)} |`), ''];
 }
 
 /** losses.svg (every loss term over the iterations), dice.svg (with --eval-every), report.md; with figures, overlay PNGs and report.html. */
@@ -730,7 +769,7 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
   await writeFileAtomic(files.termPlot, plots[1]!.svg);
   if (r.evalHistory.length > 1 || r.config.evalEvery > 0) {
     files.dicePlot = join(outDir, 'dice.svg');
-    plots.push({ title: 'dice.svg', svg: linePlot([{ name: 'test Dice', x: r.evalHistory.map((e) => e.iteration), y: r.evalHistory.map((e) => 100 * e.dice) }],
+    plots.push({ title: 'dice.svg', svg: linePlot(diceSeries(r.evalHistory),
       { title: 'Dice on the test split during training', xLabel: 'iteration', yLabel: 'Dice (%)', id: 'dice' }) });
     await writeFileAtomic(files.dicePlot, plots[2]!.svg);
   }
@@ -754,7 +793,7 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,
     ...(c.precision === 'mixed-emulated' ? [`- precision: mixed-emulated (float16 conv3d operands and output gradients, float32 accumulation); ${describeScaling(r.log)}`] : []),
     '', '![loss](losses.svg)', '', '![loss terms](loss-terms.svg)', '');
-  if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '');
+  if (files.dicePlot) lines.push('![Dice during training](dice.svg)', '', ...evaluationTable(r.evalHistory));
   lines.push('## Machine', '', `- backend: ${r.backendDescription}`, `- ${machineDescription()}`,
     `- load average at the end of training (1, 5, 15 min): ${loadavg().map((v) => v.toFixed(2)).join(', ')} (other work on the machine slows the timings)`, '');
   lines.push('## Configuration', '', '```json', JSON.stringify(c, null, 2), '```', '');

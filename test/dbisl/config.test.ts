@@ -66,13 +66,13 @@ describe('config: defaults and presets', () => {
 describe('config: command line', () => {
   it('every option is applied', () => {
     const c = parse('--labeled', '6', '--iters', '12', '--batch', '6', '--labeled-batch', '3', '--patch', '48,32,16',
-      '--lr', '0.02', '--seed', '7', '--backend', 'cpu', '--out', 'o', '--resume', '--eval-every', '5', '--n-filters', '4',
+      '--lr', '0.02', '--seed', '7', '--backend', 'cpu', '--out', 'o', '--resume', '--eval-every', '5', '--eval-cases', '2', '--n-filters', '4',
       '--no-sup-cross', '--no-con', '--no-pse', '--no-unc', '--beta', '0.1', '--beta-x', '0.2', '--gamma', '3', '--k', '50',
       '--h', '0.5', '--radius', '3', '--lambda-max', '0.7', '--sdf-target', 'dtc', '--uncertainty', 'mask', '--no-lcc',
       '--save-predictions', '--checkpoint-every', '3', '--stride=8,8,8');
     expect(c).toMatchObject({
       labeled: 6, iterations: 12, batch: 6, labeledBatch: 3, patch: [48, 32, 16], lr: 0.02, seed: 7, backend: 'cpu', out: 'o',
-      resume: true, evalEvery: 5, nFilters: 4, lcc: false, savePredictions: true, checkpointEvery: 3, stride: [8, 8, 8],
+      resume: true, evalEvery: 5, evalCases: 2, nFilters: 4, lcc: false, savePredictions: true, checkpointEvery: 3, stride: [8, 8, 8],
     });
     expect(c.loss).toMatchObject({
       supCross: false, con: false, pse: false, unc: false, beta: 0.1, betaX: 0.2, gamma: 3, k: 50, h: 0.5, radius: 3,
@@ -103,6 +103,7 @@ describe('config: command line', () => {
     expect(() => parse('--labeled-batch', '5')).toThrow(/--labeled-batch must be an integer in \[1, --batch = 4\]/);
     expect(() => parse('--resume=yes')).toThrow(/takes no value/);
     expect(() => parse('--uncertainty', 'entropy')).toThrow(/valid: exp, mask/);
+    expect(() => parse('--eval-cases', '-1')).toThrow(/^--eval-cases must be an integer ≥ 0, got -1$/);
   });
 
   it('every check names its option: --lr-step (named lrStep before), --stride with the patch side it exceeds', () => {

@@ -82,6 +82,30 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     expect(existsSync(join(c.out, 'eval', 'evaluation.md'))).toBe(true);
   });
 
+  it('--eval-cases: the evaluations during training use the first N test cases, the final one all of them', async () => {
+    const synthetic = { count: 4, testCount: 3, shape: [20, 18, 16] as [number, number, number], seed: 3 };
+    const lines: string[] = [];
+    const c = tiny('eval-cases', { evalEvery: 2, evalCases: 2, synthetic, figures: false });
+    const r = await run(c, { print: (l: string) => lines.push(l) });
+    // the same training stopped at iteration 2 and evaluated on every case: its first two cases' Dice is the subset's point
+    const atTwo = await run(tiny('eval-cases-2', { iterations: 2, evalEvery: 0, synthetic, figures: false }));
+    const firstTwo = atTwo.evaluation!.rows.slice(0, 2), all = r.evaluation!.rows;
+    expect(all).toHaveLength(3);
+    const mean = (rows: readonly { dice: number }[]) => rows.reduce((a, row) => a + row.dice, 0) / rows.length;
+    const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
+    const history = (JSON.parse(ckpt.metadata['voxgrad.rng']!) as { evalHistory: { iteration: number; dice: number; cases?: number }[] }).evalHistory;
+    // the checkpoint (written before the final evaluation) keeps the evaluations during training
+    expect(history).toEqual([{ iteration: 2, dice: mean(firstTwo), cases: 2 }]);
+    expect(lines.some((l) => /^eval at iteration 2: Dice .* % \(first 2 test cases\)$/.test(l))).toBe(true);
+    const svg = readFileSync(join(c.out, 'dice.svg'), 'utf8');
+    expect(svg).toContain('test Dice, first 2 test cases');
+    expect(svg).toContain('test Dice, all test cases');
+    const report = readFileSync(join(c.out, 'report.md'), 'utf8');
+    expect(report).toContain(`| 2 | first 2 test cases | ${(100 * mean(firstTwo)).toFixed(2)} |`);
+    // at the end: the subset's share of the final evaluation, then all cases
+    expect(report).toContain(`| 4 | first 2 test cases | ${(100 * mean(all.slice(0, 2))).toFixed(2)} |\n| 4 | all test cases | ${(100 * r.evaluation!.summary.dice.mean).toFixed(2)} |`);
+  });
+
   it('resumes bit for bit: N straight = N/2, stop, resume N/2', async () => {
     const straight = tiny('straight');
     await run(straight, { skipEvaluation: true });
