@@ -197,6 +197,30 @@ export interface EvalPoint {
   cases?: number;
 }
 
+/** A run's time over every process that trained it (each resumed one adds its own), kept in the checkpoint. */
+export interface RunTiming {
+  /** wall seconds from each process's first iteration to its last checkpoint (evaluations during training included) */
+  seconds: number;
+  /** the iterations' own seconds and their number, each process's first iteration left out (it compiles kernels) */
+  stepSeconds: number;
+  steps: number;
+  /** the processes that trained (1 + the resumptions) */
+  processes: number;
+}
+
+/** the checkpoint's metadata key of the run's RunTiming (JSON) */
+export const TIMING_KEY = 'dbisl.timing';
+
+function parseTiming(raw: string, file: string): RunTiming {
+  let t: Partial<RunTiming> | null = null;
+  try { t = JSON.parse(raw) as Partial<RunTiming> | null; } catch { /* named below */ }
+  const values = [t?.seconds, t?.stepSeconds, t?.steps, t?.processes];
+  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+    throw new Error(`${file}: the run's timing in the metadata (${TIMING_KEY}) is invalid: ${raw}; the checkpoint is left as it is`);
+  }
+  return t as RunTiming;
+}
+
 /** Where a run starts: iteration 0, or its checkpoint's with the log and evaluations up to it. */
 interface StartingPoint {
   start: number;
@@ -204,6 +228,8 @@ interface StartingPoint {
   checkpoint: number | null;
   log: LogEntry[];
   evalHistory: EvalPoint[];
+  /** the time of the processes before this one */
+  timing: RunTiming;
 }
 
 /** How the iterations ended. */
@@ -226,6 +252,8 @@ class TrainingRun {
   private readonly files: Record<string, string>;
   private readonly log: LogEntry[];
   private readonly evalHistory: EvalPoint[];
+  /** the time of the processes that trained this run before this one */
+  private readonly earlier: RunTiming;
   private readonly start: number;
   /** where this run stops: --iters, or before with stopAt */
   private readonly end: number;
@@ -257,6 +285,7 @@ class TrainingRun {
     this.files = { log: this.logFile, config: join(this.outDir, CONFIG_FILE) };
     this.log = from.log;
     this.evalHistory = from.evalHistory;
+    this.earlier = from.timing;
     this.start = from.start;
     this.done = from.start;
     this.lastCheckpoint = from.checkpoint;
@@ -489,6 +518,17 @@ class TrainingRun {
     }
   }
 
+  /** the run's time so far, this process's included */
+  private timing(): RunTiming {
+    const e = this.earlier, own = this.stepTimes.slice(1);
+    return {
+      seconds: e.seconds + (performance.now() - this.t0) / 1000,
+      stepSeconds: e.stepSeconds + own.reduce((a, b) => a + b, 0),
+      steps: e.steps + own.length,
+      processes: e.processes + 1,
+    };
+  }
+
   /** the number of test cases the evaluations during training use (--eval-cases), or null for all of them */
   private evalSubset(): number | null {
     const n = this.config.evalCases;
@@ -539,7 +579,8 @@ class TrainingRun {
         ...(this.resources.scaler ? { gradScaler: this.resources.scaler.stateDict() } : {}),
       } as unknown as JsonValue,
       config: c as unknown as JsonValue,
-      metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT },
+      // the time apart from the state: a resumed run's state is bit for bit a straight run's, its time is not
+      metadata: { 'dbisl.method': c.method, 'dbisl.preset': c.preset, [HEAD_LAYOUT_KEY]: HEAD_LAYOUT, [TIMING_KEY]: JSON.stringify(this.timing()) },
     }).catch((e: unknown) => {
       // e.g. ENOSPC: the write is atomic, so the previous file is intact
       throw new Error(`cannot write the checkpoint of iteration ${iteration} to ${this.checkpointFile} (${(e as Error).message}); ${this.checkpointKept()}`);
@@ -565,10 +606,8 @@ class TrainingRun {
   async report(outcome: Outcome): Promise<TrainResult> {
     const c = this.config, options = this.options;
     const { backend, model, source, loader } = this.resources;
-    const stepTimes = this.stepTimes;
-    const secondsPerIteration = stepTimes.length > 1
-      ? stepTimes.slice(1).reduce((a, b) => a + b, 0) / (stepTimes.length - 1)
-      : stepTimes[0] ?? NaN;
+    const timing = this.timing();
+    const secondsPerIteration = timing.steps > 0 ? timing.stepSeconds / timing.steps : this.stepTimes[0] ?? NaN;
     const result = (message: string, evaluation: EvaluationResult | null): TrainResult => ({
       status: outcome.status, iteration: this.done, message, outDir: this.outDir, files: this.files, evaluation, secondsPerIteration,
       backendDescription: backend.description,
@@ -577,8 +616,9 @@ class TrainingRun {
       this.print(outcome.message);
       return result(outcome.message, null);
     }
-    const trainSeconds = (performance.now() - this.t0) / 1000;
+    const trainSeconds = timing.seconds;
     const message = `trained ${c.iterations} iterations in ${formatDuration(trainSeconds)} (${secondsPerIteration.toFixed(3)} s/iteration)`
+      + (timing.processes > 1 ? `, over ${timing.processes} processes (resumed)` : '')
       + (this.resources.scaler ? `; ${describeScaling(this.log)}` : '');
     this.print(message);
 
@@ -595,7 +635,7 @@ class TrainingRun {
       this.evalHistory.push({ iteration: c.iterations, dice: evaluation.summary.dice.mean });
     }
     Object.assign(this.files, await writeTrainingReport(this.outDir, {
-      config: c, log: this.log, evalHistory: this.evalHistory, evaluation, secondsPerIteration, trainSeconds,
+      config: c, log: this.log, evalHistory: this.evalHistory, evaluation, secondsPerIteration, trainSeconds, processes: timing.processes,
       backendDescription: backend.description, model: model.describe(),
     }));
     return result(message, evaluation);
@@ -670,7 +710,7 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
   const c = options.config;
   const print = printerOf(options);
   const { outDir, checkpointFile, logFile } = pathsOf(c);
-  const from: StartingPoint = { start: 0, checkpoint: null, log: [], evalHistory: [] };
+  const from: StartingPoint = { start: 0, checkpoint: null, log: [], evalHistory: [], timing: { seconds: 0, stepSeconds: 0, steps: 0, processes: 0 } };
   if (c.resume && existsSync(checkpointFile)) {
     const loaded = await loadTrainingCheckpoint(checkpointFile, { model: r.model.module, optimizer: r.optimizer }).catch((e: unknown) => {
       throw new Error(`--resume failed: ${(e as Error).message} (the checkpoint is left as it is)`);
@@ -684,6 +724,9 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
       r.scaler.loadStateDict(rng.gradScaler);
     }
     from.evalHistory.push(...(rng.evalHistory ?? []));
+    // a checkpoint of an older version has no timing: its processes' time is not known (not counted)
+    const timing = loaded.metadata[TIMING_KEY];
+    if (timing !== undefined) from.timing = parseTiming(timing, checkpointFile);
     from.start = loaded.iteration;
     from.checkpoint = loaded.iteration;
     from.log = await readLog(logFile, from.start);
@@ -721,7 +764,10 @@ interface ReportInput {
   evalHistory: EvalPoint[];
   evaluation: EvaluationResult | null;
   secondsPerIteration: number;
+  /** over every process that trained the run */
   trainSeconds: number;
+  /** the processes that trained the run (1 + its resumptions) */
+  processes: number;
   backendDescription: string;
   model: string;
 }
@@ -787,7 +833,7 @@ export async function writeTrainingReport(outDir: string, r: ReportInput): Promi
     lines.push(...figures.markdown);
   }
   lines.push('## Training', '',
-    `- ${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, **${r.secondsPerIteration.toFixed(3)} s/iteration** (mean, first iteration excluded)`,
+    `- ${c.iterations} iterations in ${formatDuration(r.trainSeconds)}, **${r.secondsPerIteration.toFixed(3)} s/iteration** (mean, ${r.processes > 1 ? `the first iteration of each of the ${r.processes} processes that trained it (resumed) excluded` : 'first iteration excluded'})`,
     `- model: ${r.model}`,
     `- loss: ${describeLoss(c.loss)}`,
     `- final logged terms: ${r.log.length ? Object.entries(r.log[r.log.length - 1]!.terms).map(([k, v]) => `${k} ${formatTerm(v)}`).join(', ') : '(none)'}`,

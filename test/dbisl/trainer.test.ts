@@ -8,7 +8,7 @@ import { readSafetensors } from '../../src/models/checkpoint.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { defaultConfig, parseEvaluateArgs, parseTrainArgs, type TrainConfig } from '../../src/dbisl/config.js';
 import { evaluateCheckpoint } from '../../src/dbisl/evaluate.js';
-import { train, type LogEntry, type TrainResult } from '../../src/dbisl/trainer.js';
+import { TIMING_KEY, train, type LogEntry, type RunTiming, type TrainResult } from '../../src/dbisl/trainer.js';
 import { createModel, tuneConvolutions } from '../../src/dbisl/setup.js';
 import { resumeConfig } from '../../src/dbisl/train.js';
 import { LOCK_FILE } from '../../src/dbisl/lock.js';
@@ -118,12 +118,36 @@ describe('trainer (cpu backend, tiny configuration)', () => {
 
     const a = readLog(straight.out), b = readLog(split.out);
     expect(b.map((e) => e.iteration)).toEqual([1, 2, 3, 4]);
+    // the time of both processes: 2 + 2 iterations, each process's first left out of the mean
+    const timingOf = async (dir: string) => JSON.parse((await readSafetensors(join(dir, 'checkpoint.safetensors'))).metadata[TIMING_KEY]!) as RunTiming;
+    const [ta, tb] = [await timingOf(straight.out), await timingOf(split.out)];
+    expect([ta.processes, ta.steps, tb.processes, tb.steps]).toEqual([1, 3, 2, 2]);
+    expect(tb.seconds).toBeGreaterThan(tb.stepSeconds);
+    expect(second.secondsPerIteration).toBeCloseTo(tb.stepSeconds / 2, 12);
+    expect(readFileSync(join(split.out, 'report.md'), 'utf8')).toContain('the first iteration of each of the 2 processes that trained it (resumed) excluded');
     expect(b.map((e) => e.terms)).toEqual(a.map((e) => e.terms));
     const ca = await readSafetensors(join(straight.out, 'checkpoint.safetensors'));
     const cb = await readSafetensors(join(split.out, 'checkpoint.safetensors'));
     expect([...cb.tensors.keys()]).toEqual([...ca.tensors.keys()]);
     for (const [k, t] of ca.tensors) expect(Array.from(cb.tensors.get(k)!.data), k).toEqual(Array.from(t.data));
     expect(cb.metadata['voxgrad.rng']).toBe(ca.metadata['voxgrad.rng']);
+  });
+
+  it('--resume refuses a checkpoint whose timing is corrupt, naming the file and the key, and leaves it as it is', async () => {
+    const c = tiny('bad-timing');
+    await run(c, { stopAt: 2, skipEvaluation: true });
+    const file = join(c.out, 'checkpoint.safetensors');
+    // rewrite the safetensors header (u64 length, JSON) with the timing replaced
+    const bytes = readFileSync(file), length = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as { __metadata__: Record<string, string> };
+    header.__metadata__[TIMING_KEY] = JSON.stringify({ seconds: -1, stepSeconds: 0, steps: 0, processes: 1 });
+    const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(json.length));
+    const corrupt = Buffer.concat([size, json, bytes.subarray(8 + length)]);
+    writeFileSync(file, corrupt);
+    await expect(run({ ...c, resume: true })).rejects.toThrow(new RegExp(`checkpoint.safetensors: the run's timing in the metadata \\(${TIMING_KEY}\\) is invalid.*left as it is`));
+    expect(readFileSync(file).equals(corrupt)).toBe(true);
   });
 
   it('a NaN in a loss term stops the run naming iteration and term, keeping the last good checkpoint', async () => {
