@@ -123,14 +123,15 @@ export async function evaluateModel(model: DualTaskModel, source: CaseSource, op
   return { rows, summary: summarize(rows), windows, seconds: (performance.now() - t0) / 1000, predictionFiles, volumes };
 }
 
-/** cases.csv, summary.md, summary.json in outDir; returns the files by role. */
-export async function writeEvaluation(outDir: string, ev: EvaluationResult, config: TrainConfig, backendDescription: string): Promise<Record<string, string>> {
+/** cases.csv, summary.md, summary.json in outDir (`extra`: more entries of summary.json); returns the files by role. */
+export async function writeEvaluation(outDir: string, ev: EvaluationResult, config: TrainConfig, backendDescription: string,
+  extra: Record<string, unknown> = {}): Promise<Record<string, string>> {
   const { files } = await writeReport(outDir, ev.rows, {
     label: `${config.method} (${config.labeled} labeled)`,
     meta: {
       method: config.method, preset: config.preset, labeled: config.labeled, iterations: config.iterations,
       patch: config.patch, stride: config.stride, threshold: config.threshold, largestCC: config.lcc,
-      windows: ev.windows, seconds: ev.seconds, backend: backendDescription, machine: machineDescription(),
+      windows: ev.windows, seconds: ev.seconds, backend: backendDescription, machine: machineDescription(), ...extra,
     },
   });
   const out: Record<string, string> = { cases: files.csv, summaryMarkdown: files.markdown, summary: files.json };

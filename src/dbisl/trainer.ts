@@ -628,7 +628,9 @@ class TrainingRun {
         config: c, print: this.print, predictionsDir: join(this.outDir, 'predictions'), loadCase: (id) => loader.loadCase(id), keepVolumes: c.figures,
         ...(options.progressStream ? { progressStream: options.progressStream } : {}),
       });
-      Object.assign(this.files, await writeEvaluation(this.outDir, evaluation, c, backend.description));
+      Object.assign(this.files, await writeEvaluation(this.outDir, evaluation, c, backend.description, {
+        training: { seconds: trainSeconds, secondsPerIteration, processes: timing.processes },
+      }));
       // the subset's curve ends with its cases' share of the final evaluation (each case is evaluated on its own)
       const cases = c.evalEvery > 0 ? this.evalSubset() : null;
       if (cases) this.evalHistory.push({ iteration: c.iterations, dice: summarize(evaluation.rows.slice(0, cases)).dice.mean, cases });

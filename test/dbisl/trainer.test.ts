@@ -67,8 +67,9 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     const report = readFileSync(join(c.out, 'report.md'), 'utf8');
     for (const s of ['Dice (%)', 's/iteration', 'losses.svg', 'dice.svg', 'backend: cpu', '"iterations": 4']) expect(report).toContain(s);
     expect(readFileSync(join(c.out, 'losses.svg'), 'utf8')).toMatch(/^<svg/);
-    const summary = JSON.parse(readFileSync(join(c.out, 'summary.json'), 'utf8')) as { summary: { n: number } };
+    const summary = JSON.parse(readFileSync(join(c.out, 'summary.json'), 'utf8')) as { summary: { n: number }; training: { seconds: number; secondsPerIteration: number; processes: number } };
     expect(summary.summary.n).toBe(1);
+    expect(summary.training).toEqual({ seconds: expect.any(Number), secondsPerIteration: r.secondsPerIteration, processes: 1 });
     const ckpt = await readSafetensors(join(c.out, 'checkpoint.safetensors'));
     expect(ckpt.metadata['voxgrad.iteration']).toBe('4');
     expect(ckpt.tensors.has('out_conv.weight') && ckpt.tensors.has('out_conv2.weight')).toBe(true);
