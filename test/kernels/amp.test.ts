@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ampFamily } from '../../src/kernels/amp/index.js';
-import type { Backend, Storage } from '../../src/kernels/index.js';
+import { type Backend, type Storage, WebGPUBackend } from '../../src/kernels/index.js';
 import { cpu, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 const upload = (b: Backend, v: ArrayLike<number>, dtype: 'float32' | 'int32' = 'float32') => b.upload(
@@ -114,4 +114,32 @@ describe('webgpu loss scaler kernels against the cpu oracle', () => {
   it('runs its benchmark cases', async () => {
     expect(await runSmallBenchmarks(await webgpu(), ampFamily.benchmarks)).toBe(1);
   });
+});
+
+it('on an adapter with 8 storage bindings per stage (WebGPU\'s default limit): unscale 6 gradients and SGD 2 parameters per dispatch, the same results', async () => {
+  const g = await webgpu() as WebGPUBackend;
+  const limits = g.rt.limits as { maxStorageBuffersPerShaderStage: number };
+  const sizes = [5, 300, 0, 17, 64, 1, 9, 33, 2];
+  const run = async () => {
+    const grads = sizes.map((n, k) => upload(g, randomArray(n, 7 + k)));
+    const params = sizes.map((n, k) => [upload(g, randomArray(n, 70 + k)), upload(g, randomArray(n, 700 + k))]);
+    const flag = upload(g, [0]), d0 = g.rt.dispatchCount;
+    g.ampNonFiniteCheckAndUnscale(grads, flag, upload(g, [4]));
+    const unscaleDispatches = g.rt.dispatchCount - d0;
+    g.sgdSteps(params.map(([w, b], k) => ({ param: w!, grad: grads[k]!, momentumBuffer: b!, firstStep: false })),
+      { lr: 0.1, momentum: 0.9, dampening: 0, nesterov: false, weightDecay: 0 }, flag);
+    const out = await Promise.all(params.flat().map((s) => bits(g, s)));
+    return { out, unscaleDispatches, stepDispatches: g.rt.dispatchCount - d0 - unscaleDispatches };
+  };
+  const wide = await run();
+  const saved = limits.maxStorageBuffersPerShaderStage;
+  limits.maxStorageBuffersPerShaderStage = 8;
+  try {
+    const narrow = await run();
+    expect(narrow.out).toEqual(wide.out);
+    // 8 non-empty gradients: 6 + 2 (beside the flag and the scale); SGD 3 buffers each beside the flag: 2 per dispatch
+    expect([narrow.unscaleDispatches, narrow.stepDispatches]).toEqual([2, 4]);
+  } finally {
+    limits.maxStorageBuffersPerShaderStage = saved;
+  }
 });
