@@ -188,7 +188,7 @@ export class GradScaler {
 
   /** The state (a readback once it is on the device). */
   async stateDict(): Promise<GradScalerState> {
-    if (!this.device) return { ...this.initial, ...this.hyper() };
+    if (!this.device) return { scale: this.initial.scale, ...this.hyper(), growthTracker: this.initial.growthTracker };
     const [scale, growthTracker] = await Promise.all([this.device.scale.toArray(), this.device.growthTracker.toArray()]);
     return { scale: scale[0]!, ...this.hyper(), growthTracker: growthTracker[0]! };
   }
