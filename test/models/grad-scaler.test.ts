@@ -5,7 +5,7 @@ import { fromArray, memory, tidy, type Tensor } from '../../src/tensor/index.js'
 import { noGrad } from '../../src/autograd/graph.js';
 import { mulScalar } from '../../src/autograd/ops.js';
 import { cpu, randomArray, webgpu } from '../helpers/backends.js';
-import type { Backend } from '../../src/kernels/index.js';
+import { WebGPUBackend, type Backend } from '../../src/kernels/index.js';
 
 /** A conv3d's weight and input, and its loss mean((conv(x; w))²)·factor under autocast, for the scaler to drive. */
 function problem(backend: Backend = cpu) {
@@ -275,4 +275,25 @@ it('SGD with dampening refuses to skip its first momentum step on the device (it
   backward(scaler.scale(p.loss()));
   await expect(scaler.step(opt)).rejects.toThrow("SGD.stepUnlessFoundInf: parameter 0's first momentum step with dampening 0.1 cannot be skipped on the device");
   opt.dispose(); p.dispose(); scaler.dispose();
+});
+
+it('on WebGPU a step of 20 parameters takes 6 + ⌈20 / SGD\'s parameters per dispatch⌉ dispatches: the flag, 3 unscales of 8, the SGD steps, the update', async () => {
+  const g = await webgpu() as WebGPUBackend;
+  const params = Array.from({ length: 20 }, (_, k) => Parameter.fromHost(randomArray(50 + k, k), [50 + k], { backend: g }));
+  const opt = new SGD(params, { lr: 1e-3, momentum: 0.9 });
+  const scaler = new GradScaler();
+  const iterate = async () => {
+    for (const [k, p] of params.entries()) p.grad = fromArray(randomArray(50 + k, 100 + k), [50 + k], { backend: g });
+    const d0 = g.rt.dispatchCount;
+    (await scaler.step(opt)).dispose();
+    scaler.update();
+    opt.zeroGrad();
+    return g.rt.dispatchCount - d0;
+  };
+  // the first step also fills the momentum buffers with zeros
+  expect(await iterate()).toBeGreaterThan(20);
+  const perDispatch = Math.min(8, Math.floor((g.rt.limits.maxStorageBuffersPerShaderStage - 1) / 3));
+  expect(await iterate()).toBe(1 + 3 + Math.ceil(20 / perDispatch) + 1);
+  opt.dispose(); scaler.dispose();
+  for (const p of params) p.dispose();
 });
