@@ -7,8 +7,9 @@
  * transfer is one readback of the packed loss terms, started after the optimizer step and awaited one
  * iteration later, so the host never waits on the device inside a step. Checkpoints and evaluations first
  * drain that readback, so a checkpoint is only written once every logged term up to it is known finite.
- * With --precision mixed-emulated, the loss scaler also reads whether a gradient overflowed before the step (as
- * PyTorch's GradScaler: one more readback, for which the host waits on the backward).
+ * With --precision mixed-emulated, the loss scaler decides on the device whether a gradient overflowed and the
+ * step is skipped (as PyTorch's fused GradScaler path); the iteration's loss scale and that flag are packed with
+ * its loss terms, so the host learns them with the same readback.
  *
  * Reproducibility: the model is initialised from the seed, the sampler state (ids, augmentation, RNG) is
  * saved in the checkpoint, dropout masks are a function of (seed, iteration), and lr and λ are functions of
@@ -120,9 +121,11 @@ interface Pending {
   stateNames: string[];
   lr: number;
   lambda: number;
-  /** with --precision mixed-emulated: the loss scale of this iteration's backward, and whether its step was skipped */
-  lossScale?: number;
-  stepSkipped?: boolean;
+  /**
+   * with --precision mixed-emulated: the packed values end with the loss scale of this iteration's backward and its
+   * found-inf flag (1: the step was skipped)
+   */
+  scaled: boolean;
   values: Tensor;
   read: Promise<ArrayLike<number>>;
 }
@@ -353,24 +356,26 @@ class TrainingRun {
     optimizer.lr = lr;
     model.setStochasticSeed(hashSeed('dropout', c.seed, it));
     const scaler = this.resources.scaler;
-    const lossScale = scaler?.getScale();
     const losses = tidy(() => this.forwardBackward(it, batch));
-    let stepped = true;
+    // with the scaler: this backward's scale and the step's found-inf flag, read back with the loss terms
+    const scaling: Tensor[] = [];
     let packed: ReturnType<TrainingRun['pack']>;
     try {
       if (scaler) {
-        stepped = await scaler.step(optimizer);
+        scaling.push(scaler.scaleTensor(this.resources.backend));
+        scaling.push(await scaler.step(optimizer));
         scaler.update();
       } else noGrad(() => optimizer.step());
-      packed = tidy(() => this.pack(it, losses));
+      packed = tidy(() => this.pack(it, losses, scaling));
     } finally {
       dispose(losses);
+      for (const t of scaling) t.dispose();
     }
     const read = keep(packed.values).toArray();
     read.catch(() => { /* awaited in readLosses */ });
     // read the previous iteration's terms: by now its work is done or queued ahead of this one's
     const previous = this.pending;
-    this.pending = { iteration: it, ...packed, lr, lambda, read, ...(lossScale !== undefined ? { lossScale, stepSkipped: !stepped } : {}) };
+    this.pending = { iteration: it, ...packed, lr, lambda, read };
     await this.readLosses(previous);
     this.done = it + 1;
     this.stepTimes.push((performance.now() - ts) / 1000);
@@ -402,9 +407,10 @@ class TrainingRun {
 
   /**
    * After the optimizer step (inside the caller's tidy): the gradients dropped, and the loss
-   * terms packed in one tensor, before a scheduled checkpoint with one value per state tensor (0 or NaN).
+   * terms packed in one tensor, before a scheduled checkpoint with one value per state tensor (0 or NaN), then
+   * the `scaling` values (the loss scale and found-inf flag), if any.
    */
-  private pack(it: number, res: LossResult): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
+  private pack(it: number, res: LossResult, scaling: readonly Tensor[]): Omit<Pending, 'iteration' | 'lr' | 'lambda' | 'read'> {
     this.resources.optimizer.zeroGrad();
     const inject = this.options.injectNaN?.iteration === it ? this.options.injectNaN : undefined;
     if (inject?.tensor !== undefined) this.injectIntoState(inject.tensor, inject.value ?? NaN);
@@ -417,9 +423,10 @@ class TrainingRun {
       parts.push(nonFiniteProbe([...dict.values()]));
       for (const t of dict.values()) t.dispose();
     }
+    for (const t of scaling) parts.push(reshape(t, [1]));
     const values = noGrad(() => concat(parts));
     // the terms as created: dbislLoss fills res.terms in the order it computes them
-    return { values, names, stateNames, computeOrder: Object.keys(res.terms) };
+    return { values, names, stateNames, scaled: scaling.length > 0, computeOrder: Object.keys(res.terms) };
   }
 
   /** test hook (injectNaN.tensor): element 0 of a state-dict tensor set to `value` */
@@ -449,12 +456,13 @@ class TrainingRun {
     }
     // live buffers and tensors between iterations, not counting the next iteration's in-flight readback
     const mem = memory(this.resources.backend);
+    const scalingAt = p.names.length + p.stateNames.length;
     const inFlight = this.pending ? 1 : 0;
     const entry: LogEntry = {
       iteration: p.iteration + 1, lr: p.lr, lambda: p.lambda, time: (performance.now() - this.t0) / 1000,
       liveBuffers: mem.liveBuffers - inFlight, liveTensors: mem.liveTensors - inFlight, terms,
       ...(Object.keys(nonFinite).length ? { nonFinite } : {}),
-      ...(p.lossScale !== undefined ? { lossScale: p.lossScale, stepSkipped: p.stepSkipped === true } : {}),
+      ...(p.scaled ? { lossScale: values[scalingAt]!, stepSkipped: values[scalingAt + 1] !== 0 } : {}),
     };
     this.log.push(entry);
     this.logLines.push(JSON.stringify(entry) + '\n');
@@ -469,7 +477,7 @@ class TrainingRun {
       throw new NonFiniteLoss(p.iteration + 1, 'loss', `${bad} = ${nonFinite[bad]} (the first non-finite term in the order the loss computes them)`);
     }
     if (p.stateNames.length > 0) {
-      await this.checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length) as number[]);
+      await this.checkState(p.iteration + 1, p.stateNames, Array.prototype.slice.call(values, p.names.length, scalingAt) as number[]);
       this.probedAt = p.iteration + 1;
     }
   }
@@ -576,7 +584,7 @@ class TrainingRun {
       model: model.module, optimizer, iteration,
       rngState: {
         loader: loader.state(), evalHistory: this.evalHistory,
-        ...(this.resources.scaler ? { gradScaler: this.resources.scaler.stateDict() } : {}),
+        ...(this.resources.scaler ? { gradScaler: await this.resources.scaler.stateDict() } : {}),
       } as unknown as JsonValue,
       config: c as unknown as JsonValue,
       // the time apart from the state: a resumed run's state is bit for bit a straight run's, its time is not
@@ -700,6 +708,7 @@ async function acquire(options: TrainOptions, releases: (() => unknown)[]): Prom
   const optimizer = new SGD(model.module.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   releases.push(() => optimizer.dispose());
   const scaler = c.precision === 'mixed-emulated' ? new GradScaler() : null;
+  if (scaler) releases.push(() => scaler.dispose());
   return { backend, source, trainIds, loader, model, optimizer, scaler };
 }
 
@@ -744,7 +753,7 @@ async function resume(options: TrainOptions, r: Resources): Promise<StartingPoin
   print(`data: ${r.source.name}, ${c.labeled} labeled + ${r.trainIds.length - c.labeled} unlabeled training cases, ${r.source.testIds().length} test cases; patch ${c.patch.join('×')}, batch ${c.batch} = ${c.labeledBatch} + ${c.batch - c.labeledBatch}`);
   print(`method: ${c.method}; loss: ${describeLoss(c.loss)}`);
   print(`schedule: ${c.iterations} iterations, SGD lr ${c.lr} × ${c.lrGamma} every ${c.lrStep}, momentum ${c.momentum}, weight decay ${c.weightDecay}, seed ${c.seed}`);
-  if (r.scaler) print(`precision: mixed-emulated (float16-rounded conv3d operands and output gradients, float32 accumulation), loss scale ${r.scaler.getScale()}`);
+  if (r.scaler) print(`precision: mixed-emulated (float16-rounded conv3d operands and output gradients, float32 accumulation), loss scale ${await r.scaler.getScale()}`);
   if (c.tuneConvs) await tuneConvolutions(r.model, r.backend, c, print);
   return from;
 }

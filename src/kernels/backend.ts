@@ -102,6 +102,9 @@ export interface AdamParams {
 /** one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count */
 export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number }
 
+/** a loss scaler's hyperparameters (torch.amp.GradScaler's) */
+export interface AmpScaleUpdate { growthFactor: number; backoffFactor: number; growthInterval: number }
+
 export interface CdtParams {
   /** half width of the cubic window in voxels */
   radius: number;
@@ -329,8 +332,11 @@ export interface KernelOps {
 
   /** in place: param, momentum buffer */
   sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void;
-  /** sgdStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
-  sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void;
+  /**
+   * sgdStep of several parameters with one group's hyperparameters (few dispatches: several parameters each); with
+   * `foundInf` (a flag of ampNonFiniteCheckAndUnscale), nothing is written when it is set, decided on the device
+   */
+  sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>, foundInf?: Storage | null): void;
   /** a fused loss per row (see RowLoss): the losses [rows] and their sums [rows·3] (unused sums 0) */
   rowLoss(loss: RowLoss, inputs: RowLossInputs): { loss: Storage; sums: Storage };
   /** the gradients of Σ_r g[r]·loss[r] w.r.t. the operands `wanted` names, in operand order, each [rows·n], in one pass */
@@ -340,6 +346,14 @@ export interface KernelOps {
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
   /** adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
   adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void;
+
+  /**
+   * torch._amp_foreach_non_finite_check_and_unscale_: every gradient × (1 / scale[0]) in place (few dispatches:
+   * several gradients each), and foundInf[0] set to 1 when any result is NaN or Inf (else left as it is)
+   */
+  ampNonFiniteCheckAndUnscale(grads: readonly Storage[], foundInf: Storage, scale: Storage): void;
+  /** torch._amp_update_scale_, in place on the device: the scale and growth tracker after a step with these flags */
+  ampUpdateScale(scale: Storage, growthTracker: Storage, foundInf: readonly Storage[], p: AmpScaleUpdate): void;
 }
 
 export interface Backend extends BackendCore, KernelOps {}

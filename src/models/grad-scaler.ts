@@ -1,8 +1,8 @@
 import { noGrad } from '../autograd/graph.js';
-import { mulScalar } from '../autograd/ops.js';
-import { keep, tidy } from '../tensor/memory.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { nonFiniteProbe } from './finite.js';
+import { mul } from '../autograd/ops.js';
+import type { Backend } from '../kernels/backend.js';
+import { keep } from '../tensor/memory.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Optimizer } from './optim.js';
 
 /**
@@ -10,6 +10,13 @@ import type { Optimizer } from './optim.js';
  * backward (so that small gradients do not flush to zero in float16), the gradients divided by it before the
  * optimizer steps, and a step whose gradients hold a NaN or Inf (an overflow in float16) is skipped and the scale
  * halved; after growthInterval steps in a row without one, the scale doubles.
+ *
+ * As PyTorch's fused path, the scale, the growth tracker and each step's found-inf flag live on the device: the
+ * unscale is one fused kernel per few gradients (ampNonFiniteCheckAndUnscale), an optimizer with
+ * `stepUnlessFoundInf` (SGD) skips its step on the device, and update() is one kernel; so nothing waits for the
+ * backward. Other optimizers are stepped after the flag is read back (one wait, as PyTorch's non-fused path).
+ * The device state is made on the backend of the first scaled loss (or unscaled parameters), as PyTorch's lazy
+ * init; getScale() and stateDict() read it back.
  */
 
 export interface GradScalerOptions {
@@ -32,24 +39,27 @@ export interface GradScalerState {
   growthTracker: number;
 }
 
-/** where an optimizer stands since the last update(): its gradients unscaled (with their probe), or stepped */
-interface OptimizerStage { probe: Tensor | null; foundInf: boolean | null; stepped: boolean }
+/** where an optimizer stands since the last update(): its gradients unscaled (with their found-inf flag), or stepped */
+interface OptimizerStage { foundInf: Tensor; stepped: boolean }
+
+/** the scale (float32 []) and the growth tracker (int32 []) on the device */
+interface DeviceState { scale: Tensor; growthTracker: Tensor }
 
 export class GradScaler {
-  private scaleValue: number;
+  /** the scale and growth tracker until the device state is made (then the device's are the current ones) */
+  private initial: { scale: number; growthTracker: number };
   private growthFactor: number;
   private backoffFactor: number;
   private growthInterval: number;
-  /** steps in a row without a non-finite gradient since the last growth or backoff */
-  private growthTracker = 0;
+  private device: DeviceState | null = null;
   private readonly stages = new Map<Optimizer, OptimizerStage>();
 
   constructor(options: GradScalerOptions = {}) {
-    this.scaleValue = Math.fround(options.initScale ?? 2 ** 16);
+    this.initial = { scale: Math.fround(options.initScale ?? 2 ** 16), growthTracker: 0 };
     this.growthFactor = options.growthFactor ?? 2;
     this.backoffFactor = options.backoffFactor ?? 0.5;
     this.growthInterval = options.growthInterval ?? 2000;
-    GradScaler.check(this.state());
+    GradScaler.check({ ...this.hyper(), ...this.initial });
   }
 
   private static check(s: GradScalerState): void {
@@ -64,87 +74,124 @@ export class GradScaler {
     if (problems.length) throw new Error(`GradScaler: ${problems.join('; ')}`);
   }
 
-  /** The current scale. */
-  getScale(): number { return this.scaleValue; }
+  private hyper(): Omit<GradScalerState, 'scale' | 'growthTracker'> {
+    return { growthFactor: this.growthFactor, backoffFactor: this.backoffFactor, growthInterval: this.growthInterval };
+  }
+
+  /** the device state, made on `backend` from the initial values the first time */
+  private on(backend: Backend, who: string): DeviceState {
+    if (!this.device) {
+      this.device = {
+        scale: scalar(backend, this.initial.scale, 'float32'),
+        growthTracker: scalar(backend, this.initial.growthTracker, 'int32'),
+      };
+    }
+    if (this.device.scale.backend !== backend) {
+      throw new Error(`GradScaler.${who}: the scale is on the ${this.device.scale.backend.name} backend, the tensors on ${backend.name}`);
+    }
+    return this.device;
+  }
+
+  /** The current scale (a readback once the scale is on the device). */
+  async getScale(): Promise<number> {
+    return this.device ? (await this.device.scale.toArray())[0]! : this.initial.scale;
+  }
+
+  /** The current scale as a float32 [] tensor the caller owns (a copy: later updates leave it as it is). */
+  scaleTensor(backend: Backend): Tensor {
+    const s = this.on(backend, 'scaleTensor').scale;
+    return keep(Tensor.fromStorage(backend, backend.copy(s.view), []));
+  }
 
   /** loss × scale (differentiable): call backward on it instead of the loss. */
-  scale(loss: Tensor): Tensor { return mulScalar(loss, this.scaleValue); }
+  scale(loss: Tensor): Tensor { return mul(loss, this.on(loss.backend, 'scale').scale); }
 
   /**
-   * Divides the gradients of the optimizer's parameters by the scale (each replaced by a new tensor) and queues
-   * their non-finite probe: once per optimizer between updates (as PyTorch's unscale_), e.g. before clipping.
+   * Divides the gradients of the optimizer's parameters by the scale in place (a gradient that is a view or shares
+   * its storage is first replaced by a copy) and notes in a flag on the device whether any is NaN or Inf: once
+   * per optimizer between updates (as PyTorch's unscale_), e.g. before clipping.
    */
   unscale(optimizer: Optimizer): void {
     const stage = this.stages.get(optimizer);
     if (stage?.stepped) throw new Error('GradScaler.unscale: step() was already called on this optimizer since the last update()');
     if (stage) throw new Error('GradScaler.unscale: already called on this optimizer since the last update()');
-    const withGrad = optimizer.params.filter((p) => p.grad);
-    // PyTorch: the reciprocal in float64, then rounded to float32
-    const inverse = Math.fround(1 / this.scaleValue);
-    const probe = withGrad.length === 0 ? null : noGrad(() => tidy(() => {
-      for (const p of withGrad) {
-        const old = p.grad!;
-        p.grad = keep(mulScalar(old, inverse));
-        old.dispose();
+    const backend = optimizer.params[0]!.backend;
+    const device = this.on(backend, 'unscale');
+    const grads = new Set<Tensor['storage']>();
+    for (const p of optimizer.params) {
+      const g = p.grad;
+      if (!g) continue;
+      if (g.backend !== backend) throw new Error(`GradScaler.unscale: a gradient on the ${g.backend.name} backend, the scale on ${backend.name}`);
+      if (!g.isDense || grads.has(g.storage)) {
+        p.grad = keep(Tensor.fromStorage(backend, backend.copy(g.view), g.shape));
+        g.dispose();
       }
-      return nonFiniteProbe(withGrad.map((p) => p.grad!));
-    }));
-    this.stages.set(optimizer, { probe: probe && keep(probe), foundInf: null, stepped: false });
+      grads.add(p.grad!.storage);
+    }
+    const foundInf = scalar(backend, 0, 'float32', [1]);
+    backend.ampNonFiniteCheckAndUnscale([...grads], foundInf.storage, device.scale.storage);
+    this.stages.set(optimizer, { foundInf, stepped: false });
   }
 
   /**
-   * Unscales the gradients unless unscale() already did, reads whether any is NaN or Inf (one readback, as
-   * PyTorch's .item()), and steps the optimizer when none is. Returns whether it stepped.
+   * Unscales the gradients unless unscale() already did, and steps the optimizer unless a gradient is NaN or Inf:
+   * decided on the device when the optimizer has `stepUnlessFoundInf` (no wait), else after reading the flag.
+   * Returns the flag, a float32 [1] tensor the caller owns: 1 when the step was skipped, else 0 (read it back
+   * with other values, later).
    */
-  async step(optimizer: Optimizer): Promise<boolean> {
+  async step(optimizer: Optimizer): Promise<Tensor> {
     if (this.stages.get(optimizer)?.stepped) throw new Error('GradScaler.step: already called on this optimizer since the last update()');
     if (!this.stages.has(optimizer)) this.unscale(optimizer);
     const stage = this.stages.get(optimizer)!;
-    if (stage.probe) {
-      try {
-        const values = await stage.probe.toArray();
-        stage.foundInf = Array.prototype.some.call(values, (v: number) => !Number.isFinite(v));
-      } finally {
-        stage.probe.dispose();
-        stage.probe = null;
-      }
-    } else stage.foundInf = false;
     stage.stepped = true;
-    if (!stage.foundInf) noGrad(() => optimizer.step());
-    return !stage.foundInf;
+    // taken before any wait: an update() meanwhile frees the stage's own
+    const flag = keep(stage.foundInf.viewAs(stage.foundInf.shape, stage.foundInf.strides, stage.foundInf.offset));
+    try {
+      if (optimizer.stepUnlessFoundInf) noGrad(() => optimizer.stepUnlessFoundInf!(stage.foundInf));
+      else if ((await flag.toArray())[0] === 0) noGrad(() => optimizer.step());
+    } catch (e) {
+      flag.dispose();
+      throw e;
+    }
+    return flag;
   }
 
   /**
-   * After the steps of an iteration: the scale × backoffFactor when any stepped optimizer found a non-finite
-   * gradient, else × growthFactor every growthInterval such steps in a row; or `newScale` when given.
+   * After the steps of an iteration, on the device: the scale × backoffFactor when any stepped optimizer found a
+   * non-finite gradient, else × growthFactor every growthInterval such steps in a row; or `newScale` when given.
    */
   update(newScale?: number): void {
-    const found = [...this.stages.values()].filter((s) => s.foundInf !== null).map((s) => s.foundInf);
-    for (const s of this.stages.values()) s.probe?.dispose();
-    this.stages.clear();
-    if (newScale !== undefined) {
-      if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be a finite number > 0, got ${newScale}`);
-      this.scaleValue = Math.fround(newScale);
-      return;
-    }
-    if (found.length === 0) throw new Error('GradScaler.update: no step() was recorded since the last update()');
-    if (found.some((f) => f)) {
-      this.scaleValue = Math.fround(this.scaleValue * this.backoffFactor);
-      this.growthTracker = 0;
-    } else if (++this.growthTracker === this.growthInterval) {
-      this.scaleValue = Math.fround(this.scaleValue * this.growthFactor);
-      this.growthTracker = 0;
+    const flags = [...this.stages.values()].filter((s) => s.stepped).map((s) => s.foundInf);
+    try {
+      if (newScale !== undefined) {
+        if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be a finite number > 0, got ${newScale}`);
+        this.setScale(Math.fround(newScale));
+        return;
+      }
+      if (flags.length === 0) throw new Error('GradScaler.update: no step() was recorded since the last update()');
+      const { scale, growthTracker } = this.device!;
+      scale.backend.ampUpdateScale(scale.storage, growthTracker.storage, flags.map((f) => f.storage), this.hyper());
+    } finally {
+      for (const s of this.stages.values()) s.foundInf.dispose();
+      this.stages.clear();
     }
   }
 
-  private state(): GradScalerState {
-    return {
-      scale: this.scaleValue, growthFactor: this.growthFactor, backoffFactor: this.backoffFactor,
-      growthInterval: this.growthInterval, growthTracker: this.growthTracker,
-    };
+  private setScale(scale: number): void {
+    if (!this.device) this.initial.scale = scale;
+    else {
+      const backend = this.device.scale.backend;
+      this.device.scale.dispose();
+      this.device.scale = scalar(backend, scale, 'float32');
+    }
   }
 
-  stateDict(): GradScalerState { return this.state(); }
+  /** The state (a readback once it is on the device). */
+  async stateDict(): Promise<GradScalerState> {
+    if (!this.device) return { scale: this.initial.scale, ...this.hyper(), growthTracker: this.initial.growthTracker };
+    const [scale, growthTracker] = await Promise.all([this.device.scale.toArray(), this.device.growthTracker.toArray()]);
+    return { scale: scale[0]!, ...this.hyper(), growthTracker: growthTracker[0]! };
+  }
 
   /** Restores a stateDict() (checked: a corrupt one is named, not used). */
   loadStateDict(state: GradScalerState): void {
@@ -152,10 +199,26 @@ export class GradScaler {
     const missing = keys.filter((k) => typeof state?.[k] !== 'number');
     if (missing.length) throw new Error(`GradScaler.loadStateDict: missing or non-numeric ${missing.join(', ')}`);
     GradScaler.check(state);
-    this.scaleValue = state.scale;
     this.growthFactor = state.growthFactor;
     this.backoffFactor = state.backoffFactor;
     this.growthInterval = state.growthInterval;
-    this.growthTracker = state.growthTracker;
+    const backend = this.device?.scale.backend;
+    this.dispose();
+    this.initial = { scale: state.scale, growthTracker: state.growthTracker };
+    if (backend) this.on(backend, 'loadStateDict');
   }
+
+  /** Frees the device state and any flag not yet consumed by update() (the scaler can go on: it starts from its initial values again). */
+  dispose(): void {
+    for (const s of this.stages.values()) s.foundInf.dispose();
+    this.stages.clear();
+    this.device?.scale.dispose();
+    this.device?.growthTracker.dispose();
+    this.device = null;
+  }
+}
+
+/** a one-element tensor on `backend` that outlives any tidy */
+function scalar(backend: Backend, value: number, dtype: 'float32' | 'int32', shape: readonly number[] = []): Tensor {
+  return keep(Tensor.fromStorage(backend, backend.fill(1, value, dtype), shape));
 }

@@ -43,6 +43,12 @@ export interface Optimizer {
   /** each group's lr ← factor · its initialLr */
   scaleLr(factor: number): void;
   step(): void;
+  /**
+   * step() unless `foundInf` (a float32 [1] flag of GradScaler.unscale: 1 when a gradient is NaN or Inf) is set,
+   * decided on the device, so that the host does not wait for the flag (PyTorch's fused optimizers' found_inf).
+   * Optimizers without it are stepped by GradScaler after it reads the flag back.
+   */
+  stepUnlessFoundInf?(foundInf: Tensor): void;
   /** drops every parameter's gradient (set_to_none) */
   zeroGrad(): void;
   stateDict(): OptimizerState;
@@ -266,14 +272,37 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
   }
 
   /** one sgdSteps call per group (and backend): a few dispatches for many parameters */
-  step(): void {
+  step(): void { this.fusedStep(null); }
+
+  /**
+   * The step's kernels skip themselves when the flag is set. A new momentum buffer then starts at 0 and takes the
+   * later steps' rule, which with dampening 0 is the first step's buf = d exactly (up to the sign of a zero), so
+   * that a skipped first step leaves nothing to remember; with dampening ≠ 0 the first step would have to know
+   * whether the earlier ones were skipped, and is refused. `state.<i>.step` counts the steps attempted.
+   */
+  stepUnlessFoundInf(foundInf: Tensor): void {
+    if (!foundInf.isDense || foundInf.numel() !== 1) throw new Error('SGD.stepUnlessFoundInf: the found-inf flag must be a dense one-element tensor');
+    let i = 0;
+    for (const h of this.paramGroups) {
+      for (const p of h.params) {
+        const index = i++;
+        if (p.grad && h.momentum !== 0 && h.dampening !== 0 && !this.buffers[index]) {
+          throw new Error(`SGD.stepUnlessFoundInf: parameter ${index}'s first momentum step with dampening ${h.dampening} cannot be skipped on the device (use dampening 0, or step after reading the flag)`);
+        }
+      }
+    }
+    this.fusedStep(foundInf);
+  }
+
+  private fusedStep(foundInf: Tensor | null): void {
     fusedSteps(this.paramGroups, this.steps, (p, index, grad, h): SgdItem => {
       let buf = this.buffers[index];
-      const firstStep = h.momentum !== 0 && buf === null;
-      if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, false);
+      const firstStep = h.momentum !== 0 && buf === null && foundInf === null;
+      if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, foundInf !== null);
       return { param: p.storage, grad, momentumBuffer: buf ? buf.storage : null, firstStep };
     }, (backend, items, h) => {
-      backend.sgdSteps(items, { lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay });
+      backend.sgdSteps(items, { lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov, weightDecay: h.weightDecay },
+        foundInf?.storage);
     });
   }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyTrainConfig } from '../helpers/tiny-train.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CpuBackend } from '../../src/kernels/index.js';
 import { readSafetensors } from '../../src/models/checkpoint.js';
 import { CliError, parseTrainArgs, type TrainConfig } from '../../src/dbisl/config.js';
@@ -68,6 +68,18 @@ describe('--precision', () => {
     // iteration 1's forward already reads rounded operands
     expect(b[0]!.terms.total).not.toBe(a[0]!.terms.total);
     expect(Math.abs(b[0]!.terms.total! - a[0]!.terms.total!)).toBeLessThan(0.05 * a[0]!.terms.total!);
+  });
+
+  it('mixed-emulated reads back no more per iteration than fp32 (the scale and the skip come with the loss terms); only its checkpoints read the scaler state', async () => {
+    const reads = async (config: TrainConfig) => {
+      const backend = new CpuBackend();
+      const read = vi.spyOn(backend, 'read');
+      expect((await train({ config, backend, ...quiet })).status).toBe('done');
+      return read.mock.calls.length;
+    };
+    // one checkpoint (at the end): the scaler's scale and growth tracker, two reads
+    const fp32 = await reads(tiny('reads-fp32', { checkpointEvery: 4 }));
+    expect(await reads(tiny('reads-mixed', { checkpointEvery: 4, precision: 'mixed-emulated' }))).toBe(fp32 + 2);
   });
 
   it('the precision of a checkpoint cannot change on resume', async () => {

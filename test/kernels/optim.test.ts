@@ -145,3 +145,34 @@ describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('adamStep
       }), { numRuns: 15 });
   });
 });
+
+describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('sgdSteps with a found-inf flag on %s', (_name, get) => {
+  it('the flag set: nothing changes; not set: bit for bit as without one (momentum or not, several dispatches)', async () => {
+    const backend = await get();
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 11 }), fc.constantFrom(0, 0.9), fc.boolean(),
+      fc.constantFrom(0, 1e-2), fc.integer({ min: 1 }),
+      async (sizes, momentum, nesterov, weightDecay, seed) => {
+        const hyper = { lr: 0.05, momentum, dampening: 0, nesterov: nesterov && momentum > 0, weightDecay };
+        // w and the momentum buffer (from an earlier step) per parameter: plain, flag 0, flag 1
+        const made = sizes.map((n, k) => {
+          const arrays = [randomArray(n, seed + 10 * k), randomArray(n, seed + 10 * k + 1)];
+          return [0, 1, 2].map(() => arrays.map((a) => backend.upload(a, 'float32')));
+        });
+        const grads = sizes.map((n, k) => backend.upload(randomArray(n, seed + 100 + k), 'float32'));
+        const items = (copy: number) => made.map((m, k) => ({ param: m[copy]![0]!, grad: grads[k]!, momentumBuffer: m[copy]![1]!, firstStep: k % 3 === 0 }));
+        const flags = [0, 1].map((v) => backend.upload(Float32Array.of(v), 'float32'));
+        const before = await Promise.all(made.map(async (m) => [await bits(backend, m[2]![0]!), await bits(backend, m[2]![1]!)]));
+        backend.sgdSteps(items(0), hyper);
+        backend.sgdSteps(items(1), hyper, flags[0]);
+        backend.sgdSteps(items(2), hyper, flags[1]);
+        for (let k = 0; k < sizes.length; k++) {
+          for (let s = 0; s < 2; s++) {
+            expect(await bits(backend, made[k]![1]![s]!)).toEqual(await bits(backend, made[k]![0]![s]!));
+            expect(await bits(backend, made[k]![2]![s]!)).toEqual(before[k]![s]);
+          }
+        }
+        for (const x of [...made.flat(2), ...grads, ...flags]) backend.free(x);
+      }), { numRuns: 15 });
+  });
+});

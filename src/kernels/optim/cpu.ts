@@ -1,4 +1,5 @@
 import type { AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
+import { checkFoundInf } from '../amp/checks.js';
 import { cpuData } from '../cpu/storage.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
@@ -14,7 +15,12 @@ export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage |
   }
 }
 
-export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void {
+/** with a found-inf flag that is set, nothing changes (PyTorch's fused optimizers' found_inf) */
+export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>, foundInf?: Storage | null): void {
+  if (foundInf) {
+    checkFoundInf('cpu sgdSteps', foundInf);
+    if (cpuData(foundInf)[0] !== 0) return;
+  }
   for (const it of items) sgdStep(it.param, it.grad, it.momentumBuffer, { ...p, firstStep: it.firstStep });
 }
 

@@ -2,6 +2,8 @@ import type { AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from 
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
+import { checkFoundInf } from '../amp/checks.js';
+import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
@@ -32,47 +34,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-/** the most parameters one sgdSteps or adamSteps dispatch updates (their per-parameter fields fill vec4 arrays) */
-const MAX_SEGMENTS = 8;
-const SEGMENT_ROWS = MAX_SEGMENTS / 4;
+/**
+ * The skipping variants' shared binding (PyTorch's fused optimizers' found_inf): a flag the loss scaler's unscale
+ * set (non-zero bits) when a gradient is NaN or Inf, and then nothing is written.
+ */
+const skipOnFoundInf: SharedBindings = {
+  declarations: ['var<storage, read> found_inf: array<u32>;'],
+  prologue: '  if (found_inf[0] != 0u) { return; }',
+};
 
 /**
- * how many parameters of `perParam` storage buffers each fit one dispatch (WebGPU guarantees at least 4 storage
- * buffers per stage, so at least one parameter fits)
+ * sgdSource's update for `count` parameters in one dispatch (multiParamSource), w<k>, g<k> (and buf<k>) each;
+ * with `skip`, the variant that reads a found-inf flag
  */
-function segmentsPerDispatch(rt: GpuRuntime, perParam: number): number {
-  return Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(rt.limits.maxStorageBuffersPerShaderStage / perParam)));
-}
-
-/** P.<name>[k] of a per-parameter array packed as vec4s in the parameters */
-const field = (name: string, k: number) => `P.${name}[${k >> 2}][${k & 3}]`;
-
-/**
- * A kernel that updates `count` parameters in one dispatch: the flat index walks them one after the other (P.ends:
- * where each one's elements end), each bound as its own `perParam` buffers (`bindings(k)`), and `update(k)` updates
- * element j of parameter k.
- */
-function multiParamSource(params: string, perParam: number, count: number, bindings: (k: number) => string,
-  update: (k: number) => string): string {
-  const segments = Array.from({ length: count }, (_, k) => `  if (i < ${field('ends', k)}) {
-    let j = i${k === 0 ? '' : ` - ${field('ends', k - 1)}`};
-    ${update(k)}
-    return;
-  }`).join('\n');
-  return /* wgsl */ `
-${params}
-${Array.from({ length: count }, (_, k) => bindings(k)).join('\n')}
-@group(0) @binding(${perParam * count}) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${wgslFlatIndex(WG)};
-  if (i >= P.n) { return; }
-${segments}
-}`;
-}
-
-/** sgdSource's update for `count` parameters in one dispatch (multiParamSource), w<k>, g<k> (and buf<k>) each */
-function sgdMultiSource(momentum: boolean, count: number): string {
+function sgdMultiSource(momentum: boolean, count: number, skip: boolean): string {
   const perParam = momentum ? 3 : 2;
   return multiParamSource(`struct Params { n: u32, nesterov: u32, pad0: u32, pad1: u32, lr: f32, momentum: f32, dampening: f32, wd: f32,
   ends: array<vec4<u32>, ${SEGMENT_ROWS}>, first: array<vec4<u32>, ${SEGMENT_ROWS}> }`, perParam, count,
@@ -85,7 +60,7 @@ ${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> b
     if (${field('first', k)} == 0u) { b = P.momentum * buf${k}[j] + (1.0 - P.dampening) * d; }
     buf${k}[j] = b;
     d = select(b, d + P.momentum * b, P.nesterov != 0u);` : ''}
-    w${k}[j] = wi - P.lr * d;`);
+    w${k}[j] = wi - P.lr * d;`, skip ? skipOnFoundInf : undefined);
 }
 
 /**
@@ -156,20 +131,22 @@ export function sgdStep(rt: GpuRuntime, param: Storage, grad: Storage, momentumB
 /**
  * sgdStep for several parameters with the same hyperparameters: up to MAX_SEGMENTS parameters per dispatch (as
  * many as the storage-binding limit allows), each element updated by the same expressions as sgdStep's kernel.
+ * With `foundInf`, a variant of the kernels that writes nothing when the flag is set (decided on the device).
  */
-export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>): void {
+export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdParams, 'firstStep'>, foundInf?: Storage | null): void {
   const withMomentum: SgdItem[] = [], plain: SgdItem[] = [];
   for (const it of items) {
     const momentum = it.momentumBuffer !== null && p.momentum !== 0;
     checkF32('sgdSteps', it.param, it.grad, ...(momentum ? [it.momentumBuffer!] : []));
     if (it.param.length > 0) (momentum ? withMomentum : plain).push(it);
   }
+  const skip = foundInf !== undefined && foundInf !== null;
+  if (skip) checkFoundInf('webgpu sgdSteps', foundInf);
   for (const [list, momentum] of [[withMomentum, true], [plain, false]] as const) {
     const perParam = momentum ? 3 : 2;
-    const most = segmentsPerDispatch(rt, perParam);
-    for (let at = 0; at < list.length; at += most) {
-      const batch = list.slice(at, at + most);
-      const kernel = rt.kernel(`sgd:${momentum ? 'm' : 'plain'}:${batch.length}`, () => sgdMultiSource(momentum, batch.length), perParam * batch.length);
+    for (const batch of chunks(list, segmentsPerDispatch(rt, perParam, skip ? 1 : 0))) {
+      const kernel = rt.kernel(`sgd:${momentum ? 'm' : 'plain'}:${batch.length}${skip ? ':skip' : ''}`,
+        () => sgdMultiSource(momentum, batch.length, skip), perParam * batch.length + (skip ? 1 : 0));
       const ends: number[] = [], first: number[] = [], buffers: GPUBuffer[] = [];
       let n = 0;
       for (const it of batch) {
@@ -179,9 +156,10 @@ export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdP
         buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad));
         if (momentum) buffers.push(gpuBuffer(it.momentumBuffer!));
       }
+      if (skip) buffers.push(gpuBuffer(foundInf));
       const params = new Params().u32(n, p.nesterov ? 1 : 0, 0, 0).f32(p.lr, p.momentum, p.dampening, p.weightDecay)
         .vec4s(ends, SEGMENT_ROWS).vec4s(first, SEGMENT_ROWS).done();
-      rt.dispatch(kernel, buffers, params, grid1d(n, WG));
+      rt.dispatch(kernel, buffers, params, grid1d(n, MULTI_TENSOR_WG));
     }
   }
 }
@@ -213,9 +191,7 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
     checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq);
     if (it.param.length > 0) list.push(it);
   }
-  const most = segmentsPerDispatch(rt, 4);
-  for (let at = 0; at < list.length; at += most) {
-    const batch = list.slice(at, at + most);
+  for (const batch of chunks(list, segmentsPerDispatch(rt, 4))) {
     const kernel = rt.kernel(`adam:${batch.length}`, () => adamMultiSource(batch.length), 4 * batch.length);
     const ends: number[] = [], stepSizes: number[] = [], c2s: number[] = [], buffers: GPUBuffer[] = [];
     let n = 0;
@@ -231,7 +207,7 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
     const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
       .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay).u32(0, 0, 0)
       .vec4s(ends, SEGMENT_ROWS).f32(...pad(stepSizes), ...pad(c2s)).done();
-    rt.dispatch(kernel, buffers, params, grid1d(n, WG));
+    rt.dispatch(kernel, buffers, params, grid1d(n, MULTI_TENSOR_WG));
   }
 }
 
