@@ -4,7 +4,8 @@ import { checkScaleUpdate, checkUnscale } from './checks.js';
 
 /**
  * The loss scaler's oracles. The inverse scale is 1/scale rounded to float32 (PyTorch's reciprocal in float64,
- * then float32); a gradient counts as non-finite when its unscaled value is.
+ * then float32); a gradient counts as non-finite when its incoming (scaled) value is, as in PyTorch: a finite value
+ * that the unscale overflows (a scale below 1) becomes ±Inf without setting the flag.
  */
 export function ampNonFiniteCheckAndUnscale(grads: readonly Storage[], foundInf: Storage, scale: Storage): void {
   checkUnscale('cpu ampNonFiniteCheckAndUnscale', grads, foundInf, scale);
@@ -12,8 +13,8 @@ export function ampNonFiniteCheckAndUnscale(grads: readonly Storage[], foundInf:
   for (const grad of grads) {
     const g = cpuData(grad);
     for (let i = 0; i < g.length; i++) {
-      g[i] = g[i]! * inverse;
       if (!Number.isFinite(g[i])) found[0] = 1;
+      g[i] = g[i]! * inverse;
     }
   }
 }

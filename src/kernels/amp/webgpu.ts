@@ -17,13 +17,16 @@ const nonFinite = (v: string) => `((bitcast<u32>(${v}) & 0x7f800000u) == 0x7f800
 /** the bits of 1.0f, the flag's "found" value */
 const ONE_BITS = '0x3f800000u';
 
-/** g<k> ← g<k> × (1 / scale) for `count` gradients (multiParamSource); any non-finite result sets found_inf */
+/**
+ * g<k> ← g<k> × (1 / scale) for `count` gradients (multiParamSource); any non-finite incoming value sets found_inf
+ * (PyTorch's rule; a loaded value's bits are also safer to test than a product's, which a compiler may assume finite)
+ */
 function unscaleSource(count: number): string {
   return multiParamSource(`struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32, ends: array<vec4<u32>, ${SEGMENT_ROWS}> }`, 1, count,
     (k) => `@group(0) @binding(${k}) var<storage, read_write> g${k}: array<f32>;`,
-    (k) => `let x = g${k}[j] * inverse;
-    g${k}[j] = x;
-    if (${nonFinite('x')}) { atomicStore(&found_inf[0], ${ONE_BITS}); }`,
+    (k) => `let x = g${k}[j];
+    if (${nonFinite('x')}) { atomicStore(&found_inf[0], ${ONE_BITS}); }
+    g${k}[j] = x * inverse;`,
     {
       declarations: ['var<storage, read_write> found_inf: array<atomic<u32>>;', 'var<storage, read> scale: array<f32>;'],
       prologue: '  let inverse = 1.0 / scale[0];',
