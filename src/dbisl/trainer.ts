@@ -315,6 +315,9 @@ class TrainingRun {
     const c = this.config;
     let outcome: Outcome = { status: 'done', message: '' };
     try {
+      // resumed from a checkpoint written just before its evaluation (which then never reached a checkpoint): the
+      // same model, so the same evaluation
+      if (this.evaluationDue(this.start) && !this.evalHistory.some((e) => e.iteration === this.start)) await this.evaluateDuringTraining(this.start);
       for (let it = this.start; it < this.end; it++) {
         // one turn of the event loop per iteration: signal handlers (SIGINT) and timers run here, even when
         // every await of the step resolves at once (the cpu backend)
@@ -505,25 +508,34 @@ class TrainingRun {
 
   /** After an iteration: a checkpoint every --checkpoint-every, an evaluation every --eval-every (not at the end). */
   private async checkpointOrEvaluate(): Promise<void> {
-    const c = this.config, done = this.done;
+    const done = this.done;
     if (this.checkpointDue(done)) {
       await this.drain();
       await this.flushLog();
       await this.checkpoint(done);
     } else if (this.logLines.length >= 50) await this.flushLog();
-    if (c.evalEvery > 0 && done % c.evalEvery === 0 && done < c.iterations) {
-      await this.drain();
-      const { model, source, loader } = this.resources;
-      const cases = this.evalSubset();
-      const ev = await evaluateModel(model, source, {
-        config: c, quiet: true, loadCase: (id) => loader.loadCase(id), ...(cases ? { ids: source.testIds().slice(0, cases) } : {}),
-      });
-      this.evalHistory.push({ iteration: done, dice: ev.summary.dice.mean, ...(cases ? { cases } : {}) });
-      // on a TTY the bar's line is open: end it first
-      const stream = this.options.progressStream ?? process.stderr;
-      if (stream.isTTY) stream.write('\n');
-      this.print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %${cases ? ` (first ${cases} test cases)` : ''}`);
-    }
+    if (this.evaluationDue(done)) await this.evaluateDuringTraining(done);
+  }
+
+  /** whether --eval-every evaluates after `done` iterations (the end has its own evaluation) */
+  private evaluationDue(done: number): boolean {
+    const c = this.config;
+    return c.evalEvery > 0 && done > 0 && done % c.evalEvery === 0 && done < c.iterations;
+  }
+
+  /** an evaluation of --eval-every (on the first --eval-cases test cases), into the history */
+  private async evaluateDuringTraining(done: number): Promise<void> {
+    await this.drain();
+    const { model, source, loader } = this.resources;
+    const cases = this.evalSubset();
+    const ev = await evaluateModel(model, source, {
+      config: this.config, quiet: true, loadCase: (id) => loader.loadCase(id), ...(cases ? { ids: source.testIds().slice(0, cases) } : {}),
+    });
+    this.evalHistory.push({ iteration: done, dice: ev.summary.dice.mean, ...(cases ? { cases } : {}) });
+    // on a TTY the bar's line is open: end it first
+    const stream = this.options.progressStream ?? process.stderr;
+    if (stream.isTTY) stream.write('\n');
+    this.print(`eval at iteration ${done}: Dice ${(100 * ev.summary.dice.mean).toFixed(2)} %${cases ? ` (first ${cases} test cases)` : ''}`);
   }
 
   /** the run's time so far, this process's included */

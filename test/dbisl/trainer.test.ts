@@ -107,6 +107,21 @@ describe('trainer (cpu backend, tiny configuration)', () => {
     expect(report).toContain(`| 4 | first 2 test cases | ${(100 * mean(all.slice(0, 2))).toFixed(2)} |\n| 4 | all test cases | ${(100 * r.evaluation!.summary.dice.mean).toFixed(2)} |`);
   });
 
+  it('a run resumed from a checkpoint whose evaluation was lost (written just before it) evaluates that iteration first', async () => {
+    const straight = tiny('eval-straight', { evalEvery: 2, figures: false });
+    const r = await run(straight);
+    // the checkpoint at 2 holds no evaluation, as after a crash between the checkpoint and its evaluation
+    const crashed = tiny('eval-crashed', { evalEvery: 0, figures: false });
+    await run(crashed, { stopAt: 2, skipEvaluation: true });
+    const lines: string[] = [];
+    const resumed = await run({ ...crashed, resume: true, evalEvery: 2 }, { print: (l: string) => lines.push(l) });
+    expect(resumed.evaluation!.summary.dice.mean).toBe(r.evaluation!.summary.dice.mean);
+    expect(lines.filter((l) => l.startsWith('eval at iteration'))).toHaveLength(1);
+    const table = (dir: string) => readFileSync(join(dir, 'report.md'), 'utf8').split('\n').filter((l) => /^\| \d+ \| all test cases/.test(l));
+    expect(table(crashed.out)).toEqual(table(straight.out));
+    expect(table(crashed.out).map((l) => l.split('|')[1]!.trim())).toEqual(['2', '4']);
+  });
+
   it('resumes bit for bit: N straight = N/2, stop, resume N/2', async () => {
     const straight = tiny('straight');
     await run(straight, { skipEvaluation: true });
