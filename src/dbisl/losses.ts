@@ -23,22 +23,21 @@
  * DTC (Luo et al. 2021) is `dtcLossConfig()`: Dice + 0.3·MSE(R̂, compute_sdf(Y)) on L plus
  * λ(t)·mean((σ(−1500·R̂) − Ŷ)²) on L ∪ U, nothing else.
  */
-import type { Backend, DType } from '../kernels/backend.js';
+import type { Backend, DType, PseudoWeighting, Storage } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import { noGrad } from '../autograd/graph.js';
-import {
-  abs, add, affine, concat, detach, exp, expand, mean, mulScalar, reshape, sigmoid, slice, split, step, sub,
-} from '../autograd/ops.js';
+import { add, concat, expand, mean, mulScalar, reshape, slice, split } from '../autograd/ops.js';
+import { storageOf } from '../autograd/dense.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
 import { rowLoss } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
-import { CDT_DEFAULTS, tR2S, tS2R, type CdtOptions } from './transform.js';
+import { CDT_DEFAULTS, scaledSigmoid, tR2S, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
 export type UncertaintyMode = 'exp' | 'mask';
@@ -163,6 +162,33 @@ export function cdtSdfTarget(label: Tensor, cfg: Pick<LossConfig, 'radius' | 'h'
 
 // ------------------------------------------------------------------------------------------- the loss
 
+/**
+ * L_pse's inputs, without gradient: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since halving
+ * is exact) of the unlabeled rows, with the weighting the disagreement U = |Ŷ − T_r2s(R̂)|, w and mean(U), in one
+ * kernel (`pseudoLabel`: the composed ops' floats). With `withLabel`, Ỹ is written after the label's rows and
+ * `withLabel` is [Y; Ỹ], for one CDT pass over both.
+ */
+function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossConfig, tau: number, withLabel: boolean):
+  { pseudo: Tensor; w: Tensor | null; u: Tensor | null; withLabel: Tensor | null } {
+  return noGrad(() => {
+    const B = yhat.shape[0], L = label.shape[0], n = yhat.numel() / B, rowShape = yhat.shape.slice(1);
+    const weighting: PseudoWeighting | null = !cfg.unc ? null
+      : cfg.uncertainty === 'exp' ? { kind: 'exp', gamma: cfg.gamma } : { kind: 'mask', tau };
+    const lead = withLabel ? L * n : 0;
+    const out = yhat.backend.pseudoLabel(storageOf(yhat), storageOf(r2s), { offset: L * n, n: (B - L) * n, lead, weighting });
+    const rows = (s: Storage, count: number) => Tensor.fromStorage(yhat.backend, s, [count, ...rowShape]);
+    const all = rows(out.pseudo, lead / n + B - L);
+    if (withLabel) yhat.backend.copyInto(slice(all, 0, 0, L).view, label.view);
+    const u = out.disagreement ? rows(out.disagreement, B - L) : null;
+    const result = {
+      pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? rows(out.weight, B - L) : null,
+      u: u && mean(u), withLabel: withLabel ? all : null,
+    };
+    u?.dispose();
+    return result;
+  });
+}
+
 export interface LossInputs {
   /** segmentation logits z [B, 1, X, Y, Z] */
   seg: Tensor;
@@ -206,32 +232,23 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   const terms: Record<string, Tensor> = {};
   const lambda = lambdaAt(inputs.iteration, cfg);
 
-  const yhat = sigmoid(seg);
+  const yhat = scaledSigmoid(seg);
   const needR2S = (L > 0 && cfg.supCross) || (cfg.con && cfg.conR2S) || (cfg.pse && B > L);
   const r2s = needR2S ? tR2S(sdf, cfg.k) : null;
   // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
   const s2rAll = cfg.con && cfg.conS2R ? tS2R(yhat, cdt) : null;
 
-  // L_pse's inputs without gradient, first: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since
-  // halving is exact), the weights w and the mean uncertainty U (logged with the weighting)
-  const pseInputs = B > L && cfg.pse ? noGrad(() => {
-    const a = detach(slice(yhat, 0, L, B)), b = detach(slice(r2s!, 0, L, B)); // needR2S holds whenever L_pse has rows
-    const disagreement = abs(sub(a, b));
-    let w: Tensor | null = null;
-    if (cfg.unc) {
-      w = cfg.uncertainty === 'exp'
-        ? exp(mulScalar(disagreement, -cfg.gamma))
-        : step(affine(disagreement, -1, tauAt(inputs.iteration, inputs.maxIterations, cfg)), 0);
-    }
-    return { pseudo: step(add(a, b), 1), w, u: cfg.unc ? mean(disagreement) : null };
-  }) : null;
-
   // S* of the labeled rows and T_s2r(Ỹ) of the unlabeled ones: one CDT pass over both when both are computed here
   const needTarget = L > 0 && (cfg.beta !== 0 || cfg.supCross);
   let target: Tensor | null = needTarget ? inputs.sdfTarget ?? null : null;
+  const sharedCdt = needTarget && !target && cfg.sdfTarget === 'cdt';
+  // L_pse's inputs without gradient, first: Ỹ, the weights w and the mean uncertainty U (logged with the weighting)
+  const pseInputs = B > L && cfg.pse
+    ? pseudoLabelInputs(yhat, r2s!, label, cfg, tauAt(inputs.iteration, inputs.maxIterations, cfg), sharedCdt) // needR2S holds whenever L_pse has rows
+    : null;
   let pseudoSdf: Tensor | null = null;
-  if (needTarget && !target && cfg.sdfTarget === 'cdt' && pseInputs) {
-    [target, pseudoSdf] = noGrad(() => split(tS2R(concat([label, pseInputs.pseudo]), cdt), [L, B - L])) as [Tensor, Tensor];
+  if (sharedCdt && pseInputs) {
+    [target, pseudoSdf] = noGrad(() => split(tS2R(pseInputs.withLabel!, cdt), [L, B - L])) as [Tensor, Tensor];
   } else if (needTarget && !target) {
     if (cfg.sdfTarget === 'cdt') target = cdtSdfTarget(label, cfg);
     else {

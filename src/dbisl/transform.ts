@@ -2,7 +2,8 @@
  * The differentiable task transformer of DBiSL (shared/spec/dbisl.md §2), both directions:
  *
  * - regression → segmentation: `tR2S(R̂) = σ(−k·R̂)` (negative-inside convention), with the
- *   numerically stable sigmoid op (no overflow for |k·R̂| ≫ 1, gradient σ(1 − σ) from the output);
+ *   numerically stable sigmoid (no overflow for |k·R̂| ≫ 1, gradient σ(1 − σ) from the output), one kernel each way
+ *   (`scaledSigmoid`);
  * - segmentation → regression: the convolutional distance transform (CDT)
  *   `D[p](v) = −h · logsumexp_u(ln max(p(v−u), ε) − ‖u‖/h)` over a cubic window of radius ρ, one
  *   kernel pair on the backend (`cdt` / `cdtBackward`), and the signed, normalised map
@@ -20,9 +21,9 @@
 import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
-import { dense } from '../autograd/dense.js';
+import { dense, storageOf } from '../autograd/dense.js';
 import { needsGrad, record } from '../autograd/graph.js';
-import { checkFloat, clamp, mulScalar, sigmoid } from '../autograd/ops.js';
+import { checkFloat, clamp, mulScalar } from '../autograd/ops.js';
 
 export interface CdtOptions {
   /** half width of the cubic window in voxels (ρ; default: CDT_DEFAULTS) */
@@ -67,10 +68,24 @@ export function cdtReach(options: CdtOptions = {}): number {
   return Math.min(p.radius, -p.h * Math.log(p.eps));
 }
 
+/**
+ * σ(a·x), one kernel each way (the `dualtask` family), for Ŷ = σ(z) and T_r2s: the floats of sigmoid(mulScalar(x, a))
+ * (of sigmoid(x) when a = 1) and of that composition's gradient, g·(y·(1 − y)) then ·a.
+ */
+export function scaledSigmoid(x: Tensor, a = 1): Tensor {
+  checkFloat('scaledSigmoid', x);
+  const read = x.isContiguous ? x : dense(x);
+  const y = Tensor.fromStorage(x.backend, x.backend.scaledSigmoid(read.storage, read.offset, x.numel(), a), x.shape);
+  if (read !== x) read.dispose();
+  record('scaledSigmoid', y, [x], (g, [ys]) =>
+    [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, storageOf(g), ys.numel(), a), ys.shape)], [y]);
+  return y;
+}
+
 /** Regression → segmentation: σ(−k·R̂), k = 1500 by default; stable for any k·R̂. */
 export function tR2S(r: Tensor, k = 1500): Tensor {
   checkFloat('tR2S', r);
-  return sigmoid(mulScalar(r, -k));
+  return scaledSigmoid(r, -k);
 }
 
 function checkVolume(op: string, p: Tensor): void {

@@ -13,6 +13,7 @@ import { normFamily } from './norm/index.js';
 import { optimFamily } from './optim/index.js';
 import { poolFamily } from './pool/index.js';
 import { reduceFamily } from './reduce/index.js';
+import { dualTaskFamily } from './dualtask/index.js';
 import type { GpuRuntime } from './webgpu/runtime.js';
 
 /**
@@ -22,6 +23,7 @@ import type { GpuRuntime } from './webgpu/runtime.js';
 export const kernelFamilies = [
   elementwiseFamily, reduceFamily, normFamily, matmulFamily, gatherFamily, dropoutFamily, optimFamily, conv3dFamily,
   poolFamily, interpolateFamily, gridSampleFamily, cdtFamily, lossFamily,
+  dualTaskFamily,
 ] as const;
 
 type Families = typeof kernelFamilies;

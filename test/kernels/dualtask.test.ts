@@ -1,0 +1,149 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Backend, PseudoWeighting, Storage } from '../../src/kernels/index.js';
+import { dualTaskFamily } from '../../src/kernels/dualtask/index.js';
+import { gradcheck } from '../../src/autograd/gradcheck.js';
+import { scaledSigmoid } from '../../src/dbisl/transform.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
+import { propertyOptions } from '../helpers/property.js';
+
+/**
+ * DBiSL's fused maps of the two heads (kernels/dualtask): on each backend they give the floats of the elementwise ops
+ * they fuse (sigmoid(affine(x, a, 0)) and its composed backward; the pseudo-label, the disagreement and the weight),
+ * bit for bit; WebGPU agrees with the cpu oracle within float32 rounding; σ(a·x) passes gradcheck.
+ */
+
+type Dtype = 'float32' | 'float64';
+const upload = (b: Backend, data: ArrayLike<number>, dtype: Dtype): Storage =>
+  b.upload(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), dtype);
+const flat = (s: Storage) => view(s, [s.length]);
+
+/** the composed ops' σ(a·x) of n elements from offset, its backward for g (sigmoid's then affine's rule) */
+function composedSigmoid(b: Backend, x: Storage, offset: number, n: number, a: number, g: Storage): [Storage, Storage] {
+  const xs = b.copy({ storage: x, shape: [n], strides: [1], offset });
+  const t = a === 1 ? xs : b.unary('affine', flat(xs), [a, 0]);
+  const y = b.unary('sigmoid', flat(t));
+  const gy = b.binary('mul', flat(g), flat(b.binary('mul', flat(y), flat(b.unary('affine', flat(y), [-1, 1])))));
+  return [y, a === 1 ? gy : b.unary('affine', flat(gy), [a, 0])];
+}
+
+/** the composed ops of the pseudo-label inputs: 1[a + b > 1], |a − b| and its weight */
+function composedPseudo(b: Backend, p: Storage, q: Storage, offset: number, n: number, weighting: PseudoWeighting): Storage[] {
+  const at = (s: Storage) => ({ storage: s, shape: [n], strides: [1], offset });
+  const d = b.unary('abs', flat(b.binary('sub', at(p), at(q))));
+  const w = weighting.kind === 'exp'
+    ? b.unary('exp', flat(b.unary('affine', flat(d), [-weighting.gamma, 0])))
+    : b.unary('step', flat(b.unary('affine', flat(d), [-1, weighting.tau])), [0]);
+  return [b.unary('step', flat(b.binary('add', at(p), at(q))), [1]), d, w];
+}
+
+const sigmoidCase = fc.record({
+  n: fc.integer({ min: 1, max: 700 }), offset: fc.integer({ min: 0, max: 9 }),
+  a: fc.constantFrom(1, -1500, -4, 0.3), spread: fc.constantFrom(0.01, 1, 8), seed: fc.integer({ min: 1, max: 1 << 30 }),
+});
+const pseudoCase = fc.record({
+  n: fc.integer({ min: 1, max: 700 }), offset: fc.integer({ min: 0, max: 9 }), lead: fc.integer({ min: 0, max: 5 }),
+  weighting: fc.constantFrom<PseudoWeighting | null>(null, { kind: 'exp', gamma: 5 }, { kind: 'exp', gamma: 0.3 }, { kind: 'mask', tau: 0.4 }),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+});
+
+async function checkSigmoid(b: Backend, dtype: Dtype, c: { n: number; offset: number; a: number; spread: number; seed: number }): Promise<Float64Array[]> {
+  const x = upload(b, randomArray(c.offset + c.n, c.seed, -c.spread, c.spread), dtype);
+  const g = upload(b, randomArray(c.n, c.seed + 1, -2, 2), dtype);
+  const y = b.scaledSigmoid(x, c.offset, c.n, c.a);
+  const gx = b.scaledSigmoidBackward(y, g, c.n, c.a);
+  const [yc, gc] = composedSigmoid(b, x, c.offset, c.n, c.a, g);
+  const got = [await b.read(y), await b.read(gx)].map((v) => Float64Array.from(v));
+  expect(got).toEqual([await b.read(yc), await b.read(gc)].map((v) => Float64Array.from(v)));
+  return got;
+}
+
+async function checkPseudo(b: Backend, dtype: Dtype, c: { n: number; offset: number; lead: number; weighting: PseudoWeighting | null; seed: number }):
+  Promise<Float64Array[]> {
+  // values near the tests' edges: a + b near 1, a − b near 0
+  const p = upload(b, randomArray(c.offset + c.n, c.seed, 0, 1).map((v) => (v < 0.2 ? 0.5 : v)), dtype);
+  const q = upload(b, randomArray(c.offset + c.n, c.seed + 1, 0, 1).map((v) => (v < 0.2 ? 0.5 : v)), dtype);
+  const out = b.pseudoLabel(p, q, { offset: c.offset, n: c.n, lead: c.lead, weighting: c.weighting });
+  expect(out.pseudo.length).toBe(c.lead + c.n);
+  const pseudo = Float64Array.from(await b.read(out.pseudo)).subarray(c.lead);
+  const got = [pseudo];
+  if (c.weighting) {
+    got.push(Float64Array.from(await b.read(out.disagreement!)), Float64Array.from(await b.read(out.weight!)));
+    const composed = composedPseudo(b, p, q, c.offset, c.n, c.weighting);
+    expect(got).toEqual(await Promise.all(composed.map(async (s) => Float64Array.from(await b.read(s)))));
+  } else {
+    expect(out.disagreement).toBeUndefined();
+    expect(pseudo).toEqual(Float64Array.from(await b.read(composedPseudo(b, p, q, c.offset, c.n, { kind: 'exp', gamma: 1 })[0])));
+  }
+  return got;
+}
+
+describe('dualtask kernels: the cpu oracle', () => {
+  it('σ(a·x) and its gradient are the composed elementwise ops\' floats (float32 and float64)', async () => {
+    await fc.assert(fc.asyncProperty(sigmoidCase, fc.constantFrom<Dtype>('float32', 'float64'), async (c, dtype) => {
+      await checkSigmoid(cpu, dtype, c);
+    }), propertyOptions(40));
+  });
+
+  it('the pseudo-label, the disagreement and the weight are the composed ops\' floats; `lead` elements are left before Ỹ', async () => {
+    await fc.assert(fc.asyncProperty(pseudoCase, fc.constantFrom<Dtype>('float32', 'float64'), async (c, dtype) => {
+      await checkPseudo(cpu, dtype, c);
+    }), propertyOptions(40));
+  });
+
+  it('hand values: σ(−2·0.5), its gradient, Ỹ and w', async () => {
+    const y = cpu.scaledSigmoid(upload(cpu, [9, 0.5], 'float64'), 1, 1, -2);
+    expect(Array.from(await cpu.read(y))).toEqual([1 / (1 + Math.E)]);
+    const s = 1 / (1 + Math.E);
+    expect(Array.from(await cpu.read(cpu.scaledSigmoidBackward(y, upload(cpu, [3], 'float64'), 1, -2)))).toEqual([-2 * (3 * (s * (1 - s)))]);
+    const out = cpu.pseudoLabel(upload(cpu, [0.9, 0.2], 'float64'), upload(cpu, [0.3, 0.7], 'float64'), { offset: 0, n: 2, lead: 1, weighting: { kind: 'mask', tau: 0.55 } });
+    expect(Array.from(await cpu.read(out.pseudo)).slice(1)).toEqual([1, 0]);
+    expect(Array.from(await cpu.read(out.disagreement!))).toEqual([0.9 - 0.3, 0.7 - 0.2]);
+    expect(Array.from(await cpu.read(out.weight!))).toEqual([0, 1]);
+  });
+
+  it('rejects a short input, a non-integer count and mixed dtypes', () => {
+    const x = upload(cpu, [1, 2, 3], 'float32');
+    expect(() => cpu.scaledSigmoid(x, 1, 3, 1)).toThrow(/needs 4/);
+    expect(() => cpu.scaledSigmoid(x, 0, 1.5, 1)).toThrow(/integer/);
+    expect(() => cpu.pseudoLabel(x, upload(cpu, [1, 2, 3], 'float64'), { offset: 0, n: 3, lead: 0, weighting: null })).toThrow(/float32/);
+  });
+
+  it('scaledSigmoid passes gradcheck (float64, cpu), scaled and not', async () => {
+    for (const a of [1, -3]) {
+      const r = await gradcheck((x) => scaledSigmoid(x, a), [{ data: randomArray(24, 5, -2, 2), shape: [2, 1, 3, 2, 2] }], { backend: cpu });
+      expect(r.ok, r.message).toBe(true);
+    }
+  });
+});
+
+describe('dualtask kernels on WebGPU', () => {
+  it('σ(a·x) and its gradient: the composed WebGPU ops\' floats, the oracle\'s within float32 rounding', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(sigmoidCase, async (c) => {
+      const [y, gx] = await checkSigmoid(gpu, 'float32', c);
+      expectClose(y, (await checkSigmoid(cpu, 'float32', c))[0], 1e-6, 1e-5, 'σ(a·x)');
+      // the backward from the same y: near y = 1 an ulp of y is a large part of 1 − y, so the oracle's own y would not do
+      const want = cpu.scaledSigmoidBackward(upload(cpu, y, 'float32'), upload(cpu, randomArray(c.n, c.seed + 1, -2, 2), 'float32'), c.n, c.a);
+      expectClose(gx, await cpu.read(want), 1e-6, 1e-5, 'its gradient');
+    }), propertyOptions(15));
+  });
+
+  it('the pseudo-label, the disagreement and the weight: the composed WebGPU ops\' floats, the oracle\'s within rounding', async () => {
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(pseudoCase, async (c) => {
+      const got = await checkPseudo(gpu, 'float32', c);
+      const want = await checkPseudo(cpu, 'float32', c);
+      got.forEach((v, k) => expectClose(v, want[k], 1e-6, 1e-5));
+    }), propertyOptions(15));
+  });
+
+  it('scaledSigmoid passes gradcheck on WebGPU (float32)', async () => {
+    const r = await gradcheck((x) => scaledSigmoid(x, -3), [{ data: randomArray(24, 9, -1, 1), shape: [2, 1, 3, 2, 2] }], { backend: await webgpu() });
+    expect(r.ok, r.message).toBe(true);
+  });
+
+  it('its benchmark cases run', async () => {
+    expect(await runSmallBenchmarks(await webgpu(), dualTaskFamily.benchmarks)).toBe(1);
+  });
+});
