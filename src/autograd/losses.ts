@@ -55,3 +55,36 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
   sumsT.dispose(); // the backward keeps its own alias
   return out;
 }
+
+/**
+ * Σ_i Σ_j w_i[j]·t_i[j], t_i[j] the elements of terms[i] in C order and w_i = weights[i] (one number for all of a
+ * term's elements, or one per element): a loss's weighted combination of its scalar terms as one dispatch forward and
+ * at most one backward (kernels/loss). Summed left to right, each product and partial sum rounded as mulScalar's affine
+ * and add's: the floats of that chain of ops. A term's gradient is w·g, and g itself for a term of one element of
+ * weight 1.
+ */
+export function weightedSum(terms: readonly Tensor[], weights: readonly (number | readonly number[])[]): Tensor {
+  const op = 'weightedSum';
+  if (terms.length === 0 || terms.length !== weights.length) {
+    throw new Error(`${op}: expected one weight (or one per element) for each of at least one term, got ${terms.length} terms and ${weights.length} weights`);
+  }
+  checkFloat(op, terms[0]);
+  checkSameBackend(op, ...terms);
+  if (terms.some((t) => t.dtype !== terms[0].dtype)) throw new Error(`${op}: terms must share one dtype, got ${terms.map((t) => t.dtype).join(', ')}`);
+  const perElement = terms.map((t, i) => {
+    const w = weights[i];
+    const each = typeof w === 'number' ? new Array<number>(t.numel()).fill(w) : w;
+    if (each.length !== t.numel()) throw new Error(`${op}: term ${i} ${formatShape(t.shape)} has ${t.numel()} elements, got ${each.length} weights`);
+    return each;
+  });
+  const read = terms.map((t) => (t.isContiguous ? t : contiguous(t)));
+  const backend = terms[0].backend;
+  const out = Tensor.fromStorage(backend, backend.weightedSum(read.map((t, i) => ({ storage: t.storage, offset: t.offset, weights: perElement[i] }))), []);
+  record(op, out, terms, (g) => {
+    const passed = perElement.map((w) => w.length === 1 && w[0] === 1);
+    const scaled = terms.map((t, i) => t.requiresGrad && !passed[i]);
+    const grads = scaled.some(Boolean) ? g.backend.weightedSumBackward(perElement.filter((_, i) => scaled[i]), storageOf(g)) : [];
+    return terms.map((t, i) => (!t.requiresGrad ? null : passed[i] ? reshape(g, t.shape) : Tensor.fromStorage(g.backend, grads.shift()!, t.shape)));
+  });
+  return out;
+}

@@ -34,7 +34,7 @@ import { storageOf } from '../autograd/dense.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
-import { rowLoss } from '../autograd/losses.js';
+import { rowLoss, weightedSum } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
 import { CDT_DEFAULTS, scaledSigmoid, tR2S, tS2R, type CdtOptions } from './transform.js';
@@ -126,13 +126,12 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
 }
 
 /**
- * Dice(p1, y) and Dice(p2, y) as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are
- * the whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
+ * [Dice(p1, y), Dice(p2, y)] as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are the
+ * whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
  */
-function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
+function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): Tensor {
   const n = y.numel();
-  const losses = F.diceLoss(reshape(concat([p1, p2]), [2, n]), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
-  return [reshape(slice(losses, 0, 0, 1), []), reshape(slice(losses, 0, 1, 2), [])];
+  return F.diceLoss(reshape(concat([p1, p2]), [2, n]), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
 }
 
 /**
@@ -258,26 +257,38 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
   if (pseInputs && !pseudoSdf) pseudoSdf = noGrad(() => tS2R(pseInputs.pseudo, cdt));
 
-  // ---- supervised, on L
+  // ---- supervised, on L: its terms' weighted sum in one dispatch each way (the Dice pair as one term of two elements)
   let sup: Tensor | null = null;
   if (L > 0) {
     const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
-    if (cfg.supCross) [terms.supDice, terms.supCrossDice] = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
-    else terms.supDice = diceLoss(yL, label);
-    sup = terms.supDice;
+    const parts: Tensor[] = [], weights: (number | number[])[] = [];
+    if (cfg.supCross) {
+      const pair = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
+      [terms.supDice, terms.supCrossDice] = [reshape(slice(pair, 0, 0, 1), []), reshape(slice(pair, 0, 1, 2), [])];
+      parts.push(pair);
+      weights.push([1, cfg.betaX]);
+    } else {
+      terms.supDice = diceLoss(yL, label);
+      parts.push(terms.supDice);
+      weights.push(1);
+    }
     if (cfg.ce) {
       terms.supCe = F.binaryCrossEntropyWithLogits(zL, label);
-      sup = add(sup, terms.supCe);
+      parts.push(terms.supCe);
+      weights.push(1);
     }
     if (cfg.beta !== 0) {
       terms.supMse = mseLoss(rL, target!);
-      sup = add(sup, mulScalar(terms.supMse, cfg.beta));
+      parts.push(terms.supMse);
+      weights.push(cfg.beta);
     }
     if (cfg.supCross) {
       const s2rL = s2rAll ? slice(s2rAll, 0, 0, L) : tS2R(yL, cdt);
       terms.supCrossMse = mseLoss(s2rL, target!);
-      sup = add(sup, mulScalar(add(terms.supCrossDice, terms.supCrossMse), cfg.betaX));
+      parts.push(terms.supCrossMse);
+      weights.push(cfg.betaX);
     }
+    sup = parts.length === 1 && weights[0] === 1 ? parts[0] : weightedSum(parts, weights);
     terms.sup = sup;
   }
 
@@ -308,7 +319,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
 
   let total: Tensor;
-  if (sup && unsup) total = add(sup, mulScalar(unsup, lambda));
+  if (sup && unsup) total = weightedSum([sup, unsup], [1, lambda]);
   else if (sup) total = sup;
   else if (unsup) total = mulScalar(unsup, lambda);
   else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');

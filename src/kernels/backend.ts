@@ -174,6 +174,9 @@ export type PseudoWeighting = { kind: 'exp'; gamma: number } | { kind: 'mask'; t
  * as the composed ops round it: pseudo[lead + i] = 1[a + b > 1] (elements [0, lead) are left for the caller); with a
  * weighting (else without these) also disagreement[i] = |a − b| and weight[i] = exp(−γ·d + 0) or 1[−d + τ > 0].
  */
+/** a term of weightedSum: the weights.length consecutive elements of `storage` from `offset`, each with its weight */
+export interface WeightedTerm { storage: Storage; offset: number; weights: readonly number[] }
+
 export interface PseudoLabelParams { offset: number; n: number; lead: number; weighting: PseudoWeighting | null }
 
 export interface MemoryStats {
@@ -360,6 +363,13 @@ export interface KernelOps {
   scaledSigmoidBackward(y: Storage, g: Storage, n: number, a: number): Storage;
   /** DBiSL's pseudo-label 1[p + q > 1] and, with a weighting, the disagreement |p − q| and the weight (PseudoLabelParams) */
   pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; disagreement?: Storage; weight?: Storage };
+  /**
+   * [1]: Σ over the terms' elements, in order, of w·t (t itself where w = 1), each product and partial sum rounded as
+   * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch
+   */
+  weightedSum(terms: readonly WeightedTerm[]): Storage;
+  /** its gradient, one storage per term of `weights`: w·g + 0 per element (g itself where w = 1), in one dispatch */
+  weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): Storage[];
 }
 
 export interface Backend extends BackendCore, KernelOps {}

@@ -1,6 +1,6 @@
-import type { DType, PseudoLabelParams, PseudoWeighting, Storage } from '../backend.js';
+import type { PseudoLabelParams, PseudoWeighting, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
-import { CpuStorage, cpuData } from '../cpu/storage.js';
+import { CpuStorage, cpuData, roundingTo } from '../cpu/storage.js';
 import { binaryFn, unaryFn } from '../elementwise/cpu.js';
 import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
 
@@ -9,13 +9,12 @@ import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
  * own function, rounded to the dtype as that op's output would be, so the results are the composed ops' floats.
  */
 
-const roundTo = (dtype: DType): ((v: number) => number) => (dtype === 'float32' ? Math.fround : (v) => v);
 const sigmoid = unaryFn('sigmoid', []);
 const add = binaryFn('add'), sub = binaryFn('sub'), mul = binaryFn('mul');
 
 export function scaledSigmoid(x: Storage, offset: number, n: number, a: number): CpuStorage {
   checkScaledSigmoid('scaledSigmoid', x, offset, n, a);
-  const round = roundTo(x.dtype), X = cpuData(x), scale = unaryFn('affine', [a, 0]);
+  const round = roundingTo(x.dtype), X = cpuData(x), scale = unaryFn('affine', [a, 0]);
   const out = typedArrayFor(x.dtype, n);
   for (let i = 0; i < n; i++) out[i] = round(sigmoid(a === 1 ? X[offset + i] : round(scale(X[offset + i]))));
   return new CpuStorage(x.dtype, out);
@@ -24,7 +23,7 @@ export function scaledSigmoid(x: Storage, offset: number, n: number, a: number):
 /** g·(y·(1 − y)), then ·a + 0: sigmoid's backward, then affine's (a mulScalar) when a ≠ 1 */
 export function scaledSigmoidBackward(y: Storage, g: Storage, n: number, a: number): CpuStorage {
   checkScaledSigmoid('scaledSigmoidBackward', y, 0, n, a, g);
-  const round = roundTo(y.dtype), Y = cpuData(y), G = cpuData(g);
+  const round = roundingTo(y.dtype), Y = cpuData(y), G = cpuData(g);
   const complement = unaryFn('affine', [-1, 1]), scale = unaryFn('affine', [a, 0]);
   const out = typedArrayFor(y.dtype, n);
   for (let i = 0; i < n; i++) {
@@ -48,7 +47,7 @@ export function pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams):
   { pseudo: CpuStorage; disagreement?: CpuStorage; weight?: CpuStorage } {
   checkPseudoLabel(p, q, params);
   const { offset, n, lead, weighting } = params;
-  const round = roundTo(p.dtype), P = cpuData(p), Q = cpuData(q), dtype = p.dtype;
+  const round = roundingTo(p.dtype), P = cpuData(p), Q = cpuData(q), dtype = p.dtype;
   const above1 = unaryFn('step', [1]), abs = unaryFn('abs', []);
   const pseudo = typedArrayFor(dtype, lead + n);
   const disagreement = weighting ? typedArrayFor(dtype, n) : null, weight = weighting ? typedArrayFor(dtype, n) : null;

@@ -1,4 +1,4 @@
-import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
+import type { DType, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
 
 /* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
 
@@ -54,4 +54,27 @@ export function checkRowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums:
   if (sums.length !== 3 * inputs.rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * inputs.rows}`);
   if (g.length !== inputs.rows) throw new Error(`${what}: g has ${g.length} elements, expected one per row (${inputs.rows})`);
   checkDtypes(what, [...storages, sums, g]);
+}
+
+function checkWeights(what: string, weights: readonly (readonly number[])[]): void {
+  if (!weights.some((w) => w.length > 0)) throw new Error(`${what}: no term has an element`);
+  if (!weights.every((w) => w.every(Number.isFinite))) throw new Error(`${what}: the weights must be finite, got ${JSON.stringify(weights)}`);
+}
+
+/** Checks the terms' extents, weights and dtypes; returns their dtype. */
+export function checkWeightedSum(terms: readonly WeightedTerm[]): DType {
+  const what = 'weightedSum';
+  checkWeights(what, terms.map((t) => t.weights));
+  for (const t of terms) {
+    if (!(Number.isInteger(t.offset) && t.offset >= 0 && t.offset + t.weights.length <= t.storage.length)) {
+      throw new Error(`${what}: a term of ${t.weights.length} elements from ${t.offset} does not fit its storage of ${t.storage.length}`);
+    }
+  }
+  checkDtypes(what, terms.map((t) => t.storage));
+  return terms[0].storage.dtype;
+}
+
+export function checkWeightedSumBackward(weights: readonly (readonly number[])[], g: Storage): void {
+  checkWeights('weightedSumBackward', weights);
+  if (g.length < 1) throw new Error('weightedSumBackward: g is empty');
 }

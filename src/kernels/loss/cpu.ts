@@ -1,6 +1,8 @@
-import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
-import { cpuData, storageFrom, type CpuStorage } from '../cpu/storage.js';
-import { checkRowLoss, checkRowLossBackward } from './checks.js';
+import type { RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
+import { typedArrayFor } from '../backend.js';
+import { CpuStorage, cpuData, roundingTo, storageFrom } from '../cpu/storage.js';
+import { binaryFn, unaryFn } from '../elementwise/cpu.js';
+import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward } from './checks.js';
 
 /**
  * The row losses in float64, literally as their formulas (see RowLoss in backend.ts): each row's sums in
@@ -82,4 +84,31 @@ export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Stor
     for (let k = 0; k < 3; k++) if (out[k]) out[k]![at] = d[k];
   });
   return out.flatMap((o) => (o ? [storageFrom(g.dtype, o)] : []));
+}
+
+/** w·x as mulScalar computes it (an affine a·x + 0), x itself where w = 1 */
+const weighted = (w: number, x: number): number => (w === 1 ? x : unaryFn('affine', [w, 0])(x));
+
+/** The weighted sum as the composed ops: each product an affine, each partial sum an add, rounded to the dtype. */
+export function weightedSum(terms: readonly WeightedTerm[]): CpuStorage {
+  const dtype = checkWeightedSum(terms), round = roundingTo(dtype), add = binaryFn('add');
+  let acc: number | null = null;
+  for (const { storage, offset, weights } of terms) {
+    const data = cpuData(storage);
+    weights.forEach((w, j) => {
+      const v = round(weighted(w, data[offset + j]));
+      acc = acc === null ? v : round(add(acc, v));
+    });
+  }
+  return storageFrom(dtype, Float64Array.of(acc!));
+}
+
+export function weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): CpuStorage[] {
+  checkWeightedSumBackward(weights, g);
+  const round = roundingTo(g.dtype), gv = cpuData(g)[0];
+  return weights.map((ws) => {
+    const out = typedArrayFor(g.dtype, ws.length);
+    ws.forEach((w, j) => { out[j] = round(weighted(w, gv)); });
+    return new CpuStorage(g.dtype, out);
+  });
 }
