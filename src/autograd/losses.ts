@@ -11,18 +11,18 @@ import { checkFloat, checkSameBackend, contiguous, reshape } from './ops.js';
  * elementwise pass (it calls the kernel directly, so no gradient of the gradient is recorded).
  */
 
-/** t as a kernel operand: rows of contiguous elements, one after another or one row read by all (stride 0) */
+/** t as a kernel operand: rows of contiguous elements, apart by at least a row or one row read by all (stride 0) */
 function rowOperand(t: Tensor): RowOperand | null {
   const [rows, n] = t.shape as [number, number];
   const rowStride = rows === 1 ? n : t.strides[0];
-  if ((n !== 1 && t.strides[1] !== 1) || (rowStride !== n && rowStride !== 0)) return null;
+  if ((n !== 1 && t.strides[1] !== 1) || (rowStride < n && rowStride !== 0)) return null;
   return { storage: t.storage, offset: t.offset, rowStride };
 }
 
 /**
  * The losses [rows] of `loss` over the rows of a and b (and the weight w): tensors of one shape and float dtype,
- * each seen as [rows, numel/rows] in C order. A [rows, n] operand that is one row expanded across the rows (expand's
- * stride 0) is read as it is; an operand with no such view is copied first.
+ * each seen as [rows, numel/rows] in C order. A [rows, n] operand whose rows are contiguous and apart by at least a row,
+ * or one row expanded across the rows (expand's stride 0), is read as it is; an operand with no such view is copied first.
  */
 export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
   const op = `rowLoss '${loss.kind}'`;

@@ -28,16 +28,15 @@ import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
-import { noGrad } from '../autograd/graph.js';
-import { add, concat, expand, mean, mulScalar, reshape, slice, split } from '../autograd/ops.js';
-import { storageOf } from '../autograd/dense.js';
+import { add, concat, contiguous, expand, mean, mulScalar, reshape, slice, split } from '../autograd/ops.js';
+import { noGrad, record } from '../autograd/graph.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
 import { rowLoss, weightedSum } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
-import { CDT_DEFAULTS, scaledSigmoid, tR2S, tS2R, type CdtOptions } from './transform.js';
+import { CDT_DEFAULTS, scaledSigmoids, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
 export type UncertaintyMode = 'exp' | 'mask';
@@ -131,7 +130,18 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
  */
 function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): Tensor {
   const n = y.numel();
-  return F.diceLoss(reshape(concat([p1, p2]), [2, n]), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
+  return F.diceLoss(rowsOf(p1, p2), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
+}
+
+/**
+ * [p1; p2] as [2, n]: a view when both lie contiguous in one storage, p2 at least n elements after p1 (Ŷ's and
+ * T_r2s(R̂)'s labeled rows, scaledSigmoids' views), whose gradient's rows are p1's and p2's; else a concat.
+ */
+function rowsOf(p1: Tensor, p2: Tensor): Tensor {
+  const n = p1.numel(), apart = p2.offset - p1.offset;
+  if (p1.storage !== p2.storage || !p1.isContiguous || !p2.isContiguous || apart < n) return reshape(concat([p1, p2]), [2, n]);
+  return record('rowsOf', p1.viewAs([2, n], [apart, 1], p1.offset), [p1, p2],
+    (g) => [reshape(slice(g, 0, 0, 1), p1.shape), reshape(slice(g, 0, 1, 2), p2.shape)]);
 }
 
 /**
@@ -174,7 +184,8 @@ function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossCo
     const weighting: PseudoWeighting | null = !cfg.unc ? null
       : cfg.uncertainty === 'exp' ? { kind: 'exp', gamma: cfg.gamma } : { kind: 'mask', tau };
     const lead = withLabel ? L * n : 0;
-    const out = yhat.backend.pseudoLabel(storageOf(yhat), storageOf(r2s), { offset: L * n, n: (B - L) * n, lead, weighting });
+    const [p, q] = [yhat, r2s].map((t) => (t.isContiguous ? t : contiguous(t)));
+    const out = yhat.backend.pseudoLabel(p.storage, q.storage, { pOffset: p.offset + L * n, qOffset: q.offset + L * n, n: (B - L) * n, lead, weighting });
     const rows = (s: Storage, count: number) => Tensor.fromStorage(yhat.backend, s, [count, ...rowShape]);
     const all = rows(out.pseudo, lead / n + B - L);
     if (withLabel) yhat.backend.copyInto(slice(all, 0, 0, L).view, label.view);
@@ -231,9 +242,9 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   const terms: Record<string, Tensor> = {};
   const lambda = lambdaAt(inputs.iteration, cfg);
 
-  const yhat = scaledSigmoid(seg);
+  // Ŷ and T_r2s(R̂) in one kernel, Ŷ first: the views of one storage that T_s2r and the Dice pair read in place
   const needR2S = (L > 0 && cfg.supCross) || (cfg.con && cfg.conR2S) || (cfg.pse && B > L);
-  const r2s = needR2S ? tR2S(sdf, cfg.k) : null;
+  const [yhat, r2s = null] = scaledSigmoids(needR2S ? [[seg, 1], [sdf, -cfg.k]] : [[seg, 1]]);
   // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
   const s2rAll = cfg.con && cfg.conS2R ? tS2R(yhat, cdt) : null;
 

@@ -20,7 +20,7 @@
  */
 import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape } from '../tensor/shape.js';
+import { contiguousStrides, formatShape } from '../tensor/shape.js';
 import { dense, storageOf } from '../autograd/dense.js';
 import { needsGrad, record } from '../autograd/graph.js';
 import { checkFloat, clamp, mulScalar } from '../autograd/ops.js';
@@ -69,17 +69,35 @@ export function cdtReach(options: CdtOptions = {}): number {
 }
 
 /**
- * σ(a·x), one kernel each way (the `dualtask` family), for Ŷ = σ(z) and T_r2s: the floats of sigmoid(mulScalar(x, a))
- * (of sigmoid(x) when a = 1) and of that composition's gradient, g·(y·(1 − y)) then ·a.
+ * σ(a_i·x_i) for each (x_i, a_i) of `inputs`, one kernel forward for all (the outputs are views of one storage, one after
+ * another) and one each backward (the `dualtask` family): Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂) together. The floats of
+ * sigmoid(mulScalar(x, a)) (of sigmoid(x) when a = 1) and of that composition's gradient, g·(y·(1 − y)) then ·a.
  */
+export function scaledSigmoids(inputs: readonly (readonly [Tensor, number])[]): Tensor[] {
+  for (const [x] of inputs) {
+    checkFloat('scaledSigmoid', x);
+    if (x.backend !== inputs[0][0].backend || x.dtype !== inputs[0][0].dtype) throw new Error('scaledSigmoid: the inputs must share one backend and dtype');
+  }
+  const backend = inputs[0][0].backend;
+  const reads = inputs.map(([x]) => (x.isContiguous ? x : dense(x)));
+  const storage = backend.scaledSigmoid(reads.map((r, i) => ({ x: r.storage, offset: r.offset, n: r.numel(), a: inputs[i][1] })));
+  const all = Tensor.fromStorage(backend, storage, [storage.length]);
+  let at = 0;
+  const outs = inputs.map(([x, a]) => {
+    const y = all.viewAs(x.shape, contiguousStrides(x.shape), at);
+    at += x.numel();
+    record('scaledSigmoid', y, [x], (g, [ys]) =>
+      [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a), ys.shape)], [y]);
+    return y;
+  });
+  all.dispose();
+  reads.forEach((r, i) => { if (r !== inputs[i][0]) r.dispose(); });
+  return outs;
+}
+
+/** σ(a·x) (scaledSigmoids of one input) */
 export function scaledSigmoid(x: Tensor, a = 1): Tensor {
-  checkFloat('scaledSigmoid', x);
-  const read = x.isContiguous ? x : dense(x);
-  const y = Tensor.fromStorage(x.backend, x.backend.scaledSigmoid(read.storage, read.offset, x.numel(), a), x.shape);
-  if (read !== x) read.dispose();
-  record('scaledSigmoid', y, [x], (g, [ys]) =>
-    [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, storageOf(g), ys.numel(), a), ys.shape)], [y]);
-  return y;
+  return scaledSigmoids([[x, a]])[0];
 }
 
 /** Regression → segmentation: σ(−k·R̂), k = 1500 by default; stable for any k·R̂. */
@@ -119,6 +137,11 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
   return mulScalar(clamp(cdtDistance(p, params), 0, params.radius), 1 / params.radius);
 }
 
+/** p when its elements are its storage's first (the cdt kernels read from 0: Ŷ, the first of scaledSigmoids' views), else dense(p) */
+function readFromStart(p: Tensor): Tensor {
+  return p.isContiguous && p.offset === 0 ? p.viewAs(p.shape, p.strides, 0) : dense(p);
+}
+
 /**
  * Segmentation → regression: T_s2r(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ, negative inside,
  * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ] (its mask is 1 on the closed
@@ -130,7 +153,7 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
 export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   checkVolume('tS2R', p);
   const params = cdtParams(options);
-  const pc = dense(p);
+  const pc = readFromStart(p);
   const { signed, distances } = p.backend.cdtSigned(pc.storage, p.shape, params, needsGrad([p]));
   const out = Tensor.fromStorage(p.backend, signed, p.shape);
   if (distances) {

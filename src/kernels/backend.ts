@@ -160,24 +160,27 @@ export interface ConvNormEpilogue { norm: NormTerms; relu: boolean }
  */
 export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number };
 
-/** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride n, or 0 (one row for every row). */
+/** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride ≥ n, or 0 (one row for every row). */
 export interface RowOperand { storage: Storage; offset: number; rowStride: number }
 
 /** A row loss's operands (its two inputs, then the weight or null) and their [rows, n] layout. */
 export interface RowLossInputs { operands: readonly [RowOperand, RowOperand, RowOperand | null]; rows: number; n: number }
 
+/** a part of scaledSigmoid: σ(a·x) of the n elements of x from offset */
+export interface SigmoidPart { x: Storage; offset: number; n: number; a: number }
+
 /** the uncertainty weight of DBiSL's L_pse from the disagreement d: exp(−γ·d), or the mask 1[τ − d > 0] */
 export type PseudoWeighting = { kind: 'exp'; gamma: number } | { kind: 'mask'; tau: number };
 
 /**
- * pseudoLabel reads p and q at [offset, offset + n) and writes, per element i, with a = p, b = q and each step rounded
+ * pseudoLabel reads p at [pOffset, pOffset + n) and q at [qOffset, qOffset + n) and writes, per element i, with a = p, b = q and each step rounded
  * as the composed ops round it: pseudo[lead + i] = 1[a + b > 1] (elements [0, lead) are left for the caller); with a
  * weighting (else without these) also disagreement[i] = |a − b| and weight[i] = exp(−γ·d + 0) or 1[−d + τ > 0].
  */
 /** a term of weightedSum: the weights.length consecutive elements of `storage` from `offset`, each with its weight */
 export interface WeightedTerm { storage: Storage; offset: number; weights: readonly number[] }
 
-export interface PseudoLabelParams { offset: number; n: number; lead: number; weighting: PseudoWeighting | null }
+export interface PseudoLabelParams { pOffset: number; qOffset: number; n: number; lead: number; weighting: PseudoWeighting | null }
 
 export interface MemoryStats {
   liveBuffers: number;
@@ -355,12 +358,12 @@ export interface KernelOps {
   adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void;
 
   /**
-   * σ(a·x) over the n elements of x from `offset`, one pass: the floats of sigmoid(affine(x, a, 0)), of sigmoid(x)
-   * when a = 1 (DBiSL's Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂))
+   * σ(a·x) of each part (its n elements of x from offset, its own a), the parts one after another in one storage, in
+   * one pass: the floats of sigmoid(affine(x, a, 0)), of sigmoid(x) where a = 1 (DBiSL's Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂))
    */
-  scaledSigmoid(x: Storage, offset: number, n: number, a: number): Storage;
-  /** its gradient from the output y: (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the floats of the composed ops' */
-  scaledSigmoidBackward(y: Storage, g: Storage, n: number, a: number): Storage;
+  scaledSigmoid(parts: readonly SigmoidPart[]): Storage;
+  /** its gradient from the output y (n elements from yOffset): (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the composed ops' floats */
+  scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): Storage;
   /** DBiSL's pseudo-label 1[p + q > 1] and, with a weighting, the disagreement |p − q| and the weight (PseudoLabelParams) */
   pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; disagreement?: Storage; weight?: Storage };
   /**

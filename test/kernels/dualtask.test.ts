@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, PseudoWeighting, Storage } from '../../src/kernels/index.js';
 import { dualTaskFamily } from '../../src/kernels/dualtask/index.js';
 import { gradcheck } from '../../src/autograd/gradcheck.js';
-import { scaledSigmoid } from '../../src/dbisl/transform.js';
+import { add, mulScalar } from '../../src/autograd/ops.js';
+import { scaledSigmoid, scaledSigmoids } from '../../src/dbisl/transform.js';
 import { cpu, expectClose, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
@@ -40,6 +41,8 @@ function composedPseudo(b: Backend, p: Storage, q: Storage, offset: number, n: n
 const sigmoidCase = fc.record({
   n: fc.integer({ min: 1, max: 700 }), offset: fc.integer({ min: 0, max: 9 }),
   a: fc.constantFrom(1, -1500, -4, 0.3), spread: fc.constantFrom(0.01, 1, 8), seed: fc.integer({ min: 1, max: 1 << 30 }),
+  // a second part (as Ŷ and T_r2s in one kernel), or none
+  second: fc.option(fc.record({ n: fc.integer({ min: 1, max: 300 }), a: fc.constantFrom(1, -1500) }), { nil: null }),
 });
 const pseudoCase = fc.record({
   n: fc.integer({ min: 1, max: 700 }), offset: fc.integer({ min: 0, max: 9 }), lead: fc.integer({ min: 0, max: 5 }),
@@ -47,14 +50,26 @@ const pseudoCase = fc.record({
   seed: fc.integer({ min: 1, max: 1 << 30 }),
 });
 
-async function checkSigmoid(b: Backend, dtype: Dtype, c: { n: number; offset: number; a: number; spread: number; seed: number }): Promise<Float64Array[]> {
-  const x = upload(b, randomArray(c.offset + c.n, c.seed, -c.spread, c.spread), dtype);
-  const g = upload(b, randomArray(c.n, c.seed + 1, -2, 2), dtype);
-  const y = b.scaledSigmoid(x, c.offset, c.n, c.a);
-  const gx = b.scaledSigmoidBackward(y, g, c.n, c.a);
-  const [yc, gc] = composedSigmoid(b, x, c.offset, c.n, c.a, g);
-  const got = [await b.read(y), await b.read(gx)].map((v) => Float64Array.from(v));
-  expect(got).toEqual([await b.read(yc), await b.read(gc)].map((v) => Float64Array.from(v)));
+type SigmoidCase = { n: number; offset: number; a: number; spread: number; seed: number; second: { n: number; a: number } | null };
+
+/** the parts' outputs (one storage, part after part) and each part's gradient from its place in it */
+async function checkSigmoid(b: Backend, dtype: Dtype, c: SigmoidCase): Promise<Float64Array[]> {
+  const parts = [{ x: upload(b, randomArray(c.offset + c.n, c.seed, -c.spread, c.spread), dtype), offset: c.offset, n: c.n, a: c.a }];
+  if (c.second) parts.push({ x: upload(b, randomArray(c.second.n, c.seed + 2, -c.spread, c.spread), dtype), offset: 0, n: c.second.n, a: c.second.a });
+  const y = b.scaledSigmoid(parts);
+  const got = [Float64Array.from(await b.read(y))], want: Float64Array[] = [];
+  let at = 0;
+  for (const [k, part] of parts.entries()) {
+    const g = upload(b, randomArray(part.n, c.seed + 1 + 3 * k, -2, 2), dtype);
+    got.push(Float64Array.from(await b.read(b.scaledSigmoidBackward(y, at, g, part.n, part.a))));
+    const [yc, gc] = composedSigmoid(b, part.x, part.offset, part.n, part.a, g);
+    want.push(Float64Array.from(await b.read(yc)), Float64Array.from(await b.read(gc)));
+    at += part.n;
+  }
+  const wantY = new Float64Array(at);
+  wantY.set(want[0]);
+  if (want.length > 2) wantY.set(want[2], c.n);
+  expect(got).toEqual([wantY, ...want.filter((_, k) => k % 2 === 1)]);
   return got;
 }
 
@@ -63,7 +78,7 @@ async function checkPseudo(b: Backend, dtype: Dtype, c: { n: number; offset: num
   // values near the tests' edges: a + b near 1, a − b near 0
   const p = upload(b, randomArray(c.offset + c.n, c.seed, 0, 1).map((v) => (v < 0.2 ? 0.5 : v)), dtype);
   const q = upload(b, randomArray(c.offset + c.n, c.seed + 1, 0, 1).map((v) => (v < 0.2 ? 0.5 : v)), dtype);
-  const out = b.pseudoLabel(p, q, { offset: c.offset, n: c.n, lead: c.lead, weighting: c.weighting });
+  const out = b.pseudoLabel(p, q, { pOffset: c.offset, qOffset: c.offset, n: c.n, lead: c.lead, weighting: c.weighting });
   expect(out.pseudo.length).toBe(c.lead + c.n);
   const pseudo = Float64Array.from(await b.read(out.pseudo)).subarray(c.lead);
   const got = [pseudo];
@@ -92,11 +107,12 @@ describe('dualtask kernels: the cpu oracle', () => {
   });
 
   it('hand values: σ(−2·0.5), its gradient, Ỹ and w', async () => {
-    const y = cpu.scaledSigmoid(upload(cpu, [9, 0.5], 'float64'), 1, 1, -2);
-    expect(Array.from(await cpu.read(y))).toEqual([1 / (1 + Math.E)]);
+    const x = upload(cpu, [9, 0.5], 'float64');
+    const y = cpu.scaledSigmoid([{ x, offset: 1, n: 1, a: -2 }, { x, offset: 0, n: 2, a: 1 }]);
     const s = 1 / (1 + Math.E);
-    expect(Array.from(await cpu.read(cpu.scaledSigmoidBackward(y, upload(cpu, [3], 'float64'), 1, -2)))).toEqual([-2 * (3 * (s * (1 - s)))]);
-    const out = cpu.pseudoLabel(upload(cpu, [0.9, 0.2], 'float64'), upload(cpu, [0.3, 0.7], 'float64'), { offset: 0, n: 2, lead: 1, weighting: { kind: 'mask', tau: 0.55 } });
+    expect(Array.from(await cpu.read(y))).toEqual([s, 1 / (1 + Math.exp(-9)), 1 / (1 + Math.exp(-0.5))]);
+    expect(Array.from(await cpu.read(cpu.scaledSigmoidBackward(y, 0, upload(cpu, [3], 'float64'), 1, -2)))).toEqual([-2 * (3 * (s * (1 - s)))]);
+    const out = cpu.pseudoLabel(upload(cpu, [0.9, 0.2], 'float64'), upload(cpu, [5, 0.3, 0.7], 'float64'), { pOffset: 0, qOffset: 1, n: 2, lead: 1, weighting: { kind: 'mask', tau: 0.55 } });
     expect(Array.from(await cpu.read(out.pseudo)).slice(1)).toEqual([1, 0]);
     expect(Array.from(await cpu.read(out.disagreement!))).toEqual([0.9 - 0.3, 0.7 - 0.2]);
     expect(Array.from(await cpu.read(out.weight!))).toEqual([0, 1]);
@@ -104,16 +120,23 @@ describe('dualtask kernels: the cpu oracle', () => {
 
   it('rejects a short input, a non-integer count and mixed dtypes', () => {
     const x = upload(cpu, [1, 2, 3], 'float32');
-    expect(() => cpu.scaledSigmoid(x, 1, 3, 1)).toThrow(/needs 4/);
-    expect(() => cpu.scaledSigmoid(x, 0, 1.5, 1)).toThrow(/integer/);
-    expect(() => cpu.pseudoLabel(x, upload(cpu, [1, 2, 3], 'float64'), { offset: 0, n: 3, lead: 0, weighting: null })).toThrow(/float32/);
+    expect(() => cpu.scaledSigmoid([{ x, offset: 1, n: 3, a: 1 }])).toThrow(/needs 4/);
+    expect(() => cpu.scaledSigmoid([{ x, offset: 0, n: 1.5, a: 1 }])).toThrow(/integer/);
+    expect(() => cpu.scaledSigmoid([{ x, offset: 0, n: 1, a: 1 }, { x: upload(cpu, [1], 'float64'), offset: 0, n: 1, a: 1 }])).toThrow(/float64/);
+    expect(() => cpu.pseudoLabel(x, upload(cpu, [1, 2, 3], 'float64'), { pOffset: 0, qOffset: 0, n: 3, lead: 0, weighting: null })).toThrow(/float32/);
   });
 
-  it('scaledSigmoid passes gradcheck (float64, cpu), scaled and not', async () => {
+  it('scaledSigmoid passes gradcheck (float64, cpu), scaled and not, and two inputs in one kernel', async () => {
+    const shape = [2, 1, 3, 2, 2];
     for (const a of [1, -3]) {
-      const r = await gradcheck((x) => scaledSigmoid(x, a), [{ data: randomArray(24, 5, -2, 2), shape: [2, 1, 3, 2, 2] }], { backend: cpu });
+      const r = await gradcheck((x) => scaledSigmoid(x, a), [{ data: randomArray(24, 5, -2, 2), shape }], { backend: cpu });
       expect(r.ok, r.message).toBe(true);
     }
+    const both = await gradcheck((z, r) => {
+      const [y, t] = scaledSigmoids([[z, 1], [r, -3]]);
+      return add(y, mulScalar(t, 2));
+    }, [{ data: randomArray(24, 6, -2, 2), shape }, { data: randomArray(24, 7, -1, 1), shape }], { backend: cpu });
+    expect(both.ok, both.message).toBe(true);
   });
 });
 
@@ -121,11 +144,17 @@ describe('dualtask kernels on WebGPU', () => {
   it('σ(a·x) and its gradient: the composed WebGPU ops\' floats, the oracle\'s within float32 rounding', async () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(sigmoidCase, async (c) => {
-      const [y, gx] = await checkSigmoid(gpu, 'float32', c);
+      const [y, ...grads] = await checkSigmoid(gpu, 'float32', c);
       expectClose(y, (await checkSigmoid(cpu, 'float32', c))[0], 1e-6, 1e-5, 'σ(a·x)');
       // the backward from the same y: near y = 1 an ulp of y is a large part of 1 − y, so the oracle's own y would not do
-      const want = cpu.scaledSigmoidBackward(upload(cpu, y, 'float32'), upload(cpu, randomArray(c.n, c.seed + 1, -2, 2), 'float32'), c.n, c.a);
-      expectClose(gx, await cpu.read(want), 1e-6, 1e-5, 'its gradient');
+      const yOnCpu = upload(cpu, y, 'float32');
+      const parts = c.second ? [{ n: c.n, a: c.a }, c.second] : [{ n: c.n, a: c.a }];
+      let at = 0;
+      for (const [k, part] of parts.entries()) {
+        const g = upload(cpu, randomArray(part.n, c.seed + 1 + 3 * k, -2, 2), 'float32');
+        expectClose(grads[k], await cpu.read(cpu.scaledSigmoidBackward(yOnCpu, at, g, part.n, part.a)), 1e-6, 1e-5, 'its gradient');
+        at += part.n;
+      }
     }), propertyOptions(15));
   });
 

@@ -1,8 +1,8 @@
-import type { PseudoLabelParams, PseudoWeighting, Storage } from '../backend.js';
+import type { PseudoLabelParams, PseudoWeighting, SigmoidPart, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, roundingTo } from '../cpu/storage.js';
 import { binaryFn, unaryFn } from '../elementwise/cpu.js';
-import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
+import { checkPseudoLabel, checkScaledSigmoid, checkScaledSigmoidBackward } from './checks.js';
 
 /*
  * The fused maps as the compositions they replace, step by step in the dtype: each step is the elementwise oracle's
@@ -12,22 +12,26 @@ import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
 const sigmoid = unaryFn('sigmoid', []);
 const add = binaryFn('add'), sub = binaryFn('sub'), mul = binaryFn('mul');
 
-export function scaledSigmoid(x: Storage, offset: number, n: number, a: number): CpuStorage {
-  checkScaledSigmoid('scaledSigmoid', x, offset, n, a);
-  const round = roundingTo(x.dtype), X = cpuData(x), scale = unaryFn('affine', [a, 0]);
-  const out = typedArrayFor(x.dtype, n);
-  for (let i = 0; i < n; i++) out[i] = round(sigmoid(a === 1 ? X[offset + i] : round(scale(X[offset + i]))));
-  return new CpuStorage(x.dtype, out);
+export function scaledSigmoid(parts: readonly SigmoidPart[]): CpuStorage {
+  checkScaledSigmoid(parts);
+  const dtype = parts[0].x.dtype, round = roundingTo(dtype);
+  const out = typedArrayFor(dtype, parts.reduce((s, q) => s + q.n, 0));
+  let at = 0;
+  for (const { x, offset, n, a } of parts) {
+    const X = cpuData(x), scale = unaryFn('affine', [a, 0]);
+    for (let i = 0; i < n; i++) out[at++] = round(sigmoid(a === 1 ? X[offset + i] : round(scale(X[offset + i]))));
+  }
+  return new CpuStorage(dtype, out);
 }
 
 /** g·(y·(1 − y)), then ·a + 0: sigmoid's backward, then affine's (a mulScalar) when a ≠ 1 */
-export function scaledSigmoidBackward(y: Storage, g: Storage, n: number, a: number): CpuStorage {
-  checkScaledSigmoid('scaledSigmoidBackward', y, 0, n, a, g);
+export function scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): CpuStorage {
+  checkScaledSigmoidBackward(y, yOffset, g, n, a);
   const round = roundingTo(y.dtype), Y = cpuData(y), G = cpuData(g);
   const complement = unaryFn('affine', [-1, 1]), scale = unaryFn('affine', [a, 0]);
   const out = typedArrayFor(y.dtype, n);
   for (let i = 0; i < n; i++) {
-    const gx = round(mul(G[i], round(mul(Y[i], round(complement(Y[i]))))));
+    const yi = Y[yOffset + i], gx = round(mul(G[i], round(mul(yi, round(complement(yi))))));
     out[i] = a === 1 ? gx : round(scale(gx));
   }
   return new CpuStorage(y.dtype, out);
@@ -46,14 +50,14 @@ function weightOf(weighting: PseudoWeighting, round: (v: number) => number): (d:
 export function pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams):
   { pseudo: CpuStorage; disagreement?: CpuStorage; weight?: CpuStorage } {
   checkPseudoLabel(p, q, params);
-  const { offset, n, lead, weighting } = params;
+  const { pOffset, qOffset, n, lead, weighting } = params;
   const round = roundingTo(p.dtype), P = cpuData(p), Q = cpuData(q), dtype = p.dtype;
   const above1 = unaryFn('step', [1]), abs = unaryFn('abs', []);
   const pseudo = typedArrayFor(dtype, lead + n);
   const disagreement = weighting ? typedArrayFor(dtype, n) : null, weight = weighting ? typedArrayFor(dtype, n) : null;
   const toWeight = weighting && weightOf(weighting, round);
   for (let i = 0; i < n; i++) {
-    const a = P[offset + i], b = Q[offset + i];
+    const a = P[pOffset + i], b = Q[qOffset + i];
     pseudo[lead + i] = above1(round(add(a, b)));
     if (toWeight) {
       const d = round(abs(round(sub(a, b))));

@@ -1,9 +1,9 @@
-import type { Backend, PseudoLabelParams, Storage } from '../backend.js';
+import type { Backend, PseudoLabelParams, SigmoidPart, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { unaryF32 } from '../elementwise/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
+import { checkPseudoLabel, checkScaledSigmoid, checkScaledSigmoidBackward } from './checks.js';
 
 /**
  * DBiSL's elementwise maps of the two heads, one pass each instead of a chain of elementwise ops: σ(a·x) and its
@@ -14,28 +14,40 @@ import { checkPseudoLabel, checkScaledSigmoid } from './checks.js';
 
 const WG = 256;
 
-/** WGSL: the elementwise family's sigmoid of the expression `x` */
-const sigmoidOf = (x: string): string => `let x = ${x};\n  let y = ${unaryF32.sigmoid};`;
+/** the parts' ends, offsets and scales (one lane per part), then zeros (the + 0 of a scaling) */
+const SIGMOID_PARAMS = 'struct Params { ends: vec4u, offsets: vec4u, scales: vec4f, zero: vec4f }';
+const LANES = 'xyzw';
 
-function scaledSigmoidSource(scaled: boolean): string {
+/** σ(a·x) of each part: x from its own binding; a part with a = 1 (`units`) is σ(x), with no product */
+function scaledSigmoidSource(units: readonly boolean[]): string {
+  const last = LANES[units.length - 1];
+  const branches = units.map((unit, k) => {
+    const l = LANES[k];
+    const start = k === 0 ? '0u' : `P.ends.${LANES[k - 1]}`;
+    const x = `x${k}[P.offsets.${l} + i - ${start}]`;
+    return `if (i < P.ends.${l}) { y = sigmoid_f32(${unit ? x : `P.scales.${l} * ${x} + P.zero.x`}); }`;
+  });
   return /* wgsl */ `
-struct Params { n: u32, offset: u32, a: f32, zero: f32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> P: Params;
+${SIGMOID_PARAMS}
+${units.map((_, k) => `@group(0) @binding(${k}) var<storage, read> x${k}: array<f32>;`).join('\n')}
+@group(0) @binding(${units.length}) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(${units.length + 1}) var<uniform> P: Params;
+
+fn sigmoid_f32(x: f32) -> f32 { return ${unaryF32.sigmoid}; }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
-  if (i >= P.n) { return; }
-  ${sigmoidOf(scaled ? 'P.a * src[P.offset + i] + P.zero' : 'src[P.offset + i]')}
+  if (i >= P.ends.${last}) { return; }
+  var y: f32;
+  ${branches.join(' else ')}
   dst[i] = y;
 }`;
 }
 
 function scaledSigmoidBackwardSource(scaled: boolean): string {
   return /* wgsl */ `
-struct Params { n: u32, offset: u32, a: f32, zero: f32 }
+${SIGMOID_PARAMS}
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
@@ -44,34 +56,40 @@ struct Params { n: u32, offset: u32, a: f32, zero: f32 }
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
-  if (i >= P.n) { return; }
-  let yi = y[i];
+  if (i >= P.ends.x) { return; }
+  let yi = y[P.offsets.x + i];
   let gx = g[i] * (yi * (-1.0 * yi + 1.0));
-  dst[i] = ${scaled ? 'P.a * gx + P.zero' : 'gx'};
+  dst[i] = ${scaled ? 'P.scales.x * gx + P.zero.x' : 'gx'};
 }`;
 }
 
-const sigmoidParams = (n: number, offset: number, a: number) => new Params().u32(n, offset).f32(a, 0).done();
+function sigmoidParams(parts: readonly { offset: number; n: number; a: number }[]): ArrayBuffer {
+  let end = 0;
+  const ends = parts.map((q) => (end += q.n));
+  const lanes = (values: number[]) => [...values, 0, 0, 0, 0].slice(0, 4);
+  return new Params().u32(...lanes(ends), ...lanes(parts.map((q) => q.offset))).f32(...lanes(parts.map((q) => q.a)), 0, 0, 0, 0).done();
+}
 
-export function scaledSigmoid(rt: GpuRuntime, x: Storage, offset: number, n: number, a: number): GpuStorage {
-  checkScaledSigmoid('scaledSigmoid', x, offset, n, a);
-  wgslType(x.dtype);
-  const out = rt.alloc(n, 'float32');
-  if (n === 0) return out;
-  const scaled = a !== 1;
-  const kernel = rt.kernel(`dualtask:sigmoid${scaled ? ':scaled' : ''}`, () => scaledSigmoidSource(scaled), 2);
-  rt.dispatch(kernel, [gpuBuffer(x), out.buffer], sigmoidParams(n, offset, a), grid1d(n, WG));
+export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): GpuStorage {
+  checkScaledSigmoid(parts);
+  wgslType(parts[0].x.dtype);
+  const total = parts.reduce((s, q) => s + q.n, 0);
+  const out = rt.alloc(total, 'float32');
+  if (total === 0) return out;
+  const units = parts.map((q) => q.a === 1);
+  const kernel = rt.kernel(`dualtask:sigmoid:${units.map(Number).join('')}`, () => scaledSigmoidSource(units), parts.length + 1);
+  rt.dispatch(kernel, [...parts.map((q) => gpuBuffer(q.x)), out.buffer], sigmoidParams(parts), grid1d(total, WG));
   return out;
 }
 
-export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, g: Storage, n: number, a: number): GpuStorage {
-  checkScaledSigmoid('scaledSigmoidBackward', y, 0, n, a, g);
+export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: number, g: Storage, n: number, a: number): GpuStorage {
+  checkScaledSigmoidBackward(y, yOffset, g, n, a);
   wgslType(y.dtype);
   const out = rt.alloc(n, 'float32');
   if (n === 0) return out;
   const scaled = a !== 1;
   const kernel = rt.kernel(`dualtask:sigmoid-bwd${scaled ? ':scaled' : ''}`, () => scaledSigmoidBackwardSource(scaled), 3);
-  rt.dispatch(kernel, [gpuBuffer(y), gpuBuffer(g), out.buffer], sigmoidParams(n, 0, a), grid1d(n, WG));
+  rt.dispatch(kernel, [gpuBuffer(y), gpuBuffer(g), out.buffer], sigmoidParams([{ offset: yOffset, n, a }]), grid1d(n, WG));
   return out;
 }
 
@@ -79,7 +97,7 @@ export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, g: Storage, n:
 function pseudoLabelSource(weighting: 'exp' | 'mask' | null): string {
   const weight = weighting === 'exp' ? 'exp(P.c * d + P.zero)' : 'select(0.0, 1.0, -1.0 * d + P.c > 0.0)';
   return /* wgsl */ `
-struct Params { n: u32, offset: u32, lead: u32, c: f32, zero: f32 }
+struct Params { n: u32, pOffset: u32, qOffset: u32, lead: u32, c: f32, zero: f32 }
 @group(0) @binding(0) var<storage, read> p: array<f32>;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pseudo: array<f32>;
@@ -91,8 +109,8 @@ ${weighting ? `@group(0) @binding(3) var<storage, read_write> disagreement: arra
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  let a = p[P.offset + i];
-  let b = q[P.offset + i];
+  let a = p[P.pOffset + i];
+  let b = q[P.qOffset + i];
   pseudo[P.lead + i] = select(0.0, 1.0, a + b > 1.0);
   ${weighting ? `let d = abs(a - b);
   disagreement[i] = d;
@@ -104,7 +122,7 @@ export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: Pseu
   { pseudo: GpuStorage; disagreement?: GpuStorage; weight?: GpuStorage } {
   checkPseudoLabel(p, q, params);
   wgslType(p.dtype);
-  const { offset, n, lead, weighting } = params;
+  const { pOffset, qOffset, n, lead, weighting } = params;
   const pseudo = rt.alloc(lead + n, 'float32');
   const out = weighting ? { pseudo, disagreement: rt.alloc(n, 'float32'), weight: rt.alloc(n, 'float32') } : { pseudo };
   if (n === 0) return out;
@@ -112,7 +130,7 @@ export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: Pseu
   const c = !weighting ? 0 : weighting.kind === 'exp' ? -weighting.gamma : weighting.tau;
   const buffers = [gpuBuffer(p), gpuBuffer(q), ...Object.values(out).map((s) => s.buffer)];
   const kernel = rt.kernel(`dualtask:pseudo:${kind ?? 'plain'}`, () => pseudoLabelSource(kind), buffers.length);
-  rt.dispatch(kernel, buffers, new Params().u32(n, offset, lead).f32(c, 0).done(), grid1d(n, WG));
+  rt.dispatch(kernel, buffers, new Params().u32(n, pOffset, qOffset, lead).f32(c, 0).done(), grid1d(n, WG));
   return out;
 }
 
@@ -133,7 +151,7 @@ function mapsBench(name: string, n: number, large: boolean, run: (backend: Backe
 
 export const benchmarks: KernelBenchmark[] = [
   mapsBench('T_r2s forward and backward [4·32³]', 4 * 32 ** 3, false,
-    (b, x, g) => { const y = b.scaledSigmoid(x, 0, x.length, -1500); return [y, b.scaledSigmoidBackward(y, g, x.length, -1500)]; }),
+    (b, x, g) => { const y = b.scaledSigmoid([{ x, offset: 0, n: x.length, a: -1500 }]); return [y, b.scaledSigmoidBackward(y, 0, g, x.length, -1500)]; }),
   mapsBench('pseudo-label and exp weight [2·112·112·80]', 2 * 112 * 112 * 80, true,
-    (b, p, q) => Object.values(b.pseudoLabel(p, q, { offset: 0, n: p.length, lead: 0, weighting: { kind: 'exp', gamma: 5 } }))),
+    (b, p, q) => Object.values(b.pseudoLabel(p, q, { pOffset: 0, qOffset: 0, n: p.length, lead: 0, weighting: { kind: 'exp', gamma: 5 } }))),
 ];

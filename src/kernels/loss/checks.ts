@@ -28,7 +28,9 @@ export function checkRowLoss(what: string, loss: RowLoss, inputs: RowLossInputs)
   operands.forEach((o, k) => {
     if (!o) return;
     const name = OPERANDS[loss.kind][k];
-    if (o.rowStride !== n && o.rowStride !== 0) throw new Error(`${what}: ${name}'s row stride ${o.rowStride} must be ${n} or 0`);
+    if (!(Number.isInteger(o.rowStride) && (o.rowStride >= n || o.rowStride === 0))) {
+      throw new Error(`${what}: ${name}'s row stride ${o.rowStride} must be an integer ≥ ${n}, or 0`);
+    }
     const end = rows * n === 0 ? 0 : o.offset + (rows - 1) * o.rowStride + n;
     if (!(Number.isInteger(o.offset) && o.offset >= 0) || end > o.storage.length) {
       throw new Error(`${what}: ${name} [${rows}, ${n}] at offset ${o.offset} (row stride ${o.rowStride}) overruns its ${o.storage.length} elements`);
