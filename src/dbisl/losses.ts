@@ -23,12 +23,12 @@
  * DTC (Luo et al. 2021) is `dtcLossConfig()`: Dice + 0.3·MSE(R̂, compute_sdf(Y)) on L plus
  * λ(t)·mean((σ(−1500·R̂) − Ŷ)²) on L ∪ U, nothing else.
  */
-import type { Backend, DType, PseudoWeighting, Storage } from '../kernels/backend.js';
+import type { Backend, DType, PseudoWeighting } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
-import { add, concat, contiguous, expand, mean, mulScalar, reshape, slice, split } from '../autograd/ops.js';
+import { add, concat, contiguous, expand, mulScalar, reshape, slice, split } from '../autograd/ops.js';
 import { noGrad, record } from '../autograd/graph.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
@@ -173,9 +173,9 @@ export function cdtSdfTarget(label: Tensor, cfg: Pick<LossConfig, 'radius' | 'h'
 
 /**
  * L_pse's inputs, without gradient: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since halving
- * is exact) of the unlabeled rows, with the weighting the disagreement U = |Ŷ − T_r2s(R̂)|, w and mean(U), in one
- * kernel (`pseudoLabel`: the composed ops' floats). With `withLabel`, Ỹ is written after the label's rows and
- * `withLabel` is [Y; Ỹ], for one CDT pass over both.
+ * is exact) of the unlabeled rows and, with the weighting, w (one kernel, `pseudoLabel`: the composed ops' floats) and
+ * the mean uncertainty U = |Ŷ − T_r2s(R̂)| (one fused reduction, rowLoss 'l1'). With `withLabel` the kernel writes Ỹ
+ * after a copy of the label's rows, and `withLabel` is [Y; Ỹ], for one CDT pass over both.
  */
 function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossConfig, tau: number, withLabel: boolean):
   { pseudo: Tensor; w: Tensor | null; u: Tensor | null; withLabel: Tensor | null } {
@@ -183,19 +183,15 @@ function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossCo
     const B = yhat.shape[0], L = label.shape[0], n = yhat.numel() / B, rowShape = yhat.shape.slice(1);
     const weighting: PseudoWeighting | null = !cfg.unc ? null
       : cfg.uncertainty === 'exp' ? { kind: 'exp', gamma: cfg.gamma } : { kind: 'mask', tau };
-    const lead = withLabel ? L * n : 0;
-    const [p, q] = [yhat, r2s].map((t) => (t.isContiguous ? t : contiguous(t)));
-    const out = yhat.backend.pseudoLabel(p.storage, q.storage, { pOffset: p.offset + L * n, qOffset: q.offset + L * n, n: (B - L) * n, lead, weighting });
-    const rows = (s: Storage, count: number) => Tensor.fromStorage(yhat.backend, s, [count, ...rowShape]);
-    const all = rows(out.pseudo, lead / n + B - L);
-    if (withLabel) yhat.backend.copyInto(slice(all, 0, 0, L).view, label.view);
-    const u = out.disagreement ? rows(out.disagreement, B - L) : null;
-    const result = {
-      pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? rows(out.weight, B - L) : null,
-      u: u && mean(u), withLabel: withLabel ? all : null,
+    const [p, q, y] = [yhat, r2s, label].map((t) => (t.isContiguous ? t : contiguous(t)));
+    const head = withLabel ? { storage: y.storage, offset: y.offset, n: L * n } : null;
+    const out = yhat.backend.pseudoLabel(p.storage, q.storage, { pOffset: p.offset + L * n, qOffset: q.offset + L * n, n: (B - L) * n, head, weighting });
+    const all = Tensor.fromStorage(yhat.backend, out.pseudo, [(head ? L : 0) + B - L, ...rowShape]);
+    const [yU, rU] = [yhat, r2s].map((t) => slice(t, 0, L, B));
+    return {
+      pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? Tensor.fromStorage(yhat.backend, out.weight, [B - L, ...rowShape]) : null,
+      u: weighting ? reshape(rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU), []) : null, withLabel: withLabel ? all : null,
     };
-    u?.dispose();
-    return result;
   });
 }
 

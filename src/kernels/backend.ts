@@ -157,8 +157,10 @@ export interface ConvNormEpilogue { norm: NormTerms; relu: boolean }
  *  'dice' (p, y, w):  I = Σ w·p·y, P = Σ w·p², Y = Σ w·y²;  loss 1 − (2I + smooth)/(P + Y + smooth)
  *  'bce' (x, y):      S = Σ y·softplus(−x) + (1 − y)·softplus(x) (binary cross entropy with logits);  loss scale·S
  *  'mse' (a, b, w):   S = Σ w·(a − b)², W = Σ w;  loss S/(W + eps) with a weight, scale·S without
+ *  'l1' (a, b):       S = Σ |a − b|;  loss scale·S (DBiSL's mean uncertainty; the gradient takes sign(0) = 0)
  */
-export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number };
+export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number }
+  | { kind: 'l1'; scale: number };
 
 /** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride ≥ n, or 0 (one row for every row). */
 export interface RowOperand { storage: Storage; offset: number; rowStride: number }
@@ -172,15 +174,18 @@ export interface SigmoidPart { x: Storage; offset: number; n: number; a: number 
 /** the uncertainty weight of DBiSL's L_pse from the disagreement d: exp(−γ·d), or the mask 1[τ − d > 0] */
 export type PseudoWeighting = { kind: 'exp'; gamma: number } | { kind: 'mask'; tau: number };
 
-/**
- * pseudoLabel reads p at [pOffset, pOffset + n) and q at [qOffset, qOffset + n) and writes, per element i, with a = p, b = q and each step rounded
- * as the composed ops round it: pseudo[lead + i] = 1[a + b > 1] (elements [0, lead) are left for the caller); with a
- * weighting (else without these) also disagreement[i] = |a − b| and weight[i] = exp(−γ·d + 0) or 1[−d + τ > 0].
- */
 /** a term of weightedSum: the weights.length consecutive elements of `storage` from `offset`, each with its weight */
 export interface WeightedTerm { storage: Storage; offset: number; weights: readonly number[] }
 
-export interface PseudoLabelParams { pOffset: number; qOffset: number; n: number; lead: number; weighting: PseudoWeighting | null }
+/**
+ * pseudoLabel reads p at [pOffset, pOffset + n) and q at [qOffset, qOffset + n) and writes, per element i, with a = p,
+ * b = q and each step rounded as the composed ops round it: pseudo[h + i] = 1[a + b > 1], after a copy of the h = head.n
+ * elements of `head` (the label rows, for one CDT pass over both); with a weighting also weight[i] = exp(−γ·|a − b| + 0)
+ * or 1[−|a − b| + τ > 0].
+ */
+export interface PseudoLabelParams {
+  pOffset: number; qOffset: number; n: number; head: { storage: Storage; offset: number; n: number } | null; weighting: PseudoWeighting | null;
+}
 
 export interface MemoryStats {
   liveBuffers: number;
@@ -364,8 +369,8 @@ export interface KernelOps {
   scaledSigmoid(parts: readonly SigmoidPart[]): Storage;
   /** its gradient from the output y (n elements from yOffset): (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the composed ops' floats */
   scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): Storage;
-  /** DBiSL's pseudo-label 1[p + q > 1] and, with a weighting, the disagreement |p − q| and the weight (PseudoLabelParams) */
-  pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; disagreement?: Storage; weight?: Storage };
+  /** DBiSL's pseudo-label 1[p + q > 1] after a copied head and, with a weighting, the weight of |p − q| (PseudoLabelParams) */
+  pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; weight?: Storage };
   /**
    * [1]: Σ over the terms' elements, in order, of w·t (t itself where w = 1), each product and partial sum rounded as
    * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch

@@ -36,11 +36,16 @@ export function checkScaledSigmoidBackward(y: Storage, yOffset: number, g: Stora
 
 export function checkPseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): void {
   const what = 'pseudoLabel';
-  const { pOffset, qOffset, n, lead, weighting } = params;
+  const { pOffset, qOffset, n, head, weighting } = params;
   checkCount(what, 'pOffset', pOffset);
   checkCount(what, 'qOffset', qOffset);
   checkCount(what, 'n', n);
-  checkCount(what, 'lead', lead);
+  if (head) {
+    checkCount(what, 'the head\'s offset', head.offset);
+    checkCount(what, 'the head\'s n', head.n);
+    checkExtent(what, 'the head', head.storage, head.offset + head.n);
+    if (head.storage.dtype !== p.dtype) throw new Error(`${what}: the head is ${head.storage.dtype}, p ${p.dtype}`);
+  }
   checkExtent(what, 'p', p, pOffset + n);
   checkExtent(what, 'q', q, qOffset + n);
   if (p.dtype !== q.dtype) throw new Error(`${what}: p is ${p.dtype}, q ${q.dtype}`);

@@ -47,24 +47,18 @@ function weightOf(weighting: PseudoWeighting, round: (v: number) => number): (d:
   return (d) => positive(round(margin(d)));
 }
 
-export function pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams):
-  { pseudo: CpuStorage; disagreement?: CpuStorage; weight?: CpuStorage } {
+export function pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: CpuStorage; weight?: CpuStorage } {
   checkPseudoLabel(p, q, params);
-  const { pOffset, qOffset, n, lead, weighting } = params;
+  const { pOffset, qOffset, n, head, weighting } = params;
   const round = roundingTo(p.dtype), P = cpuData(p), Q = cpuData(q), dtype = p.dtype;
   const above1 = unaryFn('step', [1]), abs = unaryFn('abs', []);
-  const pseudo = typedArrayFor(dtype, lead + n);
-  const disagreement = weighting ? typedArrayFor(dtype, n) : null, weight = weighting ? typedArrayFor(dtype, n) : null;
-  const toWeight = weighting && weightOf(weighting, round);
+  const h = head?.n ?? 0, pseudo = typedArrayFor(dtype, h + n);
+  if (head) pseudo.set(cpuData(head.storage).subarray(head.offset, head.offset + h));
+  const weight = weighting ? typedArrayFor(dtype, n) : null, toWeight = weighting && weightOf(weighting, round);
   for (let i = 0; i < n; i++) {
     const a = P[pOffset + i], b = Q[qOffset + i];
-    pseudo[lead + i] = above1(round(add(a, b)));
-    if (toWeight) {
-      const d = round(abs(round(sub(a, b))));
-      disagreement![i] = d;
-      weight![i] = toWeight(d);
-    }
+    pseudo[h + i] = above1(round(add(a, b)));
+    if (weight && toWeight) weight[i] = toWeight(round(abs(round(sub(a, b)))));
   }
-  if (!disagreement || !weight) return { pseudo: new CpuStorage(dtype, pseudo) };
-  return { pseudo: new CpuStorage(dtype, pseudo), disagreement: new CpuStorage(dtype, disagreement), weight: new CpuStorage(dtype, weight) };
+  return weight ? { pseudo: new CpuStorage(dtype, pseudo), weight: new CpuStorage(dtype, weight) } : { pseudo: new CpuStorage(dtype, pseudo) };
 }

@@ -93,44 +93,46 @@ export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: numbe
   return out;
 }
 
-/** weighting: null, 'exp' (exp(c·d + 0), c = −γ) or 'mask' (1[−d + c > 0], c = τ) */
-function pseudoLabelSource(weighting: 'exp' | 'mask' | null): string {
+/** weighting: null, 'exp' (exp(c·d + 0), c = −γ) or 'mask' (1[−d + c > 0], c = τ); with a head, its copy first */
+function pseudoLabelSource(weighting: 'exp' | 'mask' | null, withHead: boolean): string {
   const weight = weighting === 'exp' ? 'exp(P.c * d + P.zero)' : 'select(0.0, 1.0, -1.0 * d + P.c > 0.0)';
+  const bindings = ['p: array<f32>', 'q: array<f32>', ...(withHead ? ['head: array<f32>'] : [])].map((b, k) => `@group(0) @binding(${k}) var<storage, read> ${b};`);
+  const outputs = ['pseudo', ...(weighting ? ['weight'] : [])].map((b, k) => `@group(0) @binding(${bindings.length + k}) var<storage, read_write> ${b}: array<f32>;`);
   return /* wgsl */ `
-struct Params { n: u32, pOffset: u32, qOffset: u32, lead: u32, c: f32, zero: f32 }
-@group(0) @binding(0) var<storage, read> p: array<f32>;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> pseudo: array<f32>;
-${weighting ? `@group(0) @binding(3) var<storage, read_write> disagreement: array<f32>;
-@group(0) @binding(4) var<storage, read_write> weight: array<f32>;` : ''}
-@group(0) @binding(${weighting ? 5 : 3}) var<uniform> P: Params;
+struct Params { n: u32, pOffset: u32, qOffset: u32, h: u32, hOffset: u32, c: f32, zero: f32 }
+${[...bindings, ...outputs].join('\n')}
+@group(0) @binding(${bindings.length + outputs.length}) var<uniform> P: Params;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${wgslFlatIndex(WG)};
+  let e = ${wgslFlatIndex(WG)};
+  ${withHead ? `if (e < P.h) {
+    pseudo[e] = head[P.hOffset + e];
+    return;
+  }` : ''}
+  let i = e - P.h;
   if (i >= P.n) { return; }
   let a = p[P.pOffset + i];
   let b = q[P.qOffset + i];
-  pseudo[P.lead + i] = select(0.0, 1.0, a + b > 1.0);
+  pseudo[e] = select(0.0, 1.0, a + b > 1.0);
   ${weighting ? `let d = abs(a - b);
-  disagreement[i] = d;
   weight[i] = ${weight};` : ''}
 }`;
 }
 
-export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: PseudoLabelParams):
-  { pseudo: GpuStorage; disagreement?: GpuStorage; weight?: GpuStorage } {
+export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: GpuStorage; weight?: GpuStorage } {
   checkPseudoLabel(p, q, params);
   wgslType(p.dtype);
-  const { pOffset, qOffset, n, lead, weighting } = params;
-  const pseudo = rt.alloc(lead + n, 'float32');
-  const out = weighting ? { pseudo, disagreement: rt.alloc(n, 'float32'), weight: rt.alloc(n, 'float32') } : { pseudo };
-  if (n === 0) return out;
+  const { pOffset, qOffset, n, head, weighting } = params;
+  const h = head?.n ?? 0;
+  const pseudo = rt.alloc(h + n, 'float32');
+  const out = weighting ? { pseudo, weight: rt.alloc(n, 'float32') } : { pseudo };
+  if (h + n === 0) return out;
   const kind = weighting?.kind ?? null;
   const c = !weighting ? 0 : weighting.kind === 'exp' ? -weighting.gamma : weighting.tau;
-  const buffers = [gpuBuffer(p), gpuBuffer(q), ...Object.values(out).map((s) => s.buffer)];
-  const kernel = rt.kernel(`dualtask:pseudo:${kind ?? 'plain'}`, () => pseudoLabelSource(kind), buffers.length);
-  rt.dispatch(kernel, buffers, new Params().u32(n, pOffset, qOffset, lead).f32(c, 0).done(), grid1d(n, WG));
+  const buffers = [gpuBuffer(p), gpuBuffer(q), ...(head ? [gpuBuffer(head.storage)] : []), ...Object.values(out).map((s) => s.buffer)];
+  const kernel = rt.kernel(`dualtask:pseudo:${kind ?? 'plain'}${head ? ':head' : ''}`, () => pseudoLabelSource(kind, head !== null), buffers.length);
+  rt.dispatch(kernel, buffers, new Params().u32(n, pOffset, qOffset, h, head?.offset ?? 0).f32(c, 0).done(), grid1d(h + n, WG));
   return out;
 }
 
@@ -153,5 +155,5 @@ export const benchmarks: KernelBenchmark[] = [
   mapsBench('T_r2s forward and backward [4·32³]', 4 * 32 ** 3, false,
     (b, x, g) => { const y = b.scaledSigmoid([{ x, offset: 0, n: x.length, a: -1500 }]); return [y, b.scaledSigmoidBackward(y, 0, g, x.length, -1500)]; }),
   mapsBench('pseudo-label and exp weight [2·112·112·80]', 2 * 112 * 112 * 80, true,
-    (b, p, q) => Object.values(b.pseudoLabel(p, q, { pOffset: 0, qOffset: 0, n: p.length, lead: 0, weighting: { kind: 'exp', gamma: 5 } }))),
+    (b, p, q) => Object.values(b.pseudoLabel(p, q, { pOffset: 0, qOffset: 0, n: p.length, head: null, weighting: { kind: 'exp', gamma: 5 } }))),
 ];

@@ -4,7 +4,7 @@ import type { DType, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../ba
 
 /** the operands' names per kind, for messages */
 const OPERANDS: Record<RowLoss['kind'], readonly [string, string, string]> = {
-  dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'],
+  dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'], l1: ['a', 'b', 'w'],
 };
 
 /** smooth and eps must be finite; a scale may be ∞ (1/n of an empty mean, which gives NaN as the composed mean does) */
@@ -23,7 +23,7 @@ export function checkRowLoss(what: string, loss: RowLoss, inputs: RowLossInputs)
   }
   if (!(loss.kind in OPERANDS)) throw new Error(`${what}: unknown loss '${(loss as { kind: string }).kind}'`);
   checkConstants(what, loss);
-  if (loss.kind === 'bce' && operands[2]) throw new Error(`${what}: 'bce' takes no weight operand`);
+  if ((loss.kind === 'bce' || loss.kind === 'l1') && operands[2]) throw new Error(`${what}: '${loss.kind}' takes no weight operand`);
   const storages: Storage[] = [];
   operands.forEach((o, k) => {
     if (!o) return;

@@ -28,6 +28,7 @@ function terms(loss: RowLoss, a: number, b: number, w: number): [number, number,
     case 'dice': return [w * a * b, w * a * a, w * b * b];
     case 'bce': return [b * softplus(-a) + (1 - b) * softplus(a), 0, 0];
     case 'mse': return [w * (a - b) ** 2, w, 0];
+    case 'l1': return [Math.abs(a - b), 0, 0];
   }
 }
 
@@ -35,7 +36,7 @@ function finish(loss: RowLoss, s: Float64Array, r: number, weighted: boolean): n
   const [s0, s1, s2] = [s[3 * r], s[3 * r + 1], s[3 * r + 2]];
   switch (loss.kind) {
     case 'dice': return 1 - (2 * s0 + loss.smooth) / (s1 + s2 + loss.smooth);
-    case 'bce': return s0 * loss.scale;
+    case 'bce': case 'l1': return s0 * loss.scale;
     case 'mse': return weighted ? s0 / (s1 + loss.eps) : s0 * loss.scale;
   }
 }
@@ -64,6 +65,7 @@ function gradients(loss: RowLoss, s: Float64Array, r: number, gr: number, a: num
     }
     // ℓ = softplus(x) − y·x: ∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x
     case 'bce': return [(sigmoid(a) - b) * gr * loss.scale, -a * gr * loss.scale, 0];
+    case 'l1': { const ga = Math.sign(a - b) * gr * loss.scale; return [ga, -ga, 0]; }
     case 'mse': {
       if (!weighted) { const ga = (a - b) * (2 * loss.scale * gr); return [ga, -ga, 0]; }
       // L = S/Z, Z = W + eps: ∂L/∂a = 2w(a − b)/Z, ∂L/∂w = ((a − b)² − L)/Z

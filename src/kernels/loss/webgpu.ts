@@ -51,6 +51,12 @@ const KINDS: Record<RowLoss['kind'], KindSource> = {
       : 'let ga = (va - vb) * (2.0 * P.c0 * gr);'),
     gradients: (weighted) => ['ga', '-ga', weighted ? '((va - vb) * (va - vb) - s.x / z) / z * gr' : '0.0'],
   },
+  l1: {
+    terms: 'vec3f(abs(va - vb), 0.0, 0.0)',
+    finish: () => 's.x * P.c0',
+    prelude: () => 'let ga = sign(va - vb) * gr * P.c0;',
+    gradients: () => ['ga', '-ga', '0.0'],
+  },
 };
 
 const HELPERS = /* wgsl */ `
