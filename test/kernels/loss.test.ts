@@ -1,17 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, RowLoss, RowLossInputs, Storage } from '../../src/kernels/index.js';
+import type { Backend, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../../src/kernels/index.js';
+import { backward } from '../../src/autograd/index.js';
+import { gradcheck } from '../../src/autograd/gradcheck.js';
+import { weightedSum } from '../../src/autograd/losses.js';
+import { reshape } from '../../src/autograd/ops.js';
+import { fromArray } from '../../src/tensor/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
 import { lossFamily } from '../../src/kernels/loss/index.js';
 import { channelChunks } from '../../src/kernels/norm/webgpu.js';
-import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
  * The row losses (kernels/loss): the cpu oracle against hand values and central differences (float64), and the
  * WebGPU kernels against the oracle on random layouts: rows of one element, rows longer than a workgroup and
  * long enough to be split into chunks, a second operand shared by every row (row stride 0), offsets, with and
- * without a weight.
+ * without a weight. The weighted sums of scalar terms: the oracle against the composed ops, WebGPU against the oracle.
  */
 
 const DICE: RowLoss = { kind: 'dice', smooth: 1e-5 };
@@ -173,5 +178,89 @@ describe('row losses on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     expect(await runSmallBenchmarks(await webgpu(), lossFamily.benchmarks)).toBe(2);
+  });
+});
+
+describe('weighted sums of scalar terms (weightedSum)', () => {
+  type Term = { values: number[]; weights: number[]; shared: boolean };
+  const WEIGHTS = [1, 1, 0.3, -1.5, 0.5, 1500];
+  const terms = fc.array(fc.record({
+    values: fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 1, maxLength: 3 }),
+    weightPicks: fc.array(fc.nat(WEIGHTS.length - 1), { minLength: 3, maxLength: 3 }),
+    // in one storage with the terms before it (offsets), or in its own
+    shared: fc.boolean(),
+  }).map(({ values, weightPicks, shared }): Term => ({ values, weights: values.map((_, j) => WEIGHTS[weightPicks[j]]), shared })), { minLength: 1, maxLength: 10 });
+
+  /** the terms on b: a shared term is appended to the storage of the shared ones, after a pad of 2 */
+  function upload(b: Backend, dtype: 'float32' | 'float64', ts: readonly Term[]): WeightedTerm[] {
+    const sharedValues = ts.filter((t) => t.shared).flatMap((t) => [0, 0, ...t.values]);
+    const shared = sharedValues.length ? b.upload(dtype === 'float32' ? Float32Array.from(sharedValues) : Float64Array.from(sharedValues), dtype) : null;
+    let at = 0;
+    return ts.map((t) => {
+      if (!t.shared) return { storage: b.upload(dtype === 'float32' ? Float32Array.from(t.values) : Float64Array.from(t.values), dtype), offset: 0, weights: t.weights };
+      at += 2 + t.values.length;
+      return { storage: shared!, offset: at - t.values.length, weights: t.weights };
+    });
+  }
+
+  /** the chain of ops weightedSum stands for: mulScalar's affine per product (none for w = 1), adds left to right */
+  function composed(b: Backend, ts: readonly WeightedTerm[]): Storage {
+    let acc: Storage | null = null;
+    for (const t of ts) {
+      t.weights.forEach((w, j) => {
+        const x = { storage: t.storage, shape: [1], strides: [1], offset: t.offset + j };
+        const v = w === 1 ? b.copy(x) : b.unary('affine', x, [w, 0]);
+        acc = acc ? b.binary('add', view(acc, [1]), view(v, [1])) : v;
+      });
+    }
+    return acc!;
+  }
+
+  it('the cpu oracle: the composed ops\' floats (float32, float64); the backward w·g + 0 per element, g itself where w = 1', async () => {
+    await fc.assert(fc.asyncProperty(terms, fc.constantFrom<'float32' | 'float64'>('float32', 'float64'), fc.double({ min: -2, max: 2, noNaN: true }),
+      async (ts, dtype, gv) => {
+        const on = upload(cpu, dtype, ts);
+        expect(read64(cpu.weightedSum(on))).toEqual(read64(composed(cpu, on)));
+        const g = cpu.upload(dtype === 'float32' ? Float32Array.of(gv) : Float64Array.of(gv), dtype);
+        const grads = cpu.weightedSumBackward(ts.map((t) => t.weights), g).map(read64);
+        const round = dtype === 'float32' ? Math.fround : (v: number) => v, g0 = read64(g)[0];
+        expect(grads).toEqual(ts.map((t) => t.weights.map((w) => (w === 1 ? g0 : round(w * g0 + 0)))));
+      }), propertyOptions(40));
+    // −0: a weight-1 gradient passes g on as it is, a scaled one adds +0
+    const grads = cpu.weightedSumBackward([[1, 2]], cpu.upload(Float64Array.of(-0), 'float64')).map(read64);
+    expect(Object.is(grads[0][0], -0) && Object.is(grads[0][1], 0)).toBe(true);
+  });
+
+  it('WebGPU: the oracle\'s values within float32 rounding, with more storages than one dispatch binds', async () => {
+    const gpu = await webgpu();
+    const compare = async (ts: readonly Term[], gv: number) => {
+      const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
+        const g = b.upload(Float32Array.of(gv), 'float32');
+        return [await b.read(b.weightedSum(upload(b, 'float32', ts))), ...await Promise.all(b.weightedSumBackward(ts.map((t) => t.weights), g).map((s) => b.read(s)))];
+      }));
+      // a product and the add after it may fuse on the GPU (one rounding instead of two)
+      got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sum' : `gradient of term ${k - 1}`));
+    };
+    await fc.assert(fc.asyncProperty(terms, fc.double({ min: -2, max: 2, noNaN: true }), compare), propertyOptions(20));
+    // ten storages and ten gradients: two dispatches each way
+    await compare(Array.from({ length: 10 }, (_, i) => ({ values: [i / 3, -i], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), 1.5);
+  });
+
+  it('rejects no elements, a term past its storage, a weight that is not finite and mixed dtypes', () => {
+    const s = cpu.upload(Float64Array.of(1, 2), 'float64');
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [] }])).toThrow(/no term has an element/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 1, weights: [1, 1] }])).toThrow(/does not fit/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [NaN] }])).toThrow(/finite/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [1] }, { storage: cpu.upload(Float32Array.of(1), 'float32'), offset: 0, weights: [1] }]))
+      .toThrow(/one floating-point dtype/);
+  });
+
+  it('the autograd op: gradcheck (float64, cpu), a term of one element and weight 1 gets g itself', async () => {
+    const r = await gradcheck((a, b, c) => weightedSum([a, b, reshape(c, [])], [[1, -0.5], 2, 1]),
+      [{ data: [0.3, -1.2], shape: [2] }, { data: [0.7], shape: [] }, { data: [1.5], shape: [1] }], { backend: cpu });
+    expect(r.ok, r.message).toBe(true);
+    const x = fromArray(Float64Array.of(2), [], { backend: cpu, requiresGrad: true }), y = fromArray(Float64Array.of(3), [], { backend: cpu, requiresGrad: true });
+    backward(weightedSum([x, y], [1, -4]));
+    expect([await x.grad!.item(), await y.grad!.item()]).toEqual([1, -4]);
   });
 });
