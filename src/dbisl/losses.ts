@@ -264,7 +264,9 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
   if (pseInputs && !pseudoSdf) pseudoSdf = noGrad(() => tS2R(pseInputs.pseudo, cdt));
 
-  // ---- supervised, on L: its terms' weighted sum in one dispatch each way (the Dice pair as one term of two elements)
+  // ---- supervised, on L: its terms' weighted sum in one dispatch each way, the Dice pair one term of two elements. It
+  // adds Dice + β_x·Dice_x + CE + β·MSE + β_x·MSE_x in this order (the terms and their gradients are the composed ops'
+  // floats; the sum's last bits may differ from Dice + CE + β·MSE + β_x·(Dice_x + MSE_x))
   let sup: Tensor | null = null;
   if (L > 0) {
     const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
