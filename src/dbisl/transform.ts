@@ -37,19 +37,29 @@ export interface CdtOptions {
 /** DBiSL's ρ and h (dbisl.md §2): the defaults of the transform and of the loss configurations */
 export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
 
+/** defaultCdtEps per (ρ, h): its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls) */
+const defaultEpsByWindow = new Map<string, number>();
+
 /**
  * The default floor ε = e^(−ρ/h)/S, S = Σ_u e^(−‖u‖/h) over the cubic window of radius ρ (dbisl.md §2): the floor's
  * cost h·ln(1/ε) − h·ln S then equals ρ, so the floor never caps a distance inside the window (≈ 7e-11 for ρ = 8,
  * h = 0.35).
  */
 export function defaultCdtEps(radius: number, h: number): number {
-  let kernelSum = 0;
-  for (let i = -radius; i <= radius; i++) {
-    for (let j = -radius; j <= radius; j++) {
-      for (let k = -radius; k <= radius; k++) kernelSum += Math.exp(-Math.sqrt(i * i + j * j + k * k) / h);
+  const key = `${radius},${h}`;
+  let eps = defaultEpsByWindow.get(key);
+  if (eps === undefined) {
+    let kernelSum = 0;
+    for (let i = -radius; i <= radius; i++) {
+      for (let j = -radius; j <= radius; j++) {
+        for (let k = -radius; k <= radius; k++) kernelSum += Math.exp(-Math.sqrt(i * i + j * j + k * k) / h);
+      }
     }
+    eps = Math.exp(-radius / h) / kernelSum;
+    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
+    defaultEpsByWindow.set(key, eps);
   }
-  return Math.exp(-radius / h) / kernelSum;
+  return eps;
 }
 
 export function cdtParams(options: CdtOptions = {}): CdtParams {
