@@ -302,7 +302,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
 
   // ---- bidirectional consistency, on L ∪ U
-  let unsup: Tensor | null = null;
+  const unsup: Tensor[] = []; // L_con and L_pse, each weighted by λ(t)
   if (cfg.con && (cfg.conR2S || cfg.conS2R)) {
     let con: Tensor | null = null;
     if (cfg.conR2S) {
@@ -314,7 +314,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
       con = con ? add(con, terms.conS2R) : terms.conS2R;
     }
     terms.con = con!;
-    unsup = con;
+    unsup.push(con!);
   }
 
   // ---- pseudo-supervision with cross-task uncertainty, on U
@@ -324,13 +324,15 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
     terms.pseDice = diceLoss(slice(yhat, 0, L, B), pseudo, w ?? undefined);
     terms.pseMse = mseLoss(slice(sdf, 0, L, B), pseudoSdf!, w ?? undefined);
     terms.pse = add(terms.pseDice, terms.pseMse);
-    unsup = unsup ? add(unsup, terms.pse) : terms.pse;
+    unsup.push(terms.pse);
   }
 
   let total: Tensor;
-  if (sup && unsup) total = weightedSum([sup, unsup], [1, lambda]);
+  // L_sup + λ·L_con + λ·L_pse in one dispatch each way: the gradients are L_sup + λ·(L_con + L_pse)'s floats, the sum's
+  // last bits may differ
+  if (sup && unsup.length) total = weightedSum([sup, ...unsup], [1, ...unsup.map(() => lambda)]);
   else if (sup) total = sup;
-  else if (unsup) total = mulScalar(unsup, lambda);
+  else if (unsup.length) total = mulScalar(unsup.length === 2 ? add(unsup[0], unsup[1]) : unsup[0], lambda);
   else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
   terms.total = total;
   return { total, terms, lambda };
