@@ -11,18 +11,23 @@ import { checkFloat, checkSameBackend, contiguous, reshape } from './ops.js';
  * elementwise pass (it calls the kernel directly, so no gradient of the gradient is recorded).
  */
 
-/** t as a kernel operand: rows of contiguous elements, one after another or one row read by all (stride 0) */
-function rowOperand(t: Tensor): RowOperand | null {
-  const [rows, n] = t.shape as [number, number];
-  const rowStride = rows === 1 ? n : t.strides[0];
-  if ((n !== 1 && t.strides[1] !== 1) || (rowStride !== n && rowStride !== 0)) return null;
+/**
+ * t as a kernel operand of [rows, n]: any contiguous tensor (its rows one after another), or a [rows, n] view whose rows
+ * are contiguous and apart by at least a row, or one row read by all (stride 0)
+ */
+function rowOperand(t: Tensor, rows: number, n: number): RowOperand | null {
+  if (t.isContiguous) return { storage: t.storage, offset: t.offset, rowStride: n };
+  if (t.rank !== 2 || t.shape[0] !== rows) return null;
+  const rowStride = t.strides[0];
+  if ((n !== 1 && t.strides[1] !== 1) || (rowStride < n && rowStride !== 0)) return null;
   return { storage: t.storage, offset: t.offset, rowStride };
 }
 
 /**
  * The losses [rows] of `loss` over the rows of a and b (and the weight w): tensors of one shape and float dtype,
- * each seen as [rows, numel/rows] in C order. A [rows, n] operand that is one row expanded across the rows (expand's
- * stride 0) is read as it is; an operand with no such view is copied first.
+ * each seen as [rows, numel/rows] in C order. A contiguous operand, or a [rows, n] one whose rows are contiguous and
+ * apart by at least a row or one row expanded across the rows (expand's stride 0), is read as it is (its gradient has
+ * its shape); an operand with no such view is copied first.
  */
 export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
   const op = `rowLoss '${loss.kind}'`;
@@ -37,11 +42,12 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
   const n = rows === 0 ? 0 : a.numel() / rows;
   if (!Number.isInteger(n) || (rows === 0 && a.numel() !== 0)) throw new Error(`${op}: ${formatShape(a.shape)} does not split into ${rows} rows`);
   const [ta, tb, tw] = given.map((t) => {
-    const r = t.rank === 2 && t.shape[0] === rows ? t : reshape(t, [rows, n]);
-    return rowOperand(r) ? r : contiguous(r);
+    if (rowOperand(t, rows, n)) return t;
+    const r = reshape(t, [rows, n]);
+    return rowOperand(r, rows, n) ? r : contiguous(r);
   });
   const inputs = (x: Tensor, y: Tensor, z: Tensor | undefined) => ({
-    rows, n, operands: [rowOperand(x)!, rowOperand(y)!, z ? rowOperand(z)! : null] as const,
+    rows, n, operands: [rowOperand(x, rows, n)!, rowOperand(y, rows, n)!, z ? rowOperand(z, rows, n)! : null] as const,
   });
   const { loss: values, sums } = a.backend.rowLoss(loss, inputs(ta, tb, tw));
   const out = Tensor.fromStorage(a.backend, values, [rows]);
@@ -50,8 +56,41 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
   record(`${loss.kind}Loss`, out, operands, (g, [sa, sb, s, sw]) => {
     const wanted = [ta.requiresGrad, tb.requiresGrad, tw?.requiresGrad ?? false] as const;
     const grads = a.backend.rowLossBackward(loss, inputs(sa, sb, sw), storageOf(s), storageOf(g), wanted);
-    return operands.map((_, k) => (wanted[k] ? Tensor.fromStorage(a.backend, grads.shift()!, [rows, n]) : null));
+    return operands.map((t, k) => (wanted[k] ? Tensor.fromStorage(a.backend, grads.shift()!, t.shape) : null));
   }, [ta, tb, sumsT, ...(tw ? [tw] : [])]);
   sumsT.dispose(); // the backward keeps its own alias
+  return out;
+}
+
+/**
+ * Σ_i Σ_j w_i[j]·t_i[j], t_i[j] the elements of terms[i] in C order and w_i = weights[i] (one number for all of a
+ * term's elements, or one per element): a loss's weighted combination of its scalar terms as one dispatch forward and
+ * at most one backward (kernels/loss). Summed left to right, each product and partial sum rounded as mulScalar's affine
+ * and add's: the floats of that chain of ops. A term's gradient is w·g, and g itself for a term of one element of
+ * weight 1.
+ */
+export function weightedSum(terms: readonly Tensor[], weights: readonly (number | readonly number[])[]): Tensor {
+  const op = 'weightedSum';
+  if (terms.length === 0 || terms.length !== weights.length) {
+    throw new Error(`${op}: expected one weight (or one per element) for each of at least one term, got ${terms.length} terms and ${weights.length} weights`);
+  }
+  checkFloat(op, terms[0]);
+  checkSameBackend(op, ...terms);
+  if (terms.some((t) => t.dtype !== terms[0].dtype)) throw new Error(`${op}: terms must share one dtype, got ${terms.map((t) => t.dtype).join(', ')}`);
+  const perElement = terms.map((t, i) => {
+    const w = weights[i];
+    const each = typeof w === 'number' ? new Array<number>(t.numel()).fill(w) : w;
+    if (each.length !== t.numel()) throw new Error(`${op}: term ${i} ${formatShape(t.shape)} has ${t.numel()} elements, got ${each.length} weights`);
+    return each;
+  });
+  const read = terms.map((t) => (t.isContiguous ? t : contiguous(t)));
+  const backend = terms[0].backend;
+  const out = Tensor.fromStorage(backend, backend.weightedSum(read.map((t, i) => ({ storage: t.storage, offset: t.offset, weights: perElement[i] }))), []);
+  record(op, out, terms, (g) => {
+    const passed = perElement.map((w) => w.length === 1 && w[0] === 1);
+    const scaled = terms.map((t, i) => t.requiresGrad && !passed[i]);
+    const grads = scaled.some(Boolean) ? g.backend.weightedSumBackward(perElement.filter((_, i) => scaled[i]), storageOf(g)) : [];
+    return terms.map((t, i) => (!t.requiresGrad ? null : passed[i] ? reshape(g, t.shape) : Tensor.fromStorage(g.backend, grads.shift()!, t.shape)));
+  });
   return out;
 }

@@ -23,22 +23,20 @@
  * DTC (Luo et al. 2021) is `dtcLossConfig()`: Dice + 0.3·MSE(R̂, compute_sdf(Y)) on L plus
  * λ(t)·mean((σ(−1500·R̂) − Ŷ)²) on L ∪ U, nothing else.
  */
-import type { Backend, DType } from '../kernels/backend.js';
+import type { Backend, DType, PseudoWeighting } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
-import { noGrad } from '../autograd/graph.js';
-import {
-  abs, add, affine, concat, detach, exp, expand, mean, mulScalar, reshape, sigmoid, slice, split, step, sub,
-} from '../autograd/ops.js';
+import { add, concat, contiguous, expand, mulScalar, reshape, slice, split } from '../autograd/ops.js';
+import { noGrad, record } from '../autograd/graph.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
-import { rowLoss } from '../autograd/losses.js';
+import { rowLoss, weightedSum } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
-import { CDT_DEFAULTS, tR2S, tS2R, type CdtOptions } from './transform.js';
+import { CDT_DEFAULTS, scaledSigmoids, tS2R, type CdtOptions } from './transform.js';
 
 export type SdfTarget = 'cdt' | 'dtc';
 export type UncertaintyMode = 'exp' | 'mask';
@@ -127,13 +125,23 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
 }
 
 /**
- * Dice(p1, y) and Dice(p2, y) as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are
- * the whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
+ * [Dice(p1, y), Dice(p2, y)] as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are the
+ * whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
  */
-function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): [Tensor, Tensor] {
+function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): Tensor {
   const n = y.numel();
-  const losses = F.diceLoss(reshape(concat([p1, p2]), [2, n]), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
-  return [reshape(slice(losses, 0, 0, 1), []), reshape(slice(losses, 0, 1, 2), [])];
+  return F.diceLoss(rowsOf(p1, p2), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
+}
+
+/**
+ * [p1; p2] as [2, n]: a view when both lie contiguous in one storage, p2 at least n elements after p1 (Ŷ's and
+ * T_r2s(R̂)'s labeled rows, scaledSigmoids' views), whose gradient's rows are p1's and p2's; else a concat.
+ */
+function rowsOf(p1: Tensor, p2: Tensor): Tensor {
+  const n = p1.numel(), apart = p2.offset - p1.offset;
+  if (p1.storage !== p2.storage || !p1.isContiguous || !p2.isContiguous || apart < n) return reshape(concat([p1, p2]), [2, n]);
+  return record('rowsOf', p1.viewAs([2, n], [apart, 1], p1.offset), [p1, p2],
+    (g) => [reshape(slice(g, 0, 0, 1), p1.shape), reshape(slice(g, 0, 1, 2), p2.shape)]);
 }
 
 /**
@@ -162,6 +170,30 @@ export function cdtSdfTarget(label: Tensor, cfg: Pick<LossConfig, 'radius' | 'h'
 }
 
 // ------------------------------------------------------------------------------------------- the loss
+
+/**
+ * L_pse's inputs, without gradient: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since halving
+ * is exact) of the unlabeled rows and, with the weighting, w (one kernel, `pseudoLabel`: the composed ops' floats) and
+ * the mean uncertainty U = |Ŷ − T_r2s(R̂)| (one fused reduction, rowLoss 'l1'). With `withLabel` the kernel writes Ỹ
+ * after a copy of the label's rows, and `withLabel` is [Y; Ỹ], for one CDT pass over both.
+ */
+function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossConfig, tau: number, withLabel: boolean):
+  { pseudo: Tensor; w: Tensor | null; u: Tensor | null; withLabel: Tensor | null } {
+  return noGrad(() => {
+    const B = yhat.shape[0], L = label.shape[0], n = yhat.numel() / B, rowShape = yhat.shape.slice(1);
+    const weighting: PseudoWeighting | null = !cfg.unc ? null
+      : cfg.uncertainty === 'exp' ? { kind: 'exp', gamma: cfg.gamma } : { kind: 'mask', tau };
+    const [p, q, y] = [yhat, r2s, label].map((t) => (t.isContiguous ? t : contiguous(t)));
+    const head = withLabel ? { storage: y.storage, offset: y.offset, n: L * n } : null;
+    const out = yhat.backend.pseudoLabel(p.storage, q.storage, { pOffset: p.offset + L * n, qOffset: q.offset + L * n, n: (B - L) * n, head, weighting });
+    const all = Tensor.fromStorage(yhat.backend, out.pseudo, [(head ? L : 0) + B - L, ...rowShape]);
+    const [yU, rU] = [yhat, r2s].map((t) => slice(t, 0, L, B));
+    return {
+      pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? Tensor.fromStorage(yhat.backend, out.weight, [B - L, ...rowShape]) : null,
+      u: weighting ? reshape(rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU), []) : null, withLabel: withLabel ? all : null,
+    };
+  });
+}
 
 export interface LossInputs {
   /** segmentation logits z [B, 1, X, Y, Z] */
@@ -206,32 +238,23 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   const terms: Record<string, Tensor> = {};
   const lambda = lambdaAt(inputs.iteration, cfg);
 
-  const yhat = sigmoid(seg);
+  // Ŷ and T_r2s(R̂) in one kernel, Ŷ first: the views of one storage that T_s2r and the Dice pair read in place
   const needR2S = (L > 0 && cfg.supCross) || (cfg.con && cfg.conR2S) || (cfg.pse && B > L);
-  const r2s = needR2S ? tR2S(sdf, cfg.k) : null;
+  const [yhat, r2s = null] = scaledSigmoids(needR2S ? [[seg, 1], [sdf, -cfg.k]] : [[seg, 1]]);
   // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
   const s2rAll = cfg.con && cfg.conS2R ? tS2R(yhat, cdt) : null;
-
-  // L_pse's inputs without gradient, first: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since
-  // halving is exact), the weights w and the mean uncertainty U (logged with the weighting)
-  const pseInputs = B > L && cfg.pse ? noGrad(() => {
-    const a = detach(slice(yhat, 0, L, B)), b = detach(slice(r2s!, 0, L, B)); // needR2S holds whenever L_pse has rows
-    const disagreement = abs(sub(a, b));
-    let w: Tensor | null = null;
-    if (cfg.unc) {
-      w = cfg.uncertainty === 'exp'
-        ? exp(mulScalar(disagreement, -cfg.gamma))
-        : step(affine(disagreement, -1, tauAt(inputs.iteration, inputs.maxIterations, cfg)), 0);
-    }
-    return { pseudo: step(add(a, b), 1), w, u: cfg.unc ? mean(disagreement) : null };
-  }) : null;
 
   // S* of the labeled rows and T_s2r(Ỹ) of the unlabeled ones: one CDT pass over both when both are computed here
   const needTarget = L > 0 && (cfg.beta !== 0 || cfg.supCross);
   let target: Tensor | null = needTarget ? inputs.sdfTarget ?? null : null;
+  const sharedCdt = needTarget && !target && cfg.sdfTarget === 'cdt';
+  // L_pse's inputs without gradient, first: Ỹ, the weights w and the mean uncertainty U (logged with the weighting)
+  const pseInputs = B > L && cfg.pse
+    ? pseudoLabelInputs(yhat, r2s!, label, cfg, tauAt(inputs.iteration, inputs.maxIterations, cfg), sharedCdt) // needR2S holds whenever L_pse has rows
+    : null;
   let pseudoSdf: Tensor | null = null;
-  if (needTarget && !target && cfg.sdfTarget === 'cdt' && pseInputs) {
-    [target, pseudoSdf] = noGrad(() => split(tS2R(concat([label, pseInputs.pseudo]), cdt), [L, B - L])) as [Tensor, Tensor];
+  if (sharedCdt && pseInputs) {
+    [target, pseudoSdf] = noGrad(() => split(tS2R(pseInputs.withLabel!, cdt), [L, B - L])) as [Tensor, Tensor];
   } else if (needTarget && !target) {
     if (cfg.sdfTarget === 'cdt') target = cdtSdfTarget(label, cfg);
     else {
@@ -241,31 +264,45 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
   if (pseInputs && !pseudoSdf) pseudoSdf = noGrad(() => tS2R(pseInputs.pseudo, cdt));
 
-  // ---- supervised, on L
+  // ---- supervised, on L: its terms' weighted sum in one dispatch each way, the Dice pair one term of two elements. It
+  // adds Dice + β_x·Dice_x + CE + β·MSE + β_x·MSE_x in this order (the terms and their gradients are the composed ops'
+  // floats; the sum's last bits may differ from Dice + CE + β·MSE + β_x·(Dice_x + MSE_x))
   let sup: Tensor | null = null;
   if (L > 0) {
     const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
-    if (cfg.supCross) [terms.supDice, terms.supCrossDice] = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
-    else terms.supDice = diceLoss(yL, label);
-    sup = terms.supDice;
+    const parts: Tensor[] = [], weights: (number | number[])[] = [];
+    if (cfg.supCross) {
+      const pair = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
+      [terms.supDice, terms.supCrossDice] = [reshape(slice(pair, 0, 0, 1), []), reshape(slice(pair, 0, 1, 2), [])];
+      parts.push(pair);
+      weights.push([1, cfg.betaX]);
+    } else {
+      terms.supDice = diceLoss(yL, label);
+      parts.push(terms.supDice);
+      weights.push(1);
+    }
     if (cfg.ce) {
       terms.supCe = F.binaryCrossEntropyWithLogits(zL, label);
-      sup = add(sup, terms.supCe);
+      parts.push(terms.supCe);
+      weights.push(1);
     }
     if (cfg.beta !== 0) {
       terms.supMse = mseLoss(rL, target!);
-      sup = add(sup, mulScalar(terms.supMse, cfg.beta));
+      parts.push(terms.supMse);
+      weights.push(cfg.beta);
     }
     if (cfg.supCross) {
       const s2rL = s2rAll ? slice(s2rAll, 0, 0, L) : tS2R(yL, cdt);
       terms.supCrossMse = mseLoss(s2rL, target!);
-      sup = add(sup, mulScalar(add(terms.supCrossDice, terms.supCrossMse), cfg.betaX));
+      parts.push(terms.supCrossMse);
+      weights.push(cfg.betaX);
     }
+    sup = parts.length === 1 && weights[0] === 1 ? parts[0] : weightedSum(parts, weights);
     terms.sup = sup;
   }
 
   // ---- bidirectional consistency, on L ∪ U
-  let unsup: Tensor | null = null;
+  const unsup: Tensor[] = []; // L_con and L_pse, each weighted by λ(t)
   if (cfg.con && (cfg.conR2S || cfg.conS2R)) {
     let con: Tensor | null = null;
     if (cfg.conR2S) {
@@ -277,7 +314,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
       con = con ? add(con, terms.conS2R) : terms.conS2R;
     }
     terms.con = con!;
-    unsup = con;
+    unsup.push(con!);
   }
 
   // ---- pseudo-supervision with cross-task uncertainty, on U
@@ -287,13 +324,15 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
     terms.pseDice = diceLoss(slice(yhat, 0, L, B), pseudo, w ?? undefined);
     terms.pseMse = mseLoss(slice(sdf, 0, L, B), pseudoSdf!, w ?? undefined);
     terms.pse = add(terms.pseDice, terms.pseMse);
-    unsup = unsup ? add(unsup, terms.pse) : terms.pse;
+    unsup.push(terms.pse);
   }
 
   let total: Tensor;
-  if (sup && unsup) total = add(sup, mulScalar(unsup, lambda));
+  // L_sup + λ·L_con + λ·L_pse in one dispatch each way: the gradients are L_sup + λ·(L_con + L_pse)'s floats, the sum's
+  // last bits may differ
+  if (sup && unsup.length) total = weightedSum([sup, ...unsup], [1, ...unsup.map(() => lambda)]);
   else if (sup) total = sup;
-  else if (unsup) total = mulScalar(unsup, lambda);
+  else if (unsup.length) total = mulScalar(unsup.length === 2 ? add(unsup[0], unsup[1]) : unsup[0], lambda);
   else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
   terms.total = total;
   return { total, terms, lambda };

@@ -2,7 +2,8 @@
  * The differentiable task transformer of DBiSL (shared/spec/dbisl.md §2), both directions:
  *
  * - regression → segmentation: `tR2S(R̂) = σ(−k·R̂)` (negative-inside convention), with the
- *   numerically stable sigmoid op (no overflow for |k·R̂| ≫ 1, gradient σ(1 − σ) from the output);
+ *   numerically stable sigmoid (no overflow for |k·R̂| ≫ 1, gradient σ(1 − σ) from the output), one kernel each way
+ *   (`scaledSigmoid`);
  * - segmentation → regression: the convolutional distance transform (CDT)
  *   `D[p](v) = −h · logsumexp_u(ln max(p(v−u), ε) − ‖u‖/h)` over a cubic window of radius ρ, one
  *   kernel pair on the backend (`cdt` / `cdtBackward`), and the signed, normalised map
@@ -19,10 +20,10 @@
  */
 import type { CdtParams } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape } from '../tensor/shape.js';
-import { dense } from '../autograd/dense.js';
+import { contiguousStrides, formatShape } from '../tensor/shape.js';
+import { dense, storageOf } from '../autograd/dense.js';
 import { needsGrad, record } from '../autograd/graph.js';
-import { checkFloat, clamp, mulScalar, sigmoid } from '../autograd/ops.js';
+import { checkFloat, clamp, mulScalar } from '../autograd/ops.js';
 
 export interface CdtOptions {
   /** half width of the cubic window in voxels (ρ; default: CDT_DEFAULTS) */
@@ -36,19 +37,29 @@ export interface CdtOptions {
 /** DBiSL's ρ and h (dbisl.md §2): the defaults of the transform and of the loss configurations */
 export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
 
+/** defaultCdtEps per (ρ, h): its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls) */
+const defaultEpsByWindow = new Map<string, number>();
+
 /**
  * The default floor ε = e^(−ρ/h)/S, S = Σ_u e^(−‖u‖/h) over the cubic window of radius ρ (dbisl.md §2): the floor's
  * cost h·ln(1/ε) − h·ln S then equals ρ, so the floor never caps a distance inside the window (≈ 7e-11 for ρ = 8,
  * h = 0.35).
  */
 export function defaultCdtEps(radius: number, h: number): number {
-  let kernelSum = 0;
-  for (let i = -radius; i <= radius; i++) {
-    for (let j = -radius; j <= radius; j++) {
-      for (let k = -radius; k <= radius; k++) kernelSum += Math.exp(-Math.sqrt(i * i + j * j + k * k) / h);
+  const key = `${radius},${h}`;
+  let eps = defaultEpsByWindow.get(key);
+  if (eps === undefined) {
+    let kernelSum = 0;
+    for (let i = -radius; i <= radius; i++) {
+      for (let j = -radius; j <= radius; j++) {
+        for (let k = -radius; k <= radius; k++) kernelSum += Math.exp(-Math.sqrt(i * i + j * j + k * k) / h);
+      }
     }
+    eps = Math.exp(-radius / h) / kernelSum;
+    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
+    defaultEpsByWindow.set(key, eps);
   }
-  return Math.exp(-radius / h) / kernelSum;
+  return eps;
 }
 
 export function cdtParams(options: CdtOptions = {}): CdtParams {
@@ -67,10 +78,42 @@ export function cdtReach(options: CdtOptions = {}): number {
   return Math.min(p.radius, -p.h * Math.log(p.eps));
 }
 
+/**
+ * σ(a_i·x_i) for each (x_i, a_i) of `inputs`, one kernel forward for all (the outputs are views of one storage, one after
+ * another) and one each backward (the `dualtask` family): Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂) together. The floats of
+ * sigmoid(mulScalar(x, a)) (of sigmoid(x) when a = 1) and of that composition's gradient, g·(y·(1 − y)) then ·a.
+ */
+export function scaledSigmoids(inputs: readonly (readonly [Tensor, number])[]): Tensor[] {
+  for (const [x] of inputs) {
+    checkFloat('scaledSigmoid', x);
+    if (x.backend !== inputs[0][0].backend || x.dtype !== inputs[0][0].dtype) throw new Error('scaledSigmoid: the inputs must share one backend and dtype');
+  }
+  const backend = inputs[0][0].backend;
+  const reads = inputs.map(([x]) => (x.isContiguous ? x : dense(x)));
+  const storage = backend.scaledSigmoid(reads.map((r, i) => ({ x: r.storage, offset: r.offset, n: r.numel(), a: inputs[i][1] })));
+  const all = Tensor.fromStorage(backend, storage, [storage.length]);
+  let at = 0;
+  const outs = inputs.map(([x, a]) => {
+    const y = all.viewAs(x.shape, contiguousStrides(x.shape), at);
+    at += x.numel();
+    record('scaledSigmoid', y, [x], (g, [ys]) =>
+      [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a), ys.shape)], [y]);
+    return y;
+  });
+  all.dispose();
+  reads.forEach((r, i) => { if (r !== inputs[i][0]) r.dispose(); });
+  return outs;
+}
+
+/** σ(a·x) (scaledSigmoids of one input) */
+export function scaledSigmoid(x: Tensor, a = 1): Tensor {
+  return scaledSigmoids([[x, a]])[0];
+}
+
 /** Regression → segmentation: σ(−k·R̂), k = 1500 by default; stable for any k·R̂. */
 export function tR2S(r: Tensor, k = 1500): Tensor {
   checkFloat('tR2S', r);
-  return sigmoid(mulScalar(r, -k));
+  return scaledSigmoid(r, -k);
 }
 
 function checkVolume(op: string, p: Tensor): void {
@@ -104,6 +147,11 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
   return mulScalar(clamp(cdtDistance(p, params), 0, params.radius), 1 / params.radius);
 }
 
+/** p when its elements are its storage's first (the cdt kernels read from 0: Ŷ, the first of scaledSigmoids' views), else dense(p) */
+function readFromStart(p: Tensor): Tensor {
+  return p.isContiguous && p.offset === 0 ? p.viewAs(p.shape, p.strides, 0) : dense(p);
+}
+
 /**
  * Segmentation → regression: T_s2r(p) = clamp(D[p], 0, ρ)/ρ − clamp(D[1 − p], 0, ρ)/ρ, negative inside,
  * positive outside, ≈ 0 on the boundary. The clamp passes no gradient outside [0, ρ] (its mask is 1 on the closed
@@ -115,7 +163,7 @@ export function normalizedDistance(p: Tensor, options: CdtOptions = {}): Tensor 
 export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   checkVolume('tS2R', p);
   const params = cdtParams(options);
-  const pc = dense(p);
+  const pc = readFromStart(p);
   const { signed, distances } = p.backend.cdtSigned(pc.storage, p.shape, params, needsGrad([p]));
   const out = Tensor.fromStorage(p.backend, signed, p.shape);
   if (distances) {

@@ -160,14 +160,35 @@ export interface ConvNormEpilogue { norm: NormTerms; relu: boolean }
  *  'dice' (p, y, w):  I = Σ w·p·y, P = Σ w·p², Y = Σ w·y²;  loss 1 − (2I + smooth)/(P + Y + smooth)
  *  'bce' (x, y):      S = Σ y·softplus(−x) + (1 − y)·softplus(x) (binary cross entropy with logits);  loss scale·S
  *  'mse' (a, b, w):   S = Σ w·(a − b)², W = Σ w;  loss S/(W + eps) with a weight, scale·S without
+ *  'l1' (a, b):       S = Σ |a − b|;  loss scale·S (DBiSL's mean uncertainty; the gradient takes sign(0) = 0)
  */
-export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number };
+export type RowLoss = { kind: 'dice'; smooth: number } | { kind: 'bce'; scale: number } | { kind: 'mse'; scale: number; eps: number }
+  | { kind: 'l1'; scale: number };
 
-/** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride n, or 0 (one row for every row). */
+/** An operand of a row loss: element i of row r at offset + r·rowStride + i; rowStride ≥ n, or 0 (one row for every row). */
 export interface RowOperand { storage: Storage; offset: number; rowStride: number }
 
 /** A row loss's operands (its two inputs, then the weight or null) and their [rows, n] layout. */
 export interface RowLossInputs { operands: readonly [RowOperand, RowOperand, RowOperand | null]; rows: number; n: number }
+
+/** a part of scaledSigmoid: σ(a·x) of the n elements of x from offset */
+export interface SigmoidPart { x: Storage; offset: number; n: number; a: number }
+
+/** the uncertainty weight of DBiSL's L_pse from the disagreement d: exp(−γ·d), or the mask 1[τ − d > 0] */
+export type PseudoWeighting = { kind: 'exp'; gamma: number } | { kind: 'mask'; tau: number };
+
+/** a term of weightedSum: the weights.length consecutive elements of `storage` from `offset`, each with its weight */
+export interface WeightedTerm { storage: Storage; offset: number; weights: readonly number[] }
+
+/**
+ * pseudoLabel reads p at [pOffset, pOffset + n) and q at [qOffset, qOffset + n) and writes, per element i, with a = p,
+ * b = q and each step rounded as the composed ops round it: pseudo[h + i] = 1[a + b > 1], after a copy of the h = head.n
+ * elements of `head` (the label rows, for one CDT pass over both); with a weighting also weight[i] = exp(−γ·|a − b| + 0)
+ * or 1[−|a − b| + τ > 0].
+ */
+export interface PseudoLabelParams {
+  pOffset: number; qOffset: number; n: number; head: { storage: Storage; offset: number; n: number } | null; weighting: PseudoWeighting | null;
+}
 
 export interface MemoryStats {
   liveBuffers: number;
@@ -349,11 +370,28 @@ export interface KernelOps {
 
   /**
    * torch._amp_foreach_non_finite_check_and_unscale_: every gradient × (1 / scale[0]) in place (few dispatches:
-   * several gradients each), and foundInf[0] set to 1 when any result is NaN or Inf (else left as it is)
+   * several gradients each), and foundInf[0] set to 1 when any incoming value is NaN or Inf (else left as it is)
    */
   ampNonFiniteCheckAndUnscale(grads: readonly Storage[], foundInf: Storage, scale: Storage): void;
   /** torch._amp_update_scale_, in place on the device: the scale and growth tracker after a step with these flags */
   ampUpdateScale(scale: Storage, growthTracker: Storage, foundInf: readonly Storage[], p: AmpScaleUpdate): void;
+
+  /**
+   * σ(a·x) of each part (its n elements of x from offset, its own a), the parts one after another in one storage, in
+   * one pass: the floats of sigmoid(affine(x, a, 0)), of sigmoid(x) where a = 1 (DBiSL's Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂))
+   */
+  scaledSigmoid(parts: readonly SigmoidPart[]): Storage;
+  /** its gradient from the output y (n elements from yOffset): (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the composed ops' floats */
+  scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): Storage;
+  /** DBiSL's pseudo-label 1[p + q > 1] after a copied head and, with a weighting, the weight of |p − q| (PseudoLabelParams) */
+  pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; weight?: Storage };
+  /**
+   * [1]: Σ over the terms' elements, in order, of w·t (t itself where w = 1), each product and partial sum rounded as
+   * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch
+   */
+  weightedSum(terms: readonly WeightedTerm[]): Storage;
+  /** its gradient, one storage per term of `weights`: w·g + 0 per element (g itself where w = 1), in one dispatch */
+  weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): Storage[];
 }
 
 export interface Backend extends BackendCore, KernelOps {}

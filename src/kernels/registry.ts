@@ -14,6 +14,7 @@ import { optimFamily } from './optim/index.js';
 import { poolFamily } from './pool/index.js';
 import { reduceFamily } from './reduce/index.js';
 import { ampFamily } from './amp/index.js';
+import { dualTaskFamily } from './dualtask/index.js';
 import type { GpuRuntime } from './webgpu/runtime.js';
 
 /**
@@ -23,7 +24,7 @@ import type { GpuRuntime } from './webgpu/runtime.js';
 export const kernelFamilies = [
   elementwiseFamily, reduceFamily, normFamily, matmulFamily, gatherFamily, dropoutFamily, optimFamily, conv3dFamily,
   poolFamily, interpolateFamily, gridSampleFamily, cdtFamily, lossFamily,
-  ampFamily,
+  ampFamily, dualTaskFamily,
 ] as const;
 
 type Families = typeof kernelFamilies;

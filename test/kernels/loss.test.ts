@@ -1,39 +1,51 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, RowLoss, RowLossInputs, Storage } from '../../src/kernels/index.js';
+import type { Backend, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../../src/kernels/index.js';
+import { backward } from '../../src/autograd/index.js';
+import { gradcheck } from '../../src/autograd/gradcheck.js';
+import { weightedSum } from '../../src/autograd/losses.js';
+import { reshape } from '../../src/autograd/ops.js';
+import { fromArray } from '../../src/tensor/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
 import { lossFamily } from '../../src/kernels/loss/index.js';
 import { channelChunks } from '../../src/kernels/norm/webgpu.js';
-import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
  * The row losses (kernels/loss): the cpu oracle against hand values and central differences (float64), and the
  * WebGPU kernels against the oracle on random layouts: rows of one element, rows longer than a workgroup and
  * long enough to be split into chunks, a second operand shared by every row (row stride 0), offsets, with and
- * without a weight.
+ * without a weight. The weighted sums of scalar terms: the oracle against the composed ops, WebGPU against the oracle.
  */
 
 const DICE: RowLoss = { kind: 'dice', smooth: 1e-5 };
 const BCE = (n: number): RowLoss => ({ kind: 'bce', scale: 1 / n });
 const MSE: RowLoss = { kind: 'mse', scale: 0.25, eps: 1e-8 };
+const L1 = (n: number): RowLoss => ({ kind: 'l1', scale: 1 / n });
+const lossOf = (kind: RowLoss['kind'], count: number): RowLoss => (kind === 'dice' ? DICE : kind === 'bce' ? BCE(count) : kind === 'mse' ? MSE : L1(count));
+/** bce and l1 take no weight */
+const takesWeight = (kind: RowLoss['kind']): boolean => kind === 'dice' || kind === 'mse';
 
 type Operands = [Float64Array, Float64Array, Float64Array | null];
 
-/** operands of [rows, n], the second shared by all rows when `shared`; each placed after `pad` leading elements */
-function inputsOn(b: Backend, dtype: 'float32' | 'float64', rows: number, n: number, data: Operands, shared: boolean, pad = 0): RowLossInputs {
+/**
+ * operands of [rows, n], the second shared by all rows when `shared`; each placed after `pad` leading elements, the rows
+ * of an unshared operand `gap` elements apart (row stride n + gap)
+ */
+function inputsOn(b: Backend, dtype: 'float32' | 'float64', rows: number, n: number, data: Operands, shared: boolean, pad = 0, gap = 0): RowLossInputs {
   const put = (d: Float64Array, rowStride: number) => {
-    const padded = new Float64Array(pad + d.length);
-    padded.set(d, pad);
+    const count = d.length / n || 0, padded = new Float64Array(pad + (rowStride === 0 ? d.length : count * rowStride));
+    for (let r = 0; r < count; r++) padded.set(d.subarray(r * n, (r + 1) * n), pad + r * rowStride);
     return { storage: b.upload(dtype === 'float32' ? Float32Array.from(padded) : padded, dtype), offset: pad, rowStride };
   };
-  return { rows, n, operands: [put(data[0], n), put(data[1], shared ? 0 : n), data[2] && put(data[2], n)] };
+  return { rows, n, operands: [put(data[0], n + gap), put(data[1], shared ? 0 : n + gap), data[2] && put(data[2], n + gap)] };
 }
 
 const read64 = (s: Storage) => Array.from(cpuData(s));
 
 describe('row losses: the cpu oracle', () => {
-  it('hand values: Dice per row with a shared target and a weight, BCE with logits, MSE plain and weight-normalised', () => {
+  it('hand values: Dice per row with a shared target and a weight, BCE with logits, MSE plain and weight-normalised, L1', () => {
     const s = 1e-5;
     // rows p = [0.5, 0.5] and [1, 0] against y = [1, 0] (shared), w = 1 then [2, 0]
     const dice = cpu.rowLoss(DICE, inputsOn(cpu, 'float64', 2, 2, [Float64Array.of(0.5, 0.5, 1, 0), Float64Array.of(1, 0), Float64Array.of(1, 1, 2, 0)], true));
@@ -46,6 +58,9 @@ describe('row losses: the cpu oracle', () => {
     // (a − b)² = [1, 4]: plain 0.25·5; weighted by [3, 1]: (3 + 4)/(4 + 1e-8)
     const ab: Operands = [Float64Array.of(1, 2), Float64Array.of(0, 4), null];
     expect(read64(cpu.rowLoss(MSE, inputsOn(cpu, 'float64', 1, 2, ab, false)).loss)).toEqual([1.25]);
+    // |a − b| = [1, 2]: mean 1.5; no weight
+    expect(read64(cpu.rowLoss(L1(2), inputsOn(cpu, 'float64', 1, 2, ab, false)).loss)).toEqual([1.5]);
+    expect(() => cpu.rowLoss(L1(2), inputsOn(cpu, 'float64', 1, 2, [ab[0], ab[1], Float64Array.of(1, 1)], false))).toThrow(/'l1' takes no weight/);
     const weighted = cpu.rowLoss(MSE, inputsOn(cpu, 'float64', 1, 2, [ab[0], ab[1], Float64Array.of(3, 1)], false));
     expect(read64(weighted.sums)).toEqual([7, 4, 0]);
     expect(read64(weighted.loss)).toEqual([7 / (4 + 1e-8)]);
@@ -53,11 +68,11 @@ describe('row losses: the cpu oracle', () => {
 
   it('the backward is the gradient of Σ g[r]·loss[r] (central differences, float64)', () => {
     fc.assert(fc.property(fc.record({
-      kind: fc.constantFrom('dice', 'bce', 'mse'), rows: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 6 }),
+      kind: fc.constantFrom<RowLoss['kind']>('dice', 'bce', 'mse', 'l1'), rows: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 6 }),
       weighted: fc.boolean(), shared: fc.boolean(), seed: fc.integer({ min: 1, max: 1 << 30 }),
     }), ({ kind, rows, n, weighted, shared, seed }) => {
-      const loss = kind === 'dice' ? DICE : kind === 'bce' ? BCE(rows * n) : MSE;
-      const w = weighted && kind !== 'bce';
+      const loss = lossOf(kind, rows * n);
+      const w = weighted && takesWeight(kind);
       const data: Operands = [Float64Array.from(randomArray(rows * n, seed, 0.05, 1)), Float64Array.from(randomArray(shared ? n : rows * n, seed + 1, 0, 1)),
         w ? Float64Array.from(randomArray(rows * n, seed + 2, 0.1, 1)) : null];
       const g = Float64Array.from(randomArray(rows, seed + 3));
@@ -87,7 +102,7 @@ describe('row losses: the cpu oracle', () => {
   it('rejects a bad layout, a weight on bce, mixed dtypes and a bad backward', () => {
     const data: Operands = [Float64Array.of(1, 2), Float64Array.of(1, 2), null];
     const ok = inputsOn(cpu, 'float64', 1, 2, data, false);
-    expect(() => cpu.rowLoss(DICE, { ...ok, n: 3 })).toThrow(/p's row stride 2 must be 3 or 0/);
+    expect(() => cpu.rowLoss(DICE, { ...ok, n: 3 })).toThrow(/p's row stride 2 must be an integer ≥ 3, or 0/);
     expect(() => cpu.rowLoss(DICE, { ...ok, rows: 2 })).toThrow(/p \[2, 2\] at offset 0 \(row stride 2\) overruns its 2 elements/);
     expect(() => cpu.rowLoss(BCE(2), { ...ok, operands: [ok.operands[0], ok.operands[1], ok.operands[0]] })).toThrow(/'bce' takes no weight/);
     const f32 = inputsOn(cpu, 'float32', 1, 2, data, false);
@@ -101,10 +116,11 @@ describe('row losses: the cpu oracle', () => {
 
 describe('row losses on WebGPU against the cpu oracle', () => {
   /** both backends' forward (losses, sums) and every gradient, float32 */
-  async function compare(gpu: Backend, loss: RowLoss, rows: number, n: number, data: Operands, shared: boolean, pad: number, what: string): Promise<void> {
+  /** the oracle on plain rows against the WebGPU kernels on rows `gap` elements apart */
+  async function compare(gpu: Backend, loss: RowLoss, rows: number, n: number, data: Operands, shared: boolean, pad: number, gap: number, what: string): Promise<void> {
     const weighted = data[2] !== null;
     const results = await Promise.all([cpu, gpu].map(async (b) => {
-      const inputs = inputsOn(b, 'float32', rows, n, data, shared, pad);
+      const inputs = inputsOn(b, 'float32', rows, n, data, shared, pad, b === gpu ? gap : 0);
       const { loss: l, sums } = b.rowLoss(loss, inputs);
       const g = b.upload(randomArray(rows, 77), 'float32');
       const grads = b.rowLossBackward(loss, inputs, sums, g, [true, true, weighted]);
@@ -119,25 +135,26 @@ describe('row losses on WebGPU against the cpu oracle', () => {
   }
 
   const layout = fc.record({
-    kind: fc.constantFrom('dice', 'bce', 'mse'),
+    kind: fc.constantFrom<RowLoss['kind']>('dice', 'bce', 'mse', 'l1'),
     rows: fc.integer({ min: 1, max: 3 }),
     // one element, under and over one workgroup's 256 lanes and four steps of them, and over the chunking threshold
     n: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 300 }), fc.integer({ min: 1000, max: 1100 }), fc.integer({ min: 16384, max: 17000 })),
-    weighted: fc.boolean(), shared: fc.boolean(), pad: fc.constantFrom(0, 3), seed: fc.integer({ min: 1, max: 1 << 30 }),
+    weighted: fc.boolean(), shared: fc.boolean(), pad: fc.constantFrom(0, 3), gap: fc.constantFrom(0, 0, 5), seed: fc.integer({ min: 1, max: 1 << 30 }),
   });
 
-  it('random layouts: every kind, with and without a weight, a shared second operand, offsets, chunked rows', async () => {
+  it('random layouts: every kind, with and without a weight, a shared second operand, offsets, rows apart, chunked rows', async () => {
     const gpu = await webgpu();
-    await fc.assert(fc.asyncProperty(layout, async ({ kind, rows, n, weighted, shared, pad, seed }) => {
-      const loss = kind === 'dice' ? DICE : kind === 'bce' ? BCE(rows * n) : MSE;
-      const w = weighted && kind !== 'bce';
+    await fc.assert(fc.asyncProperty(layout, async ({ kind, rows, n, weighted, shared, pad, gap, seed }) => {
+      const loss = lossOf(kind, rows * n);
+      const w = weighted && takesWeight(kind);
       // Dice on probabilities and 0/1 targets, BCE on logits, MSE on values in (−1, 1)
       const a = Float64Array.from(randomArray(rows * n, seed, kind === 'bce' ? -6 : 0, kind === 'bce' ? 6 : 1));
-      const b = Float64Array.from(randomArray(shared ? n : rows * n, seed + 1, kind === 'mse' ? -1 : 0, 1), (v) => (kind === 'mse' ? v : Math.round(v)));
+      const real = kind === 'mse' || kind === 'l1';
+      const b = Float64Array.from(randomArray(shared ? n : rows * n, seed + 1, real ? -1 : 0, 1), (v) => (real ? v : Math.round(v)));
       // weights in [0.1, 1), as DBiSL's exp(−γU) ≥ e^−5: near 0 the weighted MSE's w-gradient (d² − L)/(Σw + ε) is
       // ill-conditioned (one element with w ≈ 5e-4: d² − L ≈ d²·ε/w, which float32 keeps to 2–3 digits, float64 to 10)
       const data: Operands = [a, b, w ? Float64Array.from(randomArray(rows * n, seed + 2, 0.1, 1)) : null];
-      await compare(gpu, loss, rows, n, data, shared, pad, `${kind} [${rows}, ${n}]${w ? ' weighted' : ''}${shared ? ' shared' : ''} pad ${pad}`);
+      await compare(gpu, loss, rows, n, data, shared, pad, gap, `${kind} [${rows}, ${n}]${w ? ' weighted' : ''}${shared ? ' shared' : ''} pad ${pad} gap ${gap}`);
     }), propertyOptions(25));
   });
 
@@ -161,5 +178,89 @@ describe('row losses on WebGPU against the cpu oracle', () => {
 
   it('the benchmark shapes run (small cases)', async () => {
     expect(await runSmallBenchmarks(await webgpu(), lossFamily.benchmarks)).toBe(2);
+  });
+});
+
+describe('weighted sums of scalar terms (weightedSum)', () => {
+  type Term = { values: number[]; weights: number[]; shared: boolean };
+  const WEIGHTS = [1, 1, 0.3, -1.5, 0.5, 1500];
+  const terms = fc.array(fc.record({
+    values: fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 1, maxLength: 3 }),
+    weightPicks: fc.array(fc.nat(WEIGHTS.length - 1), { minLength: 3, maxLength: 3 }),
+    // in one storage with the terms before it (offsets), or in its own
+    shared: fc.boolean(),
+  }).map(({ values, weightPicks, shared }): Term => ({ values, weights: values.map((_, j) => WEIGHTS[weightPicks[j]]), shared })), { minLength: 1, maxLength: 10 });
+
+  /** the terms on b: a shared term is appended to the storage of the shared ones, after a pad of 2 */
+  function upload(b: Backend, dtype: 'float32' | 'float64', ts: readonly Term[]): WeightedTerm[] {
+    const sharedValues = ts.filter((t) => t.shared).flatMap((t) => [0, 0, ...t.values]);
+    const shared = sharedValues.length ? b.upload(dtype === 'float32' ? Float32Array.from(sharedValues) : Float64Array.from(sharedValues), dtype) : null;
+    let at = 0;
+    return ts.map((t) => {
+      if (!t.shared) return { storage: b.upload(dtype === 'float32' ? Float32Array.from(t.values) : Float64Array.from(t.values), dtype), offset: 0, weights: t.weights };
+      at += 2 + t.values.length;
+      return { storage: shared!, offset: at - t.values.length, weights: t.weights };
+    });
+  }
+
+  /** the chain of ops weightedSum stands for: mulScalar's affine per product (none for w = 1), adds left to right */
+  function composed(b: Backend, ts: readonly WeightedTerm[]): Storage {
+    let acc: Storage | null = null;
+    for (const t of ts) {
+      t.weights.forEach((w, j) => {
+        const x = { storage: t.storage, shape: [1], strides: [1], offset: t.offset + j };
+        const v = w === 1 ? b.copy(x) : b.unary('affine', x, [w, 0]);
+        acc = acc ? b.binary('add', view(acc, [1]), view(v, [1])) : v;
+      });
+    }
+    return acc!;
+  }
+
+  it('the cpu oracle: the composed ops\' floats (float32, float64); the backward w·g + 0 per element, g itself where w = 1', async () => {
+    await fc.assert(fc.asyncProperty(terms, fc.constantFrom<'float32' | 'float64'>('float32', 'float64'), fc.double({ min: -2, max: 2, noNaN: true }),
+      async (ts, dtype, gv) => {
+        const on = upload(cpu, dtype, ts);
+        expect(read64(cpu.weightedSum(on))).toEqual(read64(composed(cpu, on)));
+        const g = cpu.upload(dtype === 'float32' ? Float32Array.of(gv) : Float64Array.of(gv), dtype);
+        const grads = cpu.weightedSumBackward(ts.map((t) => t.weights), g).map(read64);
+        const round = dtype === 'float32' ? Math.fround : (v: number) => v, g0 = read64(g)[0];
+        expect(grads).toEqual(ts.map((t) => t.weights.map((w) => (w === 1 ? g0 : round(w * g0 + 0)))));
+      }), propertyOptions(40));
+    // −0: a weight-1 gradient passes g on as it is, a scaled one adds +0
+    const grads = cpu.weightedSumBackward([[1, 2]], cpu.upload(Float64Array.of(-0), 'float64')).map(read64);
+    expect(Object.is(grads[0][0], -0) && Object.is(grads[0][1], 0)).toBe(true);
+  });
+
+  it('WebGPU: the oracle\'s values within float32 rounding, with more storages than one dispatch binds', async () => {
+    const gpu = await webgpu();
+    const compare = async (ts: readonly Term[], gv: number) => {
+      const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
+        const g = b.upload(Float32Array.of(gv), 'float32');
+        return [await b.read(b.weightedSum(upload(b, 'float32', ts))), ...await Promise.all(b.weightedSumBackward(ts.map((t) => t.weights), g).map((s) => b.read(s)))];
+      }));
+      // a product and the add after it may fuse on the GPU (one rounding instead of two)
+      got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sum' : `gradient of term ${k - 1}`));
+    };
+    await fc.assert(fc.asyncProperty(terms, fc.double({ min: -2, max: 2, noNaN: true }), compare), propertyOptions(20));
+    // ten storages and ten gradients: two dispatches each way
+    await compare(Array.from({ length: 10 }, (_, i) => ({ values: [i / 3, -i], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), 1.5);
+  });
+
+  it('rejects no elements, a term past its storage, a weight that is not finite and mixed dtypes', () => {
+    const s = cpu.upload(Float64Array.of(1, 2), 'float64');
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [] }])).toThrow(/no term has an element/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 1, weights: [1, 1] }])).toThrow(/does not fit/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [NaN] }])).toThrow(/finite/);
+    expect(() => cpu.weightedSum([{ storage: s, offset: 0, weights: [1] }, { storage: cpu.upload(Float32Array.of(1), 'float32'), offset: 0, weights: [1] }]))
+      .toThrow(/one floating-point dtype/);
+  });
+
+  it('the autograd op: gradcheck (float64, cpu), a term of one element and weight 1 gets g itself', async () => {
+    const r = await gradcheck((a, b, c) => weightedSum([a, b, reshape(c, [])], [[1, -0.5], 2, 1]),
+      [{ data: [0.3, -1.2], shape: [2] }, { data: [0.7], shape: [] }, { data: [1.5], shape: [1] }], { backend: cpu });
+    expect(r.ok, r.message).toBe(true);
+    const x = fromArray(Float64Array.of(2), [], { backend: cpu, requiresGrad: true }), y = fromArray(Float64Array.of(3), [], { backend: cpu, requiresGrad: true });
+    backward(weightedSum([x, y], [1, -4]));
+    expect([await x.grad!.item(), await y.grad!.item()]).toEqual([1, -4]);
   });
 });

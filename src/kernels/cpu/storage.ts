@@ -15,6 +15,11 @@ export function storageFrom(dtype: DType, values: Float64Array): CpuStorage {
   return new CpuStorage(dtype, out);
 }
 
+/** what storing a value in `dtype` does to it (an op's output rounded as its storage rounds it) */
+export function roundingTo(dtype: DType): (v: number) => number {
+  return dtype === 'float32' ? Math.fround : (v) => v;
+}
+
 export function cpuData(s: Storage): TypedArray {
   if (!(s instanceof CpuStorage)) throw new Error(`cpu backend: got a storage of the '${s.backend}' backend`);
   return s.data;

@@ -12,7 +12,7 @@ import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, wgslFlatIndex
 const MAX_RANK = 8;
 const WG = 256;
 
-const unaryF32: Record<UnaryOp, string> = {
+export const unaryF32: Record<UnaryOp, string> = {
   neg: '-x', exp: 'exp(x)', log: 'log(x)', sqrt: 'sqrt(x)', rsqrt: 'inverseSqrt(x)', abs: 'abs(x)',
   sign: 'sign(x)', square: 'x * x', reciprocal: '1.0 / x', relu: 'select(max(x, 0.0), x, is_nan(x))',
   sigmoid: 'select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)',

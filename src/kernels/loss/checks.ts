@@ -1,10 +1,10 @@
-import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
+import type { DType, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
 
 /* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
 
 /** the operands' names per kind, for messages */
 const OPERANDS: Record<RowLoss['kind'], readonly [string, string, string]> = {
-  dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'],
+  dice: ['p', 'y', 'w'], bce: ['x', 'y', 'weight'], mse: ['a', 'b', 'w'], l1: ['a', 'b', 'w'],
 };
 
 /** smooth and eps must be finite; a scale may be ∞ (1/n of an empty mean, which gives NaN as the composed mean does) */
@@ -23,12 +23,14 @@ export function checkRowLoss(what: string, loss: RowLoss, inputs: RowLossInputs)
   }
   if (!(loss.kind in OPERANDS)) throw new Error(`${what}: unknown loss '${(loss as { kind: string }).kind}'`);
   checkConstants(what, loss);
-  if (loss.kind === 'bce' && operands[2]) throw new Error(`${what}: 'bce' takes no weight operand`);
+  if ((loss.kind === 'bce' || loss.kind === 'l1') && operands[2]) throw new Error(`${what}: '${loss.kind}' takes no weight operand`);
   const storages: Storage[] = [];
   operands.forEach((o, k) => {
     if (!o) return;
     const name = OPERANDS[loss.kind][k];
-    if (o.rowStride !== n && o.rowStride !== 0) throw new Error(`${what}: ${name}'s row stride ${o.rowStride} must be ${n} or 0`);
+    if (!(Number.isInteger(o.rowStride) && (o.rowStride >= n || o.rowStride === 0))) {
+      throw new Error(`${what}: ${name}'s row stride ${o.rowStride} must be an integer ≥ ${n}, or 0`);
+    }
     const end = rows * n === 0 ? 0 : o.offset + (rows - 1) * o.rowStride + n;
     if (!(Number.isInteger(o.offset) && o.offset >= 0) || end > o.storage.length) {
       throw new Error(`${what}: ${name} [${rows}, ${n}] at offset ${o.offset} (row stride ${o.rowStride}) overruns its ${o.storage.length} elements`);
@@ -54,4 +56,27 @@ export function checkRowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums:
   if (sums.length !== 3 * inputs.rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * inputs.rows}`);
   if (g.length !== inputs.rows) throw new Error(`${what}: g has ${g.length} elements, expected one per row (${inputs.rows})`);
   checkDtypes(what, [...storages, sums, g]);
+}
+
+function checkWeights(what: string, weights: readonly (readonly number[])[]): void {
+  if (!weights.some((w) => w.length > 0)) throw new Error(`${what}: no term has an element`);
+  if (!weights.every((w) => w.every(Number.isFinite))) throw new Error(`${what}: the weights must be finite, got ${JSON.stringify(weights)}`);
+}
+
+/** Checks the terms' extents, weights and dtypes; returns their dtype. */
+export function checkWeightedSum(terms: readonly WeightedTerm[]): DType {
+  const what = 'weightedSum';
+  checkWeights(what, terms.map((t) => t.weights));
+  for (const t of terms) {
+    if (!(Number.isInteger(t.offset) && t.offset >= 0 && t.offset + t.weights.length <= t.storage.length)) {
+      throw new Error(`${what}: a term of ${t.weights.length} elements from ${t.offset} does not fit its storage of ${t.storage.length}`);
+    }
+  }
+  checkDtypes(what, terms.map((t) => t.storage));
+  return terms[0].storage.dtype;
+}
+
+export function checkWeightedSumBackward(weights: readonly (readonly number[])[], g: Storage): void {
+  checkWeights('weightedSumBackward', weights);
+  if (g.length < 1) throw new Error('weightedSumBackward: g is empty');
 }

@@ -1,6 +1,8 @@
-import type { RowLoss, RowLossInputs, Storage } from '../backend.js';
-import { cpuData, storageFrom, type CpuStorage } from '../cpu/storage.js';
-import { checkRowLoss, checkRowLossBackward } from './checks.js';
+import type { RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
+import { typedArrayFor } from '../backend.js';
+import { CpuStorage, cpuData, roundingTo, storageFrom } from '../cpu/storage.js';
+import { binaryFn, unaryFn } from '../elementwise/cpu.js';
+import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward } from './checks.js';
 
 /**
  * The row losses in float64, literally as their formulas (see RowLoss in backend.ts): each row's sums in
@@ -26,6 +28,7 @@ function terms(loss: RowLoss, a: number, b: number, w: number): [number, number,
     case 'dice': return [w * a * b, w * a * a, w * b * b];
     case 'bce': return [b * softplus(-a) + (1 - b) * softplus(a), 0, 0];
     case 'mse': return [w * (a - b) ** 2, w, 0];
+    case 'l1': return [Math.abs(a - b), 0, 0];
   }
 }
 
@@ -33,7 +36,7 @@ function finish(loss: RowLoss, s: Float64Array, r: number, weighted: boolean): n
   const [s0, s1, s2] = [s[3 * r], s[3 * r + 1], s[3 * r + 2]];
   switch (loss.kind) {
     case 'dice': return 1 - (2 * s0 + loss.smooth) / (s1 + s2 + loss.smooth);
-    case 'bce': return s0 * loss.scale;
+    case 'bce': case 'l1': return s0 * loss.scale;
     case 'mse': return weighted ? s0 / (s1 + loss.eps) : s0 * loss.scale;
   }
 }
@@ -62,6 +65,7 @@ function gradients(loss: RowLoss, s: Float64Array, r: number, gr: number, a: num
     }
     // ℓ = softplus(x) − y·x: ∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x
     case 'bce': return [(sigmoid(a) - b) * gr * loss.scale, -a * gr * loss.scale, 0];
+    case 'l1': { const ga = Math.sign(a - b) * gr * loss.scale; return [ga, -ga, 0]; }
     case 'mse': {
       if (!weighted) { const ga = (a - b) * (2 * loss.scale * gr); return [ga, -ga, 0]; }
       // L = S/Z, Z = W + eps: ∂L/∂a = 2w(a − b)/Z, ∂L/∂w = ((a − b)² − L)/Z
@@ -82,4 +86,31 @@ export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Stor
     for (let k = 0; k < 3; k++) if (out[k]) out[k]![at] = d[k];
   });
   return out.flatMap((o) => (o ? [storageFrom(g.dtype, o)] : []));
+}
+
+/** w·x as mulScalar computes it (an affine a·x + 0), x itself where w = 1 */
+const weighted = (w: number, x: number): number => (w === 1 ? x : unaryFn('affine', [w, 0])(x));
+
+/** The weighted sum as the composed ops: each product an affine, each partial sum an add, rounded to the dtype. */
+export function weightedSum(terms: readonly WeightedTerm[]): CpuStorage {
+  const dtype = checkWeightedSum(terms), round = roundingTo(dtype), add = binaryFn('add');
+  let acc: number | null = null;
+  for (const { storage, offset, weights } of terms) {
+    const data = cpuData(storage);
+    weights.forEach((w, j) => {
+      const v = round(weighted(w, data[offset + j]));
+      acc = acc === null ? v : round(add(acc, v));
+    });
+  }
+  return storageFrom(dtype, Float64Array.of(acc!));
+}
+
+export function weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): CpuStorage[] {
+  checkWeightedSumBackward(weights, g);
+  const round = roundingTo(g.dtype), gv = cpuData(g)[0];
+  return weights.map((ws) => {
+    const out = typedArrayFor(g.dtype, ws.length);
+    ws.forEach((w, j) => { out[j] = round(weighted(w, gv)); });
+    return new CpuStorage(g.dtype, out);
+  });
 }

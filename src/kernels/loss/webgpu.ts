@@ -1,9 +1,9 @@
-import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage } from '../backend.js';
+import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage, WeightedTerm } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { channelChunks } from '../norm/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { checkRowLoss, checkRowLossBackward } from './checks.js';
+import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward } from './checks.js';
 
 /**
  * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
@@ -50,6 +50,12 @@ const KINDS: Record<RowLoss['kind'], KindSource> = {
       ? 'let z = s.y + P.c1;\n  let ga = 2.0 * vw * (va - vb) / z * gr;'
       : 'let ga = (va - vb) * (2.0 * P.c0 * gr);'),
     gradients: (weighted) => ['ga', '-ga', weighted ? '((va - vb) * (va - vb) - s.x / z) / z * gr' : '0.0'],
+  },
+  l1: {
+    terms: 'vec3f(abs(va - vb), 0.0, 0.0)',
+    finish: () => 's.x * P.c0',
+    prelude: () => 'let ga = sign(va - vb) * gr * P.c0;',
+    gradients: () => ['ga', '-ga', '0.0'],
   },
 };
 
@@ -196,6 +202,100 @@ export function rowLossBackward(rt: GpuRuntime, loss: RowLoss, inputs: RowLossIn
   const buffers = [...operandBuffers(inputs.operands), gpuBuffer(sums), gpuBuffer(g), ...grads.map((s) => s.buffer)];
   const kernel = rt.kernel(`loss:${loss.kind}:${weighted ? 'w' : ''}:backward${mask}`, () => backwardSource(loss.kind, weighted, mask), buffers.length);
   rt.dispatch(kernel, buffers, params(loss, inputs, 1, inputs.n), grid1d(total, WG));
+  return grads;
+}
+
+// ------------------------------------------------------------------------------------------ weighted sums
+
+/*
+ * The weighted sum of scalar terms: one invocation walks the elements in order. An element's storage binding is in
+ * the kernel's source (its key), its offset and weight in the parameters, so a changing weight (λ(t) during the ramp-up)
+ * does not make a new kernel; which weights are 1 (no product) is in the key too. Each product is `w * x + 0` as the
+ * affine kernel writes it. At most MAX_INPUTS storages per dispatch: beyond that the first ones' sum becomes the first
+ * term of the next (a sum continued from its partial value, the same order).
+ */
+
+const MAX_INPUTS = 7;
+const lane = (j: number) => `[${j >> 2}].${'xyzw'[j & 3]}`;
+
+/** offsets as array<vec4u>, then the weights as array<vec4f>, each of ⌈m/4⌉ rows, then a row of zeros (the + 0) */
+function weightParams(offsets: readonly number[], weights: readonly number[]): ArrayBuffer {
+  const rows = Math.max(1, Math.ceil(weights.length / 4));
+  return new Params().vec4s(offsets, rows).f32(...weights, ...new Array<number>(4 * rows - weights.length + 4).fill(0)).done();
+}
+
+const weightStruct = (rows: number) => `struct Params { offsets: array<vec4u, ${rows}>, weights: array<vec4f, ${rows}>, zero: vec4f }`;
+const product = (j: number, x: string, w: number) => (w === 1 ? x : `P.weights${lane(j)} * ${x} + P.zero.x`);
+
+function weightedSumSource(bindings: readonly number[], units: readonly boolean[], inputs: number): string {
+  const rows = Math.max(1, Math.ceil(bindings.length / 4));
+  const terms = bindings.map((b, j) => product(j, `t${b}[P.offsets${lane(j)}]`, units[j] ? 1 : 0));
+  return /* wgsl */ `
+${weightStruct(rows)}
+${Array.from({ length: inputs }, (_, b) => `@group(0) @binding(${b}) var<storage, read> t${b}: array<f32>;`).join('\n')}
+@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${inputs + 1}) var<uniform> P: Params;
+
+@compute @workgroup_size(1)
+fn main() {
+  var acc = ${terms[0]};
+  ${terms.slice(1).map((t) => `acc = acc + ${t};`).join('\n  ')}
+  out[0] = acc;
+}`;
+}
+
+export function weightedSum(rt: GpuRuntime, terms: readonly WeightedTerm[]): GpuStorage {
+  wgslType(checkWeightedSum(terms));
+  const storages: Storage[] = [], bindings: number[] = [], offsets: number[] = [], weights: number[] = [];
+  let rest = terms;
+  for (const [k, t] of terms.entries()) {
+    let b = storages.indexOf(t.storage);
+    if (b < 0) {
+      if (storages.length === MAX_INPUTS) { rest = terms.slice(k); break; }
+      b = storages.push(t.storage) - 1;
+    }
+    t.weights.forEach((w, j) => { bindings.push(b); offsets.push(t.offset + j); weights.push(w); });
+    rest = terms.slice(k + 1);
+  }
+  const out = rt.alloc(1, 'float32');
+  const units = weights.map((w) => w === 1);
+  const key = `loss:weighted-sum:${bindings.join(',')}:${units.map(Number).join('')}`;
+  const kernel = rt.kernel(key, () => weightedSumSource(bindings, units, storages.length), storages.length + 1);
+  rt.dispatch(kernel, [...storages.map(gpuBuffer), out.buffer], weightParams(offsets, weights), [1]);
+  if (rest.length === 0) return out;
+  const total = weightedSum(rt, [{ storage: out, offset: 0, weights: [1] }, ...rest]);
+  rt.free(out);
+  return total;
+}
+
+function weightedSumBackwardSource(sizes: readonly number[], units: readonly boolean[]): string {
+  const rows = Math.max(1, Math.ceil(units.length / 4));
+  let j = 0;
+  const writes = sizes.flatMap((size, k) => Array.from({ length: size }, (_, e) => `grad${k}[${e}] = ${product(j, 'g[0]', units[j++] ? 1 : 0)};`));
+  return /* wgsl */ `
+${weightStruct(rows)}
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+${sizes.map((_, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> grad${k}: array<f32>;`).join('\n')}
+@group(0) @binding(${sizes.length + 1}) var<uniform> P: Params;
+
+@compute @workgroup_size(1)
+fn main() {
+  ${writes.join('\n  ')}
+}`;
+}
+
+export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly number[])[], g: Storage): GpuStorage[] {
+  checkWeightedSumBackward(weights, g);
+  wgslType(g.dtype);
+  const grads = weights.map((w) => rt.alloc(w.length, 'float32'));
+  for (let first = 0; first < weights.length; first += MAX_INPUTS) {
+    const part = weights.slice(first, first + MAX_INPUTS).filter((w) => w.length > 0);
+    const flat = part.flat(), units = flat.map((w) => w === 1), sizes = part.map((w) => w.length);
+    const key = `loss:weighted-sum-bwd:${sizes.join(',')}:${units.map(Number).join('')}`;
+    const kernel = rt.kernel(key, () => weightedSumBackwardSource(sizes, units), part.length + 1);
+    const outputs = grads.slice(first, first + MAX_INPUTS).filter((s) => s.length > 0).map((s) => s.buffer);
+    rt.dispatch(kernel, [gpuBuffer(g), ...outputs], weightParams([], flat), [1]);
+  }
   return grads;
 }
 
