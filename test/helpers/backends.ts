@@ -21,6 +21,19 @@ export function webgpu(): Promise<Backend> {
   return gpu;
 }
 
+/**
+ * Whether two kernels computing one formula give the same bits here: on the cpu and on a software adapter, yes; on a
+ * GPU the compiler may evaluate exp or a division to other last bits in one kernel than in another, or contract a
+ * multiply and an add (WGSL bounds their error, it does not fix their bits), so tests compare within rounding there.
+ */
+export const sameBitsExpected = (b: Backend): boolean => !(b instanceof WebGPUBackend) || b.rt.software;
+
+/** Two kernels' results of one formula on `b`: the same floats (±0 apart) where sameBitsExpected(b), else within rounding. */
+export function expectSameFloats(b: Backend, got: ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 2e-6, rtol = 2e-5): void {
+  if (sameBitsExpected(b)) expect(Array.from(got), what).toEqual(Array.from(want));
+  else expectClose(got, want, atol, rtol, what);
+}
+
 export function view(storage: Storage, shape: readonly number[]): View {
   return { storage, shape, strides: contiguousStrides(shape), offset: 0 };
 }

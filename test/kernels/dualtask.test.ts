@@ -5,7 +5,7 @@ import { dualTaskFamily } from '../../src/kernels/dualtask/index.js';
 import { gradcheck } from '../../src/autograd/gradcheck.js';
 import { add, mulScalar } from '../../src/autograd/ops.js';
 import { scaledSigmoid, scaledSigmoids } from '../../src/dbisl/transform.js';
-import { cpu, expectClose, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, expectSameFloats, randomArray, runSmallBenchmarks, view, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
@@ -18,6 +18,12 @@ type Dtype = 'float32' | 'float64';
 const upload = (b: Backend, data: ArrayLike<number>, dtype: Dtype): Storage =>
   b.upload(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), dtype);
 const flat = (s: Storage) => view(s, [s.length]);
+
+/** the fused kernel's floats against the composed ops' on the same backend (bench/la-run.sh's precheck runs this on the card) */
+function expectComposed(b: Backend, got: Float64Array[], want: Float64Array[]): void {
+  expect(got.length).toBe(want.length);
+  got.forEach((v, k) => expectSameFloats(b, v, want[k], `fused vs composed, output ${k}`, 1e-6, 1e-5));
+}
 
 /** the composed ops' σ(a·x) of n elements from offset, its backward for g (sigmoid's then affine's rule) */
 function composedSigmoid(b: Backend, x: Storage, offset: number, n: number, a: number, g: Storage): [Storage, Storage] {
@@ -70,7 +76,7 @@ async function checkSigmoid(b: Backend, dtype: Dtype, c: SigmoidCase): Promise<F
   const wantY = new Float64Array(at);
   wantY.set(want[0]);
   if (want.length > 2) wantY.set(want[2], c.n);
-  expect(got).toEqual([wantY, ...want.filter((_, k) => k % 2 === 1)]);
+  expectComposed(b, got, [wantY, ...want.filter((_, k) => k % 2 === 1)]);
   return got;
 }
 
@@ -92,7 +98,7 @@ async function checkPseudo(b: Backend, dtype: Dtype, c: PseudoCase): Promise<Flo
   const composed = composedPseudo(b, p, q, c.offset, c.n, c.weighting ?? { kind: 'exp', gamma: 1 });
   if (c.weighting) got.push(Float64Array.from(await b.read(out.weight!)));
   else expect(out.weight).toBeUndefined();
-  expect(got).toEqual(await Promise.all(composed.slice(0, got.length).map(async (s) => Float64Array.from(await b.read(s)))));
+  expectComposed(b, got, await Promise.all(composed.slice(0, got.length).map(async (s) => Float64Array.from(await b.read(s)))));
   return got;
 }
 
