@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { oneHot } from '../../src/autograd/index.js';
 import { scatterAdd, type ScatterMode } from '../../src/kernels/gather/webgpu.js';
 import type { Storage, WebGPUBackend } from '../../src/kernels/index.js';
@@ -71,6 +71,43 @@ describe('out-of-range indices raise on WebGPU at the next readback', () => {
     await expectCleared(g);
   });
 
+  it('on random shapes one bad index gives, at the read, the message the cpu oracle throws (all three ops)', async () => {
+    const g = await gpuBackend();
+    const caseArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }).chain((xShape) => fc.record({
+      xShape: fc.constant(xShape), axis: fc.integer({ min: 0, max: xShape.length - 1 }), n: fc.integer({ min: 1, max: 6 }),
+      seed: fc.integer({ min: 1 }), where: fc.nat(), tooLarge: fc.boolean(), mode: fc.constantFrom<ScatterMode>('deterministic', 'atomic'),
+    }));
+    await fc.assert(fc.asyncProperty(caseArb, async ({ xShape, axis, n, seed, where, tooLarge, mode }) => {
+      const iShape = xShape.slice();
+      iShape[axis] = n;
+      const xn = xShape[axis], count = sizeOf(iShape);
+      const index = Int32Array.from(randomArray(count, seed, 0, xn), (v) => Math.min(Math.floor(v), xn - 1));
+      index[where % count] = tooLarge ? xn + (seed % 3) : -1 - (seed % 3);
+      const x = randomArray(sizeOf(xShape), seed + 1), src = randomArray(count, seed + 2);
+      const cpuMessage = (run: () => unknown): string => {
+        try { run(); } catch (e) { return (e as Error).message; }
+        throw new Error('the cpu oracle accepted a bad index');
+      };
+      const ci = cpu.upload(index, 'int32'), gi = g.upload(index, 'int32');
+      const gx = g.upload(x, 'float32'), gs = g.upload(src, 'float32');
+      const runs: [string, () => Storage, () => unknown][] = [
+        ['gather', () => g.gather(gx, xShape, axis, gi, iShape), () => cpu.gather(cpu.upload(x, 'float32'), xShape, axis, ci, iShape)],
+        ['scatterAdd', () => scatterAdd(g.rt, gs, iShape, axis, gi, xShape, mode),
+          () => cpu.scatterAdd(cpu.upload(src, 'float32'), iShape, axis, ci, xShape)],
+        ['oneHot', () => g.oneHot(gi, count, xn), () => cpu.oneHot(ci, count, xn)],
+      ];
+      for (const [op, onGpu, onCpu] of runs) {
+        const want = cpuMessage(onCpu);
+        expect(want.startsWith(`${op}: index ${index[where % count]} out of range [0, ${xn})`)).toBe(true);
+        const y = onGpu();
+        await expect(g.read(y)).rejects.toThrow(`${want} (reported by the device at this readback; 1 failed index check since the last readback)`);
+        g.free(y);
+      }
+      for (const s of [gi, gx, gs]) g.free(s);
+    }), { numRuns: 25 });
+    await expectCleared(g);
+  });
+
   it('the first failure wins; a later read of any storage reports it, and so does sync', async () => {
     const g = await gpuBackend();
     const x = g.upload(Float32Array.from([1, 2, 3, 4]), 'float32');
@@ -119,5 +156,24 @@ describe('out-of-range indices raise on WebGPU at the next readback', () => {
       g.free(gi);
       g.free(got);
     }), { numRuns: 30 });
+  });
+
+  it('the word rides on the readback: one submit and one mapped staging buffer per read or sync, no extra wait', async () => {
+    const g = await gpuBackend();
+    const device = g.rt.device;
+    const submit = vi.spyOn(device.queue, 'submit');
+    const createBuffer = vi.spyOn(device, 'createBuffer');
+    const workDone = vi.spyOn(device.queue, 'onSubmittedWorkDone');
+    const x = g.upload(Float32Array.from([1, 2, 3]), 'float32'), i = g.upload(Int32Array.from([2, 1, 0]), 'int32');
+    submit.mockClear();
+    const y = g.gather(x, [3], 0, i, [3]);
+    expect(Array.from(await g.read(y))).toEqual([3, 2, 1]);
+    await g.sync();
+    expect(submit).toHaveBeenCalledTimes(2);
+    const staging = createBuffer.mock.calls.filter(([d]) => (d.usage & GPUBufferUsage.MAP_READ) !== 0);
+    expect(staging.map(([d]) => d.size)).toEqual([32 + 12, 32]);
+    expect(workDone).not.toHaveBeenCalled();
+    vi.restoreAllMocks();
+    for (const s of [x, i, y]) g.free(s);
   });
 });
