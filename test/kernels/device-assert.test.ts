@@ -4,6 +4,7 @@ import { oneHot } from '../../src/autograd/index.js';
 import { scatterAdd, type ScatterMode } from '../../src/kernels/gather/webgpu.js';
 import type { Storage, WebGPUBackend } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
+import { crossEntropy } from '../../src/models/losses.js';
 import { dispose, fromArray } from '../../src/tensor/index.js';
 import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -137,6 +138,26 @@ describe('out-of-range indices raise on WebGPU at the next readback', () => {
       // the bad row holds zeros, the others their class
       expect(Array.from(await y.toArray())).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
       dispose([onCpu, onGpu, y]);
+    }
+    await expectCleared(g);
+  });
+
+  it('crossEntropy with a class target out of range raises as the gather of its class pick (ignoreIndex passes)', async () => {
+    const g = await gpuBackend();
+    for (const backend of [cpu, g]) {
+      const logits = fromArray(randomArray(2 * 3 * 2, 5), [2, 3, 2], { backend });
+      const good = fromArray([0, 2, -100, 1], [2, 2], { backend, dtype: 'int32' });
+      const loss = crossEntropy(logits, good);
+      expect(Number.isFinite(await loss.item())).toBe(true);
+      const bad = fromArray([0, 2, 3, 1], [2, 2], { backend, dtype: 'int32' });
+      const message = 'gather: index 3 out of range [0, 3) along axis 1 at element 2 of the index';
+      if (backend === cpu) expect(() => crossEntropy(logits, bad)).toThrow(message);
+      else {
+        const badLoss = crossEntropy(logits, bad);
+        await expect(badLoss.item()).rejects.toThrow(message);
+        badLoss.dispose();
+      }
+      dispose([logits, good, bad, loss]);
     }
     await expectCleared(g);
   });
