@@ -213,6 +213,20 @@ function gatherBench(name: string, op: 'gather' | 'scatterAdd', outer: number, x
   };
 }
 
+/** F.one_hot of a class map of `count` voxels (MONAI's toOnehotY) */
+function oneHotBench(name: string, count: number, classes: number, large = false): KernelBenchmark {
+  return {
+    group: 'oneHot', name, flops: 0, bytes: 4 * count * (1 + classes), large,
+    setup(backend: Backend) {
+      const index = backend.upload(indexData(1, count, 1, classes), 'int32');
+      return {
+        run() { backend.free(backend.oneHot(index, count, classes)); },
+        dispose() { backend.free(index); },
+      };
+    },
+  };
+}
+
 export const benchmarks: KernelBenchmark[] = [
   // the class picked per voxel (cross-entropy): x [N, C, S], index [N, 1, S]
   gatherBench('class pick [2,4,32768] → [2,1,32768]', 'gather', 2, 4, 1, 32768),
@@ -221,4 +235,6 @@ export const benchmarks: KernelBenchmark[] = [
   gatherBench('backward of class pick [4,1,1003520] → [4,2,1003520]', 'scatterAdd', 4, 2, 1, 1003520, true),
   gatherBench('rows [1,4096,256] ← 16384 rows', 'gather', 1, 4096, 16384, 256),
   gatherBench('scatter rows 16384 → [1,4096,256] (atomics)', 'scatterAdd', 1, 4096, 16384, 256, true),
+  oneHotBench('class map [2,32768] → [2,32768,4]', 2 * 32768, 4),
+  oneHotBench('class map [4,1003520] → [4,1003520,2]', 4 * 1003520, 2, true),
 ];
