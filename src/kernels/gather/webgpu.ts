@@ -28,8 +28,8 @@ const DETERMINISTIC_MAX_WORK = 16384;
 const header = `struct Params { total: u32, n: u32, xn: u32, inner: u32, site: u32 }`;
 
 /**
- * WGSL shared by the three kernels over (outer, axis, inner) elements: the bindings (the data read, idx, out, P)
- * and the head of main, one invocation per element `at` < P.total, r its inner coordinate.
+ * WGSL shared by the three kernels over (outer, axis, inner) elements: the bindings (the data read, idx, out, the
+ * error word, P) and the head of main, one invocation per element `at` < P.total, r its inner coordinate.
  */
 function elementKernelHead(input: 'x' | 'src', t: string, out: string): string {
   return `${header}

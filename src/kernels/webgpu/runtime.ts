@@ -583,20 +583,19 @@ export class GpuRuntime {
     const n = prof.labels.length;
     if (n === 0) return [];
     const resolve = this.device.createBuffer({ size: prof.sets.length * QUERIES_PER_SET * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    let t: BigUint64Array;
     try {
-      t = await this.readBack(n * 16, (enc, staging, at) => {
+      const t = await this.readBack(n * 16, (enc, staging, at) => {
         prof.sets.forEach((set, i) => {
           const count = Math.min(QUERIES_PER_SET, n - i * QUERIES_PER_SET);
           enc.resolveQuerySet(set, 0, 2 * count, resolve, i * QUERIES_PER_SET * 16);
         });
         enc.copyBufferToBuffer(resolve, 0, staging, at, n * 16);
       }, (mapped, at) => new BigUint64Array(mapped.slice(at)));
+      return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
     } finally {
       resolve.destroy();
       for (const set of prof.sets) set.destroy();
     }
-    return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
   }
 
   private computePass(): GPUComputePassEncoder {
