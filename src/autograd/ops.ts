@@ -284,17 +284,16 @@ export function repeat(x: Tensor, sizes: readonly number[]): Tensor {
 
 /**
  * F.one_hot: int32 class indices of any shape → int32 [..., numClasses], 1 at each index. numClasses is
- * required (PyTorch infers it from the largest index, which would need a readback). Indices outside
- * [0, numClasses) give a row of zeros (PyTorch raises; not checked here, as it would need a readback).
+ * required (PyTorch infers it from the largest index, which would need a readback). An index outside
+ * [0, numClasses) raises, as PyTorch's: on the cpu backend at once, on WebGPU at the next readback (the kernel
+ * reports it on the device and leaves that row zero).
  */
 export function oneHot(indices: Tensor, numClasses: number): Tensor {
   if (indices.dtype !== 'int32') throw new Error(`oneHot: indices ${formatShape(indices.shape)} must be int32, got ${indices.dtype}`);
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`oneHot: numClasses must be a positive integer, got ${numClasses}`);
-  const classes = arange(numClasses, undefined, 1, { dtype: 'int32', backend: indices.backend });
-  const column = unsqueeze(indices, -1);
-  const y = eq(column, classes);
-  classes.dispose();
-  column.dispose();
+  const ic = indices.isDense ? indices : dense(indices);
+  const y = out(indices, indices.backend.oneHot(ic.storage, indices.numel(), numClasses), [...indices.shape, numClasses]);
+  if (ic !== indices) ic.dispose();
   return y;
 }
 

@@ -287,6 +287,8 @@ export interface KernelOps {
   gather(x: Storage, xShape: readonly number[], axis: number, index: Storage, indexShape: readonly number[]): Storage;
   /** the adjoint of gather: out of shape xShape, zeros plus src summed into the gathered positions */
   scatterAdd(src: Storage, indexShape: readonly number[], axis: number, index: Storage, xShape: readonly number[]): Storage;
+  /** F.one_hot: the first `count` int32 indices → int32 [count, numClasses], 1 at each index */
+  oneHot(indices: Storage, count: number, numClasses: number): Storage;
 
   /** x [N, Ci, D, H, W], w [Co, Ci, kd, kh, kw], bias [Co] or null; contiguous; `epilogue`: a batch norm (+ ReLU)
    * applied in the same write */

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { scatterAdd, type ScatterMode } from '../../src/kernels/gather/webgpu.js';
+import { benchmarks, scatterAdd, type ScatterMode } from '../../src/kernels/gather/webgpu.js';
 import type { DType, WebGPUBackend } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 interface Case { xShape: number[]; axis: number; n: number; seed: number }
 
@@ -90,5 +90,9 @@ describe('webgpu gather / scatterAdd against the cpu oracle', () => {
     expect(() => cpu.gather(cx, [2, 3], 1, ci, [1, 4])).toThrow(/must equal x shape/);
     expect(() => cpu.scatterAdd(cx, [2, 3], 0, ci, [2, 2])).toThrow(/must equal x shape/);
     expect(() => cpu.scatterAdd(cx, [1, 2], 1, cpu.upload(Int32Array.from([0, 3]), 'int32'), [1, 3])).toThrow(/out of range/);
+  });
+
+  it('the benchmark shapes run (small cases; their indices are in range, so the syncs report nothing)', async () => {
+    expect(await runSmallBenchmarks(await webgpu(), benchmarks)).toBe(4);
   });
 });

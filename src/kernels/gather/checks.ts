@@ -1,3 +1,4 @@
+import type { Storage } from '../backend.js';
 import { formatShape } from '../geometry.js';
 import { sizeOf } from '../layout.js';
 
@@ -17,4 +18,21 @@ export function checkGatherShapes(what: string, xShape: readonly number[], index
       throw new Error(`${what}: index shape ${formatShape(indexShape)} must equal x shape ${formatShape(xShape)} except along axis ${axis}`);
     }
   }
+}
+
+/**
+ * The failure of an index check, worded the same by the cpu oracle (which throws it at once) and the WebGPU
+ * kernels (whose device-side report the next readback throws): `element` is the flat position in the index.
+ */
+export function indexOutOfRange(op: string, index: number, bound: number, axis: number | null, element: number): string {
+  return `${op}: index ${index} out of range [0, ${bound})${axis === null ? '' : ` along axis ${axis}`} at element ${element} of the index`;
+}
+
+/** F.one_hot's arguments as the backends take them: `count` int32 indices, numClasses a positive integer */
+export function checkOneHot(what: string, indices: Storage, count: number, numClasses: number): void {
+  if (indices.dtype !== 'int32') throw new Error(`${what}: indices must be int32, got ${indices.dtype}`);
+  if (!Number.isInteger(count) || count < 0 || count > indices.length) {
+    throw new Error(`${what}: ${count} indices asked of a storage of ${indices.length}`);
+  }
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}`);
 }

@@ -2,7 +2,7 @@ import type { Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData } from '../cpu/storage.js';
 import { sizeOf } from '../layout.js';
-import { aroundAxis, checkGatherShapes } from './checks.js';
+import { aroundAxis, checkGatherShapes, checkOneHot, indexOutOfRange } from './checks.js';
 
 /**
  * Validates the shapes, then visits every element of index in order: `at` is its flat position (the same in
@@ -17,7 +17,7 @@ function eachIndex(what: string, xShape: readonly number[], index: Storage, inde
   for (let o = 0; o < outer; o++) for (let i = 0; i < n; i++) for (let r = 0; r < inner; r++) {
     const at = (o * n + i) * inner + r;
     const j = I[at];
-    if (j < 0 || j >= xn) throw new Error(`${what}: index ${j} out of range [0, ${xn}) along axis ${axis}`);
+    if (j < 0 || j >= xn) throw new Error(indexOutOfRange(what, j, xn, axis, at));
     visit(at, (o * xn + j) * inner + r);
   }
 }
@@ -36,4 +36,16 @@ export function scatterAdd(src: Storage, indexShape: readonly number[], axis: nu
   const out = typedArrayFor(src.dtype, sizeOf(xShape));
   eachIndex('scatterAdd', xShape, index, indexShape, axis, (at, xAt) => { out[xAt] += S[at]; });
   return new CpuStorage(src.dtype, out);
+}
+
+export function oneHot(indices: Storage, count: number, numClasses: number): CpuStorage {
+  checkOneHot('oneHot', indices, count, numClasses);
+  const I = cpuData(indices);
+  const out = new Int32Array(count * numClasses);
+  for (let i = 0; i < count; i++) {
+    const c = I[i];
+    if (c < 0 || c >= numClasses) throw new Error(indexOutOfRange('oneHot', c, numClasses, null, i));
+    out[i * numClasses + c] = 1;
+  }
+  return new CpuStorage('int32', out);
 }

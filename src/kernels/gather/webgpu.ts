@@ -2,14 +2,13 @@ import type { Backend, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { aroundAxis, checkGatherShapes } from './checks.js';
+import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIndexCheck, wgslType } from '../webgpu/runtime.js';
+import { aroundAxis, checkGatherShapes, checkOneHot, indexOutOfRange } from './checks.js';
 
 /**
  * torch.gather along an axis and its adjoint scatterAdd. Both see their tensors as (outer, axis, inner):
  * index and src have the shape [outer, n, inner], x (and scatterAdd's output) [outer, xn, inner].
- *  - gather: one invocation per output element, out[o, i, r] = x[o, index[o, i, r], r]; an index out of
- *    range gives 0 (the cpu oracle throws; a kernel cannot).
+ *  - gather: one invocation per output element, out[o, i, r] = x[o, index[o, i, r], r].
  *  - scatterAdd, deterministic (default): one invocation per output element (o, j, r) sums src[o, i, r]
  *    over the i with index[o, i, r] = j, walking i in order: no atomics, the same bits on every run.
  *    Adjacent invocations take adjacent r, so the index and src reads are coalesced.
@@ -17,24 +16,28 @@ import { aroundAxis, checkGatherShapes } from './checks.js';
  *    output, then one invocation per src element adds into its dst with atomicAdd (int32) or a
  *    compare-exchange loop on the float's bits (float32; WGSL has no float atomics). The summation order,
  *    hence the last bits of a float result, then depends on scheduling.
+ * An index out of range is skipped (gather writes 0) and reported in the runtime's device-side error word
+ * (wgslIndexCheck), which the next readback throws with the cpu oracle's words: the cpu oracle throws at once.
+ * Also F.one_hot, one invocation per output element, checking its indices the same way.
  */
 
 const WG = 256;
 /** the deterministic scatterAdd walks n index entries per output; above this n·xn atomics win */
 const DETERMINISTIC_MAX_WORK = 16384;
 
-const header = `struct Params { total: u32, n: u32, xn: u32, inner: u32 }`;
+const header = `struct Params { total: u32, n: u32, xn: u32, inner: u32, site: u32 }`;
 
 /**
- * WGSL shared by the three kernels over (outer, axis, inner) elements: the bindings (the data read, idx, out, P)
- * and the head of main, one invocation per element `at` < P.total, r its inner coordinate.
+ * WGSL shared by the three kernels over (outer, axis, inner) elements: the bindings (the data read, idx, out, the
+ * error word, P) and the head of main, one invocation per element `at` < P.total, r its inner coordinate.
  */
 function elementKernelHead(input: 'x' | 'src', t: string, out: string): string {
   return `${header}
 @group(0) @binding(0) var<storage, read> ${input}: array<${t}>;
 @group(0) @binding(1) var<storage, read> idx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<${out}>;
-@group(0) @binding(3) var<uniform> P: Params;
+@group(0) @binding(4) var<uniform> P: Params;
+${wgslIndexCheck(3)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let at = ${wgslFlatIndex(WG)};
@@ -48,7 +51,7 @@ ${elementKernelHead('x', t, t)}
   let o = at / P.inner / P.n;
   let j = idx[at];
   var v = ${t}(0);
-  if (j >= 0 && u32(j) < P.xn) { v = x[(o * P.xn + u32(j)) * P.inner + r]; }
+  if (j >= 0 && u32(j) < P.xn) { v = x[(o * P.xn + u32(j)) * P.inner + r]; } else { reportBadIndex(P.site, j, P.xn, at); }
   out[at] = v;
 }`;
 }
@@ -62,7 +65,10 @@ ${elementKernelHead('src', t, t)}
   var acc = ${t}(0);
   var pos = o * P.n * P.inner + r;
   for (var i = 0u; i < P.n; i++) {
-    if (idx[pos] == j) { acc += src[pos]; }
+    let k = idx[pos];
+    if (k == j) { acc += src[pos]; }
+    // each bad entry is seen by the xn outputs of its (o, r): the one at j = 0 reports it
+    else if (j == 0 && u32(k) >= P.xn) { reportBadIndex(P.site, k, P.xn, pos); }
     pos += P.inner;
   }
   out[at] = acc;
@@ -95,11 +101,16 @@ function scatterAtomicSource(t: string): string {
 ${elementKernelHead('src', t, `atomic<${t === 'i32' ? 'i32' : 'u32'}>`)}
   let o = at / P.inner / P.n;
   let j = idx[at];
-  if (j < 0 || u32(j) >= P.xn) { return; }
+  if (j < 0 || u32(j) >= P.xn) { reportBadIndex(P.site, j, P.xn, at); return; }
   let dst = (o * P.xn + u32(j)) * P.inner + r;
   let v = src[at];
   ${add}
 }`;
+}
+
+/** the error word's code for an index check of `op` along `axis` */
+function indexSite(rt: GpuRuntime, op: 'gather' | 'scatterAdd', axis: number): number {
+  return rt.errorSite(`${op}:${axis}`, (index, bound, element) => indexOutOfRange(op, index, bound, axis, element));
 }
 
 export function gather(rt: GpuRuntime, x: Storage, xShape: readonly number[], axis: number, index: Storage,
@@ -110,9 +121,9 @@ export function gather(rt: GpuRuntime, x: Storage, xShape: readonly number[], ax
   const out = rt.alloc(total, x.dtype);
   if (total === 0) return out;
   const [, inner] = aroundAxis(indexShape, axis);
-  const kernel = rt.kernel(`gather:${t}`, () => gatherSource(t), 3);
-  const params = new Params().u32(total, indexShape[axis], xShape[axis], inner).done();
-  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(index), out.buffer], params, grid1d(total, WG));
+  const kernel = rt.kernel(`gather:${t}`, () => gatherSource(t), 4);
+  const params = new Params().u32(total, indexShape[axis], xShape[axis], inner, indexSite(rt, 'gather', axis)).done();
+  rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(index), out.buffer, rt.errorWord], params, grid1d(total, WG));
   return out;
 }
 
@@ -128,19 +139,50 @@ export function scatterAdd(rt: GpuRuntime, src: Storage, indexShape: readonly nu
   const n = indexShape[axis], xn = xShape[axis];
   const [, inner] = aroundAxis(xShape, axis);
   const atomic = mode === 'atomic' || (mode === 'auto' && n * xn > DETERMINISTIC_MAX_WORK);
+  const site = indexSite(rt, 'scatterAdd', axis);
   if (!atomic) {
-    const kernel = rt.kernel(`scatterAdd:det:${t}`, () => scatterGatherStyleSource(t), 3);
-    const params = new Params().u32(total, n, xn, inner).done();
-    rt.dispatch(kernel, [gpuBuffer(src), gpuBuffer(index), out.buffer], params, grid1d(total, WG));
+    const kernel = rt.kernel(`scatterAdd:det:${t}`, () => scatterGatherStyleSource(t), 4);
+    const params = new Params().u32(total, n, xn, inner, site).done();
+    rt.dispatch(kernel, [gpuBuffer(src), gpuBuffer(index), out.buffer, rt.errorWord], params, grid1d(total, WG));
     return out;
   }
   const zero = rt.kernel('scatterAdd:zero', zeroSource, 1);
   rt.dispatch(zero, [out.buffer], new Params().u32(total, 0, 0, 0).done(), grid1d(total, WG));
   const count = sizeOf(indexShape);
   if (count === 0) return out;
-  const kernel = rt.kernel(`scatterAdd:atomic:${t}`, () => scatterAtomicSource(t), 3);
-  const params = new Params().u32(count, n, xn, inner).done();
-  rt.dispatch(kernel, [gpuBuffer(src), gpuBuffer(index), out.buffer], params, grid1d(count, WG));
+  const kernel = rt.kernel(`scatterAdd:atomic:${t}`, () => scatterAtomicSource(t), 4);
+  const params = new Params().u32(count, n, xn, inner, site).done();
+  rt.dispatch(kernel, [gpuBuffer(src), gpuBuffer(index), out.buffer, rt.errorWord], params, grid1d(count, WG));
+  return out;
+}
+
+function oneHotSource(): string {
+  return /* wgsl */ `
+struct Params { total: u32, classes: u32, site: u32 }
+@group(0) @binding(0) var<storage, read> idx: array<i32>;
+@group(0) @binding(1) var<storage, read_write> out: array<i32>;
+@group(0) @binding(3) var<uniform> P: Params;
+${wgslIndexCheck(2)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let at = ${wgslFlatIndex(WG)};
+  if (at >= P.total) { return; }
+  let i = at / P.classes;
+  let c = at % P.classes;
+  let v = idx[i];
+  out[at] = select(0, 1, v == i32(c));
+  if (c == 0u && u32(v) >= P.classes) { reportBadIndex(P.site, v, P.classes, i); }
+}`;
+}
+
+export function oneHot(rt: GpuRuntime, indices: Storage, count: number, numClasses: number): GpuStorage {
+  checkOneHot('webgpu oneHot', indices, count, numClasses);
+  const total = count * numClasses;
+  const out = rt.alloc(total, 'int32');
+  if (total === 0) return out;
+  const site = rt.errorSite('oneHot', (index, bound, element) => indexOutOfRange('oneHot', index, bound, null, element));
+  const kernel = rt.kernel('oneHot', oneHotSource, 3);
+  rt.dispatch(kernel, [gpuBuffer(indices), out.buffer, rt.errorWord], new Params().u32(total, numClasses, site).done(), grid1d(total, WG));
   return out;
 }
 
@@ -171,6 +213,20 @@ function gatherBench(name: string, op: 'gather' | 'scatterAdd', outer: number, x
   };
 }
 
+/** F.one_hot of a class map of `count` voxels (MONAI's toOnehotY) */
+function oneHotBench(name: string, count: number, classes: number, large = false): KernelBenchmark {
+  return {
+    group: 'oneHot', name, flops: 0, bytes: 4 * count * (1 + classes), large,
+    setup(backend: Backend) {
+      const index = backend.upload(indexData(1, count, 1, classes), 'int32');
+      return {
+        run() { backend.free(backend.oneHot(index, count, classes)); },
+        dispose() { backend.free(index); },
+      };
+    },
+  };
+}
+
 export const benchmarks: KernelBenchmark[] = [
   // the class picked per voxel (cross-entropy): x [N, C, S], index [N, 1, S]
   gatherBench('class pick [2,4,32768] → [2,1,32768]', 'gather', 2, 4, 1, 32768),
@@ -179,4 +235,6 @@ export const benchmarks: KernelBenchmark[] = [
   gatherBench('backward of class pick [4,1,1003520] → [4,2,1003520]', 'scatterAdd', 4, 2, 1, 1003520, true),
   gatherBench('rows [1,4096,256] ← 16384 rows', 'gather', 1, 4096, 16384, 256),
   gatherBench('scatter rows 16384 → [1,4096,256] (atomics)', 'scatterAdd', 1, 4096, 16384, 256, true),
+  oneHotBench('class map [2,32768] → [2,32768,4]', 2 * 32768, 4),
+  oneHotBench('class map [4,1003520] → [4,1003520,2]', 4 * 1003520, 2, true),
 ];

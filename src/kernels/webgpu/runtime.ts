@@ -41,6 +41,11 @@ const UNIFORM_SLOTS = 2048;
 const MAX_BIND_GROUPS = 16384;
 /** timestamp pairs per query set (WebGPU allows 4096 queries in one set) */
 const QUERIES_PER_SET = 2048;
+/**
+ * The device-side error word's bytes (see wgslIndexCheck): failures counted, then the first failure's site, index,
+ * bound and element; padded to 32 bytes, so that the data after it in a staging buffer stays 8-byte aligned.
+ */
+const ERROR_WORD_BYTES = 32;
 
 /**
  * a cached bind group, the uniform slot it binds (−1: none, or the kernel's dynamic offset picks it) and the next
@@ -210,11 +215,17 @@ export class GpuRuntime {
   /** recorded work is submitted after this many dispatches, so the GPU starts while the host keeps encoding */
   dispatchesPerSubmit = 512;
   private profile: { sets: GPUQuerySet[]; labels: string[] } | null = null;
+  /** the device-side error word that checking kernels bind (wgslIndexCheck); every readback copies and clears it */
+  readonly errorWord: GPUBuffer;
+  /** what each site that reports into the error word checks, by its code − 1 (see errorSite) */
+  private readonly errorSites: ((index: number, bound: number, element: number) => string)[] = [];
+  private readonly errorSiteCodes = new Map<string, number>();
 
   /** `software`: the adapter is a CPU rasteriser such as llvmpipe (some kernel defaults differ there) */
   constructor(readonly device: GPUDevice, readonly software = false) {
     this.limits = plainCopy(device.limits);
     this.uniforms = device.createBuffer({ size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.errorWord = device.createBuffer({ size: ERROR_WORD_BYTES, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -235,6 +246,19 @@ export class GpuRuntime {
       this.firstError = null;
       throw new Error(`webgpu: ${message}`);
     }
+  }
+
+  /**
+   * The code a kernel passes to reportBadIndex (wgslIndexCheck) for one kind of check, registered once per key;
+   * `describe` words the failure the way the cpu oracle does (the readback adds that the device reported it).
+   */
+  errorSite(key: string, describe: (index: number, bound: number, element: number) => string): number {
+    let code = this.errorSiteCodes.get(key);
+    if (code === undefined) {
+      code = this.errorSites.push(describe);
+      this.errorSiteCodes.set(key, code);
+    }
+    return code;
   }
 
   kernel(key: string, source: () => string, storageBindings: number): Kernel {
@@ -559,20 +583,19 @@ export class GpuRuntime {
     const n = prof.labels.length;
     if (n === 0) return [];
     const resolve = this.device.createBuffer({ size: prof.sets.length * QUERIES_PER_SET * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const staging = this.device.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.copyEncoder();
-    prof.sets.forEach((set, i) => {
-      const count = Math.min(QUERIES_PER_SET, n - i * QUERIES_PER_SET);
-      enc.resolveQuerySet(set, 0, 2 * count, resolve, i * QUERIES_PER_SET * 16);
-    });
-    enc.copyBufferToBuffer(resolve, 0, staging, 0, n * 16);
-    this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
-    const t = new BigUint64Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    resolve.destroy();
-    for (const set of prof.sets) set.destroy();
-    return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
+    try {
+      const t = await this.readBack(n * 16, (enc, staging, at) => {
+        prof.sets.forEach((set, i) => {
+          const count = Math.min(QUERIES_PER_SET, n - i * QUERIES_PER_SET);
+          enc.resolveQuerySet(set, 0, 2 * count, resolve, i * QUERIES_PER_SET * 16);
+        });
+        enc.copyBufferToBuffer(resolve, 0, staging, at, n * 16);
+      }, (mapped, at) => new BigUint64Array(mapped.slice(at)));
+      return prof.labels.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
+    } finally {
+      resolve.destroy();
+      for (const set of prof.sets) set.destroy();
+    }
   }
 
   private computePass(): GPUComputePassEncoder {
@@ -613,26 +636,58 @@ export class GpuRuntime {
     const bytes = Math.ceil(s.byteLength / 4) * 4;
     const out = typedArrayFor(s.dtype, s.length);
     if (bytes === 0) return out;
-    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    this.copyBuffer(s.buffer, 0, staging, 0, bytes);
-    this.flush();
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-    } catch (e) {
-      this.check();
-      throw new Error(`webgpu: reading a storage back failed: ${(e as Error).message}`);
-    }
-    this.check();
-    new Uint8Array(out.buffer).set(new Uint8Array(staging.getMappedRange(), 0, bytes));
-    staging.unmap();
-    staging.destroy();
-    return out;
+    return this.readBack(bytes, (enc, staging, at) => enc.copyBufferToBuffer(s.buffer, 0, staging, at, bytes), (mapped, at) => {
+      new Uint8Array(out.buffer).set(new Uint8Array(mapped, at, bytes));
+      return out;
+    });
   }
 
+  /** Waits for the work recorded so far; throws what the device reported (see readBack), as torch.cuda.synchronize. */
   async sync(): Promise<void> {
-    this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    this.check();
+    await this.readBack(0, () => undefined, () => undefined);
+  }
+
+  /**
+   * Every readback: `record` copies `bytes` into a staging buffer at offset `at`, after everything recorded so far;
+   * in the same submit the device-side error word is copied to the staging buffer's start and cleared. Once mapped,
+   * `take` copies the data out; then a set word throws the first failure it recorded (CUDA reports a device-side
+   * assert the same way: at the next synchronization, not at the kernel that failed).
+   */
+  private async readBack<T>(bytes: number, record: (enc: GPUCommandEncoder, staging: GPUBuffer, at: number) => void,
+    take: (mapped: ArrayBuffer, at: number) => T): Promise<T> {
+    const staging = this.device.createBuffer({ size: ERROR_WORD_BYTES + bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const enc = this.copyEncoder();
+      record(enc, staging, ERROR_WORD_BYTES);
+      enc.copyBufferToBuffer(this.errorWord, 0, staging, 0, ERROR_WORD_BYTES);
+      enc.clearBuffer(this.errorWord);
+      this.flush();
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        this.check();
+        throw new Error(`webgpu: reading a storage back failed: ${(e as Error).message}`);
+      }
+      this.check();
+      const mapped = staging.getMappedRange();
+      const report = this.deviceErrorReport(new Uint32Array(mapped, 0, ERROR_WORD_BYTES / 4));
+      const result = take(mapped, ERROR_WORD_BYTES);
+      staging.unmap();
+      if (report) throw new Error(report);
+      return result;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** the error word's first failure as the site words it, null when no check failed */
+  private deviceErrorReport(word: Uint32Array): string | null {
+    const [failures, site, index, bound, element] = word;
+    if (failures === 0) return null;
+    const describe = this.errorSites[site! - 1];
+    const what = describe ? describe(index! | 0, bound!, element!) : `an unknown device-side check (site ${site}) failed`;
+    const count = failures === 1 ? '1 failed index check' : `${failures} failed index checks`;
+    return `${what} (reported by the device at this readback; ${count} since the last readback)`;
   }
 
   destroy(): void {
@@ -713,6 +768,25 @@ export function grid1d(n: number, wg = 256, maxPerDim = 65535): [number, number]
   if (groups <= maxPerDim) return [groups, 1];
   const y = Math.ceil(groups / maxPerDim);
   return [Math.ceil(groups / y), y];
+}
+
+/**
+ * WGSL: the device-side error word at `binding` (bind GpuRuntime.errorWord there) and
+ * `reportBadIndex(site, index, bound, element)`, which a kernel calls for an index outside [0, bound) at element
+ * `element` of its index tensor, `site` being GpuRuntime.errorSite's code. The first failure's words are kept and
+ * later ones only counted; the next readback throws (see GpuRuntime.readBack). The kernel still has to skip the
+ * element.
+ */
+export function wgslIndexCheck(binding: number): string {
+  return `@group(0) @binding(${binding}) var<storage, read_write> errorWord: array<atomic<u32>, ${ERROR_WORD_BYTES / 4}>;
+fn reportBadIndex(site: u32, index: i32, bound: u32, element: u32) {
+  if (atomicAdd(&errorWord[0], 1u) == 0u) {
+    atomicStore(&errorWord[1], site);
+    atomicStore(&errorWord[2], bitcast<u32>(index));
+    atomicStore(&errorWord[3], bound);
+    atomicStore(&errorWord[4], element);
+  }
+}`;
 }
 
 /** WGSL: the flat invocation index of a grid1d dispatch (needs gid and nwg builtins in scope). */
