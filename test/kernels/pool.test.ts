@@ -147,6 +147,20 @@ describe('pooling on WebGPU against the cpu oracle', () => {
     }), { numRuns: 40 });
   });
 
+  it('maxPool3d with NaN: a window holding one gives NaN at its last NaN\'s index (PyTorch\'s rule), as the oracle', async () => {
+    // a guard for GPUs: a compiler that assumes finite floats may fold a NaN test written as v != v (llvmpipe never does)
+    const gpu = await webgpu();
+    await fc.assert(fc.asyncProperty(poolCase, fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), async (r, at) => {
+      const { xShape, p } = caseShapes(r);
+      const x = randomArray(sizeOf(xShape), r.seed);
+      for (const i of at) x[i % x.length] = NaN;
+      const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
+      const w = gpu.maxPool3d(gpu.upload(x, 'float32'), xShape, p);
+      expect(Array.from(await gpu.read(w.indices))).toEqual(Array.from(await cpu.read(c.indices)));
+      expect(Array.from(await gpu.read(w.values))).toEqual(Array.from(await cpu.read(c.values)));
+    }), { numRuns: 30 });
+  });
+
   it('avgPool3d and its backward', async () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(poolCase, async (r) => {

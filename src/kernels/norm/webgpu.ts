@@ -2,7 +2,7 @@ import type { Backend, ChannelLayout, NormLayout, NormTerms, RunningStatsUpdate,
 import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
+import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIsNaN } from '../webgpu/runtime.js';
 import { checkMoments, checkNorm, checkRunningStats } from './checks.js';
 
 /**
@@ -35,8 +35,6 @@ const MIN_PER_LANE = 32;
 
 type Kind = 'moments' | 'sums' | 'sums-relu';
 
-/** WGSL: is `v` NaN (a bit test: comparisons and max with NaN do not survive fast-math) */
-const isNaN = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
 
 /*
  * The forward's expressions, shared with the convolutions' epilogue (conv3d/plan.ts), which applies an evaluation-mode
@@ -48,9 +46,9 @@ export const wgslRstd = (variance: string, eps: string): string => `inverseSqrt(
 export const wgslNormalized = (rstd: string, weight: string, x: string, mean: string, bias: string | null): string =>
   `${rstd} * ${weight} * (${x} - ${mean})${bias === null ? '' : ` + ${bias}`}`;
 /** WGSL of max(v, 0) keeping NaN, as PyTorch's relu (`v` a name: it is read three times) */
-export const wgslRelu = (v: string): string => `select(max(${v}, 0.0), ${v}, ${isNaN(v)})`;
+export const wgslRelu = (v: string): string => `select(max(${v}, 0.0), ${v}, ${wgslIsNaN(v)})`;
 /** WGSL: g masked by the fused ReLU's output y as PyTorch's threshold_backward (a NaN output passes g) */
-const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${isNaN(y)})`;
+const reluMasked = (g: string, y: string) => `select(0.0, ${g}, ${y} > 0.0 || ${wgslIsNaN(y)})`;
 /** direct: data → result; partial: data → one state per (channel, chunk); merge: states → result */
 type Stage = 'direct' | 'partial' | 'merge';
 /** which running statistics the stage that writes the moments updates: none, mean, variance, both (bits 1 and 2) */

@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { sizeOf } from '../layout.js';
 import { randomArray } from '../random.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIsNaN, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
@@ -67,7 +67,7 @@ ${outputCoords}
       let row = (d * P.H + h) * P.W;
       for (var w = ws; w < we; w++) {
         let v = x[base + u32(row + w)];
-        if (v > best || v != v) { best = v; bestAt = row + w; }
+        if (v > best || ${wgslIsNaN('v')}) { best = v; bestAt = row + w; }
       }
     }
   }

@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { fill } from '../elementwise/webgpu.js';
 import { contiguousStrides, sizeOf } from '../layout.js';
 import type { GpuRuntime, Kernel } from '../webgpu/runtime.js';
-import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, mixNumbers, sameNumbers, wgslType } from '../webgpu/runtime.js';
+import { GpuStorage, Params, SMI_MASK, gpuBuffer, grid1d, mixHash, mixNumbers, sameNumbers, wgslIsNaN, wgslType } from '../webgpu/runtime.js';
 
 /**
  * Reductions (sum, max, min) and argmax over any strided view and any set of axes.
@@ -171,7 +171,7 @@ ${bindings.join('\n')}
 var<workgroup> sh: array<${t}, ${WG}>;
 ${arg ? `var<workgroup> shi: array<i32, ${WG}>;` : ''}
 
-fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn is_nan(v: f32) -> bool { return ${wgslIsNaN('v')}; }
 fn inf_bits(bits: u32) -> f32 { var b = bits; return bitcast<f32>(b); }
 fn k_offset(o: u32) -> u32 {
 ${decode('o', kRank, 'ks', 'kst')}}

@@ -789,6 +789,12 @@ fn reportBadIndex(site: u32, index: i32, bound: u32, element: u32) {
 }`;
 }
 
+/**
+ * WGSL: is the f32 `v` NaN, by its bits. `v != v`, `isNan`-free comparisons and max with NaN may be folded away by a
+ * GPU compiler that assumes finite floats (fast-math), which a software adapter never does.
+ */
+export const wgslIsNaN = (v: string): string => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
+
 /** WGSL: the flat invocation index of a grid1d dispatch (needs gid and nwg builtins in scope). */
 export const wgslFlatIndex = (wg = 256): string => `(gid.x + gid.y * nwg.x * ${wg}u)`;
 
