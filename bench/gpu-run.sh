@@ -22,7 +22,7 @@ if [ "${1:-}" = quick ]; then
   step 60 $tsx bench/dbisl-step.ts --iters 10 --warmup 2 --json "$out/dbisl-step.json"
   step 180 node_modules/.bin/vitest run test/kernels/conv3d-tune.test.ts test/kernels/conv3d-wgemm.test.ts test/kernels/cdt.test.ts test/kernels/loss.test.ts \
     test/kernels/conv3d-epilogue.test.ts test/kernels/conv3d-grouped.test.ts test/kernels/elementwise-float16.test.ts test/models/vnet-fuse.test.ts \
-    test/kernels/dualtask.test.ts test/kernels/optim.test.ts test/kernels/amp.test.ts
+    test/kernels/dualtask.test.ts test/kernels/optim.test.ts test/kernels/amp.test.ts test/kernels/device-assert.test.ts test/kernels/pool.test.ts
   for wb in 1 4; do
     step 20 python3 bench/torch_inference.py --cases 1 --window-batch $wb --anchor ../.gpu/torch_vnet_step.py
     step 25 $tsx bench/inference.ts --cases 1 --window-batch $wb --json "$out/inference-b$wb.json"

@@ -121,8 +121,8 @@ unpack() {
 
 # precheck: before a run's first step, the kernels that have not run on a GPU yet and that the run uses (the fused
 # T_s2r, the dualtask maps and losses of the DBiSL step, the multi-tensor SGD step whose wider variants compile only
-# on an adapter with more storage bindings than llvmpipe's, the conv epilogue of the evaluation) against their cpu
-# oracle on this adapter
+# on an adapter with more storage bindings than llvmpipe's, the conv epilogue of the evaluation, the readback that
+# carries the device-side error word) against their cpu oracle on this adapter
 # (under a minute), so that one this GPU's shader compiler treats differently
 # stops the call here rather than after minutes of training. Only the oracle comparisons, which have tolerances: the
 # tests that the fused T_s2r gives the composed ops' floats bit for bit (test/dbisl/transform.test.ts) may differ in a
@@ -132,7 +132,7 @@ precheck() {
   [ "${LA_PRECHECK:-1}" = 0 ] && return 0
   echo "la-run: precheck: the fused kernels of the DBiSL step and of the evaluation against the cpu oracle on this adapter"
   node_modules/.bin/vitest run test/kernels/cdt.test.ts test/kernels/loss.test.ts test/kernels/dualtask.test.ts \
-    test/kernels/optim.test.ts test/kernels/conv3d-epilogue.test.ts \
+    test/kernels/optim.test.ts test/kernels/conv3d-epilogue.test.ts test/kernels/device-assert.test.ts \
     || die "precheck: a fused kernel disagrees with its cpu oracle on this adapter (see above); not training"
 }
 
