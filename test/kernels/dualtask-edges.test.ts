@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, PseudoLabelParams, SigmoidPart, Storage } from '../../src/kernels/index.js';
+import { WebGPUBackend } from '../../src/kernels/index.js';
 import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 
 /**
@@ -145,6 +146,53 @@ describe('dualtask edges on WebGPU', () => {
     expect(() => gpu.scaledSigmoid(Array.from({ length: 5 }, () => ({ x, offset: 0, n: 1, a: 1 })))).toThrow('scaledSigmoid: 1 to 4 parts, got 5');
     expect(() => gpu.scaledSigmoidBackward(x, 2, x, 2, 1)).toThrow('scaledSigmoidBackward: the output holds 3 elements, needs 4');
     expect(() => gpu.pseudoLabel(x, x, { ...plain, qOffset: 2 })).toThrow('pseudoLabel: q holds 3 elements, needs 4');
+  });
+
+  it('p and q as views of one storage at different offsets (Ŷ and T_r2s(R̂) as the loss passes them), after a head', async () => {
+    const gpu = await webgpu();
+    // one storage [Ŷ | T_r2s(R̂)] of two rows each, row length 3: the unlabeled rows are Ŷ[3..6) and T_r2s[3..6)
+    const both = [0.9, 0.1, 0.6, 0.7, 0.25, 0.05, 0.8, 0.2, 0.3, 0.6, 0.5, 0.2];
+    const label = [1, 0, 1];
+    // a + b = [1.3, 0.75, 0.25] → Ỹ = [1, 0, 0]; |a − b| = [0.1, 0.25, 0.15]
+    const byHand = { pseudo: [...label, 1, 0, 0], exp: [0.1, 0.25, 0.15].map((d) => Math.exp(-4 * d)), mask: [1, 0, 1] };
+    for (const b of [cpu, gpu]) {
+      const s = b.upload(Float32Array.from(both), 'float32'), head = { storage: b.upload(Float32Array.of(7, ...label), 'float32'), offset: 1, n: 3 };
+      const params = { pOffset: 3, qOffset: 9, n: 3, head };
+      const exp = b.pseudoLabel(s, s, { ...params, weighting: { kind: 'exp', gamma: 4 } });
+      const mask = b.pseudoLabel(s, s, { ...params, weighting: { kind: 'mask', tau: 0.2 } });
+      expect(await read(b, exp.pseudo), b.name).toEqual(byHand.pseudo);
+      expect(await read(b, mask.pseudo), b.name).toEqual(byHand.pseudo);
+      // the differences are float32's: |fround(0.7) − fround(0.6)| is not 0.1
+      expectClose(await read(b, exp.weight!), byHand.exp, 1e-6, 1e-6, `${b.name}: exp(−γ·|a − b|)`);
+      expect(await read(b, mask.weight!), b.name).toEqual(byHand.mask);
+    }
+  });
+
+  it('no elements: empty outputs, nothing dispatched', async () => {
+    const gpu = await webgpu();
+    if (!(gpu instanceof WebGPUBackend)) throw new Error('expected the WebGPU backend');
+    const x = gpu.upload(Float32Array.of(1, 2), 'float32'), first = gpu.rt.dispatchCount;
+    expect(gpu.scaledSigmoid([{ x, offset: 2, n: 0, a: 1 }, { x, offset: 0, n: 0, a: -3 }]).length).toBe(0);
+    expect(gpu.scaledSigmoidBackward(x, 1, x, 0, 2).length).toBe(0);
+    const out = gpu.pseudoLabel(x, x, { ...plain, n: 0, head: { storage: x, offset: 2, n: 0 }, weighting: { kind: 'exp', gamma: 1 } });
+    expect([out.pseudo.length, out.weight!.length]).toEqual([0, 0]);
+    expect(gpu.rt.dispatchCount - first).toBe(0);
+  });
+
+  it('each scaling pattern has its own kernel: [σ(x), σ(−3x)] then [σ(−3x), σ(x)]; g·y(1 − y) unscaled keeps −0, scaled makes +0', async () => {
+    const gpu = await webgpu();
+    const xs = [0.5, -2, 1.25];
+    const x = gpu.upload(Float32Array.from(xs), 'float32');
+    for (const scales of [[1, -3], [-3, 1], [1, -3]]) {
+      const y = await read(gpu, gpu.scaledSigmoid(scales.map((a) => ({ x, offset: 0, n: 3, a }))));
+      expectClose(y, scales.flatMap((a) => xs.map((v) => sigma(a * v))), 1e-6, 1e-5, `scales ${scales}`);
+    }
+    // y = [1, 0.5], g = [−2, 4]: g·y(1 − y) = [−0, 1]; ·2 + 0 = [+0, 2]
+    const y = gpu.upload(Float32Array.of(1, 0.5), 'float32'), g = gpu.upload(Float32Array.of(-2, 4), 'float32');
+    for (const a of [1, 2, 1]) {
+      const got = await read(gpu, gpu.scaledSigmoidBackward(y, 0, g, 2, a));
+      expect([Object.is(got[0], a === 1 ? -0 : 0), got[1]], `a = ${a}: ${got}`).toEqual([true, a]);
+    }
   });
 
   it('the strict boundaries, and a head with no unlabeled elements', async () => {
