@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { RowLoss, RowLossInputs, RowOperand, Storage } from '../../src/kernels/index.js';
+import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage, WeightedTerm } from '../../src/kernels/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
-import { cpu, expectClose } from '../helpers/backends.js';
+import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 
 /**
  * The edges of the row losses and the weighted sums (kernels/loss) on the cpu oracle: every check names what it got;
  * rows that lie apart or are shared give the losses of the same rows packed; the gradients by hand where a
  * constant matters (the weighted MSE's eps, BCE at large negative and positive logits, L1 at a tie); the weighted
- * sum's edge terms. Expected values are the formulas by hand.
+ * sum's edge terms; on WebGPU the layouts and kernel variants the DBiSL step reaches. Expected values are the
+ * formulas by hand.
  */
 
 const f64 = (...v: number[]): Storage => cpu.upload(Float64Array.from(v), 'float64');
@@ -135,5 +136,50 @@ describe('weightedSum and its backward: the edge terms and the checks', () => {
     expect(() => cpu.weightedSumBackward([[1], [NaN]], g)).toThrow('weightedSumBackward: the weights must be finite, got [[1],[null]]');
     expect(() => cpu.weightedSumBackward([[1]], f64())).toThrow('weightedSumBackward: g is empty');
     expect(cpu.weightedSumBackward([[], [2, -1]], g).map(read)).toEqual([[], [6, -3]]);
+  });
+});
+
+describe('the loss kernels on WebGPU: the layouts and kernel variants the DBiSL step uses', () => {
+  const up = (b: Backend, ...v: number[]): Storage => b.upload(Float32Array.from(v), 'float32');
+
+  it('operands at different offsets of one storage (L1 of Ŷ\'s and T_r2s(R̂)\'s unlabeled rows, a weighted Dice beside them)', async () => {
+    const gpu = await webgpu();
+    // one storage [Ŷ (2 rows of 2) | T_r2s (2 rows of 2)]: the unlabeled rows are at offsets 2 and 6
+    const both = [0.5, 0.5, 0.75, 0.25, 0.5, 0.5, 0.25, 1];
+    for (const b of [cpu, gpu]) {
+      const s = up(b, ...both);
+      const l1 = b.rowLoss({ kind: 'l1', scale: 0.5 }, { rows: 1, n: 2, operands: [op(s, 2), op(s, 6), null] });
+      // |0.75 − 0.25| + |0.25 − 1| = 1.25, mean 0.625
+      expect(Array.from(await b.read(l1.loss)), b.name).toEqual([0.625]);
+      // Dice of p = [0.75, 0.25] against y = [0.25, 1] with w = [0.5, 0.5] (s at offset 0): I = 0.21875, P = 0.3125, Y = 0.53125
+      const dice = b.rowLoss({ kind: 'dice', smooth: 0 }, { rows: 1, n: 2, operands: [op(s, 2), op(s, 6), op(s, 0)] });
+      expectClose(Array.from(await b.read(dice.loss)), [1 - 0.4375 / 0.84375], 1e-7, 1e-6, `${b.name}: weighted Dice`);
+      const [gp] = b.rowLossBackward({ kind: 'l1', scale: 0.5 }, { rows: 1, n: 2, operands: [op(s, 2), op(s, 6), null] }, l1.sums, up(b, 2), [true, false, false]);
+      expect(Array.from(await b.read(gp)), b.name).toEqual([1, -1]);
+    }
+  });
+
+  it('weightedSum: each pattern of unit weights and of storages has its own kernel (λ(t) reaching 1 in L_sup + λ·L_con + λ·L_pse)', async () => {
+    const gpu = await webgpu();
+    const s = up(gpu, 2, 3), t = up(gpu, 5);
+    const sum = async (terms: WeightedTerm[]) => (await gpu.read(gpu.weightedSum(terms)))[0];
+    for (const [w0, w1] of [[1, 0.5], [0.5, 1], [1, 1], [0.5, 0.5]]) {
+      expect(await sum([{ storage: s, offset: 0, weights: [w0] }, { storage: s, offset: 1, weights: [w1] }]), `${w0}, ${w1}`).toBe(2 * w0 + 3 * w1);
+      // the second term from another storage: same weights, other bindings
+      expect(await sum([{ storage: s, offset: 0, weights: [w0] }, { storage: t, offset: 0, weights: [w1] }]), `${w0}, ${w1}`).toBe(2 * w0 + 5 * w1);
+    }
+    const g = up(gpu, 4);
+    for (const weights of [[[1, 0.5]], [[1], [0.5]], [[0.5], [1]], [[0.5, 1]]]) {
+      const grads = await Promise.all(gpu.weightedSumBackward(weights, g).map(async (x) => Array.from(await gpu.read(x))));
+      expect(grads, JSON.stringify(weights)).toEqual(weights.map((ws) => ws.map((w) => 4 * w)));
+    }
+  });
+
+  it('weightedSum past one dispatch\'s storages when the first ones\' terms have no elements', async () => {
+    const gpu = await webgpu();
+    const terms: WeightedTerm[] = Array.from({ length: 8 }, (_, k) => ({ storage: up(gpu, k + 1), offset: 0, weights: k < 7 ? [] : [2] }));
+    // only the last term has an element: 2·8
+    expect(Array.from(await gpu.read(gpu.weightedSum(terms)))).toEqual([16]);
+    expect(read(cpu.weightedSum(terms.map((t, k) => ({ ...t, storage: f64(k + 1) }))))).toEqual([16]);
   });
 });
