@@ -175,11 +175,14 @@ describe('the loss kernels on WebGPU: the layouts and kernel variants the DBiSL 
     }
   });
 
-  it('weightedSum past one dispatch\'s storages when the first ones\' terms have no elements', async () => {
+  it('weightedSum and its backward past one dispatch\'s storages when the first ones\' terms have no elements', async () => {
     const gpu = await webgpu();
     const terms: WeightedTerm[] = Array.from({ length: 8 }, (_, k) => ({ storage: up(gpu, k + 1), offset: 0, weights: k < 7 ? [] : [2] }));
     // only the last term has an element: 2·8
     expect(Array.from(await gpu.read(gpu.weightedSum(terms)))).toEqual([16]);
     expect(read(cpu.weightedSum(terms.map((t, k) => ({ ...t, storage: f64(k + 1) }))))).toEqual([16]);
+    // its backward: seven empty gradients, then 2·g
+    const grads = gpu.weightedSumBackward(terms.map((t) => t.weights), up(gpu, 3));
+    expect(await Promise.all(grads.map(async (x) => Array.from(await gpu.read(x))))).toEqual([[], [], [], [], [], [], [], [6]]);
   });
 });
