@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backward, clamp, gradcheck, mulScalar, permute, sigmoid, slice, sum } from '../../src/autograd/index.js';
 import { cdtDistance, defaultCdtEps, normalizedDistance, scaledSigmoid, scaledSigmoids, tS2R } from '../../src/dbisl/transform.js';
 import { dispose, fromArray, liveTensorCount, tidy } from '../../src/tensor/index.js';
+import { CpuBackend } from '../../src/kernels/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 
 /**
@@ -40,9 +41,11 @@ describe('defaultCdtEps: e^(−ρ/h)/S, its window sum computed once per (ρ, h)
 });
 
 describe('scaledSigmoids: inputs, strided reads', () => {
-  it('refuses inputs of different dtypes, and an integer input, naming the op', () => {
+  it('refuses inputs of different dtypes or backends, and an integer input, naming the op', () => {
     const x = fromArray([1, 2], [2], f64), y = fromArray([1, 2], [2], { backend: cpu, dtype: 'float32' });
     expect(() => scaledSigmoids([[x, 1], [y, -2]])).toThrow('scaledSigmoid: the inputs must share one backend and dtype');
+    const other = fromArray([1, 2], [2], { backend: new CpuBackend(), dtype: 'float64' });
+    expect(() => scaledSigmoids([[x, 1], [other, -2]])).toThrow('scaledSigmoid: the inputs must share one backend and dtype');
     expect(() => scaledSigmoid(fromArray([1, 2], [2], { backend: cpu, dtype: 'int32' }))).toThrow(/scaledSigmoid/);
   });
 
