@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CdtParams, Storage } from '../../src/kernels/index.js';
-import { cpu, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 
 /**
  * The edges of the cdt kernels' host code: the checks name what they got, on the cpu oracle and on WebGPU, where a
@@ -33,6 +33,34 @@ describe('the cdt checks name what they got', () => {
   it('radius 0 is allowed for the distance alone: D = −h·ln max(p, ε) of each voxel', async () => {
     const d = Array.from(await cpu.read(cpu.cdt(cpu.upload(Float64Array.of(0.5, 0), 'float64'), [1, 1, 2], { radius: 0, h: 2, eps: 1e-3 })));
     expect(d).toEqual([-2 * Math.log(0.5), -2 * Math.log(1e-3)]);
+  });
+});
+
+describe('the cdt oracle at its boundaries (values by hand, single-voxel volumes: each window is the voxel itself)', () => {
+  const f64 = (...v: number[]): Storage => cpu.upload(Float64Array.from(v), 'float64');
+
+  it('cdtBackward: −h·g/p above the floor, 0 at p = ε exactly and below (max(p, ε) is flat there)', async () => {
+    const eps = 1e-3, h = 0.5, o = { radius: 0, h, eps };
+    const p = f64(eps, 2 * eps, 0.5, eps / 2), shape = [4, 1, 1, 1, 1];
+    const d = cpu.cdt(p, shape, o);
+    const g = Array.from(await cpu.read(cpu.cdtBackward(p, d, f64(1, 1, 3, 1), shape, o)));
+    expectClose(g, [0, -h / (2 * eps), -3 * h / 0.5, 0], 0, 1e-14);
+    expect([g[0], g[3]].map((v) => v + 0)).toEqual([0, 0]);
+  });
+
+  it('cdtSignedBackward passes the gradient where a distance is in the closed interval [0, ρ], not beyond', async () => {
+    // one voxel per volume, p = 1 − p = 0.5 > ε, h = ρ = 1, g = 1: cdtBackward(p, D, g') = −h·g'·e^(D/h) from the given D,
+    // so grad = −[0 ≤ D₀ ≤ ρ]·e^(D₀) − [0 ≤ D₁ ≤ ρ]·e^(D₁) (the far term's two minus signs cancel)
+    const n = 4, p = f64(0.5, 0.5, 0.5, 0.5), shape = [n, 1, 1, 1, 1], o = { radius: 1, h: 1, eps: 1e-6 };
+    const near = [0, 1, 1 + 1e-9, -1e-9], far = [5, 5, 5, 0.25];
+    const g = Array.from(await cpu.read(cpu.cdtSignedBackward(p, f64(...near, ...far), f64(1, 1, 1, 1), shape, o)));
+    expectClose(g, [-1, -Math.E, 0, -Math.exp(0.25)], 0, 1e-15);
+  });
+
+  it('cdtSigned keeps the distances only when asked', () => {
+    const p = f64(0.5, 1), shape = [1, 1, 2];
+    expect(cpu.cdtSigned(p, shape, params, false).distances).toBeUndefined();
+    expect(cpu.cdtSigned(p, shape, params, true).distances!.length).toBe(4);
   });
 });
 
