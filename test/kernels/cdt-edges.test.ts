@@ -16,6 +16,13 @@ describe('the cdt checks name what they got', () => {
     expect(() => cpu.cdt(p, [2, 1], params)).toThrow('cdt: expected a [N, 1, D, H, W] shape, got [2, 1]');
     expect(() => cpu.cdt(p, [1, 1, -2], params)).toThrow('cdt: expected a [N, 1, D, H, W] shape, got [1, 1, -2]');
     expect(() => cpu.cdt(p, [1, 1, 1.5], params)).toThrow('cdt: expected a [N, 1, D, H, W] shape, got [1, 1, 1.5]');
+    expect(() => cpu.cdtBackward(p, p, p, [2], params)).toThrow('cdtBackward: expected a [N, 1, D, H, W] shape, got [2]');
+    expect(() => cpu.cdtSigned(p, [2], params, false)).toThrow('cdtSigned: expected a [N, 1, D, H, W] shape, got [2]');
+    expect(() => cpu.cdtSignedBackward(p, p, p, [2], params)).toThrow('cdtSignedBackward: expected a [N, 1, D, H, W] shape, got [2]');
+  });
+
+  it('a volume with a side of 0 is empty, not refused', () => {
+    expect(cpu.cdt(cpu.upload(new Float64Array(0), 'float64'), [1, 1, 0, 2, 2], params).length).toBe(0);
   });
 
   it('a radius that is not an integer ≥ 0, an h or eps that is not a positive number; the signed map needs ρ ≥ 1', () => {
