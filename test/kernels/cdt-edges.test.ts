@@ -33,6 +33,7 @@ describe('the cdt checks name what they got', () => {
     expect(() => cpu.cdt(p, shape, { ...params, h: Infinity })).toThrow('cdt: h Infinity must be a positive number');
     expect(() => cpu.cdt(p, shape, { ...params, eps: 0 })).toThrow('cdt: eps 0 must be a positive number');
     expect(() => cpu.cdt(p, shape, { ...params, eps: Infinity })).toThrow('cdt: eps Infinity must be a positive number');
+    expect(() => cpu.cdtSigned(p, shape, { ...params, radius: 0 }, false)).toThrow('cdtSigned: radius 0 must be ≥ 1 (the map is divided by it)');
     expect(() => cpu.cdtSignedBackward(p, p, p, shape, { ...params, radius: 0 })).toThrow('cdtSignedBackward: radius 0 must be ≥ 1 (the map is divided by it)');
     expect(() => cpu.cdtSignedBackward(p, p, p, shape, params)).toThrow('cdtSignedBackward: distances of 2 elements, expected two planes of 2');
   });
