@@ -247,15 +247,17 @@ fn main() {
 export function weightedSum(rt: GpuRuntime, terms: readonly WeightedTerm[]): GpuStorage {
   wgslType(checkWeightedSum(terms));
   const storages: Storage[] = [], bindings: number[] = [], offsets: number[] = [], weights: number[] = [];
-  let rest = terms;
-  for (const [k, t] of terms.entries()) {
+  // a term of no elements binds nothing: a dispatch of such terms alone would have no first element to sum
+  const given = terms.filter((t) => t.weights.length > 0);
+  let rest = given;
+  for (const [k, t] of given.entries()) {
     let b = storages.indexOf(t.storage);
     if (b < 0) {
-      if (storages.length === MAX_INPUTS) { rest = terms.slice(k); break; }
+      if (storages.length === MAX_INPUTS) { rest = given.slice(k); break; }
       b = storages.push(t.storage) - 1;
     }
     t.weights.forEach((w, j) => { bindings.push(b); offsets.push(t.offset + j); weights.push(w); });
-    rest = terms.slice(k + 1);
+    rest = given.slice(k + 1);
   }
   const out = rt.alloc(1, 'float32');
   const units = weights.map((w) => w === 1);
