@@ -33,6 +33,18 @@
  *   convBlock's `i === 0 ? cin : cout` → `cin` (every block with more than one conv has cin = cout); the input
  *   check's `x.rank !== 5` → `false` (a tensor of another rank also fails `x.shape[1] !== c` for every input the
  *   V-Net can take, or the shape test after it).
+ * - dualtask/cpu.ts `a === 1` → `false` (σ(1·x + 0) = σ(x)), loop bounds `i <= n`, `weight || toWeight` (always set
+ *   together).
+ * - loss/cpu.ts the stable sigmoid's `x >= 0` → `true` / `> 0` (an ulp at most), loop bounds `r <= rows`, `k <= 3`,
+ *   'l1' falling through to the unweighted 'mse' branch (the same value there).
+ * - cdt/cpu.ts loop bounds `<=` (writes overwritten later or past the end), mirrored indices of the symmetric
+ *   distance table, the log-sum-exp stabilizer (exact either way), `signed + 0` and `gs + 0` (never −0 there).
+ * - losses.ts rowsOf's concat branch (unreachable from dbislLoss; only the WebGPU dispatch budget sees it), the
+ *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` (unused by the weighted MSE); 'mask' → '' is
+ *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts).
+ * - transform.ts the memo bound `> 64` for `>= 64`, readFromStart always copying (one extra copy).
+ * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
+ * e.g. MUTATE_NAMES='^(?!.*WebGPU)' npm run mutate.
  */
 export default {
   testRunner: 'vitest',
@@ -43,6 +55,12 @@ export default {
     'src/models/safetensors.ts',
     'src/imaging/metrics.ts',
     'src/models/vnet.ts',
+    'src/kernels/dualtask/checks.ts',
+    'src/kernels/dualtask/cpu.ts',
+    'src/kernels/loss/checks.ts',
+    'src/kernels/loss/cpu.ts',
+    'src/kernels/cdt/checks.ts',
+    'src/kernels/cdt/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
