@@ -5,7 +5,7 @@ import { candidateName, conv3dCandidates, WebGPUBackend } from '../../src/kernel
 import { defaultConv3dKnobs, type Conv3dTuning } from '../../src/kernels/conv3d/webgpu.js';
 import { convGeometry, convOutSize } from '../../src/kernels/geometry.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { cpu, expectClose, randomArray, view, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, sameBitsExpected, view, webgpu } from '../helpers/backends.js';
 import { gpuConv3dTuning } from '../helpers/gpu-conv.js';
 import { propertyOptions } from '../helpers/property.js';
 
@@ -128,7 +128,7 @@ async function compare(c: Case, kind: Kind, seed: number): Promise<number> {
   // no error: bench/la-run.sh's precheck runs this file on the card), so there within the oracle's tolerance.
   if (!(c.op === 'backwardInput' && c.convBias && splits > 1)) {
     const reference = await unfused(gpu, c, seed, k);
-    if (gpu.rt.software) expect(sameBits(got, reference), `${what}: fused ≠ unfused bits`).toBe(true);
+    if (sameBitsExpected(gpu)) expect(sameBits(got, reference), `${what}: fused ≠ unfused bits`).toBe(true);
     else expectClose(got, reference, atol(c), 1e-4, `${what}: fused vs unfused`);
   }
   return splits;

@@ -4,7 +4,7 @@ import type { Backend } from '../../src/kernels/backend.js';
 import { WebGPUBackend } from '../../src/kernels/index.js';
 import { BatchNorm3d, Conv3d, ConvTranspose3d, ReLU, Sequential, setConvBatchNormFusion, VNet } from '../../src/models/index.js';
 import { memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, sameBitsExpected, webgpu } from '../helpers/backends.js';
 
 /**
  * Sequential's inference fusion of Conv3d / ConvTranspose3d → BatchNorm3d (evaluation) → ReLU into one convolution
@@ -60,7 +60,7 @@ describe('Conv3d / ConvTranspose3d → BatchNorm3d (eval) → ReLU fused in infe
       expect(Object.keys(fused.heads)).toEqual(Object.keys(unfused.heads));
       // bit for bit on the cpu backend and llvmpipe; a GPU's compiler may contract a multiply and an add in one
       // kernel and not the other (last bits, carried through the network's layers)
-      const exact = !(backend instanceof WebGPUBackend) || backend.rt.software;
+      const exact = sameBitsExpected(backend);
       for (const head of Object.keys(fused.heads)) {
         if (exact) expect(bits(fused.heads[head]!).equals(bits(unfused.heads[head]!)), `head ${head}`).toBe(true);
         else expectClose(fused.heads[head]!, unfused.heads[head]!, 1e-4, 1e-4, `head ${head}`);
