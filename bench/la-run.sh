@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One LA configuration trained and evaluated in full on the lent GPU machine (preset la: 6 000 iterations, the last
 # checkpoint, sliding window 18/18/4 over the 20 test cases), with the data staged across back-to-back calls.
+# A run's folder is runs/la/<method>-<N>l; LA_RUN_NAME names another (a second seed, an ablation), e.g.
+#   LA_RUN_NAME=dbisl-8l-k500 bash bench/la-run.sh train dbisl 8 COMMIT --k 500
 #
 #   here:    bash bench/la-run.sh prepare [LA_ROOT]     pack LA losslessly, compress, split into carry-sized folders
 #                                                        .stage1 … (ignored) and print the device calls to make
@@ -145,7 +147,9 @@ train() {
   local method=$1 labeled=$2 commit=$3
   shift 3
   unpack
-  local out="runs/la/$method-${labeled}l"
+  local name=${LA_RUN_NAME:-$method-${labeled}l}
+  [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "train: LA_RUN_NAME '$name' is not a plain folder name"
+  local out="runs/la/$name"
   local workers=${LA_WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
   local cmd=(node --import tsx src/dbisl/train.ts --preset la --data "$DATA_DIR/la-pack" --method "$method" --labeled "$labeled"
     --out "$out" --resume --workers "$workers" --eval-every 1000 --eval-cases 4 "$@")
@@ -160,9 +164,9 @@ train() {
   local seconds=${LA_RUN_SECONDS:-$((540 - SECONDS))}
   [ "$seconds" -ge 60 ] || die "train: ${seconds} s left of this call's 540 after unpacking and the precheck; call again"
   timeout -s INT -k 30 "$seconds" "${cmd[@]}" 2>&1 | tee -a "$out/train.log" || rc=${PIPESTATUS[0]}
-  collect "$out" "$method-${labeled}l"
+  collect "$out" "$name"
   case $rc in
-    0) echo "la-run: done; results in \$OUT/la-$method-${labeled}l.tgz" ;;
+    0) echo "la-run: done; results in \$OUT/la-$name.tgz" ;;
     124|130) echo "la-run: stopped at the deadline with a checkpoint; run the same train command again to go on"; return 0 ;;
     *) die "train.ts exited with $rc (see $out/train.log)" ;;
   esac

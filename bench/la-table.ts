@@ -1,6 +1,7 @@
 /**
- * The README's LA table from the runs under results/la (issue 13): each `<method>-<N>l/` folder that
- * bench/la-run.sh collected (summary.json as the trainer wrote it, commit.txt) becomes a row with our Dice, Jaccard,
+ * The README's LA table from the runs under results/la (issue 13): each folder that bench/la-run.sh collected
+ * (`<method>-<N>l`, or the LA_RUN_NAME of a second seed or an ablation such as `dbisl-8l-k500`; summary.json as the
+ * trainer wrote it, commit.txt) becomes a row with our Dice, Jaccard,
  * 95HD and ASD (mean ± std over the test cases), the published numbers of the same method and label count
  * (../shared/spec/la-protocol.md §8; DBiSL's paper gives Dice only), the gap in Dice, the card, the training's
  * wall time and time per iteration, and the commit.
@@ -45,9 +46,9 @@ function minutes(seconds: number): string {
   return `${m} min ${String(s).padStart(2, '0')} s`;
 }
 
-/** One Markdown row of a run (its folder's name is `<method>-<N>l`). */
+/** One Markdown row of the run in folder `name`, beside the published numbers of its method and label count. */
 export function tableRow(name: string, run: RunSummary, commit: string): string {
-  const s = run.summary, p = PUBLISHED[name];
+  const s = run.summary, p = PUBLISHED[`${run.method}-${run.labeled}l`];
   const published = p ? `${p[0].toFixed(2)} / ${orDash(p[1])} / ${orDash(p[2])} / ${orDash(p[3])}` : '—';
   const gap = p ? `${(100 * s.dice.mean - p[0]) >= 0 ? '+' : '−'}${Math.abs(100 * s.dice.mean - p[0]).toFixed(2)}` : '—';
   const t = run.training;
@@ -65,7 +66,7 @@ export const TABLE_HEADER = [
 /** The table of every run folder under dir (sorted by name), or a line saying there is none. */
 export function laTable(dir: string): string {
   const runs = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'summary.json'))) : [];
-  if (runs.length === 0) return `no run under ${dir} (each run is a folder <method>-<N>l with the summary.json that bench/la-run.sh collects)`;
+  if (runs.length === 0) return `no run under ${dir} (each run is a folder such as dbisl-8l with the summary.json that bench/la-run.sh collects)`;
   const rows = runs.map((d) => d.name).sort().map((name) => {
     const folder = join(dir, name);
     let run: RunSummary;
@@ -84,7 +85,7 @@ export function laTable(dir: string): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = parseBenchArgs({
     about: 'The README\'s LA table (ours beside the published numbers) from the runs under --dir.',
-    options: { dir: { type: 'string', default: 'results/la', arg: 'DIR', help: 'the folder of the collected runs (<method>-<N>l/summary.json)' } },
+    options: { dir: { type: 'string', default: 'results/la', arg: 'DIR', help: 'the folder of the collected runs (<run>/summary.json)' } },
   }, process.argv.slice(2), 'la-table.ts');
   try {
     console.log(laTable(args.string('dir')!));
