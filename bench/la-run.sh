@@ -32,12 +32,34 @@ die() { echo "la-run: $*" >&2; exit 1; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 size_of() { du -sb "$1" 2>/dev/null | cut -f1; }
 
+# slim_gpu_modules: ../shared/gpu/pack packs every installed package; re-pack .gpu/node_modules.tar.xz with only
+# what the runs there need (bench/gpu-modules.ts: the runtime dependencies, tsx, vitest, fast-check), leaving out the
+# browser test's and the mutation tester's packages, so that the first call has room for LA data. The marker
+# .gpu/node_modules.slim is newer than an archive already slimmed (pack writes a new one after it).
+slim_gpu_modules() {
+  local archive=.gpu/node_modules.tar.xz marker=.gpu/node_modules.slim
+  [ -f "$archive" ] || return 0
+  [ "$marker" -nt "$archive" ] && return 0
+  local modules
+  modules=$(node --import tsx bench/gpu-modules.ts) || die "prepare: bench/gpu-modules.ts failed"
+  local before
+  before=$(size_of "$archive")
+  # shellcheck disable=SC2086
+  tar -cf - --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
+    --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/.cache' node_modules/.bin $modules \
+    | xz -T0 -6 > "$archive.tmp"
+  mv "$archive.tmp" "$archive"
+  touch "$marker"
+  echo "la-run: .gpu/node_modules.tar.xz $(mib "$before") → $(mib "$(size_of "$archive")") ($(echo "$modules" | wc -l) packages the GPU runs need)"
+}
+
 # prepare [LA_ROOT]: the pack (reused when complete), its xz stream, and the parts: the first beside .gpu, the rest
 # each as large as a call allows. Env: LA_PACK_ARGS (e.g. "--train 3 --test 1"), LA_XZ ("-9" by default),
 # LA_PART_BYTES (override the part size, for tests).
 prepare() {
   local root=${1:-../shared/data/LA}
   [ -f "$root/train.list" ] || die "prepare: no LA root at '$root' (train.list missing)"
+  slim_gpu_modules
   mkdir -p "$S"
   if [ ! -f "$S/la-pack/complete" ]; then
     rm -rf "$S/la-pack"
