@@ -99,8 +99,18 @@ export interface AdamParams {
   step: number;
 }
 
-/** one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count */
+/**
+ * one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count; with adamSteps'
+ * `deviceSteps`, `step` is instead the index in `counts` of its count of steps taken so far
+ */
 export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number }
+
+/**
+ * adamSteps decided on the device (PyTorch's capturable fused Adam with found_inf): the step counts (float32, read
+ * at each item's `step`; this step is count + 1, the bias corrections computed from it in float32) and the flag of
+ * ampNonFiniteCheckAndUnscale: when it is set, nothing is written. The counts are advanced by the caller.
+ */
+export interface AdamDeviceSteps { counts: Storage; foundInf: Storage }
 
 /** a loss scaler's hyperparameters (torch.amp.GradScaler's) */
 export interface AmpScaleUpdate { growthFactor: number; backoffFactor: number; growthInterval: number }
@@ -367,8 +377,11 @@ export interface KernelOps {
 
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
-  /** adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
-  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void;
+  /**
+   * adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each); with
+   * `deviceSteps`, the step counts are read on the device and nothing is written when its found-inf flag is set
+   */
+  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void;
 
   /**
    * torch._amp_foreach_non_finite_check_and_unscale_: every gradient × (1 / scale[0]) in place (few dispatches:
