@@ -43,8 +43,9 @@ function adamUpdate(param: Storage, grad: Storage, m: Storage, v: Storage, p: Om
 }
 
 /**
- * βᵗ in float32 as the device computes it: square and multiply over t's bits, each product rounded to float32
- * (WGSL's pow goes through log2, whose error is too coarse near β = 1)
+ * βᵗ in float32 as the device computes it: square and multiply over t's bits, each product rounded to float32 (exact
+ * for t ≤ 1; each squaring doubles the relative error, so up to about t·2⁻²⁴ in all). WGSL's pow goes through
+ * log2, whose allowed error near β = 1 would put up to about 2⁻²¹/(1 − β) into 1 − βᵗ from t = 1 on.
  */
 export function float32Power(beta: number, t: number): number {
   let result = 1, base = Math.fround(beta);
