@@ -112,6 +112,12 @@ export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expA
  */
 export interface AdamDeviceSteps { counts: Storage; foundInf: Storage }
 
+/**
+ * How an index check's failure is worded (by the cpu oracle at once, by the WebGPU kernels at the next readback):
+ * `key` names the wording (registered once per runtime), `describe` words an index outside [0, bound) at `element`
+ */
+export interface IndexCheckWording { key: string; describe: (index: number, bound: number, element: number) => string }
+
 /** a loss scaler's hyperparameters (torch.amp.GradScaler's) */
 export interface AmpScaleUpdate { growthFactor: number; backoffFactor: number; growthInterval: number }
 
@@ -293,8 +299,12 @@ export interface KernelOps {
    */
   matmul(a: Storage, b: Storage, batch: number, m: number, k: number, n: number,
     aBatchStride: number, bBatchStride: number): Storage;
-  /** torch.gather: out[..., i, ...] = x[..., index[..., i, ...], ...] along axis; index int32 of the output shape */
-  gather(x: Storage, xShape: readonly number[], axis: number, index: Storage, indexShape: readonly number[]): Storage;
+  /**
+   * torch.gather: out[..., i, ...] = x[..., index[..., i, ...], ...] along axis; index int32 of the output shape. An
+   * index out of range is worded by `wording` when given (an op that gathers by its own indices, as a loss's class
+   * targets), else as gather's
+   */
+  gather(x: Storage, xShape: readonly number[], axis: number, index: Storage, indexShape: readonly number[], wording?: IndexCheckWording): Storage;
   /** the adjoint of gather: out of shape xShape, zeros plus src summed into the gathered positions */
   scatterAdd(src: Storage, indexShape: readonly number[], axis: number, index: Storage, xShape: readonly number[]): Storage;
   /** F.one_hot: the first `count` int32 indices → int32 [count, numClasses], 1 at each index */
