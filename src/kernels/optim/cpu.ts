@@ -1,6 +1,7 @@
 import type { AdamDeviceSteps, AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import { checkFoundInf } from '../amp/checks.js';
 import { cpuData } from '../cpu/storage.js';
+import { oneMinusPower } from './bias-correction.js';
 import { checkDeviceSteps } from './checks.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
@@ -42,21 +43,7 @@ function adamUpdate(param: Storage, grad: Storage, m: Storage, v: Storage, p: Om
   }
 }
 
-/**
- * βᵗ in float32 as the device computes it: square and multiply over t's bits, each product rounded to float32 (exact
- * for t ≤ 1; each squaring doubles the relative error, so up to about t·2⁻²⁴ in all). WGSL's pow goes through
- * log2, whose allowed error near β = 1 would put up to about 2⁻²¹/(1 − β) into 1 − βᵗ from t = 1 on.
- */
-export function float32Power(beta: number, t: number): number {
-  let result = 1, base = Math.fround(beta);
-  for (let e = t; e > 0; e = Math.floor(e / 2)) {
-    if (e % 2 === 1) result = Math.fround(result * base);
-    base = Math.fround(base * base);
-  }
-  return result;
-}
-
-/** with `deviceSteps`: each item's step count read from its counts (+ 1), the bias corrections in float32, and nothing written when the flag is set */
+/** with `deviceSteps`: each item's step count read from its counts (+ 1), the bias corrections as the kernel's (bias-correction.ts), and nothing written when the flag is set */
 export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
   if (!deviceSteps) {
     for (const it of items) adamStep(it.param, it.grad, it.expAvg, it.expAvgSq, { ...p, step: it.step });
@@ -67,6 +54,6 @@ export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'
   const counts = cpuData(deviceSteps.counts);
   for (const it of items) {
     const t = counts[it.step]! + 1;
-    adamUpdate(it.param, it.grad, it.expAvg, it.expAvgSq, p, Math.fround(1 - float32Power(p.beta1, t)), Math.fround(1 - float32Power(p.beta2, t)));
+    adamUpdate(it.param, it.grad, it.expAvg, it.expAvgSq, p, oneMinusPower(p.beta1, t), oneMinusPower(p.beta2, t));
   }
 }

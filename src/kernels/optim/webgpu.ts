@@ -3,6 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { checkFoundInf } from '../amp/checks.js';
+import { logBeta, wgslOneMinusPower } from './bias-correction.js';
 import { checkDeviceSteps } from './checks.js';
 import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
@@ -97,18 +98,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-/** WGSL βᵗ in float32 by square and multiply (the cpu oracle's float32Power; WGSL's pow goes through log2, too coarse near β = 1) */
-const wgslPower = /* wgsl */ `
-fn power(beta: f32, t: u32) -> f32 {
-  var result = 1.0;
-  var base = beta;
-  for (var e = t; e > 0u; e = e >> 1u) {
-    if ((e & 1u) != 0u) { result = result * base; }
-    base = base * base;
-  }
-  return result;
-}`;
-
 /**
  * adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections:
  * from the host, or with `deviceSteps` computed from the step counts on the device (skipping on found_inf)
@@ -117,14 +106,14 @@ function adamMultiSource(count: number, deviceSteps: boolean): string {
   const perSegment = deviceSteps ? `count_at: array<vec4<u32>, ${SEGMENT_ROWS}>`
     : `step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}>`;
   return multiParamSource(`struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
-  decay: f32, lr: f32, pad2: u32, pad3: u32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslPower : ''}`, 4, count,
+  decay: f32, lr: f32, log_beta1: f32, log_beta2: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslOneMinusPower : ''}`, 4, count,
   (k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
 @group(0) @binding(${4 * k + 1}) var<storage, read> g${k}: array<f32>;
 @group(0) @binding(${4 * k + 2}) var<storage, read_write> m${k}: array<f32>;
 @group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`,
-  (k) => (deviceSteps ? `let t = u32(counts[${field('count_at', k)}]) + 1u;
-    let step_size = P.lr / (1.0 - power(P.beta1, t));
-    let c2 = 1.0 - power(P.beta2, t);
+  (k) => (deviceSteps ? `let t = counts[${field('count_at', k)}] + 1.0;
+    let step_size = P.lr / one_minus_power(P.log_beta1, t);
+    let c2 = one_minus_power(P.log_beta2, t);
     ${adamUpdate(String(k), 'j', 'step_size', 'c2')}` : adamUpdate(String(k), 'j', field('step_size', k), field('c2', k))),
   deviceSteps ? { declarations: [...skipOnFoundInf.declarations, 'var<storage, read> counts: array<f32>;'], prologue: skipOnFoundInf.prologue } : undefined);
 }
@@ -226,7 +215,7 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
       buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
     }
     const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
-      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr).u32(0, 0).vec4s(ends, SEGMENT_ROWS);
+      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr, logBeta(p.beta1), logBeta(p.beta2)).vec4s(ends, SEGMENT_ROWS);
     if (deviceSteps) params.vec4s(batch.map((it) => it.step), SEGMENT_ROWS);
     else {
       const corrections = batch.map((it) => biasCorrections(p, it.step));
