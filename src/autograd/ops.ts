@@ -1,4 +1,4 @@
-import type { BinaryOp, DType, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
+import type { BinaryOp, DType, IndexCheckWording, ReduceOp, Storage, UnaryOp } from '../kernels/backend.js';
 import { Tensor, type EmbeddedGrad } from '../tensor/tensor.js';
 import { arange, full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
@@ -572,12 +572,12 @@ function checkIndex(op: string, x: Tensor, axis: number, index: Tensor): void {
   }
 }
 
-/** torch.gather (the index matches x outside `axis`) */
-export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+/** torch.gather (the index matches x outside `axis`); `wording` words an index out of range (default: gather's) */
+export function gather(x: Tensor, axis: number, index: Tensor, wording?: IndexCheckWording): Tensor {
   const a = normalizeAxis(axis, x.rank, 'gather');
   checkIndex('gather', x, a, index);
   const ic = index.isDense ? index : dense(index);
-  const y = out(x, withDense([x], (xs) => x.backend.gather(xs, x.shape, a, ic.storage, index.shape)), index.shape);
+  const y = out(x, withDense([x], (xs) => x.backend.gather(xs, x.shape, a, ic.storage, index.shape, wording)), index.shape);
   record('gather', y, [x], (g, [is]) => [scatterAdd(g, a, is, x.shape)], [ic]);
   if (ic !== index) ic.dispose();
   return y;

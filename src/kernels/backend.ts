@@ -99,8 +99,24 @@ export interface AdamParams {
   step: number;
 }
 
-/** one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count */
+/**
+ * one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count; with adamSteps'
+ * `deviceSteps`, `step` is instead the index in `counts` of its count of steps taken so far
+ */
 export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number }
+
+/**
+ * adamSteps decided on the device (PyTorch's capturable fused Adam with found_inf): the step counts (float32, read
+ * at each item's `step`; this step is count + 1, the bias corrections computed from it in float32) and the flag of
+ * ampNonFiniteCheckAndUnscale: when it is set, nothing is written. The counts are advanced by the caller.
+ */
+export interface AdamDeviceSteps { counts: Storage; foundInf: Storage }
+
+/**
+ * How an index check's failure is worded (by the cpu oracle at once, by the WebGPU kernels at the next readback):
+ * `key` names the wording (registered once per runtime), `describe` words an index outside [0, bound) at `element`
+ */
+export interface IndexCheckWording { key: string; describe: (index: number, bound: number, element: number) => string }
 
 /** a loss scaler's hyperparameters (torch.amp.GradScaler's) */
 export interface AmpScaleUpdate { growthFactor: number; backoffFactor: number; growthInterval: number }
@@ -283,8 +299,12 @@ export interface KernelOps {
    */
   matmul(a: Storage, b: Storage, batch: number, m: number, k: number, n: number,
     aBatchStride: number, bBatchStride: number): Storage;
-  /** torch.gather: out[..., i, ...] = x[..., index[..., i, ...], ...] along axis; index int32 of the output shape */
-  gather(x: Storage, xShape: readonly number[], axis: number, index: Storage, indexShape: readonly number[]): Storage;
+  /**
+   * torch.gather: out[..., i, ...] = x[..., index[..., i, ...], ...] along axis; index int32 of the output shape. An
+   * index out of range is worded by `wording` when given (an op that gathers by its own indices, as a loss's class
+   * targets), else as gather's
+   */
+  gather(x: Storage, xShape: readonly number[], axis: number, index: Storage, indexShape: readonly number[], wording?: IndexCheckWording): Storage;
   /** the adjoint of gather: out of shape xShape, zeros plus src summed into the gathered positions */
   scatterAdd(src: Storage, indexShape: readonly number[], axis: number, index: Storage, xShape: readonly number[]): Storage;
   /** F.one_hot: the first `count` int32 indices → int32 [count, numClasses], 1 at each index */
@@ -367,8 +387,11 @@ export interface KernelOps {
 
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
-  /** adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each) */
-  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void;
+  /**
+   * adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each); with
+   * `deviceSteps`, the step counts are read on the device and nothing is written when its found-inf flag is set
+   */
+  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void;
 
   /**
    * torch._amp_foreach_non_finite_check_and_unscale_: every gradient × (1 / scale[0]) in place (few dispatches:

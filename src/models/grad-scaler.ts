@@ -13,8 +13,9 @@ import type { Optimizer } from './optim.js';
  *
  * As PyTorch's fused path, the scale, the growth tracker and each step's found-inf flag live on the device: the
  * unscale is one fused kernel per few gradients (ampNonFiniteCheckAndUnscale), an optimizer with
- * `stepUnlessFoundInf` (SGD) skips its step on the device, and update() is one kernel; so nothing waits for the
- * backward. Other optimizers are stepped after the flag is read back (one wait, as PyTorch's non-fused path).
+ * `stepUnlessFoundInf` (SGD, Adam, AdamW, RMSprop) skips its step on the device, and update() is one kernel; so
+ * nothing waits for the backward. An optimizer without it is stepped after the flag is read back (one wait, as
+ * PyTorch's non-fused path).
  * The device state is made on the backend of the first scaled loss (or unscaled parameters), as PyTorch's lazy
  * init; getScale() and stateDict() read it back.
  */

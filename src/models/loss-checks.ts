@@ -1,4 +1,5 @@
 import { checkFloat, checkSameBackend } from '../autograd/index.js';
+import type { IndexCheckWording } from '../kernels/backend.js';
 import { broadcastShapes, formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -16,6 +17,14 @@ export function checkFloatPair(op: string, aName: string, a: Tensor, bName: stri
   if (b.dtype !== a.dtype) {
     throw new Error(`${op}: ${bName} ${formatShape(b.shape)} ${b.dtype} must have the dtype of ${aName} ${formatShape(a.shape)} ${a.dtype}; cast() it first`);
   }
+}
+
+/**
+ * PyTorch's wording of a class target outside [0, C) ("Target 5 is out of bounds."), naming the op: the class pick's
+ * gathers report it so (the cpu backend at the call, WebGPU at the next readback)
+ */
+export function classTargetWording(op: string): IndexCheckWording {
+  return { key: `${op}:target`, describe: (target, classes, element) => `${op}: target ${target} is out of bounds for ${classes} classes (element ${element} of the target)` };
 }
 
 /** A loss's input and target: floats of one dtype on one backend, of one shape. */

@@ -7,7 +7,7 @@ import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checkFloatPair, checkInputTarget, checkReduction, checkWeight, type Reduction } from './loss-checks.js';
+import { checkFloatPair, checkInputTarget, checkReduction, checkWeight, classTargetWording, type Reduction } from './loss-checks.js';
 
 /**
  * Losses, as torch.nn.functional (PyTorch names, argument order and reduction semantics), composed of
@@ -40,12 +40,13 @@ export interface CrossEntropyOptions {
  * ignoreIndex. loss_i = −w[t_i]·log_softmax(x_i)[t_i], 0 for ignored targets; 'mean' divides the sum by
  * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN with a zero gradient, as PyTorch), 'none' gives
  * [N, …].
- * Target values outside [0, C) other than ignoreIndex are not checked on the GPU (the cpu backend throws).
+ * A target outside [0, C) other than ignoreIndex throws "crossEntropy: target t is out of bounds for C classes"
+ * (PyTorch's wording): at the call on the cpu backend, at the next readback on WebGPU.
  * It is nllLoss of logSoftmax(logits, 1).
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   checkClassTargets('crossEntropy', logits, 'logits', target, options);
-  return tidy(() => nllLossUnchecked(logSoftmax(logits, 1), target, options));
+  return tidy(() => nllLossUnchecked('crossEntropy', logSoftmax(logits, 1), target, options));
 }
 
 /**
@@ -54,7 +55,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
  */
 export function nllLoss(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   checkClassTargets('nllLoss', input, 'input', target, options);
-  return tidy(() => nllLossUnchecked(input, target, options));
+  return tidy(() => nllLossUnchecked('nllLoss', input, target, options));
 }
 
 function checkClassTargets(op: string, input: Tensor, inputName: string, target: Tensor, options: CrossEntropyOptions): void {
@@ -76,14 +77,15 @@ function checkClassTargets(op: string, input: Tensor, inputName: string, target:
   }
 }
 
-function nllLossUnchecked(logProbs: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+function nllLossUnchecked(op: string, logProbs: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
   const reduction = options.reduction ?? 'mean', ignoreIndex = options.ignoreIndex ?? -100, weight = options.weight ?? null;
+  const wording = classTargetWording(op);
   const ignore = full([], ignoreIndex, { dtype: 'int32', backend: target.backend });
   const keepMask = ne(target, ignore);
   const safe = where(keepMask, target, full([], 0, { dtype: 'int32', backend: target.backend }));
-  const picked = reshape(gather(logProbs, 1, unsqueeze(safe, 1)), target.shape);
+  const picked = reshape(gather(logProbs, 1, unsqueeze(safe, 1), wording), target.shape);
   let w = cast(keepMask, logProbs.dtype);
-  if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1])), target.shape));
+  if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1]), wording), target.shape));
   const loss = neg(mul(picked, w));
   if (reduction === 'none') return loss;
   if (reduction === 'sum') return sum(loss);

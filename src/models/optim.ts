@@ -1,5 +1,5 @@
-import type { AdamItem, SgdItem, Storage } from '../kernels/backend.js';
-import { add, addScalar, assign, div, mulScalar, sqrt, square, sub } from '../autograd/ops.js';
+import type { AdamDeviceSteps, AdamItem, SgdItem, Storage } from '../kernels/backend.js';
+import { add, addScalar, affine, assign, div, mul, mulScalar, reshape, sqrt, square, sub, where } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
@@ -10,7 +10,7 @@ import type { Parameter } from './module.js';
  * Optimizers as PyTorch's, with parameter groups: each step is fused backend kernels updating the parameters and
  * their state in place, one call per group for SGD and Adam (`sgdSteps`, `adamSteps`: a dispatch updates several
  * parameters); RMSprop is a composition of tensor ops. Parameters without a gradient
- * are skipped.
+ * are skipped. All four skip a step on the device when given a found-inf flag (`stepUnlessFoundInf`).
  *
  * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
  * each group overriding any of the options given as defaults. `paramGroups[k]` holds each group's
@@ -22,7 +22,9 @@ import type { Parameter } from './module.js';
  * `state.<i>.momentum_buffer` (SGD), `state.<i>.exp_avg`, `state.<i>.exp_avg_sq` (Adam), `state.<i>.square_avg`,
  * `state.<i>.momentum_buffer`, `state.<i>.grad_avg` (RMSprop) and the scalar `state.<i>.step`; hyperparameters
  * in `hyper` (the first group's under their names, group k ≥ 1's as `group.<k>.<name>`). `stateDict()` returns
- * views the caller owns; `loadStateDict` copies.
+ * views the caller owns; `loadStateDict` copies. Once Adam or RMSprop has stepped on the device
+ * (`stepUnlessFoundInf`), its step counts live there and `state.<i>.step` is a float32 [] tensor (PyTorch's
+ * capturable state), read back only when the holder reads it; loading a state with such tensors keeps them there.
  */
 
 export interface OptimizerState {
@@ -68,11 +70,11 @@ function checkedGrad(p: Parameter, index: number): Tensor {
 
 /**
  * A fused optimizer step: one call of `run` per parameter group and backend with the `item`s of the group's
- * parameters that have a gradient (given as a storage of exactly the parameter's size); their step counts advance
- * once the group's calls succeed, and temporary gradient copies are freed whatever happens.
+ * parameters that have a gradient (given as a storage of exactly the parameter's size); `counted` gets their
+ * indices once the group's calls succeed, and temporary gradient copies are freed whatever happens.
  */
 function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
-  groups: readonly H[], steps: number[],
+  groups: readonly H[], counted: (stepped: readonly number[]) => void,
   item: (p: Parameter, index: number, grad: Storage, group: H) => Item,
   run: (backend: Parameter['backend'], items: Item[], group: H) => void,
 ): void {
@@ -93,7 +95,7 @@ function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
         stepped.push(index);
       }
       for (const [backend, list] of items) run(backend, list, h);
-      for (const index of stepped) steps[index]++;
+      counted(stepped);
     } finally {
       for (const t of temps) t.backend.free(t.storage);
     }
@@ -105,6 +107,79 @@ function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boo
   const g = checkedGrad(p, index);
   if (g.isDense) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
+}
+
+/** counts each stepped parameter's step on the host */
+const countOn = (steps: number[]) => (stepped: readonly number[]): void => { for (const i of stepped) steps[i]++; };
+
+/** a found-inf flag's checks: dense, one element, on the backend of every parameter */
+function checkFlag(who: string, foundInf: Tensor, params: readonly Parameter[]): void {
+  if (!foundInf.isDense || foundInf.numel() !== 1) throw new Error(`${who}: the found-inf flag must be a dense one-element tensor`);
+  const other = params.findIndex((p) => p.backend !== foundInf.backend);
+  if (other >= 0) throw new Error(`${who}: parameter ${other} is on the ${params[other]!.backend.name} backend, the found-inf flag on ${foundInf.backend.name}`);
+}
+
+/**
+ * Step counts that live on the device (PyTorch's capturable state['step'], float32), one per parameter, for steps
+ * decided there: a step adds 1 − found_inf to the counts of the parameters it updates (PyTorch's steps += 1, then
+ * −= found_inf), so that a skipped step is not counted and nothing is read back.
+ */
+class DeviceStepCounts {
+  readonly counts: Tensor;
+
+  constructor(backend: Parameter['backend'], values: readonly number[]) {
+    this.counts = keep(Tensor.fromStorage(backend, backend.upload(Float32Array.from(values), 'float32'), [values.length]));
+  }
+
+  /** counts[i] += 1 − found_inf (1 without a flag) for each i in `stepped` */
+  advance(stepped: readonly number[], foundInf: Tensor | null): void {
+    if (stepped.length === 0) return;
+    const counts = this.counts, n = counts.shape[0]!;
+    noGrad(() => tidy(() => {
+      let increment = foundInf ? affine(foundInf, -1, 1) : null;
+      if (stepped.length < n) {
+        const mask = new Float32Array(n);
+        for (const i of stepped) mask[i] = 1;
+        const maskTensor = Tensor.fromStorage(counts.backend, counts.backend.upload(mask, 'float32'), [n]);
+        increment = increment ? mul(maskTensor, increment) : maskTensor;
+      }
+      assign(counts, increment ? add(counts, increment) : addScalar(counts, 1));
+    }));
+  }
+
+  /** parameter i's count as a float32 [] view (the caller owns it) */
+  view(i: number): Tensor { return keep(this.counts.viewAs([], [], i)); }
+
+  /** parameter i's count ← `src` (a [] tensor of the counts' backend) */
+  load(i: number, src: Tensor, key: string): void {
+    const dst = this.view(i);
+    try {
+      copyState(dst, src, key);
+    } finally {
+      dst.dispose();
+    }
+  }
+
+  dispose(): void { this.counts.dispose(); }
+}
+
+/**
+ * the step counts of a loaded state: host numbers from its scalars, and device counts (made on the backend of the
+ * first) when any `state.<i>.step` is a tensor
+ */
+function loadSteps(state: OptimizerState, params: readonly Parameter[]): { steps: number[]; device: DeviceStepCounts | null } {
+  const steps = params.map((_, i) => state.scalars[`state.${i}.step`] ?? 0);
+  const tensors = params.map((_, i) => state.tensors.get(`state.${i}.step`));
+  const first = tensors.find((t) => t !== undefined);
+  if (!first) return { steps, device: null };
+  const device = new DeviceStepCounts(first.backend, steps);
+  try {
+    tensors.forEach((t, i) => { if (t) device.load(i, t, `state.${i}.step`); });
+  } catch (e) {
+    device.dispose();
+    throw e;
+  }
+  return { steps, device };
 }
 
 function zeroGrads(params: readonly Parameter[]): void {
@@ -281,7 +356,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
    * whether the earlier ones were skipped, and is refused. `state.<i>.step` counts the steps attempted.
    */
   stepUnlessFoundInf(foundInf: Tensor): void {
-    if (!foundInf.isDense || foundInf.numel() !== 1) throw new Error('SGD.stepUnlessFoundInf: the found-inf flag must be a dense one-element tensor');
+    checkFlag('SGD.stepUnlessFoundInf', foundInf, this.params);
     let i = 0;
     for (const h of this.paramGroups) {
       for (const p of h.params) {
@@ -295,7 +370,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
   }
 
   private fusedStep(foundInf: Tensor | null): void {
-    fusedSteps(this.paramGroups, this.steps, (p, index, grad, h): SgdItem => {
+    fusedSteps(this.paramGroups, countOn(this.steps), (p, index, grad, h): SgdItem => {
       let buf = this.buffers[index];
       const firstStep = h.momentum !== 0 && buf === null && foundInf === null;
       if (h.momentum !== 0 && !buf) buf = this.buffers[index] = stateTensor(p, foundInf !== null);
@@ -356,12 +431,17 @@ interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDe
 
 /**
  * torch.optim.Adam (amsgrad off): m = β₁m + (1 − β₁)d, v = β₂v + (1 − β₂)d², w −= lr/(1 − β₁ᵗ) · m/(√(v/(1 − β₂ᵗ)) + ε),
- * with d = g + wd·w (Adam) or w ← w(1 − lr·wd) first (AdamW).
+ * with d = g + wd·w (Adam) or w ← w(1 − lr·wd) first (AdamW). step() computes the bias corrections on the host
+ * (float64); once stepUnlessFoundInf is used the step counts live on the device and the kernel computes them there
+ * in float32, as PyTorch's capturable Adam (later step() calls too: the counts are not read back).
  */
 export class Adam extends GroupedOptimizer<AdamHyper> {
   private m: (Tensor | null)[];
   private v: (Tensor | null)[];
+  /** the step counts while they live on the host */
   private steps: number[];
+  /** the step counts once a step was decided on the device */
+  private deviceCounts: DeviceStepCounts | null = null;
 
   constructor(params: Iterable<Parameter> | readonly ParamGroupInput<AdamOptions>[], options: AdamOptions = {},
     defaults: { weightDecay: number } = { weightDecay: 0 }) {
@@ -382,14 +462,39 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
 
   /** one adamSteps call per group (and backend): a few dispatches for many parameters */
   step(): void {
-    fusedSteps(this.paramGroups, this.steps, (p, index, grad): AdamItem => {
+    const device = this.deviceCounts;
+    if (!device) {
+      this.fusedStep(countOn(this.steps), (index) => this.steps[index] + 1, null);
+      return;
+    }
+    const backend = device.counts.backend, never = backend.fill(1, 0, 'float32');
+    try {
+      this.fusedStep((stepped) => device.advance(stepped, null), (index) => index, { counts: device.counts.storage, foundInf: never });
+    } finally {
+      backend.free(never);
+    }
+  }
+
+  /**
+   * The step's kernels read the step counts on the device (made there from the host's the first time) and skip
+   * themselves when the flag is set; the counts advance by 1 − found_inf.
+   */
+  stepUnlessFoundInf(foundInf: Tensor): void {
+    checkFlag(`${this.type}.stepUnlessFoundInf`, foundInf, this.params);
+    const device = (this.deviceCounts ??= new DeviceStepCounts(foundInf.backend, this.steps));
+    this.fusedStep((stepped) => device.advance(stepped, foundInf), (index) => index, { counts: device.counts.storage, foundInf: foundInf.storage });
+  }
+
+  /** `step(index)`: an item's step (its 1-based count, or the index of its device count) */
+  private fusedStep(counted: (stepped: readonly number[]) => void, step: (index: number) => number, deviceSteps: AdamDeviceSteps | null): void {
+    fusedSteps(this.paramGroups, counted, (p, index, grad): AdamItem => {
       const m = (this.m[index] ??= stateTensor(p, true));
       const v = (this.v[index] ??= stateTensor(p, true));
-      return { param: p.storage, grad, expAvg: m.storage, expAvgSq: v.storage, step: this.steps[index] + 1 };
+      return { param: p.storage, grad, expAvg: m.storage, expAvgSq: v.storage, step: step(index) };
     }, (backend, items, h) => {
       backend.adamSteps(items, {
         lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay, decoupled: this.type === 'AdamW',
-      });
+      }, deviceSteps);
     });
   }
 
@@ -413,7 +518,8 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
       if (m && v) {
         tensors.set(`state.${i}.exp_avg`, viewOf(m));
         tensors.set(`state.${i}.exp_avg_sq`, viewOf(v));
-        scalars[`state.${i}.step`] = this.steps[i];
+        if (this.deviceCounts) tensors.set(`state.${i}.step`, this.deviceCounts.view(i));
+        else scalars[`state.${i}.step`] = this.steps[i];
       }
     });
     return { type: this.type, hyper: this.hyperState(), tensors, scalars };
@@ -431,12 +537,17 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
       if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
       this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
       this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
-      this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
     });
+    const { steps, device } = loadSteps(state, this.params);
+    this.deviceCounts?.dispose();
+    this.steps = steps;
+    this.deviceCounts = device;
   }
 
   dispose(): void {
     for (const t of [...this.m, ...this.v]) t?.dispose();
+    this.deviceCounts?.dispose();
+    this.deviceCounts = null;
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
   }
@@ -465,13 +576,17 @@ interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: nu
 /**
  * torch.optim.RMSprop (defaults lr 0.01, alpha 0.99, eps 1e-8): d = g + wd·w; v = αv + (1 − α)d²;
  * centered: ḡ = αḡ + (1 − α)d and σ = √(v − ḡ²) + ε, else σ = √v + ε; with momentum μ > 0:
- * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. A composition of tensor ops (no fused kernel), written in place.
+ * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. A composition of tensor ops (no fused kernel), written in place;
+ * stepUnlessFoundInf selects each new value or the old one by the flag on the device, and counts the steps there.
  */
 export class RMSprop extends GroupedOptimizer<RmspropHyper> {
   private squareAvg: (Tensor | null)[];
   private momentumBuffer: (Tensor | null)[];
   private gradAvg: (Tensor | null)[];
+  /** the step counts while they live on the host */
   private steps: number[];
+  /** the step counts once a step was decided on the device */
+  private deviceCounts: DeviceStepCounts | null = null;
 
   constructor(params: Iterable<Parameter> | readonly ParamGroupInput<RMSpropOptions>[], options: RMSpropOptions = {}) {
     super('RMSprop', params, {
@@ -492,29 +607,45 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     if (!(g.momentum >= 0)) throw new Error(`RMSprop: invalid momentum ${g.momentum}${at}`);
   }
 
-  step(): void {
-    noGrad(() => this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const h = this.groupOf(i), grad = checkedGrad(p, i);
-      const v = (this.squareAvg[i] ??= stateTensor(p, true));
-      const avg = h.centered ? (this.gradAvg[i] ??= stateTensor(p, true)) : null;
-      const buf = h.momentum > 0 ? (this.momentumBuffer[i] ??= stateTensor(p, true)) : null;
-      this.steps[i]++;
-      tidy(() => {
-        const d = h.weightDecay !== 0 ? add(grad, mulScalar(p, h.weightDecay)) : grad;
-        assign(v, add(mulScalar(v, h.alpha), mulScalar(square(d), 1 - h.alpha)));
-        let variance: Tensor = v;
-        if (avg) {
-          assign(avg, add(mulScalar(avg, h.alpha), mulScalar(d, 1 - h.alpha)));
-          variance = sub(v, square(avg));
-        }
-        const scaled = div(d, addScalar(sqrt(variance), h.eps));
-        if (buf) {
-          assign(buf, add(mulScalar(buf, h.momentum), scaled));
-          assign(p, sub(p, mulScalar(buf, h.lr)));
-        } else assign(p, sub(p, mulScalar(scaled, h.lr)));
+  step(): void { this.stepWith(null); }
+
+  stepUnlessFoundInf(foundInf: Tensor): void {
+    checkFlag('RMSprop.stepUnlessFoundInf', foundInf, this.params);
+    this.deviceCounts ??= new DeviceStepCounts(foundInf.backend, this.steps);
+    this.stepWith(foundInf);
+  }
+
+  /** with `foundInf`, each state and parameter keeps its value when the flag is set (a select: the update may be NaN) */
+  private stepWith(foundInf: Tensor | null): void {
+    const stepped: number[] = [];
+    noGrad(() => tidy(() => {
+      const flag = foundInf && reshape(foundInf, []);
+      const commit = (dst: Tensor, value: Tensor) => assign(dst, flag ? where(flag, dst, value) : value);
+      this.params.forEach((p, i) => {
+        if (!p.grad) return;
+        const h = this.groupOf(i), grad = checkedGrad(p, i);
+        const v = (this.squareAvg[i] ??= stateTensor(p, true));
+        const avg = h.centered ? (this.gradAvg[i] ??= stateTensor(p, true)) : null;
+        const buf = h.momentum > 0 ? (this.momentumBuffer[i] ??= stateTensor(p, true)) : null;
+        stepped.push(i);
+        tidy(() => {
+          const d = h.weightDecay !== 0 ? add(grad, mulScalar(p, h.weightDecay)) : grad;
+          commit(v, add(mulScalar(v, h.alpha), mulScalar(square(d), 1 - h.alpha)));
+          let variance: Tensor = v;
+          if (avg) {
+            commit(avg, add(mulScalar(avg, h.alpha), mulScalar(d, 1 - h.alpha)));
+            variance = sub(v, square(avg));
+          }
+          const scaled = div(d, addScalar(sqrt(variance), h.eps));
+          if (buf) {
+            commit(buf, add(mulScalar(buf, h.momentum), scaled));
+            commit(p, sub(p, mulScalar(buf, h.lr)));
+          } else commit(p, sub(p, mulScalar(scaled, h.lr)));
+        });
       });
     }));
+    if (this.deviceCounts) this.deviceCounts.advance(stepped, foundInf);
+    else countOn(this.steps)(stepped);
   }
 
   stateDict(): OptimizerState {
@@ -524,7 +655,9 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
       for (const [name, t] of [['square_avg', this.squareAvg[i]], ['momentum_buffer', this.momentumBuffer[i]], ['grad_avg', this.gradAvg[i]]] as const) {
         if (t) tensors.set(`state.${i}.${name}`, viewOf(t));
       }
-      if (this.steps[i] > 0) scalars[`state.${i}.step`] = this.steps[i];
+      if (this.deviceCounts) {
+        if (this.squareAvg[i]) tensors.set(`state.${i}.step`, this.deviceCounts.view(i));
+      } else if (this.steps[i] > 0) scalars[`state.${i}.step`] = this.steps[i];
     });
     return { type: 'RMSprop', hyper: this.hyperState(), tensors, scalars };
   }
@@ -535,12 +668,17 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
       this.squareAvg[i] = loadSlot(this.squareAvg[i], p, state, i, 'square_avg');
       this.momentumBuffer[i] = loadSlot(this.momentumBuffer[i], p, state, i, 'momentum_buffer');
       this.gradAvg[i] = loadSlot(this.gradAvg[i], p, state, i, 'grad_avg');
-      this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
     });
+    const { steps, device } = loadSteps(state, this.params);
+    this.deviceCounts?.dispose();
+    this.steps = steps;
+    this.deviceCounts = device;
   }
 
   dispose(): void {
     for (const t of [...this.squareAvg, ...this.momentumBuffer, ...this.gradAvg]) t?.dispose();
+    this.deviceCounts?.dispose();
+    this.deviceCounts = null;
     this.squareAvg = this.params.map(() => null);
     this.momentumBuffer = this.params.map(() => null);
     this.gradAvg = this.params.map(() => null);

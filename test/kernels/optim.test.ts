@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AdamItem, AdamParams, Backend, SgdParams, Storage } from '../../src/kernels/index.js';
+import type { AdamItem, AdamParams, Backend, SgdParams, Storage, WebGPUBackend } from '../../src/kernels/index.js';
 import { cpu, expectClose, expectSameFloats, randomArray, webgpu } from '../helpers/backends.js';
+import { logBeta, oneMinusPower, wgslOneMinusPower } from '../../src/kernels/optim/bias-correction.js';
+import { gpuBuffer } from '../../src/kernels/webgpu/runtime.js';
 
 const up = (b: Backend, v: ArrayLike<number>) => b.upload(Float32Array.from(v), 'float32');
 const f32 = Math.fround;
@@ -203,5 +205,92 @@ describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('sgdSteps
         }
         for (const x of [...made.flat(2), ...grads, ...flags]) backend.free(x);
       }), { numRuns: 15 });
+  });
+});
+
+describe('adamSteps with the step counts on the device', () => {
+  it('the bias correction 1 − βᵗ: the oracle within float32 rounding of ln β; the WGSL function within a few float32 roundings of it, from t = 1 (no cancellation) on', async () => {
+    const g = await webgpu() as WebGPUBackend;
+    const betas = [0.9, 0.99, 0.999, 0.9999, 0.5, 0], ts = [1, 2, 3, 7, 10, 100, 693, 1000, 5000, 1e5, 16_777_216];
+    const cases = betas.flatMap((beta) => ts.map((t) => [beta, t] as const));
+    for (const [beta, t] of cases) {
+      const exact = 1 - Math.pow(beta, t), got = oneMinusPower(beta, t);
+      // ln β rounded to float32 (2⁻²⁴ relative) moves t·ln β, hence 1 − βᵗ by at most that relative amount
+      expect(Math.abs(got - exact), `β ${beta}, t ${t}`).toBeLessThanOrEqual(2 ** -23 * exact);
+    }
+    const source = `${wgslOneMinusPower}
+@group(0) @binding(0) var<storage, read> input: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x < arrayLength(&output)) { output[gid.x] = one_minus_power(input[gid.x].x, input[gid.x].y); }
+}`;
+    const kernel = g.rt.kernel('test:one_minus_power', () => source, 2);
+    const input = g.upload(Float32Array.from(cases.flatMap(([beta, t]) => [logBeta(beta), t])), 'float32');
+    const output = g.rt.alloc(cases.length, 'float32');
+    g.rt.dispatch(kernel, [gpuBuffer(input), output.buffer], null, [Math.ceil(cases.length / 64)]);
+    const values = await g.read(output);
+    cases.forEach(([beta, t], i) => {
+      const want = oneMinusPower(beta, t);
+      expect(Math.abs(values[i]! - want), `β ${beta}, t ${t}: ${values[i]} vs ${want}`).toBeLessThanOrEqual(8 * 2 ** -24 * want);
+    });
+    g.free(input); g.free(output);
+  });
+
+  it('webgpu against the cpu oracle on random parameter sets and counts: the flag unset, each its own t = count + 1; set, nothing changes', async () => {
+    const g = await webgpu();
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({ n: fc.integer({ min: 0, max: 500 }), count: fc.integer({ min: 0, max: 5000 }) }), { minLength: 1, maxLength: 11 }),
+      fc.boolean(), fc.constantFrom(0, 1e-2), fc.constantFrom(0, 1), fc.integer({ min: 1 }),
+      async (specs, decoupled, weightDecay, flag, seed) => {
+        const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled };
+        // the counts in reverse order, with a spare one: an item's index into them is not its position
+        const counts = [0, ...specs.map((s) => s.count).reverse()];
+        // moments as training makes them (|m| ≲ √v): the update stays ≲ lr, and float32's rounding with it
+        const made = specs.map(({ n }, k) => {
+          const arrays = [randomArray(n, seed + 10 * k), randomArray(n, seed + 10 * k + 1, -0.1, 0.1), randomArray(n, seed + 10 * k + 2, 1e-2, 2e-2)];
+          return { gpu: arrays.map((a) => up(g, a)), cpu: arrays.map((a) => up(cpu, a)), arrays };
+        });
+        for (const [b, side] of [[g, 'gpu'], [cpu, 'cpu']] as const) {
+          const grads = specs.map(({ n }, k) => up(b, randomArray(n, seed + 100 + k)));
+          const deviceSteps = { counts: up(b, counts), foundInf: up(b, [flag]) };
+          b.adamSteps(made.map((m, k) => ({ param: m[side][0]!, grad: grads[k]!, expAvg: m[side][1]!, expAvgSq: m[side][2]!, step: specs.length - k })), hyper, deviceSteps);
+          // the counts are only read
+          expect(Array.from(await b.read(deviceSteps.counts))).toEqual(counts);
+          for (const x of [...grads, deviceSteps.counts, deviceSteps.foundInf]) b.free(x);
+        }
+        for (const [k, m] of made.entries()) {
+          if (flag) {
+            for (let s = 0; s < 3; s++) {
+              expect(Array.from(await g.read(m.gpu[s]!)), `webgpu state ${s}`).toEqual(Array.from(m.arrays[s]!));
+              expect(Array.from(await cpu.read(m.cpu[s]!)), `cpu state ${s}`).toEqual(Array.from(m.arrays[s]!));
+            }
+          } else await expectSame(g, { gpu: m.gpu, cpu: m.cpu }, `parameter ${k} of ${specs.length}`);
+          for (const x of m.gpu) g.free(x);
+        }
+      }), { numRuns: 15 });
+  });
+
+  it('the cpu oracle: a count c steps as adamStep at t = c + 1, within the float32 rounding of ln β', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 100_000 }), fc.boolean(), fc.integer({ min: 1 }),
+      async (n, count, decoupled, seed) => {
+        const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled };
+        const arrays = [randomArray(n, seed), randomArray(n, seed + 1), randomArray(n, seed + 2, 0, 1e-2)];
+        const device = arrays.map((a) => up(cpu, a)), host = arrays.map((a) => up(cpu, a));
+        const grad = up(cpu, randomArray(n, seed + 3));
+        cpu.adamSteps([{ param: device[0]!, grad, expAvg: device[1]!, expAvgSq: device[2]! , step: 0 }], hyper, { counts: up(cpu, [count]), foundInf: up(cpu, [0]) });
+        cpu.adamStep(host[0]!, grad, host[1]!, host[2]!, { ...hyper, step: count + 1 });
+        // the moments do not depend on t; the parameter within the float32 rounding of β and 1 − βᵗ
+        for (let s = 1; s < 3; s++) expect(Array.from(await cpu.read(device[s]!))).toEqual(Array.from(await cpu.read(host[s]!)));
+        expectClose(await cpu.read(device[0]!), await cpu.read(host[0]!), 1e-6, 1e-5, `count ${count}`);
+      }), { numRuns: 30 });
+  });
+
+  it('refuses counts that are not float32 and an index outside them', () => {
+    const w = up(cpu, [1]), items: AdamItem[] = [{ param: w, grad: w, expAvg: w, expAvgSq: w, step: 2 }];
+    const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false };
+    expect(() => cpu.adamSteps(items, hyper, { counts: up(cpu, [0, 0]), foundInf: up(cpu, [0]) })).toThrow('cpu adamSteps: step count index 2 outside the 2 counts');
+    expect(() => cpu.adamSteps(items, hyper, { counts: cpu.upload(Int32Array.of(0, 0, 0), 'int32'), foundInf: up(cpu, [0]) }))
+      .toThrow('cpu adamSteps: the step counts must be float32, got int32');
   });
 });

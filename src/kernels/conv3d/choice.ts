@@ -40,8 +40,22 @@ export interface Conv3dProblem {
   xShape: number[];
   wShape: number[];
   params: Conv3dParams;
-  /** the forward adds a bias (does not change the choice, only what the tuner runs) */
+  /**
+   * the forward (or convTranspose3d's, a backwardInput) adds a bias; `norm`: its final write also applies a batch
+   * norm (and a ReLU), as an inference Conv3d → BatchNorm3d → ReLU. Neither changes the choice, only the kernel
+   * variant that computes it, hence what the tuner runs.
+   */
   bias: boolean;
+  norm?: Conv3dProblemNorm;
+}
+
+/** the batch norm of a problem's epilogue: which of its terms it has, its eps, and whether a ReLU follows */
+export interface Conv3dProblemNorm { weight: boolean; bias: boolean; eps: number; relu: boolean }
+
+/** the epilogue a problem's kernels apply (its norm's eps as float32 bits, as the kernels hold it) */
+export function problemEpilogue(p: Pick<Conv3dProblem, 'bias' | 'norm'>): Epilogue {
+  if (!p.norm) return p.bias ? biasEpilogue : noEpilogue;
+  return { bias: p.bias, norm: { weight: p.norm.weight, bias: p.norm.bias, epsBits: new Uint32Array(Float32Array.of(p.norm.eps).buffer)[0]! }, relu: p.norm.relu };
 }
 
 /** One way to compute a convolution (JSON-serialisable). */
@@ -195,7 +209,7 @@ export class Conv3dTuning implements PlanContext {
   /** Records the candidate that computes a problem (checked to apply to it). */
   setChoice(problem: Conv3dProblem, c: Conv3dCandidate): void {
     const g = convGeometry(problem.xShape, problem.wShape, problem.params);
-    planFor(this, problem.op, g, c, problem.bias ? biasEpilogue : noEpilogue);
+    planFor(this, problem.op, g, c, problemEpilogue(problem));
     this.choices.set(problemKey(problem.op, g), c);
     this.plans.clear();
   }

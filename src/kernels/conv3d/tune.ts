@@ -15,7 +15,7 @@
  *   const problems = await recordConv3dProblems(backend, step);
  *   const report = await tuneConv3d(backend, problems, { reps: 5, step });
  */
-import type { Backend, Storage } from '../backend.js';
+import type { Backend, ConvNormEpilogue, Storage } from '../backend.js';
 import { convGeometry } from '../geometry.js';
 import { randomArray } from '../random.js';
 import { WebGPUBackend } from '../webgpu/index.js';
@@ -55,7 +55,7 @@ export interface TuneConv3dRow {
   chosen: boolean;
 }
 
-const describe = (p: Conv3dProblem): string => `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}`;
+const describe = (p: Conv3dProblem): string => `${conv3dProblemKey(p)}${p.bias ? ' +bias' : ''}${p.norm ? ` +norm${p.norm.relu ? ' +relu' : ''}` : ''}`;
 
 function webgpuBackend(backend: Backend, what: string): WebGPUBackend {
   if (!(backend instanceof WebGPUBackend)) throw new Error(`${what}: needs the WebGPU backend, got ${backend.description}`);
@@ -75,7 +75,7 @@ function tolerance(p: Conv3dProblem): number {
 
 interface ProblemInputs { op: () => Storage; free: () => void }
 
-/** Random inputs of a problem on the backend, and the operation on them (returns a storage the caller frees). */
+/** Random inputs of a problem on the backend, and the operation on them with its epilogue (returns a storage the caller frees). */
 function setupProblem(backend: Backend, p: Conv3dProblem, seed: number): ProblemInputs {
   const g = convGeometry(p.xShape, p.wShape, p.params);
   const gyShape = [g.n, g.co, ...g.out];
@@ -86,13 +86,25 @@ function setupProblem(backend: Backend, p: Conv3dProblem, seed: number): Problem
     return st;
   };
   const free = (): void => { for (const s of owned) backend.free(s); };
+  // the epilogue's bias and batch norm, per channel of the output (a positive variance)
+  const epilogue = (channels: number): { bias: Storage | null; epilogue: ConvNormEpilogue | null } => {
+    const bias = p.bias ? input([channels], seed + 2) : null;
+    if (!p.norm) return { bias, epilogue: null };
+    const variance = backend.upload(randomArray(channels, seed + 4, 0.5, 1.5), 'float32');
+    owned.push(variance);
+    const norm = {
+      mean: input([channels], seed + 3), variance, weight: p.norm.weight ? input([channels], seed + 5) : null,
+      bias: p.norm.bias ? input([channels], seed + 6) : null, eps: p.norm.eps,
+    };
+    return { bias, epilogue: { norm, relu: p.norm.relu } };
+  };
   if (p.op === 'forward') {
-    const x = input(p.xShape, seed), w = input(p.wShape, seed + 1), b = p.bias ? input([g.co], seed + 2) : null;
-    return { op: () => backend.conv3d(x, p.xShape, w, p.wShape, b, p.params), free };
+    const x = input(p.xShape, seed), w = input(p.wShape, seed + 1), e = epilogue(g.co);
+    return { op: () => backend.conv3d(x, p.xShape, w, p.wShape, e.bias, p.params, e.epilogue), free };
   }
   if (p.op === 'backwardInput') {
-    const gy = input(gyShape, seed), w = input(p.wShape, seed + 1);
-    return { op: () => backend.conv3dBackwardInput(gy, gyShape, w, p.wShape, p.xShape, p.params), free };
+    const gy = input(gyShape, seed), w = input(p.wShape, seed + 1), e = epilogue(g.ci);
+    return { op: () => backend.conv3dBackwardInput(gy, gyShape, w, p.wShape, p.xShape, p.params, e.bias, e.epilogue), free };
   }
   const x = input(p.xShape, seed), gy = input(gyShape, seed + 1);
   return { op: () => backend.conv3dBackwardWeight(x, p.xShape, gy, gyShape, p.wShape, p.params), free };
@@ -287,7 +299,8 @@ export async function tuneConv3dWithCache(backend: Backend, problems: readonly C
 
 /**
  * Runs `fn` once, observing the backend's conv3d operations, and returns the distinct problems they were called
- * with (in first-call order; a forward counts as with bias if any of its calls had one).
+ * with and their epilogues (in first-call order; a problem counts as with bias if any of its calls had one, and
+ * with the first batch norm epilogue any had), so that tuneConv3d times the kernel variants `fn` runs.
  */
 export async function recordConv3dProblems(backend: Backend, fn: () => void | Promise<void>): Promise<Conv3dProblem[]> {
   const tuning = conv3dTuning(webgpuBackend(backend, 'recordConv3dProblems').rt);
@@ -296,8 +309,10 @@ export async function recordConv3dProblems(backend: Backend, fn: () => void | Pr
   tuning.observer = (p, first, end) => {
     outer?.(p, first, end);
     const key = conv3dProblemKey(p), had = seen.get(key);
-    if (had) had.bias ||= p.bias;
-    else seen.set(key, p);
+    if (had) {
+      had.bias ||= p.bias;
+      if (p.norm) had.norm ??= p.norm;
+    } else seen.set(key, p);
   };
   try {
     await fn();

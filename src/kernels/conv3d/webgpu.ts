@@ -3,7 +3,7 @@ import { checkConvBias, convBackwardInputGeometry, convBackwardWeightGeometry, c
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { SMI_MASK, gpuBuffer, mixNumbers, sameNumbers } from '../webgpu/runtime.js';
-import { candidateName, conv3dTuning, planFor, type Conv3dOp } from './choice.js';
+import { candidateName, conv3dTuning, planFor, type Conv3dOp, type Conv3dProblem } from './choice.js';
 import { checkConvEpilogue, checkConvEpilogueBias } from './epilogue.js';
 import { biasEpilogue, checkBinding, checkF32, fmt, noEpilogue, type Epilogue, type HasLimits } from './plan.js';
 
@@ -17,7 +17,7 @@ import { biasEpilogue, checkBinding, checkF32, fmt, noEpilogue, type Epilogue, t
 
 export {
   candidateName, conv3dCandidates, conv3dProblemKey, conv3dTuning,
-  type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem,
+  type Conv3dCandidate, type Conv3dTuning, type Conv3dOp, type Conv3dProblem, type Conv3dProblemNorm,
 } from './choice.js';
 export { defaultConv3dKnobs, type Conv3dKnobs, type HasLimits } from './plan.js';
 
@@ -93,6 +93,14 @@ function epilogueOf(what: string, bias: Storage | null, epilogue: ConvNormEpilog
   return { e, operands: bias ? [gpuBuffer(bias), ...operands] : operands };
 }
 
+/** the problem the tuner's observer hears of: the op's shapes and the epilogue its kernels applied, so that a replay runs the same variant */
+function observed(op: Conv3dOp, xShape: readonly number[], wShape: readonly number[], p: Conv3dParams, bias: Storage | null,
+  epilogue: ConvNormEpilogue | null): Conv3dProblem {
+  const problem: Conv3dProblem = { op, xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null };
+  if (epilogue) problem.norm = { weight: epilogue.norm.weight !== null, bias: epilogue.norm.bias !== null, eps: epilogue.norm.eps, relu: epilogue.relu };
+  return problem;
+}
+
 export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w: Storage, wShape: readonly number[], bias: Storage | null, p: Conv3dParams,
   epilogue: ConvNormEpilogue | null = null): Storage {
   const g = geometryOf('forward', [xShape, wShape], [x, w], p, () => convForwardGeometry(x, xShape, w, wShape, p));
@@ -110,7 +118,7 @@ export function conv3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], w:
   const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(w), operands, out);
-  tuning.observer?.({ op: 'forward', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: bias !== null }, first, rt.dispatchCount);
+  tuning.observer?.(observed('forward', xShape, wShape, p, bias, epilogue), first, rt.dispatchCount);
   return out;
 }
 
@@ -132,7 +140,7 @@ export function conv3dBackwardInput(rt: GpuRuntime, gy: Storage, gyShape: readon
   const first = rt.dispatchCount;
   const out = rt.alloc(outLen, 'float32');
   plan.run(rt, gpuBuffer(gy), gpuBuffer(w), operands, out);
-  tuning.observer?.({ op: 'backwardInput', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
+  tuning.observer?.(observed('backwardInput', xShape, wShape, p, bias, epilogue), first, rt.dispatchCount);
   return out;
 }
 
@@ -147,7 +155,7 @@ export function conv3dBackwardWeight(rt: GpuRuntime, x: Storage, xShape: readonl
   const first = rt.dispatchCount;
   const out = rt.alloc(g.co * g.ci * g.k[0] * g.k[1] * g.k[2], 'float32');
   plan.run(rt, gpuBuffer(x), gpuBuffer(gy), [], out);
-  tuning.observer?.({ op: 'backwardWeight', xShape: [...xShape], wShape: [...wShape], params: copyParams(p), bias: false }, first, rt.dispatchCount);
+  tuning.observer?.(observed('backwardWeight', xShape, wShape, p, null, null), first, rt.dispatchCount);
   return out;
 }
 

@@ -1,4 +1,4 @@
-import type { Storage } from '../backend.js';
+import type { IndexCheckWording, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData } from '../cpu/storage.js';
 import { sizeOf } from '../layout.js';
@@ -6,10 +6,11 @@ import { aroundAxis, checkGatherShapes, checkOneHot, indexOutOfRange } from './c
 
 /**
  * Validates the shapes, then visits every element of index in order: `at` is its flat position (the same in
- * gather's output and scatterAdd's src), `xAt` the position in x that it names. Throws on an index out of range.
+ * gather's output and scatterAdd's src), `xAt` the position in x that it names. Throws on an index out of range
+ * (worded by `wording` when given).
  */
 function eachIndex(what: string, xShape: readonly number[], index: Storage, indexShape: readonly number[], axis: number,
-  visit: (at: number, xAt: number) => void): void {
+  visit: (at: number, xAt: number) => void, wording?: IndexCheckWording): void {
   checkGatherShapes(what, xShape, indexShape, axis);
   const I = cpuData(index);
   const [outer, inner] = aroundAxis(indexShape, axis);
@@ -17,16 +18,16 @@ function eachIndex(what: string, xShape: readonly number[], index: Storage, inde
   for (let o = 0; o < outer; o++) for (let i = 0; i < n; i++) for (let r = 0; r < inner; r++) {
     const at = (o * n + i) * inner + r;
     const j = I[at];
-    if (j < 0 || j >= xn) throw new Error(indexOutOfRange(what, j, xn, axis, at));
+    if (j < 0 || j >= xn) throw new Error(wording ? wording.describe(j, xn, at) : indexOutOfRange(what, j, xn, axis, at));
     visit(at, (o * xn + j) * inner + r);
   }
 }
 
 export function gather(x: Storage, xShape: readonly number[], axis: number, index: Storage,
-  indexShape: readonly number[]): CpuStorage {
+  indexShape: readonly number[], wording?: IndexCheckWording): CpuStorage {
   const X = cpuData(x);
   const out = typedArrayFor(x.dtype, index.length);
-  eachIndex('gather', xShape, index, indexShape, axis, (at, xAt) => { out[at] = X[xAt]; });
+  eachIndex('gather', xShape, index, indexShape, axis, (at, xAt) => { out[at] = X[xAt]; }, wording);
   return new CpuStorage(x.dtype, out);
 }
 

@@ -1,4 +1,4 @@
-import type { Backend, Storage } from '../backend.js';
+import type { Backend, IndexCheckWording, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { sizeOf } from '../layout.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
@@ -114,7 +114,7 @@ function indexSite(rt: GpuRuntime, op: 'gather' | 'scatterAdd', axis: number): n
 }
 
 export function gather(rt: GpuRuntime, x: Storage, xShape: readonly number[], axis: number, index: Storage,
-  indexShape: readonly number[]): GpuStorage {
+  indexShape: readonly number[], wording?: IndexCheckWording): GpuStorage {
   checkGatherShapes('webgpu gather', xShape, indexShape, axis);
   const t = wgslType(x.dtype);
   const total = sizeOf(indexShape);
@@ -122,7 +122,8 @@ export function gather(rt: GpuRuntime, x: Storage, xShape: readonly number[], ax
   if (total === 0) return out;
   const [, inner] = aroundAxis(indexShape, axis);
   const kernel = rt.kernel(`gather:${t}`, () => gatherSource(t), 4);
-  const params = new Params().u32(total, indexShape[axis], xShape[axis], inner, indexSite(rt, 'gather', axis)).done();
+  const site = wording ? rt.errorSite(wording.key, wording.describe) : indexSite(rt, 'gather', axis);
+  const params = new Params().u32(total, indexShape[axis], xShape[axis], inner, site).done();
   rt.dispatch(kernel, [gpuBuffer(x), gpuBuffer(index), out.buffer, rt.errorWord], params, grid1d(total, WG));
   return out;
 }

@@ -1,6 +1,8 @@
-import type { AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamDeviceSteps, AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import { checkFoundInf } from '../amp/checks.js';
 import { cpuData } from '../cpu/storage.js';
+import { oneMinusPower } from './bias-correction.js';
+import { checkDeviceSteps } from './checks.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
 export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void {
@@ -24,10 +26,13 @@ export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstSte
   for (const it of items) sgdStep(it.param, it.grad, it.momentumBuffer, { ...p, firstStep: it.firstStep });
 }
 
-/** PyTorch's Adam / AdamW (amsgrad off). */
+/** PyTorch's Adam / AdamW (amsgrad off), the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ in float64. */
 export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
+  adamUpdate(param, grad, m, v, p, 1 - Math.pow(p.beta1, p.step), 1 - Math.pow(p.beta2, p.step));
+}
+
+function adamUpdate(param: Storage, grad: Storage, m: Storage, v: Storage, p: Omit<AdamParams, 'step'>, c1: number, c2: number): void {
   const w = cpuData(param), g = cpuData(grad), M = cpuData(m), V = cpuData(v);
-  const c1 = 1 - Math.pow(p.beta1, p.step), c2 = 1 - Math.pow(p.beta2, p.step);
   for (let i = 0; i < w.length; i++) {
     let d = g[i];
     if (p.decoupled) w[i] *= 1 - p.lr * p.weightDecay;
@@ -38,6 +43,17 @@ export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, 
   }
 }
 
-export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void {
-  for (const it of items) adamStep(it.param, it.grad, it.expAvg, it.expAvgSq, { ...p, step: it.step });
+/** with `deviceSteps`: each item's step count read from its counts (+ 1), the bias corrections as the kernel's (bias-correction.ts), and nothing written when the flag is set */
+export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
+  if (!deviceSteps) {
+    for (const it of items) adamStep(it.param, it.grad, it.expAvg, it.expAvgSq, { ...p, step: it.step });
+    return;
+  }
+  checkDeviceSteps('cpu adamSteps', items, deviceSteps);
+  if (cpuData(deviceSteps.foundInf)[0] !== 0) return;
+  const counts = cpuData(deviceSteps.counts);
+  for (const it of items) {
+    const t = counts[it.step]! + 1;
+    adamUpdate(it.param, it.grad, it.expAvg, it.expAvgSq, p, oneMinusPower(p.beta1, t), oneMinusPower(p.beta2, t));
+  }
 }

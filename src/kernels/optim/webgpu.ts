@@ -1,14 +1,17 @@
-import type { AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamDeviceSteps, AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { checkFoundInf } from '../amp/checks.js';
+import { logBeta, wgslOneMinusPower } from './bias-correction.js';
+import { checkDeviceSteps } from './checks.js';
 import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
  * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
- * depend only on the step (bias corrections) are computed on the host in float64.
+ * depend only on the step (bias corrections) are computed on the host in float64, except in adamSteps decided on
+ * the device, whose step counts live there: then in float32 in the kernel, as PyTorch's capturable Adam.
  */
 
 const WG = 256;
@@ -95,16 +98,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-/** adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections */
-function adamMultiSource(count: number): string {
+/**
+ * adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections:
+ * from the host, or with `deviceSteps` computed from the step counts on the device (skipping on found_inf)
+ */
+function adamMultiSource(count: number, deviceSteps: boolean): string {
+  const perSegment = deviceSteps ? `count_at: array<vec4<u32>, ${SEGMENT_ROWS}>`
+    : `step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}>`;
   return multiParamSource(`struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
-  decay: f32, pad2: u32, pad3: u32, pad4: u32,
-  ends: array<vec4<u32>, ${SEGMENT_ROWS}>, step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}> }`, 4, count,
+  decay: f32, lr: f32, log_beta1: f32, log_beta2: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslOneMinusPower : ''}`, 4, count,
   (k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
 @group(0) @binding(${4 * k + 1}) var<storage, read> g${k}: array<f32>;
 @group(0) @binding(${4 * k + 2}) var<storage, read_write> m${k}: array<f32>;
 @group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`,
-  (k) => adamUpdate(String(k), 'j', field('step_size', k), field('c2', k)));
+  (k) => (deviceSteps ? `let t = counts[${field('count_at', k)}] + 1.0;
+    let step_size = P.lr / one_minus_power(P.log_beta1, t);
+    let c2 = one_minus_power(P.log_beta2, t);
+    ${adamUpdate(String(k), 'j', 'step_size', 'c2')}` : adamUpdate(String(k), 'j', field('step_size', k), field('c2', k))),
+  deviceSteps ? { declarations: [...skipOnFoundInf.declarations, 'var<storage, read> counts: array<f32>;'], prologue: skipOnFoundInf.prologue } : undefined);
 }
 
 function checkF32(what: string, ...storages: Storage[]): void {
@@ -182,32 +193,36 @@ export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Stora
 
 /**
  * adamStep for several parameters with the same hyperparameters (each with its own step count): as many
- * parameters per dispatch as the storage-binding limit allows (4 buffers each: 4 on 16, 8 from 32 on), each
- * element updated by the same expressions as adamStep's kernel.
+ * parameters per dispatch as the storage-binding limit allows (4 buffers each: 4 on 16, 8 from 32 on; with
+ * `deviceSteps` 2 buffers fewer in all), each element updated by the same expressions as adamStep's kernel.
  */
-export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<AdamParams, 'step'>): void {
+export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
   const list: AdamItem[] = [];
   for (const it of items) {
     checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq);
     if (it.param.length > 0) list.push(it);
   }
-  for (const batch of chunks(list, segmentsPerDispatch(rt, 4))) {
-    const kernel = rt.kernel(`adam:${batch.length}`, () => adamMultiSource(batch.length), 4 * batch.length);
-    const ends: number[] = [], stepSizes: number[] = [], c2s: number[] = [], buffers: GPUBuffer[] = [];
+  if (deviceSteps) checkDeviceSteps('webgpu adamSteps', items, deviceSteps);
+  const shared = deviceSteps ? [gpuBuffer(deviceSteps.foundInf), gpuBuffer(deviceSteps.counts)] : [];
+  for (const batch of chunks(list, segmentsPerDispatch(rt, 4, shared.length))) {
+    const variant = deviceSteps ? ':device' : '';
+    const kernel = rt.kernel(`adam:${batch.length}${variant}`, () => adamMultiSource(batch.length, !!deviceSteps), 4 * batch.length + shared.length);
+    const ends: number[] = [], buffers: GPUBuffer[] = [];
     let n = 0;
     for (const it of batch) {
       n += it.param.length;
       ends.push(n);
-      const { stepSize, c2 } = biasCorrections(p, it.step);
-      stepSizes.push(stepSize);
-      c2s.push(c2);
       buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
     }
-    const pad = (values: number[]) => [...values, ...new Array<number>(MAX_SEGMENTS - values.length).fill(0)];
     const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
-      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay).u32(0, 0, 0)
-      .vec4s(ends, SEGMENT_ROWS).f32(...pad(stepSizes), ...pad(c2s)).done();
-    rt.dispatch(kernel, buffers, params, grid1d(n, MULTI_TENSOR_WG));
+      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr, logBeta(p.beta1), logBeta(p.beta2)).vec4s(ends, SEGMENT_ROWS);
+    if (deviceSteps) params.vec4s(batch.map((it) => it.step), SEGMENT_ROWS);
+    else {
+      const corrections = batch.map((it) => biasCorrections(p, it.step));
+      const pad = (values: number[]) => [...values, ...new Array<number>(MAX_SEGMENTS - values.length).fill(0)];
+      params.f32(...pad(corrections.map((c) => c.stepSize)), ...pad(corrections.map((c) => c.c2)));
+    }
+    rt.dispatch(kernel, [...buffers, ...shared], params.done(), grid1d(n, MULTI_TENSOR_WG));
   }
 }
 
