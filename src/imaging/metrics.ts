@@ -41,7 +41,8 @@ export interface MetricsSummary {
 function check(a: Uint8Array, b: Uint8Array | null, shape: Readonly<Shape3>, what: string): void {
   const n = shape[0] * shape[1] * shape[2];
   if (a.length !== n || (b !== null && b.length !== n)) {
-    throw new Error(`${what}: arrays do not match shape [${shape.join(', ')}]`);
+    const lengths = b === null ? `${a.length}` : `${a.length} and ${b.length}`;
+    throw new Error(`${what}: arrays do not match shape [${shape.join(', ')}] (${n} voxels): lengths ${lengths}`);
   }
 }
 
@@ -59,14 +60,14 @@ function overlap(a: Uint8Array, b: Uint8Array): { na: number; nb: number; inter:
 
 /** medpy `dc`: 2|A∩B| / (|A| + |B|), 0 when both are empty. */
 export function dice(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new Error('dice: length mismatch');
+  if (a.length !== b.length) throw new Error(`dice: length mismatch: ${a.length} and ${b.length} voxels`);
   const { na, nb, inter } = overlap(a, b);
   return na + nb === 0 ? 0 : (2 * inter) / (na + nb);
 }
 
 /** medpy `jc`: |A∩B| / |A∪B| (0 when both are empty, where medpy would divide by zero). */
 export function jaccard(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new Error('jaccard: length mismatch');
+  if (a.length !== b.length) throw new Error(`jaccard: length mismatch: ${a.length} and ${b.length} voxels`);
   const { na, nb, inter } = overlap(a, b);
   const union = na + nb - inter;
   return union === 0 ? 0 : inter / union;
