@@ -348,6 +348,9 @@ export class Module {
    * unexpected keys are too. The error names every offending key. Nothing is copied when it throws.
    */
   loadStateDict(dict: ReadonlyMap<string, Tensor>, strict = true): LoadResult {
+    if (!(dict instanceof Map)) {
+      throw new Error(`${this.typeName}.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict() returns; got ${Object.prototype.toString.call(dict)}`);
+    }
     const targets = new Map<string, { module: Module; name: string; tensor: Tensor; kind: 'param' | 'buffer' }>();
     for (const [mp, m] of this.namedModules()) {
       m.syncBuffers();
@@ -363,10 +366,12 @@ export class Module {
     for (const [k, src] of dict) {
       const dst = targets.get(k);
       if (!dst) continue;
-      if (!sameShape(dst.tensor.shape, src.shape)) {
+      if (!(src instanceof Tensor)) {
+        problems.push(`${k}: not a Tensor; host tensors (readSafetensors' tensors) load with loadHostStateDict(model, tensors), a file with loadModel(path, model)`);
+      } else if (!sameShape(dst.tensor.shape, src.shape)) {
         problems.push(`size mismatch for ${k}: checkpoint ${formatShape(src.shape)}, model ${formatShape(dst.tensor.shape)}`);
       } else if (src.backend !== dst.tensor.backend) {
-        problems.push(`${k}: the value lives on the ${src.backend.name} backend, the model on ${dst.tensor.backend.name}`);
+        problems.push(`${k}: the value lives on the ${src.backend.name} backend, the model on ${dst.tensor.backend.name}; move it with toBackend() first`);
       } else if ((src.dtype === 'int32') !== (dst.tensor.dtype === 'int32')) {
         problems.push(`dtype mismatch for ${k}: checkpoint ${src.dtype}, model ${dst.tensor.dtype}`);
       }

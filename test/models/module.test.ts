@@ -204,6 +204,10 @@ describe('Module and Parameter', () => {
     const intIntoFloat = new Map([['head.bias', fromArray(new Int32Array(2), [2], { backend: cpu })]]);
     expect(() => b.loadStateDict(intIntoFloat, false)).toThrow(/dtype mismatch for head\.bias/);
     dispose(intIntoFloat);
+    // what readSafetensors returns (host tensors), or a plain object, is named, not a TypeError from inside
+    const host = new Map([['head.bias', { dtype: 'float32', shape: [2], data: new Float32Array(2) }]]);
+    expect(() => b.loadStateDict(host as never, false)).toThrow(/head\.bias: not a Tensor; host tensors \(readSafetensors' tensors\) load with loadHostStateDict/);
+    expect(() => b.loadStateDict({ 'head.bias': host.get('head.bias') } as never)).toThrow(/^Net\.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict\(\) returns; got \[object Object\]/);
     a.dispose();
     b.dispose();
   });
