@@ -26,19 +26,8 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
 
 // ------------------------------------------------------------------------------------- seeded init
 
-let seedCounter = 0;
-let globalSeed = 0;
-
-/** Sets the generator that layers built without an explicit seed draw their seeds from (torch.manual_seed). */
-export function manualSeed(seed: number): void {
-  globalSeed = seed >>> 0;
-  seedCounter = 0;
-}
-
-/** The next seed of the global generator: reproducible for a fixed construction order after `manualSeed`. */
-export function nextSeed(): number {
-  return pcgHash((pcgHash(globalSeed) + seedCounter++) >>> 0);
-}
+// the global generator lives with the tensors, whose rand/randn draw from it too
+export { manualSeed, nextSeed } from '../tensor/seed.js';
 
 /** A seed derived from a base seed and a name (FNV-1a of the name, mixed by the PCG hash). */
 export function deriveSeed(base: number, name: string): number {
