@@ -66,6 +66,21 @@ describe('Module and Parameter', () => {
     for (const m of [conv, convT, lin, again, other, a, b]) m.dispose();
   });
 
+  it("Conv3d padding 'same' and 'valid' (PyTorch's): the output keeps the input's size, or no padding", () => {
+    const x = rand([1, 2, 7, 6, 5], 3, { backend: cpu });
+    const same = new Conv3d(2, 3, [3, 5, 1], { padding: 'same', dilation: [2, 1, 1], backend: cpu });
+    expect(same.padding).toEqual([2, 2, 0]);
+    const y = same.forward(x);
+    expect(y.shape).toEqual([1, 3, 7, 6, 5]);
+    const valid = new Conv3d(2, 3, 3, { padding: 'valid', backend: cpu });
+    expect(valid.padding).toEqual([0, 0, 0]);
+    valid.dispose();
+    expect(() => new Conv3d(2, 3, 3, { padding: 'same', stride: 2, backend: cpu })).toThrow(/^Conv3d: padding='same' needs stride 1, got stride \[2, 2, 2\]$/);
+    expect(() => new Conv3d(2, 3, [3, 2, 3], { padding: 'same', backend: cpu })).toThrow(/^Conv3d: padding='same' with kernel_size \[3, 2, 3\] and dilation \[1, 1, 1\] would pad one side more than the other/);
+    dispose([x, y]);
+    same.dispose();
+  });
+
   it('int-or-triple layer arguments: one integer stands for all three; negative or fractional values are refused by name', () => {
     expect(triple(2)).toEqual([2, 2, 2]);
     expect(triple([1, 2, 3], 'size')).toEqual([1, 2, 3]);
