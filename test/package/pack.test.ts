@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { dbislLossConfig } from 'voxgrad/dbisl';
  */
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./consumer/use-voxgrad.mjs', import.meta.url));
+const WORKFLOW = fileURLToPath(new URL('./consumer/unet-workflow.ts', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(command: string, args: string[], cwd: string): string {
@@ -87,6 +88,33 @@ describe('the npm package', () => {
     }));
     const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
     expect(() => run(process.execPath, [tsc, '-p', consumer], consumer)).not.toThrow();
+  });
+
+  it("a researcher's 3-D U-Net workflow (strictest tsc, declarations checked) compiles against the package and runs on plain node, as on the sources", () => {
+    const project = join(work, 'workflow');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'workflow', private: true, type: 'module' }));
+    symlinkSync(join(consumer, 'node_modules'), join(project, 'node_modules'), 'dir');
+    copyFileSync(WORKFLOW, join(project, 'unet-workflow.ts'));
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noUncheckedIndexedAccess: true,
+        exactOptionalPropertyTypes: true, noUnusedLocals: true, skipLibCheck: false, outDir: 'out',
+        typeRoots: [join(REPO, 'node_modules', '@types')], types: ['node'],
+      },
+      files: ['unet-workflow.ts'],
+    }));
+    run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project);
+    const installed = JSON.parse(run(process.execPath, [join('out', 'unet-workflow.js')], project).trim().split('\n').at(-1)!);
+    expect(installed.losses).toHaveLength(4);
+    expect(installed.losses.at(-1)).toBeLessThan(installed.losses[0]);
+    expect(installed.lrs).toEqual([1, 2, 3, 4].map((e) => 0.01 * (1 + Math.cos(Math.PI * e / 4)) / 2));
+    expect(new Set(installed.live).size).toBe(1); // tidy per step: nothing accumulates
+    expect(installed.reloadEqual).toBe(true);
+    expect(installed.probabilityShape).toEqual([3, 8, 8, 8]);
+    expect(installed.niftiSame).toBe(true);
+    const sources = JSON.parse(run(process.execPath, ['--import', 'tsx', WORKFLOW], REPO).trim().split('\n').at(-1)!);
+    expect(installed).toEqual(sources);
   });
 
   it("inside the repository 'voxgrad' resolves to the sources (tsconfig paths; vitest's resolve.tsconfigPaths)", () => {
