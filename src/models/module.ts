@@ -394,6 +394,9 @@ export class Module {
     return `${this.describe(0)}\ntotal parameters: ${this.numParameters()}`;
   }
 
+  /** console.log(model) prints the module tree, as print(model) does, rather than the object's internals */
+  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+
   private describe(indent: number): string {
     const own = [...this.params].filter((e): e is [string, Parameter] => e[1] !== null);
     const count = this.numParameters();

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { backward, mean, square } from '../../src/autograd/index.js';
 import {
@@ -225,6 +226,13 @@ describe('Module and Parameter', () => {
     expect(() => b.loadStateDict({ 'head.bias': host.get('head.bias') } as never)).toThrow(/^Net\.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict\(\) returns; got \[object Object\]/);
     a.dispose();
     b.dispose();
+  });
+
+  it('console.log(model) prints the module tree (PyTorch\'s print(model)), not the object\'s internals', () => {
+    const net = new Net(4);
+    expect(inspect(net)).toBe(net.toString());
+    expect(inspect(net)).toMatch(/^Net\(\)  # 26 params\n  \(body\): Sequential\(\)/);
+    net.dispose();
   });
 
   it('train()/eval() propagate; zeroGrad drops gradients; dispose frees everything', () => {
