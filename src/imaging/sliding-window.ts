@@ -289,6 +289,9 @@ export async function slidingWindow(
   predict: WindowPredictor,
   opts: SlidingWindowOptions & { channels?: number },
 ): Promise<Volume | MultiChannelVolume> {
+  if (image instanceof Tensor || image.shape.length !== 3) {
+    throw new Error(`slidingWindow: image must be a host volume { data, shape: [X, Y, Z] }, got ${image instanceof Tensor ? `a Tensor ${formatShape(image.shape)}; pass { data: await x.toArray(), shape }` : `shape ${formatShape(image.shape)}`}`);
+  }
   const shape: Shape3 = [image.shape[0], image.shape[1], image.shape[2]];
   if (image.data.length !== shape[0] * shape[1] * shape[2]) {
     throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);

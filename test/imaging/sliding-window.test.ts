@@ -312,6 +312,13 @@ describe('slidingWindow (cpu backend)', () => {
     await expect(slidingWindow(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1], batchSize: 0 })).rejects.toThrow(/batchSize/);
     await expect(slidingWindow({ data: img.data, shape: [4, 4, 5] }, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
       .rejects.toThrow(/data length 64 does not match shape \[4, 4, 5\]/);
+    // MONAI's habit of a [1, 1, X, Y, Z] tensor, or a shape of another rank, is named
+    const tensor = fromArray(img.data, [1, 1, 4, 4, 4], { backend: cpu });
+    await expect(slidingWindow(tensor as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got a Tensor \[1, 1, 4, 4, 4\]; pass \{ data: await x.toArray\(\), shape \}$/);
+    await expect(slidingWindow({ data: img.data, shape: [1, 4, 4, 4] } as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got shape \[1, 4, 4, 4\]$/);
+    tensor.dispose();
   });
 });
 
