@@ -77,7 +77,7 @@ describe('the npm package', () => {
 
   it("type-checks a consumer's TypeScript against the package's declarations", () => {
     writeFileSync(join(consumer, 'check.ts'), [
-      "import { Conv3d, Module, type Tensor } from 'voxgrad';",
+      "import { Conv3d, Module, UNet, type Tensor } from 'voxgrad';",
       "import { dice } from 'voxgrad/imaging';",
       "import { dbislLossConfig } from 'voxgrad/dbisl';",
       'class Net extends Module {',
@@ -85,7 +85,8 @@ describe('the npm package', () => {
       '  forward(x: Tensor): Tensor { return this.conv.forward(x); }',
       '}',
       'const score: number = dice(new Uint8Array(1), new Uint8Array(1));',
-      'export { Net, score, dbislLossConfig };',
+      "const unet: Module = new UNet({ inChannels: 1, outChannels: 2, features: [4, 8], upsample: 'trilinear' });",
+      'export { Net, score, dbislLossConfig, unet };',
       '',
     ].join('\n'));
     writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
