@@ -1,15 +1,12 @@
 /**
  * What the two examples share, written against the public entries only: the command line (options with
- * defaults, --help, one-line errors with exit status 2), the backend, a MONAI-BasicUNet-like 3-D U-Net, the
- * output folder (checkpoint, loss plot) and the last line of a run.
+ * defaults, --help, one-line errors with exit status 2), the backend, the U-Net's --features, the output folder
+ * (checkpoint, loss plot) and the last line of a run.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  concat, Conv3d, ConvTranspose3d, createBackend, InstanceNorm3d, interpolate, leakyRelu, MaxPool3d, Module, parseBackendChoice,
-  saveModel, setBackend, writeFileAtomic, type Backend, type Tensor,
-} from 'voxgrad';
+import { createBackend, Module, parseBackendChoice, saveModel, setBackend, writeFileAtomic, type Backend } from 'voxgrad';
 import { linePlot } from 'voxgrad/imaging';
 
 // ------------------------------------------------------------------------------------------ command line
@@ -95,26 +92,8 @@ export async function useBackend(choice: string): Promise<Backend> {
 
 // ------------------------------------------------------------------------------------------------ U-Net
 
-/** conv 3×3×3 → instance norm (affine) → LeakyReLU(0.1), twice: MONAI's TwoConv */
-class TwoConv extends Module {
-  private readonly layers: [Conv3d, InstanceNorm3d][];
-
-  constructor(inChannels: number, outChannels: number) {
-    super();
-    this.layers = [0, 1].map((i) => [
-      this.registerModule(`conv_${i}`, new Conv3d(i === 0 ? inChannels : outChannels, outChannels, 3, { padding: 1 })),
-      this.registerModule(`norm_${i}`, new InstanceNorm3d(outChannels, { affine: true })),
-    ]);
-  }
-
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (const [conv, norm] of this.layers) y = leakyRelu(norm.forward(conv.forward(y)), 0.1);
-    return y;
-  }
-}
-
-export type UpsampleMode = 'deconv' | 'trilinear';
+// the U-Net is the package's own (`UNet` of 'voxgrad'), so that a project that installs voxgrad has it too
+export { UNet, type UNetOptions, type UpsampleMode } from 'voxgrad';
 
 /** --features (U-Net channels per level, finest first) checked against --size, which every level must halve */
 export function unetFeatures(text: string, size: number): number[] {
@@ -125,64 +104,6 @@ export function unetFeatures(text: string, size: number): number[] {
   const factor = 2 ** (features.length - 1);
   if (size % factor !== 0) throw new UsageError(`--size ${size} must be divisible by ${factor} (${features.length} levels)`);
   return features;
-}
-
-export interface UNetOptions {
-  inChannels: number;
-  outChannels: number;
-  /** channels per level, finest first; each level below the first halves the resolution (default [8, 16, 32]) */
-  features?: readonly number[];
-  /** 'deconv' (a transposed 2×2×2 convolution, MONAI's default) or 'trilinear' upsampling then a 1×1×1 conv */
-  upsample?: UpsampleMode;
-}
-
-/**
- * A MONAI-BasicUNet-like 3-D U-Net: TwoConv at every level, max-pool down, up by `upsample`, skips by
- * concatenation then TwoConv, a 1×1×1 convolution to the output channels (no activation). The input's
- * extents must be divisible by 2^(levels − 1).
- */
-export class UNet extends Module {
-  readonly features: number[];
-  readonly upsample: UpsampleMode;
-  private readonly down: TwoConv[];
-  private readonly pool = new MaxPool3d(2);
-  private readonly up: (ConvTranspose3d | Conv3d)[];
-  private readonly merge: TwoConv[];
-  /** the final 1×1×1 convolution */
-  readonly head: Conv3d;
-
-  constructor(options: UNetOptions) {
-    super();
-    const f = this.features = [...(options.features ?? [8, 16, 32])];
-    if (f.length < 2) throw new Error(`UNet: at least two levels, got features [${f.join(', ')}]`);
-    this.upsample = options.upsample ?? 'deconv';
-    this.down = f.map((c, i) => this.registerModule(`down_${i}`, new TwoConv(i === 0 ? options.inChannels : f[i - 1], c)));
-    this.up = f.slice(1).map((c, i) => this.registerModule(`up_${i}`, this.upsample === 'deconv'
-      ? new ConvTranspose3d(c, f[i], 2, { stride: 2 })
-      : new Conv3d(c, f[i], 1)));
-    this.merge = f.slice(1).map((_, i) => this.registerModule(`merge_${i}`, new TwoConv(2 * f[i], f[i])));
-    this.head = this.registerModule('head', new Conv3d(f[0], options.outChannels, 1));
-  }
-
-  forward(x: Tensor): Tensor {
-    const levels = this.features.length, factor = 2 ** (levels - 1);
-    if (x.shape.slice(2).some((s) => s % factor !== 0)) {
-      throw new Error(`UNet: input extents [${x.shape.slice(2).join(', ')}] must be divisible by ${factor} (${levels} levels)`);
-    }
-    const skips: Tensor[] = [];
-    let y = x;
-    for (let i = 0; i < levels; i++) {
-      if (i > 0) y = this.pool.forward(y);
-      y = this.down[i].forward(y);
-      skips.push(y);
-    }
-    for (let i = levels - 2; i >= 0; i--) {
-      const up = this.up[i];
-      y = up instanceof ConvTranspose3d ? up.forward(y) : up.forward(interpolate(y, { scaleFactor: 2, mode: 'trilinear' }));
-      y = this.merge[i].forward(concat([skips[i], y], 1));
-    }
-    return this.head.forward(y);
-  }
 }
 
 // ------------------------------------------------------------------------------------------ output folder

@@ -75,12 +75,13 @@ class Node implements GradNode {
 /**
  * Makes `output` differentiable: `rule(gradOutput, saved)` returns one gradient (or null) per input.
  * `save` lists tensors the rule reads; they are kept alive (as aliases) until backward has run, even if
- * the caller disposes the originals.
+ * the caller disposes the originals. `saved` has the type of `save` (`[x]` gives `[Tensor]`), so that
+ * `(g, [xs]) => …` type-checks under `noUncheckedIndexedAccess`.
  */
-export function record(name: string, output: Tensor, inputs: readonly Tensor[],
-  rule: (g: Tensor, saved: Tensor[]) => GradTerm[], save: readonly Tensor[] = []): Tensor {
+export function record<const S extends readonly Tensor[] = Tensor[]>(name: string, output: Tensor, inputs: readonly Tensor[],
+  rule: (g: Tensor, saved: S) => GradTerm[], save?: S): Tensor {
   if (!needsGrad(inputs)) return output;
   output.requiresGrad = true;
-  output.gradNode = new Node(name, inputs, rule, save.map((t) => t.alias()));
+  output.gradNode = new Node(name, inputs, rule as (g: Tensor, saved: readonly Tensor[]) => GradTerm[], (save ?? []).map((t) => t.alias()));
   return output;
 }

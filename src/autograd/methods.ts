@@ -8,6 +8,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import type { DType } from '../kernels/backend.js';
 import * as ops from './ops.js';
+import { logSoftmax, softmax } from './nn.js';
 import { backward, type BackwardOptions } from './backward.js';
 
 type Operand = Tensor | number;
@@ -51,6 +52,10 @@ declare module '../tensor/tensor.js' {
     split(sizes: number | readonly number[], axis?: number): Tensor[];
     chunk(chunks: number, axis?: number): Tensor[];
     erf(): Tensor;
+    softmax(axis: number): Tensor;
+    logSoftmax(axis: number): Tensor;
+    /** int32 indices of the maxima along `axis` (no gradient) */
+    argmax(axis: number, keepdim?: boolean): Tensor;
     detach(): Tensor;
     cast(dtype: DType): Tensor;
     backward(gradient?: Tensor, options?: BackwardOptions): void;
@@ -101,6 +106,9 @@ const methods: Partial<Record<keyof Tensor, unknown>> = {
   split(this: Tensor, sizes: number | readonly number[], axis?: number) { return ops.split(this, sizes, axis); },
   chunk(this: Tensor, chunks: number, axis?: number) { return ops.chunk(this, chunks, axis); },
   erf(this: Tensor) { return ops.erf(this); },
+  softmax(this: Tensor, axis: number) { return softmax(this, axis); },
+  logSoftmax(this: Tensor, axis: number) { return logSoftmax(this, axis); },
+  argmax(this: Tensor, axis: number, keepdim?: boolean) { return ops.argmax(this, axis, keepdim); },
   detach(this: Tensor) { return ops.detach(this); },
   cast(this: Tensor, dtype: DType) { return ops.cast(this, dtype); },
   backward(this: Tensor, gradient?: Tensor, options?: BackwardOptions) { backward(this, gradient, options); },

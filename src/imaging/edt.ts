@@ -22,12 +22,13 @@ function checkShape(n: number, shape: Readonly<Shape3>, what: string): void {
 
 /**
  * 1-D squared distance transform of the sampled function f (read with stride from `src` at
- * `off`), written back to `dst` with the same stride. Sites with f = +Infinity are not part of
- * the lower envelope; a line without any finite site comes out as all +Infinity.
+ * `off`), written back to `dst` with the same stride, samples `spacing` apart (w2 = spacing²; 1
+ * leaves every operation exact on integers). Sites with f = +Infinity are not part of the lower
+ * envelope; a line without any finite site comes out as all +Infinity.
  * `f`, `v`, `z` are scratch buffers of at least n (n + 1 for z) entries.
  */
 function dt1d(
-  buf: Float64Array, off: number, stride: number, n: number,
+  buf: Float64Array, off: number, stride: number, n: number, w2: number,
   f: Float64Array, v: Int32Array, z: Float64Array,
 ): void {
   for (let q = 0; q < n; q++) f[q] = buf[off + q * stride]!;
@@ -43,7 +44,7 @@ function dt1d(
     for (;;) {
       const p = v[k]!;
       // intersection of the parabolas rooted at p and q
-      s = (fq + q * q - (f[p]! + p * p)) / (2 * (q - p));
+      s = (fq + w2 * q * q - (f[p]! + w2 * p * p)) / (2 * w2 * (q - p));
       if (s <= z[k]!) k--;
       else break;
       // z[0] = -Infinity, so k never goes below 0 here
@@ -60,43 +61,53 @@ function dt1d(
     while (z[k + 1]! < q) k++;
     const p = v[k]!;
     const d = q - p;
-    buf[off + q * stride] = d * d + f[p]!;
+    buf[off + q * stride] = w2 * d * d + f[p]!;
   }
 }
 
-/** Runs the separable transform in place on `g` (0 at sites, +Infinity elsewhere). */
-function separable(g: Float64Array, shape: Readonly<Shape3>): void {
+/** Runs the separable transform in place on `g` (0 at sites, +Infinity elsewhere), voxels `spacing` apart. */
+function separable(g: Float64Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> = [1, 1, 1]): void {
   const [X, Y, Z] = shape;
+  const [wx, wy, wz] = [spacing[0] * spacing[0], spacing[1] * spacing[1], spacing[2] * spacing[2]];
   const m = Math.max(X, Y, Z);
   const f = new Float64Array(m);
   const v = new Int32Array(m);
   const zz = new Float64Array(m + 1);
   // along z (contiguous)
   // (a line of length 1 is its own transform, so such passes are skipped)
-  if (Z > 1) for (let l = 0; l < X * Y; l++) dt1d(g, l * Z, 1, Z, f, v, zz);
+  if (Z > 1) for (let l = 0; l < X * Y; l++) dt1d(g, l * Z, 1, Z, wz, f, v, zz);
   // along y (stride Z)
   if (Y > 1) {
     for (let x = 0; x < X; x++) {
-      for (let z = 0; z < Z; z++) dt1d(g, x * Y * Z + z, Z, Y, f, v, zz);
+      for (let z = 0; z < Z; z++) dt1d(g, x * Y * Z + z, Z, Y, wy, f, v, zz);
     }
   }
   // along x (stride Y * Z)
   if (X > 1) {
     const YZ = Y * Z;
-    for (let l = 0; l < YZ; l++) dt1d(g, l, YZ, X, f, v, zz);
+    for (let l = 0; l < YZ; l++) dt1d(g, l, YZ, X, wx, f, v, zz);
   }
 }
 
 /**
  * Squared Euclidean distance of every voxel to the nearest voxel with `sites[i] !== 0`
- * (0 on the sites themselves). Returns +Infinity everywhere when there is no site at all.
+ * (0 on the sites themselves), voxels `spacing` apart (default 1: exact integers). Returns
+ * +Infinity everywhere when there is no site at all.
  */
-export function sqDistanceToSet(sites: Uint8Array, shape: Readonly<Shape3>): Float64Array {
+export function sqDistanceToSet(sites: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): Float64Array {
   checkShape(sites.length, shape, 'sqDistanceToSet');
+  if (spacing) checkSpacing(spacing, 'sqDistanceToSet');
   const g = new Float64Array(sites.length);
   for (let i = 0; i < sites.length; i++) g[i] = sites[i] !== 0 ? 0 : Infinity;
-  separable(g, shape);
+  separable(g, shape, spacing);
   return g;
+}
+
+/** A voxel spacing: three positive finite numbers (a NIfTI's `info.pixdim`). */
+export function checkSpacing(spacing: Readonly<Shape3>, what: string): void {
+  if (spacing.length !== 3 || !spacing.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new Error(`${what}: spacing must be three positive numbers, got [${spacing.join(', ')}]`);
+  }
 }
 
 /**
@@ -138,10 +149,11 @@ export function edt(mask: Uint8Array, shape: Readonly<Shape3>): Float32Array {
 
 /**
  * Euclidean distance of every voxel to the nearest voxel of `sites` (non-zero entries), in
- * Float64 (exact `sqrt` of the integer squared distance, as scipy). +Infinity without sites.
+ * Float64 (exact `sqrt` of the integer squared distance, as scipy, without `spacing`; with it, in
+ * its units, as scipy's `sampling` up to rounding). +Infinity without sites.
  */
-export function distanceToSet(sites: Uint8Array, shape: Readonly<Shape3>): Float64Array {
-  const d2 = sqDistanceToSet(sites, shape);
+export function distanceToSet(sites: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): Float64Array {
+  const d2 = sqDistanceToSet(sites, shape, spacing);
   for (let i = 0; i < d2.length; i++) d2[i] = Math.sqrt(d2[i]!);
   return d2;
 }

@@ -41,7 +41,8 @@ export interface MetricsSummary {
 function check(a: Uint8Array, b: Uint8Array | null, shape: Readonly<Shape3>, what: string): void {
   const n = shape[0] * shape[1] * shape[2];
   if (a.length !== n || (b !== null && b.length !== n)) {
-    throw new Error(`${what}: arrays do not match shape [${shape.join(', ')}]`);
+    const lengths = b === null ? `${a.length}` : `${a.length} and ${b.length}`;
+    throw new Error(`${what}: arrays do not match shape [${shape.join(', ')}] (${n} voxels): lengths ${lengths}`);
   }
 }
 
@@ -59,14 +60,14 @@ function overlap(a: Uint8Array, b: Uint8Array): { na: number; nb: number; inter:
 
 /** medpy `dc`: 2|A∩B| / (|A| + |B|), 0 when both are empty. */
 export function dice(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new Error('dice: length mismatch');
+  if (a.length !== b.length) throw new Error(`dice: length mismatch: ${a.length} and ${b.length} voxels`);
   const { na, nb, inter } = overlap(a, b);
   return na + nb === 0 ? 0 : (2 * inter) / (na + nb);
 }
 
 /** medpy `jc`: |A∩B| / |A∪B| (0 when both are empty, where medpy would divide by zero). */
 export function jaccard(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new Error('jaccard: length mismatch');
+  if (a.length !== b.length) throw new Error(`jaccard: length mismatch: ${a.length} and ${b.length} voxels`);
   const { na, nb, inter } = overlap(a, b);
   const union = na + nb - inter;
   return union === 0 ? 0 : inter / union;
@@ -86,14 +87,14 @@ export function surface(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
  * medpy `__surface_distances(a, b)`: for each surface voxel of `a` in C order, the Euclidean
  * distance to the nearest surface voxel of `b`. Both must be non-empty.
  */
-export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): Float64Array {
+export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): Float64Array {
   check(a, b, shape, 'surfaceDistances');
-  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume');
+  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume', spacing);
 }
 
 /** the distance of each surface voxel of sa to sb's surface; `sbName` names sb in the error when it is empty */
-function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string): Float64Array {
-  const dist = distanceToSet(sb, shape);
+function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string, spacing: Readonly<Shape3> | undefined): Float64Array {
+  const dist = distanceToSet(sb, shape, spacing);
   let m = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) m++;
   const out = new Float64Array(m);
@@ -156,11 +157,14 @@ export function npMean(a: ArrayLike<number>): number {
   return pairwiseSum(a) / a.length;
 }
 
-/** medpy `hd95(a, b)`: 95th percentile of the pooled symmetric surface distances. */
-export function hd95(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): number {
+/**
+ * medpy `hd95(a, b, voxelspacing)`: 95th percentile of the pooled symmetric surface distances, in voxels or, with
+ * `spacing` (a NIfTI's `info.pixdim`), in its units (MONAI's HausdorffDistanceMetric(percentile=95) with `spacing`).
+ */
+export function hd95(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
   check(a, b, shape, 'hd95');
   const sa = surface(a, shape), sb = surface(b, shape);
-  const ab = directed(sa, sb, shape, 'hd95: the second volume'), ba = directed(sb, sa, shape, 'hd95: the first volume');
+  const ab = directed(sa, sb, shape, 'hd95: the second volume', spacing), ba = directed(sb, sa, shape, 'hd95: the first volume', spacing);
   if (ab.length === 0 || ba.length === 0) throw new Error('hd95: both volumes are empty');
   const pooled = new Float64Array(ab.length + ba.length);
   pooled.set(ab, 0);
@@ -168,9 +172,9 @@ export function hd95(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>): num
   return percentile(pooled, 95);
 }
 
-/** medpy `asd(result, reference)`: mean distance from result's surface to reference's surface. */
-export function asd(result: Uint8Array, reference: Uint8Array, shape: Readonly<Shape3>): number {
-  const d = surfaceDistances(result, reference, shape);
+/** medpy `asd(result, reference, voxelspacing)`: mean distance from result's surface to reference's surface (in `spacing`'s units). */
+export function asd(result: Uint8Array, reference: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
+  const d = surfaceDistances(result, reference, shape, spacing);
   if (d.length === 0) throw new Error('asd: empty volume');
   return npMean(d);
 }
@@ -178,14 +182,15 @@ export function asd(result: Uint8Array, reference: Uint8Array, shape: Readonly<S
 /**
  * The four metrics of one case, as DTC's `test_all_case` + `calculate_metric_percase` produce
  * them. An empty prediction scores 0 on all four (the reference code's convention); an empty
- * reference (where medpy would raise) is treated the same; both are flagged `empty: true`.
+ * reference (where medpy would raise) is treated the same; both are flagged `empty: true`. hd95 and asd are in
+ * voxels, or in `spacing`'s units when it is given.
  */
-export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>): CaseMetrics {
+export function caseMetrics(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): CaseMetrics {
   check(pred, gt, shape, 'caseMetrics');
   const { na: np_, nb: ng, inter } = overlap(pred, gt);
   if (np_ === 0 || ng === 0) return { dice: 0, jaccard: 0, hd95: 0, asd: 0, empty: true };
   const sp = surface(pred, shape), sg = surface(gt, shape);
-  const pg = directed(sp, sg, shape, 'caseMetrics: the reference'), gp = directed(sg, sp, shape, 'caseMetrics: the prediction');
+  const pg = directed(sp, sg, shape, 'caseMetrics: the reference', spacing), gp = directed(sg, sp, shape, 'caseMetrics: the prediction', spacing);
   const pooled = new Float64Array(pg.length + gp.length);
   pooled.set(pg, 0);
   pooled.set(gp, pg.length);

@@ -40,8 +40,15 @@ export type WindowPredictor = (windows: Tensor) => Tensor;
 export type BlendMode = 'constant' | 'gaussian';
 
 export interface SlidingWindowOptions {
+  /** the window's size (MONAI's `roi_size`) */
   patch: Readonly<Shape3>;
-  stride: Readonly<Shape3>;
+  /** the step between windows; give it or `overlap` */
+  stride?: Readonly<Shape3>;
+  /**
+   * instead of `stride`: the fraction of a window its neighbour overlaps, stride = max(1, ⌊patch·(1 − overlap)⌋)
+   * per axis (MONAI's `overlap` and scan interval; default 0.25 when neither is given)
+   */
+  overlap?: number;
   /** windows per `predict` call (default 1) */
   batchSize?: number;
   /**
@@ -282,6 +289,9 @@ export async function slidingWindow(
   predict: WindowPredictor,
   opts: SlidingWindowOptions & { channels?: number },
 ): Promise<Volume | MultiChannelVolume> {
+  if (image instanceof Tensor || image.shape.length !== 3) {
+    throw new Error(`slidingWindow: image must be a host volume { data, shape: [X, Y, Z] }, got ${image instanceof Tensor ? `a Tensor ${formatShape(image.shape)}; pass { data: await x.toArray(), shape }` : `shape ${formatShape(image.shape)}`}`);
+  }
   const shape: Shape3 = [image.shape[0], image.shape[1], image.shape[2]];
   if (image.data.length !== shape[0] * shape[1] * shape[2]) {
     throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);
@@ -294,7 +304,7 @@ export async function slidingWindow(
   const mode = opts.mode ?? 'constant';
   if (mode !== 'constant' && mode !== 'gaussian') throw new Error(`bad mode '${String(mode)}': expected 'constant' or 'gaussian'`);
   const sigmaScale = sigmaScales(opts.sigmaScale ?? 0.125);
-  const g = windowGrid(shape, patch, opts.stride);
+  const g = windowGrid(shape, patch, windowStride(patch, opts));
   const backend = opts.backend ?? getBackend();
 
   // window origins in DTC's loop order (x outer, z inner)
@@ -341,6 +351,17 @@ export async function slidingWindow(
     score.dispose();
     importance?.dispose();
   }
+}
+
+/** The stride given, or MONAI's scan interval for `overlap` (default 0.25). */
+function windowStride(patch: Readonly<Shape3>, opts: SlidingWindowOptions): Readonly<Shape3> {
+  if (opts.stride !== undefined) {
+    if (opts.overlap !== undefined) throw new Error(`slidingWindow: give stride or overlap, not both (stride [${opts.stride.join(', ')}], overlap ${opts.overlap})`);
+    return opts.stride;
+  }
+  const overlap = opts.overlap ?? 0.25;
+  if (!(overlap >= 0 && overlap < 1)) throw new Error(`slidingWindow: overlap must be in [0, 1), got ${overlap}`);
+  return [0, 1, 2].map((a) => Math.max(1, Math.floor(patch[a]! * (1 - overlap)))) as Shape3;
 }
 
 /** Threshold a probability map (`> threshold`) and optionally keep the largest 26-connected component. */

@@ -5,6 +5,7 @@ import { keep } from '../tensor/memory.js';
 import { writeFileAtomic } from './atomic.js';
 import type { LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
+import type { LRScheduler } from './schedules.js';
 import { describeNonFinite } from './finite.js';
 import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type HostTensor, type SafetensorsFile } from './safetensors.js';
 
@@ -105,6 +106,8 @@ export async function loadModel(path: string, model: Module, options: DecodeOpti
 export interface TrainingState {
   model: Module;
   optimizer: Optimizer;
+  /** an lr scheduler on the optimizer, whose stateDict() is saved too (torch.save({…, 'scheduler': …})) */
+  scheduler?: LRScheduler;
   iteration: number;
   /** the state of the data / augmentation generators, as JSON */
   rngState?: JsonValue;
@@ -129,6 +132,7 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
       'voxgrad.optimizer': JSON.stringify({ type: opt.type, hyper: opt.hyper, scalars: opt.scalars }),
       'voxgrad.rng': JSON.stringify(state.rngState ?? null),
       'voxgrad.config': JSON.stringify(state.config ?? null),
+      ...(state.scheduler ? { 'voxgrad.scheduler': JSON.stringify(state.scheduler.stateDict()) } : {}),
     });
   } finally {
     for (const t of dict.values()) t.dispose();
@@ -143,8 +147,12 @@ export interface LoadedTraining {
   metadata: Record<string, string>;
 }
 
-/** Restores model and optimizer from a training checkpoint; returns the iteration, RNG state and config. */
-export async function loadTrainingCheckpoint(path: string, target: { model: Module; optimizer: Optimizer; strict?: boolean }): Promise<LoadedTraining> {
+/**
+ * Restores model and optimizer (and the lr scheduler, when given: the checkpoint must hold one) from a training
+ * checkpoint; returns the iteration, RNG state and config.
+ */
+export async function loadTrainingCheckpoint(path: string,
+  target: { model: Module; optimizer: Optimizer; scheduler?: LRScheduler; strict?: boolean }): Promise<LoadedTraining> {
   const file = await readSafetensors(path, { strict: target.strict ?? true });
   const meta = file.metadata;
   if (meta['voxgrad.kind'] !== 'training') throw new Error(`${path}: not a training checkpoint (no optimizer state; load it with loadModel)`);
@@ -187,6 +195,15 @@ export async function loadTrainingCheckpoint(path: string, target: { model: Modu
     }
   } finally {
     for (const t of uploaded.values()) t.dispose();
+  }
+  if (target.scheduler) {
+    const scheduler = parse('voxgrad.scheduler') as { lastEpoch: number } | null;
+    if (!scheduler || typeof scheduler !== 'object') throw new Error(`${path}: holds no lr scheduler state (saved without a scheduler)`);
+    try {
+      target.scheduler.loadStateDict(scheduler);
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
   }
   return { iteration, rngState: parse('voxgrad.rng'), config: parse('voxgrad.config'), metadata: meta };
 }

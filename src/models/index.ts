@@ -13,3 +13,4 @@ export * from './checkpoint.js';
 export { writeFileAtomic, writeFileAtomicSync, type AtomicContent } from './atomic.js';
 export * from './vnet.js';
 export * from './losses.js';
+export * from './unet.js';

@@ -88,9 +88,24 @@ export interface Conv3dLayerOptions extends InitOptions {
   bias?: boolean;
 }
 
-export interface GroupedConv3dLayerOptions extends Conv3dLayerOptions {
+export interface GroupedConv3dLayerOptions extends Omit<Conv3dLayerOptions, 'padding'> {
+  /**
+   * zero padding per side, or PyTorch's 'valid' (none) or 'same' (the output as large as the input: stride 1,
+   * dilation·(kernel − 1)/2 per side, so an even dilation·(kernel − 1) along every axis)
+   */
+  padding?: IntOrTriple | 'same' | 'valid';
   /** input and output channels split into this many groups (default 1; inChannels: depthwise) */
   groups?: number;
+}
+
+/** PyTorch's padding='same' of a stride-1 convolution, symmetric only */
+function samePadding(kernelSize: Triple, stride: Triple, dilation: Triple): Triple {
+  if (stride.some((v) => v !== 1)) throw new Error(`Conv3d: padding='same' needs stride 1, got stride ${formatShape(stride)}`);
+  const total: Triple = [dilation[0] * (kernelSize[0] - 1), dilation[1] * (kernelSize[1] - 1), dilation[2] * (kernelSize[2] - 1)];
+  if (total.some((t) => t % 2 !== 0)) {
+    throw new Error(`Conv3d: padding='same' with kernel_size ${formatShape(kernelSize)} and dilation ${formatShape(dilation)} would pad one side more than the other, which is not supported; pad() the input and use padding 0`);
+  }
+  return [total[0] / 2, total[1] / 2, total[2] / 2];
 }
 
 /** nn.Conv3d: weight [out, in / groups, kd, kh, kw], bias [out]. */
@@ -107,8 +122,10 @@ export class Conv3d extends Layer {
     super();
     this.kernelSize = triple(kernelSize, 'Conv3d kernel_size');
     this.stride = triple(options.stride ?? 1, 'Conv3d stride');
-    this.padding = triple(options.padding ?? 0, 'Conv3d padding');
     this.dilation = triple(options.dilation ?? 1, 'Conv3d dilation');
+    const padding = options.padding ?? 0;
+    this.padding = padding === 'same' ? samePadding(this.kernelSize, this.stride, this.dilation)
+      : triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
     this.groups = options.groups ?? 1;
     if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new Error(`Conv3d: groups ${this.groups} must be a positive integer dividing in_channels ${inChannels} and out_channels ${outChannels}`);

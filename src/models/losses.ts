@@ -1,6 +1,6 @@
 import {
   abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, expand, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
-  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, sub, sum, unsqueeze, where,
+  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { rowLoss } from '../autograd/losses.js';
 import { full } from '../tensor/creation.js';
@@ -359,4 +359,58 @@ export function tverskyLoss(input: Tensor, target: Tensor, options: TverskyLossO
     const score = div(addScalar(tp, options.smoothNr ?? 1e-5), denominator);
     return reduceMonai(affine(score, -1, 1), options.reduction ?? 'mean');
   });
+}
+
+export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'reduction'> {
+  /** 'mean' (default) or 'sum', for both terms; there is no 'none' (the terms are reduced over different axes) */
+  reduction?: 'mean' | 'sum';
+  /** the Dice term's weight (default 1) */
+  lambdaDice?: number;
+  /** the cross-entropy term's weight (default 1) */
+  lambdaCe?: number;
+  /** a rescaling weight per class [C] for the cross entropy only (MONAI's `ce_weight`); with one channel, BCE's posWeight */
+  ceWeight?: Tensor | null;
+}
+
+/**
+ * MONAI's DiceCELoss: lambdaDice · multiClassDiceLoss(input, target, options) + lambdaCe · CE, where the cross
+ * entropy takes the raw logits whatever the Dice term's activation: with C > 1 channels and an int32 class-index
+ * target [N, 1, …] (which needs `toOnehotY: true`, as in MONAI) it is crossEntropy(input, target without its
+ * channel axis); with a float target of the input's shape (one-hot or class probabilities) it is
+ * −Σ_c w_c·target_c·logSoftmax(input)_c per voxel, averaged (or summed) over the voxels; with one channel it is
+ * binaryCrossEntropyWithLogits. The usual multi-class form is `{ toOnehotY: true, softmax: true }`.
+ */
+export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOptions = {}): Tensor {
+  const op = 'diceCeLoss';
+  const { lambdaDice = 1, lambdaCe = 1, ceWeight = null, ...diceOptions } = options;
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') {
+    throw new Error(`${op}: reduction must be 'mean' or 'sum', got '${String(reduction)}' (MONAI's DiceCELoss has no 'none' either)`);
+  }
+  for (const [name, v] of [['lambdaDice', lambdaDice], ['lambdaCe', lambdaCe]] as const) {
+    if (!(v >= 0)) throw new Error(`${op}: ${name} must be ≥ 0, got ${v}`);
+  }
+  if (target.dtype === 'int32' && !options.toOnehotY) {
+    throw new Error(`${op}: target ${formatShape(target.shape)} holds int32 class indices, which needs toOnehotY: true (MONAI's to_onehot_y=True); a float target must have the input's shape ${formatShape(input.shape)}`);
+  }
+  return tidy(() => {
+    const dice = multiClassDiceLoss(input, target, diceOptions);
+    const ce = diceCeCrossEntropy(op, input, target, reduction, ceWeight);
+    return add(mulScalar(dice, lambdaDice), mulScalar(ce, lambdaCe));
+  });
+}
+
+/** DiceCELoss's cross-entropy term on the logits (the target already checked by the Dice term). */
+function diceCeCrossEntropy(op: string, input: Tensor, target: Tensor, reduction: 'mean' | 'sum', weight: Tensor | null): Tensor {
+  const channels = input.shape[1];
+  if (channels === 1) return binaryCrossEntropyWithLogits(input, target, { reduction, posWeight: weight });
+  if (target.dtype === 'int32') return crossEntropy(input, squeeze(target, 1), { weight, reduction });
+  let terms = mul(target, logSoftmax(input, 1));
+  if (weight) {
+    if (!sameShape(weight.shape, [channels])) throw new Error(`${op}: ceWeight ${formatShape(weight.shape)} must be [${channels}], one weight per channel of input ${formatShape(input.shape)}`);
+    checkFloatPair(op, 'input', input, 'ceWeight', weight);
+    terms = mul(terms, reshape(weight, [1, channels, ...input.shape.slice(2).map(() => 1)]));
+  }
+  const perVoxel = neg(sum(terms, 1));
+  return reduction === 'sum' ? sum(perVoxel) : mean(perVoxel);
 }

@@ -26,19 +26,8 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
 
 // ------------------------------------------------------------------------------------- seeded init
 
-let seedCounter = 0;
-let globalSeed = 0;
-
-/** Sets the generator that layers built without an explicit seed draw their seeds from (torch.manual_seed). */
-export function manualSeed(seed: number): void {
-  globalSeed = seed >>> 0;
-  seedCounter = 0;
-}
-
-/** The next seed of the global generator: reproducible for a fixed construction order after `manualSeed`. */
-export function nextSeed(): number {
-  return pcgHash((pcgHash(globalSeed) + seedCounter++) >>> 0);
-}
+// the global generator lives with the tensors, whose rand/randn draw from it too
+export { manualSeed, nextSeed } from '../tensor/seed.js';
 
 /** A seed derived from a base seed and a name (FNV-1a of the name, mixed by the PCG hash). */
 export function deriveSeed(base: number, name: string): number {
@@ -348,6 +337,9 @@ export class Module {
    * unexpected keys are too. The error names every offending key. Nothing is copied when it throws.
    */
   loadStateDict(dict: ReadonlyMap<string, Tensor>, strict = true): LoadResult {
+    if (!(dict instanceof Map)) {
+      throw new Error(`${this.typeName}.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict() returns; got ${Object.prototype.toString.call(dict)}`);
+    }
     const targets = new Map<string, { module: Module; name: string; tensor: Tensor; kind: 'param' | 'buffer' }>();
     for (const [mp, m] of this.namedModules()) {
       m.syncBuffers();
@@ -363,10 +355,12 @@ export class Module {
     for (const [k, src] of dict) {
       const dst = targets.get(k);
       if (!dst) continue;
-      if (!sameShape(dst.tensor.shape, src.shape)) {
+      if (!(src instanceof Tensor)) {
+        problems.push(`${k}: not a Tensor; host tensors (readSafetensors' tensors) load with loadHostStateDict(model, tensors), a file with loadModel(path, model)`);
+      } else if (!sameShape(dst.tensor.shape, src.shape)) {
         problems.push(`size mismatch for ${k}: checkpoint ${formatShape(src.shape)}, model ${formatShape(dst.tensor.shape)}`);
       } else if (src.backend !== dst.tensor.backend) {
-        problems.push(`${k}: the value lives on the ${src.backend.name} backend, the model on ${dst.tensor.backend.name}`);
+        problems.push(`${k}: the value lives on the ${src.backend.name} backend, the model on ${dst.tensor.backend.name}; move it with toBackend() first`);
       } else if ((src.dtype === 'int32') !== (dst.tensor.dtype === 'int32')) {
         problems.push(`dtype mismatch for ${k}: checkpoint ${src.dtype}, model ${dst.tensor.dtype}`);
       }
@@ -399,6 +393,9 @@ export class Module {
   toString(): string {
     return `${this.describe(0)}\ntotal parameters: ${this.numParameters()}`;
   }
+
+  /** console.log(model) prints the module tree, as print(model) does, rather than the object's internals */
+  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 
   private describe(indent: number): string {
     const own = [...this.params].filter((e): e is [string, Parameter] => e[1] !== null);

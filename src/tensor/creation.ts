@@ -2,6 +2,7 @@ import type { Backend, DType, TypedArray } from '../kernels/backend.js';
 import { typedArrayFor } from '../kernels/backend.js';
 import { uniformAt } from '../kernels/random.js';
 import { getBackend } from './backend.js';
+import { nextSeed } from './seed.js';
 import { formatShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -62,20 +63,28 @@ function seeded(shape: readonly number[], draw: (i: number) => number, options: 
   return fromArray(values, shape, { dtype: 'float32', ...options });
 }
 
-/** Uniform in [0, 1), reproducible per seed. */
-export function rand(shape: readonly number[], seed: number, options: CreateOptions = {}): Tensor {
-  return seeded(shape, (i) => uniformAt(seed, i), options);
+/** The seed and options of a random creation: a seed given, or the global generator's next (see manualSeed). */
+function seedAndOptions(seedOrOptions: number | CreateOptions | undefined, options: CreateOptions): [number, CreateOptions] {
+  return typeof seedOrOptions === 'number' ? [seedOrOptions, options] : [nextSeed(), seedOrOptions ?? options];
 }
 
-/** Standard normal (Box–Muller over pairs of uniforms), reproducible per seed. */
-export function randn(shape: readonly number[], seed: number, options: CreateOptions = {}): Tensor {
+/** Uniform in [0, 1), reproducible per seed; without one, from the global generator (torch.rand). */
+export function rand(shape: readonly number[], seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+  const [s, o] = seedAndOptions(seed, options);
+  return seeded(shape, (i) => uniformAt(s, i), o);
+}
+
+/** Standard normal (Box–Muller over pairs of uniforms), reproducible per seed; without one, from the global generator (torch.randn). */
+export function randn(shape: readonly number[], seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+  const [s, o] = seedAndOptions(seed, options);
   return seeded(shape, (i) => {
-    const u1 = uniformAt(seed, 2 * i) + 2 ** -25, u2 = uniformAt(seed, 2 * i + 1);
+    const u1 = uniformAt(s, 2 * i) + 2 ** -25, u2 = uniformAt(s, 2 * i + 1);
     return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-  }, options);
+  }, o);
 }
 
-/** Uniform in [lo, hi), reproducible per seed (PyTorch's init.uniform_ with our generator). */
-export function uniform(shape: readonly number[], lo: number, hi: number, seed: number, options: CreateOptions = {}): Tensor {
-  return seeded(shape, (i) => lo + (hi - lo) * uniformAt(seed, i), options);
+/** Uniform in [lo, hi), reproducible per seed (PyTorch's init.uniform_ with our generator); without one, from the global generator. */
+export function uniform(shape: readonly number[], lo: number, hi: number, seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+  const [s, o] = seedAndOptions(seed, options);
+  return seeded(shape, (i) => lo + (hi - lo) * uniformAt(s, i), o);
 }

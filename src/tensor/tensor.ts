@@ -176,4 +176,7 @@ export class Tensor {
   toString(): string {
     return `Tensor(#${this.id} ${formatShape(this.shape)} ${this.dtype} on ${this.backend.name}${this.requiresGrad ? ', requiresGrad' : ''}${this.isDisposed ? ', disposed' : ''})`;
   }
+
+  /** console.log(x) prints toString() rather than the tensor's storage and backend internals */
+  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 }

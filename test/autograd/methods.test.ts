@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, backward, exp, mul, relu, sum } from '../../src/autograd/index.js';
+import { add, argmax, backward, exp, logSoftmax, mul, relu, softmax, sum } from '../../src/autograd/index.js';
 import { dispose, fromArray, memory, tidy } from '../../src/tensor/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
@@ -30,6 +30,20 @@ describe('tensor methods', () => {
     y.dispose();
     expect(memory(cpu)).toEqual(before);
     expect(x.unsqueeze(0).shape).toEqual([1, 2, 3]);
+    x.dispose();
+  });
+
+  it('softmax, logSoftmax and argmax over the class axis by method, as the functions', async () => {
+    const x = fromArray([0.5, -1, 2, 3, 0, 1.5, -2, 4], [2, 2, 2], opts);
+    for (const axis of [0, 1, 2]) {
+      const pairs = tidy(() => [[x.softmax(axis), softmax(x, axis)], [x.logSoftmax(axis), logSoftmax(x, axis)], [x.argmax(axis), argmax(x, axis)], [x.argmax(axis, true), argmax(x, axis, true)]]);
+      for (const [method, fn] of pairs) {
+        expect(method!.shape).toEqual(fn!.shape);
+        expect(method!.dtype).toBe(fn!.dtype);
+        expect(Array.from(await method!.toArray())).toEqual(Array.from(await fn!.toArray()));
+      }
+      dispose(pairs.flat());
+    }
     x.dispose();
   });
 });

@@ -18,14 +18,14 @@ const blob = Uint8Array.from({ length: n }, (_, i) => (i % 7 < 3 ? 1 : 0));
 describe('metrics: bad input and empty volumes', () => {
   it('arrays that do not match the shape or each other are errors naming the function', () => {
     const short = new Uint8Array(n - 1);
-    expect(() => surface(short, shape)).toThrow(/^surface: arrays do not match shape \[3, 4, 5\]/);
+    expect(() => surface(short, shape)).toThrow(/^surface: arrays do not match shape \[3, 4, 5\] \(60 voxels\): lengths 59$/);
     expect(() => surfaceDistances(blob, short, shape)).toThrow(/^surfaceDistances: arrays do not match shape/);
     expect(() => surfaceDistances(short, blob, shape)).toThrow(/^surfaceDistances: arrays do not match shape/);
-    expect(() => hd95(blob, short, shape)).toThrow(/^hd95: arrays do not match shape/);
+    expect(() => hd95(blob, short, shape)).toThrow(/^hd95: arrays do not match shape \[3, 4, 5\] \(60 voxels\): lengths 60 and 59$/);
     expect(() => caseMetrics(blob, short, shape)).toThrow(/^caseMetrics: arrays do not match shape/);
     expect(() => largestConnectedComponent(short, shape)).toThrow(/^largestConnectedComponent: arrays do not match shape/);
-    expect(() => dice(blob, short)).toThrow(/^dice: length mismatch/);
-    expect(() => jaccard(blob, short)).toThrow(/^jaccard: length mismatch/);
+    expect(() => dice(blob, short)).toThrow(/^dice: length mismatch: 60 and 59 voxels$/);
+    expect(() => jaccard(blob, short)).toThrow(/^jaccard: length mismatch: 60 and 59 voxels$/);
   });
 
   it('empty volumes: Dice and Jaccard 0, surface distances, HD95 and ASD errors', () => {

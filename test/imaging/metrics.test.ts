@@ -22,7 +22,7 @@ function ball(s: Shape3, c: Shape3, r: number): Uint8Array {
 }
 
 /** Oracle, written independently: surface points by the definition, brute-force distances. */
-function oracle(a: Uint8Array, b: Uint8Array, s: Shape3): { hd95: number; asd: number; dice: number; jaccard: number } {
+function oracle(a: Uint8Array, b: Uint8Array, s: Shape3, spacing: Shape3 = [1, 1, 1]): { hd95: number; asd: number; dice: number; jaccard: number } {
   const at = (m: Uint8Array, x: number, y: number, z: number): boolean =>
     x >= 0 && y >= 0 && z >= 0 && x < s[0] && y < s[1] && z < s[2] && m[idx(s, x, y, z)] !== 0;
   const surf = (m: Uint8Array): [number, number, number][] => {
@@ -36,7 +36,7 @@ function oracle(a: Uint8Array, b: Uint8Array, s: Shape3): { hd95: number; asd: n
   };
   const sa = surf(a), sb = surf(b);
   const dist = (from: typeof sa, to: typeof sa): number[] =>
-    from.map(([x, y, z]) => Math.sqrt(Math.min(...to.map(([p, q, r]) => (x - p) ** 2 + (y - q) ** 2 + (z - r) ** 2))));
+    from.map(([x, y, z]) => Math.sqrt(Math.min(...to.map(([p, q, r]) => ((x - p) * spacing[0]) ** 2 + ((y - q) * spacing[1]) ** 2 + ((z - r) * spacing[2]) ** 2))));
   const ab = dist(sa, sb), ba = dist(sb, sa);
   const pooled = [...ab, ...ba].sort((u, v) => u - v);
   const h = 0.95 * (pooled.length - 1), f = Math.floor(h);
@@ -165,6 +165,38 @@ describe('caseMetrics on hand-derived shapes', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('with a voxel spacing (medpy voxelspacing, a NIfTI pixdim): hd95 and asd in its units match the oracle; unit spacing changes nothing', () => {
+    const arb = fc
+      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }))
+      .chain(([X, Y, Z]) => {
+        const n = X * Y * Z;
+        const size = fc.double({ min: 0.25, max: 4, noNaN: true });
+        return fc.record({
+          shape: fc.constant([X, Y, Z] as Shape3),
+          spacing: fc.tuple(size, size, size),
+          a: fc.uint8Array({ minLength: n, maxLength: n, min: 0, max: 1 }),
+          b: fc.uint8Array({ minLength: n, maxLength: n, min: 0, max: 1 }),
+        });
+      });
+    fc.assert(
+      fc.property(arb, ({ shape, spacing, a, b }) => {
+        fc.pre(a.some((v) => v) && b.some((v) => v));
+        const o = oracle(a, b, shape, spacing);
+        const m = caseMetrics(a, b, shape, spacing);
+        for (const [value, expected] of [[m.hd95, o.hd95], [m.asd, o.asd], [hd95(a, b, shape, spacing), o.hd95], [asd(a, b, shape, spacing), o.asd]]) {
+          expect(Math.abs(value! - expected!)).toBeLessThanOrEqual(1e-12 * Math.max(1, expected!));
+        }
+        expect(hd95(a, b, shape, [1, 1, 1])).toBe(hd95(a, b, shape));
+        expect(caseMetrics(a, b, shape, [1, 1, 1])).toEqual(caseMetrics(a, b, shape));
+      }),
+      { numRuns: 150 },
+    );
+    const s: Shape3 = [8, 8, 8], c1 = box(s, [1, 1, 1], [4, 4, 4]), c2 = box(s, [1, 1, 3], [4, 4, 6]);
+    // a shift of 2 voxels along z, 2.5 mm apart: every distance scales by 2.5
+    expect(hd95(c1, c2, s, [0.7, 0.7, 2.5])).toBeCloseTo(2.5 * hd95(c1, c2, s), 12);
+    expect(() => hd95(c1, c2, s, [1, 0, 1])).toThrow(/^sqDistanceToSet: spacing must be three positive numbers, got \[1, 0, 1\]$/);
   });
 
   it('empty prediction or empty reference: all zeros, flagged', () => {

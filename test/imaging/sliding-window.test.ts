@@ -282,11 +282,43 @@ describe('slidingWindow (cpu backend)', () => {
     expect(cpu.memory().liveBuffers).toBe(buffers);
   });
 
+  it("overlap instead of stride: MONAI's scan interval max(1, ⌊P·(1 − overlap)⌋) and its windows (default 0.25)", async () => {
+    const img = dyadicVolume([12, 10, 7], 5);
+    // MONAI's dense_patch_slices: the first d with d·interval + P ≥ S, plus one, windows per axis
+    const monaiWindows = (size: number, patch: number, overlap: number) => {
+      const interval = Math.max(1, Math.floor(patch * (1 - overlap)));
+      let d = 0;
+      while (d * interval + patch < size) d++;
+      return d + 1;
+    };
+    const windows = async (opts: { overlap?: number; stride?: Shape3 }) => {
+      let total = 0;
+      const prob = await slidingWindow(img, constant(0.5), { backend: cpu, patch: [8, 6, 4], ...opts, onProgress: (_, n) => { total = n; } });
+      expect(Array.from(new Set(prob.data))).toEqual([0.5]);
+      return total;
+    };
+    for (const overlap of [0, 0.25, 0.5, 0.9]) {
+      expect(await windows({ overlap }), `overlap ${overlap}`).toBe(monaiWindows(12, 8, overlap) * monaiWindows(10, 6, overlap) * monaiWindows(7, 4, overlap));
+    }
+    expect(await windows({})).toBe(await windows({ overlap: 0.25 }));
+    expect(await windows({ overlap: 0.5 })).toBe(await windows({ stride: [4, 3, 2] }));
+    await expect(slidingWindow(img, identity, { backend: cpu, patch: [8, 6, 4], stride: [4, 3, 2], overlap: 0.5 }))
+      .rejects.toThrow(/^slidingWindow: give stride or overlap, not both \(stride \[4, 3, 2\], overlap 0.5\)$/);
+    await expect(slidingWindow(img, identity, { backend: cpu, patch: [8, 6, 4], overlap: 1 })).rejects.toThrow(/^slidingWindow: overlap must be in \[0, 1\), got 1$/);
+  });
+
   it('rejects bad batch sizes and a data length that does not match the shape', async () => {
     const img = dyadicVolume([4, 4, 4], 1);
     await expect(slidingWindow(img, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1], batchSize: 0 })).rejects.toThrow(/batchSize/);
     await expect(slidingWindow({ data: img.data, shape: [4, 4, 5] }, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
       .rejects.toThrow(/data length 64 does not match shape \[4, 4, 5\]/);
+    // MONAI's habit of a [1, 1, X, Y, Z] tensor, or a shape of another rank, is named
+    const tensor = fromArray(img.data, [1, 1, 4, 4, 4], { backend: cpu });
+    await expect(slidingWindow(tensor as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got a Tensor \[1, 1, 4, 4, 4\]; pass \{ data: await x.toArray\(\), shape \}$/);
+    await expect(slidingWindow({ data: img.data, shape: [1, 4, 4, 4] } as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got shape \[1, 4, 4, 4\]$/);
+    tensor.dispose();
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backward, mean, square, sub } from '../../src/autograd/index.js';
 import {
-  BatchNorm3d, Linear, ReLU, SGD, Adam, Sequential, decodeSafetensors, encodeSafetensors, loadModel,
+  BatchNorm3d, Linear, ReLU, SGD, Adam, Sequential, StepLR, decodeSafetensors, encodeSafetensors, loadModel,
   loadTrainingCheckpoint, readSafetensors, saveModel, saveTrainingCheckpoint, type HostTensor, type Optimizer,
 } from '../../src/models/index.js';
 import { dispose, fromArray, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -192,6 +192,33 @@ describe('training checkpoints', () => {
       for (const m of [a, b, c]) m.dispose();
     });
   }
+
+  it('with an lr scheduler: its state is saved and restored, and the resumed run continues exactly', async () => {
+    const withScheduler = async (model: Sequential, opt: Optimizer, scheduler: StepLR, from: number, n: number) => {
+      const losses: number[] = [];
+      for (let it = from; it < from + n; it++) { losses.push(...await trainSteps(model, opt, it, 1)); scheduler.step(); }
+      return losses;
+    };
+    const a = makeModel(3), optA = new SGD(a.parameters(), { lr: 0.05, momentum: 0.9 }), schedA = new StepLR(optA, 2, { gamma: 0.5 });
+    await withScheduler(a, optA, schedA, 0, 3);
+    const path = join(dir, 'train-scheduler.safetensors');
+    await saveTrainingCheckpoint(path, { model: a, optimizer: optA, scheduler: schedA, iteration: 3 });
+    const continued = await withScheduler(a, optA, schedA, 3, 3);
+
+    const b = makeModel(50), optB = new SGD(b.parameters(), { lr: 0.05, momentum: 0.9 }), schedB = new StepLR(optB, 2, { gamma: 0.5 });
+    await loadTrainingCheckpoint(path, { model: b, optimizer: optB, scheduler: schedB });
+    expect(schedB.lastEpoch).toBe(3);
+    expect(optB.lr).toBe(0.05 * 0.5);
+    expect(await withScheduler(b, optB, schedB, 3, 3)).toEqual(continued);
+    expect(optB.lr).toBe(optA.lr);
+
+    const plain = join(dir, 'train-no-scheduler.safetensors');
+    await saveTrainingCheckpoint(plain, { model: a, optimizer: optA, iteration: 6 });
+    await expect(loadTrainingCheckpoint(plain, { model: b, optimizer: optB, scheduler: schedB }))
+      .rejects.toThrow(/train-no-scheduler\.safetensors: holds no lr scheduler state \(saved without a scheduler\)/);
+    for (const x of [optA, optB]) x.dispose();
+    for (const m of [a, b]) m.dispose();
+  });
 
   it('an optimizer entry for a parameter the optimizer lacks is an error naming the file', async () => {
     const a = makeModel(3), optA = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backward, gradcheck, logSoftmax } from '../../src/autograd/index.js';
 import {
-  crossEntropy, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss, type Reduction,
+  crossEntropy, diceCeLoss, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss, type Reduction,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray } from '../helpers/backends.js';
@@ -207,5 +207,74 @@ describe('MONAI region losses', () => {
     await expectGrad((x) => multiClassDiceLoss(x, t, { softmax: true, toOnehotY: true, includeBackground: false }), [[2, 3, 4]]);
     await expectGrad((x, g) => tverskyLoss(x, g, { sigmoid: true, alpha: 0.3, beta: 0.7, batch: true }), [[2, 2, 3], [2, 2, 3]], [[-2, 2], [0, 1]]);
     t.dispose();
+  });
+
+  /** −log softmax(x)[label] per voxel, times the label's class weight: the cross entropy of each voxel */
+  const voxelCe = (w: number[]) => {
+    const [n, c] = shape, s = sizeOf(shape.slice(2));
+    const out: { loss: number; weight: number }[] = [];
+    for (let b = 0; b < n; b++) for (let v = 0; v < s; v++) {
+      const z = Array.from({ length: c }, (_, k) => logits[(b * c + k) * s + v]);
+      const logTotal = Math.log(z.reduce((a, q) => a + Math.exp(q), 0));
+      const k = labels[b * s + v];
+      out.push({ loss: -w[k] * (z[k] - logTotal), weight: w[k] });
+    }
+    return out;
+  };
+  const total = (v: number[]) => v.reduce((a, b) => a + b, 0);
+
+  it('diceCeLoss (DiceCELoss(to_onehot_y=True, softmax=True)): λ_dice·Dice + λ_ce·CE on the logits, mean and sum', async () => {
+    const x = fromArray(logits, shape, f64), t = fromArray(labels, [2, 1, 2, 3, 2], i32);
+    const dice = monaiSums(logits, shape, labels, { softmax: true, includeBackground: true }).map((q) => 1 - (2 * q.pg + nr) / (q.g + q.p + dr));
+    const ce = voxelCe([1, 1, 1]).map((q) => q.loss);
+    expectClose(await value(diceCeLoss(x, t, { softmax: true, toOnehotY: true })), [mean(dice) + mean(ce)], 1e-14, 1e-13, 'defaults');
+    expectClose(await value(diceCeLoss(x, t, { softmax: true, toOnehotY: true, lambdaDice: 0.3, lambdaCe: 2, reduction: 'sum' })),
+      [0.3 * total(dice) + 2 * total(ce)], 1e-13, 1e-13, 'sum, lambdas');
+    // a class weight for the cross entropy only: PyTorch's weighted mean Σ w_t·ℓ / Σ w_t
+    const w = [0.5, 2, 1], weighted = voxelCe(w), ceWeight = fromArray(w, [3], f64);
+    expectClose(await value(diceCeLoss(x, t, { softmax: true, toOnehotY: true, ceWeight })),
+      [mean(dice) + total(weighted.map((q) => q.loss)) / total(weighted.map((q) => q.weight))], 1e-14, 1e-13, 'ceWeight');
+    dispose([x, t, ceWeight]);
+  });
+
+  it('diceCeLoss with a float target: one-hot labels give the class-index value; class probabilities −Σ w·y·log softmax; one channel: Dice + BCE', async () => {
+    const x = fromArray(logits, shape, f64), t = fromArray(labels, [2, 1, 2, 3, 2], i32);
+    const [n, c] = shape, s = sizeOf(shape.slice(2));
+    const hot = new Float64Array(sizeOf(shape));
+    for (let b = 0; b < n; b++) for (let v = 0; v < s; v++) hot[(b * c + labels[b * s + v]) * s + v] = 1;
+    const oneHotTarget = fromArray(hot, shape, f64);
+    expectClose(await value(diceCeLoss(x, oneHotTarget, { softmax: true })), await value(diceCeLoss(x, t, { softmax: true, toOnehotY: true })), 1e-14, 1e-13, 'one-hot');
+    const probs = Array.from(randomArray(sizeOf(shape), 9, 0, 1)), soft = fromArray(probs, shape, f64), w = [0.5, 2, 1], ceWeight = fromArray(w, [3], f64);
+    let ce = 0;
+    for (let b = 0; b < n; b++) for (let v = 0; v < s; v++) {
+      const z = Array.from({ length: c }, (_, k) => logits[(b * c + k) * s + v]);
+      const logTotal = Math.log(z.reduce((a, q) => a + Math.exp(q), 0));
+      for (let k = 0; k < c; k++) ce -= w[k] * probs[(b * c + k) * s + v] * (z[k] - logTotal);
+    }
+    const dice = await value(multiClassDiceLoss(x, soft, { softmax: true }));
+    expectClose(await value(diceCeLoss(x, soft, { softmax: true, ceWeight, lambdaDice: 0 })), [ce / (n * s)], 1e-14, 1e-13, 'probabilities, Dice off');
+    expectClose(await value(diceCeLoss(x, soft, { softmax: true, ceWeight })), [dice[0] + ce / (n * s)], 1e-14, 1e-13, 'probabilities');
+    const one = fromArray(logits.slice(0, 12), [1, 1, 12], f64), g = fromArray(labels.slice(0, 12).map((k) => (k === 1 ? 1 : 0)), [1, 1, 12], f64);
+    const bce = logits.slice(0, 12).map((z, i) => { const y = labels[i] === 1 ? 1 : 0; return Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y * z; });
+    const sigmoidDice = await value(multiClassDiceLoss(one, g, { sigmoid: true }));
+    expectClose(await value(diceCeLoss(one, g, { sigmoid: true })), [sigmoidDice[0] + mean(bce)], 1e-14, 1e-13, 'one channel');
+    dispose([x, t, oneHotTarget, soft, ceWeight, one, g]);
+  });
+
+  it('diceCeLoss errors name the input', () => {
+    const x = fromArray(logits, shape, f64), t = fromArray(labels, [2, 1, 2, 3, 2], i32), w = fromArray([1, 2], [2], f64);
+    const hot = fromArray(new Float64Array(sizeOf(shape)), shape, f64);
+    expect(() => diceCeLoss(x, t, { softmax: true })).toThrow(/diceCeLoss: target \[2, 1, 2, 3, 2\] holds int32 class indices, which needs toOnehotY: true/);
+    expect(() => diceCeLoss(x, t, { toOnehotY: true, reduction: 'none' as 'mean' })).toThrow(/diceCeLoss: reduction must be 'mean' or 'sum', got 'none'/);
+    expect(() => diceCeLoss(x, t, { toOnehotY: true, lambdaCe: -1 })).toThrow(/diceCeLoss: lambdaCe must be ≥ 0, got -1/);
+    expect(() => diceCeLoss(x, hot, { ceWeight: w })).toThrow(/diceCeLoss: ceWeight \[2\] must be \[3\], one weight per channel of input \[2, 3, 2, 3, 2\]/);
+    dispose([x, t, w, hot]);
+  });
+
+  it('gradcheck: diceCeLoss with class indices and a class weight, and with class probabilities', async () => {
+    const t = fromArray([0, 1, 2, 2, 1, 0, 0, 2], [2, 1, 4], i32), ceWeight = fromArray([0.5, 2, 1], [3], f64);
+    await expectGrad((x) => diceCeLoss(x, t, { softmax: true, toOnehotY: true, ceWeight, lambdaDice: 0.7 }), [[2, 3, 4]]);
+    await expectGrad((x, g) => diceCeLoss(x, g, { softmax: true, includeBackground: false, reduction: 'sum' }), [[2, 3, 4], [2, 3, 4]], [[-2, 2], [0, 1]]);
+    dispose([t, ceWeight]);
   });
 });

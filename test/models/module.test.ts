@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { backward, mean, square } from '../../src/autograd/index.js';
 import {
@@ -64,6 +65,21 @@ describe('Module and Parameter', () => {
     const b = new Linear(4, 4, { backend: cpu });
     expect(Array.from(await a.weight.toArray())).toEqual(Array.from(await b.weight.toArray()));
     for (const m of [conv, convT, lin, again, other, a, b]) m.dispose();
+  });
+
+  it("Conv3d padding 'same' and 'valid' (PyTorch's): the output keeps the input's size, or no padding", () => {
+    const x = rand([1, 2, 7, 6, 5], 3, { backend: cpu });
+    const same = new Conv3d(2, 3, [3, 5, 1], { padding: 'same', dilation: [2, 1, 1], backend: cpu });
+    expect(same.padding).toEqual([2, 2, 0]);
+    const y = same.forward(x);
+    expect(y.shape).toEqual([1, 3, 7, 6, 5]);
+    const valid = new Conv3d(2, 3, 3, { padding: 'valid', backend: cpu });
+    expect(valid.padding).toEqual([0, 0, 0]);
+    valid.dispose();
+    expect(() => new Conv3d(2, 3, 3, { padding: 'same', stride: 2, backend: cpu })).toThrow(/^Conv3d: padding='same' needs stride 1, got stride \[2, 2, 2\]$/);
+    expect(() => new Conv3d(2, 3, [3, 2, 3], { padding: 'same', backend: cpu })).toThrow(/^Conv3d: padding='same' with kernel_size \[3, 2, 3\] and dilation \[1, 1, 1\] would pad one side more than the other/);
+    dispose([x, y]);
+    same.dispose();
   });
 
   it('int-or-triple layer arguments: one integer stands for all three; negative or fractional values are refused by name', () => {
@@ -204,8 +220,19 @@ describe('Module and Parameter', () => {
     const intIntoFloat = new Map([['head.bias', fromArray(new Int32Array(2), [2], { backend: cpu })]]);
     expect(() => b.loadStateDict(intIntoFloat, false)).toThrow(/dtype mismatch for head\.bias/);
     dispose(intIntoFloat);
+    // what readSafetensors returns (host tensors), or a plain object, is named, not a TypeError from inside
+    const host = new Map([['head.bias', { dtype: 'float32', shape: [2], data: new Float32Array(2) }]]);
+    expect(() => b.loadStateDict(host as never, false)).toThrow(/head\.bias: not a Tensor; host tensors \(readSafetensors' tensors\) load with loadHostStateDict/);
+    expect(() => b.loadStateDict({ 'head.bias': host.get('head.bias') } as never)).toThrow(/^Net\.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict\(\) returns; got \[object Object\]/);
     a.dispose();
     b.dispose();
+  });
+
+  it('console.log(model) prints the module tree (PyTorch\'s print(model)), not the object\'s internals', () => {
+    const net = new Net(4);
+    expect(inspect(net)).toBe(net.toString());
+    expect(inspect(net)).toMatch(/^Net\(\)  # 26 params\n  \(body\): Sequential\(\)/);
+    net.dispose();
   });
 
   it('train()/eval() propagate; zeroGrad drops gradients; dispose frees everything', () => {

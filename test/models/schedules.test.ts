@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  consistencyWeight, cosineLr, cosineRampdown, linearRampup, polyLr, sigmoidRampup, stepLr,
+  CosineAnnealingLR, LambdaLR, LinearLR, Parameter, PolynomialLR, SGD, StepLR, consistencyWeight, cosineLr, cosineRampdown,
+  linearRampup, polyLr, sigmoidRampup, stepLr, type LRScheduler,
 } from '../../src/models/index.js';
+import { cpu, expectClose } from '../helpers/backends.js';
 
 describe('schedules (la-protocol §4)', () => {
   it('step: 0.01 · 0.1^⌊it/2500⌋', () => {
@@ -51,5 +53,67 @@ describe('schedules (la-protocol §4)', () => {
     expect(consistencyWeight(150)).toBeCloseTo(0.1 * Math.exp(-5 * (1 - 1 / 40) ** 2), 15);
     expect(consistencyWeight(6000)).toBeCloseTo(0.1, 15);
     expect(consistencyWeight(3000, { weight: 1, rampup: 40, every: 150 })).toBeCloseTo(Math.exp(-5 * 0.25), 15);
+  });
+});
+
+describe("PyTorch's lr_scheduler classes: each group's lr from its initial lr, epoch 0 at construction, +1 per step()", () => {
+  /** an SGD with two groups (initial lr 0.1 and 0.02), the scheduler on it, and each group's lr at epochs 0 … n */
+  function trace(make: (opt: SGD) => LRScheduler, epochs: number): { lrs: number[][]; last: number[][] } {
+    const a = Parameter.fromHost([1], [1], { backend: cpu }), b = Parameter.fromHost([1], [1], { backend: cpu });
+    const opt = new SGD([{ params: [a] }, { params: [b], lr: 0.02 }], { lr: 0.1 });
+    const scheduler = make(opt);
+    const lrs: number[][] = [], last: number[][] = [];
+    for (let e = 0; e <= epochs; e++) {
+      if (e > 0) scheduler.step();
+      expect(scheduler.lastEpoch).toBe(e);
+      lrs.push(opt.paramGroups.map((g) => g.lr));
+      last.push(scheduler.getLastLr());
+    }
+    opt.dispose(); a.dispose(); b.dispose();
+    return { lrs, last };
+  }
+  const expectSchedule = (make: (opt: SGD) => LRScheduler, factor: (e: number, base: number) => number, epochs: number, what: string) => {
+    const { lrs, last } = trace(make, epochs);
+    const expected = lrs.map((_, e) => [factor(e, 0.1), factor(e, 0.02)]);
+    expectClose(lrs.flat(), expected.flat(), 1e-15, 1e-12, what);
+    expect(last).toEqual(lrs);
+  };
+
+  it('StepLR: base · γ^⌊e/stepSize⌋', () => {
+    expectSchedule((opt) => new StepLR(opt, 2), (e, base) => base * 0.1 ** Math.floor(e / 2), 6, 'StepLR(2)');
+    expectSchedule((opt) => new StepLR(opt, 3, { gamma: 0.5 }), (e, base) => base * 0.5 ** Math.floor(e / 3), 7, 'StepLR(3, 0.5)');
+  });
+
+  it('CosineAnnealingLR: ηmin + (base − ηmin)(1 + cos(πe/T))/2, on past T', () => {
+    expectSchedule((opt) => new CosineAnnealingLR(opt, 4, { etaMin: 0.001 }), (e, base) => 0.001 + (base - 0.001) * (1 + Math.cos(Math.PI * e / 4)) / 2, 6, 'cosine');
+    const { lrs } = trace((opt) => new CosineAnnealingLR(opt, 4), 4);
+    expect(lrs[2]![0]).toBeCloseTo(0.05, 15);
+    expect(lrs[4]![0]).toBeCloseTo(0, 15);
+  });
+
+  it('PolynomialLR, LinearLR (warm-up) and LambdaLR (one function or one per group)', () => {
+    expectSchedule((opt) => new PolynomialLR(opt, { totalIters: 4, power: 0.9 }), (e, base) => base * (1 - Math.min(e, 4) / 4) ** 0.9, 6, 'poly');
+    expectSchedule((opt) => new PolynomialLR(opt), (e, base) => base * (1 - Math.min(e, 5) / 5), 6, 'poly defaults');
+    expectSchedule((opt) => new LinearLR(opt, { startFactor: 0.25, totalIters: 3 }), (e, base) => base * (0.25 + 0.75 * Math.min(e, 3) / 3), 5, 'linear');
+    expectSchedule((opt) => new LambdaLR(opt, (e) => 0.9 ** e), (e, base) => base * 0.9 ** e, 4, 'lambda');
+    expectSchedule((opt) => new LambdaLR(opt, [(e) => 1 / (e + 1), (e) => e]), (e, base) => (base === 0.1 ? base / (e + 1) : base * e), 3, 'lambda per group');
+  });
+
+  it('stateDict/loadStateDict resume at the saved epoch; bad settings are named', () => {
+    const a = Parameter.fromHost([1], [1], { backend: cpu });
+    const opt = new SGD([a], { lr: 0.1 });
+    const scheduler = new StepLR(opt, 2);
+    for (let e = 0; e < 5; e++) scheduler.step();
+    const resumed = new StepLR(opt, 2);
+    expect(opt.lr).toBe(0.1);
+    resumed.loadStateDict(scheduler.stateDict());
+    expect(resumed.lastEpoch).toBe(5);
+    expect(opt.lr).toBeCloseTo(0.001, 15);
+    expect(() => resumed.loadStateDict({ lastEpoch: -1 })).toThrow(/StepLR.loadStateDict: lastEpoch must be an integer ≥ 0, got -1/);
+    expect(() => new StepLR(opt, 0)).toThrow(/StepLR: stepSize must be a positive integer, got 0/);
+    expect(() => new CosineAnnealingLR(opt, 2.5)).toThrow(/CosineAnnealingLR: tMax must be a positive integer, got 2.5/);
+    expect(() => new LinearLR(opt, { startFactor: 2 })).toThrow(/LinearLR: startFactor must be in \(0, 1\] and endFactor in \[0, 1\], got 2 and 1/);
+    expect(() => new LambdaLR(opt, [(e) => e, (e) => e])).toThrow(/LambdaLR: 2 lrLambda functions for 1 parameter groups/);
+    opt.dispose(); a.dispose();
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +15,17 @@ import { dbislLossConfig } from 'voxgrad/dbisl';
  */
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./consumer/use-voxgrad.mjs', import.meta.url));
+const WORKFLOW = fileURLToPath(new URL('./consumer/unet-workflow.ts', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
+/** the command's stdout; a failure's error holds its output (tsc writes its errors to stdout) */
 function run(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  try {
+    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  } catch (e) {
+    const { stdout = '', stderr = '' } = e as { stdout?: string; stderr?: string };
+    throw new Error(`${(e as Error).message}\n${stdout}${stderr}`);
+  }
 }
 
 function sourceFiles(dir: string): string[] {
@@ -70,7 +77,7 @@ describe('the npm package', () => {
 
   it("type-checks a consumer's TypeScript against the package's declarations", () => {
     writeFileSync(join(consumer, 'check.ts'), [
-      "import { Conv3d, Module, type Tensor } from 'voxgrad';",
+      "import { Conv3d, Module, UNet, type Tensor } from 'voxgrad';",
       "import { dice } from 'voxgrad/imaging';",
       "import { dbislLossConfig } from 'voxgrad/dbisl';",
       'class Net extends Module {',
@@ -78,7 +85,8 @@ describe('the npm package', () => {
       '  forward(x: Tensor): Tensor { return this.conv.forward(x); }',
       '}',
       'const score: number = dice(new Uint8Array(1), new Uint8Array(1));',
-      'export { Net, score, dbislLossConfig };',
+      "const unet: Module = new UNet({ inChannels: 1, outChannels: 2, features: [4, 8], upsample: 'trilinear' });",
+      'export { Net, score, dbislLossConfig, unet };',
       '',
     ].join('\n'));
     writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
@@ -87,6 +95,45 @@ describe('the npm package', () => {
     }));
     const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
     expect(() => run(process.execPath, [tsc, '-p', consumer], consumer)).not.toThrow();
+  });
+
+  /** a project beside the consumer (sharing its node_modules) holding `files`, compiled by tsc with the strictest settings a user may have */
+  function strictProject(name: string, files: Record<string, string>): string {
+    const project = join(work, name);
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+    symlinkSync(join(consumer, 'node_modules'), join(project, 'node_modules'), 'dir');
+    for (const [file, text] of Object.entries(files)) writeFileSync(join(project, file), text);
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noUncheckedIndexedAccess: true,
+        exactOptionalPropertyTypes: true, noUnusedLocals: true, skipLibCheck: false, outDir: 'out',
+        typeRoots: [join(REPO, 'node_modules', '@types')], types: ['node'],
+      },
+      files: Object.keys(files),
+    }));
+    run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project);
+    return project;
+  }
+
+  it("the README's TypeScript examples type-check against the package with the strictest settings (noUncheckedIndexedAccess, exactOptionalPropertyTypes)", () => {
+    const blocks = [...readFileSync(join(REPO, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    expect(() => strictProject('readme', Object.fromEntries(blocks.map((text, i) => [`example-${i}.ts`, text])))).not.toThrow();
+  });
+
+  it("a researcher's 3-D U-Net workflow (strictest tsc, declarations checked) compiles against the package and runs on plain node, as on the sources", () => {
+    const project = strictProject('workflow', { 'unet-workflow.ts': readFileSync(WORKFLOW, 'utf8') });
+    const installed = JSON.parse(run(process.execPath, [join('out', 'unet-workflow.js')], project).trim().split('\n').at(-1)!);
+    expect(installed.losses).toHaveLength(4);
+    expect(installed.losses.at(-1)).toBeLessThan(installed.losses[0]);
+    expect(installed.lrs).toEqual([1, 2, 3, 4].map((e) => 0.01 * (1 + Math.cos(Math.PI * e / 4)) / 2));
+    expect(new Set(installed.live).size).toBe(1); // tidy per step: nothing accumulates
+    expect(installed.reloadEqual).toBe(true);
+    expect(installed.probabilityShape).toEqual([3, 8, 8, 8]);
+    expect(installed.niftiSame).toBe(true);
+    const sources = JSON.parse(run(process.execPath, ['--import', 'tsx', WORKFLOW], REPO).trim().split('\n').at(-1)!);
+    expect(installed).toEqual(sources);
   });
 
   it("inside the repository 'voxgrad' resolves to the sources (tsconfig paths; vitest's resolve.tsconfigPaths)", () => {

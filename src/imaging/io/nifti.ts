@@ -258,7 +258,8 @@ export function readNiftiSync(path: string): NiftiImage {
 export interface WriteNiftiOptions {
   /** 4×4 (or 3×4) voxel-to-world matrix; default diag(1, 1, 1, 1). */
   affine?: number[][];
-  datatype: 'uint8' | 'float32';
+  /** the stored datatype; default the data's own (uint8 for a Uint8Array, float32 for a Float32Array) */
+  datatype?: 'uint8' | 'float32';
   description?: string;
 }
 
@@ -351,7 +352,7 @@ function invert3(m: number[][]): number[][] | null {
 }
 
 /** Encodes a volume as NIfTI-1 bytes (uncompressed). */
-export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions): Uint8Array {
+export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions = {}): Uint8Array {
   const [X, Y, Z] = volume.shape;
   const n = X * Y * Z;
   if (volume.data.length !== n) throw new Error(`encodeNifti: data length ${volume.data.length} does not match shape [${volume.shape.join(', ')}]`);
@@ -359,7 +360,7 @@ export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: Wri
   if (aff.length < 3 || aff.slice(0, 3).some((r) => r.length !== 4 || r.some((v) => !Number.isFinite(v)))) {
     throw new Error('encodeNifti: affine must be 3×4 or 4×4 finite numbers');
   }
-  const isU8 = opts.datatype === 'uint8';
+  const isU8 = (opts.datatype ?? (volume.data instanceof Uint8Array ? 'uint8' : 'float32')) === 'uint8';
   const bpv = isU8 ? 1 : 4;
   const VOX = 352;
   const buf = new Uint8Array(VOX + n * bpv);
@@ -408,7 +409,7 @@ export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: Wri
 }
 
 /** Writes a NIfTI-1 file; a path ending in `.gz` is gzip-compressed. */
-export function writeNifti(path: string, volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions): void {
+export function writeNifti(path: string, volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions = {}): void {
   let bytes = encodeNifti(volume, opts);
   if (path.toLowerCase().endsWith('.gz')) bytes = gzipSync(bytes, { level: 6 });
   try {

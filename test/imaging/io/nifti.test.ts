@@ -61,6 +61,18 @@ describe('NIfTI write → read round trip', () => {
     }
   }
 
+  it('without options the datatype is the data\'s own (uint8 labels, float32 images) and the affine the identity', async () => {
+    const shape: Shape3 = [3, 2, 2];
+    for (const [data, datatype] of [[Uint8Array.of(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2), 'uint8'], [Float32Array.from({ length: 12 }, (_, i) => i / 4), 'float32']] as const) {
+      const file = path.join(dir, `default-${datatype}.nii.gz`);
+      writeNifti(file, { data, shape });
+      const img = await readNifti(file);
+      expect(img.info.datatype).toBe(datatype);
+      expect(Array.from(img.volume.data)).toEqual(Array.from(data));
+      expectAffine(img.info.affine, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]);
+    }
+  });
+
   it('writes a standard NIfTI-1 header and x-fastest voxel order', () => {
     const shape: Shape3 = [3, 4, 2];
     const bytes = encodeNifti(coded(shape), { datatype: 'float32', affine: AFFINE });
