@@ -158,7 +158,7 @@ export class StepLR extends LRScheduler {
     this.apply();
   }
 
-  protected lrAt(epoch: number, initialLr: number): number { return initialLr * this.gamma ** Math.floor(epoch / this.stepSize); }
+  protected lrAt(epoch: number, initialLr: number): number { return stepLr(epoch, { baseLr: initialLr, gamma: this.gamma, stepSize: this.stepSize }); }
 }
 
 /**
@@ -194,7 +194,7 @@ export class PolynomialLR extends LRScheduler {
   }
 
   protected lrAt(epoch: number, initialLr: number): number {
-    return initialLr * (1 - Math.min(epoch, this.totalIters) / this.totalIters) ** this.power;
+    return polyLr(epoch, { baseLr: initialLr, maxIterations: this.totalIters, power: this.power });
   }
 }
 
