@@ -95,7 +95,7 @@ export interface HausdorffDistanceOptions {
 }
 
 /**
- * MONAI's `HausdorffDistanceMetric`, percentile 95 by default: max(p(d(pred → gt)), p(d(gt → pred))) over the
+ * MONAI's `HausdorffDistanceMetric`, percentile 95 by default (MONAI's default is the maximum, `percentile: null`): max(p(d(pred → gt)), p(d(gt → pred))) over the
  * 6-connected surfaces' Euclidean distances (in `spacing`'s units when given); with `pooled`, medpy's hd95.
  */
 export class HausdorffDistanceMetric extends CumulativeMetric {

@@ -583,7 +583,7 @@ export interface ResizeOptions {
   keys: string | readonly string[];
   /** Output size (≤ 0 keeps the axis). */
   spatialSize: SpatialSize;
-  /** Default: 'trilinear' for Float32Array volumes, 'nearest' for Uint8Array labels. */
+  /** Default: 'trilinear' for Float32Array volumes, 'nearest' for Uint8Array labels (MONAI's default 'area' is not offered). */
   mode?: InterpolationMode | readonly InterpolationMode[];
 }
 
