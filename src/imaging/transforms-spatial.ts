@@ -534,8 +534,8 @@ function spacingTable(inSize: number, outSize: number, ratio: number, mode: Inte
   return t;
 }
 
-/** Separable trilinear (or nearest, when the tables' neighbours coincide) resampling through three axis tables. */
-function resample<T extends Float32Array | Uint8Array>(v: Volume<T>, tables: readonly [AxisTable, AxisTable, AxisTable]): Volume<T> {
+/** Separable trilinear resampling through three axis tables; 'nearest' copies the i0 voxel (so ±Inf stays). */
+function resample<T extends Float32Array | Uint8Array>(v: Volume<T>, tables: readonly [AxisTable, AxisTable, AxisTable], mode: InterpolationMode): Volume<T> {
   const [, Y, Z] = v.shape;
   const shape = tables.map((t) => t.i0.length) as Shape3;
   const out = allocLike(v.data, shape[0] * shape[1] * shape[2]);
@@ -547,11 +547,15 @@ function resample<T extends Float32Array | Uint8Array>(v: Volume<T>, tables: rea
     for (let b = 0; b < shape[1]; b++) {
       const wy = ty.w1[b]!, y0 = ty.i0[b]!, y1 = ty.i1[b]!;
       const r00 = (x0 + y0) * Z, r01 = (x0 + y1) * Z, r10 = (x1 + y0) * Z, r11 = (x1 + y1) * Z;
+      if (mode === 'nearest') {
+        for (let c = 0; c < shape[2]; c++) out[o++] = d[r00 + tz.i0[c]!]!;
+        continue;
+      }
       for (let c = 0; c < shape[2]; c++) {
         const wz = tz.w1[c]!, z0 = tz.i0[c]!, z1 = tz.i1[c]!;
-        const lerpZ = (r: number): number => (1 - wz) * d[r + z0]! + wz * d[r + z1]!;
-        const lerpY = (r0: number, r1: number): number => (1 - wy) * lerpZ(r0) + wy * lerpZ(r1);
-        out[o++] = (1 - wx) * lerpY(r00, r01) + wx * lerpY(r10, r11);
+        const v00 = (1 - wz) * d[r00 + z0]! + wz * d[r00 + z1]!, v01 = (1 - wz) * d[r01 + z0]! + wz * d[r01 + z1]!;
+        const v10 = (1 - wz) * d[r10 + z0]! + wz * d[r10 + z1]!, v11 = (1 - wz) * d[r11 + z0]! + wz * d[r11 + z1]!;
+        out[o++] = (1 - wx) * ((1 - wy) * v00 + wy * v01) + wx * ((1 - wy) * v10 + wy * v11);
       }
     }
   }
@@ -575,7 +579,7 @@ function resampleKeys<T extends object>(
   return withVolumes(data, keys, vols.map((v, i) => {
     const mode = modes[i] ?? (v.data instanceof Uint8Array ? 'nearest' : 'trilinear');
     if (mode === 'trilinear' && v.data instanceof Uint8Array) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-    return resample(v, tablesFor(v.shape, mode)) as AnyVolume;
+    return resample(v, tablesFor(v.shape, mode), mode) as AnyVolume;
   }));
 }
 

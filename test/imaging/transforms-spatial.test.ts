@@ -286,6 +286,12 @@ describe('Resize', () => {
     expect([...r.data].map((v) => Math.round(v * 1e4) / 1e4)).toEqual([0, 0.5, 1.1667, 1.8333, 2.5, 3]);
   });
 
+  it("'nearest' on a float image copies voxels, so infinities stay (no 0·∞ of a zero weight)", () => {
+    const image = fromFn([2, 1, 1], (k) => new Float32Array(k), (x) => [1, -Infinity][x]!);
+    expect([...new Resize({ keys: 'image', spatialSize: [4, 1, 1], mode: 'nearest' }).apply({ image }).image.data]).toEqual([1, 1, -Infinity, -Infinity]);
+    expect([...new Spacing({ keys: 'image', pixdim: [0.5, 1, 1], mode: 'nearest' }).apply({ image, spacing: [1, 1, 1] }).image.data]).toEqual([1, 1, -Infinity]);
+  });
+
   it('refuses trilinear on a label and names the key', () => {
     expect(() => new Resize({ keys: 'label', spatialSize: 2, mode: 'trilinear' }).apply({ label: { data: new Uint8Array(8), shape: [2, 2, 2] } }))
       .toThrow(/Resize: key 'label' is a Uint8Array volume \(a label\); resample it with mode 'nearest'/);
