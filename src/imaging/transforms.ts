@@ -45,6 +45,28 @@ export class Compose implements Transform {
   }
 }
 
+/**
+ * MONAI's `Lambdad`: `func` maps the volume under each key to a new one (a custom step in a `Compose` without writing
+ * a Transform class). It must not modify its argument.
+ */
+export class Lambda implements Transform {
+  readonly #keys: string[];
+  readonly #func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array>;
+
+  constructor(opts: { keys: string | readonly string[]; func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array> }) {
+    this.#keys = keyList(opts.keys, 'Lambda');
+    if (typeof opts.func !== 'function') throw new Error('Lambda: func must be a function (volume, key) => volume');
+    this.#func = opts.func;
+  }
+
+  apply<T extends object>(data: T): T {
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const out = this.#func(readVolume(data, k, 'Lambda') as Volume<Float32Array | Uint8Array>, k);
+      return readVolume({ [k]: out }, k, 'Lambda: func\'s result for');
+    }));
+  }
+}
+
 /** The `keys` option as a list, checked non-empty. */
 export function keyList(keys: string | readonly string[], name: string): string[] {
   const list = typeof keys === 'string' ? [keys] : Array.isArray(keys) ? [...keys] : null;

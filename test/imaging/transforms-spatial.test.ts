@@ -4,7 +4,7 @@ import {
   CenterSpatialCrop, CropForeground, Flip, RandCropByPosNegLabel, RandFlip, RandRotate90, RandSpatialCrop, Resize, Rotate90, Spacing,
   SpatialPad, generateSpatialBoundingBox,
 } from '../../src/imaging/transforms-spatial.js';
-import { Compose } from '../../src/imaging/transforms.js';
+import { Compose, Lambda } from '../../src/imaging/transforms.js';
 import { RandGaussianNoise } from '../../src/imaging/transforms-intensity.js';
 import { rot90xy } from '../../src/imaging/data/augment.js';
 import { Rng } from '../../src/imaging/random.js';
@@ -338,6 +338,15 @@ describe('Compose', () => {
       expect(s.id).toBe('c0');
       expect(s.image.shape).toEqual([4, 4, 4]);
     }
+  });
+
+  it('Lambda runs a custom step on each key and checks what it returns', () => {
+    const double = new Lambda({ keys: 'image', func: (v) => ({ data: v.data.map((x) => 2 * x), shape: v.shape }) });
+    const out = new Compose([new CenterSpatialCrop({ keys: 'image', roiSize: 1 }), double]).apply({ image });
+    if (Array.isArray(out)) throw new Error('expected one sample');
+    expect([...out.image.data]).toEqual([2 * (at([8, 8, 8], 4, 4, 4) + 1)]);
+    expect(() => new Lambda({ keys: 'image', func: (v) => ({ data: v.data, shape: [1, 1, 1] }) }).apply({ image }))
+      .toThrow(/Lambda: func's result for: key 'image': data length 512 does not match shape \[1, 1, 1\]/);
   });
 
   it('returns one sample when no transform draws several', () => {
