@@ -62,7 +62,7 @@ export class Lambda implements Transform {
   apply<T extends object>(data: T): T {
     return withVolumes(data, this.#keys, this.#keys.map((k) => {
       const out = this.#func(readVolume(data, k, 'Lambda') as Volume<Float32Array | Uint8Array>, k);
-      return readVolume({ [k]: out }, k, 'Lambda: func\'s result for');
+      return readVolume({ [k]: out }, k, 'Lambda (func\'s result)');
     }));
   }
 }

@@ -346,7 +346,7 @@ describe('Compose', () => {
     if (Array.isArray(out)) throw new Error('expected one sample');
     expect([...out.image.data]).toEqual([2 * (at([8, 8, 8], 4, 4, 4) + 1)]);
     expect(() => new Lambda({ keys: 'image', func: (v) => ({ data: v.data, shape: [1, 1, 1] }) }).apply({ image }))
-      .toThrow(/Lambda: func's result for: key 'image': data length 512 does not match shape \[1, 1, 1\]/);
+      .toThrow(/Lambda \(func's result\): key 'image': data length 512 does not match shape \[1, 1, 1\]/);
   });
 
   it('returns one sample when no transform draws several', () => {
