@@ -30,6 +30,7 @@ import path from 'node:path';
 import { cachedLoad, Lru } from './lru.js';
 import { readNifti } from './nifti.js';
 import { Rng, hashSeed } from '../random.js';
+import { cropOrPad, generateSpatialBoundingBox } from '../transforms-spatial.js';
 import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from '../volume.js';
 
 export interface BratsOptions {
@@ -110,38 +111,13 @@ export function quantileLower(data: Float32Array, q: number): number {
 
 /** Bounding box [lo, hi] (inclusive) of the nonzero voxels, or null when all are zero. */
 export function nonzeroBoundingBox(v: Volume<Float32Array>): { lo: Shape3; hi: Shape3 } | null {
-  const [X, Y, Z] = v.shape;
-  const lo: Shape3 = [X, Y, Z];
-  const hi: Shape3 = [-1, -1, -1];
-  let i = 0;
-  for (let x = 0; x < X; x++) {
-    for (let y = 0; y < Y; y++) {
-      for (let z = 0; z < Z; z++, i++) {
-        if (v.data[i] !== 0) {
-          if (x < lo[0]) lo[0] = x;
-          if (x > hi[0]) hi[0] = x;
-          if (y < lo[1]) lo[1] = y;
-          if (y > hi[1]) hi[1] = y;
-          if (z < lo[2]) lo[2] = z;
-          if (z > hi[2]) hi[2] = z;
-        }
-      }
-    }
-  }
-  return hi[0] < 0 ? null : { lo, hi };
+  const { start, end } = generateSpatialBoundingBox(v, { selectFn: (x) => x !== 0 });
+  return end[0] === 0 ? null : { lo: start, hi: [end[0] - 1, end[1] - 1, end[2] - 1] };
 }
 
-function cropBox<T extends Float32Array | Uint8Array>(v: Volume<T>, lo: Shape3, hi: Shape3, make: (n: number) => T): Volume<T> {
-  const [, Y, Z] = v.shape;
-  const shape: Shape3 = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
-  const out = make(shape[0] * shape[1] * shape[2]);
-  for (let x = 0; x < shape[0]; x++) {
-    for (let y = 0; y < shape[1]; y++) {
-      const src = ((x + lo[0]) * Y + (y + lo[1])) * Z + lo[2];
-      out.set(v.data.subarray(src, src + shape[2]), (x * shape[1] + y) * shape[2]);
-    }
-  }
-  return { data: out, shape };
+/** The inclusive box [lo, hi] of `v`. */
+function cropBox<T extends Float32Array | Uint8Array>(v: Volume<T>, lo: Shape3, hi: Shape3): Volume<T> {
+  return cropOrPad(v, lo, [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1]);
 }
 
 /**
@@ -161,12 +137,12 @@ export function preprocessBrats(
   }
   const box = nonzeroBoundingBox(flair);
   if (!box) throw new Error(`BraTS ${name}: flair image is all zero (no brain)`);
-  const img = cropBox(flair, box.lo, box.hi, (n) => new Float32Array(n));
+  const img = cropBox(flair, box.lo, box.hi);
   let label: Volume<Uint8Array> | null = null;
   if (seg) {
     const wt: Volume<Uint8Array> = { data: new Uint8Array(seg.data.length), shape: seg.shape };
     for (let i = 0; i < seg.data.length; i++) wt.data[i] = seg.data[i]! > 0 ? 1 : 0;
-    label = cropBox(wt, box.lo, box.hi, (n) => new Uint8Array(n));
+    label = cropBox(wt, box.lo, box.hi);
   }
   const d = img.data;
   const cap = quantileLower(d, 0.999);

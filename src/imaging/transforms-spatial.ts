@@ -1,0 +1,662 @@
+/**
+ * MONAI's spatial transforms (dictionary form): padding, crops (centre, random, foreground, positive/negative label
+ * centred), flips, 90° rotations and resampling. One geometry is drawn per sample and applied to every key, so the
+ * keys must share one shape. Axes are the volume's [X, Y, Z] (MONAI's spatial axes, without the channel).
+ */
+import type { Rng } from './random.js';
+import {
+  checkProb, checkSpatialSize, keyList, readSameShape, readVolume, requireRng, resolveSize, withVolumes,
+  type AnyVolume, type SpatialSize, type Transform,
+} from './transforms.js';
+import { allocLike, type Shape3, type Volume } from './volume.js';
+
+const AXES = [0, 1, 2] as const;
+
+/**
+ * The region [start, start + size) of `v`, zero where it lies outside the volume: a crop, a pad, or both (one copy
+ * routine for every crop and pad below).
+ */
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): Volume<T> {
+  const [X, Y, Z] = v.shape;
+  const [P, Q, R] = size;
+  const out = allocLike(v.data, P * Q * R);
+  const z0 = Math.max(0, start[2]), z1 = Math.min(Z, start[2] + R);
+  if (z1 <= z0) return { data: out, shape: [P, Q, R] };
+  for (let a = 0; a < P; a++) {
+    const x = start[0] + a;
+    if (x < 0 || x >= X) continue;
+    for (let b = 0; b < Q; b++) {
+      const y = start[1] + b;
+      if (y < 0 || y >= Y) continue;
+      const src = (x * Y + y) * Z;
+      out.set(v.data.subarray(src + z0, src + z1), (a * Q + b) * R + (z0 - start[2]));
+    }
+  }
+  return { data: out, shape: [P, Q, R] };
+}
+
+/** Applies one region to every key. */
+function cropKeys<T extends object>(data: T, keys: readonly string[], vols: readonly AnyVolume[], start: Readonly<Shape3>, size: Readonly<Shape3>): T {
+  return withVolumes(data, keys, vols.map((v) => cropOrPad(v as Volume<Float32Array | Uint8Array>, start, size) as AnyVolume));
+}
+
+/** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */
+function centeredRegion(center: Readonly<Shape3>, roi: Readonly<Shape3>, shape: Readonly<Shape3>): { start: Shape3; size: Shape3 } {
+  const start = AXES.map((a) => Math.max(center[a] - Math.floor(roi[a] / 2), 0)) as Shape3;
+  return { start, size: AXES.map((a) => Math.min(start[a] + roi[a], shape[a]) - start[a]) as Shape3 };
+}
+
+export interface BoundingBoxOptions {
+  /** Which voxels are foreground. Default v > 0 (MONAI's `is_positive`). */
+  selectFn?: (value: number) => boolean;
+  /** Voxels added on each side, one number or one per axis. Default 0. */
+  margin?: number | readonly [number, number, number];
+  /** Clip the box to the volume (true, the default) or let the margin run past it (the crop then pads with zeros). */
+  allowSmaller?: boolean;
+}
+
+function checkMargin(margin: number | readonly [number, number, number], name: string): Shape3 {
+  const m = checkSpatialSize(margin, 'margin', name);
+  if (m.some((x) => x < 0)) throw new Error(`${name}: margin must be ≥ 0, got ${JSON.stringify(margin)}`);
+  return m;
+}
+
+/**
+ * MONAI's `generate_spatial_bounding_box`: the half-open box [start, end) of the voxels `selectFn` accepts, grown by
+ * `margin`; start = end = [0, 0, 0] when there are none.
+ */
+export function generateSpatialBoundingBox(v: AnyVolume, opts: BoundingBoxOptions = {}): { start: Shape3; end: Shape3 } {
+  const select = opts.selectFn ?? ((x: number) => x > 0);
+  const margin = checkMargin(opts.margin ?? 0, 'generateSpatialBoundingBox');
+  const allowSmaller = opts.allowSmaller ?? true;
+  const [X, Y, Z] = v.shape;
+  const lo: Shape3 = [X, Y, Z];
+  const hi: Shape3 = [-1, -1, -1];
+  let i = 0;
+  for (let x = 0; x < X; x++) {
+    for (let y = 0; y < Y; y++) {
+      for (let z = 0; z < Z; z++, i++) {
+        if (!select(v.data[i]!)) continue;
+        if (x < lo[0]) lo[0] = x;
+        if (x > hi[0]) hi[0] = x;
+        if (y < lo[1]) lo[1] = y;
+        if (y > hi[1]) hi[1] = y;
+        if (z < lo[2]) lo[2] = z;
+        if (z > hi[2]) hi[2] = z;
+      }
+    }
+  }
+  if (hi[0] < 0) return { start: [0, 0, 0], end: [0, 0, 0] };
+  const start = AXES.map((a) => (allowSmaller ? Math.max(lo[a] - margin[a], 0) : lo[a] - margin[a])) as Shape3;
+  const end = AXES.map((a) => (allowSmaller ? Math.min(hi[a] + margin[a] + 1, v.shape[a]) : hi[a] + margin[a] + 1)) as Shape3;
+  return { start, end };
+}
+
+export interface CropForegroundOptions extends BoundingBoxOptions {
+  keys: string | readonly string[];
+  /** The key whose foreground defines the box. */
+  sourceKey: string;
+}
+
+/**
+ * MONAI's `CropForegroundd`: crops every key to the bounding box of `sourceKey`'s foreground (plus `margin`). A source
+ * without foreground is an error here (MONAI warns and returns an empty volume, which a `Volume` cannot be).
+ */
+export class CropForeground implements Transform {
+  readonly #keys: string[];
+  readonly #opts: CropForegroundOptions;
+
+  constructor(opts: CropForegroundOptions) {
+    this.#keys = keyList(opts.keys, 'CropForeground');
+    if (typeof opts.sourceKey !== 'string') throw new Error(`CropForeground: sourceKey must be a key, got ${JSON.stringify(opts.sourceKey)}`);
+    if (opts.selectFn !== undefined && typeof opts.selectFn !== 'function') throw new Error('CropForeground: selectFn must be a function (value) => boolean');
+    checkMargin(opts.margin ?? 0, 'CropForeground');
+    this.#opts = { ...opts };
+  }
+
+  apply<T extends object>(data: T): T {
+    const source = readVolume(data, this.#opts.sourceKey, 'CropForeground');
+    const vols = readSameShape(data, this.#keys, 'CropForeground');
+    if (vols[0]!.shape.some((s, a) => s !== source.shape[a])) {
+      throw new Error(`CropForeground: key '${this.#keys[0]}' has shape [${vols[0]!.shape.join(', ')}], sourceKey '${this.#opts.sourceKey}' has [${source.shape.join(', ')}]`);
+    }
+    const { start, end } = generateSpatialBoundingBox(source, this.#opts);
+    if (end[0] === 0) throw new Error(`CropForeground: sourceKey '${this.#opts.sourceKey}' has no foreground voxel (selectFn accepts none)`);
+    return cropKeys(data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
+  }
+}
+
+export interface SpatialPadOptions {
+  keys: string | readonly string[];
+  /** Minimum size per axis (≤ 0 keeps the axis); larger axes are left as they are. */
+  spatialSize: SpatialSize;
+  /** 'symmetric' (the default: ⌊d/2⌋ before, the rest after) or 'end' (all after). */
+  method?: 'symmetric' | 'end';
+}
+
+/** MONAI's `SpatialPadd` with zeros (`mode="constant"`). */
+export class SpatialPad implements Transform {
+  readonly #keys: string[];
+  readonly #size: Shape3;
+  readonly #method: 'symmetric' | 'end';
+
+  constructor(opts: SpatialPadOptions) {
+    this.#keys = keyList(opts.keys, 'SpatialPad');
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', 'SpatialPad');
+    this.#method = opts.method ?? 'symmetric';
+    if (this.#method !== 'symmetric' && this.#method !== 'end') throw new Error(`SpatialPad: method must be 'symmetric' or 'end', got ${JSON.stringify(opts.method)}`);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameShape(data, this.#keys, 'SpatialPad');
+    const shape = vols[0]!.shape;
+    const size = AXES.map((a) => Math.max(resolveSize(this.#size, shape)[a], shape[a])) as Shape3;
+    const start = AXES.map((a) => (this.#method === 'symmetric' ? -Math.floor((size[a] - shape[a]) / 2) : 0)) as Shape3;
+    return cropKeys(data, this.#keys, vols, start, size);
+  }
+}
+
+export interface CenterSpatialCropOptions {
+  keys: string | readonly string[];
+  /** Crop size per axis (≤ 0 keeps the axis); an axis smaller than it is kept whole. */
+  roiSize: SpatialSize;
+}
+
+/** MONAI's `CenterSpatialCropd`: the roi centred at ⌊size/2⌋. */
+export class CenterSpatialCrop implements Transform {
+  readonly #keys: string[];
+  readonly #roi: Shape3;
+
+  constructor(opts: CenterSpatialCropOptions) {
+    this.#keys = keyList(opts.keys, 'CenterSpatialCrop');
+    this.#roi = checkSpatialSize(opts.roiSize, 'roiSize', 'CenterSpatialCrop');
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameShape(data, this.#keys, 'CenterSpatialCrop');
+    const shape = vols[0]!.shape;
+    const center = AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3;
+    const { start, size } = centeredRegion(center, resolveSize(this.#roi, shape), shape);
+    return cropKeys(data, this.#keys, vols, start, size);
+  }
+}
+
+export interface RandSpatialCropOptions {
+  keys: string | readonly string[];
+  /** Crop size (the smallest one with `randomSize`); ≤ 0 keeps the axis; an axis smaller than it is kept whole. */
+  roiSize: SpatialSize;
+  /** Largest size with `randomSize` (default the volume's shape). */
+  maxRoiSize?: SpatialSize;
+  /** Random position (true, the default) or the centre. */
+  randomCenter?: boolean;
+  /** Draw the size per axis uniformly in [roiSize, maxRoiSize]. Default false. */
+  randomSize?: boolean;
+}
+
+/**
+ * MONAI's `RandSpatialCropd`. Draws: with `randomSize` the size per axis (uniform integer in [roi, max]), then with
+ * `randomCenter` the start per axis (uniform integer in [0, size − roi], 0 where the roi covers the axis).
+ */
+export class RandSpatialCrop implements Transform {
+  readonly #keys: string[];
+  readonly #roi: Shape3;
+  readonly #max: Shape3 | null;
+  readonly #randomCenter: boolean;
+  readonly #randomSize: boolean;
+
+  constructor(opts: RandSpatialCropOptions) {
+    const name = 'RandSpatialCrop';
+    this.#keys = keyList(opts.keys, name);
+    this.#roi = checkSpatialSize(opts.roiSize, 'roiSize', name);
+    this.#max = opts.maxRoiSize === undefined ? null : checkSpatialSize(opts.maxRoiSize, 'maxRoiSize', name);
+    this.#randomCenter = opts.randomCenter ?? true;
+    this.#randomSize = opts.randomSize ?? false;
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandSpatialCrop';
+    const r = requireRng(rng, name);
+    const vols = readSameShape(data, this.#keys, name);
+    const shape = vols[0]!.shape;
+    let roi = resolveSize(this.#roi, shape);
+    if (this.#randomSize) {
+      const max = this.#max ? resolveSize(this.#max, shape) : shape;
+      if (roi.some((s, a) => s > max[a]!)) throw new Error(`${name}: roiSize [${roi.join(', ')}] exceeds maxRoiSize [${max.join(', ')}]`);
+      roi = AXES.map((a) => r.intIn(roi[a], max[a])) as Shape3;
+    }
+    const size = AXES.map((a) => Math.min(roi[a], shape[a])) as Shape3;
+    if (!this.#randomCenter) {
+      const c = centeredRegion(AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3, size, shape);
+      return cropKeys(data, this.#keys, vols, c.start, c.size);
+    }
+    const start = AXES.map((a) => (shape[a] > size[a] ? r.int(shape[a] - size[a] + 1) : 0)) as Shape3;
+    return cropKeys(data, this.#keys, vols, start, size);
+  }
+}
+
+/**
+ * MONAI's `correct_crop_centers` (allow_smaller false): moves a centre so that the crop [c − ⌊s/2⌋, c − ⌊s/2⌋ + s)
+ * fits: c ∈ [⌊s/2⌋, trunc(L + 1 − s/2) − 1] (the upper end one higher when the two ends meet).
+ */
+function correctCropCenter(center: Readonly<Shape3>, size: Readonly<Shape3>, shape: Readonly<Shape3>): Shape3 {
+  return AXES.map((a) => {
+    const lo = Math.floor(size[a] / 2);
+    let hi = Math.trunc(shape[a] + 1 - size[a] / 2);
+    if (lo === hi) hi += 1;
+    return Math.min(Math.max(center[a], lo), hi - 1);
+  }) as Shape3;
+}
+
+export interface RandCropByPosNegLabelOptions {
+  keys: string | readonly string[];
+  /** The label whose nonzero voxels are foreground. */
+  labelKey: string;
+  /** Crop size (≤ 0 keeps the axis). */
+  spatialSize: SpatialSize;
+  /** A centre is foreground with probability pos / (pos + neg). Defaults 1 and 1. */
+  pos?: number;
+  neg?: number;
+  /** Crops per sample. Default 1. */
+  numSamples?: number;
+  /** With it, only voxels where this image is > `imageThreshold` are candidates (foreground and background). */
+  imageKey?: string;
+  imageThreshold?: number;
+  /** Shrink the crop to an axis smaller than it instead of failing. Default false. */
+  allowSmaller?: boolean;
+}
+
+/**
+ * MONAI's `RandCropByPosNegLabeld`: `numSamples` crops (a list of samples), each centred on a voxel drawn from the
+ * foreground with probability pos / (pos + neg), else from the background, the centre moved so the crop fits
+ * (`correct_crop_centers`). Without foreground (or background) every centre comes from the other set, as MONAI does
+ * (it warns). Draws per crop: u < ratio, then the index into that set's voxels (C order).
+ */
+export class RandCropByPosNegLabel implements Transform {
+  readonly #keys: string[];
+  readonly #opts: RandCropByPosNegLabelOptions;
+  readonly #size: Shape3;
+  readonly #ratio: number;
+  readonly #numSamples: number;
+
+  constructor(opts: RandCropByPosNegLabelOptions) {
+    const name = 'RandCropByPosNegLabel';
+    this.#keys = keyList(opts.keys, name);
+    if (typeof opts.labelKey !== 'string') throw new Error(`${name}: labelKey must be a key, got ${JSON.stringify(opts.labelKey)}`);
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
+    const pos = opts.pos ?? 1, neg = opts.neg ?? 1;
+    if (!(pos >= 0 && neg >= 0 && pos + neg > 0 && Number.isFinite(pos + neg))) throw new Error(`${name}: pos and neg must be ≥ 0 and not both 0, got pos ${pos}, neg ${neg}`);
+    this.#ratio = pos / (pos + neg);
+    this.#numSamples = opts.numSamples ?? 1;
+    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#opts = { ...opts };
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T[] {
+    const name = 'RandCropByPosNegLabel';
+    const r = requireRng(rng, name);
+    const label = readVolume(data, this.#opts.labelKey, name);
+    const shape = label.shape;
+    const vols = readSameShape(data, this.#keys, name);
+    const image = this.#opts.imageKey === undefined ? null : readVolume(data, this.#opts.imageKey, name);
+    for (const [k, v] of [[this.#keys[0]!, vols[0]!], [this.#opts.imageKey, image]] as const) {
+      if (v && v.shape.some((s, a) => s !== shape[a])) throw new Error(`${name}: key '${k}' has shape [${v.shape.join(', ')}], labelKey '${this.#opts.labelKey}' has [${shape.join(', ')}]`);
+    }
+    let size = resolveSize(this.#size, shape);
+    if (size.some((s, a) => s > shape[a])) {
+      if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
+      size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
+    }
+    const threshold = this.#opts.imageThreshold ?? 0;
+    const fg: number[] = [], bg: number[] = [];
+    for (let i = 0; i < label.data.length; i++) {
+      if (image && !(image.data[i]! > threshold)) continue;
+      (label.data[i] !== 0 ? fg : bg).push(i);
+    }
+    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${this.#opts.imageKey}' has none above imageThreshold ${threshold})`);
+    const ratio = fg.length === 0 ? 0 : bg.length === 0 ? 1 : this.#ratio;
+    const [, Y, Z] = shape;
+    const out: T[] = [];
+    for (let n = 0; n < this.#numSamples; n++) {
+      const set = r.random() < ratio ? fg : bg;
+      const idx = set[r.int(set.length)]!;
+      const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
+      const c = centeredRegion(center, size, shape);
+      out.push(cropKeys(data, this.#keys, vols, c.start, c.size));
+    }
+    return out;
+  }
+}
+
+/**
+ * Reorients a volume: output axis d runs along source axis perm[d], reversed where flip[d]. Flips and 90° rotations
+ * are this one mapping.
+ */
+function orient<T extends Float32Array | Uint8Array>(v: Volume<T>, perm: Readonly<Shape3>, flip: readonly boolean[]): Volume<T> {
+  const shape = AXES.map((d) => v.shape[perm[d]]) as Shape3;
+  const srcStride = [v.shape[1] * v.shape[2], v.shape[2], 1];
+  const step = AXES.map((d) => (flip[d] ? -1 : 1) * srcStride[perm[d]]!);
+  let base = 0;
+  for (const d of AXES) if (flip[d]) base += (shape[d] - 1) * srcStride[perm[d]]!;
+  const out = allocLike(v.data, v.data.length);
+  let i = 0;
+  for (let a = 0; a < shape[0]; a++) {
+    for (let b = 0; b < shape[1]; b++) {
+      let s = base + a * step[0]! + b * step[1]!;
+      for (let c = 0; c < shape[2]; c++, s += step[2]!) out[i++] = v.data[s]!;
+    }
+  }
+  return { data: out, shape };
+}
+
+function checkAxes(axes: number | readonly number[] | undefined, name: string, option: string): number[] {
+  const list = axes === undefined ? [0, 1, 2] : typeof axes === 'number' ? [axes] : [...axes];
+  if (!list.every((a) => a === 0 || a === 1 || a === 2) || new Set(list).size !== list.length) {
+    throw new Error(`${name}: ${option} must be distinct axes among 0, 1, 2, got ${JSON.stringify(axes)}`);
+  }
+  return list;
+}
+
+/** `np.flip` along the given axes. */
+function flipVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, axes: readonly number[]): Volume<T> {
+  return orient(v, [0, 1, 2], AXES.map((a) => axes.includes(a)));
+}
+
+/** `np.rot90(v, k, axes)`: k = 1 is transpose(flip(v, axes[1])) with axes[0] and axes[1] swapped. */
+function rot90Volume<T extends Float32Array | Uint8Array>(v: Volume<T>, k: number, axes: readonly [number, number]): Volume<T> {
+  const kk = ((k % 4) + 4) % 4;
+  const [p, q] = axes;
+  if (kk === 0) return orient(v, [0, 1, 2], [false, false, false]);
+  if (kk === 2) return flipVolume(v, [p, q]);
+  const perm: Shape3 = [0, 1, 2];
+  perm[p] = q;
+  perm[q] = p;
+  const flip = [false, false, false];
+  flip[kk === 1 ? p : q] = true;
+  return orient(v, perm, flip);
+}
+
+function checkRotAxes(axes: readonly [number, number] | undefined, name: string): [number, number] {
+  const list = checkAxes(axes ?? [0, 1], name, 'spatialAxes');
+  if (list.length !== 2) throw new Error(`${name}: spatialAxes must be two distinct axes, got ${JSON.stringify(axes)}`);
+  return [list[0]!, list[1]!];
+}
+
+function mapKeys<T extends object>(data: T, keys: readonly string[], name: string, f: (v: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): T {
+  return withVolumes(data, keys, keys.map((k) => f(readVolume(data, k, name) as Volume<Float32Array | Uint8Array>) as AnyVolume));
+}
+
+export interface FlipOptions {
+  keys: string | readonly string[];
+  /** Axis or axes to flip; default all three (MONAI's None). */
+  spatialAxis?: number | readonly number[];
+}
+
+/** MONAI's `Flipd`. */
+export class Flip implements Transform {
+  readonly #keys: string[];
+  readonly #axes: number[];
+
+  constructor(opts: FlipOptions) {
+    this.#keys = keyList(opts.keys, 'Flip');
+    this.#axes = checkAxes(opts.spatialAxis, 'Flip', 'spatialAxis');
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapKeys(data, this.#keys, 'Flip', (v) => flipVolume(v, this.#axes));
+  }
+}
+
+/** MONAI's `RandFlipd`: with probability `prob` (default 0.1) flips every key along `spatialAxis`. Draw: u < prob. */
+export class RandFlip implements Transform {
+  readonly #flip: Flip;
+  readonly #keys: string[];
+  readonly #prob: number;
+
+  constructor(opts: FlipOptions & { prob?: number }) {
+    this.#flip = new Flip(opts);
+    this.#keys = keyList(opts.keys, 'RandFlip');
+    this.#prob = checkProb(opts.prob ?? 0.1, 'RandFlip');
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const r = requireRng(rng, 'RandFlip');
+    readSameShape(data, this.#keys, 'RandFlip');
+    return r.random() < this.#prob ? this.#flip.apply(data) : data;
+  }
+}
+
+export interface Rotate90Options {
+  keys: string | readonly string[];
+  /** Quarter turns (numpy's `rot90` direction). Default 1. */
+  k?: number;
+  /** The plane, as two axes. Default [0, 1]. */
+  spatialAxes?: readonly [number, number];
+}
+
+/** MONAI's `Rotate90d`: `np.rot90(v, k, spatialAxes)` of every key. */
+export class Rotate90 implements Transform {
+  readonly #keys: string[];
+  readonly #k: number;
+  readonly #axes: [number, number];
+
+  constructor(opts: Rotate90Options) {
+    this.#keys = keyList(opts.keys, 'Rotate90');
+    this.#k = opts.k ?? 1;
+    if (!Number.isInteger(this.#k)) throw new Error(`Rotate90: k must be an integer, got ${opts.k}`);
+    this.#axes = checkRotAxes(opts.spatialAxes, 'Rotate90');
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapKeys(data, this.#keys, 'Rotate90', (v) => rot90Volume(v, this.#k, this.#axes));
+  }
+}
+
+export interface RandRotate90Options {
+  keys: string | readonly string[];
+  /** Default 0.1. */
+  prob?: number;
+  /** k is drawn uniformly from 1 … maxK. Default 3. */
+  maxK?: number;
+  spatialAxes?: readonly [number, number];
+}
+
+/** MONAI's `RandRotate90d`. Draws, in MONAI's order: k = 1 + int(maxK), then u < prob. */
+export class RandRotate90 implements Transform {
+  readonly #keys: string[];
+  readonly #prob: number;
+  readonly #maxK: number;
+  readonly #axes: [number, number];
+
+  constructor(opts: RandRotate90Options) {
+    const name = 'RandRotate90';
+    this.#keys = keyList(opts.keys, name);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+    this.#maxK = opts.maxK ?? 3;
+    if (!Number.isInteger(this.#maxK) || this.#maxK < 1) throw new Error(`${name}: maxK must be a positive integer, got ${opts.maxK}`);
+    this.#axes = checkRotAxes(opts.spatialAxes, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const r = requireRng(rng, 'RandRotate90');
+    readSameShape(data, this.#keys, 'RandRotate90');
+    const k = 1 + r.int(this.#maxK);
+    if (!(r.random() < this.#prob)) return data;
+    return new Rotate90({ keys: this.#keys, k, spatialAxes: this.#axes }).apply(data);
+  }
+}
+
+export type InterpolationMode = 'trilinear' | 'nearest';
+
+/** Per output index along one axis: the two source neighbours and the weight of the second. */
+interface AxisTable { i0: Int32Array; i1: Int32Array; w1: Float64Array; }
+
+/**
+ * PyTorch's `F.interpolate` source indices (float32 arithmetic, as its CPU kernels): 'trilinear' with
+ * align_corners=False, s = max(scale·(j + 0.5) − 0.5, 0), scale = in/out; 'nearest', min(⌊j·scale⌋, in − 1).
+ */
+function interpolateTable(inSize: number, outSize: number, mode: InterpolationMode): AxisTable {
+  const t: AxisTable = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), w1: new Float64Array(outSize) };
+  const f = Math.fround;
+  const scale = f(inSize / outSize);
+  for (let j = 0; j < outSize; j++) {
+    if (mode === 'nearest') {
+      const i = inSize === outSize ? j : Math.min(Math.floor(f(j * scale)), inSize - 1);
+      t.i0[j] = t.i1[j] = i;
+      continue;
+    }
+    const s = Math.max(f(f(scale * f(j + 0.5)) - 0.5), 0);
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    t.i0[j] = i0;
+    t.i1[j] = i0 < inSize - 1 ? i0 + 1 : i0;
+    t.w1[j] = Math.min(Math.max(f(s - i0), 0), 1);
+  }
+  return t;
+}
+
+/**
+ * MONAI's `Spacing` grid (diagonal affines): output voxel j sits at source coordinate j·out/in spacing, clamped to
+ * the volume (padding_mode 'border'); 'nearest' rounds half to even, as grid_sample does.
+ */
+function spacingTable(inSize: number, outSize: number, ratio: number, mode: InterpolationMode): AxisTable {
+  const t: AxisTable = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), w1: new Float64Array(outSize) };
+  for (let j = 0; j < outSize; j++) {
+    const s = Math.min(Math.max(j * ratio, 0), inSize - 1);
+    if (mode === 'nearest') {
+      const fl = Math.floor(s), frac = s - fl;
+      t.i0[j] = t.i1[j] = frac > 0.5 || (frac === 0.5 && fl % 2 === 1) ? fl + 1 : fl;
+      continue;
+    }
+    const i0 = Math.floor(s);
+    t.i0[j] = i0;
+    t.i1[j] = i0 < inSize - 1 ? i0 + 1 : i0;
+    t.w1[j] = s - i0;
+  }
+  return t;
+}
+
+/** Separable trilinear resampling through three axis tables; 'nearest' copies the i0 voxel (so ±Inf stays). */
+function resample<T extends Float32Array | Uint8Array>(v: Volume<T>, tables: readonly [AxisTable, AxisTable, AxisTable], mode: InterpolationMode): Volume<T> {
+  const [, Y, Z] = v.shape;
+  const shape = tables.map((t) => t.i0.length) as Shape3;
+  const out = allocLike(v.data, shape[0] * shape[1] * shape[2]);
+  const [tx, ty, tz] = tables;
+  const d = v.data;
+  let o = 0;
+  for (let a = 0; a < shape[0]; a++) {
+    const wx = tx.w1[a]!, x0 = tx.i0[a]! * Y, x1 = tx.i1[a]! * Y;
+    for (let b = 0; b < shape[1]; b++) {
+      const wy = ty.w1[b]!, y0 = ty.i0[b]!, y1 = ty.i1[b]!;
+      const r00 = (x0 + y0) * Z, r01 = (x0 + y1) * Z, r10 = (x1 + y0) * Z, r11 = (x1 + y1) * Z;
+      if (mode === 'nearest') {
+        for (let c = 0; c < shape[2]; c++) out[o++] = d[r00 + tz.i0[c]!]!;
+        continue;
+      }
+      for (let c = 0; c < shape[2]; c++) {
+        const wz = tz.w1[c]!, z0 = tz.i0[c]!, z1 = tz.i1[c]!;
+        const v00 = (1 - wz) * d[r00 + z0]! + wz * d[r00 + z1]!, v01 = (1 - wz) * d[r01 + z0]! + wz * d[r01 + z1]!;
+        const v10 = (1 - wz) * d[r10 + z0]! + wz * d[r10 + z1]!, v11 = (1 - wz) * d[r11 + z0]! + wz * d[r11 + z1]!;
+        out[o++] = (1 - wx) * ((1 - wy) * v00 + wy * v01) + wx * ((1 - wy) * v10 + wy * v11);
+      }
+    }
+  }
+  return { data: out, shape };
+}
+
+/** The mode of each key: given once, per key, or by element type (trilinear for float images, nearest for labels). */
+function modesFor(mode: InterpolationMode | readonly InterpolationMode[] | undefined, keys: readonly string[], name: string): (InterpolationMode | null)[] {
+  const list = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode) : [...mode];
+  if (list.length !== keys.length || !list.every((m) => m === null || m === 'trilinear' || m === 'nearest')) {
+    throw new Error(`${name}: mode must be 'trilinear', 'nearest' or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
+  }
+  return list;
+}
+
+function resampleKeys<T extends object>(
+  data: T, keys: readonly string[], modes: readonly (InterpolationMode | null)[], name: string,
+  tablesFor: (shape: Readonly<Shape3>, mode: InterpolationMode) => [AxisTable, AxisTable, AxisTable],
+): T {
+  const vols = keys.map((k) => readVolume(data, k, name) as Volume<Float32Array | Uint8Array>);
+  return withVolumes(data, keys, vols.map((v, i) => {
+    const mode = modes[i] ?? (v.data instanceof Uint8Array ? 'nearest' : 'trilinear');
+    if (mode === 'trilinear' && v.data instanceof Uint8Array) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
+    return resample(v, tablesFor(v.shape, mode), mode) as AnyVolume;
+  }));
+}
+
+export interface ResizeOptions {
+  keys: string | readonly string[];
+  /** Output size (≤ 0 keeps the axis). */
+  spatialSize: SpatialSize;
+  /** Default: 'trilinear' for Float32Array volumes, 'nearest' for Uint8Array labels (MONAI's default 'area' is not offered). */
+  mode?: InterpolationMode | readonly InterpolationMode[];
+}
+
+/**
+ * MONAI's `Resized` (`size_mode="all"`) as `F.interpolate(mode='trilinear', align_corners=False)` for images and
+ * PyTorch's 'nearest' (source ⌊j·in/out⌋) for labels; the source indices follow PyTorch's float32 arithmetic.
+ */
+export class Resize implements Transform {
+  readonly #keys: string[];
+  readonly #size: Shape3;
+  readonly #modes: (InterpolationMode | null)[];
+
+  constructor(opts: ResizeOptions) {
+    this.#keys = keyList(opts.keys, 'Resize');
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', 'Resize');
+    this.#modes = modesFor(opts.mode, this.#keys, 'Resize');
+  }
+
+  apply<T extends object>(data: T): T {
+    return resampleKeys(data, this.#keys, this.#modes, 'Resize', (shape, mode) => {
+      const out = resolveSize(this.#size, shape);
+      return [interpolateTable(shape[0], out[0], mode), interpolateTable(shape[1], out[1], mode), interpolateTable(shape[2], out[2], mode)];
+    });
+  }
+}
+
+export interface SpacingOptions {
+  keys: string | readonly string[];
+  /** The output voxel spacing [x, y, z]. */
+  pixdim: readonly [number, number, number];
+  /** The sample's key that holds its voxel spacing (a NIfTI's `info.pixdim`). Default 'spacing'. */
+  spacingKey?: string;
+  mode?: InterpolationMode | readonly InterpolationMode[];
+}
+
+/**
+ * MONAI's `Spacingd` for axis-aligned volumes: output shape round((n − 1)·in/out + 1) per axis (numpy's round, half
+ * to even), output voxel j sampled at source coordinate j·out/in with border padding (MONAI's grid from the first
+ * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated.
+ */
+export class Spacing implements Transform {
+  readonly #keys: string[];
+  readonly #pixdim: Shape3;
+  readonly #spacingKey: string;
+  readonly #modes: (InterpolationMode | null)[];
+
+  constructor(opts: SpacingOptions) {
+    this.#keys = keyList(opts.keys, 'Spacing');
+    const p = opts.pixdim;
+    if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
+    this.#pixdim = [p[0], p[1], p[2]];
+    this.#spacingKey = opts.spacingKey ?? 'spacing';
+    this.#modes = modesFor(opts.mode, this.#keys, 'Spacing');
+  }
+
+  apply<T extends object>(data: T): T {
+    const src = (data as Record<string, unknown>)[this.#spacingKey] as unknown;
+    if (!Array.isArray(src) || src.length !== 3 || !src.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      throw new Error(`Spacing: key '${this.#spacingKey}' must hold the sample's voxel spacing, three positive numbers, got ${JSON.stringify(src)}`);
+    }
+    const ratio = AXES.map((a) => this.#pixdim[a] / (src[a] as number));
+    const roundHalfEven = (x: number): number => {
+      const r = Math.round(x);
+      return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+    };
+    const table = (inSize: number, r: number, mode: InterpolationMode): AxisTable => spacingTable(inSize, Math.max(1, roundHalfEven((inSize - 1) / r + 1)), r, mode);
+    const result = resampleKeys(data, this.#keys, this.#modes, 'Spacing', (shape, mode) => [
+      table(shape[0], ratio[0]!, mode), table(shape[1], ratio[1]!, mode), table(shape[2], ratio[2]!, mode),
+    ]);
+    return { ...result, [this.#spacingKey]: [...this.#pixdim] };
+  }
+}

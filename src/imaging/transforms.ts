@@ -1,0 +1,150 @@
+/**
+ * MONAI-style dictionary transforms: a sample is an object of named volumes (`{ image, label }`, other entries pass
+ * through untouched), each transform works on the volumes named by its `keys`, and `Compose` chains them. Randomness
+ * comes only from the `Rng` handed to `apply`, so a pipeline is deterministic given a seed. A transform that draws
+ * several patches (RandCropByPosNegLabel) returns a list, and the transforms after it in a `Compose` run on each
+ * patch, as MONAI's Compose does.
+ *
+ * This file holds the shared machinery; the transforms are in transforms-intensity.ts and transforms-spatial.ts.
+ */
+import type { Rng } from './random.js';
+import { assertVolume, type Shape3, type Volume } from './volume.js';
+
+/** A volume of either element type: float images, uint8 labels. */
+export type AnyVolume = Volume<Float32Array> | Volume<Uint8Array>;
+
+/** One transform of a dictionary sample. `rng` is needed by the random (`Rand…`) transforms only. */
+export interface Transform {
+  /** The transformed sample (a new object; the input's volumes are not modified), or a list of samples. */
+  apply<T extends object>(data: T, rng?: Rng): T | T[];
+}
+
+/** MONAI's `Compose`: applies the transforms in order, each to every sample the previous ones produced. */
+export class Compose implements Transform {
+  readonly transforms: readonly Transform[];
+
+  constructor(transforms: readonly Transform[]) {
+    if (!Array.isArray(transforms)) throw new Error('Compose: expected an array of transforms');
+    transforms.forEach((t, i) => {
+      if (typeof t?.apply !== 'function') throw new Error(`Compose: transforms[${i}] has no apply(data, rng) method`);
+    });
+    this.transforms = [...transforms];
+  }
+
+  /** One sample when no transform returned a list, else the list (MONAI's Compose output). */
+  apply<T extends object>(data: T, rng?: Rng): T | T[] {
+    let current: T | T[] = data;
+    for (const t of this.transforms) current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
+    return current;
+  }
+
+  /** Always a list of samples (one element when no transform drew several). */
+  applyAll<T extends object>(data: T, rng?: Rng): T[] {
+    const out = this.apply(data, rng);
+    return Array.isArray(out) ? out : [out];
+  }
+}
+
+/**
+ * MONAI's `Lambdad`: `func` maps the volume under each key to a new one (a custom step in a `Compose` without writing
+ * a Transform class). It must not modify its argument.
+ */
+export class Lambda implements Transform {
+  readonly #keys: string[];
+  readonly #func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array>;
+
+  constructor(opts: { keys: string | readonly string[]; func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array> }) {
+    this.#keys = keyList(opts.keys, 'Lambda');
+    if (typeof opts.func !== 'function') throw new Error('Lambda: func must be a function (volume, key) => volume');
+    this.#func = opts.func;
+  }
+
+  apply<T extends object>(data: T): T {
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const out = this.#func(readVolume(data, k, 'Lambda') as Volume<Float32Array | Uint8Array>, k);
+      return readVolume({ [k]: out }, k, 'Lambda (func\'s result)');
+    }));
+  }
+}
+
+/** The `keys` option as a list, checked non-empty. */
+export function keyList(keys: string | readonly string[], name: string): string[] {
+  const list = typeof keys === 'string' ? [keys] : Array.isArray(keys) ? [...keys] : null;
+  if (!list || list.length === 0 || !list.every((k) => typeof k === 'string' && k.length > 0)) {
+    throw new Error(`${name}: keys must be a key or a non-empty list of keys, got ${JSON.stringify(keys)}`);
+  }
+  return list;
+}
+
+/** The volume under `key`, checked (present, `{ data, shape }`, data length = shape's product). */
+export function readVolume(data: object, key: string, name: string): AnyVolume {
+  const v = (data as Record<string, unknown>)[key];
+  if (v === undefined) throw new Error(`${name}: key '${key}' is missing from the sample (it has ${Object.keys(data).map((k) => `'${k}'`).join(', ') || 'no keys'})`);
+  const vol = v as Partial<AnyVolume> | null;
+  if (vol === null || typeof vol !== 'object' || !(vol.data instanceof Float32Array || vol.data instanceof Uint8Array)) {
+    throw new Error(`${name}: key '${key}' is not a volume { data: Float32Array | Uint8Array, shape: [X, Y, Z] }`);
+  }
+  assertVolume(vol as AnyVolume, `${name}: key '${key}'`);
+  return vol as AnyVolume;
+}
+
+/** The float volume under `key` (intensity transforms work on images, not on uint8 labels). */
+export function readImage(data: object, key: string, name: string): Volume<Float32Array> {
+  const v = readVolume(data, key, name);
+  if (!(v.data instanceof Float32Array)) throw new Error(`${name}: key '${key}' holds a Uint8Array volume (a label?); this transform needs a Float32Array image`);
+  return v as Volume<Float32Array>;
+}
+
+/** The volumes under `keys`, all of one shape (a spatial transform applies one geometry to all of them). */
+export function readSameShape(data: object, keys: readonly string[], name: string): AnyVolume[] {
+  const vols = keys.map((k) => readVolume(data, k, name));
+  vols.forEach((v, i) => {
+    if (v.shape.some((s, a) => s !== vols[0]!.shape[a])) {
+      throw new Error(`${name}: key '${keys[i]}' has shape [${v.shape.join(', ')}], key '${keys[0]}' has [${vols[0]!.shape.join(', ')}]; the keys must share one shape`);
+    }
+  });
+  return vols;
+}
+
+/** A copy of the sample with the given volumes replaced. */
+export function withVolumes<T extends object>(data: T, keys: readonly string[], volumes: readonly AnyVolume[]): T {
+  const out = { ...data } as Record<string, unknown>;
+  keys.forEach((k, i) => { out[k] = volumes[i]; });
+  return out as T;
+}
+
+/** The Rng a random transform draws from. */
+export function requireRng(rng: Rng | undefined, name: string): Rng {
+  if (!rng || typeof rng.random !== 'function') throw new Error(`${name}: a random transform needs an Rng: apply(data, rng) with rng = new Rng(seed)`);
+  return rng;
+}
+
+/** Checks `prob` ∈ [0, 1]. */
+export function checkProb(prob: number, name: string): number {
+  if (!(prob >= 0 && prob <= 1)) throw new Error(`${name}: prob must be in [0, 1], got ${prob}`);
+  return prob;
+}
+
+/** Checks a finite number option. */
+export function checkFinite(value: number, option: string, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${name}: ${option} must be a finite number, got ${value}`);
+  return value;
+}
+
+/**
+ * A spatial size option: one integer for all axes or three; entries ≤ 0 mean "the volume's size along that axis"
+ * (MONAI's `fall_back_tuple` with −1). `resolveSize` fills them in for a shape.
+ */
+export type SpatialSize = number | readonly [number, number, number];
+
+export function checkSpatialSize(size: SpatialSize, option: string, name: string, allowKeep = true): Shape3 {
+  const s: Shape3 = typeof size === 'number' ? [size, size, size] : Array.isArray(size) && size.length === 3 ? [size[0], size[1], size[2]] : [NaN, NaN, NaN];
+  if (!s.every((n) => Number.isInteger(n) && (allowKeep || n > 0))) {
+    throw new Error(`${name}: ${option} must be ${allowKeep ? 'an integer or three integers (≤ 0 keeps that axis)' : 'a positive integer or three'}, got ${JSON.stringify(size)}`);
+  }
+  return s;
+}
+
+export function resolveSize(size: Readonly<Shape3>, shape: Readonly<Shape3>): Shape3 {
+  return [0, 1, 2].map((a) => (size[a]! > 0 ? size[a]! : shape[a]!)) as Shape3;
+}
