@@ -283,6 +283,19 @@ describe('SGD.stepUnlessFoundInf with dampening', () => {
     for (const x of [opt, noMomentum]) { x.zeroGrad(); x.dispose(); }
     for (const x of [a, b, clear]) x.dispose();
   });
+
+  it('without dampening a first momentum step is allowed, and steps as step() does (buf = d)', async () => {
+    const a = param(), b = param(), clear = flag(cpu, 0);
+    const ours = new SGD([a], { lr: 0.1, momentum: 0.9 }), theirs = new SGD([b], { lr: 0.1, momentum: 0.9 });
+    for (const g of G) {
+      setGrad(a, g); setGrad(b, g);
+      ours.stepUnlessFoundInf(clear);
+      theirs.step();
+    }
+    expect(Array.from(await a.toArray())).toEqual(Array.from(await b.toArray()));
+    for (const x of [ours, theirs]) { x.zeroGrad(); x.dispose(); }
+    for (const x of [a, b, clear]) x.dispose();
+  });
 });
 
 describe('state dicts', () => {
@@ -316,6 +329,8 @@ describe('state dicts', () => {
       expect(() => one.loadStateDict(emptyState('SGD', { scalars: { [key]: 1 } })))
         .toThrow(`SGD.loadStateDict: unexpected state entry '${key}' for 1 parameters`);
     }
+    expect(() => one.loadStateDict(emptyState('SGD', { hyper: { 'group.10.lr': 0.5 } })))
+      .toThrow("SGD.loadStateDict: hyperparameter 'group.10.lr' names a group this optimizer lacks (it has 1)");
     one.loadStateDict(emptyState('SGD', { hyper: { momentum: true, 'xgroup.3.lr': 5, nesterov: 1 } }));
     expect(one.paramGroups[0]).toMatchObject({ lr: 0.1, momentum: 0.9, nesterov: false });
     // eleven parameters in eleven groups: two-digit indices
