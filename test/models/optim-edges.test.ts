@@ -4,7 +4,7 @@ import {
   Adam, AdamW, Parameter, RMSprop, SGD, disposeOptimizerState, type Optimizer, type OptimizerState,
 } from '../../src/models/index.js';
 import { fromArray, keep, memory, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 
 /**
  * The optimizers' edges (found by mutation testing, stryker.config.mjs): the checks of their arguments, gradients,
