@@ -43,8 +43,27 @@
  *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` (unused by the weighted MSE); 'mask' → '' is
  *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts).
  * - transform.ts the memo bound `> 64` for `>= 64`, readFromStart always copying (one extra copy).
+ * - optim.ts: the `lr` getter's `paramGroups[0]?.` (a group always exists); DeviceStepCounts.advance's
+ *   `stepped.length === 0` return (`false`: a mask of zeros adds nothing; at least one parameter exists) and the
+ *   mask's `stepped.length < n` (`true`, `<=`: an all-ones mask), view()'s strides of a [] view (never read);
+ *   copyState's same-dtype shortcut `false` (a cast to the same dtype is a copy); the constructor's
+ *   `list.length > 0` (`true`, `>= 0`: an empty list is refused as empty either way); SGD's `firstStep`
+ *   (`h.momentum !== 0` → `true`: without momentum there is no buffer for it to set; `foundInf === null` → `true`:
+ *   with dampening 0, the only one allowed there, buf = d and μ·0 + d agree up to the sign of a zero); each
+ *   `stateTensor(p, fillZero)` choice (`true`/`false` swapped): the cpu backend allocates zeros, and a state that is
+ *   not zero-filled is overwritten before it is read (first steps, loadSlot), so only a WebGPU pool's reused
+ *   buffer could show it; `params.map(() => null)` → `undefined` in Adam/RMSprop (read only through `??=` and
+ *   truthiness); Adam's `/betas$/` without `$` (no other key holds "betas"); Adam's stateDict `m && v` → `||`
+ *   (set together); RMSprop's `weightDecay !== 0` → `true` (g + 0·w = g).
+ * - optim/cpu.ts, gather/cpu.ts: loop bounds `i <= n` / `o <= outer` (reads past a typed array's end give
+ *   undefined, writes there are ignored).
+ * - losses.ts nllLoss's default reduction 'mean' → '' (any reduction other than 'none' and 'sum' takes the mean).
+ * - loss-checks.ts classTargetWording's key `${op}:target` → '' (the key tells the WebGPU device reports of
+ *   crossEntropy and nllLoss apart; the cpu backend throws at the call and never reads it; the WebGPU test in
+ *   test/models/loss-targets.test.ts is what checks it).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
- * e.g. MUTATE_NAMES='^(?!.*WebGPU)' npm run mutate.
+ * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
+ * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
  */
 export default {
   testRunner: 'vitest',
@@ -61,6 +80,11 @@ export default {
     'src/kernels/loss/cpu.ts',
     'src/kernels/cdt/checks.ts',
     'src/kernels/cdt/cpu.ts',
+    'src/models/optim.ts',
+    'src/kernels/optim/cpu.ts',
+    'src/kernels/optim/bias-correction.ts',
+    'src/models/loss-checks.ts',
+    'src/kernels/gather/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

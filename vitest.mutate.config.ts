@@ -25,6 +25,19 @@ const related = [
   'test/models/vnet.test.ts',
   'test/models/vnet-golden.test.ts',
   'test/models/vnet-options.test.ts',
+  'test/models/optim.test.ts',
+  'test/models/optim-groups.test.ts',
+  'test/models/optim-device-steps.test.ts',
+  'test/models/optim-edges.test.ts',
+  'test/models/grad-scaler-optimizers.test.ts',
+  'test/models/grad-scaler-edges.test.ts',
+  'test/kernels/optim.test.ts',
+  'test/kernels/optim-edges.test.ts',
+  'test/models/losses.test.ts',
+  'test/models/losses-extra.test.ts',
+  'test/models/loss-targets.test.ts',
+  'test/models/loss-targets-edges.test.ts',
+  'test/kernels/gather-edges.test.ts',
 ];
 
 export default defineConfig({
