@@ -240,7 +240,7 @@ describe.each(backends)('optimizers on %s', (_name, get) => {
     for (const x of [opt, clear, p]) x.dispose();
   });
 
-  it('dispose frees every state tensor and device count; disposeOptimizerState frees a state dict; a disposed SGD\'s momentum starts again', async () => {
+  it('dispose frees every state tensor and device count; disposeOptimizerState frees a state dict; a disposed optimizer starts again (state and step counts)', async () => {
     const backend = await get();
     const clear = flag(backend, 0);
     for (const make of [
@@ -255,13 +255,12 @@ describe.each(backends)('optimizers on %s', (_name, get) => {
       disposeOptimizerState(opt.stateDict());
       opt.dispose();
       expect(live(backend)).toEqual(before);
-      if (opt instanceof SGD) {
-        const c = param(backend, Array.from(await a.toArray())), restart = make([c]);
-        setGrad(a, G[1]!); setGrad(c, G[1]!);
-        opt.step(); restart.step();
-        expect(Array.from(await a.toArray())).toEqual(Array.from(await c.toArray()));
-        restart.zeroGrad(); restart.dispose(); c.dispose();
-      }
+      const c = param(backend, Array.from(await a.toArray())), restart = make([c]);
+      setGrad(a, G[1]!); setGrad(c, G[1]!);
+      opt.step(); restart.step();
+      expect(Array.from(await a.toArray()), opt.constructor.name).toEqual(Array.from(await c.toArray()));
+      expect(await steps(opt), opt.constructor.name).toEqual(await steps(restart));
+      restart.zeroGrad(); restart.dispose(); c.dispose();
       opt.zeroGrad(); opt.dispose(); a.dispose();
     }
     clear.dispose();
