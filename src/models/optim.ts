@@ -55,7 +55,7 @@ export interface Optimizer {
   zeroGrad(): void;
   stateDict(): OptimizerState;
   loadStateDict(state: OptimizerState): void;
-  /** frees the optimizer's state tensors */
+  /** frees the optimizer's state tensors; a later step starts from a fresh state (step counts at 0) */
   dispose(): void;
 }
 
@@ -403,6 +403,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
   dispose(): void {
     for (const b of this.buffers) b?.dispose();
     this.buffers = this.params.map(() => null);
+    this.steps = this.params.map(() => 0);
   }
 }
 
@@ -550,6 +551,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     this.deviceCounts = null;
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
+    this.steps = this.params.map(() => 0);
   }
 }
 
@@ -682,6 +684,7 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     this.squareAvg = this.params.map(() => null);
     this.momentumBuffer = this.params.map(() => null);
     this.gradAvg = this.params.map(() => null);
+    this.steps = this.params.map(() => 0);
   }
 }
 
