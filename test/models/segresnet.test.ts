@@ -3,7 +3,7 @@ import {
   add, backward, conv3d, convTranspose3d, gradcheck, groupNorm, interpolate, leakyRelu, noGrad, relu,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, Dropout3d, GroupNorm, InstanceNorm3d, LeakyReLU, Module, Parameter, SegResNet, Upsample, crossEntropy,
+  Adam, BatchNorm3d, Dropout3d, decodeSafetensors, loadHostStateDict, GroupNorm, InstanceNorm3d, LeakyReLU, Module, Parameter, SegResNet, Upsample, crossEntropy,
   type SegResNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -67,6 +67,36 @@ describe('SegResNet structure', () => {
     expect([...modules].slice(0, 4)).toEqual([['', 'SegResNet'], ['act_mod', 'ReLU'], ['convInit', 'Convolution'], ['convInit.conv', 'Conv3d']]);
     expect([modules.get('down_layers.0.0'), modules.get('down_layers.0.1'), modules.get('down_layers.0.1.act'), modules.get('up_samples.0.1'), modules.get('conv_final.1')])
       .toEqual(['Identity', 'ResBlock', 'ReLU', 'UpSample', 'ReLU']);
+    net.dispose();
+  });
+
+  it("a state dict in PyTorch's safetensors layout (F32, num_batches_tracked as I64) under these keys loads strictly", async () => {
+    const net = tiny({ norm: 'batch', upsampleMode: 'deconv' });
+    const spec = [...net.stateSpec()];
+    // the bytes as safetensors.torch.save_file writes them: u64 header length, JSON header, then the data
+    const header: Record<string, { dtype: string; shape: readonly number[]; data_offsets: [number, number] }> = {};
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    spec.forEach(([name, { shape, dtype }], i) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const bytes = dtype === 'int32'
+        ? new Uint8Array(BigInt64Array.from({ length: n }, () => 7n).buffer)
+        : new Uint8Array(Float32Array.from({ length: n }, (_, j) => i + j / 64).buffer);
+      header[name] = { dtype: dtype === 'int32' ? 'I64' : 'F32', shape, data_offsets: [offset, offset + bytes.length] };
+      chunks.push(bytes);
+      offset += bytes.length;
+    });
+    const json = new TextEncoder().encode(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+    const file = new Uint8Array(8 + json.length + offset);
+    new DataView(file.buffer).setBigUint64(0, BigInt(json.length), true);
+    file.set(json, 8);
+    chunks.reduce((at, c) => { file.set(c, at); return at + c.length; }, 8 + json.length);
+    expect(loadHostStateDict(net, decodeSafetensors(file).tensors)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    const state = net.stateDict();
+    const index = spec.findIndex(([k]) => k === 'up_samples.0.1.deconv.weight');
+    expect(Array.from(await state.get('up_samples.0.1.deconv.weight')!.toArray())).toEqual(Array.from({ length: 32 }, (_, j) => index + j / 64));
+    expect(Array.from(await state.get('down_layers.1.2.norm2.num_batches_tracked')!.toArray())).toEqual([7]);
+    dispose([...state.values()]);
     net.dispose();
   });
 
