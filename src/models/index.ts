@@ -14,3 +14,4 @@ export { writeFileAtomic, writeFileAtomicSync, type AtomicContent } from './atom
 export * from './vnet.js';
 export * from './losses.js';
 export * from './unet.js';
+export * from './segresnet.js';
