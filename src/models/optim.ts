@@ -224,7 +224,8 @@ function copyState(dst: Tensor, src: Tensor, key: string): void {
 export type ParamGroupInput<O> = { params: Iterable<Parameter> } & Partial<O>;
 
 /** a parameter group of a constructed optimizer: its parameters, its hyperparameters, and its initial lr */
-export type ParamGroup<H> = H & { readonly params: readonly Parameter[]; readonly initialLr: number };
+/** `initialLr`: the lr given at construction, then the first lr scheduler's base lr (PyTorch's `initial_lr`) */
+export type ParamGroup<H> = H & { readonly params: readonly Parameter[]; initialLr: number };
 
 type HyperValue = number | boolean;
 

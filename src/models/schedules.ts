@@ -82,47 +82,72 @@ export function consistencyWeight(iteration: number, options: ConsistencyWeightO
 
 // ----------------------------------------------------------------------------- PyTorch's lr_scheduler classes
 
-/** What `LRScheduler.stateDict()` holds: the epoch count (the schedule's settings are its constructor's). */
-export interface LRSchedulerState { lastEpoch: number }
+/** What `LRScheduler.stateDict()` holds, as PyTorch's: the epoch count, each group's base lr and its last lr. */
+export interface LRSchedulerState { lastEpoch: number; baseLrs?: number[]; lastLr?: number[] }
+
+/** optimizers whose groups' initialLr a scheduler has set (PyTorch's `group.setdefault('initial_lr', lr)`) */
+const scheduledOptimizers = new WeakSet<Optimizer>();
 
 /**
- * torch.optim.lr_scheduler.LRScheduler: sets each parameter group's lr from its initial lr (`initialLr`) and the
- * epoch count, which starts at 0 (the constructor applies epoch 0's lr, as PyTorch) and which `step()` advances;
- * call it after `optimizer.step()`. Every subclass is PyTorch's closed form.
+ * torch.optim.lr_scheduler.LRScheduler. The first scheduler made on an optimizer sets each group's `initialLr` to
+ * its lr at that moment, and every scheduler on it takes those as its `baseLrs`. `step()` (after
+ * `optimizer.step()`) advances the epoch count and sets each group's lr by PyTorch's chainable form, from the
+ * group's current lr: schedulers stepped one after another combine (a warm-up, then a decay), and an lr set by
+ * hand between steps is carried on, as in PyTorch. The constructor applies epoch 0's lr (PyTorch's initial step).
  */
 export abstract class LRScheduler {
   /** the epoch (or iteration) count: 0 after construction, +1 per step() */
   lastEpoch = 0;
+  /** each group's lr when the first scheduler was made on the optimizer (PyTorch's base_lrs) */
+  baseLrs: number[];
   private lastLr: number[] = [];
 
-  /** a subclass's constructor ends with `this.apply()`, once its settings are set */
-  constructor(readonly optimizer: Optimizer) {}
+  /** a subclass's constructor ends with `this.applyLr()`, once its settings are set */
+  constructor(readonly optimizer: Optimizer) {
+    if (!scheduledOptimizers.has(optimizer)) {
+      for (const g of optimizer.paramGroups) g.initialLr = g.lr;
+      scheduledOptimizers.add(optimizer);
+    }
+    this.baseLrs = optimizer.paramGroups.map((g) => g.initialLr);
+  }
 
-  /** the lr of a group whose initial lr is `initialLr` at `epoch` */
-  protected abstract lrAt(epoch: number, initialLr: number, group: number): number;
+  /** group k's lr at `epoch` from its current lr (PyTorch's get_lr); epoch 0 is the constructor's */
+  protected abstract chainedLr(epoch: number, lr: number, group: number): number;
 
-  protected apply(): void {
-    this.lastLr = this.optimizer.paramGroups.map((g, k) => (g.lr = this.lrAt(this.lastEpoch, g.initialLr, k)));
+  protected applyLr(): void {
+    this.lastLr = this.optimizer.paramGroups.map((g, k) => (g.lr = this.chainedLr(this.lastEpoch, g.lr, k)));
   }
 
   /** advances the epoch count by one and sets every group's lr */
   step(): void {
     this.lastEpoch++;
-    this.apply();
+    this.applyLr();
   }
 
   /** each group's lr as last set by the scheduler (get_last_lr) */
   getLastLr(): number[] { return [...this.lastLr]; }
 
-  stateDict(): LRSchedulerState { return { lastEpoch: this.lastEpoch }; }
+  stateDict(): LRSchedulerState { return { lastEpoch: this.lastEpoch, baseLrs: [...this.baseLrs], lastLr: [...this.lastLr] }; }
 
-  /** resumes at the saved epoch count and sets every group's lr for it */
+  /**
+   * Resumes at the saved epoch count with the saved base lrs (also the groups' initialLr). As PyTorch's, it leaves
+   * the groups' lr alone: the optimizer's state dict holds them.
+   */
   loadStateDict(state: LRSchedulerState): void {
-    if (!Number.isInteger(state.lastEpoch) || state.lastEpoch < 0) {
-      throw new Error(`${this.constructor.name}.loadStateDict: lastEpoch must be an integer ≥ 0, got ${state.lastEpoch}`);
+    const name = `${this.constructor.name}.loadStateDict`, groups = this.optimizer.paramGroups.length;
+    if (!Number.isInteger(state.lastEpoch) || state.lastEpoch < 0) throw new Error(`${name}: lastEpoch must be an integer ≥ 0, got ${state.lastEpoch}`);
+    for (const key of ['baseLrs', 'lastLr'] as const) {
+      const v = state[key];
+      if (v !== undefined && (!Array.isArray(v) || v.length !== groups || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
+        throw new Error(`${name}: ${key} must be ${groups} finite numbers (one per parameter group), got ${JSON.stringify(v)}`);
+      }
     }
     this.lastEpoch = state.lastEpoch;
-    this.apply();
+    if (state.baseLrs) {
+      this.baseLrs = [...state.baseLrs];
+      this.optimizer.paramGroups.forEach((g, k) => { g.initialLr = this.baseLrs[k]!; });
+    }
+    if (state.lastLr) this.lastLr = [...state.lastLr];
   }
 }
 
@@ -132,7 +157,7 @@ function checkPositive(owner: string, name: string, value: number, integer: bool
   }
 }
 
-/** LambdaLR: lr = initialLr · lrLambda(epoch), one function for all groups or one per group. */
+/** LambdaLR: lr = baseLr · lrLambda(epoch), one function for all groups or one per group (not chained, as PyTorch's). */
 export class LambdaLR extends LRScheduler {
   private readonly lambdas: readonly ((epoch: number) => number)[];
 
@@ -141,13 +166,13 @@ export class LambdaLR extends LRScheduler {
     const groups = optimizer.paramGroups.length;
     this.lambdas = typeof lrLambda === 'function' ? optimizer.paramGroups.map(() => lrLambda) : [...lrLambda];
     if (this.lambdas.length !== groups) throw new Error(`LambdaLR: ${this.lambdas.length} lrLambda functions for ${groups} parameter groups`);
-    this.apply();
+    this.applyLr();
   }
 
-  protected lrAt(epoch: number, initialLr: number, group: number): number { return initialLr * this.lambdas[group]!(epoch); }
+  protected chainedLr(epoch: number, _lr: number, group: number): number { return this.baseLrs[group]! * this.lambdas[group]!(epoch); }
 }
 
-/** StepLR: lr = initialLr · gamma^⌊epoch / stepSize⌋ (gamma default 0.1). */
+/** StepLR: lr · gamma at every stepSize-th epoch (gamma default 0.1); alone: baseLr · gamma^⌊epoch / stepSize⌋. */
 export class StepLR extends LRScheduler {
   readonly gamma: number;
 
@@ -155,15 +180,15 @@ export class StepLR extends LRScheduler {
     super(optimizer);
     checkPositive('StepLR', 'stepSize', stepSize, true);
     this.gamma = options.gamma ?? 0.1;
-    this.apply();
+    this.applyLr();
   }
 
-  protected lrAt(epoch: number, initialLr: number): number { return stepLr(epoch, { baseLr: initialLr, gamma: this.gamma, stepSize: this.stepSize }); }
+  protected chainedLr(epoch: number, lr: number): number { return epoch === 0 || epoch % this.stepSize !== 0 ? lr : lr * this.gamma; }
 }
 
 /**
- * CosineAnnealingLR: lr = etaMin + (initialLr − etaMin)·(1 + cos(π·epoch/tMax))/2 (etaMin default 0); past tMax
- * the cosine goes on, as PyTorch's.
+ * CosineAnnealingLR (etaMin default 0), PyTorch's recursive form; alone: etaMin + (baseLr − etaMin)·(1 +
+ * cos(π·epoch/tMax))/2, going on along the cosine past tMax.
  */
 export class CosineAnnealingLR extends LRScheduler {
   readonly etaMin: number;
@@ -172,15 +197,19 @@ export class CosineAnnealingLR extends LRScheduler {
     super(optimizer);
     checkPositive('CosineAnnealingLR', 'tMax', tMax, true);
     this.etaMin = options.etaMin ?? 0;
-    this.apply();
+    this.applyLr();
   }
 
-  protected lrAt(epoch: number, initialLr: number): number {
-    return this.etaMin + (initialLr - this.etaMin) * (1 + Math.cos(Math.PI * epoch / this.tMax)) / 2;
+  protected chainedLr(epoch: number, lr: number, group: number): number {
+    const { etaMin, tMax } = this;
+    if (epoch === 0) return lr;
+    // at the cosine's minimum the ratio below would divide by 0: PyTorch steps up by the first step's amount
+    if ((epoch - 1 - tMax) % (2 * tMax) === 0) return lr + (this.baseLrs[group]! - etaMin) * (1 - Math.cos(Math.PI / tMax)) / 2;
+    return (1 + Math.cos(Math.PI * epoch / tMax)) / (1 + Math.cos(Math.PI * (epoch - 1) / tMax)) * (lr - etaMin) + etaMin;
   }
 }
 
-/** PolynomialLR: lr = initialLr · (1 − min(epoch, totalIters)/totalIters)^power (defaults 5 and 1, as PyTorch; nnU-Net: power 0.9). */
+/** PolynomialLR (totalIters 5 and power 1 by default, as PyTorch; nnU-Net: power 0.9); alone: baseLr · (1 − min(epoch, totalIters)/totalIters)^power. */
 export class PolynomialLR extends LRScheduler {
   readonly totalIters: number;
   readonly power: number;
@@ -190,17 +219,19 @@ export class PolynomialLR extends LRScheduler {
     this.totalIters = options.totalIters ?? 5;
     this.power = options.power ?? 1;
     checkPositive('PolynomialLR', 'totalIters', this.totalIters, true);
-    this.apply();
+    this.applyLr();
   }
 
-  protected lrAt(epoch: number, initialLr: number): number {
-    return polyLr(epoch, { baseLr: initialLr, maxIterations: this.totalIters, power: this.power });
+  protected chainedLr(epoch: number, lr: number): number {
+    const T = this.totalIters;
+    if (epoch === 0 || epoch > T) return lr;
+    return lr * ((1 - epoch / T) / (1 - (epoch - 1) / T)) ** this.power;
   }
 }
 
 /**
- * LinearLR (a warm-up): lr = initialLr · (startFactor + (endFactor − startFactor)·min(epoch, totalIters)/totalIters)
- * (defaults 1/3, 1 and 5, as PyTorch).
+ * LinearLR (a warm-up: startFactor 1/3, endFactor 1, totalIters 5 by default, as PyTorch); alone: baseLr ·
+ * (startFactor + (endFactor − startFactor)·min(epoch, totalIters)/totalIters).
  */
 export class LinearLR extends LRScheduler {
   readonly startFactor: number;
@@ -217,10 +248,13 @@ export class LinearLR extends LRScheduler {
     if (!(this.startFactor <= 1 && this.endFactor >= 0 && this.endFactor <= 1)) {
       throw new Error(`LinearLR: startFactor must be in (0, 1] and endFactor in [0, 1], got ${this.startFactor} and ${this.endFactor}`);
     }
-    this.apply();
+    this.applyLr();
   }
 
-  protected lrAt(epoch: number, initialLr: number): number {
-    return initialLr * (this.startFactor + (this.endFactor - this.startFactor) * Math.min(epoch, this.totalIters) / this.totalIters);
+  protected chainedLr(epoch: number, lr: number): number {
+    const { startFactor: s, endFactor: e, totalIters: T } = this;
+    if (epoch === 0) return lr * s;
+    if (epoch > T) return lr;
+    return lr * (1 + (e - s) / (T * s + (epoch - 1) * (e - s)));
   }
 }

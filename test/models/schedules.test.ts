@@ -99,21 +99,68 @@ describe("PyTorch's lr_scheduler classes: each group's lr from its initial lr, e
     expectSchedule((opt) => new LambdaLR(opt, [(e) => 1 / (e + 1), (e) => e]), (e, base) => (base === 0.1 ? base / (e + 1) : base * e), 3, 'lambda per group');
   });
 
-  it('stateDict/loadStateDict resume at the saved epoch; bad settings are named', () => {
+  it('stateDict/loadStateDict: a fresh optimizer and scheduler loaded from both states go on with the same lrs; bad states and settings are named', () => {
+    const run = (resumeAt: number | null) => {
+      const a = Parameter.fromHost([1], [1], { backend: cpu });
+      let opt = new SGD([a], { lr: 0.1 });
+      let scheduler: LRScheduler = new CosineAnnealingLR(opt, 6, { etaMin: 0.01 });
+      const lrs: number[] = [];
+      for (let e = 1; e <= 9; e++) {
+        scheduler.step();
+        lrs.push(opt.lr);
+        if (e === resumeAt) {
+          const [optState, schedulerState] = [opt.stateDict(), scheduler.stateDict()];
+          opt.dispose();
+          opt = new SGD([a], { lr: 0.1 });
+          opt.loadStateDict(optState);
+          scheduler = new CosineAnnealingLR(opt, 6, { etaMin: 0.01 });
+          scheduler.loadStateDict(schedulerState);
+          expect(scheduler.lastEpoch).toBe(e);
+          expect(scheduler.getLastLr()).toEqual([lrs[e - 1]]);
+          expect(opt.lr).toBe(lrs[e - 1]);
+        }
+      }
+      opt.dispose(); a.dispose();
+      return lrs;
+    };
+    expect(run(4)).toEqual(run(null));
     const a = Parameter.fromHost([1], [1], { backend: cpu });
     const opt = new SGD([a], { lr: 0.1 });
-    const scheduler = new StepLR(opt, 2);
-    for (let e = 0; e < 5; e++) scheduler.step();
     const resumed = new StepLR(opt, 2);
-    expect(opt.lr).toBe(0.1);
-    resumed.loadStateDict(scheduler.stateDict());
-    expect(resumed.lastEpoch).toBe(5);
-    expect(opt.lr).toBeCloseTo(0.001, 15);
     expect(() => resumed.loadStateDict({ lastEpoch: -1 })).toThrow(/StepLR.loadStateDict: lastEpoch must be an integer ≥ 0, got -1/);
+    expect(() => resumed.loadStateDict({ lastEpoch: 2, baseLrs: [0.1, 0.2] })).toThrow('StepLR.loadStateDict: baseLrs must be 1 finite numbers (one per parameter group), got [0.1,0.2]');
     expect(() => new StepLR(opt, 0)).toThrow(/StepLR: stepSize must be a positive integer, got 0/);
     expect(() => new CosineAnnealingLR(opt, 2.5)).toThrow(/CosineAnnealingLR: tMax must be a positive integer, got 2.5/);
     expect(() => new LinearLR(opt, { startFactor: 2 })).toThrow(/LinearLR: startFactor must be in \(0, 1\] and endFactor in \[0, 1\], got 2 and 1/);
     expect(() => new LambdaLR(opt, [(e) => e, (e) => e])).toThrow(/LambdaLR: 2 lrLambda functions for 1 parameter groups/);
     opt.dispose(); a.dispose();
+  });
+
+  it("as PyTorch's: the base lr is the lr when the first scheduler is made; schedulers stepped together combine; an lr set by hand is carried on", () => {
+    const a = Parameter.fromHost([1], [1], { backend: cpu });
+    const opt = new SGD([a], { lr: 0.1 });
+    opt.lr = 0.01;
+    const step = new StepLR(opt, 1, { gamma: 0.5 });
+    expect(opt.paramGroups[0]!.initialLr).toBe(0.01);
+    step.step();
+    expect(opt.lr).toBeCloseTo(0.005, 15);
+    opt.dispose();
+
+    // LinearLR(0.5, 2) then CosineAnnealingLR(4) on lr 1, stepped in that order: PyTorch's get_lr forms by hand
+    const chained = new SGD([a], { lr: 1 });
+    const warm = new LinearLR(chained, { startFactor: 0.5, totalIters: 2 }), cosine = new CosineAnnealingLR(chained, 4);
+    const lrs = [chained.lr];
+    for (let e = 1; e <= 6; e++) { warm.step(); cosine.step(); lrs.push(chained.lr); }
+    expectClose(lrs, [0.5, 0.6401650429449552, 0.5, 0.14644660940672624, 0, 0.1464466094067262, 0.5], 1e-15, 1e-12, 'warm-up then cosine');
+    expect(cosine.baseLrs).toEqual([1]);
+    chained.dispose();
+
+    const manual = new SGD([a], { lr: 1 });
+    const decay = new StepLR(manual, 2);
+    decay.step();
+    manual.lr = 0.5;
+    decay.step();
+    expect(manual.lr).toBeCloseTo(0.05, 15);
+    manual.dispose(); a.dispose();
   });
 });
