@@ -95,7 +95,8 @@ export interface HausdorffDistanceOptions {
 }
 
 /**
- * MONAI's `HausdorffDistanceMetric`, percentile 95 by default (MONAI's default is the maximum, `percentile: null`): max(p(d(pred → gt)), p(d(gt → pred))) over the
+ * MONAI's `HausdorffDistanceMetric`, percentile 95 by default (MONAI's default is the maximum, `percentile: null`;
+ * percentile 0 gives the maximum too, as MONAI's): max(p(d(pred → gt)), p(d(gt → pred))) over the
  * 6-connected surfaces' Euclidean distances (in `spacing`'s units when given); with `pooled`, medpy's hd95.
  */
 export class HausdorffDistanceMetric extends CumulativeMetric {
@@ -116,7 +117,8 @@ export class HausdorffDistanceMetric extends CumulativeMetric {
     const empty = emptyDistance(pred, gt);
     if (empty !== null) return empty;
     if (this.pooled) return hd95(pred, gt, shape, spacing);
-    const reduce = (d: Float64Array): number => (this.percentile === null ? d.reduce((m, x) => Math.max(m, x), 0) : percentile(d, this.percentile));
+    // MONAI takes the maximum for a falsy percentile: null, and 0 as well
+    const reduce = (d: Float64Array): number => (!this.percentile ? d.reduce((m, x) => Math.max(m, x), 0) : percentile(d, this.percentile));
     const forward = reduce(surfaceDistances(pred, gt, shape, spacing));
     return this.directed ? forward : Math.max(forward, reduce(surfaceDistances(gt, pred, shape, spacing)));
   }

@@ -51,7 +51,10 @@ export interface BoundingBoxOptions {
   selectFn?: (value: number) => boolean;
   /** Voxels added on each side, one number or one per axis. Default 0. */
   margin?: number | readonly [number, number, number];
-  /** Clip the box to the volume (true, the default) or let the margin run past it (the crop then pads with zeros). */
+  /**
+   * Clip the box to the volume (true) or let the margin run past it (false, the default as in MONAI ≥ 1.5; the crop
+   * then pads with zeros).
+   */
   allowSmaller?: boolean;
 }
 
@@ -68,7 +71,7 @@ function checkMargin(margin: number | readonly [number, number, number], name: s
 export function generateSpatialBoundingBox(v: AnyVolume, opts: BoundingBoxOptions = {}): { start: Shape3; end: Shape3 } {
   const select = opts.selectFn ?? ((x: number) => x > 0);
   const margin = checkMargin(opts.margin ?? 0, 'generateSpatialBoundingBox');
-  const allowSmaller = opts.allowSmaller ?? true;
+  const allowSmaller = opts.allowSmaller ?? false;
   const [X, Y, Z] = v.shape;
   const lo: Shape3 = [X, Y, Z];
   const hi: Shape3 = [-1, -1, -1];

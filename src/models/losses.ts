@@ -195,6 +195,8 @@ export interface FocalLossOptions {
  * torchvision.ops.sigmoid_focal_loss (RetinaNet's binary focal loss) on logits x and targets y in [0, 1]:
  * ce·(1 − p_t)^γ·α_t with p = σ(x), ce = BCE-with-logits(x, y), p_t = p·y + (1 − p)(1 − y) and
  * α_t = α·y + (1 − α)(1 − y) (left out when α < 0). Defaults as torchvision: α 0.25, γ 2, reduction 'none'.
+ * MONAI's `FocalLoss()` defaults to no α and 'mean': port it as `{ alpha: -1, reduction: 'mean' }` (the two agree on
+ * binary targets; on soft targets MONAI's modulating factor differs).
  */
 export function focalLoss(x: Tensor, y: Tensor, options: FocalLossOptions = {}): Tensor {
   const op = 'focalLoss', reduction = options.reduction ?? 'none', alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
@@ -368,7 +370,10 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
   lambdaDice?: number;
   /** the cross-entropy term's weight (default 1) */
   lambdaCe?: number;
-  /** a rescaling weight per class [C] for the cross entropy only (MONAI's `ce_weight`); with one channel, BCE's posWeight */
+  /**
+   * a rescaling weight per class [C] for the cross entropy only (MONAI's `ce_weight` before 1.3); with one channel,
+   * BCE's posWeight. MONAI ≥ 1.3's `weight` also weights the Dice term's classes, which this does not.
+   */
   ceWeight?: Tensor | null;
 }
 

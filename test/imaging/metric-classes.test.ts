@@ -53,6 +53,8 @@ describe('metric classes accumulate the functions of metrics.ts', () => {
       expect(hd.call(p, g, S)).toBeCloseTo(Math.max(percentile(ab, 95), percentile(ba, 95)), 12);
       expect(new HausdorffDistanceMetric({ directed: true }).call(p, g, S)).toBeCloseTo(percentile(ab, 95), 12);
       expect(new HausdorffDistanceMetric({ percentile: null }).call(p, g, S)).toBeCloseTo(Math.max(...ab, ...ba), 12);
+      // MONAI's `if not percentile: max`: 0 is the maximum too
+      expect(new HausdorffDistanceMetric({ percentile: 0 }).call(p, g, S)).toBeCloseTo(Math.max(...ab, ...ba), 12);
       expect(new SurfaceDistanceMetric({ symmetric: true }).call(p, g, S, [2, 1, 1])).toBeCloseTo(mean([...directed(p, g, [2, 1, 1]), ...directed(g, p, [2, 1, 1])]), 12);
     }));
   });

@@ -117,13 +117,13 @@ describe('RandSpatialCrop', () => {
 });
 
 describe('CropForeground', () => {
-  it('crops every key to the source\'s foreground box grown by the margin and clipped to the volume', () => {
+  it('crops every key to the source\'s foreground box grown by the margin and, with allowSmaller, clipped to the volume', () => {
     fc.assert(fc.property(arbShape, fc.integer({ min: 0, max: 2 ** 30 }), fc.integer({ min: 0, max: 2 }), (shape, bits, margin) => {
       const label = fromFn(shape, (n) => new Uint8Array(n), (x, y, z) => (bits >> ((x * 7 + y * 3 + z) % 30)) & 1);
       const image = indexVolume(shape);
       const fg: Shape3[] = [];
       for (let x = 0; x < shape[0]; x++) for (let y = 0; y < shape[1]; y++) for (let z = 0; z < shape[2]; z++) if (get(label, x, y, z)) fg.push([x, y, z]);
-      const t = new CropForeground({ keys: ['image', 'label'], sourceKey: 'label', margin });
+      const t = new CropForeground({ keys: ['image', 'label'], sourceKey: 'label', margin, allowSmaller: true });
       if (fg.length === 0) { expect(() => t.apply({ image, label })).toThrow(/sourceKey 'label' has no foreground voxel/); return; }
       const lo = [0, 1, 2].map((a) => Math.max(Math.min(...fg.map((p) => p[a]!)) - margin, 0)) as Shape3;
       const hi = [0, 1, 2].map((a) => Math.min(Math.max(...fg.map((p) => p[a]!)) + margin + 1, shape[a]!)) as Shape3;
@@ -136,12 +136,14 @@ describe('CropForeground', () => {
     }));
   });
 
-  it('selectFn defaults to > 0; allowSmaller false lets the margin pad past the volume', () => {
+  it('selectFn defaults to > 0; allowSmaller false (the default, as MONAI ≥ 1.5) lets the margin pad past the volume', () => {
     const image = fromFn([5, 1, 1], (n) => new Float32Array(n), (x) => [0, -2, 3, 0, 0][x]!);
     expect([...new CropForeground({ keys: 'image', sourceKey: 'image' }).apply({ image }).image.data]).toEqual([3]);
     expect([...new CropForeground({ keys: 'image', sourceKey: 'image', selectFn: (v) => v !== 0 }).apply({ image }).image.data]).toEqual([-2, 3]);
     expect(generateSpatialBoundingBox(image, { selectFn: (v) => v !== 0, margin: [2, 0, 0], allowSmaller: false })).toEqual({ start: [-1, 0, 0], end: [5, 1, 1] });
     expect([...new CropForeground({ keys: 'image', sourceKey: 'image', selectFn: (v) => v !== 0, margin: [2, 0, 0], allowSmaller: false }).apply({ image }).image.data]).toEqual([0, 0, -2, 3, 0, 0]);
+    expect([...new CropForeground({ keys: 'image', sourceKey: 'image', margin: [3, 0, 0] }).apply({ image }).image.data]).toEqual([0, 0, -2, 3, 0, 0, 0]);
+    expect([...new CropForeground({ keys: 'image', sourceKey: 'image', margin: [3, 0, 0], allowSmaller: true }).apply({ image }).image.data]).toEqual([0, -2, 3, 0, 0]);
     expect(generateSpatialBoundingBox(fromFn([2, 2, 2], (n) => new Uint8Array(n), () => 0))).toEqual({ start: [0, 0, 0], end: [0, 0, 0] });
   });
 });
