@@ -85,6 +85,10 @@ export default {
     'src/kernels/optim/bias-correction.ts',
     'src/models/loss-checks.ts',
     'src/kernels/gather/cpu.ts',
+    'src/imaging/transforms.ts',
+    'src/imaging/transforms-intensity.ts',
+    'src/imaging/transforms-spatial.ts',
+    'src/imaging/metric-classes.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
