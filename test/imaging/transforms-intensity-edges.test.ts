@@ -78,6 +78,7 @@ describe('ScaleIntensityRangePercentiles edges', () => {
   it('names the bad percentile, the missing range and the key', () => {
     const name = 'ScaleIntensityRangePercentiles';
     expect(() => new ScaleIntensityRangePercentiles({ keys: 'image', lower: 0, upper: 101 })).toThrow(new RegExp(`^${name}: upper must be a percentile in \\[0, 100\\], got 101$`));
+    expect(() => new ScaleIntensityRangePercentiles({ keys: 'image', lower: 0, upper: -1 })).toThrow(/upper must be a percentile in \[0, 100\], got -1/);
     expect(() => new ScaleIntensityRangePercentiles({ keys: 'image', lower: 0, upper: NaN })).toThrow(/upper must be a percentile in \[0, 100\], got NaN/);
     expect(() => new ScaleIntensityRangePercentiles({ keys: 'image', lower: 101, upper: 101 })).toThrow(/lower must be a percentile in \[0, 100\], got 101/);
     expect(() => new ScaleIntensityRangePercentiles({ keys: 'image', lower: 0, upper: 10, relative: true })).toThrow(new RegExp(`^${name}: relative needs bMin and bMax$`));
@@ -97,6 +98,15 @@ describe('random intensity transforms: draws and gates', () => {
       const expected = [1, 2, 3, 4].map((x) => Math.fround(x + (2 + sigma * r.normal())));
       expect([...new RandGaussianNoise({ keys: 'image', prob: 1, mean: 2, std: 0.5 }).apply({ image }, new Rng(seed)).image.data]).toEqual(expected);
     }
+  });
+
+  it('RandGaussianNoise draws exactly one normal per voxel: the stream after it is where a replica of the draws ends', () => {
+    const r = new Rng(21), replica = new Rng(21);
+    new RandGaussianNoise({ keys: 'image', prob: 1 }).apply({ image }, r);
+    replica.random();
+    replica.uniform(0, 0.1);
+    for (let i = 0; i < 4; i++) replica.normal();
+    expect(r.random()).toBe(replica.random());
   });
 
   it('the gate is u < prob (MONAI: R.rand() < prob): u = prob leaves the sample as it is', () => {

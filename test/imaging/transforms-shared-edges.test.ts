@@ -43,7 +43,7 @@ describe("the transforms' shared checks name what is wrong", () => {
   });
 
   it('a spatial size is one integer or an array of three integers', () => {
-    for (const size of [[2, 2], Int32Array.of(2, 2, 2), [2, 2.5, 2], [2.5, 2, 2], 1.5]) {
+    for (const size of [[2, 2], [2, 2, 2, 2], Int32Array.of(2, 2, 2), [2, 2.5, 2], [2.5, 2, 2], 1.5]) {
       expect(() => new SpatialPad({ keys: 'image', spatialSize: size as never })).toThrow(/^SpatialPad: spatialSize must be an integer or three integers \(≤ 0 keeps that axis\), got /);
     }
   });
