@@ -61,6 +61,18 @@
  * - loss-checks.ts classTargetWording's key `${op}:target` → '' (the key tells the WebGPU device reports of
  *   crossEntropy and nllLoss apart; the cpu backend throws at the call and never reads it; the WebGPU test in
  *   test/models/loss-targets.test.ts is what checks it).
+ * - transforms-intensity.ts: mapImages' loop bound `i <= out.length` (the write past the end is ignored); the name
+ *   given to mapImages (every caller has read the keys with readImage under its own name before); NormalizeIntensity's
+ *   `n === 0 ||` → `false` (n is 0 only with nonzero and an all-zero volume, where `x === 0` holds for every voxel);
+ *   scaleRange's `bMin !== undefined && bMax !== undefined` (`||`, either side `true`: the options check gives both or
+ *   neither) and its clips' `clipMin !== undefined` → `true` (`y < undefined` is false), `<=` / `>=` (assigns the
+ *   bound it equals).
+ * - metric-classes.ts HausdorffDistanceMetric's `this.percentile !== null` → `true` (null ≥ 0 and null ≤ 100 hold).
+ * - transforms.ts keyList's `typeof k === 'string'` → `true` (a non-string has no length > 0); readVolume's
+ *   `typeof vol !== 'object'` → `false` (a primitive's `.data` is undefined, refused by the instanceof test);
+ *   checkFinite's `typeof value !== 'number'` → `false` (Number.isFinite is false for non-numbers);
+ *   checkSpatialSize's `allowKeep` branches (every caller passes the default true, so `allowKeep || n > 0` is
+ *   always true and the `n > 0` / 'a positive integer' mutants have no coverage: a parameter no caller uses).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
