@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CenterSpatialCrop, CropForeground, RandCropByPosNegLabel, RandFlip, RandRotate90, RandSpatialCrop, Resize, Rotate90, Spacing, SpatialPad,
+  CenterSpatialCrop, CropForeground, Flip, RandCropByPosNegLabel, RandFlip, RandRotate90, RandSpatialCrop, Resize, Rotate90, Spacing, SpatialPad,
   generateSpatialBoundingBox,
 } from '../../src/imaging/transforms-spatial.js';
 import { Rng } from '../../src/imaging/random.js';
@@ -144,5 +144,61 @@ describe('spatial transforms name the bad option, key and shape', () => {
     expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, 1] }).apply({ image, spacing: [1, 1] })).toThrow(/^Spacing: key 'spacing' must hold/);
     expect(() => new Spacing({ keys: 'label', pixdim: [1, 1, 1], mode: 'trilinear' }).apply({ label, spacing: [1, 1, 1] })).toThrow(/^Spacing: key 'label' is a Uint8Array volume \(a label\)/);
     expect(() => new Rotate90({ keys: 'image' }).apply({})).toThrow(/^Rotate90: key 'image' is missing/);
+  });
+});
+
+describe('spatial transforms: more edges from mutation testing', () => {
+  const image = indexVolume([4, 4, 4]);
+  const ones: Volume<Uint8Array> = { data: new Uint8Array(64).fill(1), shape: [4, 4, 4] };
+
+  it('every transform names itself for bad keys and a missing key', () => {
+    const make: Record<string, (keys: string | string[]) => { apply(d: object, r?: Rng): unknown }> = {
+      SpatialPad: (keys) => new SpatialPad({ keys, spatialSize: 2 }),
+      CenterSpatialCrop: (keys) => new CenterSpatialCrop({ keys, roiSize: 2 }),
+      RandSpatialCrop: (keys) => new RandSpatialCrop({ keys, roiSize: 2 }),
+      CropForeground: (keys) => new CropForeground({ keys, sourceKey: 'image' }),
+      RandCropByPosNegLabel: (keys) => new RandCropByPosNegLabel({ keys, labelKey: 'image', spatialSize: 2 }),
+      Flip: (keys) => new Flip({ keys }),
+      RandFlip: (keys) => new RandFlip({ keys }),
+      Rotate90: (keys) => new Rotate90({ keys }),
+      RandRotate90: (keys) => new RandRotate90({ keys }),
+      Resize: (keys) => new Resize({ keys, spatialSize: 2 }),
+      Spacing: (keys) => new Spacing({ keys, pixdim: [1, 1, 1] }),
+    };
+    for (const [name, f] of Object.entries(make)) {
+      expect(() => f([])).toThrow(new RegExp(`^${name}: keys must be a key or a non-empty list of keys`));
+      expect(() => f(['image', 'other']).apply({ image, spacing: [1, 1, 1] }, new Rng(0))).toThrow(new RegExp(`^${name}: key 'other' is missing`));
+    }
+    expect(() => new RandSpatialCrop({ keys: 'image', roiSize: 2, maxRoiSize: [1, 2] as never })).toThrow(/^RandSpatialCrop: maxRoiSize must be/);
+    expect(() => new CenterSpatialCrop({ keys: 'image', roiSize: 1.5 })).toThrow(/^CenterSpatialCrop: roiSize must be/);
+    expect(() => new Resize({ keys: 'image', spatialSize: 1.5 })).toThrow(/^Resize: spatialSize must be/);
+    expect(() => new Resize({ keys: 'image', spatialSize: 2, mode: 'area' as never })).toThrow(/^Resize: mode must be/);
+    expect(() => new RandCropByPosNegLabel({ keys: 'image', labelKey: 'label', spatialSize: 1.5 })).toThrow(/^RandCropByPosNegLabel: spatialSize must be/);
+  });
+
+  it('shape checks look at every axis, not only when all differ', () => {
+    expect(() => new CropForeground({ keys: 'image', sourceKey: 'label' }).apply({ image: indexVolume([4, 4, 2]), label: ones }))
+      .toThrow(/^CropForeground: key 'image' has shape \[4, 4, 2\], sourceKey 'label' has \[4, 4, 4\]$/);
+    expect(() => new RandCropByPosNegLabel({ keys: 'image', labelKey: 'label', spatialSize: [5, 1, 1] }).apply({ image, label: ones }, new Rng(0)))
+      .toThrow(/^RandCropByPosNegLabel: spatialSize \[5, 1, 1\] is larger than the label's shape \[4, 4, 4\]/);
+    expect(() => new RandSpatialCrop({ keys: 'image', roiSize: [3, 1, 1], maxRoiSize: [2, 4, 4], randomSize: true }).apply({ image }, new Rng(0))).toThrow(/exceeds maxRoiSize/);
+  });
+
+  it('RandCropByPosNegLabel with every voxel foreground centres on it (no background is no error)', () => {
+    const crops = new RandCropByPosNegLabel({ keys: 'label', labelKey: 'label', spatialSize: 2, numSamples: 2 }).apply({ label: ones }, new Rng(3));
+    expect(crops.map((c) => c.label.shape)).toEqual([[2, 2, 2], [2, 2, 2]]);
+    expect(() => new RandCropByPosNegLabel({ keys: 'label', labelKey: 'label', spatialSize: 2, pos: 1.5e308, neg: 1.5e308 })).toThrow(/pos and neg must be ≥ 0 and not both 0/);
+  });
+
+  it('Flip takes one axis as a number and refuses an axis outside 0, 1, 2', () => {
+    expect([...new Flip({ keys: 'image', spatialAxis: 0 }).apply({ image: line([1, 2, 3]) }).image.data]).toEqual([3, 2, 1]);
+    expect(() => new Flip({ keys: 'image', spatialAxis: [0, 3] })).toThrow(/^Flip: spatialAxis must be distinct axes among 0, 1, 2, got \[0,3\]$/);
+  });
+
+  it("a label resamples with 'nearest' by default; a bad mode in a per-key list and a non-finite spacing are refused", () => {
+    expect([...new Resize({ keys: 'label', spatialSize: [4, 1, 1] }).apply({ label: labelLine([0, 4]) }).label.data]).toEqual([0, 0, 4, 4]);
+    expect(() => new Resize({ keys: ['a', 'b'], spatialSize: 2, mode: ['trilinear', 'area'] as never })).toThrow(/^Resize: mode must be/);
+    expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, 1] }).apply({ image, spacing: [1, Infinity, 1] })).toThrow(/^Spacing: key 'spacing' must hold/);
+    expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, Infinity] })).toThrow(/^Spacing: pixdim must be three positive numbers/);
   });
 });
