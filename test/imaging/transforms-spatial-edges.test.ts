@@ -201,4 +201,20 @@ describe('spatial transforms: more edges from mutation testing', () => {
     expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, 1] }).apply({ image, spacing: [1, Infinity, 1] })).toThrow(/^Spacing: key 'spacing' must hold/);
     expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, Infinity] })).toThrow(/^Spacing: pixdim must be three positive numbers/);
   });
+
+  it('the last survivors: option names, the pos/neg bounds, the default flip axes, nearest rounding up', () => {
+    expect(() => new CropForeground({ keys: 'image', sourceKey: 'label', margin: 1.5 })).toThrow(/^CropForeground: margin must be an integer/);
+    expect(() => new CropForeground({ keys: 'image', sourceKey: 'label' }).apply({ image })).toThrow(/^CropForeground: key 'label' is missing/);
+    for (const [pos, neg] of [[-1, 2], [2, -1]]) {
+      expect(() => new RandCropByPosNegLabel({ keys: 'image', labelKey: 'label', spatialSize: 2, pos, neg })).toThrow(/pos and neg must be ≥ 0 and not both 0/);
+    }
+    expect(new RandCropByPosNegLabel({ keys: 'label', labelKey: 'label', spatialSize: 1, pos: 0, neg: 1 }).apply({ label: ones }, new Rng(0))).toHaveLength(1);
+    // spatialAxis left out flips all three axes (MONAI's None)
+    const cube = indexVolume([2, 2, 2]);
+    expect([...new Flip({ keys: 'image' }).apply({ image: cube }).image.data]).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+    expect(() => new RandFlip({ keys: 'image' }).apply({ image })).toThrow(/^RandFlip: a random transform needs an Rng/);
+    expect(() => new RandRotate90({ keys: 'image' }).apply({ image })).toThrow(/^RandRotate90: a random transform needs an Rng/);
+    // Spacing nearest: sources 0, 0.75, 1.5, 2.25 → voxels 0, 1, 2 (half to even), 2
+    expect([...new Spacing({ keys: 'label', pixdim: [0.75, 1, 1] }).apply({ label: labelLine([10, 20, 30]), spacing: [1, 1, 1] }).label.data]).toEqual([10, 20, 30, 30]);
+  });
 });
