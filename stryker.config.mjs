@@ -73,6 +73,14 @@
  *   checkFinite's `typeof value !== 'number'` → `false` (Number.isFinite is false for non-numbers);
  *   checkSpatialSize's `allowKeep` branches (every caller passes the default true, so `allowKeep || n > 0` is
  *   always true and the `n > 0` / 'a positive integer' mutants have no coverage: a parameter no caller uses).
+ * - transforms-spatial.ts: cropOrPad's empty-z shortcut `z1 <= z0` (`false`, `<`; an empty z range copies nothing)
+ *   and its `x >= X` (`false`, `>`; a row past the end is an empty subarray); generateSpatialBoundingBox's `<=` / `>=`
+ *   updates (the same value) and `x > hi[0]` → `true` (x only grows in the C-order scan); the loop bounds `<=` of
+ *   orient, resample and the two axis tables (writes past a typed array's end are ignored); rot90Volume's flip arrays
+ *   `[false, false, false]` → `[]` (undefined is falsy); interpolateTable's `inSize === outSize ? j :` → `false`
+ *   (scale 1 gives ⌊j⌋ = j) and its clamps `inSize - 1` → `inSize + 1` (⌊j·in/out⌋ and ⌊(j + ½)·in/out − ½⌋ stay
+ *   below in); resampleKeys' default 'trilinear' → '' (every mode but 'nearest' is trilinear in the tables);
+ *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
