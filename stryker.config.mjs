@@ -61,6 +61,26 @@
  * - loss-checks.ts classTargetWording's key `${op}:target` → '' (the key tells the WebGPU device reports of
  *   crossEntropy and nllLoss apart; the cpu backend throws at the call and never reads it; the WebGPU test in
  *   test/models/loss-targets.test.ts is what checks it).
+ * - transforms-intensity.ts: mapImages' loop bound `i <= out.length` (the write past the end is ignored); the name
+ *   given to mapImages (every caller has read the keys with readImage under its own name before); NormalizeIntensity's
+ *   `n === 0 ||` → `false` (n is 0 only with nonzero and an all-zero volume, where `x === 0` holds for every voxel);
+ *   scaleRange's `bMin !== undefined && bMax !== undefined` (`||`, either side `true`: the options check gives both or
+ *   neither) and its clips' `clipMin !== undefined` → `true` (`y < undefined` is false), `<=` / `>=` (assigns the
+ *   bound it equals).
+ * - metric-classes.ts HausdorffDistanceMetric's `this.percentile !== null` → `true` (null ≥ 0 and null ≤ 100 hold).
+ * - transforms.ts keyList's `typeof k === 'string'` → `true` (a non-string has no length > 0); readVolume's
+ *   `typeof vol !== 'object'` → `false` (a primitive's `.data` is undefined, refused by the instanceof test);
+ *   checkFinite's `typeof value !== 'number'` → `false` (Number.isFinite is false for non-numbers);
+ *   checkSpatialSize's `allowKeep` branches (every caller passes the default true, so `allowKeep || n > 0` is
+ *   always true and the `n > 0` / 'a positive integer' mutants have no coverage: a parameter no caller uses).
+ * - transforms-spatial.ts: cropOrPad's empty-z shortcut `z1 <= z0` (`false`, `<`; an empty z range copies nothing)
+ *   and its `x >= X` (`false`, `>`; a row past the end is an empty subarray); generateSpatialBoundingBox's `<=` / `>=`
+ *   updates (the same value) and `x > hi[0]` → `true` (x only grows in the C-order scan); the loop bounds `<=` of
+ *   orient, resample and the two axis tables (writes past a typed array's end are ignored); rot90Volume's flip arrays
+ *   `[false, false, false]` → `[]` (undefined is falsy); interpolateTable's `inSize === outSize ? j :` → `false`
+ *   (scale 1 gives ⌊j⌋ = j) and its clamps `inSize - 1` → `inSize + 1` (⌊j·in/out⌋ and ⌊(j + ½)·in/out − ½⌋ stay
+ *   below in); resampleKeys' default 'trilinear' → '' (every mode but 'nearest' is trilinear in the tables);
+ *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
@@ -85,6 +105,10 @@ export default {
     'src/kernels/optim/bias-correction.ts',
     'src/models/loss-checks.ts',
     'src/kernels/gather/cpu.ts',
+    'src/imaging/transforms.ts',
+    'src/imaging/transforms-intensity.ts',
+    'src/imaging/transforms-spatial.ts',
+    'src/imaging/metric-classes.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

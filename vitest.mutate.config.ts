@@ -38,6 +38,13 @@ const related = [
   'test/models/loss-targets.test.ts',
   'test/models/loss-targets-edges.test.ts',
   'test/kernels/gather-edges.test.ts',
+  'test/imaging/transforms-intensity.test.ts',
+  'test/imaging/transforms-spatial.test.ts',
+  'test/imaging/transforms-intensity-edges.test.ts',
+  'test/imaging/transforms-shared-edges.test.ts',
+  'test/imaging/transforms-spatial-edges.test.ts',
+  'test/imaging/metric-classes.test.ts',
+  'test/imaging/metric-classes-edges.test.ts',
 ];
 
 export default defineConfig({

@@ -416,8 +416,8 @@ export class RandFlip implements Transform {
   readonly #prob: number;
 
   constructor(opts: FlipOptions & { prob?: number }) {
-    this.#flip = new Flip(opts);
     this.#keys = keyList(opts.keys, 'RandFlip');
+    this.#flip = new Flip(opts);
     this.#prob = checkProb(opts.prob ?? 0.1, 'RandFlip');
   }
 
