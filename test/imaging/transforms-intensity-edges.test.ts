@@ -69,6 +69,12 @@ describe('ScaleIntensityRangePercentiles edges', () => {
     [...ramp.data].forEach((x, i) => expect(Math.abs(out[i]! - (2 + x / 10))).toBeLessThan(1e-5));
   });
 
+  it('relative with clip clips to the relative range, as current MONAI (ScaleIntensityRange with the relative bMin, bMax)', () => {
+    // x ↦ 2 + x/10 as above, clipped to [3, 8]
+    const out = new ScaleIntensityRangePercentiles({ keys: 'image', lower: 10, upper: 60, bMin: 2, bMax: 12, relative: true, clip: true }).apply({ image: ramp }).image.data;
+    [...ramp.data].forEach((x, i) => expect(Math.abs(out[i]! - Math.min(Math.max(2 + x / 10, 3), 8))).toBeLessThan(1e-5));
+  });
+
   it('accepts the bounds 0 and 100 and lower = upper (a shift only: aMin = aMax)', () => {
     const same = new ScaleIntensityRangePercentiles({ keys: 'image', lower: 100, upper: 100, bMin: 1, bMax: 2 }).apply({ image: ramp }).image.data;
     expect([...same]).toEqual([...ramp.data].map((x) => x - 100 + 1));
