@@ -121,7 +121,7 @@ export interface ScaleIntensityRangePercentilesOptions {
   upper: number;
   bMin?: number;
   bMax?: number;
-  /** Clip the result to [bMin, bMax]. Default false. */
+  /** Clip the result to the target range (with `relative`, the relative one, as current MONAI). Default false. */
   clip?: boolean;
   /** Map to bMin + (bMax − bMin)·lower/100 … bMin + (bMax − bMin)·upper/100 instead (MONAI's `relative`). Default false. */
   relative?: boolean;
@@ -151,7 +151,7 @@ export class ScaleIntensityRangePercentiles implements Transform {
       const aMin = percentile(d, lower), aMax = percentile(d, upper);
       const bMin = relative ? (b1! - b0!) * (lower / 100) + b0! : b0;
       const bMax = relative ? (b1! - b0!) * (upper / 100) + b0! : b1;
-      out = mapImages(out, [key], 'ScaleIntensityRangePercentiles', scaleRange(aMin, aMax, bMin, bMax, clip ? b0 : undefined, clip ? b1 : undefined));
+      out = mapImages(out, [key], 'ScaleIntensityRangePercentiles', scaleRange(aMin, aMax, bMin, bMax, clip ? bMin : undefined, clip ? bMax : undefined));
     }
     return out;
   }
