@@ -70,9 +70,7 @@
  * - metric-classes.ts HausdorffDistanceMetric's `this.percentile !== null` → `true` (null ≥ 0 and null ≤ 100 hold).
  * - transforms.ts keyList's `typeof k === 'string'` → `true` (a non-string has no length > 0); readVolume's
  *   `typeof vol !== 'object'` → `false` (a primitive's `.data` is undefined, refused by the instanceof test);
- *   checkFinite's `typeof value !== 'number'` → `false` (Number.isFinite is false for non-numbers);
- *   checkSpatialSize's `allowKeep` branches (every caller passes the default true, so `allowKeep || n > 0` is
- *   always true and the `n > 0` / 'a positive integer' mutants have no coverage: a parameter no caller uses).
+ *   checkFinite's `typeof value !== 'number'` → `false` (Number.isFinite is false for non-numbers).
  * - transforms-spatial.ts: cropOrPad's empty-z shortcut `z1 <= z0` (`false`, `<`; an empty z range copies nothing)
  *   and its `x >= X` (`false`, `>`; a row past the end is an empty subarray); generateSpatialBoundingBox's `<=` / `>=`
  *   updates (the same value) and `x > hi[0]` → `true` (x only grows in the C-order scan); the loop bounds `<=` of

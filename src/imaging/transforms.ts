@@ -137,10 +137,10 @@ export function checkFinite(value: number, option: string, name: string): number
  */
 export type SpatialSize = number | readonly [number, number, number];
 
-export function checkSpatialSize(size: SpatialSize, option: string, name: string, allowKeep = true): Shape3 {
+export function checkSpatialSize(size: SpatialSize, option: string, name: string): Shape3 {
   const s: Shape3 = typeof size === 'number' ? [size, size, size] : Array.isArray(size) && size.length === 3 ? [size[0], size[1], size[2]] : [NaN, NaN, NaN];
-  if (!s.every((n) => Number.isInteger(n) && (allowKeep || n > 0))) {
-    throw new Error(`${name}: ${option} must be ${allowKeep ? 'an integer or three integers (≤ 0 keeps that axis)' : 'a positive integer or three'}, got ${JSON.stringify(size)}`);
+  if (!s.every((n) => Number.isInteger(n))) {
+    throw new Error(`${name}: ${option} must be an integer or three integers (≤ 0 keeps that axis), got ${JSON.stringify(size)}`);
   }
   return s;
 }
