@@ -3,7 +3,7 @@ import {
   oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { rowLoss } from '../autograd/losses.js';
-import { full } from '../tensor/creation.js';
+import { fromArray, full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -319,6 +319,12 @@ function reduceMonai(loss: Tensor, reduction: Reduction): Tensor {
 export interface MultiClassDiceLossOptions extends MonaiLossOptions {
   /** Σ p² and Σ g² in the denominator instead of Σ p and Σ g (default false) */
   squaredPred?: boolean;
+  /**
+   * MONAI ≥ 1.3's `weight`: each class's loss times its weight before the reduction ('mean' stays the plain mean
+   * of the [N, C] products); one finite weight ≥ 0 per class in the loss (C, or C − 1 with includeBackground false).
+   * At least two classes must remain (MONAI ignores the weight with one).
+   */
+  weight?: readonly number[] | null;
 }
 
 /**
@@ -334,8 +340,23 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
     const intersection = sum(mul(p, g), axes);
     const denominator = options.squaredPred ? add(sum(square(g), axes), sum(square(p), axes)) : add(sum(g, axes), sum(p, axes));
     const ratio = div(addScalar(mulScalar(intersection, 2), options.smoothNr ?? 1e-5), addScalar(denominator, options.smoothDr ?? 1e-5));
-    return reduceMonai(affine(ratio, -1, 1), options.reduction ?? 'mean');
+    let loss = affine(ratio, -1, 1);
+    if (options.weight) {
+      const classes = p.shape[1];
+      const per = options.includeBackground === false ? `class of input ${formatShape(input.shape)} but the background (includeBackground is false)` : `class of input ${formatShape(input.shape)}`;
+      if (classes < 2) throw new Error(`${op}: weight needs two or more classes in the loss, got one (${per}); MONAI ignores it there`);
+      checkClassWeights(op, 'weight', options.weight, classes, per);
+      loss = mul(loss, fromArray(options.weight, [classes], { dtype: loss.dtype, backend: loss.backend }));
+    }
+    return reduceMonai(loss, options.reduction ?? 'mean');
   });
+}
+
+/** A weight per class given as numbers: `classes` of them, each finite and ≥ 0 (`per` says what a class is). */
+function checkClassWeights(op: string, name: string, weight: readonly number[], classes: number, per: string): void {
+  if (weight.length !== classes) throw new Error(`${op}: ${name} has ${weight.length} values, must have ${classes} (one per ${per})`);
+  const bad = weight.findIndex((w) => !(Number.isFinite(w) && w >= 0));
+  if (bad >= 0) throw new Error(`${op}: ${name}[${bad}] must be finite and ≥ 0, got ${weight[bad]}`);
 }
 
 export interface TverskyLossOptions extends MonaiLossOptions {
@@ -363,7 +384,7 @@ export function tverskyLoss(input: Tensor, target: Tensor, options: TverskyLossO
   });
 }
 
-export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'reduction'> {
+export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'reduction' | 'weight'> {
   /** 'mean' (default) or 'sum', for both terms; there is no 'none' (the terms are reduced over different axes) */
   reduction?: 'mean' | 'sum';
   /** the Dice term's weight (default 1) */
@@ -371,8 +392,14 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
   /** the cross-entropy term's weight (default 1) */
   lambdaCe?: number;
   /**
+   * MONAI ≥ 1.3's `weight`: one finite weight ≥ 0 per channel (C of them, the background's included) for both
+   * terms: the cross entropy's class weight (with one channel, BCE's posWeight) and the Dice term's `weight`, less
+   * the background's with includeBackground false (left out when fewer than two classes remain, as MONAI).
+   */
+  weight?: readonly number[] | null;
+  /**
    * a rescaling weight per class [C] for the cross entropy only (MONAI's `ce_weight` before 1.3); with one channel,
-   * BCE's posWeight. MONAI ≥ 1.3's `weight` also weights the Dice term's classes, which this does not.
+   * BCE's posWeight. Not together with `weight`.
    */
   ceWeight?: Tensor | null;
 }
@@ -387,7 +414,7 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
  */
 export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOptions = {}): Tensor {
   const op = 'diceCeLoss';
-  const { lambdaDice = 1, lambdaCe = 1, ceWeight = null, ...diceOptions } = options;
+  const { lambdaDice = 1, lambdaCe = 1, ceWeight = null, weight = null, ...diceOptions } = options;
   const reduction = options.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new Error(`${op}: reduction must be 'mean' or 'sum', got '${String(reduction)}' (MONAI's DiceCELoss has no 'none' either)`);
@@ -398,9 +425,17 @@ export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOpt
   if (target.dtype === 'int32' && !options.toOnehotY) {
     throw new Error(`${op}: target ${formatShape(target.shape)} holds int32 class indices, which needs toOnehotY: true (MONAI's to_onehot_y=True); a float target must have the input's shape ${formatShape(input.shape)}`);
   }
+  if (weight && ceWeight) {
+    throw new Error(`${op}: give weight (both terms, MONAI ≥ 1.3) or ceWeight (the cross entropy only, MONAI's ce_weight before 1.3), not both`);
+  }
+  const channels = input.shape[1];
+  // (an input without channel and spatial axes is refused by the Dice term)
+  if (weight && input.rank >= 3) checkClassWeights(op, 'weight', weight, channels, `channel of input ${formatShape(input.shape)}`);
+  const diceWeight = weight && options.includeBackground === false ? weight.slice(1) : weight;
   return tidy(() => {
-    const dice = multiClassDiceLoss(input, target, diceOptions);
-    const ce = diceCeCrossEntropy(op, input, target, reduction, ceWeight);
+    const dice = multiClassDiceLoss(input, target, { ...diceOptions, weight: diceWeight && diceWeight.length > 1 ? diceWeight : null });
+    const classWeight = weight ? fromArray(weight, [channels], { dtype: input.dtype, backend: input.backend }) : ceWeight;
+    const ce = diceCeCrossEntropy(op, input, target, reduction, classWeight);
     return add(mulScalar(dice, lambdaDice), mulScalar(ce, lambdaCe));
   });
 }
