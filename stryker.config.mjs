@@ -79,6 +79,13 @@
  *   (scale 1 gives ⌊j⌋ = j) and its clamps `inSize - 1` → `inSize + 1` (⌊j·in/out⌋ and ⌊(j + ½)·in/out − ½⌋ stay
  *   below in); resampleKeys' default 'trilinear' → '' (every mode but 'nearest' is trilinear in the tables);
  *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce).
+ * - schedules.ts linearRampup's `t >= length` → `t > length` (at t = L, t/L is exactly 1); the base scheduler's
+ *   `lastLr = []` initializer (every subclass's constructor ends with applyLr(), which sets it before any read);
+ *   loadStateDict's `typeof x === 'number'` → `true` (Number.isFinite does not coerce); CosineAnnealingLR's step-up
+ *   test `epoch - 1 - tMax` → `epoch - 1 + tMax` (they differ by 2·tMax, the modulus: the same zeros).
+ * - segresnet.ts the default norm `['group', { numGroups: 8 }]` → `['group', {}]` (a group norm without numGroups has
+ *   8 groups); normThenAct's `fusedWith([act], x)` → `fusedWith([], x)` (no fusion: the norm, then the ReLU, the same
+ *   floats both ways, as the forward test checks; only one pass of work more).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
@@ -107,6 +114,8 @@ export default {
     'src/imaging/transforms-intensity.ts',
     'src/imaging/transforms-spatial.ts',
     'src/imaging/metric-classes.ts',
+    'src/models/schedules.ts',
+    'src/models/segresnet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -45,6 +45,10 @@ const related = [
   'test/imaging/transforms-spatial-edges.test.ts',
   'test/imaging/metric-classes.test.ts',
   'test/imaging/metric-classes-edges.test.ts',
+  'test/models/schedules.test.ts',
+  'test/models/schedules-edges.test.ts',
+  'test/models/segresnet.test.ts',
+  'test/models/segresnet-edges.test.ts',
 ];
 
 export default defineConfig({
