@@ -3,25 +3,11 @@ import {
   NormalizeIntensity, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles,
 } from '../../src/imaging/transforms-intensity.js';
 import { Rng } from '../../src/imaging/random.js';
+import { GateRng } from '../helpers/gate-rng.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
 const vol = (values: number[], shape: Shape3 = [values.length, 1, 1]): Volume<Float32Array> => ({ data: Float32Array.from(values), shape });
 const label = { data: Uint8Array.of(0, 1), shape: [2, 1, 1] as Shape3 };
-
-/** An Rng whose first random() returns `u` (the probability gate), the seeded stream after it. */
-class GateRng extends Rng {
-  #first: number | null;
-  constructor(u: number, seed = 0) {
-    super(seed);
-    this.#first = u;
-  }
-
-  override random(): number {
-    const u = this.#first;
-    this.#first = null;
-    return u ?? super.random();
-  }
-}
 
 describe('NormalizeIntensity edges', () => {
   it('nonzero defaults to false: zeros enter the statistics and are normalized too', () => {

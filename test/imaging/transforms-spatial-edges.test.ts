@@ -4,27 +4,13 @@ import {
   generateSpatialBoundingBox,
 } from '../../src/imaging/transforms-spatial.js';
 import { Rng } from '../../src/imaging/random.js';
+import { GateRng } from '../helpers/gate-rng.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
 /** A float volume whose voxel i holds i + 1. */
 const indexVolume = (shape: Shape3): Volume<Float32Array> => ({ data: Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => i + 1), shape });
 const line = (values: number[]): Volume<Float32Array> => ({ data: Float32Array.from(values), shape: [values.length, 1, 1] });
 const labelLine = (values: number[]): Volume<Uint8Array> => ({ data: Uint8Array.from(values), shape: [values.length, 1, 1] });
-
-/** An Rng whose first random() returns `u` (the probability gate), the seeded stream after it. */
-class GateRng extends Rng {
-  #first: number | null;
-  constructor(u: number, seed = 0) {
-    super(seed);
-    this.#first = u;
-  }
-
-  override random(): number {
-    const u = this.#first;
-    this.#first = null;
-    return u ?? super.random();
-  }
-}
 
 describe('pads and crops: sides and centres', () => {
   it("SpatialPad 'symmetric' puts ⌊d/2⌋ before, 'end' all after, per axis", () => {
