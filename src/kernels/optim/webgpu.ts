@@ -1,15 +1,15 @@
-import type { AdamDeviceSteps, AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamDeviceSteps, AdamItem, AdamParams, Backend, RmspropItem, RmspropParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { checkFoundInf } from '../amp/checks.js';
 import { logBeta, wgslOneMinusPower } from './bias-correction.js';
-import { checkDeviceSteps } from './checks.js';
+import { checkDeviceSteps, checkRmspropItems, checkStepCounts } from './checks.js';
 import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
- * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
+ * (sgdSteps, adamSteps, rmspropSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
  * depend only on the step (bias corrections) are computed on the host in float64, except in adamSteps decided on
  * the device, whose step counts live there: then in float32 in the kernel, as PyTorch's capturable Adam.
  */
@@ -224,6 +224,85 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
     }
     rt.dispatch(kernel, [...buffers, ...shared], params.done(), grid1d(n, MULTI_TENSOR_WG));
   }
+}
+
+/**
+ * RMSprop's update for `count` parameters in one dispatch (multiParamSource): w<k>, g<k>, sq<k> (square_avg), and
+ * ga<k> (grad_avg, centered), buf<k> (momentum); in the cpu oracle's order, and with the floats of the tensor ops
+ * RMSprop was composed of before (1 − α rounded once on the host)
+ */
+function rmspropMultiSource(centered: boolean, momentum: boolean, count: number, skip: boolean): string {
+  const names = ['w', 'g', 'sq', ...(centered ? ['ga'] : []), ...(momentum ? ['buf'] : [])];
+  return multiParamSource(`struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32, lr: f32, alpha: f32, one_minus_alpha: f32, eps: f32,
+  wd: f32, momentum: f32, pad3: f32, pad4: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}> }`, names.length, count,
+  (k) => names.map((name, b) => `@group(0) @binding(${names.length * k + b}) var<storage, ${name === 'g' ? 'read' : 'read_write'}> ${name}${k}: array<f32>;`).join('\n'),
+  (k) => `let wi = w${k}[j];
+    var d = g${k}[j];
+    if (P.wd != 0.0) { d = d + P.wd * wi; }
+    let v = P.alpha * sq${k}[j] + P.one_minus_alpha * (d * d);
+    sq${k}[j] = v;
+    ${centered ? `let a = P.alpha * ga${k}[j] + P.one_minus_alpha * d;
+    ga${k}[j] = a;
+    let scaled = d / (sqrt(v - a * a) + P.eps);` : 'let scaled = d / (sqrt(v) + P.eps);'}
+    ${momentum ? `let b = P.momentum * buf${k}[j] + scaled;
+    buf${k}[j] = b;
+    w${k}[j] = wi - P.lr * b;` : `w${k}[j] = wi - P.lr * scaled;`}`, skip ? skipOnFoundInf : undefined);
+}
+
+/**
+ * RMSprop's step for several parameters with the same hyperparameters: as many parameters per dispatch as the
+ * storage-binding limit allows (3 to 5 buffers each); with `foundInf`, the variant that writes nothing when it is set.
+ */
+export function rmspropSteps(rt: GpuRuntime, items: readonly RmspropItem[], p: RmspropParams, foundInf?: Storage | null): void {
+  checkRmspropItems('webgpu rmspropSteps', items, p, foundInf);
+  const list = items.filter((it) => it.param.length > 0);
+  for (const it of list) checkF32('rmspropSteps', it.param, it.grad, it.squareAvg, ...(it.gradAvg ? [it.gradAvg] : []), ...(it.momentumBuffer ? [it.momentumBuffer] : []));
+  const momentum = p.momentum > 0, perParam = 3 + (p.centered ? 1 : 0) + (momentum ? 1 : 0);
+  const shared = foundInf ? [gpuBuffer(foundInf)] : [];
+  for (const batch of chunks(list, segmentsPerDispatch(rt, perParam, shared.length))) {
+    const kernel = rt.kernel(`rmsprop:${p.centered ? 'c' : ''}${momentum ? 'm' : ''}:${batch.length}${foundInf ? ':skip' : ''}`,
+      () => rmspropMultiSource(p.centered, momentum, batch.length, !!foundInf), perParam * batch.length + shared.length);
+    const ends: number[] = [], buffers: GPUBuffer[] = [];
+    let n = 0;
+    for (const it of batch) {
+      n += it.param.length;
+      ends.push(n);
+      buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.squareAvg));
+      if (it.gradAvg) buffers.push(gpuBuffer(it.gradAvg));
+      if (it.momentumBuffer) buffers.push(gpuBuffer(it.momentumBuffer));
+    }
+    const params = new Params().u32(n, 0, 0, 0).f32(p.lr, p.alpha, 1 - p.alpha, p.eps, p.weightDecay, p.momentum, 0, 0)
+      .vec4s(ends, SEGMENT_ROWS).done();
+    rt.dispatch(kernel, [...buffers, ...shared], params, grid1d(n, MULTI_TENSOR_WG));
+  }
+}
+
+function stepCountsSource(indexed: boolean, flag: boolean): string {
+  const declarations = ['@group(0) @binding(0) var<storage, read_write> counts: array<f32>;'];
+  if (indexed) declarations.push(`@group(0) @binding(${declarations.length}) var<storage, read> stepped: array<i32>;`);
+  if (flag) declarations.push(`@group(0) @binding(${declarations.length}) var<storage, read> found_inf: array<f32>;`);
+  return /* wgsl */ `
+struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }
+${declarations.join('\n')}
+@group(0) @binding(${declarations.length}) var<uniform> P: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let c = ${indexed ? 'u32(stepped[i])' : 'i'};
+  if (c >= arrayLength(&counts)) { return; }
+  counts[c] = counts[c] + ${flag ? '(1.0 - found_inf[0])' : '1.0'};
+}`;
+}
+
+/** one dispatch whatever the number of counts (their indices are distinct: one invocation each) */
+export function advanceStepCounts(rt: GpuRuntime, counts: Storage, stepped: Storage | null, foundInf?: Storage | null): void {
+  checkStepCounts('webgpu advanceStepCounts', counts, stepped, foundInf);
+  const n = stepped ? stepped.length : counts.length;
+  if (n === 0) return;
+  const buffers = [gpuBuffer(counts), ...(stepped ? [gpuBuffer(stepped)] : []), ...(foundInf ? [gpuBuffer(foundInf)] : [])];
+  const kernel = rt.kernel(`step-counts:${stepped ? 'indexed' : 'all'}${foundInf ? ':flag' : ''}`, () => stepCountsSource(!!stepped, !!foundInf), buffers.length);
+  rt.dispatch(kernel, buffers, new Params().u32(n, 0, 0, 0).done(), grid1d(n, WG));
 }
 
 /** the V-Net's parameter count */
