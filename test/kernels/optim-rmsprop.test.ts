@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Backend, RmspropItem, RmspropParams, Storage, WebGPUBackend } from '../../src/kernels/index.js';
 import { segmentsPerDispatch } from '../../src/kernels/webgpu/multi-tensor.js';
-import { cpu, expectClose, expectSameFloats, randomArray, webgpu } from '../helpers/backends.js';
+import { optimFamily } from '../../src/kernels/optim/index.js';
+import { cpu, expectClose, expectSameFloats, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
 /** rmspropSteps (torch.optim.RMSprop fused, several parameters per dispatch, found_inf) and advanceStepCounts */
 
@@ -180,4 +181,8 @@ it('advanceStepCounts is one dispatch on WebGPU whatever the number of counts', 
     expect(Array.from(await g.read(counts))).toEqual(new Array<number>(n).fill(1));
     g.free(counts); g.free(flag);
   }
+});
+
+it('the optim family\'s small benchmarks run (RMSprop\'s among them)', async () => {
+  expect(await runSmallBenchmarks(await webgpu(), optimFamily.benchmarks)).toBe(3);
 });

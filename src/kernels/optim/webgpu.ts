@@ -308,22 +308,29 @@ export function advanceStepCounts(rt: GpuRuntime, counts: Storage, stepped: Stor
 /** the V-Net's parameter count */
 const VNET_PARAMS = 9_450_000;
 
-function optimBench(name: string, n: number, kind: 'sgd' | 'adam', large = false): KernelBenchmark {
+/** per element: flops, bytes read and written (RMSprop centered with momentum: 5 read, 4 written) */
+const BENCH_COST = { sgd: [6, 20], adam: [16, 28], rmsprop: [14, 36] } as const;
+
+function optimBench(name: string, n: number, kind: keyof typeof BENCH_COST, large = false): KernelBenchmark {
+  const [flops, bytes] = BENCH_COST[kind];
   return {
-    group: 'optim', name, flops: kind === 'sgd' ? 6 * n : 16 * n, bytes: kind === 'sgd' ? 20 * n : 28 * n, large,
+    group: 'optim', name, flops: flops * n, bytes: bytes * n, large,
     setup(backend: Backend) {
       const w = backend.fill(n, 0.1, 'float32'), g = backend.fill(n, 0.01, 'float32');
-      const a = backend.fill(n, 0, 'float32'), b = backend.fill(n, 0, 'float32');
+      const a = backend.fill(n, 0, 'float32'), b = backend.fill(n, 0, 'float32'), c = backend.fill(n, 0, 'float32');
       let step = 1;
       return {
         run() {
           if (kind === 'sgd') {
             backend.sgdStep(w, g, a, { lr: 0.01, momentum: 0.99, dampening: 0, nesterov: true, weightDecay: 1e-4, firstStep: step++ === 1 });
-          } else {
+          } else if (kind === 'adam') {
             backend.adamStep(w, g, a, b, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled: true, step: step++ });
+          } else {
+            backend.rmspropSteps([{ param: w, grad: g, squareAvg: a, gradAvg: b, momentumBuffer: c }],
+              { lr: 1e-3, alpha: 0.99, eps: 1e-8, weightDecay: 1e-4, momentum: 0.9, centered: true });
           }
         },
-        dispose() { for (const s of [w, g, a, b]) backend.free(s); },
+        dispose() { for (const s of [w, g, a, b, c]) backend.free(s); },
       };
     },
   };
@@ -334,4 +341,5 @@ export const benchmarks: KernelBenchmark[] = [
   optimBench('sgd nesterov 9.45M (V-Net)', VNET_PARAMS, 'sgd', true),
   optimBench('adamw 1M', 1 << 20, 'adam'),
   optimBench('adamw 9.45M (V-Net)', VNET_PARAMS, 'adam', true),
+  optimBench('rmsprop centered momentum 1M', 1 << 20, 'rmsprop'),
 ];
