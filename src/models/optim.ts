@@ -7,7 +7,8 @@ import type { Parameter } from './module.js';
 /**
  * Optimizers as PyTorch's, with parameter groups: each step is fused backend kernels updating the parameters and
  * their state in place, one call per group (`sgdSteps`, `adamSteps`, `rmspropSteps`: a dispatch updates several
- * parameters). Parameters without a gradient are skipped. All four skip a step on the device when given a found-inf flag (`stepUnlessFoundInf`).
+ * parameters). Parameters without a gradient are skipped. All four skip a step on the device when given a found-inf
+ * flag (`stepUnlessFoundInf`).
  *
  * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
  * each group overriding any of the options given as defaults. `paramGroups[k]` holds each group's

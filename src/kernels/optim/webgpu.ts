@@ -228,8 +228,8 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
 
 /**
  * RMSprop's update for `count` parameters in one dispatch (multiParamSource): w<k>, g<k>, sq<k> (square_avg), and
- * ga<k> (grad_avg, centered), buf<k> (momentum); in the cpu oracle's order, and with the floats of the tensor ops
- * RMSprop was composed of before (1 − α rounded once on the host)
+ * ga<k> (grad_avg, centered), buf<k> (momentum); in the cpu oracle's order, 1 − α rounded to float32 on the host
+ * (as a scalar of the elementwise ops: the same floats as RMSprop composed of them)
  */
 function rmspropMultiSource(centered: boolean, momentum: boolean, count: number, skip: boolean): string {
   const names = ['w', 'g', 'sq', ...(centered ? ['ga'] : []), ...(momentum ? ['buf'] : [])];
