@@ -113,6 +113,15 @@ export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expA
 export interface AdamDeviceSteps { counts: Storage; foundInf: Storage }
 
 /**
+ * torch.optim.RMSprop's hyperparameters: d = g + wd·w (wd ≠ 0), v = αv + (1 − α)d²; centered: ḡ = αḡ + (1 − α)d and
+ * σ = √(v − ḡ²) + ε, else σ = √v + ε; with momentum μ > 0: b = μb + d/σ, w −= lr·b; else w −= lr·d/σ
+ */
+export interface RmspropParams { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean }
+
+/** one parameter of rmspropSteps: square_avg always, grad_avg exactly when centered, momentum_buffer exactly when momentum > 0 */
+export interface RmspropItem { param: Storage; grad: Storage; squareAvg: Storage; gradAvg: Storage | null; momentumBuffer: Storage | null }
+
+/**
  * How an index check's failure is worded (by the cpu oracle at once, by the WebGPU kernels at the next readback):
  * `key` names the wording (registered once per runtime), `describe` words an index outside [0, bound) at `element`
  */
@@ -392,6 +401,16 @@ export interface KernelOps {
    * `deviceSteps`, the step counts are read on the device and nothing is written when its found-inf flag is set
    */
   adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void;
+  /**
+   * RMSprop's step of several parameters with one group's hyperparameters (few dispatches: several parameters each),
+   * in place: param, square_avg, grad_avg, momentum_buffer; with `foundInf`, nothing is written when it is set
+   */
+  rmspropSteps(items: readonly RmspropItem[], p: RmspropParams, foundInf?: Storage | null): void;
+  /**
+   * device step counts (float32) advanced in one pass: counts[i] += 1 − foundInf[0] (1 without a flag) for each index
+   * i in `stepped` (int32), or for every count when it is null (PyTorch's capturable steps += 1, −= found_inf)
+   */
+  advanceStepCounts(counts: Storage, stepped: Storage | null, foundInf?: Storage | null): void;
 
   /**
    * torch._amp_foreach_non_finite_check_and_unscale_: every gradient × (1 / scale[0]) in place (few dispatches:

@@ -1,16 +1,14 @@
-import type { AdamDeviceSteps, AdamItem, SgdItem, Storage } from '../kernels/backend.js';
-import { add, addScalar, affine, assign, div, mul, mulScalar, reshape, sqrt, square, sub, where } from '../autograd/ops.js';
-import { noGrad } from '../autograd/graph.js';
-import { keep, tidy } from '../tensor/memory.js';
+import type { AdamDeviceSteps, AdamItem, RmspropItem, SgdItem, Storage } from '../kernels/backend.js';
+import { keep } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from './module.js';
 
 /**
  * Optimizers as PyTorch's, with parameter groups: each step is fused backend kernels updating the parameters and
- * their state in place, one call per group for SGD and Adam (`sgdSteps`, `adamSteps`: a dispatch updates several
- * parameters); RMSprop is a composition of tensor ops. Parameters without a gradient
- * are skipped. All four skip a step on the device when given a found-inf flag (`stepUnlessFoundInf`).
+ * their state in place, one call per group (`sgdSteps`, `adamSteps`, `rmspropSteps`: a dispatch updates several
+ * parameters). Parameters without a gradient are skipped. All four skip a step on the device when given a found-inf
+ * flag (`stepUnlessFoundInf`).
  *
  * Parameter groups (PyTorch's `[{ params, lr }, …]` form): the constructor takes either parameters or groups,
  * each group overriding any of the options given as defaults. `paramGroups[k]` holds each group's
@@ -131,20 +129,29 @@ class DeviceStepCounts {
     this.counts = keep(Tensor.fromStorage(backend, backend.upload(Float32Array.from(values), 'float32'), [values.length]));
   }
 
-  /** counts[i] += 1 − found_inf (1 without a flag) for each i in `stepped` */
-  advance(stepped: readonly number[], foundInf: Tensor | null): void {
+  /** counts[i] += 1 − found_inf (1 without a flag) for each i in `stepped`: one kernel (advanceStepCounts) */
+  private advance(stepped: readonly number[], foundInf: Tensor | null): void {
     if (stepped.length === 0) return;
-    const counts = this.counts, n = counts.shape[0]!;
-    noGrad(() => tidy(() => {
-      let increment = foundInf ? affine(foundInf, -1, 1) : null;
-      if (stepped.length < n) {
-        const mask = new Float32Array(n);
-        for (const i of stepped) mask[i] = 1;
-        const maskTensor = Tensor.fromStorage(counts.backend, counts.backend.upload(mask, 'float32'), [n]);
-        increment = increment ? mul(maskTensor, increment) : maskTensor;
-      }
-      assign(counts, increment ? add(counts, increment) : addScalar(counts, 1));
-    }));
+    const backend = this.counts.backend;
+    const indices = stepped.length < this.counts.shape[0]! ? backend.upload(Int32Array.from(stepped), 'int32') : null;
+    try {
+      backend.advanceStepCounts(this.counts.storage, indices, foundInf?.storage);
+    } finally {
+      if (indices) backend.free(indices);
+    }
+  }
+
+  /**
+   * runs a step's groups, `step` told each group's stepped parameters through `counted`, then advances them all in
+   * one kernel (those of the groups stepped before one that throws too)
+   */
+  advanceAfter(foundInf: Tensor | null, step: (counted: (stepped: readonly number[]) => void) => void): void {
+    const stepped: number[] = [];
+    try {
+      step((indices) => { stepped.push(...indices); });
+    } finally {
+      this.advance(stepped, foundInf);
+    }
   }
 
   /** parameter i's count as a float32 [] view (the caller owns it) */
@@ -230,15 +237,12 @@ export type ParamGroup<H> = H & { readonly params: readonly Parameter[]; initial
 type HyperValue = number | boolean;
 
 /**
- * What SGD, Adam and RMSprop share: the groups, lr and scaleLr, the parameter → group map, and the
- * hyperparameters in the state dict. H holds one group's hyperparameters; `names` maps each to its state-dict
- * name (PyTorch's).
+ * What SGD, Adam and RMSprop share: the groups, lr and scaleLr, and the hyperparameters in the state dict. H holds
+ * one group's hyperparameters; `names` maps each to its state-dict name (PyTorch's).
  */
 abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
   readonly params: Parameter[];
   readonly paramGroups: ParamGroup<H>[];
-  /** the group index of each parameter */
-  private readonly groupIndex: number[];
 
   protected constructor(readonly type: OptimizerState['type'], params: Iterable<Parameter> | readonly ParamGroupInput<H>[],
     defaults: H, private readonly names: { readonly [K in keyof H]: string }) {
@@ -257,14 +261,11 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
       return { ...hyper, params: [...groupParams], initialLr: hyper.lr };
     });
     this.params = uniqueParams(this.paramGroups.flatMap((g) => g.params), type);
-    this.groupIndex = this.paramGroups.flatMap((g, k) => g.params.map(() => k));
     this.paramGroups.forEach((g, k) => this.validate(g, k));
   }
 
   /** throws naming the group when a hyperparameter is invalid */
   protected abstract validate(group: H, index: number): void;
-
-  protected groupOf(paramIndex: number): ParamGroup<H> { return this.paramGroups[this.groupIndex[paramIndex]]; }
 
   get lr(): number { return this.paramGroups[0]?.lr ?? NaN; }
   set lr(value: number) { for (const g of this.paramGroups) g.lr = value; }
@@ -471,7 +472,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     }
     const backend = device.counts.backend, never = backend.fill(1, 0, 'float32');
     try {
-      this.fusedStep((stepped) => device.advance(stepped, null), (index) => index, { counts: device.counts.storage, foundInf: never });
+      device.advanceAfter(null, (counted) => this.fusedStep(counted, (index) => index, { counts: device.counts.storage, foundInf: never }));
     } finally {
       backend.free(never);
     }
@@ -484,7 +485,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
   stepUnlessFoundInf(foundInf: Tensor): void {
     checkFlag(`${this.type}.stepUnlessFoundInf`, foundInf, this.params);
     const device = (this.deviceCounts ??= new DeviceStepCounts(foundInf.backend, this.steps));
-    this.fusedStep((stepped) => device.advance(stepped, foundInf), (index) => index, { counts: device.counts.storage, foundInf: foundInf.storage });
+    device.advanceAfter(foundInf, (counted) => this.fusedStep(counted, (index) => index, { counts: device.counts.storage, foundInf: foundInf.storage }));
   }
 
   /** `step(index)`: an item's step (its 1-based count, or the index of its device count) */
@@ -579,8 +580,8 @@ interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: nu
 /**
  * torch.optim.RMSprop (defaults lr 0.01, alpha 0.99, eps 1e-8): d = g + wd·w; v = αv + (1 − α)d²;
  * centered: ḡ = αḡ + (1 − α)d and σ = √(v − ḡ²) + ε, else σ = √v + ε; with momentum μ > 0:
- * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. A composition of tensor ops (no fused kernel), written in place;
- * stepUnlessFoundInf selects each new value or the old one by the flag on the device, and counts the steps there.
+ * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. One fused `rmspropSteps` call per group (a dispatch updates several
+ * parameters); stepUnlessFoundInf's kernels write nothing when the flag is set, and the steps are counted on the device.
  */
 export class RMSprop extends GroupedOptimizer<RmspropHyper> {
   private squareAvg: (Tensor | null)[];
@@ -618,37 +619,19 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     this.stepWith(foundInf);
   }
 
-  /** with `foundInf`, each state and parameter keeps its value when the flag is set (a select: the update may be NaN) */
+  /** one rmspropSteps call per group (and backend); with `foundInf`, the kernels write nothing when it is set */
   private stepWith(foundInf: Tensor | null): void {
-    const stepped: number[] = [];
-    noGrad(() => tidy(() => {
-      const flag = foundInf && reshape(foundInf, []);
-      const commit = (dst: Tensor, value: Tensor) => assign(dst, flag ? where(flag, dst, value) : value);
-      this.params.forEach((p, i) => {
-        if (!p.grad) return;
-        const h = this.groupOf(i), grad = checkedGrad(p, i);
-        const v = (this.squareAvg[i] ??= stateTensor(p, true));
-        const avg = h.centered ? (this.gradAvg[i] ??= stateTensor(p, true)) : null;
-        const buf = h.momentum > 0 ? (this.momentumBuffer[i] ??= stateTensor(p, true)) : null;
-        stepped.push(i);
-        tidy(() => {
-          const d = h.weightDecay !== 0 ? add(grad, mulScalar(p, h.weightDecay)) : grad;
-          commit(v, add(mulScalar(v, h.alpha), mulScalar(square(d), 1 - h.alpha)));
-          let variance: Tensor = v;
-          if (avg) {
-            commit(avg, add(mulScalar(avg, h.alpha), mulScalar(d, 1 - h.alpha)));
-            variance = sub(v, square(avg));
-          }
-          const scaled = div(d, addScalar(sqrt(variance), h.eps));
-          if (buf) {
-            commit(buf, add(mulScalar(buf, h.momentum), scaled));
-            commit(p, sub(p, mulScalar(buf, h.lr)));
-          } else commit(p, sub(p, mulScalar(scaled, h.lr)));
-        });
-      });
-    }));
-    if (this.deviceCounts) this.deviceCounts.advance(stepped, foundInf);
-    else countOn(this.steps)(stepped);
+    const step = (counted: (stepped: readonly number[]) => void) => fusedSteps(this.paramGroups, counted, (p, index, grad, h): RmspropItem => {
+      const squareAvg = (this.squareAvg[index] ??= stateTensor(p, true));
+      const gradAvg = h.centered ? (this.gradAvg[index] ??= stateTensor(p, true)) : null;
+      const momentumBuffer = h.momentum > 0 ? (this.momentumBuffer[index] ??= stateTensor(p, true)) : null;
+      return { param: p.storage, grad, squareAvg: squareAvg.storage, gradAvg: gradAvg?.storage ?? null, momentumBuffer: momentumBuffer?.storage ?? null };
+    }, (backend, items, h) => {
+      backend.rmspropSteps(items, { lr: h.lr, alpha: h.alpha, eps: h.eps, weightDecay: h.weightDecay, momentum: h.momentum, centered: h.centered },
+        foundInf?.storage);
+    });
+    if (this.deviceCounts) this.deviceCounts.advanceAfter(foundInf, step);
+    else step(countOn(this.steps));
   }
 
   stateDict(): OptimizerState {

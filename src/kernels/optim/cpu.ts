@@ -1,8 +1,8 @@
-import type { AdamDeviceSteps, AdamItem, AdamParams, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamDeviceSteps, AdamItem, AdamParams, RmspropItem, RmspropParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import { checkFoundInf } from '../amp/checks.js';
 import { cpuData } from '../cpu/storage.js';
 import { oneMinusPower } from './bias-correction.js';
-import { checkDeviceSteps } from './checks.js';
+import { checkDeviceSteps, checkRmspropItems, checkStepCounts } from './checks.js';
 
 /** PyTorch's SGD order: weight decay into the gradient, momentum buffer, (nesterov), parameter update. */
 export function sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void {
@@ -56,4 +56,35 @@ export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'
     const t = counts[it.step]! + 1;
     adamUpdate(it.param, it.grad, it.expAvg, it.expAvgSq, p, oneMinusPower(p.beta1, t), oneMinusPower(p.beta2, t));
   }
+}
+
+/** PyTorch's RMSprop order (RmspropParams): weight decay, square_avg, (grad_avg), the denominator, (momentum), parameter */
+export function rmspropSteps(items: readonly RmspropItem[], p: RmspropParams, foundInf?: Storage | null): void {
+  checkRmspropItems('cpu rmspropSteps', items, p, foundInf);
+  if (foundInf && cpuData(foundInf)[0] !== 0) return;
+  for (const it of items) {
+    const w = cpuData(it.param), g = cpuData(it.grad), v = cpuData(it.squareAvg);
+    const avg = it.gradAvg ? cpuData(it.gradAvg) : null, buf = it.momentumBuffer ? cpuData(it.momentumBuffer) : null;
+    for (let i = 0; i < w.length; i++) {
+      const d = p.weightDecay !== 0 ? g[i] + p.weightDecay * w[i] : g[i];
+      v[i] = p.alpha * v[i] + (1 - p.alpha) * d * d;
+      let denom: number;
+      if (avg) {
+        avg[i] = p.alpha * avg[i] + (1 - p.alpha) * d;
+        denom = Math.sqrt(v[i] - avg[i] * avg[i]) + p.eps;
+      } else denom = Math.sqrt(v[i]) + p.eps;
+      if (buf) {
+        buf[i] = p.momentum * buf[i] + d / denom;
+        w[i] -= p.lr * buf[i];
+      } else w[i] -= p.lr * (d / denom);
+    }
+  }
+}
+
+export function advanceStepCounts(counts: Storage, stepped: Storage | null, foundInf?: Storage | null): void {
+  const indices = stepped ? cpuData(stepped) : null;
+  checkStepCounts('cpu advanceStepCounts', counts, stepped, foundInf, indices ?? undefined);
+  const c = cpuData(counts), increment = 1 - (foundInf ? cpuData(foundInf)[0]! : 0);
+  if (indices) for (const i of indices) c[i] += increment;
+  else for (let i = 0; i < c.length; i++) c[i] += increment;
 }

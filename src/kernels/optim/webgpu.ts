@@ -1,15 +1,15 @@
-import type { AdamDeviceSteps, AdamItem, AdamParams, Backend, SgdItem, SgdParams, Storage } from '../backend.js';
+import type { AdamDeviceSteps, AdamItem, AdamParams, Backend, RmspropItem, RmspropParams, SgdItem, SgdParams, Storage } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex } from '../webgpu/runtime.js';
 import { checkFoundInf } from '../amp/checks.js';
 import { logBeta, wgslOneMinusPower } from './bias-correction.js';
-import { checkDeviceSteps } from './checks.js';
+import { checkDeviceSteps, checkRmspropItems, checkStepCounts } from './checks.js';
 import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
 /**
  * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
- * (sgdSteps, adamSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
+ * (sgdSteps, adamSteps, rmspropSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
  * depend only on the step (bias corrections) are computed on the host in float64, except in adamSteps decided on
  * the device, whose step counts live there: then in float32 in the kernel, as PyTorch's capturable Adam.
  */
@@ -226,25 +226,111 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
   }
 }
 
+/**
+ * RMSprop's update for `count` parameters in one dispatch (multiParamSource): w<k>, g<k>, sq<k> (square_avg), and
+ * ga<k> (grad_avg, centered), buf<k> (momentum); in the cpu oracle's order, 1 − α rounded to float32 on the host
+ * (as a scalar of the elementwise ops: the same floats as RMSprop composed of them)
+ */
+function rmspropMultiSource(centered: boolean, momentum: boolean, count: number, skip: boolean): string {
+  const names = ['w', 'g', 'sq', ...(centered ? ['ga'] : []), ...(momentum ? ['buf'] : [])];
+  return multiParamSource(`struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32, lr: f32, alpha: f32, one_minus_alpha: f32, eps: f32,
+  wd: f32, momentum: f32, pad3: f32, pad4: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}> }`, names.length, count,
+  (k) => names.map((name, b) => `@group(0) @binding(${names.length * k + b}) var<storage, ${name === 'g' ? 'read' : 'read_write'}> ${name}${k}: array<f32>;`).join('\n'),
+  (k) => `let wi = w${k}[j];
+    var d = g${k}[j];
+    if (P.wd != 0.0) { d = d + P.wd * wi; }
+    let v = P.alpha * sq${k}[j] + P.one_minus_alpha * (d * d);
+    sq${k}[j] = v;
+    ${centered ? `let a = P.alpha * ga${k}[j] + P.one_minus_alpha * d;
+    ga${k}[j] = a;
+    let scaled = d / (sqrt(v - a * a) + P.eps);` : 'let scaled = d / (sqrt(v) + P.eps);'}
+    ${momentum ? `let b = P.momentum * buf${k}[j] + scaled;
+    buf${k}[j] = b;
+    w${k}[j] = wi - P.lr * b;` : `w${k}[j] = wi - P.lr * scaled;`}`, skip ? skipOnFoundInf : undefined);
+}
+
+/**
+ * RMSprop's step for several parameters with the same hyperparameters: as many parameters per dispatch as the
+ * storage-binding limit allows (3 to 5 buffers each); with `foundInf`, the variant that writes nothing when it is set.
+ */
+export function rmspropSteps(rt: GpuRuntime, items: readonly RmspropItem[], p: RmspropParams, foundInf?: Storage | null): void {
+  checkRmspropItems('webgpu rmspropSteps', items, p, foundInf);
+  const list = items.filter((it) => it.param.length > 0);
+  for (const it of list) checkF32('rmspropSteps', it.param, it.grad, it.squareAvg, ...(it.gradAvg ? [it.gradAvg] : []), ...(it.momentumBuffer ? [it.momentumBuffer] : []));
+  const momentum = p.momentum > 0, perParam = 3 + (p.centered ? 1 : 0) + (momentum ? 1 : 0);
+  const shared = foundInf ? [gpuBuffer(foundInf)] : [];
+  for (const batch of chunks(list, segmentsPerDispatch(rt, perParam, shared.length))) {
+    const kernel = rt.kernel(`rmsprop:${p.centered ? 'c' : ''}${momentum ? 'm' : ''}:${batch.length}${foundInf ? ':skip' : ''}`,
+      () => rmspropMultiSource(p.centered, momentum, batch.length, !!foundInf), perParam * batch.length + shared.length);
+    const ends: number[] = [], buffers: GPUBuffer[] = [];
+    let n = 0;
+    for (const it of batch) {
+      n += it.param.length;
+      ends.push(n);
+      buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.squareAvg));
+      if (it.gradAvg) buffers.push(gpuBuffer(it.gradAvg));
+      if (it.momentumBuffer) buffers.push(gpuBuffer(it.momentumBuffer));
+    }
+    const params = new Params().u32(n, 0, 0, 0).f32(p.lr, p.alpha, 1 - p.alpha, p.eps, p.weightDecay, p.momentum, 0, 0)
+      .vec4s(ends, SEGMENT_ROWS).done();
+    rt.dispatch(kernel, [...buffers, ...shared], params, grid1d(n, MULTI_TENSOR_WG));
+  }
+}
+
+function stepCountsSource(indexed: boolean, flag: boolean): string {
+  const declarations = ['@group(0) @binding(0) var<storage, read_write> counts: array<f32>;'];
+  if (indexed) declarations.push(`@group(0) @binding(${declarations.length}) var<storage, read> stepped: array<i32>;`);
+  if (flag) declarations.push(`@group(0) @binding(${declarations.length}) var<storage, read> found_inf: array<f32>;`);
+  return /* wgsl */ `
+struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }
+${declarations.join('\n')}
+@group(0) @binding(${declarations.length}) var<uniform> P: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let c = ${indexed ? 'u32(stepped[i])' : 'i'};
+  if (c >= arrayLength(&counts)) { return; }
+  counts[c] = counts[c] + ${flag ? '(1.0 - found_inf[0])' : '1.0'};
+}`;
+}
+
+/** one dispatch whatever the number of counts (their indices are distinct: one invocation each) */
+export function advanceStepCounts(rt: GpuRuntime, counts: Storage, stepped: Storage | null, foundInf?: Storage | null): void {
+  checkStepCounts('webgpu advanceStepCounts', counts, stepped, foundInf);
+  const n = stepped ? stepped.length : counts.length;
+  if (n === 0) return;
+  const buffers = [gpuBuffer(counts), ...(stepped ? [gpuBuffer(stepped)] : []), ...(foundInf ? [gpuBuffer(foundInf)] : [])];
+  const kernel = rt.kernel(`step-counts:${stepped ? 'indexed' : 'all'}${foundInf ? ':flag' : ''}`, () => stepCountsSource(!!stepped, !!foundInf), buffers.length);
+  rt.dispatch(kernel, buffers, new Params().u32(n, 0, 0, 0).done(), grid1d(n, WG));
+}
+
 /** the V-Net's parameter count */
 const VNET_PARAMS = 9_450_000;
 
-function optimBench(name: string, n: number, kind: 'sgd' | 'adam', large = false): KernelBenchmark {
+/** per element: flops, bytes read and written (RMSprop centered with momentum: 5 read, 4 written) */
+const BENCH_COST = { sgd: [6, 20], adam: [16, 28], rmsprop: [14, 36] } as const;
+
+function optimBench(name: string, n: number, kind: keyof typeof BENCH_COST, large = false): KernelBenchmark {
+  const [flops, bytes] = BENCH_COST[kind];
   return {
-    group: 'optim', name, flops: kind === 'sgd' ? 6 * n : 16 * n, bytes: kind === 'sgd' ? 20 * n : 28 * n, large,
+    group: 'optim', name, flops: flops * n, bytes: bytes * n, large,
     setup(backend: Backend) {
       const w = backend.fill(n, 0.1, 'float32'), g = backend.fill(n, 0.01, 'float32');
-      const a = backend.fill(n, 0, 'float32'), b = backend.fill(n, 0, 'float32');
+      const a = backend.fill(n, 0, 'float32'), b = backend.fill(n, 0, 'float32'), c = backend.fill(n, 0, 'float32');
       let step = 1;
       return {
         run() {
           if (kind === 'sgd') {
             backend.sgdStep(w, g, a, { lr: 0.01, momentum: 0.99, dampening: 0, nesterov: true, weightDecay: 1e-4, firstStep: step++ === 1 });
-          } else {
+          } else if (kind === 'adam') {
             backend.adamStep(w, g, a, b, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled: true, step: step++ });
+          } else {
+            backend.rmspropSteps([{ param: w, grad: g, squareAvg: a, gradAvg: b, momentumBuffer: c }],
+              { lr: 1e-3, alpha: 0.99, eps: 1e-8, weightDecay: 1e-4, momentum: 0.9, centered: true });
           }
         },
-        dispose() { for (const s of [w, g, a, b]) backend.free(s); },
+        dispose() { for (const s of [w, g, a, b, c]) backend.free(s); },
       };
     },
   };
@@ -255,4 +341,5 @@ export const benchmarks: KernelBenchmark[] = [
   optimBench('sgd nesterov 9.45M (V-Net)', VNET_PARAMS, 'sgd', true),
   optimBench('adamw 1M', 1 << 20, 'adam'),
   optimBench('adamw 9.45M (V-Net)', VNET_PARAMS, 'adam', true),
+  optimBench('rmsprop centered momentum 1M', 1 << 20, 'rmsprop'),
 ];
