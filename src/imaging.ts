@@ -35,7 +35,7 @@ export {
   CropForeground, SpatialPad, CenterSpatialCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
   generateSpatialBoundingBox, cropOrPad,
   type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type RandSpatialCropOptions,
-  type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeOptions,
+  type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
 export { DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions } from './imaging/metric-classes.js';
