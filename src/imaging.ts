@@ -25,10 +25,10 @@ export {
 } from './imaging/report/figures.js';
 export { buildHtmlReport, writeHtmlReport, DEFAULT_HTML_BUDGET, type HtmlReportInput } from './imaging/report/html-report.js';
 export { Progress, progress, formatDuration, type ProgressOptions } from './imaging/progress.js';
-export { Compose, Lambda, type Transform, type AnyVolume, type SpatialSize } from './imaging/transforms.js';
+export { Compose, Lambda, type Transform, type AnyVolume, type FloatImage, type SpatialSize } from './imaging/transforms.js';
 export {
-  NormalizeIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity,
-  type NormalizeIntensityOptions, type ScaleIntensityRangeOptions, type ScaleIntensityRangePercentilesOptions, type RandGaussianNoiseOptions,
+  NormalizeIntensity, ScaleIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity,
+  type NormalizeIntensityOptions, type ScaleIntensityOptions, type ScaleIntensityRangeOptions, type ScaleIntensityRangePercentilesOptions, type RandGaussianNoiseOptions,
   type RandScaleIntensityOptions, type RandShiftIntensityOptions,
 } from './imaging/transforms-intensity.js';
 export {
