@@ -38,4 +38,6 @@ export {
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
-export { DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions } from './imaging/metric-classes.js';
+export {
+  DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
+} from './imaging/metric-classes.js';
