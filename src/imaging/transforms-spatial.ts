@@ -635,7 +635,7 @@ const RESIZE_MODES: readonly ResizeMode[] = ['area', 'trilinear', 'nearest'];
 /**
  * MONAI's `Resized` (`size_mode="all"`, no anti-aliasing) as `F.interpolate`: 'area' (adaptive average pooling),
  * 'trilinear' (align_corners=False) or PyTorch's 'nearest' (source ⌊j·in/out⌋); the trilinear and nearest source
- * indices follow PyTorch's float32 arithmetic. A key already of the output size is returned unchanged, as MONAI's.
+ * indices follow PyTorch's float32 arithmetic. A key already of the output size keeps its values in every mode, as MONAI's.
  */
 export class Resize implements Transform {
   readonly #keys: string[];
