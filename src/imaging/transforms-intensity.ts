@@ -1,7 +1,8 @@
 /**
- * MONAI's intensity transforms (dictionary form) on float volumes. Statistics (mean, std, percentiles) are computed in
- * float64 over the float32 voxels and each result is rounded once to float32; MONAI computes in float32, so values
- * agree within float32 rounding.
+ * MONAI's intensity transforms (dictionary form) on float volumes [X, Y, Z] and, except RandGaussianNoise, on
+ * channel-first images [C, X, Y, Z] (statistics over the whole image, or per channel with `channelWise`). Statistics
+ * (mean, std, percentiles) are computed in float64 over the float32 voxels and each result is rounded once to float32;
+ * MONAI computes in float32, so values agree within float32 rounding.
  */
 import { percentile } from './metrics.js';
 import type { Rng } from './random.js';
