@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  NormalizeIntensity, RandScaleIntensity, ScaleIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles,
+  NormalizeIntensity, RandGaussianNoise, RandScaleIntensity, ScaleIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles,
 } from '../../src/imaging/transforms-intensity.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { MultiChannelVolume } from '../../src/imaging/sliding-window.js';
@@ -108,6 +108,8 @@ describe('channel-first images in the other intensity transforms', () => {
     expect(scaled.shape).toEqual([2, 3, 1, 1]);
     expectFloat32Close(scaled.data, [0.1, 0.2, 0.3, 1, 2, 6]);
     expect(new RandScaleIntensity({ keys: 'image', factors: 0.5, prob: 1 }).apply({ image: twoChannels() }, new Rng(1)).image.shape).toEqual([2, 3, 1, 1]);
+    // RandGaussianNoise draws one field for keys of one [X, Y, Z] shape: a channel-first image is refused by name
+    expect(() => new RandGaussianNoise({ keys: 'image', prob: 1 }).apply({ image: twoChannels() }, new Rng(1))).toThrow(/^RandGaussianNoise: key 'image': shape must be three positive integers, got \[2,3,1,1\]$/);
     const bad = { data: new Float32Array(5), shape: [2, 3, 1, 1] };
     expect(() => new NormalizeIntensity({ keys: 'image' }).apply({ image: bad })).toThrow(/^NormalizeIntensity: key 'image' is not a channel-first image .* \(shape \[2,3,1,1\]\)$/);
   });
