@@ -25,17 +25,19 @@ export {
 } from './imaging/report/figures.js';
 export { buildHtmlReport, writeHtmlReport, DEFAULT_HTML_BUDGET, type HtmlReportInput } from './imaging/report/html-report.js';
 export { Progress, progress, formatDuration, type ProgressOptions } from './imaging/progress.js';
-export { Compose, Lambda, type Transform, type AnyVolume, type SpatialSize } from './imaging/transforms.js';
+export { Compose, Lambda, type Transform, type AnyVolume, type FloatImage, type SpatialSize } from './imaging/transforms.js';
 export {
-  NormalizeIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity,
-  type NormalizeIntensityOptions, type ScaleIntensityRangeOptions, type ScaleIntensityRangePercentilesOptions, type RandGaussianNoiseOptions,
+  NormalizeIntensity, ScaleIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity,
+  type NormalizeIntensityOptions, type ScaleIntensityOptions, type ScaleIntensityRangeOptions, type ScaleIntensityRangePercentilesOptions, type RandGaussianNoiseOptions,
   type RandScaleIntensityOptions, type RandShiftIntensityOptions,
 } from './imaging/transforms-intensity.js';
 export {
   CropForeground, SpatialPad, CenterSpatialCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
   generateSpatialBoundingBox, cropOrPad,
   type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type RandSpatialCropOptions,
-  type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeOptions,
+  type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
-export { DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions } from './imaging/metric-classes.js';
+export {
+  DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
+} from './imaging/metric-classes.js';

@@ -1,6 +1,7 @@
 /**
- * MONAI's cumulative metric classes over the metric functions of metrics.ts (binary volumes, one foreground class):
- * each call adds one case, `aggregate()` is MONAI's `reduction="mean"` over the cases so far, `reset()` clears them.
+ * MONAI's cumulative metric classes over the metric functions of metrics.ts: binary volumes (one foreground class),
+ * or with `numClasses` class-index maps scored per class (MONAI's [B, C] rows); each call adds one case,
+ * `aggregate()` is MONAI's `reduction="mean"` over the cases so far (or another of its reductions), `reset()` clears them.
  *
  * MONAI's treatment of empty volumes, kept here: a case whose value is NaN (DiceMetric: an empty reference with
  * `ignoreEmpty`; the distances: prediction and reference both empty) is left out of the mean, and when every case is
@@ -15,46 +16,137 @@ function isEmpty(mask: Uint8Array): boolean {
   return true;
 }
 
-/** The shared accumulation and MONAI's mean reduction. */
+/** MONAI's metric reductions of the [cases, classes] buffer (do_metric_reduction). */
+export type MetricReduction = 'mean' | 'sum' | 'mean_batch' | 'sum_batch' | 'mean_channel' | 'sum_channel' | 'none';
+
+/** The classes a metric scores: one foreground (binary masks), or with `numClasses` class-index maps. */
+export interface MetricClassOptions {
+  /**
+   * pred and gt are class-index maps (values 0 … numClasses − 1, at least 2 classes), scored per class as MONAI's
+   * metrics score one-hot channels (DiceMetric's `num_classes`); without it, binary masks (nonzero = foreground).
+   */
+  numClasses?: number;
+  /** Score class 0 too (MONAI's `include_background`; DiceMetric's default true, the distances' false). Needs numClasses. */
+  includeBackground?: boolean;
+}
+
+/** Sum and count of the non-NaN values (MONAI zeroes NaNs and counts the others). */
+function notNanSum(values: readonly number[]): { sum: number; n: number } {
+  let sum = 0, n = 0;
+  for (const v of values) if (!Number.isNaN(v)) { sum += v; n++; }
+  return { sum, n };
+}
+
+const notNanMean = (values: readonly number[]): number => {
+  const { sum, n } = notNanSum(values);
+  return n === 0 ? 0 : sum / n;
+};
+
+/** The shared accumulation (one row per case, one value per scored class) and MONAI's reductions. */
 abstract class CumulativeMetric {
-  #values: number[] = [];
+  #rows: number[][] = [];
+  /** the classes scored per case (class-index maps), or null for binary masks */
+  readonly classes: number[] | null;
+
+  constructor(opts: MetricClassOptions, includeBackgroundDefault: boolean) {
+    const name = this.constructor.name;
+    const { numClasses, includeBackground } = opts;
+    if (numClasses === undefined) {
+      if (includeBackground !== undefined) throw new Error(`${name}: includeBackground needs numClasses (binary masks have one foreground class)`);
+      this.classes = null;
+      return;
+    }
+    if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 256) throw new Error(`${name}: numClasses must be an integer in [2, 256], got ${numClasses}`);
+    const first = (includeBackground ?? includeBackgroundDefault) ? 0 : 1;
+    this.classes = Array.from({ length: numClasses - first }, (_, i) => first + i);
+  }
 
   protected abstract compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number;
 
-  /** Computes one case (nonzero = foreground), stores it and returns it. */
-  call(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
-    const name = this.constructor.name;
-    if (!(pred instanceof Uint8Array) || !(gt instanceof Uint8Array)) throw new Error(`${name}.call: pred and gt must be Uint8Array masks`);
+  /** Checks one case's arguments. */
+  #check(method: string, pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): void {
+    const name = `${this.constructor.name}.${method}`;
+    if (!(pred instanceof Uint8Array) || !(gt instanceof Uint8Array)) throw new Error(`${name}: pred and gt must be Uint8Array ${method === 'call' ? 'masks' : 'class-index maps'}`);
     const n = Array.isArray(shape) && shape.length === 3 && shape.every((s) => Number.isInteger(s) && s > 0) ? shape[0] * shape[1] * shape[2] : NaN;
-    if (pred.length !== n || gt.length !== n) throw new Error(`${name}.call: pred (${pred.length} voxels) and gt (${gt.length}) must match shape ${JSON.stringify(shape)}`);
+    if (pred.length !== n || gt.length !== n) throw new Error(`${name}: pred (${pred.length} voxels) and gt (${gt.length}) must match shape ${JSON.stringify(shape)}`);
     if (spacing !== undefined && !(Array.isArray(spacing) && spacing.length === 3 && spacing.every((s) => Number.isFinite(s) && s > 0))) {
-      throw new Error(`${name}.call: spacing must be three positive numbers, got ${JSON.stringify(spacing)}`);
+      throw new Error(`${name}: spacing must be three positive numbers, got ${JSON.stringify(spacing)}`);
     }
+  }
+
+  /** Computes one case of binary masks (nonzero = foreground), stores it and returns it. */
+  call(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
+    if (this.classes) throw new Error(`${this.constructor.name}.call: this metric has numClasses; score class-index maps with callClasses`);
+    this.#check('call', pred, gt, shape, spacing);
     const v = this.compute(pred, gt, shape, spacing);
-    this.#values.push(v);
+    this.#rows.push([v]);
     return v;
   }
 
-  /** The per-case values so far (MONAI's `get_buffer()`). */
+  /**
+   * Computes one case of class-index maps: the metric of each scored class c (pred = c against gt = c), as MONAI's
+   * one row of its [B, C] result; stores the row and returns it.
+   */
+  callClasses(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number[] {
+    const name = `${this.constructor.name}.callClasses`;
+    if (!this.classes) throw new Error(`${name}: needs the metric made with numClasses; score binary masks with call`);
+    this.#check('callClasses', pred, gt, shape, spacing);
+    const numClasses = this.classes[this.classes.length - 1]! + 1;
+    for (const [what, map] of [['pred', pred], ['gt', gt]] as const) {
+      const i = map.findIndex((v) => v >= numClasses);
+      if (i >= 0) throw new Error(`${name}: ${what} holds class ${map[i]} at voxel ${i}, not below numClasses ${numClasses}`);
+    }
+    const row = this.classes.map((c) => this.compute(pred.map((v) => (v === c ? 1 : 0)), gt.map((v) => (v === c ? 1 : 0)), shape, spacing));
+    this.#rows.push(row);
+    return [...row];
+  }
+
+  /** The per-case values so far of binary masks (MONAI's `get_buffer()` of one class). */
   values(): number[] {
-    return [...this.#values];
+    if (this.classes) throw new Error(`${this.constructor.name}.values: this metric scores ${this.classes.length} classes per case; use buffer()`);
+    return this.#rows.map((r) => r[0]!);
   }
 
-  /** How many cases enter the mean (not NaN). */
+  /** The values so far as MONAI's [cases, classes] buffer (`get_buffer()`). */
+  buffer(): number[][] {
+    return this.#rows.map((r) => [...r]);
+  }
+
+  /** How many cases enter the mean: those with a value that is not NaN (MONAI's `not_nans` of 'mean'). */
   notNans(): number {
-    return this.#values.filter((v) => !Number.isNaN(v)).length;
+    return this.#rows.filter((r) => notNanSum(r).n > 0).length;
   }
 
-  /** The mean over the non-NaN cases; 0 when all are NaN (MONAI's `do_metric_reduction`). */
-  aggregate(): number {
-    if (this.#values.length === 0) throw new Error(`${this.constructor.name}.aggregate: no case added yet; call(pred, gt, shape) first`);
-    let sum = 0, n = 0;
-    for (const v of this.#values) if (!Number.isNaN(v)) { sum += v; n++; }
-    return n === 0 ? 0 : sum / n;
+  /**
+   * MONAI's `aggregate(reduction)` (default 'mean'): NaN values are left out; 'mean' averages each case's classes,
+   * then the cases that have one (0 when none has); '_batch' reduces over the cases (one value per class),
+   * '_channel' over the classes (one per case); 'none' is the buffer.
+   */
+  aggregate(reduction?: 'mean' | 'sum'): number;
+  aggregate(reduction: 'mean_batch' | 'sum_batch' | 'mean_channel' | 'sum_channel'): number[];
+  aggregate(reduction: 'none'): number[][];
+  aggregate(reduction: MetricReduction = 'mean'): number | number[] | number[][] {
+    const name = `${this.constructor.name}.aggregate`;
+    if (this.#rows.length === 0) throw new Error(`${name}: no case added yet; call(pred, gt, shape) first`);
+    const rows = this.#rows;
+    const columns = rows[0]!.map((_, c) => rows.map((r) => r[c]!));
+    switch (reduction) {
+      case 'mean': {
+        const counted = rows.filter((r) => notNanSum(r).n > 0);
+        return counted.length === 0 ? 0 : notNanSum(counted.map(notNanMean)).sum / counted.length;
+      }
+      case 'sum': return notNanSum(rows.flat()).sum;
+      case 'mean_batch': return columns.map(notNanMean);
+      case 'sum_batch': return columns.map((c) => notNanSum(c).sum);
+      case 'mean_channel': return rows.map(notNanMean);
+      case 'sum_channel': return rows.map((r) => notNanSum(r).sum);
+      case 'none': return this.buffer();
+      default: throw new Error(`${name}: reduction must be 'mean', 'sum', 'mean_batch', 'sum_batch', 'mean_channel', 'sum_channel' or 'none', got ${JSON.stringify(reduction)}`);
+    }
   }
 
   reset(): void {
-    this.#values = [];
+    this.#rows = [];
   }
 }
 
@@ -65,8 +157,8 @@ abstract class CumulativeMetric {
 export class DiceMetric extends CumulativeMetric {
   readonly ignoreEmpty: boolean;
 
-  constructor(opts: { ignoreEmpty?: boolean } = {}) {
-    super();
+  constructor(opts: { ignoreEmpty?: boolean } & MetricClassOptions = {}) {
+    super(opts, true);
     this.ignoreEmpty = opts.ignoreEmpty ?? true;
   }
 
@@ -82,7 +174,7 @@ function emptyDistance(pred: Uint8Array, gt: Uint8Array): number | null {
   return ep && eg ? NaN : ep || eg ? Infinity : null;
 }
 
-export interface HausdorffDistanceOptions {
+export interface HausdorffDistanceOptions extends MetricClassOptions {
   /** Percentile of the surface distances (numpy's 'linear'); null for the maximum. Default 95. */
   percentile?: number | null;
   /** Only prediction → reference distances. Default false. */
@@ -105,7 +197,7 @@ export class HausdorffDistanceMetric extends CumulativeMetric {
   readonly pooled: boolean;
 
   constructor(opts: HausdorffDistanceOptions = {}) {
-    super();
+    super(opts, false);
     this.percentile = opts.percentile === undefined ? 95 : opts.percentile;
     if (this.percentile !== null && !(this.percentile >= 0 && this.percentile <= 100)) throw new Error(`HausdorffDistanceMetric: percentile must be in [0, 100] or null, got ${this.percentile}`);
     this.directed = opts.directed ?? false;
@@ -131,8 +223,8 @@ export class HausdorffDistanceMetric extends CumulativeMetric {
 export class SurfaceDistanceMetric extends CumulativeMetric {
   readonly symmetric: boolean;
 
-  constructor(opts: { symmetric?: boolean } = {}) {
-    super();
+  constructor(opts: { symmetric?: boolean } & MetricClassOptions = {}) {
+    super(opts, false);
     this.symmetric = opts.symmetric ?? false;
   }
 

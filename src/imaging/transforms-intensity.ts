@@ -1,36 +1,63 @@
 /**
- * MONAI's intensity transforms (dictionary form) on float volumes. Statistics (mean, std, percentiles) are computed in
- * float64 over the float32 voxels and each result is rounded once to float32; MONAI computes in float32, so values
- * agree within float32 rounding.
+ * MONAI's intensity transforms (dictionary form) on float volumes [X, Y, Z] and, except RandGaussianNoise, on
+ * channel-first images [C, X, Y, Z] (statistics over the whole image, or per channel with `channelWise`). Statistics
+ * (mean, std, percentiles) are computed in float64 over the float32 voxels and each result is rounded once to float32;
+ * MONAI computes in float32, so values agree within float32 rounding.
  */
 import { percentile } from './metrics.js';
 import type { Rng } from './random.js';
-import { checkFinite, checkProb, keyList, readImage, readSameShape, requireRng, withVolumes, type Transform } from './transforms.js';
-import type { Volume } from './volume.js';
+import {
+  checkFinite, checkProb, keyList, readImage, readSameShape, requireRng, withVolumes, type FloatImage, type Transform,
+} from './transforms.js';
 
-/** Maps every voxel of the image volumes under `keys` through `f`. */
-function mapImages<T extends object>(data: T, keys: readonly string[], name: string, f: (x: number, i: number) => number): T {
-  const vols = keys.map((k) => readImage(data, k, name));
-  return withVolumes(data, keys, vols.map((v): Volume<Float32Array> => {
-    const out = new Float32Array(v.data.length);
-    for (let i = 0; i < out.length; i++) out[i] = f(v.data[i]!, i);
-    return { data: out, shape: [v.shape[0], v.shape[1], v.shape[2]] };
+/** Maps every voxel of the images under `keys` through `f` (x, its flat index, its channel); the shape stays. */
+function mapImages<T extends object>(data: T, keys: readonly string[], name: string, f: (x: number, i: number, channel: number) => number): T {
+  const images = keys.map((k) => readImage(data, k, name));
+  return withVolumes(data, keys, images.map(({ image, channels }) => {
+    const out = new Float32Array(image.data.length);
+    const n = channels[0]!.length;
+    for (let i = 0; i < out.length; i++) out[i] = f(image.data[i]!, i, Math.floor(i / n));
+    return { data: out, shape: [...image.shape] } as FloatImage;
   }));
+}
+
+/**
+ * Maps the image under each key through a function made from its statistics: of the whole image, or with
+ * `channelWise` of each channel on its own (MONAI's `channel_wise`; its channel index `c` picks per-channel options).
+ */
+function mapByStatistics<T extends object>(data: T, keys: readonly string[], name: string, channelWise: boolean,
+  make: (values: Float32Array, c: number, channels: number) => (x: number) => number): T {
+  let out = data;
+  for (const key of keys) {
+    const { image, channels } = readImage(data, key, name);
+    const fs = channelWise ? channels.map((values, c) => make(values, c, channels.length)) : [make(image.data, 0, channels.length)];
+    out = mapImages(out, [key], name, (x, _, c) => fs[channelWise ? c : 0]!(x));
+  }
+  return out;
+}
+
+/** A per-channel option of a channel-wise transform: one number for every channel or one per channel. */
+function optionOfChannel(value: number | readonly number[] | undefined, option: string, c: number, channels: number, name: string): number | undefined {
+  if (value === undefined || typeof value === 'number') return value;
+  if (value.length !== channels) throw new Error(`${name}: the image has ${channels} channels, but ${option} has ${value.length} values`);
+  return value[c];
 }
 
 export interface NormalizeIntensityOptions {
   keys: string | readonly string[];
-  /** Subtracted instead of the mean. */
-  subtrahend?: number;
-  /** Divided by instead of the std (0 is replaced by 1, as MONAI does). */
-  divisor?: number;
+  /** Subtracted instead of the mean; with `channelWise` also one per channel. */
+  subtrahend?: number | readonly number[];
+  /** Divided by instead of the std (0 is replaced by 1, as MONAI does); with `channelWise` also one per channel. */
+  divisor?: number | readonly number[];
   /** Statistics over the nonzero voxels only, and only they are normalized (zeros stay 0). Default false. */
   nonzero?: boolean;
+  /** Statistics of each channel of a channel-first [C, X, Y, Z] image on its own (MONAI's `channel_wise`). Default false. */
+  channelWise?: boolean;
 }
 
 /**
  * MONAI's `NormalizeIntensityd`: (x − mean) / std with the population std (ddof 0); a std of 0 becomes 1. With
- * `nonzero`, an all-zero volume is returned unchanged.
+ * `nonzero`, an all-zero volume (or channel) is returned unchanged.
  */
 export class NormalizeIntensity implements Transform {
   readonly #keys: string[];
@@ -39,26 +66,28 @@ export class NormalizeIntensity implements Transform {
   constructor(opts: NormalizeIntensityOptions) {
     const name = 'NormalizeIntensity';
     this.#keys = keyList(opts.keys, name);
-    if (opts.subtrahend !== undefined) checkFinite(opts.subtrahend, 'subtrahend', name);
-    if (opts.divisor !== undefined) checkFinite(opts.divisor, 'divisor', name);
+    for (const option of ['subtrahend', 'divisor'] as const) {
+      const v = opts[option];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' && !opts.channelWise) throw new Error(`${name}: ${option} is one number unless channelWise, got ${JSON.stringify(v)}`);
+      (typeof v === 'number' ? [v] : v).forEach((x) => checkFinite(x, option, name));
+    }
     this.#opts = { ...opts };
   }
 
   apply<T extends object>(data: T): T {
-    const { subtrahend, divisor, nonzero = false } = this.#opts;
-    let out = data;
-    for (const key of this.#keys) {
-      const d = readImage(data, key, 'NormalizeIntensity').data;
+    const { subtrahend, divisor, nonzero = false, channelWise = false } = this.#opts;
+    const name = 'NormalizeIntensity';
+    return mapByStatistics(data, this.#keys, name, channelWise, (d, c, channels) => {
       let n = 0, sum = 0;
       for (let i = 0; i < d.length; i++) if (!nonzero || d[i] !== 0) { n++; sum += d[i]!; }
       const mean = sum / n;
       let sq = 0;
       for (let i = 0; i < d.length; i++) if (!nonzero || d[i] !== 0) sq += (d[i]! - mean) * (d[i]! - mean);
-      const sub = subtrahend ?? mean;
-      const div = (divisor ?? Math.sqrt(sq / n)) || 1;
-      out = mapImages(out, [key], 'NormalizeIntensity', (x) => (n === 0 || (nonzero && x === 0) ? x : (x - sub) / div));
-    }
-    return out;
+      const sub = optionOfChannel(subtrahend, 'subtrahend', c, channels, name) ?? mean;
+      const div = (optionOfChannel(divisor, 'divisor', c, channels, name) ?? Math.sqrt(sq / n)) || 1;
+      return (x) => (n === 0 || (nonzero && x === 0) ? x : (x - sub) / div);
+    });
   }
 }
 
@@ -125,6 +154,8 @@ export interface ScaleIntensityRangePercentilesOptions {
   clip?: boolean;
   /** Map to bMin + (bMax − bMin)·lower/100 … bMin + (bMax − bMin)·upper/100 instead (MONAI's `relative`). Default false. */
   relative?: boolean;
+  /** Percentiles of each channel of a channel-first [C, X, Y, Z] image on its own (MONAI's `channel_wise`). Default false. */
+  channelWise?: boolean;
 }
 
 /** MONAI's `ScaleIntensityRangePercentilesd`: ScaleIntensityRange with aMin, aMax the volume's percentiles. */
@@ -144,16 +175,64 @@ export class ScaleIntensityRangePercentiles implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const { lower, upper, bMin: b0, bMax: b1, clip = false, relative = false } = this.#opts;
-    let out = data;
-    for (const key of this.#keys) {
-      const d = readImage(data, key, 'ScaleIntensityRangePercentiles').data;
-      const aMin = percentile(d, lower), aMax = percentile(d, upper);
-      const bMin = relative ? (b1! - b0!) * (lower / 100) + b0! : b0;
-      const bMax = relative ? (b1! - b0!) * (upper / 100) + b0! : b1;
-      out = mapImages(out, [key], 'ScaleIntensityRangePercentiles', scaleRange(aMin, aMax, bMin, bMax, clip ? bMin : undefined, clip ? bMax : undefined));
+    const { lower, upper, bMin: b0, bMax: b1, clip = false, relative = false, channelWise = false } = this.#opts;
+    const bMin = relative ? (b1! - b0!) * (lower / 100) + b0! : b0;
+    const bMax = relative ? (b1! - b0!) * (upper / 100) + b0! : b1;
+    return mapByStatistics(data, this.#keys, 'ScaleIntensityRangePercentiles', channelWise, (d) =>
+      scaleRange(percentile(d, lower), percentile(d, upper), bMin, bMax, clip ? bMin : undefined, clip ? bMax : undefined));
+  }
+}
+
+export interface ScaleIntensityOptions {
+  keys: string | readonly string[];
+  /** The output's minimum (default 0); null with maxv null: scale by 1 + factor instead; null alone: (x − min)/(max − min). */
+  minv?: number | null;
+  /** The output's maximum (default 1), as minv. */
+  maxv?: number | null;
+  /** With minv and maxv null: x · (1 + factor); without it the image is unchanged. */
+  factor?: number;
+  /** Minimum and maximum of each channel of a channel-first [C, X, Y, Z] image on its own (MONAI's `channel_wise`). Default false. */
+  channelWise?: boolean;
+}
+
+/**
+ * MONAI's `ScaleIntensityd` (its `rescale_array`): (x − min)/(max − min) · (maxv − minv) + minv with the image's (or
+ * each channel's) min and max; a constant image becomes x · minv (unchanged when minv is null).
+ */
+export class ScaleIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #minv: number | null;
+  readonly #maxv: number | null;
+  readonly #factor: number | undefined;
+  readonly #channelWise: boolean;
+
+  constructor(opts: ScaleIntensityOptions) {
+    const name = 'ScaleIntensity';
+    this.#keys = keyList(opts.keys, name);
+    this.#minv = opts.minv === undefined ? 0 : opts.minv === null ? null : checkFinite(opts.minv, 'minv', name);
+    this.#maxv = opts.maxv === undefined ? 1 : opts.maxv === null ? null : checkFinite(opts.maxv, 'maxv', name);
+    this.#factor = opts.factor === undefined ? undefined : checkFinite(opts.factor, 'factor', name);
+    if (this.#factor !== undefined && (this.#minv !== null || this.#maxv !== null)) throw new Error(`${name}: factor needs minv and maxv null (MONAI ignores it otherwise)`);
+    this.#channelWise = opts.channelWise ?? false;
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'ScaleIntensity';
+    const [minv, maxv] = [this.#minv, this.#maxv];
+    if (minv === null && maxv === null) {
+      const factor = this.#factor;
+      this.#keys.forEach((k) => readImage(data, k, name));
+      return factor === undefined ? data : mapImages(data, this.#keys, name, (x) => x * (1 + factor));
     }
-    return out;
+    return mapByStatistics(data, this.#keys, name, this.#channelWise, (d) => {
+      let lo = Infinity, hi = -Infinity;
+      for (let i = 0; i < d.length; i++) { lo = Math.min(lo, d[i]!); hi = Math.max(hi, d[i]!); }
+      if (lo === hi) return (x) => (minv === null ? x : x * minv);
+      return (x) => {
+        const norm = (x - lo) / (hi - lo);
+        return minv === null || maxv === null ? norm : norm * (maxv - minv) + minv;
+      };
+    });
   }
 }
 

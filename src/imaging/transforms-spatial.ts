@@ -3,6 +3,7 @@
  * centred), flips, 90° rotations and resampling. One geometry is drawn per sample and applied to every key, so the
  * keys must share one shape. Axes are the volume's [X, Y, Z] (MONAI's spatial axes, without the channel).
  */
+import { adaptiveWindows } from '../autograd/nn.js';
 import type { Rng } from './random.js';
 import {
   checkProb, checkSpatialSize, keyList, readSameShape, readVolume, requireRng, resolveSize, withVolumes,
@@ -489,6 +490,8 @@ export class RandRotate90 implements Transform {
 }
 
 export type InterpolationMode = 'trilinear' | 'nearest';
+/** Resize's modes: PyTorch's F.interpolate 'area' (adaptive average pooling) besides trilinear and nearest */
+export type ResizeMode = InterpolationMode | 'area';
 
 /** Per output index along one axis: the two source neighbours and the weight of the second. */
 interface AxisTable { i0: Int32Array; i1: Int32Array; w1: Float64Array; }
@@ -565,24 +568,54 @@ function resample<T extends Float32Array | Uint8Array>(v: Volume<T>, tables: rea
   return { data: out, shape };
 }
 
-/** The mode of each key: given once, per key, or by element type (trilinear for float images, nearest for labels). */
-function modesFor(mode: InterpolationMode | readonly InterpolationMode[] | undefined, keys: readonly string[], name: string): (InterpolationMode | null)[] {
-  const list = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode) : [...mode];
-  if (list.length !== keys.length || !list.every((m) => m === null || m === 'trilinear' || m === 'nearest')) {
-    throw new Error(`${name}: mode must be 'trilinear', 'nearest' or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
+/**
+ * PyTorch's 'area' (F.adaptive_avg_pool3d): output voxel j of each axis is the mean of the input's window
+ * [⌊j·in/out⌋, ⌈(j + 1)·in/out⌉) (adaptiveWindows); a box mean is separable, so one pass per resized axis, in float64.
+ */
+function areaResample(v: Volume<Float32Array>, size: Readonly<Shape3>): Volume<Float32Array> {
+  let data = Float64Array.from(v.data);
+  const shape: Shape3 = [...v.shape];
+  for (const axis of AXES) {
+    const n = shape[axis], m = size[axis];
+    if (n === m) continue;
+    const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1), inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const windows = adaptiveWindows(n, m);
+    const next = new Float64Array(outer * m * inner);
+    for (let o = 0; o < outer; o++) {
+      windows.forEach(([start, end], j) => {
+        const to = (o * m + j) * inner;
+        for (let k = start; k < end; k++) {
+          const from = (o * n + k) * inner;
+          for (let i = 0; i < inner; i++) next[to + i] += data[from + i]!;
+        }
+        for (let i = 0; i < inner; i++) next[to + i] /= end - start;
+      });
+    }
+    data = next;
+    shape[axis] = m;
+  }
+  return { data: Float32Array.from(data), shape };
+}
+
+/** The mode of each key: given once or per key, among `valid`; null where the element type decides. */
+function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string): (M | null)[] {
+  const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : [...(mode as readonly M[])];
+  if (list.length !== keys.length || !list.every((m) => m === null || valid.includes(m))) {
+    throw new Error(`${name}: mode must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
   }
   return list;
 }
 
-function resampleKeys<T extends object>(
-  data: T, keys: readonly string[], modes: readonly (InterpolationMode | null)[], name: string,
-  tablesFor: (shape: Readonly<Shape3>, mode: InterpolationMode) => [AxisTable, AxisTable, AxisTable],
+/** Resamples each key with its mode; a key without one: `imageMode` for Float32Array volumes, 'nearest' for Uint8Array labels. */
+function resampleKeys<T extends object, M extends ResizeMode>(
+  data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string,
+  resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => AnyVolume,
 ): T {
   const vols = keys.map((k) => readVolume(data, k, name) as Volume<Float32Array | Uint8Array>);
   return withVolumes(data, keys, vols.map((v, i) => {
-    const mode = modes[i] ?? (v.data instanceof Uint8Array ? 'nearest' : 'trilinear');
-    if (mode === 'trilinear' && v.data instanceof Uint8Array) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-    return resample(v, tablesFor(v.shape, mode), mode) as AnyVolume;
+    const mode = modes[i] ?? (v.data instanceof Uint8Array ? 'nearest' : imageMode);
+    if (mode !== 'nearest' && v.data instanceof Uint8Array) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
+    return resampleVolume(v, mode);
   }));
 }
 
@@ -590,32 +623,41 @@ export interface ResizeOptions {
   keys: string | readonly string[];
   /** Output size (≤ 0 keeps the axis). */
   spatialSize: SpatialSize;
-  /** Default: 'trilinear' for Float32Array volumes, 'nearest' for Uint8Array labels (MONAI's default 'area' is not offered). */
-  mode?: InterpolationMode | readonly InterpolationMode[];
+  /**
+   * Default: MONAI's 'area' for Float32Array volumes, 'nearest' for Uint8Array labels (MONAI's 'area' would average
+   * a label's classes into a float volume; a label takes 'nearest' only).
+   */
+  mode?: ResizeMode | readonly ResizeMode[];
 }
 
+const RESIZE_MODES: readonly ResizeMode[] = ['area', 'trilinear', 'nearest'];
+
 /**
- * MONAI's `Resized` (`size_mode="all"`) as `F.interpolate(mode='trilinear', align_corners=False)` for images and
- * PyTorch's 'nearest' (source ⌊j·in/out⌋) for labels; the source indices follow PyTorch's float32 arithmetic.
+ * MONAI's `Resized` (`size_mode="all"`, no anti-aliasing) as `F.interpolate`: 'area' (adaptive average pooling),
+ * 'trilinear' (align_corners=False) or PyTorch's 'nearest' (source ⌊j·in/out⌋); the trilinear and nearest source
+ * indices follow PyTorch's float32 arithmetic. A key already of the output size keeps its values in every mode, as MONAI's.
  */
 export class Resize implements Transform {
   readonly #keys: string[];
   readonly #size: Shape3;
-  readonly #modes: (InterpolationMode | null)[];
+  readonly #modes: (ResizeMode | null)[];
 
   constructor(opts: ResizeOptions) {
     this.#keys = keyList(opts.keys, 'Resize');
     this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', 'Resize');
-    this.#modes = modesFor(opts.mode, this.#keys, 'Resize');
+    this.#modes = modesFor(opts.mode, RESIZE_MODES, this.#keys, 'Resize');
   }
 
   apply<T extends object>(data: T): T {
-    return resampleKeys(data, this.#keys, this.#modes, 'Resize', (shape, mode) => {
-      const out = resolveSize(this.#size, shape);
-      return [interpolateTable(shape[0], out[0], mode), interpolateTable(shape[1], out[1], mode), interpolateTable(shape[2], out[2], mode)];
+    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => {
+      const out = resolveSize(this.#size, v.shape);
+      if (mode === 'area') return areaResample(v as Volume<Float32Array>, out);
+      return resample(v, [interpolateTable(v.shape[0], out[0], mode), interpolateTable(v.shape[1], out[1], mode), interpolateTable(v.shape[2], out[2], mode)], mode) as AnyVolume;
     });
   }
 }
+
+const SPACING_MODES: readonly InterpolationMode[] = ['trilinear', 'nearest'];
 
 export interface SpacingOptions {
   keys: string | readonly string[];
@@ -643,7 +685,7 @@ export class Spacing implements Transform {
     if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
     this.#pixdim = [p[0], p[1], p[2]];
     this.#spacingKey = opts.spacingKey ?? 'spacing';
-    this.#modes = modesFor(opts.mode, this.#keys, 'Spacing');
+    this.#modes = modesFor(opts.mode, SPACING_MODES, this.#keys, 'Spacing');
   }
 
   apply<T extends object>(data: T): T {
@@ -657,9 +699,9 @@ export class Spacing implements Transform {
       return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
     };
     const table = (inSize: number, r: number, mode: InterpolationMode): AxisTable => spacingTable(inSize, Math.max(1, roundHalfEven((inSize - 1) / r + 1)), r, mode);
-    const result = resampleKeys(data, this.#keys, this.#modes, 'Spacing', (shape, mode) => [
-      table(shape[0], ratio[0]!, mode), table(shape[1], ratio[1]!, mode), table(shape[2], ratio[2]!, mode),
-    ]);
+    const result = resampleKeys(data, this.#keys, this.#modes, 'trilinear', 'Spacing', (v, mode) => resample(v, [
+      table(v.shape[0], ratio[0]!, mode), table(v.shape[1], ratio[1]!, mode), table(v.shape[2], ratio[2]!, mode),
+    ], mode) as AnyVolume);
     return { ...result, [this.#spacingKey]: [...this.#pixdim] };
   }
 }

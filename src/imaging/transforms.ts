@@ -8,7 +8,8 @@
  * This file holds the shared machinery; the transforms are in transforms-intensity.ts and transforms-spatial.ts.
  */
 import type { Rng } from './random.js';
-import { assertVolume, type Shape3, type Volume } from './volume.js';
+import type { MultiChannelVolume } from './sliding-window.js';
+import { assertVolume, voxelCount, type Shape3, type Volume } from './volume.js';
 
 /** A volume of either element type: float images, uint8 labels. */
 export type AnyVolume = Volume<Float32Array> | Volume<Uint8Array>;
@@ -88,11 +89,25 @@ export function readVolume(data: object, key: string, name: string): AnyVolume {
   return vol as AnyVolume;
 }
 
-/** The float volume under `key` (intensity transforms work on images, not on uint8 labels). */
-export function readImage(data: object, key: string, name: string): Volume<Float32Array> {
-  const v = readVolume(data, key, name);
-  if (!(v.data instanceof Float32Array)) throw new Error(`${name}: key '${key}' holds a Uint8Array volume (a label?); this transform needs a Float32Array image`);
-  return v as Volume<Float32Array>;
+/** A float image: a volume [X, Y, Z] (one channel) or MONAI's channel-first image [C, X, Y, Z]. */
+export type FloatImage = Volume<Float32Array> | MultiChannelVolume;
+
+/**
+ * The float image under `key` (intensity transforms work on images, not on uint8 labels) and its channels, views of
+ * its data: one for a volume [X, Y, Z], C for a channel-first [C, X, Y, Z] image.
+ */
+export function readImage(data: object, key: string, name: string): { image: FloatImage; channels: Float32Array[] } {
+  const v = (data as Record<string, unknown>)[key] as Partial<MultiChannelVolume> | null | undefined;
+  if (v !== null && typeof v === 'object' && Array.isArray(v.shape) && v.shape.length === 4) {
+    const d = v.data, shape = v.shape, n = voxelCount(shape.slice(1));
+    if (!shape.every((s) => Number.isInteger(s) && s > 0) || !(d instanceof Float32Array) || d.length !== shape[0] * n) {
+      throw new Error(`${name}: key '${key}' is not a channel-first image { data: Float32Array of C·X·Y·Z values, shape: [C, X, Y, Z] } (shape ${JSON.stringify(shape)})`);
+    }
+    return { image: v as MultiChannelVolume, channels: Array.from({ length: shape[0] }, (_, c) => d.subarray(c * n, (c + 1) * n)) };
+  }
+  const vol = readVolume(data, key, name);
+  if (!(vol.data instanceof Float32Array)) throw new Error(`${name}: key '${key}' holds a Uint8Array volume (a label?); this transform needs a Float32Array image`);
+  return { image: vol as Volume<Float32Array>, channels: [vol.data] };
 }
 
 /** The volumes under `keys`, all of one shape (a spatial transform applies one geometry to all of them). */
@@ -107,7 +122,7 @@ export function readSameShape(data: object, keys: readonly string[], name: strin
 }
 
 /** A copy of the sample with the given volumes replaced. */
-export function withVolumes<T extends object>(data: T, keys: readonly string[], volumes: readonly AnyVolume[]): T {
+export function withVolumes<T extends object>(data: T, keys: readonly string[], volumes: readonly (AnyVolume | FloatImage)[]): T {
   const out = { ...data } as Record<string, unknown>;
   keys.forEach((k, i) => { out[k] = volumes[i]; });
   return out as T;

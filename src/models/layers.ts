@@ -3,7 +3,7 @@ import { formatShape, triple as integerTriple } from '../kernels/geometry.js';
 import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
-import { add, assign, matmul, relu, transpose } from '../autograd/ops.js';
+import { add, assign, matmul, pad, relu, transpose } from '../autograd/ops.js';
 import { getAutocastDtype } from '../autograd/autocast.js';
 import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
@@ -90,22 +90,23 @@ export interface Conv3dLayerOptions extends InitOptions {
 
 export interface GroupedConv3dLayerOptions extends Omit<Conv3dLayerOptions, 'padding'> {
   /**
-   * zero padding per side, or PyTorch's 'valid' (none) or 'same' (the output as large as the input: stride 1,
-   * dilation·(kernel − 1)/2 per side, so an even dilation·(kernel − 1) along every axis)
+   * zero padding per side, or PyTorch's 'valid' (none) or 'same' (the output as large as the input: stride 1;
+   * a total of dilation·(kernel − 1) per axis, ⌊total/2⌋ before the input and the rest after it, as PyTorch)
    */
   padding?: IntOrTriple | 'same' | 'valid';
   /** input and output channels split into this many groups (default 1; inChannels: depthwise) */
   groups?: number;
 }
 
-/** PyTorch's padding='same' of a stride-1 convolution, symmetric only */
-function samePadding(kernelSize: Triple, stride: Triple, dilation: Triple): Triple {
+/**
+ * PyTorch's padding='same' of a stride-1 convolution: per axis ⌊total/2⌋ on both sides (`padding`) and, where
+ * the total dilation·(kernel − 1) is odd, one more after the input's end (`extraEnd`)
+ */
+function samePadding(kernelSize: Triple, stride: Triple, dilation: Triple): { padding: Triple; extraEnd: Triple } {
   if (stride.some((v) => v !== 1)) throw new Error(`Conv3d: padding='same' needs stride 1, got stride ${formatShape(stride)}`);
-  const total: Triple = [dilation[0] * (kernelSize[0] - 1), dilation[1] * (kernelSize[1] - 1), dilation[2] * (kernelSize[2] - 1)];
-  if (total.some((t) => t % 2 !== 0)) {
-    throw new Error(`Conv3d: padding='same' with kernel_size ${formatShape(kernelSize)} and dilation ${formatShape(dilation)} would pad one side more than the other, which is not supported; pad() the input and use padding 0`);
-  }
-  return [total[0] / 2, total[1] / 2, total[2] / 2];
+  const total = (i: number) => dilation[i] * (kernelSize[i] - 1);
+  const padding: Triple = [Math.floor(total(0) / 2), Math.floor(total(1) / 2), Math.floor(total(2) / 2)];
+  return { padding, extraEnd: [total(0) % 2, total(1) % 2, total(2) % 2] };
 }
 
 /** nn.Conv3d: weight [out, in / groups, kd, kh, kw], bias [out]. */
@@ -114,9 +115,13 @@ export class Conv3d extends Layer {
   readonly bias: Parameter | null;
   readonly kernelSize: Triple;
   readonly stride: Triple;
+  /** zero padding on both sides of each spatial axis */
   readonly padding: Triple;
+  /** padding 'same' with an odd total along an axis: the one zero more after the input's end (else 0) */
+  readonly extraEndPadding: Triple;
   readonly dilation: Triple;
   readonly groups: number;
+  private readonly paddingSame: boolean;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: GroupedConv3dLayerOptions = {}) {
     super();
@@ -124,8 +129,13 @@ export class Conv3d extends Layer {
     this.stride = triple(options.stride ?? 1, 'Conv3d stride');
     this.dilation = triple(options.dilation ?? 1, 'Conv3d dilation');
     const padding = options.padding ?? 0;
-    this.padding = padding === 'same' ? samePadding(this.kernelSize, this.stride, this.dilation)
-      : triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
+    this.paddingSame = padding === 'same';
+    if (padding === 'same') {
+      ({ padding: this.padding, extraEnd: this.extraEndPadding } = samePadding(this.kernelSize, this.stride, this.dilation));
+    } else {
+      this.padding = triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
+      this.extraEndPadding = [0, 0, 0];
+    }
     this.groups = options.groups ?? 1;
     if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new Error(`Conv3d: groups ${this.groups} must be a positive integer dividing in_channels ${inChannels} and out_channels ${outChannels}`);
@@ -137,7 +147,7 @@ export class Conv3d extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return F.conv3d(x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return this.withExtraEndPadding(x, (xp) => F.conv3d(xp, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups }));
   }
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
@@ -145,12 +155,20 @@ export class Conv3d extends Layer {
     const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
     if (!after) return null;
     const options = { stride: this.stride, padding: this.padding, dilation: this.dilation };
-    return { consumes: after.consumes, forward: (y) => F.conv3dBatchNormEval(y, this.weight, this.bias, after.bn, options) };
+    return { consumes: after.consumes, forward: (y) => this.withExtraEndPadding(y, (yp) => F.conv3dBatchNormEval(yp, this.weight, this.bias, after.bn, options)) };
+  }
+
+  /** conv(x), or conv of x with extraEndPadding's zeros appended (PyTorch's odd 'same' padding, as ATen does it) */
+  private withExtraEndPadding(x: Tensor, conv: (x: Tensor) => Tensor): Tensor {
+    const [d, h, w] = this.extraEndPadding;
+    if (d + h + w === 0) return conv(x);
+    return tidy(() => conv(pad(x, [0, w, 0, h, 0, d])));
   }
 
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
-    if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
+    if (this.paddingSame) s += ', padding=same';
+    else if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
     if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';

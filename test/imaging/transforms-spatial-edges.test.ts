@@ -158,7 +158,7 @@ describe('spatial transforms: more edges from mutation testing', () => {
     expect(() => new RandSpatialCrop({ keys: 'image', roiSize: 2, maxRoiSize: [1, 2] as never })).toThrow(/^RandSpatialCrop: maxRoiSize must be/);
     expect(() => new CenterSpatialCrop({ keys: 'image', roiSize: 1.5 })).toThrow(/^CenterSpatialCrop: roiSize must be/);
     expect(() => new Resize({ keys: 'image', spatialSize: 1.5 })).toThrow(/^Resize: spatialSize must be/);
-    expect(() => new Resize({ keys: 'image', spatialSize: 2, mode: 'area' as never })).toThrow(/^Resize: mode must be/);
+    expect(() => new Resize({ keys: 'image', spatialSize: 2, mode: 'bicubic' as never })).toThrow(/^Resize: mode must be 'area', 'trilinear', 'nearest' or one of them per key \(1 keys\), got "bicubic"$/);
     expect(() => new RandCropByPosNegLabel({ keys: 'image', labelKey: 'label', spatialSize: 1.5 })).toThrow(/^RandCropByPosNegLabel: spatialSize must be/);
   });
 
@@ -183,7 +183,7 @@ describe('spatial transforms: more edges from mutation testing', () => {
 
   it("a label resamples with 'nearest' by default; a bad mode in a per-key list and a non-finite spacing are refused", () => {
     expect([...new Resize({ keys: 'label', spatialSize: [4, 1, 1] }).apply({ label: labelLine([0, 4]) }).label.data]).toEqual([0, 0, 4, 4]);
-    expect(() => new Resize({ keys: ['a', 'b'], spatialSize: 2, mode: ['trilinear', 'area'] as never })).toThrow(/^Resize: mode must be/);
+    expect(() => new Resize({ keys: ['a', 'b'], spatialSize: 2, mode: ['trilinear', 'linear'] as never })).toThrow(/^Resize: mode must be/);
     expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, 1] }).apply({ image, spacing: [1, Infinity, 1] })).toThrow(/^Spacing: key 'spacing' must hold/);
     expect(() => new Spacing({ keys: 'image', pixdim: [1, 1, Infinity] })).toThrow(/^Spacing: pixdim must be three positive numbers/);
   });

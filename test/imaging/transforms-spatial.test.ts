@@ -9,6 +9,9 @@ import { RandGaussianNoise } from '../../src/imaging/transforms-intensity.js';
 import { rot90xy } from '../../src/imaging/data/augment.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
+import { adaptiveAvgPool3d } from '../../src/autograd/index.js';
+import { fromArray } from '../../src/tensor/index.js';
+import { cpu, expectClose } from '../helpers/backends.js';
 
 const at = (s: Readonly<Shape3>, x: number, y: number, z: number): number => (x * s[1] + y) * s[2] + z;
 
@@ -262,7 +265,7 @@ describe('Resize', () => {
     fc.assert(fc.property(arbShape, arbShape, fc.tuple(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -3, max: 3 }), fc.integer({ min: -3, max: 3 })), (shape, out, [a, b, c]) => {
       const ramp = (x: number, y: number, z: number): number => a * x + b * y + c * z + 10;
       const image = fromFn(shape, (n) => new Float32Array(n), ramp);
-      const r = new Resize({ keys: 'image', spatialSize: out }).apply({ image }).image;
+      const r = new Resize({ keys: 'image', spatialSize: out, mode: 'trilinear' }).apply({ image }).image;
       expect(r.shape).toEqual(out);
       for (let x = 0; x < out[0]; x++) for (let y = 0; y < out[1]; y++) for (let z = 0; z < out[2]; z++) {
         const e = ramp(src(x, shape[0], out[0]), src(y, shape[1], out[1]), src(z, shape[2], out[2]));
@@ -284,7 +287,7 @@ describe('Resize', () => {
       }
     }
     // 4 → 6 along one axis: sources max((j + 0.5)·4/6 − 0.5, 0) = 0, 0.5, 1.17, 1.83, 2.5, 3.17 → clamped to 3
-    const r = new Resize({ keys: 'image', spatialSize: [6, 1, 1] }).apply({ image: fromFn([4, 1, 1], (k) => new Float32Array(k), (x) => x) }).image;
+    const r = new Resize({ keys: 'image', spatialSize: [6, 1, 1], mode: 'trilinear' }).apply({ image: fromFn([4, 1, 1], (k) => new Float32Array(k), (x) => x) }).image;
     expect([...r.data].map((v) => Math.round(v * 1e4) / 1e4)).toEqual([0, 0.5, 1.1667, 1.8333, 2.5, 3]);
   });
 
@@ -298,6 +301,58 @@ describe('Resize', () => {
     expect(() => new Resize({ keys: 'label', spatialSize: 2, mode: 'trilinear' }).apply({ label: { data: new Uint8Array(8), shape: [2, 2, 2] } }))
       .toThrow(/Resize: key 'label' is a Uint8Array volume \(a label\); resample it with mode 'nearest'/);
     expect(() => new Resize({ keys: ['a', 'b'], spatialSize: 2, mode: ['nearest'] })).toThrow(/one of them per key \(2 keys\)/);
+  });
+});
+
+describe("Resize 'area' (MONAI's default: F.interpolate(mode='area') = adaptive_avg_pool3d)", () => {
+  /** adaptive_avg_pool's window of output i along an axis n → m, in integers as PyTorch's kernels: [⌊i·n/m⌋, ⌈(i + 1)·n/m⌉) */
+  const window = (i: number, n: number, m: number): [number, number] => [Math.floor((i * n) / m), Math.floor(((i + 1) * n + m - 1) / m)];
+
+  it('hand values: 5 → 3 averages windows [0, 2), [1, 4), [3, 5); 3 → 5 repeats and pairs voxels', () => {
+    const line = (values: number[]): Volume<Float32Array> => ({ data: Float32Array.from(values), shape: [values.length, 1, 1] });
+    const resize = (values: number[], m: number): number[] => [...new Resize({ keys: 'image', spatialSize: [m, 1, 1], mode: 'area' }).apply({ image: line(values) }).image.data];
+    expect(resize([1, 2, 3, 4, 5], 3)).toEqual([1.5, 3, 4.5]);
+    // windows [0, 1), [0, 2), [1, 2), [1, 3), [2, 3)
+    expect(resize([1, 2, 4], 5)).toEqual([1, 1.5, 2, 3, 4]);
+    expect(resize([1, 2, 3, 4], 2)).toEqual([1.5, 3.5]);
+    expect(resize([1, 2, 6], 1)).toEqual([3]);
+  });
+
+  it('is the mean over the 3-D box of the per-axis windows (an unseparated oracle), and the default for a float image', () => {
+    fc.assert(fc.property(arbShape, arbShape, (shape, out) => {
+      const image = fromFn(shape, (n) => new Float32Array(n), (x, y, z) => Math.sin(x * 7 + y * 3 + z) * 10);
+      const r = new Resize({ keys: 'image', spatialSize: out }).apply({ image }).image;
+      expect(r.shape).toEqual(out);
+      expect(r.data).toBeInstanceOf(Float32Array);
+      for (let i = 0; i < out[0]; i++) for (let j = 0; j < out[1]; j++) for (let k = 0; k < out[2]; k++) {
+        const [x0, x1] = window(i, shape[0], out[0]), [y0, y1] = window(j, shape[1], out[1]), [z0, z1] = window(k, shape[2], out[2]);
+        let sum = 0;
+        for (let x = x0; x < x1; x++) for (let y = y0; y < y1; y++) for (let z = z0; z < z1; z++) sum += get(image, x, y, z);
+        const mean = sum / ((x1 - x0) * (y1 - y0) * (z1 - z0));
+        expect(Math.abs(get(r, i, j, k) - mean)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(mean)));
+      }
+    }));
+  });
+
+  it("equals the engine's adaptiveAvgPool3d (PyTorch's F.adaptive_avg_pool3d) on the cpu backend", async () => {
+    await fc.assert(fc.asyncProperty(arbShape, arbShape, async (shape, out) => {
+      const image = fromFn(shape, (n) => new Float32Array(n), (x, y, z) => Math.cos(x * 5 + y * 2 + z * 3) * 4);
+      const r = new Resize({ keys: 'image', spatialSize: out, mode: 'area' }).apply({ image }).image;
+      const pooled = adaptiveAvgPool3d(fromArray(image.data, [1, 1, ...shape], { backend: cpu }), out);
+      expectClose(r.data, await pooled.toArray(), 1e-6, 1e-6, `${shape} → ${out}`);
+      pooled.dispose();
+    }), { numRuns: 40 });
+  });
+
+  it("an axis that keeps its size is copied; a label keeps 'nearest' by default and refuses 'area' by key", () => {
+    const image = indexVolume([3, 4, 2]);
+    const r = new Resize({ keys: 'image', spatialSize: [3, 2, 2] }).apply({ image }).image;
+    // voxel (x, y, z) holds 8x + 2y + z + 1; y's windows [0, 2), [2, 4) average to 8x + z + 2 and 8x + z + 6
+    expect([...r.data]).toEqual([2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23]);
+    const label = fromFn([4, 1, 1], (n) => new Uint8Array(n), (x) => x);
+    expect([...new Resize({ keys: 'label', spatialSize: [2, 1, 1] }).apply({ label }).label.data]).toEqual([0, 2]);
+    expect(() => new Resize({ keys: ['image', 'label'], spatialSize: 2, mode: 'area' }).apply({ image: indexVolume([4, 1, 1]), label }))
+      .toThrow(/^Resize: key 'label' is a Uint8Array volume \(a label\); resample it with mode 'nearest'$/);
   });
 });
 
