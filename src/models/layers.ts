@@ -444,23 +444,37 @@ export class Dropout extends SeededDropout {
   protected drop(x: Tensor, training: boolean, seed: number): Tensor { return F.dropout(x, this.p, training, seed); }
 }
 
-export interface MaxPool3dOptions { stride?: IntOrTriple; padding?: IntOrTriple }
+export interface MaxPool3dOptions {
+  stride?: IntOrTriple;
+  padding?: IntOrTriple;
+  /** PyTorch's ceil_mode (default false); see F.maxPool3d */
+  ceilMode?: boolean;
+}
 
-/** A pooling window: kernel size, stride (default: the kernel size) and padding, as PyTorch's pooling layers. */
+/** A pooling window: kernel size, stride (default: the kernel size), padding and ceil mode, as PyTorch's pooling layers. */
 export abstract class PoolWindowLayer extends Layer {
   readonly kernelSize: Triple;
   readonly stride: Triple;
   readonly padding: Triple;
+  readonly ceilMode: boolean;
 
   constructor(name: string, kernelSize: IntOrTriple, options: MaxPool3dOptions) {
     super();
     this.kernelSize = triple(kernelSize, `${name} kernel_size`);
     this.stride = triple(options.stride ?? kernelSize, `${name} stride`);
     this.padding = triple(options.padding ?? 0, `${name} padding`);
+    this.ceilMode = options.ceilMode ?? false;
+    if (typeof this.ceilMode !== 'boolean') throw new Error(`${name}: ceilMode must be a boolean, got ${String(options.ceilMode)}`);
+  }
+
+  /** the window options of F.maxPool3d / F.avgPool3d */
+  protected get window(): F.Pool3dOptions {
+    return { stride: this.stride, padding: this.padding, ceilMode: this.ceilMode };
   }
 
   override extraRepr(): string {
-    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}`;
+    const ceil = this.ceilMode ? ', ceil_mode=True' : '';
+    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${ceil}`;
   }
 }
 
@@ -469,7 +483,7 @@ export class MaxPool3d extends PoolWindowLayer {
     super('MaxPool3d', kernelSize, options);
   }
 
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.window); }
 }
 
 export interface UpsampleOptions {
