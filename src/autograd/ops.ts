@@ -127,7 +127,17 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   return permute(x, dims);
 }
 
-export function expand(x: Tensor, shape: readonly number[]): Tensor {
+/**
+ * torch.expand: x broadcast to `shape` as a view (no copy); −1 keeps that axis' size, and new axes go in front
+ * (where −1 is refused, as PyTorch).
+ */
+export function expand(x: Tensor, sizes: readonly number[]): Tensor {
+  const lead = sizes.length - x.rank;
+  const shape = !sizes.includes(-1) ? sizes : sizes.map((d, i) => {
+    if (d !== -1) return d;
+    if (i < lead) throw new Error(`expand: size -1 is not allowed in the new leading axis ${i} of [${sizes.join(', ')}] (x ${formatShape(x.shape)})`);
+    return x.shape[i - lead];
+  });
   const target = broadcastShapes(x.shape, shape);
   if (!sameShape(target, shape)) throw new Error(`expand: ${formatShape(x.shape)} cannot be expanded to ${formatShape(shape)}`);
   const v = broadcastView(x, shape);
