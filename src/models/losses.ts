@@ -135,18 +135,19 @@ function nllLossUnchecked(op: string, logProbs: Tensor, target: Tensor, options:
   const picked = reshape(gather(logProbs, 1, unsqueeze(safe, 1), wording), target.shape);
   let w = cast(keepMask, logProbs.dtype);
   if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1]), wording), target.shape));
-  const zero = full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend });
   let loss = neg(mul(picked, w));
   if (smoothing > 0) {
     // PyTorch's smooth term: −Σ_c w_c·log p_c, set to 0 (masked, not multiplied: log p may be −inf) where ignored
     const smooth = neg(sum(weight ? mul(logProbs, classAxisWeight(weight, logProbs.rank)) : logProbs, 1));
-    loss = add(mulScalar(loss, 1 - smoothing), mulScalar(where(keepMask, smooth, zero), smoothing / logProbs.shape[1]));
+    const kept = where(keepMask, smooth, full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend }));
+    loss = add(mulScalar(loss, 1 - smoothing), mulScalar(kept, smoothing / logProbs.shape[1]));
   }
   if (reduction === 'none') return loss;
   if (reduction === 'sum') return sum(loss);
   // Σw = 0 (every target ignored): the value is 0/0 = NaN and the gradient 0, both as PyTorch's (its backward
   // writes nothing for ignored targets); dividing by Σw itself would make the gradient 0·(1/0) = NaN
   const total = sum(w);
+  const zero = full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend });
   const counted = ne(total, zero);
   const mean = div(sum(loss), where(counted, total, full([], 1, { dtype: logProbs.dtype, backend: logProbs.backend })));
   return add(mean, where(counted, zero, full([], NaN, { dtype: logProbs.dtype, backend: logProbs.backend })));
