@@ -1,6 +1,7 @@
 import type { ChannelLayout, Conv3dParams, ConvNormEpilogue, GridSampleParams, NormLayout, NormTerms, Pool3dParams, Storage } from '../kernels/backend.js';
 import { groupedKernelsFit } from '../kernels/conv3d/grouped-tiling.js';
 import { triple } from '../kernels/geometry.js';
+import { poolOutSize } from '../kernels/pool/checks.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
@@ -358,6 +359,11 @@ export interface Pool3dOptions {
   /** default: the kernel size */
   stride?: number | Triple;
   padding?: number | Triple;
+  /**
+   * PyTorch's ceil_mode (default false): output size ⌈(in + 2·pad − kernel)/stride⌉ + 1, less one where that last
+   * window would start past the input and its left padding; a window reaching past the padded input is clipped
+   */
+  ceilMode?: boolean;
 }
 
 function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions): { p: Pool3dParams; shape: number[] } {
@@ -371,14 +377,16 @@ function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options:
   if (padding.some((q, i) => q < 0 || 2 * q > kernel[i])) {
     throw new Error(`${op}: padding [${padding.join(', ')}] must be ≥ 0 and at most half the kernel [${kernel.join(', ')}]`);
   }
-  const spatial = [0, 1, 2].map((i) => Math.floor((x.shape[2 + i] + 2 * padding[i] - kernel[i]) / stride[i]) + 1);
+  const ceilMode = options.ceilMode ?? false;
+  if (typeof ceilMode !== 'boolean') throw new Error(`${op}: ceilMode must be a boolean, got ${String(ceilMode)}`);
+  const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode));
   if (spatial.some((d) => d < 1)) {
     throw new Error(`${op}: kernel [${kernel.join(', ')}] is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
   }
-  return { p: { kernel, stride, padding }, shape: [x.shape[0], x.shape[1], ...spatial] };
+  return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
 }
 
-/** F.max_pool3d (dilation 1, floor mode); the argmax indices are saved for backward. */
+/** F.max_pool3d (dilation 1, floor or ceil mode); the argmax indices are saved for backward. */
 export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: Pool3dOptions = {}): Tensor {
   const { p, shape } = poolParams('maxPool3d', x, kernelSize, options);
   const { values, indices } = withDense([x], (xs) => x.backend.maxPool3d(xs, x.shape, p));
@@ -400,14 +408,22 @@ function maxPool3dBackwardRaw(gy: Tensor, indices: Tensor, inputShape: readonly 
 export interface AvgPool3dOptions extends Pool3dOptions {
   /** divide by the whole window (true, default) or by its elements inside the unpadded input (false) */
   countIncludePad?: boolean;
+  /** divide every window's sum by this nonzero integer instead (PyTorch's divisor_override; countIncludePad then plays no part) */
+  divisorOverride?: number;
 }
 
 /**
- * F.avg_pool3d (floor mode). With countIncludePad false and padding, each window's sum is divided by the number
- * of its elements inside the input: the pooled x over the pooled ones (a constant).
+ * F.avg_pool3d. The divisor is the window clipped to the padded input (countIncludePad, the default; in ceil mode
+ * the last windows may be clipped), or its elements inside the input (countIncludePad false: the pooled x over the
+ * pooled ones, a constant), or divisorOverride.
  */
 export function avgPool3d(x: Tensor, kernelSize: number | Triple, options: AvgPool3dOptions = {}): Tensor {
   const { p, shape } = poolParams('avgPool3d', x, kernelSize, options);
+  const { divisorOverride } = options;
+  if (divisorOverride !== undefined) {
+    if (!(Number.isInteger(divisorOverride) && divisorOverride !== 0)) throw new Error(`avgPool3d: divisorOverride must be a nonzero integer, got ${String(divisorOverride)}`);
+    return avgPool3dRaw(x, { ...p, divisorOverride }, shape);
+  }
   if ((options.countIncludePad ?? true) || p.padding.every((q) => q === 0)) return avgPool3dRaw(x, p, shape);
   return tidy(() => {
     const inside = noGrad(() => avgPool3dRaw(full([1, 1, ...x.shape.slice(2)], 1, { dtype: x.dtype, backend: x.backend }), p, [1, 1, ...shape.slice(2)]));

@@ -127,7 +127,17 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   return permute(x, dims);
 }
 
-export function expand(x: Tensor, shape: readonly number[]): Tensor {
+/**
+ * torch.expand: x broadcast to `shape` as a view (no copy); −1 keeps that axis' size, and new axes go in front
+ * (where −1 is refused, as PyTorch).
+ */
+export function expand(x: Tensor, sizes: readonly number[]): Tensor {
+  const lead = sizes.length - x.rank;
+  const shape = !sizes.includes(-1) ? sizes : sizes.map((d, i) => {
+    if (d !== -1) return d;
+    if (i < lead) throw new Error(`expand: size -1 is not allowed in the new leading axis ${i} of [${sizes.join(', ')}] (x ${formatShape(x.shape)})`);
+    return x.shape[i - lead];
+  });
   const target = broadcastShapes(x.shape, shape);
   if (!sameShape(target, shape)) throw new Error(`expand: ${formatShape(x.shape)} cannot be expanded to ${formatShape(shape)}`);
   const v = broadcastView(x, shape);
@@ -297,10 +307,28 @@ export function oneHot(indices: Tensor, numClasses: number): Tensor {
   return y;
 }
 
-/** Constant padding with PyTorch's F.pad order: [last before, last after, second-last before, …]. */
-export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
+export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
+
+export interface PadOptions {
+  /** default 'constant' */
+  mode?: PadMode;
+  /** the fill of 'constant' (default 0); the other modes take none, as PyTorch */
+  value?: number;
+}
+
+/**
+ * F.pad with PyTorch's pad order, last axis first: [last before, last after, second-last before, …] (for NCDHW,
+ * [wBefore, wAfter, hBefore, hAfter, dBefore, dAfter]). The third argument is the constant's value, or
+ * { mode, value }. 'reflect' mirrors about the edge element (… x2 x1 | x0 x1 x2 …, each pad < the axis' size),
+ * 'replicate' repeats it, 'circular' wraps around (each pad ≤ the size); as PyTorch, these three pad the last 1–3
+ * axes of a tensor with one or two more axes in front (2k pad values on a tensor of rank k + 1 or k + 2), and their
+ * gradient sums into the source elements (a gather per padded axis).
+ */
+export function pad(x: Tensor, pads: readonly number[], options: number | PadOptions = 0): Tensor {
+  const { mode = 'constant', value } = typeof options === 'number' ? { value: options } : options;
   if (pads.length % 2 !== 0 || pads.length / 2 > x.rank) throw new Error(`pad: ${pads.length} pad values for a tensor of rank ${x.rank}`);
   if (pads.some((p) => p < 0 || !Number.isInteger(p))) throw new Error(`pad: padding must be non-negative integers, got [${pads.join(', ')}]`);
+  if (mode !== 'constant') return padBySource(x, pads, mode, value);
   const before = new Array<number>(x.rank).fill(0);
   const shape = [...x.shape];
   for (let i = 0; i < pads.length / 2; i++) {
@@ -308,7 +336,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     before[axis] = pads[2 * i];
     shape[axis] += pads[2 * i] + pads[2 * i + 1];
   }
-  const y = out(x, x.backend.fill(sizeOf(shape), value, x.dtype), shape);
+  const y = out(x, x.backend.fill(sizeOf(shape), value ?? 0, x.dtype), shape);
   const strides = contiguousStrides(shape);
   if (x.numel() > 0) {
     y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
@@ -318,6 +346,44 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     for (let axis = 0; axis < x.rank; axis++) if (before[axis] || shape[axis] !== x.shape[axis]) r = slice(r, axis, before[axis], before[axis] + x.shape[axis]);
     return [r];
   });
+}
+
+/** the source index of each padded position along an axis of size n: padSourceIndex(mode, j, n) for j ∈ [−before, n + after) */
+function padSourceIndex(mode: Exclude<PadMode, 'constant'>, j: number, n: number): number {
+  if (mode === 'replicate') return Math.min(Math.max(j, 0), n - 1);
+  if (mode === 'circular') return ((j % n) + n) % n;
+  return j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j;
+}
+
+/** pad's 'reflect', 'replicate' and 'circular' modes: along each padded axis, a gather of the source indices */
+function padBySource(x: Tensor, pads: readonly number[], mode: PadMode, value: number | undefined): Tensor {
+  if (mode !== 'reflect' && mode !== 'replicate' && mode !== 'circular') {
+    throw new Error(`pad: unknown mode '${String(mode)}'; valid: constant, reflect, replicate, circular`);
+  }
+  if (value !== undefined && value !== 0) throw new Error(`pad: mode '${mode}' takes no value (PyTorch), got ${value}`);
+  const axes = pads.length / 2;
+  if (axes < 1 || axes > 3 || (x.rank !== axes + 1 && x.rank !== axes + 2)) {
+    throw new Error(`pad: mode '${mode}' pads the last 1–3 axes of a tensor with one or two more axes (PyTorch), got ${pads.length} pad values for ${formatShape(x.shape)}`);
+  }
+  let y = x;
+  for (let i = 0; i < axes; i++) {
+    const axis = x.rank - 1 - i, n = x.shape[axis], before = pads[2 * i], after = pads[2 * i + 1];
+    if (before === 0 && after === 0) continue;
+    const limit = mode === 'reflect' ? n - 1 : mode === 'circular' ? n : Infinity; // replicate: any
+    if (n < 1) throw new Error(`pad: mode '${mode}' cannot pad the empty axis ${axis} of ${formatShape(x.shape)}`);
+    if (before > limit || after > limit) {
+      const rule = mode === 'reflect' ? 'less than' : 'at most';
+      throw new Error(`pad: mode '${mode}' needs padding ${rule} the size of axis ${axis}, got [${before}, ${after}] for ${formatShape(x.shape)}`);
+    }
+    const m = before + n + after;
+    const sources = Int32Array.from({ length: m }, (_, k) => padSourceIndex(mode, k - before, n));
+    const line = Tensor.fromStorage(x.backend, x.backend.upload(sources, 'int32'), x.shape.map((_, a) => (a === axis ? m : 1)));
+    const index = expand(line, y.shape.map((d, a) => (a === axis ? m : d)));
+    const next = gather(y, axis, index);
+    for (const t of [line, index, ...(y === x ? [] : [y])]) t.dispose();
+    y = next;
+  }
+  return y === x ? contiguous(x) : y;
 }
 
 // ------------------------------------------------------------------------------------------ elementwise

@@ -80,6 +80,10 @@ export interface Pool3dParams {
   kernel: [number, number, number];
   stride: [number, number, number];
   padding: [number, number, number];
+  /** PyTorch's ceil_mode (default false): the output size rounds up, the last window starting inside the input or its left padding */
+  ceilMode?: boolean;
+  /** avgPool3d: divide every window's sum by this nonzero integer instead (PyTorch's divisor_override) */
+  divisorOverride?: number;
 }
 
 export interface SgdParams {

@@ -3,12 +3,12 @@ import { formatShape, triple as integerTriple } from '../kernels/geometry.js';
 import { pcgHash } from '../kernels/random.js';
 import * as F from '../autograd/nn.js';
 import type { Triple } from '../autograd/nn.js';
-import { add, assign, matmul, pad, relu, transpose } from '../autograd/ops.js';
+import { add, addScalar, affine, assign, cast, matmul, mul, pad, reciprocal, relu, transpose } from '../autograd/ops.js';
 import { getAutocastDtype } from '../autograd/autocast.js';
 import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type FusedForward } from './module.js';
 
 /**
@@ -279,7 +279,8 @@ export abstract class ChannelNorm extends Layer {
 
 export interface BatchNormLayerOptions {
   eps?: number;
-  momentum?: number;
+  /** the running statistics' update factor (default 0.1); null: their cumulative average, factor 1/num_batches_tracked (PyTorch's None) */
+  momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
   backend?: Backend;
@@ -288,13 +289,14 @@ export interface BatchNormLayerOptions {
 /**
  * nn.BatchNorm3d: weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked (int32 here, int64 in
  * PyTorch). In training the batch statistics normalise and the running ones are updated in place (momentum
- * 0.1, unbiased variance); in eval the running ones normalise. The batch counter is counted on the host and
- * written into its buffer whenever the state is read.
+ * 0.1, unbiased variance; momentum null: the cumulative average, factor 1/num_batches_tracked counting this batch and
+ * any loaded count); in eval the running ones normalise. The batch counter is counted on the host and written into
+ * its buffer whenever the state is read.
  */
 export class BatchNorm3d extends ChannelNorm {
   readonly runningMean: Tensor | null;
   readonly runningVar: Tensor | null;
-  readonly momentum: number;
+  readonly momentum: number | null;
   /** batches seen in training, including those not yet written into the num_batches_tracked buffer */
   private batches = 0;
   private written = 0;
@@ -302,7 +304,11 @@ export class BatchNorm3d extends ChannelNorm {
 
   constructor(readonly numFeatures: number, options: BatchNormLayerOptions = {}) {
     super(numFeatures, options.affine ?? true, options.eps, options.backend);
-    this.momentum = options.momentum ?? 0.1;
+    const momentum: unknown = options.momentum === undefined ? 0.1 : options.momentum;
+    if (momentum !== null && typeof momentum !== 'number') {
+      throw new Error(`BatchNorm3d: momentum must be a number or null (the cumulative average), got ${typeof momentum} ${String(momentum)}`);
+    }
+    this.momentum = momentum;
     const b = options.backend;
     const track = options.trackRunningStats ?? true;
     this.runningMean = this.registerBuffer('running_mean', track ? makeBuffer(new Float32Array(numFeatures), [numFeatures], 'float32', b) : null);
@@ -313,9 +319,31 @@ export class BatchNorm3d extends ChannelNorm {
   protected normalize(x: Tensor, relu: boolean): Tensor {
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
-    return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
-      training: useBatchStats, momentum: this.momentum, eps: this.eps, relu,
+    // momentum null: copies of the running statistics before this batch's update
+    const cumulative = this.momentum === null && this.training && this.runningMean
+      ? this.runningStats().map((t) => Tensor.fromStorage(t.backend, t.backend.copy(t.view), t.shape)) : null;
+    const y = F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+      training: useBatchStats, momentum: this.momentum ?? 1, eps: this.eps, relu,
     });
+    if (cumulative) this.averageCumulatively(cumulative);
+    return y;
+  }
+
+  private runningStats(): Tensor[] { return [this.runningMean, this.runningVar].filter((t): t is Tensor => t !== null); }
+
+  /**
+   * momentum null: batchNorm with momentum 1 has just written this batch's statistics into the running ones; they
+   * become (1 − f)·before + f·batch with f = 1/num_batches_tracked (the buffer plus the batches not yet written into
+   * it, this one included), PyTorch's cumulative average in its kernel's order
+   */
+  private averageCumulatively(before: Tensor[]): void {
+    const counter = this.counter!;
+    noGrad(() => tidy(() => {
+      const f = reciprocal(addScalar(cast(counter, before[0].dtype), this.batches - this.written));
+      const keep = affine(f, -1, 1);
+      this.runningStats().forEach((running, k) => assign(running, add(mul(keep, before[k]), mul(f, running))));
+    }));
+    for (const t of before) t.dispose();
   }
 
   /** training batches counted since construction or the last loadStateDict (the buffer holds the total) */
@@ -336,7 +364,7 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum ?? 'None'}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
   }
 }
 
@@ -462,23 +490,37 @@ export class Dropout extends SeededDropout {
   protected drop(x: Tensor, training: boolean, seed: number): Tensor { return F.dropout(x, this.p, training, seed); }
 }
 
-export interface MaxPool3dOptions { stride?: IntOrTriple; padding?: IntOrTriple }
+export interface MaxPool3dOptions {
+  stride?: IntOrTriple;
+  padding?: IntOrTriple;
+  /** PyTorch's ceil_mode (default false); see F.maxPool3d */
+  ceilMode?: boolean;
+}
 
-/** A pooling window: kernel size, stride (default: the kernel size) and padding, as PyTorch's pooling layers. */
+/** A pooling window: kernel size, stride (default: the kernel size), padding and ceil mode, as PyTorch's pooling layers. */
 export abstract class PoolWindowLayer extends Layer {
   readonly kernelSize: Triple;
   readonly stride: Triple;
   readonly padding: Triple;
+  readonly ceilMode: boolean;
 
   constructor(name: string, kernelSize: IntOrTriple, options: MaxPool3dOptions) {
     super();
     this.kernelSize = triple(kernelSize, `${name} kernel_size`);
     this.stride = triple(options.stride ?? kernelSize, `${name} stride`);
     this.padding = triple(options.padding ?? 0, `${name} padding`);
+    this.ceilMode = options.ceilMode ?? false;
+    if (typeof this.ceilMode !== 'boolean') throw new Error(`${name}: ceilMode must be a boolean, got ${String(options.ceilMode)}`);
+  }
+
+  /** the window options of F.maxPool3d / F.avgPool3d */
+  protected get window(): F.Pool3dOptions {
+    return { stride: this.stride, padding: this.padding, ceilMode: this.ceilMode };
   }
 
   override extraRepr(): string {
-    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}`;
+    const ceil = this.ceilMode ? ', ceil_mode=True' : '';
+    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${ceil}`;
   }
 }
 
@@ -487,7 +529,7 @@ export class MaxPool3d extends PoolWindowLayer {
     super('MaxPool3d', kernelSize, options);
   }
 
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding }); }
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.window); }
 }
 
 export interface UpsampleOptions {

@@ -27,7 +27,7 @@ function reduce(loss: Tensor, reduction: Reduction, weight?: Tensor | null): Ten
 
 // ------------------------------------------------------------------------------------------- cross entropy
 
-export interface CrossEntropyOptions {
+export interface NllLossOptions {
   /** a rescaling weight per class, [C] */
   weight?: Tensor | null;
   /** targets equal to this contribute nothing (and do not count in the mean); default -100 */
@@ -35,30 +35,49 @@ export interface CrossEntropyOptions {
   reduction?: Reduction;
 }
 
+export interface CrossEntropyOptions extends NllLossOptions {
+  /**
+   * ε in [0, 1] (PyTorch's label_smoothing, default 0): the target becomes (1 − ε)·target + ε/C, so with class
+   * indices the loss is (1 − ε)·nll + (ε/C)·Σ_c −w_c·log_softmax(x)_c per element
+   */
+  labelSmoothing?: number;
+}
+
 /**
- * F.cross_entropy with class-index targets: logits [N, C, …] (float), target [N, …] int32 in [0, C) or
- * ignoreIndex. loss_i = −w[t_i]·log_softmax(x_i)[t_i], 0 for ignored targets; 'mean' divides the sum by
- * Σ w[t_i] over the non-ignored targets (so all-ignored gives NaN with a zero gradient, as PyTorch), 'none' gives
- * [N, …].
- * A target outside [0, C) other than ignoreIndex throws "crossEntropy: target t is out of bounds for C classes"
+ * F.cross_entropy. Class-index targets: logits [N, C, …] (float), target [N, …] int32 in [0, C) or ignoreIndex;
+ * loss_i = −w[t_i]·log_softmax(x_i)[t_i], 0 for ignored targets; 'mean' divides the sum by Σ w[t_i] over the
+ * non-ignored targets (so all-ignored gives NaN with a zero gradient, as PyTorch), 'none' gives [N, …]. With
+ * labelSmoothing ε, loss_i = (1 − ε)·that + (ε/C)·Σ_c −w_c·log_softmax(x_i)_c (0 for ignored targets), and 'mean'
+ * divides by the same Σ w[t_i] (PyTorch's normalisation; it reduces the two terms before adding them, here they are
+ * added per element first).
+ * Class-probability targets: a float target of the logits' shape; loss_i = −Σ_c w_c·y_ic·log_softmax(x_i)_c with
+ * y = (1 − ε)·target + ε/C, and 'mean' divides by the number of elements N·… (not by Σw), as PyTorch; ignoreIndex
+ * does not apply there (a value ≥ 0 throws, as PyTorch).
+ * A class index outside [0, C) other than ignoreIndex throws "crossEntropy: target t is out of bounds for C classes"
  * (PyTorch's wording): at the call on the cpu backend, at the next readback on WebGPU.
- * It is nllLoss of logSoftmax(logits, 1).
+ * It is nllLoss of logSoftmax(logits, 1) when ε = 0.
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  checkClassTargets('crossEntropy', logits, 'logits', target, options);
-  return tidy(() => nllLossUnchecked('crossEntropy', logSoftmax(logits, 1), target, options));
+  const op = 'crossEntropy';
+  const smoothing: unknown = options.labelSmoothing === undefined ? 0 : options.labelSmoothing;
+  if (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing <= 1)) {
+    throw new Error(`${op}: labelSmoothing must be a number in [0, 1], got ${String(smoothing)}`);
+  }
+  if (target.dtype !== 'int32' && sameShape(target.shape, logits.shape)) return probabilityCrossEntropy(op, logits, target, smoothing, options);
+  checkClassTargets(op, logits, 'logits', target, options);
+  return tidy(() => nllLossUnchecked(op, logSoftmax(logits, 1), target, options, smoothing));
 }
 
 /**
  * F.nll_loss: input [N, C, …] of log-probabilities, target [N, …] int32 class indices (or ignoreIndex);
  * loss_i = −w[t_i]·input_i[t_i], with crossEntropy's weight, ignoreIndex and reduction semantics.
  */
-export function nllLoss(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+export function nllLoss(input: Tensor, target: Tensor, options: NllLossOptions = {}): Tensor {
   checkClassTargets('nllLoss', input, 'input', target, options);
-  return tidy(() => nllLossUnchecked('nllLoss', input, target, options));
+  return tidy(() => nllLossUnchecked('nllLoss', input, target, options, 0));
 }
 
-function checkClassTargets(op: string, input: Tensor, inputName: string, target: Tensor, options: CrossEntropyOptions): void {
+function checkClassTargets(op: string, input: Tensor, inputName: string, target: Tensor, options: NllLossOptions): void {
   checkReduction(op, options.reduction ?? 'mean');
   checkFloat(op, input);
   if (input.rank < 2) throw new Error(`${op}: ${inputName} must be [N, C, …], got ${formatShape(input.shape)}`);
@@ -68,7 +87,11 @@ function checkClassTargets(op: string, input: Tensor, inputName: string, target:
   if (!sameShape(target.shape, expected)) {
     throw new Error(`${op}: target ${formatShape(target.shape)} must be ${formatShape(expected)} (${inputName} ${formatShape(input.shape)} without the class axis)`);
   }
-  const weight = options.weight, classes = input.shape[1];
+  checkClassWeight(op, inputName, input, options.weight);
+}
+
+function checkClassWeight(op: string, inputName: string, input: Tensor, weight: Tensor | null | undefined): void {
+  const classes = input.shape[1];
   if (weight) {
     checkFloatPair(op, inputName, input, 'weight', weight);
     if (weight.rank !== 1 || weight.shape[0] !== classes) {
@@ -77,7 +100,33 @@ function checkClassTargets(op: string, input: Tensor, inputName: string, target:
   }
 }
 
-function nllLossUnchecked(op: string, logProbs: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+/** the class weight [C] shaped to broadcast along axis 1 of an input of `rank` */
+function classAxisWeight(weight: Tensor, rank: number): Tensor {
+  return reshape(weight, [1, weight.shape[0], ...new Array<number>(rank - 2).fill(1)]);
+}
+
+/** crossEntropy with class-probability targets (PyTorch's cross_entropy_loss_prob_target) */
+function probabilityCrossEntropy(op: string, logits: Tensor, target: Tensor, smoothing: number, options: CrossEntropyOptions): Tensor {
+  const reduction = options.reduction ?? 'mean', weight = options.weight ?? null;
+  checkReduction(op, reduction);
+  if (logits.rank < 2) throw new Error(`${op}: logits must be [N, C, …], got ${formatShape(logits.shape)}`);
+  checkFloatPair(op, 'logits', logits, 'target', target);
+  if ((options.ignoreIndex ?? -100) >= 0) {
+    throw new Error(`${op}: ignoreIndex ${options.ignoreIndex} does not apply to class-probability targets (PyTorch: "ignore_index is not supported for floating point target")`);
+  }
+  checkClassWeight(op, 'logits', logits, weight);
+  const classes = logits.shape[1];
+  return tidy(() => {
+    const smoothed = smoothing > 0 ? affine(target, 1 - smoothing, smoothing / classes) : target;
+    let terms = mul(smoothed, logSoftmax(logits, 1));
+    if (weight) terms = mul(terms, classAxisWeight(weight, logits.rank));
+    const perElement = neg(sum(terms, 1));
+    if (reduction === 'none') return perElement;
+    return reduction === 'sum' ? sum(perElement) : mean(perElement);
+  });
+}
+
+function nllLossUnchecked(op: string, logProbs: Tensor, target: Tensor, options: NllLossOptions, smoothing: number): Tensor {
   const reduction = options.reduction ?? 'mean', ignoreIndex = options.ignoreIndex ?? -100, weight = options.weight ?? null;
   const wording = classTargetWording(op);
   const ignore = full([], ignoreIndex, { dtype: 'int32', backend: target.backend });
@@ -86,7 +135,13 @@ function nllLossUnchecked(op: string, logProbs: Tensor, target: Tensor, options:
   const picked = reshape(gather(logProbs, 1, unsqueeze(safe, 1), wording), target.shape);
   let w = cast(keepMask, logProbs.dtype);
   if (weight) w = mul(w, reshape(gather(weight, 0, reshape(safe, [-1]), wording), target.shape));
-  const loss = neg(mul(picked, w));
+  let loss = neg(mul(picked, w));
+  if (smoothing > 0) {
+    // PyTorch's smooth term: −Σ_c w_c·log p_c, set to 0 (masked, not multiplied: log p may be −inf) where ignored
+    const smooth = neg(sum(weight ? mul(logProbs, classAxisWeight(weight, logProbs.rank)) : logProbs, 1));
+    const kept = where(keepMask, smooth, full([], 0, { dtype: logProbs.dtype, backend: logProbs.backend }));
+    loss = add(mulScalar(loss, 1 - smoothing), mulScalar(kept, smoothing / logProbs.shape[1]));
+  }
   if (reduction === 'none') return loss;
   if (reduction === 'sum') return sum(loss);
   // Σw = 0 (every target ignored): the value is 0/0 = NaN and the gradient 0, both as PyTorch's (its backward
@@ -408,8 +463,9 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
  * MONAI's DiceCELoss: lambdaDice · multiClassDiceLoss(input, target, options) + lambdaCe · CE, where the cross
  * entropy takes the raw logits whatever the Dice term's activation: with C > 1 channels and an int32 class-index
  * target [N, 1, …] (which needs `toOnehotY: true`, as in MONAI) it is crossEntropy(input, target without its
- * channel axis); with a float target of the input's shape (one-hot or class probabilities) it is
- * −Σ_c w_c·target_c·logSoftmax(input)_c per voxel, averaged (or summed) over the voxels; with one channel it is
+ * channel axis); with a float target of the input's shape (one-hot or class probabilities) it is crossEntropy with
+ * those class-probability targets, −Σ_c w_c·target_c·logSoftmax(input)_c per voxel averaged (or summed) over the
+ * voxels; with one channel it is
  * binaryCrossEntropyWithLogits. The usual multi-class form is `{ toOnehotY: true, softmax: true }`.
  */
 export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOptions = {}): Tensor {
@@ -445,12 +501,9 @@ function diceCeCrossEntropy(op: string, input: Tensor, target: Tensor, reduction
   const channels = input.shape[1];
   if (channels === 1) return binaryCrossEntropyWithLogits(input, target, { reduction, posWeight: weight });
   if (target.dtype === 'int32') return crossEntropy(input, squeeze(target, 1), { weight, reduction });
-  let terms = mul(target, logSoftmax(input, 1));
   if (weight) {
     if (!sameShape(weight.shape, [channels])) throw new Error(`${op}: ceWeight ${formatShape(weight.shape)} must be [${channels}], one weight per channel of input ${formatShape(input.shape)}`);
     checkFloatPair(op, 'input', input, 'ceWeight', weight);
-    terms = mul(terms, reshape(weight, [1, channels, ...input.shape.slice(2).map(() => 1)]));
   }
-  const perVoxel = neg(sum(terms, 1));
-  return reduction === 'sum' ? sum(perVoxel) : mean(perVoxel);
+  return crossEntropy(input, target, { weight, reduction });
 }

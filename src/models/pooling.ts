@@ -9,24 +9,36 @@ export interface AvgPool3dLayerOptions {
   /** default: the kernel size */
   stride?: IntOrTriple;
   padding?: IntOrTriple;
+  /** PyTorch's ceil_mode (default false); see F.avgPool3d */
+  ceilMode?: boolean;
   /** PyTorch's default true: padded elements count in each window's divisor */
   countIncludePad?: boolean;
+  /** divide every window's sum by this nonzero integer instead (PyTorch's divisor_override) */
+  divisorOverride?: number | null;
 }
 
 export class AvgPool3d extends PoolWindowLayer {
   readonly countIncludePad: boolean;
+  readonly divisorOverride: number | null;
 
   constructor(kernelSize: IntOrTriple, options: AvgPool3dLayerOptions = {}) {
     super('AvgPool3d', kernelSize, options);
     this.countIncludePad = options.countIncludePad ?? true;
+    this.divisorOverride = options.divisorOverride ?? null;
+    if (this.divisorOverride !== null && !(Number.isInteger(this.divisorOverride) && this.divisorOverride !== 0)) {
+      throw new Error(`AvgPool3d: divisorOverride must be a nonzero integer, got ${String(this.divisorOverride)}`);
+    }
   }
 
   forward(x: Tensor): Tensor {
-    return F.avgPool3d(x, this.kernelSize, { stride: this.stride, padding: this.padding, countIncludePad: this.countIncludePad });
+    return F.avgPool3d(x, this.kernelSize, {
+      ...this.window, countIncludePad: this.countIncludePad, ...(this.divisorOverride === null ? {} : { divisorOverride: this.divisorOverride }),
+    });
   }
 
   override extraRepr(): string {
-    return super.extraRepr() + (this.countIncludePad ? '' : ', count_include_pad=False');
+    return super.extraRepr() + (this.countIncludePad ? '' : ', count_include_pad=False') +
+      (this.divisorOverride === null ? '' : `, divisor_override=${this.divisorOverride}`);
   }
 }
 

@@ -6,10 +6,15 @@ import { sizeOf } from '../../src/kernels/layout.js';
 import { poolFamily } from '../../src/kernels/pool/index.js';
 import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
-/** Output extent of one axis, or 0 when the pooling is invalid (PyTorch's rules). */
-function outExtent(n: number, k: number, s: number, p: number): number {
-  if (p > Math.floor(k / 2)) return 0;
-  return Math.max(0, Math.floor((n + 2 * p - k) / s) + 1);
+/**
+ * Output extent of one axis, or 0 when the pooling is invalid (PyTorch's rules): in ceil mode one more window when the
+ * last one would be partial, unless it would start past the input and its left padding.
+ */
+function outExtent(n: number, k: number, s: number, p: number, ceil = false): number {
+  if (p > Math.floor(k / 2) || n + 2 * p < k) return 0;
+  const round = ceil ? Math.ceil : Math.floor;
+  const out = round((n + 2 * p - k) / s) + 1;
+  return ceil && (out - 1) * s >= n + p ? out - 1 : out;
 }
 
 async function read(s: Storage): Promise<number[]> {
@@ -61,10 +66,28 @@ describe('pooling golden values (PyTorch semantics, by hand)', () => {
     expect(await read(gx)).toEqual([(1 + 2 + 4 + 5) / 4, (2 + 3 + 5 + 6) / 4, (4 + 5 + 7 + 8) / 4, (5 + 6 + 8 + 9) / 4]);
   });
 
+  it('ceil mode: a partial last window, clipped to the padded input, and none that would start past it', async () => {
+    // x = [1, 2, 3, 4], kernel 3, stride 2, padding 1: floor gives 2 windows, ceil 3, starting at −1, 1, 3
+    const x4 = cpu.upload(Float64Array.from([1, 2, 3, 4]), 'float64'), shape4 = [1, 1, 1, 1, 4];
+    const p: Pool3dParams = { kernel: [1, 1, 3], stride: [1, 1, 2], padding: [0, 0, 1], ceilMode: true };
+    // divisors: [−1, 2) → 3; [1, 4) → 3; [3, 6) clipped to the padded input [3, 5) → 2
+    expect(await read(cpu.avgPool3d(x4, shape4, p))).toEqual([(1 + 2) / 3, (2 + 3 + 4) / 3, 4 / 2]);
+    expect(await read(cpu.avgPool3d(x4, shape4, { ...p, divisorOverride: 2 }))).toEqual([1.5, 4.5, 2]);
+    expect(await read(cpu.maxPool3d(x4, shape4, p).values)).toEqual([2, 4, 4]);
+    expect(await read(cpu.avgPool3dBackward(cpu.upload(Float64Array.from([3, 6, 8]), 'float64'), [1, 1, 1, 1, 3], shape4, p))).toEqual([1, 3, 2, 6]);
+    // [0, 1, 2, 3, 4], kernel 2, stride 2: ceil keeps the last lone element, divided by 1 (PyTorch: [0.5, 2.5, 4])
+    const x5 = cpu.upload(Float64Array.from([0, 1, 2, 3, 4]), 'float64'), shape5 = [1, 1, 1, 1, 5];
+    const p5: Pool3dParams = { kernel: [1, 1, 2], stride: [1, 1, 2], padding: [0, 0, 0], ceilMode: true };
+    expect(await read(cpu.avgPool3d(x5, shape5, p5))).toEqual([0.5, 2.5, 4]);
+    // with padding 1, ⌈(5 + 2 − 2)/2⌉ + 1 = 4 windows, but the fourth would start at 5 = in + pad: PyTorch drops it
+    expect(await read(cpu.maxPool3d(x5, shape5, { ...p5, padding: [0, 0, 1] }).values)).toEqual([0, 2, 4]);
+  });
+
   it('rejects what PyTorch rejects', () => {
     const x1 = cpu.upload(new Float64Array(8), 'float64');
     expect(() => cpu.avgPool3d(x1, [1, 1, 2, 2, 2], { kernel: [2, 2, 2], stride: [1, 1, 1], padding: [2, 0, 0] })).toThrow(/half/);
     expect(() => cpu.avgPool3d(x1, [1, 1, 2, 2, 2], { kernel: [3, 3, 3], stride: [1, 1, 1], padding: [0, 0, 0] })).toThrow(/too small/);
+    expect(() => cpu.avgPool3d(x1, [1, 1, 2, 2, 2], { kernel: [2, 2, 2], stride: [1, 1, 1], padding: [0, 0, 0], divisorOverride: 0 })).toThrow(/^avgPool3d: divisor override must be a nonzero integer, got 0$/);
   });
 });
 
@@ -77,13 +100,18 @@ const poolCase = fc.record({
   p: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
   ties: fc.boolean(),
-}).filter((r) => [0, 1, 2].every((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a]) >= 1));
+  ceil: fc.boolean(),
+  divisor: fc.option(fc.integer({ min: -3, max: 9 }).filter((d) => d !== 0), { nil: undefined }),
+}).filter((r) => [0, 1, 2].every((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a], r.ceil) >= 1));
 
-function caseShapes(r: { n: number; c: number; in: number[]; k: number[]; s: number[]; p: number[] }) {
+function caseShapes(r: { n: number; c: number; in: number[]; k: number[]; s: number[]; p: number[]; ceil: boolean; divisor: number | undefined }) {
   const xShape = [r.n, r.c, ...r.in];
-  const out = [0, 1, 2].map((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a]));
+  const out = [0, 1, 2].map((a) => outExtent(r.in[a], r.k[a], r.s[a], r.p[a], r.ceil));
   const gyShape = [r.n, r.c, ...out];
-  const p: Pool3dParams = { kernel: [r.k[0], r.k[1], r.k[2]], stride: [r.s[0], r.s[1], r.s[2]], padding: [r.p[0], r.p[1], r.p[2]] };
+  const p: Pool3dParams = {
+    kernel: [r.k[0], r.k[1], r.k[2]], stride: [r.s[0], r.s[1], r.s[2]], padding: [r.p[0], r.p[1], r.p[2]],
+    ceilMode: r.ceil, ...(r.divisor === undefined ? {} : { divisorOverride: r.divisor }),
+  };
   return { xShape, gyShape, p };
 }
 

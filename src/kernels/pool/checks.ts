@@ -1,9 +1,9 @@
 import type { Pool3dParams } from '../backend.js';
-import { convOutSize, formatShape } from '../geometry.js';
+import { formatShape } from '../geometry.js';
 
 /* The argument rules of the pooling kernels, shared by the cpu oracle and the WebGPU kernels. */
 
-/** The geometry of one pooling: batch·channels, input and output extents, kernel, stride and padding. */
+/** The geometry of one pooling: batch·channels, input and output extents, kernel, stride, padding and divisor override (0: none). */
 export interface PoolGeometry {
   nc: number;
   inSize: [number, number, number];
@@ -11,11 +11,22 @@ export interface PoolGeometry {
   kernel: [number, number, number];
   stride: [number, number, number];
   padding: [number, number, number];
+  divisorOverride: number;
 }
 
 /**
- * Validates a pooling as PyTorch does (kernel ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernel/2, output ≥ 1) and returns
- * its geometry; output extent = floor((in + 2·pad − kernel) / stride) + 1.
+ * PyTorch's pooling_output_shape (dilation 1): floor((in + 2·pad − kernel (+ stride − 1 in ceil mode)) / stride) + 1,
+ * and in ceil mode one fewer when the last window would start at or past in + pad (so it starts inside the input or
+ * its left padding, and is never empty).
+ */
+export function poolOutSize(size: number, kernel: number, stride: number, pad: number, ceilMode: boolean): number {
+  const out = Math.floor((size + 2 * pad - kernel + (ceilMode ? stride - 1 : 0)) / stride) + 1;
+  return ceilMode && (out - 1) * stride >= size + pad ? out - 1 : out;
+}
+
+/**
+ * Validates a pooling as PyTorch does (kernel ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernel/2, output ≥ 1, a nonzero integer
+ * divisor override) and returns its geometry, output extents by poolOutSize.
  */
 export function poolGeometry(xShape: readonly number[], p: Pool3dParams, what: string): PoolGeometry {
   if (xShape.length !== 5) throw new Error(`${what}: expected an NCDHW shape, got ${formatShape(xShape)}`);
@@ -27,12 +38,16 @@ export function poolGeometry(xShape: readonly number[], p: Pool3dParams, what: s
       throw new Error(`${what}: kernel ${formatShape(p.kernel)}, stride ${formatShape(p.stride)} and padding ${formatShape(p.padding)} must be integers ≥ 1, ≥ 1 and ≥ 0`);
     }
     if (pad > Math.floor(k / 2)) throw new Error(`${what}: padding ${pad} exceeds half the kernel ${k} (PyTorch's rule)`);
-    outSize[a] = convOutSize(inSize[a], k, s, pad, 1);
+    outSize[a] = poolOutSize(inSize[a], k, s, pad, p.ceilMode ?? false);
     if (outSize[a] < 1) {
       throw new Error(`${what}: output size is too small for input ${formatShape(xShape)}, kernel ${formatShape(p.kernel)}, padding ${formatShape(p.padding)}`);
     }
   }
-  return { nc: xShape[0] * xShape[1], inSize, outSize, kernel: [...p.kernel], stride: [...p.stride], padding: [...p.padding] };
+  const divisorOverride = p.divisorOverride ?? 0;
+  if (p.divisorOverride !== undefined && !(Number.isInteger(divisorOverride) && divisorOverride !== 0)) {
+    throw new Error(`${what}: divisor override must be a nonzero integer, got ${p.divisorOverride}`);
+  }
+  return { nc: xShape[0] * xShape[1], inSize, outSize, kernel: [...p.kernel], stride: [...p.stride], padding: [...p.padding], divisorOverride };
 }
 
 /** avgPool3dBackward's gy must be the pooling's output [N, C, OD, OH, OW] (up to the split of N·C). */

@@ -4,7 +4,7 @@ import { CpuStorage, cpuData, storageFrom } from '../cpu/storage.js';
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
- * 3-D max and average pooling with PyTorch's semantics (floor mode, dilation 1), NCDHW contiguous. The cpu
+ * 3-D max and average pooling with PyTorch's semantics (floor or ceil mode, dilation 1), NCDHW contiguous. The cpu
  * versions are the oracle: plain loops, accumulation in float64, results in the input's dtype.
  */
 
@@ -67,10 +67,14 @@ export function maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readon
   return new CpuStorage(gy.dtype, out);
 }
 
-/** PyTorch's divisors with count_include_pad, per output: the window clipped to the padded volume (the full window in floor mode). */
+/**
+ * PyTorch's divisors with count_include_pad, per output: the window clipped to the padded volume (the full window in
+ * floor mode; ceil mode's last windows may reach past it), or the divisor override for all.
+ */
 function divisors(g: PoolGeometry): Float64Array {
   const [OD, OH, OW] = g.outSize;
   const out = new Float64Array(g.nc * OD * OH * OW);
+  if (g.divisorOverride !== 0) return out.fill(g.divisorOverride);
   let o = 0;
   for (let nc = 0; nc < g.nc; nc++) {
     for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {

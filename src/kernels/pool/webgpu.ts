@@ -7,7 +7,7 @@ import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIsNaN, wgslType, wgslUnra
 import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
- * 3-D max and average pooling (PyTorch semantics, floor mode) and their gradients, NCDHW contiguous float32.
+ * 3-D max and average pooling (PyTorch semantics, floor or ceil mode) and their gradients, NCDHW contiguous float32.
  *
  * - Forward: one invocation per output voxel walks its window clipped to the volume (the padding is −inf for
  *   max, counted zeros for avg with count_include_pad).
@@ -25,7 +25,7 @@ import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js
 const WG = 256;
 
 function geometryParams(g: PoolGeometry, n: number): Params {
-  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding);
+  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding, g.divisorOverride);
 }
 
 const geometryStruct = /* wgsl */ `
@@ -33,6 +33,7 @@ struct Params {
   n: u32, nc: u32,
   D: i32, H: i32, W: i32, OD: i32, OH: i32, OW: i32,
   kd: i32, kh: i32, kw: i32, sd: i32, sh: i32, sw: i32, pd: i32, ph: i32, pw: i32,
+  divisor: i32, // the divisor override, 0 for none
 }`;
 
 /** WGSL: splits flat output index i into (nc, od, oh, ow) and the window's unclipped start. */
@@ -94,7 +95,7 @@ ${outputCoords}
     }
   }
   let count = (min(d0 + P.kd, P.D + P.pd) - d0) * (min(h0 + P.kh, P.H + P.ph) - h0) * (min(w0 + P.kw, P.W + P.pw) - w0);
-  y[i] = sum / f32(count);
+  y[i] = sum / f32(select(count, P.divisor, P.divisor != 0));
 }`;
 
 const avgPoolBackwardSource = (): string => /* wgsl */ `
@@ -131,7 +132,7 @@ ${wgslUnravelNcdhw(['d', 'h', 'w'], ['P.D', 'P.H', 'P.W'])}
       for (var ow = rw.x; ow <= rw.y; ow++) {
         let w0 = ow * P.sw - P.pw;
         let count = cdh * (min(w0 + P.kw, P.W + P.pw) - w0);
-        sum += gy[row + u32(ow)] / f32(count);
+        sum += gy[row + u32(ow)] / f32(select(count, P.divisor, P.divisor != 0));
       }
     }
   }
