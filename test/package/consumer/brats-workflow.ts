@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AdamW, Conv3d, Dropout3d, GradScaler, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
+  AdamW, Conv3d, GradScaler, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
   backward, clipGradNorm, dispose, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
   multiClassDiceLoss, mul, noGrad, record, saveModel, saveTrainingCheckpoint, step as above, tidy, type Tensor,
 } from 'voxgrad';
@@ -121,7 +121,7 @@ async function trainSteps(parts: ReturnType<typeof setup>, rng: Rng, from: numbe
   const { model, teacher, optimizer, scheduler, scaler } = parts;
   model.train();
   for (let it = from; it < to; it++) {
-    model.apply((m) => { if (m instanceof Dropout3d) m.setDropoutSeed(it); }); // dropout masks as a function of the iteration
+    model.seedDropout(it); // the dropout masks as a function of the iteration, so the resumed run draws the same
     const samples = [0, 1].map((b) => trainTransforms.applyAll(trainCases[(it * batchSize + b) % trainCases.length]!, rng)[0]!);
     const loss = tidy(() => autocast(() => {
       const logits = model.forward(fromArray(collate(samples, modalities), [batchSize, 4, ...patch]));
