@@ -148,10 +148,14 @@ describe('the npm package', () => {
 
   it("a researcher's BraTS-like multi-region workflow (SegResNet, sigmoid Dice, AMP, EMA, resume in a fresh process) compiles against the package and runs on plain node, as on the sources", () => {
     const { installed, sources } = runWorkflow('brats-workflow.ts');
-    expect(installed.losses).toHaveLength(6);
+    const losses = installed.losses as number[];
+    expect(losses).toHaveLength(6);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    expect(mean(losses.slice(3))).toBeLessThan(mean(losses.slice(0, 3)));
     // LambdaLR: linear warm-up over 2 epochs, then cosine to 0 at epoch 6, read after each scheduler.step()
     expect(installed.lrs).toEqual([1, 2, 3, 4, 5, 6].map((e) => 3e-3 * (e < 2 ? (e + 1) / 2 : (1 + Math.cos(Math.PI * (e - 2) / 4)) / 2)));
-    expect(installed.resumeIdentical).toBe(true); // losses, weights and EMA weights of the resumed process, bit for bit
+    expect(installed.scale).toBe(2 ** 19); // GradScaler: 2^16 doubled every 2 steps without an overflow
+    expect(installed.resumeIdentical).toBe(true); // losses, weights, EMA weights and loss scale of the resumed process, bit for bit
     expect(installed.liveAfter).toBe(installed.liveBefore); // three more steps hold nothing more
     expect(installed.labels).toEqual([0, 1, 2, 4]);
     for (const region of Object.values(installed.perRegion as Record<string, { dice: number; hd95: number }>)) {

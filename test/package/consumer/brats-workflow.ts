@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AdamW, Conv3d, GradScaler, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
+  AdamW, Conv3d, GradScaler, type GradScalerState, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
   backward, clipGradNorm, dispose, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
   multiClassDiceLoss, mul, noGrad, record, saveModel, saveTrainingCheckpoint, step as above, tidy, type Tensor,
 } from 'voxgrad';
@@ -114,7 +114,7 @@ function setup(): { model: Net; teacher: Net; optimizer: AdamW; scheduler: Lambd
   teacher.loadStateDict(state); // copy.deepcopy(model)
   dispose([...state.values()]);
   const optimizer = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-5 });
-  return { model, teacher, optimizer, scheduler: new LambdaLR(optimizer, lrLambda), scaler: new GradScaler() };
+  return { model, teacher, optimizer, scheduler: new LambdaLR(optimizer, lrLambda), scaler: new GradScaler({ growthInterval: 2 }) };
 }
 
 async function trainSteps(parts: ReturnType<typeof setup>, rng: Rng, from: number, to: number, losses: number[], lrs: number[] = []): Promise<void> {
@@ -154,11 +154,12 @@ async function digest(model: Module): Promise<string> {
 /** the fresh process: a fresh model, optimizer, scheduler, scaler and teacher, restored from the checkpoint */
 async function resume(dir: string): Promise<void> {
   const parts = setup();
-  const { iteration, rngState } = await loadTrainingCheckpoint(join(dir, 'train.safetensors'), parts);
+  const { iteration, rngState, metadata } = await loadTrainingCheckpoint(join(dir, 'train.safetensors'), parts);
+  parts.scaler.loadStateDict(JSON.parse(metadata['scaler']!) as GradScalerState); // the checkpoint has no place for it but metadata
   await loadModel(join(dir, 'teacher.safetensors'), parts.teacher);
   const losses: number[] = [];
   await trainSteps(parts, Rng.fromState(rngState as number[]), iteration, iterations, losses);
-  console.log(JSON.stringify({ losses, weights: await digest(parts.model), teacher: await digest(parts.teacher) }));
+  console.log(JSON.stringify({ losses, weights: await digest(parts.model), teacher: await digest(parts.teacher), scale: await parts.scaler.getScale() }));
 }
 
 async function main(): Promise<void> {
@@ -173,16 +174,19 @@ await trainSteps(parts, rng, 0, checkpointAt, losses, lrs);
 // torch.save({'model', 'optimizer', 'scheduler', 'epoch'}) plus the generator; the teacher as its own state dict
 await saveTrainingCheckpoint(join(work, 'train.safetensors'), {
   model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, iteration: checkpointAt, rngState: rng.state(),
+  metadata: { scaler: JSON.stringify(await parts.scaler.stateDict()) },
 });
 await saveModel(join(work, 'teacher.safetensors'), parts.teacher);
 const liveBefore = memory().liveTensors;
 await trainSteps(parts, rng, checkpointAt, iterations, losses, lrs);
 const liveAfter = memory().liveTensors;
 const resumed = JSON.parse(execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--resume', work], { encoding: 'utf8' }).trim()) as
-  { losses: number[]; weights: string; teacher: string };
+  { losses: number[]; weights: string; teacher: string; scale: number };
 const resumeIdentical = JSON.stringify(resumed.losses) === JSON.stringify(losses.slice(checkpointAt))
   && resumed.weights === await digest(parts.model)
-  && resumed.teacher === await digest(parts.teacher);
+  && resumed.teacher === await digest(parts.teacher)
+  && resumed.scale === await parts.scaler.getScale();
+const scale = await parts.scaler.getScale();
 
 // sliding-window inference of a held-out case with the EMA model, 4-channel windows, probabilities > 0.5 per region
 const { sample: test, label } = makeCase(99);
@@ -239,7 +243,7 @@ const firstWeights = Array.from((await fresh.parameters()[0]!.toArray()).slice(0
 rmSync(work, { recursive: true, force: true });
 
 console.log(JSON.stringify({
-  losses, lrs, resumeIdentical, liveBefore, liveAfter, perRegion, labels: [...new Set(label)].sort(),
+  losses, lrs, scale, resumeIdentical, liveBefore, liveAfter, perRegion, labels: [...new Set(label)].sort(),
   niftiSame: nifti.volume.data.every((v, i) => v === labelMap[i]), firstWeights,
 }));
 }
