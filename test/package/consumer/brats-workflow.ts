@@ -20,7 +20,7 @@ import {
 } from 'voxgrad';
 import {
   Compose, DiceMetric, HausdorffDistanceMetric, NormalizeIntensity, RandFlip, RandScaleIntensity, RandShiftIntensity,
-  RandSpatialCrop, Rng, readNifti, windowGrid, writeNifti, type Shape3, type Volume,
+  RandSpatialCrop, Rng, readNifti, readVolume, windowGrid, withVolumes, writeNifti, type Shape3, type Transform, type Volume,
 } from 'voxgrad/imaging';
 
 await initBackend({ backend: 'cpu' });
@@ -57,9 +57,10 @@ class Net extends Module {
 const side = 16, shape: Shape3 = [side, side, side], n = side ** 3, P = 8, patch: Shape3 = [P, P, P];
 const modalities = ['t1', 't1ce', 't2', 'flair'] as const;
 const regions = ['tc', 'wt', 'et'] as const;
-type Sample = Record<(typeof modalities)[number], Volume> & Record<(typeof regions)[number], Volume<Uint8Array>>;
+type Raw = Record<(typeof modalities)[number], Volume> & { label: Volume<Uint8Array> };
+type Sample = Raw & Record<(typeof regions)[number], Volume<Uint8Array>>;
 
-function makeCase(seed: number): { sample: Sample; label: Uint8Array } {
+function makeCase(seed: number): Raw {
   const rng = new Rng(seed);
   const c = [rng.uniform(6, 10), rng.uniform(6, 10), rng.uniform(6, 10)], r = rng.uniform(3.5, 5);
   const label = new Uint8Array(n);
@@ -72,17 +73,23 @@ function makeCase(seed: number): { sample: Sample; label: Uint8Array } {
     const tissue = [0.4, 0.3, 0.5, 0.35], boost = { 0: [0, 0, 0, 0], 1: [-0.2, 0.1, 0.6, 0.3], 2: [0.1, 0.2, 0.7, 0.9], 4: [0.2, 1.0, 0.4, 0.5] }[label[i] as 0 | 1 | 2 | 4];
     images.forEach((im, m) => { im[i] = brain ? tissue[m]! + boost[m]! + 0.1 * rng.normal() : 0; });
   }
-  // MONAI's ConvertToMultiChannelBasedOnBratsClassesd: TC = 1 ∪ 4, WT = 1 ∪ 2 ∪ 4, ET = 4
-  const region = (test: (v: number) => boolean) => ({ data: label.map((v) => (test(v) ? 1 : 0)), shape });
-  const sample = {
-    ...Object.fromEntries(modalities.map((m, k) => [m, { data: images[k]!, shape }])),
-    tc: region((v) => v === 1 || v === 4), wt: region((v) => v > 0), et: region((v) => v === 4),
-  } as Sample;
-  return { sample, label };
+  const [t1, t1ce, t2, flair] = images.map((data) => ({ data, shape }));
+  return { t1: t1!, t1ce: t1ce!, t2: t2!, flair: flair!, label: { data: label, shape } };
 }
 
-const allKeys = [...modalities, ...regions];
+/** MONAI's ConvertToMultiChannelBasedOnBratsClassesd, as keys (the transforms hold no channel axis): TC = 1 ∪ 4, WT = 1 ∪ 2 ∪ 4, ET = 4 */
+class ConvertToMultiChannelBasedOnBratsClasses implements Transform {
+  constructor(readonly key: string) {}
+  apply<T extends object>(data: T): T {
+    const label = readVolume(data, this.key, 'ConvertToMultiChannelBasedOnBratsClasses');
+    const region = (test: (v: number) => boolean): Volume<Uint8Array> => ({ data: Uint8Array.from(label.data, (v) => (test(v) ? 1 : 0)), shape: label.shape });
+    return withVolumes(data, regions, [region((v) => v === 1 || v === 4), region((v) => v > 0), region((v) => v === 4)]);
+  }
+}
+
+const allKeys = [...modalities, 'label', ...regions];
 const trainTransforms = new Compose([
+  new ConvertToMultiChannelBasedOnBratsClasses('label'),
   new NormalizeIntensity({ keys: [...modalities], nonzero: true }),
   new RandSpatialCrop({ keys: allKeys, roiSize: patch, randomSize: false }),
   new RandFlip({ keys: allKeys, prob: 0.5, spatialAxis: 0 }),
@@ -91,7 +98,9 @@ const trainTransforms = new Compose([
   new RandScaleIntensity({ keys: [...modalities], factors: 0.1, prob: 1 }),
   new RandShiftIntensity({ keys: [...modalities], offsets: 0.1, prob: 1 }),
 ]);
-const normalize = new NormalizeIntensity({ keys: [...modalities], nonzero: true });
+const valTransforms = new Compose([new ConvertToMultiChannelBasedOnBratsClasses('label'), new NormalizeIntensity({ keys: [...modalities], nonzero: true })]);
+// Compose's result is typed as its input: the keys a transform adds need this cast
+const transformed = (pipeline: Compose, raw: Raw, rng?: Rng): Sample => pipeline.applyAll(raw, rng)[0] as Sample;
 
 /** channels-first batch arrays from samples: image [B, 4, …], target [B, 3, …] */
 function collate(samples: Sample[], keys: readonly (keyof Sample)[]): Float32Array {
@@ -103,7 +112,7 @@ function collate(samples: Sample[], keys: readonly (keyof Sample)[]): Float32Arr
 }
 
 const batchSize = 2, iterations = 6, warmup = 2, checkpointAt = 3;
-const trainCases = [0, 1, 2, 3].map((k) => makeCase(k).sample);
+const trainCases = [0, 1, 2, 3].map(makeCase);
 const lrLambda = (epoch: number) => (epoch < warmup ? (epoch + 1) / warmup : 0.5 * (1 + Math.cos(Math.PI * (epoch - warmup) / (iterations - warmup))));
 
 function setup(): { model: Net; teacher: Net; optimizer: AdamW; scheduler: LambdaLR; scaler: GradScaler } {
@@ -122,7 +131,7 @@ async function trainSteps(parts: ReturnType<typeof setup>, rng: Rng, from: numbe
   model.train();
   for (let it = from; it < to; it++) {
     model.seedDropout(it); // the dropout masks as a function of the iteration, so the resumed run draws the same
-    const samples = [0, 1].map((b) => trainTransforms.applyAll(trainCases[(it * batchSize + b) % trainCases.length]!, rng)[0]!);
+    const samples = [0, 1].map((b) => transformed(trainTransforms, trainCases[(it * batchSize + b) % trainCases.length]!, rng));
     const loss = tidy(() => autocast(() => {
       const logits = model.forward(fromArray(collate(samples, modalities), [batchSize, 4, ...patch]));
       const target = fromArray(collate(samples, regions), [batchSize, 3, ...patch]);
@@ -189,8 +198,8 @@ const resumeIdentical = JSON.stringify(resumed.losses) === JSON.stringify(losses
 const scale = await parts.scaler.getScale();
 
 // sliding-window inference of a held-out case with the EMA model, 4-channel windows, probabilities > 0.5 per region
-const { sample: test, label } = makeCase(99);
-const input = normalize.apply(test);
+const raw = makeCase(99);
+const input = transformed(valTransforms, raw), label = raw.label.data;
 const teacher = parts.teacher.eval();
 const grid = windowGrid(shape, patch, [4, 4, 4]);
 const score = new Float32Array(3 * n), count = new Float32Array(n);
@@ -213,8 +222,8 @@ const predicted = regions.map((_, c) => Uint8Array.from({ length: n }, (_, v) =>
 const dice = regions.map(() => new DiceMetric());
 const hd95 = regions.map(() => new HausdorffDistanceMetric());
 const perRegion = Object.fromEntries(regions.map((r, c) => [r, {
-  dice: dice[c]!.call(predicted[c]!, test[r].data, shape),
-  hd95: hd95[c]!.call(predicted[c]!, test[r].data, shape, [1, 1, 1]),
+  dice: dice[c]!.call(predicted[c]!, input[r].data, shape),
+  hd95: hd95[c]!.call(predicted[c]!, input[r].data, shape, [1, 1, 1]),
 }]));
 
 // the BraTS label map back from the regions (ET → 4, TC \ ET → 1, WT \ TC → 2), written as NIfTI
