@@ -146,7 +146,7 @@ describe('the npm package', () => {
     expect(installed).toEqual(sources);
   });
 
-  it("a researcher's BraTS-like multi-region workflow (SegResNet, sigmoid Dice, AMP, EMA, resume in a fresh process) compiles against the package and runs on plain node, as on the sources", () => {
+  it("a researcher's BraTS-like multi-region workflow (SegResNet, sigmoid Dice, AMP, EMA, resume in a fresh process, WebGPU) compiles against the package and runs on plain node, as on the sources", () => {
     const { installed, sources } = runWorkflow('brats-workflow.ts');
     const losses = installed.losses as number[];
     expect(losses).toHaveLength(6);
@@ -164,6 +164,7 @@ describe('the npm package', () => {
     }
     expect(installed.niftiSame).toBe(true);
     expect(installed.firstWeights).toEqual([0, Math.fround(Math.sin(1) / 10), Math.fround(Math.sin(2) / 10)]); // the file's first floats, as written
+    expect(installed.webgpuMaxDiff).toBeLessThan(1e-5); // the EMA model's probabilities on WebGPU against the cpu's
     expect(installed).toEqual(sources);
   });
 

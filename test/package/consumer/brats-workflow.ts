@@ -3,10 +3,10 @@
 // squeeze-excitation block with a custom differentiable gate, dictionary transforms with random augmentation,
 // MONAI's DiceLoss(sigmoid, squared_pred), AdamW + warm-up/cosine (LambdaLR), autocast + GradScaler, gradient
 // clipping, an EMA of the weights, a training checkpoint resumed in a fresh process with identical results,
-// sliding-window inference, DiceMetric and HD95 per region, the prediction as NIfTI, and a state dict written
-// as PyTorch's safetensors would write it. Prints one JSON line. `test/package/pack.test.ts` compiles it with the strictest
-// tsc against the installed package and runs it there and on the sources; it runs itself again with `--resume DIR`
-// as the fresh process.
+// sliding-window inference, DiceMetric and HD95 per region, the prediction as NIfTI, a state dict written as
+// PyTorch's safetensors would write it, and the EMA model on WebGPU against the cpu. Prints one JSON line.
+// `test/package/pack.test.ts` compiles it with the strictest tsc against the installed package and runs it there and
+// on the sources; it runs itself again with `--resume DIR` as the fresh process.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AdamW, Conv3d, GradScaler, type GradScalerState, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
-  backward, clipGradNorm, dispose, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
+  backward, clipGradNorm, dispose, loadHostStateDict, toHost, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
   multiClassDiceLoss, mul, noGrad, record, saveModel, saveTrainingCheckpoint, step as above, tidy, type Tensor,
 } from 'voxgrad';
 import {
@@ -251,9 +251,22 @@ await loadModel(join(work, 'torch.safetensors'), fresh);
 const firstWeights = Array.from((await fresh.parameters()[0]!.toArray()).slice(0, 3));
 rmSync(work, { recursive: true, force: true });
 
+// the EMA model on WebGPU (there is no model.to(device): its state dict through the host), the whole case at once
+const volume = collate([input], modalities);
+const onCpu = await noGrad(() => tidy(() => teacher.forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
+const dict = teacher.stateDict();
+const host = await toHost(dict);
+dispose(dict);
+await initBackend({ backend: 'webgpu' });
+const onGpuModel = new Net();
+loadHostStateDict(onGpuModel, host);
+const onGpu = await noGrad(() => tidy(() => onGpuModel.eval().forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
+// toArray() is typed as a union of typed arrays, whose reduce() TypeScript cannot call: through Array.from
+const webgpuMaxDiff = Array.from(onCpu, (v, i) => Math.abs(v - onGpu[i]!)).reduce((a, b) => Math.max(a, b), 0);
+
 console.log(JSON.stringify({
   losses, lrs, scale, resumeIdentical, liveBefore, liveAfter, perRegion, labels: [...new Set(label)].sort(),
-  niftiSame: nifti.volume.data.every((v, i) => v === labelMap[i]), firstWeights,
+  niftiSame: nifti.volume.data.every((v, i) => v === labelMap[i]), firstWeights, webgpuMaxDiff,
 }));
 }
 
