@@ -108,6 +108,11 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
+/** A module whose dropout masks follow a seed it is given (SeededDropout of layers.ts, and models that pass it on). */
+function hasDropoutSeed(m: Module): m is Module & { setDropoutSeed(seed: number): void } {
+  return typeof (m as Partial<{ setDropoutSeed: unknown }>).setDropoutSeed === 'function';
+}
+
 /**
  * The trap behind attribute registration. Only `defineProperty` is trapped: both assignments (`this.x = v`
  * reaches the receiver's [[DefineOwnProperty]]) and class fields (defined with [[Define]] semantics under
@@ -296,6 +301,17 @@ export class Module {
   apply(fn: (m: Module) => void): this {
     for (const m of this.submodules.values()) m.apply(fn);
     fn(this);
+    return this;
+  }
+
+  /**
+   * Calls `setDropoutSeed(seed)` on every module under this one that has it (the dropout layers): the masks of
+   * the following forwards depend only on the seed, the layer and the forwards since, not on how many forwards
+   * ran before. With the iteration as the seed before each training step, a run resumed from a checkpoint draws
+   * the masks the uninterrupted run drew (a checkpoint holds no position in the mask stream).
+   */
+  seedDropout(seed: number): this {
+    for (const m of this.modules()) if (hasDropoutSeed(m)) m.setDropoutSeed(seed);
     return this;
   }
 

@@ -15,7 +15,7 @@ import { dbislLossConfig } from 'voxgrad/dbisl';
  */
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./consumer/use-voxgrad.mjs', import.meta.url));
-const WORKFLOW = fileURLToPath(new URL('./consumer/unet-workflow.ts', import.meta.url));
+const workflowFile = (name: string): string => fileURLToPath(new URL(`./consumer/${name}`, import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /** the command's stdout; a failure's error holds its output (tsc writes its errors to stdout) */
@@ -122,17 +122,49 @@ describe('the npm package', () => {
     expect(() => strictProject('readme', Object.fromEntries(blocks.map((text, i) => [`example-${i}.ts`, text])))).not.toThrow();
   });
 
+  /** a consumer's workflow compiled in its own strict project and run there on plain node, and run on the sources (tsx): the last line of each, parsed */
+  function runWorkflow(name: string): { installed: Record<string, unknown>; sources: Record<string, unknown> } {
+    const source = workflowFile(name);
+    const project = strictProject(name.replace(/\.ts$/, ''), { [name]: readFileSync(source, 'utf8') });
+    const lastLine = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    return {
+      installed: lastLine(run(process.execPath, [join('out', name.replace(/\.ts$/, '.js'))], project)),
+      sources: lastLine(run(process.execPath, ['--import', 'tsx', source], REPO)),
+    };
+  }
+
   it("a researcher's 3-D U-Net workflow (strictest tsc, declarations checked) compiles against the package and runs on plain node, as on the sources", () => {
-    const project = strictProject('workflow', { 'unet-workflow.ts': readFileSync(WORKFLOW, 'utf8') });
-    const installed = JSON.parse(run(process.execPath, [join('out', 'unet-workflow.js')], project).trim().split('\n').at(-1)!);
-    expect(installed.losses).toHaveLength(4);
-    expect(installed.losses.at(-1)).toBeLessThan(installed.losses[0]);
+    const { installed, sources } = runWorkflow('unet-workflow.ts');
+    const losses = installed.losses as number[];
+    expect(losses).toHaveLength(4);
+    expect(losses.at(-1)).toBeLessThan(losses[0]!);
     expect(installed.lrs).toEqual([1, 2, 3, 4].map((e) => 0.01 * (1 + Math.cos(Math.PI * e / 4)) / 2));
-    expect(new Set(installed.live).size).toBe(1); // tidy per step: nothing accumulates
+    expect(new Set(installed.live as number[]).size).toBe(1); // tidy per step: nothing accumulates
     expect(installed.reloadEqual).toBe(true);
     expect(installed.probabilityShape).toEqual([3, 8, 8, 8]);
     expect(installed.niftiSame).toBe(true);
-    const sources = JSON.parse(run(process.execPath, ['--import', 'tsx', WORKFLOW], REPO).trim().split('\n').at(-1)!);
+    expect(installed).toEqual(sources);
+  });
+
+  it("a researcher's BraTS-like multi-region workflow (SegResNet, sigmoid Dice, AMP, EMA, resume in a fresh process, WebGPU) compiles against the package and runs on plain node, as on the sources", () => {
+    const { installed, sources } = runWorkflow('brats-workflow.ts');
+    const losses = installed.losses as number[];
+    expect(losses).toHaveLength(6);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    expect(mean(losses.slice(3))).toBeLessThan(mean(losses.slice(0, 3)));
+    // LambdaLR: linear warm-up over 2 epochs, then cosine to 0 at epoch 6, read after each scheduler.step()
+    expect(installed.lrs).toEqual([1, 2, 3, 4, 5, 6].map((e) => 3e-3 * (e < 2 ? (e + 1) / 2 : (1 + Math.cos(Math.PI * (e - 2) / 4)) / 2)));
+    expect(installed.scale).toBe(2 ** 19); // GradScaler: 2^16 doubled every 2 steps without an overflow
+    expect(installed.resumeIdentical).toBe(true); // losses, weights, EMA weights and loss scale of the resumed process, bit for bit
+    expect(installed.liveAfter).toBe(installed.liveBefore); // three more steps hold nothing more
+    expect(installed.labels).toEqual([0, 1, 2, 4]);
+    for (const region of Object.values(installed.perRegion as Record<string, { dice: number; hd95: number }>)) {
+      expect(region.dice).toBeGreaterThan(0);
+      expect(Number.isFinite(region.hd95)).toBe(true);
+    }
+    expect(installed.niftiSame).toBe(true);
+    expect(installed.firstWeights).toEqual([0, Math.fround(Math.sin(1) / 10), Math.fround(Math.sin(2) / 10)]); // the file's first floats, as written
+    expect(installed.webgpuMaxDiff).toBeLessThan(1e-5); // the EMA model's probabilities on WebGPU against the cpu's
     expect(installed).toEqual(sources);
   });
 
