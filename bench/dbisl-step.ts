@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/dbisl-step.ts [--backend auto|webgpu|cpu] [--batch 4] [--labeled-batch 2]
  *                               [--patch 112,112,80] [--filters 16] [--iters 5] [--warmup 2] [--tune]
- *                               [--submit-every 512,64] [--json FILE] [--host-only]
+ *                               [--submit-every 512,64] [--json FILE] [--host-only [--profile-steps N] [--top N]]
  * --tune: before timing, the step's conv3d problems are tuned (cuDNN's benchmark mode, see tuneConv3d).
  * Prints the median of single synced steps, then the throughput as the PyTorch anchor measures it (--iters steps
  * back to back, one sync) once per --submit-every value (dispatches per queue submit; default: the runtime's).
@@ -16,8 +16,12 @@
  * V-Net step alone (the same forward, backward of the trivial loss mean(z) + mean(R̂), SGD), and prints the median
  * CPU time and dispatches per step of both, then each loss term's dispatches (the step's minus the step's with that
  * term switched off). The host's cost does not depend on the voxels: use a small patch, e.g. --patch 32,32,32.
+ * --profile-steps N then profiles N more steps of each (node:inspector) and prints their self time by where the code
+ * lives, and the --top N functions by the DBiSL step's extra self time (its minus the V-Net step's, per step).
  */
 import { writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { add, backward, mean } from '../src/autograd/index.js';
 import { WebGPUBackend } from '../src/kernels/index.js';
 import { SGD } from '../src/models/index.js';
@@ -25,7 +29,7 @@ import { dbislLoss, dbislLossConfig, type LossConfig } from '../src/dbisl/losses
 import { VNetDualTask } from '../src/dbisl/model.js';
 import { dispose, fromArray, initBackend, randn, tidy } from '../src/tensor/index.js';
 import { parseBenchArgs } from './args.js';
-import { median, memoryPeaks, printProfile, profileKernels, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
+import { median, memoryPeaks, printProfile, printSelfTime, profileKernels, recordCpuProfile, selfTimeByPlace, throughputBySubmitInterval, tuneStepConvolutions } from './profile.js';
 
 const args = parseBenchArgs({
   about: 'One full DBiSL training step (forward, every loss term, backward, SGD): median step time and throughput.',
@@ -41,6 +45,8 @@ const args = parseBenchArgs({
     'submit-every': { type: 'string', arg: 'N,…', help: "dispatches per queue submit for the throughput runs (default: the runtime's)" },
     json: { type: 'string', arg: 'FILE', help: 'also write the results as JSON' },
     'host-only': { type: 'boolean', help: "the host's share: GPU work dropped, CPU time and dispatches per step vs the V-Net step's" },
+    'profile-steps': { type: 'string', default: '0', arg: 'N', help: 'with --host-only: profile N more steps of each, self time by place' },
+    top: { type: 'string', default: '20', arg: 'N', help: "with --profile-steps: list the N functions with the most extra self time" },
   },
 });
 const batch = args.int('batch'), labeledBatch = args.int('labeled-batch');
@@ -149,6 +155,23 @@ async function hostShare(): Promise<void> {
   ];
   const terms = without.map(([name, off]) => ({ term: name, dispatches: d.dispatches - measured({ ...cfg, ...off }).dispatches }));
   console.log(`  dispatches of each term (forward + backward; the step's minus the step's without it): ${terms.map((t) => `${t.term} ${t.dispatches}`).join(', ')}`);
+  const profileSteps = args.int('profile-steps', 0);
+  if (profileSteps > 0) await profileBoth(profileSteps, args.int('top', 0));
   const json = args.string('json');
   if (json) writeFileSync(json, `${JSON.stringify({ device: backend.description, batch, labeledBatch, patch, dbisl: d, vnet: v, terms, dbislSteps: dbisl, vnetSteps: vnet }, null, 2)}\n`);
+}
+
+/** --profile-steps: each step's self time by place, and the functions where the DBiSL step spends more than the V-Net step. */
+async function profileBoth(steps: number, top: number): Promise<void> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const [d, v] = [cfg, null].map((lossConfig) => async () => selfTimeByPlace(await recordCpuProfile(() => {
+    for (let i = 0; i < steps; i++) { trainStep(lossConfig); (backend as WebGPUBackend).rt.flush(); }
+  }), root, steps));
+  const dbislTime = await d!(), vnetTime = await v!();
+  printSelfTime(dbislTime, `  DBiSL step: self time by where the code lives (CPU profile of ${steps} more steps, per step; profiling slows them):`, 0);
+  printSelfTime(vnetTime, `  V-Net step: the same:`, 0);
+  const vnetMs = new Map(vnetTime.functions.map((f) => [f.name, f.ms]));
+  const extra = dbislTime.functions.map((f) => ({ name: f.name, ms: f.ms - (vnetMs.get(f.name) ?? 0) })).sort((a, b) => b.ms - a.ms);
+  console.log(`  the DBiSL step's extra self time per step (its minus the V-Net step's), top ${top}:`);
+  for (const f of extra.slice(0, top)) console.log(`    ${(1000 * f.ms).toFixed(1).padStart(8)} µs  ${f.name}`);
 }
