@@ -1,5 +1,5 @@
 import type { RowLoss, RowOperand } from '../kernels/backend.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { storageOf } from './dense.js';
 import { record } from './graph.js';
@@ -27,9 +27,10 @@ function rowOperand(t: Tensor, rows: number, n: number): RowOperand | null {
  * The losses [rows] of `loss` over the rows of a and b (and the weight w): tensors of one shape and float dtype,
  * each seen as [rows, numel/rows] in C order. A contiguous operand, or a [rows, n] one whose rows are contiguous and
  * apart by at least a row or one row expanded across the rows (expand's stride 0), is read as it is (its gradient has
- * its shape); an operand with no such view is copied first.
+ * its shape); an operand with no such view is copied first. `shape`: the result's shape, of `rows` elements ([] for
+ * a scalar loss of one row: no reshape op to record and run backward).
  */
-export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
+export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null, shape: readonly number[] = [rows]): Tensor {
   const op = `rowLoss '${loss.kind}'`;
   const given = w ? [a, b, w] : [a, b];
   checkFloat(op, a);
@@ -41,6 +42,7 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
   }
   const n = rows === 0 ? 0 : a.numel() / rows;
   if (!Number.isInteger(n) || (rows === 0 && a.numel() !== 0)) throw new Error(`${op}: ${formatShape(a.shape)} does not split into ${rows} rows`);
+  if (sizeOf(shape) !== rows) throw new Error(`${op}: a result of shape ${formatShape(shape)} does not hold ${rows} rows' losses`);
   const [ta, tb, tw] = given.map((t) => {
     if (rowOperand(t, rows, n)) return t;
     const r = reshape(t, [rows, n]);
@@ -50,7 +52,7 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
     rows, n, operands: [rowOperand(x, rows, n)!, rowOperand(y, rows, n)!, z ? rowOperand(z, rows, n)! : null] as const,
   });
   const { loss: values, sums } = a.backend.rowLoss(loss, inputs(ta, tb, tw));
-  const out = Tensor.fromStorage(a.backend, values, [rows]);
+  const out = Tensor.fromStorage(a.backend, values, shape);
   const sumsT = Tensor.fromStorage(a.backend, sums, [rows, 3]);
   const operands = tw ? [ta, tb, tw] : [ta, tb];
   record(`${loss.kind}Loss`, out, operands, (g, [sa, sb, s, sw]) => {

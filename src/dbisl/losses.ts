@@ -152,7 +152,7 @@ export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
   if (!w) return F.mseLoss(a, b);
   checkInputTarget('mseLoss', a, b);
   checkWeight('mseLoss', 'weight', w, a);
-  return tidy(() => reshape(rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, expand(w, a.shape)), []));
+  return tidy(() => rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, expand(w, a.shape), []));
 }
 
 // ------------------------------------------------------------------------------------------ targets
@@ -190,7 +190,7 @@ function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossCo
     const [yU, rU] = [yhat, r2s].map((t) => slice(t, 0, L, B));
     return {
       pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? Tensor.fromStorage(yhat.backend, out.weight, [B - L, ...rowShape]) : null,
-      u: weighting ? reshape(rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU), []) : null, withLabel: withLabel ? all : null,
+      u: weighting ? rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU, null, []) : null, withLabel: withLabel ? all : null,
     };
   });
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../../src/kernels/index.js';
 import { backward } from '../../src/autograd/index.js';
 import { gradcheck } from '../../src/autograd/gradcheck.js';
-import { weightedSum } from '../../src/autograd/losses.js';
+import { rowLoss, weightedSum } from '../../src/autograd/losses.js';
 import { reshape } from '../../src/autograd/ops.js';
 import { fromArray } from '../../src/tensor/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
@@ -263,5 +263,21 @@ describe('weighted sums of scalar terms (weightedSum)', () => {
     const x = fromArray(Float64Array.of(2), [], { backend: cpu, requiresGrad: true }), y = fromArray(Float64Array.of(3), [], { backend: cpu, requiresGrad: true });
     backward(weightedSum([x, y], [1, -4]));
     expect([await x.grad!.item(), await y.grad!.item()]).toEqual([1, -4]);
+  });
+});
+
+describe('the rowLoss autograd op', () => {
+  it('writes the losses in the shape asked for ([] for one row: no reshape op), with its gradient; rejects a shape of another size', async () => {
+    const [a, b] = [randomArray(6, 3, -1, 1), randomArray(6, 4, -1, 1)];
+    for (const [rows, shape] of [[1, []], [2, [2, 1]], [2, [2]]] as const) {
+      const r = await gradcheck((x, y) => rowLoss(MSE, rows, x, y, null, shape),
+        [{ data: Array.from(a), shape: [2, 3] }, { data: Array.from(b), shape: [2, 3] }], { backend: cpu });
+      expect(r.ok, r.message).toBe(true);
+      const out = rowLoss(MSE, rows, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu }), null, shape);
+      expect(out.shape).toEqual(shape);
+      expect(Array.from(await out.toArray())).toEqual(Array.from(await rowLoss(MSE, rows, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu })).toArray()));
+    }
+    expect(() => rowLoss(MSE, 2, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu }), null, []))
+      .toThrow("rowLoss 'mse': a result of shape [] does not hold 2 rows' losses");
   });
 });
