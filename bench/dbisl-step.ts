@@ -18,7 +18,8 @@
  * term switched off). The host's cost does not depend on the voxels: use a small patch, e.g. --patch 32,32,32.
  * --against DIR: a second checkout (e.g. a `git worktree` of the base commit) timed in the same process, its steps
  * alternating with this checkout's, so that both see the same load; it prints both and the medians of the per-step
- * ratios. --profile-steps N then profiles N more steps of each (node:inspector) and prints their self time by where the code
+ * ratios. The order is not neutral: with the same code in both, this checkout's V-Net step took up to 1.06× the second's
+ * (its DBiSL step not), so compare a change both ways round. --profile-steps N then profiles N more steps of each (node:inspector) and prints their self time by where the code
  * lives, and the --top N functions by the DBiSL step's extra self time (its minus the V-Net step's, per step).
  */
 import { writeFileSync } from 'node:fs';
