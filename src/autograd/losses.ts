@@ -1,5 +1,5 @@
 import type { RowLoss, RowOperand } from '../kernels/backend.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { storageOf } from './dense.js';
 import { record } from './graph.js';
@@ -27,9 +27,10 @@ function rowOperand(t: Tensor, rows: number, n: number): RowOperand | null {
  * The losses [rows] of `loss` over the rows of a and b (and the weight w): tensors of one shape and float dtype,
  * each seen as [rows, numel/rows] in C order. A contiguous operand, or a [rows, n] one whose rows are contiguous and
  * apart by at least a row or one row expanded across the rows (expand's stride 0), is read as it is (its gradient has
- * its shape); an operand with no such view is copied first.
+ * its shape); an operand with no such view is copied first. `shape`: the result's shape, of `rows` elements ([] for
+ * a scalar loss of one row: no reshape op to record and run backward).
  */
-export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null): Tensor {
+export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Tensor | null = null, shape: readonly number[] = [rows]): Tensor {
   const op = `rowLoss '${loss.kind}'`;
   const given = w ? [a, b, w] : [a, b];
   checkFloat(op, a);
@@ -41,6 +42,7 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
   }
   const n = rows === 0 ? 0 : a.numel() / rows;
   if (!Number.isInteger(n) || (rows === 0 && a.numel() !== 0)) throw new Error(`${op}: ${formatShape(a.shape)} does not split into ${rows} rows`);
+  if (sizeOf(shape) !== rows) throw new Error(`${op}: a result of shape ${formatShape(shape)} does not hold ${rows} rows' losses`);
   const [ta, tb, tw] = given.map((t) => {
     if (rowOperand(t, rows, n)) return t;
     const r = reshape(t, [rows, n]);
@@ -50,7 +52,7 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
     rows, n, operands: [rowOperand(x, rows, n)!, rowOperand(y, rows, n)!, z ? rowOperand(z, rows, n)! : null] as const,
   });
   const { loss: values, sums } = a.backend.rowLoss(loss, inputs(ta, tb, tw));
-  const out = Tensor.fromStorage(a.backend, values, [rows]);
+  const out = Tensor.fromStorage(a.backend, values, shape);
   const sumsT = Tensor.fromStorage(a.backend, sums, [rows, 3]);
   const operands = tw ? [ta, tb, tw] : [ta, tb];
   record(`${loss.kind}Loss`, out, operands, (g, [sa, sb, s, sw]) => {
@@ -70,7 +72,41 @@ export function rowLoss(loss: RowLoss, rows: number, a: Tensor, b: Tensor, w: Te
  * weight 1.
  */
 export function weightedSum(terms: readonly Tensor[], weights: readonly (number | readonly number[])[]): Tensor {
-  const op = 'weightedSum';
+  const { perElement, read } = weightedTerms('weightedSum', terms, weights);
+  const backend = terms[0].backend;
+  const out = Tensor.fromStorage(backend, backend.weightedSum(read.map((t, i) => ({ storage: t.storage, offset: t.offset, weights: perElement[i] }))), []);
+  return record('weightedSum', out, terms, termGradients(terms, perElement, null));
+}
+
+/** a group of weightedSums: weightedSum's terms and weights */
+export interface WeightedTensors { terms: readonly Tensor[]; weights: readonly (number | readonly number[])[] }
+
+/**
+ * Each group's weightedSum S_k, and the total Σ_k W_k·S_k (weightedSum's floats of the S_k with weights W =
+ * groupWeights) in one dispatch forward, and the total's gradient w·(W_k·g + 0) + 0 of each term in at most one
+ * backward (no factor where it is 1): a loss's sub-totals and its total, e.g. L_sup + λ·(L_con,1 + L_con,2) + λ·L_pse.
+ * A sum's gradient is weightedSum's.
+ */
+export function weightedSums(groups: readonly WeightedTensors[], groupWeights: readonly number[]): { sums: Tensor[]; total: Tensor } {
+  const op = 'weightedSums';
+  if (groups.length !== groupWeights.length) throw new Error(`${op}: expected one weight per group, got ${groups.length} groups and ${groupWeights.length} weights`);
+  const parts = groups.map((g) => weightedTerms(op, g.terms, g.weights));
+  const terms = groups.flatMap((g) => g.terms), backend = terms[0].backend;
+  checkSameBackend(op, ...terms);
+  const storage = backend.weightedSums(parts.map(({ perElement, read }, k) => ({
+    terms: read.map((t, i) => ({ storage: t.storage, offset: t.offset, weights: perElement[i] })), weight: groupWeights[k],
+  })));
+  const all = Tensor.fromStorage(backend, storage, [groups.length + 1]);
+  const at = (k: number) => all.viewAs([], [], k);
+  const sums = groups.map((g, k) => record('weightedSum', at(k), g.terms, termGradients(g.terms, parts[k].perElement, null)));
+  const scales = groups.flatMap((g, k) => g.terms.map(() => groupWeights[k]));
+  const total = record(op, at(groups.length), terms, termGradients(terms, parts.flatMap((p) => p.perElement), scales));
+  all.dispose();
+  return { sums, total };
+}
+
+/** weightedSum's checks; each term's weights one per element, and the terms as kernel operands (contiguous) */
+function weightedTerms(op: string, terms: readonly Tensor[], weights: readonly (number | readonly number[])[]): { perElement: (readonly number[])[]; read: Tensor[] } {
   if (terms.length === 0 || terms.length !== weights.length) {
     throw new Error(`${op}: expected one weight (or one per element) for each of at least one term, got ${terms.length} terms and ${weights.length} weights`);
   }
@@ -83,14 +119,17 @@ export function weightedSum(terms: readonly Tensor[], weights: readonly (number 
     if (each.length !== t.numel()) throw new Error(`${op}: term ${i} ${formatShape(t.shape)} has ${t.numel()} elements, got ${each.length} weights`);
     return each;
   });
-  const read = terms.map((t) => (t.isContiguous ? t : contiguous(t)));
-  const backend = terms[0].backend;
-  const out = Tensor.fromStorage(backend, backend.weightedSum(read.map((t, i) => ({ storage: t.storage, offset: t.offset, weights: perElement[i] }))), []);
-  record(op, out, terms, (g) => {
-    const passed = perElement.map((w) => w.length === 1 && w[0] === 1);
+  return { perElement, read: terms.map((t) => (t.isContiguous ? t : contiguous(t))) };
+}
+
+/** the rule: each term's gradient w·(s·g) (weightedSumBackward; `scales` the s, null: 1), g itself where both are 1 */
+function termGradients(terms: readonly Tensor[], perElement: readonly (readonly number[])[], scales: readonly number[] | null) {
+  return (g: Tensor) => {
+    const passed = perElement.map((w, i) => w.length === 1 && w[0] === 1 && (scales?.[i] ?? 1) === 1);
     const scaled = terms.map((t, i) => t.requiresGrad && !passed[i]);
-    const grads = scaled.some(Boolean) ? g.backend.weightedSumBackward(perElement.filter((_, i) => scaled[i]), storageOf(g)) : [];
+    const grads = scaled.some(Boolean)
+      ? g.backend.weightedSumBackward(perElement.filter((_, i) => scaled[i]), storageOf(g), scales?.filter((_, i) => scaled[i]))
+      : [];
     return terms.map((t, i) => (!t.requiresGrad ? null : passed[i] ? reshape(g, t.shape) : Tensor.fromStorage(g.backend, grads.shift()!, t.shape)));
-  });
-  return out;
+  };
 }

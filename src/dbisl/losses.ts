@@ -33,7 +33,7 @@ import { noGrad, record } from '../autograd/graph.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
-import { rowLoss, weightedSum } from '../autograd/losses.js';
+import { rowLoss, weightedSum, weightedSums } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
 import { CDT_DEFAULTS, scaledSigmoids, tS2R, type CdtOptions } from './transform.js';
@@ -152,7 +152,7 @@ export function mseLoss(a: Tensor, b: Tensor, w?: Tensor): Tensor {
   if (!w) return F.mseLoss(a, b);
   checkInputTarget('mseLoss', a, b);
   checkWeight('mseLoss', 'weight', w, a);
-  return tidy(() => reshape(rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, expand(w, a.shape)), []));
+  return tidy(() => rowLoss({ kind: 'mse', scale: 1 / a.numel(), eps: 1e-8 }, 1, a, b, expand(w, a.shape), []));
 }
 
 // ------------------------------------------------------------------------------------------ targets
@@ -190,7 +190,7 @@ function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossCo
     const [yU, rU] = [yhat, r2s].map((t) => slice(t, 0, L, B));
     return {
       pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? Tensor.fromStorage(yhat.backend, out.weight, [B - L, ...rowShape]) : null,
-      u: weighting ? reshape(rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU), []) : null, withLabel: withLabel ? all : null,
+      u: weighting ? rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU, null, []) : null, withLabel: withLabel ? all : null,
     };
   });
 }
@@ -301,39 +301,35 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
     terms.sup = sup;
   }
 
-  // ---- bidirectional consistency, on L ∪ U
-  const unsup: Tensor[] = []; // L_con and L_pse, each weighted by λ(t)
+  // ---- bidirectional consistency, on L ∪ U: L_con's terms
+  const unsup: [name: 'con' | 'pse', terms: Tensor[]][] = []; // L_con's and L_pse's terms, each sum weighted by λ(t)
   if (cfg.con && (cfg.conR2S || cfg.conS2R)) {
-    let con: Tensor | null = null;
-    if (cfg.conR2S) {
-      terms.conR2S = mseLoss(r2s!, yhat);
-      con = terms.conR2S;
-    }
-    if (cfg.conS2R) {
-      terms.conS2R = mseLoss(s2rAll!, sdf);
-      con = con ? add(con, terms.conS2R) : terms.conS2R;
-    }
-    terms.con = con!;
-    unsup.push(con!);
+    if (cfg.conR2S) terms.conR2S = mseLoss(r2s!, yhat);
+    if (cfg.conS2R) terms.conS2R = mseLoss(s2rAll!, sdf);
+    unsup.push(['con', [terms.conR2S, terms.conS2R].filter((t) => t !== undefined)]);
   }
 
-  // ---- pseudo-supervision with cross-task uncertainty, on U
+  // ---- pseudo-supervision with cross-task uncertainty, on U: L_pse's terms
   if (pseInputs) {
     const { pseudo, w, u } = pseInputs;
     if (u) terms.uncertainty = u;
     terms.pseDice = diceLoss(slice(yhat, 0, L, B), pseudo, w ?? undefined);
     terms.pseMse = mseLoss(slice(sdf, 0, L, B), pseudoSdf!, w ?? undefined);
-    terms.pse = add(terms.pseDice, terms.pseMse);
-    unsup.push(terms.pse);
+    unsup.push(['pse', [terms.pseDice, terms.pseMse]]);
   }
 
   let total: Tensor;
-  // L_sup + λ·L_con + λ·L_pse in one dispatch each way: the gradients are L_sup + λ·(L_con + L_pse)'s floats, the sum's
-  // last bits may differ
-  if (sup && unsup.length) total = weightedSum([sup, ...unsup], [1, ...unsup.map(() => lambda)]);
-  else if (sup) total = sup;
-  else if (unsup.length) total = mulScalar(unsup.length === 2 ? add(unsup[0], unsup[1]) : unsup[0], lambda);
-  else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
+  if (sup && unsup.length) {
+    // L_sup + λ·L_con + λ·L_pse with L_con and L_pse (their terms' sums) in one dispatch each way: the composed ops' floats
+    // (the sum's last bits may differ from the GPU's fusing of a product and an add)
+    const fused = weightedSums([{ terms: [sup], weights: [1] }, ...unsup.map(([, ts]) => ({ terms: ts, weights: ts.map(() => 1) }))], [1, ...unsup.map(() => lambda)]);
+    unsup.forEach(([name], k) => { terms[name] = fused.sums[k + 1]; });
+    total = fused.total;
+  } else if (sup) total = sup;
+  else if (unsup.length) {
+    for (const [name, ts] of unsup) terms[name] = ts.length === 2 ? add(ts[0], ts[1]) : ts[0];
+    total = mulScalar(unsup.length === 2 ? add(terms[unsup[0][0]], terms[unsup[1][0]]) : terms[unsup[0][0]], lambda);
+  } else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
   terms.total = total;
   return { total, terms, lambda };
 }

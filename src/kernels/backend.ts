@@ -209,6 +209,9 @@ export type PseudoWeighting = { kind: 'exp'; gamma: number } | { kind: 'mask'; t
 /** a term of weightedSum: the weights.length consecutive elements of `storage` from `offset`, each with its weight */
 export interface WeightedTerm { storage: Storage; offset: number; weights: readonly number[] }
 
+/** a group of weightedSums: its terms' weighted sum, weighted in turn by `weight` in the total */
+export interface WeightedGroup { terms: readonly WeightedTerm[]; weight: number }
+
 /**
  * pseudoLabel reads p at [pOffset, pOffset + n) and q at [qOffset, qOffset + n) and writes, per element i, with a = p,
  * b = q and each step rounded as the composed ops round it: pseudo[h + i] = 1[a + b > 1], after a copy of the h = head.n
@@ -438,8 +441,16 @@ export interface KernelOps {
    * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch
    */
   weightedSum(terms: readonly WeightedTerm[]): Storage;
-  /** its gradient, one storage per term of `weights`: w·g + 0 per element (g itself where w = 1), in one dispatch */
-  weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): Storage[];
+  /**
+   * [m + 1] for m groups: each group's weightedSum S_k, then the weightedSum of the S_k with the groups' weights (a
+   * loss's terms and its weighted sub-totals, e.g. L_sup + λ·(L_con,1 + L_con,2) + λ·L_pse, in one dispatch)
+   */
+  weightedSums(groups: readonly WeightedGroup[]): Storage;
+  /**
+   * weightedSum's gradient, one storage per term of `weights`: w·g + 0 per element (g itself where w = 1), in one
+   * dispatch; with `scales` (one per term: its group's weight in weightedSums) w·(s·g + 0) + 0, each factor 1 skipped
+   */
+  weightedSumBackward(weights: readonly (readonly number[])[], g: Storage, scales?: readonly number[]): Storage[];
 }
 
 export interface Backend extends BackendCore, KernelOps {}

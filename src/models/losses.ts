@@ -176,7 +176,7 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, options: BceW
   checkWeight(op, 'weight', options.weight, x);
   if (!options.posWeight && !options.weight && reduction !== 'none') {
     // one fused reduction (the same formula summed in another order) and one backward pass
-    return tidy(() => reshape(rowLoss({ kind: 'bce', scale: reduction === 'mean' ? 1 / x.numel() : 1 }, 1, x, y), []));
+    return tidy(() => rowLoss({ kind: 'bce', scale: reduction === 'mean' ? 1 / x.numel() : 1 }, 1, x, y, null, []));
   }
   return tidy(() => {
     let positive = mul(y, softplus(neg(x)));
@@ -203,7 +203,7 @@ export function mseLoss(x: Tensor, y: Tensor, options: MseLossOptions = {}): Ten
   checkWeight(op, 'weight', options.weight, x);
   // the unweighted mean and sum: one fused reduction forward, one pass backward (kernels/loss)
   if (reduction !== 'none' && !options.weight) {
-    return tidy(() => reshape(rowLoss({ kind: 'mse', scale: reduction === 'mean' ? 1 / x.numel() : 1, eps: 0 }, 1, x, y), []));
+    return tidy(() => rowLoss({ kind: 'mse', scale: reduction === 'mean' ? 1 / x.numel() : 1, eps: 0 }, 1, x, y, null, []));
   }
   return tidy(() => reduce(square(sub(x, y)), reduction, options.weight));
 }
@@ -301,8 +301,8 @@ export function diceLoss(p: Tensor, y: Tensor, options: DiceLossOptions = {}): T
   // one fused reduction of the three sums per row (the same formula summed in another order), one backward pass
   return tidy(() => {
     const rows = reduction === 'mean' ? 1 : p.shape[0];
-    const losses = rowLoss({ kind: 'dice', smooth }, rows, p, y, options.weight ? expand(options.weight, p.shape) : null);
-    return reduction === 'none' ? losses : reduction === 'sum' ? sum(losses) : reshape(losses, []);
+    const losses = rowLoss({ kind: 'dice', smooth }, rows, p, y, options.weight ? expand(options.weight, p.shape) : null, reduction === 'mean' ? [] : [rows]);
+    return reduction === 'sum' ? sum(losses) : losses;
   });
 }
 

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../../src/kernels/index.js';
+import type { Backend, RowLoss, RowLossInputs, Storage, WeightedTerm, WebGPUBackend } from '../../src/kernels/index.js';
+import type { Tensor } from '../../src/tensor/index.js';
 import { backward } from '../../src/autograd/index.js';
 import { gradcheck } from '../../src/autograd/gradcheck.js';
-import { weightedSum } from '../../src/autograd/losses.js';
+import { rowLoss, weightedSum, weightedSums } from '../../src/autograd/losses.js';
 import { reshape } from '../../src/autograd/ops.js';
 import { fromArray } from '../../src/tensor/index.js';
 import { cpuData } from '../../src/kernels/cpu/storage.js';
@@ -263,5 +264,87 @@ describe('weighted sums of scalar terms (weightedSum)', () => {
     const x = fromArray(Float64Array.of(2), [], { backend: cpu, requiresGrad: true }), y = fromArray(Float64Array.of(3), [], { backend: cpu, requiresGrad: true });
     backward(weightedSum([x, y], [1, -4]));
     expect([await x.grad!.item(), await y.grad!.item()]).toEqual([1, -4]);
+  });
+
+  // weightedSums: groups of terms, each group's sum weighted in the total (L_sup + λ·(L_con,1 + L_con,2) + λ·L_pse)
+  const groups = fc.array(fc.record({ terms, pick: fc.nat(WEIGHTS.length - 1) }), { minLength: 1, maxLength: 4 })
+    .map((gs) => gs.map(({ terms: ts, pick }) => ({ terms: ts, weight: WEIGHTS[pick] })));
+  const uploadGroups = (b: Backend, dtype: 'float32' | 'float64', gs: readonly { terms: Term[]; weight: number }[]) =>
+    gs.map((g) => ({ terms: upload(b, dtype, g.terms), weight: g.weight }));
+  /** the scale of each term of the groups (its group's weight), and the terms' weights */
+  const backwardOf = (gs: readonly { terms: Term[]; weight: number }[]) =>
+    ({ weights: gs.flatMap((g) => g.terms.map((t) => t.weights)), scales: gs.flatMap((g) => g.terms.map(() => g.weight)) });
+
+  it('weightedSums, the cpu oracle: each group\'s composed ops, then theirs with the groups\' weights; the backward w·(s·g + 0) + 0', async () => {
+    await fc.assert(fc.asyncProperty(groups, fc.constantFrom<'float32' | 'float64'>('float32', 'float64'), fc.double({ min: -2, max: 2, noNaN: true }),
+      async (gs, dtype, gv) => {
+        const on = uploadGroups(cpu, dtype, gs);
+        const sums = on.map((g) => composed(cpu, g.terms));
+        const total = composed(cpu, sums.map((s, k) => ({ storage: s, offset: 0, weights: [on[k].weight] })));
+        expect(read64(cpu.weightedSums(on))).toEqual([...sums, total].map((s) => read64(s)[0]));
+        const g = cpu.upload(dtype === 'float32' ? Float32Array.of(gv) : Float64Array.of(gv), dtype);
+        const { weights, scales } = backwardOf(gs);
+        const round = dtype === 'float32' ? Math.fround : (v: number) => v, g0 = read64(g)[0];
+        const times = (w: number, v: number) => (w === 1 ? v : round(w * v + 0));
+        expect(cpu.weightedSumBackward(weights, g, scales).map(read64)).toEqual(weights.map((ws, k) => ws.map((w) => times(w, times(scales[k], g0)))));
+      }), propertyOptions(40));
+  });
+
+  it('weightedSums on WebGPU: the oracle\'s values within float32 rounding, one dispatch each way, and with more storages than one dispatch binds', async () => {
+    const gpu = await webgpu() as WebGPUBackend;
+    const compare = async (gs: readonly { terms: Term[]; weight: number }[], gv: number) => {
+      const { weights, scales } = backwardOf(gs);
+      const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
+        const g = b.upload(Float32Array.of(gv), 'float32');
+        return [Array.from(await b.read(b.weightedSums(uploadGroups(b, 'float32', gs)))), ...await Promise.all(b.weightedSumBackward(weights, g, scales).map(async (s) => Array.from(await b.read(s))))];
+      }));
+      got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sums' : `gradient of term ${k - 1}`));
+    };
+    await fc.assert(fc.asyncProperty(groups, fc.double({ min: -2, max: 2, noNaN: true }), compare), propertyOptions(20));
+    const three = [[2, 1], [1, 1], [1, 0.5]].map(([n, weight], k) => ({ terms: Array.from({ length: n }, (_, i) => ({ values: [k + i / 4], weights: [1], shared: false })), weight }));
+    const before = gpu.rt.dispatchCount;
+    gpu.weightedSums(uploadGroups(gpu, 'float32', three));
+    gpu.weightedSumBackward(backwardOf(three).weights, gpu.upload(Float32Array.of(1), 'float32'), backwardOf(three).scales);
+    expect(gpu.rt.dispatchCount - before).toBe(2);
+    // nine storages in three groups: each group's sum first, then the total
+    await compare([4, 3, 2].map((n, k) => ({ terms: Array.from({ length: n }, (_, i) => ({ values: [i / 3, -k], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), weight: WEIGHTS[k + 2] })), 1.5);
+  });
+
+  it('weightedSums rejects no groups, more than seven, a group weight that is not finite, and weightedSumBackward scales of another count', () => {
+    const s = cpu.upload(Float64Array.of(1, 2), 'float64'), group = { terms: [{ storage: s, offset: 0, weights: [1] }], weight: 2 };
+    expect(() => cpu.weightedSums([])).toThrow('weightedSums: expected 1 to 7 groups, got 0');
+    expect(() => cpu.weightedSums(new Array(8).fill(group))).toThrow('weightedSums: expected 1 to 7 groups, got 8');
+    expect(() => cpu.weightedSums([{ ...group, weight: Infinity }])).toThrow(/groups' weights must be finite/);
+    expect(() => cpu.weightedSumBackward([[1], [2]], s, [1])).toThrow(/one finite scale per term \(2\)/);
+  });
+
+  it('the weightedSums autograd op: gradcheck of the total and of a sum (float64, cpu); at unit weights the total passes g on', async () => {
+    const data = [{ data: [0.3, -1.2], shape: [2] }, { data: [0.7], shape: [] }, { data: [1.5], shape: [] }];
+    const fused = (a: Tensor, b: Tensor, c: Tensor) => weightedSums([{ terms: [a, b], weights: [[1, -0.5], 2] }, { terms: [c], weights: [1] }], [0.5, 3]);
+    for (const pick of [(r: ReturnType<typeof fused>) => r.total, (r: ReturnType<typeof fused>) => r.sums[0]]) {
+      const r = await gradcheck((a, b, c) => pick(fused(a, b, c)), data, { backend: cpu });
+      expect(r.ok, r.message).toBe(true);
+    }
+    const x = fromArray(Float64Array.of(2), [], { backend: cpu, requiresGrad: true }), y = fromArray(Float64Array.of(3), [], { backend: cpu, requiresGrad: true });
+    const r = weightedSums([{ terms: [x], weights: [1] }, { terms: [y], weights: [1] }], [1, 1]);
+    expect([await r.sums[0].item(), await r.sums[1].item(), await r.total.item()]).toEqual([2, 3, 5]);
+    backward(r.total);
+    expect([await x.grad!.item(), await y.grad!.item()]).toEqual([1, 1]);
+  });
+});
+
+describe('the rowLoss autograd op', () => {
+  it('writes the losses in the shape asked for ([] for one row: no reshape op), with its gradient; rejects a shape of another size', async () => {
+    const [a, b] = [randomArray(6, 3, -1, 1), randomArray(6, 4, -1, 1)];
+    for (const [rows, shape] of [[1, []], [2, [2, 1]], [2, [2]]] as const) {
+      const r = await gradcheck((x, y) => rowLoss(MSE, rows, x, y, null, shape),
+        [{ data: Array.from(a), shape: [2, 3] }, { data: Array.from(b), shape: [2, 3] }], { backend: cpu });
+      expect(r.ok, r.message).toBe(true);
+      const out = rowLoss(MSE, rows, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu }), null, shape);
+      expect(out.shape).toEqual(shape);
+      expect(Array.from(await out.toArray())).toEqual(Array.from(await rowLoss(MSE, rows, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu })).toArray()));
+    }
+    expect(() => rowLoss(MSE, 2, fromArray(a, [2, 3], { backend: cpu }), fromArray(b, [2, 3], { backend: cpu }), null, []))
+      .toThrow("rowLoss 'mse': a result of shape [] does not hold 2 rows' losses");
   });
 });

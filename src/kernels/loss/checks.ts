@@ -1,4 +1,4 @@
-import type { DType, RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
+import type { DType, RowLoss, RowLossInputs, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 
 /* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
 
@@ -76,7 +76,23 @@ export function checkWeightedSum(terms: readonly WeightedTerm[]): DType {
   return terms[0].storage.dtype;
 }
 
-export function checkWeightedSumBackward(weights: readonly (readonly number[])[], g: Storage): void {
+/** weightedSums binds at most this many groups' sums in its last pass (a weightedSum's storages, see webgpu.ts) */
+export const MAX_GROUPS = 7;
+
+/** Checks each group as weightedSum's terms, the groups' weights and count; returns their dtype. */
+export function checkWeightedSums(groups: readonly WeightedGroup[]): DType {
+  const what = 'weightedSums';
+  if (groups.length === 0 || groups.length > MAX_GROUPS) throw new Error(`${what}: expected 1 to ${MAX_GROUPS} groups, got ${groups.length}`);
+  if (!groups.every((g) => Number.isFinite(g.weight))) throw new Error(`${what}: the groups' weights must be finite, got ${groups.map((g) => g.weight).join(', ')}`);
+  const dtypes = groups.map((g) => checkWeightedSum(g.terms));
+  checkDtypes(what, groups.map((g) => g.terms[0].storage));
+  return dtypes[0];
+}
+
+export function checkWeightedSumBackward(weights: readonly (readonly number[])[], g: Storage, scales?: readonly number[]): void {
   checkWeights('weightedSumBackward', weights);
   if (g.length < 1) throw new Error('weightedSumBackward: g is empty');
+  if (scales && !(scales.length === weights.length && scales.every(Number.isFinite))) {
+    throw new Error(`weightedSumBackward: expected one finite scale per term (${weights.length}), got ${JSON.stringify(scales)}`);
+  }
 }

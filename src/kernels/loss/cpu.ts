@@ -1,8 +1,8 @@
-import type { RowLoss, RowLossInputs, Storage, WeightedTerm } from '../backend.js';
+import type { RowLoss, RowLossInputs, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, roundingTo, storageFrom } from '../cpu/storage.js';
 import { binaryFn, unaryFn } from '../elementwise/cpu.js';
-import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward } from './checks.js';
+import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
 
 /**
  * The row losses in float64, literally as their formulas (see RowLoss in backend.ts): each row's sums in
@@ -91,26 +91,39 @@ export function rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Stor
 /** w·x as mulScalar computes it (an affine a·x + 0), x itself where w = 1 */
 const weighted = (w: number, x: number): number => (w === 1 ? x : unaryFn('affine', [w, 0])(x));
 
-/** The weighted sum as the composed ops: each product an affine, each partial sum an add, rounded to the dtype. */
-export function weightedSum(terms: readonly WeightedTerm[]): CpuStorage {
-  const dtype = checkWeightedSum(terms), round = roundingTo(dtype), add = binaryFn('add');
+/** Σ w·x over the (w, x) pairs in order as the composed ops: each product an affine, each partial sum an add, rounded. */
+function weightedAccumulation(pairs: readonly (readonly [number, number])[], round: (v: number) => number): number {
+  const add = binaryFn('add');
   let acc: number | null = null;
-  for (const { storage, offset, weights } of terms) {
-    const data = cpuData(storage);
-    weights.forEach((w, j) => {
-      const v = round(weighted(w, data[offset + j]));
-      acc = acc === null ? v : round(add(acc, v));
-    });
+  for (const [w, x] of pairs) {
+    const v = round(weighted(w, x));
+    acc = acc === null ? v : round(add(acc, v));
   }
-  return storageFrom(dtype, Float64Array.of(acc!));
+  return acc!;
 }
 
-export function weightedSumBackward(weights: readonly (readonly number[])[], g: Storage): CpuStorage[] {
-  checkWeightedSumBackward(weights, g);
+const weightedPairs = (terms: readonly WeightedTerm[]): [number, number][] =>
+  terms.flatMap(({ storage, offset, weights }) => { const data = cpuData(storage); return weights.map((w, j): [number, number] => [w, data[offset + j]]); });
+
+/** The weighted sum as the composed ops: each product an affine, each partial sum an add, rounded to the dtype. */
+export function weightedSum(terms: readonly WeightedTerm[]): CpuStorage {
+  const dtype = checkWeightedSum(terms);
+  return storageFrom(dtype, Float64Array.of(weightedAccumulation(weightedPairs(terms), roundingTo(dtype))));
+}
+
+/** Each group's weighted sum, then theirs with the groups' weights, as the composed ops. */
+export function weightedSums(groups: readonly WeightedGroup[]): CpuStorage {
+  const dtype = checkWeightedSums(groups), round = roundingTo(dtype);
+  const sums = groups.map((g) => weightedAccumulation(weightedPairs(g.terms), round));
+  return storageFrom(dtype, Float64Array.from([...sums, weightedAccumulation(groups.map((g, k) => [g.weight, sums[k]]), round)]));
+}
+
+export function weightedSumBackward(weights: readonly (readonly number[])[], g: Storage, scales?: readonly number[]): CpuStorage[] {
+  checkWeightedSumBackward(weights, g, scales);
   const round = roundingTo(g.dtype), gv = cpuData(g)[0];
-  return weights.map((ws) => {
-    const out = typedArrayFor(g.dtype, ws.length);
-    ws.forEach((w, j) => { out[j] = round(weighted(w, gv)); });
+  return weights.map((ws, k) => {
+    const out = typedArrayFor(g.dtype, ws.length), gk = round(weighted(scales?.[k] ?? 1, gv));
+    ws.forEach((w, j) => { out[j] = round(weighted(w, gk)); });
     return new CpuStorage(g.dtype, out);
   });
 }

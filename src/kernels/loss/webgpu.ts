@@ -1,9 +1,9 @@
-import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage, WeightedTerm } from '../backend.js';
+import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { channelChunks } from '../norm/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward } from './checks.js';
+import { MAX_GROUPS, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
 
 /**
  * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
@@ -215,7 +215,7 @@ export function rowLossBackward(rt: GpuRuntime, loss: RowLoss, inputs: RowLossIn
  * term of the next (a sum continued from its partial value, the same order).
  */
 
-const MAX_INPUTS = 7;
+const MAX_INPUTS = MAX_GROUPS;
 const lane = (j: number) => `[${j >> 2}].${'xyzw'[j & 3]}`;
 
 /** offsets as array<vec4u>, then the weights as array<vec4f>, each of ⌈m/4⌉ rows, then a row of zeros (the + 0) */
@@ -227,9 +227,21 @@ function weightParams(offsets: readonly number[], weights: readonly number[]): A
 const weightStruct = (rows: number) => `struct Params { offsets: array<vec4u, ${rows}>, weights: array<vec4f, ${rows}>, zero: vec4f }`;
 const product = (j: number, x: string, w: number) => (w === 1 ? x : `P.weights${lane(j)} * ${x} + P.zero.x`);
 
-function weightedSumSource(bindings: readonly number[], units: readonly boolean[], inputs: number): string {
-  const rows = Math.max(1, Math.ceil(bindings.length / 4));
+/**
+ * The elements' weighted sum left to right (`sizes` null: into out[0]); or per group of sizes[k] elements, each group's
+ * into out[k], then those sums' with the groups' weights (the weights after the elements') into out[m].
+ */
+function weightedSumSource(bindings: readonly number[], units: readonly boolean[], inputs: number, sizes: readonly number[] | null): string {
+  const rows = Math.max(1, Math.ceil(units.length / 4));
   const terms = bindings.map((b, j) => product(j, `t${b}[P.offsets${lane(j)}]`, units[j] ? 1 : 0));
+  const chain = (acc: string, parts: readonly string[]) => [`var ${acc} = ${parts[0]};`, ...parts.slice(1).map((t) => `${acc} = ${acc} + ${t};`)];
+  let body: string[];
+  if (!sizes) body = [...chain('acc', terms), 'out[0] = acc;'];
+  else {
+    let first = 0;
+    body = sizes.flatMap((size, k) => { first += size; return [...chain(`s${k}`, terms.slice(first - size, first)), `out[${k}] = s${k};`]; });
+    body.push(...chain('acc', sizes.map((_, k) => product(bindings.length + k, `s${k}`, units[bindings.length + k] ? 1 : 0))), `out[${sizes.length}] = acc;`);
+  }
   return /* wgsl */ `
 ${weightStruct(rows)}
 ${Array.from({ length: inputs }, (_, b) => `@group(0) @binding(${b}) var<storage, read> t${b}: array<f32>;`).join('\n')}
@@ -238,42 +250,70 @@ ${Array.from({ length: inputs }, (_, b) => `@group(0) @binding(${b}) var<storage
 
 @compute @workgroup_size(1)
 fn main() {
-  var acc = ${terms[0]};
-  ${terms.slice(1).map((t) => `acc = acc + ${t};`).join('\n  ')}
-  out[0] = acc;
+  ${body.join('\n  ')}
 }`;
+}
+
+interface SumLayout { storages: Storage[]; bindings: number[]; offsets: number[]; weights: number[]; taken: number }
+
+/**
+ * The leading terms whose storages one dispatch binds (MAX_INPUTS), `taken` of them: their elements as bindings (an
+ * index into `storages`), offsets and weights. A term of no elements binds nothing.
+ */
+function layoutOf(terms: readonly WeightedTerm[]): SumLayout {
+  const layout: SumLayout = { storages: [], bindings: [], offsets: [], weights: [], taken: 0 };
+  for (const t of terms) {
+    let b = t.weights.length === 0 ? 0 : layout.storages.indexOf(t.storage);
+    if (b < 0) {
+      if (layout.storages.length === MAX_INPUTS) break;
+      b = layout.storages.push(t.storage) - 1;
+    }
+    t.weights.forEach((w, j) => { layout.bindings.push(b); layout.offsets.push(t.offset + j); layout.weights.push(w); });
+    layout.taken++;
+  }
+  return layout;
+}
+
+function runWeightedSum(rt: GpuRuntime, layout: SumLayout, sizes: readonly number[] | null, groupWeights: readonly number[]): GpuStorage {
+  const out = rt.alloc(sizes ? sizes.length + 1 : 1, 'float32');
+  const weights = [...layout.weights, ...groupWeights], units = weights.map((w) => w === 1), inputs = layout.storages.length;
+  const key = `loss:weighted-sum:${layout.bindings.join(',')}:${sizes ? `${sizes.join(',')}:` : ''}${units.map(Number).join('')}`;
+  const kernel = rt.kernel(key, () => weightedSumSource(layout.bindings, units, inputs, sizes), inputs + 1);
+  rt.dispatch(kernel, [...layout.storages.map(gpuBuffer), out.buffer], weightParams(layout.offsets, weights), [1]);
+  return out;
 }
 
 export function weightedSum(rt: GpuRuntime, terms: readonly WeightedTerm[]): GpuStorage {
   wgslType(checkWeightedSum(terms));
-  const storages: Storage[] = [], bindings: number[] = [], offsets: number[] = [], weights: number[] = [];
   // a term of no elements binds nothing: a dispatch of such terms alone would have no first element to sum
   const given = terms.filter((t) => t.weights.length > 0);
-  let rest = given;
-  for (const [k, t] of given.entries()) {
-    let b = storages.indexOf(t.storage);
-    if (b < 0) {
-      if (storages.length === MAX_INPUTS) { rest = given.slice(k); break; }
-      b = storages.push(t.storage) - 1;
-    }
-    t.weights.forEach((w, j) => { bindings.push(b); offsets.push(t.offset + j); weights.push(w); });
-    rest = given.slice(k + 1);
-  }
-  const out = rt.alloc(1, 'float32');
-  const units = weights.map((w) => w === 1);
-  const key = `loss:weighted-sum:${bindings.join(',')}:${units.map(Number).join('')}`;
-  const kernel = rt.kernel(key, () => weightedSumSource(bindings, units, storages.length), storages.length + 1);
-  rt.dispatch(kernel, [...storages.map(gpuBuffer), out.buffer], weightParams(offsets, weights), [1]);
-  if (rest.length === 0) return out;
-  const total = weightedSum(rt, [{ storage: out, offset: 0, weights: [1] }, ...rest]);
+  const layout = layoutOf(given);
+  const out = runWeightedSum(rt, layout, null, []);
+  if (layout.taken === given.length) return out;
+  // beyond MAX_INPUTS storages the first ones' sum becomes the first term of the next dispatch (a sum continued from
+  // its partial value, the same order)
+  const total = weightedSum(rt, [{ storage: out, offset: 0, weights: [1] }, ...given.slice(layout.taken)]);
   rt.free(out);
   return total;
 }
 
-function weightedSumBackwardSource(sizes: readonly number[], units: readonly boolean[]): string {
-  const rows = Math.max(1, Math.ceil(units.length / 4));
+export function weightedSums(rt: GpuRuntime, groups: readonly WeightedGroup[]): GpuStorage {
+  wgslType(checkWeightedSums(groups));
+  const all = groups.flatMap((g) => g.terms), layout = layoutOf(all), weights = groups.map((g) => g.weight);
+  if (layout.taken === all.length) return runWeightedSum(rt, layout, groups.map((g) => g.terms.reduce((n, t) => n + t.weights.length, 0)), weights);
+  // more storages than one dispatch binds: each group's sum first (the same floats), then the groups of one term each
+  const sums = groups.map((g) => weightedSum(rt, g.terms));
+  const out = weightedSums(rt, sums.map((s, k) => ({ terms: [{ storage: s, offset: 0, weights: [1] }], weight: weights[k] })));
+  for (const s of sums) rt.free(s);
+  return out;
+}
+
+function weightedSumBackwardSource(sizes: readonly number[], units: readonly boolean[], scaleUnits: readonly boolean[] | null): string {
+  const rows = Math.max(1, Math.ceil((units.length + (scaleUnits?.length ?? 0)) / 4));
   let j = 0;
-  const writes = sizes.flatMap((size, k) => Array.from({ length: size }, (_, e) => `grad${k}[${e}] = ${product(j, 'g[0]', units[j++] ? 1 : 0)};`));
+  const scaled = (k: number) => (scaleUnits ? product(units.length + k, 'g[0]', scaleUnits[k] ? 1 : 0) : 'g[0]');
+  const scales = scaleUnits ? scaleUnits.map((_, k) => `let g${k} = ${scaled(k)};`) : [];
+  const writes = sizes.flatMap((size, k) => Array.from({ length: size }, (_, e) => `grad${k}[${e}] = ${product(j, scaleUnits ? `g${k}` : 'g[0]', units[j++] ? 1 : 0)};`));
   return /* wgsl */ `
 ${weightStruct(rows)}
 @group(0) @binding(0) var<storage, read> g: array<f32>;
@@ -282,21 +322,22 @@ ${sizes.map((_, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> gra
 
 @compute @workgroup_size(1)
 fn main() {
-  ${writes.join('\n  ')}
+  ${[...scales, ...writes].join('\n  ')}
 }`;
 }
 
-export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly number[])[], g: Storage): GpuStorage[] {
-  checkWeightedSumBackward(weights, g);
+export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly number[])[], g: Storage, scales?: readonly number[]): GpuStorage[] {
+  checkWeightedSumBackward(weights, g, scales);
   wgslType(g.dtype);
   const grads = weights.map((w) => rt.alloc(w.length, 'float32'));
   for (let first = 0; first < weights.length; first += MAX_INPUTS) {
-    const part = weights.slice(first, first + MAX_INPUTS).filter((w) => w.length > 0);
-    const flat = part.flat(), units = flat.map((w) => w === 1), sizes = part.map((w) => w.length);
-    const key = `loss:weighted-sum-bwd:${sizes.join(',')}:${units.map(Number).join('')}`;
-    const kernel = rt.kernel(key, () => weightedSumBackwardSource(sizes, units), part.length + 1);
+    const taken = weights.slice(first, first + MAX_INPUTS).map((w, i) => ({ w, scale: scales?.[first + i] ?? 1 })).filter((t) => t.w.length > 0);
+    const flat = taken.flatMap((t) => t.w), units = flat.map((w) => w === 1), sizes = taken.map((t) => t.w.length);
+    const scaleUnits = scales ? taken.map((t) => t.scale === 1) : null;
+    const key = `loss:weighted-sum-bwd:${sizes.join(',')}:${units.map(Number).join('')}${scaleUnits ? `:${scaleUnits.map(Number).join('')}` : ''}`;
+    const kernel = rt.kernel(key, () => weightedSumBackwardSource(sizes, units, scaleUnits), taken.length + 1);
     const outputs = grads.slice(first, first + MAX_INPUTS).filter((s) => s.length > 0).map((s) => s.buffer);
-    rt.dispatch(kernel, [gpuBuffer(g), ...outputs], weightParams([], flat), [1]);
+    rt.dispatch(kernel, [gpuBuffer(g), ...outputs], weightParams([], [...flat, ...(scales ? taken.map((t) => t.scale) : [])]), [1]);
   }
   return grads;
 }
