@@ -501,15 +501,19 @@ export type InterpolateMode = 'nearest' | 'trilinear';
 export interface InterpolateOptions {
   /** output [D, H, W] (or one number for all three) */
   size?: number | Triple;
-  /** output = ⌊input · scaleFactor⌋ per axis; the kernel then maps coordinates by the input/output ratio
-   * (PyTorch's recompute_scale_factor = True; identical for integer factors) */
+  /** output = ⌊input · scaleFactor⌋ per axis; coordinates map by 1/scaleFactor, as PyTorch's default */
   scaleFactor?: number | Triple;
   mode?: InterpolateMode;
   /** only for 'trilinear' (default false), as PyTorch */
   alignCorners?: boolean;
+  /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
+  recomputeScaleFactor?: boolean;
 }
 
-/** F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋) or 'trilinear'. */
+/**
+ * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋) or
+ * 'trilinear'.
+ */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const op = 'interpolate';
   checkRank5(op, 'input', x);
@@ -522,23 +526,29 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   if ((options.size === undefined) === (options.scaleFactor === undefined)) {
     throw new Error(`${op}: give exactly one of size and scaleFactor`);
   }
+  if (options.recomputeScaleFactor !== undefined && options.scaleFactor === undefined) {
+    throw new Error(`${op}: recomputeScaleFactor can only be set with scaleFactor`);
+  }
   let size: Mutable3;
+  let scales: Triple | undefined;
   if (options.size !== undefined) size = triple(options.size, `${op}: size`);
   else {
     const f = typeof options.scaleFactor === 'number' ? [options.scaleFactor, options.scaleFactor, options.scaleFactor] : [...options.scaleFactor!];
-    if (f.length !== 3 || f.some((v) => !(v > 0))) throw new Error(`${op}: scaleFactor must be positive (one or three numbers), got ${JSON.stringify(options.scaleFactor)}`);
+    if (f.length !== 3 || f.some((v) => !(v > 0 && Number.isFinite(v)))) throw new Error(`${op}: scaleFactor must be positive (one or three numbers), got ${JSON.stringify(options.scaleFactor)}`);
     size = [0, 1, 2].map((i) => Math.floor(x.shape[2 + i] * f[i])) as Mutable3;
+    if (!(options.recomputeScaleFactor ?? false)) scales = f as Mutable3;
   }
   if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
   const alignCorners = options.alignCorners ?? false;
   const shape = [x.shape[0], x.shape[1], ...size];
-  const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners)), shape);
-  return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners)]);
+  const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners, scales)), shape);
+  return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners, scales)]);
 }
 
 /** The adjoint of interpolate (linear), used only by its backward. */
-function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean): Tensor {
-  return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners)), inputShape);
+function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean,
+  scales: Triple | undefined): Tensor {
+  return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners, scales)), inputShape);
 }
 
 export type GridSampleMode = GridSampleParams['mode'];

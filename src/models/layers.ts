@@ -477,6 +477,8 @@ export interface UpsampleOptions {
   scaleFactor?: number | readonly [number, number, number];
   mode?: 'nearest' | 'trilinear';
   alignCorners?: boolean;
+  /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
+  recomputeScaleFactor?: boolean;
 }
 
 /** nn.Upsample (nearest or trilinear; align_corners False by default). */
@@ -495,6 +497,7 @@ export class Upsample extends Layer {
       ...(this.options.size !== undefined ? { size: triple(this.options.size, 'Upsample size') } : {}),
       ...(this.options.scaleFactor !== undefined ? { scaleFactor: this.options.scaleFactor } : {}),
       mode, ...(alignCorners !== undefined ? { alignCorners } : {}),
+      ...(this.options.recomputeScaleFactor !== undefined ? { recomputeScaleFactor: this.options.recomputeScaleFactor } : {}),
     });
   }
 

@@ -60,15 +60,24 @@ describe('interpolate golden values (PyTorch definitions, by hand)', () => {
   });
 });
 
-/** Random shapes, with 1-voxel edges, up- and downsampling by non-integer factors. */
+/** a scale factor: common ones (×½, ×1.5, ×2, …) or any in [0.3, 3.5] */
+const scaleFactor = fc.oneof(fc.constantFrom(0.5, 0.75, 1.5, 2, 2.2, 1.1, 1 / 3),
+  fc.double({ min: 0.3, max: 3.5, noNaN: true }).map((v) => Math.fround(v)));
+
+/**
+ * Random shapes, with 1-voxel edges, up- and downsampling by non-integer factors; half the cases give scale
+ * factors (PyTorch's scales_d/h/w) and the output size ⌊in · scale⌋ (at least 1) that F.interpolate derives from them.
+ */
 const interpCase = fc.record({
   n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 3 }),
   in: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })),
   out: fc.tuple(fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 })),
+  scales: fc.option(fc.tuple(scaleFactor, scaleFactor, scaleFactor), { nil: undefined }),
   mode: fc.constantFrom<Mode>('nearest', 'trilinear'),
   align: fc.boolean(),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
-});
+}).map((r) => (r.scales === undefined ? r
+  : { ...r, out: [0, 1, 2].map((a) => Math.max(1, Math.floor(r.in[a] * r.scales![a]))) as [number, number, number] }));
 
 describe('interpolate adjoint in float64 on the cpu', () => {
   it('⟨interp(x), g⟩ = ⟨x, interp*(g)⟩', () => {
@@ -76,8 +85,8 @@ describe('interpolate adjoint in float64 on the cpu', () => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
       const x = Float64Array.from(randomArray(sizeOf(xShape), r.seed));
       const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 1));
-      const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align));
-      const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align));
+      const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align, r.scales));
+      const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align, r.scales));
       const lhs = dot(y, g), rhs = dot(x, gx);
       expect(Math.abs(lhs - rhs)).toBeLessThan(1e-12 * (1 + Math.abs(lhs)));
     }), { numRuns: 150 });
@@ -86,7 +95,7 @@ describe('interpolate adjoint in float64 on the cpu', () => {
   it('a constant stays constant and the weights of every output sum to 1', () => {
     fc.assert(fc.property(interpCase, (r) => {
       const xShape = [r.n, r.c, ...r.in];
-      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(sizeOf(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align));
+      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(sizeOf(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align, r.scales));
       for (const v of y) expect(Math.abs(v - 2.5)).toBeLessThan(1e-12);
     }), { numRuns: 60 });
   });
@@ -99,10 +108,10 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
       const x = randomArray(sizeOf(xShape), r.seed), gy = randomArray(sizeOf(gyShape), r.seed + 2);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
-      const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align);
-      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align)), 2e-6, 1e-5, 'interpolate');
-      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, r.mode, r.align);
-      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, r.mode, r.align)), 1e-5, 1e-5, 'interpolateBackward');
+      const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align, r.scales);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align, r.scales)), 2e-6, 1e-5, 'interpolate');
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, r.mode, r.align, r.scales);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, r.mode, r.align, r.scales)), 1e-5, 1e-5, 'interpolateBackward');
       for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
     }), { numRuns: 80 });
   });
