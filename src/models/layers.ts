@@ -293,6 +293,7 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
+    if (x.rank !== 5) throw new Error(`BatchNorm3d: expected a 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
@@ -329,14 +330,21 @@ export interface InstanceNormLayerOptions {
   backend?: Backend;
 }
 
-/** nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics. */
+/**
+ * nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics, of [N, C, D, H, W] or of one
+ * unbatched sample [C, D, H, W].
+ */
 export class InstanceNorm3d extends ChannelNorm {
   constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
     super(numFeatures, options.affine ?? false, options.eps, options.backend);
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
-    return F.instanceNorm(x, { weight: this.weight, bias: this.bias, eps: this.eps, relu });
+    if (x.rank !== 4 && x.rank !== 5) {
+      throw new Error(`InstanceNorm3d: expected a 4-D [C, D, H, W] or 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
+    }
+    const options = { weight: this.weight, bias: this.bias, eps: this.eps, relu };
+    return x.rank === 5 ? F.instanceNorm(x, options) : tidy(() => F.instanceNorm(x.unsqueeze(0), options).squeeze(0));
   }
 
   override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
