@@ -481,7 +481,7 @@ export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (numb
  */
 export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
   return separableAdaptivePool(x, adaptiveSize('adaptiveMaxPool3d', x, outputSize), (t, kernel) => maxPool3d(t, kernel),
-    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), axis, true)), axis));
+    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), [axis], true)), axis)); // a list: amax
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {

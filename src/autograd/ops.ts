@@ -511,17 +511,39 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdim = fal
   return mulScalar(sum(x, ax, keepdim), 1 / n);
 }
 
+/** amax/amin: the gradient is shared evenly by the elements equal to the extremum (torch.amax, torch.max(x)) */
 function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
   const ax = normalizeAxes(axes, x.rank, op);
   const y = reduceOp(op, x, ax, keepdim);
-  // the gradient is shared evenly by the elements equal to the extremum (torch.amax)
   return record(op, y, [x], (g, [xs, ys]) => {
     const hit = eq(xs, unreduce(ys, x.shape, ax));
     return [div(mul(unreduce(g, x.shape, ax), hit), unreduce(sum(hit, ax, true), x.shape, ax))];
   }, [x, y]);
 }
-export const max = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('max', x, axes, keepdim);
-export const min = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('min', x, axes, keepdim);
+
+/** torch.max(x, dim)/min: the whole gradient goes to the index it would return (the first extremum; NaN wins) */
+function extremumAlong(op: 'max' | 'min', x: Tensor, axis: number, keepdim: boolean): Tensor {
+  const a = normalizeAxis(axis, x.rank, op);
+  const y = reduceOp(op, x, [a], keepdim);
+  return record(op, y, [x], (g, [xs]) => {
+    const index = argmax(op === 'max' ? xs : neg(xs), a, true);
+    return [scatterAdd(reshape(g, index.shape), a, index, x.shape)];
+  }, [x]);
+}
+
+/**
+ * Without axes torch.max(x); along one dim (a number) torch.max(x, dim).values, whose gradient goes to the first
+ * maximum; along a list of dims torch.amax (ties share the gradient).
+ */
+export const max = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor =>
+  (typeof axes === 'number' ? extremumAlong('max', x, axes, keepdim) : extremum('max', x, axes, keepdim));
+/** as max: torch.min(x), torch.min(x, dim).values (first minimum), or torch.amin over a list of dims */
+export const min = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor =>
+  (typeof axes === 'number' ? extremumAlong('min', x, axes, keepdim) : extremum('min', x, axes, keepdim));
+/** torch.amax over `axes` (all when omitted): ties share the gradient evenly */
+export const amax = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('max', x, axes, keepdim);
+/** torch.amin over `axes` (all when omitted): ties share the gradient evenly */
+export const amin = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('min', x, axes, keepdim);
 
 export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   const a = normalizeAxis(axis, x.rank, 'argmax');
