@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { amax, amin, backward, gradcheck, max, min, permute, sum, type GradcheckOptions } from '../../src/autograd/index.js';
+import { amax, amin, backward, gradcheck, max, min, permute, pow, powScalar, sum, type GradcheckOptions } from '../../src/autograd/index.js';
 import { fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 
@@ -72,5 +72,38 @@ describe('max/min along one dim: the gradient goes to the index returned (torch.
       const x = { data: distinct(sizeOf(shape), seed), shape };
       for (const f of [max, min, amax, amin]) await expectGrad((t) => f(t, axis, keepdim), [x]);
     }), { numRuns: 25 });
+  });
+});
+
+describe('pow at a zero base (pow_backward, pow_backward_self, pow_backward_exponent)', () => {
+  it('exponent 0: the base gradient is 0, also at base 0 (not 0·0⁻¹ = NaN)', async () => {
+    expect(await gradOf([0, 2], [2], (x) => powScalar(x, 0))).toEqual([0, 0]);
+    expect(await gradOf([0, 3], [2], (x) => x.pow(0))).toEqual([0, 0]);
+    expect(await gradOf([0, 2], [2], (x) => pow(x, fromArray([0, 0], [2], { backend: cpu, dtype: 'float64' })))).toEqual([0, 0]);
+  });
+
+  it('base 0 with exponent ≥ 0: the exponent gradient is 0 (not 0·log 0 = NaN)', async () => {
+    const a = leaf([0, 2, 0], [3]), b = leaf([2, 2, 0], [3]);
+    backward(sum(pow(a, b)));
+    const gb = Array.from(await b.grad!.toArray());
+    expect(gb[0]).toBe(0);
+    expect(gb[1]).toBeCloseTo(4 * Math.log(2), 12);
+    expect(gb[2]).toBe(0);
+    expect(Array.from(await a.grad!.toArray())).toEqual([0, 4, 0]);
+  });
+
+  it('elsewhere the formulas are unchanged: base 0 with exponent < 0 stays infinite, as PyTorch', async () => {
+    const a = leaf([0], [1]), b = leaf([-1], [1]);
+    backward(sum(pow(a, b)));
+    // d/da = b·a^(b−1) = −1·0⁻² = −∞; d/db = a^b·log a = ∞·(−∞) = −∞
+    expect(Array.from(await a.grad!.toArray())).toEqual([-Infinity]);
+    expect(Array.from(await b.grad!.toArray())).toEqual([-Infinity]);
+  });
+
+  it('gradcheck away from 0 (float64)', async () => {
+    const a = { data: [0.5, 1.3, 2.1, 0.7], shape: [2, 2] }, b = { data: [1.5, -0.5, 2, 0], shape: [2, 2] };
+    await expectGrad((x, y) => pow(x, y), [a, b]);
+    await expectGrad((x) => powScalar(x, 0), [a]);
+    await expectGrad((x) => powScalar(x, 2.5), [a]);
   });
 });
