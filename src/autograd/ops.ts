@@ -377,9 +377,11 @@ export function softplus(x: Tensor): Tensor {
 export function erf(x: Tensor): Tensor {
   return record('erf', unaryOp('erf', x), [x], (g, [xs]) => [mul(g, mulScalar(exp(neg(square(xs))), 2 / Math.sqrt(Math.PI)))], [x]);
 }
+/** x^exponent; with exponent 0 the gradient is 0 everywhere, also at x = 0 (PyTorch's pow_backward) */
 export function powScalar(x: Tensor, exponent: number): Tensor {
-  return record('powScalar', unaryOp('powScalar', x, [exponent]), [x],
-    (g, [xs]) => [mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
+  return record('powScalar', unaryOp('powScalar', x, [exponent]), [x], (g, [xs]) => [exponent === 0
+    ? full(x.shape, 0, { dtype: g.dtype, backend: g.backend })
+    : mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
 }
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   return record('clamp', unaryOp('clamp', x, [lo, hi]), [x],
@@ -433,13 +435,20 @@ export function div(a: Tensor, b: Tensor): Tensor {
     b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
   ], [a, b]);
 }
+/**
+ * a^b. As PyTorch's pow_backward_self/pow_backward_exponent, the base gradient is 0 where b = 0 and the
+ * exponent gradient 0 where a = 0 and b ≥ 0 (instead of 0·0⁻¹ and 0·log 0, NaN).
+ */
 export function pow(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => pow(toFloat64(a), toFloat64(b)));
   const y = binaryOp('pow', a, b);
-  return record('pow', y, [a, b], (g, [as, bs, ys]) => [
-    a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
-    b.requiresGrad ? sumTo(mul(g, mul(ys, log(as))), b.shape) : null,
-  ], [a, b, y]);
+  return record('pow', y, [a, b], (g, [as, bs, ys]) => {
+    const zero = full([], 0, { dtype: g.dtype, backend: g.backend });
+    return [
+      a.requiresGrad ? sumTo(where(eq(bs, zero), zero, mul(g, mul(bs, pow(as, addScalar(bs, -1))))), a.shape) : null,
+      b.requiresGrad ? sumTo(where(mul(eq(as, zero), ge(bs, zero)), zero, mul(g, mul(ys, log(as)))), b.shape) : null,
+    ];
+  }, [a, b, y]);
 }
 /** elementwise max; ties send half the gradient to each side (PyTorch) */
 export function maximum(a: Tensor, b: Tensor): Tensor {
