@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { amax, amin, backward, gradcheck, max, min, permute, pow, powScalar, sum, type GradcheckOptions } from '../../src/autograd/index.js';
+import { amax, amin, backward, gradcheck, max, min, permute, pow, powScalar, prelu, sum, type GradcheckOptions } from '../../src/autograd/index.js';
 import { fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 
@@ -105,5 +105,27 @@ describe('pow at a zero base (pow_backward, pow_backward_self, pow_backward_expo
     await expectGrad((x, y) => pow(x, y), [a, b]);
     await expectGrad((x) => powScalar(x, 0), [a]);
     await expectGrad((x) => powScalar(x, 2.5), [a]);
+  });
+});
+
+describe('prelu at x = 0 (prelu_backward_kernel: x > 0 ? g : w·g)', () => {
+  it('the input gradient at 0 is weight·g; the weight gradient x·g is 0 there', async () => {
+    const x = leaf([0, 1, -1, 0], [4]), w = leaf([0.25], [1]);
+    backward(sum(prelu(x, w)));
+    expect(Array.from(await x.grad!.toArray())).toEqual([0.25, 1, 0.25, 0.25]);
+    expect(Array.from(await w.grad!.toArray())).toEqual([-1]);
+  });
+
+  it('per channel, and the values are max(0, x) + w·min(0, x)', async () => {
+    const x = leaf([0, -2, 0, 3], [1, 2, 2]), w = leaf([0.1, 0.5], [2]);
+    const y = prelu(x, w);
+    expect(Array.from(await y.toArray())).toEqual([0, -0.2, 0, 3]);
+    backward(sum(y));
+    expect(Array.from(await x.grad!.toArray())).toEqual([0.1, 0.1, 0.5, 1]);
+    expect(Array.from(await w.grad!.toArray())).toEqual([-2, 0]);
+  });
+
+  it('gradcheck away from 0 (float64)', async () => {
+    await expectGrad((x, w) => prelu(x, w), [{ data: [0.3, -0.7, 1.2, -0.4, 0.9, -1.1], shape: [1, 2, 3] }, { data: [0.2, -0.3], shape: [2] }]);
   });
 });
