@@ -7,8 +7,9 @@ import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
-  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
+  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
+  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
+  where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { dense, storageOf, withDense } from './dense.js';
@@ -873,7 +874,7 @@ export function silu(x: Tensor): Tensor {
 
 /**
  * F.prelu: max(0, x) + weight·min(0, x) with weight [1] (shared) or [C], C = the input's axis 1 (for an input
- * of rank ≥ 2).
+ * of rank ≥ 2), as x > 0 ? x : weight·x, so that the input gradient at 0 is weight·g (PyTorch's).
  */
 export function prelu(x: Tensor, weight: Tensor): Tensor {
   const op = 'prelu';
@@ -886,7 +887,7 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   }
   return tidy(() => {
     const w = weight.shape[0] === 1 || x.rank < 2 ? weight : reshape(weight, channelShape(x));
-    return sub(relu(x), mul(w, relu(affine(x, -1, 0))));
+    return where(step(x, 0), x, mul(w, x));
   });
 }
 
