@@ -383,6 +383,7 @@ export function powScalar(x: Tensor, exponent: number): Tensor {
     ? full(x.shape, 0, { dtype: g.dtype, backend: g.backend })
     : mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
 }
+/** torch.clamp; the gradient passes where lo ≤ x ≤ hi, bounds included (0 at NaN, as PyTorch's clamp_backward) */
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   return record('clamp', unaryOp('clamp', x, [lo, hi]), [x],
     (g, [xs]) => [mul(g, unaryOp('inRange', xs, [lo, hi]))], [x]);
@@ -393,7 +394,7 @@ export function affine(x: Tensor, a: number, b: number): Tensor {
 }
 export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
-/** 1 where x > t (or x ≥ t when inclusive), else 0 (NaN: 0, or 1 when inclusive); no gradient */
+/** 1 where x > t (or x ≥ t when inclusive), else 0 (NaN: 0); no gradient */
 export function step(x: Tensor, t: number, inclusive = false): Tensor {
   return inclusive ? unaryOp('inRange', x, [t, Infinity]) : unaryOp('step', x, [t]);
 }

@@ -53,7 +53,7 @@ export type UnaryOp =
   | 'affine'
   /** x > t ? 1 : 0 (params [t]) */
   | 'step'
-  /** 0 where x < lo or x > hi, else 1 (params [lo, hi]; so NaN gives 1): the mask of clamp's gradient */
+  /** 1 where lo ≤ x ≤ hi, else 0 (params [lo, hi]; NaN gives 0): the mask of clamp's gradient, as PyTorch's */
   | 'inRange'
   /**
    * x rounded to the nearest float16 value (ties to even; f16 subnormals kept; |x| ≥ 65520 → ±Inf; NaN stays NaN,
