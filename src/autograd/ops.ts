@@ -510,20 +510,25 @@ function unreduce(g: Tensor, shape: readonly number[], axes: number[]): Tensor {
   return expand(reshape(g, shape.map((d, i) => (axes.includes(i) ? 1 : d))), shape);
 }
 
+/** a reduction's axes: none, or an empty list, reduces over all of them (as torch.sum(x, dim=[])) */
+function reductionAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
+  return normalizeAxes(typeof axes !== 'number' && axes?.length === 0 ? undefined : axes, rank, op);
+}
+
 export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'sum');
+  const ax = reductionAxes(axes, x.rank, 'sum');
   return record('sum', reduceOp('sum', x, ax, keepdim), [x], (g) => [unreduce(g, x.shape, ax)]);
 }
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'mean');
+  const ax = reductionAxes(axes, x.rank, 'mean');
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
   return mulScalar(sum(x, ax, keepdim), 1 / n);
 }
 
 /** amax/amin: the gradient is shared evenly by the elements equal to the extremum (torch.amax, torch.max(x)) */
 function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
-  const ax = normalizeAxes(axes, x.rank, op);
+  const ax = reductionAxes(axes, x.rank, op);
   const y = reduceOp(op, x, ax, keepdim);
   return record(op, y, [x], (g, [xs, ys]) => {
     const hit = eq(xs, unreduce(ys, x.shape, ax));
@@ -561,12 +566,35 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   return out(x, x.backend.argmax(x.view, a), shape);
 }
 
-/** variance over axes, unbiased (n − 1) by default as torch.var */
-export function variance(x: Tensor, axes?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'var');
+export interface VarianceOptions {
+  /** the divisor is max(0, n − correction) (default 1, Bessel's; PyTorch ≥ 2.0's name) */
+  correction?: number;
+  /** true: correction 1, false: 0 (the older torch.var argument; not together with correction) */
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
+
+/**
+ * torch.var over axes (all when omitted or []): Σ(x − x̄)²/max(0, n − correction), so NaN (or Inf) where
+ * n ≤ correction, as PyTorch (which also warns).
+ */
+export function variance(x: Tensor, axes?: number | readonly number[], options: VarianceOptions = {}): Tensor {
+  return varianceAs('var', x, axes, options);
+}
+
+/** torch.std: the square root of `variance` with the same options */
+export function std(x: Tensor, axes?: number | readonly number[], options: VarianceOptions = {}): Tensor {
+  return tidy(() => sqrt(varianceAs('std', x, axes, options)));
+}
+
+function varianceAs(op: string, x: Tensor, axes: number | readonly number[] | undefined, options: VarianceOptions): Tensor {
+  if (options.unbiased !== undefined && options.correction !== undefined) throw new Error(`${op}: give either unbiased or correction, not both`);
+  const correction = options.correction ?? ((options.unbiased ?? true) ? 1 : 0);
+  if (!(correction >= 0 && Number.isFinite(correction))) throw new Error(`${op}: correction must be a finite number ≥ 0, got ${correction}`);
+  const ax = reductionAxes(axes, x.rank, op);
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
   const centered = sub(x, mean(x, ax, true));
-  return mulScalar(sum(square(centered), ax, options.keepdim ?? false), 1 / Math.max(n - ((options.unbiased ?? true) ? 1 : 0), 1));
+  return mulScalar(sum(square(centered), ax, options.keepdim ?? false), 1 / Math.max(n - correction, 0));
 }
 
 // --------------------------------------------------------------------------------------- linear algebra
