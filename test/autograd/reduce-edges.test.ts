@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backward, gradcheck, mean, std, sum, variance } from '../../src/autograd/index.js';
-import { fromArray, type Tensor } from '../../src/tensor/index.js';
+import { amax, amin, backward, chunk, gradcheck, max, mean, min, roll, std, sum, variance } from '../../src/autograd/index.js';
+import { fromArray, zeros, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /**
@@ -77,5 +77,34 @@ describe('sum, mean and variance over dim [] reduce over all dims (torch.sum(x, 
     const x = t([1, 2, 3, 4], [2, 2], true);
     backward(mean(x, []));
     expect(await values(x.grad!)).toEqual([0.25, 0.25, 0.25, 0.25]);
+  });
+});
+
+describe('empty axes', () => {
+  it('chunk of an empty axis gives `chunks` empty pieces (torch.chunk)', () => {
+    const pieces = chunk(zeros([0], { backend: cpu }), 3);
+    expect(pieces.map((p) => p.shape)).toEqual([[0], [0], [0]]);
+    expect(chunk(zeros([2, 0], { backend: cpu }), 2, 1).map((p) => p.shape)).toEqual([[2, 0], [2, 0]]);
+    // a non-empty axis keeps ⌈n/chunks⌉ per piece (so possibly fewer pieces)
+    expect(chunk(zeros([5], { backend: cpu }), 3).map((p) => p.shape)).toEqual([[2], [2], [1]]);
+  });
+
+  it('max/min/amax/amin over an empty axis raise, naming the axis and shape; other axes may be empty', async () => {
+    const x = zeros([2, 0], { backend: cpu });
+    expect(() => max(x, 1)).toThrow(/max: cannot reduce over axis 1 of size 0 \(input \[2, 0\]\)/);
+    expect(() => min(x, -1, true)).toThrow(/min: cannot reduce over axis 1 of size 0/);
+    expect(() => amax(x, [0, 1])).toThrow(/max: cannot reduce over axis 1 of size 0/);
+    expect(() => amin(x)).toThrow(/min: cannot reduce over axis 1 of size 0/);
+    expect(() => max(x)).toThrow(/max: cannot reduce over axis 1 of size 0/);
+    expect(max(x, 0).shape).toEqual([0]);
+    expect(amin(x, 0, true).shape).toEqual([1, 0]);
+  });
+
+  it('roll along a size-0 axis returns the empty tensor (also without dims)', async () => {
+    const x = zeros([2, 0, 3], { backend: cpu });
+    expect(roll(x, 1, 1).shape).toEqual([2, 0, 3]);
+    expect(roll(x, [1, -2], [1, 2]).shape).toEqual([2, 0, 3]);
+    expect(roll(x, 4).shape).toEqual([2, 0, 3]);
+    expect(await values(roll(t([1, 2, 3], [3]), 1))).toEqual([3, 1, 2]);
   });
 });
