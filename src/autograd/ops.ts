@@ -214,11 +214,15 @@ export function split(x: Tensor, sizes: number | readonly number[], axis = 0): T
   return lengths.map((l) => { at += l; return slice(x, a, at - l, at); });
 }
 
-/** torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces) */
+/**
+ * torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces); an
+ * empty axis gives `chunks` empty pieces.
+ */
 export function chunk(x: Tensor, chunks: number, axis = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: the number of chunks must be a positive integer, got ${chunks}`);
   const a = normalizeAxis(axis, x.rank, 'chunk');
-  return split(x, Math.max(1, Math.ceil(x.shape[a] / chunks)), a);
+  const n = x.shape[a];
+  return split(x, n === 0 ? new Array<number>(chunks).fill(0) : Math.ceil(n / chunks), a);
 }
 
 /** torch.flip: the order of the elements reversed along each of `dims` (a gather per axis) */
@@ -254,7 +258,9 @@ export function roll(x: Tensor, shifts: number | readonly number[], dims?: numbe
   let y = x;
   d.forEach((axis, k) => {
     const a = normalizeAxis(axis, x.rank, 'roll');
-    const n = x.shape[a], shift = ((s[k] % n) + n) % n;
+    const n = x.shape[a];
+    if (n === 0) return;
+    const shift = ((s[k] % n) + n) % n;
     if (shift === 0) return;
     const [head, tail] = [slice(y, a, 0, n - shift), slice(y, a, n - shift)];
     const next = concat([tail, head], a);
@@ -526,9 +532,16 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdim = fal
   return mulScalar(sum(x, ax, keepdim), 1 / n);
 }
 
+/** PyTorch raises where a max/min would reduce over nothing (its identity, ∓∞, is no element's value) */
+function checkNonEmptyAxes(op: 'max' | 'min', x: Tensor, axes: readonly number[]): void {
+  const empty = axes.find((a) => x.shape[a] === 0);
+  if (empty !== undefined) throw new Error(`${op}: cannot reduce over axis ${empty} of size 0 (input ${formatShape(x.shape)})`);
+}
+
 /** amax/amin: the gradient is shared evenly by the elements equal to the extremum (torch.amax, torch.max(x)) */
 function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
   const ax = reductionAxes(axes, x.rank, op);
+  checkNonEmptyAxes(op, x, ax);
   const y = reduceOp(op, x, ax, keepdim);
   return record(op, y, [x], (g, [xs, ys]) => {
     const hit = eq(xs, unreduce(ys, x.shape, ax));
@@ -539,6 +552,7 @@ function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[]
 /** torch.max(x, dim)/min: the whole gradient goes to the index it would return (the first extremum; NaN wins) */
 function extremumAlong(op: 'max' | 'min', x: Tensor, axis: number, keepdim: boolean): Tensor {
   const a = normalizeAxis(axis, x.rank, op);
+  checkNonEmptyAxes(op, x, [a]);
   const y = reduceOp(op, x, [a], keepdim);
   return record(op, y, [x], (g, [xs]) => {
     const index = argmax(op === 'max' ? xs : neg(xs), a, true);
