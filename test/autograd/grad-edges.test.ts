@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { amax, amin, backward, gradcheck, max, min, permute, pow, powScalar, prelu, sum, type GradcheckOptions } from '../../src/autograd/index.js';
 import { fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from '../helpers/backends.js';
+import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * Gradients at the edges where PyTorch's backward formulas pick a side: ties of max/min along a dim, zero
@@ -61,6 +61,18 @@ describe('max/min along one dim: the gradient goes to the index returned (torch.
     expect(await gradOf(ties, [2, 3], (x) => max(x, [1]))).toEqual([0.5, 0.5, 0, 0, 0.5, 0.5]);
     expect(await gradOf(ties, [2, 3], (x) => max(x))).toEqual([0, 0, 0, 0, 0.5, 0.5]);
     expect(await gradOf(ties, [2, 3], (x) => amax(x))).toEqual([0, 0, 0, 0, 0.5, 0.5]);
+  });
+
+  it('ties on WebGPU (float32): the first extremum along the dim, the even split for amax', async () => {
+    const gpu = await webgpu();
+    const grad = async (f: (x: Tensor) => Tensor, data: number[], shape: number[]): Promise<number[]> => {
+      const x = fromArray(data, shape, { backend: gpu, requiresGrad: true });
+      backward(sum(f(x)));
+      return Array.from(await x.grad!.toArray());
+    };
+    expect(await grad((x) => max(x, 1), ties, [2, 3])).toEqual([1, 0, 0, 0, 1, 0]);
+    expect(await grad((x) => min(x, 0, true), [5, 1, 5, 1], [2, 2])).toEqual([1, 1, 0, 0]);
+    expect(await grad((x) => amax(x, 1), ties, [2, 3])).toEqual([0.5, 0.5, 0, 0, 0.5, 0.5]);
   });
 
   it('gradcheck without ties (float64, random shapes, dims and keepdim)', async () => {
