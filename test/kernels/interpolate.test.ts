@@ -79,6 +79,30 @@ const interpCase = fc.record({
 }).map((r) => (r.scales === undefined ? r
   : { ...r, out: [0, 1, 2].map((a) => Math.max(1, Math.floor(r.in[a] * r.scales![a]))) as [number, number, number] }));
 
+describe("interpolate scales (the scale factors given, PyTorch's scales_d/h/w)", () => {
+  it('map coordinates by 1/scale: trilinear ×0.5 on 5 → 2 samples 0.5 and 2.5; nearest ×0.75 on 9 → ⌊dst/0.75⌋', () => {
+    expectClose(Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from([0, 1, 2, 3, 4]), 'float64'), [1, 1, 1, 1, 5], [1, 1, 2], 'trilinear', false, [1, 1, 0.5]))),
+      [0.5, 2.5], 1e-6, 0);
+    expect(run([0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 1, 1, 9], [1, 1, 6], 'nearest', false)).toEqual([0, 1, 3, 4, 6, 7]);
+    expect(Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8]), 'float64'), [1, 1, 1, 1, 9], [1, 1, 6], 'nearest', false, [1, 1, 0.75]))))
+      .toEqual([0, 1, 2, 4, 5, 6]);
+  });
+
+  it('must be three positive finite numbers, on both backends', async () => {
+    const gpu = await webgpu();
+    const x = [1, 2, 3, 4];
+    for (const scales of [[0, 1, 1], [1, -2, 1], [1, 1, Infinity]] as [number, number, number][]) {
+      expect(() => cpu.interpolate(cpu.upload(Float32Array.from(x), 'float32'), [1, 1, 1, 1, 4], [1, 1, 2], 'nearest', false, scales))
+        .toThrow(/interpolate: scales must be three positive numbers/);
+      expect(() => cpu.interpolateBackward(cpu.upload(Float32Array.from([1, 2]), 'float32'), [1, 1, 1, 1, 2], [1, 1, 1, 1, 4], 'nearest', false, scales))
+        .toThrow(/interpolateBackward: scales must be three positive numbers/);
+      const xg = gpu.upload(Float32Array.from(x), 'float32');
+      expect(() => gpu.interpolate(xg, [1, 1, 1, 1, 4], [1, 1, 2], 'trilinear', false, scales)).toThrow(/webgpu: interpolate: scales must be/);
+      gpu.free(xg);
+    }
+  });
+});
+
 describe('interpolate adjoint in float64 on the cpu', () => {
   it('⟨interp(x), g⟩ = ⟨x, interp*(g)⟩', () => {
     fc.assert(fc.property(interpCase, (r) => {
@@ -116,17 +140,19 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
     }), { numRuns: 80 });
   });
 
-  it('large factors: ×7.5 up and ÷5.5 down on one axis each', async () => {
+  it('large factors: ×7.5 up and ÷5.5 down on one axis each (given as sizes, and as scales)', async () => {
     const gpu = await webgpu();
-    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) {
+    const scaleChoices: ([number, number, number] | undefined)[] = [undefined, [7.5, 1 / 5.5, 7.5]];
+    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) for (const scales of scaleChoices) {
       const xShape = [1, 2, 2, 33, 4], out: [number, number, number] = [15, 6, 30];
       const gyShape = [1, 2, ...out];
+      const what = `${mode} ${align} ${scales ? 'scales' : 'size'}`;
       const x = randomArray(sizeOf(xShape), 21), gy = randomArray(sizeOf(gyShape), 22);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
-      const yg = gpu.interpolate(xg, xShape, out, mode, align);
-      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align)), 2e-6, 1e-5, `${mode} ${align}`);
-      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, mode, align);
-      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, mode, align)), 1e-5, 1e-5, `${mode} ${align} backward`);
+      const yg = gpu.interpolate(xg, xShape, out, mode, align, scales);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align, scales)), 2e-6, 1e-5, what);
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, mode, align, scales);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, mode, align, scales)), 1e-5, 1e-5, `${what} backward`);
       for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
     }
   });
