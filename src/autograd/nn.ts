@@ -924,6 +924,7 @@ export function dropout3d(x: Tensor, p: number, training: boolean, seed: number)
 export function softmax(x: Tensor, axis: number): Tensor {
   checkFloat('softmax', x);
   const a = normalizeAxis(axis, x.rank, 'softmax');
+  if (x.shape[a] === 0) return identity('softmax', x); // nothing to normalise (and no max to subtract)
   const y = noGrad(() => tidy(() => {
     const e = exp(sub(x, max(x, a, true)));
     return div(e, sum(e, a, true));
@@ -935,6 +936,7 @@ export function softmax(x: Tensor, axis: number): Tensor {
 export function logSoftmax(x: Tensor, axis: number): Tensor {
   checkFloat('logSoftmax', x);
   const a = normalizeAxis(axis, x.rank, 'logSoftmax');
+  if (x.shape[a] === 0) return identity('logSoftmax', x);
   const y = noGrad(() => tidy(() => {
     const z = sub(x, max(x, a, true));
     return sub(z, log(sum(exp(z), a, true)));

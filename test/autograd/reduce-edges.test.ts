@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { amax, amin, backward, chunk, gradcheck, max, mean, min, roll, std, sum, variance } from '../../src/autograd/index.js';
+import { amax, amin, backward, chunk, gradcheck, logSoftmax, max, mean, min, roll, softmax, std, sum, variance } from '../../src/autograd/index.js';
 import { fromArray, zeros, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
@@ -98,6 +98,12 @@ describe('empty axes', () => {
     expect(() => max(x)).toThrow(/max: cannot reduce over axis 1 of size 0/);
     expect(max(x, 0).shape).toEqual([0]);
     expect(amin(x, 0, true).shape).toEqual([1, 0]);
+  });
+
+  it('softmax and logSoftmax along an empty axis stay empty (they subtract no max)', () => {
+    const x = zeros([2, 0], { backend: cpu });
+    expect(softmax(x, 1).shape).toEqual([2, 0]);
+    expect(logSoftmax(x, -1).shape).toEqual([2, 0]);
   });
 
   it('roll along a size-0 axis returns the empty tensor (also without dims)', async () => {
