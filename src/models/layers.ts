@@ -293,7 +293,11 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
-    if (x.rank !== 5) throw new Error(`BatchNorm3d: expected a 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
+    // a 4-D input is PyTorch's unbatched [C, D, H, W], which its BatchNorm3d refuses (N·C·L inputs stay accepted here)
+    if (x.rank === 4) {
+      throw new Error(`BatchNorm3d: expected a 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`
+        + ' (one unbatched sample? add its batch axis: x.unsqueeze(0))');
+    }
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {

@@ -6,7 +6,8 @@ import { cpu, expectClose } from '../helpers/backends.js';
 
 /**
  * The 3-D normalisation layers' input ranks, as PyTorch's _check_input_dim: InstanceNorm3d takes [N, C, D, H, W]
- * or one unbatched sample [C, D, H, W] (statistics per channel over D·H·W); BatchNorm3d only 5-D.
+ * or one unbatched sample [C, D, H, W] (statistics per channel over D·H·W); BatchNorm3d refuses 4-D input as
+ * PyTorch's (which takes only 5-D; [N, C] and [N, C, L] stay accepted here, as before).
  */
 
 describe('InstanceNorm3d on an unbatched [C, D, H, W] input', () => {
@@ -45,7 +46,7 @@ describe('InstanceNorm3d on an unbatched [C, D, H, W] input', () => {
   });
 });
 
-describe('BatchNorm3d takes only a 5-D input', () => {
+describe('BatchNorm3d refuses a 4-D input', () => {
   it('refuses a 4-D input, naming the shape, in training and eval', () => {
     tidy(() => {
       const bn = new BatchNorm3d(2, { backend: cpu });
@@ -55,5 +56,12 @@ describe('BatchNorm3d takes only a 5-D input', () => {
       expect(() => bn.forward(x)).toThrow(/expected a 5-D/);
       expect(() => new Sequential(bn, new ReLU()).forward(x)).toThrow(/expected a 5-D/);
     });
+  });
+
+  it('keeps batched [N, C] and [N, C, L] inputs (statistics per channel over N·L)', async () => {
+    const bn = new BatchNorm3d(2, { backend: cpu });
+    const y = bn.forward(fromArray([1, 10, 3, 30], [2, 2], { backend: cpu }));
+    expectClose(await y.toArray(), [-1, -1, 1, 1], 1e-4, 0);
+    expect(bn.forward(randn([3, 2, 4], 2, { backend: cpu })).shape).toEqual([3, 2, 4]);
   });
 });
