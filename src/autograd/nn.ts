@@ -8,8 +8,9 @@ import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, affine, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
-  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, sub, sum, tanh, transpose,
+  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
+  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
+  where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { dense, storageOf, withDense } from './dense.js';
@@ -497,7 +498,7 @@ export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (numb
  */
 export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
   return separableAdaptivePool(x, adaptiveSize('adaptiveMaxPool3d', x, outputSize), (t, kernel) => maxPool3d(t, kernel),
-    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), axis, true)), axis));
+    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), [axis], true)), axis)); // a list: amax
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {
@@ -517,15 +518,19 @@ export type InterpolateMode = 'nearest' | 'trilinear';
 export interface InterpolateOptions {
   /** output [D, H, W] (or one number for all three) */
   size?: number | Triple;
-  /** output = ⌊input · scaleFactor⌋ per axis; the kernel then maps coordinates by the input/output ratio
-   * (PyTorch's recompute_scale_factor = True; identical for integer factors) */
+  /** output = ⌊input · scaleFactor⌋ per axis; coordinates map by 1/scaleFactor, as PyTorch's default */
   scaleFactor?: number | Triple;
   mode?: InterpolateMode;
   /** only for 'trilinear' (default false), as PyTorch */
   alignCorners?: boolean;
+  /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
+  recomputeScaleFactor?: boolean;
 }
 
-/** F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋) or 'trilinear'. */
+/**
+ * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋) or
+ * 'trilinear'.
+ */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const op = 'interpolate';
   checkRank5(op, 'input', x);
@@ -538,23 +543,29 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   if ((options.size === undefined) === (options.scaleFactor === undefined)) {
     throw new Error(`${op}: give exactly one of size and scaleFactor`);
   }
+  if (options.recomputeScaleFactor !== undefined && options.scaleFactor === undefined) {
+    throw new Error(`${op}: recomputeScaleFactor can only be set with scaleFactor`);
+  }
   let size: Mutable3;
+  let scales: Triple | undefined;
   if (options.size !== undefined) size = triple(options.size, `${op}: size`);
   else {
     const f = typeof options.scaleFactor === 'number' ? [options.scaleFactor, options.scaleFactor, options.scaleFactor] : [...options.scaleFactor!];
-    if (f.length !== 3 || f.some((v) => !(v > 0))) throw new Error(`${op}: scaleFactor must be positive (one or three numbers), got ${JSON.stringify(options.scaleFactor)}`);
+    if (f.length !== 3 || f.some((v) => !(v > 0 && Number.isFinite(v)))) throw new Error(`${op}: scaleFactor must be positive (one or three numbers), got ${JSON.stringify(options.scaleFactor)}`);
     size = [0, 1, 2].map((i) => Math.floor(x.shape[2 + i] * f[i])) as Mutable3;
+    if (!(options.recomputeScaleFactor ?? false)) scales = f as Mutable3;
   }
   if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
   const alignCorners = options.alignCorners ?? false;
   const shape = [x.shape[0], x.shape[1], ...size];
-  const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners)), shape);
-  return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners)]);
+  const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners, scales)), shape);
+  return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners, scales)]);
 }
 
 /** The adjoint of interpolate (linear), used only by its backward. */
-function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean): Tensor {
-  return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners)), inputShape);
+function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean,
+  scales: Triple | undefined): Tensor {
+  return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners, scales)), inputShape);
 }
 
 export type GridSampleMode = GridSampleParams['mode'];
@@ -879,7 +890,7 @@ export function silu(x: Tensor): Tensor {
 
 /**
  * F.prelu: max(0, x) + weight·min(0, x) with weight [1] (shared) or [C], C = the input's axis 1 (for an input
- * of rank ≥ 2).
+ * of rank ≥ 2), as x > 0 ? x : weight·x, so that the input gradient at 0 is weight·g (PyTorch's).
  */
 export function prelu(x: Tensor, weight: Tensor): Tensor {
   const op = 'prelu';
@@ -892,7 +903,7 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   }
   return tidy(() => {
     const w = weight.shape[0] === 1 || x.rank < 2 ? weight : reshape(weight, channelShape(x));
-    return sub(relu(x), mul(w, relu(affine(x, -1, 0))));
+    return where(step(x, 0), x, mul(w, x));
   });
 }
 
@@ -929,6 +940,7 @@ export function dropout3d(x: Tensor, p: number, training: boolean, seed: number)
 export function softmax(x: Tensor, axis: number): Tensor {
   checkFloat('softmax', x);
   const a = normalizeAxis(axis, x.rank, 'softmax');
+  if (x.shape[a] === 0) return identity('softmax', x); // nothing to normalise (and no max to subtract)
   const y = noGrad(() => tidy(() => {
     const e = exp(sub(x, max(x, a, true)));
     return div(e, sum(e, a, true));
@@ -940,6 +952,7 @@ export function softmax(x: Tensor, axis: number): Tensor {
 export function logSoftmax(x: Tensor, axis: number): Tensor {
   checkFloat('logSoftmax', x);
   const a = normalizeAxis(axis, x.rank, 'logSoftmax');
+  if (x.shape[a] === 0) return identity('logSoftmax', x);
   const y = noGrad(() => tidy(() => {
     const z = sub(x, max(x, a, true));
     return sub(z, log(sum(exp(z), a, true)));

@@ -224,11 +224,15 @@ export function split(x: Tensor, sizes: number | readonly number[], axis = 0): T
   return lengths.map((l) => { at += l; return slice(x, a, at - l, at); });
 }
 
-/** torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces) */
+/**
+ * torch.chunk: ⌈n / chunks⌉ elements per piece along the axis (so possibly fewer than `chunks` pieces); an
+ * empty axis gives `chunks` empty pieces.
+ */
 export function chunk(x: Tensor, chunks: number, axis = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: the number of chunks must be a positive integer, got ${chunks}`);
   const a = normalizeAxis(axis, x.rank, 'chunk');
-  return split(x, Math.max(1, Math.ceil(x.shape[a] / chunks)), a);
+  const n = x.shape[a];
+  return split(x, n === 0 ? new Array<number>(chunks).fill(0) : Math.ceil(n / chunks), a);
 }
 
 /** torch.flip: the order of the elements reversed along each of `dims` (a gather per axis) */
@@ -264,7 +268,9 @@ export function roll(x: Tensor, shifts: number | readonly number[], dims?: numbe
   let y = x;
   d.forEach((axis, k) => {
     const a = normalizeAxis(axis, x.rank, 'roll');
-    const n = x.shape[a], shift = ((s[k] % n) + n) % n;
+    const n = x.shape[a];
+    if (n === 0) return;
+    const shift = ((s[k] % n) + n) % n;
     if (shift === 0) return;
     const [head, tail] = [slice(y, a, 0, n - shift), slice(y, a, n - shift)];
     const next = concat([tail, head], a);
@@ -443,10 +449,13 @@ export function softplus(x: Tensor): Tensor {
 export function erf(x: Tensor): Tensor {
   return record('erf', unaryOp('erf', x), [x], (g, [xs]) => [mul(g, mulScalar(exp(neg(square(xs))), 2 / Math.sqrt(Math.PI)))], [x]);
 }
+/** x^exponent; with exponent 0 the gradient is 0 everywhere, also at x = 0 (PyTorch's pow_backward) */
 export function powScalar(x: Tensor, exponent: number): Tensor {
-  return record('powScalar', unaryOp('powScalar', x, [exponent]), [x],
-    (g, [xs]) => [mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
+  return record('powScalar', unaryOp('powScalar', x, [exponent]), [x], (g, [xs]) => [exponent === 0
+    ? full(x.shape, 0, { dtype: g.dtype, backend: g.backend })
+    : mul(g, mulScalar(powScalar(xs, exponent - 1), exponent))], [x]);
 }
+/** torch.clamp; the gradient passes where lo ≤ x ≤ hi, bounds included (0 at NaN, as PyTorch's clamp_backward) */
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   return record('clamp', unaryOp('clamp', x, [lo, hi]), [x],
     (g, [xs]) => [mul(g, unaryOp('inRange', xs, [lo, hi]))], [x]);
@@ -457,7 +466,7 @@ export function affine(x: Tensor, a: number, b: number): Tensor {
 }
 export const mulScalar = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => affine(x, 1, b);
-/** 1 where x > t (or x ≥ t when inclusive), else 0 (NaN: 0, or 1 when inclusive); no gradient */
+/** 1 where x > t (or x ≥ t when inclusive), else 0 (NaN: 0); no gradient */
 export function step(x: Tensor, t: number, inclusive = false): Tensor {
   return inclusive ? unaryOp('inRange', x, [t, Infinity]) : unaryOp('step', x, [t]);
 }
@@ -499,13 +508,20 @@ export function div(a: Tensor, b: Tensor): Tensor {
     b.requiresGrad ? sumTo(neg(div(mul(g, as), square(bs))), b.shape) : null,
   ], [a, b]);
 }
+/**
+ * a^b. As PyTorch's pow_backward_self/pow_backward_exponent, the base gradient is 0 where b = 0 and the
+ * exponent gradient 0 where a = 0 and b ≥ 0 (instead of 0·0⁻¹ and 0·log 0, NaN).
+ */
 export function pow(a: Tensor, b: Tensor): Tensor {
   if (mixedFloats(a, b)) return tidy(() => pow(toFloat64(a), toFloat64(b)));
   const y = binaryOp('pow', a, b);
-  return record('pow', y, [a, b], (g, [as, bs, ys]) => [
-    a.requiresGrad ? sumTo(mul(g, mul(bs, pow(as, addScalar(bs, -1)))), a.shape) : null,
-    b.requiresGrad ? sumTo(mul(g, mul(ys, log(as))), b.shape) : null,
-  ], [a, b, y]);
+  return record('pow', y, [a, b], (g, [as, bs, ys]) => {
+    const zero = full([], 0, { dtype: g.dtype, backend: g.backend });
+    return [
+      a.requiresGrad ? sumTo(where(eq(bs, zero), zero, mul(g, mul(bs, pow(as, addScalar(bs, -1))))), a.shape) : null,
+      b.requiresGrad ? sumTo(where(mul(eq(as, zero), ge(bs, zero)), zero, mul(g, mul(ys, log(as)))), b.shape) : null,
+    ];
+  }, [a, b, y]);
 }
 /** elementwise max; ties send half the gradient to each side (PyTorch) */
 export function maximum(a: Tensor, b: Tensor): Tensor {
@@ -566,28 +582,63 @@ function unreduce(g: Tensor, shape: readonly number[], axes: number[]): Tensor {
   return expand(reshape(g, shape.map((d, i) => (axes.includes(i) ? 1 : d))), shape);
 }
 
+/** a reduction's axes: none, or an empty list, reduces over all of them (as torch.sum(x, dim=[])) */
+function reductionAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
+  return normalizeAxes(typeof axes !== 'number' && axes?.length === 0 ? undefined : axes, rank, op);
+}
+
 export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'sum');
+  const ax = reductionAxes(axes, x.rank, 'sum');
   return record('sum', reduceOp('sum', x, ax, keepdim), [x], (g) => [unreduce(g, x.shape, ax)]);
 }
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'mean');
+  const ax = reductionAxes(axes, x.rank, 'mean');
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
   return mulScalar(sum(x, ax, keepdim), 1 / n);
 }
 
+/** PyTorch raises where a max/min would reduce over nothing (its identity, ∓∞, is no element's value) */
+function checkNonEmptyAxes(op: 'max' | 'min', x: Tensor, axes: readonly number[]): void {
+  const empty = axes.find((a) => x.shape[a] === 0);
+  if (empty !== undefined) throw new Error(`${op}: cannot reduce over axis ${empty} of size 0 (input ${formatShape(x.shape)})`);
+}
+
+/** amax/amin: the gradient is shared evenly by the elements equal to the extremum (torch.amax, torch.max(x)) */
 function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
-  const ax = normalizeAxes(axes, x.rank, op);
+  const ax = reductionAxes(axes, x.rank, op);
+  checkNonEmptyAxes(op, x, ax);
   const y = reduceOp(op, x, ax, keepdim);
-  // the gradient is shared evenly by the elements equal to the extremum (torch.amax)
   return record(op, y, [x], (g, [xs, ys]) => {
     const hit = eq(xs, unreduce(ys, x.shape, ax));
     return [div(mul(unreduce(g, x.shape, ax), hit), unreduce(sum(hit, ax, true), x.shape, ax))];
   }, [x, y]);
 }
-export const max = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('max', x, axes, keepdim);
-export const min = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('min', x, axes, keepdim);
+
+/** torch.max(x, dim)/min: the whole gradient goes to the index it would return (the first extremum; NaN wins) */
+function extremumAlong(op: 'max' | 'min', x: Tensor, axis: number, keepdim: boolean): Tensor {
+  const a = normalizeAxis(axis, x.rank, op);
+  checkNonEmptyAxes(op, x, [a]);
+  const y = reduceOp(op, x, [a], keepdim);
+  return record(op, y, [x], (g, [xs]) => {
+    const index = argmax(op === 'max' ? xs : neg(xs), a, true);
+    return [scatterAdd(reshape(g, index.shape), a, index, x.shape)];
+  }, [x]);
+}
+
+/**
+ * Without axes torch.max(x); along one dim (a number) torch.max(x, dim).values, whose gradient goes to the first
+ * maximum; along a list of dims torch.amax (ties share the gradient).
+ */
+export const max = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor =>
+  (typeof axes === 'number' ? extremumAlong('max', x, axes, keepdim) : extremum('max', x, axes, keepdim));
+/** as max: torch.min(x), torch.min(x, dim).values (first minimum), or torch.amin over a list of dims */
+export const min = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor =>
+  (typeof axes === 'number' ? extremumAlong('min', x, axes, keepdim) : extremum('min', x, axes, keepdim));
+/** torch.amax over `axes` (all when omitted): ties share the gradient evenly */
+export const amax = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('max', x, axes, keepdim);
+/** torch.amin over `axes` (all when omitted): ties share the gradient evenly */
+export const amin = (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => extremum('min', x, axes, keepdim);
 
 export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   const a = normalizeAxis(axis, x.rank, 'argmax');
@@ -595,12 +646,35 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   return out(x, x.backend.argmax(x.view, a), shape);
 }
 
-/** variance over axes, unbiased (n − 1) by default as torch.var */
-export function variance(x: Tensor, axes?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-  const ax = normalizeAxes(axes, x.rank, 'var');
+export interface VarianceOptions {
+  /** the divisor is max(0, n − correction) (default 1, Bessel's; PyTorch ≥ 2.0's name) */
+  correction?: number;
+  /** true: correction 1, false: 0 (the older torch.var argument; not together with correction) */
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
+
+/**
+ * torch.var over axes (all when omitted or []): Σ(x − x̄)²/max(0, n − correction), so NaN (or Inf) where
+ * n ≤ correction, as PyTorch (which also warns).
+ */
+export function variance(x: Tensor, axes?: number | readonly number[], options: VarianceOptions = {}): Tensor {
+  return varianceAs('var', x, axes, options);
+}
+
+/** torch.std: the square root of `variance` with the same options */
+export function std(x: Tensor, axes?: number | readonly number[], options: VarianceOptions = {}): Tensor {
+  return tidy(() => sqrt(varianceAs('std', x, axes, options)));
+}
+
+function varianceAs(op: string, x: Tensor, axes: number | readonly number[] | undefined, options: VarianceOptions): Tensor {
+  if (options.unbiased !== undefined && options.correction !== undefined) throw new Error(`${op}: give either unbiased or correction, not both`);
+  const correction = options.correction ?? ((options.unbiased ?? true) ? 1 : 0);
+  if (!(correction >= 0 && Number.isFinite(correction))) throw new Error(`${op}: correction must be a finite number ≥ 0, got ${correction}`);
+  const ax = reductionAxes(axes, x.rank, op);
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
   const centered = sub(x, mean(x, ax, true));
-  return mulScalar(sum(square(centered), ax, options.keepdim ?? false), 1 / Math.max(n - ((options.unbiased ?? true) ? 1 : 0), 1));
+  return mulScalar(sum(square(centered), ax, options.keepdim ?? false), 1 / Math.max(n - correction, 0));
 }
 
 // --------------------------------------------------------------------------------------- linear algebra

@@ -53,7 +53,7 @@ export type UnaryOp =
   | 'affine'
   /** x > t ? 1 : 0 (params [t]) */
   | 'step'
-  /** 0 where x < lo or x > hi, else 1 (params [lo, hi]; so NaN gives 1): the mask of clamp's gradient */
+  /** 1 where lo ≤ x ≤ hi, else 0 (params [lo, hi]; NaN gives 0): the mask of clamp's gradient, as PyTorch's */
   | 'inRange'
   /**
    * x rounded to the nearest float16 value (ties to even; f16 subnormals kept; |x| ≥ 65520 → ±Inf; NaN stays NaN,
@@ -357,10 +357,11 @@ export interface KernelOps {
   /** count_include_pad = true (PyTorch's default) */
   avgPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): Storage;
   avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage;
+  /** with `scales` (PyTorch's scales_d/h/w, the scale factors given) coordinates map by 1/scale, else by in/out */
   interpolate(x: Storage, xShape: readonly number[], size: readonly [number, number, number],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean): Storage;
+    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   interpolateBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean): Storage;
+    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   /** F.grid_sample of x [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (see GridSampleParams): [N, C, Do, Ho, Wo] */
   gridSample(x: Storage, xShape: readonly number[], grid: Storage, gridShape: readonly number[], p: GridSampleParams): Storage;
   /** gradient of gridSample w.r.t. x (each output's gradient spread onto its corners), of shape xShape */

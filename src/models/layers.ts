@@ -317,6 +317,11 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
+    // a 4-D input is PyTorch's unbatched [C, D, H, W], which its BatchNorm3d refuses (N·C·L inputs stay accepted here)
+    if (x.rank === 4) {
+      throw new Error(`BatchNorm3d: expected a 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`
+        + ' (one unbatched sample? add its batch axis: x.unsqueeze(0))');
+    }
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;
     // momentum null: copies of the running statistics before this batch's update
@@ -375,14 +380,21 @@ export interface InstanceNormLayerOptions {
   backend?: Backend;
 }
 
-/** nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics. */
+/**
+ * nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics, of [N, C, D, H, W] or of one
+ * unbatched sample [C, D, H, W].
+ */
 export class InstanceNorm3d extends ChannelNorm {
   constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
     super(numFeatures, options.affine ?? false, options.eps, options.backend);
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
-    return F.instanceNorm(x, { weight: this.weight, bias: this.bias, eps: this.eps, relu });
+    if (x.rank !== 4 && x.rank !== 5) {
+      throw new Error(`InstanceNorm3d: expected a 4-D [C, D, H, W] or 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
+    }
+    const options = { weight: this.weight, bias: this.bias, eps: this.eps, relu };
+    return x.rank === 5 ? F.instanceNorm(x, options) : tidy(() => F.instanceNorm(x.unsqueeze(0), options).squeeze(0));
   }
 
   override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
@@ -537,6 +549,8 @@ export interface UpsampleOptions {
   scaleFactor?: number | readonly [number, number, number];
   mode?: 'nearest' | 'trilinear';
   alignCorners?: boolean;
+  /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
+  recomputeScaleFactor?: boolean;
 }
 
 /** nn.Upsample (nearest or trilinear; align_corners False by default). */
@@ -555,6 +569,7 @@ export class Upsample extends Layer {
       ...(this.options.size !== undefined ? { size: triple(this.options.size, 'Upsample size') } : {}),
       ...(this.options.scaleFactor !== undefined ? { scaleFactor: this.options.scaleFactor } : {}),
       mode, ...(alignCorners !== undefined ? { alignCorners } : {}),
+      ...(this.options.recomputeScaleFactor !== undefined ? { recomputeScaleFactor: this.options.recomputeScaleFactor } : {}),
     });
   }
 

@@ -60,14 +60,47 @@ describe('interpolate golden values (PyTorch definitions, by hand)', () => {
   });
 });
 
-/** Random shapes, with 1-voxel edges, up- and downsampling by non-integer factors. */
+/** a scale factor: common ones (×½, ×1.5, ×2, …) or any in [0.3, 3.5] */
+const scaleFactor = fc.oneof(fc.constantFrom(0.5, 0.75, 1.5, 2, 2.2, 1.1, 1 / 3),
+  fc.double({ min: 0.3, max: 3.5, noNaN: true }).map((v) => Math.fround(v)));
+
+/**
+ * Random shapes, with 1-voxel edges, up- and downsampling by non-integer factors; half the cases give scale
+ * factors (PyTorch's scales_d/h/w) and the output size ⌊in · scale⌋ (at least 1) that F.interpolate derives from them.
+ */
 const interpCase = fc.record({
   n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 3 }),
   in: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })),
   out: fc.tuple(fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 })),
+  scales: fc.option(fc.tuple(scaleFactor, scaleFactor, scaleFactor), { nil: undefined }),
   mode: fc.constantFrom<Mode>('nearest', 'trilinear'),
   align: fc.boolean(),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
+}).map((r) => (r.scales === undefined ? r
+  : { ...r, out: [0, 1, 2].map((a) => Math.max(1, Math.floor(r.in[a] * r.scales![a]))) as [number, number, number] }));
+
+describe("interpolate scales (the scale factors given, PyTorch's scales_d/h/w)", () => {
+  it('map coordinates by 1/scale: trilinear ×0.5 on 5 → 2 samples 0.5 and 2.5; nearest ×0.75 on 9 → ⌊dst/0.75⌋', () => {
+    expectClose(Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from([0, 1, 2, 3, 4]), 'float64'), [1, 1, 1, 1, 5], [1, 1, 2], 'trilinear', false, [1, 1, 0.5]))),
+      [0.5, 2.5], 1e-6, 0);
+    expect(run([0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 1, 1, 9], [1, 1, 6], 'nearest', false)).toEqual([0, 1, 3, 4, 6, 7]);
+    expect(Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8]), 'float64'), [1, 1, 1, 1, 9], [1, 1, 6], 'nearest', false, [1, 1, 0.75]))))
+      .toEqual([0, 1, 2, 4, 5, 6]);
+  });
+
+  it('must be three positive finite numbers, on both backends', async () => {
+    const gpu = await webgpu();
+    const x = [1, 2, 3, 4];
+    for (const scales of [[0, 1, 1], [1, -2, 1], [1, 1, Infinity]] as [number, number, number][]) {
+      expect(() => cpu.interpolate(cpu.upload(Float32Array.from(x), 'float32'), [1, 1, 1, 1, 4], [1, 1, 2], 'nearest', false, scales))
+        .toThrow(/interpolate: scales must be three positive numbers/);
+      expect(() => cpu.interpolateBackward(cpu.upload(Float32Array.from([1, 2]), 'float32'), [1, 1, 1, 1, 2], [1, 1, 1, 1, 4], 'nearest', false, scales))
+        .toThrow(/interpolateBackward: scales must be three positive numbers/);
+      const xg = gpu.upload(Float32Array.from(x), 'float32');
+      expect(() => gpu.interpolate(xg, [1, 1, 1, 1, 4], [1, 1, 2], 'trilinear', false, scales)).toThrow(/webgpu: interpolate: scales must be/);
+      gpu.free(xg);
+    }
+  });
 });
 
 describe('interpolate adjoint in float64 on the cpu', () => {
@@ -76,8 +109,8 @@ describe('interpolate adjoint in float64 on the cpu', () => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
       const x = Float64Array.from(randomArray(sizeOf(xShape), r.seed));
       const g = Float64Array.from(randomArray(sizeOf(gyShape), r.seed + 1));
-      const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align));
-      const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align));
+      const y = cpuData(cpu.interpolate(cpu.upload(x, 'float64'), xShape, r.out, r.mode, r.align, r.scales));
+      const gx = cpuData(cpu.interpolateBackward(cpu.upload(g, 'float64'), gyShape, xShape, r.mode, r.align, r.scales));
       const lhs = dot(y, g), rhs = dot(x, gx);
       expect(Math.abs(lhs - rhs)).toBeLessThan(1e-12 * (1 + Math.abs(lhs)));
     }), { numRuns: 150 });
@@ -86,7 +119,7 @@ describe('interpolate adjoint in float64 on the cpu', () => {
   it('a constant stays constant and the weights of every output sum to 1', () => {
     fc.assert(fc.property(interpCase, (r) => {
       const xShape = [r.n, r.c, ...r.in];
-      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(sizeOf(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align));
+      const y = cpuData(cpu.interpolate(cpu.upload(new Float64Array(sizeOf(xShape)).fill(2.5), 'float64'), xShape, r.out, r.mode, r.align, r.scales));
       for (const v of y) expect(Math.abs(v - 2.5)).toBeLessThan(1e-12);
     }), { numRuns: 60 });
   });
@@ -99,25 +132,27 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
       const xShape = [r.n, r.c, ...r.in], gyShape = [r.n, r.c, ...r.out];
       const x = randomArray(sizeOf(xShape), r.seed), gy = randomArray(sizeOf(gyShape), r.seed + 2);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
-      const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align);
-      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align)), 2e-6, 1e-5, 'interpolate');
-      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, r.mode, r.align);
-      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, r.mode, r.align)), 1e-5, 1e-5, 'interpolateBackward');
+      const yg = gpu.interpolate(xg, xShape, r.out, r.mode, r.align, r.scales);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, r.out, r.mode, r.align, r.scales)), 2e-6, 1e-5, 'interpolate');
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, r.mode, r.align, r.scales);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, r.mode, r.align, r.scales)), 1e-5, 1e-5, 'interpolateBackward');
       for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
     }), { numRuns: 80 });
   });
 
-  it('large factors: ×7.5 up and ÷5.5 down on one axis each', async () => {
+  it('large factors: ×7.5 up and ÷5.5 down on one axis each (given as sizes, and as scales)', async () => {
     const gpu = await webgpu();
-    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) {
+    const scaleChoices: ([number, number, number] | undefined)[] = [undefined, [7.5, 1 / 5.5, 7.5]];
+    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) for (const scales of scaleChoices) {
       const xShape = [1, 2, 2, 33, 4], out: [number, number, number] = [15, 6, 30];
       const gyShape = [1, 2, ...out];
+      const what = `${mode} ${align} ${scales ? 'scales' : 'size'}`;
       const x = randomArray(sizeOf(xShape), 21), gy = randomArray(sizeOf(gyShape), 22);
       const xg = gpu.upload(x, 'float32'), gyg = gpu.upload(gy, 'float32');
-      const yg = gpu.interpolate(xg, xShape, out, mode, align);
-      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align)), 2e-6, 1e-5, `${mode} ${align}`);
-      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, mode, align);
-      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, mode, align)), 1e-5, 1e-5, `${mode} ${align} backward`);
+      const yg = gpu.interpolate(xg, xShape, out, mode, align, scales);
+      expectClose(await gpu.read(yg), await cpu.read(cpu.interpolate(cpu.upload(x, 'float32'), xShape, out, mode, align, scales)), 2e-6, 1e-5, what);
+      const gxg = gpu.interpolateBackward(gyg, gyShape, xShape, mode, align, scales);
+      expectClose(await gpu.read(gxg), await cpu.read(cpu.interpolateBackward(cpu.upload(gy, 'float32'), gyShape, xShape, mode, align, scales)), 1e-5, 1e-5, `${what} backward`);
       for (const s of [xg, gyg, yg, gxg]) gpu.free(s);
     }
   });

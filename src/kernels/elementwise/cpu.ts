@@ -26,7 +26,7 @@ export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => 
     case 'leakyRelu': return (x) => (x > 0 ? x : a * x);
     case 'affine': return (x) => a * x + b;
     case 'step': return (x) => (x > a ? 1 : 0);
-    case 'inRange': return (x) => (x < a || x > b ? 0 : 1);
+    case 'inRange': return (x) => (x >= a && x <= b ? 1 : 0);
     case 'roundToFloat16': return roundToFloat16;
   }
 }

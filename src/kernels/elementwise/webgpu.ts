@@ -19,7 +19,7 @@ export const unaryF32: Record<UnaryOp, string> = {
   tanh: 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))',
   softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
   powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
-  affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)', inRange: 'select(1.0, 0.0, x < P.a0 || x > P.a1)',
+  affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)', inRange: 'select(1.0, 0.0, x < P.a0 || x > P.a1 || is_nan(x))',
   roundToFloat16: 'round_to_f16(x)',
 };
 

@@ -4,11 +4,11 @@ import { sizeOf } from '../layout.js';
 import { randomArray } from '../random.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
-import { axisRatio, checkInterpolateBackwardShapes, checkInterpolateShapes, type InterpolateMode } from './checks.js';
+import { axisRatio, checkInterpolateBackwardShapes, checkInterpolateShapes, type InterpolateMode, type InterpolateScales } from './checks.js';
 
 /**
- * F.interpolate for NCDHW float32 given `size` ('nearest' legacy and 'trilinear', align_corners either way),
- * the same arithmetic as cpu.ts: the per-axis scale is rounded to float32 on the host (as PyTorch
+ * F.interpolate for NCDHW float32 given `size` (and optionally the scale factors, PyTorch's scales_d/h/w)
+ * ('nearest' legacy and 'trilinear', align_corners either way), the same arithmetic as cpu.ts: the per-axis scale is rounded to float32 on the host (as PyTorch
  * computes it) and the source position is computed in float32 per output coordinate.
  *
  * - Forward: one invocation per output voxel, 1 (nearest) or 8 (trilinear) reads.
@@ -147,35 +147,36 @@ ${wgslUnravelNcdhw(['d', 'h', 'w'], ['P.D', 'P.H', 'P.W'])}
 }`;
 }
 
-function params(n: number, nc: number, inSize: readonly number[], outSize: readonly number[], mode: InterpolateMode, alignCorners: boolean): ArrayBuffer {
+function params(n: number, nc: number, inSize: readonly number[], outSize: readonly number[], mode: InterpolateMode, alignCorners: boolean,
+  scales: InterpolateScales | undefined): ArrayBuffer {
   return new Params().u32(n, nc).i32(...inSize, ...outSize)
-    .f32(...[0, 1, 2].map((a) => axisRatio(inSize[a], outSize[a], mode, alignCorners))).done();
+    .f32(...[0, 1, 2].map((a) => axisRatio(inSize[a], outSize[a], mode, alignCorners, scales?.[a]))).done();
 }
 
 export function interpolate(rt: GpuRuntime, x: Storage, xShape: readonly number[], size: readonly [number, number, number],
-  mode: InterpolateMode, alignCorners: boolean): Storage {
+  mode: InterpolateMode, alignCorners: boolean, scales?: InterpolateScales): Storage {
   if (wgslType(x.dtype) !== 'f32') throw new Error(`webgpu: interpolate takes float32, got ${x.dtype}`);
-  checkInterpolateShapes(xShape, size, 'webgpu: interpolate');
+  checkInterpolateShapes(xShape, size, 'webgpu: interpolate', scales);
   const nc = xShape[0] * xShape[1];
   const n = nc * sizeOf(size);
   const y = rt.alloc(n, 'float32');
   const align = mode === 'trilinear' && alignCorners;
   const k = rt.kernel(`interp:${mode}:${align ? 'ac' : 'hp'}`, () => forwardSource(mode, align), 2);
-  rt.dispatch(k, [gpuBuffer(x), y.buffer], params(n, nc, xShape.slice(2), size, mode, align), grid1d(n, WG));
+  rt.dispatch(k, [gpuBuffer(x), y.buffer], params(n, nc, xShape.slice(2), size, mode, align, scales), grid1d(n, WG));
   return y;
 }
 
 export function interpolateBackward(rt: GpuRuntime, gy: Storage, gyShape: readonly number[], xShape: readonly number[],
-  mode: InterpolateMode, alignCorners: boolean): Storage {
+  mode: InterpolateMode, alignCorners: boolean, scales?: InterpolateScales): Storage {
   if (wgslType(gy.dtype) !== 'f32') throw new Error(`webgpu: interpolateBackward takes float32, got ${gy.dtype}`);
-  checkInterpolateBackwardShapes(gyShape, xShape, 'webgpu: interpolateBackward');
+  checkInterpolateBackwardShapes(gyShape, xShape, 'webgpu: interpolateBackward', scales);
   const outSize = gyShape.slice(2);
   const nc = xShape[0] * xShape[1];
   const n = nc * sizeOf(xShape.slice(2));
   const gx = rt.alloc(n, 'float32');
   const align = mode === 'trilinear' && alignCorners;
   const k = rt.kernel(`interp-bwd:${mode}:${align ? 'ac' : 'hp'}`, () => backwardSource(mode, align), 2);
-  rt.dispatch(k, [gpuBuffer(gy), gx.buffer], params(n, nc, xShape.slice(2), outSize, mode, align), grid1d(n, WG));
+  rt.dispatch(k, [gpuBuffer(gy), gx.buffer], params(n, nc, xShape.slice(2), outSize, mode, align, scales), grid1d(n, WG));
   return gx;
 }
 
