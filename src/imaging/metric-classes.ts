@@ -6,7 +6,7 @@
  * MONAI's treatment of empty volumes, kept here: a case whose value is NaN (DiceMetric: an empty reference with
  * `ignoreEmpty`; the distances: prediction and reference both empty) is left out of the mean, and when every case is
  * NaN the mean is 0; a distance with exactly one of the two empty is +Infinity (MONAI: inf without a
- * percentile; with one, MONAI's torch.quantile gives NaN, a MONAI bug: Project-MONAI/MONAI#9095), which the mean keeps.
+ * percentile; with one, torch.quantile gives NaN, reported as a bug in Project-MONAI/MONAI#9095), which the mean keeps.
  * Distances are float64 here (MONAI's are float32), so values agree with MONAI within float32 rounding.
  */
 import { asd, dice, hd95, npMean, percentile, surfaceDistances } from './metrics.js';
