@@ -75,7 +75,11 @@ abstract class CumulativeMetric {
     }
   }
 
-  /** Computes one case of binary masks (nonzero = foreground), stores it and returns it. */
+  /**
+   * Computes one case of binary masks (nonzero = foreground, as medpy; MONAI's binary path counts only 1, so a
+   * {0, 1, 2} map scores the union here and class 1 there: pass `numClasses` for per-class scores), stores it and
+   * returns it.
+   */
   call(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
     if (this.classes) throw new Error(`${this.constructor.name}.call: this metric has numClasses; score class-index maps with callClasses`);
     this.#check('call', pred, gt, shape, spacing);

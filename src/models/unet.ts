@@ -39,6 +39,9 @@ export interface UNetOptions {
  * `new UNet({ inChannels, outChannels, features, upsample })`, TwoConv at every level, max-pool down, up by `upsample`, skips by
  * concatenation then TwoConv, a 1×1×1 convolution to the output channels (no activation). The input's
  * extents must be divisible by 2^(levels − 1).
+ * Where it is not BasicUNet: the up path maps a level's channels to the skip's (BasicUNet's deconv halves them and
+ * concatenates cat + up channels); 'trilinear' interpolates with align_corners false and convolves after it
+ * (BasicUNet's 'nontrainable' convolves first and interpolates with align_corners true).
  */
 export class UNet extends Module {
   readonly features: number[];
