@@ -41,5 +41,8 @@ export {
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
 export {
+  ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,
+} from './imaging/transforms-brats.js';
+export {
   DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
 } from './imaging/metric-classes.js';
