@@ -310,8 +310,7 @@ export interface SequentialLRState extends LRSchedulerState { milestones: number
 /**
  * torch.optim.lr_scheduler.SequentialLR: schedulers[i] runs from milestones[i − 1] on (a warm-up, then a decay). As
  * PyTorch's, the constructor sets every group's lr back to its initialLr, takes back the initial step of each
- * scheduler (their epoch counts go from 0 to −1; a nested SequentialLR's schedulers, not it) and makes the first
- * scheduler's initial step again. `step()` advances the epoch count; at a milestone the next scheduler restarts at
+ * scheduler (their epoch counts go from 0 to −1) and makes the first scheduler's initial step again. `step()` advances the epoch count; at a milestone the next scheduler restarts at
  * its epoch 0 from the base lrs (PyTorch's `scheduler.step(0)`, the closed form: a cosine restarts at its base lr),
  * between milestones the current scheduler steps by its chainable form.
  */
@@ -324,6 +323,8 @@ export class SequentialLR extends LRScheduler {
     if (schedulers.length < 1) throw new Error('SequentialLR: expects at least one scheduler, got none');
     schedulers.forEach((s, i) => {
       if (!(s instanceof LRScheduler)) throw new Error(`SequentialLR: schedulers[${i}] is not an LRScheduler`);
+      // PyTorch steps a nested one's schedulers out of their initial mode with its epoch count one ahead: not mirrored
+      if (s instanceof SequentialLR) throw new Error(`SequentialLR: schedulers[${i}] is a SequentialLR; nesting them is not supported (give the inner one's schedulers and milestones to one SequentialLR)`);
       if (s.optimizer !== optimizer) throw new Error(`SequentialLR: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
     });
     if (milestones.length !== schedulers.length - 1) {
@@ -337,7 +338,7 @@ export class SequentialLR extends LRScheduler {
     this.schedulers = [...schedulers];
     this.milestones = [...milestones];
     for (const g of optimizer.paramGroups) g.lr = g.initialLr;
-    undoInitialStep(this);
+    for (const s of this.schedulers) s.lastEpoch--;
     this.schedulers[0]!.step();
     this.lastLr = this.schedulers[0]!.getLastLr();
   }
@@ -353,9 +354,9 @@ export class SequentialLR extends LRScheduler {
     this.lastLr = scheduler.getLastLr();
   }
 
-  /** a SequentialLR has no epoch-0 lr of its own: PyTorch's raises NotImplementedError when an outer SequentialLR restarts it */
+  /** never called: step() is its own, and a SequentialLR is not nested in another (PyTorch's get_lr raises NotImplementedError) */
   protected chainedLr(): number {
-    throw new Error('SequentialLR: a SequentialLR cannot be restarted at a milestone of another SequentialLR (PyTorch raises NotImplementedError there)');
+    throw new Error('SequentialLR: has no chainable form of its own');
   }
 
   override stateDict(): SequentialLRState {
@@ -376,8 +377,3 @@ export class SequentialLR extends LRScheduler {
   }
 }
 
-/** PyTorch's SequentialLR.recursive_undo: every scheduler's epoch count back by one, a nested SequentialLR's schedulers' instead of its own */
-function undoInitialStep(scheduler: LRScheduler): void {
-  if (scheduler instanceof SequentialLR) scheduler.schedulers.forEach(undoInitialStep);
-  else scheduler.lastEpoch--;
-}

@@ -107,7 +107,7 @@ describe('SequentialLR', () => {
     for (const at of [1, 2, 3]) expect(run(at), `resumed at ${at}`).toEqual(run(null));
   });
 
-  it('refuses by name: no scheduler, another optimizer\'s, a milestone count that does not fit, milestones not increasing, a state of another shape', () => {
+  it('refuses by name: no scheduler, another optimizer\'s, a nested SequentialLR, a milestone count that does not fit, milestones not increasing, a state of another shape', () => {
     withOptimizer([0.1], (opt) => withOptimizer([0.1], (other) => {
       const a = new ExponentialLR(opt, 0.9), b = new ExponentialLR(opt, 0.8), foreign = new ExponentialLR(other, 0.9);
       expect(() => new SequentialLR(opt, [], [])).toThrow('SequentialLR: expects at least one scheduler, got none');
@@ -115,6 +115,7 @@ describe('SequentialLR', () => {
       expect(() => new SequentialLR(opt, [a, b], [])).toThrow('SequentialLR: 2 schedulers need 1 milestones, got 0');
       expect(() => new SequentialLR(opt, [a, b, a], [3, 3])).toThrow('SequentialLR: milestones must be increasing integers ≥ 1, got [3, 3]');
       const scheduler = new SequentialLR(opt, [a, b], [2]);
+      expect(() => new SequentialLR(opt, [scheduler, b], [4])).toThrow('SequentialLR: schedulers[0] is a SequentialLR; nesting them is not supported');
       expect(() => scheduler.loadStateDict({ lastEpoch: 1 })).toThrow('SequentialLR.loadStateDict: schedulers must be 2 scheduler states, got undefined');
       expect(() => scheduler.loadStateDict({ ...scheduler.stateDict(), milestones: [3] } as LRSchedulerState)).toThrow('SequentialLR.loadStateDict: the state\'s milestones [3] are not this scheduler\'s [2]');
     }));
