@@ -150,6 +150,7 @@ describe('loss classes as modules', () => {
     const model = new WithLoss();
     expect(model.namedModules().map(([name]) => name)).toEqual(['', 'criterion']);
     expect(model.stateDict().size).toBe(0);
+    expect(String(model)).toBe('WithLoss()\n  (criterion): DiceCELoss(toOnehotY=true, softmax=true)\ntotal parameters: 0');
   });
 
   it('names an unknown option (MONAI\'s snake_case with its camelCase name) and an option of the wrong type', () => {
