@@ -25,7 +25,7 @@ export {
 } from './imaging/report/figures.js';
 export { buildHtmlReport, writeHtmlReport, DEFAULT_HTML_BUDGET, type HtmlReportInput } from './imaging/report/html-report.js';
 export { Progress, progress, formatDuration, type ProgressOptions } from './imaging/progress.js';
-export { Compose, Lambda, type Transform, type AnyVolume, type FloatImage, type SpatialSize } from './imaging/transforms.js';
+export { Compose, Lambda, type Transform, type SampleTransform, type Composed, type AnyVolume, type FloatImage, type SpatialSize } from './imaging/transforms.js';
 // what the built-in transforms are written with, for a user's own (MONAI's MapTransform): checked readers, the sample copy
 export { keyList, readVolume, readImage, readSameShape, withVolumes, requireRng, checkProb } from './imaging/transforms.js';
 export {
@@ -40,6 +40,9 @@ export {
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
+export {
+  ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,
+} from './imaging/transforms-brats.js';
 export {
   DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
 } from './imaging/metric-classes.js';

@@ -20,11 +20,28 @@ export interface Transform {
   apply<T extends object>(data: T, rng?: Rng): T | T[];
 }
 
-/** MONAI's `Compose`: applies the transforms in order, each to every sample the previous ones produced. */
-export class Compose implements Transform {
+/** A transform that returns one sample for each sample (every built-in one but RandCropByPosNegLabel, which draws several). */
+export interface SampleTransform extends Transform {
+  apply<T extends object>(data: T, rng?: Rng): T;
+}
+
+/** The sample a `Compose<TOut>` makes of a sample T: T with the keys of TOut set to their types in TOut (T itself when TOut has no keys). */
+export type Composed<T, TOut> = [keyof TOut] extends [never] ? T : Omit<T, keyof TOut> & TOut;
+
+/**
+ * MONAI's `Compose`: applies the transforms in order, each to every sample the previous ones produced.
+ *
+ * Typing: `new Compose(transforms)` types its result as its input, one sample or a list. `TOut` types what the
+ * transforms make: the whole output sample, or only the keys they add or change (`new Compose<{ tc: Volume<Uint8Array>
+ * }>`); it is not checked against what they do. `MaySplit` false says no transform returns a list, checked: the
+ * transforms must then be `SampleTransform`s, and `apply` returns one sample (`new Compose<Sample, false>([...])`).
+ * (TypeScript infers no type argument once one is given, so false is written, not inferred.) A Compose whose TOut has
+ * keys is not itself a `Transform` (whose result is typed as its input): nest it with a cast.
+ */
+export class Compose<TOut extends object = object, MaySplit extends boolean = boolean> {
   readonly transforms: readonly Transform[];
 
-  constructor(transforms: readonly Transform[]) {
+  constructor(transforms: readonly (MaySplit extends false ? SampleTransform : Transform)[]) {
     if (!Array.isArray(transforms)) throw new Error('Compose: expected an array of transforms');
     transforms.forEach((t, i) => {
       if (typeof t?.apply !== 'function') throw new Error(`Compose: transforms[${i}] has no apply(data, rng) method`);
@@ -33,15 +50,15 @@ export class Compose implements Transform {
   }
 
   /** One sample when no transform returned a list, else the list (MONAI's Compose output). */
-  apply<T extends object>(data: T, rng?: Rng): T | T[] {
-    let current: T | T[] = data;
+  apply<T extends object>(data: T, rng?: Rng): MaySplit extends false ? Composed<T, TOut> : Composed<T, TOut> | Composed<T, TOut>[] {
+    let current: object | object[] = data;
     for (const t of this.transforms) current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
-    return current;
+    return current as MaySplit extends false ? Composed<T, TOut> : Composed<T, TOut> | Composed<T, TOut>[];
   }
 
   /** Always a list of samples (one element when no transform drew several). */
-  applyAll<T extends object>(data: T, rng?: Rng): T[] {
-    const out = this.apply(data, rng);
+  applyAll<T extends object>(data: T, rng?: Rng): Composed<T, TOut>[] {
+    const out: Composed<T, TOut> | Composed<T, TOut>[] = this.apply(data, rng);
     return Array.isArray(out) ? out : [out];
   }
 }

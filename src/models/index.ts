@@ -13,5 +13,6 @@ export * from './checkpoint.js';
 export { writeFileAtomic, writeFileAtomicSync, type AtomicContent } from './atomic.js';
 export * from './vnet.js';
 export * from './losses.js';
+export * from './loss-modules.js';
 export * from './unet.js';
 export * from './segresnet.js';

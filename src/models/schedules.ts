@@ -88,6 +88,9 @@ export interface LRSchedulerState { lastEpoch: number; baseLrs?: number[]; lastL
 /** optimizers whose groups' initialLr a scheduler has set (PyTorch's `group.setdefault('initial_lr', lr)`) */
 const scheduledOptimizers = new WeakSet<Optimizer>();
 
+/** the method SequentialLR restarts a scheduler with at a milestone (PyTorch's private `_update_lr(0)`) */
+const restartAtZero = Symbol('restartAtZero');
+
 /**
  * torch.optim.lr_scheduler.LRScheduler. The first scheduler made on an optimizer sets each group's `initialLr` to
  * its lr at that moment, and every scheduler on it takes those as its `baseLrs`. `step()` (after
@@ -100,7 +103,7 @@ export abstract class LRScheduler {
   lastEpoch = 0;
   /** each group's lr when the first scheduler was made on the optimizer (PyTorch's base_lrs) */
   baseLrs: number[];
-  private lastLr: number[] = [];
+  protected lastLr: number[] = [];
 
   /** a subclass's constructor ends with `this.applyLr()`, once its settings are set */
   constructor(readonly optimizer: Optimizer) {
@@ -124,6 +127,15 @@ export abstract class LRScheduler {
     this.applyLr();
   }
 
+  /**
+   * Epoch 0's lr from the base lrs, whatever the groups' lr: PyTorch's step(0), the closed form at epoch 0 (for every
+   * schedule here the chainable form at epoch 0 applied to the base lr).
+   */
+  [restartAtZero](): void {
+    this.lastEpoch = 0;
+    this.lastLr = this.optimizer.paramGroups.map((g, k) => (g.lr = this.chainedLr(0, this.baseLrs[k]!, k)));
+  }
+
   /** each group's lr as last set by the scheduler (get_last_lr) */
   getLastLr(): number[] { return [...this.lastLr]; }
 
@@ -135,7 +147,8 @@ export abstract class LRScheduler {
    */
   loadStateDict(state: LRSchedulerState): void {
     const name = `${this.constructor.name}.loadStateDict`, groups = this.optimizer.paramGroups.length;
-    if (!Number.isInteger(state.lastEpoch) || state.lastEpoch < 0) throw new Error(`${name}: lastEpoch must be an integer ≥ 0, got ${state.lastEpoch}`);
+    // −1: a SequentialLR's scheduler before its milestone (its initial step taken back)
+    if (!Number.isInteger(state.lastEpoch) || state.lastEpoch < -1) throw new Error(`${name}: lastEpoch must be an integer ≥ -1, got ${state.lastEpoch}`);
     for (const key of ['baseLrs', 'lastLr'] as const) {
       const v = state[key];
       if (v !== undefined && (!Array.isArray(v) || v.length !== groups || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
@@ -258,3 +271,109 @@ export class LinearLR extends LRScheduler {
     return lr * (1 + (e - s) / (T * s + (epoch - 1) * (e - s)));
   }
 }
+
+/** ConstantLR: lr · factor from epoch 0 until totalIters, then the lr divided by it again (factor 1/3, totalIters 5 by default, as PyTorch). */
+export class ConstantLR extends LRScheduler {
+  readonly factor: number;
+  readonly totalIters: number;
+
+  constructor(optimizer: Optimizer, options: { factor?: number; totalIters?: number } = {}) {
+    super(optimizer);
+    this.factor = options.factor ?? 1 / 3;
+    this.totalIters = options.totalIters ?? 5;
+    // PyTorch accepts factor 0, which makes the lr 0·(1/0) = NaN at totalIters
+    if (!(this.factor > 0 && this.factor <= 1)) throw new Error(`ConstantLR: factor must be in (0, 1], got ${this.factor}`);
+    checkPositive('ConstantLR', 'totalIters', this.totalIters, true);
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number): number {
+    if (epoch === 0) return lr * this.factor;
+    return epoch === this.totalIters ? lr * (1 / this.factor) : lr;
+  }
+}
+
+/** ExponentialLR: lr · gamma every epoch; alone: baseLr · gamma^epoch. */
+export class ExponentialLR extends LRScheduler {
+  constructor(optimizer: Optimizer, readonly gamma: number) {
+    super(optimizer);
+    checkPositive('ExponentialLR', 'gamma', gamma, false);
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number): number { return epoch === 0 ? lr : lr * this.gamma; }
+}
+
+/** SequentialLR's state: its own epoch count and last lrs, the milestones, and each scheduler's state (PyTorch's `_schedulers`). */
+export interface SequentialLRState extends LRSchedulerState { milestones: number[]; schedulers: LRSchedulerState[] }
+
+/**
+ * torch.optim.lr_scheduler.SequentialLR: schedulers[i] runs from milestones[i − 1] on (a warm-up, then a decay). As
+ * PyTorch's, the constructor sets every group's lr back to its initialLr, takes back the initial step of each
+ * scheduler (their epoch counts go from 0 to −1) and makes the first scheduler's initial step again. `step()` advances the epoch count; at a milestone the next scheduler restarts at
+ * its epoch 0 from the base lrs (PyTorch's `scheduler.step(0)`, the closed form: a cosine restarts at its base lr),
+ * between milestones the current scheduler steps by its chainable form.
+ */
+export class SequentialLR extends LRScheduler {
+  readonly schedulers: readonly LRScheduler[];
+  readonly milestones: readonly number[];
+
+  constructor(optimizer: Optimizer, schedulers: readonly LRScheduler[], milestones: readonly number[]) {
+    super(optimizer);
+    if (schedulers.length < 1) throw new Error('SequentialLR: expects at least one scheduler, got none');
+    schedulers.forEach((s, i) => {
+      if (!(s instanceof LRScheduler)) throw new Error(`SequentialLR: schedulers[${i}] is not an LRScheduler`);
+      // PyTorch steps a nested one's schedulers out of their initial mode with its epoch count one ahead: not mirrored
+      if (s instanceof SequentialLR) throw new Error(`SequentialLR: schedulers[${i}] is a SequentialLR; nesting them is not supported (give the inner one's schedulers and milestones to one SequentialLR)`);
+      if (s.optimizer !== optimizer) throw new Error(`SequentialLR: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
+    });
+    if (milestones.length !== schedulers.length - 1) {
+      throw new Error(`SequentialLR: ${schedulers.length} schedulers need ${schedulers.length - 1} milestones, got ${milestones.length}`);
+    }
+    milestones.forEach((m, i) => {
+      if (!Number.isInteger(m) || m < 1 || (i > 0 && m <= milestones[i - 1]!)) {
+        throw new Error(`SequentialLR: milestones must be increasing integers ≥ 1, got [${milestones.join(', ')}]`);
+      }
+    });
+    this.schedulers = [...schedulers];
+    this.milestones = [...milestones];
+    for (const g of optimizer.paramGroups) g.lr = g.initialLr;
+    for (const s of this.schedulers) s.lastEpoch--;
+    this.schedulers[0]!.step();
+    this.lastLr = this.schedulers[0]!.getLastLr();
+  }
+
+  /** the scheduler in charge at `epoch`: the number of milestones ≤ epoch (PyTorch's bisect_right) */
+  private schedulerAt(epoch: number): number { return this.milestones.filter((m) => m <= epoch).length; }
+
+  override step(): void {
+    this.lastEpoch++;
+    const index = this.schedulerAt(this.lastEpoch), scheduler = this.schedulers[index]!;
+    if (index > 0 && this.milestones[index - 1] === this.lastEpoch) scheduler[restartAtZero]();
+    else scheduler.step();
+    this.lastLr = scheduler.getLastLr();
+  }
+
+  /** never called: step() is its own, and a SequentialLR is not nested in another (PyTorch's get_lr raises NotImplementedError) */
+  protected chainedLr(): number {
+    throw new Error('SequentialLR: has no chainable form of its own');
+  }
+
+  override stateDict(): SequentialLRState {
+    return { lastEpoch: this.lastEpoch, lastLr: this.getLastLr(), milestones: [...this.milestones], schedulers: this.schedulers.map((s) => s.stateDict()) };
+  }
+
+  /** Resumes the epoch count, the last lrs and every scheduler from a `stateDict()` (the milestones must be this one's). */
+  override loadStateDict(state: LRSchedulerState): void {
+    const { schedulers, milestones } = state as Partial<SequentialLRState>;
+    if (!Array.isArray(schedulers) || schedulers.length !== this.schedulers.length) {
+      throw new Error(`SequentialLR.loadStateDict: schedulers must be ${this.schedulers.length} scheduler states, got ${JSON.stringify(schedulers)}`);
+    }
+    if (milestones !== undefined && (!Array.isArray(milestones) || milestones.join() !== this.milestones.join())) {
+      throw new Error(`SequentialLR.loadStateDict: the state's milestones ${JSON.stringify(milestones)} are not this scheduler's [${this.milestones.join(', ')}]`);
+    }
+    super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
+    this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));
+  }
+}
+

@@ -173,8 +173,8 @@ describe('stateDict/loadStateDict round trips', () => {
     const { opt, free } = sgd(0.1, 0.02);
     const cosine = new CosineAnnealingLR(opt, 3);
     const name = 'CosineAnnealingLR.loadStateDict';
-    expect(() => cosine.loadStateDict({ lastEpoch: 1.5 })).toThrow(`${name}: lastEpoch must be an integer ≥ 0, got 1.5`);
-    expect(() => cosine.loadStateDict({ lastEpoch: Number.NaN })).toThrow(`${name}: lastEpoch must be an integer ≥ 0, got NaN`);
+    expect(() => cosine.loadStateDict({ lastEpoch: 1.5 })).toThrow(`${name}: lastEpoch must be an integer ≥ -1, got 1.5`);
+    expect(() => cosine.loadStateDict({ lastEpoch: Number.NaN })).toThrow(`${name}: lastEpoch must be an integer ≥ -1, got NaN`);
     expect(() => cosine.loadStateDict({ lastEpoch: 1, baseLrs: [0.1, Number.NaN] }))
       .toThrow(`${name}: baseLrs must be 2 finite numbers (one per parameter group), got [0.1,null]`);
     expect(() => cosine.loadStateDict({ lastEpoch: 1, lastLr: [Number.POSITIVE_INFINITY, 0.1] }))

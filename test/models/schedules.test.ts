@@ -127,7 +127,7 @@ describe("PyTorch's lr_scheduler classes: each group's lr from its initial lr, e
     const a = Parameter.fromHost([1], [1], { backend: cpu });
     const opt = new SGD([a], { lr: 0.1 });
     const resumed = new StepLR(opt, 2);
-    expect(() => resumed.loadStateDict({ lastEpoch: -1 })).toThrow(/StepLR.loadStateDict: lastEpoch must be an integer ≥ 0, got -1/);
+    expect(() => resumed.loadStateDict({ lastEpoch: -2 })).toThrow(/StepLR.loadStateDict: lastEpoch must be an integer ≥ -1, got -2/);
     expect(() => resumed.loadStateDict({ lastEpoch: 2, baseLrs: [0.1, 0.2] })).toThrow('StepLR.loadStateDict: baseLrs must be 1 finite numbers (one per parameter group), got [0.1,0.2]');
     expect(() => new StepLR(opt, 0)).toThrow(/StepLR: stepSize must be a positive integer, got 0/);
     expect(() => new CosineAnnealingLR(opt, 2.5)).toThrow(/CosineAnnealingLR: tMax must be a positive integer, got 2.5/);
