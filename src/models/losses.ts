@@ -1,6 +1,6 @@
 import {
-  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, expand, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
-  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
+  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, eq, exp, expand, gather, logSoftmax, lt, max, mean, mul, mulScalar, ne,
+  neg, oneHot, permute, powScalar, reciprocal, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { rowLoss } from '../autograd/losses.js';
 import { fromArray, full } from '../tensor/creation.js';
@@ -453,6 +453,43 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
   });
 }
 
+export interface GeneralizedDiceLossOptions extends MonaiLossOptions {
+  /** a class's weight from its target volume V = Σ g: 'square' 1/V² (default), 'simple' 1/V, 'uniform' 1 */
+  wType?: 'square' | 'simple' | 'uniform';
+}
+
+/**
+ * MONAI's GeneralizedDiceLoss (Sudre et al. 2017): per sample 1 − (2·Σ_c w_c·tp_c + smoothNr)/(Σ_c w_c·(Σ p_c + Σ g_c)
+ * + smoothDr), with tp, Σ p and Σ g over the spatial axes as multiClassDiceLoss's (softLabel included) and the class
+ * weight w_c from the target volume Σ g_c (see wType). A weight that is infinite (an empty class) becomes the largest
+ * finite weight of the sample (of all with `batch`), 0 when none is finite, as MONAI. With `batch` the sums run over
+ * the batch too and there is one loss. 'none' returns [N, 1] ([1] with batch).
+ */
+export function generalizedDiceLoss(input: Tensor, target: Tensor, options: GeneralizedDiceLossOptions = {}): Tensor {
+  const op = 'generalizedDiceLoss', wType = options.wType ?? 'square', batch = options.batch ?? false;
+  if (wType !== 'square' && wType !== 'simple' && wType !== 'uniform') throw new Error(`${op}: wType must be 'square', 'simple' or 'uniform', got '${String(wType)}'`);
+  return tidy(() => {
+    const { p, g, axes } = monaiInputs(op, input, target, options);
+    const softLabel = options.softLabel ?? false;
+    const { tp, pred, target: targetSum } = overlapSums(p, g, axes, false, softLabel);
+    const denominator = add(targetSum, pred);
+    // the volume is the plain Σ g, also with softLabel
+    const weight = wType === 'uniform' ? null : volumeWeights(softLabel ? sum(g, axes) : targetSum, wType, batch);
+    const classAxis = batch ? 0 : 1;
+    const weighted = (t: Tensor) => sum(weight ? mul(t, weight) : t, classAxis, true);
+    const ratio = div(addScalar(mulScalar(weighted(tp), 2), options.smoothNr ?? 1e-5), addScalar(weighted(denominator), options.smoothDr ?? 1e-5));
+    return reduceMonai(affine(ratio, -1, 1), options.reduction ?? 'mean');
+  });
+}
+
+/** GeneralizedDiceLoss's w_func and its replacement of infinite weights by the largest finite one */
+function volumeWeights(volume: Tensor, wType: 'square' | 'simple', batch: boolean): Tensor {
+  const w = reciprocal(wType === 'simple' ? volume : square(volume));
+  const infinite = eq(abs(w), full([], Infinity, { dtype: w.dtype, backend: w.backend }));
+  const finite = where(infinite, full([], 0, { dtype: w.dtype, backend: w.backend }), w);
+  return where(infinite, batch ? max(finite) : max(finite, 1, true), finite);
+}
+
 /** A weight per class given as numbers: `classes` of them, each finite and ≥ 0 (`per` says what a class is). */
 function checkClassWeights(op: string, name: string, weight: readonly number[], classes: number, per: string): void {
   if (weight.length !== classes) throw new Error(`${op}: ${name} has ${weight.length} values, must have ${classes} (one per ${per})`);
@@ -563,4 +600,48 @@ function diceCeCrossEntropy(op: string, input: Tensor, target: Tensor, reduction
     checkFloatPair(op, 'input', input, 'ceWeight', weight);
   }
   return crossEntropy(input, target, { weight, reduction, labelSmoothing });
+}
+
+export interface DiceFocalLossOptions extends Omit<MultiClassDiceLossOptions, 'softLabel'> {
+  /** the Dice term's weight (default 1) */
+  lambdaDice?: number;
+  /** the focal term's weight (default 1) */
+  lambdaFocal?: number;
+  /** the focal term's focusing exponent γ ≥ 0 (default 2) */
+  gamma?: number;
+  /** the focal term's α in [0, 1]: α for the target, 1 − α for the rest; null (default) leaves it out */
+  alpha?: number | null;
+  /**
+   * 'mean' (default), 'sum' or 'none', for both terms as MONAI: the focal 'sum' is the sum over [N, C] of each
+   * channel's mean over the voxels; 'none' adds the Dice losses [N, C] to the focal losses [N, C, …] per voxel
+   */
+  reduction?: Reduction;
+}
+
+/**
+ * MONAI's DiceFocalLoss: lambdaDice · multiClassDiceLoss(input, target, options) + lambdaFocal · focal, where the focal
+ * term is MONAI's FocalLoss (its sigmoid form) on the raw logits and the one-hot target, with includeBackground and
+ * `weight` (one per class in the loss, for both terms) as the Dice term's: per element
+ * w_c·α_t·exp(−γ·softplus(x·(2t − 1)))·BCE-with-logits(x, t), where α_t = α·t + (1 − α)(1 − t). On targets in {0, 1}
+ * the factor exp(−γ·softplus(x·(2t − 1))) is (1 − p_t)^γ, focalLoss's (torchvision's) modulating factor.
+ */
+export function diceFocalLoss(input: Tensor, target: Tensor, options: DiceFocalLossOptions = {}): Tensor {
+  const op = 'diceFocalLoss';
+  const { lambdaDice = 1, lambdaFocal = 1, gamma = 2, alpha = null, ...diceOptions } = options;
+  const reduction = options.reduction ?? 'mean';
+  for (const [name, v] of [['lambdaDice', lambdaDice], ['lambdaFocal', lambdaFocal], ['gamma', gamma]] as const) {
+    if (!(v >= 0)) throw new Error(`${op}: ${name} must be ≥ 0, got ${v}`);
+  }
+  if (alpha !== null && !(alpha >= 0 && alpha <= 1)) throw new Error(`${op}: alpha must be in [0, 1] or null, got ${alpha}`);
+  return tidy(() => {
+    const dice = multiClassDiceLoss(input, target, diceOptions);
+    // the raw logits and the one-hot target without the background, as the Dice term's (checked there)
+    const { p: x, g: t, axes } = monaiInputs(op, input, target, { toOnehotY: options.toOnehotY, includeBackground: options.includeBackground, reduction });
+    let focal = mul(binaryCrossEntropyWithLogits(x, t, { reduction: 'none' }), exp(mulScalar(softplus(mul(x, affine(t, 2, -1))), -gamma)));
+    if (alpha !== null) focal = mul(focal, affine(t, 2 * alpha - 1, 1 - alpha));
+    if (options.weight) focal = mul(focal, classAxisWeight(fromArray(options.weight, [x.shape[1]], { dtype: x.dtype, backend: x.backend }), x.rank));
+    const spread = (loss: Tensor) => reshape(loss, [options.batch ? 1 : x.shape[0], x.shape[1], ...axes.map(() => 1)]);
+    const focalReduced = reduction === 'none' ? focal : reduction === 'sum' ? sum(mean(focal, axes)) : mean(focal);
+    return add(mulScalar(reduction === 'none' ? spread(dice) : dice, lambdaDice), mulScalar(focalReduced, lambdaFocal));
+  });
 }

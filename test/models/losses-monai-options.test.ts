@@ -2,12 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backward, gradcheck, reshape, sum, tanh } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
-import { crossEntropy, diceCeLoss, multiClassDiceLoss, tverskyLoss, type Reduction } from '../../src/models/losses.js';
+import {
+  crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, multiClassDiceLoss, tverskyLoss, type Reduction,
+} from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
- * MONAI's DiceLoss / TverskyLoss / DiceCELoss options jaccard, other_act, soft_label and label_smoothing: values
+ * MONAI's DiceLoss / TverskyLoss / DiceCELoss options jaccard, other_act, soft_label and label_smoothing, and its
+ * GeneralizedDiceLoss and DiceFocalLoss: values
  * against a float64 transcription of MONAI's algorithm (activation, one-hot, background removal, compute_tp_fp_fn
  * with its norms, the Dice/Jaccard/Tversky ratio, the reduction) on random shapes, hand values, gradcheck (float64,
  * cpu) and WebGPU against the cpu.
@@ -301,6 +304,169 @@ describe('the new options on WebGPU', () => {
       ['dice softLabel otherAct', (z, _t, soft) => multiClassDiceLoss(z, soft, { otherAct: tanh, softLabel: true, jaccard: true, batch: true })],
       ['tversky softLabel', (z, _t, soft) => tverskyLoss(z, soft, { sigmoid: true, softLabel: true, alpha: 0.3, beta: 0.7 })],
       ['diceCe labelSmoothing', (z, t) => diceCeLoss(z, t, { softmax: true, toOnehotY: true, labelSmoothing: 0.1, weight: [0.2, 1, 3] })],
+    ];
+    for (const [what, fn] of cases) {
+      const [onGpu, onCpu] = [await run(gpu, fn), await run(cpu, fn)];
+      expectClose(onGpu.loss, onCpu.loss, 1e-6, 1e-5, `${what} value`);
+      expectClose(onGpu.grad, onCpu.grad, 1e-6, 1e-5, `${what} gradient`);
+    }
+  });
+});
+
+/** GeneralizedDiceLoss.forward: w_func of Σ g, infinite weights replaced by the largest (per sample, or overall with batch) */
+function monaiGeneralizedDice(x: number[], shape: number[], target: number[], o: Reference & { wType: 'square' | 'simple' | 'uniform' }): number[] {
+  const [n, c] = shape, s = sizeOf(shape.slice(2));
+  const p = activate(x, n, c, s, o.activation);
+  const g = o.toOnehotY ? Array.from({ length: n * c * s }, (_, i) => (target[Math.floor(i / (c * s)) * s + (i % s)] === Math.floor(i / s) % c ? 1 : 0)) : target;
+  const first = o.includeBackground ? 0 : 1;
+  const groups = o.batch ? [Array.from({ length: n }, (_, b) => b)] : Array.from({ length: n }, (_, b) => [b]);
+  const losses: number[] = [];
+  for (const samples of groups) {
+    const terms: { tp: number; denominator: number; w: number }[] = [];
+    for (let k = first; k < c; k++) {
+      const ps: number[] = [], gs: number[] = [];
+      for (const b of samples) for (let v = 0; v < s; v++) { ps.push(p[(b * c + k) * s + v]); gs.push(g[(b * c + k) * s + v]); }
+      const [tp, fp, fn] = tpFpFn(ps, gs, 1, o.softLabel, true);
+      const groundO = total(gs);
+      const w = o.wType === 'simple' ? 1 / groundO : o.wType === 'square' ? 1 / (groundO * groundO) : 1;
+      terms.push({ tp, denominator: 2 * (tp + fp * 0.5 + fn * 0.5), w });
+    }
+    const infinite = terms.map((q) => Math.abs(q.w) === Infinity);
+    terms.forEach((q, i) => { if (infinite[i]) q.w = 0; });
+    const largest = Math.max(...terms.map((q) => q.w));
+    terms.forEach((q, i) => { if (infinite[i]) q.w = largest; });
+    losses.push(1 - (2 * total(terms.map((q) => q.tp * q.w)) + o.smoothNr) / (total(terms.map((q) => q.denominator * q.w)) + o.smoothDr));
+  }
+  return o.reduction === 'none' ? losses : o.reduction === 'sum' ? [total(losses)] : [total(losses) / losses.length];
+}
+
+describe('generalizedDiceLoss (MONAI GeneralizedDiceLoss)', () => {
+  it('random shapes and options, empty classes included', async () => {
+    await fc.assert(fc.asyncProperty(referenceArb, fc.constantFrom<'square' | 'simple' | 'uniform'>('square', 'simple', 'uniform'), fc.nat(3), async (r, wType, empty) => {
+      const { shape, logits, target, t: t0, x } = makeCase(r);
+      // one class left empty in every sample: its infinite weight is replaced
+      const s = sizeOf(r.spatial), emptyClass = empty % r.c;
+      const emptied = r.toOnehotY ? target.map((k) => (k === emptyClass ? (k + 1) % r.c : k)) : target.map((v, i) => (Math.floor(i / s) % r.c === emptyClass ? 0 : v));
+      const t = r.toOnehotY ? fromArray(emptied, [r.n, 1, ...r.spatial], i32) : fromArray(emptied, shape, f64);
+      const got = generalizedDiceLoss(x, t, { ...functionalOptions(r), wType });
+      if (r.reduction === 'none') expect(got.shape).toEqual(r.batch ? [1] : [r.n, 1]);
+      expectClose(await value(got), monaiGeneralizedDice(logits, shape, emptied, { ...r, wType }), 1e-12, 1e-11, JSON.stringify({ ...r, wType, emptyClass }));
+      dispose([x, t, t0]);
+    }), { numRuns: 120 });
+  });
+
+  it('hand values: square, simple, uniform; an empty class takes the largest weight; all empty gives 1 − smoothNr/smoothDr', async () => {
+    const p = fromArray([0.9, 0.6, 0.2, 0.1, 0.4, 0.8], [1, 2, 3], f64), g = fromArray([1, 1, 0, 0, 0, 1], [1, 2, 3], f64), s = 1e-5;
+    // tp 1.5, 0.8; Σp 1.7, 1.3; Σg 2, 1
+    expectClose(await value(generalizedDiceLoss(p, g)), [1 - (2 * (1.5 / 4 + 0.8) + s) / (3.7 / 4 + 2.3 + s)], 1e-15, 0, 'square');
+    expectClose(await value(generalizedDiceLoss(p, g, { wType: 'simple' })), [1 - (2 * (1.5 / 2 + 0.8) + s) / (3.7 / 2 + 2.3 + s)], 1e-15, 0, 'simple');
+    expectClose(await value(generalizedDiceLoss(p, g, { wType: 'uniform' })), [1 - (4.6 + s) / (6 + s)], 1e-15, 0, 'uniform');
+    const half = fromArray([1, 1, 0, 0, 0, 0], [1, 2, 3], f64), none = fromArray(new Float64Array(6), [1, 2, 3], f64);
+    expectClose(await value(generalizedDiceLoss(p, half)), [1 - (0.75 + s) / ((3.7 + 1.3) / 4 + s)], 1e-15, 0, 'empty class weighted 1/4');
+    expectClose(await value(generalizedDiceLoss(p, none, { smoothNr: 1e-3, smoothDr: 1e-2 })), [0.9], 1e-15, 0, 'all empty');
+    // with softLabel the overlap uses |g| but the volume stays the plain Σ g (visible with a negative target value)
+    const negative = [1, 1, -0.5, 0, 0, 1], gNegative = fromArray(negative, [1, 2, 3], f64);
+    const reference: Reference = { activation: 'none', toOnehotY: false, includeBackground: true, batch: false, softLabel: true, reduction: 'mean', smoothNr: s, smoothDr: s };
+    expectClose(await value(generalizedDiceLoss(p, gNegative, { softLabel: true })),
+      monaiGeneralizedDice([0.9, 0.6, 0.2, 0.1, 0.4, 0.8], [1, 2, 3], negative, { ...reference, wType: 'square' }), 1e-15, 1e-14, 'softLabel volume');
+    gNegative.dispose();
+    expect(() => generalizedDiceLoss(p, g, { wType: 'cube' as 'square' })).toThrow("generalizedDiceLoss: wType must be 'square', 'simple' or 'uniform', got 'cube'");
+    dispose([p, g, half, none]);
+  });
+});
+
+/** logsigmoid(z) = −log(1 + e^−z), stable */
+const logSigmoid = (z: number) => (z < 0 ? z - Math.log1p(Math.exp(z)) : -Math.log1p(Math.exp(-z)));
+
+/** DiceFocalLoss.forward: DiceLoss(weight) + FocalLoss(weight, alpha, gamma) with sigmoid_focal_loss's formula */
+function monaiDiceFocal(x: number[], shape: number[], target: number[], o: Reference & { squaredPred: boolean; jaccard: boolean; gamma: number; alpha: number | null; weight: number[] | null }): number[] {
+  const [n, c] = shape, s = sizeOf(shape.slice(2)), first = o.includeBackground ? 0 : 1, classes = c - first;
+  const classWeight = (k: number) => (o.weight && classes > 1 ? o.weight[k - first] : 1);
+  const dice = monaiDice(x, shape, target, { ...o, reduction: 'none' }).map((l, i) => l * classWeight(first + (i % classes)));
+  const g = o.toOnehotY ? Array.from({ length: n * c * s }, (_, i) => (target[Math.floor(i / (c * s)) * s + (i % s)] === Math.floor(i / s) % c ? 1 : 0)) : target;
+  const focal: number[] = [];
+  for (let b = 0; b < n; b++) for (let k = first; k < c; k++) for (let v = 0; v < s; v++) {
+    const z = x[(b * c + k) * s + v], t = g[(b * c + k) * s + v];
+    let loss = z - z * t - logSigmoid(z);
+    loss *= Math.exp(logSigmoid(-z * (t * 2 - 1)) * o.gamma);
+    if (o.alpha !== null) loss *= t * o.alpha + (1 - t) * (1 - o.alpha);
+    focal.push(loss * classWeight(k));
+  }
+  if (o.reduction === 'none') return focal.map((l, i) => l + dice[o.batch ? Math.floor(i / s) % classes : Math.floor(i / s)]);
+  const diceReduced = o.reduction === 'sum' ? total(dice) : total(dice) / dice.length;
+  const means = Array.from({ length: n * classes }, (_, i) => total(focal.slice(i * s, (i + 1) * s)) / s);
+  return [diceReduced + (o.reduction === 'sum' ? total(means) : total(focal) / focal.length)];
+}
+
+describe('diceFocalLoss (MONAI DiceFocalLoss)', () => {
+  it('random shapes and options', async () => {
+    const extra = fc.record({
+      squaredPred: fc.boolean(), jaccard: fc.boolean(), gamma: fc.constantFrom(0, 1.5, 2), alpha: fc.constantFrom(null, 0.25, 0.9), weighted: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(referenceArb, extra, async (r0, e) => {
+      const r = { ...r0, softLabel: false };
+      const { shape, logits, target, x, t } = makeCase(r);
+      const classes = r.c - (r.includeBackground ? 0 : 1);
+      const weight = e.weighted && classes > 1 ? Array.from({ length: classes }, (_, k) => 0.5 + k) : null;
+      const { softLabel: _unused, ...o } = functionalOptions(r);
+      const got = diceFocalLoss(x, t, { ...o, squaredPred: e.squaredPred, jaccard: e.jaccard, gamma: e.gamma, alpha: e.alpha, weight, lambdaDice: 1, lambdaFocal: 1 });
+      if (r.reduction === 'none') expect(got.shape).toEqual([r.n, classes, ...r.spatial]);
+      expectClose(await value(got), monaiDiceFocal(logits, shape, target, { ...r, ...e, weight }), 1e-12, 1e-11, JSON.stringify({ ...r, ...e }));
+      dispose([x, t]);
+    }), { numRuns: 100 });
+  });
+
+  it("focal 'sum' is focalLoss's (torchvision's) 'sum' over the voxels per channel; lambdas; errors", async () => {
+    const x = fromArray(randomArray(2 * 3 * 5, 41, -2, 2), [2, 3, 5], f64), labels = fromArray(Array.from(randomArray(10, 42, 0, 3), Math.floor), [2, 1, 5], i32);
+    const hot = diceFocalLoss(x, labels, { toOnehotY: true, lambdaDice: 0, reduction: 'sum' });
+    const labelValues = Array.from(await labels.toArray()), oneHotValues = new Float64Array(30);
+    labelValues.forEach((k, i) => { oneHotValues[(Math.floor(i / 5) * 3 + k) * 5 + (i % 5)] = 1; });
+    const y = fromArray(oneHotValues, [2, 3, 5], f64);
+    expectClose(await value(hot), [(await value(focalLoss(x, y, { alpha: -1, reduction: 'sum' })))[0] / 5], 1e-14, 1e-13, 'sum / voxels');
+    const dice = await value(multiClassDiceLoss(x, labels, { softmax: true, toOnehotY: true }));
+    const focal = await value(diceFocalLoss(x, labels, { toOnehotY: true, lambdaDice: 0 }));
+    expectClose(await value(diceFocalLoss(x, labels, { softmax: true, toOnehotY: true, lambdaDice: 0.3, lambdaFocal: 2 })), [0.3 * dice[0] + 2 * focal[0]], 1e-14, 1e-13, 'lambdas');
+    expect(() => diceFocalLoss(x, labels, { toOnehotY: true, lambdaFocal: -1 })).toThrow('diceFocalLoss: lambdaFocal must be ≥ 0, got -1');
+    expect(() => diceFocalLoss(x, labels, { toOnehotY: true, alpha: 1.5 })).toThrow('diceFocalLoss: alpha must be in [0, 1] or null, got 1.5');
+    expect(() => diceFocalLoss(x, labels, { toOnehotY: true, weight: [1, 2] })).toThrow('multiClassDiceLoss: weight has 2 values, must have 3');
+    dispose([x, labels, y]);
+  });
+
+  it('gradcheck (float64, cpu): GDL with an empty class and soft labels, DiceFocal with weight and alpha, and its none', async () => {
+    const labels = fromArray([0, 1, 1, 0, 1, 1, 0, 0], [2, 1, 4], i32);
+    const x = { data: randomArray(24, 51, -2, 2), shape: [2, 3, 4] };
+    const probabilities = { data: randomArray(24, 52, 0.05, 0.4), shape: [2, 3, 4] }, soft = { data: randomArray(24, 53, 0.6, 1), shape: [2, 3, 4] };
+    const cases: [string, (...z: Tensor[]) => Tensor, { data: ArrayLike<number>; shape: number[] }[]][] = [
+      ['gdl square softmax, class 2 empty', (z) => generalizedDiceLoss(z, labels, { softmax: true, toOnehotY: true, reduction: 'none' }), [x]],
+      ['gdl simple batch', (z) => generalizedDiceLoss(z, labels, { sigmoid: true, toOnehotY: true, wType: 'simple', batch: true }), [x]],
+      ['gdl softLabel', (p, g) => generalizedDiceLoss(p, g, { softLabel: true, wType: 'uniform', reduction: 'sum' }), [probabilities, soft]],
+      ['diceFocal', (z) => diceFocalLoss(z, labels, { softmax: true, toOnehotY: true, weight: [0.5, 2, 1], alpha: 0.25, gamma: 1.5, jaccard: true }), [x]],
+      ['diceFocal none, soft target', (z, g) => diceFocalLoss(z, g, { sigmoid: true, includeBackground: false, reduction: 'none' }), [x, probabilities]],
+    ];
+    for (const [what, fn, inputs] of cases) {
+      const r = await gradcheck(fn, inputs, { backend: cpu });
+      expect(r.ok, `${what}: ${r.message}`).toBe(true);
+    }
+    labels.dispose();
+  });
+
+  it('WebGPU: value and input gradient match the cpu within float32 rounding', async () => {
+    const gpu = await webgpu();
+    const shape = [2, 3, 2, 3, 2];
+    const logits = Array.from(randomArray(sizeOf(shape), 61, -2, 2));
+    const labels = Array.from(randomArray(2 * 12, 62, 0, 2), Math.floor); // class 2 empty
+    const run = async (backend: Backend, fn: (z: Tensor, t: Tensor) => Tensor) => {
+      const dtype = backend === cpu ? 'float64' as const : 'float32' as const;
+      const z = fromArray(logits, shape, { backend, dtype, requiresGrad: true }), t = fromArray(labels, [2, 1, 2, 3, 2], { backend, dtype: 'int32' });
+      const loss = fn(z, t), scalar = loss.rank === 0 ? loss : sum(loss);
+      backward(scalar);
+      const out = { loss: Array.from(await loss.toArray()), grad: Array.from(await z.grad!.toArray()) };
+      dispose([z, t, loss, scalar]);
+      return out;
+    };
+    const cases: [string, (z: Tensor, t: Tensor) => Tensor][] = [
+      ['gdl', (z, t) => generalizedDiceLoss(z, t, { softmax: true, toOnehotY: true, reduction: 'none' })],
+      ['diceFocal sum', (z, t) => diceFocalLoss(z, t, { softmax: true, toOnehotY: true, reduction: 'sum', weight: [0.2, 1, 3], alpha: 0.25 })],
     ];
     for (const [what, fn] of cases) {
       const [onGpu, onCpu] = [await run(gpu, fn), await run(cpu, fn)];
