@@ -353,7 +353,7 @@ function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOpti
   const channels = input.shape[1];
   const otherAct: unknown = o.otherAct ?? null;
   if (otherAct !== null && typeof otherAct !== 'function') throw new Error(`${op}: otherAct must be a function of the input or null, got ${typeof otherAct}`);
-  if (Number(Boolean(o.sigmoid)) + Number(Boolean(o.softmax)) + Number(otherAct !== null) > 1) {
+  if ([o.sigmoid, o.softmax, otherAct !== null].filter(Boolean).length > 1) {
     throw new Error(`${op}: sigmoid, softmax and otherAct are mutually exclusive (give at most one)`);
   }
   for (const [name, on] of [['softmax', o.softmax], ['toOnehotY', o.toOnehotY], ['includeBackground: false', o.includeBackground === false]] as const) {
