@@ -326,7 +326,7 @@ export interface MonaiLossOptions {
   otherAct?: ((input: Tensor) => Tensor) | null;
   /**
    * MONAI ≥ 1.5's soft_label, for targets that are not 0/1: the overlap is tp = (Σ|p| + Σ|g| − Σ|p − g|)/2 and the
-   * sums Σ|p|, Σ|g| (the same as Σp·g, Σp, Σg for targets in {0, 1} and p ≥ 0). No effect with squaredPred, whose
+   * sums Σ|p|, Σ|g| (the same as Σp·g, Σp, Σg for targets in {0, 1} and p in [0, 1]). No effect with squaredPred, whose
    * Σp·g, Σp², Σg² are MONAI's squared-norm form already (default false)
    */
   softLabel?: boolean;
