@@ -1,12 +1,12 @@
 import {
-  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, expand, gather, logSoftmax, lt, mean, mul, mulScalar, ne, neg,
-  oneHot, permute, powScalar, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
+  abs, add, addScalar, affine, cast, checkFloat, checkSameBackend, div, eq, exp, expand, gather, logSoftmax, lt, max, mean, mul, mulScalar, ne,
+  neg, oneHot, permute, powScalar, reciprocal, reshape, sigmoid, slice, softmax, softplus, square, squeeze, sub, sum, unsqueeze, where,
 } from '../autograd/index.js';
 import { rowLoss } from '../autograd/losses.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { checkFloatPair, checkInputTarget, checkReduction, checkWeight, classTargetWording, type Reduction } from './loss-checks.js';
 
 /**
@@ -251,7 +251,9 @@ export interface FocalLossOptions {
  * ce·(1 − p_t)^γ·α_t with p = σ(x), ce = BCE-with-logits(x, y), p_t = p·y + (1 − p)(1 − y) and
  * α_t = α·y + (1 − α)(1 − y) (left out when α < 0). Defaults as torchvision: α 0.25, γ 2, reduction 'none'.
  * MONAI's `FocalLoss()` defaults to no α and 'mean': port it as `{ alpha: -1, reduction: 'mean' }` (the two agree on
- * binary targets; on soft targets MONAI's modulating factor differs).
+ * binary targets; on soft targets MONAI's modulating factor differs). 'sum' is torchvision's sum over every element;
+ * MONAI's `FocalLoss(reduction='sum')` first averages over the spatial axes and sums the [N, C] means, so it is
+ * this 'sum' divided by the number of voxels per channel.
  */
 export function focalLoss(x: Tensor, y: Tensor, options: FocalLossOptions = {}): Tensor {
   const op = 'focalLoss', reduction = options.reduction ?? 'none', alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
@@ -317,6 +319,17 @@ export interface MonaiLossOptions {
   sigmoid?: boolean;
   /** softmax of the input over the channels first (default false) */
   softmax?: boolean;
+  /**
+   * another activation of the input instead of sigmoid or softmax, e.g. `tanh` (MONAI's other_act); it must return
+   * a float tensor of the input's shape. At most one of sigmoid, softmax and otherAct.
+   */
+  otherAct?: ((input: Tensor) => Tensor) | null;
+  /**
+   * MONAI ≥ 1.5's soft_label, for targets that are not 0/1: the overlap is tp = (Σ|p| + Σ|g| − Σ|p − g|)/2 and the
+   * sums Σ|p|, Σ|g| (the same as Σp·g, Σp, Σg for targets in {0, 1} and p in [0, 1]). No effect with squaredPred, whose
+   * Σp·g, Σp², Σg² are MONAI's squared-norm form already (default false)
+   */
+  softLabel?: boolean;
   /** 'mean' (default) and 'sum' over the [N, C] losses; 'none' returns them as [N, C] ([C] with batch) */
   reduction?: Reduction;
   /** added to the numerator (default 1e-5) */
@@ -338,7 +351,11 @@ function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOpti
   checkSameBackend(op, input, target);
   if (input.rank < 3) throw new Error(`${op}: input must be [N, C, spatial…], got ${formatShape(input.shape)}`);
   const channels = input.shape[1];
-  if (o.sigmoid && o.softmax) throw new Error(`${op}: sigmoid and softmax are mutually exclusive`);
+  const otherAct: unknown = o.otherAct ?? null;
+  if (otherAct !== null && typeof otherAct !== 'function') throw new Error(`${op}: otherAct must be a function of the input or null, got ${typeof otherAct}`);
+  if ([o.sigmoid, o.softmax, otherAct !== null].filter(Boolean).length > 1) {
+    throw new Error(`${op}: sigmoid, softmax and otherAct are mutually exclusive (give at most one)`);
+  }
   for (const [name, on] of [['softmax', o.softmax], ['toOnehotY', o.toOnehotY], ['includeBackground: false', o.includeBackground === false]] as const) {
     if (on && channels === 1) throw new Error(`${op}: ${name} needs more than one channel, got input ${formatShape(input.shape)}`);
   }
@@ -350,7 +367,7 @@ function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOpti
   } else {
     checkInputTarget(op, input, target);
   }
-  let p = o.sigmoid ? sigmoid(input) : o.softmax ? softmax(input, 1) : input;
+  let p = o.sigmoid ? sigmoid(input) : o.softmax ? softmax(input, 1) : o.otherAct ? activated(op, input, o.otherAct) : input;
   let g = target;
   if (o.toOnehotY) {
     const rank = input.rank;
@@ -365,6 +382,28 @@ function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOpti
   return { p, g, axes: o.batch ? [0, ...axes] : axes };
 }
 
+/** the user's activation of the input, checked to keep the input's shape, dtype and backend */
+function activated(op: string, input: Tensor, act: (input: Tensor) => Tensor): Tensor {
+  const p: unknown = act(input);
+  if (!(p instanceof Tensor)) throw new Error(`${op}: otherAct must return a Tensor, got ${typeof p}`);
+  if (!sameShape(p.shape, input.shape) || p.dtype !== input.dtype || p.backend !== input.backend) {
+    throw new Error(`${op}: otherAct must return a tensor of the input's shape and dtype ${formatShape(input.shape)} ${input.dtype} on its backend, got ${formatShape(p.shape)} ${p.dtype}`);
+  }
+  return p;
+}
+
+/**
+ * MONAI's compute_tp_fp_fn as the overlap tp and the two sums it splits (tp + fp = pred, tp + fn = target) over
+ * `axes`: Σp·g, Σp, Σg; Σp·g, Σp², Σg² when squared (MONAI's (‖p‖² + ‖g‖² − ‖p − g‖²)/2 is Σp·g); with
+ * softLabel (and not squared) (Σ|p| + Σ|g| − Σ|p − g|)/2, Σ|p|, Σ|g|.
+ */
+function overlapSums(p: Tensor, g: Tensor, axes: number[], squared: boolean, softLabel: boolean): { tp: Tensor; pred: Tensor; target: Tensor } {
+  if (squared) return { tp: sum(mul(p, g), axes), pred: sum(square(p), axes), target: sum(square(g), axes) };
+  if (!softLabel) return { tp: sum(mul(p, g), axes), pred: sum(p, axes), target: sum(g, axes) };
+  const pred = sum(abs(p), axes), target = sum(abs(g), axes);
+  return { tp: mulScalar(sub(add(pred, target), sum(abs(sub(p, g)), axes)), 0.5), pred, target };
+}
+
 function range(from: number, to: number): number[] { return Array.from({ length: to - from }, (_, i) => from + i); }
 
 function reduceMonai(loss: Tensor, reduction: Reduction): Tensor {
@@ -375,6 +414,11 @@ export interface MultiClassDiceLossOptions extends MonaiLossOptions {
   /** Σ p² and Σ g² in the denominator instead of Σ p and Σ g (default false) */
   squaredPred?: boolean;
   /**
+   * the soft Jaccard (IoU) loss instead of Dice (MONAI's jaccard): 1 − (2·tp + smoothNr)/(2·(pred + target − tp) +
+   * smoothDr) with tp = Σp·g and pred, target = Σp, Σg (Σp², Σg² with squaredPred); default false
+   */
+  jaccard?: boolean;
+  /**
    * MONAI ≥ 1.3's `weight`: each class's loss times its weight before the reduction ('mean' stays the plain mean
    * of the [N, C] products); one finite weight ≥ 0 per class in the loss (C, or C − 1 with includeBackground false).
    * At least two classes must remain (MONAI ignores the weight with one).
@@ -384,7 +428,8 @@ export interface MultiClassDiceLossOptions extends MonaiLossOptions {
 
 /**
  * MONAI's DiceLoss: per sample and channel 1 − (2·Σ p·g + smoothNr)/(Σ g + Σ p + smoothDr), sums over the
- * spatial axes (and the batch with `batch`), smoothNr = smoothDr = 1e-5. The multi-class soft Dice from logits
+ * spatial axes (and the batch with `batch`), smoothNr = smoothDr = 1e-5 (with `jaccard` the denominator is
+ * 2·(Σ g + Σ p − Σ p·g) + smoothDr). The multi-class soft Dice from logits
  * is { softmax: true, toOnehotY: true } with the class indices [N, 1, …] as target; includeBackground false
  * leaves channel 0 out. (The existing `diceLoss` is DTC's single-ratio form.)
  */
@@ -392,9 +437,10 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
   const op = 'multiClassDiceLoss';
   return tidy(() => {
     const { p, g, axes } = monaiInputs(op, input, target, options);
-    const intersection = sum(mul(p, g), axes);
-    const denominator = options.squaredPred ? add(sum(square(g), axes), sum(square(p), axes)) : add(sum(g, axes), sum(p, axes));
-    const ratio = div(addScalar(mulScalar(intersection, 2), options.smoothNr ?? 1e-5), addScalar(denominator, options.smoothDr ?? 1e-5));
+    const { tp, pred, target: targetSum } = overlapSums(p, g, axes, options.squaredPred ?? false, options.softLabel ?? false);
+    const total = add(targetSum, pred);
+    const denominator = options.jaccard ? mulScalar(sub(total, tp), 2) : total;
+    const ratio = div(addScalar(mulScalar(tp, 2), options.smoothNr ?? 1e-5), addScalar(denominator, options.smoothDr ?? 1e-5));
     let loss = affine(ratio, -1, 1);
     if (options.weight) {
       const classes = p.shape[1];
@@ -405,6 +451,43 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
     }
     return reduceMonai(loss, options.reduction ?? 'mean');
   });
+}
+
+export interface GeneralizedDiceLossOptions extends MonaiLossOptions {
+  /** a class's weight from its target volume V = Σ g: 'square' 1/V² (default), 'simple' 1/V, 'uniform' 1 */
+  wType?: 'square' | 'simple' | 'uniform';
+}
+
+/**
+ * MONAI's GeneralizedDiceLoss (Sudre et al. 2017): per sample 1 − (2·Σ_c w_c·tp_c + smoothNr)/(Σ_c w_c·(Σ p_c + Σ g_c)
+ * + smoothDr), with tp, Σ p and Σ g over the spatial axes as multiClassDiceLoss's (softLabel included) and the class
+ * weight w_c from the target volume Σ g_c (see wType). A weight that is infinite (an empty class) becomes the largest
+ * finite weight of the sample (of all with `batch`), 0 when none is finite, as MONAI. With `batch` the sums run over
+ * the batch too and there is one loss. 'none' returns [N, 1] ([1] with batch).
+ */
+export function generalizedDiceLoss(input: Tensor, target: Tensor, options: GeneralizedDiceLossOptions = {}): Tensor {
+  const op = 'generalizedDiceLoss', wType = options.wType ?? 'square', batch = options.batch ?? false;
+  if (wType !== 'square' && wType !== 'simple' && wType !== 'uniform') throw new Error(`${op}: wType must be 'square', 'simple' or 'uniform', got '${String(wType)}'`);
+  return tidy(() => {
+    const { p, g, axes } = monaiInputs(op, input, target, options);
+    const softLabel = options.softLabel ?? false;
+    const { tp, pred, target: targetSum } = overlapSums(p, g, axes, false, softLabel);
+    const denominator = add(targetSum, pred);
+    // the volume is the plain Σ g, also with softLabel
+    const weight = wType === 'uniform' ? null : volumeWeights(softLabel ? sum(g, axes) : targetSum, wType, batch);
+    const classAxis = batch ? 0 : 1;
+    const weighted = (t: Tensor) => sum(weight ? mul(t, weight) : t, classAxis, true);
+    const ratio = div(addScalar(mulScalar(weighted(tp), 2), options.smoothNr ?? 1e-5), addScalar(weighted(denominator), options.smoothDr ?? 1e-5));
+    return reduceMonai(affine(ratio, -1, 1), options.reduction ?? 'mean');
+  });
+}
+
+/** GeneralizedDiceLoss's w_func and its replacement of infinite weights by the largest finite one */
+function volumeWeights(volume: Tensor, wType: 'square' | 'simple', batch: boolean): Tensor {
+  const w = reciprocal(wType === 'simple' ? volume : square(volume));
+  const infinite = eq(abs(w), full([], Infinity, { dtype: w.dtype, backend: w.backend }));
+  const finite = where(infinite, full([], 0, { dtype: w.dtype, backend: w.backend }), w);
+  return where(infinite, batch ? max(finite) : max(finite, 1, true), finite);
 }
 
 /** A weight per class given as numbers: `classes` of them, each finite and ≥ 0 (`per` says what a class is). */
@@ -424,22 +507,23 @@ export interface TverskyLossOptions extends MonaiLossOptions {
 /**
  * MONAI's TverskyLoss: 1 − (TP + smoothNr)/(TP + α·FP + β·FN + smoothDr) per sample and channel with
  * TP = Σ p·g, FP = Σ p·(1 − g), FN = Σ (1 − p)·g over the spatial axes (and the batch with `batch`);
- * α = β = 0.5 and smoothNr = smoothDr = 1e-5 by default (α = β = 0.5 is Dice without squares).
+ * α = β = 0.5 and smoothNr = smoothDr = 1e-5 by default (α = β = 0.5 is Dice without squares). With softLabel,
+ * FP = Σ|p| − TP and FN = Σ|g| − TP with the soft TP (see `softLabel`).
  */
 export function tverskyLoss(input: Tensor, target: Tensor, options: TverskyLossOptions = {}): Tensor {
   const op = 'tverskyLoss';
   const alpha = options.alpha ?? 0.5, beta = options.beta ?? 0.5;
   return tidy(() => {
     const { p, g, axes } = monaiInputs(op, input, target, options);
-    const tp = sum(mul(p, g), axes);
-    const fp = sub(sum(p, axes), tp), fn = sub(sum(g, axes), tp);
+    const { tp, pred, target: targetSum } = overlapSums(p, g, axes, false, options.softLabel ?? false);
+    const fp = sub(pred, tp), fn = sub(targetSum, tp);
     const denominator = addScalar(add(tp, add(mulScalar(fp, alpha), mulScalar(fn, beta))), options.smoothDr ?? 1e-5);
     const score = div(addScalar(tp, options.smoothNr ?? 1e-5), denominator);
     return reduceMonai(affine(score, -1, 1), options.reduction ?? 'mean');
   });
 }
 
-export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'reduction' | 'weight'> {
+export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'reduction' | 'weight' | 'softLabel'> {
   /** 'mean' (default) or 'sum', for both terms; there is no 'none' (the terms are reduced over different axes) */
   reduction?: 'mean' | 'sum';
   /** the Dice term's weight (default 1) */
@@ -457,6 +541,12 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
    * BCE's posWeight. Not together with `weight`.
    */
   ceWeight?: Tensor | null;
+  /**
+   * MONAI ≥ 1.4's label_smoothing ε in [0, 1] for the cross entropy with C > 1 channels (crossEntropy's
+   * labelSmoothing, class indices or probabilities); default 0. With one channel the term is BCE, which MONAI does
+   * not smooth: ε > 0 there is an error.
+   */
+  labelSmoothing?: number;
 }
 
 /**
@@ -470,7 +560,7 @@ export interface DiceCeLossOptions extends Omit<MultiClassDiceLossOptions, 'redu
  */
 export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOptions = {}): Tensor {
   const op = 'diceCeLoss';
-  const { lambdaDice = 1, lambdaCe = 1, ceWeight = null, weight = null, ...diceOptions } = options;
+  const { lambdaDice = 1, lambdaCe = 1, ceWeight = null, weight = null, labelSmoothing = 0, ...diceOptions } = options;
   const reduction = options.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new Error(`${op}: reduction must be 'mean' or 'sum', got '${String(reduction)}' (MONAI's DiceCELoss has no 'none' either)`);
@@ -485,25 +575,73 @@ export function diceCeLoss(input: Tensor, target: Tensor, options: DiceCeLossOpt
     throw new Error(`${op}: give weight (both terms, MONAI ≥ 1.3) or ceWeight (the cross entropy only, MONAI's ce_weight before 1.3), not both`);
   }
   const channels = input.shape[1];
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new Error(`${op}: labelSmoothing must be a number in [0, 1], got ${labelSmoothing}`);
+  if (labelSmoothing > 0 && channels === 1) {
+    throw new Error(`${op}: labelSmoothing needs more than one channel: with one the cross entropy is BCE with logits, which MONAI's DiceCELoss does not smooth (input ${formatShape(input.shape)})`);
+  }
   // (an input without channel and spatial axes is refused by the Dice term)
   if (weight && input.rank >= 3) checkClassWeights(op, 'weight', weight, channels, `channel of input ${formatShape(input.shape)}`);
   const diceWeight = weight && options.includeBackground === false ? weight.slice(1) : weight;
   return tidy(() => {
     const dice = multiClassDiceLoss(input, target, { ...diceOptions, weight: diceWeight && diceWeight.length > 1 ? diceWeight : null });
     const classWeight = weight ? fromArray(weight, [channels], { dtype: input.dtype, backend: input.backend }) : ceWeight;
-    const ce = diceCeCrossEntropy(op, input, target, reduction, classWeight);
+    const ce = diceCeCrossEntropy(op, input, target, reduction, classWeight, labelSmoothing);
     return add(mulScalar(dice, lambdaDice), mulScalar(ce, lambdaCe));
   });
 }
 
 /** DiceCELoss's cross-entropy term on the logits (the target already checked by the Dice term). */
-function diceCeCrossEntropy(op: string, input: Tensor, target: Tensor, reduction: 'mean' | 'sum', weight: Tensor | null): Tensor {
+function diceCeCrossEntropy(op: string, input: Tensor, target: Tensor, reduction: 'mean' | 'sum', weight: Tensor | null, labelSmoothing: number): Tensor {
   const channels = input.shape[1];
   if (channels === 1) return binaryCrossEntropyWithLogits(input, target, { reduction, posWeight: weight });
-  if (target.dtype === 'int32') return crossEntropy(input, squeeze(target, 1), { weight, reduction });
+  if (target.dtype === 'int32') return crossEntropy(input, squeeze(target, 1), { weight, reduction, labelSmoothing });
   if (weight) {
     if (!sameShape(weight.shape, [channels])) throw new Error(`${op}: ceWeight ${formatShape(weight.shape)} must be [${channels}], one weight per channel of input ${formatShape(input.shape)}`);
     checkFloatPair(op, 'input', input, 'ceWeight', weight);
   }
-  return crossEntropy(input, target, { weight, reduction });
+  return crossEntropy(input, target, { weight, reduction, labelSmoothing });
+}
+
+export interface DiceFocalLossOptions extends Omit<MultiClassDiceLossOptions, 'softLabel'> {
+  /** the Dice term's weight (default 1) */
+  lambdaDice?: number;
+  /** the focal term's weight (default 1) */
+  lambdaFocal?: number;
+  /** the focal term's focusing exponent γ ≥ 0 (default 2) */
+  gamma?: number;
+  /** the focal term's α in [0, 1]: α for the target, 1 − α for the rest; null (default) leaves it out */
+  alpha?: number | null;
+  /**
+   * 'mean' (default), 'sum' or 'none', for both terms as MONAI: the focal 'sum' is the sum over [N, C] of each
+   * channel's mean over the voxels; 'none' adds the Dice losses [N, C] to the focal losses [N, C, …] per voxel
+   */
+  reduction?: Reduction;
+}
+
+/**
+ * MONAI's DiceFocalLoss: lambdaDice · multiClassDiceLoss(input, target, options) + lambdaFocal · focal, where the focal
+ * term is MONAI's FocalLoss (its sigmoid form) on the raw logits and the one-hot target, with includeBackground and
+ * `weight` (one per class in the loss, for both terms) as the Dice term's: per element
+ * w_c·α_t·exp(−γ·softplus(x·(2t − 1)))·BCE-with-logits(x, t), where α_t = α·t + (1 − α)(1 − t). On targets in {0, 1}
+ * the factor exp(−γ·softplus(x·(2t − 1))) is (1 − p_t)^γ, focalLoss's (torchvision's) modulating factor.
+ */
+export function diceFocalLoss(input: Tensor, target: Tensor, options: DiceFocalLossOptions = {}): Tensor {
+  const op = 'diceFocalLoss';
+  const { lambdaDice = 1, lambdaFocal = 1, gamma = 2, alpha = null, ...diceOptions } = options;
+  const reduction = options.reduction ?? 'mean';
+  for (const [name, v] of [['lambdaDice', lambdaDice], ['lambdaFocal', lambdaFocal], ['gamma', gamma]] as const) {
+    if (!(v >= 0)) throw new Error(`${op}: ${name} must be ≥ 0, got ${v}`);
+  }
+  if (alpha !== null && !(alpha >= 0 && alpha <= 1)) throw new Error(`${op}: alpha must be in [0, 1] or null, got ${alpha}`);
+  return tidy(() => {
+    const dice = multiClassDiceLoss(input, target, diceOptions);
+    // the raw logits and the one-hot target without the background, as the Dice term's (checked there)
+    const { p: x, g: t, axes } = monaiInputs(op, input, target, { toOnehotY: options.toOnehotY, includeBackground: options.includeBackground, reduction });
+    let focal = mul(binaryCrossEntropyWithLogits(x, t, { reduction: 'none' }), exp(mulScalar(softplus(mul(x, affine(t, 2, -1))), -gamma)));
+    if (alpha !== null) focal = mul(focal, affine(t, 2 * alpha - 1, 1 - alpha));
+    if (options.weight) focal = mul(focal, classAxisWeight(fromArray(options.weight, [x.shape[1]], { dtype: x.dtype, backend: x.backend }), x.rank));
+    const spread = (loss: Tensor) => reshape(loss, [options.batch ? 1 : x.shape[0], x.shape[1], ...axes.map(() => 1)]);
+    const focalReduced = reduction === 'none' ? focal : reduction === 'sum' ? sum(mean(focal, axes)) : mean(focal);
+    return add(mulScalar(reduction === 'none' ? spread(dice) : dice, lambdaDice), mulScalar(focalReduced, lambdaFocal));
+  });
 }
