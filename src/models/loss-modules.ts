@@ -1,8 +1,10 @@
 import { Tensor } from '../tensor/tensor.js';
 import { checkReduction } from './loss-checks.js';
 import {
-  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss,
-  type BceWithLogitsOptions, type CrossEntropyOptions, type DiceCeLossOptions, type FocalLossOptions, type MseLossOptions,
+  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, l1Loss, mseLoss, multiClassDiceLoss,
+  nllLoss, smoothL1Loss, tverskyLoss,
+  type BceWithLogitsOptions, type CrossEntropyOptions, type DiceCeLossOptions, type DiceFocalLossOptions, type FocalLossOptions,
+  type GeneralizedDiceLossOptions, type MseLossOptions,
   type MultiClassDiceLossOptions, type NllLossOptions, type RegressionLossOptions, type SmoothL1LossOptions, type TverskyLossOptions,
 } from './losses.js';
 import { Module } from './module.js';
@@ -18,14 +20,14 @@ import { Module } from './module.js';
  */
 
 /** What an option's value must be, checked when the loss is made. */
-type OptionKind = 'boolean' | 'number' | 'numberOrNull' | 'reduction' | 'tensor' | 'numbers';
+type OptionKind = 'boolean' | 'number' | 'numberOrNull' | 'reduction' | 'tensor' | 'numbers' | 'function' | 'wType';
 
 /** every option's kind, one entry per option name (the type makes the list complete) */
 type OptionKinds<O> = { readonly [K in keyof Required<O>]: OptionKind };
 
 const monaiKinds = {
   includeBackground: 'boolean', toOnehotY: 'boolean', sigmoid: 'boolean', softmax: 'boolean', reduction: 'reduction',
-  smoothNr: 'number', smoothDr: 'number', batch: 'boolean',
+  smoothNr: 'number', smoothDr: 'number', batch: 'boolean', otherAct: 'function',
 } as const;
 
 function isKind(value: unknown, kind: OptionKind): boolean {
@@ -36,11 +38,14 @@ function isKind(value: unknown, kind: OptionKind): boolean {
     case 'reduction': return typeof value === 'string';
     case 'tensor': return value === null || value instanceof Tensor;
     case 'numbers': return value === null || (Array.isArray(value) && value.every((v) => typeof v === 'number'));
+    case 'function': return value === null || typeof value === 'function';
+    case 'wType': return value === 'square' || value === 'simple' || value === 'uniform';
   }
 }
 
 const kindWording: Record<OptionKind, string> = {
   boolean: 'a boolean', number: 'a number', numberOrNull: 'a number or null', reduction: "'mean', 'sum' or 'none'", tensor: 'a Tensor or null', numbers: 'an array of numbers or null',
+  function: 'a function or null', wType: "'square', 'simple' or 'uniform'",
 };
 
 const camelCase = (name: string): string => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -48,6 +53,7 @@ const camelCase = (name: string): string => name.replace(/_([a-z])/g, (_, c: str
 function formatOption(value: unknown): string {
   if (value instanceof Tensor) return `Tensor[${value.shape.join(', ')}]`;
   if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'function') return value.name === '' ? 'function' : value.name;
   return Array.isArray(value) ? `[${value.join(', ')}]` : String(value);
 }
 
@@ -91,26 +97,47 @@ export abstract class LossModule<O extends object> extends Module {
  * MONAI's DiceLoss, over `multiClassDiceLoss`: one loss per sample and channel, 1 − (2·Σ p·g + smoothNr)/(Σ p + Σ g
  * + smoothDr) over the spatial axes, then reduced. MONAI's arguments map one to one: include_background →
  * includeBackground, to_onehot_y → toOnehotY, sigmoid, softmax, squared_pred → squaredPred, smooth_nr → smoothNr,
- * smooth_dr → smoothDr, batch, reduction, weight (a list of numbers here); other_act and jaccard are not supported.
+ * smooth_dr → smoothDr, batch, reduction, weight (a list of numbers here), other_act → otherAct, jaccard,
+ * soft_label → softLabel.
  * (Not over `diceLoss`: that is DTC's single ratio pooled over the whole batch and every channel, always with
  * squared denominators.) 'none' gives [N, C] where MONAI keeps the spatial axes as ones ([N, C, 1, 1, 1]).
  */
 export class DiceLoss extends LossModule<MultiClassDiceLossOptions> {
-  constructor(options: MultiClassDiceLossOptions = {}) { super(options, { ...monaiKinds, squaredPred: 'boolean', weight: 'numbers' }); }
+  constructor(options: MultiClassDiceLossOptions = {}) { super(options, { ...monaiKinds, squaredPred: 'boolean', weight: 'numbers', jaccard: 'boolean', softLabel: 'boolean' }); }
   forward(input: Tensor, target: Tensor): Tensor { return multiClassDiceLoss(input, target, this.options); }
 }
 
 /** MONAI's DiceCELoss, over `diceCeLoss`: lambdaDice · DiceLoss + lambdaCe · the cross entropy of the raw logits. */
 export class DiceCELoss extends LossModule<DiceCeLossOptions> {
   constructor(options: DiceCeLossOptions = {}) {
-    super(options, { ...monaiKinds, squaredPred: 'boolean', weight: 'numbers', lambdaDice: 'number', lambdaCe: 'number', ceWeight: 'tensor' });
+    super(options, {
+      ...monaiKinds, squaredPred: 'boolean', weight: 'numbers', jaccard: 'boolean', lambdaDice: 'number', lambdaCe: 'number', ceWeight: 'tensor',
+      labelSmoothing: 'number',
+    });
   }
   forward(input: Tensor, target: Tensor): Tensor { return diceCeLoss(input, target, this.options); }
 }
 
+/** MONAI's GeneralizedDiceLoss, over `generalizedDiceLoss` (w_type → wType). */
+export class GeneralizedDiceLoss extends LossModule<GeneralizedDiceLossOptions> {
+  constructor(options: GeneralizedDiceLossOptions = {}) { super(options, { ...monaiKinds, softLabel: 'boolean', wType: 'wType' }); }
+  forward(input: Tensor, target: Tensor): Tensor { return generalizedDiceLoss(input, target, this.options); }
+}
+
+/** MONAI's DiceFocalLoss, over `diceFocalLoss` (lambda_dice → lambdaDice, lambda_focal → lambdaFocal, gamma, alpha). */
+export class DiceFocalLoss extends LossModule<DiceFocalLossOptions> {
+  constructor(options: DiceFocalLossOptions = {}) {
+    super(options, {
+      ...monaiKinds, squaredPred: 'boolean', weight: 'numbers', jaccard: 'boolean', lambdaDice: 'number', lambdaFocal: 'number',
+      gamma: 'number', alpha: 'numberOrNull',
+    });
+  }
+  forward(input: Tensor, target: Tensor): Tensor { return diceFocalLoss(input, target, this.options); }
+}
+
 /** MONAI's TverskyLoss, over `tverskyLoss` (alpha weighs the false positives, beta the false negatives). */
 export class TverskyLoss extends LossModule<TverskyLossOptions> {
-  constructor(options: TverskyLossOptions = {}) { super(options, { ...monaiKinds, alpha: 'number', beta: 'number' }); }
+  constructor(options: TverskyLossOptions = {}) { super(options, { ...monaiKinds, alpha: 'number', beta: 'number', softLabel: 'boolean' }); }
   forward(input: Tensor, target: Tensor): Tensor { return tverskyLoss(input, target, this.options); }
 }
 

@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { logSoftmax } from '../../src/autograd/index.js';
 import {
-  BCEWithLogitsLoss, CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss, L1Loss, LossModule, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss,
+  BCEWithLogitsLoss, CrossEntropyLoss, DiceCELoss, DiceFocalLoss, DiceLoss, FocalLoss, GeneralizedDiceLoss, L1Loss, LossModule, MSELoss, NLLLoss,
+  SmoothL1Loss, TverskyLoss,
 } from '../../src/models/loss-modules.js';
 import {
-  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss,
+  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, l1Loss, mseLoss, multiClassDiceLoss,
+  nllLoss, smoothL1Loss, tverskyLoss,
 } from '../../src/models/losses.js';
 import { Module } from '../../src/models/module.js';
 import { fromArray, sizeOf, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -88,6 +90,36 @@ describe('MONAI loss classes', () => {
     });
   });
 
+  it('DiceLoss, DiceCELoss and TverskyLoss pass jaccard, softLabel, otherAct and labelSmoothing on', async () => {
+    const arb = fc.record({ jaccard: fc.boolean(), softLabel: fc.boolean(), act: fc.boolean(), labelSmoothing: fc.double({ min: 0, max: 1, noNaN: true }) });
+    await expectSameAsFunctional(arb, (p, { jaccard, softLabel, act, labelSmoothing }) => {
+      const activation = act ? { otherAct: (x: Tensor) => x.sigmoid() } : { sigmoid: true };
+      const dice = { ...activation, jaccard, softLabel };
+      const diceCe = { softmax: true, toOnehotY: true, jaccard, labelSmoothing };
+      const tversky = { ...activation, softLabel, alpha: 0.3, beta: 0.7 };
+      const sum = (a: Tensor, b: Tensor, c: Tensor) => a.add(b).add(c);
+      return [
+        sum(new DiceLoss(dice).forward(p.logits, p.probs), new DiceCELoss(diceCe).forward(p.logits, p.channelIndices), new TverskyLoss(tversky).forward(p.logits, p.probs)),
+        sum(multiClassDiceLoss(p.logits, p.probs, dice), diceCeLoss(p.logits, p.channelIndices, diceCe), tverskyLoss(p.logits, p.probs, tversky)),
+      ];
+    });
+  });
+
+  it('GeneralizedDiceLoss and DiceFocalLoss are generalizedDiceLoss and diceFocalLoss', async () => {
+    const arb = fc.record({
+      monai: monaiArb, wType: fc.constantFrom('square' as const, 'simple' as const, 'uniform' as const),
+      lambdaDice: fc.double({ min: 0, max: 2, noNaN: true }), lambdaFocal: fc.double({ min: 0, max: 2, noNaN: true }),
+      gamma: fc.double({ min: 0, max: 3, noNaN: true }), alpha: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
+    });
+    await expectSameAsFunctional(arb, (p, { monai, wType, lambdaDice, lambdaFocal, gamma, alpha }) => {
+      const gdl = { ...monai, wType }, focal = { ...monai, lambdaDice, lambdaFocal, gamma, alpha };
+      return [
+        new GeneralizedDiceLoss(gdl).forward(p.logits, p.binary).sum().add(new DiceFocalLoss(focal).forward(p.logits, p.binary).sum()),
+        generalizedDiceLoss(p.logits, p.binary, gdl).sum().add(diceFocalLoss(p.logits, p.binary, focal).sum()),
+      ];
+    });
+  });
+
   it('FocalLoss is focalLoss with MONAI\'s defaults (no alpha, the mean), and passes alpha, gamma and reduction on', async () => {
     await expectSameAsFunctional(fc.constant(null), (p) => [new FocalLoss().forward(p.logits, p.binary), focalLoss(p.logits, p.binary, { alpha: -1, reduction: 'mean' })]);
     const arb = fc.record({ alpha: fc.double({ min: 0, max: 1, noNaN: true }), gamma: fc.double({ min: 0, max: 3, noNaN: true }), reduction: reductionArb });
@@ -161,6 +193,9 @@ describe('loss classes as modules', () => {
     expect(() => new CrossEntropyLoss({ weight: [1, 2] } as never)).toThrow('CrossEntropyLoss: option weight must be a Tensor or null, got [1, 2]');
     expect(() => new L1Loss({ reduction: 'avg' } as never)).toThrow("L1Loss: unknown reduction 'avg'; valid: mean, sum, none");
     expect(() => new FocalLoss({ alpha: NaN })).toThrow('FocalLoss: option alpha must be a number or null, got NaN');
+    expect(() => new DiceLoss({ otherAct: 'sigmoid' } as never)).toThrow("DiceLoss: option otherAct must be a function or null, got 'sigmoid'");
+    expect(() => new GeneralizedDiceLoss({ wType: 'squared' } as never)).toThrow("GeneralizedDiceLoss: option wType must be 'square', 'simple' or 'uniform', got 'squared'");
+    expect(String(new DiceLoss({ otherAct: function relu6(x: Tensor) { return x; } }))).toBe('DiceLoss(otherAct=relu6)');
   });
 
   it('leaves the value checks against the input to the functional form, which names the option', () => {
