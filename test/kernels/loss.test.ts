@@ -337,6 +337,8 @@ describe('weighted sums of scalar terms (weightedSum)', () => {
     before = gpu.rt.dispatchCount;
     gpu.weightedSumBackward(long.map((t) => t.weights), gpu.upload(Float32Array.of(1), 'float32'));
     expect(gpu.rt.dispatchCount - before).toBe(4);
+    // a short term before it in the same storage: the long one's first 25 elements fill the first dispatch each way
+    await compareSum([termOf(3, 9, true), termOf(100, 10, true)], 2);
     // 40 one-element terms in 6 storages (every eighth in its own)
     await compareSum(Array.from({ length: 40 }, (_, i) => termOf(1, i + 1, i % 8 !== 0)), 0.5);
     // 8 terms of 10 elements in 2 groups: 80 weights and 8 scales each way
