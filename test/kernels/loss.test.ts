@@ -186,12 +186,16 @@ describe('row losses on WebGPU against the cpu oracle', () => {
 describe('weighted sums of scalar terms (weightedSum)', () => {
   type Term = { values: number[]; weights: number[]; shared: boolean };
   const WEIGHTS = [1, 1, 0.3, -1.5, 0.5, 1500];
-  const terms = fc.array(fc.record({
-    values: fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 1, maxLength: 3 }),
-    weightPicks: fc.array(fc.nat(WEIGHTS.length - 1), { minLength: 3, maxLength: 3 }),
+  /** n elements: a value and the pick of its weight each */
+  const elements = (minLength: number, maxLength: number) =>
+    fc.array(fc.tuple(fc.double({ min: -3, max: 3, noNaN: true }), fc.nat(WEIGHTS.length - 1)), { minLength, maxLength });
+  // mostly a few terms of 1 to 3 elements; sometimes a term or terms with more weights than one dispatch's parameters hold (28)
+  const term = fc.record({
+    picked: fc.oneof({ weight: 5, arbitrary: elements(1, 3) }, { weight: 1, arbitrary: elements(4, 32) }),
     // in one storage with the terms before it (offsets), or in its own
     shared: fc.boolean(),
-  }).map(({ values, weightPicks, shared }): Term => ({ values, weights: values.map((_, j) => WEIGHTS[weightPicks[j]]), shared })), { minLength: 1, maxLength: 10 });
+  }).map(({ picked, shared }): Term => ({ values: picked.map(([v]) => v), weights: picked.map(([, pick]) => WEIGHTS[pick]), shared }));
+  const terms = fc.oneof({ weight: 4, arbitrary: fc.array(term, { minLength: 1, maxLength: 10 }) }, { weight: 1, arbitrary: fc.array(term, { minLength: 11, maxLength: 24 }) });
 
   /** the terms on b: a shared term is appended to the storage of the shared ones, after a pad of 2 */
   function upload(b: Backend, dtype: 'float32' | 'float64', ts: readonly Term[]): WeightedTerm[] {
@@ -233,19 +237,21 @@ describe('weighted sums of scalar terms (weightedSum)', () => {
     expect(Object.is(grads[0][0], -0) && Object.is(grads[0][1], 0)).toBe(true);
   });
 
-  it('WebGPU: the oracle\'s values within float32 rounding, with more storages than one dispatch binds', async () => {
+  /** weightedSum and its backward on WebGPU against the oracle */
+  async function compareSum(ts: readonly Term[], gv: number): Promise<void> {
     const gpu = await webgpu();
-    const compare = async (ts: readonly Term[], gv: number) => {
-      const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
-        const g = b.upload(Float32Array.of(gv), 'float32');
-        return [await b.read(b.weightedSum(upload(b, 'float32', ts))), ...await Promise.all(b.weightedSumBackward(ts.map((t) => t.weights), g).map((s) => b.read(s)))];
-      }));
-      // a product and the add after it may fuse on the GPU (one rounding instead of two)
-      got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sum' : `gradient of term ${k - 1}`));
-    };
-    await fc.assert(fc.asyncProperty(terms, fc.double({ min: -2, max: 2, noNaN: true }), compare), propertyOptions(20));
+    const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
+      const g = b.upload(Float32Array.of(gv), 'float32');
+      return [await b.read(b.weightedSum(upload(b, 'float32', ts))), ...await Promise.all(b.weightedSumBackward(ts.map((t) => t.weights), g).map((s) => b.read(s)))];
+    }));
+    // a product and the add after it may fuse on the GPU (one rounding instead of two)
+    got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sum' : `gradient of term ${k - 1}`));
+  }
+
+  it('WebGPU: the oracle\'s values within float32 rounding, with more storages than one dispatch binds', async () => {
+    await fc.assert(fc.asyncProperty(terms, fc.double({ min: -2, max: 2, noNaN: true }), compareSum), propertyOptions(20));
     // ten storages and ten gradients: two dispatches each way
-    await compare(Array.from({ length: 10 }, (_, i) => ({ values: [i / 3, -i], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), 1.5);
+    await compareSum(Array.from({ length: 10 }, (_, i) => ({ values: [i / 3, -i], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), 1.5);
   });
 
   it('rejects no elements, a term past its storage, a weight that is not finite and mixed dtypes', () => {
@@ -290,24 +296,53 @@ describe('weighted sums of scalar terms (weightedSum)', () => {
       }), propertyOptions(40));
   });
 
+  /** weightedSums and the backward with the groups' weights as scales on WebGPU against the oracle */
+  async function compareGroups(gs: readonly { terms: Term[]; weight: number }[], gv: number): Promise<void> {
+    const gpu = await webgpu();
+    const { weights, scales } = backwardOf(gs);
+    const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
+      const g = b.upload(Float32Array.of(gv), 'float32');
+      return [Array.from(await b.read(b.weightedSums(uploadGroups(b, 'float32', gs)))), ...await Promise.all(b.weightedSumBackward(weights, g, scales).map(async (s) => Array.from(await b.read(s))))];
+    }));
+    got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sums' : `gradient of term ${k - 1}`));
+  }
+
   it('weightedSums on WebGPU: the oracle\'s values within float32 rounding, one dispatch each way, and with more storages than one dispatch binds', async () => {
     const gpu = await webgpu() as WebGPUBackend;
-    const compare = async (gs: readonly { terms: Term[]; weight: number }[], gv: number) => {
-      const { weights, scales } = backwardOf(gs);
-      const [want, got] = await Promise.all([cpu, gpu].map(async (b) => {
-        const g = b.upload(Float32Array.of(gv), 'float32');
-        return [Array.from(await b.read(b.weightedSums(uploadGroups(b, 'float32', gs)))), ...await Promise.all(b.weightedSumBackward(weights, g, scales).map(async (s) => Array.from(await b.read(s))))];
-      }));
-      got.forEach((v, k) => expectClose(v, want[k], 1e-5, 1e-6, k === 0 ? 'sums' : `gradient of term ${k - 1}`));
-    };
-    await fc.assert(fc.asyncProperty(groups, fc.double({ min: -2, max: 2, noNaN: true }), compare), propertyOptions(20));
+    await fc.assert(fc.asyncProperty(groups, fc.double({ min: -2, max: 2, noNaN: true }), compareGroups), propertyOptions(20));
     const three = [[2, 1], [1, 1], [1, 0.5]].map(([n, weight], k) => ({ terms: Array.from({ length: n }, (_, i) => ({ values: [k + i / 4], weights: [1], shared: false })), weight }));
     const before = gpu.rt.dispatchCount;
     gpu.weightedSums(uploadGroups(gpu, 'float32', three));
     gpu.weightedSumBackward(backwardOf(three).weights, gpu.upload(Float32Array.of(1), 'float32'), backwardOf(three).scales);
     expect(gpu.rt.dispatchCount - before).toBe(2);
     // nine storages in three groups: each group's sum first, then the total
-    await compare([4, 3, 2].map((n, k) => ({ terms: Array.from({ length: n }, (_, i) => ({ values: [i / 3, -k], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), weight: WEIGHTS[k + 2] })), 1.5);
+    await compareGroups([4, 3, 2].map((n, k) => ({ terms: Array.from({ length: n }, (_, i) => ({ values: [i / 3, -k], weights: [WEIGHTS[i % WEIGHTS.length], 0.25], shared: false })), weight: WEIGHTS[k + 2] })), 1.5);
+  });
+
+  it('WebGPU: more weights than one dispatch\'s parameters hold (28): sums continued across dispatches, gradients written in pieces', async () => {
+    const gpu = await webgpu() as WebGPUBackend;
+    const termOf = (n: number, seed: number, shared: boolean): Term =>
+      ({ values: Array.from(randomArray(n, seed, -3, 3)), weights: Array.from({ length: n }, (_, j) => WEIGHTS[(seed + j) % WEIGHTS.length]), shared });
+    // fast-check's counterexample (seed 881489107): 27 elements in 7 storages and the 2 groups' weights, 29 weights
+    const sizes = [[2, 3], [3, 2, 3, 1, 1, 2, 3, 2, 2, 3]], unshared = [[0, 1], [5, 7, 8, 9]];
+    await compareGroups(sizes.map((ns, k) => ({ terms: ns.map((n, i) => termOf(n, 10 * k + i + 1, !unshared[k].includes(i))), weight: WEIGHTS[k + 2] })), 1.5);
+    // one term of 100 elements, alone and as a group (its gradient scaled)
+    const long = [termOf(100, 7, false)];
+    await compareSum(long, -0.75);
+    await compareGroups([{ terms: long, weight: 0.3 }, { terms: [termOf(2, 8, false)], weight: -1.5 }], 1.25);
+    // forward 28 elements, then 3 × (the partial + 27); backward 28, 28, 28, 16
+    let before = gpu.rt.dispatchCount;
+    gpu.weightedSum(upload(gpu, 'float32', long));
+    expect(gpu.rt.dispatchCount - before).toBe(4);
+    before = gpu.rt.dispatchCount;
+    gpu.weightedSumBackward(long.map((t) => t.weights), gpu.upload(Float32Array.of(1), 'float32'));
+    expect(gpu.rt.dispatchCount - before).toBe(4);
+    // a short term before it in the same storage: the long one's first 25 elements fill the first dispatch each way
+    await compareSum([termOf(3, 9, true), termOf(100, 10, true)], 2);
+    // 40 one-element terms in 6 storages (every eighth in its own)
+    await compareSum(Array.from({ length: 40 }, (_, i) => termOf(1, i + 1, i % 8 !== 0)), 0.5);
+    // 8 terms of 10 elements in 2 groups: 80 weights and 8 scales each way
+    await compareGroups([0, 1].map((k) => ({ terms: [0, 1, 2, 3].map((i) => termOf(10, 4 * k + i + 1, i % 2 === 0)), weight: WEIGHTS[k + 3] })), -1.25);
   });
 
   it('weightedSums rejects no groups, more than seven, a group weight that is not finite, and weightedSumBackward scales of another count', () => {

@@ -211,11 +211,17 @@ export function rowLossBackward(rt: GpuRuntime, loss: RowLoss, inputs: RowLossIn
  * The weighted sum of scalar terms: one invocation walks the elements in order. An element's storage binding is in
  * the kernel's source (its key), its offset and weight in the parameters, so a changing weight (λ(t) during the ramp-up)
  * does not make a new kernel; which weights are 1 (no product) is in the key too. Each product is `w * x + 0` as the
- * affine kernel writes it. At most MAX_INPUTS storages per dispatch: beyond that the first ones' sum becomes the first
- * term of the next (a sum continued from its partial value, the same order).
+ * affine kernel writes it. At most MAX_INPUTS storages and MAX_WEIGHTS weights per dispatch: beyond that the first
+ * elements' sum becomes the first term of the next (a sum continued from its partial value, the same order), a term
+ * split where a dispatch ends (its later elements a term of the same storage at a later offset).
  */
 
 const MAX_INPUTS = MAX_GROUPS;
+/**
+ * The weights one dispatch's parameters hold (weightParams: ⌈m/4⌉ rows of offsets and as many of weights, 16 bytes
+ * each, and the zero row): 32·⌈m/4⌉ + 16 ≤ the runtime's 256-byte parameter block, m ≤ 28.
+ */
+const MAX_WEIGHTS = 28;
 const lane = (j: number) => `[${j >> 2}].${'xyzw'[j & 3]}`;
 
 /** offsets as array<vec4u>, then the weights as array<vec4f>, each of ⌈m/4⌉ rows, then a row of zeros (the + 0) */
@@ -254,22 +260,29 @@ fn main() {
 }`;
 }
 
-interface SumLayout { storages: Storage[]; bindings: number[]; offsets: number[]; weights: number[]; taken: number }
+interface SumLayout { storages: Storage[]; bindings: number[]; offsets: number[]; weights: number[]; rest: WeightedTerm[] }
 
 /**
- * The leading terms whose storages one dispatch binds (MAX_INPUTS), `taken` of them: their elements as bindings (an
- * index into `storages`), offsets and weights. A term of no elements binds nothing.
+ * The leading elements one dispatch binds (at most MAX_INPUTS storages and `budget` weights): their bindings (an index
+ * into `storages`), offsets and weights; `rest` the terms after them, the first of them a split term's later elements.
+ * A term of no elements binds nothing.
  */
-function layoutOf(terms: readonly WeightedTerm[]): SumLayout {
-  const layout: SumLayout = { storages: [], bindings: [], offsets: [], weights: [], taken: 0 };
-  for (const t of terms) {
-    let b = t.weights.length === 0 ? 0 : layout.storages.indexOf(t.storage);
-    if (b < 0) {
-      if (layout.storages.length === MAX_INPUTS) break;
-      b = layout.storages.push(t.storage) - 1;
+function layoutOf(terms: readonly WeightedTerm[], budget: number): SumLayout {
+  const layout: SumLayout = { storages: [], bindings: [], offsets: [], weights: [], rest: [] };
+  for (let i = 0; i < terms.length; i++) {
+    const { storage, offset, weights } = terms[i], room = budget - layout.weights.length;
+    let b = weights.length === 0 ? 0 : layout.storages.indexOf(storage);
+    if (weights.length > 0 && (room === 0 || (b < 0 && layout.storages.length === MAX_INPUTS))) {
+      layout.rest = terms.slice(i);
+      break;
     }
-    t.weights.forEach((w, j) => { layout.bindings.push(b); layout.offsets.push(t.offset + j); layout.weights.push(w); });
-    layout.taken++;
+    if (b < 0) b = layout.storages.push(storage) - 1;
+    const taken = Math.min(weights.length, room);
+    for (let j = 0; j < taken; j++) { layout.bindings.push(b); layout.offsets.push(offset + j); layout.weights.push(weights[j]); }
+    if (taken < weights.length) {
+      layout.rest = [{ storage, offset: offset + taken, weights: weights.slice(taken) }, ...terms.slice(i + 1)];
+      break;
+    }
   }
   return layout;
 }
@@ -286,39 +299,74 @@ function runWeightedSum(rt: GpuRuntime, layout: SumLayout, sizes: readonly numbe
 export function weightedSum(rt: GpuRuntime, terms: readonly WeightedTerm[]): GpuStorage {
   wgslType(checkWeightedSum(terms));
   // a term of no elements binds nothing: a dispatch of such terms alone would have no first element to sum
-  const given = terms.filter((t) => t.weights.length > 0);
-  const layout = layoutOf(given);
-  const out = runWeightedSum(rt, layout, null, []);
-  if (layout.taken === given.length) return out;
-  // beyond MAX_INPUTS storages the first ones' sum becomes the first term of the next dispatch (a sum continued from
-  // its partial value, the same order)
-  const total = weightedSum(rt, [{ storage: out, offset: 0, weights: [1] }, ...given.slice(layout.taken)]);
-  rt.free(out);
-  return total;
+  let rest: readonly WeightedTerm[] = terms.filter((t) => t.weights.length > 0), partial: GpuStorage | null = null;
+  // each dispatch's sum is the first term of the next (a sum continued from its partial value, the same order), which
+  // takes one of its storages and one of its weights: at least one more element fits
+  do {
+    const layout = layoutOf(partial ? [{ storage: partial, offset: 0, weights: [1] }, ...rest] : rest, MAX_WEIGHTS);
+    const out = runWeightedSum(rt, layout, null, []);
+    if (partial) rt.free(partial);
+    partial = out;
+    rest = layout.rest;
+  } while (rest.length > 0);
+  return partial;
 }
 
 export function weightedSums(rt: GpuRuntime, groups: readonly WeightedGroup[]): GpuStorage {
   wgslType(checkWeightedSums(groups));
-  const all = groups.flatMap((g) => g.terms), layout = layoutOf(all), weights = groups.map((g) => g.weight);
-  if (layout.taken === all.length) return runWeightedSum(rt, layout, groups.map((g) => g.terms.reduce((n, t) => n + t.weights.length, 0)), weights);
-  // more storages than one dispatch binds: each group's sum first (the same floats), then the groups of one term each
+  // the groups' weights follow the elements' in the parameters
+  const all = groups.flatMap((g) => g.terms), layout = layoutOf(all, MAX_WEIGHTS - groups.length), weights = groups.map((g) => g.weight);
+  if (layout.rest.length === 0) return runWeightedSum(rt, layout, groups.map((g) => g.terms.reduce((n, t) => n + t.weights.length, 0)), weights);
+  // more storages or weights than one dispatch holds: each group's sum first (the same floats), then the groups of one
+  // term each (at most MAX_GROUPS storages and 2·MAX_GROUPS weights: one dispatch)
   const sums = groups.map((g) => weightedSum(rt, g.terms));
   const out = weightedSums(rt, sums.map((s, k) => ({ terms: [{ storage: s, offset: 0, weights: [1] }], weight: weights[k] })));
   for (const s of sums) rt.free(s);
   return out;
 }
 
-function weightedSumBackwardSource(sizes: readonly number[], units: readonly boolean[], scaleUnits: readonly boolean[] | null): string {
+/** the elements [first, first + count) of a term's gradient */
+interface GradientPiece { term: number; first: number; count: number }
+
+/**
+ * weightedSumBackward's dispatches: each writes at most MAX_INPUTS gradients and holds at most MAX_WEIGHTS weights, a
+ * scale per gradient among them where `scaled`. A term that fits no dispatch of its own is written in pieces (disjoint
+ * elements), each filling the room left in its dispatch; any other term starts a dispatch where it does not fit the current one.
+ */
+function gradientPieces(weights: readonly (readonly number[])[], scaled: boolean): GradientPiece[][] {
+  const dispatches: GradientPiece[][] = [], scaleWeights = scaled ? 1 : 0;
+  let pieces: GradientPiece[] = [], used = 0;
+  const fits = (count: number) => pieces.length < MAX_INPUTS && used + count + scaleWeights <= MAX_WEIGHTS;
+  weights.forEach((w, term) => {
+    for (let first = 0; first < w.length;) {
+      const rest = w.length - first;
+      if (!fits(rest) && (rest + scaleWeights <= MAX_WEIGHTS || !fits(1))) {
+        dispatches.push(pieces);
+        pieces = [];
+        used = 0;
+      }
+      const count = Math.min(rest, MAX_WEIGHTS - scaleWeights - used);
+      pieces.push({ term, first, count });
+      used += count + scaleWeights;
+      first += count;
+    }
+  });
+  dispatches.push(pieces);
+  return dispatches;
+}
+
+function weightedSumBackwardSource(pieces: readonly GradientPiece[], units: readonly boolean[], scaleUnits: readonly boolean[] | null): string {
   const rows = Math.max(1, Math.ceil((units.length + (scaleUnits?.length ?? 0)) / 4));
   let j = 0;
   const scaled = (k: number) => (scaleUnits ? product(units.length + k, 'g[0]', scaleUnits[k] ? 1 : 0) : 'g[0]');
   const scales = scaleUnits ? scaleUnits.map((_, k) => `let g${k} = ${scaled(k)};`) : [];
-  const writes = sizes.flatMap((size, k) => Array.from({ length: size }, (_, e) => `grad${k}[${e}] = ${product(j, scaleUnits ? `g${k}` : 'g[0]', units[j++] ? 1 : 0)};`));
+  const writes = pieces.flatMap(({ first, count }, k) => Array.from({ length: count },
+    (_, e) => `grad${k}[${first + e}] = ${product(j, scaleUnits ? `g${k}` : 'g[0]', units[j++] ? 1 : 0)};`));
   return /* wgsl */ `
 ${weightStruct(rows)}
 @group(0) @binding(0) var<storage, read> g: array<f32>;
-${sizes.map((_, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> grad${k}: array<f32>;`).join('\n')}
-@group(0) @binding(${sizes.length + 1}) var<uniform> P: Params;
+${pieces.map((_, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> grad${k}: array<f32>;`).join('\n')}
+@group(0) @binding(${pieces.length + 1}) var<uniform> P: Params;
 
 @compute @workgroup_size(1)
 fn main() {
@@ -330,14 +378,12 @@ export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly 
   checkWeightedSumBackward(weights, g, scales);
   wgslType(g.dtype);
   const grads = weights.map((w) => rt.alloc(w.length, 'float32'));
-  for (let first = 0; first < weights.length; first += MAX_INPUTS) {
-    const taken = weights.slice(first, first + MAX_INPUTS).map((w, i) => ({ w, scale: scales?.[first + i] ?? 1 })).filter((t) => t.w.length > 0);
-    const flat = taken.flatMap((t) => t.w), units = flat.map((w) => w === 1), sizes = taken.map((t) => t.w.length);
-    const scaleUnits = scales ? taken.map((t) => t.scale === 1) : null;
-    const key = `loss:weighted-sum-bwd:${sizes.join(',')}:${units.map(Number).join('')}${scaleUnits ? `:${scaleUnits.map(Number).join('')}` : ''}`;
-    const kernel = rt.kernel(key, () => weightedSumBackwardSource(sizes, units, scaleUnits), taken.length + 1);
-    const outputs = grads.slice(first, first + MAX_INPUTS).filter((s) => s.length > 0).map((s) => s.buffer);
-    rt.dispatch(kernel, [gpuBuffer(g), ...outputs], weightParams([], [...flat, ...(scales ? taken.map((t) => t.scale) : [])]), [1]);
+  for (const pieces of gradientPieces(weights, scales !== undefined)) {
+    const flat = pieces.flatMap((p) => weights[p.term].slice(p.first, p.first + p.count)), units = flat.map((w) => w === 1);
+    const pieceScales = scales ? pieces.map((p) => scales[p.term]) : [], scaleUnits = scales ? pieceScales.map((s) => s === 1) : null;
+    const key = `loss:weighted-sum-bwd:${pieces.map((p) => `${p.first}+${p.count}`).join(',')}:${units.map(Number).join('')}${scaleUnits ? `:${scaleUnits.map(Number).join('')}` : ''}`;
+    const kernel = rt.kernel(key, () => weightedSumBackwardSource(pieces, units, scaleUnits), pieces.length + 1);
+    rt.dispatch(kernel, [gpuBuffer(g), ...pieces.map((p) => grads[p.term].buffer)], weightParams([], [...flat, ...pieceScales]), [1]);
   }
   return grads;
 }
