@@ -439,17 +439,18 @@ export interface KernelOps {
   pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; weight?: Storage };
   /**
    * [1]: Σ over the terms' elements, in order, of w·t (t itself where w = 1), each product and partial sum rounded as
-   * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch
+   * an affine and an add round it: a loss's weighted combination of its scalar terms in one dispatch (on WebGPU, while the
+   * terms fit one dispatch's bindings and parameter block; beyond, a sum continued over dispatches in the same order)
    */
   weightedSum(terms: readonly WeightedTerm[]): Storage;
   /**
    * [m + 1] for m groups: each group's weightedSum S_k, then the weightedSum of the S_k with the groups' weights (a
-   * loss's terms and its weighted sub-totals, e.g. L_sup + λ·(L_con,1 + L_con,2) + λ·L_pse, in one dispatch)
+   * loss's terms and its weighted sub-totals, e.g. L_sup + λ·(L_con,1 + L_con,2) + λ·L_pse, in one dispatch where they fit)
    */
   weightedSums(groups: readonly WeightedGroup[]): Storage;
   /**
    * weightedSum's gradient, one storage per term of `weights`: w·g + 0 per element (g itself where w = 1), in one
-   * dispatch; with `scales` (one per term: its group's weight in weightedSums) w·(s·g + 0) + 0, each factor 1 skipped
+   * dispatch where they fit; with `scales` (one per term: its group's weight in weightedSums) w·(s·g + 0) + 0, each factor 1 skipped
    */
   weightedSumBackward(weights: readonly (readonly number[])[], g: Storage, scales?: readonly number[]): Storage[];
 }
