@@ -75,7 +75,7 @@ describe('the predictor\'s result', () => {
 });
 
 describe('cutting the windows', () => {
-  it('the windows of a batch along one grid row are cut in one copy (one dispatch on WebGPU), not one per window', async () => {
+  it('the windows of a batch along one grid row are cut in one copy (a dispatch on a GPU), not one per window', async () => {
     // x starts [0, 2], y starts [0, 2], z starts [0, 2, 4, 6]: 16 windows, rows of 4 along z, offsets 2 apart
     const shape: Shape3 = [6, 6, 10], patch: Shape3 = [4, 4, 4], stride: Shape3 = [2, 2, 2];
     expect(windowGrid(shape, patch, stride).starts).toEqual([[0, 2], [0, 2], [0, 2, 4, 6]]);
