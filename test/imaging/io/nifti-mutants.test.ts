@@ -156,9 +156,9 @@ describe('header checks name the file and the bad field', () => {
     expect(parseNifti(u8({ dims: [1, 8] }), 'one.nii').volume.shape).toEqual([8, 1, 1]);
     expect(parseNifti(u8({ dims: [5, 2, 2, 2, 1, 1] }), 'five.nii').volume.shape).toEqual([2, 2, 2]);
     expect(() => parseNifti(u8({ dims: [5, 2, 2, 1, 1, 2] }, 16), 'series.nii'))
-      .toThrow(escape('NIfTI series.nii: expected a 3-D image, got dimensions [2, 2, 1, 1, 2]'));
+      .toThrow(escape('NIfTI series.nii: expected a 3-D image, got dimensions [2, 2, 1, 1, 2]; readNiftiChannels() reads the 5th axis as channels'));
     expect(() => parseNifti(u8({ dims: [4, 2, 2, 1, 2] }, 16), 'series.nii'))
-      .toThrow(escape('NIfTI series.nii: expected a 3-D image, got dimensions [2, 2, 1, 2]'));
+      .toThrow(escape('NIfTI series.nii: expected a 3-D image, got dimensions [2, 2, 1, 2]; readNiftiChannels() reads the 4th axis as channels'));
   });
 
   it('vox_offset inside the header, and image data past the end of the file', () => {
