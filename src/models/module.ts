@@ -438,8 +438,9 @@ export class Module {
   /**
    * Moves every parameter and buffer, with the parameters' gradients, to `backend` in place (PyTorch's
    * `model.to(device)`): the same Parameter and buffer objects, so a layer's fields and any reference to them stay
-   * valid. Create the optimizer after the move, as PyTorch advises: an optimizer's state already made (after a step)
-   * stays on the old backend, and its next step fails there. Refused, with nothing moved, while a parameter or
+   * valid. Create the optimizer (and EMA, GradScaler) after the move, as PyTorch advises: an optimizer that has
+   * stepped keeps its state on the old backend, and its next step throws (the backend refuses the other backend's
+   * storage); one that has not stepped makes its state on first use. Refused, with nothing moved, while a parameter or
    * buffer shares its storage (a stateDict() value not yet disposed, a forward's saved tensors before backward).
    */
   async to(backend: Backend): Promise<this> {

@@ -74,4 +74,18 @@ describe('Module.to(backend)', () => {
     expect(m.parameters().every((p) => p.backend === g)).toBe(true);
     m.dispose();
   });
+
+  it('an optimizer that stepped before the move keeps its state on the old backend: its next step throws', async () => {
+    const g = await webgpu();
+    const m = model();
+    const opt = new Adam(m.parameters(), { lr: 0.01 });
+    await trainStep(m, cpu);
+    opt.step();
+    m.zeroGrad();
+    await m.to(g);
+    await trainStep(m, g);
+    expect(() => opt.step()).toThrow(/webgpu backend: got a storage of the 'cpu' backend/);
+    opt.dispose();
+    m.dispose();
+  });
 });
