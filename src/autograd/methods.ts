@@ -37,6 +37,22 @@ declare module '../tensor/tensor.js' {
     mean(axes?: Axes, keepdim?: boolean): Tensor;
     max(axes?: Axes, keepdim?: boolean): Tensor;
     min(axes?: Axes, keepdim?: boolean): Tensor;
+    amax(axes?: Axes, keepdim?: boolean): Tensor;
+    amin(axes?: Axes, keepdim?: boolean): Tensor;
+    /** torch.Tensor.var (`var` is a valid method name): options correction/unbiased/keepdim as `variance` */
+    var(axes?: Axes, options?: ops.VarianceOptions): Tensor;
+    std(axes?: Axes, options?: ops.VarianceOptions): Tensor;
+    /** comparisons: 0/1 in the operands' dtype (no bool dtype), no gradient; see ops.eq */
+    eq(other: Operand): Tensor;
+    ne(other: Operand): Tensor;
+    lt(other: Operand): Tensor;
+    le(other: Operand): Tensor;
+    gt(other: Operand): Tensor;
+    ge(other: Operand): Tensor;
+    logicalNot(): Tensor;
+    logicalAnd(other: Tensor): Tensor;
+    logicalOr(other: Tensor): Tensor;
+    logicalXor(other: Tensor): Tensor;
     matmul(other: Tensor): Tensor;
     reshape(...shape: number[]): Tensor;
     permute(...dims: number[]): Tensor;
@@ -91,6 +107,20 @@ const methods: Partial<Record<keyof Tensor, unknown>> = {
   mean(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.mean(this, axes, keepdim); },
   max(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.max(this, axes, keepdim); },
   min(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.min(this, axes, keepdim); },
+  amax(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.amax(this, axes, keepdim); },
+  amin(this: Tensor, axes?: Axes, keepdim?: boolean) { return ops.amin(this, axes, keepdim); },
+  var(this: Tensor, axes?: Axes, options?: ops.VarianceOptions) { return ops.variance(this, axes, options); },
+  std(this: Tensor, axes?: Axes, options?: ops.VarianceOptions) { return ops.std(this, axes, options); },
+  eq(this: Tensor, x: Operand) { return ops.eq(this, x); },
+  ne(this: Tensor, x: Operand) { return ops.ne(this, x); },
+  lt(this: Tensor, x: Operand) { return ops.lt(this, x); },
+  le(this: Tensor, x: Operand) { return ops.le(this, x); },
+  gt(this: Tensor, x: Operand) { return ops.gt(this, x); },
+  ge(this: Tensor, x: Operand) { return ops.ge(this, x); },
+  logicalNot(this: Tensor) { return ops.logicalNot(this); },
+  logicalAnd(this: Tensor, x: Tensor) { return ops.logicalAnd(this, x); },
+  logicalOr(this: Tensor, x: Tensor) { return ops.logicalOr(this, x); },
+  logicalXor(this: Tensor, x: Tensor) { return ops.logicalXor(this, x); },
   matmul(this: Tensor, other: Tensor) { return ops.matmul(this, other); },
   reshape(this: Tensor, ...shape: number[]) { return ops.reshape(this, shape); },
   permute(this: Tensor, ...dims: number[]) { return ops.permute(this, dims); },

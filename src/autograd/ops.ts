@@ -538,12 +538,61 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
     return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, affine(toA, -1, 1)), b.shape)];
   }, [a, b]);
 }
-export const eq = (a: Tensor, b: Tensor): Tensor => binaryOp('eq', a, b);
-export const ne = (a: Tensor, b: Tensor): Tensor => binaryOp('ne', a, b);
-export const lt = (a: Tensor, b: Tensor): Tensor => binaryOp('lt', a, b);
-export const le = (a: Tensor, b: Tensor): Tensor => binaryOp('le', a, b);
-export const gt = (a: Tensor, b: Tensor): Tensor => binaryOp('gt', a, b);
-export const ge = (a: Tensor, b: Tensor): Tensor => binaryOp('ge', a, b);
+
+type ComparisonOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+
+/**
+ * a ∘ b elementwise with broadcasting (torch.eq, ne, lt, le, gt, ge), b a tensor or a number. voxgrad has no bool
+ * dtype: the result holds 1 (true) or 0 (false) in the operands' dtype (float32 for float32 operands, float64 when
+ * float32 meets float64, int32 for int32), which `where` takes as its condition and `mul` as a mask. A number is
+ * compared in the tensor's dtype, as PyTorch does (x.eq(0.1) rounds 0.1 to float32 for a float32 x); an int32
+ * tensor against a fractional number is compared exactly. Any comparison with NaN is false except ne (IEEE, as
+ * PyTorch). Not differentiable: the result never requires grad.
+ */
+function compare(op: ComparisonOp, a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') {
+    if (a.dtype === 'int32' && !(Number.isInteger(b) && b >= -(2 ** 31) && b < 2 ** 31)) return compareIntegers(op, a, b);
+    const s = full([], b, { dtype: a.dtype, backend: a.backend });
+    try { return binaryOp(op, a, s); } finally { s.dispose(); }
+  }
+  if (mixedFloats(a, b)) return tidy(() => binaryOp(op, toFloat64(a), toFloat64(b)));
+  return binaryOp(op, a, b);
+}
+
+/** int32 x ∘ c for a number c that no int32 equals (fractional, beyond the range, ±Infinity, NaN) */
+function compareIntegers(op: ComparisonOp, x: Tensor, c: number): Tensor {
+  const constant = (v: boolean) => full(x.shape, v ? 1 : 0, { dtype: 'int32', backend: x.backend });
+  if (Number.isNaN(c) || op === 'eq' || op === 'ne') return constant(op === 'ne');
+  // for an integer x: x < c ⇔ x ≤ c ⇔ x ≤ ⌊c⌋, and x > c ⇔ x ≥ c ⇔ x ≥ ⌈c⌉
+  const below = op === 'lt' || op === 'le';
+  const bound = below ? Math.floor(c) : Math.ceil(c);
+  if (bound >= 2 ** 31) return constant(below);
+  if (bound < -(2 ** 31)) return constant(!below);
+  return compare(below ? 'le' : 'ge', x, bound);
+}
+
+export const eq = (a: Tensor, b: Tensor | number): Tensor => compare('eq', a, b);
+export const ne = (a: Tensor, b: Tensor | number): Tensor => compare('ne', a, b);
+export const lt = (a: Tensor, b: Tensor | number): Tensor => compare('lt', a, b);
+export const le = (a: Tensor, b: Tensor | number): Tensor => compare('le', a, b);
+export const gt = (a: Tensor, b: Tensor | number): Tensor => compare('gt', a, b);
+export const ge = (a: Tensor, b: Tensor | number): Tensor => compare('ge', a, b);
+
+/** x ≠ 0 (NaN counts as true, as PyTorch) as 0/1 in `dtype` */
+function truth(x: Tensor, dtype: DType): Tensor {
+  const t = ne(x, 0);
+  if (t.dtype === dtype) return t;
+  try { return cast(t, dtype); } finally { t.dispose(); }
+}
+
+/**
+ * torch.logical_not, logical_and, logical_or, logical_xor: nonzero (NaN included) is true; the result is 0/1 in
+ * the first operand's dtype (see the comparisons), with broadcasting; not differentiable.
+ */
+export const logicalNot = (x: Tensor): Tensor => eq(x, 0);
+export const logicalAnd = (a: Tensor, b: Tensor): Tensor => tidy(() => binaryOp('mul', truth(a, a.dtype), truth(b, a.dtype)));
+export const logicalOr = (a: Tensor, b: Tensor): Tensor => tidy(() => binaryOp('max', truth(a, a.dtype), truth(b, a.dtype)));
+export const logicalXor = (a: Tensor, b: Tensor): Tensor => tidy(() => binaryOp('ne', truth(a, a.dtype), truth(b, a.dtype)));
 
 /** cond ≠ 0 ? a : b with broadcasting */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

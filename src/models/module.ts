@@ -435,6 +435,43 @@ export class Module {
 
   get isDisposed(): boolean { return this.disposed; }
 
+  /**
+   * Moves every parameter and buffer, with the parameters' gradients, to `backend` in place (PyTorch's
+   * `model.to(device)`): the same Parameter and buffer objects, so a layer's fields and any reference to them stay
+   * valid. Create the optimizer (and EMA, GradScaler) after the move, as PyTorch advises: an optimizer that has
+   * stepped keeps its state on the old backend, and its next step throws (the backend refuses the other backend's
+   * storage); one that has not stepped makes its state on first use. Refused, with nothing moved, while a parameter or
+   * buffer shares its storage (a stateDict() value not yet disposed, a forward's saved tensors before backward).
+   */
+  async to(backend: Backend): Promise<this> {
+    const tensors = [...new Set<Tensor>([...this.parameters(), ...this.buffersList()])].filter((t) => t.backend !== backend);
+    const checkMovable = (): void => {
+      const refusals = tensors.flatMap((t) => { const why = t.whyNotMovable(); return why ? [`${t}: ${why}`] : []; });
+      if (refusals.length) throw new Error(`${this.typeName}.to(${backend.name}): cannot move\n  ${refusals.join('\n  ')}`);
+    };
+    checkMovable();
+    const grads = tensors.map((t) => t.grad).filter((g): g is Tensor => g !== null);
+    const moving = [...tensors, ...grads];
+    const hostValues = await Promise.all(moving.map((t) => t.toArray()));
+    const storages = hostValues.map((values, i) => backend.upload(values, moving[i].dtype));
+    try {
+      checkMovable(); // again: the reads awaited, so a forward may have run meanwhile
+    } catch (e) {
+      for (const st of storages) backend.free(st);
+      throw e;
+    }
+    const movedGrads = new Map(grads.map((g, i) => [g, keep(Tensor.fromStorage(backend, storages[tensors.length + i], g.shape))]));
+    tensors.forEach((t, i) => {
+      t.moveStorage(backend, storages[i]);
+      if (t.grad) {
+        const old = t.grad;
+        t.grad = movedGrads.get(old) ?? null;
+        old.dispose();
+      }
+    });
+    return this;
+  }
+
   /** The backend of the first parameter or buffer (the module's backend), else the current one. */
   get backend(): Backend {
     const p = this.parameters()[0];

@@ -63,19 +63,26 @@ function seeded(shape: readonly number[], draw: (i: number) => number, options: 
   return fromArray(values, shape, { dtype: 'float32', ...options });
 }
 
-/** The seed and options of a random creation: a seed given, or the global generator's next (see manualSeed). */
-function seedAndOptions(seedOrOptions: number | CreateOptions | undefined, options: CreateOptions): [number, CreateOptions] {
-  return typeof seedOrOptions === 'number' ? [seedOrOptions, options] : [nextSeed(), seedOrOptions ?? options];
+/** A random creation's options: CreateOptions and the seed (torch.Generator's role); without one, the global generator's next. */
+export interface RandomOptions extends CreateOptions {
+  seed?: number;
+}
+
+/** The seed and options of a random creation, given as `(seed, options)` or `({ seed, ...options })`. */
+function seedAndOptions(seedOrOptions: number | RandomOptions | undefined, options: CreateOptions): [number, CreateOptions] {
+  if (typeof seedOrOptions === 'number') return [seedOrOptions, options];
+  const { seed, ...rest }: RandomOptions = seedOrOptions ?? options;
+  return [seed ?? nextSeed(), rest];
 }
 
 /** Uniform in [0, 1), reproducible per seed; without one, from the global generator (torch.rand). */
-export function rand(shape: readonly number[], seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+export function rand(shape: readonly number[], seed?: number | RandomOptions, options: CreateOptions = {}): Tensor {
   const [s, o] = seedAndOptions(seed, options);
   return seeded(shape, (i) => uniformAt(s, i), o);
 }
 
 /** Standard normal (Box–Muller over pairs of uniforms), reproducible per seed; without one, from the global generator (torch.randn). */
-export function randn(shape: readonly number[], seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+export function randn(shape: readonly number[], seed?: number | RandomOptions, options: CreateOptions = {}): Tensor {
   const [s, o] = seedAndOptions(seed, options);
   return seeded(shape, (i) => {
     const u1 = uniformAt(s, 2 * i) + 2 ** -25, u2 = uniformAt(s, 2 * i + 1);
@@ -83,8 +90,30 @@ export function randn(shape: readonly number[], seed?: number | CreateOptions, o
   }, o);
 }
 
+/**
+ * Integers uniform in [low, high) (torch.randint(low, high, size), or randint(high, size) from 0), reproducible per
+ * seed. int32 unless `dtype` says otherwise (PyTorch's default is int64, which voxgrad has not). Each draw has 24
+ * random bits: a range wider than 2^24 is not covered evenly.
+ */
+export function randint(high: number, shape: readonly number[], options?: RandomOptions): Tensor;
+export function randint(low: number, high: number, shape: readonly number[], options?: RandomOptions): Tensor;
+export function randint(first: number, second: number | readonly number[], third?: readonly number[] | RandomOptions,
+  fourth: RandomOptions = {}): Tensor {
+  if (typeof second !== 'number') return randomIntegers(0, first, second, third !== undefined && !('length' in third) ? third : {});
+  if (third === undefined || !('length' in third)) throw new Error('randint(low, high, shape): the shape is missing');
+  return randomIntegers(first, second, third, fourth);
+}
+
+function randomIntegers(low: number, high: number, shape: readonly number[], options: RandomOptions): Tensor {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
+    throw new Error(`randint: needs integers low < high, got low ${low}, high ${high}`);
+  }
+  const [s, o] = seedAndOptions(options, {});
+  return seeded(shape, (i) => low + Math.floor((high - low) * uniformAt(s, i)), { dtype: 'int32', ...o });
+}
+
 /** Uniform in [lo, hi), reproducible per seed (PyTorch's init.uniform_ with our generator); without one, from the global generator. */
-export function uniform(shape: readonly number[], lo: number, hi: number, seed?: number | CreateOptions, options: CreateOptions = {}): Tensor {
+export function uniform(shape: readonly number[], lo: number, hi: number, seed?: number | RandomOptions, options: CreateOptions = {}): Tensor {
   const [s, o] = seedAndOptions(seed, options);
   return seeded(shape, (i) => lo + (hi - lo) * uniformAt(s, i), o);
 }

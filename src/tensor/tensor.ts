@@ -42,6 +42,25 @@ export interface GradNode {
   drop(): void;
 }
 
+/**
+ * What `toArray()` gives: the tensor dtype's typed array (Float32Array, Int32Array or Float64Array). A bare union
+ * of typed arrays has no callable `reduce` in TypeScript (each member's overloads differ); these signatures,
+ * which every member has, make `(await x.toArray()).reduce((s, v) => s + v, 0)` type-check.
+ */
+export type HostArray = TypedArray & {
+  reduce(fn: (acc: number, value: number, index: number) => number): number;
+  reduce<U>(fn: (acc: U, value: number, index: number) => U, initial: U): U;
+};
+
+/** What `toList()` gives: a number for a 0-d tensor, else one nested array per dimension (torch.Tensor.tolist). */
+export type NestedList = number | NestedList[];
+
+function nest(values: TypedArray, shape: readonly number[], axis: number, start: number): NestedList {
+  if (axis === shape.length) return values[start];
+  const inner = sizeOf(shape.slice(axis + 1));
+  return Array.from({ length: shape[axis] }, (_, i) => nest(values, shape, axis + 1, start + i * inner));
+}
+
 let nextId = 1;
 
 /** the id the next tensor will get (ids only grow: a tensor with a smaller one existed before the call) */
@@ -53,19 +72,20 @@ export class Tensor {
   readonly strides: readonly number[];
   readonly offset: number;
   readonly dtype: DType;
-  readonly backend: Backend;
   /** leaves with requiresGrad receive `.grad` from backward() */
   requiresGrad = false;
   grad: Tensor | null = null;
   /** the op that produced this tensor when it depends on a tensor that requires grad */
   gradNode: GradNode | null = null;
   private ref: StorageRef | null;
+  /** the storage's backend, kept after dispose() for messages; changes only with moveStorage */
+  private home: Backend;
   private readonly tracked: boolean;
 
   constructor(ref: StorageRef, shape: readonly number[], dtype: DType,
     strides?: readonly number[], offset = 0, track = true) {
     this.ref = ref.retain();
-    this.backend = ref.backend;
+    this.home = ref.backend;
     // frozen arrays shared by every tensor with that shape (strides): nobody can change them
     const interned = internDims(shape);
     this.shape = interned.dims;
@@ -105,6 +125,8 @@ export class Tensor {
     return this.shape[normalizeAxis(dim, this.rank, 'size')];
   }
 
+  /** the backend holding the storage (changed in place only by Module.to, through moveStorage) */
+  get backend(): Backend { return this.home; }
   get rank(): number { return this.shape.length; }
   get isDisposed(): boolean { return this.ref === null; }
 
@@ -155,8 +177,37 @@ export class Tensor {
     this.gradNode?.drop();
   }
 
-  /** Copies the elements (C order) back to the host. */
-  async toArray(): Promise<TypedArray> {
+  /**
+   * Why this tensor's storage cannot be swapped for a copy on another backend (moveStorage), or null: it must be
+   * live, dense, without a grad node, and the only holder of its storage (no view, no tensor saved for backward).
+   */
+  whyNotMovable(): string | null {
+    if (this.ref === null) return 'it was disposed';
+    if (this.gradNode) return `it is the output of ${this.gradNode.name}, not a leaf`;
+    if (!this.isDense) return 'it is a view (not dense)';
+    if (this.ref.refs !== 1) return `${this.ref.refs - 1} other tensor(s) share its storage (views, stateDict() values or tensors saved for backward: dispose them or run backward first)`;
+    return null;
+  }
+
+  /**
+   * Replaces the storage by `storage`, which holds the same elements on `backend`, and frees the old one: the same
+   * tensor object now lives on `backend` (Module.to's in-place move). Throws, changing nothing, when
+   * whyNotMovable() says why not.
+   */
+  moveStorage(backend: Backend, storage: Storage): void {
+    const why = this.whyNotMovable();
+    if (why) throw new Error(`moveStorage: ${this} cannot move: ${why}`);
+    if (storage.dtype !== this.dtype || storage.length !== this.numel()) {
+      throw new Error(`moveStorage: ${this} needs ${this.numel()} ${this.dtype} elements, got ${storage.length} ${storage.dtype}`);
+    }
+    const old = this.live();
+    this.ref = new StorageRef(backend, storage).retain();
+    this.home = backend;
+    old.release();
+  }
+
+  /** Copies the elements (C order) back to the host, as the dtype's typed array. */
+  async toArray(): Promise<HostArray> {
     const ref = this.live();
     if (this.isDense) return ref.backend.read(ref.storage);
     const copy = ref.backend.copy(this.view);
@@ -165,6 +216,11 @@ export class Tensor {
     } finally {
       ref.backend.free(copy);
     }
+  }
+
+  /** The elements as nested arrays, one level per dimension, or a number for a 0-d tensor (torch.Tensor.tolist). */
+  async toList(): Promise<NestedList> {
+    return nest(await this.toArray(), this.shape, 0, 0);
   }
 
   /** the single element of a one-element tensor */

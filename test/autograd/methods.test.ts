@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { add, argmax, backward, exp, logSoftmax, mul, relu, softmax, sum } from '../../src/autograd/index.js';
+import { add, amax, amin, argmax, backward, exp, logSoftmax, mul, relu, softmax, std, sum, variance } from '../../src/autograd/index.js';
 import { dispose, fromArray, memory, tidy } from '../../src/tensor/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
+import type { Tensor } from '../../src/tensor/index.js';
 
 const opts = { backend: cpu, dtype: 'float64' as const };
 
@@ -45,5 +46,28 @@ describe('tensor methods', () => {
       dispose(pairs.flat());
     }
     x.dispose();
+  });
+
+  it('amax, amin, var and std by method, as the functions (values and gradients)', async () => {
+    const data = [0.5, -1, 2, 3, 0, 1.5, -2, 4, 2, 2, 0.25, -3];
+    const cases: [string, (t: Tensor) => Tensor, (t: Tensor) => Tensor][] = [
+      ['amax', (t) => t.amax([0, 2]), (t) => amax(t, [0, 2])],
+      ['amin keepdim', (t) => t.amin(1, true), (t) => amin(t, 1, true)],
+      ['var', (t) => t.var(1), (t) => variance(t, 1)],
+      ['var correction 0 keepdim', (t) => t.var([0, 1], { correction: 0, keepdim: true }), (t) => variance(t, [0, 1], { correction: 0, keepdim: true })],
+      ['std unbiased false', (t) => t.std(undefined, { unbiased: false }), (t) => std(t, undefined, { unbiased: false })],
+    ];
+    for (const [what, method, fn] of cases) {
+      const results: [number[], number[]][] = [];
+      for (const call of [method, fn]) {
+        const x = fromArray(data, [2, 3, 2], { ...opts, requiresGrad: true });
+        const y = call(x);
+        const loss = tidy(() => y.mul(y).sum());
+        loss.backward();
+        results.push([Array.from(await y.toArray()), Array.from(await x.grad!.toArray())]);
+        dispose([x, y, loss]);
+      }
+      expect(results[0], what).toEqual(results[1]);
+    }
   });
 });
