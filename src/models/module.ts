@@ -21,7 +21,8 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
  * same dotted keys as the PyTorch model they mirror.
  *
  * Ownership: parameters and buffers are kept out of every `tidy` scope and belong to their module until
- * `module.dispose()`. `stateDict()` returns views the caller owns (dispose them, e.g. with `dispose(dict)`).
+ * `module.dispose()`. `stateDict()` returns borrowed views (see Tensor.borrow): nothing to free, as PyTorch's
+ * state_dict(), valid while the module holds those tensors (disposing them anyway is harmless).
  */
 
 // ------------------------------------------------------------------------------------- seeded init
@@ -100,7 +101,7 @@ export function makeBuffer(values: ArrayLike<number>, shape: readonly number[], 
 
 // ------------------------------------------------------------------------------------------ Module
 
-/** name → tensor, in registration order; the values are views the holder must dispose. */
+/** name → tensor, in registration order; stateDict()'s values are borrowed views of the module's tensors. */
 export type StateDict = Map<string, Tensor>;
 
 export interface LoadResult {
@@ -322,16 +323,18 @@ export class Module {
     }
   }
 
-  /** Parameters and persistent buffers as views (PyTorch order: per module, its parameters then its buffers). */
+  /**
+   * Parameters and persistent buffers as borrowed views (PyTorch order: per module, its parameters then its
+   * buffers): no copies and nothing to free; they follow the module's updates and are an error to use once the
+   * module is disposed (copy the values, e.g. with toHost, to keep them).
+   */
   stateDict(): StateDict {
     const dict: StateDict = new Map();
     for (const [mp, m] of this.namedModules()) {
       m.syncBuffers();
       const key = (name: string) => (mp ? `${mp}.${name}` : name);
-      for (const [name, p] of m.params) if (p) dict.set(key(name), keep(p.viewAs(p.shape, p.strides, p.offset)));
-      for (const [name, b] of m.buffers) {
-        if (b.tensor && b.persistent) dict.set(key(name), keep(b.tensor.viewAs(b.tensor.shape, b.tensor.strides, b.tensor.offset)));
-      }
+      for (const [name, p] of m.params) if (p) dict.set(key(name), p.borrow());
+      for (const [name, b] of m.buffers) if (b.tensor && b.persistent) dict.set(key(name), b.tensor.borrow());
     }
     return dict;
   }
