@@ -114,6 +114,25 @@ function hasDropoutSeed(m: Module): m is Module & { setDropoutSeed(seed: number)
   return typeof (m as Partial<{ setDropoutSeed: unknown }>).setDropoutSeed === 'function';
 }
 
+/** A dropout layer's mask generator: the seed, the layer's salt, and the training forwards since the seed was set. */
+export interface DropoutState { seed: number; salt: number; calls: number }
+
+/** A module that draws dropout masks itself (SeededDropout of layers.ts) and can save where it stands. */
+type DropoutLayer = Module & { getDropoutState(): DropoutState; setDropoutState(state: DropoutState): void };
+
+function hasDropoutState(m: Module): m is DropoutLayer {
+  return typeof (m as Partial<{ getDropoutState: unknown }>).getDropoutState === 'function';
+}
+
+function checkDropoutState(path: string, s: unknown): DropoutState {
+  const state = s as Partial<DropoutState> | null;
+  const uint32 = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+  if (!state || typeof state !== 'object' || !uint32(state.seed) || !uint32(state.salt) || !(Number.isSafeInteger(state.calls) && state.calls! >= 0)) {
+    throw new Error(`dropout layer '${path}': the state must be { seed, salt } as uint32 and calls as an integer ≥ 0, got ${JSON.stringify(s)}`);
+  }
+  return { seed: state.seed!, salt: state.salt!, calls: state.calls! };
+}
+
 /**
  * The trap behind attribute registration. Only `defineProperty` is trapped: both assignments (`this.x = v`
  * reaches the receiver's [[DefineOwnProperty]]) and class fields (defined with [[Define]] semantics under
@@ -314,6 +333,33 @@ export class Module {
   seedDropout(seed: number): this {
     for (const m of this.modules()) if (hasDropoutSeed(m)) m.setDropoutSeed(seed);
     return this;
+  }
+
+  /**
+   * Where each dropout layer under this module stands in its mask stream, by module path (JSON): what a training
+   * checkpoint saves so that a resumed run draws the masks the uninterrupted run would have.
+   */
+  dropoutState(): Record<string, DropoutState> {
+    const out: Record<string, DropoutState> = {};
+    for (const [path, m] of this.namedModules()) if (hasDropoutState(m)) out[path] = m.getDropoutState();
+    return out;
+  }
+
+  /**
+   * Restores dropoutState(). Everything is checked before anything is set; with `strict` (default), a dropout layer
+   * of the module missing from the state, or a path of the state that is no dropout layer of the module, is an error.
+   */
+  loadDropoutState(state: Readonly<Record<string, DropoutState>>, strict = true): void {
+    const layers = new Map(this.namedModules().filter((e): e is [string, DropoutLayer] => hasDropoutState(e[1])));
+    const checked = Object.entries(state ?? {}).map(([path, s]) => [path, checkDropoutState(path, s)] as const);
+    if (strict) {
+      const missing = [...layers.keys()].filter((k) => !(k in state));
+      const unexpected = checked.map(([k]) => k).filter((k) => !layers.has(k));
+      const problems = [missing.length && `missing dropout layers: ${missing.join(', ')}`, unexpected.length && `unexpected dropout layers: ${unexpected.join(', ')}`]
+        .filter((p): p is string => typeof p === 'string');
+      if (problems.length) throw new Error(`${this.typeName}.loadDropoutState: ${problems.join('; ')}`);
+    }
+    for (const [path, s] of checked) layers.get(path)?.setDropoutState(s);
   }
 
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
