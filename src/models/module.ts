@@ -327,8 +327,9 @@ export class Module {
   /**
    * Calls `setDropoutSeed(seed)` on every module under this one that has it (the dropout layers): the masks of
    * the following forwards depend only on the seed, the layer and the forwards since, not on how many forwards
-   * ran before. With the iteration as the seed before each training step, a run resumed from a checkpoint draws
-   * the masks the uninterrupted run drew (a checkpoint holds no position in the mask stream).
+   * ran before. With the iteration as the seed before each training step, a run resumed from any checkpoint draws
+   * the masks the uninterrupted run drew (a training checkpoint also saves each layer's place in its mask stream:
+   * dropoutState()).
    */
   seedDropout(seed: number): this {
     for (const m of this.modules()) if (hasDropoutSeed(m)) m.setDropoutSeed(seed);
