@@ -128,8 +128,8 @@ export interface StatefulGenerator {
   setState(state: unknown): void;
 }
 
-/** what a training checkpoint notes of each extra model besides its tensors */
-interface ExtraModelMeta { dropout: Record<string, DropoutState> }
+/** what a training checkpoint notes of each extra model besides its tensors (as read: checked when used) */
+interface ExtraModelMeta { dropout?: unknown }
 
 /** an extra model's name: a key of the saved dict, not clashing with the model's keys or the optimizer's */
 function checkExtraModelName(path: string, name: string, modelKeys: readonly string[]): void {
@@ -273,11 +273,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
       if (!p) throw new Error(`${path}: optimizer entry ${OPTIMIZER_PREFIX}${k} names no parameter (the optimizer has ${params.length})`);
       uploaded.set(k, upload(h, p.backend, p.dtype));
     }
-    try {
-      target.optimizer.loadStateDict({ type: optMeta.type, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: uploaded });
-    } catch (e) {
-      throw new Error(`${path}: ${(e as Error).message}`);
-    }
+    named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: uploaded }));
   } finally {
     for (const t of uploaded.values()) t.dispose();
   }
@@ -288,7 +284,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
   }
   for (const [name, m] of extras) {
     loadHostStateDict(m, extraTensors.get(name)!, strict, `${path} (extra model '${name}')`);
-    loadDropout(`${path} (extra model '${name}')`, m, (extraMeta[name] as Partial<ExtraModelMeta>).dropout, strict);
+    loadDropout(`${path} (extra model '${name}')`, m, extraMeta[name]?.dropout, strict);
   }
   if (target.scaler) named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState));
   if (target.rng) named(path, () => target.rng!.setState(rngState));

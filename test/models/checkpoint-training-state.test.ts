@@ -121,6 +121,30 @@ describe('a training checkpoint with scaler, extra models, rng and dropout', () 
     for (const p of [run, fresh]) dispose(p);
   });
 
+  it('malformed extra-model or dropout metadata, and dropout layers that differ, are named with the file; strict: false skips the latter', async () => {
+    const run = setup(1);
+    const path = join(dir, 'good.safetensors');
+    await saveTrainingCheckpoint(path, { model: run.model, optimizer: run.optimizer, extraModels: { ema: run.teacher }, iteration: 0 });
+    const file = await readSafetensors(path);
+    const variant = (name: string, meta: Record<string, string>) => {
+      const out = join(dir, name);
+      writeFileSync(out, encodeSafetensors(file.tensors, { ...file.metadata, ...meta }));
+      return out;
+    };
+    const fresh = setup(2);
+    const base = { model: fresh.model, optimizer: fresh.optimizer };
+    await expect(loadTrainingCheckpoint(variant('x1.safetensors', { 'voxgrad.extraModels': '{' }), base)).rejects.toThrow(/x1\.safetensors: metadata voxgrad\.extraModels is not valid JSON/);
+    await expect(loadModel(variant('x2.safetensors', { 'voxgrad.extraModels': '[1]' }), fresh.model)).rejects.toThrow(/x2\.safetensors: metadata voxgrad\.extraModels is malformed$/);
+    await expect(loadTrainingCheckpoint(variant('x3.safetensors', { 'voxgrad.dropout': '3' }), base)).rejects.toThrow(/x3\.safetensors: the dropout state is malformed$/);
+    const other = variant('x4.safetensors', { 'voxgrad.dropout': JSON.stringify({ 'a.drop': { seed: 1, salt: 2, calls: 0 } }) });
+    await expect(loadTrainingCheckpoint(other, base)).rejects.toThrow(/x4\.safetensors: Net\.loadDropoutState: missing dropout layers: drop; unexpected dropout layers: a\.drop$/);
+    await expect(loadTrainingCheckpoint(other, { ...base, strict: false })).resolves.toMatchObject({ iteration: 0 });
+    const emaDropout = variant('x5.safetensors', { 'voxgrad.extraModels': JSON.stringify({ ema: { dropout: {} } }) });
+    await expect(loadTrainingCheckpoint(emaDropout, { ...base, extraModels: { ema: fresh.teacher } }))
+      .rejects.toThrow(/x5\.safetensors \(extra model 'ema'\): Net\.loadDropoutState: missing dropout layers: drop$/);
+    for (const p of [run, fresh]) dispose(p);
+  });
+
   it('an extra model name that would clash with the model\'s keys or the optimizer\'s is refused when saving', async () => {
     const run = setup(1);
     const save = (name: string) => saveTrainingCheckpoint(join(dir, 'clash.safetensors'), { model: run.model, optimizer: run.optimizer, extraModels: { [name]: run.teacher }, iteration: 0 });
