@@ -3,7 +3,8 @@ import type { Backend, DType } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/memory.js';
 import { writeFileAtomic } from './atomic.js';
-import type { LoadResult, Module } from './module.js';
+import type { GradScaler, GradScalerState } from './grad-scaler.js';
+import type { DropoutState, LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import type { LRScheduler } from './schedules.js';
 import { describeNonFinite } from './finite.js';
@@ -12,8 +13,9 @@ import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type HostTens
 /**
  * Checkpoints as safetensors files (readable by Python's `safetensors`, keys as the PyTorch model's
  * state_dict). A model checkpoint holds the state dict; a training checkpoint adds the optimizer state under
- * `optimizer.state.<i>.<name>` and the iteration, the optimizer's scalars, the RNG state and the config as
- * JSON strings in `__metadata__`, so a resumed run continues exactly.
+ * `optimizer.state.<i>.<name>`, each extra model's state dict under `<name>.` (e.g. `ema.`), and the iteration,
+ * the optimizer's scalars, the lr scheduler's, GradScaler's and dropout layers' states, the RNG state and the
+ * config as JSON strings in `__metadata__`, so a resumed run continues exactly.
  */
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -82,12 +84,7 @@ export function loadHostStateDict(model: Module, tensors: ReadonlyMap<string, Ho
 
 /** Saves a model's state dict. */
 export async function saveModel(path: string, model: Module, metadata: Record<string, string> = {}): Promise<void> {
-  const dict = model.stateDict();
-  try {
-    await saveSafetensors(path, dict, { format: 'pt', 'voxgrad.kind': 'model', ...metadata });
-  } finally {
-    for (const t of dict.values()) t.dispose();
-  }
+  await saveSafetensors(path, model.stateDict(), { format: 'pt', 'voxgrad.kind': 'model', ...metadata });
 }
 
 /**
@@ -98,7 +95,9 @@ export async function saveModel(path: string, model: Module, metadata: Record<st
 export async function loadModel(path: string, model: Module, options: DecodeOptions = {}): Promise<LoadResult & { metadata: Record<string, string> }> {
   const file = await readSafetensors(path, options);
   checkFinite(path, file.tensors);
-  const modelTensors = new Map([...file.tensors].filter(([k]) => !(file.metadata['voxgrad.kind'] === 'training' && k.startsWith(OPTIMIZER_PREFIX))));
+  const training = file.metadata['voxgrad.kind'] === 'training';
+  const others = training ? [OPTIMIZER_PREFIX, ...Object.keys(extraModelsMeta(path, file.metadata)).map((name) => `${name}.`)] : [];
+  const modelTensors = new Map([...file.tensors].filter(([k]) => !others.some((prefix) => k.startsWith(prefix))));
   const result = loadHostStateDict(model, modelTensors, options.strict ?? true, path);
   return { ...result, metadata: file.metadata };
 }
@@ -108,8 +107,14 @@ export interface TrainingState {
   optimizer: Optimizer;
   /** an lr scheduler on the optimizer, whose stateDict() is saved too (torch.save({…, 'scheduler': …})) */
   scheduler?: LRScheduler;
+  /** the GradScaler, whose stateDict() is saved too (torch.save({…, 'scaler': scaler.state_dict()})) */
+  scaler?: GradScaler;
+  /** further models saved with their state dicts under `<name>.`, e.g. `{ ema: teacher }` (torch.save({…, 'ema': …})) */
+  extraModels?: Readonly<Record<string, Module>>;
   iteration: number;
-  /** the state of the data / augmentation generators, as JSON */
+  /** the data / augmentation generator (imaging's Rng), whose state() is saved; loadTrainingCheckpoint restores it */
+  rng?: StatefulGenerator;
+  /** the state of the data / augmentation generators, as JSON (instead of `rng`) */
   rngState?: JsonValue;
   /** the run's configuration, as JSON */
   config?: JsonValue;
@@ -117,12 +122,42 @@ export interface TrainingState {
   metadata?: Record<string, string>;
 }
 
-/** Model state dict + optimizer state + iteration, RNG state and config, in one atomically written file. */
+/** A generator whose state is JSON (imaging's Rng); setState checks what it is given. */
+export interface StatefulGenerator {
+  state(): JsonValue;
+  setState(state: unknown): void;
+}
+
+/** what a training checkpoint notes of each extra model besides its tensors (as read: checked when used) */
+interface ExtraModelMeta { dropout?: unknown }
+
+/** an extra model's name: a key of the saved dict, not clashing with the model's keys or the optimizer's */
+function checkExtraModelName(path: string, name: string, modelKeys: readonly string[]): void {
+  const problem = !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) ? 'must be letters, digits, _ or - (no dots), not starting with a digit'
+    : `${name}.` === OPTIMIZER_PREFIX ? 'is taken by the optimizer state'
+      : modelKeys.some((k) => k.startsWith(`${name}.`)) ? `is the prefix of the model's own keys (e.g. ${modelKeys.find((k) => k.startsWith(`${name}.`))})`
+        : null;
+  if (problem) throw new Error(`${path}: extra model name '${name}' ${problem}`);
+}
+
+/**
+ * Model state dict + optimizer state + iteration, lr scheduler, GradScaler, extra models (an EMA teacher), the
+ * dropout layers' mask generators, RNG state and config, in one atomically written file.
+ */
 export async function saveTrainingCheckpoint(path: string, state: TrainingState): Promise<void> {
+  if (state.rng && state.rngState !== undefined) throw new Error(`${path}: give rng or rngState, not both`);
   const dict = state.model.stateDict();
+  const extras = Object.entries(state.extraModels ?? {});
+  for (const [name] of extras) checkExtraModelName(path, name, [...dict.keys()]);
+  const tensors = new Map<string, Tensor>(dict);
+  const extraMeta: Record<string, ExtraModelMeta> = {};
+  for (const [name, m] of extras) {
+    for (const [k, t] of m.stateDict()) tensors.set(`${name}.${k}`, t);
+    extraMeta[name] = { dropout: m.dropoutState() };
+  }
+  const scaler = state.scaler ? await state.scaler.stateDict() : null;
   const opt = state.optimizer.stateDict();
   try {
-    const tensors = new Map<string, Tensor>(dict);
     for (const [k, t] of opt.tensors) tensors.set(OPTIMIZER_PREFIX + k, t);
     await saveSafetensors(path, tensors, {
       ...(state.metadata ?? {}),
@@ -130,14 +165,30 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
       'voxgrad.kind': 'training',
       'voxgrad.iteration': String(state.iteration),
       'voxgrad.optimizer': JSON.stringify({ type: opt.type, hyper: opt.hyper, scalars: opt.scalars }),
-      'voxgrad.rng': JSON.stringify(state.rngState ?? null),
+      'voxgrad.rng': JSON.stringify(state.rng ? state.rng.state() : state.rngState ?? null),
       'voxgrad.config': JSON.stringify(state.config ?? null),
+      'voxgrad.dropout': JSON.stringify(state.model.dropoutState()),
       ...(state.scheduler ? { 'voxgrad.scheduler': JSON.stringify(state.scheduler.stateDict()) } : {}),
+      ...(scaler ? { 'voxgrad.scaler': JSON.stringify(scaler) } : {}),
+      ...(extras.length ? { 'voxgrad.extraModels': JSON.stringify(extraMeta) } : {}),
     });
   } finally {
-    for (const t of dict.values()) t.dispose();
     for (const t of opt.tensors.values()) t.dispose();
   }
+}
+
+/** the extra models a training checkpoint holds (none when it notes none) */
+function extraModelsMeta(path: string, meta: Record<string, string>): Record<string, ExtraModelMeta> {
+  const text = meta['voxgrad.extraModels'];
+  if (text === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: metadata voxgrad.extraModels is not valid JSON (${(e as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${path}: metadata voxgrad.extraModels is malformed`);
+  return parsed as Record<string, ExtraModelMeta>;
 }
 
 export interface LoadedTraining {
@@ -147,12 +198,27 @@ export interface LoadedTraining {
   metadata: Record<string, string>;
 }
 
+/** What loadTrainingCheckpoint restores: each one given must be in the file. */
+export interface TrainingTarget {
+  model: Module;
+  optimizer: Optimizer;
+  scheduler?: LRScheduler;
+  scaler?: GradScaler;
+  /** by the names they were saved under, e.g. `{ ema: teacher }` */
+  extraModels?: Readonly<Record<string, Module>>;
+  /** the generator saved as `rng`, set to the saved state */
+  rng?: StatefulGenerator;
+  /** as loadModel's (also for the extra models and the dropout layers); default true */
+  strict?: boolean;
+}
+
 /**
- * Restores model and optimizer (and the lr scheduler, when given: the checkpoint must hold one) from a training
- * checkpoint; returns the iteration, RNG state and config.
+ * Restores model and optimizer, and the lr scheduler, GradScaler, extra models and generator given, from a training
+ * checkpoint; returns the iteration, RNG state and config. Each one asked for that the file lacks is refused, naming
+ * the file, before anything is loaded. The dropout layers' mask generators are restored too (a file written before
+ * they were saved leaves them as they are).
  */
-export async function loadTrainingCheckpoint(path: string,
-  target: { model: Module; optimizer: Optimizer; scheduler?: LRScheduler; strict?: boolean }): Promise<LoadedTraining> {
+export async function loadTrainingCheckpoint(path: string, target: TrainingTarget): Promise<LoadedTraining> {
   const file = await readSafetensors(path, { strict: target.strict ?? true });
   const meta = file.metadata;
   if (meta['voxgrad.kind'] !== 'training') throw new Error(`${path}: not a training checkpoint (no optimizer state; load it with loadModel)`);
@@ -171,13 +237,32 @@ export async function loadTrainingCheckpoint(path: string,
   const optMeta = parse('voxgrad.optimizer') as { type?: OptimizerState['type']; hyper?: OptimizerState['hyper']; scalars?: OptimizerState['scalars'] } | null;
   if (!optMeta || typeof optMeta !== 'object' || !optMeta.type) throw new Error(`${path}: metadata voxgrad.optimizer is missing or malformed`);
 
+  const strict = target.strict ?? true;
+  const extraMeta = extraModelsMeta(path, meta);
+  const extras = Object.entries(target.extraModels ?? {});
+  const absent = extras.map(([name]) => name).filter((name) => !(name in extraMeta));
+  if (absent.length) {
+    const saved = Object.keys(extraMeta);
+    throw new Error(`${path}: holds no extra model ${absent.map((n) => `'${n}'`).join(', ')} (it holds ${saved.length ? saved.map((n) => `'${n}'`).join(', ') : 'none'})`);
+  }
+  const scalerState = target.scaler ? parse('voxgrad.scaler') : null;
+  if (target.scaler && (!scalerState || typeof scalerState !== 'object')) throw new Error(`${path}: holds no GradScaler state (saved without a scaler)`);
+  const rngState = parse('voxgrad.rng');
+  if (target.rng && rngState === null) throw new Error(`${path}: holds no generator state (saved without rng or rngState)`);
+  const dropout = parse('voxgrad.dropout');
+
   const modelTensors = new Map<string, HostTensor>();
   const optTensors = new Map<string, HostTensor>();
+  const extraTensors = new Map(Object.keys(extraMeta).map((name) => [name, new Map<string, HostTensor>()]));
   for (const [k, t] of file.tensors) {
+    const dot = k.indexOf('.');
+    const extra = dot > 0 ? extraTensors.get(k.slice(0, dot)) : undefined;
     if (k.startsWith(OPTIMIZER_PREFIX)) optTensors.set(k.slice(OPTIMIZER_PREFIX.length), t);
+    else if (extra) extra.set(k.slice(dot + 1), t);
     else modelTensors.set(k, t);
   }
-  loadHostStateDict(target.model, modelTensors, target.strict ?? true, path);
+  loadHostStateDict(target.model, modelTensors, strict, path);
+  loadDropout(path, target.model, dropout, strict);
 
   const params = target.optimizer.params;
   const uploaded = new Map<string, Tensor>();
@@ -188,22 +273,36 @@ export async function loadTrainingCheckpoint(path: string,
       if (!p) throw new Error(`${path}: optimizer entry ${OPTIMIZER_PREFIX}${k} names no parameter (the optimizer has ${params.length})`);
       uploaded.set(k, upload(h, p.backend, p.dtype));
     }
-    try {
-      target.optimizer.loadStateDict({ type: optMeta.type, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: uploaded });
-    } catch (e) {
-      throw new Error(`${path}: ${(e as Error).message}`);
-    }
+    named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: uploaded }));
   } finally {
     for (const t of uploaded.values()) t.dispose();
   }
   if (target.scheduler) {
     const scheduler = parse('voxgrad.scheduler') as { lastEpoch: number } | null;
     if (!scheduler || typeof scheduler !== 'object') throw new Error(`${path}: holds no lr scheduler state (saved without a scheduler)`);
-    try {
-      target.scheduler.loadStateDict(scheduler);
-    } catch (e) {
-      throw new Error(`${path}: ${(e as Error).message}`);
-    }
+    named(path, () => target.scheduler!.loadStateDict(scheduler));
   }
-  return { iteration, rngState: parse('voxgrad.rng'), config: parse('voxgrad.config'), metadata: meta };
+  for (const [name, m] of extras) {
+    loadHostStateDict(m, extraTensors.get(name)!, strict, `${path} (extra model '${name}')`);
+    loadDropout(`${path} (extra model '${name}')`, m, extraMeta[name]?.dropout, strict);
+  }
+  if (target.scaler) named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState));
+  if (target.rng) named(path, () => target.rng!.setState(rngState));
+  return { iteration, rngState, config: parse('voxgrad.config'), metadata: meta };
+}
+
+/** runs load, its error prefixed by the file */
+function named(path: string, load: () => void): void {
+  try {
+    load();
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** restores the dropout layers' mask generators (none saved, as before they were: left as they are) */
+function loadDropout(source: string, model: Module, state: unknown, strict: boolean): void {
+  if (state === null || state === undefined) return;
+  if (typeof state !== 'object' || Array.isArray(state)) throw new Error(`${source}: the dropout state is malformed`);
+  named(source, () => model.loadDropoutState(state as Record<string, DropoutState>, strict));
 }

@@ -18,6 +18,11 @@ import type { Optimizer } from './optim.js';
  * PyTorch's non-fused path).
  * The device state is made on the backend of the first scaled loss (or unscaled parameters), as PyTorch's lazy
  * init; getScale() and stateDict() read it back.
+ *
+ * What scale() and step() return belongs to the scaler, so that PyTorch's loop (`backward(scaler.scale(loss))`,
+ * `await scaler.step(opt)` with its result ignored) leaks nothing: a scaled loss is freed at the next update(),
+ * a found-inf flag at the next step() on the same optimizer (both at dispose()). Disposing them earlier is
+ * harmless; `.detach()` gives a view of one's own to keep past that.
  */
 
 export interface GradScalerOptions {
@@ -54,6 +59,10 @@ export class GradScaler {
   private growthInterval: number;
   private device: DeviceState | null = null;
   private readonly stages = new Map<Optimizer, OptimizerStage>();
+  /** the scaled losses since the last update() */
+  private scaled: Tensor[] = [];
+  /** the found-inf flag step() last returned, per optimizer */
+  private readonly returnedFlags = new Map<Optimizer, Tensor>();
 
   constructor(options: GradScalerOptions = {}) {
     this.initial = { scale: Math.fround(options.initScale ?? 2 ** 16), growthTracker: 0 };
@@ -104,8 +113,12 @@ export class GradScaler {
     return keep(Tensor.fromStorage(backend, backend.copy(s.view), []));
   }
 
-  /** loss × scale (differentiable): call backward on it instead of the loss. */
-  scale(loss: Tensor): Tensor { return mul(loss, this.on(loss.backend, 'scale').scale); }
+  /** loss × scale (differentiable): call backward on it instead of the loss. The scaler frees it at the next update(). */
+  scale(loss: Tensor): Tensor {
+    const scaled = mul(loss, this.on(loss.backend, 'scale').scale);
+    this.scaled.push(scaled);
+    return scaled;
+  }
 
   /**
    * Divides the gradients of the optimizer's parameters by the scale in place (a gradient that is a view or shares
@@ -137,12 +150,14 @@ export class GradScaler {
   /**
    * Unscales the gradients unless unscale() already did, and steps the optimizer unless a gradient is NaN or Inf:
    * decided on the device when the optimizer has `stepUnlessFoundInf` (no wait), else after reading the flag.
-   * Returns the flag, a float32 [1] tensor the caller owns: 1 when the step was skipped, else 0 (read it back
-   * with other values, later).
+   * Returns the flag, a float32 [1] tensor: 1 when the step was skipped, else 0 (read it back with other values,
+   * later). The scaler frees it at the next step() on this optimizer.
    */
   async step(optimizer: Optimizer): Promise<Tensor> {
     if (this.stages.get(optimizer)?.stepped) throw new Error('GradScaler.step: already called on this optimizer since the last update()');
     if (!this.stages.has(optimizer)) this.unscale(optimizer);
+    this.returnedFlags.get(optimizer)?.dispose();
+    this.returnedFlags.delete(optimizer);
     const stage = this.stages.get(optimizer)!;
     stage.stepped = true;
     // taken before any wait: an update() meanwhile frees the stage's own
@@ -154,6 +169,7 @@ export class GradScaler {
       flag.dispose();
       throw e;
     }
+    this.returnedFlags.set(optimizer, flag);
     return flag;
   }
 
@@ -173,9 +189,16 @@ export class GradScaler {
       const { scale, growthTracker } = this.device!;
       scale.backend.ampUpdateScale(scale.storage, growthTracker.storage, flags.map((f) => f.storage), this.hyper());
     } finally {
-      for (const s of this.stages.values()) s.foundInf.dispose();
-      this.stages.clear();
+      this.endIteration();
     }
+  }
+
+  /** frees the iteration's flags and scaled losses */
+  private endIteration(): void {
+    for (const s of this.stages.values()) s.foundInf.dispose();
+    this.stages.clear();
+    for (const t of this.scaled) t.dispose();
+    this.scaled = [];
   }
 
   private setScale(scale: number): void {
@@ -209,10 +232,11 @@ export class GradScaler {
     if (backend) this.on(backend, 'loadStateDict');
   }
 
-  /** Frees the device state and any flag not yet consumed by update() (the scaler can go on: it starts from its initial values again). */
+  /** Frees the device state, the flags and scaled losses it holds (the scaler can go on: it starts from its initial values again). */
   dispose(): void {
-    for (const s of this.stages.values()) s.foundInf.dispose();
-    this.stages.clear();
+    this.endIteration();
+    for (const f of this.returnedFlags.values()) f.dispose();
+    this.returnedFlags.clear();
     this.device?.scale.dispose();
     this.device?.growthTracker.dispose();
     this.device = null;

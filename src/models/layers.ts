@@ -9,7 +9,7 @@ import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
-import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type FusedForward } from './module.js';
+import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type DropoutState, type FusedForward } from './module.js';
 
 /**
  * The layers of the V-Net family with PyTorch's parameter names, shapes and default initialisation
@@ -459,19 +459,30 @@ export class ReLU extends Layer {
 export abstract class SeededDropout extends Layer {
   private seed: number;
   private calls = 0;
-  /** distinguishes this layer's masks from another dropout layer's under the same seed */
-  readonly salt: number;
+  private saltValue: number;
 
   constructor(readonly p = 0.5, options: { seed?: number; salt?: number } = {}) {
     super();
     if (!(p >= 0 && p <= 1)) throw new Error(`${this.typeName}: p must be in [0, 1], got ${p}`);
     this.seed = options.seed ?? 0;
-    this.salt = options.salt ?? nextSeed();
+    this.saltValue = options.salt ?? nextSeed();
   }
+
+  /** distinguishes this layer's masks from another dropout layer's under the same seed */
+  get salt(): number { return this.saltValue; }
 
   setDropoutSeed(seed: number): void {
     this.seed = seed >>> 0;
     this.calls = 0;
+  }
+
+  /** where the layer stands in its mask stream (Module.dropoutState collects it for a checkpoint) */
+  getDropoutState(): DropoutState { return { seed: this.seed, salt: this.saltValue, calls: this.calls }; }
+
+  setDropoutState(state: DropoutState): void {
+    this.seed = state.seed;
+    this.saltValue = state.salt;
+    this.calls = state.calls;
   }
 
   /** the seed the next forward will use */

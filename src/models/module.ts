@@ -21,7 +21,8 @@ import { StorageRef, Tensor } from '../tensor/tensor.js';
  * same dotted keys as the PyTorch model they mirror.
  *
  * Ownership: parameters and buffers are kept out of every `tidy` scope and belong to their module until
- * `module.dispose()`. `stateDict()` returns views the caller owns (dispose them, e.g. with `dispose(dict)`).
+ * `module.dispose()`. `stateDict()` returns borrowed views (see Tensor.borrow): nothing to free, as PyTorch's
+ * state_dict(), valid while the module holds those tensors (disposing them anyway is harmless).
  */
 
 // ------------------------------------------------------------------------------------- seeded init
@@ -100,7 +101,7 @@ export function makeBuffer(values: ArrayLike<number>, shape: readonly number[], 
 
 // ------------------------------------------------------------------------------------------ Module
 
-/** name → tensor, in registration order; the values are views the holder must dispose. */
+/** name → tensor, in registration order; stateDict()'s values are borrowed views of the module's tensors. */
 export type StateDict = Map<string, Tensor>;
 
 export interface LoadResult {
@@ -111,6 +112,25 @@ export interface LoadResult {
 /** A module whose dropout masks follow a seed it is given (SeededDropout of layers.ts, and models that pass it on). */
 function hasDropoutSeed(m: Module): m is Module & { setDropoutSeed(seed: number): void } {
   return typeof (m as Partial<{ setDropoutSeed: unknown }>).setDropoutSeed === 'function';
+}
+
+/** A dropout layer's mask generator: the seed, the layer's salt, and the training forwards since the seed was set. */
+export interface DropoutState { seed: number; salt: number; calls: number }
+
+/** A module that draws dropout masks itself (SeededDropout of layers.ts) and can save where it stands. */
+type DropoutLayer = Module & { getDropoutState(): DropoutState; setDropoutState(state: DropoutState): void };
+
+function hasDropoutState(m: Module): m is DropoutLayer {
+  return typeof (m as Partial<{ getDropoutState: unknown }>).getDropoutState === 'function';
+}
+
+function checkDropoutState(path: string, s: unknown): DropoutState {
+  const state = s as Partial<DropoutState> | null;
+  const uint32 = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+  if (!state || typeof state !== 'object' || !uint32(state.seed) || !uint32(state.salt) || !(Number.isSafeInteger(state.calls) && state.calls! >= 0)) {
+    throw new Error(`dropout layer '${path}': the state must be { seed, salt } as uint32 and calls as an integer ≥ 0, got ${JSON.stringify(s)}`);
+  }
+  return { seed: state.seed!, salt: state.salt!, calls: state.calls! };
 }
 
 /**
@@ -307,12 +327,40 @@ export class Module {
   /**
    * Calls `setDropoutSeed(seed)` on every module under this one that has it (the dropout layers): the masks of
    * the following forwards depend only on the seed, the layer and the forwards since, not on how many forwards
-   * ran before. With the iteration as the seed before each training step, a run resumed from a checkpoint draws
-   * the masks the uninterrupted run drew (a checkpoint holds no position in the mask stream).
+   * ran before. With the iteration as the seed before each training step, a run resumed from any checkpoint draws
+   * the masks the uninterrupted run drew (a training checkpoint also saves each layer's place in its mask stream:
+   * dropoutState()).
    */
   seedDropout(seed: number): this {
     for (const m of this.modules()) if (hasDropoutSeed(m)) m.setDropoutSeed(seed);
     return this;
+  }
+
+  /**
+   * Where each dropout layer under this module stands in its mask stream, by module path (JSON): what a training
+   * checkpoint saves so that a resumed run draws the masks the uninterrupted run would have.
+   */
+  dropoutState(): Record<string, DropoutState> {
+    const out: Record<string, DropoutState> = {};
+    for (const [path, m] of this.namedModules()) if (hasDropoutState(m)) out[path] = m.getDropoutState();
+    return out;
+  }
+
+  /**
+   * Restores dropoutState(). Everything is checked before anything is set; with `strict` (default), a dropout layer
+   * of the module missing from the state, or a path of the state that is no dropout layer of the module, is an error.
+   */
+  loadDropoutState(state: Readonly<Record<string, DropoutState>>, strict = true): void {
+    const layers = new Map(this.namedModules().filter((e): e is [string, DropoutLayer] => hasDropoutState(e[1])));
+    const checked = Object.entries(state ?? {}).map(([path, s]) => [path, checkDropoutState(path, s)] as const);
+    if (strict) {
+      const missing = [...layers.keys()].filter((k) => !(k in state));
+      const unexpected = checked.map(([k]) => k).filter((k) => !layers.has(k));
+      const problems = [missing.length && `missing dropout layers: ${missing.join(', ')}`, unexpected.length && `unexpected dropout layers: ${unexpected.join(', ')}`]
+        .filter((p): p is string => typeof p === 'string');
+      if (problems.length) throw new Error(`${this.typeName}.loadDropoutState: ${problems.join('; ')}`);
+    }
+    for (const [path, s] of checked) layers.get(path)?.setDropoutState(s);
   }
 
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
@@ -322,16 +370,18 @@ export class Module {
     }
   }
 
-  /** Parameters and persistent buffers as views (PyTorch order: per module, its parameters then its buffers). */
+  /**
+   * Parameters and persistent buffers as borrowed views (PyTorch order: per module, its parameters then its
+   * buffers): no copies and nothing to free; they follow the module's updates and are an error to use once the
+   * module is disposed (copy the values, e.g. with toHost, to keep them).
+   */
   stateDict(): StateDict {
     const dict: StateDict = new Map();
     for (const [mp, m] of this.namedModules()) {
       m.syncBuffers();
       const key = (name: string) => (mp ? `${mp}.${name}` : name);
-      for (const [name, p] of m.params) if (p) dict.set(key(name), keep(p.viewAs(p.shape, p.strides, p.offset)));
-      for (const [name, b] of m.buffers) {
-        if (b.tensor && b.persistent) dict.set(key(name), keep(b.tensor.viewAs(b.tensor.shape, b.tensor.strides, b.tensor.offset)));
-      }
+      for (const [name, p] of m.params) if (p) dict.set(key(name), p.borrow());
+      for (const [name, b] of m.buffers) if (b.tensor && b.persistent) dict.set(key(name), b.tensor.borrow());
     }
     return dict;
   }

@@ -81,6 +81,8 @@ export class Tensor {
   /** the storage's backend, kept after dispose() for messages; changes only with moveStorage */
   private home: Backend;
   private readonly tracked: boolean;
+  /** a view that holds no share of its storage (see borrow()) */
+  private borrowed = false;
 
   constructor(ref: StorageRef, shape: readonly number[], dtype: DType,
     strides?: readonly number[], offset = 0, track = true) {
@@ -128,16 +130,20 @@ export class Tensor {
   /** the backend holding the storage (changed in place only by Module.to, through moveStorage) */
   get backend(): Backend { return this.home; }
   get rank(): number { return this.shape.length; }
-  get isDisposed(): boolean { return this.ref === null; }
+  /** disposed, or a borrowed view whose storage its owners have freed */
+  get isDisposed(): boolean { return this.ref === null || this.ref.refs === 0; }
 
   private live(): StorageRef {
-    if (!this.ref) throw new Error(`tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} was used after dispose()`);
-    return this.ref;
+    const ref = this.ref;
+    if (ref && ref.refs > 0) return ref;
+    throw new Error(ref
+      ? `tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} is a borrowed view (a state dict entry) used after the tensor it views was disposed`
+      : `tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} was used after dispose()`);
   }
 
   get storage(): Storage { return this.live().storage; }
   /** no other tensor (no view, no saved alias) shares its storage: its holder may update it in place */
-  get ownsStorageAlone(): boolean { return this.live().refs === 1; }
+  get ownsStorageAlone(): boolean { return this.live().refs === 1 && !this.borrowed; }
   get view(): View { return { storage: this.storage, shape: this.shape, strides: this.strides, offset: this.offset }; }
 
   /** its storage holds exactly its elements in C order from offset 0 (what a raw kernel given only the storage
@@ -159,6 +165,19 @@ export class Tensor {
     return new Tensor(this.live(), shape, this.dtype, strides, offset, track);
   }
 
+  /**
+   * A view of the whole tensor that holds no share of the storage and is not counted as live: valid while the
+   * tensors that own the storage live (using it after is an error), and nothing to free (dispose() only ends
+   * the view). What a state dict hands out, so that one never disposed, as in PyTorch, leaks nothing.
+   */
+  borrow(): Tensor {
+    const ref = this.live();
+    const view = new Tensor(ref, this.shape, this.dtype, this.strides, this.offset, false);
+    ref.refs--; // the owners' count alone decides when the storage is freed
+    view.borrowed = true;
+    return view;
+  }
+
   /** an untracked alias kept alive by the autograd graph until backward has used it */
   alias(): Tensor { return this.viewAs(this.shape, this.strides, this.offset, false); }
 
@@ -172,7 +191,7 @@ export class Tensor {
     const tracked = this.ref;
     this.ref = null;
     if (this.tracked) untrackTensor(this);
-    tracked.release();
+    if (!this.borrowed) tracked.release();
     if (this.grad) { this.grad.dispose(); this.grad = null; }
     this.gradNode?.drop();
   }

@@ -35,7 +35,7 @@ describe.each(backends)('GradScaler with Adam, AdamW and RMSprop on %s', (_name,
     const flags: Tensor[] = [];
     for (const [t, injected] of [null, Infinity, null].entries()) {
       setScaledGrads(params, t, 65536, injected);
-      flags.push(await scaler.step(opt));
+      flags.push((await scaler.step(opt)).detach()); // the scaler frees its flag at the next step: a view of our own
       scaler.update();
       opt.zeroGrad();
     }

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AdamW, Conv3d, GradScaler, type GradScalerState, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
-  backward, clipGradNorm, dispose, loadHostStateDict, toHost, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
-  multiClassDiceLoss, mul, noGrad, record, saveModel, saveTrainingCheckpoint, step as above, tidy, type Tensor,
+  AdamW, Conv3d, GradScaler, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
+  backward, clipGradNorm, loadHostStateDict, toHost, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
+  multiClassDiceLoss, mul, noGrad, record, saveTrainingCheckpoint, step as above, tidy, type Tensor,
 } from 'voxgrad';
 import {
   Compose, DiceMetric, HausdorffDistanceMetric, NormalizeIntensity, RandFlip, RandScaleIntensity, RandShiftIntensity,
@@ -121,9 +121,7 @@ function setup(): { model: Net; teacher: Net; optimizer: AdamW; scheduler: Lambd
   manualSeed(0);
   const model = new Net();
   const teacher = new Net();
-  const state = model.stateDict();
-  teacher.loadStateDict(state); // copy.deepcopy(model)
-  dispose([...state.values()]);
+  teacher.loadStateDict(model.stateDict()); // copy.deepcopy(model)
   const optimizer = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-5 });
   return { model, teacher, optimizer, scheduler: new LambdaLR(optimizer, lrLambda), scaler: new GradScaler({ growthInterval: 2 }) };
 }
@@ -132,19 +130,16 @@ async function trainSteps(parts: ReturnType<typeof setup>, rng: Rng, from: numbe
   const { model, teacher, optimizer, scheduler, scaler } = parts;
   model.train();
   for (let it = from; it < to; it++) {
-    model.seedDropout(it); // the dropout masks as a function of the iteration, so the resumed run draws the same
     const samples = [0, 1].map((b) => transformed(trainTransforms, trainCases[(it * batchSize + b) % trainCases.length]!, rng));
     const loss = tidy(() => autocast(() => {
       const logits = model.forward(fromArray(collate(samples, modalities), [batchSize, 4, ...patch]));
       const target = fromArray(collate(samples, regions), [batchSize, 3, ...patch]);
       return multiClassDiceLoss(logits, target, { sigmoid: true, squaredPred: true, smoothNr: 0, smoothDr: 1e-5 });
     }, { dtype: 'float16' }));
-    const scaled = scaler.scale(loss); // loss × scale: a new tensor, freed after backward (no GC here)
-    backward(scaled);
-    scaled.dispose();
+    backward(scaler.scale(loss)); // the scaler frees the scaled loss at update()
     scaler.unscale(optimizer);
     await clipGradNorm(model.parameters(), 1);
-    (await scaler.step(optimizer)).dispose();
+    await scaler.step(optimizer);
     scaler.update();
     optimizer.zeroGrad();
     scheduler.step();
@@ -162,14 +157,13 @@ async function digest(model: Module): Promise<string> {
   return hash.digest('hex');
 }
 
-/** the fresh process: a fresh model, optimizer, scheduler, scaler and teacher, restored from the checkpoint */
+/** the fresh process: a fresh model, optimizer, scheduler, scaler, teacher and generator, restored from the checkpoint */
 async function resume(dir: string): Promise<void> {
   const parts = setup();
-  const { iteration, rngState, metadata } = await loadTrainingCheckpoint(join(dir, 'train.safetensors'), parts);
-  parts.scaler.loadStateDict(JSON.parse(metadata['scaler']!) as GradScalerState); // the checkpoint has no place for it but metadata
-  await loadModel(join(dir, 'teacher.safetensors'), parts.teacher);
+  const rng = new Rng(0);
+  const { iteration } = await loadTrainingCheckpoint(join(dir, 'train.safetensors'), { ...parts, extraModels: { ema: parts.teacher }, rng });
   const losses: number[] = [];
-  await trainSteps(parts, Rng.fromState(rngState as number[]), iteration, iterations, losses);
+  await trainSteps(parts, rng, iteration, iterations, losses);
   console.log(JSON.stringify({ losses, weights: await digest(parts.model), teacher: await digest(parts.teacher), scale: await parts.scaler.getScale() }));
 }
 
@@ -182,12 +176,11 @@ const rng = new Rng(7);
 const losses: number[] = [];
 const lrs: number[] = [];
 await trainSteps(parts, rng, 0, checkpointAt, losses, lrs);
-// torch.save({'model', 'optimizer', 'scheduler', 'epoch'}) plus the generator; the teacher as its own state dict
+// torch.save({'model', 'optimizer', 'scheduler', 'scaler', 'ema', 'epoch'}) plus the generator (the dropout layers' state comes along)
 await saveTrainingCheckpoint(join(work, 'train.safetensors'), {
-  model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, iteration: checkpointAt, rngState: rng.state(),
-  metadata: { scaler: JSON.stringify(await parts.scaler.stateDict()) },
+  model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, scaler: parts.scaler, extraModels: { ema: parts.teacher },
+  iteration: checkpointAt, rng,
 });
-await saveModel(join(work, 'teacher.safetensors'), parts.teacher);
 const liveBefore = memory().liveTensors;
 await trainSteps(parts, rng, checkpointAt, iterations, losses, lrs);
 const liveAfter = memory().liveTensors;
@@ -245,9 +238,7 @@ rmSync(work, { recursive: true, force: true });
 // the EMA model on WebGPU (there is no model.to(device): its state dict through the host), the whole case at once
 const volume = collate([input], modalities);
 const onCpu = await noGrad(() => tidy(() => teacher.forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
-const dict = teacher.stateDict();
-const host = await toHost(dict);
-dispose(dict);
+const host = await toHost(teacher.stateDict());
 await initBackend({ backend: 'webgpu' });
 const onGpuModel = new Net();
 loadHostStateDict(onGpuModel, host);
