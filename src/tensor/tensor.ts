@@ -137,7 +137,7 @@ export class Tensor {
     const ref = this.ref;
     if (ref && ref.refs > 0) return ref;
     throw new Error(ref
-      ? `tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} is a borrowed view (a state dict entry) used after the tensor it views was disposed`
+      ? `tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} is a borrowed view (a state dict entry) used after the tensor it views was disposed or moved to another backend`
       : `tensor #${this.id} ${formatShape(this.shape)} ${this.dtype} was used after dispose()`);
   }
 
@@ -204,7 +204,7 @@ export class Tensor {
     if (this.ref === null) return 'it was disposed';
     if (this.gradNode) return `it is the output of ${this.gradNode.name}, not a leaf`;
     if (!this.isDense) return 'it is a view (not dense)';
-    if (this.ref.refs !== 1) return `${this.ref.refs - 1} other tensor(s) share its storage (views, stateDict() values or tensors saved for backward: dispose them or run backward first)`;
+    if (this.ref.refs !== 1) return `${this.ref.refs - 1} other tensor(s) share its storage (views or tensors saved for backward: dispose them or run backward first)`;
     return null;
   }
 
