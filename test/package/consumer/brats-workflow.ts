@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AdamW, Conv3d, GradScaler, LambdaLR, Module, ReLU, SegResNet, adaptiveAvgPool3d, affine, assertGradcheck, autocast,
-  backward, clipGradNorm, loadHostStateDict, toHost, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
+  backward, clipGradNorm, ema, fromArray, initBackend, loadModel, loadTrainingCheckpoint, manualSeed, memory,
   multiClassDiceLoss, mul, noGrad, record, saveTrainingCheckpoint, step as above, tidy, type Tensor,
 } from 'voxgrad';
 import {
@@ -235,16 +235,12 @@ await loadModel(join(work, 'torch.safetensors'), fresh);
 const firstWeights = Array.from((await fresh.parameters()[0]!.toArray()).slice(0, 3));
 rmSync(work, { recursive: true, force: true });
 
-// the EMA model on WebGPU (there is no model.to(device): its state dict through the host), the whole case at once
+// the EMA model moved to WebGPU in place (PyTorch's model.to(device)), the whole case at once
 const volume = collate([input], modalities);
 const onCpu = await noGrad(() => tidy(() => teacher.forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
-const host = await toHost(teacher.stateDict());
-await initBackend({ backend: 'webgpu' });
-const onGpuModel = new Net();
-loadHostStateDict(onGpuModel, host);
-const onGpu = await noGrad(() => tidy(() => onGpuModel.eval().forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
-// toArray() is typed as a union of typed arrays, whose reduce() TypeScript cannot call: through Array.from
-const webgpuMaxDiff = Array.from(onCpu, (v, i) => Math.abs(v - onGpu[i]!)).reduce((a, b) => Math.max(a, b), 0);
+await teacher.to(await initBackend({ backend: 'webgpu' }));
+const onGpu = await noGrad(() => tidy(() => teacher.eval().forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
+const webgpuMaxDiff = onCpu.reduce((a, v, i) => Math.max(a, Math.abs(v - onGpu[i]!)), 0);
 
 console.log(JSON.stringify({
   losses, lrs, scale, resumeIdentical, liveBefore, liveAfter, perRegion, labels: [...new Set(label)].sort(),
