@@ -49,6 +49,10 @@ const related = [
   'test/models/schedules-edges.test.ts',
   'test/models/segresnet.test.ts',
   'test/models/segresnet-edges.test.ts',
+  'test/imaging/sliding-window.test.ts',
+  'test/imaging/sliding-window-mutants.test.ts',
+  'test/imaging/io/nifti.test.ts',
+  'test/imaging/io/nifti-mutants.test.ts',
 ];
 
 export default defineConfig({
