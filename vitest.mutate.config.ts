@@ -31,6 +31,8 @@ const related = [
   'test/models/optim-edges.test.ts',
   'test/models/grad-scaler-optimizers.test.ts',
   'test/models/grad-scaler-edges.test.ts',
+  'test/models/grad-scaler.test.ts',
+  'test/models/grad-scaler-mutants.test.ts',
   'test/kernels/optim.test.ts',
   'test/kernels/optim-edges.test.ts',
   'test/models/losses.test.ts',
