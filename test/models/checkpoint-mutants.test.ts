@@ -115,7 +115,7 @@ describe('model checkpoints', () => {
     w.dispose(); m.dispose();
   });
 
-  it('float64 values load onto a backend without float64 (as WebGPU), converted to the model\'s float32', async () => {
+  it('float64 values load onto a backend without float64 (as a GPU backend), converted to the model\'s float32', async () => {
     const path = join(dir, 'f64-weights.safetensors');
     writeFileSync(path, encodeSafetensors(new Map<string, HostTensor>([
       ['weight', { dtype: 'float64', shape: [2, 2], data: Float64Array.of(0.1, 0.2, 0.3, 0.4) }],
