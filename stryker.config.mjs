@@ -116,9 +116,14 @@
  *   the device state's own). Not killed on purpose: update()'s `.filter((s) => s.stepped)` → all stages (the
  *   documented behaviour counts only stepped optimizers' flags; torch.amp.GradScaler.update counts every optimizer
  *   unscale_() was called on, and accepts an update after unscale_() alone: a pending decision, not pinned by a test).
+ * - checkpoint.ts checkFinite's int32 shortcut (`false`, `''`: an int32 tensor holds no NaN or Inf); the
+ *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
+ *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
+ *   'object'` → `false` (a JSON number, string or boolean has no `type`).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
- * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
+ * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
+ * test whose name says WebGPU (say, "one dispatch on WebGPU") is filtered out too: such a test kills nothing here.
  */
 export default {
   testRunner: 'vitest',
@@ -149,6 +154,7 @@ export default {
     'src/imaging/sliding-window.ts',
     'src/imaging/io/nifti.ts',
     'src/models/grad-scaler.ts',
+    'src/models/checkpoint.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

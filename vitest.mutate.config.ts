@@ -20,6 +20,7 @@ const related = [
   'test/kernels/cdt-edges.test.ts',
   'test/models/safetensors-dtypes.test.ts',
   'test/models/checkpoint.test.ts',
+  'test/models/checkpoint-mutants.test.ts',
   'test/imaging/metrics.test.ts',
   'test/imaging/metrics-edges.test.ts',
   'test/models/vnet.test.ts',
