@@ -250,6 +250,10 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
   const rngState = parse('voxgrad.rng');
   if (target.rng && rngState === null) throw new Error(`${path}: holds no generator state (saved without rng or rngState)`);
   const dropout = parse('voxgrad.dropout');
+  const config = parse('voxgrad.config');
+  const scheduler = target.scheduler ? parse('voxgrad.scheduler') as { lastEpoch: number } | null : null;
+  if (target.scheduler && (!scheduler || typeof scheduler !== 'object')) throw new Error(`${path}: holds no lr scheduler state (saved without a scheduler)`);
+  // every metadata entry is read and checked above, before anything is loaded: a bad one leaves the target whole
 
   const modelTensors = new Map<string, HostTensor>();
   const optTensors = new Map<string, HostTensor>();
@@ -277,18 +281,14 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
   } finally {
     for (const t of uploaded.values()) t.dispose();
   }
-  if (target.scheduler) {
-    const scheduler = parse('voxgrad.scheduler') as { lastEpoch: number } | null;
-    if (!scheduler || typeof scheduler !== 'object') throw new Error(`${path}: holds no lr scheduler state (saved without a scheduler)`);
-    named(path, () => target.scheduler!.loadStateDict(scheduler));
-  }
+  if (target.scheduler) named(path, () => target.scheduler!.loadStateDict(scheduler!));
   for (const [name, m] of extras) {
     loadHostStateDict(m, extraTensors.get(name)!, strict, `${path} (extra model '${name}')`);
     loadDropout(`${path} (extra model '${name}')`, m, extraMeta[name]?.dropout, strict);
   }
   if (target.scaler) named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState));
   if (target.rng) named(path, () => target.rng!.setState(rngState));
-  return { iteration, rngState, config: parse('voxgrad.config'), metadata: meta };
+  return { iteration, rngState, config, metadata: meta };
 }
 
 /** runs load, its error prefixed by the file */
