@@ -339,7 +339,7 @@ describe('training checkpoints', () => {
     const bad = await withMetadata(path, 'sched-bad.safetensors', { 'voxgrad.scheduler': '{"lastEpoch":-3}' });
     const t = target();
     await expect(loadTrainingCheckpoint(bad, { ...t, scheduler: new StepLR(t.optimizer, 2) }))
-      .rejects.toThrow(/^.*sched-bad\.safetensors: StepLR\.loadStateDict: lastEpoch must be an integer ≥ 0, got -3$/);
+      .rejects.toThrow(/^.*sched-bad\.safetensors: StepLR\.loadStateDict: lastEpoch must be an integer ≥ -1, got -3$/);
     const notObject = await withMetadata(path, 'sched-number.safetensors', { 'voxgrad.scheduler': '3' });
     await expect(loadTrainingCheckpoint(notObject, { ...t, scheduler: new StepLR(t.optimizer, 2) }))
       .rejects.toThrow(/sched-number\.safetensors: holds no lr scheduler state \(saved without a scheduler\)$/);
