@@ -113,9 +113,7 @@
  *   (`maxOutputLength`, the ERR_BUFFER_TOO_LARGE message), killed by test/imaging/io/nifti-hostile.test.ts, which the
  *   related list leaves out for its 1 GiB of inflating per mutant.
  * - grad-scaler.ts loadStateDict's `this.on(backend, 'loadStateDict')` name (on() cannot throw there: the backend is
- *   the device state's own). Not killed on purpose: update()'s `.filter((s) => s.stepped)` → all stages (the
- *   documented behaviour counts only stepped optimizers' flags; torch.amp.GradScaler.update counts every optimizer
- *   unscale_() was called on, and accepts an update after unscale_() alone: a pending decision, not pinned by a test).
+ *   the device state's own).
  * - checkpoint.ts checkFinite's int32 shortcut (`false`, `''`: an int32 tensor holds no NaN or Inf); the
  *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
  *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==

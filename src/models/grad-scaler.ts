@@ -174,18 +174,19 @@ export class GradScaler {
   }
 
   /**
-   * After the steps of an iteration, on the device: the scale × backoffFactor when any stepped optimizer found a
-   * non-finite gradient, else × growthFactor every growthInterval such steps in a row; or `newScale` when given.
+   * After the steps of an iteration, on the device: the scale × backoffFactor when any optimizer unscaled since the
+   * last update (stepped or not, as torch.amp counts every unscale_'s inf check) found a non-finite gradient, else
+   * × growthFactor every growthInterval such iterations in a row; or `newScale` when given.
    */
   update(newScale?: number): void {
-    const flags = [...this.stages.values()].filter((s) => s.stepped).map((s) => s.foundInf);
+    const flags = [...this.stages.values()].map((s) => s.foundInf);
     try {
       if (newScale !== undefined) {
         if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be a finite number > 0, got ${newScale}`);
         this.setScale(Math.fround(newScale));
         return;
       }
-      if (flags.length === 0) throw new Error('GradScaler.update: no step() was recorded since the last update()');
+      if (flags.length === 0) throw new Error('GradScaler.update: no unscale() or step() was recorded since the last update()');
       const { scale, growthTracker } = this.device!;
       scale.backend.ampUpdateScale(scale.storage, growthTracker.storage, flags.map((f) => f.storage), this.hyper());
     } finally {

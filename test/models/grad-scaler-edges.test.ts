@@ -159,7 +159,7 @@ describe('GradScaler: calls', () => {
     // a refused update still ends the iteration: the next needs a step again
     (await scaler.step(opt)).dispose();
     expect(() => scaler.update(-1)).toThrow('newScale must be');
-    expect(() => scaler.update()).toThrow('GradScaler.update: no step() was recorded since the last update()');
+    expect(() => scaler.update()).toThrow('GradScaler.update: no unscale() or step() was recorded since the last update()');
     expect(await scaler.getScale()).toBe(Math.fround(5.1));
     p.dispose(); scaler.dispose();
   });
@@ -176,7 +176,7 @@ describe('GradScaler: calls', () => {
     scaler.dispose();
     expect(memory(cpu).liveTensors).toBe(live);
     expect(await scaler.stateDict()).toMatchObject({ scale: 16, growthTracker: 0 });
-    expect(() => scaler.update()).toThrow('no step() was recorded');
+    expect(() => scaler.update()).toThrow('no unscale() or step() was recorded');
     expect(await iterate(scaler, opt, [1])).toBe(0);
     expect(await scaler.getScale()).toBe(16);
     p.dispose(); scaler.dispose();

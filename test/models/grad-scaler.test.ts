@@ -134,11 +134,11 @@ describe('GradScaler', () => {
     opt.dispose(); p.dispose();
   });
 
-  it('unscale once per optimizer and update (a step before step(), as before clipping; twice is refused), update needs a step', async () => {
+  it('unscale once per optimizer and update (a step before step(), as before clipping; twice is refused), update needs an unscale or a step', async () => {
     const p = problem();
     const scaler = new GradScaler();
     const opt = new SGD([p.w], { lr: 1e-3 });
-    expect(() => scaler.update()).toThrow('no step() was recorded');
+    expect(() => scaler.update()).toThrow('no unscale() or step() was recorded');
     backward(scaler.scale(p.loss()));
     scaler.unscale(opt);
     const unscaled = await values(p.w.grad!);
