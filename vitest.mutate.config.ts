@@ -50,12 +50,16 @@ const related = [
   'test/imaging/metric-classes-edges.test.ts',
   'test/models/schedules.test.ts',
   'test/models/schedules-edges.test.ts',
+  'test/models/schedules-sequential.test.ts',
+  'test/models/schedules-sequential-mutants.test.ts',
   'test/models/segresnet.test.ts',
   'test/models/segresnet-edges.test.ts',
   'test/imaging/sliding-window.test.ts',
   'test/imaging/sliding-window-mutants.test.ts',
   'test/imaging/io/nifti.test.ts',
   'test/imaging/io/nifti-mutants.test.ts',
+  'test/imaging/transforms-brats.test.ts',
+  'test/imaging/transforms-brats-mutants.test.ts',
 ];
 
 export default defineConfig({
