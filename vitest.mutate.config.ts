@@ -45,6 +45,7 @@ const related = [
   'test/imaging/transforms-spatial.test.ts',
   'test/imaging/transforms-intensity-edges.test.ts',
   'test/imaging/transforms-intensity-channels.test.ts',
+  'test/imaging/transforms-intensity-channels-mutants.test.ts',
   'test/imaging/transforms-shared-edges.test.ts',
   'test/imaging/transforms-spatial-edges.test.ts',
   'test/imaging/metric-classes.test.ts',
