@@ -77,8 +77,11 @@
  *   orient, resample and the two axis tables (writes past a typed array's end are ignored); rot90Volume's flip arrays
  *   `[false, false, false]` → `[]` (undefined is falsy); interpolateTable's `inSize === outSize ? j :` → `false`
  *   (scale 1 gives ⌊j⌋ = j) and its clamps `inSize - 1` → `inSize + 1` (⌊j·in/out⌋ and ⌊(j + ½)·in/out − ½⌋ stay
- *   below in); resampleKeys' default 'trilinear' → '' (every mode but 'nearest' is trilinear in the tables);
- *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce).
+ *   below in); Spacing's image mode 'trilinear' given to resampleKeys → '' (every mode but 'nearest' is trilinear in the tables);
+ *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce); areaResample's
+ *   same-size shortcut `n === m` → `false` (windows [j, j + 1) copy each value and divide by 1, exact in float64), its
+ *   loop bounds `o <= outer` (reads and writes past the typed arrays' ends) and the division's `i <= inner` (the extra
+ *   voxel is the next window's first, still 0 when divided, as windows are filled in order and never empty).
  * - schedules.ts linearRampup's `t >= length` → `t > length` (at t = L, t/L is exactly 1); the base scheduler's
  *   `lastLr = []` initializer (every subclass's constructor ends with applyLr(), which sets it before any read);
  *   loadStateDict's `typeof x === 'number'` → `true` (Number.isFinite does not coerce); CosineAnnealingLR's step-up
