@@ -77,12 +77,18 @@
  *   orient, resample and the two axis tables (writes past a typed array's end are ignored); rot90Volume's flip arrays
  *   `[false, false, false]` → `[]` (undefined is falsy); interpolateTable's `inSize === outSize ? j :` → `false`
  *   (scale 1 gives ⌊j⌋ = j) and its clamps `inSize - 1` → `inSize + 1` (⌊j·in/out⌋ and ⌊(j + ½)·in/out − ½⌋ stay
- *   below in); resampleKeys' default 'trilinear' → '' (every mode but 'nearest' is trilinear in the tables);
- *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce).
+ *   below in); Spacing's image mode 'trilinear' given to resampleKeys → '' (every mode but 'nearest' is trilinear in the tables);
+ *   Spacing's spacing check `typeof x === 'number'` → `true` (Number.isFinite does not coerce); areaResample's
+ *   same-size shortcut `n === m` → `false` (windows [j, j + 1) copy each value and divide by 1, exact in float64), its
+ *   loop bounds `o <= outer` (reads and writes past the typed arrays' ends) and the division's `i <= inner` (the extra
+ *   voxel is the next window's first, still 0 when divided, as windows are filled in order and never empty).
  * - schedules.ts linearRampup's `t >= length` → `t > length` (at t = L, t/L is exactly 1); the base scheduler's
  *   `lastLr = []` initializer (every subclass's constructor ends with applyLr(), which sets it before any read);
  *   loadStateDict's `typeof x === 'number'` → `true` (Number.isFinite does not coerce); CosineAnnealingLR's step-up
- *   test `epoch - 1 - tMax` → `epoch - 1 + tMax` (they differ by 2·tMax, the modulus: the same zeros).
+ *   test `epoch - 1 - tMax` → `epoch - 1 + tMax` (they differ by 2·tMax, the modulus: the same zeros); SequentialLR's
+ *   milestone check `i > 0 &&` (`true`, `>=`) and step()'s `index > 0 &&` (`true`, `>=`): at i = 0 / index 0 the
+ *   other side compares with milestones[−1], undefined, which is false; SequentialLR's own chainedLr (its throw
+ *   emptied or renamed: unreachable, step() is its own and nesting is refused).
  * - segresnet.ts the default norm `['group', { numGroups: 8 }]` → `['group', {}]` (a group norm without numGroups has
  *   8 groups); normThenAct's `fusedWith([act], x)` → `fusedWith([], x)` (no fusion: the norm, then the ReLU, the same
  *   floats both ways, as the forward test checks; only one pass of work more).
@@ -118,6 +124,8 @@
  *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
  *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
  *   'object'` → `false` (a JSON number, string or boolean has no `type`).
+ * - transforms-brats.ts the channel-first loop's bound `i <= n` (the extra 0 lands on the next channel's first voxel,
+ *   which that channel then writes, or past the end).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -153,6 +161,7 @@ export default {
     'src/imaging/io/nifti.ts',
     'src/models/grad-scaler.ts',
     'src/models/checkpoint.ts',
+    'src/imaging/transforms-brats.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
