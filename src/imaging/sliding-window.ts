@@ -6,9 +6,11 @@
  * window weighs the same (MONAI's `mode="constant"`), or with `mode: 'gaussian'` each window's
  * prediction is weighted by MONAI's Gaussian importance map and the sum divided by the sum of the
  * weights. One channel (the foreground probability) by default; with the `channels` option every
- * channel the predictor returns, in the same single pass.
+ * channel the predictor returns, in the same single pass. The image is one volume [X, Y, Z] or a
+ * channels-first MultiChannelVolume [C, X, Y, Z] (the windows the predictor gets are [n, C, P…]),
+ * or an array of them, MONAI's batch B.
  *
- * Device-resident: the padded volume is uploaded once, each batch of windows is cut out of it and
+ * Device-resident: each padded volume is uploaded once, each batch of windows is cut out of them and
  * predicted on the backend, the probabilities are added into a score volume there, and the score
  * is read back once per volume. The count map depends only on the window grid and is computed on
  * the host, where the division and un-padding happen after the readback; the Gaussian weights and
@@ -23,12 +25,14 @@ import { fromArray, zeros } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { Shape3, Volume } from './volume.js';
+import type { MultiChannelVolume, Shape3, Volume } from './volume.js';
 import { largestConnectedComponent } from './metrics.js';
 
+export type { MultiChannelVolume } from './volume.js';
 
 /**
- * Predicts a batch of windows: `windows` is [n, 1, P0, P1, P2] on the sliding window's backend, the
+ * Predicts a batch of windows: `windows` is [n, Cin, P0, P1, P2] on the sliding window's backend (Cin the image's
+ * channels: 1 for a volume [X, Y, Z], C for a MultiChannelVolume [C, X, Y, Z]), the
  * result must be [n, C, P0, P1, P2] on the same backend: the foreground probabilities (C = 1, the
  * shape of a one-channel segmentation head's output) or, with the `channels: C` option, C channels
  * (say each class's softmax probability). It runs synchronously, under noGrad and inside a tidy
@@ -45,10 +49,12 @@ export interface SlidingWindowOptions {
   /** the step between windows; give it or `overlap` */
   stride?: Readonly<Shape3>;
   /**
-   * instead of `stride`: the fraction of a window its neighbour overlaps, stride = max(1, ⌊patch·(1 − overlap)⌋)
-   * per axis (MONAI's `overlap` and scan interval; default 0.25 when neither is given)
+   * instead of `stride`: the fraction of a window its neighbour overlaps, one for all axes or one per axis,
+   * stride = max(1, ⌊patch·(1 − overlap)⌋) per axis (MONAI's `overlap` and scan interval; default 0.25 when neither is given)
    */
-  overlap?: number;
+  overlap?: number | Readonly<Shape3>;
+  /** the value of the padding around an image smaller than the patch (MONAI's `cval` of `padding_mode="constant"`; default 0) */
+  cval?: number;
   /** windows per `predict` call (default 1) */
   batchSize?: number;
   /**
@@ -72,14 +78,8 @@ export interface MultiChannelOptions extends SlidingWindowOptions {
   channels: number;
 }
 
-/**
- * C maps of one volume [X, Y, Z], channels first: `shape` is [C, X, Y, Z] and channel c is
- * `data.subarray(c·X·Y·Z, (c + 1)·X·Y·Z)`, a volume in the usual C order (MONAI's [C, H, W, D] of one image).
- */
-export interface MultiChannelVolume {
-  data: Float32Array;
-  shape: [number, number, number, number];
-}
+/** What the sliding window reads: one volume [X, Y, Z], or C of them channels first, [C, X, Y, Z]. */
+export type SlidingWindowImage = Volume | MultiChannelVolume;
 
 export interface LabelOptions extends SlidingWindowOptions {
   /** foreground where probability > threshold (default 0.5, strict as `score_map[0] > 0.5`) */
@@ -172,16 +172,19 @@ export function gaussianImportanceMap(
   });
 }
 
-function padVolume(data: Float32Array, shape: Shape3, g: WindowGrid): Float32Array {
+/** The C channels of `data` [C, X, Y, Z] padded to [C, …g.padded] with `cval`. */
+function padVolume(data: Float32Array, channels: number, shape: Shape3, g: WindowGrid, cval: number): Float32Array {
   const [X, Y, Z] = shape;
   if (g.padded[0] === X && g.padded[1] === Y && g.padded[2] === Z) return data;
   const [PX, PY, PZ] = g.padded;
   const [bx, by, bz] = g.padBefore;
-  const out = new Float32Array(PX * PY * PZ);
-  for (let x = 0; x < X; x++) {
-    for (let y = 0; y < Y; y++) {
-      const src = (x * Y + y) * Z;
-      out.set(data.subarray(src, src + Z), ((x + bx) * PY + (y + by)) * PZ + bz);
+  const out = new Float32Array(channels * PX * PY * PZ).fill(cval);
+  for (let c = 0; c < channels; c++) {
+    for (let x = 0; x < X; x++) {
+      for (let y = 0; y < Y; y++) {
+        const src = ((c * X + x) * Y + y) * Z;
+        out.set(data.subarray(src, src + Z), ((c * PX + x + bx) * PY + (y + by)) * PZ + bz);
+      }
     }
   }
   return out;
@@ -230,19 +233,27 @@ function windowView(volume: Tensor, origin: Shape3, patch: Shape3): Tensor {
   return volume.viewAs([1, volume.shape[1]!, ...patch], volume.strides, windowOffset(volume, origin));
 }
 
+/** A window: which of the images, and where in its padded volume. */
+interface WindowAt {
+  image: number;
+  origin: Shape3;
+}
+
 /**
- * The windows at `origins` of a [1, 1, X, Y, Z] volume, copied into one [n, 1, P0, P1, P2] tensor. Consecutive
- * windows whose offsets in the volume step evenly (along a row of the grid) are one strided view, so each such
- * run is one copy instead of one per window.
+ * The windows of the [1, C, X, Y, Z] volumes, copied into one [n, C, P0, P1, P2] tensor. Consecutive windows of one
+ * volume whose offsets in it step evenly (along a row of the grid) are one strided view, so each such run is one
+ * copy instead of one per window.
  */
-function cutWindows(volume: Tensor, origins: readonly Shape3[], patch: Shape3): Tensor {
+function cutWindows(volumes: readonly Tensor[], windows: readonly WindowAt[], patch: Shape3): Tensor {
   const runs: Tensor[] = [];
-  for (let i = 0; i < origins.length;) {
-    const first = windowOffset(volume, origins[i]!);
-    const step = i + 1 < origins.length ? windowOffset(volume, origins[i + 1]!) - first : 0;
+  for (let i = 0; i < windows.length;) {
+    const image = windows[i]!.image, volume = volumes[image]!;
+    const sameVolume = (k: number) => k < windows.length && windows[k]!.image === image;
+    const first = windowOffset(volume, windows[i]!.origin);
+    const step = sameVolume(i + 1) ? windowOffset(volume, windows[i + 1]!.origin) - first : 0;
     let n = 1;
-    while (i + n < origins.length && windowOffset(volume, origins[i + n]!) === first + n * step) n++;
-    runs.push(volume.viewAs([n, 1, ...patch], [step, ...volume.strides.slice(1)], first));
+    while (sameVolume(i + n) && windowOffset(volume, windows[i + n]!.origin) === first + n * step) n++;
+    runs.push(volume.viewAs([n, volume.shape[1]!, ...patch], [step, ...volume.strides.slice(1)], first));
     i += n;
   }
   return concat(runs, 0);
@@ -275,26 +286,37 @@ function checkPrediction(
 /**
  * The probabilities averaged over all windows (MONAI's `sliding_window_inference` on DTC's window grid, with
  * `mode="constant"`, or with `mode: 'gaussian'` the average weighted by gaussianImportanceMap(patch, sigmaScale)).
- * Without `channels`, the predictor returns one channel and the result is a volume of the same shape as `image`. With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the
- * result holds all of them, channels first: [C, X, Y, Z]. All channels come from the same single pass (one
- * prediction per window, one readback), each bit for bit what a one-channel run of that channel gives:
+ * Without `channels`, the predictor returns one channel and the result is a volume [X, Y, Z] of the image's size.
+ * With `channels: C` it returns C channels per window, [n, C, P0, P1, P2], and the result holds all of them,
+ * channels first: [C, X, Y, Z]. All channels come from the same single pass (one prediction per window, one
+ * readback), each bit for bit what a one-channel run of that channel gives:
  *
  *     const probs = await slidingWindowInference(image, (w) => softmax(model.forward(w), 1), { patch, stride, channels: classes });
  *     // probs.shape = [classes, X, Y, Z]; class k's map is probs.data.subarray(k·X·Y·Z, (k + 1)·X·Y·Z)
+ *
+ * The image is a volume [X, Y, Z] (the windows are [n, 1, P0, P1, P2]) or a MultiChannelVolume [Cin, X, Y, Z], say
+ * BraTS's four modalities (the windows are [n, Cin, P0, P1, P2]); the result's channels are the predictor's, not
+ * the image's. An array of images is MONAI's batch [B, Cin, …]: the result is the array of their results, in order.
+ * The images may differ in size but not in channels; their windows are visited image after image (MONAI's order),
+ * `batchSize` of them per prediction whichever images they come from, and each result is bit for bit the one the
+ * image gives alone, for a predictor whose output for a window does not depend on the other windows of its batch.
  */
-export function slidingWindow(image: Volume, predict: WindowPredictor, opts: MultiChannelOptions): Promise<MultiChannelVolume>;
-export function slidingWindow(image: Volume, predict: WindowPredictor, opts: SlidingWindowOptions): Promise<Volume>;
+export function slidingWindow(image: SlidingWindowImage, predict: WindowPredictor, opts: MultiChannelOptions): Promise<MultiChannelVolume>;
+export function slidingWindow(image: SlidingWindowImage, predict: WindowPredictor, opts: SlidingWindowOptions): Promise<Volume>;
+export function slidingWindow(images: readonly SlidingWindowImage[], predict: WindowPredictor, opts: MultiChannelOptions): Promise<MultiChannelVolume[]>;
+export function slidingWindow(images: readonly SlidingWindowImage[], predict: WindowPredictor, opts: SlidingWindowOptions): Promise<Volume[]>;
 export async function slidingWindow(
-  image: Volume,
+  input: SlidingWindowImage | readonly SlidingWindowImage[],
   predict: WindowPredictor,
   opts: SlidingWindowOptions & { channels?: number },
-): Promise<Volume | MultiChannelVolume> {
-  if (image instanceof Tensor || image.shape.length !== 3) {
-    throw new Error(`slidingWindow: image must be a host volume { data, shape: [X, Y, Z] }, got ${image instanceof Tensor ? `a Tensor ${formatShape(image.shape)}; pass { data: await x.toArray(), shape }` : `shape ${formatShape(image.shape)}`}`);
-  }
-  const shape: Shape3 = [image.shape[0], image.shape[1], image.shape[2]];
-  if (image.data.length !== shape[0] * shape[1] * shape[2]) {
-    throw new Error(`slidingWindow: data length ${image.data.length} does not match shape [${shape.join(', ')}]`);
+): Promise<Volume | MultiChannelVolume | (Volume | MultiChannelVolume)[]> {
+  const batched = isBatch(input);
+  const images = (batched ? input : [input]).map((image, b) => hostImage(image, batched ? `image ${b} of the batch` : 'image'));
+  if (images.length === 0) throw new Error('slidingWindow: the batch holds no image');
+  const inChannels = images[0]!.channels;
+  const other = images.findIndex((im) => im.channels !== inChannels);
+  if (other >= 0) {
+    throw new Error(`slidingWindow: the images of a batch must have the same channels (the windows are [n, C, …patch]): image 0 has ${inChannels}, image ${other} has ${images[other]!.channels}`);
   }
   const patch: Shape3 = [opts.patch[0], opts.patch[1], opts.patch[2]];
   const batchSize = opts.batchSize ?? 1;
@@ -304,64 +326,101 @@ export async function slidingWindow(
   const mode = opts.mode ?? 'constant';
   if (mode !== 'constant' && mode !== 'gaussian') throw new Error(`bad mode '${String(mode)}': expected 'constant' or 'gaussian'`);
   const sigmaScale = sigmaScales(opts.sigmaScale ?? 0.125);
-  const g = windowGrid(shape, patch, windowStride(patch, opts));
+  const cval = opts.cval ?? 0;
+  if (!Number.isFinite(cval)) throw new Error(`slidingWindow: cval must be a finite number, got ${cval}`);
+  const stride = windowStride(patch, opts);
+  const grids = images.map((im) => windowGrid(im.shape, patch, stride));
   const backend = opts.backend ?? getBackend();
 
-  // window origins in DTC's loop order (x outer, z inner)
-  const origins: Shape3[] = [];
-  for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) origins.push([xs, ys, zs]);
+  // window origins in DTC's loop order (x outer, z inner), image after image
+  const windows: WindowAt[] = [];
+  grids.forEach((g, image) => {
+    for (const xs of g.starts[0]) for (const ys of g.starts[1]) for (const zs of g.starts[2]) windows.push({ image, origin: [xs, ys, zs] });
+  });
 
   // gaussian: channel C of the score adds up the weights, in the same window order as the weighted predictions
-  const [volume, score, importance] = tidy(() => [
-    fromArray(padVolume(image.data, shape, g), [1, 1, ...g.padded], { backend }),
-    zeros([1, mode === 'gaussian' ? channels + 1 : channels, ...g.padded], { backend }),
-    mode === 'gaussian' ? reshape(gaussianImportanceMap(patch, sigmaScale, backend), [1, 1, ...patch]) : null,
-  ]);
+  const scoreChannels = mode === 'gaussian' ? channels + 1 : channels;
+  const volumes: Tensor[] = [], scores: Tensor[] = [];
+  let importance: Tensor | null = null;
   try {
-    opts.onProgress?.(0, origins.length);
+    images.forEach((im, b) => {
+      const g = grids[b]!;
+      volumes.push(fromArray(padVolume(im.data, inChannels, im.shape, g, cval), [1, inChannels, ...g.padded], { backend }));
+      scores.push(zeros([1, scoreChannels, ...g.padded], { backend }));
+    });
+    if (mode === 'gaussian') importance = tidy(() => reshape(gaussianImportanceMap(patch, sigmaScale, backend), [1, 1, ...patch]));
+    opts.onProgress?.(0, windows.length);
     // No readback or sync in this loop: the host records every batch and the GPU runs behind it. Device
     // memory stays bounded without a sync: each batch's tensors are freed at the end of its tidy, and the
     // WebGPU runtime lends a freed buffer to the next allocation at once (the queue orders the dispatches),
-    // so the footprint is one batch's working set plus the volume and the score (C channels, C + 1 with the
+    // so the footprint is one batch's working set plus the volumes and the scores (C channels, C + 1 with the
     // Gaussian weights). What grows is the queue of submitted command buffers (the runtime submits every few
-    // hundred dispatches), at most one volume's.
-    for (let b0 = 0; b0 < origins.length; b0 += batchSize) {
-      const batch = origins.slice(b0, b0 + batchSize);
+    // hundred dispatches), at most the images'.
+    for (let b0 = 0; b0 < windows.length; b0 += batchSize) {
+      const batch = windows.slice(b0, b0 + batchSize);
       tidy(() => noGrad(() => {
-        const windows = cutWindows(volume, batch, patch);
-        const prob: unknown = predict(windows);
+        const prob: unknown = predict(cutWindows(volumes, batch, patch));
         checkPrediction(prob, batch.length, patch, opts.channels, backend);
         const contribution = importance ? mul(prob, importance) : prob;
         // one window at a time, in order: windows of a batch may overlap, and the float32 sums must be
         // added in DTC's window order. In place: only the window's part of the score is read and written.
-        batch.forEach((o, k) => {
-          const window = windowView(score, o, patch);
+        batch.forEach(({ image, origin }, k) => {
+          const window = windowView(scores[image]!, origin, patch);
           addInto(importance ? slice(window, 1, 0, channels) : window, slice(contribution, 0, k, k + 1));
           if (importance) addInto(slice(window, 1, channels), importance);
         });
       }));
-      opts.onProgress?.(b0 + batch.length, origins.length);
+      opts.onProgress?.(b0 + batch.length, windows.length);
     }
-    const sums = await score.toArray();
-    const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : null;
-    const data = divideAndUnpad(sums, weights, patch, channels, shape, g);
-    return opts.channels === undefined ? { data, shape } : { data, shape: [channels, ...shape] };
+    const results: (Volume | MultiChannelVolume)[] = [];
+    for (const [b, im] of images.entries()) {
+      const sums = await scores[b]!.toArray();
+      const weights = importance ? sums.subarray(channels * sums.length / (channels + 1)) : null;
+      const data = divideAndUnpad(sums, weights, patch, channels, im.shape, grids[b]!);
+      results.push(opts.channels === undefined ? { data, shape: im.shape } : { data, shape: [channels, ...im.shape] });
+    }
+    return batched ? results : results[0]!;
   } finally {
-    volume.dispose();
-    score.dispose();
+    for (const t of [...volumes, ...scores]) t.dispose();
     importance?.dispose();
   }
 }
 
+function isBatch(input: SlidingWindowImage | readonly SlidingWindowImage[]): input is readonly SlidingWindowImage[] {
+  return Array.isArray(input);
+}
+
+/** The image's data, channels and spatial shape, checked; `name` says which image in the messages. */
+function hostImage(image: SlidingWindowImage, name: string): { data: Float32Array; channels: number; shape: Shape3 } {
+  const expected = `${name} must be a host volume { data, shape: [X, Y, Z] } or channels first { data, shape: [C, X, Y, Z] }`;
+  if (image instanceof Tensor) {
+    throw new Error(`slidingWindow: ${expected}, got a Tensor ${formatShape(image.shape)}; pass { data: await x.toArray(), shape }`);
+  }
+  const rank = image.shape.length as number;
+  if (rank !== 3 && rank !== 4) {
+    const hint = rank === 5 ? '; a batch [B, C, X, Y, Z] is an array of B images [C, X, Y, Z]' : '';
+    throw new Error(`slidingWindow: ${expected}, got shape ${formatShape(image.shape)}${hint}`);
+  }
+  const [channels, X, Y, Z] = image.shape.length === 3 ? [1, ...image.shape] : image.shape;
+  if (image.data.length !== channels * X * Y * Z) {
+    throw new Error(`slidingWindow: ${name}: data length ${image.data.length} does not match shape [${image.shape.join(', ')}]`);
+  }
+  return { data: image.data, channels, shape: [X, Y, Z] };
+}
+
 /** The stride given, or MONAI's scan interval for `overlap` (default 0.25). */
 function windowStride(patch: Readonly<Shape3>, opts: SlidingWindowOptions): Readonly<Shape3> {
+  const shown = (overlap: number | Readonly<Shape3>) => (typeof overlap === 'number' ? `${overlap}` : `[${overlap.join(', ')}]`);
   if (opts.stride !== undefined) {
-    if (opts.overlap !== undefined) throw new Error(`slidingWindow: give stride or overlap, not both (stride [${opts.stride.join(', ')}], overlap ${opts.overlap})`);
+    if (opts.overlap !== undefined) throw new Error(`slidingWindow: give stride or overlap, not both (stride [${opts.stride.join(', ')}], overlap ${shown(opts.overlap)})`);
     return opts.stride;
   }
   const overlap = opts.overlap ?? 0.25;
-  if (!(overlap >= 0 && overlap < 1)) throw new Error(`slidingWindow: overlap must be in [0, 1), got ${overlap}`);
-  return [0, 1, 2].map((a) => Math.max(1, Math.floor(patch[a]! * (1 - overlap)))) as Shape3;
+  const perAxis: readonly number[] = typeof overlap === 'number' ? [overlap, overlap, overlap] : overlap;
+  if (perAxis.length !== 3 || !perAxis.every((o) => o >= 0 && o < 1)) {
+    throw new Error(`slidingWindow: overlap must be in [0, 1)${typeof overlap === 'number' ? '' : ' on each of the 3 axes'}, got ${shown(overlap)}`);
+  }
+  return [0, 1, 2].map((a) => Math.max(1, Math.floor(patch[a]! * (1 - perAxis[a]!)))) as Shape3;
 }
 
 /** Threshold a probability map (`> threshold`) and optionally keep the largest 26-connected component. */
@@ -379,7 +438,7 @@ export function labelFromProbability(
 
 /** Sliding window, threshold, optional largest connected component: the binary prediction. */
 export async function predictLabel(
-  image: Volume,
+  image: SlidingWindowImage,
   predict: WindowPredictor,
   opts: LabelOptions,
 ): Promise<Volume<Uint8Array>> {

@@ -17,6 +17,15 @@ export interface Volume<T extends Float32Array | Uint8Array = Float32Array> {
   shape: Shape3;
 }
 
+/**
+ * C maps of one volume [X, Y, Z], channels first (MONAI's [C, H, W, D] of one image): `shape` is [C, X, Y, Z] and
+ * channel c is `data.subarray(c·X·Y·Z, (c + 1)·X·Y·Z)`, a volume in the usual C order.
+ */
+export interface MultiChannelVolume<T extends Float32Array | Uint8Array = Float32Array> {
+  data: T;
+  shape: [number, number, number, number];
+}
+
 /** One case: the image and, when known, its binary label (0 background, 1 foreground). */
 export interface Case {
   id: string;

@@ -315,9 +315,9 @@ describe('slidingWindow (cpu backend)', () => {
     // MONAI's habit of a [1, 1, X, Y, Z] tensor, or a shape of another rank, is named
     const tensor = fromArray(img.data, [1, 1, 4, 4, 4], { backend: cpu });
     await expect(slidingWindow(tensor as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
-      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got a Tensor \[1, 1, 4, 4, 4\]; pass \{ data: await x.toArray\(\), shape \}$/);
-    await expect(slidingWindow({ data: img.data, shape: [1, 4, 4, 4] } as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
-      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \}, got shape \[1, 4, 4, 4\]$/);
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \} or channels first \{ data, shape: \[C, X, Y, Z\] \}, got a Tensor \[1, 1, 4, 4, 4\]; pass \{ data: await x.toArray\(\), shape \}$/);
+    await expect(slidingWindow({ data: img.data, shape: [1, 1, 4, 4, 4] } as never, identity, { backend: cpu, patch: [4, 4, 4], stride: [1, 1, 1] }))
+      .rejects.toThrow(/^slidingWindow: image must be a host volume \{ data, shape: \[X, Y, Z\] \} or channels first \{ data, shape: \[C, X, Y, Z\] \}, got shape \[1, 1, 4, 4, 4\]; a batch \[B, C, X, Y, Z\] is an array of B images \[C, X, Y, Z\]$/);
     tensor.dispose();
   });
 });

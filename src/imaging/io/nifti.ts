@@ -8,9 +8,17 @@
  * Reading: the header is parsed with nifti-reader-js; the voxel data are read here (datatypes
  * uint8, int8, int16, uint16, int32, uint32, float32, float64, either endianness), scaled by
  * `scl_slope · v + scl_inter` when scl_slope is finite and nonzero, and returned as Float32Array
- * (float64 data lose precision). Only 3-D data are accepted (trailing dimensions of size 1 are
+ * (float64 data lose precision). readNifti accepts 3-D data only (trailing dimensions of size 1 are
  * dropped; a 2-D image becomes [X, Y, 1]). The affine is the sform when sform_code > 0, else the
  * qform when qform_code > 0, else diag(pixdim[1..3], 1) (nifti1_io "method 1").
+ *
+ * Channels: NIfTI-1 reserves dim 4 for time and dim 5 for the values of a vector at each voxel, but nibabel
+ * users and MONAI's SaveImage store C channels as a 4th axis: [X, Y, Z, C], dim[0] = 4, dim[4] = C. On disk that
+ * is x fastest, then y, z and the channel, i.e. channel after channel, each a 3-D image. Ours are channels first,
+ * a MultiChannelVolume [C, X, Y, Z] (MONAI's [C, H, W, D] after EnsureChannelFirst), and `volume[c, x, y, z]` is
+ * nibabel's `img.get_fdata()[x, y, z, c]`. readNiftiChannels reads [X, Y, Z, C] and the spec's [X, Y, Z, 1, C]
+ * (and 3-D data, as C = 1) channels first; writeNifti writes a MultiChannelVolume as [X, Y, Z, C], pixdim[4] = 1,
+ * except that one channel is written as the 3-D image [X, Y, Z] (MONAI's default `squeeze_end_dims`).
  *
  * Writing: NIfTI-1 (sizeof_hdr 348, vox_offset 352, magic "n+1\0", 4 zero extension bytes),
  * little endian, datatype uint8 or float32, sform_code = qform_code = 2 (aligned anat.) with the
@@ -25,7 +33,7 @@ import { gunzipSync as zlibGunzipSync, gunzip as zlibGunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
-import { fileProblem, type Shape3, type Volume } from '../volume.js';
+import { fileProblem, type MultiChannelVolume, type Shape3, type Volume } from '../volume.js';
 
 const gunzipAsync = promisify(zlibGunzip);
 /** the largest decompressed NIfTI read (1 GiB; a BraTS volume is about 9 MB): a gzip bomb is refused, not allocated */
@@ -70,6 +78,12 @@ export interface NiftiImage {
   info: NiftiInfo;
 }
 
+/** An image read channels first by readNiftiChannels: [C, X, Y, Z] from the file's [X, Y, Z, C]. */
+export interface NiftiChannelsImage {
+  image: MultiChannelVolume<Float32Array>;
+  info: NiftiInfo;
+}
+
 function fail(path: string, what: string): never {
   throw new Error(`NIfTI ${path}: ${what}`);
 }
@@ -93,9 +107,21 @@ function num(v: unknown): number {
 }
 
 /**
- * Parses an uncompressed NIfTI byte buffer. `path` is only used in error messages.
+ * Parses an uncompressed NIfTI byte buffer of a 3-D image. `path` is only used in error messages.
  */
 export function parseNifti(bytes: Uint8Array, path: string): NiftiImage {
+  const { data, shape, info } = decode(bytes, path, false);
+  return { volume: { data, shape }, info };
+}
+
+/** Parses an uncompressed NIfTI byte buffer channels first, [C, X, Y, Z] (see the file's comment). */
+export function parseNiftiChannels(bytes: Uint8Array, path: string): NiftiChannelsImage {
+  const { data, channels, shape, info } = decode(bytes, path, true);
+  return { image: { data, shape: [channels, ...shape] }, info };
+}
+
+/** The voxels channel after channel, each channel in our C order, and the header information. */
+function decode(bytes: Uint8Array, path: string, withChannels: boolean): { data: Float32Array; channels: number; shape: Shape3; info: NiftiInfo } {
   if (bytes.length < 4) fail(path, `file too short (${bytes.length} bytes) for a NIfTI header`);
   const ab = toArrayBuffer(bytes);
   if (!nifti.isNIFTI(ab)) fail(path, 'not a NIfTI-1/NIfTI-2 single file (bad sizeof_hdr or magic)');
@@ -120,10 +146,17 @@ export function parseNifti(bytes: Uint8Array, path: string): NiftiImage {
   const sizes = dims.slice(1, rank + 1);
   if (!sizes.every((d) => Number.isInteger(d) && d >= 1)) fail(path, `bad dimensions [${sizes.join(', ')}]`);
   while (sizes.length > 3 && sizes[sizes.length - 1] === 1) sizes.pop();
-  if (sizes.length > 3) fail(path, `expected a 3-D image, got dimensions [${sizes.join(', ')}]`);
+  // the channels: [X, Y, Z, C], or the spec's vector per voxel [X, Y, Z, 1, C]
+  const channelAxis = sizes.length === 4 || (sizes.length === 5 && sizes[3] === 1) ? sizes.length - 1 : -1;
+  if (sizes.length > 3 && (!withChannels || channelAxis < 0)) {
+    const hint = channelAxis < 0 ? '' : `; readNiftiChannels() reads the ${channelAxis === 3 ? '4th' : '5th'} axis as channels`;
+    fail(path, `expected a 3-D image${withChannels ? ' or channels on the 4th axis (or the 5th after a 4th of 1)' : ''}, got dimensions [${sizes.join(', ')}]${hint}`);
+  }
+  const channels = sizes.length > 3 ? sizes[channelAxis]! : 1;
+  sizes.length = Math.min(sizes.length, 3);
   while (sizes.length < 3) sizes.push(1);
   const [X, Y, Z] = sizes as Shape3;
-  const n = X * Y * Z;
+  const spatial = X * Y * Z, n = channels * spatial;
   const voxOffset = num(header.vox_offset);
   if (!Number.isFinite(voxOffset) || voxOffset < hdrSize) fail(path, `bad vox_offset ${voxOffset}`);
   const need = voxOffset + n * dt.bytes;
@@ -152,13 +185,15 @@ export function parseNifti(bytes: Uint8Array, path: string): NiftiImage {
     }
   })();
   const out = new Float32Array(n);
-  // disk index f = x + X*(y + Y*z)  →  ours c = (x*Y + y)*Z + z
+  // disk index f = x + X*(y + Y*(z + Z*c))  →  ours (c·X·Y·Z) + (x*Y + y)*Z + z
   let f = 0;
-  for (let z = 0; z < Z; z++) {
-    for (let y = 0; y < Y; y++) {
-      for (let x = 0; x < X; x++, f++) {
-        const v = read(f);
-        out[(x * Y + y) * Z + z] = scaled ? v * slope + inter : v;
+  for (let c = 0; c < channels; c++) {
+    for (let z = 0; z < Z; z++) {
+      for (let y = 0; y < Y; y++) {
+        for (let x = 0; x < X; x++, f++) {
+          const v = read(f);
+          out[c * spatial + (x * Y + y) * Z + z] = scaled ? v * slope + inter : v;
+        }
       }
     }
   }
@@ -193,7 +228,9 @@ export function parseNifti(bytes: Uint8Array, path: string): NiftiImage {
   }
 
   return {
-    volume: { data: out, shape: [X, Y, Z] },
+    data: out,
+    channels,
+    shape: [X, Y, Z],
     info: {
       version,
       datatype: dt.name,
@@ -221,8 +258,21 @@ function decompress(raw: Uint8Array, path: string): Uint8Array {
   }
 }
 
-/** Reads a `.nii` / `.nii.gz` file (gzip detected from the content, not the name). */
+/** Reads a `.nii` / `.nii.gz` file of a 3-D image (gzip detected from the content, not the name). */
 export async function readNifti(path: string): Promise<NiftiImage> {
+  return parseNifti(await readNiftiBytes(path), path);
+}
+
+/**
+ * Reads a `.nii` / `.nii.gz` file channels first: [X, Y, Z, C] as the MultiChannelVolume [C, X, Y, Z] (MONAI's
+ * LoadImage with `ensure_channel_first`); a 3-D image is one channel.
+ */
+export async function readNiftiChannels(path: string): Promise<NiftiChannelsImage> {
+  return parseNiftiChannels(await readNiftiBytes(path), path);
+}
+
+/** The file's bytes, decompressed. */
+async function readNiftiBytes(path: string): Promise<Uint8Array> {
   let raw: Uint8Array;
   // only regular files: reading a FIFO would wait for a writer forever
   const problem = await fileProblem(path);
@@ -241,7 +291,7 @@ export async function readNifti(path: string): Promise<NiftiImage> {
       fail(path, `corrupt gzip stream: ${(e as Error).message}`);
     }
   }
-  return parseNifti(bytes, path);
+  return bytes;
 }
 
 /** Synchronous {@link readNifti}. */
@@ -351,11 +401,21 @@ function invert3(m: number[][]): number[][] | null {
   ];
 }
 
-/** Encodes a volume as NIfTI-1 bytes (uncompressed). */
-export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions = {}): Uint8Array {
-  const [X, Y, Z] = volume.shape;
-  const n = X * Y * Z;
-  if (volume.data.length !== n) throw new Error(`encodeNifti: data length ${volume.data.length} does not match shape [${volume.shape.join(', ')}]`);
+/** What writeNifti writes: a 3-D volume [X, Y, Z], or C of them channels first [C, X, Y, Z] (written as [X, Y, Z, C]). */
+export type NiftiWritable = Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>;
+
+/** NIfTI-1's dim[] is int16. */
+const MAX_NIFTI1_SIZE = 32767;
+
+/** Encodes a volume as NIfTI-1 bytes (uncompressed); a MultiChannelVolume [C, X, Y, Z] as [X, Y, Z, C] (see the file's comment). */
+export function encodeNifti(volume: NiftiWritable, opts: WriteNiftiOptions = {}): Uint8Array {
+  const shape: readonly number[] = volume.shape;
+  if ((shape.length !== 3 && shape.length !== 4) || !shape.every((d) => Number.isInteger(d) && d >= 1 && d <= MAX_NIFTI1_SIZE)) {
+    throw new Error(`encodeNifti: shape [${shape.join(', ')}] is not [X, Y, Z] or channels first [C, X, Y, Z] of sizes 1 to ${MAX_NIFTI1_SIZE} (NIfTI-1's dim is int16)`);
+  }
+  const [channels, X, Y, Z] = (shape.length === 3 ? [1, ...shape] : shape) as [number, number, number, number];
+  const spatial = X * Y * Z, n = channels * spatial;
+  if (volume.data.length !== n) throw new Error(`encodeNifti: data length ${volume.data.length} does not match shape [${shape.join(', ')}]`);
   const aff = opts.affine ?? [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
   if (aff.length < 3 || aff.slice(0, 3).some((r) => r.length !== 4 || r.some((v) => !Number.isFinite(v)))) {
     throw new Error('encodeNifti: affine must be 3×4 or 4×4 finite numbers');
@@ -367,7 +427,7 @@ export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: Wri
   const dv = new DataView(buf.buffer);
   dv.setInt32(0, 348, true); // sizeof_hdr
   dv.setUint8(39, 0); // dim_info
-  const dim = [3, X, Y, Z, 1, 1, 1, 1];
+  const dim = channels > 1 ? [4, X, Y, Z, channels, 1, 1, 1] : [3, X, Y, Z, 1, 1, 1, 1];
   dim.forEach((v, i) => dv.setInt16(40 + 2 * i, v, true));
   dv.setInt16(70, isU8 ? 2 : 16, true); // datatype
   dv.setInt16(72, bpv * 8, true); // bitpix
@@ -391,25 +451,30 @@ export function encodeNifti(volume: Volume<Float32Array | Uint8Array>, opts: Wri
   for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) dv.setFloat32(280 + (r * 4 + c) * 4, aff[r]![c]!, true);
   buf.set([0x6e, 0x2b, 0x31, 0x00], 344); // magic "n+1\0"
   // bytes 348..351: extension flag, all zero
-  // ours c = (x*Y + y)*Z + z  →  disk f = x + X*(y + Y*z)
+  // ours (c·X·Y·Z) + (x*Y + y)*Z + z  →  disk f = x + X*(y + Y*(z + Z*c))
   const src = volume.data;
-  if (isU8) {
-    let f = VOX;
-    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
-      const v = src[(x * Y + y) * Z + z]!;
-      buf[f++] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
-    }
-  } else {
-    let f = VOX;
-    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++, f += 4) {
-      dv.setFloat32(f, src[(x * Y + y) * Z + z]!, true);
+  let f = VOX;
+  for (let c = 0; c < channels; c++) {
+    const at = c * spatial;
+    if (isU8) {
+      for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
+        const v = src[at + (x * Y + y) * Z + z]!;
+        buf[f++] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+      }
+    } else {
+      for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++, f += 4) {
+        dv.setFloat32(f, src[at + (x * Y + y) * Z + z]!, true);
+      }
     }
   }
   return buf;
 }
 
-/** Writes a NIfTI-1 file; a path ending in `.gz` is gzip-compressed. */
-export function writeNifti(path: string, volume: Volume<Float32Array | Uint8Array>, opts: WriteNiftiOptions = {}): void {
+/**
+ * Writes a NIfTI-1 file; a path ending in `.gz` is gzip-compressed. A MultiChannelVolume [C, X, Y, Z] is written
+ * channel last, [X, Y, Z, C] (dim[0] = 4, dim[4] = C), as MONAI's SaveImage does; one channel as [X, Y, Z].
+ */
+export function writeNifti(path: string, volume: NiftiWritable, opts: WriteNiftiOptions = {}): void {
   let bytes = encodeNifti(volume, opts);
   if (path.toLowerCase().endsWith('.gz')) bytes = gzipSync(bytes, { level: 6 });
   try {
