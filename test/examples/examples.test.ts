@@ -127,5 +127,5 @@ describe('examples/brats.ts', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim()).toBe(message);
     }
-  }, 120_000);
+  }, 180_000);
 });
