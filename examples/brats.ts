@@ -142,7 +142,7 @@ function collate(volumes: readonly MultiChannelVolume[]): Tensor {
 /**
  * The tutorial's validation: each case's regions by sliding-window inference (window = the crop, half overlap) of
  * sigmoid(model), > 0.5, and a DiceMetric per region (the regions overlap, so three binary metrics, not class maps).
- * Returns the mean Dice of TC, WT and ET over the cases.
+ * Returns the Dice of TC, WT and ET, each averaged over the cases (a case without the region is left out, as MONAI's).
  */
 async function evaluate(model: SegResNet, cases: readonly Sample[], crop: number): Promise<number[]> {
   model.eval();
@@ -153,8 +153,8 @@ async function evaluate(model: SegResNet, cases: readonly Sample[], crop: number
   cases.forEach((c, k) => {
     const [, X, Y, Z] = c.label.shape, n = X * Y * Z, shape: Shape3 = [X, Y, Z];
     metrics.forEach((metric, r) => {
-      const region = (data: Float32Array, threshold: number) => Uint8Array.from(data.subarray(r * n, (r + 1) * n), (v) => (v > threshold ? 1 : 0));
-      metric.call(region(probabilities[k]!.data, 0.5), region(c.label.data, 0.5), shape);
+      const region = (data: Float32Array) => Uint8Array.from(data.subarray(r * n, (r + 1) * n), (v) => (v > 0.5 ? 1 : 0));
+      metric.call(region(probabilities[k]!.data), region(c.label.data), shape);
     });
   });
   model.train();
@@ -183,9 +183,9 @@ function blocksDown(text: string, crop: number): number[] {
 
 /** the tutorial's schedule with a warm-up: LinearLR from 10 % for `warmup` iterations, then CosineAnnealingLR to 1 % */
 function schedule(optimizer: AdamW, lr: number, iters: number, warmup: number): LRScheduler {
-  const cosine = (optimizer: AdamW) => new CosineAnnealingLR(optimizer, iters - warmup, { etaMin: lr / 100 });
-  if (warmup === 0) return cosine(optimizer);
-  return new SequentialLR(optimizer, [new LinearLR(optimizer, { startFactor: 0.1, totalIters: warmup }), cosine(optimizer)], [warmup]);
+  const cosine = () => new CosineAnnealingLR(optimizer, iters - warmup, { etaMin: lr / 100 });
+  if (warmup === 0) return cosine();
+  return new SequentialLR(optimizer, [new LinearLR(optimizer, { startFactor: 0.1, totalIters: warmup }), cosine()], [warmup]);
 }
 
 async function main(argv: readonly string[]): Promise<void> {

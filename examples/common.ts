@@ -1,5 +1,5 @@
 /**
- * What the two examples share, written against the public entries only: the command line (options with
+ * What the examples share, written against the public entries only: the command line (options with
  * defaults, --help, one-line errors with exit status 2), the backend, the U-Net's --features, the output folder
  * (checkpoint, loss plot) and the last line of a run.
  */
