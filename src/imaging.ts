@@ -14,7 +14,8 @@ export { Rng, hashSeed, type RngState } from './imaging/random.js';
 export { edt, edtSquared, computeSdf, innerBoundary, distanceToSet } from './imaging/edt.js';
 export {
   slidingWindow, slidingWindow as slidingWindowInference, windowStarts, windowGrid, gaussianImportanceMap, labelFromProbability,
-  predictLabel, type BlendMode, type SlidingWindowOptions, type MultiChannelOptions, type MultiChannelVolume, type LabelOptions, type WindowGrid, type WindowPredictor,
+  predictLabel, type BlendMode, type SlidingWindowOptions, type MultiChannelOptions, type MultiChannelVolume, type SlidingWindowImage, type LabelOptions,
+  type WindowGrid, type WindowPredictor,
 } from './imaging/sliding-window.js';
 export * from './imaging/metrics.js';
 export * from './imaging/report/report.js';

@@ -163,6 +163,7 @@ describe('the npm package', () => {
       expect(Number.isFinite(region.hd95)).toBe(true);
     }
     expect(installed.niftiSame).toBe(true);
+    expect(installed.probabilitiesNiftiSame).toBe(true); // a 4-D NIfTI [X, Y, Z, 3] out and back channels first
     expect(installed.firstWeights).toEqual([0, Math.fround(Math.sin(1) / 10), Math.fround(Math.sin(2) / 10)]); // the file's first floats, as written
     expect(installed.webgpuMaxDiff).toBeLessThan(1e-5); // the EMA model's probabilities on WebGPU against the cpu's
     expect(installed).toEqual(sources);

@@ -3,7 +3,8 @@
 // squeeze-excitation block with a custom differentiable gate, dictionary transforms with random augmentation,
 // MONAI's DiceLoss(sigmoid, squared_pred), AdamW + warm-up/cosine (LambdaLR), autocast + GradScaler, gradient
 // clipping, an EMA of the weights, a training checkpoint resumed in a fresh process with identical results,
-// sliding-window inference, DiceMetric and HD95 per region, the prediction as NIfTI, a state dict written as
+// sliding-window inference of the 4-channel image, DiceMetric and HD95 per region, the prediction and the
+// regions' probabilities (4-D) as NIfTI, a state dict written as
 // PyTorch's safetensors would write it, and the EMA model on WebGPU against the cpu. Prints one JSON line.
 // `test/package/pack.test.ts` compiles it with the strictest tsc against the installed package and runs it there and
 // on the sources; it runs itself again with `--resume DIR` as the fresh process.
@@ -20,7 +21,8 @@ import {
 } from 'voxgrad';
 import {
   Compose, DiceMetric, HausdorffDistanceMetric, NormalizeIntensity, RandFlip, RandScaleIntensity, RandShiftIntensity,
-  RandSpatialCrop, Rng, readNifti, readVolume, windowGrid, withVolumes, writeNifti, type Shape3, type Transform, type Volume,
+  RandSpatialCrop, Rng, readNifti, readNiftiChannels, readVolume, slidingWindowInference, withVolumes, writeNifti,
+  type MultiChannelVolume, type Shape3, type Transform, type Volume,
 } from 'voxgrad/imaging';
 
 await initBackend({ backend: 'cpu' });
@@ -197,28 +199,14 @@ const resumeIdentical = JSON.stringify(resumed.losses) === JSON.stringify(losses
   && resumed.scale === await parts.scaler.getScale();
 const scale = await parts.scaler.getScale();
 
-// sliding-window inference of a held-out case with the EMA model, 4-channel windows, probabilities > 0.5 per region
+// sliding-window inference of a held-out case with the EMA model: the modalities as one channels-first image
+// [4, X, Y, Z] (MONAI's [C, H, W, D]), windows [n, 4, …patch], the regions' probabilities [3, X, Y, Z], > 0.5 per region
 const raw = makeCase(99);
 const input = transformed(valTransforms, raw), label = raw.label.data;
 const teacher = parts.teacher.eval();
-const grid = windowGrid(shape, patch, [4, 4, 4]);
-const score = new Float32Array(3 * n), count = new Float32Array(n);
-for (const x0 of grid.starts[0]) for (const y0 of grid.starts[1]) for (const z0 of grid.starts[2]) {
-  const window = new Float32Array(4 * patch[0] * patch[1] * patch[2]);
-  let w = 0;
-  for (const m of modalities) for (let x = 0; x < P; x++) for (let y = 0; y < P; y++) for (let z = 0; z < P; z++) {
-    window[w++] = input[m].data[((x0 + x) * side + y0 + y) * side + z0 + z]!;
-  }
-  const probs = noGrad(() => tidy(() => teacher.forward(fromArray(window, [1, 4, ...patch])).sigmoid()));
-  const p = await probs.toArray();
-  probs.dispose();
-  for (let c = 0; c < 3; c++) for (let x = 0; x < P; x++) for (let y = 0; y < P; y++) for (let z = 0; z < P; z++) {
-    const v = ((x0 + x) * side + y0 + y) * side + z0 + z;
-    score[c * n + v]! += p[((c * P + x) * P + y) * P + z]!;
-    if (c === 0) count[v]! += 1;
-  }
-}
-const predicted = regions.map((_, c) => Uint8Array.from({ length: n }, (_, v) => (score[c * n + v]! / count[v]! > 0.5 ? 1 : 0)));
+const image: MultiChannelVolume = { data: collate([input], modalities), shape: [modalities.length, ...shape] };
+const probabilities = await slidingWindowInference(image, (windows) => teacher.forward(windows).sigmoid(), { patch, stride: [4, 4, 4], channels: regions.length });
+const predicted = regions.map((_, c) => Uint8Array.from(probabilities.data.subarray(c * n, (c + 1) * n), (p) => (p > 0.5 ? 1 : 0)));
 const dice = regions.map(() => new DiceMetric());
 const hd95 = regions.map(() => new HausdorffDistanceMetric());
 const perRegion = Object.fromEntries(regions.map((r, c) => [r, {
@@ -230,6 +218,9 @@ const perRegion = Object.fromEntries(regions.map((r, c) => [r, {
 const labelMap = Uint8Array.from({ length: n }, (_, v) => (predicted[2]![v] ? 4 : predicted[0]![v] ? 1 : predicted[1]![v] ? 2 : 0));
 writeNifti(join(work, 'prediction.nii.gz'), { data: labelMap, shape }, { affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] });
 const nifti = await readNifti(join(work, 'prediction.nii.gz'));
+// the probabilities as MONAI's SaveImage writes them, channel last: a 4-D NIfTI [X, Y, Z, 3], read back channels first
+writeNifti(join(work, 'probabilities.nii.gz'), probabilities);
+const probabilitiesBack = (await readNiftiChannels(join(work, 'probabilities.nii.gz'))).image;
 
 // a state dict as `safetensors.torch.save_file(model.state_dict(), path)` writes it: header JSON, little-endian F32
 const fresh = new SegResNet({ inChannels: 4, outChannels: 3, initFilters: 4, norm: ['group', { numGroups: 4 }], blocksDown: [1, 1, 1], blocksUp: [1, 1] });
@@ -266,7 +257,9 @@ const webgpuMaxDiff = Array.from(onCpu, (v, i) => Math.abs(v - onGpu[i]!)).reduc
 
 console.log(JSON.stringify({
   losses, lrs, scale, resumeIdentical, liveBefore, liveAfter, perRegion, labels: [...new Set(label)].sort(),
-  niftiSame: nifti.volume.data.every((v, i) => v === labelMap[i]), firstWeights, webgpuMaxDiff,
+  niftiSame: nifti.volume.data.every((v, i) => v === labelMap[i]),
+  probabilitiesNiftiSame: JSON.stringify(probabilitiesBack.shape) === JSON.stringify([3, ...shape]) && probabilitiesBack.data.every((v, i) => v === probabilities.data[i]),
+  firstWeights, webgpuMaxDiff,
 }));
 }
 
