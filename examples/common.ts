@@ -1,5 +1,5 @@
 /**
- * What the two examples share, written against the public entries only: the command line (options with
+ * What the examples share, written against the public entries only: the command line (options with
  * defaults, --help, one-line errors with exit status 2), the backend, the U-Net's --features, the output folder
  * (checkpoint, loss plot) and the last line of a run.
  */
@@ -15,8 +15,8 @@ import { linePlot } from 'voxgrad/imaging';
 export class UsageError extends Error {}
 
 export interface OptionSpec {
-  /** the default, which also fixes the type: a number (integer when `integer`) or a string */
-  value: number | string;
+  /** the default, which also fixes the type: a number (integer when `integer`), a string, or a flag (false: given without a value) */
+  value: number | string | boolean;
   help: string;
   integer?: boolean;
   /** allowed values of a string option */
@@ -25,12 +25,14 @@ export interface OptionSpec {
   min?: number;
 }
 
-export type OptionValues<S extends Record<string, OptionSpec>> = { [K in keyof S]: S[K]['value'] extends number ? number : string };
+export type OptionValues<S extends Record<string, OptionSpec>> = {
+  [K in keyof S]: S[K]['value'] extends number ? number : S[K]['value'] extends boolean ? boolean : string
+};
 
 function helpText(command: string, summary: string, specs: Record<string, OptionSpec>): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const choices = s.choices ? ` (${s.choices.join(' | ')})` : '';
-    return `  --${name.padEnd(16)} ${s.help}${choices}; default ${s.value}`;
+    return typeof s.value === 'boolean' ? `  --${name.padEnd(16)} ${s.help}` : `  --${name.padEnd(16)} ${s.help}${choices}; default ${s.value}`;
   });
   return `${summary}\n\nUsage: npx tsx ${command} [options]\n\nOptions:\n${rows.join('\n')}\n  --help             this text\n`;
 }
@@ -42,16 +44,20 @@ export function parseOptions<S extends Record<string, OptionSpec>>(command: stri
   try {
     parsed = parseArgs({
       args: [...argv], strict: true, allowPositionals: false,
-      options: { help: { type: 'boolean' }, ...Object.fromEntries(Object.keys(specs).map((k) => [k, { type: 'string' as const }])) },
+      options: {
+        help: { type: 'boolean' },
+        ...Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, { type: typeof s.value === 'boolean' ? 'boolean' as const : 'string' as const }])),
+      },
     });
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]);
   }
   if (parsed.values.help) { process.stdout.write(helpText(command, summary, specs)); return null; }
-  const out: Record<string, number | string> = {};
+  const out: Record<string, number | string | boolean> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const raw = parsed.values[name];
     if (raw === undefined) { out[name] = spec.value; continue; }
+    if (typeof spec.value === 'boolean') { out[name] = raw === true; continue; }
     if (typeof raw !== 'string') throw new UsageError(`--${name} needs a value`);
     if (typeof spec.value === 'string') {
       if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`--${name} '${raw}' is not one of ${spec.choices.join(', ')}`);
@@ -117,7 +123,7 @@ export function outputFolder(dir: string): RunFiles {
 }
 
 /** The checkpoint (safetensors with the options as metadata) and the SVG of the loss per iteration. */
-export async function saveRun(files: RunFiles, model: Module, options: Record<string, number | string>, title: string,
+export async function saveRun(files: RunFiles, model: Module, options: Record<string, number | string | boolean>, title: string,
   losses: readonly number[]): Promise<void> {
   await saveModel(files.checkpoint, model, Object.fromEntries(Object.entries(options).map(([k, v]) => [k, String(v)])));
   const x = losses.map((_, i) => i + 1);

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
- * The two examples as processes at small sizes on the cpu backend (at these sizes it beats WebGPU on
+ * The three examples as processes at small sizes on the cpu backend (at these sizes it beats WebGPU on
  * llvmpipe, whose shader compilation alone takes longer): each learns (its metric after training beats the
- * one at initialisation by a margin: the U-Net on held-out volumes, the registration on its training pairs),
+ * one at initialisation by a margin: the U-Net and the BraTS SegResNet on held-out volumes, the registration on its
+ * training pairs),
  * writes its checkpoint and loss plot, and answers --help and bad options (one line, exit status 2).
  */
 
@@ -93,4 +94,38 @@ describe('examples/registration.ts', () => {
       expect(r.stderr.trim()).toBe(message);
     }
   }, 120_000);
+});
+
+describe('examples/brats.ts', () => {
+  // seeds 1–5 at these settings (5 with --amp): gains 0.77, 0.59, 0.53, 0.54, 0.54
+  it('learns to segment TC, WT and ET (mean region Dice on held-out cases up by ≥ 0.35)', async () => {
+    const out = join(root, 'brats');
+    const r = await run('examples/brats.ts', ['--backend', 'cpu', '--size', '12', '--crop', '8', '--init-filters', '8', '--blocks-down', '1,1',
+      '--train-cases', '8', '--val-cases', '2', '--iters', '40', '--warmup', '4', '--lr', '0.01', '--out', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const last = finalLine(r);
+    expect(last.metric).toBe('mean Dice of TC, WT and ET');
+    expect(last.after - last.before, r.stdout).toBeGreaterThan(0.35);
+    expect(last.better).toBe(true);
+    expect(r.stdout).toMatch(/after training, validation cases: mean Dice [\d.]+ % \(TC [\d.]+ %, WT [\d.]+ %, ET [\d.]+ %\)/);
+    expect(r.stderr).toMatch(/train 40\/40/);
+    expectOutputs(out);
+  }, 300_000);
+
+  it('--help, --amp as a flag, and one-line errors with exit status 2', async () => {
+    const help = await run('examples/brats.ts', ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--amp +mixed precision: autocast \(float16 convolutions\) and GradScaler\n/);
+    for (const [args, message] of [
+      [['--crop', '9'], 'brats: --crop 9 must be divisible by 2 (2 levels) (see --help)'],
+      [['--crop', '32'], 'brats: --crop 32 must be at most --size 16 (see --help)'],
+      [['--warmup', '5', '--iters', '5'], 'brats: --warmup 5 must be less than --iters 5 (see --help)'],
+      [['--init-filters', '12'], 'brats: --init-filters 12 must be at most 8 or a multiple of 8 (GroupNorm groups) (see --help)'],
+      [['--amp=on'], "brats: Option '--amp' does not take an argument (see --help)"],
+    ] as const) {
+      const r = await run('examples/brats.ts', args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toBe(message);
+    }
+  }, 180_000);
 });
