@@ -4,6 +4,7 @@ import type { Backend, Storage, TypedArray, View } from '../../src/kernels/index
 import { CpuBackend, createBackend, WebGPUBackend } from '../../src/kernels/index.js';
 import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 
 export const cpu = new CpuBackend();
 
@@ -104,4 +105,22 @@ export async function uploadOverNaN(gpu: WebGPUBackend, a: Float32Array): Promis
   const s = gpu.upload(a, 'float32');
   expect(gpuBuffer(s)).toBe(gpuBuffer(stale));
   return s;
+}
+
+/** A cpu backend that counts copyInto calls: on WebGPU each is one dispatch. */
+export class CopyCountingCpuBackend extends CpuBackend {
+  copies = 0;
+  constructor() {
+    super();
+    // the kernels are own properties, set by CpuBackend's constructor
+    const copyInto = this.copyInto;
+    this.copyInto = (dst: View, src: View): void => { this.copies++; copyInto(dst, src); };
+  }
+}
+
+/** a tensor's values as numbers, the tensor disposed */
+export async function valuesOf(t: Tensor): Promise<number[]> {
+  const v = Array.from(await t.toArray());
+  t.dispose();
+  return v;
 }

@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 import { slidingWindow, windowGrid, type BlendMode, type SlidingWindowImage, type WindowPredictor } from '../../src/imaging/sliding-window.js';
-import type { Backend, Storage, TypedArray, View } from '../../src/kernels/backend.js';
+import type { Backend, Storage, TypedArray } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/index.js';
 import { add, addScalar, concat, detach, mulScalar, sigmoid, slice } from '../../src/autograd/ops.js';
 import { keep, liveTensorCount } from '../../src/tensor/memory.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { cpu, expectClose, webgpu } from '../helpers/backends.js';
+import { CopyCountingCpuBackend, cpu, expectClose, webgpu } from '../helpers/backends.js';
 import { idx } from '../helpers/volumes.js';
 
 /**
@@ -202,14 +202,6 @@ describe('slidingWindow of a batch of images (MONAI\'s B)', () => {
   });
 
   it('the windows of one grid row are one copy, but a run never spans two images', async () => {
-    class CopyCountingCpuBackend extends CpuBackend {
-      copies = 0;
-      constructor() {
-        super();
-        const copyInto = this.copyInto;
-        this.copyInto = (dst: View, src: View): void => { this.copies++; copyInto(dst, src); };
-      }
-    }
     // z starts [0, 2, 4, 6]: each image is one row of 4 windows, 2 apart
     const images = [0, 1].map((b) => dyadicChannels(2, [4, 4, 10], b));
     const backend = new CopyCountingCpuBackend();

@@ -1,26 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 import { slidingWindow, windowGrid, windowStarts, type WindowPredictor } from '../../src/imaging/sliding-window.js';
-import type { View } from '../../src/kernels/backend.js';
-import { CpuBackend } from '../../src/kernels/index.js';
 import { reshape, slice } from '../../src/autograd/ops.js';
 import { full } from '../../src/tensor/creation.js';
-import { cpu } from '../helpers/backends.js';
+import { CopyCountingCpuBackend, cpu } from '../helpers/backends.js';
 
 /** Checks the stride mutation testing found unchecked: bad grid arguments, exact error texts, the copies per batch. */
 
 const ramp = (shape: Shape3): Volume => ({ data: Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => (i % 17) / 8), shape });
 
-/** A cpu backend that counts copyInto calls: on WebGPU each is one dispatch. */
-class CopyCountingCpuBackend extends CpuBackend {
-  copies = 0;
-  constructor() {
-    super();
-    // the kernels are own properties, set by CpuBackend's constructor
-    const copyInto = this.copyInto;
-    this.copyInto = (dst: View, src: View): void => { this.copies++; copyInto(dst, src); };
-  }
-}
 
 const escape = (s: string): RegExp => new RegExp(`^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 

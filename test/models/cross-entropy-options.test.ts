@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backward, gradcheck } from '../../src/autograd/index.js';
 import { crossEntropy, type CrossEntropyOptions } from '../../src/models/losses.js';
-import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
+import { dispose, fromArray, sizeOf } from '../../src/tensor/index.js';
 import type { Backend } from '../../src/kernels/index.js';
-import { cpu, expectClose, randomArray as randomFloats, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray as randomFloats, webgpu, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * crossEntropy's labelSmoothing and class-probability targets against PyTorch's definitions
@@ -14,11 +14,6 @@ const randomArray = (n: number, seed: number, lo = -1, hi = 1): number[] => Arra
 const f64 = { backend: cpu, dtype: 'float64' as const };
 const i32 = { backend: cpu, dtype: 'int32' as const };
 
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 /** log_softmax of row n (logits [N, C] flat) */
 function logSoftmaxRow(x: readonly number[], c: number, n: number): number[] {

@@ -4,7 +4,7 @@ import {
   crossEntropy, diceCeLoss, focalLoss, l1Loss, mseLoss, multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss, type Reduction,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * l1Loss, smoothL1Loss, nllLoss, focalLoss (torchvision's sigmoid_focal_loss), tverskyLoss and
@@ -15,11 +15,6 @@ import { cpu, expectClose, randomArray } from '../helpers/backends.js';
 const f64 = { backend: cpu, dtype: 'float64' as const };
 const i32 = { backend: cpu, dtype: 'int32' as const };
 
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 async function expectGrad(fn: (...xs: Tensor[]) => Tensor, shapes: number[][], ranges: [number, number][] = []): Promise<void> {
   const inputs = shapes.map((shape, i) => ({ data: randomArray(sizeOf(shape), 41 + i, ...(ranges[i] ?? [-1, 1])), shape }));

@@ -6,7 +6,7 @@ import {
   crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, multiClassDiceLoss, tverskyLoss, type Reduction,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * MONAI's DiceLoss / TverskyLoss / DiceCELoss options jaccard, other_act, soft_label and label_smoothing, and its
@@ -20,11 +20,6 @@ const f64 = { backend: cpu, dtype: 'float64' as const };
 const i32 = { backend: cpu, dtype: 'int32' as const };
 const total = (v: number[]) => v.reduce((a, b) => a + b, 0);
 
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 type Activation = 'none' | 'sigmoid' | 'softmax' | 'tanh';
 
@@ -67,17 +62,21 @@ function tpFpFn(p: number[], g: number[], ord: 1 | 2, softLabel: boolean, decoup
   return [tp, predO - tp, groundO - tp];
 }
 
+/** MONAI's losses before their sums: the activated input, the (one-hot) target, the first class, the sample groups */
+function prepared(x: number[], shape: number[], target: number[], o: Reference) {
+  const [n, c] = shape as [number, number], s = sizeOf(shape.slice(2));
+  const g = o.toOnehotY ? Array.from({ length: n * c * s }, (_, i) => (target[Math.floor(i / (c * s)) * s + (i % s)] === Math.floor(i / s) % c ? 1 : 0)) : target;
+  const groups = o.batch ? [Array.from({ length: n }, (_, b) => b)] : Array.from({ length: n }, (_, b) => [b]);
+  return { n, c, s, p: activate(x, n, c, s, o.activation), g, first: o.includeBackground ? 0 : 1, groups };
+}
+
 /**
  * MONAI's per-(sample, class) ratios: `score` maps (tp, fp, fn) to the loss of one group; the [N, C'] ([C'] with
  * batch) losses reduced as MONAI ('none' returns them flat).
  */
 function monaiRegionLoss(x: number[], shape: number[], target: number[], o: Reference, ord: 1 | 2, decoupled: boolean,
   score: (tp: number, fp: number, fn: number) => number): number[] {
-  const [n, c] = shape, s = sizeOf(shape.slice(2));
-  const p = activate(x, n, c, s, o.activation);
-  const g = o.toOnehotY ? Array.from({ length: n * c * s }, (_, i) => (target[Math.floor(i / (c * s)) * s + (i % s)] === Math.floor(i / s) % c ? 1 : 0)) : target;
-  const first = o.includeBackground ? 0 : 1;
-  const groups = o.batch ? [Array.from({ length: n }, (_, b) => b)] : Array.from({ length: n }, (_, b) => [b]);
+  const { c, s, p, g, first, groups } = prepared(x, shape, target, o);
   const losses: number[] = [];
   for (const samples of groups) {
     for (let k = first; k < c; k++) {
@@ -315,11 +314,7 @@ describe('the new options on WebGPU', () => {
 
 /** GeneralizedDiceLoss.forward: w_func of Σ g, infinite weights replaced by the largest (per sample, or overall with batch) */
 function monaiGeneralizedDice(x: number[], shape: number[], target: number[], o: Reference & { wType: 'square' | 'simple' | 'uniform' }): number[] {
-  const [n, c] = shape, s = sizeOf(shape.slice(2));
-  const p = activate(x, n, c, s, o.activation);
-  const g = o.toOnehotY ? Array.from({ length: n * c * s }, (_, i) => (target[Math.floor(i / (c * s)) * s + (i % s)] === Math.floor(i / s) % c ? 1 : 0)) : target;
-  const first = o.includeBackground ? 0 : 1;
-  const groups = o.batch ? [Array.from({ length: n }, (_, b) => b)] : Array.from({ length: n }, (_, b) => [b]);
+  const { c, s, p, g, first, groups } = prepared(x, shape, target, o);
   const losses: number[] = [];
   for (const samples of groups) {
     const terms: { tp: number; denominator: number; w: number }[] = [];

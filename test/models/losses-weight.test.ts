@@ -3,7 +3,7 @@ import { backward, gradcheck, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { diceCeLoss, multiClassDiceLoss, type Reduction } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, webgpu, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * MONAI ≥ 1.3's `weight` of DiceLoss and DiceCELoss: multiClassDiceLoss's per-class weight and diceCeLoss's weight
@@ -15,11 +15,6 @@ const f64 = { backend: cpu, dtype: 'float64' as const };
 const i32 = { backend: cpu, dtype: 'int32' as const };
 const sumOf = (v: number[]) => v.reduce((a, b) => a + b, 0);
 
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 /** MONAI's Dice loss from logits (softmax, one-hot labels) per sample and class in the loss, times the class weights. */
 function weightedDice(logits: number[], shape: number[], labels: number[], includeBackground: boolean, weight: number[]): number[] {
