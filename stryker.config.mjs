@@ -86,9 +86,44 @@
  * - segresnet.ts the default norm `['group', { numGroups: 8 }]` → `['group', {}]` (a group norm without numGroups has
  *   8 groups); normThenAct's `fusedWith([act], x)` → `fusedWith([], x)` (no fusion: the norm, then the ReLU, the same
  *   floats both ways, as the forward test checks; only one pass of work more).
+ * - sliding-window.ts windowGrid's initial `[0, 0, 0]` / `[[], [], []]` emptied or given a string (the loop sets every
+ *   element before anything reads it) and its `s < p ? p − s : 0` → `s <= p` (a pad of p − s = 0 either way); the loop
+ *   bounds `<=` of gaussianImportanceMap (an axis a = 3 writes nothing; the extra profile value lands on the next axis's
+ *   first, which overwrites it, or past the end), divideAndUnpad (the extra channel, row or voxel lands where the next
+ *   one overwrites it, or past the end) and labelFromProbability (past the end); padVolume's no-padding shortcut →
+ *   `false` (a copy of the same values); windowOffset's `origin[2] * strides[4]` → `/` (the volume and the score are
+ *   dense: their last stride is 1).
+ * - nifti.ts toArrayBuffer's whole-buffer shortcut (every relaxation, `false`, the SharedArrayBuffer clause): only a
+ *   view that starts past its buffer's first byte must be copied, nifti-reader-js reads the header from byte 0 and
+ *   reads a SharedArrayBuffer as well; num's bigint branch (nifti-reader-js returns numbers for NIfTI-2's int64
+ *   fields); isGzip's `b.length >= 2` → `true` (b[1] of a shorter file is undefined); the `header.isHDR` check
+ *   (unreachable: isNIFTI without isHdrImgPairOK already refuses the "ni1" magic); the sizes padding and trimming
+ *   loops' `>= 3` / `<= 3` / `true` (a trailing 1 trimmed and put back, a fourth size never read); NIfTI-2's
+ *   `row.slice(0, 4)` (the rows have 4 entries); affineToQuatern's polar iteration bounds and stop test (`<= 100`,
+ *   `it--`, `next + m`, `false`, `<=`: only more iterations of a converged fixed point), `det = -det` (not read
+ *   after), the branch boundaries `aa >= 0.5`, `xd >= 1`, `yd >= 1` (both formulas are exact there), the `aa`
+ *   arithmetic of the three branches and `aa <= 0` (aa is only tested for its sign; at a = 0, q and −q are the same
+ *   rotation), invert3's `<= 1e-300`; encodeNifti's default affine's bottom row `[]` and `aff.some` for
+ *   `aff.slice(0, 3).some` (the bottom row is never read), the datatype default 'float32' → '' (anything but 'uint8'
+ *   is float32), scl_inter 0 written big-endian (the same bytes), the description loop's `<=` (writes the NUL that is
+ *   there), the uint8 loop's `z <= Z` (writes past the end are ignored) and clamps `<=` / `>=` (the same value),
+ *   gzip `{ level: 6 }` → `{}` (6 is the default). Not killed on purpose: `det <= 0` (differs only for a singular
+ *   affine, which has no rotation to encode; nifti1_io picks qfac −1 there); readNifti's readFile failure after
+ *   fileProblem passed (a permission error, which the tests' root user never gets); the gzip-bomb limit's mutants
+ *   (`maxOutputLength`, the ERR_BUFFER_TOO_LARGE message), killed by test/imaging/io/nifti-hostile.test.ts, which the
+ *   related list leaves out for its 1 GiB of inflating per mutant.
+ * - grad-scaler.ts loadStateDict's `this.on(backend, 'loadStateDict')` name (on() cannot throw there: the backend is
+ *   the device state's own). Not killed on purpose: update()'s `.filter((s) => s.stepped)` → all stages (the
+ *   documented behaviour counts only stepped optimizers' flags; torch.amp.GradScaler.update counts every optimizer
+ *   unscale_() was called on, and accepts an update after unscale_() alone: a pending decision, not pinned by a test).
+ * - checkpoint.ts checkFinite's int32 shortcut (`false`, `''`: an int32 tensor holds no NaN or Inf); the
+ *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
+ *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
+ *   'object'` → `false` (a JSON number, string or boolean has no `type`).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
- * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names).
+ * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
+ * test whose name says WebGPU (say, "one dispatch on WebGPU") is filtered out too: such a test kills nothing here.
  */
 export default {
   testRunner: 'vitest',
@@ -116,6 +151,10 @@ export default {
     'src/imaging/metric-classes.ts',
     'src/models/schedules.ts',
     'src/models/segresnet.ts',
+    'src/imaging/sliding-window.ts',
+    'src/imaging/io/nifti.ts',
+    'src/models/grad-scaler.ts',
+    'src/models/checkpoint.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

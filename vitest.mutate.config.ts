@@ -20,6 +20,7 @@ const related = [
   'test/kernels/cdt-edges.test.ts',
   'test/models/safetensors-dtypes.test.ts',
   'test/models/checkpoint.test.ts',
+  'test/models/checkpoint-mutants.test.ts',
   'test/imaging/metrics.test.ts',
   'test/imaging/metrics-edges.test.ts',
   'test/models/vnet.test.ts',
@@ -31,6 +32,8 @@ const related = [
   'test/models/optim-edges.test.ts',
   'test/models/grad-scaler-optimizers.test.ts',
   'test/models/grad-scaler-edges.test.ts',
+  'test/models/grad-scaler.test.ts',
+  'test/models/grad-scaler-mutants.test.ts',
   'test/kernels/optim.test.ts',
   'test/kernels/optim-edges.test.ts',
   'test/models/losses.test.ts',
@@ -49,6 +52,10 @@ const related = [
   'test/models/schedules-edges.test.ts',
   'test/models/segresnet.test.ts',
   'test/models/segresnet-edges.test.ts',
+  'test/imaging/sliding-window.test.ts',
+  'test/imaging/sliding-window-mutants.test.ts',
+  'test/imaging/io/nifti.test.ts',
+  'test/imaging/io/nifti-mutants.test.ts',
 ];
 
 export default defineConfig({

@@ -1,11 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Adam, Linear, ModuleDict, SGD, Sequential, StepLR, checkFinite, encodeSafetensors, loadHostStateDict, loadModel,
+  Adam, BatchNorm3d, Linear, ModuleDict, SGD, Sequential, StepLR, checkFinite, encodeSafetensors, loadHostStateDict, loadModel,
   loadTrainingCheckpoint, readSafetensors, saveModel, saveSafetensors, saveTrainingCheckpoint, toHost, type HostTensor,
 } from '../../src/models/index.js';
+import type { DType, Storage, TypedArray } from '../../src/kernels/backend.js';
+import { CpuBackend } from '../../src/kernels/index.js';
 import { fromArray, liveTensorCount, type Tensor } from '../../src/tensor/index.js';
 import { cpu } from '../helpers/backends.js';
 
@@ -16,6 +18,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const values = async (t: Tensor) => Array.from(await t.toArray());
 const linear = (seed: number) => new Linear(2, 2, { seed, backend: cpu });
+
+/** A cpu backend that, as WebGPU, holds no float64 tensors. */
+class Float32OnlyBackend extends CpuBackend {
+  override upload(data: TypedArray, dtype: DType): Storage {
+    if (dtype === 'float64') throw new Error('this backend holds no float64 tensors');
+    return super.upload(data, dtype);
+  }
+}
 
 /** one SGD step with momentum on gradient 0.5 everywhere, so that every parameter has a momentum buffer */
 function stepOnce(opt: SGD | Adam): void {
@@ -103,6 +113,32 @@ describe('model checkpoints', () => {
     expect(w.dtype).toBe('float32');
     expect(await values(w)).toEqual([0.1, 0.2, 0.3, 0.4].map(Math.fround));
     w.dispose(); m.dispose();
+  });
+
+  it('float64 values load onto a backend without float64 (as a GPU backend), converted to the model\'s float32', async () => {
+    const path = join(dir, 'f64-weights.safetensors');
+    writeFileSync(path, encodeSafetensors(new Map<string, HostTensor>([
+      ['weight', { dtype: 'float64', shape: [2, 2], data: Float64Array.of(0.1, 0.2, 0.3, 0.4) }],
+      ['bias', { dtype: 'float64', shape: [2], data: Float64Array.of(-0.1, 0.7) }],
+    ])));
+    const m = new Linear(2, 2, { seed: 1, backend: new Float32OnlyBackend() });
+    await loadModel(path, m);
+    expect(await values(m.weight)).toEqual([0.1, 0.2, 0.3, 0.4].map(Math.fround));
+    expect(await values(m.bias!)).toEqual([-0.1, 0.7].map(Math.fround));
+    m.dispose();
+  });
+
+  it('a float tensor for an int32 buffer (BatchNorm\'s num_batches_tracked) is a dtype mismatch, not a silent conversion', async () => {
+    const bn = new BatchNorm3d(2, { backend: cpu });
+    const host = await toHost(bn.stateDict());
+    host.set('num_batches_tracked', { dtype: 'float32', shape: [], data: Float32Array.of(3.5) });
+    expect(() => loadHostStateDict(bn, host, true, 'bn.safetensors'))
+      .toThrow(/^bn\.safetensors: Error\(s\) in loading state dict for BatchNorm3d:\n {2}dtype mismatch for num_batches_tracked: checkpoint float32, model int32$/);
+    host.set('num_batches_tracked', { dtype: 'int32', shape: [], data: Int32Array.of(3) });
+    loadHostStateDict(bn, host, true, 'bn.safetensors');
+    const n = bn.stateDict().get('num_batches_tracked')!;
+    expect([n.dtype, await values(n)]).toEqual(['int32', [3]]);
+    n.dispose(); bn.dispose();
   });
 
   it('loadHostStateDict: int32 stays int32, errors are prefixed by the source ("state dict" by default), nothing is leaked', async () => {
@@ -213,13 +249,32 @@ describe('training checkpoints', () => {
   it('an optimizer entry whose name holds no parameter index is refused, naming it', async () => {
     const path = await saved('entry.safetensors');
     const file = await readSafetensors(path);
-    const tensors = new Map(file.tensors);
-    tensors.set('optimizer.momentum_buffer', file.tensors.get('optimizer.state.0.momentum_buffer')!);
-    const bad = join(dir, 'entry-bad.safetensors');
-    writeFileSync(bad, encodeSafetensors(tensors, file.metadata));
     const t = target();
-    await expect(loadTrainingCheckpoint(bad, t)).rejects.toThrow(/entry-bad\.safetensors: optimizer entry optimizer\.momentum_buffer names no parameter \(the optimizer has 2\)$/);
+    for (const key of ['momentum_buffer', 'buffers.state.0.momentum_buffer']) {
+      const tensors = new Map(file.tensors);
+      tensors.set(`optimizer.${key}`, file.tensors.get('optimizer.state.0.momentum_buffer')!);
+      const bad = join(dir, 'entry-bad.safetensors');
+      writeFileSync(bad, encodeSafetensors(tensors, file.metadata));
+      await expect(loadTrainingCheckpoint(bad, t)).rejects
+        .toThrow(`entry-bad.safetensors: optimizer entry optimizer.${key} names no parameter (the optimizer has 2)`);
+    }
     t.optimizer.dispose(); t.model.dispose();
+  });
+
+  it('an optimizer of more than ten parameters resumes (parameter indices of two digits)', async () => {
+    const make = (seed: number) => new Sequential(...Array.from({ length: 6 }, (_, i) => linear(seed + i)));
+    const a = make(10), optA = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });
+    stepOnce(optA);
+    const path = join(dir, 'twelve.safetensors');
+    await saveTrainingCheckpoint(path, { model: a, optimizer: optA, iteration: 1 });
+    const b = make(30), optB = new SGD(b.parameters(), { lr: 0.1, momentum: 0.9 });
+    await loadTrainingCheckpoint(path, { model: b, optimizer: optB });
+    const [sa, sb] = [optA, optB].map((o) => o.stateDict());
+    expect([...sb!.tensors.keys()]).toEqual([...sa!.tensors.keys()]);
+    expect(sb!.tensors.has('state.11.momentum_buffer')).toBe(true);
+    expect(await values(sb!.tensors.get('state.11.momentum_buffer')!)).toEqual(await values(sa!.tensors.get('state.11.momentum_buffer')!));
+    for (const x of [optA, optB]) x.dispose();
+    for (const m of [a, b]) m.dispose();
   });
 
   it('strict: false restores a model that lacks some keys; strict (the default) refuses it', async () => {
@@ -232,6 +287,35 @@ describe('training checkpoints', () => {
     const t = target();
     await expect(loadTrainingCheckpoint(extra, t)).rejects.toThrow(/strict-extra\.safetensors: Error\(s\) in loading state dict for Sequential:\n {2}unexpected keys: 0\.extra$/);
     await expect(loadTrainingCheckpoint(extra, { ...t, strict: false })).resolves.toMatchObject({ iteration: 4 });
+    t.optimizer.dispose(); t.model.dispose();
+  });
+
+  it('a tensor of a dtype the engine cannot hold: refused by default, skipped with strict: false', async () => {
+    const path = await saved('f8.safetensors');
+    // append an F8_E4M3 tensor to the file: u64 header length, JSON header, data
+    const bytes = readFileSync(path);
+    const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { data_offsets?: number[] }>;
+    const end = bytes.length - 8 - n;
+    header['0.scale8'] = { dtype: 'F8_E4M3', shape: [2], data_offsets: [end, end + 2] } as never;
+    const text = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + text.length + end + 2);
+    new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+    out.set(text, 8);
+    out.set(bytes.subarray(8 + n), 8 + text.length);
+    const f8 = join(dir, 'f8-extra.safetensors');
+    writeFileSync(f8, out);
+    const t = target();
+    await expect(loadTrainingCheckpoint(f8, t)).rejects.toThrow(/f8-extra\.safetensors: .*'0\.scale8' has unsupported dtype "F8_E4M3"/);
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (message: string) => { warnings.push(message); };
+    try {
+      await expect(loadTrainingCheckpoint(f8, { ...t, strict: false })).resolves.toMatchObject({ iteration: 4 });
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings.join('\n')).toMatch(/'0\.scale8'.*"F8_E4M3"/);
     t.optimizer.dispose(); t.model.dispose();
   });
 

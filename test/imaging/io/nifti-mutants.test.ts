@@ -171,6 +171,19 @@ describe('header checks name the file and the bad field', () => {
     expect(parseNifti(u8({}, 8).subarray(0, 360), 'exact.nii').volume.data.length).toBe(8);
   });
 
+  it('a file that ends with its header is truncated image data, not a truncated header', () => {
+    expect(() => parseNifti(u8({}).subarray(0, 348), 'hdr-only.nii'))
+      .toThrow(escape('NIfTI hdr-only.nii: truncated: image data needs 360 bytes (vox_offset 352 + 8 voxels × 1), file has 348'));
+  });
+
+  it('the sform wins over the qform whatever their codes (nibabel\'s get_best_affine)', () => {
+    const srow = [[2, 0, 0, -1], [0, 3, 0, -2], [0, 0, 4, -3]];
+    // qform_code 2 > sform_code 1, and the qform (identity quaternion, pixdim 1) differs from the sform
+    const img = parseNifti(u8({ qformCode: 2, sformCode: 1, srow }), 'both.nii');
+    expect(img.info.affineSource).toBe('sform');
+    expect(img.info.affine).toEqual([...srow, [0, 0, 0, 1]]);
+  });
+
   it('reads the voxels from vox_offset, past extension bytes', () => {
     const file = nifti1({ dims: [3, 2, 1, 1], datatype: 2, bitpix: 8, voxOffset: 400 }, 2, (dv, at) => { dv.setUint8(at, 9); dv.setUint8(at + 1, 4); });
     file.fill(0xee, 352, 400);
@@ -213,6 +226,12 @@ describe('files', () => {
     writeFileSync(two, Uint8Array.of(0x1f, 0x8b));
     expect(() => readNiftiSync(two)).toThrow(/two-bytes\.nii: corrupt gzip stream: /);
     await expect(readNifti(two)).rejects.toThrow(/two-bytes\.nii: corrupt gzip stream: /);
+  });
+
+  it('readNifti refuses a missing file or a folder before reading', async () => {
+    const missing = path.join(dir, 'absent.nii');
+    await expect(readNifti(missing)).rejects.toThrow(escape(`NIfTI ${missing}: missing file`));
+    await expect(readNifti(dir)).rejects.toThrow(escape(`NIfTI ${dir}: not a regular file (a folder)`));
   });
 
   it('a corrupt gzip stream and a missing file are named as such', async () => {
@@ -266,6 +285,8 @@ describe('the header encodeNifti writes', () => {
     expect([img.info.qformCode, img.info.sformCode]).toEqual([2, 2]);
     expect([img.info.sclSlope, img.info.sclInter]).toEqual([1, 0]);
     expect(img.info.description).toBe('voxgrad');
+    // fields not written stay zero: intent_name (328–343), after the sform's last row
+    expect(Array.from(bytes.subarray(328, 344))).toEqual(new Array(16).fill(0));
   });
 
   it('the description: at most 79 characters (80 with the terminating NUL), 7-bit ASCII', () => {
