@@ -120,6 +120,11 @@
  *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
  *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
  *   'object'` → `false` (a JSON number, string or boolean has no `type`).
+ * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): reduceMonai's `reduction ===
+ *   'none'` → `false` and 'none' → '' (reduce returns an unweighted loss unchanged for 'none'); the `options.reduction ??
+ *   'mean'` → '' of multiClassDiceLoss, generalizedDiceLoss and tverskyLoss (monaiInputs has checked the reduction; any
+ *   value but 'none' and 'sum' takes the mean); diceFocalLoss's alpha check `alpha !== null` → `true` (null ≥ 0 and
+ *   null ≤ 1 hold, so null passes either way).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -155,6 +160,8 @@ export default {
     'src/imaging/io/nifti.ts',
     'src/models/grad-scaler.ts',
     'src/models/checkpoint.ts',
+    'src/models/losses.ts',
+    'src/models/loss-modules.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
