@@ -56,6 +56,7 @@ const related = [
   'test/imaging/sliding-window-mutants.test.ts',
   'test/imaging/io/nifti.test.ts',
   'test/imaging/io/nifti-mutants.test.ts',
+  'test/models/cross-entropy-options.test.ts',
   'test/models/losses-monai-options.test.ts',
   'test/models/losses-weight.test.ts',
   'test/models/losses-mutants.test.ts',
