@@ -124,7 +124,8 @@
  *   'none'` → `false` and 'none' → '' (reduce returns an unweighted loss unchanged for 'none'); the `options.reduction ??
  *   'mean'` → '' of multiClassDiceLoss, generalizedDiceLoss and tverskyLoss (monaiInputs has checked the reduction; any
  *   value but 'none' and 'sum' takes the mean); diceFocalLoss's alpha check `alpha !== null` → `true` (null ≥ 0 and
- *   null ≤ 1 hold, so null passes either way).
+ *   null ≤ 1 hold, so null passes either way); probabilityCrossEntropy's `smoothing > 0 ?` (`true`, `>= 0`: at ε = 0
+ *   the affine map is 1·y + 0 = y exactly).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu

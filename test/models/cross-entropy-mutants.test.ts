@@ -27,4 +27,21 @@ describe('crossEntropy and nllLoss edges', () => {
     expectClose(await value(crossEntropy(logits, t, { labelSmoothing: 0 })), [-(Math.log(0.25) + Math.log(0.5)) / 2], 1e-15, 1e-15, 'ε = 0');
     dispose([logProbs, t, logits]);
   });
+
+  it('an int32 target of the logits\' shape is read as class indices (and refused for its shape), not as probabilities', () => {
+    const logits = fromArray([0, 1, 2, 3, 4, 5], [2, 3], f64), t = fromArray([0, 1, 2, 0, 1, 2], [2, 3], i32);
+    expect(() => crossEntropy(logits, t)).toThrow('crossEntropy: target [2, 3] must be [2] (logits [2, 3] without the class axis)');
+    dispose([logits, t]);
+  });
+
+  it('class-probability targets: logits without a class axis, any ignoreIndex ≥ 0, a weight of the wrong size are named', () => {
+    const flat = fromArray([0, 1, 2], [3], f64), flatTarget = fromArray([0.2, 0.3, 0.5], [3], f64);
+    expect(() => crossEntropy(flat, flatTarget)).toThrow('crossEntropy: logits must be [N, C, …], got [3]');
+    const x = fromArray([0, 1, 2, 3], [2, 2], f64), y = fromArray([0.5, 0.5, 0.25, 0.75], [2, 2], f64), w = fromArray([1, 2, 3], [3], f64);
+    for (const ignoreIndex of [0, 2]) {
+      expect(() => crossEntropy(x, y, { ignoreIndex })).toThrow(`crossEntropy: ignoreIndex ${ignoreIndex} does not apply to class-probability targets`);
+    }
+    expect(() => crossEntropy(x, y, { weight: w })).toThrow('crossEntropy: weight [3] must be [2] (one per class of logits [2, 2])');
+    dispose([flat, flatTarget, x, y, w]);
+  });
 });
