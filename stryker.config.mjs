@@ -125,7 +125,9 @@
  *   'mean'` → '' of multiClassDiceLoss, generalizedDiceLoss and tverskyLoss (monaiInputs has checked the reduction; any
  *   value but 'none' and 'sum' takes the mean); diceFocalLoss's alpha check `alpha !== null` → `true` (null ≥ 0 and
  *   null ≤ 1 hold, so null passes either way); probabilityCrossEntropy's `smoothing > 0 ?` (`true`, `>= 0`: at ε = 0
- *   the affine map is 1·y + 0 = y exactly).
+ *   the affine map is 1·y + 0 = y exactly); the fused-reduction shortcuts of binaryCrossEntropyWithLogits (`false`, an
+ *   empty block) and mseLoss (`false`, an empty block): the unfused path computes the same formula in another summation
+ *   order, only the work done changes; focalLoss's `gamma !== 0` → `true` ((1 − p_t)⁰ = 1).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu

@@ -58,6 +58,7 @@ const related = [
   'test/imaging/io/nifti-mutants.test.ts',
   'test/models/cross-entropy-options.test.ts',
   'test/models/cross-entropy-mutants.test.ts',
+  'test/models/losses-basic-mutants.test.ts',
   'test/models/losses-monai-options.test.ts',
   'test/models/losses-weight.test.ts',
   'test/models/losses-mutants.test.ts',
