@@ -53,7 +53,9 @@ describe('losses: weights, bounds and messages', () => {
     const p = fromArray(ps, [3], f64), y = fromArray(ys, [3], f64), w = fromArray(ws, [3], f64);
     const dot = (f: (i: number) => number) => [0, 1, 2].reduce((a, i) => a + f(i), 0);
     const weighted = 1 - (2 * dot((i) => ws[i] * ps[i] * ys[i]) + s) / (dot((i) => ws[i] * ps[i] * ps[i]) + dot((i) => ws[i] * ys[i] * ys[i]) + s);
-    expectClose(await value(diceLoss(p, y, { weight: w })), [weighted], 1e-15, 1e-14, 'weight');
+    const mean = diceLoss(p, y, { weight: w });
+    expect(mean.shape).toEqual([]);
+    expectClose(await value(mean), [weighted], 1e-15, 1e-14, 'weight');
     const rows = ps.map((v, i) => 1 - (2 * v * ys[i] + s) / (v * v + ys[i] * ys[i] + s));
     expectClose(await value(diceLoss(p, y, { reduction: 'none' })), rows, 1e-15, 1e-14, 'none on [N]');
     const p0 = fromArray([0.5], [], f64), y0 = fromArray([1], [], f64);
