@@ -126,6 +126,14 @@
  *   'object'` → `false` (a JSON number, string or boolean has no `type`).
  * - transforms-brats.ts the channel-first loop's bound `i <= n` (the extra 0 lands on the next channel's first voxel,
  *   which that channel then writes, or past the end).
+ * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): reduceMonai's `reduction ===
+ *   'none'` → `false` and 'none' → '' (reduce returns an unweighted loss unchanged for 'none'); the `options.reduction ??
+ *   'mean'` → '' of multiClassDiceLoss, generalizedDiceLoss and tverskyLoss (monaiInputs has checked the reduction; any
+ *   value but 'none' and 'sum' takes the mean); diceFocalLoss's alpha check `alpha !== null` → `true` (null ≥ 0 and
+ *   null ≤ 1 hold, so null passes either way); probabilityCrossEntropy's `smoothing > 0 ?` (`true`, `>= 0`: at ε = 0
+ *   the affine map is 1·y + 0 = y exactly); the fused-reduction shortcuts of binaryCrossEntropyWithLogits (`false`, an
+ *   empty block) and mseLoss (`false`, an empty block): the unfused path computes the same formula in another summation
+ *   order, only the work done changes; focalLoss's `gamma !== 0` → `true` ((1 − p_t)⁰ = 1).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -162,6 +170,8 @@ export default {
     'src/models/grad-scaler.ts',
     'src/models/checkpoint.ts',
     'src/imaging/transforms-brats.ts',
+    'src/models/losses.ts',
+    'src/models/loss-modules.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -64,6 +64,14 @@ const related = [
   'test/imaging/io/nifti-mutants.test.ts',
   'test/imaging/transforms-brats.test.ts',
   'test/imaging/transforms-brats-mutants.test.ts',
+  'test/models/cross-entropy-options.test.ts',
+  'test/models/cross-entropy-mutants.test.ts',
+  'test/models/losses-basic-mutants.test.ts',
+  'test/models/losses-monai-options.test.ts',
+  'test/models/losses-weight.test.ts',
+  'test/models/losses-mutants.test.ts',
+  'test/models/loss-modules.test.ts',
+  'test/models/loss-modules-mutants.test.ts',
 ];
 
 export default defineConfig({
