@@ -126,8 +126,7 @@
  *   'object'` → `false` (a JSON number, string or boolean has no `type`).
  * - transforms-brats.ts the channel-first loop's bound `i <= n` (the extra 0 lands on the next channel's first voxel,
  *   which that channel then writes, or past the end).
- * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): reduceMonai's `reduction ===
- *   'none'` → `false` and 'none' → '' (reduce returns an unweighted loss unchanged for 'none'); the `options.reduction ??
+ * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): the `options.reduction ??
  *   'mean'` → '' of multiClassDiceLoss, generalizedDiceLoss and tverskyLoss (monaiInputs has checked the reduction; any
  *   value but 'none' and 'sum' takes the mean); diceFocalLoss's alpha check `alpha !== null` → `true` (null ≥ 0 and
  *   null ≤ 1 hold, so null passes either way); probabilityCrossEntropy's `smoothing > 0 ?` (`true`, `>= 0`: at ε = 0

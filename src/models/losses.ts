@@ -406,9 +406,6 @@ function overlapSums(p: Tensor, g: Tensor, axes: number[], squared: boolean, sof
 
 function range(from: number, to: number): number[] { return Array.from({ length: to - from }, (_, i) => from + i); }
 
-function reduceMonai(loss: Tensor, reduction: Reduction): Tensor {
-  return reduction === 'none' ? loss : reduce(loss, reduction);
-}
 
 export interface MultiClassDiceLossOptions extends MonaiLossOptions {
   /** Σ p² and Σ g² in the denominator instead of Σ p and Σ g (default false) */
@@ -449,7 +446,7 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
       checkClassWeights(op, 'weight', options.weight, classes, per);
       loss = mul(loss, fromArray(options.weight, [classes], { dtype: loss.dtype, backend: loss.backend }));
     }
-    return reduceMonai(loss, options.reduction ?? 'mean');
+    return reduce(loss, options.reduction ?? 'mean');
   });
 }
 
@@ -478,7 +475,7 @@ export function generalizedDiceLoss(input: Tensor, target: Tensor, options: Gene
     const classAxis = batch ? 0 : 1;
     const weighted = (t: Tensor) => sum(weight ? mul(t, weight) : t, classAxis, true);
     const ratio = div(addScalar(mulScalar(weighted(tp), 2), options.smoothNr ?? 1e-5), addScalar(weighted(denominator), options.smoothDr ?? 1e-5));
-    return reduceMonai(affine(ratio, -1, 1), options.reduction ?? 'mean');
+    return reduce(affine(ratio, -1, 1), options.reduction ?? 'mean');
   });
 }
 
@@ -519,7 +516,7 @@ export function tverskyLoss(input: Tensor, target: Tensor, options: TverskyLossO
     const fp = sub(pred, tp), fn = sub(targetSum, tp);
     const denominator = addScalar(add(tp, add(mulScalar(fp, alpha), mulScalar(fn, beta))), options.smoothDr ?? 1e-5);
     const score = div(addScalar(tp, options.smoothNr ?? 1e-5), denominator);
-    return reduceMonai(affine(score, -1, 1), options.reduction ?? 'mean');
+    return reduce(affine(score, -1, 1), options.reduction ?? 'mean');
   });
 }
 
