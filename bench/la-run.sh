@@ -75,8 +75,9 @@ prepare() {
   rm -rf "$S"[0-9]*
   local total gpu first rest margin
   total=$(size_of "$S/la-pack.tar.xz")
-  # what travels with every call besides the carried folders: the tracked tree, and 2 MiB for untracked files
-  margin=$(( $(git ls-files -z | xargs -0 cat | wc -c) + 2 * 1024 * 1024 ))
+  # what travels with every call besides the carried folders: the tracked tree and the untracked files git does not
+  # ignore, as they are now, and 512 KiB for commits made between prepare and the calls (a README edit)
+  margin=$(( $( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 cat | wc -c) + 512 * 1024 ))
   gpu=$(size_of .gpu || echo 0)
   [ "$gpu" -gt 0 ] || echo "la-run: note: no .gpu yet (run ../shared/gpu/pack); the first part assumes 48 MiB for it"
   [ "$gpu" -gt 0 ] || gpu=$((48 * 1024 * 1024))
