@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crossEntropy, nllLoss } from '../../src/models/losses.js';
-import { dispose, fromArray, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose } from '../helpers/backends.js';
+import { dispose, fromArray } from '../../src/tensor/index.js';
+import { cpu, expectClose, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * crossEntropy's and nllLoss's edges the mutation run found unchecked (values by hand, as PyTorch defines them;
@@ -10,12 +10,6 @@ import { cpu, expectClose } from '../helpers/backends.js';
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
 const i32 = { backend: cpu, dtype: 'int32' as const };
-
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 describe('crossEntropy and nllLoss edges', () => {
   it('a log-probability of −inf at a class other than the target leaves the unsmoothed loss finite, as PyTorch (no smoothing term is formed)', async () => {

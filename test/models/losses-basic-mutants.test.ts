@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { backward } from '../../src/autograd/index.js';
 import { binaryCrossEntropyWithLogits, diceLoss, focalLoss, smoothL1Loss } from '../../src/models/losses.js';
-import { dispose, fromArray, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose } from '../helpers/backends.js';
+import { dispose, fromArray } from '../../src/tensor/index.js';
+import { cpu, expectClose, valuesOf as value } from '../helpers/backends.js';
 
 /** binaryCrossEntropyWithLogits, smoothL1Loss, focalLoss and diceLoss: edges the mutation run found unchecked (values by hand). */
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
 const softplus = (v: number) => Math.log1p(Math.exp(v));
-
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 describe('losses: weights, bounds and messages', () => {
   it('binaryCrossEntropyWithLogits applies posWeight alone and weight alone with the mean', async () => {

@@ -5,7 +5,7 @@ import {
   diceCeLoss, diceFocalLoss, generalizedDiceLoss, multiClassDiceLoss, tverskyLoss,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray } from '../helpers/backends.js';
+import { cpu, expectClose, randomArray, valuesOf as value } from '../helpers/backends.js';
 
 /**
  * MONAI's region losses (multiClassDiceLoss, tverskyLoss, generalizedDiceLoss, diceCeLoss, diceFocalLoss): the input
@@ -73,12 +73,6 @@ describe('MONAI region losses: input checks', () => {
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
-async function value(t: Tensor): Promise<number[]> {
-  const v = Array.from(await t.toArray());
-  t.dispose();
-  return v;
-}
 
 describe('MONAI region losses: option values at their bounds and defaults', () => {
   it('generalizedDiceLoss on a soft target: the overlap is Σp·g unless softLabel is given (MONAI\'s default soft_label=False)', async () => {
