@@ -424,7 +424,6 @@ class TrainingRun {
       const dict = this.stateTensors();
       stateNames = [...dict.keys()];
       parts.push(nonFiniteProbe([...dict.values()]));
-      for (const t of dict.values()) t.dispose();
     }
     for (const t of scaling) parts.push(reshape(t, [1]));
     const values = noGrad(() => concat(parts));
@@ -555,7 +554,7 @@ class TrainingRun {
     return n > 0 && n < this.resources.source.testIds().length ? n : null;
   }
 
-  /** parameters, buffers and optimizer state as named views (the caller disposes them) */
+  /** parameters, buffers and optimizer state as named borrowed views (nothing to free) */
   private stateTensors(): Map<string, Tensor> {
     const dict = this.resources.model.module.stateDict();
     for (const [k, t] of this.resources.optimizer.stateDict().tensors) dict.set(`optimizer.${k}`, t);
@@ -566,13 +565,8 @@ class TrainingRun {
   private async checkState(iteration: number, names: readonly string[], probe: ArrayLike<number>): Promise<void> {
     const bad = names.findIndex((_, i) => !Number.isFinite(probe[i]!));
     if (bad < 0) return;
-    const dict = this.stateTensors();
-    try {
-      const what = describeNonFinite(await dict.get(names[bad]!)!.toArray());
-      throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
-    } finally {
-      for (const t of dict.values()) t.dispose();
-    }
+    const what = describeNonFinite(await this.stateTensors().get(names[bad]!)!.toArray());
+    throw new NonFiniteLoss(iteration, 'model state', `${names[bad]} holds ${what ?? 'non-finite values'}`);
   }
 
   /** Writes the checkpoint of an iteration, once its state is known to be finite. */
@@ -582,15 +576,10 @@ class TrainingRun {
     if (this.probedAt !== iteration) {
       // an unscheduled checkpoint (an interrupt): probe now, at the cost of one readback
       const dict = this.stateTensors();
-      const names = [...dict.keys()];
-      try {
-        const probe = tidy(() => nonFiniteProbe([...dict.values()]));
-        const values = await probe.toArray();
-        probe.dispose();
-        await this.checkState(iteration, names, values);
-      } finally {
-        for (const t of dict.values()) t.dispose();
-      }
+      const probe = tidy(() => nonFiniteProbe([...dict.values()]));
+      const values = await probe.toArray();
+      probe.dispose();
+      await this.checkState(iteration, [...dict.keys()], values);
     }
     await saveTrainingCheckpoint(this.checkpointFile, {
       model: model.module, optimizer, iteration,

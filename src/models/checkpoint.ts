@@ -67,19 +67,25 @@ function upload(host: HostTensor, backend: Backend, floatDtype?: DType): Tensor 
 
 /** Loads host tensors into a module (see Module.loadStateDict for strictness and errors). */
 export function loadHostStateDict(model: Module, tensors: ReadonlyMap<string, HostTensor>, strict = true, source = 'state dict'): LoadResult {
-  const spec = model.stateSpec();
-  const backend = model.backend;
-  const dict = new Map<string, Tensor>();
+  const dict = uploadStateDict(model, tensors);
   try {
-    for (const [name, h] of tensors) dict.set(name, upload(h, backend, spec.get(name)?.dtype));
-    try {
-      return model.loadStateDict(dict, strict);
-    } catch (e) {
-      throw new Error(`${source}: ${(e as Error).message}`);
-    }
+    return named(source, () => model.loadStateDict(dict, strict));
   } finally {
     for (const t of dict.values()) t.dispose();
   }
+}
+
+/** host tensors uploaded for `model` (on its backend, floats in the dtype of its entry of the name); the caller disposes them */
+function uploadStateDict(model: Module, tensors: ReadonlyMap<string, HostTensor>): Map<string, Tensor> {
+  const spec = model.stateSpec();
+  const dict = new Map<string, Tensor>();
+  try {
+    for (const [name, h] of tensors) dict.set(name, upload(h, model.backend, spec.get(name)?.dtype));
+  } catch (e) {
+    for (const t of dict.values()) t.dispose();
+    throw e;
+  }
+  return dict;
 }
 
 /** Saves a model's state dict. */
@@ -157,24 +163,20 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
   }
   const scaler = state.scaler ? await state.scaler.stateDict() : null;
   const opt = state.optimizer.stateDict();
-  try {
-    for (const [k, t] of opt.tensors) tensors.set(OPTIMIZER_PREFIX + k, t);
-    await saveSafetensors(path, tensors, {
-      ...(state.metadata ?? {}),
-      format: 'pt',
-      'voxgrad.kind': 'training',
-      'voxgrad.iteration': String(state.iteration),
-      'voxgrad.optimizer': JSON.stringify({ type: opt.type, hyper: opt.hyper, scalars: opt.scalars }),
-      'voxgrad.rng': JSON.stringify(state.rng ? state.rng.state() : state.rngState ?? null),
-      'voxgrad.config': JSON.stringify(state.config ?? null),
-      'voxgrad.dropout': JSON.stringify(state.model.dropoutState()),
-      ...(state.scheduler ? { 'voxgrad.scheduler': JSON.stringify(state.scheduler.stateDict()) } : {}),
-      ...(scaler ? { 'voxgrad.scaler': JSON.stringify(scaler) } : {}),
-      ...(extras.length ? { 'voxgrad.extraModels': JSON.stringify(extraMeta) } : {}),
-    });
-  } finally {
-    for (const t of opt.tensors.values()) t.dispose();
-  }
+  for (const [k, t] of opt.tensors) tensors.set(OPTIMIZER_PREFIX + k, t);
+  await saveSafetensors(path, tensors, {
+    ...(state.metadata ?? {}),
+    format: 'pt',
+    'voxgrad.kind': 'training',
+    'voxgrad.iteration': String(state.iteration),
+    'voxgrad.optimizer': JSON.stringify({ type: opt.type, hyper: opt.hyper, scalars: opt.scalars }),
+    'voxgrad.rng': JSON.stringify(state.rng ? state.rng.state() : state.rngState ?? null),
+    'voxgrad.config': JSON.stringify(state.config ?? null),
+    'voxgrad.dropout': JSON.stringify(state.model.dropoutState()),
+    ...(state.scheduler ? { 'voxgrad.scheduler': JSON.stringify(state.scheduler.stateDict()) } : {}),
+    ...(scaler ? { 'voxgrad.scaler': JSON.stringify(scaler) } : {}),
+    ...(extras.length ? { 'voxgrad.extraModels': JSON.stringify(extraMeta) } : {}),
+  });
 }
 
 /** the extra models a training checkpoint holds (none when it notes none) */
@@ -214,9 +216,12 @@ export interface TrainingTarget {
 
 /**
  * Restores model and optimizer, and the lr scheduler, GradScaler, extra models and generator given, from a training
- * checkpoint; returns the iteration, RNG state and config. Each one asked for that the file lacks is refused, naming
- * the file, before anything is loaded. The dropout layers' mask generators are restored too (a file written before
- * they were saved leaves them as they are).
+ * checkpoint; returns the iteration, RNG state and config. The dropout layers' mask generators are restored too (a
+ * file written before they were saved leaves them as they are). All or nothing: a part that the file lacks or that
+ * its target refuses (a missing key, a shape, a dtype, a corrupt entry) is named together with the file, and then
+ * every target keeps what it held. The models' state dicts are checked before anything is loaded; the parts checked
+ * by their own loaders (generator, dropout layers, scheduler, scaler, optimizer, whose loadStateDict changes nothing
+ * when it throws) are loaded first, and those loaded before the one that refuses are restored to what they held.
  */
 export async function loadTrainingCheckpoint(path: string, target: TrainingTarget): Promise<LoadedTraining> {
   const file = await readSafetensors(path, { strict: target.strict ?? true });
@@ -265,36 +270,55 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
     else if (extra) extra.set(k.slice(dot + 1), t);
     else modelTensors.set(k, t);
   }
-  loadHostStateDict(target.model, modelTensors, strict, path);
-  loadDropout(path, target.model, dropout, strict);
-
+  const models: [Module, ReadonlyMap<string, HostTensor>, string, unknown][] = [[target.model, modelTensors, path, dropout],
+    ...extras.map(([name, m]): [Module, ReadonlyMap<string, HostTensor>, string, unknown] => [m, extraTensors.get(name)!, `${path} (extra model '${name}')`, extraMeta[name]?.dropout])];
   const params = target.optimizer.params;
-  const uploaded = new Map<string, Tensor>();
-  try {
-    for (const [k, h] of optTensors) {
-      const i = Number(/^state\.(\d+)\./.exec(k)?.[1] ?? NaN);
-      const p = params[i];
-      if (!p) throw new Error(`${path}: optimizer entry ${OPTIMIZER_PREFIX}${k} names no parameter (the optimizer has ${params.length})`);
-      uploaded.set(k, upload(h, p.backend, p.dtype));
+  for (const k of optTensors.keys()) {
+    if (!params[Number(/^state\.(\d+)\./.exec(k)?.[1] ?? NaN)]) {
+      throw new Error(`${path}: optimizer entry ${OPTIMIZER_PREFIX}${k} names no parameter (the optimizer has ${params.length})`);
     }
-    named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: uploaded }));
+  }
+  // what the parts loaded before a refusing one are restored to (the scaler's state is read from the device)
+  const scalerBefore = target.scaler ? await target.scaler.stateDict() : null;
+  const rngBefore = target.rng?.state();
+  const schedulerBefore = target.scheduler?.stateDict();
+  const dropoutBefore = models.map(([m]) => m.dropoutState());
+
+  const uploaded: Map<string, Tensor>[] = [];
+  const restore: (() => void)[] = [];
+  /** loads one part, first noting how to restore it (a loader may fail half way, as SequentialLR's can) */
+  const load = (apply: () => void, undo: () => void): void => { restore.push(undo); apply(); };
+  try {
+    const dicts = models.map(([m, host]) => { const d = uploadStateDict(m, host); uploaded.push(d); return d; });
+    models.forEach(([m], i) => named(models[i]![2], () => m.checkStateDict(dicts[i]!, strict)));
+    const optimizerState = new Map<string, Tensor>();
+    uploaded.push(optimizerState);
+    for (const [k, h] of optTensors) {
+      const p = params[Number(/^state\.(\d+)\./.exec(k)![1])]!;
+      optimizerState.set(k, upload(h, p.backend, p.dtype));
+    }
+    try {
+      if (target.rng) load(() => named(path, () => target.rng!.setState(rngState)), () => target.rng!.setState(rngBefore));
+      models.forEach(([m, , source, state], i) => load(() => loadDropout(source, m, state, strict), () => m.loadDropoutState(dropoutBefore[i]!, false)));
+      if (target.scheduler) load(() => named(path, () => target.scheduler!.loadStateDict(scheduler!)), () => target.scheduler!.loadStateDict(schedulerBefore!));
+      if (target.scaler) load(() => named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState)), () => target.scaler!.loadStateDict(scalerBefore!));
+      named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: optimizerState }));
+    } catch (e) {
+      for (const undo of restore.reverse()) undo();
+      throw e;
+    }
+    // checked above: these copy
+    models.forEach(([m], i) => m.loadStateDict(dicts[i]!, strict));
   } finally {
-    for (const t of uploaded.values()) t.dispose();
+    for (const dict of uploaded) for (const t of dict.values()) t.dispose();
   }
-  if (target.scheduler) named(path, () => target.scheduler!.loadStateDict(scheduler!));
-  for (const [name, m] of extras) {
-    loadHostStateDict(m, extraTensors.get(name)!, strict, `${path} (extra model '${name}')`);
-    loadDropout(`${path} (extra model '${name}')`, m, extraMeta[name]?.dropout, strict);
-  }
-  if (target.scaler) named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState));
-  if (target.rng) named(path, () => target.rng!.setState(rngState));
   return { iteration, rngState, config, metadata: meta };
 }
 
 /** runs load, its error prefixed by the file */
-function named(path: string, load: () => void): void {
+function named<T>(path: string, load: () => T): T {
   try {
-    load();
+    return load();
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }

@@ -403,6 +403,29 @@ export class Module {
    * unexpected keys are too. The error names every offending key. Nothing is copied when it throws.
    */
   loadStateDict(dict: ReadonlyMap<string, Tensor>, strict = true): LoadResult {
+    const { targets, missingKeys, unexpectedKeys } = this.checkedTargets(dict, strict);
+    noGrad(() => {
+      for (const [k, src] of dict) {
+        const dst = targets.get(k);
+        if (!dst) continue;
+        tidy(() => { assign(dst.tensor, src.dtype === dst.tensor.dtype ? src : cast(src, dst.tensor.dtype)); });
+      }
+    });
+    for (const [, m] of this.namedModules()) m.afterLoad();
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Throws the error loadStateDict(dict, strict) would throw, copying nothing either way: a caller that loads several
+   * parts (a training checkpoint) checks them all before loading any.
+   */
+  checkStateDict(dict: ReadonlyMap<string, Tensor>, strict = true): LoadResult {
+    const { missingKeys, unexpectedKeys } = this.checkedTargets(dict, strict);
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** the module's tensor for each key of the state dict, once every entry is checked (the error names each problem) */
+  private checkedTargets(dict: ReadonlyMap<string, Tensor>, strict: boolean): LoadResult & { targets: Map<string, { tensor: Tensor }> } {
     if (!(dict instanceof Map)) {
       throw new Error(`${this.typeName}.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict() returns; got ${Object.prototype.toString.call(dict)}`);
     }
@@ -438,15 +461,7 @@ export class Module {
     if (problems.length) {
       throw new Error(`Error(s) in loading state dict for ${this.typeName}:\n  ${problems.join('\n  ')}`);
     }
-    noGrad(() => {
-      for (const [k, src] of dict) {
-        const dst = targets.get(k);
-        if (!dst) continue;
-        tidy(() => { assign(dst.tensor, src.dtype === dst.tensor.dtype ? src : cast(src, dst.tensor.dtype)); });
-      }
-    });
-    for (const [, m] of this.namedModules()) m.afterLoad();
-    return { missingKeys, unexpectedKeys };
+    return { targets, missingKeys, unexpectedKeys };
   }
 
   /** Called after loadStateDict has written this module's tensors (BatchNorm re-reads its batch counter). */

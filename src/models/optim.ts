@@ -20,7 +20,9 @@ import type { Parameter } from './module.js';
  * `state.<i>.momentum_buffer` (SGD), `state.<i>.exp_avg`, `state.<i>.exp_avg_sq` (Adam), `state.<i>.square_avg`,
  * `state.<i>.momentum_buffer`, `state.<i>.grad_avg` (RMSprop) and the scalar `state.<i>.step`; hyperparameters
  * in `hyper` (the first group's under their names, group k ≥ 1's as `group.<k>.<name>`). `stateDict()` returns
- * views the caller owns; `loadStateDict` copies. Once Adam or RMSprop has stepped on the device
+ * borrowed views (as Module.stateDict: nothing to free; they follow the optimizer's updates and are an error to use
+ * once it is disposed or has loaded another state in their place); `loadStateDict` checks the whole state against the
+ * parameters before it copies anything (a refused state leaves the optimizer as it was). Once Adam or RMSprop has stepped on the device
  * (`stepUnlessFoundInf`), its step counts live there and `state.<i>.step` is a float32 [] tensor (PyTorch's
  * capturable state), read back only when the holder reads it; loading a state with such tensors keeps them there.
  */
@@ -28,7 +30,7 @@ import type { Parameter } from './module.js';
 export interface OptimizerState {
   type: 'SGD' | 'Adam' | 'AdamW' | 'RMSprop';
   hyper: Record<string, number | boolean>;
-  /** per-parameter tensors keyed `state.<i>.<name>` (views owned by the holder) */
+  /** per-parameter tensors keyed `state.<i>.<name>` (stateDict(): borrowed views, nothing to free) */
   tensors: Map<string, Tensor>;
   /** per-parameter scalars keyed `state.<i>.<name>` */
   scalars: Record<string, number>;
@@ -154,25 +156,20 @@ class DeviceStepCounts {
     }
   }
 
-  /** parameter i's count as a float32 [] view (the caller owns it) */
-  view(i: number): Tensor { return keep(this.counts.viewAs([], [], i)); }
-
-  /** parameter i's count ← `src` (a [] tensor of the counts' backend) */
-  load(i: number, src: Tensor, key: string): void {
-    const dst = this.view(i);
-    try {
-      copyState(dst, src, key);
-    } finally {
-      dst.dispose();
-    }
+  /** parameter i's count as a float32 [] borrowed view (nothing to free) */
+  view(i: number): Tensor {
+    const owned = this.counts.viewAs([], [], i, false);
+    const view = owned.borrow();
+    owned.dispose();
+    return view;
   }
 
   dispose(): void { this.counts.dispose(); }
 }
 
 /**
- * the step counts of a loaded state: host numbers from its scalars, and device counts (made on the backend of the
- * first) when any `state.<i>.step` is a tensor
+ * the step counts of a loaded (checked) state: host numbers from its scalars, and device counts (made on the backend
+ * of the first) when any `state.<i>.step` is a tensor
  */
 function loadSteps(state: OptimizerState, params: readonly Parameter[]): { steps: number[]; device: DeviceStepCounts | null } {
   const steps = params.map((_, i) => state.scalars[`state.${i}.step`] ?? 0);
@@ -180,13 +177,18 @@ function loadSteps(state: OptimizerState, params: readonly Parameter[]): { steps
   const first = tensors.find((t) => t !== undefined);
   if (!first) return { steps, device: null };
   const device = new DeviceStepCounts(first.backend, steps);
-  try {
-    tensors.forEach((t, i) => { if (t) device.load(i, t, `state.${i}.step`); });
-  } catch (e) {
-    device.dispose();
-    throw e;
-  }
+  tensors.forEach((t, i) => { if (t) copyState(device.view(i), t); });
   return { steps, device };
+}
+
+/** throws when `src` cannot be loaded as the state entry `key` of a tensor of `shape` on `backend` of `dtype` */
+function checkStateTensor(key: string, src: Tensor, shape: readonly number[], backend: Parameter['backend'], dtype: Tensor['dtype']): void {
+  const problem = !(src instanceof Tensor) ? 'not a Tensor'
+    : !sameShape(shape, src.shape) ? `shape ${formatShape(src.shape)}, parameter ${formatShape(shape)}`
+      : src.backend !== backend ? `on the ${src.backend.name} backend, the parameter on ${backend.name}`
+        : (src.dtype === 'int32') !== (dtype === 'int32') ? `dtype ${src.dtype}, parameter ${dtype}`
+          : null;
+  if (problem) throw new Error(`optimizer state ${key}: ${problem}`);
 }
 
 function zeroGrads(params: readonly Parameter[]): void {
@@ -197,8 +199,6 @@ function stateTensor(p: Parameter, fillZero: boolean): Tensor {
   const s = fillZero ? p.backend.fill(p.numel(), 0, p.dtype) : p.backend.alloc(p.numel(), p.dtype);
   return keep(Tensor.fromStorage(p.backend, s, p.shape));
 }
-
-function viewOf(t: Tensor): Tensor { return keep(t.viewAs(t.shape, t.strides, t.offset)); }
 
 function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   const list = [...params];
@@ -213,9 +213,8 @@ function uniqueParams(params: Iterable<Parameter>, who: string): Parameter[] {
   return list;
 }
 
-function copyState(dst: Tensor, src: Tensor, key: string): void {
-  if (!sameShape(dst.shape, src.shape)) throw new Error(`optimizer state ${key}: shape ${formatShape(src.shape)}, parameter ${formatShape(dst.shape)}`);
-  if (src.backend !== dst.backend) throw new Error(`optimizer state ${key}: on the ${src.backend.name} backend, the parameter on ${dst.backend.name}`);
+/** dst ← src, cast to dst's dtype (checked before: same shape and backend) */
+function copyState(dst: Tensor, src: Tensor): void {
   const v = src.dtype === dst.dtype ? src.view : null;
   if (v) dst.backend.copyInto(dst.view, v);
   else {
@@ -290,29 +289,54 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
     return hyper;
   }
 
-  /** the state's type and entries checked, then its hyperparameters copied into the groups */
+  /**
+   * Checks the whole state against this optimizer, changing nothing (its type, its entries' names, each tensor's
+   * shape, backend and kind of dtype against its parameter's, a step count's as a float32 [] tensor on the backend of
+   * the first, and the hyperparameters it sets), and applies its hyperparameters once all pass; the caller then
+   * copies the tensors, which cannot fail.
+   */
   protected loadHyper(state: OptimizerState, allowed: readonly string[]): void {
-    if (state.type !== this.type) throw new Error(`${this.type}.loadStateDict: the state is of a ${state.type} optimizer`);
+    const who = `${this.type}.loadStateDict`;
+    if (state.type !== this.type) throw new Error(`${who}: the state is of a ${state.type} optimizer`);
     const n = this.params.length;
+    let stepBackend: Parameter['backend'] | null = null;
     for (const key of [...state.tensors.keys(), ...Object.keys(state.scalars)]) {
       const m = /^state\.(\d+)\.(\w+)$/.exec(key);
       if (!m || Number(m[1]) >= n || !allowed.includes(m[2])) {
-        throw new Error(`${this.type}.loadStateDict: unexpected state entry '${key}' for ${n} parameters`);
+        throw new Error(`${who}: unexpected state entry '${key}' for ${n} parameters`);
       }
+      const src = state.tensors.get(key), p = this.params[Number(m[1])]!;
+      if (!src) continue;
+      if (m[2] === 'step') checkStateTensor(key, src, [], stepBackend ??= src.backend, 'float32');
+      else checkStateTensor(key, src, p.shape, p.backend, p.dtype);
     }
     for (const key of Object.keys(state.hyper)) {
       const m = /^group\.(\d+)\./.exec(key);
       if (m && Number(m[1]) >= this.paramGroups.length) {
-        throw new Error(`${this.type}.loadStateDict: hyperparameter '${key}' names a group this optimizer lacks (it has ${this.paramGroups.length})`);
+        throw new Error(`${who}: hyperparameter '${key}' names a group this optimizer lacks (it has ${this.paramGroups.length})`);
       }
     }
-    this.paramGroups.forEach((g, k) => {
+    const groups = this.paramGroups.map((g, k) => {
+      const h = { ...g } as H;
       for (const key of Object.keys(this.names) as (keyof H & string)[]) {
         const v = state.hyper[k === 0 ? this.names[key] : `group.${k}.${this.names[key]}`];
-        if (typeof v === typeof g[key]) (g as H)[key] = v as H[typeof key];
+        if (typeof v === typeof g[key]) h[key] = v as H[typeof key];
       }
+      this.hyperFromState(state, k === 0 ? '' : `group.${k}.`, h);
+      this.validate(h, k);
+      return h;
+    });
+    this.checkSlots(state);
+    this.paramGroups.forEach((g, k) => {
+      for (const key of Object.keys(this.names) as (keyof H & string)[]) (g as H)[key] = groups[k]![key];
     });
   }
+
+  /** reads hyperparameters the state holds under other names than `names` (Adam's beta1, beta2) into `h` */
+  protected hyperFromState(_state: OptimizerState, _prefix: string, _h: H): void {}
+
+  /** further checks of the state's tensors (Adam: exp_avg and exp_avg_sq come together) */
+  protected checkSlots(_state: OptimizerState): void {}
 }
 
 // --------------------------------------------------------------------------------------------- SGD
@@ -388,7 +412,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
     const scalars: Record<string, number> = {};
     this.params.forEach((_, i) => {
       const b = this.buffers[i];
-      if (b) tensors.set(`state.${i}.momentum_buffer`, viewOf(b));
+      if (b) tensors.set(`state.${i}.momentum_buffer`, b.borrow());
       if (this.steps[i] > 0) scalars[`state.${i}.step`] = this.steps[i];
     });
     return { type: 'SGD', hyper: this.hyperState(), tensors, scalars };
@@ -409,7 +433,10 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
   }
 }
 
-/** a state tensor restored from `state.<i>.<name>` (reusing `slot`), or null (slot freed) when the state has none */
+/**
+ * a state tensor restored from `state.<i>.<name>` (checked; reusing `slot`), or null (slot freed) when the state
+ * has none
+ */
 function loadSlot(slot: Tensor | null, p: Parameter, state: OptimizerState, i: number, name: string): Tensor | null {
   const key = `state.${i}.${name}`, src = state.tensors.get(key);
   if (!src) {
@@ -417,7 +444,7 @@ function loadSlot(slot: Tensor | null, p: Parameter, state: OptimizerState, i: n
     return null;
   }
   const t = slot ?? stateTensor(p, false);
-  copyState(t, src, key);
+  copyState(t, src);
   return t;
 }
 
@@ -519,8 +546,8 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     this.params.forEach((_, i) => {
       const m = this.m[i], v = this.v[i];
       if (m && v) {
-        tensors.set(`state.${i}.exp_avg`, viewOf(m));
-        tensors.set(`state.${i}.exp_avg_sq`, viewOf(v));
+        tensors.set(`state.${i}.exp_avg`, m.borrow());
+        tensors.set(`state.${i}.exp_avg_sq`, v.borrow());
         if (this.deviceCounts) tensors.set(`state.${i}.step`, this.deviceCounts.view(i));
         else scalars[`state.${i}.step`] = this.steps[i];
       }
@@ -528,16 +555,21 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     return { type: this.type, hyper: this.hyperState(), tensors, scalars };
   }
 
-  loadStateDict(state: OptimizerState): void {
-    this.loadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
-    this.paramGroups.forEach((g, k) => {
-      const prefix = k === 0 ? '' : `group.${k}.`;
-      const b1 = state.hyper[`${prefix}beta1`], b2 = state.hyper[`${prefix}beta2`];
-      g.betas = [typeof b1 === 'number' ? b1 : g.betas[0], typeof b2 === 'number' ? b2 : g.betas[1]];
-    });
-    this.params.forEach((p, i) => {
+  protected override hyperFromState(state: OptimizerState, prefix: string, h: AdamHyper): void {
+    const b1 = state.hyper[`${prefix}beta1`], b2 = state.hyper[`${prefix}beta2`];
+    h.betas = [typeof b1 === 'number' ? b1 : h.betas[0], typeof b2 === 'number' ? b2 : h.betas[1]];
+  }
+
+  protected override checkSlots(state: OptimizerState): void {
+    this.params.forEach((_, i) => {
       const ms = state.tensors.get(`state.${i}.exp_avg`), vs = state.tensors.get(`state.${i}.exp_avg_sq`);
       if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
+    });
+  }
+
+  loadStateDict(state: OptimizerState): void {
+    this.loadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
+    this.params.forEach((p, i) => {
       this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
       this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
     });
@@ -639,7 +671,7 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     const scalars: Record<string, number> = {};
     this.params.forEach((_, i) => {
       for (const [name, t] of [['square_avg', this.squareAvg[i]], ['momentum_buffer', this.momentumBuffer[i]], ['grad_avg', this.gradAvg[i]]] as const) {
-        if (t) tensors.set(`state.${i}.${name}`, viewOf(t));
+        if (t) tensors.set(`state.${i}.${name}`, t.borrow());
       }
       if (this.deviceCounts) {
         if (this.squareAvg[i]) tensors.set(`state.${i}.step`, this.deviceCounts.view(i));
@@ -672,7 +704,10 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
   }
 }
 
-/** Disposes every tensor of an optimizer state (what stateDict() returned). */
+/**
+ * Ends the views of an optimizer state (what stateDict() returned): optional, as they hold nothing (kept for the
+ * callers written when stateDict() returned owned views).
+ */
 export function disposeOptimizerState(state: OptimizerState): void {
   for (const t of state.tensors.values()) t.dispose();
 }
