@@ -317,10 +317,10 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
-    // a 4-D input is PyTorch's unbatched [C, D, H, W], which its BatchNorm3d refuses (N·C·L inputs stay accepted here)
-    if (x.rank === 4) {
+    // PyTorch's BatchNorm3d takes only [N, C, D, H, W] ("expected 5D input"); a 4-D input is likely one unbatched sample
+    if (x.rank !== 5) {
       throw new Error(`BatchNorm3d: expected a 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`
-        + ' (one unbatched sample? add its batch axis: x.unsqueeze(0))');
+        + (x.rank === 4 ? ' (one unbatched sample? add its batch axis: x.unsqueeze(0))' : ' (batchNorm(x, runningMean, runningVar, …) normalises any [N, C, …])'));
     }
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.runningMean) this.batches++;

@@ -73,7 +73,7 @@ describe('BatchNorm3d momentum null: the cumulative moving average', () => {
   it('the output and its gradient are those of any momentum (the same batchNorm); eval leaves the running stats alone', async () => {
     const run = async (momentum: number | null) => {
       const bn = new BatchNorm3d(2, { momentum, backend: cpu });
-      const x = fromArray(batches[1].slice(0, 12), [2, 2, 3], { backend: cpu, requiresGrad: true });
+      const x = fromArray(batches[1].slice(0, 12), [2, 2, 3, 1, 1], { backend: cpu, requiresGrad: true });
       const y = bn.forward(x);
       backward(sum(mul(y, y)));
       const r = { y: Array.from(await y.toArray()), gx: Array.from(await x.grad!.toArray()) };

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backward, mean, square, sub } from '../../src/autograd/index.js';
+import { backward, mean, reshape, square, sub } from '../../src/autograd/index.js';
 import {
   BatchNorm3d, Linear, ReLU, SGD, Adam, Sequential, StepLR, decodeSafetensors, encodeSafetensors, loadModel,
   loadTrainingCheckpoint, readSafetensors, saveModel, saveTrainingCheckpoint, type HostTensor, type Optimizer,
@@ -14,10 +14,18 @@ import { cpu } from '../helpers/backends.js';
 const dir = mkdtempSync(join(tmpdir(), 'voxgrad-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Linear of the flattened input [N, features]; `volume`: its output as [N, C, 1, 1, 1], which BatchNorm3d (5-D only) takes */
+class FlatLinear extends Linear {
+  constructor(inFeatures: number, outFeatures: number, seed: number, readonly volume: boolean) { super(inFeatures, outFeatures, { seed, backend: cpu }); }
+
+  override forward(x: Tensor): Tensor {
+    const y = super.forward(reshape(x, [x.shape[0]!, -1]));
+    return this.volume ? reshape(y, [...y.shape, 1, 1, 1]) : y;
+  }
+}
+
 function makeModel(seed: number): Sequential {
-  return new Sequential(
-    new Linear(3, 4, { seed, backend: cpu }), new BatchNorm3d(4, { backend: cpu }), new ReLU(), new Linear(4, 2, { seed: seed + 1, backend: cpu }),
-  );
+  return new Sequential(new FlatLinear(3, 4, seed, true), new BatchNorm3d(4, { backend: cpu }), new ReLU(), new FlatLinear(4, 2, seed + 1, false));
 }
 
 const hasPythonSafetensors = spawnSync('python3', ['-c', 'import safetensors.numpy, numpy'], { encoding: 'utf8' }).status === 0;

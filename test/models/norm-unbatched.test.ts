@@ -6,8 +6,8 @@ import { cpu, expectClose } from '../helpers/backends.js';
 
 /**
  * The 3-D normalisation layers' input ranks, as PyTorch's _check_input_dim: InstanceNorm3d takes [N, C, D, H, W]
- * or one unbatched sample [C, D, H, W] (statistics per channel over D·H·W); BatchNorm3d refuses 4-D input as
- * PyTorch's (which takes only 5-D; [N, C] and [N, C, L] stay accepted here, as before).
+ * or one unbatched sample [C, D, H, W] (statistics per channel over D·H·W); BatchNorm3d takes only 5-D input, as
+ * PyTorch's.
  */
 
 describe('InstanceNorm3d on an unbatched [C, D, H, W] input', () => {
@@ -46,7 +46,7 @@ describe('InstanceNorm3d on an unbatched [C, D, H, W] input', () => {
   });
 });
 
-describe('BatchNorm3d refuses a 4-D input', () => {
+describe('BatchNorm3d refuses all but a 5-D input', () => {
   it('refuses a 4-D input, naming the shape, in training and eval', () => {
     tidy(() => {
       const bn = new BatchNorm3d(2, { backend: cpu });
@@ -58,10 +58,13 @@ describe('BatchNorm3d refuses a 4-D input', () => {
     });
   });
 
-  it('keeps batched [N, C] and [N, C, L] inputs (statistics per channel over N·L)', async () => {
-    const bn = new BatchNorm3d(2, { backend: cpu });
-    const y = bn.forward(fromArray([1, 10, 3, 30], [2, 2], { backend: cpu }));
-    expectClose(await y.toArray(), [-1, -1, 1, 1], 1e-4, 0);
-    expect(bn.forward(randn([3, 2, 4], 2, { backend: cpu })).shape).toEqual([3, 2, 4]);
+  it('refuses [N, C] and [N, C, L] inputs as PyTorch ("expected 5D input"), naming the shape', () => {
+    tidy(() => {
+      const bn = new BatchNorm3d(2, { backend: cpu });
+      expect(() => bn.forward(fromArray([1, 10, 3, 30], [2, 2], { backend: cpu }))).toThrow(/BatchNorm3d: expected a 5-D \[N, C, D, H, W\] input, got \[2, 2\]/);
+      expect(() => bn.forward(randn([3, 2, 4], 2, { backend: cpu }))).toThrow(/BatchNorm3d: expected a 5-D \[N, C, D, H, W\] input, got \[3, 2, 4\]/);
+      expect(() => bn.forward(randn([1, 2, 1, 1, 1, 1], 2, { backend: cpu }))).toThrow(/got \[1, 2, 1, 1, 1, 1\]/);
+      expect(bn.batchesSinceLoad).toBe(0);
+    });
   });
 });
