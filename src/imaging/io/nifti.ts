@@ -1,5 +1,6 @@
 /**
- * NIfTI-1 / NIfTI-2 single-file (`.nii`, `.nii.gz`) reading and NIfTI-1 writing.
+ * NIfTI-1 / NIfTI-2 single-file (`.nii`, `.nii.gz`) reading and NIfTI-1 writing. Header/image pairs (`.hdr` and
+ * `.img`) are refused, naming the file.
  *
  * Axis order: NIfTI stores voxels with x fastest (Fortran order: disk index = x + X·(y + Y·z)).
  * Our {@link Volume} is C order with z fastest (index = (x·Y + y)·Z + z), so the reader transposes
@@ -124,7 +125,12 @@ export function parseNiftiChannels(bytes: Uint8Array, path: string): NiftiChanne
 function decode(bytes: Uint8Array, path: string, withChannels: boolean): { data: Float32Array; channels: number; shape: Shape3; info: NiftiInfo } {
   if (bytes.length < 4) fail(path, `file too short (${bytes.length} bytes) for a NIfTI header`);
   const ab = toArrayBuffer(bytes);
-  if (!nifti.isNIFTI(ab)) fail(path, 'not a NIfTI-1/NIfTI-2 single file (bad sizeof_hdr or magic)');
+  if (!nifti.isNIFTI(ab)) {
+    const unsupported = `header/image pairs (.hdr/.img) are unsupported, only single-file .nii or .nii.gz (nibabel converts one: nib.save(nib.load('x.hdr'), 'x.nii.gz'))`;
+    // the header of a pair: magic "ni1" / "ni2" (what nifti-reader-js reads when asked to accept pairs)
+    if (nifti.isNIFTI(ab, true)) fail(path, `not a NIfTI-1/NIfTI-2 single file: the header of a header/image pair; ${unsupported}`);
+    fail(path, `not a NIfTI-1/NIfTI-2 single file (bad sizeof_hdr or magic)${/\.(hdr|img)(\.gz)?$/i.test(path) ? `; ${unsupported}` : ''}`);
+  }
   let header: nifti.NIFTI1 | nifti.NIFTI2;
   try {
     header = nifti.readHeader(ab);
@@ -134,7 +140,6 @@ function decode(bytes: Uint8Array, path: string, withChannels: boolean): { data:
   const version: 1 | 2 = header instanceof nifti.NIFTI2 ? 2 : 1;
   const hdrSize = version === 1 ? 348 : 540;
   if (bytes.length < hdrSize) fail(path, `truncated header (${bytes.length} of ${hdrSize} bytes)`);
-  if (header instanceof nifti.NIFTI1 && header.isHDR) fail(path, 'header/image pairs (.hdr/.img) are not supported, only single-file .nii');
   const dt = DATATYPES[header.datatypeCode];
   if (!dt) fail(path, `unsupported datatype code ${header.datatypeCode}`);
   if (header.numBitsPerVoxel !== dt.bytes * 8) {
