@@ -3,7 +3,7 @@ import type { Backend, DType } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/memory.js';
 import { writeFileAtomic } from './atomic.js';
-import type { GradScaler, GradScalerState } from './grad-scaler.js';
+import { GradScaler, type GradScalerState } from './grad-scaler.js';
 import type { DropoutState, LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import type { LRScheduler } from './schedules.js';
@@ -219,9 +219,10 @@ export interface TrainingTarget {
  * checkpoint; returns the iteration, RNG state and config. The dropout layers' mask generators are restored too (a
  * file written before they were saved leaves them as they are). All or nothing: a part that the file lacks or that
  * its target refuses (a missing key, a shape, a dtype, a corrupt entry) is named together with the file, and then
- * every target keeps what it held. The models' state dicts are checked before anything is loaded; the parts checked
- * by their own loaders (generator, dropout layers, scheduler, scaler, optimizer, whose loadStateDict changes nothing
- * when it throws) are loaded first, and those loaded before the one that refuses are restored to what they held.
+ * every target keeps what it held. The models' state dicts and the scaler's state are checked before anything is
+ * loaded; the parts that only their own loaders check (generator, dropout layers, scheduler, then the optimizer, whose
+ * loadStateDict changes nothing when it throws) are loaded next, and when one refuses, those loaded before it are
+ * restored to what they held; the scaler and the models are loaded last.
  */
 export async function loadTrainingCheckpoint(path: string, target: TrainingTarget): Promise<LoadedTraining> {
   const file = await readSafetensors(path, { strict: target.strict ?? true });
@@ -278,8 +279,9 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
       throw new Error(`${path}: optimizer entry ${OPTIMIZER_PREFIX}${k} names no parameter (the optimizer has ${params.length})`);
     }
   }
-  // what the parts loaded before a refusing one are restored to (the scaler's state is read from the device)
-  const scalerBefore = target.scaler ? await target.scaler.stateDict() : null;
+  // a fresh scaler (no device state yet) checks the state as the target's loadStateDict will, changing nothing
+  if (target.scaler) named(path, () => new GradScaler().loadStateDict(scalerState as unknown as GradScalerState));
+  // what the parts loaded before a refusing one are restored to
   const rngBefore = target.rng?.state();
   const schedulerBefore = target.scheduler?.stateDict();
   const dropoutBefore = models.map(([m]) => m.dropoutState());
@@ -301,13 +303,13 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
       if (target.rng) load(() => named(path, () => target.rng!.setState(rngState)), () => target.rng!.setState(rngBefore));
       models.forEach(([m, , source, state], i) => load(() => loadDropout(source, m, state, strict), () => m.loadDropoutState(dropoutBefore[i]!, false)));
       if (target.scheduler) load(() => named(path, () => target.scheduler!.loadStateDict(scheduler!)), () => target.scheduler!.loadStateDict(schedulerBefore!));
-      if (target.scaler) load(() => named(path, () => target.scaler!.loadStateDict(scalerState as unknown as GradScalerState)), () => target.scaler!.loadStateDict(scalerBefore!));
       named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: optimizerState }));
     } catch (e) {
       for (const undo of restore.reverse()) undo();
       throw e;
     }
-    // checked above: these copy
+    // checked above: these cannot fail
+    target.scaler?.loadStateDict(scalerState as unknown as GradScalerState);
     models.forEach(([m], i) => m.loadStateDict(dicts[i]!, strict));
   } finally {
     for (const dict of uploaded) for (const t of dict.values()) t.dispose();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BatchNorm3d, GradScaler, Linear, SGD, Sequential, StepLR, encodeSafetensors, loadTrainingCheckpoint, readSafetensors,
+  BatchNorm3d, Dropout, GradScaler, Linear, SGD, Sequential, StepLR, encodeSafetensors, loadTrainingCheckpoint, readSafetensors,
   saveTrainingCheckpoint, toHost, type HostTensor, type StatefulGenerator, type JsonValue,
 } from '../../src/models/index.js';
 import { fromArray } from '../../src/tensor/index.js';
@@ -13,7 +13,8 @@ import { cpu } from '../helpers/backends.js';
  * loadTrainingCheckpoint is all or nothing: a part the live objects refuse (an optimizer entry of the wrong shape or
  * dtype or naming no parameter, an extra model that does not fit, a corrupt scaler state, a generator that refuses
  * its state) is named, and the model's parameters and buffers, the optimizer's state, the scheduler and the
- * generator keep exactly what they held.
+ * generator keep exactly what they held. The generator, the dropout layers and the scheduler are loaded before the
+ * optimizer (which checks its own state): an optimizer that refuses has them restored.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'voxgrad-ckpt-atomic-'));
@@ -29,7 +30,7 @@ class Counter implements StatefulGenerator {
 }
 
 function setup(seed: number, refuseRng = false) {
-  const model = new Sequential(new Linear(2, 3, { seed, backend: cpu }), new BatchNorm3d(3, { backend: cpu }));
+  const model = new Sequential(new Linear(2, 3, { seed, backend: cpu }), new BatchNorm3d(3, { backend: cpu }), new Dropout(0.5, { seed, salt: seed }));
   const ema = new Sequential(new Linear(2, 3, { seed: seed + 10, backend: cpu }));
   const optimizer = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
   for (const p of optimizer.params) p.grad = fromArray(new Float32Array(p.numel()).fill(seed), p.shape, { backend: cpu });
@@ -50,6 +51,7 @@ type Setup = ReturnType<typeof setup>;
 async function snapshot(s: Setup) {
   return {
     model: await toHost(s.model.stateDict()),
+    dropout: s.model.dropoutState(),
     ema: await toHost(s.ema.stateDict()),
     optimizer: await toHost(s.optimizer.stateDict().tensors),
     lr: s.optimizer.lr,

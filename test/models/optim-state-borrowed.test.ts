@@ -98,3 +98,24 @@ describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('optimize
       for (const x of [optSource, optTarget, source, target]) x.dispose();
     });
 });
+
+describe('optimizer.loadStateDict is all or nothing', () => {
+  it.each(makers)('%s: a state whose last entry does not fit is refused, naming it; the hyperparameters and state stay', async (_n, make) => {
+    const source = new Sequential(new Linear(3, 2, { seed: 1, backend: cpu })), target = new Sequential(new Linear(3, 2, { seed: 2, backend: cpu }));
+    const [from, to] = [make(source.parameters()), make(target.parameters())];
+    train(from, 0, 2, false);
+    train(to, 5, 1, false);
+    from.lr = 0.5;
+    const good = from.stateDict();
+    const last = [...good.tensors.keys()].filter((k) => k.startsWith('state.1.') && !k.endsWith('.step')).at(-1)!;
+    const wrong = keep(fromArray([1, 2, 3], [3], { backend: cpu }));
+    const bad = { ...good, tensors: new Map([...good.tensors, [last, wrong]]) };
+    const read = async () => ({ lr: to.lr, state: await Promise.all([...to.stateDict().tensors.values()].map(async (t) => Array.from(await t.toArray()))), scalars: to.stateDict().scalars });
+    const before = await read();
+    expect(() => to.loadStateDict(bad)).toThrow(`optimizer state ${last}: shape [3], parameter [2]`);
+    expect(await read()).toEqual(before);
+    to.loadStateDict(good);
+    expect(to.lr).toBe(0.5);
+    for (const x of [from, to, source, target, wrong]) x.dispose();
+  });
+});
