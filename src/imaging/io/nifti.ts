@@ -29,11 +29,12 @@
  * Every error message names the file.
  */
 
-import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { gunzipSync as zlibGunzipSync, gunzip as zlibGunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
+import { writeFileAtomicSync } from '../../models/atomic.js';
 import { fileProblem, type MultiChannelVolume, type Shape3, type Volume } from '../volume.js';
 
 const gunzipAsync = promisify(zlibGunzip);
@@ -476,14 +477,15 @@ export function encodeNifti(volume: NiftiWritable, opts: WriteNiftiOptions = {})
 }
 
 /**
- * Writes a NIfTI-1 file; a path ending in `.gz` is gzip-compressed. A MultiChannelVolume [C, X, Y, Z] is written
- * channel last, [X, Y, Z, C] (dim[0] = 4, dim[4] = C), as MONAI's SaveImage does; one channel as [X, Y, Z].
+ * Writes a NIfTI-1 file, atomically (a failed write leaves the file that was there); a path ending in `.gz` is
+ * gzip-compressed. A MultiChannelVolume [C, X, Y, Z] is written channel last, [X, Y, Z, C] (dim[0] = 4, dim[4] = C),
+ * as MONAI's SaveImage does; one channel as [X, Y, Z].
  */
 export function writeNifti(path: string, volume: NiftiWritable, opts: WriteNiftiOptions = {}): void {
   let bytes = encodeNifti(volume, opts);
   if (path.toLowerCase().endsWith('.gz')) bytes = gzipSync(bytes, { level: 6 });
   try {
-    writeFileSync(path, bytes);
+    writeFileAtomicSync(path, bytes, { mkdir: false });
   } catch (e) {
     fail(path, `cannot write file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
