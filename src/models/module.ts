@@ -1,4 +1,4 @@
-import type { Backend, DType, TypedArray } from '../kernels/backend.js';
+import type { Backend, DType, Storage, TypedArray } from '../kernels/backend.js';
 import { typedArrayFor } from '../kernels/backend.js';
 import { pcgHash, uniformAt } from '../kernels/random.js';
 import { assign, cast } from '../autograd/ops.js';
@@ -518,8 +518,10 @@ export class Module {
     const grads = tensors.map((t) => t.grad).filter((g): g is Tensor => g !== null);
     const moving = [...tensors, ...grads];
     const hostValues = await Promise.all(moving.map((t) => t.toArray()));
-    const storages = hostValues.map((values, i) => backend.upload(values, moving[i].dtype));
+    const storages: Storage[] = [];
     try {
+      // an upload may be refused (float64 on WebGPU): those made before it are freed below
+      for (const [i, values] of hostValues.entries()) storages.push(backend.upload(values, moving[i].dtype));
       checkMovable(); // again: the reads awaited, so a forward may have run meanwhile
     } catch (e) {
       for (const st of storages) backend.free(st);
