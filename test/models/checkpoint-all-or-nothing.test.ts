@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BatchNorm3d, Dropout, GradScaler, Linear, SGD, Sequential, StepLR, encodeSafetensors, loadTrainingCheckpoint, readSafetensors,
+  BatchNorm3d, Dropout, GradScaler, LinearLR, Linear, SGD, Sequential, SequentialLR, StepLR, encodeSafetensors, loadTrainingCheckpoint, readSafetensors,
   saveTrainingCheckpoint, toHost, type HostTensor, type StatefulGenerator, type JsonValue,
 } from '../../src/models/index.js';
 import { fromArray } from '../../src/tensor/index.js';
@@ -133,6 +133,31 @@ describe('loadTrainingCheckpoint refuses a part without loading any', () => {
     const [got, want] = [await snapshot(target), await snapshot(source)];
     expect(got).toEqual(want);
     for (const s of [source, target]) { s.optimizer.dispose(); s.model.dispose(); s.ema.dispose(); }
+  });
+});
+
+describe('loadTrainingCheckpoint with a scheduler whose own load fails half way', () => {
+  it('SequentialLR refusing its second scheduler\'s state (after loading its own): restored, with the rest', async () => {
+    const make = (seed: number) => {
+      const model = new Sequential(new Linear(2, 3, { seed, backend: cpu }));
+      const optimizer = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+      const scheduler = new SequentialLR(optimizer, [new LinearLR(optimizer, { totalIters: 2 }), new StepLR(optimizer, 2)], [2]);
+      for (let i = 0; i < seed; i++) scheduler.step();
+      return { model, optimizer, scheduler };
+    };
+    const saved = make(3);
+    const path = join(dir, 'sequential.safetensors');
+    await saveTrainingCheckpoint(path, { ...saved, iteration: 3 });
+    const file = await readSafetensors(path);
+    const state = JSON.parse(file.metadata['voxgrad.scheduler']!) as { schedulers: { lastEpoch: unknown }[] };
+    state.schedulers[1]!.lastEpoch = 'x';
+    const bad = join(dir, 'sequential-bad.safetensors');
+    writeFileSync(bad, encodeSafetensors(file.tensors, { ...file.metadata, 'voxgrad.scheduler': JSON.stringify(state) }));
+    const target = make(1);
+    const before = { scheduler: target.scheduler.stateDict(), model: await toHost(target.model.stateDict()), initialLr: target.optimizer.paramGroups[0]!.initialLr };
+    await expect(loadTrainingCheckpoint(bad, target)).rejects.toThrow(/lastEpoch must be an integer/);
+    expect({ scheduler: target.scheduler.stateDict(), model: await toHost(target.model.stateDict()), initialLr: target.optimizer.paramGroups[0]!.initialLr }).toEqual(before);
+    for (const s of [saved, target]) { s.optimizer.dispose(); s.model.dispose(); }
   });
 });
 
