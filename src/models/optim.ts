@@ -295,7 +295,7 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
    * the first, and the hyperparameters it sets), and applies its hyperparameters once all pass; the caller then
    * copies the tensors, which cannot fail.
    */
-  protected loadHyper(state: OptimizerState, allowed: readonly string[]): void {
+  protected checkAndLoadHyper(state: OptimizerState, allowed: readonly string[]): void {
     const who = `${this.type}.loadStateDict`;
     if (state.type !== this.type) throw new Error(`${who}: the state is of a ${state.type} optimizer`);
     const n = this.params.length;
@@ -419,7 +419,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
   }
 
   loadStateDict(state: OptimizerState): void {
-    this.loadHyper(state, ['momentum_buffer', 'step']);
+    this.checkAndLoadHyper(state, ['momentum_buffer', 'step']);
     this.params.forEach((p, i) => {
       this.buffers[i] = loadSlot(this.buffers[i], p, state, i, 'momentum_buffer');
       this.steps[i] = state.scalars[`state.${i}.step`] ?? 0;
@@ -568,7 +568,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
   }
 
   loadStateDict(state: OptimizerState): void {
-    this.loadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
+    this.checkAndLoadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
     this.params.forEach((p, i) => {
       this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
       this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
@@ -681,7 +681,7 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
   }
 
   loadStateDict(state: OptimizerState): void {
-    this.loadHyper(state, ['square_avg', 'momentum_buffer', 'grad_avg', 'step']);
+    this.checkAndLoadHyper(state, ['square_avg', 'momentum_buffer', 'grad_avg', 'step']);
     this.params.forEach((p, i) => {
       this.squareAvg[i] = loadSlot(this.squareAvg[i], p, state, i, 'square_avg');
       this.momentumBuffer[i] = loadSlot(this.momentumBuffer[i], p, state, i, 'momentum_buffer');
