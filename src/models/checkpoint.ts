@@ -200,6 +200,9 @@ export interface LoadedTraining {
   metadata: Record<string, string>;
 }
 
+/** a module loadTrainingCheckpoint restores: its tensors in the file, the name its errors go under, its dropout state */
+interface ModelPart { module: Module; tensors: ReadonlyMap<string, HostTensor>; source: string; dropout: unknown }
+
 /** What loadTrainingCheckpoint restores: each one given must be in the file. */
 export interface TrainingTarget {
   model: Module;
@@ -271,8 +274,8 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
     else if (extra) extra.set(k.slice(dot + 1), t);
     else modelTensors.set(k, t);
   }
-  const models: [Module, ReadonlyMap<string, HostTensor>, string, unknown][] = [[target.model, modelTensors, path, dropout],
-    ...extras.map(([name, m]): [Module, ReadonlyMap<string, HostTensor>, string, unknown] => [m, extraTensors.get(name)!, `${path} (extra model '${name}')`, extraMeta[name]?.dropout])];
+  const models: ModelPart[] = [{ module: target.model, tensors: modelTensors, source: path, dropout },
+    ...extras.map(([name, m]) => ({ module: m, tensors: extraTensors.get(name)!, source: `${path} (extra model '${name}')`, dropout: extraMeta[name]?.dropout }))];
   const params = target.optimizer.params;
   for (const k of optTensors.keys()) {
     if (!params[Number(/^state\.(\d+)\./.exec(k)?.[1] ?? NaN)]) {
@@ -284,15 +287,15 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
   // what the parts loaded before a refusing one are restored to
   const rngBefore = target.rng?.state();
   const schedulerBefore = target.scheduler?.stateDict();
-  const dropoutBefore = models.map(([m]) => m.dropoutState());
+  const dropoutBefore = models.map((part) => part.module.dropoutState());
 
   const uploaded: Map<string, Tensor>[] = [];
   const restore: (() => void)[] = [];
   /** loads one part, first noting how to restore it (a loader may fail half way, as SequentialLR's can) */
   const load = (apply: () => void, undo: () => void): void => { restore.push(undo); apply(); };
   try {
-    const dicts = models.map(([m, host]) => { const d = uploadStateDict(m, host); uploaded.push(d); return d; });
-    models.forEach(([m], i) => named(models[i]![2], () => m.checkStateDict(dicts[i]!, strict)));
+    const dicts = models.map((part) => { const d = uploadStateDict(part.module, part.tensors); uploaded.push(d); return d; });
+    models.forEach((part, i) => named(part.source, () => part.module.checkStateDict(dicts[i]!, strict)));
     const optimizerState = new Map<string, Tensor>();
     uploaded.push(optimizerState);
     for (const [k, h] of optTensors) {
@@ -301,7 +304,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
     }
     try {
       if (target.rng) load(() => named(path, () => target.rng!.setState(rngState)), () => target.rng!.setState(rngBefore));
-      models.forEach(([m, , source, state], i) => load(() => loadDropout(source, m, state, strict), () => m.loadDropoutState(dropoutBefore[i]!, false)));
+      models.forEach((part, i) => load(() => loadDropout(part.source, part.module, part.dropout, strict), () => part.module.loadDropoutState(dropoutBefore[i]!, false)));
       if (target.scheduler) load(() => named(path, () => target.scheduler!.loadStateDict(scheduler!)), () => target.scheduler!.loadStateDict(schedulerBefore!));
       named(path, () => target.optimizer.loadStateDict({ type: optMeta.type!, hyper: optMeta.hyper ?? {}, scalars: optMeta.scalars ?? {}, tensors: optimizerState }));
     } catch (e) {
@@ -310,7 +313,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
     }
     // checked above: these cannot fail
     target.scaler?.loadStateDict(scalerState as unknown as GradScalerState);
-    models.forEach(([m], i) => m.loadStateDict(dicts[i]!, strict));
+    models.forEach((part, i) => part.module.loadStateDict(dicts[i]!, strict));
   } finally {
     for (const dict of uploaded) for (const t of dict.values()) t.dispose();
   }
