@@ -38,6 +38,14 @@ export function ema(teacher: Module, student: Module, decay: number, options: Em
   }
   if (tp.length !== sp.size) problems.push(`teacher has ${tp.length} parameters, student ${sp.size}`);
   if (problems.length) throw new Error(`ema: the models differ:\n  ${problems.join('\n  ')}`);
+  const mode = options.buffers ?? 'keep';
+  const sb = new Map(student.namedBuffers());
+  // the buffers are checked before anything is updated: a refused call changes nothing
+  const buffers = mode === 'keep' ? [] : teacher.namedBuffers().map(([name, t]) => {
+    const s = sb.get(name);
+    if (!s || !sameShape(s.shape, t.shape) || s.dtype !== t.dtype || s.backend !== t.backend) throw new Error(`ema: buffer ${name} differs between teacher and student`);
+    return [t, s] as const;
+  });
   const update = { lr: -(1 - decay), momentum: 0, dampening: 0, nesterov: false, weightDecay: -1 };
   const byBackend = new Map<Tensor['backend'], SgdItem[]>();
   for (const [name, t] of tp) {
@@ -46,13 +54,8 @@ export function ema(teacher: Module, student: Module, decay: number, options: Em
     items.push({ param: t.storage, grad: sp.get(name)!.storage, momentumBuffer: null, firstStep: false });
   }
   for (const [backend, items] of byBackend) backend.sgdSteps(items, update);
-  const mode = options.buffers ?? 'keep';
-  if (mode === 'keep') return;
-  const sb = new Map(student.namedBuffers());
   noGrad(() => {
-    for (const [name, t] of teacher.namedBuffers()) {
-      const s = sb.get(name);
-      if (!s || !sameShape(s.shape, t.shape) || s.dtype !== t.dtype) throw new Error(`ema: buffer ${name} differs between teacher and student`);
+    for (const [t, s] of buffers) {
       if (mode === 'copy' || t.dtype === 'int32' || !t.isDense) assign(t, s);
       else {
         const sv = s.isDense ? s.storage : null;
