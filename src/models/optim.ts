@@ -53,7 +53,9 @@ export interface Optimizer {
   stepUnlessFoundInf?(foundInf: Tensor): void;
   /** drops every parameter's gradient (set_to_none) */
   zeroGrad(): void;
+  /** the state as borrowed views (nothing to free), PyTorch's layout (see the file's comment) */
   stateDict(): OptimizerState;
+  /** copies a state in; changes nothing when it throws (loadTrainingCheckpoint's all-or-nothing load relies on it) */
   loadStateDict(state: OptimizerState): void;
   /** frees the optimizer's state tensors; a later step starts from a fresh state (step counts at 0) */
   dispose(): void;
