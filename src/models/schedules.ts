@@ -200,6 +200,30 @@ export class StepLR extends LRScheduler {
 }
 
 /**
+ * MultiStepLR: lr · gamma at each milestone epoch, gamma^k at one given k times (gamma default 0.1, as PyTorch's
+ * Counter of them); alone: baseLr · gamma^(the number of milestones ≤ epoch).
+ */
+export class MultiStepLR extends LRScheduler {
+  readonly gamma: number;
+  readonly milestones: readonly number[];
+  /** how many times each milestone was given */
+  private readonly counts = new Map<number, number>();
+
+  constructor(optimizer: Optimizer, milestones: readonly number[], options: { gamma?: number } = {}) {
+    super(optimizer);
+    if (!milestones.every((m) => Number.isInteger(m) && m >= 0)) {
+      throw new Error(`MultiStepLR: milestones must be integers ≥ 0, got [${milestones.join(', ')}]`);
+    }
+    this.milestones = [...milestones].sort((a, b) => a - b);
+    for (const m of this.milestones) this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
+    this.gamma = options.gamma ?? 0.1;
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number): number { return lr * this.gamma ** (this.counts.get(epoch) ?? 0); }
+}
+
+/**
  * CosineAnnealingLR (etaMin default 0), PyTorch's recursive form; alone: etaMin + (baseLr − etaMin)·(1 +
  * cos(π·epoch/tMax))/2, going on along the cosine past tMax.
  */
