@@ -401,3 +401,115 @@ export class SequentialLR extends LRScheduler {
   }
 }
 
+
+export interface ReduceLROnPlateauOptions {
+  /** 'min': the metric should fall (a loss); 'max': rise (a Dice score) */
+  mode?: 'min' | 'max';
+  /** new lr = lr · factor (< 1; default 0.1) */
+  factor?: number;
+  /** epochs without improvement tolerated before the lr is reduced (10) */
+  patience?: number;
+  /** what counts as an improvement: by more than threshold (1e-4), relative to the best ('rel') or absolute ('abs') */
+  threshold?: number;
+  thresholdMode?: 'rel' | 'abs';
+  /** epochs after a reduction during which bad epochs are not counted (0) */
+  cooldown?: number;
+  /** a lower bound on the lr, for every group or one per group (0) */
+  minLr?: number | readonly number[];
+  /** a reduction smaller than this is not made (1e-8) */
+  eps?: number;
+}
+
+/**
+ * What ReduceLROnPlateau.stateDict() holds: its counters and the best metric (PyTorch's names in camelCase); `best`
+ * null loads as none yet (JSON writes ±Infinity so).
+ */
+export interface ReduceLROnPlateauState { lastEpoch: number; best: number | null; numBadEpochs: number; cooldownCounter: number; lastLr: number[] }
+
+/**
+ * torch.optim.lr_scheduler.ReduceLROnPlateau: `step(metric)` once per validation; when the metric has not improved
+ * for more than `patience` epochs, every group's lr becomes max(lr · factor, minLr). As PyTorch's it is no
+ * chainable scheduler (SequentialLR refuses it) and leaves the groups' initialLr alone.
+ */
+export class ReduceLROnPlateau {
+  readonly mode: 'min' | 'max';
+  readonly factor: number;
+  readonly patience: number;
+  readonly threshold: number;
+  readonly thresholdMode: 'rel' | 'abs';
+  readonly cooldown: number;
+  readonly minLrs: readonly number[];
+  readonly eps: number;
+  lastEpoch = 0;
+  /** the best metric so far (±Infinity before the first) */
+  best: number;
+  numBadEpochs = 0;
+  cooldownCounter = 0;
+  private lastLr: number[];
+
+  constructor(readonly optimizer: Optimizer, options: ReduceLROnPlateauOptions = {}) {
+    this.mode = options.mode ?? 'min';
+    this.factor = options.factor ?? 0.1;
+    this.patience = options.patience ?? 10;
+    this.threshold = options.threshold ?? 1e-4;
+    this.thresholdMode = options.thresholdMode ?? 'rel';
+    this.cooldown = options.cooldown ?? 0;
+    this.eps = options.eps ?? 1e-8;
+    if (this.mode !== 'min' && this.mode !== 'max') throw new Error(`ReduceLROnPlateau: mode must be 'min' or 'max', got ${String(this.mode)}`);
+    if (this.thresholdMode !== 'rel' && this.thresholdMode !== 'abs') throw new Error(`ReduceLROnPlateau: thresholdMode must be 'rel' or 'abs', got ${String(this.thresholdMode)}`);
+    if (!(this.factor < 1)) throw new Error(`ReduceLROnPlateau: factor must be < 1, got ${this.factor}`);
+    const groups = optimizer.paramGroups.length, minLr = options.minLr ?? 0;
+    if (typeof minLr !== 'number' && minLr.length !== groups) throw new Error(`ReduceLROnPlateau: ${minLr.length} minLr values for ${groups} parameter groups`);
+    this.minLrs = typeof minLr === 'number' ? optimizer.paramGroups.map(() => minLr) : [...minLr];
+    this.best = this.mode === 'min' ? Infinity : -Infinity;
+    this.lastLr = optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /** whether `metric` improves on the best by more than the threshold (NaN never does) */
+  private isBetter(metric: number): boolean {
+    const { best, threshold } = this;
+    if (this.mode === 'min') return this.thresholdMode === 'rel' ? metric < best * (1 - threshold) : metric < best - threshold;
+    return this.thresholdMode === 'rel' ? metric > best * (1 + threshold) : metric > best + threshold;
+  }
+
+  /** counts an epoch with this metric, and reduces every group's lr after more than `patience` bad epochs */
+  step(metric: number): void {
+    this.lastEpoch++;
+    if (this.isBetter(metric)) {
+      this.best = metric;
+      this.numBadEpochs = 0;
+    } else this.numBadEpochs++;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter--;
+      this.numBadEpochs = 0;
+    }
+    if (this.numBadEpochs > this.patience) {
+      this.optimizer.paramGroups.forEach((g, k) => {
+        const lr = Math.max(g.lr * this.factor, this.minLrs[k]!);
+        if (g.lr - lr > this.eps) g.lr = lr;
+      });
+      this.cooldownCounter = this.cooldown;
+      this.numBadEpochs = 0;
+    }
+    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  getLastLr(): number[] { return [...this.lastLr]; }
+
+  stateDict(): ReduceLROnPlateauState {
+    const { lastEpoch, best, numBadEpochs, cooldownCounter } = this;
+    return { lastEpoch, best, numBadEpochs, cooldownCounter, lastLr: this.getLastLr() };
+  }
+
+  /** Resumes the counters and the best metric (the groups' lr are the optimizer state's, as in PyTorch). */
+  loadStateDict(state: ReduceLROnPlateauState): void {
+    const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+    if (!count(state.lastEpoch) || !count(state.numBadEpochs) || !count(state.cooldownCounter) || (state.best !== null && typeof state.best !== 'number')
+      || !Array.isArray(state.lastLr) || state.lastLr.length !== this.optimizer.paramGroups.length) {
+      throw new Error(`ReduceLROnPlateau.loadStateDict: expected { lastEpoch, numBadEpochs, cooldownCounter } as integers ≥ 0, best as a number or null and one lastLr per group, got ${JSON.stringify(state)}`);
+    }
+    ({ lastEpoch: this.lastEpoch, numBadEpochs: this.numBadEpochs, cooldownCounter: this.cooldownCounter } = state);
+    this.best = state.best ?? (this.mode === 'min' ? Infinity : -Infinity);
+    this.lastLr = [...state.lastLr];
+  }
+}

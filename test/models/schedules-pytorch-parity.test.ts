@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinearLR, MultiStepLR, Parameter, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -27,5 +27,40 @@ describe('lr_scheduler classes as PyTorch\'s', () => {
     const seq = new SequentialLR(opt, [warm, decay], [3]);
     // 0.05, 0.075, 0.1, then the decay's epochs 0, 1, 2 (× 0.1), 3
     expectClose(lrs(seq, 6), [0.05, 0.075, 0.1, 0.1, 0.1, 0.01, 0.01], 0, 1e-12);
+  });
+});
+
+/** the lr after each step(metric) */
+function plateau(scheduler: ReduceLROnPlateau, metrics: readonly number[]): number[] {
+  return metrics.map((m) => { scheduler.step(m); return scheduler.getLastLr()[0]!; });
+}
+
+describe('ReduceLROnPlateau as PyTorch\'s', () => {
+  it('reduces after more than `patience` epochs without an improvement by more than the relative threshold', () => {
+    const s = new ReduceLROnPlateau(sgd(1), { factor: 0.5, patience: 1 });
+    // 0.95 does not beat 0.9: bad, bad → halve; 0.5 is a new best; 0.6, 0.6 → halve again
+    expectClose(plateau(s, [1, 0.9, 0.95, 0.95, 0.95, 0.5, 0.6, 0.6]), [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25], 0, 1e-12);
+    expect(s.stateDict()).toEqual({ lastEpoch: 8, best: 0.5, numBadEpochs: 0, cooldownCounter: 0, lastLr: [0.25] });
+  });
+
+  it('max mode, cooldown, minLr (a reduction below eps is not made), the absolute threshold and NaN as a bad epoch', () => {
+    const s = new ReduceLROnPlateau(sgd(1), { mode: 'max', patience: 0, cooldown: 1, minLr: 0.05 });
+    expectClose(plateau(s, [0.5, 0.4, 0.4, 0.4, 0.4, 0.4]), [1, 0.1, 0.1, 0.05, 0.05, 0.05], 0, 1e-12);
+    expectClose(plateau(new ReduceLROnPlateau(sgd(1), { thresholdMode: 'abs', threshold: 0.1, patience: 0 }), [1, 0.95]), [1, 0.1], 0, 1e-12);
+    expectClose(plateau(new ReduceLROnPlateau(sgd(1), { patience: 0 }), [1, NaN]), [1, 0.1], 0, 1e-12);
+    expect(() => new ReduceLROnPlateau(sgd(1), { factor: 1 })).toThrow('ReduceLROnPlateau: factor must be < 1, got 1');
+    expect(() => new ReduceLROnPlateau(sgd(1), { minLr: [0, 0] })).toThrow('ReduceLROnPlateau: 2 minLr values for 1 parameter groups');
+  });
+
+  it('a state dict resumes the counters; a best of null (JSON\'s Infinity) is none yet', () => {
+    const a = new ReduceLROnPlateau(sgd(1), { patience: 2 });
+    plateau(a, [1, 2, 3]);
+    const b = new ReduceLROnPlateau(sgd(1), { patience: 2 });
+    b.loadStateDict(a.stateDict());
+    expect(plateau(b, [3])).toEqual(plateau(a, [3]));
+    const fresh = new ReduceLROnPlateau(sgd(1));
+    fresh.loadStateDict(JSON.parse(JSON.stringify(fresh.stateDict())));
+    expect(fresh.best).toBe(Infinity);
+    expect(() => fresh.loadStateDict({ ...fresh.stateDict(), numBadEpochs: -1 })).toThrow(/ReduceLROnPlateau.loadStateDict: expected/);
   });
 });
