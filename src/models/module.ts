@@ -254,9 +254,16 @@ export class Module {
    */
   protected syncBuffers(): void {}
 
-  /** Direct children, in registration order. */
-  namedChildren(): [string, Module][] { return [...this.submodules]; }
-  children(): Module[] { return [...this.submodules.values()]; }
+  /** Direct children, in registration order; one registered under two names is listed once, under the first (PyTorch's). */
+  namedChildren(): [string, Module][] {
+    const seen = new Set<Module>();
+    return [...this.submodules].filter(([, m]) => {
+      if (seen.has(m)) return false;
+      seen.add(m);
+      return true;
+    });
+  }
+  children(): Module[] { return this.namedChildren().map(([, m]) => m); }
 
   /** This module and every descendant, depth first (torch's modules()). */
   modules(): Module[] { return this.namedModules().map(([, m]) => m); }
@@ -328,7 +335,7 @@ export class Module {
    */
   train(mode = true): this {
     this.training = mode;
-    for (const m of this.submodules.values()) m.train(mode);
+    for (const m of this.children()) m.train(mode);
     return this;
   }
 
@@ -336,7 +343,7 @@ export class Module {
 
   /** Calls fn on every module, children first (torch's apply). */
   apply(fn: (m: Module) => void): this {
-    for (const m of this.submodules.values()) m.apply(fn);
+    for (const m of this.children()) m.apply(fn);
     fn(this);
     return this;
   }

@@ -56,6 +56,12 @@ describe('Module as torch.nn.Module', () => {
       'normAgain.weight', 'normAgain.bias', 'normAgain.running_mean', 'normAgain.running_var', 'normAgain.num_batches_tracked',
     ]);
     expect(tied.loadStateDict(tied.stateDict())).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    // named_children drops duplicates too, so that apply() visits a shared module once per parent
+    expect(tied.namedChildren().map(([n]) => n)).toEqual(['shared', 'norm']);
+    expect(tied.children()).toHaveLength(2);
+    const visited: string[] = [];
+    tied.apply((m) => { visited.push(m.typeName); });
+    expect(visited).toEqual(['Linear', 'BatchNorm3d', 'Tied']);
     tied.dispose();
   });
 
