@@ -246,6 +246,41 @@ export class CosineAnnealingLR extends LRScheduler {
   }
 }
 
+/**
+ * CosineAnnealingWarmRestarts (SGDR): etaMin + (baseLr − etaMin)·(1 + cos(π·tCur/tI))/2, tCur counting the epochs
+ * since the last restart; a cycle lasts t0 epochs, each next one tMult times longer (tMult 1 and etaMin 0 by default).
+ * As PyTorch's get_lr, from the base lr (not chainable).
+ */
+export class CosineAnnealingWarmRestarts extends LRScheduler {
+  readonly tMult: number;
+  readonly etaMin: number;
+
+  constructor(optimizer: Optimizer, readonly t0: number, options: { tMult?: number; etaMin?: number } = {}) {
+    super(optimizer);
+    checkPositive('CosineAnnealingWarmRestarts', 't0', t0, true);
+    this.tMult = options.tMult ?? 1;
+    checkPositive('CosineAnnealingWarmRestarts', 'tMult', this.tMult, true);
+    this.etaMin = options.etaMin ?? 0;
+    this.applyLr();
+  }
+
+  /** the epochs since the last restart and the current cycle's length (PyTorch's T_cur, T_i: T_cur −= T_i, T_i ·= T_mult at a restart) */
+  cycleAt(epoch: number): { tCur: number; tI: number } {
+    if (this.tMult === 1) return { tCur: epoch % this.t0, tI: this.t0 };
+    let tCur = epoch, tI = this.t0;
+    while (tCur >= tI) {
+      tCur -= tI;
+      tI *= this.tMult;
+    }
+    return { tCur, tI };
+  }
+
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    const { tCur, tI } = this.cycleAt(epoch);
+    return this.etaMin + (this.baseLrs[group]! - this.etaMin) * (1 + Math.cos(Math.PI * tCur / tI)) / 2;
+  }
+}
+
 /** PolynomialLR (totalIters 5 and power 1 by default, as PyTorch; nnU-Net: power 0.9); alone: baseLr · (1 − min(epoch, totalIters)/totalIters)^power. */
 export class PolynomialLR extends LRScheduler {
   readonly totalIters: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { CosineAnnealingWarmRestarts, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -34,6 +34,24 @@ describe('lr_scheduler classes as PyTorch\'s', () => {
 function plateau(scheduler: ReduceLROnPlateau, metrics: readonly number[]): number[] {
   return metrics.map((m) => { scheduler.step(m); return scheduler.getLastLr()[0]!; });
 }
+
+describe('CosineAnnealingWarmRestarts as PyTorch\'s', () => {
+  it('restarts at the base lr after t0 epochs, each cycle tMult times longer; etaMin is the floor', () => {
+    const half = (f: number) => (1 + Math.cos(Math.PI * f)) / 2;
+    // T_0 2, T_mult 2: cycles of 2, 4, 8 epochs
+    expectClose(lrs(new CosineAnnealingWarmRestarts(sgd(1), 2, { tMult: 2 }), 7),
+      [1, half(1 / 2), 1, half(1 / 4), half(2 / 4), half(3 / 4), 1, half(1 / 8)], 0, 1e-12);
+    expectClose(lrs(new CosineAnnealingWarmRestarts(sgd(1), 3, { etaMin: 0.1 }), 4), [1, 0.775, 0.325, 1, 0.775], 0, 1e-12);
+    expect(new CosineAnnealingWarmRestarts(sgd(1), 10, { tMult: 3 }).cycleAt(10 + 30 + 5)).toEqual({ tCur: 5, tI: 90 });
+    expect(() => new CosineAnnealingWarmRestarts(sgd(1), 2, { tMult: 1.5 })).toThrow('CosineAnnealingWarmRestarts: tMult must be a positive integer, got 1.5');
+  });
+
+  it('after a warm-up in SequentialLR it starts its first cycle at the base lr', () => {
+    const opt = sgd(1);
+    const seq = new SequentialLR(opt, [new LinearLR(opt, { startFactor: 0.5, totalIters: 1 }), new CosineAnnealingWarmRestarts(opt, 2)], [2]);
+    expectClose(lrs(seq, 4), [0.5, 1, 1, 0.5, 1], 0, 1e-12);
+  });
+});
 
 describe('ReduceLROnPlateau as PyTorch\'s', () => {
   it('reduces after more than `patience` epochs without an improvement by more than the relative threshold', () => {
