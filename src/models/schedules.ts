@@ -384,6 +384,8 @@ export class SequentialLR extends LRScheduler {
       if (!(s instanceof LRScheduler)) throw new Error(`SequentialLR: schedulers[${i}] is not an LRScheduler`);
       // PyTorch steps a nested one's schedulers out of their initial mode with its epoch count one ahead: not mirrored
       if (s instanceof SequentialLR) throw new Error(`SequentialLR: schedulers[${i}] is a SequentialLR; nesting them is not supported (give the inner one's schedulers and milestones to one SequentialLR)`);
+      // PyTorch's fails at the milestone (ChainedScheduler has no get_lr for step(0))
+      if (s instanceof ChainedScheduler) throw new Error(`SequentialLR: schedulers[${i}] is a ChainedScheduler, which cannot restart at a milestone`);
       if (s.optimizer !== optimizer) throw new Error(`SequentialLR: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
     });
     if (milestones.length !== schedulers.length - 1) {
@@ -430,6 +432,54 @@ export class SequentialLR extends LRScheduler {
     }
     if (milestones !== undefined && (!Array.isArray(milestones) || milestones.join() !== this.milestones.join())) {
       throw new Error(`SequentialLR.loadStateDict: the state's milestones ${JSON.stringify(milestones)} are not this scheduler's [${this.milestones.join(', ')}]`);
+    }
+    super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
+    this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));
+  }
+}
+
+/** ChainedScheduler's state: its step count and last lrs, and each scheduler's state. */
+export interface ChainedSchedulerState extends LRSchedulerState { schedulers: LRSchedulerState[] }
+
+/**
+ * torch.optim.lr_scheduler.ChainedScheduler: `step()` steps every scheduler in turn, so that their chainable forms
+ * multiply (a ConstantLR warm-up and an ExponentialLR decay at once). It takes no initial step of its own; the
+ * optimizer defaults to the first scheduler's.
+ */
+export class ChainedScheduler extends LRScheduler {
+  readonly schedulers: readonly LRScheduler[];
+
+  constructor(schedulers: readonly LRScheduler[], optimizer: Optimizer | undefined = schedulers[0]?.optimizer) {
+    if (!optimizer) throw new Error('ChainedScheduler: expects at least one scheduler, got none');
+    super(optimizer);
+    schedulers.forEach((s, i) => {
+      if (!(s instanceof LRScheduler)) throw new Error(`ChainedScheduler: schedulers[${i}] is not an LRScheduler`);
+      if (s.optimizer !== optimizer) throw new Error(`ChainedScheduler: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
+    });
+    this.schedulers = [...schedulers];
+    this.lastLr = optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  override step(): void {
+    this.lastEpoch++;
+    for (const s of this.schedulers) s.step();
+    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /** never called: step() is its own, and SequentialLR refuses a ChainedScheduler */
+  protected chainedLr(): number {
+    throw new Error('ChainedScheduler: has no chainable form of its own');
+  }
+
+  override stateDict(): ChainedSchedulerState {
+    return { lastEpoch: this.lastEpoch, lastLr: this.getLastLr(), schedulers: this.schedulers.map((s) => s.stateDict()) };
+  }
+
+  /** Resumes the step count, the last lrs and every scheduler from a `stateDict()`. */
+  override loadStateDict(state: LRSchedulerState): void {
+    const { schedulers } = state as Partial<ChainedSchedulerState>;
+    if (!Array.isArray(schedulers) || schedulers.length !== this.schedulers.length) {
+      throw new Error(`ChainedScheduler.loadStateDict: schedulers must be ${this.schedulers.length} scheduler states, got ${JSON.stringify(schedulers)}`);
     }
     super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
     this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));

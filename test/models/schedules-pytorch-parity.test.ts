@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CosineAnnealingWarmRestarts, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { ChainedScheduler, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -50,6 +50,25 @@ describe('CosineAnnealingWarmRestarts as PyTorch\'s', () => {
     const opt = sgd(1);
     const seq = new SequentialLR(opt, [new LinearLR(opt, { startFactor: 0.5, totalIters: 1 }), new CosineAnnealingWarmRestarts(opt, 2)], [2]);
     expectClose(lrs(seq, 4), [0.5, 1, 1, 0.5, 1], 0, 1e-12);
+  });
+});
+
+describe('ChainedScheduler as PyTorch\'s', () => {
+  it('steps each scheduler in turn: a ConstantLR and an ExponentialLR multiply; its state resumes both', () => {
+    const opt = sgd(1);
+    const chained = new ChainedScheduler([new ConstantLR(opt, { factor: 0.1, totalIters: 2 }), new ExponentialLR(opt, 0.9)]);
+    // 0.1 (the constructors' initial steps), ×0.9, ×10·0.9 (ConstantLR ends), ×0.9
+    expectClose(lrs(chained, 3), [0.1, 0.09, 0.81, 0.729], 0, 1e-12);
+    const other = sgd(1);
+    const resumed = new ChainedScheduler([new ConstantLR(other, { factor: 0.1, totalIters: 2 }), new ExponentialLR(other, 0.9)]);
+    resumed.loadStateDict(JSON.parse(JSON.stringify(chained.stateDict())));
+    other.lr = opt.lr;
+    chained.step();
+    resumed.step();
+    expect(resumed.getLastLr()).toEqual(chained.getLastLr());
+    expect(() => new ChainedScheduler([])).toThrow('ChainedScheduler: expects at least one scheduler, got none');
+    expect(() => new ChainedScheduler([new ExponentialLR(other, 0.5)], opt)).toThrow(/schedulers\[0\] \(ExponentialLR\) belongs to another optimizer/);
+    expect(() => new SequentialLR(opt, [new ExponentialLR(opt, 0.5), chained], [1])).toThrow('SequentialLR: schedulers[1] is a ChainedScheduler, which cannot restart at a milestone');
   });
 });
 
