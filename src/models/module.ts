@@ -254,6 +254,32 @@ export class Module {
    */
   protected syncBuffers(): void {}
 
+  /** The module at a dotted path ('' for this one), as the state dict names it (PyTorch's get_submodule). */
+  getSubmodule(target: string): Module {
+    if (target === '') return this;
+    let m: Module = this;
+    for (const name of target.split('.')) {
+      const child = m.submodules.get(name);
+      if (!child) throw new Error(`${m.typeName} has no submodule '${name}' (looking up '${target}')`);
+      m = child;
+    }
+    return m;
+  }
+
+  /** The parameter at a dotted path, e.g. 'head.weight' (PyTorch's get_parameter). */
+  getParameter(target: string): Parameter { return this.lookUp(target, 'parameter', (m, name) => m.params.get(name)); }
+
+  /** The buffer at a dotted path, e.g. 'bn.running_mean' (PyTorch's get_buffer). */
+  getBuffer(target: string): Tensor { return this.lookUp(target, 'buffer', (m, name) => m.buffers.get(name)?.tensor); }
+
+  private lookUp<T>(target: string, kind: string, own: (m: Module, name: string) => T | null | undefined): T {
+    const dot = target.lastIndexOf('.'), name = target.slice(dot + 1);
+    const m = this.getSubmodule(dot < 0 ? '' : target.slice(0, dot));
+    const found = own(m, name);
+    if (!found) throw new Error(`${m.typeName} has no ${kind} '${name}' (looking up '${target}')`);
+    return found;
+  }
+
   /** Direct children, in registration order; one registered under two names is listed once, under the first (PyTorch's). */
   namedChildren(): [string, Module][] {
     const seen = new Set<Module>();

@@ -74,3 +74,19 @@ describe('Module as torch.nn.Module', () => {
     net.dispose();
   });
 });
+
+describe('Module lookups by dotted path (get_submodule, get_parameter, get_buffer)', () => {
+  it('finds a module, parameter or buffer by its state-dict name, and names the module that lacks a part', async () => {
+    const net = new Sequential(new Sequential(new Linear(2, 3, { seed: 5, backend: cpu }), new BatchNorm3d(3, { backend: cpu })), new ReLU());
+    expect(net.getSubmodule('')).toBe(net);
+    expect(net.getSubmodule('0.1')).toBe((net.at(0) as Sequential).at(1));
+    expect(net.getParameter('0.0.bias')).toBe(((net.at(0) as Sequential).at(0) as Linear).bias);
+    const runningVar = net.getBuffer('0.1.running_var');
+    expect(runningVar.shape).toEqual([3]);
+    expect([...await runningVar.toArray()]).toEqual([1, 1, 1]);
+    expect(() => net.getSubmodule('0.2')).toThrow("Sequential has no submodule '2' (looking up '0.2')");
+    expect(() => net.getParameter('0.1.running_mean')).toThrow("BatchNorm3d has no parameter 'running_mean' (looking up '0.1.running_mean')");
+    expect(() => net.getBuffer('1.weight')).toThrow("ReLU has no buffer 'weight' (looking up '1.weight')");
+    net.dispose();
+  });
+});
