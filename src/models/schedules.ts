@@ -281,6 +281,105 @@ export class CosineAnnealingWarmRestarts extends LRScheduler {
   }
 }
 
+export interface OneCycleLROptions {
+  /** the steps of the cycle; or epochs · stepsPerEpoch */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  /** the fraction of the cycle spent raising the lr (0.3) */
+  pctStart?: number;
+  annealStrategy?: 'cos' | 'linear';
+  /** momentum (SGD, RMSprop) or β₁ (Adam) cycled inversely to the lr, between these (true, 0.85, 0.95) */
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+  /** the initial lr is maxLr / divFactor (25), the final one that / finalDivFactor (1e4) */
+  divFactor?: number;
+  finalDivFactor?: number;
+  /** the paper's three phases (up, down to the initial lr, down to the final one) instead of fastai's two */
+  threePhase?: boolean;
+}
+
+/** one value per group from a number or a per-group list (PyTorch's _format_param) */
+function perGroup(name: string, optimizer: Optimizer, value: number | readonly number[]): number[] {
+  const groups = optimizer.paramGroups.length;
+  if (typeof value === 'number') return optimizer.paramGroups.map(() => value);
+  if (value.length !== groups) throw new Error(`OneCycleLR: ${name} has ${value.length} values, the optimizer ${groups} parameter groups`);
+  return [...value];
+}
+
+type Phase = { endStep: number; lr: ['initial' | 'max' | 'min', 'initial' | 'max' | 'min']; momentum: ['base' | 'max', 'base' | 'max'] };
+
+/**
+ * torch.optim.lr_scheduler.OneCycleLR (1cycle, stepped after every batch): the lr rises from maxLr/divFactor to maxLr
+ * over pctStart of the steps, then anneals to the initial lr / finalDivFactor; momentum (or Adam's β₁) moves the other
+ * way. Not chainable: each group's lr follows from the step count. It sets each group's initialLr to the initial lr
+ * (and, cycling momentum, its momentum or β₁ to maxMomentum), as PyTorch's; stepping past totalSteps is an error.
+ */
+export class OneCycleLR extends LRScheduler {
+  readonly totalSteps: number;
+  readonly annealStrategy: 'cos' | 'linear';
+  readonly cycleMomentum: boolean;
+  private readonly phases: Phase[];
+  private readonly lrs: { initial: number; max: number; min: number }[];
+  private readonly momenta: { base: number; max: number }[];
+
+  constructor(optimizer: Optimizer, maxLr: number | readonly number[], options: OneCycleLROptions = {}) {
+    super(optimizer);
+    const { epochs, stepsPerEpoch, pctStart = 0.3, divFactor = 25, finalDivFactor = 1e4 } = options;
+    if (options.totalSteps !== undefined) {
+      checkPositive('OneCycleLR', 'totalSteps', options.totalSteps, true);
+      this.totalSteps = options.totalSteps;
+    } else if (epochs !== undefined && stepsPerEpoch !== undefined) {
+      checkPositive('OneCycleLR', 'epochs', epochs, true);
+      checkPositive('OneCycleLR', 'stepsPerEpoch', stepsPerEpoch, true);
+      this.totalSteps = epochs * stepsPerEpoch;
+    } else throw new Error('OneCycleLR: give either totalSteps or epochs and stepsPerEpoch');
+    if (!(pctStart >= 0 && pctStart <= 1)) throw new Error(`OneCycleLR: pctStart must be in [0, 1], got ${pctStart}`);
+    this.annealStrategy = options.annealStrategy ?? 'cos';
+    if (this.annealStrategy !== 'cos' && this.annealStrategy !== 'linear') throw new Error(`OneCycleLR: annealStrategy must be 'cos' or 'linear', got ${String(this.annealStrategy)}`);
+    const T = this.totalSteps;
+    this.phases = options.threePhase
+      ? [{ endStep: pctStart * T - 1, lr: ['initial', 'max'], momentum: ['max', 'base'] },
+        { endStep: 2 * pctStart * T - 2, lr: ['max', 'initial'], momentum: ['base', 'max'] },
+        { endStep: T - 1, lr: ['initial', 'min'], momentum: ['max', 'max'] }]
+      : [{ endStep: pctStart * T - 1, lr: ['initial', 'max'], momentum: ['max', 'base'] },
+        { endStep: T - 1, lr: ['max', 'min'], momentum: ['base', 'max'] }];
+    this.lrs = perGroup('maxLr', optimizer, maxLr).map((max) => ({ initial: max / divFactor, max, min: max / divFactor / finalDivFactor }));
+    this.baseLrs = this.lrs.map((l) => l.initial);
+    optimizer.paramGroups.forEach((g, k) => { g.initialLr = this.lrs[k]!.initial; });
+    this.cycleMomentum = options.cycleMomentum ?? true;
+    const base = perGroup('baseMomentum', optimizer, options.baseMomentum ?? 0.85), max = perGroup('maxMomentum', optimizer, options.maxMomentum ?? 0.95);
+    this.momenta = base.map((b, k) => ({ base: b, max: max[k]! }));
+    if (this.cycleMomentum && !optimizer.paramGroups.every((g) => 'betas' in g || 'momentum' in g)) {
+      throw new Error('OneCycleLR: the optimizer must have momentum or betas to cycle momentum (cycleMomentum: false otherwise)');
+    }
+    this.applyLr();
+  }
+
+  private anneal(start: number, end: number, pct: number): number {
+    return this.annealStrategy === 'cos' ? end + (start - end) / 2 * (Math.cos(Math.PI * pct) + 1) : (end - start) * pct + start;
+  }
+
+  /** the lr at `epoch` from the phase it falls in; cycling momentum, sets the group's momentum or β₁ too (as PyTorch's get_lr) */
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    if (epoch > this.totalSteps) throw new Error(`OneCycleLR: tried to step ${epoch} times; the total number of steps is ${this.totalSteps}`);
+    let startStep = 0;
+    const last = this.phases.length - 1;
+    const k = this.phases.findIndex((p, i) => epoch <= p.endStep || i === last);
+    if (k > 0) startStep = this.phases[k - 1]!.endStep;
+    const phase = this.phases[k]!, pct = (epoch - startStep) / (phase.endStep - startStep);
+    if (this.cycleMomentum) {
+      const m = this.anneal(this.momenta[group]![phase.momentum[0]], this.momenta[group]![phase.momentum[1]], pct);
+      const g = this.optimizer.paramGroups[group] as unknown as { betas?: [number, number]; momentum?: number };
+      if (g.betas) g.betas = [m, g.betas[1]];
+      else g.momentum = m;
+    }
+    const lrs = this.lrs[group]!;
+    return this.anneal(lrs[phase.lr[0]], lrs[phase.lr[1]], pct);
+  }
+}
+
 /** PolynomialLR (totalIters 5 and power 1 by default, as PyTorch; nnU-Net: power 0.9); alone: baseLr · (1 − min(epoch, totalIters)/totalIters)^power. */
 export class PolynomialLR extends LRScheduler {
   readonly totalIters: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChainedScheduler, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { Adam, ChainedScheduler, OneCycleLR, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -69,6 +69,43 @@ describe('ChainedScheduler as PyTorch\'s', () => {
     expect(() => new ChainedScheduler([])).toThrow('ChainedScheduler: expects at least one scheduler, got none');
     expect(() => new ChainedScheduler([new ExponentialLR(other, 0.5)], opt)).toThrow(/schedulers\[0\] \(ExponentialLR\) belongs to another optimizer/);
     expect(() => new SequentialLR(opt, [new ExponentialLR(opt, 0.5), chained], [1])).toThrow('SequentialLR: schedulers[1] is a ChainedScheduler, which cannot restart at a milestone');
+  });
+});
+
+describe('OneCycleLR as PyTorch\'s', () => {
+  const cosine = (start: number, end: number, pct: number) => end + (start - end) / 2 * (Math.cos(Math.PI * pct) + 1);
+
+  it('two phases: up from maxLr/25 to maxLr over 30 % of the steps, then down to maxLr/25/1e4; SGD momentum the other way', () => {
+    const opt = new SGD([Parameter.fromHost([1], [1], { backend: cpu })], { lr: 0.5, momentum: 0.9 });
+    const s = new OneCycleLR(opt, 1, { totalSteps: 10 });
+    const momenta = [opt.paramGroups[0]!.momentum];
+    const got = [s.getLastLr()[0]!];
+    for (let i = 0; i < 10; i++) { s.step(); got.push(s.getLastLr()[0]!); momenta.push(opt.paramGroups[0]!.momentum); }
+    // phase ends at step 3 − 1 = 2 and 10 − 1 = 9; step 10 goes on along the last cosine, as PyTorch's
+    const min = 0.04 / 1e4;
+    const expected = [0.04, 0.52, 1, ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => cosine(1, min, i / 7))];
+    expectClose(got, expected, 0, 1e-12);
+    expectClose(momenta, [0.95, 0.9, 0.85, ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => cosine(0.85, 0.95, i / 7))], 0, 1e-12);
+    expect(got[9]).toBeCloseTo(min, 15);
+    expect(opt.paramGroups[0]!.initialLr).toBe(0.04);
+    expect(() => s.step()).toThrow('OneCycleLR: tried to step 11 times; the total number of steps is 10');
+  });
+
+  it('three phases, linear annealing, Adam\'s β₁ cycled (β₂ kept), epochs · stepsPerEpoch', () => {
+    const opt = new Adam([Parameter.fromHost([1], [1], { backend: cpu })], { betas: [0.9, 0.99] });
+    const s = new OneCycleLR(opt, 1, { epochs: 2, stepsPerEpoch: 5, threePhase: true, annealStrategy: 'linear' });
+    const got = lrs(s, 6), min = 0.04 / 1e4;
+    // phases end at 2, 4 and 9
+    expectClose(got, [0.04, 0.52, 1, 0.52, 0.04, 0.04 + (min - 0.04) * 0.2, 0.04 + (min - 0.04) * 0.4], 0, 1e-12);
+    expect(opt.paramGroups[0]!.betas).toEqual([0.95, 0.99]);
+    expect(() => new OneCycleLR(opt, [1, 2], { totalSteps: 4 })).toThrow('OneCycleLR: maxLr has 2 values, the optimizer 1 parameter groups');
+    expect(() => new OneCycleLR(opt, 1, {})).toThrow('OneCycleLR: give either totalSteps or epochs and stepsPerEpoch');
+  });
+
+  it('cycleMomentum false leaves momentum alone', () => {
+    const opt = new SGD([Parameter.fromHost([1], [1], { backend: cpu })], { lr: 0.5 });
+    lrs(new OneCycleLR(opt, 2, { totalSteps: 4, cycleMomentum: false }), 2);
+    expect(opt.paramGroups[0]!.momentum).toBe(0);
   });
 });
 
