@@ -129,7 +129,7 @@ export abstract class LRScheduler {
 
   /**
    * Epoch 0's lr from the base lrs, whatever the groups' lr: PyTorch's step(0), the closed form at epoch 0 (for every
-   * schedule here the chainable form at epoch 0 applied to the base lr).
+   * schedule here the chainable form at epoch 0 applied to the base lr; MultiplicativeLR, which has none, overrides it).
    */
   [restartAtZero](): void {
     this.lastEpoch = 0;
@@ -170,19 +170,49 @@ function checkPositive(owner: string, name: string, value: number, integer: bool
   }
 }
 
+type LrLambda = (epoch: number) => number;
+
+/** one function per group: the one given for all, or the list checked against the groups */
+function lambdasPerGroup(owner: string, optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]): LrLambda[] {
+  const groups = optimizer.paramGroups.length;
+  const lambdas = typeof lrLambda === 'function' ? optimizer.paramGroups.map(() => lrLambda) : [...lrLambda];
+  if (lambdas.length !== groups) throw new Error(`${owner}: ${lambdas.length} lrLambda functions for ${groups} parameter groups`);
+  return lambdas;
+}
+
 /** LambdaLR: lr = baseLr · lrLambda(epoch), one function for all groups or one per group (not chained, as PyTorch's). */
 export class LambdaLR extends LRScheduler {
-  private readonly lambdas: readonly ((epoch: number) => number)[];
+  private readonly lambdas: readonly LrLambda[];
 
-  constructor(optimizer: Optimizer, lrLambda: ((epoch: number) => number) | readonly ((epoch: number) => number)[]) {
+  constructor(optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]) {
     super(optimizer);
-    const groups = optimizer.paramGroups.length;
-    this.lambdas = typeof lrLambda === 'function' ? optimizer.paramGroups.map(() => lrLambda) : [...lrLambda];
-    if (this.lambdas.length !== groups) throw new Error(`LambdaLR: ${this.lambdas.length} lrLambda functions for ${groups} parameter groups`);
+    this.lambdas = lambdasPerGroup('LambdaLR', optimizer, lrLambda);
     this.applyLr();
   }
 
   protected chainedLr(epoch: number, _lr: number, group: number): number { return this.baseLrs[group]! * this.lambdas[group]!(epoch); }
+}
+
+/**
+ * MultiplicativeLR: lr · lrLambda(epoch) at every step from epoch 1 (one function for all groups or one per group).
+ * It has no closed form: restarted by SequentialLR at a milestone it multiplies the current lr by lrLambda(0), as
+ * PyTorch's `_update_lr(0)` does.
+ */
+export class MultiplicativeLR extends LRScheduler {
+  private readonly lambdas: readonly LrLambda[];
+
+  constructor(optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]) {
+    super(optimizer);
+    this.lambdas = lambdasPerGroup('MultiplicativeLR', optimizer, lrLambda);
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number, group: number): number { return epoch === 0 ? lr : lr * this.lambdas[group]!(epoch); }
+
+  override [restartAtZero](): void {
+    this.lastEpoch = 0;
+    this.lastLr = this.optimizer.paramGroups.map((g, k) => (g.lr = g.lr * this.lambdas[k]!(0)));
+  }
 }
 
 /** StepLR: lr · gamma at every stepSize-th epoch (gamma default 0.1); alone: baseLr · gamma^⌊epoch / stepSize⌋. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adam, ChainedScheduler, OneCycleLR, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { Adam, ChainedScheduler, MultiplicativeLR, OneCycleLR, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -106,6 +106,18 @@ describe('OneCycleLR as PyTorch\'s', () => {
     const opt = new SGD([Parameter.fromHost([1], [1], { backend: cpu })], { lr: 0.5 });
     lrs(new OneCycleLR(opt, 2, { totalSteps: 4, cycleMomentum: false }), 2);
     expect(opt.paramGroups[0]!.momentum).toBe(0);
+  });
+});
+
+describe('MultiplicativeLR as PyTorch\'s', () => {
+  it('multiplies the current lr by lrLambda(epoch) from epoch 1; restarted in SequentialLR, the current lr by lrLambda(0)', () => {
+    expectClose(lrs(new MultiplicativeLR(sgd(1), () => 0.9), 2), [1, 0.9, 0.81], 0, 1e-12);
+    expectClose(lrs(new MultiplicativeLR(sgd(1), (e) => 1 / (e + 1)), 2), [1, 0.5, 0.5 / 3], 0, 1e-12);
+    const opt = sgd(1);
+    const seq = new SequentialLR(opt, [new ConstantLR(opt, { factor: 0.5, totalIters: 10 }), new MultiplicativeLR(opt, () => 0.9)], [2]);
+    // PyTorch's _update_lr(0) has no closed form to use: get_lr multiplies the lr the ConstantLR left (0.5)
+    expectClose(lrs(seq, 3), [0.5, 0.5, 0.45, 0.405], 0, 1e-12);
+    expect(() => new MultiplicativeLR(opt, [() => 1, () => 1])).toThrow('MultiplicativeLR: 2 lrLambda functions for 1 parameter groups');
   });
 });
 
