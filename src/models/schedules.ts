@@ -331,11 +331,27 @@ export interface OneCycleLROptions {
 }
 
 /** one value per group from a number or a per-group list (PyTorch's _format_param) */
-function perGroup(name: string, optimizer: Optimizer, value: number | readonly number[]): number[] {
+function perGroup(owner: string, name: string, optimizer: Optimizer, value: number | readonly number[]): number[] {
   const groups = optimizer.paramGroups.length;
   if (typeof value === 'number') return optimizer.paramGroups.map(() => value);
-  if (value.length !== groups) throw new Error(`OneCycleLR: ${name} has ${value.length} values, the optimizer ${groups} parameter groups`);
+  if (value.length !== groups) throw new Error(`${owner}: ${name} has ${value.length} values, the optimizer ${groups} parameter groups`);
   return [...value];
+}
+
+/** the momenta a cyclic schedule moves between, per group, once checked that the optimizer has momentum or betas */
+function cycledMomenta(owner: string, optimizer: Optimizer, base: number | readonly number[], max: number | readonly number[]): { base: number; max: number }[] {
+  if (!optimizer.paramGroups.every((g) => 'betas' in g || 'momentum' in g)) {
+    throw new Error(`${owner}: the optimizer must have momentum or betas to cycle momentum (cycleMomentum: false otherwise)`);
+  }
+  const maxima = perGroup(owner, 'maxMomentum', optimizer, max);
+  return perGroup(owner, 'baseMomentum', optimizer, base).map((b, k) => ({ base: b, max: maxima[k]! }));
+}
+
+/** a group's momentum ← m, or its β₁ for Adam (PyTorch's use_beta1) */
+function setMomentum(optimizer: Optimizer, group: number, m: number): void {
+  const g = optimizer.paramGroups[group] as unknown as { betas?: [number, number]; momentum?: number };
+  if (g.betas) g.betas = [m, g.betas[1]];
+  else g.momentum = m;
 }
 
 type Phase = { endStep: number; lr: ['initial' | 'max' | 'min', 'initial' | 'max' | 'min']; momentum: ['base' | 'max', 'base' | 'max'] };
@@ -352,7 +368,8 @@ export class OneCycleLR extends LRScheduler {
   readonly cycleMomentum: boolean;
   private readonly phases: Phase[];
   private readonly lrs: { initial: number; max: number; min: number }[];
-  private readonly momenta: { base: number; max: number }[];
+  /** per group, when cycling momentum */
+  private readonly momenta: { base: number; max: number }[] | null;
 
   constructor(optimizer: Optimizer, maxLr: number | readonly number[], options: OneCycleLROptions = {}) {
     super(optimizer);
@@ -375,15 +392,11 @@ export class OneCycleLR extends LRScheduler {
         { endStep: T - 1, lr: ['initial', 'min'], momentum: ['max', 'max'] }]
       : [{ endStep: pctStart * T - 1, lr: ['initial', 'max'], momentum: ['max', 'base'] },
         { endStep: T - 1, lr: ['max', 'min'], momentum: ['base', 'max'] }];
-    this.lrs = perGroup('maxLr', optimizer, maxLr).map((max) => ({ initial: max / divFactor, max, min: max / divFactor / finalDivFactor }));
+    this.lrs = perGroup('OneCycleLR', 'maxLr', optimizer, maxLr).map((max) => ({ initial: max / divFactor, max, min: max / divFactor / finalDivFactor }));
     this.baseLrs = this.lrs.map((l) => l.initial);
     optimizer.paramGroups.forEach((g, k) => { g.initialLr = this.lrs[k]!.initial; });
     this.cycleMomentum = options.cycleMomentum ?? true;
-    const base = perGroup('baseMomentum', optimizer, options.baseMomentum ?? 0.85), max = perGroup('maxMomentum', optimizer, options.maxMomentum ?? 0.95);
-    this.momenta = base.map((b, k) => ({ base: b, max: max[k]! }));
-    if (this.cycleMomentum && !optimizer.paramGroups.every((g) => 'betas' in g || 'momentum' in g)) {
-      throw new Error('OneCycleLR: the optimizer must have momentum or betas to cycle momentum (cycleMomentum: false otherwise)');
-    }
+    this.momenta = this.cycleMomentum ? cycledMomenta('OneCycleLR', optimizer, options.baseMomentum ?? 0.85, options.maxMomentum ?? 0.95) : null;
     this.applyLr();
   }
 
@@ -399,14 +412,79 @@ export class OneCycleLR extends LRScheduler {
     const k = this.phases.findIndex((p, i) => epoch <= p.endStep || i === last);
     if (k > 0) startStep = this.phases[k - 1]!.endStep;
     const phase = this.phases[k]!, pct = (epoch - startStep) / (phase.endStep - startStep);
-    if (this.cycleMomentum) {
-      const m = this.anneal(this.momenta[group]![phase.momentum[0]], this.momenta[group]![phase.momentum[1]], pct);
-      const g = this.optimizer.paramGroups[group] as unknown as { betas?: [number, number]; momentum?: number };
-      if (g.betas) g.betas = [m, g.betas[1]];
-      else g.momentum = m;
-    }
+    const momenta = this.momenta?.[group];
+    if (momenta) setMomentum(this.optimizer, group, this.anneal(momenta[phase.momentum[0]], momenta[phase.momentum[1]], pct));
     const lrs = this.lrs[group]!;
     return this.anneal(lrs[phase.lr[0]], lrs[phase.lr[1]], pct);
+  }
+}
+
+export interface CyclicLROptions {
+  /** the steps from baseLr up to maxLr (2000), and back down (as many) */
+  stepSizeUp?: number;
+  stepSizeDown?: number;
+  /** triangular: the same cycle; triangular2: its height halved each cycle; exp_range: gamma^step */
+  mode?: 'triangular' | 'triangular2' | 'exp_range';
+  gamma?: number;
+  /** a scaling policy in place of the mode's, of the cycle number or of the step count (scaleMode 'cycle' by default) */
+  scaleFn?: (x: number) => number;
+  scaleMode?: 'cycle' | 'iterations';
+  /** momentum (SGD, RMSprop) or β₁ (Adam) cycled inversely to the lr, between these (true, 0.8, 0.9) */
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+}
+
+/**
+ * torch.optim.lr_scheduler.CyclicLR (stepped after every batch): the lr climbs from baseLr to maxLr in stepSizeUp steps
+ * and falls back in stepSizeDown, the cycle's height scaled by the mode's policy; momentum (or Adam's β₁) moves the
+ * other way. Not chainable; it sets each group's lr to baseLr (and its initialLr too when it is the optimizer's first
+ * scheduler), as PyTorch's.
+ */
+export class CyclicLR extends LRScheduler {
+  readonly totalSize: number;
+  readonly stepRatio: number;
+  readonly scaleMode: 'cycle' | 'iterations';
+  private readonly maxLrs: number[];
+  private readonly scaleFn: (x: number) => number;
+  /** per group, when cycling momentum */
+  private readonly momenta: { base: number; max: number }[] | null;
+
+  constructor(optimizer: Optimizer, baseLr: number | readonly number[], maxLr: number | readonly number[], options: CyclicLROptions = {}) {
+    const first = !scheduledOptimizers.has(optimizer);
+    const baseLrs = perGroup('CyclicLR', 'baseLr', optimizer, baseLr);
+    optimizer.paramGroups.forEach((g, k) => { g.lr = baseLrs[k]!; });
+    super(optimizer);
+    if (!first) this.baseLrs = baseLrs;
+    this.maxLrs = perGroup('CyclicLR', 'maxLr', optimizer, maxLr);
+    const up = options.stepSizeUp ?? 2000, down = options.stepSizeDown ?? up;
+    checkPositive('CyclicLR', 'stepSizeUp', up, true);
+    checkPositive('CyclicLR', 'stepSizeDown', down, true);
+    this.totalSize = up + down;
+    this.stepRatio = up / this.totalSize;
+    const mode = options.mode ?? 'triangular', gamma = options.gamma ?? 1;
+    if (options.scaleFn) {
+      this.scaleFn = options.scaleFn;
+      this.scaleMode = options.scaleMode ?? 'cycle';
+    } else if (mode === 'triangular' || mode === 'triangular2') {
+      this.scaleFn = mode === 'triangular' ? () => 1 : (x) => 1 / 2 ** (x - 1);
+      this.scaleMode = 'cycle';
+    } else if (mode === 'exp_range') {
+      this.scaleFn = (x) => gamma ** x;
+      this.scaleMode = 'iterations';
+    } else throw new Error(`CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scaleFn), got ${String(mode)}`);
+    this.momenta = (options.cycleMomentum ?? true) ? cycledMomenta('CyclicLR', optimizer, options.baseMomentum ?? 0.8, options.maxMomentum ?? 0.9) : null;
+    this.applyLr();
+  }
+
+  /** the lr at `epoch`; cycling momentum, sets the group's momentum or β₁ too (as PyTorch's get_lr) */
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    const cycle = Math.floor(1 + epoch / this.totalSize), x = 1 + epoch / this.totalSize - cycle;
+    const scaleFactor = x <= this.stepRatio ? x / this.stepRatio : (x - 1) / (this.stepRatio - 1);
+    const scale = this.scaleFn(this.scaleMode === 'cycle' ? cycle : epoch);
+    const momenta = this.momenta?.[group];
+    if (momenta) setMomentum(this.optimizer, group, momenta.max - (momenta.max - momenta.base) * scaleFactor * scale);
+    return this.baseLrs[group]! + (this.maxLrs[group]! - this.baseLrs[group]!) * scaleFactor * scale;
   }
 }
 

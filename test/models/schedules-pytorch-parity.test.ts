@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adam, ChainedScheduler, MultiplicativeLR, OneCycleLR, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
+import { Adam, ChainedScheduler, CyclicLR, MultiplicativeLR, OneCycleLR, ConstantLR, CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, MultiStepLR, Parameter, ReduceLROnPlateau, SGD, SequentialLR, type LRScheduler } from '../../src/models/index.js';
 import { cpu, expectClose } from '../helpers/backends.js';
 
 /** the lr after the constructor and after each of `steps` steps (PyTorch's get_last_lr()[0] in its loop) */
@@ -118,6 +118,30 @@ describe('MultiplicativeLR as PyTorch\'s', () => {
     // PyTorch's _update_lr(0) has no closed form to use: get_lr multiplies the lr the ConstantLR left (0.5)
     expectClose(lrs(seq, 3), [0.5, 0.5, 0.45, 0.405], 0, 1e-12);
     expect(() => new MultiplicativeLR(opt, [() => 1, () => 1])).toThrow('MultiplicativeLR: 2 lrLambda functions for 1 parameter groups');
+  });
+});
+
+describe('CyclicLR as PyTorch\'s', () => {
+  it('triangular: baseLr up to maxLr in stepSizeUp steps and back; SGD momentum from 0.9 down to 0.8 and back', () => {
+    const opt = new SGD([Parameter.fromHost([1], [1], { backend: cpu })], { lr: 5, momentum: 0.5 });
+    const s = new CyclicLR(opt, 0.1, 1, { stepSizeUp: 2 });
+    const momenta = [opt.paramGroups[0]!.momentum];
+    const got = [s.getLastLr()[0]!];
+    for (let i = 0; i < 5; i++) { s.step(); got.push(s.getLastLr()[0]!); momenta.push(opt.paramGroups[0]!.momentum); }
+    expectClose(got, [0.1, 0.55, 1, 0.55, 0.1, 0.55], 0, 1e-12);
+    expectClose(momenta, [0.9, 0.85, 0.8, 0.85, 0.9, 0.85], 0, 1e-12);
+    expect(opt.paramGroups[0]!.initialLr).toBe(0.1);
+  });
+
+  it('triangular2 halves the height each cycle; exp_range scales by gamma^step; an asymmetric cycle; Adam\'s β₁', () => {
+    expectClose(lrs(new CyclicLR(sgd(1), 0.1, 1, { stepSizeUp: 2, mode: 'triangular2', cycleMomentum: false }), 6), [0.1, 0.55, 1, 0.55, 0.1, 0.325, 0.55], 0, 1e-12);
+    expectClose(lrs(new CyclicLR(sgd(1), 0.1, 1, { stepSizeUp: 2, mode: 'exp_range', gamma: 0.5, cycleMomentum: false }), 2), [0.1, 0.325, 0.325], 0, 1e-12);
+    expectClose(lrs(new CyclicLR(sgd(1), 0.1, 1, { stepSizeUp: 1, stepSizeDown: 3, cycleMomentum: false }), 4), [0.1, 1, 0.7, 0.4, 0.1], 0, 1e-12);
+    const adam = new Adam([Parameter.fromHost([1], [1], { backend: cpu })], { betas: [0.5, 0.99] });
+    lrs(new CyclicLR(adam, 0.1, 1, { stepSizeUp: 2 }), 1);
+    expect(adam.paramGroups[0]!.betas[0]).toBeCloseTo(0.85, 15);
+    expect(adam.paramGroups[0]!.betas[1]).toBe(0.99);
+    expect(() => new CyclicLR(sgd(1), 0.1, 1, { mode: 'sine' as 'triangular' })).toThrow(/CyclicLR: mode must be/);
   });
 });
 
