@@ -428,8 +428,9 @@ export class Module {
 
   /**
    * Parameters and persistent buffers as borrowed views (PyTorch order: per module, its parameters then its
-   * buffers; a module shared by two names under both, as PyTorch's): no copies and nothing to free; they follow the module's updates and are an error to use once the
-   * module is disposed (copy the values, e.g. with toHost, to keep them).
+   * buffers; a module registered under two names under both, as PyTorch's): no copies and nothing to free; they
+   * follow the module's updates and are an error to use once the module is disposed (copy the values, e.g. with
+   * toHost, to keep them).
    */
   stateDict(): StateDict {
     const dict: StateDict = new Map();
