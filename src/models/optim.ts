@@ -267,17 +267,22 @@ abstract class GroupedOptimizer<H extends { lr: number; weightDecay: number; max
       return { ...hyper, params: [...groupParams], initialLr: hyper.lr };
     });
     this.params = uniqueParams(this.paramGroups.flatMap((g) => g.params), type);
-    this.paramGroups.forEach((g, k) => {
-      const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
-      // PyTorch's Invalid learning rate / Invalid weight_decay value, which every optimizer checks
-      if (!(g.lr >= 0)) throw new Error(`${type}: invalid learning rate ${g.lr}${at}`);
-      if (!(g.weightDecay >= 0)) throw new Error(`${type}: invalid weight decay ${g.weightDecay}${at}`);
-      this.validate(g, at);
-    });
+    this.paramGroups.forEach((g, k) => this.validate(g, k));
+  }
+
+  /**
+   * throws naming the group when a hyperparameter is invalid: the learning rate and weight decay as every PyTorch
+   * optimizer (Invalid learning rate / Invalid weight_decay value), then the optimizer's own
+   */
+  protected validate(g: H, index: number): void {
+    const at = this.paramGroups.length > 1 ? ` (group ${index})` : '';
+    if (!(g.lr >= 0)) throw new Error(`${this.type}: invalid learning rate ${g.lr}${at}`);
+    if (!(g.weightDecay >= 0)) throw new Error(`${this.type}: invalid weight decay ${g.weightDecay}${at}`);
+    this.validateOwn(g, at);
   }
 
   /** throws when one of the optimizer's own hyperparameters is invalid; `at` names the group where there are several */
-  protected abstract validate(group: H, at: string): void;
+  protected abstract validateOwn(group: H, at: string): void;
 
   get lr(): number { return this.paramGroups[0]?.lr ?? NaN; }
   set lr(value: number) { for (const g of this.paramGroups) g.lr = value; }
@@ -359,7 +364,7 @@ export class SGD extends GroupedOptimizer<SgdHyper> {
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: SgdHyper, at: string): void {
+  protected validateOwn(g: SgdHyper, at: string): void {
     if (!(g.momentum >= 0)) throw new Error(`SGD: invalid momentum ${g.momentum}${at}`);
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error(`SGD: nesterov needs momentum > 0 and dampening 0${at}`);
   }
@@ -475,7 +480,7 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: AdamHyper, at: string): void {
+  protected validateOwn(g: AdamHyper, at: string): void {
     if (!(g.eps >= 0)) throw new Error(`${this.type}: invalid eps ${g.eps}${at}`);
     const [b1, b2] = g.betas;
     if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.type}: invalid betas (${b1}, ${b2})${at}`);
@@ -623,7 +628,7 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: RmspropHyper, at: string): void {
+  protected validateOwn(g: RmspropHyper, at: string): void {
     if (!(g.alpha >= 0)) throw new Error(`RMSprop: invalid alpha ${g.alpha}${at}`);
     if (!(g.eps >= 0)) throw new Error(`RMSprop: invalid eps ${g.eps}${at}`);
     if (!(g.momentum >= 0)) throw new Error(`RMSprop: invalid momentum ${g.momentum}${at}`);
