@@ -16,3 +16,4 @@ export * from './losses.js';
 export * from './loss-modules.js';
 export * from './unet.js';
 export * from './segresnet.js';
+export * as init from './init.js';

@@ -9,6 +9,7 @@ import { needsGrad, noGrad } from '../autograd/graph.js';
 import { full } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
+import { fanInAndFanOut } from './init.js';
 import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type DropoutState, type FusedForward } from './module.js';
 
 /**
@@ -33,10 +34,8 @@ export interface InitOptions {
   backend?: Backend;
 }
 
-/** PyTorch's fan_in for a weight shape: size(1) · prod(shape[2:]). */
-export function fanIn(weightShape: readonly number[]): number {
-  return weightShape.slice(2).reduce((a, b) => a * b, weightShape[1] ?? 1);
-}
+/** PyTorch's fan_in for a weight shape: size(1) · prod(shape[2:]) (init.ts's fanInAndFanOut). */
+export function fanIn(weightShape: readonly number[]): number { return fanInAndFanOut(weightShape).fanIn; }
 
 /** PyTorch's default init for a weight of `shape` and an optional bias of `biasSize`. */
 function defaultInit(shape: readonly number[], biasSize: number | null, options: InitOptions): { weight: Parameter; bias: Parameter | null } {

@@ -254,17 +254,60 @@ export class Module {
    */
   protected syncBuffers(): void {}
 
-  /** Direct children, in registration order. */
-  namedChildren(): [string, Module][] { return [...this.submodules]; }
-  children(): Module[] { return [...this.submodules.values()]; }
+  /** The module at a dotted path ('' for this one), as the state dict names it (PyTorch's get_submodule). */
+  getSubmodule(target: string): Module {
+    if (target === '') return this;
+    let m: Module = this;
+    for (const name of target.split('.')) {
+      const child = m.submodules.get(name);
+      if (!child) throw new Error(`${m.typeName} has no submodule '${name}' (looking up '${target}')`);
+      m = child;
+    }
+    return m;
+  }
+
+  /** The parameter at a dotted path, e.g. 'head.weight' (PyTorch's get_parameter). */
+  getParameter(target: string): Parameter { return this.lookUp(target, 'parameter', (m, name) => m.params.get(name)); }
+
+  /** The buffer at a dotted path, e.g. 'bn.running_mean' (PyTorch's get_buffer). */
+  getBuffer(target: string): Tensor { return this.lookUp(target, 'buffer', (m, name) => m.buffers.get(name)?.tensor); }
+
+  private lookUp<T>(target: string, kind: string, own: (m: Module, name: string) => T | null | undefined): T {
+    const dot = target.lastIndexOf('.'), name = target.slice(dot + 1);
+    const m = this.getSubmodule(dot < 0 ? '' : target.slice(0, dot));
+    const found = own(m, name);
+    if (!found) throw new Error(`${m.typeName} has no ${kind} '${name}' (looking up '${target}')`);
+    return found;
+  }
+
+  /** Direct children, in registration order; one registered under two names is listed once, under the first (PyTorch's). */
+  namedChildren(): [string, Module][] {
+    const seen = new Set<Module>();
+    return [...this.submodules].filter(([, m]) => {
+      if (seen.has(m)) return false;
+      seen.add(m);
+      return true;
+    });
+  }
+  children(): Module[] { return this.namedChildren().map(([, m]) => m); }
 
   /** This module and every descendant, depth first (torch's modules()). */
   modules(): Module[] { return this.namedModules().map(([, m]) => m); }
 
-  /** This module and every descendant with dotted names ('' for this one), depth first. */
-  namedModules(prefix = ''): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
-    for (const [name, m] of this.submodules) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+  /**
+   * This module and every descendant with dotted names ('' for this one), depth first; with `removeDuplicate`
+   * (default, as PyTorch's named_modules) a module registered under several names is listed once, under the first.
+   */
+  namedModules(prefix = '', removeDuplicate = true): [string, Module][] {
+    const out: [string, Module][] = [];
+    const seen = new Set<Module>();
+    const visit = (m: Module, path: string): void => {
+      if (seen.has(m)) return;
+      if (removeDuplicate) seen.add(m);
+      out.push([path, m]);
+      for (const [name, child] of m.submodules) visit(child, path ? `${path}.${name}` : name);
+    };
+    visit(this, prefix);
     return out;
   }
 
@@ -291,27 +334,34 @@ export class Module {
   }
 
   namedBuffers(prefix = '', recurse = true): [string, Tensor][] {
-    return this.collectBuffers(prefix, recurse, false);
+    return this.collectBuffers(prefix, recurse);
   }
 
   buffersList(recurse = true): Tensor[] { return this.namedBuffers('', recurse).map(([, b]) => b); }
 
-  private collectBuffers(prefix: string, recurse: boolean, persistentOnly: boolean): [string, Tensor][] {
+  /** a buffer held by two modules is listed once (PyTorch's remove_duplicate) */
+  private collectBuffers(prefix: string, recurse: boolean): [string, Tensor][] {
     const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
     const mods: [string, Module][] = recurse ? this.namedModules(prefix) : [[prefix, this]];
     for (const [mp, m] of mods) {
       m.syncBuffers();
       for (const [name, b] of m.buffers) {
-        if (!b.tensor || (persistentOnly && !b.persistent)) continue;
+        if (!b.tensor || seen.has(b.tensor)) continue;
+        seen.add(b.tensor);
         out.push([mp ? `${mp}.${name}` : name, b.tensor]);
       }
     }
     return out;
   }
 
-  /** Sets train mode on this module and every descendant. */
+  /**
+   * Sets train mode on this module, then calls each child's train(mode) (PyTorch's recursion): a subclass that
+   * overrides train() (to keep its batch norms frozen, say) is obeyed wherever it sits in the tree.
+   */
   train(mode = true): this {
-    for (const [, m] of this.namedModules()) m.training = mode;
+    this.training = mode;
+    for (const m of this.children()) m.train(mode);
     return this;
   }
 
@@ -319,7 +369,7 @@ export class Module {
 
   /** Calls fn on every module, children first (torch's apply). */
   apply(fn: (m: Module) => void): this {
-    for (const m of this.submodules.values()) m.apply(fn);
+    for (const m of this.children()) m.apply(fn);
     fn(this);
     return this;
   }
@@ -363,6 +413,12 @@ export class Module {
     for (const [path, s] of checked) layers.get(path)?.setDropoutState(s);
   }
 
+  /** Sets requiresGrad of every parameter (PyTorch's requires_grad_: freezing a part of a model); returns the module. */
+  requiresGrad_(requiresGrad = true): this {
+    for (const p of this.parameters()) p.requiresGrad = requiresGrad;
+    return this;
+  }
+
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
     for (const p of this.parameters()) {
@@ -372,12 +428,13 @@ export class Module {
 
   /**
    * Parameters and persistent buffers as borrowed views (PyTorch order: per module, its parameters then its
-   * buffers): no copies and nothing to free; they follow the module's updates and are an error to use once the
-   * module is disposed (copy the values, e.g. with toHost, to keep them).
+   * buffers; a module registered under two names under both, as PyTorch's): no copies and nothing to free; they
+   * follow the module's updates and are an error to use once the module is disposed (copy the values, e.g. with
+   * toHost, to keep them).
    */
   stateDict(): StateDict {
     const dict: StateDict = new Map();
-    for (const [mp, m] of this.namedModules()) {
+    for (const [mp, m] of this.namedModules('', false)) {
       m.syncBuffers();
       const key = (name: string) => (mp ? `${mp}.${name}` : name);
       for (const [name, p] of m.params) if (p) dict.set(key(name), p.borrow());
@@ -389,7 +446,7 @@ export class Module {
   /** The shapes and dtypes of the state dict entries, without creating views. */
   stateSpec(): Map<string, { shape: readonly number[]; dtype: DType }> {
     const spec = new Map<string, { shape: readonly number[]; dtype: DType }>();
-    for (const [mp, m] of this.namedModules()) {
+    for (const [mp, m] of this.namedModules('', false)) {
       const key = (name: string) => (mp ? `${mp}.${name}` : name);
       for (const [name, p] of m.params) if (p) spec.set(key(name), { shape: p.shape, dtype: p.dtype });
       for (const [name, b] of m.buffers) if (b.tensor && b.persistent) spec.set(key(name), { shape: b.tensor.shape, dtype: b.tensor.dtype });
@@ -430,7 +487,7 @@ export class Module {
       throw new Error(`${this.typeName}.loadStateDict: the state dict must be a Map of name → Tensor, as stateDict() returns; got ${Object.prototype.toString.call(dict)}`);
     }
     const targets = new Map<string, { module: Module; name: string; tensor: Tensor; kind: 'param' | 'buffer' }>();
-    for (const [mp, m] of this.namedModules()) {
+    for (const [mp, m] of this.namedModules('', false)) {
       m.syncBuffers();
       const key = (name: string) => (mp ? `${mp}.${name}` : name);
       for (const [name, p] of m.params) if (p) targets.set(key(name), { module: m, name, tensor: p, kind: 'param' });
@@ -543,7 +600,7 @@ export class Module {
   get backend(): Backend {
     const p = this.parameters()[0];
     if (p) return p.backend;
-    const b = this.collectBuffers('', true, false)[0];
+    const b = this.collectBuffers('', true)[0];
     return b ? b[1].backend : getBackend();
   }
 }

@@ -72,10 +72,11 @@ function checkedGrad(p: Parameter, index: number): Tensor {
 
 /**
  * A fused optimizer step: one call of `run` per parameter group and backend with the `item`s of the group's
- * parameters that have a gradient (given as a storage of exactly the parameter's size); `counted` gets their
- * indices once the group's calls succeed, and temporary gradient copies are freed whatever happens.
+ * parameters that have a gradient (given as a storage of exactly the parameter's size, negated when the group
+ * maximizes); `counted` gets their indices once the group's calls succeed, and temporary gradient copies are
+ * freed whatever happens.
  */
-function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
+function fusedSteps<H extends { params: readonly Parameter[]; maximize: boolean }, Item>(
   groups: readonly H[], counted: (stepped: readonly number[]) => void,
   item: (p: Parameter, index: number, grad: Storage, group: H) => Item,
   run: (backend: Parameter['backend'], items: Item[], group: H) => void,
@@ -89,7 +90,7 @@ function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
       for (const p of h.params) {
         const index = i++;
         if (!p.grad) continue;
-        const g = gradStorage(p, index);
+        const g = gradStorage(p, index, h.maximize);
         if (g.temp) temps.push({ backend: p.backend, storage: g.storage });
         let list = items.get(p.backend);
         if (!list) items.set(p.backend, list = []);
@@ -104,9 +105,14 @@ function fusedSteps<H extends { params: readonly Parameter[] }, Item>(
   }
 }
 
-/** the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view) */
-function gradStorage(p: Parameter, index: number): { storage: Storage; temp: boolean } {
+/**
+ * the gradient as a storage of exactly the parameter's size (a temporary copy when it is a view); with `negate`
+ * (maximize) a temporary −g, as PyTorch's `grad = -grads[i]` before weight decay and momentum: one more dispatch
+ * per parameter, and the step kernels unchanged
+ */
+function gradStorage(p: Parameter, index: number, negate: boolean): { storage: Storage; temp: boolean } {
   const g = checkedGrad(p, index);
+  if (negate) return { storage: g.backend.unary('neg', g.view), temp: true };
   if (g.isDense) return { storage: g.storage, temp: false };
   return { storage: g.backend.copy(g.view), temp: true };
 }
@@ -241,7 +247,7 @@ type HyperValue = number | boolean;
  * What SGD, Adam and RMSprop share: the groups, lr and scaleLr, and the hyperparameters in the state dict. H holds
  * one group's hyperparameters; `names` maps each to its state-dict name (PyTorch's).
  */
-abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
+abstract class GroupedOptimizer<H extends { lr: number; weightDecay: number; maximize: boolean }> implements Optimizer {
   readonly params: Parameter[];
   readonly paramGroups: ParamGroup<H>[];
 
@@ -265,8 +271,19 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
     this.paramGroups.forEach((g, k) => this.validate(g, k));
   }
 
-  /** throws naming the group when a hyperparameter is invalid */
-  protected abstract validate(group: H, index: number): void;
+  /**
+   * throws naming the group when a hyperparameter is invalid: the learning rate and weight decay as every PyTorch
+   * optimizer (Invalid learning rate / Invalid weight_decay value), then the optimizer's own
+   */
+  protected validate(g: H, index: number): void {
+    const at = this.paramGroups.length > 1 ? ` (group ${index})` : '';
+    if (!(g.lr >= 0)) throw new Error(`${this.type}: invalid learning rate ${g.lr}${at}`);
+    if (!(g.weightDecay >= 0)) throw new Error(`${this.type}: invalid weight decay ${g.weightDecay}${at}`);
+    this.validateOwn(g, at);
+  }
+
+  /** throws when one of the optimizer's own hyperparameters is invalid; `at` names the group where there are several */
+  protected abstract validateOwn(group: H, at: string): void;
 
   get lr(): number { return this.paramGroups[0]?.lr ?? NaN; }
   set lr(value: number) { for (const g of this.paramGroups) g.lr = value; }
@@ -344,32 +361,36 @@ abstract class GroupedOptimizer<H extends { lr: number }> implements Optimizer {
 // --------------------------------------------------------------------------------------------- SGD
 
 export interface SGDOptions {
-  lr: number;
+  /** 1e-3 by default (PyTorch's since 2.2) */
+  lr?: number;
   momentum?: number;
   dampening?: number;
   nesterov?: boolean;
   weightDecay?: number;
+  /** ascend the objective: the gradient negated (PyTorch's maximize) */
+  maximize?: boolean;
 }
 
-interface SgdHyper { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
+interface SgdHyper { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number; maximize: boolean }
 
-/** torch.optim.SGD: d = g + wd·w; buf = d (first step) or μ·buf + (1 − τ)·d; d = nesterov ? d + μ·buf : buf; w −= lr·d. */
+/**
+ * torch.optim.SGD: d = ±g + wd·w (−g with maximize); buf = d (first step) or μ·buf + (1 − τ)·d;
+ * d = nesterov ? d + μ·buf : buf; w −= lr·d.
+ */
 export class SGD extends GroupedOptimizer<SgdHyper> {
   private buffers: (Tensor | null)[];
   private steps: number[];
 
-  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<SGDOptions>[], options: SGDOptions) {
+  constructor(params: Iterable<Parameter> | readonly ParamGroupInput<SGDOptions>[], options: SGDOptions = {}) {
     super('SGD', params as Iterable<Parameter> | readonly ParamGroupInput<SgdHyper>[], {
-      lr: options.lr, momentum: options.momentum ?? 0, dampening: options.dampening ?? 0, nesterov: options.nesterov ?? false,
-      weightDecay: options.weightDecay ?? 0,
-    }, { lr: 'lr', momentum: 'momentum', dampening: 'dampening', nesterov: 'nesterov', weightDecay: 'weight_decay' });
+      lr: options.lr ?? 1e-3, momentum: options.momentum ?? 0, dampening: options.dampening ?? 0, nesterov: options.nesterov ?? false,
+      weightDecay: options.weightDecay ?? 0, maximize: options.maximize ?? false,
+    }, { lr: 'lr', momentum: 'momentum', dampening: 'dampening', nesterov: 'nesterov', weightDecay: 'weight_decay', maximize: 'maximize' });
     this.buffers = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: SgdHyper, k: number): void {
-    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
-    if (!(g.lr >= 0)) throw new Error(`SGD: invalid learning rate ${g.lr}${at}`);
+  protected validateOwn(g: SgdHyper, at: string): void {
     if (!(g.momentum >= 0)) throw new Error(`SGD: invalid momentum ${g.momentum}${at}`);
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error(`SGD: nesterov needs momentum > 0 and dampening 0${at}`);
   }
@@ -457,13 +478,15 @@ export interface AdamOptions {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /** ascend the objective: the gradient negated (PyTorch's maximize) */
+  maximize?: boolean;
 }
 
-interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDecay: number }
+interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDecay: number; maximize: boolean }
 
 /**
  * torch.optim.Adam (amsgrad off): m = β₁m + (1 − β₁)d, v = β₂v + (1 − β₂)d², w −= lr/(1 − β₁ᵗ) · m/(√(v/(1 − β₂ᵗ)) + ε),
- * with d = g + wd·w (Adam) or w ← w(1 − lr·wd) first (AdamW). step() computes the bias corrections on the host
+ * with d = ±g + wd·w (Adam; −g with maximize) or w ← w(1 − lr·wd) first (AdamW). step() computes the bias corrections on the host
  * (float64); once stepUnlessFoundInf is used the step counts live on the device and the kernel computes them there
  * in float32, as PyTorch's capturable Adam (later step() calls too: the counts are not read back).
  */
@@ -479,15 +502,15 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     defaults: { weightDecay: number } = { weightDecay: 0 }) {
     super(new.target === AdamW ? 'AdamW' : 'Adam', params as Iterable<Parameter> | readonly ParamGroupInput<AdamHyper>[], {
       lr: options.lr ?? 1e-3, betas: options.betas ?? [0.9, 0.999], eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? defaults.weightDecay,
-    }, { lr: 'lr', betas: 'betas', eps: 'eps', weightDecay: 'weight_decay' });
+      maximize: options.maximize ?? false,
+    }, { lr: 'lr', betas: 'betas', eps: 'eps', weightDecay: 'weight_decay', maximize: 'maximize' });
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: AdamHyper, k: number): void {
-    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
-    if (!(g.lr >= 0)) throw new Error(`${this.type}: invalid learning rate ${g.lr}${at}`);
+  protected validateOwn(g: AdamHyper, at: string): void {
+    if (!(g.eps >= 0)) throw new Error(`${this.type}: invalid eps ${g.eps}${at}`);
     const [b1, b2] = g.betas;
     if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new Error(`${this.type}: invalid betas (${b1}, ${b2})${at}`);
   }
@@ -607,12 +630,14 @@ export interface RMSpropOptions {
   weightDecay?: number;
   momentum?: number;
   centered?: boolean;
+  /** ascend the objective: the gradient negated (PyTorch's maximize) */
+  maximize?: boolean;
 }
 
-interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean }
+interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
 
 /**
- * torch.optim.RMSprop (defaults lr 0.01, alpha 0.99, eps 1e-8): d = g + wd·w; v = αv + (1 − α)d²;
+ * torch.optim.RMSprop (defaults lr 0.01, alpha 0.99, eps 1e-8): d = ±g + wd·w (−g with maximize); v = αv + (1 − α)d²;
  * centered: ḡ = αḡ + (1 − α)d and σ = √(v − ḡ²) + ε, else σ = √v + ε; with momentum μ > 0:
  * b = μb + d/σ, w −= lr·b; else w −= lr·d/σ. One fused `rmspropSteps` call per group (a dispatch updates several
  * parameters); stepUnlessFoundInf's kernels write nothing when the flag is set, and the steps are counted on the device.
@@ -629,17 +654,15 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
   constructor(params: Iterable<Parameter> | readonly ParamGroupInput<RMSpropOptions>[], options: RMSpropOptions = {}) {
     super('RMSprop', params, {
       lr: options.lr ?? 1e-2, alpha: options.alpha ?? 0.99, eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? 0,
-      momentum: options.momentum ?? 0, centered: options.centered ?? false,
-    }, { lr: 'lr', alpha: 'alpha', eps: 'eps', weightDecay: 'weight_decay', momentum: 'momentum', centered: 'centered' });
+      momentum: options.momentum ?? 0, centered: options.centered ?? false, maximize: options.maximize ?? false,
+    }, { lr: 'lr', alpha: 'alpha', eps: 'eps', weightDecay: 'weight_decay', momentum: 'momentum', centered: 'centered', maximize: 'maximize' });
     this.squareAvg = this.params.map(() => null);
     this.momentumBuffer = this.params.map(() => null);
     this.gradAvg = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 
-  protected validate(g: RmspropHyper, k: number): void {
-    const at = this.paramGroups.length > 1 ? ` (group ${k})` : '';
-    if (!(g.lr >= 0)) throw new Error(`RMSprop: invalid learning rate ${g.lr}${at}`);
+  protected validateOwn(g: RmspropHyper, at: string): void {
     if (!(g.alpha >= 0)) throw new Error(`RMSprop: invalid alpha ${g.alpha}${at}`);
     if (!(g.eps >= 0)) throw new Error(`RMSprop: invalid eps ${g.eps}${at}`);
     if (!(g.momentum >= 0)) throw new Error(`RMSprop: invalid momentum ${g.momentum}${at}`);

@@ -129,7 +129,7 @@ export abstract class LRScheduler {
 
   /**
    * Epoch 0's lr from the base lrs, whatever the groups' lr: PyTorch's step(0), the closed form at epoch 0 (for every
-   * schedule here the chainable form at epoch 0 applied to the base lr).
+   * schedule here the chainable form at epoch 0 applied to the base lr; MultiplicativeLR, which has none, overrides it).
    */
   [restartAtZero](): void {
     this.lastEpoch = 0;
@@ -170,19 +170,49 @@ function checkPositive(owner: string, name: string, value: number, integer: bool
   }
 }
 
+type LrLambda = (epoch: number) => number;
+
+/** one function per group: the one given for all, or the list checked against the groups */
+function lambdasPerGroup(owner: string, optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]): LrLambda[] {
+  const groups = optimizer.paramGroups.length;
+  const lambdas = typeof lrLambda === 'function' ? optimizer.paramGroups.map(() => lrLambda) : [...lrLambda];
+  if (lambdas.length !== groups) throw new Error(`${owner}: ${lambdas.length} lrLambda functions for ${groups} parameter groups`);
+  return lambdas;
+}
+
 /** LambdaLR: lr = baseLr · lrLambda(epoch), one function for all groups or one per group (not chained, as PyTorch's). */
 export class LambdaLR extends LRScheduler {
-  private readonly lambdas: readonly ((epoch: number) => number)[];
+  private readonly lambdas: readonly LrLambda[];
 
-  constructor(optimizer: Optimizer, lrLambda: ((epoch: number) => number) | readonly ((epoch: number) => number)[]) {
+  constructor(optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]) {
     super(optimizer);
-    const groups = optimizer.paramGroups.length;
-    this.lambdas = typeof lrLambda === 'function' ? optimizer.paramGroups.map(() => lrLambda) : [...lrLambda];
-    if (this.lambdas.length !== groups) throw new Error(`LambdaLR: ${this.lambdas.length} lrLambda functions for ${groups} parameter groups`);
+    this.lambdas = lambdasPerGroup('LambdaLR', optimizer, lrLambda);
     this.applyLr();
   }
 
   protected chainedLr(epoch: number, _lr: number, group: number): number { return this.baseLrs[group]! * this.lambdas[group]!(epoch); }
+}
+
+/**
+ * MultiplicativeLR: lr · lrLambda(epoch) at every step from epoch 1 (one function for all groups or one per group).
+ * It has no closed form: restarted by SequentialLR at a milestone it multiplies the current lr by lrLambda(0), as
+ * PyTorch's `_update_lr(0)` does.
+ */
+export class MultiplicativeLR extends LRScheduler {
+  private readonly lambdas: readonly LrLambda[];
+
+  constructor(optimizer: Optimizer, lrLambda: LrLambda | readonly LrLambda[]) {
+    super(optimizer);
+    this.lambdas = lambdasPerGroup('MultiplicativeLR', optimizer, lrLambda);
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number, group: number): number { return epoch === 0 ? lr : lr * this.lambdas[group]!(epoch); }
+
+  override [restartAtZero](): void {
+    this.lastEpoch = 0;
+    this.lastLr = this.optimizer.paramGroups.map((g, k) => (g.lr = g.lr * this.lambdas[k]!(0)));
+  }
 }
 
 /** StepLR: lr · gamma at every stepSize-th epoch (gamma default 0.1); alone: baseLr · gamma^⌊epoch / stepSize⌋. */
@@ -197,6 +227,30 @@ export class StepLR extends LRScheduler {
   }
 
   protected chainedLr(epoch: number, lr: number): number { return epoch === 0 || epoch % this.stepSize !== 0 ? lr : lr * this.gamma; }
+}
+
+/**
+ * MultiStepLR: lr · gamma at each milestone epoch, gamma^k at one given k times (gamma default 0.1, as PyTorch's
+ * Counter of them); alone: baseLr · gamma^(the number of milestones ≤ epoch).
+ */
+export class MultiStepLR extends LRScheduler {
+  readonly gamma: number;
+  readonly milestones: readonly number[];
+  /** how many times each milestone was given */
+  private readonly counts = new Map<number, number>();
+
+  constructor(optimizer: Optimizer, milestones: readonly number[], options: { gamma?: number } = {}) {
+    super(optimizer);
+    if (!milestones.every((m) => Number.isInteger(m) && m >= 0)) {
+      throw new Error(`MultiStepLR: milestones must be integers ≥ 0, got [${milestones.join(', ')}]`);
+    }
+    this.milestones = [...milestones].sort((a, b) => a - b);
+    for (const m of this.milestones) this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
+    this.gamma = options.gamma ?? 0.1;
+    this.applyLr();
+  }
+
+  protected chainedLr(epoch: number, lr: number): number { return lr * this.gamma ** (this.counts.get(epoch) ?? 0); }
 }
 
 /**
@@ -219,6 +273,218 @@ export class CosineAnnealingLR extends LRScheduler {
     // at the cosine's minimum the ratio below would divide by 0: PyTorch steps up by the first step's amount
     if ((epoch - 1 - tMax) % (2 * tMax) === 0) return lr + (this.baseLrs[group]! - etaMin) * (1 - Math.cos(Math.PI / tMax)) / 2;
     return (1 + Math.cos(Math.PI * epoch / tMax)) / (1 + Math.cos(Math.PI * (epoch - 1) / tMax)) * (lr - etaMin) + etaMin;
+  }
+}
+
+/**
+ * CosineAnnealingWarmRestarts (SGDR): etaMin + (baseLr − etaMin)·(1 + cos(π·tCur/tI))/2, tCur counting the epochs
+ * since the last restart; a cycle lasts t0 epochs, each next one tMult times longer (tMult 1 and etaMin 0 by default).
+ * As PyTorch's get_lr, from the base lr (not chainable).
+ */
+export class CosineAnnealingWarmRestarts extends LRScheduler {
+  readonly tMult: number;
+  readonly etaMin: number;
+
+  constructor(optimizer: Optimizer, readonly t0: number, options: { tMult?: number; etaMin?: number } = {}) {
+    super(optimizer);
+    checkPositive('CosineAnnealingWarmRestarts', 't0', t0, true);
+    this.tMult = options.tMult ?? 1;
+    checkPositive('CosineAnnealingWarmRestarts', 'tMult', this.tMult, true);
+    this.etaMin = options.etaMin ?? 0;
+    this.applyLr();
+  }
+
+  /** the epochs since the last restart and the current cycle's length (PyTorch's T_cur, T_i: T_cur −= T_i, T_i ·= T_mult at a restart) */
+  cycleAt(epoch: number): { tCur: number; tI: number } {
+    if (this.tMult === 1) return { tCur: epoch % this.t0, tI: this.t0 };
+    let tCur = epoch, tI = this.t0;
+    while (tCur >= tI) {
+      tCur -= tI;
+      tI *= this.tMult;
+    }
+    return { tCur, tI };
+  }
+
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    const { tCur, tI } = this.cycleAt(epoch);
+    return this.etaMin + (this.baseLrs[group]! - this.etaMin) * (1 + Math.cos(Math.PI * tCur / tI)) / 2;
+  }
+}
+
+export interface OneCycleLROptions {
+  /** the steps of the cycle; or epochs · stepsPerEpoch */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  /** the fraction of the cycle spent raising the lr (0.3) */
+  pctStart?: number;
+  annealStrategy?: 'cos' | 'linear';
+  /** momentum (SGD, RMSprop) or β₁ (Adam) cycled inversely to the lr, between these (true, 0.85, 0.95) */
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+  /** the initial lr is maxLr / divFactor (25), the final one that / finalDivFactor (1e4) */
+  divFactor?: number;
+  finalDivFactor?: number;
+  /** the paper's three phases (up, down to the initial lr, down to the final one) instead of fastai's two */
+  threePhase?: boolean;
+}
+
+/** one value per group from a number or a per-group list (PyTorch's _format_param) */
+function perGroup(owner: string, name: string, optimizer: Optimizer, value: number | readonly number[]): number[] {
+  const groups = optimizer.paramGroups.length;
+  if (typeof value === 'number') return optimizer.paramGroups.map(() => value);
+  if (value.length !== groups) throw new Error(`${owner}: ${name} has ${value.length} values, the optimizer ${groups} parameter groups`);
+  return [...value];
+}
+
+/** the momenta a cyclic schedule moves between, per group, once checked that the optimizer has momentum or betas */
+function cycledMomenta(owner: string, optimizer: Optimizer, base: number | readonly number[], max: number | readonly number[]): { base: number; max: number }[] {
+  if (!optimizer.paramGroups.every((g) => 'betas' in g || 'momentum' in g)) {
+    throw new Error(`${owner}: the optimizer must have momentum or betas to cycle momentum (cycleMomentum: false otherwise)`);
+  }
+  const maxima = perGroup(owner, 'maxMomentum', optimizer, max);
+  return perGroup(owner, 'baseMomentum', optimizer, base).map((b, k) => ({ base: b, max: maxima[k]! }));
+}
+
+/** a group's momentum ← m, or its β₁ for Adam (PyTorch's use_beta1) */
+function setMomentum(optimizer: Optimizer, group: number, m: number): void {
+  const g = optimizer.paramGroups[group] as unknown as { betas?: [number, number]; momentum?: number };
+  if (g.betas) g.betas = [m, g.betas[1]];
+  else g.momentum = m;
+}
+
+type Phase = { endStep: number; lr: ['initial' | 'max' | 'min', 'initial' | 'max' | 'min']; momentum: ['base' | 'max', 'base' | 'max'] };
+
+/**
+ * torch.optim.lr_scheduler.OneCycleLR (1cycle, stepped after every batch): the lr rises from maxLr/divFactor to maxLr
+ * over pctStart of the steps, then anneals to the initial lr / finalDivFactor; momentum (or Adam's β₁) moves the other
+ * way. Not chainable: each group's lr follows from the step count. It sets each group's initialLr to the initial lr
+ * (and, cycling momentum, its momentum or β₁ to maxMomentum), as PyTorch's; stepping past totalSteps is an error.
+ */
+export class OneCycleLR extends LRScheduler {
+  readonly totalSteps: number;
+  readonly annealStrategy: 'cos' | 'linear';
+  readonly cycleMomentum: boolean;
+  private readonly phases: Phase[];
+  private readonly lrs: { initial: number; max: number; min: number }[];
+  /** per group, when cycling momentum */
+  private readonly momenta: { base: number; max: number }[] | null;
+
+  constructor(optimizer: Optimizer, maxLr: number | readonly number[], options: OneCycleLROptions = {}) {
+    super(optimizer);
+    const { epochs, stepsPerEpoch, pctStart = 0.3, divFactor = 25, finalDivFactor = 1e4 } = options;
+    if (options.totalSteps !== undefined) {
+      checkPositive('OneCycleLR', 'totalSteps', options.totalSteps, true);
+      this.totalSteps = options.totalSteps;
+    } else if (epochs !== undefined && stepsPerEpoch !== undefined) {
+      checkPositive('OneCycleLR', 'epochs', epochs, true);
+      checkPositive('OneCycleLR', 'stepsPerEpoch', stepsPerEpoch, true);
+      this.totalSteps = epochs * stepsPerEpoch;
+    } else throw new Error('OneCycleLR: give either totalSteps or epochs and stepsPerEpoch');
+    if (!(pctStart >= 0 && pctStart <= 1)) throw new Error(`OneCycleLR: pctStart must be in [0, 1], got ${pctStart}`);
+    this.annealStrategy = options.annealStrategy ?? 'cos';
+    if (this.annealStrategy !== 'cos' && this.annealStrategy !== 'linear') throw new Error(`OneCycleLR: annealStrategy must be 'cos' or 'linear', got ${String(this.annealStrategy)}`);
+    const T = this.totalSteps;
+    this.phases = options.threePhase
+      ? [{ endStep: pctStart * T - 1, lr: ['initial', 'max'], momentum: ['max', 'base'] },
+        { endStep: 2 * pctStart * T - 2, lr: ['max', 'initial'], momentum: ['base', 'max'] },
+        { endStep: T - 1, lr: ['initial', 'min'], momentum: ['max', 'max'] }]
+      : [{ endStep: pctStart * T - 1, lr: ['initial', 'max'], momentum: ['max', 'base'] },
+        { endStep: T - 1, lr: ['max', 'min'], momentum: ['base', 'max'] }];
+    this.lrs = perGroup('OneCycleLR', 'maxLr', optimizer, maxLr).map((max) => ({ initial: max / divFactor, max, min: max / divFactor / finalDivFactor }));
+    this.baseLrs = this.lrs.map((l) => l.initial);
+    optimizer.paramGroups.forEach((g, k) => { g.initialLr = this.lrs[k]!.initial; });
+    this.cycleMomentum = options.cycleMomentum ?? true;
+    this.momenta = this.cycleMomentum ? cycledMomenta('OneCycleLR', optimizer, options.baseMomentum ?? 0.85, options.maxMomentum ?? 0.95) : null;
+    this.applyLr();
+  }
+
+  private anneal(start: number, end: number, pct: number): number {
+    return this.annealStrategy === 'cos' ? end + (start - end) / 2 * (Math.cos(Math.PI * pct) + 1) : (end - start) * pct + start;
+  }
+
+  /** the lr at `epoch` from the phase it falls in; cycling momentum, sets the group's momentum or β₁ too (as PyTorch's get_lr) */
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    if (epoch > this.totalSteps) throw new Error(`OneCycleLR: tried to step ${epoch} times; the total number of steps is ${this.totalSteps}`);
+    let startStep = 0;
+    const last = this.phases.length - 1;
+    const k = this.phases.findIndex((p, i) => epoch <= p.endStep || i === last);
+    if (k > 0) startStep = this.phases[k - 1]!.endStep;
+    const phase = this.phases[k]!, pct = (epoch - startStep) / (phase.endStep - startStep);
+    const momenta = this.momenta?.[group];
+    if (momenta) setMomentum(this.optimizer, group, this.anneal(momenta[phase.momentum[0]], momenta[phase.momentum[1]], pct));
+    const lrs = this.lrs[group]!;
+    return this.anneal(lrs[phase.lr[0]], lrs[phase.lr[1]], pct);
+  }
+}
+
+export interface CyclicLROptions {
+  /** the steps from baseLr up to maxLr (2000), and back down (as many) */
+  stepSizeUp?: number;
+  stepSizeDown?: number;
+  /** triangular: the same cycle; triangular2: its height halved each cycle; exp_range: gamma^step */
+  mode?: 'triangular' | 'triangular2' | 'exp_range';
+  gamma?: number;
+  /** a scaling policy in place of the mode's, of the cycle number or of the step count (scaleMode 'cycle' by default) */
+  scaleFn?: (x: number) => number;
+  scaleMode?: 'cycle' | 'iterations';
+  /** momentum (SGD, RMSprop) or β₁ (Adam) cycled inversely to the lr, between these (true, 0.8, 0.9) */
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+}
+
+/**
+ * torch.optim.lr_scheduler.CyclicLR (stepped after every batch): the lr climbs from baseLr to maxLr in stepSizeUp steps
+ * and falls back in stepSizeDown, the cycle's height scaled by the mode's policy; momentum (or Adam's β₁) moves the
+ * other way. Not chainable; it sets each group's lr to baseLr (and its initialLr too when it is the optimizer's first
+ * scheduler), as PyTorch's.
+ */
+export class CyclicLR extends LRScheduler {
+  readonly totalSize: number;
+  readonly stepRatio: number;
+  readonly scaleMode: 'cycle' | 'iterations';
+  private readonly maxLrs: number[];
+  private readonly scaleFn: (x: number) => number;
+  /** per group, when cycling momentum */
+  private readonly momenta: { base: number; max: number }[] | null;
+
+  constructor(optimizer: Optimizer, baseLr: number | readonly number[], maxLr: number | readonly number[], options: CyclicLROptions = {}) {
+    const first = !scheduledOptimizers.has(optimizer);
+    const baseLrs = perGroup('CyclicLR', 'baseLr', optimizer, baseLr);
+    optimizer.paramGroups.forEach((g, k) => { g.lr = baseLrs[k]!; });
+    super(optimizer);
+    if (!first) this.baseLrs = baseLrs;
+    this.maxLrs = perGroup('CyclicLR', 'maxLr', optimizer, maxLr);
+    const up = options.stepSizeUp ?? 2000, down = options.stepSizeDown ?? up;
+    checkPositive('CyclicLR', 'stepSizeUp', up, true);
+    checkPositive('CyclicLR', 'stepSizeDown', down, true);
+    this.totalSize = up + down;
+    this.stepRatio = up / this.totalSize;
+    const mode = options.mode ?? 'triangular', gamma = options.gamma ?? 1;
+    if (options.scaleFn) {
+      this.scaleFn = options.scaleFn;
+      this.scaleMode = options.scaleMode ?? 'cycle';
+    } else if (mode === 'triangular' || mode === 'triangular2') {
+      this.scaleFn = mode === 'triangular' ? () => 1 : (x) => 1 / 2 ** (x - 1);
+      this.scaleMode = 'cycle';
+    } else if (mode === 'exp_range') {
+      this.scaleFn = (x) => gamma ** x;
+      this.scaleMode = 'iterations';
+    } else throw new Error(`CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scaleFn), got ${String(mode)}`);
+    this.momenta = (options.cycleMomentum ?? true) ? cycledMomenta('CyclicLR', optimizer, options.baseMomentum ?? 0.8, options.maxMomentum ?? 0.9) : null;
+    this.applyLr();
+  }
+
+  /** the lr at `epoch`; cycling momentum, sets the group's momentum or β₁ too (as PyTorch's get_lr) */
+  protected chainedLr(epoch: number, _lr: number, group: number): number {
+    const cycle = Math.floor(1 + epoch / this.totalSize), x = 1 + epoch / this.totalSize - cycle;
+    const scaleFactor = x <= this.stepRatio ? x / this.stepRatio : (x - 1) / (this.stepRatio - 1);
+    const scale = this.scaleFn(this.scaleMode === 'cycle' ? cycle : epoch);
+    const momenta = this.momenta?.[group];
+    if (momenta) setMomentum(this.optimizer, group, momenta.max - (momenta.max - momenta.base) * scaleFactor * scale);
+    return this.baseLrs[group]! + (this.maxLrs[group]! - this.baseLrs[group]!) * scaleFactor * scale;
   }
 }
 
@@ -325,6 +591,8 @@ export class SequentialLR extends LRScheduler {
       if (!(s instanceof LRScheduler)) throw new Error(`SequentialLR: schedulers[${i}] is not an LRScheduler`);
       // PyTorch steps a nested one's schedulers out of their initial mode with its epoch count one ahead: not mirrored
       if (s instanceof SequentialLR) throw new Error(`SequentialLR: schedulers[${i}] is a SequentialLR; nesting them is not supported (give the inner one's schedulers and milestones to one SequentialLR)`);
+      // PyTorch's fails at the milestone (ChainedScheduler has no get_lr for step(0))
+      if (s instanceof ChainedScheduler) throw new Error(`SequentialLR: schedulers[${i}] is a ChainedScheduler, which cannot restart at a milestone`);
       if (s.optimizer !== optimizer) throw new Error(`SequentialLR: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
     });
     if (milestones.length !== schedulers.length - 1) {
@@ -377,3 +645,163 @@ export class SequentialLR extends LRScheduler {
   }
 }
 
+/** ChainedScheduler's state: its step count and last lrs, and each scheduler's state. */
+export interface ChainedSchedulerState extends LRSchedulerState { schedulers: LRSchedulerState[] }
+
+/**
+ * torch.optim.lr_scheduler.ChainedScheduler: `step()` steps every scheduler in turn, so that their chainable forms
+ * multiply (a ConstantLR warm-up and an ExponentialLR decay at once). It takes no initial step of its own; the
+ * optimizer defaults to the first scheduler's.
+ */
+export class ChainedScheduler extends LRScheduler {
+  readonly schedulers: readonly LRScheduler[];
+
+  constructor(schedulers: readonly LRScheduler[], optimizer: Optimizer | undefined = schedulers[0]?.optimizer) {
+    if (!optimizer) throw new Error('ChainedScheduler: expects at least one scheduler, got none');
+    super(optimizer);
+    schedulers.forEach((s, i) => {
+      if (!(s instanceof LRScheduler)) throw new Error(`ChainedScheduler: schedulers[${i}] is not an LRScheduler`);
+      if (s.optimizer !== optimizer) throw new Error(`ChainedScheduler: schedulers[${i}] (${s.constructor.name}) belongs to another optimizer; all must belong to the optimizer given`);
+    });
+    this.schedulers = [...schedulers];
+    this.lastLr = optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  override step(): void {
+    this.lastEpoch++;
+    for (const s of this.schedulers) s.step();
+    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /** never called: step() is its own, and SequentialLR refuses a ChainedScheduler */
+  protected chainedLr(): number {
+    throw new Error('ChainedScheduler: has no chainable form of its own');
+  }
+
+  override stateDict(): ChainedSchedulerState {
+    return { lastEpoch: this.lastEpoch, lastLr: this.getLastLr(), schedulers: this.schedulers.map((s) => s.stateDict()) };
+  }
+
+  /** Resumes the step count, the last lrs and every scheduler from a `stateDict()`. */
+  override loadStateDict(state: LRSchedulerState): void {
+    const { schedulers } = state as Partial<ChainedSchedulerState>;
+    if (!Array.isArray(schedulers) || schedulers.length !== this.schedulers.length) {
+      throw new Error(`ChainedScheduler.loadStateDict: schedulers must be ${this.schedulers.length} scheduler states, got ${JSON.stringify(schedulers)}`);
+    }
+    super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
+    this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));
+  }
+}
+
+
+export interface ReduceLROnPlateauOptions {
+  /** 'min': the metric should fall (a loss); 'max': rise (a Dice score) */
+  mode?: 'min' | 'max';
+  /** new lr = lr · factor (< 1; default 0.1) */
+  factor?: number;
+  /** epochs without improvement tolerated before the lr is reduced (10) */
+  patience?: number;
+  /** what counts as an improvement: by more than threshold (1e-4), relative to the best ('rel') or absolute ('abs') */
+  threshold?: number;
+  thresholdMode?: 'rel' | 'abs';
+  /** epochs after a reduction during which bad epochs are not counted (0) */
+  cooldown?: number;
+  /** a lower bound on the lr, for every group or one per group (0) */
+  minLr?: number | readonly number[];
+  /** a reduction smaller than this is not made (1e-8) */
+  eps?: number;
+}
+
+/**
+ * What ReduceLROnPlateau.stateDict() holds: its counters and the best metric (PyTorch's names in camelCase); `best`
+ * null loads as none yet (JSON writes ±Infinity so).
+ */
+export interface ReduceLROnPlateauState { lastEpoch: number; best: number | null; numBadEpochs: number; cooldownCounter: number; lastLr: number[] }
+
+/**
+ * torch.optim.lr_scheduler.ReduceLROnPlateau: `step(metric)` once per validation; when the metric has not improved
+ * for more than `patience` epochs, every group's lr becomes max(lr · factor, minLr). As PyTorch's it is no
+ * chainable scheduler (SequentialLR refuses it) and leaves the groups' initialLr alone.
+ */
+export class ReduceLROnPlateau {
+  readonly mode: 'min' | 'max';
+  readonly factor: number;
+  readonly patience: number;
+  readonly threshold: number;
+  readonly thresholdMode: 'rel' | 'abs';
+  readonly cooldown: number;
+  readonly minLrs: readonly number[];
+  readonly eps: number;
+  lastEpoch = 0;
+  /** the best metric so far (±Infinity before the first) */
+  best: number;
+  numBadEpochs = 0;
+  cooldownCounter = 0;
+  private lastLr: number[];
+
+  constructor(readonly optimizer: Optimizer, options: ReduceLROnPlateauOptions = {}) {
+    this.mode = options.mode ?? 'min';
+    this.factor = options.factor ?? 0.1;
+    this.patience = options.patience ?? 10;
+    this.threshold = options.threshold ?? 1e-4;
+    this.thresholdMode = options.thresholdMode ?? 'rel';
+    this.cooldown = options.cooldown ?? 0;
+    this.eps = options.eps ?? 1e-8;
+    if (this.mode !== 'min' && this.mode !== 'max') throw new Error(`ReduceLROnPlateau: mode must be 'min' or 'max', got ${String(this.mode)}`);
+    if (this.thresholdMode !== 'rel' && this.thresholdMode !== 'abs') throw new Error(`ReduceLROnPlateau: thresholdMode must be 'rel' or 'abs', got ${String(this.thresholdMode)}`);
+    if (!(this.factor < 1)) throw new Error(`ReduceLROnPlateau: factor must be < 1, got ${this.factor}`);
+    const groups = optimizer.paramGroups.length, minLr = options.minLr ?? 0;
+    if (typeof minLr !== 'number' && minLr.length !== groups) throw new Error(`ReduceLROnPlateau: ${minLr.length} minLr values for ${groups} parameter groups`);
+    this.minLrs = typeof minLr === 'number' ? optimizer.paramGroups.map(() => minLr) : [...minLr];
+    this.best = this.mode === 'min' ? Infinity : -Infinity;
+    this.lastLr = optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /** whether `metric` improves on the best by more than the threshold (NaN never does) */
+  private isBetter(metric: number): boolean {
+    const { best, threshold } = this;
+    if (this.mode === 'min') return this.thresholdMode === 'rel' ? metric < best * (1 - threshold) : metric < best - threshold;
+    return this.thresholdMode === 'rel' ? metric > best * (1 + threshold) : metric > best + threshold;
+  }
+
+  /** counts an epoch with this metric, and reduces every group's lr after more than `patience` bad epochs */
+  step(metric: number): void {
+    this.lastEpoch++;
+    if (this.isBetter(metric)) {
+      this.best = metric;
+      this.numBadEpochs = 0;
+    } else this.numBadEpochs++;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter--;
+      this.numBadEpochs = 0;
+    }
+    if (this.numBadEpochs > this.patience) {
+      this.optimizer.paramGroups.forEach((g, k) => {
+        const lr = Math.max(g.lr * this.factor, this.minLrs[k]!);
+        if (g.lr - lr > this.eps) g.lr = lr;
+      });
+      this.cooldownCounter = this.cooldown;
+      this.numBadEpochs = 0;
+    }
+    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  getLastLr(): number[] { return [...this.lastLr]; }
+
+  stateDict(): ReduceLROnPlateauState {
+    const { lastEpoch, best, numBadEpochs, cooldownCounter } = this;
+    return { lastEpoch, best, numBadEpochs, cooldownCounter, lastLr: this.getLastLr() };
+  }
+
+  /** Resumes the counters and the best metric (the groups' lr are the optimizer state's, as in PyTorch). */
+  loadStateDict(state: ReduceLROnPlateauState): void {
+    const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+    if (!count(state.lastEpoch) || !count(state.numBadEpochs) || !count(state.cooldownCounter) || (state.best !== null && typeof state.best !== 'number')
+      || !Array.isArray(state.lastLr) || state.lastLr.length !== this.optimizer.paramGroups.length) {
+      throw new Error(`ReduceLROnPlateau.loadStateDict: expected { lastEpoch, numBadEpochs, cooldownCounter } as integers ≥ 0, best as a number or null and one lastLr per group, got ${JSON.stringify(state)}`);
+    }
+    ({ lastEpoch: this.lastEpoch, numBadEpochs: this.numBadEpochs, cooldownCounter: this.cooldownCounter } = state);
+    this.best = state.best ?? (this.mode === 'min' ? Infinity : -Infinity);
+    this.lastLr = [...state.lastLr];
+  }
+}

@@ -84,10 +84,13 @@ export function rand(shape: readonly number[], seed?: number | RandomOptions, op
 /** Standard normal (Box–Muller over pairs of uniforms), reproducible per seed; without one, from the global generator (torch.randn). */
 export function randn(shape: readonly number[], seed?: number | RandomOptions, options: CreateOptions = {}): Tensor {
   const [s, o] = seedAndOptions(seed, options);
-  return seeded(shape, (i) => {
-    const u1 = uniformAt(s, 2 * i) + 2 ** -25, u2 = uniformAt(s, 2 * i + 1);
-    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-  }, o);
+  return seeded(shape, (i) => normalAt(s, i), o);
+}
+
+/** The standard normal of `randn` at element i for a seed (Box–Muller over the uniforms 2i and 2i + 1). */
+export function normalAt(seed: number, i: number): number {
+  const u1 = uniformAt(seed, 2 * i) + 2 ** -25, u2 = uniformAt(seed, 2 * i + 1);
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }
 
 /**

@@ -63,7 +63,7 @@ describe('optimizer arguments', () => {
       [() => new SGD([], { lr: 0.1 }), 'SGD: got an empty parameter list'],
       [() => new Adam([]), 'Adam: got an empty parameter list'],
       [() => new SGD([{ params: [p], momentun: 0.9 } as never], { lr: 0.1 }),
-        "SGD: parameter group 0 has an unknown option 'momentun'; valid: lr, momentum, dampening, nesterov, weightDecay"],
+        "SGD: parameter group 0 has an unknown option 'momentun'; valid: lr, momentum, dampening, nesterov, weightDecay, maximize"],
     ];
     for (const [make, message] of refused) expect(make).toThrow(new RegExp(`^${message.replace(/[()[\]]/g, '\\$&')}$`));
     // the bounds themselves are valid (PyTorch's checks are 0 <= value)
@@ -91,13 +91,13 @@ describe('optimizer arguments', () => {
     expect(adamW.paramGroups[0]).toMatchObject({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 });
     expect(new AdamW([p], { weightDecay: 0 }).paramGroups[0]!.weightDecay).toBe(0);
     const hyper = (o: Optimizer) => { const s = o.stateDict(); disposeOptimizerState(s); return s.hyper; };
-    expect(hyper(sgd)).toEqual({ lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weight_decay: 0 });
-    expect(hyper(adam)).toEqual({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0 });
+    expect(hyper(sgd)).toEqual({ lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weight_decay: 0, maximize: false });
+    expect(hyper(adam)).toEqual({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false });
     expect(hyper(new Adam([{ params: [p] }, { params: [param()], betas: [0.5, 0.6] }]))).toEqual({
-      lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0,
-      'group.1.lr': 1e-3, 'group.1.beta1': 0.5, 'group.1.beta2': 0.6, 'group.1.eps': 1e-8, 'group.1.weight_decay': 0,
+      lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false,
+      'group.1.lr': 1e-3, 'group.1.beta1': 0.5, 'group.1.beta2': 0.6, 'group.1.eps': 1e-8, 'group.1.weight_decay': 0, 'group.1.maximize': false,
     });
-    expect(hyper(rms)).toEqual({ lr: 0.01, alpha: 0.99, eps: 1e-8, weight_decay: 0, momentum: 0, centered: false });
+    expect(hyper(rms)).toEqual({ lr: 0.01, alpha: 0.99, eps: 1e-8, weight_decay: 0, momentum: 0, centered: false, maximize: false });
     p.dispose();
   });
 

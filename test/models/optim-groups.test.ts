@@ -42,7 +42,7 @@ function rmspropReference(grads: number[][], o: Required<RMSpropOptions>): numbe
 }
 
 describe('RMSprop', () => {
-  const base: Required<RMSpropOptions> = { lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false };
+  const base: Required<RMSpropOptions> = { lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false, maximize: false };
   for (const weightDecay of [0, 0.1]) {
     for (const momentum of [0, 0.9]) {
       for (const centered of [false, true]) {
