@@ -96,7 +96,15 @@ export interface GroupedConv3dLayerOptions extends Omit<Conv3dLayerOptions, 'pad
   padding?: IntOrTriple | 'same' | 'valid';
   /** input and output channels split into this many groups (default 1; inChannels: depthwise) */
   groups?: number;
+  /**
+   * PyTorch's padding_mode: how `padding` fills the border, 'zeros' (default) or F.pad's 'reflect', 'replicate',
+   * 'circular' (then the input is padded by pad() and convolved unpadded, as PyTorch; 'same' included)
+   */
+  paddingMode?: Conv3dPaddingMode;
 }
+
+export type Conv3dPaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+const conv3dPaddingModes: readonly Conv3dPaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
 
 /**
  * PyTorch's padding='same' of a stride-1 convolution: per axis ⌊total/2⌋ on both sides (`padding`) and, where
@@ -121,6 +129,7 @@ export class Conv3d extends Layer {
   readonly extraEndPadding: Triple;
   readonly dilation: Triple;
   readonly groups: number;
+  readonly paddingMode: Conv3dPaddingMode;
   private readonly paddingSame: boolean;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: GroupedConv3dLayerOptions = {}) {
@@ -136,6 +145,10 @@ export class Conv3d extends Layer {
       this.padding = triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
       this.extraEndPadding = [0, 0, 0];
     }
+    this.paddingMode = options.paddingMode ?? 'zeros';
+    if (!conv3dPaddingModes.includes(this.paddingMode)) {
+      throw new Error(`Conv3d: paddingMode must be one of ${conv3dPaddingModes.join(', ')}, got '${String(this.paddingMode)}'`);
+    }
     this.groups = options.groups ?? 1;
     if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new Error(`Conv3d: groups ${this.groups} must be a positive integer dividing in_channels ${inChannels} and out_channels ${outChannels}`);
@@ -147,22 +160,33 @@ export class Conv3d extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return this.withExtraEndPadding(x, (xp) => F.conv3d(xp, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups }));
+    return this.withPaddedInput(x, (xp, padding) => F.conv3d(xp, this.weight, this.bias ?? undefined, { stride: this.stride, padding, dilation: this.dilation, groups: this.groups }));
   }
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
   override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
     const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
     if (!after) return null;
-    const options = { stride: this.stride, padding: this.padding, dilation: this.dilation };
-    return { consumes: after.consumes, forward: (y) => this.withExtraEndPadding(y, (yp) => F.conv3dBatchNormEval(yp, this.weight, this.bias, after.bn, options)) };
+    return {
+      consumes: after.consumes,
+      forward: (y) => this.withPaddedInput(y, (yp, padding) => F.conv3dBatchNormEval(yp, this.weight, this.bias, after.bn, { stride: this.stride, padding, dilation: this.dilation })),
+    };
   }
 
-  /** conv(x), or conv of x with extraEndPadding's zeros appended (PyTorch's odd 'same' padding, as ATen does it) */
-  private withExtraEndPadding(x: Tensor, conv: (x: Tensor) => Tensor): Tensor {
-    const [d, h, w] = this.extraEndPadding;
-    if (d + h + w === 0) return conv(x);
-    return tidy(() => conv(pad(x, [0, w, 0, h, 0, d])));
+  /**
+   * conv(x, padding) with the zeros of `padding` left to the convolution and extraEndPadding's zeros appended
+   * (PyTorch's odd 'same' padding, as ATen does it); in the other padding modes, conv of x padded by pad() in that
+   * mode on both sides (the extra end included) with no padding of its own, as PyTorch's _ConvNd
+   */
+  private withPaddedInput(x: Tensor, conv: (x: Tensor, padding: Triple) => Tensor): Tensor {
+    const [d, h, w] = this.extraEndPadding, mode = this.paddingMode;
+    if (mode === 'zeros') {
+      if (d + h + w === 0) return conv(x, this.padding);
+      return tidy(() => conv(pad(x, [0, w, 0, h, 0, d]), this.padding));
+    }
+    const [pd, ph, pw] = this.padding;
+    if (pd + ph + pw + d + h + w === 0) return conv(x, [0, 0, 0]);
+    return tidy(() => conv(pad(x, [pw, pw + w, ph, ph + h, pd, pd + d], { mode }), [0, 0, 0]));
   }
 
   override extraRepr(): string {
@@ -172,6 +196,7 @@ export class Conv3d extends Layer {
     if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';
+    if (this.paddingMode !== 'zeros') s += `, padding_mode=${this.paddingMode}`;
     return s;
   }
 }
