@@ -354,6 +354,11 @@ export interface KernelOps {
   /** values and int32 argmax (flat index inside the input's D·H·W volume), as PyTorch's return_indices */
   maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage };
   maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readonly number[], xShape: readonly number[]): Storage;
+  /**
+   * F.max_unpool3d: zeros of [N, C, ...outSize] with x's values written where the int32 indices (flat inside each
+   * (N, C) output volume, x's shape) point; where several name one voxel, the last in C order wins (PyTorch's cpu)
+   */
+  maxUnpool3d(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): Storage;
   /** count_include_pad = true (PyTorch's default) */
   avgPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): Storage;
   avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage;

@@ -578,6 +578,9 @@ export class MaxPool3d extends PoolWindowLayer {
   }
 
   forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.window); }
+
+  /** forward of PyTorch's MaxPool3d(return_indices=True): [values, int32 indices], as MaxUnpool3d takes them */
+  forwardWithIndices(x: Tensor): [Tensor, Tensor] { return F.maxPool3d(x, this.kernelSize, { ...this.window, returnIndices: true }); }
 }
 
 export interface UpsampleOptions {

@@ -1,4 +1,4 @@
-import type { Pool3dParams } from '../backend.js';
+import type { Pool3dParams, Storage } from '../backend.js';
 import { formatShape } from '../geometry.js';
 
 /* The argument rules of the pooling kernels, shared by the cpu oracle and the WebGPU kernels. */
@@ -56,4 +56,19 @@ export function checkPoolGradShape(g: PoolGeometry, gyShape: readonly number[], 
   if (gyShape.length !== 5 || gyShape[0] * gyShape[1] !== g.nc || gyShape[2] !== OD || gyShape[3] !== OH || gyShape[4] !== OW) {
     throw new Error(`${what}: gy ${formatShape(gyShape)} does not match the pooling of ${formatShape(xShape)}`);
   }
+}
+
+/** maxUnpool3d's arguments: an NCDHW x with as many int32 indices, a non-empty output volume; returns N·C and the volumes */
+export function checkMaxUnpool(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly number[], what: string): { nc: number; inVol: number; outVol: number } {
+  if (xShape.length !== 5 || xShape.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`${what}: expected an NCDHW shape, got ${formatShape(xShape)}`);
+  if (outSize.length !== 3 || outSize.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`${what}: output size ${formatShape(outSize)} must be three positive integers`);
+  if (indices.dtype !== 'int32') throw new Error(`${what}: indices must be int32, got ${indices.dtype}`);
+  const nc = xShape[0] * xShape[1], inVol = xShape[2] * xShape[3] * xShape[4];
+  if (x.length < nc * inVol || indices.length < nc * inVol) throw new Error(`${what}: x or indices hold fewer than the ${nc * inVol} elements of ${formatShape(xShape)}`);
+  return { nc, inVol, outVol: outSize[0] * outSize[1] * outSize[2] };
+}
+
+/** the words of maxUnpool3d's index error, on both backends (PyTorch: "Found an invalid max index") */
+export function invalidUnpoolIndex(index: number, outSize: readonly number[], element: number): string {
+  return `maxUnpool3d: invalid max index ${index} at element ${element} of the indices (output volumes are of size ${outSize.join('×')})`;
 }

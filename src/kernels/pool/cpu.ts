@@ -1,7 +1,7 @@
 import type { Pool3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, storageFrom } from '../cpu/storage.js';
-import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
+import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
  * 3-D max and average pooling with PyTorch's semantics (floor or ceil mode, dilation 1), NCDHW contiguous. The cpu
@@ -65,6 +65,19 @@ export function maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readon
     }
   }
   return new CpuStorage(gy.dtype, out);
+}
+
+/** F.max_unpool3d: inputs visited in C order, so where several indices name one voxel the last one's value stays */
+export function maxUnpool3d(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): CpuStorage {
+  const { nc, inVol, outVol } = checkMaxUnpool(x, indices, xShape, outSize, 'maxUnpool3d');
+  const X = cpuData(x), I = cpuData(indices);
+  const out = typedArrayFor(x.dtype, nc * outVol);
+  for (let i = 0; i < nc * inVol; i++) {
+    const at = I[i];
+    if (!(at >= 0 && at < outVol)) throw new Error(invalidUnpoolIndex(at, outSize, i));
+    out[Math.floor(i / inVol) * outVol + at] = X[i];
+  }
+  return new CpuStorage(x.dtype, out);
 }
 
 /**

@@ -3,8 +3,8 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { sizeOf } from '../layout.js';
 import { randomArray } from '../random.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIsNaN, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
-import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIndexCheck, wgslIsNaN, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
+import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
  * 3-D max and average pooling (PyTorch semantics, floor or ceil mode) and their gradients, NCDHW contiguous float32.
@@ -20,6 +20,9 @@ import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js
  *   coordinate whose [min, max] holds it. Every output whose index names voxel q lies in q's three ranges,
  *   and the ranges are no wider than the true window overlap, so (4) one invocation per input voxel sums gy
  *   over the outputs in its ranges whose index equals q, in ascending output order (the cpu oracle's order).
+ * - maxUnpool3d: (1) every output voxel's writer set to −1, (2) one invocation per input element raises its target's
+ *   writer to the element's position (atomicMax: the last in C order wins, as the cpu oracle's loop), (3) one
+ *   invocation per output voxel copies its writer's value or writes 0. Deterministic.
  */
 
 const WG = 256;
@@ -266,6 +269,74 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   gx[i] = sum;
 }`;
+
+const unpoolStruct = /* wgsl */ `struct Params { n: u32, inVol: u32, outVol: u32, site: u32, }`;
+
+/** maxUnpool3d (1): no writer yet */
+const unpoolInitSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read_write> writer: array<i32>;
+@group(0) @binding(1) var<uniform> P: Params;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i < P.n) { writer[i] = -1; }
+}`;
+
+/** maxUnpool3d (2): each input element claims its target voxel; the largest position inside the (N, C) volume wins */
+const unpoolMarkSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read> indices: array<i32>;
+@group(0) @binding(1) var<storage, read_write> writer: array<atomic<i32>>;
+@group(0) @binding(3) var<uniform> P: Params;
+${wgslIndexCheck(2)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let at = indices[i];
+  if (at < 0 || u32(at) >= P.outVol) { reportBadIndex(P.site, at, P.outVol, i); return; }
+  atomicMax(&writer[(i / P.inVol) * P.outVol + u32(at)], i32(i % P.inVol));
+}`;
+
+/** maxUnpool3d (3): each output voxel takes its writer's value, or 0 */
+const unpoolWriteSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> writer: array<i32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let w = writer[i];
+  var v = 0.0;
+  if (w >= 0) { v = x[(i / P.outVol) * P.inVol + u32(w)]; }
+  y[i] = v;
+}`;
+
+export function maxUnpool3d(rt: GpuRuntime, x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): Storage {
+  checkFloat(x, 'maxUnpool3d');
+  const { nc, inVol, outVol } = checkMaxUnpool(x, indices, xShape, outSize, 'webgpu: maxUnpool3d');
+  const n = nc * outVol, count = nc * inVol;
+  const y = rt.alloc(n, 'float32');
+  if (n === 0) return y;
+  const writer = rt.alloc(n, 'int32');
+  const site = rt.errorSite(`maxUnpool3d:${outSize.join('x')}`, (index, _bound, element) => invalidUnpoolIndex(index, outSize, element));
+  rt.dispatch(rt.kernel('pool:unpool:init', unpoolInitSource, 1), [writer.buffer], new Params().u32(n, inVol, outVol, site).done(), grid1d(n, WG));
+  if (count > 0) {
+    rt.dispatch(rt.kernel('pool:unpool:mark', unpoolMarkSource, 3), [gpuBuffer(indices), writer.buffer, rt.errorWord],
+      new Params().u32(count, inVol, outVol, site).done(), grid1d(count, WG));
+  }
+  rt.dispatch(rt.kernel('pool:unpool:write', unpoolWriteSource, 3), [gpuBuffer(x), writer.buffer, y.buffer],
+    new Params().u32(n, inVol, outVol, site).done(), grid1d(n, WG));
+  rt.free(writer);
+  return y;
+}
 
 function checkFloat(s: Storage, what: string): void {
   if (wgslType(s.dtype) !== 'f32') throw new Error(`webgpu: ${what} takes float32, got ${s.dtype}`);
