@@ -367,41 +367,46 @@ export interface Pool3dOptions {
   ceilMode?: boolean;
 }
 
-function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions): { p: Pool3dParams; shape: number[] } {
+function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions, dilationOption: number | Triple = 1): { p: Pool3dParams; shape: number[] } {
   checkRank5(op, 'input', x);
   checkFloat(op, x);
   const kernel = triple(kernelSize, `${op}: kernel size`);
   const stride = triple(options.stride ?? kernel, `${op}: stride`);
   const padding = triple(options.padding ?? 0, `${op}: padding`);
+  const dilation = triple(dilationOption, `${op}: dilation`);
   if (kernel.some((k) => k < 1)) throw new Error(`${op}: kernel size must be ≥ 1, got [${kernel.join(', ')}]`);
   if (stride.some((s) => s < 1)) throw new Error(`${op}: stride must be ≥ 1, got [${stride.join(', ')}]`);
+  if (dilation.some((d) => d < 1)) throw new Error(`${op}: dilation must be ≥ 1, got [${dilation.join(', ')}]`);
   if (padding.some((q, i) => q < 0 || 2 * q > kernel[i])) {
     throw new Error(`${op}: padding [${padding.join(', ')}] must be ≥ 0 and at most half the kernel [${kernel.join(', ')}]`);
   }
   const ceilMode = options.ceilMode ?? false;
   if (typeof ceilMode !== 'boolean') throw new Error(`${op}: ceilMode must be a boolean, got ${String(ceilMode)}`);
-  const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode));
+  const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode, dilation[i]));
   if (spatial.some((d) => d < 1)) {
-    throw new Error(`${op}: kernel [${kernel.join(', ')}] is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
+    throw new Error(`${op}: kernel [${kernel.join(', ')}] (dilation [${dilation.join(', ')}]) is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
   }
-  return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
+  const dilated = dilation.some((d) => d !== 1);
+  return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}), ...(dilated ? { dilation } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
 }
 
 export interface MaxPool3dFunctionOptions extends Pool3dOptions {
+  /** the spacing of a window's taps (default 1; PyTorch has dilation for max pooling only) */
+  dilation?: number | Triple;
   /** PyTorch's return_indices: also return the int32 argmax of each window, flat inside its (N, C) input volume */
   returnIndices?: boolean;
 }
 
 /**
- * F.max_pool3d (dilation 1, floor or ceil mode); the argmax indices are saved for backward, and with
+ * F.max_pool3d (floor or ceil mode, dilation); the argmax indices are saved for backward, and with
  * `returnIndices` returned too ([values, indices], int32 where PyTorch's are int64), as maxUnpool3d takes them.
  */
 export function maxPool3d(x: Tensor, kernelSize: number | Triple, options?: MaxPool3dFunctionOptions & { returnIndices?: false }): Tensor;
 export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: MaxPool3dFunctionOptions & { returnIndices: true }): [Tensor, Tensor];
 export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: MaxPool3dFunctionOptions = {}): Tensor | [Tensor, Tensor] {
-  const { returnIndices = false, ...window } = options;
+  const { returnIndices = false, dilation = 1, ...window } = options;
   if (typeof returnIndices !== 'boolean') throw new Error(`maxPool3d: returnIndices must be a boolean, got ${String(returnIndices)}`);
-  const { p, shape } = poolParams('maxPool3d', x, kernelSize, window);
+  const { p, shape } = poolParams('maxPool3d', x, kernelSize, window, dilation);
   const { values, indices } = withDense([x], (xs) => x.backend.maxPool3d(xs, x.shape, p));
   const y = out(x, values, shape);
   const idx = out(x, indices, shape);

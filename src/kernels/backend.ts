@@ -84,6 +84,8 @@ export interface Pool3dParams {
   ceilMode?: boolean;
   /** avgPool3d: divide every window's sum by this nonzero integer instead (PyTorch's divisor_override) */
   divisorOverride?: number;
+  /** maxPool3d only (as PyTorch): the spacing of a window's taps (default 1) */
+  dilation?: [number, number, number];
 }
 
 export interface SgdParams {

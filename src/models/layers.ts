@@ -543,6 +543,8 @@ export interface MaxPool3dOptions {
   padding?: IntOrTriple;
   /** PyTorch's ceil_mode (default false); see F.maxPool3d */
   ceilMode?: boolean;
+  /** MaxPool3d: the spacing of a window's taps (default 1; AvgPool3d has none, as PyTorch's) */
+  dilation?: IntOrTriple;
 }
 
 /** A pooling window: kernel size, stride (default: the kernel size), padding and ceil mode, as PyTorch's pooling layers. */
@@ -568,19 +570,31 @@ export abstract class PoolWindowLayer extends Layer {
 
   override extraRepr(): string {
     const ceil = this.ceilMode ? ', ceil_mode=True' : '';
-    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${ceil}`;
+    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${this.dilationRepr()}${ceil}`;
   }
+
+  /** the dilation's part of extraRepr, between padding and ceil_mode as PyTorch's (none: avg pooling has no dilation) */
+  protected dilationRepr(): string { return ''; }
 }
 
 export class MaxPool3d extends PoolWindowLayer {
+  readonly dilation: Triple;
+
   constructor(kernelSize: IntOrTriple, options: MaxPool3dOptions = {}) {
     super('MaxPool3d', kernelSize, options);
+    this.dilation = triple(options.dilation ?? 1, 'MaxPool3d dilation');
   }
 
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.window); }
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { ...this.window, dilation: this.dilation }); }
 
   /** forward of PyTorch's MaxPool3d(return_indices=True): [values, int32 indices], as MaxUnpool3d takes them */
-  forwardWithIndices(x: Tensor): [Tensor, Tensor] { return F.maxPool3d(x, this.kernelSize, { ...this.window, returnIndices: true }); }
+  forwardWithIndices(x: Tensor): [Tensor, Tensor] {
+    return F.maxPool3d(x, this.kernelSize, { ...this.window, dilation: this.dilation, returnIndices: true });
+  }
+
+  protected override dilationRepr(): string {
+    return this.dilation.every((d) => d === 1) ? '' : `, dilation=${formatTriple(this.dilation)}`;
+  }
 }
 
 export interface UpsampleOptions {

@@ -7,7 +7,8 @@ import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIndexCheck, wgslIsNaN, wg
 import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
- * 3-D max and average pooling (PyTorch semantics, floor or ceil mode) and their gradients, NCDHW contiguous float32.
+ * 3-D max and average pooling (PyTorch semantics, floor or ceil mode, dilation for max) and their gradients, NCDHW
+ * contiguous float32.
  *
  * - Forward: one invocation per output voxel walks its window clipped to the volume (the padding is −inf for
  *   max, counted zeros for avg with count_include_pad).
@@ -28,7 +29,7 @@ import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, t
 const WG = 256;
 
 function geometryParams(g: PoolGeometry, n: number): Params {
-  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding, g.divisorOverride);
+  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding, ...g.dilation, g.divisorOverride);
 }
 
 const geometryStruct = /* wgsl */ `
@@ -36,18 +37,22 @@ struct Params {
   n: u32, nc: u32,
   D: i32, H: i32, W: i32, OD: i32, OH: i32, OW: i32,
   kd: i32, kh: i32, kw: i32, sd: i32, sh: i32, sw: i32, pd: i32, ph: i32, pw: i32,
+  dd: i32, dh: i32, dw: i32, // the dilation (max pooling; 1 for avg)
   divisor: i32, // the divisor override, 0 for none
 }`;
 
-/** WGSL: splits flat output index i into (nc, od, oh, ow) and the window's unclipped start. */
+/**
+ * WGSL: splits flat output index i into (nc, od, oh, ow), the window's unclipped start and its taps inside the
+ * volume: the first (start plus a multiple of the dilation) and the end, exclusive (checks.ts's windowTaps).
+ */
 const outputCoords = /* wgsl */ `
 ${wgslUnravelNcdhw(['od', 'oh', 'ow'], ['P.OD', 'P.OH', 'P.OW'])}
   let d0 = od * P.sd - P.pd;
   let h0 = oh * P.sh - P.ph;
   let w0 = ow * P.sw - P.pw;
-  let ds = max(d0, 0); let de = min(d0 + P.kd, P.D);
-  let hs = max(h0, 0); let he = min(h0 + P.kh, P.H);
-  let ws = max(w0, 0); let we = min(w0 + P.kw, P.W);
+  let ds = select(d0, d0 + (-d0 + P.dd - 1) / P.dd * P.dd, d0 < 0); let de = min(d0 + (P.kd - 1) * P.dd + 1, P.D);
+  let hs = select(h0, h0 + (-h0 + P.dh - 1) / P.dh * P.dh, h0 < 0); let he = min(h0 + (P.kh - 1) * P.dh + 1, P.H);
+  let ws = select(w0, w0 + (-w0 + P.dw - 1) / P.dw * P.dw, w0 < 0); let we = min(w0 + (P.kw - 1) * P.dw + 1, P.W);
   let base = nc * u32(P.D * P.H * P.W);`;
 
 const maxPoolSource = (): string => /* wgsl */ `
@@ -66,10 +71,10 @@ ${outputCoords}
   // same (the window is never empty, and a strict > keeps the first of equal values)
   var bestAt = (ds * P.H + hs) * P.W + ws;
   var best = x[base + u32(bestAt)];
-  for (var d = ds; d < de; d++) {
-    for (var h = hs; h < he; h++) {
+  for (var d = ds; d < de; d += P.dd) {
+    for (var h = hs; h < he; h += P.dh) {
       let row = (d * P.H + h) * P.W;
-      for (var w = ws; w < we; w++) {
+      for (var w = ws; w < we; w += P.dw) {
         let v = x[base + u32(row + w)];
         if (v > best || ${wgslIsNaN('v')}) { best = v; bestAt = row + w; }
       }
@@ -344,7 +349,7 @@ function checkFloat(s: Storage, what: string): void {
 
 export function maxPool3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage } {
   checkFloat(x, 'maxPool3d');
-  const g = poolGeometry(xShape, p, 'maxPool3d');
+  const g = poolGeometry(xShape, p, 'maxPool3d', true);
   const n = g.nc * sizeOf(g.outSize);
   const values = rt.alloc(n, 'float32'), indices = rt.alloc(n, 'int32');
   const k = rt.kernel('pool:max', maxPoolSource, 3);
