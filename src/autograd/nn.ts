@@ -4,7 +4,7 @@ import { triple } from '../kernels/geometry.js';
 import { poolOutSize } from '../kernels/pool/checks.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
-import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
+import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
@@ -439,7 +439,7 @@ export function maxUnpool3d(x: Tensor, indices: Tensor, kernelSize: number | Tri
   checkFloat(op, x);
   checkSameBackend(op, x, indices);
   if (indices.dtype !== 'int32') throw new Error(`${op}: indices must be int32 (as maxPool3d's returnIndices), got ${indices.dtype}`);
-  if (formatShape(indices.shape) !== formatShape(x.shape)) throw new Error(`${op}: indices ${formatShape(indices.shape)} must have the input's shape ${formatShape(x.shape)}`);
+  if (!sameShape(indices.shape, x.shape)) throw new Error(`${op}: indices ${formatShape(indices.shape)} must have the input's shape ${formatShape(x.shape)}`);
   const kernel = triple(kernelSize, `${op}: kernel size`);
   const stride = triple(options.stride ?? kernel, `${op}: stride`);
   const padding = triple(options.padding ?? 0, `${op}: padding`);

@@ -123,9 +123,9 @@ export class Conv3d extends Layer {
   readonly bias: Parameter | null;
   readonly kernelSize: Triple;
   readonly stride: Triple;
-  /** zero padding on both sides of each spatial axis */
+  /** padding on both sides of each spatial axis (zeros, or as paddingMode fills it) */
   readonly padding: Triple;
-  /** padding 'same' with an odd total along an axis: the one zero more after the input's end (else 0) */
+  /** padding 'same' with an odd total along an axis: the one element more after the input's end (else 0) */
   readonly extraEndPadding: Triple;
   readonly dilation: Triple;
   readonly groups: number;
