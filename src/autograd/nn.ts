@@ -383,10 +383,11 @@ function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options:
   const ceilMode = options.ceilMode ?? false;
   if (typeof ceilMode !== 'boolean') throw new Error(`${op}: ceilMode must be a boolean, got ${String(ceilMode)}`);
   const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode, dilation[i]));
-  if (spatial.some((d) => d < 1)) {
-    throw new Error(`${op}: kernel [${kernel.join(', ')}] (dilation [${dilation.join(', ')}]) is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
-  }
   const dilated = dilation.some((d) => d !== 1);
+  if (spatial.some((d) => d < 1)) {
+    const dilationNote = dilated ? ` (dilation [${dilation.join(', ')}])` : '';
+    throw new Error(`${op}: kernel [${kernel.join(', ')}]${dilationNote} is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
+  }
   return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}), ...(dilated ? { dilation } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
 }
 
