@@ -431,8 +431,9 @@ export interface MaxUnpool3dOptions {
 /**
  * F.max_unpool3d: zeros of [N, C, D', H', W'] with each value of x written where its index (flat inside the (N, C)
  * output volume, as maxPool3d's returnIndices gives them) points; where several name one voxel, the last in C order
- * wins (PyTorch's cpu loop on one thread; with more, and on CUDA, PyTorch leaves it open; maxPool3d's overlapping windows name a voxel only with its own value). The gradient of x is
- * the output gradient gathered at the indices, as PyTorch's (every x naming a voxel gets its gradient).
+ * wins (PyTorch's cpu loop on one thread; with more threads, and on CUDA, PyTorch leaves it open; maxPool3d's
+ * overlapping windows name a voxel only with its own value). The gradient of x is the output gradient gathered at
+ * the indices, as PyTorch's (every x naming a voxel gets its gradient).
  */
 export function maxUnpool3d(x: Tensor, indices: Tensor, kernelSize: number | Triple, options: MaxUnpool3dOptions = {}): Tensor {
   const op = 'maxUnpool3d';

@@ -358,7 +358,8 @@ export interface KernelOps {
   maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readonly number[], xShape: readonly number[]): Storage;
   /**
    * F.max_unpool3d: zeros of [N, C, ...outSize] with x's values written where the int32 indices (flat inside each
-   * (N, C) output volume, x's shape) point; where several name one voxel, the last in C order wins (PyTorch's cpu loop on one thread)
+   * (N, C) output volume, x's shape) point; where several name one voxel, the last in C order wins (PyTorch's cpu
+   * loop on one thread)
    */
   maxUnpool3d(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): Storage;
   /** count_include_pad = true (PyTorch's default) */
