@@ -440,6 +440,18 @@ function poolCases(label: string, xShape: number[], p: Pool3dParams, large: bool
       },
     },
     {
+      group: 'maxUnpool3d', name: `${label}`, flops: 0, bytes: 4 * (2 * nOut + 3 * nIn), ...opt,
+      setup(b: Backend) {
+        const x = b.upload(randomData(nIn, 5), 'float32');
+        const { values, indices } = b.maxPool3d(x, xShape, p);
+        const size: [number, number, number] = [xShape[2], xShape[3], xShape[4]];
+        return {
+          run() { b.free(b.maxUnpool3d(values, indices, gyShape, size)); },
+          dispose() { b.free(x); b.free(values); b.free(indices); },
+        };
+      },
+    },
+    {
       group: 'avgPool3d', name: `fwd ${label}`, flops: nOut * taps, bytes: 4 * (nIn + nOut), ...opt,
       setup(b: Backend) {
         const x = b.upload(randomData(nIn, 3), 'float32');
