@@ -4,11 +4,11 @@ import { triple } from '../kernels/geometry.js';
 import { poolOutSize } from '../kernels/pool/checks.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
-import { formatShape, normalizeAxis, sizeOf } from '../tensor/shape.js';
+import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.js';
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, log, matmul, max, mean,
+  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
   mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
   where,
 } from './ops.js';
@@ -367,35 +367,110 @@ export interface Pool3dOptions {
   ceilMode?: boolean;
 }
 
-function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions): { p: Pool3dParams; shape: number[] } {
+function poolParams(op: string, x: Tensor, kernelSize: number | Triple, options: Pool3dOptions, dilationOption: number | Triple = 1): { p: Pool3dParams; shape: number[] } {
   checkRank5(op, 'input', x);
   checkFloat(op, x);
   const kernel = triple(kernelSize, `${op}: kernel size`);
   const stride = triple(options.stride ?? kernel, `${op}: stride`);
   const padding = triple(options.padding ?? 0, `${op}: padding`);
+  const dilation = triple(dilationOption, `${op}: dilation`);
   if (kernel.some((k) => k < 1)) throw new Error(`${op}: kernel size must be ≥ 1, got [${kernel.join(', ')}]`);
   if (stride.some((s) => s < 1)) throw new Error(`${op}: stride must be ≥ 1, got [${stride.join(', ')}]`);
+  if (dilation.some((d) => d < 1)) throw new Error(`${op}: dilation must be ≥ 1, got [${dilation.join(', ')}]`);
   if (padding.some((q, i) => q < 0 || 2 * q > kernel[i])) {
     throw new Error(`${op}: padding [${padding.join(', ')}] must be ≥ 0 and at most half the kernel [${kernel.join(', ')}]`);
   }
   const ceilMode = options.ceilMode ?? false;
   if (typeof ceilMode !== 'boolean') throw new Error(`${op}: ceilMode must be a boolean, got ${String(ceilMode)}`);
-  const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode));
+  const spatial = [0, 1, 2].map((i) => poolOutSize(x.shape[2 + i], kernel[i], stride[i], padding[i], ceilMode, dilation[i]));
+  const dilated = dilation.some((d) => d !== 1);
   if (spatial.some((d) => d < 1)) {
-    throw new Error(`${op}: kernel [${kernel.join(', ')}] is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
+    const dilationNote = dilated ? ` (dilation [${dilation.join(', ')}])` : '';
+    throw new Error(`${op}: kernel [${kernel.join(', ')}]${dilationNote} is larger than the padded input ${formatShape(x.shape)} + padding [${padding.join(', ')}]`);
   }
-  return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
+  return { p: { kernel, stride, padding, ...(ceilMode ? { ceilMode } : {}), ...(dilated ? { dilation } : {}) }, shape: [x.shape[0], x.shape[1], ...spatial] };
 }
 
-/** F.max_pool3d (dilation 1, floor or ceil mode); the argmax indices are saved for backward. */
-export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: Pool3dOptions = {}): Tensor {
-  const { p, shape } = poolParams('maxPool3d', x, kernelSize, options);
+export interface MaxPool3dFunctionOptions extends Pool3dOptions {
+  /** the spacing of a window's taps (default 1; PyTorch has dilation for max pooling only) */
+  dilation?: number | Triple;
+  /** PyTorch's return_indices: also return the int32 argmax of each window, flat inside its (N, C) input volume */
+  returnIndices?: boolean;
+}
+
+/**
+ * F.max_pool3d (floor or ceil mode, dilation); the argmax indices are saved for backward, and with
+ * `returnIndices` returned too ([values, indices], int32 where PyTorch's are int64), as maxUnpool3d takes them.
+ */
+export function maxPool3d(x: Tensor, kernelSize: number | Triple, options?: MaxPool3dFunctionOptions & { returnIndices?: false }): Tensor;
+export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: MaxPool3dFunctionOptions & { returnIndices: true }): [Tensor, Tensor];
+export function maxPool3d(x: Tensor, kernelSize: number | Triple, options: MaxPool3dFunctionOptions = {}): Tensor | [Tensor, Tensor] {
+  const { returnIndices = false, dilation = 1, ...window } = options;
+  if (typeof returnIndices !== 'boolean') throw new Error(`maxPool3d: returnIndices must be a boolean, got ${String(returnIndices)}`);
+  const { p, shape } = poolParams('maxPool3d', x, kernelSize, window, dilation);
   const { values, indices } = withDense([x], (xs) => x.backend.maxPool3d(xs, x.shape, p));
   const y = out(x, values, shape);
   const idx = out(x, indices, shape);
   record('maxPool3d', y, [x], (g, [is]) => [maxPool3dBackwardRaw(g, is, x.shape)], [idx]);
+  if (returnIndices) return [y, idx];
   idx.dispose();
   return y;
+}
+
+export interface MaxUnpool3dOptions {
+  /** default: the kernel size */
+  stride?: number | Triple;
+  padding?: number | Triple;
+  /**
+   * the output's spatial size [D, H, W] (or a whole [N, C, D, H, W] shape, whose last three count), each strictly
+   * within the stride of the default (in − 1)·stride − 2·padding + kernel, as PyTorch's
+   */
+  outputSize?: readonly number[];
+}
+
+/**
+ * F.max_unpool3d: zeros of [N, C, D', H', W'] with each value of x written where its index (flat inside the (N, C)
+ * output volume, as maxPool3d's returnIndices gives them) points; where several name one voxel, the last in C order
+ * wins (PyTorch's cpu loop on one thread; with more threads, and on CUDA, PyTorch leaves it open; maxPool3d's
+ * overlapping windows name a voxel only with its own value). The gradient of x is the output gradient gathered at
+ * the indices, as PyTorch's (every x naming a voxel gets its gradient).
+ */
+export function maxUnpool3d(x: Tensor, indices: Tensor, kernelSize: number | Triple, options: MaxUnpool3dOptions = {}): Tensor {
+  const op = 'maxUnpool3d';
+  checkRank5(op, 'input', x);
+  checkFloat(op, x);
+  checkSameBackend(op, x, indices);
+  if (indices.dtype !== 'int32') throw new Error(`${op}: indices must be int32 (as maxPool3d's returnIndices), got ${indices.dtype}`);
+  if (!sameShape(indices.shape, x.shape)) throw new Error(`${op}: indices ${formatShape(indices.shape)} must have the input's shape ${formatShape(x.shape)}`);
+  const kernel = triple(kernelSize, `${op}: kernel size`);
+  const stride = triple(options.stride ?? kernel, `${op}: stride`);
+  const padding = triple(options.padding ?? 0, `${op}: padding`);
+  if (kernel.some((k) => k < 1) || stride.some((v) => v < 1) || padding.some((v) => v < 0)) {
+    throw new Error(`${op}: kernel [${kernel.join(', ')}], stride [${stride.join(', ')}] and padding [${padding.join(', ')}] must be ≥ 1, ≥ 1 and ≥ 0`);
+  }
+  const defaults = [0, 1, 2].map((i) => (x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i]);
+  let size = defaults;
+  if (options.outputSize !== undefined) {
+    const given = options.outputSize.length === 5 ? options.outputSize.slice(2) : options.outputSize;
+    if (given.length !== 3) throw new Error(`${op}: outputSize must have 3 or 5 elements, got ${formatShape(options.outputSize)}`);
+    for (let i = 0; i < 3; i++) {
+      if (!Number.isInteger(given[i]) || given[i] <= defaults[i] - stride[i] || given[i] >= defaults[i] + stride[i]) {
+        throw new Error(`${op}: invalid outputSize ${formatShape(options.outputSize)} (axis ${i} must be between ${defaults[i] - stride[i]} and ${defaults[i] + stride[i]}, exclusive)`);
+      }
+    }
+    size = [...given];
+  }
+  if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
+  const outSize: Mutable3 = [size[0], size[1], size[2]];
+  const y = out(x, withDense([x, indices], (xs, is) => x.backend.maxUnpool3d(xs, is, x.shape, outSize)), [x.shape[0], x.shape[1], ...outSize]);
+  return record(op, y, [x], (g, [is]) => {
+    const planes = [x.shape[0], x.shape[1]];
+    const flat = reshape(g, [...planes, sizeOf(outSize)]), at = reshape(is, [...planes, sizeOf(x.shape.slice(2))]);
+    const gathered = gather(flat, 2, at);
+    const gx = reshape(gathered, x.shape);
+    for (const t of [flat, at, gathered]) t.dispose();
+    return [gx];
+  }, [indices]);
 }
 
 /**

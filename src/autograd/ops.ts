@@ -329,36 +329,76 @@ export interface PadOptions {
  * 'replicate' repeats it, 'circular' wraps around (each pad ≤ the size); as PyTorch, these three pad the last 1–3
  * axes of a tensor with one or two more axes in front (2k pad values on a tensor of rank k + 1 or k + 2), and their
  * gradient sums into the source elements (a gather per padded axis).
+ * A negative pad crops, as PyTorch's: 'constant' and 'circular' crop first and pad the cropped tensor (circular
+ * wraps around the cropped part, each positive pad at most its size); 'reflect' and 'replicate' read padded
+ * position k of the uncropped axis (mirrored or clamped about the original edges) and keep at least one element.
  */
 export function pad(x: Tensor, pads: readonly number[], options: number | PadOptions = 0): Tensor {
   const { mode = 'constant', value } = typeof options === 'number' ? { value: options } : options;
   if (pads.length % 2 !== 0 || pads.length / 2 > x.rank) throw new Error(`pad: ${pads.length} pad values for a tensor of rank ${x.rank}`);
-  if (pads.some((p) => p < 0 || !Number.isInteger(p))) throw new Error(`pad: padding must be non-negative integers, got [${pads.join(', ')}]`);
+  if (pads.some((p) => !Number.isInteger(p))) throw new Error(`pad: padding must be integers, got [${pads.join(', ')}]`);
   if (mode !== 'constant') return padBySource(x, pads, mode, value);
+  const cropped = cropByNegativePads(x, pads, mode);
   const before = new Array<number>(x.rank).fill(0);
-  const shape = [...x.shape];
+  const shape = [...cropped.shape];
   for (let i = 0; i < pads.length / 2; i++) {
     const axis = x.rank - 1 - i;
-    before[axis] = pads[2 * i];
-    shape[axis] += pads[2 * i] + pads[2 * i + 1];
+    before[axis] = Math.max(pads[2 * i], 0);
+    shape[axis] += before[axis] + Math.max(pads[2 * i + 1], 0);
   }
   const y = out(x, x.backend.fill(sizeOf(shape), value ?? 0, x.dtype), shape);
   const strides = contiguousStrides(shape);
-  if (x.numel() > 0) {
-    y.backend.copyInto({ storage: y.storage, shape: x.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, x.view);
+  if (cropped.numel() > 0) {
+    y.backend.copyInto({ storage: y.storage, shape: cropped.shape, strides, offset: before.reduce((s, b, i) => s + b * strides[i], 0) }, cropped.view);
   }
-  return record('pad', y, [x], (g) => {
+  const inner = cropped.shape;
+  record('pad', y, [cropped], (g) => {
     let r = g;
-    for (let axis = 0; axis < x.rank; axis++) if (before[axis] || shape[axis] !== x.shape[axis]) r = slice(r, axis, before[axis], before[axis] + x.shape[axis]);
+    for (let axis = 0; axis < x.rank; axis++) if (shape[axis] !== inner[axis]) r = slice(r, axis, before[axis], before[axis] + inner[axis]);
     return [r];
   });
+  if (cropped !== x) cropped.dispose();
+  return y;
 }
 
-/** the source index of each padded position along an axis of size n: padSourceIndex(mode, j, n) for j ∈ [−before, n + after) */
-function padSourceIndex(mode: Exclude<PadMode, 'constant'>, j: number, n: number): number {
-  if (mode === 'replicate') return Math.min(Math.max(j, 0), n - 1);
-  if (mode === 'circular') return ((j % n) + n) % n;
-  return j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j;
+/** x without what the negative pads crop (a view; x itself when no pad is negative) */
+function cropByNegativePads(x: Tensor, pads: readonly number[], mode: PadMode): Tensor {
+  let y = x;
+  for (let i = 0; i < pads.length / 2; i++) {
+    const axis = x.rank - 1 - i, n = x.shape[axis], cropBefore = Math.max(-pads[2 * i], 0), cropAfter = Math.max(-pads[2 * i + 1], 0);
+    if (cropBefore + cropAfter === 0) continue;
+    if (cropBefore + cropAfter > n) {
+      throw new Error(`pad: mode '${mode}' crops [${pads[2 * i]}, ${pads[2 * i + 1]}] from axis ${axis} of ${formatShape(x.shape)}, more than its size ${n}`);
+    }
+    const next = slice(y, axis, cropBefore, n - cropAfter);
+    if (y !== x) y.dispose();
+    y = next;
+  }
+  return y;
+}
+
+/**
+ * the source index along an axis of size n of each of its m padded positions (pads may be negative): 'reflect' and
+ * 'replicate' read position k − before of the uncropped axis, 'circular' wraps around the cropped part
+ */
+function padSourceIndices(mode: Exclude<PadMode, 'constant'>, before: number, after: number, n: number): Int32Array {
+  const m = before + n + after;
+  if (mode === 'replicate') return Int32Array.from({ length: m }, (_, k) => Math.min(Math.max(k - before, 0), n - 1));
+  if (mode === 'reflect') {
+    return Int32Array.from({ length: m }, (_, k) => { const j = k - before; return j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j; });
+  }
+  const start = Math.max(-before, 0), kept = n - start - Math.max(-after, 0);
+  return Int32Array.from({ length: m }, (_, k) => start + ((((k - Math.max(before, 0)) % kept) + kept) % kept));
+}
+
+/** the rule of each mode a pad must keep, or null when it does; pads may be negative */
+function padModeViolation(mode: Exclude<PadMode, 'constant'>, before: number, after: number, n: number): string | null {
+  if (mode === 'reflect') return before < n && after < n ? null : 'padding less than the size of';
+  if (mode === 'replicate') return null;
+  if (before > n || after > n) return 'padding at most the size of';
+  const kept = n + Math.min(before, 0) + Math.min(after, 0);
+  if (kept < 0) return 'cropping at most the size of';
+  return before <= kept && after <= kept ? null : 'each positive pad at most the size left after cropping';
 }
 
 /** pad's 'reflect', 'replicate' and 'circular' modes: along each padded axis, a gather of the source indices */
@@ -375,15 +415,13 @@ function padBySource(x: Tensor, pads: readonly number[], mode: PadMode, value: n
   for (let i = 0; i < axes; i++) {
     const axis = x.rank - 1 - i, n = x.shape[axis], before = pads[2 * i], after = pads[2 * i + 1];
     if (before === 0 && after === 0) continue;
-    const limit = mode === 'reflect' ? n - 1 : mode === 'circular' ? n : Infinity; // replicate: any
     if (n < 1) throw new Error(`pad: mode '${mode}' cannot pad the empty axis ${axis} of ${formatShape(x.shape)}`);
-    if (before > limit || after > limit) {
-      const rule = mode === 'reflect' ? 'less than' : 'at most';
-      throw new Error(`pad: mode '${mode}' needs padding ${rule} the size of axis ${axis}, got [${before}, ${after}] for ${formatShape(x.shape)}`);
-    }
+    const rule = padModeViolation(mode, before, after, n);
+    if (rule !== null) throw new Error(`pad: mode '${mode}' needs ${rule} axis ${axis}, got [${before}, ${after}] for ${formatShape(x.shape)}`);
     const m = before + n + after;
-    const sources = Int32Array.from({ length: m }, (_, k) => padSourceIndex(mode, k - before, n));
-    const line = Tensor.fromStorage(x.backend, x.backend.upload(sources, 'int32'), x.shape.map((_, a) => (a === axis ? m : 1)));
+    const least = mode === 'circular' ? 0 : 1; // PyTorch's reflection and replication pads keep at least one element
+    if (m < least) throw new Error(`pad: mode '${mode}' crops [${before}, ${after}] from axis ${axis} of ${formatShape(x.shape)}, leaving ${m} (at least ${least})`);
+    const line = Tensor.fromStorage(x.backend, x.backend.upload(padSourceIndices(mode, before, after, n), 'int32'), x.shape.map((_, a) => (a === axis ? m : 1)));
     const index = expand(line, y.shape.map((d, a) => (a === axis ? m : d)));
     const next = gather(y, axis, index);
     for (const t of [line, index, ...(y === x ? [] : [y])]) t.dispose();

@@ -84,6 +84,8 @@ export interface Pool3dParams {
   ceilMode?: boolean;
   /** avgPool3d: divide every window's sum by this nonzero integer instead (PyTorch's divisor_override) */
   divisorOverride?: number;
+  /** maxPool3d only (as PyTorch): the spacing of a window's taps (default 1) */
+  dilation?: [number, number, number];
 }
 
 export interface SgdParams {
@@ -354,6 +356,12 @@ export interface KernelOps {
   /** values and int32 argmax (flat index inside the input's D·H·W volume), as PyTorch's return_indices */
   maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage };
   maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readonly number[], xShape: readonly number[]): Storage;
+  /**
+   * F.max_unpool3d: zeros of [N, C, ...outSize] with x's values written where the int32 indices (flat inside each
+   * (N, C) output volume, x's shape) point; where several name one voxel, the last in C order wins (PyTorch's cpu
+   * loop on one thread)
+   */
+  maxUnpool3d(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): Storage;
   /** count_include_pad = true (PyTorch's default) */
   avgPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): Storage;
   avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage;

@@ -95,7 +95,15 @@ export interface GroupedConv3dLayerOptions extends Omit<Conv3dLayerOptions, 'pad
   padding?: IntOrTriple | 'same' | 'valid';
   /** input and output channels split into this many groups (default 1; inChannels: depthwise) */
   groups?: number;
+  /**
+   * PyTorch's padding_mode: how `padding` fills the border, 'zeros' (default) or F.pad's 'reflect', 'replicate',
+   * 'circular' (then the input is padded by pad() and convolved unpadded, as PyTorch; 'same' included)
+   */
+  paddingMode?: Conv3dPaddingMode;
 }
+
+export type Conv3dPaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+const conv3dPaddingModes: readonly Conv3dPaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
 
 /**
  * PyTorch's padding='same' of a stride-1 convolution: per axis ⌊total/2⌋ on both sides (`padding`) and, where
@@ -114,12 +122,13 @@ export class Conv3d extends Layer {
   readonly bias: Parameter | null;
   readonly kernelSize: Triple;
   readonly stride: Triple;
-  /** zero padding on both sides of each spatial axis */
+  /** padding on both sides of each spatial axis (zeros, or as paddingMode fills it) */
   readonly padding: Triple;
-  /** padding 'same' with an odd total along an axis: the one zero more after the input's end (else 0) */
+  /** padding 'same' with an odd total along an axis: the one element more after the input's end (else 0) */
   readonly extraEndPadding: Triple;
   readonly dilation: Triple;
   readonly groups: number;
+  readonly paddingMode: Conv3dPaddingMode;
   private readonly paddingSame: boolean;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: GroupedConv3dLayerOptions = {}) {
@@ -135,6 +144,10 @@ export class Conv3d extends Layer {
       this.padding = triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
       this.extraEndPadding = [0, 0, 0];
     }
+    this.paddingMode = options.paddingMode ?? 'zeros';
+    if (!conv3dPaddingModes.includes(this.paddingMode)) {
+      throw new Error(`Conv3d: paddingMode must be one of ${conv3dPaddingModes.join(', ')}, got '${String(this.paddingMode)}'`);
+    }
     this.groups = options.groups ?? 1;
     if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new Error(`Conv3d: groups ${this.groups} must be a positive integer dividing in_channels ${inChannels} and out_channels ${outChannels}`);
@@ -146,22 +159,33 @@ export class Conv3d extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return this.withExtraEndPadding(x, (xp) => F.conv3d(xp, this.weight, this.bias ?? undefined, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups }));
+    return this.withPaddedInput(x, (xp, padding) => F.conv3d(xp, this.weight, this.bias ?? undefined, { stride: this.stride, padding, dilation: this.dilation, groups: this.groups }));
   }
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
   override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
     const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
     if (!after) return null;
-    const options = { stride: this.stride, padding: this.padding, dilation: this.dilation };
-    return { consumes: after.consumes, forward: (y) => this.withExtraEndPadding(y, (yp) => F.conv3dBatchNormEval(yp, this.weight, this.bias, after.bn, options)) };
+    return {
+      consumes: after.consumes,
+      forward: (y) => this.withPaddedInput(y, (yp, padding) => F.conv3dBatchNormEval(yp, this.weight, this.bias, after.bn, { stride: this.stride, padding, dilation: this.dilation })),
+    };
   }
 
-  /** conv(x), or conv of x with extraEndPadding's zeros appended (PyTorch's odd 'same' padding, as ATen does it) */
-  private withExtraEndPadding(x: Tensor, conv: (x: Tensor) => Tensor): Tensor {
-    const [d, h, w] = this.extraEndPadding;
-    if (d + h + w === 0) return conv(x);
-    return tidy(() => conv(pad(x, [0, w, 0, h, 0, d])));
+  /**
+   * conv(x, padding) with the zeros of `padding` left to the convolution and extraEndPadding's zeros appended
+   * (PyTorch's odd 'same' padding, as ATen does it); in the other padding modes, conv of x padded by pad() in that
+   * mode on both sides (the extra end included) with no padding of its own, as PyTorch's _ConvNd
+   */
+  private withPaddedInput(x: Tensor, conv: (x: Tensor, padding: Triple) => Tensor): Tensor {
+    const [d, h, w] = this.extraEndPadding, mode = this.paddingMode;
+    if (mode === 'zeros') {
+      if (d + h + w === 0) return conv(x, this.padding);
+      return tidy(() => conv(pad(x, [0, w, 0, h, 0, d]), this.padding));
+    }
+    const [pd, ph, pw] = this.padding;
+    if (pd + ph + pw + d + h + w === 0) return conv(x, [0, 0, 0]);
+    return tidy(() => conv(pad(x, [pw, pw + w, ph, ph + h, pd, pd + d], { mode }), [0, 0, 0]));
   }
 
   override extraRepr(): string {
@@ -171,6 +195,7 @@ export class Conv3d extends Layer {
     if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';
+    if (this.paddingMode !== 'zeros') s += `, padding_mode=${this.paddingMode}`;
     return s;
   }
 }
@@ -517,6 +542,8 @@ export interface MaxPool3dOptions {
   padding?: IntOrTriple;
   /** PyTorch's ceil_mode (default false); see F.maxPool3d */
   ceilMode?: boolean;
+  /** MaxPool3d: the spacing of a window's taps (default 1; AvgPool3d has none, as PyTorch's) */
+  dilation?: IntOrTriple;
 }
 
 /** A pooling window: kernel size, stride (default: the kernel size), padding and ceil mode, as PyTorch's pooling layers. */
@@ -542,16 +569,31 @@ export abstract class PoolWindowLayer extends Layer {
 
   override extraRepr(): string {
     const ceil = this.ceilMode ? ', ceil_mode=True' : '';
-    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${ceil}`;
+    return `kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}, padding=${formatTriple(this.padding)}${this.dilationRepr()}${ceil}`;
   }
+
+  /** the dilation's part of extraRepr, between padding and ceil_mode as PyTorch's (none: avg pooling has no dilation) */
+  protected dilationRepr(): string { return ''; }
 }
 
 export class MaxPool3d extends PoolWindowLayer {
+  readonly dilation: Triple;
+
   constructor(kernelSize: IntOrTriple, options: MaxPool3dOptions = {}) {
     super('MaxPool3d', kernelSize, options);
+    this.dilation = triple(options.dilation ?? 1, 'MaxPool3d dilation');
   }
 
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.window); }
+  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, { ...this.window, dilation: this.dilation }); }
+
+  /** forward of PyTorch's MaxPool3d(return_indices=True): [values, int32 indices], as MaxUnpool3d takes them */
+  forwardWithIndices(x: Tensor): [Tensor, Tensor] {
+    return F.maxPool3d(x, this.kernelSize, { ...this.window, dilation: this.dilation, returnIndices: true });
+  }
+
+  protected override dilationRepr(): string {
+    return this.dilation.every((d) => d === 1) ? '' : `, dilation=${formatTriple(this.dilation)}`;
+  }
 }
 
 export interface UpsampleOptions {

@@ -1,10 +1,10 @@
 import { Tensor } from '../tensor/tensor.js';
 import { checkReduction } from './loss-checks.js';
 import {
-  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, l1Loss, mseLoss, multiClassDiceLoss,
-  nllLoss, smoothL1Loss, tverskyLoss,
+  binaryCrossEntropyWithLogits, crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceFocalLoss, generalizedDiceLoss, l1Loss, mseLoss,
+  multiClassDiceLoss, nllLoss, smoothL1Loss, tverskyLoss,
   type BceWithLogitsOptions, type CrossEntropyOptions, type DiceCeLossOptions, type DiceFocalLossOptions, type FocalLossOptions,
-  type GeneralizedDiceLossOptions, type MseLossOptions,
+  type GeneralizedDiceFocalLossOptions, type GeneralizedDiceLossOptions, type MseLossOptions,
   type MultiClassDiceLossOptions, type NllLossOptions, type RegressionLossOptions, type SmoothL1LossOptions, type TverskyLossOptions,
 } from './losses.js';
 import { Module } from './module.js';
@@ -133,6 +133,17 @@ export class DiceFocalLoss extends LossModule<DiceFocalLossOptions> {
     });
   }
   forward(input: Tensor, target: Tensor): Tensor { return diceFocalLoss(input, target, this.options); }
+}
+
+/**
+ * MONAI's GeneralizedDiceFocalLoss, over `generalizedDiceFocalLoss` (w_type → wType, lambda_gdl → lambdaGdl,
+ * lambda_focal → lambdaFocal, gamma, weight: the focal term's class weights).
+ */
+export class GeneralizedDiceFocalLoss extends LossModule<GeneralizedDiceFocalLossOptions> {
+  constructor(options: GeneralizedDiceFocalLossOptions = {}) {
+    super(options, { ...monaiKinds, wType: 'wType', weight: 'numbers', lambdaGdl: 'number', lambdaFocal: 'number', gamma: 'number' });
+  }
+  forward(input: Tensor, target: Tensor): Tensor { return generalizedDiceFocalLoss(input, target, this.options); }
 }
 
 /** MONAI's TverskyLoss, over `tverskyLoss` (alpha weighs the false positives, beta the false negatives). */

@@ -440,11 +440,8 @@ export function multiClassDiceLoss(input: Tensor, target: Tensor, options: Multi
     const ratio = div(addScalar(mulScalar(tp, 2), options.smoothNr ?? 1e-5), addScalar(denominator, options.smoothDr ?? 1e-5));
     let loss = affine(ratio, -1, 1);
     if (options.weight) {
-      const classes = p.shape[1];
-      const per = options.includeBackground === false ? `class of input ${formatShape(input.shape)} but the background (includeBackground is false)` : `class of input ${formatShape(input.shape)}`;
-      if (classes < 2) throw new Error(`${op}: weight needs two or more classes in the loss, got one (${per}); MONAI ignores it there`);
-      checkClassWeights(op, 'weight', options.weight, classes, per);
-      loss = mul(loss, fromArray(options.weight, [classes], { dtype: loss.dtype, backend: loss.backend }));
+      checkLossClassWeights(op, options.weight, p.shape[1], input, options.includeBackground);
+      loss = mul(loss, fromArray(options.weight, [p.shape[1]], { dtype: loss.dtype, backend: loss.backend }));
     }
     return reduce(loss, options.reduction ?? 'mean');
   });
@@ -477,6 +474,13 @@ export function generalizedDiceLoss(input: Tensor, target: Tensor, options: Gene
     const ratio = div(addScalar(mulScalar(weighted(tp), 2), options.smoothNr ?? 1e-5), addScalar(weighted(denominator), options.smoothDr ?? 1e-5));
     return reduce(affine(ratio, -1, 1), options.reduction ?? 'mean');
   });
+}
+
+/** MONAI's `weight` of a loss's classes: one per class in the loss (`classes`: C, or C − 1 without the background), two or more */
+function checkLossClassWeights(op: string, weight: readonly number[], classes: number, input: Tensor, includeBackground: boolean | undefined): void {
+  const per = includeBackground === false ? `class of input ${formatShape(input.shape)} but the background (includeBackground is false)` : `class of input ${formatShape(input.shape)}`;
+  if (classes < 2) throw new Error(`${op}: weight needs two or more classes in the loss, got one (${per}); MONAI ignores it there`);
+  checkClassWeights(op, 'weight', weight, classes, per);
 }
 
 /** GeneralizedDiceLoss's w_func and its replacement of infinite weights by the largest finite one */
@@ -632,13 +636,64 @@ export function diceFocalLoss(input: Tensor, target: Tensor, options: DiceFocalL
   if (alpha !== null && !(alpha >= 0 && alpha <= 1)) throw new Error(`${op}: alpha must be in [0, 1] or null, got ${alpha}`);
   return tidy(() => {
     const dice = multiClassDiceLoss(input, target, diceOptions);
-    // the raw logits and the one-hot target without the background, as the Dice term's (checked there)
-    const { p: x, g: t, axes } = monaiInputs(op, input, target, { toOnehotY: options.toOnehotY, includeBackground: options.includeBackground, reduction });
-    let focal = mul(binaryCrossEntropyWithLogits(x, t, { reduction: 'none' }), exp(mulScalar(softplus(mul(x, affine(t, 2, -1))), -gamma)));
-    if (alpha !== null) focal = mul(focal, affine(t, 2 * alpha - 1, 1 - alpha));
-    if (options.weight) focal = mul(focal, classAxisWeight(fromArray(options.weight, [x.shape[1]], { dtype: x.dtype, backend: x.backend }), x.rank));
-    const spread = (loss: Tensor) => reshape(loss, [options.batch ? 1 : x.shape[0], x.shape[1], ...axes.map(() => 1)]);
-    const focalReduced = reduction === 'none' ? focal : reduction === 'sum' ? sum(mean(focal, axes)) : mean(focal);
-    return add(mulScalar(reduction === 'none' ? spread(dice) : dice, lambdaDice), mulScalar(focalReduced, lambdaFocal));
+    const focal = sigmoidFocalTerm(op, input, target, { ...options, reduction, gamma, alpha });
+    return add(mulScalar(reduction === 'none' ? overFocalVoxels(dice, input, options.batch) : dice, lambdaDice), mulScalar(focal, lambdaFocal));
+  });
+}
+
+/**
+ * MONAI's FocalLoss in its sigmoid form, as DiceFocalLoss and GeneralizedDiceFocalLoss add it: on the raw logits and
+ * the one-hot target without the background (as their overlap term's, which checked them and `weight`), per element
+ * w_c·α_t·exp(−γ·softplus(x·(2t − 1)))·BCE-with-logits(x, t), reduced as MONAI's ('sum': each channel's mean over the
+ * voxels, summed).
+ */
+function sigmoidFocalTerm(op: string, input: Tensor, target: Tensor,
+  o: Pick<MonaiLossOptions, 'toOnehotY' | 'includeBackground'> & { reduction: Reduction; gamma: number; alpha: number | null; weight?: readonly number[] | null }): Tensor {
+  const { p: x, g: t, axes } = monaiInputs(op, input, target, { toOnehotY: o.toOnehotY, includeBackground: o.includeBackground, reduction: o.reduction });
+  let focal = mul(binaryCrossEntropyWithLogits(x, t, { reduction: 'none' }), exp(mulScalar(softplus(mul(x, affine(t, 2, -1))), -o.gamma)));
+  if (o.alpha !== null) focal = mul(focal, affine(t, 2 * o.alpha - 1, 1 - o.alpha));
+  if (o.weight) focal = mul(focal, classAxisWeight(fromArray(o.weight, [x.shape[1]], { dtype: x.dtype, backend: x.backend }), x.rank));
+  return o.reduction === 'none' ? focal : o.reduction === 'sum' ? sum(mean(focal, axes)) : mean(focal);
+}
+
+/** an overlap loss's 'none' result, [N, K] ([K] with batch), as [N, K, 1, …] to add to the focal term's [N, C, …] */
+function overFocalVoxels(loss: Tensor, input: Tensor, batch: boolean | undefined): Tensor {
+  const rows = batch ? 1 : input.shape[0];
+  return reshape(loss, [rows, loss.numel() / rows, ...input.shape.slice(2).map(() => 1)]);
+}
+
+export interface GeneralizedDiceFocalLossOptions extends Omit<GeneralizedDiceLossOptions, 'softLabel'> {
+  /** the generalized Dice term's weight (default 1; MONAI's lambda_gdl) */
+  lambdaGdl?: number;
+  /** the focal term's weight (default 1) */
+  lambdaFocal?: number;
+  /** the focal term's focusing exponent γ ≥ 0 (default 2) */
+  gamma?: number;
+  /** the focal term's class weights: one finite weight ≥ 0 per class in the loss, two or more classes (MONAI's `weight`) */
+  weight?: readonly number[] | null;
+  /**
+   * 'mean' (default), 'sum' or 'none', for both terms as MONAI: the focal 'sum' is the sum over [N, C] of each
+   * channel's mean over the voxels; 'none' adds the generalized Dice losses [N, 1] to the focal losses [N, C, …]
+   */
+  reduction?: Reduction;
+}
+
+/**
+ * MONAI's GeneralizedDiceFocalLoss: lambdaGdl · generalizedDiceLoss(input, target, options) + lambdaFocal · focal,
+ * the focal term as diceFocalLoss's (MONAI's FocalLoss, sigmoid form, on the raw logits, without α) with `weight` as
+ * its class weights only (the generalized Dice term weighs classes by wType).
+ */
+export function generalizedDiceFocalLoss(input: Tensor, target: Tensor, options: GeneralizedDiceFocalLossOptions = {}): Tensor {
+  const op = 'generalizedDiceFocalLoss';
+  const { lambdaGdl = 1, lambdaFocal = 1, gamma = 2, weight = null, ...gdlOptions } = options;
+  const reduction = options.reduction ?? 'mean';
+  for (const [name, v] of [['lambdaGdl', lambdaGdl], ['lambdaFocal', lambdaFocal], ['gamma', gamma]] as const) {
+    if (!(v >= 0)) throw new Error(`${op}: ${name} must be ≥ 0, got ${v}`);
+  }
+  return tidy(() => {
+    const gdl = generalizedDiceLoss(input, target, gdlOptions);
+    if (weight) checkLossClassWeights(op, weight, input.shape[1] - (options.includeBackground === false ? 1 : 0), input, options.includeBackground);
+    const focal = sigmoidFocalTerm(op, input, target, { ...options, reduction, gamma, alpha: null, weight });
+    return add(mulScalar(reduction === 'none' ? overFocalVoxels(gdl, input, options.batch) : gdl, lambdaGdl), mulScalar(focal, lambdaFocal));
   });
 }

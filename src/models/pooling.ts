@@ -1,9 +1,10 @@
 import * as F from '../autograd/nn.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { PoolWindowLayer, type IntOrTriple } from './layers.js';
-import { Layer } from './module.js';
+import type { Triple } from '../autograd/nn.js';
+import { PoolWindowLayer, triple, type IntOrTriple } from './layers.js';
+import { Layer, Module } from './module.js';
 
-/** The pooling layers besides MaxPool3d: nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d. */
+/** The pooling layers besides MaxPool3d: nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d, nn.MaxUnpool3d. */
 
 export interface AvgPool3dLayerOptions {
   /** default: the kernel size */
@@ -60,4 +61,33 @@ export class AdaptiveMaxPool3d extends Layer {
   constructor(readonly outputSize: AdaptiveSize) { super(); }
   forward(x: Tensor): Tensor { return F.adaptiveMaxPool3d(x, this.outputSize); }
   override extraRepr(): string { return `output_size=${sizeRepr(this.outputSize)}`; }
+}
+
+export interface MaxUnpool3dLayerOptions {
+  /** default: the kernel size */
+  stride?: IntOrTriple;
+  padding?: IntOrTriple;
+}
+
+/** nn.MaxUnpool3d: forward(input, indices, outputSize?) is F.maxUnpool3d with this module's window. */
+export class MaxUnpool3d extends Module {
+  readonly kernelSize: Triple;
+  readonly stride: Triple;
+  readonly padding: Triple;
+
+  constructor(kernelSize: IntOrTriple, options: MaxUnpool3dLayerOptions = {}) {
+    super();
+    this.kernelSize = triple(kernelSize, 'MaxUnpool3d kernel_size');
+    this.stride = triple(options.stride ?? kernelSize, 'MaxUnpool3d stride');
+    this.padding = triple(options.padding ?? 0, 'MaxUnpool3d padding');
+  }
+
+  forward(x: Tensor, indices: Tensor, outputSize?: readonly number[]): Tensor {
+    return F.maxUnpool3d(x, indices, this.kernelSize, { stride: this.stride, padding: this.padding, ...(outputSize ? { outputSize } : {}) });
+  }
+
+  override extraRepr(): string {
+    const t = (v: Triple) => `(${v.join(', ')})`;
+    return `kernel_size=${t(this.kernelSize)}, stride=${t(this.stride)}, padding=${t(this.padding)}`;
+  }
 }

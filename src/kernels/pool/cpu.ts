@@ -1,27 +1,28 @@
 import type { Pool3dParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, storageFrom } from '../cpu/storage.js';
-import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
+import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, windowTaps, type PoolGeometry } from './checks.js';
 
 /**
- * 3-D max and average pooling with PyTorch's semantics (floor or ceil mode, dilation 1), NCDHW contiguous. The cpu
+ * 3-D max and average pooling with PyTorch's semantics (floor or ceil mode, dilation for max), NCDHW contiguous. The cpu
  * versions are the oracle: plain loops, accumulation in float64, results in the input's dtype.
  */
 
 /**
- * Visits the voxels of every output's window clipped to the volume: outputs in C order (o), each window's voxels
+ * Visits the taps of every output's window that fall inside the volume: outputs in C order (o), each window's taps
  * in C order, `at` the voxel's index inside its channel's D·H·W volume and `xi` = its index in x.
  */
 function eachWindowVoxel(g: PoolGeometry, visit: (o: number, xi: number, at: number) => void): void {
-  const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize;
+  const [D, H, W] = g.inSize, [OD, OH, OW] = g.outSize, [dd, dh, dw] = g.dilation;
+  const taps = (o: number, a: number) => windowTaps(o, g.inSize[a], g.kernel[a], g.stride[a], g.padding[a], g.dilation[a]);
   let o = 0;
   for (let nc = 0; nc < g.nc; nc++) {
     const base = nc * D * H * W;
     for (let od = 0; od < OD; od++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++, o++) {
-      const d0 = od * g.stride[0] - g.padding[0], h0 = oh * g.stride[1] - g.padding[1], w0 = ow * g.stride[2] - g.padding[2];
-      for (let d = Math.max(d0, 0); d < Math.min(d0 + g.kernel[0], D); d++) {
-        for (let h = Math.max(h0, 0); h < Math.min(h0 + g.kernel[1], H); h++) {
-          for (let w = Math.max(w0, 0); w < Math.min(w0 + g.kernel[2], W); w++) {
+      const td = taps(od, 0), th = taps(oh, 1), tw = taps(ow, 2);
+      for (let d = td.first; d < td.end; d += dd) {
+        for (let h = th.first; h < th.end; h += dh) {
+          for (let w = tw.first; w < tw.end; w += dw) {
             const at = (d * H + h) * W + w;
             visit(o, base + at, at);
           }
@@ -32,7 +33,7 @@ function eachWindowVoxel(g: PoolGeometry, visit: (o: number, xi: number, at: num
 }
 
 export function maxPool3d(x: Storage, xShape: readonly number[], p: Pool3dParams): { values: CpuStorage; indices: CpuStorage } {
-  const g = poolGeometry(xShape, p, 'maxPool3d');
+  const g = poolGeometry(xShape, p, 'maxPool3d', true);
   const X = cpuData(x);
   const n = g.nc * g.outSize[0] * g.outSize[1] * g.outSize[2];
   // PyTorch: the max starts at −inf with the window's first voxel as index; a later value wins only if
@@ -65,6 +66,19 @@ export function maxPool3dBackward(gy: Storage, indices: Storage, gyShape: readon
     }
   }
   return new CpuStorage(gy.dtype, out);
+}
+
+/** F.max_unpool3d: inputs visited in C order, so where several indices name one voxel the last one's value stays */
+export function maxUnpool3d(x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): CpuStorage {
+  const { nc, inVol, outVol } = checkMaxUnpool(x, indices, xShape, outSize, 'maxUnpool3d');
+  const X = cpuData(x), I = cpuData(indices);
+  const out = typedArrayFor(x.dtype, nc * outVol);
+  for (let i = 0; i < nc * inVol; i++) {
+    const at = I[i];
+    if (!(at >= 0 && at < outVol)) throw new Error(invalidUnpoolIndex(at, outSize, i));
+    out[Math.floor(i / inVol) * outVol + at] = X[i];
+  }
+  return new CpuStorage(x.dtype, out);
 }
 
 /**

@@ -3,11 +3,12 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { sizeOf } from '../layout.js';
 import { randomArray } from '../random.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
-import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIsNaN, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
-import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js';
+import { Params, gpuBuffer, grid1d, wgslFlatIndex, wgslIndexCheck, wgslIsNaN, wgslType, wgslUnravelNcdhw } from '../webgpu/runtime.js';
+import { checkMaxUnpool, checkPoolGradShape, invalidUnpoolIndex, poolGeometry, type PoolGeometry } from './checks.js';
 
 /**
- * 3-D max and average pooling (PyTorch semantics, floor or ceil mode) and their gradients, NCDHW contiguous float32.
+ * 3-D max and average pooling (PyTorch semantics, floor or ceil mode, dilation for max) and their gradients, NCDHW
+ * contiguous float32.
  *
  * - Forward: one invocation per output voxel walks its window clipped to the volume (the padding is −inf for
  *   max, counted zeros for avg with count_include_pad).
@@ -20,12 +21,15 @@ import { checkPoolGradShape, poolGeometry, type PoolGeometry } from './checks.js
  *   coordinate whose [min, max] holds it. Every output whose index names voxel q lies in q's three ranges,
  *   and the ranges are no wider than the true window overlap, so (4) one invocation per input voxel sums gy
  *   over the outputs in its ranges whose index equals q, in ascending output order (the cpu oracle's order).
+ * - maxUnpool3d: (1) every output voxel's writer set to −1, (2) one invocation per input element raises its target's
+ *   writer to the element's position (atomicMax: the last in C order wins, as the cpu oracle's loop), (3) one
+ *   invocation per output voxel copies its writer's value or writes 0. Deterministic.
  */
 
 const WG = 256;
 
 function geometryParams(g: PoolGeometry, n: number): Params {
-  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding, g.divisorOverride);
+  return new Params().u32(n, g.nc).i32(...g.inSize, ...g.outSize, ...g.kernel, ...g.stride, ...g.padding, ...g.dilation, g.divisorOverride);
 }
 
 const geometryStruct = /* wgsl */ `
@@ -33,18 +37,22 @@ struct Params {
   n: u32, nc: u32,
   D: i32, H: i32, W: i32, OD: i32, OH: i32, OW: i32,
   kd: i32, kh: i32, kw: i32, sd: i32, sh: i32, sw: i32, pd: i32, ph: i32, pw: i32,
+  dd: i32, dh: i32, dw: i32, // the dilation (max pooling; 1 for avg)
   divisor: i32, // the divisor override, 0 for none
 }`;
 
-/** WGSL: splits flat output index i into (nc, od, oh, ow) and the window's unclipped start. */
+/**
+ * WGSL: splits flat output index i into (nc, od, oh, ow), the window's unclipped start and its taps inside the
+ * volume: the first (start plus a multiple of the dilation) and the end, exclusive (checks.ts's windowTaps).
+ */
 const outputCoords = /* wgsl */ `
 ${wgslUnravelNcdhw(['od', 'oh', 'ow'], ['P.OD', 'P.OH', 'P.OW'])}
   let d0 = od * P.sd - P.pd;
   let h0 = oh * P.sh - P.ph;
   let w0 = ow * P.sw - P.pw;
-  let ds = max(d0, 0); let de = min(d0 + P.kd, P.D);
-  let hs = max(h0, 0); let he = min(h0 + P.kh, P.H);
-  let ws = max(w0, 0); let we = min(w0 + P.kw, P.W);
+  let ds = select(d0, d0 + (-d0 + P.dd - 1) / P.dd * P.dd, d0 < 0); let de = min(d0 + (P.kd - 1) * P.dd + 1, P.D);
+  let hs = select(h0, h0 + (-h0 + P.dh - 1) / P.dh * P.dh, h0 < 0); let he = min(h0 + (P.kh - 1) * P.dh + 1, P.H);
+  let ws = select(w0, w0 + (-w0 + P.dw - 1) / P.dw * P.dw, w0 < 0); let we = min(w0 + (P.kw - 1) * P.dw + 1, P.W);
   let base = nc * u32(P.D * P.H * P.W);`;
 
 const maxPoolSource = (): string => /* wgsl */ `
@@ -63,10 +71,10 @@ ${outputCoords}
   // same (the window is never empty, and a strict > keeps the first of equal values)
   var bestAt = (ds * P.H + hs) * P.W + ws;
   var best = x[base + u32(bestAt)];
-  for (var d = ds; d < de; d++) {
-    for (var h = hs; h < he; h++) {
+  for (var d = ds; d < de; d += P.dd) {
+    for (var h = hs; h < he; h += P.dh) {
       let row = (d * P.H + h) * P.W;
-      for (var w = ws; w < we; w++) {
+      for (var w = ws; w < we; w += P.dw) {
         let v = x[base + u32(row + w)];
         if (v > best || ${wgslIsNaN('v')}) { best = v; bestAt = row + w; }
       }
@@ -267,13 +275,81 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   gx[i] = sum;
 }`;
 
+const unpoolStruct = /* wgsl */ `struct Params { n: u32, inVol: u32, outVol: u32, site: u32, }`;
+
+/** maxUnpool3d (1): no writer yet */
+const unpoolInitSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read_write> writer: array<i32>;
+@group(0) @binding(1) var<uniform> P: Params;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i < P.n) { writer[i] = -1; }
+}`;
+
+/** maxUnpool3d (2): each input element claims its target voxel; the largest position inside the (N, C) volume wins */
+const unpoolMarkSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read> indices: array<i32>;
+@group(0) @binding(1) var<storage, read_write> writer: array<atomic<i32>>;
+@group(0) @binding(3) var<uniform> P: Params;
+${wgslIndexCheck(2)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let at = indices[i];
+  if (at < 0 || u32(at) >= P.outVol) { reportBadIndex(P.site, at, P.outVol, i); return; }
+  atomicMax(&writer[(i / P.inVol) * P.outVol + u32(at)], i32(i % P.inVol));
+}`;
+
+/** maxUnpool3d (3): each output voxel takes its writer's value, or 0 */
+const unpoolWriteSource = (): string => /* wgsl */ `
+${unpoolStruct}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> writer: array<i32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${wgslFlatIndex(WG)};
+  if (i >= P.n) { return; }
+  let w = writer[i];
+  var v = 0.0;
+  if (w >= 0) { v = x[(i / P.outVol) * P.inVol + u32(w)]; }
+  y[i] = v;
+}`;
+
+export function maxUnpool3d(rt: GpuRuntime, x: Storage, indices: Storage, xShape: readonly number[], outSize: readonly [number, number, number]): Storage {
+  checkFloat(x, 'maxUnpool3d');
+  const { nc, inVol, outVol } = checkMaxUnpool(x, indices, xShape, outSize, 'webgpu: maxUnpool3d');
+  const n = nc * outVol, count = nc * inVol;
+  const y = rt.alloc(n, 'float32');
+  if (n === 0) return y;
+  const writer = rt.alloc(n, 'int32');
+  const site = rt.errorSite(`maxUnpool3d:${outSize.join('x')}`, (index, _bound, element) => invalidUnpoolIndex(index, outSize, element));
+  rt.dispatch(rt.kernel('pool:unpool:init', unpoolInitSource, 1), [writer.buffer], new Params().u32(n, inVol, outVol, site).done(), grid1d(n, WG));
+  if (count > 0) {
+    rt.dispatch(rt.kernel('pool:unpool:mark', unpoolMarkSource, 3), [gpuBuffer(indices), writer.buffer, rt.errorWord],
+      new Params().u32(count, inVol, outVol, site).done(), grid1d(count, WG));
+  }
+  rt.dispatch(rt.kernel('pool:unpool:write', unpoolWriteSource, 3), [gpuBuffer(x), writer.buffer, y.buffer],
+    new Params().u32(n, inVol, outVol, site).done(), grid1d(n, WG));
+  rt.free(writer);
+  return y;
+}
+
 function checkFloat(s: Storage, what: string): void {
   if (wgslType(s.dtype) !== 'f32') throw new Error(`webgpu: ${what} takes float32, got ${s.dtype}`);
 }
 
 export function maxPool3d(rt: GpuRuntime, x: Storage, xShape: readonly number[], p: Pool3dParams): { values: Storage; indices: Storage } {
   checkFloat(x, 'maxPool3d');
-  const g = poolGeometry(xShape, p, 'maxPool3d');
+  const g = poolGeometry(xShape, p, 'maxPool3d', true);
   const n = g.nc * sizeOf(g.outSize);
   const values = rt.alloc(n, 'float32'), indices = rt.alloc(n, 'int32');
   const k = rt.kernel('pool:max', maxPoolSource, 3);
@@ -359,6 +435,18 @@ function poolCases(label: string, xShape: number[], p: Pool3dParams, large: bool
         const { values, indices } = b.maxPool3d(x, xShape, p);
         return {
           run() { b.free(b.maxPool3dBackward(values, indices, gyShape, xShape)); },
+          dispose() { b.free(x); b.free(values); b.free(indices); },
+        };
+      },
+    },
+    {
+      group: 'maxUnpool3d', name: `${label}`, flops: 0, bytes: 4 * (2 * nOut + 3 * nIn), ...opt,
+      setup(b: Backend) {
+        const x = b.upload(randomData(nIn, 5), 'float32');
+        const { values, indices } = b.maxPool3d(x, xShape, p);
+        const size: [number, number, number] = [xShape[2], xShape[3], xShape[4]];
+        return {
+          run() { b.free(b.maxUnpool3d(values, indices, gyShape, size)); },
           dispose() { b.free(x); b.free(values); b.free(indices); },
         };
       },
