@@ -81,6 +81,8 @@ export function generateSpatialBoundingBox(v: SpatialVolume, opts: BoundingBoxOp
   const margin = checkMargin(opts.margin ?? 0, 'generateSpatialBoundingBox');
   const allowSmaller = opts.allowSmaller ?? false;
   const { shape, channels } = splitChannels(v);
+  const selected = anyChannel(channels, select);
+  const data = selected.data, accept = selected.test;
   const [X, Y, Z] = shape;
   const lo: Shape3 = [X, Y, Z];
   const hi: Shape3 = [-1, -1, -1];
@@ -88,7 +90,7 @@ export function generateSpatialBoundingBox(v: SpatialVolume, opts: BoundingBoxOp
   for (let x = 0; x < X; x++) {
     for (let y = 0; y < Y; y++) {
       for (let z = 0; z < Z; z++, i++) {
-        if (!channels.some((c) => select(c.data[i]!))) continue;
+        if (!accept(data[i]!)) continue;
         if (x < lo[0]) lo[0] = x;
         if (x > hi[0]) hi[0] = x;
         if (y < lo[1]) lo[1] = y;
@@ -110,6 +112,19 @@ function checkAgainst(data: object, key: string, vol: Channels, other: string, o
     const shapeOf = (k: string) => (data as Record<string, SpatialVolume>)[k]!.shape.join(', ');
     throw new Error(`${name}: key '${key}' has shape [${shapeOf(key)}], ${other} has [${shapeOf(otherKey)}]`);
   }
+}
+
+/**
+ * The voxels `test` accepts in any channel (MONAI's `any` over the channel axis), as data and the test that picks
+ * them from it: one channel and `test` itself, or a 0/1 mask of the channels and "nonzero".
+ */
+function anyChannel(channels: readonly Volume<Float32Array | Uint8Array>[], test: (value: number) => boolean): { data: Float32Array | Uint8Array; test: (value: number) => boolean } {
+  if (channels.length === 1) return { data: channels[0]!.data, test };
+  const mask = new Uint8Array(channels[0]!.data.length);
+  for (const { data } of channels) {
+    for (let i = 0; i < mask.length; i++) if (mask[i] === 0 && test(data[i]!)) mask[i] = 1;
+  }
+  return { data: mask, test: (value) => value !== 0 };
 }
 
 export interface CropForegroundOptions extends BoundingBoxOptions {
@@ -326,10 +341,12 @@ export class RandCropByPosNegLabel implements Transform {
     }
     const threshold = this.#opts.imageThreshold ?? 0;
     // MONAI's map_binary_to_indices: a voxel is foreground where any label channel is nonzero, a candidate where any image channel is above the threshold
+    const { data: labels, test: isForeground } = anyChannel(label.channels, (v) => v !== 0);
+    const candidates = image && anyChannel(image.channels, (v) => v > threshold);
     const fg: number[] = [], bg: number[] = [];
-    for (let i = 0; i < label.channels[0]!.data.length; i++) {
-      if (image && !image.channels.some((c) => c.data[i]! > threshold)) continue;
-      (label.channels.some((c) => c.data[i] !== 0) ? fg : bg).push(i);
+    for (let i = 0; i < labels.length; i++) {
+      if (candidates && !candidates.test(candidates.data[i]!)) continue;
+      (isForeground(labels[i]!) ? fg : bg).push(i);
     }
     if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${imageKey}' has none above imageThreshold ${threshold})`);
     const ratio = fg.length === 0 ? 0 : bg.length === 0 ? 1 : this.#ratio;
