@@ -5,6 +5,7 @@ import {
   SpatialPad, generateSpatialBoundingBox,
 } from '../../src/imaging/transforms-spatial.js';
 import { Compose, type Transform } from '../../src/imaging/transforms.js';
+import { NormalizeIntensity } from '../../src/imaging/transforms-intensity.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 
@@ -181,9 +182,16 @@ describe('errors name the keys', () => {
   });
 
   it('a malformed channel-first volume', () => {
-    const bad = { data: new Float32Array(10), shape: [2, 2, 2, 2] };
-    expect(() => new Flip({ keys: 'image' }).apply({ image: bad }))
-      .toThrow(/^Flip: key 'image' is not a channel-first image \{ data: Float32Array \| Uint8Array of C·X·Y·Z values, shape: \[C, X, Y, Z\] \} \(shape \[2,2,2,2\]\)$/);
+    for (const bad of [
+      { data: new Float32Array(10), shape: [2, 2, 2, 2] }, { data: new Int16Array(16), shape: [2, 2, 2, 2] },
+      { data: new Uint8Array(0), shape: [2, 0, 2, 2] }, { data: new Float32Array(8), shape: [2, 1.5, 2, 2] },
+    ]) {
+      expect(() => new Flip({ keys: 'image' }).apply({ image: bad }))
+        .toThrow(new RegExp(`^Flip: key 'image' is not a channel-first image \\{ data: Float32Array \\| Uint8Array of C·X·Y·Z values, shape: \\[C, X, Y, Z\\] \\} \\(shape ${JSON.stringify(bad.shape).replace(/[[\]]/g, '\\$&')}\\)$`));
+    }
+    // an intensity transform reads channel-first volumes the same way and wants floats
+    expect(() => new NormalizeIntensity({ keys: 'label' }).apply({ label }))
+      .toThrow(/^NormalizeIntensity: key 'label' holds a Uint8Array channel-first image \(a label\?\); this transform needs a Float32Array image$/);
     expect(() => new Resize({ keys: 'label', spatialSize: 4, mode: 'trilinear' }).apply({ label }))
       .toThrow(/^Resize: key 'label' is a Uint8Array volume \(a label\); resample it with mode 'nearest'$/);
   });
