@@ -81,8 +81,7 @@ export function generateSpatialBoundingBox(v: SpatialVolume, opts: BoundingBoxOp
   const margin = checkMargin(opts.margin ?? 0, 'generateSpatialBoundingBox');
   const allowSmaller = opts.allowSmaller ?? false;
   const { shape, channels } = splitChannels(v);
-  const selected = anyChannel(channels, select);
-  const data = selected.data, accept = selected.test;
+  const { data, test: accept } = anyChannel(channels, select);
   const [X, Y, Z] = shape;
   const lo: Shape3 = [X, Y, Z];
   const hi: Shape3 = [-1, -1, -1];
@@ -106,11 +105,12 @@ export function generateSpatialBoundingBox(v: SpatialVolume, opts: BoundingBoxOp
   return { start, end };
 }
 
-/** Throws unless key `key`'s spatial shape is that of `otherKey` (the label or source a transform reads), naming both. */
-function checkAgainst(data: object, key: string, vol: Channels, other: string, otherKey: string, otherVol: Channels, name: string): void {
-  if (vol.shape.some((s, a) => s !== otherVol.shape[a])) {
-    const shapeOf = (k: string) => (data as Record<string, SpatialVolume>)[k]!.shape.join(', ');
-    throw new Error(`${name}: key '${key}' has shape [${shapeOf(key)}], ${other} has [${shapeOf(otherKey)}]`);
+/** Throws unless (read and checked) `key`'s spatial shape is that of `reference`, the `role` (sourceKey, labelKey) a transform reads, naming both. */
+function checkAgainst(data: object, key: string, reference: string, role: string, name: string): void {
+  const shapeOf = (k: string): readonly number[] => (data as Record<string, SpatialVolume>)[k]!.shape;
+  const shape = shapeOf(key), referenceShape = shapeOf(reference);
+  if (shape.slice(-3).some((s, a) => s !== referenceShape.slice(-3)[a])) {
+    throw new Error(`${name}: key '${key}' has shape [${shape.join(', ')}], ${role} '${reference}' has [${referenceShape.join(', ')}]`);
   }
 }
 
@@ -150,10 +150,10 @@ export class CropForeground implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const source = readChannels(data, this.#opts.sourceKey, 'CropForeground');
+    const source = readChannels(data, this.#opts.sourceKey, 'CropForeground').volume;
     const vols = readSameSpatialShape(data, this.#keys, 'CropForeground');
-    checkAgainst(data, this.#keys[0]!, vols[0]!, `sourceKey '${this.#opts.sourceKey}'`, this.#opts.sourceKey, source, 'CropForeground');
-    const { start, end } = generateSpatialBoundingBox((data as Record<string, SpatialVolume>)[this.#opts.sourceKey]!, this.#opts);
+    checkAgainst(data, this.#keys[0]!, this.#opts.sourceKey, 'sourceKey', 'CropForeground');
+    const { start, end } = generateSpatialBoundingBox(source, this.#opts);
     if (end[0] === 0) throw new Error(`CropForeground: sourceKey '${this.#opts.sourceKey}' has no foreground voxel (selectFn accepts none)`);
     return cropKeys(data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
   }
@@ -332,8 +332,8 @@ export class RandCropByPosNegLabel implements Transform {
     const shape = label.shape;
     const vols = readSameSpatialShape(data, this.#keys, name);
     const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
-    checkAgainst(data, this.#keys[0]!, vols[0]!, `labelKey '${labelKey}'`, labelKey, label, name);
-    if (image) checkAgainst(data, imageKey!, image, `labelKey '${labelKey}'`, labelKey, label, name);
+    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
+    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
     let size = resolveSize(this.#size, shape);
     if (size.some((s, a) => s > shape[a])) {
       if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);

@@ -64,8 +64,7 @@ export class Compose<TOut extends object = object, MaySplit extends boolean = bo
   /** One sample when no transform returned a list, else the list (MONAI's Compose output). */
   apply<T extends object>(data: T, rng?: Rng): MaySplit extends false ? Composed<T, TOut> : Composed<T, TOut> | Composed<T, TOut>[] {
     let current: object | object[] = data;
-    const step = (t: ComposeStep, d: object): object | object[] => t.apply(d, rng);
-    for (const t of this.transforms) current = Array.isArray(current) ? current.flatMap((d) => step(t, d)) : step(t, current);
+    for (const t of this.transforms) current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
     return current as MaySplit extends false ? Composed<T, TOut> : Composed<T, TOut> | Composed<T, TOut>[];
   }
 
@@ -126,10 +125,11 @@ export type FloatImage = Volume<Float32Array> | MultiChannelVolume;
 export type SpatialVolume = AnyVolume | MultiChannelVolume<Float32Array> | MultiChannelVolume<Uint8Array>;
 
 /**
- * A key's volume as its channels, each a volume [X, Y, Z] viewing the data (one channel for a volume [X, Y, Z]), and
- * whether it was channel-first; `joinChannels` puts transformed channels back in the same form.
+ * A volume as its channels, each a volume [X, Y, Z] viewing its data (one channel for a volume [X, Y, Z]), its
+ * spatial shape and whether it is channel-first; `joinChannels` puts transformed channels back in the same form.
  */
 export interface Channels {
+  volume: SpatialVolume;
   shape: Shape3;
   channels: Volume<Float32Array | Uint8Array>[];
   channelFirst: boolean;
@@ -150,10 +150,10 @@ export function readChannels(data: object, key: string, name: string): Channels 
 
 /** A volume's channels (unchecked; `readChannels` checks): views of a channel-first volume's data, or the volume itself. */
 export function splitChannels(v: SpatialVolume): Channels {
-  if (v.shape.length === 3) return { shape: v.shape, channels: [v as Volume<Float32Array | Uint8Array>], channelFirst: false };
+  if (v.shape.length === 3) return { volume: v, shape: v.shape, channels: [v as Volume<Float32Array | Uint8Array>], channelFirst: false };
   const [C, X, Y, Z] = v.shape, n = X * Y * Z, d = v.data;
   const shape: Shape3 = [X, Y, Z];
-  return { shape, channels: Array.from({ length: C }, (_, c) => ({ data: d.subarray(c * n, (c + 1) * n), shape })), channelFirst: true };
+  return { volume: v, shape, channels: Array.from({ length: C }, (_, c) => ({ data: d.subarray(c * n, (c + 1) * n), shape })), channelFirst: true };
 }
 
 /** Transformed channels (one spatial shape, one element type) in the form `readChannels` found them: the volume itself, or channel-first. */
@@ -170,15 +170,16 @@ export function joinChannels<T extends Float32Array | Uint8Array>(channels: read
  * its data: one for a volume [X, Y, Z], C for a channel-first [C, X, Y, Z] image.
  */
 export function readImage(data: object, key: string, name: string): { image: FloatImage; channels: Float32Array[] } {
-  const { channels, channelFirst } = readChannels(data, key, name);
-  if (!(channels[0]!.data instanceof Float32Array)) {
+  const { volume, channels, channelFirst } = readChannels(data, key, name);
+  if (!(volume.data instanceof Float32Array)) {
     throw new Error(`${name}: key '${key}' holds a Uint8Array ${channelFirst ? 'channel-first image' : 'volume'} (a label?); this transform needs a Float32Array image`);
   }
-  return { image: (data as Record<string, FloatImage>)[key]!, channels: channels.map((c) => c.data as Float32Array) };
+  return { image: volume as FloatImage, channels: channels.map((c) => c.data as Float32Array) };
 }
 
-/** Throws, naming the keys, unless the shapes (spatial shapes of channel-first volumes) are one. */
-function checkSameShape(keys: readonly string[], shapes: readonly (readonly number[])[], spatial: readonly Shape3[], name: string): void {
+/** Throws, naming the keys, unless the volumes' shapes (their last three entries: [C, X, Y, Z] has any C) are one. */
+function checkSameShape(keys: readonly string[], shapes: readonly (readonly number[])[], name: string): void {
+  const spatial = shapes.map((s) => s.slice(-3));
   spatial.forEach((s, i) => {
     if (s.some((n, a) => n !== spatial[0]![a])) {
       const aside = shapes[i]!.length === 4 || shapes[0]!.length === 4 ? ' [X, Y, Z] (the channel counts may differ)' : '';
@@ -190,7 +191,7 @@ function checkSameShape(keys: readonly string[], shapes: readonly (readonly numb
 /** The volumes under `keys`, all of one shape (a spatial transform applies one geometry to all of them). */
 export function readSameShape(data: object, keys: readonly string[], name: string): AnyVolume[] {
   const vols = keys.map((k) => readVolume(data, k, name));
-  checkSameShape(keys, vols.map((v) => v.shape), vols.map((v) => v.shape), name);
+  checkSameShape(keys, vols.map((v) => v.shape), name);
   return vols;
 }
 
@@ -200,7 +201,7 @@ export function readSameShape(data: object, keys: readonly string[], name: strin
  */
 export function readSameSpatialShape(data: object, keys: readonly string[], name: string): Channels[] {
   const items = keys.map((k) => readChannels(data, k, name));
-  checkSameShape(keys, keys.map((k) => (data as Record<string, SpatialVolume>)[k]!.shape), items.map((c) => c.shape), name);
+  checkSameShape(keys, items.map((c) => c.volume.shape), name);
   return items;
 }
 
