@@ -3,10 +3,10 @@
  * cases, as there is no BraTS data here. Each case has BraTS's four modalities (FLAIR, T1, T1ce, T2) of a brain with
  * a tumour of nested regions labelled as BraTS labels them (2 oedema, 1 necrotic core, 4 enhancing rim), each
  * region with its own contrast per modality. As the tutorial: the label becomes the three overlapping regions TC,
- * WT and ET (ConvertToMultiChannelBasedOnBratsClasses), a typed Compose of random crops and flips of the four-channel
- * image with the regions, a nonzero, channel-wise NormalizeIntensity and random intensity scaling/shifting trains MONAI's SegResNet with DiceLoss on
- * sigmoid outputs (squared_pred), AdamW with a linear warm-up then a cosine (SequentialLR), optionally with
- * autocast + GradScaler (--amp); validation is sliding-window inference of the four-channel held-out cases,
+ * WT and ET (ConvertToMultiChannelBasedOnBratsClasses); a typed Compose of random crops and flips of the four-channel
+ * image with the regions, a nonzero, channel-wise NormalizeIntensity and random intensity scaling/shifting; MONAI's
+ * SegResNet trained with DiceLoss on sigmoid outputs (squared_pred), AdamW with a linear warm-up then a cosine
+ * (SequentialLR), optionally with autocast + GradScaler (--amp); validation is sliding-window inference of the four-channel held-out cases,
  * sigmoid > 0.5 per region, and a DiceMetric per region. Writes a checkpoint and the loss plot into --out; the last
  * line printed is one JSON object {"metric", "before", "after", "better"} (mean Dice of TC, WT and ET).
  */
