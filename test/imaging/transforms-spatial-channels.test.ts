@@ -174,6 +174,16 @@ describe('errors name the keys', () => {
     }
   });
 
+  it('the channel note only where a key is channel-first', () => {
+    const flat = (shape: Shape3): Volume<Uint8Array> => ({ data: new Uint8Array(shape[0] * shape[1] * shape[2]), shape });
+    expect(() => new RandFlip({ keys }).apply({ image, label: flat([8, 8, 4]) }, new Rng(0)))
+      .toThrow(/^RandFlip: key 'label' has shape \[8, 8, 4\], key 'image' has \[4, 8, 8, 8\]; the keys must share one shape \[X, Y, Z\] \(the channel counts may differ\)$/);
+    expect(() => new RandFlip({ keys: ['label', 'image'] }).apply({ image, label: flat([8, 8, 4]) }, new Rng(0)))
+      .toThrow(/^RandFlip: key 'image' has shape \[4, 8, 8, 8\], key 'label' has \[8, 8, 4\]; the keys must share one shape \[X, Y, Z\] \(the channel counts may differ\)$/);
+    expect(() => new RandFlip({ keys }).apply({ image: flat([8, 8, 8]), label: flat([8, 8, 4]) }, new Rng(0)))
+      .toThrow(/^RandFlip: key 'label' has shape \[8, 8, 4\], key 'image' has \[8, 8, 8\]; the keys must share one shape$/);
+  });
+
   it('a source or label of another spatial shape than the keys', () => {
     expect(() => new CropForeground({ keys: 'image', sourceKey: 'label' }).apply({ image, label }))
       .toThrow(/^CropForeground: key 'image' has shape \[4, 8, 8, 8\], sourceKey 'label' has \[3, 8, 8, 4\]$/);
