@@ -3,10 +3,10 @@
  * cases, as there is no BraTS data here. Each case has BraTS's four modalities (FLAIR, T1, T1ce, T2) of a brain with
  * a tumour of nested regions labelled as BraTS labels them (2 oedema, 1 necrotic core, 4 enhancing rim), each
  * region with its own contrast per modality. As the tutorial: the label becomes the three overlapping regions TC,
- * WT and ET (ConvertToMultiChannelBasedOnBratsClasses), a typed Compose of random crops, flips and intensity
- * scaling/shifting after a nonzero, channel-wise NormalizeIntensity trains MONAI's SegResNet with DiceLoss on
- * sigmoid outputs (squared_pred), AdamW with a linear warm-up then a cosine (SequentialLR), optionally with
- * autocast + GradScaler (--amp); validation is sliding-window inference of the four-channel held-out cases,
+ * WT and ET (ConvertToMultiChannelBasedOnBratsClasses); a typed Compose of random crops and flips of the four-channel
+ * image with the regions, a nonzero, channel-wise NormalizeIntensity and random intensity scaling/shifting; MONAI's
+ * SegResNet trained with DiceLoss on sigmoid outputs (squared_pred), AdamW with a linear warm-up then a cosine
+ * (SequentialLR), optionally with autocast + GradScaler (--amp); validation is sliding-window inference of the four-channel held-out cases,
  * sigmoid > 0.5 per region, and a DiceMetric per region. Writes a checkpoint and the loss plot into --out; the last
  * line printed is one JSON object {"metric", "before", "after", "better"} (mean Dice of TC, WT and ET).
  */
@@ -16,8 +16,7 @@ import {
 } from 'voxgrad';
 import {
   BRATS_REGIONS, Compose, ConvertToMultiChannelBasedOnBratsClasses, DiceMetric, NormalizeIntensity, Progress, RandFlip, RandScaleIntensity,
-  RandShiftIntensity, RandSpatialCrop, readVolume, Rng, slidingWindowInference, withVolumes, type MultiChannelVolume, type SampleTransform,
-  type Shape3, type Volume,
+  RandShiftIntensity, RandSpatialCrop, Rng, slidingWindowInference, type MultiChannelVolume, type Shape3, type Volume,
 } from 'voxgrad/imaging';
 import { BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UsageError, useBackend } from './common.js';
 
@@ -46,8 +45,8 @@ const OPTIONS = {
 const MODALITIES = ['flair', 't1', 't1ce', 't2'] as const;
 type Modality = (typeof MODALITIES)[number];
 
-/** A case as loaded: one volume per modality and the BraTS label (0, 1, 2, 4). */
-type Case = Record<Modality, Volume> & { label: Volume<Uint8Array> };
+/** A case as loaded (MONAI's LoadImaged + EnsureChannelFirstd): the modalities as the channel-first image [4, X, Y, Z] and the BraTS label (0, 1, 2, 4). */
+interface Case { image: MultiChannelVolume; label: Volume<Uint8Array> }
 
 /** What the transforms make of a case: the channel-first image [4, X, Y, Z] and the regions [3, X, Y, Z] (TC, WT, ET). */
 interface Sample { image: MultiChannelVolume; label: MultiChannelVolume }
@@ -74,8 +73,8 @@ function makeCase(rng: Rng, S: number, noise: number): Case {
   const tcC = wtC.map((c, a) => c + rng.uniform(-0.25, 0.25) * wtR[a]!), tcR = wtR.map((r) => r * rng.uniform(0.5, 0.7));
   const necrosisR = tcR.map((r) => r * rng.uniform(0.4, 0.6));
   const gain = MODALITIES.map(() => rng.uniform(0.6, 1.6));
-  const label = new Uint8Array(S ** 3);
-  const images = MODALITIES.map(() => new Float32Array(S ** 3));
+  const n = S ** 3, label = new Uint8Array(n), image = new Float32Array(MODALITIES.length * n);
+  const images = MODALITIES.map((_, k) => image.subarray(k * n, (k + 1) * n));
   let i = 0;
   for (let x = 0; x < S; x++) for (let y = 0; y < S; y++) for (let z = 0; z < S; z++, i++) {
     const p = [x, y, z];
@@ -84,51 +83,28 @@ function makeCase(rng: Rng, S: number, noise: number): Case {
     label[i] = l;
     MODALITIES.forEach((m, k) => { images[k]![i] = gain[k]! * (CONTRAST[m][l] + noise * rng.normal()); });
   }
-  const volumes = Object.fromEntries(MODALITIES.map((m, k) => [m, { data: images[k]!, shape: [S, S, S] }])) as Record<Modality, Volume>;
-  return { ...volumes, label: { data: label, shape: [S, S, S] } };
+  return { image: { data: image, shape: [MODALITIES.length, S, S, S] }, label: { data: label, shape: [S, S, S] } };
 }
 
 // ---------------------------------------------------------------------------------------- the transforms
 
-/**
- * MONAI's ConcatItemsd: the volumes under `keys` as one channel-first image [C, X, Y, Z] under `name`. The spatial
- * transforms work on volumes [X, Y, Z], so the modalities are cropped and flipped as their own keys first (as the
- * label), then joined.
- */
-class ConcatItems implements SampleTransform {
-  constructor(readonly keys: readonly string[], readonly name: string) {}
-
-  apply<T extends object>(data: T): T {
-    const volumes = this.keys.map((k) => readVolume(data, k, 'ConcatItems'));
-    const [X, Y, Z] = volumes[0]!.shape, n = X * Y * Z;
-    const image = new Float32Array(volumes.length * n);
-    volumes.forEach((v, c) => {
-      if (v.data.length !== n) throw new Error(`ConcatItems: key '${this.keys[c]}' has shape [${v.shape.join(', ')}], '${this.keys[0]}' [${X}, ${Y}, ${Z}]`);
-      image.set(v.data, c * n);
-    });
-    return withVolumes(data, [this.name], [{ data: image, shape: [volumes.length, X, Y, Z] }]);
-  }
-}
-
-const spatialKeys = [...MODALITIES, 'label'];
-/** what both pipelines end with: the image of the modalities, the regions of the label, the image normalised per channel over the brain */
-const toSample = (): SampleTransform[] => [
-  new ConcatItems(MODALITIES, 'image'),
-  new ConvertToMultiChannelBasedOnBratsClasses({ keys: 'label' }),
-  new NormalizeIntensity({ keys: 'image', nonzero: true, channelWise: true }),
-];
+const keys = ['image', 'label'];
+/** what both pipelines start and end with: the label's regions first, the image normalised per channel over the brain last (MONAI's tutorial) */
+const toRegions = new ConvertToMultiChannelBasedOnBratsClasses({ keys: 'label' });
+const normalize = new NormalizeIntensity({ keys: 'image', nonzero: true, channelWise: true });
 
 function trainTransforms(crop: number): Compose<Sample, false> {
   return new Compose<Sample, false>([
-    new RandSpatialCrop({ keys: spatialKeys, roiSize: crop, randomSize: false }),
-    ...[0, 1, 2].map((axis) => new RandFlip({ keys: spatialKeys, prob: 0.5, spatialAxis: axis })),
-    ...toSample(),
+    toRegions,
+    new RandSpatialCrop({ keys, roiSize: crop, randomSize: false }),
+    ...[0, 1, 2].map((axis) => new RandFlip({ keys, prob: 0.5, spatialAxis: axis })),
+    normalize,
     new RandScaleIntensity({ keys: 'image', factors: 0.1, prob: 1 }),
     new RandShiftIntensity({ keys: 'image', offsets: 0.1, prob: 1 }),
   ]);
 }
 
-const valTransforms = new Compose<Sample, false>(toSample());
+const valTransforms = new Compose<Sample, false>([toRegions, normalize]);
 
 /** samples' images and targets as batches [B, C, X, Y, Z] */
 function collate(volumes: readonly MultiChannelVolume[]): Tensor {

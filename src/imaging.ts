@@ -26,9 +26,14 @@ export {
 } from './imaging/report/figures.js';
 export { buildHtmlReport, writeHtmlReport, DEFAULT_HTML_BUDGET, type HtmlReportInput } from './imaging/report/html-report.js';
 export { Progress, progress, formatDuration, type ProgressOptions } from './imaging/progress.js';
-export { Compose, Lambda, type Transform, type SampleTransform, type Composed, type AnyVolume, type FloatImage, type SpatialSize } from './imaging/transforms.js';
+export {
+  Compose, Lambda, type Transform, type SampleTransform, type Composed, type ComposeStep, type NestedCompose, type AnyVolume, type FloatImage,
+  type SpatialVolume, type SpatialSize,
+} from './imaging/transforms.js';
 // what the built-in transforms are written with, for a user's own (MONAI's MapTransform): checked readers, the sample copy
-export { keyList, readVolume, readImage, readSameShape, withVolumes, requireRng, checkProb } from './imaging/transforms.js';
+export {
+  keyList, readVolume, readImage, readChannels, readSameShape, readSameSpatialShape, joinChannels, withVolumes, requireRng, checkProb, type Channels,
+} from './imaging/transforms.js';
 export {
   NormalizeIntensity, ScaleIntensity, ScaleIntensityRange, ScaleIntensityRangePercentiles, RandGaussianNoise, RandScaleIntensity, RandShiftIntensity,
   type NormalizeIntensityOptions, type ScaleIntensityOptions, type ScaleIntensityRangeOptions, type ScaleIntensityRangePercentilesOptions, type RandGaussianNoiseOptions,

@@ -29,10 +29,8 @@ export interface ConvertToMultiChannelBasedOnBratsClassesOptions {
  * values go to the loss as float targets, and a channel-first image is float here), channel c at
  * `data.subarray(c·X·Y·Z, (c + 1)·X·Y·Z)`, so a batch of them is the target [B, 3, X, Y, Z] as it lies.
  *
- * The spatial transforms here work on volumes [X, Y, Z] without a channel axis, so a channel-first result cannot be
- * cropped or flipped with the images: place the conversion after the spatial transforms (it is voxelwise, so it
- * commutes with crops, flips, 90° rotations and nearest-neighbour resampling), or give `regionKeys` to get three
- * uint8 volumes that go through them like the label.
+ * The spatial transforms move the channel-first result with the images, as MONAI's tutorial does (give Resize and
+ * Spacing mode 'nearest' for it); `regionKeys` gives three uint8 volumes [X, Y, Z] instead.
  */
 export class ConvertToMultiChannelBasedOnBratsClasses implements Transform {
   readonly #keys: string[];

@@ -1,13 +1,15 @@
 /**
  * MONAI's spatial transforms (dictionary form): padding, crops (centre, random, foreground, positive/negative label
  * centred), flips, 90° rotations and resampling. One geometry is drawn per sample and applied to every key, so the
- * keys must share one shape. Axes are the volume's [X, Y, Z] (MONAI's spatial axes, without the channel).
+ * keys must share one spatial shape. A key holds a volume [X, Y, Z] or a channel-first one [C, X, Y, Z] (MONAI's
+ * layout, the channel counts free per key), whose every channel gets the same geometry. Axes are the spatial ones
+ * [X, Y, Z] (MONAI's spatial axes, without the channel).
  */
 import { adaptiveWindows } from '../autograd/nn.js';
 import type { Rng } from './random.js';
 import {
-  checkProb, checkSpatialSize, keyList, readSameShape, readVolume, requireRng, resolveSize, withVolumes,
-  type AnyVolume, type SpatialSize, type Transform,
+  checkProb, checkSpatialSize, joinChannels, keyList, readChannels, readSameSpatialShape, requireRng, resolveSize, splitChannels, withVolumes,
+  type Channels, type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
 
@@ -36,9 +38,14 @@ export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, sta
   return { data: out, shape: [P, Q, R] };
 }
 
+/** `f` applied to each channel, the result in the volume's form (channel-first or not). */
+function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): SpatialVolume {
+  return joinChannels(volume.channels.map(f), volume.channelFirst) as SpatialVolume;
+}
+
 /** Applies one region to every key. */
-function cropKeys<T extends object>(data: T, keys: readonly string[], vols: readonly AnyVolume[], start: Readonly<Shape3>, size: Readonly<Shape3>): T {
-  return withVolumes(data, keys, vols.map((v) => cropOrPad(v as Volume<Float32Array | Uint8Array>, start, size) as AnyVolume));
+function cropKeys<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>, size: Readonly<Shape3>): T {
+  return withVolumes(data, keys, vols.map((v) => mapChannels(v, (c) => cropOrPad(c, start, size))));
 }
 
 /** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */
@@ -66,21 +73,23 @@ function checkMargin(margin: number | readonly [number, number, number], name: s
 }
 
 /**
- * MONAI's `generate_spatial_bounding_box`: the half-open box [start, end) of the voxels `selectFn` accepts, grown by
- * `margin`; start = end = [0, 0, 0] when there are none.
+ * MONAI's `generate_spatial_bounding_box`: the half-open box [start, end) of the voxels `selectFn` accepts (in any
+ * channel of a channel-first volume), grown by `margin`; start = end = [0, 0, 0] when there are none.
  */
-export function generateSpatialBoundingBox(v: AnyVolume, opts: BoundingBoxOptions = {}): { start: Shape3; end: Shape3 } {
+export function generateSpatialBoundingBox(v: SpatialVolume, opts: BoundingBoxOptions = {}): { start: Shape3; end: Shape3 } {
   const select = opts.selectFn ?? ((x: number) => x > 0);
   const margin = checkMargin(opts.margin ?? 0, 'generateSpatialBoundingBox');
   const allowSmaller = opts.allowSmaller ?? false;
-  const [X, Y, Z] = v.shape;
+  const { shape, channels } = splitChannels(v);
+  const { data, test: accept } = anyChannel(channels, select);
+  const [X, Y, Z] = shape;
   const lo: Shape3 = [X, Y, Z];
   const hi: Shape3 = [-1, -1, -1];
   let i = 0;
   for (let x = 0; x < X; x++) {
     for (let y = 0; y < Y; y++) {
       for (let z = 0; z < Z; z++, i++) {
-        if (!select(v.data[i]!)) continue;
+        if (!accept(data[i]!)) continue;
         if (x < lo[0]) lo[0] = x;
         if (x > hi[0]) hi[0] = x;
         if (y < lo[1]) lo[1] = y;
@@ -92,8 +101,30 @@ export function generateSpatialBoundingBox(v: AnyVolume, opts: BoundingBoxOption
   }
   if (hi[0] < 0) return { start: [0, 0, 0], end: [0, 0, 0] };
   const start = AXES.map((a) => (allowSmaller ? Math.max(lo[a] - margin[a], 0) : lo[a] - margin[a])) as Shape3;
-  const end = AXES.map((a) => (allowSmaller ? Math.min(hi[a] + margin[a] + 1, v.shape[a]) : hi[a] + margin[a] + 1)) as Shape3;
+  const end = AXES.map((a) => (allowSmaller ? Math.min(hi[a] + margin[a] + 1, shape[a]) : hi[a] + margin[a] + 1)) as Shape3;
   return { start, end };
+}
+
+/** Throws unless (read and checked) `key`'s spatial shape is that of `reference`, the `role` (sourceKey, labelKey) a transform reads, naming both. */
+function checkAgainst(data: object, key: string, reference: string, role: string, name: string): void {
+  const shapeOf = (k: string): readonly number[] => (data as Record<string, SpatialVolume>)[k]!.shape;
+  const shape = shapeOf(key), referenceShape = shapeOf(reference);
+  if (shape.slice(-3).some((s, a) => s !== referenceShape.slice(-3)[a])) {
+    throw new Error(`${name}: key '${key}' has shape [${shape.join(', ')}], ${role} '${reference}' has [${referenceShape.join(', ')}]`);
+  }
+}
+
+/**
+ * The voxels `test` accepts in any channel (MONAI's `any` over the channel axis), as data and the test that picks
+ * them from it: one channel and `test` itself, or a 0/1 mask of the channels and "nonzero".
+ */
+function anyChannel(channels: readonly Volume<Float32Array | Uint8Array>[], test: (value: number) => boolean): { data: Float32Array | Uint8Array; test: (value: number) => boolean } {
+  if (channels.length === 1) return { data: channels[0]!.data, test };
+  const mask = new Uint8Array(channels[0]!.data.length);
+  for (const { data } of channels) {
+    for (let i = 0; i < mask.length; i++) if (mask[i] === 0 && test(data[i]!)) mask[i] = 1;
+  }
+  return { data: mask, test: (value) => value !== 0 };
 }
 
 export interface CropForegroundOptions extends BoundingBoxOptions {
@@ -119,11 +150,9 @@ export class CropForeground implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const source = readVolume(data, this.#opts.sourceKey, 'CropForeground');
-    const vols = readSameShape(data, this.#keys, 'CropForeground');
-    if (vols[0]!.shape.some((s, a) => s !== source.shape[a])) {
-      throw new Error(`CropForeground: key '${this.#keys[0]}' has shape [${vols[0]!.shape.join(', ')}], sourceKey '${this.#opts.sourceKey}' has [${source.shape.join(', ')}]`);
-    }
+    const source = readChannels(data, this.#opts.sourceKey, 'CropForeground').volume;
+    const vols = readSameSpatialShape(data, this.#keys, 'CropForeground');
+    checkAgainst(data, this.#keys[0]!, this.#opts.sourceKey, 'sourceKey', 'CropForeground');
     const { start, end } = generateSpatialBoundingBox(source, this.#opts);
     if (end[0] === 0) throw new Error(`CropForeground: sourceKey '${this.#opts.sourceKey}' has no foreground voxel (selectFn accepts none)`);
     return cropKeys(data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
@@ -152,7 +181,7 @@ export class SpatialPad implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const vols = readSameShape(data, this.#keys, 'SpatialPad');
+    const vols = readSameSpatialShape(data, this.#keys, 'SpatialPad');
     const shape = vols[0]!.shape;
     const size = AXES.map((a) => Math.max(resolveSize(this.#size, shape)[a], shape[a])) as Shape3;
     const start = AXES.map((a) => (this.#method === 'symmetric' ? -Math.floor((size[a] - shape[a]) / 2) : 0)) as Shape3;
@@ -177,7 +206,7 @@ export class CenterSpatialCrop implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const vols = readSameShape(data, this.#keys, 'CenterSpatialCrop');
+    const vols = readSameSpatialShape(data, this.#keys, 'CenterSpatialCrop');
     const shape = vols[0]!.shape;
     const center = AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3;
     const { start, size } = centeredRegion(center, resolveSize(this.#roi, shape), shape);
@@ -220,7 +249,7 @@ export class RandSpatialCrop implements Transform {
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandSpatialCrop';
     const r = requireRng(rng, name);
-    const vols = readSameShape(data, this.#keys, name);
+    const vols = readSameSpatialShape(data, this.#keys, name);
     const shape = vols[0]!.shape;
     let roi = resolveSize(this.#roi, shape);
     if (this.#randomSize) {
@@ -298,25 +327,28 @@ export class RandCropByPosNegLabel implements Transform {
   apply<T extends object>(data: T, rng?: Rng): T[] {
     const name = 'RandCropByPosNegLabel';
     const r = requireRng(rng, name);
-    const label = readVolume(data, this.#opts.labelKey, name);
+    const { labelKey, imageKey } = this.#opts;
+    const label = readChannels(data, labelKey, name);
     const shape = label.shape;
-    const vols = readSameShape(data, this.#keys, name);
-    const image = this.#opts.imageKey === undefined ? null : readVolume(data, this.#opts.imageKey, name);
-    for (const [k, v] of [[this.#keys[0]!, vols[0]!], [this.#opts.imageKey, image]] as const) {
-      if (v && v.shape.some((s, a) => s !== shape[a])) throw new Error(`${name}: key '${k}' has shape [${v.shape.join(', ')}], labelKey '${this.#opts.labelKey}' has [${shape.join(', ')}]`);
-    }
+    const vols = readSameSpatialShape(data, this.#keys, name);
+    const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
+    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
+    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
     let size = resolveSize(this.#size, shape);
     if (size.some((s, a) => s > shape[a])) {
       if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
       size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
     }
     const threshold = this.#opts.imageThreshold ?? 0;
+    // MONAI's map_binary_to_indices: a voxel is foreground where any label channel is nonzero, a candidate where any image channel is above the threshold
+    const { data: labels, test: isForeground } = anyChannel(label.channels, (v) => v !== 0);
+    const candidates = image && anyChannel(image.channels, (v) => v > threshold);
     const fg: number[] = [], bg: number[] = [];
-    for (let i = 0; i < label.data.length; i++) {
-      if (image && !(image.data[i]! > threshold)) continue;
-      (label.data[i] !== 0 ? fg : bg).push(i);
+    for (let i = 0; i < labels.length; i++) {
+      if (candidates && !candidates.test(candidates.data[i]!)) continue;
+      (isForeground(labels[i]!) ? fg : bg).push(i);
     }
-    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${this.#opts.imageKey}' has none above imageThreshold ${threshold})`);
+    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${imageKey}' has none above imageThreshold ${threshold})`);
     const ratio = fg.length === 0 ? 0 : bg.length === 0 ? 1 : this.#ratio;
     const [, Y, Z] = shape;
     const out: T[] = [];
@@ -385,8 +417,9 @@ function checkRotAxes(axes: readonly [number, number] | undefined, name: string)
   return [list[0]!, list[1]!];
 }
 
+/** `f` applied to every channel of every key. */
 function mapKeys<T extends object>(data: T, keys: readonly string[], name: string, f: (v: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): T {
-  return withVolumes(data, keys, keys.map((k) => f(readVolume(data, k, name) as Volume<Float32Array | Uint8Array>) as AnyVolume));
+  return withVolumes(data, keys, keys.map((k) => mapChannels(readChannels(data, k, name), f)));
 }
 
 export interface FlipOptions {
@@ -424,7 +457,7 @@ export class RandFlip implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const r = requireRng(rng, 'RandFlip');
-    readSameShape(data, this.#keys, 'RandFlip');
+    readSameSpatialShape(data, this.#keys, 'RandFlip');
     return r.random() < this.#prob ? this.#flip.apply(data) : data;
   }
 }
@@ -482,7 +515,7 @@ export class RandRotate90 implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const r = requireRng(rng, 'RandRotate90');
-    readSameShape(data, this.#keys, 'RandRotate90');
+    readSameSpatialShape(data, this.#keys, 'RandRotate90');
     const k = 1 + r.int(this.#maxK);
     if (!(r.random() < this.#prob)) return data;
     return new Rotate90({ keys: this.#keys, k, spatialAxes: this.#axes }).apply(data);
@@ -606,16 +639,20 @@ function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, vali
   return list;
 }
 
-/** Resamples each key with its mode; a key without one: `imageMode` for Float32Array volumes, 'nearest' for Uint8Array labels. */
+/**
+ * Resamples each key (every channel of it) with its mode; a key without one: `imageMode` for Float32Array volumes,
+ * 'nearest' for Uint8Array labels.
+ */
 function resampleKeys<T extends object, M extends ResizeMode>(
   data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string,
-  resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => AnyVolume,
+  resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => Volume<Float32Array | Uint8Array>,
 ): T {
-  const vols = keys.map((k) => readVolume(data, k, name) as Volume<Float32Array | Uint8Array>);
+  const vols = keys.map((k) => readChannels(data, k, name));
   return withVolumes(data, keys, vols.map((v, i) => {
-    const mode = modes[i] ?? (v.data instanceof Uint8Array ? 'nearest' : imageMode);
-    if (mode !== 'nearest' && v.data instanceof Uint8Array) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-    return resampleVolume(v, mode);
+    const isLabel = v.channels[0]!.data instanceof Uint8Array;
+    const mode = modes[i] ?? (isLabel ? 'nearest' : imageMode);
+    if (mode !== 'nearest' && isLabel) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
+    return mapChannels(v, (c) => resampleVolume(c, mode));
   }));
 }
 
@@ -652,7 +689,7 @@ export class Resize implements Transform {
     return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => {
       const out = resolveSize(this.#size, v.shape);
       if (mode === 'area') return areaResample(v as Volume<Float32Array>, out);
-      return resample(v, [interpolateTable(v.shape[0], out[0], mode), interpolateTable(v.shape[1], out[1], mode), interpolateTable(v.shape[2], out[2], mode)], mode) as AnyVolume;
+      return resample(v, [interpolateTable(v.shape[0], out[0], mode), interpolateTable(v.shape[1], out[1], mode), interpolateTable(v.shape[2], out[2], mode)], mode);
     });
   }
 }
@@ -701,7 +738,7 @@ export class Spacing implements Transform {
     const table = (inSize: number, r: number, mode: InterpolationMode): AxisTable => spacingTable(inSize, Math.max(1, roundHalfEven((inSize - 1) / r + 1)), r, mode);
     const result = resampleKeys(data, this.#keys, this.#modes, 'trilinear', 'Spacing', (v, mode) => resample(v, [
       table(v.shape[0], ratio[0]!, mode), table(v.shape[1], ratio[1]!, mode), table(v.shape[2], ratio[2]!, mode),
-    ], mode) as AnyVolume);
+    ], mode));
     return { ...result, [this.#spacingKey]: [...this.#pixdim] };
   }
 }

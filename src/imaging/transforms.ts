@@ -8,8 +8,7 @@
  * This file holds the shared machinery; the transforms are in transforms-intensity.ts and transforms-spatial.ts.
  */
 import type { Rng } from './random.js';
-import type { MultiChannelVolume } from './sliding-window.js';
-import { assertVolume, voxelCount, type Shape3, type Volume } from './volume.js';
+import { allocLike, assertVolume, voxelCount, type MultiChannelVolume, type Shape3, type Volume } from './volume.js';
 
 /** A volume of either element type: float images, uint8 labels. */
 export type AnyVolume = Volume<Float32Array> | Volume<Uint8Array>;
@@ -28,20 +27,33 @@ export interface SampleTransform extends Transform {
 /** The sample a `Compose<TOut>` makes of a sample T: T with the keys of TOut set to their types in TOut (T itself when TOut has no keys). */
 export type Composed<T, TOut> = [keyof TOut] extends [never] ? T : Omit<T, keyof TOut> & TOut;
 
+declare const maySplit: unique symbol;
+
+/** A Compose as a step of another: its own TOut types its result, so only whether it may split is compared. */
+export interface NestedCompose<MaySplit extends boolean = boolean> {
+  apply(data: object, rng?: Rng): object;
+  readonly [maySplit]: MaySplit;
+}
+
+/** What a Compose chains: transforms and Composes, those that return one sample when the Compose promises one (MaySplit false). */
+export type ComposeStep<MaySplit extends boolean = boolean> = MaySplit extends false ? SampleTransform | NestedCompose<false> : Transform | NestedCompose;
+
 /**
  * MONAI's `Compose`: applies the transforms in order, each to every sample the previous ones produced.
  *
  * Typing: `new Compose(transforms)` types its result as its input, one sample or a list. `TOut` types what the
  * transforms make: the whole output sample, or only the keys they add or change (`new Compose<{ tc: Volume<Uint8Array>
  * }>`); it is not checked against what they do. `MaySplit` false says no transform returns a list, checked: the
- * transforms must then be `SampleTransform`s, and `apply` returns one sample (`new Compose<Sample, false>([...])`).
- * (TypeScript infers no type argument once one is given, so false is written, not inferred.) A Compose whose TOut has
- * keys is not itself a `Transform` (whose result is typed as its input): nest it with a cast.
+ * transforms must then be `SampleTransform`s or Composes with MaySplit false, and `apply` returns one sample (`new
+ * Compose<Sample, false>([...])`). (TypeScript infers no type argument once one is given, so false is written, not
+ * inferred.) A Compose nests in another as it is, whatever its TOut.
  */
 export class Compose<TOut extends object = object, MaySplit extends boolean = boolean> {
-  readonly transforms: readonly Transform[];
+  readonly transforms: readonly ComposeStep[];
+  /** Type only, never set (its key is not exported): whether this Compose may return a list, for a Compose it is nested in. */
+  declare readonly [maySplit]: MaySplit;
 
-  constructor(transforms: readonly (MaySplit extends false ? SampleTransform : Transform)[]) {
+  constructor(transforms: readonly ComposeStep<MaySplit>[]) {
     if (!Array.isArray(transforms)) throw new Error('Compose: expected an array of transforms');
     transforms.forEach((t, i) => {
       if (typeof t?.apply !== 'function') throw new Error(`Compose: transforms[${i}] has no apply(data, rng) method`);
@@ -109,37 +121,92 @@ export function readVolume(data: object, key: string, name: string): AnyVolume {
 /** A float image: a volume [X, Y, Z] (one channel) or MONAI's channel-first image [C, X, Y, Z]. */
 export type FloatImage = Volume<Float32Array> | MultiChannelVolume;
 
+/** What a spatial transform moves: a volume [X, Y, Z] or a channel-first [C, X, Y, Z] one, float or uint8. */
+export type SpatialVolume = AnyVolume | MultiChannelVolume<Float32Array> | MultiChannelVolume<Uint8Array>;
+
+/**
+ * A volume as its channels, each a volume [X, Y, Z] viewing its data (one channel for a volume [X, Y, Z]), its
+ * spatial shape and whether it is channel-first; `joinChannels` puts transformed channels back in the same form.
+ */
+export interface Channels {
+  volume: SpatialVolume;
+  shape: Shape3;
+  channels: Volume<Float32Array | Uint8Array>[];
+  channelFirst: boolean;
+}
+
+/** The volume under `key` as its channels: a volume [X, Y, Z] or a channel-first [C, X, Y, Z] one, checked. */
+export function readChannels(data: object, key: string, name: string): Channels {
+  const v = (data as Record<string, unknown>)[key] as Partial<SpatialVolume> | null | undefined;
+  if (v !== null && typeof v === 'object' && Array.isArray(v.shape) && v.shape.length === 4) {
+    const d = v.data, shape = v.shape;
+    if (!shape.every((s) => Number.isInteger(s) && s > 0) || !(d instanceof Float32Array || d instanceof Uint8Array) || d.length !== voxelCount(shape)) {
+      throw new Error(`${name}: key '${key}' is not a channel-first image { data: Float32Array | Uint8Array of C·X·Y·Z values, shape: [C, X, Y, Z] } (shape ${JSON.stringify(shape)})`);
+    }
+    return splitChannels(v as SpatialVolume);
+  }
+  return splitChannels(readVolume(data, key, name));
+}
+
+/** A volume's channels (unchecked; `readChannels` checks): views of a channel-first volume's data, or the volume itself. */
+export function splitChannels(v: SpatialVolume): Channels {
+  if (v.shape.length === 3) return { volume: v, shape: v.shape, channels: [v as Volume<Float32Array | Uint8Array>], channelFirst: false };
+  const [C, X, Y, Z] = v.shape, n = X * Y * Z, d = v.data;
+  const shape: Shape3 = [X, Y, Z];
+  return { volume: v, shape, channels: Array.from({ length: C }, (_, c) => ({ data: d.subarray(c * n, (c + 1) * n), shape })), channelFirst: true };
+}
+
+/** Transformed channels (one spatial shape, one element type) in the form `readChannels` found them: the volume itself, or channel-first. */
+export function joinChannels<T extends Float32Array | Uint8Array>(channels: readonly Volume<T>[], channelFirst: boolean): Volume<T> | MultiChannelVolume<T> {
+  const first = channels[0]!;
+  if (!channelFirst) return first;
+  const n = first.data.length, data = allocLike(first.data, channels.length * n);
+  channels.forEach((c, i) => data.set(c.data, i * n));
+  return { data, shape: [channels.length, ...first.shape] };
+}
+
 /**
  * The float image under `key` (intensity transforms work on images, not on uint8 labels) and its channels, views of
  * its data: one for a volume [X, Y, Z], C for a channel-first [C, X, Y, Z] image.
  */
 export function readImage(data: object, key: string, name: string): { image: FloatImage; channels: Float32Array[] } {
-  const v = (data as Record<string, unknown>)[key] as Partial<MultiChannelVolume> | null | undefined;
-  if (v !== null && typeof v === 'object' && Array.isArray(v.shape) && v.shape.length === 4) {
-    const d = v.data, shape = v.shape, n = voxelCount(shape.slice(1));
-    if (!shape.every((s) => Number.isInteger(s) && s > 0) || !(d instanceof Float32Array) || d.length !== shape[0] * n) {
-      throw new Error(`${name}: key '${key}' is not a channel-first image { data: Float32Array of C·X·Y·Z values, shape: [C, X, Y, Z] } (shape ${JSON.stringify(shape)})`);
-    }
-    return { image: v as MultiChannelVolume, channels: Array.from({ length: shape[0] }, (_, c) => d.subarray(c * n, (c + 1) * n)) };
+  const { volume, channels, channelFirst } = readChannels(data, key, name);
+  if (!(volume.data instanceof Float32Array)) {
+    throw new Error(`${name}: key '${key}' holds a Uint8Array ${channelFirst ? 'channel-first image' : 'volume'} (a label?); this transform needs a Float32Array image`);
   }
-  const vol = readVolume(data, key, name);
-  if (!(vol.data instanceof Float32Array)) throw new Error(`${name}: key '${key}' holds a Uint8Array volume (a label?); this transform needs a Float32Array image`);
-  return { image: vol as Volume<Float32Array>, channels: [vol.data] };
+  return { image: volume as FloatImage, channels: channels.map((c) => c.data as Float32Array) };
+}
+
+/** Throws, naming the keys, unless the volumes' shapes (their last three entries: [C, X, Y, Z] has any C) are one. */
+function checkSameShape(keys: readonly string[], shapes: readonly (readonly number[])[], name: string): void {
+  const spatial = shapes.map((s) => s.slice(-3));
+  spatial.forEach((s, i) => {
+    if (s.some((n, a) => n !== spatial[0]![a])) {
+      const aside = shapes[i]!.length === 4 || shapes[0]!.length === 4 ? ' [X, Y, Z] (the channel counts may differ)' : '';
+      throw new Error(`${name}: key '${keys[i]}' has shape [${shapes[i]!.join(', ')}], key '${keys[0]}' has [${shapes[0]!.join(', ')}]; the keys must share one shape${aside}`);
+    }
+  });
 }
 
 /** The volumes under `keys`, all of one shape (a spatial transform applies one geometry to all of them). */
 export function readSameShape(data: object, keys: readonly string[], name: string): AnyVolume[] {
   const vols = keys.map((k) => readVolume(data, k, name));
-  vols.forEach((v, i) => {
-    if (v.shape.some((s, a) => s !== vols[0]!.shape[a])) {
-      throw new Error(`${name}: key '${keys[i]}' has shape [${v.shape.join(', ')}], key '${keys[0]}' has [${vols[0]!.shape.join(', ')}]; the keys must share one shape`);
-    }
-  });
+  checkSameShape(keys, vols.map((v) => v.shape), name);
   return vols;
 }
 
+/**
+ * The volumes under `keys` as their channels (`readChannels`), all of one spatial shape [X, Y, Z] (the channel counts
+ * may differ, a 4-channel image with a 3-channel label): what a spatial transform applies one geometry to.
+ */
+export function readSameSpatialShape(data: object, keys: readonly string[], name: string): Channels[] {
+  const items = keys.map((k) => readChannels(data, k, name));
+  checkSameShape(keys, items.map((c) => c.volume.shape), name);
+  return items;
+}
+
 /** A copy of the sample with the given volumes replaced. */
-export function withVolumes<T extends object>(data: T, keys: readonly string[], volumes: readonly (AnyVolume | FloatImage)[]): T {
+export function withVolumes<T extends object>(data: T, keys: readonly string[], volumes: readonly (SpatialVolume | FloatImage)[]): T {
   const out = { ...data } as Record<string, unknown>;
   keys.forEach((k, i) => { out[k] = volumes[i]; });
   return out as T;

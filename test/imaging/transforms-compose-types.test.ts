@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ConvertToMultiChannelBasedOnBratsClasses } from '../../src/imaging/transforms-brats.js';
 import { NormalizeIntensity } from '../../src/imaging/transforms-intensity.js';
 import { RandCropByPosNegLabel, RandFlip } from '../../src/imaging/transforms-spatial.js';
-import { Compose, Lambda, type Composed, type SampleTransform, type Transform } from '../../src/imaging/transforms.js';
+import { Compose, Lambda, type ComposeStep, type Composed, type SampleTransform, type Transform } from '../../src/imaging/transforms.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { MultiChannelVolume } from '../../src/imaging/sliding-window.js';
 import type { Volume } from '../../src/imaging/volume.js';
@@ -66,5 +66,33 @@ describe('Compose typing', () => {
     const out = splitting.apply(raw(), new Rng(1));
     expectTypeOf(out).toEqualTypeOf<Composed<Raw, Raw> | Composed<Raw, Raw>[]>();
     expect(Array.isArray(out) && out.length).toBe(2);
+  });
+
+  it('a typed Compose nests in a Compose without a cast; one that may split only where the outer one may', () => {
+    const regions = new Compose<Regions, false>([new ConvertToMultiChannelBasedOnBratsClasses({ keys: 'label', regionKeys: ['tc', 'wt', 'et'] })]);
+    const keys = ['image', 'label', 'tc', 'wt', 'et'];
+    const pipeline = new Compose<Sample, false>([regions, new RandFlip({ keys, prob: 1, spatialAxis: 2 }), new Compose<object, false>([new NormalizeIntensity({ keys: 'image' })])]);
+    const sample = pipeline.apply(raw(), new Rng(0));
+    expectTypeOf(sample).toMatchTypeOf<Sample>();
+    expect(Array.from(sample.tc.data)).toEqual([1, 0, 1, 0, 0, 1, 0, 1]);
+    expect(Array.from(sample.image.data).map((v) => Math.round(v * 1000) / 1000)).toEqual([-1.091, -1.528, -0.218, -0.655, 0.655, 0.218, 1.528, 1.091]);
+    expectTypeOf(regions).toMatchTypeOf<ComposeStep<false>>();
+
+    const crops = new Compose<Regions>([regions, new RandCropByPosNegLabel({ keys, labelKey: 'tc', spatialSize: 1, numSamples: 3, neg: 0 })]);
+    expectTypeOf(crops).toMatchTypeOf<ComposeStep>();
+    expectTypeOf(crops).not.toMatchTypeOf<ComposeStep<false>>();
+    // @ts-expect-error a Compose that may return a list, in one that promises one sample
+    expect(() => new Compose<Sample, false>([crops])).not.toThrow();
+    // a Compose of no declared MaySplit may split, so it nests in such a one only when written inline (MaySplit false is then inferred and checked)
+    const plain = new Compose([new NormalizeIntensity({ keys: 'image' })]);
+    // @ts-expect-error
+    expect(() => new Compose<Sample, false>([plain])).not.toThrow();
+    expect(() => new Compose<Sample, false>([new Compose([new NormalizeIntensity({ keys: 'image' })])])).not.toThrow();
+    // @ts-expect-error RandCropByPosNegLabel in the inline Compose, whose MaySplit false is inferred
+    expect(() => new Compose<Sample, false>([new Compose([new RandCropByPosNegLabel({ keys, labelKey: 'tc', spatialSize: 1 })])])).not.toThrow();
+    const outer = new Compose<Sample>([crops, new RandFlip({ keys, prob: 1, spatialAxis: 0 })]);
+    const out = outer.applyAll(raw(), new Rng(2));
+    expect(out.length).toBe(3);
+    expect(out.every((s) => s.tc.data[0] === 1)).toBe(true);
   });
 });

@@ -59,14 +59,15 @@ class Net extends Module {
 const side = 16, shape: Shape3 = [side, side, side], n = side ** 3, P = 8, patch: Shape3 = [P, P, P];
 const modalities = ['t1', 't1ce', 't2', 'flair'] as const;
 const regions = ['tc', 'wt', 'et'] as const;
-type Raw = Record<(typeof modalities)[number], Volume> & { label: Volume<Uint8Array> };
+/** a case as MONAI loads one: the modalities as one channel-first image [4, X, Y, Z], and the label */
+type Raw = { image: MultiChannelVolume; label: Volume<Uint8Array> };
 type Sample = Raw & Record<(typeof regions)[number], Volume<Uint8Array>>;
 
 function makeCase(seed: number): Raw {
   const rng = new Rng(seed);
   const c = [rng.uniform(6, 10), rng.uniform(6, 10), rng.uniform(6, 10)], r = rng.uniform(3.5, 5);
-  const label = new Uint8Array(n);
-  const images = modalities.map(() => new Float32Array(n));
+  const label = new Uint8Array(n), image = new Float32Array(modalities.length * n);
+  const images = modalities.map((_, m) => image.subarray(m * n, (m + 1) * n));
   for (let i = 0; i < n; i++) {
     const x = Math.floor(i / side / side), y = Math.floor(i / side) % side, z = i % side;
     const d = Math.hypot(x - c[0]!, y - c[1]!, z - c[2]!);
@@ -75,11 +76,10 @@ function makeCase(seed: number): Raw {
     const tissue = [0.4, 0.3, 0.5, 0.35], boost = { 0: [0, 0, 0, 0], 1: [-0.2, 0.1, 0.6, 0.3], 2: [0.1, 0.2, 0.7, 0.9], 4: [0.2, 1.0, 0.4, 0.5] }[label[i] as 0 | 1 | 2 | 4];
     images.forEach((im, m) => { im[i] = brain ? tissue[m]! + boost[m]! + 0.1 * rng.normal() : 0; });
   }
-  const [t1, t1ce, t2, flair] = images.map((data) => ({ data, shape }));
-  return { t1: t1!, t1ce: t1ce!, t2: t2!, flair: flair!, label: { data: label, shape } };
+  return { image: { data: image, shape: [modalities.length, ...shape] }, label: { data: label, shape } };
 }
 
-/** MONAI's ConvertToMultiChannelBasedOnBratsClassesd, as keys (the transforms hold no channel axis): TC = 1 ∪ 4, WT = 1 ∪ 2 ∪ 4, ET = 4 */
+/** MONAI's ConvertToMultiChannelBasedOnBratsClassesd written as one's own transform, the regions as keys: TC = 1 ∪ 4, WT = 1 ∪ 2 ∪ 4, ET = 4 */
 class ConvertToMultiChannelBasedOnBratsClasses implements Transform {
   constructor(readonly key: string) {}
   apply<T extends object>(data: T): T {
@@ -89,23 +89,24 @@ class ConvertToMultiChannelBasedOnBratsClasses implements Transform {
   }
 }
 
-const allKeys = [...modalities, 'label', ...regions];
-const trainTransforms = new Compose([
+const allKeys = ['image', 'label', ...regions];
+// a typed Compose nested in another as it is: the preprocessing of training and validation
+const valTransforms = new Compose<Sample, false>([
   new ConvertToMultiChannelBasedOnBratsClasses('label'),
-  new NormalizeIntensity({ keys: [...modalities], nonzero: true }),
+  new NormalizeIntensity({ keys: 'image', nonzero: true, channelWise: true }),
+]);
+const trainTransforms = new Compose<Sample, false>([
+  valTransforms,
   new RandSpatialCrop({ keys: allKeys, roiSize: patch, randomSize: false }),
   new RandFlip({ keys: allKeys, prob: 0.5, spatialAxis: 0 }),
   new RandFlip({ keys: allKeys, prob: 0.5, spatialAxis: 1 }),
   new RandFlip({ keys: allKeys, prob: 0.5, spatialAxis: 2 }),
-  new RandScaleIntensity({ keys: [...modalities], factors: 0.1, prob: 1 }),
-  new RandShiftIntensity({ keys: [...modalities], offsets: 0.1, prob: 1 }),
+  new RandScaleIntensity({ keys: 'image', factors: 0.1, prob: 1 }),
+  new RandShiftIntensity({ keys: 'image', offsets: 0.1, prob: 1 }),
 ]);
-const valTransforms = new Compose([new ConvertToMultiChannelBasedOnBratsClasses('label'), new NormalizeIntensity({ keys: [...modalities], nonzero: true })]);
-// Compose's result is typed as its input: the keys a transform adds need this cast
-const transformed = (pipeline: Compose, raw: Raw, rng?: Rng): Sample => pipeline.applyAll(raw, rng)[0] as Sample;
 
 /** channels-first batch arrays from samples: image [B, 4, …], target [B, 3, …] */
-function collate(samples: Sample[], keys: readonly (keyof Sample)[]): Float32Array {
+function collate(samples: readonly Sample[], keys: readonly (keyof Sample)[]): Float32Array {
   const parts = samples.flatMap((s) => keys.map((k) => s[k].data));
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -130,9 +131,9 @@ async function trainSteps(parts: ReturnType<typeof setup>, rng: Rng, from: numbe
   const { model, teacher, optimizer, scheduler, scaler } = parts;
   model.train();
   for (let it = from; it < to; it++) {
-    const samples = [0, 1].map((b) => transformed(trainTransforms, trainCases[(it * batchSize + b) % trainCases.length]!, rng));
+    const samples = [0, 1].map((b) => trainTransforms.apply(trainCases[(it * batchSize + b) % trainCases.length]!, rng));
     const loss = tidy(() => autocast(() => {
-      const logits = model.forward(fromArray(collate(samples, modalities), [batchSize, 4, ...patch]));
+      const logits = model.forward(fromArray(collate(samples, ['image']), [batchSize, 4, ...patch]));
       const target = fromArray(collate(samples, regions), [batchSize, 3, ...patch]);
       return multiClassDiceLoss(logits, target, { sigmoid: true, squaredPred: true, smoothNr: 0, smoothDr: 1e-5 });
     }, { dtype: 'float16' }));
@@ -195,10 +196,9 @@ const scale = await parts.scaler.getScale();
 // sliding-window inference of a held-out case with the EMA model: the modalities as one channels-first image
 // [4, X, Y, Z] (MONAI's [C, H, W, D]), windows [n, 4, …patch], the regions' probabilities [3, X, Y, Z], > 0.5 per region
 const raw = makeCase(99);
-const input = transformed(valTransforms, raw), label = raw.label.data;
+const input = valTransforms.apply(raw), label = raw.label.data;
 const teacher = parts.teacher.eval();
-const image: MultiChannelVolume = { data: collate([input], modalities), shape: [modalities.length, ...shape] };
-const probabilities = await slidingWindowInference(image, (windows) => teacher.forward(windows).sigmoid(), { patch, stride: [4, 4, 4], channels: regions.length });
+const probabilities = await slidingWindowInference(input.image, (windows) => teacher.forward(windows).sigmoid(), { patch, stride: [4, 4, 4], channels: regions.length });
 const predicted = regions.map((_, c) => Uint8Array.from(probabilities.data.subarray(c * n, (c + 1) * n), (p) => (p > 0.5 ? 1 : 0)));
 const dice = regions.map(() => new DiceMetric());
 const hd95 = regions.map(() => new HausdorffDistanceMetric());
@@ -236,7 +236,7 @@ const firstWeights = Array.from((await fresh.parameters()[0]!.toArray()).slice(0
 rmSync(work, { recursive: true, force: true });
 
 // the EMA model moved to WebGPU in place (PyTorch's model.to(device)), the whole case at once
-const volume = collate([input], modalities);
+const volume = input.image.data;
 const onCpu = await noGrad(() => tidy(() => teacher.forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
 await teacher.to(await initBackend({ backend: 'webgpu' }));
 const onGpu = await noGrad(() => tidy(() => teacher.eval().forward(fromArray(volume, [1, 4, ...shape])).sigmoid())).toArray();
