@@ -47,12 +47,13 @@ function build(l: Layout): { items: LossItem[]; group: number[]; weights: number
   const lengths = new Array<number>(INPUTS).fill(1);
   const items = l.items.map((d): LossItem => {
     const weighted = d.weighted && (d.kind === 'dice' || d.kind === 'mse');
-    const operands = [0, 1, 2].map((k) => {
+    const operand = (k: number) => {
       if (k === 2 && !weighted) return null;
       const shared = k === 1 && d.shared, input = shared ? 3 : d.inputs[k], offset = d.offsets[k], rowStride = shared ? 0 : d.n + d.gaps[k];
       lengths[input] = Math.max(lengths[input], offset + (d.rows - 1) * rowStride + d.n + 2);
       return { input, offset, rowStride };
-    }) as LossItem['operands'];
+    };
+    const operands: LossItem['operands'] = [operand(0)!, operand(1)!, operand(2)];
     return { loss: lossOf(d.kind, d.rows * d.n), rows: d.rows, n: d.n, operands };
   });
   const rows = items.reduce((n, i) => n + i.rows, 0), groups = Math.min(l.groups, rows);
