@@ -300,10 +300,12 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   if (L > 0) {
     // on L: Dice + β_x·Dice_x + CE + β·MSE + β_x·MSE_x, added in this order
     const n = L * yhat.numel() / B;
+    // the label rows as the pseudo-label's kernel copied them ahead of Ỹ: one storage fewer to bind (WebGPU's default 8 fit)
+    const y: TermOperand = [pseInputs?.withLabel ?? label, 0];
     total.group('sup', 1);
-    total.add('supDice', 1, { kind: 'dice', smooth: 1e-5 }, n, [yhat, 0], [label, 0]);
-    if (cfg.supCross) total.add('supCrossDice', cfg.betaX, { kind: 'dice', smooth: 1e-5 }, n, [r2s!, 0], [label, 0]);
-    if (cfg.ce) total.add('supCe', 1, { kind: 'bce', scale: 1 / n }, n, [seg, 0], [label, 0]);
+    total.add('supDice', 1, { kind: 'dice', smooth: 1e-5 }, n, [yhat, 0], y);
+    if (cfg.supCross) total.add('supCrossDice', cfg.betaX, { kind: 'dice', smooth: 1e-5 }, n, [r2s!, 0], y);
+    if (cfg.ce) total.add('supCe', 1, { kind: 'bce', scale: 1 / n }, n, [seg, 0], y);
     if (cfg.beta !== 0) total.add('supMse', cfg.beta, { kind: 'mse', scale: 1 / n, eps: 0 }, n, [sdf, 0], [target!, 0]);
     if (cfg.supCross) total.add('supCrossMse', cfg.betaX, { kind: 'mse', scale: 1 / n, eps: 0 }, n, [s2rAll ?? tS2R(slice(yhat, 0, 0, L), cdt), 0], [target!, 0]);
   }

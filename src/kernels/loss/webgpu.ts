@@ -619,24 +619,49 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
+/**
+ * lossTotalBackward's dispatches: the wanted inputs in order, packed while a dispatch's bindings fit `limit` storage
+ * buffers: the storages its gradients' items read (`bindings`, indices into the layout's storages), the sums, g and
+ * its gradients.
+ */
+export function backwardPasses(total: LossTotal, inputs: readonly number[], limit: number): { inputs: number[]; bindings: number[] }[] {
+  const layout = totalLayout(total);
+  const readBy = (input: number) => new Set(layout.items.flatMap((item) => (item.operands.some((o) => o?.input === input)
+    && total.group.slice(item.first, item.first + item.rows).some((g) => g >= 0) ? item.operands.flatMap((o) => (o ? [o.binding] : [])) : [])));
+  const passes: { inputs: number[]; bindings: number[] }[] = [];
+  for (const input of inputs) {
+    const own = readBy(input), last = passes.at(-1);
+    const fits = (p: { inputs: number[]; bindings: number[] }) => new Set([...p.bindings, ...own]).size + 2 + p.inputs.length + 1 <= limit;
+    if (last && fits(last)) {
+      last.inputs.push(input);
+      last.bindings = [...new Set([...last.bindings, ...own])].sort((x, y) => x - y);
+    } else {
+      if (own.size + 3 > limit) throw new Error(`lossTotalBackward: the gradient of input ${input} reads ${own.size} storages, more than the device's ${limit} storage buffers per stage allow`);
+      passes.push({ inputs: [input], bindings: [...own].sort((x, y) => x - y) });
+    }
+  }
+  return passes;
+}
+
 export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): GpuStorage[] {
   checkLossTotalBackward(total, sums, g, wanted);
   wgslType(g.dtype);
   checkWeightCount('lossTotalBackward', total);
   const layout = totalLayout(total);
   const inputs = wanted.flatMap((want, i) => (want ? [i] : []));
-  const grads = inputs.map((i) => rt.alloc(total.inputs[i].length, 'float32'));
-  // the gradients one dispatch writes: as many as the storage bindings left after the inputs, the sums and g
-  const room = rt.limits.maxStorageBuffersPerShaderStage - layout.storages.length - 2;
-  if (inputs.length > 0 && room < 1) throw new Error(`lossTotalBackward: ${layout.storages.length} storages to read leave no storage binding for a gradient`);
-  for (let first = 0; first < inputs.length; first += room) {
-    const part = inputs.slice(first, first + room), length = Math.max(...part.map((i) => total.inputs[i].length));
+  const grads = new Map(inputs.map((i) => [i, rt.alloc(total.inputs[i].length, 'float32')]));
+  for (const pass of backwardPasses(total, inputs, rt.limits.maxStorageBuffersPerShaderStage)) {
+    const length = Math.max(...pass.inputs.map((i) => total.inputs[i].length));
     if (length === 0) continue;
-    const kernel = rt.kernel(`loss:total:backward:${part.join(',')}:${layout.key}`, () => totalBackwardSource(layout, total, part), layout.storages.length + 2 + part.length);
-    rt.dispatch(kernel, [...layout.storages.map(gpuBuffer), gpuBuffer(sums), gpuBuffer(g), ...grads.slice(first, first + room).map((s) => s.buffer)],
+    // the pass's storages bound in order: the items' operands renumbered into them
+    const sub: TotalLayout = { ...layout, storages: pass.bindings.map((b) => layout.storages[b]),
+      items: layout.items.map((item) => ({ ...item, operands: item.operands.map((o) => o && { ...o, binding: pass.bindings.indexOf(o.binding) }) })) };
+    const kernel = rt.kernel(`loss:total:backward:${pass.inputs.join(',')}:${pass.bindings.join(',')}:${layout.key}`,
+      () => totalBackwardSource(sub, total, pass.inputs), sub.storages.length + 2 + pass.inputs.length);
+    rt.dispatch(kernel, [...sub.storages.map(gpuBuffer), gpuBuffer(sums), gpuBuffer(g), ...pass.inputs.map((i) => grads.get(i)!.buffer)],
       totalWeights(total), grid1d(length, WG));
   }
-  return grads;
+  return [...grads.values()];
 }
 
 // ------------------------------------------------------------------------------------------ benchmarks
