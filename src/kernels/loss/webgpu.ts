@@ -554,6 +554,23 @@ function checkWeightCount(what: string, total: LossTotal): void {
   }
 }
 
+/** a backward dispatch: the inputs whose gradients it writes, the storages it binds (layout indices), its kernel's key */
+interface BackwardPass { inputs: number[]; bindings: number[]; key: string }
+
+/** what a layout's dispatches need beyond it, made once per layout (its key): the kernels' keys, the backward's passes */
+interface TotalPlan { partialKey: string; finishKey: string; passes: Map<string, BackwardPass[]> }
+const plans = new Map<string, TotalPlan>();
+
+function planOf(layout: TotalLayout): TotalPlan {
+  let plan = plans.get(layout.key);
+  if (!plan) {
+    if (plans.size >= 64) plans.clear();
+    plan = { partialKey: `loss:total:partial:${layout.key}`, finishKey: `loss:total:finish:${layout.key}`, passes: new Map() };
+    plans.set(layout.key, plan);
+  }
+  return plan;
+}
+
 export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
   const { rows, dtype } = checkLossTotal('lossTotal', total);
   wgslType(dtype);
@@ -564,9 +581,10 @@ export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorag
   }
   const out = { values: rt.alloc(rows + total.groupWeights.length + 1, 'float32'), sums: rt.alloc(3 * rows, 'float32') };
   const part = rt.alloc(4 * Math.max(1, layout.workgroups), 'float32');
-  const partial = rt.kernel(`loss:total:partial:${layout.key}`, () => totalPartialSource(layout), layout.storages.length + 1);
+  const plan = planOf(layout);
+  const partial = rt.kernel(plan.partialKey, () => totalPartialSource(layout), layout.storages.length + 1);
   rt.dispatch(partial, [...layout.storages.map(gpuBuffer), part.buffer], null, grid1d(layout.workgroups, 1));
-  const finish = rt.kernel(`loss:total:finish:${layout.key}`, () => totalFinishSource(layout, total.group, total.groupWeights.length), 3);
+  const finish = rt.kernel(plan.finishKey, () => totalFinishSource(layout, total.group, total.groupWeights.length), 3);
   rt.dispatch(finish, [part.buffer, out.sums.buffer, out.values.buffer], totalWeights(total), [1]);
   rt.free(part);
   return out;
@@ -625,21 +643,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * its gradients.
  */
 export function backwardPasses(total: LossTotal, inputs: readonly number[], limit: number): { inputs: number[]; bindings: number[] }[] {
-  const layout = totalLayout(total);
+  return passesOf(totalLayout(total), total.group, inputs, limit).map(({ inputs: written, bindings }) => ({ inputs: written, bindings }));
+}
+
+function passesOf(layout: TotalLayout, group: readonly number[], inputs: readonly number[], limit: number): BackwardPass[] {
   const readBy = (input: number) => new Set(layout.items.flatMap((item) => (item.operands.some((o) => o?.input === input)
-    && total.group.slice(item.first, item.first + item.rows).some((g) => g >= 0) ? item.operands.flatMap((o) => (o ? [o.binding] : [])) : [])));
-  const passes: { inputs: number[]; bindings: number[] }[] = [];
+    && group.slice(item.first, item.first + item.rows).some((g) => g >= 0) ? item.operands.flatMap((o) => (o ? [o.binding] : [])) : [])));
+  const passes: BackwardPass[] = [];
   for (const input of inputs) {
     const own = readBy(input), last = passes.at(-1);
-    const fits = (p: { inputs: number[]; bindings: number[] }) => new Set([...p.bindings, ...own]).size + 2 + p.inputs.length + 1 <= limit;
+    const fits = (p: BackwardPass) => new Set([...p.bindings, ...own]).size + 2 + p.inputs.length + 1 <= limit;
     if (last && fits(last)) {
       last.inputs.push(input);
       last.bindings = [...new Set([...last.bindings, ...own])].sort((x, y) => x - y);
     } else {
       if (own.size + 3 > limit) throw new Error(`lossTotalBackward: the gradient of input ${input} reads ${own.size} storages, more than the device's ${limit} storage buffers per stage allow`);
-      passes.push({ inputs: [input], bindings: [...own].sort((x, y) => x - y) });
+      passes.push({ inputs: [input], bindings: [...own].sort((x, y) => x - y), key: '' });
     }
   }
+  for (const pass of passes) pass.key = `loss:total:backward:${pass.inputs.join(',')}:${pass.bindings.join(',')}:${layout.key}`;
   return passes;
 }
 
@@ -647,18 +669,20 @@ export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storag
   checkLossTotalBackward(total, sums, g, wanted);
   wgslType(g.dtype);
   checkWeightCount('lossTotalBackward', total);
-  const layout = totalLayout(total);
+  const layout = totalLayout(total), plan = planOf(layout), limit = rt.limits.maxStorageBuffersPerShaderStage;
   const inputs = wanted.flatMap((want, i) => (want ? [i] : []));
+  const passesKey = `${limit}:${inputs.join(',')}`;
+  let passes = plan.passes.get(passesKey);
+  if (!passes) plan.passes.set(passesKey, passes = passesOf(layout, total.group, inputs, limit));
   const grads = new Map(inputs.map((i) => [i, rt.alloc(total.inputs[i].length, 'float32')]));
-  for (const pass of backwardPasses(total, inputs, rt.limits.maxStorageBuffersPerShaderStage)) {
+  for (const pass of passes) {
     const length = Math.max(...pass.inputs.map((i) => total.inputs[i].length));
     if (length === 0) continue;
     // the pass's storages bound in order: the items' operands renumbered into them
-    const sub: TotalLayout = { ...layout, storages: pass.bindings.map((b) => layout.storages[b]),
-      items: layout.items.map((item) => ({ ...item, operands: item.operands.map((o) => o && { ...o, binding: pass.bindings.indexOf(o.binding) }) })) };
-    const kernel = rt.kernel(`loss:total:backward:${pass.inputs.join(',')}:${pass.bindings.join(',')}:${layout.key}`,
-      () => totalBackwardSource(sub, total, pass.inputs), sub.storages.length + 2 + pass.inputs.length);
-    rt.dispatch(kernel, [...sub.storages.map(gpuBuffer), gpuBuffer(sums), gpuBuffer(g), ...pass.inputs.map((i) => grads.get(i)!.buffer)],
+    const kernel = rt.kernel(pass.key, () => totalBackwardSource({ ...layout, storages: pass.bindings.map((b) => layout.storages[b]),
+      items: layout.items.map((item) => ({ ...item, operands: item.operands.map((o) => o && { ...o, binding: pass.bindings.indexOf(o.binding) }) })) },
+    total, pass.inputs), pass.bindings.length + 2 + pass.inputs.length);
+    rt.dispatch(kernel, [...pass.bindings.map((b) => gpuBuffer(layout.storages[b])), gpuBuffer(sums), gpuBuffer(g), ...pass.inputs.map((i) => grads.get(i)!.buffer)],
       totalWeights(total), grid1d(length, WG));
   }
   return [...grads.values()];
