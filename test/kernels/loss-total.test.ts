@@ -106,7 +106,7 @@ describe('lossTotal: the cpu oracle', () => {
     }), propertyOptions(30));
   });
 
-  it('rejects an operand past its input, a row without group or weight, an empty group, a gradient of a shared operand', () => {
+  it('rejects an operand past its input, a row without group or weight, an empty group, more rows than one parameter block weights, a gradient of a shared operand', () => {
     const x = cpu.upload(Float64Array.of(0.5, 0.25, 1, 0), 'float64');
     const item: LossItem = { loss: { kind: 'mse', scale: 0.5, eps: 1e-8 }, rows: 2, n: 2, operands: [{ input: 0, offset: 0, rowStride: 2 }, { input: 1, offset: 0, rowStride: 0 }, null] };
     const ok: LossTotal = { inputs: [{ storage: x, offset: 0, length: 4 }, { storage: x, offset: 2, length: 2 }], items: [item], group: [0, 0], weights: [1, 1], groupWeights: [1] };
@@ -116,6 +116,8 @@ describe('lossTotal: the cpu oracle', () => {
     expect(() => cpu.lossTotal({ ...ok, group: [0] })).toThrow(/a group and a weight per row \(2\)/);
     expect(() => cpu.lossTotal({ ...ok, groupWeights: [1, 1] })).toThrow(/every group needs a row/);
     expect(() => cpu.lossTotal({ ...ok, group: [0, 3] })).toThrow(/must be −1 or one of 1/);
+    const many: LossTotal = { ...ok, items: [{ ...item, rows: 60, n: 0 }], group: new Array<number>(60).fill(0), weights: new Array<number>(60).fill(1) };
+    expect(() => cpu.lossTotal(many)).toThrow(/at most 60 rows and groups, got 60 \+ 1/);
     const { sums } = cpu.lossTotal(ok);
     expect(() => cpu.lossTotalBackward(ok, sums, cpu.upload(Float64Array.of(1), 'float64'), [true, true])).toThrow(/row stride 0\) was asked for/);
     expect(() => cpu.lossTotalBackward(ok, sums, cpu.upload(Float64Array.of(1, 1), 'float64'), [true, false])).toThrow(/g has 2 elements, expected 1/);

@@ -97,6 +97,9 @@ export function checkWeightedSumBackward(weights: readonly (readonly number[])[]
   }
 }
 
+/** lossTotal's rows + groups: their weights fit one WebGPU parameter block (16 bytes per 4, and a zero row, in 256 bytes) */
+const MAX_TOTAL_WEIGHTS = 60;
+
 /**
  * Checks lossTotal's inputs (within their storages, one float dtype), each item as a row loss on its inputs' regions,
  * and the rows' groups and weights; returns each item's operands as RowLossInputs on the storages and the dtype.
@@ -128,6 +131,7 @@ export function checkLossTotal(what: string, total: LossTotal): { items: RowLoss
   if (!group.every((k) => Number.isInteger(k) && k >= -1 && k < groupWeights.length)) throw new Error(`${what}: a row's group must be −1 or one of ${groupWeights.length}, got ${group.join(', ')}`);
   if (!groupWeights.every((_, k) => group.includes(k))) throw new Error(`${what}: every group needs a row, got ${group.join(', ')}`);
   if (![...weights, ...groupWeights].every(Number.isFinite)) throw new Error(`${what}: the weights must be finite`);
+  if (rows + groupWeights.length > MAX_TOTAL_WEIGHTS) throw new Error(`${what}: at most ${MAX_TOTAL_WEIGHTS} rows and groups, got ${rows} + ${groupWeights.length}`);
   checkDtypes(what, inputs.map((t) => t.storage));
   return { items: rowInputs, rows, dtype: inputs[0].storage.dtype };
 }

@@ -399,9 +399,6 @@ export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly 
  * the sum, in item order, of the items' gradients at it (gradients accumulated in the kernel, not by the autograd).
  */
 
-/** rows + groups whose weights one parameter block holds (16 bytes per 4, and the zero row, in 256 bytes) */
-export const MAX_TOTAL_WEIGHTS = 60;
-
 const f32Bits = new Uint32Array(1), f32View = new Float32Array(f32Bits.buffer);
 /** an f32 constant in WGSL, bit for bit (∞ included) */
 function f32Literal(v: number): string {
@@ -548,12 +545,6 @@ function totalWeights(total: LossTotal): ArrayBuffer {
   return new Params().f32(...all, ...new Array<number>(4 * Math.max(1, Math.ceil(all.length / 4)) - all.length + 4).fill(0)).done();
 }
 
-function checkWeightCount(what: string, total: LossTotal): void {
-  if (total.weights.length + total.groupWeights.length > MAX_TOTAL_WEIGHTS) {
-    throw new Error(`${what}: at most ${MAX_TOTAL_WEIGHTS} rows and groups in one parameter block, got ${total.weights.length} + ${total.groupWeights.length}`);
-  }
-}
-
 /** a backward dispatch: the inputs whose gradients it writes, the storages it binds (layout indices), its kernel's key */
 interface BackwardPass { inputs: number[]; bindings: number[]; key: string }
 
@@ -574,7 +565,6 @@ function planOf(layout: TotalLayout): TotalPlan {
 export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
   const { rows, dtype } = checkLossTotal('lossTotal', total);
   wgslType(dtype);
-  checkWeightCount('lossTotal', total);
   const layout = totalLayout(total);
   if (layout.storages.length + 1 > rt.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`lossTotal: ${layout.storages.length} storages to read exceed the device's ${rt.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`);
@@ -668,7 +658,6 @@ function passesOf(layout: TotalLayout, group: readonly number[], inputs: readonl
 export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): GpuStorage[] {
   checkLossTotalBackward(total, sums, g, wanted);
   wgslType(g.dtype);
-  checkWeightCount('lossTotalBackward', total);
   const layout = totalLayout(total), plan = planOf(layout), limit = rt.limits.maxStorageBuffersPerShaderStage;
   const inputs = wanted.flatMap((want, i) => (want ? [i] : []));
   const passesKey = `${limit}:${inputs.join(',')}`;
