@@ -1,4 +1,4 @@
-import type { RowLoss, RowOperand } from '../kernels/backend.js';
+import type { LossItem, LossTotal, RowLoss, RowOperand } from '../kernels/backend.js';
 import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { storageOf } from './dense.js';
@@ -132,4 +132,38 @@ function termGradients(terms: readonly Tensor[], perElement: readonly (readonly 
       : [];
     return terms.map((t, i) => (!t.requiresGrad ? null : passed[i] ? reshape(g, t.shape) : Tensor.fromStorage(g.backend, grads.shift()!, t.shape)));
   };
+}
+
+/** lossTotal's layout: the items on its inputs, each row's group (−1: in none) and weight, and the groups' weights */
+export interface LossTotalLayout { items: readonly LossItem[]; group: readonly number[]; weights: readonly number[]; groupWeights: readonly number[] }
+
+/**
+ * A loss's total of row losses as one op (kernels/loss, LossTotal): the items' row losses (each item a rowLoss on
+ * `inputs`, operands addressed by input, offset and row stride), each group's weighted sum of its rows, and the total
+ * Σ_k W_k·S_k, in one reduction of two dispatches; the total's gradient w.r.t. every input in one pass, each element's
+ * the sum of the items' gradients at it, in item order (rowLoss's and weightedSums' floats per item; the sum over
+ * the items is this kernel's, not the autograd's accumulation). `values`: the rows' losses then the groups' sums, without
+ * gradient (logged terms); `total` carries it. An input is read where it lies when contiguous, else copied.
+ */
+export function lossTotal(inputs: readonly Tensor[], layout: LossTotalLayout): { values: Tensor[]; total: Tensor } {
+  const op = 'lossTotal';
+  if (inputs.length === 0) throw new Error(`${op}: expected at least one input`);
+  checkFloat(op, inputs[0]);
+  checkSameBackend(op, ...inputs);
+  const backend = inputs[0].backend;
+  const reads = inputs.map((t) => (t.isContiguous ? t : contiguous(t)));
+  const totalOf = (ts: readonly Tensor[]): LossTotal => ({ ...layout, inputs: ts.map((t) => ({ storage: t.storage, offset: t.offset, length: t.numel() })) });
+  const { values, sums } = backend.lossTotal(totalOf(reads));
+  const count = layout.weights.length + layout.groupWeights.length;
+  const all = Tensor.fromStorage(backend, values, [count + 1]);
+  const sumsT = Tensor.fromStorage(backend, sums, [sums.length]);
+  const terms = Array.from({ length: count }, (_, j) => all.viewAs([], [], j));
+  const total = record(op, all.viewAs([], [], count), reads, (g, saved) => {
+    const ts = saved.slice(0, reads.length), wanted = reads.map((t) => t.requiresGrad);
+    const grads = backend.lossTotalBackward(totalOf(ts), storageOf(saved[reads.length]), storageOf(g), wanted);
+    return wanted.map((want, i) => (want ? Tensor.fromStorage(backend, grads.shift()!, inputs[i].shape) : null));
+  }, [...reads, sumsT]);
+  all.dispose();
+  sumsT.dispose(); // the backward keeps its own alias
+  return { values: terms, total };
 }

@@ -23,17 +23,17 @@
  * DTC (Luo et al. 2021) is `dtcLossConfig()`: Dice + 0.3·MSE(R̂, compute_sdf(Y)) on L plus
  * λ(t)·mean((σ(−1500·R̂) − Ŷ)²) on L ∪ U, nothing else.
  */
-import type { Backend, DType, PseudoWeighting } from '../kernels/backend.js';
+import type { Backend, DType, ItemOperand, LossItem, PseudoWeighting, RowLoss } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
-import { add, concat, contiguous, expand, mulScalar, reshape, slice, split } from '../autograd/ops.js';
-import { noGrad, record } from '../autograd/graph.js';
+import { contiguous, expand, slice, split } from '../autograd/ops.js';
+import { noGrad } from '../autograd/graph.js';
 import { sigmoidRampup } from '../models/schedules.js';
 import * as F from '../models/losses.js';
 import { checkInputTarget, checkWeight } from '../models/loss-checks.js';
-import { rowLoss, weightedSum, weightedSums } from '../autograd/losses.js';
+import { lossTotal, rowLoss } from '../autograd/losses.js';
 import { computeSdfRows } from '../imaging/edt.js';
 import type { Shape3 } from '../imaging/volume.js';
 import { CDT_DEFAULTS, scaledSigmoids, tS2R, type CdtOptions } from './transform.js';
@@ -125,26 +125,6 @@ export function diceLoss(p: Tensor, y: Tensor, w?: Tensor): Tensor {
 }
 
 /**
- * [Dice(p1, y), Dice(p2, y)] as one batched Dice over the rows of [p1; p2] against [y; y]: each row's sums are the
- * whole-tensor sums of a separate Dice, in one fused reduction that reads y (expanded, not copied) for both rows.
- */
-function diceLossPair(p1: Tensor, p2: Tensor, y: Tensor): Tensor {
-  const n = y.numel();
-  return F.diceLoss(rowsOf(p1, p2), expand(reshape(y, [1, n]), [2, n]), { reduction: 'none' });
-}
-
-/**
- * [p1; p2] as [2, n]: a view when both lie contiguous in one storage, p2 at least n elements after p1 (Ŷ's and
- * T_r2s(R̂)'s labeled rows, scaledSigmoids' views), whose gradient's rows are p1's and p2's; else a concat.
- */
-function rowsOf(p1: Tensor, p2: Tensor): Tensor {
-  const n = p1.numel(), apart = p2.offset - p1.offset;
-  if (p1.storage !== p2.storage || !p1.isContiguous || !p2.isContiguous || apart < n) return reshape(concat([p1, p2]), [2, n]);
-  return record('rowsOf', p1.viewAs([2, n], [apart, 1], p1.offset), [p1, p2],
-    (g) => [reshape(slice(g, 0, 0, 1), p1.shape), reshape(slice(g, 0, 1, 2), p2.shape)]);
-}
-
-/**
  * mean((a − b)²); with w the weighted mean Σw(a − b)²/(Σw + 1e-8) (UA-MT's masked MSE). Either is one fused
  * reduction and one backward pass (kernels/loss).
  */
@@ -173,12 +153,12 @@ export function cdtSdfTarget(label: Tensor, cfg: Pick<LossConfig, 'radius' | 'h'
 
 /**
  * L_pse's inputs, without gradient: Ỹ = 1[(Ŷ + T_r2s(R̂))/2 > 0.5] (as Ŷ + T_r2s(R̂) > 1, the same test since halving
- * is exact) of the unlabeled rows and, with the weighting, w (one kernel, `pseudoLabel`: the composed ops' floats) and
- * the mean uncertainty U = |Ŷ − T_r2s(R̂)| (one fused reduction, rowLoss 'l1'). With `withLabel` the kernel writes Ỹ
+ * is exact) of the unlabeled rows and, with the weighting, w (one kernel, `pseudoLabel`: the composed ops' floats). With
+ * `withLabel` the kernel writes Ỹ
  * after a copy of the label's rows, and `withLabel` is [Y; Ỹ], for one CDT pass over both.
  */
 function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossConfig, tau: number, withLabel: boolean):
-  { pseudo: Tensor; w: Tensor | null; u: Tensor | null; withLabel: Tensor | null } {
+  { pseudo: Tensor; w: Tensor | null; withLabel: Tensor | null } {
   return noGrad(() => {
     const B = yhat.shape[0], L = label.shape[0], n = yhat.numel() / B, rowShape = yhat.shape.slice(1);
     const weighting: PseudoWeighting | null = !cfg.unc ? null
@@ -187,10 +167,9 @@ function pseudoLabelInputs(yhat: Tensor, r2s: Tensor, label: Tensor, cfg: LossCo
     const head = withLabel ? { storage: y.storage, offset: y.offset, n: L * n } : null;
     const out = yhat.backend.pseudoLabel(p.storage, q.storage, { pOffset: p.offset + L * n, qOffset: q.offset + L * n, n: (B - L) * n, head, weighting });
     const all = Tensor.fromStorage(yhat.backend, out.pseudo, [(head ? L : 0) + B - L, ...rowShape]);
-    const [yU, rU] = [yhat, r2s].map((t) => slice(t, 0, L, B));
     return {
       pseudo: withLabel ? slice(all, 0, L, B) : all, w: out.weight ? Tensor.fromStorage(yhat.backend, out.weight, [B - L, ...rowShape]) : null,
-      u: weighting ? rowLoss({ kind: 'l1', scale: 1 / yU.numel() }, 1, yU, rU, null, []) : null, withLabel: withLabel ? all : null,
+      withLabel: withLabel ? all : null,
     };
   });
 }
@@ -215,14 +194,66 @@ export interface LossInputs {
 /**
  * Named terms (each a scalar tensor): total, sup, supDice, supCe, supMse, supCrossDice, supCrossMse,
  * con, conR2S, conS2R, pse, pseDice, pseMse, and uncertainty (mean U over the unlabeled rows, logged
- * when L_pse and its weighting are on; no gradient). A term that is switched off (or has no rows to act on) is absent. Raw terms are unweighted;
- * sup / con / pse / total carry the weights.
+ * when L_pse and its weighting are on). A term that is switched off (or has no rows to act on) is absent. Raw terms are unweighted;
+ * sup / con / pse / total carry the weights. Only `total` (also `terms.total`) carries a gradient: the terms are its
+ * values as logged (one lossTotal computes them all).
  */
 export interface LossResult {
   total: Tensor;
   terms: Record<string, Tensor>;
   /** λ(t) used in the total */
   lambda: number;
+}
+
+/** an operand of a term: a tensor and the offset of the term's elements in it */
+type TermOperand = readonly [Tensor, number];
+
+/**
+ * dbislLoss's terms as the items of one lossTotal, each a loss of one row (a Dice or mean over its whole (sub-)batch),
+ * added to the group begun last (or logged: in no group); `run` gives every term's and group's value and the total.
+ */
+class LossTerms {
+  private readonly inputs: Tensor[] = [];
+  private readonly items: LossItem[] = [];
+  private readonly rowGroup: number[] = [];
+  private readonly weights: number[] = [];
+  private readonly groupWeights: number[] = [];
+  private readonly names: string[] = [];
+  private readonly groupNames: string[] = [];
+
+  get empty(): boolean { return this.groupWeights.length === 0; }
+
+  group(name: string, weight: number): void {
+    this.groupNames.push(name);
+    this.groupWeights.push(weight);
+  }
+
+  add(name: string, weight: number, loss: RowLoss, n: number, a: TermOperand, b: TermOperand, w: TermOperand | null = null): void {
+    this.item(name, this.groupWeights.length - 1, weight, loss, n, [a, b, w]);
+  }
+
+  logged(name: string, loss: RowLoss, n: number, a: TermOperand, b: TermOperand): void {
+    this.item(name, -1, 1, loss, n, [a, b, null]);
+  }
+
+  run(): { terms: Record<string, Tensor>; total: Tensor } {
+    const { values, total } = lossTotal(this.inputs, { items: this.items, group: this.rowGroup, weights: this.weights, groupWeights: this.groupWeights });
+    const names = [...this.names, ...this.groupNames];
+    return { terms: Object.fromEntries(names.map((name, j) => [name, values[j]])), total };
+  }
+
+  private item(name: string, group: number, weight: number, loss: RowLoss, n: number, operands: readonly (TermOperand | null)[]): void {
+    const operand = (o: TermOperand | null): ItemOperand | null => {
+      if (!o) return null;
+      let input = this.inputs.indexOf(o[0]);
+      if (input < 0) input = this.inputs.push(o[0]) - 1;
+      return { input, offset: o[1], rowStride: n };
+    };
+    this.items.push({ loss, rows: 1, n, operands: [operand(operands[0])!, operand(operands[1])!, operand(operands[2])] });
+    this.names.push(name);
+    this.rowGroup.push(group);
+    this.weights.push(weight);
+  }
 }
 
 export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
@@ -235,10 +266,9 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
   const cdt = cdtOptionsOf(cfg);
   const patch: Shape3 = [seg.shape[2], seg.shape[3], seg.shape[4]];
-  const terms: Record<string, Tensor> = {};
   const lambda = lambdaAt(inputs.iteration, cfg);
 
-  // Ŷ and T_r2s(R̂) in one kernel, Ŷ first: the views of one storage that T_s2r and the Dice pair read in place
+  // Ŷ and T_r2s(R̂) in one kernel, Ŷ first: the views of one storage that T_s2r and lossTotal read in place
   const needR2S = (L > 0 && cfg.supCross) || (cfg.con && cfg.conR2S) || (cfg.pse && B > L);
   const [yhat, r2s = null] = scaledSigmoids(needR2S ? [[seg, 1], [sdf, -cfg.k]] : [[seg, 1]]);
   // T_s2r(Ŷ): over the whole batch when L_con needs it, else only over the labeled rows
@@ -248,7 +278,7 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   const needTarget = L > 0 && (cfg.beta !== 0 || cfg.supCross);
   let target: Tensor | null = needTarget ? inputs.sdfTarget ?? null : null;
   const sharedCdt = needTarget && !target && cfg.sdfTarget === 'cdt';
-  // L_pse's inputs without gradient, first: Ỹ, the weights w and the mean uncertainty U (logged with the weighting)
+  // L_pse's inputs without gradient, first: Ỹ and the weights w
   const pseInputs = B > L && cfg.pse
     ? pseudoLabelInputs(yhat, r2s!, label, cfg, tauAt(inputs.iteration, inputs.maxIterations, cfg), sharedCdt) // needR2S holds whenever L_pse has rows
     : null;
@@ -264,74 +294,41 @@ export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   }
   if (pseInputs && !pseudoSdf) pseudoSdf = noGrad(() => tS2R(pseInputs.pseudo, cdt));
 
-  // ---- supervised, on L: its terms' weighted sum in one dispatch each way, the Dice pair one term of two elements. It
-  // adds Dice + β_x·Dice_x + CE + β·MSE + β_x·MSE_x in this order (the terms and their gradients are the composed ops'
-  // floats; the sum's last bits may differ from Dice + CE + β·MSE + β_x·(Dice_x + MSE_x))
-  let sup: Tensor | null = null;
+  // ---- every term as an item of one lossTotal: its row losses, L_sup's, L_con's and L_pse's weighted sums and the total
+  // L_sup + λ·L_con + λ·L_pse in one reduction, the total's gradient w.r.t. Ŷ, T_r2s(R̂), T_s2r(Ŷ), z and R̂ in one pass
+  const total = new LossTerms();
   if (L > 0) {
-    const zL = slice(seg, 0, 0, L), yL = slice(yhat, 0, 0, L), rL = slice(sdf, 0, 0, L);
-    const parts: Tensor[] = [], weights: (number | number[])[] = [];
-    if (cfg.supCross) {
-      const pair = diceLossPair(yL, slice(r2s!, 0, 0, L), label);
-      [terms.supDice, terms.supCrossDice] = [reshape(slice(pair, 0, 0, 1), []), reshape(slice(pair, 0, 1, 2), [])];
-      parts.push(pair);
-      weights.push([1, cfg.betaX]);
-    } else {
-      terms.supDice = diceLoss(yL, label);
-      parts.push(terms.supDice);
-      weights.push(1);
-    }
-    if (cfg.ce) {
-      terms.supCe = F.binaryCrossEntropyWithLogits(zL, label);
-      parts.push(terms.supCe);
-      weights.push(1);
-    }
-    if (cfg.beta !== 0) {
-      terms.supMse = mseLoss(rL, target!);
-      parts.push(terms.supMse);
-      weights.push(cfg.beta);
-    }
-    if (cfg.supCross) {
-      const s2rL = s2rAll ? slice(s2rAll, 0, 0, L) : tS2R(yL, cdt);
-      terms.supCrossMse = mseLoss(s2rL, target!);
-      parts.push(terms.supCrossMse);
-      weights.push(cfg.betaX);
-    }
-    sup = parts.length === 1 && weights[0] === 1 ? parts[0] : weightedSum(parts, weights);
-    terms.sup = sup;
+    // on L: Dice + β_x·Dice_x + CE + β·MSE + β_x·MSE_x, added in this order
+    const n = L * yhat.numel() / B;
+    // the label rows as the pseudo-label's kernel copied them ahead of Ỹ: one storage fewer to bind (WebGPU's default 8 fit)
+    const y: TermOperand = [pseInputs?.withLabel ?? label, 0];
+    total.group('sup', 1);
+    total.add('supDice', 1, { kind: 'dice', smooth: 1e-5 }, n, [yhat, 0], y);
+    if (cfg.supCross) total.add('supCrossDice', cfg.betaX, { kind: 'dice', smooth: 1e-5 }, n, [r2s!, 0], y);
+    if (cfg.ce) total.add('supCe', 1, { kind: 'bce', scale: 1 / n }, n, [seg, 0], y);
+    if (cfg.beta !== 0) total.add('supMse', cfg.beta, { kind: 'mse', scale: 1 / n, eps: 0 }, n, [sdf, 0], [target!, 0]);
+    if (cfg.supCross) total.add('supCrossMse', cfg.betaX, { kind: 'mse', scale: 1 / n, eps: 0 }, n, [s2rAll ?? tS2R(slice(yhat, 0, 0, L), cdt), 0], [target!, 0]);
   }
-
-  // ---- bidirectional consistency, on L ∪ U: L_con's terms
-  const unsup: [name: 'con' | 'pse', terms: Tensor[]][] = []; // L_con's and L_pse's terms, each sum weighted by λ(t)
   if (cfg.con && (cfg.conR2S || cfg.conS2R)) {
-    if (cfg.conR2S) terms.conR2S = mseLoss(r2s!, yhat);
-    if (cfg.conS2R) terms.conS2R = mseLoss(s2rAll!, sdf);
-    unsup.push(['con', [terms.conR2S, terms.conS2R].filter((t) => t !== undefined)]);
+    // on L ∪ U: mean((T_r2s(R̂) − Ŷ)²) + mean((T_s2r(Ŷ) − R̂)²)
+    const n = yhat.numel(), mean = { kind: 'mse', scale: 1 / n, eps: 0 } as const;
+    total.group('con', lambda);
+    if (cfg.conR2S) total.add('conR2S', 1, mean, n, [r2s!, 0], [yhat, 0]);
+    if (cfg.conS2R) total.add('conS2R', 1, mean, n, [s2rAll!, 0], [sdf, 0]);
   }
-
-  // ---- pseudo-supervision with cross-task uncertainty, on U: L_pse's terms
   if (pseInputs) {
-    const { pseudo, w, u } = pseInputs;
-    if (u) terms.uncertainty = u;
-    terms.pseDice = diceLoss(slice(yhat, 0, L, B), pseudo, w ?? undefined);
-    terms.pseMse = mseLoss(slice(sdf, 0, L, B), pseudoSdf!, w ?? undefined);
-    unsup.push(['pse', [terms.pseDice, terms.pseMse]]);
+    // on U: Dice_w(Ŷ, Ỹ) + MSE_w(R̂, T_s2r(Ỹ)) (w = 1 without the weighting), and the logged mean uncertainty
+    const { pseudo, w } = pseInputs, first = L * yhat.numel() / B, n = yhat.numel() - first;
+    const weight = w ? [w, 0] as const : null;
+    total.group('pse', lambda);
+    total.add('pseDice', 1, { kind: 'dice', smooth: 1e-5 }, n, [yhat, first], [pseudo, 0], weight);
+    total.add('pseMse', 1, w ? { kind: 'mse', scale: 1 / n, eps: 1e-8 } : { kind: 'mse', scale: 1 / n, eps: 0 }, n, [sdf, first], [pseudoSdf!, 0], weight);
+    if (w) total.logged('uncertainty', { kind: 'l1', scale: 1 / n }, n, [yhat, first], [r2s!, first]);
   }
-
-  let total: Tensor;
-  if (sup && unsup.length) {
-    // L_sup + λ·L_con + λ·L_pse with L_con and L_pse (their terms' sums) in one dispatch each way: the composed ops' floats
-    // (the sum's last bits may differ from the GPU's fusing of a product and an add)
-    const fused = weightedSums([{ terms: [sup], weights: [1] }, ...unsup.map(([, ts]) => ({ terms: ts, weights: ts.map(() => 1) }))], [1, ...unsup.map(() => lambda)]);
-    unsup.forEach(([name], k) => { terms[name] = fused.sums[k + 1]; });
-    total = fused.total;
-  } else if (sup) total = sup;
-  else if (unsup.length) {
-    for (const [name, ts] of unsup) terms[name] = ts.length === 2 ? add(ts[0], ts[1]) : ts[0];
-    total = mulScalar(unsup.length === 2 ? add(terms[unsup[0][0]], terms[unsup[1][0]]) : terms[unsup[0][0]], lambda);
-  } else throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
-  terms.total = total;
-  return { total, terms, lambda };
+  if (total.empty) throw new Error('dbislLoss: every term is switched off (no labeled rows and no unsupervised term)');
+  const { terms, total: sum } = total.run();
+  terms.total = sum;
+  return { total: sum, terms, lambda };
 }
 
 /** The names a configuration logs, in a stable order (for the JSONL log and the plots). */

@@ -202,6 +202,28 @@ export interface RowOperand { storage: Storage; offset: number; rowStride: numbe
 /** A row loss's operands (its two inputs, then the weight or null) and their [rows, n] layout. */
 export interface RowLossInputs { operands: readonly [RowOperand, RowOperand, RowOperand | null]; rows: number; n: number }
 
+/** an input of lossTotal: the `length` elements of `storage` from `offset` (a tensor whose gradient lossTotalBackward writes) */
+export interface LossInput { storage: Storage; offset: number; length: number }
+
+/** an operand of a lossTotal item: element i of row r at offset + r·rowStride + i of inputs[input]; rowStride ≥ n, or 0 */
+export interface ItemOperand { input: number; offset: number; rowStride: number }
+
+/** a row loss of lossTotal: its kind, its [rows, n] layout and operands (two inputs, then the weight or null) */
+export interface LossItem { loss: RowLoss; rows: number; n: number; operands: readonly [ItemOperand, ItemOperand, ItemOperand | null] }
+
+/**
+ * A loss's weighted total of row losses in one reduction (kernels/loss): the items' losses, one per row (the rows of
+ * the items in order), each group's weightedSum of its rows (`group[j]`: row j's group, −1 for a row computed but in no
+ * group; `weights[j]` its weight), and the total Σ_k groupWeights[k]·S_k, summed as weightedSums sums.
+ */
+export interface LossTotal {
+  inputs: readonly LossInput[];
+  items: readonly LossItem[];
+  group: readonly number[];
+  weights: readonly number[];
+  groupWeights: readonly number[];
+}
+
 /** a part of scaledSigmoid: σ(a·x) of the n elements of x from offset */
 export interface SigmoidPart { x: Storage; offset: number; n: number; a: number }
 
@@ -409,6 +431,18 @@ export interface KernelOps {
   rowLoss(loss: RowLoss, inputs: RowLossInputs): { loss: Storage; sums: Storage };
   /** the gradients of Σ_r g[r]·loss[r] w.r.t. the operands `wanted` names, in operand order, each [rows·n], in one pass */
   rowLossBackward(loss: RowLoss, inputs: RowLossInputs, sums: Storage, g: Storage, wanted: readonly [boolean, boolean, boolean]): Storage[];
+
+  /**
+   * lossTotal's values [R + G + 1] (the R item rows' losses, the G groups' sums, the total) and the rows' sums [3R], in
+   * one reduction (two passes: chunks, then rows and sums)
+   */
+  lossTotal(total: LossTotal): { values: Storage; sums: Storage };
+  /**
+   * the gradient of the total (g [1]) w.r.t. each input `wanted` names (in input order, each of the input's length, 0
+   * where no item reads it): each item's rowLossBackward with g[r] = w_r·(W·g + 0) + 0 (no factor where it is 1),
+   * summed per element over the items in order, in one pass
+   */
+  lossTotalBackward(total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): Storage[];
 
   /** in place: param, m, v */
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;

@@ -1,4 +1,4 @@
-import type { DType, RowLoss, RowLossInputs, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
+import type { DType, LossTotal, RowLoss, RowLossInputs, RowOperand, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 
 /* The argument checks of the row losses, shared by the cpu oracle and the WebGPU kernels. */
 
@@ -95,4 +95,58 @@ export function checkWeightedSumBackward(weights: readonly (readonly number[])[]
   if (scales && !(scales.length === weights.length && scales.every(Number.isFinite))) {
     throw new Error(`weightedSumBackward: expected one finite scale per term (${weights.length}), got ${JSON.stringify(scales)}`);
   }
+}
+
+/** lossTotal's rows + groups: their weights fit one WebGPU parameter block (16 bytes per 4, and a zero row, in 256 bytes) */
+const MAX_TOTAL_WEIGHTS = 60;
+
+/**
+ * Checks lossTotal's inputs (within their storages, one float dtype), each item as a row loss on its inputs' regions,
+ * and the rows' groups and weights; returns each item's operands as RowLossInputs on the storages and the dtype.
+ */
+export function checkLossTotal(what: string, total: LossTotal): { items: RowLossInputs[]; rows: number; dtype: DType } {
+  const { inputs, items, group, weights, groupWeights } = total;
+  if (items.length === 0) throw new Error(`${what}: expected at least one item`);
+  for (const t of inputs) {
+    if (!(Number.isInteger(t.offset) && t.offset >= 0 && Number.isInteger(t.length) && t.length >= 0 && t.offset + t.length <= t.storage.length)) {
+      throw new Error(`${what}: an input of ${t.length} elements from ${t.offset} does not fit its storage of ${t.storage.length}`);
+    }
+  }
+  const rowInputs = items.map((item) => {
+    const operands = item.operands.map((o): RowOperand | null => {
+      if (!o) return null;
+      const t = inputs[o.input];
+      if (!t) throw new Error(`${what}: an operand reads input ${o.input} of ${inputs.length}`);
+      const end = item.rows * item.n === 0 ? 0 : o.offset + (item.rows - 1) * o.rowStride + item.n;
+      if (end > t.length) throw new Error(`${what}: an operand [${item.rows}, ${item.n}] at ${o.offset} (row stride ${o.rowStride}) overruns its input of ${t.length}`);
+      return { storage: t.storage, offset: t.offset + o.offset, rowStride: o.rowStride };
+    }) as [RowOperand, RowOperand, RowOperand | null];
+    const r: RowLossInputs = { rows: item.rows, n: item.n, operands };
+    checkRowLoss(what, item.loss, r);
+    return r;
+  });
+  const rows = items.reduce((n, item) => n + item.rows, 0);
+  if (group.length !== rows || weights.length !== rows) throw new Error(`${what}: expected a group and a weight per row (${rows}), got ${group.length} and ${weights.length}`);
+  if (groupWeights.length === 0 || groupWeights.length > MAX_GROUPS) throw new Error(`${what}: expected 1 to ${MAX_GROUPS} groups, got ${groupWeights.length}`);
+  if (!group.every((k) => Number.isInteger(k) && k >= -1 && k < groupWeights.length)) throw new Error(`${what}: a row's group must be −1 or one of ${groupWeights.length}, got ${group.join(', ')}`);
+  if (!groupWeights.every((_, k) => group.includes(k))) throw new Error(`${what}: every group needs a row, got ${group.join(', ')}`);
+  if (![...weights, ...groupWeights].every(Number.isFinite)) throw new Error(`${what}: the weights must be finite`);
+  if (rows + groupWeights.length > MAX_TOTAL_WEIGHTS) throw new Error(`${what}: at most ${MAX_TOTAL_WEIGHTS} rows and groups, got ${rows} + ${groupWeights.length}`);
+  checkDtypes(what, inputs.map((t) => t.storage));
+  return { items: rowInputs, rows, dtype: inputs[0].storage.dtype };
+}
+
+export function checkLossTotalBackward(total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): { items: RowLossInputs[]; rows: number } {
+  const what = 'lossTotalBackward';
+  const checked = checkLossTotal(what, total);
+  if (wanted.length !== total.inputs.length) throw new Error(`${what}: expected a wanted flag per input (${total.inputs.length}), got ${wanted.length}`);
+  if (sums.length !== 3 * checked.rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * checked.rows}`);
+  if (g.length !== 1) throw new Error(`${what}: g has ${g.length} elements, expected 1`);
+  checkDtypes(what, [total.inputs[0].storage, sums, g]);
+  for (const item of total.items) {
+    if (item.operands.some((o) => o && o.rowStride === 0 && wanted[o.input] && item.rows > 1)) {
+      throw new Error(`${what}: the gradient of an input read by every row (row stride 0) was asked for`);
+    }
+  }
+  return checked;
 }

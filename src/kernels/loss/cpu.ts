@@ -1,8 +1,8 @@
-import type { RowLoss, RowLossInputs, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
+import type { LossTotal, RowLoss, RowLossInputs, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData, roundingTo, storageFrom } from '../cpu/storage.js';
 import { binaryFn, unaryFn } from '../elementwise/cpu.js';
-import { checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
+import { checkLossTotal, checkLossTotalBackward, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
 
 /**
  * The row losses in float64, literally as their formulas (see RowLoss in backend.ts): each row's sums in
@@ -126,4 +126,56 @@ export function weightedSumBackward(weights: readonly (readonly number[])[], g: 
     ws.forEach((w, j) => { out[j] = round(weighted(w, gk)); });
     return new CpuStorage(g.dtype, out);
   });
+}
+
+/** the rows' sums [3R] of lossTotal's items, each row's in element order */
+function itemSums(total: LossTotal, items: readonly RowLossInputs[], rows: number): Float64Array {
+  const sums = new Float64Array(3 * rows);
+  let first = 0;
+  items.forEach((inputs, k) => {
+    forElements(inputs, (r, _, a, b, w) => {
+      const t = terms(total.items[k].loss, a, b, w);
+      for (let j = 0; j < 3; j++) sums[3 * (first + r) + j] += t[j];
+    });
+    first += inputs.rows;
+  });
+  return sums;
+}
+
+/** The items' row losses in float64, then each group's and the total's weighted sums as weightedSums rounds them. */
+export function lossTotal(total: LossTotal): { values: CpuStorage; sums: CpuStorage } {
+  const { items, rows, dtype } = checkLossTotal('lossTotal', total), round = roundingTo(dtype);
+  const sums = itemSums(total, items, rows);
+  const losses = items.flatMap((inputs, k) => Array.from({ length: inputs.rows }, (_, r) => {
+    const first = items.slice(0, k).reduce((n, i) => n + i.rows, 0);
+    return round(finish(total.items[k].loss, sums, first + r, inputs.operands[2] !== null));
+  }));
+  const groups = total.groupWeights.map((_, g) => weightedAccumulation(losses.flatMap((x, j) => (total.group[j] === g ? [[total.weights[j], x] as const] : [])), round));
+  const sum = weightedAccumulation(groups.map((s, g) => [total.groupWeights[g], s] as const), round);
+  return { values: storageFrom(dtype, Float64Array.from([...losses, ...groups, sum])), sums: storageFrom(dtype, sums) };
+}
+
+/** Each item's rowLossBackward from its rows' g[r] = w_r·(W·g + 0) + 0, added per element of each input in item order. */
+export function lossTotalBackward(total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): CpuStorage[] {
+  const { items } = checkLossTotalBackward(total, sums, g, wanted);
+  const round = roundingTo(g.dtype), gv = cpuData(g)[0], s = Float64Array.from(cpuData(sums));
+  const out = total.inputs.map((t, k) => (wanted[k] ? new Float64Array(t.length) : null));
+  let first = 0;
+  items.forEach((inputs, k) => {
+    const { loss, operands } = total.items[k];
+    const scale = (r: number) => {
+      const j = first + r, group = total.group[j];
+      return group < 0 ? 0 : round(weighted(total.weights[j], round(weighted(total.groupWeights[group], gv))));
+    };
+    // gradients() reads row r's sums at 3r: this item's rows' sums from its first row on
+    const rowSums = s.subarray(3 * first, 3 * (first + inputs.rows));
+    forElements(inputs, (r, at, a, b, w) => {
+      if (total.group[first + r] < 0) return;
+      const d = gradients(loss, rowSums, r, scale(r), a, b, w, inputs.operands[2] !== null);
+      const i = at - r * inputs.n;
+      operands.forEach((o, j) => { if (o && out[o.input]) out[o.input]![o.offset + r * o.rowStride + i] += d[j]; });
+    });
+    first += inputs.rows;
+  });
+  return out.flatMap((o) => (o ? [storageFrom(g.dtype, o)] : []));
 }

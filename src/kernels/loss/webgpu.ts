@@ -1,9 +1,9 @@
-import type { Backend, RowLoss, RowLossInputs, RowOperand, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
+import type { Backend, LossTotal, RowLoss, RowLossInputs, RowOperand, Storage, WeightedGroup, WeightedTerm } from '../backend.js';
 import type { KernelBenchmark } from '../benchmark.js';
 import { channelChunks } from '../norm/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { MAX_GROUPS, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
+import { MAX_GROUPS, checkLossTotal, checkLossTotalBackward, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
 
 /**
  * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
@@ -386,6 +386,295 @@ export function weightedSumBackward(rt: GpuRuntime, weights: readonly (readonly 
     rt.dispatch(kernel, [gpuBuffer(g), ...pieces.map((p) => grads[p.term].buffer)], weightParams([], [...flat, ...pieceScales]), [1]);
   }
   return grads;
+}
+
+// ------------------------------------------------------------------------------------------ a loss's total
+
+/*
+ * lossTotal: every item's rows in one reduction. The layout (each operand's binding, offset and row stride, the
+ * constants, the chunks, the rows' groups) is in the kernels' source and key, the rows' and groups' weights in the
+ * parameters (λ(t) changes without a new kernel). Pass 1: workgroup w walks one chunk of one row of one item as
+ * rowLoss's does and writes its partial sums; pass 2 (one workgroup) adds each row's chunks, writes its sums and loss,
+ * then the groups' sums and the total. Backward: one elementwise pass over the inputs wanted, each element's gradient
+ * the sum, in item order, of the items' gradients at it (gradients accumulated in the kernel, not by the autograd).
+ */
+
+const f32Bits = new Uint32Array(1), f32View = new Float32Array(f32Bits.buffer);
+/** an f32 constant in WGSL, bit for bit (∞ included) */
+function f32Literal(v: number): string {
+  f32View[0] = v;
+  return `bitcast<f32>(${f32Bits[0]}u)`;
+}
+
+interface TotalLayout {
+  /** the distinct storages read, in binding order */
+  storages: Storage[];
+  items: { kind: RowLoss['kind']; weighted: boolean; rows: number; n: number; chunks: number; chunkLen: number; base: number; first: number;
+    c0: string; c1: string; operands: ({ binding: number; at: number; rowStride: number; input: number; offset: number } | null)[] }[];
+  workgroups: number;
+  key: string;
+}
+
+function totalLayout(total: LossTotal): TotalLayout {
+  const storages: Storage[] = [];
+  let base = 0, first = 0;
+  const items = total.items.map((item) => {
+    const { chunks, chunkLen } = channelChunks(item.rows, item.n);
+    const operands = item.operands.map((o) => {
+      if (!o) return null;
+      const input = total.inputs[o.input];
+      let binding = storages.indexOf(input.storage);
+      if (binding < 0) binding = storages.push(input.storage) - 1;
+      return { binding, at: input.offset + o.offset, rowStride: o.rowStride, input: o.input, offset: o.offset };
+    });
+    const c0 = item.loss.kind === 'dice' ? item.loss.smooth : item.loss.scale, c1 = item.loss.kind === 'mse' ? item.loss.eps : 0;
+    const out = { kind: item.loss.kind, weighted: operands[2] !== null, rows: item.rows, n: item.n, chunks, chunkLen, base, first, c0: f32Literal(c0), c1: f32Literal(c1), operands };
+    base += item.rows * chunks;
+    first += item.rows;
+    return out;
+  });
+  const key = `${items.map((i) => `${i.kind}${i.weighted ? 'w' : ''}:${i.rows}x${i.n}/${i.chunks}x${i.chunkLen}:${i.c0},${i.c1}:${i.operands.map((o) => (o ? `${o.binding}@${o.at}+${o.rowStride}` : '-')).join(',')}`).join(';')}|${total.group.join(',')}|${total.groupWeights.length}`;
+  return { storages, items, workgroups: base, key };
+}
+
+/** the KINDS source of an item, its constants in place of the parameters */
+const withConstants = (source: string, item: TotalLayout['items'][number]) => source.replaceAll('P.c0', item.c0).replaceAll('P.c1', item.c1);
+
+/** WGSL lets va, vb, vw of an item at row r, element i */
+function itemLoads(item: TotalLayout['items'][number]): string {
+  const [a, b, w] = item.operands.map((o) => o && `in${o.binding}[${o.at}u + r * ${o.rowStride}u + i]`);
+  return `let va = ${a!};\n  let vb = ${b!};\n  let vw = ${w ?? '1.0'};`;
+}
+
+const readBindings = (layout: TotalLayout) => layout.storages.map((_, b) => `@group(0) @binding(${b}) var<storage, read> in${b}: array<f32>;`);
+const totalParams = (entries: number) => `struct Params { w: array<vec4f, ${Math.max(1, Math.ceil(entries / 4))}>, zero: vec4f }
+fn weighted(j: u32, x: f32) -> f32 {
+  let w = P.w[j >> 2u][j & 3u];
+  if (w == 1.0) { return x; }
+  return w * x + P.zero.x;
+}`;
+
+/** pass 1: workgroup w → (item, row, chunk): the chunk's partial sums */
+function totalPartialSource(layout: TotalLayout): string {
+  const reads = readBindings(layout);
+  const terms = layout.items.map((item, k) => `fn term${k}(r: u32, i: u32) -> vec3f {
+  ${itemLoads(item)}
+  return ${KINDS[item.kind].terms};
+}`);
+  const walks = layout.items.map((item, k) => `if (w >= ${item.base}u && w < ${item.base + item.rows * item.chunks}u) {
+    let l = w - ${item.base}u;
+    let r = l / ${item.chunks}u;
+    let chunk = l % ${item.chunks}u;
+    let end = min(${item.n}u, (chunk + 1u) * ${item.chunkLen}u);
+    var i = chunk * ${item.chunkLen}u + t;
+    while (i + ${3 * WG}u < end) {
+      acc += (term${k}(r, i) + term${k}(r, i + ${WG}u)) + (term${k}(r, i + ${2 * WG}u) + term${k}(r, i + ${3 * WG}u));
+      i += ${4 * WG}u;
+    }
+    for (; i < end; i += ${WG}u) { acc += term${k}(r, i); }
+  }`);
+  return /* wgsl */ `
+${reads.join('\n')}
+@group(0) @binding(${reads.length}) var<storage, read_write> part: array<vec4f>;
+${HELPERS}
+${terms.join('\n')}
+var<workgroup> sh: array<vec3f, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  let t = lid.x;
+  var acc = vec3f();
+  ${walks.join(' else ')}
+  sh[t] = acc;
+  workgroupBarrier();
+  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
+    if (t < h) { sh[t] += sh[t + h]; }
+    workgroupBarrier();
+  }
+  if (t == 0u && w < ${layout.workgroups}u) { part[w] = vec4f(sh[0], 0.0); }
+}`;
+}
+
+/** pass 2, one workgroup: each row's chunks → its sums and loss; then the groups' sums and the total (thread 0) */
+function totalFinishSource(layout: TotalLayout, group: readonly number[], groups: number): string {
+  const rows = layout.items.flatMap((item) => Array.from({ length: item.rows }, (_, r) => ({ item, r, j: item.first + r })));
+  const perRow = rows.map(({ item, r, j }) => `acc = vec3f();
+  for (var c = t; c < ${item.chunks}u; c += ${WG}u) { acc += part[${item.base + r * item.chunks}u + c].xyz; }
+  sh[t] = acc;
+  workgroupBarrier();
+  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
+    if (t < h) { sh[t] += sh[t + h]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let s = sh[0];
+    sums[${3 * j}u] = s.x;
+    sums[${3 * j + 1}u] = s.y;
+    sums[${3 * j + 2}u] = s.z;
+    losses[${j}] = ${withConstants(KINDS[item.kind].finish(item.weighted), item)};
+    values[${j}u] = losses[${j}];
+  }
+  workgroupBarrier();`);
+  const chain = (acc: string, parts: readonly string[]) => [`var ${acc} = ${parts[0]};`, ...parts.slice(1).map((x) => `${acc} = ${acc} + ${x};`)];
+  const sumsOfGroups = Array.from({ length: groups }, (_, g) => [...chain(`g${g}`, group.flatMap((k, j) => (k === g ? [`weighted(${j}u, losses[${j}])`] : []))),
+    `values[${rows.length + g}u] = g${g};`]).flat();
+  const totalSum = [...chain('total', Array.from({ length: groups }, (_, g) => `weighted(${rows.length + g}u, g${g})`)), `values[${rows.length + groups}u] = total;`];
+  return /* wgsl */ `
+${totalParams(rows.length + groups)}
+@group(0) @binding(0) var<storage, read> part: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+var<workgroup> sh: array<vec3f, ${WG}>;
+var<workgroup> losses: array<f32, ${rows.length}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  let t = lid.x;
+  var acc = vec3f();
+  ${perRow.join('\n  ')}
+  if (t == 0u) {
+    ${[...sumsOfGroups, ...totalSum].join('\n    ')}
+  }
+}`;
+}
+
+function totalWeights(total: LossTotal): ArrayBuffer {
+  const all = [...total.weights, ...total.groupWeights];
+  return new Params().f32(...all, ...new Array<number>(4 * Math.max(1, Math.ceil(all.length / 4)) - all.length + 4).fill(0)).done();
+}
+
+/** a backward dispatch: the inputs whose gradients it writes, the storages it binds (layout indices), its kernel's key */
+interface BackwardPass { inputs: number[]; bindings: number[]; key: string }
+
+/** what a layout's dispatches need beyond it, made once per layout (its key): the kernels' keys, the backward's passes */
+interface TotalPlan { partialKey: string; finishKey: string; passes: Map<string, BackwardPass[]> }
+const plans = new Map<string, TotalPlan>();
+
+function planOf(layout: TotalLayout): TotalPlan {
+  let plan = plans.get(layout.key);
+  if (!plan) {
+    if (plans.size >= 64) plans.clear();
+    plan = { partialKey: `loss:total:partial:${layout.key}`, finishKey: `loss:total:finish:${layout.key}`, passes: new Map() };
+    plans.set(layout.key, plan);
+  }
+  return plan;
+}
+
+export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
+  const { rows, dtype } = checkLossTotal('lossTotal', total);
+  wgslType(dtype);
+  const layout = totalLayout(total);
+  if (layout.storages.length + 1 > rt.limits.maxStorageBuffersPerShaderStage) {
+    throw new Error(`lossTotal: ${layout.storages.length} storages to read exceed the device's ${rt.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`);
+  }
+  const out = { values: rt.alloc(rows + total.groupWeights.length + 1, 'float32'), sums: rt.alloc(3 * rows, 'float32') };
+  const part = rt.alloc(4 * Math.max(1, layout.workgroups), 'float32');
+  const plan = planOf(layout);
+  const partial = rt.kernel(plan.partialKey, () => totalPartialSource(layout), layout.storages.length + 1);
+  rt.dispatch(partial, [...layout.storages.map(gpuBuffer), part.buffer], null, grid1d(layout.workgroups, 1));
+  const finish = rt.kernel(plan.finishKey, () => totalFinishSource(layout, total.group, total.groupWeights.length), 3);
+  rt.dispatch(finish, [part.buffer, out.sums.buffer, out.values.buffer], totalWeights(total), [1]);
+  rt.free(part);
+  return out;
+}
+
+/** the backward pass writing the gradients of `inputs` (indices into total.inputs) */
+function totalBackwardSource(layout: TotalLayout, total: LossTotal, inputs: readonly number[]): string {
+  const reads = readBindings(layout), rows = total.weights.length;
+  const grads = inputs.map((input, q) => {
+    const contributions = layout.items.flatMap((item, k) => item.operands.flatMap((o, j) => {
+      if (!o || o.input !== input || total.group.slice(item.first, item.first + item.rows).every((g) => g < 0)) return [];
+      const prelude = withConstants(KINDS[item.kind].prelude(item.weighted), item), gradient = withConstants(KINDS[item.kind].gradients(item.weighted)[j], item);
+      const rowOf = o.rowStride === 0 ? '0u' : `rel / ${o.rowStride}u`;
+      return [`if (e >= ${o.offset}u) { // item ${k}, operand ${j}
+      let rel = e - ${o.offset}u;
+      let r = ${rowOf};
+      let i = rel - r * ${o.rowStride}u;
+      let row = ${item.first}u + r;
+      if (r < ${item.rows}u && i < ${item.n}u && groupOf[row] >= 0) {
+        ${itemLoads(item)}
+        let s = vec3f(sums[3u * row], sums[3u * row + 1u], sums[3u * row + 2u]);
+        let gr = weighted(row, weighted(${rows}u + u32(groupOf[row]), g[0]));
+        ${prelude}
+        acc += ${gradient};
+      }
+    }`];
+    }));
+    return `if (e < ${total.inputs[input].length}u) {
+    var acc = 0.0;
+    ${contributions.join('\n    ')}
+    grad${q}[e] = acc;
+  }`;
+  });
+  const lengths = inputs.map((i) => total.inputs[i].length);
+  return /* wgsl */ `
+${totalParams(rows + total.groupWeights.length)}
+${reads.join('\n')}
+@group(0) @binding(${reads.length}) var<storage, read> sums: array<f32>;
+@group(0) @binding(${reads.length + 1}) var<storage, read> g: array<f32>;
+${inputs.map((_, q) => `@group(0) @binding(${reads.length + 2 + q}) var<storage, read_write> grad${q}: array<f32>;`).join('\n')}
+@group(0) @binding(${reads.length + 2 + inputs.length}) var<uniform> P: Params;
+${HELPERS}
+const groupOf = array<i32, ${rows}>(${total.group.join(', ')});
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = ${wgslFlatIndex(WG)};
+  if (e >= ${Math.max(...lengths)}u) { return; }
+  ${grads.join('\n  ')}
+}`;
+}
+
+/**
+ * lossTotalBackward's dispatches: the wanted inputs in order, packed while a dispatch's bindings fit `limit` storage
+ * buffers: the storages its gradients' items read (`bindings`, indices into the layout's storages), the sums, g and
+ * its gradients.
+ */
+export function backwardPasses(total: LossTotal, inputs: readonly number[], limit: number): { inputs: number[]; bindings: number[] }[] {
+  return passesOf(totalLayout(total), total.group, inputs, limit).map(({ inputs: written, bindings }) => ({ inputs: written, bindings }));
+}
+
+function passesOf(layout: TotalLayout, group: readonly number[], inputs: readonly number[], limit: number): BackwardPass[] {
+  const readBy = (input: number) => new Set(layout.items.flatMap((item) => (item.operands.some((o) => o?.input === input)
+    && group.slice(item.first, item.first + item.rows).some((g) => g >= 0) ? item.operands.flatMap((o) => (o ? [o.binding] : [])) : [])));
+  const passes: BackwardPass[] = [];
+  for (const input of inputs) {
+    const own = readBy(input), last = passes.at(-1);
+    const fits = (p: BackwardPass) => new Set([...p.bindings, ...own]).size + 2 + p.inputs.length + 1 <= limit;
+    if (last && fits(last)) {
+      last.inputs.push(input);
+      last.bindings = [...new Set([...last.bindings, ...own])].sort((x, y) => x - y);
+    } else {
+      if (own.size + 3 > limit) throw new Error(`lossTotalBackward: the gradient of input ${input} reads ${own.size} storages, more than the device's ${limit} storage buffers per stage allow`);
+      passes.push({ inputs: [input], bindings: [...own].sort((x, y) => x - y), key: '' });
+    }
+  }
+  for (const pass of passes) pass.key = `loss:total:backward:${pass.inputs.join(',')}:${pass.bindings.join(',')}:${layout.key}`;
+  return passes;
+}
+
+export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): GpuStorage[] {
+  checkLossTotalBackward(total, sums, g, wanted);
+  wgslType(g.dtype);
+  const layout = totalLayout(total), plan = planOf(layout), limit = rt.limits.maxStorageBuffersPerShaderStage;
+  const inputs = wanted.flatMap((want, i) => (want ? [i] : []));
+  const passesKey = `${limit}:${inputs.join(',')}`;
+  let passes = plan.passes.get(passesKey);
+  if (!passes) plan.passes.set(passesKey, passes = passesOf(layout, total.group, inputs, limit));
+  const grads = new Map(inputs.map((i) => [i, rt.alloc(total.inputs[i].length, 'float32')]));
+  for (const pass of passes) {
+    const length = Math.max(...pass.inputs.map((i) => total.inputs[i].length));
+    if (length === 0) continue;
+    // the pass's storages bound in order: the items' operands renumbered into them
+    const kernel = rt.kernel(pass.key, () => totalBackwardSource({ ...layout, storages: pass.bindings.map((b) => layout.storages[b]),
+      items: layout.items.map((item) => ({ ...item, operands: item.operands.map((o) => o && { ...o, binding: pass.bindings.indexOf(o.binding) }) })) },
+    total, pass.inputs), pass.bindings.length + 2 + pass.inputs.length);
+    rt.dispatch(kernel, [...pass.bindings.map((b) => gpuBuffer(layout.storages[b])), gpuBuffer(sums), gpuBuffer(g), ...pass.inputs.map((i) => grads.get(i)!.buffer)],
+      totalWeights(total), grid1d(length, WG));
+  }
+  return [...grads.values()];
 }
 
 // ------------------------------------------------------------------------------------------ benchmarks
