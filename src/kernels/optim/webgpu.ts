@@ -68,15 +68,16 @@ ${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> b
 
 /**
  * One element's Adam/AdamW update of w<k>[j], m<k>[j], v<k>[j] (k: '' for the one-parameter kernel), in the
- * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections. With `amsgrad`, vmax<k>[j] (max_exp_avg_sq)
+ * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections; 1 − β₁ and 1 − β₂ are formed on the host in
+ * float64, as PyTorch's (1 − float32(β₂) would be 1.3e-5 from float32(0.001)). With `amsgrad`, vmax<k>[j] (max_exp_avg_sq)
  * ← max(itself, v), which then divides instead of v.
  */
 function adamUpdate(k: string, j: string, stepSize: string, c2: string, amsgrad: boolean): string {
   return `var wi = w${k}[${j}];
   var d = g${k}[${j}];
   if (P.decoupled != 0u) { wi = wi * P.decay; } else { d += P.wd * wi; }
-  let mi = P.beta1 * m${k}[${j}] + (1.0 - P.beta1) * d;
-  let vi = P.beta2 * v${k}[${j}] + (1.0 - P.beta2) * d * d;
+  let mi = P.beta1 * m${k}[${j}] + P.one_minus_beta1 * d;
+  let vi = P.beta2 * v${k}[${j}] + P.one_minus_beta2 * d * d;
   m${k}[${j}] = mi;
   v${k}[${j}] = vi;
   ${amsgrad ? `let second = max(vmax${k}[${j}], vi);
@@ -86,7 +87,7 @@ function adamUpdate(k: string, j: string, stepSize: string, c2: string, amsgrad:
 
 function adamSource(): string {
   return /* wgsl */ `
-struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32,
+struct Params { n: u32, decoupled: u32, one_minus_beta1: f32, one_minus_beta2: f32,
   lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, step_size: f32, c2: f32, decay: f32 }
 @group(0) @binding(0) var<storage, read_write> w: array<f32>;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -110,7 +111,7 @@ function adamMultiSource(count: number, deviceSteps: boolean, amsgrad: boolean):
   const perParam = amsgrad ? 5 : 4;
   const perSegment = deviceSteps ? `count_at: array<vec4<u32>, ${SEGMENT_ROWS}>`
     : `step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}>`;
-  return multiParamSource(`struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
+  return multiParamSource(`struct Params { n: u32, decoupled: u32, one_minus_beta1: f32, one_minus_beta2: f32, beta1: f32, beta2: f32, eps: f32, wd: f32,
   decay: f32, lr: f32, log_beta1: f32, log_beta2: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslOneMinusPower : ''}`, perParam, count,
   (k) => `@group(0) @binding(${perParam * k}) var<storage, read_write> w${k}: array<f32>;
 @group(0) @binding(${perParam * k + 1}) var<storage, read> g${k}: array<f32>;
@@ -192,7 +193,7 @@ export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Stora
   if (n === 0) return;
   const { stepSize, c2 } = biasCorrections(p, p.step);
   const kernel = rt.kernel('adam', adamSource, 4);
-  const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
+  const params = new Params().u32(n, p.decoupled ? 1 : 0).f32(1 - p.beta1, 1 - p.beta2)
     .f32(p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, c2, 1 - p.lr * p.weightDecay).done();
   rt.dispatch(kernel, [gpuBuffer(param), gpuBuffer(grad), gpuBuffer(m), gpuBuffer(v)], params, grid1d(n, WG));
 }
@@ -233,7 +234,7 @@ function dispatchAdam(rt: GpuRuntime, batch: readonly AdamItem[], p: Omit<AdamPa
     buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
     if (amsgrad) buffers.push(gpuBuffer(it.maxExpAvgSq!));
   }
-  const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
+  const params = new Params().u32(n, p.decoupled ? 1 : 0).f32(1 - p.beta1, 1 - p.beta2)
     .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr, logBeta(p.beta1), logBeta(p.beta2)).vec4s(ends, SEGMENT_ROWS);
   if (deviceSteps) params.vec4s(batch.map((it) => it.step), SEGMENT_ROWS);
   else {
