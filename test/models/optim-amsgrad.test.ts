@@ -100,6 +100,9 @@ describe('amsgrad state', () => {
     const before = { state: await values(ams.opt.stateDict().tensors.get('state.0.max_exp_avg_sq')!), hyper: ams.opt.stateDict().hyper };
     expect(() => ams.opt.loadStateDict({ ...old, hyper: hyperBefore })).toThrow('Adam.loadStateDict: parameter 0 has no max_exp_avg_sq, which amsgrad needs');
     expect({ state: await values(ams.opt.stateDict().tensors.get('state.0.max_exp_avg_sq')!), hyper: ams.opt.stateDict().hyper }).toEqual(before);
+    const own = ams.opt.stateDict(), alone = new Map([['state.0.max_exp_avg_sq', own.tensors.get('state.0.max_exp_avg_sq')!]]);
+    expect(() => ams.opt.loadStateDict({ ...own, tensors: alone })).toThrow('Adam.loadStateDict: parameter 0 has a max_exp_avg_sq without exp_avg and exp_avg_sq');
+    expect({ state: await values(ams.opt.stateDict().tensors.get('state.0.max_exp_avg_sq')!), hyper: ams.opt.stateDict().hyper }).toEqual(before);
     ams.opt.loadStateDict(old);
     expect(ams.opt.paramGroups[0]!.amsgrad).toBe(false);
     expect(ams.opt.stateDict().tensors.has('state.0.max_exp_avg_sq')).toBe(false);
