@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AdamItem, Backend, Storage } from '../../src/kernels/index.js';
+import type { AdamItem, Backend, Storage, WebGPUBackend } from '../../src/kernels/index.js';
+import { segmentsPerDispatch } from '../../src/kernels/webgpu/multi-tensor.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
@@ -94,5 +95,18 @@ describe('webgpu adamSteps with amsgrad against the cpu oracle', () => {
           for (const x of m.gpu) g.free(x);
         }
       }), { numRuns: 15 });
+  });
+});
+
+describe('webgpu adamSteps with amsgrad: dispatches', () => {
+  it('as many parameters with max_exp_avg_sq as the binding limit allows (5 buffers each) in one dispatch; those without it in their own', async () => {
+    const g = await webgpu() as WebGPUBackend;
+    const perDispatch = segmentsPerDispatch(g.rt, 5);
+    const made = makeParameters(g, Array.from({ length: perDispatch + 1 }, (_, k) => ({ n: 10 + k, amsgrad: k < perDispatch })), 7);
+    const grads = made.map((m) => up(g, randomArray(m.arrays[0]!.length, 3)));
+    const before = g.rt.dispatchCount;
+    g.adamSteps(items(made, 'gpu', grads, () => 1), hyper);
+    expect(g.rt.dispatchCount - before).toBe(2);
+    for (const x of [...made.flatMap((m) => m.gpu), ...grads]) g.free(x);
   });
 });
