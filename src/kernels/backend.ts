@@ -107,9 +107,10 @@ export interface AdamParams {
 
 /**
  * one parameter of adamSteps: its state (exp_avg, exp_avg_sq) and its own 1-based step count; with adamSteps'
- * `deviceSteps`, `step` is instead the index in `counts` of its count of steps taken so far
+ * `deviceSteps`, `step` is instead the index in `counts` of its count of steps taken so far. With `maxExpAvgSq`
+ * (PyTorch's amsgrad max_exp_avg_sq) it becomes max(itself, the new exp_avg_sq), and the step divides by its root.
  */
-export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number }
+export interface AdamItem { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; step: number; maxExpAvgSq?: Storage | null }
 
 /**
  * adamSteps decided on the device (PyTorch's capturable fused Adam with found_inf): the step counts (float32, read

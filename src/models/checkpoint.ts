@@ -6,7 +6,6 @@ import { writeFileAtomic } from './atomic.js';
 import { GradScaler, type GradScalerState } from './grad-scaler.js';
 import type { DropoutState, LoadResult, Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
-import type { LRScheduler } from './schedules.js';
 import { describeNonFinite } from './finite.js';
 import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type HostTensor, type SafetensorsFile } from './safetensors.js';
 
@@ -108,11 +107,20 @@ export async function loadModel(path: string, model: Module, options: DecodeOpti
   return { ...result, metadata: file.metadata };
 }
 
+/**
+ * An lr scheduler as a training checkpoint holds it (every LRScheduler, and ReduceLROnPlateau): stateDict() is JSON-safe,
+ * and loadStateDict (given it back from JSON) checks the whole state first, changing nothing when it throws.
+ */
+export interface CheckpointScheduler {
+  stateDict(): object;
+  loadStateDict(state: unknown): void;
+}
+
 export interface TrainingState {
   model: Module;
   optimizer: Optimizer;
   /** an lr scheduler on the optimizer, whose stateDict() is saved too (torch.save({…, 'scheduler': …})) */
-  scheduler?: LRScheduler;
+  scheduler?: CheckpointScheduler;
   /** the GradScaler, whose stateDict() is saved too (torch.save({…, 'scaler': scaler.state_dict()})) */
   scaler?: GradScaler;
   /** further models saved with their state dicts under `<name>.`, e.g. `{ ema: teacher }` (torch.save({…, 'ema': …})) */
@@ -207,7 +215,7 @@ interface ModelPart { module: Module; tensors: ReadonlyMap<string, HostTensor>; 
 export interface TrainingTarget {
   model: Module;
   optimizer: Optimizer;
-  scheduler?: LRScheduler;
+  scheduler?: CheckpointScheduler;
   scaler?: GradScaler;
   /** by the names they were saved under, e.g. `{ ema: teacher }` */
   extraModels?: Readonly<Record<string, Module>>;
@@ -260,7 +268,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
   if (target.rng && rngState === null) throw new Error(`${path}: holds no generator state (saved without rng or rngState)`);
   const dropout = parse('voxgrad.dropout');
   const config = parse('voxgrad.config');
-  const scheduler = target.scheduler ? parse('voxgrad.scheduler') as { lastEpoch: number } | null : null;
+  const scheduler = target.scheduler ? parse('voxgrad.scheduler') : null;
   if (target.scheduler && (!scheduler || typeof scheduler !== 'object')) throw new Error(`${path}: holds no lr scheduler state (saved without a scheduler)`);
   // every metadata entry is read and checked above, before anything is loaded: a bad one leaves the target whole
 
@@ -291,7 +299,7 @@ export async function loadTrainingCheckpoint(path: string, target: TrainingTarge
 
   const uploaded: Map<string, Tensor>[] = [];
   const restore: (() => void)[] = [];
-  /** loads one part, first noting how to restore it (a loader may fail half way, as SequentialLR's can) */
+  /** loads one part, first noting how to restore it should a part loaded after it refuse */
   const load = (apply: () => void, undo: () => void): void => { restore.push(undo); apply(); };
   try {
     const dicts = models.map((part) => { const d = uploadStateDict(part.module, part.tensors); uploaded.push(d); return d; });

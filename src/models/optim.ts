@@ -17,7 +17,8 @@ import type { Parameter } from './module.js';
  * f·initialLr (PyTorch's LambdaLR, so that a schedule keeps the ratio between groups).
  *
  * State (PyTorch's layout): per parameter index i (counted through the groups in order), tensors
- * `state.<i>.momentum_buffer` (SGD), `state.<i>.exp_avg`, `state.<i>.exp_avg_sq` (Adam), `state.<i>.square_avg`,
+ * `state.<i>.momentum_buffer` (SGD), `state.<i>.exp_avg`, `state.<i>.exp_avg_sq`, `state.<i>.max_exp_avg_sq` (Adam,
+ * amsgrad), `state.<i>.square_avg`,
  * `state.<i>.momentum_buffer`, `state.<i>.grad_avg` (RMSprop) and the scalar `state.<i>.step`; hyperparameters
  * in `hyper` (the first group's under their names, group k ≥ 1's as `group.<k>.<name>`). `stateDict()` returns
  * borrowed views (as Module.stateDict: nothing to free; they follow the optimizer's updates and are an error to use
@@ -345,7 +346,7 @@ abstract class GroupedOptimizer<H extends { lr: number; weightDecay: number; max
       this.validate(h, k);
       return h;
     });
-    this.checkSlots(state);
+    this.checkSlots(state, groups);
     this.paramGroups.forEach((g, k) => {
       for (const key of Object.keys(this.names) as (keyof H & string)[]) (g as H)[key] = groups[k]![key];
     });
@@ -354,8 +355,8 @@ abstract class GroupedOptimizer<H extends { lr: number; weightDecay: number; max
   /** reads hyperparameters the state holds under other names than `names` (Adam's beta1, beta2) into `h` */
   protected hyperFromState(_state: OptimizerState, _prefix: string, _h: H): void {}
 
-  /** further checks of the state's tensors (Adam: exp_avg and exp_avg_sq come together) */
-  protected checkSlots(_state: OptimizerState): void {}
+  /** further checks of the state's tensors against the groups' hyperparameters once loaded (Adam: exp_avg and exp_avg_sq come together) */
+  protected checkSlots(_state: OptimizerState, _groups: readonly H[]): void {}
 }
 
 // --------------------------------------------------------------------------------------------- SGD
@@ -480,19 +481,24 @@ export interface AdamOptions {
   weightDecay?: number;
   /** ascend the objective: the gradient negated (PyTorch's maximize) */
   maximize?: boolean;
+  /** AMSGrad: the step divides by the root of the running maximum of v (PyTorch's amsgrad, state max_exp_avg_sq) */
+  amsgrad?: boolean;
 }
 
-interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDecay: number; maximize: boolean }
+interface AdamHyper { lr: number; betas: [number, number]; eps: number; weightDecay: number; maximize: boolean; amsgrad: boolean }
 
 /**
- * torch.optim.Adam (amsgrad off): m = β₁m + (1 − β₁)d, v = β₂v + (1 − β₂)d², w −= lr/(1 − β₁ᵗ) · m/(√(v/(1 − β₂ᵗ)) + ε),
- * with d = ±g + wd·w (Adam; −g with maximize) or w ← w(1 − lr·wd) first (AdamW). step() computes the bias corrections on the host
+ * torch.optim.Adam: m = β₁m + (1 − β₁)d, v = β₂v + (1 − β₂)d², w −= lr/(1 − β₁ᵗ) · m/(√(v/(1 − β₂ᵗ)) + ε),
+ * with d = ±g + wd·w (Adam; −g with maximize) or w ← w(1 − lr·wd) first (AdamW); with amsgrad, v̂ = max(v̂, v) (from
+ * 0) divides instead of v, as PyTorch's max_exp_avg_sq. step() computes the bias corrections on the host
  * (float64); once stepUnlessFoundInf is used the step counts live on the device and the kernel computes them there
  * in float32, as PyTorch's capturable Adam (later step() calls too: the counts are not read back).
  */
 export class Adam extends GroupedOptimizer<AdamHyper> {
   private m: (Tensor | null)[];
   private v: (Tensor | null)[];
+  /** amsgrad's running maxima of v */
+  private maxV: (Tensor | null)[];
   /** the step counts while they live on the host */
   private steps: number[];
   /** the step counts once a step was decided on the device */
@@ -502,10 +508,11 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     defaults: { weightDecay: number } = { weightDecay: 0 }) {
     super(new.target === AdamW ? 'AdamW' : 'Adam', params as Iterable<Parameter> | readonly ParamGroupInput<AdamHyper>[], {
       lr: options.lr ?? 1e-3, betas: options.betas ?? [0.9, 0.999], eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? defaults.weightDecay,
-      maximize: options.maximize ?? false,
-    }, { lr: 'lr', betas: 'betas', eps: 'eps', weightDecay: 'weight_decay', maximize: 'maximize' });
+      maximize: options.maximize ?? false, amsgrad: options.amsgrad ?? false,
+    }, { lr: 'lr', betas: 'betas', eps: 'eps', weightDecay: 'weight_decay', maximize: 'maximize', amsgrad: 'amsgrad' });
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
+    this.maxV = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 
@@ -542,10 +549,11 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
 
   /** `step(index)`: an item's step (its 1-based count, or the index of its device count) */
   private fusedStep(counted: (stepped: readonly number[]) => void, step: (index: number) => number, deviceSteps: AdamDeviceSteps | null): void {
-    fusedSteps(this.paramGroups, counted, (p, index, grad): AdamItem => {
+    fusedSteps(this.paramGroups, counted, (p, index, grad, h): AdamItem => {
       const m = (this.m[index] ??= stateTensor(p, true));
       const v = (this.v[index] ??= stateTensor(p, true));
-      return { param: p.storage, grad, expAvg: m.storage, expAvgSq: v.storage, step: step(index) };
+      const maxV = h.amsgrad ? (this.maxV[index] ??= stateTensor(p, true)) : null;
+      return { param: p.storage, grad, expAvg: m.storage, expAvgSq: v.storage, step: step(index), maxExpAvgSq: maxV?.storage ?? null };
     }, (backend, items, h) => {
       backend.adamSteps(items, {
         lr: h.lr, beta1: h.betas[0], beta2: h.betas[1], eps: h.eps, weightDecay: h.weightDecay, decoupled: this.type === 'AdamW',
@@ -573,6 +581,8 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
       if (m && v) {
         tensors.set(`state.${i}.exp_avg`, m.borrow());
         tensors.set(`state.${i}.exp_avg_sq`, v.borrow());
+        const maxV = this.maxV[i];
+        if (maxV) tensors.set(`state.${i}.max_exp_avg_sq`, maxV.borrow());
         if (this.deviceCounts) tensors.set(`state.${i}.step`, this.deviceCounts.view(i));
         else scalars[`state.${i}.step`] = this.steps[i];
       }
@@ -585,18 +595,23 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
     h.betas = [typeof b1 === 'number' ? b1 : h.betas[0], typeof b2 === 'number' ? b2 : h.betas[1]];
   }
 
-  protected override checkSlots(state: OptimizerState): void {
+  /** exp_avg and exp_avg_sq come together; max_exp_avg_sq with them, and always in a group with amsgrad (PyTorch could not step without it) */
+  protected override checkSlots(state: OptimizerState, groups: readonly AdamHyper[]): void {
+    const amsgrad = groups.flatMap((h, k) => this.paramGroups[k]!.params.map(() => h.amsgrad));
     this.params.forEach((_, i) => {
-      const ms = state.tensors.get(`state.${i}.exp_avg`), vs = state.tensors.get(`state.${i}.exp_avg_sq`);
-      if ((ms === undefined) !== (vs === undefined)) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
+      const [m, v, maxV] = ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'].map((name) => state.tensors.has(`state.${i}.${name}`));
+      if (m !== v) throw new Error(`${this.type}.loadStateDict: parameter ${i} has only one of exp_avg and exp_avg_sq`);
+      if (maxV && !m) throw new Error(`${this.type}.loadStateDict: parameter ${i} has a max_exp_avg_sq without exp_avg and exp_avg_sq`);
+      if (m && !maxV && amsgrad[i]) throw new Error(`${this.type}.loadStateDict: parameter ${i} has no max_exp_avg_sq, which amsgrad needs (a state saved without amsgrad)`);
     });
   }
 
   loadStateDict(state: OptimizerState): void {
-    this.checkAndLoadHyper(state, ['exp_avg', 'exp_avg_sq', 'step']);
+    this.checkAndLoadHyper(state, ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'step']);
     this.params.forEach((p, i) => {
       this.m[i] = loadSlot(this.m[i], p, state, i, 'exp_avg');
       this.v[i] = loadSlot(this.v[i], p, state, i, 'exp_avg_sq');
+      this.maxV[i] = loadSlot(this.maxV[i], p, state, i, 'max_exp_avg_sq');
     });
     const { steps, device } = loadSteps(state, this.params);
     this.deviceCounts?.dispose();
@@ -605,11 +620,12 @@ export class Adam extends GroupedOptimizer<AdamHyper> {
   }
 
   dispose(): void {
-    for (const t of [...this.m, ...this.v]) t?.dispose();
+    for (const t of [...this.m, ...this.v, ...this.maxV]) t?.dispose();
     this.deviceCounts?.dispose();
     this.deviceCounts = null;
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
+    this.maxV = this.params.map(() => null);
     this.steps = this.params.map(() => 0);
   }
 }

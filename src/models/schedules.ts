@@ -91,6 +91,10 @@ const scheduledOptimizers = new WeakSet<Optimizer>();
 /** the method SequentialLR restarts a scheduler with at a milestone (PyTorch's private `_update_lr(0)`) */
 const restartAtZero = Symbol('restartAtZero');
 
+/** loadStateDict's two halves, which a SequentialLR or ChainedScheduler runs on each of its schedulers: check all, then load all */
+const checkState = Symbol('checkState');
+const applyState = Symbol('applyState');
+
 /**
  * torch.optim.lr_scheduler.LRScheduler. The first scheduler made on an optimizer sets each group's `initialLr` to
  * its lr at that moment, and every scheduler on it takes those as its `baseLrs`. `step()` (after
@@ -143,9 +147,19 @@ export abstract class LRScheduler {
 
   /**
    * Resumes at the saved epoch count with the saved base lrs (also the groups' initialLr). As PyTorch's, it leaves
-   * the groups' lr alone: the optimizer's state dict holds them.
+   * the groups' lr alone: the optimizer's state dict holds them. The whole state is checked first (a SequentialLR's
+   * or ChainedScheduler's with every scheduler's): a refused one changes nothing.
    */
   loadStateDict(state: LRSchedulerState): void {
+    this[checkState](state);
+    this[applyState](state);
+  }
+
+  /** the schedulers whose states this one's holds (SequentialLR's, ChainedScheduler's) */
+  protected heldSchedulers(): readonly LRScheduler[] { return []; }
+
+  /** throws when `state` cannot be loaded (the held schedulers' states too), changing nothing */
+  [checkState](state: LRSchedulerState): void {
     const name = `${this.constructor.name}.loadStateDict`, groups = this.optimizer.paramGroups.length;
     // −1: a SequentialLR's scheduler before its milestone (its initial step taken back)
     if (!Number.isInteger(state.lastEpoch) || state.lastEpoch < -1) throw new Error(`${name}: lastEpoch must be an integer ≥ -1, got ${state.lastEpoch}`);
@@ -155,12 +169,25 @@ export abstract class LRScheduler {
         throw new Error(`${name}: ${key} must be ${groups} finite numbers (one per parameter group), got ${JSON.stringify(v)}`);
       }
     }
+    const held = this.heldSchedulers();
+    if (held.length === 0) return;
+    const { schedulers: states } = state as Partial<{ schedulers: LRSchedulerState[] }>;
+    if (!Array.isArray(states) || states.length !== held.length) {
+      throw new Error(`${name}: schedulers must be ${held.length} scheduler states, got ${JSON.stringify(states)}`);
+    }
+    held.forEach((s, i) => s[checkState](states[i]!));
+  }
+
+  /** loads a checked state */
+  [applyState](state: LRSchedulerState): void {
     this.lastEpoch = state.lastEpoch;
     if (state.baseLrs) {
       this.baseLrs = [...state.baseLrs];
       this.optimizer.paramGroups.forEach((g, k) => { g.initialLr = this.baseLrs[k]!; });
     }
     if (state.lastLr) this.lastLr = [...state.lastLr];
+    const states = (state as Partial<{ schedulers: LRSchedulerState[] }>).schedulers;
+    this.heldSchedulers().forEach((s, i) => s[applyState](states![i]!));
   }
 }
 
@@ -631,17 +658,15 @@ export class SequentialLR extends LRScheduler {
     return { lastEpoch: this.lastEpoch, lastLr: this.getLastLr(), milestones: [...this.milestones], schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
 
-  /** Resumes the epoch count, the last lrs and every scheduler from a `stateDict()` (the milestones must be this one's). */
-  override loadStateDict(state: LRSchedulerState): void {
-    const { schedulers, milestones } = state as Partial<SequentialLRState>;
-    if (!Array.isArray(schedulers) || schedulers.length !== this.schedulers.length) {
-      throw new Error(`SequentialLR.loadStateDict: schedulers must be ${this.schedulers.length} scheduler states, got ${JSON.stringify(schedulers)}`);
-    }
+  protected override heldSchedulers(): readonly LRScheduler[] { return this.schedulers; }
+
+  /** also checks that the state's milestones, when it has them, are this one's */
+  override [checkState](state: LRSchedulerState): void {
+    super[checkState](state);
+    const { milestones } = state as Partial<SequentialLRState>;
     if (milestones !== undefined && (!Array.isArray(milestones) || milestones.join() !== this.milestones.join())) {
       throw new Error(`SequentialLR.loadStateDict: the state's milestones ${JSON.stringify(milestones)} are not this scheduler's [${this.milestones.join(', ')}]`);
     }
-    super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
-    this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));
   }
 }
 
@@ -682,17 +707,8 @@ export class ChainedScheduler extends LRScheduler {
     return { lastEpoch: this.lastEpoch, lastLr: this.getLastLr(), schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
 
-  /** Resumes the step count, the last lrs and every scheduler from a `stateDict()`. */
-  override loadStateDict(state: LRSchedulerState): void {
-    const { schedulers } = state as Partial<ChainedSchedulerState>;
-    if (!Array.isArray(schedulers) || schedulers.length !== this.schedulers.length) {
-      throw new Error(`ChainedScheduler.loadStateDict: schedulers must be ${this.schedulers.length} scheduler states, got ${JSON.stringify(schedulers)}`);
-    }
-    super.loadStateDict({ lastEpoch: state.lastEpoch, lastLr: state.lastLr });
-    this.schedulers.forEach((s, i) => s.loadStateDict(schedulers[i]!));
-  }
+  protected override heldSchedulers(): readonly LRScheduler[] { return this.schedulers; }
 }
-
 
 export interface ReduceLROnPlateauOptions {
   /** 'min': the metric should fall (a loss); 'max': rise (a Dice score) */

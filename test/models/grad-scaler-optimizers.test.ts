@@ -10,6 +10,7 @@ import { hostDecided } from '../helpers/host-decided.js';
 const optimizers: [string, (ps: Parameter[]) => Optimizer][] = [
   ['Adam', (ps) => new Adam(ps, { lr: 1e-2, weightDecay: 1e-2 })],
   ['AdamW', (ps) => new AdamW(ps, { lr: 1e-2 })],
+  ['Adam amsgrad', (ps) => new Adam(ps, { lr: 1e-2, amsgrad: true })],
   ['RMSprop', (ps) => new RMSprop(ps, { lr: 1e-2, momentum: 0.9, centered: true })],
 ];
 const backends: [string, () => Promise<Backend>][] = [['cpu', async () => cpu], ['webgpu', webgpu]];

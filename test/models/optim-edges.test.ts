@@ -92,10 +92,11 @@ describe('optimizer arguments', () => {
     expect(new AdamW([p], { weightDecay: 0 }).paramGroups[0]!.weightDecay).toBe(0);
     const hyper = (o: Optimizer) => { const s = o.stateDict(); disposeOptimizerState(s); return s.hyper; };
     expect(hyper(sgd)).toEqual({ lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weight_decay: 0, maximize: false });
-    expect(hyper(adam)).toEqual({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false });
+    expect(hyper(adam)).toEqual({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false, amsgrad: false });
     expect(hyper(new Adam([{ params: [p] }, { params: [param()], betas: [0.5, 0.6] }]))).toEqual({
-      lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false,
+      lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false, amsgrad: false,
       'group.1.lr': 1e-3, 'group.1.beta1': 0.5, 'group.1.beta2': 0.6, 'group.1.eps': 1e-8, 'group.1.weight_decay': 0, 'group.1.maximize': false,
+      'group.1.amsgrad': false,
     });
     expect(hyper(rms)).toEqual({ lr: 0.01, alpha: 0.99, eps: 1e-8, weight_decay: 0, momentum: 0, centered: false, maximize: false });
     p.dispose();

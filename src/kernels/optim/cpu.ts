@@ -26,27 +26,30 @@ export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstSte
   for (const it of items) sgdStep(it.param, it.grad, it.momentumBuffer, { ...p, firstStep: it.firstStep });
 }
 
-/** PyTorch's Adam / AdamW (amsgrad off), the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ in float64. */
+/** PyTorch's Adam / AdamW (amsgrad off: adamSteps has it), the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ in float64. */
 export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
-  adamUpdate(param, grad, m, v, p, 1 - Math.pow(p.beta1, p.step), 1 - Math.pow(p.beta2, p.step));
+  adamUpdate({ param, grad, expAvg: m, expAvgSq: v }, p, 1 - Math.pow(p.beta1, p.step), 1 - Math.pow(p.beta2, p.step));
 }
 
-function adamUpdate(param: Storage, grad: Storage, m: Storage, v: Storage, p: Omit<AdamParams, 'step'>, c1: number, c2: number): void {
-  const w = cpuData(param), g = cpuData(grad), M = cpuData(m), V = cpuData(v);
+/** one parameter's update; with maxExpAvgSq (amsgrad), PyTorch's max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq) divides instead of exp_avg_sq */
+function adamUpdate(it: Omit<AdamItem, 'step'>, p: Omit<AdamParams, 'step'>, c1: number, c2: number): void {
+  const w = cpuData(it.param), g = cpuData(it.grad), M = cpuData(it.expAvg), V = cpuData(it.expAvgSq);
+  const maxV = it.maxExpAvgSq ? cpuData(it.maxExpAvgSq) : null;
   for (let i = 0; i < w.length; i++) {
     let d = g[i];
     if (p.decoupled) w[i] *= 1 - p.lr * p.weightDecay;
     else d += p.weightDecay * w[i];
     M[i] = p.beta1 * M[i] + (1 - p.beta1) * d;
     V[i] = p.beta2 * V[i] + (1 - p.beta2) * d * d;
-    w[i] -= (p.lr / c1) * M[i] / (Math.sqrt(V[i] / c2) + p.eps);
+    const second = maxV ? (maxV[i] = Math.max(maxV[i], V[i])) : V[i];
+    w[i] -= (p.lr / c1) * M[i] / (Math.sqrt(second / c2) + p.eps);
   }
 }
 
 /** with `deviceSteps`: each item's step count read from its counts (+ 1), the bias corrections as the kernel's (bias-correction.ts), and nothing written when the flag is set */
 export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
   if (!deviceSteps) {
-    for (const it of items) adamStep(it.param, it.grad, it.expAvg, it.expAvgSq, { ...p, step: it.step });
+    for (const it of items) adamUpdate(it, p, 1 - Math.pow(p.beta1, it.step), 1 - Math.pow(p.beta2, it.step));
     return;
   }
   checkDeviceSteps('cpu adamSteps', items, deviceSteps);
@@ -54,7 +57,7 @@ export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'
   const counts = cpuData(deviceSteps.counts);
   for (const it of items) {
     const t = counts[it.step]! + 1;
-    adamUpdate(it.param, it.grad, it.expAvg, it.expAvgSq, p, oneMinusPower(p.beta1, t), oneMinusPower(p.beta2, t));
+    adamUpdate(it, p, oneMinusPower(p.beta1, t), oneMinusPower(p.beta2, t));
   }
 }
 

@@ -68,22 +68,26 @@ ${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> b
 
 /**
  * One element's Adam/AdamW update of w<k>[j], m<k>[j], v<k>[j] (k: '' for the one-parameter kernel), in the
- * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections, computed on the host.
+ * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections; 1 − β₁ and 1 − β₂ are formed on the host in
+ * float64, as PyTorch's (1 − float32(β₂) would be 1.3e-5 from float32(0.001)). With `amsgrad`, vmax<k>[j] (max_exp_avg_sq)
+ * ← max(itself, v), which then divides instead of v.
  */
-function adamUpdate(k: string, j: string, stepSize: string, c2: string): string {
+function adamUpdate(k: string, j: string, stepSize: string, c2: string, amsgrad: boolean): string {
   return `var wi = w${k}[${j}];
   var d = g${k}[${j}];
   if (P.decoupled != 0u) { wi = wi * P.decay; } else { d += P.wd * wi; }
-  let mi = P.beta1 * m${k}[${j}] + (1.0 - P.beta1) * d;
-  let vi = P.beta2 * v${k}[${j}] + (1.0 - P.beta2) * d * d;
+  let mi = P.beta1 * m${k}[${j}] + P.one_minus_beta1 * d;
+  let vi = P.beta2 * v${k}[${j}] + P.one_minus_beta2 * d * d;
   m${k}[${j}] = mi;
   v${k}[${j}] = vi;
-  w${k}[${j}] = wi - ${stepSize} * mi / (sqrt(vi / ${c2}) + P.eps);`;
+  ${amsgrad ? `let second = max(vmax${k}[${j}], vi);
+  vmax${k}[${j}] = second;` : 'let second = vi;'}
+  w${k}[${j}] = wi - ${stepSize} * mi / (sqrt(second / ${c2}) + P.eps);`;
 }
 
 function adamSource(): string {
   return /* wgsl */ `
-struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32,
+struct Params { n: u32, decoupled: u32, one_minus_beta1: f32, one_minus_beta2: f32,
   lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, step_size: f32, c2: f32, decay: f32 }
 @group(0) @binding(0) var<storage, read_write> w: array<f32>;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -94,27 +98,30 @@ struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32,
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${wgslFlatIndex(WG)};
   if (i >= P.n) { return; }
-  ${adamUpdate('', 'i', 'P.step_size', 'P.c2')}
+  ${adamUpdate('', 'i', 'P.step_size', 'P.c2', false)}
 }`;
 }
 
 /**
  * adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections:
- * from the host, or with `deviceSteps` computed from the step counts on the device (skipping on found_inf)
+ * from the host, or with `deviceSteps` computed from the step counts on the device (skipping on found_inf); with
+ * `amsgrad` a fifth buffer per parameter, its max_exp_avg_sq
  */
-function adamMultiSource(count: number, deviceSteps: boolean): string {
+function adamMultiSource(count: number, deviceSteps: boolean, amsgrad: boolean): string {
+  const perParam = amsgrad ? 5 : 4;
   const perSegment = deviceSteps ? `count_at: array<vec4<u32>, ${SEGMENT_ROWS}>`
     : `step_size: array<vec4<f32>, ${SEGMENT_ROWS}>, c2: array<vec4<f32>, ${SEGMENT_ROWS}>`;
-  return multiParamSource(`struct Params { n: u32, decoupled: u32, pad0: u32, pad1: u32, beta1: f32, beta2: f32, eps: f32, wd: f32,
-  decay: f32, lr: f32, log_beta1: f32, log_beta2: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslOneMinusPower : ''}`, 4, count,
-  (k) => `@group(0) @binding(${4 * k}) var<storage, read_write> w${k}: array<f32>;
-@group(0) @binding(${4 * k + 1}) var<storage, read> g${k}: array<f32>;
-@group(0) @binding(${4 * k + 2}) var<storage, read_write> m${k}: array<f32>;
-@group(0) @binding(${4 * k + 3}) var<storage, read_write> v${k}: array<f32>;`,
+  return multiParamSource(`struct Params { n: u32, decoupled: u32, one_minus_beta1: f32, one_minus_beta2: f32, beta1: f32, beta2: f32, eps: f32, wd: f32,
+  decay: f32, lr: f32, log_beta1: f32, log_beta2: f32, ends: array<vec4<u32>, ${SEGMENT_ROWS}>, ${perSegment} }${deviceSteps ? wgslOneMinusPower : ''}`, perParam, count,
+  (k) => `@group(0) @binding(${perParam * k}) var<storage, read_write> w${k}: array<f32>;
+@group(0) @binding(${perParam * k + 1}) var<storage, read> g${k}: array<f32>;
+@group(0) @binding(${perParam * k + 2}) var<storage, read_write> m${k}: array<f32>;
+@group(0) @binding(${perParam * k + 3}) var<storage, read_write> v${k}: array<f32>;
+${amsgrad ? `@group(0) @binding(${perParam * k + 4}) var<storage, read_write> vmax${k}: array<f32>;` : ''}`,
   (k) => (deviceSteps ? `let t = counts[${field('count_at', k)}] + 1.0;
     let step_size = P.lr / one_minus_power(P.log_beta1, t);
     let c2 = one_minus_power(P.log_beta2, t);
-    ${adamUpdate(String(k), 'j', 'step_size', 'c2')}` : adamUpdate(String(k), 'j', field('step_size', k), field('c2', k))),
+    ${adamUpdate(String(k), 'j', 'step_size', 'c2', amsgrad)}` : adamUpdate(String(k), 'j', field('step_size', k), field('c2', k), amsgrad)),
   deviceSteps ? { declarations: [...skipOnFoundInf.declarations, 'var<storage, read> counts: array<f32>;'], prologue: skipOnFoundInf.prologue } : undefined);
 }
 
@@ -186,44 +193,56 @@ export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Stora
   if (n === 0) return;
   const { stepSize, c2 } = biasCorrections(p, p.step);
   const kernel = rt.kernel('adam', adamSource, 4);
-  const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
+  const params = new Params().u32(n, p.decoupled ? 1 : 0).f32(1 - p.beta1, 1 - p.beta2)
     .f32(p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, c2, 1 - p.lr * p.weightDecay).done();
   rt.dispatch(kernel, [gpuBuffer(param), gpuBuffer(grad), gpuBuffer(m), gpuBuffer(v)], params, grid1d(n, WG));
 }
 
 /**
  * adamStep for several parameters with the same hyperparameters (each with its own step count): as many
- * parameters per dispatch as the storage-binding limit allows (4 buffers each: 4 on 16, 8 from 32 on; with
- * `deviceSteps` 2 buffers fewer in all), each element updated by the same expressions as adamStep's kernel.
+ * parameters per dispatch as the storage-binding limit allows (4 buffers each, 5 with amsgrad's max_exp_avg_sq: 4
+ * or 3 on 16, 8 or 6 from 32 on; with `deviceSteps` 2 buffers fewer in all), each element updated by the same
+ * expressions as adamStep's kernel; the parameters with and without max_exp_avg_sq in separate dispatches.
  */
 export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
-  const list: AdamItem[] = [];
+  const plain: AdamItem[] = [], amsgrad: AdamItem[] = [];
   for (const it of items) {
-    checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq);
-    if (it.param.length > 0) list.push(it);
+    checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq, ...(it.maxExpAvgSq ? [it.maxExpAvgSq] : []));
+    if (it.param.length > 0) (it.maxExpAvgSq ? amsgrad : plain).push(it);
   }
   if (deviceSteps) checkDeviceSteps('webgpu adamSteps', items, deviceSteps);
   const shared = deviceSteps ? [gpuBuffer(deviceSteps.foundInf), gpuBuffer(deviceSteps.counts)] : [];
-  for (const batch of chunks(list, segmentsPerDispatch(rt, 4, shared.length))) {
-    const variant = deviceSteps ? ':device' : '';
-    const kernel = rt.kernel(`adam:${batch.length}${variant}`, () => adamMultiSource(batch.length, !!deviceSteps), 4 * batch.length + shared.length);
-    const ends: number[] = [], buffers: GPUBuffer[] = [];
-    let n = 0;
-    for (const it of batch) {
-      n += it.param.length;
-      ends.push(n);
-      buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
+  for (const [list, withMax] of [[plain, false], [amsgrad, true]] as const) {
+    const perParam = withMax ? 5 : 4;
+    for (const batch of chunks(list, segmentsPerDispatch(rt, perParam, shared.length))) {
+      dispatchAdam(rt, batch, p, deviceSteps, shared, withMax);
     }
-    const params = new Params().u32(n, p.decoupled ? 1 : 0, 0, 0)
-      .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr, logBeta(p.beta1), logBeta(p.beta2)).vec4s(ends, SEGMENT_ROWS);
-    if (deviceSteps) params.vec4s(batch.map((it) => it.step), SEGMENT_ROWS);
-    else {
-      const corrections = batch.map((it) => biasCorrections(p, it.step));
-      const pad = (values: number[]) => [...values, ...new Array<number>(MAX_SEGMENTS - values.length).fill(0)];
-      params.f32(...pad(corrections.map((c) => c.stepSize)), ...pad(corrections.map((c) => c.c2)));
-    }
-    rt.dispatch(kernel, [...buffers, ...shared], params.done(), grid1d(n, MULTI_TENSOR_WG));
   }
+}
+
+/** one dispatch of adamSteps: `batch`'s parameters, each with a max_exp_avg_sq when `amsgrad` */
+function dispatchAdam(rt: GpuRuntime, batch: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps: AdamDeviceSteps | null | undefined,
+  shared: readonly GPUBuffer[], amsgrad: boolean): void {
+  const variant = `${deviceSteps ? ':device' : ''}${amsgrad ? ':amsgrad' : ''}`;
+  const kernel = rt.kernel(`adam:${batch.length}${variant}`, () => adamMultiSource(batch.length, !!deviceSteps, amsgrad),
+    (amsgrad ? 5 : 4) * batch.length + shared.length);
+  const ends: number[] = [], buffers: GPUBuffer[] = [];
+  let n = 0;
+  for (const it of batch) {
+    n += it.param.length;
+    ends.push(n);
+    buffers.push(gpuBuffer(it.param), gpuBuffer(it.grad), gpuBuffer(it.expAvg), gpuBuffer(it.expAvgSq));
+    if (amsgrad) buffers.push(gpuBuffer(it.maxExpAvgSq!));
+  }
+  const params = new Params().u32(n, p.decoupled ? 1 : 0).f32(1 - p.beta1, 1 - p.beta2)
+    .f32(p.beta1, p.beta2, p.eps, p.weightDecay, 1 - p.lr * p.weightDecay, p.lr, logBeta(p.beta1), logBeta(p.beta2)).vec4s(ends, SEGMENT_ROWS);
+  if (deviceSteps) params.vec4s(batch.map((it) => it.step), SEGMENT_ROWS);
+  else {
+    const corrections = batch.map((it) => biasCorrections(p, it.step));
+    const pad = (values: number[]) => [...values, ...new Array<number>(MAX_SEGMENTS - values.length).fill(0)];
+    params.f32(...pad(corrections.map((c) => c.stepSize)), ...pad(corrections.map((c) => c.c2)));
+  }
+  rt.dispatch(kernel, [...buffers, ...shared], params.done(), grid1d(n, MULTI_TENSOR_WG));
 }
 
 /**
