@@ -9,7 +9,7 @@ import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
   add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
-  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
+  mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
   where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
@@ -72,7 +72,7 @@ export interface Conv3dOptions {
   stride?: number | Triple;
   padding?: number | Triple;
   dilation?: number | Triple;
-  /** conv3d only: channels split into this many groups, each convolved with its own filters (default 1) */
+  /** conv3d and convTranspose3d: channels split into this many groups, each convolved with its own filters (default 1) */
   groups?: number;
 }
 
@@ -81,8 +81,8 @@ export interface ConvTranspose3dOptions extends Conv3dOptions {
 }
 
 function convParams(op: string, options: Conv3dOptions): Conv3dParams {
-  if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d') {
-    throw new Error(`${op}: groups (${options.groups}) are supported by conv3d only`);
+  if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d' && op !== 'convTranspose3d') {
+    throw new Error(`${op}: groups (${options.groups}) are supported by conv3d and convTranspose3d only`);
   }
   const stride = triple(options.stride ?? 1, `${op}: stride`);
   const padding = triple(options.padding ?? 0, `${op}: padding`);
@@ -135,17 +135,22 @@ function conv3dBackwardWeightRaw(x: Tensor, gy: Tensor, weightShape: readonly nu
   ], [x, gy]);
 }
 
+/**
+ * x, weight and bias fit: conv3d's weight [Co, Ci/groups, k…] (inChannelAxis 1), a transposed convolution's
+ * [Ci, Co/groups, k…] (inChannelAxis 0)
+ */
 function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, inChannelAxis: 0 | 1, groups = 1): void {
   checkRank5(op, 'input', x);
   if (weight.rank !== 5) throw new Error(`${op}: weight must be 5-D, got ${formatShape(weight.shape)}`);
   checkFloat(op, x);
   checkSameBackend(op, x, weight, ...(bias ? [bias] : []));
   checkDtypes(op, x, weight, ...(bias ? [bias] : []));
-  if (x.shape[1] !== weight.shape[inChannelAxis] * groups) {
-    const grouped = groups === 1 ? '' : ` × ${groups} groups`;
-    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}${grouped}`);
+  const grouped = groups === 1 ? '' : ` × ${groups} groups`;
+  const inChannels = weight.shape[inChannelAxis] * (inChannelAxis === 1 ? groups : 1);
+  if (x.shape[1] !== inChannels) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}${inChannelAxis === 1 ? grouped : ''}`);
   }
-  const outChannels = weight.shape[1 - inChannelAxis];
+  const outChannels = weight.shape[1 - inChannelAxis] * (inChannelAxis === 0 ? groups : 1);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outChannels)) {
     throw new Error(`${op}: bias ${formatShape(bias.shape)} must be [${outChannels}] for weight ${formatShape(weight.shape)}`);
   }
@@ -205,11 +210,16 @@ function conv3dGroupedRaw(x: Tensor, weight: Tensor, bias: Tensor | null, p: Con
  * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): the grouped kernels for
  * narrow groups (see groupedKernelMaxFilters), else one convolution per group, concatenated.
  */
+/** a convolution's groups: a positive integer splitting the input channels */
+function checkGroups(op: string, x: Tensor, groups: number): void {
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
+  if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+}
+
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
   const op = 'conv3d';
   const groups = options.groups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
-  if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+  checkGroups(op, x, groups);
   if (weight.rank === 5 && weight.shape[0] % groups !== 0) {
     throw new Error(`${op}: the ${weight.shape[0]} output channels of weight ${formatShape(weight.shape)} do not split into ${groups} groups`);
   }
@@ -257,37 +267,75 @@ export function conv3dBackwardWeight(x: Tensor, gy: Tensor, weightShape: readonl
 }
 
 /**
- * F.conv_transpose3d: x [N, Cin, D, H, W], weight [Cin, Cout, kd, kh, kw], bias [Cout] or null →
+ * F.conv_transpose3d: x [N, Cin, D, H, W], weight [Cin, Cout / groups, kd, kh, kw], bias [Cout] or null →
  * [N, Cout, D', …] with D' = (D − 1)·s − 2p + dil·(kd − 1) + outputPadding + 1. The adjoint of a conv3d with
  * Co = Cin and Ci = Cout: its forward is that conv's input gradient. outputPadding must be smaller than the
- * stride (PyTorch also accepts outputPadding ≥ stride when it is below the dilation; not supported here, as
- * the output would then be larger than any input that convolution maps onto x).
+ * stride or the dilation (PyTorch's rule); on an axis where it reaches the stride, the output is that of padding
+ * 0 cropped by the padding and filled with zeros past its end. With groups g, input channels
+ * [j·Cin/g, (j + 1)·Cin/g) map to output channels [j·Cout/g, (j + 1)·Cout/g) (one transposed convolution per
+ * group, concatenated).
  */
 export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: ConvTranspose3dOptions = {}): Tensor {
   const op = 'convTranspose3d';
-  const { p, inputShape } = transposedGeometry(op, x, weight, bias, options);
+  const groups = options.groups ?? 1;
+  checkGroups(op, x, groups);
+  const g = transposedGeometry(op, x, weight, bias, options, groups);
   return tidy(() => {
-    const y = autocastConv(x, weight, null, (xc, wc) => conv3dBackwardInputRaw(xc, wc, inputShape, p));
+    const y = autocastConv(x, weight, null, (xc, wc) => {
+      if (groups === 1) return transposedRaw(xc, wc, g);
+      const ws = split(wc, wc.shape[0] / groups, 0);
+      return concat(split(xc, xc.shape[1] / groups, 1).map((xg, j) => transposedRaw(xg, ws[j], g)), 1);
+    });
     return bias ? add(y, reshape(bias, channelShape(y))) : y;
   });
 }
 
-/** convTranspose3d's checked parameters and the input shape of the convolution whose input gradient it is (its output). */
-function transposedGeometry(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, options: ConvTranspose3dOptions): { p: Conv3dParams; inputShape: number[] } {
-  checkConvOperands(op, x, weight, bias, 0);
+/** one group's transposed convolution: the conv3d input gradient, cropped and zero-filled on the `cropped` axes */
+function transposedRaw(x: Tensor, weight: Tensor, g: TransposedGeometry): Tensor {
+  let y = conv3dBackwardInputRaw(x, weight, [x.shape[0], weight.shape[1], ...g.convInput], g.p);
+  if (!g.cropped.some((c) => c)) return y;
+  const pads = [0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 3; i++) {
+    if (!g.cropped[i]) continue;
+    const start = g.padding[i], end = Math.min(start + g.output[i], g.convInput[i]);
+    y = slice(y, 2 + i, start, end);
+    pads[5 - 2 * i] = g.output[i] - (end - start); // pad's last-axis-first order: [w0, w1, h0, h1, d0, d1]
+  }
+  return pads.some((q) => q > 0) ? pad(y, pads) : y;
+}
+
+interface TransposedGeometry {
+  /** the parameters of the convolution whose input gradient is computed (padding 0 on the cropped axes) */
+  p: Conv3dParams;
+  /** that convolution's input size [D, H, W] */
+  convInput: number[];
+  /** the output size [D', H', W'] */
+  output: number[];
+  /** per axis: outputPadding ≥ stride (allowed below the dilation): computed unpadded, then cropped */
+  cropped: boolean[];
+  padding: Triple;
+}
+
+/** convTranspose3d's checked parameters and the shapes of the convolution whose input gradient it is. */
+function transposedGeometry(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, options: ConvTranspose3dOptions, groups = 1): TransposedGeometry {
+  checkConvOperands(op, x, weight, bias, 0, groups);
   const p = convParams(op, options);
   const outputPadding = triple(options.outputPadding ?? 0, `${op}: outputPadding`);
   for (let i = 0; i < 3; i++) {
-    if (outputPadding[i] < 0 || outputPadding[i] >= p.stride[i]) {
-      throw new Error(`${op}: outputPadding [${outputPadding.join(', ')}] must be ≥ 0 and smaller than the stride [${p.stride.join(', ')}]`);
+    if (outputPadding[i] < 0 || (outputPadding[i] >= p.stride[i] && outputPadding[i] >= p.dilation[i])) {
+      throw new Error(`${op}: outputPadding [${outputPadding.join(', ')}] must be ≥ 0 and smaller than either the stride [${p.stride.join(', ')}] or the dilation [${p.dilation.join(', ')}]`);
     }
   }
-  const spatial = [0, 1, 2].map((i) =>
-    (x.shape[2 + i] - 1) * p.stride[i] - 2 * p.padding[i] + p.dilation[i] * (weight.shape[2 + i] - 1) + outputPadding[i] + 1);
-  if (spatial.some((d) => d < 1)) {
-    throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(spatial)}`);
+  const unpadded = (i: number) => (x.shape[2 + i] - 1) * p.stride[i] + p.dilation[i] * (weight.shape[2 + i] - 1) + 1;
+  const output = [0, 1, 2].map((i) => unpadded(i) - 2 * p.padding[i] + outputPadding[i]);
+  if (output.some((d) => d < 1)) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(output)}`);
   }
-  return { p, inputShape: [x.shape[0], weight.shape[1], ...spatial] };
+  const cropped = outputPadding.map((q, i) => q >= p.stride[i]);
+  const padding = p.padding;
+  const convPadding = padding.map((q, i) => (cropped[i] ? 0 : q)) as Mutable3;
+  const convInput = output.map((d, i) => (cropped[i] ? unpadded(i) : d));
+  return { p: { ...p, padding: convPadding }, convInput, output, cropped, padding };
 }
 
 /** A batch norm in evaluation mode (by its running statistics) after a convolution, and whether a ReLU follows. */
@@ -344,11 +392,16 @@ export function conv3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | nu
  * max(0, ·), as one transposed convolution whose final write adds the bias and applies the normalisation and the
  * ReLU (as conv3dBatchNormEval).
  */
-export function convTranspose3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | null, bn: EvalBatchNorm, options: ConvTranspose3dOptions = {}): Tensor {
+export function convTranspose3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | null, bn: EvalBatchNorm, options: Omit<ConvTranspose3dOptions, 'groups'> = {}): Tensor {
   const op = 'convTranspose3dBatchNormEval';
-  const { p, inputShape } = transposedGeometry(op, x, weight, bias, options);
+  const g = transposedGeometry(op, x, weight, bias, options);
+  const inputShape = [x.shape[0], weight.shape[1], ...g.convInput], p = g.p;
   return tidy(() => {
     const epilogue = evalEpilogue(op, x, weight, bias, bn, weight.shape[1]);
+    if (g.cropped.some((c) => c)) {
+      // outputPadding past the stride: the transposed convolution's crop, then the normalisation (the same values)
+      return batchNorm(convTranspose3d(x, weight, bias, options), bn.runningMean, bn.runningVar, bn.weight, bn.bias, { eps: bn.eps, relu: bn.relu });
+    }
     return out(x, withDense(bias ? [x, weight, bias] : [x, weight], (xs, ws, bs) =>
       x.backend.conv3dBackwardInput(xs, x.shape, ws, weight.shape, inputShape, p, bs ?? null, epilogue)), inputShape);
   });

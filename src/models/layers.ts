@@ -201,10 +201,13 @@ export class Conv3d extends Layer {
 }
 
 export interface ConvTranspose3dLayerOptions extends Conv3dLayerOptions {
+  /** smaller than the stride or the dilation, as PyTorch */
   outputPadding?: IntOrTriple;
+  /** input and output channels split into this many groups (default 1) */
+  groups?: number;
 }
 
-/** nn.ConvTranspose3d: weight [in, out, kd, kh, kw] (so PyTorch's fan_in is out·k³), bias [out]. */
+/** nn.ConvTranspose3d: weight [in, out / groups, kd, kh, kw] (so PyTorch's fan_in is out/groups·k³), bias [out]. */
 export class ConvTranspose3d extends Layer {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -213,6 +216,7 @@ export class ConvTranspose3d extends Layer {
   readonly padding: Triple;
   readonly outputPadding: Triple;
   readonly dilation: Triple;
+  readonly groups: number;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: ConvTranspose3dLayerOptions = {}) {
     super();
@@ -221,7 +225,12 @@ export class ConvTranspose3d extends Layer {
     this.padding = triple(options.padding ?? 0, 'ConvTranspose3d padding');
     this.outputPadding = triple(options.outputPadding ?? 0, 'ConvTranspose3d output_padding');
     this.dilation = triple(options.dilation ?? 1, 'ConvTranspose3d dilation');
-    const { weight, bias } = defaultInit([inChannels, outChannels, ...this.kernelSize], options.bias === false ? null : outChannels, options);
+    this.groups = options.groups ?? 1;
+    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new Error(`ConvTranspose3d: groups (${this.groups}) must be a positive integer dividing in_channels (${inChannels}) and out_channels (${outChannels})`);
+    }
+    const shape = [inChannels, outChannels / this.groups, ...this.kernelSize];
+    const { weight, bias } = defaultInit(shape, options.bias === false ? null : outChannels, options);
     this.weight = this.registerParameter('weight', weight);
     this.bias = this.registerParameter('bias', bias);
   }
@@ -232,19 +241,21 @@ export class ConvTranspose3d extends Layer {
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
   override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
-    const after = evalBatchNormAfter(next, [x, this.weight, this.bias]);
+    const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
     if (!after) return null;
     return { consumes: after.consumes, forward: (y) => F.convTranspose3dBatchNormEval(y, this.weight, this.bias, after.bn, this.options()) };
   }
 
   private options(): F.ConvTranspose3dOptions {
-    return { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation };
+    return { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, ...(this.groups === 1 ? {} : { groups: this.groups }) };
   }
 
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
     if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
     if (this.outputPadding.some((p) => p !== 0)) s += `, output_padding=${formatTriple(this.outputPadding)}`;
+    if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';
     return s;
   }
