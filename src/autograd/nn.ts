@@ -641,7 +641,11 @@ function avgPool3dBackwardRaw(gy: Tensor, inputShape: readonly number[], p: Pool
 
 // --------------------------------------------------------------------------------------------- resampling
 
-export type InterpolateMode = 'nearest' | 'trilinear';
+/**
+ * 'nearest' (PyTorch's legacy nearest, src = ⌊dst·in/out⌋), 'nearest-exact' (src = ⌊(dst + ½)·in/out⌋), 'trilinear'
+ * or 'area' (adaptiveAvgPool3d to the output size)
+ */
+export type InterpolateMode = 'nearest' | 'nearest-exact' | 'trilinear' | 'area';
 
 export interface InterpolateOptions {
   /** output [D, H, W] (or one number for all three) */
@@ -656,16 +660,17 @@ export interface InterpolateOptions {
 }
 
 /**
- * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋) or
- * 'trilinear'.
+ * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋),
+ * 'nearest-exact' (src = ⌊(dst + ½) · in/out⌋, or with 1/scaleFactor), 'trilinear', or 'area' (PyTorch's:
+ * adaptiveAvgPool3d to the output size, whatever the scale factor).
  */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const op = 'interpolate';
   checkRank5(op, 'input', x);
   checkFloat(op, x);
   const mode = options.mode ?? 'nearest';
-  if (mode !== 'nearest' && mode !== 'trilinear') throw new Error(`${op}: unknown mode '${String(mode)}'; valid: nearest, trilinear`);
-  if (mode === 'nearest' && options.alignCorners !== undefined) {
+  if (!interpolateModes.includes(mode)) throw new Error(`${op}: unknown mode '${String(mode)}'; valid: ${interpolateModes.join(', ')}`);
+  if (mode !== 'trilinear' && options.alignCorners !== undefined) {
     throw new Error(`${op}: alignCorners can only be set with mode 'trilinear'`);
   }
   if ((options.size === undefined) === (options.scaleFactor === undefined)) {
@@ -684,14 +689,17 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     if (!(options.recomputeScaleFactor ?? false)) scales = f as Mutable3;
   }
   if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
+  if (mode === 'area') return adaptiveAvgPool3d(x, size);
   const alignCorners = options.alignCorners ?? false;
   const shape = [x.shape[0], x.shape[1], ...size];
   const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners, scales)), shape);
   return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners, scales)]);
 }
 
+const interpolateModes: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'trilinear', 'area'];
+
 /** The adjoint of interpolate (linear), used only by its backward. */
-function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean,
+function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: Exclude<InterpolateMode, 'area'>, alignCorners: boolean,
   scales: Triple | undefined): Tensor {
   return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners, scales)), inputShape);
 }

@@ -367,9 +367,9 @@ export interface KernelOps {
   avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage;
   /** with `scales` (PyTorch's scales_d/h/w, the scale factors given) coordinates map by 1/scale, else by in/out */
   interpolate(x: Storage, xShape: readonly number[], size: readonly [number, number, number],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
+    mode: 'nearest' | 'nearest-exact' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   interpolateBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
+    mode: 'nearest' | 'nearest-exact' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   /** F.grid_sample of x [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (see GridSampleParams): [N, C, Do, Ho, Wo] */
   gridSample(x: Storage, xShape: readonly number[], grid: Storage, gridShape: readonly number[], p: GridSampleParams): Storage;
   /** gradient of gridSample w.r.t. x (each output's gradient spread onto its corners), of shape xShape */

@@ -610,13 +610,14 @@ export class MaxPool3d extends PoolWindowLayer {
 export interface UpsampleOptions {
   size?: IntOrTriple;
   scaleFactor?: number | readonly [number, number, number];
-  mode?: 'nearest' | 'trilinear';
+  /** 'nearest' (default), 'nearest-exact', 'trilinear' or 'area', as F.interpolate */
+  mode?: F.InterpolateMode;
   alignCorners?: boolean;
   /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
   recomputeScaleFactor?: boolean;
 }
 
-/** nn.Upsample (nearest or trilinear; align_corners False by default). */
+/** nn.Upsample (F.interpolate's modes; align_corners False by default for 'trilinear'). */
 export class Upsample extends Layer {
   constructor(readonly options: UpsampleOptions) {
     super();
