@@ -10,7 +10,7 @@ export type InterpolateScales = readonly [number, number, number];
 
 /**
  * The source step per output step PyTorch uses along one axis (before rounding to the opmath type):
- * align_corners (in − 1)/(out − 1); else 1/scale when a scale factor is given (compute_scales_value), in/out
+ * align_corners (trilinear only) (in − 1)/(out − 1); else 1/scale when a scale factor is given (compute_scales_value), in/out
  * without. Legacy nearest copies when out = in and halves the index when out = 2·in (nearest_idx), whatever the scale;
  * nearest-exact has no such cases (nearest_exact_idx).
  */
@@ -18,7 +18,7 @@ export function axisRatio(inSize: number, outSize: number, mode: InterpolateMode
   if (mode === 'nearest') {
     if (outSize === inSize) return 1;
     if (outSize === 2 * inSize) return 0.5;
-  } else if (alignCorners) return outSize > 1 ? (inSize - 1) / (outSize - 1) : 0;
+  } else if (mode === 'trilinear' && alignCorners) return outSize > 1 ? (inSize - 1) / (outSize - 1) : 0;
   return scale !== undefined ? 1 / scale : inSize / outSize;
 }
 
