@@ -1043,6 +1043,19 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   });
 }
 
+/**
+ * F.hardtanh: x clamped to [minVal, maxVal]; the gradient passes only strictly inside (0 at the bounds, PyTorch's
+ * hardtanh_backward, where clamp passes it at the bounds too).
+ */
+export function hardtanh(x: Tensor, minVal = -1, maxVal = 1): Tensor {
+  checkFloat('hardtanh', x);
+  const y = noGrad(() => clamp(x, minVal, maxVal));
+  return record('hardtanh', y, [x], (g, [xs]) => [mul(g, mul(step(xs, minVal), step(neg(xs), -maxVal)))], [x]);
+}
+
+/** F.relu6: hardtanh(x, 0, 6) (gradient 0 at 0 and 6) */
+export function relu6(x: Tensor): Tensor { return hardtanh(x, 0, 6); }
+
 // -------------------------------------------------------------------------------------------- dropout
 
 function checkP(op: string, p: number): void {
