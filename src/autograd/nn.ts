@@ -710,7 +710,7 @@ export type GridSamplePaddingMode = GridSampleParams['paddingMode'];
 export interface GridSampleOptions {
   /** 'bilinear' (default; trilinear on a 5-D input, PyTorch's name) or 'nearest' */
   mode?: GridSampleMode;
-  /** 'zeros' (default) or 'border' */
+  /** 'zeros' (default), 'border' or 'reflection' */
   paddingMode?: GridSamplePaddingMode;
   /** default false, as PyTorch */
   alignCorners?: boolean;
@@ -734,8 +734,8 @@ export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptio
   }
   const mode = options.mode ?? 'bilinear', paddingMode = options.paddingMode ?? 'zeros';
   if (mode !== 'bilinear' && mode !== 'nearest') throw new Error(`${op}: unknown mode '${String(mode)}'; valid: bilinear, nearest`);
-  if (paddingMode !== 'zeros' && paddingMode !== 'border') {
-    throw new Error(`${op}: unknown paddingMode '${String(paddingMode)}'; valid: zeros, border`);
+  if (paddingMode !== 'zeros' && paddingMode !== 'border' && paddingMode !== 'reflection') {
+    throw new Error(`${op}: unknown paddingMode '${String(paddingMode)}'; valid: zeros, border, reflection`);
   }
   const p: GridSampleParams = { mode, paddingMode, alignCorners: options.alignCorners ?? false };
   const shape = [input.shape[0], input.shape[1], ...grid.shape.slice(1, 4)];

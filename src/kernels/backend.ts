@@ -14,11 +14,12 @@ export type BackendName = 'cpu' | 'webgpu';
  * a coordinate g along an axis of size S becomes the voxel position ((g + 1)/2)·(S − 1) with alignCorners,
  * ((g + 1)·S − 1)/2 without. 'bilinear' (trilinear in 3-D, PyTorch's name) weighs the 8 corners around it,
  * 'nearest' takes the voxel at its half-to-even rounding. paddingMode 'zeros' reads 0 outside the volume,
- * 'border' clamps the position into [0, S − 1] first (the grid gradient is 0 where it clamps).
+ * 'border' clamps the position into [0, S − 1] first (the grid gradient is 0 where it clamps), 'reflection'
+ * mirrors it at the extreme voxels' centres (alignCorners) or outer edges (without) into that range, then clamps.
  */
 export interface GridSampleParams {
   mode: 'bilinear' | 'nearest';
-  paddingMode: 'zeros' | 'border';
+  paddingMode: 'zeros' | 'border' | 'reflection';
   alignCorners: boolean;
 }
 
