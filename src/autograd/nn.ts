@@ -10,7 +10,7 @@ import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
   add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
   mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
-  where,
+  variance, where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { dense, storageOf, withDense } from './dense.js';
@@ -933,17 +933,46 @@ export interface InstanceNormOptions extends NormReluOption {
   weight?: Tensor | null;
   bias?: Tensor | null;
   eps?: number;
+  /** per-channel running statistics [C] (PyTorch's running_mean / running_var), updated in place when useInputStats */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  /** normalise by each sample's statistics (default true) or, when false, by the running ones */
+  useInputStats?: boolean;
+  /** running = (1 − momentum)·running + momentum·(the samples' mean statistic) (default 0.1) */
+  momentum?: number;
 }
 
-/** F.instance_norm without running statistics: per-(n, c) mean and biased variance over the spatial axes. */
+/**
+ * F.instance_norm: per-(n, c) mean and biased variance over the spatial axes. With running statistics and
+ * useInputStats (the default), they become (1 − momentum)·running + momentum·(the mean over the samples of each
+ * (n, c)'s mean and unbiased variance), PyTorch's update of its per-sample copies averaged over the batch; with
+ * useInputStats false the running statistics normalise (as batchNorm in evaluation).
+ */
 export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tensor {
   const op = 'instanceNorm';
   checkNormInput(op, x);
   const weight = options.weight ?? null, bias = options.bias ?? null;
+  const runningMean = options.runningMean ?? null, runningVar = options.runningVar ?? null;
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
+  checkPerChannel(op, 'runningMean', runningMean, x);
+  checkPerChannel(op, 'runningVar', runningVar, x);
   const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
+  if (!(options.useInputStats ?? true)) {
+    if (!runningMean || !runningVar) throw new Error(`${op}: useInputStats false needs runningMean and runningVar`);
+    return tidy(() => normalizeOp(op, x, normLayout(x, false, x.shape[1]), { mean: runningMean, variance: runningVar }, p));
+  }
+  const spatial = x.shape.slice(2);
+  if (sizeOf(spatial) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
+  if (runningMean || runningVar) {
+    const momentum = options.momentum ?? 0.1, axes = spatial.map((_, i) => 2 + i);
+    noGrad(() => tidy(() => {
+      const update = (running: Tensor, statistic: Tensor) =>
+        assign(running, add(mulScalar(running, 1 - momentum), mulScalar(mean(statistic, 0), momentum)));
+      if (runningMean) update(runningMean, mean(x, axes));
+      if (runningVar) update(runningVar, variance(x, axes));
+    }));
+  }
   return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p));
 }
 

@@ -412,27 +412,48 @@ export interface InstanceNormLayerOptions {
   eps?: number;
   /** PyTorch's InstanceNorm3d default is affine=False (no parameters) */
   affine?: boolean;
+  /** the running statistics' update factor (default 0.1); null: 0, they never change (PyTorch's None here) */
+  momentum?: number | null;
+  /** keep running statistics (default false, as PyTorch): updated in training, normalising in eval */
+  trackRunningStats?: boolean;
   backend?: Backend;
 }
 
 /**
- * nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics, of [N, C, D, H, W] or of one
- * unbatched sample [C, D, H, W].
+ * nn.InstanceNorm3d: per sample and channel statistics, of [N, C, D, H, W] or of one unbatched sample
+ * [C, D, H, W]. With trackRunningStats: buffers running_mean 0, running_var 1 and num_batches_tracked (never
+ * counted, as PyTorch's InstanceNorm), the running statistics updated in training (F.instanceNorm) and used in eval.
  */
 export class InstanceNorm3d extends ChannelNorm {
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly momentum: number | null;
+
   constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
     super(numFeatures, options.affine ?? false, options.eps, options.backend);
+    const momentum: unknown = options.momentum === undefined ? 0.1 : options.momentum;
+    if (momentum !== null && typeof momentum !== 'number') throw new Error(`InstanceNorm3d: momentum must be a number or null, got ${String(momentum)}`);
+    this.momentum = momentum;
+    const track = options.trackRunningStats ?? false, b = options.backend;
+    this.runningMean = this.registerBuffer('running_mean', track ? makeBuffer(new Float32Array(numFeatures), [numFeatures], 'float32', b) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? makeBuffer(new Float32Array(numFeatures).fill(1), [numFeatures], 'float32', b) : null);
+    this.registerBuffer('num_batches_tracked', track ? makeBuffer([0], [], 'int32', b) : null);
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
     if (x.rank !== 4 && x.rank !== 5) {
       throw new Error(`InstanceNorm3d: expected a 4-D [C, D, H, W] or 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
     }
-    const options = { weight: this.weight, bias: this.bias, eps: this.eps, relu };
+    const options: F.InstanceNormOptions = {
+      weight: this.weight, bias: this.bias, eps: this.eps, relu, runningMean: this.runningMean, runningVar: this.runningVar,
+      useInputStats: this.training || !this.runningMean, momentum: this.momentum ?? 0,
+    };
     return x.rank === 5 ? F.instanceNorm(x, options) : tidy(() => F.instanceNorm(x.unsqueeze(0), options).squeeze(0));
   }
 
-  override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum ?? 'None'}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+  }
 }
 
 export interface GroupNormOptions { eps?: number; affine?: boolean; backend?: Backend }
