@@ -997,13 +997,14 @@ export interface LayerNormOptions {
 }
 
 /**
- * F.layer_norm: statistics (mean, biased variance) over the trailing axes given by normalizedShape, then
+ * F.layer_norm: statistics (mean, biased variance) over the trailing axes given by normalizedShape (one number: the last axis), then
  * y = (x − μ)/√(σ² + eps)·weight + bias with weight and bias of normalizedShape. A composition of
  * differentiable ops.
  */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor {
+export function layerNorm(x: Tensor, normalizedShapeOrSize: number | readonly number[], options: LayerNormOptions = {}): Tensor {
   const op = 'layerNorm';
   checkFloat(op, x);
+  const normalizedShape = typeof normalizedShapeOrSize === 'number' ? [normalizedShapeOrSize] : normalizedShapeOrSize;
   const k = normalizedShape.length;
   if (k === 0 || k > x.rank || normalizedShape.some((d, i) => d !== x.shape[x.rank - k + i])) {
     throw new Error(`${op}: normalized shape ${formatShape(normalizedShape)} must be the trailing axes of the input ${formatShape(x.shape)}`);

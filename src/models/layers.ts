@@ -235,8 +235,29 @@ export class ConvTranspose3d extends Layer {
     this.bias = this.registerParameter('bias', bias);
   }
 
-  forward(x: Tensor): Tensor {
-    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, this.options());
+  /**
+   * `outputSize` (PyTorch's output_size: [D, H, W], or a whole [N, C, D, H, W] whose last three count) picks the
+   * output padding: each size at least the unpadded output size s_min = (in − 1)·stride − 2·padding +
+   * dilation·(kernel − 1) + 1 and below s_min + stride; it replaces the layer's outputPadding.
+   */
+  forward(x: Tensor, outputSize?: readonly number[]): Tensor {
+    const options = this.options();
+    if (outputSize !== undefined) options.outputPadding = this.outputPaddingFor(x, outputSize);
+    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, options);
+  }
+
+  private outputPaddingFor(x: Tensor, outputSize: readonly number[]): Triple {
+    const size = outputSize.length === 5 ? outputSize.slice(2) : outputSize;
+    if (size.length !== 3 || x.rank < 3) throw new Error(`ConvTranspose3d: outputSize must have 3 or 5 elements, got ${formatShape(outputSize)}`);
+    const spatial = x.shape.slice(-3);
+    const padding = (i: 0 | 1 | 2): number => {
+      const min = (spatial[i] - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + 1;
+      if (!(size[i] >= min && size[i] < min + this.stride[i])) {
+        throw new Error(`ConvTranspose3d: requested an output size of ${formatShape(outputSize)}, but the valid sizes of axis ${i} range from ${min} to ${min + this.stride[i] - 1} (for an input of ${formatShape(x.shape)})`);
+      }
+      return size[i] - min;
+    };
+    return [padding(0), padding(1), padding(2)];
   }
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
@@ -472,7 +493,13 @@ export class GroupNorm extends ChannelNorm {
   override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
 }
 
-export interface LayerNormLayerOptions { eps?: number; elementwiseAffine?: boolean; backend?: Backend }
+export interface LayerNormLayerOptions {
+  eps?: number;
+  elementwiseAffine?: boolean;
+  /** with elementwiseAffine: a learnable bias too (default true; PyTorch ≥ 2.1's bias=False leaves only the weight) */
+  bias?: boolean;
+  backend?: Backend;
+}
 
 /** nn.LayerNorm(normalized_shape): statistics over the trailing axes of that shape; weight 1, bias 0 of that shape. */
 export class LayerNorm extends Layer {
@@ -490,7 +517,7 @@ export class LayerNorm extends Layer {
     this.eps = options.eps ?? 1e-5;
     const affine = options.elementwiseAffine ?? true;
     this.weight = this.registerParameter('weight', affine ? Parameter.full(this.normalizedShape, 1, { backend: options.backend }) : null);
-    this.bias = this.registerParameter('bias', affine ? Parameter.full(this.normalizedShape, 0, { backend: options.backend }) : null);
+    this.bias = this.registerParameter('bias', affine && (options.bias ?? true) ? Parameter.full(this.normalizedShape, 0, { backend: options.backend }) : null);
   }
 
   forward(x: Tensor): Tensor { return F.layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps }); }

@@ -134,4 +134,15 @@ describe('convTranspose3d with groups', () => {
     expect(await valuesOf(layer.forward(x))).toEqual(want);
     expect(() => new ConvTranspose3d(4, 5, 2, { groups: 2 })).toThrow(/groups \(2\) must be a positive integer dividing/);
   });
+
+  it('forward(x, outputSize) picks the outputPadding in [0, stride), as PyTorch\'s output_size', async () => {
+    const layer = new ConvTranspose3d(1, 1, 3, { stride: 2, padding: 1, seed: 4, backend: cpu });
+    const x = fromArray(Array.from(randomArray(8, 10, -1, 1)), [1, 1, 2, 2, 2], { backend: cpu, dtype: 'float32' });
+    // s_min = (2 − 1)·2 − 2 + 2 + 1 = 3: sizes 3 and 4 are valid
+    const y = layer.forward(x, [3, 4, 4]);
+    expect(y.shape).toEqual([1, 1, 3, 4, 4]);
+    expect(await valuesOf(y)).toEqual(await valuesOf(convTranspose3d(x, layer.weight, layer.bias, { stride: 2, padding: 1, outputPadding: [0, 1, 1] })));
+    expect(layer.forward(x, [1, 1, 4, 3, 3]).shape).toEqual([1, 1, 4, 3, 3]);
+    expect(() => layer.forward(x, [5, 3, 3])).toThrow(/valid sizes of axis 0 range from 3 to 4/);
+  });
 });
