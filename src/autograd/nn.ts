@@ -9,8 +9,8 @@ import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
   add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
-  mul, mulScalar, neg, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
-  where,
+  mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
+  variance, where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
 import { dense, storageOf, withDense } from './dense.js';
@@ -72,7 +72,7 @@ export interface Conv3dOptions {
   stride?: number | Triple;
   padding?: number | Triple;
   dilation?: number | Triple;
-  /** conv3d only: channels split into this many groups, each convolved with its own filters (default 1) */
+  /** conv3d and convTranspose3d: channels split into this many groups, each convolved with its own filters (default 1) */
   groups?: number;
 }
 
@@ -81,8 +81,8 @@ export interface ConvTranspose3dOptions extends Conv3dOptions {
 }
 
 function convParams(op: string, options: Conv3dOptions): Conv3dParams {
-  if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d') {
-    throw new Error(`${op}: groups (${options.groups}) are supported by conv3d only`);
+  if (options.groups !== undefined && options.groups !== 1 && op !== 'conv3d' && op !== 'convTranspose3d') {
+    throw new Error(`${op}: groups (${options.groups}) are supported by conv3d and convTranspose3d only`);
   }
   const stride = triple(options.stride ?? 1, `${op}: stride`);
   const padding = triple(options.padding ?? 0, `${op}: padding`);
@@ -135,17 +135,22 @@ function conv3dBackwardWeightRaw(x: Tensor, gy: Tensor, weightShape: readonly nu
   ], [x, gy]);
 }
 
+/**
+ * x, weight and bias fit: conv3d's weight [Co, Ci/groups, k…] (inChannelAxis 1), a transposed convolution's
+ * [Ci, Co/groups, k…] (inChannelAxis 0)
+ */
 function checkConvOperands(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, inChannelAxis: 0 | 1, groups = 1): void {
   checkRank5(op, 'input', x);
   if (weight.rank !== 5) throw new Error(`${op}: weight must be 5-D, got ${formatShape(weight.shape)}`);
   checkFloat(op, x);
   checkSameBackend(op, x, weight, ...(bias ? [bias] : []));
   checkDtypes(op, x, weight, ...(bias ? [bias] : []));
-  if (x.shape[1] !== weight.shape[inChannelAxis] * groups) {
-    const grouped = groups === 1 ? '' : ` × ${groups} groups`;
-    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}${grouped}`);
+  const grouped = groups === 1 ? '' : ` × ${groups} groups`;
+  const inChannels = weight.shape[inChannelAxis] * (inChannelAxis === 1 ? groups : 1);
+  if (x.shape[1] !== inChannels) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels but weight ${formatShape(weight.shape)} expects ${weight.shape[inChannelAxis]}${inChannelAxis === 1 ? grouped : ''}`);
   }
-  const outChannels = weight.shape[1 - inChannelAxis];
+  const outChannels = weight.shape[1 - inChannelAxis] * (inChannelAxis === 0 ? groups : 1);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outChannels)) {
     throw new Error(`${op}: bias ${formatShape(bias.shape)} must be [${outChannels}] for weight ${formatShape(weight.shape)}`);
   }
@@ -205,11 +210,16 @@ function conv3dGroupedRaw(x: Tensor, weight: Tensor, bias: Tensor | null, p: Con
  * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): the grouped kernels for
  * narrow groups (see groupedKernelMaxFilters), else one convolution per group, concatenated.
  */
+/** a convolution's groups: a positive integer splitting the input channels */
+function checkGroups(op: string, x: Tensor, groups: number): void {
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
+  if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+}
+
 export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
   const op = 'conv3d';
   const groups = options.groups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
-  if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+  checkGroups(op, x, groups);
   if (weight.rank === 5 && weight.shape[0] % groups !== 0) {
     throw new Error(`${op}: the ${weight.shape[0]} output channels of weight ${formatShape(weight.shape)} do not split into ${groups} groups`);
   }
@@ -257,37 +267,75 @@ export function conv3dBackwardWeight(x: Tensor, gy: Tensor, weightShape: readonl
 }
 
 /**
- * F.conv_transpose3d: x [N, Cin, D, H, W], weight [Cin, Cout, kd, kh, kw], bias [Cout] or null →
+ * F.conv_transpose3d: x [N, Cin, D, H, W], weight [Cin, Cout / groups, kd, kh, kw], bias [Cout] or null →
  * [N, Cout, D', …] with D' = (D − 1)·s − 2p + dil·(kd − 1) + outputPadding + 1. The adjoint of a conv3d with
  * Co = Cin and Ci = Cout: its forward is that conv's input gradient. outputPadding must be smaller than the
- * stride (PyTorch also accepts outputPadding ≥ stride when it is below the dilation; not supported here, as
- * the output would then be larger than any input that convolution maps onto x).
+ * stride or the dilation (PyTorch's rule); on an axis where it reaches the stride, the output is that of padding
+ * 0 cropped by the padding and filled with zeros past its end. With groups g, input channels
+ * [j·Cin/g, (j + 1)·Cin/g) map to output channels [j·Cout/g, (j + 1)·Cout/g) (one transposed convolution per
+ * group, concatenated).
  */
 export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: ConvTranspose3dOptions = {}): Tensor {
   const op = 'convTranspose3d';
-  const { p, inputShape } = transposedGeometry(op, x, weight, bias, options);
+  const groups = options.groups ?? 1;
+  checkGroups(op, x, groups);
+  const g = transposedGeometry(op, x, weight, bias, options, groups);
   return tidy(() => {
-    const y = autocastConv(x, weight, null, (xc, wc) => conv3dBackwardInputRaw(xc, wc, inputShape, p));
+    const y = autocastConv(x, weight, null, (xc, wc) => {
+      if (groups === 1) return transposedRaw(xc, wc, g);
+      const ws = split(wc, wc.shape[0] / groups, 0);
+      return concat(split(xc, xc.shape[1] / groups, 1).map((xg, j) => transposedRaw(xg, ws[j], g)), 1);
+    });
     return bias ? add(y, reshape(bias, channelShape(y))) : y;
   });
 }
 
-/** convTranspose3d's checked parameters and the input shape of the convolution whose input gradient it is (its output). */
-function transposedGeometry(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, options: ConvTranspose3dOptions): { p: Conv3dParams; inputShape: number[] } {
-  checkConvOperands(op, x, weight, bias, 0);
+/** one group's transposed convolution: the conv3d input gradient, cropped and zero-filled on the `cropped` axes */
+function transposedRaw(x: Tensor, weight: Tensor, g: TransposedGeometry): Tensor {
+  let y = conv3dBackwardInputRaw(x, weight, [x.shape[0], weight.shape[1], ...g.convInput], g.p);
+  if (!g.cropped.some((c) => c)) return y;
+  const pads = [0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 3; i++) {
+    if (!g.cropped[i]) continue;
+    const start = g.padding[i], end = Math.min(start + g.output[i], g.convInput[i]);
+    y = slice(y, 2 + i, start, end);
+    pads[5 - 2 * i] = g.output[i] - (end - start); // pad's last-axis-first order: [w0, w1, h0, h1, d0, d1]
+  }
+  return pads.some((q) => q > 0) ? pad(y, pads) : y;
+}
+
+interface TransposedGeometry {
+  /** the parameters of the convolution whose input gradient is computed (padding 0 on the cropped axes) */
+  p: Conv3dParams;
+  /** that convolution's input size [D, H, W] */
+  convInput: number[];
+  /** the output size [D', H', W'] */
+  output: number[];
+  /** per axis: outputPadding ≥ stride (allowed below the dilation): computed unpadded, then cropped */
+  cropped: boolean[];
+  padding: Triple;
+}
+
+/** convTranspose3d's checked parameters and the shapes of the convolution whose input gradient it is. */
+function transposedGeometry(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, options: ConvTranspose3dOptions, groups = 1): TransposedGeometry {
+  checkConvOperands(op, x, weight, bias, 0, groups);
   const p = convParams(op, options);
   const outputPadding = triple(options.outputPadding ?? 0, `${op}: outputPadding`);
   for (let i = 0; i < 3; i++) {
-    if (outputPadding[i] < 0 || outputPadding[i] >= p.stride[i]) {
-      throw new Error(`${op}: outputPadding [${outputPadding.join(', ')}] must be ≥ 0 and smaller than the stride [${p.stride.join(', ')}]`);
+    if (outputPadding[i] < 0 || (outputPadding[i] >= p.stride[i] && outputPadding[i] >= p.dilation[i])) {
+      throw new Error(`${op}: outputPadding [${outputPadding.join(', ')}] must be ≥ 0 and smaller than either the stride [${p.stride.join(', ')}] or the dilation [${p.dilation.join(', ')}]`);
     }
   }
-  const spatial = [0, 1, 2].map((i) =>
-    (x.shape[2 + i] - 1) * p.stride[i] - 2 * p.padding[i] + p.dilation[i] * (weight.shape[2 + i] - 1) + outputPadding[i] + 1);
-  if (spatial.some((d) => d < 1)) {
-    throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(spatial)}`);
+  const unpadded = (i: number) => (x.shape[2 + i] - 1) * p.stride[i] + p.dilation[i] * (weight.shape[2 + i] - 1) + 1;
+  const output = [0, 1, 2].map((i) => unpadded(i) - 2 * p.padding[i] + outputPadding[i]);
+  if (output.some((d) => d < 1)) {
+    throw new Error(`${op}: input ${formatShape(x.shape)} with weight ${formatShape(weight.shape)} and padding [${p.padding.join(', ')}] gives an empty output ${formatShape(output)}`);
   }
-  return { p, inputShape: [x.shape[0], weight.shape[1], ...spatial] };
+  const cropped = outputPadding.map((q, i) => q >= p.stride[i]);
+  const padding = p.padding;
+  const convPadding = padding.map((q, i) => (cropped[i] ? 0 : q)) as Mutable3;
+  const convInput = output.map((d, i) => (cropped[i] ? unpadded(i) : d));
+  return { p: { ...p, padding: convPadding }, convInput, output, cropped, padding };
 }
 
 /** A batch norm in evaluation mode (by its running statistics) after a convolution, and whether a ReLU follows. */
@@ -344,11 +392,16 @@ export function conv3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | nu
  * max(0, ·), as one transposed convolution whose final write adds the bias and applies the normalisation and the
  * ReLU (as conv3dBatchNormEval).
  */
-export function convTranspose3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | null, bn: EvalBatchNorm, options: ConvTranspose3dOptions = {}): Tensor {
+export function convTranspose3dBatchNormEval(x: Tensor, weight: Tensor, bias: Tensor | null, bn: EvalBatchNorm, options: Omit<ConvTranspose3dOptions, 'groups'> = {}): Tensor {
   const op = 'convTranspose3dBatchNormEval';
-  const { p, inputShape } = transposedGeometry(op, x, weight, bias, options);
+  const g = transposedGeometry(op, x, weight, bias, options);
+  const inputShape = [x.shape[0], weight.shape[1], ...g.convInput], p = g.p;
   return tidy(() => {
     const epilogue = evalEpilogue(op, x, weight, bias, bn, weight.shape[1]);
+    if (g.cropped.some((c) => c)) {
+      // outputPadding past the stride: the transposed convolution's crop, then the normalisation (the same values)
+      return batchNorm(convTranspose3d(x, weight, bias, options), bn.runningMean, bn.runningVar, bn.weight, bn.bias, { eps: bn.eps, relu: bn.relu });
+    }
     return out(x, withDense(bias ? [x, weight, bias] : [x, weight], (xs, ws, bs) =>
       x.backend.conv3dBackwardInput(xs, x.shape, ws, weight.shape, inputShape, p, bs ?? null, epilogue)), inputShape);
   });
@@ -588,7 +641,11 @@ function avgPool3dBackwardRaw(gy: Tensor, inputShape: readonly number[], p: Pool
 
 // --------------------------------------------------------------------------------------------- resampling
 
-export type InterpolateMode = 'nearest' | 'trilinear';
+/**
+ * 'nearest' (PyTorch's legacy nearest, src = ⌊dst·in/out⌋), 'nearest-exact' (src = ⌊(dst + ½)·in/out⌋), 'trilinear'
+ * or 'area' (adaptiveAvgPool3d to the output size)
+ */
+export type InterpolateMode = 'nearest' | 'nearest-exact' | 'trilinear' | 'area';
 
 export interface InterpolateOptions {
   /** output [D, H, W] (or one number for all three) */
@@ -603,16 +660,17 @@ export interface InterpolateOptions {
 }
 
 /**
- * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋) or
- * 'trilinear'.
+ * F.interpolate of a 5-D input, 'nearest' (PyTorch's legacy nearest: src = ⌊dst · in/out⌋, or ⌊dst/scaleFactor⌋),
+ * 'nearest-exact' (src = ⌊(dst + ½) · in/out⌋, or with 1/scaleFactor), 'trilinear', or 'area' (PyTorch's:
+ * adaptiveAvgPool3d to the output size, whatever the scale factor).
  */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const op = 'interpolate';
   checkRank5(op, 'input', x);
   checkFloat(op, x);
   const mode = options.mode ?? 'nearest';
-  if (mode !== 'nearest' && mode !== 'trilinear') throw new Error(`${op}: unknown mode '${String(mode)}'; valid: nearest, trilinear`);
-  if (mode === 'nearest' && options.alignCorners !== undefined) {
+  if (!interpolateModes.includes(mode)) throw new Error(`${op}: unknown mode '${String(mode)}'; valid: ${interpolateModes.join(', ')}`);
+  if (mode !== 'trilinear' && options.alignCorners !== undefined) {
     throw new Error(`${op}: alignCorners can only be set with mode 'trilinear'`);
   }
   if ((options.size === undefined) === (options.scaleFactor === undefined)) {
@@ -631,14 +689,17 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     if (!(options.recomputeScaleFactor ?? false)) scales = f as Mutable3;
   }
   if (size.some((d) => d < 1)) throw new Error(`${op}: output size [${size.join(', ')}] of input ${formatShape(x.shape)} is empty`);
+  if (mode === 'area') return adaptiveAvgPool3d(x, size);
   const alignCorners = options.alignCorners ?? false;
   const shape = [x.shape[0], x.shape[1], ...size];
   const y = out(x, withDense([x], (xs) => x.backend.interpolate(xs, x.shape, size, mode, alignCorners, scales)), shape);
   return record('interpolate', y, [x], (g) => [interpolateBackwardRaw(g, x.shape, mode, alignCorners, scales)]);
 }
 
+const interpolateModes: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'trilinear', 'area'];
+
 /** The adjoint of interpolate (linear), used only by its backward. */
-function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: InterpolateMode, alignCorners: boolean,
+function interpolateBackwardRaw(gy: Tensor, inputShape: readonly number[], mode: Exclude<InterpolateMode, 'area'>, alignCorners: boolean,
   scales: Triple | undefined): Tensor {
   return out(gy, withDense([gy], (gs) => gy.backend.interpolateBackward(gs, gy.shape, inputShape, mode, alignCorners, scales)), inputShape);
 }
@@ -649,7 +710,7 @@ export type GridSamplePaddingMode = GridSampleParams['paddingMode'];
 export interface GridSampleOptions {
   /** 'bilinear' (default; trilinear on a 5-D input, PyTorch's name) or 'nearest' */
   mode?: GridSampleMode;
-  /** 'zeros' (default) or 'border' */
+  /** 'zeros' (default), 'border' or 'reflection' */
   paddingMode?: GridSamplePaddingMode;
   /** default false, as PyTorch */
   alignCorners?: boolean;
@@ -673,8 +734,8 @@ export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptio
   }
   const mode = options.mode ?? 'bilinear', paddingMode = options.paddingMode ?? 'zeros';
   if (mode !== 'bilinear' && mode !== 'nearest') throw new Error(`${op}: unknown mode '${String(mode)}'; valid: bilinear, nearest`);
-  if (paddingMode !== 'zeros' && paddingMode !== 'border') {
-    throw new Error(`${op}: unknown paddingMode '${String(paddingMode)}'; valid: zeros, border`);
+  if (paddingMode !== 'zeros' && paddingMode !== 'border' && paddingMode !== 'reflection') {
+    throw new Error(`${op}: unknown paddingMode '${String(paddingMode)}'; valid: zeros, border, reflection`);
   }
   const p: GridSampleParams = { mode, paddingMode, alignCorners: options.alignCorners ?? false };
   const shape = [input.shape[0], input.shape[1], ...grid.shape.slice(1, 4)];
@@ -872,17 +933,46 @@ export interface InstanceNormOptions extends NormReluOption {
   weight?: Tensor | null;
   bias?: Tensor | null;
   eps?: number;
+  /** per-channel running statistics [C] (PyTorch's running_mean / running_var), updated in place when useInputStats */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  /** normalise by each sample's statistics (default true) or, when false, by the running ones */
+  useInputStats?: boolean;
+  /** running = (1 − momentum)·running + momentum·(the samples' mean statistic) (default 0.1) */
+  momentum?: number;
 }
 
-/** F.instance_norm without running statistics: per-(n, c) mean and biased variance over the spatial axes. */
+/**
+ * F.instance_norm: per-(n, c) mean and biased variance over the spatial axes. With running statistics and
+ * useInputStats (the default), they become (1 − momentum)·running + momentum·(the mean over the samples of each
+ * (n, c)'s mean and unbiased variance), PyTorch's update of its per-sample copies averaged over the batch; with
+ * useInputStats false the running statistics normalise (as batchNorm in evaluation).
+ */
 export function instanceNorm(x: Tensor, options: InstanceNormOptions = {}): Tensor {
   const op = 'instanceNorm';
   checkNormInput(op, x);
   const weight = options.weight ?? null, bias = options.bias ?? null;
+  const runningMean = options.runningMean ?? null, runningVar = options.runningVar ?? null;
   checkPerChannel(op, 'weight', weight, x);
   checkPerChannel(op, 'bias', bias, x);
-  if (sizeOf(x.shape.slice(2)) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
+  checkPerChannel(op, 'runningMean', runningMean, x);
+  checkPerChannel(op, 'runningVar', runningVar, x);
   const p: NormParams = { weight, bias, eps: options.eps ?? 1e-5, relu: options.relu ?? false };
+  if (!(options.useInputStats ?? true)) {
+    if (!runningMean || !runningVar) throw new Error(`${op}: useInputStats false needs runningMean and runningVar`);
+    return tidy(() => normalizeOp(op, x, normLayout(x, false, x.shape[1]), { mean: runningMean, variance: runningVar }, p));
+  }
+  const spatial = x.shape.slice(2);
+  if (sizeOf(spatial) <= 1) throw new Error(`${op}: expected more than 1 spatial element per channel, got input ${formatShape(x.shape)}`);
+  if (runningMean || runningVar) {
+    const momentum = options.momentum ?? 0.1, axes = spatial.map((_, i) => 2 + i);
+    noGrad(() => tidy(() => {
+      const update = (running: Tensor, statistic: Tensor) =>
+        assign(running, add(mulScalar(running, 1 - momentum), mulScalar(mean(statistic, 0), momentum)));
+      if (runningMean) update(runningMean, mean(x, axes));
+      if (runningVar) update(runningVar, variance(x, axes));
+    }));
+  }
   return tidy(() => normalizeOp(op, x, normLayout(x, true, x.shape[1]), null, p));
 }
 
@@ -907,13 +997,14 @@ export interface LayerNormOptions {
 }
 
 /**
- * F.layer_norm: statistics (mean, biased variance) over the trailing axes given by normalizedShape, then
+ * F.layer_norm: statistics (mean, biased variance) over the trailing axes given by normalizedShape (one number: the last axis), then
  * y = (x − μ)/√(σ² + eps)·weight + bias with weight and bias of normalizedShape. A composition of
  * differentiable ops.
  */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor {
+export function layerNorm(x: Tensor, normalizedShapeOrSize: number | readonly number[], options: LayerNormOptions = {}): Tensor {
   const op = 'layerNorm';
   checkFloat(op, x);
+  const normalizedShape = typeof normalizedShapeOrSize === 'number' ? [normalizedShapeOrSize] : normalizedShapeOrSize;
   const k = normalizedShape.length;
   if (k === 0 || k > x.rank || normalizedShape.some((d, i) => d !== x.shape[x.rank - k + i])) {
     throw new Error(`${op}: normalized shape ${formatShape(normalizedShape)} must be the trailing axes of the input ${formatShape(x.shape)}`);
@@ -981,6 +1072,19 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
     return where(step(x, 0), x, mul(w, x));
   });
 }
+
+/**
+ * F.hardtanh: x clamped to [minVal, maxVal]; the gradient passes only strictly inside (0 at the bounds, PyTorch's
+ * hardtanh_backward, where clamp passes it at the bounds too).
+ */
+export function hardtanh(x: Tensor, minVal = -1, maxVal = 1): Tensor {
+  checkFloat('hardtanh', x);
+  const y = noGrad(() => clamp(x, minVal, maxVal));
+  return record('hardtanh', y, [x], (g, [xs]) => [mul(g, mul(step(xs, minVal), step(neg(xs), -maxVal)))], [x]);
+}
+
+/** F.relu6: hardtanh(x, 0, 6) (gradient 0 at 0 and 6) */
+export function relu6(x: Tensor): Tensor { return hardtanh(x, 0, 6); }
 
 // -------------------------------------------------------------------------------------------- dropout
 

@@ -14,11 +14,12 @@ export type BackendName = 'cpu' | 'webgpu';
  * a coordinate g along an axis of size S becomes the voxel position ((g + 1)/2)·(S − 1) with alignCorners,
  * ((g + 1)·S − 1)/2 without. 'bilinear' (trilinear in 3-D, PyTorch's name) weighs the 8 corners around it,
  * 'nearest' takes the voxel at its half-to-even rounding. paddingMode 'zeros' reads 0 outside the volume,
- * 'border' clamps the position into [0, S − 1] first (the grid gradient is 0 where it clamps).
+ * 'border' clamps the position into [0, S − 1] first (the grid gradient is 0 where it clamps), 'reflection'
+ * mirrors it at the extreme voxels' centres (alignCorners) or outer edges (without) into that range, then clamps.
  */
 export interface GridSampleParams {
   mode: 'bilinear' | 'nearest';
-  paddingMode: 'zeros' | 'border';
+  paddingMode: 'zeros' | 'border' | 'reflection';
   alignCorners: boolean;
 }
 
@@ -390,9 +391,9 @@ export interface KernelOps {
   avgPool3dBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[], p: Pool3dParams): Storage;
   /** with `scales` (PyTorch's scales_d/h/w, the scale factors given) coordinates map by 1/scale, else by in/out */
   interpolate(x: Storage, xShape: readonly number[], size: readonly [number, number, number],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
+    mode: 'nearest' | 'nearest-exact' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   interpolateBackward(gy: Storage, gyShape: readonly number[], xShape: readonly number[],
-    mode: 'nearest' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
+    mode: 'nearest' | 'nearest-exact' | 'trilinear', alignCorners: boolean, scales?: readonly [number, number, number]): Storage;
   /** F.grid_sample of x [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (see GridSampleParams): [N, C, Do, Ho, Wo] */
   gridSample(x: Storage, xShape: readonly number[], grid: Storage, gridShape: readonly number[], p: GridSampleParams): Storage;
   /** gradient of gridSample w.r.t. x (each output's gradient spread onto its corners), of shape xShape */

@@ -6,8 +6,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Layer, Parameter } from './module.js';
 
 /**
- * The activation and shape layers of torch.nn (LeakyReLU, PReLU, ELU, GELU, SiLU, Sigmoid, Tanh, Softmax,
- * Identity, Flatten) over the functional ops, with PyTorch's defaults and repr.
+ * The activation and shape layers of torch.nn (LeakyReLU, PReLU, ELU, GELU, Hardtanh, ReLU6, SiLU, Sigmoid, Tanh,
+ * Softmax, LogSoftmax, Identity, Flatten) over the functional ops, with PyTorch's defaults and repr.
  */
 
 export class LeakyReLU extends Layer {
@@ -55,6 +55,22 @@ export class GELU extends Layer {
   override extraRepr(): string { return `approximate='${this.approximate}'`; }
 }
 
+/** nn.Hardtanh(min_val=-1, max_val=1): x clamped to [minVal, maxVal], gradient 0 at the bounds (F.hardtanh). */
+export class Hardtanh extends Layer {
+  constructor(readonly minVal = -1, readonly maxVal = 1) {
+    super();
+    if (!(maxVal > minVal)) throw new Error(`${this.typeName}: maxVal (${maxVal}) must be greater than minVal (${minVal})`);
+  }
+  forward(x: Tensor): Tensor { return F.hardtanh(x, this.minVal, this.maxVal); }
+  override extraRepr(): string { return `min_val=${this.minVal}, max_val=${this.maxVal}`; }
+}
+
+/** nn.ReLU6: Hardtanh(0, 6), PyTorch's repr without the bounds. */
+export class ReLU6 extends Hardtanh {
+  constructor() { super(0, 6); }
+  override extraRepr(): string { return ''; }
+}
+
 export class SiLU extends Layer {
   forward(x: Tensor): Tensor { return F.silu(x); }
 }
@@ -74,6 +90,16 @@ export class Softmax extends Layer {
     if (!Number.isInteger(dim)) throw new Error(`Softmax: dim must be an integer, got ${dim}`);
   }
   forward(x: Tensor): Tensor { return F.softmax(x, this.dim); }
+  override extraRepr(): string { return `dim=${this.dim}`; }
+}
+
+/** nn.LogSoftmax(dim): dim is required, as Softmax's. */
+export class LogSoftmax extends Layer {
+  constructor(readonly dim: number) {
+    super();
+    if (!Number.isInteger(dim)) throw new Error(`LogSoftmax: dim must be an integer, got ${dim}`);
+  }
+  forward(x: Tensor): Tensor { return F.logSoftmax(x, this.dim); }
   override extraRepr(): string { return `dim=${this.dim}`; }
 }
 

@@ -201,10 +201,13 @@ export class Conv3d extends Layer {
 }
 
 export interface ConvTranspose3dLayerOptions extends Conv3dLayerOptions {
+  /** smaller than the stride or the dilation, as PyTorch */
   outputPadding?: IntOrTriple;
+  /** input and output channels split into this many groups (default 1) */
+  groups?: number;
 }
 
-/** nn.ConvTranspose3d: weight [in, out, kd, kh, kw] (so PyTorch's fan_in is out·k³), bias [out]. */
+/** nn.ConvTranspose3d: weight [in, out / groups, kd, kh, kw] (so PyTorch's fan_in is out/groups·k³), bias [out]. */
 export class ConvTranspose3d extends Layer {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -213,6 +216,7 @@ export class ConvTranspose3d extends Layer {
   readonly padding: Triple;
   readonly outputPadding: Triple;
   readonly dilation: Triple;
+  readonly groups: number;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrTriple, options: ConvTranspose3dLayerOptions = {}) {
     super();
@@ -221,30 +225,58 @@ export class ConvTranspose3d extends Layer {
     this.padding = triple(options.padding ?? 0, 'ConvTranspose3d padding');
     this.outputPadding = triple(options.outputPadding ?? 0, 'ConvTranspose3d output_padding');
     this.dilation = triple(options.dilation ?? 1, 'ConvTranspose3d dilation');
-    const { weight, bias } = defaultInit([inChannels, outChannels, ...this.kernelSize], options.bias === false ? null : outChannels, options);
+    this.groups = options.groups ?? 1;
+    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new Error(`ConvTranspose3d: groups (${this.groups}) must be a positive integer dividing in_channels (${inChannels}) and out_channels (${outChannels})`);
+    }
+    const shape = [inChannels, outChannels / this.groups, ...this.kernelSize];
+    const { weight, bias } = defaultInit(shape, options.bias === false ? null : outChannels, options);
     this.weight = this.registerParameter('weight', weight);
     this.bias = this.registerParameter('bias', bias);
   }
 
-  forward(x: Tensor): Tensor {
-    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, this.options());
+  /**
+   * `outputSize` (PyTorch's output_size: [D, H, W], or a whole [N, C, D, H, W] whose last three count) picks the
+   * output padding: each size at least the unpadded output size s_min = (in − 1)·stride − 2·padding +
+   * dilation·(kernel − 1) + 1 and below s_min + stride; it replaces the layer's outputPadding.
+   */
+  forward(x: Tensor, outputSize?: readonly number[]): Tensor {
+    const options = this.options();
+    if (outputSize !== undefined) options.outputPadding = this.outputPaddingFor(x, outputSize);
+    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, options);
+  }
+
+  private outputPaddingFor(x: Tensor, outputSize: readonly number[]): Triple {
+    const size = outputSize.length === 5 ? outputSize.slice(2) : outputSize;
+    if (size.length !== 3 || x.rank < 3) throw new Error(`ConvTranspose3d: outputSize must have 3 or 5 elements, got ${formatShape(outputSize)}`);
+    const spatial = x.shape.slice(-3);
+    const padding = (i: 0 | 1 | 2): number => {
+      const min = (spatial[i] - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + 1;
+      if (!(size[i] >= min && size[i] < min + this.stride[i])) {
+        throw new Error(`ConvTranspose3d: requested an output size of ${formatShape(outputSize)}, but the valid sizes of axis ${i} range from ${min} to ${min + this.stride[i] - 1} (for an input of ${formatShape(x.shape)})`);
+      }
+      return size[i] - min;
+    };
+    return [padding(0), padding(1), padding(2)];
   }
 
   /** → BatchNorm3d in evaluation mode (→ ReLU) without gradients: one kernel (see setConvBatchNormFusion) */
   override fusedWith(next: readonly Layer[], x: Tensor): FusedForward | null {
-    const after = evalBatchNormAfter(next, [x, this.weight, this.bias]);
+    const after = this.groups === 1 ? evalBatchNormAfter(next, [x, this.weight, this.bias]) : null;
     if (!after) return null;
     return { consumes: after.consumes, forward: (y) => F.convTranspose3dBatchNormEval(y, this.weight, this.bias, after.bn, this.options()) };
   }
 
   private options(): F.ConvTranspose3dOptions {
-    return { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation };
+    return { stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, ...(this.groups === 1 ? {} : { groups: this.groups }) };
   }
 
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${formatTriple(this.kernelSize)}, stride=${formatTriple(this.stride)}`;
     if (this.padding.some((p) => p !== 0)) s += `, padding=${formatTriple(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${formatTriple(this.dilation)}`;
     if (this.outputPadding.some((p) => p !== 0)) s += `, output_padding=${formatTriple(this.outputPadding)}`;
+    if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (!this.bias) s += ', bias=False';
     return s;
   }
@@ -401,27 +433,48 @@ export interface InstanceNormLayerOptions {
   eps?: number;
   /** PyTorch's InstanceNorm3d default is affine=False (no parameters) */
   affine?: boolean;
+  /** the running statistics' update factor (default 0.1); null: 0, they never change (PyTorch's None here) */
+  momentum?: number | null;
+  /** keep running statistics (default false, as PyTorch): updated in training, normalising in eval */
+  trackRunningStats?: boolean;
   backend?: Backend;
 }
 
 /**
- * nn.InstanceNorm3d (track_running_stats=False): per sample and channel statistics, of [N, C, D, H, W] or of one
- * unbatched sample [C, D, H, W].
+ * nn.InstanceNorm3d: per sample and channel statistics, of [N, C, D, H, W] or of one unbatched sample
+ * [C, D, H, W]. With trackRunningStats: buffers running_mean 0, running_var 1 and num_batches_tracked (never
+ * counted, as PyTorch's InstanceNorm), the running statistics updated in training (F.instanceNorm) and used in eval.
  */
 export class InstanceNorm3d extends ChannelNorm {
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly momentum: number | null;
+
   constructor(readonly numFeatures: number, options: InstanceNormLayerOptions = {}) {
     super(numFeatures, options.affine ?? false, options.eps, options.backend);
+    const momentum: unknown = options.momentum === undefined ? 0.1 : options.momentum;
+    if (momentum !== null && typeof momentum !== 'number') throw new Error(`InstanceNorm3d: momentum must be a number or null, got ${String(momentum)}`);
+    this.momentum = momentum;
+    const track = options.trackRunningStats ?? false, b = options.backend;
+    this.runningMean = this.registerBuffer('running_mean', track ? makeBuffer(new Float32Array(numFeatures), [numFeatures], 'float32', b) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? makeBuffer(new Float32Array(numFeatures).fill(1), [numFeatures], 'float32', b) : null);
+    this.registerBuffer('num_batches_tracked', track ? makeBuffer([0], [], 'int32', b) : null);
   }
 
   protected normalize(x: Tensor, relu: boolean): Tensor {
     if (x.rank !== 4 && x.rank !== 5) {
       throw new Error(`InstanceNorm3d: expected a 4-D [C, D, H, W] or 5-D [N, C, D, H, W] input, got ${formatShape(x.shape)}`);
     }
-    const options = { weight: this.weight, bias: this.bias, eps: this.eps, relu };
+    const options: F.InstanceNormOptions = {
+      weight: this.weight, bias: this.bias, eps: this.eps, relu, runningMean: this.runningMean, runningVar: this.runningVar,
+      useInputStats: this.training || !this.runningMean, momentum: this.momentum ?? 0,
+    };
     return x.rank === 5 ? F.instanceNorm(x, options) : tidy(() => F.instanceNorm(x.unsqueeze(0), options).squeeze(0));
   }
 
-  override extraRepr(): string { return `${this.numFeatures}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum ?? 'None'}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+  }
 }
 
 export interface GroupNormOptions { eps?: number; affine?: boolean; backend?: Backend }
@@ -440,7 +493,13 @@ export class GroupNorm extends ChannelNorm {
   override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
 }
 
-export interface LayerNormLayerOptions { eps?: number; elementwiseAffine?: boolean; backend?: Backend }
+export interface LayerNormLayerOptions {
+  eps?: number;
+  elementwiseAffine?: boolean;
+  /** with elementwiseAffine: a learnable bias too (default true; PyTorch ≥ 2.1's bias=False leaves only the weight) */
+  bias?: boolean;
+  backend?: Backend;
+}
 
 /** nn.LayerNorm(normalized_shape): statistics over the trailing axes of that shape; weight 1, bias 0 of that shape. */
 export class LayerNorm extends Layer {
@@ -458,7 +517,7 @@ export class LayerNorm extends Layer {
     this.eps = options.eps ?? 1e-5;
     const affine = options.elementwiseAffine ?? true;
     this.weight = this.registerParameter('weight', affine ? Parameter.full(this.normalizedShape, 1, { backend: options.backend }) : null);
-    this.bias = this.registerParameter('bias', affine ? Parameter.full(this.normalizedShape, 0, { backend: options.backend }) : null);
+    this.bias = this.registerParameter('bias', affine && (options.bias ?? true) ? Parameter.full(this.normalizedShape, 0, { backend: options.backend }) : null);
   }
 
   forward(x: Tensor): Tensor { return F.layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps }); }
@@ -599,13 +658,14 @@ export class MaxPool3d extends PoolWindowLayer {
 export interface UpsampleOptions {
   size?: IntOrTriple;
   scaleFactor?: number | readonly [number, number, number];
-  mode?: 'nearest' | 'trilinear';
+  /** 'nearest' (default), 'nearest-exact', 'trilinear' or 'area', as F.interpolate */
+  mode?: F.InterpolateMode;
   alignCorners?: boolean;
   /** with scaleFactor: map coordinates by input/output size instead of 1/scaleFactor (default false, as PyTorch) */
   recomputeScaleFactor?: boolean;
 }
 
-/** nn.Upsample (nearest or trilinear; align_corners False by default). */
+/** nn.Upsample (F.interpolate's modes; align_corners False by default for 'trilinear'). */
 export class Upsample extends Layer {
   constructor(readonly options: UpsampleOptions) {
     super();

@@ -109,7 +109,7 @@ describe('affineGrid (PyTorch definitions)', () => {
     expect(() => gridSample(x, fromArray([0, 0], [1, 1, 1, 1, 2], { backend: cpu }))).toThrow(/must be \[N, Do, Ho, Wo, 3\]/);
     const grid = fromArray([0, 0, 0], [1, 1, 1, 1, 3], { backend: cpu });
     expect(() => gridSample(x, grid, { mode: 'bicubic' as GridSampleOptions['mode'] })).toThrow(/unknown mode 'bicubic'; valid: bilinear, nearest/);
-    expect(() => gridSample(x, grid, { paddingMode: 'reflection' as GridSampleOptions['paddingMode'] })).toThrow(/unknown paddingMode 'reflection'/);
+    expect(() => gridSample(x, grid, { paddingMode: 'circular' as GridSampleOptions['paddingMode'] })).toThrow(/unknown paddingMode 'circular'; valid: zeros, border, reflection/);
   });
 });
 
@@ -119,7 +119,7 @@ const gridCase = fc.record({
   in: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })),
   out: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })),
   mode: fc.constantFrom<GridSampleParams['mode']>('bilinear', 'nearest'),
-  paddingMode: fc.constantFrom<GridSampleParams['paddingMode']>('zeros', 'border'),
+  paddingMode: fc.constantFrom<GridSampleParams['paddingMode']>('zeros', 'border', 'reflection'),
   alignCorners: fc.boolean(),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
 });
@@ -186,6 +186,7 @@ describe('gridSample and affineGrid gradcheck (float64, cpu)', () => {
   const options: [string, GridSampleOptions][] = [
     ['bilinear zeros', {}], ['bilinear zeros aligned', { alignCorners: true }],
     ['bilinear border', { paddingMode: 'border' }], ['bilinear border aligned', { paddingMode: 'border', alignCorners: true }],
+    ['bilinear reflection', { paddingMode: 'reflection' }], ['bilinear reflection aligned', { paddingMode: 'reflection', alignCorners: true }],
     ['nearest', { mode: 'nearest' }],
   ];
   for (const [name, o] of options) {

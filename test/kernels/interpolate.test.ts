@@ -5,7 +5,7 @@ import { interpolateFamily } from '../../src/kernels/interpolate/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
 import { cpu, dot, expectClose, randomArray, runSmallBenchmarks, webgpu } from '../helpers/backends.js';
 
-type Mode = 'nearest' | 'trilinear';
+type Mode = 'nearest' | 'nearest-exact' | 'trilinear';
 
 function run(x: number[], xShape: number[], out: [number, number, number], mode: Mode, align: boolean): number[] {
   return Array.from(cpuData(cpu.interpolate(cpu.upload(Float64Array.from(x), 'float64'), xShape, out, mode, align)));
@@ -44,6 +44,12 @@ describe('interpolate golden values (PyTorch definitions, by hand)', () => {
     expectClose(run(corner, cube, [4, 4, 4], 'trilinear', false), grid([4, 4, 4], (d, h, w) => f[d] * f[h] * f[w]), 1e-12, 0);
   });
 
+  it('nearest-exact: src = floor((dst + ½) · in/out), no copy cases (3 → 5, 5 → 3, 2 → 4)', () => {
+    expect(run([10, 20, 30], [1, 1, 1, 1, 3], [1, 1, 5], 'nearest-exact', false)).toEqual([10, 10, 20, 30, 30]);
+    expect(run([1, 2, 3, 4, 5], [1, 1, 1, 1, 5], [1, 1, 3], 'nearest-exact', false)).toEqual([1, 3, 5]);
+    expect(run([7, 8], [1, 1, 1, 1, 2], [1, 1, 4], 'nearest-exact', false)).toEqual([7, 7, 8, 8]);
+  });
+
   it('nearest: src = floor(dst · in/out)', () => {
     // 2 → 3: floor(0, ⅔, 4/3) = 0, 0, 1
     const n = [0, 0, 1];
@@ -73,7 +79,7 @@ const interpCase = fc.record({
   in: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 })),
   out: fc.tuple(fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 11 })),
   scales: fc.option(fc.tuple(scaleFactor, scaleFactor, scaleFactor), { nil: undefined }),
-  mode: fc.constantFrom<Mode>('nearest', 'trilinear'),
+  mode: fc.constantFrom<Mode>('nearest', 'nearest-exact', 'trilinear'),
   align: fc.boolean(),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
 }).map((r) => (r.scales === undefined ? r
@@ -143,7 +149,7 @@ describe('interpolate on WebGPU against the cpu oracle', () => {
   it('large factors: ×7.5 up and ÷5.5 down on one axis each (given as sizes, and as scales)', async () => {
     const gpu = await webgpu();
     const scaleChoices: ([number, number, number] | undefined)[] = [undefined, [7.5, 1 / 5.5, 7.5]];
-    for (const mode of ['nearest', 'trilinear'] as const) for (const align of [false, true]) for (const scales of scaleChoices) {
+    for (const mode of ['nearest', 'nearest-exact', 'trilinear'] as const) for (const align of [false, true]) for (const scales of scaleChoices) {
       const xShape = [1, 2, 2, 33, 4], out: [number, number, number] = [15, 6, 30];
       const gyShape = [1, 2, ...out];
       const what = `${mode} ${align} ${scales ? 'scales' : 'size'}`;

@@ -10,6 +10,8 @@ import { checkGridSampleShapes } from './checks.js';
  * weights i0 + 1 − pos and pos − i0 per axis; corners outside the volume add nothing (after the clamp of
  * 'border'). 'nearest' rounds half to even (nearbyint). The grid gradient is Σ_c gy·Σ_corners x·∂weight/∂g,
  * with ∂pos/∂g = (S − 1)/2 or S/2, and 0 where 'border' clamps (PyTorch counts the border itself as clamped).
+ * 'reflection' mirrors the position at the extreme voxels' centres (alignCorners) or outer edges (without), as
+ * often as needed, then clamps as 'border' (∂pos/∂g changes sign with each mirroring).
  */
 
 /** One axis of one grid point: the voxel position and ∂pos/∂g. */
@@ -18,10 +20,28 @@ interface AxisPosition { pos: number; dpos: number }
 function axisPosition(g: number, size: number, p: GridSampleParams, r: (v: number) => number): AxisPosition {
   let pos = p.alignCorners ? r(r(r(g + 1) / 2) * (size - 1)) : r(r(r(g + 1) * size) - 1) / 2;
   let dpos = p.alignCorners ? (size - 1) / 2 : size / 2;
-  if (p.paddingMode === 'border') {
+  if (p.paddingMode === 'reflection') {
+    const reflected = reflect(pos, p.alignCorners ? 0 : -1, p.alignCorners ? 2 * (size - 1) : 2 * size - 1, r);
+    pos = reflected.pos;
+    dpos *= reflected.sign;
+  }
+  if (p.paddingMode !== 'zeros') {
     if (pos <= 0) { pos = 0; dpos = 0; } else if (pos >= size - 1) { pos = size - 1; dpos = 0; }
   }
   return { pos, dpos };
+}
+
+/**
+ * PyTorch's reflect_coordinates: pos mirrored at low and high (given doubled, so that half-integers are
+ * integers) until it lies between them, and ±1, the sign of ∂reflected/∂pos (0 for an empty span).
+ */
+function reflect(pos: number, twiceLow: number, twiceHigh: number, r: (v: number) => number): { pos: number; sign: number } {
+  if (twiceLow === twiceHigh) return { pos: 0, sign: 0 };
+  const low = twiceLow / 2, span = (twiceHigh - twiceLow) / 2;
+  let x = r(pos - low), sign = 1;
+  if (x < 0) { x = -x; sign = -1; }
+  const extra = x % span, flips = Math.floor(r(x / span));
+  return flips % 2 === 0 ? { pos: r(extra + low), sign } : { pos: r(r(span - extra) + low), sign: -sign };
 }
 
 /** The corners along one axis: index, weight and ∂weight/∂g. */

@@ -31,8 +31,18 @@ struct Params { n: u32, C: u32, D: i32, H: i32, W: i32, points: u32, }`;
 function axisSource(p: GridSampleParams): string {
   const pos = p.alignCorners ? '(g + 1.0) / 2.0 * (s - 1.0)' : '((g + 1.0) * s - 1.0) / 2.0';
   const dpos = p.alignCorners ? '(s - 1.0) / 2.0' : 's / 2.0';
-  const pad = p.paddingMode === 'border'
-    ? '  if (pos <= 0.0) { pos = 0.0; dpos = 0.0; } else if (pos >= s - 1.0) { pos = s - 1.0; dpos = 0.0; }'
+  const clip = '  if (pos <= 0.0) { pos = 0.0; dpos = 0.0; } else if (pos >= s - 1.0) { pos = s - 1.0; dpos = 0.0; }';
+  // reflection: mirrored at low and high (the centres [0, S − 1] or the edges [−½, S − ½]) as cpu.ts's reflect
+  const [low, span] = p.alignCorners ? ['0.0', 's - 1.0'] : ['-0.5', 's'];
+  const reflect = `  if (${span} == 0.0) { pos = 0.0; dpos = 0.0; } else {
+    var x = pos - (${low});
+    if (x < 0.0) { x = -x; dpos = -dpos; }
+    let flips = floor(x / (${span}));
+    let extra = x % (${span});
+    if (flips % 2.0 == 0.0) { pos = extra + (${low}); } else { pos = (${span}) - extra + (${low}); dpos = -dpos; }
+  }
+${clip}`;
+  const pad = p.paddingMode === 'border' ? clip : p.paddingMode === 'reflection' ? reflect
     // keeps the conversion to i32 in range: every corner beyond [−2, S + 1] is outside the volume anyway
     : '  pos = clamp(pos, -2.0, s + 1.0);';
   const corners = p.mode === 'nearest'

@@ -6,7 +6,8 @@ import { axisRatio, checkInterpolateBackwardShapes, checkInterpolateShapes, type
  * F.interpolate for 5-D NCDHW input given `size`, as PyTorch computes it on the cpu:
  * - 'nearest' (the legacy mode): src = min(floor(dst · scale), in − 1) with scale = in / out (1/scale factor
  *   when `scales` are given), in float32 arithmetic whatever the dtype; out = in copies and out = 2·in halves
- *   the index (PyTorch's nearest_idx);
+ *   the index (PyTorch's nearest_idx); 'nearest-exact': src = min(floor((dst + 0.5) · scale), in − 1), the
+ *   product rounded to float32 (nearest_exact_idx);
  * - 'trilinear', separable: align_corners → src = dst · (in − 1)/(out − 1) (0 when out = 1); otherwise
  *   src = max((dst + 0.5) · in/out − 0.5, 0) (1/scale factor instead of in/out when `scales` are given); i0 = floor(src), i1 = min(i0 + 1, in − 1), λ1 = src − i0,
  *   λ0 = 1 − λ1, in the opmath type (float32 for float32 data, float64 for float64). out = in is the
@@ -24,10 +25,11 @@ export interface AxisMap {
 export function axisMap(inSize: number, outSize: number, mode: InterpolateMode, alignCorners: boolean, float32: boolean,
   scale?: number): AxisMap {
   const m: AxisMap = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), l0: new Float64Array(outSize), l1: new Float64Array(outSize) };
-  if (mode === 'nearest') {
+  if (mode !== 'trilinear') {
     const ratio = Math.fround(axisRatio(inSize, outSize, mode, alignCorners, scale));
+    const offset = mode === 'nearest-exact' ? 0.5 : 0;
     for (let dst = 0; dst < outSize; dst++) {
-      const src = Math.min(Math.floor(Math.fround(dst * ratio)), inSize - 1);
+      const src = Math.min(Math.floor(Math.fround((dst + offset) * ratio)), inSize - 1);
       m.i0[dst] = src; m.i1[dst] = src; m.l0[dst] = 1; m.l1[dst] = 0;
     }
     return m;

@@ -8,7 +8,7 @@ import { axisRatio, checkInterpolateBackwardShapes, checkInterpolateShapes, type
 
 /**
  * F.interpolate for NCDHW float32 given `size` (and optionally the scale factors, PyTorch's scales_d/h/w)
- * ('nearest' legacy and 'trilinear', align_corners either way), the same arithmetic as cpu.ts: the per-axis scale is rounded to float32 on the host (as PyTorch
+ * ('nearest' legacy, 'nearest-exact' and 'trilinear', align_corners either way), the same arithmetic as cpu.ts: the per-axis scale is rounded to float32 on the host (as PyTorch
  * computes it) and the source position is computed in float32 per output coordinate.
  *
  * - Forward: one invocation per output voxel, 1 (nearest) or 8 (trilinear) reads.
@@ -21,8 +21,8 @@ import { axisRatio, checkInterpolateBackwardShapes, checkInterpolateShapes, type
 const WG = 256;
 
 function coefSource(mode: InterpolateMode, alignCorners: boolean): string {
-  const body = mode === 'nearest'
-    ? `  let s = min(i32(floor(f32(dst) * ratio)), n_in - 1);
+  const body = mode !== 'trilinear'
+    ? `  let s = min(i32(floor(${mode === 'nearest' ? 'f32(dst)' : '(f32(dst) + 0.5)'} * ratio)), n_in - 1);
   return Coef(s, s, 1.0, 0.0);`
     : `  if (n_in == n_out) { return Coef(dst, dst, 1.0, 0.0); }
   ${alignCorners ? 'let src = ratio * f32(dst);' : 'let src = max(ratio * (f32(dst) + 0.5) - 0.5, 0.0);'}
@@ -44,6 +44,10 @@ function candidatesSource(mode: InterpolateMode, alignCorners: boolean): string 
     // floor(dst · r) = c ⇔ c/r ≤ dst < (c+1)/r
     body = `  var lo = i32(floor(f32(c) / ratio)) - 1;
   var hi = i32(ceil(f32(c + 1) / ratio));`;
+  } else if (mode === 'nearest-exact') {
+    // floor((dst + ½) · r) = c ⇔ c/r − ½ ≤ dst < (c+1)/r − ½
+    body = `  var lo = i32(floor(f32(c) / ratio - 0.5)) - 1;
+  var hi = i32(ceil(f32(c + 1) / ratio - 0.5));`;
   } else if (alignCorners) {
     // src = r·dst ∈ [c − 1, c + 1)
     body = `  if (n_in == n_out) { return vec2i(c, c); }
@@ -72,7 +76,7 @@ struct Params {
 }`;
 
 function forwardSource(mode: InterpolateMode, alignCorners: boolean): string {
-  const gather = mode === 'nearest'
+  const gather = mode !== 'trilinear'
     ? `  y[i] = x[base + u32((cd.i0 * P.H + ch.i0) * P.W + cw.i0)];`
     : `  let r00 = base + u32((cd.i0 * P.H + ch.i0) * P.W);
   let r01 = base + u32((cd.i0 * P.H + ch.i1) * P.W);
