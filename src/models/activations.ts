@@ -4,6 +4,7 @@ import { leakyRelu, reshape, sigmoid, tanh } from '../autograd/ops.js';
 import { formatShape, normalizeAxis } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Layer, Parameter } from './module.js';
+import { pythonFloat } from './repr.js';
 
 /**
  * The activation and shape layers of torch.nn (LeakyReLU, PReLU, ELU, GELU, Hardtanh, ReLU6, SiLU, Sigmoid, Tanh,
@@ -13,7 +14,7 @@ import { Layer, Parameter } from './module.js';
 export class LeakyReLU extends Layer {
   constructor(readonly negativeSlope = 0.01) { super(); }
   forward(x: Tensor): Tensor { return leakyRelu(x, this.negativeSlope); }
-  override extraRepr(): string { return `negative_slope=${this.negativeSlope}`; }
+  override extraRepr(): string { return `negative_slope=${pythonFloat(this.negativeSlope)}`; }
 }
 
 export interface PReLUOptions {
@@ -42,7 +43,7 @@ export class PReLU extends Layer {
 export class ELU extends Layer {
   constructor(readonly alpha = 1) { super(); }
   forward(x: Tensor): Tensor { return F.elu(x, this.alpha); }
-  override extraRepr(): string { return `alpha=${this.alpha}`; }
+  override extraRepr(): string { return `alpha=${pythonFloat(this.alpha)}`; }
 }
 
 /** nn.GELU: the exact erf form by default, approximate 'tanh' for the tanh form. */
@@ -62,7 +63,7 @@ export class Hardtanh extends Layer {
     if (!(maxVal > minVal)) throw new Error(`${this.typeName}: maxVal (${maxVal}) must be greater than minVal (${minVal})`);
   }
   forward(x: Tensor): Tensor { return F.hardtanh(x, this.minVal, this.maxVal); }
-  override extraRepr(): string { return `min_val=${this.minVal}, max_val=${this.maxVal}`; }
+  override extraRepr(): string { return `min_val=${pythonFloat(this.minVal)}, max_val=${pythonFloat(this.maxVal)}`; }
 }
 
 /** nn.ReLU6: Hardtanh(0, 6), PyTorch's repr without the bounds. */

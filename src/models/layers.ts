@@ -11,6 +11,7 @@ import { tidy } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fanInAndFanOut } from './init.js';
 import { Layer, Parameter, makeBuffer, nextSeed, deriveSeed, type DropoutState, type FusedForward } from './module.js';
+import { pythonFloat, pythonNumbers } from './repr.js';
 
 /**
  * The layers of the V-Net family with PyTorch's parameter names, shapes and default initialisation
@@ -425,7 +426,7 @@ export class BatchNorm3d extends ChannelNorm {
   }
 
   override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum ?? 'None'}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+    return `${this.numFeatures}, eps=${pythonFloat(this.eps)}, momentum=${this.momentum === null ? 'None' : pythonFloat(this.momentum)}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
   }
 }
 
@@ -473,7 +474,7 @@ export class InstanceNorm3d extends ChannelNorm {
   }
 
   override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum ?? 'None'}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
+    return `${this.numFeatures}, eps=${pythonFloat(this.eps)}, momentum=${this.momentum === null ? 'None' : pythonFloat(this.momentum)}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=${this.runningMean ? 'True' : 'False'}`;
   }
 }
 
@@ -490,7 +491,7 @@ export class GroupNorm extends ChannelNorm {
     return F.groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, { relu });
   }
 
-  override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${this.eps}, affine=${this.weight ? 'True' : 'False'}`; }
+  override extraRepr(): string { return `${this.numGroups}, ${this.numChannels}, eps=${pythonFloat(this.eps)}, affine=${this.weight ? 'True' : 'False'}`; }
 }
 
 export interface LayerNormLayerOptions {
@@ -523,7 +524,7 @@ export class LayerNorm extends Layer {
   forward(x: Tensor): Tensor { return F.layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps }); }
 
   override extraRepr(): string {
-    return `(${this.normalizedShape.join(', ')}${this.normalizedShape.length === 1 ? ',' : ''}), eps=${this.eps}, elementwise_affine=${this.weight ? 'True' : 'False'}`;
+    return `(${this.normalizedShape.join(', ')}${this.normalizedShape.length === 1 ? ',' : ''}), eps=${pythonFloat(this.eps)}, elementwise_affine=${this.weight ? 'True' : 'False'}`;
   }
 }
 
@@ -687,7 +688,8 @@ export class Upsample extends Layer {
 
   override extraRepr(): string {
     const o = this.options;
-    const what = o.size !== undefined ? `size=${String(o.size)}` : `scale_factor=${String(o.scaleFactor)}`;
-    return `${what}, mode='${o.mode ?? 'nearest'}'${o.mode === 'trilinear' ? `, align_corners=${o.alignCorners ? 'True' : 'False'}` : ''}`;
+    // PyTorch stores scale_factor as float and prints neither align_corners nor recompute_scale_factor
+    const what = o.size !== undefined ? `size=${pythonNumbers(o.size)}` : `scale_factor=${pythonNumbers(o.scaleFactor ?? [], true)}`;
+    return `${what}, mode='${o.mode ?? 'nearest'}'`;
   }
 }

@@ -43,7 +43,7 @@ describe('hardtanh and relu6', () => {
     const x = fromArray([-3, 0.25, 7], [3], f64);
     expect(await valuesOf(new Hardtanh(-2, 2).forward(x))).toEqual([-2, 0.25, 2]);
     expect(await valuesOf(new ReLU6().forward(x))).toEqual([0, 0.25, 6]);
-    expect(new Hardtanh().extraRepr()).toBe('min_val=-1, max_val=1');
+    expect(new Hardtanh().extraRepr()).toBe('min_val=-1.0, max_val=1.0');
     expect(new ReLU6().extraRepr()).toBe('');
     expect(() => new Hardtanh(1, 1)).toThrow(/maxVal \(1\) must be greater than minVal \(1\)/);
   });

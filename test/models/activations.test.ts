@@ -77,7 +77,7 @@ describe('activation and shape layers', () => {
     const ln = new LayerNorm([3, 4], { eps: 1e-6, backend: cpu });
     expect(ln.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [3, 4]], ['bias', [3, 4]]]);
     expect(Array.from(await ln.weight!.toArray()).every((v) => v === 1)).toBe(true);
-    expect(ln.toString().split('\n')[0]).toContain('LayerNorm((3, 4), eps=0.000001, elementwise_affine=True)');
+    expect(ln.toString().split('\n')[0]).toContain('LayerNorm((3, 4), eps=1e-06, elementwise_affine=True)');
     const plain = new LayerNorm(4, { elementwiseAffine: false });
     expect(plain.parameters()).toEqual([]);
     const x = fromArray(randomArray(24, 3, -1, 1), [2, 3, 4], { backend: cpu });

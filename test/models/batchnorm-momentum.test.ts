@@ -90,7 +90,7 @@ describe('BatchNorm3d momentum null: the cumulative moving average', () => {
 
   it('the repr says None; a momentum that is neither a number nor null is refused (a JavaScript caller)', () => {
     const bn = new BatchNorm3d(3, { momentum: null, backend: cpu });
-    expect(bn.extraRepr()).toBe('3, eps=0.00001, momentum=None, affine=True, track_running_stats=True');
+    expect(bn.extraRepr()).toBe('3, eps=1e-05, momentum=None, affine=True, track_running_stats=True');
     expect(new BatchNorm3d(3, { backend: cpu }).momentum).toBe(0.1);
     for (const bad of ['0.1', true, {}]) {
       expect(() => new BatchNorm3d(3, { momentum: bad as unknown as number, backend: cpu })).toThrow(/^BatchNorm3d: momentum must be a number or null \(the cumulative average\), got /);

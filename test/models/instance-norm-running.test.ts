@@ -59,7 +59,7 @@ describe('nn.InstanceNorm3d(trackRunningStats)', () => {
     layer.eval();
     const y = await valuesOf(layer.forward(xs));
     expectClose(y.slice(0, 3), [1, 2, 3].map((v) => (v - 0.3) / Math.sqrt(1.15 + 1e-5)), 1e-6, 0);
-    expect(layer.extraRepr()).toBe('2, eps=0.00001, momentum=0.1, affine=False, track_running_stats=True');
+    expect(layer.extraRepr()).toBe('2, eps=1e-05, momentum=0.1, affine=False, track_running_stats=True');
 
     const frozen = new InstanceNorm3d(2, { trackRunningStats: true, momentum: null, backend: cpu });
     frozen.forward(xs).dispose();
@@ -72,6 +72,6 @@ describe('nn.InstanceNorm3d(trackRunningStats)', () => {
     expect(layer.namedBuffers()).toEqual([]);
     const xs = fromArray([1, 2, 3, 0, 0, 3], [1, 2, 3, 1, 1], { backend: cpu, dtype: 'float32' });
     expect(await valuesOf(layer.forward(xs))).toEqual(await valuesOf(instanceNorm(xs)));
-    expect(layer.extraRepr()).toBe('2, eps=0.00001, momentum=0.1, affine=False, track_running_stats=False');
+    expect(layer.extraRepr()).toBe('2, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False');
   });
 });

@@ -124,7 +124,7 @@ describe('SegResNet structure', () => {
     const defaults = new SegResNet({ initFilters: 8, blocksDown: [1, 1], blocksUp: [1], backend: cpu });
     expect(defaults.modules().filter((m) => m instanceof GroupNorm).every((g) => (g as GroupNorm).numGroups === 8)).toBe(true);
     const upsample = defaults.modules().find((m) => m instanceof Upsample) as Upsample;
-    expect(upsample.extraRepr()).toBe("scale_factor=2, mode='trilinear', align_corners=False");
+    expect(upsample.extraRepr()).toBe("scale_factor=2.0, mode='trilinear'");
     expect(defaults.dropout).toBeNull();
     for (const m of [batch, instance, defaults]) m.dispose();
   });

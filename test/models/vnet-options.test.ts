@@ -43,7 +43,7 @@ describe('VNet construction', () => {
     const up = net.namedModules().find(([n]) => n === 'block_five_up')![1];
     expect(up.typeName).toBe('Upsampling');
     const upsample = up.namedModules().find(([, m]) => m instanceof Upsample)![1] as Upsample;
-    expect(upsample.extraRepr()).toBe("scale_factor=2, mode='trilinear', align_corners=False");
+    expect(upsample.extraRepr()).toBe("scale_factor=2.0, mode='trilinear'");
     expect(net.namedModules().find(([n]) => n === 'block_one_dw')![1].typeName).toBe('DownsamplingConvBlock');
     expect(new VNet({ nFilters: 2, seed: 1, backend: cpu }).namedModules().find(([n]) => n === 'block_five_up')![1].typeName).toBe('UpsamplingDeconvBlock');
     net.dispose();
