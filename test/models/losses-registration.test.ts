@@ -165,6 +165,7 @@ describe('localNormalizedCrossCorrelationLoss (MONAI LocalNormalizedCrossCorrela
     expect(() => localNormalizedCrossCorrelationLoss(q, q)).toThrow('localNormalizedCrossCorrelationLoss: pred [1, 1, 2, 2] must have 3 spatial axes ([N, C, ...spatial]; spatialDims 3)');
     expect(() => localNormalizedCrossCorrelationLoss(p, q)).toThrow('localNormalizedCrossCorrelationLoss: target [1, 1, 2, 2] must have the shape of input [1, 1, 2, 2, 2]');
     expect(() => new LocalNormalizedCrossCorrelationLoss({ kernelType: 'box' as 'gaussian' })).toThrow("kernelType must be 'rectangular', 'triangular' or 'gaussian', got box");
+    expect(() => new LocalNormalizedCrossCorrelationLoss({ kernelType: 3 as unknown as 'gaussian' })).toThrow('LocalNormalizedCrossCorrelationLoss: option kernelType must be a string, got 3');
     expect(() => new LocalNormalizedCrossCorrelationLoss({ spatialDims: 4 })).toThrow('LocalNormalizedCrossCorrelationLoss: spatialDims must be 1, 2 or 3, got 4');
     expect(() => new LocalNormalizedCrossCorrelationLoss({ kernel_size: 3 } as object)).toThrow("unknown option 'kernel_size' (did you mean 'kernelSize'?)");
     dispose([p, q]);
