@@ -1,4 +1,4 @@
-import { addScalar, add, checkFloat, checkSameBackend, flip, gridSample, mul, permute, type GridSampleMode, type GridSamplePaddingMode } from '../autograd/index.js';
+import { addScalar, add, checkFloat, checkSameBackend, flip, gridSample, mul, mulScalar, permute, type GridSampleMode, type GridSamplePaddingMode } from '../autograd/index.js';
 import { formatShape, fromArray, tidy, type Tensor } from '../tensor/index.js';
 import { Module } from './module.js';
 
@@ -37,12 +37,22 @@ function checkDdf(op: string, image: Tensor, ddf: Tensor): void {
   if (Math.min(D, H, W) < 2) throw new Error(`${op}: every spatial extent of image ${formatShape(image.shape)} must be at least 2`);
 }
 
-/** voxel indices [1, D, H, W, 3] in gridSample's order (w, h, d) */
-function referenceGrid(D: number, H: number, W: number, like: Tensor): Tensor {
+/**
+ * image sampled at the voxel positions reference + ddf: the reference grid (voxel indices [1, D, H, W, 3] in
+ * gridSample's order w, h, d) and the scale to grid units, made once for a shape
+ */
+function sampler(ddf: Tensor): (image: Tensor, ddf: Tensor, mode: GridSampleMode, paddingMode: GridSamplePaddingMode) => Tensor {
+  const [, , D, H, W] = ddf.shape, like = { backend: ddf.backend, dtype: ddf.dtype };
   const data = new Float64Array(D * H * W * 3);
   let i = 0;
   for (let d = 0; d < D; d++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++, i += 3) { data[i] = w; data[i + 1] = h; data[i + 2] = d; }
-  return fromArray(data, [1, D, H, W, 3], { backend: like.backend, dtype: like.dtype });
+  const reference = fromArray(data, [1, D, H, W, 3], like);
+  const scale = fromArray([2 / (W - 1), 2 / (H - 1), 2 / (D - 1)], [1, 1, 1, 1, 3], like);
+  return (image, u, mode, paddingMode) => {
+    // ddf channels (d, h, w) → the grid's last axis (x = w, y = h, z = d)
+    const voxels = add(reference, permute(flip(u, 1), [0, 2, 3, 4, 1]));
+    return gridSample(image, addScalar(mul(voxels, scale), -1), { mode, paddingMode, alignCorners: true });
+  };
 }
 
 /**
@@ -53,13 +63,7 @@ export function warp(image: Tensor, ddf: Tensor, options: WarpOptions = {}): Ten
   const op = 'warp';
   const { mode, paddingMode } = checkWarpOptions(op, options);
   checkDdf(op, image, ddf);
-  const [, , D, H, W] = image.shape;
-  return tidy(() => {
-    // ddf channels (d, h, w) → the grid's last axis (x = w, y = h, z = d)
-    const voxels = add(referenceGrid(D, H, W, ddf), permute(flip(ddf, 1), [0, 2, 3, 4, 1]));
-    const scale = fromArray([2 / (W - 1), 2 / (H - 1), 2 / (D - 1)], [1, 1, 1, 1, 3], { backend: ddf.backend, dtype: ddf.dtype });
-    return gridSample(image, addScalar(mul(voxels, scale), -1), { mode, paddingMode, alignCorners: true });
-  });
+  return tidy(() => sampler(ddf)(image, ddf, mode, paddingMode));
 }
 
 export interface Dvf2DdfOptions extends WarpOptions {
@@ -83,8 +87,9 @@ export function dvf2ddf(dvf: Tensor, options: Dvf2DdfOptions = {}): Tensor {
   const { numSteps, mode, paddingMode } = checkDvf2DdfOptions(op, options);
   checkDdf(op, dvf, dvf);
   return tidy(() => {
-    let ddf = mul(dvf, fromArray([2 ** -numSteps], [], { backend: dvf.backend, dtype: dvf.dtype }));
-    for (let s = 0; s < numSteps; s++) ddf = add(ddf, warp(ddf, ddf, { mode, paddingMode }));
+    const sample = sampler(dvf);
+    let ddf = mulScalar(dvf, 2 ** -numSteps);
+    for (let s = 0; s < numSteps; s++) ddf = add(ddf, sample(ddf, ddf, mode, paddingMode));
     return ddf;
   });
 }
