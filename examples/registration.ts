@@ -1,9 +1,11 @@
 /**
  * `npx tsx examples/registration.ts [options]` — unsupervised deformable registration as VoxelMorph does it.
- * A small U-Net maps a (moving, fixed) pair to a dense displacement field (in voxels); a spatial transformer
- * warps the moving image with gridSample at the identity grid of affineGrid plus the displacement; the loss
- * is a dissimilarity (MSE or local NCC) of the warped image and the fixed one plus λ times the mean squared
- * spatial gradient of the displacement. Data, as VoxelMorph's atlas-based registration: one generated labelled
+ * A small U-Net maps a (moving, fixed) pair to a dense displacement field (in voxels, MONAI's DDF: channel i along
+ * spatial axis i); `warp` (MONAI's Warp) samples the moving image there; the loss is a dissimilarity (MSE, MONAI's
+ * local NCC or global mutual information) of the warped image and the fixed one plus λ times a smoothness of the
+ * displacement (VoxelMorph's mean squared forward difference, or MONAI's diffusion or bending energy). With
+ * --integration-steps the network predicts a stationary velocity field, integrated by scaling and squaring
+ * (`dvf2ddf`, MONAI's DVF2DDF; VoxelMorph's diffeomorphic variant). Data, as VoxelMorph's atlas-based registration: one generated labelled
  * atlas (three structures) is the fixed image; each moving image is a random smooth deformation of it. Evaluated on held-out pairs by the Dice of the
  * moving labels warped with 'nearest' against the fixed labels, and the fraction of voxels where the
  * deformation's Jacobian determinant is ≤ 0 (folding). With --train-pairs the network trains on a fixed set
@@ -11,8 +13,8 @@
  * The last line printed is one JSON object {"metric", "before", "after", "better"} (mean Dice of the structures).
  */
 import {
-  add, AdamW, affineGrid, assign, avgPool3d, backward, cosineLr, detach, div, fromArray, gridSample, interpolate, keep, mean, mul, mulScalar, noGrad,
-  permute, reshape, slice, square, sub, tidy, addScalar, type Tensor,
+  add, AdamW, assign, avgPool3d, backward, bendingEnergyLoss, cosineLr, detach, diffusionLoss, dvf2ddf, fromArray, globalMutualInformationLoss, interpolate,
+  keep, localNormalizedCrossCorrelationLoss, mean, mulScalar, noGrad, reshape, slice, square, sub, tidy, warp, type Tensor,
 } from 'voxgrad';
 import { dice, Progress, Rng, type Volume } from 'voxgrad/imaging';
 import {
@@ -26,9 +28,11 @@ const OPTIONS = {
   'train-pairs': { value: 0, integer: true, min: 0, help: 'a fixed training set of this many pairs, cycled (0: a fresh pair every time)' },
   'eval-pairs': { value: 4, integer: true, min: 0, help: 'held-out pairs (0: evaluate on the training pairs, which needs --train-pairs)' },
   deformation: { value: 2, min: 0, help: 'largest displacement of each random deformation, in voxels' },
-  similarity: { value: 'mse', choices: ['mse', 'ncc'], help: 'image dissimilarity' },
+  similarity: { value: 'mse', choices: ['mse', 'ncc', 'mi'], help: 'image dissimilarity (ncc: MONAI local NCC, mi: MONAI global mutual information)' },
   window: { value: 5, integer: true, min: 3, help: 'local NCC window (odd)' },
+  smoothness: { value: 'gradient', choices: ['gradient', 'diffusion', 'bending'], help: "the displacement's regularizer (gradient: VoxelMorph's; diffusion, bending: MONAI's)" },
   lambda: { value: 0.01, min: 0, help: 'weight of the displacement smoothness' },
+  'integration-steps': { value: 0, integer: true, min: 0, help: 'scaling-and-squaring steps of a predicted velocity field (0: the network predicts the displacement)' },
   features: { value: '4,8,8', help: 'U-Net channels per level, finest first' },
   upsample: { value: 'trilinear', choices: ['deconv', 'trilinear'], help: 'U-Net upsampling' },
   lr: { value: 0.01, min: 0, help: 'peak learning rate (cosine to 1% of it)' },
@@ -62,29 +66,13 @@ function drawAtlas(rng: Rng, S: number): { image: Float32Array; label: Uint8Arra
 }
 
 /**
- * A random smooth displacement [1, 3, S, S, S] in voxels (channels x→W, y→H, z→D, as the grid's last axis):
- * uniform values on a 3³ lattice, upsampled trilinearly, scaled so that the largest component is `amplitude`.
+ * A random smooth displacement [1, 3, S, S, S] in voxels (channel i along spatial axis i): uniform values on a 3³ lattice, upsampled trilinearly, scaled so that the largest component is `amplitude`.
  */
 function randomDisplacement(rng: Rng, S: number, amplitude: number): Tensor {
   return tidy(() => {
     const coarse = fromArray(Array.from({ length: 3 * 3 ** 3 }, () => rng.uniform(-1, 1)), [1, 3, 3, 3, 3]);
     return mulScalar(interpolate(coarse, { size: S, mode: 'trilinear', alignCorners: true }), amplitude);
   });
-}
-
-function identityTheta(n: number): Tensor {
-  return fromArray(Array.from({ length: n }, () => [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]).flat(), [n, 3, 4]);
-}
-
-/**
- * The spatial transformer: x [N, C, S, S, S] sampled at the identity grid plus the displacement u [N, 3, S, S, S]
- * (voxels; alignCorners, so one voxel is 2/(S − 1) in grid units).
- */
-function warp(x: Tensor, u: Tensor, mode: 'bilinear' | 'nearest'): Tensor {
-  const [N, , D, H, W] = u.shape;
-  const scale = fromArray([2 / (W - 1), 2 / (H - 1), 2 / (D - 1)], [1, 1, 1, 1, 3], { backend: u.backend, dtype: u.dtype });
-  const grid = add(affineGrid(identityTheta(N), [N, 1, D, H, W], true), mul(permute(u, [0, 2, 3, 4, 1]), scale));
-  return gridSample(x, grid, { mode, paddingMode: 'border', alignCorners: true });
 }
 
 /** The atlas as the pairs use it: the image plus a smooth texture, with soft edges (a 3³ box blur, so that the
@@ -105,7 +93,7 @@ async function makeAtlas(rng: Rng, S: number): Promise<{ image: Float32Array; la
 async function makePair(atlas: { image: Float32Array; label: Uint8Array }, rng: Rng, S: number, amplitude: number): Promise<Pair> {
   const [image, label] = [atlas.image, Float32Array.from(atlas.label)].map((a) => fromArray(a, [1, 1, S, S, S]));
   const u = randomDisplacement(rng, S, amplitude);
-  const [i, l] = noGrad(() => [warp(image, u, 'bilinear'), warp(label, u, 'nearest')]);
+  const [i, l] = noGrad(() => [warp(image, u), warp(label, u, { mode: 'nearest' })]);
   const moving = Float32Array.from(await i.toArray()), movingLabel = Uint8Array.from(await l.toArray());
   for (const t of [image, label, u, i, l]) t.dispose();
   return { moving: { data: moving, shape: [S, S, S] }, fixed: { data: atlas.image, shape: [S, S, S] }, movingLabel, fixedLabel: atlas.label };
@@ -113,19 +101,28 @@ async function makePair(atlas: { image: Float32Array; label: Uint8Array }, rng: 
 
 // --------------------------------------------------------------------------------------------- the loss
 
-/** VoxelMorph's local NCC: per voxel cross²/(var_I·var_J + ε) over a window, negated mean. */
-function localNccLoss(I: Tensor, J: Tensor, window: number): Tensor {
-  const box = (t: Tensor) => avgPool3d(t, window, { stride: 1, padding: (window - 1) / 2 });
-  const [mi, mj] = [box(I), box(J)];
-  const cross = sub(box(mul(I, J)), mul(mi, mj));
-  const varI = sub(box(square(I)), square(mi)), varJ = sub(box(square(J)), square(mj));
-  return mulScalar(mean(div(square(cross), addScalar(mul(varI, varJ), 1e-5))), -1);
-}
-
 /** VoxelMorph's 'l2' gradient loss: the mean squared forward difference of u along each axis, averaged. */
-function smoothnessLoss(u: Tensor): Tensor {
+function gradientLoss(u: Tensor): Tensor {
   const diffs = [2, 3, 4].map((a) => mean(square(sub(slice(u, a, 1), slice(u, a, 0, u.shape[a] - 1)))));
   return mulScalar(add(add(diffs[0], diffs[1]), diffs[2]), 1 / 3);
+}
+
+function dissimilarity(warped: Tensor, fixed: Tensor, kind: string, window: number): Tensor {
+  if (kind === 'ncc') return localNormalizedCrossCorrelationLoss(warped, fixed, { kernelSize: window });
+  if (kind === 'mi') return globalMutualInformationLoss(warped, fixed);
+  return mean(square(sub(warped, fixed)));
+}
+
+function smoothness(u: Tensor, kind: string): Tensor {
+  if (kind === 'diffusion') return diffusionLoss(u);
+  if (kind === 'bending') return bendingEnergyLoss(u);
+  return gradientLoss(u);
+}
+
+/** The displacement of a (moving, fixed) batch: the network's output, or its integral as a velocity field. */
+function displacementOf(model: UNet, input: Tensor, integrationSteps: number): Tensor {
+  const out = model.forward(input);
+  return integrationSteps > 0 ? dvf2ddf(out, { numSteps: integrationSteps }) : out;
 }
 
 // ----------------------------------------------------------------------------------------- evaluation
@@ -140,7 +137,7 @@ function pairTensor(pairs: readonly Pair[]): Tensor {
 /** The fraction of voxels where det(I + ∇u) ≤ 0 (central differences inside, one-sided at the faces). */
 function foldingFraction(u: ArrayLike<number>, S: number): number {
   const n = S ** 3, at = (c: number, x: number, y: number, z: number) => u[c * n + (x * S + y) * S + z];
-  // ∂u_c/∂axis; channel c = 0 moves along W (z here), 1 along H (y), 2 along D (x)
+  // ∂u_c/∂axis; channel c moves along axis c (D: x here, H: y, W: z)
   const derivative = (c: number, axis: number, p: number[]) => {
     const lo = [...p], hi = [...p];
     lo[axis] = Math.max(p[axis] - 1, 0);
@@ -149,8 +146,8 @@ function foldingFraction(u: ArrayLike<number>, S: number): number {
   };
   let folded = 0;
   for (let x = 0; x < S; x++) for (let y = 0; y < S; y++) for (let z = 0; z < S; z++) {
-    // rows: displacement components in (D, H, W) order = channels 2, 1, 0; columns: axes D, H, W
-    const J = [2, 1, 0].map((c, r) => [0, 1, 2].map((axis) => derivative(c, axis, [x, y, z]) + (r === axis ? 1 : 0)));
+    // rows: displacement components = channels; columns: axes D, H, W
+    const J = [0, 1, 2].map((c) => [0, 1, 2].map((axis) => derivative(c, axis, [x, y, z]) + (c === axis ? 1 : 0)));
     const det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1]) - J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0])
       + J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
     if (det <= 0) folded++;
@@ -161,15 +158,15 @@ function foldingFraction(u: ArrayLike<number>, S: number): number {
 interface Scores { dice: number; folding: number; displacement: number }
 
 /** Mean over pairs and structures of the Dice of the warped moving labels (nearest) against the fixed ones. */
-async function evaluate(model: UNet, pairs: readonly Pair[]): Promise<Scores> {
+async function evaluate(model: UNet, pairs: readonly Pair[], integrationSteps: number): Promise<Scores> {
   model.eval();
   const S = pairs[0].moving.shape[0];
   const dices: number[] = [];
   let folding = 0, displacement = 0;
   for (const p of pairs) {
     const [warped, u] = tidy(() => noGrad(() => {
-      const flow = model.forward(pairTensor([p]));
-      return [keep(warp(fromArray(Float32Array.from(p.movingLabel), [1, 1, S, S, S]), flow, 'nearest')), keep(flow)];
+      const flow = displacementOf(model, pairTensor([p]), integrationSteps);
+      return [keep(warp(fromArray(Float32Array.from(p.movingLabel), [1, 1, S, S, S]), flow, { mode: 'nearest' })), keep(flow)];
     }));
     const labels = await warped.toArray(), flow = await u.toArray();
     warped.dispose();
@@ -223,7 +220,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   console.log(`registration U-Net ${features.join('/')} (${o.upsample}), ${model.numParameters()} parameters, on ${backend.name}`);
   console.log(`${setName} without registration (identity): Dice ${(100 * identityDice(evaluated)).toFixed(1)} %`);
-  const before = await evaluate(model, evaluated);
+  const before = await evaluate(model, evaluated, o['integration-steps']);
   report(`before training, ${setName}`, before);
 
   const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o['weight-decay'] });
@@ -238,10 +235,8 @@ async function main(argv: readonly string[]): Promise<void> {
     const loss = tidy(() => {
       const input = pairTensor(pairs);
       const moving = slice(input, 1, 0, 1), fixed = slice(input, 1, 1, 2);
-      const u = model.forward(input);
-      const warped = warp(moving, u, 'bilinear');
-      const similarity = o.similarity === 'ncc' ? localNccLoss(warped, fixed, o.window) : mean(square(sub(warped, fixed)));
-      const total = add(similarity, mulScalar(smoothnessLoss(u), o.lambda));
+      const u = displacementOf(model, input, o['integration-steps']);
+      const total = add(dissimilarity(warp(moving, u), fixed, o.similarity, o.window), mulScalar(smoothness(u, o.smoothness), o.lambda));
       backward(total);
       noGrad(() => optimizer.step());
       optimizer.zeroGrad();
@@ -255,9 +250,9 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   bar.done();
 
-  const after = await evaluate(model, evaluated);
+  const after = await evaluate(model, evaluated, o['integration-steps']);
   report(`after training, ${setName}`, after);
-  await saveRun(files, model, o, `registration: ${o.similarity} + ${o.lambda}·smoothness`, losses);
+  await saveRun(files, model, o, `registration: ${o.similarity} + ${o.lambda}·${o.smoothness}`, losses);
   console.log(`wrote ${files.checkpoint} and ${files.lossPlot}`);
   backend.dispose();
   console.log(finalLine(`mean structure Dice (${setName})`, before.dice, after.dice, true));

@@ -17,3 +17,5 @@ export * from './loss-modules.js';
 export * from './unet.js';
 export * from './segresnet.js';
 export * as init from './init.js';
+export * from './losses-registration.js';
+export * from './warp.js';

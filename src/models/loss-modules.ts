@@ -20,7 +20,7 @@ import { Module } from './module.js';
  */
 
 /** What an option's value must be, checked when the loss is made. */
-type OptionKind = 'boolean' | 'number' | 'numberOrNull' | 'reduction' | 'tensor' | 'numbers' | 'function' | 'wType';
+type OptionKind = 'boolean' | 'number' | 'string' | 'numberOrNull' | 'reduction' | 'tensor' | 'numbers' | 'function' | 'wType';
 
 /** every option's kind, one entry per option name (the type makes the list complete) */
 type OptionKinds<O> = { readonly [K in keyof Required<O>]: OptionKind };
@@ -34,6 +34,7 @@ function isKind(value: unknown, kind: OptionKind): boolean {
   switch (kind) {
     case 'boolean': return typeof value === 'boolean';
     case 'number': return typeof value === 'number' && !Number.isNaN(value);
+    case 'string': return typeof value === 'string';
     case 'numberOrNull': return value === null || isKind(value, 'number');
     case 'reduction': return typeof value === 'string';
     case 'tensor': return value === null || value instanceof Tensor;
@@ -44,7 +45,7 @@ function isKind(value: unknown, kind: OptionKind): boolean {
 }
 
 const kindWording: Record<OptionKind, string> = {
-  boolean: 'a boolean', number: 'a number', numberOrNull: 'a number or null', reduction: "'mean', 'sum' or 'none'", tensor: 'a Tensor or null', numbers: 'an array of numbers or null',
+  boolean: 'a boolean', number: 'a number', string: 'a string', numberOrNull: 'a number or null', reduction: "'mean', 'sum' or 'none'", tensor: 'a Tensor or null', numbers: 'an array of numbers or null',
   function: 'a function or null', wType: "'square', 'simple' or 'uniform'",
 };
 
