@@ -11,12 +11,12 @@ import { Module } from './module.js';
 export interface WarpOptions {
   /** 'bilinear' (default; trilinear here) or 'nearest' */
   mode?: GridSampleMode;
-  /** 'border' (default, as MONAI's Warp) or 'zeros' */
+  /** 'border' (default, as MONAI's Warp), 'zeros' or 'reflection' (mirrored about the first and last voxel) */
   paddingMode?: GridSamplePaddingMode;
 }
 
 const MODES: readonly string[] = ['bilinear', 'nearest'];
-const PADDING_MODES: readonly string[] = ['zeros', 'border'];
+const PADDING_MODES: readonly string[] = ['zeros', 'border', 'reflection'];
 
 function checkWarpOptions(op: string, options: WarpOptions): Required<WarpOptions> {
   const { mode = 'bilinear', paddingMode = 'border' } = options;

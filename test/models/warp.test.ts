@@ -9,6 +9,12 @@ import { propertyOptions } from '../helpers/property.js';
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
 
+/** A position mirrored at 0 and at span until it lies in [0, span] (PyTorch's reflection with alignCorners). */
+function reflectAbout(v: number, span: number): number {
+  const x = Math.abs(v), flips = Math.floor(x / span), rest = x - flips * span;
+  return flips % 2 === 0 ? rest : span - rest;
+}
+
 /**
  * MONAI's Warp written out with plain loops: the image sampled at voxel (d + u₀, h + u₁, w + u₂), trilinearly (corners
  * outside the volume count 0) or at the nearest voxel (ties to even, as PyTorch's nearbyint); 'border' clamps the
@@ -23,6 +29,7 @@ function referenceWarp(image: ArrayLike<number>, shape: readonly number[], ddf: 
     const voxel = (d * H + h) * W + w;
     let pos = [d, h, w].map((v, a) => v + ddf[(b * 3 + a) * n + voxel]);
     if (options.paddingMode === 'border') pos = pos.map((v, a) => Math.min(Math.max(v, 0), extents[a] - 1));
+    if (options.paddingMode === 'reflection') pos = pos.map((v, a) => reflectAbout(v, extents[a] - 1));
     if (options.mode === 'nearest') { out.push(at(b, c, pos.map(roundHalfEven))); continue; }
     const lo = pos.map(Math.floor), f = pos.map((v, a) => v - lo[a]);
     let s = 0;
@@ -53,7 +60,7 @@ describe('warp (MONAI Warp)', () => {
     await fc.assert(fc.asyncProperty(fc.record({
       n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 2 }),
       spatial: fc.tuple(fc.integer({ min: 2, max: 4 }), fc.integer({ min: 2, max: 4 }), fc.integer({ min: 2, max: 4 })),
-      mode: fc.constantFrom<'bilinear' | 'nearest'>('bilinear', 'nearest'), paddingMode: fc.constantFrom<'zeros' | 'border'>('zeros', 'border'),
+      mode: fc.constantFrom<'bilinear' | 'nearest'>('bilinear', 'nearest'), paddingMode: fc.constantFrom<'zeros' | 'border' | 'reflection'>('zeros', 'border', 'reflection'),
       amplitude: fc.constantFrom(0.4, 1.5, 3), seed: fc.integer({ min: 1, max: 1 << 30 }),
     }), async (r) => {
       const shape = [r.n, r.c, ...r.spatial], ddfShape = [r.n, 3, ...r.spatial];
@@ -81,7 +88,7 @@ describe('warp (MONAI Warp)', () => {
     expect(() => warp(x, two)).toThrow('warp: ddf [1, 2, 2, 2, 2] must be [1, 3, 2, 2, 2] for image [1, 1, 2, 2, 2]');
     expect(() => warp(thin, thinU)).toThrow('warp: every spatial extent of image [1, 1, 1, 2, 2] must be at least 2');
     expect(() => warp(x, u, { mode: 'bicubic' as 'nearest' })).toThrow('warp: mode must be one of bilinear, nearest, got bicubic');
-    expect(() => new Warp({ paddingMode: 'reflection' as 'zeros' })).toThrow('Warp: paddingMode must be one of zeros, border, got reflection');
+    expect(() => new Warp({ paddingMode: 'mirror' as 'zeros' })).toThrow('Warp: paddingMode must be one of zeros, border, reflection, got mirror');
     expect(() => new DVF2DDF({ numSteps: 0 })).toThrow('DVF2DDF: numSteps must be a positive integer, got 0');
     expect(() => dvf2ddf(x)).toThrow('dvf2ddf: ddf [1, 1, 2, 2, 2] must be [1, 3, 2, 2, 2] for image [1, 1, 2, 2, 2]');
     dispose([x, u, flat, two, thin, thinU]);
@@ -105,7 +112,7 @@ describe('dvf2ddf (MONAI DVF2DDF, scaling and squaring)', () => {
   it('equals numSteps squarings of the plain-loop warp (fast-check)', async () => {
     await fc.assert(fc.asyncProperty(fc.record({
       spatial: fc.tuple(fc.integer({ min: 2, max: 4 }), fc.integer({ min: 2, max: 4 }), fc.integer({ min: 2, max: 4 })),
-      numSteps: fc.integer({ min: 1, max: 4 }), paddingMode: fc.constantFrom<'zeros' | 'border'>('zeros', 'border'), seed: fc.integer({ min: 1, max: 1 << 30 }),
+      numSteps: fc.integer({ min: 1, max: 4 }), paddingMode: fc.constantFrom<'zeros' | 'border' | 'reflection'>('zeros', 'border', 'reflection'), seed: fc.integer({ min: 1, max: 1 << 30 }),
     }), async (r) => {
       const shape = [1, 3, ...r.spatial], v = randomArray(sizeOf(shape), r.seed, -2, 2);
       let ddf = Array.from(v, (x) => x / 2 ** r.numSteps);
