@@ -6,8 +6,9 @@
  */
 import { percentile } from './metrics.js';
 import type { Rng } from './random.js';
+import { voxelCount } from './volume.js';
 import {
-  checkFinite, checkProb, keyList, readImage, readSameShape, requireRng, withVolumes, type FloatImage, type Transform,
+  checkFinite, checkProb, keyList, readImage, requireRng, withVolumes, type FloatImage, type Transform,
 } from './transforms.js';
 
 /** Maps every voxel of the images under `keys` through `f` (x, its flat index, its channel); the shape stays. */
@@ -269,11 +270,19 @@ export class RandGaussianNoise implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const r = requireRng(rng, 'RandGaussianNoise');
-    const first = readSameShape(data, this.#keys, 'RandGaussianNoise')[0]!;
+    const name = 'RandGaussianNoise';
+    const r = requireRng(rng, name);
+    // one noise field of the first image's whole shape (channels included) for every key, as MONAI's
+    const shapes = this.#keys.map((k) => readImage(data, k, name).image.shape);
+    const first = shapes[0]!;
+    shapes.forEach((shape, i) => {
+      if (shape.length !== first.length || shape.some((n, a) => n !== first[a])) {
+        throw new Error(`${name}: key '${this.#keys[i]}' has shape [${shape.join(', ')}], key '${this.#keys[0]}' has [${first.join(', ')}]; the noise is drawn once for every key, so they must share one shape`);
+      }
+    });
     if (!(r.random() < this.#prob)) return data;
     const std = this.#sampleStd ? r.uniform(0, this.#std) : this.#std;
-    const noise = new Float64Array(first.data.length);
+    const noise = new Float64Array(voxelCount(first));
     for (let i = 0; i < noise.length; i++) noise[i] = this.#mean + std * r.normal();
     return mapImages(data, this.#keys, 'RandGaussianNoise', (x, i) => x + noise[i]!);
   }

@@ -108,8 +108,19 @@ describe('channel-first images in the other intensity transforms', () => {
     expect(scaled.shape).toEqual([2, 3, 1, 1]);
     expectFloat32Close(scaled.data, [0.1, 0.2, 0.3, 1, 2, 6]);
     expect(new RandScaleIntensity({ keys: 'image', factors: 0.5, prob: 1 }).apply({ image: twoChannels() }, new Rng(1)).image.shape).toEqual([2, 3, 1, 1]);
-    // RandGaussianNoise draws one field for keys of one [X, Y, Z] shape: a channel-first image is refused by name
-    expect(() => new RandGaussianNoise({ keys: 'image', prob: 1 }).apply({ image: twoChannels() }, new Rng(1))).toThrow(/^RandGaussianNoise: key 'image': shape must be three positive integers, got \[2,3,1,1\]$/);
+    // RandGaussianNoise draws one field of the image's whole shape, channels included (MONAI's noise of img.shape)
+    const noisy = new RandGaussianNoise({ keys: ['image', 'copy'], prob: 1 }).apply({ image: twoChannels(), copy: twoChannels() }, new Rng(1));
+    const draws = new Rng(1);
+    draws.random();
+    const std = draws.uniform(0, 0.1);
+    const expected = Float32Array.from(twoChannels().data, (x) => x + std * draws.normal());
+    expect(noisy.image.shape).toEqual([2, 3, 1, 1]);
+    expect([...noisy.image.data]).toEqual([...expected]);
+    expect([...noisy.copy.data]).toEqual([...expected]);
+    // one field for every key: keys of other shapes (other channel counts included) are refused, naming them
+    const oneChannel = { data: new Float32Array(3), shape: [3, 1, 1] };
+    expect(() => new RandGaussianNoise({ keys: ['image', 'other'], prob: 1 }).apply({ image: twoChannels(), other: oneChannel }, new Rng(1)))
+      .toThrow(/^RandGaussianNoise: key 'other' has shape \[3, 1, 1\], key 'image' has \[2, 3, 1, 1\]; the noise is drawn once for every key, so they must share one shape$/);
     const bad = { data: new Float32Array(5), shape: [2, 3, 1, 1] };
     expect(() => new NormalizeIntensity({ keys: 'image' }).apply({ image: bad })).toThrow(/^NormalizeIntensity: key 'image' is not a channel-first image .* \(shape \[2,3,1,1\]\)$/);
   });
