@@ -133,6 +133,10 @@
  *   the affine map is 1·y + 0 = y exactly); the fused-reduction shortcuts of binaryCrossEntropyWithLogits (`false`, an
  *   empty block) and mseLoss (`false`, an empty block): the unfused path computes the same formula in another summation
  *   order, only the work done changes; focalLoss's `gamma !== 0` → `true` ((1 − p_t)⁰ = 1).
+ * - data/sampler.ts validateConfig's `L > 0 &&` (`true`, `>=`: at L = 0 no list is shorter than 0) and nextPlan's
+ *   `L > 0` (`true`, `>=`: a permutation of 0 ids draws nothing and leaves the stream at its start); nextPlan's
+ *   `order.length === 0 ||` → `false` of both streams (an empty order at position 0 already fails `pos + L <= 0`
+ *   and passes `pos >= 0`).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -171,6 +175,7 @@ export default {
     'src/imaging/transforms-brats.ts',
     'src/models/losses.ts',
     'src/models/loss-modules.ts',
+    'src/imaging/data/sampler.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

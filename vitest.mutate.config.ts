@@ -72,6 +72,8 @@ const related = [
   'test/models/losses-mutants.test.ts',
   'test/models/loss-modules.test.ts',
   'test/models/loss-modules-mutants.test.ts',
+  'test/imaging/data/sampler.test.ts',
+  'test/imaging/data/sampler-mutants.test.ts',
 ];
 
 export default defineConfig({
