@@ -137,6 +137,9 @@
  *   `L > 0` (`true`, `>=`: a permutation of 0 ids draws nothing and leaves the stream at its start); nextPlan's
  *   `order.length === 0 ||` → `false` of both streams (an empty order at position 0 already fails `pos + L <= 0`
  *   and passes `pos >= 0`).
+ * - data/augment.ts the loop bounds `<=` of rot90xy and flipAxis (they write into their own fresh output: the extra
+ *   row or voxel lands where the next one overwrites it, or past the end) and cropVolume's check `i <= 3`
+ *   (offset[3] and patch[3] are undefined: both comparisons are false).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -176,6 +179,7 @@ export default {
     'src/models/losses.ts',
     'src/models/loss-modules.ts',
     'src/imaging/data/sampler.ts',
+    'src/imaging/data/augment.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

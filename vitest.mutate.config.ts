@@ -74,6 +74,8 @@ const related = [
   'test/models/loss-modules-mutants.test.ts',
   'test/imaging/data/sampler.test.ts',
   'test/imaging/data/sampler-mutants.test.ts',
+  'test/imaging/data/augment.test.ts',
+  'test/imaging/data/augment-mutants.test.ts',
 ];
 
 export default defineConfig({
