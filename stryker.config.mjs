@@ -140,10 +140,22 @@
  * - data/augment.ts the loop bounds `<=` of rot90xy and flipAxis (they write into their own fresh output: the extra
  *   row or voxel lands where the next one overwrites it, or past the end) and cropVolume's check `i <= 3`
  *   (offset[3] and patch[3] are undefined: both comparisons are false).
+ * - edt.ts dt1d: the copy's bound `q <= n` (f[n] is never read); `k < 0` → `false` and its block emptied (the first
+ *   site then meets v[−1] = undefined: s is NaN, `NaN <= z[−1]` is false, so it is pushed with z[0] = NaN instead of
+ *   −∞, and a comparison with z[0] is false either way); `s <= z[k]` → `<` and `z[k + 1] < q` → `<=` (at a tie both
+ *   parabolas give the same value); the no-site line's fill (`q < n` → `false`, `>=`, `q / stride`: every value of
+ *   such a line is +∞ already); separable's `Z > 1` / `Y > 1` / `X > 1` (`true`, `>=`: a line of length 1 is its own
+ *   transform) and its line bounds `<=`; the loop bounds `<=` of sqDistanceToSet, edtSquared, edt, distanceToSet,
+ *   faceBoundary and computeSdf (writes past a typed array's end are ignored, reads there give undefined or NaN,
+ *   which compare false); innerBoundary's 'reflect' → '' (every mode but 'background' reflects); computeSdf's
+ *   `v < lo` → `<=` and `v > hi` → `>=` (the same value).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
  * test whose name says WebGPU (say, "one dispatch on WebGPU") is filtered out too: such a test kills nothing here.
+ * Leave out the wall-clock check of test/imaging/edt.test.ts too ("is fast enough on an LA-sized volume"): Stryker's
+ * instrumented edt.ts takes about 50 s there, so the initial run fails: MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|
+ * fused Dice|is fast enough))'. The LA tests on the real data skip themselves in Stryker's sandbox (no ../shared there).
  */
 export default {
   testRunner: 'vitest',
@@ -180,6 +192,8 @@ export default {
     'src/models/loss-modules.ts',
     'src/imaging/data/sampler.ts',
     'src/imaging/data/augment.ts',
+    'src/imaging/edt.ts',
+    'src/imaging/io/la.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -76,6 +76,11 @@ const related = [
   'test/imaging/data/sampler-mutants.test.ts',
   'test/imaging/data/augment.test.ts',
   'test/imaging/data/augment-mutants.test.ts',
+  'test/imaging/edt.test.ts',
+  'test/imaging/edt-mutants.test.ts',
+  'test/imaging/io/la.test.ts',
+  'test/imaging/io/la-hostile.test.ts',
+  'test/imaging/io/la-mutants.test.ts',
 ];
 
 export default defineConfig({
