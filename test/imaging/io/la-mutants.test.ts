@@ -12,7 +12,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const escape = (s: string): RegExp => new RegExp(`^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
-type Sets = Record<string, { data: Float32Array | Uint8Array | Float64Array; shape: number[] } | 'group'>;
+type Sets = Record<string, { data: Float32Array | Uint8Array | Uint16Array | Int32Array | Float64Array; shape: number[] } | 'group'>;
 
 async function writeH5(file: string, sets: Sets): Promise<void> {
   await h5wasmReady();
@@ -76,6 +76,23 @@ describe('the superblock check', () => {
     await expect(readLAFile(none)).rejects.toThrow(escape(`LA ${none}: not an HDF5 file (no HDF5 signature; 800 bytes)`));
   });
 
+  it('a superblock that just fits is read; a first byte of the signature alone is no signature', async () => {
+    const v0 = superblock('fit0.h5', 0, 0, { 13: [8], 40: le(4000, 8) }, 56);
+    await expect(readLAFile(v0)).rejects.toThrow(escape(`LA ${v0}: truncated or corrupt HDF5 file (56 bytes, the superblock says 4000)`));
+    const v2 = superblock('fit2.h5', 0, 2, { 9: [8], 28: le(4000, 8) }, 44);
+    await expect(readLAFile(v2)).rejects.toThrow(escape(`LA ${v2}: truncated or corrupt HDF5 file (44 bytes, the superblock says 4000)`));
+    const partial = path.join(tmp, 'partial.h5');
+    writeFileSync(partial, Uint8Array.from({ length: 64 }, (_, i) => (i === 0 ? 0x89 : 0)));
+    await expect(readLAFile(partial)).rejects.toThrow(escape(`LA ${partial}: not an HDF5 file (no HDF5 signature; 64 bytes)`));
+  });
+
+  it('an end-of-file address of 2⁵² or more (all ones: undefined) is not compared; HDF5 then refuses the file', async () => {
+    for (const [name, eof] of [['2^52', le(2 ** 52, 8)], ['undefined', new Array<number>(8).fill(255)]] as const) {
+      const p = superblock(`eof-${name}.h5`, 0, 2, { 9: [8], 28: [...eof] });
+      await expect(readLAFile(p)).rejects.toThrow(escape(`LA ${p}: cannot open as HDF5`));
+    }
+  });
+
   it('refuses a superblock cut short, and an unknown version', async () => {
     const v0 = superblock('cut0.h5', 0, 0, { 13: [8] }, 55);
     await expect(readLAFile(v0)).rejects.toThrow(escape(`LA ${v0}: truncated HDF5 superblock (55 bytes)`));
@@ -95,6 +112,8 @@ describe('the datasets', () => {
     ['no-label', { image: image(), mask: label() }, "missing dataset 'label' (found: image, mask)"],
     ['label-group', { image: image(), label: 'group' }, "'label' is not a dataset"],
     ['rank0', { image: { data: new Float32Array(1), shape: [] }, label: label() }, "dataset 'image' has rank 0 (shape []), expected 3"],
+    ['int32', { image: { data: new Int32Array(24), shape: [4, 3, 2] }, label: label() }, "dataset 'image' has dtype <i, expected float32"],
+    ['uint16-label', { image: image(), label: { data: new Uint16Array(24), shape: [4, 3, 2] } }, "dataset 'label' has dtype <H, expected uint8"],
     ['float64', { image: { data: new Float64Array(24), shape: [4, 3, 2] }, label: label() }, "dataset 'image' has dtype <d, expected float32"],
     ['inf', { image: { data: Float32Array.from(image().data, (v, i) => (i === 3 ? -Infinity : v)), shape: [4, 3, 2] }, label: label() }, 'non-finite image value -Infinity at flat index 3'],
     ['labels-2-3', { image: image(), label: label([0, 1, 2, 0, 3]) }, 'label is not binary (value 2 at flat index 2; 2 voxels outside {0, 1})'],
