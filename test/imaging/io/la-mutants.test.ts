@@ -126,6 +126,21 @@ describe('the datasets', () => {
     });
   }
 
+  it('a corrupt compressed chunk fails the checked read, naming the dataset and the HDF5 status', async () => {
+    const f = path.join(tmp, 'chunk.h5');
+    await h5wasmReady();
+    const n = 32 * 32 * 16;
+    const h = new h5wasm.File(f, 'w');
+    h.create_dataset({ name: 'image', data: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)), shape: [32, 32, 16], chunks: [32, 32, 16], compression: 'gzip' });
+    h.create_dataset({ name: 'label', data: new Uint8Array(n), shape: [32, 32, 16], chunks: [32, 32, 16], compression: 'gzip' });
+    h.close();
+    const b = readFileSync(f);
+    b.fill(0x55, Math.floor(b.length * 0.4), Math.floor(b.length * 0.6)); // inside the image's deflate stream; the length is kept
+    writeFileSync(f, b);
+    const esc = f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await expect(readLAFile(f)).rejects.toThrow(new RegExp(`^LA ${esc}: reading dataset 'image' failed \\(corrupt or truncated data, HDF5 status -\\d+\\)$`));
+  });
+
   it('a dataset with a side of 0 is refused as empty', async () => {
     const f = path.join(tmp, 'empty.h5');
     await h5wasmReady();
