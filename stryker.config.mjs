@@ -144,11 +144,19 @@
  *   site then meets v[−1] = undefined: s is NaN, `NaN <= z[−1]` is false, so it is pushed with z[0] = NaN instead of
  *   −∞, and a comparison with z[0] is false either way); `s <= z[k]` → `<` and `z[k + 1] < q` → `<=` (at a tie both
  *   parabolas give the same value); the no-site line's fill (`q < n` → `false`, `>=`, `q / stride`: every value of
- *   such a line is +∞ already); separable's `Z > 1` / `Y > 1` / `X > 1` (`true`, `>=`: a line of length 1 is its own
- *   transform) and its line bounds `<=`; the loop bounds `<=` of sqDistanceToSet, edtSquared, edt, distanceToSet,
- *   faceBoundary and computeSdf (writes past a typed array's end are ignored, reads there give undefined or NaN,
- *   which compare false); innerBoundary's 'reflect' → '' (every mode but 'background' reflects); computeSdf's
+ *   such a line is +∞ already, so that loop is redundant); separable's `Z > 1` → `>=` (a line of length 1 is its own
+ *   transform) and its bound `l <= X * Y`; the loop bounds `<=` of edtSquared, edt, faceBoundary and computeSdf
+ *   (writes past a typed array's end are ignored, reads there give undefined or NaN, which compare false); innerBoundary's 'reflect' → '' (every mode but 'background' reflects); computeSdf's
  *   `v < lo` → `<=` and `v > hi` → `>=` (the same value).
+ * - io/la.ts checkHdf5File's signature scan `off - 8` (reads past the head are undefined, never a signature byte); the
+ *   label's loop bounds `<=` (lb[n] > 1 is false); `f.file_id < 0n` → `<=` (HDF5 ids are positive). Not killed on
+ *   purpose: the file handle's and the wasm buffer's release (`fh.close()`, `M._free(ptr)`, the `f.close()` block and
+ *   its `f && f.file_id >= 0n`: a leak, nothing a test reads); the open or read failing after fileProblem passed (a
+ *   permission error, which the tests' root user never gets); `ptr === 0` (a failed malloc, unreachable below the
+ *   size cap); the size cap's `>=` (a read of exactly 1 GiB per mutant); `md.type === 0` → `true` (needs a one-byte
+ *   unsigned type that is not an integer); the rewrap of an error that does not name the file (h5wasm throwing inside
+ *   readDataset, which no file written here makes it do) and h5wasm's File constructor throwing (it returns a negative
+ *   id for every broken file tried here).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
