@@ -133,10 +133,37 @@
  *   the affine map is 1·y + 0 = y exactly); the fused-reduction shortcuts of binaryCrossEntropyWithLogits (`false`, an
  *   empty block) and mseLoss (`false`, an empty block): the unfused path computes the same formula in another summation
  *   order, only the work done changes; focalLoss's `gamma !== 0` → `true` ((1 − p_t)⁰ = 1).
+ * - data/sampler.ts validateConfig's `L > 0 &&` (`true`, `>=`: at L = 0 no list is shorter than 0) and nextPlan's
+ *   `L > 0` (`true`, `>=`: a permutation of 0 ids draws nothing and leaves the stream at its start); nextPlan's
+ *   `order.length === 0 ||` → `false` of both streams (an empty order at position 0 already fails `pos + L <= 0`
+ *   and passes `pos >= 0`).
+ * - data/augment.ts the loop bounds `<=` of rot90xy and flipAxis (they write into their own fresh output: the extra
+ *   row or voxel lands where the next one overwrites it, or past the end) and cropVolume's check `i <= 3`
+ *   (offset[3] and patch[3] are undefined: both comparisons are false).
+ * - edt.ts dt1d: the copy's bound `q <= n` (f[n] is never read); `k < 0` → `false` and its block emptied (the first
+ *   site then meets v[−1] = undefined: s is NaN, `NaN <= z[−1]` is false, so it is pushed with z[0] = NaN instead of
+ *   −∞, and a comparison with z[0] is false either way); `s <= z[k]` → `<` and `z[k + 1] < q` → `<=` (at a tie both
+ *   parabolas give the same value); the no-site line's fill (`q < n` → `false`, `>=`, `q / stride`: every value of
+ *   such a line is +∞ already, so that loop is redundant); separable's `Z > 1` → `>=` (a line of length 1 is its own
+ *   transform) and its bound `l <= X * Y`; the loop bounds `<=` of edtSquared, edt, faceBoundary and computeSdf
+ *   (writes past a typed array's end are ignored, reads there give undefined or NaN, which compare false); innerBoundary's 'reflect' → '' (every mode but 'background' reflects); computeSdf's
+ *   `v < lo` → `<=` and `v > hi` → `>=` (the same value).
+ * - io/la.ts checkHdf5File's signature scan `off - 8` (reads past the head are undefined, never a signature byte); the
+ *   label's loop bounds `<=` (lb[n] > 1 is false); `f.file_id < 0n` → `<=` (HDF5 ids are positive). Not killed on
+ *   purpose: the file handle's and the wasm buffer's release (`fh.close()`, `M._free(ptr)`, the `f.close()` block and
+ *   its `f && f.file_id >= 0n`: a leak, nothing a test reads); the open or read failing after fileProblem passed (a
+ *   permission error, which the tests' root user never gets); `ptr === 0` (a failed malloc, unreachable below the
+ *   size cap); the size cap's `>=` (a read of exactly 1 GiB per mutant); `md.type === 0` → `true` (needs a one-byte
+ *   unsigned type that is not an integer); the rewrap of an error that does not name the file (h5wasm throwing inside
+ *   readDataset, which no file written here makes it do) and h5wasm's File constructor throwing (it returns a negative
+ *   id for every broken file tried here).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
  * test whose name says WebGPU (say, "one dispatch on WebGPU") is filtered out too: such a test kills nothing here.
+ * Leave out the wall-clock check of test/imaging/edt.test.ts too ("is fast enough on an LA-sized volume"): Stryker's
+ * instrumented edt.ts takes about 50 s there, so the initial run fails: MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|
+ * fused Dice|is fast enough))'. The LA tests on the real data skip themselves in Stryker's sandbox (no ../shared there).
  */
 export default {
   testRunner: 'vitest',
@@ -171,6 +198,10 @@ export default {
     'src/imaging/transforms-brats.ts',
     'src/models/losses.ts',
     'src/models/loss-modules.ts',
+    'src/imaging/data/sampler.ts',
+    'src/imaging/data/augment.ts',
+    'src/imaging/edt.ts',
+    'src/imaging/io/la.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -72,6 +72,15 @@ const related = [
   'test/models/losses-mutants.test.ts',
   'test/models/loss-modules.test.ts',
   'test/models/loss-modules-mutants.test.ts',
+  'test/imaging/data/sampler.test.ts',
+  'test/imaging/data/sampler-mutants.test.ts',
+  'test/imaging/data/augment.test.ts',
+  'test/imaging/data/augment-mutants.test.ts',
+  'test/imaging/edt.test.ts',
+  'test/imaging/edt-mutants.test.ts',
+  'test/imaging/io/la.test.ts',
+  'test/imaging/io/la-hostile.test.ts',
+  'test/imaging/io/la-mutants.test.ts',
 ];
 
 export default defineConfig({
