@@ -16,6 +16,8 @@ const related = [
   'test/kernels/dualtask-edges.test.ts',
   'test/kernels/loss.test.ts',
   'test/kernels/loss-edges.test.ts',
+  'test/kernels/loss-total.test.ts',
+  'test/kernels/loss-total-mutants.test.ts',
   'test/kernels/cdt.test.ts',
   'test/kernels/cdt-edges.test.ts',
   'test/models/safetensors-dtypes.test.ts',
