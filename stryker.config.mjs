@@ -36,7 +36,8 @@
  * - dualtask/cpu.ts `a === 1` → `false` (σ(1·x + 0) = σ(x)), loop bounds `i <= n`, `weight || toWeight` (always set
  *   together).
  * - loss/cpu.ts the stable sigmoid's `x >= 0` → `true` / `> 0` (an ulp at most), loop bounds `r <= rows`, `k <= 3`,
- *   'l1' falling through to the unweighted 'mse' branch (the same value there).
+ *   'l1' falling through to the unweighted 'mse' branch (the same value there); lossTotalBackward's scale's
+ *   `group < 0 ? 0 :` → `false` (the element loop returns before it for a row in no group, so it is never called there).
  * - cdt/cpu.ts loop bounds `<=` (writes overwritten later or past the end), mirrored indices of the symmetric
  *   distance table, the log-sum-exp stabilizer (exact either way), `signed + 0` and `gs + 0` (never −0 there).
  * - losses.ts rowsOf's concat branch (unreachable from dbislLoss; only the WebGPU dispatch budget sees it), the
