@@ -62,6 +62,7 @@ const related = [
   'test/models/schedules-sequential.test.ts',
   'test/models/schedules-sequential-mutants.test.ts',
   'test/models/schedules-load-refused.test.ts',
+  'test/models/schedules-load-mutants.test.ts',
   'test/models/segresnet.test.ts',
   'test/models/segresnet-edges.test.ts',
   'test/imaging/sliding-window.test.ts',
