@@ -42,7 +42,9 @@
  *   distance table, the log-sum-exp stabilizer (exact either way), `signed + 0` and `gs + 0` (never −0 there).
  * - losses.ts rowsOf's concat branch (unreachable from dbislLoss; only the WebGPU dispatch budget sees it), the
  *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` (unused by the weighted MSE); 'mask' → '' is
- *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts).
+ *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts); LossTerms' `input < 0` (`true`, `<= 0`): a tensor
+ *   that two terms read becomes two inputs of lossTotal, with the same values and its gradient the sum of both (only
+ *   WebGPU's storage bindings, test/dbisl/loss-total-limits.test.ts, count them).
  * - transform.ts the memo bound `> 64` for `>= 64`, readFromStart always copying (one extra copy).
  * - optim.ts: the `lr` getter's `paramGroups[0]?.` (a group always exists); DeviceStepCounts.advance's
  *   `stepped.length === 0` return (`false`: a mask of zeros adds nothing; at least one parameter exists) and the
@@ -124,7 +126,10 @@
  * - checkpoint.ts checkFinite's int32 shortcut (`false`, `''`: an int32 tensor holds no NaN or Inf); the
  *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
  *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
- *   'object'` → `false` (a JSON number, string or boolean has no `type`).
+ *   'object'` → `false` (a JSON number, string or boolean has no `type`); the extra models' `extraMeta[name]?.dropout` → `.`
+ *   (every extra model's entry exists: an absent one was refused before); the dropout restore's `loadDropoutState(…, false)`
+ *   → `true` (the state restored is the module's own, strict or not); `restore.reverse()` → `restore` (the undos, of the
+ *   generator, each model's dropout layers and the scheduler, touch disjoint state: their order changes nothing).
  * - transforms-brats.ts the channel-first loop's bound `i <= n` (the extra 0 lands on the next channel's first voxel,
  *   which that channel then writes, or past the end).
  * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): the `options.reduction ??
