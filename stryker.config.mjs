@@ -36,12 +36,16 @@
  * - dualtask/cpu.ts `a === 1` → `false` (σ(1·x + 0) = σ(x)), loop bounds `i <= n`, `weight || toWeight` (always set
  *   together).
  * - loss/cpu.ts the stable sigmoid's `x >= 0` → `true` / `> 0` (an ulp at most), loop bounds `r <= rows`, `k <= 3`,
- *   'l1' falling through to the unweighted 'mse' branch (the same value there).
+ *   'l1' falling through to the unweighted 'mse' branch (the same value there); lossTotalBackward's scale's
+ *   `group < 0 ? 0 :` → `false` (the element loop returns before it for a row in no group, so it is never called there).
  * - cdt/cpu.ts loop bounds `<=` (writes overwritten later or past the end), mirrored indices of the symmetric
  *   distance table, the log-sum-exp stabilizer (exact either way), `signed + 0` and `gs + 0` (never −0 there).
  * - losses.ts rowsOf's concat branch (unreachable from dbislLoss; only the WebGPU dispatch budget sees it), the
- *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` (unused by the weighted MSE); 'mask' → '' is
- *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts).
+ *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` and the weighted pseMse item's
+ *   `scale: 1 / n` (unused by the weighted MSE, which divides by Σw + eps); 'mask' → '' is
+ *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts); LossTerms' `input < 0` (`true`, `<= 0`): a tensor
+ *   that two terms read becomes two inputs of lossTotal, with the same values and its gradient the sum of both (only
+ *   WebGPU's storage bindings, test/dbisl/loss-total-limits.test.ts, count them).
  * - transform.ts the memo bound `> 64` for `>= 64`, readFromStart always copying (one extra copy).
  * - optim.ts: the `lr` getter's `paramGroups[0]?.` (a group always exists); DeviceStepCounts.advance's
  *   `stepped.length === 0` return (`false`: a mask of zeros adds nothing; at least one parameter exists) and the
@@ -123,7 +127,10 @@
  * - checkpoint.ts checkFinite's int32 shortcut (`false`, `''`: an int32 tensor holds no NaN or Inf); the
  *   `strict ?? true` → `strict && true` of loadModel and loadTrainingCheckpoint (undefined reaches loadHostStateDict's
  *   default `strict = true` and decodeSafetensors' `strict ?? true`); loadTrainingCheckpoint's `typeof optMeta !==
- *   'object'` → `false` (a JSON number, string or boolean has no `type`).
+ *   'object'` → `false` (a JSON number, string or boolean has no `type`); the extra models' `extraMeta[name]?.dropout` → `.`
+ *   (every extra model's entry exists: an absent one was refused before); the dropout restore's `loadDropoutState(…, false)`
+ *   → `true` (the state restored is the module's own, strict or not); `restore.reverse()` → `restore` (the undos, of the
+ *   generator, each model's dropout layers and the scheduler, touch disjoint state: their order changes nothing).
  * - transforms-brats.ts the channel-first loop's bound `i <= n` (the extra 0 lands on the next channel's first voxel,
  *   which that channel then writes, or past the end).
  * - models/losses.ts (torch.nn.functional's and MONAI's losses; not dbisl/losses.ts above): the `options.reduction ??
