@@ -40,8 +40,7 @@
  *   `group < 0 ? 0 :` → `false` (the element loop returns before it for a row in no group, so it is never called there).
  * - cdt/cpu.ts loop bounds `<=` (writes overwritten later or past the end), mirrored indices of the symmetric
  *   distance table, the log-sum-exp stabilizer (exact either way), `signed + 0` and `gs + 0` (never −0 there).
- * - losses.ts rowsOf's concat branch (unreachable from dbislLoss; only the WebGPU dispatch budget sees it), the
- *   needTarget / sharedCdt relaxations (extra work), `1/a.numel()` and the weighted pseMse item's
+ * - losses.ts the needTarget / sharedCdt relaxations (extra work), `1/a.numel()` and the weighted pseMse item's
  *   `scale: 1 / n` (unused by the weighted MSE, which divides by Σw + eps); 'mask' → '' is
  *   killed only by the WebGPU test (test/dbisl/losses-edges.test.ts); LossTerms' `input < 0` (`true`, `<= 0`): a tensor
  *   that two terms read becomes two inputs of lossTotal, with the same values and its gradient the sum of both (only
