@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { backward, gradcheck, mul, pad, sum, type PadMode } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
-import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { dispose, fromArray, sizeOf } from '../../src/tensor/index.js';
+import { cpu, expectClose, numbersOf, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * pad's 'reflect', 'replicate' and 'circular' modes (F.pad): hand values, a plain-loop reference of the padded values
@@ -15,7 +15,6 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 type IndexMode = Exclude<PadMode, 'constant'>;
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
-const values = async (t: Tensor): Promise<number[]> => Array.from(await t.toArray());
 
 /** the source coordinate of padded coordinate j (j < 0 in the front padding), written as the definitions read */
 function source(mode: IndexMode, j: number, n: number): number {
@@ -54,21 +53,21 @@ describe('pad modes by hand', () => {
     it(`${mode}: [0, 1, 2, 3] padded by [2, 1], and the gradient summed into the sources`, async () => {
       const t = x(), y = pad(t, [2, 1], { mode });
       expect(y.shape).toEqual([1, 7]);
-      expect(await values(y)).toEqual(padded);
+      expect(await numbersOf(y)).toEqual(padded);
       backward(sum(y));
-      expect(await values(t.grad!)).toEqual(grad);
+      expect(await numbersOf(t.grad!)).toEqual(grad);
       dispose([t, y]);
     });
   }
 
   it('reflect of [[1, 2], [3, 4]] by one on every side (two axes, last first)', async () => {
     const t = fromArray([1, 2, 3, 4], [1, 2, 2], f64);
-    expect(await values(pad(t, [1, 1, 1, 1], { mode: 'reflect' }))).toEqual([4, 3, 4, 3, 2, 1, 2, 1, 4, 3, 4, 3, 2, 1, 2, 1]);
+    expect(await numbersOf(pad(t, [1, 1, 1, 1], { mode: 'reflect' }))).toEqual([4, 3, 4, 3, 2, 1, 2, 1, 4, 3, 4, 3, 2, 1, 2, 1]);
     // only the second-last axis: [0, 0, 1, 0] → rows [3, 4], [1, 2], [3, 4]
-    expect(await values(pad(t, [0, 0, 1, 0], { mode: 'reflect' }))).toEqual([3, 4, 1, 2, 3, 4]);
+    expect(await numbersOf(pad(t, [0, 0, 1, 0], { mode: 'reflect' }))).toEqual([3, 4, 1, 2, 3, 4]);
     // a number is still the constant's value, and { value } with mode 'constant' the same
-    expect(await values(pad(t, [1, 0], 7))).toEqual([7, 1, 2, 7, 3, 4]);
-    expect(await values(pad(t, [1, 0], { value: 7 }))).toEqual([7, 1, 2, 7, 3, 4]);
+    expect(await numbersOf(pad(t, [1, 0], 7))).toEqual([7, 1, 2, 7, 3, 4]);
+    expect(await numbersOf(pad(t, [1, 0], { value: 7 }))).toEqual([7, 1, 2, 7, 3, 4]);
     t.dispose();
   });
 
@@ -109,7 +108,7 @@ async function padded(b: Backend, dtype: 'float32' | 'float64', c: { mode: Index
   const y = pad(x, c.pads, { mode: c.mode });
   const gt = fromArray(g, y.shape, { backend: b, dtype });
   backward(sum(mul(y, gt)));
-  const r = { shape: y.shape, y: await values(y), gx: await values(x.grad!) };
+  const r = { shape: y.shape, y: await numbersOf(y), gx: await numbersOf(x.grad!) };
   dispose([x, y, gt]);
   return r;
 }

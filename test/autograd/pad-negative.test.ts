@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { backward, gradcheck, mul, pad, sum, type PadMode } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { contiguousStrides } from '../../src/kernels/layout.js';
-import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { dispose, fromArray, sizeOf } from '../../src/tensor/index.js';
+import { cpu, expectClose, numbersOf, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * pad with negative pads, which crop as PyTorch's F.pad: 'constant' and 'circular' crop first and pad the cropped
@@ -14,7 +14,6 @@ import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
  */
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
-const values = async (t: Tensor): Promise<number[]> => Array.from(await t.toArray());
 
 describe('negative pads by hand, on [0, 1, 2, 3]', () => {
   const cases: [PadMode, number[], number[], number[]][] = [
@@ -36,9 +35,9 @@ describe('negative pads by hand, on [0, 1, 2, 3]', () => {
       const t = fromArray([0, 1, 2, 3], [1, 4], { ...f64, requiresGrad: true });
       const y = pad(t, pads, mode === 'constant' ? { value: 7 } : { mode });
       expect(y.shape).toEqual([1, padded.length]);
-      expect(await values(y)).toEqual(padded);
+      expect(await numbersOf(y)).toEqual(padded);
       backward(sum(y));
-      expect(await values(t.grad!)).toEqual(grad);
+      expect(await numbersOf(t.grad!)).toEqual(grad);
       dispose([t, y]);
     });
   }
@@ -48,7 +47,7 @@ describe('negative pads by hand, on [0, 1, 2, 3]', () => {
     const empty = pad(t, [-2, -1]);
     expect(empty.shape).toEqual([2, 0]);
     // [[0, 1, 2], [3, 4, 5]]: the first column cropped, a row of 9 added below
-    expect(await values(pad(t, [-1, 0, 0, 1], 9))).toEqual([1, 2, 4, 5, 9, 9]);
+    expect(await numbersOf(pad(t, [-1, 0, 0, 1], 9))).toEqual([1, 2, 4, 5, 9, 9]);
     dispose([t, empty]);
   });
 
@@ -127,7 +126,7 @@ async function padded(b: Backend, dtype: 'float32' | 'float64', c: { mode: PadMo
   const y = pad(x, c.pads, { mode: c.mode });
   const gt = fromArray(g(y.numel()), y.shape, { backend: b, dtype });
   backward(sum(mul(y, gt)));
-  const r = { shape: y.shape, y: await values(y), gx: await values(x.grad!) };
+  const r = { shape: y.shape, y: await numbersOf(y), gx: await numbersOf(x.grad!) };
   dispose([x, y, gt]);
   return r;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gradcheck, maxPool3d } from '../../src/autograd/index.js';
 import { MaxPool3d } from '../../src/models/index.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from '../helpers/backends.js';
+import { cpu, distinctValues, numbersOf, randomArray } from '../helpers/backends.js';
 
 /**
  * maxPool3d's dilation through autograd and MaxPool3d (PyTorch's max_pool3d(dilation=...)): output sizes by
@@ -10,24 +10,14 @@ import { cpu, randomArray } from '../helpers/backends.js';
  */
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
-const values = async (t: Tensor): Promise<number[]> => Array.from(await t.toArray());
-
-/** a permutation of evenly spaced values: no ties, so the argmax is stable under gradcheck's steps */
-function distinct(n: number, seed: number): number[] {
-  const raw = Array.from(randomArray(n, seed));
-  const rank = raw.map((_, i) => i).sort((i, j) => raw[i] - raw[j]);
-  const out = new Array<number>(n);
-  rank.forEach((i, r) => { out[i] = -1 + (2 * r) / n; });
-  return out;
-}
 
 describe('maxPool3d dilation', () => {
   it('output size ⌊(in + 2·pad − dilation·(kernel − 1) − 1)/stride⌋ + 1 and values by hand', async () => {
     const x = fromArray([1, 5, 2, 0, 3, 3, 7, 1], [1, 1, 1, 1, 8], f64);
     const [y, indices] = maxPool3d(x, [1, 1, 3], { stride: 1, dilation: [1, 1, 2], returnIndices: true });
     expect(y.shape).toEqual([1, 1, 1, 1, 4]);
-    expect(await values(y)).toEqual([3, 5, 7, 3]);
-    expect(await values(indices)).toEqual([4, 1, 6, 5]);
+    expect(await numbersOf(y)).toEqual([3, 5, 7, 3]);
+    expect(await numbersOf(indices)).toEqual([4, 1, 6, 5]);
     // a cube: 7 pooled by 3 with dilation 2 and padding 1 → ⌊(7 + 2 − 4 − 1)/1⌋ + 1 = 5 per axis, 3 in ceil mode with stride 2
     const cube = fromArray(randomArray(343, 2), [1, 1, 7, 7, 7], f64);
     const a = maxPool3d(cube, 3, { stride: 1, padding: 1, dilation: 2 });
@@ -40,7 +30,7 @@ describe('maxPool3d dilation', () => {
   it('gradcheck (float64, distinct values so the argmax is stable)', async () => {
     const shape = [1, 2, 5, 6, 7];
     const r = await gradcheck((t: Tensor) => maxPool3d(t, [2, 3, 2], { stride: [1, 2, 2], padding: [1, 1, 0], dilation: [2, 1, 3] }),
-      [{ data: distinct(sizeOf(shape), 5), shape }], { backend: cpu });
+      [{ data: distinctValues(sizeOf(shape), 5), shape }], { backend: cpu });
     expect(r.ok, r.message).toBe(true);
   });
 
@@ -52,7 +42,7 @@ describe('maxPool3d dilation', () => {
     const y = m.forward(x), want = maxPool3d(x, 3, { dilation: 2, ceilMode: true });
     // ⌈(9 − 2·2 − 1)/3⌉ + 1 = 3 (the last window starts at 6 < 9)
     expect(y.shape).toEqual([1, 2, 3, 3, 3]);
-    expect(await values(y)).toEqual(await values(want));
+    expect(await numbersOf(y)).toEqual(await numbersOf(want));
     dispose([x, y, want]);
     expect(() => new MaxPool3d(2, { dilation: -1 })).toThrow(/^MaxPool3d dilation must be non-negative integers/);
   });

@@ -4,7 +4,7 @@ import type { Backend } from '../../src/kernels/index.js';
 import { MaxPool3d } from '../../src/models/layers.js';
 import { AvgPool3d } from '../../src/models/pooling.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, distinctValues, numbersOf, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * maxPool3d/avgPool3d's ceilMode and avgPool3d's divisorOverride through autograd and the layers: output sizes by
@@ -12,16 +12,6 @@ import { cpu, randomArray, webgpu } from '../helpers/backends.js';
  */
 
 const f64 = { backend: cpu, dtype: 'float64' as const };
-const values = async (t: Tensor): Promise<number[]> => Array.from(await t.toArray());
-
-/** a permutation of evenly spaced values: no ties, so the argmax is stable under gradcheck's steps */
-function distinct(n: number, seed: number): number[] {
-  const raw = Array.from(randomArray(n, seed));
-  const rank = raw.map((_, i) => i).sort((i, j) => raw[i] - raw[j]);
-  const out = new Array<number>(n);
-  rank.forEach((i, r) => { out[i] = -1 + (2 * r) / n; });
-  return out;
-}
 
 describe('ceilMode and divisorOverride', () => {
   it('an odd size pooled by 2 keeps its last partial window in ceil mode (floor mode drops it)', async () => {
@@ -30,10 +20,10 @@ describe('ceilMode and divisorOverride', () => {
     const y = maxPool3d(x, 2, { ceilMode: true });
     expect(y.shape).toEqual([1, 1, 2, 2, 2]);
     // windows [0, 2) and [2, 3) per axis: the maxima sit at the far corner of each clipped window
-    expect(await values(y)).toEqual([13, 14, 16, 17, 22, 23, 25, 26]);
+    expect(await numbersOf(y)).toEqual([13, 14, 16, 17, 22, 23, 25, 26]);
     // the average of the one-voxel corner window [2, 3)³ is x[26] itself (divisor clipped to the input)
-    expect((await values(avgPool3d(x, 2, { ceilMode: true })))[7]).toBe(26);
-    expect((await values(avgPool3d(x, 2, { ceilMode: true, divisorOverride: 8 })))[7]).toBe(26 / 8);
+    expect((await numbersOf(avgPool3d(x, 2, { ceilMode: true })))[7]).toBe(26);
+    expect((await numbersOf(avgPool3d(x, 2, { ceilMode: true, divisorOverride: 8 })))[7]).toBe(26 / 8);
     dispose([x, y]);
   });
 
@@ -41,11 +31,11 @@ describe('ceilMode and divisorOverride', () => {
     // x = [1, 2, 3, 4], kernel 3, stride 2, padding 1, ceil: windows start at −1, 1, 3 (the last clipped to [3, 5))
     const x = fromArray([1, 2, 3, 4], [1, 1, 1, 1, 4], f64);
     const o = { stride: [1, 1, 2], padding: [0, 0, 1], ceilMode: true } as const;
-    expect(await values(avgPool3d(x, [1, 1, 3], o))).toEqual([1, 3, 2]);
-    expect(await values(avgPool3d(x, [1, 1, 3], { ...o, countIncludePad: false }))).toEqual([1.5, 3, 4]);
+    expect(await numbersOf(avgPool3d(x, [1, 1, 3], o))).toEqual([1, 3, 2]);
+    expect(await numbersOf(avgPool3d(x, [1, 1, 3], { ...o, countIncludePad: false }))).toEqual([1.5, 3, 4]);
     // the override divides every window by it, whatever countIncludePad says
-    expect(await values(avgPool3d(x, [1, 1, 3], { ...o, countIncludePad: false, divisorOverride: 2 }))).toEqual([1.5, 4.5, 2]);
-    expect(await values(avgPool3d(x, [1, 1, 3], { stride: [1, 1, 2], padding: [0, 0, 1], divisorOverride: -3 }))).toEqual([-1, -3]);
+    expect(await numbersOf(avgPool3d(x, [1, 1, 3], { ...o, countIncludePad: false, divisorOverride: 2 }))).toEqual([1.5, 4.5, 2]);
+    expect(await numbersOf(avgPool3d(x, [1, 1, 3], { stride: [1, 1, 2], padding: [0, 0, 1], divisorOverride: -3 }))).toEqual([-1, -3]);
     expect(() => avgPool3d(x, [1, 1, 3], { ...o, divisorOverride: 1.5 })).toThrow(/^avgPool3d: divisorOverride must be a nonzero integer, got 1.5$/);
     expect(() => maxPool3d(x, [1, 1, 3], { ceilMode: 1 as unknown as boolean })).toThrow(/^maxPool3d: ceilMode must be a boolean, got 1$/);
     x.dispose();
@@ -57,7 +47,7 @@ describe('ceilMode and divisorOverride', () => {
       const r = await gradcheck(fn, [{ data, shape }], { backend: cpu });
       expect(r.ok, r.message).toBe(true);
     };
-    await check((x) => maxPool3d(x, [2, 3, 2], { stride: 2, padding: [1, 1, 0], ceilMode: true }), distinct(sizeOf(shape), 3));
+    await check((x) => maxPool3d(x, [2, 3, 2], { stride: 2, padding: [1, 1, 0], ceilMode: true }), distinctValues(sizeOf(shape), 3));
     const smooth = Array.from(randomArray(sizeOf(shape), 4));
     for (const countIncludePad of [true, false]) {
       await check((x) => avgPool3d(x, [2, 3, 2], { stride: 2, padding: [1, 1, 0], ceilMode: true, countIncludePad }), smooth);
@@ -72,7 +62,7 @@ describe('ceilMode and divisorOverride', () => {
       const x = fromArray(data, shape, { backend, dtype, requiresGrad: true });
       const y = avgPool3d(x, 2, { padding: [1, 0, 1], ceilMode: true, divisorOverride: 3 });
       y.sum().backward();
-      const r = [await values(y), await values(x.grad!)];
+      const r = [await numbersOf(y), await numbersOf(x.grad!)];
       dispose([x, y]);
       return r;
     };
@@ -83,11 +73,11 @@ describe('ceilMode and divisorOverride', () => {
   it('the layers take them: MaxPool3d({ ceilMode }), AvgPool3d({ ceilMode, divisorOverride }), and their reprs', async () => {
     const x = fromArray(randomArray(2 * 5 * 5 * 5, 5), [1, 2, 5, 5, 5], f64);
     const m = new MaxPool3d(2, { ceilMode: true });
-    expect(await values(m.forward(x))).toEqual(await values(maxPool3d(x, 2, { ceilMode: true })));
+    expect(await numbersOf(m.forward(x))).toEqual(await numbersOf(maxPool3d(x, 2, { ceilMode: true })));
     expect(m.forward(x).shape).toEqual([1, 2, 3, 3, 3]);
     expect(m.toString().split('\n')[0]).toBe('MaxPool3d(kernel_size=2, stride=2, padding=0, ceil_mode=True)');
     const a = new AvgPool3d(3, { stride: 2, padding: 1, ceilMode: true, divisorOverride: 4 });
-    expect(await values(a.forward(x))).toEqual(await values(avgPool3d(x, 3, { stride: 2, padding: 1, ceilMode: true, divisorOverride: 4 })));
+    expect(await numbersOf(a.forward(x))).toEqual(await numbersOf(avgPool3d(x, 3, { stride: 2, padding: 1, ceilMode: true, divisorOverride: 4 })));
     expect(a.toString().split('\n')[0]).toBe('AvgPool3d(kernel_size=3, stride=2, padding=1, ceil_mode=True, divisor_override=4)');
     expect(new MaxPool3d(2).toString().split('\n')[0]).toBe('MaxPool3d(kernel_size=2, stride=2, padding=0)');
     expect(() => new AvgPool3d(2, { divisorOverride: 0 })).toThrow(/^AvgPool3d: divisorOverride must be a nonzero integer, got 0$/);

@@ -40,7 +40,8 @@ export function view(storage: Storage, shape: readonly number[]): View {
 }
 
 /** Deterministic pseudo-random values in [lo, hi). */
-export { randomArray } from '../../src/kernels/random.js';
+import { randomArray } from '../../src/kernels/random.js';
+export { randomArray };
 
 /** Throws naming the worst element when |a − e| > atol + rtol·|e| anywhere (NaN matches NaN). */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = 'values'): void {
@@ -116,6 +117,19 @@ export class CopyCountingCpuBackend extends CpuBackend {
     const copyInto = this.copyInto;
     this.copyInto = (dst: View, src: View): void => { this.copies++; copyInto(dst, src); };
   }
+}
+
+/** a tensor's values as numbers (the tensor kept) */
+export async function numbersOf(t: Tensor): Promise<number[]> {
+  return Array.from(await t.toArray());
+}
+
+/** n evenly spaced values in [−1, 1) in a random order: no ties, so an argmax is stable under gradcheck's steps */
+export function distinctValues(n: number, seed: number): number[] {
+  const raw = Array.from(randomArray(n, seed));
+  const out = new Array<number>(n);
+  raw.map((_, i) => i).sort((i, j) => raw[i]! - raw[j]!).forEach((i, r) => { out[i] = -1 + (2 * r) / n; });
+  return out;
 }
 
 /** a tensor's values as numbers, the tensor disposed */

@@ -97,8 +97,8 @@ describe("Conv3d padding 'same' with an odd total padding (PyTorch's: the extra 
     conv.dispose();
   });
 
-  it("Sequential's inference fusion with a following BatchNorm3d and ReLU pads the same way (the same floats unfused)", async () => {
-    const seq = new Sequential(new Conv3d(2, 3, [2, 2, 3], { padding: 'same', seed: 2, backend: cpu }), new BatchNorm3d(3, { backend: cpu }), new ReLU());
+  it.each(['zeros', 'replicate'] as const)("Sequential's inference fusion with a following BatchNorm3d and ReLU pads the same way (paddingMode %s; the same floats unfused)", async (paddingMode) => {
+    const seq = new Sequential(new Conv3d(2, 3, [2, 2, 3], { padding: 'same', paddingMode, seed: 2, backend: cpu }), new BatchNorm3d(3, { backend: cpu }), new ReLU());
     tidy(() => seq.forward(fromArray(randomArray(2 * 2 * 64, 8, -1, 1), [2, 2, 4, 4, 4], { backend: cpu })));
     seq.eval();
     const x = fromArray(randomArray(2 * 2 * 5 * 3 * 4, 6, -1, 1), [2, 2, 5, 3, 4], { backend: cpu });
