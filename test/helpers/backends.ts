@@ -1,9 +1,9 @@
 import { afterAll, expect } from 'vitest';
 import type { KernelBenchmark } from '../../src/kernels/benchmark.js';
-import type { Backend, Storage, TypedArray, View } from '../../src/kernels/index.js';
+import type { Backend, Pool3dParams, Storage, TypedArray, View } from '../../src/kernels/index.js';
 import { CpuBackend, createBackend, WebGPUBackend } from '../../src/kernels/index.js';
 import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
-import { contiguousStrides } from '../../src/kernels/layout.js';
+import { contiguousStrides, sizeOf as sizeOfShape } from '../../src/kernels/layout.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 
 export const cpu = new CpuBackend();
@@ -117,6 +117,26 @@ export class CopyCountingCpuBackend extends CpuBackend {
     const copyInto = this.copyInto;
     this.copyInto = (dst: View, src: View): void => { this.copies++; copyInto(dst, src); };
   }
+}
+
+/**
+ * maxPool3d and its backward on WebGPU against the cpu oracle for one input (`ties`: rounded to few distinct values,
+ * so that the first maximum must win on both): indices and values exactly, the backward within float32 rounding.
+ */
+export async function expectMaxPoolLikeCpu(gpu: Backend, xShape: number[], gyShape: number[], p: Pool3dParams, seed: number, ties: boolean): Promise<void> {
+  let x = randomArray(sizeOfShape(xShape), seed);
+  if (ties) x = x.map((v) => Math.round(v * 2));
+  const gy = randomArray(sizeOfShape(gyShape), seed + 3);
+  const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, p);
+  const xg = gpu.upload(x, 'float32');
+  const w = gpu.maxPool3d(xg, xShape, p);
+  expect(Array.from(await gpu.read(w.indices))).toEqual(Array.from(await cpu.read(c.indices)));
+  expectClose(await gpu.read(w.values), await cpu.read(c.values), 0, 0, 'values');
+  const gyg = gpu.upload(gy, 'float32');
+  const gxc = cpu.maxPool3dBackward(cpu.upload(gy, 'float32'), c.indices, gyShape, xShape);
+  const gxg = gpu.maxPool3dBackward(gyg, w.indices, gyShape, xShape);
+  expectClose(await gpu.read(gxg), await cpu.read(gxc), 1e-6, 1e-6, 'maxPool3dBackward');
+  for (const s of [xg, w.values, w.indices, gyg, gxg]) gpu.free(s);
 }
 
 /** a tensor's values as numbers (the tensor kept) */

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Pool3dParams } from '../../src/kernels/index.js';
 import { sizeOf } from '../../src/kernels/layout.js';
-import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { cpu, expectMaxPoolLikeCpu, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * Max pooling with dilation (PyTorch's max_pool3d dilation): the taps of window o along an axis are
@@ -108,19 +108,7 @@ describe('max pooling with dilation on random shapes', () => {
     const gpu = await webgpu();
     await fc.assert(fc.asyncProperty(dilatedCase, async (r) => {
       const { xShape, gyShape, params } = caseOf(r);
-      let x = randomArray(sizeOf(xShape), r.seed);
-      if (r.ties) x = x.map((v) => Math.round(v * 2));
-      const gy = randomArray(sizeOf(gyShape), r.seed + 3);
-      const c = cpu.maxPool3d(cpu.upload(x, 'float32'), xShape, params);
-      const xg = gpu.upload(x, 'float32');
-      const w = gpu.maxPool3d(xg, xShape, params);
-      expect(Array.from(await gpu.read(w.indices))).toEqual(Array.from(await cpu.read(c.indices)));
-      expect(Array.from(await gpu.read(w.values))).toEqual(Array.from(await cpu.read(c.values)));
-      const gyg = gpu.upload(gy, 'float32');
-      const gxc = cpu.maxPool3dBackward(cpu.upload(gy, 'float32'), c.indices, gyShape, xShape);
-      const gxg = gpu.maxPool3dBackward(gyg, w.indices, gyShape, xShape);
-      expectClose(await gpu.read(gxg), await cpu.read(gxc), 1e-6, 1e-6, 'maxPool3dBackward');
-      for (const s of [xg, w.values, w.indices, gyg, gxg]) gpu.free(s);
+      await expectMaxPoolLikeCpu(gpu, xShape, gyShape, params, r.seed, r.ties);
     }), { numRuns: 40 });
   });
 });
