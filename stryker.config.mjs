@@ -208,6 +208,7 @@ export default {
     'src/imaging/data/augment.ts',
     'src/imaging/edt.ts',
     'src/imaging/io/la.ts',
+    'src/kernels/norm/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
