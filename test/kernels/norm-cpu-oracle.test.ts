@@ -140,4 +140,17 @@ describe('the normalisation cpu oracle', () => {
     const dx = values(normBackward(f64(r), f64(xs), null, terms, null, groupLayout));
     expectClose(dx, numeric(xs, (v) => dotR(fixed(v))), 1e-7, 'dx with fixed statistics');
   });
+  it('each kernel refuses, under its own name, operands that do not fill the layout and sums of the wrong length', () => {
+    const l: NormLayout = { outer: 1, channels: 2, inner: 3, perGroup: 1, params: 2 };
+    const full = f64([1, 2, 3, 4, 5, 6]), short = f64([1, 2, 3, 4, 5]), two = f64([0, 1]);
+    const terms: NormTerms = { mean: two, variance: two, weight: null, bias: null, eps: 1e-5 };
+    const fill = (what: string) => new RegExp(`^${what}: an operand of 5 elements does not fill \\[1, 2, 3\\]`);
+    expect(() => normalize(short, terms, l, false)).toThrow(fill('normalize'));
+    for (const [g, x, y] of [[short, full, null], [full, short, null], [full, full, short]]) {
+      expect(() => normSums(g!, x!, y, terms, l)).toThrow(fill('normSums'));
+      expect(() => normBackward(g!, x!, y, terms, null, l)).toThrow(fill('normBackward'));
+    }
+    expect(() => normBackward(full, full, null, terms, { sum: two, dot: full }, l)).toThrow(/^normBackward: a per-channel sum has 6 elements, expected 2/);
+    expect(() => normBackward(full, full, null, terms, { sum: full, dot: two }, l)).toThrow(/^normBackward: a per-channel sum has 6 elements, expected 2/);
+  });
 });
