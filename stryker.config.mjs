@@ -163,6 +163,9 @@
  *   unsigned type that is not an integer); the rewrap of an error that does not name the file (h5wasm throwing inside
  *   readDataset, which no file written here makes it do) and h5wasm's File constructor throwing (it returns a negative
  *   id for every broken file tried here).
+ * - norm/cpu.ts the channel loop bounds `k <= channels` / `k <= r.length` (writes past a typed array's end are
+ *   ignored); normalized's `y <= 0` → `<` (a zero output either way, but for the sign of a −0 from a −0 bias);
+ *   normBackward's `sum && dot` → `||` (set together from `sums`).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
