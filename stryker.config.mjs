@@ -212,6 +212,7 @@ export default {
     'src/imaging/edt.ts',
     'src/imaging/io/la.ts',
     'src/kernels/norm/cpu.ts',
+    'src/kernels/interpolate/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
