@@ -163,6 +163,11 @@
  *   unsigned type that is not an integer); the rewrap of an error that does not name the file (h5wasm throwing inside
  *   readDataset, which no file written here makes it do) and h5wasm's File constructor throwing (it returns a negative
  *   id for every broken file tried here).
+ * - norm/cpu.ts the channel loop bounds `k <= channels` / `k <= r.length` (writes past a typed array's end are
+ *   ignored); normalized's `y <= 0` → `<` (a zero output either way, but for the sign of a −0 from a −0 bias);
+ *   normBackward's `sum && dot` → `||` (set together from `sums`).
+ * - interpolate/cpu.ts the loop bounds `dst <= outSize` and `c <= nc` (writes past a typed array's end are ignored); the
+ *   trilinear `min(floor(src), inSize − 1)` → `inSize + 1` (src < inSize always: the bound is a guard).
  * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
  * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
  * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
@@ -170,6 +175,8 @@
  * Leave out the LA-sized volume of test/imaging/edt.test.ts too ("on an LA-sized volume"): Stryker's instrumented
  * edt.ts takes about 50 s there, past the test timeout, so the initial run fails: MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|
  * WGSL|fused Dice|LA-sized volume))'. The LA tests on the real data skip themselves in Stryker's sandbox (no ../shared there).
+ * And test/kernels/interpolate.test.ts's scales check "on both backends" (WebGPU too): MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|
+ * WGSL|fused Dice|LA-sized volume|both backends))'.
  */
 export default {
   testRunner: 'vitest',
@@ -208,6 +215,8 @@ export default {
     'src/imaging/data/augment.ts',
     'src/imaging/edt.ts',
     'src/imaging/io/la.ts',
+    'src/kernels/norm/cpu.ts',
+    'src/kernels/interpolate/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

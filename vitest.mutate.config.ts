@@ -92,6 +92,9 @@ const related = [
   'test/imaging/io/la.test.ts',
   'test/imaging/io/la-hostile.test.ts',
   'test/imaging/io/la-mutants.test.ts',
+  'test/kernels/norm-cpu-oracle.test.ts',
+  'test/kernels/interpolate.test.ts',
+  'test/kernels/interpolate-cpu-oracle.test.ts',
 ];
 
 export default defineConfig({
