@@ -5,6 +5,7 @@ import { CpuBackend, createBackend, WebGPUBackend } from '../../src/kernels/inde
 import { gpuBuffer, sizeClass } from '../../src/kernels/webgpu/runtime.js';
 import { contiguousStrides, sizeOf as sizeOfShape } from '../../src/kernels/layout.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { gradcheck } from '../../src/autograd/gradcheck.js';
 
 export const cpu = new CpuBackend();
 
@@ -137,6 +138,17 @@ export async function expectMaxPoolLikeCpu(gpu: Backend, xShape: number[], gySha
   const gxg = gpu.maxPool3dBackward(gyg, w.indices, gyShape, xShape);
   expectClose(await gpu.read(gxg), await cpu.read(gxc), 1e-6, 1e-6, 'maxPool3dBackward');
   for (const s of [xg, w.values, w.indices, gyg, gxg]) gpu.free(s);
+}
+
+/** A named function and the inputs to check its gradient at (float64 on the cpu). */
+export type GradcheckCase = [string, (...inputs: Tensor[]) => Tensor, { data: ArrayLike<number>; shape: number[] }[]];
+
+/** Every case passes a float64 gradcheck on the cpu; a failure names its case. */
+export async function expectGradchecks(cases: readonly GradcheckCase[]): Promise<void> {
+  for (const [what, fn, inputs] of cases) {
+    const r = await gradcheck(fn, inputs, { backend: cpu });
+    expect(r.ok, `${what}: ${r.message}`).toBe(true);
+  }
 }
 
 /** a tensor's values as numbers (the tensor kept) */

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backward, gradcheck } from '../../src/autograd/index.js';
+import { backward } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { GeneralizedDiceFocalLoss } from '../../src/models/loss-modules.js';
 import { generalizedDiceFocalLoss, generalizedDiceLoss, type Reduction } from '../../src/models/losses.js';
-import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu, valuesOf as value } from '../helpers/backends.js';
+import { dispose, fromArray, sizeOf } from '../../src/tensor/index.js';
+import { cpu, expectClose, expectGradchecks, randomArray, webgpu, valuesOf as value, type GradcheckCase } from '../helpers/backends.js';
 
 /**
  * MONAI's GeneralizedDiceFocalLoss (monai.losses.dice): lambda_gdl · GeneralizedDiceLoss(input, target) +
@@ -88,14 +88,11 @@ describe('generalizedDiceFocalLoss (MONAI GeneralizedDiceFocalLoss)', () => {
     const labels = fromArray([0, 1, 1, 0, 1, 2, 0, 0], [2, 1, 4], i32);
     const x = { data: randomArray(24, 71, -2, 2), shape: [2, 3, 4] };
     const probabilities = { data: randomArray(24, 72, 0.05, 0.95), shape: [2, 3, 4] };
-    const cases: [string, (...z: Tensor[]) => Tensor, { data: ArrayLike<number>; shape: number[] }[]][] = [
+    const cases: GradcheckCase[] = [
       ['softmax, weight, sum', (z) => generalizedDiceFocalLoss(z, labels, { softmax: true, toOnehotY: true, weight: [0.5, 2, 1], gamma: 1.5, reduction: 'sum' }), [x]],
       ['sigmoid, simple, batch, none, soft target', (z, g) => generalizedDiceFocalLoss(z, g, { sigmoid: true, wType: 'simple', batch: true, includeBackground: false, reduction: 'none' }), [x, probabilities]],
     ];
-    for (const [what, fn, inputs] of cases) {
-      const r = await gradcheck(fn, inputs, { backend: cpu });
-      expect(r.ok, `${what}: ${r.message}`).toBe(true);
-    }
+    await expectGradchecks(cases);
     labels.dispose();
   });
 

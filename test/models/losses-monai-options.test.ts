@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backward, gradcheck, reshape, sum, tanh } from '../../src/autograd/index.js';
+import { backward, reshape, sum, tanh } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import {
   crossEntropy, diceCeLoss, diceFocalLoss, focalLoss, generalizedDiceLoss, multiClassDiceLoss, tverskyLoss, type Reduction,
 } from '../../src/models/losses.js';
 import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
-import { cpu, expectClose, randomArray, webgpu, valuesOf as value } from '../helpers/backends.js';
+import { cpu, expectClose, expectGradchecks, randomArray, webgpu, valuesOf as value, type GradcheckCase } from '../helpers/backends.js';
 
 /**
  * MONAI's DiceLoss / TverskyLoss / DiceCELoss options jaccard, other_act, soft_label and label_smoothing, and its
@@ -265,7 +265,7 @@ describe('gradients of the new options (gradcheck, float64, cpu)', () => {
     const x = { data: randomArray(24, 11, -2, 2), shape: [2, 3, 4] };
     // soft targets kept away from the predictions so that |p − g| is differentiable at every point checked
     const soft = { data: randomArray(24, 12, 0.6, 1), shape: [2, 3, 4] }, probabilities = { data: randomArray(24, 13, 0.05, 0.4), shape: [2, 3, 4] };
-    const cases: [string, (...z: Tensor[]) => Tensor, { data: ArrayLike<number>; shape: number[] }[]][] = [
+    const cases: GradcheckCase[] = [
       ['dice jaccard softmax', (z) => multiClassDiceLoss(z, labels, { softmax: true, toOnehotY: true, jaccard: true, reduction: 'none' }), [x]],
       ['dice jaccard squared otherAct batch', (z) => multiClassDiceLoss(z, labels, { otherAct: tanh, toOnehotY: true, jaccard: true, squaredPred: true, batch: true }), [x]],
       ['dice softLabel jaccard', (p, g) => multiClassDiceLoss(p, g, { softLabel: true, jaccard: true, reduction: 'sum' }), [probabilities, soft]],
@@ -273,10 +273,7 @@ describe('gradients of the new options (gradcheck, float64, cpu)', () => {
       ['diceCe labelSmoothing indices', (z) => diceCeLoss(z, labels, { softmax: true, toOnehotY: true, labelSmoothing: 0.1, weight: [0.5, 2, 1], jaccard: true }), [x]],
       ['diceCe labelSmoothing probabilities', (z, g) => diceCeLoss(z, g, { otherAct: tanh, labelSmoothing: 0.3, reduction: 'sum' }), [x, probabilities]],
     ];
-    for (const [what, fn, inputs] of cases) {
-      const r = await gradcheck(fn, inputs, { backend: cpu });
-      expect(r.ok, `${what}: ${r.message}`).toBe(true);
-    }
+    await expectGradchecks(cases);
     labels.dispose();
   });
 });
@@ -431,17 +428,14 @@ describe('diceFocalLoss (MONAI DiceFocalLoss)', () => {
     const labels = fromArray([0, 1, 1, 0, 1, 1, 0, 0], [2, 1, 4], i32);
     const x = { data: randomArray(24, 51, -2, 2), shape: [2, 3, 4] };
     const probabilities = { data: randomArray(24, 52, 0.05, 0.4), shape: [2, 3, 4] }, soft = { data: randomArray(24, 53, 0.6, 1), shape: [2, 3, 4] };
-    const cases: [string, (...z: Tensor[]) => Tensor, { data: ArrayLike<number>; shape: number[] }[]][] = [
+    const cases: GradcheckCase[] = [
       ['gdl square softmax, class 2 empty', (z) => generalizedDiceLoss(z, labels, { softmax: true, toOnehotY: true, reduction: 'none' }), [x]],
       ['gdl simple batch', (z) => generalizedDiceLoss(z, labels, { sigmoid: true, toOnehotY: true, wType: 'simple', batch: true }), [x]],
       ['gdl softLabel', (p, g) => generalizedDiceLoss(p, g, { softLabel: true, wType: 'uniform', reduction: 'sum' }), [probabilities, soft]],
       ['diceFocal', (z) => diceFocalLoss(z, labels, { softmax: true, toOnehotY: true, weight: [0.5, 2, 1], alpha: 0.25, gamma: 1.5, jaccard: true }), [x]],
       ['diceFocal none, soft target', (z, g) => diceFocalLoss(z, g, { sigmoid: true, includeBackground: false, reduction: 'none' }), [x, probabilities]],
     ];
-    for (const [what, fn, inputs] of cases) {
-      const r = await gradcheck(fn, inputs, { backend: cpu });
-      expect(r.ok, `${what}: ${r.message}`).toBe(true);
-    }
+    await expectGradchecks(cases);
     labels.dispose();
   });
 
