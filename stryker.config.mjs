@@ -168,15 +168,13 @@
  *   normBackward's `sum && dot` → `||` (set together from `sums`).
  * - interpolate/cpu.ts the loop bounds `dst <= outSize` and `c <= nc` (writes past a typed array's end are ignored); the
  *   trilinear `min(floor(src), inSize − 1)` → `inSize + 1` (src < inSize always: the bound is a guard).
- * With the kernels' WebGPU tests in the list, run the cpu ones only: Stryker's worker threads find no adapter here,
- * e.g. MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice))' npm run mutate (some test names say webgpu,
- * and the WGSL bias correction and the fused Dice gradients run on WebGPU without saying so in their names). A cpu
- * test whose name says WebGPU (say, "one dispatch on WebGPU") is filtered out too: such a test kills nothing here.
- * Leave out the LA-sized volume of test/imaging/edt.test.ts too ("on an LA-sized volume"): Stryker's instrumented
- * edt.ts takes about 50 s there, past the test timeout, so the initial run fails: MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|
- * WGSL|fused Dice|LA-sized volume))'. The LA tests on the real data skip themselves in Stryker's sandbox (no ../shared there).
- * And test/kernels/interpolate.test.ts's scales check "on both backends" (WebGPU too): MUTATE_NAMES='^(?!.*([Ww]eb[Gg][Pp][Uu]|
- * WGSL|fused Dice|LA-sized volume|both backends))'.
+ * With the kernels' WebGPU tests in the list, only the cpu tests run (vitest.mutate.config.ts's default name filter,
+ * '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends))'): Stryker's worker threads find no
+ * adapter here. Some test names say webgpu; the WGSL bias correction and the fused Dice gradients run on WebGPU without
+ * saying so; test/kernels/interpolate.test.ts's scales check runs "on both backends"; and a cpu test whose name says
+ * WebGPU (say, "one dispatch on WebGPU") is left out too: such a test kills nothing here. The LA-sized volume of
+ * test/imaging/edt.test.ts takes about 50 s under Stryker's instrumented edt.ts, past the test timeout. The LA tests
+ * on the real data skip themselves in Stryker's sandbox (no ../shared there).
  */
 export default {
   testRunner: 'vitest',
