@@ -8,7 +8,7 @@ import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.j
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
+  add, addScalar, argmax, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, expand, gather, log, matmul, max, mean,
   mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
   variance, where,
 } from './ops.js';
@@ -660,14 +660,53 @@ export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (numb
   });
 }
 
+export interface AdaptiveMaxPool3dOptions {
+  /** PyTorch's return_indices: also return the int32 argmax of each window, flat inside its (N, C) input volume */
+  returnIndices?: boolean;
+}
+
 /**
- * F.adaptive_max_pool3d (values only), windows as adaptiveAvgPool3d: maxPool3d when the windows tile the
- * input, else one max per window and axis (a box maximum is separable). Ties share the gradient evenly there
- * (PyTorch sends it to one element); with distinct values the two agree.
+ * F.adaptive_max_pool3d, windows as adaptiveAvgPool3d: maxPool3d when the windows tile the input, else one max per
+ * window and axis (a box maximum is separable). Ties share the gradient evenly there (PyTorch sends it to one
+ * element); with distinct values the two agree. `returnIndices`: [values, indices] as maxPool3d's, each the first
+ * maximum of its window in C order on ties (as PyTorch).
  */
-export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
-  return separableAdaptivePool(x, adaptiveSize('adaptiveMaxPool3d', x, outputSize), (t, kernel) => maxPool3d(t, kernel),
-    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), [axis], true)), axis)); // a list: amax
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options?: AdaptiveMaxPool3dOptions & { returnIndices?: false }): Tensor;
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options: AdaptiveMaxPool3dOptions & { returnIndices: true }): [Tensor, Tensor];
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options: AdaptiveMaxPool3dOptions = {}): Tensor | [Tensor, Tensor] {
+  const op = 'adaptiveMaxPool3d';
+  const { returnIndices = false } = options;
+  if (typeof returnIndices !== 'boolean') throw new Error(`${op}: returnIndices must be a boolean, got ${String(returnIndices)}`);
+  const size = adaptiveSize(op, x, outputSize);
+  const kernel = tilingKernel(x, size);
+  if (returnIndices && kernel) return maxPool3d(x, kernel, { returnIndices: true });
+  const y = separableAdaptivePool(x, size, (t, k) => maxPool3d(t, k),
+    (t, axis, windows) => concat(windows.map(([s, e]) => max(slice(t, axis, s, e), [axis], true)), axis)); // a list: amax
+  return returnIndices ? [y, adaptiveMaxIndices(x, size)] : y;
+}
+
+/**
+ * The flat index (inside its (N, C) volume) of each adaptive window's first maximum in C order: the argmax per
+ * window along W, then H, then D (that order picks the smallest d, then h, then w among the maxima), each step
+ * carrying the values and flat indices it picked.
+ */
+function adaptiveMaxIndices(x: Tensor, size: Mutable3): Tensor {
+  return noGrad(() => tidy(() => {
+    const volume = sizeOf(x.shape.slice(2));
+    const flat = fromArray(Int32Array.from({ length: volume }, (_, i) => i), [1, 1, ...x.shape.slice(2)], { dtype: 'int32', backend: x.backend });
+    let values = x, indices = expand(flat, x.shape);
+    for (let axis = 4; axis >= 2; axis--) {
+      const n = x.shape[axis], m = size[axis - 2];
+      if (n === m) continue;
+      const picked = adaptiveWindows(n, m).map(([s, e]) => {
+        const at = argmax(slice(values, axis, s, e), axis, true);
+        return [gather(slice(values, axis, s, e), axis, at), gather(slice(indices, axis, s, e), axis, at)];
+      });
+      values = concat(picked.map(([v]) => v), axis);
+      indices = concat(picked.map(([, i]) => i), axis);
+    }
+    return indices;
+  }));
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {
