@@ -8,7 +8,7 @@ import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.j
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, gather, log, matmul, max, mean,
+  add, addScalar, argmax, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, expand, gather, log, matmul, max, mean,
   mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
   variance, where,
 } from './ops.js';
@@ -74,6 +74,38 @@ export interface Conv3dOptions {
   dilation?: number | Triple;
   /** conv3d and convTranspose3d: channels split into this many groups, each convolved with its own filters (default 1) */
   groups?: number;
+}
+
+/** F.conv3d's options: padding also as PyTorch's strings, 'valid' (none) or 'same' (see stringPadding) */
+export interface Conv3dFunctionOptions extends Omit<Conv3dOptions, 'padding'> {
+  padding?: number | Triple | ConvPaddingString;
+}
+
+export type ConvPaddingString = 'same' | 'valid';
+
+/**
+ * PyTorch's padding strings: 'valid' none; 'same' (stride 1 only) per axis a total of dilation·(kernel − 1),
+ * ⌊total/2⌋ on both sides (`padding`) and, where the total is odd, one more after the input's end (`extraEnd`)
+ */
+export function stringPadding(op: string, padding: string, kernelSize: Triple, stride: Triple, dilation: Triple): { padding: Triple; extraEnd: Triple } {
+  if (padding === 'valid') return { padding: [0, 0, 0], extraEnd: [0, 0, 0] };
+  if (padding !== 'same') throw new Error(`${op}: invalid padding string '${padding}', should be 'valid' or 'same'`);
+  if (stride.some((v) => v !== 1)) throw new Error(`${op}: padding='same' needs stride 1, got stride ${formatShape(stride)}`);
+  const total = (i: number) => dilation[i] * (kernelSize[i] - 1);
+  return {
+    padding: [Math.floor(total(0) / 2), Math.floor(total(1) / 2), Math.floor(total(2) / 2)],
+    extraEnd: [total(0) % 2, total(1) % 2, total(2) % 2],
+  };
+}
+
+/**
+ * conv(x, padding) with the zeros of `padding` left to the convolution and extraEnd's zeros appended after the
+ * input's end first (an odd 'same' padding, as ATen does it)
+ */
+export function convWithExtraEndZeros(x: Tensor, padding: Triple, extraEnd: Triple, conv: (x: Tensor, padding: Triple) => Tensor): Tensor {
+  const [d, h, w] = extraEnd;
+  if (d + h + w === 0) return conv(x, padding);
+  return tidy(() => conv(pad(x, [0, w, 0, h, 0, d]), padding));
 }
 
 export interface ConvTranspose3dOptions extends Conv3dOptions {
@@ -204,19 +236,20 @@ function conv3dGroupedRaw(x: Tensor, weight: Tensor, bias: Tensor | null, p: Con
   }, [x, weight]);
 }
 
-/**
- * F.conv3d: x [N, Ci, D, H, W], weight [Co, Ci / groups, kd, kh, kw], bias [Co] or null → [N, Co, D', H', W']
- * with D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on). With groups g (g = Ci: depthwise), output
- * channels [j·Co/g, (j + 1)·Co/g) see only input channels [j·Ci/g, (j + 1)·Ci/g): the grouped kernels for
- * narrow groups (see groupedKernelMaxFilters), else one convolution per group, concatenated.
- */
 /** a convolution's groups: a positive integer splitting the input channels */
 function checkGroups(op: string, x: Tensor, groups: number): void {
   if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
   if (x.rank === 5 && x.shape[1] % groups !== 0) throw new Error(`${op}: the ${x.shape[1]} input channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
 }
 
-export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dOptions = {}): Tensor {
+/**
+ * F.conv3d: x [N, Ci, D, H, W], weight [Co, Ci / groups, kd, kh, kw], bias [Co] or null → [N, Co, D', H', W']
+ * with D' = ⌊(D + 2p − dil·(kd − 1) − 1)/s⌋ + 1 (and so on); padding also 'valid' or 'same' (see stringPadding).
+ * With groups g (g = Ci: depthwise), output channels [j·Co/g, (j + 1)·Co/g) see only input channels
+ * [j·Ci/g, (j + 1)·Ci/g): the grouped kernels for narrow groups (see groupedKernelMaxFilters), else one
+ * convolution per group, concatenated.
+ */
+export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv3dFunctionOptions = {}): Tensor {
   const op = 'conv3d';
   const groups = options.groups ?? 1;
   checkGroups(op, x, groups);
@@ -224,7 +257,15 @@ export function conv3d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     throw new Error(`${op}: the ${weight.shape[0]} output channels of weight ${formatShape(weight.shape)} do not split into ${groups} groups`);
   }
   checkConvOperands(op, x, weight, bias, 1, groups);
-  const p = convParams(op, options);
+  const { padding = 0 } = options;
+  if (typeof padding !== 'string') return conv3dParams(op, x, weight, bias, convParams(op, { ...options, padding }), groups);
+  const p = convParams(op, { ...options, padding: 0 });
+  const resolved = stringPadding(op, padding, triple(weight.shape.slice(2), `${op}: kernel size`), p.stride, p.dilation);
+  return convWithExtraEndZeros(x, resolved.padding, resolved.extraEnd, (xp, q) => conv3dParams(op, xp, weight, bias, { ...p, padding: [...q] }, groups));
+}
+
+/** conv3d with checked operands and resolved parameters */
+function conv3dParams(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv3dParams, groups: number): Tensor {
   checkKernelFits(op, x, weight, p);
   if (groups === 1) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dRaw(xc, wc, bc, p));
   if (usesGroupedKernels(x.shape, weight.shape, p, groups)) return autocastConv(x, weight, bias, (xc, wc, bc) => conv3dGroupedRaw(xc, wc, bc, p, groups));
@@ -619,14 +660,53 @@ export function adaptiveAvgPool3d(x: Tensor, outputSize: number | readonly (numb
   });
 }
 
+export interface AdaptiveMaxPool3dOptions {
+  /** PyTorch's return_indices: also return the int32 argmax of each window, flat inside its (N, C) input volume */
+  returnIndices?: boolean;
+}
+
 /**
- * F.adaptive_max_pool3d (values only), windows as adaptiveAvgPool3d: maxPool3d when the windows tile the
- * input, else one max per window and axis (a box maximum is separable). Ties share the gradient evenly there
- * (PyTorch sends it to one element); with distinct values the two agree.
+ * F.adaptive_max_pool3d, windows as adaptiveAvgPool3d: maxPool3d when the windows tile the input, else one max per
+ * window and axis (a box maximum is separable). Ties share the gradient evenly there (PyTorch sends it to one
+ * element); with distinct values the two agree. `returnIndices`: [values, indices] as maxPool3d's, each the first
+ * maximum of its window in C order on ties (as PyTorch).
  */
-export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
-  return separableAdaptivePool(x, adaptiveSize('adaptiveMaxPool3d', x, outputSize), (t, kernel) => maxPool3d(t, kernel),
-    (y, axis, windows) => concat(windows.map(([s, e]) => max(slice(y, axis, s, e), [axis], true)), axis)); // a list: amax
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options?: AdaptiveMaxPool3dOptions & { returnIndices?: false }): Tensor;
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options: AdaptiveMaxPool3dOptions & { returnIndices: true }): [Tensor, Tensor];
+export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options: AdaptiveMaxPool3dOptions = {}): Tensor | [Tensor, Tensor] {
+  const op = 'adaptiveMaxPool3d';
+  const { returnIndices = false } = options;
+  if (typeof returnIndices !== 'boolean') throw new Error(`${op}: returnIndices must be a boolean, got ${String(returnIndices)}`);
+  const size = adaptiveSize(op, x, outputSize);
+  const kernel = tilingKernel(x, size);
+  if (returnIndices && kernel) return maxPool3d(x, kernel, { returnIndices: true });
+  const y = separableAdaptivePool(x, size, (t, k) => maxPool3d(t, k),
+    (t, axis, windows) => concat(windows.map(([s, e]) => max(slice(t, axis, s, e), [axis], true)), axis)); // a list: amax
+  return returnIndices ? [y, adaptiveMaxIndices(x, size)] : y;
+}
+
+/**
+ * The flat index (inside its (N, C) volume) of each adaptive window's first maximum in C order: the argmax per
+ * window along W, then H, then D (that order picks the smallest d, then h, then w among the maxima), each step
+ * carrying the values and flat indices it picked.
+ */
+function adaptiveMaxIndices(x: Tensor, size: Mutable3): Tensor {
+  return noGrad(() => tidy(() => {
+    const volume = sizeOf(x.shape.slice(2));
+    const flat = fromArray(Int32Array.from({ length: volume }, (_, i) => i), [1, 1, ...x.shape.slice(2)], { dtype: 'int32', backend: x.backend });
+    let values = x, indices = expand(flat, x.shape);
+    for (let axis = 4; axis >= 2; axis--) {
+      const n = x.shape[axis], m = size[axis - 2];
+      if (n === m) continue;
+      const picked = adaptiveWindows(n, m).map(([s, e]) => {
+        const at = argmax(slice(values, axis, s, e), axis, true);
+        return [gather(slice(values, axis, s, e), axis, at), gather(slice(indices, axis, s, e), axis, at)];
+      });
+      values = concat(picked.map(([v]) => v), axis);
+      indices = concat(picked.map(([, i]) => i), axis);
+    }
+    return indices;
+  }));
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {

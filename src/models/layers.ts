@@ -106,17 +106,6 @@ export interface GroupedConv3dLayerOptions extends Omit<Conv3dLayerOptions, 'pad
 export type Conv3dPaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
 const conv3dPaddingModes: readonly Conv3dPaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
 
-/**
- * PyTorch's padding='same' of a stride-1 convolution: per axis ⌊total/2⌋ on both sides (`padding`) and, where
- * the total dilation·(kernel − 1) is odd, one more after the input's end (`extraEnd`)
- */
-function samePadding(kernelSize: Triple, stride: Triple, dilation: Triple): { padding: Triple; extraEnd: Triple } {
-  if (stride.some((v) => v !== 1)) throw new Error(`Conv3d: padding='same' needs stride 1, got stride ${formatShape(stride)}`);
-  const total = (i: number) => dilation[i] * (kernelSize[i] - 1);
-  const padding: Triple = [Math.floor(total(0) / 2), Math.floor(total(1) / 2), Math.floor(total(2) / 2)];
-  return { padding, extraEnd: [total(0) % 2, total(1) % 2, total(2) % 2] };
-}
-
 /** nn.Conv3d: weight [out, in / groups, kd, kh, kw], bias [out]. */
 export class Conv3d extends Layer {
   readonly weight: Parameter;
@@ -139,10 +128,10 @@ export class Conv3d extends Layer {
     this.dilation = triple(options.dilation ?? 1, 'Conv3d dilation');
     const padding = options.padding ?? 0;
     this.paddingSame = padding === 'same';
-    if (padding === 'same') {
-      ({ padding: this.padding, extraEnd: this.extraEndPadding } = samePadding(this.kernelSize, this.stride, this.dilation));
+    if (typeof padding === 'string') {
+      ({ padding: this.padding, extraEnd: this.extraEndPadding } = F.stringPadding('Conv3d', padding, this.kernelSize, this.stride, this.dilation));
     } else {
-      this.padding = triple(padding === 'valid' ? 0 : padding, 'Conv3d padding');
+      this.padding = triple(padding, 'Conv3d padding');
       this.extraEndPadding = [0, 0, 0];
     }
     this.paddingMode = options.paddingMode ?? 'zeros';
@@ -174,16 +163,13 @@ export class Conv3d extends Layer {
   }
 
   /**
-   * conv(x, padding) with the zeros of `padding` left to the convolution and extraEndPadding's zeros appended
-   * (PyTorch's odd 'same' padding, as ATen does it); in the other padding modes, conv of x padded by pad() in that
-   * mode on both sides (the extra end included) with no padding of its own, as PyTorch's _ConvNd
+   * zeros: F.convWithExtraEndZeros (PyTorch's odd 'same' padding, as ATen does it); in the other padding modes,
+   * conv of x padded by pad() in that mode on both sides (the extra end included) with no padding of its own, as
+   * PyTorch's _ConvNd
    */
   private withPaddedInput(x: Tensor, conv: (x: Tensor, padding: Triple) => Tensor): Tensor {
     const [d, h, w] = this.extraEndPadding, mode = this.paddingMode;
-    if (mode === 'zeros') {
-      if (d + h + w === 0) return conv(x, this.padding);
-      return tidy(() => conv(pad(x, [0, w, 0, h, 0, d]), this.padding));
-    }
+    if (mode === 'zeros') return F.convWithExtraEndZeros(x, this.padding, this.extraEndPadding, conv);
     const [pd, ph, pw] = this.padding;
     if (pd + ph + pw + d + h + w === 0) return conv(x, [0, 0, 0]);
     return tidy(() => conv(pad(x, [pw, pw + w, ph, ph + h, pd, pd + d], { mode }), [0, 0, 0]));

@@ -56,10 +56,12 @@ export class AdaptiveAvgPool3d extends Layer {
   override extraRepr(): string { return `output_size=${sizeRepr(this.outputSize)}`; }
 }
 
-/** nn.AdaptiveMaxPool3d (return_indices=False). */
+/** nn.AdaptiveMaxPool3d; forwardWithIndices is its forward with return_indices=True. */
 export class AdaptiveMaxPool3d extends Layer {
   constructor(readonly outputSize: AdaptiveSize) { super(); }
   forward(x: Tensor): Tensor { return F.adaptiveMaxPool3d(x, this.outputSize); }
+  /** forward of PyTorch's AdaptiveMaxPool3d(return_indices=True): [values, int32 indices], as MaxUnpool3d takes them */
+  forwardWithIndices(x: Tensor): [Tensor, Tensor] { return F.adaptiveMaxPool3d(x, this.outputSize, { returnIndices: true }); }
   override extraRepr(): string { return `output_size=${sizeRepr(this.outputSize)}`; }
 }
 
