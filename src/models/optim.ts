@@ -744,11 +744,3 @@ export class RMSprop extends GroupedOptimizer<RmspropHyper> {
     this.steps = this.params.map(() => 0);
   }
 }
-
-/**
- * Ends the views of an optimizer state (what stateDict() returned): optional, as they hold nothing (kept for the
- * callers written when stateDict() returned owned views).
- */
-export function disposeOptimizerState(state: OptimizerState): void {
-  for (const t of state.tensors.values()) t.dispose();
-}

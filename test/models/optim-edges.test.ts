@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, type Backend } from '../../src/kernels/index.js';
 import {
-  Adam, AdamW, Parameter, RMSprop, SGD, disposeOptimizerState, type Optimizer, type OptimizerState,
+  Adam, AdamW, Parameter, RMSprop, SGD, type Optimizer, type OptimizerState,
 } from '../../src/models/index.js';
 import { fromArray, keep, memory, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, webgpu } from '../helpers/backends.js';
@@ -9,7 +9,7 @@ import { cpu, expectClose, webgpu } from '../helpers/backends.js';
 /**
  * The optimizers' edges (found by mutation testing, stryker.config.mjs): the checks of their arguments, gradients,
  * found-inf flags and loaded states, worded as they are; parameters without a gradient; gradients that are views;
- * device step counts when only some parameters step; and that dispose and disposeOptimizerState free everything.
+ * device step counts when only some parameters step; and that dispose frees everything (a state dict holds nothing to free).
  */
 
 const W0 = [1, -2, 3, 0.25];
@@ -32,7 +32,6 @@ const live = (backend: Backend) => { const m = memory(backend); return [m.liveTe
 async function steps(opt: Optimizer): Promise<Record<string, number>> {
   const state = opt.stateDict(), out: Record<string, number> = { ...state.scalars };
   for (const [key, t] of state.tensors) if (key.endsWith('.step')) out[key] = (await t.toArray())[0]!;
-  disposeOptimizerState(state);
   return out;
 }
 
@@ -90,7 +89,7 @@ describe('optimizer arguments', () => {
     expect(adam.paramGroups[0]).toMatchObject({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
     expect(adamW.paramGroups[0]).toMatchObject({ lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 });
     expect(new AdamW([p], { weightDecay: 0 }).paramGroups[0]!.weightDecay).toBe(0);
-    const hyper = (o: Optimizer) => { const s = o.stateDict(); disposeOptimizerState(s); return s.hyper; };
+    const hyper = (o: Optimizer) => o.stateDict().hyper;
     expect(hyper(sgd)).toEqual({ lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weight_decay: 0, maximize: false });
     expect(hyper(adam)).toEqual({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, maximize: false, amsgrad: false });
     expect(hyper(new Adam([{ params: [p] }, { params: [param()], betas: [0.5, 0.6] }]))).toEqual({
@@ -225,7 +224,6 @@ describe.each(backends)('optimizers on %s', (_name, get) => {
     const before = live(backend);
     expect(() => optB.loadStateDict(bad)).toThrow('optimizer state state.1.step: shape [2], parameter []');
     expect(live(backend)).toEqual(before);
-    disposeOptimizerState(state);
     for (const x of [optA, optB, clear, badStep, ...a, ...b]) x.dispose();
   });
 
@@ -241,7 +239,7 @@ describe.each(backends)('optimizers on %s', (_name, get) => {
     for (const x of [opt, clear, p]) x.dispose();
   });
 
-  it('dispose frees every state tensor and device count; disposeOptimizerState frees a state dict; a disposed optimizer starts again (state and step counts)', async () => {
+  it('dispose frees every state tensor and device count; a state dict taken and never freed leaks nothing; a disposed optimizer starts again (state and step counts)', async () => {
     const backend = await get();
     const clear = flag(backend, 0);
     for (const make of [
@@ -253,7 +251,7 @@ describe.each(backends)('optimizers on %s', (_name, get) => {
       const before = live(backend);
       opt.step();
       if (!(opt instanceof SGD)) opt.stepUnlessFoundInf!(clear);
-      disposeOptimizerState(opt.stateDict());
+      opt.stateDict(); // borrowed views: nothing to free
       opt.dispose();
       expect(live(backend)).toEqual(before);
       const c = param(backend, Array.from(await a.toArray())), restart = make([c]);
@@ -307,7 +305,6 @@ describe('state dicts', () => {
     for (const o of [sgd, momentum, rms]) o.step();
     const entries = (o: Optimizer) => {
       const s = o.stateDict();
-      disposeOptimizerState(s);
       return [[...s.tensors.keys()], s.scalars];
     };
     expect(entries(sgd)).toEqual([[], { 'state.0.step': 1 }]);
@@ -316,7 +313,6 @@ describe('state dicts', () => {
     // loaded: the same entries back
     const again = new SGD([a, b], { lr: 0.1, momentum: 0.9 }), state = momentum.stateDict();
     again.loadStateDict(state);
-    disposeOptimizerState(state);
     expect(entries(again)).toEqual([['state.0.momentum_buffer'], { 'state.0.step': 1 }]);
     for (const o of [sgd, momentum, rms, again]) { o.zeroGrad(); o.dispose(); }
     a.dispose(); b.dispose();
@@ -357,7 +353,6 @@ describe('state dicts', () => {
     const m = stepped.tensors.get('state.0.exp_avg')!;
     expect(() => target.loadStateDict(emptyState('Adam', { tensors: new Map([['state.0.exp_avg', m]]) })))
       .toThrow(/^Adam.loadStateDict: parameter 0 has only one of exp_avg and exp_avg_sq$/);
-    for (const s of [state, stepped]) disposeOptimizerState(s);
     for (const o of [source, target]) { o.zeroGrad(); o.dispose(); }
     a.dispose(); b.dispose();
   });
@@ -379,7 +374,6 @@ describe('state dicts', () => {
     expectClose(await p.toArray(), want, 1e-6, 1e-6, 'parameter');
     const state = opt.stateDict();
     expect(state.tensors.get('state.0.momentum_buffer')!.dtype).toBe('float32');
-    disposeOptimizerState(state);
     opt.zeroGrad(); opt.dispose(); p.dispose(); short.dispose(); elsewhere.dispose(); wide.dispose();
   });
 });
