@@ -11,31 +11,40 @@ import {
   checkProb, checkSpatialSize, joinChannels, keyList, readChannels, readSameSpatialShape, requireRng, resolveSize, splitChannels, withVolumes,
   type Channels, type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
-import { allocLike, type Shape3, type Volume } from './volume.js';
+import { allocLike, type MultiChannelVolume, type Shape3, type Volume } from './volume.js';
 
 const AXES = [0, 1, 2] as const;
 
 /**
- * The region [start, start + size) of `v`, zero where it lies outside the volume: a crop, a pad, or both (one copy
- * routine for every crop and pad below).
+ * MONAI's array `SpatialCrop`/`SpatialPad` in one: the spatial region [start, start + size) of `v`, zero where it lies
+ * outside the volume, so a crop, a pad, or both (one copy routine for every crop and pad below). `v` is a volume
+ * [X, Y, Z] or a channel-first one [C, X, Y, Z] (every channel cropped alike, the result channel-first too); `start`
+ * and `size` are spatial [X, Y, Z].
  */
-export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): Volume<T> {
-  const [X, Y, Z] = v.shape;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): Volume<T>;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: MultiChannelVolume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): MultiChannelVolume<T>;
+export function cropOrPad(v: SpatialVolume, start: Readonly<Shape3>, size: Readonly<Shape3>): SpatialVolume;
+export function cropOrPad(
+  v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, start: Readonly<Shape3>, size: Readonly<Shape3>,
+): Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array> {
+  const C = v.shape.length === 4 ? v.shape[0] : 1;
+  const [X, Y, Z] = v.shape.slice(-3) as Shape3;
   const [P, Q, R] = size;
-  const out = allocLike(v.data, P * Q * R);
+  const out = allocLike(v.data, C * P * Q * R);
   const z0 = Math.max(0, start[2]), z1 = Math.min(Z, start[2] + R);
-  if (z1 <= z0) return { data: out, shape: [P, Q, R] };
-  for (let a = 0; a < P; a++) {
-    const x = start[0] + a;
-    if (x < 0 || x >= X) continue;
-    for (let b = 0; b < Q; b++) {
-      const y = start[1] + b;
-      if (y < 0 || y >= Y) continue;
-      const src = (x * Y + y) * Z;
-      out.set(v.data.subarray(src + z0, src + z1), (a * Q + b) * R + (z0 - start[2]));
+  for (let c = 0; c < C && z1 > z0; c++) {
+    for (let a = 0; a < P; a++) {
+      const x = start[0] + a;
+      if (x < 0 || x >= X) continue;
+      for (let b = 0; b < Q; b++) {
+        const y = start[1] + b;
+        if (y < 0 || y >= Y) continue;
+        const src = ((c * X + x) * Y + y) * Z;
+        out.set(v.data.subarray(src + z0, src + z1), ((c * P + a) * Q + b) * R + (z0 - start[2]));
+      }
     }
   }
-  return { data: out, shape: [P, Q, R] };
+  return v.shape.length === 4 ? { data: out, shape: [C, P, Q, R] } : { data: out, shape: [P, Q, R] };
 }
 
 /** `f` applied to each channel, the result in the volume's form (channel-first or not). */
@@ -45,7 +54,7 @@ function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8A
 
 /** Applies one region to every key. */
 function cropKeys<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>, size: Readonly<Shape3>): T {
-  return withVolumes(data, keys, vols.map((v) => mapChannels(v, (c) => cropOrPad(c, start, size))));
+  return withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size)));
 }
 
 /** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */

@@ -75,15 +75,22 @@ export class Compose<TOut extends object = object, MaySplit extends boolean = bo
   }
 }
 
+/** What `Lambda`'s function takes and returns: a volume [X, Y, Z] or a channel-first one [C, X, Y, Z], float or uint8. */
+export interface LambdaVolume {
+  data: Float32Array | Uint8Array;
+  shape: Shape3 | [number, number, number, number];
+}
+
 /**
- * MONAI's `Lambdad`: `func` maps the volume under each key to a new one (a custom step in a `Compose` without writing
- * a Transform class). It must not modify its argument.
+ * MONAI's `Lambdad`: `func` maps the whole volume under each key (all its channels: a channel-first [C, X, Y, Z] one
+ * as it is, as MONAI's Lambda gets the whole array) to a new one, [X, Y, Z] or [C, X, Y, Z] (a custom step in a
+ * `Compose` without writing a Transform class). It must not modify its argument.
  */
 export class Lambda implements Transform {
   readonly #keys: string[];
-  readonly #func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array>;
+  readonly #func: (volume: LambdaVolume, key: string) => LambdaVolume;
 
-  constructor(opts: { keys: string | readonly string[]; func: (volume: Volume<Float32Array | Uint8Array>, key: string) => Volume<Float32Array | Uint8Array> }) {
+  constructor(opts: { keys: string | readonly string[]; func: (volume: LambdaVolume, key: string) => LambdaVolume }) {
     this.#keys = keyList(opts.keys, 'Lambda');
     if (typeof opts.func !== 'function') throw new Error('Lambda: func must be a function (volume, key) => volume');
     this.#func = opts.func;
@@ -91,8 +98,8 @@ export class Lambda implements Transform {
 
   apply<T extends object>(data: T): T {
     return withVolumes(data, this.#keys, this.#keys.map((k) => {
-      const out = this.#func(readVolume(data, k, 'Lambda') as Volume<Float32Array | Uint8Array>, k);
-      return readVolume({ [k]: out }, k, 'Lambda (func\'s result)');
+      const out = this.#func(readChannels(data, k, 'Lambda').volume, k);
+      return readChannels({ [k]: out }, k, 'Lambda (func\'s result)').volume;
     }));
   }
 }
