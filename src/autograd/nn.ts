@@ -8,8 +8,8 @@ import { formatShape, normalizeAxis, sameShape, sizeOf } from '../tensor/shape.j
 import { needsGrad, noGrad, record } from './graph.js';
 import { autocastConv, getAutocastDtype } from './autocast.js';
 import {
-  add, addScalar, argmax, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, expand, gather, log, matmul, max, mean,
-  mul, mulScalar, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
+  add, addScalar, argmax, assign, checkFloat, checkSameBackend, clamp, concat, div, erf, exp, expand, gather, log, matmul, max, maximum, mean,
+  mul, mulScalar, ne, neg, pad, permute, powScalar, relu, reshape, rsqrt, sigmoid, slice, split, square, step, sub, sum, tanh, transpose,
   variance, where,
 } from './ops.js';
 import { fromArray, full } from '../tensor/creation.js';
@@ -668,8 +668,9 @@ export interface AdaptiveMaxPool3dOptions {
 /**
  * F.adaptive_max_pool3d, windows as adaptiveAvgPool3d: maxPool3d when the windows tile the input, else one max per
  * window and axis (a box maximum is separable). Ties share the gradient evenly there (PyTorch sends it to one
- * element); with distinct values the two agree. `returnIndices`: [values, indices] as maxPool3d's, each the first
- * maximum of its window in C order on ties (as PyTorch).
+ * element); with distinct values the two agree. `returnIndices`: [values, indices] as maxPool3d's, each index the
+ * first maximum of its window in C order on ties, or its last NaN where it holds NaN (PyTorch's rule), the values
+ * gathered there (so their gradient goes to the indexed element, as PyTorch's).
  */
 export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options?: AdaptiveMaxPool3dOptions & { returnIndices?: false }): Tensor;
 export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (number | null)[], options: AdaptiveMaxPool3dOptions & { returnIndices: true }): [Tensor, Tensor];
@@ -679,34 +680,38 @@ export function adaptiveMaxPool3d(x: Tensor, outputSize: number | readonly (numb
   if (typeof returnIndices !== 'boolean') throw new Error(`${op}: returnIndices must be a boolean, got ${String(returnIndices)}`);
   const size = adaptiveSize(op, x, outputSize);
   const kernel = tilingKernel(x, size);
-  if (returnIndices && kernel) return maxPool3d(x, kernel, { returnIndices: true });
-  const y = separableAdaptivePool(x, size, (t, k) => maxPool3d(t, k),
+  if (returnIndices) return kernel ? maxPool3d(x, kernel, { returnIndices: true }) : adaptiveMaxWithIndices(x, size);
+  return separableAdaptivePool(x, size, (t, k) => maxPool3d(t, k),
     (t, axis, windows) => concat(windows.map(([s, e]) => max(slice(t, axis, s, e), [axis], true)), axis)); // a list: amax
-  return returnIndices ? [y, adaptiveMaxIndices(x, size)] : y;
 }
 
 /**
- * The flat index (inside its (N, C) volume) of each adaptive window's first maximum in C order: the argmax per
- * window along W, then H, then D (that order picks the smallest d, then h, then w among the maxima), each step
- * carrying the values and flat indices it picked.
+ * Each adaptive window's value and flat index (inside its (N, C) volume) by PyTorch's rule, in C order the first
+ * maximum or, where the window holds NaN, the last NaN: one pick per window along W, then H, then D, each carrying the
+ * values and indices it picked (that order finds the smallest d, h, w among the maxima and the largest among the
+ * NaNs). The values are gathered from x, so they are differentiable.
  */
-function adaptiveMaxIndices(x: Tensor, size: Mutable3): Tensor {
-  return noGrad(() => tidy(() => {
-    const volume = sizeOf(x.shape.slice(2));
-    const flat = fromArray(Int32Array.from({ length: volume }, (_, i) => i), [1, 1, ...x.shape.slice(2)], { dtype: 'int32', backend: x.backend });
+function adaptiveMaxWithIndices(x: Tensor, size: Mutable3): [Tensor, Tensor] {
+  return tidy(() => {
+    const flat = fromArray(Int32Array.from({ length: sizeOf(x.shape.slice(2)) }, (_, i) => i), [1, 1, ...x.shape.slice(2)], { dtype: 'int32', backend: x.backend });
     let values = x, indices = expand(flat, x.shape);
     for (let axis = 4; axis >= 2; axis--) {
       const n = x.shape[axis], m = size[axis - 2];
       if (n === m) continue;
+      // 1, 2, …, n along the axis where a value is NaN, else 0: its argmax in a window is the window's last NaN
+      const positions = fromArray(Float32Array.from({ length: n }, (_, i) => i + 1), [n, ...Array<number>(4 - axis).fill(1)], { dtype: x.dtype, backend: x.backend });
+      const nanPositions = noGrad(() => mul(ne(values, values), positions));
       const picked = adaptiveWindows(n, m).map(([s, e]) => {
-        const at = argmax(slice(values, axis, s, e), axis, true);
-        return [gather(slice(values, axis, s, e), axis, at), gather(slice(indices, axis, s, e), axis, at)];
+        const window = slice(values, axis, s, e), nans = slice(nanPositions, axis, s, e);
+        // argmax gives the first maximum, or the first NaN when there is one, no later than the last NaN (0 when none)
+        const at = maximum(argmax(window, axis, true), argmax(nans, axis, true));
+        return [gather(window, axis, at), gather(slice(indices, axis, s, e), axis, at)] as const;
       });
       values = concat(picked.map(([v]) => v), axis);
       indices = concat(picked.map(([, i]) => i), axis);
     }
-    return indices;
-  }));
+    return [values, indices];
+  });
 }
 
 function avgPool3dRaw(x: Tensor, p: Pool3dParams, shape: readonly number[]): Tensor {
