@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { backward, gradcheck, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { DVF2DDF, dvf2ddf, Warp, warp, type WarpOptions } from '../../src/models/warp.js';
-import { dispose, fromArray, sizeOf, type Tensor } from '../../src/tensor/index.js';
+import { dispose, fromArray, liveTensorCount, sizeOf, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, valuesOf as value, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
@@ -149,5 +149,63 @@ describe('warp and dvf2ddf on WebGPU', () => {
     };
     const [want, got] = [await run(cpu), await run(gpu)];
     for (const k of ['warped', 'ddf', 'gx', 'gu'] as const) expectClose(got[k], want[k], 1e-5, 1e-4, k);
+  });
+});
+
+describe('Warp and DVF2DDF keep their sampling grid', () => {
+  /** backend.upload wrapped to count the reference grids (D·H·W·3 values) it uploads */
+  function countGridUploads(backend: Backend, voxels: number): { count: () => number; restore: () => void } {
+    const upload = backend.upload.bind(backend);
+    let grids = 0;
+    backend.upload = (data, dtype) => { if (data.length === voxels * 3) grids++; return upload(data, dtype); };
+    return { count: () => grids, restore: () => { backend.upload = upload; } };
+  }
+
+  it('one grid per spatial shape, backend and dtype across calls and tidy scopes, the same numbers as warp(), freed by dispose', async () => {
+    for (const backend of [cpu, await webgpu()]) {
+      const shape = [1, 2, 3, 4, 5], voxels = 3 * 4 * 5;
+      const image = fromArray(randomArray(sizeOf(shape), 5), shape, { backend });
+      const ddf = fromArray(randomArray(3 * voxels, 6).map((v) => 3 * v - 1.5), [1, 3, 3, 4, 5], { backend });
+      const module = new Warp({ paddingMode: 'zeros' }), velocity = new DVF2DDF({ numSteps: 3 });
+      const want = await value(warp(image, ddf, { paddingMode: 'zeros' }));
+      const wantDdf = await value(dvf2ddf(ddf, { numSteps: 3 }));
+      const live = liveTensorCount();
+      const uploads = countGridUploads(backend, voxels);
+      try {
+        for (let call = 0; call < 3; call++) {
+          expect(await value(tidy(() => module.forward(image, ddf))), backend.name).toEqual(want);
+          expect(await value(tidy(() => velocity.forward(ddf))), backend.name).toEqual(wantDdf);
+        }
+        expect(uploads.count(), backend.name).toBe(2);
+        expect(liveTensorCount(), backend.name).toBe(live + 4);
+        // another shape replaces the grid (the cache holds one)
+        const small = tidy(() => module.forward(fromArray(randomArray(8, 7), [1, 1, 2, 2, 2], { backend }), fromArray(new Float32Array(24), [1, 3, 2, 2, 2], { backend })));
+        small.dispose();
+        expect(liveTensorCount(), backend.name).toBe(live + 4);
+      } finally {
+        uploads.restore();
+      }
+      module.dispose();
+      velocity.dispose();
+      expect(liveTensorCount(), backend.name).toBe(live);
+      dispose([image, ddf]);
+    }
+  });
+
+  it('a replaced grid stays valid for a graph that saved it (backward after a call of another shape)', async () => {
+    const module = new Warp();
+    const image = fromArray(randomArray(27, 8), [1, 1, 3, 3, 3], { backend: cpu, requiresGrad: true });
+    const ddf = fromArray(randomArray(81, 9).map((v) => v - 0.5), [1, 3, 3, 3, 3], { backend: cpu, requiresGrad: true });
+    const loss = sum(module.forward(image, ddf));
+    tidy(() => { module.forward(fromArray(new Float32Array(8), [1, 1, 2, 2, 2], { backend: cpu }), fromArray(new Float32Array(24), [1, 3, 2, 2, 2], { backend: cpu })); });
+    backward(loss);
+    const reference = fromArray(await image.toArray(), [1, 1, 3, 3, 3], { backend: cpu, requiresGrad: true });
+    const referenceDdf = fromArray(await ddf.toArray(), [1, 3, 3, 3, 3], { backend: cpu, requiresGrad: true });
+    const referenceLoss = sum(warp(reference, referenceDdf));
+    backward(referenceLoss);
+    expect(await value(ddf.grad!)).toEqual(await value(referenceDdf.grad!));
+    expect(await value(image.grad!)).toEqual(await value(reference.grad!));
+    module.dispose();
+    dispose([image, ddf, loss, reference, referenceDdf, referenceLoss]);
   });
 });
