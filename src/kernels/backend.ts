@@ -102,8 +102,6 @@ export interface AdamParams {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
   /** AdamW: weight decay applied to the parameter, not added to the gradient */
   decoupled: boolean;
-  /** 1-based step count for bias correction */
-  step: number;
 }
 
 /**
@@ -446,13 +444,12 @@ export interface KernelOps {
    */
   lossTotalBackward(total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): Storage[];
 
-  /** in place: param, m, v */
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void;
   /**
-   * adamStep of several parameters with one group's hyperparameters (few dispatches: several parameters each); with
+   * Adam's or AdamW's step of several parameters with one group's hyperparameters (few dispatches: several parameters
+   * each), in place: param, exp_avg, exp_avg_sq (and max_exp_avg_sq); with
    * `deviceSteps`, the step counts are read on the device and nothing is written when its found-inf flag is set
    */
-  adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void;
+  adamSteps(items: readonly AdamItem[], p: AdamParams, deviceSteps?: AdamDeviceSteps | null): void;
   /**
    * RMSprop's step of several parameters with one group's hyperparameters (few dispatches: several parameters each),
    * in place: param, square_avg, grad_avg, momentum_buffer; with `foundInf`, nothing is written when it is set

@@ -12,7 +12,7 @@ import { cpu, webgpu } from '../helpers/backends.js';
 const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false };
 
 describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('Adam\'s 1 − β on %s', (_name, get) => {
-  it.each([false, true])('adamSteps (device step counts: %s) and adamStep: exp_avg = float32(1 − β₁), exp_avg_sq = float32(1 − β₂) after one step of gradient 1', async (device) => {
+  it.each([false, true])('adamSteps (device step counts: %s): exp_avg = float32(1 − β₁), exp_avg_sq = float32(1 − β₂) after one step of gradient 1', async (device) => {
     const b: Backend = await get();
     const up = (v: number[]) => b.upload(Float32Array.from(v), 'float32');
     const s = [up([1, -1]), up([1, 1]), up([0, 0]), up([0, 0])];
@@ -21,9 +21,6 @@ describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('Adam\'s 
     b.adamSteps([item], hyper, deviceSteps);
     expect(Array.from(await b.read(s[2]!))).toEqual([Math.fround(0.1), Math.fround(0.1)]);
     expect(Array.from(await b.read(s[3]!))).toEqual([Math.fround(0.001), Math.fround(0.001)]);
-    const one = [up([1]), up([1]), up([0]), up([0])];
-    b.adamStep(one[0]!, one[1]!, one[2]!, one[3]!, { ...hyper, step: 1 });
-    expect(Array.from(await b.read(one[3]!))).toEqual([Math.fround(0.001)]);
-    for (const x of [...s, ...one, ...(deviceSteps ? [deviceSteps.counts, deviceSteps.foundInf] : [])]) b.free(x);
+    for (const x of [...s, ...(deviceSteps ? [deviceSteps.counts, deviceSteps.foundInf] : [])]) b.free(x);
   });
 });

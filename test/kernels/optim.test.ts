@@ -36,10 +36,10 @@ describe('the cpu optimizer oracle against PyTorch\'s formulas, one step by hand
   });
 
   it('Adam and AdamW: bias-corrected first step and a second step', async () => {
-    const base: AdamParams = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 };
-    const run = async (p: AdamParams, m0: number, v0: number): Promise<number[]> => {
+    const base: AdamParams & { step: number } = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 };
+    const run = async ({ step, ...p }: AdamParams & { step: number }, m0: number, v0: number): Promise<number[]> => {
       const w = up(cpu, [1]), g = up(cpu, [0.5]), m = up(cpu, [m0]), v = up(cpu, [v0]);
-      cpu.adamStep(w, g, m, v, p);
+      cpu.adamSteps([{ param: w, grad: g, expAvg: m, expAvgSq: v, step }], p);
       return [(await cpu.read(w))[0], (await cpu.read(m))[0], (await cpu.read(v))[0]];
     };
     // step 1: m = 0.05, v = 0.00025, m̂ = 0.5, v̂ = 0.25 → w = 1 − 0.1·0.5/(0.5 + 1e-8)
@@ -96,7 +96,7 @@ describe('webgpu optimizer steps against the cpu oracle over several steps', () 
       }), { numRuns: 25 });
   });
 
-  it('Adam and AdamW', async () => {
+  it('Adam and AdamW, one parameter a call', async () => {
     const g = await webgpu();
     await fc.assert(fc.asyncProperty(
       fc.integer({ min: 1, max: 700 }), fc.boolean(), fc.constantFrom(0, 1e-2), fc.integer({ min: 1 }),
@@ -104,10 +104,10 @@ describe('webgpu optimizer steps against the cpu oracle over several steps', () 
         const s = state(g, n, seed, 3);
         for (let step = 1; step <= 4; step++) {
           const grad = randomArray(n, seed + 7 * step);
-          const p: AdamParams = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled, step };
+          const p: AdamParams = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled };
           const gg = up(g, grad), cg = up(cpu, grad);
-          g.adamStep(s.gpu[0], gg, s.gpu[1], s.gpu[2], p);
-          cpu.adamStep(s.cpu[0], cg, s.cpu[1], s.cpu[2], p);
+          g.adamSteps([{ param: s.gpu[0], grad: gg, expAvg: s.gpu[1], expAvgSq: s.gpu[2], step }], p);
+          cpu.adamSteps([{ param: s.cpu[0], grad: cg, expAvg: s.cpu[1], expAvgSq: s.cpu[2], step }], p);
           g.free(gg); cpu.free(cg);
         }
         await expectSame(g, s, `adam n=${n} decoupled=${decoupled}`);
@@ -148,7 +148,7 @@ describe('webgpu multi-tensor optimizer steps against the cpu oracle', () => {
 });
 
 describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('adamSteps on %s', (_name, get) => {
-  it('random parameter sets (empty ones, more than one dispatch holds, each its own step count) bit for bit as adamStep each', async () => {
+  it('random parameter sets (empty ones, more than one dispatch holds, each its own step count) bit for bit as each parameter alone', async () => {
     const backend = await get();
     await fc.assert(fc.asyncProperty(
       fc.array(fc.record({ n: fc.integer({ min: 0, max: 600 }), startStep: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 11 }),
@@ -164,7 +164,7 @@ describe.each([['cpu', async () => cpu], ['webgpu', webgpu]] as const)('adamStep
         });
         for (let step = 1; step <= 3; step++) {
           const grads = made.map(({ one }, k) => backend.upload(randomArray(one[0].length, seed + 100 * step + k), 'float32'));
-          made.forEach(({ one, startStep }, k) => backend.adamStep(one[0], grads[k], one[1], one[2], { ...hyper, step: startStep + step }));
+          made.forEach(({ one, startStep }, k) => backend.adamSteps([{ param: one[0], grad: grads[k], expAvg: one[1], expAvgSq: one[2], step: startStep + step }], hyper));
           const items: AdamItem[] = made.map(({ many, startStep }, k) => ({ param: many[0], grad: grads[k], expAvg: many[1], expAvgSq: many[2], step: startStep + step }));
           backend.adamSteps(items, hyper);
           for (const g of grads) backend.free(g);
@@ -271,7 +271,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       }), { numRuns: 15 });
   });
 
-  it('the cpu oracle: a count c steps as adamStep at t = c + 1, within the float32 rounding of ln β', async () => {
+  it('the cpu oracle: a count c steps as the host step count t = c + 1, within the float32 rounding of ln β', async () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 100_000 }), fc.boolean(), fc.integer({ min: 1 }),
       async (n, count, decoupled, seed) => {
         const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled };
@@ -279,7 +279,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
         const device = arrays.map((a) => up(cpu, a)), host = arrays.map((a) => up(cpu, a));
         const grad = up(cpu, randomArray(n, seed + 3));
         cpu.adamSteps([{ param: device[0]!, grad, expAvg: device[1]!, expAvgSq: device[2]! , step: 0 }], hyper, { counts: up(cpu, [count]), foundInf: up(cpu, [0]) });
-        cpu.adamStep(host[0]!, grad, host[1]!, host[2]!, { ...hyper, step: count + 1 });
+        cpu.adamSteps([{ param: host[0]!, grad, expAvg: host[1]!, expAvgSq: host[2]!, step: count + 1 }], hyper);
         // the moments do not depend on t; the parameter within the float32 rounding of β and 1 − βᵗ
         for (let s = 1; s < 3; s++) expect(Array.from(await cpu.read(device[s]!))).toEqual(Array.from(await cpu.read(host[s]!)));
         expectClose(await cpu.read(device[0]!), await cpu.read(host[0]!), 1e-6, 1e-5, `count ${count}`);

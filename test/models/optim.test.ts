@@ -107,11 +107,10 @@ describe.each(backends)('optimizers on %s: two steps against PyTorch\'s formulas
     for (const s of [steps, ...spies]) s.mockRestore();
     expect(Array.from(await c.toArray())).toEqual([1]);
     const adam = new Adam([a, b, c]);
-    const adamSteps = vi.spyOn(backend, 'adamSteps'), adamStep = vi.spyOn(backend, 'adamStep');
+    const adamSteps = vi.spyOn(backend, 'adamSteps');
     adam.step();
     expect(adamSteps.mock.calls.map(([items]) => items.map((it) => it.step))).toEqual([[1, 1]]);
-    expect(adamStep.mock.calls.length).toBe(0);
-    for (const s of [adamSteps, adamStep]) s.mockRestore();
+    adamSteps.mockRestore();
     expect(Array.from(await c.toArray())).toEqual([1]);
     opt.zeroGrad();
     for (const x of [opt, adam, a, b, c]) x.dispose();

@@ -26,13 +26,8 @@ export function sgdSteps(items: readonly SgdItem[], p: Omit<SgdParams, 'firstSte
   for (const it of items) sgdStep(it.param, it.grad, it.momentumBuffer, { ...p, firstStep: it.firstStep });
 }
 
-/** PyTorch's Adam / AdamW (amsgrad off: adamSteps has it), the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ in float64. */
-export function adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
-  adamUpdate({ param, grad, expAvg: m, expAvgSq: v }, p, 1 - Math.pow(p.beta1, p.step), 1 - Math.pow(p.beta2, p.step));
-}
-
 /** one parameter's update; with maxExpAvgSq (amsgrad), PyTorch's max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq) divides instead of exp_avg_sq */
-function adamUpdate(it: Omit<AdamItem, 'step'>, p: Omit<AdamParams, 'step'>, c1: number, c2: number): void {
+function adamUpdate(it: AdamItem, p: AdamParams, c1: number, c2: number): void {
   const w = cpuData(it.param), g = cpuData(it.grad), M = cpuData(it.expAvg), V = cpuData(it.expAvgSq);
   const maxV = it.maxExpAvgSq ? cpuData(it.maxExpAvgSq) : null;
   for (let i = 0; i < w.length; i++) {
@@ -46,8 +41,12 @@ function adamUpdate(it: Omit<AdamItem, 'step'>, p: Omit<AdamParams, 'step'>, c1:
   }
 }
 
-/** with `deviceSteps`: each item's step count read from its counts (+ 1), the bias corrections as the kernel's (bias-correction.ts), and nothing written when the flag is set */
-export function adamSteps(items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
+/**
+ * PyTorch's Adam / AdamW, the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ in float64; with `deviceSteps`: each item's step count
+ * read from its counts (+ 1), the bias corrections as the kernel's (bias-correction.ts), and nothing written when the
+ * flag is set
+ */
+export function adamSteps(items: readonly AdamItem[], p: AdamParams, deviceSteps?: AdamDeviceSteps | null): void {
   if (!deviceSteps) {
     for (const it of items) adamUpdate(it, p, 1 - Math.pow(p.beta1, it.step), 1 - Math.pow(p.beta2, it.step));
     return;

@@ -8,7 +8,7 @@ import { checkDeviceSteps, checkRmspropItems, checkStepCounts } from './checks.j
 import { MAX_SEGMENTS, MULTI_TENSOR_WG, SEGMENT_ROWS, chunks, field, multiParamSource, segmentsPerDispatch, type SharedBindings } from '../webgpu/multi-tensor.js';
 
 /**
- * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep, adamStep) or per few parameters
+ * Fused, in-place optimizer steps: one dispatch per parameter (sgdStep) or per few parameters
  * (sgdSteps, adamSteps, rmspropSteps), one invocation per element, in PyTorch's order (see the cpu oracle). Scalars that
  * depend only on the step (bias corrections) are computed on the host in float64, except in adamSteps decided on
  * the device, whose step counts live there: then in float32 in the kernel, as PyTorch's capturable Adam.
@@ -67,43 +67,25 @@ ${momentum ? `@group(0) @binding(${perParam * k + 2}) var<storage, read_write> b
 }
 
 /**
- * One element's Adam/AdamW update of w<k>[j], m<k>[j], v<k>[j] (k: '' for the one-parameter kernel), in the
- * cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections; 1 − β₁ and 1 − β₂ are formed on the host in
+ * One element's Adam/AdamW update of w<k>[j], m<k>[j], v<k>[j], in the cpu oracle's order; stepSize (lr/c1) and c2 are the bias corrections; 1 − β₁ and 1 − β₂ are formed on the host in
  * float64, as PyTorch's (1 − float32(β₂) would be 1.3e-5 from float32(0.001)). With `amsgrad`, vmax<k>[j] (max_exp_avg_sq)
  * ← max(itself, v), which then divides instead of v.
  */
-function adamUpdate(k: string, j: string, stepSize: string, c2: string, amsgrad: boolean): string {
-  return `var wi = w${k}[${j}];
-  var d = g${k}[${j}];
+function adamUpdate(k: number, stepSize: string, c2: string, amsgrad: boolean): string {
+  return `var wi = w${k}[j];
+  var d = g${k}[j];
   if (P.decoupled != 0u) { wi = wi * P.decay; } else { d += P.wd * wi; }
-  let mi = P.beta1 * m${k}[${j}] + P.one_minus_beta1 * d;
-  let vi = P.beta2 * v${k}[${j}] + P.one_minus_beta2 * d * d;
-  m${k}[${j}] = mi;
-  v${k}[${j}] = vi;
-  ${amsgrad ? `let second = max(vmax${k}[${j}], vi);
-  vmax${k}[${j}] = second;` : 'let second = vi;'}
-  w${k}[${j}] = wi - ${stepSize} * mi / (sqrt(second / ${c2}) + P.eps);`;
-}
-
-function adamSource(): string {
-  return /* wgsl */ `
-struct Params { n: u32, decoupled: u32, one_minus_beta1: f32, one_minus_beta2: f32,
-  lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, step_size: f32, c2: f32, decay: f32 }
-@group(0) @binding(0) var<storage, read_write> w: array<f32>;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${wgslFlatIndex(WG)};
-  if (i >= P.n) { return; }
-  ${adamUpdate('', 'i', 'P.step_size', 'P.c2', false)}
-}`;
+  let mi = P.beta1 * m${k}[j] + P.one_minus_beta1 * d;
+  let vi = P.beta2 * v${k}[j] + P.one_minus_beta2 * d * d;
+  m${k}[j] = mi;
+  v${k}[j] = vi;
+  ${amsgrad ? `let second = max(vmax${k}[j], vi);
+  vmax${k}[j] = second;` : 'let second = vi;'}
+  w${k}[j] = wi - ${stepSize} * mi / (sqrt(second / ${c2}) + P.eps);`;
 }
 
 /**
- * adamSource's update for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections:
+ * Adam's update (adamUpdate) for `count` parameters in one dispatch (multiParamSource), each with its own bias corrections:
  * from the host, or with `deviceSteps` computed from the step counts on the device (skipping on found_inf); with
  * `amsgrad` a fifth buffer per parameter, its max_exp_avg_sq
  */
@@ -121,7 +103,7 @@ ${amsgrad ? `@group(0) @binding(${perParam * k + 4}) var<storage, read_write> vm
   (k) => (deviceSteps ? `let t = counts[${field('count_at', k)}] + 1.0;
     let step_size = P.lr / one_minus_power(P.log_beta1, t);
     let c2 = one_minus_power(P.log_beta2, t);
-    ${adamUpdate(String(k), 'j', 'step_size', 'c2', amsgrad)}` : adamUpdate(String(k), 'j', field('step_size', k), field('c2', k), amsgrad)),
+    ${adamUpdate(k, 'step_size', 'c2', amsgrad)}` : adamUpdate(k, field('step_size', k), field('c2', k), amsgrad)),
   deviceSteps ? { declarations: [...skipOnFoundInf.declarations, 'var<storage, read> counts: array<f32>;'], prologue: skipOnFoundInf.prologue } : undefined);
 }
 
@@ -183,28 +165,17 @@ export function sgdSteps(rt: GpuRuntime, items: readonly SgdItem[], p: Omit<SgdP
 }
 
 /** the bias-corrected step size lr/(1 − β₁ᵗ) and 1 − β₂ᵗ, in float64 */
-function biasCorrections(p: Omit<AdamParams, 'step'>, step: number): { stepSize: number; c2: number } {
+function biasCorrections(p: AdamParams, step: number): { stepSize: number; c2: number } {
   return { stepSize: p.lr / (1 - Math.pow(p.beta1, step)), c2: 1 - Math.pow(p.beta2, step) };
 }
 
-export function adamStep(rt: GpuRuntime, param: Storage, grad: Storage, m: Storage, v: Storage, p: AdamParams): void {
-  checkF32('adamStep', param, grad, m, v);
-  const n = param.length;
-  if (n === 0) return;
-  const { stepSize, c2 } = biasCorrections(p, p.step);
-  const kernel = rt.kernel('adam', adamSource, 4);
-  const params = new Params().u32(n, p.decoupled ? 1 : 0).f32(1 - p.beta1, 1 - p.beta2)
-    .f32(p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, c2, 1 - p.lr * p.weightDecay).done();
-  rt.dispatch(kernel, [gpuBuffer(param), gpuBuffer(grad), gpuBuffer(m), gpuBuffer(v)], params, grid1d(n, WG));
-}
-
 /**
- * adamStep for several parameters with the same hyperparameters (each with its own step count): as many
+ * Adam's or AdamW's step for several parameters with the same hyperparameters (each with its own step count): as many
  * parameters per dispatch as the storage-binding limit allows (4 buffers each, 5 with amsgrad's max_exp_avg_sq: 4
- * or 3 on 16, 8 or 6 from 32 on; with `deviceSteps` 2 buffers fewer in all), each element updated by the same
- * expressions as adamStep's kernel; the parameters with and without max_exp_avg_sq in separate dispatches.
+ * or 3 on 16, 8 or 6 from 32 on; with `deviceSteps` 2 buffers fewer in all); the parameters with and without
+ * max_exp_avg_sq in separate dispatches.
  */
-export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps?: AdamDeviceSteps | null): void {
+export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: AdamParams, deviceSteps?: AdamDeviceSteps | null): void {
   const plain: AdamItem[] = [], amsgrad: AdamItem[] = [];
   for (const it of items) {
     checkF32('adamSteps', it.param, it.grad, it.expAvg, it.expAvgSq, ...(it.maxExpAvgSq ? [it.maxExpAvgSq] : []));
@@ -221,7 +192,7 @@ export function adamSteps(rt: GpuRuntime, items: readonly AdamItem[], p: Omit<Ad
 }
 
 /** one dispatch of adamSteps: `batch`'s parameters, each with a max_exp_avg_sq when `amsgrad` */
-function dispatchAdam(rt: GpuRuntime, batch: readonly AdamItem[], p: Omit<AdamParams, 'step'>, deviceSteps: AdamDeviceSteps | null | undefined,
+function dispatchAdam(rt: GpuRuntime, batch: readonly AdamItem[], p: AdamParams, deviceSteps: AdamDeviceSteps | null | undefined,
   shared: readonly GPUBuffer[], amsgrad: boolean): void {
   const variant = `${deviceSteps ? ':device' : ''}${amsgrad ? ':amsgrad' : ''}`;
   const kernel = rt.kernel(`adam:${batch.length}${variant}`, () => adamMultiSource(batch.length, !!deviceSteps, amsgrad),
@@ -343,7 +314,7 @@ function optimBench(name: string, n: number, kind: keyof typeof BENCH_COST, larg
           if (kind === 'sgd') {
             backend.sgdStep(w, g, a, { lr: 0.01, momentum: 0.99, dampening: 0, nesterov: true, weightDecay: 1e-4, firstStep: step++ === 1 });
           } else if (kind === 'adam') {
-            backend.adamStep(w, g, a, b, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled: true, step: step++ });
+            backend.adamSteps([{ param: w, grad: g, expAvg: a, expAvgSq: b, step: step++ }], { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, decoupled: true });
           } else {
             backend.rmspropSteps([{ param: w, grad: g, squareAvg: a, gradAvg: b, momentumBuffer: c }],
               { lr: 1e-3, alpha: 0.99, eps: 1e-8, weightDecay: 1e-4, momentum: 0.9, centered: true });
