@@ -27,7 +27,7 @@ export {
 export { buildHtmlReport, writeHtmlReport, DEFAULT_HTML_BUDGET, type HtmlReportInput } from './imaging/report/html-report.js';
 export { Progress, progress, formatDuration, type ProgressOptions } from './imaging/progress.js';
 export {
-  Compose, Lambda, type LambdaVolume, type Transform, type SampleTransform, type Composed, type ComposeStep, type NestedCompose, type AnyVolume, type FloatImage,
+  Compose, Lambda, type LambdaOptions, type LambdaVolume, type Transform, type SampleTransform, type Composed, type ComposeStep, type NestedCompose, type AnyVolume, type FloatImage,
   type SpatialVolume, type SpatialSize,
 } from './imaging/transforms.js';
 // what the built-in transforms are written with, for a user's own (MONAI's MapTransform): checked readers, the sample copy

@@ -81,6 +81,15 @@ export interface LambdaVolume {
   shape: Shape3 | [number, number, number, number];
 }
 
+export interface LambdaOptions {
+  keys: string | readonly string[];
+  /**
+   * The new volume of a key from its volume (all its channels). A method signature, so that a function written for
+   * the [X, Y, Z] volumes Lambda took before (`(v: Volume<Float32Array | Uint8Array>) => …`) still type-checks.
+   */
+  func(volume: LambdaVolume, key: string): LambdaVolume;
+}
+
 /**
  * MONAI's `Lambdad`: `func` maps the whole volume under each key (all its channels: a channel-first [C, X, Y, Z] one
  * as it is, as MONAI's Lambda gets the whole array) to a new one, [X, Y, Z] or [C, X, Y, Z] (a custom step in a
@@ -88,9 +97,9 @@ export interface LambdaVolume {
  */
 export class Lambda implements Transform {
   readonly #keys: string[];
-  readonly #func: (volume: LambdaVolume, key: string) => LambdaVolume;
+  readonly #func: LambdaOptions['func'];
 
-  constructor(opts: { keys: string | readonly string[]; func: (volume: LambdaVolume, key: string) => LambdaVolume }) {
+  constructor(opts: LambdaOptions) {
     this.#keys = keyList(opts.keys, 'Lambda');
     if (typeof opts.func !== 'function') throw new Error('Lambda: func must be a function (volume, key) => volume');
     this.#func = opts.func;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { cropOrPad } from '../../src/imaging/transforms-spatial.js';
 import { Compose, Lambda, type LambdaVolume } from '../../src/imaging/transforms.js';
-import type { MultiChannelVolume, Shape3 } from '../../src/imaging/volume.js';
+import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 
 /** Channel c's voxel (x, y, z) of a channel-first volume, 0 outside it. */
 function voxel(v: MultiChannelVolume<Float32Array | Uint8Array>, c: number, x: number, y: number, z: number): number {
@@ -63,6 +63,12 @@ describe('Lambda on channel-first volumes (MONAI\'s Lambdad)', () => {
     expect(seen).toEqual([[3, 2, 1, 1]]);
     expect(out).toEqual({ image: { data: Float32Array.from([3, 4]), shape: [1, 2, 1, 1] }, id: 'c0' });
     expect(image.data).toEqual(indexImage([3, 2, 1, 1]).data);
+  });
+
+  it('still takes a function written for [X, Y, Z] volumes (type-checked by tsc)', () => {
+    const negate = (v: Volume<Float32Array | Uint8Array>): Volume<Float32Array | Uint8Array> => ({ data: v.data.map((x) => -x), shape: v.shape });
+    const image = { data: Float32Array.from([1, 2]), shape: [2, 1, 1] as Shape3 };
+    expect(new Lambda({ keys: 'image', func: negate }).apply({ image }).image).toEqual({ data: Float32Array.from([-1, -2]), shape: [2, 1, 1] });
   });
 
   it('may turn a volume [X, Y, Z] into a channel-first one, and checks a channel-first result', () => {
