@@ -40,9 +40,9 @@ export {
   type RandScaleIntensityOptions, type RandShiftIntensityOptions,
 } from './imaging/transforms-intensity.js';
 export {
-  CropForeground, SpatialPad, CenterSpatialCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
+  CropForeground, SpatialPad, CenterSpatialCrop, ResizeWithPadOrCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
   generateSpatialBoundingBox, cropOrPad,
-  type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type RandSpatialCropOptions,
+  type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type ResizeWithPadOrCropOptions, type RandSpatialCropOptions,
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';

@@ -191,11 +191,20 @@ export class SpatialPad implements Transform {
 
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'SpatialPad');
-    const shape = vols[0]!.shape;
-    const size = AXES.map((a) => Math.max(resolveSize(this.#size, shape)[a], shape[a])) as Shape3;
-    const start = AXES.map((a) => (this.#method === 'symmetric' ? -Math.floor((size[a] - shape[a]) / 2) : 0)) as Shape3;
+    const { start, size } = padRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
     return cropKeys(data, this.#keys, vols, start, size);
   }
+}
+
+/** SpatialPad's region: each axis padded to at least `size` (symmetric: ⌊d/2⌋ before, the rest after). */
+function padRegion(shape: Readonly<Shape3>, size: Readonly<Shape3>, method: 'symmetric' | 'end'): { start: Shape3; size: Shape3 } {
+  const padded = AXES.map((a) => Math.max(size[a], shape[a])) as Shape3;
+  return { start: AXES.map((a) => (method === 'symmetric' ? -Math.floor((padded[a] - shape[a]) / 2) : 0)) as Shape3, size: padded };
+}
+
+/** CenterSpatialCrop's region: the roi centred at ⌊size/2⌋, an axis smaller than it kept whole. */
+function centerRegion(shape: Readonly<Shape3>, roi: Readonly<Shape3>): { start: Shape3; size: Shape3 } {
+  return centeredRegion(AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3, roi, shape);
 }
 
 export interface CenterSpatialCropOptions {
@@ -216,10 +225,41 @@ export class CenterSpatialCrop implements Transform {
 
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'CenterSpatialCrop');
-    const shape = vols[0]!.shape;
-    const center = AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3;
-    const { start, size } = centeredRegion(center, resolveSize(this.#roi, shape), shape);
+    const { start, size } = centerRegion(vols[0]!.shape, resolveSize(this.#roi, vols[0]!.shape));
     return cropKeys(data, this.#keys, vols, start, size);
+  }
+}
+
+export interface ResizeWithPadOrCropOptions {
+  keys: string | readonly string[];
+  /** The size per axis (≤ 0 keeps the axis). */
+  spatialSize: SpatialSize;
+  /** How a smaller axis is padded: 'symmetric' (the default) or 'end', as SpatialPad. */
+  method?: 'symmetric' | 'end';
+}
+
+/**
+ * MONAI's `ResizeWithPadOrCropd` with zeros: SpatialPad to `spatialSize`, then CenterSpatialCrop to it, so every
+ * key comes out with that spatial size (one crop-or-pad of each volume).
+ */
+export class ResizeWithPadOrCrop implements Transform {
+  readonly #keys: string[];
+  readonly #size: Shape3;
+  readonly #method: 'symmetric' | 'end';
+
+  constructor(opts: ResizeWithPadOrCropOptions) {
+    const name = 'ResizeWithPadOrCrop';
+    this.#keys = keyList(opts.keys, name);
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
+    this.#method = opts.method ?? 'symmetric';
+    if (this.#method !== 'symmetric' && this.#method !== 'end') throw new Error(`${name}: method must be 'symmetric' or 'end', got ${JSON.stringify(opts.method)}`);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameSpatialShape(data, this.#keys, 'ResizeWithPadOrCrop');
+    const shape = vols[0]!.shape, target = resolveSize(this.#size, shape);
+    const pad = padRegion(shape, target, this.#method), crop = centerRegion(pad.size, target);
+    return cropKeys(data, this.#keys, vols, AXES.map((a) => pad.start[a] + crop.start[a]) as Shape3, crop.size);
   }
 }
 

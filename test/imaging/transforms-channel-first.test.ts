@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { cropOrPad } from '../../src/imaging/transforms-spatial.js';
+import { CenterSpatialCrop, ResizeWithPadOrCrop, SpatialPad, cropOrPad } from '../../src/imaging/transforms-spatial.js';
 import { Compose, Lambda, type LambdaVolume } from '../../src/imaging/transforms.js';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 
@@ -78,5 +78,29 @@ describe('Lambda on channel-first volumes (MONAI\'s Lambdad)', () => {
     const wrong = new Lambda({ keys: 'image', func: (v) => ({ data: v.data, shape: [2, 2, 1, 1] }) });
     expect(() => wrong.apply({ image: indexImage([3, 2, 1, 1]) }))
       .toThrow(/^Lambda \(func's result\): key 'image' is not a channel-first image .*\(shape \[2,2,1,1\]\)$/);
+  });
+});
+
+describe('ResizeWithPadOrCrop (MONAI\'s ResizeWithPadOrCropd)', () => {
+  it('by hand: a longer axis cropped about its centre, a shorter one padded (symmetric: ⌊d/2⌋ before) or at the end', () => {
+    const image = { data: Float32Array.from([1, 2, 3, 4, 5]), shape: [5, 1, 1] as Shape3 };
+    expect([...new ResizeWithPadOrCrop({ keys: 'image', spatialSize: [3, 1, 1] }).apply({ image }).image.data]).toEqual([2, 3, 4]);
+    expect([...new ResizeWithPadOrCrop({ keys: 'image', spatialSize: [8, -1, 0] }).apply({ image }).image.data]).toEqual([0, 1, 2, 3, 4, 5, 0, 0]);
+    expect([...new ResizeWithPadOrCrop({ keys: 'image', spatialSize: [1, 1, 7], method: 'end' }).apply({ image: { ...image, shape: [1, 1, 5] as Shape3 } }).image.data])
+      .toEqual([1, 2, 3, 4, 5, 0, 0]);
+    expect(() => new ResizeWithPadOrCrop({ keys: 'image', spatialSize: 2, method: 'edge' as 'end' })).toThrow(/^ResizeWithPadOrCrop: method must be 'symmetric' or 'end', got "edge"$/);
+  });
+
+  it('is SpatialPad then CenterSpatialCrop on channel-first keys of any channel counts, the output of the requested size', () => {
+    const side = fc.integer({ min: 1, max: 5 });
+    fc.assert(fc.property(fc.tuple(side, side, side), fc.tuple(fc.integer({ min: -1, max: 6 }), fc.integer({ min: -1, max: 6 }), fc.integer({ min: -1, max: 6 })),
+      fc.constantFrom<'symmetric' | 'end'>('symmetric', 'end'), (shape, spatialSize, method) => {
+        const sample = { image: indexImage([2, ...shape]), label: { data: Uint8Array.from(indexImage([1, ...shape]).data), shape: [1, ...shape] as [number, number, number, number] } };
+        const keys = ['image', 'label'];
+        const got = new ResizeWithPadOrCrop({ keys, spatialSize, method }).apply(sample);
+        const want = new Compose<object, false>([new SpatialPad({ keys, spatialSize, method }), new CenterSpatialCrop({ keys, roiSize: spatialSize })]).apply(sample);
+        expect(got).toEqual(want);
+        expect(got.image.shape).toEqual([2, ...spatialSize.map((s, a) => (s > 0 ? s : shape[a]))]);
+      }));
   });
 });
