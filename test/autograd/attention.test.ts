@@ -92,7 +92,7 @@ describe('scaledDotProductAttention', () => {
     expect(() => scaledDotProductAttention(t([2, 4]), t([3, 4]), t([3, 4]), { dropoutP: 1.5 })).toThrow('dropoutP must be in [0, 1], got 1.5');
   });
 
-  it('the reference erf is exact enough for the GELU references (erf(1), erf(3.5), erf(−0.3) as Python's math.erf to 1e-15)', () => {
+  it('the reference erf is exact enough for the GELU references (erf(1), erf(3.5), erf(−0.3) as Python’s math.erf to 1e-15)', () => {
     expect(refErf(1)).toBeCloseTo(0.8427007929497149, 15);
     expect(refErf(3.5)).toBeCloseTo(0.9999992569016276, 15);
     expect(refErf(-0.3)).toBeCloseTo(-0.3286267594591274, 15); // Python's math.erf
