@@ -55,15 +55,18 @@ function checkOperands(op: string, query: Tensor, key: Tensor, value: Tensor): v
 export function causalMask(l: number, s: number, options: Omit<CreateOptions, 'requiresGrad'> = {}): Tensor {
   const values = new Float64Array(l * s);
   for (let i = 0; i < l; i++) for (let j = i + 1; j < s; j++) values[i * s + j] = -Infinity;
-  return fromArray(values, [l, s], options);
+  return fromArray(values, [l, s], { dtype: 'float32', ...options });
 }
 
 /**
  * A mask as the float bias added to the scores: a float mask as it is; an int32 mask as 0 where it is nonzero and
  * −∞ elsewhere, or the other way round when `trueMasksOut` (MultiheadAttention's masks). `like` gives dtype and backend.
  */
-export function additiveMask(mask: Tensor, like: Tensor, trueMasksOut: boolean): Tensor {
-  if (mask.dtype !== 'int32') return mask;
+export function additiveMask(mask: Tensor, like: Tensor, trueMasksOut: boolean, op: string, name: string): Tensor {
+  if (mask.dtype !== 'int32') {
+    if (mask.dtype !== like.dtype) throw new Error(`${op}: a float ${name} must have the query's dtype ${like.dtype} (PyTorch's rule), got ${mask.dtype}; int32 for a yes/no mask`);
+    return mask;
+  }
   return tidy(() => {
     const attend = full([], 0, { dtype: like.dtype, backend: like.backend });
     const blocked = full([], -Infinity, { dtype: like.dtype, backend: like.backend });
@@ -86,7 +89,7 @@ export function attentionWeights(query: Tensor, key: Tensor, options: AttentionW
       const m = attnMask.rank;
       const fits = m <= scores.rank && attnMask.shape.every((d, i) => d === 1 || d === scores.shape[scores.rank - m + i]);
       if (!fits) throw new Error(`${op}: attnMask ${formatShape(attnMask.shape)} does not broadcast to the scores ${formatShape(scores.shape)} ([..., L, S])`);
-      scores = add(scores, additiveMask(attnMask, query, false));
+      scores = add(scores, additiveMask(attnMask, query, false, op, 'attnMask'));
     }
     if (isCausal) scores = add(scores, causalMask(l, s, { dtype: query.dtype, backend: query.backend }));
     return softmax(scores, -1);

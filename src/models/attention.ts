@@ -168,14 +168,14 @@ export class MultiheadAttention extends Module {
         if ((attnMask.rank !== 2 && attnMask.rank !== 3) || attnMask.shape.some((x, i) => x !== want[i])) {
           throw new Error(`${name}: attnMask must be [L, S] = [${l}, ${s}] or [${batched ? 'N·numHeads' : 'numHeads'}, L, S] = [${[batched ? n * h : h, l, s].join(', ')}], got ${formatShape(attnMask.shape)}`);
         }
-        mask = reshape(additiveMask(attnMask, q, true), attnMask.rank === 2 ? [1, 1, l, s] : [n, h, l, s]);
+        mask = reshape(additiveMask(attnMask, q, true, name, 'attnMask'), attnMask.rank === 2 ? [1, 1, l, s] : [n, h, l, s]);
       }
       if (keyPaddingMask) {
         const want = batched ? [n, s] : [s];
         if (keyPaddingMask.rank !== want.length || keyPaddingMask.shape.some((x, i) => x !== want[i])) {
           throw new Error(`${name}: keyPaddingMask must be ${batched ? `[N, S] = [${n}, ${s}]` : `[S] = [${s}]`}, got ${formatShape(keyPaddingMask.shape)}`);
         }
-        const padding = reshape(additiveMask(keyPaddingMask, q, true), [n, 1, 1, s]);
+        const padding = reshape(additiveMask(keyPaddingMask, q, true, name, 'keyPaddingMask'), [n, 1, 1, s]);
         mask = mask ? add(mask, padding) : padding;
       }
       const attention = this.#attnDropout.forward(attentionWeights(heads(q, 0), heads(k, 1), { attnMask: mask, isCausal: causal }, name));
