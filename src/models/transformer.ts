@@ -58,7 +58,9 @@ export class TransformerEncoderLayer extends Layer {
   readonly dropout1: Dropout;
   readonly dropout2: Dropout;
   readonly normFirst: boolean;
-  private readonly activation: (x: Tensor) => Tensor;
+  /** the feed-forward activation's name */
+  readonly activation: TransformerActivation;
+  private readonly activationFn: (x: Tensor) => Tensor;
   private readonly options: TransformerEncoderLayerOptions;
 
   constructor(readonly dModel: number, readonly nhead: number, options: TransformerEncoderLayerOptions = {}) {
@@ -77,7 +79,8 @@ export class TransformerEncoderLayer extends Layer {
     this.norm2 = new LayerNorm(dModel, { eps: layerNormEps, bias, backend });
     this.dropout1 = new Dropout(dropout);
     this.dropout2 = new Dropout(dropout);
-    this.activation = activation === 'relu' ? relu : (x) => gelu(x);
+    this.activation = activation;
+    this.activationFn = activation === 'relu' ? relu : (x) => gelu(x);
   }
 
   /** A new layer with this one's options and a copy of its parameters (PyTorch's copy.deepcopy, as TransformerEncoder clones). */
@@ -92,7 +95,7 @@ export class TransformerEncoderLayer extends Layer {
     const selfAttention = (x: Tensor): Tensor => this.dropout1.forward(this.selfAttn.forward(x, x, x, {
       attnMask: options.srcMask, keyPaddingMask: options.srcKeyPaddingMask, needWeights: false, isCausal: options.isCausal,
     })[0]);
-    const feedForward = (x: Tensor): Tensor => this.dropout2.forward(this.linear2.forward(this.dropout.forward(this.activation(this.linear1.forward(x)))));
+    const feedForward = (x: Tensor): Tensor => this.dropout2.forward(this.linear2.forward(this.dropout.forward(this.activationFn(this.linear1.forward(x)))));
     return tidy(() => {
       if (this.normFirst) {
         const x = add(src, selfAttention(this.norm1.forward(src)));

@@ -1,4 +1,4 @@
-import { Module, Parameter } from '../../src/models/index.js';
+import { Module, MultiheadAttention, Parameter } from '../../src/models/index.js';
 import type { Tensor } from '../../src/tensor/index.js';
 import { cpu } from './backends.js';
 
@@ -129,3 +129,22 @@ export async function parametersToFloat64(net: Module): Promise<void> {
     }
   }
 }
+
+export interface MhaDims { n: number; l: number; s: number; e: number; h: number; kdim: number; vdim: number }
+
+/** the reference: inputs batch-first [N, L, E], [N, S, kdim], [N, S, vdim]; output [N, L, E] and weights [N, H, L, S] */
+export async function refMultiheadAttention(m: MultiheadAttention, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dims: MhaDims, bias: Bias = () => 0) {
+  const { n, l, s, e, h, kdim, vdim } = dims, d = e / h;
+  const inW = m.inProjWeight ? await hostValues(m.inProjWeight) : null;
+  const weight = async (i: number, p: Tensor | null, inF: number) => (inW ? inW.slice(i * e * e, (i + 1) * e * e) : (await hostValues(p!)).slice(0, e * inF));
+  const inB = m.inProjBias ? await hostValues(m.inProjBias) : null;
+  const proj = async (x: ArrayLike<number>, rows: number, i: number, p: Tensor | null, inF: number) =>
+    refLinear(x, n * rows, await weight(i, p, inF), inB ? inB.slice(i * e, (i + 1) * e) : null, inF, e);
+  const qh = splitHeads(await proj(q, l, 0, m.qProjWeight, e), n, l, h, d);
+  const kh = splitHeads(await proj(k, s, 1, m.kProjWeight, kdim), n, s, h, d);
+  const vh = splitHeads(await proj(v, s, 2, m.vProjWeight, vdim), n, s, h, d);
+  const { out, weights } = refAttention(qh, kh, vh, { b: n, h, l, s, d, dv: d }, 1 / Math.sqrt(d), bias);
+  const ow = await hostValues(m.outProj.weight), ob = m.outProj.bias ? await hostValues(m.outProj.bias) : null;
+  return { out: refLinear(mergeHeads(out, n, l, h, d), n * l, ow, ob, e, e), weights };
+}
+

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { gradcheck } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { MultiheadAttention, generateSquareSubsequentMask } from '../../src/models/index.js';
-import { fromArray, type Tensor } from '../../src/tensor/index.js';
-import { hostValues, mergeHeads, parametersToFloat64, refAttention, refLinear, splitHeads, type Bias } from '../helpers/attention-reference.js';
+import { fromArray } from '../../src/tensor/index.js';
+import { hostValues, parametersToFloat64, refMultiheadAttention as reference, type Bias } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
 
@@ -13,24 +13,6 @@ import { propertyOptions } from '../helpers/property.js';
  * shapes, both layouts, kdim/vdim), the masks' meanings (int32 = PyTorch's bool, True = masked out; float = added),
  * the is_causal hint's rule, unbatched inputs, PyTorch's parameter names, counts and init, gradients, errors, WebGPU.
  */
-
-interface Dims { n: number; l: number; s: number; e: number; h: number; kdim: number; vdim: number }
-
-/** the reference: inputs batch-first [N, L, E], [N, S, kdim], [N, S, vdim]; output [N, L, E] and weights [N, H, L, S] */
-async function reference(m: MultiheadAttention, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dims: Dims, bias: Bias = () => 0) {
-  const { n, l, s, e, h, kdim, vdim } = dims, d = e / h;
-  const inW = m.inProjWeight ? await hostValues(m.inProjWeight) : null;
-  const weight = async (i: number, p: Tensor | null, inF: number) => (inW ? inW.slice(i * e * e, (i + 1) * e * e) : (await hostValues(p!)).slice(0, e * inF));
-  const inB = m.inProjBias ? await hostValues(m.inProjBias) : null;
-  const proj = async (x: ArrayLike<number>, rows: number, i: number, p: Tensor | null, inF: number) =>
-    refLinear(x, n * rows, await weight(i, p, inF), inB ? inB.slice(i * e, (i + 1) * e) : null, inF, e);
-  const qh = splitHeads(await proj(q, l, 0, m.qProjWeight, e), n, l, h, d);
-  const kh = splitHeads(await proj(k, s, 1, m.kProjWeight, kdim), n, s, h, d);
-  const vh = splitHeads(await proj(v, s, 2, m.vProjWeight, vdim), n, s, h, d);
-  const { out, weights } = refAttention(qh, kh, vh, { b: n, h, l, s, d, dv: d }, 1 / Math.sqrt(d), bias);
-  const ow = await hostValues(m.outProj.weight), ob = m.outProj.bias ? await hostValues(m.outProj.bias) : null;
-  return { out: refLinear(mergeHeads(out, n, l, h, d), n * l, ow, ob, e, e), weights };
-}
 
 /** [N, T, F] ↔ [T, N, F] on the host */
 function swap01(x: ArrayLike<number>, a: number, b: number, f: number): Float64Array {
