@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gradcheck } from '../../src/autograd/index.js';
+import { backward, gradcheck, mul, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { MultiheadAttention, generateSquareSubsequentMask } from '../../src/models/index.js';
-import { fromArray } from '../../src/tensor/index.js';
+import { dispose, fromArray, memory, tidy } from '../../src/tensor/index.js';
 import { hostValues, parametersToFloat64, refMultiheadAttention as reference, type Bias } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
@@ -207,6 +207,25 @@ describe('MultiheadAttention gradients and errors', () => {
     expect(() => m.forward(x([2, 1, 4]), x([3, 1, 4]), x([3, 1, 4]), { attnMask: fromArray([0, 0, 0, 0, 0, 0], [2, 3], { dtype: 'float64', backend: cpu }) }))
       .toThrow("MultiheadAttention: a float attnMask must have the query's dtype float32 (PyTorch's rule), got float64; int32 for a yes/no mask");
     expect(() => m.forward(x([2, 1, 4]), x([3, 1, 4]), x([3, 1, 4]), { attnMask: x([3, 2]) })).toThrow('attnMask must be [L, S] = [2, 3] or [N·numHeads, L, S] = [2, 2, 3], got [3, 2]');
+    m.dispose();
+  });
+});
+
+describe('MultiheadAttention memory', () => {
+  it('a forward and backward in training (dropout, masks, weights) leave no tensor behind once outputs and gradients are freed', async () => {
+    const m = new MultiheadAttention(4, 2, { dropout: 0.2, kdim: 3, seed: 14, backend: cpu });
+    const q = fromArray(randomArray(8, 1, -1, 1), [2, 1, 4], { dtype: 'float32', backend: cpu, requiresGrad: true });
+    const k = t32(randomArray(9, 2, -1, 1), [3, 1, 3]), v = t32(randomArray(12, 3, -1, 1), [3, 1, 4]);
+    const masks = [i32([0, 0, 1], [1, 3]), i32([0, 1, 0, 0, 0, 0], [2, 3])];
+    const before = memory().liveTensors;
+    const [y, w] = m.forward(q, k, v, { keyPaddingMask: masks[0], attnMask: masks[1] });
+    const loss = tidy(() => sum(mul(y, y)));
+    backward(loss);
+    dispose([y, w, loss, q.grad]);
+    q.grad = null;
+    m.zeroGrad();
+    expect(memory().liveTensors).toBe(before);
+    dispose([q, k, v, ...masks]);
     m.dispose();
   });
 });
