@@ -17,8 +17,8 @@ import { add, checkFloat, matmul, mulScalar, transpose, where } from './ops.js';
  * almost never what is meant: use int32 for a yes/no mask.
  *
  * A row of the scores that is −∞ everywhere (every key masked out) gives NaN weights and a NaN output row, the
- * softmax of all −∞: PyTorch's nn.MultiheadAttention with needWeights and PyTorch < 2.5's math path do the same;
- * PyTorch ≥ 2.5's math path of scaled_dot_product_attention (its _safe_softmax) gives zeros there instead.
+ * softmax of all −∞, as PyTorch's nn.MultiheadAttention with needWeights; the math path of recent PyTorch's
+ * scaled_dot_product_attention (at::_safe_softmax) gives zeros there instead.
  */
 
 export interface AttentionWeightsOptions {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gradcheck } from '../../src/autograd/index.js';
+import { backward, gradcheck, square, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { PatchEmbeddingBlock, ViT, sincosPositionEmbedding3d, type Linear, type TransformerBlock } from '../../src/models/index.js';
-import { fromArray } from '../../src/tensor/index.js';
+import { fromArray, memory, tidy } from '../../src/tensor/index.js';
 import { hostValues, mergeHeads, parametersToFloat64, refAttention, refGelu, refLayerNorm, refLinear, splitHeads } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
 import { propertyOptions } from '../helpers/property.js';
@@ -182,6 +182,25 @@ describe('ViT forward', () => {
     await parametersToFloat64(net);
     const r = await gradcheck((x) => net.forward(x)[0], [{ data: randomArray(32, 5, -1, 1), shape: [2, 1, 2, 2, 4] }], { backend: cpu });
     expect(r.ok, r.message).toBe(true);
+    net.dispose();
+  });
+
+  it('a training step reaches every parameter MONAI uses (not the unused cross-attention, not the fixed sin-cos table) and leaks nothing', () => {
+    const net = new ViT({ inChannels: 1, imgSize: 4, patchSize: 2, hiddenSize: 6, mlpDim: 4, numLayers: 2, numHeads: 2, classification: true, posEmbedType: 'sincos', dropoutRate: 0.1, seed: 7, backend: cpu });
+    const x = t32(randomArray(128, 8, -1, 1), [2, 1, 4, 4, 4]);
+    const live = memory().liveTensors;
+    net.seedDropout(1);
+    const loss = tidy(() => sum(square(net.forward(x)[0])));
+    backward(loss);
+    loss.dispose();
+    const withoutGrad = net.namedParameters().filter(([, p]) => !p.grad).map(([name]) => name);
+    expect(withoutGrad).toEqual(['patch_embedding.position_embeddings', ...[0, 1].flatMap((i) => [
+      'norm_cross_attn.weight', 'norm_cross_attn.bias', 'cross_attn.out_proj.weight', 'cross_attn.out_proj.bias',
+      'cross_attn.to_q.weight', 'cross_attn.to_k.weight', 'cross_attn.to_v.weight',
+    ].map((k) => `blocks.${i}.${k}`))]);
+    net.zeroGrad();
+    expect(memory().liveTensors).toBe(live);
+    x.dispose();
     net.dispose();
   });
 
