@@ -19,3 +19,6 @@ export * from './segresnet.js';
 export * as init from './init.js';
 export * from './losses-registration.js';
 export * from './warp.js';
+export * from './attention.js';
+export * from './transformer.js';
+export * from './vit.js';
