@@ -19,3 +19,4 @@ export * from './segresnet.js';
 export * as init from './init.js';
 export * from './losses-registration.js';
 export * from './warp.js';
+export * from './dynunet.js';
