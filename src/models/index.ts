@@ -20,3 +20,4 @@ export * as init from './init.js';
 export * from './losses-registration.js';
 export * from './warp.js';
 export * from './dynunet.js';
+export * from './resnet.js';
