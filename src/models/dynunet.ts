@@ -10,6 +10,7 @@ import {
   BatchNorm3d, Conv3d, ConvTranspose3d, Dropout, GroupNorm, InstanceNorm3d, ReLU, triple, type ChannelNorm, type IntOrTriple,
 } from './layers.js';
 import { Layer, Module, ModuleList, deriveSeed, nextSeed } from './module.js';
+import { normThenAct } from './norm-act.js';
 
 /**
  * MONAI's DynUNet (the nnU-Net architecture: monai/networks/nets/dynunet.py, its blocks in
@@ -89,12 +90,6 @@ function actLayer(act: DynUNetAct): Layer {
   if (act === 'leakyrelu') return new LeakyReLU();
   if (Array.isArray(act) && act[0] === 'leakyrelu') return new LeakyReLU(act[1].negativeSlope);
   throw new Error(`DynUNet: unknown actName ${JSON.stringify(act)}; valid: 'leakyrelu', 'relu', ['leakyrelu', { negativeSlope }]`);
-}
-
-/** the norm then the activation, as one op where the norm fuses it (a ReLU) */
-export function normThenAct(norm: Layer, act: Layer, x: Tensor): Tensor {
-  const fused = norm.fusedWith([act], x);
-  return fused ? fused.forward(x) : act.forward(norm.forward(x));
 }
 
 /** MONAI's get_padding: ⌊(kernel − stride + 1)/2⌋ per axis, refused when negative */
@@ -404,7 +399,10 @@ export class DynUNet extends Module {
       const out = this.outputBlock.forward(this.skipLayers.forward(x));
       if (!(this.training && this.deepSupervision)) return out;
       const size = out.shape.slice(2) as unknown as Triple;
-      const heads = this.heads.map((h) => interpolate(h!, { size, mode: 'nearest' }));
+      const heads = this.heads.map((h, i) => {
+        if (!h) throw new Error(`DynUNet: deep supervision head ${i} was not computed (skip_layers is in evaluation mode while the DynUNet trains)`);
+        return interpolate(h, { size, mode: 'nearest' });
+      });
       this.heads.fill(null);
       return stack([out, ...heads], 1);
     });

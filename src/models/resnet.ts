@@ -5,11 +5,11 @@ import { zeros } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { normThenAct } from './dynunet.js';
 import { kaimingNormal_, zeros_ } from './init.js';
 import { BatchNorm3d, Conv3d, Linear, MaxPool3d, ReLU, triple, type IntOrTriple } from './layers.js';
 import { AdaptiveAvgPool3d } from './pooling.js';
 import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
+import { normThenAct } from './norm-act.js';
 
 /**
  * MONAI's ResNet (monai/networks/nets/resnet.py, after Hara et al.'s 3D-ResNets), 3-D only, with MONAI's module tree:
