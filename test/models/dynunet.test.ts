@@ -142,6 +142,23 @@ describe('DynUNet structure', () => {
     for (const m of [instance, batch, group, plain]) m.dispose();
   });
 
+  it("MONAI's initialisation, seeded by module path: He-normal weights (a = 0.01), zero biases", async () => {
+    const net = tiny({ filters: [16, 32, 32], transBias: true });
+    // std = gain / √fan_in, gain = √(2 / (1 + 0.01²)); fan_in of the transposed conv's [32, 32, 2, 2, 2] weight: 32 · 8
+    const stdOf = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0) / v.length);
+    const gain = Math.sqrt(2 / (1 + 0.01 ** 2));
+    const conv = await net.getParameter('downsamples.0.conv2.conv.weight').toArray();
+    expect(stdOf(conv) / (gain / Math.sqrt(32 * 27))).toBeCloseTo(1, 1);
+    const transposed = await net.getParameter('upsamples.0.transp_conv.conv.weight').toArray();
+    expect(stdOf(transposed) / (gain / Math.sqrt(32 * 8))).toBeCloseTo(1, 1);
+    for (const key of ['upsamples.0.transp_conv.conv.bias', 'output_block.conv.conv.bias']) expect(Array.from(await net.getParameter(key).toArray()).every((v) => v === 0)).toBe(true);
+    // the same seed, the same weights; another seed, others
+    const [again, other] = [tiny({ filters: [16, 32, 32], transBias: true }), tiny({ filters: [16, 32, 32], transBias: true, seed: 4 })];
+    expect(Array.from(await again.getParameter('downsamples.0.conv2.conv.weight').toArray())).toEqual(Array.from(conv));
+    expect(Array.from(await other.getParameter('downsamples.0.conv2.conv.weight').toArray())).not.toEqual(Array.from(conv));
+    for (const m of [net, again, other]) m.dispose();
+  });
+
   it('output shapes: the input size divided by strides[0], anisotropic kernels and strides, deep supervision in training only', () => {
     const cases: [Partial<DynUNetOptions>, number[], number[]][] = [
       [{}, [2, 1, 8, 4, 12], [2, 2, 8, 4, 12]],

@@ -108,6 +108,19 @@ describe('ResNet structure', () => {
     net.dispose();
   });
 
+  it("MONAI's initialisation, seeded by module path: He-normal conv weights (fan_out, ReLU), batch norms 1 and 0, fc bias 0", async () => {
+    const net = tiny({ blockInplanes: [8, 16, 32, 32] });
+    const stdOf = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0) / v.length);
+    // std = √2 / √fan_out, fan_out of [32, 32, 3, 3, 3]: 32 · 27
+    const conv = await net.getParameter('layer4.0.conv2.weight').toArray();
+    expect(stdOf(conv) / (Math.sqrt(2) / Math.sqrt(32 * 27))).toBeCloseTo(1, 1);
+    expect(Array.from(await net.getParameter('fc.bias').toArray()).every((v) => v === 0)).toBe(true);
+    expect(Array.from(await net.getParameter('layer2.0.bn1.weight').toArray()).every((v) => v === 1)).toBe(true);
+    const again = tiny({ blockInplanes: [8, 16, 32, 32] });
+    expect(Array.from(await again.getParameter('layer4.0.conv2.weight').toArray())).toEqual(Array.from(conv));
+    for (const m of [net, again]) m.dispose();
+  });
+
   it('output shapes: numClasses, or the pooled features without fc; conv1 options, noMaxPool, widenFactor', () => {
     const cases: [Partial<ResNetOptions>, number[], number[]][] = [
       [{}, [2, 1, 8, 8, 8], [2, 3]],
