@@ -365,10 +365,10 @@ export class DynUNet extends Module {
   }
 
   /**
-   * The spatial sizes of each level's output for an input of spatial size `size`, finest first, as the
-   * convolutions compute them; throws naming the level where an upsampled feature would not match its skip.
+   * Follows the spatial sizes of `x` through the levels as the convolutions compute them; throws naming the level
+   * where an upsampled feature would not match its skip.
    */
-  private levelSizes(x: Tensor): number[][] {
+  private checkLevelSizes(x: Tensor): void {
     const sizes: number[][] = [];
     let size = x.shape.slice(2);
     this.strides.forEach((stride, level) => {
@@ -383,7 +383,6 @@ export class DynUNet extends Module {
         throw new Error(`DynUNet: input ${formatShape(x.shape)}: level ${level}'s output [${sizes[level].join(', ')}] upsampled gives [${up.join(', ')}], not level ${level - 1}'s [${sizes[level - 1].join(', ')}]; the spatial sizes must be divisible by the product of the strides per axis [${product.join(', ')}]`);
       }
     }
-    return sizes;
   }
 
   /**
@@ -394,7 +393,7 @@ export class DynUNet extends Module {
     if (x.rank !== 5 || x.shape[1] !== this.inChannels) {
       throw new Error(`DynUNet: input must be [N, ${this.inChannels}, D, H, W], got ${formatShape(x.shape)}`);
     }
-    this.levelSizes(x);
+    this.checkLevelSizes(x);
     return tidy(() => {
       const out = this.outputBlock.forward(this.skipLayers.forward(x));
       if (!(this.training && this.deepSupervision)) return out;
