@@ -164,6 +164,8 @@ describe('DynUNet structure', () => {
       [{}, [2, 1, 8, 4, 12], [2, 2, 8, 4, 12]],
       [{ resBlock: true, inChannels: 2, outChannels: 3 }, [1, 2, 4, 8, 4], [1, 3, 4, 8, 4]],
       [{ strides: [2, 2, 2] }, [1, 1, 8, 8, 16], [1, 2, 4, 4, 8]],
+      [{ normName: 'batch', actName: 'relu', dropout: 0.1 }, [2, 1, 4, 4, 4], [2, 2, 4, 4, 4]],
+      [{ normName: ['group', { numGroups: 1 }], resBlock: true }, [1, 1, 4, 8, 4], [1, 2, 4, 8, 4]],
       [{ kernelSize: [[1, 3, 3], 3, [3, 1, 3]], strides: [1, [1, 2, 2], [2, 2, 1]], upsampleKernelSize: [[1, 2, 2], [2, 2, 1]] }, [1, 1, 2, 8, 4], [1, 2, 2, 8, 4]],
       [{ kernelSize: [3, 3, 3, 3], strides: [1, 2, 2, 2], upsampleKernelSize: [2, 2, 2], filters: [2, 2, 3, 3], deepSupervision: true, deepSuprNum: 2 }, [1, 1, 8, 8, 16], [1, 3, 2, 8, 8, 16]],
     ];
