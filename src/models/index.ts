@@ -22,3 +22,5 @@ export * from './warp.js';
 export * from './attention.js';
 export * from './transformer.js';
 export * from './vit.js';
+export * from './dynunet.js';
+export * from './resnet.js';
