@@ -143,6 +143,32 @@ describe('lossTotal on WebGPU against the cpu oracle', () => {
       for (let k = 0; k < expected.length; k++) expectClose(actual[k], expected[k], 1e-5, 2e-4, names[k]);
     }), propertyOptions(25));
   });
+
+  it("the backward of the forward's own LossTotal (its checks and layout kept) equals that of an equal copy, and still checks its arguments", async () => {
+    const gpu = await webgpu();
+    const x = gpu.upload(Float32Array.of(0.5, 0.25, 1, 0.125, 0.75, 0.3), 'float32');
+    const y = gpu.upload(Float32Array.of(0.2, 0.9, 0.4, 0.6), 'float32');
+    const total: LossTotal = {
+      inputs: [{ storage: x, offset: 0, length: 6 }, { storage: y, offset: 0, length: 4 }, { storage: x, offset: 4, length: 2 }],
+      items: [
+        { loss: { kind: 'dice', smooth: 1e-5 }, rows: 2, n: 2, operands: [{ input: 0, offset: 0, rowStride: 3 }, { input: 1, offset: 0, rowStride: 2 }, null] },
+        { loss: { kind: 'mse', scale: 0.5, eps: 1e-8 }, rows: 2, n: 2, operands: [{ input: 1, offset: 0, rowStride: 2 }, { input: 2, offset: 0, rowStride: 0 }, null] },
+      ],
+      group: [0, 0, 1, -1], weights: [1, 0.5, 0.3, 1], groupWeights: [1, 0.25],
+    };
+    const { values, sums } = gpu.lossTotal(total);
+    const g = gpu.upload(Float32Array.of(0.7), 'float32');
+    const wanted = [true, true, false];
+    const [own, copy] = [total, { ...total }].map((t) => gpu.lossTotalBackward(t, sums, g, wanted));
+    const [ownValues, copyValues] = await Promise.all([own, copy].map((grads) => Promise.all(grads.map((s) => gpu.read(s)))));
+    expect(ownValues).toEqual(copyValues);
+    expect(ownValues.flatMap((v) => Array.from(v)).some((v) => v !== 0)).toBe(true);
+    expect(() => gpu.lossTotalBackward(total, sums, g, [true, true])).toThrow(/a wanted flag per input \(3\), got 2/);
+    expect(() => gpu.lossTotalBackward(total, sums, sums, wanted)).toThrow(/g has 12 elements, expected 1/);
+    expect(() => gpu.lossTotalBackward(total, g, g, wanted)).toThrow(/sums has 1 elements, expected 12/);
+    expect(() => gpu.lossTotalBackward(total, sums, g, [true, true, true])).toThrow(/row stride 0\) was asked for/);
+    for (const s of [x, y, values, sums, g, ...own, ...copy]) gpu.free(s);
+  });
 });
 
 describe('the lossTotal op: gradients = central differences', () => {

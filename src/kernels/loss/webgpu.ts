@@ -3,7 +3,7 @@ import type { KernelBenchmark } from '../benchmark.js';
 import { channelChunks } from '../norm/webgpu.js';
 import type { GpuRuntime } from '../webgpu/runtime.js';
 import { GpuStorage, Params, gpuBuffer, grid1d, wgslFlatIndex, wgslType } from '../webgpu/runtime.js';
-import { MAX_GROUPS, checkLossTotal, checkLossTotalBackward, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
+import { MAX_GROUPS, checkLossTotal, checkLossTotalGradients, checkRowLoss, checkRowLossBackward, checkWeightedSum, checkWeightedSumBackward, checkWeightedSums } from './checks.js';
 
 /**
  * The fused row losses (see RowLoss in backend.ts). Forward: workgroup (row, chunk) walks its chunk of the row
@@ -562,16 +562,31 @@ function planOf(layout: TotalLayout): TotalPlan {
   return plan;
 }
 
-export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
-  const { rows, dtype } = checkLossTotal('lossTotal', total);
+/** a checked LossTotal's rows, layout and plan */
+interface PreparedTotal { rows: number; layout: TotalLayout; plan: TotalPlan }
+
+/**
+ * lossTotal's checks, layout and plan of each LossTotal object, for its backward: the autograd hands the forward's
+ * object to lossTotalBackward, which then checks only its own arguments (they took about a third of the loss's host time).
+ */
+const preparedTotals = new WeakMap<LossTotal, PreparedTotal>();
+
+function prepare(what: string, total: LossTotal): PreparedTotal {
+  const { rows, dtype } = checkLossTotal(what, total);
   wgslType(dtype);
   const layout = totalLayout(total);
+  const prepared = { rows, layout, plan: planOf(layout) };
+  preparedTotals.set(total, prepared);
+  return prepared;
+}
+
+export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
+  const { rows, layout, plan } = prepare('lossTotal', total);
   if (layout.storages.length + 1 > rt.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`lossTotal: ${layout.storages.length} storages to read exceed the device's ${rt.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`);
   }
   const out = { values: rt.alloc(rows + total.groupWeights.length + 1, 'float32'), sums: rt.alloc(3 * rows, 'float32') };
   const part = rt.alloc(4 * Math.max(1, layout.workgroups), 'float32');
-  const plan = planOf(layout);
   const partial = rt.kernel(plan.partialKey, () => totalPartialSource(layout), layout.storages.length + 1);
   rt.dispatch(partial, [...layout.storages.map(gpuBuffer), part.buffer], null, grid1d(layout.workgroups, 1));
   const finish = rt.kernel(plan.finishKey, () => totalFinishSource(layout, total.group, total.groupWeights.length), 3);
@@ -656,9 +671,10 @@ function passesOf(layout: TotalLayout, group: readonly number[], inputs: readonl
 }
 
 export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): GpuStorage[] {
-  checkLossTotalBackward(total, sums, g, wanted);
+  const { rows, layout, plan } = preparedTotals.get(total) ?? prepare('lossTotalBackward', total);
+  checkLossTotalGradients(total, rows, sums, g, wanted);
   wgslType(g.dtype);
-  const layout = totalLayout(total), plan = planOf(layout), limit = rt.limits.maxStorageBuffersPerShaderStage;
+  const limit = rt.limits.maxStorageBuffersPerShaderStage;
   const inputs = wanted.flatMap((want, i) => (want ? [i] : []));
   const passesKey = `${limit}:${inputs.join(',')}`;
   let passes = plan.passes.get(passesKey);
