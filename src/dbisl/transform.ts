@@ -19,7 +19,7 @@
  * fixed ε = 1e-6 with h = 0.35 saturated at ≈ 4.7 voxels, short of ρ = 8. `cdtReach` gives the bound.
  */
 import type { CdtParams } from '../kernels/backend.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, type AccumulatedGrad } from '../tensor/tensor.js';
 import { contiguousStrides, formatShape } from '../tensor/shape.js';
 import { dense, storageOf } from '../autograd/dense.js';
 import { needsGrad, record } from '../autograd/graph.js';
@@ -96,8 +96,10 @@ export function scaledSigmoids(inputs: readonly (readonly [Tensor, number])[]): 
   const outs = inputs.map(([x, a]) => {
     const y = all.viewAs(x.shape, contiguousStrides(x.shape), at);
     at += x.numel();
-    record('scaledSigmoid', y, [x], (g, [ys]) =>
-      [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a), ys.shape)], [y]);
+    // x's other gradients (DBiSL: the loss's own w.r.t. z and R̂) are added by the backward kernel: no add of its own
+    record('scaledSigmoid', y, [x], (g, [ys]): [AccumulatedGrad] => [{
+      accumulate: (sum) => Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a, sum?.storage), ys.shape),
+    }], [y]);
     return y;
   });
   all.dispose();
@@ -168,12 +170,15 @@ export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   const out = Tensor.fromStorage(p.backend, signed, p.shape);
   if (distances) {
     const d = Tensor.fromStorage(p.backend, distances, [2, ...p.shape]);
-    record('tS2R', out, [p], (g, [ps, ds]) => {
-      const gc = dense(g);
-      const gp = Tensor.fromStorage(g.backend, g.backend.cdtSignedBackward(ps.storage, ds.storage, gc.storage, p.shape, params), p.shape);
-      gc.dispose();
-      return [gp];
-    }, [pc, d]);
+    // p's other gradients (DBiSL: the loss's own w.r.t. Ŷ) are added by the backward kernel: no add of its own
+    record('tS2R', out, [p], (g, [ps, ds]): [AccumulatedGrad] => [{
+      accumulate: (sum) => {
+        const gc = dense(g);
+        const gp = Tensor.fromStorage(g.backend, g.backend.cdtSignedBackward(ps.storage, ds.storage, gc.storage, p.shape, params, sum?.storage), p.shape);
+        gc.dispose();
+        return gp;
+      },
+    }], [pc, d]);
     d.dispose();
   }
   pc.dispose();

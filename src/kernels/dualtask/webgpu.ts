@@ -45,13 +45,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-function scaledSigmoidBackwardSource(scaled: boolean): string {
+/**
+ * `added`: + addend[i] after the gradient. Unscaled, the gradient is multiplied by the uniform 1 first (exact), so that
+ * no compiler contracts g·(…) + addend into one rounding: either way each step rounds as the composed ops' do.
+ */
+function scaledSigmoidBackwardSource(scaled: boolean, added: boolean): string {
+  const gradient = scaled ? 'P.scales.x * gx + P.zero.x' : added ? 'gx * P.scales.x' : 'gx';
   return /* wgsl */ `
 ${SIGMOID_PARAMS}
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
+${added ? '@group(0) @binding(2) var<storage, read> addend: array<f32>;\n' : ''}@group(0) @binding(${added ? 3 : 2}) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(${added ? 4 : 3}) var<uniform> P: Params;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -59,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.ends.x) { return; }
   let yi = y[P.offsets.x + i];
   let gx = g[i] * (yi * (-1.0 * yi + 1.0));
-  dst[i] = ${scaled ? 'P.scales.x * gx + P.zero.x' : 'gx'};
+  dst[i] = ${added ? `(${gradient}) + addend[i]` : gradient};
 }`;
 }
 
@@ -82,14 +87,16 @@ export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): Gp
   return out;
 }
 
-export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: number, g: Storage, n: number, a: number): GpuStorage {
-  checkScaledSigmoidBackward(y, yOffset, g, n, a);
+export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: number, g: Storage, n: number, a: number, addend?: Storage): GpuStorage {
+  checkScaledSigmoidBackward(y, yOffset, g, n, a, addend);
   wgslType(y.dtype);
   const out = rt.alloc(n, 'float32');
   if (n === 0) return out;
   const scaled = a !== 1;
-  const kernel = rt.kernel(`dualtask:sigmoid-bwd${scaled ? ':scaled' : ''}`, () => scaledSigmoidBackwardSource(scaled), 3);
-  rt.dispatch(kernel, [gpuBuffer(y), gpuBuffer(g), out.buffer], sigmoidParams([{ offset: yOffset, n, a }]), grid1d(n, WG));
+  const key = `dualtask:sigmoid-bwd${scaled ? ':scaled' : ''}${addend ? ':added' : ''}`;
+  const kernel = rt.kernel(key, () => scaledSigmoidBackwardSource(scaled, addend !== undefined), addend ? 4 : 3);
+  const buffers = addend ? [gpuBuffer(y), gpuBuffer(g), gpuBuffer(addend), out.buffer] : [gpuBuffer(y), gpuBuffer(g), out.buffer];
+  rt.dispatch(kernel, buffers, sigmoidParams([{ offset: yOffset, n, a }]), grid1d(n, WG));
   return out;
 }
 
