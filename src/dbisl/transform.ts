@@ -37,8 +37,11 @@ export interface CdtOptions {
 /** DBiSL's ρ and h (dbisl.md §2): the defaults of the transform and of the loss configurations */
 export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
 
-/** defaultCdtEps per (ρ, h): its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls) */
-const defaultEpsByWindow = new Map<string, number>();
+/**
+ * defaultCdtEps per ρ, then h: its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls);
+ * keyed by the numbers, not a string made per call
+ */
+const defaultEpsByWindow = new Map<number, Map<number, number>>();
 
 /**
  * The default floor ε = e^(−ρ/h)/S, S = Σ_u e^(−‖u‖/h) over the cubic window of radius ρ (dbisl.md §2): the floor's
@@ -46,8 +49,12 @@ const defaultEpsByWindow = new Map<string, number>();
  * h = 0.35).
  */
 export function defaultCdtEps(radius: number, h: number): number {
-  const key = `${radius},${h}`;
-  let eps = defaultEpsByWindow.get(key);
+  let byH = defaultEpsByWindow.get(radius);
+  if (!byH) {
+    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
+    defaultEpsByWindow.set(radius, byH = new Map());
+  }
+  let eps = byH.get(h);
   if (eps === undefined) {
     let kernelSum = 0;
     for (let i = -radius; i <= radius; i++) {
@@ -56,8 +63,8 @@ export function defaultCdtEps(radius: number, h: number): number {
       }
     }
     eps = Math.exp(-radius / h) / kernelSum;
-    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
-    defaultEpsByWindow.set(key, eps);
+    if (byH.size >= 64) byH.clear();
+    byH.set(h, eps);
   }
   return eps;
 }

@@ -246,18 +246,22 @@ ${stores.join('\n')}
 
 const configuration = (variant: Variant, l: Layout) => ({ l, key: `cdt:${variant.name}:r${l.radius}:${l.tx}x${l.ty}x${l.tz}:${l.rx}:${l.buffers}` });
 
-/** chooseLayout's answer and its kernel key per runtime, variant and ρ (worked out on every call, they took about 4 % of the DBiSL loss's host time) */
-const chosenConfigurations = new WeakMap<GpuRuntime, Map<string, { l: Layout; key: string }>>();
+/**
+ * chooseLayout's answer and its kernel key per runtime, variant and ρ (worked out on every call, they took about 4 % of
+ * the DBiSL loss's host time; keyed by objects and numbers, not a string made per call)
+ */
+const chosenConfigurations = new WeakMap<GpuRuntime, Map<Variant, Map<number, { l: Layout; key: string }>>>();
 
 function chosenConfiguration(rt: GpuRuntime, variant: Variant, radius: number): { l: Layout; key: string } {
-  let byProblem = chosenConfigurations.get(rt);
-  if (!byProblem) chosenConfigurations.set(rt, byProblem = new Map());
-  const problem = `${variant.name}:${radius}`;
-  let chosen = byProblem.get(problem);
+  let byVariant = chosenConfigurations.get(rt);
+  if (!byVariant) chosenConfigurations.set(rt, byVariant = new Map());
+  let byRadius = byVariant.get(variant);
+  if (!byRadius) byVariant.set(variant, byRadius = new Map());
+  let chosen = byRadius.get(radius);
   if (!chosen) {
     chosen = configuration(variant, chooseLayout(rt, radius, variant.fields));
-    if (byProblem.size >= 256) byProblem.clear();
-    byProblem.set(problem, chosen);
+    if (byRadius.size >= 64) byRadius.clear();
+    byRadius.set(radius, chosen);
   }
   return chosen;
 }

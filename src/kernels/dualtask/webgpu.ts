@@ -75,6 +75,16 @@ function sigmoidParams(parts: readonly { offset: number; n: number; a: number }[
   return new Params().u32(...lanes(ends), ...lanes(parts.map((q) => q.offset))).f32(...lanes(parts.map((q) => q.a)), 0, 0, 0, 0).done();
 }
 
+/** the kernels' keys, made once (a key built per call is a new string to hash per call) */
+const SIGMOID_KEYS = new Map<number, string>();
+function sigmoidKey(units: readonly boolean[]): string {
+  const code = units.reduce((c, unit, k) => c | (unit ? 1 << k : 0), 1 << units.length);
+  let key = SIGMOID_KEYS.get(code);
+  if (key === undefined) SIGMOID_KEYS.set(code, key = `dualtask:sigmoid:${units.map(Number).join('')}`);
+  return key;
+}
+const PSEUDO_KEYS = Object.fromEntries((['plain', 'exp', 'mask'] as const).map((kind) => [kind, [`dualtask:pseudo:${kind}`, `dualtask:pseudo:${kind}:head`]]));
+
 export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): GpuStorage {
   checkScaledSigmoid(parts);
   wgslType(parts[0].x.dtype);
@@ -82,7 +92,7 @@ export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): Gp
   const out = rt.alloc(total, 'float32');
   if (total === 0) return out;
   const units = parts.map((q) => q.a === 1);
-  const kernel = rt.kernel(`dualtask:sigmoid:${units.map(Number).join('')}`, () => scaledSigmoidSource(units), parts.length + 1);
+  const kernel = rt.kernel(sigmoidKey(units), () => scaledSigmoidSource(units), parts.length + 1);
   rt.dispatch(kernel, [...parts.map((q) => gpuBuffer(q.x)), out.buffer], sigmoidParams(parts), grid1d(total, WG));
   return out;
 }
@@ -138,7 +148,7 @@ export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: Pseu
   const kind = weighting?.kind ?? null;
   const c = !weighting ? 0 : weighting.kind === 'exp' ? -weighting.gamma : weighting.tau;
   const buffers = [gpuBuffer(p), gpuBuffer(q), ...(head ? [gpuBuffer(head.storage)] : []), ...Object.values(out).map((s) => s.buffer)];
-  const kernel = rt.kernel(`dualtask:pseudo:${kind ?? 'plain'}${head ? ':head' : ''}`, () => pseudoLabelSource(kind, head !== null), buffers.length);
+  const kernel = rt.kernel(PSEUDO_KEYS[kind ?? 'plain'][head ? 1 : 0], () => pseudoLabelSource(kind, head !== null), buffers.length);
   rt.dispatch(kernel, buffers, new Params().u32(n, pOffset, qOffset, h, head?.offset ?? 0).f32(c, 0).done(), grid1d(h + n, WG));
   return out;
 }
