@@ -562,12 +562,12 @@ function planOf(layout: TotalLayout): TotalPlan {
   return plan;
 }
 
-/** a checked LossTotal's rows, layout and plan */
-interface PreparedTotal { rows: number; layout: TotalLayout; plan: TotalPlan }
+/** a checked LossTotal's rows, layout, plan and weights' parameter block */
+interface PreparedTotal { rows: number; layout: TotalLayout; plan: TotalPlan; weights: ArrayBuffer }
 
 /**
- * lossTotal's checks, layout and plan of each LossTotal object, for its backward: the autograd hands the forward's
- * object to lossTotalBackward, which then checks only its own arguments.
+ * lossTotal's checks, layout, plan and parameters of each LossTotal object, for its backward: the autograd hands the
+ * forward's object (never changed after) to lossTotalBackward, which then checks only its own arguments.
  */
 const preparedTotals = new WeakMap<LossTotal, PreparedTotal>();
 
@@ -629,12 +629,12 @@ function prepare(what: string, total: LossTotal): PreparedTotal {
   let prepared: PreparedTotal;
   if (known) {
     if (!total.weights.every(Number.isFinite) || !total.groupWeights.every(Number.isFinite)) throw new Error(`${what}: the weights must be finite`);
-    prepared = { rows: known.rows, layout: { ...known.layout, storages }, plan: known.plan };
+    prepared = { rows: known.rows, layout: { ...known.layout, storages }, plan: known.plan, weights: totalWeights(total) };
   } else {
     const { rows, dtype } = checkLossTotal(what, total);
     wgslType(dtype);
     const layout = totalLayout(total);
-    prepared = { rows, layout, plan: planOf(layout) };
+    prepared = { rows, layout, plan: planOf(layout), weights: totalWeights(total) };
     if (signature) {
       if (knownSignatureCount >= 64) { knownSignatures.clear(); knownSignatureCount = 0; }
       // not the storages: the cache keeps no storage alive
@@ -648,7 +648,7 @@ function prepare(what: string, total: LossTotal): PreparedTotal {
 }
 
 export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorage; sums: GpuStorage } {
-  const { rows, layout, plan } = prepare('lossTotal', total);
+  const { rows, layout, plan, weights } = prepare('lossTotal', total);
   if (layout.storages.length + 1 > rt.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`lossTotal: ${layout.storages.length} storages to read exceed the device's ${rt.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`);
   }
@@ -657,7 +657,7 @@ export function lossTotal(rt: GpuRuntime, total: LossTotal): { values: GpuStorag
   const partial = rt.kernel(plan.partialKey, () => totalPartialSource(layout), layout.storages.length + 1);
   rt.dispatch(partial, [...layout.storages.map(gpuBuffer), part.buffer], null, grid1d(layout.workgroups, 1));
   const finish = rt.kernel(plan.finishKey, () => totalFinishSource(layout, total.group, total.groupWeights.length), 3);
-  rt.dispatch(finish, [part.buffer, out.sums.buffer, out.values.buffer], totalWeights(total), [1]);
+  rt.dispatch(finish, [part.buffer, out.sums.buffer, out.values.buffer], weights, [1]);
   rt.free(part);
   return out;
 }
@@ -738,7 +738,7 @@ function passesOf(layout: TotalLayout, group: readonly number[], inputs: readonl
 }
 
 export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): GpuStorage[] {
-  const { rows, layout, plan } = preparedTotals.get(total) ?? prepare('lossTotalBackward', total);
+  const { rows, layout, plan, weights } = preparedTotals.get(total) ?? prepare('lossTotalBackward', total);
   checkLossTotalGradients(total, rows, sums, g, wanted);
   wgslType(g.dtype);
   const limit = rt.limits.maxStorageBuffersPerShaderStage;
@@ -755,7 +755,7 @@ export function lossTotalBackward(rt: GpuRuntime, total: LossTotal, sums: Storag
       items: layout.items.map((item) => ({ ...item, operands: item.operands.map((o) => o && { ...o, binding: pass.bindings.indexOf(o.binding) }) })) },
     total, pass.inputs), pass.bindings.length + 2 + pass.inputs.length);
     rt.dispatch(kernel, [...pass.bindings.map((b) => gpuBuffer(layout.storages[b])), gpuBuffer(sums), gpuBuffer(g), ...pass.inputs.map((i) => grads.get(i)!.buffer)],
-      totalWeights(total), grid1d(length, WG));
+      weights, grid1d(length, WG));
   }
   return [...grads.values()];
 }
