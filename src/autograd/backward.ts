@@ -1,4 +1,4 @@
-import { Tensor, nextTensorId, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
+import { Tensor, nextTensorId, type AccumulatedGrad, type EmbeddedGrad, type GradTerm } from '../tensor/tensor.js';
 import { full } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { formatShape, sameShape, sizeOf } from '../tensor/shape.js';
@@ -66,7 +66,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       grads.delete(t);
       const g = resolved(pending, t.shape);
       const first = nextTensorId();
-      const inputGrads = tidy(() => pendingGrads(node.backward(g), first));
+      const inputGrads = tidy(() => pendingGrads(node.backward(g), first, (k) => takeSum(grads, node.inputs[k]!)));
       g.dispose();
       if (!options.retainGraph) node.release();
       for (let k = 0; k < node.inputs.length; k++) {
@@ -97,11 +97,31 @@ interface Pending {
 }
 
 /**
+ * The gradient pending for an input, taken out of `grads`, when a rule's kernel can add it (`accumulate`): plain (not
+ * negated, no window), dense and of the input's dtype; else null.
+ */
+function takeSum(grads: Map<Tensor, Pending>, input: Tensor): Tensor | null {
+  const p = input.gradNode ? grads.get(input) : undefined;
+  if (!p || p.negated || p.window || p.tensor.dtype !== input.dtype || !p.tensor.isDense) return null;
+  grads.delete(input);
+  return p.tensor;
+}
+
+/** an `accumulate` term's result, with the sum so far (takeSum of input k) added by its kernel */
+function accumulated(term: AccumulatedGrad, k: number, sumOfInput: (k: number) => Tensor | null): Tensor {
+  const sum = sumOfInput(k);
+  const result = term.accumulate(sum);
+  sum?.dispose();
+  return result;
+}
+
+/**
  * A rule's terms as pending gradients: one it created is handed on as it is; one it passed through (a tensor older
  * than `first`: g, a saved tensor) or returned twice becomes a view of its own, so that each input's gradient is
- * disposed once.
+ * disposed once. An `accumulate` term runs here, while the rule's saved tensors and g live.
  */
-function pendingGrads(terms: readonly GradTerm[], first: number): (Pending | null)[] {
+function pendingGrads(rawTerms: readonly GradTerm[], first: number, sumOfInput: (k: number) => Tensor | null): (Pending | null)[] {
+  const terms = rawTerms.map((term, k) => (term && 'accumulate' in term ? accumulated(term, k, sumOfInput) : term));
   const pending: (Pending | null)[] = [];
   for (let k = 0; k < terms.length; k++) {
     const term = terms[k];
@@ -117,11 +137,11 @@ function pendingGrads(terms: readonly GradTerm[], first: number): (Pending | nul
 
 function plain(tensor: Tensor): Pending { return { tensor, negated: false, window: null }; }
 
-function tensorOf(term: Exclude<GradTerm, null>): Tensor {
+function tensorOf(term: Exclude<GradTerm, AccumulatedGrad | null>): Tensor {
   return term instanceof Tensor ? term : 'negated' in term ? term.negated : term.embedded;
 }
 
-function pendingOf(term: Exclude<GradTerm, null>): Pending {
+function pendingOf(term: Exclude<GradTerm, AccumulatedGrad | null>): Pending {
   if (term instanceof Tensor) return plain(term);
   if ('negated' in term) return { tensor: term.negated, negated: true, window: null };
   return { tensor: term.embedded, negated: false, window: { axis: term.axis, start: term.start, step: term.step } };

@@ -152,15 +152,17 @@ export function lossTotal(inputs: readonly Tensor[], layout: LossTotalLayout): {
   checkSameBackend(op, ...inputs);
   const backend = inputs[0].backend;
   const reads = inputs.map((t) => (t.isContiguous ? t : contiguous(t)));
-  const totalOf = (ts: readonly Tensor[]): LossTotal => ({ ...layout, inputs: ts.map((t) => ({ storage: t.storage, offset: t.offset, length: t.numel() })) });
-  const { values, sums } = backend.lossTotal(totalOf(reads));
+  // one object both ways: the backend may keep what it worked out for it (its checks, the kernels' layout) for the backward
+  const lossTotalOf: LossTotal = { ...layout, inputs: reads.map((t) => ({ storage: t.storage, offset: t.offset, length: t.numel() })) };
+  const { values, sums } = backend.lossTotal(lossTotalOf);
   const count = layout.weights.length + layout.groupWeights.length;
   const all = Tensor.fromStorage(backend, values, [count + 1]);
   const sumsT = Tensor.fromStorage(backend, sums, [sums.length]);
   const terms = Array.from({ length: count }, (_, j) => all.viewAs([], [], j));
   const total = record(op, all.viewAs([], [], count), reads, (g, saved) => {
-    const ts = saved.slice(0, reads.length), wanted = reads.map((t) => t.requiresGrad);
-    const grads = backend.lossTotalBackward(totalOf(ts), storageOf(saved[reads.length]), storageOf(g), wanted);
+    // the saved aliases of the reads (they keep the storages that lossTotalOf names alive until the node is released)
+    const wanted = reads.map((t) => t.requiresGrad);
+    const grads = backend.lossTotalBackward(lossTotalOf, storageOf(saved[reads.length]), storageOf(g), wanted);
     return wanted.map((want, i) => (want ? Tensor.fromStorage(backend, grads.shift()!, inputs[i].shape) : null));
   }, [...reads, sumsT]);
   all.dispose();

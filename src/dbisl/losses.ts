@@ -26,7 +26,7 @@
 import type { Backend, DType, ItemOperand, LossItem, PseudoWeighting, RowLoss } from '../kernels/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/creation.js';
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import { contiguous, expand, slice, split } from '../autograd/ops.js';
 import { noGrad } from '../autograd/graph.js';
@@ -259,9 +259,9 @@ class LossTerms {
 export function dbislLoss(inputs: LossInputs, cfg: LossConfig): LossResult {
   const { seg, sdf, label } = inputs;
   if (seg.rank !== 5 || seg.shape[1] !== 1) throw new Error(`dbislLoss: seg must be [B, 1, X, Y, Z], got ${formatShape(seg.shape)}`);
-  if (sdf.shape.join() !== seg.shape.join()) throw new Error(`dbislLoss: sdf ${formatShape(sdf.shape)} does not match seg ${formatShape(seg.shape)}`);
+  if (!sameShape(sdf.shape, seg.shape)) throw new Error(`dbislLoss: sdf ${formatShape(sdf.shape)} does not match seg ${formatShape(seg.shape)}`);
   const B = seg.shape[0], L = label.shape[0];
-  if (label.rank !== 5 || L > B || label.shape.slice(1).join() !== seg.shape.slice(1).join()) {
+  if (label.rank !== 5 || L > B || !label.shape.every((d, i) => i === 0 || d === seg.shape[i])) {
     throw new Error(`dbislLoss: label ${formatShape(label.shape)} must be [L ≤ ${B}, ${seg.shape.slice(1).join(', ')}]`);
   }
   const cdt = cdtOptionsOf(cfg);

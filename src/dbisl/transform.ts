@@ -19,7 +19,7 @@
  * fixed ε = 1e-6 with h = 0.35 saturated at ≈ 4.7 voxels, short of ρ = 8. `cdtReach` gives the bound.
  */
 import type { CdtParams } from '../kernels/backend.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, type AccumulatedGrad } from '../tensor/tensor.js';
 import { contiguousStrides, formatShape } from '../tensor/shape.js';
 import { dense, storageOf } from '../autograd/dense.js';
 import { needsGrad, record } from '../autograd/graph.js';
@@ -37,8 +37,11 @@ export interface CdtOptions {
 /** DBiSL's ρ and h (dbisl.md §2): the defaults of the transform and of the loss configurations */
 export const CDT_DEFAULTS: Readonly<Pick<CdtParams, 'radius' | 'h'>> = Object.freeze({ radius: 8, h: 0.35 });
 
-/** defaultCdtEps per (ρ, h): its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls) */
-const defaultEpsByWindow = new Map<string, number>();
+/**
+ * defaultCdtEps per ρ, then h: its (2ρ + 1)³ exponentials took 0.2 ms of each DBiSL step's host time (two T_s2r calls);
+ * keyed by the numbers, not a string made per call
+ */
+const defaultEpsByWindow = new Map<number, Map<number, number>>();
 
 /**
  * The default floor ε = e^(−ρ/h)/S, S = Σ_u e^(−‖u‖/h) over the cubic window of radius ρ (dbisl.md §2): the floor's
@@ -46,8 +49,12 @@ const defaultEpsByWindow = new Map<string, number>();
  * h = 0.35).
  */
 export function defaultCdtEps(radius: number, h: number): number {
-  const key = `${radius},${h}`;
-  let eps = defaultEpsByWindow.get(key);
+  let byH = defaultEpsByWindow.get(radius);
+  if (!byH) {
+    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
+    defaultEpsByWindow.set(radius, byH = new Map());
+  }
+  let eps = byH.get(h);
   if (eps === undefined) {
     let kernelSum = 0;
     for (let i = -radius; i <= radius; i++) {
@@ -56,8 +63,8 @@ export function defaultCdtEps(radius: number, h: number): number {
       }
     }
     eps = Math.exp(-radius / h) / kernelSum;
-    if (defaultEpsByWindow.size >= 64) defaultEpsByWindow.clear();
-    defaultEpsByWindow.set(key, eps);
+    if (byH.size >= 64) byH.clear();
+    byH.set(h, eps);
   }
   return eps;
 }
@@ -96,8 +103,10 @@ export function scaledSigmoids(inputs: readonly (readonly [Tensor, number])[]): 
   const outs = inputs.map(([x, a]) => {
     const y = all.viewAs(x.shape, contiguousStrides(x.shape), at);
     at += x.numel();
-    record('scaledSigmoid', y, [x], (g, [ys]) =>
-      [Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a), ys.shape)], [y]);
+    // x's other gradients (DBiSL: the loss's own w.r.t. z and R̂) are added by the backward kernel: no add of its own
+    record('scaledSigmoid', y, [x], (g, [ys]): [AccumulatedGrad] => [{
+      accumulate: (sum) => Tensor.fromStorage(g.backend, g.backend.scaledSigmoidBackward(ys.storage, ys.offset, storageOf(g), ys.numel(), a, sum?.storage), ys.shape),
+    }], [y]);
     return y;
   });
   all.dispose();
@@ -168,12 +177,15 @@ export function tS2R(p: Tensor, options: CdtOptions = {}): Tensor {
   const out = Tensor.fromStorage(p.backend, signed, p.shape);
   if (distances) {
     const d = Tensor.fromStorage(p.backend, distances, [2, ...p.shape]);
-    record('tS2R', out, [p], (g, [ps, ds]) => {
-      const gc = dense(g);
-      const gp = Tensor.fromStorage(g.backend, g.backend.cdtSignedBackward(ps.storage, ds.storage, gc.storage, p.shape, params), p.shape);
-      gc.dispose();
-      return [gp];
-    }, [pc, d]);
+    // p's other gradients (DBiSL: the loss's own w.r.t. Ŷ) are added by the backward kernel: no add of its own
+    record('tS2R', out, [p], (g, [ps, ds]): [AccumulatedGrad] => [{
+      accumulate: (sum) => {
+        const gc = dense(g);
+        const gp = Tensor.fromStorage(g.backend, g.backend.cdtSignedBackward(ps.storage, ds.storage, gc.storage, p.shape, params, sum?.storage), p.shape);
+        gc.dispose();
+        return gp;
+      },
+    }], [pc, d]);
     d.dispose();
   }
   pc.dispose();

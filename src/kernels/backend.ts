@@ -417,8 +417,11 @@ export interface KernelOps {
    * cdtSignedBackward reads), else without `distances`
    */
   cdtSigned(p: Storage, shape: readonly number[], params: CdtParams, keepDistances: boolean): { signed: Storage; distances?: Storage };
-  /** gradient of cdtSigned w.r.t. p given its distances and the output's gradient (the clamps' masks included) */
-  cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage;
+  /**
+   * gradient of cdtSigned w.r.t. p given its distances and the output's gradient (the clamps' masks included); with
+   * `addend` (a storage of p's size) that gradient + addend, element by element (the floats of an add after it)
+   */
+  cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams, addend?: Storage): Storage;
 
   /** in place: param, momentum buffer */
   sgdStep(param: Storage, grad: Storage, momentumBuffer: Storage | null, p: SgdParams): void;
@@ -474,8 +477,11 @@ export interface KernelOps {
    * one pass: the floats of sigmoid(affine(x, a, 0)), of sigmoid(x) where a = 1 (DBiSL's Ŷ = σ(z) and T_r2s(R̂) = σ(−k·R̂))
    */
   scaledSigmoid(parts: readonly SigmoidPart[]): Storage;
-  /** its gradient from the output y (n elements from yOffset): (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the composed ops' floats */
-  scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): Storage;
+  /**
+   * its gradient from the output y (n elements from yOffset): (g·(y·(1 − y)))·a + 0 (no scaling when a = 1), the composed
+   * ops' floats; with `addend` (n elements) that gradient + addend, element by element (the floats of an add after it)
+   */
+  scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number, addend?: Storage): Storage;
   /** DBiSL's pseudo-label 1[p + q > 1] after a copied head and, with a weighting, the weight of |p − q| (PseudoLabelParams) */
   pseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): { pseudo: Storage; weight?: Storage };
   /**

@@ -19,13 +19,15 @@ export class StorageRef {
  */
 /**
  * What a backward rule gives for an input: its gradient, null, or a form that backward folds into its sum of
- * that input's gradients instead of a dispatch of its own: the negation −t (`negated`, summed as a − t), or a
+ * that input's gradients instead of a dispatch of its own: the negation −t (`negated`, summed as a − t), a
  * slice's adjoint (`embedded`: zeros of the input's shape with t at [start::step] along `axis`, added into those
- * positions of the sum).
+ * positions of the sum), or a gradient whose kernel adds the sum so far itself (`accumulate`, called at once with that
+ * sum, dense and of the input's dtype, or with null: it returns the sum + its gradient, the floats of the add it replaces).
  */
-export type GradTerm = Tensor | NegatedGrad | EmbeddedGrad | null;
+export type GradTerm = Tensor | NegatedGrad | EmbeddedGrad | AccumulatedGrad | null;
 export interface NegatedGrad { readonly negated: Tensor }
 export interface EmbeddedGrad { readonly embedded: Tensor; readonly axis: number; readonly start: number; readonly step: number }
+export interface AccumulatedGrad { readonly accumulate: (sum: Tensor | null) => Tensor }
 
 export interface GradNode {
   readonly name: string;

@@ -143,6 +143,66 @@ describe('lossTotal on WebGPU against the cpu oracle', () => {
       for (let k = 0; k < expected.length; k++) expectClose(actual[k], expected[k], 1e-5, 2e-4, names[k]);
     }), propertyOptions(25));
   });
+
+  it("a loss of an earlier one's layout (its checks and kernels' layout kept) on other storages, storage sharing and weights: the oracle's floats", async () => {
+    const gpu = await webgpu();
+    const layout = (weights: number[]): Omit<LossTotal, 'inputs'> => ({
+      items: [
+        { loss: { kind: 'dice', smooth: 1e-5 }, rows: 2, n: 300, operands: [{ input: 0, offset: 0, rowStride: 300 }, { input: 1, offset: 0, rowStride: 300 }, { input: 2, offset: 0, rowStride: 300 }] },
+        { loss: { kind: 'mse', scale: 1 / 600, eps: 0 }, rows: 1, n: 600, operands: [{ input: 1, offset: 0, rowStride: 600 }, { input: 2, offset: 0, rowStride: 600 }, null] },
+      ],
+      group: [0, 0, 1], weights: weights.slice(0, 3), groupWeights: weights.slice(3),
+    });
+    // each call: [input storages' seeds (equal seeds: one storage for both inputs), weights]
+    const calls: [number[], number[]][] = [[[1, 2, 3], [1, 0.5, 1, 1, 0.25]], [[4, 5, 6], [0.3, 1, 2, 1, 0.75]], [[7, 7, 8], [1, 0.5, 1, 1, 1]]];
+    for (const [seeds, weights] of calls) {
+      const [expected, actual] = await Promise.all([cpu, gpu].map(async (b) => {
+        const storages = new Map(seeds.map((seed) => [seed, b.upload(Float32Array.from(randomArray(600, seed, 0.1, 1)), 'float32')]));
+        const total: LossTotal = { ...layout(weights), inputs: seeds.map((seed) => ({ storage: storages.get(seed)!, offset: 0, length: 600 })) };
+        const { values, sums } = b.lossTotal(total);
+        const g = b.upload(Float32Array.of(0.7), 'float32');
+        const grads = b.lossTotalBackward({ ...total }, sums, g, [true, true, true]);
+        const out = await Promise.all([values, sums, ...grads].map((x) => b.read(x)));
+        for (const x of [values, sums, g, ...grads, ...storages.values()]) b.free(x);
+        return out;
+      }));
+      expected.forEach((e, k) => expectClose(actual[k], e, 1e-5, 2e-4, `output ${k} of the call on ${seeds.join(', ')}`));
+    }
+    const x = gpu.upload(new Float32Array(600), 'float32');
+    const inputs = [0, 1, 2].map(() => ({ storage: x, offset: 0, length: 600 }));
+    expect(() => gpu.lossTotal({ ...layout([1, Number.NaN, 1, 1, 1]), inputs })).toThrow(/the weights must be finite/);
+    const short = gpu.upload(new Float32Array(599), 'float32');
+    expect(() => gpu.lossTotal({ ...layout([1, 0.5, 1, 1, 0.25]), inputs: [...inputs.slice(0, 2), { storage: short, offset: 0, length: 600 }] }))
+      .toThrow(/an input of 600 elements from 0 does not fit its storage of 599/);
+    gpu.free(x);
+    gpu.free(short);
+  });
+
+  it("the backward of the forward's own LossTotal (its checks and layout kept) equals that of an equal copy, and still checks its arguments", async () => {
+    const gpu = await webgpu();
+    const x = gpu.upload(Float32Array.of(0.5, 0.25, 1, 0.125, 0.75, 0.3), 'float32');
+    const y = gpu.upload(Float32Array.of(0.2, 0.9, 0.4, 0.6), 'float32');
+    const total: LossTotal = {
+      inputs: [{ storage: x, offset: 0, length: 6 }, { storage: y, offset: 0, length: 4 }, { storage: x, offset: 4, length: 2 }],
+      items: [
+        { loss: { kind: 'dice', smooth: 1e-5 }, rows: 2, n: 2, operands: [{ input: 0, offset: 0, rowStride: 3 }, { input: 1, offset: 0, rowStride: 2 }, null] },
+        { loss: { kind: 'mse', scale: 0.5, eps: 1e-8 }, rows: 2, n: 2, operands: [{ input: 1, offset: 0, rowStride: 2 }, { input: 2, offset: 0, rowStride: 0 }, null] },
+      ],
+      group: [0, 0, 1, -1], weights: [1, 0.5, 0.3, 1], groupWeights: [1, 0.25],
+    };
+    const { values, sums } = gpu.lossTotal(total);
+    const g = gpu.upload(Float32Array.of(0.7), 'float32');
+    const wanted = [true, true, false];
+    const [own, copy] = [total, { ...total }].map((t) => gpu.lossTotalBackward(t, sums, g, wanted));
+    const [ownValues, copyValues] = await Promise.all([own, copy].map((grads) => Promise.all(grads.map((s) => gpu.read(s)))));
+    expect(ownValues).toEqual(copyValues);
+    expect(ownValues.flatMap((v) => Array.from(v)).some((v) => v !== 0)).toBe(true);
+    expect(() => gpu.lossTotalBackward(total, sums, g, [true, true])).toThrow(/a wanted flag per input \(3\), got 2/);
+    expect(() => gpu.lossTotalBackward(total, sums, sums, wanted)).toThrow(/g has 12 elements, expected 1/);
+    expect(() => gpu.lossTotalBackward(total, g, g, wanted)).toThrow(/sums has 1 elements, expected 12/);
+    expect(() => gpu.lossTotalBackward(total, sums, g, [true, true, true])).toThrow(/row stride 0\) was asked for/);
+    for (const s of [x, y, values, sums, g, ...own, ...copy]) gpu.free(s);
+  });
 });
 
 describe('the lossTotal op: gradients = central differences', () => {

@@ -1,4 +1,4 @@
-import type { CdtParams } from '../backend.js';
+import type { CdtParams, DType, Storage } from '../backend.js';
 
 /* The argument checks of the cdt kernels, shared by the cpu oracle and the WebGPU kernels. */
 
@@ -22,4 +22,11 @@ export function checkCdtParams(params: CdtParams, what: string): void {
 export function checkCdtSignedParams(params: CdtParams, what: string): void {
   checkCdtParams(params, what);
   if (params.radius < 1) throw new Error(`${what}: radius ${params.radius} must be ≥ 1 (the map is divided by it)`);
+}
+
+/** cdtSignedBackward's addend: the volume's n elements of p's dtype */
+export function checkAddend(addend: Storage | undefined, n: number, dtype: DType, what: string): void {
+  if (!addend) return;
+  if (addend.length < n) throw new Error(`${what}: the addend holds ${addend.length} elements, needs ${n}`);
+  if (addend.dtype !== dtype) throw new Error(`${what}: the addend is ${addend.dtype}, p ${dtype}`);
 }

@@ -1,7 +1,7 @@
 import type { CdtParams, Storage } from '../backend.js';
 import { typedArrayFor } from '../backend.js';
 import { CpuStorage, cpuData } from '../cpu/storage.js';
-import { cdtVolume, checkCdtParams, checkCdtSignedParams } from './checks.js';
+import { cdtVolume, checkAddend, checkCdtParams, checkCdtSignedParams } from './checks.js';
 
 /**
  * The log-domain convolutional distance transform (shared/spec/dbisl.md §2), literally:
@@ -121,12 +121,13 @@ export function cdtSigned(p: Storage, shape: readonly number[], params: CdtParam
   return { signed: new CpuStorage(p.dtype, signed), distances: new CpuStorage(p.dtype, distances) };
 }
 
-export function cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): CpuStorage {
+export function cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams, addend?: Storage): CpuStorage {
   checkCdtSignedParams(params, 'cdtSignedBackward');
   const { batch, D, H, W } = cdtVolume(shape, 'cdtSignedBackward');
   const n = batch * D * H * W;
   const dist = cpuData(distances), G = cpuData(gOut);
   if (dist.length < 2 * n) throw new Error(`cdtSignedBackward: distances of ${dist.length} elements, expected two planes of ${n}`);
+  checkAddend(addend, n, p.dtype, 'cdtSignedBackward');
   const { radius } = params;
   const gs = typedArrayFor(p.dtype, n), gNear = typedArrayFor(p.dtype, n), gFar = typedArrayFor(p.dtype, n);
   for (let i = 0; i < n; i++) gs[i] = G[i] * (1 / radius) + 0;
@@ -139,5 +140,9 @@ export function cdtSignedBackward(p: Storage, distances: Storage, gOut: Storage,
   const far = cpuData(cdtBackward(complement(p, n), plane(1), new CpuStorage(p.dtype, gFar), shape, params));
   const grad = typedArrayFor(p.dtype, n);
   for (let i = 0; i < n; i++) grad[i] = near[i] + (-far[i] + 0);
+  if (addend) {
+    const A = cpuData(addend);
+    for (let i = 0; i < n; i++) grad[i] = grad[i] + A[i];
+  }
   return new CpuStorage(p.dtype, grad);
 }

@@ -82,16 +82,22 @@ const VARIANTS = {
   },
   cdtSigned: signedForward(false),
   cdtSignedKeep: signedForward(true),
-  cdtSignedBackward: {
-    name: 'signed-bwd', fields: 2, inputs: ['g_out', 'dist', 'p'], extraOutputs: [],
+  cdtSignedBackward: signedBackward(false),
+  cdtSignedBackwardAdded: signedBackward(true),
+} as const satisfies Record<string, Variant>;
+
+/** the signed backward; `added`: + addend[at] after the gradient (an add after it, folded into the store) */
+function signedBackward(added: boolean): Variant {
+  return {
+    name: added ? 'signed-bwd-added' : 'signed-bwd', fields: 2, inputs: ['g_out', 'dist', 'p', ...(added ? ['addend'] : [])], extraOutputs: [],
     // the G of cdtBackward for D[p] and D[1 − p], whose output gradients are gs·inRange and (−gs)·inRange
     load: `let d = vec2f(dist[at], dist[P.total + at]);
         let gs = P.invRadius * g_out[at];
         v = vec2f(gs, -gs) * select(vec2f(1.0), vec2f(0.0), (d < vec2f(0.0)) | (d > vec2f(P.radius))) * exp(d / P.h);`,
     // cdtBackward of both, the second times −1 (an accumulator that is zero is +0, so h·acc is what −1·(−h·acc) + 0 is)
-    store: 'res[at] = select(0.0, -P.h * acc.x, p[at] > P.eps) + select(0.0, P.h * acc.y, 1.0 - p[at] > P.eps);',
-  },
-} as const satisfies Record<string, Variant>;
+    store: `res[at] = ${added ? '(' : ''}select(0.0, -P.h * acc.x, p[at] > P.eps) + select(0.0, P.h * acc.y, 1.0 - p[at] > P.eps)${added ? ') + addend[at]' : ''};`,
+  };
+}
 
 /** the signed forward; `keep`: also D[p] and D[1 − p] as the two planes of `dist` */
 function signedForward(keep: boolean): Variant {
@@ -240,18 +246,22 @@ ${stores.join('\n')}
 
 const configuration = (variant: Variant, l: Layout) => ({ l, key: `cdt:${variant.name}:r${l.radius}:${l.tx}x${l.ty}x${l.tz}:${l.rx}:${l.buffers}` });
 
-/** chooseLayout's answer and its kernel key per runtime, variant and ρ (worked out on every call, they took about 4 % of the DBiSL loss's host time) */
-const chosenConfigurations = new WeakMap<GpuRuntime, Map<string, { l: Layout; key: string }>>();
+/**
+ * chooseLayout's answer and its kernel key per runtime, variant and ρ (worked out on every call, they took about 4 % of
+ * the DBiSL loss's host time; keyed by objects and numbers, not a string made per call)
+ */
+const chosenConfigurations = new WeakMap<GpuRuntime, Map<Variant, Map<number, { l: Layout; key: string }>>>();
 
 function chosenConfiguration(rt: GpuRuntime, variant: Variant, radius: number): { l: Layout; key: string } {
-  let byProblem = chosenConfigurations.get(rt);
-  if (!byProblem) chosenConfigurations.set(rt, byProblem = new Map());
-  const problem = `${variant.name}:${radius}`;
-  let chosen = byProblem.get(problem);
+  let byVariant = chosenConfigurations.get(rt);
+  if (!byVariant) chosenConfigurations.set(rt, byVariant = new Map());
+  let byRadius = byVariant.get(variant);
+  if (!byRadius) byVariant.set(variant, byRadius = new Map());
+  let chosen = byRadius.get(radius);
   if (!chosen) {
     chosen = configuration(variant, chooseLayout(rt, radius, variant.fields));
-    if (byProblem.size >= 256) byProblem.clear();
-    byProblem.set(problem, chosen);
+    if (byRadius.size >= 64) byRadius.clear();
+    byRadius.set(radius, chosen);
   }
   return chosen;
 }
@@ -259,7 +269,7 @@ function chosenConfiguration(rt: GpuRuntime, variant: Variant, radius: number): 
 /** Runs one variant on `inputs` (in the variant's order): `res`, then the variant's extra outputs (two planes each). */
 function run(rt: GpuRuntime, name: VariantName, inputs: Storage[], shape: readonly number[], params: CdtParams, tile?: Tile): Storage[] {
   const variant: Variant = VARIANTS[name];
-  const what = name === 'cdtSignedKeep' ? 'cdtSigned' : name;
+  const what = name === 'cdtSignedKeep' ? 'cdtSigned' : name === 'cdtSignedBackwardAdded' ? 'cdtSignedBackward' : name;
   if (variant.fields === 2) checkCdtSignedParams(params, what); else checkCdtParams(params, what);
   for (const s of inputs) if (wgslType(s.dtype) !== 'f32') throw new Error(`webgpu: ${what} takes float32, got ${s.dtype}`);
   const { batch, D, H, W } = cdtVolume(shape, what);
@@ -293,13 +303,16 @@ export function cdtSigned(rt: GpuRuntime, p: Storage, shape: readonly number[], 
   return distances ? { signed, distances } : { signed };
 }
 
-export function cdtSignedBackward(rt: GpuRuntime, p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams): Storage {
-  return run(rt, 'cdtSignedBackward', [gOut, distances, p], shape, params)[0];
+export function cdtSignedBackward(rt: GpuRuntime, p: Storage, distances: Storage, gOut: Storage, shape: readonly number[], params: CdtParams,
+  addend?: Storage): Storage {
+  return addend ? run(rt, 'cdtSignedBackwardAdded', [gOut, distances, p, addend], shape, params)[0]
+    : run(rt, 'cdtSignedBackward', [gOut, distances, p], shape, params)[0];
 }
 
 /**
  * One kernel with a given tile, for tests and benchmarks: cdt (inputs [p]), cdtBackward ([gOut, out, p]),
- * cdtSigned / cdtSignedKeep ([p]; outputs signed, then the distances) or cdtSignedBackward ([gOut, distances, p]).
+ * cdtSigned / cdtSignedKeep ([p]; outputs signed, then the distances), cdtSignedBackward ([gOut, distances, p]) or
+ * cdtSignedBackwardAdded ([gOut, distances, p, addend]).
  */
 export function cdtWithTile(rt: GpuRuntime, tile: Tile, name: VariantName, inputs: Storage[], shape: readonly number[], params: CdtParams): Storage[] {
   return run(rt, name, inputs, shape, params, tile);

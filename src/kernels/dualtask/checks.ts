@@ -24,7 +24,7 @@ export function checkScaledSigmoid(parts: readonly SigmoidPart[]): void {
   }
 }
 
-export function checkScaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): void {
+export function checkScaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number, addend?: Storage): void {
   const what = 'scaledSigmoidBackward';
   checkCount(what, 'offset', yOffset);
   checkCount(what, 'n', n);
@@ -32,6 +32,10 @@ export function checkScaledSigmoidBackward(y: Storage, yOffset: number, g: Stora
   checkExtent(what, 'the output', y, yOffset + n);
   checkExtent(what, 'the gradient', g, n);
   if (g.dtype !== y.dtype) throw new Error(`${what}: the gradient is ${g.dtype}, the output ${y.dtype}`);
+  if (addend) {
+    checkExtent(what, 'the addend', addend, n);
+    if (addend.dtype !== y.dtype) throw new Error(`${what}: the addend is ${addend.dtype}, the output ${y.dtype}`);
+  }
 }
 
 export function checkPseudoLabel(p: Storage, q: Storage, params: PseudoLabelParams): void {

@@ -24,15 +24,19 @@ export function scaledSigmoid(parts: readonly SigmoidPart[]): CpuStorage {
   return new CpuStorage(dtype, out);
 }
 
-/** g·(y·(1 − y)), then ·a + 0: sigmoid's backward, then affine's (a mulScalar) when a ≠ 1 */
-export function scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number): CpuStorage {
-  checkScaledSigmoidBackward(y, yOffset, g, n, a);
+/** g·(y·(1 − y)), then ·a + 0: sigmoid's backward, then affine's (a mulScalar) when a ≠ 1; then + addend */
+export function scaledSigmoidBackward(y: Storage, yOffset: number, g: Storage, n: number, a: number, addend?: Storage): CpuStorage {
+  checkScaledSigmoidBackward(y, yOffset, g, n, a, addend);
   const round = roundingTo(y.dtype), Y = cpuData(y), G = cpuData(g);
   const complement = unaryFn('affine', [-1, 1]), scale = unaryFn('affine', [a, 0]);
   const out = typedArrayFor(y.dtype, n);
   for (let i = 0; i < n; i++) {
     const yi = Y[yOffset + i], gx = round(mul(G[i], round(mul(yi, round(complement(yi))))));
     out[i] = a === 1 ? gx : round(scale(gx));
+  }
+  if (addend) {
+    const A = cpuData(addend);
+    for (let i = 0; i < n; i++) out[i] = round(out[i] + A[i]);
   }
   return new CpuStorage(y.dtype, out);
 }

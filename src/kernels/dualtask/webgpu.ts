@@ -45,13 +45,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-function scaledSigmoidBackwardSource(scaled: boolean): string {
+/**
+ * `added`: + addend[i] after the gradient. Unscaled, the gradient is multiplied by the uniform 1 first (exact), so that
+ * no compiler contracts g·(…) + addend into one rounding: either way each step rounds as the composed ops' do.
+ */
+function scaledSigmoidBackwardSource(scaled: boolean, added: boolean): string {
+  const gradient = scaled ? 'P.scales.x * gx + P.zero.x' : added ? 'gx * P.scales.x' : 'gx';
   return /* wgsl */ `
 ${SIGMOID_PARAMS}
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
+${added ? '@group(0) @binding(2) var<storage, read> addend: array<f32>;\n' : ''}@group(0) @binding(${added ? 3 : 2}) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(${added ? 4 : 3}) var<uniform> P: Params;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -59,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.ends.x) { return; }
   let yi = y[P.offsets.x + i];
   let gx = g[i] * (yi * (-1.0 * yi + 1.0));
-  dst[i] = ${scaled ? 'P.scales.x * gx + P.zero.x' : 'gx'};
+  dst[i] = ${added ? `(${gradient}) + addend[i]` : gradient};
 }`;
 }
 
@@ -70,6 +75,16 @@ function sigmoidParams(parts: readonly { offset: number; n: number; a: number }[
   return new Params().u32(...lanes(ends), ...lanes(parts.map((q) => q.offset))).f32(...lanes(parts.map((q) => q.a)), 0, 0, 0, 0).done();
 }
 
+/** the kernels' keys, made once (a key built per call is a new string to hash per call) */
+const SIGMOID_KEYS = new Map<number, string>();
+function sigmoidKey(units: readonly boolean[]): string {
+  const code = units.reduce((c, unit, k) => c | (unit ? 1 << k : 0), 1 << units.length);
+  let key = SIGMOID_KEYS.get(code);
+  if (key === undefined) SIGMOID_KEYS.set(code, key = `dualtask:sigmoid:${units.map(Number).join('')}`);
+  return key;
+}
+const PSEUDO_KEYS = Object.fromEntries((['plain', 'exp', 'mask'] as const).map((kind) => [kind, [`dualtask:pseudo:${kind}`, `dualtask:pseudo:${kind}:head`]]));
+
 export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): GpuStorage {
   checkScaledSigmoid(parts);
   wgslType(parts[0].x.dtype);
@@ -77,19 +92,21 @@ export function scaledSigmoid(rt: GpuRuntime, parts: readonly SigmoidPart[]): Gp
   const out = rt.alloc(total, 'float32');
   if (total === 0) return out;
   const units = parts.map((q) => q.a === 1);
-  const kernel = rt.kernel(`dualtask:sigmoid:${units.map(Number).join('')}`, () => scaledSigmoidSource(units), parts.length + 1);
+  const kernel = rt.kernel(sigmoidKey(units), () => scaledSigmoidSource(units), parts.length + 1);
   rt.dispatch(kernel, [...parts.map((q) => gpuBuffer(q.x)), out.buffer], sigmoidParams(parts), grid1d(total, WG));
   return out;
 }
 
-export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: number, g: Storage, n: number, a: number): GpuStorage {
-  checkScaledSigmoidBackward(y, yOffset, g, n, a);
+export function scaledSigmoidBackward(rt: GpuRuntime, y: Storage, yOffset: number, g: Storage, n: number, a: number, addend?: Storage): GpuStorage {
+  checkScaledSigmoidBackward(y, yOffset, g, n, a, addend);
   wgslType(y.dtype);
   const out = rt.alloc(n, 'float32');
   if (n === 0) return out;
   const scaled = a !== 1;
-  const kernel = rt.kernel(`dualtask:sigmoid-bwd${scaled ? ':scaled' : ''}`, () => scaledSigmoidBackwardSource(scaled), 3);
-  rt.dispatch(kernel, [gpuBuffer(y), gpuBuffer(g), out.buffer], sigmoidParams([{ offset: yOffset, n, a }]), grid1d(n, WG));
+  const key = `dualtask:sigmoid-bwd${scaled ? ':scaled' : ''}${addend ? ':added' : ''}`;
+  const kernel = rt.kernel(key, () => scaledSigmoidBackwardSource(scaled, addend !== undefined), addend ? 4 : 3);
+  const buffers = addend ? [gpuBuffer(y), gpuBuffer(g), gpuBuffer(addend), out.buffer] : [gpuBuffer(y), gpuBuffer(g), out.buffer];
+  rt.dispatch(kernel, buffers, sigmoidParams([{ offset: yOffset, n, a }]), grid1d(n, WG));
   return out;
 }
 
@@ -131,7 +148,7 @@ export function pseudoLabel(rt: GpuRuntime, p: Storage, q: Storage, params: Pseu
   const kind = weighting?.kind ?? null;
   const c = !weighting ? 0 : weighting.kind === 'exp' ? -weighting.gamma : weighting.tau;
   const buffers = [gpuBuffer(p), gpuBuffer(q), ...(head ? [gpuBuffer(head.storage)] : []), ...Object.values(out).map((s) => s.buffer)];
-  const kernel = rt.kernel(`dualtask:pseudo:${kind ?? 'plain'}${head ? ':head' : ''}`, () => pseudoLabelSource(kind, head !== null), buffers.length);
+  const kernel = rt.kernel(PSEUDO_KEYS[kind ?? 'plain'][head ? 1 : 0], () => pseudoLabelSource(kind, head !== null), buffers.length);
   rt.dispatch(kernel, buffers, new Params().u32(n, pOffset, qOffset, h, head?.offset ?? 0).f32(c, 0).done(), grid1d(h + n, WG));
   return out;
 }

@@ -137,10 +137,16 @@ export function checkLossTotal(what: string, total: LossTotal): { items: RowLoss
 }
 
 export function checkLossTotalBackward(total: LossTotal, sums: Storage, g: Storage, wanted: readonly boolean[]): { items: RowLossInputs[]; rows: number } {
+  const checked = checkLossTotal('lossTotalBackward', total);
+  checkLossTotalGradients(total, checked.rows, sums, g, wanted);
+  return checked;
+}
+
+/** lossTotalBackward's checks beyond checkLossTotal's of `total` (whose items have `rows` rows in all) */
+export function checkLossTotalGradients(total: LossTotal, rows: number, sums: Storage, g: Storage, wanted: readonly boolean[]): void {
   const what = 'lossTotalBackward';
-  const checked = checkLossTotal(what, total);
   if (wanted.length !== total.inputs.length) throw new Error(`${what}: expected a wanted flag per input (${total.inputs.length}), got ${wanted.length}`);
-  if (sums.length !== 3 * checked.rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * checked.rows}`);
+  if (sums.length !== 3 * rows) throw new Error(`${what}: sums has ${sums.length} elements, expected ${3 * rows}`);
   if (g.length !== 1) throw new Error(`${what}: g has ${g.length} elements, expected 1`);
   checkDtypes(what, [total.inputs[0].storage, sums, g]);
   for (const item of total.items) {
@@ -148,5 +154,4 @@ export function checkLossTotalBackward(total: LossTotal, sums: Storage, g: Stora
       throw new Error(`${what}: the gradient of an input read by every row (row stride 0) was asked for`);
     }
   }
-  return checked;
 }
