@@ -1,5 +1,5 @@
 import { BatchNorm3d, Parameter, type Module } from '../../src/models/index.js';
-import { fromArray, keep, type Tensor } from '../../src/tensor/index.js';
+import { fromArray, keep } from '../../src/tensor/index.js';
 import { cpu } from './backends.js';
 
 /**
