@@ -64,10 +64,18 @@ export interface DynUNetOptions {
   backend?: Backend;
 }
 
-interface BlockContext {
+/** what every block of a network built from these blocks shares (DynUNet's, UNETR's) */
+export interface BlockContext {
   norm: DynUNetNorm;
   act: DynUNetAct;
+  /** a Dropout after every convolution (MONAI's get_conv_layer `dropout`), or null for none */
   dropout: number | null;
+  /**
+   * 'heNormal': DynUNet's initialize_weights (kaiming_normal_ with a = 0.01 on every weight, zero biases);
+   * 'default': the layers' PyTorch default, for networks that initialise nothing themselves (UNETR)
+   */
+  weightInit: 'heNormal' | 'default';
+  /** each convolution's seed derives from it and the convolution's module path */
   seed: number;
   backend: Backend | undefined;
 }
@@ -115,9 +123,9 @@ class ADN extends Layer {
 
 /**
  * MONAI's get_conv_layer: a Convolution (the conv or transposed conv under `conv`, then `adn` when there is a dropout)
- * padded by get_padding, its weight He-normal with a = 0.01 and its bias zero (DynUNet.initialize_weights)
+ * padded by get_padding, initialised as ctx.weightInit says
  */
-class Convolution extends Layer {
+export class Convolution extends Layer {
   readonly conv: Conv3d | ConvTranspose3d;
   readonly adn: ADN | null;
 
@@ -131,8 +139,10 @@ class Convolution extends Layer {
     this.conv = this.registerModule('conv', options.transposed
       ? new ConvTranspose3d(inChannels, outChannels, kernel, layerOptions)
       : new Conv3d(inChannels, outChannels, kernel, layerOptions));
-    kaimingNormal_(this.conv.weight, { a: 0.01, seed: deriveSeed(ctx.seed, `${path}.conv.weight`) });
-    if (this.conv.bias) zeros_(this.conv.bias);
+    if (ctx.weightInit === 'heNormal') {
+      kaimingNormal_(this.conv.weight, { a: 0.01, seed: deriveSeed(ctx.seed, `${path}.conv.weight`) });
+      if (this.conv.bias) zeros_(this.conv.bias);
+    }
     this.adn = ctx.dropout === null ? null : this.registerModule('adn', new ADN(ctx.dropout, deriveSeed(ctx.seed, `${path}.adn.D`)));
   }
 
@@ -199,18 +209,22 @@ export class UnetResBlock extends Layer {
   }
 }
 
-/** MONAI's UnetUpBlock: a transposed conv (kernel = stride = upsampleKernelSize), the skip concatenated after it, a UnetBasicBlock */
+/**
+ * MONAI's UnetUpBlock: a transposed conv (kernel = stride = upsampleKernelSize), the skip concatenated after it, a
+ * UnetBasicBlock, or with resBlock a UnetResBlock (UNETR's UnetrUpBlock)
+ */
 export class UnetUpBlock extends Module {
   readonly transpConv: Convolution;
-  readonly convBlock: UnetBasicBlock;
+  readonly convBlock: UnetBasicBlock | UnetResBlock;
 
   constructor(inChannels: number, outChannels: number, kernelSize: IntOrTriple, upsampleKernelSize: IntOrTriple,
-    transBias: boolean, path: string, ctx: BlockContext) {
+    transBias: boolean, path: string, ctx: BlockContext, resBlock = false) {
     super();
     this.transpConv = this.registerModule('transp_conv', new Convolution(inChannels, outChannels, `${path}.transp_conv`, ctx, {
       kernelSize: upsampleKernelSize, stride: upsampleKernelSize, bias: transBias, transposed: true,
     }));
-    this.convBlock = this.registerModule('conv_block', new UnetBasicBlock(2 * outChannels, outChannels, kernelSize, 1, `${path}.conv_block`, ctx));
+    const Block = resBlock ? UnetResBlock : UnetBasicBlock;
+    this.convBlock = this.registerModule('conv_block', new Block(2 * outChannels, outChannels, kernelSize, 1, `${path}.conv_block`, ctx));
   }
 
   forward(x: Tensor, skip: Tensor): Tensor {
@@ -333,7 +347,8 @@ export class DynUNet extends Module {
     const dropout = options.dropout ?? null;
     if (dropout !== null && !(dropout >= 0 && dropout <= 1)) throw new Error(`DynUNet: dropout must be in [0, 1] or null, got ${dropout}`);
     const ctx: BlockContext = {
-      norm: options.normName ?? ['instance', { affine: true }], act: options.actName ?? 'leakyrelu', dropout, seed: options.seed ?? nextSeed(), backend: options.backend,
+      norm: options.normName ?? ['instance', { affine: true }], act: options.actName ?? 'leakyrelu', dropout, weightInit: 'heNormal',
+      seed: options.seed ?? nextSeed(), backend: options.backend,
     };
     const Block = options.resBlock ? UnetResBlock : UnetBasicBlock;
     const k = this.kernelSize, s = this.strides;

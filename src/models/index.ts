@@ -24,3 +24,4 @@ export * from './transformer.js';
 export * from './vit.js';
 export * from './dynunet.js';
 export * from './resnet.js';
+export * from './unetr.js';

@@ -6,6 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Identity, LeakyReLU } from './activations.js';
 import { BatchNorm3d, Conv3d, ConvTranspose3d, Dropout3d, GroupNorm, InstanceNorm3d, ReLU, Upsample, type ChannelNorm } from './layers.js';
 import { Layer, Module, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
+import { normThenAct } from './norm-act.js';
 
 /**
  * MONAI's SegResNet (Myronenko 2018, "3D MRI brain tumor segmentation using autoencoder regularization", without
@@ -107,12 +108,6 @@ class UpSample extends Layer {
   }
 
   forward(x: Tensor): Tensor { return this.layer.forward(x); }
-}
-
-/** the norm then the activation, as one op where the norm fuses it (a ReLU) */
-function normThenAct(norm: Layer, act: Layer, x: Tensor): Tensor {
-  const fused = norm.fusedWith([act], x);
-  return fused ? fused.forward(x) : act.forward(norm.forward(x));
 }
 
 /** MONAI's ResBlock: x + conv2(act(norm2(conv1(act(norm1(x)))))), 3³ convs without bias keeping the channels */

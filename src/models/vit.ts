@@ -8,6 +8,7 @@ import { GELU, Identity, Tanh } from './activations.js';
 import { truncNormal_ } from './init.js';
 import { Conv3d, Dropout, LayerNorm, Linear, triple, type IntOrTriple } from './layers.js';
 import { Layer, Module, ModuleList, Parameter, Sequential, deriveSeed, nextSeed } from './module.js';
+import { checkDropoutRate, checkHeads } from './transformer-checks.js';
 
 /**
  * MONAI's ViT (monai/networks/nets/vit.py) and its blocks (monai/networks/blocks: PatchEmbeddingBlock, SABlock,
@@ -15,17 +16,6 @@ import { Layer, Module, ModuleList, Parameter, Sequential, deriveSeed, nextSeed 
  * initialisation: PyTorch's default init everywhere except the position embeddings (trunc_normal_(std 0.02) when
  * learnable, fixed sin-cos when 'sincos') and the class token (zeros).
  */
-
-function checkDropoutRate(op: string, rate: number): void {
-  if (!(rate >= 0 && rate <= 1)) throw new Error(`${op}: dropoutRate must be in [0, 1], got ${rate}`);
-}
-
-function checkHeads(op: string, hiddenSize: number, numHeads: number): void {
-  if (!Number.isInteger(hiddenSize) || hiddenSize < 1 || !Number.isInteger(numHeads) || numHeads < 1) {
-    throw new Error(`${op}: hiddenSize and numHeads must be positive integers, got ${hiddenSize} and ${numHeads}`);
-  }
-  if (hiddenSize % numHeads !== 0) throw new Error(`${op}: hiddenSize ${hiddenSize} must be divisible by numHeads ${numHeads}`);
-}
 
 /**
  * Attention over [B, N, heads·d] queries and [B, S, heads·d] keys and values: split into heads, softmax(q·kᵀ/√d)

@@ -1,6 +1,5 @@
-import { Module, MultiheadAttention, Parameter } from '../../src/models/index.js';
+import type { MultiheadAttention } from '../../src/models/index.js';
 import type { Tensor } from '../../src/tensor/index.js';
-import { cpu } from './backends.js';
 
 /**
  * Float64 references for the attention tests written out with explicit loops over plain arrays (row-major), no
@@ -112,23 +111,6 @@ export function mergeHeads(x: ArrayLike<number>, b: number, n: number, h: number
 
 /** A parameter's values as float64 on the host */
 export async function hostValues(t: Tensor): Promise<Float64Array> { return Float64Array.from(await t.toArray()); }
-
-/**
- * Replaces every parameter of `net` by a float64 copy on the cpu backend, under its registered name and under every
- * property of its module that held it (the property names may differ from PyTorch's names), for a float64 gradcheck.
- */
-export async function parametersToFloat64(net: Module): Promise<void> {
-  for (const m of net.modules()) {
-    for (const [name, p] of m.namedParameters('', false)) {
-      const copy = Parameter.fromHost(await p.toArray(), p.shape, { backend: cpu, dtype: 'float64', requiresGrad: p.requiresGrad });
-      const record = m as unknown as Record<string, unknown>;
-      const holders = Object.keys(record).filter((key) => record[key] === p);
-      record[name] = copy;
-      for (const key of holders) record[key] = copy;
-      p.dispose();
-    }
-  }
-}
 
 export interface MhaDims { n: number; l: number; s: number; e: number; h: number; kdim: number; vdim: number }
 

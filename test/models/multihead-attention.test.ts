@@ -4,8 +4,9 @@ import { backward, gradcheck, mul, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { MultiheadAttention, generateSquareSubsequentMask } from '../../src/models/index.js';
 import { dispose, fromArray, memory, tidy } from '../../src/tensor/index.js';
-import { hostValues, parametersToFloat64, refMultiheadAttention as reference, type Bias } from '../helpers/attention-reference.js';
+import { hostValues, refMultiheadAttention as reference, type Bias } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { toFloat64 } from '../helpers/float64-model.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
@@ -179,13 +180,13 @@ describe('MultiheadAttention parameters', () => {
 describe('MultiheadAttention gradients and errors', () => {
   it('passes the float64 gradient check in query, key and value (separate kdim/vdim weights; masks)', async () => {
     const m = new MultiheadAttention(4, 2, { kdim: 3, vdim: 2, batchFirst: true, seed: 12, backend: cpu });
-    await parametersToFloat64(m);
+    await toFloat64(m);
     const padding = fromArray([0, 0, 1], [1, 3], { dtype: 'int32', backend: cpu });
     const r = await gradcheck((q, k, v) => m.forward(q, k, v, { keyPaddingMask: padding })[0],
       [{ data: randomArray(8, 1, -1, 1), shape: [1, 2, 4] }, { data: randomArray(9, 2, -1, 1), shape: [1, 3, 3] }, { data: randomArray(6, 3, -1, 1), shape: [1, 3, 2] }], { backend: cpu });
     expect(r.ok, r.message).toBe(true);
     const self = new MultiheadAttention(4, 2, { seed: 13, backend: cpu });
-    await parametersToFloat64(self);
+    await toFloat64(self);
     const weights = await gradcheck((x) => self.forward(x, x, x, { averageAttnWeights: false })[1]!, [{ data: randomArray(16, 4, -1, 1), shape: [2, 2, 4] }], { backend: cpu });
     expect(weights.ok, weights.message).toBe(true);
     m.dispose();

@@ -3,11 +3,12 @@ import {
   add, backward, conv3d, convTranspose3d, gradcheck, groupNorm, interpolate, leakyRelu, noGrad, relu,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, Dropout3d, decodeSafetensors, loadHostStateDict, GroupNorm, InstanceNorm3d, LeakyReLU, Module, Parameter, SegResNet, Upsample, crossEntropy,
+  Adam, BatchNorm3d, Dropout3d, decodeSafetensors, loadHostStateDict, GroupNorm, InstanceNorm3d, LeakyReLU, SegResNet, Upsample, crossEntropy,
   type SegResNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
+import { toFloat64 } from '../helpers/float64-model.js';
 
 /**
  * MONAI's SegResNet (monai/networks/nets/segresnet.py, blocks in monai/networks/blocks/segresnet_block.py):
@@ -222,17 +223,6 @@ describe('SegResNet forward and backward (cpu)', () => {
       net.dispose();
       dropped.dispose();
     });
-  }
-
-  /** replaces every parameter of `net` by a float64 copy (assignment to the property registers it, as PyTorch's __setattr__) */
-  async function toFloat64(net: Module): Promise<void> {
-    for (const m of net.modules()) {
-      for (const [name, p] of m.namedParameters('', false)) {
-        const copy = Parameter.fromHost(await p.toArray(), p.shape, { backend: cpu, dtype: 'float64' });
-        (m as unknown as Record<string, Parameter>)[name] = copy;
-        p.dispose();
-      }
-    }
   }
 
   it.each(['nontrainable', 'deconv'] as const)('the gradient with respect to the input passes a float64 gradient check (%s)', async (upsampleMode) => {

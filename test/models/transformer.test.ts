@@ -4,8 +4,9 @@ import { gelu, gradcheck } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { LayerNorm, TransformerEncoder, TransformerEncoderLayer } from '../../src/models/index.js';
 import { fromArray } from '../../src/tensor/index.js';
-import { hostValues, parametersToFloat64, refErf, refGelu, refLayerNorm, refLinear, refMultiheadAttention, type Bias } from '../helpers/attention-reference.js';
+import { hostValues, refErf, refGelu, refLayerNorm, refLinear, refMultiheadAttention, type Bias } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { toFloat64 } from '../helpers/float64-model.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
@@ -107,7 +108,7 @@ describe('TransformerEncoderLayer', () => {
 
   it('passes the float64 gradient check in its input (post-norm, gelu, a float attention mask)', async () => {
     const layer = new TransformerEncoderLayer(4, 2, { dimFeedforward: 5, activation: 'gelu', seed: 6, backend: cpu }).eval();
-    await parametersToFloat64(layer);
+    await toFloat64(layer);
     const mask = fromArray(randomArray(9, 7, -1, 1), [3, 3], { dtype: 'float64', backend: cpu });
     const r = await gradcheck((x) => layer.forward(x, { srcMask: mask }), [{ data: randomArray(24, 8, -1, 1), shape: [3, 2, 4] }], { backend: cpu });
     expect(r.ok, r.message).toBe(true);

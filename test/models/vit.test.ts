@@ -4,8 +4,9 @@ import { backward, gradcheck, square, sum } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { PatchEmbeddingBlock, ViT, sincosPositionEmbedding3d, type Linear, type TransformerBlock } from '../../src/models/index.js';
 import { fromArray, memory, tidy } from '../../src/tensor/index.js';
-import { hostValues, mergeHeads, parametersToFloat64, refAttention, refGelu, refLayerNorm, refLinear, splitHeads } from '../helpers/attention-reference.js';
+import { hostValues, mergeHeads, refAttention, refGelu, refLayerNorm, refLinear, splitHeads } from '../helpers/attention-reference.js';
 import { cpu, expectClose, randomArray, webgpu } from '../helpers/backends.js';
+import { toFloat64 } from '../helpers/float64-model.js';
 import { propertyOptions } from '../helpers/property.js';
 
 /**
@@ -179,7 +180,7 @@ describe('ViT forward', () => {
 
   it('passes the float64 gradient check in its input (classification head, two blocks)', async () => {
     const net = new ViT({ inChannels: 1, imgSize: [2, 2, 4], patchSize: [1, 2, 2], hiddenSize: 4, mlpDim: 3, numLayers: 2, numHeads: 2, classification: true, seed: 4, backend: cpu }).eval();
-    await parametersToFloat64(net);
+    await toFloat64(net);
     const r = await gradcheck((x) => net.forward(x)[0], [{ data: randomArray(32, 5, -1, 1), shape: [2, 1, 2, 2, 4] }], { backend: cpu });
     expect(r.ok, r.message).toBe(true);
     net.dispose();
