@@ -78,7 +78,7 @@ describe('cpu reduce by hand', () => {
 
 describe('cpu argmax by hand', () => {
   it('the first index on ties, the first NaN wins over everything, a lone element is index 0', async () => {
-    // rows: ties at 1 and 3; NaN at 2 after the max; NaN at 0 then a larger value; NaN at 1 and 3; −Inf only
+    // rows: ties at 1 and 3; NaN at 2 before a larger 10; NaN first; NaN at 1 and 3; −Inf only
     const v = f64([1, 4, 2, 4, 9, 0, NaN, 10, NaN, 1, 1, 1, 3, NaN, 1, NaN, -Infinity, -Infinity, -Infinity, -Infinity], [5, 4], [4, 1]);
     expect(await read(cpu.argmax(v, 1))).toEqual([1, 2, 0, 1, 0]);
     const s = cpu.argmax(f64([7, 8, 9], [3, 1], [1, 1]), 1);
