@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { DType, GridSampleParams } from '../../src/kernels/backend.js';
+import { typedArrayFor } from '../../src/kernels/backend.js';
+import { cpu } from '../helpers/backends.js';
+
+/**
+ * What grid-sample.test.ts and grid-sample-reflection.test.ts (float64 throughout) leave out of the cpu gridSample
+ * oracle (src/kernels/grid-sample/cpu.ts): the voxel position computed in float32 for float32 data, as PyTorch's
+ * kernels do, in the forward and both gradients, worked by hand at grid values where float32 and float64 part ways.
+ */
+
+const up = (values: readonly number[], dtype: DType) => { const a = typedArrayFor(dtype, values.length); a.set(values); return cpu.upload(a, dtype); };
+const read = async (s: Parameters<typeof cpu.read>[0]) => Array.from(await cpu.read(s));
+
+/** x = [10, 20] along W (D = H = 1), one grid point (g, 0, 0) */
+const xShape = [1, 1, 1, 1, 2], gridShape = [1, 1, 1, 1, 3];
+const sampleAt = (g: number, p: GridSampleParams, dtype: DType) => cpu.gridSample(up([10, 20], dtype), xShape, up([g, 0, 0], dtype), gridShape, p);
+
+describe('the cpu gridSample oracle computes the position in float32 for float32 data', () => {
+  // alignCorners, W = 2: pos = (g + 1)/2; at g = 2^−30, float32 rounds g + 1 to 1 (pos ½ exactly), float64 keeps 1 + 2^−30
+  const nearest: GridSampleParams = { mode: 'nearest', paddingMode: 'zeros', alignCorners: true };
+  const g = 2 ** -30;
+
+  it('forward: nearest rounds the float32 tie ½ to voxel 0, the float64 ½ + 2^−31 to voxel 1', async () => {
+    expect(await read(sampleAt(g, nearest, 'float32'))).toEqual([10]);
+    expect(await read(sampleAt(g, nearest, 'float64'))).toEqual([20]);
+  });
+
+  it('input gradient: the same point sends gy to voxel 0 in float32, to voxel 1 in float64', async () => {
+    for (const [dtype, want] of [['float32', [3, 0]], ['float64', [0, 3]]] as const) {
+      const gx = cpu.gridSampleBackwardInput(up([3], dtype), up([g, 0, 0], dtype), gridShape, xShape, nearest);
+      expect(await read(gx), dtype).toEqual(want);
+    }
+  });
+
+  it('grid gradient: at g = 1 − 2^−24 float32 puts the point on the last voxel (border clamps it: 0), float64 just before it', async () => {
+    // float32: g + 1 = 2 − 2^−24 rounds (to even) to 2, pos = 1 = W − 1, clamped; float64: pos = 1 − 2^−25, slope
+    // ∂pos/∂g = (W − 1)/2 = ½ times x[1] − x[0] = 10
+    const p: GridSampleParams = { mode: 'bilinear', paddingMode: 'border', alignCorners: true };
+    const at = 1 - 2 ** -24;
+    for (const [dtype, want] of [['float32', [0, 0, 0]], ['float64', [5, 0, 0]]] as const) {
+      const gg = cpu.gridSampleBackwardGrid(up([1], dtype), up([10, 20], dtype), xShape, up([at, 0, 0], dtype), gridShape, p);
+      expect(await read(gg), dtype).toEqual(want);
+    }
+  });
+});
