@@ -16,6 +16,19 @@ const read = async (s: Parameters<typeof cpu.read>[0]) => Array.from(await cpu.r
 const xShape = [1, 1, 1, 1, 2], gridShape = [1, 1, 1, 1, 3];
 const sampleAt = (g: number, p: GridSampleParams, dtype: DType) => cpu.gridSample(up([10, 20], dtype), xShape, up([g, 0, 0], dtype), gridShape, p);
 
+describe('the cpu gridSample oracle by hand', () => {
+  it('nearest rounds half to even at odd and even voxels and at −½, and reads nothing outside with zeros', async () => {
+    // x = [10, 20, 30, 40] along W, alignCorners false: pos = ((g + 1)·4 − 1)/2 = 2g + 1.5
+    const gs = [0, 0.5, -0.5, -1, 1, 0.45, 0.55, -0.8];
+    // pos 1.5 → 2, 2.5 → 2, 0.5 → 0, −0.5 → 0, 3.5 → 4 (outside: 0), 2.4 → 2, 2.6 → 3, −0.1 → 0
+    const x = up([10, 20, 30, 40], 'float64'), shape = [1, 1, 1, 1, 4], grid = up(gs.flatMap((g) => [g, 0, 0]), 'float64');
+    const p: GridSampleParams = { mode: 'nearest', paddingMode: 'zeros', alignCorners: false };
+    expect(await read(cpu.gridSample(x, shape, grid, [1, 1, 1, gs.length, 3], p))).toEqual([30, 30, 10, 10, 0, 30, 40, 10]);
+    // border clamps pos 3.5 to 3 first
+    expect(await read(cpu.gridSample(x, shape, grid, [1, 1, 1, gs.length, 3], { ...p, paddingMode: 'border' }))).toEqual([30, 30, 10, 10, 40, 30, 40, 10]);
+  });
+});
+
 describe('the cpu gridSample oracle computes the position in float32 for float32 data', () => {
   // alignCorners, W = 2: pos = (g + 1)/2; at g = 2^−30, float32 rounds g + 1 to 1 (pos ½ exactly), float64 keeps 1 + 2^−30
   const nearest: GridSampleParams = { mode: 'nearest', paddingMode: 'zeros', alignCorners: true };
