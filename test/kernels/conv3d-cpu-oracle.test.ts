@@ -18,7 +18,7 @@ const f32 = (a: ArrayLike<number>): Storage => cpu.upload(Float32Array.from(a), 
 const P0: Conv3dParams = { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1] };
 const read = async (s: Storage): Promise<number[]> => Array.from(await cpu.read(s));
 
-interface Bn { mean: number[]; variance: number[]; weight: number[] | null; bias: number[] | null; eps: number }
+interface Bn { mean: ArrayLike<number>; variance: ArrayLike<number>; weight: ArrayLike<number> | null; bias: ArrayLike<number> | null; eps: number }
 
 const epilogueOf = (bn: Bn, relu: boolean, up = f64): ConvNormEpilogue => ({
   norm: { mean: up(bn.mean), variance: up(bn.variance), weight: bn.weight ? up(bn.weight) : null, bias: bn.bias ? up(bn.bias) : null, eps: bn.eps },
