@@ -27,6 +27,21 @@ describe('the cpu gridSample oracle by hand', () => {
     // border clamps pos 3.5 to 3 first
     expect(await read(cpu.gridSample(x, shape, grid, [1, 1, 1, gs.length, 3], { ...p, paddingMode: 'border' }))).toEqual([30, 30, 10, 10, 40, 30, 40, 10]);
   });
+
+  it('border counts a point exactly on the first or last voxel as clamped: no grid gradient there (PyTorch)', async () => {
+    // alignCorners, W = 2: g = −1 → pos 0, g = 1 → pos 1 = W − 1; inside, the slope would be ½·(20 − 10) = 5
+    const p: GridSampleParams = { mode: 'bilinear', paddingMode: 'border', alignCorners: true };
+    const gg = cpu.gridSampleBackwardGrid(up([1, 1, 1], 'float64'), up([10, 20], 'float64'), xShape, up([-1, 0, 0, 1, 0, 0, 0, 0, 0], 'float64'), [1, 1, 1, 3, 3], p);
+    expect(await read(gg)).toEqual([0, 0, 0, 0, 0, 0, 5, 0, 0]);
+  });
+
+  it('each function names itself in its shape errors', () => {
+    const x = up([10, 20], 'float64'), badGrid = up([0, 0], 'float64'), p: GridSampleParams = { mode: 'bilinear', paddingMode: 'zeros', alignCorners: false };
+    const badShape = [1, 1, 1, 1, 2];
+    expect(() => cpu.gridSample(x, xShape, badGrid, badShape, p)).toThrow('gridSample: grid [1, 1, 1, 1, 2] must be [N, Do, Ho, Wo, 3]');
+    expect(() => cpu.gridSampleBackwardInput(up([1], 'float64'), badGrid, badShape, xShape, p)).toThrow('gridSampleBackwardInput: grid [1, 1, 1, 1, 2] must be');
+    expect(() => cpu.gridSampleBackwardGrid(up([1], 'float64'), x, xShape, badGrid, badShape, p)).toThrow('gridSampleBackwardGrid: grid [1, 1, 1, 1, 2] must be');
+  });
 });
 
 describe('the cpu gridSample oracle computes the position in float32 for float32 data', () => {

@@ -38,12 +38,15 @@ describe('the cpu pooling oracle by hand', () => {
     const p: Pool3dParams = { kernel: [1, 1, 2], stride: [1, 1, 2], padding: [0, 0, 0] };
     expect(() => cpu.avgPool3dBackward(f64([1, 2, 3]), [1, 1, 1, 1, 3], [1, 1, 1, 1, 4], p))
       .toThrow('avgPool3dBackward: gy [1, 1, 1, 1, 3] does not match the pooling of [1, 1, 1, 1, 4]');
+    expect(() => cpu.avgPool3dBackward(f64([1, 2]), [1, 1, 1, 1, 2], [1, 1, 1, 1, 4], { ...p, padding: [0, 0, 2] }))
+      .toThrow('avgPool3dBackward: padding 2 exceeds half the kernel 2 (PyTorch\'s rule)');
   });
 
   it('a window of −Inf only: −Inf at the index of its first voxel inside the volume', async () => {
     const { values, indices } = cpu.maxPool3d(f64([-Infinity, -Infinity, -Infinity, -Infinity]), [1, 1, 1, 1, 4],
       { kernel: [1, 1, 3], stride: [1, 1, 1], padding: [0, 0, 1] });
     expect(await read(values)).toEqual([-Infinity, -Infinity, -Infinity, -Infinity]);
+    expect(indices.dtype).toBe('int32');
     // windows [−1, 1], [0, 2], [1, 3], [2, 4]: first voxels inside 0, 0, 1, 2
     expect(await read(indices)).toEqual([0, 0, 1, 2]);
     // a later equal or smaller value does not move the index off the first voxel
