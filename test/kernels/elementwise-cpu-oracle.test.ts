@@ -38,8 +38,10 @@ describe('cpu unary ops by hand', () => {
   });
 
   it('relu, leakyRelu, clamp, step and inRange at their thresholds, with NaN', async () => {
-    expect(await unary('relu', [-1, 0, 2, nan])).toEqual([0, 0, 2, nan]);
+    // −0 ≤ 0 gives +0; leakyRelu is x > 0 ? x : slope·x (PyTorch's), so 0 takes the slope: −0 with a negative one
+    expect(await unary('relu', [-1, 0, -0, 2, nan])).toEqual([0, 0, 0, 2, nan]);
     expect(await unary('leakyRelu', [-2, 0, 3, nan], [0.1])).toEqual([-0.2, 0, 3, nan]);
+    expect(await unary('leakyRelu', [-2, 0, 3], [-0.5])).toEqual([1, -0, 3]);
     expect(await unary('clamp', [-5, -1, 0.5, 2, 7, nan], [-1, 2])).toEqual([-1, -1, 0.5, 2, 2, nan]);
     expect(await unary('step', [0.4, 0.5, 0.6, nan], [0.5])).toEqual([0, 0, 1, 0]);
     expect(await unary('inRange', [-1.5, -1, 0, 2, 2.5, nan], [-1, 2])).toEqual([0, 1, 1, 1, 0, 0]);
@@ -60,6 +62,8 @@ describe('cpu unary ops by hand', () => {
     }
     // the naive forms overflow: e^800 = Inf
     expect(await unary('sigmoid', [800, -800])).toEqual([1, 0]);
+    // σ(−710) = e^−710/(1 + e^−710), a float64 subnormal (mpmath); 1/(1 + e^710) = 1/Inf would give 0
+    expect(await unary('sigmoid', [-710])).toEqual([4.47628622567513e-309]);
     expect(await unary('softplus', [800, -800])).toEqual([800, 0]);
     expect(await unary('sigmoid', [nan])).toEqual([nan]);
   });
