@@ -182,7 +182,7 @@
  *   (`false`: the series of NaN is NaN) and `a >= 6` → `>` (the series gives 1 at 6 as well); sigmoid's `x >= 0` →
  *   `> 0` (both forms give ½ at 0); cast's int32 branch (`false`, `''`: an Int32Array store truncates toward zero as
  *   Math.trunc does, NaN to 0 either way); unary's default params `[]` → a string (only the ops that take params read
- *   them, and their callers pass them); the loop bounds `<=` of unary, binary, where and cast (writes past the end).
+ *   them, and their callers pass them); the loop bounds `<=` of binary, where and cast (writes past the end).
  * - matmul/cpu.ts the loop bounds `t <= batch`, `i <= m`, `j <= n` (the extra row or batch is written where the next
  *   one is written later, or past the end; row[n] and out past the end are ignored).
  * - reduce/cpu.ts the loop bounds `o <= outer.length` (a write past the end) and the NaN branch of max/min (`false`,
