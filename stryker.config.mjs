@@ -168,12 +168,35 @@
  *   normBackward's `sum && dot` → `||` (set together from `sums`).
  * - interpolate/cpu.ts the loop bounds `dst <= outSize` and `c <= nc` (writes past a typed array's end are ignored); the
  *   trilinear `min(floor(src), inSize − 1)` → `inSize + 1` (src < inSize always: the bound is a guard).
+ * - conv3d/cpu.ts the bias fills' bounds `i <= y.length` / `i <= gx.length` and applyEpilogue's `base <= out.length`
+ *   (writes past a typed array's end are ignored; the last makes the inner loop start there).
+ * - pool/cpu.ts the loop bounds `nc <= g.nc` of eachWindowVoxel and divisors and avgPool3d's `o <= sum.length` (the
+ *   extra window's reads give undefined, its writes land past a typed array's end).
+ * - grid-sample/cpu.ts `dpos *= reflected.sign` → `/=` (the sign is ±1, or 0 for a one-voxel axis with alignCorners,
+ *   where pos is 0 and the clamp then sets dpos = 0); reflect's `x < 0` → `<=` (x = 0 is pos = low ≤ 0, which the
+ *   clamp takes to 0 with dpos 0); the loop bounds `n <= gridShape[0]` (the extra sample's grid reads undefined, a NaN
+ *   position with no corner inside; its writes land past the end) and gridSample's `c <= C` (the extra channel's
+ *   write lands on the next sample's channel 0, which that sample writes later, or past the end).
+ * - elementwise/cpu.ts: max and min's `Number.isNaN(x) || Number.isNaN(y) ? NaN :` (`false`, `&&`: Math.max and
+ *   Math.min return NaN for a NaN already; the guard states PyTorch's rule, which the WGSL needs); erf's NaN return
+ *   (`false`: the series of NaN is NaN) and `a >= 6` → `>` (the series gives 1 at 6 as well); sigmoid's `x >= 0` →
+ *   `> 0` (both forms give ½ at 0); cast's int32 branch (`false`, `''`: an Int32Array store truncates toward zero as
+ *   Math.trunc does, NaN to 0 either way); unary's default params `[]` → a string (only the ops that take params read
+ *   them, and their callers pass them); the loop bounds `<=` of binary, where and cast (writes past the end).
+ * - matmul/cpu.ts the loop bounds `t <= batch`, `i <= m`, `j <= n` (the extra row or batch is written where the next
+ *   one is written later, or past the end; row[n] and out past the end are ignored).
+ * - reduce/cpu.ts the loop bounds `o <= outer.length` (a write past the end) and the NaN branch of max/min (`false`,
+ *   `&&`: Math.max and Math.min propagate NaN by themselves).
  * With the kernels' WebGPU tests in the list, only the cpu tests run (vitest.mutate.config.ts's default name filter,
- * '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends))'): Stryker's worker threads find no
- * adapter here. Some test names say webgpu; the WGSL bias correction and the fused Dice gradients run on WebGPU without
- * saying so; test/kernels/interpolate.test.ts's scales check runs "on both backends"; and a cpu test whose name says
+ * '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends|conv3d golden values|grouped conv3d
+ * benchmark|the other unary ops keep NaN|backward = central differences))'): Stryker's worker threads find no adapter
+ * here. Some test names say webgpu; the WGSL bias correction, the fused Dice gradients, conv3d's golden values, the
+ * grouped conv3d benchmark cases and elementwise's 'the other unary ops keep NaN' run on WebGPU without saying so;
+ * test/kernels/interpolate.test.ts's scales check runs "on both backends"; and a cpu test whose name says
  * WebGPU (say, "one dispatch on WebGPU") is left out too: such a test kills nothing here. The LA-sized volume of
- * test/imaging/edt.test.ts takes about 50 s under Stryker's instrumented edt.ts, past the test timeout. The LA tests
+ * test/imaging/edt.test.ts takes about 50 s under Stryker's instrumented edt.ts, past the test timeout, and so does
+ * pool.test.ts's maxPool3d 'backward = central differences' (over 120 s instrumented; pool-cpu-oracle.test.ts checks the
+ * backward against a scatter of gy by the indices). The LA tests
  * on the real data skip themselves in Stryker's sandbox (no ../shared there).
  */
 export default {
@@ -215,6 +238,12 @@ export default {
     'src/imaging/io/la.ts',
     'src/kernels/norm/cpu.ts',
     'src/kernels/interpolate/cpu.ts',
+    'src/kernels/conv3d/cpu.ts',
+    'src/kernels/pool/cpu.ts',
+    'src/kernels/reduce/cpu.ts',
+    'src/kernels/grid-sample/cpu.ts',
+    'src/kernels/elementwise/cpu.ts',
+    'src/kernels/matmul/cpu.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours
