@@ -61,8 +61,9 @@ export function roundToFloat16(x: number): number {
 }
 
 /**
- * erf to float64 precision from the series erf(x) = 2/√π · e^(−x²) · Σₙ (2x²)ⁿ x / (1·3·…·(2n + 1)), whose
- * terms are all positive (no cancellation); |erf(x)| rounds to 1 in float64 beyond |x| = 6.
+ * erf within about 6 float64 ulps (1.2e−15 relative against mpmath on [−6.25, 6.25]: far below float32's rounding)
+ * from the series erf(x) = 2/√π · e^(−x²) · Σₙ (2x²)ⁿ x / (1·3·…·(2n + 1)), whose terms are all positive (no
+ * cancellation); |erf(x)| rounds to 1 in float64 beyond |x| = 6.
  */
 export function erf(x: number): number {
   if (Number.isNaN(x)) return NaN;
