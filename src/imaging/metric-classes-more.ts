@@ -1,6 +1,7 @@
 /**
- * More of MONAI's cumulative segmentation metrics, on the inputs of metric-classes.ts (binary masks through `call`,
- * class-index maps with `numClasses` through `callClasses`, one case per call): `ConfusionMatrixMetric`
+ * More of MONAI's cumulative segmentation metrics, on the inputs of metric-classes.ts (binary masks through `call`;
+ * with `numClasses`, class-index maps through `callClasses` or one-hot [C, X, Y, Z] masks through `callChannels`; one
+ * case per call): `ConfusionMatrixMetric`
  * (monai/metrics/confusion_matrix.py), `MeanIoU` (meaniou.py), `GeneralizedDiceScore` (generalized_dice.py) and
  * `SurfaceDiceMetric` (surface_dice.py, over the surface distances of metrics.ts). Values are float64 here (MONAI's are
  * float32), so they agree with MONAI's within float32 rounding; NaN marks MONAI's undefined cases.

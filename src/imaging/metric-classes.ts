@@ -1,6 +1,7 @@
 /**
  * MONAI's cumulative metric classes over the metric functions of metrics.ts: binary volumes (one foreground class),
- * or with `numClasses` class-index maps scored per class (MONAI's [B, C] rows); each call adds one case,
+ * or with `numClasses` class-index maps or MONAI's one-hot [C, X, Y, Z] masks scored per class (MONAI's [B, C] rows);
+ * each call adds one case,
  * `aggregate()` is MONAI's `reduction="mean"` over the cases so far (or another of its reductions), `reset()` clears them.
  *
  * MONAI's treatment of empty volumes, kept here: a case whose value is NaN (DiceMetric: an empty reference with
@@ -136,6 +137,29 @@ export abstract class MetricBuffer<V> {
     }
     const masks = this.classes.map((c) => [pred.map((v) => (v === c ? 1 : 0)), gt.map((v) => (v === c ? 1 : 0))] as const);
     const row = this.computeRow(masks, shape, spacing);
+    this.#rows.push(row);
+    return structuredClone(row);
+  }
+
+  /**
+   * Computes one case of MONAI's one-hot (or multi-label: channels may overlap) masks, channel-first [C, X, Y, Z]
+   * with C = numClasses (nonzero = foreground): the metric of each scored channel, as MONAI's one row of its [B, C]
+   * result; stores the row and returns it.
+   */
+  callChannels(pred: Uint8Array, gt: Uint8Array, shape: Readonly<[number, number, number, number]>, spacing?: Readonly<Shape3>): V[] {
+    const name = `${this.constructor.name}.callChannels`;
+    if (!this.classes) throw new Error(`${name}: needs the metric made with numClasses (the channel count); score binary masks with call`);
+    const numClasses = this.classes[this.classes.length - 1]! + 1;
+    if (!(pred instanceof Uint8Array) || !(gt instanceof Uint8Array)) throw new Error(`${name}: pred and gt must be Uint8Array one-hot masks`);
+    const ok = Array.isArray(shape) && shape.length === 4 && shape[0] === numClasses && shape.every((s) => Number.isInteger(s) && s > 0);
+    if (!ok) throw new Error(`${name}: shape must be [C, X, Y, Z] with C = numClasses ${numClasses}, got ${JSON.stringify(shape)}`);
+    const spatial: Shape3 = [shape[1], shape[2], shape[3]];
+    const n = spatial[0] * spatial[1] * spatial[2];
+    if (pred.length !== numClasses * n || gt.length !== numClasses * n) {
+      throw new Error(`${name}: pred (${pred.length} voxels) and gt (${gt.length}) must match shape ${JSON.stringify(shape)}`);
+    }
+    this.#check('callChannels', pred.subarray(0, n), gt.subarray(0, n), spatial, spacing);
+    const row = this.computeRow(this.classes.map((c) => [pred.subarray(c * n, (c + 1) * n), gt.subarray(c * n, (c + 1) * n)] as const), spatial, spacing);
     this.#rows.push(row);
     return structuredClone(row);
   }
