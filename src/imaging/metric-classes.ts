@@ -24,8 +24,9 @@ export type MetricReduction = 'mean' | 'sum' | 'mean_batch' | 'sum_batch' | 'mea
 /** The classes a metric scores: one foreground (binary masks), or with `numClasses` class-index maps. */
 export interface MetricClassOptions {
   /**
-   * pred and gt are class-index maps (values 0 … numClasses − 1, at least 2 classes), scored per class as MONAI's
-   * metrics score one-hot channels (DiceMetric's `num_classes`); without it, binary masks (nonzero = foreground).
+   * pred and gt are class-index maps (values 0 … numClasses − 1, at least 2 classes; `callClasses`), scored per class
+   * as MONAI's metrics score one-hot channels (DiceMetric's `num_classes`), or those one-hot [numClasses, X, Y, Z]
+   * masks themselves (`callChannels`); without it, binary masks (nonzero = foreground).
    */
   numClasses?: number;
   /** Score class 0 too (MONAI's `include_background`; DiceMetric's default true, the distances' false). Needs numClasses. */
@@ -79,7 +80,7 @@ export function doMetricReduction<R extends MetricReduction>(f: readonly (readon
  */
 export abstract class MetricBuffer<V> {
   #rows: V[][] = [];
-  /** the classes scored per case (class-index maps), or null for binary masks */
+  /** the classes (class-index maps) or channels (one-hot masks) scored per case, or null for binary masks */
   readonly classes: number[] | null;
 
   constructor(opts: MetricClassOptions, includeBackgroundDefault: boolean) {
