@@ -1,6 +1,7 @@
 /**
  * MONAI's cumulative metric classes over the metric functions of metrics.ts: binary volumes (one foreground class),
- * or with `numClasses` class-index maps scored per class (MONAI's [B, C] rows); each call adds one case,
+ * or with `numClasses` class-index maps or MONAI's one-hot [C, X, Y, Z] masks scored per class (MONAI's [B, C] rows);
+ * each call adds one case,
  * `aggregate()` is MONAI's `reduction="mean"` over the cases so far (or another of its reductions), `reset()` clears them.
  *
  * MONAI's treatment of empty volumes, kept here: a case whose value is NaN (DiceMetric: an empty reference with
@@ -23,8 +24,9 @@ export type MetricReduction = 'mean' | 'sum' | 'mean_batch' | 'sum_batch' | 'mea
 /** The classes a metric scores: one foreground (binary masks), or with `numClasses` class-index maps. */
 export interface MetricClassOptions {
   /**
-   * pred and gt are class-index maps (values 0 … numClasses − 1, at least 2 classes), scored per class as MONAI's
-   * metrics score one-hot channels (DiceMetric's `num_classes`); without it, binary masks (nonzero = foreground).
+   * pred and gt are class-index maps (values 0 … numClasses − 1, at least 2 classes; `callClasses`), scored per class
+   * as MONAI's metrics score one-hot channels (DiceMetric's `num_classes`), or those one-hot [numClasses, X, Y, Z]
+   * masks themselves (`callChannels`); without it, binary masks (nonzero = foreground).
    */
   numClasses?: number;
   /** Score class 0 too (MONAI's `include_background`; DiceMetric's default true, the distances' false). Needs numClasses. */
@@ -43,10 +45,42 @@ const notNanMean = (values: readonly number[]): number => {
   return n === 0 ? 0 : sum / n;
 };
 
-/** The shared accumulation (one row per case, one value per scored class) and MONAI's reductions. */
-abstract class CumulativeMetric {
-  #rows: number[][] = [];
-  /** the classes scored per case (class-index maps), or null for binary masks */
+/** The number type of each of MONAI's reductions of a [cases, classes] buffer. */
+export type Reduced<R extends MetricReduction> = R extends 'mean' | 'sum' ? number : R extends 'none' ? number[][] : number[];
+
+/**
+ * MONAI's `do_metric_reduction` of a [cases, classes] buffer: the reduced values, NaNs left out (a mean of no value
+ * that is not NaN is 0), and `not_nans`, the count of the values that entered each one ('mean': the cases with one;
+ * 'none': the buffer as it is, and 1 or 0 per value).
+ */
+export function doMetricReduction<R extends MetricReduction>(f: readonly (readonly number[])[], reduction: R, name = 'doMetricReduction'): [Reduced<R>, Reduced<R>] {
+  const columns = f.length === 0 ? [] : f[0]!.map((_, c) => f.map((r) => r[c]!));
+  const count = (xs: readonly number[]): number => notNanSum(xs).n;
+  let out: [number | number[] | number[][], number | number[] | number[][]];
+  switch (reduction as MetricReduction) {
+    case 'mean': {
+      const counted = f.filter((r) => count(r) > 0);
+      out = [counted.length === 0 ? 0 : notNanSum(counted.map(notNanMean)).sum / counted.length, counted.length];
+      break;
+    }
+    case 'sum': out = [notNanSum(f.flat()).sum, count(f.flat())]; break;
+    case 'mean_batch': out = [columns.map(notNanMean), columns.map(count)]; break;
+    case 'sum_batch': out = [columns.map((c) => notNanSum(c).sum), columns.map(count)]; break;
+    case 'mean_channel': out = [f.map(notNanMean), f.map(count)]; break;
+    case 'sum_channel': out = [f.map((r) => notNanSum(r).sum), f.map(count)]; break;
+    case 'none': out = [f.map((r) => [...r]), f.map((r) => r.map((v) => (Number.isNaN(v) ? 0 : 1)))]; break;
+    default: throw new Error(`${name}: reduction must be 'mean', 'sum', 'mean_batch', 'sum_batch', 'mean_channel', 'sum_channel' or 'none', got ${JSON.stringify(reduction)}`);
+  }
+  return out as [Reduced<R>, Reduced<R>];
+}
+
+/**
+ * The accumulation every metric class shares: one row per case (one value `V` per scored class, or what
+ * `computeRow` makes of the case's classes), the input checks, and MONAI's `get_buffer()`.
+ */
+export abstract class MetricBuffer<V> {
+  #rows: V[][] = [];
+  /** the classes (class-index maps) or channels (one-hot masks) scored per case, or null for binary masks */
   readonly classes: number[] | null;
 
   constructor(opts: MetricClassOptions, includeBackgroundDefault: boolean) {
@@ -62,7 +96,8 @@ abstract class CumulativeMetric {
     this.classes = Array.from({ length: numClasses - first }, (_, i) => first + i);
   }
 
-  protected abstract compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number;
+  /** One case's row from the binary masks of its scored classes (pred = c, gt = c), in class order. */
+  protected abstract computeRow(masks: readonly (readonly [Uint8Array, Uint8Array])[], shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): V[];
 
   /** Checks one case's arguments. */
   #check(method: string, pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): void {
@@ -80,19 +115,19 @@ abstract class CumulativeMetric {
    * {0, 1, 2} map scores the union here and class 1 there: pass `numClasses` for per-class scores), stores it and
    * returns it.
    */
-  call(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number {
+  call(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): V {
     if (this.classes) throw new Error(`${this.constructor.name}.call: this metric has numClasses; score class-index maps with callClasses`);
     this.#check('call', pred, gt, shape, spacing);
-    const v = this.compute(pred, gt, shape, spacing);
-    this.#rows.push([v]);
-    return v;
+    const row = this.computeRow([[pred, gt]], shape, spacing);
+    this.#rows.push(row);
+    return structuredClone(row[0]!);
   }
 
   /**
    * Computes one case of class-index maps: the metric of each scored class c (pred = c against gt = c), as MONAI's
    * one row of its [B, C] result; stores the row and returns it.
    */
-  callClasses(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): number[] {
+  callClasses(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): V[] {
     const name = `${this.constructor.name}.callClasses`;
     if (!this.classes) throw new Error(`${name}: needs the metric made with numClasses; score binary masks with call`);
     this.#check('callClasses', pred, gt, shape, spacing);
@@ -101,25 +136,68 @@ abstract class CumulativeMetric {
       const i = map.findIndex((v) => v >= numClasses);
       if (i >= 0) throw new Error(`${name}: ${what} holds class ${map[i]} at voxel ${i}, not below numClasses ${numClasses}`);
     }
-    const row = this.classes.map((c) => this.compute(pred.map((v) => (v === c ? 1 : 0)), gt.map((v) => (v === c ? 1 : 0)), shape, spacing));
+    const masks = this.classes.map((c) => [pred.map((v) => (v === c ? 1 : 0)), gt.map((v) => (v === c ? 1 : 0))] as const);
+    const row = this.computeRow(masks, shape, spacing);
     this.#rows.push(row);
-    return [...row];
+    return structuredClone(row);
+  }
+
+  /**
+   * Computes one case of MONAI's one-hot (or multi-label: channels may overlap) masks, channel-first [C, X, Y, Z]
+   * with C = numClasses (nonzero = foreground): the metric of each scored channel, as MONAI's one row of its [B, C]
+   * result; stores the row and returns it.
+   */
+  callChannels(pred: Uint8Array, gt: Uint8Array, shape: Readonly<[number, number, number, number]>, spacing?: Readonly<Shape3>): V[] {
+    const name = `${this.constructor.name}.callChannels`;
+    if (!this.classes) throw new Error(`${name}: needs the metric made with numClasses (the channel count); score binary masks with call`);
+    const numClasses = this.classes[this.classes.length - 1]! + 1;
+    if (!(pred instanceof Uint8Array) || !(gt instanceof Uint8Array)) throw new Error(`${name}: pred and gt must be Uint8Array one-hot masks`);
+    const ok = Array.isArray(shape) && shape.length === 4 && shape[0] === numClasses && shape.every((s) => Number.isInteger(s) && s > 0);
+    if (!ok) throw new Error(`${name}: shape must be [C, X, Y, Z] with C = numClasses ${numClasses}, got ${JSON.stringify(shape)}`);
+    const spatial: Shape3 = [shape[1], shape[2], shape[3]];
+    const n = spatial[0] * spatial[1] * spatial[2];
+    if (pred.length !== numClasses * n || gt.length !== numClasses * n) {
+      throw new Error(`${name}: pred (${pred.length} voxels) and gt (${gt.length}) must match shape ${JSON.stringify(shape)}`);
+    }
+    this.#check('callChannels', pred.subarray(0, n), gt.subarray(0, n), spatial, spacing);
+    const row = this.computeRow(this.classes.map((c) => [pred.subarray(c * n, (c + 1) * n), gt.subarray(c * n, (c + 1) * n)] as const), spatial, spacing);
+    this.#rows.push(row);
+    return structuredClone(row);
+  }
+
+  /** The values so far as MONAI's [cases, classes] buffer (`get_buffer()`). */
+  buffer(): V[][] {
+    return structuredClone(this.#rows);
+  }
+
+  /** The rows themselves, for the reductions; the name says why it is empty. */
+  protected rows(method: string): readonly V[][] {
+    if (this.#rows.length === 0) throw new Error(`${this.constructor.name}.${method}: no case added yet; call(pred, gt, shape) first`);
+    return this.#rows;
+  }
+
+  reset(): void {
+    this.#rows = [];
+  }
+}
+
+/** The shared accumulation of one number per scored class and case, and MONAI's reductions. */
+abstract class CumulativeMetric extends MetricBuffer<number> {
+  protected abstract compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number;
+
+  protected computeRow(masks: readonly (readonly [Uint8Array, Uint8Array])[], shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number[] {
+    return masks.map(([p, g]) => this.compute(p, g, shape, spacing));
   }
 
   /** The per-case values so far of binary masks (MONAI's `get_buffer()` of one class). */
   values(): number[] {
     if (this.classes) throw new Error(`${this.constructor.name}.values: this metric scores ${this.classes.length} classes per case; use buffer()`);
-    return this.#rows.map((r) => r[0]!);
-  }
-
-  /** The values so far as MONAI's [cases, classes] buffer (`get_buffer()`). */
-  buffer(): number[][] {
-    return this.#rows.map((r) => [...r]);
+    return this.buffer().map((r) => r[0]!);
   }
 
   /** How many cases enter the mean: those with a value that is not NaN (MONAI's `not_nans` of 'mean'). */
   notNans(): number {
-    return this.#rows.filter((r) => notNanSum(r).n > 0).length;
+    return this.buffer().filter((r) => notNanSum(r).n > 0).length;
   }
 
   /**
@@ -131,27 +209,7 @@ abstract class CumulativeMetric {
   aggregate(reduction: 'mean_batch' | 'sum_batch' | 'mean_channel' | 'sum_channel'): number[];
   aggregate(reduction: 'none'): number[][];
   aggregate(reduction: MetricReduction = 'mean'): number | number[] | number[][] {
-    const name = `${this.constructor.name}.aggregate`;
-    if (this.#rows.length === 0) throw new Error(`${name}: no case added yet; call(pred, gt, shape) first`);
-    const rows = this.#rows;
-    const columns = rows[0]!.map((_, c) => rows.map((r) => r[c]!));
-    switch (reduction) {
-      case 'mean': {
-        const counted = rows.filter((r) => notNanSum(r).n > 0);
-        return counted.length === 0 ? 0 : notNanSum(counted.map(notNanMean)).sum / counted.length;
-      }
-      case 'sum': return notNanSum(rows.flat()).sum;
-      case 'mean_batch': return columns.map(notNanMean);
-      case 'sum_batch': return columns.map((c) => notNanSum(c).sum);
-      case 'mean_channel': return rows.map(notNanMean);
-      case 'sum_channel': return rows.map((r) => notNanSum(r).sum);
-      case 'none': return this.buffer();
-      default: throw new Error(`${name}: reduction must be 'mean', 'sum', 'mean_batch', 'sum_batch', 'mean_channel', 'sum_channel' or 'none', got ${JSON.stringify(reduction)}`);
-    }
-  }
-
-  reset(): void {
-    this.#rows = [];
+    return doMetricReduction(this.rows('aggregate'), reduction, `${this.constructor.name}.aggregate`)[0];
   }
 }
 

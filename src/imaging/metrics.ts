@@ -47,7 +47,7 @@ function check(a: Uint8Array, b: Uint8Array | null, shape: Readonly<Shape3>, wha
 }
 
 /** |A|, |B| and |A∩B| of two binary volumes of equal length (nonzero = inside). */
-function overlap(a: Uint8Array, b: Uint8Array): { na: number; nb: number; inter: number } {
+export function overlap(a: Uint8Array, b: Uint8Array): { na: number; nb: number; inter: number } {
   let na = 0, nb = 0, inter = 0;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] !== 0, y = b[i] !== 0;
