@@ -224,14 +224,18 @@ const MERGE_OFFSETS: Record<MergingMode, number[][]> = {
   mergingv2: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i >> 2, (i >> 1) & 1, i & 1]),
 };
 
-/** the Swin transformer's five hidden states, written out (tables: every block's bias table, in order) */
-function swinViTByHand(x: Tensor, prefix: string, tables: Map<string, Float64Array>, config: SwinReferenceConfig, w: (k: string) => Tensor): Tensor[] {
+/**
+ * the Swin transformer's five hidden states, written out (tables: every block's bias table, in order); beforeStage:
+ * swinunetr_v2's convolution block applied to a stage's input
+ */
+function swinViTByHand(x: Tensor, prefix: string, tables: Map<string, Float64Array>, config: SwinReferenceConfig, w: (k: string) => Tensor,
+  beforeStage: (stage: number, y: Tensor) => Tensor = (_, y) => y): Tensor[] {
   const project = (t: Tensor) => (config.normalize ? channelsFirst(layerNorm(channelsLast(t), t.shape[1])) : t);
   let y = conv3d(x, w(`${prefix}patch_embed.proj.weight`), w(`${prefix}patch_embed.proj.bias`), { stride: 2 });
   if (config.patchNorm) y = channelsFirst(layerNorm(channelsLast(y), y.shape[1], { weight: w(`${prefix}patch_embed.norm.weight`), bias: w(`${prefix}patch_embed.norm.bias`) }));
   const out = [project(y)];
   for (let stage = 0; stage < 4; stage++) {
-    let t = channelsLast(y);
+    let t = channelsLast(beforeStage(stage, y));
     for (let i = 0; i < config.depths[stage]; i++) {
       const key = `${prefix}layers${stage + 1}.0.blocks.${i}`;
       t = swinBlockByHand(t, key, config.numHeads[stage], tables.get(key)!, config, i % 2 === 1, w);
@@ -278,6 +282,21 @@ describe('SwinUNETR forward and backward (cpu, float64)', () => {
     const tables = await biasTables(net);
     const [got, want] = noGrad(() => [net.forward(x, normalize), tidy(() => swinViTByHand(x, '', tables, referenceOf(mode, patchNorm, normalize), (k) => net.getParameter(k)))]);
     expect(got.map((t) => t.shape)).toEqual([[2, 6, 4, 6, 10], [2, 12, 2, 3, 5], [2, 24, 1, 2, 3], [2, 48, 1, 1, 2], [2, 96, 1, 1, 1]]);
+    for (let i = 0; i < 5; i++) await expectSame(got[i], want[i]);
+    dispose([x, ...got, ...want]);
+    net.dispose();
+  });
+
+  it("useV2 (swinunetr_v2) runs each stage's residual convolution block on the stage's input", async () => {
+    const net = new SwinTransformer({
+      inChannels: 2, embedDim: 6, windowSize: [3, 3, 3], patchSize: [2, 2, 2], depths: [2, 2, 1, 1], numHeads: [2, 3, 3, 4], useV2: true, backend: cpu, seed: 12,
+    });
+    await toFloat64(net);
+    // a grid of 2³ voxels or more per stage input for the blocks' instance norm: patches 8 × 8 × 16, then 4 × 4 × 8, 2 × 2 × 4, 1 × 1 × 2
+    const x = fromArray(randomArray(2 * 16 * 16 * 32, 5, -1, 1), [1, 2, 16, 16, 32], { dtype: 'float64', backend: cpu });
+    const tables = await biasTables(net);
+    const [got, want] = noGrad(() => [net.forward(x), tidy(() => swinViTByHand(x, '', tables, referenceOf('merging', false, true), (k) => net.getParameter(k),
+      (stage, y) => net.convLayers[stage].forward(y)))]);
     for (let i = 0; i < 5; i++) await expectSame(got[i], want[i]);
     dispose([x, ...got, ...want]);
     net.dispose();
