@@ -286,7 +286,11 @@ export class PatchEmbed extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    const pads = [4, 3, 2].flatMap((axis) => [0, (this.patchSize[axis - 2] - (x.shape[axis] % this.patchSize[axis - 2])) % this.patchSize[axis - 2]]);
+    // F.pad's order: the last axis (W) first, each as (before, after)
+    const pads = [4, 3, 2].flatMap((axis) => {
+      const p = this.patchSize[axis - 2];
+      return [0, (p - (x.shape[axis] % p)) % p];
+    });
     return tidy(() => {
       const y = this.proj.forward(pads.some((p) => p > 0) ? pad(x, pads) : x);
       return this.norm ? permute(this.norm.forward(permute(y, [0, 2, 3, 4, 1])), [0, 4, 1, 2, 3]) : y;

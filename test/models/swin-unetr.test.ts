@@ -4,7 +4,7 @@ import {
   slice, softmax, square, sum, transpose,
 } from '../../src/autograd/index.js';
 import {
-  DropPath, InstanceNorm3d, SwinTransformer, SwinUNETR, UnetResBlock, computeMask, relativePositionIndex, type MergingMode, type SwinUNETROptions,
+  DropPath, InstanceNorm3d, PatchEmbed, SwinTransformer, SwinUNETR, UnetResBlock, computeMask, relativePositionIndex, type MergingMode, type SwinUNETROptions,
 } from '../../src/models/index.js';
 import { batchNorm, convTranspose3d, leakyRelu } from '../../src/autograd/index.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -106,6 +106,16 @@ describe('SwinUNETR structure', () => {
     expect(rates[0].typeName).toBe('Identity');
     expect(rates.slice(1).map((m) => (m as DropPath).p)).toEqual([0.075, 0.15, 0.225, 0.3].map((v) => expect.closeTo(v, 12)));
     net.dispose();
+  });
+
+  it('PatchEmbed pads an input not divisible by the patch with zeros at the end of each axis, as MONAI', async () => {
+    const embed = new PatchEmbed([2, 2, 2], 1, 3, false, { seed: 2, backend: cpu });
+    const x = randn([1, 1, 3, 4, 5], 1, { backend: cpu });
+    const [got, want] = noGrad(() => [embed.forward(x), conv3d(pad(x, [0, 1, 0, 0, 0, 1]), embed.proj.weight, embed.proj.bias, { stride: 2 })]);
+    expect(got.shape).toEqual([1, 3, 2, 2, 3]);
+    expect(Array.from(await got.toArray())).toEqual(Array.from(await want.toArray()));
+    dispose([x, got, want]);
+    embed.dispose();
   });
 
   it("relative_position_index equals MONAI's construction written as loops (window [2, 3, 4])", async () => {
