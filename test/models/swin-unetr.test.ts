@@ -4,7 +4,7 @@ import {
   slice, softmax, square, sum, transpose,
 } from '../../src/autograd/index.js';
 import {
-  DropPath, InstanceNorm3d, PatchEmbed, SwinTransformer, SwinUNETR, UnetResBlock, computeMask, relativePositionIndex, type MergingMode, type SwinUNETROptions,
+  DropPath, InstanceNorm3d, Parameter, PatchEmbed, SwinTransformer, SwinUNETR, UnetResBlock, computeMask, relativePositionIndex, type MergingMode, type SwinUNETROptions,
 } from '../../src/models/index.js';
 import { batchNorm, convTranspose3d, leakyRelu } from '../../src/autograd/index.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -357,6 +357,44 @@ describe('SwinUNETR forward and backward (cpu, float64)', () => {
     expect(r.ok, r.message).toBe(true);
     expect(Math.abs(r.worst!.analytic)).toBeGreaterThan(1e-3);
     dispose([base, basis]);
+    net.dispose();
+  });
+
+  it("the gradient of a shifted block's relative position bias table matches central differences (float64, random directions)", async () => {
+    const net = tinyTransformer({ seed: 13 });
+    await toFloat64(net);
+    const attn = net.layers[0].blocks.at(1).attn;
+    const x = fromArray(randomArray(2 * 8 * 12 * 20, 14, -1, 1), [1, 2, 8, 12, 20], { dtype: 'float64', backend: cpu });
+    // without proj_out's layer norm: the sum of squares of a layer-normalised state is constant
+    const loss = () => tidy(() => net.forward(x, false).reduce((s: Tensor, h, i) => add(s, mulScalar(sum(square(h)), i + 1)), mulScalar(sum(x), 0)));
+    const l = loss();
+    backward(l);
+    l.dispose();
+    const table = Float64Array.from(await attn.relativePositionBiasTable.toArray());
+    const grad = Float64Array.from(await attn.relativePositionBiasTable.grad!.toArray());
+    const setTable = (values: Float64Array) => {
+      const fields = attn as unknown as Record<string, unknown>;
+      const p = Parameter.fromHost(values, attn.relativePositionBiasTable.shape, { backend: cpu, dtype: 'float64' });
+      attn.relativePositionBiasTable.dispose();
+      fields.relative_position_bias_table = p;
+      fields.relativePositionBiasTable = p;
+    };
+    const value = async (values: Float64Array) => {
+      setTable(values);
+      const t = noGrad(loss);
+      const [v] = await t.toArray();
+      t.dispose();
+      return v;
+    };
+    const eps = 1e-6;
+    for (let k = 0; k < 3; k++) {
+      const direction = randomArray(table.length, 20 + k, -1, 1);
+      const analytic = grad.reduce((s, g, i) => s + g * direction[i], 0);
+      const numeric = (await value(table.map((t, i) => t + eps * direction[i])) - await value(table.map((t, i) => t - eps * direction[i]))) / (2 * eps);
+      expect(Math.abs(analytic)).toBeGreaterThan(1e-3);
+      expect(Math.abs(numeric - analytic)).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(analytic));
+    }
+    x.dispose();
     net.dispose();
   });
 
