@@ -25,3 +25,4 @@ export * from './vit.js';
 export * from './dynunet.js';
 export * from './resnet.js';
 export * from './unetr.js';
+export * from './swin-unetr.js';
