@@ -52,3 +52,6 @@ export {
 export {
   DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
 } from './imaging/metric-classes.js';
+export {
+  computeRocAuc, ROCAUCMetric, type RocAucAverage, type RocAucInput, type RocAucResult, type RocAucWarn, type ROCAUCMetricOptions,
+} from './imaging/metrics-classification.js';
