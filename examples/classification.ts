@@ -40,8 +40,9 @@ const CLASSES = ['ellipsoid', 'box', 'shell'] as const;
 interface Sample { image: Volume; label: number }
 
 /**
- * One volume S³ of class `label`: the object (radii or half-sizes drawn so that the classes overlap in volume and
- * mean intensity; the shell's cavity is 60–75 % of its radii) at a random place and contrast, a random ramp, noise.
+ * One volume S³ of class `label`: the object (radii or half-sizes 18–32 % of S per axis, the shell's cavity 60–75 % of
+ * its radii) at a random place and contrast, a random ramp, noise. A box is on average larger than an ellipsoid of
+ * the same radii and a shell smaller, but their volumes overlap widely, so brightness alone does not give the class.
  */
 function makeSample(rng: Rng, S: number, label: number, noise: number): Sample {
   const centre = [0, 1, 2].map(() => rng.uniform(0.35, 0.65) * (S - 1));
