@@ -18,7 +18,7 @@ const OPTIONS = {
   iters: { value: 200, integer: true, min: 1, help: 'training iterations' },
   batch: { value: 8, integer: true, min: 2, help: 'volumes per iteration (BatchNorm needs two or more)' },
   size: { value: 16, integer: true, min: 8, help: 'volume extent (size³)' },
-  'train-cases': { value: 96, integer: true, min: 3, help: 'training volumes (cycled, freshly augmented each time; classes in turn)' },
+  'train-cases': { value: 96, integer: true, min: 3, help: 'training volumes (in a new random order each pass, freshly augmented each time; classes in turn)' },
   'val-cases': { value: 30, integer: true, min: 3, help: 'held-out volumes (classes in turn)' },
   depth: { value: '10', choices: ['10', '18'], help: 'MONAI\'s resnet10 or resnet18' },
   widen: { value: 0.125, min: 0.015625, help: 'ResNet widenFactor: channels per stage 64, 128, 256, 512 times this (at least one channel)' },
