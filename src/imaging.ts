@@ -58,3 +58,6 @@ export {
   checkConfusionMatrixMetricName, type Aggregated, type ReductionOptions, type ConfusionMatrix, type ConfusionNotNans,
   type ConfusionMatrixMetricOptions, type GeneralizedDiceWeight, type SurfaceDiceMetricOptions,
 } from './imaging/metric-classes-more.js';
+export {
+  computeRocAuc, ROCAUCMetric, type RocAucAverage, type RocAucInput, type RocAucResult, type RocAucWarn, type ROCAUCMetricOptions,
+} from './imaging/metrics-classification.js';

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
- * The three examples as processes at small sizes on the cpu backend (at these sizes it beats WebGPU on
+ * The four examples as processes at small sizes on the cpu backend (at these sizes it beats WebGPU on
  * llvmpipe, whose shader compilation alone takes longer): each learns (its metric after training beats the
- * one at initialisation by a margin: the U-Net and the BraTS SegResNet on held-out volumes, the registration on its
+ * one at initialisation by a margin: the U-Net, the BraTS SegResNet and the ResNet classifier on held-out volumes, the registration on its
  * training pairs),
  * writes its checkpoint and loss plot, and answers --help and bad options (one line, exit status 2).
  */
@@ -141,4 +141,36 @@ describe('examples/brats.ts', () => {
       expect(r.stderr.trim()).toBe(message);
     }
   }, 180_000);
+});
+
+describe('examples/classification.ts', () => {
+  // seeds 1–3 at these settings: ROC AUC 0.50 → 0.69, 0.50 → 0.83, 0.41 → 0.72
+  it('learns to tell three shapes apart (macro ROC AUC on held-out volumes up by ≥ 0.1)', async () => {
+    const out = join(root, 'classification');
+    const r = await run('examples/classification.ts', ['--backend', 'cpu', '--size', '12', '--conv1-size', '3', '--conv1-stride', '2',
+      '--widen', '0.0625', '--batch', '6', '--iters', '100', '--lr', '0.01', '--noise', '0.2', '--train-cases', '60', '--val-cases', '24', '--out', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const last = finalLine(r);
+    expect(last.metric).toBe('ROC AUC (macro) on held-out volumes');
+    expect(last.after - last.before, r.stdout).toBeGreaterThan(0.1);
+    expect(last.better).toBe(true);
+    expect(r.stdout).toMatch(/after training, held-out volumes: accuracy [\d.]+ %, ROC AUC [\d.]+ \(ellipsoid [\d.]+, box [\d.]+, shell [\d.]+\)/);
+    expect(r.stderr).toMatch(/train 100\/100/);
+    expectOutputs(out);
+  }, 300_000);
+
+  it('--help, and one-line errors with exit status 2', async () => {
+    const help = await run('examples/classification.ts', ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--depth +MONAI's resnet10 or resnet18 \(10 \| 18\); default 10\n/);
+    for (const [args, message] of [
+      [['--depth', '34'], "classification: --depth '34' is not one of 10, 18 (see --help)"],
+      [['--batch', '1'], 'classification: --batch must be at least 2, got 1 (see --help)'],
+      [['--widen', '0.01'], 'classification: --widen must be at least 0.015625, got 0.01 (see --help)'],
+    ] as const) {
+      const r = await run('examples/classification.ts', args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toBe(message);
+    }
+  }, 120_000);
 });
