@@ -51,11 +51,11 @@ export {
 } from './imaging/transforms-brats.js';
 export {
   DiceMetric, HausdorffDistanceMetric, SurfaceDistanceMetric, type HausdorffDistanceOptions, type MetricClassOptions, type MetricReduction,
-  MetricBuffer, doMetricReduction, type Reduced,
+  MetricBuffer, doMetricReduction, type Reduced, type Aggregated, type ReductionOptions,
 } from './imaging/metric-classes.js';
 export {
   ConfusionMatrixMetric, MeanIoU, GeneralizedDiceScore, SurfaceDiceMetric, getConfusionMatrix, computeConfusionMatrixMetric,
-  checkConfusionMatrixMetricName, type Aggregated, type ReductionOptions, type ConfusionMatrix, type ConfusionNotNans,
+  checkConfusionMatrixMetricName, type ConfusionMatrix, type ConfusionNotNans,
   type ConfusionMatrixMetricOptions, type GeneralizedDiceWeight, type SurfaceDiceMetricOptions,
 } from './imaging/metric-classes-more.js';
 export {

@@ -6,46 +6,11 @@
  * `SurfaceDiceMetric` (surface_dice.py, over the surface distances of metrics.ts). Values are float64 here (MONAI's are
  * float32), so they agree with MONAI's within float32 rounding; NaN marks MONAI's undefined cases.
  */
-import { doMetricReduction, MetricBuffer, type MetricClassOptions, type MetricReduction, type Reduced } from './metric-classes.js';
+import { checkReduction, doMetricReduction, MetricBuffer, ReducedMetric, type MetricClassOptions, type MetricReduction, type Reduced, type ReductionOptions } from './metric-classes.js';
 import { overlap, surfaceDistances } from './metrics.js';
 import type { Shape3 } from './volume.js';
 
 type ClassMasks = readonly (readonly [Uint8Array, Uint8Array])[];
-
-/** What `aggregate` returns: the reduced value, or with `getNotNans` MONAI's `(f, not_nans)` pair. */
-export type Aggregated<R extends MetricReduction, G extends boolean> = G extends true ? [Reduced<R>, Reduced<R>] : Reduced<R>;
-
-export interface ReductionOptions<R extends MetricReduction, G extends boolean> {
-  /** MONAI's `reduction`, the default of `aggregate()`: 'mean' (default), 'sum', 'mean_batch', … 'none'. */
-  reduction?: R;
-  /** MONAI's `get_not_nans`: `aggregate()` returns `[value, notNans]`. Default false. */
-  getNotNans?: G;
-}
-
-/** Checks a reduction by name (doMetricReduction of no case throws for an unknown one). */
-function checkReduction(reduction: MetricReduction, name: string): void {
-  doMetricReduction([], reduction, name);
-}
-
-/** A metric of one number per scored class and case, with MONAI's `reduction` and `get_not_nans`. */
-abstract class ReducedMetric<R extends MetricReduction, G extends boolean> extends MetricBuffer<number> {
-  readonly reduction: R;
-  readonly getNotNans: G;
-
-  constructor(opts: ReductionOptions<R, G> & MetricClassOptions, includeBackgroundDefault: boolean) {
-    super(opts, includeBackgroundDefault);
-    this.reduction = opts.reduction ?? ('mean' as R);
-    this.getNotNans = opts.getNotNans ?? (false as G);
-    checkReduction(this.reduction, this.constructor.name);
-  }
-
-  /** MONAI's `aggregate(reduction)`: the buffer reduced by `reduction` (default: the metric's), NaNs left out. */
-  aggregate<R2 extends MetricReduction = R>(reduction?: R2): Aggregated<R2, G> {
-    const name = `${this.constructor.name}.aggregate`;
-    const [f, notNans] = doMetricReduction(this.rows('aggregate'), reduction ?? (this.reduction as MetricReduction as R2), name);
-    return (this.getNotNans ? [f, notNans] : f) as Aggregated<R2, G>;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------- confusion matrix
 

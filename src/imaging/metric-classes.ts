@@ -2,7 +2,8 @@
  * MONAI's cumulative metric classes over the metric functions of metrics.ts: binary volumes (one foreground class),
  * or with `numClasses` class-index maps or MONAI's one-hot [C, X, Y, Z] masks scored per class (MONAI's [B, C] rows);
  * each call adds one case,
- * `aggregate()` is MONAI's `reduction="mean"` over the cases so far (or another of its reductions), `reset()` clears them.
+ * `aggregate()` is MONAI's `reduction` over the cases so far ("mean" unless the constructor's `reduction` names another;
+ * with `getNotNans`, `[value, notNans]`), `reset()` clears them.
  *
  * MONAI's treatment of empty volumes, kept here: a case whose value is NaN (DiceMetric: an empty reference with
  * `ignoreEmpty`; the distances: prediction and reference both empty) is left out of the mean, and when every case is
@@ -181,8 +182,47 @@ export abstract class MetricBuffer<V> {
   }
 }
 
-/** The shared accumulation of one number per scored class and case, and MONAI's reductions. */
-abstract class CumulativeMetric extends MetricBuffer<number> {
+/** What `aggregate` returns: the reduced value, or with `getNotNans` MONAI's `(f, not_nans)` pair. */
+export type Aggregated<R extends MetricReduction, G extends boolean> = G extends true ? [Reduced<R>, Reduced<R>] : Reduced<R>;
+
+export interface ReductionOptions<R extends MetricReduction, G extends boolean> {
+  /** MONAI's `reduction`, the default of `aggregate()`: 'mean' (default), 'sum', 'mean_batch', … 'none'. */
+  reduction?: R;
+  /** MONAI's `get_not_nans`: `aggregate()` returns `[value, notNans]`. Default false. */
+  getNotNans?: G;
+}
+
+/** Checks a reduction by name (doMetricReduction of no case throws for an unknown one). */
+export function checkReduction(reduction: MetricReduction, name: string): void {
+  doMetricReduction([], reduction, name);
+}
+
+/** A metric of one number per scored class and case, with MONAI's `reduction` and `get_not_nans`. */
+export abstract class ReducedMetric<R extends MetricReduction, G extends boolean> extends MetricBuffer<number> {
+  readonly reduction: R;
+  readonly getNotNans: G;
+
+  constructor(opts: ReductionOptions<R, G> & MetricClassOptions, includeBackgroundDefault: boolean) {
+    super(opts, includeBackgroundDefault);
+    this.reduction = opts.reduction ?? ('mean' as R);
+    this.getNotNans = opts.getNotNans ?? (false as G);
+    checkReduction(this.reduction, this.constructor.name);
+  }
+
+  /**
+   * MONAI's `aggregate(reduction)` (default: the metric's `reduction`): NaN values are left out; 'mean' averages each
+   * case's classes, then the cases that have one (0 when none has); '_batch' reduces over the cases (one value per
+   * class), '_channel' over the classes (one per case); 'none' is the buffer. With `getNotNans`, `[value, notNans]`.
+   */
+  aggregate<R2 extends MetricReduction = R>(reduction?: R2): Aggregated<R2, G> {
+    const name = `${this.constructor.name}.aggregate`;
+    const [f, notNans] = doMetricReduction(this.rows('aggregate'), reduction ?? (this.reduction as MetricReduction as R2), name);
+    return (this.getNotNans ? [f, notNans] : f) as Aggregated<R2, G>;
+  }
+}
+
+/** The shared accumulation of one number per scored class and case, computed class by class. */
+abstract class CumulativeMetric<R extends MetricReduction, G extends boolean> extends ReducedMetric<R, G> {
   protected abstract compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number;
 
   protected computeRow(masks: readonly (readonly [Uint8Array, Uint8Array])[], shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number[] {
@@ -199,28 +239,16 @@ abstract class CumulativeMetric extends MetricBuffer<number> {
   notNans(): number {
     return this.buffer().filter((r) => notNanSum(r).n > 0).length;
   }
-
-  /**
-   * MONAI's `aggregate(reduction)` (default 'mean'): NaN values are left out; 'mean' averages each case's classes,
-   * then the cases that have one (0 when none has); '_batch' reduces over the cases (one value per class),
-   * '_channel' over the classes (one per case); 'none' is the buffer.
-   */
-  aggregate(reduction?: 'mean' | 'sum'): number;
-  aggregate(reduction: 'mean_batch' | 'sum_batch' | 'mean_channel' | 'sum_channel'): number[];
-  aggregate(reduction: 'none'): number[][];
-  aggregate(reduction: MetricReduction = 'mean'): number | number[] | number[][] {
-    return doMetricReduction(this.rows('aggregate'), reduction, `${this.constructor.name}.aggregate`)[0];
-  }
 }
 
 /**
  * MONAI's `DiceMetric` (`include_background`, one class): dice() of metrics.ts; with an empty reference the case is NaN
  * (`ignoreEmpty`, the default) or 1 when the prediction is empty too and 0 otherwise.
  */
-export class DiceMetric extends CumulativeMetric {
+export class DiceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends CumulativeMetric<R, G> {
   readonly ignoreEmpty: boolean;
 
-  constructor(opts: { ignoreEmpty?: boolean } & MetricClassOptions = {}) {
+  constructor(opts: { ignoreEmpty?: boolean } & ReductionOptions<R, G> & MetricClassOptions = {}) {
     super(opts, true);
     this.ignoreEmpty = opts.ignoreEmpty ?? true;
   }
@@ -237,7 +265,7 @@ function emptyDistance(pred: Uint8Array, gt: Uint8Array): number | null {
   return ep && eg ? NaN : ep || eg ? Infinity : null;
 }
 
-export interface HausdorffDistanceOptions extends MetricClassOptions {
+export interface HausdorffDistanceOptions<R extends MetricReduction = 'mean', G extends boolean = false> extends MetricClassOptions, ReductionOptions<R, G> {
   /** Percentile of the surface distances (numpy's 'linear'); null for the maximum. Default 95. */
   percentile?: number | null;
   /** Only prediction → reference distances. Default false. */
@@ -254,12 +282,12 @@ export interface HausdorffDistanceOptions extends MetricClassOptions {
  * percentile 0 gives the maximum too, as MONAI's): max(p(d(pred → gt)), p(d(gt → pred))) over the
  * 6-connected surfaces' Euclidean distances (in `spacing`'s units when given); with `pooled`, medpy's hd95.
  */
-export class HausdorffDistanceMetric extends CumulativeMetric {
+export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends CumulativeMetric<R, G> {
   readonly percentile: number | null;
   readonly directed: boolean;
   readonly pooled: boolean;
 
-  constructor(opts: HausdorffDistanceOptions = {}) {
+  constructor(opts: HausdorffDistanceOptions<R, G> = {}) {
     super(opts, false);
     this.percentile = opts.percentile === undefined ? 95 : opts.percentile;
     if (this.percentile !== null && !(this.percentile >= 0 && this.percentile <= 100)) throw new Error(`HausdorffDistanceMetric: percentile must be in [0, 100] or null, got ${this.percentile}`);
@@ -283,10 +311,10 @@ export class HausdorffDistanceMetric extends CumulativeMetric {
  * MONAI's `SurfaceDistanceMetric`: the mean distance from the prediction's surface to the reference's (medpy's asd(),
  * the default), or with `symmetric` the mean of both directions' distances together.
  */
-export class SurfaceDistanceMetric extends CumulativeMetric {
+export class SurfaceDistanceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends CumulativeMetric<R, G> {
   readonly symmetric: boolean;
 
-  constructor(opts: { symmetric?: boolean } & MetricClassOptions = {}) {
+  constructor(opts: { symmetric?: boolean } & ReductionOptions<R, G> & MetricClassOptions = {}) {
     super(opts, false);
     this.symmetric = opts.symmetric ?? false;
   }

@@ -87,15 +87,46 @@ function uploadStateDict(model: Module, tensors: ReadonlyMap<string, HostTensor>
   return dict;
 }
 
-/** Saves a model's state dict. */
+/**
+ * The state dict's names of each tensor that has several (a module or parameter registered under two names, as MONAI's
+ * DynUNet registers its blocks again under `skip_layers.`), each group sorted: its first name is the one
+ * safetensors.torch's save_model keeps (`_remove_duplicate_names`: the smallest).
+ */
+export function sharedStateNames(model: Module): string[][] {
+  const spec = model.stateSpec();
+  const names = new Map<Tensor, string[]>();
+  for (const [mp, m] of model.namedModules('', false)) {
+    for (const [name, t] of [...m.namedParameters('', false), ...m.namedBuffers('', false)]) {
+      const key = mp ? `${mp}.${name}` : name;
+      if (spec.has(key)) names.set(t, [...(names.get(t) ?? []), key]);
+    }
+  }
+  return [...names.values()].filter((group) => group.length > 1).map((group) => group.sort());
+}
+
+/**
+ * Saves a model's state dict, each shared tensor once as safetensors.torch's save_model does: under its first name
+ * (see sharedStateNames), each other name recorded in `__metadata__` as `alias: kept name` (unless `metadata` sets
+ * that key), so PyTorch's load_model and loadModel read it back strictly.
+ */
 export async function saveModel(path: string, model: Module, metadata: Record<string, string> = {}): Promise<void> {
-  await saveSafetensors(path, model.stateDict(), { format: 'pt', 'voxgrad.kind': 'model', ...metadata });
+  const dict = model.stateDict();
+  const aliases: Record<string, string> = {};
+  for (const [kept, ...others] of sharedStateNames(model)) {
+    for (const alias of others) {
+      dict.delete(alias);
+      aliases[alias] = kept!;
+    }
+  }
+  await saveSafetensors(path, dict, { format: 'pt', 'voxgrad.kind': 'model', ...aliases, ...metadata });
 }
 
 /**
  * Loads a model checkpoint (or the model part of a training checkpoint) into `model`. Names, shapes and dtypes
- * are checked; every mismatch is named together with the file. With `strict: false`, missing and unexpected
- * keys are allowed and tensors of a dtype the engine cannot hold are skipped with a warning (`warn`).
+ * are checked; every mismatch is named together with the file. A name the file lacks is not missing when the file
+ * holds another name of its tensor in `model` (see sharedStateNames: safetensors.torch's save_model and saveModel
+ * write a shared tensor once). With `strict: false`, missing and unexpected keys are allowed and tensors of a dtype
+ * the engine cannot hold are skipped with a warning (`warn`).
  */
 export async function loadModel(path: string, model: Module, options: DecodeOptions = {}): Promise<LoadResult & { metadata: Record<string, string> }> {
   const file = await readSafetensors(path, options);
@@ -103,6 +134,11 @@ export async function loadModel(path: string, model: Module, options: DecodeOpti
   const training = file.metadata['voxgrad.kind'] === 'training';
   const others = training ? [OPTIMIZER_PREFIX, ...Object.keys(extraModelsMeta(path, file.metadata)).map((name) => `${name}.`)] : [];
   const modelTensors = new Map([...file.tensors].filter(([k]) => !others.some((prefix) => k.startsWith(prefix))));
+  for (const group of sharedStateNames(model)) {
+    const stored = group.find((k) => modelTensors.has(k));
+    if (stored === undefined) continue;
+    for (const alias of group) if (!modelTensors.has(alias)) modelTensors.set(alias, modelTensors.get(stored)!);
+  }
   const result = loadHostStateDict(model, modelTensors, options.strict ?? true, path);
   return { ...result, metadata: file.metadata };
 }
