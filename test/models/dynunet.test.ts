@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  add, backward, concat, conv3d, convTranspose3d, gradcheck, instanceNorm, leakyRelu, noGrad, slice,
+  add, concat, conv3d, convTranspose3d, instanceNorm, leakyRelu, noGrad, slice,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, DynUNet, Dropout, GroupNorm, InstanceNorm3d, LeakyReLU, ReLU, UnetBasicBlock, UnetResBlock, crossEntropy,
+  BatchNorm3d, DynUNet, Dropout, GroupNorm, InstanceNorm3d, LeakyReLU, ReLU, UnetBasicBlock, UnetResBlock, crossEntropy,
   encodeSafetensors, loadModel, toHost, type DynUNetOptions,
 } from '../../src/models/index.js';
-import { dispose, fromArray, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from '../helpers/backends.js';
-import { toFloat64 } from '../helpers/float64-model.js';
+import { dispose, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
+import { cpu } from '../helpers/backends.js';
+import { adamLosses, ballSegmentation, expectInputGradcheck } from '../helpers/model-checks.js';
 
 /**
  * MONAI's DynUNet (monai/networks/nets/dynunet.py, blocks in monai/networks/blocks/dynunet_block.py): MONAI's
@@ -254,45 +254,18 @@ describe('DynUNet forward and backward (cpu)', () => {
 
   it('the gradient with respect to the input passes a float64 gradient check (residual blocks, deep supervision)', async () => {
     const net = tiny({ resBlock: true, deepSupervision: true, strides: [1, 2, 1], upsampleKernelSize: [2, 1], filters: [2, 2, 3], transBias: true });
-    await toFloat64(net);
-    expect(net.parameters().every((p) => p.dtype === 'float64')).toBe(true);
-    const shape = [1, 1, 4, 4, 4];
-    const r = await gradcheck((x) => net.forward(x), [{ data: randomArray(64, 7, -1, 1), shape }], { backend: cpu });
-    expect(r.ok, r.message).toBe(true);
+    await expectInputGradcheck(net, [1, 1, 4, 4, 4]);
     net.dispose();
   });
 
   it('a step leaks nothing; a few Adam steps with deep supervision reduce the cross-entropy of every head; every parameter gets a gradient', async () => {
-    const side = 8, n = side ** 3;
-    const label = Int32Array.from({ length: n }, (_, i) => {
-      const [z, y, x] = [Math.floor(i / side / side), Math.floor(i / side) % side, i % side];
-      return (x - 3.5) ** 2 + (y - 4) ** 2 + (z - 3) ** 2 < 7 ? 1 : 0;
-    });
-    const image = fromArray(Float32Array.from(label, (v, i) => v + 0.3 * Math.sin(i * 12.9898)), [1, 1, side, side, side], { backend: cpu });
-    const target = fromArray(label, [1, side, side, side], { backend: cpu });
+    const { image, target } = ballSegmentation(8);
     const net = tiny({ filters: [4, 4, 8], deepSupervision: true, seed: 11 });
     const lossOf = () => tidy(() => {
       const heads = net.forward(image);
       return [0, 1].map((h) => crossEntropy(slice(heads, 1, h, h + 1).squeeze(1), target)).reduce(add);
     });
-    const live = memory().liveTensors;
-    const probe = lossOf();
-    backward(probe);
-    probe.dispose();
-    expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
-    net.zeroGrad();
-    expect(memory().liveTensors).toBe(live);
-    const opt = new Adam(net.parameters(), { lr: 0.01 });
-    const losses: number[] = [];
-    for (let step = 0; step < 8; step++) {
-      const loss = lossOf();
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(await loss.item());
-      loss.dispose();
-    }
-    expect(losses.every(Number.isFinite)).toBe(true);
+    const losses = await adamLosses(net, lossOf, 8);
     expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
     dispose([image, target]);
     net.dispose();

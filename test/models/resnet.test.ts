@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  adaptiveAvgPool3d, add, avgPool3d, backward, batchNorm, concat, conv3d, flatten, gradcheck, matmul, maxPool3d, noGrad, relu, transpose,
+  adaptiveAvgPool3d, add, avgPool3d, backward, batchNorm, concat, conv3d, flatten, matmul, maxPool3d, noGrad, relu, transpose,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, MaxPool3d, ResNet, ResNetBlock, crossEntropy, init, decodeSafetensors, encodeSafetensors, loadHostStateDict,
+  BatchNorm3d, MaxPool3d, ResNet, ResNetBlock, crossEntropy, init, decodeSafetensors, encodeSafetensors, loadHostStateDict,
   resnet10, resnet18, resnet34, resnet50, type ResNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, randn, tidy, zeros, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
-import { toFloat64 } from '../helpers/float64-model.js';
+import { adamLosses, expectInputGradcheck } from '../helpers/model-checks.js';
 
 /**
  * MONAI's ResNet (monai/networks/nets/resnet.py): MONAI's parameter counts and state-dict keys, shapes, options and
@@ -219,11 +219,7 @@ describe('ResNet forward and backward (cpu)', () => {
 
   it('the gradient with respect to the input passes a float64 gradient check (bottleneck, shortcut B, batch statistics)', async () => {
     const net = tiny({ block: 'bottleneck', noMaxPool: true, blockInplanes: [2, 2, 2, 2] });
-    await toFloat64(net);
-    expect(net.parameters().every((p) => p.dtype === 'float64')).toBe(true);
-    const shape = [2, 1, 4, 4, 4];
-    const r = await gradcheck((x) => net.forward(x), [{ data: randomArray(128, 7, -1, 1), shape }], { backend: cpu });
-    expect(r.ok, r.message).toBe(true);
+    await expectInputGradcheck(net, [2, 1, 4, 4, 4]);
     net.dispose();
   });
 
@@ -237,24 +233,7 @@ describe('ResNet forward and backward (cpu)', () => {
     const image = fromArray(data, [4, 1, 8, 8, 8], { backend: cpu });
     const target = fromArray(Int32Array.from([0, 1, 0, 1]), [4], { backend: cpu });
     const net = tiny({ numClasses: 2, noMaxPool: true, seed: 11 });
-    const live = memory().liveTensors;
-    const probe = tidy(() => crossEntropy(net.forward(image), target));
-    backward(probe);
-    probe.dispose();
-    expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
-    net.zeroGrad();
-    expect(memory().liveTensors).toBe(live);
-    const opt = new Adam(net.parameters(), { lr: 0.01 });
-    const losses: number[] = [];
-    for (let step = 0; step < 12; step++) {
-      const loss = tidy(() => crossEntropy(net.forward(image), target));
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(await loss.item());
-      loss.dispose();
-    }
-    expect(losses.every(Number.isFinite)).toBe(true);
+    const losses = await adamLosses(net, () => tidy(() => crossEntropy(net.forward(image), target)), 12);
     expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
     expect(net.modules().filter((m) => m instanceof BatchNorm3d)).toHaveLength(1 + 4 * 2 + 3);
     dispose([image, target]);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, backward, conv3d, convTranspose3d, gradcheck, groupNorm, interpolate, leakyRelu, noGrad, relu,
+  add, conv3d, convTranspose3d, groupNorm, interpolate, leakyRelu, noGrad, relu,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, Dropout3d, decodeSafetensors, loadHostStateDict, GroupNorm, InstanceNorm3d, LeakyReLU, SegResNet, Upsample, crossEntropy,
+  BatchNorm3d, Dropout3d, decodeSafetensors, loadHostStateDict, GroupNorm, InstanceNorm3d, LeakyReLU, SegResNet, Upsample, crossEntropy,
   type SegResNetOptions,
 } from '../../src/models/index.js';
-import { dispose, fromArray, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from '../helpers/backends.js';
-import { toFloat64 } from '../helpers/float64-model.js';
+import { dispose, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
+import { cpu } from '../helpers/backends.js';
+import { adamLosses, ballSegmentation, expectInputGradcheck } from '../helpers/model-checks.js';
 
 /**
  * MONAI's SegResNet (monai/networks/nets/segresnet.py, blocks in monai/networks/blocks/segresnet_block.py):
@@ -227,42 +227,14 @@ describe('SegResNet forward and backward (cpu)', () => {
 
   it.each(['nontrainable', 'deconv'] as const)('the gradient with respect to the input passes a float64 gradient check (%s)', async (upsampleMode) => {
     const net = tiny({ upsampleMode, norm: ['group', { numGroups: 1 }], blocksDown: [1, 1] });
-    await toFloat64(net);
-    expect(net.parameters().every((p) => p.dtype === 'float64')).toBe(true);
-    const shape = [1, 1, 4, 4, 4];
-    const r = await gradcheck((x) => net.forward(x), [{ data: randomArray(64, 7, -1, 1), shape }], { backend: cpu });
-    expect(r.ok, r.message).toBe(true);
+    await expectInputGradcheck(net, [1, 1, 4, 4, 4]);
     net.dispose();
   });
 
   it('a step leaks nothing; a few Adam steps on a tiny synthetic volume reduce the cross-entropy; every parameter gets a gradient', async () => {
-    const side = 8, n = side ** 3;
-    const label = Int32Array.from({ length: n }, (_, i) => {
-      const [z, y, x] = [Math.floor(i / side / side), Math.floor(i / side) % side, i % side];
-      return (x - 3.5) ** 2 + (y - 4) ** 2 + (z - 3) ** 2 < 7 ? 1 : 0;
-    });
-    const image = fromArray(Float32Array.from(label, (v, i) => v + 0.3 * Math.sin(i * 12.9898)), [1, 1, side, side, side], { backend: cpu });
-    const target = fromArray(label, [1, side, side, side], { backend: cpu });
+    const { image, target } = ballSegmentation(8);
     const net = new SegResNet({ initFilters: 4, norm: ['group', { numGroups: 2 }], blocksDown: [1, 1], blocksUp: [1], seed: 11, backend: cpu });
-    // a forward and backward leave nothing behind once the loss and the gradients are dropped
-    const live = memory().liveTensors;
-    const probe = tidy(() => crossEntropy(net.forward(image), target));
-    backward(probe);
-    probe.dispose();
-    net.zeroGrad();
-    expect(memory().liveTensors).toBe(live);
-    const opt = new Adam(net.parameters(), { lr: 0.01 });
-    const losses: number[] = [];
-    for (let step = 0; step < 8; step++) {
-      const loss = tidy(() => crossEntropy(net.forward(image), target));
-      backward(loss);
-      if (step === 0) expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(await loss.item());
-      loss.dispose();
-    }
-    expect(losses.every(Number.isFinite)).toBe(true);
+    const losses = await adamLosses(net, () => tidy(() => crossEntropy(net.forward(image), target)), 8);
     expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
     dispose([image, target]);
     net.dispose();

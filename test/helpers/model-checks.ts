@@ -1,0 +1,54 @@
+import { expect } from 'vitest';
+import { backward, gradcheck } from '../../src/autograd/index.js';
+import { Adam, type Module } from '../../src/models/index.js';
+import { fromArray, memory, type Tensor } from '../../src/tensor/index.js';
+import { cpu, randomArray } from './backends.js';
+import { toFloat64 } from './float64-model.js';
+
+type Network = Module & { forward(x: Tensor): Tensor };
+
+/** turns `net` into float64 on cpu and checks the gradient of its forward with respect to an input of `shape` */
+export async function expectInputGradcheck(net: Network, shape: number[]): Promise<void> {
+  await toFloat64(net);
+  expect(net.parameters().every((p) => p.dtype === 'float64')).toBe(true);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const r = await gradcheck((x) => net.forward(x), [{ data: randomArray(size, 7, -1, 1), shape }], { backend: cpu });
+  expect(r.ok, r.message).toBe(true);
+}
+
+/** a noisy [1, 1, side, side, side] image of a ball and its [1, side, side, side] label, on cpu */
+export function ballSegmentation(side: number): { image: Tensor; target: Tensor } {
+  const label = Int32Array.from({ length: side ** 3 }, (_, i) => {
+    const [z, y, x] = [Math.floor(i / side / side), Math.floor(i / side) % side, i % side];
+    return (x - 3.5) ** 2 + (y - 4) ** 2 + (z - 3) ** 2 < 7 ? 1 : 0;
+  });
+  const image = fromArray(Float32Array.from(label, (v, i) => v + 0.3 * Math.sin(i * 12.9898)), [1, 1, side, side, side], { backend: cpu });
+  const target = fromArray(label, [1, side, side, side], { backend: cpu });
+  return { image, target };
+}
+
+/**
+ * one forward and backward of `lossOf` leave nothing behind once the loss and the gradients are dropped and give
+ * every parameter a gradient; then `steps` Adam steps (lr 0.01) whose losses come back
+ */
+export async function adamLosses(net: Module, lossOf: () => Tensor, steps: number): Promise<number[]> {
+  const live = memory().liveTensors;
+  const probe = lossOf();
+  backward(probe);
+  probe.dispose();
+  expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
+  net.zeroGrad();
+  expect(memory().liveTensors).toBe(live);
+  const opt = new Adam(net.parameters(), { lr: 0.01 });
+  const losses: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const loss = lossOf();
+    backward(loss);
+    opt.step();
+    opt.zeroGrad();
+    losses.push(await loss.item());
+    loss.dispose();
+  }
+  expect(losses.every(Number.isFinite)).toBe(true);
+  return losses;
+}
