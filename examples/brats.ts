@@ -18,7 +18,7 @@ import {
   BRATS_REGIONS, Compose, ConvertToMultiChannelBasedOnBratsClasses, DiceMetric, NormalizeIntensity, Progress, RandFlip, RandScaleIntensity,
   RandShiftIntensity, RandSpatialCrop, Rng, slidingWindowInference, type MultiChannelVolume, type Shape3, type Volume,
 } from 'voxgrad/imaging';
-import { BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UsageError, useBackend } from './common.js';
+import { BACKEND_OPTION, finalLine, outputFolder, parseOptions, recordLoss, runExample, saveRun, UsageError, useBackend } from './common.js';
 
 const OPTIONS = {
   iters: { value: 60, integer: true, min: 1, help: 'training iterations' },
@@ -214,11 +214,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     optimizer.zeroGrad();
     scheduler.step();
-    const value = (await loss.toArray())[0]!;
-    loss.dispose();
-    if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at iteration ${it + 1}`);
-    losses.push(value);
-    bar.update(it + 1, `loss ${value.toFixed(4)} lr ${lr.toPrecision(3)}`);
+    await recordLoss(loss, it + 1, lr, losses, bar);
   }
   bar.done();
 

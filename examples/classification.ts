@@ -12,7 +12,7 @@ import {
   AdamW, backward, CosineAnnealingLR, CrossEntropyLoss, detach, fromArray, keep, noGrad, resnet10, resnet18, softmax, tidy, type ResNet, type Tensor,
 } from 'voxgrad';
 import { Compose, Progress, RandFlip, RandRotate90, Rng, ROCAUCMetric, ScaleIntensity, type Volume } from 'voxgrad/imaging';
-import { BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, useBackend } from './common.js';
+import { BACKEND_OPTION, finalLine, outputFolder, parseOptions, recordLoss, runExample, saveRun, useBackend } from './common.js';
 
 const OPTIONS = {
   iters: { value: 200, integer: true, min: 1, help: 'training iterations' },
@@ -154,11 +154,7 @@ async function main(argv: readonly string[]): Promise<void> {
     });
     optimizer.zeroGrad();
     scheduler.step();
-    const value = (await loss.toArray())[0]!;
-    loss.dispose();
-    if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at iteration ${it + 1}`);
-    losses.push(value);
-    bar.update(it + 1, `loss ${value.toFixed(4)} lr ${lr.toPrecision(3)}`);
+    await recordLoss(loss, it + 1, lr, losses, bar);
   }
   bar.done();
 

@@ -6,8 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBackend, Module, parseBackendChoice, saveModel, setBackend, writeFileAtomic, type Backend } from 'voxgrad';
-import { linePlot } from 'voxgrad/imaging';
+import { createBackend, Module, parseBackendChoice, saveModel, setBackend, writeFileAtomic, type Backend, type Tensor } from 'voxgrad';
+import { linePlot, type Progress } from 'voxgrad/imaging';
 
 // ------------------------------------------------------------------------------------------ command line
 
@@ -110,6 +110,20 @@ export function unetFeatures(text: string, size: number): number[] {
   const factor = 2 ** (features.length - 1);
   if (size % factor !== 0) throw new UsageError(`--size ${size} must be divisible by ${factor} (${features.length} levels)`);
   return features;
+}
+
+// ------------------------------------------------------------------------------------------ training loop
+
+/**
+ * Reads and disposes iteration `iteration`'s (1-based) one-element loss, stops the run on a non-finite one, adds it to
+ * `losses` and shows it with the learning rate on the progress bar.
+ */
+export async function recordLoss(loss: Tensor, iteration: number, lr: number, losses: number[], bar: Progress): Promise<void> {
+  const value = (await loss.toArray())[0]!;
+  loss.dispose();
+  if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at iteration ${iteration}`);
+  losses.push(value);
+  bar.update(iteration, `loss ${value.toFixed(4)} lr ${lr.toPrecision(3)}`);
 }
 
 // ------------------------------------------------------------------------------------------ output folder

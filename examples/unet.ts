@@ -12,7 +12,7 @@ import {
 } from 'voxgrad';
 import { dice, hd95, Progress, Rng, slidingWindowInference, type Volume } from 'voxgrad/imaging';
 import {
-  BACKEND_OPTION, finalLine, outputFolder, parseOptions, runExample, saveRun, UNet, unetFeatures, UsageError, useBackend, type UpsampleMode,
+  BACKEND_OPTION, finalLine, outputFolder, parseOptions, recordLoss, runExample, saveRun, UNet, unetFeatures, UsageError, useBackend, type UpsampleMode,
 } from './common.js';
 
 const OPTIONS = {
@@ -179,11 +179,7 @@ async function main(argv: readonly string[]): Promise<void> {
       optimizer.zeroGrad();
       return keep(detach(total));
     });
-    const value = (await loss.toArray())[0];
-    loss.dispose();
-    if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at iteration ${it + 1}`);
-    losses.push(value);
-    bar.update(it + 1, `loss ${value.toFixed(4)} lr ${optimizer.lr.toPrecision(3)}`);
+    await recordLoss(loss, it + 1, optimizer.lr, losses, bar);
   }
   bar.done();
 
