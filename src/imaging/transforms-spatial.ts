@@ -185,8 +185,7 @@ export class SpatialPad implements Transform {
   constructor(opts: SpatialPadOptions) {
     this.#keys = keyList(opts.keys, 'SpatialPad');
     this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', 'SpatialPad');
-    this.#method = opts.method ?? 'symmetric';
-    if (this.#method !== 'symmetric' && this.#method !== 'end') throw new Error(`SpatialPad: method must be 'symmetric' or 'end', got ${JSON.stringify(opts.method)}`);
+    this.#method = padMethod(opts.method, 'SpatialPad');
   }
 
   apply<T extends object>(data: T): T {
@@ -194,6 +193,13 @@ export class SpatialPad implements Transform {
     const { start, size } = padRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
     return cropKeys(data, this.#keys, vols, start, size);
   }
+}
+
+/** The pad method of SpatialPad and ResizeWithPadOrCrop: 'symmetric' unless given. */
+function padMethod(method: unknown, name: string): 'symmetric' | 'end' {
+  const m = method ?? 'symmetric';
+  if (m !== 'symmetric' && m !== 'end') throw new Error(`${name}: method must be 'symmetric' or 'end', got ${JSON.stringify(method)}`);
+  return m;
 }
 
 /** SpatialPad's region: each axis padded to at least `size` (symmetric: ⌊d/2⌋ before, the rest after). */
@@ -251,8 +257,7 @@ export class ResizeWithPadOrCrop implements Transform {
     const name = 'ResizeWithPadOrCrop';
     this.#keys = keyList(opts.keys, name);
     this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
-    this.#method = opts.method ?? 'symmetric';
-    if (this.#method !== 'symmetric' && this.#method !== 'end') throw new Error(`${name}: method must be 'symmetric' or 'end', got ${JSON.stringify(opts.method)}`);
+    this.#method = padMethod(opts.method, name);
   }
 
   apply<T extends object>(data: T): T {
