@@ -40,6 +40,15 @@ export interface AttentionBlockOptions {
   backend?: Backend;
 }
 
+/** SABlock's and CrossAttentionBlock's options, checked, with their defaults (the seed drawn when not given). */
+function checkAttentionOptions(op: string, hiddenSize: number, numHeads: number, options: AttentionBlockOptions):
+  { dropoutRate: number; qkvBias: boolean; backend: Backend | undefined; seed: number } {
+  const { dropoutRate = 0, qkvBias = false, backend } = options;
+  checkDropoutRate(op, dropoutRate);
+  checkHeads(op, hiddenSize, numHeads);
+  return { dropoutRate, qkvBias, backend, seed: options.seed ?? nextSeed() };
+}
+
 /**
  * MONAI's SABlock (defaults: combined qkv Linear without bias, out_proj with bias, no causal mask, no relative
  * position embedding): x → qkv → heads (features ordered (q|k|v, head, d)) → attention → out_proj → drop_output.
@@ -52,10 +61,7 @@ export class SABlock extends Layer {
 
   constructor(readonly hiddenSize: number, readonly numHeads: number, options: AttentionBlockOptions = {}) {
     super();
-    const { dropoutRate = 0, qkvBias = false, backend } = options;
-    checkDropoutRate('SABlock', dropoutRate);
-    checkHeads('SABlock', hiddenSize, numHeads);
-    const seed = options.seed ?? nextSeed();
+    const { dropoutRate, qkvBias, backend, seed } = checkAttentionOptions('SABlock', hiddenSize, numHeads, options);
     this.outProj = this.registerModule('out_proj', new Linear(hiddenSize, hiddenSize, { seed: deriveSeed(seed, 'out_proj'), backend }));
     this.qkv = new Linear(hiddenSize, 3 * hiddenSize, { bias: qkvBias, seed: deriveSeed(seed, 'qkv'), backend });
     const identity = new Identity();
@@ -87,10 +93,7 @@ export class CrossAttentionBlock extends Module {
 
   constructor(readonly hiddenSize: number, readonly numHeads: number, options: AttentionBlockOptions = {}) {
     super();
-    const { dropoutRate = 0, qkvBias = false, backend } = options;
-    checkDropoutRate('CrossAttentionBlock', dropoutRate);
-    checkHeads('CrossAttentionBlock', hiddenSize, numHeads);
-    const seed = options.seed ?? nextSeed();
+    const { dropoutRate, qkvBias, backend, seed } = checkAttentionOptions('CrossAttentionBlock', hiddenSize, numHeads, options);
     const linear = (name: string, bias: boolean) => this.registerModule(name, new Linear(hiddenSize, hiddenSize, { bias, seed: deriveSeed(seed, name), backend }));
     this.outProj = linear('out_proj', true);
     this.toQ = linear('to_q', qkvBias);
