@@ -4,13 +4,12 @@ import type { Backend } from '../kernels/backend.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { LeakyReLU } from './activations.js';
 import { kaimingNormal_, zeros_ } from './init.js';
 import {
-  BatchNorm3d, Conv3d, ConvTranspose3d, Dropout, GroupNorm, InstanceNorm3d, ReLU, triple, type ChannelNorm, type IntOrTriple,
+  Conv3d, ConvTranspose3d, Dropout, triple, type ChannelNorm, type IntOrTriple,
 } from './layers.js';
 import { Layer, Module, ModuleList, deriveSeed, nextSeed } from './module.js';
-import { normThenAct } from './norm-act.js';
+import { actLayerOf, normLayerOf, normThenAct, type ActSpec } from './norm-act.js';
 
 /**
  * MONAI's DynUNet (the nnU-Net architecture: monai/networks/nets/dynunet.py, its blocks in
@@ -30,7 +29,7 @@ export type DynUNetNorm =
   | readonly ['instance', { eps?: number; affine?: boolean }];
 
 /** MONAI's `act_name`: LeakyReLU (negative slope 0.01 unless given) or ReLU */
-export type DynUNetAct = 'leakyrelu' | 'relu' | readonly ['leakyrelu', { negativeSlope: number }];
+export type DynUNetAct = ActSpec;
 
 export interface DynUNetOptions {
   /** only 3 (the 2-D form is not offered) */
@@ -81,22 +80,16 @@ export interface BlockContext {
 }
 
 function normLayer(channels: number, ctx: BlockContext): ChannelNorm {
+  const layer = normLayerOf(ctx.norm, channels, ctx.backend);
+  if (layer) return layer;
   const [name, args] = typeof ctx.norm === 'string' ? [ctx.norm, {}] as const : ctx.norm;
-  const backend = ctx.backend;
-  switch (name) {
-    case 'group':
-      if (!('numGroups' in args)) throw new Error("DynUNet: normName 'group' needs its numGroups: ['group', { numGroups }]");
-      return new GroupNorm(args.numGroups, channels, { ...args, backend });
-    case 'batch': return new BatchNorm3d(channels, { ...args, backend });
-    case 'instance': return new InstanceNorm3d(channels, { ...args, backend });
-    default: throw new Error(`DynUNet: unknown normName '${String(name)}'; valid: instance, batch, ['group', { numGroups }]`);
-  }
+  if (name === 'group' && !('numGroups' in args)) throw new Error("DynUNet: normName 'group' needs its numGroups: ['group', { numGroups }]");
+  throw new Error(`DynUNet: unknown normName '${String(name)}'; valid: instance, batch, ['group', { numGroups }]`);
 }
 
 function actLayer(act: DynUNetAct): Layer {
-  if (act === 'relu') return new ReLU();
-  if (act === 'leakyrelu') return new LeakyReLU();
-  if (Array.isArray(act) && act[0] === 'leakyrelu') return new LeakyReLU(act[1].negativeSlope);
+  const layer = actLayerOf(act);
+  if (layer) return layer;
   throw new Error(`DynUNet: unknown actName ${JSON.stringify(act)}; valid: 'leakyrelu', 'relu', ['leakyrelu', { negativeSlope }]`);
 }
 
@@ -170,7 +163,12 @@ export class UnetBasicBlock extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => normThenAct(this.norm2, this.lrelu, this.conv2.forward(normThenAct(this.norm1, this.lrelu, this.conv1.forward(x)))));
+    return tidy(() => normThenAct(this.norm2, this.lrelu, this.convs(x)));
+  }
+
+  /** conv2(act(norm1(conv1(x)))), what UnetResBlock shares */
+  protected convs(x: Tensor): Tensor {
+    return this.conv2.forward(normThenAct(this.norm1, this.lrelu, this.conv1.forward(x)));
   }
 }
 
@@ -178,31 +176,21 @@ export class UnetBasicBlock extends Layer {
  * MONAI's UnetResBlock: act(norm2(conv2(act(norm1(conv1(x))))) + r), r = x, or norm3(conv3(x)) (a 1³ conv with the
  * block's stride) where the stride is not 1 or the channels change
  */
-export class UnetResBlock extends Layer {
-  readonly conv1: Convolution;
-  readonly conv2: Convolution;
-  readonly lrelu: Layer;
-  readonly norm1: ChannelNorm;
-  readonly norm2: ChannelNorm;
+export class UnetResBlock extends UnetBasicBlock {
   readonly conv3: Convolution | null = null;
   readonly norm3: ChannelNorm | null = null;
 
   constructor(inChannels: number, outChannels: number, kernelSize: IntOrTriple, stride: IntOrTriple, path: string, ctx: BlockContext) {
-    super();
-    this.conv1 = this.registerModule('conv1', new Convolution(inChannels, outChannels, `${path}.conv1`, ctx, { kernelSize, stride }));
-    this.conv2 = this.registerModule('conv2', new Convolution(outChannels, outChannels, `${path}.conv2`, ctx, { kernelSize, stride: 1 }));
-    this.lrelu = this.registerModule('lrelu', actLayer(ctx.act));
-    this.norm1 = this.registerModule('norm1', normLayer(outChannels, ctx));
-    this.norm2 = this.registerModule('norm2', normLayer(outChannels, ctx));
+    super(inChannels, outChannels, kernelSize, stride, path, ctx);
     if (inChannels !== outChannels || triple(stride).some((s) => s !== 1)) {
       this.conv3 = this.registerModule('conv3', new Convolution(inChannels, outChannels, `${path}.conv3`, ctx, { kernelSize: 1, stride }));
       this.norm3 = this.registerModule('norm3', normLayer(outChannels, ctx));
     }
   }
 
-  forward(x: Tensor): Tensor {
+  override forward(x: Tensor): Tensor {
     return tidy(() => {
-      const y = this.norm2.forward(this.conv2.forward(normThenAct(this.norm1, this.lrelu, this.conv1.forward(x))));
+      const y = this.norm2.forward(this.convs(x));
       const residual = this.conv3 && this.norm3 ? this.norm3.forward(this.conv3.forward(x)) : x;
       return this.lrelu.forward(add(y, residual));
     });

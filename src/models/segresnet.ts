@@ -3,10 +3,10 @@ import type { Backend } from '../kernels/backend.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Identity, LeakyReLU } from './activations.js';
-import { BatchNorm3d, Conv3d, ConvTranspose3d, Dropout3d, GroupNorm, InstanceNorm3d, ReLU, Upsample, type ChannelNorm } from './layers.js';
+import { Identity } from './activations.js';
+import { Conv3d, ConvTranspose3d, Dropout3d, Upsample, type ChannelNorm } from './layers.js';
 import { Layer, Module, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
-import { normThenAct } from './norm-act.js';
+import { actLayerOf, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
 
 /**
  * MONAI's SegResNet (Myronenko 2018, "3D MRI brain tumor segmentation using autoencoder regularization", without
@@ -16,14 +16,10 @@ import { normThenAct } from './norm-act.js';
  */
 
 /** MONAI's `norm`: a name, or a name with the layer's arguments as MONAI's (name, args) tuple; 'group' alone is 8 groups */
-export type SegResNetNorm =
-  | 'group' | 'batch' | 'instance'
-  | readonly ['group', { numGroups: number; eps?: number; affine?: boolean }]
-  | readonly ['batch', { eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }]
-  | readonly ['instance', { eps?: number; affine?: boolean }];
+export type SegResNetNorm = NormSpec;
 
 /** MONAI's `act`: ReLU, or LeakyReLU (negative slope 0.01 unless given) */
-export type SegResNetAct = 'relu' | 'leakyrelu' | readonly ['leakyrelu', { negativeSlope: number }];
+export type SegResNetAct = ActSpec;
 
 export type SegResNetUpsampleMode = 'nontrainable' | 'deconv';
 
@@ -63,20 +59,15 @@ interface BlockContext {
 }
 
 function normLayer(channels: number, ctx: BlockContext): ChannelNorm {
-  const [name, args] = typeof ctx.norm === 'string' ? [ctx.norm, {}] as const : ctx.norm;
-  const backend = ctx.backend;
-  switch (name) {
-    case 'group': return new GroupNorm('numGroups' in args ? args.numGroups : 8, channels, { ...args, backend });
-    case 'batch': return new BatchNorm3d(channels, { ...args, backend });
-    case 'instance': return new InstanceNorm3d(channels, { ...args, backend });
-    default: throw new Error(`SegResNet: unknown norm '${String(name)}'; valid: group, batch, instance`);
-  }
+  const layer = normLayerOf(ctx.norm, channels, ctx.backend, 8);
+  if (layer) return layer;
+  const name = typeof ctx.norm === 'string' ? ctx.norm : ctx.norm[0];
+  throw new Error(`SegResNet: unknown norm '${String(name)}'; valid: group, batch, instance`);
 }
 
 function actLayer(act: SegResNetAct): Layer {
-  if (act === 'relu') return new ReLU();
-  if (act === 'leakyrelu') return new LeakyReLU();
-  if (Array.isArray(act) && act[0] === 'leakyrelu') return new LeakyReLU(act[1].negativeSlope);
+  const layer = actLayerOf(act);
+  if (layer) return layer;
   throw new Error(`SegResNet: unknown act ${JSON.stringify(act)}; valid: 'relu', 'leakyrelu', ['leakyrelu', { negativeSlope }]`);
 }
 
