@@ -11,6 +11,7 @@ import { UnetOutBlock, type BlockContext, type DynUNetNorm } from './dynunet.js'
 import { truncNormal_ } from './init.js';
 import { Conv3d, Dropout, LayerNorm, Linear, SeededDropout, triple, type IntOrTriple } from './layers.js';
 import { Layer, Module, ModuleList, Parameter, deriveSeed, makeBuffer, nextSeed } from './module.js';
+import { checkPositiveIntegers, checkSpatialDims } from './transformer-checks.js';
 import { UnetrBasicBlock, UnetrUpBlock } from './unetr.js';
 import { MLPBlock } from './vit.js';
 
@@ -497,12 +498,10 @@ export class SwinUNETR extends Layer {
       featureSize = 24, normName = 'instance', dropRate = 0, attnDropRate = 0, dropoutPathRate = 0, normalize = true, patchNorm = false,
       downsample = 'merging', useV2 = false, backend,
     } = options;
-    if ((options.spatialDims ?? 3) !== 3) throw new Error(`${op}: spatialDims ${String(options.spatialDims)} is not supported (3 only)`);
+    checkSpatialDims(op, options.spatialDims);
     if ((options.useCheckpoint ?? false) !== false) throw new Error(`${op}: useCheckpoint is not supported (false only)`);
     if (downsample !== 'merging' && downsample !== 'mergingv2') throw new Error(`${op}: downsample must be 'merging' or 'mergingv2', got '${String(downsample)}'`);
-    for (const [name, value] of [['inChannels', inChannels], ['outChannels', outChannels], ['featureSize', featureSize], ['patchSize', patchSize]] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
-    }
+    checkPositiveIntegers(op, { inChannels, outChannels, featureSize, patchSize });
     for (const [name, rate] of [['dropRate', dropRate], ['attnDropRate', attnDropRate], ['dropoutPathRate', dropoutPathRate]] as const) checkRate(op, name, rate);
     if (featureSize % 12 !== 0) throw new Error(`${op}: featureSize should be divisible by 12, got ${featureSize}`);
     if (depths.length !== 4 || numHeads.length !== 4) {

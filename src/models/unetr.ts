@@ -8,7 +8,7 @@ import {
 } from './dynunet.js';
 import { triple, type IntOrTriple } from './layers.js';
 import { Layer, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
-import { checkDropoutRate, checkHeads } from './transformer-checks.js';
+import { checkDropoutRate, checkHeads, checkPositiveIntegers, checkSpatialDims } from './transformer-checks.js';
 import { ViT } from './vit.js';
 
 /**
@@ -137,12 +137,10 @@ export class UNETR extends Layer {
       inChannels, outChannels, featureSize = 16, hiddenSize = 768, mlpDim = 3072, numHeads = 12, normName = 'instance',
       convBlock = true, resBlock = true, dropoutRate = 0, qkvBias = false, backend,
     } = options;
-    if ((options.spatialDims ?? 3) !== 3) throw new Error(`${op}: spatialDims ${String(options.spatialDims)} is not supported (3 only)`);
+    checkSpatialDims(op, options.spatialDims);
     checkDropoutRate(op, dropoutRate);
     checkHeads(op, hiddenSize, numHeads);
-    for (const [name, value] of [['inChannels', inChannels], ['outChannels', outChannels], ['featureSize', featureSize]] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
-    }
+    checkPositiveIntegers(op, { inChannels, outChannels, featureSize });
     this.imgSize = triple(options.imgSize, `${op} imgSize`);
     if (this.imgSize.some((m) => !Number.isInteger(m) || m < PATCH_SIZE || m % PATCH_SIZE !== 0)) {
       // MONAI's ViT would floor the grid, and the decoder's upsampled features would then not match encoder1's skip

@@ -8,7 +8,7 @@ import { GELU, Identity, Tanh } from './activations.js';
 import { truncNormal_ } from './init.js';
 import { Conv3d, Dropout, LayerNorm, Linear, triple, type IntOrTriple } from './layers.js';
 import { Layer, Module, ModuleList, Parameter, Sequential, deriveSeed, nextSeed } from './module.js';
-import { checkDropoutRate, checkHeads } from './transformer-checks.js';
+import { checkDropoutRate, checkHeads, checkPositiveIntegers, checkSpatialDims } from './transformer-checks.js';
 
 /**
  * MONAI's ViT (monai/networks/nets/vit.py) and its blocks (monai/networks/blocks: PatchEmbeddingBlock, SABlock,
@@ -300,10 +300,10 @@ export class ViT extends Module {
   constructor(options: ViTOptions) {
     super();
     const { inChannels, imgSize, patchSize, hiddenSize = 768, mlpDim = 3072, numLayers = 12, numHeads = 12, dropoutRate = 0, qkvBias = false, backend } = options;
-    if ((options.spatialDims ?? 3) !== 3) throw new Error(`ViT: spatialDims ${String(options.spatialDims)} is not supported (3 only)`);
+    checkSpatialDims('ViT', options.spatialDims);
     checkDropoutRate('ViT', dropoutRate);
     checkHeads('ViT', hiddenSize, numHeads);
-    if (!Number.isInteger(numLayers) || numLayers < 1) throw new Error(`ViT: numLayers must be a positive integer, got ${numLayers}`);
+    checkPositiveIntegers('ViT', { numLayers });
     const seed = options.seed ?? nextSeed();
     this.classification = options.classification ?? false;
     this.patchEmbedding = this.registerModule('patch_embedding', new PatchEmbeddingBlock(inChannels, imgSize, patchSize, hiddenSize, numHeads, {
