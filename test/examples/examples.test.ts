@@ -37,6 +37,15 @@ function expectOutputs(out: string): void {
   expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*training loss[\s\S]*<\/svg>\s*$/);
 }
 
+/** each row's arguments end the script with exit status 2 and the row's one-line message */
+async function expectUsageErrors(script: string, rows: readonly (readonly [readonly string[], string])[]): Promise<void> {
+  for (const [args, message] of rows) {
+    const r = await run(script, args);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(message);
+  }
+}
+
 describe('examples/unet.ts', () => {
   it('learns to segment two structures (mean foreground Dice on held-out volumes up by ≥ 0.15)', async () => {
     const out = join(root, 'unet');
@@ -55,15 +64,11 @@ describe('examples/unet.ts', () => {
     const help = await run('examples/unet.ts', ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--eval-size +held-out volume extent/);
-    for (const [args, message] of [
+    await expectUsageErrors('examples/unet.ts', [
       [['--size', '10'], 'unet: --size 10 must be divisible by 4 (3 levels) (see --help)'],
       [['--upsample', 'cubic'], "unet: --upsample 'cubic' is not one of deconv, trilinear (see --help)"],
       [['--iters', '0'], 'unet: --iters must be at least 1, got 0 (see --help)'],
-    ] as const) {
-      const r = await run('examples/unet.ts', args);
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim()).toBe(message);
-    }
+    ]);
   }, 120_000);
 });
 
@@ -96,16 +101,12 @@ describe('examples/registration.ts', () => {
   }, 300_000);
 
   it('one-line errors with exit status 2', async () => {
-    for (const [args, message] of [
+    await expectUsageErrors('examples/registration.ts', [
       [['--window', '4'], 'registration: --window must be odd, got 4 (see --help)'],
       [['--smoothness', 'curl'], "registration: --smoothness 'curl' is not one of gradient, diffusion, bending (see --help)"],
       [['--eval-pairs', '0'], 'registration: --eval-pairs 0 evaluates on the training pairs: give --train-pairs too (see --help)'],
       [['--similarity'], "registration: Option '--similarity <value>' argument missing (see --help)"],
-    ] as const) {
-      const r = await run('examples/registration.ts', args);
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim()).toBe(message);
-    }
+    ]);
   }, 120_000);
 });
 
@@ -129,17 +130,13 @@ describe('examples/brats.ts', () => {
     const help = await run('examples/brats.ts', ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--amp +mixed precision: autocast \(float16 convolutions\) and GradScaler\n/);
-    for (const [args, message] of [
+    await expectUsageErrors('examples/brats.ts', [
       [['--crop', '9'], 'brats: --crop 9 must be divisible by 2 (2 levels) (see --help)'],
       [['--crop', '32'], 'brats: --crop 32 must be at most --size 16 (see --help)'],
       [['--warmup', '5', '--iters', '5'], 'brats: --warmup 5 must be less than --iters 5 (see --help)'],
       [['--init-filters', '12'], 'brats: --init-filters 12 must be at most 8 or a multiple of 8 (GroupNorm groups) (see --help)'],
       [['--amp=on'], "brats: Option '--amp' does not take an argument (see --help)"],
-    ] as const) {
-      const r = await run('examples/brats.ts', args);
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim()).toBe(message);
-    }
+    ]);
   }, 180_000);
 });
 
@@ -163,14 +160,10 @@ describe('examples/classification.ts', () => {
     const help = await run('examples/classification.ts', ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--depth +MONAI's resnet10 or resnet18 \(10 \| 18\); default 10\n/);
-    for (const [args, message] of [
+    await expectUsageErrors('examples/classification.ts', [
       [['--depth', '34'], "classification: --depth '34' is not one of 10, 18 (see --help)"],
       [['--batch', '1'], 'classification: --batch must be at least 2, got 1 (see --help)'],
       [['--widen', '0.01'], 'classification: --widen must be at least 0.015625, got 0.01 (see --help)'],
-    ] as const) {
-      const r = await run('examples/classification.ts', args);
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim()).toBe(message);
-    }
+    ]);
   }, 120_000);
 });
