@@ -220,7 +220,10 @@ check() {
   stage
   OUT=$tmp train dbisl 4 "$(git rev-parse --short HEAD)" --backend "${LA_CHECK_BACKEND:-cpu}" --iters 3 --patch 32,32,16 \
     --n-filters 2 --stride 32,32,16 --eval-batch 8 --checkpoint-every 2 --eval-every 2 --no-figures
-  tar -tzf "$tmp/la-dbisl-4l.tgz" | grep -q summary.json || die "check: no summary.json in the collected archive"
+  # the listing first: under pipefail, grep -q leaving at the first match can kill tar by SIGPIPE (exit 141)
+  local listing
+  listing=$(tar -tzf "$tmp/la-dbisl-4l.tgz")
+  grep -q '^\./summary\.json$' <<<"$listing" || die "check: no summary.json in the collected archive"
   echo "la-run: check passed; collected: $(ls "$tmp" | tr '\n' ' ')"
   rm -rf "$tmp" "$S" "$S"[0-9]* "$STAGE_DIR" "$DATA_DIR"
 }
