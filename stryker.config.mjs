@@ -198,6 +198,12 @@
  * pool.test.ts's maxPool3d 'backward = central differences' (over 120 s instrumented; pool-cpu-oracle.test.ts checks the
  * backward against a scatter of gy by the indices). The LA tests
  * on the real data skip themselves in Stryker's sandbox (no ../shared there).
+ * - metric-classes-more.ts: `ratio`'s `b !== 0` → `true` (every numerator is a part of its denominator's counts, so
+ *   it is 0 where they are: 0/0 is NaN anyway; pt's numerator √(tpr·(1 − tnr)) + tnr − 1 is 0 where tpr + tnr = 1,
+ *   exactly in float64 for every p, n < 40 tried); GeneralizedDiceScore's `predVolume += na` → `-=` (a sum of counts
+ *   ≥ 0 is compared with 0 only) and aggregate's name given to doMetricReduction (the reduction is checked in the
+ *   constructor and aggregate takes none); SurfaceDiceMetric's `typeof t === 'number'` → `true` (Number.isFinite is
+ *   false for non-numbers).
  */
 export default {
   testRunner: 'vitest',
@@ -244,6 +250,8 @@ export default {
     'src/kernels/grid-sample/cpu.ts',
     'src/kernels/elementwise/cpu.ts',
     'src/kernels/matmul/cpu.ts',
+    'src/imaging/metrics-classification.ts',
+    'src/imaging/metric-classes-more.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

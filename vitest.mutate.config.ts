@@ -114,6 +114,12 @@ const related = [
   'test/kernels/elementwise-float16.test.ts',
   'test/kernels/elementwise-cpu-oracle.test.ts',
   'test/kernels/matmul-cpu-oracle.test.ts',
+  'test/imaging/metrics-classification.test.ts',
+  'test/imaging/metric-classes-more.test.ts',
+  'test/imaging/metric-classes-more-oracle.test.ts',
+  'test/imaging/metric-classes-more-mutants.test.ts',
+  'test/imaging/metric-classes-channels.test.ts',
+  'test/imaging/metric-classes-reduction-options.test.ts',
 ];
 
 export default defineConfig({
