@@ -204,6 +204,9 @@
  *   ≥ 0 is compared with 0 only) and aggregate's name given to doMetricReduction (the reduction is checked in the
  *   constructor and aggregate takes none); SurfaceDiceMetric's `typeof t === 'number'` → `true` (Number.isFinite is
  *   false for non-numbers).
+ * - metrics-classification.ts: columnAuc's tie loop `end < order.length` (`true`, `<=`: the score read past the end is
+ *   undefined, never equal to one); the 'weighted' weights' `s + v` → `s - v` (every weight and their total negated,
+ *   the same ratio); ROCAUCMetric.buffer's `C === undefined` → `false` (before any batch both branches give empty lists).
  */
 export default {
   testRunner: 'vitest',

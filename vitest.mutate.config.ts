@@ -120,6 +120,8 @@ const related = [
   'test/imaging/metric-classes-more-mutants.test.ts',
   'test/imaging/metric-classes-channels.test.ts',
   'test/imaging/metric-classes-reduction-options.test.ts',
+  'test/imaging/metrics-classification-mutants.test.ts',
+  'test/imaging/metric-classes-refactor-mutants.test.ts',
 ];
 
 export default defineConfig({
