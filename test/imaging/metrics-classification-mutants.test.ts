@@ -19,9 +19,11 @@ describe('computeRocAuc: inputs that are not [N] or [N, C] numbers', () => {
     expect(() => computeRocAuc(yPred as unknown as number[], [[0, 1], [1, 0]])).toThrow(message);
   });
 
-  it('yPred and y of different lengths', () => {
-    expect(() => computeRocAuc([0.1, 0.2], [0, 1, 1]))
-      .toThrow('computeRocAuc: yPred [2] and y [3] must have the same shape ([N, 1] counts as [N])');
+  it('yPred and y of different lengths: an Error (vitest\'s toThrow also passes when undefined is thrown)', () => {
+    let thrown: unknown;
+    try { computeRocAuc([0.1, 0.2], [0, 1, 1]); } catch (e) { thrown = e; }
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as Error).message).toBe('computeRocAuc: yPred [2] and y [3] must have the same shape ([N, 1] counts as [N])');
   });
 });
 
