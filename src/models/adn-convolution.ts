@@ -106,10 +106,10 @@ export interface ConvolutionBlockOptions {
   backend: Backend | undefined;
 }
 
-/** MONAI's same_padding: (k − 1)/2 per axis, for odd kernels only (dilation 1) */
-function samePadding(kernelSize: IntOrTriple, owner: string, path: string): readonly [number, number, number] {
-  const kernel = triple(kernelSize, `${owner}: ${path} kernel size`);
-  if (kernel.some((k) => k % 2 === 0 || k === 0)) throw new Error(`${owner}: ${path}: kernel size ${JSON.stringify(kernelSize)} must be odd for 'same' padding (MONAI's same_padding)`);
+/** MONAI's same_padding: (k − 1)/2 per axis, for odd kernels only (dilation 1); `what` names the kernel in the error */
+export function samePadding(kernelSize: IntOrTriple, owner: string, what: string): readonly [number, number, number] {
+  const kernel = triple(kernelSize, `${owner}: ${what}`);
+  if (kernel.some((k) => k % 2 === 0)) throw new Error(`${owner}: ${what} ${JSON.stringify(kernelSize)} must be odd for 'same' padding (MONAI's same_padding)`);
   return kernel.map((k) => (k - 1) / 2) as unknown as readonly [number, number, number];
 }
 
@@ -121,7 +121,7 @@ export class Convolution extends Layer {
   constructor(inChannels: number, outChannels: number, options: ConvolutionBlockOptions) {
     super();
     const { kernelSize, strides = 1, bias = true, adnOrdering = 'NDA', adn, path, owner, seed, backend } = options;
-    const padding = samePadding(kernelSize, owner, path);
+    const padding = samePadding(kernelSize, owner, `${path} kernel size`);
     this.conv = this.registerModule('conv', new Conv3d(inChannels, outChannels, kernelSize, { stride: strides, padding, bias, seed: deriveSeed(seed, `${path}.conv`), backend }));
     this.adn = adn.N || adn.D || adn.A ? this.registerModule('adn', new ADN(adnOrdering, adn, owner)) : null;
   }

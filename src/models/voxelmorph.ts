@@ -4,7 +4,7 @@ import type { Backend } from '../kernels/backend.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Convolution, NamedSequential, dropoutLayer, monaiActLayer, monaiNormLayer, type MonaiActSpec } from './adn-convolution.js';
+import { Convolution, NamedSequential, dropoutLayer, monaiActLayer, monaiNormLayer, samePadding, type MonaiActSpec } from './adn-convolution.js';
 import { MaxPool3d, Upsample, type IntOrTriple } from './layers.js';
 import { Layer, Module, Sequential, nextSeed } from './module.js';
 import type { NormSpec } from './norm-act.js';
@@ -120,6 +120,8 @@ export class VoxelMorphUNet extends Layer {
       throw new Error(`${name}: finalConvChannels must be positive integers (or empty), got ${JSON.stringify(finalConvChannels)}`);
     }
     if (dropout !== null && !(dropout >= 0 && dropout <= 1)) throw new Error(`${name}: dropout must be in [0, 1] or null, got ${String(dropout)}`);
+    samePadding(kernelSize, name, 'kernelSize');
+    samePadding(upKernelSize, name, 'upKernelSize');
     for (const [key, value] of [['bias', bias], ['useMaxpool', useMaxpool]] as const) {
       if (typeof value !== 'boolean') throw new Error(`${name}: ${key} must be a boolean, got ${String(value)}`);
     }
