@@ -29,9 +29,9 @@ export function ballSegmentation(side: number): { image: Tensor; target: Tensor 
 
 /**
  * one forward and backward of `lossOf` leave nothing behind once the loss and the gradients are dropped and give
- * every parameter a gradient; then `steps` Adam steps (lr 0.01) whose losses come back
+ * every parameter a gradient; then `steps` Adam steps (lr 0.01 unless given) whose losses come back
  */
-export async function adamLosses(net: Module, lossOf: () => Tensor, steps: number): Promise<number[]> {
+export async function adamLosses(net: Module, lossOf: () => Tensor, steps: number, lr = 0.01): Promise<number[]> {
   const live = memory().liveTensors;
   const probe = lossOf();
   backward(probe);
@@ -39,7 +39,7 @@ export async function adamLosses(net: Module, lossOf: () => Tensor, steps: numbe
   expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
   net.zeroGrad();
   expect(memory().liveTensors).toBe(live);
-  const opt = new Adam(net.parameters(), { lr: 0.01 });
+  const opt = new Adam(net.parameters(), { lr });
   const losses: number[] = [];
   for (let step = 0; step < steps; step++) {
     const loss = lossOf();

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, backward, batchNorm, concat, conv3d, convTranspose3d, dropout3d, elu, gradcheck, noGrad, prelu, repeat,
+  add, batchNorm, concat, conv3d, convTranspose3d, dropout3d, elu, gradcheck, noGrad, prelu, repeat,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, ConvTranspose3d, DownTransition, Dropout3d, ELU, InputTransition, LUConv, LeakyReLU, Module, MonaiVNet, OutputTransition,
+  BatchNorm3d, ConvTranspose3d, DownTransition, Dropout3d, ELU, InputTransition, LUConv, LeakyReLU, Module, MonaiVNet, OutputTransition,
   PReLU, ReLU, UpTransition, crossEntropy, type MonaiActSpec, type MonaiVNetOptions, type MonaiVNetTransitionContext,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
+import { adamLosses } from '../helpers/model-checks.js';
 
 /**
  * MONAI's VNet (monai/networks/nets/vnet.py) as MonaiVNet: MONAI's parameter count and state-dict keys, the module
@@ -261,24 +262,7 @@ describe('MonaiVNet forward and backward (cpu, float64)', () => {
     const net = tiny({ initFilters: 1, outChannels: 2, dropoutProbDown: null, dropoutProbUp: [null, 0], seed: 11 });
     // up_tr64 and up_tr32 keep MONAI's dropout2 of 0.5: the same masks every step
     const lossOf = () => tidy(() => { net.seedDropout(0); return crossEntropy(net.forward(image), target); });
-    const live = memory().liveTensors;
-    const probe = lossOf();
-    backward(probe);
-    probe.dispose();
-    expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
-    net.zeroGrad();
-    expect(memory().liveTensors).toBe(live);
-    const opt = new Adam(net.parameters(), { lr: 0.05 });
-    const losses: number[] = [];
-    for (let step = 0; step < 4; step++) {
-      const loss = lossOf();
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(await loss.item());
-      loss.dispose();
-    }
-    expect(losses.every(Number.isFinite)).toBe(true);
+    const losses = await adamLosses(net, lossOf, 4, 0.05);
     expect(losses.at(-1)!).toBeLessThan(0.8 * losses[0]!);
     dispose([image, target]);
     net.dispose();

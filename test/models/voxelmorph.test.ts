@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, backward, batchNorm, concat, conv3d, gradcheck, interpolate, leakyRelu, maxPool3d, mulScalar, noGrad,
+  add, batchNorm, concat, conv3d, gradcheck, interpolate, leakyRelu, maxPool3d, mulScalar, noGrad,
 } from '../../src/autograd/index.js';
 import {
-  Adam, BatchNorm3d, Conv3d, Dropout, LeakyReLU, ReLU, VoxelMorph, VoxelMorphUNet, diffusionLoss, dvf2ddf, init, mseLoss, warp,
+  BatchNorm3d, Conv3d, Dropout, LeakyReLU, ReLU, VoxelMorph, VoxelMorphUNet, diffusionLoss, dvf2ddf, init, mseLoss, warp,
   type Module, type VoxelMorphOptions, type VoxelMorphUNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
+import { adamLosses } from '../helpers/model-checks.js';
 
 /**
  * MONAI's VoxelMorphUNet and VoxelMorph (monai/networks/nets/voxelmorph.py): MONAI's parameter counts and state-dict
@@ -299,24 +300,7 @@ describe('VoxelMorph registers', () => {
     };
     // the first forward made the sampling grids Warp and DVF2DDF keep (freed by dispose)
     const start = await mse();
-    const live = memory().liveTensors;
-    const probe = lossOf();
-    backward(probe);
-    probe.dispose();
-    expect(net.parameters().every((p) => p.grad !== null)).toBe(true);
-    net.zeroGrad();
-    expect(memory().liveTensors).toBe(live);
-    const opt = new Adam(net.parameters(), { lr: 0.005 });
-    const losses: number[] = [];
-    for (let step = 0; step < 12; step++) {
-      const loss = lossOf();
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(await loss.item());
-      loss.dispose();
-    }
-    expect(losses.every(Number.isFinite)).toBe(true);
+    const losses = await adamLosses(net, lossOf, 12, 0.005);
     expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
     // the warped moving image is nearer the fixed one than the unregistered pair and than the start
     const unregistered = noGrad(() => mseLoss(moving, fixed));
