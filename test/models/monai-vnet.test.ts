@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   add, batchNorm, concat, conv3d, convTranspose3d, dropout3d, elu, gradcheck, noGrad, prelu, repeat,
 } from '../../src/autograd/index.js';
 import {
   BatchNorm3d, ConvTranspose3d, DownTransition, Dropout3d, ELU, InputTransition, LUConv, LeakyReLU, Module, MonaiVNet, OutputTransition,
-  PReLU, ReLU, UpTransition, crossEntropy, type MonaiActSpec, type MonaiVNetOptions, type MonaiVNetTransitionContext,
+  PReLU, ReLU, UpTransition, crossEntropy, loadModel, saveModel, type MonaiActSpec, type MonaiVNetOptions, type MonaiVNetTransitionContext,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
@@ -127,6 +130,24 @@ describe('MonaiVNet structure', () => {
     expect(Array.from(await again.getParameter(key).toArray())).toEqual(Array.from(await net.getParameter(key).toArray()));
     expect(Array.from(await other.getParameter(key).toArray())).not.toEqual(Array.from(await net.getParameter(key).toArray()));
     for (const m of [net, again, other]) m.dispose();
+  });
+
+  it('a safetensors file of its state dict (running statistics and batch counters included) loads strictly into another', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxgrad-monai-vnet-'));
+    const net = tiny({ act: 'prelu', bias: true }), other = tiny({ act: 'prelu', bias: true, seed: 8 });
+    const x = rand([2, 1, 16, 16, 16], 3, { backend: cpu });
+    noGrad(() => net.forward(x)).dispose(); // moves the running statistics and counts a batch
+    await saveModel(join(dir, 'vnet.safetensors'), net);
+    const loaded = await loadModel(join(dir, 'vnet.safetensors'), other);
+    expect([loaded.missingKeys, loaded.unexpectedKeys]).toEqual([[], []]);
+    for (const key of ['down_tr64.ops.1.conv_block.conv.weight', 'up_tr32.up_conv.bias', 'in_tr.conv_block.adn.N.running_mean', 'out_tr.act_function1.weight']) {
+      const [a, b] = [net.stateDict().get(key)!, other.stateDict().get(key)!];
+      expect(Array.from(await b.toArray()), key).toEqual(Array.from(await a.toArray()));
+    }
+    expect(await other.stateDict().get('in_tr.conv_block.adn.N.num_batches_tracked')!.item()).toBe(1);
+    x.dispose();
+    for (const m of [net, other]) m.dispose();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('bad options and inputs are refused by name, leaking nothing', () => {

@@ -1,9 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   add, batchNorm, concat, conv3d, gradcheck, interpolate, leakyRelu, maxPool3d, mulScalar, noGrad,
 } from '../../src/autograd/index.js';
 import {
-  BatchNorm3d, Conv3d, Dropout, LeakyReLU, ReLU, VoxelMorph, VoxelMorphUNet, diffusionLoss, dvf2ddf, init, mseLoss, warp,
+  BatchNorm3d, Conv3d, Dropout, LeakyReLU, ReLU, VoxelMorph, VoxelMorphUNet, diffusionLoss, dvf2ddf, init, loadModel, mseLoss, saveModel, warp,
   type Module, type VoxelMorphOptions, type VoxelMorphUNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -99,6 +102,18 @@ describe('VoxelMorphUNet and VoxelMorph structure', () => {
     const plain = morph({ integrationSteps: 0 });
     expect([plain.diffeomorphic, plain.dvf2ddf, plain.namedChildren().map(([n]) => n)]).toEqual([false, null, ['backbone', 'warp']]);
     for (const m of [strided, normed, relus, slope, plain]) m.dispose();
+  });
+
+  it('a safetensors file of its state dict loads strictly into another VoxelMorph', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxgrad-voxelmorph-'));
+    const [net, other] = [morph({}, { norm: 'batch' }), morph({}, { norm: 'batch', seed: 8 })];
+    await saveModel(join(dir, 'vxm.safetensors'), net);
+    const loaded = await loadModel(join(dir, 'vxm.safetensors'), other);
+    expect([loaded.missingKeys, loaded.unexpectedKeys]).toEqual([[], []]);
+    const key = 'backbone.net.0.1.submodule.2.0.conv.weight';
+    expect(Array.from(await other.getParameter(key).toArray())).toEqual(Array.from(await net.getParameter(key).toArray()));
+    for (const m of [net, other]) m.dispose();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("PyTorch's default initialisation, seeded by module path", async () => {
