@@ -4,9 +4,9 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ELU, GELU, LeakyReLU, PReLU, ReLU6, Sigmoid, Tanh } from './activations.js';
-import { ChannelNorm, Conv3d, ConvTranspose3d, Dropout, triple, type IntOrTriple } from './layers.js';
+import { ChannelNorm, Conv3d, ConvTranspose3d, Dropout, ReLU, triple, type IntOrTriple } from './layers.js';
 import { Layer, deriveSeed, nextSeed } from './module.js';
-import { actLayerOf, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
+import { normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
 
 /**
  * MONAI's generic blocks (monai/networks/blocks/convolutions.py and acti_norm.py): `Convolution` (exported as
@@ -42,13 +42,11 @@ export function monaiActFactory(act: MonaiActSpec, who: string): (backend: Backe
       const alpha = (args as { alpha?: number } | null)?.alpha;
       return () => new ELU(alpha);
     }
-    case 'relu': case 'leakyrelu': {
-      const spec = (args === null ? name : [name, args]) as ActSpec;
-      if (name === 'leakyrelu' && args !== null && typeof (args as { negativeSlope?: unknown }).negativeSlope !== 'number') {
-        return () => new LeakyReLU();
-      }
-      if (actLayerOf(spec) === null) throw unknown();
-      return () => actLayerOf(spec)!;
+    case 'relu': return () => new ReLU();
+    case 'leakyrelu': {
+      // MONAI's ('leakyrelu', { inplace: true }) keeps PyTorch's slope 0.01
+      const slope = (args as { negativeSlope?: number } | null)?.negativeSlope;
+      return () => new LeakyReLU(slope);
     }
     case 'gelu': return () => new GELU();
     case 'relu6': return () => new ReLU6();
@@ -58,14 +56,16 @@ export function monaiActFactory(act: MonaiActSpec, who: string): (backend: Backe
   }
 }
 
-/** a maker of the norm layer `norm` names over a channel count; throws, naming `who`, for one it does not know */
+/** a maker of the norm layer `norm` names (any case) over a channel count; throws, naming `who`, for one it does not know */
 export function monaiNormFactory(norm: NormSpec, who: string): (channels: number, backend: Backend | undefined) => ChannelNorm {
-  const [name, args] = typeof norm === 'string' ? [norm, {}] : Array.isArray(norm) ? [norm[0], norm[1] ?? {}] : [undefined, {}];
+  const [rawName, args] = typeof norm === 'string' ? [norm, null] : Array.isArray(norm) ? [norm[0], norm[1] ?? {}] : [undefined, null];
+  const name = typeof rawName === 'string' ? rawName.toLowerCase() : rawName;
   if (name !== 'instance' && name !== 'batch' && name !== 'group') {
     throw new Error(`${who}: unknown norm ${JSON.stringify(norm)}; valid: 'instance', 'batch', or [name, args]: ['instance', { affine, eps }], ['batch', { … }], ['group', { numGroups, … }]`);
   }
-  if (name === 'group' && !('numGroups' in (args as object))) throw new Error(`${who}: norm 'group' needs its numGroups: ['group', { numGroups }]`);
-  return (channels, backend) => normLayerOf(norm, channels, backend)!;
+  if (name === 'group' && !(args !== null && 'numGroups' in args)) throw new Error(`${who}: norm 'group' needs its numGroups: ['group', { numGroups }]`);
+  const spec = (args === null ? name : [name, args]) as NormSpec;
+  return (channels, backend) => normLayerOf(spec, channels, backend)!;
 }
 
 /** MONAI's same_padding: (kernel − 1)·dilation / 2 per axis; refused (naming `who`) where that is not an integer */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  add, batchNorm, concat, conv3d, convTranspose3d, instanceNorm, leakyRelu, noGrad, prelu,
+  add, batchNorm, concat, conv3d, convTranspose3d, instanceNorm, leakyRelu, noGrad, prelu, relu,
 } from '../../src/autograd/index.js';
 import {
   ADN, BatchNorm3d, Dropout, GroupNorm, InstanceNorm3d, LeakyReLU, MonaiConvolution, MonaiUNet, PReLU, ReLU, ResidualUnit,
@@ -9,7 +9,7 @@ import {
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, ballSegmentation, expectInputGradcheck } from '../helpers/model-checks.js';
+import { adamLosses, ballSegmentation, expectCloseToScale, expectInputGradcheck } from '../helpers/model-checks.js';
 
 /**
  * MONAI's UNet (monai/networks/nets/unet.py) as MonaiUNet, its blocks (Convolution, ResidualUnit, ADN,
@@ -108,10 +108,16 @@ describe('MonaiUNet structure', () => {
     // GroupNorm(1, c) is affine: weight and bias per channel
     expect(net.getParameter('model.1.submodule.0.adn.N.weight').shape).toEqual([3]);
     // 'AN' leaves the dropout out; names of any case (MONAI's factories)
-    const an = tiny({ adnOrdering: 'an', act: 'RELU' as 'relu', norm: ['batch', { affine: false }] });
+    const an = tiny({ adnOrdering: 'an', act: 'RELU' as 'relu', norm: ['BATCH' as 'batch', { affine: false }] });
     expect(an.getSubmodule('model.0.adn').namedChildren().map(([n, m]) => [n, m.typeName])).toEqual([['A', 'ReLU'], ['N', 'BatchNorm3d']]);
     expect(an.modules().filter((m) => m instanceof Dropout)).toHaveLength(0);
-    const prelus = tiny({ act: ['prelu', { numParameters: 2, init: 0.1 }], channels: [2, 2] });
+    expect((an.getSubmodule('model.0.adn.N') as BatchNorm3d).weight).toBeNull();
+    // MONAI's ('leakyrelu', { inplace: true }): PyTorch's slope 0.01
+    const inplace = tiny({ act: ['leakyrelu', { inplace: true }] as unknown as 'leakyrelu', norm: 'INSTANCE' as 'instance' });
+    expect((inplace.getSubmodule('model.0.adn.A') as LeakyReLU).negativeSlope).toBe(0.01);
+    expect(inplace.getSubmodule('model.0.adn.N')).toBeInstanceOf(InstanceNorm3d);
+    inplace.dispose();
+    const prelus = tiny({ act: ['prelu', { numParameters: 2, init: 0.1 }], channels: [2, 2], strides: [2] });
     expect(prelus.getParameter('model.0.adn.A.weight').shape).toEqual([2]);
     const kinds = (['elu', 'gelu', 'relu6', 'sigmoid', 'tanh'] as const).map((act) => {
       const m = tiny({ act });
@@ -126,7 +132,7 @@ describe('MonaiUNet structure', () => {
     for (const m of [net, an, prelus]) m.dispose();
   });
 
-  it('the blocks on their own: Convolution, ResidualUnit, ADN and SkipConnection as MONAI builds them', () => {
+  it('the blocks on their own: Convolution, ResidualUnit, ADN and SkipConnection as MONAI builds them', async () => {
     const c = new MonaiConvolution(2, 3, { backend: cpu, seed: 1 });
     expect(c.namedChildren().map(([n]) => n)).toEqual(['conv', 'adn']);
     expect(c.getSubmodule('adn').namedChildren().map(([n, m]) => [n, m.typeName])).toEqual([['N', 'InstanceNorm3d'], ['A', 'PReLU']]);
@@ -144,6 +150,11 @@ describe('MonaiUNet structure', () => {
     const y = noGrad(() => skip.forward(x));
     expect(y.shape).toEqual([1, 6, 2, 2, 2]);
     expect(new SkipConnection(new ReLU(), 1, 'add').forward(x).shape).toEqual([1, 3, 2, 2, 2]);
+    // a norm right before a ReLU runs fused: the same values as the two ops
+    const fused = noGrad(() => new ADN({ act: 'relu', norm: 'instance', inChannels: 3, ordering: 'NA' }).forward(x));
+    const apart = noGrad(() => relu(instanceNorm(x)));
+    expect(Array.from(await fused.toArray())).toEqual(Array.from(await apart.toArray()));
+    dispose([fused, apart]);
     expect(() => new SkipConnection(new ReLU(), 1, 'max' as 'add')).toThrow(/^SkipConnection: unknown mode 'max'; valid: cat, add, mul$/);
     expect(() => new ADN({ norm: 'instance' })).toThrow(/^ADN: a norm needs inChannels, a positive integer, got undefined$/);
     expect(() => new ADN({ ordering: 'NDX' })).toThrow(/^ADN: ordering must be a string of A, D and N, got 'X' in 'NDX'$/);
@@ -268,10 +279,7 @@ describe('MonaiUNet forward and backward (cpu)', () => {
     const [got, want] = noGrad(() => [net.forward(x), tidy(() => monaiUNetByHand(net, x, defaultAdn(net), 3, 3))]);
     expect(got.shape).toEqual([2, 3, 8, 16, 8]);
     expect(got.dtype).toBe('float64');
-    const [g, e] = [await got.toArray(), await want.toArray()];
-    const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    expect(scale).toBeGreaterThan(0);
-    g.forEach((v, i) => expect(Math.abs(v - e[i])).toBeLessThanOrEqual(1e-12 * scale));
+    await expectCloseToScale(got, want, 1e-12);
     dispose([x, got, want]);
     net.dispose();
   });
@@ -284,9 +292,7 @@ describe('MonaiUNet forward and backward (cpu)', () => {
     const x = fromArray(randomArray(8 * 8 * 4, 6, -1, 1), [1, 1, 8, 8, 4], { backend: cpu, dtype: 'float64' });
     const adn: Adn = (t, key) => instanceNorm(leakyRelu(t, 0.2), { weight: net.getParameter(`${key}.adn.N.weight`), bias: net.getParameter(`${key}.adn.N.bias`) });
     const [got, want] = noGrad(() => [net.forward(x), tidy(() => monaiUNetByHand(net, x, adn, 5, 1))]);
-    const [g, e] = [await got.toArray(), await want.toArray()];
-    const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    g.forEach((v, i) => expect(Math.abs(v - e[i])).toBeLessThanOrEqual(1e-12 * scale));
+    await expectCloseToScale(got, want, 1e-12);
     dispose([x, got, want]);
     net.dispose();
   });
