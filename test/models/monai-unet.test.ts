@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   add, batchNorm, concat, conv3d, convTranspose3d, instanceNorm, leakyRelu, noGrad, prelu, relu,
 } from '../../src/autograd/index.js';
 import {
   ADN, BatchNorm3d, Dropout, GroupNorm, InstanceNorm3d, LeakyReLU, MonaiConvolution, MonaiUNet, PReLU, ReLU, ResidualUnit,
-  SkipConnection, crossEntropy, type MonaiUNetOptions,
+  SkipConnection, crossEntropy, loadModel, saveModel, type MonaiUNetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
@@ -25,6 +28,25 @@ const tiny = (options: Partial<MonaiUNetOptions> = {}): MonaiUNet => new MonaiUN
 afterEach(() => { vi.restoreAllMocks(); });
 
 describe('MonaiUNet structure', () => {
+  it('saved with saveModel, it loads strictly into another MonaiUNet (MONAI\'s keys) and gives the same output', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxgrad-monai-unet-'));
+    try {
+      const [a, b] = [tiny({ numResUnits: 2, norm: 'batch' }), tiny({ numResUnits: 2, norm: 'batch', seed: 9 })];
+      noGrad(() => a.forward(randn([2, 1, 4, 4, 4], 1, { backend: cpu }))).dispose(); // moves the running statistics
+      await saveModel(join(dir, 'unet.safetensors'), a);
+      const loaded = await loadModel(join(dir, 'unet.safetensors'), b);
+      expect([loaded.missingKeys, loaded.unexpectedKeys]).toEqual([[], []]);
+      for (const m of [a, b]) m.eval();
+      const x = randn([1, 1, 4, 4, 4], 2, { backend: cpu });
+      const [ya, yb] = noGrad(() => [a.forward(x), b.forward(x)]);
+      expect(Array.from(await yb.toArray())).toEqual(Array.from(await ya.toArray()));
+      dispose([x, ya, yb]);
+      for (const m of [a, b]) m.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the spleen tutorial's UNet (channels 16…256, strides 2, numResUnits 2, batch norm) has MONAI's 4 808 917 parameters", () => {
     // UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2),
     // num_res_units=2, norm=Norm.BATCH): biases, BatchNorm3d (2c), PReLU (one slope) after every convolution but the
