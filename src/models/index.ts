@@ -26,8 +26,10 @@ export * from './dynunet.js';
 export * from './resnet.js';
 export * from './unetr.js';
 export * from './swin-unetr.js';
+export * from './monai-blocks.js';
+export * from './monai-unet.js';
+export * from './basic-unet.js';
 export { VoxelMorph, VoxelMorphUNet, type VoxelMorphOptions, type VoxelMorphUNetOptions } from './voxelmorph.js';
 export {
   MonaiVNet, InputTransition, DownTransition, UpTransition, OutputTransition, LUConv, type MonaiVNetOptions, type TransitionContext as MonaiVNetTransitionContext,
 } from './monai-vnet.js';
-export type { MonaiActSpec } from './adn-convolution.js';
