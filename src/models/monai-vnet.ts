@@ -3,8 +3,8 @@ import type { Backend } from '../kernels/backend.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Convolution, dropoutLayer, monaiActLayer, type MonaiActSpec } from './adn-convolution.js';
 import { PReLU } from './activations.js';
+import { MonaiConvolution, monaiActFactory, type MonaiActSpec } from './monai-blocks.js';
 import { BatchNorm3d, Conv3d, ConvTranspose3d, Dropout3d } from './layers.js';
 import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
 
@@ -24,21 +24,23 @@ export interface TransitionContext {
 
 /** MONAI's get_acti_layer: the activation, 'prelu' as a PReLU with one slope per channel (`channels`) */
 function actLayer(ctx: TransitionContext, channels: number): Layer {
-  return ctx.act === 'prelu' ? new PReLU({ numParameters: channels, backend: ctx.backend }) : monaiActLayer(ctx.act, 'MonaiVNet', ctx.backend);
+  return ctx.act === 'prelu' ? new PReLU({ numParameters: channels, backend: ctx.backend }) : monaiActFactory(ctx.act, 'MonaiVNet')(ctx.backend);
 }
 
 /** a 5³ Convolution block with a BatchNorm3d and no activation (conv_block of LUConv, InputTransition, OutputTransition) */
-function convBlock(inChannels: number, outChannels: number, bias: boolean, path: string, ctx: TransitionContext): Convolution {
-  return new Convolution(inChannels, outChannels, {
-    kernelSize: 5, bias, path, owner: 'MonaiVNet', seed: ctx.seed, backend: ctx.backend,
-    adn: { N: new BatchNorm3d(outChannels, { backend: ctx.backend }), D: null, A: null },
-  });
+function convBlock(inChannels: number, outChannels: number, bias: boolean, path: string, ctx: TransitionContext): MonaiConvolution {
+  return new MonaiConvolution(inChannels, outChannels, { kernelSize: 5, act: null, norm: 'batch', bias, seed: deriveSeed(ctx.seed, path), backend: ctx.backend });
+}
+
+/** a Dropout3d of probability p, its mask salt from its module path */
+function dropout3dAt(p: number, path: string, ctx: TransitionContext): Dropout3d {
+  return new Dropout3d(p, { salt: deriveSeed(ctx.seed, path) });
 }
 
 /** MONAI's LUConv: act(bn(conv 5³(x))), channels kept */
 export class LUConv extends Layer {
   readonly actFunction: Layer;
-  readonly convBlock: Convolution;
+  readonly convBlock: MonaiConvolution;
 
   constructor(channels: number, bias: boolean, path: string, ctx: TransitionContext) {
     super();
@@ -57,7 +59,7 @@ function nconv(channels: number, depth: number, bias: boolean, path: string, ctx
 /** MONAI's InputTransition: act(bn(conv 5³(x)) + x repeated outChannels / inChannels times along the channels) */
 export class InputTransition extends Layer {
   readonly actFunction: Layer;
-  readonly convBlock: Convolution;
+  readonly convBlock: MonaiConvolution;
 
   constructor(readonly inChannels: number, readonly outChannels: number, bias: boolean, path: string, ctx: TransitionContext) {
     super();
@@ -91,7 +93,7 @@ export class DownTransition extends Layer {
     this.actFunction1 = this.registerModule('act_function1', actLayer(ctx, out));
     this.actFunction2 = this.registerModule('act_function2', actLayer(ctx, out));
     this.ops = this.registerModule('ops', nconv(out, nconvs, bias, `${path}.ops`, ctx));
-    this.dropout = dropoutProb === null ? null : this.registerModule('dropout', dropoutLayer(dropoutProb, 3, ctx.seed, `${path}.dropout`) as Dropout3d);
+    this.dropout = dropoutProb === null ? null : this.registerModule('dropout', dropout3dAt(dropoutProb, `${path}.dropout`, ctx));
   }
 
   forward(x: Tensor): Tensor {
@@ -121,8 +123,8 @@ export class UpTransition extends Module {
     const half = Math.floor(outChannels / 2);
     this.upConv = this.registerModule('up_conv', new ConvTranspose3d(inChannels, half, 2, { stride: 2, seed: deriveSeed(ctx.seed, `${path}.up_conv`), backend: ctx.backend }));
     this.bn1 = this.registerModule('bn1', new BatchNorm3d(half, { backend: ctx.backend }));
-    this.dropout = dropoutProb[0] === null ? null : this.registerModule('dropout', dropoutLayer(dropoutProb[0], 3, ctx.seed, `${path}.dropout`) as Dropout3d);
-    this.dropout2 = this.registerModule('dropout2', dropoutLayer(dropoutProb[1], 3, ctx.seed, `${path}.dropout2`) as Dropout3d);
+    this.dropout = dropoutProb[0] === null ? null : this.registerModule('dropout', dropout3dAt(dropoutProb[0], `${path}.dropout`, ctx));
+    this.dropout2 = this.registerModule('dropout2', dropout3dAt(dropoutProb[1], `${path}.dropout2`, ctx));
     this.actFunction1 = this.registerModule('act_function1', actLayer(ctx, half));
     this.actFunction2 = this.registerModule('act_function2', actLayer(ctx, outChannels));
     this.ops = this.registerModule('ops', nconv(outChannels, nconvs, false, `${path}.ops`, ctx));
@@ -140,7 +142,7 @@ export class UpTransition extends Module {
 /** MONAI's OutputTransition: conv 1³ (with bias) of act(bn(conv 5³(x))) */
 export class OutputTransition extends Layer {
   readonly actFunction1: Layer;
-  readonly convBlock: Convolution;
+  readonly convBlock: MonaiConvolution;
   readonly conv2: Conv3d;
 
   constructor(inChannels: number, outChannels: number, bias: boolean, path: string, ctx: TransitionContext) {

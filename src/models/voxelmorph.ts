@@ -4,9 +4,11 @@ import type { Backend } from '../kernels/backend.js';
 import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Convolution, NamedSequential, dropoutLayer, monaiActLayer, monaiNormLayer, samePadding, type MonaiActSpec } from './adn-convolution.js';
 import { MaxPool3d, Upsample, type IntOrTriple } from './layers.js';
-import { Layer, Module, Sequential, nextSeed } from './module.js';
+import {
+  MonaiConvolution, NamedSequential, SkipConnection, checkAdnOrdering, monaiActFactory, monaiNormFactory, samePadding, type MonaiActSpec,
+} from './monai-blocks.js';
+import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
 import type { NormSpec } from './norm-act.js';
 import { DVF2DDF, Warp } from './warp.js';
 
@@ -17,28 +19,12 @@ import { DVF2DDF, Warp } from './warp.js';
  * `net.1.final_conv_out.conv.bias`) and VoxelMorph around it (`backbone.…`, then the parameterless `dvf2ddf` and `warp`).
  */
 
-/** MONAI's SkipConnection (mode 'cat', dim 1): the input and the output of `submodule` concatenated along the channels */
-export class SkipConnection extends Layer {
-  readonly submodule: Layer;
-
-  constructor(submodule: Layer) {
-    super();
-    this.submodule = this.registerModule('submodule', submodule);
-  }
-
-  forward(x: Tensor): Tensor { return tidy(() => concat([x, this.submodule.forward(x)], 1)); }
-}
-
 /** MONAI's UpSample in its 'nontrainable' mode with nearest interpolation and as many channels out as in: one nn.Upsample ×2 */
-export class UpSample extends Layer {
-  readonly upsampleNonTrainable: Upsample;
-
+export class UpSample extends NamedSequential {
   constructor() {
     super();
-    this.upsampleNonTrainable = this.registerModule('upsample_non_trainable', new Upsample({ scaleFactor: 2, mode: 'nearest' }));
+    this.append('upsample_non_trainable', new Upsample({ scaleFactor: 2, mode: 'nearest' }));
   }
-
-  forward(x: Tensor): Tensor { return this.upsampleNonTrainable.forward(x); }
 }
 
 export interface VoxelMorphUNetOptions {
@@ -120,8 +106,11 @@ export class VoxelMorphUNet extends Layer {
       throw new Error(`${name}: finalConvChannels must be positive integers (or empty), got ${JSON.stringify(finalConvChannels)}`);
     }
     if (dropout !== null && !(dropout >= 0 && dropout <= 1)) throw new Error(`${name}: dropout must be in [0, 1] or null, got ${String(dropout)}`);
-    samePadding(kernelSize, name, 'kernelSize');
-    samePadding(upKernelSize, name, 'upKernelSize');
+    samePadding(kernelSize, 1, `${name} kernelSize`);
+    samePadding(upKernelSize, 1, `${name} upKernelSize`);
+    checkAdnOrdering(adnOrdering, `${name}: adnOrdering`);
+    for (const a of [act, finalConvAct]) if (a !== null) monaiActFactory(a, name);
+    if (norm !== null) monaiNormFactory(norm, name);
     for (const [key, value] of [['bias', bias], ['useMaxpool', useMaxpool]] as const) {
       if (typeof value !== 'boolean') throw new Error(`${name}: ${key} must be a boolean, got ${String(value)}`);
     }
@@ -142,16 +131,11 @@ export class VoxelMorphUNet extends Layer {
   /** how many times the UNet halves the size: once per pair of channels */
   get depth(): number { return this.channels.length / 2; }
 
-  /** a Convolution block of the network's norm and dropout, with `act` (null: none) */
-  private convolution(inc: number, outc: number, path: string, kernelSize: IntOrTriple, act: MonaiActSpec | null, strides = 1): Convolution {
-    const b = this.build, owner = 'VoxelMorphUNet';
-    return new Convolution(inc, outc, {
-      kernelSize, strides, bias: b.bias, adnOrdering: b.adnOrdering, path, owner, seed: b.seed, backend: b.backend,
-      adn: {
-        N: b.norm === null ? null : monaiNormLayer(b.norm, outc, owner, b.backend),
-        D: b.dropout === null ? null : dropoutLayer(b.dropout, 1, b.seed, `${path}.adn.D`),
-        A: act === null ? null : monaiActLayer(act, owner, b.backend),
-      },
+  /** a Convolution block of the network's norm and dropout, with `act` (null: none), seeded by its module path */
+  private convolution(inc: number, outc: number, path: string, kernelSize: IntOrTriple, act: MonaiActSpec | null, strides = 1): MonaiConvolution {
+    const b = this.build;
+    return new MonaiConvolution(inc, outc, {
+      kernelSize, strides, bias: b.bias, adnOrdering: b.adnOrdering, act, norm: b.norm, dropout: b.dropout, seed: deriveSeed(b.seed, path), backend: b.backend,
     });
   }
 
@@ -184,13 +168,13 @@ export class VoxelMorphUNet extends Layer {
 
   /** final_conv_0, final_conv_1, … with finalConvAct, then final_conv_out to `outc` channels without activation */
   private finalConvolutions(inc: number, outc: number, path: string): NamedSequential {
-    const layers: [string, Layer][] = [];
+    const layers = new NamedSequential();
     for (const [i, c] of this.finalConvChannels.entries()) {
-      layers.push([`final_conv_${i}`, this.convolution(inc, c, `${path}.final_conv_${i}`, this.build.kernelSize, this.build.finalConvAct)]);
+      layers.append(`final_conv_${i}`, this.convolution(inc, c, `${path}.final_conv_${i}`, this.build.kernelSize, this.build.finalConvAct));
       inc = c;
     }
-    layers.push(['final_conv_out', this.convolution(inc, outc, `${path}.final_conv_out`, this.build.kernelSize, null)]);
-    return new NamedSequential(layers);
+    layers.append('final_conv_out', this.convolution(inc, outc, `${path}.final_conv_out`, this.build.kernelSize, null));
+    return layers;
   }
 
   /** the field [N, 3, D, H, W] of the concatenated pair [N, inChannels, D, H, W], D, H and W divisible by 2^depth */
