@@ -11,7 +11,7 @@
  * percentile; with one, torch.quantile gives NaN, reported as a bug in Project-MONAI/MONAI#9095), which the mean keeps.
  * Distances are float64 here (MONAI's are float32), so values agree with MONAI within float32 rounding.
  */
-import { asd, dice, hd95, npMean, percentile, surfaceDistances } from './metrics.js';
+import { checkDistanceMetric, dice, hd95, npMean, percentile, surfaceDistances, type DistanceMetric } from './metrics.js';
 import type { Shape3 } from './volume.js';
 
 function isEmpty(mask: Uint8Array): boolean {
@@ -265,6 +265,13 @@ function emptyDistance(pred: Uint8Array, gt: Uint8Array): number | null {
   return ep && eg ? NaN : ep || eg ? Infinity : null;
 }
 
+/** The `distanceMetric` option of a metric class: 'euclidean' when left out, else checked by name. */
+export function distanceMetricOption(distanceMetric: string | undefined, what: string): DistanceMetric {
+  const metric = distanceMetric ?? 'euclidean';
+  checkDistanceMetric(metric, undefined, what);
+  return metric;
+}
+
 export interface HausdorffDistanceOptions<R extends MetricReduction = 'mean', G extends boolean = false> extends MetricClassOptions, ReductionOptions<R, G> {
   /** Percentile of the surface distances (numpy's 'linear'); null for the maximum. Default 95. */
   percentile?: number | null;
@@ -275,6 +282,8 @@ export interface HausdorffDistanceOptions<R extends MetricReduction = 'mean', G 
    * metrics.ts) instead of MONAI's larger of the two directions' percentiles. Default false.
    */
   pooled?: boolean;
+  /** MONAI's `distance_metric`: 'euclidean' (default), or 'chessboard' / 'taxicab' in voxels (without `spacing`). */
+  distanceMetric?: DistanceMetric;
 }
 
 /**
@@ -286,6 +295,7 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
   readonly percentile: number | null;
   readonly directed: boolean;
   readonly pooled: boolean;
+  readonly distanceMetric: DistanceMetric;
 
   constructor(opts: HausdorffDistanceOptions<R, G> = {}) {
     super(opts, false);
@@ -294,16 +304,19 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
     this.directed = opts.directed ?? false;
     this.pooled = opts.pooled ?? false;
     if (this.pooled && (this.percentile !== 95 || this.directed)) throw new Error('HausdorffDistanceMetric: pooled is medpy\'s hd95 (percentile 95, both directions)');
+    this.distanceMetric = distanceMetricOption(opts.distanceMetric, 'HausdorffDistanceMetric');
+    if (this.pooled && this.distanceMetric !== 'euclidean') throw new Error(`HausdorffDistanceMetric: pooled is medpy's hd95, Euclidean only, not distanceMetric '${this.distanceMetric}'`);
   }
 
   protected compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number {
+    checkDistanceMetric(this.distanceMetric, spacing, 'HausdorffDistanceMetric.call');
     const empty = emptyDistance(pred, gt);
     if (empty !== null) return empty;
     if (this.pooled) return hd95(pred, gt, shape, spacing);
     // MONAI takes the maximum for a falsy percentile: null, and 0 as well
     const reduce = (d: Float64Array): number => (!this.percentile ? d.reduce((m, x) => Math.max(m, x), 0) : percentile(d, this.percentile));
-    const forward = reduce(surfaceDistances(pred, gt, shape, spacing));
-    return this.directed ? forward : Math.max(forward, reduce(surfaceDistances(gt, pred, shape, spacing)));
+    const forward = reduce(surfaceDistances(pred, gt, shape, spacing, this.distanceMetric));
+    return this.directed ? forward : Math.max(forward, reduce(surfaceDistances(gt, pred, shape, spacing, this.distanceMetric)));
   }
 }
 
@@ -313,17 +326,21 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
  */
 export class SurfaceDistanceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends CumulativeMetric<R, G> {
   readonly symmetric: boolean;
+  readonly distanceMetric: DistanceMetric;
 
-  constructor(opts: { symmetric?: boolean } & ReductionOptions<R, G> & MetricClassOptions = {}) {
+  constructor(opts: { symmetric?: boolean; distanceMetric?: DistanceMetric } & ReductionOptions<R, G> & MetricClassOptions = {}) {
     super(opts, false);
     this.symmetric = opts.symmetric ?? false;
+    this.distanceMetric = distanceMetricOption(opts.distanceMetric, 'SurfaceDistanceMetric');
   }
 
   protected compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number {
+    checkDistanceMetric(this.distanceMetric, spacing, 'SurfaceDistanceMetric.call');
     const empty = emptyDistance(pred, gt);
     if (empty !== null) return empty;
-    if (!this.symmetric) return asd(pred, gt, shape, spacing);
-    const ab = surfaceDistances(pred, gt, shape, spacing), ba = surfaceDistances(gt, pred, shape, spacing);
+    const ab = surfaceDistances(pred, gt, shape, spacing, this.distanceMetric);
+    if (!this.symmetric) return npMean(ab);
+    const ba = surfaceDistances(gt, pred, shape, spacing, this.distanceMetric);
     const pooled = new Float64Array(ab.length + ba.length);
     pooled.set(ab, 0);
     pooled.set(ba, ab.length);
