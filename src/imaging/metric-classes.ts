@@ -12,6 +12,8 @@
  * Distances are float64 here (MONAI's are float32), so values agree with MONAI within float32 rounding.
  */
 import { checkDistanceMetric, dice, hd95, npMean, percentile, surfaceDistances, type DistanceMetric } from './metrics.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Shape3 } from './volume.js';
 
 function isEmpty(mask: Uint8Array): boolean {
@@ -164,6 +166,49 @@ export abstract class MetricBuffer<V> {
     const row = this.computeRow(this.classes.map((c) => [pred.subarray(c * n, (c + 1) * n), gt.subarray(c * n, (c + 1) * n)] as const), spatial, spacing);
     this.#rows.push(row);
     return structuredClone(row);
+  }
+
+  /**
+   * MONAI's `metric(y_pred, y)` on tensors: a batch [B, C, X, Y, Z] of binarized predictions and references (values
+   * 0 and 1; one-hot or multi-label channels, C = numClasses, or C = 1 for a metric of binary masks), read back and
+   * scored case by case as `callChannels` (or `call`) does. Returns the batch's rows, MONAI's [B, C] result. A value
+   * other than 0 or 1 is refused, naming where it is (threshold or one-hot first: MONAI's `AsDiscrete`); a batch that
+   * is refused adds no case.
+   */
+  async callBatch(yPred: Tensor, y: Tensor, spacing?: Readonly<Shape3>): Promise<V[][]> {
+    const name = `${this.constructor.name}.callBatch`;
+    if (!(yPred instanceof Tensor) || !(y instanceof Tensor)) throw new Error(`${name}: yPred and y must be tensors [B, C, X, Y, Z]`);
+    const channels = this.classes === null ? 1 : this.classes[this.classes.length - 1]! + 1;
+    const shape = yPred.shape;
+    if (shape.length !== 5 || shape[1] !== channels || y.shape.length !== 5 || y.shape.some((s, i) => s !== shape[i])) {
+      const expected = this.classes === null ? 'C = 1 (binary masks; numClasses for more channels)' : `C = numClasses ${channels}`;
+      throw new Error(`${name}: yPred ${formatShape(shape)} and y ${formatShape(y.shape)} must both be [B, C, X, Y, Z] with ${expected}`);
+    }
+    const [B, C, X, Y, Z] = shape as [number, number, number, number, number];
+    const [pred, gt] = await Promise.all([yPred.toArray(), y.toArray()]);
+    const masks = ([['yPred', pred], ['y', gt]] as const).map(([what, values]) => {
+      const mask = new Uint8Array(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = Number(values[i]);
+        if (v !== 0 && v !== 1) {
+          const at = [Math.floor(i / (C * X * Y * Z)), Math.floor(i / (X * Y * Z)) % C, Math.floor(i / (Y * Z)) % X, Math.floor(i / Z) % Y, i % Z];
+          throw new Error(`${name}: ${what} holds ${v} at [${at.join(', ')}]; binarize first (a threshold, or argmax and one-hot)`);
+        }
+        mask[i] = v;
+      }
+      return mask;
+    });
+    const caseSize = C * X * Y * Z;
+    const before = this.#rows.length;
+    try {
+      return Array.from({ length: B }, (_, b) => {
+        const [p, g] = masks.map((m) => m.subarray(b * caseSize, (b + 1) * caseSize)) as [Uint8Array, Uint8Array];
+        return this.classes === null ? [this.call(p, g, [X, Y, Z], spacing)] : this.callChannels(p, g, [C, X, Y, Z], spacing);
+      });
+    } catch (e) {
+      this.#rows.length = before;
+      throw e;
+    }
   }
 
   /** The values so far as MONAI's [cases, classes] buffer (`get_buffer()`). */
