@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ConfusionMatrixMetric, DiceMetric, GeneralizedDiceScore, HausdorffDistanceMetric, MeanIoU, SurfaceDiceMetric,
+  ConfusionMatrixMetric, DiceMetric, GeneralizedDiceScore, HausdorffDistanceMetric, MeanIoU, ROCAUCMetric, SurfaceDiceMetric,
 } from '../../src/imaging.js';
 import { fromArray, type Tensor } from '../../src/tensor/index.js';
 import { cpu, webgpu } from '../helpers/backends.js';
@@ -93,5 +93,30 @@ describe('callBatch', () => {
     const yPred = fromArray(predData, [B, C, X, Y, Z], { backend: cpu }), y = fromArray(gtData, [B, C, X, Y, Z], { backend: cpu });
     await expect(metric.callBatch(yPred, y)).rejects.toThrow(/^the second case fails$/);
     expect(metric.buffer()).toEqual([]);
+  });
+});
+
+describe('ROCAUCMetric.callBatch', () => {
+  it('adds [B, C] and [B] tensors as call adds the arrays, from either backend', async () => {
+    const scores = [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]];
+    const labels = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]];
+    const backend = await webgpu();
+    const batched = new ROCAUCMetric({ average: 'none' }), arrays = new ROCAUCMetric({ average: 'none' });
+    await batched.callBatch(fromArray(scores.flat(), [4, 3], { backend }), fromArray(labels.flat(), [4, 3], { backend: cpu }));
+    arrays.call(scores.map((row) => row.map(Math.fround)), labels); // the tensor holds float32 scores
+    expect(batched.buffer()).toEqual(arrays.buffer());
+    expect(batched.aggregate()).toEqual(arrays.aggregate());
+    const binary = new ROCAUCMetric();
+    await binary.callBatch(fromArray([0.9, 0.2, 0.6], [3], { backend: cpu }), fromArray(Int32Array.from([1, 0, 0]), [3], { backend: cpu }));
+    expect(binary.aggregate()).toBe(1);
+  });
+
+  it('refuses non-tensors, 3-D tensors and mismatched shapes, naming them', async () => {
+    const metric = new ROCAUCMetric();
+    const t = fromArray([0.5, 0.5], [2], { backend: cpu });
+    await expect(metric.callBatch([0.5, 0.5] as unknown as Tensor, t)).rejects.toThrow(/^ROCAUCMetric\.callBatch: yPred and y must be tensors \[B\] or \[B, C\]$/);
+    await expect(metric.callBatch(fromArray([1, 0], [1, 1, 2], { backend: cpu }), t)).rejects.toThrow(/^ROCAUCMetric\.callBatch: yPred \[1, 1, 2\] must be \[B\] or \[B, C\]$/);
+    await expect(metric.callBatch(fromArray([1, 0, 1], [3], { backend: cpu }), t)).rejects.toThrow(/^ROCAUCMetric\.call: yPred \[3\] and y \[2\] must have the same shape/);
+    expect(metric.buffer()).toEqual({ yPred: [], y: [] });
   });
 });
