@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   ConfusionMatrixMetric, DiceMetric, GeneralizedDiceScore, HausdorffDistanceMetric, MeanIoU, ROCAUCMetric, SurfaceDiceMetric,
 } from '../../src/imaging.js';
+import { argmax, oneHot, permute } from '../../src/autograd/index.js';
 import { fromArray, type Tensor } from '../../src/tensor/index.js';
-import { cpu, webgpu } from '../helpers/backends.js';
+import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 
 /**
  * `callBatch`: MONAI's `metric(y_pred, y)` on [B, C, X, Y, Z] tensors, the same rows as `callChannels` (or `call`)
@@ -13,14 +14,14 @@ import { cpu, webgpu } from '../helpers/backends.js';
 const B = 3, C = 3, X = 4, Y = 3, Z = 5, N = X * Y * Z;
 
 /** B one-hot cases of C classes from class-index maps made by a fixed rule (each case different) */
-function oneHot(shift: number): Float32Array {
+function oneHotCases(shift: number): Float32Array {
   const out = new Float32Array(B * C * N);
   for (let b = 0; b < B; b++) {
     for (let i = 0; i < N; i++) out[(b * C + ((i * 7 + b * 5 + shift) % 11) % C) * N + i] = 1;
   }
   return out;
 }
-const predData = oneHot(0), gtData = oneHot(2);
+const predData = oneHotCases(0), gtData = oneHotCases(2);
 
 describe('callBatch', () => {
   it('gives the rows of callChannels, case by case, for every metric class', async () => {
@@ -118,5 +119,21 @@ describe('ROCAUCMetric.callBatch', () => {
     await expect(metric.callBatch(fromArray([1, 0], [1, 1, 2], { backend: cpu }), t)).rejects.toThrow(/^ROCAUCMetric\.callBatch: yPred \[1, 1, 2\] must be \[B\] or \[B, C\]$/);
     await expect(metric.callBatch(fromArray([1, 0, 1], [3], { backend: cpu }), t)).rejects.toThrow(/^ROCAUCMetric\.call: yPred \[3\] and y \[2\] must have the same shape/);
     expect(metric.buffer()).toEqual({ yPred: [], y: [] });
+  });
+});
+
+describe("the README's callBatch example", () => {
+  it('arg-max of logits and int32 labels, one-hot channel-first, score as callClasses scores the class maps', async () => {
+    const b = 2, x = 3, y = 4, z = 2, n = x * y * z;
+    const logits = fromArray(randomArray(b * 3 * n, 4, -1, 1), [b, 3, x, y, z], { backend: cpu });
+    const labels = fromArray(Int32Array.from({ length: b * n }, (_, i) => (i * 5) % 3), [b, x, y, z], { dtype: 'int32', backend: cpu });
+    const dice = new DiceMetric({ numClasses: 3, includeBackground: false });
+    const predicted = permute(oneHot(argmax(logits, 1), 3), [0, 4, 1, 2, 3]);
+    const rows = await dice.callBatch(predicted, permute(oneHot(labels, 3), [0, 4, 1, 2, 3]));
+    const classes = await argmax(logits, 1).toArray(), truth = await labels.toArray();
+    const byMaps = new DiceMetric({ numClasses: 3, includeBackground: false });
+    const expected = [0, 1].map((i) => byMaps.callClasses(Uint8Array.from(classes.subarray(i * n, (i + 1) * n)), Uint8Array.from(truth.subarray(i * n, (i + 1) * n)), [x, y, z]));
+    expect(rows).toEqual(expected);
+    expect(dice.aggregate()).toBe(byMaps.aggregate());
   });
 });
