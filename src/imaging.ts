@@ -46,6 +46,7 @@ export {
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
+export { Activations, AsDiscrete, type ActivationsOptions, type AsDiscreteOptions } from './imaging/transforms-post.js';
 export {
   ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,
 } from './imaging/transforms-brats.js';
