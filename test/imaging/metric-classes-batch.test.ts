@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ConfusionMatrixMetric, DiceMetric, GeneralizedDiceScore, HausdorffDistanceMetric, MeanIoU, ROCAUCMetric, SurfaceDiceMetric,
+  AsDiscrete, ConfusionMatrixMetric, DiceMetric, GeneralizedDiceScore, HausdorffDistanceMetric, MeanIoU, ROCAUCMetric, SurfaceDiceMetric,
 } from '../../src/imaging.js';
-import { argmax, oneHot, permute } from '../../src/autograd/index.js';
+import { argmax } from '../../src/autograd/index.js';
 import { fromArray, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray, webgpu } from '../helpers/backends.js';
 
@@ -123,13 +123,14 @@ describe('ROCAUCMetric.callBatch', () => {
 });
 
 describe("the README's callBatch example", () => {
-  it('arg-max of logits and int32 labels, one-hot channel-first, score as callClasses scores the class maps', async () => {
+  it('AsDiscrete of logits and int32 labels [B, 1, X, Y, Z] into callBatch score as callClasses scores the class maps', async () => {
     const b = 2, x = 3, y = 4, z = 2, n = x * y * z;
     const logits = fromArray(randomArray(b * 3 * n, 4, -1, 1), [b, 3, x, y, z], { backend: cpu });
-    const labels = fromArray(Int32Array.from({ length: b * n }, (_, i) => (i * 5) % 3), [b, x, y, z], { dtype: 'int32', backend: cpu });
+    const labels = fromArray(Int32Array.from({ length: b * n }, (_, i) => (i * 5) % 3), [b, 1, x, y, z], { dtype: 'int32', backend: cpu });
     const dice = new DiceMetric({ numClasses: 3, includeBackground: false });
-    const predicted = permute(oneHot(argmax(logits, 1), 3), [0, 4, 1, 2, 3]);
-    const rows = await dice.callBatch(predicted, permute(oneHot(labels, 3), [0, 4, 1, 2, 3]));
+    const postPred = new AsDiscrete({ argmax: true, toOnehot: 3, dim: 1 });
+    const postLabel = new AsDiscrete({ toOnehot: 3, dim: 1 });
+    const rows = await dice.callBatch(postPred.apply(logits), postLabel.apply(labels));
     const classes = await argmax(logits, 1).toArray(), truth = await labels.toArray();
     const byMaps = new DiceMetric({ numClasses: 3, includeBackground: false });
     const expected = [0, 1].map((i) => byMaps.callClasses(Uint8Array.from(classes.subarray(i * n, (i + 1) * n)), Uint8Array.from(truth.subarray(i * n, (i + 1) * n)), [x, y, z]));
