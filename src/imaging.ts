@@ -46,7 +46,9 @@ export {
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
-export { Activations, AsDiscrete, type ActivationsOptions, type AsDiscreteOptions } from './imaging/transforms-post.js';
+export {
+  Activations, AsDiscrete, KeepLargestConnectedComponent, type ActivationsOptions, type AsDiscreteOptions, type KeepLargestConnectedComponentOptions,
+} from './imaging/transforms-post.js';
 export {
   ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,
 } from './imaging/transforms-brats.js';

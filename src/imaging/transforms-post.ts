@@ -8,8 +8,11 @@ import { argmax, cast, ge, oneHot, permute, reshape, round, sigmoid, squeeze } f
 import { softmax } from '../autograd/nn.js';
 import type { DType } from '../kernels/backend.js';
 import { tidy } from '../tensor/memory.js';
+import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { largestComponents, type Connectivity } from './metrics.js';
+import type { Shape3 } from './volume.js';
 
 function checkTensor(x: unknown, name: string): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new Error(`${name}: expected a tensor, got ${x === null ? 'null' : typeof x}`);
@@ -161,4 +164,99 @@ function oneHotAlong(labels: Tensor, numClasses: number, dim: number, name: stri
   const rank = hot.rank;
   const order = Array.from({ length: rank }, (_, i) => (i < dim ? i : i === dim ? rank - 1 : i - 1));
   return permute(hot, order);
+}
+
+export interface KeepLargestConnectedComponentOptions {
+  /** the labels (class values, or channels when one-hot) to clean; default every nonzero label (channel 0 is background) */
+  appliedLabels?: number | readonly number[] | null;
+  /** one-hot channels (default: true for more than one channel, as MONAI's) */
+  isOnehot?: boolean | null;
+  /** each label on its own (default true), or the union of appliedLabels as one foreground */
+  independent?: boolean;
+  /** skimage's connectivity: 1 (6 neighbours), 2 (18) or 3 (26, the default, MONAI's null) */
+  connectivity?: Connectivity | null;
+  /** how many of the largest components to keep (default 1) */
+  numComponents?: number;
+}
+
+/**
+ * MONAI's `KeepLargestConnectedComponent` on one case [C, X, Y, Z]: a class map (C = 1; voxels of a label outside its
+ * largest components become 0) or one-hot channels (a channel's voxels outside them become 0). The analysis runs on
+ * the host (`apply` reads the tensor back; MONAI too runs skimage on the CPU without cuCIM) and returns a new tensor
+ * of the input's dtype on its backend. Ties between equal-sized components keep the one met first in C order.
+ */
+export class KeepLargestConnectedComponent {
+  readonly appliedLabels: readonly number[] | null;
+  readonly isOnehot: boolean | null;
+  readonly independent: boolean;
+  readonly connectivity: Connectivity;
+  readonly numComponents: number;
+
+  constructor(options: KeepLargestConnectedComponentOptions = {}) {
+    const name = 'KeepLargestConnectedComponent';
+    const labels = options.appliedLabels ?? null;
+    this.appliedLabels = labels === null ? null : typeof labels === 'number' ? [labels] : [...labels];
+    if (this.appliedLabels && !this.appliedLabels.every((l) => Number.isFinite(l))) throw new Error(`${name}: appliedLabels must be numbers, got ${JSON.stringify(labels)}`);
+    this.isOnehot = options.isOnehot ?? null;
+    this.independent = options.independent ?? true;
+    this.connectivity = options.connectivity ?? 3;
+    if (![1, 2, 3].includes(this.connectivity)) throw new Error(`${name}: connectivity must be 1, 2 or 3 (orthogonal hops in 3-D) or null, got ${options.connectivity}`);
+    this.numComponents = options.numComponents ?? 1;
+    if (!Number.isInteger(this.numComponents) || this.numComponents < 1) throw new Error(`${name}: numComponents must be a positive integer, got ${this.numComponents}`);
+  }
+
+  async apply(img: Tensor): Promise<Tensor> {
+    const name = 'KeepLargestConnectedComponent';
+    checkTensor(img, name);
+    if (img.rank !== 4) throw new Error(`${name}: expected one case [C, X, Y, Z], got ${formatShape(img.shape)}`);
+    const [C, X, Y, Z] = img.shape as [number, number, number, number];
+    const onehot = this.isOnehot ?? C > 1;
+    if (!onehot && C !== 1) throw new Error(`${name}: a class map has one channel, got ${formatShape(img.shape)} (isOnehot false)`);
+    const shape: Shape3 = [X, Y, Z], n = X * Y * Z;
+    const values = await img.toArray();
+    const channel = (c: number) => values.subarray(c * n, (c + 1) * n);
+    const labels = this.appliedLabels ?? presentLabels(values, C, n, onehot);
+    if (onehot) {
+      const bad = labels.find((l) => !Number.isInteger(l) || l < 0 || l >= C);
+      if (bad !== undefined) throw new Error(`${name}: appliedLabels ${bad} is not a channel of ${formatShape(img.shape)} (one-hot)`);
+    }
+    // foreground of a label: its channel > 0 (one-hot), or the class map equal to it
+    const foreground = (label: number): Uint8Array => (onehot ? Uint8Array.from(channel(label), (v) => (v > 0 ? 1 : 0)) : Uint8Array.from(values, (v) => (v === label ? 1 : 0)));
+    const clear = (c: number, inside: Uint8Array, kept: Uint8Array): void => {
+      const target = channel(c);
+      for (let i = 0; i < n; i++) if (inside[i] !== kept[i]) target[i] = 0;
+    };
+    if (this.independent) {
+      for (const label of labels) {
+        const mask = foreground(label);
+        clear(onehot ? label : 0, mask, largestComponents(mask, shape, this.numComponents, this.connectivity));
+      }
+    } else {
+      // the union of the labels as one foreground (one-hot: MONAI's channels equal to 1)
+      const union = new Uint8Array(n);
+      for (const label of labels) {
+        if (onehot) { const ch = channel(label); for (let i = 0; i < n; i++) if (ch[i] === 1) union[i] = 1; }
+        else for (let i = 0; i < n; i++) if (values[i] === label) union[i] = 1;
+      }
+      const kept = largestComponents(union, shape, this.numComponents, this.connectivity);
+      for (const c of onehot ? labels : [0]) clear(c, union, kept);
+    }
+    return fromArray(values, img.shape, { dtype: img.dtype, backend: img.backend });
+  }
+}
+
+/** MONAI's `get_unique_labels(img, isOnehot, discard=0)`: the nonzero channels (one-hot) or values, but 0. */
+function presentLabels(values: ArrayLike<number>, channels: number, n: number, onehot: boolean): number[] {
+  const found = new Set<number>();
+  if (onehot) {
+    for (let c = 0; c < channels; c++) {
+      let sum = 0;
+      for (let i = c * n; i < (c + 1) * n; i++) sum += values[i]!;
+      if (sum > 0) found.add(c);
+    }
+  } else {
+    for (let i = 0; i < values.length; i++) found.add(values[i]!);
+  }
+  found.delete(0);
+  return [...found].sort((a, b) => a - b);
 }
