@@ -26,3 +26,6 @@ export * from './dynunet.js';
 export * from './resnet.js';
 export * from './unetr.js';
 export * from './swin-unetr.js';
+export * from './monai-blocks.js';
+export * from './monai-unet.js';
+export * from './basic-unet.js';

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { backward, gradcheck } from '../../src/autograd/index.js';
+import { add, backward, gradcheck, matmul, reshape } from '../../src/autograd/index.js';
 import { Adam, type Module } from '../../src/models/index.js';
 import { fromArray, memory, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from './backends.js';
@@ -51,4 +51,31 @@ export async function adamLosses(net: Module, lossOf: () => Tensor, steps: numbe
   }
   expect(losses.every(Number.isFinite)).toBe(true);
   return losses;
+}
+
+/** `got` has `want`'s shape and every element within rel·max|want| of it (max|want| > 0): a network against its written-out form */
+export async function expectCloseToScale(got: Tensor, want: Tensor, rel: number): Promise<void> {
+  expect(got.shape).toEqual(want.shape);
+  const [g, e] = [await got.toArray(), await want.toArray()];
+  const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  expect(scale).toBeGreaterThan(0);
+  g.forEach((v, i) => expect(Math.abs(v - e[i]), `element ${i}`).toBeLessThanOrEqual(rel * scale));
+}
+
+/**
+ * turns `net` into float64 on cpu and checks the gradient of its forward with respect to an input of `shape` moving
+ * along `directions` fixed random directions from a random base (every input element's gradient enters the check, in
+ * `directions` finite differences rather than one per element: for inputs too large to check element by element)
+ */
+export async function expectDirectionalGradcheck(net: Network, shape: number[], directions: number): Promise<void> {
+  await toFloat64(net);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const base = fromArray(randomArray(size, 8, -1, 1), shape, { dtype: 'float64', backend: cpu });
+  const basis = fromArray(randomArray(directions * size, 9, -1, 1), [directions, size], { dtype: 'float64', backend: cpu });
+  const r = await gradcheck((v) => net.forward(add(base, reshape(matmul(v, basis), shape))),
+    [{ data: randomArray(directions, 10, -0.1, 0.1), shape: [1, directions] }], { backend: cpu });
+  expect(r.ok, r.message).toBe(true);
+  expect(Math.abs(r.worst!.analytic)).toBeGreaterThan(1e-3);
+  base.dispose();
+  basis.dispose();
 }
