@@ -26,3 +26,5 @@ export * from './dynunet.js';
 export * from './resnet.js';
 export * from './unetr.js';
 export * from './swin-unetr.js';
+export * from './attention-unet.js';
+export * from './densenet.js';
