@@ -12,7 +12,7 @@
  * percentile follows numpy's code path, and the mean uses numpy's pairwise summation, so the
  * values agree with medpy bit for bit.
  */
-import { distanceToSet, faceBoundary } from './edt.js';
+import { chamferDistanceToSet, distanceToSet, faceBoundary, type ChamferMetric } from './edt.js';
 import type { Shape3 } from './volume.js';
 
 export interface CaseMetrics {
@@ -83,18 +83,39 @@ export function surface(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
   return faceBoundary(mask, shape, 'background');
 }
 
+/** MONAI's `distance_metric` of the surface-distance metrics: exact Euclidean, or a chamfer distance in voxels. */
+export type DistanceMetric = 'euclidean' | ChamferMetric;
+
 /**
  * medpy `__surface_distances(a, b)`: for each surface voxel of `a` in C order, the Euclidean
- * distance to the nearest surface voxel of `b`. Both must be non-empty.
+ * distance to the nearest surface voxel of `b`. Both must be non-empty. With `distanceMetric` 'chessboard' or
+ * 'taxicab', MONAI's chamfer distances in voxels instead (scipy's `distance_transform_cdt`); these take no
+ * `spacing` (MONAI ignores it there: refused here, so that no spacing is silently dropped).
  */
-export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): Float64Array {
+export function surfaceDistances(
+  a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>, distanceMetric: DistanceMetric = 'euclidean',
+): Float64Array {
   check(a, b, shape, 'surfaceDistances');
-  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume', spacing);
+  checkDistanceMetric(distanceMetric, spacing, 'surfaceDistances');
+  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume', spacing, distanceMetric);
+}
+
+/** A known `distanceMetric`, and no `spacing` with a chamfer one; `what` names the caller in the error. */
+export function checkDistanceMetric(distanceMetric: string, spacing: Readonly<Shape3> | undefined, what: string): asserts distanceMetric is DistanceMetric {
+  if (distanceMetric !== 'euclidean' && distanceMetric !== 'chessboard' && distanceMetric !== 'taxicab') {
+    throw new Error(`${what}: distanceMetric must be 'euclidean', 'chessboard' or 'taxicab', got ${JSON.stringify(distanceMetric)}`);
+  }
+  if (spacing !== undefined && distanceMetric !== 'euclidean') {
+    throw new Error(`${what}: spacing [${spacing.join(', ')}] applies to distanceMetric 'euclidean' only; '${distanceMetric}' counts voxels (MONAI ignores the spacing there): leave it out`);
+  }
 }
 
 /** the distance of each surface voxel of sa to sb's surface; `sbName` names sb in the error when it is empty */
-function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string, spacing: Readonly<Shape3> | undefined): Float64Array {
-  const dist = distanceToSet(sb, shape, spacing);
+function directed(
+  sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string, spacing: Readonly<Shape3> | undefined,
+  distanceMetric: DistanceMetric = 'euclidean',
+): Float64Array {
+  const dist = distanceMetric === 'euclidean' ? distanceToSet(sb, shape, spacing) : chamferDistanceToSet(sb, shape, distanceMetric);
   let m = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) m++;
   const out = new Float64Array(m);
