@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, batchNorm, concat, conv3d, convTranspose3d, instanceNorm, mul, noGrad, prelu, relu, sigmoid,
+  add, batchNorm, concat, conv3d, convTranspose3d, dropout, instanceNorm, mul, noGrad, prelu, relu, sigmoid,
 } from '../../src/autograd/index.js';
 import {
   AttentionBlock, AttentionLayer, AttentionUnet, BatchNorm3d, ConvTranspose3d, Dropout, InstanceNorm3d, PReLU, ReLU, Sequential, crossEntropy,
+  type Layer,
   type AttentionUnetOptions,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -221,6 +222,30 @@ describe('AttentionUnet forward and backward (cpu)', () => {
     expect([got.shape, got.dtype]).toEqual([[2, 3, 4, 8, 8], 'float64']);
     await expectSameAsWrittenOut(got, want, 1e-12);
     dispose([x32, x, got, want]);
+    net.dispose();
+  });
+
+  // (MONAI's 'NDA': the dropout after the norm; a ReLU or PReLU after it commutes with the dropout's zeroing and scaling)
+  it("dropout in training follows the norm: relu(dropout(batchNorm(conv(x)))) with the layer's next mask, and merge's prelu(dropout(instanceNorm(conv(x))))", async () => {
+    const net = tiny({ dropout: 0.5 });
+    for (const [key, activation, channels] of [['model.1.submodule.0.conv.1', 'relu', 3], ['model.1.merge', 'prelu', 4]] as const) {
+      const block = net.getSubmodule(key) as Layer;
+      const drop = net.getSubmodule(`${key}.adn.D`) as Dropout;
+      const x = randn([2, channels, 4, 4, 4], 7, { backend: cpu });
+      const w = (name: string) => net.getParameter(`${key}.${name}`);
+      const want = tidy(() => {
+        const y = conv3d(x, w('conv.weight'), w('conv.bias'), { padding: 1 });
+        const normed = activation === 'relu' ? batchNorm(y, null, null, w('adn.N.weight'), w('adn.N.bias'), { training: true }) : instanceNorm(y);
+        const dropped = dropout(normed, 0.5, true, drop.nextMaskSeed());
+        return activation === 'relu' ? relu(dropped) : prelu(dropped, w('adn.A.weight'));
+      });
+      const got = noGrad(() => block.forward(x));
+      await expectSameAsWrittenOut(got, want, 1e-6);
+      // the mask zeroes about half the normalised values (before the activation, which keeps the zeros)
+      const zeros = Array.from(await got.toArray()).filter((v) => v === 0).length / got.numel();
+      expect(zeros).toBeGreaterThan(activation === 'relu' ? 0.6 : 0.4);
+      dispose([x, want, got]);
+    }
     net.dispose();
   });
 
