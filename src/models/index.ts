@@ -29,3 +29,5 @@ export * from './swin-unetr.js';
 export * from './monai-blocks.js';
 export * from './monai-unet.js';
 export * from './basic-unet.js';
+export * from './attention-unet.js';
+export * from './densenet.js';
