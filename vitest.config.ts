@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { tsconfigPaths: true },
   test: {
     include: ['test/**/*.test.ts'],
+    // toThrow(matcher) fails on a thrown undefined (chai does not check its message): see the file
+    setupFiles: ['test/setup/strict-throws.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

@@ -128,6 +128,7 @@ export default defineConfig({
   test: {
     include: process.env.MUTATE_TESTS ? process.env.MUTATE_TESTS.split(',') : related,
     ...(names ? { testNamePattern: names } : {}),
+    setupFiles: ['test/setup/strict-throws.ts'],
     pool: 'forks',
     maxWorkers: 1,
     testTimeout: 120_000,

@@ -11,7 +11,7 @@ export * from './imaging/io/synthetic.js';
 export * from './imaging/data/augment.js';
 export * from './imaging/data/sampler.js';
 export { Rng, hashSeed, type RngState } from './imaging/random.js';
-export { edt, edtSquared, computeSdf, innerBoundary, distanceToSet } from './imaging/edt.js';
+export { edt, edtSquared, computeSdf, innerBoundary, distanceToSet, chamferDistanceToSet, type ChamferMetric } from './imaging/edt.js';
 export {
   slidingWindow, slidingWindow as slidingWindowInference, windowStarts, windowGrid, gaussianImportanceMap, labelFromProbability,
   predictLabel, type BlendMode, type SlidingWindowOptions, type MultiChannelOptions, type MultiChannelVolume, type SlidingWindowImage, type LabelOptions,
@@ -46,6 +46,9 @@ export {
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
 } from './imaging/transforms-spatial.js';
+export {
+  Activations, AsDiscrete, KeepLargestConnectedComponent, type ActivationsOptions, type AsDiscreteOptions, type KeepLargestConnectedComponentOptions,
+} from './imaging/transforms-post.js';
 export {
   ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,
 } from './imaging/transforms-brats.js';

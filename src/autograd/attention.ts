@@ -4,7 +4,7 @@ import { nextSeed } from '../tensor/seed.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { dropout, softmax } from './nn.js';
-import { add, checkFloat, matmul, mulScalar, transpose, where } from './ops.js';
+import { add, amax, checkFloat, detach, eq, matmul, mulScalar, transpose, where } from './ops.js';
 
 /**
  * Attention as a composition of differentiable ops (matmul, softmax, dropout): PyTorch's math path of
@@ -16,9 +16,10 @@ import { add, checkFloat, matmul, mulScalar, transpose, where } from './ops.js';
  * keyPaddingMask True = "masked out". A float 0/1 mask is added like any float mask (as in PyTorch), which is
  * almost never what is meant: use int32 for a yes/no mask.
  *
- * A row of the scores that is −∞ everywhere (every key masked out) gives NaN weights and a NaN output row, the
- * softmax of all −∞, as PyTorch's nn.MultiheadAttention with needWeights; the math path of recent PyTorch's
- * scaled_dot_product_attention (at::_safe_softmax) gives zeros there instead.
+ * A row of the scores that is −∞ everywhere (every key masked out): scaledDotProductAttention gives it zero weights,
+ * hence a zero output row and zero gradients, as PyTorch's scaled_dot_product_attention (≥ 2.5, at::_safe_softmax),
+ * and so does nn.MultiheadAttention without needWeights, which calls it; with needWeights, PyTorch's
+ * MultiheadAttention takes the plain softmax, whose row of all −∞ is NaN, and so does ours.
  */
 
 export interface AttentionWeightsOptions {
@@ -75,10 +76,25 @@ export function additiveMask(mask: Tensor, like: Tensor, trueMasksOut: boolean, 
 }
 
 /**
- * softmax(query · keyᵀ · scale + mask) over the keys: the attention weights [..., L, S] of
- * scaledDotProductAttention before its dropout (the batch axes broadcast as matmul's).
+ * at::_safe_softmax over the last axis: the softmax, but 0 on a row that is −∞ everywhere (NaN there otherwise). The
+ * row's scores are set to 0 before the softmax too, so that its gradient is 0 and not NaN · 0.
  */
-export function attentionWeights(query: Tensor, key: Tensor, options: AttentionWeightsOptions = {}, op = 'attentionWeights'): Tensor {
+function safeSoftmax(scores: Tensor): Tensor {
+  return tidy(() => {
+    const fullyMasked = eq(amax(detach(scores), -1, true), -Infinity);
+    const zero = full([], 0, { dtype: scores.dtype, backend: scores.backend });
+    return where(fullyMasked, zero, softmax(where(fullyMasked, zero, scores), -1));
+  });
+}
+
+/**
+ * softmax(query · keyᵀ · scale + mask) over the keys: the attention weights [..., L, S] of
+ * scaledDotProductAttention before its dropout (the batch axes broadcast as matmul's). With `zeroFullyMaskedRows`,
+ * scaled_dot_product_attention's safe softmax (a row of all −∞ weighs 0); without, the plain softmax (NaN there).
+ */
+export function attentionWeights(
+  query: Tensor, key: Tensor, options: AttentionWeightsOptions = {}, op = 'attentionWeights', zeroFullyMaskedRows = false,
+): Tensor {
   const { attnMask = null, isCausal = false } = options;
   if (isCausal && attnMask) throw new Error(`${op}: give either attnMask or isCausal, not both (PyTorch refuses an explicit attn_mask with is_causal)`);
   const l = query.shape[query.rank - 2], s = key.shape[key.rank - 2];
@@ -92,7 +108,7 @@ export function attentionWeights(query: Tensor, key: Tensor, options: AttentionW
       scores = add(scores, additiveMask(attnMask, query, false, op, 'attnMask'));
     }
     if (isCausal) scores = add(scores, causalMask(l, s, { dtype: query.dtype, backend: query.backend }));
-    return softmax(scores, -1);
+    return zeroFullyMaskedRows ? safeSoftmax(scores) : softmax(scores, -1);
   });
 }
 
@@ -107,7 +123,7 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
   const p = options.dropoutP ?? 0;
   if (!(p >= 0 && p <= 1)) throw new Error(`${op}: dropoutP must be in [0, 1], got ${p}`);
   return tidy(() => {
-    const weights = attentionWeights(query, key, options, op);
+    const weights = attentionWeights(query, key, options, op, true);
     const dropped = p > 0 ? dropout(weights, p, true, options.dropoutSeed ?? nextSeed()) : weights;
     return matmul(dropped, value);
   });

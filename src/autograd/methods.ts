@@ -28,6 +28,10 @@ declare module '../tensor/tensor.js' {
     log(): Tensor;
     sqrt(): Tensor;
     abs(): Tensor;
+    round(): Tensor;
+    floor(): Tensor;
+    ceil(): Tensor;
+    trunc(): Tensor;
     square(): Tensor;
     relu(): Tensor;
     sigmoid(): Tensor;
@@ -98,6 +102,10 @@ const methods: Partial<Record<keyof Tensor, unknown>> = {
   log(this: Tensor) { return ops.log(this); },
   sqrt(this: Tensor) { return ops.sqrt(this); },
   abs(this: Tensor) { return ops.abs(this); },
+  round(this: Tensor) { return ops.round(this); },
+  floor(this: Tensor) { return ops.floor(this); },
+  ceil(this: Tensor) { return ops.ceil(this); },
+  trunc(this: Tensor) { return ops.trunc(this); },
   square(this: Tensor) { return ops.square(this); },
   relu(this: Tensor) { return ops.relu(this); },
   sigmoid(this: Tensor) { return ops.sigmoid(this); },

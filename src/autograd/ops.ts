@@ -452,6 +452,14 @@ export function rsqrt(x: Tensor): Tensor {
 }
 export function abs(x: Tensor): Tensor { return record('abs', unaryOp('abs', x), [x], (g, [xs]) => [mul(g, sign(xs))], [x]); }
 export function sign(x: Tensor): Tensor { return unaryOp('sign', x); }
+/**
+ * torch.round (a half to the even integer: round(2.5) = 2, round(−0.5) = −0), floor, ceil and trunc, elementwise; an
+ * int32 tensor comes back unchanged. Piecewise constant: not differentiable here (PyTorch's gradient is 0).
+ */
+export function round(x: Tensor): Tensor { return unaryOp('round', x); }
+export function floor(x: Tensor): Tensor { return unaryOp('floor', x); }
+export function ceil(x: Tensor): Tensor { return unaryOp('ceil', x); }
+export function trunc(x: Tensor): Tensor { return unaryOp('trunc', x); }
 export function square(x: Tensor): Tensor {
   return record('square', unaryOp('square', x), [x], (g, [xs]) => [mul(g, mulScalar(xs, 2))], [x]);
 }

@@ -6,8 +6,8 @@
  * `SurfaceDiceMetric` (surface_dice.py, over the surface distances of metrics.ts). Values are float64 here (MONAI's are
  * float32), so they agree with MONAI's within float32 rounding; NaN marks MONAI's undefined cases.
  */
-import { checkReduction, doMetricReduction, MetricBuffer, ReducedMetric, type MetricClassOptions, type MetricReduction, type Reduced, type ReductionOptions } from './metric-classes.js';
-import { overlap, surfaceDistances } from './metrics.js';
+import { checkReduction, distanceMetricOption, doMetricReduction, MetricBuffer, ReducedMetric, type MetricClassOptions, type MetricReduction, type Reduced, type ReductionOptions } from './metric-classes.js';
+import { checkDistanceMetric, overlap, surfaceDistances, type DistanceMetric } from './metrics.js';
 import type { Shape3 } from './volume.js';
 
 type ClassMasks = readonly (readonly [Uint8Array, Uint8Array])[];
@@ -238,8 +238,8 @@ export class GeneralizedDiceScore<R extends MetricReduction = 'mean'> extends Me
 export interface SurfaceDiceMetricOptions<R extends MetricReduction, G extends boolean> extends ReductionOptions<R, G>, MetricClassOptions {
   /** MONAI's `class_thresholds`: one finite threshold ≥ 0 per scored class (in `spacing`'s units), required. */
   classThresholds: readonly number[];
-  /** MONAI's `distance_metric`: only 'euclidean' here (the default). */
-  distanceMetric?: 'euclidean';
+  /** MONAI's `distance_metric`: 'euclidean' (default), or 'chessboard' / 'taxicab' in voxels (without `spacing`). */
+  distanceMetric?: DistanceMetric;
   /** MONAI's `use_subvoxels`: only false here (the default). */
   useSubvoxels?: false;
 }
@@ -252,7 +252,7 @@ export interface SurfaceDiceMetricOptions<R extends MetricReduction, G extends b
  */
 export class SurfaceDiceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends ReducedMetric<R, G> {
   readonly classThresholds: readonly number[];
-  readonly distanceMetric: 'euclidean';
+  readonly distanceMetric: DistanceMetric;
   readonly useSubvoxels: false;
 
   constructor(opts: SurfaceDiceMetricOptions<R, G>) {
@@ -266,22 +266,18 @@ export class SurfaceDiceMetric<R extends MetricReduction = 'mean', G extends boo
     if (!thresholds.every((t) => typeof t === 'number' && Number.isFinite(t))) throw new Error(`${name}: all class thresholds need to be finite, got ${JSON.stringify(thresholds.map(String))}`);
     if (thresholds.some((t) => t < 0)) throw new Error(`${name}: all class thresholds need to be >= 0, got ${JSON.stringify(thresholds)}`);
     this.classThresholds = [...thresholds];
-    const metric: string = opts.distanceMetric ?? 'euclidean';
-    if (metric !== 'euclidean') {
-      const why = metric === 'chessboard' || metric === 'taxicab' ? "MONAI's chamfer distances are not implemented here" : 'unknown';
-      throw new Error(`${name}: distanceMetric ${JSON.stringify(metric)}: ${why}; only 'euclidean'`);
-    }
-    this.distanceMetric = 'euclidean';
+    this.distanceMetric = distanceMetricOption(opts.distanceMetric, name);
     if ((opts.useSubvoxels as boolean | undefined) === true) throw new Error(`${name}: useSubvoxels true (DeepMind's surface areas) is not implemented; only false, which counts surface voxels`);
     this.useSubvoxels = false;
   }
 
   protected computeRow(masks: ClassMasks, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number[] {
+    checkDistanceMetric(this.distanceMetric, spacing, 'SurfaceDiceMetric.call');
     return masks.map(([p, g], c) => {
       const { na, nb } = overlap(p, g);
       if (na === 0 || nb === 0) return na === 0 && nb === 0 ? NaN : 0;
       const threshold = Math.fround(this.classThresholds[c]!);
-      const pg = surfaceDistances(p, g, shape, spacing), gp = surfaceDistances(g, p, shape, spacing);
+      const pg = surfaceDistances(p, g, shape, spacing, this.distanceMetric), gp = surfaceDistances(g, p, shape, spacing, this.distanceMetric);
       let correct = 0;
       for (const d of [pg, gp]) for (const x of d) if (Math.fround(x) <= threshold) correct++;
       return correct / (pg.length + gp.length);

@@ -11,7 +11,9 @@
  * percentile; with one, torch.quantile gives NaN, reported as a bug in Project-MONAI/MONAI#9095), which the mean keeps.
  * Distances are float64 here (MONAI's are float32), so values agree with MONAI within float32 rounding.
  */
-import { asd, dice, hd95, npMean, percentile, surfaceDistances } from './metrics.js';
+import { checkDistanceMetric, dice, hd95, npMean, percentile, surfaceDistances, type DistanceMetric } from './metrics.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Shape3 } from './volume.js';
 
 function isEmpty(mask: Uint8Array): boolean {
@@ -166,6 +168,49 @@ export abstract class MetricBuffer<V> {
     return structuredClone(row);
   }
 
+  /**
+   * MONAI's `metric(y_pred, y)` on tensors: a batch [B, C, X, Y, Z] of binarized predictions and references (values
+   * 0 and 1; one-hot or multi-label channels, C = numClasses, or C = 1 for a metric of binary masks), read back and
+   * scored case by case as `callChannels` (or `call`) does. Returns the batch's rows, MONAI's [B, C] result. A value
+   * other than 0 or 1 is refused, naming where it is (threshold or one-hot first: MONAI's `AsDiscrete`); a batch that
+   * is refused adds no case.
+   */
+  async callBatch(yPred: Tensor, y: Tensor, spacing?: Readonly<Shape3>): Promise<V[][]> {
+    const name = `${this.constructor.name}.callBatch`;
+    if (!(yPred instanceof Tensor) || !(y instanceof Tensor)) throw new Error(`${name}: yPred and y must be tensors [B, C, X, Y, Z]`);
+    const channels = this.classes === null ? 1 : this.classes[this.classes.length - 1]! + 1;
+    const shape = yPred.shape;
+    if (shape.length !== 5 || shape[1] !== channels || y.shape.length !== 5 || y.shape.some((s, i) => s !== shape[i])) {
+      const expected = this.classes === null ? 'C = 1 (binary masks; numClasses for more channels)' : `C = numClasses ${channels}`;
+      throw new Error(`${name}: yPred ${formatShape(shape)} and y ${formatShape(y.shape)} must both be [B, C, X, Y, Z] with ${expected}`);
+    }
+    const [B, C, X, Y, Z] = shape as [number, number, number, number, number];
+    const [pred, gt] = await Promise.all([yPred.toArray(), y.toArray()]);
+    const masks = ([['yPred', pred], ['y', gt]] as const).map(([what, values]) => {
+      const mask = new Uint8Array(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = Number(values[i]);
+        if (v !== 0 && v !== 1) {
+          const at = [Math.floor(i / (C * X * Y * Z)), Math.floor(i / (X * Y * Z)) % C, Math.floor(i / (Y * Z)) % X, Math.floor(i / Z) % Y, i % Z];
+          throw new Error(`${name}: ${what} holds ${v} at [${at.join(', ')}]; binarize first (a threshold, or argmax and one-hot)`);
+        }
+        mask[i] = v;
+      }
+      return mask;
+    });
+    const caseSize = C * X * Y * Z;
+    const before = this.#rows.length;
+    try {
+      return Array.from({ length: B }, (_, b) => {
+        const [p, g] = masks.map((m) => m.subarray(b * caseSize, (b + 1) * caseSize)) as [Uint8Array, Uint8Array];
+        return this.classes === null ? [this.call(p, g, [X, Y, Z], spacing)] : this.callChannels(p, g, [C, X, Y, Z], spacing);
+      });
+    } catch (e) {
+      this.#rows.length = before;
+      throw e;
+    }
+  }
+
   /** The values so far as MONAI's [cases, classes] buffer (`get_buffer()`). */
   buffer(): V[][] {
     return structuredClone(this.#rows);
@@ -265,6 +310,13 @@ function emptyDistance(pred: Uint8Array, gt: Uint8Array): number | null {
   return ep && eg ? NaN : ep || eg ? Infinity : null;
 }
 
+/** The `distanceMetric` option of a metric class: 'euclidean' when left out, else checked by name. */
+export function distanceMetricOption(distanceMetric: string | undefined, what: string): DistanceMetric {
+  const metric = distanceMetric ?? 'euclidean';
+  checkDistanceMetric(metric, undefined, what);
+  return metric;
+}
+
 export interface HausdorffDistanceOptions<R extends MetricReduction = 'mean', G extends boolean = false> extends MetricClassOptions, ReductionOptions<R, G> {
   /** Percentile of the surface distances (numpy's 'linear'); null for the maximum. Default 95. */
   percentile?: number | null;
@@ -275,6 +327,8 @@ export interface HausdorffDistanceOptions<R extends MetricReduction = 'mean', G 
    * metrics.ts) instead of MONAI's larger of the two directions' percentiles. Default false.
    */
   pooled?: boolean;
+  /** MONAI's `distance_metric`: 'euclidean' (default), or 'chessboard' / 'taxicab' in voxels (without `spacing`). */
+  distanceMetric?: DistanceMetric;
 }
 
 /**
@@ -286,6 +340,7 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
   readonly percentile: number | null;
   readonly directed: boolean;
   readonly pooled: boolean;
+  readonly distanceMetric: DistanceMetric;
 
   constructor(opts: HausdorffDistanceOptions<R, G> = {}) {
     super(opts, false);
@@ -294,16 +349,19 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
     this.directed = opts.directed ?? false;
     this.pooled = opts.pooled ?? false;
     if (this.pooled && (this.percentile !== 95 || this.directed)) throw new Error('HausdorffDistanceMetric: pooled is medpy\'s hd95 (percentile 95, both directions)');
+    this.distanceMetric = distanceMetricOption(opts.distanceMetric, 'HausdorffDistanceMetric');
+    if (this.pooled && this.distanceMetric !== 'euclidean') throw new Error(`HausdorffDistanceMetric: pooled is medpy's hd95, Euclidean only, not distanceMetric '${this.distanceMetric}'`);
   }
 
   protected compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number {
+    checkDistanceMetric(this.distanceMetric, spacing, 'HausdorffDistanceMetric.call');
     const empty = emptyDistance(pred, gt);
     if (empty !== null) return empty;
     if (this.pooled) return hd95(pred, gt, shape, spacing);
     // MONAI takes the maximum for a falsy percentile: null, and 0 as well
     const reduce = (d: Float64Array): number => (!this.percentile ? d.reduce((m, x) => Math.max(m, x), 0) : percentile(d, this.percentile));
-    const forward = reduce(surfaceDistances(pred, gt, shape, spacing));
-    return this.directed ? forward : Math.max(forward, reduce(surfaceDistances(gt, pred, shape, spacing)));
+    const forward = reduce(surfaceDistances(pred, gt, shape, spacing, this.distanceMetric));
+    return this.directed ? forward : Math.max(forward, reduce(surfaceDistances(gt, pred, shape, spacing, this.distanceMetric)));
   }
 }
 
@@ -313,17 +371,21 @@ export class HausdorffDistanceMetric<R extends MetricReduction = 'mean', G exten
  */
 export class SurfaceDistanceMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends CumulativeMetric<R, G> {
   readonly symmetric: boolean;
+  readonly distanceMetric: DistanceMetric;
 
-  constructor(opts: { symmetric?: boolean } & ReductionOptions<R, G> & MetricClassOptions = {}) {
+  constructor(opts: { symmetric?: boolean; distanceMetric?: DistanceMetric } & ReductionOptions<R, G> & MetricClassOptions = {}) {
     super(opts, false);
     this.symmetric = opts.symmetric ?? false;
+    this.distanceMetric = distanceMetricOption(opts.distanceMetric, 'SurfaceDistanceMetric');
   }
 
   protected compute(pred: Uint8Array, gt: Uint8Array, shape: Readonly<Shape3>, spacing: Readonly<Shape3> | undefined): number {
+    checkDistanceMetric(this.distanceMetric, spacing, 'SurfaceDistanceMetric.call');
     const empty = emptyDistance(pred, gt);
     if (empty !== null) return empty;
-    if (!this.symmetric) return asd(pred, gt, shape, spacing);
-    const ab = surfaceDistances(pred, gt, shape, spacing), ba = surfaceDistances(gt, pred, shape, spacing);
+    const ab = surfaceDistances(pred, gt, shape, spacing, this.distanceMetric);
+    if (!this.symmetric) return npMean(ab);
+    const ba = surfaceDistances(gt, pred, shape, spacing, this.distanceMetric);
     const pooled = new Float64Array(ab.length + ba.length);
     pooled.set(ab, 0);
     pooled.set(ba, ab.length);

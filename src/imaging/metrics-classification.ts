@@ -1,5 +1,6 @@
 /**
- * MONAI's ROC AUC (monai/metrics/rocauc.py): `computeRocAuc` and the cumulative `ROCAUCMetric`, on host arrays.
+ * MONAI's ROC AUC (monai/metrics/rocauc.py): `computeRocAuc` and the cumulative `ROCAUCMetric`, on host arrays (and
+ * tensors, read back by `ROCAUCMetric.callBatch`).
  *
  * Scores and labels are [N] (binary) or [N, C] (one column per class, labels one-hot), as plain arrays, typed
  * arrays or arrays of rows; [N, 1] is [N], as MONAI squeezes it. A column's AUC is the Mann–Whitney statistic
@@ -9,6 +10,9 @@
  * 'macro' and 'weighted' averages then are too (numpy's mean and average keep NaN). Unlike MONAI, a NaN score
  * throws (torch's argsort would sort it last).
  */
+
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
 
 /** MONAI's `Average`: how the classes' AUCs of [N, C] scores combine. */
 export type RocAucAverage = 'macro' | 'weighted' | 'micro' | 'none';
@@ -38,7 +42,6 @@ function shapeOf(x: unknown): number[] {
   return shape;
 }
 
-const formatShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 function toMatrix(x: RocAucInput, what: 'yPred' | 'y', name: string): Matrix {
   const shape = shapeOf(x);
@@ -174,6 +177,26 @@ export class ROCAUCMetric<A extends RocAucAverage = 'macro'> {
     this.#pred.push(...pred.data);
     this.#y.push(...labels.data);
     this.#rows += pred.rows;
+  }
+
+  /**
+   * Adds one batch of tensors (either backend): scores [B] or [B, C] and labels of the same shape, read back and added
+   * as `call` adds arrays (MONAI's `metric(y_pred, y)` on tensors).
+   */
+  async callBatch(yPred: Tensor, y: Tensor): Promise<void> {
+    const name = 'ROCAUCMetric.callBatch';
+    if (!(yPred instanceof Tensor) || !(y instanceof Tensor)) throw new Error(`${name}: yPred and y must be tensors [B] or [B, C]`);
+    for (const [what, t] of [['yPred', yPred], ['y', y]] as const) {
+      if (t.shape.length !== 1 && t.shape.length !== 2) throw new Error(`${name}: ${what} ${formatShape(t.shape)} must be [B] or [B, C]`);
+    }
+    const rows = async (t: Tensor): Promise<RocAucInput> => {
+      const data = await t.toArray();
+      if (t.shape.length === 1) return data;
+      const C = t.shape[1]!;
+      return Array.from({ length: t.shape[0]! }, (_, i) => data.subarray(i * C, (i + 1) * C));
+    };
+    const [pred, labels] = await Promise.all([rows(yPred), rows(y)]);
+    this.call(pred, labels);
   }
 
   /** The buffers so far (MONAI's `get_buffer()`): all batches' scores and labels, [N] or [N, C] as rows. */

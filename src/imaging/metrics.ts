@@ -12,7 +12,7 @@
  * percentile follows numpy's code path, and the mean uses numpy's pairwise summation, so the
  * values agree with medpy bit for bit.
  */
-import { distanceToSet, faceBoundary } from './edt.js';
+import { chamferDistanceToSet, distanceToSet, faceBoundary, type ChamferMetric } from './edt.js';
 import type { Shape3 } from './volume.js';
 
 export interface CaseMetrics {
@@ -83,18 +83,39 @@ export function surface(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
   return faceBoundary(mask, shape, 'background');
 }
 
+/** MONAI's `distance_metric` of the surface-distance metrics: exact Euclidean, or a chamfer distance in voxels. */
+export type DistanceMetric = 'euclidean' | ChamferMetric;
+
 /**
  * medpy `__surface_distances(a, b)`: for each surface voxel of `a` in C order, the Euclidean
- * distance to the nearest surface voxel of `b`. Both must be non-empty.
+ * distance to the nearest surface voxel of `b`. Both must be non-empty. With `distanceMetric` 'chessboard' or
+ * 'taxicab', MONAI's chamfer distances in voxels instead (scipy's `distance_transform_cdt`); these take no
+ * `spacing` (MONAI ignores it there: refused here, so that no spacing is silently dropped).
  */
-export function surfaceDistances(a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>): Float64Array {
+export function surfaceDistances(
+  a: Uint8Array, b: Uint8Array, shape: Readonly<Shape3>, spacing?: Readonly<Shape3>, distanceMetric: DistanceMetric = 'euclidean',
+): Float64Array {
   check(a, b, shape, 'surfaceDistances');
-  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume', spacing);
+  checkDistanceMetric(distanceMetric, spacing, 'surfaceDistances');
+  return directed(surface(a, shape), surface(b, shape), shape, 'surfaceDistances: the second volume', spacing, distanceMetric);
+}
+
+/** A known `distanceMetric`, and no `spacing` with a chamfer one; `what` names the caller in the error. */
+export function checkDistanceMetric(distanceMetric: string, spacing: Readonly<Shape3> | undefined, what: string): asserts distanceMetric is DistanceMetric {
+  if (distanceMetric !== 'euclidean' && distanceMetric !== 'chessboard' && distanceMetric !== 'taxicab') {
+    throw new Error(`${what}: distanceMetric must be 'euclidean', 'chessboard' or 'taxicab', got ${JSON.stringify(distanceMetric)}`);
+  }
+  if (spacing !== undefined && distanceMetric !== 'euclidean') {
+    throw new Error(`${what}: spacing [${spacing.join(', ')}] applies to distanceMetric 'euclidean' only; '${distanceMetric}' counts voxels (MONAI ignores the spacing there): leave it out`);
+  }
 }
 
 /** the distance of each surface voxel of sa to sb's surface; `sbName` names sb in the error when it is empty */
-function directed(sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string, spacing: Readonly<Shape3> | undefined): Float64Array {
-  const dist = distanceToSet(sb, shape, spacing);
+function directed(
+  sa: Uint8Array, sb: Uint8Array, shape: Readonly<Shape3>, sbName: string, spacing: Readonly<Shape3> | undefined,
+  distanceMetric: DistanceMetric = 'euclidean',
+): Float64Array {
+  const dist = distanceMetric === 'euclidean' ? distanceToSet(sb, shape, spacing) : chamferDistanceToSet(sb, shape, distanceMetric);
   let m = 0;
   for (let i = 0; i < sa.length; i++) if (sa[i] !== 0) m++;
   const out = new Float64Array(m);
@@ -228,26 +249,29 @@ export function summarize(rows: readonly CaseMetrics[]): MetricsSummary {
   };
 }
 
+/** skimage's `connectivity` in 3-D: neighbours at most this many orthogonal hops away (1: 6, 2: 18, 3: 26 neighbours). */
+export type Connectivity = 1 | 2 | 3;
+
 /**
- * The largest 26-connected component of a binary mask (DTC's `getLargestCC`: skimage `label`
- * with full connectivity, then `argmax` of the component sizes). Components are numbered in
- * C order of their first voxel, as skimage does, so a tie goes to the one met first. An empty
- * mask gives an empty mask (DTC asserts instead). Linear time, BFS with an explicit queue.
+ * The connected components of a binary mask (skimage `label(mask, connectivity)`): each foreground voxel's component
+ * id, 1 … count in C order of each component's first voxel (0 = background), and each component's size (`sizes[id]`,
+ * `sizes[0]` = 0). Linear time, BFS with an explicit queue.
  */
-export function largestConnectedComponent(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
-  check(mask, null, shape, 'largestConnectedComponent');
+export function connectedComponents(mask: Uint8Array, shape: Readonly<Shape3>, connectivity: Connectivity = 3): { labels: Int32Array; sizes: number[] } {
+  check(mask, null, shape, 'connectedComponents');
+  if (connectivity !== 1 && connectivity !== 2 && connectivity !== 3) throw new Error(`connectedComponents: connectivity must be 1, 2 or 3 (orthogonal hops in 3-D), got ${connectivity}`);
   const [X, Y, Z] = shape;
   const n = mask.length;
-  const comp = new Int32Array(n); // 0 = unvisited / background, else component id
+  const labels = new Int32Array(n);
   const queue = new Int32Array(n);
   const YZ = Y * Z;
-  let bestId = 0, bestSize = 0, nextId = 0;
+  const sizes = [0];
   for (let seed = 0; seed < n; seed++) {
-    if (mask[seed] === 0 || comp[seed] !== 0) continue;
-    const id = ++nextId;
+    if (mask[seed] === 0 || labels[seed] !== 0) continue;
+    const id = sizes.length;
     let head = 0, tail = 0;
     queue[tail++] = seed;
-    comp[seed] = id;
+    labels[seed] = id;
     while (head < tail) {
       const i = queue[head++]!;
       const x = Math.floor(i / YZ);
@@ -261,19 +285,41 @@ export function largestConnectedComponent(mask: Uint8Array, shape: Readonly<Shap
         for (let dy = y0; dy <= y1; dy++) {
           const base = i + dx * YZ + dy * Z;
           for (let dz = z0; dz <= z1; dz++) {
+            if ((dx !== 0 ? 1 : 0) + (dy !== 0 ? 1 : 0) + (dz !== 0 ? 1 : 0) > connectivity) continue;
             const j = base + dz;
-            if (mask[j] !== 0 && comp[j] === 0) {
-              comp[j] = id;
+            if (mask[j] !== 0 && labels[j] === 0) {
+              labels[j] = id;
               queue[tail++] = j;
             }
           }
         }
       }
     }
-    if (tail > bestSize) { bestSize = tail; bestId = id; }
+    sizes.push(tail);
   }
-  const out = new Uint8Array(n);
-  if (bestId === 0) return out;
-  for (let i = 0; i < n; i++) if (comp[i] === bestId) out[i] = 1;
+  return { labels, sizes };
+}
+
+/**
+ * The `numComponents` largest connected components of a binary mask (MONAI's `get_largest_connected_component_mask`;
+ * with one 26-connected component, DTC's `getLargestCC`: skimage `label` with full connectivity, then `argmax` of the
+ * component sizes). Among components of equal size the one met first in C order ranks first (numpy's `argmax`,
+ * DTC's rule; MONAI sorts with numpy's unstable argsort there). An empty mask gives an empty mask (DTC asserts
+ * instead).
+ */
+export function largestComponents(mask: Uint8Array, shape: Readonly<Shape3>, numComponents = 1, connectivity: Connectivity = 3): Uint8Array {
+  if (!Number.isInteger(numComponents) || numComponents < 1) throw new Error(`largestComponents: numComponents must be a positive integer, got ${numComponents}`);
+  const { labels, sizes } = connectedComponents(mask, shape, connectivity);
+  const ranked = sizes.map((size, id) => ({ size, id })).slice(1).sort((a, b) => b.size - a.size || a.id - b.id);
+  const keep = new Uint8Array(sizes.length);
+  for (const { id } of ranked.slice(0, numComponents)) keep[id] = 1;
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < out.length; i++) out[i] = keep[labels[i]!]!;
   return out;
+}
+
+/** The largest 26-connected component of a binary mask: `largestComponents(mask, shape)` (DTC's `getLargestCC`). */
+export function largestConnectedComponent(mask: Uint8Array, shape: Readonly<Shape3>): Uint8Array {
+  check(mask, null, shape, 'largestConnectedComponent');
+  return largestComponents(mask, shape);
 }

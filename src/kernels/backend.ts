@@ -60,7 +60,9 @@ export type UnaryOp =
    * x rounded to the nearest float16 value (ties to even; f16 subnormals kept; |x| ≥ 65520 → ±Inf; NaN stays NaN,
    * −0 stays −0), kept in x's dtype: what a kernel reading x as f16 sees
    */
-  | 'roundToFloat16';
+  | 'roundToFloat16'
+  /** torch.round (halves to even, as WGSL's round), floor, ceil, trunc; the identity on int32 */
+  | 'round' | 'floor' | 'ceil' | 'trunc';
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow'

@@ -178,7 +178,7 @@ export class MultiheadAttention extends Module {
         const padding = reshape(additiveMask(keyPaddingMask, q, true, name, 'keyPaddingMask'), [n, 1, 1, s]);
         mask = mask ? add(mask, padding) : padding;
       }
-      const attention = this.#attnDropout.forward(attentionWeights(heads(q, 0), heads(k, 1), { attnMask: mask, isCausal: causal }, name));
+      const attention = this.#attnDropout.forward(attentionWeights(heads(q, 0), heads(k, 1), { attnMask: mask, isCausal: causal }, name, !needWeights));
       const merged = reshape(permute(matmul(attention, heads(v, 2)), [0, 2, 1, 3]), [n, l, e]);
       const y = this.outProj.forward(merged);
       const output = !batched ? squeeze(y, 0) : this.batchFirst ? y : transpose(y, 0, 1);

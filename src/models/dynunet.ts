@@ -9,7 +9,7 @@ import {
   Conv3d, ConvTranspose3d, Dropout, triple, type ChannelNorm, type IntOrTriple,
 } from './layers.js';
 import { Layer, Module, ModuleList, deriveSeed, nextSeed } from './module.js';
-import { actLayerOf, normLayerOf, normThenAct, type ActSpec } from './norm-act.js';
+import { actLayerOf, normLayerNamed, normThenAct, type ActSpec } from './norm-act.js';
 
 /**
  * MONAI's DynUNet (the nnU-Net architecture: monai/networks/nets/dynunet.py, its blocks in
@@ -79,13 +79,7 @@ export interface BlockContext {
   backend: Backend | undefined;
 }
 
-function normLayer(channels: number, ctx: BlockContext): ChannelNorm {
-  const layer = normLayerOf(ctx.norm, channels, ctx.backend);
-  if (layer) return layer;
-  const [name, args] = typeof ctx.norm === 'string' ? [ctx.norm, {}] as const : ctx.norm;
-  if (name === 'group' && !('numGroups' in args)) throw new Error("DynUNet: normName 'group' needs its numGroups: ['group', { numGroups }]");
-  throw new Error(`DynUNet: unknown normName '${String(name)}'; valid: instance, batch, ['group', { numGroups }]`);
-}
+function normLayer(channels: number, ctx: BlockContext): ChannelNorm { return normLayerNamed('DynUNet', 'normName', ctx.norm, channels, ctx.backend); }
 
 function actLayer(act: DynUNetAct): Layer {
   const layer = actLayerOf(act);

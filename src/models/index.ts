@@ -29,6 +29,8 @@ export * from './swin-unetr.js';
 export * from './monai-blocks.js';
 export * from './monai-unet.js';
 export * from './basic-unet.js';
+export * from './attention-unet.js';
+export * from './densenet.js';
 export { VoxelMorph, VoxelMorphUNet, type VoxelMorphOptions, type VoxelMorphUNetOptions } from './voxelmorph.js';
 export {
   MonaiVNet, InputTransition, DownTransition, UpTransition, OutputTransition, LUConv, type MonaiVNetOptions, type TransitionContext as MonaiVNetTransitionContext,

@@ -657,6 +657,15 @@ export class Sequential extends Layer {
     });
   }
 
+  /**
+   * Registers `layer` under `name` and runs it after the layers before it (PyTorch's add_module on a Sequential, and
+   * the names of one built from an OrderedDict)
+   */
+  addModule(name: string, layer: Layer): this {
+    this.layers.push(this.registerModule(name, layer));
+    return this;
+  }
+
   get length(): number { return this.layers.length; }
   at(i: number): Layer {
     const l = this.layers.at(i);

@@ -39,6 +39,22 @@ export function actLayerOf(act: ActSpec): Layer | null {
   return null;
 }
 
+/** normLayerOf's layer, or an error naming the network `op`, its option `option` and what is wrong (a group norm without numGroups) */
+export function normLayerNamed(op: string, option: string, norm: NormSpec, channels: number, backend: Backend | undefined): ChannelNorm {
+  const layer = normLayerOf(norm, channels, backend);
+  if (layer) return layer;
+  const [name, args] = typeof norm === 'string' ? [norm, {}] as const : norm;
+  if (name === 'group' && !('numGroups' in args)) throw new Error(`${op}: ${option} 'group' needs its numGroups: ['group', { numGroups }]`);
+  throw new Error(`${op}: unknown ${option} '${String(name)}'; valid: instance, batch, ['group', { numGroups }]`);
+}
+
+/** actLayerOf's layer, or an error naming the network `op` and its option `option` */
+export function actLayerNamed(op: string, option: string, act: ActSpec): Layer {
+  const layer = actLayerOf(act);
+  if (layer) return layer;
+  throw new Error(`${op}: unknown ${option} ${JSON.stringify(act)}; valid: 'relu', 'leakyrelu', ['leakyrelu', { negativeSlope }]`);
+}
+
 /** the norm then the activation, as one op where the norm fuses it (a ReLU) */
 export function normThenAct(norm: Layer, act: Layer, x: Tensor): Tensor {
   const fused = norm.fusedWith([act], x);

@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Identity } from './activations.js';
 import { Conv3d, ConvTranspose3d, Dropout3d, Upsample, type ChannelNorm } from './layers.js';
 import { Layer, Module, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
-import { actLayerOf, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
+import { actLayerNamed, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
 
 /**
  * MONAI's SegResNet (Myronenko 2018, "3D MRI brain tumor segmentation using autoencoder regularization", without
@@ -65,11 +65,7 @@ function normLayer(channels: number, ctx: BlockContext): ChannelNorm {
   throw new Error(`SegResNet: unknown norm '${String(name)}'; valid: group, batch, instance`);
 }
 
-function actLayer(act: SegResNetAct): Layer {
-  const layer = actLayerOf(act);
-  if (layer) return layer;
-  throw new Error(`SegResNet: unknown act ${JSON.stringify(act)}; valid: 'relu', 'leakyrelu', ['leakyrelu', { negativeSlope }]`);
-}
+function actLayer(act: SegResNetAct): Layer { return actLayerNamed('SegResNet', 'act', act); }
 
 /** MONAI's Convolution with conv_only: a Conv3d under the child name `conv`, padding (k − 1)/2, no bias unless asked */
 class Convolution extends Layer {

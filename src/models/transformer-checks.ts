@@ -1,4 +1,7 @@
-/** option checks shared by the transformer models (ViT and its blocks, UNETR, SwinUNETR), each error naming its model */
+/**
+ * option checks shared by the networks (the transformer models: ViT and its blocks, UNETR, SwinUNETR; AttentionUnet,
+ * DenseNet), each error naming its model
+ */
 
 export function checkDropoutRate(op: string, rate: number): void {
   if (!(rate >= 0 && rate <= 1)) throw new Error(`${op}: dropoutRate must be in [0, 1], got ${rate}`);
@@ -20,4 +23,9 @@ export function checkPositiveIntegers(op: string, options: Record<string, number
   for (const [name, value] of Object.entries(options)) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
   }
+}
+
+/** an integer option (or one entry of a list, as `what` names it) of at least `min` */
+export function checkCount(op: string, what: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) throw new Error(`${op}: ${what} must be an integer ≥ ${min}, got ${value}`);
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dropout, gradcheck, scaledDotProductAttention, softmax, matmul, transpose, mulScalar } from '../../src/autograd/index.js';
+import { backward, dropout, gradcheck, mul, scaledDotProductAttention, softmax, sum, matmul, transpose, mulScalar } from '../../src/autograd/index.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { fromArray, tidy } from '../../src/tensor/index.js';
 import { refAttention, refErf } from '../helpers/attention-reference.js';
@@ -52,12 +52,29 @@ describe('scaledDotProductAttention', () => {
     }
   });
 
-  it('a query whose keys are all masked out gives a NaN row (softmax of all −∞); the other rows are unaffected', async () => {
-    const qd = randomArray(4, 1, -1, 1), kd = randomArray(4, 2, -1, 1), vd = randomArray(4, 3, -1, 1);
-    const mask = fromArray([0, 0, 1, 1], [2, 2], { dtype: 'int32', backend: cpu });
-    const y = Array.from(await scaledDotProductAttention(f64(qd, [2, 2]), f64(kd, [2, 2]), f64(vd, [2, 2]), { attnMask: mask }).toArray());
-    expect(y.slice(0, 2).every(Number.isNaN)).toBe(true);
-    expectClose(y.slice(2), refAttention(qd.slice(2), kd, vd, { b: 1, h: 1, l: 1, s: 2, d: 2, dv: 2 }, Math.SQRT1_2).out, 1e-12, 1e-10, 'unmasked row');
+  it("a query whose keys are all masked out gets a zero row and zero gradients (PyTorch's safe softmax); the other rows are unaffected", async () => {
+    const qd = randomArray(4, 1, -1, 1), kd = randomArray(4, 2, -1, 1), vd = randomArray(4, 3, -1, 1), upstream = randomArray(4, 9, -1, 1);
+    const grads = async (rows: number, mask?: number[]) => {
+      const q = fromArray(qd.slice(4 - 2 * rows), [rows, 2], { dtype: 'float64', backend: cpu, requiresGrad: true });
+      const k = fromArray(kd, [2, 2], { dtype: 'float64', backend: cpu, requiresGrad: true });
+      const v = fromArray(vd, [2, 2], { dtype: 'float64', backend: cpu, requiresGrad: true });
+      const y = scaledDotProductAttention(q, k, v, mask ? { attnMask: fromArray(mask, [rows, 2], { dtype: 'int32', backend: cpu }) } : {});
+      backward(sum(mul(y, fromArray(upstream.slice(4 - 2 * rows), [rows, 2], { dtype: 'float64', backend: cpu }))));
+      return { y: Array.from(await y.toArray()), q: Array.from(await q.grad!.toArray()), k: Array.from(await k.grad!.toArray()), v: Array.from(await v.grad!.toArray()) };
+    };
+    const masked = await grads(2, [0, 0, 1, 1]);
+    expect(masked.y.slice(0, 2)).toEqual([0, 0]);
+    expect(masked.q.slice(0, 2)).toEqual([0, 0]);
+    expectClose(masked.y.slice(2), refAttention(qd.slice(2), kd, vd, { b: 1, h: 1, l: 1, s: 2, d: 2, dv: 2 }, Math.SQRT1_2).out, 1e-12, 1e-10, 'unmasked row');
+    // the unmasked query alone, with the upstream gradient of its row: the same gradients for it, k and v
+    const alone = await grads(1);
+    expect(alone.y).toEqual(masked.y.slice(2));
+    expect(masked.q.slice(2)).toEqual(alone.q);
+    expect(masked.k).toEqual(alone.k);
+    expect(masked.v).toEqual(alone.v);
+    // a float mask of −∞ and the causal mask's rows behave the same
+    const floatMasked = scaledDotProductAttention(f64(qd, [2, 2]), f64(kd, [2, 2]), f64(vd, [2, 2]), { attnMask: f64([-Infinity, -Infinity, 0, 0], [2, 2]) });
+    expect(Array.from(await floatMasked.toArray())).toEqual(masked.y);
   });
 
   it('dropout drops the weights with F.dropout\'s mask for the given seed (the same seed, the same mask) and is off at dropoutP 0', async () => {

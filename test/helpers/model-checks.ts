@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
-import { add, backward, gradcheck, matmul, reshape } from '../../src/autograd/index.js';
-import { Adam, type Module } from '../../src/models/index.js';
-import { fromArray, memory, type Tensor } from '../../src/tensor/index.js';
-import { cpu, randomArray } from './backends.js';
+import { add, backward, gradcheck, matmul, noGrad, reshape } from '../../src/autograd/index.js';
+import { Adam, decodeSafetensors, encodeSafetensors, loadHostStateDict, type HostTensor, type Module } from '../../src/models/index.js';
+import { dispose, fromArray, memory, rand, type Tensor } from '../../src/tensor/index.js';
+import { cpu, expectClose, randomArray } from './backends.js';
 import { toFloat64 } from './float64-model.js';
 
 type Network = Module & { forward(x: Tensor): Tensor };
@@ -53,15 +53,6 @@ export async function adamLosses(net: Module, lossOf: () => Tensor, steps: numbe
   return losses;
 }
 
-/** `got` has `want`'s shape and every element within rel·max|want| of it (max|want| > 0): a network against its written-out form */
-export async function expectCloseToScale(got: Tensor, want: Tensor, rel: number): Promise<void> {
-  expect(got.shape).toEqual(want.shape);
-  const [g, e] = [await got.toArray(), await want.toArray()];
-  const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  expect(scale).toBeGreaterThan(0);
-  g.forEach((v, i) => expect(Math.abs(v - e[i]), `element ${i}`).toBeLessThanOrEqual(rel * scale));
-}
-
 /**
  * turns `net` into float64 on cpu and checks the gradient of its forward with respect to an input of `shape` moving
  * along `directions` fixed random directions from a random base (every input element's gradient enters the check, in
@@ -78,4 +69,43 @@ export async function expectDirectionalGradcheck(net: Network, shape: number[], 
   expect(Math.abs(r.worst!.analytic)).toBeGreaterThan(1e-3);
   base.dispose();
   basis.dispose();
+}
+
+/**
+ * `net`'s state in PyTorch's safetensors layout, distinct values per tensor (tensor i: i + j/64) and `counter` in every
+ * int32 buffer (num_batches_tracked), written and decoded again, then loaded strictly: every key, none left over;
+ * returns the host tensors to compare against
+ */
+export function loadDistinctSafetensors(net: Module, counter: number): Map<string, HostTensor> {
+  const host = new Map([...net.stateSpec()].map(([k, { shape, dtype }], i): [string, HostTensor] => {
+    const n = shape.reduce((x, y) => x * y, 1);
+    return [k, dtype === 'int32'
+      ? { dtype, shape: [...shape], data: Int32Array.from({ length: n }, () => counter) }
+      : { dtype: 'float32', shape: [...shape], data: Float32Array.from({ length: n }, (_, j) => i + j / 64) }];
+  }));
+  expect(loadHostStateDict(net, decodeSafetensors(encodeSafetensors(host)).tensors)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+  return host;
+}
+
+/** for each [options, input shape, output shape]: `make(options)`'s output of a random input has that shape, in training and in evaluation */
+export function expectOutputShapes<O>(make: (options: O) => Module & { forward(x: Tensor): Tensor }, cases: readonly [O, number[], number[]][]): void {
+  for (const [options, input, output] of cases) {
+    const net = make(options);
+    const x = rand(input, 1, { backend: cpu });
+    const y = noGrad(() => net.forward(x));
+    net.eval();
+    const z = noGrad(() => net.forward(x));
+    expect([y.shape, z.shape], JSON.stringify(options)).toEqual([output, output]);
+    dispose([x, y, z]);
+    net.dispose();
+  }
+}
+
+/** `got` equals `want` (the same network written out with the functional ops) within `rtol` of want's largest magnitude, which is not 0 */
+export async function expectSameAsWrittenOut(got: Tensor, want: Tensor, rtol: number): Promise<void> {
+  expect([got.shape, got.dtype]).toEqual([want.shape, want.dtype]);
+  const [g, e] = [await got.toArray(), await want.toArray()];
+  const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  expect(scale).toBeGreaterThan(0);
+  expectClose(g, e, rtol * scale, 0, 'output');
 }

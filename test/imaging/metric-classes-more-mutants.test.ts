@@ -43,9 +43,9 @@ describe('SurfaceDiceMetric: every threshold is checked, and the settings it kee
       .toThrow('SurfaceDiceMetric: all class thresholds need to be >= 0, got [1,-1]');
   });
 
-  it("'chessboard' is one of MONAI's chamfer distances too", () => {
-    expect(() => new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'chessboard' as never }))
-      .toThrow(`SurfaceDiceMetric: distanceMetric "chessboard": MONAI's chamfer distances are not implemented here; only 'euclidean'`);
+  it("keeps MONAI's chamfer distance metrics by name", () => {
+    expect(new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'chessboard' }).distanceMetric).toBe('chessboard');
+    expect(new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'taxicab' }).distanceMetric).toBe('taxicab');
   });
 
   it("keeps MONAI's distance_metric 'euclidean' and use_subvoxels false", () => {

@@ -251,8 +251,7 @@ describe('SurfaceDiceMetric (MONAI surface_dice.py, use_subvoxels false)', () =>
     expect(() => new SurfaceDiceMetric({ classThresholds: [Infinity] })).toThrow(/^SurfaceDiceMetric: all class thresholds need to be finite, got \["Infinity"\]$/);
     expect(() => new SurfaceDiceMetric({ classThresholds: [NaN] })).toThrow(/need to be finite/);
     expect(() => new SurfaceDiceMetric({ classThresholds: [-1] })).toThrow(/^SurfaceDiceMetric: all class thresholds need to be >= 0, got \[-1\]$/);
-    expect(() => new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'taxicab' as never })).toThrow(/^SurfaceDiceMetric: distanceMetric "taxicab": MONAI's chamfer distances are not implemented here; only 'euclidean'$/);
-    expect(() => new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'cosine' as never })).toThrow(/distanceMetric "cosine": unknown/);
+    expect(() => new SurfaceDiceMetric({ classThresholds: [1], distanceMetric: 'cosine' as never })).toThrow(/^SurfaceDiceMetric: distanceMetric must be 'euclidean', 'chessboard' or 'taxicab', got "cosine"$/);
     expect(() => new SurfaceDiceMetric({ classThresholds: [1], useSubvoxels: true as never })).toThrow(/^SurfaceDiceMetric: useSubvoxels true \(DeepMind's surface areas\) is not implemented/);
     expect(() => new SurfaceDiceMetric({ classThresholds: [1] }).call(pred, gt.subarray(1), LINE)).toThrow(/^SurfaceDiceMetric.call: pred \(6 voxels\) and gt \(5\) must match shape \[6,1,1\]$/);
     expect(() => new SurfaceDiceMetric({ classThresholds: [1] }).call(pred, gt, LINE, [1, 0, 1])).toThrow(/^SurfaceDiceMetric.call: spacing must be three positive numbers/);

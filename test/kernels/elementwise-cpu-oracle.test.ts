@@ -37,6 +37,14 @@ describe('cpu unary ops by hand', () => {
     expect(await unary('tanh', [0, inf, -inf])).toEqual([0, 1, -1]);
   });
 
+  it("round (halves to even, torch.round's rule), floor, ceil and trunc, signed zeros and NaN kept", async () => {
+    const x = [-2.5, -1.5, -0.5, -0.4, 0.4, 0.5, 1.5, 2.5, 2.6, -2.6, inf, -inf, nan];
+    expect(await unary('round', x)).toEqual([-2, -2, -0, -0, 0, 0, 2, 2, 3, -3, inf, -inf, nan]);
+    expect(await unary('floor', x)).toEqual([-3, -2, -1, -1, 0, 0, 1, 2, 2, -3, inf, -inf, nan]);
+    expect(await unary('ceil', x)).toEqual([-2, -1, -0, -0, 1, 1, 2, 3, 3, -2, inf, -inf, nan]);
+    expect(await unary('trunc', x)).toEqual([-2, -1, -0, -0, 0, 0, 1, 2, 2, -2, inf, -inf, nan]);
+  });
+
   it('relu, leakyRelu, clamp, step and inRange at their thresholds, with NaN', async () => {
     // −0 ≤ 0 gives +0; leakyRelu is x > 0 ? x : slope·x (PyTorch's), so 0 takes the slope: −0 with a negative one
     expect(await unary('relu', [-1, 0, -0, 2, nan])).toEqual([0, 0, 0, 2, nan]);

@@ -30,13 +30,14 @@ const unaryOps: { op: UnaryOp; lo: number; hi: number; params?: number[] }[] = [
   { op: 'powScalar', lo: -3, hi: 3, params: [3] }, { op: 'powScalar', lo: -3, hi: 3, params: [-2] },
   { op: 'clamp', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'leakyRelu', lo: -3, hi: 3, params: [0.01] },
   { op: 'affine', lo: -3, hi: 3, params: [-1.5, 0.25] }, { op: 'step', lo: -3, hi: 3, params: [0.5] },
-  { op: 'inRange', lo: -3, hi: 3, params: [-0.5, 1.25] },
+  { op: 'inRange', lo: -3, hi: 3, params: [-0.5, 1.25] }, { op: 'round', lo: -4, hi: 4 }, { op: 'floor', lo: -4, hi: 4 },
+  { op: 'ceil', lo: -4, hi: 4 }, { op: 'trunc', lo: -4, hi: 4 },
 ];
 
 const intUnaryOps: { op: UnaryOp; params?: number[] }[] = [
   { op: 'neg' }, { op: 'abs' }, { op: 'sign' }, { op: 'square' }, { op: 'relu' },
   { op: 'clamp', params: [-2, 3] }, { op: 'affine', params: [3, -2] }, { op: 'step', params: [0] },
-  { op: 'inRange', params: [-2, 3] },
+  { op: 'inRange', params: [-2, 3] }, { op: 'round' }, { op: 'floor' }, { op: 'ceil' }, { op: 'trunc' },
 ];
 
 const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'reluBackward'];
@@ -310,6 +311,22 @@ describe('NaN and ±Inf through relu, leakyRelu, clamp, max, min and the ReLU gr
       for (const [op, expected] of Object.entries(want) as [UnaryOp, number[]][]) {
         const s = b.upload(values, 'float32');
         expect(Array.from(await b.read(b.unary(op, view(s, [3])))), `${op} on ${b.name}`).toEqual(expected);
+      }
+    }
+  });
+
+  it("round takes halves to the even integer, and round/floor/ceil/trunc keep signed zeros, ±Inf and NaN, on both backends", async () => {
+    const values = Float32Array.from([-2.5, -1.5, -0.5, -0.25, 0.25, 0.5, 1.5, 2.5, 3.5, 4194304.5, -4194305.5, Infinity, -Infinity, NaN]);
+    const want: Partial<Record<UnaryOp, number[]>> = {
+      round: [-2, -2, -0, -0, 0, 0, 2, 2, 4, 4194304, -4194306, Infinity, -Infinity, NaN], // 2²² + ½: float32 holds halves there
+      floor: [-3, -2, -1, -1, 0, 0, 1, 2, 3, 4194304, -4194306, Infinity, -Infinity, NaN],
+      ceil: [-2, -1, -0, -0, 1, 1, 2, 3, 4, 4194305, -4194305, Infinity, -Infinity, NaN],
+      trunc: [-2, -1, -0, -0, 0, 0, 1, 2, 3, 4194304, -4194305, Infinity, -Infinity, NaN],
+    };
+    for (const b of await backends()) {
+      for (const [op, expected] of Object.entries(want) as [UnaryOp, number[]][]) {
+        const s = b.upload(values, 'float32');
+        expect(Array.from(await b.read(b.unary(op, view(s, [values.length])))), `${op} on ${b.name}`).toEqual(expected);
       }
     }
   });

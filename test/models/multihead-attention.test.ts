@@ -97,6 +97,21 @@ describe('MultiheadAttention forward', () => {
     m.dispose();
   });
 
+  it("a query with every key masked out: NaN with needWeights (PyTorch's plain softmax), zeros without (its scaled_dot_product_attention)", async () => {
+    const m = new MultiheadAttention(4, 2, { batchFirst: true, seed: 6, backend: cpu });
+    const xt = t32(randomArray(12, 8, -1, 1), [1, 3, 4]);
+    const forbid = i32([1, 1, 1, 0, 0, 0, 0, 0, 0], [3, 3]); // query 0 sees no key (True = masked out)
+    const [withWeights, weights] = m.forward(xt, xt, xt, { attnMask: forbid });
+    const nan = Array.from(await withWeights.toArray());
+    expect(nan.slice(0, 4).every(Number.isNaN)).toBe(true);
+    expect(Array.from(await weights!.toArray()).slice(0, 3).every(Number.isNaN)).toBe(true);
+    const [withoutWeights] = m.forward(xt, xt, xt, { attnMask: forbid, needWeights: false });
+    const zero = Array.from(await withoutWeights.toArray());
+    expect(zero.slice(0, 4)).toEqual([0, 0, 0, 0]); // the out_proj bias is 0 at init
+    expect(zero.slice(4)).toEqual(nan.slice(4));
+    m.dispose();
+  });
+
   it('unbatched [L, E] inputs (and masks [S], [H, L, S]) give the batch-of-one results without the batch axis; needWeights false gives null', async () => {
     const m = new MultiheadAttention(6, 3, { seed: 5, backend: cpu });
     const q = randomArray(12, 7, -1, 1), k = randomArray(18, 8, -1, 1);

@@ -28,7 +28,17 @@ export function unaryFn(op: UnaryOp, params: readonly number[]): (x: number) => 
     case 'step': return (x) => (x > a ? 1 : 0);
     case 'inRange': return (x) => (x >= a && x <= b ? 1 : 0);
     case 'roundToFloat16': return roundToFloat16;
+    case 'round': return roundHalfToEven;
+    case 'floor': return Math.floor;
+    case 'ceil': return Math.ceil;
+    case 'trunc': return Math.trunc;
   }
+}
+
+/** torch.round: the nearest integer, a half to the even one (JavaScript's Math.round takes a half up); −0 stays −0 */
+function roundHalfToEven(x: number): number {
+  const up = Math.round(x);
+  return up - x === 0.5 && up % 2 !== 0 ? up - 1 : up;
 }
 
 const f64Bits = new Float64Array(1);

@@ -20,13 +20,13 @@ export const unaryF32: Record<UnaryOp, string> = {
   softplus: 'max(x, 0.0) + log(1.0 + exp(-abs(x)))', erf: 'erf_f32(x)',
   powScalar: 'pow_signed(x, P.a0)', clamp: 'select(min(max(x, P.a0), P.a1), x, is_nan(x))', leakyRelu: 'select(P.a0 * x, x, x > 0.0)',
   affine: 'P.a0 * x + P.a1', step: 'select(0.0, 1.0, x > P.a0)', inRange: 'select(1.0, 0.0, x < P.a0 || x > P.a1 || is_nan(x))',
-  roundToFloat16: 'round_to_f16(x)',
+  roundToFloat16: 'round_to_f16(x)', round: 'round(x)', floor: 'floor(x)', ceil: 'ceil(x)', trunc: 'trunc(x)',
 };
 
 const unaryI32: Partial<Record<UnaryOp, string>> = {
   neg: '-x', abs: 'abs(x)', sign: 'sign(x)', square: 'x * x', relu: 'max(x, 0)',
   clamp: 'min(max(x, i32(P.a0)), i32(P.a1))', affine: 'i32(P.a0) * x + i32(P.a1)', step: 'select(0, 1, f32(x) > P.a0)',
-  inRange: 'select(1, 0, f32(x) < P.a0 || f32(x) > P.a1)',
+  inRange: 'select(1, 0, f32(x) < P.a0 || f32(x) > P.a1)', round: 'x', floor: 'x', ceil: 'x', trunc: 'x',
 };
 
 const binaryExpr: Record<BinaryOp, (t: string) => string> = {
