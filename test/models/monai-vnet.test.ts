@@ -9,7 +9,7 @@ import {
 import { dispose, fromArray, memory, rand, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
+import { adamLosses, expectDirectionalGradcheck, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
 
 /**
  * MONAI's VNet (monai/networks/nets/vnet.py) as MonaiVNet: MONAI's parameter count and state-dict keys, the module
@@ -254,6 +254,20 @@ describe('MonaiVNet forward and backward (cpu, float64)', () => {
     // the three dropouts (down's, up's two) were in the graph checked
     expect(stack.modules().filter((m) => m instanceof Dropout3d)).toHaveLength(3);
     stack.dispose();
+  });
+
+  it('the whole network (initFilters 1, training, dropouts with fixed masks) passes a directional float64 gradient check', async () => {
+    // the network with its dropout masks fixed: each call draws the masks of seed 1
+    class FixedMasks extends Module {
+      readonly net = this.registerModule('net', tiny({ initFilters: 1 }));
+      forward(x: Tensor): Tensor {
+        this.net.seedDropout(1);
+        return this.net.forward(x);
+      }
+    }
+    const fixed = new FixedMasks();
+    await expectDirectionalGradcheck(fixed, [2, 1, 16, 16, 16], 2);
+    fixed.dispose();
   });
 
   it('a step leaks nothing; a few Adam steps lower the cross-entropy of two balls; every parameter gets a gradient', async () => {
