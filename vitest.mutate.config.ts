@@ -122,6 +122,9 @@ const related = [
   'test/imaging/metric-classes-reduction-options.test.ts',
   'test/imaging/metrics-classification-mutants.test.ts',
   'test/imaging/metric-classes-refactor-mutants.test.ts',
+  'test/autograd/attention.test.ts',
+  'test/autograd/attention-mutants.test.ts',
+  'test/models/multihead-attention.test.ts',
 ];
 
 export default defineConfig({
