@@ -257,6 +257,7 @@ export default {
     'src/imaging/metrics-classification.ts',
     'src/imaging/metric-classes-more.ts',
     'src/autograd/attention.ts',
+    'src/models/transformer.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

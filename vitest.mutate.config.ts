@@ -125,6 +125,8 @@ const related = [
   'test/autograd/attention.test.ts',
   'test/autograd/attention-mutants.test.ts',
   'test/models/multihead-attention.test.ts',
+  'test/models/transformer.test.ts',
+  'test/models/transformer-mutants.test.ts',
 ];
 
 export default defineConfig({
