@@ -131,6 +131,8 @@ const related = [
   'test/models/norm-act-mutants.test.ts',
   'test/models/dynunet.test.ts',
   'test/models/dynunet-mutants.test.ts',
+  'test/models/resnet.test.ts',
+  'test/models/resnet-mutants.test.ts',
 ];
 
 export default defineConfig({
