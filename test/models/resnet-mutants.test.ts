@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { noGrad } from '../../src/autograd/index.js';
-import { Linear, ResNet, init, resnet10, resnet18, resnet34, resnet50, type ResNetOptions } from '../../src/models/index.js';
+import { Conv3d, Linear, ResNet, init, resnet10, resnet18, resnet34, resnet50, type ResNetOptions } from '../../src/models/index.js';
 import { deriveSeed } from '../../src/models/module.js';
 import { dispose, rand, zeros } from '../../src/tensor/index.js';
 import { cpu } from '../helpers/backends.js';
@@ -19,7 +19,7 @@ describe('ResNet options (mutation tests)', () => {
   it("resnet10/18/34/50 are MONAI's block types, stage depths and widths (at 1/64 of the width)", () => {
     const options = { widenFactor: 1 / 64, nInputChannels: 1, numClasses: 2, seed: 1, backend: cpu };
     const depths = (net: ResNet) => [net.layer1, net.layer2, net.layer3, net.layer4].map((l) => l.length);
-    const widths = (net: ResNet) => [1, 2, 3, 4].map((i) => (net.getSubmodule(`layer${i}.0.conv1`) as { outChannels: number }).outChannels);
+    const widths = (net: ResNet) => [1, 2, 3, 4].map((i) => (net.getSubmodule(`layer${i}.0.conv1`) as Conv3d).outChannels);
     const cases: [ResNet, string, number[]][] = [
       [resnet10(options), 'basic', [1, 1, 1, 1]], [resnet18(options), 'basic', [2, 2, 2, 2]],
       [resnet34(options), 'basic', [3, 4, 6, 3]], [resnet50(options), 'bottleneck', [3, 4, 6, 3]],
