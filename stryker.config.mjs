@@ -207,6 +207,18 @@
  * - metrics-classification.ts: columnAuc's tie loop `end < order.length` (`true`, `<=`: the score read past the end is
  *   undefined, never equal to one); the 'weighted' weights' `s + v` → `s - v` (every weight and their total negated,
  *   the same ratio); ROCAUCMetric.buffer's `C === undefined` → `false` (before any batch both branches give empty lists).
+ * - autograd/attention.ts causalMask's loop bound `i <= l` (the extra row's writes land past the typed array's end).
+ * - norm-act.ts normThenAct's `fusedWith([act], x)` → `fusedWith([], x)` (no fusion: the norm, then the activation, the
+ *   same floats, as segresnet.ts's).
+ * - dynunet.ts normLayer's `'numGroups' in args` → `'' in args` (reached only when normLayerOf found no group count, so
+ *   numGroups is absent either way); Convolution's `triple(…, 'DynUNet … kernel size')` / `'… stride'` labels and
+ *   checkLevelSizes' `level ${level}` label (given triples and paddings the constructor has already checked: they
+ *   never throw there); the dropout check's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1 hold);
+ * - resnet.ts `options.biasDownsample ?? true` → `&& true` (undefined reaches Conv3d's options as `bias: undefined`, and
+ *   Conv3d's default is a bias: the same layer). UnetResBlock's `this.conv3 && this.norm3` → `||` (set together); `heads` filled with
+ *   `() => undefined` for `() => null` (the head check is `!h`); Convolution's `${path}.conv` seed and
+ *   `weightInit === 'heNormal'` → `true` for DynUNet (He-normal overwrites every weight and zeroes every bias; only
+ *   UNETR's weightInit 'default' reads them, and unetr.ts's tests are not in this run).
  */
 export default {
   testRunner: 'vitest',
@@ -255,6 +267,11 @@ export default {
     'src/kernels/matmul/cpu.ts',
     'src/imaging/metrics-classification.ts',
     'src/imaging/metric-classes-more.ts',
+    'src/autograd/attention.ts',
+    'src/models/transformer.ts',
+    'src/models/norm-act.ts',
+    'src/models/dynunet.ts',
+    'src/models/resnet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -4,10 +4,11 @@ import { defineConfig } from 'vitest/config';
  * The tests Stryker runs against each mutant (stryker.config.mjs): those that check the mutated files, not the
  * whole suite. MUTATE_TESTS (comma-separated paths) narrows them for a one-file run, MUTATE_NAMES (a test
  * name pattern) to some of their tests. By default the cpu ones: Stryker's workers find no WebGPU adapter here, and
- * an LA-sized EDT outlasts the test timeout once instrumented (stryker.config.mjs says which names); MUTATE_NAMES=''
+ * an LA-sized EDT and the full-size DynUNet and ResNets outlast the test timeout once instrumented (stryker.config.mjs says
+ * which names); MUTATE_NAMES=''
  * runs every test.
  */
-const CPU_ONLY_NAMES = '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends|conv3d golden values|grouped conv3d benchmark|the other unary ops keep NaN|backward = central differences))';
+const CPU_ONLY_NAMES = '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends|conv3d golden values|grouped conv3d benchmark|the other unary ops keep NaN|backward = central differences|MONAI.s (31 189 410|33 161 922|46 163 010) parameters|resnet10 and resnet34))';
 const names = process.env.MUTATE_NAMES ?? CPU_ONLY_NAMES;
 const related = [
   'test/dbisl/losses-reference.test.ts',
@@ -122,6 +123,16 @@ const related = [
   'test/imaging/metric-classes-reduction-options.test.ts',
   'test/imaging/metrics-classification-mutants.test.ts',
   'test/imaging/metric-classes-refactor-mutants.test.ts',
+  'test/autograd/attention.test.ts',
+  'test/autograd/attention-mutants.test.ts',
+  'test/models/multihead-attention.test.ts',
+  'test/models/transformer.test.ts',
+  'test/models/transformer-mutants.test.ts',
+  'test/models/norm-act-mutants.test.ts',
+  'test/models/dynunet.test.ts',
+  'test/models/dynunet-mutants.test.ts',
+  'test/models/resnet.test.ts',
+  'test/models/resnet-mutants.test.ts',
 ];
 
 export default defineConfig({
