@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sigmoid } from './activations.js';
 import { BatchNorm3d, ReLU, triple, type IntOrTriple } from './layers.js';
 import { MonaiConvolution, type MonaiConvolutionOptions } from './monai-blocks.js';
-import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
+import { Layer, Module, Sequential, nextSeed } from './module.js';
 import { checkCount } from './transformer-checks.js';
 
 /**
@@ -54,12 +54,12 @@ function oddKernel(kernelSize: IntOrTriple, path: string): Triple {
 }
 
 /**
- * MONAI's Convolution at `path` (monai-blocks' MonaiConvolution, seeded from the network's seed and that path): what
- * the network passes, over MONAI's defaults (instance norm, PReLU, no dropout)
+ * MONAI's Convolution at `path` (monai-blocks' MonaiConvolution, its layers seeded by the network's seed and their
+ * paths): what the network passes, over MONAI's defaults (instance norm, PReLU, no dropout)
  */
 function convolution(inChannels: number, outChannels: number, path: string, ctx: BlockContext, options: MonaiConvolutionOptions & { kernelSize: IntOrTriple }): MonaiConvolution {
   return new MonaiConvolution(inChannels, outChannels, {
-    ...options, kernelSize: oddKernel(options.kernelSize, path), seed: deriveSeed(ctx.seed, path), backend: ctx.backend,
+    ...options, kernelSize: oddKernel(options.kernelSize, path), seed: ctx.seed, path, backend: ctx.backend,
   });
 }
 

@@ -157,8 +157,16 @@ export interface MonaiConvolutionOptions {
   padding?: IntOrTriple;
   /** the transposed convolution's (default stride − 1: the output the input size times the stride) */
   outputPadding?: IntOrTriple;
-  /** the convolution's initialisation derives from it and 'conv' (default: the global generator) */
+  /**
+   * the seed the layers' seeds derive from, with their paths: the convolution's initialisation and the dropout's mask salt
+   * (default: the global generator)
+   */
   seed?: number;
+  /**
+   * the block's module path in the network whose seed `seed` is (default '': `seed` is the block's own): the layers'
+   * paths are `${path}.conv` and `${path}.adn.D`
+   */
+  path?: string;
   backend?: Backend;
 }
 
@@ -173,8 +181,9 @@ class Convolution extends Sequential {
   constructor(readonly inChannels: number, readonly outChannels: number, options: MonaiConvolutionOptions = {}) {
     super();
     const seed = options.seed ?? nextSeed(), dilation = options.dilation ?? 1;
+    const seedOf = (name: string) => deriveSeed(seed, options.path ? `${options.path}.${name}` : name);
     const padding = options.padding ?? samePadding(options.kernelSize ?? 3, dilation, 'Convolution');
-    const common = { stride: options.strides ?? 1, padding, dilation, bias: options.bias ?? true, seed: deriveSeed(seed, 'conv'), backend: options.backend };
+    const common = { stride: options.strides ?? 1, padding, dilation, bias: options.bias ?? true, seed: seedOf('conv'), backend: options.backend };
     const conv = options.isTransposed
       ? new ConvTranspose3d(inChannels, outChannels, options.kernelSize ?? 3, {
         ...common, outputPadding: options.outputPadding ?? triple(options.strides ?? 1, 'Convolution strides').map((s) => s - 1) as [number, number, number],
@@ -186,7 +195,7 @@ class Convolution extends Sequential {
     const dropout = options.dropout ?? null;
     if (options.convOnly || (act === null && norm === null && dropout === null)) return;
     const adn = new ADN({
-      ordering: options.adnOrdering ?? 'NDA', inChannels: outChannels, act, norm, dropout, seed: deriveSeed(seed, 'adn.D'), backend: options.backend,
+      ordering: options.adnOrdering ?? 'NDA', inChannels: outChannels, act, norm, dropout, seed: seedOf('adn.D'), backend: options.backend,
     });
     this.addModule('adn', adn);
     this.adn = adn;
