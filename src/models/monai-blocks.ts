@@ -158,8 +158,8 @@ export interface MonaiConvolutionOptions {
   /** the transposed convolution's (default stride − 1: the output the input size times the stride) */
   outputPadding?: IntOrTriple;
   /**
-   * the seed the layers' seeds derive from, with their paths: the convolution's initialisation and the dropout's mask salt
-   * (default: the global generator)
+   * what the layers' seeds derive from, with their paths: the convolution's initialisation and the dropout's mask
+   * salt (default: the global generator)
    */
   seed?: number;
   /**
@@ -171,8 +171,8 @@ export interface MonaiConvolutionOptions {
 }
 
 /**
- * MONAI's Convolution (an nn.Sequential): `conv` (Conv3d, or ConvTranspose3d when isTransposed) then `adn` (an ADN of the norm, dropout and
- * activation in adnOrdering's order), absent when convOnly or when none of the three is given.
+ * MONAI's Convolution (an nn.Sequential): `conv` (Conv3d, or ConvTranspose3d when isTransposed) then `adn` (an ADN of
+ * the norm, dropout and activation in adnOrdering's order), absent when convOnly or when none of the three is given.
  */
 class Convolution extends Sequential {
   readonly conv: Conv3d | ConvTranspose3d;
