@@ -3,12 +3,10 @@ import type { Backend } from '../kernels/backend.js';
 import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { PReLU, Sigmoid } from './activations.js';
-import {
-  BatchNorm3d, Conv3d, ConvTranspose3d, Dropout, InstanceNorm3d, ReLU, triple, type ChannelNorm, type IntOrTriple,
-} from './layers.js';
-import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
-import { normThenAct } from './norm-act.js';
+import { Sigmoid } from './activations.js';
+import { BatchNorm3d, ReLU, triple, type IntOrTriple } from './layers.js';
+import { MonaiConvolution, type MonaiConvolutionOptions } from './monai-blocks.js';
+import { Layer, Module, Sequential, nextSeed } from './module.js';
 import { checkCount } from './transformer-checks.js';
 
 /**
@@ -44,79 +42,25 @@ export interface AttentionUnetOptions {
 interface BlockContext { seed: number; backend: Backend | undefined }
 
 /**
- * MONAI's ADN in its 'NDA' order: the norm `N`, the dropout `D` and the activation `A`, each where given; the norm
- * and a ReLU run as one fused op where the dropout is inactive (evaluation, or p = 0)
+ * the kernel of the Convolution at `path`, refused (naming that path) where MONAI's same_padding has no answer: an
+ * even size
  */
-class ADN extends Layer {
-  readonly N: ChannelNorm | null;
-  readonly D: Dropout | null;
-  readonly A: Layer | null;
-
-  constructor(norm: ChannelNorm | null, dropout: Dropout | null, act: Layer | null) {
-    super();
-    this.N = norm && this.registerModule('N', norm);
-    this.D = dropout && this.registerModule('D', dropout);
-    this.A = act && this.registerModule('A', act);
-  }
-
-  forward(x: Tensor): Tensor {
-    const { N, D, A } = this;
-    if (N && A && (!D || !D.training || D.p === 0)) return normThenAct(N, A, x);
-    return tidy(() => [N, D, A].reduce((y, layer) => (layer ? layer.forward(y) : y), x));
-  }
-}
-
-interface ConvolutionOptions {
-  kernelSize: IntOrTriple;
-  stride?: IntOrTriple;
-  transposed?: boolean;
-  /** the conv alone, no `adn` (MONAI's conv_only) */
-  convOnly?: boolean;
-  /** the ADN's norm and activation: MONAI's Convolution defaults are an instance norm and PReLU */
-  norm?: 'batch' | 'instance';
-  act?: 'relu' | 'prelu';
-  /** the ADN's dropout probability, or null for no `D` */
-  dropout?: number | null;
-}
-
-/** MONAI's same_padding: (kernel − 1)/2, for odd kernels only */
-function samePadding(kernel: Triple, path: string): Triple {
+function oddKernel(kernelSize: IntOrTriple, path: string): Triple {
+  const kernel = triple(kernelSize, `AttentionUnet ${path} kernel size`);
   if (kernel.some((k) => k % 2 === 0)) {
     throw new Error(`AttentionUnet: ${path}: kernel ${formatShape(kernel)} has no same padding; MONAI's Convolution needs odd kernel sizes`);
   }
-  return kernel.map((k) => (k - 1) / 2) as unknown as Triple;
+  return kernel;
 }
 
 /**
- * MONAI's Convolution block: `conv` (a Conv3d, or a ConvTranspose3d with output padding stride − 1, so that it
- * multiplies the size by the stride), padded by same_padding, with bias, then unless convOnly `adn`
+ * MONAI's Convolution at `path` (monai-blocks' MonaiConvolution, its layers seeded by the network's seed and their
+ * paths): what the network passes, over MONAI's defaults (instance norm, PReLU, no dropout)
  */
-class Convolution extends Layer {
-  readonly conv: Conv3d | ConvTranspose3d;
-  readonly adn: ADN | null;
-
-  constructor(inChannels: number, outChannels: number, path: string, ctx: BlockContext, options: ConvolutionOptions) {
-    super();
-    const kernel = triple(options.kernelSize, `AttentionUnet ${path} kernel size`);
-    const stride = triple(options.stride ?? 1, `AttentionUnet ${path} stride`);
-    const common = { stride, padding: samePadding(kernel, path), seed: deriveSeed(ctx.seed, `${path}.conv`), backend: ctx.backend };
-    this.conv = this.registerModule('conv', options.transposed
-      ? new ConvTranspose3d(inChannels, outChannels, kernel, { ...common, outputPadding: stride.map((s) => s - 1) as unknown as Triple })
-      : new Conv3d(inChannels, outChannels, kernel, common));
-    if (options.convOnly) {
-      this.adn = null;
-      return;
-    }
-    const norm = (options.norm ?? 'instance') === 'batch'
-      ? new BatchNorm3d(outChannels, { backend: ctx.backend }) : new InstanceNorm3d(outChannels, { backend: ctx.backend });
-    const dropout = options.dropout === null || options.dropout === undefined ? null : new Dropout(options.dropout, { salt: deriveSeed(ctx.seed, `${path}.adn.D`) });
-    const act = (options.act ?? 'prelu') === 'relu' ? new ReLU() : new PReLU({ backend: ctx.backend });
-    this.adn = this.registerModule('adn', new ADN(norm, dropout, act));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.adn ? tidy(() => this.adn!.forward(this.conv.forward(x))) : this.conv.forward(x);
-  }
+function convolution(inChannels: number, outChannels: number, path: string, ctx: BlockContext, options: MonaiConvolutionOptions & { kernelSize: IntOrTriple }): MonaiConvolution {
+  return new MonaiConvolution(inChannels, outChannels, {
+    ...options, kernelSize: oddKernel(options.kernelSize, path), seed: ctx.seed, path, backend: ctx.backend,
+  });
 }
 
 /** MONAI's ConvBlock: `conv` = two Convolutions (batch norm, dropout, ReLU), the first with the stride */
@@ -127,8 +71,8 @@ class ConvBlock extends Layer {
     super();
     const options = { kernelSize, norm: 'batch', act: 'relu', dropout } as const;
     this.conv = this.registerModule('conv', new Sequential(
-      new Convolution(inChannels, outChannels, `${path}.conv.0`, ctx, { ...options, stride }),
-      new Convolution(outChannels, outChannels, `${path}.conv.1`, ctx, options)));
+      convolution(inChannels, outChannels, `${path}.conv.0`, ctx, { ...options, strides: stride }),
+      convolution(outChannels, outChannels, `${path}.conv.1`, ctx, options)));
   }
 
   forward(x: Tensor): Tensor { return this.conv.forward(x); }
@@ -136,12 +80,12 @@ class ConvBlock extends Layer {
 
 /** MONAI's UpConv: `up`, a transposed Convolution (batch norm, dropout 0, ReLU) multiplying the size by the stride */
 class UpConv extends Layer {
-  readonly up: Convolution;
+  readonly up: MonaiConvolution;
 
   constructor(inChannels: number, outChannels: number, kernelSize: IntOrTriple, stride: IntOrTriple, path: string, ctx: BlockContext) {
     super();
-    this.up = this.registerModule('up', new Convolution(inChannels, outChannels, `${path}.up`, ctx, {
-      kernelSize, stride, transposed: true, norm: 'batch', act: 'relu', dropout: 0,
+    this.up = this.registerModule('up', convolution(inChannels, outChannels, `${path}.up`, ctx, {
+      kernelSize, strides: stride, isTransposed: true, norm: 'batch', act: 'relu', dropout: 0,
     }));
   }
 
@@ -162,7 +106,7 @@ export class AttentionBlock extends Module {
   constructor(fInt: number, fG: number, fL: number, path: string, ctx: BlockContext) {
     super();
     const gate = (cin: number, cout: number, name: string) => new Sequential(
-      new Convolution(cin, cout, `${path}.${name}.0`, ctx, { kernelSize: 1, convOnly: true }), new BatchNorm3d(cout, { backend: ctx.backend }));
+      convolution(cin, cout, `${path}.${name}.0`, ctx, { kernelSize: 1, convOnly: true }), new BatchNorm3d(cout, { backend: ctx.backend }));
     this.wG = this.registerModule('W_g', gate(fG, fInt, 'W_g'));
     this.wX = this.registerModule('W_x', gate(fL, fInt, 'W_x'));
     this.psi = this.registerModule('psi', gate(fInt, 1, 'psi').addModule('2', new Sigmoid()));
@@ -182,7 +126,7 @@ export class AttentionBlock extends Module {
 export class AttentionLayer extends Layer {
   readonly attention: AttentionBlock;
   readonly upconv: UpConv;
-  readonly merge: Convolution;
+  readonly merge: MonaiConvolution;
   readonly submodule: Layer;
 
   constructor(inChannels: number, outChannels: number, submodule: Layer, upKernelSize: IntOrTriple, stride: IntOrTriple, dropout: number,
@@ -190,7 +134,7 @@ export class AttentionLayer extends Layer {
     super();
     this.attention = this.registerModule('attention', new AttentionBlock(Math.floor(inChannels / 2), inChannels, inChannels, `${path}.attention`, ctx));
     this.upconv = this.registerModule('upconv', new UpConv(outChannels, inChannels, upKernelSize, stride, `${path}.upconv`, ctx));
-    this.merge = this.registerModule('merge', new Convolution(2 * inChannels, inChannels, `${path}.merge`, ctx, { kernelSize: 3, dropout }));
+    this.merge = this.registerModule('merge', convolution(2 * inChannels, inChannels, `${path}.merge`, ctx, { kernelSize: 3, dropout }));
     this.submodule = this.registerModule('submodule', submodule);
   }
 
@@ -252,7 +196,7 @@ export class AttentionUnet extends Layer {
       return new AttentionLayer(c[i], c[i + 1], submodule, upKernelSize, stride, dropout, path, ctx);
     };
     const encdec = level(0, 'model.1');
-    const reduceChannels = new Convolution(this.channels[0], this.outChannels, 'model.2', ctx, { kernelSize: 1, convOnly: true });
+    const reduceChannels = convolution(this.channels[0], this.outChannels, 'model.2', ctx, { kernelSize: 1, convOnly: true });
     this.model = this.registerModule('model', new Sequential(head, encdec, reduceChannels));
   }
 

@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal_ } from './init.js';
 import { Conv3d, ConvTranspose3d, MaxPool3d, Upsample } from './layers.js';
 import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
-import { MonaiConvolution, NamedSequential, monaiActFactory, monaiNormFactory, type MonaiActSpec } from './monai-blocks.js';
+import { MonaiConvolution, monaiActFactory, monaiNormFactory, type MonaiActSpec } from './monai-blocks.js';
 import type { NormSpec } from './norm-act.js';
 import { AvgPool3d } from './pooling.js';
 import { pythonFloat } from './repr.js';
@@ -29,11 +29,11 @@ const upsampleModes: readonly BasicUNetUpsample[] = ['deconv', 'nontrainable', '
 interface Context { act: MonaiActSpec; norm: NormSpec; bias: boolean; dropout: number; seed: number; backend: Backend | undefined }
 
 /** MONAI's TwoConv: two 3³ Convolutions (conv_0, conv_1), each followed by its norm, dropout and activation */
-class TwoConv extends NamedSequential {
+class TwoConv extends Sequential {
   constructor(inChannels: number, outChannels: number, path: string, ctx: Context) {
     super();
     for (const [i, c] of [inChannels, outChannels].entries()) {
-      this.append(`conv_${i}`, new MonaiConvolution(c, outChannels, {
+      this.addModule(`conv_${i}`, new MonaiConvolution(c, outChannels, {
         act: ctx.act, norm: ctx.norm, dropout: ctx.dropout, bias: ctx.bias, padding: 1, seed: deriveSeed(ctx.seed, `${path}.conv_${i}`), backend: ctx.backend,
       }));
     }
@@ -41,11 +41,11 @@ class TwoConv extends NamedSequential {
 }
 
 /** MONAI's Down: a 2³ max pooling (max_pooling), then a TwoConv (convs) */
-class Down extends NamedSequential {
+class Down extends Sequential {
   constructor(inChannels: number, outChannels: number, path: string, ctx: Context) {
     super();
-    this.append('max_pooling', new MaxPool3d(2));
-    this.append('convs', new TwoConv(inChannels, outChannels, `${path}.convs`, ctx));
+    this.addModule('max_pooling', new MaxPool3d(2));
+    this.addModule('convs', new TwoConv(inChannels, outChannels, `${path}.convs`, ctx));
   }
 }
 
@@ -106,17 +106,17 @@ export class SubpixelUpsample extends Layer {
  * align_corners true, bias true): `deconv` (a 2³ stride-2 transposed convolution), or `preconv` (1³, only where the
  * channels change) and `upsample_non_trainable`, or `pixelshuffle`
  */
-class UpSample extends NamedSequential {
+class UpSample extends Sequential {
   constructor(inChannels: number, outChannels: number, mode: BasicUNetUpsample, path: string, ctx: Context) {
     super();
     const init = (name: string) => ({ seed: deriveSeed(ctx.seed, `${path}.${name}`), backend: ctx.backend });
     if (mode === 'deconv') {
-      this.append('deconv', new ConvTranspose3d(inChannels, outChannels, 2, { stride: 2, ...init('deconv') }));
+      this.addModule('deconv', new ConvTranspose3d(inChannels, outChannels, 2, { stride: 2, ...init('deconv') }));
     } else if (mode === 'nontrainable') {
-      if (inChannels !== outChannels) this.append('preconv', new Conv3d(inChannels, outChannels, 1, init('preconv')));
-      this.append('upsample_non_trainable', new Upsample({ scaleFactor: [2, 2, 2], mode: 'trilinear', alignCorners: true }));
+      if (inChannels !== outChannels) this.addModule('preconv', new Conv3d(inChannels, outChannels, 1, init('preconv')));
+      this.addModule('upsample_non_trainable', new Upsample({ scaleFactor: [2, 2, 2], mode: 'trilinear', alignCorners: true }));
     } else {
-      this.append('pixelshuffle', new SubpixelUpsample(inChannels, outChannels, init('pixelshuffle')));
+      this.addModule('pixelshuffle', new SubpixelUpsample(inChannels, outChannels, init('pixelshuffle')));
     }
   }
 }

@@ -5,9 +5,8 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal_, zeros_ } from './init.js';
-import {
-  Conv3d, ConvTranspose3d, Dropout, triple, type ChannelNorm, type IntOrTriple,
-} from './layers.js';
+import { triple, type ChannelNorm, type IntOrTriple } from './layers.js';
+import { MonaiConvolution } from './monai-blocks.js';
 import { Layer, Module, ModuleList, deriveSeed, nextSeed } from './module.js';
 import { actLayerOf, normLayerNamed, normThenAct, type ActSpec } from './norm-act.js';
 
@@ -96,46 +95,26 @@ function getPadding(kernel: Triple, stride: Triple, path: string): Triple {
   return padding.map(Math.floor) as unknown as Triple;
 }
 
-/** MONAI's ADN as get_conv_layer builds it with only a dropout: the child `D`, an nn.Dropout */
-class ADN extends Layer {
-  readonly D: Dropout;
-
-  constructor(p: number, salt: number) {
-    super();
-    this.D = this.registerModule('D', new Dropout(p, { salt }));
-  }
-
-  forward(x: Tensor): Tensor { return this.D.forward(x); }
-}
-
 /**
- * MONAI's get_conv_layer: a Convolution (the conv or transposed conv under `conv`, then `adn` when there is a dropout)
- * padded by get_padding, initialised as ctx.weightInit says
+ * MONAI's get_conv_layer: a Convolution (monai-blocks' MonaiConvolution: the conv or transposed conv under `conv`, then
+ * `adn` holding only the dropout `D` when there is one) padded by get_padding, with get_output_padding, no norm or
+ * activation, its layers seeded by the network's seed and their module paths, initialised as ctx.weightInit says
  */
-export class Convolution extends Layer {
-  readonly conv: Conv3d | ConvTranspose3d;
-  readonly adn: ADN | null;
-
+export class Convolution extends MonaiConvolution {
   constructor(inChannels: number, outChannels: number, path: string, ctx: BlockContext,
     options: { kernelSize: IntOrTriple; stride: IntOrTriple; bias?: boolean; transposed?: boolean }) {
-    super();
     const kernel = triple(options.kernelSize, `DynUNet ${path} kernel size`), stride = triple(options.stride, `DynUNet ${path} stride`);
     const padding = getPadding(kernel, stride, path);
-    const layerOptions = { stride, padding, bias: options.bias ?? false, seed: deriveSeed(ctx.seed, `${path}.conv`), backend: ctx.backend };
-    // get_output_padding 2·padding + stride − kernel is 0 for the kernel = stride of every transposed conv DynUNet builds
-    this.conv = this.registerModule('conv', options.transposed
-      ? new ConvTranspose3d(inChannels, outChannels, kernel, layerOptions)
-      : new Conv3d(inChannels, outChannels, kernel, layerOptions));
+    super(inChannels, outChannels, {
+      kernelSize: kernel, strides: stride, padding, bias: options.bias ?? false, isTransposed: options.transposed ?? false,
+      // get_output_padding: 2·padding + stride − kernel, 0 for the kernel = stride of every transposed conv DynUNet builds
+      outputPadding: padding.map((p, i) => 2 * p + stride[i] - kernel[i]) as unknown as Triple,
+      act: null, norm: null, dropout: ctx.dropout, seed: ctx.seed, path, backend: ctx.backend,
+    });
     if (ctx.weightInit === 'heNormal') {
       kaimingNormal_(this.conv.weight, { a: 0.01, seed: deriveSeed(ctx.seed, `${path}.conv.weight`) });
       if (this.conv.bias) zeros_(this.conv.bias);
     }
-    this.adn = ctx.dropout === null ? null : this.registerModule('adn', new ADN(ctx.dropout, deriveSeed(ctx.seed, `${path}.adn.D`)));
-  }
-
-  forward(x: Tensor): Tensor {
-    const y = this.conv.forward(x);
-    return this.adn ? tidy(() => this.adn!.forward(y)) : y;
   }
 }
 

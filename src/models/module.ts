@@ -647,15 +647,29 @@ export class Sequential extends Layer {
     return tidy(() => {
       let y = x;
       for (let i = 0; i < layers.length; i++) {
-        const fused = i + 1 < layers.length ? layers[i].fusedWith(layers.slice(i + 1, i + 1 + FUSION_LOOKAHEAD), y) : null;
+        // the following layers offered to fusedWith, and their indices; those that step aside left out
+        const next: Layer[] = [], at: number[] = [];
+        for (let j = i + 1; j < layers.length && next.length < FUSION_LOOKAHEAD; j++) {
+          if (!this.stepsAside(layers[j])) {
+            next.push(layers[j]);
+            at.push(j);
+          }
+        }
+        const fused = next.length > 0 ? layers[i].fusedWith(next, y) : null;
         if (fused) {
           y = fused.forward(y);
-          i += fused.consumes;
+          i = at[fused.consumes - 1];
         } else y = layers[i].forward(y);
       }
       return y;
     });
   }
+
+  /**
+   * Whether `layer` is the identity just now and may be skipped inside a fused chain (the layers it sits between
+   * fuse as if it were absent, and its forward does not run); none by default (ADN: a dropout that is inactive)
+   */
+  protected stepsAside(_layer: Layer): boolean { return false; }
 
   /**
    * Registers `layer` under `name` and runs it after the layers before it (PyTorch's add_module on a Sequential, and

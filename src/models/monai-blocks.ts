@@ -4,9 +4,9 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ELU, GELU, LeakyReLU, PReLU, ReLU6, Sigmoid, Tanh } from './activations.js';
-import { ChannelNorm, Conv3d, ConvTranspose3d, Dropout, ReLU, triple, type IntOrTriple } from './layers.js';
-import { Layer, deriveSeed, nextSeed } from './module.js';
-import { normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
+import { ChannelNorm, Conv3d, ConvTranspose3d, Dropout, ReLU, SeededDropout, triple, type IntOrTriple } from './layers.js';
+import { Layer, Sequential, deriveSeed, nextSeed } from './module.js';
+import { normLayerOf, type ActSpec, type NormSpec } from './norm-act.js';
 
 /**
  * MONAI's generic blocks (monai/networks/blocks/convolutions.py and acti_norm.py): `Convolution` (exported as
@@ -83,26 +83,6 @@ export function checkAdnOrdering(ordering: string, what: string): void {
   if (bad !== undefined) throw new Error(`${what} must be a string of A, D and N, got '${bad}' in '${ordering}'`);
 }
 
-/**
- * nn.Sequential with named children (`append(name, layer)`, as add_module; MONAI's blocks subclass it): the children
- * run in the order they were added
- */
-class Sequential extends Layer {
-  protected readonly chain: Layer[] = [];
-
-  append<L extends Layer>(name: string, layer: L): L {
-    this.chain.push(this.registerModule(name, layer));
-    return layer;
-  }
-
-  forward(x: Tensor): Tensor {
-    const chain = this.chain;
-    return tidy(() => chain.reduce((y, layer) => layer.forward(y), x));
-  }
-}
-
-export { Sequential as NamedSequential };
-
 export interface ADNOptions {
   /** the order of the activation (A), dropout (D) and norm (N), any case (default 'NDA'); each given one is added */
   ordering?: string;
@@ -120,8 +100,9 @@ export interface ADNOptions {
 }
 
 /**
- * MONAI's ADN: the norm (N), dropout (D) and activation (A) that are given, as children of those names in `ordering`'s
- * order; a norm directly followed by a ReLU runs fused.
+ * MONAI's ADN (an nn.Sequential): the norm (N), dropout (D) and activation (A) that are given, as children of those
+ * names in `ordering`'s order. A norm followed by a ReLU runs fused, also across a dropout between them that is the
+ * identity just now (p = 0, as MONAI's UNet's default dropout 0 gives, or evaluation): it steps aside.
  */
 export class ADN extends Sequential {
   constructor(options: ADNOptions = {}) {
@@ -141,21 +122,13 @@ export class ADN extends Sequential {
     };
     for (const c of new Set(ordering.toUpperCase())) {
       const make = makers[c];
-      if (make) this.append(c, make());
+      if (make) this.addModule(c, make());
     }
   }
 
-  override forward(x: Tensor): Tensor {
-    const chain = this.chain;
-    return tidy(() => {
-      let y = x;
-      for (let i = 0; i < chain.length; i++) {
-        if (chain[i] instanceof ChannelNorm && i + 1 < chain.length) {
-          y = normThenAct(chain[i], chain[++i], y);
-        } else y = chain[i].forward(y);
-      }
-      return y;
-    });
+  /** an inactive dropout: the identity, which neither draws a mask nor advances its mask stream */
+  protected override stepsAside(layer: Layer): boolean {
+    return layer instanceof SeededDropout && (!layer.training || layer.p === 0);
   }
 }
 
@@ -184,14 +157,22 @@ export interface MonaiConvolutionOptions {
   padding?: IntOrTriple;
   /** the transposed convolution's (default stride − 1: the output the input size times the stride) */
   outputPadding?: IntOrTriple;
-  /** the convolution's initialisation derives from it and 'conv' (default: the global generator) */
+  /**
+   * what the layers' seeds derive from, with their paths: the convolution's initialisation and the dropout's mask
+   * salt (default: the global generator)
+   */
   seed?: number;
+  /**
+   * the block's module path in the network whose seed `seed` is (default '': `seed` is the block's own): the layers'
+   * paths are `${path}.conv` and `${path}.adn.D`
+   */
+  path?: string;
   backend?: Backend;
 }
 
 /**
- * MONAI's Convolution: `conv` (Conv3d, or ConvTranspose3d when isTransposed) then `adn` (an ADN of the norm, dropout and
- * activation in adnOrdering's order), absent when convOnly or when none of the three is given.
+ * MONAI's Convolution (an nn.Sequential): `conv` (Conv3d, or ConvTranspose3d when isTransposed) then `adn` (an ADN of
+ * the norm, dropout and activation in adnOrdering's order), absent when convOnly or when none of the three is given.
  */
 class Convolution extends Sequential {
   readonly conv: Conv3d | ConvTranspose3d;
@@ -200,19 +181,24 @@ class Convolution extends Sequential {
   constructor(readonly inChannels: number, readonly outChannels: number, options: MonaiConvolutionOptions = {}) {
     super();
     const seed = options.seed ?? nextSeed(), dilation = options.dilation ?? 1;
+    const seedOf = (name: string) => deriveSeed(seed, options.path ? `${options.path}.${name}` : name);
     const padding = options.padding ?? samePadding(options.kernelSize ?? 3, dilation, 'Convolution');
-    const common = { stride: options.strides ?? 1, padding, dilation, bias: options.bias ?? true, seed: deriveSeed(seed, 'conv'), backend: options.backend };
-    this.conv = this.append('conv', options.isTransposed
+    const common = { stride: options.strides ?? 1, padding, dilation, bias: options.bias ?? true, seed: seedOf('conv'), backend: options.backend };
+    const conv = options.isTransposed
       ? new ConvTranspose3d(inChannels, outChannels, options.kernelSize ?? 3, {
         ...common, outputPadding: options.outputPadding ?? triple(options.strides ?? 1, 'Convolution strides').map((s) => s - 1) as [number, number, number],
       })
-      : new Conv3d(inChannels, outChannels, options.kernelSize ?? 3, common));
+      : new Conv3d(inChannels, outChannels, options.kernelSize ?? 3, common);
+    this.addModule('conv', conv);
+    this.conv = conv;
     const act = options.act === undefined ? 'prelu' : options.act, norm = options.norm === undefined ? 'instance' : options.norm;
     const dropout = options.dropout ?? null;
     if (options.convOnly || (act === null && norm === null && dropout === null)) return;
-    this.adn = this.append('adn', new ADN({
-      ordering: options.adnOrdering ?? 'NDA', inChannels: outChannels, act, norm, dropout, seed: deriveSeed(seed, 'adn.D'), backend: options.backend,
-    }));
+    const adn = new ADN({
+      ordering: options.adnOrdering ?? 'NDA', inChannels: outChannels, act, norm, dropout, seed: seedOf('adn.D'), backend: options.backend,
+    });
+    this.addModule('adn', adn);
+    this.adn = adn;
   }
 }
 
@@ -242,7 +228,7 @@ export class ResidualUnit extends Layer {
     if (!Number.isInteger(subunits)) throw new Error(`ResidualUnit: subunits must be an integer, got ${options.subunits}`);
     this.conv = this.registerModule('conv', new Sequential());
     for (let i = 0; i < subunits; i++) {
-      this.conv.append(`unit${i}`, new Convolution(i === 0 ? inChannels : outChannels, outChannels, {
+      this.conv.addModule(`unit${i}`, new Convolution(i === 0 ? inChannels : outChannels, outChannels, {
         ...options, strides: i === 0 ? strides : 1, padding, seed: deriveSeed(seed, `conv.unit${i}`),
         convOnly: (options.lastConvOnly ?? false) && i === subunits - 1,
       }));

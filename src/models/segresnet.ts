@@ -4,8 +4,9 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Identity } from './activations.js';
-import { Conv3d, ConvTranspose3d, Dropout3d, Upsample, type ChannelNorm } from './layers.js';
+import { ConvTranspose3d, Dropout3d, Upsample, type ChannelNorm } from './layers.js';
 import { Layer, Module, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
+import { MonaiConvolution } from './monai-blocks.js';
 import { actLayerNamed, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
 
 /**
@@ -67,20 +68,15 @@ function normLayer(channels: number, ctx: BlockContext): ChannelNorm {
 
 function actLayer(act: SegResNetAct): Layer { return actLayerNamed('SegResNet', 'act', act); }
 
-/** MONAI's Convolution with conv_only: a Conv3d under the child name `conv`, padding (k − 1)/2, no bias unless asked */
-class Convolution extends Layer {
-  readonly conv: Conv3d;
-
-  constructor(inChannels: number, outChannels: number, path: string, ctx: BlockContext,
-    options: { kernelSize?: number; stride?: number; bias?: boolean } = {}) {
-    super();
-    const k = options.kernelSize ?? 3;
-    this.conv = this.registerModule('conv', new Conv3d(inChannels, outChannels, k, {
-      stride: options.stride ?? 1, padding: (k - 1) / 2, bias: options.bias ?? false, seed: deriveSeed(ctx.seed, `${path}.conv`), backend: ctx.backend,
-    }));
-  }
-
-  forward(x: Tensor): Tensor { return this.conv.forward(x); }
+/**
+ * MONAI's Convolution with conv_only, as SegResNet's get_conv_layer builds it (monai-blocks' MonaiConvolution): a Conv3d
+ * under the child name `conv`, padding (k − 1)/2, no bias unless asked, seeded by the network's seed and its path
+ */
+function convolution(inChannels: number, outChannels: number, path: string, ctx: BlockContext,
+  options: { kernelSize?: number; stride?: number; bias?: boolean } = {}): MonaiConvolution {
+  return new MonaiConvolution(inChannels, outChannels, {
+    kernelSize: options.kernelSize ?? 3, strides: options.stride ?? 1, bias: options.bias ?? false, convOnly: true, seed: ctx.seed, path, backend: ctx.backend,
+  });
 }
 
 /** MONAI's UpSample as SegResNet builds it: ×2 by a transposed conv (`deconv`) or trilinear interpolation (`upsample_non_trainable`) */
@@ -102,16 +98,16 @@ class ResBlock extends Layer {
   readonly norm1: ChannelNorm;
   readonly norm2: ChannelNorm;
   readonly act: Layer;
-  readonly conv1: Convolution;
-  readonly conv2: Convolution;
+  readonly conv1: MonaiConvolution;
+  readonly conv2: MonaiConvolution;
 
   constructor(channels: number, path: string, ctx: BlockContext) {
     super();
     this.norm1 = this.registerModule('norm1', normLayer(channels, ctx));
     this.norm2 = this.registerModule('norm2', normLayer(channels, ctx));
     this.act = this.registerModule('act', actLayer(ctx.act));
-    this.conv1 = this.registerModule('conv1', new Convolution(channels, channels, `${path}.conv1`, ctx));
-    this.conv2 = this.registerModule('conv2', new Convolution(channels, channels, `${path}.conv2`, ctx));
+    this.conv1 = this.registerModule('conv1', convolution(channels, channels, `${path}.conv1`, ctx));
+    this.conv2 = this.registerModule('conv2', convolution(channels, channels, `${path}.conv2`, ctx));
   }
 
   forward(x: Tensor): Tensor {
@@ -176,10 +172,10 @@ export class SegResNet extends Module {
     const ctx: BlockContext = { norm: options.norm ?? ['group', { numGroups: 8 }], act: options.act ?? 'relu', seed: options.seed ?? nextSeed(), backend: options.backend };
 
     this.actMod = this.registerModule('act_mod', actLayer(ctx.act));
-    this.convInit = this.registerModule('convInit', new Convolution(this.inChannels, f, 'convInit', ctx));
+    this.convInit = this.registerModule('convInit', convolution(this.inChannels, f, 'convInit', ctx));
     this.downLayers = this.registerModule('down_layers', new ModuleList(this.blocksDown.map((blocks, i) => {
       const c = f * 2 ** i, path = `down_layers.${i}`;
-      const pre = i === 0 ? new Identity() : new Convolution(c / 2, c, `${path}.0`, ctx, { stride: 2 });
+      const pre = i === 0 ? new Identity() : convolution(c / 2, c, `${path}.0`, ctx, { stride: 2 });
       return new Sequential(pre, ...Array.from({ length: blocks }, (_, j) => new ResBlock(c, `${path}.${j + 1}`, ctx)));
     })));
     const levels = this.blocksUp.length;
@@ -188,10 +184,10 @@ export class SegResNet extends Module {
       new Sequential(...Array.from({ length: blocks }, (_, j) => new ResBlock(f * 2 ** (levels - i - 1), `up_layers.${i}.${j}`, ctx))))));
     this.upSamples = this.registerModule('up_samples', new ModuleList(this.blocksUp.map((_, i) => {
       const c = f * 2 ** (levels - i), path = `up_samples.${i}`;
-      return new Sequential(new Convolution(c, c / 2, `${path}.0`, ctx, { kernelSize: 1 }), new UpSample(c / 2, this.upsampleMode, `${path}.1`, ctx));
+      return new Sequential(convolution(c, c / 2, `${path}.0`, ctx, { kernelSize: 1 }), new UpSample(c / 2, this.upsampleMode, `${path}.1`, ctx));
     })));
     this.convFinal = this.registerModule('conv_final', new Sequential(
-      normLayer(f, ctx), this.actMod, new Convolution(f, this.outChannels, 'conv_final.2', ctx, { kernelSize: 1, bias: true })));
+      normLayer(f, ctx), this.actMod, convolution(f, this.outChannels, 'conv_final.2', ctx, { kernelSize: 1, bias: true })));
     const p = options.dropoutProb ?? null;
     this.dropout = p === null ? null : this.registerModule('dropout', new Dropout3d(p, { salt: deriveSeed(ctx.seed, 'dropout') }));
   }

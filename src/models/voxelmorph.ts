@@ -6,7 +6,7 @@ import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { MaxPool3d, Upsample, type IntOrTriple } from './layers.js';
 import {
-  MonaiConvolution, NamedSequential, SkipConnection, checkAdnOrdering, monaiActFactory, monaiNormFactory, samePadding, type MonaiActSpec,
+  MonaiConvolution, SkipConnection, checkAdnOrdering, monaiActFactory, monaiNormFactory, samePadding, type MonaiActSpec,
 } from './monai-blocks.js';
 import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
 import type { NormSpec } from './norm-act.js';
@@ -20,10 +20,10 @@ import { DVF2DDF, Warp } from './warp.js';
  */
 
 /** MONAI's UpSample in its 'nontrainable' mode with nearest interpolation and as many channels out as in: one nn.Upsample ×2 */
-export class UpSample extends NamedSequential {
+export class UpSample extends Sequential {
   constructor() {
     super();
-    this.append('upsample_non_trainable', new Upsample({ scaleFactor: 2, mode: 'nearest' }));
+    this.addModule('upsample_non_trainable', new Upsample({ scaleFactor: 2, mode: 'nearest' }));
   }
 }
 
@@ -167,13 +167,13 @@ export class VoxelMorphUNet extends Layer {
   }
 
   /** final_conv_0, final_conv_1, … with finalConvAct, then final_conv_out to `outc` channels without activation */
-  private finalConvolutions(inc: number, outc: number, path: string): NamedSequential {
-    const layers = new NamedSequential();
+  private finalConvolutions(inc: number, outc: number, path: string): Sequential {
+    const layers = new Sequential();
     for (const [i, c] of this.finalConvChannels.entries()) {
-      layers.append(`final_conv_${i}`, this.convolution(inc, c, `${path}.final_conv_${i}`, this.build.kernelSize, this.build.finalConvAct));
+      layers.addModule(`final_conv_${i}`, this.convolution(inc, c, `${path}.final_conv_${i}`, this.build.kernelSize, this.build.finalConvAct));
       inc = c;
     }
-    layers.append('final_conv_out', this.convolution(inc, outc, `${path}.final_conv_out`, this.build.kernelSize, null));
+    layers.addModule('final_conv_out', this.convolution(inc, outc, `${path}.final_conv_out`, this.build.kernelSize, null));
     return layers;
   }
 
