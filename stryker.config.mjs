@@ -219,6 +219,12 @@
  *   `() => undefined` for `() => null` (the head check is `!h`); Convolution's `${path}.conv` seed and
  *   `weightInit === 'heNormal'` → `true` for DynUNet (He-normal overwrites every weight and zeroes every bias; only
  *   UNETR's weightInit 'default' reads them, and unetr.ts's tests are not in this run).
+ * - transforms-post.ts (cpu-only tests, the mutation runs' rule): channelAxis' `dim < 0 ? dim + rank : dim` → `dim`
+ *   (softmax and argmax take negative axes themselves); oneHotAlong's `rank < dim + 1` → `<=` (a reshape to the same
+ *   shape) and the int32 test → always cast (a cast to its own dtype is a view); the loops' `i < n` → `<=` (reads past a
+ *   typed array's end are undefined on both sides); presentLabels' sort and its sum test `> 0` → `>= 0` / `true` and
+ *   `c < channels` → `<=` (labels are cleaned independently of their order, an empty channel is left as it is);
+ *   `fromArray(values, shape, {})` (the cpu is the default backend and the typed array gives the dtype).
  */
 export default {
   testRunner: 'vitest',
@@ -272,6 +278,7 @@ export default {
     'src/models/norm-act.ts',
     'src/models/dynunet.ts',
     'src/models/resnet.ts',
+    'src/imaging/transforms-post.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

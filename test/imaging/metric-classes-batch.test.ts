@@ -98,7 +98,7 @@ describe('callBatch', () => {
 });
 
 describe('ROCAUCMetric.callBatch', () => {
-  it('adds [B, C] and [B] tensors as call adds the arrays, from either backend', async () => {
+  it('adds [B, C] and [B] tensors as call adds the arrays, from the cpu and WebGPU', async () => {
     const scores = [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]];
     const labels = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]];
     const backend = await webgpu();
