@@ -225,6 +225,12 @@
  *   typed array's end are undefined on both sides); presentLabels' sort and its sum test `> 0` → `>= 0` / `true` and
  *   `c < channels` → `<=` (labels are cleaned independently of their order, an empty channel is left as it is);
  *   `fromArray(values, shape, {})` (the cpu is the default backend and the typed array gives the dtype).
+ * - edt.ts chamferDistanceToSet: the neighbour list's `precedes` test (more neighbours in either pass leave the two-pass
+ *   chamfer distances exact: a neighbour's value is always an upper bound) and its `dx < 1` bound; the x bounds
+ *   `nx < 0`, `nx >= X` and the backward start `X + 1` (an index past the volume reads undefined, whose sum is NaN and
+ *   never smaller); `candidate <= best`. metrics.ts connectedComponents' x bounds `x0`/`x1` (undefined is not a
+ *   label 0, so nothing past the volume joins) and the `<=` loop bounds here and in directed() and largestComponents
+ *   (reads past the end); metric-classes.ts callBatch's `y.shape.length !== 5` (the shape comparison catches it).
  */
 export default {
   testRunner: 'vitest',

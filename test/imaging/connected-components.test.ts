@@ -59,6 +59,10 @@ describe('connectedComponents and largestComponents', () => {
     corner[0] = corner[7] = 1;
     expect(connectedComponents(corner, [2, 2, 2], 3).sizes).toEqual([0, 2]);
     expect(connectedComponents(corner, [2, 2, 2], 2).sizes).toEqual([0, 1, 1]);
+    // five equal singletons: the first ones in C order are kept
+    expect(Array.from(largestComponents(Uint8Array.from([1, 0, 1, 0, 1, 0, 1, 0, 1]), [1, 1, 9], 2))).toEqual([1, 0, 1, 0, 0, 0, 0, 0, 0]);
+    expect(Array.from(largestComponents(Uint8Array.from([1, 0, 1, 0, 1, 0, 1, 0, 1]), [1, 1, 9], 4))).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 0]);
+    expect(() => connectedComponents(corner, [2, 2, 3])).toThrow(/^connectedComponents: arrays do not match shape \[2, 2, 3\]/);
     expect(() => connectedComponents(corner, [2, 2, 2], 4 as never)).toThrow(/^connectedComponents: connectivity must be 1, 2 or 3 \(orthogonal hops in 3-D\), got 4$/);
     expect(() => largestComponents(corner, [2, 2, 2], 0)).toThrow(/^largestComponents: numComponents must be a positive integer, got 0$/);
   });

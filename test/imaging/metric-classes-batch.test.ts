@@ -73,6 +73,11 @@ describe('callBatch', () => {
     soft[(1 * C + 2) * N + (2 * Y + 1) * Z + 3] = 0.75;
     await expect(metric.callBatch(fromArray(soft, [B, C, X, Y, Z], { backend: cpu }), y))
       .rejects.toThrow(/^DiceMetric\.callBatch: yPred holds 0\.75 at \[1, 2, 2, 1, 3\]; binarize first \(a threshold, or argmax and one-hot\)$/);
+    const other = Float32Array.from(predData);
+    other[(2 * C + 0) * N + (3 * Y + 2) * Z + 4] = 2;
+    await expect(metric.callBatch(fromArray(other, [B, C, X, Y, Z], { backend: cpu }), y)).rejects.toThrow(/yPred holds 2 at \[2, 0, 3, 2, 4\]/);
+    const flat = fromArray(gtData.subarray(0, B * C * X * Y), [B, C, X, Y], { backend: cpu });
+    await expect(metric.callBatch(flat, flat)).rejects.toThrow(/^DiceMetric\.callBatch: yPred \[3, 3, 4, 3\] and y \[3, 3, 4, 3\] must both be \[B, C, X, Y, Z\]/);
     soft[(1 * C + 2) * N + (2 * Y + 1) * Z + 3] = NaN;
     await expect(metric.callBatch(fromArray(soft, [B, C, X, Y, Z], { backend: cpu }), y)).rejects.toThrow(/yPred holds NaN at \[1, 2, 2, 1, 3\]/);
     await expect(metric.callBatch(fromArray(predData.subarray(0, 2 * C * N), [2, C, X, Y, Z], { backend: cpu }), y))
@@ -98,18 +103,27 @@ describe('callBatch', () => {
 });
 
 describe('ROCAUCMetric.callBatch', () => {
-  it('adds [B, C] and [B] tensors as call adds the arrays, from the cpu and WebGPU', async () => {
-    const scores = [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]];
-    const labels = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]];
-    const backend = await webgpu();
+  const scores = [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]];
+  const labels = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]];
+
+  it('adds [B, C] and [B] tensors as call adds the arrays', async () => {
     const batched = new ROCAUCMetric({ average: 'none' }), arrays = new ROCAUCMetric({ average: 'none' });
-    await batched.callBatch(fromArray(scores.flat(), [4, 3], { backend }), fromArray(labels.flat(), [4, 3], { backend: cpu }));
+    await batched.callBatch(fromArray(scores.flat(), [4, 3], { backend: cpu }), fromArray(labels.flat(), [4, 3], { backend: cpu }));
     arrays.call(scores.map((row) => row.map(Math.fround)), labels); // the tensor holds float32 scores
     expect(batched.buffer()).toEqual(arrays.buffer());
     expect(batched.aggregate()).toEqual(arrays.aggregate());
     const binary = new ROCAUCMetric();
     await binary.callBatch(fromArray([0.9, 0.2, 0.6], [3], { backend: cpu }), fromArray(Int32Array.from([1, 0, 0]), [3], { backend: cpu }));
+    expect(binary.buffer()).toEqual({ yPred: [0.9, 0.2, 0.6].map(Math.fround), y: [1, 0, 0] });
     expect(binary.aggregate()).toBe(1);
+  });
+
+  it('reads scores back from WebGPU', async () => {
+    const backend = await webgpu();
+    const fromGpu = new ROCAUCMetric({ average: 'none' }), fromCpu = new ROCAUCMetric({ average: 'none' });
+    await fromGpu.callBatch(fromArray(scores.flat(), [4, 3], { backend }), fromArray(labels.flat(), [4, 3], { backend }));
+    await fromCpu.callBatch(fromArray(scores.flat(), [4, 3], { backend: cpu }), fromArray(labels.flat(), [4, 3], { backend: cpu }));
+    expect(fromGpu.buffer()).toEqual(fromCpu.buffer());
   });
 
   it('refuses non-tensors, 3-D tensors and mismatched shapes, naming them', async () => {
