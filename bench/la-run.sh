@@ -37,6 +37,7 @@ size_of() { du -sb "$1" 2>/dev/null | cut -f1; }
 # browser test's and the mutation tester's packages, so that the first call has room for LA data. The marker
 # .gpu/node_modules.slim is newer than an archive already slimmed (pack writes a new one after it). xz -9e (about a
 # minute more than -6) keeps the LA pack in three calls: it saves 0.9 MiB, and the tree that travels grows.
+# h5wasm's browser builds stay here (the LA reader imports 'h5wasm/node').
 slim_gpu_modules() {
   local archive=.gpu/node_modules.tar.xz marker=.gpu/node_modules.slim
   [ -f "$archive" ] || return 0
@@ -47,7 +48,8 @@ slim_gpu_modules() {
   before=$(size_of "$archive")
   # shellcheck disable=SC2086
   tar -cf - --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
-    --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/.cache' node_modules/.bin $modules \
+    --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/.cache' \
+    --exclude='node_modules/h5wasm/dist/esm' --exclude='node_modules/h5wasm/dist/iife' node_modules/.bin $modules \
     | xz -T0 -9e > "$archive.tmp"
   mv "$archive.tmp" "$archive"
   touch "$marker"

@@ -42,6 +42,26 @@ describe('bench/gpu-modules.ts', () => {
     ]);
   });
 
+  it('leaves out packages of type declarations only and the CSS-only packages with what only they reach', () => {
+    const dir = project('typed', (nm) => {
+      pkg(join(nm, 'engine'), { dependencies: { util: '2', '@types/util': '1', 'typed-util': '1' } });
+      pkg(join(nm, '@types/util'), { main: '', types: 'index.d.ts' });
+      writeFileSync(join(nm, '@types/util/index.d.ts'), 'export declare const x: number;');
+      writeFileSync(join(nm, '@types/util/README.md'), '# types');
+      // declarations beside code: needed
+      pkg(join(nm, 'typed-util'), { main: 'index.js', types: 'index.d.ts' });
+      writeFileSync(join(nm, 'typed-util/index.d.ts'), 'export declare const x: number;');
+      writeFileSync(join(nm, 'typed-util/index.js'), 'export const x = 1;');
+      pkg(join(nm, 'vite'), { dependencies: { lightningcss: '1' } });
+      pkg(join(nm, 'lightningcss'), { optionalDependencies: { 'lightningcss-linux-x64-gnu': '1' } });
+      pkg(join(nm, 'lightningcss-linux-x64-gnu'), {});
+    });
+    const kept = gpuModules(dir);
+    expect(kept).toContain('node_modules/typed-util');
+    expect(kept).toContain('node_modules/vite');
+    for (const left of ['node_modules/@types/util', 'node_modules/lightningcss', 'node_modules/lightningcss-linux-x64-gnu']) expect(kept).not.toContain(left);
+  });
+
   it('names a required package that is not installed, and a GPU tool package.json does not list', () => {
     expect(() => gpuModules(project('missing', (nm) => rmSync(join(nm, 'pure-rand'), { recursive: true }))))
       .toThrow('pure-rand (required from node_modules/fast-check) is not installed: run npm ci');
