@@ -70,13 +70,30 @@ export class Dataset<S extends object = Record<string, unknown>> {
   /** Item `index` transformed; `rng` is needed when a transform is random. */
   getItem(index: number, rng?: Rng): S | S[] {
     const i = itemIndex(index, this.data.length, `${this.constructor.name}.getItem`);
-    return this.transformItem(i, rng);
+    return naming(`${this.constructor.name}: item ${i}`, () => this.transformItem(i, rng));
   }
 
+  /** Item i (checked) through the transform. */
   protected transformItem(i: number, rng?: Rng): S | S[] {
-    const item = this.data[i]!;
-    if (item === null || typeof item !== 'object') throw new Error(`${this.constructor.name}: item ${i} is not a sample object (got ${item === null ? 'null' : typeof item})`);
+    const item = sampleAt(this.data, i);
     return (this.transform ? this.transform.apply(item, rng) : item) as S | S[];
+  }
+}
+
+/** Item i of the data, checked to be a sample object. */
+function sampleAt(data: readonly object[], i: number): object {
+  const item = data[i];
+  if (item === null || typeof item !== 'object') throw new Error(`not a sample object (got ${item === null ? 'null' : typeof item})`);
+  return item;
+}
+
+/** f(), its Error rethrown with `what` before the message (which item failed; the original is its cause). */
+function naming<R>(what: string, f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+    throw new Error(`${what}: ${e.message}`, { cause: e });
   }
 }
 
@@ -93,10 +110,10 @@ export function isRandomTransform(t: ComposeStep | Transform): boolean {
 }
 
 /** An Rng that throws, naming the transform, when a transform of the cached steps touches it. */
-function forbiddenRng(index: number, t: ComposeStep, name: string): Rng {
+function forbiddenRng(index: number, t: ComposeStep): Rng {
   return new Proxy({}, {
     get() {
-      throw new Error(`${name}: transforms[${index}] (${t.constructor?.name ?? 'object'}) draws from the Rng but is cached as deterministic; ` +
+      throw new Error(`transforms[${index}] (${t.constructor?.name ?? 'object'}) draws from the Rng but is cached as deterministic; ` +
         'a random transform of your own must be named Rand… or declare readonly randomizable = true');
     },
   }) as Rng;
@@ -157,16 +174,14 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
     this.#cached = this.firstRandom > 0 ? new Compose(steps.slice(0, this.firstRandom)) : null;
     this.#rest = this.firstRandom < steps.length ? new Compose(steps.slice(this.firstRandom)) : null;
     this.#cache = new Array<object | object[] | undefined>(this.cacheNum).fill(undefined);
-    if (!opts.runtimeCache) for (let i = 0; i < this.cacheNum; i++) this.#cache[i] = this.#deterministic(i);
+    if (!opts.runtimeCache) for (let i = 0; i < this.cacheNum; i++) this.#cache[i] = naming(`${name}: item ${i}`, () => this.#deterministic(i));
   }
 
   /** Item i through the transforms before the first random one, each given an Rng that must not be touched. */
   #deterministic(i: number): object | object[] {
-    const item = this.data[i]!;
-    if (item === null || typeof item !== 'object') throw new Error(`CacheDataset: item ${i} is not a sample object (got ${item === null ? 'null' : typeof item})`);
-    let current: object | object[] = item;
+    let current: object | object[] = sampleAt(this.data, i);
     (this.#cached?.transforms ?? []).forEach((t, k) => {
-      const rng = forbiddenRng(k, t, 'CacheDataset');
+      const rng = forbiddenRng(k, t);
       current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
     });
     return current;
@@ -333,12 +348,7 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
     for (let b = 0; b < this.length; b++) {
       const indices = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
       const items = indices.map((i) => this.dataset.getItem(i, new Rng(hashSeed(seed, i))));
-      try {
-        yield listDataCollate(items, this.#collate);
-      } catch (e) {
-        if (!(e instanceof Error) || !e.message.startsWith('listDataCollate')) throw e;
-        throw new Error(`DataLoader: batch ${b} (dataset items ${indices.join(', ')}): ${e.message}`);
-      }
+      yield naming(`DataLoader: batch ${b} (dataset items ${indices.join(', ')})`, () => listDataCollate(items, this.#collate));
     }
   }
 }

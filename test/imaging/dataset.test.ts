@@ -50,7 +50,7 @@ describe('Dataset', () => {
     const a = ds.getItem(0, new Rng(5)) as Sample, b = ds.getItem(0, new Rng(5)) as Sample, c = ds.getItem(0, new Rng(6)) as Sample;
     expect(a.image.data).toEqual(b.image.data);
     expect(a.image.data).not.toEqual(c.image.data);
-    expect(() => ds.getItem(0)).toThrow(/RandGaussianNoise: a random transform needs an Rng/);
+    expect(() => ds.getItem(0)).toThrow(/Dataset: item 0: RandGaussianNoise: a random transform needs an Rng/);
   });
 
   it('clear errors: the index, the data, the transform, an item that is not an object', () => {
@@ -61,7 +61,7 @@ describe('Dataset', () => {
     expect(() => new Dataset('files' as unknown as object[])).toThrow(/Dataset: data must be an array of samples, got string/);
     expect(() => new Dataset([], { transform: 1 } as unknown as Transform)).toThrow(/Dataset: transform must be a transform, a Compose or a list/);
     expect(() => new Dataset([sample(0)], [{} as Transform])).toThrow(/Compose: transforms\[0\] has no apply/);
-    expect(() => new Dataset(['a.nii' as unknown as object]).getItem(0)).toThrow(/Dataset: item 0 is not a sample object \(got string\)/);
+    expect(() => new Dataset(['a.nii' as unknown as object]).getItem(0)).toThrow(/Dataset: item 0: not a sample object \(got string\)/);
   });
 });
 
@@ -146,9 +146,9 @@ describe('CacheDataset', () => {
 
   it('a transform that draws from the Rng without saying it is random is an error naming it, not a frozen draw', () => {
     class Jitter { apply<T extends object>(d: T, rng?: Rng): T { return { ...d, jitter: rng!.random() }; } }
-    expect(() => new CacheDataset([sample(0)], [new Flip({ keys: 'image' }), new Jitter()])).toThrow(/CacheDataset: transforms\[1\] \(Jitter\) draws from the Rng but is cached as deterministic/);
+    expect(() => new CacheDataset([sample(0)], [new Flip({ keys: 'image' }), new Jitter()])).toThrow(/CacheDataset: item 0: transforms\[1\] \(Jitter\) draws from the Rng but is cached as deterministic/);
     const lazy = new CacheDataset([sample(0)], [new Jitter()], { runtimeCache: true });
-    expect(() => lazy.getItem(0, new Rng(0))).toThrow(/transforms\[0\] \(Jitter\)/);
+    expect(() => lazy.getItem(0, new Rng(0))).toThrow(/CacheDataset: item 0: transforms\[0\] \(Jitter\)/);
   });
 
   it('items that split before the random transforms: each cached sample goes through the rest', () => {

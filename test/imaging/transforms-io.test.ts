@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CacheDataset, Compose, DataLoader, EnsureChannelFirst, LoadImage, RandFlip, Spacing, affineToSpacing, writeNifti,
+  CacheDataset, Compose, DataLoader, Dataset, EnsureChannelFirst, LoadImage, RandFlip, Spacing, affineToSpacing, writeNifti,
 } from '../../src/imaging.js';
 import type { MultiChannelVolume, Volume } from '../../src/imaging/volume.js';
 import { cpu } from '../helpers/backends.js';
@@ -134,6 +134,10 @@ describe('from file paths to batches (MONAI\'s first tutorial)', () => {
     ]);
     const ds = new CacheDataset(files, transforms);
     expect(ds.firstRandom).toBe(3);
+    const missing = [files[0]!, { ...files[1]!, label: file('missing_seg.nii.gz') }];
+    expect(() => new CacheDataset(missing, transforms)).toThrow(/CacheDataset: item 1: LoadImage: key 'label': NIfTI .*missing_seg\.nii\.gz: missing file/);
+    const lazy = new DataLoader(new Dataset(missing, transforms), { batchSize: 2 })[Symbol.asyncIterator]();
+    await expect(lazy.next()).rejects.toThrow(/^Dataset: item 1: LoadImage: key 'label': NIfTI .*missing_seg\.nii\.gz: missing file$/);
     rmSync(file('case1.nii.gz'));
     const batches = [];
     for await (const batch of new DataLoader(ds, { batchSize: 2, backend: cpu })) batches.push(batch);
