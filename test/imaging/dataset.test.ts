@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { backward, sum } from '../../src/autograd/index.js';
 import {
   CacheDataset, Compose, DataLoader, Dataset, Flip, Lambda, RandCropByPosNegLabel, RandFlip, RandGaussianNoise, Rng, decollateBatch, hashSeed,
@@ -179,6 +179,15 @@ describe('listDataCollate (MONAI\'s list_data_collate)', () => {
     expect(batch.id).toEqual(['case0', 'case1']);
     const typed = listDataCollate([sample(0)], { dtypes: { label: 'float32', image: 'float64' } });
     expect([typed.label.dtype, typed.image.dtype]).toEqual(['float32', 'float64']);
+  });
+
+  it('types: Batch<S> holds a tensor for each volume or tensor key and an array for the others; decollated, the per-sample types', () => {
+    interface Typed { image: MultiChannelVolume; label: Volume<Uint8Array>; affine: number[][]; id: string; t: Tensor }
+    expectTypeOf<Batch<Typed>>().toEqualTypeOf<{ image: Tensor; label: Tensor; affine: number[][][]; id: string[]; t: Tensor }>();
+    expectTypeOf<Batch<Record<string, unknown>>>().toEqualTypeOf<{ [k: string]: Tensor | unknown[] }>();
+    const samples = decollateBatch({ image: fromArray([1, 2], [2, 1]), id: ['a', 'b'], meta: { fold: [1, 2] } });
+    expectTypeOf(samples).toEqualTypeOf<{ image: Tensor; id: string; meta: { fold: number } }[]>();
+    expect(samples.map((s) => [s.image.shape, s.id, s.meta.fold])).toEqual([[[1], 'a', 1], [[1], 'b', 2]]);
   });
 
   it('channel-first volumes keep their channels; tensors are stacked; lists of samples are flattened into the batch', async () => {
