@@ -43,7 +43,7 @@ function readNiftiFile(path: string): NiftiChannelsImage {
   try {
     const st = statSync(path);
     // only regular files: reading a FIFO would wait for a writer forever
-    if (!st.isFile()) fail(`not a regular file (${st.isDirectory() ? 'a folder' : 'a special file'})`);
+    if (!st.isFile()) fail(`not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : 'a socket, device or other special file'})`);
     raw = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
