@@ -214,7 +214,7 @@ export type Batch<S> = { [K in keyof S]: CollatedValue<S[K]> };
 export interface CollateOptions {
   /** the backend of the batch's tensors (default: the current one, getBackend()) */
   backend?: Backend;
-  /** the dtype of a key's tensor (default: 'float32' for Float32Array volumes, 'int32' for Uint8Array ones) */
+  /** the dtype of a key's tensor (default: 'float32' for Float32Array volumes, 'int32' for Uint8Array ones; float to int32 truncates, as a typed array's set) */
   dtypes?: Readonly<Record<string, DType>>;
 }
 
