@@ -21,7 +21,7 @@ import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { hashSeed, Rng } from './random.js';
-import { Compose, readChannels, type ComposeStep, type SpatialVolume, type Transform } from './transforms.js';
+import { Compose, readChannels, type ComposeStep, type Transform } from './transforms.js';
 
 /** What a Dataset runs its samples through: a transform, a Compose, or a list of them (wrapped in a Compose, as MONAI's). */
 export type DatasetTransform = Transform | ComposeStep | readonly ComposeStep[];
@@ -205,8 +205,11 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
 
 // ------------------------------------------------------------------------------------------------ collation
 
+/** What collation takes for a volume: { data, shape } of either element type, [X, Y, Z] or [C, X, Y, Z] (checked when collated). */
+type VolumeLike = { data: Float32Array | Uint8Array; shape: readonly number[] };
+
 /** A batch's value for a sample value of type V: a tensor for volumes and tensors, else the array of the samples' values. */
-export type CollatedValue<V> = unknown extends V ? Tensor | unknown[] : V extends SpatialVolume | Tensor ? Tensor : V[];
+export type CollatedValue<V> = unknown extends V ? Tensor | unknown[] : V extends VolumeLike | Tensor ? Tensor : V[];
 
 /** What collation makes of samples of type S. */
 export type Batch<S> = { [K in keyof S]: CollatedValue<S[K]> };

@@ -1,4 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import fc from 'fast-check';
 import { backward, sum } from '../../src/autograd/index.js';
 import {
   CacheDataset, Compose, DataLoader, Dataset, Flip, Lambda, RandCropByPosNegLabel, RandFlip, RandGaussianNoise, Rng, decollateBatch, hashSeed,
@@ -185,6 +186,7 @@ describe('listDataCollate (MONAI\'s list_data_collate)', () => {
     interface Typed { image: MultiChannelVolume; label: Volume<Uint8Array>; affine: number[][]; id: string; t: Tensor }
     expectTypeOf<Batch<Typed>>().toEqualTypeOf<{ image: Tensor; label: Tensor; affine: number[][][]; id: string[]; t: Tensor }>();
     expectTypeOf<Batch<Record<string, unknown>>>().toEqualTypeOf<{ [k: string]: Tensor | unknown[] }>();
+    expectTypeOf<Batch<{ v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array> }>>().toEqualTypeOf<{ v: Tensor }>();
     const samples = decollateBatch({ image: fromArray([1, 2], [2, 1]), id: ['a', 'b'], meta: { fold: [1, 2] } });
     expectTypeOf(samples).toEqualTypeOf<{ image: Tensor; id: string; meta: { fold: number } }[]>();
     expect(samples.map((s) => [s.image.shape, s.id, s.meta.fold])).toEqual([[[1], 'a', 1], [[1], 'b', 2]]);
@@ -303,6 +305,27 @@ describe('decollateBatch (MONAI\'s decollate_batch)', () => {
     }
     const slices = decollateBatch(fromArray([1, 2, 3, 4, 5, 6], [3, 2]));
     expect(await Promise.all(slices.map(values))).toEqual([[1, 2], [3, 4], [5, 6]]);
+  });
+
+  it('decollateBatch(listDataCollate(samples)) gives back every sample\'s voxels, channel-first (random shapes, batch sizes, element types)', async () => {
+    const side = fc.integer({ min: 1, max: 3 });
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.tuple(side, side, side), fc.boolean(), fc.integer(),
+      async (b, c, [x, y, z], u8, seed) => {
+        const n = Math.max(c, 1) * x * y * z;
+        const make = (i: number) => {
+          const values = Array.from({ length: n }, (_, k) => (seed + 31 * i + 7 * k) % 251);
+          const data = u8 ? Uint8Array.from(values) : Float32Array.from(values, (v) => v / 8 - 3);
+          return { v: (c === 0 ? { data, shape: [x, y, z] } : { data, shape: [c, x, y, z] }) as Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, i };
+        };
+        const samples = Array.from({ length: b }, (_, i) => make(i));
+        const batch = listDataCollate(samples);
+        expect([batch.v.shape, batch.v.dtype, batch.i]).toEqual([[b, Math.max(c, 1), x, y, z], u8 ? 'int32' : 'float32', samples.map((s) => s.i)]);
+        const back = decollateBatch(batch);
+        expect(back.map((s) => [s.v.shape, s.i])).toEqual(samples.map((s) => [[Math.max(c, 1), x, y, z], s.i]));
+        expect(await Promise.all(back.map((s) => values(s.v)))).toEqual(samples.map((s) => Array.from(s.v.data)));
+      },
+    ), { numRuns: 40 });
   });
 
   it('MONAI\'s docstring example: different lengths padded with fillValue, or cut with pad false; single values repeated; nested batches', () => {
