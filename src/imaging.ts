@@ -64,3 +64,11 @@ export {
 export {
   computeRocAuc, ROCAUCMetric, type RocAucAverage, type RocAucInput, type RocAucResult, type RocAucWarn, type ROCAUCMetricOptions,
 } from './imaging/metrics-classification.js';
+export {
+  Dataset, CacheDataset, DataLoader, listDataCollate, decollateBatch, partitionDataset, isRandomTransform, copySample,
+  type DatasetTransform, type CacheDatasetOptions, type CollateOptions, type CollatedValue, type Batch, type DataLoaderOptions,
+  type DecollateOptions, type Decollated, type DecollatedValue, type PartitionDatasetOptions,
+} from './imaging/dataset.js';
+export {
+  LoadImage, EnsureChannelFirst, affineToSpacing, type LoadImageOptions, type LoadImageDtype, type EnsureChannelFirstOptions,
+} from './imaging/transforms-io.js';
