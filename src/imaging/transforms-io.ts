@@ -12,9 +12,7 @@
  * The keys of one LoadImage share these entries, so their files must agree on the affine; a second LoadImage with
  * `affineKey: null, spacingKey: null` loads files whose geometry is not to be checked or kept.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { NIFTI_MAX_BYTES, parseNiftiChannels, type NiftiChannelsImage } from './io/nifti.js';
+import { readNiftiChannelsSync, type NiftiChannelsImage } from './io/nifti.js';
 import { keyList, readChannels, withVolumes, type SampleTransform, type SpatialVolume } from './transforms.js';
 import type { MultiChannelVolume, Shape3, Volume } from './volume.js';
 
@@ -35,32 +33,6 @@ export interface LoadImageOptions {
 
 /** An entry of an affine may differ between the keys' files by this share of max(1, |entry|) (float32 headers). */
 const AFFINE_TOLERANCE = 1e-4;
-
-/** A NIfTI file read synchronously (transforms are synchronous), channels first, every error naming the file. */
-function readNiftiFile(path: string): NiftiChannelsImage {
-  const fail = (what: string): never => { throw new Error(`NIfTI ${path}: ${what}`); };
-  let raw: Uint8Array = new Uint8Array(0);
-  try {
-    const st = statSync(path);
-    // only regular files: reading a FIFO would wait for a writer forever
-    if (!st.isFile()) fail(`not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : 'a socket, device or other special file'})`);
-    raw = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined) throw e;
-    fail(code === 'ENOENT' ? 'missing file' : `cannot read file (${code})`);
-  }
-  let bytes = raw;
-  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    try {
-      bytes = new Uint8Array(gunzipSync(raw, { maxOutputLength: NIFTI_MAX_BYTES }));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(`too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`);
-      fail(`corrupt gzip stream: ${(e as Error).message}`);
-    }
-  }
-  return parseNiftiChannels(bytes, path);
-}
 
 /** The voxel spacing of an affine: the norms of its first three columns. */
 export function affineToSpacing(affine: readonly (readonly number[])[]): Shape3 {
@@ -120,7 +92,7 @@ export class LoadImage implements SampleTransform {
     }
     let images: NiftiChannelsImage[];
     try {
-      images = paths.map((p) => readNiftiFile(p));
+      images = paths.map((p) => readNiftiChannelsSync(p));
     } catch (e) {
       throw new Error(`LoadImage: key '${key}': ${(e as Error).message}`);
     }

@@ -6,6 +6,7 @@
  * (numpy C order of an array shaped (W, H, D) = (x, y, z)) and of a nibabel array `img[x, y, z]`.
  */
 
+import { statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
 /** A 3-D extent or position [X, Y, Z]: a volume's shape, a patch, a stride, a voxel spacing, a point. */
@@ -99,13 +100,28 @@ export function allocLike<T extends Float32Array | Uint8Array>(like: T, n: numbe
  * file (a FIFO would block the reader forever, a device could be endless). Stats only; opens nothing.
  */
 export async function fileProblem(file: string, missing = 'missing file'): Promise<string | null> {
-  let st;
   try {
-    st = await stat(file);
+    return statProblem(await stat(file));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? missing : `cannot read file (${code ?? (e as Error).message})`;
+    return statError(e, missing);
   }
+}
+
+/** Synchronous {@link fileProblem}, for the synchronous readers (a transform reads synchronously). */
+export function fileProblemSync(file: string, missing = 'missing file'): string | null {
+  try {
+    return statProblem(statSync(file));
+  } catch (e) {
+    return statError(e, missing);
+  }
+}
+
+function statProblem(st: Stats): string | null {
   if (st.isFile()) return null;
   return `not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file'})`;
+}
+
+function statError(e: unknown, missing: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? missing : `cannot read file (${code ?? (e as Error).message})`;
 }

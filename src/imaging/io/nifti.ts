@@ -35,7 +35,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
 import { writeFileAtomicSync } from '../../models/atomic.js';
-import { fileProblem, type MultiChannelVolume, type Shape3, type Volume } from '../volume.js';
+import { fileProblem, fileProblemSync, type MultiChannelVolume, type Shape3, type Volume } from '../volume.js';
 
 const gunzipAsync = promisify(zlibGunzip);
 /** the largest decompressed NIfTI read (1 GiB; a BraTS volume is about 9 MB): a gzip bomb is refused, not allocated */
@@ -255,15 +255,6 @@ function decode(bytes: Uint8Array, path: string, withChannels: boolean): { data:
   };
 }
 
-function decompress(raw: Uint8Array, path: string): Uint8Array {
-  if (!isGzip(raw)) return raw;
-  try {
-    return new Uint8Array(zlibGunzipSync(raw));
-  } catch (e) {
-    fail(path, `corrupt gzip stream: ${(e as Error).message}`);
-  }
-}
-
 /** Reads a `.nii` / `.nii.gz` file of a 3-D image (gzip detected from the content, not the name). */
 export async function readNifti(path: string): Promise<NiftiImage> {
   return parseNifti(await readNiftiBytes(path), path);
@@ -277,38 +268,60 @@ export async function readNiftiChannels(path: string): Promise<NiftiChannelsImag
   return parseNiftiChannels(await readNiftiBytes(path), path);
 }
 
-/** The file's bytes, decompressed. */
-async function readNiftiBytes(path: string): Promise<Uint8Array> {
-  let raw: Uint8Array;
-  // only regular files: reading a FIFO would wait for a writer forever
-  const problem = await fileProblem(path);
-  if (problem) fail(path, problem);
-  try {
-    raw = await fsp.readFile(path);
-  } catch (e) {
-    fail(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let bytes = raw;
-  if (isGzip(raw)) {
-    try {
-      bytes = new Uint8Array(await gunzipAsync(raw, { maxOutputLength: NIFTI_MAX_BYTES }));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(path, `too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`);
-      fail(path, `corrupt gzip stream: ${(e as Error).message}`);
-    }
-  }
-  return bytes;
+/** Synchronous {@link readNiftiChannels} (a transform reads synchronously: `LoadImage`). */
+export function readNiftiChannelsSync(path: string): NiftiChannelsImage {
+  return parseNiftiChannels(readNiftiBytesSync(path), path);
 }
 
 /** Synchronous {@link readNifti}. */
 export function readNiftiSync(path: string): NiftiImage {
+  return parseNifti(readNiftiBytesSync(path), path);
+}
+
+/** The file's bytes, decompressed: only a regular file is read (a FIFO would wait for a writer forever). */
+async function readNiftiBytes(path: string): Promise<Uint8Array> {
+  const problem = await fileProblem(path);
+  if (problem) fail(path, problem);
+  let raw: Uint8Array;
+  try {
+    raw = await fsp.readFile(path);
+  } catch (e) {
+    readFailure(path, e);
+  }
+  if (!isGzip(raw)) return raw;
+  try {
+    return new Uint8Array(await gunzipAsync(raw, { maxOutputLength: NIFTI_MAX_BYTES }));
+  } catch (e) {
+    gunzipFailure(path, e);
+  }
+}
+
+/** Synchronous {@link readNiftiBytes}. */
+function readNiftiBytesSync(path: string): Uint8Array {
+  const problem = fileProblemSync(path);
+  if (problem) fail(path, problem);
   let raw: Uint8Array;
   try {
     raw = readFileSync(path);
   } catch (e) {
-    fail(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    readFailure(path, e);
   }
-  return parseNifti(decompress(raw, path), path);
+  if (!isGzip(raw)) return raw;
+  try {
+    return new Uint8Array(zlibGunzipSync(raw, { maxOutputLength: NIFTI_MAX_BYTES }));
+  } catch (e) {
+    gunzipFailure(path, e);
+  }
+}
+
+function readFailure(path: string, e: unknown): never {
+  fail(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+}
+
+/** A gzip bomb is refused as too large, not allocated; anything else is a corrupt stream. */
+function gunzipFailure(path: string, e: unknown): never {
+  if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(path, `too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`);
+  fail(path, `corrupt gzip stream: ${(e as Error).message}`);
 }
 
 export interface WriteNiftiOptions {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NIFTI_MAX_BYTES, readNifti, writeNifti } from '../../../src/imaging/io/nifti.js';
+import { NIFTI_MAX_BYTES, readNifti, readNiftiSync, writeNifti } from '../../../src/imaging/io/nifti.js';
 import { BratsSource } from '../../../src/imaging/io/brats.js';
 
 /** Hostile NIfTI inputs (BraTS reads its cases through readNifti): a FIFO, a folder, a gzip bomb; BraTS's file checks. */
@@ -21,12 +21,25 @@ describe('readNifti on hostile files', () => {
     await expect(readNifti(path.join(tmp, 'none.nii'))).rejects.toThrow(/none\.nii: missing file/);
   }, 30_000);
 
-  it('a gzip stream that inflates past the limit is refused as too large, not allocated', async () => {
+  it('readNiftiSync refuses a FIFO and a folder too (in a child process: a blocked synchronous read cannot time out)', () => {
+    const fifo = path.join(tmp, 'sync.nii');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const read = (file: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      `import { readNiftiSync } from './src/imaging/io/nifti.ts';
+       try { readNiftiSync(process.argv[1]); console.log('read'); } catch (e) { console.log(e.message); }`, file],
+    { encoding: 'utf8', timeout: 60_000 });
+    expect(read(fifo).stdout).toMatch(/sync\.nii: not a regular file \(a FIFO\)/);
+    expect(read(tmp).stdout).toMatch(/not a regular file \(a folder\)/);
+    expect(() => readNiftiSync(path.join(tmp, 'none.nii'))).toThrow(/none\.nii: missing file/);
+  }, 120_000);
+
+  it('a gzip stream that inflates past the limit is refused as too large, not allocated (async and sync)', async () => {
     const bomb = path.join(tmp, 'bomb.nii.gz');
     // 1 GiB + 1 MiB of zeros: gzip members of 1 MiB each (about 1 kB compressed), concatenated as gzip allows
     const member = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
     writeFileSync(bomb, Buffer.concat(Array.from({ length: NIFTI_MAX_BYTES / (1 << 20) + 1 }, () => member)));
     await expect(readNifti(bomb)).rejects.toThrow(new RegExp(`bomb\\.nii\\.gz: too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`));
+    expect(() => readNiftiSync(bomb)).toThrow(new RegExp(`bomb\\.nii\\.gz: too large: decompresses to more than ${NIFTI_MAX_BYTES} bytes`));
   }, 120_000);
 });
 
