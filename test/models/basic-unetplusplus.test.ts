@@ -8,7 +8,7 @@ import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/
 import { cpu, randomArray } from '../helpers/backends.js';
 import { basicUNetBlocksByHand, ellipsoidSegmentation, twoConvKeys, upsampleKeys } from '../helpers/basic-unet-reference.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectDirectionalGradcheck, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectDirectionalGradcheck, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
 
 /**
  * MONAI's BasicUNetPlusPlus (monai/networks/nets/basic_unetplusplus.py): MONAI's parameter count and state-dict keys,
@@ -76,6 +76,15 @@ describe('BasicUNetPlusPlus structure', () => {
     expect(['conv_0_0', 'conv_0_0.conv_0.adn.A', 'conv_1_0', 'conv_1_0.max_pooling', 'conv_4_0.convs', 'upcat_2_2', 'upcat_2_2.upsample', 'upcat_2_2.upsample.deconv', 'final_conv_0_3']
       .map((n) => types.get(n))).toEqual(['TwoConv', 'LeakyReLU', 'Down', 'MaxPool3d', 'TwoConv', 'UpCat', 'UpSample', 'ConvTranspose3d', 'Conv3d']);
     expect(net.modules().filter((m) => m instanceof InstanceNorm3d)).toHaveLength(2 * (5 + 10));
+    net.dispose();
+  });
+
+  it("a state dict in PyTorch's safetensors layout loads strictly", async () => {
+    const net = small({ upsample: 'pixelshuffle' });
+    const host = loadDistinctSafetensors(net, 3);
+    for (const key of ['conv_3_0.convs.conv_1.adn.N.bias', 'upcat_1_3.upsample.pixelshuffle.conv_block.weight', 'final_conv_0_2.weight']) {
+      expect(Array.from(await net.getParameter(key).toArray()), key).toEqual(Array.from(host.get(key)!.data));
+    }
     net.dispose();
   });
 

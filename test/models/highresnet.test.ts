@@ -7,7 +7,9 @@ import {
 import { dispose, fromArray, memory, randn, tidy, zeros, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, ballSegmentation, expectDirectionalGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import {
+  adamLosses, ballSegmentation, expectDirectionalGradcheck, expectOutputShapes, expectSameAsWrittenOut, loadDistinctSafetensors,
+} from '../helpers/model-checks.js';
 
 /**
  * MONAI's HighResNet (monai/networks/nets/highresnet.py) with its HighResBlock and ChannelPad: MONAI's parameter count
@@ -102,6 +104,39 @@ describe('HighResNet structure', () => {
     expect(none.modules().filter((m) => m instanceof Dropout)).toHaveLength(0);
     expect(none.getSubmodule('blocks.6.adn').namedChildren().map(([n]) => n)).toEqual(['N', 'A']);
     none.dispose();
+  });
+
+  it("a state dict in PyTorch's safetensors layout loads strictly, running statistics and batch counters included", async () => {
+    const net = tiny({ channelMatching: 'project' });
+    const host = loadDistinctSafetensors(net, 7);
+    for (const key of ['blocks.2.chn_pad.project.weight', 'blocks.3.layers.2.N.running_var', 'blocks.6.adn.N.bias']) {
+      expect(Array.from(await net.stateDict().get(key)!.toArray()), key).toEqual(Array.from(host.get(key)!.data));
+    }
+    expect(Array.from(await net.getBuffer('blocks.4.layers.0.N.num_batches_tracked').toArray())).toEqual([7]);
+    net.dispose();
+  });
+
+  it("PyTorch's default initialisation (MONAI sets none), seeded by module path", async () => {
+    const net = tiny({ channelMatching: 'project', bias: true });
+    // kaiming_uniform_(a = √5): U(±1/√fan_in), the biases too; a dilation leaves fan_in as it is
+    const bound = async (key: string, fanIn: number) => {
+      const v = Array.from(await net.getParameter(key).toArray()), b = 1 / Math.sqrt(fanIn);
+      expect(v.every((x) => Math.abs(x) <= b), key).toBe(true);
+      expect(Math.max(...v.map(Math.abs)), key).toBeGreaterThan(0.5 * b);
+    };
+    await bound('blocks.4.layers.1.conv.weight', 3 * 27);
+    await bound('blocks.4.layers.1.conv.bias', 3 * 27);
+    await bound('blocks.2.chn_pad.project.weight', 2);
+    await bound('blocks.5.conv.weight', 5);
+    expect(Array.from(await net.getParameter('blocks.1.layers.0.N.weight').toArray())).toEqual([1, 1]);
+    expect(Array.from(await net.getParameter('blocks.1.layers.0.N.bias').toArray())).toEqual([0, 0]);
+    // the same seed, the same weights; each layer's own draw
+    const again = tiny({ channelMatching: 'project', bias: true }), other = tiny({ channelMatching: 'project', bias: true, seed: 4 });
+    const w = async (m: HighResNet, key: string) => Array.from(await m.getParameter(key).toArray());
+    expect(await w(again, 'blocks.3.layers.1.conv.weight')).toEqual(await w(net, 'blocks.3.layers.1.conv.weight'));
+    expect(await w(other, 'blocks.3.layers.1.conv.weight')).not.toEqual(await w(net, 'blocks.3.layers.1.conv.weight'));
+    expect((await w(net, 'blocks.2.layers.1.conv.weight')).slice(0, 18)).not.toEqual((await w(net, 'blocks.3.layers.1.conv.weight')).slice(0, 18));
+    for (const m of [net, again, other]) m.dispose();
   });
 
   it('ChannelPad: zeros split ⌊(out − in)/2⌋ before the input and the rest after; the input itself where the channels agree; a 1³ projection', async () => {
