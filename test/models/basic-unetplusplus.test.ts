@@ -186,9 +186,9 @@ describe('BasicUNetPlusPlus forward and backward (cpu)', () => {
     last.dispose();
   });
 
-  it("the gradient with respect to the input through every head passes a float64 gradient check along three random directions, odd sizes padded (upsample 'nontrainable')", async () => {
+  it("the gradient with respect to the input through every head passes a float64 gradient check along two random directions, odd sizes padded (upsample 'nontrainable')", async () => {
     const net = new AllHeads(small({ upsample: 'nontrainable', features: [2, 2, 2, 2, 3, 2], deepSupervision: true }));
-    await expectDirectionalGradcheck(net, [1, 1, 16, 16, 33], 3);
+    await expectDirectionalGradcheck(net, [1, 1, 16, 16, 33], 2);
     net.dispose();
   });
 
