@@ -25,12 +25,12 @@ import { pythonFloat } from './repr.js';
 export type BasicUNetUpsample = 'deconv' | 'nontrainable' | 'pixelshuffle';
 const upsampleModes: readonly BasicUNetUpsample[] = ['deconv', 'nontrainable', 'pixelshuffle'];
 
-/** what every block of a BasicUNet shares */
-interface Context { act: MonaiActSpec; norm: NormSpec; bias: boolean; dropout: number; seed: number; backend: Backend | undefined }
+/** what every block of a BasicUNet (and a BasicUNetPlusPlus) shares */
+export interface BasicUNetContext { act: MonaiActSpec; norm: NormSpec; bias: boolean; dropout: number; seed: number; backend: Backend | undefined }
 
 /** MONAI's TwoConv: two 3³ Convolutions (conv_0, conv_1), each followed by its norm, dropout and activation */
-class TwoConv extends Sequential {
-  constructor(inChannels: number, outChannels: number, path: string, ctx: Context) {
+export class TwoConv extends Sequential {
+  constructor(inChannels: number, outChannels: number, path: string, ctx: BasicUNetContext) {
     super();
     for (const [i, c] of [inChannels, outChannels].entries()) {
       this.addModule(`conv_${i}`, new MonaiConvolution(c, outChannels, {
@@ -41,8 +41,8 @@ class TwoConv extends Sequential {
 }
 
 /** MONAI's Down: a 2³ max pooling (max_pooling), then a TwoConv (convs) */
-class Down extends Sequential {
-  constructor(inChannels: number, outChannels: number, path: string, ctx: Context) {
+export class Down extends Sequential {
+  constructor(inChannels: number, outChannels: number, path: string, ctx: BasicUNetContext) {
     super();
     this.addModule('max_pooling', new MaxPool3d(2));
     this.addModule('convs', new TwoConv(inChannels, outChannels, `${path}.convs`, ctx));
@@ -107,7 +107,7 @@ export class SubpixelUpsample extends Layer {
  * channels change) and `upsample_non_trainable`, or `pixelshuffle`
  */
 class UpSample extends Sequential {
-  constructor(inChannels: number, outChannels: number, mode: BasicUNetUpsample, path: string, ctx: Context) {
+  constructor(inChannels: number, outChannels: number, mode: BasicUNetUpsample, path: string, ctx: BasicUNetContext) {
     super();
     const init = (name: string) => ({ seed: deriveSeed(ctx.seed, `${path}.${name}`), backend: ctx.backend });
     if (mode === 'deconv') {
@@ -125,11 +125,11 @@ class UpSample extends Sequential {
  * MONAI's UpCat: `upsample` (to half the channels when `halves`), replicate-padded by one voxel at the end of an axis
  * where the encoder feature is one larger (an odd size pooled), concatenated after the encoder feature, then `convs`
  */
-class UpCat extends Module {
+export class UpCat extends Module {
   readonly upsample: UpSample;
   readonly convs: TwoConv;
 
-  constructor(inChannels: number, catChannels: number, outChannels: number, mode: BasicUNetUpsample, halves: boolean, path: string, ctx: Context) {
+  constructor(inChannels: number, catChannels: number, outChannels: number, mode: BasicUNetUpsample, halves: boolean, path: string, ctx: BasicUNetContext) {
     super();
     const upChannels = halves ? Math.floor(inChannels / 2) : inChannels;
     this.upsample = new UpSample(inChannels, upChannels, mode, `${path}.upsample`, ctx);
@@ -170,6 +170,42 @@ export interface BasicUNetOptions {
   backend?: Backend;
 }
 
+/** the options BasicUNet and BasicUNetPlusPlus share, checked (errors naming `who`), with MONAI's defaults */
+export function basicUNetSetup(options: BasicUNetOptions, who: string): {
+  inChannels: number; outChannels: number; features: readonly number[]; upsample: BasicUNetUpsample; ctx: BasicUNetContext;
+} {
+  if ((options.spatialDims ?? 3) !== 3) throw new Error(`${who}: only spatialDims 3 is supported, got ${options.spatialDims}`);
+  const inChannels = options.inChannels ?? 1, outChannels = options.outChannels ?? 2;
+  for (const [key, v] of [['inChannels', inChannels], ['outChannels', outChannels]] as const) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${who}: ${key} must be a positive integer, got ${v}`);
+  }
+  const features = [...(options.features ?? [32, 32, 64, 128, 256, 32])];
+  if (features.length !== 6 || !features.every((c) => Number.isInteger(c) && c > 0)) {
+    throw new Error(`${who}: features must be 6 positive integers (five encoder levels, then the last decoder level), got ${JSON.stringify(options.features)}`);
+  }
+  const upsample = options.upsample ?? 'deconv';
+  if (!upsampleModes.includes(upsample)) {
+    throw new Error(`${who}: unknown upsample '${String(upsample)}'; valid: ${upsampleModes.join(', ')} (MONAI's 'deconvgroup' is not offered)`);
+  }
+  const dropout = options.dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) throw new Error(`${who}: dropout must be in [0, 1], got ${String(dropout)}`);
+  const act = options.act ?? ['leakyrelu', { negativeSlope: 0.1 }], norm = options.norm ?? ['instance', { affine: true }];
+  monaiActFactory(act, who);
+  monaiNormFactory(norm, who);
+  const ctx: BasicUNetContext = { act, norm, bias: options.bias ?? true, dropout, seed: options.seed ?? nextSeed(), backend: options.backend };
+  return { inChannels, outChannels, features, upsample, ctx };
+}
+
+/** throws, naming `who`, unless `x` is [N, inChannels, D, H, W] with D, H, W ≥ 16 (four 2× max poolings) */
+export function checkBasicUNetInput(x: Tensor, inChannels: number, who: string): void {
+  if (x.rank !== 5 || x.shape[1] !== inChannels) {
+    throw new Error(`${who}: input must be [N, ${inChannels}, D, H, W], got ${formatShape(x.shape)}`);
+  }
+  if (x.shape.slice(2).some((n) => n < 16)) {
+    throw new Error(`${who}: input ${formatShape(x.shape)}: each spatial size must be at least 16 (four 2× max poolings)`);
+  }
+}
+
 /**
  * MONAI's BasicUNet: TwoConv (conv_0), four Downs (down_1 … down_4: max pool, TwoConv), four UpCats (upcat_4 …
  * upcat_1, the last not halving its upsampled channels and ending at features[5]) and a 1³ final_conv. Inputs of any
@@ -193,26 +229,8 @@ export class BasicUNet extends Module {
 
   constructor(options: BasicUNetOptions = {}) {
     super();
-    const who = 'BasicUNet';
-    if ((options.spatialDims ?? 3) !== 3) throw new Error(`${who}: only spatialDims 3 is supported, got ${options.spatialDims}`);
-    const inChannels = this.inChannels = options.inChannels ?? 1, outChannels = this.outChannels = options.outChannels ?? 2;
-    for (const [key, v] of [['inChannels', inChannels], ['outChannels', outChannels]] as const) {
-      if (!(Number.isInteger(v) && v > 0)) throw new Error(`${who}: ${key} must be a positive integer, got ${v}`);
-    }
-    const f = this.features = [...(options.features ?? [32, 32, 64, 128, 256, 32])];
-    if (f.length !== 6 || !f.every((c) => Number.isInteger(c) && c > 0)) {
-      throw new Error(`${who}: features must be 6 positive integers (five encoder levels, then the last decoder level), got ${JSON.stringify(options.features)}`);
-    }
-    const upsample = this.upsample = options.upsample ?? 'deconv';
-    if (!upsampleModes.includes(upsample)) {
-      throw new Error(`${who}: unknown upsample '${String(upsample)}'; valid: ${upsampleModes.join(', ')} (MONAI's 'deconvgroup' is not offered)`);
-    }
-    const dropout = options.dropout ?? 0;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) throw new Error(`${who}: dropout must be in [0, 1], got ${String(dropout)}`);
-    const act = options.act ?? ['leakyrelu', { negativeSlope: 0.1 }], norm = options.norm ?? ['instance', { affine: true }];
-    monaiActFactory(act, who);
-    monaiNormFactory(norm, who);
-    const ctx: Context = { act, norm, bias: options.bias ?? true, dropout, seed: options.seed ?? nextSeed(), backend: options.backend };
+    const { inChannels, outChannels, features: f, upsample, ctx } = basicUNetSetup(options, 'BasicUNet');
+    [this.inChannels, this.outChannels, this.features, this.upsample] = [inChannels, outChannels, f, upsample];
 
     this.conv0 = this.registerModule('conv_0', new TwoConv(inChannels, f[0], 'conv_0', ctx));
     this.down1 = this.registerModule('down_1', new Down(f[0], f[1], 'down_1', ctx));
@@ -228,12 +246,7 @@ export class BasicUNet extends Module {
 
   /** [N, outChannels, D, H, W] for an input [N, inChannels, D, H, W] with D, H, W ≥ 16 */
   forward(x: Tensor): Tensor {
-    if (x.rank !== 5 || x.shape[1] !== this.inChannels) {
-      throw new Error(`BasicUNet: input must be [N, ${this.inChannels}, D, H, W], got ${formatShape(x.shape)}`);
-    }
-    if (x.shape.slice(2).some((n) => n < 16)) {
-      throw new Error(`BasicUNet: input ${formatShape(x.shape)}: each spatial size must be at least 16 (four 2× max poolings)`);
-    }
+    checkBasicUNetInput(x, this.inChannels, 'BasicUNet');
     return tidy(() => {
       const x0 = this.conv0.forward(x);
       const x1 = this.down1.forward(x0), x2 = this.down2.forward(x1), x3 = this.down3.forward(x2), x4 = this.down4.forward(x3);

@@ -28,10 +28,14 @@ export * from './unetr.js';
 export * from './swin-unetr.js';
 export * from './monai-blocks.js';
 export * from './monai-unet.js';
-export * from './basic-unet.js';
+export {
+  BasicUNet, ConstantPad3d, SubpixelUpsample, pixelShuffle3d, type BasicUNetOptions, type BasicUNetUpsample,
+} from './basic-unet.js';
 export * from './attention-unet.js';
 export * from './densenet.js';
 export { VoxelMorph, VoxelMorphUNet, type VoxelMorphOptions, type VoxelMorphUNetOptions } from './voxelmorph.js';
 export {
   MonaiVNet, InputTransition, DownTransition, UpTransition, OutputTransition, LUConv, type MonaiVNetOptions, type TransitionContext as MonaiVNetTransitionContext,
 } from './monai-vnet.js';
+export * from './basic-unetplusplus.js';
+export * from './highresnet.js';

@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  avgPool3d, concat, conv3d, convTranspose3d, instanceNorm, interpolate, leakyRelu, maxPool3d, noGrad, pad,
-} from '../../src/autograd/index.js';
+import { conv3d, maxPool3d, noGrad } from '../../src/autograd/index.js';
 import {
   BasicUNet, ConstantPad3d, Dropout, InstanceNorm3d, LeakyReLU, MaxPool3d, Upsample, crossEntropy, pixelShuffle3d,
   type BasicUNetOptions, type BasicUNetUpsample,
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
+import { basicUNetBlocksByHand, ellipsoidSegmentation, twoConvKeys, upsampleKeys } from '../helpers/basic-unet-reference.js';
 import { toFloat64 } from '../helpers/float64-model.js';
 import { adamLosses, expectSameAsWrittenOut, expectDirectionalGradcheck } from '../helpers/model-checks.js';
 
@@ -39,15 +38,7 @@ describe('BasicUNet structure', () => {
   });
 
   it("the state-dict keys, their order and shapes are MONAI's module tree, per upsampling mode", () => {
-    const conv = (p: string, a: number, b: number): [string, number[]][] => [
-      [`${p}.conv.weight`, [b, a, 3, 3, 3]], [`${p}.conv.bias`, [b]], [`${p}.adn.N.weight`, [b]], [`${p}.adn.N.bias`, [b]],
-    ];
-    const two = (p: string, a: number, b: number) => [...conv(`${p}.conv_0`, a, b), ...conv(`${p}.conv_1`, b, b)];
-    const up = (mode: BasicUNetUpsample, p: string, a: number, b: number): [string, number[]][] => mode === 'deconv'
-      ? [[`${p}.upsample.deconv.weight`, [a, b, 2, 2, 2]], [`${p}.upsample.deconv.bias`, [b]]]
-      : mode === 'nontrainable'
-        ? (a === b ? [] : [[`${p}.upsample.preconv.weight`, [b, a, 1, 1, 1]], [`${p}.upsample.preconv.bias`, [b]]])
-        : [[`${p}.upsample.pixelshuffle.conv_block.weight`, [8 * b, a, 3, 3, 3]], [`${p}.upsample.pixelshuffle.conv_block.bias`, [8 * b]]];
+    const two = twoConvKeys, up = upsampleKeys;
     for (const mode of modes) {
       const net = small({ upsample: mode, inChannels: 2, outChannels: 3 });
       expect([...net.stateSpec()].map(([k, v]) => [k, v.shape]), mode).toEqual([
@@ -147,32 +138,13 @@ describe('BasicUNet structure', () => {
 
 /** BasicUNet written out with the functional ops, reading the weights by their MONAI names (instance norm, LeakyReLU 0.1) */
 function basicUNetByHand(net: BasicUNet, x: Tensor): Tensor {
-  const w = (key: string) => net.getParameter(key);
-  const has = (key: string) => net.stateSpec().has(key);
-  const cna = (t: Tensor, key: string) => leakyRelu(instanceNorm(conv3d(t, w(`${key}.conv.weight`), w(`${key}.conv.bias`), { padding: 1 }),
-    { weight: w(`${key}.adn.N.weight`), bias: w(`${key}.adn.N.bias`) }), 0.1);
-  const two = (t: Tensor, key: string) => cna(cna(t, `${key}.conv_0`), `${key}.conv_1`);
-  const up = (t: Tensor, key: string): Tensor => {
-    const p = `${key}.upsample`;
-    if (net.upsample === 'deconv') return convTranspose3d(t, w(`${p}.deconv.weight`), w(`${p}.deconv.bias`), { stride: 2 });
-    if (net.upsample === 'nontrainable') {
-      const pre = has(`${p}.preconv.weight`) ? conv3d(t, w(`${p}.preconv.weight`), w(`${p}.preconv.bias`)) : t;
-      return interpolate(pre, { scaleFactor: 2, mode: 'trilinear', alignCorners: true });
-    }
-    const shuffled = pixelShuffle3d(conv3d(t, w(`${p}.pixelshuffle.conv_block.weight`), w(`${p}.pixelshuffle.conv_block.bias`), { padding: 1 }), 2);
-    return avgPool3d(pad(shuffled, [1, 0, 1, 0, 1, 0]), 2, { stride: 1 });
-  };
-  const upcat = (t: Tensor, encoded: Tensor, key: string): Tensor => {
-    let u = up(t, key);
-    const pads = [4, 3, 2].flatMap((a) => [0, encoded.shape[a] - u.shape[a]]);
-    if (pads.some((v) => v !== 0)) u = pad(u, pads, { mode: 'replicate' });
-    return two(concat([encoded, u], 1), `${key}.convs`);
-  };
+  const { two, upcat: nested } = basicUNetBlocksByHand(net);
+  const upcat = (t: Tensor, encoded: Tensor, key: string) => nested(t, [encoded], key);
   const x0 = two(x, 'conv_0');
   const x1 = two(maxPool3d(x0, 2), 'down_1.convs'), x2 = two(maxPool3d(x1, 2), 'down_2.convs');
   const x3 = two(maxPool3d(x2, 2), 'down_3.convs'), x4 = two(maxPool3d(x3, 2), 'down_4.convs');
   const u1 = upcat(upcat(upcat(upcat(x4, x3, 'upcat_4'), x2, 'upcat_3'), x1, 'upcat_2'), x0, 'upcat_1');
-  return conv3d(u1, w('final_conv.weight'), w('final_conv.bias'));
+  return conv3d(u1, net.getParameter('final_conv.weight'), net.getParameter('final_conv.bias'));
 }
 
 describe('BasicUNet forward and backward (cpu)', () => {
@@ -195,14 +167,7 @@ describe('BasicUNet forward and backward (cpu)', () => {
   });
 
   it('a step leaks nothing; a few Adam steps lower the cross-entropy; every parameter gets a gradient', async () => {
-    // a noisy ellipsoid in [32, 16, 16]
-    const [d, h, w] = [32, 16, 16];
-    const label = Int32Array.from({ length: d * h * w }, (_, i) => {
-      const [z, y, x] = [Math.floor(i / (h * w)), Math.floor(i / w) % h, i % w];
-      return ((z - 14) / 8) ** 2 + ((y - 7) / 4) ** 2 + ((x - 8) / 5) ** 2 < 1 ? 1 : 0;
-    });
-    const image = fromArray(Float32Array.from(label, (v, i) => v + 0.3 * Math.sin(i * 12.9898)), [1, 1, d, h, w], { backend: cpu });
-    const target = fromArray(label, [1, d, h, w], { backend: cpu });
+    const { image, target } = ellipsoidSegmentation();
     const net = small({ features: [2, 2, 2, 2, 2, 2], seed: 11 });
     const losses = await adamLosses(net, () => tidy(() => crossEntropy(net.forward(image), target)), 6);
     expect(losses.at(-1)!).toBeLessThan(0.8 * losses[0]!);
