@@ -82,6 +82,7 @@ export function record<const S extends readonly Tensor[] = Tensor[]>(name: strin
   rule: (g: Tensor, saved: S) => GradTerm[], save?: S): Tensor {
   if (!needsGrad(inputs)) return output;
   output.requiresGrad = true;
-  output.gradNode = new Node(name, inputs, rule as (g: Tensor, saved: readonly Tensor[]) => GradTerm[], (save ?? []).map((t) => t.alias()));
+  // a copy: the caller may reuse or grow its array after the op (a list of skip connections)
+  output.gradNode = new Node(name, [...inputs], rule as (g: Tensor, saved: readonly Tensor[]) => GradTerm[], (save ?? []).map((t) => t.alias()));
   return output;
 }

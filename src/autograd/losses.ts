@@ -123,7 +123,8 @@ function weightedTerms(op: string, terms: readonly Tensor[], weights: readonly (
 }
 
 /** the rule: each term's gradient w·(s·g) (weightedSumBackward; `scales` the s, null: 1), g itself where both are 1 */
-function termGradients(terms: readonly Tensor[], perElement: readonly (readonly number[])[], scales: readonly number[] | null) {
+function termGradients(callerTerms: readonly Tensor[], perElement: readonly (readonly number[])[], scales: readonly number[] | null) {
+  const terms = [...callerTerms]; // the caller may reuse its array after the op
   return (g: Tensor) => {
     const passed = perElement.map((w, i) => w.length === 1 && w[0] === 1 && (scales?.[i] ?? 1) === 1);
     const scaled = terms.map((t, i) => t.requiresGrad && !passed[i]);
@@ -163,7 +164,7 @@ export function lossTotal(inputs: readonly Tensor[], layout: LossTotalLayout): {
     // the saved aliases of the reads (they keep the storages that lossTotalOf names alive until the node is released)
     const wanted = reads.map((t) => t.requiresGrad);
     const grads = backend.lossTotalBackward(lossTotalOf, storageOf(saved[reads.length]), storageOf(g), wanted);
-    return wanted.map((want, i) => (want ? Tensor.fromStorage(backend, grads.shift()!, inputs[i].shape) : null));
+    return wanted.map((want, i) => (want ? Tensor.fromStorage(backend, grads.shift()!, reads[i].shape) : null));
   }, [...reads, sumsT]);
   all.dispose();
   sumsT.dispose(); // the backward keeps its own alias

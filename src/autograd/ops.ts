@@ -187,7 +187,9 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
     if (t.numel() > 0) y.backend.copyInto({ storage: y.storage, shape: t.shape, strides, offset: at * strides[a] }, t.view);
     at += t.shape[a];
   }
-  return record('concat', y, xs, (g) => xs.map((t, i) => slice(g, a, starts[i], starts[i] + t.shape[a])));
+  // the sizes along the axis as they are now: the caller may reuse its array (record keeps its own copy of the inputs)
+  const sizes = xs.map((t) => t.shape[a]);
+  return record('concat', y, xs, (g) => sizes.map((size, i) => slice(g, a, starts[i], starts[i] + size)));
 }
 
 /** torch.stack: the tensors (all of one shape) joined along a new axis */
