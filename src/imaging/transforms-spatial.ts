@@ -796,3 +796,139 @@ export class Spacing implements Transform {
     return { ...result, [this.#spacingKey]: [...this.#pixdim] };
   }
 }
+
+/** A 4x4 affine as the sample holds it (row-major number[][], as nifti.ts's `affine`), checked. */
+export function readAffine(data: object, key: string, name: string): number[][] {
+  const a = (data as Record<string, unknown>)[key];
+  const ok = Array.isArray(a) && a.length === 4 && a.every((row) => Array.isArray(row) && row.length === 4 && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+  if (!ok) throw new Error(`${name}: key '${key}' must hold the sample's affine, a 4x4 row-major number[][] (as readNifti's info.affine), got ${JSON.stringify(a)?.slice(0, 80)}`);
+  return (a as number[][]).map((row) => [...row]);
+}
+
+function det3(m: readonly (readonly number[])[]): number {
+  return m[0]![0]! * (m[1]![1]! * m[2]![2]! - m[1]![2]! * m[2]![1]!) - m[0]![1]! * (m[1]![0]! * m[2]![2]! - m[1]![2]! * m[2]![0]!)
+    + m[0]![2]! * (m[1]![0]! * m[2]![1]! - m[1]![1]! * m[2]![0]!);
+}
+
+/** The inverse transpose of a 3x3 matrix (its cofactors over the determinant). */
+function invTranspose3(m: readonly (readonly number[])[]): number[][] {
+  const d = det3(m);
+  const c = (r: number, k: number): number => {
+    const rs = [0, 1, 2].filter((i) => i !== r), ks = [0, 1, 2].filter((i) => i !== k);
+    const minor = m[rs[0]!]![ks[0]!]! * m[rs[1]!]![ks[1]!]! - m[rs[0]!]![ks[1]!]! * m[rs[1]!]![ks[0]!]!;
+    return ((r + k) % 2 === 0 ? minor : -minor) / d;
+  };
+  return [0, 1, 2].map((r) => [0, 1, 2].map((k) => c(r, k)));
+}
+
+/**
+ * nibabel's `io_orientation` (what MONAI's Orientation reads an affine with): for each voxel axis, the world axis it
+ * runs along and its sign, from the orthogonal polar factor of the affine's column-normalised 3x3 part (Newton's
+ * iteration R ← (R + R⁻ᵀ)/2, the SVD's U·Vᵀ), each voxel axis in turn taking the world axis of its largest entry
+ * still free.
+ */
+export function affineOrientation(affine: readonly (readonly number[])[]): { axis: Shape3; sign: Shape3 } {
+  const cols = AXES.map((j) => Math.hypot(affine[0]![j]!, affine[1]![j]!, affine[2]![j]!));
+  if (cols.some((n) => !(n > 0))) throw new Error(`affineOrientation: the affine's 3x3 part has a zero column (${JSON.stringify(affine)})`);
+  let r = AXES.map((i) => AXES.map((j) => affine[i]![j]! / cols[j]!));
+  if (!(Math.abs(det3(r)) > 1e-12)) throw new Error(`affineOrientation: the affine's 3x3 part is singular (${JSON.stringify(affine)})`);
+  for (let it = 0; it < 100; it++) {
+    const t = invTranspose3(r);
+    const next = r.map((row, i) => row.map((x, j) => (x + t[i]![j]!) / 2));
+    const change = Math.max(...next.flat().map((x, k) => Math.abs(x - r.flat()[k]!)));
+    r = next;
+    if (change < 1e-15) break;
+  }
+  const axis: Shape3 = [0, 0, 0], sign: Shape3 = [1, 1, 1];
+  for (const j of AXES) {
+    let best = -1;
+    for (const i of AXES) if (best < 0 || Math.abs(r[i]![j]!) > Math.abs(r[best]![j]!)) best = i;
+    axis[j] = best;
+    sign[j] = r[best]![j]! < 0 ? -1 : 1;
+    for (const k of AXES) r[best]![k] = 0;
+  }
+  return { axis, sign };
+}
+
+/** MONAI's default orientation labels: world axis w runs from labels[w][0] to labels[w][1]. */
+const ORIENTATION_LABELS = [['L', 'R'], ['P', 'A'], ['I', 'S']] as const;
+
+/** An axcodes string as world axis and sign per output axis ('RAS' → x to the right, y to anterior, z to superior). */
+function parseAxcodes(axcodes: unknown, name: string): { axis: Shape3; sign: Shape3 } {
+  const fail = (): never => {
+    throw new Error(`${name}: axcodes must be three letters, one of L/R, one of P/A and one of I/S (e.g. 'RAS'), got ${JSON.stringify(axcodes)}`);
+  };
+  if (typeof axcodes !== 'string' || axcodes.length !== 3) return fail();
+  const axis: Shape3 = [0, 0, 0], sign: Shape3 = [1, 1, 1];
+  [...axcodes.toUpperCase()].forEach((c, d) => {
+    const w = ORIENTATION_LABELS.findIndex((pair) => (pair as readonly string[]).includes(c));
+    if (w < 0) fail();
+    axis[d] = w;
+    sign[d] = c === ORIENTATION_LABELS[w]![1] ? 1 : -1;
+  });
+  if (new Set(axis).size !== 3) fail();
+  return { axis, sign };
+}
+
+/** The letters of an orientation ('RAS', 'LPS', …). */
+export function orientationCodes(o: { axis: Readonly<Shape3>; sign: Readonly<Shape3> }): string {
+  return AXES.map((d) => ORIENTATION_LABELS[o.axis[d]]![o.sign[d] > 0 ? 1 : 0]).join('');
+}
+
+export interface OrientationOptions {
+  keys: string | readonly string[];
+  /** The target orientation: three letters, one of L/R, P/A, I/S, each naming where its axis runs to (MONAI's 'RAS' convention). */
+  axcodes: string;
+  /** The sample's key holding its 4x4 row-major affine (voxel → world, as readNifti gives it). Default 'affine'. */
+  affineKey?: string;
+  /** The sample's key holding its voxel spacing, permuted alike when present. Default 'spacing'. */
+  spacingKey?: string;
+}
+
+/**
+ * MONAI's `Orientationd`: permutes and flips the axes of every key so that they run as `axcodes` says, reading the
+ * current orientation from the sample's affine (nibabel's io_orientation); the affine becomes affine · T, T the map
+ * from new voxel indices to old ones (so every voxel keeps its world position), and the spacing entry, when present,
+ * is permuted with the axes.
+ */
+export class Orientation implements Transform {
+  readonly #keys: string[];
+  readonly #target: { axis: Shape3; sign: Shape3 };
+  readonly #affineKey: string;
+  readonly #spacingKey: string;
+
+  constructor(opts: OrientationOptions) {
+    this.#keys = keyList(opts.keys, 'Orientation');
+    this.#target = parseAxcodes(opts.axcodes, 'Orientation');
+    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#spacingKey = opts.spacingKey ?? 'spacing';
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'Orientation';
+    const affine = readAffine(data, this.#affineKey, name);
+    const vols = readSameSpatialShape(data, this.#keys, name);
+    let src: { axis: Shape3; sign: Shape3 };
+    try {
+      src = affineOrientation(affine);
+    } catch (e) {
+      throw new Error(`${name}: key '${this.#affineKey}': ${(e as Error).message}`);
+    }
+    // output axis d runs along the source voxel axis whose world axis is the target's, flipped where the signs differ
+    const perm = AXES.map((d) => src.axis.indexOf(this.#target.axis[d]!)) as Shape3;
+    const flip = AXES.map((d) => src.sign[perm[d]] !== this.#target.sign[d]);
+    const shape = vols[0]!.shape;
+    // T: new voxel index → old one; column d is ±e_perm[d], the translation n − 1 along a flipped axis
+    const t: number[][] = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === 3 && j === 3 ? 1 : 0)));
+    for (const d of AXES) {
+      t[perm[d]]![d] = flip[d] ? -1 : 1;
+      if (flip[d]) t[perm[d]]![3] = shape[perm[d]]! - 1;
+    }
+    const newAffine = affine.map((row) => [0, 1, 2, 3].map((j) => row.reduce((s, x, k) => s + x * t[k]![j]!, 0)));
+    const out = withVolumes(data, this.#keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip)))) as Record<string, unknown>;
+    out[this.#affineKey] = newAffine;
+    const spacing = out[this.#spacingKey];
+    if (Array.isArray(spacing) && spacing.length === 3) out[this.#spacingKey] = AXES.map((d) => spacing[perm[d]] as unknown);
+    return out as T;
+  }
+}
