@@ -15,22 +15,40 @@ import { allocLike, type MultiChannelVolume, type Shape3, type Volume } from './
 
 const AXES = [0, 1, 2] as const;
 
+/** How a pad fills: numpy's 'constant' (zeros) or 'edge' (the nearest voxel inside). */
+export type PadMode = 'constant' | 'edge';
+
 /**
- * MONAI's array `SpatialCrop`/`SpatialPad` in one: the spatial region [start, start + size) of `v`, zero where it lies
- * outside the volume, so a crop, a pad, or both (one copy routine for every crop and pad below). `v` is a volume
+ * MONAI's array `SpatialCrop`/`SpatialPad` in one: the spatial region [start, start + size) of `v`, zero (padMode
+ * 'constant', the default) or the nearest voxel's value ('edge') where it lies outside the volume, so a crop, a pad, or both (one copy routine for every crop and pad below). `v` is a volume
  * [X, Y, Z] or a channel-first one [C, X, Y, Z] (every channel cropped alike, the result channel-first too); `start`
  * and `size` are spatial [X, Y, Z].
  */
-export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): Volume<T>;
-export function cropOrPad<T extends Float32Array | Uint8Array>(v: MultiChannelVolume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): MultiChannelVolume<T>;
-export function cropOrPad(v: SpatialVolume, start: Readonly<Shape3>, size: Readonly<Shape3>): SpatialVolume;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): Volume<T>;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: MultiChannelVolume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): MultiChannelVolume<T>;
+export function cropOrPad(v: SpatialVolume, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): SpatialVolume;
 export function cropOrPad(
-  v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, start: Readonly<Shape3>, size: Readonly<Shape3>,
+  v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode: PadMode = 'constant',
 ): Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array> {
   const C = v.shape.length === 4 ? v.shape[0] : 1;
   const [X, Y, Z] = v.shape.slice(-3) as Shape3;
   const [P, Q, R] = size;
   const out = allocLike(v.data, C * P * Q * R);
+  if (padMode === 'edge') {
+    // numpy's 'edge': a voxel outside takes the nearest voxel inside (each index clamped to its axis)
+    const clamp = (i: number, n: number): number => Math.min(Math.max(i, 0), n - 1);
+    let o = 0;
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < P; a++) {
+        const x = clamp(start[0] + a, X);
+        for (let b = 0; b < Q; b++) {
+          const row = ((c * X + x) * Y + clamp(start[1] + b, Y)) * Z;
+          for (let k = 0; k < R; k++) out[o++] = v.data[row + clamp(start[2] + k, Z)]!;
+        }
+      }
+    }
+    return v.shape.length === 4 ? { data: out, shape: [C, P, Q, R] } : { data: out, shape: [P, Q, R] };
+  }
   const z0 = Math.max(0, start[2]), z1 = Math.min(Z, start[2] + R);
   for (let c = 0; c < C && z1 > z0; c++) {
     for (let a = 0; a < P; a++) {
@@ -48,7 +66,7 @@ export function cropOrPad(
 }
 
 /** `f` applied to each channel, the result in the volume's form (channel-first or not). */
-function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): SpatialVolume {
+export function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): SpatialVolume {
   return joinChannels(volume.channels.map(f), volume.channelFirst) as SpatialVolume;
 }
 
@@ -262,10 +280,15 @@ export class ResizeWithPadOrCrop implements Transform {
 
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'ResizeWithPadOrCrop');
-    const shape = vols[0]!.shape, target = resolveSize(this.#size, shape);
-    const pad = padRegion(shape, target, this.#method), crop = centerRegion(pad.size, target);
-    return cropKeys(data, this.#keys, vols, AXES.map((a) => pad.start[a] + crop.start[a]) as Shape3, crop.size);
+    const { start, size } = padOrCropRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
+    return cropKeys(data, this.#keys, vols, start, size);
   }
+}
+
+/** ResizeWithPadOrCrop's region of a volume of `shape`: SpatialPad to `target`, then CenterSpatialCrop to it. */
+export function padOrCropRegion(shape: Readonly<Shape3>, target: Readonly<Shape3>, method: 'symmetric' | 'end' = 'symmetric'): { start: Shape3; size: Shape3 } {
+  const pad = padRegion(shape, target, method), crop = centerRegion(pad.size, target);
+  return { start: AXES.map((a) => pad.start[a] + crop.start[a]) as Shape3, size: crop.size };
 }
 
 export interface RandSpatialCropOptions {
@@ -685,7 +708,7 @@ function areaResample(v: Volume<Float32Array>, size: Readonly<Shape3>): Volume<F
 }
 
 /** The mode of each key: given once or per key, among `valid`; null where the element type decides. */
-function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string): (M | null)[] {
+export function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string): (M | null)[] {
   const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : [...(mode as readonly M[])];
   if (list.length !== keys.length || !list.every((m) => m === null || valid.includes(m))) {
     throw new Error(`${name}: mode must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
@@ -697,7 +720,7 @@ function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, vali
  * Resamples each key (every channel of it) with its mode; a key without one: `imageMode` for Float32Array volumes,
  * 'nearest' for Uint8Array labels.
  */
-function resampleKeys<T extends object, M extends ResizeMode>(
+export function resampleKeys<T extends object, M extends ResizeMode>(
   data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string,
   resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => Volume<Float32Array | Uint8Array>,
 ): T {
@@ -740,12 +763,14 @@ export class Resize implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => {
-      const out = resolveSize(this.#size, v.shape);
-      if (mode === 'area') return areaResample(v as Volume<Float32Array>, out);
-      return resample(v, [interpolateTable(v.shape[0], out[0], mode), interpolateTable(v.shape[1], out[1], mode), interpolateTable(v.shape[2], out[2], mode)], mode);
-    });
+    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
   }
+}
+
+/** One channel resized to `size` as F.interpolate does (Resize's computation): 'area', 'trilinear' or 'nearest'. */
+export function resizeVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, size: Readonly<Shape3>, mode: ResizeMode): Volume<T> {
+  if (mode === 'area') return areaResample(v as Volume<Float32Array>, size) as Volume<T>;
+  return resample(v, [interpolateTable(v.shape[0], size[0], mode), interpolateTable(v.shape[1], size[1], mode), interpolateTable(v.shape[2], size[2], mode)], mode);
 }
 
 const SPACING_MODES: readonly InterpolationMode[] = ['trilinear', 'nearest'];
