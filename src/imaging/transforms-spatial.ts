@@ -957,3 +957,231 @@ export class Orientation implements Transform {
     return out as T;
   }
 }
+
+function checkPadMode(mode: unknown, name: string): PadMode {
+  const m = mode ?? 'constant';
+  if (m !== 'constant' && m !== 'edge') throw new Error(`${name}: mode must be 'constant' (zeros) or 'edge', got ${JSON.stringify(mode)}`);
+  return m;
+}
+
+export interface DivisiblePadOptions {
+  keys: string | readonly string[];
+  /** Each axis is padded up to a multiple of k (one k or one per axis; k ≤ 0 leaves the axis). */
+  k: SpatialSize;
+  /** 'constant' (zeros, MONAI's default) or numpy's 'edge'. */
+  mode?: PadMode;
+  /** 'symmetric' (the default: ⌊d/2⌋ before, the rest after) or 'end'. */
+  method?: 'symmetric' | 'end';
+}
+
+/** MONAI's `DivisiblePadd`: pads every key so that each spatial size is the next multiple of k (⌈n/k⌉·k). */
+export class DivisiblePad implements Transform {
+  readonly #keys: string[];
+  readonly #k: Shape3;
+  readonly #mode: PadMode;
+  readonly #method: 'symmetric' | 'end';
+
+  constructor(opts: DivisiblePadOptions) {
+    const name = 'DivisiblePad';
+    this.#keys = keyList(opts.keys, name);
+    this.#k = checkSpatialSize(opts.k, 'k', name);
+    this.#mode = checkPadMode(opts.mode, name);
+    this.#method = padMethod(opts.method, name);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameSpatialShape(data, this.#keys, 'DivisiblePad');
+    const shape = vols[0]!.shape;
+    const target = AXES.map((a) => (this.#k[a] > 0 ? Math.ceil(shape[a] / this.#k[a]) * this.#k[a] : shape[a])) as Shape3;
+    const { start, size } = padRegion(shape, target, this.#method);
+    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+  }
+}
+
+export interface BorderPadOptions {
+  keys: string | readonly string[];
+  /**
+   * Voxels added: one number (every side), three (both sides of each axis) or six ([x before, x after, y before,
+   * y after, z before, z after]); all ≥ 0.
+   */
+  spatialBorder: number | readonly number[];
+  /** 'constant' (zeros, MONAI's default) or numpy's 'edge'. */
+  mode?: PadMode;
+}
+
+/** MONAI's `BorderPadd`: pads every key by the given border on each side. */
+export class BorderPad implements Transform {
+  readonly #keys: string[];
+  readonly #before: Shape3;
+  readonly #after: Shape3;
+  readonly #mode: PadMode;
+
+  constructor(opts: BorderPadOptions) {
+    const name = 'BorderPad';
+    this.#keys = keyList(opts.keys, name);
+    const b = opts.spatialBorder;
+    const list = typeof b === 'number' ? [b] : Array.isArray(b) ? [...b] : [];
+    if (![1, 3, 6].includes(list.length) || !list.every((x) => Number.isInteger(x) && x >= 0)) {
+      throw new Error(`${name}: spatialBorder must be one, three or six integers ≥ 0 (all sides, each axis, or before/after per axis), got ${JSON.stringify(b)}`);
+    }
+    const per = (a: number, after: number): number => (list.length === 1 ? list[0]! : list.length === 3 ? list[a]! : list[2 * a + after]!);
+    this.#before = AXES.map((a) => per(a, 0)) as Shape3;
+    this.#after = AXES.map((a) => per(a, 1)) as Shape3;
+    this.#mode = checkPadMode(opts.mode, name);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameSpatialShape(data, this.#keys, 'BorderPad');
+    const shape = vols[0]!.shape;
+    const start = AXES.map((a) => -this.#before[a]) as Shape3, size = AXES.map((a) => shape[a] + this.#before[a] + this.#after[a]) as Shape3;
+    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+  }
+}
+
+export interface RandSpatialCropSamplesOptions extends RandSpatialCropOptions {
+  /** Crops per sample. */
+  numSamples: number;
+}
+
+/**
+ * MONAI's `RandSpatialCropSamplesd`: `numSamples` independent RandSpatialCrops of every key (a list of samples), each
+ * drawing as RandSpatialCrop does, one after the other.
+ */
+export class RandSpatialCropSamples implements Transform {
+  readonly #crop: RandSpatialCrop;
+  readonly #numSamples: number;
+
+  constructor(opts: RandSpatialCropSamplesOptions) {
+    const name = 'RandSpatialCropSamples';
+    this.#numSamples = opts.numSamples;
+    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#crop = new RandSpatialCrop(opts);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T[] {
+    const r = requireRng(rng, 'RandSpatialCropSamples');
+    return Array.from({ length: this.#numSamples }, () => this.#crop.apply(data, r));
+  }
+}
+
+export interface RandCropByLabelClassesOptions {
+  keys: string | readonly string[];
+  /** The label: one channel of class indices (with numClasses), or one-hot channels (one per class). */
+  labelKey: string;
+  /** Crop size (≤ 0 keeps the axis). */
+  spatialSize: SpatialSize;
+  /** The weight of each class (background included) as a crop centre. Default 1 for every class. */
+  ratios?: readonly number[];
+  /** The number of classes of a one-channel label (required for one). */
+  numClasses?: number;
+  /** Crops per sample. Default 1. */
+  numSamples?: number;
+  /** With it, only voxels where this image is > `imageThreshold` (any channel) are candidates. */
+  imageKey?: string;
+  imageThreshold?: number;
+  /** Shrink the crop to an axis smaller than it instead of failing. Default false. */
+  allowSmaller?: boolean;
+  /** At most this many candidate voxels per class, evenly spaced over its list (MONAI's max_samples_per_class). */
+  maxSamplesPerClass?: number;
+}
+
+/** numpy's round (half to even). */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x), frac = x - f;
+  return frac > 0.5 || (frac === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
+/**
+ * MONAI's `RandCropByLabelClassesd`: `numSamples` crops, each centred on a voxel of a class drawn with probability
+ * ratio / Σ ratios (a class without voxels gets ratio 0, as MONAI does with a warning), the centre moved so the crop
+ * fits. Draws, in MONAI's order: the class of every crop first (one u each, numpy's `choice`), then the voxel index of
+ * each crop within its class's voxels (C order).
+ */
+export class RandCropByLabelClasses implements Transform {
+  readonly #keys: string[];
+  readonly #opts: RandCropByLabelClassesOptions;
+  readonly #size: Shape3;
+  readonly #numSamples: number;
+
+  constructor(opts: RandCropByLabelClassesOptions) {
+    const name = 'RandCropByLabelClasses';
+    this.#keys = keyList(opts.keys, name);
+    if (typeof opts.labelKey !== 'string') throw new Error(`${name}: labelKey must be a key, got ${JSON.stringify(opts.labelKey)}`);
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
+    if (opts.ratios !== undefined && (!Array.isArray(opts.ratios) || !opts.ratios.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0))) {
+      throw new Error(`${name}: ratios must be finite numbers ≥ 0, one per class, got ${JSON.stringify(opts.ratios)}`);
+    }
+    if (opts.numClasses !== undefined && !(Number.isInteger(opts.numClasses) && opts.numClasses >= 1)) throw new Error(`${name}: numClasses must be a positive integer, got ${opts.numClasses}`);
+    this.#numSamples = opts.numSamples ?? 1;
+    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    if (opts.maxSamplesPerClass !== undefined && !(Number.isInteger(opts.maxSamplesPerClass) && opts.maxSamplesPerClass >= 1)) {
+      throw new Error(`${name}: maxSamplesPerClass must be a positive integer, got ${opts.maxSamplesPerClass}`);
+    }
+    this.#opts = { ...opts };
+  }
+
+  /** MONAI's `map_classes_to_indices`: each class's candidate voxels (C-order indices). */
+  #classIndices(label: Channels, image: Channels | null): number[][] {
+    const name = 'RandCropByLabelClasses';
+    const { labelKey, numClasses } = this.#opts;
+    const oneHot = label.channels.length > 1;
+    if (!oneHot && numClasses === undefined) throw new Error(`${name}: key '${labelKey}' has one channel (class indices), so numClasses must be given (or give a one-hot label)`);
+    const n = oneHot ? label.channels.length : numClasses!;
+    if (oneHot && numClasses !== undefined && numClasses !== n) throw new Error(`${name}: key '${labelKey}' is one-hot with ${n} channels, numClasses is ${numClasses}`);
+    const threshold = this.#opts.imageThreshold ?? 0;
+    const candidates = image && anyChannel(image.channels, (v) => v > threshold);
+    const indices: number[][] = Array.from({ length: n }, () => []);
+    const size = label.channels[0]!.data.length;
+    for (let i = 0; i < size; i++) {
+      if (candidates && !candidates.test(candidates.data[i]!)) continue;
+      if (oneHot) {
+        for (let c = 0; c < n; c++) if (label.channels[c]!.data[i] !== 0) indices[c]!.push(i);
+      } else {
+        const c = label.channels[0]!.data[i]!;
+        if (c >= 0 && c < n && Number.isInteger(c)) indices[c]!.push(i);
+      }
+    }
+    const max = this.#opts.maxSamplesPerClass;
+    return !max ? indices : indices.map((list) => (list.length > max && list.length > 1
+      ? Array.from({ length: max }, (_, j) => list[roundHalfEven(max === 1 ? 0 : (j * (list.length - 1)) / (max - 1))]!) : list));
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T[] {
+    const name = 'RandCropByLabelClasses';
+    const r = requireRng(rng, name);
+    const { labelKey, imageKey } = this.#opts;
+    const label = readChannels(data, labelKey, name);
+    const shape = label.shape;
+    const vols = readSameSpatialShape(data, this.#keys, name);
+    const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
+    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
+    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
+    let size = resolveSize(this.#size, shape);
+    if (size.some((s, a) => s > shape[a])) {
+      if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
+      size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
+    }
+    const indices = this.#classIndices(label, image);
+    const ratios = this.#opts.ratios ? [...this.#opts.ratios] : indices.map(() => 1);
+    if (ratios.length !== indices.length) throw new Error(`${name}: ratios has ${ratios.length} entries, the label has ${indices.length} classes`);
+    indices.forEach((list, c) => { if (list.length === 0) ratios[c] = 0; });
+    const total = ratios.reduce((a, b) => a + b, 0);
+    if (!(total > 0)) throw new Error(`${name}: no class with a nonzero ratio has a candidate voxel in key '${labelKey}'`);
+    const classes = Array.from({ length: this.#numSamples }, () => {
+      const u = r.random() * total;
+      let acc = 0;
+      for (let c = 0; c < ratios.length; c++) {
+        acc += ratios[c]!;
+        if (u < acc && ratios[c]! > 0) return c;
+      }
+      return ratios.findLastIndex((x) => x > 0);
+    });
+    const [, Y, Z] = shape;
+    return classes.map((c) => {
+      const list = indices[c]!, idx = list[r.int(list.length)]!;
+      const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
+      const region = centeredRegion(center, size, shape);
+      return cropKeys(data, this.#keys, vols, region.start, region.size);
+    });
+  }
+}
