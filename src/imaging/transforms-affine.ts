@@ -9,6 +9,7 @@
  * grid_sample's normalisation by max(d, 2) gives). Values there are read 'bilinear' (trilinear in 3-D) or 'nearest'
  * (rounding half to even) with 'zeros', 'border' or 'reflection' padding, in float64.
  */
+import { erf } from '../kernels/elementwise/cpu.js';
 import type { Rng } from './random.js';
 import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
@@ -519,5 +520,88 @@ export class RandZoom implements Transform {
     const doTransform = r.random() < this.#prob;
     const zoom = zoom3(this.#ranges.map(([l, h]) => r.uniform(l, h)));
     return doTransform ? this.#zoomer.apply(data, zoom) : data;
+  }
+}
+
+/**
+ * MONAI's `gaussian_1d` with approx 'erf' (GaussianFilter's default), unnormalised: taps x ∈ [−tail, tail], tail =
+ * int(max(σ·truncated, 0.5) + 0.5), weight ½(erf((x + ½)/(σ√2)) − erf((x − ½)/(σ√2))).
+ */
+export function gaussianKernel1d(sigma: number, truncated = 4): Float64Array {
+  const tail = Math.trunc(Math.max(sigma * truncated, 0.5) + 0.5), t = Math.SQRT1_2 / Math.abs(sigma);
+  return Float64Array.from({ length: 2 * tail + 1 }, (_, i) => Math.max(0, 0.5 * (erf(t * (i - tail + 0.5)) - erf(t * (i - tail - 0.5)))));
+}
+
+/** A field [X, Y, Z] convolved with `kernel` along each axis in turn, zero outside (MONAI's separable_filtering, mode 'zeros'). */
+function separableSmooth(field: Float64Array, shape: Readonly<Shape3>, kernel: Float64Array): Float64Array {
+  let cur = field;
+  const tail = (kernel.length - 1) / 2;
+  for (const axis of AXES) {
+    const n = shape[axis], stride = axis === 0 ? shape[1] * shape[2] : axis === 1 ? shape[2] : 1;
+    const next = new Float64Array(cur.length);
+    for (let i = 0; i < cur.length; i++) {
+      const k = Math.floor(i / stride) % n;
+      let s = 0;
+      for (let j = Math.max(-tail, -k); j <= Math.min(tail, n - 1 - k); j++) s += kernel[j + tail]! * cur[i + j * stride]!;
+      next[i] = s;
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+export interface Rand3DElasticOptions extends GridResampleOptions, RandAffineRanges {
+  /** σ of the Gaussian that smooths the random offsets, drawn uniformly in [min, max). */
+  sigmaRange: readonly [number, number];
+  /** The smoothed offsets' scale (voxels), drawn uniformly in [min, max). */
+  magnitudeRange: readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+}
+
+function checkPair(p: unknown, option: string, name: string, positive: boolean): [number, number] {
+  const ok = Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'number' && Number.isFinite(x) && (positive ? x > 0 : true)) && p[0] <= p[1];
+  if (!ok) throw new Error(`${name}: ${option} must be [min, max] with min ≤ max${positive ? ', both > 0' : ''}, got ${JSON.stringify(p)}`);
+  return [(p as number[])[0]!, (p as number[])[1]!];
+}
+
+/**
+ * MONAI's `Rand3DElasticd`: random offsets uniform in [−1, 1) per output voxel and axis, smoothed by a Gaussian of σ
+ * (truncated at 3σ, zeros outside) and scaled by the magnitude, are added to the centred output grid, which the
+ * random affine (as RandAffine's) then maps to the source. Draws, in MONAI's order: u < prob, then (always) the
+ * offsets (3 fields of the output shape, C order), the magnitude, σ and the affine parameters. Without the transform
+ * and with the output size the input's, the sample is returned as it is.
+ */
+export class Rand3DElastic implements Transform {
+  readonly #grid: GridResampler;
+  readonly #ranges: AffineRanges;
+  readonly #sigma: [number, number];
+  readonly #magnitude: [number, number];
+  readonly #prob: number;
+
+  constructor(opts: Rand3DElasticOptions) {
+    const name = 'Rand3DElastic';
+    this.#grid = new GridResampler(opts, name);
+    this.#ranges = new AffineRanges(opts, name);
+    this.#sigma = checkPair(opts.sigmaRange, 'sigmaRange', name, true);
+    this.#magnitude = checkPair(opts.magnitudeRange, 'magnitudeRange', name, false);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const r = requireRng(rng, 'Rand3DElastic');
+    const { vols, inShape, outShape } = this.#grid.read(data);
+    const doTransform = r.random() < this.#prob;
+    const n = outShape[0] * outShape[1] * outShape[2];
+    const offsets = [0, 1, 2].map(() => Float64Array.from({ length: n }, () => r.uniform(-1, 1)));
+    const magnitude = r.uniform(...this.#magnitude), sigma = r.uniform(...this.#sigma);
+    const matrix = this.#ranges.draw(r);
+    if (!doTransform) {
+      if (outShape.every((s, a) => s === inShape[a])) return data;
+      return this.#grid.sample(data, vols, sourceCoordinates(identity4(), inShape, outShape), outShape);
+    }
+    const kernel = gaussianKernel1d(sigma, 3);
+    const displacement = offsets.map((f) => separableSmooth(f, outShape, kernel).map((x) => x * magnitude));
+    return this.#grid.sample(data, vols, sourceCoordinates(matrix, inShape, outShape, displacement), outShape);
   }
 }
