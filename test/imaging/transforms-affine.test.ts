@@ -281,3 +281,14 @@ describe('Zoom / RandZoom', () => {
     expect(() => new RandZoom({ keys: 'label', minZoom: 1.2, maxZoom: 1.1 })).toThrow(/minZoom 1.2 exceeds maxZoom 1.1/);
   });
 });
+
+describe('the voxgrad/imaging entry', () => {
+  it('exports the new spatial transforms', async () => {
+    const entry = await import('../../src/imaging.js');
+    const affine = await import('../../src/imaging/transforms-affine.js');
+    const spatial = await import('../../src/imaging/transforms-spatial.js');
+    expect([entry.Affine, entry.RandAffine, entry.Zoom, entry.RandZoom, entry.Rand3DElastic]).toEqual([affine.Affine, affine.RandAffine, affine.Zoom, affine.RandZoom, affine.Rand3DElastic]);
+    expect([entry.Orientation, entry.DivisiblePad, entry.BorderPad, entry.RandSpatialCropSamples, entry.RandCropByLabelClasses])
+      .toEqual([spatial.Orientation, spatial.DivisiblePad, spatial.BorderPad, spatial.RandSpatialCropSamples, spatial.RandCropByLabelClasses]);
+  });
+});
