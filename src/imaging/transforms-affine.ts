@@ -14,7 +14,9 @@ import type { Rng } from './random.js';
 import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
 } from './transforms.js';
-import { cropOrPad, mapChannels, modesFor, padOrCropRegion, resampleKeys, resizeVolume, type PadMode, type ResizeMode } from './transforms-spatial.js';
+import {
+  cropOrPad, mapChannels, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, type PadMode, type ResizeMode,
+} from './transforms-spatial.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
 
 const AXES = [0, 1, 2] as const;
@@ -164,12 +166,6 @@ function reflect(x: number, d: number): number {
   const flips = Math.floor(y / span), extra = y - flips * span;
   y = flips % 2 === 0 ? extra - 0.5 : span - extra - 0.5;
   return Math.min(Math.max(y, 0), d - 1);
-}
-
-/** Round half to even (std::nearbyint), as grid_sample's nearest. */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x), frac = x - f;
-  return frac > 0.5 || (frac === 0.5 && f % 2 !== 0) ? f + 1 : f;
 }
 
 /** One channel [X, Y, Z] sampled at `coords` (source voxel indices, 3 per output voxel), the result `outShape`. */

@@ -357,6 +357,40 @@ function correctCropCenter(center: Readonly<Shape3>, size: Readonly<Shape3>, sha
   }) as Shape3;
 }
 
+/** The inputs of a label-centred crop (RandCropByPosNegLabel, RandCropByLabelClasses): label, keys, optional image, the crop size, all checked. */
+function readLabelCrop(data: object, keys: readonly string[], opts: { labelKey: string; imageKey?: string; allowSmaller?: boolean }, spatialSize: Readonly<Shape3>, name: string): {
+  label: Channels; shape: Shape3; vols: Channels[]; image: Channels | null; size: Shape3;
+} {
+  const { labelKey, imageKey } = opts;
+  const label = readChannels(data, labelKey, name);
+  const shape = label.shape;
+  const vols = readSameSpatialShape(data, keys, name);
+  const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
+  checkAgainst(data, keys[0]!, labelKey, 'labelKey', name);
+  if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
+  let size = resolveSize(spatialSize, shape);
+  if (size.some((s, a) => s > shape[a])) {
+    if (!opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
+    size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
+  }
+  return { label, shape, vols, image, size };
+}
+
+/** The crop of every key centred on voxel `idx` (C order) of `shape`, the centre moved so the crop fits (correct_crop_centers). */
+function cropAtVoxel<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], idx: number, size: Readonly<Shape3>, shape: Readonly<Shape3>): T {
+  const [, Y, Z] = shape;
+  const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
+  const c = centeredRegion(center, size, shape);
+  return cropKeys(data, keys, vols, c.start, c.size);
+}
+
+/** A numSamples option: a positive integer, 1 by default. */
+function checkNumSamples(n: number | undefined, name: string, fallback: number | null = 1): number {
+  const v = n ?? fallback;
+  if (v === null || !Number.isInteger(v) || v < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${n}`);
+  return v;
+}
+
 export interface RandCropByPosNegLabelOptions {
   keys: string | readonly string[];
   /** The label whose nonzero voxels are foreground. */
@@ -396,26 +430,14 @@ export class RandCropByPosNegLabel implements Transform {
     const pos = opts.pos ?? 1, neg = opts.neg ?? 1;
     if (!(pos >= 0 && neg >= 0 && pos + neg > 0 && Number.isFinite(pos + neg))) throw new Error(`${name}: pos and neg must be ≥ 0 and not both 0, got pos ${pos}, neg ${neg}`);
     this.#ratio = pos / (pos + neg);
-    this.#numSamples = opts.numSamples ?? 1;
-    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#numSamples = checkNumSamples(opts.numSamples, name);
     this.#opts = { ...opts };
   }
 
   apply<T extends object>(data: T, rng?: Rng): T[] {
     const name = 'RandCropByPosNegLabel';
     const r = requireRng(rng, name);
-    const { labelKey, imageKey } = this.#opts;
-    const label = readChannels(data, labelKey, name);
-    const shape = label.shape;
-    const vols = readSameSpatialShape(data, this.#keys, name);
-    const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
-    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
-    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
-    let size = resolveSize(this.#size, shape);
-    if (size.some((s, a) => s > shape[a])) {
-      if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
-      size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
-    }
+    const { label, shape, vols, image, size } = readLabelCrop(data, this.#keys, this.#opts, this.#size, name);
     const threshold = this.#opts.imageThreshold ?? 0;
     // MONAI's map_binary_to_indices: a voxel is foreground where any label channel is nonzero, a candidate where any image channel is above the threshold
     const { data: labels, test: isForeground } = anyChannel(label.channels, (v) => v !== 0);
@@ -425,16 +447,12 @@ export class RandCropByPosNegLabel implements Transform {
       if (candidates && !candidates.test(candidates.data[i]!)) continue;
       (isForeground(labels[i]!) ? fg : bg).push(i);
     }
-    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${imageKey}' has none above imageThreshold ${threshold})`);
+    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${this.#opts.imageKey}' has none above imageThreshold ${threshold})`);
     const ratio = fg.length === 0 ? 0 : bg.length === 0 ? 1 : this.#ratio;
-    const [, Y, Z] = shape;
     const out: T[] = [];
     for (let n = 0; n < this.#numSamples; n++) {
       const set = r.random() < ratio ? fg : bg;
-      const idx = set[r.int(set.length)]!;
-      const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
-      const c = centeredRegion(center, size, shape);
-      out.push(cropKeys(data, this.#keys, vols, c.start, c.size));
+      out.push(cropAtVoxel(data, this.#keys, vols, set[r.int(set.length)]!, size, shape));
     }
     return out;
   }
@@ -1053,8 +1071,7 @@ export class RandSpatialCropSamples implements Transform {
 
   constructor(opts: RandSpatialCropSamplesOptions) {
     const name = 'RandSpatialCropSamples';
-    this.#numSamples = opts.numSamples;
-    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#numSamples = checkNumSamples(opts.numSamples, name, null);
     this.#crop = new RandSpatialCrop(opts);
   }
 
@@ -1085,8 +1102,8 @@ export interface RandCropByLabelClassesOptions {
   maxSamplesPerClass?: number;
 }
 
-/** numpy's round (half to even). */
-function roundHalfEven(x: number): number {
+/** numpy's round and std::nearbyint: to the nearest integer, a half to the even one. */
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x), frac = x - f;
   return frac > 0.5 || (frac === 0.5 && f % 2 !== 0) ? f + 1 : f;
 }
@@ -1112,8 +1129,7 @@ export class RandCropByLabelClasses implements Transform {
       throw new Error(`${name}: ratios must be finite numbers ≥ 0, one per class, got ${JSON.stringify(opts.ratios)}`);
     }
     if (opts.numClasses !== undefined && !(Number.isInteger(opts.numClasses) && opts.numClasses >= 1)) throw new Error(`${name}: numClasses must be a positive integer, got ${opts.numClasses}`);
-    this.#numSamples = opts.numSamples ?? 1;
-    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#numSamples = checkNumSamples(opts.numSamples, name);
     if (opts.maxSamplesPerClass !== undefined && !(Number.isInteger(opts.maxSamplesPerClass) && opts.maxSamplesPerClass >= 1)) {
       throw new Error(`${name}: maxSamplesPerClass must be a positive integer, got ${opts.maxSamplesPerClass}`);
     }
@@ -1149,24 +1165,13 @@ export class RandCropByLabelClasses implements Transform {
   apply<T extends object>(data: T, rng?: Rng): T[] {
     const name = 'RandCropByLabelClasses';
     const r = requireRng(rng, name);
-    const { labelKey, imageKey } = this.#opts;
-    const label = readChannels(data, labelKey, name);
-    const shape = label.shape;
-    const vols = readSameSpatialShape(data, this.#keys, name);
-    const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
-    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
-    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
-    let size = resolveSize(this.#size, shape);
-    if (size.some((s, a) => s > shape[a])) {
-      if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
-      size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
-    }
+    const { label, shape, vols, image, size } = readLabelCrop(data, this.#keys, this.#opts, this.#size, name);
     const indices = this.#classIndices(label, image);
     const ratios = this.#opts.ratios ? [...this.#opts.ratios] : indices.map(() => 1);
     if (ratios.length !== indices.length) throw new Error(`${name}: ratios has ${ratios.length} entries, the label has ${indices.length} classes`);
     indices.forEach((list, c) => { if (list.length === 0) ratios[c] = 0; });
     const total = ratios.reduce((a, b) => a + b, 0);
-    if (!(total > 0)) throw new Error(`${name}: no class with a nonzero ratio has a candidate voxel in key '${labelKey}'`);
+    if (!(total > 0)) throw new Error(`${name}: no class with a nonzero ratio has a candidate voxel in key '${this.#opts.labelKey}'`);
     const classes = Array.from({ length: this.#numSamples }, () => {
       const u = r.random() * total;
       let acc = 0;
@@ -1176,12 +1181,6 @@ export class RandCropByLabelClasses implements Transform {
       }
       return ratios.findLastIndex((x) => x > 0);
     });
-    const [, Y, Z] = shape;
-    return classes.map((c) => {
-      const list = indices[c]!, idx = list[r.int(list.length)]!;
-      const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
-      const region = centeredRegion(center, size, shape);
-      return cropKeys(data, this.#keys, vols, region.start, region.size);
-    });
+    return classes.map((c) => cropAtVoxel(data, this.#keys, vols, indices[c]![r.int(indices[c]!.length)]!, size, shape));
   }
 }
