@@ -533,13 +533,17 @@ function separableSmooth(field: Float64Array, shape: Readonly<Shape3>, kernel: F
   let cur = field;
   const tail = (kernel.length - 1) / 2;
   for (const axis of AXES) {
-    const n = shape[axis], stride = axis === 0 ? shape[1] * shape[2] : axis === 1 ? shape[2] : 1;
+    const n = shape[axis], inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1), outer = cur.length / (n * inner);
     const next = new Float64Array(cur.length);
-    for (let i = 0; i < cur.length; i++) {
-      const k = Math.floor(i / stride) % n;
-      let s = 0;
-      for (let j = Math.max(-tail, -k); j <= Math.min(tail, n - 1 - k); j++) s += kernel[j + tail]! * cur[i + j * stride]!;
-      next[i] = s;
+    for (let o = 0; o < outer; o++) {
+      const base = o * n * inner;
+      for (let k = 0; k < n; k++) {
+        const dst = base + k * inner;
+        for (let j = Math.max(-tail, -k); j <= Math.min(tail, n - 1 - k); j++) {
+          const w = kernel[j + tail]!, src = base + (k + j) * inner;
+          for (let i = 0; i < inner; i++) next[dst + i] += w * cur[src + i]!;
+        }
+      }
     }
     cur = next;
   }
