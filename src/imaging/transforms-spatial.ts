@@ -656,8 +656,7 @@ function spacingTable(inSize: number, outSize: number, ratio: number, mode: Inte
   for (let j = 0; j < outSize; j++) {
     const s = Math.min(Math.max(j * ratio, 0), inSize - 1);
     if (mode === 'nearest') {
-      const fl = Math.floor(s), frac = s - fl;
-      t.i0[j] = t.i1[j] = frac > 0.5 || (frac === 0.5 && fl % 2 === 1) ? fl + 1 : fl;
+      t.i0[j] = t.i1[j] = roundHalfEven(s);
       continue;
     }
     const i0 = Math.floor(s);
@@ -799,18 +798,25 @@ export interface SpacingOptions {
   pixdim: readonly [number, number, number];
   /** The sample's key that holds its voxel spacing (a NIfTI's `info.pixdim`). Default 'spacing'. */
   spacingKey?: string;
+  /**
+   * The sample's key holding its 4x4 voxel → world affine (as Orientation reads it); when the sample has one, its
+   * columns are scaled by the spacing ratios so that every voxel keeps its world position. Default 'affine'.
+   */
+  affineKey?: string;
   mode?: InterpolationMode | readonly InterpolationMode[];
 }
 
 /**
  * MONAI's `Spacingd` for axis-aligned volumes: output shape round((n − 1)·in/out + 1) per axis (numpy's round, half
  * to even), output voxel j sampled at source coordinate j·out/in with border padding (MONAI's grid from the first
- * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated.
+ * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated, and
+ * its affine when it has one.
  */
 export class Spacing implements Transform {
   readonly #keys: string[];
   readonly #pixdim: Shape3;
   readonly #spacingKey: string;
+  readonly #affineKey: string;
   readonly #modes: (InterpolationMode | null)[];
 
   constructor(opts: SpacingOptions) {
@@ -819,6 +825,7 @@ export class Spacing implements Transform {
     if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
     this.#pixdim = [p[0], p[1], p[2]];
     this.#spacingKey = opts.spacingKey ?? 'spacing';
+    this.#affineKey = opts.affineKey ?? 'affine';
     this.#modes = modesFor(opts.mode, SPACING_MODES, this.#keys, 'Spacing');
   }
 
@@ -828,15 +835,15 @@ export class Spacing implements Transform {
       throw new Error(`Spacing: key '${this.#spacingKey}' must hold the sample's voxel spacing, three positive numbers, got ${JSON.stringify(src)}`);
     }
     const ratio = AXES.map((a) => this.#pixdim[a] / (src[a] as number));
-    const roundHalfEven = (x: number): number => {
-      const r = Math.round(x);
-      return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-    };
+    const affine = this.#affineKey in data ? readAffine(data, this.#affineKey, 'Spacing') : null;
     const table = (inSize: number, r: number, mode: InterpolationMode): AxisTable => spacingTable(inSize, Math.max(1, roundHalfEven((inSize - 1) / r + 1)), r, mode);
     const result = resampleKeys(data, this.#keys, this.#modes, 'trilinear', 'Spacing', (v, mode) => resample(v, [
       table(v.shape[0], ratio[0]!, mode), table(v.shape[1], ratio[1]!, mode), table(v.shape[2], ratio[2]!, mode),
     ], mode));
-    return { ...result, [this.#spacingKey]: [...this.#pixdim] };
+    const out: Record<string, unknown> = { ...result, [this.#spacingKey]: [...this.#pixdim] };
+    // output voxel j sits at source voxel j·ratio: the voxel → world map takes the ratios into its columns
+    if (affine) out[this.#affineKey] = affine.map((row) => row.map((x, j) => (j < 3 ? x * ratio[j]! : x)));
+    return out as T;
   }
 }
 

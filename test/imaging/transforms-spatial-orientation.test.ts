@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Orientation, affineOrientation, orientationCodes } from '../../src/imaging/transforms-spatial.js';
+import { Orientation, Spacing, affineOrientation, orientationCodes } from '../../src/imaging/transforms-spatial.js';
+import { Compose } from '../../src/imaging/transforms.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
 const at = (s: Readonly<Shape3>, x: number, y: number, z: number): number => (x * s[1] + y) * s[2] + z;
@@ -118,5 +119,37 @@ describe('Orientation', () => {
     expect(() => o.apply({ image: indexVolume(shape), affine: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] })).toThrow(/4x4/);
     expect(() => o.apply({ image: indexVolume(shape), affine: [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] })).toThrow(/key 'affine'.*zero column/);
     expect(() => o.apply({ affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] })).toThrow(/key 'image' is missing/);
+  });
+});
+
+describe('Spacing keeps the sample affine in step', () => {
+  it('scales the affine columns by the spacing ratios, so that Orientation → Spacing keeps world positions', () => {
+    const shape: Shape3 = [5, 7, 4];
+    const image = indexVolume(shape);
+    const affine = [[-1, 0, 0, 3], [0, 0, 2, -1], [0, -0.5, 0, 2], [0, 0, 0, 1]]; // LIA, spacing [1, 0.5, 2]
+    expect(orientationCodes(affineOrientation(affine))).toBe('LIA');
+    const sample = { image, affine, spacing: [1, 0.5, 2] };
+    const orientation = new Orientation({ keys: 'image', axcodes: 'RAS' }), spacing = new Spacing({ keys: 'image', pixdim: [2, 1, 2], mode: 'nearest' });
+    const mid = orientation.apply(sample);
+    expect(mid.image.shape).toEqual([5, 4, 7]);
+    expect(mid.spacing).toEqual([1, 2, 0.5]);
+    const out = new Compose<{ affine: number[][]; spacing: number[] }, false>([orientation, spacing]).apply(sample);
+    expect(orientationCodes(affineOrientation(out.affine))).toBe('RAS');
+    expect(out.spacing).toEqual([2, 1, 2]);
+    expect([0, 1, 2].map((j) => Math.hypot(out.affine[0]![j]!, out.affine[1]![j]!, out.affine[2]![j]!))).toEqual([2, 1, 2]);
+    // ratios [2, 0.5, 4]: shape round((5 − 1)/2 + 1), round((4 − 1)/0.5 + 1), round((7 − 1)/4 + 1) = round(2.5) → 2
+    expect(out.image.shape).toEqual([3, 7, 2]);
+    const ratio = [2, 0.5, 4];
+    for (let a = 0; a < 3; a++) for (let b = 0; b < 7; b++) for (let c = 0; c < 2; c++) {
+      const src = [a * ratio[0]!, b * ratio[1]!, c * ratio[2]!];
+      voxelToWorld(out.affine, [a, b, c]).forEach((w, i) => expect(w).toBeCloseTo(voxelToWorld(mid.affine, src)[i]!, 12));
+      if (b % 2 === 0) expect(out.image.data[at(out.image.shape, a, b, c)]).toBe(mid.image.data[at(mid.image.shape, src[0]!, src[1]!, src[2]!)]);
+    }
+  });
+
+  it('leaves a sample without an affine without one, and names a bad one', () => {
+    const out = new Spacing({ keys: 'image', pixdim: [2, 2, 2] }).apply({ image: indexVolume([3, 3, 3]), spacing: [1, 1, 1] });
+    expect('affine' in out).toBe(false);
+    expect(() => new Spacing({ keys: 'image', pixdim: [2, 2, 2] }).apply({ image: indexVolume([3, 3, 3]), spacing: [1, 1, 1], affine: 'x' })).toThrow(/Spacing: key 'affine' must hold the sample's affine/);
   });
 });
