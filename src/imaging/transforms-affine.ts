@@ -206,15 +206,6 @@ export function gridSample<T extends Float32Array | Uint8Array>(v: Volume<T>, co
   return { data: out, shape: [outShape[0], outShape[1], outShape[2]] };
 }
 
-/** A mode option given once or per key, checked, with MONAI's name for it. */
-function perKey<M extends string>(value: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], option: string, name: string): (M | null)[] {
-  const list: (M | null)[] = value === undefined ? keys.map(() => null) : typeof value === 'string' ? keys.map(() => value) : Array.isArray(value) ? [...value] : [];
-  if (list.length !== keys.length || !list.every((m) => m === null || valid.includes(m))) {
-    throw new Error(`${name}: ${option} must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(value)}`);
-  }
-  return list;
-}
-
 /** Options every grid-resampling transform takes. */
 export interface GridResampleOptions {
   keys: string | readonly string[];
@@ -236,8 +227,8 @@ class GridResampler {
 
   constructor(opts: GridResampleOptions, name: string) {
     this.keys = keyList(opts.keys, name);
-    this.#modes = perKey(opts.mode, GRID_MODES, this.keys, 'mode', name);
-    this.#padding = perKey(opts.paddingMode, PAD_MODES, this.keys, 'paddingMode', name);
+    this.#modes = modesFor(opts.mode, GRID_MODES, this.keys, name);
+    this.#padding = modesFor(opts.paddingMode, PAD_MODES, this.keys, name, 'paddingMode');
     this.#size = opts.spatialSize === undefined ? null : checkSpatialSize(opts.spatialSize, 'spatialSize', name);
     this.#name = name;
   }

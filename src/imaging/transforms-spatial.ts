@@ -724,11 +724,11 @@ function areaResample(v: Volume<Float32Array>, size: Readonly<Shape3>): Volume<F
   return { data: Float32Array.from(data), shape };
 }
 
-/** The mode of each key: given once or per key, among `valid`; null where the element type decides. */
-export function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string): (M | null)[] {
-  const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : [...(mode as readonly M[])];
+/** A mode option (`option`, 'mode' by default) of each key: given once or per key, among `valid`; null where not given (the element type decides). */
+export function modesFor<M extends string>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string, option = 'mode'): (M | null)[] {
+  const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : Array.isArray(mode) ? [...(mode as readonly M[])] : [];
   if (list.length !== keys.length || !list.every((m) => m === null || valid.includes(m))) {
-    throw new Error(`${name}: mode must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
+    throw new Error(`${name}: ${option} must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
   }
   return list;
 }
