@@ -93,3 +93,16 @@ describe('Rand3DElastic', () => {
     expect(make({ translateRange: [1, 2, 3, 4] })).toThrow(/translateRange .* up to 3/);
   });
 });
+
+describe('channel-first keys in the resampling transforms', () => {
+  const shape: Shape3 = [5, 4, 3], n = 60;
+  const image = { data: Float32Array.from({ length: 2 * n }, (_, i) => Math.cos(i / 7) * 10), shape: [2, 5, 4, 3] as [number, number, number, number] };
+  const channel = (c: number): Volume<Float32Array> => ({ data: image.data.slice(c * n, (c + 1) * n), shape });
+
+  it('Rand3DElastic moves every channel with the one draw', () => {
+    const opts = { keys: 'image', prob: 1, sigmaRange: [1, 2] as [number, number], magnitudeRange: [3, 5] as [number, number], rotateRange: 0.2 };
+    const out = new Rand3DElastic(opts).apply({ image }, new Rng(4)).image;
+    expect(out.shape).toEqual([2, 5, 4, 3]);
+    for (let c = 0; c < 2; c++) expect([...out.data.slice(c * n, (c + 1) * n)]).toEqual([...new Rand3DElastic(opts).apply({ image: channel(c) }, new Rng(4)).image.data]);
+  });
+});

@@ -292,3 +292,28 @@ describe('the voxgrad/imaging entry', () => {
       .toEqual([spatial.Orientation, spatial.DivisiblePad, spatial.BorderPad, spatial.RandSpatialCropSamples, spatial.RandCropByLabelClasses]);
   });
 });
+
+describe('Zoom on channel-first keys; nearest with border padding', () => {
+  it('zooms every channel alike', () => {
+    const n = 5 * 4 * 3;
+    const image = { data: Float32Array.from({ length: 3 * n }, (_, i) => (i * 37) % 11), shape: [3, 5, 4, 3] as [number, number, number, number] };
+    for (const zoom of [0.6, 1.5]) {
+      const out = new Zoom({ keys: 'image', zoom }).apply({ image }).image;
+      expect(out.shape).toEqual([3, 5, 4, 3]);
+      for (let c = 0; c < 3; c++) {
+        const single = new Zoom({ keys: 'image', zoom }).apply({ image: { data: image.data.slice(c * n, (c + 1) * n), shape: [5, 4, 3] as Shape3 } }).image;
+        expect([...out.data.slice(c * n, (c + 1) * n)]).toEqual([...single.data]);
+      }
+    }
+  });
+
+  it('nearest clamps to the border and reflects as bilinear does', () => {
+    const line = { data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [1, 6, 1] as Shape3 };
+    const run = (paddingMode: 'zeros' | 'border' | 'reflection'): number[] =>
+      [...new Affine({ keys: 'image', translateParams: [0, -3.4], mode: 'nearest', paddingMode }).apply({ image: line }).image.data];
+    // sources −3.4 … 1.6 along axis 1
+    expect(run('zeros')).toEqual([0, 0, 0, 1, 2, 3]);
+    expect(run('border')).toEqual([1, 1, 1, 1, 2, 3]);
+    expect(run('reflection')).toEqual([3, 2, 1, 1, 2, 3]);
+  });
+});
