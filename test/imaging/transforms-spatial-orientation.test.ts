@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Orientation, Spacing, affineOrientation, orientationCodes } from '../../src/imaging/transforms-spatial.js';
 import { Compose } from '../../src/imaging/transforms.js';
+import { encodeNifti, parseNifti } from '../../src/imaging/io/nifti.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
 const at = (s: Readonly<Shape3>, x: number, y: number, z: number): number => (x * s[1] + y) * s[2] + z;
@@ -151,5 +152,19 @@ describe('Spacing keeps the sample affine in step', () => {
     const out = new Spacing({ keys: 'image', pixdim: [2, 2, 2] }).apply({ image: indexVolume([3, 3, 3]), spacing: [1, 1, 1] });
     expect('affine' in out).toBe(false);
     expect(() => new Spacing({ keys: 'image', pixdim: [2, 2, 2] }).apply({ image: indexVolume([3, 3, 3]), spacing: [1, 1, 1], affine: 'x' })).toThrow(/Spacing: key 'affine' must hold the sample's affine/);
+  });
+});
+
+describe('Orientation on a NIfTI affine', () => {
+  it('reads the affine as parseNifti gives it (the sform of a file whose voxel axes run S, L, A)', () => {
+    const shape: Shape3 = [4, 3, 5];
+    const image = indexVolume(shape);
+    const sform = [[0, -0.8, 0, 12], [0, 0, 1.2, -4], [2, 0, 0, 7], [0, 0, 0, 1]]; // voxel axes → S, L, A
+    const nifti = parseNifti(encodeNifti(image, { affine: sform }), 'oblique.nii');
+    expect(orientationCodes(affineOrientation(nifti.info.affine))).toBe('SLA');
+    const out = new Orientation({ keys: 'image', axcodes: 'RAS' }).apply({ image: nifti.volume, affine: nifti.info.affine });
+    expect(out.image.shape).toEqual([3, 5, 4]);
+    expect(orientationCodes(affineOrientation(out.affine))).toBe('RAS');
+    expectSameWorld(nifti.volume, nifti.info.affine, out.image, out.affine);
   });
 });
