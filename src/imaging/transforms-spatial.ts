@@ -15,22 +15,40 @@ import { allocLike, type MultiChannelVolume, type Shape3, type Volume } from './
 
 const AXES = [0, 1, 2] as const;
 
+/** How a pad fills: numpy's 'constant' (zeros) or 'edge' (the nearest voxel inside). */
+export type PadMode = 'constant' | 'edge';
+
 /**
- * MONAI's array `SpatialCrop`/`SpatialPad` in one: the spatial region [start, start + size) of `v`, zero where it lies
- * outside the volume, so a crop, a pad, or both (one copy routine for every crop and pad below). `v` is a volume
+ * MONAI's array `SpatialCrop`/`SpatialPad` in one: the spatial region [start, start + size) of `v`, zero (padMode
+ * 'constant', the default) or the nearest voxel's value ('edge') where it lies outside the volume, so a crop, a pad, or both (one copy routine for every crop and pad below). `v` is a volume
  * [X, Y, Z] or a channel-first one [C, X, Y, Z] (every channel cropped alike, the result channel-first too); `start`
  * and `size` are spatial [X, Y, Z].
  */
-export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): Volume<T>;
-export function cropOrPad<T extends Float32Array | Uint8Array>(v: MultiChannelVolume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>): MultiChannelVolume<T>;
-export function cropOrPad(v: SpatialVolume, start: Readonly<Shape3>, size: Readonly<Shape3>): SpatialVolume;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: Volume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): Volume<T>;
+export function cropOrPad<T extends Float32Array | Uint8Array>(v: MultiChannelVolume<T>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): MultiChannelVolume<T>;
+export function cropOrPad(v: SpatialVolume, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode?: PadMode): SpatialVolume;
 export function cropOrPad(
-  v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, start: Readonly<Shape3>, size: Readonly<Shape3>,
+  v: Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array>, start: Readonly<Shape3>, size: Readonly<Shape3>, padMode: PadMode = 'constant',
 ): Volume<Float32Array | Uint8Array> | MultiChannelVolume<Float32Array | Uint8Array> {
   const C = v.shape.length === 4 ? v.shape[0] : 1;
   const [X, Y, Z] = v.shape.slice(-3) as Shape3;
   const [P, Q, R] = size;
   const out = allocLike(v.data, C * P * Q * R);
+  if (padMode === 'edge') {
+    // numpy's 'edge': a voxel outside takes the nearest voxel inside (each index clamped to its axis)
+    const clamp = (i: number, n: number): number => Math.min(Math.max(i, 0), n - 1);
+    let o = 0;
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < P; a++) {
+        const x = clamp(start[0] + a, X);
+        for (let b = 0; b < Q; b++) {
+          const row = ((c * X + x) * Y + clamp(start[1] + b, Y)) * Z;
+          for (let k = 0; k < R; k++) out[o++] = v.data[row + clamp(start[2] + k, Z)]!;
+        }
+      }
+    }
+    return v.shape.length === 4 ? { data: out, shape: [C, P, Q, R] } : { data: out, shape: [P, Q, R] };
+  }
   const z0 = Math.max(0, start[2]), z1 = Math.min(Z, start[2] + R);
   for (let c = 0; c < C && z1 > z0; c++) {
     for (let a = 0; a < P; a++) {
@@ -48,7 +66,7 @@ export function cropOrPad(
 }
 
 /** `f` applied to each channel, the result in the volume's form (channel-first or not). */
-function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): SpatialVolume {
+export function mapChannels(volume: Channels, f: (channel: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): SpatialVolume {
   return joinChannels(volume.channels.map(f), volume.channelFirst) as SpatialVolume;
 }
 
@@ -262,10 +280,15 @@ export class ResizeWithPadOrCrop implements Transform {
 
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'ResizeWithPadOrCrop');
-    const shape = vols[0]!.shape, target = resolveSize(this.#size, shape);
-    const pad = padRegion(shape, target, this.#method), crop = centerRegion(pad.size, target);
-    return cropKeys(data, this.#keys, vols, AXES.map((a) => pad.start[a] + crop.start[a]) as Shape3, crop.size);
+    const { start, size } = padOrCropRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
+    return cropKeys(data, this.#keys, vols, start, size);
   }
+}
+
+/** ResizeWithPadOrCrop's region of a volume of `shape`: SpatialPad to `target`, then CenterSpatialCrop to it. */
+export function padOrCropRegion(shape: Readonly<Shape3>, target: Readonly<Shape3>, method: 'symmetric' | 'end' = 'symmetric'): { start: Shape3; size: Shape3 } {
+  const pad = padRegion(shape, target, method), crop = centerRegion(pad.size, target);
+  return { start: AXES.map((a) => pad.start[a] + crop.start[a]) as Shape3, size: crop.size };
 }
 
 export interface RandSpatialCropOptions {
@@ -334,6 +357,40 @@ function correctCropCenter(center: Readonly<Shape3>, size: Readonly<Shape3>, sha
   }) as Shape3;
 }
 
+/** The inputs of a label-centred crop (RandCropByPosNegLabel, RandCropByLabelClasses): label, keys, optional image, the crop size, all checked. */
+function readLabelCrop(data: object, keys: readonly string[], opts: { labelKey: string; imageKey?: string; allowSmaller?: boolean }, spatialSize: Readonly<Shape3>, name: string): {
+  label: Channels; shape: Shape3; vols: Channels[]; image: Channels | null; size: Shape3;
+} {
+  const { labelKey, imageKey } = opts;
+  const label = readChannels(data, labelKey, name);
+  const shape = label.shape;
+  const vols = readSameSpatialShape(data, keys, name);
+  const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
+  checkAgainst(data, keys[0]!, labelKey, 'labelKey', name);
+  if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
+  let size = resolveSize(spatialSize, shape);
+  if (size.some((s, a) => s > shape[a])) {
+    if (!opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
+    size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
+  }
+  return { label, shape, vols, image, size };
+}
+
+/** The crop of every key centred on voxel `idx` (C order) of `shape`, the centre moved so the crop fits (correct_crop_centers). */
+function cropAtVoxel<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], idx: number, size: Readonly<Shape3>, shape: Readonly<Shape3>): T {
+  const [, Y, Z] = shape;
+  const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
+  const c = centeredRegion(center, size, shape);
+  return cropKeys(data, keys, vols, c.start, c.size);
+}
+
+/** A numSamples option: a positive integer, 1 by default. */
+function checkNumSamples(n: number | undefined, name: string, fallback: number | null = 1): number {
+  const v = n ?? fallback;
+  if (v === null || !Number.isInteger(v) || v < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${n}`);
+  return v;
+}
+
 export interface RandCropByPosNegLabelOptions {
   keys: string | readonly string[];
   /** The label whose nonzero voxels are foreground. */
@@ -373,26 +430,14 @@ export class RandCropByPosNegLabel implements Transform {
     const pos = opts.pos ?? 1, neg = opts.neg ?? 1;
     if (!(pos >= 0 && neg >= 0 && pos + neg > 0 && Number.isFinite(pos + neg))) throw new Error(`${name}: pos and neg must be ≥ 0 and not both 0, got pos ${pos}, neg ${neg}`);
     this.#ratio = pos / (pos + neg);
-    this.#numSamples = opts.numSamples ?? 1;
-    if (!Number.isInteger(this.#numSamples) || this.#numSamples < 1) throw new Error(`${name}: numSamples must be a positive integer, got ${opts.numSamples}`);
+    this.#numSamples = checkNumSamples(opts.numSamples, name);
     this.#opts = { ...opts };
   }
 
   apply<T extends object>(data: T, rng?: Rng): T[] {
     const name = 'RandCropByPosNegLabel';
     const r = requireRng(rng, name);
-    const { labelKey, imageKey } = this.#opts;
-    const label = readChannels(data, labelKey, name);
-    const shape = label.shape;
-    const vols = readSameSpatialShape(data, this.#keys, name);
-    const image = imageKey === undefined ? null : readChannels(data, imageKey, name);
-    checkAgainst(data, this.#keys[0]!, labelKey, 'labelKey', name);
-    if (image) checkAgainst(data, imageKey!, labelKey, 'labelKey', name);
-    let size = resolveSize(this.#size, shape);
-    if (size.some((s, a) => s > shape[a])) {
-      if (!this.#opts.allowSmaller) throw new Error(`${name}: spatialSize [${size.join(', ')}] is larger than the label's shape [${shape.join(', ')}] (allowSmaller: true shrinks the crop)`);
-      size = AXES.map((a) => Math.min(size[a], shape[a])) as Shape3;
-    }
+    const { label, shape, vols, image, size } = readLabelCrop(data, this.#keys, this.#opts, this.#size, name);
     const threshold = this.#opts.imageThreshold ?? 0;
     // MONAI's map_binary_to_indices: a voxel is foreground where any label channel is nonzero, a candidate where any image channel is above the threshold
     const { data: labels, test: isForeground } = anyChannel(label.channels, (v) => v !== 0);
@@ -402,16 +447,12 @@ export class RandCropByPosNegLabel implements Transform {
       if (candidates && !candidates.test(candidates.data[i]!)) continue;
       (isForeground(labels[i]!) ? fg : bg).push(i);
     }
-    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${imageKey}' has none above imageThreshold ${threshold})`);
+    if (fg.length === 0 && bg.length === 0) throw new Error(`${name}: no voxel to centre a crop on (imageKey '${this.#opts.imageKey}' has none above imageThreshold ${threshold})`);
     const ratio = fg.length === 0 ? 0 : bg.length === 0 ? 1 : this.#ratio;
-    const [, Y, Z] = shape;
     const out: T[] = [];
     for (let n = 0; n < this.#numSamples; n++) {
       const set = r.random() < ratio ? fg : bg;
-      const idx = set[r.int(set.length)]!;
-      const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
-      const c = centeredRegion(center, size, shape);
-      out.push(cropKeys(data, this.#keys, vols, c.start, c.size));
+      out.push(cropAtVoxel(data, this.#keys, vols, set[r.int(set.length)]!, size, shape));
     }
     return out;
   }
@@ -615,8 +656,7 @@ function spacingTable(inSize: number, outSize: number, ratio: number, mode: Inte
   for (let j = 0; j < outSize; j++) {
     const s = Math.min(Math.max(j * ratio, 0), inSize - 1);
     if (mode === 'nearest') {
-      const fl = Math.floor(s), frac = s - fl;
-      t.i0[j] = t.i1[j] = frac > 0.5 || (frac === 0.5 && fl % 2 === 1) ? fl + 1 : fl;
+      t.i0[j] = t.i1[j] = roundHalfEven(s);
       continue;
     }
     const i0 = Math.floor(s);
@@ -684,11 +724,11 @@ function areaResample(v: Volume<Float32Array>, size: Readonly<Shape3>): Volume<F
   return { data: Float32Array.from(data), shape };
 }
 
-/** The mode of each key: given once or per key, among `valid`; null where the element type decides. */
-function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string): (M | null)[] {
-  const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : [...(mode as readonly M[])];
+/** A mode option (`option`, 'mode' by default) of each key: given once or per key, among `valid`; null where not given (the element type decides). */
+export function modesFor<M extends string>(mode: M | readonly M[] | undefined, valid: readonly M[], keys: readonly string[], name: string, option = 'mode'): (M | null)[] {
+  const list: (M | null)[] = mode === undefined ? keys.map(() => null) : typeof mode === 'string' ? keys.map(() => mode as M) : Array.isArray(mode) ? [...(mode as readonly M[])] : [];
   if (list.length !== keys.length || !list.every((m) => m === null || valid.includes(m))) {
-    throw new Error(`${name}: mode must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
+    throw new Error(`${name}: ${option} must be ${valid.map((m) => `'${m}'`).join(', ')} or one of them per key (${keys.length} keys), got ${JSON.stringify(mode)}`);
   }
   return list;
 }
@@ -697,7 +737,7 @@ function modesFor<M extends ResizeMode>(mode: M | readonly M[] | undefined, vali
  * Resamples each key (every channel of it) with its mode; a key without one: `imageMode` for Float32Array volumes,
  * 'nearest' for Uint8Array labels.
  */
-function resampleKeys<T extends object, M extends ResizeMode>(
+export function resampleKeys<T extends object, M extends ResizeMode>(
   data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string,
   resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => Volume<Float32Array | Uint8Array>,
 ): T {
@@ -740,12 +780,14 @@ export class Resize implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => {
-      const out = resolveSize(this.#size, v.shape);
-      if (mode === 'area') return areaResample(v as Volume<Float32Array>, out);
-      return resample(v, [interpolateTable(v.shape[0], out[0], mode), interpolateTable(v.shape[1], out[1], mode), interpolateTable(v.shape[2], out[2], mode)], mode);
-    });
+    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
   }
+}
+
+/** One channel resized to `size` as F.interpolate does (Resize's computation): 'area', 'trilinear' or 'nearest'. */
+export function resizeVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, size: Readonly<Shape3>, mode: ResizeMode): Volume<T> {
+  if (mode === 'area') return areaResample(v as Volume<Float32Array>, size) as Volume<T>;
+  return resample(v, [interpolateTable(v.shape[0], size[0], mode), interpolateTable(v.shape[1], size[1], mode), interpolateTable(v.shape[2], size[2], mode)], mode);
 }
 
 const SPACING_MODES: readonly InterpolationMode[] = ['trilinear', 'nearest'];
@@ -756,18 +798,25 @@ export interface SpacingOptions {
   pixdim: readonly [number, number, number];
   /** The sample's key that holds its voxel spacing (a NIfTI's `info.pixdim`). Default 'spacing'. */
   spacingKey?: string;
+  /**
+   * The sample's key holding its 4x4 voxel → world affine (as Orientation reads it); when the sample has one, its
+   * columns are scaled by the spacing ratios so that every voxel keeps its world position. Default 'affine'.
+   */
+  affineKey?: string;
   mode?: InterpolationMode | readonly InterpolationMode[];
 }
 
 /**
  * MONAI's `Spacingd` for axis-aligned volumes: output shape round((n − 1)·in/out + 1) per axis (numpy's round, half
  * to even), output voxel j sampled at source coordinate j·out/in with border padding (MONAI's grid from the first
- * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated.
+ * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated, and
+ * its affine when it has one.
  */
 export class Spacing implements Transform {
   readonly #keys: string[];
   readonly #pixdim: Shape3;
   readonly #spacingKey: string;
+  readonly #affineKey: string;
   readonly #modes: (InterpolationMode | null)[];
 
   constructor(opts: SpacingOptions) {
@@ -776,6 +825,7 @@ export class Spacing implements Transform {
     if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
     this.#pixdim = [p[0], p[1], p[2]];
     this.#spacingKey = opts.spacingKey ?? 'spacing';
+    this.#affineKey = opts.affineKey ?? 'affine';
     this.#modes = modesFor(opts.mode, SPACING_MODES, this.#keys, 'Spacing');
   }
 
@@ -785,14 +835,359 @@ export class Spacing implements Transform {
       throw new Error(`Spacing: key '${this.#spacingKey}' must hold the sample's voxel spacing, three positive numbers, got ${JSON.stringify(src)}`);
     }
     const ratio = AXES.map((a) => this.#pixdim[a] / (src[a] as number));
-    const roundHalfEven = (x: number): number => {
-      const r = Math.round(x);
-      return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-    };
+    const affine = this.#affineKey in data ? readAffine(data, this.#affineKey, 'Spacing') : null;
     const table = (inSize: number, r: number, mode: InterpolationMode): AxisTable => spacingTable(inSize, Math.max(1, roundHalfEven((inSize - 1) / r + 1)), r, mode);
     const result = resampleKeys(data, this.#keys, this.#modes, 'trilinear', 'Spacing', (v, mode) => resample(v, [
       table(v.shape[0], ratio[0]!, mode), table(v.shape[1], ratio[1]!, mode), table(v.shape[2], ratio[2]!, mode),
     ], mode));
-    return { ...result, [this.#spacingKey]: [...this.#pixdim] };
+    const out: Record<string, unknown> = { ...result, [this.#spacingKey]: [...this.#pixdim] };
+    // output voxel j sits at source voxel j·ratio: the voxel → world map takes the ratios into its columns
+    if (affine) out[this.#affineKey] = affine.map((row) => row.map((x, j) => (j < 3 ? x * ratio[j]! : x)));
+    return out as T;
+  }
+}
+
+/** A 4x4 affine as the sample holds it (row-major number[][], as nifti.ts's `affine`), checked. */
+export function readAffine(data: object, key: string, name: string): number[][] {
+  const a = (data as Record<string, unknown>)[key];
+  const ok = Array.isArray(a) && a.length === 4 && a.every((row) => Array.isArray(row) && row.length === 4 && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+  if (!ok) throw new Error(`${name}: key '${key}' must hold the sample's affine, a 4x4 row-major number[][] (as readNifti's info.affine), got ${JSON.stringify(a)?.slice(0, 80)}`);
+  return (a as number[][]).map((row) => [...row]);
+}
+
+function det3(m: readonly (readonly number[])[]): number {
+  return m[0]![0]! * (m[1]![1]! * m[2]![2]! - m[1]![2]! * m[2]![1]!) - m[0]![1]! * (m[1]![0]! * m[2]![2]! - m[1]![2]! * m[2]![0]!)
+    + m[0]![2]! * (m[1]![0]! * m[2]![1]! - m[1]![1]! * m[2]![0]!);
+}
+
+/** The inverse transpose of a 3x3 matrix (its cofactors over the determinant). */
+function invTranspose3(m: readonly (readonly number[])[]): number[][] {
+  const d = det3(m);
+  const c = (r: number, k: number): number => {
+    const rs = [0, 1, 2].filter((i) => i !== r), ks = [0, 1, 2].filter((i) => i !== k);
+    const minor = m[rs[0]!]![ks[0]!]! * m[rs[1]!]![ks[1]!]! - m[rs[0]!]![ks[1]!]! * m[rs[1]!]![ks[0]!]!;
+    return ((r + k) % 2 === 0 ? minor : -minor) / d;
+  };
+  return [0, 1, 2].map((r) => [0, 1, 2].map((k) => c(r, k)));
+}
+
+/**
+ * nibabel's `io_orientation` (what MONAI's Orientation reads an affine with): for each voxel axis, the world axis it
+ * runs along and its sign, from the orthogonal polar factor of the affine's column-normalised 3x3 part (Newton's
+ * iteration R ← (R + R⁻ᵀ)/2, the SVD's U·Vᵀ), each voxel axis in turn taking the world axis of its largest entry
+ * still free.
+ */
+export function affineOrientation(affine: readonly (readonly number[])[]): { axis: Shape3; sign: Shape3 } {
+  const cols = AXES.map((j) => Math.hypot(affine[0]![j]!, affine[1]![j]!, affine[2]![j]!));
+  if (cols.some((n) => !(n > 0))) throw new Error(`affineOrientation: the affine's 3x3 part has a zero column (${JSON.stringify(affine)})`);
+  let r = AXES.map((i) => AXES.map((j) => affine[i]![j]! / cols[j]!));
+  if (!(Math.abs(det3(r)) > 1e-12)) throw new Error(`affineOrientation: the affine's 3x3 part is singular (${JSON.stringify(affine)})`);
+  for (let it = 0; it < 100; it++) {
+    const t = invTranspose3(r);
+    const next = r.map((row, i) => row.map((x, j) => (x + t[i]![j]!) / 2));
+    const change = Math.max(...next.flat().map((x, k) => Math.abs(x - r.flat()[k]!)));
+    r = next;
+    if (change < 1e-15) break;
+  }
+  const axis: Shape3 = [0, 0, 0], sign: Shape3 = [1, 1, 1];
+  for (const j of AXES) {
+    let best = -1;
+    for (const i of AXES) if (best < 0 || Math.abs(r[i]![j]!) > Math.abs(r[best]![j]!)) best = i;
+    axis[j] = best;
+    sign[j] = r[best]![j]! < 0 ? -1 : 1;
+    for (const k of AXES) r[best]![k] = 0;
+  }
+  return { axis, sign };
+}
+
+/** MONAI's default orientation labels: world axis w runs from labels[w][0] to labels[w][1]. */
+const ORIENTATION_LABELS = [['L', 'R'], ['P', 'A'], ['I', 'S']] as const;
+
+/** An axcodes string as world axis and sign per output axis ('RAS' → x to the right, y to anterior, z to superior). */
+function parseAxcodes(axcodes: unknown, name: string): { axis: Shape3; sign: Shape3 } {
+  const fail = (): never => {
+    throw new Error(`${name}: axcodes must be three letters, one of L/R, one of P/A and one of I/S (e.g. 'RAS'), got ${JSON.stringify(axcodes)}`);
+  };
+  if (typeof axcodes !== 'string' || axcodes.length !== 3) return fail();
+  const axis: Shape3 = [0, 0, 0], sign: Shape3 = [1, 1, 1];
+  [...axcodes.toUpperCase()].forEach((c, d) => {
+    const w = ORIENTATION_LABELS.findIndex((pair) => (pair as readonly string[]).includes(c));
+    if (w < 0) fail();
+    axis[d] = w;
+    sign[d] = c === ORIENTATION_LABELS[w]![1] ? 1 : -1;
+  });
+  if (new Set(axis).size !== 3) fail();
+  return { axis, sign };
+}
+
+/** The letters of an orientation ('RAS', 'LPS', …). */
+export function orientationCodes(o: { axis: Readonly<Shape3>; sign: Readonly<Shape3> }): string {
+  return AXES.map((d) => ORIENTATION_LABELS[o.axis[d]]![o.sign[d] > 0 ? 1 : 0]).join('');
+}
+
+export interface OrientationOptions {
+  keys: string | readonly string[];
+  /** The target orientation: three letters, one of L/R, P/A, I/S, each naming where its axis runs to (MONAI's 'RAS' convention). */
+  axcodes: string;
+  /** The sample's key holding its 4x4 row-major affine (voxel → world, as readNifti gives it). Default 'affine'. */
+  affineKey?: string;
+  /** The sample's key holding its voxel spacing, permuted alike when present. Default 'spacing'. */
+  spacingKey?: string;
+}
+
+/**
+ * MONAI's `Orientationd`: permutes and flips the axes of every key so that they run as `axcodes` says, reading the
+ * current orientation from the sample's affine (nibabel's io_orientation); the affine becomes affine · T, T the map
+ * from new voxel indices to old ones (so every voxel keeps its world position), and the spacing entry, when present,
+ * is permuted with the axes.
+ */
+export class Orientation implements Transform {
+  readonly #keys: string[];
+  readonly #target: { axis: Shape3; sign: Shape3 };
+  readonly #affineKey: string;
+  readonly #spacingKey: string;
+
+  constructor(opts: OrientationOptions) {
+    this.#keys = keyList(opts.keys, 'Orientation');
+    this.#target = parseAxcodes(opts.axcodes, 'Orientation');
+    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#spacingKey = opts.spacingKey ?? 'spacing';
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'Orientation';
+    const affine = readAffine(data, this.#affineKey, name);
+    const vols = readSameSpatialShape(data, this.#keys, name);
+    let src: { axis: Shape3; sign: Shape3 };
+    try {
+      src = affineOrientation(affine);
+    } catch (e) {
+      throw new Error(`${name}: key '${this.#affineKey}': ${(e as Error).message}`);
+    }
+    // output axis d runs along the source voxel axis whose world axis is the target's, flipped where the signs differ
+    const perm = AXES.map((d) => src.axis.indexOf(this.#target.axis[d]!)) as Shape3;
+    const flip = AXES.map((d) => src.sign[perm[d]] !== this.#target.sign[d]);
+    const shape = vols[0]!.shape;
+    // T: new voxel index → old one; column d is ±e_perm[d], the translation n − 1 along a flipped axis
+    const t: number[][] = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === 3 && j === 3 ? 1 : 0)));
+    for (const d of AXES) {
+      t[perm[d]]![d] = flip[d] ? -1 : 1;
+      if (flip[d]) t[perm[d]]![3] = shape[perm[d]]! - 1;
+    }
+    const newAffine = affine.map((row) => [0, 1, 2, 3].map((j) => row.reduce((s, x, k) => s + x * t[k]![j]!, 0)));
+    const out = withVolumes(data, this.#keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip)))) as Record<string, unknown>;
+    out[this.#affineKey] = newAffine;
+    const spacing = out[this.#spacingKey];
+    if (Array.isArray(spacing) && spacing.length === 3) out[this.#spacingKey] = AXES.map((d) => spacing[perm[d]] as unknown);
+    return out as T;
+  }
+}
+
+function checkPadMode(mode: unknown, name: string): PadMode {
+  const m = mode ?? 'constant';
+  if (m !== 'constant' && m !== 'edge') throw new Error(`${name}: mode must be 'constant' (zeros) or 'edge', got ${JSON.stringify(mode)}`);
+  return m;
+}
+
+export interface DivisiblePadOptions {
+  keys: string | readonly string[];
+  /** Each axis is padded up to a multiple of k (one k or one per axis; k ≤ 0 leaves the axis). */
+  k: SpatialSize;
+  /** 'constant' (zeros, MONAI's default) or numpy's 'edge'. */
+  mode?: PadMode;
+  /** 'symmetric' (the default: ⌊d/2⌋ before, the rest after) or 'end'. */
+  method?: 'symmetric' | 'end';
+}
+
+/** MONAI's `DivisiblePadd`: pads every key so that each spatial size is the next multiple of k (⌈n/k⌉·k). */
+export class DivisiblePad implements Transform {
+  readonly #keys: string[];
+  readonly #k: Shape3;
+  readonly #mode: PadMode;
+  readonly #method: 'symmetric' | 'end';
+
+  constructor(opts: DivisiblePadOptions) {
+    const name = 'DivisiblePad';
+    this.#keys = keyList(opts.keys, name);
+    this.#k = checkSpatialSize(opts.k, 'k', name);
+    this.#mode = checkPadMode(opts.mode, name);
+    this.#method = padMethod(opts.method, name);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameSpatialShape(data, this.#keys, 'DivisiblePad');
+    const shape = vols[0]!.shape;
+    const target = AXES.map((a) => (this.#k[a] > 0 ? Math.ceil(shape[a] / this.#k[a]) * this.#k[a] : shape[a])) as Shape3;
+    const { start, size } = padRegion(shape, target, this.#method);
+    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+  }
+}
+
+export interface BorderPadOptions {
+  keys: string | readonly string[];
+  /**
+   * Voxels added: one number (every side), three (both sides of each axis) or six ([x before, x after, y before,
+   * y after, z before, z after]); all ≥ 0.
+   */
+  spatialBorder: number | readonly number[];
+  /** 'constant' (zeros, MONAI's default) or numpy's 'edge'. */
+  mode?: PadMode;
+}
+
+/** MONAI's `BorderPadd`: pads every key by the given border on each side. */
+export class BorderPad implements Transform {
+  readonly #keys: string[];
+  readonly #before: Shape3;
+  readonly #after: Shape3;
+  readonly #mode: PadMode;
+
+  constructor(opts: BorderPadOptions) {
+    const name = 'BorderPad';
+    this.#keys = keyList(opts.keys, name);
+    const b = opts.spatialBorder;
+    const list = typeof b === 'number' ? [b] : Array.isArray(b) ? [...b] : [];
+    if (![1, 3, 6].includes(list.length) || !list.every((x) => Number.isInteger(x) && x >= 0)) {
+      throw new Error(`${name}: spatialBorder must be one, three or six integers ≥ 0 (all sides, each axis, or before/after per axis), got ${JSON.stringify(b)}`);
+    }
+    const per = (a: number, after: number): number => (list.length === 1 ? list[0]! : list.length === 3 ? list[a]! : list[2 * a + after]!);
+    this.#before = AXES.map((a) => per(a, 0)) as Shape3;
+    this.#after = AXES.map((a) => per(a, 1)) as Shape3;
+    this.#mode = checkPadMode(opts.mode, name);
+  }
+
+  apply<T extends object>(data: T): T {
+    const vols = readSameSpatialShape(data, this.#keys, 'BorderPad');
+    const shape = vols[0]!.shape;
+    const start = AXES.map((a) => -this.#before[a]) as Shape3, size = AXES.map((a) => shape[a] + this.#before[a] + this.#after[a]) as Shape3;
+    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+  }
+}
+
+export interface RandSpatialCropSamplesOptions extends RandSpatialCropOptions {
+  /** Crops per sample. */
+  numSamples: number;
+}
+
+/**
+ * MONAI's `RandSpatialCropSamplesd`: `numSamples` independent RandSpatialCrops of every key (a list of samples), each
+ * drawing as RandSpatialCrop does, one after the other.
+ */
+export class RandSpatialCropSamples implements Transform {
+  readonly #crop: RandSpatialCrop;
+  readonly #numSamples: number;
+
+  constructor(opts: RandSpatialCropSamplesOptions) {
+    const name = 'RandSpatialCropSamples';
+    this.#numSamples = checkNumSamples(opts.numSamples, name, null);
+    this.#crop = new RandSpatialCrop(opts);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T[] {
+    const r = requireRng(rng, 'RandSpatialCropSamples');
+    return Array.from({ length: this.#numSamples }, () => this.#crop.apply(data, r));
+  }
+}
+
+export interface RandCropByLabelClassesOptions {
+  keys: string | readonly string[];
+  /** The label: one channel of class indices (with numClasses), or one-hot channels (one per class). */
+  labelKey: string;
+  /** Crop size (≤ 0 keeps the axis). */
+  spatialSize: SpatialSize;
+  /** The weight of each class (background included) as a crop centre. Default 1 for every class. */
+  ratios?: readonly number[];
+  /** The number of classes of a one-channel label (required for one). */
+  numClasses?: number;
+  /** Crops per sample. Default 1. */
+  numSamples?: number;
+  /** With it, only voxels where this image is > `imageThreshold` (any channel) are candidates. */
+  imageKey?: string;
+  imageThreshold?: number;
+  /** Shrink the crop to an axis smaller than it instead of failing. Default false. */
+  allowSmaller?: boolean;
+  /** At most this many candidate voxels per class, evenly spaced over its list (MONAI's max_samples_per_class). */
+  maxSamplesPerClass?: number;
+}
+
+/** numpy's round and std::nearbyint: to the nearest integer, a half to the even one. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x), frac = x - f;
+  return frac > 0.5 || (frac === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
+/**
+ * MONAI's `RandCropByLabelClassesd`: `numSamples` crops, each centred on a voxel of a class drawn with probability
+ * ratio / Σ ratios (a class without voxels gets ratio 0, as MONAI does with a warning), the centre moved so the crop
+ * fits. Draws, in MONAI's order: the class of every crop first (one u each, numpy's `choice`), then the voxel index of
+ * each crop within its class's voxels (C order).
+ */
+export class RandCropByLabelClasses implements Transform {
+  readonly #keys: string[];
+  readonly #opts: RandCropByLabelClassesOptions;
+  readonly #size: Shape3;
+  readonly #numSamples: number;
+
+  constructor(opts: RandCropByLabelClassesOptions) {
+    const name = 'RandCropByLabelClasses';
+    this.#keys = keyList(opts.keys, name);
+    if (typeof opts.labelKey !== 'string') throw new Error(`${name}: labelKey must be a key, got ${JSON.stringify(opts.labelKey)}`);
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
+    if (opts.ratios !== undefined && (!Array.isArray(opts.ratios) || !opts.ratios.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0))) {
+      throw new Error(`${name}: ratios must be finite numbers ≥ 0, one per class, got ${JSON.stringify(opts.ratios)}`);
+    }
+    if (opts.numClasses !== undefined && !(Number.isInteger(opts.numClasses) && opts.numClasses >= 1)) throw new Error(`${name}: numClasses must be a positive integer, got ${opts.numClasses}`);
+    this.#numSamples = checkNumSamples(opts.numSamples, name);
+    if (opts.maxSamplesPerClass !== undefined && !(Number.isInteger(opts.maxSamplesPerClass) && opts.maxSamplesPerClass >= 1)) {
+      throw new Error(`${name}: maxSamplesPerClass must be a positive integer, got ${opts.maxSamplesPerClass}`);
+    }
+    this.#opts = { ...opts };
+  }
+
+  /** MONAI's `map_classes_to_indices`: each class's candidate voxels (C-order indices). */
+  #classIndices(label: Channels, image: Channels | null): number[][] {
+    const name = 'RandCropByLabelClasses';
+    const { labelKey, numClasses } = this.#opts;
+    const oneHot = label.channels.length > 1;
+    if (!oneHot && numClasses === undefined) throw new Error(`${name}: key '${labelKey}' has one channel (class indices), so numClasses must be given (or give a one-hot label)`);
+    const n = oneHot ? label.channels.length : numClasses!;
+    if (oneHot && numClasses !== undefined && numClasses !== n) throw new Error(`${name}: key '${labelKey}' is one-hot with ${n} channels, numClasses is ${numClasses}`);
+    const threshold = this.#opts.imageThreshold ?? 0;
+    const candidates = image && anyChannel(image.channels, (v) => v > threshold);
+    const indices: number[][] = Array.from({ length: n }, () => []);
+    const size = label.channels[0]!.data.length;
+    for (let i = 0; i < size; i++) {
+      if (candidates && !candidates.test(candidates.data[i]!)) continue;
+      if (oneHot) {
+        for (let c = 0; c < n; c++) if (label.channels[c]!.data[i] !== 0) indices[c]!.push(i);
+      } else {
+        const c = label.channels[0]!.data[i]!;
+        if (c >= 0 && c < n && Number.isInteger(c)) indices[c]!.push(i);
+      }
+    }
+    const max = this.#opts.maxSamplesPerClass;
+    return !max ? indices : indices.map((list) => (list.length > max && list.length > 1
+      ? Array.from({ length: max }, (_, j) => list[roundHalfEven(max === 1 ? 0 : (j * (list.length - 1)) / (max - 1))]!) : list));
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T[] {
+    const name = 'RandCropByLabelClasses';
+    const r = requireRng(rng, name);
+    const { label, shape, vols, image, size } = readLabelCrop(data, this.#keys, this.#opts, this.#size, name);
+    const indices = this.#classIndices(label, image);
+    const ratios = this.#opts.ratios ? [...this.#opts.ratios] : indices.map(() => 1);
+    if (ratios.length !== indices.length) throw new Error(`${name}: ratios has ${ratios.length} entries, the label has ${indices.length} classes`);
+    indices.forEach((list, c) => { if (list.length === 0) ratios[c] = 0; });
+    const total = ratios.reduce((a, b) => a + b, 0);
+    if (!(total > 0)) throw new Error(`${name}: no class with a nonzero ratio has a candidate voxel in key '${this.#opts.labelKey}'`);
+    const classes = Array.from({ length: this.#numSamples }, () => {
+      const u = r.random() * total;
+      let acc = 0;
+      for (let c = 0; c < ratios.length; c++) {
+        acc += ratios[c]!;
+        if (u < acc && ratios[c]! > 0) return c;
+      }
+      return ratios.findLastIndex((x) => x > 0);
+    });
+    return classes.map((c) => cropAtVoxel(data, this.#keys, vols, indices[c]![r.int(indices[c]!.length)]!, size, shape));
   }
 }
