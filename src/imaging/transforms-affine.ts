@@ -15,7 +15,7 @@ import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
 } from './transforms.js';
 import {
-  cropOrPad, mapChannels, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, type PadMode, type ResizeMode,
+  AFFINE_KEY, cropOrPad, mapChannels, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, type PadMode, type ResizeMode,
 } from './transforms-spatial.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
 
@@ -292,7 +292,7 @@ export class Affine implements Transform {
     checkParams(opts.translateParams, 3, 'translateParams', name);
     checkParams(opts.scaleParams, 3, 'scaleParams', name);
     this.#matrix = opts.affine === undefined ? affineMatrix(opts) : checkMatrix(opts.affine, 'affine', name);
-    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
   }
 
   /** The matrix it resamples with (centred output → centred source coordinates). */
@@ -375,7 +375,7 @@ export class RandAffine implements Transform {
     this.#grid = new GridResampler(opts, name);
     this.#ranges = new AffineRanges(opts, name);
     this.#prob = checkProb(opts.prob ?? 0.1, name);
-    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {

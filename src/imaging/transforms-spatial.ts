@@ -15,6 +15,9 @@ import { allocLike, type MultiChannelVolume, type Shape3, type Volume } from './
 
 const AXES = [0, 1, 2] as const;
 
+/** The sample's entry holding its 4x4 voxel → world affine, row major (LoadImage's default `affineKey`). */
+export const AFFINE_KEY = 'affine';
+
 /** How a pad fills: numpy's 'constant' (zeros) or 'edge' (the nearest voxel inside). */
 export type PadMode = 'constant' | 'edge';
 
@@ -70,9 +73,18 @@ export function mapChannels(volume: Channels, f: (channel: Volume<Float32Array |
   return joinChannels(volume.channels.map(f), volume.channelFirst) as SpatialVolume;
 }
 
-/** Applies one region to every key. */
-function cropKeys<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>, size: Readonly<Shape3>): T {
-  return withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size)));
+/**
+ * Applies one region to every key (zeros outside the volume, or `mode`'s padding). The sample's affine under 'affine'
+ * (what LoadImage writes and Orientation and Spacing read), when it has one, moves with the region: output voxel 0 is
+ * input voxel `start`, so the translation becomes affine · [start, 1] and every voxel keeps its world position.
+ */
+function cropKeys<T extends object>(name: string, data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>,
+  size: Readonly<Shape3>, mode?: PadMode): T {
+  const out = withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size, mode)));
+  if (!(AFFINE_KEY in data)) return out;
+  const affine = readAffine(data, AFFINE_KEY, name);
+  for (const row of affine) row[3] = row[3]! + row[0]! * start[0] + row[1]! * start[1] + row[2]! * start[2];
+  return { ...out, [AFFINE_KEY]: affine };
 }
 
 /** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */
@@ -182,7 +194,7 @@ export class CropForeground implements Transform {
     checkAgainst(data, this.#keys[0]!, this.#opts.sourceKey, 'sourceKey', 'CropForeground');
     const { start, end } = generateSpatialBoundingBox(source, this.#opts);
     if (end[0] === 0) throw new Error(`CropForeground: sourceKey '${this.#opts.sourceKey}' has no foreground voxel (selectFn accepts none)`);
-    return cropKeys(data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
+    return cropKeys('CropForeground', data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
   }
 }
 
@@ -209,7 +221,7 @@ export class SpatialPad implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'SpatialPad');
     const { start, size } = padRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
-    return cropKeys(data, this.#keys, vols, start, size);
+    return cropKeys('SpatialPad', data, this.#keys, vols, start, size);
   }
 }
 
@@ -250,7 +262,7 @@ export class CenterSpatialCrop implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'CenterSpatialCrop');
     const { start, size } = centerRegion(vols[0]!.shape, resolveSize(this.#roi, vols[0]!.shape));
-    return cropKeys(data, this.#keys, vols, start, size);
+    return cropKeys('CenterSpatialCrop', data, this.#keys, vols, start, size);
   }
 }
 
@@ -281,7 +293,7 @@ export class ResizeWithPadOrCrop implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'ResizeWithPadOrCrop');
     const { start, size } = padOrCropRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
-    return cropKeys(data, this.#keys, vols, start, size);
+    return cropKeys('ResizeWithPadOrCrop', data, this.#keys, vols, start, size);
   }
 }
 
@@ -337,10 +349,10 @@ export class RandSpatialCrop implements Transform {
     const size = AXES.map((a) => Math.min(roi[a], shape[a])) as Shape3;
     if (!this.#randomCenter) {
       const c = centeredRegion(AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3, size, shape);
-      return cropKeys(data, this.#keys, vols, c.start, c.size);
+      return cropKeys('RandSpatialCrop', data, this.#keys, vols, c.start, c.size);
     }
     const start = AXES.map((a) => (shape[a] > size[a] ? r.int(shape[a] - size[a] + 1) : 0)) as Shape3;
-    return cropKeys(data, this.#keys, vols, start, size);
+    return cropKeys('RandSpatialCrop', data, this.#keys, vols, start, size);
   }
 }
 
@@ -377,11 +389,11 @@ function readLabelCrop(data: object, keys: readonly string[], opts: { labelKey: 
 }
 
 /** The crop of every key centred on voxel `idx` (C order) of `shape`, the centre moved so the crop fits (correct_crop_centers). */
-function cropAtVoxel<T extends object>(data: T, keys: readonly string[], vols: readonly Channels[], idx: number, size: Readonly<Shape3>, shape: Readonly<Shape3>): T {
+function cropAtVoxel<T extends object>(name: string, data: T, keys: readonly string[], vols: readonly Channels[], idx: number, size: Readonly<Shape3>, shape: Readonly<Shape3>): T {
   const [, Y, Z] = shape;
   const center = correctCropCenter([Math.floor(idx / (Y * Z)), Math.floor(idx / Z) % Y, idx % Z], size, shape);
   const c = centeredRegion(center, size, shape);
-  return cropKeys(data, keys, vols, c.start, c.size);
+  return cropKeys(name, data, keys, vols, c.start, c.size);
 }
 
 /** A numSamples option: a positive integer, 1 by default. */
@@ -452,7 +464,7 @@ export class RandCropByPosNegLabel implements Transform {
     const out: T[] = [];
     for (let n = 0; n < this.#numSamples; n++) {
       const set = r.random() < ratio ? fg : bg;
-      out.push(cropAtVoxel(data, this.#keys, vols, set[r.int(set.length)]!, size, shape));
+      out.push(cropAtVoxel('RandCropByPosNegLabel', data, this.#keys, vols, set[r.int(set.length)]!, size, shape));
     }
     return out;
   }
@@ -825,7 +837,7 @@ export class Spacing implements Transform {
     if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
     this.#pixdim = [p[0], p[1], p[2]];
     this.#spacingKey = opts.spacingKey ?? 'spacing';
-    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
     this.#modes = modesFor(opts.mode, SPACING_MODES, this.#keys, 'Spacing');
   }
 
@@ -950,7 +962,7 @@ export class Orientation implements Transform {
   constructor(opts: OrientationOptions) {
     this.#keys = keyList(opts.keys, 'Orientation');
     this.#target = parseAxcodes(opts.axcodes, 'Orientation');
-    this.#affineKey = opts.affineKey ?? 'affine';
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
     this.#spacingKey = opts.spacingKey ?? 'spacing';
   }
 
@@ -1019,7 +1031,7 @@ export class DivisiblePad implements Transform {
     const shape = vols[0]!.shape;
     const target = AXES.map((a) => (this.#k[a] > 0 ? Math.ceil(shape[a] / this.#k[a]) * this.#k[a] : shape[a])) as Shape3;
     const { start, size } = padRegion(shape, target, this.#method);
-    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+    return cropKeys('DivisiblePad', data, this.#keys, vols, start, size, this.#mode);
   }
 }
 
@@ -1059,7 +1071,7 @@ export class BorderPad implements Transform {
     const vols = readSameSpatialShape(data, this.#keys, 'BorderPad');
     const shape = vols[0]!.shape;
     const start = AXES.map((a) => -this.#before[a]) as Shape3, size = AXES.map((a) => shape[a] + this.#before[a] + this.#after[a]) as Shape3;
-    return withVolumes(data, this.#keys, vols.map((v) => cropOrPad(v.volume, start, size, this.#mode)));
+    return cropKeys('BorderPad', data, this.#keys, vols, start, size, this.#mode);
   }
 }
 
@@ -1188,6 +1200,6 @@ export class RandCropByLabelClasses implements Transform {
       }
       return ratios.findLastIndex((x) => x > 0);
     });
-    return classes.map((c) => cropAtVoxel(data, this.#keys, vols, indices[c]![r.int(indices[c]!.length)]!, size, shape));
+    return classes.map((c) => cropAtVoxel('RandCropByLabelClasses', data, this.#keys, vols, indices[c]![r.int(indices[c]!.length)]!, size, shape));
   }
 }
