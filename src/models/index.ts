@@ -35,3 +35,4 @@ export { VoxelMorph, VoxelMorphUNet, type VoxelMorphOptions, type VoxelMorphUNet
 export {
   MonaiVNet, InputTransition, DownTransition, UpTransition, OutputTransition, LUConv, type MonaiVNetOptions, type TransitionContext as MonaiVNetTransitionContext,
 } from './monai-vnet.js';
+export * from './mednext.js';
