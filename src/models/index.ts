@@ -36,3 +36,7 @@ export {
   MonaiVNet, InputTransition, DownTransition, UpTransition, OutputTransition, LUConv, type MonaiVNetOptions, type TransitionContext as MonaiVNetTransitionContext,
 } from './monai-vnet.js';
 export * from './mednext.js';
+export {
+  SegResNetDS, SegResEncoder, scalesForResolution, anisoKernel,
+  type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
+} from './segresnet-ds.js';
