@@ -37,6 +37,6 @@ export {
 } from './monai-vnet.js';
 export * from './mednext.js';
 export {
-  SegResNetDS, SegResEncoder, scalesForResolution, anisoKernel,
+  SegResNetDS, type SegResEncoder, scalesForResolution, anisoKernel,
   type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
 } from './segresnet-ds.js';
