@@ -39,7 +39,8 @@ describe('MedNeXt structure', () => {
     // parameters are the block's own, so PyTorch lists them before its children's
     const block = (p: string, c: number, out: number, e: number, grn: boolean, transposed = false, res = false): [string, number[]][] => [
       ...(grn ? [[`${p}.global_resp_beta`, [1, e * c, 1, 1, 1]], [`${p}.global_resp_gamma`, [1, e * c, 1, 1, 1]]] as [string, number[]][] : []),
-      [`${p}.conv1.weight`, transposed ? [c, 1, 3, 3, 3] : [c, 1, 3, 3, 3]], [`${p}.conv1.bias`, [c]],
+      // the depthwise conv's weight is [c, 1, 3, 3, 3] plain ([out, in / groups, …]) and transposed ([in, out / groups, …])
+      [`${p}.conv1.weight`, [c, 1, 3, 3, 3]], [`${p}.conv1.bias`, [c]],
       [`${p}.norm.weight`, [c]], [`${p}.norm.bias`, [c]],
       [`${p}.conv2.weight`, [e * c, c, 1, 1, 1]], [`${p}.conv2.bias`, [e * c]],
       [`${p}.conv3.weight`, [out, e * c, 1, 1, 1]], [`${p}.conv3.bias`, [out]],
@@ -151,7 +152,7 @@ describe('MedNeXt structure', () => {
     expect(() => tiny({ spatialDims: 2 as 3 })).toThrow(/^MedNeXt: only spatialDims 3 is supported, got 2$/);
     expect(() => tiny({ kernelSize: 4 })).toThrow(/^MedNeXt: kernelSize must be an odd integer ≥ 1, got 4$/);
     expect(() => tiny({ blocksUp: [1] })).toThrow(/^MedNeXt: blocksUp \[1\] needs as many levels as blocksDown \[1, 1\]/);
-    expect(() => tiny({ blocksDown: [] , blocksUp: [] })).toThrow(/^MedNeXt: blocksDown needs at least one level$/);
+    expect(() => tiny({ blocksDown: [], blocksUp: [] })).toThrow(/^MedNeXt: blocksDown needs at least one level$/);
     expect(() => tiny({ blocksDown: [1, -1] })).toThrow(/^MedNeXt: every entry of blocksDown and blocksUp must be an integer ≥ 0, got -1$/);
     expect(() => tiny({ blocksBottleneck: 1.5 })).toThrow(/^MedNeXt: blocksBottleneck must be an integer ≥ 0, got 1.5$/);
     expect(() => tiny({ encoderExpansionRatio: [2, 2, 2] })).toThrow(/^MedNeXt: encoderExpansionRatio \[2, 2, 2\] needs one entry per level of blocksDown \(2\)$/);

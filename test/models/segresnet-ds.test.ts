@@ -42,21 +42,27 @@ describe('scalesForResolution and anisoKernel (MONAI\'s helpers)', () => {
 
 describe('SegResNetDS structure', () => {
   it('parameter counts of a small configuration per upsampleMode and dsdepth', () => {
+    const count = (options: SegResNetDSOptions = {}): number => {
+      const net = tiny(options);
+      const n = net.numParameters();
+      net.dispose();
+      return n;
+    };
     // f = 2, blocksDown [1, 2, 1]: conv_init 54, layers.0 216 + 8 + 216 (downsample 27·2·4), layers.1 2·(864 + 16) + 864,
     // layers.2 3 456 + 32; up_layers.0 (c = 4) deconv 27·8·4 = 864 + 880, up_layers.1 (c = 2) 216 + 224, head 2·2 + 2 = 6:
     // 54 + 440 + 2 624 + 3 488 + 1 744 + 440 + 6 = 8 796
-    expect(tiny().numParameters()).toBe(8796);
+    expect(count()).toBe(8796);
     // nontrainable: a 1³ preconv 2c → c without bias instead of the deconv (32 + 8 instead of 864 + 216)
-    expect(tiny({ upsampleMode: 'nontrainable' }).numParameters()).toBe(8796 - 1080 + 40);
+    expect(count({ upsampleMode: 'nontrainable' })).toBe(8796 - 1080 + 40);
     // deconvgroup: c groups, weight [2c, 1, 3, 3, 3] (27·8 + 27·4 instead of 1 080)
-    expect(tiny({ upsampleMode: 'deconvgroup' }).numParameters()).toBe(8796 - 1080 + 324);
+    expect(count({ upsampleMode: 'deconvgroup' })).toBe(8796 - 1080 + 324);
     // dsdepth 2 adds up_layers.0's head (4·2 + 2); a larger dsdepth adds nothing more
-    expect(tiny({ dsdepth: 2 }).numParameters()).toBe(8796 + 10);
-    expect(tiny({ dsdepth: 5 }).numParameters()).toBe(8796 + 10);
+    expect(count({ dsdepth: 2 })).toBe(8796 + 10);
+    expect(count({ dsdepth: 5 })).toBe(8796 + 10);
     // resolution [1, 1, 4]: scales [2, 2, 1], [2, 2, 1], [2, 2, 2]: kernels [3, 3, 1] at encoder levels 0 and 1 and in
     // the up layers (which take their scales), those weights a third as large: conv_init 18, layers.0 80 + 72,
     // layers.1 2·304 + 288, layers.2 3 488, up_layers.0 288 + 304, up_layers.1 72 + 80, head 6: 5 304
-    expect(tiny({ resolution: [1, 1, 4] }).numParameters()).toBe(5304);
+    expect(count({ resolution: [1, 1, 4] })).toBe(5304);
   });
 
   it("the state-dict keys, their order and shapes are MONAI's module tree (batch norm, dsdepth 2, anisotropic)", () => {
