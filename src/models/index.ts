@@ -39,3 +39,8 @@ export {
 } from './monai-vnet.js';
 export * from './basic-unetplusplus.js';
 export * from './highresnet.js';
+export * from './mednext.js';
+export {
+  SegResNetDS, type SegResEncoder, scalesForResolution, anisoKernel,
+  type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
+} from './segresnet-ds.js';
