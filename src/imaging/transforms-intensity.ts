@@ -296,11 +296,20 @@ function checkRange(v: number | readonly [number, number], option: string, name:
   return r;
 }
 
-/** Shared draw of the two random scalar intensity transforms: u < prob, then a uniform from the range. */
-function drawScalar(rng: Rng | undefined, prob: number, range: [number, number], name: string): number | null {
+/**
+ * The first draw of a random intensity transform, after checking the images under `keys`: u < prob gives the Rng to
+ * draw the parameters from, else null (the sample stays as it is).
+ */
+function drawGate(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, name: string): Rng | null {
+  keys.forEach((k) => readImage(data, k, name));
   const r = requireRng(rng, name);
-  if (!(r.random() < prob)) return null;
-  return r.uniform(range[0], range[1]);
+  return r.random() < prob ? r : null;
+}
+
+/** Shared draw of the random scalar intensity transforms: u < prob, then a uniform from the range. */
+function drawScalar(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, range: [number, number], name: string): number | null {
+  const r = drawGate(data, keys, rng, prob, name);
+  return r === null ? null : r.uniform(range[0], range[1]);
 }
 
 export interface RandScaleIntensityOptions {
@@ -324,8 +333,7 @@ export class RandScaleIntensity implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    this.#keys.forEach((k) => readImage(data, k, 'RandScaleIntensity'));
-    const factor = drawScalar(rng, this.#prob, this.#range, 'RandScaleIntensity');
+    const factor = drawScalar(data, this.#keys, rng, this.#prob, this.#range, 'RandScaleIntensity');
     return factor === null ? data : mapImages(data, this.#keys, 'RandScaleIntensity', (x) => x * (1 + factor));
   }
 }
@@ -351,8 +359,7 @@ export class RandShiftIntensity implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    this.#keys.forEach((k) => readImage(data, k, 'RandShiftIntensity'));
-    const offset = drawScalar(rng, this.#prob, this.#range, 'RandShiftIntensity');
+    const offset = drawScalar(data, this.#keys, rng, this.#prob, this.#range, 'RandShiftIntensity');
     return offset === null ? data : mapImages(data, this.#keys, 'RandShiftIntensity', (x) => x + offset);
   }
 }
@@ -532,9 +539,8 @@ export class RandGaussianSmooth implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandGaussianSmooth';
-    this.#keys.forEach((k) => readImage(data, k, name));
-    const r = requireRng(rng, name);
-    if (!(r.random() < this.#prob)) return data;
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
     const sigma = this.#ranges.map(([lo, hi]) => r.uniform(lo, hi)) as [number, number, number];
     return new GaussianSmooth({ keys: this.#keys, sigma, approx: this.#approx }).apply(data);
   }
@@ -627,9 +633,8 @@ export class RandGaussianSharpen implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandGaussianSharpen';
-    this.#keys.forEach((k) => readImage(data, k, name));
-    const r = requireRng(rng, name);
-    if (!(r.random() < this.#prob)) return data;
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
     const sigma1 = this.#sigma1.map(([lo, hi]) => r.uniform(lo, hi)) as [number, number, number];
     const sigma2 = this.#sigma2.map((s, a) => (typeof s === 'number' ? r.uniform(s, sigma1[a]!) : r.uniform(s[0], s[1]))) as [number, number, number];
     const alpha = r.uniform(this.#alpha[0], this.#alpha[1]);
@@ -749,8 +754,7 @@ export class RandAdjustContrast implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandAdjustContrast';
-    this.#keys.forEach((k) => readImage(data, k, name));
-    const gamma = drawScalar(rng, this.#prob, this.#gamma, name);
+    const gamma = drawScalar(data, this.#keys, rng, this.#prob, this.#gamma, name);
     return gamma === null ? data : mapWholeImages(data, this.#keys, name, (v) => adjustContrast(v, gamma, this.#invert, this.#retain));
   }
 }
@@ -796,9 +800,8 @@ export class RandHistogramShift implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandHistogramShift';
-    this.#keys.forEach((k) => readImage(data, k, name));
-    const r = requireRng(rng, name);
-    if (!(r.random() < this.#prob)) return data;
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
     const n = r.intIn(this.#points[0], this.#points[1]);
     const reference = Array.from({ length: n }, (_, i) => i / (n - 1));
     const floating = [...reference];
@@ -852,9 +855,8 @@ export class RandBiasField implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandBiasField';
-    this.#keys.forEach((k) => readImage(data, k, name));
-    const r = requireRng(rng, name);
-    if (!(r.random() < this.#prob)) return data;
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
     const d = this.#degree, terms: [number, number, number, number][] = [];
     for (let i = 0; i <= d; i++) for (let j = 0; j <= d - i; j++) for (let k = 0; k <= d - i - j; k++) terms.push([i, j, k, r.uniform(this.#range[0], this.#range[1])]);
     return mapChannels(data, this.#keys, name, (values, shape) => {
