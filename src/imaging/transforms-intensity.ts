@@ -671,7 +671,8 @@ function meanStd(d: ArrayLike<number>): [number, number] {
  * in it for a range above about 1); the rest in float64.
  */
 function adjustContrast(values: Float32Array, gamma: number, invert: boolean, retainStats: boolean): Float64Array {
-  const img = Float64Array.from(values, (x) => (invert ? -x : x));
+  const img = new Float64Array(values);
+  if (invert) for (let i = 0; i < img.length; i++) img[i] = -img[i]!;
   const [mn, sd] = retainStats ? meanStd(img) : [0, 0];
   const [lo, hi] = minMax(img);
   const range = Math.fround(hi - lo), den = Math.fround(range + 1e-7);
@@ -860,13 +861,23 @@ export class RandBiasField implements Transform {
     const d = this.#degree, terms: [number, number, number, number][] = [];
     for (let i = 0; i <= d; i++) for (let j = 0; j <= d - i; j++) for (let k = 0; k <= d - i - j; k++) terms.push([i, j, k, r.uniform(this.#range[0], this.#range[1])]);
     return mapChannels(data, this.#keys, name, (values, shape) => {
-      const polys = shape.map((len) => Array.from({ length: len }, (_, i) => legendre(Math.fround(len === 1 ? -1 : -1 + (2 * i) / (len - 1)), d)));
-      const [X, Y, Z] = shape, out = new Float64Array(values.length);
-      for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) for (let z = 0; z < Z; z++) {
-        let f = 0;
-        for (const [i, j, k, c] of terms) f += c * polys[0]![x]![i]! * polys[1]![y]![j]! * polys[2]![z]![k]!;
-        const at = (x * Y + y) * Z + z;
-        out[at] = values[at]! * Math.exp(f);
+      const [px, py, pz] = shape.map((len) => Array.from({ length: len }, (_, i) => legendre(Math.fround(len === 1 ? -1 : -1 + (2 * i) / (len - 1)), d))) as [number[][], number[][], number[][]];
+      const [X, Y, Z] = shape, out = new Float64Array(values.length), m = d + 1;
+      // the sum nested axis by axis: a[j·m + k] = Σ_i c_ijk P_i(x), then b[k] = Σ_j a[j·m + k] P_j(y), then Σ_k b[k] P_k(z)
+      const a = new Float64Array(m * m), b = new Float64Array(m);
+      for (let x = 0; x < X; x++) {
+        a.fill(0);
+        for (const [i, j, k, c] of terms) a[j * m + k]! += c * px[x]![i]!;
+        for (let y = 0; y < Y; y++) {
+          b.fill(0);
+          for (let j = 0; j < m; j++) for (let k = 0; k < m - j; k++) b[k]! += a[j * m + k]! * py[y]![j]!;
+          for (let z = 0; z < Z; z++) {
+            let f = 0;
+            for (let k = 0; k < m; k++) f += b[k]! * pz[z]![k]!;
+            const at = (x * Y + y) * Z + z;
+            out[at] = values[at]! * Math.exp(f);
+          }
+        }
       }
       return out;
     });

@@ -261,6 +261,13 @@ function presentLabels(values: ArrayLike<number>, channels: number, n: number, o
   return [...found].sort((a, b) => a - b);
 }
 
+/** 1 where `test` holds, 0 elsewhere (a plain loop: a typed array's `from` with a function is many times slower in V8). */
+function maskOf(values: ArrayLike<number>, test: (v: number) => boolean): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < out.length; i++) if (test(values[i]!)) out[i] = 1;
+  return out;
+}
+
 /** A label option: one number or a list of them, each finite (null / undefined: none given). */
 function labelList(labels: number | readonly number[] | null | undefined, option: string, name: string): number[] | null {
   if (labels === null || labels === undefined) return null;
@@ -320,7 +327,7 @@ export class FillHoles {
     const [X, Y, Z] = shape;
     for (const label of labels) {
       const target = values.subarray(onehot ? label * n : 0, onehot ? (label + 1) * n : n);
-      const outside = Uint8Array.from(target, (v) => (onehot ? v === 0 : v !== label) ? 1 : 0);
+      const outside = maskOf(target, onehot ? (v) => v === 0 : (v) => v !== label);
       const { labels: ids, sizes } = connectedComponents(outside, shape, this.connectivity);
       // the components of "not L" that touch a face of the volume are open; the others are holes
       const open = new Uint8Array(sizes.length);
@@ -399,7 +406,7 @@ export class RemoveSmallObjects {
     for (const v of values) hi = Math.max(hi, v);
     if (this.independentChannels && hi > 1) {
       // skimage: an integer array is labelled already; each value is one object
-      const ints = Int32Array.from(values, (v) => Math.trunc(v));
+      const ints = new Int32Array(values); // truncated, as numpy's astype(int32)
       const counts = new Map<number, number>();
       for (const v of ints) {
         if (v < 0) throw new Error(`${name}: a class map with negative labels (${v}); skimage refuses them`);
@@ -407,7 +414,7 @@ export class RemoveSmallObjects {
       }
       return back(ints.map((v) => (counts.get(v)! < minSize ? 0 : v)));
     }
-    const fg = Uint8Array.from(values, (v) => (this.independentChannels ? v !== 0 : v > 0) ? 1 : 0);
+    const fg = maskOf(values, this.independentChannels ? (v) => v !== 0 : (v) => v > 0);
     const kept = keptComponents4d(fg, C, shape, n, this.connectivity, minSize);
     return back(this.independentChannels ? kept : values.map((v, i) => v * kept[i]!));
   }
