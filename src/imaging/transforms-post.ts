@@ -272,7 +272,7 @@ function maskOf(values: ArrayLike<number>, test: (v: number) => boolean): Uint8A
 function labelList(labels: number | readonly number[] | null | undefined, option: string, name: string): number[] | null {
   if (labels === null || labels === undefined) return null;
   const list = typeof labels === 'number' ? [labels] : Array.isArray(labels) ? [...labels] : null;
-  if (!list || !list.every((l) => typeof l === 'number' && Number.isFinite(l))) throw new Error(`${name}: ${option} must be a number or a list of numbers, got ${JSON.stringify(labels)}`);
+  if (!list || !list.every((l) => Number.isFinite(l))) throw new Error(`${name}: ${option} must be a number or a list of numbers, got ${JSON.stringify(labels)}`);
   return list;
 }
 
@@ -378,14 +378,14 @@ export class RemoveSmallObjects {
   constructor(options: RemoveSmallObjectsOptions = {}) {
     const name = 'RemoveSmallObjects';
     this.minSize = options.minSize ?? 64;
-    if (!(typeof this.minSize === 'number' && Number.isFinite(this.minSize) && this.minSize >= 0)) throw new Error(`${name}: minSize must be a finite number ≥ 0, got ${options.minSize}`);
+    if (!(Number.isFinite(this.minSize) && this.minSize >= 0)) throw new Error(`${name}: minSize must be a finite number ≥ 0, got ${options.minSize}`);
     this.connectivity = options.connectivity === null ? 4 : options.connectivity ?? 1;
     if (![1, 2, 3, 4].includes(this.connectivity)) throw new Error(`${name}: connectivity must be 1, 2, 3 or 4 (orthogonal hops over [C, X, Y, Z]) or null, got ${options.connectivity}`);
     this.independentChannels = options.independentChannels ?? true;
     this.byMeasure = options.byMeasure ?? false;
     const p = options.pixdim ?? null;
     const list = p === null ? null : typeof p === 'number' ? [p] : Array.isArray(p) && (p.length === 2 || p.length === 3) ? [...p] : [];
-    if (list && !(list.length > 0 && list.every((s) => typeof s === 'number' && Number.isFinite(s) && s > 0))) {
+    if (list && !(list.length > 0 && list.every((s) => Number.isFinite(s) && s > 0))) {
       throw new Error(`${name}: pixdim must be a positive spacing or one per spatial axis, got ${JSON.stringify(p)}`);
     }
     // MONAI warns and ignores a pixdim without byMeasure
