@@ -129,6 +129,19 @@ describe('RemoveSmallObjects edges', () => {
   });
 });
 
+describe('RemoveSmallObjects names and copies', () => {
+  it('keeps its own copy of pixdim, the float64 dtype of a binary case, and names itself in errors from apply', async () => {
+    const pixdim = [2, 1];
+    const t1 = new RemoveSmallObjects({ minSize: 5, byMeasure: true, pixdim });
+    pixdim[0] = 100;
+    const img = [1, 1, 0, 0, 0, 0, 1, 1, 1];
+    const out = await t1.apply(t(img, [1, 3, 3], 'float64'));
+    expect([out.dtype, await values(out)]).toEqual(['float64', [0, 0, 0, 0, 0, 0, 1, 1, 1]]);
+    await expect(new RemoveSmallObjects().apply(t([0, 2, -1, 0], [1, 2, 2]))).rejects.toThrow(/^RemoveSmallObjects: a class map with negative labels/);
+    expect(() => new LabelFilter({ appliedLabels: 'x' as unknown as number })).toThrow(/^LabelFilter: appliedLabels must be a number or a list of numbers/);
+  });
+});
+
 describe('LabelFilter and LabelToContour edges', () => {
   it('LabelFilter with no labels keeps the dtype; without options it names the option', async () => {
     const out = new LabelFilter({ appliedLabels: [] }).apply(t([1, 2], [2], 'int32'));
