@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FillHoles, LabelFilter, LabelToContour, RemoveSmallObjects } from '../../src/imaging/transforms-post.js';
 import { fromArray, type Tensor } from '../../src/tensor/index.js';
+import { floodComponents as flood } from '../helpers/flood-fill.js';
 import { cpu } from '../helpers/backends.js';
 
 /**
@@ -12,33 +13,6 @@ type DT = 'float32' | 'int32' | 'float64';
 const t = (values: ArrayLike<number>, shape: number[], dtype: DT = 'float32') => fromArray(values, shape, { backend: cpu, dtype });
 const values = async (x: Tensor) => Array.from(await x.toArray());
 
-/** Test oracle: component ids over an array of any shape (C order), neighbours with at most maxHops nonzero steps. */
-function flood(mask: ArrayLike<number>, shape: number[], maxHops: number): Int32Array {
-  const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, s) => p * s, 1));
-  const steps: number[][] = [];
-  const rec = (prefix: number[]) => {
-    if (prefix.length === shape.length) { const h = prefix.filter((d) => d !== 0).length; if (h >= 1 && h <= maxHops) steps.push(prefix); return; }
-    for (const d of [-1, 0, 1]) rec([...prefix, d]);
-  };
-  rec([]);
-  const ids = new Int32Array(mask.length);
-  let next = 0;
-  for (let seed = 0; seed < mask.length; seed++) {
-    if (!mask[seed] || ids[seed]) continue;
-    ids[seed] = ++next;
-    const queue = [seed];
-    while (queue.length) {
-      const i = queue.pop()!, c = strides.map((s, a) => Math.floor(i / s) % shape[a]!);
-      for (const d of steps) {
-        const q = c.map((v, a) => v + d[a]!);
-        if (q.some((v, a) => v < 0 || v >= shape[a]!)) continue;
-        const j = q.reduce((p, v, a) => p + v * strides[a]!, 0);
-        if (mask[j] && !ids[j]) { ids[j] = next; queue.push(j); }
-      }
-    }
-  }
-  return ids;
-}
 
 describe('FillHoles edges', () => {
   it('a pocket open to one face only is not filled, for each of the six faces (and the four edges of a 2-D case)', async () => {

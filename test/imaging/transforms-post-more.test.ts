@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { FillHoles, LabelFilter, LabelToContour, RemoveSmallObjects } from '../../src/imaging/transforms-post.js';
 import type { Backend } from '../../src/kernels/index.js';
 import { fromArray, type Tensor } from '../../src/tensor/index.js';
+import { floodComponents as flood, neighbourOffsets as offsets } from '../helpers/flood-fill.js';
 import { cpu, webgpu } from '../helpers/backends.js';
 
 /**
@@ -13,39 +14,7 @@ type DT = 'float32' | 'int32' | 'float64';
 const t = (values: ArrayLike<number>, shape: number[], dtype: DT = 'float32', backend: Backend = cpu) => fromArray(values, shape, { backend, dtype });
 const values = async (x: Tensor) => Array.from(await x.toArray());
 
-/** All offsets of a `dims`-D neighbourhood with 1 … maxHops nonzero entries. */
-function offsets(dims: number, maxHops: number): number[][] {
-  const out: number[][] = [];
-  const rec = (prefix: number[]) => {
-    if (prefix.length === dims) { const h = prefix.filter((d) => d !== 0).length; if (h >= 1 && h <= maxHops) out.push(prefix); return; }
-    for (const d of [-1, 0, 1]) rec([...prefix, d]);
-  };
-  rec([]);
-  return out;
-}
 
-/** Test oracle: the connected component ids of `mask` over an array of any shape (C order), by breadth-first search. */
-function flood(mask: ArrayLike<number>, shape: number[], maxHops: number): Int32Array {
-  const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, s) => p * s, 1));
-  const coords = (i: number) => strides.map((s, a) => Math.floor(i / s) % shape[a]!);
-  const ids = new Int32Array(mask.length), steps = offsets(shape.length, maxHops);
-  let next = 0;
-  for (let seed = 0; seed < mask.length; seed++) {
-    if (!mask[seed] || ids[seed]) continue;
-    ids[seed] = ++next;
-    const queue = [seed];
-    while (queue.length) {
-      const c = coords(queue.pop()!);
-      for (const d of steps) {
-        const q = c.map((v, a) => v + d[a]!);
-        if (q.some((v, a) => v < 0 || v >= shape[a]!)) continue;
-        const j = q.reduce((p, v, a) => p + v * strides[a]!, 0);
-        if (mask[j] && !ids[j]) { ids[j] = next; queue.push(j); }
-      }
-    }
-  }
-  return ids;
-}
 
 describe('FillHoles', () => {
   it("MONAI's docstring example (2-D): the enclosed hole of label 1 filled, the open background by 2 and 3 not", async () => {
