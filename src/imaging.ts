@@ -40,6 +40,13 @@ export {
   type RandScaleIntensityOptions, type RandShiftIntensityOptions,
 } from './imaging/transforms-intensity.js';
 export {
+  GaussianSmooth, RandGaussianSmooth, GaussianSharpen, RandGaussianSharpen, AdjustContrast, RandAdjustContrast, RandHistogramShift, RandBiasField,
+  ThresholdIntensity, ClipIntensityPercentiles, ShiftIntensity, MaskIntensity, gaussianKernel1d, gaussianFilter,
+  type GaussianApprox, type GaussianSmoothOptions, type RandGaussianSmoothOptions, type GaussianSharpenOptions, type RandGaussianSharpenOptions,
+  type AdjustContrastOptions, type RandAdjustContrastOptions, type RandHistogramShiftOptions, type RandBiasFieldOptions, type ThresholdIntensityOptions,
+  type ClipIntensityPercentilesOptions, type ShiftIntensityOptions, type MaskIntensityOptions,
+} from './imaging/transforms-intensity.js';
+export {
   CropForeground, SpatialPad, CenterSpatialCrop, ResizeWithPadOrCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
   generateSpatialBoundingBox, cropOrPad,
   type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type ResizeWithPadOrCropOptions, type RandSpatialCropOptions,
@@ -55,6 +62,10 @@ export {
 } from './imaging/transforms-affine.js';
 export {
   Activations, AsDiscrete, KeepLargestConnectedComponent, type ActivationsOptions, type AsDiscreteOptions, type KeepLargestConnectedComponentOptions,
+} from './imaging/transforms-post.js';
+export {
+  FillHoles, RemoveSmallObjects, LabelFilter, LabelToContour,
+  type FillHolesOptions, type RemoveSmallObjectsOptions, type LabelFilterOptions, type LabelToContourOptions,
 } from './imaging/transforms-post.js';
 export {
   ConvertToMultiChannelBasedOnBratsClasses, BRATS_REGIONS, type ConvertToMultiChannelBasedOnBratsClassesOptions,

@@ -4,11 +4,12 @@
  * (mean, std, percentiles) are computed in float64 over the float32 voxels and each result is rounded once to float32;
  * MONAI computes in float32, so values agree within float32 rounding.
  */
+import { erf } from '../kernels/elementwise/cpu.js';
 import { percentile } from './metrics.js';
 import type { Rng } from './random.js';
-import { voxelCount } from './volume.js';
+import { voxelCount, type Shape3 } from './volume.js';
 import {
-  checkFinite, checkProb, keyList, readImage, requireRng, withVolumes, type FloatImage, type Transform,
+  checkFinite, checkProb, keyList, readChannels, readImage, requireRng, withVolumes, type FloatImage, type SpatialVolume, type Transform,
 } from './transforms.js';
 
 /** Maps every voxel of the images under `keys` through `f` (x, its flat index, its channel); the shape stays. */
@@ -295,11 +296,20 @@ function checkRange(v: number | readonly [number, number], option: string, name:
   return r;
 }
 
-/** Shared draw of the two random scalar intensity transforms: u < prob, then a uniform from the range. */
-function drawScalar(rng: Rng | undefined, prob: number, range: [number, number], name: string): number | null {
+/**
+ * The first draw of a random intensity transform, after checking the images under `keys`: u < prob gives the Rng to
+ * draw the parameters from, else null (the sample stays as it is).
+ */
+function drawGate(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, name: string): Rng | null {
+  keys.forEach((k) => readImage(data, k, name));
   const r = requireRng(rng, name);
-  if (!(r.random() < prob)) return null;
-  return r.uniform(range[0], range[1]);
+  return r.random() < prob ? r : null;
+}
+
+/** Shared draw of the random scalar intensity transforms: u < prob, then a uniform from the range. */
+function drawScalar(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, range: [number, number], name: string): number | null {
+  const r = drawGate(data, keys, rng, prob, name);
+  return r === null ? null : r.uniform(range[0], range[1]);
 }
 
 export interface RandScaleIntensityOptions {
@@ -323,8 +333,7 @@ export class RandScaleIntensity implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    this.#keys.forEach((k) => readImage(data, k, 'RandScaleIntensity'));
-    const factor = drawScalar(rng, this.#prob, this.#range, 'RandScaleIntensity');
+    const factor = drawScalar(data, this.#keys, rng, this.#prob, this.#range, 'RandScaleIntensity');
     return factor === null ? data : mapImages(data, this.#keys, 'RandScaleIntensity', (x) => x * (1 + factor));
   }
 }
@@ -350,8 +359,689 @@ export class RandShiftIntensity implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    this.#keys.forEach((k) => readImage(data, k, 'RandShiftIntensity'));
-    const offset = drawScalar(rng, this.#prob, this.#range, 'RandShiftIntensity');
+    const offset = drawScalar(data, this.#keys, rng, this.#prob, this.#range, 'RandShiftIntensity');
     return offset === null ? data : mapImages(data, this.#keys, 'RandShiftIntensity', (x) => x + offset);
+  }
+}
+
+/** Maps each channel [X, Y, Z] of the images under `keys` through `f` (the channel's values, its spatial shape). */
+function mapChannels<T extends object>(data: T, keys: readonly string[], name: string, f: (values: Float32Array, shape: Shape3) => ArrayLike<number>): T {
+  return withVolumes(data, keys, keys.map((k) => {
+    const { image, channels } = readImage(data, k, name);
+    const shape = image.shape.slice(-3) as Shape3, n = channels[0]!.length;
+    const out = new Float32Array(image.data.length);
+    channels.forEach((values, c) => out.set(f(values, shape), c * n));
+    return { data: out, shape: [...image.shape] } as FloatImage;
+  }));
+}
+
+/** The whole image's minimum and maximum (all its channels), as MONAI's `img.min()`, `img.max()`. */
+function minMax(d: ArrayLike<number>): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < d.length; i++) { lo = Math.min(lo, d[i]!); hi = Math.max(hi, d[i]!); }
+  return [lo, hi];
+}
+
+/** A [min, max] option, checked: two finite numbers (≥ 0 when `nonNegative`) with min ≤ max. */
+function checkPair(v: readonly number[] | undefined, option: string, name: string, nonNegative = false): [number, number] {
+  const ok = Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonNegative || x >= 0)) && v[0]! <= v[1]!;
+  if (!ok) throw new Error(`${name}: ${option} must be [min, max], two finite${nonNegative ? ' non-negative' : ''} numbers with min ≤ max, got ${JSON.stringify(v)}`);
+  return [v[0]!, v[1]!];
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Gaussian filtering (MONAI's gaussian_1d and GaussianFilter: separable, zero padding, kernels truncated at 4 σ)
+
+/** MONAI's discrete Gaussian kernel types: 'erf' (the default), 'sampled' and 'scalespace'. */
+export type GaussianApprox = 'erf' | 'sampled' | 'scalespace';
+const APPROXES: readonly GaussianApprox[] = ['erf', 'sampled', 'scalespace'];
+
+function checkApprox(approx: unknown, name: string): GaussianApprox {
+  if (!APPROXES.includes(approx as GaussianApprox)) throw new Error(`${name}: approx must be 'erf', 'sampled' or 'scalespace', got ${JSON.stringify(approx)}`);
+  return approx as GaussianApprox;
+}
+
+/** e^(−t)·I_n(t), the modified Bessel function scaled, summed from its series in logs (no overflow for large t). */
+function scaledBesselI(n: number, t: number): number {
+  if (t === 0) return n === 0 ? 1 : 0;
+  const lh = Math.log(t / 2);
+  let log = n * lh - t;
+  for (let i = 2; i <= n; i++) log -= Math.log(i);
+  let sum = 0;
+  for (let k = 0; ; k++) {
+    const term = Math.exp(log);
+    sum += term;
+    if (k > t && term <= sum * 1e-17) return sum;
+    log += 2 * lh - Math.log(k + 1) - Math.log(k + n + 1);
+  }
+}
+
+/**
+ * MONAI's `gaussian_1d(sigma, truncated, approx)` (not normalized): 2·tail + 1 taps, tail = ⌊max(σ·truncated, 0.5) +
+ * 0.5⌋. 'erf' integrates the Gaussian over each tap's unit interval, ½(erf((x + ½)/(σ√2)) − erf((x − ½)/(σ√2))) (its
+ * sum telescopes to erf((tail + ½)/(σ√2))); 'sampled' is the density e^(−x²/2σ²)/(σ√(2π)) at the taps; 'scalespace'
+ * is the discrete Gaussian e^(−σ²)·I_|x|(σ²). In float64 (MONAI's in float32).
+ */
+export function gaussianKernel1d(sigma: number, approx: GaussianApprox = 'erf', truncated = 4): Float64Array {
+  const name = 'gaussianKernel1d';
+  if (!(typeof sigma === 'number' && sigma >= 0 && Number.isFinite(sigma))) throw new Error(`${name}: sigma must be a finite number ≥ 0, got ${sigma}`);
+  if (approx === 'sampled' && sigma === 0) throw new Error(`${name}: sigma must be > 0 for the 'sampled' kernel (its density divides by σ)`);
+  checkApprox(approx, name);
+  if (!(truncated > 0 && Number.isFinite(truncated))) throw new Error(`${name}: truncated must be a positive number, got ${truncated}`);
+  const tail = Math.floor(Math.max(sigma * truncated, 0.5) + 0.5);
+  const k = new Float64Array(2 * tail + 1);
+  for (let i = 0; i < k.length; i++) {
+    const x = i - tail;
+    if (approx === 'erf') {
+      const t = Math.SQRT1_2 / sigma;
+      k[i] = Math.max(0, 0.5 * (erf(t * (x + 0.5)) - erf(t * (x - 0.5))));
+    } else if (approx === 'sampled') {
+      k[i] = Math.exp((-0.5 * x * x) / (sigma * sigma)) / (Math.sqrt(2 * Math.PI) * sigma);
+    } else {
+      k[i] = scaledBesselI(Math.abs(x), sigma * sigma);
+    }
+  }
+  return k;
+}
+
+/**
+ * MONAI's `GaussianFilter` on one channel of any number of spatial axes (C order, the last axis fastest): the
+ * 1-D kernel of each axis's σ along that axis, zeros beyond the edges (MONAI's `separable_filtering`), in float64.
+ */
+export function gaussianFilter(values: ArrayLike<number>, shape: readonly number[], sigma: number | readonly number[], approx: GaussianApprox = 'erf'): Float64Array {
+  const name = 'gaussianFilter';
+  if (!shape.every((s) => Number.isInteger(s) && s > 0) || voxelCount(shape) !== values.length) {
+    throw new Error(`${name}: shape [${shape.join(', ')}] does not match ${values.length} values`);
+  }
+  const sigmas = typeof sigma === 'number' ? shape.map(() => sigma) : [...sigma];
+  if (sigmas.length !== shape.length) throw new Error(`${name}: ${sigmas.length} sigmas for ${shape.length} spatial axes`);
+  let cur = Float64Array.from(values);
+  shape.forEach((len, axis) => {
+    const k = gaussianKernel1d(sigmas[axis]!, approx), tail = (k.length - 1) / 2;
+    const stride = voxelCount(shape.slice(axis + 1)), outer = cur.length / (len * stride);
+    const next = new Float64Array(cur.length);
+    for (let o = 0; o < outer; o++) {
+      for (let s = 0; s < stride; s++) {
+        const base = o * len * stride + s;
+        for (let i = 0; i < len; i++) {
+          let acc = 0;
+          for (let j = Math.max(0, i - tail); j <= Math.min(len - 1, i + tail); j++) acc += k[j - i + tail]! * cur[base + j * stride]!;
+          next[base + i * stride] = acc;
+        }
+      }
+    }
+    cur = next;
+  });
+  return cur;
+}
+
+/** A σ option: one number for the three axes or three, each finite and ≥ 0. */
+function checkSigma(sigma: number | readonly number[], option: string, name: string): number | [number, number, number] {
+  const list = typeof sigma === 'number' ? [sigma] : Array.isArray(sigma) && sigma.length === 3 ? sigma : null;
+  if (!list || !list.every((s) => typeof s === 'number' && Number.isFinite(s) && s >= 0)) {
+    throw new Error(`${name}: ${option} must be a number ≥ 0 or three (one per axis x, y, z), got ${JSON.stringify(sigma)}`);
+  }
+  return typeof sigma === 'number' ? sigma : [sigma[0]!, sigma[1]!, sigma[2]!];
+}
+
+export interface GaussianSmoothOptions {
+  keys: string | readonly string[];
+  /** σ of the Gaussian, one for the three axes or [σx, σy, σz]. Default 1. */
+  sigma?: number | readonly [number, number, number];
+  /** The discrete kernel. Default 'erf'. */
+  approx?: GaussianApprox;
+}
+
+/** MONAI's `GaussianSmoothd`: each channel filtered by a separable Gaussian (zeros beyond the edges). */
+export class GaussianSmooth implements Transform {
+  readonly #keys: string[];
+  readonly #sigma: number | [number, number, number];
+  readonly #approx: GaussianApprox;
+
+  constructor(opts: GaussianSmoothOptions) {
+    const name = 'GaussianSmooth';
+    this.#keys = keyList(opts.keys, name);
+    this.#sigma = checkSigma(opts.sigma ?? 1, 'sigma', name);
+    this.#approx = checkApprox(opts.approx ?? 'erf', name);
+    if (this.#approx === 'sampled' && [this.#sigma].flat().includes(0)) throw new Error(`${name}: sigma must be > 0 for the 'sampled' kernel`);
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapChannels(data, this.#keys, 'GaussianSmooth', (values, shape) => gaussianFilter(values, shape, this.#sigma, this.#approx));
+  }
+}
+
+export interface RandGaussianSmoothOptions {
+  keys: string | readonly string[];
+  /** The range σx is drawn from. Default [0.25, 1.5]; likewise sigmaY, sigmaZ. */
+  sigmaX?: readonly [number, number];
+  sigmaY?: readonly [number, number];
+  sigmaZ?: readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+  approx?: GaussianApprox;
+}
+
+/** MONAI's `RandGaussianSmoothd`: with probability `prob`, GaussianSmooth with σx, σy, σz drawn (in that order) for all keys. */
+export class RandGaussianSmooth implements Transform {
+  readonly #keys: string[];
+  readonly #ranges: [number, number][];
+  readonly #prob: number;
+  readonly #approx: GaussianApprox;
+
+  constructor(opts: RandGaussianSmoothOptions) {
+    const name = 'RandGaussianSmooth';
+    this.#keys = keyList(opts.keys, name);
+    this.#ranges = (['sigmaX', 'sigmaY', 'sigmaZ'] as const).map((o) => checkPair(opts[o] ?? [0.25, 1.5], o, name, true));
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+    this.#approx = checkApprox(opts.approx ?? 'erf', name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandGaussianSmooth';
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const sigma = this.#ranges.map(([lo, hi]) => r.uniform(lo, hi)) as [number, number, number];
+    return new GaussianSmooth({ keys: this.#keys, sigma, approx: this.#approx }).apply(data);
+  }
+}
+
+export interface GaussianSharpenOptions {
+  keys: string | readonly string[];
+  /** σ of the first blur, one or [σx, σy, σz]. Default 3. */
+  sigma1?: number | readonly [number, number, number];
+  /** σ of the second blur (of the first's result). Default 1. */
+  sigma2?: number | readonly [number, number, number];
+  /** Weight of the detail added back. Default 30. */
+  alpha?: number;
+  approx?: GaussianApprox;
+}
+
+/** MONAI's `GaussianSharpend`: b = G(σ1)·x, then b + alpha·(b − G(σ2)·b), per channel (zeros beyond the edges). */
+export class GaussianSharpen implements Transform {
+  readonly #keys: string[];
+  readonly #sigma1: number | [number, number, number];
+  readonly #sigma2: number | [number, number, number];
+  readonly #alpha: number;
+  readonly #approx: GaussianApprox;
+
+  constructor(opts: GaussianSharpenOptions) {
+    const name = 'GaussianSharpen';
+    this.#keys = keyList(opts.keys, name);
+    this.#sigma1 = checkSigma(opts.sigma1 ?? 3, 'sigma1', name);
+    this.#sigma2 = checkSigma(opts.sigma2 ?? 1, 'sigma2', name);
+    this.#alpha = checkFinite(opts.alpha ?? 30, 'alpha', name);
+    this.#approx = checkApprox(opts.approx ?? 'erf', name);
+    if (this.#approx === 'sampled' && [this.#sigma1, this.#sigma2].flat().includes(0)) throw new Error(`${name}: sigma1 and sigma2 must be > 0 for the 'sampled' kernel`);
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapChannels(data, this.#keys, 'GaussianSharpen', (values, shape) => {
+      const blurred = gaussianFilter(values, shape, this.#sigma1, this.#approx);
+      const twice = gaussianFilter(blurred, shape, this.#sigma2, this.#approx);
+      return blurred.map((b, i) => b + this.#alpha * (b - twice[i]!));
+    });
+  }
+}
+
+export interface RandGaussianSharpenOptions {
+  keys: string | readonly string[];
+  /** The range σ1 of axis x is drawn from. Default [0.5, 1]; likewise sigma1Y, sigma1Z. */
+  sigma1X?: readonly [number, number];
+  sigma1Y?: readonly [number, number];
+  sigma1Z?: readonly [number, number];
+  /** The range of σ2 of axis x, or one number s for [s, the drawn σ1 of that axis]. Default 0.5; likewise sigma2Y, sigma2Z. */
+  sigma2X?: number | readonly [number, number];
+  sigma2Y?: number | readonly [number, number];
+  sigma2Z?: number | readonly [number, number];
+  /** The range alpha is drawn from. Default [10, 30]. */
+  alpha?: readonly [number, number];
+  approx?: GaussianApprox;
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/**
+ * MONAI's `RandGaussianSharpend`: with probability `prob`, GaussianSharpen with drawn parameters, one draw for all
+ * keys. Draws: u < prob, then σ1 of x, y, z, then σ2 of x, y, z (a one-number σ2 option s draws from [s, that axis's
+ * σ1]), then alpha.
+ */
+export class RandGaussianSharpen implements Transform {
+  readonly #keys: string[];
+  readonly #sigma1: [number, number][];
+  readonly #sigma2: (number | [number, number])[];
+  readonly #alpha: [number, number];
+  readonly #approx: GaussianApprox;
+  readonly #prob: number;
+
+  constructor(opts: RandGaussianSharpenOptions) {
+    const name = 'RandGaussianSharpen';
+    this.#keys = keyList(opts.keys, name);
+    this.#sigma1 = (['sigma1X', 'sigma1Y', 'sigma1Z'] as const).map((o) => checkPair(opts[o] ?? [0.5, 1], o, name, true));
+    this.#sigma2 = (['sigma2X', 'sigma2Y', 'sigma2Z'] as const).map((o) => {
+      const v = opts[o] ?? 0.5;
+      if (typeof v === 'number') {
+        if (!(Number.isFinite(v) && v >= 0)) throw new Error(`${name}: ${o} must be a number ≥ 0 or [min, max], got ${v}`);
+        return v;
+      }
+      return checkPair(v, o, name, true);
+    });
+    this.#alpha = checkPair(opts.alpha ?? [10, 30], 'alpha', name);
+    this.#approx = checkApprox(opts.approx ?? 'erf', name);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandGaussianSharpen';
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const sigma1 = this.#sigma1.map(([lo, hi]) => r.uniform(lo, hi)) as [number, number, number];
+    const sigma2 = this.#sigma2.map((s, a) => (typeof s === 'number' ? r.uniform(s, sigma1[a]!) : r.uniform(s[0], s[1]))) as [number, number, number];
+    const alpha = r.uniform(this.#alpha[0], this.#alpha[1]);
+    return new GaussianSharpen({ keys: this.#keys, sigma1, sigma2, alpha, approx: this.#approx }).apply(data);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Contrast, histogram and bias field
+
+export interface AdjustContrastOptions {
+  keys: string | readonly string[];
+  /** The exponent (> 0). */
+  gamma: number;
+  /** Negate the image before the gamma transform and the result after it (nnU-Net's). Default false. */
+  invertImage?: boolean;
+  /** Rescale the result to the input's mean and (Bessel-corrected, torch's) std (nnU-Net's). Default false. */
+  retainStats?: boolean;
+}
+
+/** Mean and torch's unbiased std (ddof 1) of values, in float64. */
+function meanStd(d: ArrayLike<number>): [number, number] {
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) sum += d[i]!;
+  const mean = sum / d.length;
+  let sq = 0;
+  for (let i = 0; i < d.length; i++) sq += (d[i]! - mean) ** 2;
+  return [mean, Math.sqrt(sq / (d.length - 1))];
+}
+
+/**
+ * MONAI's AdjustContrast on one image's values: ((x − min) / (range + 1e-7))^γ · range + min over the whole image,
+ * with MONAI's optional inversion and retained statistics. The denominator is MONAI's float32 sum (the 1e-7 vanishes
+ * in it for a range above about 1); the rest in float64.
+ */
+function adjustContrast(values: Float32Array, gamma: number, invert: boolean, retainStats: boolean): Float64Array {
+  const img = new Float64Array(values);
+  if (invert) for (let i = 0; i < img.length; i++) img[i] = -img[i]!;
+  const [mn, sd] = retainStats ? meanStd(img) : [0, 0];
+  const [lo, hi] = minMax(img);
+  const range = Math.fround(hi - lo), den = Math.fround(range + 1e-7);
+  let ret = img.map((x) => ((x - lo) / den) ** gamma * range + lo);
+  if (retainStats) {
+    const [m2, s2] = meanStd(ret);
+    ret = ret.map((x) => (sd * (x - m2)) / (s2 + 1e-8) + mn);
+  }
+  return invert ? ret.map((x) => -x) : ret;
+}
+
+/** Maps each whole image under `keys` (all its channels together) through `f` of its values. */
+function mapWholeImages<T extends object>(data: T, keys: readonly string[], name: string, f: (values: Float32Array) => ArrayLike<number>): T {
+  return withVolumes(data, keys, keys.map((k) => {
+    const { image } = readImage(data, k, name);
+    return { data: Float32Array.from(f(image.data)), shape: [...image.shape] } as FloatImage;
+  }));
+}
+
+function checkGamma(gamma: number, name: string): number {
+  if (!(typeof gamma === 'number' && Number.isFinite(gamma) && gamma > 0)) throw new Error(`${name}: gamma must be a finite number > 0, got ${gamma}`);
+  return gamma;
+}
+
+/** MONAI's `AdjustContrastd`: the gamma transform of the intensities between the image's minimum and maximum. */
+export class AdjustContrast implements Transform {
+  readonly #keys: string[];
+  readonly #gamma: number;
+  readonly #invert: boolean;
+  readonly #retain: boolean;
+
+  constructor(opts: AdjustContrastOptions) {
+    const name = 'AdjustContrast';
+    this.#keys = keyList(opts.keys, name);
+    this.#gamma = checkGamma(opts.gamma, name);
+    this.#invert = opts.invertImage ?? false;
+    this.#retain = opts.retainStats ?? false;
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapWholeImages(data, this.#keys, 'AdjustContrast', (v) => adjustContrast(v, this.#gamma, this.#invert, this.#retain));
+  }
+}
+
+export interface RandAdjustContrastOptions {
+  keys: string | readonly string[];
+  /** Default 0.1. */
+  prob?: number;
+  /** The range γ is drawn from, or one number g > 0.5 for [0.5, g]. Default [0.5, 4.5]. */
+  gamma?: number | readonly [number, number];
+  invertImage?: boolean;
+  retainStats?: boolean;
+}
+
+/** MONAI's `RandAdjustContrastd`: with probability `prob`, AdjustContrast with γ drawn once for all keys (u < prob, then γ). */
+export class RandAdjustContrast implements Transform {
+  readonly #keys: string[];
+  readonly #prob: number;
+  readonly #gamma: [number, number];
+  readonly #invert: boolean;
+  readonly #retain: boolean;
+
+  constructor(opts: RandAdjustContrastOptions) {
+    const name = 'RandAdjustContrast';
+    this.#keys = keyList(opts.keys, name);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+    const g = opts.gamma ?? [0.5, 4.5];
+    if (typeof g === 'number') {
+      if (!(Number.isFinite(g) && g > 0.5)) throw new Error(`${name}: a one-number gamma g must be > 0.5 (γ is drawn from [0.5, g]), got ${g}`);
+      this.#gamma = [0.5, g];
+    } else {
+      // MONAI takes the pair in either order (its min and max)
+      const pair = Array.isArray(g) && g.length === 2 ? [Math.min(g[0]!, g[1]!), Math.max(g[0]!, g[1]!)] : undefined;
+      this.#gamma = checkPair(pair, 'gamma', name);
+      checkGamma(this.#gamma[0], name);
+    }
+    this.#invert = opts.invertImage ?? false;
+    this.#retain = opts.retainStats ?? false;
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandAdjustContrast';
+    const gamma = drawScalar(data, this.#keys, rng, this.#prob, this.#gamma, name);
+    return gamma === null ? data : mapWholeImages(data, this.#keys, name, (v) => adjustContrast(v, gamma, this.#invert, this.#retain));
+  }
+}
+
+export interface RandHistogramShiftOptions {
+  keys: string | readonly string[];
+  /** The number of control points (≥ 3), or [min, max] to draw it from. Default 10. */
+  numControlPoints?: number | readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/** Piecewise-linear interpolation through (xp, fp), xp increasing, constant beyond its ends (numpy's `interp`). */
+function interp(x: number, xp: readonly number[], fp: readonly number[]): number {
+  if (x <= xp[0]!) return fp[0]!;
+  if (x >= xp[xp.length - 1]!) return fp[fp.length - 1]!;
+  let lo = 0, hi = xp.length - 1;
+  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (xp[mid]! <= x) lo = mid; else hi = mid; }
+  return fp[lo]! + ((fp[hi]! - fp[lo]!) * (x - xp[lo]!)) / (xp[hi]! - xp[lo]!);
+}
+
+/**
+ * MONAI's `RandHistogramShiftd`: with probability `prob`, a random monotone piecewise-linear map of the intensities.
+ * n control points evenly spaced over [0, 1] (n drawn from the range, both ends included) stay fixed at the ends; each
+ * inner one is moved to a uniform draw between its left neighbour's new place and its right neighbour's old one. Both
+ * point sets are scaled to each image's [min, max] (all its channels); a constant image is left as it is. One draw for
+ * all keys: u < prob, n, then the n − 2 places left to right.
+ */
+export class RandHistogramShift implements Transform {
+  readonly #keys: string[];
+  readonly #points: [number, number];
+  readonly #prob: number;
+
+  constructor(opts: RandHistogramShiftOptions) {
+    const name = 'RandHistogramShift';
+    this.#keys = keyList(opts.keys, name);
+    const v = opts.numControlPoints ?? 10;
+    const pair = typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 2 ? [Math.min(v[0]!, v[1]!), Math.max(v[0]!, v[1]!)] : [NaN, NaN];
+    if (!pair.every((n) => Number.isInteger(n) && n >= 3)) throw new Error(`${name}: numControlPoints must be an integer ≥ 3 or two of them, got ${JSON.stringify(v)}`);
+    this.#points = [pair[0]!, pair[1]!];
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandHistogramShift';
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const n = r.intIn(this.#points[0], this.#points[1]);
+    const reference = Array.from({ length: n }, (_, i) => i / (n - 1));
+    const floating = [...reference];
+    for (let i = 1; i < n - 1; i++) floating[i] = r.uniform(floating[i - 1]!, floating[i + 1]!);
+    return mapWholeImages(data, this.#keys, name, (values) => {
+      const [lo, hi] = minMax(values);
+      if (lo === hi) return values;
+      const xp = reference.map((p) => p * (hi - lo) + lo), fp = floating.map((p) => p * (hi - lo) + lo);
+      return values.map((x) => interp(x, xp, fp));
+    });
+  }
+}
+
+export interface RandBiasFieldOptions {
+  keys: string | readonly string[];
+  /** The polynomials' total degree (≥ 1). Default 3. */
+  degree?: number;
+  /** The range the coefficients are drawn from. Default [0, 0.1]. */
+  coeffRange?: readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/** Legendre polynomials P_0 … P_degree at x (Bonnet's recursion). */
+function legendre(x: number, degree: number): number[] {
+  const p = [1, x];
+  for (let n = 1; n < degree; n++) p.push(((2 * n + 1) * x * p[n]! - n * p[n - 1]!) / (n + 1));
+  return p.slice(0, degree + 1);
+}
+
+/**
+ * MONAI's `RandBiasFieldd`: with probability `prob`, x · exp(f) with the smooth field f(x, y, z) = Σ c_ijk P_i(x)
+ * P_j(y) P_k(z) over i + j + k ≤ degree (Legendre polynomials, coordinates evenly spaced over [−1, 1] per axis, in
+ * float32 as MONAI's), the same field for every channel. The (degree + 3 choose 3) coefficients are drawn once for all
+ * keys, after u < prob, in the order of (i, j, k) counting up with k fastest.
+ */
+export class RandBiasField implements Transform {
+  readonly #keys: string[];
+  readonly #degree: number;
+  readonly #range: [number, number];
+  readonly #prob: number;
+
+  constructor(opts: RandBiasFieldOptions) {
+    const name = 'RandBiasField';
+    this.#keys = keyList(opts.keys, name);
+    this.#degree = opts.degree ?? 3;
+    if (!(Number.isInteger(this.#degree) && this.#degree >= 1)) throw new Error(`${name}: degree must be an integer ≥ 1, got ${opts.degree}`);
+    this.#range = checkPair(opts.coeffRange ?? [0, 0.1], 'coeffRange', name);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandBiasField';
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const d = this.#degree, terms: [number, number, number, number][] = [];
+    for (let i = 0; i <= d; i++) for (let j = 0; j <= d - i; j++) for (let k = 0; k <= d - i - j; k++) terms.push([i, j, k, r.uniform(this.#range[0], this.#range[1])]);
+    return mapChannels(data, this.#keys, name, (values, shape) => {
+      const [px, py, pz] = shape.map((len) => Array.from({ length: len }, (_, i) => legendre(Math.fround(len === 1 ? -1 : -1 + (2 * i) / (len - 1)), d))) as [number[][], number[][], number[][]];
+      const [X, Y, Z] = shape, out = new Float64Array(values.length), m = d + 1;
+      // the sum nested axis by axis: a[j·m + k] = Σ_i c_ijk P_i(x), then b[k] = Σ_j a[j·m + k] P_j(y), then Σ_k b[k] P_k(z)
+      const a = new Float64Array(m * m), b = new Float64Array(m);
+      for (let x = 0; x < X; x++) {
+        a.fill(0);
+        for (const [i, j, k, c] of terms) a[j * m + k]! += c * px[x]![i]!;
+        for (let y = 0; y < Y; y++) {
+          b.fill(0);
+          for (let j = 0; j < m; j++) for (let k = 0; k < m - j; k++) b[k]! += a[j * m + k]! * py[y]![j]!;
+          for (let z = 0; z < Z; z++) {
+            let f = 0;
+            for (let k = 0; k < m; k++) f += b[k]! * pz[z]![k]!;
+            const at = (x * Y + y) * Z + z;
+            out[at] = values[at]! * Math.exp(f);
+          }
+        }
+      }
+      return out;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Thresholds, clipping, shifting and masking
+
+export interface ThresholdIntensityOptions {
+  keys: string | readonly string[];
+  threshold: number;
+  /** Keep the values above the threshold (default true) or below it. */
+  above?: boolean;
+  /** What the others become. Default 0. */
+  cval?: number;
+}
+
+/** MONAI's `ThresholdIntensityd`: x where x > threshold (or x < threshold with above false), cval elsewhere. */
+export class ThresholdIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #f: (x: number) => number;
+
+  constructor(opts: ThresholdIntensityOptions) {
+    const name = 'ThresholdIntensity';
+    this.#keys = keyList(opts.keys, name);
+    const threshold = checkFinite(opts.threshold, 'threshold', name), cval = checkFinite(opts.cval ?? 0, 'cval', name);
+    const above = opts.above ?? true;
+    this.#f = (x) => ((above ? x > threshold : x < threshold) ? x : cval);
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapImages(data, this.#keys, 'ThresholdIntensity', this.#f);
+  }
+}
+
+export interface ClipIntensityPercentilesOptions {
+  keys: string | readonly string[];
+  /** The lower percentile (0–100), or null for no lower clip. */
+  lower: number | null;
+  /** The upper percentile (0–100), or null for no upper clip. */
+  upper: number | null;
+  /** Soft clipping with this sharpness c > 0 (a null percentile then leaves that side alone). Default null: hard clipping. */
+  sharpnessFactor?: number | null;
+  /** Percentiles of each channel of a channel-first [C, X, Y, Z] image on its own (MONAI's `channel_wise`). Default false. */
+  channelWise?: boolean;
+}
+
+/** log(1 + e^z) without overflow (MONAI's logaddexp(0, z)). */
+function softplus(z: number): number {
+  return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
+}
+
+/**
+ * MONAI's `ClipIntensityPercentilesd`: clips to the image's (or each channel's) lower and upper percentiles (numpy's
+ * 'linear'); with `sharpnessFactor` c, the soft clip x + softplus(−c(x − lo))/c − softplus(c(x − hi))/c instead.
+ */
+export class ClipIntensityPercentiles implements Transform {
+  readonly #keys: string[];
+  readonly #lower: number | null;
+  readonly #upper: number | null;
+  readonly #sharpness: number | null;
+  readonly #channelWise: boolean;
+
+  constructor(opts: ClipIntensityPercentilesOptions) {
+    const name = 'ClipIntensityPercentiles';
+    this.#keys = keyList(opts.keys, name);
+    const check = (v: number | null | undefined, option: string): number | null => {
+      if (v === null || v === undefined) return null;
+      if (!(typeof v === 'number' && v >= 0 && v <= 100)) throw new Error(`${name}: ${option} must be a percentile in [0, 100] or null, got ${v}`);
+      return v;
+    };
+    this.#lower = check(opts.lower, 'lower');
+    this.#upper = check(opts.upper, 'upper');
+    if (this.#lower === null && this.#upper === null) throw new Error(`${name}: give lower or upper (or both); both are null`);
+    if (this.#lower !== null && this.#upper !== null && this.#upper < this.#lower) throw new Error(`${name}: upper (${this.#upper}) must not be below lower (${this.#lower})`);
+    const s = opts.sharpnessFactor ?? null;
+    if (s !== null && !(typeof s === 'number' && Number.isFinite(s) && s > 0)) throw new Error(`${name}: sharpnessFactor must be a finite number > 0 or null, got ${s}`);
+    this.#sharpness = s;
+    this.#channelWise = opts.channelWise ?? false;
+  }
+
+  apply<T extends object>(data: T): T {
+    const [lower, upper, c] = [this.#lower, this.#upper, this.#sharpness];
+    return mapByStatistics(data, this.#keys, 'ClipIntensityPercentiles', this.#channelWise, (d) => {
+      if (c !== null) {
+        const lo = lower === null ? null : percentile(d, lower), hi = upper === null ? null : percentile(d, upper);
+        return (x) => x + (lo === null ? 0 : softplus(-c * (x - lo)) / c) - (hi === null ? 0 : softplus(c * (x - hi)) / c);
+      }
+      const lo = percentile(d, lower ?? 0), hi = percentile(d, upper ?? 100);
+      return (x) => Math.min(Math.max(x, lo), hi);
+    });
+  }
+}
+
+export interface ShiftIntensityOptions {
+  keys: string | readonly string[];
+  offset: number;
+}
+
+/** MONAI's `ShiftIntensityd`: x + offset. */
+export class ShiftIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #offset: number;
+
+  constructor(opts: ShiftIntensityOptions) {
+    this.#keys = keyList(opts.keys, 'ShiftIntensity');
+    this.#offset = checkFinite(opts.offset, 'offset', 'ShiftIntensity');
+  }
+
+  apply<T extends object>(data: T): T {
+    return mapImages(data, this.#keys, 'ShiftIntensity', (x) => x + this.#offset);
+  }
+}
+
+export interface MaskIntensityOptions {
+  keys: string | readonly string[];
+  /** A fixed mask: a volume [X, Y, Z] (for every channel) or [C, X, Y, Z] (channel by channel), float or uint8. */
+  maskData?: SpatialVolume | null;
+  /** Or the key of the sample holding the mask (used when maskData is not given). */
+  maskKey?: string | null;
+  /** Which mask values keep the image's voxel. Default v > 0. */
+  selectFn?: (value: number) => boolean;
+}
+
+/**
+ * MONAI's `MaskIntensityd`: the image's voxels where the mask is selected stay, the others become 0. A one-channel mask
+ * applies to every channel; a C-channel one must match the image's C channels.
+ */
+export class MaskIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #maskData: SpatialVolume | null;
+  readonly #maskKey: string | null;
+  readonly #select: (value: number) => boolean;
+
+  constructor(opts: MaskIntensityOptions) {
+    const name = 'MaskIntensity';
+    this.#keys = keyList(opts.keys, name);
+    this.#maskData = opts.maskData ?? null;
+    if (this.#maskData !== null) readChannels({ maskData: this.#maskData }, 'maskData', name);
+    this.#maskKey = this.#maskData === null ? opts.maskKey ?? null : null;
+    if (this.#maskData === null && this.#maskKey === null) throw new Error(`${name}: give maskData or maskKey`);
+    if (this.#maskKey !== null && !(typeof this.#maskKey === 'string' && this.#maskKey.length > 0)) throw new Error(`${name}: maskKey must be a non-empty key, got ${JSON.stringify(this.#maskKey)}`);
+    this.#select = opts.selectFn ?? ((v) => v > 0);
+    if (typeof this.#select !== 'function') throw new Error(`${name}: selectFn must be a function (value) => boolean`);
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'MaskIntensity';
+    const mask = this.#maskData === null ? readChannels(data, this.#maskKey!, name) : readChannels({ maskData: this.#maskData }, 'maskData', name);
+    const what = this.#maskKey === null ? 'maskData' : `the mask '${this.#maskKey}'`;
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const { image, channels } = readImage(data, k, name);
+      const shape = image.shape.slice(-3);
+      if (shape.some((s, a) => s !== mask.shape[a])) throw new Error(`${name}: ${what} has spatial shape [${mask.shape.join(', ')}], key '${k}' has [${shape.join(', ')}]`);
+      if (mask.channels.length !== 1 && mask.channels.length !== channels.length) {
+        throw new Error(`${name}: ${what} has ${mask.channels.length} channels, key '${k}' has ${channels.length}; a mask has one channel or as many as the image`);
+      }
+      const n = channels[0]!.length, m = mask.channels.map((c) => c.data);
+      const out = image.data.map((x, i) => {
+        const c = Math.floor(i / n);
+        return x * (this.#select(m[m.length === 1 ? 0 : c]![i - c * n]!) ? 1 : 0);
+      });
+      return { data: out, shape: [...image.shape] } as FloatImage;
+    }));
   }
 }
