@@ -56,7 +56,7 @@ export {
   type OrientationOptions, type PadMode, type DivisiblePadOptions, type BorderPadOptions, type RandSpatialCropSamplesOptions, type RandCropByLabelClassesOptions,
 } from './imaging/transforms-spatial.js';
 export {
-  Affine, RandAffine, Zoom, RandZoom, Rand3DElastic, affineMatrix, createRotate, createShear, createTranslate, createScale, matmul4, gridSample, gaussianKernel1d,
+  Affine, RandAffine, Zoom, RandZoom, Rand3DElastic, affineMatrix, createRotate, createShear, createTranslate, createScale, matmul4, gridSample,
   type AffineOptions, type AffineParams, type RandAffineOptions, type RandAffineRanges, type RandRange, type GridResampleOptions, type GridSampleMode,
   type GridSamplePadMode, type Matrix4, type ZoomOptions, type RandZoomOptions, type Rand3DElasticOptions,
 } from './imaging/transforms-affine.js';

@@ -9,8 +9,8 @@
  * grid_sample's normalisation by max(d, 2) gives). Values there are read 'bilinear' (trilinear in 3-D) or 'nearest'
  * (rounding half to even) with 'zeros', 'border' or 'reflection' padding, in float64.
  */
-import { erf } from '../kernels/elementwise/cpu.js';
 import type { Rng } from './random.js';
+import { gaussianFilter } from './transforms-intensity.js';
 import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
 } from './transforms.js';
@@ -510,37 +510,6 @@ export class RandZoom implements Transform {
   }
 }
 
-/**
- * MONAI's `gaussian_1d` with approx 'erf' (GaussianFilter's default), unnormalised: taps x ∈ [−tail, tail], tail =
- * int(max(σ·truncated, 0.5) + 0.5), weight ½(erf((x + ½)/(σ√2)) − erf((x − ½)/(σ√2))).
- */
-export function gaussianKernel1d(sigma: number, truncated = 4): Float64Array {
-  const tail = Math.trunc(Math.max(sigma * truncated, 0.5) + 0.5), t = Math.SQRT1_2 / Math.abs(sigma);
-  return Float64Array.from({ length: 2 * tail + 1 }, (_, i) => Math.max(0, 0.5 * (erf(t * (i - tail + 0.5)) - erf(t * (i - tail - 0.5)))));
-}
-
-/** A field [X, Y, Z] convolved with `kernel` along each axis in turn, zero outside (MONAI's separable_filtering, mode 'zeros'). */
-function separableSmooth(field: Float64Array, shape: Readonly<Shape3>, kernel: Float64Array): Float64Array {
-  let cur = field;
-  const tail = (kernel.length - 1) / 2;
-  for (const axis of AXES) {
-    const n = shape[axis], inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1), outer = cur.length / (n * inner);
-    const next = new Float64Array(cur.length);
-    for (let o = 0; o < outer; o++) {
-      const base = o * n * inner;
-      for (let k = 0; k < n; k++) {
-        const dst = base + k * inner;
-        for (let j = Math.max(-tail, -k); j <= Math.min(tail, n - 1 - k); j++) {
-          const w = kernel[j + tail]!, src = base + (k + j) * inner;
-          for (let i = 0; i < inner; i++) next[dst + i] += w * cur[src + i]!;
-        }
-      }
-    }
-    cur = next;
-  }
-  return cur;
-}
-
 export interface Rand3DElasticOptions extends GridResampleOptions, RandAffineRanges {
   /** σ of the Gaussian that smooths the random offsets, drawn uniformly in [min, max). */
   sigmaRange: readonly [number, number];
@@ -591,8 +560,8 @@ export class Rand3DElastic implements Transform {
       if (outShape.every((s, a) => s === inShape[a])) return data;
       return this.#grid.sample(data, vols, sourceCoordinates(identity4(), inShape, outShape), outShape);
     }
-    const kernel = gaussianKernel1d(sigma, 3);
-    const displacement = offsets.map((f) => separableSmooth(f, outShape, kernel).map((x) => x * magnitude));
+    // MONAI's GaussianFilter(σ, truncated 3): erf taps, zeros outside
+    const displacement = offsets.map((f) => gaussianFilter(f, outShape, sigma, 'erf', 3).map((x) => x * magnitude));
     return this.#grid.sample(data, vols, sourceCoordinates(matrix, inShape, outShape, displacement), outShape);
   }
 }

@@ -446,9 +446,11 @@ export function gaussianKernel1d(sigma: number, approx: GaussianApprox = 'erf', 
 
 /**
  * MONAI's `GaussianFilter` on one channel of any number of spatial axes (C order, the last axis fastest): the
- * 1-D kernel of each axis's σ along that axis, zeros beyond the edges (MONAI's `separable_filtering`), in float64.
+ * 1-D kernel of each axis's σ along that axis (cut at `truncated` σ), zeros beyond the edges (MONAI's `separable_filtering`),
+ * in float64.
  */
-export function gaussianFilter(values: ArrayLike<number>, shape: readonly number[], sigma: number | readonly number[], approx: GaussianApprox = 'erf'): Float64Array {
+export function gaussianFilter(values: ArrayLike<number>, shape: readonly number[], sigma: number | readonly number[], approx: GaussianApprox = 'erf',
+  truncated = 4): Float64Array {
   const name = 'gaussianFilter';
   if (!shape.every((s) => Number.isInteger(s) && s > 0) || voxelCount(shape) !== values.length) {
     throw new Error(`${name}: shape [${shape.join(', ')}] does not match ${values.length} values`);
@@ -457,7 +459,7 @@ export function gaussianFilter(values: ArrayLike<number>, shape: readonly number
   if (sigmas.length !== shape.length) throw new Error(`${name}: ${sigmas.length} sigmas for ${shape.length} spatial axes`);
   let cur = Float64Array.from(values);
   shape.forEach((len, axis) => {
-    const k = gaussianKernel1d(sigmas[axis]!, approx), tail = (k.length - 1) / 2;
+    const k = gaussianKernel1d(sigmas[axis]!, approx, truncated), tail = (k.length - 1) / 2;
     const stride = voxelCount(shape.slice(axis + 1)), outer = cur.length / (len * stride);
     const next = new Float64Array(cur.length);
     for (let o = 0; o < outer; o++) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Affine, Rand3DElastic, gaussianKernel1d } from '../../src/imaging/transforms-affine.js';
+import { Affine, Rand3DElastic } from '../../src/imaging/transforms-affine.js';
+import { gaussianKernel1d } from '../../src/imaging/transforms-intensity.js';
 import { CenterSpatialCrop } from '../../src/imaging/transforms-spatial.js';
 import { erf } from '../../src/kernels/elementwise/cpu.js';
 import { Rng } from '../../src/imaging/random.js';
@@ -14,10 +15,10 @@ function fromFn(shape: Shape3, f: (x: number, y: number, z: number) => number): 
 
 describe('gaussianKernel1d (MONAI gaussian_1d, erf, unnormalised)', () => {
   it('has tail int(max(σ·t, 0.5) + 0.5) and the erf cell weights', () => {
-    expect(gaussianKernel1d(1, 3)).toHaveLength(7);
-    expect(gaussianKernel1d(0.1, 3)).toHaveLength(3); // max(0.3, 0.5) + 0.5 → 1
+    expect(gaussianKernel1d(1, 'erf', 3)).toHaveLength(7);
+    expect(gaussianKernel1d(0.1, 'erf', 3)).toHaveLength(3); // max(0.3, 0.5) + 0.5 → 1
     expect(gaussianKernel1d(2)).toHaveLength(17); // default truncated 4
-    const k = gaussianKernel1d(1.5, 3);
+    const k = gaussianKernel1d(1.5, 'erf', 3);
     expect(k[4]).toBeCloseTo(0.5 * (erf(0.5 / (1.5 * Math.SQRT2) + 1 / (1.5 * Math.SQRT2)) - erf(0.5 / (1.5 * Math.SQRT2))), 15);
     // the cells cover [−tail − ½, tail + ½]: the sum is erf((tail + ½)/(σ√2)) < 1 (unnormalised)
     expect(k.reduce((a, b) => a + b, 0)).toBeCloseTo(erf(5.5 / (1.5 * Math.SQRT2)), 14);
