@@ -221,7 +221,7 @@ export class KeepLargestConnectedComponent {
       if (bad !== undefined) throw new Error(`${name}: appliedLabels ${bad} is not a channel of ${formatShape(img.shape)} (one-hot)`);
     }
     // foreground of a label: its channel > 0 (one-hot), or the class map equal to it
-    const foreground = (label: number): Uint8Array => (onehot ? Uint8Array.from(channel(label), (v) => (v > 0 ? 1 : 0)) : Uint8Array.from(values, (v) => (v === label ? 1 : 0)));
+    const foreground = (label: number): Uint8Array => (onehot ? maskOf(channel(label), (v) => v > 0) : maskOf(values, (v) => v === label));
     const clear = (c: number, inside: Uint8Array, kept: Uint8Array): void => {
       const target = channel(c);
       for (let i = 0; i < n; i++) if (inside[i] !== kept[i]) target[i] = 0;
