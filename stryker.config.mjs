@@ -231,6 +231,13 @@
  *   never smaller); `candidate <= best`. metrics.ts connectedComponents' x bounds `x0`/`x1` (undefined is not a
  *   label 0, so nothing past the volume joins) and the `<=` loop bounds here and in directed() and largestComponents
  *   (reads past the end); metric-classes.ts callBatch's `y.shape.length !== 5` (the shape comparison catches it).
+ * - monai-blocks.ts (cpu-only tests): the act and norm factories' `[undefined, null]` for a spec that is neither a string
+ *   nor an array → `[]` (undefined args are refused as unknown, the same error as the unknown name), the act args check
+ *   `args !== null` → `true` (typeof null is 'object' and null is no array); samePadding's `(n − 1)·d` → `(n + 1)·d` in
+ *   the evenness test (n − 1 and n + 1 have the same parity); ADN's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1
+ *   hold) and `c === undefined ||` → `false` (Number.isInteger(undefined) is false); Convolution's and the residual's
+ *   `bias ?? true` → `bias && true` (undefined reaches Conv3d, whose default is a bias); ResidualUnit's 'ResidualUnit
+ *   strides' label (the first unit's Conv3d refuses a bad stride first).
  */
 export default {
   testRunner: 'vitest',
@@ -285,6 +292,7 @@ export default {
     'src/models/dynunet.ts',
     'src/models/resnet.ts',
     'src/imaging/transforms-post.ts',
+    'src/models/monai-blocks.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -138,6 +138,8 @@ const related = [
   'test/models/dynunet-mutants.test.ts',
   'test/models/resnet.test.ts',
   'test/models/resnet-mutants.test.ts',
+  'test/models/monai-blocks.test.ts',
+  'test/models/monai-blocks-mutants.test.ts',
 ];
 
 export default defineConfig({
