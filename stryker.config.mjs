@@ -238,6 +238,8 @@
  *   hold) and `c === undefined ||` → `false` (Number.isInteger(undefined) is false); Convolution's and the residual's
  *   `bias ?? true` → `bias && true` (undefined reaches Conv3d, whose default is a bias); ResidualUnit's 'ResidualUnit
  *   strides' label (the first unit's Conv3d refuses a bad stride first).
+ * - monai-unet.ts `options.bias ?? true` → `bias && true` (undefined reaches MonaiConvolution and ResidualUnit, whose
+ *   default is a bias).
  */
 export default {
   testRunner: 'vitest',
@@ -293,6 +295,7 @@ export default {
     'src/models/resnet.ts',
     'src/imaging/transforms-post.ts',
     'src/models/monai-blocks.ts',
+    'src/models/monai-unet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -140,6 +140,8 @@ const related = [
   'test/models/resnet-mutants.test.ts',
   'test/models/monai-blocks.test.ts',
   'test/models/monai-blocks-mutants.test.ts',
+  'test/models/monai-unet.test.ts',
+  'test/models/monai-unet-mutants.test.ts',
 ];
 
 export default defineConfig({
