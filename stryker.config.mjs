@@ -240,6 +240,9 @@
  *   strides' label (the first unit's Conv3d refuses a bad stride first).
  * - monai-unet.ts `options.bias ?? true` → `bias && true` (undefined reaches MonaiConvolution and ResidualUnit, whose
  *   default is a bias).
+ * - basic-unet.ts UpCat's padding shortcut `pads.some((p) => p !== 0)` (`true`, either side, `p === 0`: a replicate pad
+ *   of 0 voxels is a copy of the same values); the `bias ?? true` → `bias && true` of SubpixelUpsample's conv_block and
+ *   the network's context (undefined reaches Conv3d and MonaiConvolution, whose default is a bias).
  */
 export default {
   testRunner: 'vitest',
@@ -296,6 +299,7 @@ export default {
     'src/imaging/transforms-post.ts',
     'src/models/monai-blocks.ts',
     'src/models/monai-unet.ts',
+    'src/models/basic-unet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

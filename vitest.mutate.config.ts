@@ -142,6 +142,8 @@ const related = [
   'test/models/monai-blocks-mutants.test.ts',
   'test/models/monai-unet.test.ts',
   'test/models/monai-unet-mutants.test.ts',
+  'test/models/basic-unet.test.ts',
+  'test/models/basic-unet-mutants.test.ts',
 ];
 
 export default defineConfig({
