@@ -243,6 +243,8 @@
  * - basic-unet.ts UpCat's padding shortcut `pads.some((p) => p !== 0)` (`true`, either side, `p === 0`: a replicate pad
  *   of 0 voxels is a copy of the same values); the `bias ?? true` → `bias && true` of SubpixelUpsample's conv_block and
  *   the network's context (undefined reaches Conv3d and MonaiConvolution, whose default is a bias).
+ * - attention-unet.ts the `channels.join(', ')` separator of the "needs at least 2 entries" error (0 or 1 entries:
+ *   no separator is ever written).
  */
 export default {
   testRunner: 'vitest',
@@ -300,6 +302,7 @@ export default {
     'src/models/monai-blocks.ts',
     'src/models/monai-unet.ts',
     'src/models/basic-unet.ts',
+    'src/models/attention-unet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

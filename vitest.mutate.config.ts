@@ -144,6 +144,8 @@ const related = [
   'test/models/monai-unet-mutants.test.ts',
   'test/models/basic-unet.test.ts',
   'test/models/basic-unet-mutants.test.ts',
+  'test/models/attention-unet.test.ts',
+  'test/models/attention-unet-mutants.test.ts',
 ];
 
 export default defineConfig({
