@@ -245,6 +245,9 @@
  *   the network's context (undefined reaches Conv3d and MonaiConvolution, whose default is a bias).
  * - attention-unet.ts the `channels.join(', ')` separator of the "needs at least 2 entries" error (0 or 1 entries:
  *   no separator is ever written).
+ * - densenet.ts the transitions' `new AvgPool3d(2, { stride: 2 })` → `{}` (a pool's stride defaults to its kernel size);
+ *   the size check's 'pool0 …' label (unreachable: conv0 leaves at least one voxel of a non-empty axis, and pool0's
+ *   ⌊(n − 1)/2⌋ + 1 keeps at least one of those; an empty axis is named at conv0).
  */
 export default {
   testRunner: 'vitest',
@@ -303,6 +306,7 @@ export default {
     'src/models/monai-unet.ts',
     'src/models/basic-unet.ts',
     'src/models/attention-unet.ts',
+    'src/models/densenet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -146,6 +146,8 @@ const related = [
   'test/models/basic-unet-mutants.test.ts',
   'test/models/attention-unet.test.ts',
   'test/models/attention-unet-mutants.test.ts',
+  'test/models/densenet.test.ts',
+  'test/models/densenet-mutants.test.ts',
 ];
 
 export default defineConfig({
