@@ -248,6 +248,9 @@
  * - densenet.ts the transitions' `new AvgPool3d(2, { stride: 2 })` → `{}` (a pool's stride defaults to its kernel size);
  *   the size check's 'pool0 …' label (unreachable: conv0 leaves at least one voxel of a non-empty axis, and pool0's
  *   ⌊(n − 1)/2⌋ + 1 keeps at least one of those; an empty axis is named at conv0).
+ * - voxelmorph.ts the dropout check's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1 hold); `finalConvAct === null ?
+ *   null :` → `false` (voxelMorphAct(null) returns null); the max pool's `{ stride: 2 }` → `{}` (the stride defaults to
+ *   the kernel size).
  */
 export default {
   testRunner: 'vitest',
@@ -307,6 +310,7 @@ export default {
     'src/models/basic-unet.ts',
     'src/models/attention-unet.ts',
     'src/models/densenet.ts',
+    'src/models/voxelmorph.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

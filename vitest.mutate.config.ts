@@ -148,6 +148,8 @@ const related = [
   'test/models/attention-unet-mutants.test.ts',
   'test/models/densenet.test.ts',
   'test/models/densenet-mutants.test.ts',
+  'test/models/voxelmorph.test.ts',
+  'test/models/voxelmorph-mutants.test.ts',
 ];
 
 export default defineConfig({
