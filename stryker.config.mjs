@@ -231,6 +231,26 @@
  *   never smaller); `candidate <= best`. metrics.ts connectedComponents' x bounds `x0`/`x1` (undefined is not a
  *   label 0, so nothing past the volume joins) and the `<=` loop bounds here and in directed() and largestComponents
  *   (reads past the end); metric-classes.ts callBatch's `y.shape.length !== 5` (the shape comparison catches it).
+ * - monai-blocks.ts (cpu-only tests): the act and norm factories' `[undefined, null]` for a spec that is neither a string
+ *   nor an array → `[]` (undefined args are refused as unknown, the same error as the unknown name), the act args check
+ *   `args !== null` → `true` (typeof null is 'object' and null is no array); samePadding's `(n − 1)·d` → `(n + 1)·d` in
+ *   the evenness test (n − 1 and n + 1 have the same parity); ADN's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1
+ *   hold) and `c === undefined ||` → `false` (Number.isInteger(undefined) is false); Convolution's and the residual's
+ *   `bias ?? true` → `bias && true` (undefined reaches Conv3d, whose default is a bias); ResidualUnit's 'ResidualUnit
+ *   strides' label (the first unit's Conv3d refuses a bad stride first).
+ * - monai-unet.ts `options.bias ?? true` → `bias && true` (undefined reaches MonaiConvolution and ResidualUnit, whose
+ *   default is a bias).
+ * - basic-unet.ts UpCat's padding shortcut `pads.some((p) => p !== 0)` (`true`, either side, `p === 0`: a replicate pad
+ *   of 0 voxels is a copy of the same values); the `bias ?? true` → `bias && true` of SubpixelUpsample's conv_block and
+ *   the network's context (undefined reaches Conv3d and MonaiConvolution, whose default is a bias).
+ * - attention-unet.ts the `channels.join(', ')` separator of the "needs at least 2 entries" error (0 or 1 entries:
+ *   no separator is ever written).
+ * - densenet.ts the transitions' `new AvgPool3d(2, { stride: 2 })` → `{}` (a pool's stride defaults to its kernel size);
+ *   the size check's 'pool0 …' label (unreachable: conv0 leaves at least one voxel of a non-empty axis, and pool0's
+ *   ⌊(n − 1)/2⌋ + 1 keeps at least one of those; an empty axis is named at conv0).
+ * - voxelmorph.ts the dropout check's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1 hold); `finalConvAct === null ?
+ *   null :` → `false` (voxelMorphAct(null) returns null); the max pool's `{ stride: 2 }` → `{}` (the stride defaults to
+ *   the kernel size).
  */
 export default {
   testRunner: 'vitest',
@@ -285,6 +305,12 @@ export default {
     'src/models/dynunet.ts',
     'src/models/resnet.ts',
     'src/imaging/transforms-post.ts',
+    'src/models/monai-blocks.ts',
+    'src/models/monai-unet.ts',
+    'src/models/basic-unet.ts',
+    'src/models/attention-unet.ts',
+    'src/models/densenet.ts',
+    'src/models/voxelmorph.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -142,6 +142,18 @@ const related = [
   'test/models/dynunet-mutants.test.ts',
   'test/models/resnet.test.ts',
   'test/models/resnet-mutants.test.ts',
+  'test/models/monai-blocks.test.ts',
+  'test/models/monai-blocks-mutants.test.ts',
+  'test/models/monai-unet.test.ts',
+  'test/models/monai-unet-mutants.test.ts',
+  'test/models/basic-unet.test.ts',
+  'test/models/basic-unet-mutants.test.ts',
+  'test/models/attention-unet.test.ts',
+  'test/models/attention-unet-mutants.test.ts',
+  'test/models/densenet.test.ts',
+  'test/models/densenet-mutants.test.ts',
+  'test/models/voxelmorph.test.ts',
+  'test/models/voxelmorph-mutants.test.ts',
 ];
 
 export default defineConfig({
