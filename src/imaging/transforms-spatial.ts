@@ -17,6 +17,55 @@ const AXES = [0, 1, 2] as const;
 
 /** The sample's entry holding its 4x4 voxel → world affine, row major (LoadImage's default `affineKey`). */
 export const AFFINE_KEY = 'affine';
+/** The sample's entry holding its voxel spacing [x, y, z] (LoadImage's default `spacingKey`, what Spacing reads). */
+export const SPACING_KEY = 'spacing';
+
+/** Where a sample keeps its geometry. */
+interface GeometryKeys { affineKey: string; spacingKey: string }
+const DEFAULT_GEOMETRY: GeometryKeys = { affineKey: AFFINE_KEY, spacingKey: SPACING_KEY };
+
+/**
+ * The sample's geometry after a transform whose output voxel index i reads input index T·i (T 4x4, last row 0 0 0 1):
+ * the affine, when `data` has one, becomes affine · T, so every voxel keeps its world position, and the spacing, when
+ * present, becomes the lengths of T's columns scaled by it (the spacing of a diagonal affine: permuted by a
+ * permutation, scaled by a zoom, unchanged by a shift or a flip). `out` is the transform's result, `data` its input.
+ */
+function withGeometry<T extends object>(name: string, data: T, out: T, t: readonly (readonly number[])[], keys: GeometryKeys = DEFAULT_GEOMETRY): T {
+  const geometry: Record<string, unknown> = {};
+  if (keys.affineKey in data) {
+    const affine = readAffine(data, keys.affineKey, name);
+    geometry[keys.affineKey] = affine.map((row) => [0, 1, 2, 3].map((j) => row.reduce((sum, x, k) => sum + x * t[k]![j]!, 0)));
+  }
+  const spacing = (data as Record<string, unknown>)[keys.spacingKey];
+  if (Array.isArray(spacing) && spacing.length === 3 && spacing.every((x) => typeof x === 'number')) {
+    geometry[keys.spacingKey] = AXES.map((d) => Math.hypot(...AXES.map((k) => (spacing[k] as number) * t[k]![d]!)));
+  }
+  return { ...out, ...geometry };
+}
+
+/** The index map T of an axis permutation with flips (output axis d reads input axis perm[d], reversed where flip[d]). */
+function permutationMap(perm: Readonly<Shape3>, flip: readonly boolean[], shape: Readonly<Shape3>): number[][] {
+  const t = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j): number => (i === 3 && j === 3 ? 1 : 0)));
+  for (const d of AXES) {
+    t[perm[d]]![d] = flip[d] ? -1 : 1;
+    if (flip[d]) t[perm[d]]![3] = shape[perm[d]]! - 1;
+  }
+  return t;
+}
+
+/**
+ * The index map T of a resize from `from` to `to` voxels per axis, as MONAI's `scale_affine` (centred): output voxel i
+ * sits at input coordinate s·i + (s − 1)/2, s = from/to (the voxel centres of F.interpolate with align_corners=False).
+ */
+function scaleMap(from: Readonly<Shape3>, to: Readonly<Shape3>): number[][] {
+  const s = AXES.map((a) => from[a] / to[a]);
+  return [[s[0]!, 0, 0, (s[0]! - 1) / 2], [0, s[1]!, 0, (s[1]! - 1) / 2], [0, 0, s[2]!, (s[2]! - 1) / 2], [0, 0, 0, 1]];
+}
+
+/** The index map T of a shift: output voxel i reads input voxel i + start. */
+function shiftMap(start: Readonly<Shape3>): number[][] {
+  return [[1, 0, 0, start[0]], [0, 1, 0, start[1]], [0, 0, 1, start[2]], [0, 0, 0, 1]];
+}
 
 /** How a pad fills: numpy's 'constant' (zeros) or 'edge' (the nearest voxel inside). */
 export type PadMode = 'constant' | 'edge';
@@ -74,17 +123,12 @@ export function mapChannels(volume: Channels, f: (channel: Volume<Float32Array |
 }
 
 /**
- * Applies one region to every key (zeros outside the volume, or `mode`'s padding). The sample's affine under 'affine'
- * (what LoadImage writes and Orientation and Spacing read), when it has one, moves with the region: output voxel 0 is
- * input voxel `start`, so the translation becomes affine · [start, 1] and every voxel keeps its world position.
+ * Applies one region to every key (zeros outside the volume, or `mode`'s padding); the sample's affine moves with the
+ * region (output voxel 0 is input voxel `start`), so every voxel keeps its world position.
  */
 function cropKeys<T extends object>(name: string, data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>,
   size: Readonly<Shape3>, mode?: PadMode): T {
-  const out = withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size, mode)));
-  if (!(AFFINE_KEY in data)) return out;
-  const affine = readAffine(data, AFFINE_KEY, name);
-  for (const row of affine) row[3] = row[3]! + row[0]! * start[0] + row[1]! * start[1] + row[2]! * start[2];
-  return { ...out, [AFFINE_KEY]: affine };
+  return withGeometry(name, data, withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size, mode))), shiftMap(start));
 }
 
 /** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */
@@ -499,23 +543,18 @@ function checkAxes(axes: number | readonly number[] | undefined, name: string, o
   return list;
 }
 
-/** `np.flip` along the given axes. */
-function flipVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, axes: readonly number[]): Volume<T> {
-  return orient(v, [0, 1, 2], AXES.map((a) => axes.includes(a)));
-}
-
-/** `np.rot90(v, k, axes)`: k = 1 is transpose(flip(v, axes[1])) with axes[0] and axes[1] swapped. */
-function rot90Volume<T extends Float32Array | Uint8Array>(v: Volume<T>, k: number, axes: readonly [number, number]): Volume<T> {
+/** `np.rot90(v, k, axes)` as an axis map: k = 1 is transpose(flip(v, axes[1])) with axes[0] and axes[1] swapped. */
+function rot90Map(k: number, axes: readonly [number, number]): { perm: Shape3; flip: boolean[] } {
   const kk = ((k % 4) + 4) % 4;
   const [p, q] = axes;
-  if (kk === 0) return orient(v, [0, 1, 2], [false, false, false]);
-  if (kk === 2) return flipVolume(v, [p, q]);
-  const perm: Shape3 = [0, 1, 2];
-  perm[p] = q;
-  perm[q] = p;
-  const flip = [false, false, false];
-  flip[kk === 1 ? p : q] = true;
-  return orient(v, perm, flip);
+  const perm: Shape3 = [0, 1, 2], flip = [false, false, false];
+  if (kk === 2) flip[p] = flip[q] = true;
+  if (kk === 1 || kk === 3) {
+    perm[p] = q;
+    perm[q] = p;
+    flip[kk === 1 ? p : q] = true;
+  }
+  return { perm, flip };
 }
 
 function checkRotAxes(axes: readonly [number, number] | undefined, name: string): [number, number] {
@@ -524,9 +563,15 @@ function checkRotAxes(axes: readonly [number, number] | undefined, name: string)
   return [list[0]!, list[1]!];
 }
 
-/** `f` applied to every channel of every key. */
-function mapKeys<T extends object>(data: T, keys: readonly string[], name: string, f: (v: Volume<Float32Array | Uint8Array>) => Volume<Float32Array | Uint8Array>): T {
-  return withVolumes(data, keys, keys.map((k) => mapChannels(readChannels(data, k, name), f)));
+/**
+ * Every channel of every key permuted and flipped (Orientation, Flip, Rotate90), the sample's affine and spacing
+ * following the axes (`withGeometry`).
+ */
+function orientKeys<T extends object>(name: string, data: T, keys: readonly string[], perm: Readonly<Shape3>, flip: readonly boolean[],
+  geometry: GeometryKeys = DEFAULT_GEOMETRY): T {
+  const vols = readSameSpatialShape(data, keys, name);
+  const out = withVolumes(data, keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip))));
+  return withGeometry(name, data, out, permutationMap(perm, flip, vols[0]!.shape), geometry);
 }
 
 export interface FlipOptions {
@@ -546,7 +591,7 @@ export class Flip implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return mapKeys(data, this.#keys, 'Flip', (v) => flipVolume(v, this.#axes));
+    return orientKeys('Flip', data, this.#keys, [0, 1, 2], AXES.map((a) => this.#axes.includes(a)));
   }
 }
 
@@ -591,7 +636,8 @@ export class Rotate90 implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return mapKeys(data, this.#keys, 'Rotate90', (v) => rot90Volume(v, this.#k, this.#axes));
+    const { perm, flip } = rot90Map(this.#k, this.#axes);
+    return orientKeys('Rotate90', data, this.#keys, perm, flip);
   }
 }
 
@@ -779,6 +825,7 @@ const RESIZE_MODES: readonly ResizeMode[] = ['area', 'trilinear', 'nearest'];
  * MONAI's `Resized` (`size_mode="all"`, no anti-aliasing) as `F.interpolate`: 'area' (adaptive average pooling),
  * 'trilinear' (align_corners=False) or PyTorch's 'nearest' (source ⌊j·in/out⌋); the trilinear and nearest source
  * indices follow PyTorch's float32 arithmetic. A key already of the output size keeps its values in every mode, as MONAI's.
+ * The sample's affine and spacing, when it has them, follow MONAI's `scale_affine` (voxel centres kept in place).
  */
 export class Resize implements Transform {
   readonly #keys: string[];
@@ -792,7 +839,11 @@ export class Resize implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
+    const out = resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
+    if (!(AFFINE_KEY in data) && !(SPACING_KEY in data)) return out;
+    // the geometry needs the keys' one input shape
+    const shape = readSameSpatialShape(data, this.#keys, 'Resize')[0]!.shape;
+    return withGeometry('Resize', data, out, scaleMap(shape, resolveSize(this.#size, shape)));
   }
 }
 
@@ -836,7 +887,7 @@ export class Spacing implements Transform {
     const p = opts.pixdim;
     if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => Number.isFinite(x) && x > 0)) throw new Error(`Spacing: pixdim must be three positive numbers, got ${JSON.stringify(p)}`);
     this.#pixdim = [p[0], p[1], p[2]];
-    this.#spacingKey = opts.spacingKey ?? 'spacing';
+    this.#spacingKey = opts.spacingKey ?? SPACING_KEY;
     this.#affineKey = opts.affineKey ?? AFFINE_KEY;
     this.#modes = modesFor(opts.mode, SPACING_MODES, this.#keys, 'Spacing');
   }
@@ -963,13 +1014,12 @@ export class Orientation implements Transform {
     this.#keys = keyList(opts.keys, 'Orientation');
     this.#target = parseAxcodes(opts.axcodes, 'Orientation');
     this.#affineKey = opts.affineKey ?? AFFINE_KEY;
-    this.#spacingKey = opts.spacingKey ?? 'spacing';
+    this.#spacingKey = opts.spacingKey ?? SPACING_KEY;
   }
 
   apply<T extends object>(data: T): T {
     const name = 'Orientation';
     const affine = readAffine(data, this.#affineKey, name);
-    const vols = readSameSpatialShape(data, this.#keys, name);
     let src: { axis: Shape3; sign: Shape3 };
     try {
       src = affineOrientation(affine);
@@ -979,19 +1029,7 @@ export class Orientation implements Transform {
     // output axis d runs along the source voxel axis whose world axis is the target's, flipped where the signs differ
     const perm = AXES.map((d) => src.axis.indexOf(this.#target.axis[d]!)) as Shape3;
     const flip = AXES.map((d) => src.sign[perm[d]] !== this.#target.sign[d]);
-    const shape = vols[0]!.shape;
-    // T: new voxel index → old one; column d is ±e_perm[d], the translation n − 1 along a flipped axis
-    const t: number[][] = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === 3 && j === 3 ? 1 : 0)));
-    for (const d of AXES) {
-      t[perm[d]]![d] = flip[d] ? -1 : 1;
-      if (flip[d]) t[perm[d]]![3] = shape[perm[d]]! - 1;
-    }
-    const newAffine = affine.map((row) => [0, 1, 2, 3].map((j) => row.reduce((s, x, k) => s + x * t[k]![j]!, 0)));
-    const out = withVolumes(data, this.#keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip)))) as Record<string, unknown>;
-    out[this.#affineKey] = newAffine;
-    const spacing = out[this.#spacingKey];
-    if (Array.isArray(spacing) && spacing.length === 3) out[this.#spacingKey] = AXES.map((d) => spacing[perm[d]] as unknown);
-    return out as T;
+    return orientKeys(name, data, this.#keys, perm, flip, { affineKey: this.#affineKey, spacingKey: this.#spacingKey });
   }
 }
 

@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BorderPad, CenterSpatialCrop, CropForeground, DivisiblePad, RandCropByLabelClasses, RandCropByPosNegLabel, RandSpatialCrop,
-  RandSpatialCropSamples, ResizeWithPadOrCrop, SpatialPad,
+  BorderPad, CenterSpatialCrop, CropForeground, DivisiblePad, Flip, RandCropByLabelClasses, RandCropByPosNegLabel, RandFlip, RandRotate90,
+  RandSpatialCrop, RandSpatialCropSamples, Resize, ResizeWithPadOrCrop, Rotate90, SpatialPad,
 } from '../../src/imaging/transforms-spatial.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
 /**
- * Crops and pads move the sample's affine with the region they take, so that every voxel keeps its world position
- * (MONAI's MetaTensor affine after SpatialCrop/SpatialPad). Checked independently of the region: each output voxel
- * that came from the input (values are i + 1, padding is 0) is found in the input by the world point the new affine
- * gives it, mapped back through the old affine.
+ * Crops, pads, flips and 90° rotations move the sample's affine with the voxels, so that every voxel keeps its world
+ * position (MONAI's MetaTensor affine after SpatialCrop/SpatialPad/Flip/Rotate90). Checked independently of the
+ * region or the axes: each output voxel that came from the input (values are i + 1, padding is 0) is found in the
+ * input by the world point the new affine gives it, mapped back through the old affine. Resize's affine is MONAI's
+ * scale_affine: each output voxel's world point is the centre of the input block it averages.
  */
 
 const SHAPE: Shape3 = [7, 6, 5];
@@ -60,6 +61,14 @@ describe("crops and pads keep each voxel's world position in the sample's affine
     ['RandSpatialCrop', new RandSpatialCrop({ keys, roiSize: [4, 3, 2] })],
     ['DivisiblePad', new DivisiblePad({ keys, k: 4 })],
     ['BorderPad', new BorderPad({ keys, spatialBorder: [1, 0, 2, 3, 0, 1] })],
+    ['Flip (x and z)', new Flip({ keys, spatialAxis: [0, 2] })],
+    ['Flip (all axes)', new Flip({ keys })],
+    ['RandFlip (prob 1, y)', new RandFlip({ keys, prob: 1, spatialAxis: 1 })],
+    ['Rotate90 (k 1, axes 0 1)', new Rotate90({ keys })],
+    ['Rotate90 (k 2, axes 1 2)', new Rotate90({ keys, k: 2, spatialAxes: [1, 2] })],
+    ['Rotate90 (k 3, axes 2 0)', new Rotate90({ keys, k: 3, spatialAxes: [2, 0] })],
+    ['Rotate90 (k −1, axes 0 2)', new Rotate90({ keys, k: -1, spatialAxes: [0, 2] })],
+    ['RandRotate90 (prob 1)', new RandRotate90({ keys, prob: 1, spatialAxes: [1, 0] })],
   ] as const;
   for (const [name, t] of single) {
     it(name, () => {
@@ -84,6 +93,33 @@ describe("crops and pads keep each voxel's world position in the sample's affine
       expect(new Set(outs.map((o) => JSON.stringify(o.affine))).size).toBeGreaterThan(1);
     });
   }
+
+  it('Rotate90 permutes a spacing entry with the axes (with an affine or without one); a flip keeps it', () => {
+    const { image, label } = sample();
+    const spacing = [1.5, 2, 3];
+    expect(new Rotate90({ keys, spatialAxes: [0, 2] }).apply({ image, label, spacing }).spacing).toEqual([3, 2, 1.5]);
+    const rotated = new Rotate90({ keys, spatialAxes: [1, 2] }).apply({ ...sample(), spacing });
+    expect(rotated.spacing).toEqual([1.5, 3, 2]);
+    expect(rotated.affine.map((row) => row.slice(0, 3)).slice(0, 3).map((_, d) => Math.hypot(...[0, 1, 2].map((i) => rotated.affine[i]![d]!))))
+      .toEqual([1.5, 3, 2].map((v) => expect.closeTo(v, 12)));
+    expect(new Flip({ keys }).apply({ image, label, spacing }).spacing).toEqual(spacing);
+  });
+
+  it("Resize ('area', halving y, x and z kept): each output voxel's world point is its input block's centre, the spacing scaled", () => {
+    const data = sample();
+    const out = new Resize({ keys: 'image', spatialSize: [7, 3, 5], mode: 'area' }).apply({ ...data, spacing: [1.5, 2, 3] });
+    expect(out.spacing.map((v) => Number(v.toFixed(12)))).toEqual([1.5, 4, 3]);
+    const [X, Y, Z] = out.image.shape;
+    for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) for (let z = 0; z < Z; z++) {
+      const [i, j, k] = inputVoxel(out.affine, [x, y, z]);
+      // y: the block {2y, 2y + 1}, centre 2y + ½; x and z unchanged
+      expect(i).toBeCloseTo(x, 9);
+      expect(j).toBeCloseTo(2 * y + 0.5, 9);
+      expect(k).toBeCloseTo(z, 9);
+      const at = (yy: number) => data.image.data[(x * SHAPE[1] + yy) * SHAPE[2] + z]!;
+      expect(out.image.data[(x * Y + y) * Z + z]).toBeCloseTo((at(2 * y) + at(2 * y + 1)) / 2, 4);
+    }
+  });
 
   it('a sample without an affine gets none; a malformed one is named', () => {
     const { image, label } = sample();
