@@ -52,13 +52,13 @@ export {
   type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type ResizeWithPadOrCropOptions, type RandSpatialCropOptions,
   type RandCropByPosNegLabelOptions, type FlipOptions, type Rotate90Options, type RandRotate90Options, type InterpolationMode, type ResizeMode, type ResizeOptions,
   type SpacingOptions,
-  Orientation, affineOrientation, orientationCodes, readAffine, DivisiblePad, BorderPad, RandSpatialCropSamples, RandCropByLabelClasses,
+  Orientation, affineOrientation, orientationCodes, readAffine, matmul4, type Matrix4, DivisiblePad, BorderPad, RandSpatialCropSamples, RandCropByLabelClasses,
   type OrientationOptions, type PadMode, type DivisiblePadOptions, type BorderPadOptions, type RandSpatialCropSamplesOptions, type RandCropByLabelClassesOptions,
 } from './imaging/transforms-spatial.js';
 export {
-  Affine, RandAffine, Zoom, RandZoom, Rand3DElastic, affineMatrix, createRotate, createShear, createTranslate, createScale, matmul4, gridSample,
+  Affine, RandAffine, Zoom, RandZoom, Rand3DElastic, affineMatrix, createRotate, createShear, createTranslate, createScale, gridSample,
   type AffineOptions, type AffineParams, type RandAffineOptions, type RandAffineRanges, type RandRange, type GridResampleOptions, type GridSampleMode,
-  type GridSamplePadMode, type Matrix4, type ZoomOptions, type RandZoomOptions, type Rand3DElasticOptions,
+  type GridSamplePadMode, type ZoomOptions, type RandZoomOptions, type Rand3DElasticOptions,
 } from './imaging/transforms-affine.js';
 export {
   Activations, AsDiscrete, KeepLargestConnectedComponent, type ActivationsOptions, type AsDiscreteOptions, type KeepLargestConnectedComponentOptions,

@@ -15,14 +15,14 @@ import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
 } from './transforms.js';
 import {
-  AFFINE_KEY, cropOrPad, mapChannels, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, type PadMode, type ResizeMode,
+  AFFINE_KEY, cropOrPad, mapChannels, matmul4, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, scaleMap, shiftMap,
+  withGeometry, type Matrix4, type PadMode, type ResizeMode,
 } from './transforms-spatial.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
 
 const AXES = [0, 1, 2] as const;
 
 /** A 4x4 matrix, row-major. */
-export type Matrix4 = number[][];
 
 export type GridSampleMode = 'bilinear' | 'nearest';
 export type GridSamplePadMode = 'zeros' | 'border' | 'reflection';
@@ -34,10 +34,6 @@ function identity4(): Matrix4 {
   return [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0)));
 }
 
-/** a · b of two 4x4 matrices. */
-export function matmul4(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): Matrix4 {
-  return [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => a[i]![0]! * b[0]![j]! + a[i]![1]! * b[1]![j]! + a[i]![2]! * b[2]![j]! + a[i]![3]! * b[3]![j]!));
-}
 
 /**
  * MONAI's `create_rotate` (3-D): the rotation by radians[0] in the (1, 2) plane, then (multiplied on the right) by
@@ -448,8 +444,13 @@ class Zoomer {
   }
 
   apply<T extends object>(data: T, zoom: Readonly<Shape3>): T {
-    readSameSpatialShape(data, this.keys, this.#name);
-    return resampleKeys(data, this.keys, this.#modes, 'area', this.#name, (v, mode) => zoomVolume(v, zoom, mode, this.#padMode, this.#keepSize, this.#name));
+    const shape = readSameSpatialShape(data, this.keys, this.#name)[0]!.shape;
+    const out = resampleKeys(data, this.keys, this.#modes, 'area', this.#name, (v, mode) => zoomVolume(v, zoom, mode, this.#padMode, this.#keepSize, this.#name));
+    // the geometry: Resize's scale_affine to the zoomed size, then keepSize's pad or crop (output voxel i is zoomed voxel i + start)
+    const size = AXES.map((a) => Math.floor(shape[a] * zoom[a]!)) as Shape3;
+    const kept = this.#keepSize && !size.every((s, a) => s === shape[a]) ? shiftMap(padOrCropRegion(size, shape).start) : shiftMap([0, 0, 0]);
+    const scale = scaleMap(shape, size);
+    return withGeometry(this.#name, data, out, matmul4(scale, kept));
   }
 }
 

@@ -20,6 +20,14 @@ export const AFFINE_KEY = 'affine';
 /** The sample's entry holding its voxel spacing [x, y, z] (LoadImage's default `spacingKey`, what Spacing reads). */
 export const SPACING_KEY = 'spacing';
 
+/** A 4x4 matrix, row major (an affine, or a map between voxel indices). */
+export type Matrix4 = number[][];
+
+/** a · b of two 4x4 matrices. */
+export function matmul4(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): Matrix4 {
+  return [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => a[i]![0]! * b[0]![j]! + a[i]![1]! * b[1]![j]! + a[i]![2]! * b[2]![j]! + a[i]![3]! * b[3]![j]!));
+}
+
 /** Where a sample keeps its geometry. */
 interface GeometryKeys { affineKey: string; spacingKey: string }
 const DEFAULT_GEOMETRY: GeometryKeys = { affineKey: AFFINE_KEY, spacingKey: SPACING_KEY };
@@ -30,11 +38,11 @@ const DEFAULT_GEOMETRY: GeometryKeys = { affineKey: AFFINE_KEY, spacingKey: SPAC
  * present, becomes the lengths of T's columns scaled by it (the spacing of a diagonal affine: permuted by a
  * permutation, scaled by a zoom, unchanged by a shift or a flip). `out` is the transform's result, `data` its input.
  */
-function withGeometry<T extends object>(name: string, data: T, out: T, t: readonly (readonly number[])[], keys: GeometryKeys = DEFAULT_GEOMETRY): T {
+export function withGeometry<T extends object>(name: string, data: T, out: T, t: readonly (readonly number[])[], keys: GeometryKeys = DEFAULT_GEOMETRY): T {
   const geometry: Record<string, unknown> = {};
   if (keys.affineKey in data) {
     const affine = readAffine(data, keys.affineKey, name);
-    geometry[keys.affineKey] = affine.map((row) => [0, 1, 2, 3].map((j) => row.reduce((sum, x, k) => sum + x * t[k]![j]!, 0)));
+    geometry[keys.affineKey] = matmul4(affine, t);
   }
   const spacing = (data as Record<string, unknown>)[keys.spacingKey];
   if (Array.isArray(spacing) && spacing.length === 3 && spacing.every((x) => typeof x === 'number')) {
@@ -57,13 +65,13 @@ function permutationMap(perm: Readonly<Shape3>, flip: readonly boolean[], shape:
  * The index map T of a resize from `from` to `to` voxels per axis, as MONAI's `scale_affine` (centred): output voxel i
  * sits at input coordinate s·i + (s − 1)/2, s = from/to (the voxel centres of F.interpolate with align_corners=False).
  */
-function scaleMap(from: Readonly<Shape3>, to: Readonly<Shape3>): number[][] {
+export function scaleMap(from: Readonly<Shape3>, to: Readonly<Shape3>): number[][] {
   const s = AXES.map((a) => from[a] / to[a]);
   return [[s[0]!, 0, 0, (s[0]! - 1) / 2], [0, s[1]!, 0, (s[1]! - 1) / 2], [0, 0, s[2]!, (s[2]! - 1) / 2], [0, 0, 0, 1]];
 }
 
 /** The index map T of a shift: output voxel i reads input voxel i + start. */
-function shiftMap(start: Readonly<Shape3>): number[][] {
+export function shiftMap(start: Readonly<Shape3>): number[][] {
   return [[1, 0, 0, start[0]], [0, 1, 0, start[1]], [0, 0, 1, start[2]], [0, 0, 0, 1]];
 }
 

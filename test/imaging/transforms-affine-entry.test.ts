@@ -3,6 +3,7 @@ import {
   BorderPad, CenterSpatialCrop, CropForeground, DivisiblePad, Flip, RandCropByLabelClasses, RandCropByPosNegLabel, RandFlip, RandRotate90,
   RandSpatialCrop, RandSpatialCropSamples, Resize, ResizeWithPadOrCrop, Rotate90, SpatialPad,
 } from '../../src/imaging/transforms-spatial.js';
+import { Zoom } from '../../src/imaging/transforms-affine.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
@@ -119,6 +120,25 @@ describe("crops and pads keep each voxel's world position in the sample's affine
       const at = (yy: number) => data.image.data[(x * SHAPE[1] + yy) * SHAPE[2] + z]!;
       expect(out.image.data[(x * Y + y) * Z + z]).toBeCloseTo((at(2 * y) + at(2 * y + 1)) / 2, 4);
     }
+  });
+
+  it("Zoom (×2 'nearest', keepSize): each output voxel's world point lies on the input voxel it copies; without keepSize as Resize", () => {
+    const data = sample();
+    const out = new Zoom({ keys: 'image', zoom: 2, mode: 'nearest' }).apply({ ...data, spacing: [1.5, 2, 3] });
+    expect(out.image.shape).toEqual(SHAPE);
+    expect(out.spacing.map((v) => Number(v.toFixed(12)))).toEqual([0.75, 1, 1.5]);
+    const [X, Y, Z] = out.image.shape;
+    for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) for (let z = 0; z < Z; z++) {
+      // the zoomed voxel j reads input ⌊j/2⌋, whose centre is within a quarter voxel of j's: round(q) is it
+      const q = inputVoxel(out.affine, [x, y, z]);
+      for (const k of q) expect(Math.abs(k - Math.round(k))).toBeLessThan(0.25 + 1e-9);
+      const [i, j, k] = q.map(Math.round) as Shape3;
+      expect(out.image.data[(x * Y + y) * Z + z]).toBe((i * SHAPE[1] + j) * SHAPE[2] + k + 1);
+    }
+    const half = new Zoom({ keys: 'image', zoom: 0.5, keepSize: false }).apply(sample());
+    const resized = new Resize({ keys: 'image', spatialSize: [3, 3, 2] }).apply(sample());
+    expect(half.image.shape).toEqual([3, 3, 2]);
+    expect(half.affine).toEqual(resized.affine);
   });
 
   it('a sample without an affine gets none; a malformed one is named', () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Affine, RandAffine, RandZoom, Zoom, affineMatrix, createRotate, createScale, createShear, createTranslate, matmul4,
+  Affine, RandAffine, RandZoom, Zoom, affineMatrix, createRotate, createScale, createShear, createTranslate,
 } from '../../src/imaging/transforms-affine.js';
+import { matmul4 } from '../../src/imaging/transforms-spatial.js';
 import { CenterSpatialCrop, Resize, Rotate90, SpatialPad } from '../../src/imaging/transforms-spatial.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
