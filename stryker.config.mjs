@@ -311,6 +311,7 @@ export default {
     'src/models/attention-unet.ts',
     'src/models/densenet.ts',
     'src/models/voxelmorph.ts',
+    'src/models/monai-vnet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

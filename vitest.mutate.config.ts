@@ -154,6 +154,8 @@ const related = [
   'test/models/densenet-mutants.test.ts',
   'test/models/voxelmorph.test.ts',
   'test/models/voxelmorph-mutants.test.ts',
+  'test/models/monai-vnet.test.ts',
+  'test/models/monai-vnet-mutants.test.ts',
 ];
 
 export default defineConfig({
