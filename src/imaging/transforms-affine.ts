@@ -15,7 +15,7 @@ import {
   checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
 } from './transforms.js';
 import {
-  AFFINE_KEY, cropOrPad, mapChannels, matmul4, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, scaleMap, shiftMap,
+  AFFINE_KEY, SPACING_KEY, cropOrPad, mapChannels, matmul4, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, scaleMap, shiftMap,
   withGeometry, type Matrix4, type PadMode, type ResizeMode,
 } from './transforms-spatial.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
@@ -259,15 +259,11 @@ export interface AffineOptions extends GridResampleOptions, AffineParams {
 }
 
 /**
- * The sample's voxel→world affine after resampling with `matrix` (MONAI's `Affine.compute_w_affine`): old ·
- * shift((in − 1)/2) · matrix · shift(−(out − 1)/2). Returns the sample itself when it holds none under `key`.
+ * The index map of resampling with `matrix` (MONAI's `Affine.compute_w_affine`): shift((in − 1)/2) · matrix ·
+ * shift(−(out − 1)/2), which the sample's affine and spacing follow (`withGeometry`).
  */
-function updateAffine<T extends object>(data: T, key: string, matrix: Matrix4, inShape: Readonly<Shape3>, outShape: Readonly<Shape3>, name: string): T {
-  const old = (data as Record<string, unknown>)[key];
-  if (old === undefined) return data;
-  const a = checkMatrix(old, `key '${key}' (the sample's affine)`, name);
-  const m = matmul4(matmul4(createTranslate(inShape.map((d) => (d - 1) / 2)), matrix), createTranslate(outShape.map((d) => -(d - 1) / 2)));
-  return { ...data, [key]: matmul4(a, m) };
+function resampleMap(matrix: Matrix4, inShape: Readonly<Shape3>, outShape: Readonly<Shape3>): Matrix4 {
+  return matmul4(matmul4(createTranslate(inShape.map((d) => (d - 1) / 2)), matrix), createTranslate(outShape.map((d) => -(d - 1) / 2)));
 }
 
 /**
@@ -299,7 +295,7 @@ export class Affine implements Transform {
   apply<T extends object>(data: T): T {
     const { vols, inShape, outShape } = this.#grid.read(data);
     const out = this.#grid.sample(data, vols, sourceCoordinates(this.#matrix, inShape, outShape), outShape);
-    return updateAffine(out, this.#affineKey, this.#matrix, inShape, outShape, 'Affine');
+    return withGeometry('Affine', out, out, resampleMap(this.#matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY });
   }
 }
 
@@ -382,7 +378,7 @@ export class RandAffine implements Transform {
     if (!doTransform && outShape.every((s, a) => s === inShape[a])) return data;
     const matrix = doTransform ? drawn : identity4();
     const out = this.#grid.sample(data, vols, sourceCoordinates(matrix, inShape, outShape), outShape);
-    return updateAffine(out, this.#affineKey, matrix, inShape, outShape, 'RandAffine');
+    return withGeometry('RandAffine', out, out, resampleMap(matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY });
   }
 }
 

@@ -6,6 +6,7 @@
  * [X, Y, Z] (MONAI's spatial axes, without the channel).
  */
 import { adaptiveWindows } from '../autograd/nn.js';
+import { affineToSpacing } from './transforms-io.js';
 import type { Rng } from './random.js';
 import {
   checkProb, checkSpatialSize, joinChannels, keyList, readChannels, readSameSpatialShape, requireRng, resolveSize, splitChannels, withVolumes,
@@ -35,18 +36,18 @@ const DEFAULT_GEOMETRY: GeometryKeys = { affineKey: AFFINE_KEY, spacingKey: SPAC
 /**
  * The sample's geometry after a transform whose output voxel index i reads input index T·i (T 4x4, last row 0 0 0 1):
  * the affine, when `data` has one, becomes affine · T, so every voxel keeps its world position, and the spacing, when
- * present, becomes the lengths of T's columns scaled by it (the spacing of a diagonal affine: permuted by a
- * permutation, scaled by a zoom, unchanged by a shift or a flip). `out` is the transform's result, `data` its input.
+ * present, becomes the new affine's column lengths (MONAI's `affine_to_spacing`), or without an affine the column
+ * lengths of diag(spacing) · T (permuted by a permutation, scaled by a zoom, unchanged by a shift or a flip). `out` is
+ * the transform's result, `data` its input.
  */
 export function withGeometry<T extends object>(name: string, data: T, out: T, t: readonly (readonly number[])[], keys: GeometryKeys = DEFAULT_GEOMETRY): T {
   const geometry: Record<string, unknown> = {};
-  if (keys.affineKey in data) {
-    const affine = readAffine(data, keys.affineKey, name);
-    geometry[keys.affineKey] = matmul4(affine, t);
-  }
+  const affine = keys.affineKey in data ? matmul4(readAffine(data, keys.affineKey, name), t) : null;
+  if (affine) geometry[keys.affineKey] = affine;
   const spacing = (data as Record<string, unknown>)[keys.spacingKey];
   if (Array.isArray(spacing) && spacing.length === 3 && spacing.every((x) => typeof x === 'number')) {
-    geometry[keys.spacingKey] = AXES.map((d) => Math.hypot(...AXES.map((k) => (spacing[k] as number) * t[k]![d]!)));
+    const scaled = affine ?? matmul4(AXES.map((k) => [0, 1, 2, 3].map((j) => (j === k ? spacing[k] as number : 0))).concat([[0, 0, 0, 1]]), t);
+    geometry[keys.spacingKey] = affineToSpacing(scaled);
   }
   return { ...out, ...geometry };
 }

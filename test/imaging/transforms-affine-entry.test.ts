@@ -3,7 +3,7 @@ import {
   BorderPad, CenterSpatialCrop, CropForeground, DivisiblePad, Flip, RandCropByLabelClasses, RandCropByPosNegLabel, RandFlip, RandRotate90,
   RandSpatialCrop, RandSpatialCropSamples, Resize, ResizeWithPadOrCrop, Rotate90, SpatialPad,
 } from '../../src/imaging/transforms-spatial.js';
-import { Zoom } from '../../src/imaging/transforms-affine.js';
+import { Affine, Zoom } from '../../src/imaging/transforms-affine.js';
 import { Rng } from '../../src/imaging/random.js';
 import type { Shape3, Volume } from '../../src/imaging/volume.js';
 
@@ -139,6 +139,14 @@ describe("crops and pads keep each voxel's world position in the sample's affine
     const resized = new Resize({ keys: 'image', spatialSize: [3, 3, 2] }).apply(sample());
     expect(half.image.shape).toEqual([3, 3, 2]);
     expect(half.affine).toEqual(resized.affine);
+  });
+
+  it("Affine's scaling reaches the spacing entry (from the new affine, or from the spacing alone)", () => {
+    const affine = new Affine({ keys: 'image', scaleParams: [2, 1, 0.5], paddingMode: 'zeros' });
+    const withAffine = affine.apply({ ...sample(), spacing: [1.5, 2, 3] });
+    expect(withAffine.spacing.map((v) => Number(v.toFixed(12)))).toEqual([3, 2, 1.5]);
+    const { image } = sample();
+    expect(affine.apply({ image, spacing: [1.5, 2, 3] }).spacing.map((v) => Number(v.toFixed(12)))).toEqual([3, 2, 1.5]);
   });
 
   it('a sample without an affine gets none; a malformed one is named', () => {

@@ -163,7 +163,7 @@ describe('Affine', () => {
     expect(() => new Affine({ keys: 'image', spatialSize: [1.5, 2, 2] })).toThrow(/spatialSize must be an integer/);
     const label = { data: new Uint8Array(8), shape: [2, 2, 2] as Shape3 };
     expect(() => new Affine({ keys: 'label', mode: 'bilinear' }).apply({ label })).toThrow(/key 'label' is a Uint8Array volume.*'nearest'/);
-    expect(() => new Affine({ keys: 'label' }).apply({ label, affine: [[1]] })).toThrow(/key 'affine' \(the sample's affine\) must be a 4x4/);
+    expect(() => new Affine({ keys: 'label' }).apply({ label, affine: [[1]] })).toThrow(/Affine: key 'affine' must hold the sample's affine, a 4x4 row-major/);
     expect(() => new Affine({ keys: ['image', 'label'] }).apply({ image: indexVolume([2, 2, 3]), label })).toThrow(/key 'label' has shape/);
   });
 });
