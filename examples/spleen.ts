@@ -12,6 +12,7 @@
  * written as NIfTI with the affine the transforms kept in step, so it overlays the case in any viewer. The last line
  * printed is one JSON object {"metric", "before", "after", "better"} (the validation Dice of the spleen).
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, backward, detach, DiceLoss, fromArray, keep, MonaiUNet, noGrad, saveModel, softmax, tidy } from 'voxgrad';
 import {
@@ -141,7 +142,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (o.crop > smallest) throw new UsageError(`--crop ${o.crop} must fit the resampled body (at most ${smallest} for --size ${o.size} and --slices ${o.slices})`);
   const files = outputFolder(o.out);
   const dataDir = join(o.out, 'data');
-  outputFolder(dataDir);
+  mkdirSync(dataDir, { recursive: true });
 
   const backend = await useBackend(o.backend);
   const rng = new Rng(o.seed);

@@ -407,14 +407,11 @@ function checkZoom(z: unknown, option: string, name: string): number[] {
   return list as number[];
 }
 
-/** Zoom's result of one channel: F.interpolate to ⌊size·zoom⌋, then, with keepSize, padded or cropped back to size. */
-function zoomVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, zoom: Readonly<Shape3>, mode: ResizeMode, padMode: PadMode, keepSize: boolean, name: string): Volume<T> {
-  const size = AXES.map((a) => Math.floor(v.shape[a] * zoom[a]!)) as Shape3;
-  if (size.some((s) => s < 1)) throw new Error(`${name}: zoom [${zoom.join(', ')}] shrinks the shape [${v.shape.join(', ')}] to [${size.join(', ')}], an empty volume`);
+/** Zoom's result of one channel: F.interpolate to `size`, then, when keepSize asks for it, `region` of that (pad or crop). */
+function zoomVolume<T extends Float32Array | Uint8Array>(v: Volume<T>, size: Readonly<Shape3>, region: { start: Shape3; size: Shape3 } | null,
+  mode: ResizeMode, padMode: PadMode): Volume<T> {
   const zoomed = resizeVolume(v, size, mode);
-  if (!keepSize || size.every((s, a) => s === v.shape[a])) return zoomed;
-  const { start, size: kept } = padOrCropRegion(size, v.shape);
-  return cropOrPad(zoomed, start, kept, padMode);
+  return region ? cropOrPad(zoomed, region.start, region.size, padMode) : zoomed;
 }
 
 function checkPadMode(mode: unknown, name: string): PadMode {
@@ -440,13 +437,14 @@ class Zoomer {
   }
 
   apply<T extends object>(data: T, zoom: Readonly<Shape3>): T {
+    // one zoomed size and keepSize region for every key (they share the spatial shape)
     const shape = readSameSpatialShape(data, this.keys, this.#name)[0]!.shape;
-    const out = resampleKeys(data, this.keys, this.#modes, 'area', this.#name, (v, mode) => zoomVolume(v, zoom, mode, this.#padMode, this.#keepSize, this.#name));
-    // the geometry: Resize's scale_affine to the zoomed size, then keepSize's pad or crop (output voxel i is zoomed voxel i + start)
     const size = AXES.map((a) => Math.floor(shape[a] * zoom[a]!)) as Shape3;
-    const kept = this.#keepSize && !size.every((s, a) => s === shape[a]) ? shiftMap(padOrCropRegion(size, shape).start) : shiftMap([0, 0, 0]);
-    const scale = scaleMap(shape, size);
-    return withGeometry(this.#name, data, out, matmul4(scale, kept));
+    if (size.some((s) => s < 1)) throw new Error(`${this.#name}: zoom [${zoom.join(', ')}] shrinks the shape [${shape.join(', ')}] to [${size.join(', ')}], an empty volume`);
+    const region = this.#keepSize && !size.every((s, a) => s === shape[a]) ? padOrCropRegion(size, shape) : null;
+    const out = resampleKeys(data, this.keys, this.#modes, 'area', this.#name, (v, mode) => zoomVolume(v, size, region, mode, this.#padMode));
+    // the geometry: Resize's scale_affine to the zoomed size, then keepSize's pad or crop (output voxel i is zoomed voxel i + start)
+    return withGeometry(this.#name, data, out, matmul4(scaleMap(shape, size), shiftMap(region?.start ?? [0, 0, 0])));
   }
 }
 
