@@ -139,6 +139,8 @@ describe("crops and pads keep each voxel's world position in the sample's affine
     const resized = new Resize({ keys: 'image', spatialSize: [3, 3, 2] }).apply(sample());
     expect(half.image.shape).toEqual([3, 3, 2]);
     expect(half.affine).toEqual(resized.affine);
+    expect(() => new Zoom({ keys: 'image', zoom: 0.1 }).apply(sample()))
+      .toThrow(/^Zoom: zoom \[0\.1, 0\.1, 0\.1\] shrinks the shape \[7, 6, 5\] to \[0, 0, 0\], an empty volume$/);
   });
 
   it("Affine's scaling reaches the spacing entry (from the new affine, or from the spacing alone)", () => {
