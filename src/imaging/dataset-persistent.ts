@@ -91,6 +91,15 @@ function encodeValue(value: unknown, sortKeys: boolean): { tree: Node; chunks: U
   return { tree, chunks, bytes };
 }
 
+/**
+ * Throws, naming the key, unless the value is made only of what a sample may hold here (typed arrays, arrays, plain
+ * objects, strings, numbers, booleans, null, undefined): what is stored on disk, and what a worker thread sends back
+ * unchanged (a class instance would arrive as a plain object).
+ */
+export function assertPlainSample(value: unknown): void {
+  encodeValue(value, false);
+}
+
 function sha256(parts: readonly (Uint8Array | string)[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);

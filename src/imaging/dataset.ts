@@ -20,8 +20,12 @@ import type { Backend, DType } from '../kernels/backend.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { existsSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hashSeed, Rng } from './random.js';
 import { Compose, readChannels, type ComposeStep, type Transform } from './transforms.js';
+import { isTypeScript, workerStart, WorkerPool } from './worker-pool.js';
 
 /** What a Dataset runs its samples through: a transform, a Compose, or a list of them (wrapped in a Compose, as MONAI's). */
 export type DatasetTransform = Transform | ComposeStep | readonly ComposeStep[];
@@ -332,6 +336,40 @@ export interface DataLoaderOptions extends CollateOptions {
    * step, a readback), not with its own JavaScript; the batches are the same.
    */
   prefetch?: number;
+  /**
+   * worker threads that transform the items (default 0: the calling thread). A worker cannot receive the dataset
+   * (its transforms are closures), so it makes its own from `workerDataset`; with workers, prefetch defaults to
+   * 2 × workers batches.
+   */
+  workers?: number;
+  /** how each worker makes the dataset: `module` (a file URL or path) exports the function `export` (default 'createDataset'), called with `args` */
+  workerDataset?: WorkerDatasetSpec;
+}
+
+/** A module whose export makes a DataLoader's dataset in a worker thread (the same items as the loader's). */
+export interface WorkerDatasetSpec {
+  /** the module: a URL (`new URL('./data.ts', import.meta.url)`) or a file path (relative to the working folder) */
+  module: string | URL;
+  /** the export to call (default 'createDataset'); it may be async */
+  export?: string;
+  /** its arguments, structured-cloneable (default none) */
+  args?: readonly unknown[];
+}
+
+/** What a DataLoader's worker receives as workerData. */
+export interface DatasetWorkerInit {
+  module: string;
+  exportName: string;
+  args: readonly unknown[];
+  /** the loader's dataset length, which the worker's must match */
+  length: number;
+}
+
+/** An item request to a DataLoader's worker. */
+export interface DatasetWorkerRequest {
+  task: number;
+  index: number;
+  seed: number;
 }
 
 /**
@@ -347,7 +385,10 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
   readonly dropLast: boolean;
   readonly generator: Rng;
   readonly prefetch: number;
+  readonly workers: number;
   readonly #collate: CollateOptions;
+  readonly #workerInit: DatasetWorkerInit | null;
+  #pool: WorkerPool<DatasetWorkerRequest, S | S[]> | null = null;
 
   constructor(dataset: Dataset<S>, opts: DataLoaderOptions = {}) {
     const name = 'DataLoader';
@@ -355,10 +396,15 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
     const batchSize = opts.batchSize ?? 1;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${name}: batchSize must be a positive integer, got ${batchSize}`);
     if (opts.generator !== undefined && !(opts.generator instanceof Rng)) throw new Error(`${name}: generator must be an Rng`);
-    const seed = opts.seed ?? 0, prefetch = opts.prefetch ?? 0;
+    const seed = opts.seed ?? 0, workers = opts.workers ?? 0, prefetch = opts.prefetch ?? 2 * workers;
     if (!Number.isFinite(seed)) throw new Error(`${name}: seed must be a finite number, got ${seed}`);
-    if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`${name}: prefetch must be a non-negative integer, got ${prefetch}`);
+    if (!Number.isInteger(workers) || workers < 0) throw new Error(`${name}: workers must be a non-negative integer, got ${workers}`);
+    if (!Number.isInteger(prefetch) || prefetch < (workers > 0 ? 1 : 0)) {
+      throw new Error(`${name}: prefetch must be a${workers > 0 ? ' positive (with workers)' : ' non-negative'} integer, got ${prefetch}`);
+    }
     this.prefetch = prefetch;
+    this.workers = workers;
+    this.#workerInit = workers > 0 ? workerInit(opts.workerDataset, dataset.length, name) : null;
     this.dataset = dataset;
     this.batchSize = batchSize;
     this.shuffle = opts.shuffle ?? false;
@@ -388,6 +434,7 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
     const { seed, order } = this.#epoch();
     const indicesOf = (b: number) => order.slice(b * this.batchSize, (b + 1) * this.batchSize);
     const itemsOf = (b: number) => indicesOf(b).map((i) => this.dataset.getItem(i, new Rng(hashSeed(seed, i))));
+    const pool = this.#workerInit ? (this.#pool ??= this.#startWorkers(this.#workerInit)) : null;
     // batches transformed ahead, each in a setImmediate callback (run while the loop awaits); settled with the
     // items or the error, thrown when that batch is asked for (never an unhandled rejection)
     const ahead: Promise<{ items: (S | S[])[] } | { error: unknown }>[] = [];
@@ -396,10 +443,12 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
     const fill = () => {
       for (; ahead.length < this.prefetch && next < batches; next++) {
         const b = next;
-        ahead.push(new Promise((resolve) => setImmediate(() => {
-          if (stopped) resolve({ items: [] });
-          else try { resolve({ items: itemsOf(b) }); } catch (error) { resolve({ error }); }
-        })));
+        ahead.push(pool
+          ? Promise.all(indicesOf(b).map((index) => pool.run('DataLoader', (task) => ({ task, index, seed })))).then((items) => ({ items }), (error: unknown) => ({ error }))
+          : new Promise((resolve) => setImmediate(() => {
+            if (stopped) resolve({ items: [] });
+            else try { resolve({ items: itemsOf(b) }); } catch (error) { resolve({ error }); }
+          })));
       }
     };
     try {
@@ -419,6 +468,42 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
       stopped = true;
     }
   }
+
+  #startWorkers(init: DatasetWorkerInit): WorkerPool<DatasetWorkerRequest, S | S[]> {
+    const url = new URL(`./dataset-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+    return new WorkerPool(workerStart(url, { tsx: isTypeScript(init.module) }), this.workers, {
+      owner: "the DataLoader's workers", workerName: 'worker', workerData: init,
+    });
+  }
+
+  /** Stops the worker threads (they do not keep the process alive while idle either); a later epoch starts new ones. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.close();
+  }
+}
+
+/** The workers' data, checked: the module as a file URL, the export, the arguments. */
+function workerInit(spec: WorkerDatasetSpec | undefined, length: number, name: string): DatasetWorkerInit {
+  if (spec === undefined) {
+    throw new Error(`${name}: workers need workerDataset, a module that makes the dataset in each worker ` +
+      "({ module: new URL('./data.ts', import.meta.url), export: 'createDataset' }): the transforms are closures, which a thread cannot receive");
+  }
+  const { module } = spec;
+  let href: string;
+  if (module instanceof URL) href = module.href;
+  // a scheme of two letters or more is a URL (C:\… is a path)
+  else if (typeof module === 'string' && module !== '') href = /^[a-z][a-z\d+.-]+:/i.test(module) ? module : pathToFileURL(resolve(module)).href;
+  else throw new Error(`${name}: workerDataset.module must be a file URL or a path`);
+  if (!href.startsWith('file:')) throw new Error(`${name}: workerDataset.module must be a file, got ${href}`);
+  const file = fileURLToPath(href);
+  if (!existsSync(file)) throw new Error(`${name}: workerDataset.module ${file} does not exist`);
+  const exportName = spec.export ?? 'createDataset';
+  if (typeof exportName !== 'string' || exportName === '') throw new Error(`${name}: workerDataset.export must be a name`);
+  const args = spec.args ?? [];
+  if (!Array.isArray(args)) throw new Error(`${name}: workerDataset.args must be an array`);
+  return { module: href, exportName, args, length };
 }
 
 export interface ThreadDataLoaderOptions extends Omit<DataLoaderOptions, 'prefetch'> {
