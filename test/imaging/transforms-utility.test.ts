@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Compose, isRandomTransform, Rng, type LambdaVolume } from '../../src/imaging.js';
 import {
   CastToType, ConcatItems, CopyItems, DataStats, DeleteItems, Identity, RandLambda, SelectItems, SplitDim, SqueezeDim, castVolumeData,
@@ -273,5 +273,15 @@ describe('DataStats', () => {
     expect(() => new DataStats({ keys: ['a', 'b'], prefix: ['x'] })).toThrow(/prefix has 1 entries for 2 keys/);
     expect(() => new DataStats({ keys: 'q', logger: () => {} }).apply(data)).toThrow(/DataStats: key 'q' is missing/);
     expect(() => new DataStats({ keys: 'a', logger: () => {} }).apply({ a: { data: new Float32Array(2), shape: [1, 1, 1] } })).toThrow(/DataStats: key 'a'/);
+  });
+
+  it('logs through console.log by default (MONAI\'s logger writes INFO lines to stdout)', () => {
+    const spy = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      new DataStats({ keys: 'a', dataShape: false, valueRange: false, meanStd: false }).apply({ a: vol([1, 1, 1]) });
+      expect(spy.mock.calls).toEqual([["Data statistics: 'a' type Float32Array"]]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
