@@ -93,3 +93,11 @@ export {
 export {
   LoadImage, EnsureChannelFirst, affineToSpacing, type LoadImageOptions, type LoadImageDtype, type EnsureChannelFirstOptions,
 } from './imaging/transforms-io.js';
+export {
+  OneOf, SomeOf, RandomOrder, type OneOfOptions, type SomeOfOptions,
+} from './imaging/transforms-compose.js';
+export {
+  CopyItems, ConcatItems, DeleteItems, SelectItems, SplitDim, SqueezeDim, CastToType, Identity, RandLambda, DataStats, SaveImage, castVolumeData,
+  type CopyItemsOptions, type ConcatItemsOptions, type DeleteItemsOptions, type SelectItemsOptions, type SplitDimOptions, type SqueezeDimOptions,
+  type CastToTypeOptions, type IdentityOptions, type RandLambdaOptions, type DataStatsOptions, type SaveImageOptions, type VolumeDtype,
+} from './imaging/transforms-utility.js';
