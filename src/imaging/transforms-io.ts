@@ -10,7 +10,8 @@
  * - `spacing` (key 'spacing' by default): the voxel size, three numbers, the norms of the affine's first three
  *   columns (MONAI's `affine_to_spacing`), what Spacing reads.
  * The keys of one LoadImage share these entries, so their files must agree on the affine; a second LoadImage with
- * `affineKey: null, spacingKey: null` loads files whose geometry is not to be checked or kept.
+ * `affineKey: null, spacingKey: null` loads files whose geometry is not to be checked or kept. Each key's file name
+ * goes to `<key>_filename` (MONAI's `filename_or_obj`), where SaveImage finds it.
  */
 import { readNiftiChannelsSync, type NiftiChannelsImage } from './io/nifti.js';
 import { keyList, readChannels, withVolumes, type SampleTransform, type SpatialVolume } from './transforms.js';
@@ -29,6 +30,11 @@ export interface LoadImageOptions {
   affineKey?: string | null;
   /** where the voxel spacing goes (default 'spacing', what Spacing reads; null: not written) */
   spacingKey?: string | null;
+  /**
+   * each key's source file goes to `<key><filenamePostfix>` (default '_filename', what SaveImage reads; the first
+   * file of a list of paths; null: not written). MONAI keeps it as the meta dictionary's `filename_or_obj`.
+   */
+  filenamePostfix?: string | null;
 }
 
 /** An entry of an affine may differ between the keys' files by this share of max(1, |entry|) (float32 headers). */
@@ -67,6 +73,7 @@ export class LoadImage implements SampleTransform {
   readonly ensureChannelFirst: boolean;
   readonly affineKey: string | null;
   readonly spacingKey: string | null;
+  readonly filenamePostfix: string | null;
 
   constructor(opts: LoadImageOptions) {
     this.#keys = keyList(opts.keys, 'LoadImage');
@@ -80,8 +87,15 @@ export class LoadImage implements SampleTransform {
     };
     this.affineKey = entryKey(opts.affineKey, 'affine', 'affineKey');
     this.spacingKey = entryKey(opts.spacingKey, 'spacing', 'spacingKey');
+    const postfix = opts.filenamePostfix;
+    if (postfix !== undefined && postfix !== null && (typeof postfix !== 'string' || postfix.length === 0)) {
+      throw new Error(`LoadImage: filenamePostfix must be a non-empty string or null, got ${JSON.stringify(postfix)}`);
+    }
+    this.filenamePostfix = postfix === undefined ? '_filename' : postfix;
     const clash = this.#keys.find((k) => k === this.affineKey || k === this.spacingKey);
     if (clash !== undefined) throw new Error(`LoadImage: key '${clash}' is both loaded and where the ${clash === this.affineKey ? 'affine' : 'spacing'} goes`);
+    const fileClash = this.filenamePostfix === null ? undefined : this.#keys.find((k) => this.#keys.includes(`${k}${this.filenamePostfix}`));
+    if (fileClash !== undefined) throw new Error(`LoadImage: key '${fileClash}${this.filenamePostfix}' is both loaded and where the file name of '${fileClash}' goes`);
   }
 
   /** The volume of one key's path(s) and its affine. */
@@ -132,6 +146,7 @@ export class LoadImage implements SampleTransform {
     const out = withVolumes(data, this.#keys, loaded.map((l) => l.volume)) as Record<string, unknown>;
     if (this.affineKey !== null) out[this.affineKey] = loaded[0]!.affine;
     if (this.spacingKey !== null) out[this.spacingKey] = affineToSpacing(loaded[0]!.affine);
+    if (this.filenamePostfix !== null) this.#keys.forEach((k, i) => { out[`${k}${this.filenamePostfix}`] = loaded[i]!.file; });
     return out as T;
   }
 }

@@ -626,9 +626,9 @@ export interface SaveImageOptions {
  * (`.nii.gz` counts as one). The write is atomic (writeNifti's); a file that is already there is an error unless
  * `overwrite` (two keys that would write one file are always one). The sample is returned as it is.
  *
- * The source path comes from the sample (`filenameKeys`): LoadImage replaces the path under a key by the volume and
- * does not keep it, so copy it first, e.g. `new CopyItems({ keys: 'image', names: 'image_filename' })` before
- * LoadImage, then `new SaveImage({ keys: 'pred', filenameKeys: 'image_filename' })`. Not here: MONAI's resampling to
+ * The source path comes from the sample (`filenameKeys`): LoadImage writes each key's file to `<key>_filename`, so a
+ * loaded image is saved as it is, and a prediction under the name of its image with
+ * `new SaveImage({ keys: 'pred', filenameKeys: 'image_filename' })`. Not here: MONAI's resampling to
  * the original geometry (use `Invert`-like transforms first), patch indices, PNG/DICOM.
  */
 export class SaveImage implements SampleTransform {
@@ -697,7 +697,7 @@ export class SaveImage implements SampleTransform {
       const source = (data as Record<string, unknown>)[fk];
       if (typeof source !== 'string' || source.length === 0) {
         throw new Error(`${name}: key '${k}' needs the path of its source file under '${fk}', which ${source === undefined ? 'is missing' : `holds ${JSON.stringify(source)?.slice(0, 60)}`}; ` +
-          `keep the path before LoadImage replaces it (CopyItems({ keys: '${k}', names: '${fk}' })) or name the entry with filenameKeys`);
+          `LoadImage writes '<key>_filename' for the keys it loads; name the entry that holds the path with filenameKeys (e.g. 'image_filename' for a prediction)`);
       }
       const { volume } = readChannels(data, k, name);
       const path = this.outputPath(source);

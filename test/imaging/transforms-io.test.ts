@@ -70,12 +70,26 @@ describe('LoadImage', () => {
     expect(both.label.data).toBeInstanceOf(Float32Array);
   });
 
+  it("each key's file goes to <key>_filename (the first of a list), or under another postfix, or nowhere", () => {
+    writeNifti(file('f1.nii'), image([2, 2, 2]), { affine: diag });
+    writeNifti(file('f2.nii.gz'), image([2, 2, 2]), { affine: diag });
+    const out = new LoadImage({ keys: ['image', 'label'] }).apply({ image: [file('f1.nii'), file('f2.nii.gz')], label: file('f2.nii.gz'), id: 'x' }) as Record<string, unknown>;
+    expect(out.image_filename).toBe(file('f1.nii'));
+    expect(out.label_filename).toBe(file('f2.nii.gz'));
+    expect(Object.keys(out).sort()).toEqual(['affine', 'id', 'image', 'image_filename', 'label', 'label_filename', 'spacing']);
+    const meta = new LoadImage({ keys: 'image', filenamePostfix: '_meta_file' }).apply({ image: file('f1.nii') }) as Record<string, unknown>;
+    expect(meta.image_meta_file).toBe(file('f1.nii'));
+    expect(meta.image_filename).toBeUndefined();
+    expect(() => new LoadImage({ keys: 'image', filenamePostfix: '' })).toThrow(/LoadImage: filenamePostfix must be a non-empty string or null, got ""/);
+    expect(() => new LoadImage({ keys: ['image', 'image_filename'] })).toThrow(/LoadImage: key 'image_filename' is both loaded and where the file name of 'image' goes/);
+  });
+
   it('affines that differ between the keys are an error naming both files; with affineKey and spacingKey null nothing is checked or written', () => {
     writeNifti(file('p.nii'), image([2, 2, 2]), { affine: diag });
     writeNifti(file('q.nii'), image([2, 2, 2]), { affine: oblique });
     expect(() => new LoadImage({ keys: ['image', 'label'] }).apply({ image: file('p.nii'), label: file('q.nii') }))
       .toThrow(/LoadImage: the affines of key 'label' \(.*q\.nii\) and key 'image' \(.*p\.nii\) differ, and they share 'affine'/);
-    const free = new LoadImage({ keys: ['image', 'label'], affineKey: null, spacingKey: null }).apply({ image: file('p.nii'), label: file('q.nii') });
+    const free = new LoadImage({ keys: ['image', 'label'], affineKey: null, spacingKey: null, filenamePostfix: null }).apply({ image: file('p.nii'), label: file('q.nii') });
     expect(Object.keys(free)).toEqual(['image', 'label']);
     expect(() => new LoadImage({ keys: 'image' }).apply({ image: [file('p.nii'), file('q.nii')] })).toThrow(/LoadImage: key 'image': the affines of .*q\.nii and .*p\.nii differ/);
     writeNifti(file('small.nii'), image([2, 2, 1]), { affine: diag });

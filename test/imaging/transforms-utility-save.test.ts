@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compose, LoadImage, readNiftiChannelsSync, readNiftiSync, writeNifti } from '../../src/imaging.js';
-import { CopyItems, SaveImage } from '../../src/imaging/transforms-utility.js';
+import { SaveImage } from '../../src/imaging/transforms-utility.js';
 import type { MultiChannelVolume, Volume } from '../../src/imaging/volume.js';
 
 /**
@@ -34,8 +34,7 @@ describe('SaveImage', () => {
     const out = path.join(dir, 'out1');
     const log = quiet();
     const pipeline = new Compose([
-      new CopyItems({ keys: 'image', names: 'image_filename' }),
-      new LoadImage({ keys: 'image' }),
+      new LoadImage({ keys: 'image' }), // writes image_filename, what SaveImage reads
       new SaveImage({ keys: 'image', outputDir: out, logger: log.logger }),
     ]);
     const sample = pipeline.apply({ image: source }) as Record<string, unknown>;
@@ -105,7 +104,7 @@ describe('SaveImage', () => {
   it('errors name what is missing or wrong', () => {
     const out = path.join(dir, 'out4');
     const t = new SaveImage({ keys: 'pred', outputDir: out, printLog: false });
-    expect(() => t.apply({ pred: image(), affine: AFFINE })).toThrow(/SaveImage: key 'pred' needs the path of its source file under 'pred_filename', which is missing; keep the path before LoadImage replaces it/);
+    expect(() => t.apply({ pred: image(), affine: AFFINE })).toThrow(/SaveImage: key 'pred' needs the path of its source file under 'pred_filename', which is missing; LoadImage writes '<key>_filename' for the keys it loads/);
     expect(() => t.apply({ pred: image(), pred_filename: 3, affine: AFFINE })).toThrow(/under 'pred_filename', which holds 3/);
     expect(() => t.apply({ pred: image(), pred_filename: 'p.nii' })).toThrow(/SaveImage: key 'affine' must hold the sample's affine/);
     expect(() => t.apply({ pred_filename: 'p.nii', affine: AFFINE })).toThrow(/SaveImage: key 'pred' is missing/);
