@@ -23,6 +23,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Progress, type ProgressStream } from './progress.js';
 import { hashSeed, Rng } from './random.js';
 import { Compose, readChannels, type ComposeStep, type Transform } from './transforms.js';
 import { isTypeScript, workerStart, WorkerPool } from './worker-pool.js';
@@ -184,6 +185,11 @@ export interface CacheDatasetOptions {
   copyCache?: boolean;
   /** cache each item when first read instead of in the constructor (MONAI's runtime_cache; default false) */
   runtimeCache?: boolean;
+  /**
+   * a progress bar on stderr while the constructor caches (MONAI's `progress`; default: when stderr is a terminal), or
+   * the stream to draw it on
+   */
+  progress?: boolean | ProgressStream;
 }
 
 /**
@@ -212,7 +218,15 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
     this.#split = splitAtFirstRandom(this.transform);
     this.firstRandom = this.#split.firstRandom;
     this.#cache = new Array<object | object[] | undefined>(this.cacheNum).fill(undefined);
-    if (!opts.runtimeCache) for (let i = 0; i < this.cacheNum; i++) this.#cache[i] = naming(`${name}: item ${i}`, () => this.#deterministic(i));
+    if (!opts.runtimeCache) {
+      const progress = opts.progress ?? process.stderr.isTTY === true;
+      const bar = progress && this.cacheNum > 0 ? new Progress('Loading dataset', this.cacheNum, typeof progress === 'object' ? { stream: progress } : {}) : null;
+      for (let i = 0; i < this.cacheNum; i++) {
+        this.#cache[i] = naming(`${name}: item ${i}`, () => this.#deterministic(i));
+        bar?.tick();
+      }
+      bar?.done();
+    }
   }
 
   #deterministic(i: number): object | object[] {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DataLoader, Dataset, Lambda, RandGaussianNoise, ThreadDataLoader, type LambdaVolume,
+  CacheDataset, DataLoader, Dataset, Lambda, RandGaussianNoise, ThreadDataLoader, type LambdaVolume,
 } from '../../src/imaging.js';
 import type { Tensor } from '../../src/tensor/index.js';
 import type { Volume } from '../../src/imaging/volume.js';
 import { cpu } from '../helpers/backends.js';
 
-/** DataLoader's prefetch and MONAI's ThreadDataLoader: batches transformed while the loop awaits, the same batches. */
+/** DataLoader's prefetch and MONAI's ThreadDataLoader (batches transformed while the loop awaits, the same batches); CacheDataset's progress bar. */
 
 interface Sample { image: Volume<Float32Array>; id: string }
 
@@ -124,5 +124,19 @@ describe('ThreadDataLoader', () => {
     const { dataset } = recording(2);
     expect(() => new ThreadDataLoader(dataset, { bufferSize: -1 })).toThrow(/ThreadDataLoader: bufferSize must be a non-negative integer, got -1/);
     expect(() => new ThreadDataLoader(dataset, { repeats: 0 })).toThrow(/ThreadDataLoader: repeats must be a positive integer, got 0/);
+  });
+});
+
+describe('CacheDataset progress', () => {
+  it('draws a progress bar while the constructor caches, when asked (or on a terminal), and not with runtimeCache', () => {
+    let text = '';
+    const stream = { write: (s: string) => { text += s; }, isTTY: false };
+    const samples = Array.from({ length: 4 }, (_, i) => sample(i));
+    new CacheDataset(samples, [], { progress: stream });
+    expect(text).toMatch(/Loading dataset.*4\/4/);
+    text = '';
+    new CacheDataset(samples, [], { progress: stream, runtimeCache: true });
+    new CacheDataset(samples, [], { progress: false });
+    expect(text).toBe('');
   });
 });
