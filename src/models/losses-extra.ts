@@ -1,169 +1,42 @@
 import {
-  add, addScalar, affine, cast, checkFloat, checkSameBackend, clamp, concat, div, exp, interpolate, log, matmul, maximum, maxPool3d, mean, minimum,
+  add, addScalar, affine, cast, checkFloat, checkSameBackend, clamp, concat, conv3d, div, exp, flatten, interpolate, log, matmul, maximum, maxPool3d, mean, minimum,
   mul, mulScalar, neg, powScalar, relu, reshape, slice, sqrt, square, sub, sum, transpose,
 } from '../autograd/index.js';
-import { ssimPerSample, type SsimOptions } from '../imaging/metrics-regression.js';
-import { edtSquared } from '../imaging/edt.js';
-import type { Shape3 } from '../imaging/volume.js';
 import { fromArray } from '../tensor/creation.js';
-import { dispose, tidy } from '../tensor/memory.js';
+import { tidy } from '../tensor/memory.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkInputTarget, checkReduction, type Reduction } from './loss-checks.js';
 import { LossModule } from './loss-modules.js';
-import { monaiInputs, multiClassDiceLoss, type MonaiLossOptions, type MultiClassDiceLossOptions } from './losses.js';
+import { multiClassDiceLoss, type MultiClassDiceLossOptions } from './losses.js';
 import { Module } from './module.js';
 
 /**
  * MONAI's losses that losses.ts does not have (monai/losses: hausdorff_loss.py, cldice.py, dice.py's MaskedDiceLoss,
  * ds_loss.py, ssim_loss.py, contrastive.py, unified_focal_loss.py), each as a function and as a loss class in the
- * manner of loss-modules.ts. Composed of the autograd ops, so differentiable where MONAI's are; HausdorffDTLoss's
- * distance fields are computed on the host without gradient, as MONAI's (so that loss is async).
+ * manner of loss-modules.ts, composed of the autograd ops, so differentiable where MONAI's are; and the SSIM that
+ * imaging/metrics-regression.ts's SSIMMetric computes too. HausdorffDTLoss, which needs imaging/edt.ts's distance
+ * transforms, is in imaging/losses-hausdorff.ts (src/ imports only downwards).
  */
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-function reduceLoss(loss: Tensor, reduction: Reduction): Tensor {
+export function reduceLoss(loss: Tensor, reduction: Reduction): Tensor {
   if (reduction === 'none') return loss;
   return reduction === 'sum' ? sum(loss) : mean(loss);
 }
 
-function checkNumber(op: string, name: string, v: number, ok: (v: number) => boolean, wording: string): void {
+export function checkNumber(op: string, name: string, v: number, ok: (v: number) => boolean, wording: string): void {
   if (typeof v !== 'number' || !ok(v)) throw new Error(`${op}: ${name} must be ${wording}, got ${String(v)}`);
 }
 
 /** a 2-D [N, C, H, W] or 3-D [N, C, H, W, D] image (MONAI's losses that pool or take distances accept only these) */
-function checkImageRank(op: string, name: string, x: Tensor): void {
+export function checkImageRank(op: string, name: string, x: Tensor): void {
   if (x.rank !== 4 && x.rank !== 5) throw new Error(`${op}: ${name} must be [N, C, H, W] or [N, C, H, W, D], got ${formatShape(x.shape)}`);
 }
 
 /** a 2-D image [N, C, H, W] as [N, C, H, W, 1] for the 3-D ops */
 const as5d = (x: Tensor): Tensor => (x.rank === 5 ? x : reshape(x, [...x.shape, 1]));
-
-// ------------------------------------------------------------------------------------------ HausdorffDTLoss
-
-export interface HausdorffDTLossOptions extends Omit<MonaiLossOptions, 'smoothNr' | 'smoothDr' | 'softLabel'> {
-  /** the distances' exponent (default 2) */
-  alpha?: number;
-  /** MONAI's default here is false: channel 0 is left out (needs two or more channels) */
-  includeBackground?: boolean;
-}
-
-/**
- * MONAI's distance field of one channel of a batch [N, 1, …] of values: per sample, where the mask v > 0.5 has both
- * foreground and background, each voxel's Euclidean distance (in voxels) to the nearest voxel of the other side
- * (scipy's distance_transform_edt of the mask plus that of its complement); 0 everywhere for a sample that is all one
- * side. Float64.
- */
-export function hausdorffDistanceField(values: ArrayLike<number>, samples: number, shape: Readonly<Shape3>): Float64Array {
-  const n = shape[0] * shape[1] * shape[2];
-  if (values.length !== samples * n) throw new Error(`hausdorffDistanceField: ${values.length} values are not ${samples} samples of [${shape.join(', ')}]`);
-  const field = new Float64Array(samples * n);
-  for (let b = 0; b < samples; b++) {
-    const fg = new Uint8Array(n), bg = new Uint8Array(n);
-    let count = 0;
-    for (let i = 0; i < n; i++) {
-      const inside = values[b * n + i]! > 0.5;
-      fg[i] = inside ? 1 : 0;
-      bg[i] = inside ? 0 : 1;
-      count += fg[i]!;
-    }
-    if (count === 0 || count === n) continue;
-    const a = edtSquared(fg, shape), c = edtSquared(bg, shape);
-    for (let i = 0; i < n; i++) field[b * n + i] = Math.sqrt(a[i]!) + Math.sqrt(c[i]!);
-  }
-  return field;
-}
-
-/**
- * MONAI's HausdorffDTLoss (Karimi & Salcudean 2019): per channel, mean over the voxels (and the batch with `batch`) of
- * (p − g)²·(d_p^α + d_g^α), where d_p, d_g are the distance fields (`hausdorffDistanceField`) of the prediction p and the
- * target g, computed without gradient as MONAI's; then reduced ('none': [N, K, 1, …], MONAI's broadcastable shape; [1,
- * K, 1, …] with batch). Activation, one-hot target and background as DiceLoss's (`monaiInputs`); unlike MONAI, a
- * single channel with includeBackground false (the default here) is an error instead of a warning. Async: the fields
- * are read back to the host.
- */
-export async function hausdorffDTLoss(input: Tensor, target: Tensor, options: HausdorffDTLossOptions = {}): Promise<Tensor> {
-  const op = 'hausdorffDTLoss';
-  const alpha = options.alpha ?? 2, reduction = options.reduction ?? 'mean';
-  checkNumber(op, 'alpha', alpha, Number.isFinite, 'a finite number');
-  checkImageRank(op, 'input', input);
-  const [p, g, axes] = tidy(() => {
-    const r = monaiInputs(op, input, target, { ...options, includeBackground: options.includeBackground ?? false });
-    return [r.p, r.g, r.axes] as const;
-  });
-  try {
-    const [pv, gv] = await Promise.all([p.toArray(), g.toArray()]);
-    const [N, K] = p.shape as [number, number];
-    const spatial = p.shape.slice(2);
-    const volume: Shape3 = spatial.length === 2 ? [spatial[0]!, spatial[1]!, 1] : [spatial[0]!, spatial[1]!, spatial[2]!];
-    const n = volume[0] * volume[1] * volume[2];
-    const distance = new Float64Array(N * K * n);
-    for (let k = 0; k < K; k++) {
-      // channel k of every sample, [N, …]
-      const channel = (v: ArrayLike<number>) => Float64Array.from({ length: N * n }, (_, i) => v[(Math.floor(i / n) * K + k) * n + (i % n)]!);
-      const dp = hausdorffDistanceField(channel(pv), N, volume), dg = hausdorffDistanceField(channel(gv), N, volume);
-      for (let i = 0; i < N * n; i++) distance[(Math.floor(i / n) * K + k) * n + (i % n)] = dp[i]! ** alpha + dg[i]! ** alpha;
-    }
-    return tidy(() => {
-      const d = fromArray(distance, p.shape, { dtype: p.dtype, backend: p.backend });
-      return reduceLoss(mean(mul(square(sub(p, g)), d), axes, true), reduction);
-    });
-  } finally {
-    dispose([p, g].filter((t) => t !== input && t !== target));
-  }
-}
-
-/** MONAI's LogHausdorffDTLoss: log(hausdorffDTLoss + 1), after the reduction. */
-export async function logHausdorffDTLoss(input: Tensor, target: Tensor, options: HausdorffDTLossOptions = {}): Promise<Tensor> {
-  const loss = await hausdorffDTLoss(input, target, options);
-  try {
-    return tidy(() => log(addScalar(loss, 1)));
-  } finally {
-    loss.dispose();
-  }
-}
-
-const hausdorffKinds: Readonly<Record<keyof HausdorffDTLossOptions, 'boolean' | 'number' | 'function' | 'reduction'>> = {
-  alpha: 'number', includeBackground: 'boolean', toOnehotY: 'boolean', sigmoid: 'boolean', softmax: 'boolean', otherAct: 'function',
-  reduction: 'reduction', batch: 'boolean',
-};
-
-/**
- * MONAI's HausdorffDTLoss as a Module: `await loss.forward(input, target)` (async, unlike loss-modules.ts's classes,
- * whose forward returns the tensor: the distance fields are read back first). Options as `hausdorffDTLoss`'s, checked
- * when the loss is made.
- */
-export class HausdorffDTLoss extends Module {
-  readonly options: Readonly<HausdorffDTLossOptions>;
-
-  constructor(options: HausdorffDTLossOptions = {}) {
-    super();
-    const known: Readonly<Record<string, string>> = hausdorffKinds;
-    for (const [name, value] of Object.entries(options)) {
-      const kind = known[name];
-      if (kind === undefined) throw new Error(`${this.typeName}: unknown option '${name}'; options: ${Object.keys(known).join(', ')}`);
-      if (value === undefined) continue;
-      const ok = kind === 'reduction' ? typeof value === 'string' : kind === 'function' ? value === null || typeof value === 'function' : typeof value === kind;
-      if (!ok) throw new Error(`${this.typeName}: option ${name} must be ${kind === 'function' ? 'a function or null' : kind === 'reduction' ? "'mean', 'sum' or 'none'" : `a ${kind}`}, got ${String(value)}`);
-      if (kind === 'reduction') checkReduction(this.typeName, value as string);
-    }
-    this.options = { ...options };
-  }
-
-  forward(input: Tensor, target: Tensor): Promise<Tensor> { return hausdorffDTLoss(input, target, this.options); }
-
-  override extraRepr(): string {
-    return Object.entries(this.options).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'function' ? 'function' : String(v)}`).join(', ');
-  }
-
-  override toString(): string { return `${this.typeName}(${this.extraRepr()})`; }
-}
-
-/** MONAI's LogHausdorffDTLoss: log(HausdorffDTLoss + 1). */
-export class LogHausdorffDTLoss extends HausdorffDTLoss {
-  override forward(input: Tensor, target: Tensor): Promise<Tensor> { return logHausdorffDTLoss(input, target, this.options); }
-}
 
 // ------------------------------------------------------------------------------------------------ clDice
 
@@ -382,6 +255,108 @@ export class DeepSupervisionLoss extends Module {
   }
 
   forward(input: Tensor | readonly Tensor[], target: Tensor): Tensor { return deepSupervisionLoss(input, target, this.lossFn, this.options); }
+}
+
+
+/** MONAI's SSIM window: a separable Gaussian or a uniform box */
+export type SsimKernelType = 'gaussian' | 'uniform';
+
+export interface SsimOptions {
+  /** 2 (input [B, C, H, W]) or 3 (input [B, C, H, W, D]); required, as MONAI's spatial_dims */
+  spatialDims: 2 | 3;
+  /** the value range of the images (MONAI's data_range, default 1) */
+  dataRange?: number;
+  /** 'gaussian' (default) or 'uniform' */
+  kernelType?: SsimKernelType;
+  /** the window's size, one number for every axis or one per spatial axis (default 11) */
+  winSize?: number | readonly number[];
+  /** the Gaussian's σ, one number or one per spatial axis (default 1.5; unused with 'uniform') */
+  kernelSigma?: number | readonly number[];
+  /** the luminance term's constant: c1 = (k1·dataRange)² (default 0.01) */
+  k1?: number;
+  /** the contrast term's constant: c2 = (k2·dataRange)² (default 0.03) */
+  k2?: number;
+}
+
+/** one value per spatial axis from a number or a list of spatialDims numbers */
+function perAxis(op: string, name: string, v: number | readonly number[], dims: number): number[] {
+  const values = typeof v === 'number' ? new Array<number>(dims).fill(v) : [...v];
+  if (values.length !== dims) throw new Error(`${op}: ${name} needs ${dims} values (one per spatial axis), got [${values.join(', ')}]`);
+  return values;
+}
+
+/** The SSIM options checked, with MONAI's defaults filled in. */
+export function checkSsimOptions(op: string, options: SsimOptions): Required<Omit<SsimOptions, 'winSize' | 'kernelSigma'>> & { winSize: number[]; kernelSigma: number[] } {
+  const { spatialDims, dataRange = 1, kernelType = 'gaussian', winSize = 11, kernelSigma = 1.5, k1 = 0.01, k2 = 0.03 } = options;
+  if (spatialDims !== 2 && spatialDims !== 3) throw new Error(`${op}: spatialDims must be 2 or 3, got ${String(spatialDims)}`);
+  if (kernelType !== 'gaussian' && kernelType !== 'uniform') throw new Error(`${op}: kernelType must be 'gaussian' or 'uniform', got '${String(kernelType)}'`);
+  const sizes = perAxis(op, 'winSize', winSize, spatialDims);
+  if (!sizes.every((s) => Number.isInteger(s) && s >= 1)) throw new Error(`${op}: winSize must be positive integers, got [${sizes.join(', ')}]`);
+  const sigmas = perAxis(op, 'kernelSigma', kernelSigma, spatialDims);
+  if (kernelType === 'gaussian' && !sigmas.every((s) => Number.isFinite(s) && s > 0)) throw new Error(`${op}: kernelSigma must be positive, got [${sigmas.join(', ')}]`);
+  for (const [name, v] of [['dataRange', dataRange], ['k1', k1], ['k2', k2]] as const) {
+    if (!(Number.isFinite(v) && v > 0)) throw new Error(`${op}: ${name} must be a positive number, got ${v}`);
+  }
+  return { spatialDims, dataRange, kernelType, winSize: sizes, kernelSigma: sigmas, k1, k2 };
+}
+
+/** the normalised 1-D Gaussian of `size` taps at offsets (1 − size)/2 … (size − 1)/2 */
+function gaussian1d(size: number, sigma: number): number[] {
+  const g = Array.from({ length: size }, (_, i) => Math.exp(-(((i + (1 - size) / 2) / sigma) ** 2) / 2));
+  const total = g.reduce((a, b) => a + b, 0);
+  return g.map((v) => v / total);
+}
+
+/** the window as three axes' weights [kd, kh, kw] (the third 1 for a 2-D window), each product of the axes' taps */
+function ssimWindow(o: ReturnType<typeof checkSsimOptions>): { taps: Float64Array; size: [number, number, number] } {
+  const axes = o.winSize.map((s, i) => (o.kernelType === 'uniform' ? new Array<number>(s).fill(1 / s) : gaussian1d(s, o.kernelSigma[i]!)));
+  if (axes.length === 2) axes.push([1]);
+  const [a, b, c] = axes as [number[], number[], number[]];
+  const taps = new Float64Array(a.length * b.length * c.length);
+  let i = 0;
+  for (const x of a) for (const y of b) for (const z of c) taps[i++] = x * y * z;
+  return { taps, size: [a.length, b.length, c.length] };
+}
+
+/**
+ * MONAI's compute_ssim_and_cs averaged per sample: the SSIM map ((2·μx·μy + c1)(2·σxy + c2))/((μx² + μy² + c1)(σx² +
+ * σy² + c2)) over the windows inside the image (a 'valid' depthwise convolution per channel, no padding), its mean
+ * over channels and windows per sample, [B, 1]. Differentiable in both images.
+ */
+export function ssimPerSample(op: string, yPred: Tensor, y: Tensor, options: SsimOptions): Tensor {
+  const o = checkSsimOptions(op, options);
+  checkRegressionPair(op, yPred, y);
+  const rank = o.spatialDims + 2;
+  if (yPred.rank !== rank) {
+    throw new Error(`${op}: with spatialDims ${o.spatialDims} the images must be [B, C, ${o.spatialDims === 2 ? 'H, W' : 'H, W, D'}], got ${formatShape(yPred.shape)}`);
+  }
+  const spatial = yPred.shape.slice(2);
+  if (o.winSize.some((s, i) => s > spatial[i]!)) throw new Error(`${op}: winSize [${o.winSize.join(', ')}] is larger than the image ${formatShape(yPred.shape)}`);
+  const channels = yPred.shape[1]!;
+  return tidy(() => {
+    const { taps, size } = ssimWindow(o);
+    const kernel = fromArray(Array.from({ length: channels }, () => Array.from(taps)).flat(), [channels, 1, ...size], { dtype: yPred.dtype, backend: yPred.backend });
+    const as5 = (t: Tensor) => (rank === 5 ? t : reshape(t, [...t.shape, 1]));
+    const filter = (t: Tensor) => conv3d(as5(t), kernel, null, { groups: channels });
+    const c1 = (o.k1 * o.dataRange) ** 2, c2 = (o.k2 * o.dataRange) ** 2;
+    const muX = filter(yPred), muY = filter(y);
+    const sigmaX = sub(filter(mul(yPred, yPred)), square(muX));
+    const sigmaY = sub(filter(mul(y, y)), square(muY));
+    const sigmaXY = sub(filter(mul(yPred, y)), mul(muX, muY));
+    const contrast = div(addScalar(mulScalar(sigmaXY, 2), c2), addScalar(add(sigmaX, sigmaY), c2));
+    const luminance = div(addScalar(mulScalar(mul(muX, muY), 2), c1), addScalar(add(square(muX), square(muY)), c1));
+    return mean(flatten(mul(luminance, contrast), 1), 1, true);
+  });
+}
+
+/** MONAI's RegressionMetric._check_shape: one shape, with a channel or spatial axis; float tensors on one backend. */
+export function checkRegressionPair(op: string, yPred: Tensor, y: Tensor): void {
+  if (!(yPred instanceof Tensor) || !(y instanceof Tensor)) throw new Error(`${op}: yPred and y must be tensors`);
+  checkFloat(op, yPred);
+  checkSameBackend(op, yPred, y);
+  if (y.dtype !== yPred.dtype) throw new Error(`${op}: y ${formatShape(y.shape)} ${y.dtype} must have the dtype of yPred ${formatShape(yPred.shape)} ${yPred.dtype}`);
+  if (!sameShape(yPred.shape, y.shape)) throw new Error(`${op}: yPred ${formatShape(yPred.shape)} and y ${formatShape(y.shape)} must have one shape`);
+  if (yPred.rank < 2) throw new Error(`${op}: yPred ${formatShape(yPred.shape)} needs a channel or spatial axis after the batch axis`);
 }
 
 // ------------------------------------------------------------------------------------------------- SSIMLoss
