@@ -35,14 +35,14 @@ export abstract class RegressionMetric<R extends MetricReduction = 'mean', G ext
     checkReduction(this.reduction, this.constructor.name);
   }
 
-  /** the per-sample values [B, 1] of a checked batch, on the tensors' backend */
+  /** the per-sample values [B, 1] of a checked batch, on the tensors' backend (`call` disposes the intermediates) */
   protected abstract compute(yPred: Tensor, y: Tensor): Tensor;
 
   /** The per-sample values of a batch [B, …] (MONAI's [B, 1] result), stored for `aggregate` and returned as [B][1]. */
   async call(yPred: Tensor, y: Tensor): Promise<number[][]> {
     const op = `${this.constructor.name}.call`;
     checkRegressionPair(op, yPred, y);
-    const values = noGrad(() => this.compute(yPred, y));
+    const values = noGrad(() => tidy(() => this.compute(yPred, y)));
     let host;
     try {
       host = await values.toArray();
@@ -84,7 +84,7 @@ export class MAEMetric<R extends MetricReduction = 'mean', G extends boolean = f
 
 /** MONAI's RMSEMetric: √mean((y − yPred)²) per sample. */
 export class RMSEMetric<R extends MetricReduction = 'mean', G extends boolean = false> extends RegressionMetric<R, G> {
-  protected compute(yPred: Tensor, y: Tensor): Tensor { return tidy(() => sqrt(meanError(yPred, y, square))); }
+  protected compute(yPred: Tensor, y: Tensor): Tensor { return sqrt(meanError(yPred, y, square)); }
 }
 
 /**
@@ -102,7 +102,7 @@ export class PSNRMetric<R extends MetricReduction = 'mean', G extends boolean = 
   }
 
   protected compute(yPred: Tensor, y: Tensor): Tensor {
-    return tidy(() => addScalar(mulScalar(log(meanError(yPred, y, square)), -10 / Math.LN10), 20 * Math.log10(this.maxVal)));
+    return addScalar(mulScalar(log(meanError(yPred, y, square)), -10 / Math.LN10), 20 * Math.log10(this.maxVal));
   }
 }
 

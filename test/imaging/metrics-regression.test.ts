@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAEMetric, MSEMetric, PSNRMetric, RMSEMetric, SSIMMetric } from '../../src/imaging/metrics-regression.js';
 import { ssimLoss } from '../../src/models/losses-extra.js';
-import { dispose, fromArray, ones, sizeOf, zeros } from '../../src/tensor/index.js';
+import { dispose, fromArray, liveTensorCount, ones, sizeOf, zeros } from '../../src/tensor/index.js';
 import { cpu, expectClose, randomArray, valuesOf as value } from '../helpers/backends.js';
 
 /**
@@ -71,6 +71,16 @@ describe('MSEMetric, MAEMetric, RMSEMetric, PSNRMetric (MONAI)', () => {
     expect(m.buffer()).toEqual([]);
     expect(() => m.aggregate()).toThrow(/MAEMetric.aggregate: no case added yet; call\(yPred, y\) first/);
     dispose([a, b, c, d]);
+  });
+
+  it('a call leaves no tensor behind', async () => {
+    const a = fromArray(randomArray(24, 31), [2, 1, 3, 4], f64), b = fromArray(randomArray(24, 32), [2, 1, 3, 4], f64);
+    for (const [what, make] of [...makers, ['SSIM', () => new SSIMMetric({ spatialDims: 2, winSize: [3, 2] })] as const]) {
+      const before = liveTensorCount();
+      await make().call(a, b);
+      expect(liveTensorCount() - before, what).toBe(0);
+    }
+    dispose([a, b]);
   });
 
   it('refuses what MONAI refuses, naming it, and adds nothing then', async () => {
