@@ -257,6 +257,7 @@ export class DeepSupervisionLoss extends Module {
   forward(input: Tensor | readonly Tensor[], target: Tensor): Tensor { return deepSupervisionLoss(input, target, this.lossFn, this.options); }
 }
 
+// ------------------------------------------------- SSIM (MONAI's compute_ssim_and_cs; SSIMMetric uses it too)
 
 /** MONAI's SSIM window: a separable Gaussian or a uniform box */
 export type SsimKernelType = 'gaussian' | 'uniform';
