@@ -80,6 +80,12 @@ export {
   type ConfusionMatrixMetricOptions, type GeneralizedDiceWeight, type SurfaceDiceMetricOptions,
 } from './imaging/metric-classes-more.js';
 export {
+  RegressionMetric, MSEMetric, MAEMetric, RMSEMetric, PSNRMetric, SSIMMetric,
+} from './imaging/metrics-regression.js';
+export {
+  hausdorffDTLoss, logHausdorffDTLoss, hausdorffDistanceField, HausdorffDTLoss, LogHausdorffDTLoss, type HausdorffDTLossOptions,
+} from './imaging/losses-hausdorff.js';
+export {
   computeRocAuc, ROCAUCMetric, type RocAucAverage, type RocAucInput, type RocAucResult, type RocAucWarn, type ROCAUCMetricOptions,
 } from './imaging/metrics-classification.js';
 export {

@@ -44,3 +44,10 @@ export {
   SegResNetDS, type SegResEncoder, scalesForResolution, anisoKernel,
   type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
 } from './segresnet-ds.js';
+export {
+  softSkeleton, softclDiceLoss, softDiceclDiceLoss, SoftclDiceLoss, SoftDiceclDiceLoss, maskedDiceLoss, MaskedDiceLoss, deepSupervisionLoss,
+  deepSupervisionWeights, DeepSupervisionLoss, ssimPerSample, ssimLoss, SSIMLoss, contrastiveLoss, ContrastiveLoss, asymmetricUnifiedFocalLoss,
+  AsymmetricUnifiedFocalLoss, type SoftclDiceLossOptions, type SoftDiceclDiceLossOptions, type DeepSupervisionWeightMode,
+  type DeepSupervisionLossOptions, type SsimOptions, type SsimKernelType, type SsimLossOptions, type ContrastiveLossOptions,
+  type AsymmetricUnifiedFocalLossOptions,
+} from './losses-extra.js';

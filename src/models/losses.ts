@@ -345,7 +345,7 @@ export interface MonaiLossOptions {
  * removal. Unlike MONAI, a single-channel input with softmax, toOnehotY or includeBackground false is an error
  * (MONAI warns and ignores the option).
  */
-function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOptions): { p: Tensor; g: Tensor; axes: number[] } {
+export function monaiInputs(op: string, input: Tensor, target: Tensor, o: MonaiLossOptions): { p: Tensor; g: Tensor; axes: number[] } {
   checkReduction(op, o.reduction ?? 'mean');
   checkFloat(op, input);
   checkSameBackend(op, input, target);
