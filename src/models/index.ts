@@ -44,3 +44,7 @@ export {
   SegResNetDS, type SegResEncoder, scalesForResolution, anisoKernel,
   type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
 } from './segresnet-ds.js';
+export {
+  AutoEncoder, VarAutoEncoder, vaeKlDivergence, type AutoEncoderOptions, type VarAutoEncoderOptions, type KlDivergenceOptions,
+  type MonaiStackOptions, type NoiseGenerator,
+} from './autoencoder.js';
