@@ -48,3 +48,7 @@ export {
   AutoEncoder, VarAutoEncoder, vaeKlDivergence, type AutoEncoderOptions, type VarAutoEncoderOptions, type KlDivergenceOptions,
   type MonaiStackOptions, type NoiseGenerator,
 } from './autoencoder.js';
+export {
+  Regressor, Classifier, Discriminator, Critic, type RegressorOptions, type ClassifierOptions, type ClassifierLastAct,
+  type DiscriminatorOptions, type CriticOptions,
+} from './regressor.js';
