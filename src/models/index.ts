@@ -52,3 +52,4 @@ export {
   Regressor, Classifier, Discriminator, Critic, type RegressorOptions, type ClassifierOptions, type ClassifierLastAct,
   type DiscriminatorOptions, type CriticOptions,
 } from './regressor.js';
+export { Generator, type GeneratorOptions } from './generator.js';
