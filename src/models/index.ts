@@ -53,3 +53,4 @@ export {
   type DiscriminatorOptions, type CriticOptions,
 } from './regressor.js';
 export { Generator, type GeneratorOptions } from './generator.js';
+export { SegResNetVAE, type SegResNetVAEOptions } from './segresnet-vae.js';
