@@ -9,7 +9,7 @@ import { Rng } from '../../src/imaging/random.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
 import { StackByHand } from '../helpers/monai-stack-reference.js';
 
 /**
@@ -97,14 +97,7 @@ describe('AutoEncoder structure', () => {
       [{ strides: [[2, 1, 2], [1, 2, 1]] }, [1, 1, 4, 4, 4], [1, 2, 4, 4, 4]],
       [{ channels: [2], strides: [2], interChannels: [3, 3], interDilations: [1, 2] }, [1, 1, 4, 4, 4], [1, 2, 4, 4, 4]],
     ];
-    for (const [options, input, output] of cases) {
-      const net = tiny(options);
-      const x = randn(input, 1, { backend: cpu });
-      const y = noGrad(() => net.forward(x));
-      expect(y.shape, JSON.stringify(options)).toEqual(output);
-      dispose([x, y]);
-      net.dispose();
-    }
+    expectOutputShapes(tiny, cases);
   });
 
   it('act, norm, dropout, bias, kernels and padding build MONAI\'s layers', () => {

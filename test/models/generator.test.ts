@@ -4,7 +4,7 @@ import { Generator, mseLoss, type GeneratorOptions } from '../../src/models/inde
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
 import { StackByHand } from '../helpers/monai-stack-reference.js';
 
 /**
@@ -55,14 +55,7 @@ describe('Generator', () => {
       [{ latentShape: [2, 3] }, [2, 2, 3], [2, 1, 8, 8, 4]],
       [{ strides: [[2, 1, 2], [1, 2, 2]] }, [1, 5], [1, 1, 4, 4, 4]],
     ];
-    for (const [options, input, output] of cases) {
-      const net = tiny(options);
-      const x = randn(input, 1, { backend: cpu });
-      const y = noGrad(() => net.forward(x));
-      expect(y.shape, JSON.stringify(options)).toEqual(output);
-      dispose([x, y]);
-      net.dispose();
-    }
+    expectOutputShapes(tiny, cases);
   });
 
   it('bad options and inputs are refused by name, leaking nothing', () => {

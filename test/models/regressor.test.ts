@@ -6,7 +6,7 @@ import {
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
 import { StackByHand } from '../helpers/monai-stack-reference.js';
 
 /**
@@ -87,16 +87,7 @@ describe('Regressor and the classifiers: structure', () => {
       [() => tinyClassifier({ lastAct: 'softmax' }), [3, 1, 8, 8, 4], [3, 3]],
       [() => new Critic({ inShape: [1, 8, 8, 4], channels: [2, 3], strides: [2, 2], backend: cpu }), [2, 1, 8, 8, 4], [2, 1]],
     ];
-    for (const [make, input, output] of cases) {
-      const net = make();
-      const x = randn(input, 1, { backend: cpu });
-      const y = noGrad(() => net.forward(x));
-      net.eval();
-      const z = noGrad(() => net.forward(x));
-      expect([y.shape, z.shape]).toEqual([output, output]);
-      dispose([x, y, z]);
-      net.dispose();
-    }
+    expectOutputShapes((make: () => Regressor | Critic) => make(), cases);
   });
 
   it('lastAct: any of MONAI\'s Act names, softmax and logsoftmax over the classes', async () => {
