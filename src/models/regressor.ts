@@ -3,7 +3,7 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Flatten, LogSoftmax, Softmax } from './activations.js';
-import { checkShape, checkStack, stackLayer, stridedSize, type MonaiStackOptions } from './autoencoder.js';
+import { checkPositiveInteger, checkShape, checkStack, stackLayer, stridedSize, type MonaiStackOptions } from './autoencoder.js';
 import { Linear, type IntOrTriple } from './layers.js';
 import { Layer, Module, Sequential, deriveSeed, nextSeed } from './module.js';
 import { monaiActFactory, type MonaiActSpec } from './monai-blocks.js';
@@ -111,6 +111,7 @@ export class Classifier extends Regressor {
   readonly classes: number;
 
   constructor(options: ClassifierOptions) {
+    checkPositiveInteger(new.target.name, 'classes', options.classes);
     super({ ...options, outShape: [options.classes] });
     this.classes = options.classes;
     const lastAct = options.lastAct ?? null;

@@ -124,7 +124,7 @@ describe('Regressor and the classifiers: structure', () => {
     expect(() => tiny({ kernelSize: 4 })).toThrow(/^Regressor kernelSize: same padding is not available for kernelSize \[4, 4, 4\]/);
     expect(() => tiny({ numResUnits: 1.5 })).toThrow(/^Regressor: numResUnits must be an integer ≥ 0, got 1.5$/);
     expect(() => tiny({ dropout: -0.1 })).toThrow(/^Regressor: dropout must be in \[0, 1\] or null, got -0.1$/);
-    expect(() => tinyClassifier({ classes: 0 })).toThrow(/^Classifier: outShape must be at least one positive integer, got \[0\]$/);
+    expect(() => tinyClassifier({ classes: 0 })).toThrow(/^Classifier: classes must be a positive integer, got 0$/);
     expect(() => tinyClassifier({ lastAct: 'swish' as 'tanh' })).toThrow(/^Classifier: lastAct: unknown act "swish"; valid: 'prelu'/);
     expect(() => new Critic({ inShape: [1, 8, 8, 4], channels: [2], strides: [2], act: 'swish' as 'tanh' })).toThrow(/^Critic: unknown act "swish"/);
     for (const m of [net, d, c]) m.dispose();
