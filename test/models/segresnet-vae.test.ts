@@ -24,16 +24,17 @@ const tiny = (options: Partial<SegResNetVAEOptions> = {}): SegResNetVAE => new S
 const fixed = (seed: number): NoiseGenerator => ({ nextU32: () => seed });
 
 describe('SegResNetVAE structure', () => {
-  it("MONAI's defaults with inputImageSize 128³: SegResNet's 1 176 186 parameters plus the VAE branch's 6 329 161", () => {
-    // zoom 2³ = 8, v_filters 8·8 = 64, fc_insize 128 / 16 = 8 per axis, 16·8³ = 8 192 features; group norms affine (2c).
+  it("MONAI's defaults with inputImageSize 64³: SegResNet's 1 176 186 parameters plus the VAE branch's 816 969", () => {
+    // zoom 2³ = 8, v_filters 8·8 = 64, fc_insize 64 / 16 = 4 per axis, 16·4³ = 1 024 features; group norms affine (2c).
     // vae_down: GroupNorm(64) 128, a 3³ stride-2 conv 64→16 with bias 27·64·16 + 16 = 27 664, GroupNorm(16) 32: 27 824.
-    // vae_fc1, vae_fc2: 8 192·256 + 256 = 2 097 408 each; vae_fc3: 256·8 192 + 8 192 = 2 105 344.
+    // vae_fc1, vae_fc2: 1 024·256 + 256 = 262 400 each; vae_fc3: 256·1 024 + 1 024 = 263 168.
     // vae_fc_up_sample: a 1³ conv 16→64 without bias 1 024 (trilinear upsampling: none), GroupNorm(64) 128: 1 152.
     // vae_conv_final: GroupNorm(8) 16, a 1³ conv 8→1 with bias 9: 25.
-    // Branch: 27 824 + 2·2 097 408 + 2 105 344 + 1 152 + 25 = 6 329 161; total 1 176 186 + 6 329 161 = 7 505 347.
-    const net = new SegResNetVAE({ inputImageSize: [128, 128, 128], backend: cpu });
-    expect(net.numParameters()).toBe(7_505_347);
-    expect(net.fcInsize).toEqual([8, 8, 8]);
+    // Branch: 27 824 + 2·262 400 + 263 168 + 1 152 + 25 = 816 969; total 1 176 186 + 816 969 = 1 993 155.
+    // (At 128³, 16·8³ = 8 192 features: 27 824 + 2·2 097 408 + 2 105 344 + 1 177 = 6 329 161, total 7 505 347.)
+    const net = new SegResNetVAE({ inputImageSize: [64, 64, 64], backend: cpu });
+    expect(net.numParameters()).toBe(1_993_155);
+    expect(net.fcInsize).toEqual([4, 4, 4]);
     net.dispose();
   });
 
