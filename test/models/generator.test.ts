@@ -4,7 +4,7 @@ import { Generator, mseLoss, type GeneratorOptions } from '../../src/models/inde
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
 import { StackByHand } from '../helpers/monai-stack-reference.js';
 
 /**
@@ -26,6 +26,14 @@ describe('Generator', () => {
     const net = new Generator({ latentShape: [64], startShape: [8, 8, 8, 8], channels: [8, 4, 1], strides: [2, 2, 2], backend: cpu });
     expect(net.numParameters()).toBe(273_358);
     net.dispose();
+  });
+
+  it("a state dict in PyTorch's safetensors layout under MONAI's keys loads strictly (Generator)", async () => {
+    for (const net of [tiny(), tiny({ numResUnits: 0 })]) {
+      const host = loadDistinctSafetensors(net, 0);
+      expect(Array.from(await net.getParameter('linear.weight').toArray())).toEqual(Array.from(host.get('linear.weight')!.data));
+      net.dispose();
+    }
   });
 
   it("state-dict keys, order and shapes are MONAI's (numResUnits 0 and 2)", () => {

@@ -6,7 +6,7 @@ import {
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
 import { StackByHand } from '../helpers/monai-stack-reference.js';
 
 /**
@@ -50,6 +50,14 @@ describe('Regressor and the classifiers: structure', () => {
     const c = new Critic({ inShape: [1, 64, 64, 64], channels: [2, 4, 8], strides: [2, 2, 2], backend: cpu });
     expect(c.numParameters()).toBe(224 + 878 + 3_481);
     c.dispose();
+  });
+
+  it("a state dict in PyTorch's safetensors layout under MONAI's keys loads strictly (Regressor, Classifier)", async () => {
+    for (const net of [tiny(), tinyClassifier({ lastAct: 'prelu' })]) {
+      const host = loadDistinctSafetensors(net, 0);
+      expect(Array.from(await net.getParameter('final.1.weight').toArray())).toEqual(Array.from(host.get('final.1.weight')!.data));
+      net.dispose();
+    }
   });
 
   it("state-dict keys, order and shapes are MONAI's (numResUnits 0 and 2, a Classifier's PReLU lastact)", () => {
