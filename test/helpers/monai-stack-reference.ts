@@ -1,5 +1,7 @@
 import { add, conv3d, convTranspose3d, instanceNorm, prelu } from '../../src/autograd/index.js';
+import { expect } from 'vitest';
 import type { Module } from '../../src/models/index.js';
+import { loadDistinctSafetensors } from './model-checks.js';
 import type { Tensor } from '../../src/tensor/index.js';
 
 /**
@@ -43,5 +45,17 @@ export class StackByHand {
   /** a conv-stack layer: a ResidualUnit of `units` convolutions, or a Convolution when `units` is 0 */
   layer(t: Tensor, key: string, stride: number, units: number, isLast: boolean, dilation = 1): Tensor {
     return units > 0 ? this.residualUnit(t, key, stride, units, isLast, dilation) : this.conv(t, key, stride, isLast, dilation);
+  }
+}
+
+/**
+ * each of `nets` loads strictly a state dict in PyTorch's safetensors layout under its MONAI keys (model-checks'
+ * loadDistinctSafetensors), `key`'s values arriving; the networks are disposed
+ */
+export async function expectStrictLoads(nets: readonly Module[], key: string): Promise<void> {
+  for (const net of nets) {
+    const host = loadDistinctSafetensors(net, 0);
+    expect(Array.from(await net.getParameter(key).toArray())).toEqual(Array.from(host.get(key)!.data));
+    net.dispose();
   }
 }

@@ -3,14 +3,14 @@ import {
   add, concat, exp, gradcheck, instanceNorm, leakyRelu, matmul, mul, mulScalar, noGrad, relu, reshape, sigmoid, sum, transpose,
 } from '../../src/autograd/index.js';
 import {
-  AutoEncoder, Dropout, LeakyReLU, VarAutoEncoder, mseLoss, vaeKlDivergence, type AutoEncoderOptions, type Module, type NoiseGenerator, type VarAutoEncoderOptions,
+  AutoEncoder, Dropout, LeakyReLU, VarAutoEncoder, mseLoss, vaeKlDivergence, type AutoEncoderOptions, type NoiseGenerator, type VarAutoEncoderOptions,
 } from '../../src/models/index.js';
 import { Rng } from '../../src/imaging/random.js';
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
-import { StackByHand } from '../helpers/monai-stack-reference.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { StackByHand, expectStrictLoads } from '../helpers/monai-stack-reference.js';
 
 /**
  * MONAI's AutoEncoder and VarAutoEncoder (monai/networks/nets/autoencoder.py, varautoencoder.py): parameter counts
@@ -53,11 +53,7 @@ describe('AutoEncoder structure', () => {
   });
 
   it("a state dict in PyTorch's safetensors layout under MONAI's keys loads strictly (AutoEncoder, VarAutoEncoder)", async () => {
-    for (const net of [tiny({ numResUnits: 1, interChannels: [2] }), tinyVae({ numResUnits: 1 })] as Module[]) {
-      const host = loadDistinctSafetensors(net, 0);
-      expect(Array.from(await net.getParameter('decode.decode_0.conv.conv.weight').toArray())).toEqual(Array.from(host.get('decode.decode_0.conv.conv.weight')!.data));
-      net.dispose();
-    }
+    await expectStrictLoads([tiny({ numResUnits: 1, interChannels: [2] }), tinyVae({ numResUnits: 1 })], 'decode.decode_0.conv.conv.weight');
   });
 
   it("state-dict keys, order and shapes are MONAI's (plain, residual units, intermediate blocks)", () => {

@@ -6,8 +6,8 @@ import {
 import { dispose, fromArray, memory, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
 import { toFloat64 } from '../helpers/float64-model.js';
-import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut, loadDistinctSafetensors } from '../helpers/model-checks.js';
-import { StackByHand } from '../helpers/monai-stack-reference.js';
+import { adamLosses, expectInputGradcheck, expectOutputShapes, expectSameAsWrittenOut } from '../helpers/model-checks.js';
+import { StackByHand, expectStrictLoads } from '../helpers/monai-stack-reference.js';
 
 /**
  * MONAI's Regressor (monai/networks/nets/regressor.py) and Classifier, Discriminator, Critic (classifier.py):
@@ -53,11 +53,7 @@ describe('Regressor and the classifiers: structure', () => {
   });
 
   it("a state dict in PyTorch's safetensors layout under MONAI's keys loads strictly (Regressor, Classifier)", async () => {
-    for (const net of [tiny(), tinyClassifier({ lastAct: 'prelu' })]) {
-      const host = loadDistinctSafetensors(net, 0);
-      expect(Array.from(await net.getParameter('final.1.weight').toArray())).toEqual(Array.from(host.get('final.1.weight')!.data));
-      net.dispose();
-    }
+    await expectStrictLoads([tiny(), tinyClassifier({ lastAct: 'prelu' })], 'final.1.weight');
   });
 
   it("state-dict keys, order and shapes are MONAI's (numResUnits 0 and 2, a Classifier's PReLU lastact)", () => {
