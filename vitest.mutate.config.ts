@@ -76,6 +76,7 @@ const related = [
   'test/models/schedules-load-mutants.test.ts',
   'test/models/segresnet.test.ts',
   'test/models/segresnet-edges.test.ts',
+  'test/models/segresnet-vae.test.ts',
   'test/imaging/sliding-window.test.ts',
   'test/imaging/sliding-window-mutants.test.ts',
   'test/imaging/io/nifti.test.ts',

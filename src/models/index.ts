@@ -51,3 +51,13 @@ export {
   type DeepSupervisionLossOptions, type SsimOptions, type SsimKernelType, type SsimLossOptions, type ContrastiveLossOptions,
   type AsymmetricUnifiedFocalLossOptions,
 } from './losses-extra.js';
+export {
+  AutoEncoder, VarAutoEncoder, vaeKlDivergence, type AutoEncoderOptions, type VarAutoEncoderOptions, type KlDivergenceOptions,
+  type MonaiStackOptions, type NoiseGenerator,
+} from './autoencoder.js';
+export {
+  Regressor, Classifier, Discriminator, Critic, type RegressorOptions, type ClassifierOptions, type ClassifierLastAct,
+  type DiscriminatorOptions, type CriticOptions,
+} from './regressor.js';
+export { Generator, type GeneratorOptions } from './generator.js';
+export { SegResNetVAE, type SegResNetVAEOptions } from './segresnet-vae.js';

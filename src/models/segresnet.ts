@@ -4,7 +4,7 @@ import { formatShape } from '../tensor/shape.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Identity } from './activations.js';
-import { ConvTranspose3d, Dropout3d, Upsample, type ChannelNorm } from './layers.js';
+import { ConvTranspose3d, Dropout3d, Linear, Upsample, type ChannelNorm } from './layers.js';
 import { Layer, Module, ModuleList, Sequential, deriveSeed, nextSeed } from './module.js';
 import { MonaiConvolution } from './monai-blocks.js';
 import { actLayerNamed, normLayerOf, normThenAct, type ActSpec, type NormSpec } from './norm-act.js';
@@ -120,14 +120,11 @@ function checkCount(what: string, value: number, min: number): void {
 }
 
 /**
- * `new SegResNet({ initFilters, inChannels, outChannels, blocksDown, blocksUp, norm, act, upsampleMode, dropoutProb })`,
- * MONAI's defaults (1 176 186 parameters by default). Encoder: a 3³ conv to initFilters channels, then per level
- * (a stride-2 3³ conv doubling the channels, below the first) and residual blocks (norm, act, conv, twice, plus the
- * input). Decoder, per level: a 1³ conv halving the channels, ×2 upsampling, plus the encoder's feature of that
- * level, residual blocks. Last, norm, act and a 1³ conv with bias to outChannels. The input's spatial sizes must be
- * multiples of 2^(blocksDown.length − 1).
+ * MONAI's SegResNet's module tree, encoder and decoder, which SegResNet and SegResNetVAE (segresnet-vae.ts) share;
+ * the blocks a subclass adds are built with the network's norm, activation, seed and backend through
+ * `normLayer`, `convolution` and `upSample`.
  */
-export class SegResNet extends Module {
+export abstract class SegResNetBase extends Module {
   readonly initFilters: number;
   readonly inChannels: number;
   readonly outChannels: number;
@@ -146,6 +143,8 @@ export class SegResNet extends Module {
   readonly upSamples: ModuleList<Sequential>;
   readonly convFinal: Sequential;
   readonly dropout: Dropout3d | null;
+  /** the norm, activation, seed and backend the blocks are built with */
+  private readonly blockContext: BlockContext;
 
   constructor(options: SegResNetOptions = {}) {
     super();
@@ -170,6 +169,7 @@ export class SegResNet extends Module {
       throw new Error(`SegResNet: upsampleMode '${String(this.upsampleMode)}' is not supported; valid: nontrainable, deconv`);
     }
     const ctx: BlockContext = { norm: options.norm ?? ['group', { numGroups: 8 }], act: options.act ?? 'relu', seed: options.seed ?? nextSeed(), backend: options.backend };
+    this.blockContext = ctx;
 
     this.actMod = this.registerModule('act_mod', actLayer(ctx.act));
     this.convInit = this.registerModule('convInit', convolution(this.inChannels, f, 'convInit', ctx));
@@ -192,7 +192,24 @@ export class SegResNet extends Module {
     this.dropout = p === null ? null : this.registerModule('dropout', new Dropout3d(p, { salt: deriveSeed(ctx.seed, 'dropout') }));
   }
 
-  forward(x: Tensor): Tensor {
+  /** a norm layer over `channels` as the network's (MONAI's get_norm_layer) */
+  protected normLayer(channels: number): ChannelNorm { return normLayer(channels, this.blockContext); }
+
+  /** a conv-only MONAI Convolution as the network's get_conv_layer (3³, stride 1, no bias unless given), seeded from its module path */
+  protected convolution(inChannels: number, outChannels: number, path: string, options: { kernelSize?: number; stride?: number; bias?: boolean } = {}): MonaiConvolution {
+    return convolution(inChannels, outChannels, path, this.blockContext, options);
+  }
+
+  /** an nn.Linear seeded from its module path in the network */
+  protected linear(inFeatures: number, outFeatures: number, path: string): Linear {
+    return new Linear(inFeatures, outFeatures, { seed: deriveSeed(this.blockContext.seed, path), backend: this.blockContext.backend });
+  }
+
+  /** a ×2 upsampling as the network's get_upsample_layer (its upsampleMode), seeded from its module path */
+  protected upSample(channels: number, path: string): Layer { return new UpSample(channels, this.upsampleMode, path, this.blockContext); }
+
+  /** throws unless `x` is [N, inChannels, D, H, W] with sizes multiples of 2^(levels − 1) */
+  protected checkInput(x: Tensor): void {
     const levels = this.blocksDown.length, factor = 2 ** (levels - 1);
     if (x.rank !== 5 || x.shape[1] !== this.inChannels) {
       throw new Error(`SegResNet: input must be [N, ${this.inChannels}, D, H, W], got ${formatShape(x.shape)}`);
@@ -200,18 +217,44 @@ export class SegResNet extends Module {
     if (x.shape.slice(2).some((s) => s % factor !== 0)) {
       throw new Error(`SegResNet: input ${formatShape(x.shape)} has spatial sizes [${x.shape.slice(2).join(', ')}], which must be multiples of ${factor} (2^(${levels} − 1) for ${levels} levels of blocksDown)`);
     }
+  }
+
+  /** MONAI's encode: the initial convolution (and dropout), then each level; the coarsest feature and every level's, finest first */
+  protected encode(x: Tensor): [Tensor, Tensor[]] {
+    let y = this.convInit.forward(x);
+    if (this.dropout) y = this.dropout.forward(y);
+    const features: Tensor[] = [];
+    for (const down of this.downLayers) {
+      y = down.forward(y);
+      features.push(y);
+    }
+    return [y, features];
+  }
+
+  /** MONAI's decode: per decoder level, upsampled plus the encoder's feature of that level, then its blocks; conv_final when useConvFinal */
+  protected decode(y: Tensor, features: readonly Tensor[]): Tensor {
+    const levels = this.blocksDown.length;
+    for (let i = 0; i < this.upSamples.length; i++) {
+      y = this.upLayers.at(i).forward(add(this.upSamples.at(i).forward(y), features[levels - 2 - i]));
+    }
+    return this.useConvFinal ? this.convFinal.forward(y) : y;
+  }
+}
+
+/**
+ * `new SegResNet({ initFilters, inChannels, outChannels, blocksDown, blocksUp, norm, act, upsampleMode, dropoutProb })`,
+ * MONAI's defaults (1 176 186 parameters by default). Encoder: a 3³ conv to initFilters channels, then per level
+ * (a stride-2 3³ conv doubling the channels, below the first) and residual blocks (norm, act, conv, twice, plus the
+ * input). Decoder, per level: a 1³ conv halving the channels, ×2 upsampling, plus the encoder's feature of that
+ * level, residual blocks. Last, norm, act and a 1³ conv with bias to outChannels. The input's spatial sizes must be
+ * multiples of 2^(blocksDown.length − 1).
+ */
+export class SegResNet extends SegResNetBase {
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
     return tidy(() => {
-      let y = this.convInit.forward(x);
-      if (this.dropout) y = this.dropout.forward(y);
-      const features: Tensor[] = [];
-      for (const down of this.downLayers) {
-        y = down.forward(y);
-        features.push(y);
-      }
-      for (let i = 0; i < this.upSamples.length; i++) {
-        y = this.upLayers.at(i).forward(add(this.upSamples.at(i).forward(y), features[levels - 2 - i]));
-      }
-      return this.useConvFinal ? this.convFinal.forward(y) : y;
+      const [y, features] = this.encode(x);
+      return this.decode(y, features);
     });
   }
 }
