@@ -11,7 +11,8 @@
 import { fftn, fftshift, ifftn, type ComplexArray } from './fft.js';
 import type { Rng } from './random.js';
 import {
-  checkFinite, checkProb, keyList, readImage, requireRng, withVolumes, type FloatImage, type Transform,
+  checkFinite, checkProb, checkSpatialSize, keyList, readChannels, readImage, requireRng, resolveSize, withVolumes, type FloatImage,
+  type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
 import type { Shape3 } from './volume.js';
 
@@ -44,6 +45,13 @@ function openGate(data: object, keys: readonly string[], rng: Rng | undefined, p
   keys.forEach((k) => readImage(data, k, name));
   const r = requireRng(rng, name);
   return r.random() < prob ? r : null;
+}
+
+/** MONAI's `factors` of the random shifts and scales: f gives (min(−f, f), max(−f, f)), a pair is taken in either order. */
+function factorRange(v: number | readonly number[], option: string, name: string): [number, number] {
+  const pair = typeof v === 'number' ? [-v, v] : Array.isArray(v) && v.length === 2 ? [v[0]!, v[1]!] : [NaN, NaN];
+  if (!pair.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Error(`${name}: ${option} must be a number f (for [−f, f]) or a pair [a, b], got ${JSON.stringify(v)}`);
+  return [Math.min(pair[0]!, pair[1]!), Math.max(pair[0]!, pair[1]!)];
 }
 
 /** The C-order index of (x, y, z) in a spatial shape. */
@@ -405,6 +413,532 @@ export class RandRicianNoise implements Transform {
         const std = channelValue(this.#std, 'std', c, channels.length, key, name) * (this.#relative ? unbiasedStd(values) : 1);
         return noisy(values, mean, std);
       }));
+    }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Coarse dropout and shuffling
+
+/** A box of a volume: its first voxel and its size per axis. */
+interface Hole { start: Shape3; size: Shape3 }
+
+export interface RandCoarseOptions {
+  keys: string | readonly string[];
+  /** The number of regions (≥ 1), or the least number when `maxHoles` is given. */
+  holes: number;
+  /** The regions' size (or their least size with `maxSpatialSize`); an entry ≤ 0 takes the image's size on that axis. */
+  spatialSize: SpatialSize;
+  /** The most regions: their number is drawn from [holes, maxHoles]. Default: exactly `holes`. */
+  maxHoles?: number | null;
+  /** The largest size: each region's size is drawn per axis from [spatialSize, maxSpatialSize] (≤ 0: the image's size). */
+  maxSpatialSize?: SpatialSize | null;
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/** The checked options of the coarse transforms and MONAI's `RandCoarseTransform.randomize`. */
+class CoarseHoles {
+  readonly keys: string[];
+  readonly prob: number;
+  readonly #holes: number;
+  readonly #maxHoles: number | null;
+  readonly #size: Shape3;
+  readonly #maxSize: Shape3 | null;
+
+  constructor(opts: RandCoarseOptions, readonly name: string) {
+    this.keys = keyList(opts.keys, name);
+    if (!(Number.isInteger(opts.holes) && opts.holes >= 1)) throw new Error(`${name}: holes must be an integer ≥ 1, got ${opts.holes}`);
+    this.#holes = opts.holes;
+    const maxHoles = opts.maxHoles ?? null;
+    if (maxHoles !== null && !(Number.isInteger(maxHoles) && maxHoles >= opts.holes)) throw new Error(`${name}: maxHoles must be an integer ≥ holes (${opts.holes}), got ${maxHoles}`);
+    this.#maxHoles = maxHoles;
+    this.#size = checkSpatialSize(opts.spatialSize, 'spatialSize', name);
+    this.#maxSize = opts.maxSpatialSize === undefined || opts.maxSpatialSize === null ? null : checkSpatialSize(opts.maxSpatialSize, 'maxSpatialSize', name);
+    this.prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  /**
+   * The images under the keys (one spatial shape for all, as the regions are drawn once), then u < prob, then the
+   * regions: their number (when `maxHoles`), then for each its size per axis (when `maxSpatialSize`; each region from
+   * [spatialSize, maxSpatialSize], as MONAI's documentation says — its code narrows the range to the previous region's
+   * size) and its corner per axis (uniform where the region is smaller than the image, else 0). Null when u ≥ prob.
+   */
+  draw(data: object, rng: Rng | undefined): { r: Rng; holes: Hole[]; images: ImageChannels[] } | null {
+    const images = this.keys.map((k) => readImageChannels(data, k, this.name)), shape = images[0]!.shape;
+    images.forEach((im, i) => {
+      if (im.shape.some((s, a) => s !== shape[a])) {
+        throw new Error(`${this.name}: key '${this.keys[i]}' has spatial shape [${im.shape.join(', ')}], key '${this.keys[0]}' has [${shape.join(', ')}]; the regions are drawn once for every key`);
+      }
+    });
+    const r = requireRng(rng, this.name);
+    if (!(r.random() < this.prob)) return null;
+    const min = resolveSize(this.#size, shape), max = this.#maxSize === null ? null : resolveSize(this.#maxSize, shape);
+    if (max !== null && max.some((m, a) => m < min[a]!)) {
+      throw new Error(`${this.name}: maxSpatialSize [${max.join(', ')}] is below spatialSize [${min.join(', ')}] on some axis (for spatial shape [${shape.join(', ')}])`);
+    }
+    const count = this.#maxHoles === null ? this.#holes : r.intIn(this.#holes, this.#maxHoles);
+    const holes: Hole[] = [];
+    for (let h = 0; h < count; h++) {
+      const drawn = max === null ? min : min.map((m, a) => r.intIn(m, max[a]!)) as Shape3;
+      const size = drawn.map((s, a) => Math.min(s, shape[a]!)) as Shape3;
+      const start = size.map((s, a) => (shape[a]! > s ? r.int(shape[a]! - s + 1) : 0)) as Shape3;
+      holes.push({ start, size });
+    }
+    return { r, holes, images };
+  }
+}
+
+/** Calls f with the flat index (within one channel) of every voxel of a box, in C order. */
+function forEachInHole(shape: Readonly<Shape3>, hole: Hole, f: (index: number) => void): void {
+  const { start, size } = hole;
+  for (let x = start[0]; x < start[0] + size[0]; x++) {
+    for (let y = start[1]; y < start[1] + size[1]; y++) {
+      for (let z = start[2]; z < start[2] + size[2]; z++) f(at(shape, x, y, z));
+    }
+  }
+}
+
+export interface RandCoarseDropoutOptions extends RandCoarseOptions {
+  /** Fill the regions (default true), or keep them and fill everything else. */
+  dropoutHoles?: boolean;
+  /** A constant, or [min, max) to draw each voxel's value from; default null: the image's [min, max). */
+  fillValue?: number | readonly [number, number] | null;
+}
+
+/**
+ * MONAI's `RandCoarseDropoutd`: with probability `prob`, boxes drawn once for all keys (see the coarse options) are
+ * filled with `fillValue` in every channel, or with `dropoutHoles` false everything but the boxes is. A range fill
+ * draws each key's values after the boxes, uniformly in C order over [C, box] (for every box in turn), or over the
+ * whole [C, X, Y, Z] image when the outside is filled.
+ */
+export class RandCoarseDropout implements Transform {
+  readonly #holes: CoarseHoles;
+  readonly #dropoutHoles: boolean;
+  readonly #fill: number | [number, number] | null;
+
+  constructor(opts: RandCoarseDropoutOptions) {
+    const name = 'RandCoarseDropout';
+    this.#holes = new CoarseHoles(opts, name);
+    this.#dropoutHoles = opts.dropoutHoles ?? true;
+    const f = opts.fillValue ?? null;
+    if (Array.isArray(f)) {
+      if (!(f.length === 2 && f.every((v) => typeof v === 'number' && Number.isFinite(v)))) throw new Error(`${name}: fillValue must be a number, [min, max] or null, got ${JSON.stringify(f)}`);
+      this.#fill = [f[0]!, f[1]!];
+    } else this.#fill = f === null ? null : checkFinite(f as number, 'fillValue', name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const drawn = this.#holes.draw(data, rng);
+    if (drawn === null) return data;
+    const { r, holes, images } = drawn;
+    return withVolumes(data, this.#holes.keys, images.map(({ image, channels, shape }) => {
+      let fill = this.#fill;
+      if (fill === null) {
+        let lo = Infinity, hi = -Infinity;
+        for (const x of image.data) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+        fill = [lo, hi];
+      }
+      const value = typeof fill === 'number' ? () => fill : () => r.uniform(fill[0], fill[1]);
+      const n = channels[0]!.length;
+      if (this.#dropoutHoles) {
+        const out = Float32Array.from(image.data);
+        for (const hole of holes) channels.forEach((_, c) => forEachInHole(shape, hole, (i) => { out[c * n + i] = value(); }));
+        return { data: out, shape: [...image.shape] } as FloatImage;
+      }
+      const out = Float32Array.from({ length: image.data.length }, value);
+      for (const hole of holes) channels.forEach((values, c) => forEachInHole(shape, hole, (i) => { out[c * n + i] = values[i]!; }));
+      return { data: out, shape: [...image.shape] } as FloatImage;
+    }));
+  }
+}
+
+/**
+ * MONAI's `RandCoarseShuffled`: with probability `prob`, boxes drawn once for all keys (see the coarse options), and
+ * each key's voxels within each box shuffled, each channel on its own (a Fisher–Yates shuffle of the box's values in
+ * C order, as numpy's; for every key, box and channel in that order).
+ */
+export class RandCoarseShuffle implements Transform {
+  readonly #holes: CoarseHoles;
+
+  constructor(opts: RandCoarseOptions) {
+    this.#holes = new CoarseHoles(opts, 'RandCoarseShuffle');
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const drawn = this.#holes.draw(data, rng);
+    if (drawn === null) return data;
+    const { r, holes, images } = drawn;
+    return withVolumes(data, this.#holes.keys, images.map(({ image, channels, shape }) => {
+      const out = Float32Array.from(image.data), n = channels[0]!.length;
+      for (const hole of holes) {
+        channels.forEach((_, c) => {
+          const at: number[] = [];
+          forEachInHole(shape, hole, (i) => at.push(c * n + i));
+          const values = r.shuffle(at.map((i) => out[i]!));
+          at.forEach((i, j) => { out[i] = values[j]!; });
+        });
+      }
+      return { data: out, shape: [...image.shape] } as FloatImage;
+    }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Histogram normalization
+
+export interface HistogramNormalizeOptions {
+  keys: string | readonly string[];
+  /** The histogram's bins. Default 256. */
+  numBins?: number;
+  /** The output range [min, max]. Defaults 0 and 255. */
+  min?: number;
+  max?: number;
+  /** Only the voxels where a mask is nonzero make the histogram: a fixed volume ([X, Y, Z] for every channel or [C, X, Y, Z]). */
+  mask?: SpatialVolume | null;
+  /** Or the key of the sample holding the mask (used when `mask` is not given). */
+  maskKey?: string | null;
+}
+
+/**
+ * numpy's `histogram(values, bins)`: equal bins over [min, max] of the values ([v − 0.5, v + 0.5] when they are all v),
+ * the last bin closed; the counts and the bins' centres.
+ */
+function histogram(values: ArrayLike<number>, bins: number): { counts: Float64Array; centres: Float64Array } {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < values.length; i++) { lo = Math.min(lo, values[i]!); hi = Math.max(hi, values[i]!); }
+  if (lo === hi) { lo -= 0.5; hi += 0.5; }
+  // numpy's linspace edges (start + i·step, the last one exactly hi) and its bin index ((v − lo)/(hi − lo))·bins
+  const step = (hi - lo) / bins, edges = Float64Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : i * step + lo));
+  const counts = new Float64Array(bins);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    let b = Math.min(Math.floor(((v - lo) / (hi - lo)) * bins), bins - 1);
+    // numpy's correction of the computed bin against the edges themselves
+    if (v < edges[b]!) b--;
+    else if (b < bins - 1 && v >= edges[b + 1]!) b++;
+    counts[b]!++;
+  }
+  return { counts, centres: Float64Array.from({ length: bins }, (_, i) => (edges[i]! + edges[i + 1]!) / 2) };
+}
+
+/**
+ * MONAI's `equalize_hist`: the image's values (all channels; only the masked ones with a mask) binned, the cumulative
+ * counts rescaled to [min, max] (MONAI's `rescale_array`: constant counts become count · min), and every voxel mapped
+ * by piecewise-linear interpolation through (bin centre, rescaled count), constant beyond the first and last centres.
+ */
+function equalizeHistogram(values: Float32Array, selected: ArrayLike<number>, bins: number, min: number, max: number): Float64Array {
+  const { counts, centres } = histogram(selected, bins);
+  for (let i = 1; i < bins; i++) counts[i]! += counts[i - 1]!;
+  const c0 = counts[0]!, c1 = counts[bins - 1]!;
+  const cum = counts.map((c) => (c0 === c1 ? c * min : ((c - c0) / (c1 - c0)) * (max - min) + min));
+  const first = centres[0]!, last = centres[bins - 1]!, width = bins > 1 ? centres[1]! - first : 1;
+  return Float64Array.from(values, (x) => {
+    if (x <= first) return cum[0]!;
+    if (x >= last) return cum[bins - 1]!;
+    // the centres are equally spaced: the segment holding x by its offset (moved by one where rounding put it past an end)
+    let j = Math.min(Math.floor((x - first) / width), bins - 2);
+    if (x < centres[j]!) j--;
+    else if (x > centres[j + 1]!) j++;
+    return cum[j]! + ((cum[j + 1]! - cum[j]!) * (x - centres[j]!)) / (centres[j + 1]! - centres[j]!);
+  });
+}
+
+/**
+ * MONAI's `HistogramNormalized`: histogram equalization of each image (all its channels together) onto [min, max],
+ * the histogram made of the masked voxels when a mask is given (a one-channel mask applies to every channel).
+ */
+export class HistogramNormalize implements Transform {
+  readonly #keys: string[];
+  readonly #bins: number;
+  readonly #min: number;
+  readonly #max: number;
+  readonly #mask: SpatialVolume | null;
+  readonly #maskKey: string | null;
+
+  constructor(opts: HistogramNormalizeOptions) {
+    const name = 'HistogramNormalize';
+    this.#keys = keyList(opts.keys, name);
+    this.#bins = opts.numBins ?? 256;
+    if (!(Number.isInteger(this.#bins) && this.#bins >= 1)) throw new Error(`${name}: numBins must be an integer ≥ 1, got ${opts.numBins}`);
+    this.#min = checkFinite(opts.min ?? 0, 'min', name);
+    this.#max = checkFinite(opts.max ?? 255, 'max', name);
+    this.#mask = opts.mask ?? null;
+    if (this.#mask !== null) readChannels({ mask: this.#mask }, 'mask', name);
+    this.#maskKey = this.#mask === null ? opts.maskKey ?? null : null;
+    if (this.#maskKey !== null && !(typeof this.#maskKey === 'string' && this.#maskKey.length > 0)) throw new Error(`${name}: maskKey must be a non-empty key, got ${JSON.stringify(this.#maskKey)}`);
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'HistogramNormalize';
+    const mask = this.#mask !== null ? readChannels({ mask: this.#mask }, 'mask', name) : this.#maskKey !== null ? readChannels(data, this.#maskKey, name) : null;
+    const what = this.#maskKey === null ? 'the mask' : `the mask '${this.#maskKey}'`;
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const { image, channels, shape } = readImageChannels(data, k, name);
+      let selected: ArrayLike<number> = image.data;
+      if (mask !== null) {
+        if (shape.some((s, a) => s !== mask.shape[a])) throw new Error(`${name}: ${what} has spatial shape [${mask.shape.join(', ')}], key '${k}' has [${shape.join(', ')}]`);
+        if (mask.channels.length !== 1 && mask.channels.length !== channels.length) {
+          throw new Error(`${name}: ${what} has ${mask.channels.length} channels, key '${k}' has ${channels.length}; a mask has one channel or as many as the image`);
+        }
+        const picked: number[] = [];
+        channels.forEach((values, c) => {
+          const m = mask.channels[mask.channels.length === 1 ? 0 : c]!.data;
+          for (let i = 0; i < values.length; i++) if (m[i] !== 0) picked.push(values[i]!);
+        });
+        if (picked.length === 0) throw new Error(`${name}: ${what} selects no voxel of key '${k}'; the histogram would be empty`);
+        selected = picked;
+      }
+      return { data: Float32Array.from(equalizeHistogram(image.data, selected, this.#bins, this.#min, this.#max)), shape: [...image.shape] } as FloatImage;
+    }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Median and Savitzky–Golay smoothing
+
+export interface MedianSmoothOptions {
+  keys: string | readonly string[];
+  /** The window's radius, one for the three axes or [rx, ry, rz] (integers ≥ 0): a (2r + 1)-voxel window per axis. Default 1. */
+  radius?: number | readonly [number, number, number];
+}
+
+/** MONAI's `MedianSmoothd`: each channel's voxel the median of its window, the edges padded by replication (MONAI's median_filter). */
+export class MedianSmooth implements Transform {
+  readonly #keys: string[];
+  readonly #radius: Shape3;
+
+  constructor(opts: MedianSmoothOptions) {
+    const name = 'MedianSmooth';
+    this.#keys = keyList(opts.keys, name);
+    const r = opts.radius ?? 1;
+    const list = typeof r === 'number' ? [r, r, r] : Array.isArray(r) && r.length === 3 ? [...r] : null;
+    if (!list || !list.every((v) => Number.isInteger(v) && v >= 0)) throw new Error(`${name}: radius must be an integer ≥ 0 or three of them, got ${JSON.stringify(r)}`);
+    this.#radius = list as Shape3;
+  }
+
+  apply<T extends object>(data: T): T {
+    const [rx, ry, rz] = this.#radius;
+    return mapEachChannel(data, this.#keys, 'MedianSmooth', (values, shape) => {
+      const [X, Y, Z] = shape, out = new Float32Array(values.length);
+      const window = new Float32Array((2 * rx + 1) * (2 * ry + 1) * (2 * rz + 1)), mid = (window.length - 1) / 2;
+      const clamp = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
+      for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) for (let z = 0; z < Z; z++) {
+        let w = 0;
+        for (let i = -rx; i <= rx; i++) for (let j = -ry; j <= ry; j++) for (let l = -rz; l <= rz; l++) window[w++] = values[at(shape, clamp(x + i, X), clamp(y + j, Y), clamp(z + l, Z))]!;
+        out[at(shape, x, y, z)] = window.sort()[mid]!;
+      }
+      return out;
+    });
+  }
+}
+
+/** How SavitzkyGolaySmooth pads an axis (torch's padding modes). */
+export type SavitzkyGolayPadMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+const SG_MODES: readonly SavitzkyGolayPadMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
+
+export interface SavitzkyGolaySmoothOptions {
+  keys: string | readonly string[];
+  /** The window's length, odd. */
+  windowLength: number;
+  /** The fitted polynomial's order, below windowLength. */
+  order: number;
+  /** The axis, MONAI's numbering with the channel first: 1 = x (the default), 2 = y, 3 = z. */
+  axis?: number;
+  /** The padding beyond the ends: 'zeros' (the default), 'reflect' (mirrored without the edge), 'replicate' or 'circular'. */
+  mode?: SavitzkyGolayPadMode;
+}
+
+/**
+ * The Savitzky–Golay smoothing weights of a window: the value at the centre of the least-squares polynomial of the
+ * given order through the window, c = Aᵀ(A Aᵀ)⁻¹ e₀ with A[p][j] = t_j^p, t_j = half − j (MONAI's minimum-norm lstsq
+ * solution of A c = e₀), in float64.
+ */
+export function savitzkyGolayCoefficients(windowLength: number, order: number): Float64Array {
+  const half = (windowLength - 1) / 2, p = order + 1;
+  const a = Array.from({ length: p }, (_, i) => Array.from({ length: windowLength }, (_, j) => (half - j) ** i));
+  // the Gram matrix A Aᵀ augmented with e₀, solved by Gauss–Jordan elimination with partial pivoting
+  const g = a.map((row, i) => [...a.map((other) => row.reduce((s, v, j) => s + v * other[j]!, 0)), i === 0 ? 1 : 0]);
+  for (let col = 0; col < p; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < p; r++) if (Math.abs(g[r]![col]!) > Math.abs(g[pivot]![col]!)) pivot = r;
+    [g[col], g[pivot]] = [g[pivot]!, g[col]!];
+    for (let r = 0; r < p; r++) {
+      if (r === col) continue;
+      const f = g[r]![col]! / g[col]![col]!;
+      for (let c = col; c <= p; c++) g[r]![c]! -= f * g[col]![c]!;
+    }
+  }
+  const u = g.map((row, i) => row[p]! / row[i]!);
+  return Float64Array.from({ length: windowLength }, (_, j) => u.reduce((s, ui, i) => s + ui * a[i]![j]!, 0));
+}
+
+/**
+ * MONAI's `SavitzkyGolaySmoothd`: each channel filtered along one axis by the Savitzky–Golay weights (a polynomial
+ * least-squares fit over the window, evaluated at its centre), the ends padded by `mode`.
+ */
+export class SavitzkyGolaySmooth implements Transform {
+  readonly #keys: string[];
+  readonly #coeffs: Float64Array;
+  readonly #axis: 0 | 1 | 2;
+  readonly #mode: SavitzkyGolayPadMode;
+
+  constructor(opts: SavitzkyGolaySmoothOptions) {
+    const name = 'SavitzkyGolaySmooth';
+    this.#keys = keyList(opts.keys, name);
+    const { windowLength, order } = opts;
+    if (!(Number.isInteger(windowLength) && windowLength >= 1 && windowLength % 2 === 1)) throw new Error(`${name}: windowLength must be a positive odd integer, got ${windowLength}`);
+    if (!(Number.isInteger(order) && order >= 0 && order < windowLength)) throw new Error(`${name}: order must be an integer in [0, windowLength), got ${order}`);
+    const axis = opts.axis ?? 1;
+    if (!(axis === 1 || axis === 2 || axis === 3)) throw new Error(`${name}: axis must be 1, 2 or 3 (the spatial axes x, y, z; 0 is the channel), got ${axis}`);
+    this.#axis = (axis - 1) as 0 | 1 | 2;
+    const mode = opts.mode ?? 'zeros';
+    if (!SG_MODES.includes(mode)) throw new Error(`${name}: mode must be 'zeros', 'reflect', 'replicate' or 'circular', got ${JSON.stringify(mode)}`);
+    this.#mode = mode;
+    this.#coeffs = savitzkyGolayCoefficients(windowLength, order);
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'SavitzkyGolaySmooth', k = this.#coeffs, half = (k.length - 1) / 2, axis = this.#axis, mode = this.#mode;
+    return mapEachChannel(data, this.#keys, name, (values, shape) => {
+      const len = shape[axis];
+      if ((mode === 'reflect' && half >= len) || (mode === 'circular' && half > len)) {
+        throw new Error(`${name}: the window's half length ${half} is too long for '${mode}' padding of an axis of ${len} voxels`);
+      }
+      // the index a padded position reads, or −1 for a zero
+      const source = (i: number): number => {
+        if (i >= 0 && i < len) return i;
+        if (mode === 'zeros') return -1;
+        if (mode === 'replicate') return i < 0 ? 0 : len - 1;
+        if (mode === 'circular') return ((i % len) + len) % len;
+        return i < 0 ? -i : 2 * (len - 1) - i;
+      };
+      const stride = axis === 2 ? 1 : axis === 1 ? shape[2] : shape[1] * shape[2];
+      const out = new Float64Array(values.length);
+      for (let base = 0; base < values.length; base++) {
+        const i = Math.floor(base / stride) % len, lineStart = base - i * stride;
+        let acc = 0;
+        for (let j = 0; j < k.length; j++) {
+          const s = source(i + j - half);
+          if (s >= 0) acc += k[j]! * values[lineStart + s * stride]!;
+        }
+        out[base] = acc;
+      }
+      return out;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Std-relative shifts and mean-preserving scaling
+
+export interface RandStdShiftIntensityOptions {
+  keys: string | readonly string[];
+  /** f draws the factor from [−f, f], a pair [a, b] from [min, max]. */
+  factors: number | readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+  /** Only the nonzero voxels make the std and are shifted. Default false. */
+  nonzero?: boolean;
+  /** The std of each channel on its own. Default false. */
+  channelWise?: boolean;
+}
+
+/** MONAI's StdShiftIntensity on some values: v + factor · std(v) (population std) over the selected (nonzero) ones. */
+function stdShift(values: Float32Array, factor: number, nonzero: boolean): Float64Array {
+  const out = Float64Array.from(values);
+  let n = 0, sum = 0;
+  for (const v of values) if (!nonzero || v !== 0) { n++; sum += v; }
+  if (n === 0) return out;
+  const mean = sum / n;
+  let sq = 0;
+  for (const v of values) if (!nonzero || v !== 0) sq += (v - mean) ** 2;
+  const offset = factor * Math.sqrt(sq / n);
+  for (let i = 0; i < out.length; i++) if (!nonzero || out[i] !== 0) out[i]! += offset;
+  return out;
+}
+
+/**
+ * MONAI's `RandStdShiftIntensityd`: with probability `prob`, v + factor · std(v) with the factor drawn once for all
+ * keys (u < prob, then the factor); the population std of the whole image or each channel, of the nonzero voxels only
+ * with `nonzero` (then only they move).
+ */
+export class RandStdShiftIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #range: [number, number];
+  readonly #prob: number;
+  readonly #nonzero: boolean;
+  readonly #channelWise: boolean;
+
+  constructor(opts: RandStdShiftIntensityOptions) {
+    const name = 'RandStdShiftIntensity';
+    this.#keys = keyList(opts.keys, name);
+    this.#range = factorRange(opts.factors, 'factors', name);
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+    this.#nonzero = opts.nonzero ?? false;
+    this.#channelWise = opts.channelWise ?? false;
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandStdShiftIntensity';
+    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const factor = r.uniform(this.#range[0], this.#range[1]);
+    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, (values) => stdShift(values, factor, this.#nonzero));
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const { image } = readImage(data, k, name);
+      return { data: Float32Array.from(stdShift(image.data, factor, this.#nonzero)), shape: [...image.shape] } as FloatImage;
+    }));
+  }
+}
+
+export interface RandScaleIntensityFixedMeanOptions {
+  keys: string | readonly string[];
+  /** f draws the factor from [−f, f], a pair [a, b] from [min, max]. */
+  factors: number | readonly [number, number];
+  /** Scale about the image's mean, which stays (default true), else about 0. */
+  fixedMean?: boolean;
+  /** Clip the result to the input's [min, max]. Default false. */
+  preserveRange?: boolean;
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/**
+ * MONAI's `RandScaleIntensityFixedMeand`: with probability `prob`, (v − mean)·(1 + factor) + mean over each whole
+ * image (all channels), optionally clipped to its input range; the factor drawn once for all keys (u < prob, then it).
+ */
+export class RandScaleIntensityFixedMean implements Transform {
+  readonly #keys: string[];
+  readonly #range: [number, number];
+  readonly #fixedMean: boolean;
+  readonly #preserveRange: boolean;
+  readonly #prob: number;
+
+  constructor(opts: RandScaleIntensityFixedMeanOptions) {
+    const name = 'RandScaleIntensityFixedMean';
+    this.#keys = keyList(opts.keys, name);
+    this.#range = factorRange(opts.factors, 'factors', name);
+    this.#fixedMean = opts.fixedMean ?? true;
+    this.#preserveRange = opts.preserveRange ?? false;
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const name = 'RandScaleIntensityFixedMean';
+    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    if (r === null) return data;
+    const factor = r.uniform(this.#range[0], this.#range[1]);
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const { image } = readImage(data, k, name), d = image.data;
+      let sum = 0, lo = Infinity, hi = -Infinity;
+      for (const v of d) { sum += v; lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      const mean = this.#fixedMean ? sum / d.length : 0;
+      const out = Float32Array.from(d, (v) => {
+        const y = (v - mean) * (1 + factor) + mean;
+        return this.#preserveRange ? Math.min(Math.max(y, lo), hi) : y;
+      });
+      return { data: out, shape: [...image.shape] } as FloatImage;
     }));
   }
 }
