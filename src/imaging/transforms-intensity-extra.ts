@@ -942,3 +942,137 @@ export class RandScaleIntensityFixedMean implements Transform {
     }));
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Foreground mask
+
+/** A threshold of ForegroundMask: a number, skimage's 'otsu' or 'mean' of the channel, or a function of the channel's values. */
+export type ForegroundThreshold = number | 'otsu' | 'mean' | ((values: Float32Array) => number);
+/** Thresholds by colour channel: red, green, blue of the image, or hue, saturation, value of its HSV form. */
+export type ForegroundThresholds = Partial<Record<'R' | 'G' | 'B' | 'H' | 'S' | 'V', ForegroundThreshold | null>>;
+
+export interface ForegroundMaskOptions {
+  keys: string | readonly string[];
+  /** Foreground where a channel is ≤ its threshold: one for R, G and B, or by channel. Default 'otsu'; null for none. */
+  threshold?: ForegroundThreshold | ForegroundThresholds | null;
+  /** Foreground where H, S or V is > its threshold (the image is RGB, 3 channels): one for all three, or by channel. Default null. */
+  hsvThreshold?: ForegroundThreshold | ForegroundThresholds | null;
+  /** Use 1 − x (skimage's invert of a float image) for images whose foreground is bright. Default false. */
+  invert?: boolean;
+  /** Write the mask to prefix + key instead of replacing the image. Default null. */
+  newKeyPrefix?: string | null;
+}
+
+/**
+ * skimage's `threshold_otsu` (256 bins, numpy's histogram over the values' range): the bin centre that maximizes the
+ * between-class variance; the value itself for a constant channel.
+ */
+export function thresholdOtsu(values: ArrayLike<number>, bins = 256): number {
+  if (values.length === 0) throw new Error('thresholdOtsu: no values');
+  let constant = true;
+  for (let i = 1; i < values.length && constant; i++) constant = values[i] === values[0];
+  if (constant) return values[0]!;
+  const { counts, centres } = histogram(values, bins);
+  const w1 = new Float64Array(bins), m1 = new Float64Array(bins), w2 = new Float64Array(bins), m2 = new Float64Array(bins);
+  for (let i = 0, w = 0, s = 0; i < bins; i++) { w += counts[i]!; s += counts[i]! * centres[i]!; w1[i] = w; m1[i] = s / w; }
+  for (let i = bins - 1, w = 0, s = 0; i >= 0; i--) { w += counts[i]!; s += counts[i]! * centres[i]!; w2[i] = w; m2[i] = s / w; }
+  let best = -Infinity, at = 0;
+  for (let i = 0; i < bins - 1; i++) {
+    const v = w1[i]! * w2[i + 1]! * (m1[i]! - m2[i + 1]!) ** 2;
+    // numpy's argmax: the first maximum (no side is ever empty: the first bin holds the minimum, the last the maximum)
+    if (v > best) { best = v; at = i; }
+  }
+  return centres[at]!;
+}
+
+/** skimage's `rgb2hsv` of one voxel: hue in [0, 1), saturation and value (max of r, g, b). */
+function rgbToHsv(r: number, g: number, b: number): [number, number, number] {
+  const v = Math.max(r, g, b), delta = v - Math.min(r, g, b);
+  if (delta === 0) return [0, 0, v];
+  // as skimage assigns: red, then green, then blue where each is the maximum (the last one wins a tie)
+  let h = b === v ? 4 + (r - g) / delta : g === v ? 2 + (b - r) / delta : (g - b) / delta;
+  h = (((h / 6) % 1) + 1) % 1;
+  return [h, delta / v, v];
+}
+
+const RGB = ['R', 'G', 'B'] as const, HSV = ['H', 'S', 'V'] as const;
+
+/**
+ * MONAI's `ForegroundMaskd` (for RGB or grey images, foreground dark by default): a [1, X, Y, Z] float mask (or [X, Y,
+ * Z] for a volume [X, Y, Z]), 1 where the voxel is foreground: any of R, G, B (the image's channels 0, 1, 2, as many as
+ * it has) ≤ its threshold and, with HSV thresholds, any of H, S, V > its threshold. As MONAI's, a threshold that is 0
+ * is skipped (it tests the threshold's truth), and at least one threshold must be set.
+ */
+export class ForegroundMask implements Transform {
+  readonly #keys: string[];
+  readonly #thresholds: ForegroundThresholds;
+  readonly #invert: boolean;
+  readonly #prefix: string | null;
+
+  constructor(opts: ForegroundMaskOptions) {
+    const name = 'ForegroundMask';
+    this.#keys = keyList(opts.keys, name);
+    const thresholds: ForegroundThresholds = {};
+    const set = (v: ForegroundThreshold | ForegroundThresholds | null | undefined, modes: readonly string[]) => {
+      if (v === null || v === undefined) return;
+      const entries: [string, unknown][] = typeof v === 'object' ? Object.entries(v).map(([m, t]) => [m.toUpperCase(), t]) : modes.map((m) => [m, v]);
+      for (const [mode, t] of entries) {
+        if (!'RGBHSV'.includes(mode) || mode.length !== 1) throw new Error(`${name}: threshold channels are R, G, B, H, S and V, got '${mode}'`);
+        if (t === null || t === undefined) continue;
+        if (!(typeof t === 'function' || t === 'otsu' || t === 'mean' || (typeof t === 'number' && Number.isFinite(t)))) {
+          throw new Error(`${name}: a threshold is a finite number, 'otsu', 'mean' or a function (values) => number, got ${JSON.stringify(t)} for ${mode}`);
+        }
+        thresholds[mode as keyof ForegroundThresholds] = t as ForegroundThreshold;
+      }
+    };
+    set(opts.threshold === undefined ? 'otsu' : opts.threshold, RGB);
+    set(opts.hsvThreshold, HSV);
+    if (Object.keys(thresholds).length === 0) throw new Error(`${name}: set a threshold for at least one of R, G, B, H, S or V`);
+    this.#thresholds = thresholds;
+    this.#invert = opts.invert ?? false;
+    const prefix = opts.newKeyPrefix ?? null;
+    if (prefix !== null && typeof prefix !== 'string') throw new Error(`${name}: newKeyPrefix must be a string or null, got ${JSON.stringify(prefix)}`);
+    this.#prefix = prefix;
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'ForegroundMask';
+    const masks = this.#keys.map((k) => {
+      const { image, channels, shape } = readImageChannels(data, k, name);
+      const cs = this.#invert ? channels.map((c) => c.map((x) => 1 - x)) : channels;
+      const n = cs[0]!.length, groups: Uint8Array[] = [];
+      const level = (mode: keyof ForegroundThresholds, values: Float32Array): number => {
+        const t = this.#thresholds[mode]!;
+        if (typeof t === 'number') return t;
+        if (t === 'otsu') return thresholdOtsu(values);
+        if (t === 'mean') return values.reduce((s, x) => s + x, 0) / values.length;
+        return t(values);
+      };
+      const collect = (modes: readonly (keyof ForegroundThresholds)[], values: readonly Float32Array[], test: (x: number, t: number) => boolean) => {
+        const fg = new Uint8Array(n);
+        values.forEach((v, c) => {
+          const mode = modes[c];
+          if (mode === undefined || this.#thresholds[mode] === undefined) return;
+          const t = level(mode, v);
+          if (!t) return;
+          for (let i = 0; i < n; i++) if (test(v[i]!, t)) fg[i] = 1;
+        });
+        groups.push(fg);
+      };
+      if (RGB.some((m) => m in this.#thresholds)) collect(RGB, cs, (x, t) => x <= t);
+      if (HSV.some((m) => m in this.#thresholds)) {
+        if (cs.length !== 3) throw new Error(`${name}: HSV thresholds need an RGB image of 3 channels; key '${k}' has ${cs.length}`);
+        const hsv = HSV.map(() => new Float32Array(n));
+        for (let i = 0; i < n; i++) {
+          const [h, s, v] = rgbToHsv(cs[0]![i]!, cs[1]![i]!, cs[2]![i]!);
+          hsv[0]![i] = h; hsv[1]![i] = s; hsv[2]![i] = v;
+        }
+        collect(HSV, hsv, (x, t) => x > t);
+      }
+      const out = Float32Array.from({ length: n }, (_, i) => (groups.every((g) => g[i] === 1) ? 1 : 0));
+      return { data: out, shape: image.shape.length === 4 ? [1, ...shape] : [...shape] } as FloatImage;
+    });
+    if (this.#prefix === null) return withVolumes(data, this.#keys, masks);
+    return withVolumes(data, this.#keys.map((k) => this.#prefix + k), masks);
+  }
+}

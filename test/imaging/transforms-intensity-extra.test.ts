@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/imaging/random.js';
 import {
-  HistogramNormalize, MedianSmooth, RandCoarseDropout, RandCoarseShuffle, RandScaleIntensityFixedMean, RandStdShiftIntensity, SavitzkyGolaySmooth,
+  ForegroundMask, HistogramNormalize, thresholdOtsu, MedianSmooth, RandCoarseDropout, RandCoarseShuffle, RandScaleIntensityFixedMean, RandStdShiftIntensity, SavitzkyGolaySmooth,
   savitzkyGolayCoefficients,
 } from '../../src/imaging/transforms-intensity-extra.js';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
@@ -278,5 +278,68 @@ describe('RandScaleIntensityFixedMean', () => {
     const sample = { image };
     expect(new RandScaleIntensityFixedMean({ keys: 'image', factors: 1 }).apply(sample, new GateRng(0.5))).toBe(sample);
     expect(() => new RandScaleIntensityFixedMean({ keys: 'image', factors: NaN })).toThrow(/RandScaleIntensityFixedMean: factors must be a number f/);
+  });
+});
+
+describe('ForegroundMask', () => {
+  /** Otsu by its definition: over every split of the bins, the between-class variance w0·w1·(μ0 − μ1)², summed directly. */
+  function bruteOtsu(values: number[], bins: number): number {
+    const lo = Math.min(...values), hi = Math.max(...values), w = (hi - lo) / bins;
+    const bin = (v: number) => Math.min(Math.floor(((v - lo) / (hi - lo)) * bins), bins - 1), centre = (b: number) => lo + (b + 0.5) * w;
+    let best = -1, at = 0;
+    for (let t = 0; t < bins - 1; t++) {
+      const below = values.filter((v) => bin(v) <= t).map((v) => centre(bin(v))), above = values.filter((v) => bin(v) > t).map((v) => centre(bin(v)));
+      const m = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+      const score = below.length * above.length * (m(below) - m(above)) ** 2;
+      if (score > best + 1e-9) { best = score; at = t; }
+    }
+    return centre(at);
+  }
+
+  it("skimage's threshold_otsu: the bin centre of the largest between-class variance; a constant's own value", () => {
+    const r = new Rng(81), values = [...Array.from({ length: 40 }, () => r.uniform(0, 3)), ...Array.from({ length: 60 }, () => r.uniform(6, 10))];
+    for (const bins of [4, 16, 256]) expect(thresholdOtsu(values, bins)).toBeCloseTo(bruteOtsu(values, bins), 12);
+    // the splits in the gap tie and the first wins: the centre of the bin holding the low cluster's top (bins ≈ 10/256 wide)
+    const t = thresholdOtsu(values), width = (Math.max(...values) - Math.min(...values)) / 256, top = Math.max(...values.slice(0, 40));
+    expect(Math.abs(t - top)).toBeLessThan(width / 2);
+    expect(thresholdOtsu([2, 2, 2])).toBe(2);
+  });
+
+  it('dark voxels are foreground: any of R, G, B ≤ its threshold; a [1, X, Y, Z] float mask; newKeyPrefix keeps the image', () => {
+    // three voxels: dark in R only, bright everywhere, dark in B only
+    const image: MultiChannelVolume = { data: Float32Array.of(0.1, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1), shape: [3, 3, 1, 1] };
+    const out = new ForegroundMask({ keys: 'image', threshold: 0.5 }).apply({ image }).image;
+    expect(out.shape).toEqual([1, 3, 1, 1]);
+    expect([...out.data]).toEqual([1, 0, 1]);
+    const only = new ForegroundMask({ keys: 'image', threshold: { R: 0.5 }, newKeyPrefix: 'fg_' }).apply({ image }) as { image: MultiChannelVolume; fg_image: MultiChannelVolume };
+    expect([...only.fg_image.data]).toEqual([1, 0, 0]);
+    expect(only.image).toBe(image);
+    // inverted: 1 − x, so bright voxels become foreground
+    expect([...new ForegroundMask({ keys: 'image', threshold: 0.5, invert: true }).apply({ image }).image.data]).toEqual([1, 1, 1]);
+    // a threshold of 0 is skipped, as MONAI's truth test of it
+    expect([...new ForegroundMask({ keys: 'image', threshold: { R: 0, B: 0.5 } }).apply({ image }).image.data]).toEqual([0, 0, 1]);
+  });
+
+  it("the default 'otsu' per channel of a grey [X, Y, Z] volume; 'mean' and a function", () => {
+    const grey = vol([0, 0, 0, 10, 10, 10]);
+    expect([...new ForegroundMask({ keys: 'image' }).apply({ image: grey }).image.data]).toEqual([1, 1, 1, 0, 0, 0]);
+    expect([...new ForegroundMask({ keys: 'image', threshold: 'mean' }).apply({ image: vol([1, 2, 3, 4]) }).image.data]).toEqual([1, 1, 0, 0]);
+    expect([...new ForegroundMask({ keys: 'image', threshold: (v) => v[0]! }).apply({ image: vol([2, 1, 3]) }).image.data]).toEqual([1, 1, 0]);
+  });
+
+  it("HSV thresholds: foreground where H, S or V is above its threshold (skimage's rgb2hsv), and-ed with the RGB mask", () => {
+    // pure red (h 0, s 1, v 1), grey (s 0), dark blue (h 2/3, s 1, v 0.2)
+    const image: MultiChannelVolume = { data: Float32Array.of(1, 0.5, 0, 0, 0.5, 0, 0, 0.5, 0.2), shape: [3, 3, 1, 1] };
+    expect([...new ForegroundMask({ keys: 'image', threshold: null, hsvThreshold: { S: 0.5 } }).apply({ image }).image.data]).toEqual([1, 0, 1]);
+    expect([...new ForegroundMask({ keys: 'image', threshold: null, hsvThreshold: { H: 0.5 } }).apply({ image }).image.data]).toEqual([0, 0, 1]);
+    // RGB (R ≤ 0.6: grey and blue) and HSV (S > 0.5: red and blue): blue alone
+    expect([...new ForegroundMask({ keys: 'image', threshold: { R: 0.6 }, hsvThreshold: { S: 0.5 } }).apply({ image }).image.data]).toEqual([0, 0, 1]);
+  });
+
+  it('errors', () => {
+    expect(() => new ForegroundMask({ keys: 'image', threshold: null })).toThrow(/ForegroundMask: set a threshold for at least one of R, G, B, H, S or V/);
+    expect(() => new ForegroundMask({ keys: 'image', threshold: 'li' as 'otsu' })).toThrow(/ForegroundMask: a threshold is a finite number, 'otsu', 'mean' or a function/);
+    expect(() => new ForegroundMask({ keys: 'image', threshold: { X: 1 } as unknown as { R: number } })).toThrow(/ForegroundMask: threshold channels are R, G, B, H, S and V, got 'X'/);
+    expect(() => new ForegroundMask({ keys: 'image', hsvThreshold: 0.5 }).apply({ image: vol([1, 2]) })).toThrow(/ForegroundMask: HSV thresholds need an RGB image of 3 channels; key 'image' has 1/);
   });
 });
