@@ -13,8 +13,11 @@ export interface ComplexArray {
   im: Float64Array;
 }
 
-interface Radix2Plan { n: number; bits: number; cos: Float64Array; sin: Float64Array }
-interface BluesteinPlan { n: number; m: number; chirpRe: Float64Array; chirpIm: Float64Array; kernelRe: Float64Array; kernelIm: Float64Array }
+interface Radix2Plan { n: number; reversed: Uint32Array; cos: Float64Array; sin: Float64Array }
+/** Bluestein's chirp, its kernel's transform, and scratch of length m for the convolution (plans serve one call at a time). */
+interface BluesteinPlan {
+  n: number; m: number; chirpRe: Float64Array; chirpIm: Float64Array; kernelRe: Float64Array; kernelIm: Float64Array; scratchRe: Float64Array; scratchIm: Float64Array;
+}
 
 const radix2Plans = new Map<number, Radix2Plan>();
 const bluesteinPlans = new Map<number, BluesteinPlan>();
@@ -23,13 +26,18 @@ function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;
 }
 
-/** The twiddles e^(−2πik/n), k < n/2, of a power-of-two length n. */
+/** The twiddles e^(−2πik/n), k < n/2, and the bit-reversal permutation of a power-of-two length n. */
 function radix2Plan(n: number): Radix2Plan {
   let plan = radix2Plans.get(n);
   if (!plan) {
-    const half = n >> 1, cos = new Float64Array(half), sin = new Float64Array(half);
+    const half = n >> 1, cos = new Float64Array(half), sin = new Float64Array(half), bits = Math.round(Math.log2(n)), reversed = new Uint32Array(n);
     for (let k = 0; k < half; k++) { cos[k] = Math.cos((2 * Math.PI * k) / n); sin[k] = -Math.sin((2 * Math.PI * k) / n); }
-    plan = { n, bits: Math.round(Math.log2(n)), cos, sin };
+    for (let i = 0; i < n; i++) {
+      let j = 0;
+      for (let b = 0, x = i; b < bits; b++, x >>= 1) j = (j << 1) | (x & 1);
+      reversed[i] = j;
+    }
+    plan = { n, reversed, cos, sin };
     radix2Plans.set(n, plan);
   }
   return plan;
@@ -39,10 +47,9 @@ function radix2Plan(n: number): Radix2Plan {
 function radix2(re: Float64Array, im: Float64Array, conj: boolean): void {
   const n = re.length;
   if (n <= 1) return;
-  const { bits, cos, sin } = radix2Plan(n);
+  const { reversed, cos, sin } = radix2Plan(n);
   for (let i = 0; i < n; i++) {
-    let j = 0;
-    for (let b = 0, x = i; b < bits; b++, x >>= 1) j = (j << 1) | (x & 1);
+    const j = reversed[i]!;
     if (j > i) {
       let t = re[i]!; re[i] = re[j]!; re[j] = t;
       t = im[i]!; im[i] = im[j]!; im[j] = t;
@@ -83,7 +90,7 @@ function bluesteinPlan(n: number): BluesteinPlan {
       if (j > 0) { kernelRe[m - j] = chirpRe[j]!; kernelIm[m - j] = -chirpIm[j]!; }
     }
     radix2(kernelRe, kernelIm, false);
-    plan = { n, m, chirpRe, chirpIm, kernelRe, kernelIm };
+    plan = { n, m, chirpRe, chirpIm, kernelRe, kernelIm, scratchRe: new Float64Array(m), scratchIm: new Float64Array(m) };
     bluesteinPlans.set(n, plan);
   }
   return plan;
@@ -92,9 +99,9 @@ function bluesteinPlan(n: number): BluesteinPlan {
 /** In-place forward transform of any length by X_k = w_k Σ_j (x_j w_j) conj(w_{k−j}), unscaled; `conj` gives the inverse's sign. */
 function bluestein(re: Float64Array, im: Float64Array, conj: boolean): void {
   const n = re.length;
-  const { m, chirpRe, chirpIm, kernelRe, kernelIm } = bluesteinPlan(n);
+  const { m, chirpRe, chirpIm, kernelRe, kernelIm, scratchRe: ar, scratchIm: ai } = bluesteinPlan(n);
   const s = conj ? -1 : 1;
-  const ar = new Float64Array(m), ai = new Float64Array(m);
+  ar.fill(0); ai.fill(0);
   for (let j = 0; j < n; j++) {
     // x_j · w_j, with w conjugated for the inverse (its sign of i flipped throughout)
     const wr = chirpRe[j]!, wi = s * chirpIm[j]!;
