@@ -48,10 +48,11 @@ export {
 } from './imaging/transforms-intensity.js';
 export {
   GibbsNoise, RandGibbsNoise, KSpaceSpikeNoise, RandKSpaceSpikeNoise, RandRicianNoise, RandCoarseDropout, RandCoarseShuffle, HistogramNormalize, MedianSmooth,
-  SavitzkyGolaySmooth, RandStdShiftIntensity, RandScaleIntensityFixedMean, ForegroundMask, savitzkyGolayCoefficients, thresholdOtsu,
+  SavitzkyGolaySmooth, StdShiftIntensity, RandStdShiftIntensity, ScaleIntensityFixedMean, RandScaleIntensityFixedMean, ForegroundMask, savitzkyGolayCoefficients, thresholdOtsu,
   type GibbsNoiseOptions, type RandGibbsNoiseOptions, type SpikeLocation, type KSpaceSpikeNoiseOptions, type RandKSpaceSpikeNoiseOptions,
   type RandRicianNoiseOptions, type RandCoarseOptions, type RandCoarseDropoutOptions, type HistogramNormalizeOptions, type MedianSmoothOptions,
-  type SavitzkyGolayPadMode, type SavitzkyGolaySmoothOptions, type RandStdShiftIntensityOptions, type RandScaleIntensityFixedMeanOptions,
+  type SavitzkyGolayPadMode, type SavitzkyGolaySmoothOptions, type StdShiftIntensityOptions, type RandStdShiftIntensityOptions,
+  type ScaleIntensityFixedMeanOptions, type RandScaleIntensityFixedMeanOptions,
   type ForegroundThreshold, type ForegroundThresholds, type ForegroundMaskOptions,
 } from './imaging/transforms-intensity-extra.js';
 export { fft, ifft, fftn, ifftn, fftshift, ifftshift, type ComplexArray } from './imaging/fft.js';

@@ -832,12 +832,10 @@ export class SavitzkyGolaySmooth implements Transform {
 // ---------------------------------------------------------------------------------------------------------------------
 // Std-relative shifts and mean-preserving scaling
 
-export interface RandStdShiftIntensityOptions {
+export interface StdShiftIntensityOptions {
   keys: string | readonly string[];
-  /** f draws the factor from [−f, f], a pair [a, b] from [min, max]. */
-  factors: number | readonly [number, number];
-  /** Default 0.1. */
-  prob?: number;
+  /** v + factor · std(v). */
+  factor: number;
   /** Only the nonzero voxels make the std and are shifted. Default false. */
   nonzero?: boolean;
   /** The std of each channel on its own. Default false. */
@@ -859,10 +857,46 @@ function stdShift(values: Float32Array, factor: number, nonzero: boolean): Float
 }
 
 /**
- * MONAI's `RandStdShiftIntensityd`: with probability `prob`, v + factor · std(v) with the factor drawn once for all
- * keys (u < prob, then the factor); the population std of the whole image or each channel, of the nonzero voxels only
- * with `nonzero` (then only they move).
+ * MONAI's `StdShiftIntensityd`: v + factor · std(v), the population std of the whole image or with `channelWise` of
+ * each channel, of the nonzero voxels only with `nonzero` (then only they move; an all-zero image stays).
  */
+export class StdShiftIntensity implements Transform {
+  readonly #keys: string[];
+  readonly #factor: number;
+  readonly #nonzero: boolean;
+  readonly #channelWise: boolean;
+
+  constructor(opts: StdShiftIntensityOptions) {
+    const name = 'StdShiftIntensity';
+    this.#keys = keyList(opts.keys, name);
+    this.#factor = checkFinite(opts.factor, 'factor', name);
+    this.#nonzero = opts.nonzero ?? false;
+    this.#channelWise = opts.channelWise ?? false;
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'StdShiftIntensity';
+    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, (values) => stdShift(values, this.#factor, this.#nonzero));
+    return withVolumes(data, this.#keys, this.#keys.map((k) => {
+      const { image } = readImage(data, k, name);
+      return { data: Float32Array.from(stdShift(image.data, this.#factor, this.#nonzero)), shape: [...image.shape] } as FloatImage;
+    }));
+  }
+}
+
+export interface RandStdShiftIntensityOptions {
+  keys: string | readonly string[];
+  /** f draws the factor from [−f, f], a pair [a, b] from [min, max]. */
+  factors: number | readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+  /** As StdShiftIntensity's. Default false. */
+  nonzero?: boolean;
+  /** As StdShiftIntensity's. Default false. */
+  channelWise?: boolean;
+}
+
+/** MONAI's `RandStdShiftIntensityd`: with probability `prob`, StdShiftIntensity with the factor drawn once for all keys (u < prob, then the factor). */
 export class RandStdShiftIntensity implements Transform {
   readonly #keys: string[];
   readonly #range: [number, number];
@@ -880,14 +914,64 @@ export class RandStdShiftIntensity implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const name = 'RandStdShiftIntensity';
-    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    const r = openGate(data, this.#keys, rng, this.#prob, 'RandStdShiftIntensity');
     if (r === null) return data;
     const factor = r.uniform(this.#range[0], this.#range[1]);
-    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, (values) => stdShift(values, factor, this.#nonzero));
+    return new StdShiftIntensity({ keys: this.#keys, factor, nonzero: this.#nonzero, channelWise: this.#channelWise }).apply(data);
+  }
+}
+
+export interface ScaleIntensityFixedMeanOptions {
+  keys: string | readonly string[];
+  /** v · (1 + factor) about the mean. Default 0. */
+  factor?: number;
+  /** Scale about the image's mean, which stays (default true), else about 0. */
+  fixedMean?: boolean;
+  /** Clip the result to the input's [min, max]. Default false. */
+  preserveRange?: boolean;
+  /** The mean and range of each channel on its own. Default false. */
+  channelWise?: boolean;
+}
+
+/** (v − mean)·(1 + factor) + mean of some values (mean 0 unless `fixedMean`), clipped to their [min, max] with `preserveRange`. */
+function scaleAboutMean(d: Float32Array, factor: number, fixedMean: boolean, preserveRange: boolean): Float64Array {
+  let sum = 0, lo = Infinity, hi = -Infinity;
+  for (const v of d) { sum += v; lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  const mean = fixedMean ? sum / d.length : 0;
+  return Float64Array.from(d, (v) => {
+    const y = (v - mean) * (1 + factor) + mean;
+    return preserveRange ? Math.min(Math.max(y, lo), hi) : y;
+  });
+}
+
+/**
+ * MONAI's `ScaleIntensityFixedMean` (an array transform in MONAI, here in dictionary form): (v − mean)·(1 + factor) +
+ * mean over the whole image or with `channelWise` each channel, so the mean stays, optionally clipped to the input's
+ * range.
+ */
+export class ScaleIntensityFixedMean implements Transform {
+  readonly #keys: string[];
+  readonly #factor: number;
+  readonly #fixedMean: boolean;
+  readonly #preserveRange: boolean;
+  readonly #channelWise: boolean;
+
+  constructor(opts: ScaleIntensityFixedMeanOptions) {
+    const name = 'ScaleIntensityFixedMean';
+    this.#keys = keyList(opts.keys, name);
+    this.#factor = checkFinite(opts.factor ?? 0, 'factor', name);
+    this.#fixedMean = opts.fixedMean ?? true;
+    this.#preserveRange = opts.preserveRange ?? false;
+    this.#channelWise = opts.channelWise ?? false;
+  }
+
+  apply<T extends object>(data: T): T {
+    const name = 'ScaleIntensityFixedMean';
+    const scale = (values: Float32Array) => scaleAboutMean(values, this.#factor, this.#fixedMean, this.#preserveRange);
+    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, scale);
     return withVolumes(data, this.#keys, this.#keys.map((k) => {
       const { image } = readImage(data, k, name);
-      return { data: Float32Array.from(stdShift(image.data, factor, this.#nonzero)), shape: [...image.shape] } as FloatImage;
+      return { data: Float32Array.from(scale(image.data)), shape: [...image.shape] } as FloatImage;
     }));
   }
 }
@@ -896,17 +980,17 @@ export interface RandScaleIntensityFixedMeanOptions {
   keys: string | readonly string[];
   /** f draws the factor from [−f, f], a pair [a, b] from [min, max]. */
   factors: number | readonly [number, number];
-  /** Scale about the image's mean, which stays (default true), else about 0. */
+  /** As ScaleIntensityFixedMean's. Default true. */
   fixedMean?: boolean;
-  /** Clip the result to the input's [min, max]. Default false. */
+  /** As ScaleIntensityFixedMean's. Default false. */
   preserveRange?: boolean;
   /** Default 0.1. */
   prob?: number;
 }
 
 /**
- * MONAI's `RandScaleIntensityFixedMeand`: with probability `prob`, (v − mean)·(1 + factor) + mean over each whole
- * image (all channels), optionally clipped to its input range; the factor drawn once for all keys (u < prob, then it).
+ * MONAI's `RandScaleIntensityFixedMeand`: with probability `prob`, ScaleIntensityFixedMean over each whole image (all
+ * channels: MONAI's random form does not pass channel_wise on) with the factor drawn once for all keys (u < prob, then it).
  */
 export class RandScaleIntensityFixedMean implements Transform {
   readonly #keys: string[];
@@ -925,21 +1009,10 @@ export class RandScaleIntensityFixedMean implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const name = 'RandScaleIntensityFixedMean';
-    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    const r = openGate(data, this.#keys, rng, this.#prob, 'RandScaleIntensityFixedMean');
     if (r === null) return data;
     const factor = r.uniform(this.#range[0], this.#range[1]);
-    return withVolumes(data, this.#keys, this.#keys.map((k) => {
-      const { image } = readImage(data, k, name), d = image.data;
-      let sum = 0, lo = Infinity, hi = -Infinity;
-      for (const v of d) { sum += v; lo = Math.min(lo, v); hi = Math.max(hi, v); }
-      const mean = this.#fixedMean ? sum / d.length : 0;
-      const out = Float32Array.from(d, (v) => {
-        const y = (v - mean) * (1 + factor) + mean;
-        return this.#preserveRange ? Math.min(Math.max(y, lo), hi) : y;
-      });
-      return { data: out, shape: [...image.shape] } as FloatImage;
-    }));
+    return new ScaleIntensityFixedMean({ keys: this.#keys, factor, fixedMean: this.#fixedMean, preserveRange: this.#preserveRange }).apply(data);
   }
 }
 

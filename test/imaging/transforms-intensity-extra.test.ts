@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/imaging/random.js';
 import {
-  ForegroundMask, HistogramNormalize, thresholdOtsu, MedianSmooth, RandCoarseDropout, RandCoarseShuffle, RandScaleIntensityFixedMean, RandStdShiftIntensity, SavitzkyGolaySmooth,
-  savitzkyGolayCoefficients,
+  ForegroundMask, HistogramNormalize, MedianSmooth, RandCoarseDropout, RandCoarseShuffle, RandScaleIntensityFixedMean, RandStdShiftIntensity,
+  SavitzkyGolaySmooth, ScaleIntensityFixedMean, StdShiftIntensity, savitzkyGolayCoefficients, thresholdOtsu,
 } from '../../src/imaging/transforms-intensity-extra.js';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 import { GateRng } from '../helpers/gate-rng.js';
@@ -225,6 +225,46 @@ describe('SavitzkyGolaySmooth', () => {
     expect(() => new SavitzkyGolaySmooth({ keys: 'img', windowLength: 3, order: 1, axis: 0 })).toThrow(/SavitzkyGolaySmooth: axis must be 1, 2 or 3/);
     expect(() => new SavitzkyGolaySmooth({ keys: 'img', windowLength: 3, order: 1, mode: 'wrap' as 'zeros' })).toThrow(/SavitzkyGolaySmooth: mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "wrap"/);
     expect(() => new SavitzkyGolaySmooth({ keys: 'img', windowLength: 5, order: 1, mode: 'reflect' }).apply({ img: vol([1, 2]) })).toThrow(/SavitzkyGolaySmooth: the window's half length 2 is too long for 'reflect' padding of an axis of 2 voxels/);
+  });
+});
+
+describe('StdShiftIntensity', () => {
+  it("MONAI's tests: nonzero [[4, 0, 2], [0, 2, 4]] (std 1) → +factor on the nonzero; channel-wise [[1, 2], [1, 1]] → [1 + f/2, 2 + f/2], [1, 1]", () => {
+    const f = 0.37;
+    const nz = new StdShiftIntensity({ keys: 'image', factor: f, nonzero: true }).apply({ image: vol([4, 0, 2, 0, 2, 4], [2, 3, 1]) }).image.data;
+    expectClose(nz, [4 + f, 0, 2 + f, 0, 2 + f, 4 + f], 1e-6);
+    const image: MultiChannelVolume = { data: Float32Array.of(1, 2, 1, 1), shape: [2, 2, 1, 1] };
+    expectClose(new StdShiftIntensity({ keys: 'image', factor: f, channelWise: true }).apply({ image }).image.data, [1 + 0.5 * f, 2 + 0.5 * f, 1, 1], 1e-6);
+    // over the whole image: std of [1, 2, 1, 1] = √3/4
+    expectClose(new StdShiftIntensity({ keys: 'image', factor: f }).apply({ image }).image.data, [1, 2, 1, 1].map((x) => x + (f * Math.sqrt(3)) / 4), 1e-6);
+  });
+
+  it("MONAI's zero-std test: a constant image stays, whatever nonzero and channelWise; an all-zero one with nonzero too", () => {
+    const ones: MultiChannelVolume = { data: new Float32Array(18).fill(1), shape: [2, 3, 3, 1] };
+    for (const nonzero of [true, false]) for (const channelWise of [true, false]) {
+      expect([...new StdShiftIntensity({ keys: 'image', factor: 0.8, nonzero, channelWise }).apply({ image: ones }).image.data]).toEqual([...ones.data]);
+    }
+    expect([...new StdShiftIntensity({ keys: 'image', factor: 0.8, nonzero: true }).apply({ image: vol([0, 0]) }).image.data]).toEqual([0, 0]);
+    expect(() => new StdShiftIntensity({ keys: 'image', factor: Infinity })).toThrow(/StdShiftIntensity: factor must be a finite number/);
+  });
+});
+
+describe('ScaleIntensityFixedMean', () => {
+  it("MONAI's tests: fixedMean false is x·(1 + f); with preserveRange clipped to the input's range; the mean stays otherwise", () => {
+    const image = vol([-1, 0, 2, 5]);
+    expectClose(new ScaleIntensityFixedMean({ keys: 'image', factor: 0.1, fixedMean: false }).apply({ image }).image.data, [-1.1, 0, 2.2, 5.5], 1e-6);
+    expect([...new ScaleIntensityFixedMean({ keys: 'image', factor: 0.9, fixedMean: false, preserveRange: true }).apply({ image }).image.data]).toEqual([-1, 0, 3.8, 5].map(Math.fround));
+    // mean 1.5: (x − 1.5)·1.9 + 1.5 = [−3.25, −1.35, 2.45, 8.15], clipped to [−1, 5]
+    expectClose(new ScaleIntensityFixedMean({ keys: 'image', factor: 0.9, preserveRange: true }).apply({ image }).image.data, [-1, -1, 2.45, 5], 1e-6);
+    expect([...new ScaleIntensityFixedMean({ keys: 'image' }).apply({ image }).image.data]).toEqual([-1, 0, 2, 5]);
+  });
+
+  it('channelWise: each channel about its own mean and within its own range', () => {
+    const image: MultiChannelVolume = { data: Float32Array.of(0, 2, 10, 30), shape: [2, 2, 1, 1] };
+    expectClose(new ScaleIntensityFixedMean({ keys: 'image', factor: 1, channelWise: true }).apply({ image }).image.data, [-1, 3, 0, 40], 1e-6);
+    expectClose(new ScaleIntensityFixedMean({ keys: 'image', factor: 1, channelWise: true, preserveRange: true }).apply({ image }).image.data, [0, 2, 10, 30], 1e-6);
+    // over the whole image: mean 10.5
+    expectClose(new ScaleIntensityFixedMean({ keys: 'image', factor: 1 }).apply({ image }).image.data, [-10.5, -6.5, 9.5, 49.5], 1e-6);
   });
 });
 
