@@ -12,7 +12,7 @@ import { fftn, fftshift, ifftn, type ComplexArray } from './fft.js';
 import type { Rng } from './random.js';
 import {
   checkFinite, checkProb, checkSpatialSize, keyList, readChannels, readImage, requireRng, resolveSize, withVolumes, type FloatImage,
-  type SpatialSize, type SpatialVolume, type Transform,
+  type SampleTransform, type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
 import type { Shape3 } from './volume.js';
 
@@ -37,6 +37,15 @@ function mapEachChannel<T extends object>(data: T, keys: readonly string[], name
   return withVolumes(data, keys, keys.map((k) => {
     const { image, channels, shape } = readImageChannels(data, k, name);
     return fromChannels(image, channels.map((values, c) => f(values, shape, c, channels.length)));
+  }));
+}
+
+/** Maps each image under `keys` through `f` of its values: all its channels together, or with `channelWise` each channel on its own. */
+function mapWholeOrChannels<T extends object>(data: T, keys: readonly string[], name: string, channelWise: boolean, f: (values: Float32Array) => ArrayLike<number>): T {
+  if (channelWise) return mapEachChannel(data, keys, name, f);
+  return withVolumes(data, keys, keys.map((k) => {
+    const { image } = readImage(data, k, name);
+    return { data: Float32Array.from(f(image.data)), shape: [...image.shape] } as FloatImage;
   }));
 }
 
@@ -875,12 +884,7 @@ export class StdShiftIntensity implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const name = 'StdShiftIntensity';
-    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, (values) => stdShift(values, this.#factor, this.#nonzero));
-    return withVolumes(data, this.#keys, this.#keys.map((k) => {
-      const { image } = readImage(data, k, name);
-      return { data: Float32Array.from(stdShift(image.data, this.#factor, this.#nonzero)), shape: [...image.shape] } as FloatImage;
-    }));
+    return mapWholeOrChannels(data, this.#keys, 'StdShiftIntensity', this.#channelWise, (values) => stdShift(values, this.#factor, this.#nonzero));
   }
 }
 
@@ -896,28 +900,34 @@ export interface RandStdShiftIntensityOptions {
   channelWise?: boolean;
 }
 
-/** MONAI's `RandStdShiftIntensityd`: with probability `prob`, StdShiftIntensity with the factor drawn once for all keys (u < prob, then the factor). */
-export class RandStdShiftIntensity implements Transform {
+/**
+ * A random transform of one factor (MONAI's random shift and scale of the intensities): u < prob, then the factor
+ * uniform on its range, once for all keys, then the transform `make` builds of it.
+ */
+class RandFactorTransform implements Transform {
   readonly #keys: string[];
   readonly #range: [number, number];
   readonly #prob: number;
-  readonly #nonzero: boolean;
-  readonly #channelWise: boolean;
 
-  constructor(opts: RandStdShiftIntensityOptions) {
-    const name = 'RandStdShiftIntensity';
+  constructor(opts: { keys: string | readonly string[]; factors: number | readonly [number, number]; prob?: number }, readonly name: string,
+    readonly make: (keys: string[], factor: number) => SampleTransform) {
     this.#keys = keyList(opts.keys, name);
     this.#range = factorRange(opts.factors, 'factors', name);
     this.#prob = checkProb(opts.prob ?? 0.1, name);
-    this.#nonzero = opts.nonzero ?? false;
-    this.#channelWise = opts.channelWise ?? false;
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const r = openGate(data, this.#keys, rng, this.#prob, 'RandStdShiftIntensity');
+    const r = openGate(data, this.#keys, rng, this.#prob, this.name);
     if (r === null) return data;
-    const factor = r.uniform(this.#range[0], this.#range[1]);
-    return new StdShiftIntensity({ keys: this.#keys, factor, nonzero: this.#nonzero, channelWise: this.#channelWise }).apply(data);
+    return this.make(this.#keys, r.uniform(this.#range[0], this.#range[1])).apply(data);
+  }
+}
+
+/** MONAI's `RandStdShiftIntensityd`: with probability `prob`, StdShiftIntensity with the factor drawn once for all keys (u < prob, then the factor). */
+export class RandStdShiftIntensity extends RandFactorTransform {
+  constructor(opts: RandStdShiftIntensityOptions) {
+    const { nonzero = false, channelWise = false } = opts;
+    super(opts, 'RandStdShiftIntensity', (keys, factor) => new StdShiftIntensity({ keys, factor, nonzero, channelWise }));
   }
 }
 
@@ -966,13 +976,8 @@ export class ScaleIntensityFixedMean implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const name = 'ScaleIntensityFixedMean';
-    const scale = (values: Float32Array) => scaleAboutMean(values, this.#factor, this.#fixedMean, this.#preserveRange);
-    if (this.#channelWise) return mapEachChannel(data, this.#keys, name, scale);
-    return withVolumes(data, this.#keys, this.#keys.map((k) => {
-      const { image } = readImage(data, k, name);
-      return { data: Float32Array.from(scale(image.data)), shape: [...image.shape] } as FloatImage;
-    }));
+    return mapWholeOrChannels(data, this.#keys, 'ScaleIntensityFixedMean', this.#channelWise,
+      (values) => scaleAboutMean(values, this.#factor, this.#fixedMean, this.#preserveRange));
   }
 }
 
@@ -992,27 +997,10 @@ export interface RandScaleIntensityFixedMeanOptions {
  * MONAI's `RandScaleIntensityFixedMeand`: with probability `prob`, ScaleIntensityFixedMean over each whole image (all
  * channels: MONAI's random form does not pass channel_wise on) with the factor drawn once for all keys (u < prob, then it).
  */
-export class RandScaleIntensityFixedMean implements Transform {
-  readonly #keys: string[];
-  readonly #range: [number, number];
-  readonly #fixedMean: boolean;
-  readonly #preserveRange: boolean;
-  readonly #prob: number;
-
+export class RandScaleIntensityFixedMean extends RandFactorTransform {
   constructor(opts: RandScaleIntensityFixedMeanOptions) {
-    const name = 'RandScaleIntensityFixedMean';
-    this.#keys = keyList(opts.keys, name);
-    this.#range = factorRange(opts.factors, 'factors', name);
-    this.#fixedMean = opts.fixedMean ?? true;
-    this.#preserveRange = opts.preserveRange ?? false;
-    this.#prob = checkProb(opts.prob ?? 0.1, name);
-  }
-
-  apply<T extends object>(data: T, rng?: Rng): T {
-    const r = openGate(data, this.#keys, rng, this.#prob, 'RandScaleIntensityFixedMean');
-    if (r === null) return data;
-    const factor = r.uniform(this.#range[0], this.#range[1]);
-    return new ScaleIntensityFixedMean({ keys: this.#keys, factor, fixedMean: this.#fixedMean, preserveRange: this.#preserveRange }).apply(data);
+    const { fixedMean = true, preserveRange = false } = opts;
+    super(opts, 'RandScaleIntensityFixedMean', (keys, factor) => new ScaleIntensityFixedMean({ keys, factor, fixedMean, preserveRange }));
   }
 }
 
