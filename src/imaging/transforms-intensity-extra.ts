@@ -1,8 +1,9 @@
 /**
  * More of MONAI's intensity transforms (dictionary form) on float images [X, Y, Z] or channel-first [C, X, Y, Z]: the
  * MRI artefacts in k-space (Gibbs ringing, spikes) and Rician noise, coarse dropout and shuffling, histogram
- * normalization, median and Savitzky–Golay smoothing, std-relative shifts and mean-preserving scaling. Computed in
- * float64 and rounded once to float32 (MONAI computes in float32, so values agree within float32 rounding).
+ * normalization, median and Savitzky–Golay smoothing, std-relative shifts, mean-preserving scaling and foreground
+ * masks. Computed in float64 and rounded once to float32 (MONAI computes in float32, so values agree within float32
+ * rounding).
  *
  * Random transforms draw from the `Rng` given to `apply`, in MONAI's order: first u < prob for the whole sample
  * (MONAI's dictionary transform's own draw; the prob-1 draw of the array transform it wraps is not repeated), then
@@ -14,7 +15,7 @@ import {
   checkFinite, checkProb, checkSpatialSize, keyList, readChannels, readImage, requireRng, resolveSize, withVolumes, type FloatImage,
   type SampleTransform, type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
-import type { Shape3 } from './volume.js';
+import { voxelIndex, type Shape3 } from './volume.js';
 
 /** An image under a key as its channels (views of its data) and its spatial shape. */
 interface ImageChannels { image: FloatImage; channels: Float32Array[]; shape: Shape3 }
@@ -63,11 +64,6 @@ function factorRange(v: number | readonly number[], option: string, name: string
   return [Math.min(pair[0]!, pair[1]!), Math.max(pair[0]!, pair[1]!)];
 }
 
-/** The C-order index of (x, y, z) in a spatial shape. */
-function at(shape: Readonly<Shape3>, x: number, y: number, z: number): number {
-  return (x * shape[1] + y) * shape[2] + z;
-}
-
 // ---------------------------------------------------------------------------------------------------------------------
 // k-space: Gibbs ringing and spikes
 
@@ -91,7 +87,7 @@ function gibbsChannel(values: Float32Array, shape: Readonly<Shape3>, alpha: numb
   for (let x = 0; x < shape[0]; x++) {
     for (let y = 0; y < shape[1]; y++) {
       for (let z = 0; z < shape[2]; z++) {
-        if (Math.sqrt((x - c[0]!) ** 2 + (y - c[1]!) ** 2 + (z - c[2]!) ** 2) > r) { const i = at(shape, x, y, z); k.re[i] = 0; k.im[i] = 0; }
+        if (Math.sqrt((x - c[0]!) ** 2 + (y - c[1]!) ** 2 + (z - c[2]!) ** 2) > r) { const i = voxelIndex(shape, x, y, z); k.re[i] = 0; k.im[i] = 0; }
       }
     }
   }
@@ -251,7 +247,7 @@ export class KSpaceSpikeNoise implements Transform {
         idx.forEach((v, a) => {
           if (v >= bound[a]!) throw new Error(`${name}: loc ${JSON.stringify(loc)} is out of bounds for key '${key}' of ${channels.length} channel(s) and spatial shape [${shape.join(', ')}] (index ${a})`);
         });
-        const spike = { index: at(shape, xyz[0]!, xyz[1]!, xyz[2]!), value: this.#values[i]! };
+        const spike = { index: voxelIndex(shape, xyz[0]!, xyz[1]!, xyz[2]!), value: this.#values[i]! };
         if (full) perChannel[full[0]]!.push(spike);
         else perChannel.forEach((list) => list.push(spike));
       });
@@ -317,7 +313,7 @@ export class RandKSpaceSpikeNoise implements Transform {
     if (r === null) return data;
     return withVolumes(data, this.#keys, this.#keys.map((key) => {
       const { image, channels, shape } = readImageChannels(data, key, name);
-      const place = (): number => at(shape, r.int(shape[0]), r.int(shape[1]), r.int(shape[2]));
+      const place = (): number => voxelIndex(shape, r.int(shape[0]), r.int(shape[1]), r.int(shape[2]));
       const rangeOf = (c: number, meanLog: number): [number, number] => perChannel?.[c] ?? (this.#range as [number, number] | null) ?? [0.95 * 2.5 * meanLog, 1.1 * 2.5 * meanLog];
       const shared = this.#channelWise ? null : place();
       return fromChannels(image, channels.map((values, c) => spikeChannel(values, shape, (meanLog) => {
@@ -503,7 +499,7 @@ function forEachInHole(shape: Readonly<Shape3>, hole: Hole, f: (index: number) =
   const { start, size } = hole;
   for (let x = start[0]; x < start[0] + size[0]; x++) {
     for (let y = start[1]; y < start[1] + size[1]; y++) {
-      for (let z = start[2]; z < start[2] + size[2]; z++) f(at(shape, x, y, z));
+      for (let z = start[2]; z < start[2] + size[2]; z++) f(voxelIndex(shape, x, y, z));
     }
   }
 }
@@ -582,10 +578,10 @@ export class RandCoarseShuffle implements Transform {
       const out = Float32Array.from(image.data), n = channels[0]!.length;
       for (const hole of holes) {
         channels.forEach((_, c) => {
-          const at: number[] = [];
-          forEachInHole(shape, hole, (i) => at.push(c * n + i));
-          const values = r.shuffle(at.map((i) => out[i]!));
-          at.forEach((i, j) => { out[i] = values[j]!; });
+          const places: number[] = [];
+          forEachInHole(shape, hole, (i) => places.push(c * n + i));
+          const values = r.shuffle(places.map((i) => out[i]!));
+          places.forEach((i, j) => { out[i] = values[j]!; });
         });
       }
       return { data: out, shape: [...image.shape] } as FloatImage;
@@ -734,8 +730,8 @@ export class MedianSmooth implements Transform {
       const clamp = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
       for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) for (let z = 0; z < Z; z++) {
         let w = 0;
-        for (let i = -rx; i <= rx; i++) for (let j = -ry; j <= ry; j++) for (let l = -rz; l <= rz; l++) window[w++] = values[at(shape, clamp(x + i, X), clamp(y + j, Y), clamp(z + l, Z))]!;
-        out[at(shape, x, y, z)] = window.sort()[mid]!;
+        for (let i = -rx; i <= rx; i++) for (let j = -ry; j <= ry; j++) for (let l = -rz; l <= rz; l++) window[w++] = values[voxelIndex(shape, clamp(x + i, X), clamp(y + j, Y), clamp(z + l, Z))]!;
+        out[voxelIndex(shape, x, y, z)] = window.sort()[mid]!;
       }
       return out;
     });
