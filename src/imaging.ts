@@ -47,6 +47,16 @@ export {
   type ClipIntensityPercentilesOptions, type ShiftIntensityOptions, type MaskIntensityOptions,
 } from './imaging/transforms-intensity.js';
 export {
+  GibbsNoise, RandGibbsNoise, KSpaceSpikeNoise, RandKSpaceSpikeNoise, RandRicianNoise, RandCoarseDropout, RandCoarseShuffle, HistogramNormalize, MedianSmooth,
+  SavitzkyGolaySmooth, StdShiftIntensity, RandStdShiftIntensity, ScaleIntensityFixedMean, RandScaleIntensityFixedMean, ForegroundMask, savitzkyGolayCoefficients, thresholdOtsu,
+  type GibbsNoiseOptions, type RandGibbsNoiseOptions, type SpikeLocation, type KSpaceSpikeNoiseOptions, type RandKSpaceSpikeNoiseOptions,
+  type RandRicianNoiseOptions, type RandCoarseOptions, type RandCoarseDropoutOptions, type HistogramNormalizeOptions, type MedianSmoothOptions,
+  type SavitzkyGolayPadMode, type SavitzkyGolaySmoothOptions, type StdShiftIntensityOptions, type RandStdShiftIntensityOptions,
+  type ScaleIntensityFixedMeanOptions, type RandScaleIntensityFixedMeanOptions,
+  type ForegroundThreshold, type ForegroundThresholds, type ForegroundMaskOptions,
+} from './imaging/transforms-intensity-extra.js';
+export { fft, ifft, fftn, ifftn, fftshift, ifftshift, type ComplexArray } from './imaging/fft.js';
+export {
   CropForeground, SpatialPad, CenterSpatialCrop, ResizeWithPadOrCrop, RandSpatialCrop, RandCropByPosNegLabel, Flip, RandFlip, Rotate90, RandRotate90, Resize, Spacing,
   generateSpatialBoundingBox, cropOrPad,
   type BoundingBoxOptions, type CropForegroundOptions, type SpatialPadOptions, type CenterSpatialCropOptions, type ResizeWithPadOrCropOptions, type RandSpatialCropOptions,
