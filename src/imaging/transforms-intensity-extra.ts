@@ -11,6 +11,7 @@
  */
 import { fftn, fftshift, ifftn, type ComplexArray } from './fft.js';
 import type { Rng } from './random.js';
+import { drawGate, meanStd, minMax } from './transforms-intensity.js';
 import {
   checkFinite, checkProb, checkSpatialSize, keyList, readChannels, readImage, requireRng, resolveSize, withVolumes, type FloatImage,
   type SampleTransform, type SpatialSize, type SpatialVolume, type Transform,
@@ -48,13 +49,6 @@ function mapWholeOrChannels<T extends object>(data: T, keys: readonly string[], 
     const { image } = readImage(data, k, name);
     return { data: Float32Array.from(f(image.data)), shape: [...image.shape] } as FloatImage;
   }));
-}
-
-/** Checks the images under `keys`, then draws u < prob: the Rng to draw the parameters from, or null (the sample stays). */
-function openGate(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, name: string): Rng | null {
-  keys.forEach((k) => readImage(data, k, name));
-  const r = requireRng(rng, name);
-  return r.random() < prob ? r : null;
 }
 
 /** MONAI's `factors` of the random shifts and scales: f gives (min(−f, f), max(−f, f)), a pair is taken in either order. */
@@ -150,7 +144,7 @@ export class RandGibbsNoise implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const r = openGate(data, this.#keys, rng, this.#prob, 'RandGibbsNoise');
+    const r = drawGate(data, this.#keys, rng, this.#prob, 'RandGibbsNoise');
     if (r === null) return data;
     const alpha = r.uniform(this.#alpha[0], this.#alpha[1]);
     return new GibbsNoise({ keys: this.#keys, alpha }).apply(data);
@@ -309,7 +303,7 @@ export class RandKSpaceSpikeNoise implements Transform {
         if (c !== perChannel.length) throw new Error(`${name}: key '${key}' has ${c} channel(s), intensityRange has ${perChannel.length} ranges; give one per channel`);
       });
     }
-    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
     if (r === null) return data;
     return withVolumes(data, this.#keys, this.#keys.map((key) => {
       const { image, channels, shape } = readImageChannels(data, key, name);
@@ -351,16 +345,6 @@ function channelValue(v: number | readonly number[], option: string, c: number, 
   return v[c]!;
 }
 
-/** The Bessel-corrected std (torch's `std()`) of values, in float64. */
-function unbiasedStd(d: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < d.length; i++) sum += d[i]!;
-  const mean = sum / d.length;
-  let sq = 0;
-  for (let i = 0; i < d.length; i++) sq += (d[i]! - mean) ** 2;
-  return Math.sqrt(sq / (d.length - 1));
-}
-
 /**
  * MONAI's `RandRicianNoised`: with probability `prob` (one u for the sample), √((x + n1)² + n2²) with n1, n2 two
  * fields of N(mean, σ²) noise (float32, as MONAI's). Each key draws its own noise: σ (uniform on [0, std) with
@@ -396,7 +380,7 @@ export class RandRicianNoise implements Transform {
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const name = 'RandRicianNoise';
-    const r = openGate(data, this.#keys, rng, this.#prob, name);
+    const r = drawGate(data, this.#keys, rng, this.#prob, name);
     if (r === null) return data;
     const noisy = (values: Float32Array, mean: number, std: number): Float64Array => {
       const sigma = this.#sampleStd ? r.uniform(0, std) : std;
@@ -410,12 +394,12 @@ export class RandRicianNoise implements Transform {
     return withVolumes(data, this.#keys, this.#keys.map((key) => {
       const { image, channels } = readImageChannels(data, key, name);
       if (!this.#channelWise) {
-        const std = (this.#std as number) * (this.#relative ? unbiasedStd(image.data) : 1);
+        const std = (this.#std as number) * (this.#relative ? meanStd(image.data)[1] : 1);
         return { data: Float32Array.from(noisy(image.data, this.#mean as number, std)), shape: [...image.shape] } as FloatImage;
       }
       return fromChannels(image, channels.map((values, c) => {
         const mean = channelValue(this.#mean, 'mean', c, channels.length, key, name);
-        const std = channelValue(this.#std, 'std', c, channels.length, key, name) * (this.#relative ? unbiasedStd(values) : 1);
+        const std = channelValue(this.#std, 'std', c, channels.length, key, name) * (this.#relative ? meanStd(values)[1] : 1);
         return noisy(values, mean, std);
       }));
     }));
@@ -540,9 +524,7 @@ export class RandCoarseDropout implements Transform {
     return withVolumes(data, this.#holes.keys, images.map(({ image, channels, shape }) => {
       let fill = this.#fill;
       if (fill === null) {
-        let lo = Infinity, hi = -Infinity;
-        for (const x of image.data) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
-        fill = [lo, hi];
+        fill = minMax(image.data);
       }
       const value = typeof fill === 'number' ? () => fill : () => r.uniform(fill[0], fill[1]);
       const n = channels[0]!.length;
@@ -610,8 +592,7 @@ export interface HistogramNormalizeOptions {
  * the last bin closed; the counts and the bins' centres.
  */
 function histogram(values: ArrayLike<number>, bins: number): { counts: Float64Array; centres: Float64Array } {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < values.length; i++) { lo = Math.min(lo, values[i]!); hi = Math.max(hi, values[i]!); }
+  let [lo, hi] = minMax(values);
   if (lo === hi) { lo -= 0.5; hi += 0.5; }
   // numpy's linspace edges (start + i·step, the last one exactly hi) and its bin index ((v − lo)/(hi − lo))·bins
   const step = (hi - lo) / bins, edges = Float64Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : i * step + lo));
@@ -913,7 +894,7 @@ class RandFactorTransform implements Transform {
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
-    const r = openGate(data, this.#keys, rng, this.#prob, this.name);
+    const r = drawGate(data, this.#keys, rng, this.#prob, this.name);
     if (r === null) return data;
     return this.make(this.#keys, r.uniform(this.#range[0], this.#range[1])).apply(data);
   }

@@ -300,7 +300,7 @@ function checkRange(v: number | readonly [number, number], option: string, name:
  * The first draw of a random intensity transform, after checking the images under `keys`: u < prob gives the Rng to
  * draw the parameters from, else null (the sample stays as it is).
  */
-function drawGate(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, name: string): Rng | null {
+export function drawGate(data: object, keys: readonly string[], rng: Rng | undefined, prob: number, name: string): Rng | null {
   keys.forEach((k) => readImage(data, k, name));
   const r = requireRng(rng, name);
   return r.random() < prob ? r : null;
@@ -376,7 +376,7 @@ function mapChannels<T extends object>(data: T, keys: readonly string[], name: s
 }
 
 /** The whole image's minimum and maximum (all its channels), as MONAI's `img.min()`, `img.max()`. */
-function minMax(d: ArrayLike<number>): [number, number] {
+export function minMax(d: ArrayLike<number>): [number, number] {
   let lo = Infinity, hi = -Infinity;
   for (let i = 0; i < d.length; i++) { lo = Math.min(lo, d[i]!); hi = Math.max(hi, d[i]!); }
   return [lo, hi];
@@ -658,7 +658,7 @@ export interface AdjustContrastOptions {
 }
 
 /** Mean and torch's unbiased std (ddof 1) of values, in float64. */
-function meanStd(d: ArrayLike<number>): [number, number] {
+export function meanStd(d: ArrayLike<number>): [number, number] {
   let sum = 0;
   for (let i = 0; i < d.length; i++) sum += d[i]!;
   const mean = sum / d.length;
