@@ -221,13 +221,16 @@ class GridResampler {
   readonly #padding: (GridSamplePadMode | null)[];
   readonly #size: Shape3 | null;
   readonly #name: string;
+  readonly #defaultPadding: GridSamplePadMode;
 
-  constructor(opts: GridResampleOptions, name: string) {
+  /** `defaultPadding`: the padding of a key without one ('reflection', as MONAI's Affine; Rotate's is 'border'). */
+  constructor(opts: GridResampleOptions, name: string, defaultPadding: GridSamplePadMode = 'reflection') {
     this.keys = keyList(opts.keys, name);
     this.#modes = modesFor(opts.mode, GRID_MODES, this.keys, name);
     this.#padding = modesFor(opts.paddingMode, PAD_MODES, this.keys, name, 'paddingMode');
     this.#size = opts.spatialSize === undefined ? null : checkSpatialSize(opts.spatialSize, 'spatialSize', name);
     this.#name = name;
+    this.#defaultPadding = defaultPadding;
   }
 
   /** The keys' volumes (checked, one spatial shape) and the output size. */
@@ -247,13 +250,18 @@ class GridResampler {
     const isLabel = v.channels[0]!.data instanceof Uint8Array;
     const mode = nearest ? 'nearest' : this.#modes[i] ?? (isLabel ? 'nearest' : 'bilinear');
     if (mode !== 'nearest' && isLabel) throw new Error(`${name}: key '${this.keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-    const padding = this.#padding[i] ?? 'reflection';
+    const padding = this.#padding[i] ?? this.#defaultPadding;
     return mapChannels(v, (c) => gridSample(c, coords, outShape, mode, padding));
   }
 
-  /** The result of resampling with `matrix`, recorded on every key (the matrix, for the inverse). */
-  record<T extends object>(data: T, out: T, id: number, matrix: Matrix4): T {
-    return withRecord(data, out, this.keys, { className: this.#name, id, doTransform: true, extraInfo: { matrix } }, [AFFINE_KEY, SPACING_KEY]);
+  /**
+   * Every key resampled with `matrix` onto `outShape`, the sample's affine (under `affineKey`) and spacing following
+   * (`resampleMap`), the matrix recorded on every key for the inverse.
+   */
+  resample<T extends object>(data: T, vols: readonly Channels[], matrix: Matrix4, inShape: Readonly<Shape3>, outShape: Readonly<Shape3>, affineKey: string, id: number): T {
+    const out = this.sample(data, vols, sourceCoordinates(matrix, inShape, outShape), outShape);
+    const moved = withGeometry(this.#name, out, out, resampleMap(matrix, inShape, outShape), { affineKey, spacingKey: SPACING_KEY });
+    return withRecord(data, moved, this.keys, { className: this.#name, id, doTransform: true, extraInfo: { matrix } }, [affineKey, SPACING_KEY]);
   }
 
   /**
@@ -314,9 +322,7 @@ export class Affine implements InvertibleTransform {
 
   apply<T extends object>(data: T): T {
     const { vols, inShape, outShape } = this.#grid.read(data);
-    const out = this.#grid.sample(data, vols, sourceCoordinates(this.#matrix, inShape, outShape), outShape);
-    return this.#grid.record(data, withGeometry('Affine', out, out, resampleMap(this.#matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY }),
-      this.transformId, this.matrix);
+    return this.#grid.resample(data, vols, this.matrix, inShape, outShape, this.#affineKey, this.transformId);
   }
 
   /** Resamples back through the inverse matrix onto the recorded shape, affine and spacing. */
@@ -403,15 +409,131 @@ export class RandAffine implements InvertibleTransform {
     const doTransform = r.random() < this.#prob;
     const drawn = this.#ranges.draw(r);
     if (!doTransform && outShape.every((s, a) => s === inShape[a])) return skipRecord(data, this.#grid.keys, 'RandAffine', this.transformId);
-    const matrix = doTransform ? drawn : identity4();
-    const out = this.#grid.sample(data, vols, sourceCoordinates(matrix, inShape, outShape), outShape);
-    return this.#grid.record(data, withGeometry('RandAffine', out, out, resampleMap(matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY }),
-      this.transformId, matrix);
+    return this.#grid.resample(data, vols, doTransform ? drawn : identity4(), inShape, outShape, this.#affineKey, this.transformId);
   }
 
   /** Resamples back through the drawn matrix's inverse (or the identity's, when it only resized) when it resampled. */
   inverse<T extends object>(data: T, opts?: InverseOptions): T {
     return this.#grid.invert(data, this.transformId, opts);
+  }
+}
+
+export interface RotateOptions extends Omit<GridResampleOptions, 'spatialSize'> {
+  /** Radians, up to three (the planes of createRotate). */
+  angle: number | readonly number[];
+  /** Keep the input's size (true, the default) or grow the output to hold the whole rotated volume. */
+  keepSize?: boolean;
+  /** As Affine's. Default 'affine'. */
+  affineKey?: string;
+}
+
+/**
+ * The output size MONAI's Rotate gives without keepSize: the extent of the rotated box [0, d] per axis (its corners
+ * through the rotation's 3x3 part), plus 0.5, truncated.
+ */
+function rotatedShape(matrix: Matrix4, shape: Readonly<Shape3>): Shape3 {
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (let c = 0; c < 8; c++) {
+    const corner = AXES.map((a) => ((c >> a) & 1 ? shape[a] : 0));
+    for (const i of AXES) {
+      const v = matrix[i]![0]! * corner[0]! + matrix[i]![1]! * corner[1]! + matrix[i]![2]! * corner[2]!;
+      lo[i] = Math.min(lo[i]!, v);
+      hi[i] = Math.max(hi[i]!, v);
+    }
+  }
+  return AXES.map((a) => Math.trunc(hi[a]! - lo[a]! + 0.5)) as Shape3;
+}
+
+/** What Rotate and RandRotate share: the grid, keepSize, and the rotation of a sample by given angles. */
+class Rotator {
+  readonly grid: GridResampler;
+  readonly #keepSize: boolean;
+  readonly #affineKey: string;
+
+  constructor(opts: Omit<RotateOptions, 'angle'>, name: string) {
+    this.grid = new GridResampler(opts, name, 'border');
+    this.#keepSize = opts.keepSize ?? true;
+    if (typeof this.#keepSize !== 'boolean') throw new Error(`${name}: keepSize must be true or false, got ${JSON.stringify(opts.keepSize)}`);
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
+  }
+
+  apply<T extends object>(data: T, angle: readonly number[], id: number): T {
+    const { vols, inShape } = this.grid.read(data);
+    const matrix = createRotate(angle);
+    return this.grid.resample(data, vols, matrix, inShape, this.#keepSize ? inShape : rotatedShape(matrix, inShape), this.#affineKey, id);
+  }
+}
+
+/**
+ * MONAI's `Rotated`: every key rotated by `angle` about its centre (createRotate's planes; output voxel p reads the
+ * source at R·p, centred coordinates), bilinear (nearest for labels) with 'border' padding by default, keeping the
+ * input's size or growing to hold the whole volume; the sample's affine and spacing follow, as Affine's.
+ */
+export class Rotate implements InvertibleTransform {
+  readonly transformId = nextTransformId();
+  readonly #rotator: Rotator;
+  readonly #angle: number[];
+
+  constructor(opts: RotateOptions) {
+    this.#rotator = new Rotator(opts, 'Rotate');
+    checkParams(opts.angle, 3, 'angle', 'Rotate');
+    this.#angle = asList(opts.angle);
+  }
+
+  apply<T extends object>(data: T): T {
+    return this.#rotator.apply(data, this.#angle, this.transformId);
+  }
+
+  /** Rotates back onto the recorded shape, affine and spacing. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#rotator.grid.invert(data, this.transformId, opts);
+  }
+}
+
+export interface RandRotateOptions extends Omit<RotateOptions, 'angle'> {
+  /** The angle (radians) of each plane of createRotate: x (uniform in [−x, x)) or [min, max]. Default 0. */
+  rangeX?: number | readonly [number, number];
+  rangeY?: number | readonly [number, number];
+  rangeZ?: number | readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/**
+ * MONAI's `RandRotated`. Draws, in MONAI's order: u < prob, then (always) the three angles, each uniform in its range;
+ * a skipped rotation records that it did nothing.
+ */
+export class RandRotate implements InvertibleTransform {
+  readonly transformId = nextTransformId();
+  readonly #rotator: Rotator;
+  readonly #ranges: [number, number][];
+  readonly #prob: number;
+
+  constructor(opts: RandRotateOptions) {
+    const name = 'RandRotate';
+    this.#rotator = new Rotator(opts, name);
+    this.#ranges = (['rangeX', 'rangeY', 'rangeZ'] as const).map((option) => {
+      const r = opts[option] ?? 0;
+      const pair = typeof r === 'number' ? [Math.min(-r, r), Math.max(-r, r)] : Array.isArray(r) && r.length === 2 ? [r[0], r[1]] : [NaN, NaN];
+      if (!pair.every((x) => typeof x === 'number' && Number.isFinite(x)) || pair[0]! > pair[1]!) {
+        throw new Error(`${name}: ${option} must be a number x (for [−x, x]) or [min, max] with min ≤ max, got ${JSON.stringify(r)}`);
+      }
+      return pair as [number, number];
+    });
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const r = requireRng(rng, 'RandRotate');
+    this.#rotator.grid.read(data);
+    const doTransform = r.random() < this.#prob;
+    const angle = this.#ranges.map(([lo, hi]) => r.uniform(lo, hi));
+    return doTransform ? this.#rotator.apply(data, angle, this.transformId) : skipRecord(data, this.#rotator.grid.keys, 'RandRotate', this.transformId);
+  }
+
+  /** Rotates back by the drawn angles when it rotated. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#rotator.grid.invert(data, this.transformId, opts);
   }
 }
 
