@@ -514,11 +514,8 @@ export class RandRotate implements InvertibleTransform {
     this.#rotator = new Rotator(opts, name);
     this.#ranges = (['rangeX', 'rangeY', 'rangeZ'] as const).map((option) => {
       const r = opts[option] ?? 0;
-      const pair = typeof r === 'number' ? [Math.min(-r, r), Math.max(-r, r)] : Array.isArray(r) && r.length === 2 ? [r[0], r[1]] : [NaN, NaN];
-      if (!pair.every((x) => typeof x === 'number' && Number.isFinite(x)) || pair[0]! > pair[1]!) {
-        throw new Error(`${name}: ${option} must be a number x (for [−x, x]) or [min, max] with min ≤ max, got ${JSON.stringify(r)}`);
-      }
-      return pair as [number, number];
+      // one number x is [−x, x] (MONAI's (min(−x, x), max(−x, x)))
+      return typeof r === 'number' ? checkPair([Math.min(-r, r), Math.max(-r, r)], `${option} (x for [−x, x])`, name, false) : checkPair(r, option, name, false);
     });
     this.#prob = checkProb(opts.prob ?? 0.1, name);
   }

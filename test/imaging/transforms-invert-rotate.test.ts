@@ -88,8 +88,8 @@ describe('RandRotate (MONAI RandRotated)', () => {
   });
 
   it('names its bad ranges and prob', () => {
-    expect(() => new RandRotate({ keys: 'image', rangeX: [0.5, 0.1] })).toThrow(/RandRotate: rangeX must be a number x .* min ≤ max, got \[0.5,0.1\]/);
-    expect(() => new RandRotate({ keys: 'image', rangeZ: NaN })).toThrow(/RandRotate: rangeZ must be/);
+    expect(() => new RandRotate({ keys: 'image', rangeX: [0.5, 0.1] })).toThrow(/RandRotate: rangeX must be \[min, max\] with min ≤ max, got \[0.5,0.1\]/);
+    expect(() => new RandRotate({ keys: 'image', rangeZ: NaN })).toThrow(/RandRotate: rangeZ \(x for \[−x, x\]\) must be \[min, max\]/);
     expect(() => new RandRotate({ keys: 'image', prob: 2 })).toThrow(/RandRotate: prob must be in \[0, 1\]/);
     expect(() => new RandRotate({ keys: 'image' }).apply({ image: indexVolume([2, 2, 2]) })).toThrow(/RandRotate: a random transform needs an Rng/);
   });
