@@ -88,10 +88,21 @@ export {
   computeRocAuc, ROCAUCMetric, type RocAucAverage, type RocAucInput, type RocAucResult, type RocAucWarn, type ROCAUCMetricOptions,
 } from './imaging/metrics-classification.js';
 export {
-  Dataset, CacheDataset, DataLoader, listDataCollate, decollateBatch, partitionDataset, isRandomTransform, copySample,
+  Dataset, CacheDataset, DataLoader, ThreadDataLoader, listDataCollate, decollateBatch, partitionDataset, isRandomTransform, copySample,
   type DatasetTransform, type CacheDatasetOptions, type CollateOptions, type CollatedValue, type Batch, type DataLoaderOptions,
-  type DecollateOptions, type Decollated, type DecollatedValue, type PartitionDatasetOptions,
+  type ThreadDataLoaderOptions, type DecollateOptions, type Decollated, type DecollatedValue, type PartitionDatasetOptions,
 } from './imaging/dataset.js';
+export {
+  PersistentDataset, encodeStoredSample, decodeStoredSample, type PersistentDatasetOptions,
+} from './imaging/dataset-persistent.js';
 export {
   LoadImage, EnsureChannelFirst, affineToSpacing, type LoadImageOptions, type LoadImageDtype, type EnsureChannelFirstOptions,
 } from './imaging/transforms-io.js';
+export {
+  OneOf, SomeOf, RandomOrder, type OneOfOptions, type SomeOfOptions,
+} from './imaging/transforms-compose.js';
+export {
+  CopyItems, ConcatItems, DeleteItems, SelectItems, SplitDim, SqueezeDim, CastToType, Identity, RandLambda, DataStats, SaveImage, castVolumeData,
+  type CopyItemsOptions, type ConcatItemsOptions, type DeleteItemsOptions, type SelectItemsOptions, type SplitDimOptions, type SqueezeDimOptions,
+  type CastToTypeOptions, type IdentityOptions, type RandLambdaOptions, type DataStatsOptions, type SaveImageOptions, type VolumeDtype,
+} from './imaging/transforms-utility.js';

@@ -20,8 +20,12 @@ import type { Backend, DType } from '../kernels/backend.js';
 import { fromArray } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { existsSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hashSeed, Rng } from './random.js';
 import { Compose, readChannels, type ComposeStep, type Transform } from './transforms.js';
+import { isTypeScript, workerStart, WorkerPool } from './worker-pool.js';
 
 /** What a Dataset runs its samples through: a transform, a Compose, or a list of them (wrapped in a Compose, as MONAI's). */
 export type DatasetTransform = Transform | ComposeStep | readonly ComposeStep[];
@@ -42,7 +46,7 @@ function checkData<S>(data: readonly S[], name: string): S[] {
 }
 
 /** An index into a dataset of `length` items (negative counts from the end, as Python's), checked. */
-function itemIndex(index: number, length: number, name: string): number {
+export function itemIndex(index: number, length: number, name: string): number {
   if (!Number.isInteger(index) || index < -length || index >= length) {
     throw new Error(`${name}: index ${index} is out of range for ${length} item${length === 1 ? '' : 's'}`);
   }
@@ -81,14 +85,14 @@ export class Dataset<S extends object = Record<string, unknown>> {
 }
 
 /** Item i of the data, checked to be a sample object. */
-function sampleAt(data: readonly object[], i: number): object {
+export function sampleAt(data: readonly object[], i: number): object {
   const item = data[i];
   if (item === null || typeof item !== 'object') throw new Error(`not a sample object (got ${item === null ? 'null' : typeof item})`);
   return item;
 }
 
 /** f(), its Error rethrown with `what` before the message (which item failed; the original is its cause). */
-function naming<R>(what: string, f: () => R): R {
+export function naming<R>(what: string, f: () => R): R {
   try {
     return f();
   } catch (e) {
@@ -117,6 +121,44 @@ function forbiddenRng(index: number, t: ComposeStep): Rng {
         'a random transform of your own must be named Rand… or declare readonly randomizable = true');
     },
   }) as Rng;
+}
+
+/** A Dataset's transform cut before its first random step (MONAI's caching datasets cache what `cached` makes). */
+export interface SplitTransform {
+  /** the index of the first random step (the number of cached steps) */
+  firstRandom: number;
+  /** the steps before it (null for none) */
+  cached: Compose | null;
+  /** the first random step and those after it (null for none) */
+  rest: Compose | null;
+}
+
+/** The transform cut before its first random step (`isRandomTransform`). */
+export function splitAtFirstRandom(transform: Compose | null): SplitTransform {
+  const steps = transform?.transforms ?? [];
+  const first = steps.findIndex((t) => isRandomTransform(t));
+  const firstRandom = first < 0 ? steps.length : first;
+  return {
+    firstRandom,
+    cached: firstRandom > 0 ? new Compose(steps.slice(0, firstRandom)) : null,
+    rest: firstRandom < steps.length ? new Compose(steps.slice(firstRandom)) : null,
+  };
+}
+
+/** A sample through the cached (deterministic) steps, each given an Rng that throws, naming the step, if touched. */
+export function applyDeterministic(cached: Compose | null, sample: object): object | object[] {
+  let current: object | object[] = sample;
+  (cached?.transforms ?? []).forEach((t, k) => {
+    const rng = forbiddenRng(k, t);
+    current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
+  });
+  return current;
+}
+
+/** A cached sample (or list of samples) through the random steps. */
+export function applyRandom(rest: Compose | null, start: object | object[], rng?: Rng): object | object[] {
+  if (!rest) return start;
+  return Array.isArray(start) ? start.flatMap((d) => rest.applyAll(d, rng)) : rest.apply(start, rng);
 }
 
 /** A copy of a sample's data: typed arrays, arrays and plain objects are copied (deeply), other objects shared. */
@@ -156,8 +198,7 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
   readonly copyCache: boolean;
   /** the index of the first random transform (the number of cached steps) */
   readonly firstRandom: number;
-  readonly #cached: Compose | null;
-  readonly #rest: Compose | null;
+  readonly #split: SplitTransform;
   readonly #cache: (object | object[] | undefined)[];
 
   constructor(data: readonly object[], transform?: DatasetTransform | null, opts: CacheDatasetOptions = {}) {
@@ -168,23 +209,14 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
     if (!(cacheRate >= 0 && cacheRate <= 1)) throw new Error(`${name}: cacheRate must be in [0, 1], got ${cacheRate}`);
     this.cacheNum = Math.min(cacheNum, Math.floor(this.length * cacheRate), this.length);
     this.copyCache = opts.copyCache ?? true;
-    const steps = this.transform?.transforms ?? [];
-    const first = steps.findIndex((t) => isRandomTransform(t));
-    this.firstRandom = first < 0 ? steps.length : first;
-    this.#cached = this.firstRandom > 0 ? new Compose(steps.slice(0, this.firstRandom)) : null;
-    this.#rest = this.firstRandom < steps.length ? new Compose(steps.slice(this.firstRandom)) : null;
+    this.#split = splitAtFirstRandom(this.transform);
+    this.firstRandom = this.#split.firstRandom;
     this.#cache = new Array<object | object[] | undefined>(this.cacheNum).fill(undefined);
     if (!opts.runtimeCache) for (let i = 0; i < this.cacheNum; i++) this.#cache[i] = naming(`${name}: item ${i}`, () => this.#deterministic(i));
   }
 
-  /** Item i through the transforms before the first random one, each given an Rng that must not be touched. */
   #deterministic(i: number): object | object[] {
-    let current: object | object[] = sampleAt(this.data, i);
-    (this.#cached?.transforms ?? []).forEach((t, k) => {
-      const rng = forbiddenRng(k, t);
-      current = Array.isArray(current) ? current.flatMap((d) => t.apply(d, rng)) : t.apply(current, rng);
-    });
-    return current;
+    return applyDeterministic(this.#split.cached, sampleAt(this.data, i));
   }
 
   /** Whether item `index` is cached now. */
@@ -196,10 +228,7 @@ export class CacheDataset<S extends object = Record<string, unknown>> extends Da
   protected override transformItem(i: number, rng?: Rng): S | S[] {
     if (i >= this.cacheNum) return super.transformItem(i, rng);
     const cached = (this.#cache[i] ??= this.#deterministic(i));
-    if (!this.#rest) return (this.copyCache ? copySample(cached) : cached) as S | S[];
-    const start = this.copyCache ? copySample(cached) : cached;
-    const rest = this.#rest;
-    return (Array.isArray(start) ? start.flatMap((d) => rest.applyAll(d, rng)) : rest.apply(start, rng)) as S | S[];
+    return applyRandom(this.#split.rest, this.copyCache ? copySample(cached) : cached, rng) as S | S[];
   }
 }
 
@@ -301,6 +330,46 @@ export interface DataLoaderOptions extends CollateOptions {
   seed?: number;
   /** the generator of the epochs' orders and transform seeds (default new Rng(seed)); the loader draws from it */
   generator?: Rng;
+  /**
+   * batches whose items are transformed ahead, while the loop awaits (default 0: each batch when it is asked for). The
+   * transforms still run on the calling thread, so this overlaps them with what the loop awaits (the GPU's work of a
+   * step, a readback), not with its own JavaScript; the batches are the same.
+   */
+  prefetch?: number;
+  /**
+   * worker threads that transform the items (default 0: the calling thread). A worker cannot receive the dataset
+   * (its transforms are closures), so it makes its own from `workerDataset`; with workers, prefetch defaults to
+   * 2 × workers batches.
+   */
+  workers?: number;
+  /** how each worker makes the dataset: `module` (a file URL or path) exports the function `export` (default 'createDataset'), called with `args` */
+  workerDataset?: WorkerDatasetSpec;
+}
+
+/** A module whose export makes a DataLoader's dataset in a worker thread (the same items as the loader's). */
+export interface WorkerDatasetSpec {
+  /** the module: a URL (`new URL('./data.ts', import.meta.url)`) or a file path (relative to the working folder) */
+  module: string | URL;
+  /** the export to call (default 'createDataset'); it may be async */
+  export?: string;
+  /** its arguments, structured-cloneable (default none) */
+  args?: readonly unknown[];
+}
+
+/** What a DataLoader's worker receives as workerData. */
+export interface DatasetWorkerInit {
+  module: string;
+  exportName: string;
+  args: readonly unknown[];
+  /** the loader's dataset length, which the worker's must match */
+  length: number;
+}
+
+/** An item request to a DataLoader's worker. */
+export interface DatasetWorkerRequest {
+  task: number;
+  index: number;
+  seed: number;
 }
 
 /**
@@ -315,7 +384,11 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly generator: Rng;
+  readonly prefetch: number;
+  readonly workers: number;
   readonly #collate: CollateOptions;
+  readonly #workerInit: DatasetWorkerInit | null;
+  #pool: WorkerPool<DatasetWorkerRequest, S | S[]> | null = null;
 
   constructor(dataset: Dataset<S>, opts: DataLoaderOptions = {}) {
     const name = 'DataLoader';
@@ -323,8 +396,15 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
     const batchSize = opts.batchSize ?? 1;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${name}: batchSize must be a positive integer, got ${batchSize}`);
     if (opts.generator !== undefined && !(opts.generator instanceof Rng)) throw new Error(`${name}: generator must be an Rng`);
-    const seed = opts.seed ?? 0;
+    const seed = opts.seed ?? 0, workers = opts.workers ?? 0, prefetch = opts.prefetch ?? 2 * workers;
     if (!Number.isFinite(seed)) throw new Error(`${name}: seed must be a finite number, got ${seed}`);
+    if (!Number.isInteger(workers) || workers < 0) throw new Error(`${name}: workers must be a non-negative integer, got ${workers}`);
+    if (!Number.isInteger(prefetch) || prefetch < (workers > 0 ? 1 : 0)) {
+      throw new Error(`${name}: prefetch must be a${workers > 0 ? ' positive (with workers)' : ' non-negative'} integer, got ${prefetch}`);
+    }
+    this.prefetch = prefetch;
+    this.workers = workers;
+    this.#workerInit = workers > 0 ? workerInit(opts.workerDataset, dataset.length, name) : null;
     this.dataset = dataset;
     this.batchSize = batchSize;
     this.shuffle = opts.shuffle ?? false;
@@ -335,6 +415,10 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
 
   /** Batches per epoch. */
   get length(): number {
+    return this.#batches();
+  }
+
+  #batches(): number {
     const n = this.dataset.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
@@ -348,11 +432,110 @@ export class DataLoader<S extends object = Record<string, unknown>> implements A
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Batch<S>, void, undefined> {
     const { seed, order } = this.#epoch();
-    for (let b = 0; b < this.length; b++) {
-      const indices = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
-      const items = indices.map((i) => this.dataset.getItem(i, new Rng(hashSeed(seed, i))));
-      yield naming(`DataLoader: batch ${b} (dataset items ${indices.join(', ')})`, () => listDataCollate(items, this.#collate));
+    const indicesOf = (b: number) => order.slice(b * this.batchSize, (b + 1) * this.batchSize);
+    const itemsOf = (b: number) => indicesOf(b).map((i) => this.dataset.getItem(i, new Rng(hashSeed(seed, i))));
+    const pool = this.#workerInit ? (this.#pool ??= this.#startWorkers(this.#workerInit)) : null;
+    // batches transformed ahead, each in a setImmediate callback (run while the loop awaits); settled with the
+    // items or the error, thrown when that batch is asked for (never an unhandled rejection)
+    const ahead: Promise<{ items: (S | S[])[] } | { error: unknown }>[] = [];
+    const batches = this.#batches();
+    let next = 0, stopped = false;
+    const fill = () => {
+      for (; ahead.length < this.prefetch && next < batches; next++) {
+        const b = next;
+        ahead.push(pool
+          ? Promise.all(indicesOf(b).map((index) => pool.run('DataLoader', (task) => ({ task, index, seed })))).then((items) => ({ items }), (error: unknown) => ({ error }))
+          : new Promise((resolve) => setImmediate(() => {
+            if (stopped) resolve({ items: [] });
+            else try { resolve({ items: itemsOf(b) }); } catch (error) { resolve({ error }); }
+          })));
+      }
+    };
+    try {
+      for (let b = 0; b < batches; b++) {
+        let items: (S | S[])[];
+        if (this.prefetch === 0) items = itemsOf(b);
+        else {
+          fill();
+          const ready = await ahead.shift()!;
+          fill();
+          if ('error' in ready) throw ready.error;
+          items = ready.items;
+        }
+        yield naming(`DataLoader: batch ${b} (dataset items ${indicesOf(b).join(', ')})`, () => listDataCollate(items, this.#collate));
+      }
+    } finally {
+      stopped = true;
     }
+  }
+
+  #startWorkers(init: DatasetWorkerInit): WorkerPool<DatasetWorkerRequest, S | S[]> {
+    const url = new URL(`./dataset-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+    return new WorkerPool(workerStart(url, { tsx: isTypeScript(init.module) }), this.workers, {
+      owner: "the DataLoader's workers", workerName: 'worker', workerData: init,
+    });
+  }
+
+  /** Stops the worker threads (they do not keep the process alive while idle either); a later epoch starts new ones. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.close();
+  }
+}
+
+/** The workers' data, checked: the module as a file URL, the export, the arguments. */
+function workerInit(spec: WorkerDatasetSpec | undefined, length: number, name: string): DatasetWorkerInit {
+  if (spec === undefined) {
+    throw new Error(`${name}: workers need workerDataset, a module that makes the dataset in each worker ` +
+      "({ module: new URL('./data.ts', import.meta.url), export: 'createDataset' }): the transforms are closures, which a thread cannot receive");
+  }
+  const { module } = spec;
+  let href: string;
+  if (module instanceof URL) href = module.href;
+  // a scheme of two letters or more is a URL (C:\… is a path)
+  else if (typeof module === 'string' && module !== '') href = /^[a-z][a-z\d+.-]+:/i.test(module) ? module : pathToFileURL(resolve(module)).href;
+  else throw new Error(`${name}: workerDataset.module must be a file URL or a path`);
+  if (!href.startsWith('file:')) throw new Error(`${name}: workerDataset.module must be a file, got ${href}`);
+  const file = fileURLToPath(href);
+  if (!existsSync(file)) throw new Error(`${name}: workerDataset.module ${file} does not exist`);
+  const exportName = spec.export ?? 'createDataset';
+  if (typeof exportName !== 'string' || exportName === '') throw new Error(`${name}: workerDataset.export must be a name`);
+  const args = spec.args ?? [];
+  if (!Array.isArray(args)) throw new Error(`${name}: workerDataset.args must be an array`);
+  return { module: href, exportName, args, length };
+}
+
+export interface ThreadDataLoaderOptions extends Omit<DataLoaderOptions, 'prefetch'> {
+  /** batches transformed ahead (default 1, MONAI's buffer_size) */
+  bufferSize?: number;
+  /** each batch given this many times in a row (default 1), to train more steps per transformed batch */
+  repeats?: number;
+}
+
+/**
+ * MONAI's `ThreadDataLoader`: a DataLoader that prepares `bufferSize` batches ahead and gives each `repeats` times.
+ * JavaScript has one thread here: the next batch is transformed while the training loop awaits (the GPU's work, a
+ * readback), which is where MONAI's buffer thread overlaps too. A repeated batch is the same batch object.
+ */
+export class ThreadDataLoader<S extends object = Record<string, unknown>> extends DataLoader<S> {
+  readonly repeats: number;
+
+  constructor(dataset: Dataset<S>, opts: ThreadDataLoaderOptions = {}) {
+    const { bufferSize = 1, repeats = 1, ...rest } = opts;
+    if (!Number.isInteger(bufferSize) || bufferSize < 0) throw new Error(`ThreadDataLoader: bufferSize must be a non-negative integer, got ${bufferSize}`);
+    if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`ThreadDataLoader: repeats must be a positive integer, got ${repeats}`);
+    super(dataset, { ...rest, prefetch: bufferSize });
+    this.repeats = repeats;
+  }
+
+  /** Batches per epoch, repeats included. */
+  override get length(): number {
+    return super.length * this.repeats;
+  }
+
+  override async *[Symbol.asyncIterator](): AsyncGenerator<Batch<S>, void, undefined> {
+    for await (const batch of super[Symbol.asyncIterator]()) for (let r = 0; r < this.repeats; r++) yield batch;
   }
 }
 

@@ -18,16 +18,14 @@
  * naming the case or batch and the reason, and every later request (no hang). Workers are unreferenced
  * while idle and terminated by close().
  */
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { computeSdfRows } from '../edt.js';
 import { cachedLoad, Lru } from '../io/lru.js';
 import { assembleBatch, BatchLoader, type Batch, type BatchPlan, type SamplerConfig, type SamplerState } from './sampler.js';
 import type { Case, CaseSource, SourceDescription } from '../volume.js';
+import { esmEntry, isTypeScript, workerStart, WorkerPool, type TaskReply, type WorkerStart } from '../worker-pool.js';
 
 /** Batches prepared ahead of the one the training step uses. */
 export const PREFETCH_BATCHES = 2;
@@ -137,128 +135,40 @@ export type WorkerRequest =
   | { type: 'prepare'; task: number; plan: BatchPlan; config: SamplerConfig; cases: Case[]; sdf: boolean };
 
 /** Replies of a worker. */
-export type WorkerReply =
-  | { type: 'done'; task: number; result: Case | Batch }
-  | { type: 'failed'; task: number; message: string };
-
-interface Task {
-  what: string;
-  resolve(v: Case | Batch): void;
-  reject(e: Error): void;
-}
-
-interface Slot {
-  index: number;
-  worker: Worker;
-  tasks: Map<number, Task>;
-  dead: boolean;
-}
-
-/** The file URL of a package's ESM entry `subpath` ('.', './node', …), read from its package.json exports. */
-function esmEntry(pkg: string, subpath: string): string {
-  // not require.resolve(`${pkg}/package.json`): a package need not export its package.json
-  const dir = createRequire(import.meta.url).resolve.paths(pkg)?.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
-  if (!dir) throw new Error(`data pipeline: cannot find the package ${pkg}`);
-  const pkgFile = join(dir, 'package.json');
-  const exp = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: string | { default: string } }> }).exports[subpath];
-  if (!exp) throw new Error(`data pipeline: ${pkg} exports no '${subpath}'`);
-  return pathToFileURL(join(dirname(pkgFile), typeof exp.import === 'string' ? exp.import : exp.import.default)).href;
-}
+export type WorkerReply = TaskReply<Case | Batch>;
 
 /**
- * How to start the worker module next to this one, with the same extension: `.js` once compiled (started
- * directly); `.ts` under tsx or vitest, started by a small bootstrap that registers tsx's ESM loader in the
- * worker and then imports it (Node 20 does not apply `--import` loaders to a worker's entry module). The
- * bootstrap first imports the LA reader's h5wasm (4 MB of JavaScript with the WebAssembly inlined), which tsx
- * would otherwise transform in every worker (≈ 10× the start-up time).
+ * How to start the worker module next to this one, with the same extension (see workerStart); the LA reader's
+ * h5wasm is imported before tsx's loader, which would otherwise transform its 4 MB in every worker.
  */
-function workerEntry(description: SourceDescription): { entry: string | URL; evaluate: boolean } {
-  const ext = extname(fileURLToPath(import.meta.url));
-  const url = new URL(`./pipeline-worker${ext}`, import.meta.url);
-  if (ext !== '.ts') return { entry: url, evaluate: false };
-  const preload = description.kind === 'la' ? [esmEntry('h5wasm', './node')] : [];
-  const api = esmEntry('tsx', './esm/api');
-  return {
-    entry: `Promise.all(${JSON.stringify(preload)}.map((m) => import(m))).then(() => import(${JSON.stringify(api)}))`
-      + `.then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); });`,
-    evaluate: true,
-  };
+function pipelineWorkerStart(description: SourceDescription): WorkerStart {
+  const url = new URL(`./pipeline-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+  return workerStart(url, { preload: isTypeScript(url) && description.kind === 'la' ? [esmEntry('h5wasm', './node')] : [] });
 }
 
-class WorkerPool implements Executor {
-  readonly #slots: Slot[] = [];
-  #nextTask = 0;
-  #failure: Error | null = null;
-  #closing = false;
+/** Decoding and batches in worker threads. */
+class WorkerExecutor implements Executor {
+  readonly #pool: WorkerPool<WorkerRequest, Case | Batch>;
 
   constructor(readonly source: CaseSource, description: SourceDescription, count: number, crashOn?: string) {
-    const { entry, evaluate } = workerEntry(description);
-    const init: WorkerInit = { description, ...(crashOn !== undefined ? { crashOn } : {}) };
-    for (let index = 0; index < count; index++) {
-      const worker = new Worker(entry, { workerData: init, eval: evaluate });
-      const slot: Slot = { index, worker, tasks: new Map(), dead: false };
-      worker.unref();
-      worker.on('message', (m: WorkerReply) => this.#reply(slot, m));
-      worker.on('error', (e: Error) => this.#die(slot, `failed: ${e.message}`));
-      worker.on('messageerror', (e: Error) => this.#die(slot, `sent an unreadable message: ${e.message}`));
-      worker.on('exit', (code) => this.#die(slot, `exited with code ${code}`));
-      this.#slots.push(slot);
-    }
-  }
-
-  #reply(slot: Slot, m: WorkerReply): void {
-    const task = slot.tasks.get(m.task);
-    if (!task) return;
-    slot.tasks.delete(m.task);
-    if (slot.tasks.size === 0) slot.worker.unref();
-    if (m.type === 'done') task.resolve(m.result);
-    else task.reject(new Error(`${task.what}: ${m.message}`));
-  }
-
-  #die(slot: Slot, reason: string): void {
-    if (slot.dead) return;
-    slot.dead = true;
-    if (this.#closing) return;
-    const why = `data worker ${slot.index} ${reason}`;
-    this.#failure ??= new Error(`the data pipeline stopped: ${why}`);
-    for (const task of slot.tasks.values()) task.reject(new Error(`${task.what}: ${why}`));
-    slot.tasks.clear();
-    slot.worker.unref();
-  }
-
-  #run<T extends Case | Batch>(what: string, request: (task: number) => WorkerRequest): Promise<T> {
-    if (this.#failure) return Promise.reject(new Error(`${what}: ${this.#failure.message}`));
-    if (this.#closing) return Promise.reject(new Error(`${what}: the data pipeline is closed`));
-    // the least busy worker
-    const slot = this.#slots.filter((s) => !s.dead).reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
-    const task = this.#nextTask++;
-    return new Promise<T>((resolve, reject) => {
-      slot.tasks.set(task, { what, resolve: resolve as (v: Case | Batch) => void, reject });
-      slot.worker.ref();
-      slot.worker.postMessage(request(task));
-    });
+    const workerData: WorkerInit = { description, ...(crashOn !== undefined ? { crashOn } : {}) };
+    this.#pool = new WorkerPool(pipelineWorkerStart(description), count, { owner: 'the data pipeline', workerName: 'data worker', workerData });
   }
 
   decode(id: string): Promise<Case> {
-    return this.#run<Case>(`loading case '${id}' of ${this.source.name}`, (task) => ({ type: 'decode', task, id }));
+    return this.#pool.run(`loading case '${id}' of ${this.source.name}`, (task) => ({ type: 'decode', task, id })) as Promise<Case>;
   }
 
   prepare(plan: BatchPlan, config: SamplerConfig, cases: Case[], sdf: boolean): Promise<Batch> {
     const ids = plan.samples.map((s) => s.id).join(', ');
-    return this.#run<Batch>(`preparing batch ${plan.index} (cases ${ids}) of ${this.source.name}`, (task) => ({ type: 'prepare', task, plan, config, cases, sdf }));
+    return this.#pool.run(`preparing batch ${plan.index} (cases ${ids}) of ${this.source.name}`, (task) => ({ type: 'prepare', task, plan, config, cases, sdf })) as Promise<Batch>;
   }
 
-  async close(): Promise<void> {
-    if (this.#closing) return;
-    this.#closing = true;
-    const closed = new Error('the data pipeline was closed');
-    for (const slot of this.#slots) {
-      for (const task of slot.tasks.values()) task.reject(new Error(`${task.what}: ${closed.message}`));
-      slot.tasks.clear();
-    }
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }
+
 
 // -------------------------------------------------------------------------------------------- pipeline
 
@@ -331,7 +241,7 @@ export class DataPipeline {
       print(`data: ${source.name} cannot be re-created in a worker thread (no describe()); loading on the training thread (--workers 0; the batches are the same)`);
       workers = 0;
     }
-    const executor: Executor = description ? new WorkerPool(source, description, workers, options.crashWorkerOn) : new LocalExecutor(source);
+    const executor: Executor = description ? new WorkerExecutor(source, description, workers, options.crashWorkerOn) : new LocalExecutor(source);
     try {
       let cacheCases = cacheOption ?? 0;
       let first: Promise<Case> | null = null;

@@ -22,7 +22,7 @@
 
 import { existsSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import h5wasm from 'h5wasm/node';
+import type H5Wasm from 'h5wasm/node';
 import { cachedLoad, Lru } from './lru.js';
 import { fileProblem, type Case, type CaseSource, type Shape3, type SourceDescription, type Volume } from '../volume.js';
 
@@ -49,12 +49,22 @@ export interface H5RawModule {
   get_dataset_data(fileId: bigint, path: string, count: null, offset: null, strides: null, ptr: bigint): number;
 }
 
-let h5Ready: Promise<H5RawModule> | null = null;
+type H5Library = typeof H5Wasm;
 
-/** Resolves once h5wasm's WebAssembly module is initialized (shared by all readers). */
-export function h5wasmReady(): Promise<H5RawModule> {
-  h5Ready ??= h5wasm.ready.then((m) => m as unknown as H5RawModule);
-  return h5Ready;
+let h5Loaded: Promise<{ lib: H5Library; raw: H5RawModule }> | null = null;
+
+/**
+ * h5wasm, imported on first use: its Node build is 4 MB of JavaScript with the WebAssembly inlined, which takes
+ * seconds to load (under tsx, to transform), so `voxgrad/imaging` does not load it until an LA file is read.
+ */
+function loadH5wasm(): Promise<{ lib: H5Library; raw: H5RawModule }> {
+  h5Loaded ??= import('h5wasm/node').then(async ({ default: lib }) => ({ lib, raw: (await lib.ready) as unknown as H5RawModule }));
+  return h5Loaded;
+}
+
+/** Resolves once h5wasm's WebAssembly module is loaded and initialized (shared by all readers). */
+export async function h5wasmReady(): Promise<H5RawModule> {
+  return (await loadH5wasm()).raw;
 }
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -126,11 +136,11 @@ interface RawDataset {
   shape: Shape3;
 }
 
-function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: string, key: 'image' | 'label'): RawDataset {
+function readDataset({ lib, raw: M }: { lib: H5Library; raw: H5RawModule }, f: InstanceType<H5Library['File']>, file: string, key: 'image' | 'label'): RawDataset {
   const keys = f.keys();
   if (!keys.includes(key)) throw new Error(`LA ${file}: missing dataset '${key}' (found: ${keys.join(', ') || 'none'})`);
   const ds = f.get(key);
-  if (!(ds instanceof h5wasm.Dataset)) throw new Error(`LA ${file}: '${key}' is not a dataset`);
+  if (!(ds instanceof lib.Dataset)) throw new Error(`LA ${file}: '${key}' is not a dataset`);
   const md = ds.metadata;
   const shape = md.shape;
   if (!shape || shape.length !== 3) {
@@ -165,20 +175,20 @@ function readDataset(M: H5RawModule, f: InstanceType<typeof h5wasm.File>, file: 
 export async function readLAFile(file: string): Promise<{ image: Volume<Float32Array>; label: Volume<Uint8Array> }> {
   await checkRegularFile(file);
   await checkHdf5File(file);
-  const M = await h5wasmReady();
-  let f: InstanceType<typeof h5wasm.File> | null = null;
+  const h5 = await loadH5wasm();
+  let f: InstanceType<H5Library['File']> | null = null;
   let image: RawDataset;
   let label: RawDataset;
   try {
     try {
-      f = new h5wasm.File(file, 'r');
+      f = new h5.lib.File(file, 'r');
     } catch (e) {
       throw new Error(`LA ${file}: cannot open as HDF5 (${e instanceof Error ? e.message : String(e)})`);
     }
     if (f.file_id < 0n) throw new Error(`LA ${file}: cannot open as HDF5`);
     try {
-      image = readDataset(M, f, file, 'image');
-      label = readDataset(M, f, file, 'label');
+      image = readDataset(h5, f, file, 'image');
+      label = readDataset(h5, f, file, 'label');
     } catch (e) {
       if (e instanceof Error && e.message.startsWith(`LA ${file}`)) throw e;
       throw new Error(`LA ${file}: corrupt HDF5 file (${e instanceof Error ? e.message : String(e)})`);
