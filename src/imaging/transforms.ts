@@ -295,7 +295,11 @@ export function transformsKey(key: string): string {
 export interface TransformRecord {
   /** The transform's class name ('SpatialPad', 'RandFlip', …). */
   className: string;
-  /** The transform instance's id (its `transformId`), so an inverse only undoes its own record. */
+  /**
+   * The id of the transform instance that made it (its `transformId`; ids are per process, so a sample made in a
+   * DataLoader worker or read back from a PersistentDataset carries another process's: the inverse matches records
+   * by `className`, as MONAI's does for spawned workers).
+   */
   id: number;
   /** The spatial shape [X, Y, Z] before the transform. */
   origSize: Shape3;
@@ -357,8 +361,8 @@ export function withRecord<T extends object>(data: T, out: T, keys: readonly str
 
 /**
  * The inverse's first step: for each of `keys` present in `data` (a key missing is skipped, as MONAI's inverse with
- * missing keys allowed), the last record of `<key>_transforms`, checked to be the transform's own (`name`, `id`)
- * and the volume's spatial shape its `outSize`; the sample comes back with those records popped (new lists) and the
+ * missing keys allowed), the last record of `<key>_transforms`, checked to be one of the transform's class (`name`;
+ * its `id` may be another process's) and the volume's spatial shape its `outSize`; the sample comes back with those records popped (new lists) and the
  * records' geometry restored.
  */
 export function popRecords<T extends object>(data: T, keys: readonly string[], name: string, id: number): { sample: T; records: { key: string; record: TransformRecord }[] } {
@@ -373,8 +377,8 @@ export function popRecords<T extends object>(data: T, keys: readonly string[], n
       throw new Error(`${name}.inverse: key '${key}' has no record left in '${tk}': apply ${name} to the sample before inverting it`);
     }
     const record = list[list.length - 1] as Partial<TransformRecord> | null;
-    if (record?.className !== name || record.id !== id) {
-      throw new Error(`${name}.inverse: the last record in '${tk}' is ${record?.className ?? 'not a record'} (id ${record?.id}), not this ${name} (id ${id}): undo the transforms in reverse order`);
+    if (record?.className !== name) {
+      throw new Error(`${name}.inverse: the last record in '${tk}' is ${record?.className ?? 'not a record'} (id ${record?.id}), not this ${name}'s (id ${id}): undo the transforms in reverse order`);
     }
     const shape = readChannels(d, key, `${name}.inverse`).shape;
     if (shape.some((s, a) => s !== record.outSize![a])) {

@@ -8,6 +8,7 @@ import { ScaleIntensity } from '../../src/imaging/transforms-intensity.js';
 import { Compose, transformsKey, type InvertibleTransform, type TransformRecord } from '../../src/imaging/transforms.js';
 import { Invert } from '../../src/imaging/transforms-invert.js';
 import { Rng } from '../../src/imaging/random.js';
+import { decodeStoredSample, encodeStoredSample } from '../../src/imaging/dataset-persistent.js';
 import { GateRng } from '../helpers/gate-rng.js';
 import type { MultiChannelVolume, Shape3, Volume } from '../../src/imaging/volume.js';
 
@@ -248,7 +249,12 @@ describe('Compose.inverse', () => {
     const s = makeSample();
     const flip = new Flip({ keys: 'image' }), pad = new SpatialPad({ keys: 'image', spatialSize: 8 });
     const out = pad.apply(flip.apply(s));
-    expect(() => flip.inverse(out)).toThrow(/Flip\.inverse: the last record in 'image_transforms' is SpatialPad \(id \d+\), not this Flip/);
+    expect(() => flip.inverse(out)).toThrow(/Flip\.inverse: the last record in 'image_transforms' is SpatialPad \(id \d+\), not this Flip's/);
+    // records are matched by class, not by instance: a sample made in a DataLoader worker or another process (its
+    // transforms other instances, with other ids) is inverted by this process's pipeline
+    const elsewhere = new SpatialPad({ keys: 'image', spatialSize: 8 });
+    expect(elsewhere.transformId).not.toBe(pad.transformId);
+    expect(elsewhere.inverse(out).image).toEqual(flip.apply(s).image);
     expect(() => flip.inverse(s)).toThrow(/Flip\.inverse: key 'image' has no record left in 'image_transforms'/);
     expect(() => pad.inverse({ ...out, image: s.image })).toThrow(/SpatialPad\.inverse: key 'image' has spatial shape \[6, 5, 4\], SpatialPad made \[8, 8, 8\]/);
     // a key the sample lacks is skipped (MONAI's missing keys allowed): label was never transformed
@@ -364,6 +370,19 @@ describe('Invert (MONAI Invertd)', () => {
     const kept = new Invert({ keys: 'seg', transform: pre, origKeys: 'label', writeGeometry: false }).apply({ ...sample, seg });
     expect(kept.affine).toEqual(sample.affine);
     expect(kept.affine).not.toEqual(s.affine);
+  });
+
+  it("follows records that went through a PersistentDataset's file format (plain data, another process's ids)", () => {
+    const s = makeSample();
+    const keys = ['image', 'label'];
+    const made = new Compose<object, false>([new Orientation({ keys, axcodes: 'RAS' }), new BorderPad({ keys, spatialBorder: 2 })]).apply(s);
+    const stored = decodeStoredSample(encodeStoredSample(made), 'sample.vxs') as typeof made;
+    expect(recordsOf(stored, 'image')).toEqual(recordsOf(made, 'image'));
+    // this process's pipeline: new instances (other ids), the same classes
+    const pipeline = new Compose<object, false>([new Orientation({ keys, axcodes: 'RAS' }), new BorderPad({ keys, spatialBorder: 2 })]);
+    const out = new Invert({ keys: 'label', transform: pipeline, origKeys: 'image' }).apply(stored);
+    expect(out.label).toEqual(s.label);
+    expect(out.affine).toEqual(s.affine);
   });
 
   it('names its bad options and inputs', () => {
