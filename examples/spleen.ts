@@ -9,14 +9,16 @@
  * units, batch norm) is trained with DiceLoss (to_onehot_y, softmax) and Adam; every --val-interval epochs the
  * validation cases are segmented by sliding-window inference, post-processed with AsDiscrete (argmax + one-hot) and
  * scored by a DiceMetric on the tensors, and the best model is saved. At the end each validation case's prediction is
- * written as NIfTI with the affine the transforms kept in step, so it overlays the case in any viewer. The last line
+ * written as NIfTI with the affine the transforms kept in step, so it overlays the case in any viewer, and, mapped back
+ * by Invert (MONAI's Invertd: the transforms' records replayed backwards, nearest interpolation) onto the case's own
+ * grid, affine and spacing, as `<case>_pred_original.nii.gz`, voxel for voxel against the original label. The last line
  * printed is one JSON object {"metric", "before", "after", "better"} (the validation Dice of the spleen).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, backward, detach, DiceLoss, fromArray, keep, MonaiUNet, noGrad, saveModel, softmax, tidy } from 'voxgrad';
 import {
-  AsDiscrete, CacheDataset, Compose, CropForeground, DataLoader, DiceMetric, EnsureChannelFirst, LoadImage, Orientation,
+  AsDiscrete, CacheDataset, Compose, CropForeground, DataLoader, DiceMetric, EnsureChannelFirst, Invert, LoadImage, Orientation,
   Progress, RandCropByPosNegLabel, Rng, ScaleIntensityRange, slidingWindowInference, Spacing, writeNifti, type MultiChannelVolume,
   type Transform,
 } from 'voxgrad/imaging';
@@ -153,7 +155,9 @@ async function main(argv: readonly string[]): Promise<void> {
     ...loadTransforms(),
     new RandCropByPosNegLabel({ keys, labelKey: 'label', spatialSize: o.crop, pos: 1, neg: 1, numSamples: o.samples, imageKey: 'image', imageThreshold: 0 }),
   ]));
-  const val = new CacheDataset<Sample>(cases.slice(o['train-cases']), loadTransforms());
+  // the validation transforms as one Compose, which Invert follows backwards at the end
+  const valTransforms = new Compose(loadTransforms());
+  const val = new CacheDataset<Sample>(cases.slice(o['train-cases']), valTransforms);
   // the validation cases once through the (deterministic) transforms: one sample each
   const valCases = Array.from({ length: val.length }, (_, i) => {
     const item = val.getItem(i);
@@ -200,8 +204,15 @@ async function main(argv: readonly string[]): Promise<void> {
   // the predictions as NIfTI in the cases' world space: after Orientation, Spacing and CropForeground the sample's
   // affine still maps its voxels to the scanner's coordinates
   for (const [k, c] of valCases.entries()) writeNifti(join(o.out, `${c.id}_pred.nii.gz`), last.predictions[k]!, { affine: c.affine });
+  // and on the original grid: Invert replays the image's records (Spacing, Orientation, CropForeground) backwards onto the prediction
+  const invert = new Invert({ keys: 'pred', transform: valTransforms, origKeys: 'image' });
+  for (const [k, c] of valCases.entries()) {
+    const original = invert.apply({ ...c, pred: last.predictions[k]! });
+    writeNifti(join(o.out, `${c.id}_pred_original.nii.gz`), original.pred, { affine: original.affine });
+  }
   await saveRun(files, model, o, 'MonaiUNet: DiceLoss (softmax, one-hot labels)', losses);
-  console.log(`wrote ${files.checkpoint}, ${files.lossPlot} and the validation predictions (${valCases.map((c) => `${c.id}_pred.nii.gz`).join(', ')})`);
+  console.log(`wrote ${files.checkpoint}, ${files.lossPlot} and the validation predictions (${valCases.map((c) => `${c.id}_pred.nii.gz`).join(', ')}; `
+    + `on the original grids ${valCases.map((c) => `${c.id}_pred_original.nii.gz`).join(', ')})`);
   backend.dispose();
   console.log(finalLine('validation Dice of the spleen', before.dice, last.dice, true));
 }

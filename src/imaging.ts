@@ -66,6 +66,11 @@ export {
   type OrientationOptions, type PadMode, type DivisiblePadOptions, type BorderPadOptions, type RandSpatialCropSamplesOptions, type RandCropByLabelClassesOptions,
 } from './imaging/transforms-spatial.js';
 export {
+  transformsKey, type TransformRecord, type InverseOptions, type InvertibleTransform,
+} from './imaging/transforms.js';
+export { Invert, type InvertOptions, type Invertible } from './imaging/transforms-invert.js';
+export {
+  Rotate, RandRotate, type RotateOptions, type RandRotateOptions,
   Affine, RandAffine, Zoom, RandZoom, Rand3DElastic, affineMatrix, createRotate, createShear, createTranslate, createScale, gridSample,
   type AffineOptions, type AffineParams, type RandAffineOptions, type RandAffineRanges, type RandRange, type GridResampleOptions, type GridSampleMode,
   type GridSamplePadMode, type ZoomOptions, type RandZoomOptions, type Rand3DElasticOptions,

@@ -12,11 +12,12 @@
 import type { Rng } from './random.js';
 import { gaussianFilter } from './transforms-intensity.js';
 import {
-  checkProb, checkSpatialSize, keyList, readSameSpatialShape, requireRng, resolveSize, withVolumes, type Channels, type SpatialSize, type Transform,
+  checkProb, checkSpatialSize, invertRecords, keyList, nextTransformId, readSameSpatialShape, requireRng, resolveSize, withRecord, withVolumes,
+  type Channels, type InverseOptions, type InvertibleTransform, type SpatialSize, type SpatialVolume, type Transform,
 } from './transforms.js';
 import {
-  AFFINE_KEY, SPACING_KEY, cropOrPad, mapChannels, matmul4, modesFor, padOrCropRegion, resampleKeys, resizeVolume, roundHalfEven, scaleMap, shiftMap,
-  withGeometry, type Matrix4, type PadMode, type ResizeMode,
+  AFFINE_KEY, SPACING_KEY, cropOrPad, invertAffine4, invertResample, mapChannels, matmul4, modesFor, padOrCropRegion, resampleKeys, resizeVolume,
+  roundHalfEven, scaleMap, shiftMap, skipRecord, withGeometry, type Matrix4, type PadMode, type ResizeMode,
 } from './transforms-spatial.js';
 import { allocLike, type Shape3, type Volume } from './volume.js';
 
@@ -220,13 +221,16 @@ class GridResampler {
   readonly #padding: (GridSamplePadMode | null)[];
   readonly #size: Shape3 | null;
   readonly #name: string;
+  readonly #defaultPadding: GridSamplePadMode;
 
-  constructor(opts: GridResampleOptions, name: string) {
+  /** `defaultPadding`: the padding of a key without one ('reflection', as MONAI's Affine; Rotate's is 'border'). */
+  constructor(opts: GridResampleOptions, name: string, defaultPadding: GridSamplePadMode = 'reflection') {
     this.keys = keyList(opts.keys, name);
     this.#modes = modesFor(opts.mode, GRID_MODES, this.keys, name);
     this.#padding = modesFor(opts.paddingMode, PAD_MODES, this.keys, name, 'paddingMode');
     this.#size = opts.spatialSize === undefined ? null : checkSpatialSize(opts.spatialSize, 'spatialSize', name);
     this.#name = name;
+    this.#defaultPadding = defaultPadding;
   }
 
   /** The keys' volumes (checked, one spatial shape) and the output size. */
@@ -238,13 +242,36 @@ class GridResampler {
 
   /** Every key sampled at `coords`, each with its mode and padding. */
   sample<T extends object>(data: T, vols: readonly Channels[], coords: Float64Array, outShape: Readonly<Shape3>): T {
-    return withVolumes(data, this.keys, vols.map((v, i) => {
-      const isLabel = v.channels[0]!.data instanceof Uint8Array;
-      const mode = this.#modes[i] ?? (isLabel ? 'nearest' : 'bilinear');
-      if (mode !== 'nearest' && isLabel) throw new Error(`${this.#name}: key '${this.keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-      const padding = this.#padding[i] ?? 'reflection';
-      return mapChannels(v, (c) => gridSample(c, coords, outShape, mode, padding));
-    }));
+    return withVolumes(data, this.keys, vols.map((v, i) => this.#sampleKey(v, i, coords, outShape, false, this.#name)));
+  }
+
+  /** Key i's channels sampled at `coords` with its mode ('nearest' when `nearest`) and padding. */
+  #sampleKey(v: Channels, i: number, coords: Float64Array, outShape: Readonly<Shape3>, nearest: boolean, name: string): SpatialVolume {
+    const isLabel = v.channels[0]!.data instanceof Uint8Array;
+    const mode = nearest ? 'nearest' : this.#modes[i] ?? (isLabel ? 'nearest' : 'bilinear');
+    if (mode !== 'nearest' && isLabel) throw new Error(`${name}: key '${this.keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
+    const padding = this.#padding[i] ?? this.#defaultPadding;
+    return mapChannels(v, (c) => gridSample(c, coords, outShape, mode, padding));
+  }
+
+  /**
+   * Every key resampled with `matrix` onto `outShape`, the sample's affine (under `affineKey`) and spacing following
+   * (`resampleMap`), the matrix recorded on every key for the inverse.
+   */
+  resample<T extends object>(data: T, vols: readonly Channels[], matrix: Matrix4, inShape: Readonly<Shape3>, outShape: Readonly<Shape3>, affineKey: string, id: number): T {
+    const out = this.sample(data, vols, sourceCoordinates(matrix, inShape, outShape), outShape);
+    const moved = withGeometry(this.#name, out, out, resampleMap(matrix, inShape, outShape), { affineKey, spacingKey: SPACING_KEY });
+    return withRecord(data, moved, this.keys, { className: this.#name, id, doTransform: true, extraInfo: { matrix } }, [affineKey, SPACING_KEY]);
+  }
+
+  /**
+   * MONAI's Affine.inverse: each key resampled back onto its recorded shape through the inverse matrix (original
+   * voxel c reads the resampled volume at matrix⁻¹·c, centred coordinates), with the key's mode and padding ('nearest'
+   * with `opts.nearest`); the affine and spacing as recorded.
+   */
+  invert<T extends object>(data: T, id: number, opts: InverseOptions | undefined): T {
+    return invertRecords(data, this.keys, this.#name, id, (v, record, key) => this.#sampleKey(v, this.keys.indexOf(key),
+      sourceCoordinates(invertAffine4(record.extraInfo.matrix as Matrix4), v.shape, record.origSize), record.origSize, opts?.nearest ?? false, `${this.#name}.inverse`));
   }
 }
 
@@ -271,7 +298,8 @@ function resampleMap(matrix: Matrix4, inShape: Readonly<Shape3>, outShape: Reado
  * `translateParams` and `scaleParams` (rotate · shear · translate · scale, about the volume's centre) or the given
  * `affine`, with bilinear/nearest sampling and zeros/border/reflection padding (reflection by default).
  */
-export class Affine implements Transform {
+export class Affine implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #grid: GridResampler;
   readonly #matrix: Matrix4;
   readonly #affineKey: string;
@@ -294,8 +322,12 @@ export class Affine implements Transform {
 
   apply<T extends object>(data: T): T {
     const { vols, inShape, outShape } = this.#grid.read(data);
-    const out = this.#grid.sample(data, vols, sourceCoordinates(this.#matrix, inShape, outShape), outShape);
-    return withGeometry('Affine', out, out, resampleMap(this.#matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY });
+    return this.#grid.resample(data, vols, this.matrix, inShape, outShape, this.#affineKey, this.transformId);
+  }
+
+  /** Resamples back through the inverse matrix onto the recorded shape, affine and spacing. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#grid.invert(data, this.transformId, opts);
   }
 }
 
@@ -356,7 +388,8 @@ export interface RandAffineOptions extends GridResampleOptions, RandAffineRanges
  * does). Without the transform and with the output size the input's, the sample is returned as it is; otherwise every
  * key is resampled (through the identity when not transformed, to change the size).
  */
-export class RandAffine implements Transform {
+export class RandAffine implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #grid: GridResampler;
   readonly #ranges: AffineRanges;
   readonly #prob: number;
@@ -375,10 +408,129 @@ export class RandAffine implements Transform {
     const { vols, inShape, outShape } = this.#grid.read(data);
     const doTransform = r.random() < this.#prob;
     const drawn = this.#ranges.draw(r);
-    if (!doTransform && outShape.every((s, a) => s === inShape[a])) return data;
-    const matrix = doTransform ? drawn : identity4();
-    const out = this.#grid.sample(data, vols, sourceCoordinates(matrix, inShape, outShape), outShape);
-    return withGeometry('RandAffine', out, out, resampleMap(matrix, inShape, outShape), { affineKey: this.#affineKey, spacingKey: SPACING_KEY });
+    if (!doTransform && outShape.every((s, a) => s === inShape[a])) return skipRecord(data, this.#grid.keys, 'RandAffine', this.transformId);
+    return this.#grid.resample(data, vols, doTransform ? drawn : identity4(), inShape, outShape, this.#affineKey, this.transformId);
+  }
+
+  /** Resamples back through the drawn matrix's inverse (or the identity's, when it only resized) when it resampled. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#grid.invert(data, this.transformId, opts);
+  }
+}
+
+export interface RotateOptions extends Omit<GridResampleOptions, 'spatialSize'> {
+  /** Radians, up to three (the planes of createRotate). */
+  angle: number | readonly number[];
+  /** Keep the input's size (true, the default) or grow the output to hold the whole rotated volume. */
+  keepSize?: boolean;
+  /** As Affine's. Default 'affine'. */
+  affineKey?: string;
+}
+
+/**
+ * The output size MONAI's Rotate gives without keepSize: the extent of the rotated box [0, d] per axis (its corners
+ * through the rotation's 3x3 part), plus 0.5, truncated.
+ */
+function rotatedShape(matrix: Matrix4, shape: Readonly<Shape3>): Shape3 {
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (let c = 0; c < 8; c++) {
+    const corner = AXES.map((a) => ((c >> a) & 1 ? shape[a] : 0));
+    for (const i of AXES) {
+      const v = matrix[i]![0]! * corner[0]! + matrix[i]![1]! * corner[1]! + matrix[i]![2]! * corner[2]!;
+      lo[i] = Math.min(lo[i]!, v);
+      hi[i] = Math.max(hi[i]!, v);
+    }
+  }
+  return AXES.map((a) => Math.trunc(hi[a]! - lo[a]! + 0.5)) as Shape3;
+}
+
+/** What Rotate and RandRotate share: the grid, keepSize, and the rotation of a sample by given angles. */
+class Rotator {
+  readonly grid: GridResampler;
+  readonly #keepSize: boolean;
+  readonly #affineKey: string;
+
+  constructor(opts: Omit<RotateOptions, 'angle'>, name: string) {
+    this.grid = new GridResampler(opts, name, 'border');
+    this.#keepSize = opts.keepSize ?? true;
+    if (typeof this.#keepSize !== 'boolean') throw new Error(`${name}: keepSize must be true or false, got ${JSON.stringify(opts.keepSize)}`);
+    this.#affineKey = opts.affineKey ?? AFFINE_KEY;
+  }
+
+  apply<T extends object>(data: T, angle: readonly number[], id: number): T {
+    const { vols, inShape } = this.grid.read(data);
+    const matrix = createRotate(angle);
+    return this.grid.resample(data, vols, matrix, inShape, this.#keepSize ? inShape : rotatedShape(matrix, inShape), this.#affineKey, id);
+  }
+}
+
+/**
+ * MONAI's `Rotated`: every key rotated by `angle` about its centre (createRotate's planes; output voxel p reads the
+ * source at R·p, centred coordinates), bilinear (nearest for labels) with 'border' padding by default, keeping the
+ * input's size or growing to hold the whole volume; the sample's affine and spacing follow, as Affine's.
+ */
+export class Rotate implements InvertibleTransform {
+  readonly transformId = nextTransformId();
+  readonly #rotator: Rotator;
+  readonly #angle: number[];
+
+  constructor(opts: RotateOptions) {
+    this.#rotator = new Rotator(opts, 'Rotate');
+    checkParams(opts.angle, 3, 'angle', 'Rotate');
+    this.#angle = asList(opts.angle);
+  }
+
+  apply<T extends object>(data: T): T {
+    return this.#rotator.apply(data, this.#angle, this.transformId);
+  }
+
+  /** Rotates back onto the recorded shape, affine and spacing. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#rotator.grid.invert(data, this.transformId, opts);
+  }
+}
+
+export interface RandRotateOptions extends Omit<RotateOptions, 'angle'> {
+  /** The angle (radians) of each plane of createRotate: x (uniform in [−x, x)) or [min, max]. Default 0. */
+  rangeX?: number | readonly [number, number];
+  rangeY?: number | readonly [number, number];
+  rangeZ?: number | readonly [number, number];
+  /** Default 0.1. */
+  prob?: number;
+}
+
+/**
+ * MONAI's `RandRotated`. Draws, in MONAI's order: u < prob, then (always) the three angles, each uniform in its range;
+ * a skipped rotation records that it did nothing.
+ */
+export class RandRotate implements InvertibleTransform {
+  readonly transformId = nextTransformId();
+  readonly #rotator: Rotator;
+  readonly #ranges: [number, number][];
+  readonly #prob: number;
+
+  constructor(opts: RandRotateOptions) {
+    const name = 'RandRotate';
+    this.#rotator = new Rotator(opts, name);
+    this.#ranges = (['rangeX', 'rangeY', 'rangeZ'] as const).map((option) => {
+      const r = opts[option] ?? 0;
+      // one number x is [−x, x] (MONAI's (min(−x, x), max(−x, x)))
+      return typeof r === 'number' ? checkPair([Math.min(-r, r), Math.max(-r, r)], `${option} (x for [−x, x])`, name, false) : checkPair(r, option, name, false);
+    });
+    this.#prob = checkProb(opts.prob ?? 0.1, name);
+  }
+
+  apply<T extends object>(data: T, rng?: Rng): T {
+    const r = requireRng(rng, 'RandRotate');
+    this.#rotator.grid.read(data);
+    const doTransform = r.random() < this.#prob;
+    const angle = this.#ranges.map(([lo, hi]) => r.uniform(lo, hi));
+    return doTransform ? this.#rotator.apply(data, angle, this.transformId) : skipRecord(data, this.#rotator.grid.keys, 'RandRotate', this.transformId);
+  }
+
+  /** Rotates back by the drawn angles when it rotated. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#rotator.grid.invert(data, this.transformId, opts);
   }
 }
 
@@ -436,15 +588,27 @@ class Zoomer {
     this.#name = name;
   }
 
-  apply<T extends object>(data: T, zoom: Readonly<Shape3>): T {
+  apply<T extends object>(data: T, zoom: Readonly<Shape3>, id: number): T {
     // one zoomed size and keepSize region for every key (they share the spatial shape)
     const shape = readSameSpatialShape(data, this.keys, this.#name)[0]!.shape;
     const size = AXES.map((a) => Math.floor(shape[a] * zoom[a]!)) as Shape3;
     if (size.some((s) => s < 1)) throw new Error(`${this.#name}: zoom [${zoom.join(', ')}] shrinks the shape [${shape.join(', ')}] to [${size.join(', ')}], an empty volume`);
     const region = this.#keepSize && !size.every((s, a) => s === shape[a]) ? padOrCropRegion(size, shape) : null;
     const out = resampleKeys(data, this.keys, this.#modes, 'area', this.#name, (v, mode) => zoomVolume(v, size, region, mode, this.#padMode));
+    const recorded = withRecord(data, out, this.keys, { className: this.#name, id, doTransform: true, extraInfo: { size, region } }, [AFFINE_KEY, SPACING_KEY]);
     // the geometry: Resize's scale_affine to the zoomed size, then keepSize's pad or crop (output voxel i is zoomed voxel i + start)
-    return withGeometry(this.#name, data, out, matmul4(scaleMap(shape, size), shiftMap(region?.start ?? [0, 0, 0])));
+    return withGeometry(this.#name, data, recorded, matmul4(scaleMap(shape, size), shiftMap(region?.start ?? [0, 0, 0])));
+  }
+
+  /**
+   * MONAI's Zoom.inverse: keepSize's pad or crop undone (back to the zoomed size, zeros where it had cropped), then
+   * interpolated back to the recorded shape with the key's mode ('nearest' with `opts.nearest`).
+   */
+  invert<T extends object>(data: T, id: number, opts: InverseOptions | undefined): T {
+    return invertResample(data, this.keys, this.#modes, 'area', this.#name, id, opts, (c, mode, record) => {
+      const { size, region } = record.extraInfo as { size: Shape3; region: { start: Shape3; size: Shape3 } | null };
+      return resizeVolume(region ? cropOrPad(c, region.start.map((s) => -s) as Shape3, size) : c, record.origSize, mode);
+    });
   }
 }
 
@@ -455,7 +619,8 @@ const zoom3 = (z: readonly number[]): Shape3 => (z.length === 1 ? [z[0]!, z[0]!,
  * MONAI's `Zoomd`: F.interpolate by `zoom` (output ⌊size·zoom⌋ per axis, MONAI's `recompute_scale_factor`, so
  * Resize's arithmetic), then, with keepSize, ResizeWithPadOrCrop back to the input's size with 'edge' (or zero) padding.
  */
-export class Zoom implements Transform {
+export class Zoom implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #zoomer: Zoomer;
   readonly #zoom: Shape3;
 
@@ -465,7 +630,12 @@ export class Zoom implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return this.#zoomer.apply(data, this.#zoom);
+    return this.#zoomer.apply(data, this.#zoom, this.transformId);
+  }
+
+  /** Undoes keepSize's pad or crop and interpolates back to the recorded shape. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#zoomer.invert(data, this.transformId, opts);
   }
 }
 
@@ -482,7 +652,8 @@ export interface RandZoomOptions extends Omit<ZoomOptions, 'zoom'> {
  * MONAI's `RandZoomd`. Draws, in MONAI's order: u < prob, then one factor per (minZoom, maxZoom) pair, uniform in
  * [min, max) (always drawn); one pair zooms all axes alike.
  */
-export class RandZoom implements Transform {
+export class RandZoom implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #zoomer: Zoomer;
   readonly #ranges: [number, number][];
   readonly #prob: number;
@@ -501,7 +672,12 @@ export class RandZoom implements Transform {
     readSameSpatialShape(data, this.#zoomer.keys, 'RandZoom');
     const doTransform = r.random() < this.#prob;
     const zoom = zoom3(this.#ranges.map(([l, h]) => r.uniform(l, h)));
-    return doTransform ? this.#zoomer.apply(data, zoom) : data;
+    return doTransform ? this.#zoomer.apply(data, zoom, this.transformId) : skipRecord(data, this.#zoomer.keys, 'RandZoom', this.transformId);
+  }
+
+  /** Undoes the drawn zoom when it zoomed. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return this.#zoomer.invert(data, this.transformId, opts);
   }
 }
 

@@ -9,8 +9,9 @@ import { adaptiveWindows } from '../autograd/nn.js';
 import { affineToSpacing } from './transforms-io.js';
 import type { Rng } from './random.js';
 import {
-  checkProb, checkSpatialSize, joinChannels, keyList, readChannels, readSameSpatialShape, requireRng, resolveSize, splitChannels, withVolumes,
-  type Channels, type SpatialSize, type SpatialVolume, type Transform,
+  checkProb, checkSpatialSize, invertRecords, joinChannels, keyList, nextTransformId, notInvertible, readChannels, readSameSpatialShape, requireRng, resolveSize,
+  splitChannels, withRecord, withVolumes, type Channels, type InverseOptions, type InvertibleTransform, type SpatialSize, type SpatialVolume, type Transform,
+  type TransformRecord,
 } from './transforms.js';
 import { allocLike, type MultiChannelVolume, type Shape3, type Volume } from './volume.js';
 
@@ -131,13 +132,31 @@ export function mapChannels(volume: Channels, f: (channel: Volume<Float32Array |
   return joinChannels(volume.channels.map(f), volume.channelFirst) as SpatialVolume;
 }
 
+/** The sample's geometry entries every transform here may change (what its records keep). */
+const GEOMETRY_KEYS = [AFFINE_KEY, SPACING_KEY];
+
 /**
  * Applies one region to every key (zeros outside the volume, or `mode`'s padding); the sample's affine moves with the
- * region (output voxel 0 is input voxel `start`), so every voxel keeps its world position.
+ * region (output voxel 0 is input voxel `start`), so every voxel keeps its world position. With an `id` (an
+ * invertible crop or pad), the region is recorded on every key.
  */
 function cropKeys<T extends object>(name: string, data: T, keys: readonly string[], vols: readonly Channels[], start: Readonly<Shape3>,
-  size: Readonly<Shape3>, mode?: PadMode): T {
-  return withGeometry(name, data, withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size, mode))), shiftMap(start));
+  size: Readonly<Shape3>, mode?: PadMode, id?: number): T {
+  const out = withGeometry(name, data, withVolumes(data, keys, vols.map((v) => cropOrPad(v.volume, start, size, mode))), shiftMap(start));
+  return id === undefined ? out : withRecord(data, out, keys, { className: name, id, doTransform: true, extraInfo: { start: [...start], size: [...size] } }, GEOMETRY_KEYS);
+}
+
+/**
+ * The inverse of a recorded crop or pad (`cropKeys` with an id): each key put back in its original shape, the
+ * region where it was (a pad's border cut off, a crop's outside zeros, as MONAI's crop inverse pads with zeros).
+ */
+function invertCrop<T extends object>(data: T, keys: readonly string[], name: string, id: number): T {
+  return invertRecords(data, keys, name, id, (v, record) => cropOrPad(v.volume, (record.extraInfo.start as Shape3).map((s) => -s) as Shape3, record.origSize));
+}
+
+/** A random transform's record when its prob skipped it: the sample as it was, the record saying so. */
+export function skipRecord<T extends object>(data: T, keys: readonly string[], name: string, id: number): T {
+  return withRecord(data, data, keys, { className: name, id, doTransform: false, extraInfo: {} }, []);
 }
 
 /** MONAI's `Crop.compute_slices(roi_center, roi_size)`: start max(c − ⌊s/2⌋, 0), end start + s clipped to the volume. */
@@ -229,7 +248,8 @@ export interface CropForegroundOptions extends BoundingBoxOptions {
  * MONAI's `CropForegroundd`: crops every key to the bounding box of `sourceKey`'s foreground (plus `margin`). A source
  * without foreground is an error here (MONAI warns and returns an empty volume, which a `Volume` cannot be).
  */
-export class CropForeground implements Transform {
+export class CropForeground implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #opts: CropForegroundOptions;
 
@@ -247,7 +267,12 @@ export class CropForeground implements Transform {
     checkAgainst(data, this.#keys[0]!, this.#opts.sourceKey, 'sourceKey', 'CropForeground');
     const { start, end } = generateSpatialBoundingBox(source, this.#opts);
     if (end[0] === 0) throw new Error(`CropForeground: sourceKey '${this.#opts.sourceKey}' has no foreground voxel (selectFn accepts none)`);
-    return cropKeys('CropForeground', data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3);
+    return cropKeys('CropForeground', data, this.#keys, vols, start, AXES.map((a) => end[a] - start[a]) as Shape3, undefined, this.transformId);
+  }
+
+  /** Puts the crop back where it was in the original shape, zeros outside it. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'CropForeground', this.transformId);
   }
 }
 
@@ -260,7 +285,8 @@ export interface SpatialPadOptions {
 }
 
 /** MONAI's `SpatialPadd` with zeros (`mode="constant"`). */
-export class SpatialPad implements Transform {
+export class SpatialPad implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #size: Shape3;
   readonly #method: 'symmetric' | 'end';
@@ -274,7 +300,12 @@ export class SpatialPad implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'SpatialPad');
     const { start, size } = padRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
-    return cropKeys('SpatialPad', data, this.#keys, vols, start, size);
+    return cropKeys('SpatialPad', data, this.#keys, vols, start, size, undefined, this.transformId);
+  }
+
+  /** Cuts the padding off. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'SpatialPad', this.transformId);
   }
 }
 
@@ -303,7 +334,8 @@ export interface CenterSpatialCropOptions {
 }
 
 /** MONAI's `CenterSpatialCropd`: the roi centred at ⌊size/2⌋. */
-export class CenterSpatialCrop implements Transform {
+export class CenterSpatialCrop implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #roi: Shape3;
 
@@ -315,7 +347,12 @@ export class CenterSpatialCrop implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'CenterSpatialCrop');
     const { start, size } = centerRegion(vols[0]!.shape, resolveSize(this.#roi, vols[0]!.shape));
-    return cropKeys('CenterSpatialCrop', data, this.#keys, vols, start, size);
+    return cropKeys('CenterSpatialCrop', data, this.#keys, vols, start, size, undefined, this.transformId);
+  }
+
+  /** Puts the crop back where it was in the original shape, zeros outside it. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'CenterSpatialCrop', this.transformId);
   }
 }
 
@@ -331,7 +368,8 @@ export interface ResizeWithPadOrCropOptions {
  * MONAI's `ResizeWithPadOrCropd` with zeros: SpatialPad to `spatialSize`, then CenterSpatialCrop to it, so every
  * key comes out with that spatial size (one crop-or-pad of each volume).
  */
-export class ResizeWithPadOrCrop implements Transform {
+export class ResizeWithPadOrCrop implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #size: Shape3;
   readonly #method: 'symmetric' | 'end';
@@ -346,7 +384,12 @@ export class ResizeWithPadOrCrop implements Transform {
   apply<T extends object>(data: T): T {
     const vols = readSameSpatialShape(data, this.#keys, 'ResizeWithPadOrCrop');
     const { start, size } = padOrCropRegion(vols[0]!.shape, resolveSize(this.#size, vols[0]!.shape), this.#method);
-    return cropKeys('ResizeWithPadOrCrop', data, this.#keys, vols, start, size);
+    return cropKeys('ResizeWithPadOrCrop', data, this.#keys, vols, start, size, undefined, this.transformId);
+  }
+
+  /** Undoes the pad and the crop: the original shape, the kept region where it was, zeros where the crop cut. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'ResizeWithPadOrCrop', this.transformId);
   }
 }
 
@@ -372,7 +415,8 @@ export interface RandSpatialCropOptions {
  * MONAI's `RandSpatialCropd`. Draws: with `randomSize` the size per axis (uniform integer in [roi, max]), then with
  * `randomCenter` the start per axis (uniform integer in [0, size − roi], 0 where the roi covers the axis).
  */
-export class RandSpatialCrop implements Transform {
+export class RandSpatialCrop implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #roi: Shape3;
   readonly #max: Shape3 | null;
@@ -402,10 +446,15 @@ export class RandSpatialCrop implements Transform {
     const size = AXES.map((a) => Math.min(roi[a], shape[a])) as Shape3;
     if (!this.#randomCenter) {
       const c = centeredRegion(AXES.map((a) => Math.floor(shape[a] / 2)) as Shape3, size, shape);
-      return cropKeys('RandSpatialCrop', data, this.#keys, vols, c.start, c.size);
+      return cropKeys('RandSpatialCrop', data, this.#keys, vols, c.start, c.size, undefined, this.transformId);
     }
     const start = AXES.map((a) => (shape[a] > size[a] ? r.int(shape[a] - size[a] + 1) : 0)) as Shape3;
-    return cropKeys('RandSpatialCrop', data, this.#keys, vols, start, size);
+    return cropKeys('RandSpatialCrop', data, this.#keys, vols, start, size, undefined, this.transformId);
+  }
+
+  /** Puts the drawn crop back where it was in the original shape, zeros outside it. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'RandSpatialCrop', this.transformId);
   }
 }
 
@@ -481,6 +530,11 @@ export interface RandCropByPosNegLabelOptions {
  * (it warns). Draws per crop: u < ratio, then the index into that set's voxels (C order).
  */
 export class RandCropByPosNegLabel implements Transform {
+  /** Not invertible (one sample became several): always throws, naming why, as MONAI has no inverse for it. */
+  inverse(): never {
+    return notInvertible('RandCropByPosNegLabel');
+  }
+
   readonly #keys: string[];
   readonly #opts: RandCropByPosNegLabelOptions;
   readonly #size: Shape3;
@@ -576,11 +630,20 @@ function checkRotAxes(axes: readonly [number, number] | undefined, name: string)
  * Every channel of every key permuted and flipped (Orientation, Flip, Rotate90), the sample's affine and spacing
  * following the axes (`withGeometry`).
  */
-function orientKeys<T extends object>(name: string, data: T, keys: readonly string[], perm: Readonly<Shape3>, flip: readonly boolean[],
+function orientKeys<T extends object>(name: string, id: number, data: T, keys: readonly string[], perm: Readonly<Shape3>, flip: readonly boolean[],
   geometry: GeometryKeys = DEFAULT_GEOMETRY): T {
   const vols = readSameSpatialShape(data, keys, name);
-  const out = withVolumes(data, keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip))));
-  return withGeometry(name, data, out, permutationMap(perm, flip, vols[0]!.shape), geometry);
+  const out = withGeometry(name, data, withVolumes(data, keys, vols.map((v) => mapChannels(v, (c) => orient(c, perm, flip)))), permutationMap(perm, flip, vols[0]!.shape), geometry);
+  return withRecord(data, out, keys, { className: name, id, doTransform: true, extraInfo: { perm: [...perm], flip: [...flip] } }, [geometry.affineKey, geometry.spacingKey]);
+}
+
+/** The inverse of a recorded permutation with flips (Flip, Rotate90, Orientation): original axis e reads axis perm⁻¹[e], flipped alike. */
+function invertOrient<T extends object>(data: T, keys: readonly string[], name: string, id: number): T {
+  return invertRecords(data, keys, name, id, (v, record) => {
+    const perm = record.extraInfo.perm as Shape3, flip = record.extraInfo.flip as boolean[];
+    const back = AXES.map((e) => perm.indexOf(e)) as Shape3;
+    return mapChannels(v, (c) => orient(c, back, AXES.map((e) => flip[back[e]]!)));
+  });
 }
 
 export interface FlipOptions {
@@ -590,7 +653,8 @@ export interface FlipOptions {
 }
 
 /** MONAI's `Flipd`. */
-export class Flip implements Transform {
+export class Flip implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #axes: number[];
 
@@ -600,26 +664,42 @@ export class Flip implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    return orientKeys('Flip', data, this.#keys, [0, 1, 2], AXES.map((a) => this.#axes.includes(a)));
+    return orientKeys('Flip', this.transformId, data, this.#keys, [0, 1, 2], AXES.map((a) => this.#axes.includes(a)));
+  }
+
+  /** Flips back. */
+  inverse<T extends object>(data: T): T {
+    return invertOrient(data, this.#keys, 'Flip', this.transformId);
   }
 }
 
-/** MONAI's `RandFlipd`: with probability `prob` (default 0.1) flips every key along `spatialAxis`. Draw: u < prob. */
-export class RandFlip implements Transform {
-  readonly #flip: Flip;
+/**
+ * MONAI's `RandFlipd`: with probability `prob` (default 0.1) flips every key along `spatialAxis`. Draw: u < prob. A
+ * skipped flip still records (doTransform false), so `inverse` knows there is nothing to undo.
+ */
+export class RandFlip implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
+  readonly #axes: number[];
   readonly #prob: number;
 
   constructor(opts: FlipOptions & { prob?: number }) {
     this.#keys = keyList(opts.keys, 'RandFlip');
-    this.#flip = new Flip(opts);
+    this.#axes = checkAxes(opts.spatialAxis, 'RandFlip', 'spatialAxis');
     this.#prob = checkProb(opts.prob ?? 0.1, 'RandFlip');
   }
 
   apply<T extends object>(data: T, rng?: Rng): T {
     const r = requireRng(rng, 'RandFlip');
     readSameSpatialShape(data, this.#keys, 'RandFlip');
-    return r.random() < this.#prob ? this.#flip.apply(data) : data;
+    return r.random() < this.#prob
+      ? orientKeys('RandFlip', this.transformId, data, this.#keys, [0, 1, 2], AXES.map((a) => this.#axes.includes(a)))
+      : skipRecord(data, this.#keys, 'RandFlip', this.transformId);
+  }
+
+  /** Flips back when it flipped. */
+  inverse<T extends object>(data: T): T {
+    return invertOrient(data, this.#keys, 'RandFlip', this.transformId);
   }
 }
 
@@ -632,7 +712,8 @@ export interface Rotate90Options {
 }
 
 /** MONAI's `Rotate90d`: `np.rot90(v, k, spatialAxes)` of every key. */
-export class Rotate90 implements Transform {
+export class Rotate90 implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #k: number;
   readonly #axes: [number, number];
@@ -646,7 +727,12 @@ export class Rotate90 implements Transform {
 
   apply<T extends object>(data: T): T {
     const { perm, flip } = rot90Map(this.#k, this.#axes);
-    return orientKeys('Rotate90', data, this.#keys, perm, flip);
+    return orientKeys('Rotate90', this.transformId, data, this.#keys, perm, flip);
+  }
+
+  /** Turns back. */
+  inverse<T extends object>(data: T): T {
+    return invertOrient(data, this.#keys, 'Rotate90', this.transformId);
   }
 }
 
@@ -660,7 +746,8 @@ export interface RandRotate90Options {
 }
 
 /** MONAI's `RandRotate90d`. Draws, in MONAI's order: k = 1 + int(maxK), then u < prob. */
-export class RandRotate90 implements Transform {
+export class RandRotate90 implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #prob: number;
   readonly #maxK: number;
@@ -679,8 +766,14 @@ export class RandRotate90 implements Transform {
     const r = requireRng(rng, 'RandRotate90');
     readSameSpatialShape(data, this.#keys, 'RandRotate90');
     const k = 1 + r.int(this.#maxK);
-    if (!(r.random() < this.#prob)) return data;
-    return new Rotate90({ keys: this.#keys, k, spatialAxes: this.#axes }).apply(data);
+    if (!(r.random() < this.#prob)) return skipRecord(data, this.#keys, 'RandRotate90', this.transformId);
+    const { perm, flip } = rot90Map(k, this.#axes);
+    return orientKeys('RandRotate90', this.transformId, data, this.#keys, perm, flip);
+  }
+
+  /** Turns back by the drawn k when it turned. */
+  inverse<T extends object>(data: T): T {
+    return invertOrient(data, this.#keys, 'RandRotate90', this.transformId);
   }
 }
 
@@ -808,13 +901,28 @@ export function resampleKeys<T extends object, M extends ResizeMode>(
   data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string,
   resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => Volume<Float32Array | Uint8Array>,
 ): T {
-  const vols = keys.map((k) => readChannels(data, k, name));
-  return withVolumes(data, keys, vols.map((v, i) => {
-    const isLabel = v.channels[0]!.data instanceof Uint8Array;
-    const mode = modes[i] ?? (isLabel ? 'nearest' : imageMode);
-    if (mode !== 'nearest' && isLabel) throw new Error(`${name}: key '${keys[i]}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
-    return mapChannels(v, (c) => resampleVolume(c, mode));
-  }));
+  return withVolumes(data, keys, keys.map((k, i) => resampleChannels(readChannels(data, k, name), k, modes[i] ?? null, imageMode, name, resampleVolume)));
+}
+
+/** One key's channels resampled with its mode (`resampleKeys`' rule: none given, `imageMode` for a float volume, 'nearest' for a label). */
+function resampleChannels<M extends ResizeMode>(v: Channels, key: string, keyMode: M | null, imageMode: M, name: string,
+  resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest') => Volume<Float32Array | Uint8Array>): SpatialVolume {
+  const isLabel = v.channels[0]!.data instanceof Uint8Array;
+  const mode = keyMode ?? (isLabel ? 'nearest' : imageMode);
+  if (mode !== 'nearest' && isLabel) throw new Error(`${name}: key '${key}' is a Uint8Array volume (a label); resample it with mode 'nearest'`);
+  return mapChannels(v, (c) => resampleVolume(c, mode));
+}
+
+/**
+ * The inverse of a recorded resampling: each key it acted on resampled by `resampleVolume` with the key's forward
+ * mode (`modes`, indexed as `keys`), or 'nearest' when `opts.nearest` (Invert's nearestInterp).
+ */
+export function invertResample<T extends object, M extends ResizeMode>(
+  data: T, keys: readonly string[], modes: readonly (M | null)[], imageMode: M, name: string, id: number, opts: InverseOptions | undefined,
+  resampleVolume: (v: Volume<Float32Array | Uint8Array>, mode: M | 'nearest', record: TransformRecord) => Volume<Float32Array | Uint8Array>,
+): T {
+  return invertRecords(data, keys, name, id, (v, record, key) => resampleChannels(v, key, opts?.nearest ? 'nearest' : modes[keys.indexOf(key)] ?? null,
+    imageMode, `${name}.inverse`, (c, mode) => resampleVolume(c, mode, record)));
 }
 
 export interface ResizeOptions {
@@ -836,7 +944,8 @@ const RESIZE_MODES: readonly ResizeMode[] = ['area', 'trilinear', 'nearest'];
  * indices follow PyTorch's float32 arithmetic. A key already of the output size keeps its values in every mode, as MONAI's.
  * The sample's affine and spacing, when it has them, follow MONAI's `scale_affine` (voxel centres kept in place).
  */
-export class Resize implements Transform {
+export class Resize implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #size: Shape3;
   readonly #modes: (ResizeMode | null)[];
@@ -848,11 +957,17 @@ export class Resize implements Transform {
   }
 
   apply<T extends object>(data: T): T {
-    const out = resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
+    const resized = resampleKeys(data, this.#keys, this.#modes, 'area', 'Resize', (v, mode) => resizeVolume(v, resolveSize(this.#size, v.shape), mode));
+    const out = withRecord(data, resized, this.#keys, { className: 'Resize', id: this.transformId, doTransform: true, extraInfo: {} }, GEOMETRY_KEYS);
     if (!(AFFINE_KEY in data) && !(SPACING_KEY in data)) return out;
     // the geometry needs the keys' one input shape
     const shape = readSameSpatialShape(data, this.#keys, 'Resize')[0]!.shape;
     return withGeometry('Resize', data, out, scaleMap(shape, resolveSize(this.#size, shape)));
+  }
+
+  /** MONAI's Resize.inverse: resized back to the recorded shape with the key's mode ('nearest' with `opts.nearest`). */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return invertResample(data, this.#keys, this.#modes, 'area', 'Resize', this.transformId, opts, (c, mode, record) => resizeVolume(c, record.origSize, mode));
   }
 }
 
@@ -884,7 +999,8 @@ export interface SpacingOptions {
  * voxel's centre), trilinear for images and nearest for labels by default. The sample's spacing entry is updated, and
  * its affine when it has one.
  */
-export class Spacing implements Transform {
+export class Spacing implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #pixdim: Shape3;
   readonly #spacingKey: string;
@@ -915,7 +1031,18 @@ export class Spacing implements Transform {
     const out: Record<string, unknown> = { ...result, [this.#spacingKey]: [...this.#pixdim] };
     // output voxel j sits at source voxel j·ratio: the voxel → world map takes the ratios into its columns
     if (affine) out[this.#affineKey] = affine.map((row) => row.map((x, j) => (j < 3 ? x * ratio[j]! : x)));
-    return out as T;
+    return withRecord(data, out as T, this.#keys, { className: 'Spacing', id: this.transformId, doTransform: true, extraInfo: { ratio } }, [this.#affineKey, this.#spacingKey]);
+  }
+
+  /**
+   * Back onto the recorded grid: original voxel j reads the resampled volume at j / ratio (the forward's grid run
+   * backwards, border padding), with the key's mode ('nearest' with `opts.nearest`); the affine and spacing as recorded.
+   */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return invertResample(data, this.#keys, this.#modes, 'trilinear', 'Spacing', this.transformId, opts, (c, mode, record) => {
+      const ratio = record.extraInfo.ratio as number[];
+      return resample(c, AXES.map((a) => spacingTable(c.shape[a], record.origSize[a], 1 / ratio[a]!, mode)) as [AxisTable, AxisTable, AxisTable], mode);
+    });
   }
 }
 
@@ -941,6 +1068,15 @@ function invTranspose3(m: readonly (readonly number[])[]): number[][] {
     return ((r + k) % 2 === 0 ? minor : -minor) / d;
   };
   return [0, 1, 2].map((r) => [0, 1, 2].map((k) => c(r, k)));
+}
+
+/** The inverse of a 4x4 affine map (last row 0 0 0 1): [A⁻¹, −A⁻¹·t]. Throws on a singular 3x3 part. */
+export function invertAffine4(m: readonly (readonly number[])[]): Matrix4 {
+  const a = AXES.map((i) => AXES.map((j) => m[i]![j]!));
+  if (!(Math.abs(det3(a)) > 1e-12)) throw new Error(`invertAffine4: the matrix's 3x3 part is singular (${JSON.stringify(m)})`);
+  const t = invTranspose3(a);
+  const inv = AXES.map((i) => AXES.map((j) => t[j]![i]!));
+  return [...AXES.map((i) => [...inv[i]!, -(inv[i]![0]! * m[0]![3]! + inv[i]![1]! * m[1]![3]! + inv[i]![2]! * m[2]![3]!)]), [0, 0, 0, 1]];
 }
 
 /**
@@ -1013,7 +1149,8 @@ export interface OrientationOptions {
  * from new voxel indices to old ones (so every voxel keeps its world position), and the spacing entry, when present,
  * is permuted with the axes.
  */
-export class Orientation implements Transform {
+export class Orientation implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #target: { axis: Shape3; sign: Shape3 };
   readonly #affineKey: string;
@@ -1038,7 +1175,12 @@ export class Orientation implements Transform {
     // output axis d runs along the source voxel axis whose world axis is the target's, flipped where the signs differ
     const perm = AXES.map((d) => src.axis.indexOf(this.#target.axis[d]!)) as Shape3;
     const flip = AXES.map((d) => src.sign[perm[d]] !== this.#target.sign[d]);
-    return orientKeys(name, data, this.#keys, perm, flip, { affineKey: this.#affineKey, spacingKey: this.#spacingKey });
+    return orientKeys(name, this.transformId, data, this.#keys, perm, flip, { affineKey: this.#affineKey, spacingKey: this.#spacingKey });
+  }
+
+  /** Back to the original axes (and the recorded affine and spacing). */
+  inverse<T extends object>(data: T): T {
+    return invertOrient(data, this.#keys, 'Orientation', this.transformId);
   }
 }
 
@@ -1059,7 +1201,8 @@ export interface DivisiblePadOptions {
 }
 
 /** MONAI's `DivisiblePadd`: pads every key so that each spatial size is the next multiple of k (⌈n/k⌉·k). */
-export class DivisiblePad implements Transform {
+export class DivisiblePad implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #k: Shape3;
   readonly #mode: PadMode;
@@ -1078,7 +1221,12 @@ export class DivisiblePad implements Transform {
     const shape = vols[0]!.shape;
     const target = AXES.map((a) => (this.#k[a] > 0 ? Math.ceil(shape[a] / this.#k[a]) * this.#k[a] : shape[a])) as Shape3;
     const { start, size } = padRegion(shape, target, this.#method);
-    return cropKeys('DivisiblePad', data, this.#keys, vols, start, size, this.#mode);
+    return cropKeys('DivisiblePad', data, this.#keys, vols, start, size, this.#mode, this.transformId);
+  }
+
+  /** Cuts the padding off. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'DivisiblePad', this.transformId);
   }
 }
 
@@ -1094,7 +1242,8 @@ export interface BorderPadOptions {
 }
 
 /** MONAI's `BorderPadd`: pads every key by the given border on each side. */
-export class BorderPad implements Transform {
+export class BorderPad implements InvertibleTransform {
+  readonly transformId = nextTransformId();
   readonly #keys: string[];
   readonly #before: Shape3;
   readonly #after: Shape3;
@@ -1118,7 +1267,12 @@ export class BorderPad implements Transform {
     const vols = readSameSpatialShape(data, this.#keys, 'BorderPad');
     const shape = vols[0]!.shape;
     const start = AXES.map((a) => -this.#before[a]) as Shape3, size = AXES.map((a) => shape[a] + this.#before[a] + this.#after[a]) as Shape3;
-    return cropKeys('BorderPad', data, this.#keys, vols, start, size, this.#mode);
+    return cropKeys('BorderPad', data, this.#keys, vols, start, size, this.#mode, this.transformId);
+  }
+
+  /** Cuts the border off. */
+  inverse<T extends object>(data: T): T {
+    return invertCrop(data, this.#keys, 'BorderPad', this.transformId);
   }
 }
 
@@ -1132,6 +1286,11 @@ export interface RandSpatialCropSamplesOptions extends RandSpatialCropOptions {
  * drawing as RandSpatialCrop does, one after the other.
  */
 export class RandSpatialCropSamples implements Transform {
+  /** Not invertible (one sample became several): always throws, naming why, as MONAI has no inverse for it. */
+  inverse(): never {
+    return notInvertible('RandSpatialCropSamples');
+  }
+
   readonly #crop: RandSpatialCrop;
   readonly #numSamples: number;
 
@@ -1181,6 +1340,11 @@ export function roundHalfEven(x: number): number {
  * each crop within its class's voxels (C order).
  */
 export class RandCropByLabelClasses implements Transform {
+  /** Not invertible (one sample became several): always throws, naming why, as MONAI has no inverse for it. */
+  inverse(): never {
+    return notInvertible('RandCropByLabelClasses');
+  }
+
   readonly #keys: string[];
   readonly #opts: RandCropByLabelClassesOptions;
   readonly #size: Shape3;

@@ -68,6 +68,20 @@ export class Compose<TOut extends object = object, MaySplit extends boolean = bo
     return current as MaySplit extends false ? Composed<T, TOut> : Composed<T, TOut> | Composed<T, TOut>[];
   }
 
+  /**
+   * MONAI's `Compose.inverse`: undoes the invertible steps in reverse order, each popping its records from the
+   * sample's `<key>_transforms` lists; the steps without an `inverse` (intensity transforms, Lambda, …) are skipped,
+   * as MONAI skips non-invertible ones. A multi-sample cropper's inverse throws (not invertible, as in MONAI).
+   */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    let current: object = data;
+    for (const t of [...this.transforms].reverse()) {
+      const step = t as { inverse?: (d: object, o?: InverseOptions) => object };
+      if (typeof step.inverse === 'function') current = step.inverse(current, opts);
+    }
+    return current as T;
+  }
+
   /** Always a list of samples (one element when no transform drew several). */
   applyAll<T extends object>(data: T, rng?: Rng): Composed<T, TOut>[] {
     const out: Composed<T, TOut> | Composed<T, TOut>[] = this.apply(data, rng);
@@ -262,4 +276,133 @@ export function checkSpatialSize(size: SpatialSize, option: string, name: string
 
 export function resolveSize(size: Readonly<Shape3>, shape: Readonly<Shape3>): Shape3 {
   return [0, 1, 2].map((a) => (size[a]! > 0 ? size[a]! : shape[a]!)) as Shape3;
+}
+
+/**
+ * Where a sample keeps what the invertible transforms did to the volume under `key`: `<key>_transforms`, a list of
+ * {@link TransformRecord}s, the last applied last (MONAI's old dictionary convention, before MetaTensor).
+ */
+export function transformsKey(key: string): string {
+  return `${key}_transforms`;
+}
+
+/**
+ * What an invertible transform did to one key: enough to undo it. `extraInfo` holds the parameters it drew or
+ * computed (a crop or pad region `{ start, size }`, flips and permutations `{ perm, flip }`, a resampling's sizes,
+ * ratios or matrix); `geometry` the sample's affine and spacing entries before it (those it had), restored by the
+ * inverse.
+ */
+export interface TransformRecord {
+  /** The transform's class name ('SpatialPad', 'RandFlip', …). */
+  className: string;
+  /**
+   * The id of the transform instance that made it (its `transformId`; ids are per process, so a sample made in a
+   * DataLoader worker or read back from a PersistentDataset carries another process's: the inverse matches records
+   * by `className`, as MONAI's does for spawned workers).
+   */
+  id: number;
+  /** The spatial shape [X, Y, Z] before the transform. */
+  origSize: Shape3;
+  /** The spatial shape [X, Y, Z] after it. */
+  outSize: Shape3;
+  /** False when a random transform's prob skipped it (the record then says it did nothing). */
+  doTransform: boolean;
+  extraInfo: Readonly<Record<string, unknown>>;
+  /** The sample's geometry entries (affine, spacing) before the transform, by their keys. */
+  geometry: Readonly<Record<string, unknown>>;
+}
+
+/** How an inverse resamples: `nearest` true (Invert's nearestInterp) makes every resampling inverse nearest-neighbour. */
+export interface InverseOptions {
+  nearest?: boolean;
+}
+
+/** A transform whose `inverse(sample)` undoes the last record it left on each of its keys (MONAI's InvertibleTransform). */
+export interface InvertibleTransform extends Transform {
+  readonly transformId: number;
+  inverse<T extends object>(data: T, opts?: InverseOptions): T;
+}
+
+let lastTransformId = 0;
+/** A fresh id for an invertible transform instance. */
+export function nextTransformId(): number {
+  return ++lastTransformId;
+}
+
+const cloneGeometry = (v: unknown): unknown => (Array.isArray(v) ? v.map(cloneGeometry) : v);
+
+/** What a transform says of itself when it records: its class name, instance id, whether it acted and what it used. */
+export interface RecordInfo {
+  className: string;
+  id: number;
+  doTransform: boolean;
+  extraInfo: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * `out` (a transform's result of `data`) with one record per key appended to `<key>_transforms` (new lists: `data`'s
+ * are not modified): `info`, the key's spatial shape in `data` and in `out`, and `data`'s entries under
+ * `geometryKeys` (those present).
+ */
+export function withRecord<T extends object>(data: T, out: T, keys: readonly string[], info: RecordInfo, geometryKeys: readonly string[]): T {
+  const d = data as Record<string, unknown>;
+  const geometry: Record<string, unknown> = {};
+  for (const g of geometryKeys) if (g in d) geometry[g] = cloneGeometry(d[g]);
+  const result = { ...out } as Record<string, unknown>;
+  for (const k of keys) {
+    const list = d[transformsKey(k)];
+    const record: TransformRecord = {
+      ...info, origSize: readChannels(data, k, info.className).shape, outSize: readChannels(out, k, info.className).shape, geometry,
+    };
+    result[transformsKey(k)] = [...(Array.isArray(list) ? list : []), record];
+  }
+  return result as T;
+}
+
+/**
+ * The inverse's first step: for each of `keys` present in `data` (a key missing is skipped, as MONAI's inverse with
+ * missing keys allowed), the last record of `<key>_transforms`, checked to be one of the transform's class (`name`;
+ * its `id` may be another process's) and the volume's spatial shape its `outSize`; the sample comes back with those records popped (new lists) and the
+ * records' geometry restored.
+ */
+export function popRecords<T extends object>(data: T, keys: readonly string[], name: string, id: number): { sample: T; records: { key: string; record: TransformRecord }[] } {
+  const d = data as Record<string, unknown>;
+  const out = { ...d };
+  const records: { key: string; record: TransformRecord }[] = [];
+  for (const key of keys) {
+    if (!(key in d)) continue;
+    const tk = transformsKey(key);
+    const list = d[tk];
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new Error(`${name}.inverse: key '${key}' has no record left in '${tk}': apply ${name} to the sample before inverting it`);
+    }
+    const record = list[list.length - 1] as Partial<TransformRecord> | null;
+    if (record?.className !== name) {
+      throw new Error(`${name}.inverse: the last record in '${tk}' is ${record?.className ?? 'not a record'} (id ${record?.id}), not this ${name}'s (id ${id}): undo the transforms in reverse order`);
+    }
+    const shape = readChannels(d, key, `${name}.inverse`).shape;
+    if (shape.some((s, a) => s !== record.outSize![a])) {
+      throw new Error(`${name}.inverse: key '${key}' has spatial shape [${shape.join(', ')}], ${name} made [${record.outSize!.join(', ')}]`);
+    }
+    out[tk] = list.slice(0, -1);
+    for (const [g, v] of Object.entries(record.geometry ?? {})) out[g] = cloneGeometry(v);
+    records.push({ key, record: record as TransformRecord });
+  }
+  return { sample: out as T, records };
+}
+
+/**
+ * The whole inverse of a transform that records: pops its records (`popRecords`) and replaces each key that it
+ * acted on (`doTransform`) by `undo` of its volume; a skipped record only pops.
+ */
+export function invertRecords<T extends object>(data: T, keys: readonly string[], name: string, id: number,
+  undo: (volume: Channels, record: TransformRecord, key: string, sample: T) => SpatialVolume): T {
+  const { sample, records } = popRecords(data, keys, name, id);
+  const done = records.filter((r) => r.record.doTransform);
+  return withVolumes(sample, done.map((r) => r.key), done.map(({ key, record }) => undo(readChannels(sample, key, `${name}.inverse`), record, key, sample)));
+}
+
+/** What a multi-sample cropper's inverse says: one sample became several, so there is nothing to invert (as in MONAI). */
+export function notInvertible(name: string): never {
+  throw new Error(`${name}.inverse: not invertible: ${name} turns one sample into several patches (a multi-sample crop), which MONAI does not invert either; invert the transforms after it, or crop with an invertible one (RandSpatialCrop, CenterSpatialCrop)`);
 }

@@ -190,7 +190,10 @@ describe('RandAffine', () => {
   it('with prob 0 returns the sample as it is but draws the parameters all the same', () => {
     const image = indexVolume(shape), sample = { image };
     const rng = new Rng(3), ref = rng.clone();
-    expect(new RandAffine({ keys: 'image', prob: 0, ...ranges }).apply(sample, rng)).toBe(sample);
+    // the volume itself, and a record saying it did nothing (for its inverse)
+    const skipped = new RandAffine({ keys: 'image', prob: 0, ...ranges }).apply(sample, rng);
+    expect(skipped.image).toBe(sample.image);
+    expect(skipped).toEqual({ image: sample.image, image_transforms: [expect.objectContaining({ className: 'RandAffine', doTransform: false })] });
     for (let i = 0; i < 1 + 3 + 1 + 1 + 3; i++) ref.random();
     expect(rng.state()).toEqual(ref.state());
     // a new size still resamples, through the identity: a centred crop
@@ -265,7 +268,10 @@ describe('Zoom / RandZoom', () => {
   it('RandZoom with prob 0 returns the sample and still draws the factor', () => {
     const sample = { image: indexVolume([3, 3, 3]) };
     const rng = new Rng(9), ref = rng.clone();
-    expect(new RandZoom({ keys: 'image', prob: 0 }).apply(sample, rng)).toBe(sample);
+    // the volume itself, and a record saying it did nothing (for its inverse)
+    const skipped = new RandZoom({ keys: 'image', prob: 0 }).apply(sample, rng);
+    expect(skipped.image).toBe(sample.image);
+    expect(skipped).toEqual({ image: sample.image, image_transforms: [expect.objectContaining({ className: 'RandZoom', doTransform: false })] });
     ref.random();
     ref.random();
     expect(rng.state()).toEqual(ref.state());
