@@ -204,6 +204,12 @@ describe('examples/spleen.ts', () => {
       expect(prediction.info.affine[0]![0]).toBeGreaterThan(0); // RAS
       const [a, b] = [await worldCentroid(join(out, 'data', `${id}_seg.nii.gz`)), await worldCentroid(join(out, `${id}_pred.nii.gz`))];
       expect(Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!, a[2]! - b[2]!), `${a} against ${b}`).toBeLessThan(5);
+      // and inverted (Invert) onto the label's own grid: its shape and affine, the same spleen in world space
+      const original = await readNifti(join(out, `${id}_pred_original.nii.gz`));
+      expect(original.volume.shape).toEqual(label.volume.shape);
+      expect(original.info.affine).toEqual(label.info.affine);
+      const c = await worldCentroid(join(out, `${id}_pred_original.nii.gz`));
+      expect(Math.hypot(a[0]! - c[0]!, a[1]! - c[1]!, a[2]! - c[2]!), `${a} against ${c}`).toBeLessThan(5);
     }
   }, 300_000);
 
