@@ -29,7 +29,7 @@ export * from './swin-unetr.js';
 export * from './monai-blocks.js';
 export * from './monai-unet.js';
 export {
-  BasicUNet, ConstantPad3d, SubpixelUpsample, pixelShuffle3d, type BasicUNetOptions, type BasicUNetUpsample,
+  BasicUNet, ConstantPad3d, SubpixelUpsample, pixelShuffle3d, type BasicUNetOptions, type BasicUNetUpsample, type UpCatOptions,
 } from './basic-unet.js';
 export * from './attention-unet.js';
 export * from './densenet.js';
@@ -44,3 +44,5 @@ export {
   SegResNetDS, type SegResEncoder, scalesForResolution, anisoKernel,
   type SegResNetDSOptions, type SegResNetDSNorm, type SegResNetDSAct, type SegResNetDSUpsampleMode,
 } from './segresnet-ds.js';
+export * from './efficientnet.js';
+export * from './flexible-unet.js';
