@@ -114,9 +114,10 @@ describe('FlexibleUNet structure', () => {
   it('output shapes of every option: upsampling modes, preConv null, linear interpolation, isPad, five feature maps, odd sizes', () => {
     expectOutputShapes(tiny, [
       [{}, [2, 1, 16, 16, 16], [2, 2, 16, 16, 16]],
-      [{ upsample: 'deconv', outChannels: 3 }, [2, 1, 16, 16, 16], [2, 3, 16, 16, 16]],
-      [{ upsample: 'pixelshuffle', inChannels: 2 }, [2, 2, 16, 16, 16], [2, 2, 16, 16, 16]],
-      [{ preConv: null, interpMode: 'linear', norm: ['instance', { affine: true }], act: ['leakyrelu', { negativeSlope: 0.1 }], dropout: 0.2 }, [2, 1, 16, 16, 16], [2, 2, 16, 16, 16]],
+      // 8: features 4, 2, 1
+      [{ upsample: 'deconv', outChannels: 3 }, [2, 1, 8, 8, 8], [2, 3, 8, 8, 8]],
+      [{ upsample: 'pixelshuffle', inChannels: 2 }, [2, 2, 8, 8, 8], [2, 2, 8, 8, 8]],
+      [{ preConv: null, interpMode: 'linear', norm: ['instance', { affine: true }], act: ['leakyrelu', { negativeSlope: 0.1 }], dropout: 0.2 }, [2, 1, 8, 8, 8], [2, 2, 8, 8, 8]],
       // 20: features 10, 5, 2 (the static padding of a 16 model), the upsampled 4 replicate-padded to the skip's 5
       [{}, [2, 1, 20, 20, 12], [2, 2, 20, 20, 12]],
       // five feature maps (16, 8, 4, 2, 1)
@@ -237,7 +238,7 @@ describe('FlexibleUNet forward and backward (cpu)', () => {
     expect(memory().liveTensors).toBe(live);
     const opt = new Adam(trainable, { lr: 0.01 });
     const losses: number[] = [];
-    for (let step = 0; step < 10; step++) {
+    for (let step = 0; step < 5; step++) {
       const loss = tidy(() => crossEntropy(net.forward(image), target));
       backward(loss);
       opt.step();
@@ -245,7 +246,7 @@ describe('FlexibleUNet forward and backward (cpu)', () => {
       losses.push(await loss.item());
       loss.dispose();
     }
-    expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
+    expect(losses.at(-1)!).toBeLessThan(0.5 * losses[0]!);
     dispose([image, target]);
     net.dispose();
   });
