@@ -102,19 +102,34 @@ export class SubpixelUpsample extends Layer {
 }
 
 /**
- * MONAI's UpSample as UpCat builds it (scale 2, kernel_size None, pre_conv 'default', interp_mode 'linear',
- * align_corners true, bias true): `deconv` (a 2³ stride-2 transposed convolution), or `preconv` (1³, only where the
- * channels change) and `upsample_non_trainable`, or `pixelshuffle`
+ * what UpCat takes beyond its mode (MONAI's UpCat arguments; the defaults are BasicUNet's): `preConv` 'default' (a 1³
+ * convolution where the channels change) or null (none: the upsampled channels stay the input's; nontrainable mode
+ * only), `interpMode` 'linear' (trilinear in 3-D) or 'nearest' and `alignCorners` (default true; a linear mode only)
+ * for the nontrainable mode, and `isPad`: replicate-pad the upsampled feature where the encoder's is one larger
+ */
+export interface UpCatOptions {
+  preConv?: 'default' | null;
+  interpMode?: 'linear' | 'nearest';
+  alignCorners?: boolean;
+  isPad?: boolean;
+}
+
+/**
+ * MONAI's UpSample as UpCat builds it (scale 2, kernel_size None, bias true): `deconv` (a 2³ stride-2 transposed
+ * convolution), or `preconv` (1³, only where the channels change; none with preConv null) and `upsample_non_trainable`
+ * (trilinear with align_corners, or nearest), or `pixelshuffle`
  */
 class UpSample extends Sequential {
-  constructor(inChannels: number, outChannels: number, mode: BasicUNetUpsample, path: string, ctx: BasicUNetContext) {
+  constructor(inChannels: number, outChannels: number, mode: BasicUNetUpsample, path: string, ctx: BasicUNetContext, options: UpCatOptions) {
     super();
     const init = (name: string) => ({ seed: deriveSeed(ctx.seed, `${path}.${name}`), backend: ctx.backend });
     if (mode === 'deconv') {
       this.addModule('deconv', new ConvTranspose3d(inChannels, outChannels, 2, { stride: 2, ...init('deconv') }));
     } else if (mode === 'nontrainable') {
-      if (inChannels !== outChannels) this.addModule('preconv', new Conv3d(inChannels, outChannels, 1, init('preconv')));
-      this.addModule('upsample_non_trainable', new Upsample({ scaleFactor: [2, 2, 2], mode: 'trilinear', alignCorners: true }));
+      if (inChannels !== outChannels && options.preConv !== null) this.addModule('preconv', new Conv3d(inChannels, outChannels, 1, init('preconv')));
+      this.addModule('upsample_non_trainable', new Upsample((options.interpMode ?? 'linear') === 'nearest'
+        ? { scaleFactor: [2, 2, 2], mode: 'nearest' }
+        : { scaleFactor: [2, 2, 2], mode: 'trilinear', alignCorners: options.alignCorners ?? true }));
     } else {
       this.addModule('pixelshuffle', new SubpixelUpsample(inChannels, outChannels, init('pixelshuffle')));
     }
@@ -122,24 +137,30 @@ class UpSample extends Sequential {
 }
 
 /**
- * MONAI's UpCat: `upsample` (to half the channels when `halves`), replicate-padded by one voxel at the end of an axis
- * where the encoder feature is one larger (an odd size pooled), concatenated after the encoder feature, then `convs`
+ * MONAI's UpCat: `upsample` (to half the channels when `halves`, unless nontrainable without a pre-convolution),
+ * replicate-padded by one voxel at the end of an axis where the encoder feature is one larger (an odd size pooled;
+ * with isPad), concatenated after the encoder feature, then `convs`; without an encoder feature (null, catChannels 0),
+ * `convs` of the upsampled input alone
  */
 export class UpCat extends Module {
   readonly upsample: UpSample;
   readonly convs: TwoConv;
+  readonly isPad: boolean;
 
-  constructor(inChannels: number, catChannels: number, outChannels: number, mode: BasicUNetUpsample, halves: boolean, path: string, ctx: BasicUNetContext) {
+  constructor(inChannels: number, catChannels: number, outChannels: number, mode: BasicUNetUpsample, halves: boolean, path: string, ctx: BasicUNetContext,
+    options: UpCatOptions = {}) {
     super();
-    const upChannels = halves ? Math.floor(inChannels / 2) : inChannels;
-    this.upsample = new UpSample(inChannels, upChannels, mode, `${path}.upsample`, ctx);
+    const upChannels = (mode === 'nontrainable' && options.preConv === null) || !halves ? inChannels : Math.floor(inChannels / 2);
+    this.upsample = new UpSample(inChannels, upChannels, mode, `${path}.upsample`, ctx, options);
     this.convs = new TwoConv(catChannels + upChannels, outChannels, `${path}.convs`, ctx);
+    this.isPad = options.isPad ?? true;
   }
 
-  forward(x: Tensor, encoded: Tensor): Tensor {
+  forward(x: Tensor, encoded: Tensor | null): Tensor {
     return tidy(() => {
       let up = this.upsample.forward(x);
-      const pads = [4, 3, 2].flatMap((axis) => [0, encoded.shape[axis] !== up.shape[axis] ? 1 : 0]);
+      if (encoded === null) return this.convs.forward(up);
+      const pads = [4, 3, 2].flatMap((axis) => [0, this.isPad && encoded.shape[axis] !== up.shape[axis] ? 1 : 0]);
       if (pads.some((p) => p !== 0)) up = pad(up, pads, { mode: 'replicate' });
       return this.convs.forward(concat([encoded, up], 1));
     });

@@ -29,7 +29,7 @@ export * from './swin-unetr.js';
 export * from './monai-blocks.js';
 export * from './monai-unet.js';
 export {
-  BasicUNet, ConstantPad3d, SubpixelUpsample, pixelShuffle3d, type BasicUNetOptions, type BasicUNetUpsample,
+  BasicUNet, ConstantPad3d, SubpixelUpsample, pixelShuffle3d, type BasicUNetOptions, type BasicUNetUpsample, type UpCatOptions,
 } from './basic-unet.js';
 export * from './attention-unet.js';
 export * from './densenet.js';
@@ -61,3 +61,5 @@ export {
 } from './regressor.js';
 export { Generator, type GeneratorOptions } from './generator.js';
 export { SegResNetVAE, type SegResNetVAEOptions } from './segresnet-vae.js';
+export * from './efficientnet.js';
+export * from './flexible-unet.js';

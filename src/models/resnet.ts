@@ -237,15 +237,25 @@ export class ResNet extends Module {
     } else this.fc = null;
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * MONAI's ResNetFeatures forward (the encoder of FlexibleUNet): the activation after conv1 (before the max pool),
+   * then the output of each of the four stages
+   */
+  features(x: Tensor): Tensor[] {
     if (x.rank !== 5 || x.shape[1] !== this.nInputChannels) {
       throw new Error(`ResNet: input must be [N, ${this.nInputChannels}, D, H, W], got ${formatShape(x.shape)}`);
     }
     return tidy(() => {
-      let y = normThenAct(this.bn1, this.act, this.conv1.forward(x));
-      if (!this.noMaxPool) y = this.maxpool.forward(y);
-      for (const stage of [this.layer1, this.layer2, this.layer3, this.layer4]) y = stage.forward(y);
-      const features = flatten(this.avgpool.forward(y), 1);
+      const out = [normThenAct(this.bn1, this.act, this.conv1.forward(x))];
+      let y = this.noMaxPool ? out[0] : this.maxpool.forward(out[0]);
+      for (const stage of [this.layer1, this.layer2, this.layer3, this.layer4]) out.push(y = stage.forward(y));
+      return out;
+    });
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const features = flatten(this.avgpool.forward(this.features(x)[4]), 1);
       return this.fc ? this.fc.forward(features) : features;
     });
   }

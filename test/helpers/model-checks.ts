@@ -27,6 +27,18 @@ export function ballSegmentation(side: number): { image: Tensor; target: Tensor 
   return { image, target };
 }
 
+/** four noisy [1, 8, 8, 8] volumes ([4, 1, 8, 8, 8] on cpu), the odd ones with a bright blob, and their classes [0, 1, 0, 1] */
+export function blobClassification(): { image: Tensor; target: Tensor } {
+  const data = Float32Array.from({ length: 4 * 512 }, (_, i) => {
+    const sample = Math.floor(i / 512), v = i % 512, [z, y, x] = [v >> 6, (v >> 3) & 7, v & 7];
+    const blob = sample % 2 === 1 && (x - 3.5) ** 2 + (y - 3.5) ** 2 + (z - 3.5) ** 2 < 6 ? 1 : 0;
+    return blob + 0.3 * Math.sin(i * 12.9898);
+  });
+  const image = fromArray(data, [4, 1, 8, 8, 8], { backend: cpu });
+  const target = fromArray(Int32Array.from([0, 1, 0, 1]), [4], { backend: cpu });
+  return { image, target };
+}
+
 /**
  * one forward and backward of `lossOf` leave nothing behind once the loss and the gradients are dropped and give
  * every parameter a gradient; then `steps` Adam steps (lr 0.01 unless given) whose losses come back

@@ -8,7 +8,7 @@ import {
 } from '../../src/models/index.js';
 import { dispose, fromArray, memory, rand, randn, tidy, zeros, type Tensor } from '../../src/tensor/index.js';
 import { cpu, randomArray } from '../helpers/backends.js';
-import { adamLosses, expectInputGradcheck } from '../helpers/model-checks.js';
+import { adamLosses, blobClassification, expectInputGradcheck } from '../helpers/model-checks.js';
 
 /**
  * MONAI's ResNet (monai/networks/nets/resnet.py): MONAI's parameter counts and state-dict keys, shapes, options and
@@ -225,13 +225,7 @@ describe('ResNet forward and backward (cpu)', () => {
 
   it('a step leaks nothing; a few Adam steps separate two classes of tiny volumes; every parameter gets a gradient', async () => {
     // class 1: a bright blob, class 0: noise only
-    const data = Float32Array.from({ length: 4 * 512 }, (_, i) => {
-      const sample = Math.floor(i / 512), v = i % 512, [z, y, x] = [v >> 6, (v >> 3) & 7, v & 7];
-      const blob = sample % 2 === 1 && (x - 3.5) ** 2 + (y - 3.5) ** 2 + (z - 3.5) ** 2 < 6 ? 1 : 0;
-      return blob + 0.3 * Math.sin(i * 12.9898);
-    });
-    const image = fromArray(data, [4, 1, 8, 8, 8], { backend: cpu });
-    const target = fromArray(Int32Array.from([0, 1, 0, 1]), [4], { backend: cpu });
+    const { image, target } = blobClassification();
     const net = tiny({ numClasses: 2, noMaxPool: true, seed: 11 });
     const losses = await adamLosses(net, () => tidy(() => crossEntropy(net.forward(image), target)), 12);
     expect(losses.at(-1)!).toBeLessThan(0.7 * losses[0]!);
