@@ -9,9 +9,16 @@
  *
  * They declare `randomizable = true`: `CacheDataset` caches only the steps before them (the choice is random even
  * when every transform it chooses from is not).
+ *
+ * Inverse (MONAI's): each records its choice (`{ indices }`, the applied transforms in the order applied) under
+ * `<key>_transforms` of every volume of the sample, as MONAI pushes it onto every MetaTensor, and its `inverse`
+ * pops that record and inverts the chosen transforms in reverse order (`Compose.inverse`: those without an inverse
+ * are skipped), so a pipeline with them inverts, also through `Invert`.
  */
 import type { Rng } from './random.js';
-import { Compose, requireRng, type ComposeStep } from './transforms.js';
+import {
+  Compose, nextTransformId, popRecords, readChannels, requireRng, transformsKey, withRecord, type ComposeStep, type InverseOptions, type TransformRecord,
+} from './transforms.js';
 
 /** What `apply` returns: one sample when no step may return a list (MaySplit false), else one or a list, as Compose. */
 type Applied<T, MaySplit extends boolean> = MaySplit extends false ? T : T | T[];
@@ -58,9 +65,35 @@ function drawIndex(weights: readonly number[], rng: Rng): number {
   return last; // u rounded up to the total: the last index of positive weight
 }
 
-/** Applies the chosen steps in order, as a Compose of them does. */
-function applySteps<T extends object>(steps: readonly ComposeStep[], data: T, rng: Rng): T | T[] {
-  return new Compose(steps).apply(data, rng);
+/** Whether the sample holds a volume under `key` ([X, Y, Z] or channel-first [C, X, Y, Z]). */
+function holdsVolume(data: object, key: string): boolean {
+  try {
+    readChannels(data, key, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Applies the chosen steps (`indices` into `steps`) in order, as a Compose of them does, and records the choice on
+ * every key that holds a volume before and after (each output sample's, when a step returned several).
+ */
+function applyChosen<T extends object>(name: string, id: number, steps: readonly ComposeStep[], indices: readonly number[], data: T, rng: Rng): T | T[] {
+  const out = new Compose(indices.map((i) => steps[i]!)).apply(data, rng);
+  const record = (o: T): T => withRecord(data, o, Object.keys(o).filter((k) => holdsVolume(data, k) && holdsVolume(o, k)),
+    { className: name, id, doTransform: true, extraInfo: { indices: [...indices] } }, []);
+  return Array.isArray(out) ? out.map(record) : record(out);
+}
+
+/** The inverse of a recorded choice: its records popped from every volume key that has records, the chosen steps inverted in reverse order. */
+function invertChosen<T extends object>(name: string, id: number, steps: readonly ComposeStep[], data: T, opts?: InverseOptions): T {
+  if (steps.length === 0) return data;
+  const keys = Object.keys(data).filter((k) => Array.isArray((data as Record<string, unknown>)[transformsKey(k)]) && holdsVolume(data, k));
+  if (keys.length === 0) throw new Error(`${name}.inverse: the sample has no records (<key>_transforms): apply ${name} to it before inverting it`);
+  const { sample, records } = popRecords(data, keys, name, id);
+  const indices = (records[0]!.record as TransformRecord).extraInfo.indices as number[];
+  return new Compose(indices.map((i) => steps[i]!)).inverse(sample, opts);
 }
 
 export interface OneOfOptions {
@@ -77,6 +110,7 @@ export class OneOf<MaySplit extends boolean = boolean> {
   /** The probabilities, normalised to sum 1. */
   readonly weights: readonly number[];
   readonly randomizable = true;
+  readonly transformId = nextTransformId();
 
   constructor(transforms: readonly ComposeStep<MaySplit>[], opts: OneOfOptions = {}) {
     this.transforms = checkSteps(transforms, 'OneOf');
@@ -104,8 +138,12 @@ export class OneOf<MaySplit extends boolean = boolean> {
   apply<T extends object>(data: T, rng?: Rng): Applied<T, MaySplit> {
     if (this.transforms.length === 0) return data;
     const r = requireRng(rng, 'OneOf');
-    const step = this.transforms[drawIndex(this.weights, r)]!;
-    return applySteps([step], data, r) as Applied<T, MaySplit>;
+    return applyChosen('OneOf', this.transformId, this.transforms, [drawIndex(this.weights, r)], data, r) as Applied<T, MaySplit>;
+  }
+
+  /** Undoes the transform this OneOf applied (its record says which), as MONAI's `OneOf.inverse`. */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return invertChosen('OneOf', this.transformId, this.transforms, data, opts);
   }
 }
 
@@ -135,6 +173,7 @@ export class SomeOf<MaySplit extends boolean = boolean> {
   readonly maxNumTransforms: number;
   readonly replace: boolean;
   readonly randomizable = true;
+  readonly transformId = nextTransformId();
 
   constructor(transforms: readonly ComposeStep<MaySplit>[], opts: SomeOfOptions = {}) {
     const name = 'SomeOf';
@@ -179,7 +218,12 @@ export class SomeOf<MaySplit extends boolean = boolean> {
   apply<T extends object>(data: T, rng?: Rng): Applied<T, MaySplit> {
     if (this.transforms.length === 0) return data;
     const r = requireRng(rng, 'SomeOf');
-    return applySteps(this.drawOrder(r).map((i) => this.transforms[i]!), data, r) as Applied<T, MaySplit>;
+    return applyChosen('SomeOf', this.transformId, this.transforms, this.drawOrder(r), data, r) as Applied<T, MaySplit>;
+  }
+
+  /** Undoes the transforms this SomeOf applied, last first (its record says which, in order). */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return invertChosen('SomeOf', this.transformId, this.transforms, data, opts);
   }
 }
 
@@ -190,6 +234,7 @@ export class SomeOf<MaySplit extends boolean = boolean> {
 export class RandomOrder<MaySplit extends boolean = boolean> {
   readonly transforms: readonly ComposeStep[];
   readonly randomizable = true;
+  readonly transformId = nextTransformId();
 
   constructor(transforms: readonly ComposeStep<MaySplit>[]) {
     this.transforms = checkSteps(transforms, 'RandomOrder');
@@ -198,6 +243,11 @@ export class RandomOrder<MaySplit extends boolean = boolean> {
   apply<T extends object>(data: T, rng?: Rng): Applied<T, MaySplit> {
     if (this.transforms.length === 0) return data;
     const r = requireRng(rng, 'RandomOrder');
-    return applySteps(r.permutation(this.transforms.length).map((i) => this.transforms[i]!), data, r) as Applied<T, MaySplit>;
+    return applyChosen('RandomOrder', this.transformId, this.transforms, r.permutation(this.transforms.length), data, r) as Applied<T, MaySplit>;
+  }
+
+  /** Undoes its transforms in the reverse of the order they were applied in (its record says which). */
+  inverse<T extends object>(data: T, opts?: InverseOptions): T {
+    return invertChosen('RandomOrder', this.transformId, this.transforms, data, opts);
   }
 }

@@ -340,8 +340,8 @@ export interface RecordInfo {
 }
 
 /**
- * `out` (a transform's result of `data`) with one record per key appended to `<key>_transforms` (new lists: `data`'s
- * are not modified): `info`, the key's spatial shape in `data` and in `out`, and `data`'s entries under
+ * `out` (a transform's result of `data`) with one record per key appended to its `<key>_transforms` (new lists: the
+ * old ones are not modified): `info`, the key's spatial shape in `data` and in `out`, and `data`'s entries under
  * `geometryKeys` (those present).
  */
 export function withRecord<T extends object>(data: T, out: T, keys: readonly string[], info: RecordInfo, geometryKeys: readonly string[]): T {
@@ -350,7 +350,8 @@ export function withRecord<T extends object>(data: T, out: T, keys: readonly str
   for (const g of geometryKeys) if (g in d) geometry[g] = cloneGeometry(d[g]);
   const result = { ...out } as Record<string, unknown>;
   for (const k of keys) {
-    const list = d[transformsKey(k)];
+    // out's list: the records the transform's own steps left (a OneOf's chosen transform), else data's
+    const list = transformsKey(k) in result ? result[transformsKey(k)] : d[transformsKey(k)];
     const record: TransformRecord = {
       ...info, origSize: readChannels(data, k, info.className).shape, outSize: readChannels(out, k, info.className).shape, geometry,
     };
