@@ -48,6 +48,7 @@ beforeAll(() => {
   // dependencies come from npm's cache when they are there (the registry otherwise); no audit, no funding notes
   run(npm, ['install', join(work, info.filename), '--prefer-offline', '--no-audit', '--no-fund'], consumer);
   copyFileSync(SCRIPT, join(consumer, 'use-voxgrad.mjs'));
+  copyFileSync(fileURLToPath(new URL('./consumer/worker-dataset.mjs', import.meta.url)), join(consumer, 'worker-dataset.mjs'));
 }, 600_000);
 
 afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
@@ -62,13 +63,15 @@ describe('the npm package', () => {
     }
   });
 
-  it('runs on plain node from the installed tarball (engine, imaging, dbisl; cpu and WebGPU), as on the sources', () => {
+  it('runs on plain node from the installed tarball (engine, imaging, dbisl, DataLoader worker threads; cpu and WebGPU), as on the sources', () => {
     const installed = JSON.parse(run(process.execPath, ['use-voxgrad.mjs', '--webgpu'], consumer).trim().split('\n').at(-1)!);
     expect(installed.parameters).toBe(4); // conv weight and bias, batch-norm weight and bias, registered by assignment
     expect(installed.loss).toBeGreaterThan(0);
     expect(installed.niftiDice).toBe(1);
     expect(installed.laLabel).toEqual([0, 1, 1, 0, 1, 1, 0, 0]);
     expect(installed.webgpuSum).toBe(14);
+    expect(installed.workersSame).toBe(true);
+    expect(installed.workerIds).toHaveLength(3);
     const sources = JSON.parse(run(process.execPath, ['--import', 'tsx', SCRIPT], REPO).trim().split('\n').at(-1)!);
     expect(installed.entry).toMatch(/\/node_modules\/voxgrad\/dist\/index\.js$/);
     expect(sources.entry).toMatch(/\/src\/index\.ts$/);

@@ -1,6 +1,7 @@
 // A consumer's script, run with plain `node` (no TypeScript loader) against the installed tarball: the engine
 // trains a tiny model one step on the cpu backend; imaging writes/reads NIfTI (fflate) and an LA case (h5wasm);
-// dbisl's loss runs; one op runs on WebGPU (Dawn's native module) when asked. Prints one JSON line.
+// dbisl's loss runs; a DataLoader's worker threads rebuild a dataset from worker-dataset.mjs; one op runs on WebGPU
+// (Dawn's native module) when asked. Prints one JSON line.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +10,9 @@ import {
   BatchNorm3d, Conv3d, CpuBackend, Module, ReLU, SGD, backward, createBackend, fromArray, mean, randn, sigmoid, square,
   tidy,
 } from 'voxgrad';
-import { dice, readLAFile, readNifti, writeNifti } from 'voxgrad/imaging';
+import { DataLoader, dice, readLAFile, readNifti, writeNifti } from 'voxgrad/imaging';
 import { diceLoss } from 'voxgrad/dbisl';
+import { createDataset } from './worker-dataset.mjs';
 
 const cpu = new CpuBackend();
 
@@ -47,6 +49,17 @@ h5.close();
 const la = await readLAFile(join(dir, 'mri_norm2.h5'));
 rmSync(dir, { recursive: true, force: true });
 
+// the same batches from two worker threads as from this thread
+const batches = async (opts) => {
+  const loader = new DataLoader(createDataset(5), { batchSize: 2, shuffle: true, seed: 3, backend: cpu, ...opts });
+  const out = [];
+  for await (const batch of loader) out.push({ id: batch.id, image: Array.from(await batch.image.toArray()) });
+  await loader.close();
+  return out;
+};
+const threaded = await batches({ workers: 2, workerDataset: { module: new URL('./worker-dataset.mjs', import.meta.url), args: [5] } });
+const workersSame = JSON.stringify(threaded) === JSON.stringify(await batches({}));
+
 let webgpuSum = null;
 if (process.argv.includes('--webgpu')) {
   const gpu = await createBackend({ backend: 'webgpu' });
@@ -62,5 +75,7 @@ console.log(JSON.stringify({
   diceLoss: soft,
   niftiDice: dice(Uint8Array.from(nifti.volume.data), label),
   laLabel: Array.from(la.label.data),
+  workerIds: threaded.map((b) => b.id),
+  workersSame,
   webgpuSum,
 }));
