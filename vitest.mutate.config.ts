@@ -160,6 +160,8 @@ const related = [
   'test/models/vit-mutants.test.ts',
   'test/models/unetr.test.ts',
   'test/models/unetr-mutants.test.ts',
+  'test/models/segresnet-ds.test.ts',
+  'test/models/segresnet-ds-mutants.test.ts',
 ];
 
 export default defineConfig({
