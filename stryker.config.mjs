@@ -262,6 +262,11 @@
  *   only for a norm that is no array or string, whose name is then no string: returned before) and `[norm, null]` → `[]`
  *   (the same return). Not killed on purpose: withAffine's `typeof args !== 'object'` → `false` (a spec such as
  *   ['instance', 5] then throws a TypeError; monaiNormFactory accepts it as it stands, which a test would have to pin).
+ * - highresnet.ts ChannelPad's `inChannels > outChannels` → `>=` (equal channels have returned before); the default norm
+ *   `['batch', { affine: true }]` → `['batch', {}]` of HighResBlock and HighResNet (BatchNorm3d is affine by default);
+ *   positiveInteger's `typeof v === 'number'` → `true` (Number.isInteger is false for non-numbers); checkLayerParams'
+ *   `if (i === 0) channels = …` → `true` (it then also sets the channels at the last two entries, which no group after
+ *   them reads).
  */
 export default {
   testRunner: 'vitest',
@@ -326,6 +331,7 @@ export default {
     'src/models/vit.ts',
     'src/models/unetr.ts',
     'src/models/segresnet-ds.ts',
+    'src/models/highresnet.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

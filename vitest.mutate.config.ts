@@ -162,6 +162,8 @@ const related = [
   'test/models/unetr-mutants.test.ts',
   'test/models/segresnet-ds.test.ts',
   'test/models/segresnet-ds-mutants.test.ts',
+  'test/models/highresnet.test.ts',
+  'test/models/highresnet-mutants.test.ts',
 ];
 
 export default defineConfig({
