@@ -164,6 +164,7 @@ const related = [
   'test/models/segresnet-ds-mutants.test.ts',
   'test/models/highresnet.test.ts',
   'test/models/highresnet-mutants.test.ts',
+  'test/models/basic-unetplusplus.test.ts',
 ];
 
 export default defineConfig({
