@@ -251,6 +251,25 @@
  * - voxelmorph.ts the dropout check's `dropout !== null` → `true` (null ≥ 0 and null ≤ 1 hold); `finalConvAct === null ?
  *   null :` → `false` (voxelMorphAct(null) returns null); the max pool's `{ stride: 2 }` → `{}` (the stride defaults to
  *   the kernel size).
+ * - vit.ts sincosPositionEmbedding3d's loop bound `h <= gh` (the extra rows' writes land past the Float64Array's end).
+ * - unetr.ts the blocks' context `weightInit: 'default'` → '' (DynUNet's Convolution only tests for 'heNormal').
+ * - segresnet-ds.ts scalesForResolution's `nStages > most` → `>=` (at nStages = most no level is appended) and
+ *   `nStages !== undefined` → `true` (slice(0, undefined) keeps every level); UpSample's `inChannels !== outChannels` →
+ *   `true` and the group test's `inChannels % outChannels === 0` → `true` (the network's upsamplings always take 2c
+ *   channels to c); the transposed conv's output padding `scale − 1 − (k − 1) % 2` → `+` and `k − 1` → `k + 1` (the
+ *   kernels are 1 or 3, where both remainders are 0); withAffine's 'batch' and 'group' → '' (BatchNorm3d and GroupNorm
+ *   are affine by default, so MONAI's added affine: true changes nothing), its `args === null` → `false` (args is null
+ *   only for a norm that is no array or string, whose name is then no string: returned before) and `[norm, null]` → `[]`
+ *   (the same return). Not killed on purpose: withAffine's `typeof args !== 'object'` → `false` (a spec such as
+ *   ['instance', 5] then throws a TypeError; monaiNormFactory accepts it as it stands, which a test would have to pin).
+ * - highresnet.ts ChannelPad's `inChannels > outChannels` → `>=` (equal channels have returned before); the default norm
+ *   `['batch', { affine: true }]` → `['batch', {}]` of HighResBlock and HighResNet (BatchNorm3d is affine by default);
+ *   positiveInteger's `typeof v === 'number'` → `true` (Number.isInteger is false for non-numbers); checkLayerParams'
+ *   `if (i === 0) channels = …` → `true` (it then also sets the channels at the last two entries, which no group after
+ *   them reads).
+ * - basic-unetplusplus.ts the node's `out = i === 0 && j === 4 ? …` → `j === 4 ? …` (j = 4 only with i = 0, as i + j ≤ 4);
+ *   the forward's `skips.length === 1 ? skips[0] :` → `false` (concat of one tensor is a copy of it: the same values and
+ *   gradient).
  */
 export default {
   testRunner: 'vitest',
@@ -312,6 +331,11 @@ export default {
     'src/models/densenet.ts',
     'src/models/voxelmorph.ts',
     'src/models/monai-vnet.ts',
+    'src/models/vit.ts',
+    'src/models/unetr.ts',
+    'src/models/segresnet-ds.ts',
+    'src/models/highresnet.ts',
+    'src/models/basic-unetplusplus.ts',
   ],
   coverageAnalysis: 'perTest',
   // Stryker rewrites the sandbox's tsconfig through TypeScript's JS API, which TypeScript 7 (native) lacks; ours

@@ -4,11 +4,11 @@ import { defineConfig } from 'vitest/config';
  * The tests Stryker runs against each mutant (stryker.config.mjs): those that check the mutated files, not the
  * whole suite. MUTATE_TESTS (comma-separated paths) narrows them for a one-file run, MUTATE_NAMES (a test
  * name pattern) to some of their tests. By default the cpu ones: Stryker's workers find no WebGPU adapter here, and
- * an LA-sized EDT and the full-size DynUNet and ResNets outlast the test timeout once instrumented (stryker.config.mjs says
+ * an LA-sized EDT, the full-size DynUNet, ResNets, ViT and UNETR outlast the test timeout once instrumented (stryker.config.mjs says
  * which names); MUTATE_NAMES=''
  * runs every test.
  */
-const CPU_ONLY_NAMES = '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends|conv3d golden values|grouped conv3d benchmark|the other unary ops keep NaN|backward = central differences|MONAI.s (31 189 410|33 161 922|46 163 010) parameters|resnet10 and resnet34))';
+const CPU_ONLY_NAMES = '^(?!.*([Ww]eb[Gg][Pp][Uu]|WGSL|fused Dice|LA-sized volume|both backends|conv3d golden values|grouped conv3d benchmark|the other unary ops keep NaN|backward = central differences|MONAI.s (31 189 410|33 161 922|46 163 010) parameters|116 679 936 parameters|121 123 042 parameters|resnet10 and resnet34))';
 const names = process.env.MUTATE_NAMES ?? CPU_ONLY_NAMES;
 const related = [
   'test/dbisl/losses-reference.test.ts',
@@ -157,6 +157,15 @@ const related = [
   'test/models/voxelmorph-mutants.test.ts',
   'test/models/monai-vnet.test.ts',
   'test/models/monai-vnet-mutants.test.ts',
+  'test/models/vit.test.ts',
+  'test/models/vit-mutants.test.ts',
+  'test/models/unetr.test.ts',
+  'test/models/unetr-mutants.test.ts',
+  'test/models/segresnet-ds.test.ts',
+  'test/models/segresnet-ds-mutants.test.ts',
+  'test/models/highresnet.test.ts',
+  'test/models/highresnet-mutants.test.ts',
+  'test/models/basic-unetplusplus.test.ts',
 ];
 
 export default defineConfig({
