@@ -260,8 +260,7 @@
  *   kernels are 1 or 3, where both remainders are 0); withAffine's 'batch' and 'group' → '' (BatchNorm3d and GroupNorm
  *   are affine by default, so MONAI's added affine: true changes nothing), its `args === null` → `false` (args is null
  *   only for a norm that is no array or string, whose name is then no string: returned before) and `[norm, null]` → `[]`
- *   (the same return). Not killed on purpose: withAffine's `typeof args !== 'object'` → `false` (a spec such as
- *   ['instance', 5] then throws a TypeError; monaiNormFactory accepts it as it stands, which a test would have to pin).
+ *   (the same return).
  * - highresnet.ts ChannelPad's `inChannels > outChannels` → `>=` (equal channels have returned before); the default norm
  *   `['batch', { affine: true }]` → `['batch', {}]` of HighResBlock and HighResNet (BatchNorm3d is affine by default);
  *   positiveInteger's `typeof v === 'number'` → `true` (Number.isInteger is false for non-numbers); checkLayerParams'

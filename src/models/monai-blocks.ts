@@ -60,7 +60,9 @@ export function monaiActFactory(act: MonaiActSpec, who: string): (backend: Backe
 export function monaiNormFactory(norm: NormSpec, who: string): (channels: number, backend: Backend | undefined) => ChannelNorm {
   const [rawName, args] = typeof norm === 'string' ? [norm, null] : Array.isArray(norm) ? [norm[0], norm[1] ?? {}] : [undefined, null];
   const name = typeof rawName === 'string' ? rawName.toLowerCase() : rawName;
-  if (name !== 'instance' && name !== 'batch' && name !== 'group') {
+  // args are an object, as MONAI's norm_type(**args) needs (['instance', 5] is refused there too)
+  const objectArgs = args === null || (typeof args === 'object' && !Array.isArray(args));
+  if ((name !== 'instance' && name !== 'batch' && name !== 'group') || !objectArgs) {
     throw new Error(`${who}: unknown norm ${JSON.stringify(norm)}; valid: 'instance', 'batch', or [name, args]: ['instance', { affine, eps }], ['batch', { … }], ['group', { numGroups, … }]`);
   }
   if (name === 'group' && !(args !== null && 'numGroups' in args)) throw new Error(`${who}: norm 'group' needs its numGroups: ['group', { numGroups }]`);

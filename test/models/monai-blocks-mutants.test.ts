@@ -68,6 +68,10 @@ describe('monaiActFactory and monaiNormFactory (mutation tests)', () => {
     expect(() => monaiNormFactory(['group'] as unknown as NormSpec, 'T')).toThrow(/^T: norm 'group' needs its numGroups/);
     expect(() => monaiNormFactory(['layer', {}] as unknown as NormSpec, 'T')).toThrow(/^T: unknown norm \["layer",\{\}\]; valid: 'instance', 'batch', or \[name, args\]: \['instance', \{ affine, eps \}\], \['batch', \{ … \}\], \['group', \{ numGroups, … \}\]$/);
     expect(() => monaiNormFactory(7 as unknown as NormSpec, 'T')).toThrow(/^T: unknown norm 7;/);
+    // args that are not an object (MONAI's norm_type(**args) refuses them)
+    for (const [norm, shown] of [[['instance', 5], '["instance",5]'], [['batch', [1]], '["batch",[1]]'], [['group', 'x'], '["group","x"]']] as const) {
+      expect(() => monaiNormFactory(norm as unknown as NormSpec, 'T')).toThrow(new RegExp(`^T: unknown norm ${esc(shown)}; valid: 'instance'`));
+    }
     for (const m of [g, i, b]) m.dispose();
   });
 

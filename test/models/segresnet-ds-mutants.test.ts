@@ -50,6 +50,8 @@ describe('SegResNetDS (mutation tests)', () => {
       net.dispose();
     }
     expect(() => tiny({ norm: 5 as unknown as SegResNetDSNorm })).toThrow(/^SegResNetDS: unknown norm 5;/);
+    // args that are no object are refused, not given MONAI's affine
+    expect(() => tiny({ norm: ['instance', 5] as unknown as SegResNetDSNorm })).toThrow(/^SegResNetDS: unknown norm \["instance",5\];/);
   });
 
   it('refuses zero channels, a blocksUp of the wrong length, a resolution of zero or of strings, by name', () => {
