@@ -527,10 +527,18 @@ export interface ThreadDataLoaderOptions extends Omit<DataLoaderOptions, 'prefet
   repeats?: number;
 }
 
+/** The batch with each tensor replaced by a view of it (a tensor of its own over the same storage). */
+function viewBatch<S>(batch: Batch<S>): Batch<S> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(batch)) out[k] = v instanceof Tensor ? detach(v) : v;
+  return out as Batch<S>;
+}
+
 /**
  * MONAI's `ThreadDataLoader`: a DataLoader that prepares `bufferSize` batches ahead and gives each `repeats` times.
  * JavaScript has one thread here: the next batch is transformed while the training loop awaits (the GPU's work, a
- * readback), which is where MONAI's buffer thread overlaps too. A repeated batch is the same batch object.
+ * readback), which is where MONAI's buffer thread overlaps too. Each repeat is a batch of its own, its tensors views
+ * of the same storage, so disposing one repeat's tensors leaves the others'.
  */
 export class ThreadDataLoader<S extends object = Record<string, unknown>> extends DataLoader<S> {
   readonly repeats: number;
@@ -549,7 +557,12 @@ export class ThreadDataLoader<S extends object = Record<string, unknown>> extend
   }
 
   override async *[Symbol.asyncIterator](): AsyncGenerator<Batch<S>, void, undefined> {
-    for await (const batch of super[Symbol.asyncIterator]()) for (let r = 0; r < this.repeats; r++) yield batch;
+    for await (const batch of super[Symbol.asyncIterator]()) {
+      // each repeat but the last gets views of the batch's tensors (their storage shared, counted): a loop that
+      // disposes its batch after each step (as with a DataLoader) leaves the next repeat's tensors alive
+      for (let r = 1; r < this.repeats; r++) yield viewBatch(batch);
+      yield batch;
+    }
   }
 }
 

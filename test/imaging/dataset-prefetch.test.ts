@@ -113,11 +113,23 @@ describe('ThreadDataLoader', () => {
       await turn();
     }
     expect(batches.map((b) => b.id)).toEqual([...Array(3).fill(['case0', 'case1']), ...Array(3).fill(['case2', 'case3'])]);
-    expect(batches[1]).toBe(batches[0]);
+    expect(await (batches[1]!.image as Tensor).toArray()).toEqual(await (batches[0]!.image as Tensor).toArray());
     expect(transformed).toEqual([0, 1, 2, 3]);
     const plain = await collect(new DataLoader(recording(4).dataset, { batchSize: 2, backend: cpu }));
     const threaded = await collect(new ThreadDataLoader(recording(4).dataset, { batchSize: 2, backend: cpu }));
     expect(threaded).toEqual(plain);
+  });
+
+  it('a loop that disposes each batch after its step still gets the next repeat alive (views of one storage)', async () => {
+    const { dataset } = recording(2);
+    const seen: number[][] = [];
+    for await (const batch of new ThreadDataLoader(dataset, { batchSize: 2, repeats: 3, backend: cpu })) {
+      const image = batch.image as Tensor;
+      seen.push(Array.from(await image.toArray()));
+      image.dispose();
+    }
+    expect(seen).toHaveLength(3);
+    expect(seen[2]).toEqual(seen[0]);
   });
 
   it('clear errors for bufferSize and repeats', () => {
