@@ -13,9 +13,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type TransferListItem } from 'node:worker_threads';
 
 /** The file URL of a package's ESM entry `subpath` ('.', './node', …), read from its package.json exports. */
-export function esmEntry(pkg: string, subpath: string, from: string = import.meta.url): string {
+export function esmEntry(pkg: string, subpath: string): string {
   // not require.resolve(`${pkg}/package.json`): a package need not export its package.json
-  const dir = createRequire(from).resolve.paths(pkg)?.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
+  const dir = createRequire(import.meta.url).resolve.paths(pkg)?.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
   if (!dir) throw new Error(`cannot find the package ${pkg}`);
   const pkgFile = join(dir, 'package.json');
   const exp = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: string | { default: string } }> }).exports[subpath];
